@@ -1,0 +1,239 @@
+/* ir.h — the graph IR: types, nodes, functions, modules, and the builder.
+ *
+ * A module holds globals (parameters and optimizer state), named symbolic
+ * dims (like the batch B), the training configuration, and functions. A
+ * function is a list of nodes in execution order; node i defines SSA value
+ * i, its operands are earlier values (so the list is also a schedule). Every
+ * node has exactly one result (void for stores). Function inputs are INPUT
+ * nodes; results are listed in IrFunc.rets.
+ *
+ * Sections: types · ops · nodes and functions · module · builder ·
+ * printing and parsing (print.c, parse.c) · checking (verify.c, shape.c). */
+#ifndef NNC_IR_H
+#define NNC_IR_H
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "../runtime/nnrt_abi.h"
+#include "arena.h"
+#include "diag.h"
+
+/* ---- types ---- */
+
+#define IR_MAX_RANK NNRT_MAX_RANK
+#define IR_MAX_ARGS 4
+
+typedef enum { DT_VOID = NNRT_VOID, DT_F32 = NNRT_F32, DT_I32 = NNRT_I32 } DType;
+
+/* A dim >= 0 is a static size; a dim < 0 is the symbolic dim -(d + 1) of the
+ * module (its name is IrModule.syms[-(d + 1)]). */
+#define IR_SYM(k) (-(int64_t)(k)-1)
+#define IR_IS_SYM(d) ((d) < 0)
+#define IR_SYM_INDEX(d) ((int)(-(d)-1))
+
+typedef struct Shape {
+  int rank;
+  int64_t d[IR_MAX_RANK];
+} Shape;
+
+typedef struct Type {
+  DType dt;
+  Shape sh;
+} Type;
+
+bool ir_type_eq(const Type *a, const Type *b);
+/* Number of elements if all dims are static, else -1. */
+int64_t ir_numel_static(const Shape *s);
+
+/* ---- ops (ops.def) ---- */
+
+enum {
+  OPF_ELEMWISE = 1 << 0,
+  OPF_REDUCE = 1 << 1,
+  OPF_CONTRACT = 1 << 2,
+  OPF_ROWWISE = 1 << 3,
+  OPF_LAYOUT = 1 << 4,
+  OPF_SOURCE = 1 << 5,
+  OPF_EFFECT = 1 << 6,
+  OPF_TYPED = 1 << 7,
+};
+
+/* Attribute kinds an op may carry (ops.def's attrs column). */
+enum {
+  A_INDEX = 1 << 0,    /* index: input number */
+  A_NAME = 1 << 1,     /* name: global name (printed @name) */
+  A_VALUE = 1 << 2,    /* value: const fill value, pow exponent */
+  A_AXIS = 1 << 3,     /* axis */
+  A_AXES = 1 << 4,     /* axes[naxes]: reduced axes, ascending */
+  A_KEEPDIMS = 1 << 5, /* keepdims */
+  A_PERM = 1 << 6,     /* axes[naxes]: a permutation, naxes == rank */
+  A_TRANS = 1 << 7,    /* ta, tb: matmul operand transposes */
+};
+
+typedef enum {
+#define OP(id, mnem, nargs, flags, attrs, shape, vjp) OP_##id,
+#include "ops.def"
+  OP_COUNT
+} OpKind;
+
+typedef struct Attrs {
+  int index;
+  const char *name;
+  double value;
+  int axis;
+  int naxes;
+  int axes[IR_MAX_RANK];
+  int keepdims;
+  int ta, tb;
+} Attrs;
+
+struct IrModule;
+/* Computes the result type of an op from its operand types and attributes.
+ * For OPF_TYPED ops `out` arrives holding the declared type and the rule only
+ * checks it. On error: writes a message (no location) to err and returns
+ * false. */
+typedef bool (*ShapeFn)(const struct IrModule *m, const Type *in, int nin, const Attrs *at,
+                        Type *out, char *err, size_t errlen);
+
+typedef struct OpInfo {
+  const char *mnemonic;
+  int nargs;
+  unsigned flags;
+  unsigned attrs;
+  ShapeFn shape;
+} OpInfo;
+
+extern const OpInfo ir_ops[OP_COUNT];
+static inline bool op_is(int op, unsigned flag) { return (ir_ops[op].flags & flag) != 0; }
+/* OP_COUNT if the mnemonic is unknown. */
+OpKind ir_op_by_name(const char *mnemonic);
+
+/* ---- nodes and functions ---- */
+
+typedef struct IrNode {
+  OpKind op;
+  int nargs;
+  int args[IR_MAX_ARGS]; /* value ids, all < this node's id */
+  Type ty;
+  Attrs at;
+  Loc loc;         /* where in the .nn source the node comes from */
+  const char *name; /* optional value name, printed %name; NULL: %<id> */
+  int group;       /* codegen group (set by fusion); -1: a group of its own */
+} IrNode;
+
+typedef struct IrFunc {
+  const char *name;
+  IrNode *nodes;
+  int n, cap;
+  int *rets;
+  int nrets, retcap;
+  struct IrModule *mod;
+} IrFunc;
+
+/* ---- module ---- */
+
+typedef enum { GLOBAL_PARAM = NNRT_PARAM, GLOBAL_STATE = NNRT_STATE } GlobalKind;
+
+typedef struct IrGlobal {
+  const char *name; /* unique, e.g. "dense_1.w" */
+  GlobalKind kind;
+  Type ty;       /* static shape */
+  int init;      /* NNRT_INIT_* */
+  double init_a, init_b;
+  Loc loc;
+} IrGlobal;
+
+typedef enum { OPT_SGD = NNRT_OPT_SGD, OPT_ADAM = NNRT_OPT_ADAM, OPT_ADAMW = NNRT_OPT_ADAMW } OptKind;
+
+typedef struct IrTrain {
+  bool present; /* the module has a train block */
+  OptKind opt;
+  double lr, beta1, beta2, eps, weight_decay, momentum;
+  int batch, epochs;
+  const char *data; /* dataset name, e.g. "fashion_mnist" */
+  int task;         /* NNRT_TASK_* */
+  uint64_t seed;
+} IrTrain;
+
+typedef struct IrModule {
+  Arena *arena;
+  const char *name;
+  const char **syms;
+  int nsyms, symcap;
+  IrGlobal *globals;
+  int nglobals, globalcap;
+  IrFunc **funcs;
+  int nfuncs, funccap;
+  IrTrain train;
+} IrModule;
+
+/* Function names with a meaning to the driver and the runtime:
+ *   forward    model inputs minus labels -> (model output)
+ *   eval_step  all model inputs -> (loss f32[], model output)
+ *   train_step eval_step's inputs + lr f32[] -> eval_step's outputs,
+ *              stores updated globals (built by the autodiff pass) */
+#define IR_FN_FORWARD "forward"
+#define IR_FN_EVAL "eval_step"
+#define IR_FN_TRAIN "train_step"
+
+/* ---- builder (ir.c) ---- */
+
+IrModule *ir_module_new(Arena *a, const char *name);
+/* Returns the sym index (existing or new). */
+int ir_sym(IrModule *m, const char *name);
+/* -1 if absent. */
+int ir_sym_find(const IrModule *m, const char *name);
+/* Returns the global index; the name must be new (checked by callers). */
+int ir_global_add(IrModule *m, IrGlobal g);
+int ir_global_find(const IrModule *m, const char *name);
+IrFunc *ir_func_new(IrModule *m, const char *name);
+IrFunc *ir_func_find(const IrModule *m, const char *name);
+/* Removes a function from the module (its memory stays in the arena). */
+void ir_func_remove(IrModule *m, IrFunc *f);
+
+/* Appends a node. Computes its type with the op's shape rule (`hint` is the
+ * declared type, required for OPF_TYPED ops, else may be NULL). On a shape
+ * error reports it at `loc` through d (when d is non-NULL) and returns -1.
+ * Returns the new value id. */
+int ir_emit(IrFunc *f, OpKind op, const int *args, int nargs, const Attrs *at, const Type *hint,
+            Loc loc, Diag *d);
+/* Appends a node with a type already known to be right (no shape rule run):
+ * for passes that copy nodes. */
+int ir_append(IrFunc *f, const IrNode *n);
+int ir_input(IrFunc *f, const char *name, Type ty, Loc loc);
+void ir_ret(IrFunc *f, int value);
+
+/* Convenience emitters for passes (abort on a shape error: a pass bug). */
+int ir_op1(IrFunc *f, OpKind op, int a, Loc loc);
+int ir_op2(IrFunc *f, OpKind op, int a, int b, Loc loc);
+int ir_const(IrFunc *f, double value, const Type *ty, Loc loc); /* filled tensor */
+int ir_scalar(IrFunc *f, double value, Loc loc);                /* f32[] */
+int ir_global_ref(IrFunc *f, int global, Loc loc);
+
+/* Deep-copies a function into module m under a new name. */
+IrFunc *ir_func_clone(IrModule *m, const IrFunc *f, const char *name);
+
+/* Element count of a shape as "a*B + ..." is not needed: shapes are products
+ * of static sizes and syms; this evaluates one given sym values. */
+int64_t ir_numel(const Shape *s, const int64_t *syms);
+/* Writes "f32[B,784]" (type) into buf. */
+const char *ir_type_str(const IrModule *m, const Type *t, char *buf, size_t len);
+#define IR_TYPE_STRLEN 128
+
+/* ---- text and graphs (print.c, parse.c, dot.c) ---- */
+
+/* The text format round-trips: print(parse(print(m))) == print(m). */
+void ir_print_module(FILE *out, const IrModule *m);
+void ir_print_func(FILE *out, const IrFunc *f);
+/* Parses IR text; errors go through d with file:line:col. NULL on error. */
+IrModule *ir_parse(Arena *a, Diag *d, const char *path, const char *text, size_t len);
+void ir_print_dot(FILE *out, const IrModule *m);
+
+/* ---- checking (verify.c) ---- */
+
+/* Checks types (re-running shape rules), operand counts, SSA order, globals
+ * and return values. Reports problems through d; returns true if valid. */
+bool ir_verify(const IrModule *m, Diag *d);
+
+#endif

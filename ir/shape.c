@@ -1,0 +1,234 @@
+/* shape.c — shape rules, one per ops.def row: they derive an op's result
+ * type from its operands (or check a declared one, for OPF_TYPED ops). The
+ * builder runs them when a node is made; the verifier re-runs them. Errors
+ * are phrased for the user: lowering reports them at the source expression. */
+#include <stdarg.h>
+#include <string.h>
+
+#include "ir.h"
+
+#define RULE(name) \
+  bool name(const IrModule *m, const Type *in, int nin, const Attrs *at, Type *out, char *err, size_t errlen)
+
+static bool fail(char *err, size_t len, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(err, len, fmt, ap);
+  va_end(ap);
+  return false;
+}
+
+static const char *ts(const IrModule *m, const Type *t, char *buf) { return ir_type_str(m, t, buf, IR_TYPE_STRLEN); }
+
+static const char *dim_str(const IrModule *m, int64_t d, char *buf) {
+  if (IR_IS_SYM(d) && m && IR_SYM_INDEX(d) < m->nsyms) snprintf(buf, 32, "%s", m->syms[IR_SYM_INDEX(d)]);
+  else snprintf(buf, 32, "%lld", (long long)d);
+  return buf;
+}
+
+static bool check_value_type(const Type *t, char *err, size_t errlen) {
+  if (t->dt != DT_F32 && t->dt != DT_I32) return fail(err, errlen, "expected a tensor type");
+  if (t->sh.rank < 0 || t->sh.rank > IR_MAX_RANK)
+    return fail(err, errlen, "rank %d is out of range (at most %d)", t->sh.rank, IR_MAX_RANK);
+  for (int i = 0; i < t->sh.rank; i++)
+    if (t->sh.d[i] == 0) return fail(err, errlen, "dimension %d has size 0", i);
+  return true;
+}
+
+static bool need_f32(const IrModule *m, const Type *t, const char *what, char *err, size_t errlen) {
+  char b[IR_TYPE_STRLEN];
+  if (t->dt != DT_F32) return fail(err, errlen, "%s expects a float tensor, got %s", what, ts(m, t, b));
+  return true;
+}
+
+RULE(shape_typed) {
+  (void)m, (void)in, (void)nin, (void)at;
+  return check_value_type(out, err, errlen);
+}
+
+RULE(shape_global) {
+  (void)in, (void)nin;
+  int g = at->name ? ir_global_find(m, at->name) : -1;
+  if (g < 0) return fail(err, errlen, "unknown global @%s", at->name ? at->name : "?");
+  char b1[IR_TYPE_STRLEN], b2[IR_TYPE_STRLEN];
+  if (!ir_type_eq(out, &m->globals[g].ty))
+    return fail(err, errlen, "global @%s has type %s, not %s", at->name, ts(m, &m->globals[g].ty, b1), ts(m, out, b2));
+  return true;
+}
+
+RULE(shape_store) {
+  (void)nin;
+  int g = at->name ? ir_global_find(m, at->name) : -1;
+  if (g < 0) return fail(err, errlen, "unknown global @%s", at->name ? at->name : "?");
+  char b1[IR_TYPE_STRLEN], b2[IR_TYPE_STRLEN];
+  if (!ir_type_eq(&in[0], &m->globals[g].ty))
+    return fail(err, errlen, "cannot store %s into @%s of type %s", ts(m, &in[0], b1), at->name, ts(m, &m->globals[g].ty, b2));
+  *out = (Type){.dt = DT_VOID};
+  return true;
+}
+
+RULE(shape_dim) {
+  (void)m, (void)nin;
+  if (at->axis < 0 || at->axis >= in[0].sh.rank)
+    return fail(err, errlen, "axis %d is out of range for rank %d", at->axis, in[0].sh.rank);
+  *out = (Type){.dt = DT_F32};
+  return true;
+}
+
+/* numpy broadcasting: align right; equal dims match, a 1 stretches. */
+static bool broadcast_shapes(const IrModule *m, const Shape *a, const Shape *b, Shape *o, char *err, size_t errlen) {
+  int r = a->rank > b->rank ? a->rank : b->rank;
+  o->rank = r;
+  for (int i = 0; i < r; i++) {
+    int ia = a->rank - r + i, ib = b->rank - r + i;
+    int64_t da = ia >= 0 ? a->d[ia] : 1, db = ib >= 0 ? b->d[ib] : 1;
+    if (da == db || db == 1) o->d[i] = da;
+    else if (da == 1) o->d[i] = db;
+    else {
+      char s1[32], s2[32];
+      return fail(err, errlen, "shapes cannot broadcast: dimension %s against %s", dim_str(m, da, s1), dim_str(m, db, s2));
+    }
+  }
+  return true;
+}
+
+RULE(shape_binary) {
+  (void)nin, (void)at;
+  char b1[IR_TYPE_STRLEN], b2[IR_TYPE_STRLEN];
+  if (in[0].dt != in[1].dt || in[0].dt != DT_F32)
+    return fail(err, errlen, "operands must both be float tensors, got %s and %s", ts(m, &in[0], b1), ts(m, &in[1], b2));
+  Shape s;
+  if (!broadcast_shapes(m, &in[0].sh, &in[1].sh, &s, err, errlen)) {
+    char tmp[200];
+    snprintf(tmp, sizeof tmp, "%s", err);
+    return fail(err, errlen, "%s (%s and %s)", tmp, ts(m, &in[0], b1), ts(m, &in[1], b2));
+  }
+  *out = (Type){.dt = DT_F32, .sh = s};
+  return true;
+}
+
+RULE(shape_unary) {
+  (void)nin, (void)at;
+  if (!need_f32(m, &in[0], "this operation", err, errlen)) return false;
+  *out = in[0];
+  return true;
+}
+
+RULE(shape_cast) {
+  (void)nin, (void)at;
+  char b1[IR_TYPE_STRLEN], b2[IR_TYPE_STRLEN];
+  if (!check_value_type(out, err, errlen)) return false;
+  Type t = in[0];
+  t.dt = out->dt;
+  if (!ir_type_eq(&t, out)) return fail(err, errlen, "cannot cast %s to %s", ts(m, &in[0], b1), ts(m, out, b2));
+  return true;
+}
+
+static bool check_axes(const Attrs *at, int rank, bool perm, char *err, size_t errlen) {
+  for (int i = 0; i < at->naxes; i++) {
+    if (at->axes[i] < 0 || at->axes[i] >= rank)
+      return fail(err, errlen, "axis %d is out of range for rank %d", at->axes[i], rank);
+    for (int j = 0; j < i; j++)
+      if (at->axes[j] == at->axes[i]) return fail(err, errlen, "axis %d is given twice", at->axes[i]);
+    if (!perm && i && at->axes[i] < at->axes[i - 1]) return fail(err, errlen, "axes must be in ascending order");
+  }
+  return true;
+}
+
+RULE(shape_reduce) {
+  (void)nin;
+  if (!need_f32(m, &in[0], "a reduction", err, errlen)) return false;
+  if (!check_axes(at, in[0].sh.rank, false, err, errlen)) return false;
+  Type t = {.dt = DT_F32};
+  for (int i = 0; i < in[0].sh.rank; i++) {
+    bool reduced = false;
+    for (int j = 0; j < at->naxes; j++) reduced |= at->axes[j] == i;
+    if (!reduced) t.sh.d[t.sh.rank++] = in[0].sh.d[i];
+    else if (at->keepdims) t.sh.d[t.sh.rank++] = 1;
+  }
+  *out = t;
+  return true;
+}
+
+RULE(shape_rowwise) {
+  (void)nin;
+  if (!need_f32(m, &in[0], "softmax", err, errlen)) return false;
+  if (at->axis < 0 || at->axis >= in[0].sh.rank)
+    return fail(err, errlen, "axis %d is out of range for rank %d", at->axis, in[0].sh.rank);
+  *out = in[0];
+  return true;
+}
+
+RULE(shape_matmul) {
+  (void)nin;
+  char b1[IR_TYPE_STRLEN], b2[IR_TYPE_STRLEN], s1[32], s2[32];
+  if (in[0].dt != DT_F32 || in[1].dt != DT_F32 || in[0].sh.rank != 2 || in[1].sh.rank != 2)
+    return fail(err, errlen, "matmul expects two 2-d float tensors, got %s and %s", ts(m, &in[0], b1), ts(m, &in[1], b2));
+  int64_t M = in[0].sh.d[at->ta ? 1 : 0], Ka = in[0].sh.d[at->ta ? 0 : 1];
+  int64_t Kb = in[1].sh.d[at->tb ? 1 : 0], N = in[1].sh.d[at->tb ? 0 : 1];
+  if (Ka != Kb)
+    return fail(err, errlen, "matmul inner dimensions differ: %s vs %s (%s @ %s)", dim_str(m, Ka, s1), dim_str(m, Kb, s2),
+                ts(m, &in[0], b1), ts(m, &in[1], b2));
+  *out = (Type){.dt = DT_F32, .sh = {.rank = 2, .d = {M, N}}};
+  return true;
+}
+
+/* Two shapes have the same element count if their static parts multiply to
+ * the same number and they hold the same symbolic dims. */
+static bool same_numel(const Shape *a, const Shape *b) {
+  int64_t na = 1, nb = 1;
+  int syms[16] = {0};
+  for (int i = 0; i < a->rank; i++) {
+    if (IR_IS_SYM(a->d[i])) syms[IR_SYM_INDEX(a->d[i]) & 15]++;
+    else na *= a->d[i];
+  }
+  for (int i = 0; i < b->rank; i++) {
+    if (IR_IS_SYM(b->d[i])) syms[IR_SYM_INDEX(b->d[i]) & 15]--;
+    else nb *= b->d[i];
+  }
+  for (int i = 0; i < 16; i++)
+    if (syms[i]) return false;
+  return na == nb;
+}
+
+RULE(shape_reshape) {
+  (void)nin, (void)at;
+  char b1[IR_TYPE_STRLEN], b2[IR_TYPE_STRLEN];
+  if (!check_value_type(out, err, errlen)) return false;
+  if (out->dt != in[0].dt || !same_numel(&in[0].sh, &out->sh))
+    return fail(err, errlen, "cannot reshape %s to %s: element counts differ", ts(m, &in[0], b1), ts(m, out, b2));
+  return true;
+}
+
+RULE(shape_transpose) {
+  (void)m, (void)nin;
+  if (at->naxes != in[0].sh.rank)
+    return fail(err, errlen, "transpose needs a permutation of all %d axes, got %d", in[0].sh.rank, at->naxes);
+  if (!check_axes(at, in[0].sh.rank, true, err, errlen)) return false;
+  Type t = in[0];
+  for (int i = 0; i < at->naxes; i++) t.sh.d[i] = in[0].sh.d[at->axes[i]];
+  *out = t;
+  return true;
+}
+
+RULE(shape_broadcast) {
+  (void)nin, (void)at;
+  char b1[IR_TYPE_STRLEN], b2[IR_TYPE_STRLEN];
+  if (!check_value_type(out, err, errlen)) return false;
+  Shape s;
+  if (out->dt != in[0].dt || in[0].sh.rank > out->sh.rank || !broadcast_shapes(m, &in[0].sh, &out->sh, &s, err, errlen) ||
+      memcmp(s.d, out->sh.d, sizeof(int64_t) * (size_t)s.rank) != 0)
+    return fail(err, errlen, "cannot broadcast %s to %s", ts(m, &in[0], b1), ts(m, out, b2));
+  return true;
+}
+
+RULE(shape_onehot) {
+  (void)nin, (void)at;
+  char b1[IR_TYPE_STRLEN], b2[IR_TYPE_STRLEN];
+  if (!check_value_type(out, err, errlen)) return false;
+  bool ok = in[0].dt == DT_I32 && out->dt == DT_F32 && out->sh.rank == in[0].sh.rank + 1 &&
+            !IR_IS_SYM(out->sh.d[out->sh.rank - 1]);
+  for (int i = 0; ok && i < in[0].sh.rank; i++) ok = in[0].sh.d[i] == out->sh.d[i];
+  if (!ok) return fail(err, errlen, "onehot maps integer labels %s to floats with one more static axis, not %s", ts(m, &in[0], b1), ts(m, out, b2));
+  return true;
+}

@@ -1,0 +1,48 @@
+/* passes.h — the pass manager and the passes it knows.
+ *
+ * Every pass is one file with one entry point `bool pass_<name>(IrModule *,
+ * PassCtx *)`, registered in the table in passes.c under the name used by
+ * --passes, --print-after, --disable-pass and --time-passes. A pass returns
+ * false only after reporting an error through ctx->diag. */
+#ifndef NNC_PASSES_H
+#define NNC_PASSES_H
+#include "../ir/ir.h"
+
+typedef struct PassCtx {
+  Diag *diag;
+  bool verify;            /* run ir_verify after every pass (debug builds, tests) */
+  bool time_passes;       /* print a timing table to stderr at the end */
+  bool print_after_all;   /* print the module after every pass */
+  const char *print_after; /* print the module after this pass (NULL: none) */
+  const char *disabled[16]; /* passes to skip */
+  int ndisabled;
+  FILE *dump;             /* where printing goes (stdout) */
+  int dump_dot;           /* print Graphviz instead of IR text */
+} PassCtx;
+
+typedef bool (*PassFn)(IrModule *m, PassCtx *ctx);
+
+typedef struct PassInfo {
+  const char *name;
+  const char *summary;
+  PassFn run;
+} PassInfo;
+
+extern const PassInfo pass_table[];
+extern const int pass_count;
+const PassInfo *pass_find(const char *name);
+
+/* The default pipeline of `nnc build` and `nnc dump --after=...`:
+ * autodiff, then simplify. */
+extern const char *const pass_default_pipeline[];
+extern const int pass_default_pipeline_len;
+
+/* Runs the named passes in order, printing/verifying/timing as ctx says.
+ * Unknown names are reported. Returns false on the first failure. */
+bool pass_run_pipeline(IrModule *m, const char *const *names, int n, PassCtx *ctx);
+
+/* The passes. */
+bool pass_autodiff(IrModule *m, PassCtx *ctx);
+bool pass_simplify(IrModule *m, PassCtx *ctx);
+
+#endif
