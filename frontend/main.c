@@ -1,0 +1,404 @@
+/* main.c — the nnc command line: build, check, summary, dump, opt.
+ *
+ * The driver is a flat sequence: read → frontend (or the IR parser) → the
+ * pass pipeline → a backend. Every stage reports through one Diag; a user
+ * error exits 1, a bad command line exits 2. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "codegen/backend.h"
+#include "frontend/frontend.h"
+#include "passes/passes.h"
+
+#ifndef NNC_VERSION
+#define NNC_VERSION "0.0.0"
+#endif
+
+static const char *const usage_top =
+    "usage: nnc <command> [options] <file>\n"
+    "\n"
+    "nnc compiles a model written in the .nn language into a standalone\n"
+    "training binary (forward, gradient and optimizer step in native code).\n"
+    "\n"
+    "commands:\n"
+    "  build    compile a .nn model to an executable (or LLVM IR, asm, object)\n"
+    "  check    type- and shape-check a .nn model; exit 0 when it is valid\n"
+    "  summary  print a layer / output shape / parameter table\n"
+    "  dump     print the IR of a .nn model, after any pass (text or Graphviz)\n"
+    "  opt      run passes on IR text (.nnir) and print the result\n"
+    "\n"
+    "  nnc <command> --help   options of one command\n"
+    "  nnc --version          print the version\n"
+    "\n"
+    "example:\n"
+    "  nnc build examples/fashion_mlp.nn -o mlp && ./mlp train --epochs 5\n";
+
+static const char *const usage_build =
+    "usage: nnc build <model.nn> [-o <output>] [options]\n"
+    "\n"
+    "Compiles the model's forward, eval_step and train_step functions and\n"
+    "links them with the nnc runtime into a standalone training binary that\n"
+    "needs only libc, libm, pthreads, libopenblas and libz at run time.\n"
+    "\n"
+    "options:\n"
+    "  -o <file>            output path (default: the model file's name without .nn)\n"
+    "  --emit=<kind>        exe (default): a training binary; obj: an object file;\n"
+    "                       asm: assembly; llvm: LLVM IR text\n"
+    "  -O0 -O1 -O2 -O3      LLVM optimisation level (default -O2)\n"
+    "  --cpu=<cpu>          native (default): tune for this machine's CPU and use\n"
+    "                       all its instruction set extensions; generic: portable\n"
+    "                       x86-64 code that runs on any 64-bit x86 machine\n"
+    "  --target=cpu         the code generator (cpu is the only one for now)\n"
+    "  --no-fuse            skip the fusion pass: every op is its own kernel\n"
+    "  --disable-pass=<p>   skip pass p (repeatable)\n"
+    "  --print-after=<p>    print the IR after pass p to stdout\n"
+    "  --print-after-all    print the IR after every pass\n"
+    "  --time-passes        print the time each pass took to stderr\n"
+    "  --verify-each        run the IR verifier after every pass\n"
+    "  --cc=<driver>        C compiler driver used to link (default: cc)\n"
+    "  --runtime=<lib>      the runtime library (default: libnnrt.a beside nnc)\n"
+    "  -v, --verbose        print the link command\n";
+
+static const char *const usage_check =
+    "usage: nnc check <model.nn>\n"
+    "\n"
+    "Parses, type- and shape-checks the model. Prints each problem as\n"
+    "file:line:col: error: message, with the source line and a caret, and\n"
+    "exits 1 if there was any; exits 0 when the model is valid.\n";
+
+static const char *const usage_summary =
+    "usage: nnc summary <model.nn>\n"
+    "\n"
+    "Prints a table of the model's layers: name and type, output shape (B is\n"
+    "the batch), parameter count; then the totals.\n";
+
+static const char *const usage_dump =
+    "usage: nnc dump <model.nn> [options]\n"
+    "\n"
+    "Prints the model's IR. Without --after: the IR as lowered from the source\n"
+    "(functions forward and eval_step).\n"
+    "\n"
+    "options:\n"
+    "  --after=<pass>       run the default pipeline up to <pass> and print\n"
+    "                       the IR then (autodiff adds train_step: forward, loss,\n"
+    "                       backward and the optimizer update)\n"
+    "  --print-after-all    print the IR after every pass of the pipeline\n"
+    "  --passes=<a,b,..>    run these passes instead of the default pipeline\n"
+    "  --format=text|dot    IR text (default) or Graphviz\n"
+    "  --verify-each        run the IR verifier after every pass\n"
+    "  --list-passes        list the passes and exit\n";
+
+static const char *const usage_opt =
+    "usage: nnc opt [--passes=<a,b,..>] <file.nnir> [options]\n"
+    "\n"
+    "Parses IR text, runs the given passes (none: parse and print), verifies\n"
+    "the result and prints it. print -> parse -> print is byte-identical.\n"
+    "\n"
+    "options:\n"
+    "  --passes=<a,b,..>    passes to run, in order (see --list-passes)\n"
+    "  --print-after=<p>    print the IR after pass p as well\n"
+    "  --print-after-all    print the IR after every pass\n"
+    "  --time-passes        print the time each pass took to stderr\n"
+    "  --format=text|dot    IR text (default) or Graphviz\n"
+    "  -o <file>            write the result to a file instead of stdout\n"
+    "  --list-passes        list the passes and exit\n";
+
+/* Options of every command; each command reads the ones it documents. */
+typedef struct Opts {
+  const char *input, *output;
+  const char *after, *passes, *print_after;
+  const char *cc, *runtime;
+  const char *disabled[16];
+  int ndisabled;
+  EmitKind emit;
+  int opt_level;
+  bool cpu_native, no_fuse, print_after_all, time_passes, verify_each, dot, verbose;
+} Opts;
+
+static int usage_error(const char *usage, const char *fmt, const char *arg) {
+  fprintf(stderr, "nnc: error: ");
+  fprintf(stderr, fmt, arg);
+  fprintf(stderr, "\n\n%s", usage);
+  return 2;
+}
+
+static void list_passes(void) {
+  printf("passes (default pipeline:");
+  for (int i = 0; i < pass_default_pipeline_len; i++) printf(" %s", pass_default_pipeline[i]);
+  printf("):\n");
+  for (int i = 0; i < pass_count; i++) printf("  %-12s %s\n", pass_table[i].name, pass_table[i].summary);
+}
+
+/* Returns 0 to go on, or an exit code (help printed: 0; bad option: 2). */
+static int parse_opts(int argc, char **argv, const char *usage, Opts *o, int *done) {
+  *done = 0;
+  for (int i = 0; i < argc; i++) {
+    const char *a = argv[i];
+    const char *v;
+#define IS(s) (!strcmp(a, s))
+#define VAL(s) (!strncmp(a, s "=", sizeof s) ? (v = a + sizeof s, 1) : 0)
+    if (IS("-h") || IS("--help")) {
+      fputs(usage, stdout);
+      *done = 1;
+      return 0;
+    } else if (IS("--list-passes")) {
+      list_passes();
+      *done = 1;
+      return 0;
+    } else if (IS("-o")) {
+      if (++i == argc) return usage_error(usage, "%s needs a file name", a);
+      o->output = argv[i];
+    } else if (VAL("--emit")) {
+      if (!strcmp(v, "exe")) o->emit = EMIT_EXE;
+      else if (!strcmp(v, "obj")) o->emit = EMIT_OBJ;
+      else if (!strcmp(v, "asm")) o->emit = EMIT_ASM;
+      else if (!strcmp(v, "llvm")) o->emit = EMIT_LLVM;
+      else return usage_error(usage, "--emit must be exe, obj, asm or llvm, not '%s'", v);
+    } else if (a[0] == '-' && a[1] == 'O' && a[2] >= '0' && a[2] <= '3' && !a[3]) {
+      o->opt_level = a[2] - '0';
+    } else if (VAL("--cpu")) {
+      if (!strcmp(v, "native")) o->cpu_native = true;
+      else if (!strcmp(v, "generic")) o->cpu_native = false;
+      else return usage_error(usage, "--cpu must be native or generic, not '%s'", v);
+    } else if (VAL("--target")) {
+      if (strcmp(v, "cpu")) return usage_error(usage, "unknown target '%s' (this build has: cpu)", v);
+    } else if (IS("--no-fuse")) {
+      o->no_fuse = true;
+    } else if (VAL("--disable-pass")) {
+      if (o->ndisabled == 16) return usage_error(usage, "too many --disable-pass options%s", "");
+      o->disabled[o->ndisabled++] = v;
+    } else if (VAL("--after")) {
+      o->after = v;
+    } else if (VAL("--passes")) {
+      o->passes = v;
+    } else if (VAL("--print-after")) {
+      o->print_after = v;
+    } else if (IS("--print-after-all")) {
+      o->print_after_all = true;
+    } else if (IS("--time-passes")) {
+      o->time_passes = true;
+    } else if (IS("--verify-each")) {
+      o->verify_each = true;
+    } else if (VAL("--format")) {
+      if (!strcmp(v, "dot")) o->dot = true;
+      else if (!strcmp(v, "text")) o->dot = false;
+      else return usage_error(usage, "--format must be text or dot, not '%s'", v);
+    } else if (VAL("--cc")) {
+      o->cc = v;
+    } else if (VAL("--runtime")) {
+      o->runtime = v;
+    } else if (IS("-v") || IS("--verbose")) {
+      o->verbose = true;
+    } else if (a[0] == '-' && a[1]) {
+      return usage_error(usage, "unknown option '%s'", a);
+    } else if (o->input) {
+      return usage_error(usage, "more than one input file ('%s')", a);
+    } else {
+      o->input = a;
+    }
+#undef IS
+#undef VAL
+  }
+  if (!o->input) return usage_error(usage, "no input file%s", "");
+  return 0;
+}
+
+/* Reads a whole file into the arena; NULL (after a message) on failure. */
+static char *read_file(Arena *a, Diag *d, const char *path, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  if (!f) {
+    diag_fatal(d, "cannot open '%s': %s", path, strerror(errno));
+    return NULL;
+  }
+  size_t cap = 1 << 16, n = 0;
+  char *buf = malloc(cap);
+  for (size_t k; buf && (k = fread(buf + n, 1, cap - n - 1, f)) > 0;) {
+    n += k;
+    if (n + 1 == cap) buf = realloc(buf, cap *= 2);
+  }
+  bool bad = !buf || ferror(f);
+  fclose(f);
+  if (bad) {
+    free(buf);
+    diag_fatal(d, "cannot read '%s'", path);
+    return NULL;
+  }
+  char *text = arena_strndup(a, buf, n);
+  free(buf);
+  *len = n;
+  return text;
+}
+
+/* Splits "a,b,c" into names; returns the count. */
+static int split_passes(Arena *a, const char *list, const char **names, int max) {
+  int n = 0;
+  char *s = arena_strdup(a, list);
+  for (char *tok = strtok(s, ","); tok && n < max; tok = strtok(NULL, ",")) names[n++] = tok;
+  return n;
+}
+
+static PassCtx pass_ctx(Diag *d, const Opts *o) {
+  PassCtx c = {.diag = d, .dump = stdout, .dump_dot = o->dot, .time_passes = o->time_passes,
+               .print_after_all = o->print_after_all, .print_after = o->print_after};
+#ifndef NDEBUG
+  c.verify = true;
+#endif
+  c.verify |= o->verify_each;
+  for (int i = 0; i < o->ndisabled; i++) c.disabled[c.ndisabled++] = o->disabled[i];
+  if (o->no_fuse) c.disabled[c.ndisabled++] = "fuse";
+  return c;
+}
+
+static void print_module(const Opts *o, FILE *out, const IrModule *m) {
+  if (o->dot) ir_print_dot(out, m);
+  else ir_print_module(out, m);
+}
+
+/* Default output name: the model file's base name without ".nn". */
+static const char *default_output(Arena *a, const char *input, EmitKind emit) {
+  const char *base = strrchr(input, '/');
+  base = base ? base + 1 : input;
+  size_t n = strlen(base);
+  if (n > 3 && !strcmp(base + n - 3, ".nn")) n -= 3;
+  static const char *const ext[] = {[EMIT_LLVM] = ".ll", [EMIT_ASM] = ".s", [EMIT_OBJ] = ".o", [EMIT_EXE] = ""};
+  return arena_printf(a, "%.*s%s", (int)n, base, ext[emit]);
+}
+
+/* libnnrt.a lives beside the nnc executable (build tree), or in
+ * ../lib/nnc/ (installed). NNC_RUNTIME overrides both. */
+static const char *find_runtime(Arena *a) {
+  const char *env = getenv("NNC_RUNTIME");
+  if (env && *env) return env;
+  char self[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n <= 0) return "libnnrt.a";
+  self[n] = 0;
+  char *slash = strrchr(self, '/');
+  if (slash) *slash = 0;
+  const char *beside = arena_printf(a, "%s/libnnrt.a", self);
+  if (access(beside, R_OK) == 0) return beside;
+  const char *installed = arena_printf(a, "%s/../lib/nnc/libnnrt.a", self);
+  if (access(installed, R_OK) == 0) return installed;
+  return beside;
+}
+
+static int cmd_build(Arena *a, Diag *d, Opts *o) {
+  FeModel *fm = fe_compile(a, d, o->input, NULL, 0);
+  if (!fm) return 1;
+  PassCtx pc = pass_ctx(d, o);
+  if (!pass_run_pipeline(fm->mod, pass_default_pipeline, pass_default_pipeline_len, &pc)) return 1;
+  CgOptions cg = {.out_path = o->output ? o->output : default_output(a, o->input, o->emit),
+                  .emit = o->emit, .opt_level = o->opt_level, .cpu_native = o->cpu_native,
+                  .runtime_lib = o->runtime ? o->runtime : find_runtime(a),
+                  .cc = o->cc ? o->cc : "cc", .verbose = o->verbose, .diag = d};
+  if (o->emit == EMIT_EXE && access(cg.runtime_lib, R_OK) != 0) {
+    diag_fatal(d, "cannot find the runtime library '%s' (set --runtime= or NNC_RUNTIME)", cg.runtime_lib);
+    return 1;
+  }
+  return cg_cpu_backend.compile(fm->mod, &cg) ? 0 : 1;
+}
+
+static int cmd_dump(Arena *a, Diag *d, Opts *o) {
+  FeModel *fm = fe_compile(a, d, o->input, NULL, 0);
+  if (!fm) return 1;
+  const char *names[32];
+  int n = 0;
+  if (o->passes) {
+    n = split_passes(a, o->passes, names, 32);
+  } else if (o->after || o->print_after_all) {
+    /* The default pipeline, cut after --after. */
+    for (int i = 0; i < pass_default_pipeline_len; i++) {
+      names[n++] = pass_default_pipeline[i];
+      if (o->after && !strcmp(o->after, pass_default_pipeline[i])) break;
+    }
+    if (o->after && strcmp(names[n - 1], o->after)) {
+      if (!pass_find(o->after)) diag_fatal(d, "unknown pass '%s' (see nnc dump --list-passes)", o->after);
+      else diag_fatal(d, "pass '%s' is not in the default pipeline; use --passes=", o->after);
+      return 1;
+    }
+  }
+  PassCtx pc = pass_ctx(d, o);
+  if (!pass_run_pipeline(fm->mod, names, n, &pc)) return 1;
+  if (!o->print_after_all) print_module(o, stdout, fm->mod);
+  return 0;
+}
+
+static int cmd_opt(Arena *a, Diag *d, Opts *o) {
+  size_t len;
+  char *text = read_file(a, d, o->input, &len);
+  if (!text) return 1;
+  IrModule *m = ir_parse(a, d, o->input, text, len);
+  if (!m || !ir_verify(m, d)) return 1;
+  const char *names[32];
+  int n = o->passes ? split_passes(a, o->passes, names, 32) : 0;
+  PassCtx pc = pass_ctx(d, o);
+  pc.verify = true;
+  if (!pass_run_pipeline(m, names, n, &pc)) return 1;
+  FILE *out = stdout;
+  if (o->output && !(out = fopen(o->output, "w"))) {
+    diag_fatal(d, "cannot write '%s': %s", o->output, strerror(errno));
+    return 1;
+  }
+  print_module(o, out, m);
+  if (out != stdout && fclose(out) != 0) {
+    diag_fatal(d, "cannot write '%s'", o->output);
+    return 1;
+  }
+  return 0;
+}
+
+static int cmd_check(Arena *a, Diag *d, Opts *o) { return fe_compile(a, d, o->input, NULL, 0) ? 0 : 1; }
+
+static int cmd_summary(Arena *a, Diag *d, Opts *o) {
+  FeModel *fm = fe_compile(a, d, o->input, NULL, 0);
+  if (!fm) return 1;
+  fe_print_summary(stdout, fm);
+  return 0;
+}
+
+typedef struct Command {
+  const char *name;
+  const char *usage;
+  int (*run)(Arena *a, Diag *d, Opts *o);
+} Command;
+
+static const Command commands[] = {
+    {"build", usage_build, cmd_build},  {"check", usage_check, cmd_check}, {"summary", usage_summary, cmd_summary},
+    {"dump", usage_dump, cmd_dump},     {"opt", usage_opt, cmd_opt},
+};
+
+int main(int argc, char **argv) {
+  if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+    fputs(usage_top, argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  if (!strcmp(argv[1], "--version")) {
+    printf("nnc %s (LLVM C API backend, OpenBLAS GEMM)\n", NNC_VERSION);
+    return 0;
+  }
+  const char *cmd = argv[1];
+  const Command *c = NULL;
+  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+    if (!strcmp(cmd, commands[i].name)) c = &commands[i];
+  if (!c) {
+    fprintf(stderr, "nnc: error: unknown command '%s'\n\n%s", cmd, usage_top);
+    return 2;
+  }
+  Opts o = {.emit = EMIT_EXE, .opt_level = 2, .cpu_native = true};
+  int done, rc = parse_opts(argc - 2, argv + 2, c->usage, &o, &done);
+  if (rc || done) return rc;
+
+  Arena *a = arena_new();
+  Diag d;
+  diag_init(&d, stderr);
+  d.color = isatty(2);
+  rc = c->run(a, &d, &o);
+  if (d.nerrors && !rc) rc = 1;
+  arena_free(a);
+  return rc;
+}

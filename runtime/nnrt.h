@@ -1,0 +1,293 @@
+/* nnrt.h — libnnrt's internal API: the modules behind the main() of every
+ * binary nnc builds. nnrt_abi.h is the contract with generated code; this
+ * header is the runtime's own, one section per file. Nothing here is seen by
+ * generated code.
+ *
+ * Conventions: functions that can fail on user input return 0 on success and
+ * -1 on failure after filling an RtError (message without the "prog: error:"
+ * prefix, plus the exit code main should use). Only rt_main.c touches the
+ * extern nnrt_model; everything else takes the model as a parameter, so the
+ * unit tests can drive the modules with any model they like. */
+#ifndef NNRT_H
+#define NNRT_H
+#include "nnrt_abi.h"
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define NNRT_VERSION "0.1.0"
+
+#if defined(__GNUC__) || defined(__clang__)
+#define RT_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define RT_PRINTF(f, a)
+#endif
+
+/* Exit codes of the binary (documented in --help). */
+enum {
+  RT_EXIT_OK = 0,
+  RT_EXIT_FAIL = 1,  /* I/O or memory failure, model/runtime mismatch */
+  RT_EXIT_USAGE = 2, /* bad command line or bad input file */
+  RT_EXIT_NAN = 3,   /* loss became NaN or Inf */
+  RT_EXIT_SIGINT = 130,
+  RT_EXIT_SIGTERM = 143
+};
+
+/* Every slice of the globals, workspace and batch buffers is aligned so. */
+#define RT_ALIGN 64
+
+/*
+ * rt_util.c
+ */
+typedef struct RtError {
+  int code; /* RT_EXIT_* to exit with */
+  char msg[1024];
+} RtError;
+
+/* Fills e (if not NULL) and returns -1, so callers can `return rt_fail(...)`. */
+int rt_fail(RtError *e, int code, const char *fmt, ...) RT_PRINTF(3, 4);
+/* Zeroed, RT_ALIGN-aligned memory; NULL plus an error naming `what` on failure. */
+void *rt_alloc(size_t size, const char *what, RtError *e);
+void rt_free(void *p);
+double rt_now(void); /* monotonic seconds */
+/* a * b into *out; returns 0, or -1 when negative or over INT64_MAX. */
+int rt_mul64(int64_t a, int64_t b, int64_t *out);
+/* "[60000, 28, 28]" into buf. */
+const char *rt_shape_str(char *buf, size_t size, int rank, const int64_t *dims);
+/* Strict number parsing for the command line: whole string, in range. */
+int rt_parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out);
+int rt_parse_u64(const char *s, uint64_t *out);
+int rt_parse_f64(const char *s, double *out);
+/* "dir/name" into buf; -1 when it does not fit. */
+int rt_path_join(char *buf, size_t size, const char *dir, const char *name);
+int rt_file_exists(const char *path);
+int rt_dir_exists(const char *path);
+
+/*
+ * rt_philox.c — Philox4x32-10 (Salmon et al., SC'11; Random123's constants).
+ * A counter-based RNG: the output is a pure function of (counter, key), so any
+ * element of any stream can be computed independently, in any order, on any
+ * device. The runtime keys every stream by the seed and lays the counter out
+ * as {block lo, block hi, stream, purpose}.
+ */
+enum { RT_RNG_INIT = 0, RT_RNG_SHUFFLE = 1, RT_RNG_SPLIT = 2, RT_RNG_DROPOUT = 3 };
+
+void rt_philox4x32(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]);
+float rt_u32_to_unit(uint32_t x); /* [0, 1), 24 bits */
+/* Two standard normals from two u32 (Box–Muller). */
+void rt_box_muller(uint32_t a, uint32_t b, float *n0, float *n1);
+
+/* A sequential reader over one stream: u32 number i is lane i%4 of block i/4. */
+typedef struct RtRng {
+  uint32_t key[2];
+  uint32_t ctr[4];
+  uint32_t buf[4];
+  int pos; /* next lane of buf; 4 = refill */
+} RtRng;
+
+void rt_rng_init(RtRng *r, uint64_t seed, uint32_t stream, uint32_t purpose);
+uint32_t rt_rng_u32(RtRng *r);
+uint32_t rt_rng_below(RtRng *r, uint32_t n); /* uniform on [0, n), unbiased */
+/* Fisher–Yates shuffle of idx[0..n) with the stream (seed, stream, purpose). */
+void rt_shuffle(int32_t *idx, int64_t n, uint64_t seed, uint32_t stream, uint32_t purpose);
+
+/*
+ * rt_init.c — the globals: one RT_ALIGN-aligned allocation, one slice each.
+ */
+typedef struct RtGlobals {
+  int32_t n;
+  void *base;
+  size_t bytes;
+  void **ptr;     /* n slices of base */
+  int64_t *numel; /* n element counts */
+} RtGlobals;
+
+/* Elements of a static tensor (globals, scalars); -1 if it has a symbolic dim. */
+int64_t rt_tensor_numel(const NnrtTensor *t);
+size_t rt_dtype_size(int32_t dtype);
+const char *rt_dtype_name(int32_t dtype); /* "F32", "I32" as in safetensors */
+int rt_globals_alloc(RtGlobals *g, const NnrtModel *m, RtError *e);
+void rt_globals_free(RtGlobals *g);
+/* Parameters from their NNRT_INIT_*, keyed by seed, counter stream = global
+ * index; state globals are zeroed. */
+int rt_globals_init(RtGlobals *g, const NnrtModel *m, uint64_t seed, RtError *e);
+/* Index of the first global (from `from`) holding a NaN or Inf, or -1. */
+int32_t rt_globals_find_nonfinite(const RtGlobals *g, const NnrtModel *m);
+
+/*
+ * rt_json.c — a strict JSON (RFC 8259) parser for safetensors headers. Any
+ * input is safe: depth is bounded, numbers and strings are validated, and
+ * errors carry a byte offset into the text.
+ */
+enum { RT_JSON_NULL, RT_JSON_BOOL, RT_JSON_NUM, RT_JSON_STR, RT_JSON_ARR, RT_JSON_OBJ };
+
+typedef struct RtJson {
+  int type;
+  int is_int;        /* a number without fraction/exponent that fits int64 */
+  int64_t ival;      /* when is_int, and for BOOL (0/1) */
+  double num;        /* every NUM */
+  const char *str;   /* STR: decoded, NUL-terminated (may contain NULs: len) */
+  size_t len;        /* STR: bytes; ARR/OBJ: members */
+  const char *key;   /* set on object members */
+  int32_t child;     /* ARR/OBJ: first member, -1 if none */
+  int32_t next;      /* next member of the parent, -1 at the end */
+  size_t offset;     /* byte offset of the value in the text */
+} RtJson;
+
+typedef struct RtJsonDoc {
+  RtJson *nodes; /* nodes[0] is the root */
+  int32_t n, cap;
+  char *strings; /* decoded strings, one buffer */
+} RtJsonDoc;
+
+/* On error: message "offset N: ...", offset relative to text + base_offset. */
+int rt_json_parse(RtJsonDoc *doc, const char *text, size_t len, size_t base_offset, RtError *e);
+void rt_json_free(RtJsonDoc *doc);
+const RtJson *rt_json_at(const RtJsonDoc *doc, int32_t i); /* NULL for -1 */
+const RtJson *rt_json_get(const RtJsonDoc *doc, const RtJson *obj, const char *key);
+
+/*
+ * rt_safetensors.c — checkpoints (https://github.com/huggingface/safetensors).
+ */
+#define RT_META_MAX 16
+typedef struct RtMeta {
+  int n;
+  char key[RT_META_MAX][32];
+  char value[RT_META_MAX][128];
+} RtMeta;
+
+void rt_meta_set(RtMeta *m, const char *key, const char *value);
+const char *rt_meta_get(const RtMeta *m, const char *key); /* NULL if absent */
+
+/* Kinds to load: a bit per NNRT_PARAM / NNRT_STATE. */
+#define RT_LOAD_PARAMS (1u << NNRT_PARAM)
+#define RT_LOAD_STATE (1u << NNRT_STATE)
+
+/* Writes every global plus meta, atomically (temp file, fsync, rename, fsync
+ * of the directory): a crash leaves the old checkpoint or the new one. */
+int rt_st_save(const char *path, const NnrtModel *m, const RtGlobals *g, const RtMeta *meta,
+               RtError *e);
+/* Loads the globals whose kind is in `kinds` by name, checking dtype and
+ * shape; validates the whole header first so a bad file changes nothing.
+ * meta (may be NULL) receives __metadata__'s string entries. */
+int rt_st_load(const char *path, const NnrtModel *m, RtGlobals *g, unsigned kinds, RtMeta *meta,
+               RtError *e);
+
+/*
+ * rt_npy.c and rt_data.c — arrays and data sets.
+ */
+#define RT_PATH_MAX 4096
+
+typedef struct RtArray {
+  int32_t dtype; /* NNRT_F32 / NNRT_I32 */
+  int32_t rank;
+  int64_t dims[NNRT_MAX_RANK];
+  int64_t numel;
+  void *data; /* rt_alloc'd */
+  char path[RT_PATH_MAX]; /* where it came from, for messages */
+} RtArray;
+
+void rt_array_free(RtArray *a);
+/* Converts in place: I32 -> F32 exactly; F32 -> I32 only for integral values
+ * (else an error naming the file and element). */
+int rt_array_convert(RtArray *a, int32_t dtype, RtError *e);
+
+/* .npy v1/v2/v3, C order; '<f4' '<f8' -> F32, '<i4' '<i8' '|u1' '|i1' -> I32. */
+int rt_npy_load(const char *path, RtArray *out, RtError *e);
+int rt_npy_save(const char *path, const RtArray *a, RtError *e);
+
+/* IDX (LeCun's MNIST format), gzip or plain (gzread reads both). Unsigned
+ * byte data; with scale, F32 in [0, 1], else I32. */
+int rt_idx_load(const char *path, int scale, RtArray *out, RtError *e);
+
+typedef struct RtDataset {
+  RtArray x; /* features, F32, dims[0] = samples */
+  RtArray y; /* labels, dims[0] = samples */
+} RtDataset;
+
+enum { RT_SPLIT_TRAIN = 0, RT_SPLIT_TEST = 1 };
+
+/* The directory a named data set is installed in, or NULL. */
+const char *rt_data_default_dir(const char *dataset, char *buf, size_t size);
+/* Loads one split from dir: train_x.npy/train_y.npy (or test_*) if present,
+ * else the IDX files of (Fashion-)MNIST. x comes back F32, y as label_dtype. */
+int rt_data_load(const char *dir, int split, int32_t label_dtype, RtDataset *d, RtError *e);
+void rt_data_free(RtDataset *d);
+
+/*
+ * rt_pool.c — the one thread pool; nnrt_parallel_for (nnrt_abi.h) runs on it.
+ * It is process-wide because the ABI's nnrt_parallel_for takes no pool.
+ */
+int rt_pool_start(int threads, RtError *e); /* threads <= 0: online cores */
+void rt_pool_stop(void);
+int rt_pool_threads(void);
+int rt_online_cores(void);
+
+/*
+ * rt_session.c — a model bound to data: globals, syms, batch buffers, args.
+ */
+typedef struct RtMetrics {
+  double loss_sum; /* sum over samples of the batch-mean loss */
+  int64_t correct, samples, rows; /* rows: predictions scored (samples * per-sample rows) */
+} RtMetrics;
+
+typedef struct RtSession {
+  const NnrtModel *m;
+  RtGlobals g;
+  int64_t *syms;
+  int32_t batch_sym; /* index into syms, -1 if the batch is static */
+  int64_t max_batch;
+  int64_t x_per, y_per, out_per; /* elements per sample */
+  int64_t classes;               /* NNRT_TASK_CLASSIFY: last output dim */
+  float *x;
+  void *y;
+  float *out;   /* model output for max_batch */
+  float loss;
+  float lr;
+  void *ws;
+  int64_t ws_size;
+  void **args; /* globals, inputs, outputs of the largest function */
+} RtSession;
+
+/* Allocates and initialises nothing yet but the buffers; the model must have
+ * the functions `need` names (a bit per 1: forward, 2: eval_step, 4: train_step). */
+enum { RT_NEED_FORWARD = 1, RT_NEED_EVAL = 2, RT_NEED_TRAIN = 4 };
+int rt_model_check(const NnrtModel *m, unsigned need, RtError *e);
+int rt_session_open(RtSession *s, const NnrtModel *m, RtError *e);
+/* Binds the symbolic dims from the data's shapes and checks them against the
+ * model; allocates the batch buffers for max_batch. feature/label arrays may
+ * be NULL-data (labels absent for predict). */
+int rt_session_bind(RtSession *s, const RtArray *x, const RtArray *y, int64_t max_batch,
+                    RtError *e);
+void rt_session_close(RtSession *s);
+/* Labels in range for the task (classification: 0 <= y < classes). */
+int rt_check_labels(const RtSession *s, const RtArray *y, RtError *e);
+/* Runs f on samples idx[0..bs) of d (forward: labels unused), adding to m. */
+int rt_run_batch(RtSession *s, const NnrtFunc *f, const RtDataset *d, const int32_t *idx,
+                 int64_t bs, RtMetrics *m, RtError *e);
+/* eval_step over idx[0..n) in batches; confusion (classes^2, may be NULL). */
+int rt_evaluate(RtSession *s, const RtDataset *d, const int32_t *idx, int64_t n, int64_t batch,
+                RtMetrics *out, int64_t *confusion, RtError *e);
+double rt_metrics_loss(const RtMetrics *m);
+double rt_metrics_acc(const RtMetrics *m); /* NaN for regression */
+
+/*
+ * rt_train.c / rt_commands.c — the subcommands.
+ */
+typedef struct RtOptions {
+  const char *prog; /* for messages */
+  int64_t epochs, batch, steps; /* steps: stop after this many in total, 0: no limit */
+  double lr, val_split;
+  int threads;
+  uint64_t seed;
+  const char *data_dir; /* NULL: the model's data set's default */
+  const char *init_path, *ckpt_path, *log_path, *input_path;
+  int resume, quiet;
+} RtOptions;
+
+/* Each returns the process exit code; e holds the message when it is not 0. */
+int rt_train(const NnrtModel *m, const RtOptions *o, RtError *e);
+int rt_eval(const NnrtModel *m, const RtOptions *o, RtError *e);
+int rt_predict(const NnrtModel *m, const RtOptions *o, RtError *e);
+
+#endif

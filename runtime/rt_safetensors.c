@@ -1,0 +1,436 @@
+/* rt_safetensors.c — checkpoints in the safetensors format, so that PyTorch
+ * (safetensors.torch.load_file) reads what we write and we read what it
+ * writes.
+ *
+ * Layout: u64 little-endian N, N bytes of JSON header, then the raw data.
+ * The header maps each tensor name to {"dtype","shape","data_offsets":[b,e]}
+ * (offsets relative to the data start) plus "__metadata__", an object of
+ * string -> string. We pad the header with spaces to a multiple of 8 and
+ * write the tensors contiguously in globals order: the reference reader
+ * insists that the tensors exactly cover the data section.
+ *
+ * The runtime assumes a little-endian host (x86-64, AArch64), like the
+ * generated code does. */
+#define _POSIX_C_SOURCE 200809L
+#include "nnrt.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "nnrt checkpoints assume a little-endian host"
+#endif
+
+/* The reference implementation refuses larger headers; so do we, before
+ * allocating anything a hostile length asks for. */
+#define ST_MAX_HEADER (100u << 20)
+
+void rt_meta_set(RtMeta *m, const char *key, const char *value) {
+  for (int i = 0; i < m->n; i++)
+    if (strcmp(m->key[i], key) == 0) {
+      snprintf(m->value[i], sizeof m->value[i], "%s", value);
+      return;
+    }
+  if (m->n == RT_META_MAX)
+    return;
+  snprintf(m->key[m->n], sizeof m->key[m->n], "%s", key);
+  snprintf(m->value[m->n], sizeof m->value[m->n], "%s", value);
+  m->n++;
+}
+
+const char *rt_meta_get(const RtMeta *m, const char *key) {
+  for (int i = 0; i < m->n; i++)
+    if (strcmp(m->key[i], key) == 0)
+      return m->value[i];
+  return NULL;
+}
+
+/* ---- writing ---- */
+
+typedef struct Buf {
+  char *p;
+  size_t n, cap;
+  int oom;
+} Buf;
+
+static void buf_put(Buf *b, const char *s, size_t n) {
+  if (b->oom)
+    return;
+  if (b->n + n + 1 > b->cap) {
+    size_t cap = b->cap ? b->cap : 1024;
+    while (cap < b->n + n + 1)
+      cap *= 2;
+    char *p = realloc(b->p, cap);
+    if (!p) {
+      b->oom = 1;
+      return;
+    }
+    b->p = p;
+    b->cap = cap;
+  }
+  memcpy(b->p + b->n, s, n);
+  b->n += n;
+  b->p[b->n] = '\0';
+}
+
+static void buf_str(Buf *b, const char *s) { buf_put(b, s, strlen(s)); }
+
+static void buf_fmt(Buf *b, const char *fmt, long long v) {
+  char tmp[32];
+  int n = snprintf(tmp, sizeof tmp, fmt, v);
+  buf_put(b, tmp, (size_t)n);
+}
+
+/* A JSON string literal: names are the user's, so escape everything JSON
+ * requires. */
+static void buf_json_str(Buf *b, const char *s) {
+  buf_put(b, "\"", 1);
+  for (; *s; s++) {
+    unsigned char c = (unsigned char)*s;
+    if (c == '"' || c == '\\') {
+      char esc[2] = {'\\', (char)c};
+      buf_put(b, esc, 2);
+    } else if (c < 0x20) {
+      char esc[8];
+      snprintf(esc, sizeof esc, "\\u%04x", c);
+      buf_put(b, esc, 6);
+    } else {
+      buf_put(b, (const char *)&c, 1);
+    }
+  }
+  buf_put(b, "\"", 1);
+}
+
+static int write_all(int fd, const void *data, size_t n) {
+  const char *p = data;
+  while (n > 0) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR)
+        continue;
+      return -1;
+    }
+    p += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+int rt_st_save(const char *path, const NnrtModel *m, const RtGlobals *g, const RtMeta *meta,
+               RtError *e) {
+  Buf h = {0};
+  buf_str(&h, "{");
+  uint64_t off = 0;
+  for (int32_t i = 0; i < m->n_globals; i++) {
+    const NnrtTensor *t = &m->globals[i];
+    uint64_t bytes = (uint64_t)g->numel[i] * rt_dtype_size(t->dtype);
+    buf_str(&h, i ? "," : "");
+    buf_json_str(&h, t->name);
+    buf_str(&h, ":{\"dtype\":\"");
+    buf_str(&h, rt_dtype_name(t->dtype));
+    buf_str(&h, "\",\"shape\":[");
+    for (int d = 0; d < t->rank; d++)
+      buf_fmt(&h, d ? ",%lld" : "%lld", (long long)t->dims[d]);
+    buf_fmt(&h, "],\"data_offsets\":[%lld", (long long)off);
+    buf_fmt(&h, ",%lld]}", (long long)(off + bytes));
+    off += bytes;
+  }
+  if (meta && meta->n > 0) {
+    buf_str(&h, m->n_globals ? ",\"__metadata__\":{" : "\"__metadata__\":{");
+    for (int i = 0; i < meta->n; i++) {
+      buf_str(&h, i ? "," : "");
+      buf_json_str(&h, meta->key[i]);
+      buf_str(&h, ":");
+      buf_json_str(&h, meta->value[i]);
+    }
+    buf_str(&h, "}");
+  }
+  buf_str(&h, "}");
+  while (h.n % 8)
+    buf_str(&h, " "); /* data starts 8-aligned: readers may map it in place */
+  if (h.oom) {
+    free(h.p);
+    return rt_fail(e, RT_EXIT_FAIL, "out of memory writing %s", path);
+  }
+
+  /* Temp file beside the target so rename() stays within one file system. */
+  size_t plen = strlen(path);
+  char *tmp = malloc(plen + 16);
+  char *dirbuf = malloc(plen + 1);
+  if (!tmp || !dirbuf) {
+    free(h.p), free(tmp), free(dirbuf);
+    return rt_fail(e, RT_EXIT_FAIL, "out of memory writing %s", path);
+  }
+  snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
+  memcpy(dirbuf, path, plen + 1);
+  const char *dir = dirname(dirbuf);
+  int rc = -1;
+  int fd = mkstemp(tmp);
+  if (fd < 0) {
+    rt_fail(e, RT_EXIT_FAIL, "%s: cannot create a temporary file in %s: %s", path, dir,
+            strerror(errno));
+    goto out;
+  }
+  uint8_t len8[8];
+  for (int i = 0; i < 8; i++)
+    len8[i] = (uint8_t)((uint64_t)h.n >> (8 * i));
+  int werr = write_all(fd, len8, 8) || write_all(fd, h.p, h.n);
+  for (int32_t i = 0; i < m->n_globals && !werr; i++)
+    werr = write_all(fd, g->ptr[i], (size_t)g->numel[i] * rt_dtype_size(m->globals[i].dtype));
+  if (werr || fsync(fd) != 0) {
+    rt_fail(e, RT_EXIT_FAIL, "%s: write failed: %s", tmp, strerror(errno));
+    close(fd);
+    unlink(tmp);
+    goto out;
+  }
+  if (close(fd) != 0) {
+    rt_fail(e, RT_EXIT_FAIL, "%s: write failed: %s", tmp, strerror(errno));
+    unlink(tmp);
+    goto out;
+  }
+  /* mkstemp creates 0600; a checkpoint is an ordinary file. */
+  mode_t mask = umask(0);
+  umask(mask);
+  chmod(tmp, 0666 & ~mask);
+  if (rename(tmp, path) != 0) {
+    rt_fail(e, RT_EXIT_FAIL, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
+    unlink(tmp);
+    goto out;
+  }
+  /* The rename is durable only once the directory entry is. */
+  int dfd = open(dir, O_RDONLY);
+  if (dfd >= 0) {
+    fsync(dfd);
+    close(dfd);
+  }
+  rc = 0;
+out:
+  free(h.p);
+  free(tmp);
+  free(dirbuf);
+  return rc;
+}
+
+/* ---- reading ---- */
+
+static int64_t st_dtype_size(const char *dt) {
+  static const struct {
+    const char *name;
+    int size;
+  } table[] = {{"F64", 8}, {"F32", 4}, {"F16", 2},  {"BF16", 2}, {"I64", 8}, {"I32", 4},
+               {"I16", 2}, {"I8", 1},  {"U64", 8},  {"U32", 4},  {"U16", 2}, {"U8", 1},
+               {"BOOL", 1}, {"F8_E4M3", 1}, {"F8_E5M2", 1}};
+  for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+    if (strcmp(dt, table[i].name) == 0)
+      return table[i].size;
+  return 0;
+}
+
+/* One validated header entry. */
+typedef struct StEntry {
+  const char *name;
+  const char *dtype;
+  int32_t rank;
+  int64_t dims[NNRT_MAX_RANK];
+  int64_t begin, end; /* relative to the data section */
+} StEntry;
+
+static int bad_entry(RtError *e, const char *path, const RtJson *j, const char *name,
+                     const char *what) {
+  return rt_fail(e, RT_EXIT_USAGE, "%s: offset %zu: tensor '%s': %s", path, j->offset, name, what);
+}
+
+static int parse_entry(const RtJsonDoc *doc, const RtJson *j, const char *path,
+                       uint64_t data_size, StEntry *out, RtError *e) {
+  const char *name = j->key;
+  if (j->type != RT_JSON_OBJ)
+    return bad_entry(e, path, j, name, "expected an object");
+  const RtJson *dt = rt_json_get(doc, j, "dtype");
+  const RtJson *shape = rt_json_get(doc, j, "shape");
+  const RtJson *offs = rt_json_get(doc, j, "data_offsets");
+  if (!dt || dt->type != RT_JSON_STR)
+    return bad_entry(e, path, j, name, "expected a string \"dtype\"");
+  if (!shape || shape->type != RT_JSON_ARR)
+    return bad_entry(e, path, j, name, "expected an array \"shape\"");
+  if (!offs || offs->type != RT_JSON_ARR || offs->len != 2)
+    return bad_entry(e, path, j, name, "expected \"data_offsets\": [begin, end]");
+  out->name = name;
+  out->dtype = dt->str;
+  out->rank = 0;
+  int64_t numel = 1;
+  for (const RtJson *d = rt_json_at(doc, shape->child); d; d = rt_json_at(doc, d->next)) {
+    if (d->type != RT_JSON_NUM || !d->is_int || d->ival < 0)
+      return bad_entry(e, path, d, name, "shape entries must be non-negative integers");
+    if (out->rank == NNRT_MAX_RANK)
+      return bad_entry(e, path, d, name, "rank above NNRT_MAX_RANK (6) is not supported");
+    if (rt_mul64(numel, d->ival, &numel))
+      return bad_entry(e, path, d, name, "shape too large");
+    out->dims[out->rank++] = d->ival;
+  }
+  const RtJson *b = rt_json_at(doc, offs->child), *en = rt_json_at(doc, b->next);
+  if (b->type != RT_JSON_NUM || !b->is_int || b->ival < 0 || en->type != RT_JSON_NUM ||
+      !en->is_int || en->ival < b->ival)
+    return bad_entry(e, path, offs, name, "data_offsets must be integers 0 <= begin <= end");
+  out->begin = b->ival;
+  out->end = en->ival;
+  if ((uint64_t)out->end > data_size)
+    return rt_fail(e, RT_EXIT_USAGE,
+                   "%s: tensor '%s': data_offsets end %lld is past the data section "
+                   "(%llu bytes; the file is truncated or corrupt)",
+                   path, name, (long long)out->end, (unsigned long long)data_size);
+  int64_t esize = st_dtype_size(out->dtype), bytes;
+  if (esize && (rt_mul64(numel, esize, &bytes) || bytes != out->end - out->begin)) {
+    char sh[160];
+    rt_shape_str(sh, sizeof sh, out->rank, out->dims);
+    return rt_fail(e, RT_EXIT_USAGE,
+                   "%s: tensor '%s': data_offsets [%lld, %lld] hold %lld bytes, but %s %s "
+                   "needs %lld",
+                   path, name, (long long)out->begin, (long long)out->end,
+                   (long long)(out->end - out->begin), out->dtype, sh, (long long)(numel * esize));
+  }
+  return 0;
+}
+
+int rt_st_load(const char *path, const NnrtModel *m, RtGlobals *g, unsigned kinds, RtMeta *meta,
+               RtError *e) {
+  FILE *f = fopen(path, "rb");
+  if (!f)
+    return rt_fail(e, RT_EXIT_USAGE, "%s: cannot open: %s", path, strerror(errno));
+  int rc = -1;
+  char *text = NULL;
+  StEntry *ents = NULL;
+  RtJsonDoc doc = {0};
+  struct stat st;
+  if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+    rt_fail(e, RT_EXIT_USAGE, "%s: not a regular file", path);
+    goto out;
+  }
+  uint64_t fsize = (uint64_t)st.st_size;
+  uint8_t len8[8];
+  if (fread(len8, 1, 8, f) != 8) {
+    rt_fail(e, RT_EXIT_USAGE,
+            "%s: offset 0: expected an 8-byte header length, file has %llu bytes", path,
+            (unsigned long long)fsize);
+    goto out;
+  }
+  uint64_t hlen = 0;
+  for (int i = 0; i < 8; i++)
+    hlen |= (uint64_t)len8[i] << (8 * i);
+  if (hlen < 2 || hlen > ST_MAX_HEADER || hlen > fsize - 8) {
+    rt_fail(e, RT_EXIT_USAGE,
+            "%s: offset 0: header length %llu is impossible (file has %llu bytes after it, "
+            "limit %u); not a safetensors file?",
+            path, (unsigned long long)hlen, (unsigned long long)(fsize - 8), ST_MAX_HEADER);
+    goto out;
+  }
+  text = malloc(hlen);
+  if (!text) {
+    rt_fail(e, RT_EXIT_FAIL, "%s: out of memory reading the header", path);
+    goto out;
+  }
+  if (fread(text, 1, hlen, f) != hlen) {
+    rt_fail(e, RT_EXIT_USAGE, "%s: offset 8: header truncated", path);
+    goto out;
+  }
+  if (rt_json_parse(&doc, text, hlen, 8, e)) {
+    char msg[sizeof e->msg];
+    snprintf(msg, sizeof msg, "%s", e->msg);
+    rt_fail(e, RT_EXIT_USAGE, "%s: bad header: %s", path, msg);
+    goto out;
+  }
+  const RtJson *root = rt_json_at(&doc, 0);
+  if (root->type != RT_JSON_OBJ) {
+    rt_fail(e, RT_EXIT_USAGE, "%s: offset 8: header must be a JSON object", path);
+    goto out;
+  }
+  uint64_t data_size = fsize - 8 - hlen;
+  ents = calloc(root->len + 1, sizeof *ents);
+  if (!ents) {
+    rt_fail(e, RT_EXIT_FAIL, "%s: out of memory reading the header", path);
+    goto out;
+  }
+  int n = 0;
+  for (const RtJson *j = rt_json_at(&doc, root->child); j; j = rt_json_at(&doc, j->next)) {
+    if (strcmp(j->key, "__metadata__") == 0) {
+      if (j->type != RT_JSON_OBJ) {
+        rt_fail(e, RT_EXIT_USAGE, "%s: offset %zu: __metadata__ must be an object", path,
+                j->offset);
+        goto out;
+      }
+      for (const RtJson *k = rt_json_at(&doc, j->child); meta && k; k = rt_json_at(&doc, k->next))
+        if (k->type == RT_JSON_STR)
+          rt_meta_set(meta, k->key, k->str);
+      continue;
+    }
+    for (int i = 0; i < n; i++)
+      if (strcmp(ents[i].name, j->key) == 0) {
+        rt_fail(e, RT_EXIT_USAGE, "%s: offset %zu: tensor '%s' appears twice", path, j->offset,
+                j->key);
+        goto out;
+      }
+    if (parse_entry(&doc, j, path, data_size, &ents[n], e))
+      goto out;
+    n++;
+  }
+  /* Check every wanted global before touching any, so a bad file leaves the
+   * model as it was. */
+  StEntry **match = calloc((size_t)m->n_globals + 1, sizeof *match);
+  if (!match) {
+    rt_fail(e, RT_EXIT_FAIL, "%s: out of memory", path);
+    goto out;
+  }
+  for (int32_t k = 0; k < m->n_globals; k++) {
+    const NnrtTensor *t = &m->globals[k];
+    if (!(kinds & (1u << t->kind)))
+      continue;
+    for (int i = 0; i < n && !match[k]; i++)
+      if (strcmp(ents[i].name, t->name) == 0)
+        match[k] = &ents[i];
+    char want[160], got[160];
+    rt_shape_str(want, sizeof want, t->rank, t->dims);
+    if (!match[k]) {
+      rt_fail(e, RT_EXIT_USAGE, "%s: no tensor '%s' (%s %s)%s", path, t->name,
+              rt_dtype_name(t->dtype), want,
+              t->kind == NNRT_STATE ? "; optimizer state is saved only in training checkpoints"
+                                    : "");
+      free(match);
+      goto out;
+    }
+    const StEntry *s = match[k];
+    int same = s->rank == t->rank;
+    for (int d = 0; same && d < t->rank; d++)
+      same = s->dims[d] == t->dims[d];
+    if (strcmp(s->dtype, rt_dtype_name(t->dtype)) != 0 || !same) {
+      rt_shape_str(got, sizeof got, s->rank, s->dims);
+      rt_fail(e, RT_EXIT_USAGE, "%s: tensor '%s': expected %s %s, found %s %s", path, t->name,
+              rt_dtype_name(t->dtype), want, s->dtype, got);
+      free(match);
+      goto out;
+    }
+  }
+  for (int32_t k = 0; k < m->n_globals; k++) {
+    const StEntry *s = match[k];
+    if (!s)
+      continue;
+    size_t bytes = (size_t)(s->end - s->begin);
+    if (fseeko(f, (off_t)(8 + hlen + (uint64_t)s->begin), SEEK_SET) != 0 ||
+        fread(g->ptr[k], 1, bytes, f) != bytes) {
+      rt_fail(e, RT_EXIT_USAGE, "%s: offset %llu: cannot read tensor '%s' (%zu bytes)", path,
+              (unsigned long long)(8 + hlen + (uint64_t)s->begin), s->name, bytes);
+      free(match);
+      goto out;
+    }
+  }
+  free(match);
+  rc = 0;
+out:
+  rt_json_free(&doc);
+  free(ents);
+  free(text);
+  fclose(f);
+  return rc;
+}

@@ -1,0 +1,124 @@
+/* rt_util.c — errors, aligned memory, clocks, strict number parsing and
+ * paths: the small things every other runtime module needs. */
+#define _POSIX_C_SOURCE 200809L
+#include "nnrt.h"
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+int rt_fail(RtError *e, int code, const char *fmt, ...) {
+  if (!e)
+    return -1;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+  va_end(ap);
+  e->code = code;
+  return -1;
+}
+
+void *rt_alloc(size_t size, const char *what, RtError *e) {
+  /* aligned_alloc wants a multiple of the alignment; 0 bytes still gets a
+   * real pointer so callers need no special case. */
+  size_t rounded = (size + RT_ALIGN - 1) / RT_ALIGN * RT_ALIGN;
+  if (rounded < size) {
+    rt_fail(e, RT_EXIT_FAIL, "out of memory: %s needs %zu bytes", what, size);
+    return NULL;
+  }
+  if (rounded == 0)
+    rounded = RT_ALIGN;
+  void *p = aligned_alloc(RT_ALIGN, rounded);
+  if (!p) {
+    rt_fail(e, RT_EXIT_FAIL, "out of memory: %s needs %zu bytes", what, size);
+    return NULL;
+  }
+  memset(p, 0, rounded);
+  return p;
+}
+
+void rt_free(void *p) { free(p); }
+
+double rt_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+int rt_mul64(int64_t a, int64_t b, int64_t *out) {
+  if (a < 0 || b < 0)
+    return -1;
+  if (a != 0 && b > INT64_MAX / a)
+    return -1;
+  *out = a * b;
+  return 0;
+}
+
+const char *rt_shape_str(char *buf, size_t size, int rank, const int64_t *dims) {
+  size_t at = 0;
+  if (size == 0)
+    return buf;
+  buf[0] = '\0';
+  at += (size_t)snprintf(buf, size, "[");
+  for (int i = 0; i < rank && at < size; i++)
+    at += (size_t)snprintf(buf + at, size - at, "%s%lld", i ? ", " : "", (long long)dims[i]);
+  if (at < size)
+    snprintf(buf + at, size - at, "]");
+  return buf;
+}
+
+int rt_parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out) {
+  if (!s || !*s)
+    return -1;
+  char *end;
+  errno = 0;
+  long long v = strtoll(s, &end, 10);
+  if (errno || *end || v < lo || v > hi)
+    return -1;
+  *out = v;
+  return 0;
+}
+
+int rt_parse_u64(const char *s, uint64_t *out) {
+  if (!s || !*s || *s == '-' || *s == '+')
+    return -1;
+  char *end;
+  errno = 0;
+  unsigned long long v = strtoull(s, &end, 0);
+  if (errno || *end)
+    return -1;
+  *out = v;
+  return 0;
+}
+
+int rt_parse_f64(const char *s, double *out) {
+  if (!s || !*s)
+    return -1;
+  char *end;
+  errno = 0;
+  double v = strtod(s, &end);
+  if (errno || *end || !isfinite(v))
+    return -1;
+  *out = v;
+  return 0;
+}
+
+int rt_path_join(char *buf, size_t size, const char *dir, const char *name) {
+  size_t dl = strlen(dir);
+  const char *sep = (dl > 0 && dir[dl - 1] == '/') ? "" : "/";
+  int n = snprintf(buf, size, "%s%s%s", dir, sep, name);
+  return (n < 0 || (size_t)n >= size) ? -1 : 0;
+}
+
+int rt_file_exists(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+int rt_dir_exists(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
