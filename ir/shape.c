@@ -174,20 +174,24 @@ RULE(shape_matmul) {
 }
 
 /* Two shapes have the same element count if their static parts multiply to
- * the same number and they hold the same symbolic dims. */
+ * the same number and they hold the same symbolic dims as often. (Sizes are
+ * capped far below 2^63 by the frontend, so the products do not overflow.) */
+static int count_sym(const Shape *s, int64_t d) {
+  int n = 0;
+  for (int i = 0; i < s->rank; i++) n += s->d[i] == d;
+  return n;
+}
+
 static bool same_numel(const Shape *a, const Shape *b) {
   int64_t na = 1, nb = 1;
-  int syms[16] = {0};
   for (int i = 0; i < a->rank; i++) {
-    if (IR_IS_SYM(a->d[i])) syms[IR_SYM_INDEX(a->d[i]) & 15]++;
-    else na *= a->d[i];
+    if (!IR_IS_SYM(a->d[i])) na *= a->d[i];
+    else if (count_sym(a, a->d[i]) != count_sym(b, a->d[i])) return false;
   }
   for (int i = 0; i < b->rank; i++) {
-    if (IR_IS_SYM(b->d[i])) syms[IR_SYM_INDEX(b->d[i]) & 15]--;
-    else nb *= b->d[i];
+    if (!IR_IS_SYM(b->d[i])) nb *= b->d[i];
+    else if (count_sym(a, b->d[i]) != count_sym(b, b->d[i])) return false;
   }
-  for (int i = 0; i < 16; i++)
-    if (syms[i]) return false;
   return na == nb;
 }
 

@@ -37,12 +37,21 @@ const PassInfo *pass_find(const char *name);
 extern const char *const pass_default_pipeline[];
 extern const int pass_default_pipeline_len;
 
-/* Runs the named passes in order, printing/verifying/timing as ctx says.
- * Unknown names are reported. Returns false on the first failure. */
+/* Runs the named passes in order, printing/verifying/timing as ctx says:
+ * disabled passes are skipped; after each, ir_verify (ctx->verify), then the
+ * module printed under "# -- after <pass> --" (print_after_all, or the name
+ * is print_after). Unknown names to run are reported before anything runs
+ * (disabled names may be unknown: --no-fuse works on any pipeline). Returns
+ * false on the first failure. */
 bool pass_run_pipeline(IrModule *m, const char *const *names, int n, PassCtx *ctx);
 
-/* The passes. */
+/* The passes (autodiff.c, simplify.c, dce.c, fuse.c). */
 bool pass_autodiff(IrModule *m, PassCtx *ctx);
 bool pass_simplify(IrModule *m, PassCtx *ctx);
+bool pass_dce(IrModule *m, PassCtx *ctx);
+bool pass_fuse(IrModule *m, PassCtx *ctx);
+
+/* DCE and compact renumbering of one function (dce.c; simplify runs it). */
+void pass_dce_func(IrFunc *f);
 
 #endif

@@ -123,15 +123,15 @@ enum { RT_JSON_NULL, RT_JSON_BOOL, RT_JSON_NUM, RT_JSON_STR, RT_JSON_ARR, RT_JSO
 
 typedef struct RtJson {
   int type;
-  int is_int;        /* a number without fraction/exponent that fits int64 */
-  int64_t ival;      /* when is_int, and for BOOL (0/1) */
-  double num;        /* every NUM */
-  const char *str;   /* STR: decoded, NUL-terminated (may contain NULs: len) */
-  size_t len;        /* STR: bytes; ARR/OBJ: members */
-  const char *key;   /* set on object members */
-  int32_t child;     /* ARR/OBJ: first member, -1 if none */
-  int32_t next;      /* next member of the parent, -1 at the end */
-  size_t offset;     /* byte offset of the value in the text */
+  int is_int;      /* a number without fraction/exponent that fits int64 */
+  int64_t ival;    /* when is_int, and for BOOL (0/1) */
+  double num;      /* every NUM */
+  const char *str; /* STR: decoded, NUL-terminated (may contain NULs: len) */
+  size_t len;      /* STR: bytes; ARR/OBJ: members */
+  const char *key; /* set on object members */
+  int32_t child;   /* ARR/OBJ: first member, -1 if none */
+  int32_t next;    /* next member of the parent, -1 at the end */
+  size_t offset;   /* byte offset of the value in the text */
 } RtJson;
 
 typedef struct RtJsonDoc {
@@ -183,7 +183,10 @@ typedef struct RtArray {
   int32_t rank;
   int64_t dims[NNRT_MAX_RANK];
   int64_t numel;
-  void *data; /* rt_alloc'd */
+  int64_t shape_offset; /* file offsets of the shape and of element 0, */
+  int64_t data_offset;  /* and bytes per element on disk: for messages */
+  int32_t elem_bytes;
+  void *data;             /* rt_alloc'd */
   char path[RT_PATH_MAX]; /* where it came from, for messages */
 } RtArray;
 
@@ -201,17 +204,21 @@ int rt_npy_save(const char *path, const RtArray *a, RtError *e);
 int rt_idx_load(const char *path, int scale, RtArray *out, RtError *e);
 
 typedef struct RtDataset {
-  RtArray x; /* features, F32, dims[0] = samples */
-  RtArray y; /* labels, dims[0] = samples */
+  RtArray x; /* features, dims[0] = samples */
+  RtArray y; /* labels, dims[0] = samples (absent for predict) */
 } RtDataset;
 
 enum { RT_SPLIT_TRAIN = 0, RT_SPLIT_TEST = 1 };
 
 /* The directory a named data set is installed in, or NULL. */
 const char *rt_data_default_dir(const char *dataset, char *buf, size_t size);
+/* `given` (--data) if set, else the model's data set's default directory. */
+const char *rt_data_dir(const char *given, const char *dataset, char *buf, size_t size, RtError *e);
 /* Loads one split from dir: train_x.npy/train_y.npy (or test_*) if present,
- * else the IDX files of (Fashion-)MNIST. x comes back F32, y as label_dtype. */
-int rt_data_load(const char *dir, int split, int32_t label_dtype, RtDataset *d, RtError *e);
+ * else the IDX files of (Fashion-)MNIST; converts x and y to the dtypes of
+ * the model inputs they feed. */
+int rt_data_load(const char *dir, int split, int32_t x_dtype, int32_t y_dtype, RtDataset *d,
+                 RtError *e);
 void rt_data_free(RtDataset *d);
 
 /*
@@ -227,55 +234,63 @@ int rt_online_cores(void);
  * rt_session.c — a model bound to data: globals, syms, batch buffers, args.
  */
 typedef struct RtMetrics {
-  double loss_sum; /* sum over samples of the batch-mean loss */
-  int64_t correct, samples, rows; /* rows: predictions scored (samples * per-sample rows) */
+  double loss_sum;         /* sum over samples of the batch-mean loss */
+  int64_t samples;         /* samples seen */
+  int64_t correct, scored; /* predictions right / scored (samples x rows per sample) */
 } RtMetrics;
+
+/* Which functions a command needs from the model. */
+enum { RT_NEED_FORWARD = 1, RT_NEED_EVAL = 2, RT_NEED_TRAIN = 4 };
 
 typedef struct RtSession {
   const NnrtModel *m;
   RtGlobals g;
-  int64_t *syms;
-  int32_t batch_sym; /* index into syms, -1 if the batch is static */
+  int64_t *syms;                       /* n_syms values, -1 until bound */
+  int32_t batch_sym;                   /* index into syms; -1 if the model's batch is static */
+  int64_t static_batch;                /* when batch_sym < 0: the batch the model was built for */
+  const NnrtTensor *x_t, *y_t, *out_t; /* features, labels (may be NULL), model output */
+  int64_t x_per, y_per, out_per;       /* elements per sample */
+  int64_t classes;                     /* NNRT_TASK_CLASSIFY: the output's last dim */
   int64_t max_batch;
-  int64_t x_per, y_per, out_per; /* elements per sample */
-  int64_t classes;               /* NNRT_TASK_CLASSIFY: last output dim */
-  float *x;
-  void *y;
-  float *out;   /* model output for max_batch */
-  float loss;
-  float lr;
+  void *x, *y;
+  float *out;
+  float loss, lr;
   void *ws;
   int64_t ws_size;
-  void **args; /* globals, inputs, outputs of the largest function */
+  void **args; /* globals, then up to 3 inputs and 2 outputs */
 } RtSession;
 
-/* Allocates and initialises nothing yet but the buffers; the model must have
- * the functions `need` names (a bit per 1: forward, 2: eval_step, 4: train_step). */
-enum { RT_NEED_FORWARD = 1, RT_NEED_EVAL = 2, RT_NEED_TRAIN = 4 };
+/* ABI version, presence and arity of the functions in `need`. */
 int rt_model_check(const NnrtModel *m, unsigned need, RtError *e);
+/* Allocates the globals (zeroed: then rt_globals_init and/or rt_st_load). */
 int rt_session_open(RtSession *s, const NnrtModel *m, RtError *e);
-/* Binds the symbolic dims from the data's shapes and checks them against the
- * model; allocates the batch buffers for max_batch. feature/label arrays may
- * be NULL-data (labels absent for predict). */
-int rt_session_bind(RtSession *s, const RtArray *x, const RtArray *y, int64_t max_batch,
-                    RtError *e);
+/* Binds symbolic dims from a data set's shapes, or checks a second data set
+ * against those already bound; y may be NULL (predict). Errors name the
+ * file, its shape and the model input's. */
+int rt_session_bind(RtSession *s, const RtArray *x, const RtArray *y, RtError *e);
+/* Batch buffers and workspace for batches up to max_batch. */
+int rt_session_alloc(RtSession *s, int64_t max_batch, RtError *e);
 void rt_session_close(RtSession *s);
 /* Labels in range for the task (classification: 0 <= y < classes). */
 int rt_check_labels(const RtSession *s, const RtArray *y, RtError *e);
-/* Runs f on samples idx[0..bs) of d (forward: labels unused), adding to m. */
+/* Runs f on samples idx[0..bs) of d (forward: labels unused); adds loss and
+ * accuracy to m, and true x predicted counts to confusion (classes^2) if
+ * not NULL. s->out holds the model output afterwards. */
 int rt_run_batch(RtSession *s, const NnrtFunc *f, const RtDataset *d, const int32_t *idx,
-                 int64_t bs, RtMetrics *m, RtError *e);
-/* eval_step over idx[0..n) in batches; confusion (classes^2, may be NULL). */
+                 int64_t bs, RtMetrics *m, int64_t *confusion, RtError *e);
+/* eval_step over idx[0..n) (idx NULL: samples 0..n) in batches. */
 int rt_evaluate(RtSession *s, const RtDataset *d, const int32_t *idx, int64_t n, int64_t batch,
                 RtMetrics *out, int64_t *confusion, RtError *e);
+/* Argmax over the classes of output row r (classification). */
+int64_t rt_argmax_row(const RtSession *s, int64_t r);
 double rt_metrics_loss(const RtMetrics *m);
-double rt_metrics_acc(const RtMetrics *m); /* NaN for regression */
+double rt_metrics_acc(const RtMetrics *m); /* NaN when nothing was scored */
 
 /*
  * rt_train.c / rt_commands.c — the subcommands.
  */
 typedef struct RtOptions {
-  const char *prog; /* for messages */
+  const char *prog;             /* for messages */
   int64_t epochs, batch, steps; /* steps: stop after this many in total, 0: no limit */
   double lr, val_split;
   int threads;

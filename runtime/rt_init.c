@@ -10,9 +10,7 @@
 #include <math.h>
 #include <string.h>
 
-size_t rt_dtype_size(int32_t dtype) {
-  return dtype == NNRT_F32 || dtype == NNRT_I32 ? 4 : 0;
-}
+size_t rt_dtype_size(int32_t dtype) { return dtype == NNRT_F32 || dtype == NNRT_I32 ? 4 : 0; }
 
 const char *rt_dtype_name(int32_t dtype) {
   return dtype == NNRT_F32 ? "F32" : dtype == NNRT_I32 ? "I32" : "?";
@@ -110,12 +108,8 @@ int rt_globals_init(RtGlobals *g, const NnrtModel *m, uint64_t seed, RtError *e)
       for (int64_t i = 0; i < n; i++)
         p[i] = 1.0f;
       break;
-    case NNRT_INIT_NORMAL:
-      fill_normal(p, n, &r, a, b);
-      break;
-    case NNRT_INIT_UNIFORM:
-      fill_uniform(p, n, &r, a, b);
-      break;
+    case NNRT_INIT_NORMAL: fill_normal(p, n, &r, a, b); break;
+    case NNRT_INIT_UNIFORM: fill_uniform(p, n, &r, a, b); break;
     case NNRT_INIT_HE_NORMAL:
       if (!(a > 0))
         return rt_fail(e, RT_EXIT_FAIL, "model bug: he_normal '%s' has fan_in %g", t->name, a);
@@ -123,15 +117,15 @@ int rt_globals_init(RtGlobals *g, const NnrtModel *m, uint64_t seed, RtError *e)
       break;
     case NNRT_INIT_GLOROT_UNIFORM: {
       if (!(a + b > 0))
-        return rt_fail(e, RT_EXIT_FAIL, "model bug: glorot_uniform '%s' has fans %g, %g",
-                       t->name, a, b);
+        return rt_fail(e, RT_EXIT_FAIL, "model bug: glorot_uniform '%s' has fans %g, %g", t->name,
+                       a, b);
       double lim = sqrt(6.0 / (a + b));
       fill_uniform(p, n, &r, -lim, lim);
       break;
     }
     default:
-      return rt_fail(e, RT_EXIT_FAIL, "model bug: global '%s' has unknown initialiser %d",
-                     t->name, init);
+      return rt_fail(e, RT_EXIT_FAIL, "model bug: global '%s' has unknown initialiser %d", t->name,
+                     init);
     }
   }
   return 0;

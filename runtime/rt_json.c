@@ -157,9 +157,7 @@ static int parse_string(Parser *p, const char **str, size_t *len) {
       put_utf8(p, cp);
       break;
     }
-    default:
-      p->pos--;
-      return perr(p, "bad escape in string");
+    default: p->pos--; return perr(p, "bad escape in string");
     }
   }
   *len = (size_t)(p->out - start);

@@ -39,8 +39,8 @@ int rt_array_convert(RtArray *a, int32_t dtype, RtError *e) {
       q[i] = (int32_t)v;
     }
   } else {
-    return rt_fail(e, RT_EXIT_FAIL, "%s: cannot convert %s to %s", a->path,
-                   rt_dtype_name(a->dtype), rt_dtype_name(dtype));
+    return rt_fail(e, RT_EXIT_FAIL, "%s: cannot convert %s to %s", a->path, rt_dtype_name(a->dtype),
+                   rt_dtype_name(dtype));
   }
   a->dtype = dtype;
   return 0;
@@ -61,8 +61,8 @@ static int lit_err(Lit *l, const char *what) {
 }
 
 static void lit_ws(Lit *l) {
-  while (l->pos < l->len && (l->s[l->pos] == ' ' || l->s[l->pos] == '\t' ||
-                             l->s[l->pos] == '\n' || l->s[l->pos] == '\r'))
+  while (l->pos < l->len && (l->s[l->pos] == ' ' || l->s[l->pos] == '\t' || l->s[l->pos] == '\n' ||
+                             l->s[l->pos] == '\r'))
     l->pos++;
 }
 
@@ -211,13 +211,17 @@ int rt_npy_load(const char *path, RtArray *out, RtError *e) {
     hlen = pre[8] | (size_t)pre[9] << 8 | (size_t)pre[10] << 16 | (size_t)pre[11] << 24;
     hstart = 12;
   } else {
-    rt_fail(e, RT_EXIT_USAGE, "%s: offset 6: .npy format version %u is not supported "
-            "(expected 1, 2 or 3)", path, major);
+    rt_fail(e, RT_EXIT_USAGE,
+            "%s: offset 6: .npy format version %u is not supported "
+            "(expected 1, 2 or 3)",
+            path, major);
     goto out;
   }
   if (hlen > fsize - hstart || hlen > (1u << 20)) {
-    rt_fail(e, RT_EXIT_USAGE, "%s: offset 8: header length %zu is past the end of the file "
-            "(%llu bytes)", path, hlen, (unsigned long long)fsize);
+    rt_fail(e, RT_EXIT_USAGE,
+            "%s: offset 8: header length %zu is past the end of the file "
+            "(%llu bytes)",
+            path, hlen, (unsigned long long)fsize);
     goto out;
   }
   hdr = malloc(hlen + 1);
@@ -232,13 +236,17 @@ int rt_npy_load(const char *path, RtArray *out, RtError *e) {
   NpyKind kind;
   int esize;
   if (npy_kind(h.descr, &kind, &esize)) {
-    rt_fail(e, RT_EXIT_USAGE, "%s: dtype '%s' is not supported; expected one of '<f4' '<f8' "
-            "'<i4' '<i8' '|u1' '|i1' (little-endian)", path, h.descr);
+    rt_fail(e, RT_EXIT_USAGE,
+            "%s: dtype '%s' is not supported; expected one of '<f4' '<f8' "
+            "'<i4' '<i8' '|u1' '|i1' (little-endian)",
+            path, h.descr);
     goto out;
   }
   if (h.fortran) {
-    rt_fail(e, RT_EXIT_USAGE, "%s: Fortran-ordered arrays are not supported; save "
-            "numpy.ascontiguousarray(a) instead", path);
+    rt_fail(e, RT_EXIT_USAGE,
+            "%s: Fortran-ordered arrays are not supported; save "
+            "numpy.ascontiguousarray(a) instead",
+            path);
     goto out;
   }
   int64_t numel = 1, bytes;
@@ -251,20 +259,26 @@ int rt_npy_load(const char *path, RtArray *out, RtError *e) {
   if (rt_mul64(numel, esize, &bytes) || (uint64_t)bytes > fsize - dstart) {
     char sh[160];
     rt_shape_str(sh, sizeof sh, h.rank, h.dims);
-    rt_fail(e, RT_EXIT_USAGE, "%s: offset %llu: expected %lld elements of '%s' for shape %s "
-            "(%lld bytes), file ends after %llu", path, (unsigned long long)dstart,
-            (long long)numel, h.descr, sh, (long long)numel * esize,
-            (unsigned long long)(fsize - dstart));
+    rt_fail(e, RT_EXIT_USAGE,
+            "%s: offset %llu: expected %lld elements of '%s' for shape %s "
+            "(%lld bytes), file ends after %llu",
+            path, (unsigned long long)dstart, (long long)numel, h.descr, sh,
+            (long long)numel * esize, (unsigned long long)(fsize - dstart));
     goto out;
   }
   if ((uint64_t)bytes != fsize - dstart) {
-    rt_fail(e, RT_EXIT_USAGE, "%s: offset %llu: %llu bytes after the data; expected the end of "
-            "the file", path, (unsigned long long)(dstart + (uint64_t)bytes),
+    rt_fail(e, RT_EXIT_USAGE,
+            "%s: offset %llu: %llu bytes after the data; expected the end of "
+            "the file",
+            path, (unsigned long long)(dstart + (uint64_t)bytes),
             (unsigned long long)(fsize - dstart - (uint64_t)bytes));
     goto out;
   }
   out->dtype = (kind == K_F4 || kind == K_F8) ? NNRT_F32 : NNRT_I32;
   out->rank = h.rank;
+  out->shape_offset = (int64_t)hstart;
+  out->data_offset = (int64_t)dstart;
+  out->elem_bytes = esize;
   memcpy(out->dims, h.dims, sizeof h.dims);
   out->numel = numel;
   out->data = rt_alloc((size_t)numel * 4, path, e);
@@ -292,9 +306,8 @@ int rt_npy_load(const char *path, RtArray *out, RtError *e) {
       int64_t v;
       memcpy(&v, (char *)raw + 8 * i, 8);
       if (v < INT32_MIN || v > INT32_MAX) {
-        rt_fail(e, RT_EXIT_USAGE, "%s: offset %llu: element %lld is %lld, out of int32 range",
-                path, (unsigned long long)(dstart + 8 * (uint64_t)i), (long long)i,
-                (long long)v);
+        rt_fail(e, RT_EXIT_USAGE, "%s: offset %llu: element %lld is %lld, out of int32 range", path,
+                (unsigned long long)(dstart + 8 * (uint64_t)i), (long long)i, (long long)v);
         goto out;
       }
       io[i] = (int32_t)v;
@@ -332,8 +345,8 @@ int rt_npy_save(const char *path, const RtArray *a, RtError *e) {
   if (!f)
     return rt_fail(e, RT_EXIT_FAIL, "%s: cannot create: %s", path, strerror(errno));
   int hl = total - 10;
-  unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)(hl & 0xff),
-                           (unsigned char)(hl >> 8)};
+  unsigned char pre[10] = {
+      0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)(hl & 0xff), (unsigned char)(hl >> 8)};
   fwrite(pre, 1, 10, f);
   fwrite(dict, 1, (size_t)n, f);
   for (int i = 10 + n; i < total - 1; i++)

@@ -221,9 +221,9 @@ static int64_t st_dtype_size(const char *dt) {
   static const struct {
     const char *name;
     int size;
-  } table[] = {{"F64", 8}, {"F32", 4}, {"F16", 2},  {"BF16", 2}, {"I64", 8}, {"I32", 4},
-               {"I16", 2}, {"I8", 1},  {"U64", 8},  {"U32", 4},  {"U16", 2}, {"U8", 1},
-               {"BOOL", 1}, {"F8_E4M3", 1}, {"F8_E5M2", 1}};
+  } table[] = {{"F64", 8}, {"F32", 4}, {"F16", 2},  {"BF16", 2},    {"I64", 8},
+               {"I32", 4}, {"I16", 2}, {"I8", 1},   {"U64", 8},     {"U32", 4},
+               {"U16", 2}, {"U8", 1},  {"BOOL", 1}, {"F8_E4M3", 1}, {"F8_E5M2", 1}};
   for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
     if (strcmp(dt, table[i].name) == 0)
       return table[i].size;
@@ -244,8 +244,8 @@ static int bad_entry(RtError *e, const char *path, const RtJson *j, const char *
   return rt_fail(e, RT_EXIT_USAGE, "%s: offset %zu: tensor '%s': %s", path, j->offset, name, what);
 }
 
-static int parse_entry(const RtJsonDoc *doc, const RtJson *j, const char *path,
-                       uint64_t data_size, StEntry *out, RtError *e) {
+static int parse_entry(const RtJsonDoc *doc, const RtJson *j, const char *path, uint64_t data_size,
+                       StEntry *out, RtError *e) {
   const char *name = j->key;
   if (j->type != RT_JSON_OBJ)
     return bad_entry(e, path, j, name, "expected an object");
@@ -312,9 +312,8 @@ int rt_st_load(const char *path, const NnrtModel *m, RtGlobals *g, unsigned kind
   uint64_t fsize = (uint64_t)st.st_size;
   uint8_t len8[8];
   if (fread(len8, 1, 8, f) != 8) {
-    rt_fail(e, RT_EXIT_USAGE,
-            "%s: offset 0: expected an 8-byte header length, file has %llu bytes", path,
-            (unsigned long long)fsize);
+    rt_fail(e, RT_EXIT_USAGE, "%s: offset 0: expected an 8-byte header length, file has %llu bytes",
+            path, (unsigned long long)fsize);
     goto out;
   }
   uint64_t hlen = 0;

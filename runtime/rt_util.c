@@ -1,6 +1,10 @@
 /* rt_util.c — errors, aligned memory, clocks, strict number parsing and
  * paths: the small things every other runtime module needs. */
 #define _POSIX_C_SOURCE 200809L
+#if defined(__linux__)
+#define _DEFAULT_SOURCE /* madvise, MADV_HUGEPAGE */
+#include <sys/mman.h>
+#endif
 #include "nnrt.h"
 #include <errno.h>
 #include <math.h>
@@ -21,21 +25,33 @@ int rt_fail(RtError *e, int code, const char *fmt, ...) {
   return -1;
 }
 
+/* Large buffers (data sets, parameters, workspaces) get 2 MiB alignment and
+ * transparent huge pages where the kernel offers them: first-touch page
+ * faults dominated loading a data set (512x fewer with huge pages), and
+ * training loops stream through these buffers, so TLB reach matters too. */
+#define HUGE_ALIGN ((size_t)2 << 20)
+#define HUGE_MIN ((size_t)8 << 20)
+
 void *rt_alloc(size_t size, const char *what, RtError *e) {
+  size_t align = size >= HUGE_MIN ? HUGE_ALIGN : RT_ALIGN;
   /* aligned_alloc wants a multiple of the alignment; 0 bytes still gets a
    * real pointer so callers need no special case. */
-  size_t rounded = (size + RT_ALIGN - 1) / RT_ALIGN * RT_ALIGN;
+  size_t rounded = (size + align - 1) / align * align;
   if (rounded < size) {
     rt_fail(e, RT_EXIT_FAIL, "out of memory: %s needs %zu bytes", what, size);
     return NULL;
   }
   if (rounded == 0)
-    rounded = RT_ALIGN;
-  void *p = aligned_alloc(RT_ALIGN, rounded);
+    rounded = align;
+  void *p = aligned_alloc(align, rounded);
   if (!p) {
     rt_fail(e, RT_EXIT_FAIL, "out of memory: %s needs %zu bytes", what, size);
     return NULL;
   }
+#if defined(MADV_HUGEPAGE)
+  if (align == HUGE_ALIGN)
+    madvise(p, rounded, MADV_HUGEPAGE); /* advice only: failure is harmless */
+#endif
   memset(p, 0, rounded);
   return p;
 }

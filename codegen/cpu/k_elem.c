@@ -1,0 +1,177 @@
+/* k_elem.c — elementwise kernels: one op table, one loop nest.
+ *
+ * An elementwise kernel is a fused group (or one node, or a copy of a view
+ * into memory): a loop nest over the exports' shape in row-major order,
+ * each member computed at its level (nest.c) and every export stored at the
+ * innermost level. Members that nothing outside reads stay in registers:
+ * that is what fusion buys. Operand broadcasting needs no code here: it is
+ * the zero strides of the loads.
+ *
+ * The op table maps each elementwise op to an emitter. Only f32 arithmetic
+ * exists in the IR (i32 appears only through inputs, globals and cast). */
+#include "cg.h"
+
+typedef LLVMValueRef (*EwFn)(CgCtx *cx, const IrNode *n, LLVMValueRef *a);
+
+static LLVMValueRef sel01(CgCtx *cx, LLVMValueRef cond) {
+  return LLVMBuildSelect(cx->b, cond, cg_f32(cx, 1), cg_f32(cx, 0), "");
+}
+
+static LLVMValueRef ew_add(CgCtx *cx, const IrNode *n, LLVMValueRef *a) { (void)n; return LLVMBuildFAdd(cx->b, a[0], a[1], ""); }
+static LLVMValueRef ew_sub(CgCtx *cx, const IrNode *n, LLVMValueRef *a) { (void)n; return LLVMBuildFSub(cx->b, a[0], a[1], ""); }
+static LLVMValueRef ew_mul(CgCtx *cx, const IrNode *n, LLVMValueRef *a) { (void)n; return LLVMBuildFMul(cx->b, a[0], a[1], ""); }
+static LLVMValueRef ew_div(CgCtx *cx, const IrNode *n, LLVMValueRef *a) { (void)n; return LLVMBuildFDiv(cx->b, a[0], a[1], ""); }
+static LLVMValueRef ew_neg(CgCtx *cx, const IrNode *n, LLVMValueRef *a) { (void)n; return LLVMBuildFNeg(cx->b, a[0], ""); }
+
+static LLVMValueRef ew_eq(CgCtx *cx, const IrNode *n, LLVMValueRef *a) {
+  (void)n;
+  return sel01(cx, LLVMBuildFCmp(cx->b, LLVMRealOEQ, a[0], a[1], ""));
+}
+
+/* relu is x > 0 ? x : 0 and step its derivative, written as selects so
+ * that they vectorize to a compare and a blend. */
+static LLVMValueRef ew_relu(CgCtx *cx, const IrNode *n, LLVMValueRef *a) {
+  (void)n;
+  LLVMValueRef c = LLVMBuildFCmp(cx->b, LLVMRealOGT, a[0], cg_f32(cx, 0), "");
+  return LLVMBuildSelect(cx->b, c, a[0], cg_f32(cx, 0), "");
+}
+
+static LLVMValueRef ew_step(CgCtx *cx, const IrNode *n, LLVMValueRef *a) {
+  (void)n;
+  return sel01(cx, LLVMBuildFCmp(cx->b, LLVMRealOGT, a[0], cg_f32(cx, 0), ""));
+}
+
+static LLVMValueRef ew_exp(CgCtx *cx, const IrNode *n, LLVMValueRef *a) { (void)n; return cg_intrinsic(cx, "llvm.exp", a, 1); }
+static LLVMValueRef ew_log(CgCtx *cx, const IrNode *n, LLVMValueRef *a) { (void)n; return cg_intrinsic(cx, "llvm.log", a, 1); }
+static LLVMValueRef ew_sqrt(CgCtx *cx, const IrNode *n, LLVMValueRef *a) { (void)n; return cg_intrinsic(cx, "llvm.sqrt", a, 1); }
+
+static LLVMValueRef ew_sigmoid(CgCtx *cx, const IrNode *n, LLVMValueRef *a) {
+  (void)n;
+  LLVMValueRef nx = LLVMBuildFNeg(cx->b, a[0], "");
+  LLVMValueRef e = cg_intrinsic(cx, "llvm.exp", &nx, 1);
+  return LLVMBuildFDiv(cx->b, cg_f32(cx, 1), LLVMBuildFAdd(cx->b, cg_f32(cx, 1), e, ""), "");
+}
+
+/* tanh as Eigen's rational approximation (13/6 odd/even polynomials on the
+ * clamped argument): within 3 ulp of tanhf, and unlike a libm call it
+ * vectorizes. Below 4e-4 tanh(x) rounds to x. */
+static LLVMValueRef ew_tanh(CgCtx *cx, const IrNode *n, LLVMValueRef *a) {
+  (void)n;
+  static const double alpha[] = {-2.76076847742355e-16, 2.00018790482477e-13, -8.60467152213735e-11,
+                                 5.12229709037114e-08,  1.48572235717979e-05, 6.37261928875436e-04,
+                                 4.89352455891786e-03};
+  static const double beta[] = {1.19825839466702e-06, 1.18534705686654e-04, 2.26843463243900e-03,
+                                4.89352518554385e-03};
+  LLVMBuilderRef b = cx->b;
+  LLVMValueRef lim = cg_f32(cx, 7.90531110763549805), x = a[0];
+  LLVMValueRef c = LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOGT, x, lim, ""), lim, x, "");
+  LLVMValueRef nlim = cg_f32(cx, -7.90531110763549805);
+  c = LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOLT, c, nlim, ""), nlim, c, "");
+  LLVMValueRef x2 = LLVMBuildFMul(b, c, c, "");
+  LLVMValueRef p = cg_f32(cx, alpha[0]);
+  for (int i = 1; i < 7; i++) p = LLVMBuildFAdd(b, LLVMBuildFMul(b, x2, p, ""), cg_f32(cx, alpha[i]), "");
+  p = LLVMBuildFMul(b, c, p, "");
+  LLVMValueRef q = cg_f32(cx, beta[0]);
+  for (int i = 1; i < 4; i++) q = LLVMBuildFAdd(b, LLVMBuildFMul(b, x2, q, ""), cg_f32(cx, beta[i]), "");
+  LLVMValueRef r = LLVMBuildFDiv(b, p, q, "");
+  LLVMValueRef ax = cg_intrinsic(cx, "llvm.fabs", &x, 1);
+  return LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOLT, ax, cg_f32(cx, 0.0004), ""), x, r, "");
+}
+
+/* Small integer and half exponents become multiplies and square roots: the
+ * Adam update's g^2 should not be a call to powf. */
+static LLVMValueRef ew_pow(CgCtx *cx, const IrNode *n, LLVMValueRef *a) {
+  LLVMBuilderRef b = cx->b;
+  double e = n->at.value;
+  LLVMValueRef x = a[0];
+  if (e == 0) return cg_f32(cx, 1);
+  if (e == 1) return x;
+  if (e == 2) return LLVMBuildFMul(b, x, x, "");
+  if (e == 3) return LLVMBuildFMul(b, LLVMBuildFMul(b, x, x, ""), x, "");
+  if (e == -1) return LLVMBuildFDiv(b, cg_f32(cx, 1), x, "");
+  if (e == -2) return LLVMBuildFDiv(b, cg_f32(cx, 1), LLVMBuildFMul(b, x, x, ""), "");
+  if (e == 0.5) return cg_intrinsic(cx, "llvm.sqrt", &x, 1);
+  if (e == -0.5) return LLVMBuildFDiv(b, cg_f32(cx, 1), cg_intrinsic(cx, "llvm.sqrt", &x, 1), "");
+  LLVMValueRef args[2] = {x, cg_f32(cx, e)};
+  return cg_intrinsic(cx, "llvm.pow", args, 2);
+}
+
+LLVMValueRef cg_convert(CgCtx *cx, LLVMValueRef v, DType from, DType to) {
+  if (from == to) return v;
+  if (to == DT_I32) return LLVMBuildFPToSI(cx->b, v, cx->t_i32, ""); /* truncates toward zero */
+  return LLVMBuildSIToFP(cx->b, v, cx->t_f32, "");
+}
+
+static const EwFn ew_table[OP_COUNT] = {
+    [OP_ADD] = ew_add,   [OP_SUB] = ew_sub,   [OP_MUL] = ew_mul,         [OP_DIV] = ew_div,
+    [OP_EQ] = ew_eq,     [OP_NEG] = ew_neg,   [OP_RELU] = ew_relu,       [OP_STEP] = ew_step,
+    [OP_EXP] = ew_exp,   [OP_LOG] = ew_log,   [OP_SQRT] = ew_sqrt,       [OP_SIGMOID] = ew_sigmoid,
+    [OP_TANH] = ew_tanh, [OP_POW] = ew_pow,
+};
+
+LLVMValueRef cg_ew_op(CgCtx *cx, const IrNode *n, const IrNode *args, LLVMValueRef *a) {
+  if (n->op == OP_CAST) return cg_convert(cx, a[0], args[0].ty.dt, n->ty.dt);
+  if (!ew_table[n->op]) unreachable("elementwise op without an emitter");
+  return ew_table[n->op](cx, n, a);
+}
+
+/* ---- the kernel ---- */
+
+static void ew_loops(CgNest *N, int l, CgFor *fors, LLVMValueRef lo, LLVMValueRef hi) {
+  CgCtx *cx = N->F->cx;
+  if (l == N->nloops) {
+    const CgKernel *k = N->k;
+    for (int e = 0; e < k->nexp; e++) {
+      int x = k->exp[e].node;
+      LLVMTypeRef t = cg_dtype(cx, N->p->f->nodes[x].ty.dt);
+      LLVMValueRef off = cg_nest_offset(N, cg_nest_extra(N, e), N->nloops);
+      LLVMValueRef st = LLVMBuildStore(cx->b, cg_nest_get(N, x), cg_gep(N->F, t, cg_buf_ptr(N->F, k->exp[e].buf), off));
+      LLVMSetAlignment(st, 4);
+    }
+    return;
+  }
+  cg_nest_open(N, &fors[l], l, l == 0 ? lo : NULL, l == 0 ? hi : NULL);
+  ew_loops(N, l + 1, fors, lo, hi);
+  cg_nest_close(N, &fors[l], l);
+}
+
+static void kernel_ew(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf) {
+  int *targets = arena_alloc(cx->arena, sizeof(int) * (size_t)(k->nexp + 1));
+  CgMono(*extra)[IR_MAX_RANK] = arena_alloc(cx->arena, sizeof *extra * (size_t)(k->nexp + 1));
+  for (int e = 0; e < k->nexp; e++) {
+    targets[e] = k->exp[e].node;
+    CgView v;
+    cg_view_contig(&v, k->exp[e].buf, &k->domain);
+    for (int d = 0; d < k->domain.rank; d++) extra[e][d] = v.st[d];
+  }
+  CgNest N;
+  cg_nest_init(&N, p, k, NULL, NULL, targets, k->nexp, extra, k->nexp);
+  cg_kernel_bufs(cx, p, k, kf);
+  kf->ranged = N.nloops > 0;
+  char name[96];
+  snprintf(name, sizeof name, "nnc_%s_k%d_ew", cx->fname, cx->kcount++);
+  CgFn F;
+  cg_fn_begin(cx, &F, p, name, kf->nbufs, true, kf->ranged ? 2 : 0);
+  cg_bind_bufs(&F, kf);
+  cg_nest_start(&N, &F);
+  cg_nest_level(&N, 0);
+  CgFor fors[CG_MAX_LOOPS];
+  ew_loops(&N, 0, fors, kf->ranged ? cg_fn_param(&F, kf->nbufs + 1) : NULL,
+           kf->ranged ? cg_fn_param(&F, kf->nbufs + 2) : NULL);
+  cg_fn_end(&F);
+  kf->fn = F.fn;
+  if (kf->ranged) {
+    kf->outer = N.loops[0].ext;
+    kf->inner = cg_mono(1);
+    for (int l = 1; l < N.nloops; l++) kf->inner = cg_mono_mul(kf->inner, N.loops[l].ext);
+  }
+  cg_nest_free(&N);
+}
+
+void cg_kernel(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf) {
+  static void (*const table[])(CgCtx *, const CgPlan *, const CgKernel *, CgKFn *) = {
+      [CK_EW] = kernel_ew, [CK_REDUCE] = cg_kernel_reduce, [CK_ROWWISE] = cg_kernel_rowwise,
+      [CK_ONEHOT] = cg_kernel_onehot};
+  if (!table[k->kind]) unreachable("no kernel builder for this kind");
+  table[k->kind](cx, p, k, kf);
+}

@@ -1,0 +1,158 @@
+/* k_misc.c — matmul (a call to cblas_sgemm) and onehot.
+ *
+ * matmul never copies an operand: a row-major view is passed as is, a
+ * transposed one (a transpose of a contiguous matrix, or the IR's ta/tb
+ * flags) flips the trans flag, with the leading dimension read off the
+ * view's strides. views.c materialises anything else (a broadcast) first.
+ * The product goes straight into its destination (an output buffer, a
+ * workspace slot) with beta = 0.
+ *
+ * onehot writes each row branch-free as (label == c), so an out-of-range
+ * label can never write out of bounds; such a label also calls the
+ * runtime's nnrt_fail_label(row, label, classes) so the run stops with a
+ * message naming the offending sample. */
+#include "cg.h"
+
+enum { CBLAS_ROW_MAJOR = 101, CBLAS_NO_TRANS = 111, CBLAS_TRANS = 112 };
+
+/* Pointer, BLAS trans flag and leading dimension of matmul operand i. */
+static void operand(CgFn *F, const IrNode *mm, int i, LLVMValueRef *ptr, int *trans, LLVMValueRef *ld) {
+  const CgPlan *p = F->p;
+  int a = mm->args[i];
+  const CgVal *v = &p->val[a];
+  const Shape *s = &p->f->nodes[a].ty.sh;
+  int layout = cg_view_blas(&v->v, s);
+  if (v->kind != CV_BUF || layout < 0) unreachable("matmul operand not in a BLAS layout");
+  int flag = i == 0 ? mm->at.ta : mm->at.tb;
+  *trans = (flag ^ layout) ? CBLAS_TRANS : CBLAS_NO_TRANS;
+  /* The stored matrix is s (layout 0) or its transpose (layout 1); its rows
+   * are st[0] (resp. st[1]) apart, which is arbitrary when there is one row. */
+  CgMono rows_apart = layout ? v->v.st[1] : v->v.st[0];
+  CgMono row_len = cg_mono_dim(layout ? s->d[0] : s->d[1]);
+  int64_t nrows = layout ? s->d[1] : s->d[0];
+  *ld = LLVMBuildTrunc(F->cx->b, cg_mono_val(F, nrows == 1 ? row_len : rows_apart), F->cx->t_i32, "");
+  *ptr = cg_buf_ptr(F, v->v.buf);
+}
+
+void cg_emit_matmul(CgFn *F, const CgKernel *k) {
+  CgCtx *cx = F->cx;
+  const IrNode *mm = &F->p->f->nodes[k->root];
+  const Shape *as = &F->p->f->nodes[mm->args[0]].ty.sh;
+  const Shape *bs = &F->p->f->nodes[mm->args[1]].ty.sh;
+  CgMono M = cg_mono_dim(as->d[mm->at.ta ? 1 : 0]), K = cg_mono_dim(as->d[mm->at.ta ? 0 : 1]);
+  CgMono N = cg_mono_dim(bs->d[mm->at.tb ? 0 : 1]);
+  LLVMValueRef pa, pb, lda, ldb;
+  int ta, tb;
+  operand(F, mm, 0, &pa, &ta, &lda);
+  operand(F, mm, 1, &pb, &tb, &ldb);
+  LLVMValueRef n32 = LLVMBuildTrunc(cx->b, cg_mono_val(F, N), cx->t_i32, "");
+  LLVMValueRef args[14] = {cg_i32(cx, CBLAS_ROW_MAJOR),
+                           cg_i32(cx, ta),
+                           cg_i32(cx, tb),
+                           LLVMBuildTrunc(cx->b, cg_mono_val(F, M), cx->t_i32, ""),
+                           n32,
+                           LLVMBuildTrunc(cx->b, cg_mono_val(F, K), cx->t_i32, ""),
+                           cg_f32(cx, 1),
+                           pa,
+                           lda,
+                           pb,
+                           ldb,
+                           cg_f32(cx, 0),
+                           cg_buf_ptr(F, k->exp[0].buf),
+                           n32};
+  LLVMBuildCall2(cx->b, cx->ft_sgemm, cx->f_sgemm, args, 14, "");
+}
+
+/* ---- onehot ---- */
+
+typedef struct Hot {
+  CgNest *N;
+  int cl;           /* the class loop, or -1 when there is one class */
+  int64_t classes;
+  LLVMValueRef out, lab;
+} Hot;
+
+static void hot_row(Hot *H) {
+  CgNest *N = H->N;
+  CgFn *F = N->F;
+  CgCtx *cx = F->cx;
+  LLVMBuilderRef b = cx->b;
+  int nrow = H->cl >= 0 ? H->cl : N->nloops;
+  LLVMValueRef loff = cg_nest_offset(N, cg_nest_extra(N, 1), nrow);
+  LLVMValueRef lab = LLVMBuildLoad2(b, cx->t_i32, cg_gep(F, cx->t_i32, H->lab, loff), "label");
+  LLVMSetAlignment(lab, 4);
+  LLVMValueRef lab64 = LLVMBuildSExt(b, lab, cx->t_i64, "");
+  LLVMValueRef C = cg_i64(cx, H->classes);
+  /* One unsigned compare catches negative labels too. */
+  LLVMValueRef bad = LLVMBuildICmp(b, LLVMIntUGE, lab64, C, "");
+  LLVMBasicBlockRef fail = LLVMAppendBasicBlockInContext(cx->llc, F->fn, "bad_label");
+  LLVMBasicBlockRef ok = LLVMAppendBasicBlockInContext(cx->llc, F->fn, "label_ok");
+  LLVMBuildCondBr(b, bad, fail, ok);
+  LLVMPositionBuilderAtEnd(b, fail);
+  LLVMBasicBlockRef call = LLVMAppendBasicBlockInContext(cx->llc, F->fn, "report");
+  LLVMBuildCondBr(b, LLVMBuildIsNotNull(b, cx->f_fail_label, ""), call, ok);
+  LLVMPositionBuilderAtEnd(b, call);
+  LLVMValueRef row = LLVMBuildSDiv(b, cg_nest_offset(N, cg_nest_extra(N, 0), nrow), C, "");
+  LLVMValueRef fargs[3] = {row, lab64, C};
+  LLVMBuildCall2(b, cx->ft_fail_label, cx->f_fail_label, fargs, 3, "");
+  LLVMBuildBr(b, ok);
+  LLVMPositionBuilderAtEnd(b, ok);
+  CgFor f;
+  LLVMValueRef c = cg_i64(cx, 0);
+  if (H->cl >= 0) cg_nest_open(N, &f, H->cl, NULL, NULL), c = f.iv;
+  LLVMValueRef v = LLVMBuildSelect(b, LLVMBuildICmp(b, LLVMIntEQ, lab64, c, ""), cg_f32(cx, 1), cg_f32(cx, 0), "");
+  LLVMValueRef off = cg_nest_offset(N, cg_nest_extra(N, 0), N->nloops);
+  LLVMSetAlignment(LLVMBuildStore(b, v, cg_gep(F, cx->t_f32, H->out, off)), 4);
+  if (H->cl >= 0) cg_nest_close(N, &f, H->cl);
+}
+
+static void hot_loops(Hot *H, int l, CgFor *fors, LLVMValueRef lo, LLVMValueRef hi) {
+  int nrow = H->cl >= 0 ? H->cl : H->N->nloops;
+  if (l == nrow) {
+    hot_row(H);
+    return;
+  }
+  cg_nest_open(H->N, &fors[l], l, l == 0 ? lo : NULL, l == 0 ? hi : NULL);
+  hot_loops(H, l + 1, fors, lo, hi);
+  cg_nest_close(H->N, &fors[l], l);
+}
+
+void cg_kernel_onehot(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf) {
+  const IrNode *root = &p->f->nodes[k->root];
+  const Shape *dom = &k->domain;
+  const CgVal *lv = &p->val[root->args[0]];
+  int r = dom->rank, tags[IR_MAX_RANK] = {0};
+  tags[r - 1] = 1;
+  CgMono extra[2][IR_MAX_RANK];
+  for (int d = 0; d < r; d++) {
+    extra[0][d] = cg_mono_numel(dom, d + 1);
+    extra[1][d] = d < r - 1 ? lv->v.st[d] : cg_mono(0);
+  }
+  CgNest N;
+  cg_nest_init(&N, p, k, NULL, tags, NULL, 0, extra, 2);
+  Hot H = {.N = &N, .cl = -1, .classes = dom->d[r - 1]};
+  if (N.nloops && N.loops[N.nloops - 1].d0 == r - 1) H.cl = N.nloops - 1;
+  int nrow = H.cl >= 0 ? H.cl : N.nloops;
+  cg_kernel_bufs(cx, p, k, kf);
+  kf->ranged = nrow > 0;
+  char name[96];
+  snprintf(name, sizeof name, "nnc_%s_k%d_onehot", cx->fname, cx->kcount++);
+  CgFn F;
+  cg_fn_begin(cx, &F, p, name, kf->nbufs, true, kf->ranged ? 2 : 0);
+  cg_bind_bufs(&F, kf);
+  cg_nest_start(&N, &F);
+  H.out = cg_buf_ptr(&F, k->exp[0].buf);
+  H.lab = cg_buf_ptr(&F, lv->v.buf);
+  cg_nest_level(&N, 0);
+  CgFor fors[CG_MAX_LOOPS];
+  hot_loops(&H, 0, fors, kf->ranged ? cg_fn_param(&F, kf->nbufs + 1) : NULL,
+            kf->ranged ? cg_fn_param(&F, kf->nbufs + 2) : NULL);
+  cg_fn_end(&F);
+  kf->fn = F.fn;
+  if (kf->ranged) {
+    kf->outer = N.loops[0].ext;
+    kf->inner = cg_mono(1);
+    for (int l = 1; l < N.nloops; l++) kf->inner = cg_mono_mul(kf->inner, N.loops[l].ext);
+  }
+  cg_nest_free(&N);
+}

@@ -1,0 +1,140 @@
+/* meta.c — the nnrt_model constant (runtime/nnrt_abi.h) in LLVM terms.
+ *
+ * The LLVM struct types below mirror NnrtTensor, NnrtFunc and NnrtModel
+ * field by field. LLVM lays out a non-packed struct with the target's ABI
+ * alignments, exactly as the C compiler does on the same target, so no
+ * padding is spelled out; tests/codegen checks every field offset against
+ * offsetof and reads a compiled model back from C. A change to the ABI
+ * header must change these lists in the same order. */
+#include <string.h>
+
+#include "cg.h"
+
+LLVMTypeRef cg_meta_types(CgCtx *cx, LLVMTypeRef *tensor, LLVMTypeRef *func) {
+  LLVMTypeRef p = cx->t_ptr, i32 = cx->t_i32, i64 = cx->t_i64, f64 = cx->t_f64;
+  LLVMTypeRef tt = LLVMGetTypeByName2(cx->llc, "nnrt.tensor");
+  if (!tt) {
+    LLVMTypeRef ft[] = {p, i32, i32, i32, i32, LLVMArrayType2(i64, NNRT_MAX_RANK), f64, f64};
+    tt = LLVMStructCreateNamed(cx->llc, "nnrt.tensor");
+    LLVMStructSetBody(tt, ft, sizeof ft / sizeof *ft, 0);
+  }
+  LLVMTypeRef fn = LLVMGetTypeByName2(cx->llc, "nnrt.func");
+  if (!fn) {
+    LLVMTypeRef ff[] = {p, p, p, i32, i32, p, p};
+    fn = LLVMStructCreateNamed(cx->llc, "nnrt.func");
+    LLVMStructSetBody(fn, ff, sizeof ff / sizeof *ff, 0);
+  }
+  LLVMTypeRef mt = LLVMGetTypeByName2(cx->llc, "nnrt.model");
+  if (!mt) {
+    LLVMTypeRef mf[] = {i32, p, i32, p, i32, p, fn, fn, fn, i32, i32, f64, f64, f64, f64, f64, f64, i32, i32, p, i64};
+    mt = LLVMStructCreateNamed(cx->llc, "nnrt.model");
+    LLVMStructSetBody(mt, mf, sizeof mf / sizeof *mf, 0);
+  }
+  if (tensor) *tensor = tt;
+  if (func) *func = fn;
+  return mt;
+}
+
+static LLVMValueRef str(CgCtx *cx, const char *s) {
+  if (!s) return LLVMConstNull(cx->t_ptr);
+  LLVMValueRef init = LLVMConstStringInContext2(cx->llc, s, strlen(s), 0);
+  LLVMValueRef g = LLVMAddGlobal(cx->mod, LLVMTypeOf(init), ".str");
+  LLVMSetInitializer(g, init);
+  LLVMSetGlobalConstant(g, 1);
+  LLVMSetLinkage(g, LLVMPrivateLinkage);
+  LLVMSetUnnamedAddress(g, LLVMGlobalUnnamedAddr);
+  return g;
+}
+
+static LLVMValueRef i32c(CgCtx *cx, int64_t v) { return LLVMConstInt(cx->t_i32, (unsigned long long)v, 1); }
+static LLVMValueRef f64c(CgCtx *cx, double v) { return LLVMConstReal(cx->t_f64, v); }
+
+/* A private constant array of elements of type t; NULL when empty. */
+static LLVMValueRef array(CgCtx *cx, LLVMTypeRef t, LLVMValueRef *elems, int n, const char *name) {
+  if (n == 0) return LLVMConstNull(cx->t_ptr);
+  LLVMValueRef init = LLVMConstArray2(t, elems, (uint64_t)n);
+  LLVMValueRef g = LLVMAddGlobal(cx->mod, LLVMTypeOf(init), name);
+  LLVMSetInitializer(g, init);
+  LLVMSetGlobalConstant(g, 1);
+  LLVMSetLinkage(g, LLVMPrivateLinkage);
+  return g;
+}
+
+static LLVMValueRef tensor(CgCtx *cx, LLVMTypeRef tt, const char *name, int kind, const Type *ty, int init,
+                           double a, double b) {
+  LLVMValueRef dims[NNRT_MAX_RANK];
+  for (int i = 0; i < NNRT_MAX_RANK; i++)
+    dims[i] = LLVMConstInt(cx->t_i64, (unsigned long long)(i < ty->sh.rank ? ty->sh.d[i] : 0), 1);
+  LLVMValueRef f[] = {str(cx, name), i32c(cx, kind), i32c(cx, ty->dt), i32c(cx, ty->sh.rank), i32c(cx, init),
+                      LLVMConstArray2(cx->t_i64, dims, NNRT_MAX_RANK), f64c(cx, a), f64c(cx, b)};
+  return LLVMConstNamedStruct(tt, f, sizeof f / sizeof *f);
+}
+
+/* Input and output descriptors of function f; names come from the IR
+ * (an unnamed output is "out<r>"). */
+static LLVMValueRef func(CgCtx *cx, LLVMTypeRef tt, LLVMTypeRef ft, const IrFunc *f, LLVMValueRef fn,
+                         LLVMValueRef ws) {
+  if (!f) return LLVMConstNull(ft);
+  int nin = 0;
+  for (int i = 0; i < f->n; i++) nin += f->nodes[i].op == OP_INPUT;
+  LLVMValueRef *ins = arena_alloc(cx->arena, sizeof(LLVMValueRef) * (size_t)(nin + 1));
+  LLVMValueRef *outs = arena_alloc(cx->arena, sizeof(LLVMValueRef) * (size_t)(f->nrets + 1));
+  for (int i = 0; i < f->n; i++) {
+    const IrNode *nd = &f->nodes[i];
+    if (nd->op == OP_INPUT && nd->at.index < nin)
+      ins[nd->at.index] = tensor(cx, tt, nd->name ? nd->name : "input", 0, &nd->ty, 0, 0, 0);
+  }
+  for (int r = 0; r < f->nrets; r++) {
+    const IrNode *nd = &f->nodes[f->rets[r]];
+    char buf[32];
+    snprintf(buf, sizeof buf, "out%d", r);
+    outs[r] = tensor(cx, tt, nd->name ? nd->name : buf, 0, &nd->ty, 0, 0, 0);
+  }
+  char name[96];
+  snprintf(name, sizeof name, "nnrt.%s.inputs", f->name);
+  LLVMValueRef in_arr = array(cx, tt, ins, nin, name);
+  snprintf(name, sizeof name, "nnrt.%s.outputs", f->name);
+  LLVMValueRef out_arr = array(cx, tt, outs, f->nrets, name);
+  LLVMValueRef v[] = {str(cx, f->name), fn, ws, i32c(cx, nin), i32c(cx, f->nrets), in_arr, out_arr};
+  return LLVMConstNamedStruct(ft, v, sizeof v / sizeof *v);
+}
+
+void cg_emit_meta(CgCtx *cx, LLVMValueRef fns[3], LLVMValueRef ws[3]) {
+  const IrModule *m = cx->m;
+  LLVMTypeRef tt, ft, mt = cg_meta_types(cx, &tt, &ft);
+  LLVMValueRef *syms = arena_alloc(cx->arena, sizeof(LLVMValueRef) * (size_t)(m->nsyms + 1));
+  for (int i = 0; i < m->nsyms; i++) syms[i] = str(cx, m->syms[i]);
+  LLVMValueRef *gl = arena_alloc(cx->arena, sizeof(LLVMValueRef) * (size_t)(m->nglobals + 1));
+  for (int i = 0; i < m->nglobals; i++) {
+    const IrGlobal *g = &m->globals[i];
+    gl[i] = tensor(cx, tt, g->name, g->kind, &g->ty, g->init, g->init_a, g->init_b);
+  }
+  static const char *const names[3] = {IR_FN_FORWARD, IR_FN_EVAL, IR_FN_TRAIN};
+  LLVMValueRef fv[3];
+  for (int i = 0; i < 3; i++) fv[i] = func(cx, tt, ft, fns[i] ? ir_func_find(m, names[i]) : NULL, fns[i], ws[i]);
+  const IrTrain *t = &m->train;
+  LLVMValueRef v[] = {i32c(cx, NNRT_ABI_VERSION),
+                      str(cx, m->name),
+                      i32c(cx, m->nsyms),
+                      array(cx, cx->t_ptr, syms, m->nsyms, "nnrt.sym_names"),
+                      i32c(cx, m->nglobals),
+                      array(cx, tt, gl, m->nglobals, "nnrt.globals"),
+                      fv[0],
+                      fv[1],
+                      fv[2],
+                      i32c(cx, t->task),
+                      i32c(cx, t->opt),
+                      f64c(cx, t->lr),
+                      f64c(cx, t->beta1),
+                      f64c(cx, t->beta2),
+                      f64c(cx, t->eps),
+                      f64c(cx, t->weight_decay),
+                      f64c(cx, t->momentum),
+                      i32c(cx, t->batch),
+                      i32c(cx, t->epochs),
+                      str(cx, t->data),
+                      LLVMConstInt(cx->t_i64, t->seed, 0)};
+  LLVMValueRef g = LLVMAddGlobal(cx->mod, mt, "nnrt_model");
+  LLVMSetInitializer(g, LLVMConstNamedStruct(mt, v, sizeof v / sizeof *v));
+  LLVMSetGlobalConstant(g, 1);
+}

@@ -1,0 +1,355 @@
+/* nest.c — LLVM functions, loops, and the loop nest every kernel is built on.
+ *
+ * A nest iterates over a kernel's domain (a shape). Each domain dim becomes
+ * a loop, in an order the kernel picks (reductions and softmax put the
+ * reduced axis innermost or outermost; elementwise kernels keep row-major
+ * order so the innermost loop is the contiguous one). Adjacent loops are
+ * collapsed into one when every memory access walks them as one run
+ * (a [784,256] Adam update is one loop of 200704, which the vectorizer and
+ * the thread pool both like; a [B,256] + [256] bias add stays two loops).
+ *
+ * Values: every node a kernel needs gets a level, the loop depth at which
+ * all the indices it depends on are known. A load of a broadcast operand
+ * whose stride is zero in the inner loops sits outside them, a scalar
+ * operand is loaded once, and elementwise members take the deepest level of
+ * their operands. cg_nest_level emits a level's values when its loop opens.
+ *
+ * Loop counters are phis; accumulators are allocas in the entry block, which
+ * SROA turns into registers (the vectorizer then sees plain reductions). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cg.h"
+
+/* ---- functions ---- */
+
+void cg_fn_begin(CgCtx *cx, CgFn *F, const CgPlan *p, const char *name, int nptr, bool noalias,
+                 int nextra) {
+  memset(F, 0, sizeof *F);
+  F->cx = cx;
+  F->p = p;
+  int np = nptr + 1 + nextra;
+  LLVMTypeRef *pt = arena_alloc(cx->arena, sizeof(LLVMTypeRef) * (size_t)(np + 1));
+  for (int i = 0; i <= nptr; i++) pt[i] = cx->t_ptr;
+  for (int i = 0; i < nextra; i++) pt[nptr + 1 + i] = cx->t_i64;
+  F->fn = LLVMAddFunction(cx->mod, name, LLVMFunctionType(cx->t_void, pt, (unsigned)np, 0));
+  LLVMSetLinkage(F->fn, LLVMInternalLinkage);
+  LLVMAddAttributeAtIndex(F->fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(cx->llc, cx->attr_nounwind, 0));
+  for (int i = 0; noalias && i < nptr; i++)
+    LLVMAddAttributeAtIndex(F->fn, (unsigned)(i + 1), LLVMCreateEnumAttribute(cx->llc, cx->attr_noalias, 0));
+  F->entry = LLVMAppendBasicBlockInContext(cx->llc, F->fn, "entry");
+  F->pre = LLVMCreateBuilderInContext(cx->llc);
+  LLVMPositionBuilderAtEnd(F->pre, F->entry);
+  LLVMBasicBlockRef start = LLVMAppendBasicBlockInContext(cx->llc, F->fn, "start");
+  F->start = start;
+  LLVMPositionBuilderAtEnd(cx->b, start);
+  F->syms = LLVMGetParam(F->fn, (unsigned)nptr);
+  if (p) F->bufp = arena_alloc(cx->arena, sizeof(LLVMValueRef) * (size_t)(p->nbufs + 1));
+}
+
+void cg_fn_end(CgFn *F) {
+  LLVMBuildRetVoid(F->cx->b);
+  LLVMBuildBr(F->pre, F->start);
+  LLVMDisposeBuilder(F->pre);
+}
+
+LLVMValueRef cg_fn_param(CgFn *F, int i) { return LLVMGetParam(F->fn, (unsigned)i); }
+
+LLVMValueRef cg_alloca(CgFn *F, LLVMTypeRef t, const char *name) { return LLVMBuildAlloca(F->pre, t, name); }
+
+/* Sym values are loaded once, in the entry block, where they dominate
+ * every use. */
+LLVMValueRef cg_sym(CgFn *F, int k) {
+  if (!F->symv[k]) {
+    CgCtx *cx = F->cx;
+    LLVMValueRef idx = cg_i64(cx, k);
+    LLVMValueRef ptr = LLVMBuildInBoundsGEP2(F->pre, cx->t_i64, F->syms, &idx, 1, "");
+    F->symv[k] = LLVMBuildLoad2(F->pre, cx->t_i64, ptr, cx->m->syms && k < cx->m->nsyms ? cx->m->syms[k] : "sym");
+  }
+  return F->symv[k];
+}
+
+/* Built in the entry block too: sizes and strides are loop invariants. */
+LLVMValueRef cg_mono_val(CgFn *F, CgMono m) {
+  CgCtx *cx = F->cx;
+  LLVMValueRef v = cg_i64(cx, m.c);
+  if (m.c == 0) return v;
+  for (int k = 0; k < CG_MAX_SYMS; k++)
+    for (int e = 0; e < m.e[k]; e++) v = LLVMBuildNSWMul(F->pre, v, cg_sym(F, k), "");
+  return v;
+}
+
+LLVMValueRef cg_gep(CgFn *F, LLVMTypeRef elem, LLVMValueRef base, LLVMValueRef off) {
+  return LLVMBuildInBoundsGEP2(F->cx->b, elem, base, &off, 1, "");
+}
+
+LLVMTypeRef cg_dtype(CgCtx *cx, DType dt) { return dt == DT_I32 ? cx->t_i32 : cx->t_f32; }
+
+LLVMValueRef cg_buf_ptr(CgFn *F, int buf) {
+  if (!F->bufp[buf]) unreachable("kernel reads a buffer it was not given");
+  return F->bufp[buf];
+}
+
+/* ---- loops ---- */
+
+void cg_for_begin(CgFn *F, CgFor *l, LLVMValueRef lo, LLVMValueRef hi, const char *name) {
+  CgCtx *cx = F->cx;
+  LLVMBuilderRef b = cx->b;
+  LLVMBasicBlockRef pre = LLVMGetInsertBlock(b);
+  l->head = LLVMAppendBasicBlockInContext(cx->llc, F->fn, name);
+  l->body = LLVMAppendBasicBlockInContext(cx->llc, F->fn, "body");
+  l->exit = LLVMAppendBasicBlockInContext(cx->llc, F->fn, "exit");
+  LLVMBuildBr(b, l->head);
+  LLVMPositionBuilderAtEnd(b, l->head);
+  l->phi = LLVMBuildPhi(b, cx->t_i64, "i");
+  LLVMAddIncoming(l->phi, &lo, &pre, 1);
+  l->hi = hi;
+  LLVMBuildCondBr(b, LLVMBuildICmp(b, LLVMIntSLT, l->phi, hi, ""), l->body, l->exit);
+  LLVMPositionBuilderAtEnd(b, l->body);
+  l->iv = l->phi;
+}
+
+void cg_for_end(CgFn *F, CgFor *l) {
+  LLVMBuilderRef b = F->cx->b;
+  LLVMBasicBlockRef latch = LLVMGetInsertBlock(b);
+  LLVMValueRef next = LLVMBuildNSWAdd(b, l->phi, cg_i64(F->cx, 1), "");
+  LLVMBuildBr(b, l->head);
+  LLVMAddIncoming(l->phi, &next, &latch, 1);
+  LLVMPositionBuilderAtEnd(b, l->exit);
+}
+
+/* ---- the nest ---- */
+
+/* Domain strides of value v (shape s) read inside a domain: numpy
+ * broadcasting aligns s to the domain's trailing dims; a dim of 1 that
+ * stretches reads with stride 0. */
+static void dom_strides(const Shape *dom, const CgView *v, const Shape *s, CgMono out[IR_MAX_RANK]) {
+  for (int i = 0; i < dom->rank; i++) {
+    int j = i - (dom->rank - s->rank);
+    out[i] = j < 0 || (s->d[j] == 1 && dom->d[i] != 1) ? cg_mono(0) : v->st[j];
+  }
+}
+
+static void to_loops(const CgNest *N, const CgMono dst[IR_MAX_RANK], CgMono out[CG_MAX_LOOPS]) {
+  for (int l = 0; l < N->nloops; l++) out[l] = dst[N->loops[l].d0 + N->loops[l].nd - 1];
+}
+
+void cg_nest_init(CgNest *N, const CgPlan *p, const CgKernel *k, const int *order, const int *tags,
+                  const int *targets, int ntargets, CgMono (*extra)[IR_MAX_RANK], int nextra) {
+  const IrFunc *f = p->f;
+  memset(N, 0, sizeof *N);
+  N->p = p;
+  N->k = k;
+  N->nodes = f->n;
+  N->rank = k->domain.rank;
+  size_t n = (size_t)f->n + 1;
+  N->member = calloc(n, 1);
+  N->need = calloc(n, 1);
+  N->level = calloc(n, sizeof(int));
+  N->value = calloc(n, sizeof(LLVMValueRef));
+  N->acc = calloc(n, sizeof(int));
+  N->dst = calloc(n + (size_t)nextra, sizeof *N->dst);
+  N->st = calloc(n + (size_t)nextra, sizeof *N->st);
+  if (!N->member || !N->need || !N->level || !N->value || !N->acc || !N->dst || !N->st) unreachable("out of memory");
+  for (int i = 0; i < k->nmem; i++) N->member[k->mem[i]] = true;
+  for (int i = 0; i < ntargets; i++) N->need[targets[i]] = true;
+  for (int x = f->n - 1; x >= 0; x--)
+    if (N->need[x] && N->member[x] && !p->mat[x])
+      for (int j = 0; j < f->nodes[x].nargs; j++) N->need[f->nodes[x].args[j]] = true;
+
+  /* Accesses: loads of needed leaves (and of materialising members' sources),
+   * then the caller's extra ones (stores, labels). */
+  for (int x = 0; x < f->n; x++) {
+    N->acc[x] = -1;
+    if (!N->need[x]) continue;
+    const CgVal *v = N->member[x] ? (p->mat[x] ? &p->src[x] : NULL) : &p->val[x];
+    if (!v || v->kind != CV_BUF) continue;
+    /* A materialising member's source view has the node's own shape too. */
+    const Shape *s = &f->nodes[x].ty.sh;
+    N->acc[x] = N->nacc;
+    dom_strides(&k->domain, &v->v, s, N->dst[N->nacc++]);
+  }
+  int first_extra = N->nacc;
+  for (int i = 0; i < nextra; i++) memcpy(N->dst[N->nacc++], extra[i], sizeof extra[i]);
+  N->first_extra = first_extra;
+
+  /* Loops in the requested order, without static size-1 dims, collapsing a
+   * loop into the one before when they are adjacent dims with one tag and
+   * every access steps over the outer one exactly as a run of the inner. */
+  int nat[IR_MAX_RANK];
+  for (int i = 0; i < N->rank; i++) nat[i] = i;
+  if (!order) order = nat;
+  for (int i = 0; i < N->rank; i++) {
+    int d = order[i];
+    if (k->domain.d[d] == 1) continue;
+    int tag = tags ? tags[d] : 0;
+    CgMono ext = cg_mono_dim(k->domain.d[d]);
+    if (N->nloops) {
+      CgLoop *L = &N->loops[N->nloops - 1];
+      bool ok = L->tag == tag && L->d0 + L->nd == d;
+      for (int a = 0; ok && a < N->nacc; a++)
+        ok = cg_mono_eq(N->dst[a][d - 1], cg_mono_mul(N->dst[a][d], ext));
+      if (ok) {
+        L->nd++;
+        L->ext = cg_mono_mul(L->ext, ext);
+        continue;
+      }
+    }
+    N->loops[N->nloops++] = (CgLoop){.d0 = d, .nd = 1, .tag = tag, .ext = ext};
+  }
+  for (int a = 0; a < N->nacc; a++) to_loops(N, N->dst[a], N->st[a]);
+
+  /* Levels. */
+  for (int x = 0; x < f->n; x++) {
+    if (!N->need[x]) continue;
+    int lv = 0;
+    if (N->acc[x] >= 0) {
+      for (int l = 0; l < N->nloops; l++)
+        if (N->st[N->acc[x]][l].c != 0) lv = l + 1;
+    } else if (N->member[x] && !p->mat[x]) {
+      for (int j = 0; j < f->nodes[x].nargs; j++)
+        if (N->level[f->nodes[x].args[j]] > lv) lv = N->level[f->nodes[x].args[j]];
+    }
+    N->level[x] = lv;
+  }
+}
+
+void cg_nest_free(CgNest *N) {
+  free(N->member), free(N->need), free(N->level), free(N->value), free(N->acc), free(N->dst), free(N->st);
+}
+
+void cg_nest_start(CgNest *N, CgFn *F) {
+  N->F = F;
+  for (int l = 0; l < N->nloops; l++) N->ext[l] = cg_mono_val(F, N->loops[l].ext);
+}
+
+const CgMono *cg_nest_extra(CgNest *N, int i) { return N->st[N->first_extra + i]; }
+
+LLVMValueRef cg_nest_offset(CgNest *N, const CgMono st[CG_MAX_LOOPS], int upto) {
+  CgCtx *cx = N->F->cx;
+  LLVMValueRef off = NULL;
+  for (int l = 0; l < upto && l < N->nloops; l++) {
+    if (st[l].c == 0) continue;
+    LLVMValueRef t = cg_mono_is(st[l], 1) ? N->iv[l] : LLVMBuildNSWMul(cx->b, N->iv[l], cg_mono_val(N->F, st[l]), "");
+    off = off ? LLVMBuildNSWAdd(cx->b, off, t, "") : t;
+  }
+  return off ? off : cg_i64(cx, 0);
+}
+
+/* Uniform values: a const, or a tensor's size along an axis. */
+static LLVMValueRef uniform(CgNest *N, const CgVal *v, DType dt) {
+  CgCtx *cx = N->F->cx;
+  if (v->kind == CV_CONST)
+    return dt == DT_I32 ? LLVMConstInt(cx->t_i32, (unsigned long long)(int64_t)v->cval, 1) : cg_f32(cx, v->cval);
+  const Shape *s = &N->p->f->nodes[v->dim_of].ty.sh;
+  LLVMValueRef d = cg_mono_val(N->F, cg_mono_dim(s->d[v->axis]));
+  return dt == DT_I32 ? LLVMBuildTrunc(cx->b, d, cx->t_i32, "") : LLVMBuildSIToFP(cx->b, d, cx->t_f32, "");
+}
+
+static LLVMValueRef load(CgNest *N, int x, const CgVal *v) {
+  CgCtx *cx = N->F->cx;
+  DType dt = N->p->f->nodes[x].ty.dt;
+  if (v->kind != CV_BUF) return uniform(N, v, dt);
+  LLVMTypeRef t = cg_dtype(cx, dt);
+  LLVMValueRef off = cg_nest_offset(N, N->st[N->acc[x]], N->level[x]);
+  LLVMValueRef ld = LLVMBuildLoad2(cx->b, t, cg_gep(N->F, t, cg_buf_ptr(N->F, v->v.buf), off), "");
+  LLVMSetAlignment(ld, 4);
+  return ld;
+}
+
+static void emit_node(CgNest *N, int x) {
+  const CgPlan *p = N->p;
+  const IrNode *nd = &p->f->nodes[x];
+  if (!N->member[x]) {
+    N->value[x] = load(N, x, &p->val[x]);
+  } else if (p->mat[x]) {
+    N->value[x] = load(N, x, &p->src[x]);
+  } else {
+    LLVMValueRef a[IR_MAX_ARGS];
+    IrNode args[IR_MAX_ARGS];
+    for (int j = 0; j < nd->nargs; j++) {
+      a[j] = cg_nest_get(N, nd->args[j]);
+      args[j] = p->f->nodes[nd->args[j]];
+    }
+    N->value[x] = cg_ew_op(N->F->cx, nd, args, a);
+  }
+}
+
+void cg_nest_level(CgNest *N, int level) {
+  for (int x = 0; x < N->nodes; x++)
+    if (N->need[x] && N->level[x] >= level) N->value[x] = NULL;
+  for (int x = 0; x < N->nodes; x++)
+    if (N->need[x] && N->level[x] == level) emit_node(N, x);
+}
+
+LLVMValueRef cg_nest_get(CgNest *N, int node) {
+  if (!N->value[node]) unreachable("nest value used before its level");
+  return N->value[node];
+}
+
+void cg_nest_open(CgNest *N, CgFor *f, int l, LLVMValueRef lo, LLVMValueRef hi) {
+  cg_for_begin(N->F, f, lo ? lo : cg_i64(N->F->cx, 0), hi ? hi : N->ext[l], "loop");
+  N->iv[l] = f->iv;
+  cg_nest_level(N, l + 1);
+}
+
+void cg_nest_close(CgNest *N, CgFor *f, int l) {
+  (void)l;
+  cg_for_end(N->F, f);
+}
+
+/* Distinct memories a kernel touches: two plan buffers redirected to the
+ * same global or output are one parameter, so `noalias` stays true. */
+static bool same_mem(const CgPlan *p, int a, int b) {
+  const CgBuf *x = &p->bufs[a], *y = &p->bufs[b];
+  if (x->kind == CB_WS || y->kind == CB_WS) return a == b;
+  return x->kind == y->kind && x->index == y->index;
+}
+
+
+static void add_buf(const CgPlan *p, CgKFn *kf, int b) {
+  for (int i = 0; i < kf->nbufs; i++)
+    if (same_mem(p, kf->bufs[i], b)) return;
+  kf->bufs[kf->nbufs++] = b;
+}
+
+void cg_kernel_bufs(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf) {
+  size_t cap = (size_t)(IR_MAX_ARGS * (k->nmem + k->nexp) + 4);
+  const CgVal **rd = arena_alloc(cx->arena, sizeof(CgVal *) * cap);
+  int *nodes = arena_alloc(cx->arena, sizeof(int) * cap);
+  kf->bufs = arena_alloc(cx->arena, sizeof(int) * (cap + (size_t)k->nexp));
+  kf->nbufs = 0;
+  int n = cg_kernel_reads(p, k, rd, nodes);
+  for (int i = 0; i < n; i++)
+    if (rd[i]->kind == CV_BUF) add_buf(p, kf, rd[i]->v.buf);
+  for (int e = 0; e < k->nexp; e++) add_buf(p, kf, k->exp[e].buf);
+}
+
+/* Points every plan buffer at the parameter holding its memory. */
+void cg_bind_bufs(CgFn *F, const CgKFn *kf) {
+  for (int b = 0; b < F->p->nbufs; b++)
+    for (int i = 0; i < kf->nbufs; i++)
+      if (same_mem(F->p, kf->bufs[i], b)) F->bufp[b] = cg_fn_param(F, i);
+}
+
+/* void body(ctx, lo, hi): ctx holds the kernel's buffer pointers and syms. */
+void cg_make_body(CgCtx *cx, CgKFn *kf, const char *name) {
+  LLVMBasicBlockRef saved = LLVMGetInsertBlock(cx->b);
+  LLVMValueRef fn = LLVMAddFunction(cx->mod, name, cx->t_kernel_body);
+  LLVMSetLinkage(fn, LLVMInternalLinkage);
+  LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(cx->llc, cx->attr_nounwind, 0));
+  LLVMPositionBuilderAtEnd(cx->b, LLVMAppendBasicBlockInContext(cx->llc, fn, "entry"));
+  int na = kf->nbufs + 3;
+  LLVMValueRef *args = arena_alloc(cx->arena, sizeof(LLVMValueRef) * (size_t)na);
+  for (int i = 0; i <= kf->nbufs; i++) {
+    LLVMValueRef idx = cg_i64(cx, i);
+    LLVMValueRef slot = LLVMBuildInBoundsGEP2(cx->b, cx->t_ptr, LLVMGetParam(fn, 0), &idx, 1, "");
+    args[i] = LLVMBuildLoad2(cx->b, cx->t_ptr, slot, "");
+  }
+  args[kf->nbufs + 1] = LLVMGetParam(fn, 1);
+  args[kf->nbufs + 2] = LLVMGetParam(fn, 2);
+  LLVMBuildCall2(cx->b, LLVMGlobalGetValueType(kf->fn), kf->fn, args, (unsigned)na, "");
+  LLVMBuildRetVoid(cx->b);
+  kf->body = fn;
+  if (saved) LLVMPositionBuilderAtEnd(cx->b, saved);
+}

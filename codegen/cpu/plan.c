@@ -1,0 +1,352 @@
+/* plan.c — from an IR function to kernels, an order, and storage.
+ *
+ * Kernels: nodes sharing an IrNode.group id >= 0 form one kernel if the
+ * group has a shape this backend can run as one loop nest: elementwise
+ * members whose exported values (those read outside the group, returned or
+ * stored) all have one shape, with every member broadcasting to it; or one
+ * reduction / softmax root whose elementwise prologue members are read by
+ * nothing outside. Any other group is split into one kernel per node, and
+ * if the groups cannot be ordered (a group would read its own output
+ * through another kernel) the function falls back to no fusion at all, so
+ * codegen is correct for any grouping a pass or a hand-written IR gives.
+ *
+ * Order: kernels run in the order of their last member; kernels whose
+ * values are only stored (the optimizer update) move to the end, so that
+ * every read of a parameter's old value comes before its update.
+ *
+ * Storage: a kernel writes each exported value straight into the caller's
+ * output buffer when it is a return value, into the global itself when it
+ * is stored and nothing reads the old value later (the update in place), and
+ * into a workspace slot otherwise. Returns that are views, constants or
+ * arguments, and stores that could not be done in place, become copies at
+ * the end of the step (returns first, so they see globals before stores). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cg.h"
+
+typedef struct Uses {
+  int *n;     /* per node: users */
+  int **u;
+  int *nret;  /* per node: times returned */
+  int *nstore;
+} Uses;
+
+static Uses uses_of(Arena *a, const IrFunc *f) {
+  Uses U = {arena_alloc(a, sizeof(int) * (size_t)f->n), arena_alloc(a, sizeof(int *) * (size_t)f->n),
+            arena_alloc(a, sizeof(int) * (size_t)f->n), arena_alloc(a, sizeof(int) * (size_t)f->n)};
+  for (int i = 0; i < f->n; i++)
+    for (int j = 0; j < f->nodes[i].nargs; j++) U.n[f->nodes[i].args[j]]++;
+  for (int i = 0; i < f->n; i++) U.u[i] = arena_alloc(a, sizeof(int) * (size_t)(U.n[i] + 1)), U.n[i] = 0;
+  for (int i = 0; i < f->n; i++)
+    for (int j = 0; j < f->nodes[i].nargs; j++) {
+      int a0 = f->nodes[i].args[j];
+      U.u[a0][U.n[a0]++] = i;
+      if (f->nodes[i].op == OP_STORE) U.nstore[a0]++;
+    }
+  for (int r = 0; r < f->nrets; r++) U.nret[f->rets[r]]++;
+  return U;
+}
+
+bool cg_is_kernel_op(OpKind op) {
+  return op_is(op, OPF_ELEMWISE | OPF_REDUCE | OPF_ROWWISE | OPF_CONTRACT) || op == OP_ONEHOT;
+}
+
+/* s broadcasts to d (numpy rules, right-aligned). */
+static bool broadcasts_to(const Shape *s, const Shape *d) {
+  if (s->rank > d->rank) return false;
+  for (int i = 0; i < s->rank; i++) {
+    int64_t a = s->d[i], b = d->d[d->rank - s->rank + i];
+    if (a != b && a != 1) return false;
+  }
+  return true;
+}
+
+static bool shape_eq(const Shape *a, const Shape *b) {
+  return a->rank == b->rank && !memcmp(a->d, b->d, sizeof(int64_t) * (size_t)a->rank);
+}
+
+/* Is member x of the node set `in` read outside it? (dim reads only a shape) */
+static bool escapes(const IrFunc *f, const Uses *U, const bool *in, int x) {
+  if (U->nret[x] || U->nstore[x]) return true;
+  for (int i = 0; i < U->n[x]; i++) {
+    int u = U->u[x][i];
+    if (!in[u] && f->nodes[u].op != OP_DIM) return true;
+  }
+  return false;
+}
+
+/* Turns the node set mem[0..n) into kernel k if it has a shape we can run;
+ * returns false otherwise. Members are ascending node ids. */
+static bool make_kernel(CgPlan *p, const Uses *U, bool *in, const int *mem, int n, CgKernel *k) {
+  const IrFunc *f = p->f;
+  memset(k, 0, sizeof *k);
+  k->root = -1;
+  int nroot = 0;
+  for (int i = 0; i < n; i++) in[mem[i]] = true;
+  for (int i = 0; i < n; i++) {
+    const IrNode *nd = &f->nodes[mem[i]];
+    if (p->mat[mem[i]]) continue; /* a copy kernel's one member */
+    if (!op_is(nd->op, OPF_ELEMWISE)) nroot++, k->root = mem[i];
+  }
+  bool ok = true;
+  if (nroot > 1 || (nroot == 1 && n > 1 && !op_is(f->nodes[k->root].op, OPF_REDUCE | OPF_ROWWISE))) ok = false;
+  if (ok && k->root >= 0) {
+    const IrNode *r = &f->nodes[k->root];
+    k->kind = op_is(r->op, OPF_REDUCE) ? CK_REDUCE : op_is(r->op, OPF_ROWWISE) ? CK_ROWWISE
+              : r->op == OP_MATMUL     ? CK_MATMUL : CK_ONEHOT;
+    k->domain = r->nargs ? f->nodes[r->args[0]].ty.sh : r->ty.sh;
+    if (k->kind == CK_ONEHOT) k->domain = r->ty.sh;
+  } else if (ok) {
+    k->kind = CK_EW;
+  }
+  k->exp = arena_alloc(p->arena, sizeof(CgExport) * (size_t)n);
+  bool have_domain = k->kind != CK_EW;
+  for (int i = 0; ok && i < n; i++) {
+    int x = mem[i];
+    const Shape *s = &f->nodes[x].ty.sh;
+    if (!escapes(f, U, in, x)) continue;
+    if (k->root >= 0 && x != k->root) ok = false; /* prologues stay internal */
+    if (k->kind == CK_EW && have_domain && !shape_eq(s, &k->domain)) ok = false;
+    if (k->kind == CK_EW) k->domain = *s, have_domain = true;
+    k->exp[k->nexp++] = (CgExport){.node = x, .buf = p->own[x]};
+  }
+  for (int i = 0; ok && i < n; i++)
+    if (mem[i] != k->root && !broadcasts_to(&f->nodes[mem[i]].ty.sh, &k->domain)) ok = false;
+  for (int i = 0; i < n; i++) in[mem[i]] = false;
+  if (!ok) return false;
+  k->mem = arena_alloc(p->arena, sizeof(int) * (size_t)n);
+  memcpy(k->mem, mem, sizeof(int) * (size_t)n);
+  k->nmem = n;
+  k->pos = mem[n - 1];
+  return true;
+}
+
+static void add_kernel(CgPlan *p, const CgKernel *k) {
+  if (!k->nexp) return; /* nothing reads it: dead code the simplifier left */
+  p->ks[p->nks++] = *k;
+}
+
+typedef struct GPair {
+  int g, n;
+} GPair;
+
+static int cmp_pair(const void *a, const void *b) {
+  const GPair *x = a, *y = b;
+  return x->g != y->g ? (x->g > y->g) - (x->g < y->g) : (x->n > y->n) - (x->n < y->n);
+}
+
+static int cmp_kpos(const void *a, const void *b) {
+  const CgKernel *x = a, *y = b;
+  return (x->pos > y->pos) - (x->pos < y->pos);
+}
+
+static void form_kernels(CgPlan *p, const Uses *U, bool fused) {
+  const IrFunc *f = p->f;
+  bool *in = arena_alloc(p->arena, (size_t)f->n);
+  GPair *pairs = arena_alloc(p->arena, sizeof(GPair) * (size_t)(f->n + 1));
+  int np = 0;
+  p->nks = 0;
+  p->ks = arena_alloc(p->arena, sizeof(CgKernel) * (size_t)(2 * f->n + 2 * f->nrets + 4));
+  CgKernel k;
+  for (int n = 0; n < f->n; n++) {
+    bool kern = cg_is_kernel_op(f->nodes[n].op);
+    if (!kern && !p->mat[n]) continue;
+    if (kern && fused && f->nodes[n].group >= 0) {
+      pairs[np++] = (GPair){f->nodes[n].group, n};
+      continue;
+    }
+    if (make_kernel(p, U, in, &n, 1, &k)) add_kernel(p, &k);
+    else unreachable("a single node always makes a kernel");
+  }
+  qsort(pairs, (size_t)np, sizeof *pairs, cmp_pair);
+  int *mem = arena_alloc(p->arena, sizeof(int) * (size_t)(np + 1));
+  for (int i = 0; i < np;) {
+    int j = i, n = 0;
+    while (j < np && pairs[j].g == pairs[i].g) mem[n++] = pairs[j++].n;
+    if (make_kernel(p, U, in, mem, n, &k)) {
+      add_kernel(p, &k);
+    } else {
+      for (int t = 0; t < n; t++)
+        if (make_kernel(p, U, in, &mem[t], 1, &k)) add_kernel(p, &k);
+    }
+    i = j;
+  }
+  qsort(p->ks, (size_t)p->nks, sizeof *p->ks, cmp_kpos);
+  memset(p->kof, -1, sizeof(int) * (size_t)f->n);
+  for (int i = 0; i < p->nks; i++)
+    for (int j = 0; j < p->ks[i].nmem; j++) p->kof[p->ks[i].mem[j]] = i;
+}
+
+/* ---- what a kernel reads ---- */
+
+int cg_kernel_reads(const CgPlan *p, const CgKernel *k, const CgVal **out, int *nodes) {
+  const IrFunc *f = p->f;
+  int n = 0;
+  if (!k->nmem) {
+    for (int i = 0; i < k->nexp; i++) nodes[n] = k->exp[i].node, out[n++] = &p->val[k->exp[i].node];
+    return n;
+  }
+  for (int i = 0; i < k->nmem; i++) {
+    int x = k->mem[i];
+    if (p->mat[x]) {
+      nodes[n] = x, out[n++] = &p->src[x];
+      continue;
+    }
+    const IrNode *nd = &f->nodes[x];
+    for (int j = 0; j < nd->nargs; j++) {
+      int a = nd->args[j];
+      if (p->kof[a] >= 0 && &p->ks[p->kof[a]] == k) continue;
+      nodes[n] = a, out[n++] = &p->val[a];
+    }
+  }
+  return n;
+}
+
+/* The kernel (index) that wrote buffer b, or -1 for arguments. */
+static int producer(const CgPlan *p, int b) {
+  int o = p->bufs[b].owner;
+  return o >= 0 ? p->kof[o] : -1;
+}
+
+static bool order_ok(const CgPlan *p, const CgVal **rd, int *nodes) {
+  for (int i = 0; i < p->nks; i++) {
+    int n = cg_kernel_reads(p, &p->ks[i], rd, nodes);
+    for (int j = 0; j < n; j++)
+      if (rd[j]->kind == CV_BUF && producer(p, rd[j]->v.buf) >= i) return false;
+  }
+  return true;
+}
+
+/* Kernels whose values nothing but stores read go last, in order. */
+static void sinks_last(CgPlan *p, const CgVal **rd, int *nodes) {
+  bool *read = arena_alloc(p->arena, (size_t)p->nks);
+  for (int i = 0; i < p->nks; i++) {
+    int n = cg_kernel_reads(p, &p->ks[i], rd, nodes);
+    for (int j = 0; j < n; j++)
+      if (rd[j]->kind == CV_BUF) {
+        int q = producer(p, rd[j]->v.buf);
+        if (q >= 0 && q != i) read[q] = true;
+      }
+  }
+  CgKernel *ks = arena_alloc(p->arena, sizeof(CgKernel) * (size_t)(p->nks + 1));
+  int m = 0;
+  for (int pass = 0; pass < 2; pass++)
+    for (int i = 0; i < p->nks; i++) {
+      bool sink = !read[i];
+      if (sink == (pass == 1)) ks[m] = p->ks[i], ks[m++].sink = sink;
+    }
+  memcpy(p->ks, ks, sizeof(CgKernel) * (size_t)p->nks);
+  for (int i = 0; i < p->nks; i++)
+    for (int j = 0; j < p->ks[i].nmem; j++) p->kof[p->ks[i].mem[j]] = i;
+}
+
+/* ---- storage ---- */
+
+static int store_global(const IrModule *m, const IrNode *s) { return ir_global_find(m, s->at.name); }
+
+/* Can kernel ki write node x's value straight into global g? Only when g
+ * has one store, nothing reads g's old value after ki (nor at the end of
+ * the step), and ki's own reads of g are elementwise at the written index. */
+static bool in_place_ok(const CgPlan *p, const IrModule *m, int ki, int x, int g, const int *nstores,
+                        const CgVal **rd, int *nodes) {
+  const IrFunc *f = p->f;
+  const CgKernel *k = &p->ks[ki];
+  if (nstores[g] != 1) return false;
+  for (int r = 0; r < f->nrets; r++) {
+    const CgVal *v = &p->val[f->rets[r]];
+    if (v->kind == CV_BUF && v->v.buf == g) return false;
+  }
+  for (int s = 0; s < f->n; s++)
+    if (f->nodes[s].op == OP_STORE) {
+      const CgVal *v = &p->val[f->nodes[s].args[0]];
+      if (v->kind == CV_BUF && v->v.buf == g) return false;
+    }
+  for (int i = 0; i < p->nks; i++) {
+    int n = cg_kernel_reads(p, &p->ks[i], rd, nodes);
+    for (int j = 0; j < n; j++) {
+      if (rd[j]->kind != CV_BUF || rd[j]->v.buf != g) continue;
+      if (i > ki) return false;
+      if (i == ki) {
+        const Shape *s = &f->nodes[nodes[j]].ty.sh;
+        if (k->kind != CK_EW || !shape_eq(s, &k->domain) || !cg_view_rowmajor(&rd[j]->v, s)) return false;
+      }
+    }
+  }
+  (void)m, (void)x;
+  return true;
+}
+
+static void end_copy(CgPlan *p, int node, int buf) {
+  CgKernel *k = &p->ks[p->nks++];
+  memset(k, 0, sizeof *k);
+  k->kind = CK_EW;
+  k->root = -1;
+  k->end = true;
+  k->pos = p->f->n;
+  k->domain = p->f->nodes[node].ty.sh;
+  k->exp = arena_alloc(p->arena, sizeof(CgExport));
+  k->exp[0] = (CgExport){.node = node, .buf = buf};
+  k->nexp = 1;
+}
+
+static void place(CgPlan *p, const IrModule *m, const Uses *U, const CgVal **rd, int *nodes) {
+  const IrFunc *f = p->f;
+  int *nstores = arena_alloc(p->arena, sizeof(int) * (size_t)(m->nglobals + 1));
+  bool *ret_done = arena_alloc(p->arena, (size_t)f->nrets + 1);
+  bool *store_done = arena_alloc(p->arena, (size_t)f->n);
+  for (int s = 0; s < f->n; s++)
+    if (f->nodes[s].op == OP_STORE) nstores[store_global(m, &f->nodes[s])]++;
+  for (int i = 0; i < p->nks; i++)
+    for (int e = 0; e < p->ks[i].nexp; e++) p->exported[p->ks[i].exp[e].node] = true;
+  for (int i = 0; i < p->nks; i++) {
+    for (int e = 0; e < p->ks[i].nexp; e++) {
+      int x = p->ks[i].exp[e].node;
+      CgBuf *b = &p->bufs[p->own[x]];
+      for (int r = 0; r < f->nrets && b->kind == CB_WS; r++)
+        if (f->rets[r] == x && !ret_done[r]) ret_done[r] = true, b->kind = CB_OUTPUT, b->index = r;
+      for (int j = 0; j < U->n[x] && b->kind == CB_WS; j++) {
+        int s = U->u[x][j];
+        if (f->nodes[s].op != OP_STORE) continue;
+        int g = store_global(m, &f->nodes[s]);
+        if (in_place_ok(p, m, i, x, g, nstores, rd, nodes)) store_done[s] = true, b->kind = CB_GLOBAL, b->index = g;
+      }
+    }
+  }
+  for (int r = 0; r < f->nrets; r++)
+    if (!ret_done[r]) end_copy(p, f->rets[r], p->nglobals + p->ninputs + r);
+  for (int s = 0; s < f->n; s++)
+    if (f->nodes[s].op == OP_STORE && !store_done[s]) end_copy(p, f->nodes[s].args[0], store_global(m, &f->nodes[s]));
+}
+
+CgPlan *cg_plan(Arena *a, const IrModule *m, const IrFunc *f) {
+  CgPlan *p = arena_alloc(a, sizeof *p);
+  size_t n = (size_t)f->n + 1;
+  p->f = f;
+  p->arena = a;
+  p->nglobals = m->nglobals;
+  for (int i = 0; i < f->n; i++) p->ninputs += f->nodes[i].op == OP_INPUT;
+  p->noutputs = f->nrets;
+  p->val = arena_alloc(a, sizeof(CgVal) * n);
+  p->src = arena_alloc(a, sizeof(CgVal) * n);
+  p->kof = arena_alloc(a, sizeof(int) * n);
+  p->own = arena_alloc(a, sizeof(int) * n);
+  p->mat = arena_alloc(a, n);
+  p->exported = arena_alloc(a, n);
+  memset(p->own, -1, sizeof(int) * n);
+  for (int g = 0; g < m->nglobals; g++) cg_buf_new(a, p, CB_GLOBAL, g, -1);
+  for (int i = 0; i < p->ninputs; i++) cg_buf_new(a, p, CB_INPUT, i, -1);
+  for (int r = 0; r < f->nrets; r++) cg_buf_new(a, p, CB_OUTPUT, r, -1);
+  Uses U = uses_of(a, f);
+  do cg_views(p, m);
+  while (cg_mark_mat(p));
+  const CgVal **rd = arena_alloc(a, sizeof(CgVal *) * (size_t)(IR_MAX_ARGS * n + f->nrets + 1));
+  int *nodes = arena_alloc(a, sizeof(int) * (size_t)(IR_MAX_ARGS * n + f->nrets + 1));
+  form_kernels(p, &U, true);
+  if (!order_ok(p, rd, nodes)) form_kernels(p, &U, false);
+  sinks_last(p, rd, nodes);
+  for (int i = 0; i < p->nks; i++) p->nfused += p->ks[i].nmem > 1;
+  place(p, m, &U, rd, nodes);
+  cg_memplan(a, p);
+  return p;
+}

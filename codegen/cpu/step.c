@@ -1,0 +1,154 @@
+/* step.c — the step functions the runtime calls.
+ *
+ *   void nnc_<fn>(void **args, const int64_t *syms, void *workspace)
+ *   int64_t nnc_<fn>_workspace(const int64_t *syms)
+ *
+ * nnc_<fn> lays the workspace slots out from syms (each 64-byte aligned),
+ * points every buffer at its memory (args holds globals, inputs, outputs in
+ * that order) and calls the kernels in plan order: matmuls as sgemm calls
+ * inline, other kernels as calls to their functions, or, when the nest may
+ * be large, through nnrt_parallel_for over its outer loop in chunks of at
+ * least CG_GRAIN elements. Nothing here allocates: a call costs the kernel
+ * calls and a few dozen integer operations. */
+#include <string.h>
+
+#include "cg.h"
+
+/* Nests of fewer elements run inline: a thread-pool dispatch costs more. */
+#define CG_PAR_MIN 32768
+#define CG_GRAIN 16384
+
+static LLVMValueRef align64(CgCtx *cx, LLVMBuilderRef b, LLVMValueRef x) {
+  LLVMValueRef y = LLVMBuildAdd(b, x, cg_i64(cx, 63), "");
+  return LLVMBuildAnd(b, y, cg_i64(cx, ~(int64_t)63), "");
+}
+
+/* Slot offsets off[0..nslots] (off[nslots] is the total), built in the
+ * entry block. */
+static LLVMValueRef *slot_offsets(CgFn *F, const CgPlan *p) {
+  CgCtx *cx = F->cx;
+  LLVMValueRef *off = arena_alloc(cx->arena, sizeof(LLVMValueRef) * (size_t)(p->nslots + 1));
+  off[0] = cg_i64(cx, 0);
+  for (int s = 0; s < p->nslots; s++)
+    off[s + 1] = align64(cx, F->pre, LLVMBuildAdd(F->pre, off[s], cg_mono_val(F, p->slot_size[s]), ""));
+  return off;
+}
+
+static LLVMValueRef begin(CgCtx *cx, CgFn *F, const CgPlan *p, const char *name, LLVMTypeRef ret,
+                          int nparams, int syms_param) {
+  memset(F, 0, sizeof *F);
+  F->cx = cx;
+  F->p = p;
+  LLVMTypeRef pt[3] = {cx->t_ptr, cx->t_ptr, cx->t_ptr};
+  F->fn = LLVMAddFunction(cx->mod, name, LLVMFunctionType(ret, pt, (unsigned)nparams, 0));
+  LLVMAddAttributeAtIndex(F->fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(cx->llc, cx->attr_nounwind, 0));
+  F->entry = LLVMAppendBasicBlockInContext(cx->llc, F->fn, "entry");
+  F->start = LLVMAppendBasicBlockInContext(cx->llc, F->fn, "start");
+  F->pre = LLVMCreateBuilderInContext(cx->llc);
+  LLVMPositionBuilderAtEnd(F->pre, F->entry);
+  LLVMPositionBuilderAtEnd(cx->b, F->start);
+  F->syms = LLVMGetParam(F->fn, (unsigned)syms_param);
+  F->bufp = arena_alloc(cx->arena, sizeof(LLVMValueRef) * (size_t)(p->nbufs + 1));
+  return F->fn;
+}
+
+static void seal(CgFn *F) {
+  LLVMBuildBr(F->pre, F->start);
+  LLVMDisposeBuilder(F->pre);
+}
+
+static LLVMValueRef arg_ptr(CgFn *F, int index) {
+  CgCtx *cx = F->cx;
+  LLVMValueRef idx = cg_i64(cx, index);
+  LLVMValueRef slot = LLVMBuildInBoundsGEP2(F->pre, cx->t_ptr, LLVMGetParam(F->fn, 0), &idx, 1, "");
+  return LLVMBuildLoad2(F->pre, cx->t_ptr, slot, "");
+}
+
+static void bind_all(CgFn *F, const CgPlan *p, LLVMValueRef *off) {
+  CgCtx *cx = F->cx;
+  LLVMValueRef *args = arena_alloc(cx->arena, sizeof(LLVMValueRef) * (size_t)(p->nglobals + p->ninputs + p->noutputs + 1));
+  for (int b = 0; b < p->nbufs; b++) {
+    const CgBuf *B = &p->bufs[b];
+    if (B->kind == CB_WS) {
+      if (B->def < 0) continue; /* never written: nothing reads it */
+      LLVMValueRef o = off[B->index];
+      F->bufp[b] = LLVMBuildInBoundsGEP2(F->pre, LLVMInt8TypeInContext(cx->llc), LLVMGetParam(F->fn, 2), &o, 1, "");
+      continue;
+    }
+    int a = B->index + (B->kind == CB_INPUT ? p->nglobals : B->kind == CB_OUTPUT ? p->nglobals + p->ninputs : 0);
+    if (!args[a]) args[a] = arg_ptr(F, a);
+    F->bufp[b] = args[a];
+  }
+}
+
+static void call_kernel(CgFn *F, const CgKFn *kf, LLVMValueRef ctx) {
+  CgCtx *cx = F->cx;
+  LLVMBuilderRef b = cx->b;
+  int na = kf->nbufs + 1 + (kf->ranged ? 2 : 0);
+  LLVMValueRef *args = arena_alloc(cx->arena, sizeof(LLVMValueRef) * (size_t)(na + 1));
+  for (int i = 0; i < kf->nbufs; i++) args[i] = cg_buf_ptr(F, kf->bufs[i]);
+  args[kf->nbufs] = F->syms;
+  if (!kf->body) {
+    if (kf->ranged) args[kf->nbufs + 1] = cg_i64(cx, 0), args[kf->nbufs + 2] = cg_mono_val(F, kf->outer);
+    LLVMBuildCall2(b, LLVMGlobalGetValueType(kf->fn), kf->fn, args, (unsigned)na, "");
+    return;
+  }
+  for (int i = 0; i <= kf->nbufs; i++) {
+    LLVMValueRef idx = cg_i64(cx, i);
+    LLVMBuildStore(b, args[i], LLVMBuildInBoundsGEP2(b, cx->t_ptr, ctx, &idx, 1, ""));
+  }
+  /* grain = ceil(CG_GRAIN / inner) outer iterations, at least one. */
+  LLVMValueRef inner = cg_mono_val(F, kf->inner);
+  LLVMValueRef g = LLVMBuildSDiv(b, LLVMBuildAdd(b, cg_i64(cx, CG_GRAIN - 1), inner, ""), inner, "");
+  g = LLVMBuildSelect(b, LLVMBuildICmp(b, LLVMIntSLT, g, cg_i64(cx, 1), ""), cg_i64(cx, 1), g, "grain");
+  LLVMValueRef pargs[4] = {kf->body, ctx, cg_mono_val(F, kf->outer), g};
+  LLVMBuildCall2(b, cx->ft_pfor, cx->f_pfor, pargs, 4, "");
+}
+
+/* May this kernel's nest be big enough to be worth the thread pool? */
+static bool maybe_large(const CgKFn *kf) {
+  CgMono t = cg_mono_mul(kf->outer, kf->inner);
+  for (int k = 0; k < CG_MAX_SYMS; k++)
+    if (t.e[k]) return true;
+  return t.c >= CG_PAR_MIN;
+}
+
+bool cg_emit_step(CgCtx *cx, const IrFunc *f, LLVMValueRef *fn, LLVMValueRef *ws_fn, int *nfused) {
+  CgPlan *p = cg_plan(cx->arena, cx->m, f);
+  if (nfused) *nfused = p->nfused;
+  cx->fname = f->name;
+  cx->kcount = 0;
+  CgKFn *kfs = arena_alloc(cx->arena, sizeof(CgKFn) * (size_t)(p->nks + 1));
+  int maxbufs = 0;
+  for (int i = 0; i < p->nks; i++) {
+    if (p->ks[i].kind == CK_MATMUL) continue;
+    cg_kernel(cx, p, &p->ks[i], &kfs[i]);
+    if (kfs[i].ranged && maybe_large(&kfs[i])) {
+      char name[128];
+      snprintf(name, sizeof name, "%s_par", LLVMGetValueName(kfs[i].fn));
+      cg_make_body(cx, &kfs[i], name);
+    }
+    if (kfs[i].nbufs > maxbufs) maxbufs = kfs[i].nbufs;
+  }
+
+  char name[128];
+  CgFn F;
+  snprintf(name, sizeof name, "nnc_%s", f->name);
+  *fn = begin(cx, &F, p, name, cx->t_void, 3, 1);
+  LLVMValueRef *off = slot_offsets(&F, p);
+  bind_all(&F, p, off);
+  LLVMValueRef ctx = LLVMBuildArrayAlloca(F.pre, cx->t_ptr, cg_i64(cx, maxbufs + 1), "ctx");
+  for (int i = 0; i < p->nks; i++) {
+    if (p->ks[i].kind == CK_MATMUL) cg_emit_matmul(&F, &p->ks[i]);
+    else call_kernel(&F, &kfs[i], ctx);
+  }
+  LLVMBuildRetVoid(cx->b);
+  seal(&F);
+
+  snprintf(name, sizeof name, "nnc_%s_workspace", f->name);
+  *ws_fn = begin(cx, &F, p, name, cx->t_i64, 1, 0);
+  off = slot_offsets(&F, p);
+  LLVMBuildRet(cx->b, off[p->nslots]);
+  seal(&F);
+  return true;
+}

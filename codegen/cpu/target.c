@@ -1,0 +1,210 @@
+/* target.c — the CPU backend's entry point: target machine, module, passes,
+ * output.
+ *
+ * --cpu=native compiles for the host (LLVMGetHostCPUName/Features: AVX2 or
+ * AVX-512 vector loops); generic targets plain x86-64 (SSE2), which runs on
+ * any x86-64 machine. Objects are position independent so that the system
+ * linker may build a PIE. -O0..-O3 pick the new pass manager's default<On>
+ * pipeline and the matching code generator level. Every module is checked
+ * with LLVMVerifyModule before optimisation: a failure is a backend bug and
+ * is reported as one. */
+#define _POSIX_C_SOURCE 200809L
+#include <llvm-c/Analysis.h>
+#include <llvm-c/Target.h>
+#include <llvm-c/Transforms/PassBuilder.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cg.h"
+
+void cg_error(Diag *d, const char *fmt, ...) {
+  char msg[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  if (d) diag_fatal(d, "%s", msg);
+  else fprintf(stderr, "nnc: error: %s\n", msg);
+}
+
+LLVMValueRef cg_i64(CgCtx *cx, int64_t v) { return LLVMConstInt(cx->t_i64, (unsigned long long)v, 1); }
+LLVMValueRef cg_i32(CgCtx *cx, int64_t v) { return LLVMConstInt(cx->t_i32, (unsigned long long)v, 1); }
+LLVMValueRef cg_f32(CgCtx *cx, double v) { return LLVMConstReal(cx->t_f32, v); }
+
+/* Calls an overloaded float intrinsic (llvm.exp, llvm.maxnum...) on f32. */
+LLVMValueRef cg_intrinsic(CgCtx *cx, const char *name, LLVMValueRef *args, int nargs) {
+  unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+  if (!id) unreachable("unknown intrinsic");
+  LLVMTypeRef t = cx->t_f32;
+  LLVMValueRef fn = LLVMGetIntrinsicDeclaration(cx->mod, id, &t, 1);
+  return LLVMBuildCall2(cx->b, LLVMIntrinsicGetType(cx->llc, id, &t, 1), fn, args, (unsigned)nargs, "");
+}
+
+static void init_llvm(void) {
+  /* LLVM's target registry is process-wide and these calls are idempotent. */
+  LLVMInitializeNativeTarget();
+  LLVMInitializeNativeAsmPrinter();
+}
+
+LLVMTargetMachineRef cg_target_machine(const CgOptions *o, char **err) {
+  init_llvm();
+  char *triple = LLVMGetDefaultTargetTriple();
+  LLVMTargetRef t;
+  if (LLVMGetTargetFromTriple(triple, &t, err)) {
+    LLVMDisposeMessage(triple);
+    return NULL;
+  }
+  char *cpu = o->cpu_native ? LLVMGetHostCPUName() : NULL;
+  char *feat = o->cpu_native ? LLVMGetHostCPUFeatures() : NULL;
+  static const LLVMCodeGenOptLevel levels[] = {LLVMCodeGenLevelNone, LLVMCodeGenLevelLess, LLVMCodeGenLevelDefault,
+                                               LLVMCodeGenLevelAggressive};
+  int ol = o->opt_level < 0 ? 0 : o->opt_level > 3 ? 3 : o->opt_level;
+  LLVMTargetMachineRef tm = LLVMCreateTargetMachine(t, triple, cpu ? cpu : "x86-64", feat ? feat : "", levels[ol],
+                                                    LLVMRelocPIC, LLVMCodeModelDefault);
+  if (cpu) LLVMDisposeMessage(cpu);
+  if (feat) LLVMDisposeMessage(feat);
+  LLVMDisposeMessage(triple);
+  if (!tm) *err = LLVMCreateMessage("cannot create a target machine");
+  return tm;
+}
+
+static void declare_runtime(CgCtx *cx) {
+  LLVMTypeRef i32 = cx->t_i32, p = cx->t_ptr, f = cx->t_f32, i64 = cx->t_i64;
+  /* void cblas_sgemm(order, transA, transB, M, N, K, alpha, A, lda, B, ldb,
+   * beta, C, ldc), with OpenBLAS's 32-bit blasint. */
+  LLVMTypeRef sg[14] = {i32, i32, i32, i32, i32, i32, f, p, i32, p, i32, f, p, i32};
+  cx->ft_sgemm = LLVMFunctionType(cx->t_void, sg, 14, 0);
+  cx->f_sgemm = LLVMAddFunction(cx->mod, "cblas_sgemm", cx->ft_sgemm);
+  LLVMTypeRef pf[4] = {p, p, i64, i64};
+  cx->ft_pfor = LLVMFunctionType(cx->t_void, pf, 4, 0);
+  cx->f_pfor = LLVMAddFunction(cx->mod, "nnrt_parallel_for", cx->ft_pfor);
+  LLVMTypeRef fl[3] = {i64, i64, i64};
+  cx->ft_fail_label = LLVMFunctionType(cx->t_void, fl, 3, 0);
+  /* Weak: a runtime without the hook still links (the address is then
+   * null and onehot's branch-free rows are the only guard). */
+  cx->f_fail_label = LLVMAddFunction(cx->mod, "nnrt_fail_label", cx->ft_fail_label);
+  LLVMSetLinkage(cx->f_fail_label, LLVMExternalWeakLinkage);
+}
+
+LLVMModuleRef cg_build_module(const IrModule *m, LLVMContextRef llc, LLVMTargetMachineRef tm, const CgOptions *o) {
+  CgCtx cx = {.llc = llc, .m = m, .diag = o->diag};
+  cx.arena = arena_new();
+  cx.mod = LLVMModuleCreateWithNameInContext(m->name ? m->name : "nnc", llc);
+  char *triple = LLVMGetTargetMachineTriple(tm);
+  LLVMSetTarget(cx.mod, triple);
+  LLVMDisposeMessage(triple);
+  cx.td = LLVMCreateTargetDataLayout(tm);
+  LLVMSetModuleDataLayout(cx.mod, cx.td);
+  cx.b = LLVMCreateBuilderInContext(llc);
+  cx.t_void = LLVMVoidTypeInContext(llc);
+  cx.t_i1 = LLVMInt1TypeInContext(llc);
+  cx.t_i32 = LLVMInt32TypeInContext(llc);
+  cx.t_i64 = LLVMInt64TypeInContext(llc);
+  cx.t_f32 = LLVMFloatTypeInContext(llc);
+  cx.t_f64 = LLVMDoubleTypeInContext(llc);
+  cx.t_ptr = LLVMPointerTypeInContext(llc, 0);
+  LLVMTypeRef bp[3] = {cx.t_ptr, cx.t_i64, cx.t_i64};
+  cx.t_kernel_body = LLVMFunctionType(cx.t_void, bp, 3, 0);
+  cx.attr_noalias = LLVMGetEnumAttributeKindForName("noalias", 7);
+  cx.attr_nounwind = LLVMGetEnumAttributeKindForName("nounwind", 8);
+  cx.attr_noinline = LLVMGetEnumAttributeKindForName("noinline", 8);
+  declare_runtime(&cx);
+
+  static const char *const names[3] = {IR_FN_FORWARD, IR_FN_EVAL, IR_FN_TRAIN};
+  LLVMValueRef fns[3] = {0}, ws[3] = {0};
+  bool ok = true;
+  for (int i = 0; i < 3 && ok; i++) {
+    const IrFunc *f = ir_func_find(m, names[i]);
+    if (f) ok = cg_emit_step(&cx, f, &fns[i], &ws[i], NULL);
+  }
+  if (ok) cg_emit_meta(&cx, fns, ws);
+  char *msg = NULL;
+  if (ok && LLVMVerifyModule(cx.mod, LLVMReturnStatusAction, &msg)) {
+    cg_error(o->diag, "internal error: the CPU backend built an invalid LLVM module:\n%s", msg);
+    ok = false;
+  }
+  if (msg) LLVMDisposeMessage(msg);
+  LLVMDisposeBuilder(cx.b);
+  LLVMDisposeTargetData(cx.td);
+  arena_free(cx.arena);
+  if (!ok) {
+    LLVMDisposeModule(cx.mod);
+    return NULL;
+  }
+  return cx.mod;
+}
+
+bool cg_optimize(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt_level, Diag *d) {
+  char pipeline[32];
+  snprintf(pipeline, sizeof pipeline, "default<O%d>", opt_level < 0 ? 0 : opt_level > 3 ? 3 : opt_level);
+  LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
+  LLVMPassBuilderOptionsSetLoopVectorization(po, opt_level >= 2);
+  LLVMPassBuilderOptionsSetSLPVectorization(po, opt_level >= 2);
+  LLVMPassBuilderOptionsSetLoopInterleaving(po, opt_level >= 2);
+  LLVMPassBuilderOptionsSetLoopUnrolling(po, opt_level >= 2);
+  LLVMErrorRef err = LLVMRunPasses(mod, pipeline, tm, po);
+  LLVMDisposePassBuilderOptions(po);
+  if (err) {
+    char *msg = LLVMGetErrorMessage(err);
+    cg_error(d, "LLVM optimisation failed: %s", msg);
+    LLVMDisposeErrorMessage(msg);
+    return false;
+  }
+  return true;
+}
+
+/* A temporary object path next to nothing the user owns. */
+static char *temp_object(void) {
+  const char *dir = getenv("TMPDIR");
+  char *path = malloc(4096);
+  if (!path) return NULL;
+  snprintf(path, 4096, "%s/nnc-XXXXXX", dir && *dir ? dir : "/tmp");
+  int fd = mkstemp(path);
+  if (fd < 0) {
+    free(path);
+    return NULL;
+  }
+  close(fd);
+  return path;
+}
+
+static bool cpu_compile(const IrModule *m, const CgOptions *o) {
+  char *err = NULL;
+  LLVMTargetMachineRef tm = cg_target_machine(o, &err);
+  if (!tm) {
+    cg_error(o->diag, "%s", err ? err : "no target");
+    if (err) LLVMDisposeMessage(err);
+    return false;
+  }
+  LLVMContextRef llc = LLVMContextCreate();
+  LLVMModuleRef mod = cg_build_module(m, llc, tm, o);
+  bool ok = mod && cg_optimize(mod, tm, o->opt_level, o->diag);
+  char *tmp = NULL;
+  if (ok && o->emit == EMIT_LLVM) {
+    if (LLVMPrintModuleToFile(mod, o->out_path, &err)) ok = false;
+  } else if (ok) {
+    const char *path = o->out_path;
+    if (o->emit == EMIT_EXE) {
+      tmp = temp_object();
+      if (!tmp) {
+        cg_error(o->diag, "cannot create a temporary object file");
+        ok = false;
+      }
+      path = tmp;
+    }
+    LLVMCodeGenFileType ft = o->emit == EMIT_ASM ? LLVMAssemblyFile : LLVMObjectFile;
+    if (ok && LLVMTargetMachineEmitToFile(tm, mod, path, ft, &err)) ok = false;
+  }
+  if (!ok && err) cg_error(o->diag, "cannot write %s: %s", o->out_path, err);
+  if (err) LLVMDisposeMessage(err);
+  if (ok && tmp) ok = cg_link(tmp, o->out_path, NULL, o);
+  if (tmp) unlink(tmp), free(tmp);
+  if (mod) LLVMDisposeModule(mod);
+  LLVMContextDispose(llc);
+  LLVMDisposeTargetMachine(tm);
+  return ok;
+}
+
+const Backend cg_cpu_backend = {.name = "cpu", .compile = cpu_compile};

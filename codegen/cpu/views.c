@@ -1,0 +1,175 @@
+/* views.c — symbolic sizes, and how free nodes are read without copying.
+ *
+ * reshape, transpose and broadcast move no data here: each is a view (a
+ * buffer plus a stride per dim) of its operand's storage, which consumers
+ * fold into their indexing (a transpose feeding an elementwise kernel is a
+ * strided load; feeding a matmul, it flips sgemm's trans flag). const and
+ * dim are uniform values, inlined wherever they are read. A free node is
+ * materialised (copied into a buffer of its own by a small kernel) only when
+ * a consumer cannot take its view: sgemm needs a unit stride on one axis,
+ * reshape needs row-major order, onehot reads labels from memory, and a
+ * store must not read a global another store overwrites. */
+#include <string.h>
+
+#include "cg.h"
+
+/* ---- symbolic sizes ---- */
+
+CgMono cg_mono(int64_t c) {
+  CgMono m;
+  memset(&m, 0, sizeof m);
+  m.c = c;
+  return m;
+}
+
+CgMono cg_mono_dim(int64_t d) {
+  if (!IR_IS_SYM(d)) return cg_mono(d);
+  CgMono m = cg_mono(1);
+  int k = IR_SYM_INDEX(d);
+  if (k >= CG_MAX_SYMS) unreachable("too many symbolic dims");
+  m.e[k] = 1;
+  return m;
+}
+
+CgMono cg_mono_mul(CgMono a, CgMono b) {
+  CgMono m = cg_mono(a.c * b.c);
+  if (m.c == 0) return m;
+  for (int k = 0; k < CG_MAX_SYMS; k++) m.e[k] = (uint8_t)(a.e[k] + b.e[k]);
+  return m;
+}
+
+bool cg_mono_same_syms(CgMono a, CgMono b) { return !memcmp(a.e, b.e, sizeof a.e); }
+
+bool cg_mono_eq(CgMono a, CgMono b) {
+  if (a.c == 0 || b.c == 0) return a.c == b.c;
+  return a.c == b.c && cg_mono_same_syms(a, b);
+}
+
+bool cg_mono_is(CgMono a, int64_t c) { return cg_mono_eq(a, cg_mono(c)); }
+
+CgMono cg_mono_numel(const Shape *s, int from) {
+  CgMono m = cg_mono(1);
+  for (int i = from; i < s->rank; i++) m = cg_mono_mul(m, cg_mono_dim(s->d[i]));
+  return m;
+}
+
+/* ---- views ---- */
+
+void cg_view_contig(CgView *v, int buf, const Shape *s) {
+  v->buf = buf;
+  for (int i = 0; i < s->rank; i++) v->st[i] = cg_mono_numel(s, i + 1);
+}
+
+bool cg_view_rowmajor(const CgView *v, const Shape *s) {
+  for (int i = 0; i < s->rank; i++)
+    if (s->d[i] != 1 && !cg_mono_eq(v->st[i], cg_mono_numel(s, i + 1))) return false;
+  return true;
+}
+
+int cg_buf_new(Arena *a, CgPlan *p, CgBufKind kind, int index, int owner) {
+  if (p->nbufs == p->bufcap) {
+    int nc = p->bufcap ? 2 * p->bufcap : 32;
+    p->bufs = arena_grow(a, p->bufs, (size_t)p->bufcap, (size_t)nc, sizeof *p->bufs);
+    p->bufcap = nc;
+  }
+  p->bufs[p->nbufs] = (CgBuf){.kind = kind, .index = index, .owner = owner, .def = -1, .last = -1};
+  return p->nbufs++;
+}
+
+/* The buffer a node owns when its kernel writes it (created on first need). */
+static int own_buf(Arena *a, CgPlan *p, int *own, int n) {
+  if (own[n] < 0) own[n] = cg_buf_new(a, p, CB_WS, -1, n);
+  return own[n];
+}
+
+/* The value of free node n computed from its operands (a view or uniform). */
+static CgVal derive(const CgPlan *p, const IrModule *m, int n, int input_buf0) {
+  const IrNode *nd = &p->f->nodes[n];
+  const Shape *s = &nd->ty.sh;
+  CgVal r = {.kind = CV_NONE};
+  const CgVal *a = nd->nargs ? &p->val[nd->args[0]] : NULL;
+  const Shape *as = nd->nargs ? &p->f->nodes[nd->args[0]].ty.sh : NULL;
+  switch (nd->op) {
+  case OP_CONST: r.kind = CV_CONST, r.cval = nd->at.value; break;
+  case OP_DIM: r.kind = CV_DIM, r.axis = nd->at.axis, r.dim_of = nd->args[0]; break;
+  case OP_GLOBAL: r.kind = CV_BUF, cg_view_contig(&r.v, ir_global_find(m, nd->at.name), s); break;
+  case OP_INPUT: r.kind = CV_BUF, cg_view_contig(&r.v, input_buf0 + nd->at.index, s); break;
+  case OP_RESHAPE:
+    r = *a;
+    /* Not row-major: the operand gets materialised (cg_mark_mat), after
+     * which this reads its contiguous copy. */
+    if (r.kind == CV_BUF) cg_view_contig(&r.v, a->v.buf, s);
+    break;
+  case OP_TRANSPOSE:
+    r = *a;
+    if (r.kind == CV_BUF)
+      for (int i = 0; i < s->rank; i++) r.v.st[i] = a->v.st[nd->at.axes[i]];
+    break;
+  case OP_BROADCAST:
+    r = *a;
+    if (r.kind == CV_BUF)
+      for (int i = 0; i < s->rank; i++) {
+        int j = i - (s->rank - as->rank);
+        r.v.st[i] = j < 0 || (as->d[j] == 1 && s->d[i] != 1) ? cg_mono(0) : a->v.st[j];
+      }
+    break;
+  default: break;
+  }
+  return r;
+}
+
+int cg_view_blas(const CgView *v, const Shape *s) {
+  if (cg_view_rowmajor(v, s)) return 0;
+  Shape t = {.rank = 2, .d = {s->d[1], s->d[0]}};
+  CgView tv = {.buf = v->buf, .st = {v->st[1], v->st[0]}};
+  return cg_view_rowmajor(&tv, &t) ? 1 : -1;
+}
+
+/* Sets mat on free node n; returns whether it changed. */
+static bool need_mat(CgPlan *p, int n) {
+  const IrNode *nd = &p->f->nodes[n];
+  if (cg_is_kernel_op(nd->op) || p->mat[n]) return false;
+  p->mat[n] = true;
+  return true;
+}
+
+bool cg_mark_mat(CgPlan *p) {
+  const IrFunc *f = p->f;
+  bool changed = false;
+  for (int n = 0; n < f->n; n++) {
+    const IrNode *nd = &f->nodes[n];
+    for (int i = 0; i < nd->nargs; i++) {
+      int a = nd->args[i];
+      const CgVal *v = &p->val[a];
+      const Shape *as = &f->nodes[a].ty.sh;
+      bool bad = false;
+      if (nd->op == OP_MATMUL) bad = v->kind != CV_BUF || cg_view_blas(&v->v, as) < 0;
+      else if (nd->op == OP_ONEHOT) bad = v->kind != CV_BUF;
+      else if (nd->op == OP_RESHAPE) bad = v->kind == CV_BUF && !cg_view_rowmajor(&v->v, as);
+      else if (nd->op == OP_STORE && v->kind == CV_BUF && v->v.buf < p->nglobals) {
+        /* A store reading a global that some store overwrites: the end-of-step
+         * copies would race, so take a copy while the value is still old. */
+        const char *name = p->f->mod->globals[v->v.buf].name;
+        for (int s = 0; s < f->n && !bad; s++)
+          bad = f->nodes[s].op == OP_STORE && !strcmp(f->nodes[s].at.name, name);
+      }
+      if (bad) changed |= need_mat(p, a);
+    }
+  }
+  return changed;
+}
+
+void cg_views(CgPlan *p, const IrModule *m) {
+  const IrFunc *f = p->f;
+  for (int n = 0; n < f->n; n++) {
+    const IrNode *nd = &f->nodes[n];
+    bool kern = cg_is_kernel_op(nd->op);
+    p->src[n] = kern ? (CgVal){.kind = CV_NONE} : derive(p, m, n, p->nglobals);
+    if (kern || p->mat[n]) {
+      p->val[n] = (CgVal){.kind = CV_BUF};
+      cg_view_contig(&p->val[n].v, own_buf(p->arena, p, p->own, n), &nd->ty.sh);
+    } else {
+      p->val[n] = p->src[n];
+    }
+  }
+}

@@ -1,0 +1,413 @@
+/* builtins.c — the builtin functions of .nn: one table (name, IR op, flags,
+ * parameters with defaults, lowering callback) and the callbacks.
+ *
+ * Adding a builtin is one table row, plus a callback when none of the shared
+ * ones (unary op, row-wise op, reduction) fits. Arguments arrive bound and
+ * read (bind.c): callbacks see tensors as IR values and attributes as
+ * numbers, and only check what depends on the operand types. */
+#include <string.h>
+
+#include "lower.h"
+
+static const Type *ty(Lower *L, int v) { return fe_type(L, v); }
+
+/* ---- shared callbacks ---- */
+
+/* relu(x), exp(x), ...: one elementwise op. */
+static int lower_unary(Lower *L, const Builtin *b, const Expr *call, BArg *a) {
+  return fe_emit1(L, b->op, a[0].v, call->loc);
+}
+
+/* matmul(a, b) */
+static int lower_binary(Lower *L, const Builtin *b, const Expr *call, BArg *a) {
+  return fe_emit2(L, b->op, a[0].v, a[1].v, call->loc);
+}
+
+/* softmax(x, axis: -1), log_softmax(x, axis: -1) */
+static int lower_rowwise(Lower *L, const Builtin *b, const Expr *call, BArg *a) {
+  int axis = fe_norm_axis(L, a[1].i, ty(L, a[0].v)->sh.rank, a[1].loc);
+  if (axis < 0) return FE_ERR;
+  Attrs at = {.axis = axis};
+  return fe_emit(L, b->op, &a[0].v, 1, &at, NULL, call->loc);
+}
+
+/* Reduces over the given axes (none given: all of them). */
+static int reduce(Lower *L, OpKind op, int x, const BArg *axes, bool keepdims, Loc loc) {
+  int rank = ty(L, x)->sh.rank;
+  Attrs at = {.keepdims = keepdims};
+  bool on[IR_MAX_RANK] = {0};
+  for (int i = 0; i < (axes && axes->present ? axes->n : rank); i++) {
+    int ax = axes && axes->present ? fe_norm_axis(L, axes->list[i], rank, axes->loc) : i;
+    if (ax < 0) return FE_ERR;
+    if (on[ax]) {
+      diag_error(L->d, axes->loc, "axis %d is given twice", ax);
+      return FE_ERR;
+    }
+    on[ax] = true;
+  }
+  /* The IR wants the axes ascending. */
+  for (int i = 0; i < rank; i++)
+    if (on[i]) at.axes[at.naxes++] = i;
+  return fe_emit(L, op, &x, 1, &at, NULL, loc);
+}
+
+/* sum/mean/max(x, axis: int | [ints], keepdims: false) */
+static int lower_reduce(Lower *L, const Builtin *b, const Expr *call, BArg *a) {
+  return reduce(L, b->op, a[0].v, &a[1], a[2].b, call->loc);
+}
+
+static int reshape_to(Lower *L, int x, const Shape *s, Loc loc) {
+  Type t = {.dt = ty(L, x)->dt, .sh = *s};
+  return fe_emit(L, OP_RESHAPE, &x, 1, NULL, &t, loc);
+}
+
+/* ---- layout ---- */
+
+/* Solves reshape's -1: the static sizes must divide, and the symbolic dims
+ * must match, except that one left-over sym may be the -1 itself. */
+static bool infer_dim(Lower *L, const Shape *from, BArg *shape, Loc loc) {
+  int64_t pf = 1, pt = 1;
+  int nsym = L->m->nsyms, *cnt = arena_alloc(L->a, (size_t)(nsym + 1) * sizeof *cnt);
+  for (int i = 0; i < from->rank; i++) {
+    if (IR_IS_SYM(from->d[i])) cnt[IR_SYM_INDEX(from->d[i])]++;
+    else pf *= from->d[i];
+  }
+  for (int i = 0; i < shape->n; i++) {
+    if (i == shape->infer) continue;
+    if (IR_IS_SYM(shape->list[i])) cnt[IR_SYM_INDEX(shape->list[i])]--;
+    else pt *= shape->list[i];
+  }
+  int left = -1, nleft = 0;
+  bool ok = true;
+  for (int k = 0; k < nsym; k++) {
+    if (cnt[k] < 0) ok = false;
+    if (cnt[k] > 0) nleft += cnt[k], left = k;
+  }
+  if (ok && nleft == 0 && pf % pt == 0) {
+    shape->list[shape->infer] = pf / pt;
+    return true;
+  }
+  if (ok && nleft == 1 && pf == pt) {
+    shape->list[shape->infer] = IR_SYM(left);
+    return true;
+  }
+  diag_error(L->d, loc, "cannot infer the -1 dimension of this reshape");
+  return false;
+}
+
+/* reshape(x, [B, 784]): same elements, new shape; one dim may be -1 */
+static int lower_reshape(Lower *L, const Builtin *b, const Expr *call, BArg *a) {
+  (void)b;
+  if (a[1].infer >= 0 && !infer_dim(L, &ty(L, a[0].v)->sh, &a[1], a[1].loc)) return FE_ERR;
+  Shape s = {.rank = a[1].n};
+  memcpy(s.d, a[1].list, sizeof(int64_t) * (size_t)s.rank);
+  return reshape_to(L, a[0].v, &s, call->loc);
+}
+
+/* flatten(x): [d0, d1, ...] → [d0, d1 * ...]; the batch axis stays */
+static int lower_flatten(Lower *L, const Builtin *b, const Expr *call, BArg *a) {
+  (void)b;
+  const Type *t = ty(L, a[0].v);
+  char buf[IR_TYPE_STRLEN];
+  if (t->sh.rank < 1) {
+    diag_error(L->d, call->loc, "flatten needs a tensor with a batch axis, got %s", fe_type_str(L, t, buf));
+    return FE_ERR;
+  }
+  Shape s = {.rank = 2, .d = {t->sh.d[0], 1}};
+  for (int i = 1; i < t->sh.rank; i++) {
+    if (IR_IS_SYM(t->sh.d[i])) {
+      diag_error(L->d, call->loc, "flatten needs static dimensions after the first, got %s", fe_type_str(L, t, buf));
+      return FE_ERR;
+    }
+    s.d[1] *= t->sh.d[i];
+  }
+  return reshape_to(L, a[0].v, &s, call->loc);
+}
+
+/* transpose(x, perm) — default: reverse the axes */
+static int lower_transpose(Lower *L, const Builtin *b, const Expr *call, BArg *a) {
+  int rank = ty(L, a[0].v)->sh.rank;
+  Attrs at = {0};
+  if (!a[1].present) {
+    at.naxes = rank;
+    for (int i = 0; i < rank; i++) at.axes[i] = rank - 1 - i;
+  } else {
+    at.naxes = a[1].n;
+    for (int i = 0; i < a[1].n; i++)
+      if ((at.axes[i] = fe_norm_axis(L, a[1].list[i], rank, a[1].loc)) < 0) return FE_ERR;
+  }
+  return fe_emit(L, b->op, &a[0].v, 1, &at, NULL, call->loc);
+}
+
+/* pow(x, 2) */
+static int lower_pow(Lower *L, const Builtin *b, const Expr *call, BArg *a) {
+  Attrs at = {.value = a[1].num};
+  return fe_emit(L, b->op, &a[0].v, 1, &at, NULL, call->loc);
+}
+
+static int to_f32(Lower *L, int x, Loc loc) {
+  if (ty(L, x)->dt == DT_F32) return x;
+  Type t = *ty(L, x);
+  t.dt = DT_F32;
+  return fe_emit(L, OP_CAST, &x, 1, NULL, &t, loc);
+}
+
+/* float(x): i32 → f32 */
+static int lower_float(Lower *L, const Builtin *b, const Expr *call, BArg *a) {
+  (void)b;
+  return to_f32(L, a[0].v, call->loc);
+}
+
+/* ---- losses ---- */
+
+static bool same_shape(const Shape *a, const Shape *b) {
+  Type x = {.dt = DT_F32, .sh = *a}, y = {.dt = DT_F32, .sh = *b};
+  return ir_type_eq(&x, &y);
+}
+
+/* A prediction [B, 1] against a target [B] (or the reverse) is compared
+ * elementwise, not broadcast to [B, B]: the trap of a loss that trains on the
+ * wrong thing without any error. Other differences are errors. */
+static bool match_shapes(Lower *L, const Builtin *b, const Expr *call, int *p, int *y) {
+  const Shape *sp = &ty(L, *p)->sh, *sy = &ty(L, *y)->sh;
+  if (same_shape(sp, sy)) return true;
+  for (int flip = 0; flip < 2; flip++) {
+    const Shape *big = flip ? sy : sp, *small = flip ? sp : sy;
+    Shape trimmed = *big;
+    trimmed.rank--;
+    if (big->rank == small->rank + 1 && big->d[big->rank - 1] == 1 && same_shape(&trimmed, small)) {
+      int *v = flip ? y : p;
+      *v = reshape_to(L, *v, small, call->loc);
+      return *v >= 0;
+    }
+  }
+  char b1[IR_TYPE_STRLEN], b2[IR_TYPE_STRLEN];
+  diag_error(L->d, call->loc, "%s: prediction %s and target %s must have the same shape", b->name,
+             fe_type_str(L, ty(L, *p), b1), fe_type_str(L, ty(L, *y), b2));
+  return false;
+}
+
+/* cross_entropy(logits [.., C], labels i32 [..]): the mean negative
+ * log-likelihood, as PyTorch's F.cross_entropy:
+ *   -mean(sum(log_softmax(logits) * onehot(labels), classes)) */
+static int lower_cross_entropy(Lower *L, const Builtin *b, const Expr *call, BArg *a) {
+  (void)b;
+  int logits = a[0].v, labels = a[1].v;
+  const Type *tl = ty(L, logits), *ty_ = ty(L, labels);
+  char b1[IR_TYPE_STRLEN], b2[IR_TYPE_STRLEN];
+  if (ty_->dt != DT_I32) {
+    diag_error(L->d, a[1].loc, "cross_entropy expects integer class labels (i32), got %s", fe_type_str(L, ty_, b1));
+    return FE_ERR;
+  }
+  if (tl->dt != DT_F32 || tl->sh.rank < 1) {
+    diag_error(L->d, a[0].loc, "cross_entropy expects float logits [batch, classes], got %s", fe_type_str(L, tl, b1));
+    return FE_ERR;
+  }
+  int rank = tl->sh.rank;
+  Shape lead = tl->sh;
+  lead.rank--;
+  if (!same_shape(&lead, &ty_->sh)) {
+    diag_error(L->d, call->loc, "cross_entropy: labels %s do not match logits %s", fe_type_str(L, ty_, b1),
+               fe_type_str(L, tl, b2));
+    return FE_ERR;
+  }
+  if (IR_IS_SYM(tl->sh.d[rank - 1])) {
+    diag_error(L->d, a[0].loc, "cross_entropy needs a static number of classes, got logits %s", fe_type_str(L, tl, b1));
+    return FE_ERR;
+  }
+  Attrs ax = {.axis = rank - 1};
+  int ls = fe_emit(L, OP_LOG_SOFTMAX, &logits, 1, &ax, NULL, call->loc);
+  Type oh_t = {.dt = DT_F32, .sh = tl->sh};
+  int oh = fe_emit(L, OP_ONEHOT, &labels, 1, NULL, &oh_t, call->loc);
+  int picked = fe_emit2(L, OP_MUL, ls, oh, call->loc);
+  BArg classes = {.present = true, .n = 1, .list = {rank - 1}, .loc = call->loc};
+  int nll = reduce(L, OP_SUM, picked, &classes, false, call->loc);
+  if (nll < 0) return FE_ERR;
+  return fe_emit1(L, OP_NEG, reduce(L, OP_MEAN, nll, NULL, false, call->loc), call->loc);
+}
+
+/* binary_cross_entropy(p, y): -mean(y log p + (1 - y) log(1 - p)).
+ * Like Keras, a 1e-7 inside the logs keeps a saturated p = 0 or 1 from
+ * turning the loss into inf (PyTorch clamps the logs at -100 instead). */
+static int lower_bce(Lower *L, const Builtin *b, const Expr *call, BArg *a) {
+  Loc loc = call->loc;
+  int p = a[0].v, y = to_f32(L, a[1].v, loc);
+  if (y < 0 || !match_shapes(L, b, call, &p, &y)) return FE_ERR;
+  int eps = fe_scalar(L, 1e-7, loc), one = fe_scalar(L, 1, loc);
+  int logp = fe_emit1(L, OP_LOG, fe_emit2(L, OP_ADD, p, eps, loc), loc);
+  int log1mp = fe_emit1(L, OP_LOG, fe_emit2(L, OP_ADD, fe_emit2(L, OP_SUB, one, p, loc), eps, loc), loc);
+  int pos = fe_emit2(L, OP_MUL, y, logp, loc);
+  int neg = fe_emit2(L, OP_MUL, fe_emit2(L, OP_SUB, one, y, loc), log1mp, loc);
+  int ll = fe_emit2(L, OP_ADD, pos, neg, loc);
+  if (ll < 0) return FE_ERR;
+  return fe_emit1(L, OP_NEG, reduce(L, OP_MEAN, ll, NULL, false, loc), loc);
+}
+
+/* mse(pred, target): mean((pred - target) ** 2) */
+static int lower_mse(Lower *L, const Builtin *b, const Expr *call, BArg *a) {
+  Loc loc = call->loc;
+  int p = a[0].v, y = to_f32(L, a[1].v, loc);
+  if (y < 0 || !match_shapes(L, b, call, &p, &y)) return FE_ERR;
+  Attrs sq = {.value = 2};
+  int d = fe_emit2(L, OP_SUB, p, y, loc);
+  if (d < 0) return FE_ERR;
+  int d2 = fe_emit(L, OP_POW, &d, 1, &sq, NULL, loc);
+  if (d2 < 0) return FE_ERR;
+  return reduce(L, OP_MEAN, d2, NULL, false, loc);
+}
+
+/* ---- layers ---- */
+
+static bool is_identifier(const char *s) {
+  if (!*s || !((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || *s == '_')) return false;
+  for (; *s; s++)
+    if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '_'))
+      return false;
+  return true;
+}
+
+/* Creates parameter <layer>.<suffix> and loads it. */
+static int layer_param(Lower *L, const char *layer, const char *suffix, Shape sh, FeInit init, Loc loc) {
+  fe_init_fans(&init, &sh);
+  const char *name = arena_printf(L->a, "%s.%s", layer, suffix);
+  int g = ir_global_add(L->m, (IrGlobal){.name = name, .kind = GLOBAL_PARAM, .ty = {.dt = DT_F32, .sh = sh},
+                                          .init = init.kind, .init_a = init.a, .init_b = init.b, .loc = loc});
+  int v = ir_global_ref(L->f, g, loc);
+  L->f->nodes[v].name = fe_unique_name(L, name);
+  return v;
+}
+
+/* dense(x [B, in], units, activation, use_bias, init, bias_init, name):
+ * x @ w + b with w: [in, units], b: [units], then the activation. */
+static int lower_dense(Lower *L, const Builtin *b, const Expr *call, BArg *a) {
+  (void)b;
+  int x = a[0].v;
+  const Type *t = ty(L, x);
+  char buf[IR_TYPE_STRLEN];
+  bool ok = true;
+  if (a[1].i <= 0) {
+    diag_error(L->d, a[1].loc, "units must be a positive integer, got %lld", (long long)a[1].i);
+    ok = false;
+  } else if (t->sh.rank == 2 && !IR_IS_SYM(t->sh.d[1]) && t->sh.d[1] > FE_MAX_ELEMS / a[1].i) {
+    diag_error(L->d, a[1].loc, "this layer would be too large (more than 2^40 weights)");
+    ok = false;
+  }
+  if (t->dt != DT_F32 || t->sh.rank != 2) {
+    diag_error(L->d, a[0].loc, "dense expects a 2-d input [batch, features], got %s%s", fe_type_str(L, t, buf),
+               t->sh.rank > 2 ? " (flatten it first)" : "");
+    ok = false;
+  } else if (IR_IS_SYM(t->sh.d[1])) {
+    diag_error(L->d, a[0].loc, "dense needs a static number of input features, got %s", fe_type_str(L, t, buf));
+    ok = false;
+  }
+  const char *name = a[6].present ? a[6].s : fe_auto_layer_name(L, "dense");
+  if (a[6].present && !is_identifier(name)) {
+    diag_error(L->d, a[6].loc, "a layer name must be an identifier, got \"%s\"", name);
+    ok = false;
+  } else if (a[6].present && fe_layer_name_taken(L, name)) {
+    diag_error(L->d, a[6].loc, "the layer name '%s' is already taken", name);
+    ok = false;
+  }
+  if (!ok) return FE_ERR;
+
+  int64_t in = t->sh.d[1], units = a[1].i;
+  Loc loc = call->loc;
+  int w = layer_param(L, name, "w", (Shape){.rank = 2, .d = {in, units}}, a[4].init, loc);
+  int y = fe_emit2(L, OP_MATMUL, x, w, loc);
+  if (a[3].b) y = fe_emit2(L, OP_ADD, y, layer_param(L, name, "b", (Shape){.rank = 1, .d = {units}}, a[5].init, loc), loc);
+  if (y >= 0 && strcmp(a[2].s, "none")) {
+    const Builtin *act = fe_builtin_find(a[2].s);
+    Attrs at = {.axis = 1}; /* softmax over the units */
+    y = fe_emit(L, act->op, &y, 1, &at, NULL, loc);
+  }
+  fe_add_layer(L, name, "dense", y, in * units + (a[3].b ? units : 0), loc);
+  return y;
+}
+
+/* ---- the table ---- */
+
+#define X {"x", P_TENSOR, FE_REQUIRED, NULL}
+#define AXIS_LAST {"axis", P_INT, "-1", NULL}
+#define REDUCE_PARAMS {X, {"axis", P_AXES, FE_OPTIONAL, NULL}, {"keepdims", P_BOOL, "false", NULL}}
+
+static const Builtin builtins[] = {
+    /* elementwise */
+    {"relu", OP_RELU, B_LAYER, 0, {X}, lower_unary},
+    {"sigmoid", OP_SIGMOID, B_LAYER, 0, {X}, lower_unary},
+    {"tanh", OP_TANH, B_LAYER, 0, {X}, lower_unary},
+    {"exp", OP_EXP, 0, 0, {X}, lower_unary},
+    {"log", OP_LOG, 0, 0, {X}, lower_unary},
+    {"sqrt", OP_SQRT, 0, 0, {X}, lower_unary},
+    {"neg", OP_NEG, 0, 0, {X}, lower_unary},
+    {"pow", OP_POW, 0, 0, {X, {"p", P_NUM, FE_REQUIRED, NULL}}, lower_pow},
+    {"float", OP_CAST, 0, 0, {X}, lower_float},
+    /* row-wise */
+    {"softmax", OP_SOFTMAX, B_LAYER, 0, {X, AXIS_LAST}, lower_rowwise},
+    {"log_softmax", OP_LOG_SOFTMAX, B_LAYER, 0, {X, AXIS_LAST}, lower_rowwise},
+    /* reductions: no axis = all axes */
+    {"sum", OP_SUM, 0, 0, REDUCE_PARAMS, lower_reduce},
+    {"mean", OP_MEAN, 0, 0, REDUCE_PARAMS, lower_reduce},
+    {"max", OP_MAX, 0, 0, REDUCE_PARAMS, lower_reduce},
+    /* layout and contraction */
+    {"reshape", OP_RESHAPE, B_LAYER, 0, {X, {"shape", P_SHAPE, FE_REQUIRED, NULL}}, lower_reshape},
+    {"flatten", OP_RESHAPE, B_LAYER, 0, {X}, lower_flatten},
+    {"transpose", OP_TRANSPOSE, 0, 0, {X, {"perm", P_AXES, FE_OPTIONAL, NULL}}, lower_transpose},
+    {"matmul", OP_MATMUL, 0, 0, {{"a", P_TENSOR, FE_REQUIRED, NULL}, {"b", P_TENSOR, FE_REQUIRED, NULL}}, lower_binary},
+    /* losses: each sets the module's task */
+    {"cross_entropy", OP_COUNT, B_LOSS, NNRT_TASK_CLASSIFY,
+     {{"logits", P_TENSOR, FE_REQUIRED, NULL}, {"labels", P_TENSOR, FE_REQUIRED, NULL}}, lower_cross_entropy},
+    {"binary_cross_entropy", OP_COUNT, B_LOSS, NNRT_TASK_BINARY,
+     {{"p", P_TENSOR, FE_REQUIRED, NULL}, {"labels", P_TENSOR, FE_REQUIRED, NULL}}, lower_bce},
+    {"mse", OP_COUNT, B_LOSS, NNRT_TASK_REGRESS,
+     {{"pred", P_TENSOR, FE_REQUIRED, NULL}, {"target", P_TENSOR, FE_REQUIRED, NULL}}, lower_mse},
+    /* layers: create their parameters; Keras's defaults */
+    {"dense", OP_COUNT, 0, 0,
+     {X,
+      {"units", P_INT, FE_REQUIRED, NULL},
+      {"activation", P_CHOICE, "none", "relu|sigmoid|tanh|softmax|none"},
+      {"use_bias", P_BOOL, "true", NULL},
+      {"init", P_INIT, "glorot_uniform", NULL},
+      {"bias_init", P_INIT, "zeros", NULL},
+      {"name", P_STR, FE_OPTIONAL, NULL}},
+     lower_dense},
+};
+#define NBUILTINS ((int)(sizeof builtins / sizeof *builtins))
+
+const Builtin *fe_builtin_find(const char *name) {
+  for (int i = 0; i < NBUILTINS; i++)
+    if (!strcmp(builtins[i].name, name)) return &builtins[i];
+  return NULL;
+}
+
+const char **fe_builtin_names(Arena *a, int *n) {
+  const char **names = arena_alloc(a, sizeof *names * (NBUILTINS + 1));
+  for (int i = 0; i < NBUILTINS; i++) names[i] = builtins[i].name;
+  *n = NBUILTINS;
+  return names;
+}
+
+int fe_lower_call(Lower *L, const Expr *call) {
+  const Builtin *b = fe_builtin_find(call->name);
+  if (!b) {
+    int n;
+    const char **names = fe_builtin_names(L->a, &n);
+    const char *near = fe_suggest(call->name, names, n);
+    if (fe_is_value_name(L, call->name))
+      diag_error(L->d, call->loc, "'%s' is a tensor, not a function", call->name);
+    else if (near)
+      diag_error(L->d, call->loc, "unknown function '%s'; did you mean '%s'?", call->name, near);
+    else
+      diag_error(L->d, call->loc, "unknown function '%s'", call->name);
+    return FE_ERR;
+  }
+  BArg args[FE_MAX_PARAMS];
+  if (!fe_bind(L, b->name, b->params, call, args)) return FE_ERR;
+  int v = b->lower(L, b, call, args);
+  if (v < 0) return FE_ERR;
+  if ((b->flags & B_LOSS) && !L->task_set) {
+    L->task = b->task;
+    L->task_set = true;
+  }
+  if ((b->flags & B_LAYER) && !L->in_loss) fe_add_layer(L, fe_auto_layer_name(L, b->name), b->name, v, 0, call->loc);
+  return v;
+}

@@ -1,0 +1,162 @@
+/* lower.h — shared between lower.c (statements, expressions, the two IR
+ * functions), builtins.c (the table of builtin functions, initialisers and
+ * optimizers) and train.c (the train block). Internal to frontend/.
+ *
+ * Lowering produces IR values; FE_ERR stands for a value that failed. It
+ * was reported where it failed, and every later use of it fails silently, so
+ * one mistake gives one message. */
+#ifndef NNC_FE_LOWER_H
+#define NNC_FE_LOWER_H
+#include "ast.h"
+#include "frontend.h"
+
+#define FE_ERR (-1)
+
+/* Integers in .nn (dims, axes, units) stay below FE_MAX_INT, and a tensor
+ * below FE_MAX_ELEMS elements, so that no size computation can overflow. */
+#define FE_MAX_INT 2147483647.0
+#define FE_MAX_ELEMS ((int64_t)1 << 40)
+
+/* What a name in the model refers to. */
+typedef enum { NK_INPUT, NK_PARAM, NK_LET } NameKind;
+
+typedef struct FeName {
+  const char *name;
+  NameKind kind;
+  int val; /* IR value, or FE_ERR */
+  Loc loc;
+} FeName;
+
+typedef struct Lower {
+  Arena *a;
+  Diag *d;
+  const Program *prog;
+  IrModule *m;
+  IrFunc *f;    /* the scratch function everything is lowered into */
+  int cur_stmt; /* for "used before it is defined" */
+  FeName *names;
+  int nnames, namecap;
+  const char **used; /* IR value names taken in f (they must be unique) */
+  int nused, usedcap;
+  FeLayer *layers;
+  int nlayers, layercap;
+  int *inputs; /* the INPUT nodes, in declaration order (FE_ERR for bad ones) */
+  int ninputs, inputcap;
+  bool in_loss; /* lowering `minimize`: no summary rows for its activations */
+  bool task_set;
+  int task; /* NNRT_TASK_* of the first loss function called */
+} Lower;
+
+/* ---- lower.c ---- */
+
+int fe_lower_expr(Lower *L, const Expr *e);
+/* ir_emit that reports shape errors at loc. FE_ERR on error. */
+int fe_emit(Lower *L, OpKind op, const int *args, int nargs, const Attrs *at, const Type *hint, Loc loc);
+int fe_emit1(Lower *L, OpKind op, int x, Loc loc);
+int fe_emit2(Lower *L, OpKind op, int x, int y, Loc loc);
+int fe_scalar(Lower *L, double v, Loc loc);
+const Type *fe_type(const Lower *L, int v);
+/* True if name is bound to a value (an input, a parameter, a binding). */
+bool fe_is_value_name(Lower *L, const char *name);
+/* A fresh name for an IR value: base, or base.1, base.2, ... if taken. */
+const char *fe_unique_name(Lower *L, const char *base);
+void fe_add_layer(Lower *L, const char *name, const char *kind, int v, int64_t params, Loc loc);
+/* "dense_1", "dense_2", ...: the next layer name of a kind not yet taken. */
+const char *fe_auto_layer_name(Lower *L, const char *kind);
+bool fe_layer_name_taken(const Lower *L, const char *name);
+/* Maps a possibly negative axis onto [0, rank); reports and returns -1 if
+ * it is out of range. */
+int fe_norm_axis(Lower *L, int64_t axis, int rank, Loc loc);
+/* Writes "f32[B,784]" into a buffer of IR_TYPE_STRLEN bytes. */
+const char *fe_type_str(const Lower *L, const Type *t, char *buf);
+
+/* ---- builtins.c ---- */
+
+/* Kinds of builtin parameters: how an argument is read. Only P_TENSOR
+ * arguments are lowered; the others are compile-time constants. */
+typedef enum {
+  P_TENSOR, /* any expression; a number becomes an f32[] constant */
+  P_INT,    /* an integer literal (maybe negative) */
+  P_NUM,    /* a number literal (maybe negative) */
+  P_AXES,   /* an integer or a list of integers */
+  P_SHAPE,  /* a list of positive integers, dim names, and at most one -1 */
+  P_BOOL,   /* true | false */
+  P_CHOICE, /* one name out of `choices` ("relu|sigmoid|none") */
+  P_INIT,   /* an initialiser: he_normal, normal(std: 0.1), ... */
+  P_STR,    /* a string literal */
+} ParamKind;
+
+/* def: the default written as source text; FE_REQUIRED: must be given;
+ * FE_OPTIONAL: may be left out, the builtin then decides (BArg.present is
+ * false). */
+#define FE_REQUIRED NULL
+#define FE_OPTIONAL ""
+
+typedef struct BParam {
+  const char *name;
+  ParamKind kind;
+  const char *def;
+  const char *choices; /* P_CHOICE */
+} BParam;
+
+#define FE_MAX_PARAMS 8
+
+/* A parameter initialiser before its fans are known. */
+typedef struct FeInit {
+  int kind; /* NNRT_INIT_* */
+  double a, b;
+} FeInit;
+
+/* A bound argument. */
+typedef struct BArg {
+  bool present;
+  Loc loc; /* the argument, or the call for a default */
+  int v;   /* P_TENSOR */
+  int64_t i;
+  double num;
+  bool b;
+  const char *s; /* P_CHOICE, P_STR */
+  int n;         /* P_AXES, P_SHAPE: list length */
+  int64_t list[IR_MAX_RANK]; /* P_SHAPE: syms as IR_SYM(k) */
+  int infer;                 /* P_SHAPE: index of the -1, or -1 */
+  FeInit init;
+} BArg;
+
+typedef struct Builtin Builtin;
+typedef int (*LowerFn)(Lower *L, const Builtin *b, const Expr *call, BArg *args);
+
+enum {
+  B_LAYER = 1 << 0, /* shows as a row of the summary (activations, flatten) */
+  B_LOSS = 1 << 1,  /* a loss: sets the task (NNRT_TASK_*) of the module */
+};
+
+struct Builtin {
+  const char *name;
+  OpKind op; /* for the shared lowering callbacks (unary ops, reductions) */
+  unsigned flags;
+  int task;
+  BParam params[FE_MAX_PARAMS]; /* ends at the first NULL name */
+  LowerFn lower;
+};
+
+const Builtin *fe_builtin_find(const char *name);
+int fe_lower_call(Lower *L, const Expr *call);
+/* Reads an initialiser expression (a name or a call). */
+bool fe_read_init(Lower *L, const Expr *e, FeInit *out);
+/* Fills in fans for he_normal / glorot_uniform from a parameter's shape
+ * (Keras's rule: [.., in, out] with the leading dims as receptive field). */
+void fe_init_fans(FeInit *init, const Shape *s);
+/* Matches a call's arguments against params (by position, then by key) and
+ * reads them. Reports every problem; false if there was any (or a tensor
+ * argument failed). `what` names the callee in messages. */
+bool fe_bind(Lower *L, const char *what, const BParam *params, const Expr *call, BArg *out);
+/* A number literal, maybe negated (-1, -1e-3): the constant arguments. */
+bool fe_const_num(const Expr *e, double *v, bool *is_int);
+/* Every builtin name (NULL-terminated, in the arena), for suggestions. */
+const char **fe_builtin_names(Arena *a, int *n);
+
+/* ---- train.c ---- */
+
+void fe_lower_train(Lower *L);
+
+#endif

@@ -1,0 +1,701 @@
+/* parse.c — recursive-descent parser from tokens to the syntax tree (ast.h).
+ *
+ * Each function carries its grammar rule in a comment. Statements end at a
+ * newline or ';'. A line continues after an opening bracket, a comma or a
+ * binary operator, before a closing bracket, and when the next line starts
+ * with `|>` (so long pipelines can be written one stage per line).
+ *
+ * Error recovery: a syntax error longjmps back to the statement loop, which
+ * skips to the next statement boundary (newline, ';' or '}'). The statement
+ * being parsed is kept with an EX_ERROR value where it had a name, so that
+ * lowering neither reports "unknown name" for it nor a missing `output`.
+ * Nesting deeper than FE_MAX_DEPTH is an error, so the parser's recursion
+ * (and lowering's, which follows the tree) is bounded. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ast.h"
+
+typedef struct Parser {
+  Arena *a;
+  Diag *d;
+  Token *toks;
+  int ntok, i;
+  int depth;     /* recursion depth of the expression parser */
+  jmp_buf *jb;   /* where a syntax error goes: the current statement's guard */
+  Program *prog; /* where statements go (a scratch program for a second model) */
+  /* The statement being parsed, kept on a syntax error (see top of file). */
+  bool has_pending;
+  Stmt pending;
+  bool has_pending_item;
+  TrainItem pending_item;
+} Parser;
+
+static const char *const keywords[] = {"model", "input", "param", "output", "minimize", "train"};
+static const char *const stmt_words[] = {"input", "param", "output", "minimize"};
+
+/* ---- tokens ---- */
+
+static Token *cur(Parser *P) { return &P->toks[P->i]; }
+static Token *ahead(Parser *P, int k) {
+  int j = P->i + k;
+  return &P->toks[j < P->ntok ? j : P->ntok - 1];
+}
+static void advance(Parser *P) {
+  if (cur(P)->kind != TK_EOF) P->i++;
+}
+static bool is(Parser *P, const char *s) { return lex_is(cur(P), s); }
+static bool accept(Parser *P, const char *s) {
+  if (!is(P, s)) return false;
+  advance(P);
+  return true;
+}
+static void skip_nl(Parser *P) {
+  while (cur(P)->kind == TK_NEWLINE) advance(P);
+}
+
+/* A newline right before a closing bracket is skipped, so that
+ *   f(a,
+ *     b
+ *   )
+ * parses; any other newline inside brackets ends the statement, so that an
+ * unclosed "(" is reported on its own line. */
+static void skip_nl_before(Parser *P, const char *closing) {
+  if (cur(P)->kind == TK_NEWLINE && lex_is(ahead(P, 1), closing)) advance(P);
+}
+
+static bool is_keyword(const Token *t) {
+  for (size_t k = 0; k < sizeof keywords / sizeof *keywords; k++)
+    if (t->kind == TK_IDENT && lex_is(t, keywords[k])) return true;
+  return false;
+}
+
+/* A token as an error message names it. */
+static const char *describe(Parser *P, const Token *t) {
+  switch (t->kind) {
+  case TK_EOF: return "end of file";
+  case TK_NEWLINE: return "end of line";
+  case TK_STR: return "a string";
+  case TK_BAD: return "a bad character";
+  default: return arena_printf(P->a, "'%.*s'", t->len > 40 ? 40 : t->len, t->text);
+  }
+}
+
+static _Noreturn void syntax_error(Parser *P, Loc loc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static _Noreturn void syntax_error(Parser *P, Loc loc, const char *fmt, ...) {
+  char buf[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  /* At a rejected character the lexer has spoken already. */
+  if (cur(P)->kind != TK_BAD) diag_error(P->d, loc, "%s", buf);
+  longjmp(*P->jb, 1);
+}
+
+static Token *expect(Parser *P, const char *s) {
+  Token *t = cur(P);
+  if (!lex_is(t, s)) syntax_error(P, t->loc, "expected '%s', found %s", s, describe(P, t));
+  advance(P);
+  return t;
+}
+
+static Token *expect_name(Parser *P, const char *what) {
+  Token *t = cur(P);
+  if (t->kind != TK_IDENT) syntax_error(P, t->loc, "expected %s, found %s", what, describe(P, t));
+  if (is_keyword(t)) syntax_error(P, t->loc, "expected %s, found the keyword %s", what, describe(P, t));
+  advance(P);
+  return t;
+}
+
+static const char *tok_str(Parser *P, const Token *t) { return arena_strndup(P->a, t->text, (size_t)t->len); }
+
+/* ---- expressions ---- */
+
+static Expr *parse_expr(Parser *P);
+static Expr *parse_unary(Parser *P);
+
+static Expr *new_expr(Parser *P, ExprKind kind, Loc loc) {
+  Expr *e = arena_alloc(P->a, sizeof *e);
+  e->kind = kind;
+  e->loc = loc;
+  return e;
+}
+
+/* Keeps a node's height, and rejects trees too tall to lower recursively
+ * (a pipeline of a thousand stages builds one without any recursion here). */
+static void set_depth(Parser *P, Expr *e, int child_depth) {
+  e->depth = child_depth + 1;
+  if (e->depth > FE_MAX_DEPTH)
+    syntax_error(P, e->loc, "expression is nested too deeply (more than %d levels)", FE_MAX_DEPTH);
+}
+
+static void enter(Parser *P) {
+  if (++P->depth > FE_MAX_DEPTH)
+    syntax_error(P, cur(P)->loc, "expression is nested too deeply (more than %d levels)", FE_MAX_DEPTH);
+}
+
+static Expr *new_binary(Parser *P, BinOp op, Loc loc, Expr *l, Expr *r) {
+  Expr *e = new_expr(P, EX_BINARY, loc);
+  e->op = op;
+  e->lhs = l;
+  e->rhs = r;
+  set_depth(P, e, l->depth > r->depth ? l->depth : r->depth);
+  return e;
+}
+
+/* args = (arg ("," arg)* ","?)? ")"
+ * arg  = IDENT ":" expr | expr
+ * Called after "("; `first` is the value piped in, if any. */
+static void parse_args(Parser *P, Expr *call, Expr *first) {
+  int cap = 4, n = 0;
+  Arg *args = arena_alloc(P->a, (size_t)cap * sizeof *args);
+  if (first) args[n++] = (Arg){.val = first};
+  bool keyword_seen = false;
+  skip_nl(P);
+  while (!is(P, ")")) {
+    Arg arg = {0};
+    if (cur(P)->kind == TK_IDENT && lex_is(ahead(P, 1), ":")) {
+      arg.key = tok_str(P, cur(P));
+      arg.keyloc = cur(P)->loc;
+      advance(P);
+      advance(P);
+      skip_nl(P);
+      keyword_seen = true;
+    } else if (keyword_seen) {
+      syntax_error(P, cur(P)->loc, "positional argument after a keyword argument");
+    }
+    arg.val = parse_expr(P);
+    if (n == cap) {
+      args = arena_grow(P->a, args, (size_t)cap, (size_t)cap * 2, sizeof *args);
+      cap *= 2;
+    }
+    args[n++] = arg;
+    skip_nl_before(P, ")");
+    if (!accept(P, ",")) break;
+    skip_nl(P);
+  }
+  expect(P, ")");
+  call->args = args;
+  call->nargs = n;
+  int dmax = 0;
+  for (int i = 0; i < n; i++)
+    if (args[i].val->depth > dmax) dmax = args[i].val->depth;
+  set_depth(P, call, dmax);
+}
+
+/* call = IDENT "(" args   (the IDENT already consumed) */
+static Expr *parse_call(Parser *P, Token *name, Expr *first) {
+  Expr *e = new_expr(P, EX_CALL, name->loc);
+  e->name = tok_str(P, name);
+  e->piped = first != NULL;
+  parse_args(P, e, first);
+  return e;
+}
+
+/* list = "[" (expr ("," expr)* ","?)? "]" */
+static Expr *parse_list(Parser *P) {
+  Expr *e = new_expr(P, EX_LIST, expect(P, "[")->loc);
+  int cap = 4;
+  e->items = arena_alloc(P->a, (size_t)cap * sizeof *e->items);
+  int dmax = 0;
+  skip_nl(P);
+  while (!is(P, "]")) {
+    Expr *it = parse_expr(P);
+    if (e->nitems == cap) {
+      e->items = arena_grow(P->a, e->items, (size_t)cap, (size_t)cap * 2, sizeof *e->items);
+      cap *= 2;
+    }
+    e->items[e->nitems++] = it;
+    if (it->depth > dmax) dmax = it->depth;
+    skip_nl_before(P, "]");
+    if (!accept(P, ",")) break;
+    skip_nl(P);
+  }
+  expect(P, "]");
+  set_depth(P, e, dmax);
+  return e;
+}
+
+/* primary = NUM | STRING | IDENT | call | list | "(" expr ")" */
+static Expr *parse_primary(Parser *P) {
+  Token *t = cur(P);
+  if (t->kind == TK_NUM) {
+    Expr *e = new_expr(P, EX_NUM, t->loc);
+    e->num = t->num;
+    e->is_int = t->is_int;
+    e->ival = t->ival;
+    advance(P);
+    return e;
+  }
+  if (t->kind == TK_STR) {
+    Expr *e = new_expr(P, EX_STR, t->loc);
+    e->name = t->str;
+    advance(P);
+    return e;
+  }
+  if (t->kind == TK_IDENT && !is_keyword(t)) {
+    advance(P);
+    if (accept(P, "(")) return parse_call(P, t, NULL);
+    Expr *e = new_expr(P, EX_NAME, t->loc);
+    e->name = tok_str(P, t);
+    return e;
+  }
+  if (accept(P, "(")) {
+    skip_nl(P);
+    Expr *e = parse_expr(P);
+    skip_nl_before(P, ")");
+    expect(P, ")");
+    return e;
+  }
+  if (is(P, "[")) return parse_list(P);
+  syntax_error(P, t->loc, "expected an expression, found %s", describe(P, t));
+}
+
+/* power = primary ("**" unary)?      right-associative: a ** b ** c = a ** (b ** c) */
+static Expr *parse_power(Parser *P) {
+  Expr *e = parse_primary(P);
+  if (is(P, "**")) {
+    Loc loc = cur(P)->loc;
+    advance(P);
+    skip_nl(P);
+    e = new_binary(P, BIN_POW, loc, e, parse_unary(P));
+  }
+  return e;
+}
+
+/* unary = "-" unary | power          so -x ** 2 = -(x ** 2), as in Python */
+static Expr *parse_unary(Parser *P) {
+  if (is(P, "-")) {
+    Loc loc = cur(P)->loc;
+    advance(P);
+    enter(P);
+    Expr *e = new_expr(P, EX_NEG, loc);
+    e->lhs = parse_unary(P);
+    P->depth--;
+    set_depth(P, e, e->lhs->depth);
+    return e;
+  }
+  return parse_power(P);
+}
+
+/* matmul = unary ("@" unary)*        binds tighter than * and / */
+static Expr *parse_matmul(Parser *P) {
+  Expr *e = parse_unary(P);
+  while (is(P, "@")) {
+    Loc loc = cur(P)->loc;
+    advance(P);
+    skip_nl(P);
+    e = new_binary(P, BIN_MATMUL, loc, e, parse_unary(P));
+  }
+  return e;
+}
+
+/* mul = matmul (("*" | "/") matmul)* */
+static Expr *parse_mul(Parser *P) {
+  Expr *e = parse_matmul(P);
+  for (;;) {
+    BinOp op;
+    if (is(P, "*")) op = BIN_MUL;
+    else if (is(P, "/")) op = BIN_DIV;
+    else return e;
+    Loc loc = cur(P)->loc;
+    advance(P);
+    skip_nl(P);
+    e = new_binary(P, op, loc, e, parse_matmul(P));
+  }
+}
+
+/* add = mul (("+" | "-") mul)* */
+static Expr *parse_add(Parser *P) {
+  Expr *e = parse_mul(P);
+  for (;;) {
+    BinOp op;
+    if (is(P, "+")) op = BIN_ADD;
+    else if (is(P, "-")) op = BIN_SUB;
+    else return e;
+    Loc loc = cur(P)->loc;
+    advance(P);
+    skip_nl(P);
+    e = new_binary(P, op, loc, e, parse_mul(P));
+  }
+}
+
+/* expr = add ("|>" IDENT ("(" args)?)*
+ * `a |> f` is f(a) and `a |> f(b, k: v)` is f(a, b, k: v). A line starting
+ * with "|>" continues the expression on the line before. */
+static Expr *parse_expr(Parser *P) {
+  enter(P);
+  Expr *e = parse_add(P);
+  for (;;) {
+    if (cur(P)->kind == TK_NEWLINE && lex_is(ahead(P, 1), "|>")) advance(P);
+    if (!is(P, "|>")) break;
+    advance(P);
+    skip_nl(P);
+    Token *name = cur(P);
+    if (name->kind != TK_IDENT || is_keyword(name))
+      syntax_error(P, name->loc, "expected a function name after '|>', found %s", describe(P, name));
+    advance(P);
+    if (accept(P, "(")) {
+      e = parse_call(P, name, e);
+    } else {
+      Expr *c = new_expr(P, EX_CALL, name->loc);
+      c->name = tok_str(P, name);
+      c->piped = true;
+      c->args = arena_alloc(P->a, sizeof *c->args);
+      c->args[0] = (Arg){.val = e};
+      c->nargs = 1;
+      set_depth(P, c, e->depth);
+      e = c;
+    }
+  }
+  P->depth--;
+  return e;
+}
+
+/* ---- types ---- */
+
+/* type = ("f32" | "i32") "[" (dim ("," dim)*)? "]"
+ * dim  = INT | IDENT */
+static void parse_type(Parser *P, TypeExpr *ty) {
+  Token *t = cur(P);
+  ty->loc = t->loc;
+  if (lex_is(t, "f32")) ty->dt = DT_F32;
+  else if (lex_is(t, "i32")) ty->dt = DT_I32;
+  else if (t->kind == TK_IDENT) syntax_error(P, t->loc, "unknown element type %s (expected f32 or i32)", describe(P, t));
+  else syntax_error(P, t->loc, "expected a type like f32[B, 784], found %s", describe(P, t));
+  advance(P);
+  expect(P, "[");
+  while (!is(P, "]")) {
+    Token *d = cur(P);
+    if (ty->rank == IR_MAX_RANK) syntax_error(P, d->loc, "too many dimensions (at most %d)", IR_MAX_RANK);
+    DimExpr *dim = &ty->dims[ty->rank++];
+    dim->loc = d->loc;
+    if (d->kind == TK_NUM && d->is_int) {
+      if (d->ival <= 0) syntax_error(P, d->loc, "a dimension must be positive, got %lld", (long long)d->ival);
+      if (d->ival > INT32_MAX) syntax_error(P, d->loc, "dimension %lld is too large", (long long)d->ival);
+      dim->size = d->ival;
+    } else if (d->kind == TK_IDENT && !is_keyword(d)) {
+      dim->sym = tok_str(P, d);
+    } else {
+      syntax_error(P, d->loc, "expected a dimension (a positive integer or a name), found %s", describe(P, d));
+    }
+    advance(P);
+    if (!accept(P, ",")) break;
+  }
+  expect(P, "]");
+  ty->ok = true;
+}
+
+/* ---- statements ---- */
+
+static void push_stmt(Parser *P, const Stmt *s) {
+  Program *g = P->prog;
+  if (g->nstmts == g->stmtcap) {
+    int nc = g->stmtcap ? 2 * g->stmtcap : 16;
+    g->stmts = arena_grow(P->a, g->stmts, (size_t)g->stmtcap, (size_t)nc, sizeof *g->stmts);
+    g->stmtcap = nc;
+  }
+  g->stmts[g->nstmts++] = *s;
+}
+
+static void push_item(Parser *P, const TrainItem *it) {
+  Program *g = P->prog;
+  if (g->ntrain == g->traincap) {
+    int nc = g->traincap ? 2 * g->traincap : 8;
+    g->train = arena_grow(P->a, g->train, (size_t)g->traincap, (size_t)nc, sizeof *g->train);
+    g->traincap = nc;
+  }
+  g->train[g->ntrain++] = *it;
+}
+
+/* Skips to the end of the statement that failed: a newline or ';' (eaten),
+ * or a '}' or the end of file (left for the block loop). */
+static void sync(Parser *P) {
+  for (;;) {
+    Token *t = cur(P);
+    if (t->kind == TK_EOF || lex_is(t, "}")) return;
+    advance(P);
+    if (t->kind == TK_NEWLINE || lex_is(t, ";")) return;
+  }
+}
+
+/* A statement ends at a newline, ';', before '}', or at the end of file. */
+static void end_stmt(Parser *P) {
+  Token *t = cur(P);
+  if (t->kind == TK_NEWLINE || lex_is(t, ";")) advance(P);
+  else if (t->kind != TK_EOF && !lex_is(t, "}"))
+    syntax_error(P, t->loc, "expected the end of the statement, found %s", describe(P, t));
+}
+
+/* stmt = "input" IDENT ":" type
+ *      | "param" IDENT ":" type "=" expr
+ *      | "output" expr
+ *      | "minimize" expr
+ *      | IDENT "=" expr */
+static void parse_stmt(Parser *P) {
+  Token *t = cur(P);
+  Stmt *s = &P->pending;
+  memset(s, 0, sizeof *s);
+  s->loc = t->loc;
+  if (lex_is(t, "input") || lex_is(t, "param")) {
+    bool param = lex_is(t, "param");
+    s->kind = param ? ST_PARAM : ST_INPUT;
+    advance(P);
+    Token *name = expect_name(P, param ? "a parameter name" : "an input name");
+    s->name = tok_str(P, name);
+    s->nameloc = name->loc;
+    P->has_pending = true;
+    expect(P, ":");
+    parse_type(P, &s->type);
+    if (param) {
+      expect(P, "=");
+      s->expr = parse_expr(P);
+    }
+  } else if (lex_is(t, "output") || lex_is(t, "minimize")) {
+    s->kind = lex_is(t, "output") ? ST_OUTPUT : ST_MINIMIZE;
+    advance(P);
+    P->has_pending = true;
+    s->expr = parse_expr(P);
+  } else if (t->kind == TK_IDENT && lex_is(ahead(P, 1), "=")) {
+    s->kind = ST_LET;
+    s->name = tok_str(P, t);
+    s->nameloc = t->loc;
+    advance(P);
+    advance(P);
+    P->has_pending = true;
+    skip_nl(P);
+    s->expr = parse_expr(P);
+  } else if (t->kind == TK_IDENT) {
+    const char *word = tok_str(P, t);
+    const char *near = fe_suggest(word, stmt_words, (int)(sizeof stmt_words / sizeof *stmt_words));
+    if (near) syntax_error(P, t->loc, "unknown statement '%s'; did you mean '%s'?", word, near);
+    syntax_error(P, ahead(P, 1)->loc, "expected '=' after '%s', found %s", word, describe(P, ahead(P, 1)));
+  } else {
+    syntax_error(P, t->loc, "expected a statement (input, param, NAME = ..., output or minimize), found %s",
+                 describe(P, t));
+  }
+  end_stmt(P);
+}
+
+/* train_item = IDENT expr */
+static void parse_train_item(Parser *P) {
+  TrainItem *it = &P->pending_item;
+  Token *key = expect_name(P, "a train setting (optimizer, batch, epochs, data or seed)");
+  *it = (TrainItem){.key = tok_str(P, key), .loc = key->loc};
+  P->has_pending_item = true;
+  it->val = parse_expr(P);
+  end_stmt(P);
+}
+
+/* Runs one statement parser under a recovery point. The pending statement
+ * is kept even when it failed, with an error value where it had a name. */
+static void guarded(Parser *P, void (*fn)(Parser *)) {
+  jmp_buf jb, *outer = P->jb;
+  P->jb = &jb;
+  P->depth = 0;
+  P->has_pending = P->has_pending_item = false;
+  if (setjmp(jb) == 0) {
+    fn(P);
+  } else {
+    Expr *err = new_expr(P, EX_ERROR, cur(P)->loc);
+    P->pending.expr = err;
+    P->pending.type.ok = false;
+    P->pending_item.val = NULL;
+    sync(P);
+  }
+  P->jb = outer;
+  if (P->has_pending) push_stmt(P, &P->pending);
+  if (P->has_pending_item) push_item(P, &P->pending_item);
+}
+
+/* Skips newlines and stray ';' between statements. */
+static void skip_blank(Parser *P) {
+  while (cur(P)->kind == TK_NEWLINE || is(P, ";")) advance(P);
+}
+
+/* block = "{" (item (NEWLINE | ";"))* "}"       after the block's header */
+static void parse_block(Parser *P, void (*item)(Parser *), const char *what) {
+  for (;;) {
+    skip_blank(P);
+    Token *t = cur(P);
+    if (accept(P, "}")) return;
+    if (t->kind == TK_EOF) {
+      diag_error(P->d, t->loc, "expected '}' at the end of the %s block", what);
+      return;
+    }
+    /* A block keyword here means the '}' before it is missing: stop, so
+     * the next block still parses. */
+    if (lex_is(t, "model") || lex_is(t, "train")) {
+      diag_error(P->d, t->loc, "expected '}' before '%.*s'", t->len, t->text);
+      return;
+    }
+    guarded(P, item);
+  }
+}
+
+/* header = "model" IDENT "{" | "train" "{"
+ * On an error skips to the '{' so that the block's statements are still
+ * checked. Returns the model's name token (NULL for train or on error). */
+static Token *parse_header(Parser *P, bool model) {
+  jmp_buf jb, *outer = P->jb;
+  Token *volatile name = NULL;
+  volatile bool ok = false;
+  P->jb = &jb;
+  if (setjmp(jb) == 0) {
+    advance(P); /* the keyword */
+    if (model) name = expect_name(P, "a model name");
+    skip_nl(P);
+    expect(P, "{");
+    ok = true;
+  }
+  P->jb = outer;
+  if (!ok) {
+    while (cur(P)->kind != TK_EOF && !is(P, "{")) advance(P);
+    accept(P, "{");
+  }
+  return name;
+}
+
+/* model = header (stmt (NEWLINE | ";"))* "}" */
+static void parse_model(Parser *P) {
+  Token *kw = cur(P);
+  Program *main = P->prog, scratch = {0};
+  if (main->has_model) {
+    /* Still parsed, into a scratch program, so its syntax errors show. */
+    diag_error(P->d, kw->loc, "a file holds one model; this is a second one");
+    P->prog = &scratch;
+  }
+  Token *name = parse_header(P, true);
+  if (P->prog == main) {
+    main->has_model = true;
+    main->loc = kw->loc;
+    main->name = name ? tok_str(P, name) : "model";
+  }
+  parse_block(P, parse_stmt, "model");
+  P->prog = main;
+}
+
+/* train = header (IDENT expr (NEWLINE | ";"))* "}" */
+static void parse_train(Parser *P) {
+  Token *kw = cur(P);
+  Program *main = P->prog, scratch = {0};
+  if (main->has_train) {
+    diag_error(P->d, kw->loc, "a file holds one train block; this is a second one");
+    P->prog = &scratch;
+  } else {
+    main->has_train = true;
+    main->trainloc = kw->loc;
+  }
+  parse_header(P, false);
+  parse_block(P, parse_train_item, "train");
+  P->prog = main;
+}
+
+/* program = (model | train)* EOF */
+Program *parse_program(Arena *a, Diag *d, Token *toks, int ntok) {
+  Parser P = {.a = a, .d = d, .toks = toks, .ntok = ntok};
+  int errors0 = d->nerrors;
+  P.prog = arena_alloc(a, sizeof *P.prog);
+  for (;;) {
+    skip_blank(&P);
+    Token *t = cur(&P);
+    if (t->kind == TK_EOF) break;
+    if (lex_is(t, "model")) {
+      parse_model(&P);
+    } else if (lex_is(t, "train")) {
+      parse_train(&P);
+    } else {
+      if (t->kind != TK_BAD) diag_error(d, t->loc, "expected a 'model' or 'train' block, found %s", describe(&P, t));
+      /* Resume at the next block keyword. */
+      do advance(&P);
+      while (cur(&P)->kind != TK_EOF && !is(&P, "model") && !is(&P, "train"));
+    }
+  }
+  if (!P.prog->has_model) {
+    Loc start = {toks[0].loc.file, 1, 1};
+    diag_error(d, start, "no model in this file (expected 'model NAME { ... }')");
+  }
+  P.prog->syntax_errors = d->nerrors > errors0;
+  return P.prog;
+}
+
+/* ---- printing (tests, debugging) ---- */
+
+void parse_print_expr(FILE *out, const Expr *e) {
+  static const char *const ops[] = {"+", "-", "*", "/", "@", "**"};
+  switch (e->kind) {
+  case EX_ERROR: fputs("<error>", out); break;
+  case EX_NUM: fprintf(out, "%g", e->num); break;
+  case EX_STR: fprintf(out, "\"%s\"", e->name); break;
+  case EX_NAME: fputs(e->name, out); break;
+  case EX_LIST:
+    fputc('[', out);
+    for (int i = 0; i < e->nitems; i++) {
+      if (i) fputc(' ', out);
+      parse_print_expr(out, e->items[i]);
+    }
+    fputc(']', out);
+    break;
+  case EX_NEG:
+    fputs("(neg ", out);
+    parse_print_expr(out, e->lhs);
+    fputc(')', out);
+    break;
+  case EX_BINARY:
+    fprintf(out, "(%s ", ops[e->op]);
+    parse_print_expr(out, e->lhs);
+    fputc(' ', out);
+    parse_print_expr(out, e->rhs);
+    fputc(')', out);
+    break;
+  case EX_CALL:
+    fprintf(out, "(%s", e->name);
+    for (int i = 0; i < e->nargs; i++) {
+      fputc(' ', out);
+      if (e->args[i].key) fprintf(out, "%s=", e->args[i].key);
+      parse_print_expr(out, e->args[i].val);
+    }
+    fputc(')', out);
+    break;
+  }
+}
+
+/* ---- suggestions ---- */
+
+/* Edit distance counting a swap of neighbours as one edit (optimal string
+ * alignment): "axsi" is one typo away from "axis". */
+static int edit_distance(const char *a, const char *b) {
+  size_t la = strlen(a), lb = strlen(b);
+  if (la > 64 || lb > 64) return 1000;
+  int dist[65][65];
+  for (size_t i = 0; i <= la; i++) dist[i][0] = (int)i;
+  for (size_t j = 0; j <= lb; j++) dist[0][j] = (int)j;
+  for (size_t i = 1; i <= la; i++)
+    for (size_t j = 1; j <= lb; j++) {
+      int best = dist[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+      if (dist[i - 1][j] + 1 < best) best = dist[i - 1][j] + 1;
+      if (dist[i][j - 1] + 1 < best) best = dist[i][j - 1] + 1;
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && dist[i - 2][j - 2] + 1 < best)
+        best = dist[i - 2][j - 2] + 1;
+      dist[i][j] = best;
+    }
+  return dist[la][lb];
+}
+
+const char *fe_suggest(const char *name, const char *const *cands, int ncands) {
+  /* One edit for short names, two for longer ones, none for one letter
+   * (every other one-letter name is one edit away): beyond that the
+   * "suggestion" is more often noise than help. */
+  size_t len = strlen(name);
+  int limit = len <= 1 ? 0 : len <= 4 ? 1 : 2, best = limit + 1;
+  const char *pick = NULL;
+  for (int i = 0; i < ncands; i++) {
+    if (!cands[i] || !strcmp(cands[i], name)) continue;
+    int dist = edit_distance(name, cands[i]);
+    if (dist < best) best = dist, pick = cands[i];
+  }
+  return pick;
+}

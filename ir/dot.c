@@ -1,0 +1,131 @@
+/* dot.c — the module as a Graphviz graph (`nnc ... --dot`), for looking at
+ * what a pass did: `dot -Tsvg`.
+ *
+ * One cluster per function; a box per node labelled with its value, op,
+ * attributes and type; an edge per operand (numbered when the op has more
+ * than one, since matmul's and sub's operands do not commute). Module globals
+ * are drawn once, outside the clusters, as cylinders, joined by dashed edges
+ * to the `global` nodes that read them and from the `store` nodes that write
+ * them: that is where functions share state. Like the printer, it never
+ * trusts the module (it may be drawing IR that failed verification). */
+#include <string.h>
+
+#include "ir.h"
+
+#define GLOBAL_COLOR "\"#fde9c8\""
+#define INPUT_COLOR "\"#d7e8fb\""
+
+/* Writes s inside a double-quoted dot string. */
+static void put_escaped(FILE *out, const char *s) {
+  for (; s && *s; s++) {
+    if (*s == '"' || *s == '\\') fputc('\\', out);
+    if (*s == '\n')
+      fputs("\\n", out);
+    else
+      fputc(*s, out);
+  }
+}
+
+static void put_value(FILE *out, const IrFunc *f, int v) {
+  if (v >= 0 && v < f->n && f->nodes[v].name && *f->nodes[v].name) {
+    fputc('%', out);
+    put_escaped(out, f->nodes[v].name);
+  } else {
+    fprintf(out, "%%%d", v);
+  }
+}
+
+static void put_type(FILE *out, const IrModule *m, const Type *t) {
+  char buf[IR_TYPE_STRLEN];
+  if (t->sh.rank < 0 || t->sh.rank > IR_MAX_RANK)
+    fputs("<bad type>", out);
+  else
+    put_escaped(out, ir_type_str(m, t, buf, sizeof buf));
+}
+
+static void put_axes(FILE *out, const char *key, const Attrs *at) {
+  int n = at->naxes < 0 ? 0 : at->naxes > IR_MAX_RANK ? IR_MAX_RANK : at->naxes;
+  fprintf(out, " %s=[", key);
+  for (int i = 0; i < n; i++)
+    fprintf(out, "%s%d", i ? "," : "", at->axes[i]);
+  fputc(']', out);
+}
+
+static void put_node(FILE *out, const IrFunc *f, int fi, int i) {
+  const IrNode *n = &f->nodes[i];
+  fprintf(out, "    f%d_%d [label=\"", fi, i);
+  if ((unsigned)n->op >= OP_COUNT) {
+    fprintf(out, "bad op %d\"];\n", (int)n->op);
+    return;
+  }
+  unsigned a = ir_ops[n->op].attrs;
+  if (n->op != OP_STORE) {
+    put_value(out, f, i);
+    fputs(" = ", out);
+  }
+  fputs(ir_ops[n->op].mnemonic, out);
+  if (a & A_INDEX) fprintf(out, " %d", n->at.index);
+  if (a & A_NAME) {
+    fputs(" @", out);
+    put_escaped(out, n->at.name ? n->at.name : "?");
+  }
+  if (a & A_VALUE) fprintf(out, " value=%.9g", n->at.value);
+  if (a & A_AXIS) fprintf(out, " axis=%d", n->at.axis);
+  if (a & A_AXES) put_axes(out, "axes", &n->at);
+  if (a & A_KEEPDIMS) fprintf(out, " keepdims=%d", n->at.keepdims);
+  if (a & A_PERM) put_axes(out, "perm", &n->at);
+  if (a & A_TRANS) fprintf(out, " ta=%d tb=%d", n->at.ta, n->at.tb);
+  if (n->op != OP_STORE) {
+    fputs("\\n", out);
+    put_type(out, f->mod, &n->ty);
+  }
+  fputc('"', out);
+  if (n->op == OP_INPUT) fputs(", shape=invhouse, style=filled, fillcolor=" INPUT_COLOR, out);
+  if (n->op == OP_GLOBAL || n->op == OP_STORE) fputs(", style=filled, fillcolor=" GLOBAL_COLOR, out);
+  fputs("];\n", out);
+}
+
+static void put_func(FILE *out, const IrModule *m, const IrFunc *f, int fi) {
+  fprintf(out, "  subgraph cluster_%d {\n    label=\"", fi);
+  put_escaped(out, f->name);
+  fputs("\";\n", out);
+  for (int i = 0; i < f->n; i++)
+    put_node(out, f, fi, i);
+  fprintf(out, "    f%d_ret [label=\"return\", shape=house];\n  }\n", fi);
+  for (int i = 0; i < f->n; i++) {
+    const IrNode *n = &f->nodes[i];
+    if ((unsigned)n->op >= OP_COUNT) continue;
+    int nargs = n->nargs < 0 ? 0 : n->nargs > IR_MAX_ARGS ? IR_MAX_ARGS : n->nargs;
+    for (int k = 0; k < nargs; k++) {
+      if (n->args[k] < 0 || n->args[k] >= f->n) continue; /* dangling: nothing to draw from */
+      fprintf(out, "  f%d_%d -> f%d_%d", fi, n->args[k], fi, i);
+      if (nargs > 1) fprintf(out, " [label=\"%d\"]", k);
+      fputs(";\n", out);
+    }
+    int g = (ir_ops[n->op].attrs & A_NAME) && n->at.name ? ir_global_find(m, n->at.name) : -1;
+    if (g >= 0 && n->op == OP_STORE)
+      fprintf(out, "  f%d_%d -> g%d [style=dashed];\n", fi, i, g);
+    else if (g >= 0)
+      fprintf(out, "  g%d -> f%d_%d [style=dashed];\n", g, fi, i);
+  }
+  for (int r = 0; r < f->nrets; r++)
+    if (f->rets[r] >= 0 && f->rets[r] < f->n)
+      fprintf(out, "  f%d_%d -> f%d_ret [label=\"%d\"];\n", fi, f->rets[r], fi, r);
+}
+
+void ir_print_dot(FILE *out, const IrModule *m) {
+  fputs("digraph \"", out);
+  put_escaped(out, m->name);
+  fputs("\" {\n  node [shape=box, fontname=\"monospace\", fontsize=10];\n", out);
+  for (int i = 0; i < m->nglobals; i++) {
+    const IrGlobal *g = &m->globals[i];
+    fprintf(out, "  g%d [label=\"%s @", i, g->kind == GLOBAL_STATE ? "state" : "param");
+    put_escaped(out, g->name);
+    fputs("\\n", out);
+    put_type(out, m, &g->ty);
+    fputs("\", shape=cylinder, style=filled, fillcolor=" GLOBAL_COLOR "];\n", out);
+  }
+  for (int i = 0; i < m->nfuncs; i++)
+    put_func(out, m, m->funcs[i], i);
+  fputs("}\n", out);
+}

@@ -1,0 +1,292 @@
+/* interp.c — the reference evaluator (see interp.h): what every op means.
+ *
+ * Every value is a dense row-major array of doubles. Broadcasting, reductions
+ * and transposes are written as index arithmetic on coordinates, one element
+ * at a time, so each op reads like its definition in docs/ir.md; speed does
+ * not matter here. Stores are collected and applied after the last node, so
+ * every `global` read sees the value from before the call, as the generated
+ * code does. */
+#include "interp.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct Val {
+  double *v;
+  int64_t n;
+  int rank;
+  int64_t d[IR_MAX_RANK]; /* dims with symbolic ones resolved */
+} Val;
+
+typedef struct Interp {
+  const IrFunc *f;
+  const int64_t *syms;
+  Val *vals;
+  char *err;
+  size_t errlen;
+} Interp;
+
+static bool fail(Interp *in, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(in->err, in->errlen, fmt, ap);
+  va_end(ap);
+  return false;
+}
+
+static int64_t resolve(const Interp *in, int64_t d) { return IR_IS_SYM(d) ? in->syms[IR_SYM_INDEX(d)] : d; }
+
+/* Row-major strides of dims d[0..rank). */
+static void strides(const int64_t *d, int rank, int64_t *st) {
+  int64_t s = 1;
+  for (int i = rank - 1; i >= 0; i--) {
+    st[i] = s;
+    s *= d[i];
+  }
+}
+
+/* Coordinates of flat index k in dims d (row-major). */
+static void coords(int64_t k, const int64_t *d, int rank, int64_t *c) {
+  for (int i = rank - 1; i >= 0; i--) {
+    c[i] = k % d[i];
+    k /= d[i];
+  }
+}
+
+/* Strides of operand x as seen from an output of rank `rank` under numpy
+ * broadcasting: x's axes align on the right, and a stretched axis (size 1 in
+ * x, or missing) gets stride 0 so every output coordinate reads element 0. */
+static void bcast_strides(const Val *x, const Val *out, int64_t *st) {
+  int64_t xs[IR_MAX_RANK];
+  strides(x->d, x->rank, xs);
+  for (int i = 0; i < out->rank; i++) {
+    int j = i - (out->rank - x->rank);
+    st[i] = (j >= 0 && x->d[j] != 1) ? xs[j] : 0;
+  }
+}
+
+/* Flat index into x of output element k. */
+static int64_t bcast_index(int64_t k, const Val *out, const int64_t *st) {
+  int64_t c[IR_MAX_RANK], off = 0;
+  coords(k, out->d, out->rank, c);
+  for (int i = 0; i < out->rank; i++) off += c[i] * st[i];
+  return off;
+}
+
+static double unary(OpKind op, double x, double p) {
+  switch (op) {
+  case OP_NEG: return -x;
+  case OP_RELU: return x > 0 ? x : 0;
+  case OP_STEP: return x > 0 ? 1 : 0;
+  case OP_SIGMOID: return 1 / (1 + exp(-x));
+  case OP_TANH: return tanh(x);
+  case OP_EXP: return exp(x);
+  case OP_LOG: return log(x);
+  case OP_SQRT: return sqrt(x);
+  case OP_POW: return pow(x, p);
+  default: unreachable("interp: not a unary op");
+  }
+}
+
+static double binary(OpKind op, double a, double b) {
+  switch (op) {
+  case OP_ADD: return a + b;
+  case OP_SUB: return a - b;
+  case OP_MUL: return a * b;
+  case OP_DIV: return a / b;
+  case OP_EQ: return a == b ? 1 : 0;
+  default: unreachable("interp: not a binary op");
+  }
+}
+
+/* Elementwise ops, and broadcast (a unary op whose operand is stretched). */
+static void run_elementwise(Interp *in, const IrNode *n, Val *o) {
+  const Val *a = &in->vals[n->args[0]];
+  int64_t sa[IR_MAX_RANK], sb[IR_MAX_RANK];
+  bcast_strides(a, o, sa);
+  if (n->nargs == 2) {
+    const Val *b = &in->vals[n->args[1]];
+    bcast_strides(b, o, sb);
+    for (int64_t k = 0; k < o->n; k++)
+      o->v[k] = binary(n->op, a->v[bcast_index(k, o, sa)], b->v[bcast_index(k, o, sb)]);
+    return;
+  }
+  for (int64_t k = 0; k < o->n; k++) {
+    double x = a->v[bcast_index(k, o, sa)];
+    if (n->op == OP_BROADCAST) o->v[k] = x;
+    /* f32 -> i32 truncates toward zero; i32 -> f32 and f32 -> f32 are exact. */
+    else if (n->op == OP_CAST) o->v[k] = n->ty.dt == DT_I32 ? trunc(x) : x;
+    else o->v[k] = unary(n->op, x, n->at.value);
+  }
+}
+
+/* sum/mean/max: each input element folds into the output element with the
+ * same coordinates on the kept axes. keepdims only changes the shape, not
+ * the flat layout, so the output index ignores it. */
+static void run_reduce(Interp *in, const IrNode *n, Val *o) {
+  const Val *x = &in->vals[n->args[0]];
+  bool red[IR_MAX_RANK] = {0};
+  for (int j = 0; j < n->at.naxes; j++) red[n->at.axes[j]] = true;
+  int64_t ost[IR_MAX_RANK], s = 1, count = 1;
+  for (int i = x->rank - 1; i >= 0; i--) {
+    ost[i] = red[i] ? 0 : s;
+    if (red[i]) count *= x->d[i];
+    else s *= x->d[i];
+  }
+  for (int64_t k = 0; k < o->n; k++) o->v[k] = n->op == OP_MAX ? -INFINITY : 0;
+  for (int64_t k = 0; k < x->n; k++) {
+    int64_t c[IR_MAX_RANK], off = 0;
+    coords(k, x->d, x->rank, c);
+    for (int i = 0; i < x->rank; i++) off += c[i] * ost[i];
+    if (n->op == OP_MAX) o->v[off] = x->v[k] > o->v[off] ? x->v[k] : o->v[off];
+    else o->v[off] += x->v[k];
+  }
+  if (n->op == OP_MEAN)
+    for (int64_t k = 0; k < o->n; k++) o->v[k] /= (double)count;
+}
+
+/* softmax/log_softmax along `axis`, as rows of length d[axis] with stride
+ * `inner`; the row max is subtracted first so exp never overflows. */
+static void run_rowwise(Interp *in, const IrNode *n, Val *o) {
+  const Val *x = &in->vals[n->args[0]];
+  int ax = n->at.axis;
+  int64_t outer = 1, len = x->d[ax], inner = 1;
+  for (int i = 0; i < ax; i++) outer *= x->d[i];
+  for (int i = ax + 1; i < x->rank; i++) inner *= x->d[i];
+  for (int64_t a = 0; a < outer; a++)
+    for (int64_t b = 0; b < inner; b++) {
+      const double *xr = x->v + a * len * inner + b;
+      double *yr = o->v + a * len * inner + b;
+      double mx = -INFINITY, sum = 0;
+      for (int64_t k = 0; k < len; k++) mx = xr[k * inner] > mx ? xr[k * inner] : mx;
+      for (int64_t k = 0; k < len; k++) sum += exp(xr[k * inner] - mx);
+      for (int64_t k = 0; k < len; k++)
+        yr[k * inner] = n->op == OP_SOFTMAX ? exp(xr[k * inner] - mx) / sum : xr[k * inner] - mx - log(sum);
+    }
+}
+
+/* op(A) @ op(B) with op(X) = X^T when the flag is set: element (i, k) of
+ * op(A) is A[k][i] when transposed. */
+static void run_matmul(Interp *in, const IrNode *n, Val *o) {
+  const Val *A = &in->vals[n->args[0]], *B = &in->vals[n->args[1]];
+  int ta = n->at.ta, tb = n->at.tb;
+  int64_t M = o->d[0], N = o->d[1], K = ta ? A->d[0] : A->d[1];
+  int64_t lda = A->d[1], ldb = B->d[1];
+  for (int64_t i = 0; i < M; i++)
+    for (int64_t j = 0; j < N; j++) {
+      double acc = 0;
+      for (int64_t k = 0; k < K; k++) {
+        double a = ta ? A->v[k * lda + i] : A->v[i * lda + k];
+        double b = tb ? B->v[j * ldb + k] : B->v[k * ldb + j];
+        acc += a * b;
+      }
+      o->v[i * N + j] = acc;
+    }
+}
+
+/* Output coordinate i walks input axis perm[i]. */
+static void run_transpose(Interp *in, const IrNode *n, Val *o) {
+  const Val *x = &in->vals[n->args[0]];
+  int64_t xs[IR_MAX_RANK];
+  strides(x->d, x->rank, xs);
+  for (int64_t k = 0; k < o->n; k++) {
+    int64_t c[IR_MAX_RANK], off = 0;
+    coords(k, o->d, o->rank, c);
+    for (int i = 0; i < o->rank; i++) off += c[i] * xs[n->at.axes[i]];
+    o->v[k] = x->v[off];
+  }
+}
+
+static bool run_onehot(Interp *in, const IrNode *n, Val *o) {
+  const Val *lab = &in->vals[n->args[0]];
+  int64_t C = o->d[o->rank - 1];
+  memset(o->v, 0, (size_t)o->n * sizeof *o->v);
+  for (int64_t k = 0; k < lab->n; k++) {
+    double l = lab->v[k];
+    if (!(l >= 0 && l < (double)C) || l != floor(l))
+      return fail(in, "onehot: label %g at position %lld is outside [0, %lld)", l, (long long)k, (long long)C);
+    o->v[k * C + (int64_t)l] = 1;
+  }
+  return true;
+}
+
+static bool run_node(Interp *in, int id, double *const *globals, double *const *inputs) {
+  const IrNode *n = &in->f->nodes[id];
+  const IrModule *m = in->f->mod;
+  Val *o = &in->vals[id];
+  switch (n->op) {
+  case OP_INPUT: memcpy(o->v, inputs[n->at.index], (size_t)o->n * sizeof *o->v); return true;
+  case OP_GLOBAL: {
+    int g = ir_global_find(m, n->at.name);
+    if (g < 0) return fail(in, "unknown global @%s", n->at.name);
+    memcpy(o->v, globals[g], (size_t)o->n * sizeof *o->v);
+    return true;
+  }
+  case OP_CONST:
+    for (int64_t k = 0; k < o->n; k++) o->v[k] = n->at.value;
+    return true;
+  case OP_STORE: return true; /* applied after the last node */
+  case OP_DIM: o->v[0] = (double)in->vals[n->args[0]].d[n->at.axis]; return true;
+  case OP_SUM:
+  case OP_MEAN:
+  case OP_MAX: run_reduce(in, n, o); return true;
+  case OP_SOFTMAX:
+  case OP_LOG_SOFTMAX: run_rowwise(in, n, o); return true;
+  case OP_MATMUL: run_matmul(in, n, o); return true;
+  case OP_RESHAPE: memcpy(o->v, in->vals[n->args[0]].v, (size_t)o->n * sizeof *o->v); return true;
+  case OP_TRANSPOSE: run_transpose(in, n, o); return true;
+  case OP_ONEHOT: return run_onehot(in, n, o);
+  default:
+    if (op_is(n->op, OPF_ELEMWISE) || n->op == OP_BROADCAST) {
+      run_elementwise(in, n, o);
+      return true;
+    }
+    return fail(in, "interp: op %s is not implemented", ir_ops[n->op].mnemonic);
+  }
+}
+
+bool ir_interp(const IrFunc *f, const int64_t *syms, double *const *globals, double *const *inputs,
+               double *const *outputs, char *err, size_t errlen) {
+  Interp in = {.f = f, .syms = syms, .err = err, .errlen = errlen};
+  if (errlen) err[0] = 0;
+  in.vals = calloc((size_t)f->n + 1, sizeof *in.vals);
+  if (!in.vals) return fail(&in, "interp: out of memory");
+  bool ok = true;
+  for (int i = 0; i < f->n && ok; i++) {
+    const Type *t = &f->nodes[i].ty;
+    Val *o = &in.vals[i];
+    o->rank = t->sh.rank;
+    o->n = 1;
+    for (int k = 0; k < o->rank; k++) {
+      o->d[k] = resolve(&in, t->sh.d[k]);
+      o->n *= o->d[k];
+    }
+    if (t->dt == DT_VOID) o->n = 0;
+    o->v = calloc((size_t)o->n + 1, sizeof *o->v);
+    if (!o->v) ok = fail(&in, "interp: out of memory");
+    else ok = run_node(&in, i, globals, inputs);
+  }
+  if (ok) {
+    for (int r = 0; r < f->nrets; r++) {
+      const Val *v = &in.vals[f->rets[r]];
+      memcpy(outputs[r], v->v, (size_t)v->n * sizeof *v->v);
+    }
+    /* Every read is done: now the stores take effect, in program order. */
+    for (int i = 0; i < f->n; i++) {
+      const IrNode *n = &f->nodes[i];
+      if (n->op != OP_STORE) continue;
+      int g = ir_global_find(f->mod, n->at.name);
+      if (g < 0) {
+        ok = fail(&in, "unknown global @%s", n->at.name);
+        break;
+      }
+      const Val *v = &in.vals[n->args[0]];
+      memcpy(globals[g], v->v, (size_t)v->n * sizeof *v->v);
+    }
+  }
+  for (int i = 0; i < f->n; i++) free(in.vals[i].v);
+  free(in.vals);
+  return ok;
+}

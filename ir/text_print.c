@@ -1,0 +1,337 @@
+/* text_print.c — the IR text printer (docs/ir.md, "Text format").
+ *
+ * The output is canonical: the same module always prints the same bytes,
+ * and text_parse.c reads it back into a module that prints identically. That
+ * rests on three choices made here:
+ *   - every attribute of an op prints every time, in ops.def's order, so the
+ *     parser never has to guess a default;
+ *   - unnamed values print as %<node id>, which fixes where each node sits
+ *     (the parser places the inputs, printed only in the signature, around
+ *     those ids);
+ *   - value names that could not be read back (duplicates, all digits, odd
+ *     characters) are made unique and readable here, never in the module.
+ * The printer never trusts the module: on broken IR (say, printed after a
+ * pass that failed verification) it prints what is there and never reads
+ * out of bounds. */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ir.h"
+
+/* Keyword tables of the text format, shared with text_parse.c (which
+ * declares them extern) so that the two directions cannot drift apart. */
+const char *const ir_text_opt_names[3] = {[OPT_SGD] = "sgd", [OPT_ADAM] = "adam", [OPT_ADAMW] = "adamw"};
+const char *const ir_text_task_names[3] = {
+    [NNRT_TASK_CLASSIFY] = "classify", [NNRT_TASK_BINARY] = "binary", [NNRT_TASK_REGRESS] = "regress"};
+const char *const ir_text_init_names[6] = {
+    [NNRT_INIT_ZEROS] = "zeros",         [NNRT_INIT_ONES] = "ones",
+    [NNRT_INIT_NORMAL] = "normal",       [NNRT_INIT_UNIFORM] = "uniform",
+    [NNRT_INIT_HE_NORMAL] = "he_normal", [NNRT_INIT_GLOROT_UNIFORM] = "glorot_uniform"};
+/* How many numbers each initialiser prints: init_a, then init_b. */
+const int ir_text_init_nargs[6] = {0, 0, 2, 2, 1, 2};
+
+#define NELEM(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+static bool ident_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.';
+}
+
+static bool all_digits(const char *s) {
+  if (!*s) return false;
+  for (; *s; s++)
+    if (*s < '0' || *s > '9') return false;
+  return true;
+}
+
+static void print_dim(FILE *out, const IrModule *m, int64_t d) {
+  /* -(d + 1), not IR_SYM_INDEX: that one overflows on a garbage dim. */
+  int64_t k = -(d + 1);
+  if (!IR_IS_SYM(d))
+    fprintf(out, "%" PRId64, d);
+  else if (m && k < m->nsyms)
+    fputs(m->syms[k], out);
+  else
+    fprintf(out, "?%" PRId64, k); /* broken IR: shown, not parseable */
+}
+
+/* Not ir_type_str: its fixed buffer would cut long sym names, and a cut
+ * type would not read back. */
+static void print_type(FILE *out, const IrModule *m, const Type *t) {
+  fputs(t->dt == DT_F32 ? "f32" : t->dt == DT_I32 ? "i32" : "void", out);
+  if (t->dt == DT_VOID) return;
+  fputc('[', out);
+  int rank = t->sh.rank < 0 ? 0 : t->sh.rank > IR_MAX_RANK ? IR_MAX_RANK : t->sh.rank;
+  for (int i = 0; i < rank; i++) {
+    if (i) fputc(',', out);
+    print_dim(out, m, t->sh.d[i]);
+  }
+  fputc(']', out);
+}
+
+/* ---- value names ---- */
+
+/* A string set for the names already given out in one function: open
+ * addressing, so that naming n values costs O(n), not O(n^2). */
+typedef struct NameSet {
+  char **slot;
+  size_t cap;
+} NameSet;
+
+static size_t name_hash(const char *s) {
+  size_t h = 2166136261u;
+  for (; *s; s++)
+    h = (h ^ (unsigned char)*s) * 16777619u;
+  return h;
+}
+
+static bool nameset_has(const NameSet *s, const char *name) {
+  for (size_t i = name_hash(name) & (s->cap - 1); s->slot[i]; i = (i + 1) & (s->cap - 1))
+    if (!strcmp(s->slot[i], name)) return true;
+  return false;
+}
+
+static void nameset_add(NameSet *s, char *name) {
+  size_t i = name_hash(name) & (s->cap - 1);
+  while (s->slot[i])
+    i = (i + 1) & (s->cap - 1);
+  s->slot[i] = name;
+}
+
+static void *xmalloc(size_t n) {
+  void *p = calloc(1, n ? n : 1);
+  if (!p) unreachable("out of memory");
+  return p;
+}
+
+/* The printed name of every value of f (without the '%'), malloc'd; free
+ * with free_names. Unnamed values are their node id. A name that would not
+ * read back as itself is repaired: odd characters become '_', and a
+ * duplicate or all-digit name (which would read as a node id) gets
+ * ".<id>" appended until it is unique. */
+static char **value_names(const IrFunc *f) {
+  char **names = xmalloc(sizeof *names * (size_t)(f->n > 0 ? f->n : 1));
+  NameSet set = {0};
+  set.cap = 16;
+  while (set.cap < 2 * (size_t)f->n + 2)
+    set.cap *= 2;
+  set.slot = xmalloc(sizeof *set.slot * set.cap);
+  for (int i = 0; i < f->n; i++) {
+    const char *nm = f->nodes[i].name;
+    char idbuf[24];
+    snprintf(idbuf, sizeof idbuf, "%d", i);
+    if (!nm || !*nm || !strcmp(nm, idbuf)) {
+      names[i] = xmalloc(strlen(idbuf) + 1);
+      strcpy(names[i], idbuf);
+      continue; /* ids never clash with names: a name is never all digits */
+    }
+    size_t len = strlen(nm), cap = len + 1;
+    char *s = xmalloc(cap);
+    for (size_t k = 0; k < len; k++)
+      s[k] = ident_char(nm[k]) ? nm[k] : '_';
+    while (all_digits(s) || nameset_has(&set, s)) {
+      size_t n = strlen(s), need = n + strlen(idbuf) + 2;
+      if (need > cap) {
+        char *t = xmalloc(need);
+        memcpy(t, s, n);
+        free(s);
+        s = t;
+        cap = need;
+      }
+      s[n] = '.';
+      strcpy(s + n + 1, idbuf);
+    }
+    nameset_add(&set, s);
+    names[i] = s;
+  }
+  free(set.slot);
+  return names;
+}
+
+static void free_names(char **names, int n) {
+  for (int i = 0; i < n; i++)
+    free(names[i]);
+  free(names);
+}
+
+static void print_ref(FILE *out, char *const *names, const IrFunc *f, int v) {
+  if (v >= 0 && v < f->n)
+    fprintf(out, "%%%s", names[v]);
+  else
+    fprintf(out, "%%%d", v); /* out of range: broken IR, shown as is */
+}
+
+/* ---- attributes ---- */
+
+static void print_int_list(FILE *out, const Attrs *at) {
+  int n = at->naxes < 0 ? 0 : at->naxes > IR_MAX_RANK ? IR_MAX_RANK : at->naxes;
+  fputc('[', out);
+  for (int i = 0; i < n; i++)
+    fprintf(out, "%s%d", i ? "," : "", at->axes[i]);
+  fputc(']', out);
+}
+
+/* Prints " {a=.., b=..}" for the attributes that go in braces (index and
+ * name print elsewhere), in the A_* bit order, which is ops.def's order. */
+static void print_attrs(FILE *out, OpKind op, const Attrs *at) {
+  unsigned want = ir_ops[op].attrs & ~(unsigned)(A_INDEX | A_NAME);
+  if (!want) return;
+  const char *sep = "";
+  fputs(" {", out);
+  for (unsigned bit = 1; bit <= A_TRANS; bit <<= 1) {
+    if (!(want & bit)) continue;
+    fputs(sep, out);
+    sep = ", ";
+    switch (bit) {
+    case A_VALUE:
+      fprintf(out, "value=%.9g", at->value);
+      break;
+    case A_AXIS:
+      fprintf(out, "axis=%d", at->axis);
+      break;
+    case A_AXES:
+      fputs("axes=", out), print_int_list(out, at);
+      break;
+    case A_KEEPDIMS:
+      fprintf(out, "keepdims=%d", at->keepdims);
+      break;
+    case A_PERM:
+      fputs("perm=", out), print_int_list(out, at);
+      break;
+    case A_TRANS:
+      fprintf(out, "ta=%d, tb=%d", at->ta, at->tb);
+      break;
+    default:
+      unreachable("print_attrs: an attribute kind without a spelling");
+    }
+  }
+  fputc('}', out);
+}
+
+/* ---- functions ---- */
+
+static void print_node(FILE *out, const IrFunc *f, char *const *names, int i) {
+  const IrNode *n = &f->nodes[i];
+  if ((unsigned)n->op >= OP_COUNT) {
+    fprintf(out, "  %%%s = <bad op %d>\n", names[i], (int)n->op);
+    return;
+  }
+  const OpInfo *info = &ir_ops[n->op];
+  fputs("  ", out);
+  /* A store's result is void: it has nothing to name. */
+  if (n->op != OP_STORE) fprintf(out, "%%%s = ", names[i]);
+  fputs(info->mnemonic, out);
+  const char *sep = " ";
+  if (info->attrs & A_NAME) {
+    fprintf(out, " @%s", n->at.name ? n->at.name : "?");
+    sep = ", ";
+  }
+  int nargs = n->nargs < 0 ? 0 : n->nargs > IR_MAX_ARGS ? IR_MAX_ARGS : n->nargs;
+  for (int k = 0; k < nargs; k++) {
+    fputs(k ? ", " : sep, out);
+    print_ref(out, names, f, n->args[k]);
+  }
+  print_attrs(out, n->op, &n->at);
+  if (n->op != OP_STORE) {
+    fputs(" : ", out);
+    print_type(out, f->mod, &n->ty);
+  }
+  fputc('\n', out);
+}
+
+void ir_print_func(FILE *out, const IrFunc *f) {
+  char **names = value_names(f);
+  /* The signature lists the INPUT nodes in node order, which the verifier
+   * guarantees is their index order. */
+  fprintf(out, "func %s(", f->name);
+  const char *sep = "";
+  for (int i = 0; i < f->n; i++) {
+    if (f->nodes[i].op != OP_INPUT) continue;
+    fprintf(out, "%s%%%s: ", sep, names[i]);
+    print_type(out, f->mod, &f->nodes[i].ty);
+    sep = ", ";
+  }
+  fputs(") -> (", out);
+  for (int r = 0; r < f->nrets; r++) {
+    if (r) fputs(", ", out);
+    int v = f->rets[r];
+    if (v >= 0 && v < f->n)
+      print_type(out, f->mod, &f->nodes[v].ty);
+    else
+      fputs("?", out);
+  }
+  fputs(") {\n", out);
+  for (int i = 0; i < f->n; i++)
+    if (f->nodes[i].op != OP_INPUT) print_node(out, f, names, i);
+  fputs("  return", out);
+  for (int r = 0; r < f->nrets; r++) {
+    fputs(r ? ", " : " ", out);
+    print_ref(out, names, f, f->rets[r]);
+  }
+  fputs("\n}\n", out);
+  free_names(names, f->n);
+}
+
+/* ---- module header ---- */
+
+/* Dataset names are usually identifiers; anything else (a path, say) is
+ * quoted so that it still reads back. NULL and "" both print as "". */
+static void print_word(FILE *out, const char *s) {
+  /* Bare only if the lexer reads it back as one identifier. */
+  bool bare = s && ((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z') || s[0] == '_');
+  for (const char *p = s; bare && *p; p++)
+    bare = ident_char(*p);
+  if (bare) {
+    fputs(s, out);
+    return;
+  }
+  fputc('"', out);
+  for (const char *p = s ? s : ""; *p; p++) {
+    unsigned char c = (unsigned char)*p;
+    if (c == '"' || c == '\\')
+      fprintf(out, "\\%c", c);
+    else if (c < 0x20 || c >= 0x7f)
+      fprintf(out, "\\x%02x", c);
+    else
+      fputc(c, out);
+  }
+  fputc('"', out);
+}
+
+static const char *name_or(const char *const *tab, int n, int i, const char *dflt) {
+  return i >= 0 && i < n && tab[i] ? tab[i] : dflt;
+}
+
+static void print_train(FILE *out, const IrTrain *t) {
+  fprintf(out, "train {optimizer=%s, ", name_or(ir_text_opt_names, NELEM(ir_text_opt_names), (int)t->opt, "?"));
+  fprintf(out, "lr=%.9g, beta1=%.9g, beta2=%.9g, eps=%.9g, weight_decay=%.9g, momentum=%.9g, ", t->lr, t->beta1,
+          t->beta2, t->eps, t->weight_decay, t->momentum);
+  fprintf(out, "batch=%d, epochs=%d, data=", t->batch, t->epochs);
+  print_word(out, t->data);
+  fprintf(out, ", task=%s, seed=%" PRIu64 "}\n", name_or(ir_text_task_names, NELEM(ir_text_task_names), t->task, "?"),
+          t->seed);
+}
+
+static void print_global(FILE *out, const IrModule *m, const IrGlobal *g) {
+  fprintf(out, "%s @%s : ", g->kind == GLOBAL_STATE ? "state" : "param", g->name);
+  print_type(out, m, &g->ty);
+  fprintf(out, " = %s", name_or(ir_text_init_names, NELEM(ir_text_init_names), g->init, "?"));
+  int nargs = g->init >= 0 && g->init < NELEM(ir_text_init_nargs) ? ir_text_init_nargs[g->init] : 0;
+  if (nargs >= 1) fprintf(out, "(%.9g", g->init_a);
+  if (nargs >= 2) fprintf(out, ", %.9g", g->init_b);
+  if (nargs) fputc(')', out);
+  fputc('\n', out);
+}
+
+void ir_print_module(FILE *out, const IrModule *m) {
+  fprintf(out, "module %s\n", m->name);
+  for (int i = 0; i < m->nsyms; i++)
+    fprintf(out, "sym %s\n", m->syms[i]);
+  if (m->train.present) print_train(out, &m->train);
+  for (int i = 0; i < m->nglobals; i++)
+    print_global(out, m, &m->globals[i]);
+  for (int i = 0; i < m->nfuncs; i++) {
+    fputc('\n', out);
+    ir_print_func(out, m->funcs[i]);
+  }
+}

@@ -1,0 +1,148 @@
+/* fuse.c — vertical fusion: assigns IrNode.group so that chains of
+ * elementwise ops run as one loop nest and their intermediate values never
+ * touch memory.
+ *
+ * Requires: a valid module (operands precede their users). Groups from an
+ * earlier run are discarded.
+ * Guarantees, for every group (group ids are dense from 0 per function;
+ * -1 marks a node alone):
+ *   - it has one root: an elementwise op, a reduction (sum/mean/max) or a
+ *     softmax/log_softmax; every other member is elementwise;
+ *   - the group's domain is the root's shape (elementwise root) or the
+ *     root's operand's shape (reduction, softmax: the fused members are its
+ *     prologue, evaluated at every input index); every member's shape
+ *     broadcasts to the domain, so a scalar or a bias row computed inside
+ *     the group is evaluated once per loop level that needs it;
+ *   - no member but the root is read outside the group, except by stores
+ *     (an elementwise group writes a stored member straight to the global:
+ *     the Adam update is one group that reads w, g, m, v and writes w, m,
+ *     v), and such stored members have the domain's shape; stores of a
+ *     group's values carry its id (they are not computed, only attached);
+ *   - groups can be ordered: since only the root is read by other nodes,
+ *     no path leaves a group and comes back into it.
+ * Free nodes (input, global, const, dim, reshape, transpose, broadcast)
+ * are never grouped: the backend inlines constants and folds views into
+ * its indexing anyway. Matmul and onehot stay alone.
+ *
+ * The walk goes from the last node to the first: when a node is reached all
+ * its users already have their groups, and it joins theirs if they agree.
+ * dim users do not count as uses (they read only a shape). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "passes.h"
+
+static bool broadcasts_to(const Shape *s, const Shape *d) {
+  if (s->rank > d->rank) return false;
+  for (int i = 0; i < s->rank; i++) {
+    int64_t a = s->d[i], b = d->d[d->rank - s->rank + i];
+    if (a != b && a != 1) return false;
+  }
+  return true;
+}
+
+static bool same_shape(const Shape *a, const Shape *b) {
+  return a->rank == b->rank && !memcmp(a->d, b->d, sizeof(int64_t) * (size_t)a->rank);
+}
+
+typedef struct Fuse {
+  IrFunc *f;
+  int *nuse, **use; /* users of each node */
+  bool *returned;
+  Shape *domain;    /* per group */
+  bool *ew_root;    /* per group: the root is elementwise */
+  int *size;        /* per group: members, stores excluded */
+} Fuse;
+
+/* The group node v may join, or -1: all its (non-dim) users are in one
+ * group, it broadcasts to that group's domain, and every store of it is
+ * writable by that group. */
+static int join_target(const Fuse *F, int v) {
+  const IrNode *nd = &F->f->nodes[v];
+  if (!op_is(nd->op, OPF_ELEMWISE) || F->returned[v]) return -1;
+  int g = -1, nstores = 0;
+  for (int i = 0; i < F->nuse[v]; i++) {
+    const IrNode *u = &F->f->nodes[F->use[v][i]];
+    if (u->op == OP_DIM) continue;
+    if (u->op == OP_STORE) {
+      nstores++;
+      continue;
+    }
+    if (u->group < 0 || (g >= 0 && u->group != g)) return -1;
+    g = u->group;
+  }
+  if (g < 0 || !broadcasts_to(&nd->ty.sh, &F->domain[g])) return -1;
+  if (nstores && (!F->ew_root[g] || !same_shape(&nd->ty.sh, &F->domain[g]))) return -1;
+  return g;
+}
+
+static void fuse_func(IrFunc *f) {
+  int n = f->n;
+  Fuse F = {.f = f};
+  F.nuse = calloc((size_t)n + 1, sizeof *F.nuse);
+  F.use = calloc((size_t)n + 1, sizeof *F.use);
+  F.returned = calloc((size_t)n + 1, 1);
+  F.domain = calloc((size_t)n + 1, sizeof *F.domain);
+  F.ew_root = calloc((size_t)n + 1, 1);
+  F.size = calloc((size_t)n + 1, sizeof *F.size);
+  int *fill = calloc((size_t)n + 1, sizeof *fill), *renum = calloc((size_t)n + 1, sizeof *renum);
+  if (!F.nuse || !F.use || !F.returned || !F.domain || !F.ew_root || !F.size || !fill || !renum)
+    unreachable("out of memory");
+  for (int i = 0; i < n; i++)
+    for (int j = 0; j < f->nodes[i].nargs; j++) F.nuse[f->nodes[i].args[j]]++;
+  for (int i = 0; i < n; i++) {
+    F.use[i] = malloc(sizeof(int) * (size_t)(F.nuse[i] + 1));
+    if (!F.use[i]) unreachable("out of memory");
+  }
+  for (int i = 0; i < n; i++)
+    for (int j = 0; j < f->nodes[i].nargs; j++) {
+      int a = f->nodes[i].args[j];
+      F.use[a][fill[a]++] = i;
+    }
+  for (int r = 0; r < f->nrets; r++) F.returned[f->rets[r]] = true;
+
+  int ngroups = 0;
+  for (int v = n - 1; v >= 0; v--) {
+    IrNode *nd = &f->nodes[v];
+    nd->group = -1;
+    bool ew = op_is(nd->op, OPF_ELEMWISE);
+    if (!ew && !op_is(nd->op, OPF_REDUCE | OPF_ROWWISE)) continue;
+    int g = join_target(&F, v);
+    if (g < 0) {
+      g = ngroups++;
+      F.ew_root[g] = ew;
+      F.domain[g] = ew ? nd->ty.sh : f->nodes[nd->args[0]].ty.sh;
+    }
+    nd->group = g;
+    F.size[g]++;
+  }
+  /* Stores ride with the group that computes their value. */
+  for (int s = 0; s < n; s++) {
+    IrNode *st = &f->nodes[s];
+    if (st->op != OP_STORE) continue;
+    int g = f->nodes[st->args[0]].group;
+    st->group = g >= 0 && F.ew_root[g] && same_shape(&f->nodes[st->args[0]].ty.sh, &F.domain[g]) ? g : -1;
+  }
+  /* A group of one is no group: renumber the rest densely in node order. */
+  int next = 0;
+  for (int g = 0; g < ngroups; g++) renum[g] = -1;
+  for (int i = 0; i < n; i++) {
+    int g = f->nodes[i].group;
+    if (g < 0) continue;
+    if (F.size[g] < 2) {
+      f->nodes[i].group = -1;
+      continue;
+    }
+    if (renum[g] < 0) renum[g] = next++;
+    f->nodes[i].group = renum[g];
+  }
+  for (int i = 0; i < n; i++) free(F.use[i]);
+  free(F.nuse), free(F.use), free(F.returned), free(F.domain), free(F.ew_root), free(F.size);
+  free(fill), free(renum);
+}
+
+bool pass_fuse(IrModule *m, PassCtx *ctx) {
+  (void)ctx;
+  for (int i = 0; i < m->nfuncs; i++) fuse_func(m->funcs[i]);
+  return true;
+}

@@ -1,0 +1,131 @@
+/* optim.c — the optimizer update appended to train_step by autodiff.
+ *
+ * Emits, as plain IR, what torch.optim computes for one step (so fusion and
+ * the backends see the update like any other arithmetic):
+ *   SGD    g += wd w (wd != 0); buf = momentum buf + g (momentum != 0, else
+ *          buf = g, no state); w -= lr buf
+ *   Adam   g += wd w (wd != 0); t += 1; m = b1 m + (1-b1) g;
+ *          v = b2 v + (1-b2) g^2; denom = sqrt(v) / sqrt(1 - b2^t) + eps;
+ *          w -= (lr / (1 - b1^t)) m / denom
+ *   AdamW  as Adam, with w *= 1 - lr wd first instead of the L2 term.
+ * b^t is exp(t log b): `pow` only takes a constant exponent and t is the
+ * step counter, a run-time value. The state lives in GLOBAL_STATE globals
+ * (`<param>.m`, `<param>.v`, `<param>.momentum`, and the shared f32[]
+ * `opt.step`, counted for every optimizer so the runtime can report and
+ * resume it), zero-initialised. Every read comes before the stores, which
+ * are emitted last. One emitting call per argument list, as in vjp.c: the
+ * node order must not depend on the compiler's evaluation order. */
+#include <math.h>
+#include <stdlib.h>
+
+#include "autodiff.h"
+
+typedef struct Store {
+  int global, value;
+} Store;
+
+/* The state global `name`, created zero-initialised unless it exists (a
+ * rebuilt train_step reuses it). -1 after reporting a name clash. */
+static int state_global(IrModule *m, const char *name, const Type *ty, Diag *d) {
+  int g = ir_global_find(m, name);
+  if (g < 0)
+    return ir_global_add(m, (IrGlobal){.name = name, .kind = GLOBAL_STATE, .ty = *ty, .init = NNRT_INIT_ZEROS});
+  if (m->globals[g].kind == GLOBAL_STATE && ir_type_eq(&m->globals[g].ty, ty)) return g;
+  diag_error(d, m->globals[g].loc, "optimizer state @%s clashes with a global of that name", name);
+  return -1;
+}
+
+/* The hyper-parameters of the train block; Adam's defaults without one. */
+static IrTrain hyper(const IrModule *m) {
+  if (m->train.present) return m->train;
+  return (IrTrain){.opt = OPT_ADAM, .lr = 1e-3, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8};
+}
+
+static int mulc(AdCtx *c, int x, double k) { return ad_op2(c, OP_MUL, x, ad_scalar(c, k)); }
+
+/* 1 - b^t for the step count t (a f32[] value). */
+static int bias_correction(AdCtx *c, int t, double b) {
+  int one = ad_scalar(c, 1);
+  return ad_op2(c, OP_SUB, one, ad_op1(c, OP_EXP, mulc(c, t, log(b))));
+}
+
+bool ad_emit_optimizer(IrFunc *f, const int *params, const int *grads, int np, int lr, Diag *d) {
+  IrModule *m = f->mod;
+  IrTrain tr = hyper(m);
+  AdCtx c = {.f = f};
+  Store *st = malloc((3 * (size_t)np + 1) * sizeof *st);
+  if (!st) unreachable("out of memory");
+  int nst = 0;
+  bool adam = tr.opt == OPT_ADAM || tr.opt == OPT_ADAMW;
+  Type scalar = {.dt = DT_F32};
+
+  int step_g = state_global(m, "opt.step", &scalar, d);
+  if (step_g < 0) {
+    free(st);
+    return false;
+  }
+  int step = ir_global_ref(f, step_g, c.loc);
+  int t = ad_op2(&c, OP_ADD, step, ad_scalar(&c, 1));
+  st[nst++] = (Store){step_g, t};
+
+  /* Per-step scalars, shared by every parameter. */
+  int step_size = -1, sqrt_bc2 = -1, decay = -1;
+  if (adam) {
+    step_size = ad_op2(&c, OP_DIV, lr, bias_correction(&c, t, tr.beta1));
+    sqrt_bc2 = ad_op1(&c, OP_SQRT, bias_correction(&c, t, tr.beta2));
+  }
+  if (tr.opt == OPT_ADAMW && tr.weight_decay != 0) {
+    int one = ad_scalar(&c, 1);
+    decay = ad_op2(&c, OP_SUB, one, mulc(&c, lr, tr.weight_decay));
+  }
+
+  for (int p = 0; p < np; p++) {
+    int gi = params[p];
+    const Type ty = m->globals[gi].ty;
+    const char *name = m->globals[gi].name;
+    c.loc = m->globals[gi].loc;
+    int w = ir_global_ref(f, gi, c.loc), g = grads[p];
+    /* L2 regularisation enters the gradient (SGD, Adam); AdamW decays the
+     * weight directly instead. */
+    if (tr.weight_decay != 0 && tr.opt != OPT_ADAMW) g = ad_op2(&c, OP_ADD, g, mulc(&c, w, tr.weight_decay));
+    int upd;
+    if (!adam) {
+      upd = g;
+      if (tr.momentum != 0) {
+        int mg = state_global(m, arena_printf(m->arena, "%s.momentum", name), &ty, d);
+        if (mg < 0) {
+          free(st);
+          return false;
+        }
+        upd = ad_op2(&c, OP_ADD, mulc(&c, ir_global_ref(f, mg, c.loc), tr.momentum), g);
+        st[nst++] = (Store){mg, upd};
+      }
+      upd = ad_op2(&c, OP_MUL, lr, upd);
+    } else {
+      int mg = state_global(m, arena_printf(m->arena, "%s.m", name), &ty, d);
+      int vg = mg < 0 ? -1 : state_global(m, arena_printf(m->arena, "%s.v", name), &ty, d);
+      if (vg < 0) {
+        free(st);
+        return false;
+      }
+      if (decay >= 0) w = ad_op2(&c, OP_MUL, w, decay);
+      int m_old = mulc(&c, ir_global_ref(f, mg, c.loc), tr.beta1);
+      int mm = ad_op2(&c, OP_ADD, m_old, mulc(&c, g, 1 - tr.beta1));
+      int g2 = ad_op2(&c, OP_MUL, g, g);
+      int v_old = mulc(&c, ir_global_ref(f, vg, c.loc), tr.beta2);
+      int vv = ad_op2(&c, OP_ADD, v_old, mulc(&c, g2, 1 - tr.beta2));
+      int root = ad_op2(&c, OP_DIV, ad_op1(&c, OP_SQRT, vv), sqrt_bc2);
+      int denom = ad_op2(&c, OP_ADD, root, ad_scalar(&c, tr.eps));
+      upd = ad_op2(&c, OP_MUL, step_size, ad_op2(&c, OP_DIV, mm, denom));
+      st[nst++] = (Store){mg, mm};
+      st[nst++] = (Store){vg, vv};
+    }
+    st[nst++] = (Store){gi, ad_op2(&c, OP_SUB, w, upd)};
+  }
+  for (int s = 0; s < nst; s++) {
+    Attrs at = {.name = m->globals[st[s].global].name};
+    if (ir_emit(f, OP_STORE, &st[s].value, 1, &at, NULL, (Loc){0}, NULL) < 0) unreachable("optimizer: bad store");
+  }
+  free(st);
+  return true;
+}

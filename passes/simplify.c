@@ -1,0 +1,334 @@
+/* simplify.c — the `simplify` pass: canonicalize, fold constants, apply
+ * algebraic identities, eliminate common subexpressions, then DCE (dce.c).
+ *
+ * Requires: valid IR. Guarantees: every function computes bit for bit the
+ * same results and performs the same stores, with fewer or as many nodes,
+ * numbered compactly (inputs first; dce.c). Each function is rebuilt node
+ * by node in one forward walk; every node added goes through:
+ *   - canonical order: a constant operand of a commutative op goes second,
+ *     so identities look at one side only. Nothing else is reordered (the
+ *     IR keeps the order the user wrote); CSE matches a+b with b+a itself;
+ *   - folding, when every operand is a constant: elementwise ops (values
+ *     computed by ir_interp, so folding means exactly what running would),
+ *     layout ops, reductions over static axes; `dim` of a static axis;
+ *   - lighter operands for elementwise binary ops, which broadcast by
+ *     themselves: an explicit `broadcast` operand is replaced by its source,
+ *     a constant tensor by a scalar constant, when the result type stays.
+ *     The backward pass is full of these (sum's and mean's gradients);
+ *   - identities that hold bit for bit, applied only when the replacement
+ *     has the result's type (adding a [B,10] zero tensor to an f32[]
+ *     broadcasts it, so that add stays): x+0, x-0, 0-x = -x, x*1, x*-1 = -x,
+ *     x/1, --x, x^1, reshape/broadcast/cast to the same type, reshape of a
+ *     reshape, broadcast of a broadcast, identity and composed transposes,
+ *     reshape(reduce(keepdims=1)) = reduce(keepdims=0), a reshape of a
+ *     broadcast single element = its broadcast, and op(broadcast(s)) =
+ *     broadcast(op(s)) for unary ops (the op then runs on the small tensor).
+ *     x*0 stays: it is NaN, not 0, for x = inf or NaN. Nothing is
+ *     reassociated, which would change rounding;
+ *   - CSE over (op, operands, attributes, type). Effects are never merged,
+ *     and `global` reads are not merged across a store to that global.
+ * The walk and DCE repeat while the node count falls. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../ir/interp.h"
+#include "passes.h"
+
+typedef struct Rw {
+  IrModule *m;
+  IrFunc out;   /* the function being rebuilt */
+  int *epoch;   /* per new node: stores to its global before it (global reads only) */
+  int *gstores; /* per global: stores emitted so far */
+  int *table;   /* CSE hash table of new ids, -1 empty */
+  size_t tcap;
+} Rw;
+
+static const IrNode *N(const Rw *r, int v) { return &r->out.nodes[v]; }
+
+static bool is_const(const Rw *r, int v, double *value) {
+  if (N(r, v)->op != OP_CONST) return false;
+  if (value) *value = N(r, v)->at.value;
+  return true;
+}
+
+static bool const_is(const Rw *r, int v, double k) {
+  double x = 0;
+  return is_const(r, v, &x) && x == k;
+}
+
+static bool commutative(OpKind op) { return op == OP_ADD || op == OP_MUL || op == OP_EQ; }
+
+/* ---- CSE ---- */
+
+static bool attrs_eq(unsigned mask, const Attrs *a, const Attrs *b) {
+  if ((mask & A_INDEX) && a->index != b->index) return false;
+  if ((mask & A_NAME) && strcmp(a->name, b->name)) return false;
+  /* Bitwise, so that 0 and -0 stay apart (1/x tells them apart). */
+  if ((mask & A_VALUE) && memcmp(&a->value, &b->value, sizeof a->value)) return false;
+  if ((mask & A_AXIS) && a->axis != b->axis) return false;
+  if ((mask & (A_AXES | A_PERM)) &&
+      (a->naxes != b->naxes || memcmp(a->axes, b->axes, (size_t)a->naxes * sizeof *a->axes)))
+    return false;
+  if ((mask & A_KEEPDIMS) && a->keepdims != b->keepdims) return false;
+  if ((mask & A_TRANS) && (a->ta != b->ta || a->tb != b->tb)) return false;
+  return true;
+}
+
+static uint64_t mix(uint64_t h, uint64_t x) { return (h ^ x) * 0x100000001b3ull; }
+
+static uint64_t node_hash(const IrNode *n, int epoch) {
+  uint64_t h = mix(0xcbf29ce484222325ull, (uint64_t)n->op);
+  if (commutative(n->op)) /* order-free, as same_node compares them */
+    h = mix(h, (uint64_t)(n->args[0] < n->args[1] ? n->args[0] : n->args[1]) * 31 +
+                   (uint64_t)(n->args[0] < n->args[1] ? n->args[1] : n->args[0]));
+  else
+    for (int i = 0; i < n->nargs; i++) h = mix(h, (uint64_t)n->args[i]);
+  h = mix(h, (uint64_t)n->ty.dt);
+  for (int i = 0; i < n->ty.sh.rank; i++) h = mix(h, (uint64_t)n->ty.sh.d[i]);
+  unsigned mask = ir_ops[n->op].attrs;
+  if (mask & A_VALUE) {
+    uint64_t bits;
+    memcpy(&bits, &n->at.value, sizeof bits);
+    h = mix(h, bits);
+  }
+  if (mask & A_NAME)
+    for (const char *s = n->at.name; *s; s++) h = mix(h, (uint64_t)(unsigned char)*s);
+  if (mask & A_AXIS) h = mix(h, (uint64_t)n->at.axis);
+  if (mask & (A_AXES | A_PERM))
+    for (int i = 0; i < n->at.naxes; i++) h = mix(h, (uint64_t)n->at.axes[i] + 17);
+  return mix(h, (uint64_t)epoch);
+}
+
+static bool same_node(const Rw *r, const IrNode *a, int ea, int b) {
+  const IrNode *nb = N(r, b);
+  if (a->op != nb->op || a->nargs != nb->nargs || !ir_type_eq(&a->ty, &nb->ty)) return false;
+  bool swapped = commutative(a->op) && a->args[0] == nb->args[1] && a->args[1] == nb->args[0];
+  for (int i = 0; i < a->nargs && !swapped; i++)
+    if (a->args[i] != nb->args[i]) return false;
+  return ea == r->epoch[b] && attrs_eq(ir_ops[a->op].attrs, &a->at, &nb->at);
+}
+
+static int global_epoch(const Rw *r, const IrNode *n) {
+  return n->op == OP_GLOBAL ? r->gstores[ir_global_find(r->m, n->at.name)] : 0;
+}
+
+/* The slot holding an equal node, or the empty slot where it would go. */
+static size_t cse_slot(const Rw *r, const IrNode *n, int epoch) {
+  size_t i = (size_t)node_hash(n, epoch) & (r->tcap - 1);
+  while (r->table[i] >= 0 && !same_node(r, n, epoch, r->table[i])) i = (i + 1) & (r->tcap - 1);
+  return i;
+}
+
+static void grow_table(Rw *r) {
+  size_t old = r->tcap;
+  int *t = r->table;
+  r->tcap = old ? 2 * old : 256;
+  r->table = malloc(r->tcap * sizeof *r->table);
+  if (!r->table) unreachable("out of memory");
+  memset(r->table, -1, r->tcap * sizeof *r->table);
+  for (size_t i = 0; i < old; i++)
+    if (t[i] >= 0) r->table[cse_slot(r, N(r, t[i]), r->epoch[t[i]])] = t[i];
+  free(t);
+}
+
+/* ---- folding ---- */
+
+/* Value of the elementwise op n applied to constant operands, by running it
+ * through the interpreter on scalars (the operands are uniform, so is the
+ * result). */
+static bool fold_elementwise(const Rw *r, const IrNode *n, double *value) {
+  IrNode nodes[IR_MAX_ARGS + 1];
+  for (int i = 0; i < n->nargs; i++)
+    nodes[i] = (IrNode){.op = OP_CONST, .ty = {.dt = N(r, n->args[i])->ty.dt}, .at.value = N(r, n->args[i])->at.value};
+  nodes[n->nargs] = *n;
+  nodes[n->nargs].ty.sh.rank = 0;
+  for (int i = 0; i < n->nargs; i++) nodes[n->nargs].args[i] = i;
+  int ret = n->nargs;
+  IrFunc f = {.name = "fold", .nodes = nodes, .n = n->nargs + 1, .rets = &ret, .nrets = 1, .mod = r->m};
+  double out[1];
+  char err[128];
+  return ir_interp(&f, NULL, NULL, NULL, (double *const[]){out}, err, sizeof err) && (*value = out[0], true);
+}
+
+/* Folds n when its value is a constant; returns whether it did. */
+static bool fold(const Rw *r, const IrNode *n, double *value) {
+  if (n->op == OP_DIM) {
+    int64_t d = N(r, n->args[0])->ty.sh.d[n->at.axis];
+    return !IR_IS_SYM(d) && (*value = (double)d, true);
+  }
+  if (n->nargs == 0) return false;
+  for (int i = 0; i < n->nargs; i++)
+    if (!is_const(r, n->args[i], NULL)) return false;
+  double c = N(r, n->args[0])->at.value;
+  if (op_is(n->op, OPF_ELEMWISE)) return fold_elementwise(r, n, value);
+  if (n->op == OP_RESHAPE || n->op == OP_BROADCAST || n->op == OP_TRANSPOSE || n->op == OP_MAX ||
+      n->op == OP_MEAN)
+    return *value = c, true;
+  if (n->op == OP_SUM) {
+    const Shape *s = &N(r, n->args[0])->ty.sh;
+    double count = 1;
+    for (int j = 0; j < n->at.naxes; j++) {
+      if (IR_IS_SYM(s->d[n->at.axes[j]])) return false;
+      count *= (double)s->d[n->at.axes[j]];
+    }
+    return *value = c * count, true;
+  }
+  return false;
+}
+
+/* ---- the rewrite ---- */
+
+static int add_node(Rw *r, IrNode n);
+
+/* A new node made by an identity, typed by its shape rule; -1 if the rule
+ * rejects it (then the identity does not apply). */
+static int make(Rw *r, const IrNode *from, OpKind op, int x, const Attrs *at, const Type *hint) {
+  int before = r->out.n;
+  if (ir_emit(&r->out, op, &x, 1, at, hint, from->loc, NULL) < 0) return -1;
+  IrNode n = r->out.nodes[before];
+  r->out.n = before; /* add_node appends it (or finds its twin) */
+  return add_node(r, n);
+}
+
+/* Replacement value for n by an identity, or -1. */
+static int identity(Rw *r, const IrNode *n) {
+  int a = n->args[0], b = n->nargs > 1 ? n->args[1] : -1;
+  bool same_a = ir_type_eq(&N(r, a)->ty, &n->ty), same_b = b >= 0 && ir_type_eq(&N(r, b)->ty, &n->ty);
+  const IrNode *na = N(r, a);
+  /* op(broadcast(s)) = broadcast(op(s)) for a unary elementwise op. */
+  if (op_is(n->op, OPF_ELEMWISE) && !op_is(n->op, OPF_TYPED) && n->nargs == 1 && na->op == OP_BROADCAST) {
+    int u = make(r, n, n->op, na->args[0], &n->at, NULL);
+    return u >= 0 ? make(r, n, OP_BROADCAST, u, NULL, &n->ty) : -1;
+  }
+  switch (n->op) {
+  case OP_ADD:
+    return const_is(r, b, 0) && same_a ? a : -1;
+  case OP_SUB:
+    if (const_is(r, b, 0) && same_a) return a;
+    return const_is(r, a, 0) && same_b ? make(r, n, OP_NEG, b, NULL, NULL) : -1;
+  case OP_MUL:
+    if (const_is(r, b, 1) && same_a) return a;
+    return const_is(r, b, -1) && same_a ? make(r, n, OP_NEG, a, NULL, NULL) : -1;
+  case OP_DIV: return const_is(r, b, 1) && same_a ? a : -1;
+  case OP_NEG: return na->op == OP_NEG ? na->args[0] : -1;
+  case OP_POW: return n->at.value == 1 ? a : -1;
+  case OP_CAST: return same_a ? a : -1;
+  case OP_RESHAPE:
+    if (same_a) return a;
+    if (na->op == OP_RESHAPE) return make(r, n, OP_RESHAPE, na->args[0], NULL, &n->ty);
+    if (na->op == OP_BROADCAST && ir_numel_static(&N(r, na->args[0])->ty.sh) == 1)
+      return make(r, n, OP_BROADCAST, na->args[0], NULL, &n->ty);
+    if (op_is(na->op, OPF_REDUCE) && na->at.keepdims) {
+      Attrs at = na->at;
+      at.keepdims = 0;
+      Type t;
+      char err[256];
+      if (ir_ops[na->op].shape(r->m, &N(r, na->args[0])->ty, 1, &at, &t, err, sizeof err) && ir_type_eq(&t, &n->ty))
+        return make(r, n, na->op, na->args[0], &at, NULL);
+    }
+    return -1;
+  case OP_BROADCAST:
+    if (same_a) return a;
+    return na->op == OP_BROADCAST ? make(r, n, OP_BROADCAST, na->args[0], NULL, &n->ty) : -1;
+  case OP_TRANSPOSE: {
+    bool ident = true;
+    for (int i = 0; i < n->at.naxes; i++) ident &= n->at.axes[i] == i;
+    if (ident) return a;
+    if (na->op != OP_TRANSPOSE) return -1;
+    /* y dim i = inner dim q[i] = x dim p[q[i]] */
+    Attrs at = {.naxes = n->at.naxes};
+    for (int i = 0; i < at.naxes; i++) at.axes[i] = na->at.axes[n->at.axes[i]];
+    return make(r, n, OP_TRANSPOSE, na->args[0], &at, NULL);
+  }
+  case OP_SUM:
+  case OP_MEAN:
+  case OP_MAX: return n->at.naxes == 0 && same_a ? a : -1;
+  default: return -1;
+  }
+}
+
+/* An elementwise binary op broadcasts by itself: an operand that is an
+ * explicit broadcast can be replaced by its source, and a constant operand
+ * by a scalar constant, when the result type stays the same. */
+static void lighten_operands(Rw *r, IrNode *n) {
+  for (int i = 0; i < 2; i++) {
+    const IrNode *b = N(r, n->args[i]);
+    bool bc = b->op == OP_BROADCAST, k = b->op == OP_CONST && b->ty.sh.rank > 0;
+    if (!bc && !k) continue;
+    Type in[2] = {N(r, n->args[0])->ty, N(r, n->args[1])->ty}, out;
+    in[i] = bc ? N(r, b->args[0])->ty : (Type){.dt = b->ty.dt};
+    char err[256];
+    if (!ir_ops[n->op].shape(r->m, in, 2, &n->at, &out, err, sizeof err) || !ir_type_eq(&out, &n->ty)) continue;
+    if (bc) n->args[i] = b->args[0];
+    else
+      n->args[i] = add_node(r, (IrNode){.op = OP_CONST, .ty = in[i], .at.value = b->at.value, .loc = b->loc, .group = -1});
+  }
+}
+
+/* Adds n (operands already new ids) to the rebuilt function, or returns the
+ * value that replaces it. */
+static int add_node(Rw *r, IrNode n) {
+  n.group = -1; /* a rewritten graph voids any fusion plan: fuse runs after */
+  if (commutative(n.op) && is_const(r, n.args[0], NULL) && !is_const(r, n.args[1], NULL)) {
+    int t = n.args[0];
+    n.args[0] = n.args[1];
+    n.args[1] = t;
+  }
+  double value;
+  if (!op_is(n.op, OPF_EFFECT) && n.op != OP_CONST && fold(r, &n, &value)) {
+    n = (IrNode){.op = OP_CONST, .ty = n.ty, .at.value = value, .loc = n.loc, .name = n.name, .group = -1};
+  }
+  if (op_is(n.op, OPF_ELEMWISE) && n.nargs == 2) lighten_operands(r, &n);
+  if (n.nargs > 0 && !op_is(n.op, OPF_EFFECT)) {
+    int v = identity(r, &n);
+    if (v >= 0) return v;
+  }
+  bool cse = !op_is(n.op, OPF_EFFECT) && n.op != OP_INPUT;
+  int epoch = global_epoch(r, &n);
+  if (cse) {
+    if ((size_t)(r->out.n + 1) * 2 > r->tcap) grow_table(r);
+    size_t slot = cse_slot(r, &n, epoch);
+    if (r->table[slot] >= 0) return r->table[slot];
+    r->table[slot] = r->out.n;
+  }
+  int v = ir_append(&r->out, &n);
+  r->epoch = realloc(r->epoch, (size_t)r->out.cap * sizeof *r->epoch);
+  if (!r->epoch) unreachable("out of memory");
+  r->epoch[v] = epoch;
+  if (n.op == OP_STORE) r->gstores[ir_global_find(r->m, n.at.name)]++;
+  return v;
+}
+
+static void simplify_func(IrModule *m, IrFunc *f) {
+  Rw r = {.m = m, .out = {.name = f->name, .mod = m}};
+  int *map = malloc(((size_t)f->n + 1) * sizeof *map);
+  r.gstores = calloc((size_t)m->nglobals + 1, sizeof *r.gstores);
+  if (!map || !r.gstores) unreachable("out of memory");
+  for (int i = 0; i < f->n; i++) {
+    IrNode n = f->nodes[i];
+    for (int a = 0; a < n.nargs; a++) n.args[a] = map[n.args[a]];
+    map[i] = add_node(&r, n);
+  }
+  for (int k = 0; k < f->nrets; k++) f->rets[k] = map[f->rets[k]];
+  f->nodes = r.out.nodes;
+  f->n = r.out.n;
+  f->cap = r.out.cap;
+  free(map);
+  free(r.gstores);
+  free(r.epoch);
+  free(r.table);
+}
+
+bool pass_simplify(IrModule *m, PassCtx *ctx) {
+  (void)ctx;
+  for (int i = 0; i < m->nfuncs; i++) {
+    IrFunc *f = m->funcs[i];
+    for (int round = 0; round < 8; round++) {
+      int before = f->n;
+      simplify_func(m, f);
+      pass_dce_func(f);
+      if (f->n >= before) break;
+    }
+  }
+  return true;
+}

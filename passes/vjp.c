@@ -1,0 +1,216 @@
+/* vjp.c — vector-Jacobian products, one rule per ops.def row.
+ *
+ * A rule gets dy = dL/dy for the node y = op(x...) and emits dL/dx for each
+ * operand that needs it, with the same type as that operand. Broadcasting
+ * binary ops sum their gradient back over the stretched axes
+ * (ad_unbroadcast). Rules reuse the forward result (c->self) where the
+ * derivative is cheapest in terms of it: exp, sigmoid, tanh, sqrt, softmax.
+ * The rules emit plain IR; simplify cleans up what a generic rule leaves (a
+ * multiplication by the seed 1.0, a reshape to the same type).
+ *
+ * At most one argument of a call may emit nodes: C leaves the order in which
+ * arguments are evaluated open, and the node order (so the printed IR) must
+ * not depend on the compiler. */
+#include "autodiff.h"
+
+/* Operands that are not differentiable (i32 labels), and ops that have no
+ * gradient at all (eq, step, onehot, sources, stores). */
+void vjp_none(AdCtx *c, const IrNode *n, int dy, int *grads) {
+  (void)c, (void)dy;
+  for (int i = 0; i < n->nargs; i++) grads[i] = -1;
+}
+
+/* ---- binary, with numpy broadcasting ---- */
+
+void vjp_add(AdCtx *c, const IrNode *n, int dy, int *grads) {
+  for (int i = 0; i < 2; i++) grads[i] = c->need[i] ? ad_unbroadcast(c, dy, ad_type(c, n->args[i])) : -1;
+}
+
+/* d(a - b) = da - db; the negation is done after the reduction, where the
+ * tensor is smallest. */
+void vjp_sub(AdCtx *c, const IrNode *n, int dy, int *grads) {
+  grads[0] = c->need[0] ? ad_unbroadcast(c, dy, ad_type(c, n->args[0])) : -1;
+  grads[1] = c->need[1] ? ad_op1(c, OP_NEG, ad_unbroadcast(c, dy, ad_type(c, n->args[1]))) : -1;
+}
+
+void vjp_mul(AdCtx *c, const IrNode *n, int dy, int *grads) {
+  int a = n->args[0], b = n->args[1];
+  grads[0] = c->need[0] ? ad_unbroadcast(c, ad_op2(c, OP_MUL, dy, b), ad_type(c, a)) : -1;
+  grads[1] = c->need[1] ? ad_unbroadcast(c, ad_op2(c, OP_MUL, dy, a), ad_type(c, b)) : -1;
+}
+
+/* y = a / b: da = dy / b, db = -dy * a / b^2 = -dy * y / b. */
+void vjp_div(AdCtx *c, const IrNode *n, int dy, int *grads) {
+  int a = n->args[0], b = n->args[1];
+  grads[0] = c->need[0] ? ad_unbroadcast(c, ad_op2(c, OP_DIV, dy, b), ad_type(c, a)) : -1;
+  if (c->need[1]) {
+    int t = ad_op2(c, OP_MUL, dy, ad_op2(c, OP_DIV, c->self, b));
+    grads[1] = ad_op1(c, OP_NEG, ad_unbroadcast(c, t, ad_type(c, b)));
+  } else grads[1] = -1;
+}
+
+/* ---- unary ---- */
+
+void vjp_neg(AdCtx *c, const IrNode *n, int dy, int *grads) {
+  (void)n;
+  grads[0] = ad_op1(c, OP_NEG, dy);
+}
+
+/* The derivative at 0 is taken as 0 (step(0) = 0), as PyTorch does. */
+void vjp_relu(AdCtx *c, const IrNode *n, int dy, int *grads) {
+  grads[0] = ad_op2(c, OP_MUL, dy, ad_op1(c, OP_STEP, n->args[0]));
+}
+
+/* y' = y (1 - y) */
+void vjp_sigmoid(AdCtx *c, const IrNode *n, int dy, int *grads) {
+  (void)n;
+  int one_minus = ad_op2(c, OP_SUB, ad_scalar(c, 1), c->self);
+  grads[0] = ad_op2(c, OP_MUL, dy, ad_op2(c, OP_MUL, c->self, one_minus));
+}
+
+/* y' = 1 - y^2 */
+void vjp_tanh(AdCtx *c, const IrNode *n, int dy, int *grads) {
+  (void)n;
+  int one = ad_scalar(c, 1), y2 = ad_op2(c, OP_MUL, c->self, c->self);
+  int one_minus = ad_op2(c, OP_SUB, one, y2);
+  grads[0] = ad_op2(c, OP_MUL, dy, one_minus);
+}
+
+void vjp_exp(AdCtx *c, const IrNode *n, int dy, int *grads) {
+  (void)n;
+  grads[0] = ad_op2(c, OP_MUL, dy, c->self);
+}
+
+void vjp_log(AdCtx *c, const IrNode *n, int dy, int *grads) { grads[0] = ad_op2(c, OP_DIV, dy, n->args[0]); }
+
+/* y' = 1 / (2 y) */
+void vjp_sqrt(AdCtx *c, const IrNode *n, int dy, int *grads) {
+  (void)n;
+  grads[0] = ad_op2(c, OP_DIV, ad_op2(c, OP_MUL, dy, ad_scalar(c, 0.5)), c->self);
+}
+
+/* y = x^p: y' = p x^(p-1). p = 0 is a constant function; special-cased so
+ * that x = 0 gives 0 rather than 0 * inf. */
+void vjp_pow(AdCtx *c, const IrNode *n, int dy, int *grads) {
+  double p = n->at.value;
+  if (p == 0) {
+    grads[0] = ad_zeros(c, ad_type(c, n->args[0]));
+    return;
+  }
+  Attrs at = {.value = p - 1};
+  int xp = ad_attr1(c, OP_POW, n->args[0], &at);
+  int d = ad_op2(c, OP_MUL, xp, ad_scalar(c, p));
+  grads[0] = ad_op2(c, OP_MUL, dy, d);
+}
+
+/* Only a float-to-float cast carries a gradient; integers have none. */
+void vjp_cast(AdCtx *c, const IrNode *n, int dy, int *grads) {
+  const Type *x = ad_type(c, n->args[0]);
+  grads[0] = (x->dt == DT_F32 && n->ty.dt == DT_F32) ? ad_typed(c, OP_CAST, dy, x) : -1;
+}
+
+/* ---- reductions ---- */
+
+/* dy with the reduced axes present again as size 1 (keepdims' shape), ready
+ * to broadcast against the operand. */
+static int keepdims_grad(AdCtx *c, const IrNode *n, int dy) {
+  if (n->at.keepdims) return dy;
+  Type t = *ad_type(c, n->args[0]);
+  for (int j = 0; j < n->at.naxes; j++) t.sh.d[n->at.axes[j]] = 1;
+  return ad_typed(c, OP_RESHAPE, dy, &t);
+}
+
+void vjp_sum(AdCtx *c, const IrNode *n, int dy, int *grads) {
+  grads[0] = ad_typed(c, OP_BROADCAST, keepdims_grad(c, n, dy), ad_type(c, n->args[0]));
+}
+
+/* mean = sum / count, count the product of the reduced dims: static ones
+ * fold into one constant, symbolic ones (the batch) are read with `dim` at
+ * run time. */
+void vjp_mean(AdCtx *c, const IrNode *n, int dy, int *grads) {
+  const Type *x = ad_type(c, n->args[0]);
+  double count = 1;
+  int sym_count = -1;
+  for (int j = 0; j < n->at.naxes; j++) {
+    int64_t d = x->sh.d[n->at.axes[j]];
+    if (!IR_IS_SYM(d)) {
+      count *= (double)d;
+      continue;
+    }
+    Attrs at = {.axis = n->at.axes[j]};
+    int dv = ad_attr1(c, OP_DIM, n->args[0], &at);
+    sym_count = sym_count < 0 ? dv : ad_op2(c, OP_MUL, sym_count, dv);
+  }
+  int denom = sym_count;
+  if (sym_count < 0) denom = ad_scalar(c, count);
+  else if (count != 1) denom = ad_op2(c, OP_MUL, sym_count, ad_scalar(c, count));
+  int g = ad_op2(c, OP_DIV, keepdims_grad(c, n, dy), denom);
+  grads[0] = ad_typed(c, OP_BROADCAST, g, x);
+}
+
+/* The gradient goes to the elements equal to the max; ties share it evenly
+ * (torch.amax's choice), so the rule stays a valid subgradient. */
+void vjp_max(AdCtx *c, const IrNode *n, int dy, int *grads) {
+  int x = n->args[0];
+  int ymax = c->self;
+  if (!n->at.keepdims) {
+    Type t = *ad_type(c, x);
+    for (int j = 0; j < n->at.naxes; j++) t.sh.d[n->at.axes[j]] = 1;
+    ymax = ad_typed(c, OP_RESHAPE, c->self, &t);
+  }
+  int mask = ad_op2(c, OP_EQ, x, ymax);
+  int ties = ad_reduce(c, OP_SUM, mask, n->at.axes, n->at.naxes, 1);
+  grads[0] = ad_op2(c, OP_MUL, mask, ad_op2(c, OP_DIV, keepdims_grad(c, n, dy), ties));
+}
+
+/* ---- row-wise ---- */
+
+/* dx = y * (dy - sum(dy * y along axis)) */
+void vjp_softmax(AdCtx *c, const IrNode *n, int dy, int *grads) {
+  int y = c->self, axis = n->at.axis;
+  int dot = ad_reduce(c, OP_SUM, ad_op2(c, OP_MUL, dy, y), &axis, 1, 1);
+  grads[0] = ad_op2(c, OP_MUL, y, ad_op2(c, OP_SUB, dy, dot));
+}
+
+/* dx = dy - softmax(x) * sum(dy along axis), softmax(x) = exp(y) */
+void vjp_log_softmax(AdCtx *c, const IrNode *n, int dy, int *grads) {
+  int axis = n->at.axis;
+  int total = ad_reduce(c, OP_SUM, dy, &axis, 1, 1);
+  grads[0] = ad_op2(c, OP_SUB, dy, ad_op2(c, OP_MUL, ad_op1(c, OP_EXP, c->self), total));
+}
+
+/* ---- contraction ---- */
+
+/* Y = op(A) op(B). d op(A) = dY op(B)^T and d op(B) = op(A)^T dY; a
+ * transposed operand takes the transpose of that, which folds into the
+ * flags instead of a transpose node:
+ *   dA = ta ? op(B) dY^T : dY op(B)^T       dB = tb ? dY^T op(A) : op(A)^T dY */
+void vjp_matmul(AdCtx *c, const IrNode *n, int dy, int *grads) {
+  int a = n->args[0], b = n->args[1], ta = n->at.ta, tb = n->at.tb;
+  grads[0] = grads[1] = -1;
+  if (c->need[0]) grads[0] = ta ? ad_matmul(c, b, dy, tb, 1) : ad_matmul(c, dy, b, 0, !tb);
+  if (c->need[1]) grads[1] = tb ? ad_matmul(c, dy, a, 1, ta) : ad_matmul(c, a, dy, !ta, 0);
+}
+
+/* ---- layout ---- */
+
+void vjp_reshape(AdCtx *c, const IrNode *n, int dy, int *grads) {
+  grads[0] = ad_typed(c, OP_RESHAPE, dy, ad_type(c, n->args[0]));
+}
+
+/* The inverse permutation: y dim i is x dim perm[i], so x dim perm[i] is y
+ * dim i. */
+void vjp_transpose(AdCtx *c, const IrNode *n, int dy, int *grads) {
+  int inv[IR_MAX_RANK];
+  for (int i = 0; i < n->at.naxes; i++) inv[n->at.axes[i]] = i;
+  grads[0] = ad_transpose(c, dy, inv);
+}
+
+void vjp_broadcast(AdCtx *c, const IrNode *n, int dy, int *grads) {
+  grads[0] = ad_unbroadcast(c, dy, ad_type(c, n->args[0]));
+}
+
+const VjpFn ad_vjp[OP_COUNT] = {
+#define OP(id, mnem, nargs, flags, attrs, shape, vjp) [OP_##id] = vjp,
+#include "../ir/ops.def"
+};

@@ -1,0 +1,355 @@
+/* rt_main.c — main() of every binary nnc builds: the command line.
+ *
+ *   <prog> train | eval | predict [options]     <prog> --help | --version
+ *
+ * Options are declared once, in OPTIONS below: name, value placeholder, the
+ * commands that take them, and the help line; parsing, the "not an option of
+ * this command" check and --help all come from that table. Defaults come
+ * from the train { } block compiled into nnrt_model. This is the only file
+ * that names nnrt_model. */
+#define _POSIX_C_SOURCE 200809L
+#include "nnrt.h"
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { CMD_TRAIN = 1, CMD_EVAL = 2, CMD_PREDICT = 4, CMD_ALL = 7 };
+
+/* X(id, name, value placeholder or NULL for a flag, commands, help) */
+#define OPTIONS(X)                                                                                 \
+  X(EPOCHS, "epochs", "N", CMD_TRAIN, "epochs to train in total, counting resumed ones")           \
+  X(BATCH, "batch", "N", CMD_ALL, "samples per batch; the last batch of an epoch may be smaller")  \
+  X(LR, "lr", "X", CMD_TRAIN, "learning rate")                                                     \
+  X(THREADS, "threads", "N", CMD_ALL, "threads for parallel loops and OpenBLAS")                   \
+  X(SEED, "seed", "N", CMD_TRAIN, "seeds parameter init, the validation split and shuffling")      \
+  X(DATA, "data", "DIR", CMD_TRAIN | CMD_EVAL,                                                     \
+    "data set directory: train_x.npy, train_y.npy, test_x.npy, test_y.npy, or the IDX files "      \
+    "train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, "                   \
+    "t10k-labels-idx1-ubyte (each optionally .gz). IDX pixels are scaled to [0, 1]; .npy "         \
+    "values are used as stored")                                                                   \
+  X(VAL_SPLIT, "val-split", "F", CMD_TRAIN,                                                        \
+    "fraction of the training set held out for validation: its last F after one shuffle "          \
+    "seeded by --seed, the same every epoch; 0 for none")                                          \
+  X(INIT, "init", "FILE", CMD_TRAIN, "start from the parameters in this .safetensors file")        \
+  X(CHECKPOINT, "checkpoint", "FILE", CMD_TRAIN,                                                   \
+    "save parameters and optimizer state here (safetensors, written atomically) after each "       \
+    "epoch, at --steps and on Ctrl-C")                                                             \
+  X(CHECKPOINT_IN, "checkpoint", "FILE", CMD_EVAL | CMD_PREDICT,                                   \
+    "the .safetensors file with the parameters to use")                                            \
+  X(RESUME, "resume", NULL, CMD_TRAIN,                                                             \
+    "continue exactly where the --checkpoint file stopped (epoch, step, optimizer state)")         \
+  X(LOG, "log", "FILE", CMD_TRAIN,                                                                 \
+    "write a CSV log: kind,epoch,step,loss,acc,val_loss,val_acc,seconds; kind 'step' per "         \
+    "batch (step counts from 1 across epochs, seconds since start), 'epoch' per epoch (mean "      \
+    "train metrics, validation metrics, epoch seconds), 'test' at the end; appended to on "        \
+    "--resume")                                                                                    \
+  X(STEPS, "steps", "N", CMD_TRAIN, "stop after N steps in total (counting resumed ones)")         \
+  X(QUIET, "quiet", NULL, CMD_TRAIN, "no progress or epoch lines on stderr")                       \
+  X(INPUT, "input", "FILE", CMD_PREDICT,                                                           \
+    "samples to predict, one per row: a .npy file (C order, float or int) or an IDX file")         \
+  X(HELP, "help", NULL, CMD_ALL, "show this help")
+
+typedef enum {
+#define X(id, name, arg, cmds, help) OPT_##id,
+  OPTIONS(X)
+#undef X
+      OPT_COUNT
+} OptId;
+
+static const struct {
+  const char *name, *arg;
+  unsigned cmds;
+  const char *help;
+} opts[] = {
+#define X(id, name, arg, cmds, help) {name, arg, cmds, help},
+    OPTIONS(X)
+#undef X
+};
+
+static const struct {
+  const char *name;
+  unsigned bit;
+  const char *summary;
+} cmds[] = {
+    {"train", CMD_TRAIN, "train the model, then report loss and accuracy on the test set"},
+    {"eval", CMD_EVAL, "loss, accuracy and a per-class report of a checkpoint on the test set"},
+    {"predict", CMD_PREDICT, "print one prediction per input row (the class, for classifiers)"},
+};
+
+static const char *task_name(int32_t task) {
+  return task == NNRT_TASK_CLASSIFY ? "classification"
+         : task == NNRT_TASK_BINARY ? "binary classification"
+                                    : "regression";
+}
+
+static const char *opt_name(int32_t opt) {
+  return opt == NNRT_OPT_SGD ? "sgd" : opt == NNRT_OPT_ADAM ? "adam" : "adamw";
+}
+
+/* The default shown in --help, "" for none. */
+static void default_str(OptId id, const NnrtModel *m, char *buf, size_t size) {
+  char dir[RT_PATH_MAX];
+  buf[0] = '\0';
+  switch (id) {
+  case OPT_EPOCHS: snprintf(buf, size, "%d", m->epochs); break;
+  case OPT_BATCH: snprintf(buf, size, "%d", m->batch); break;
+  case OPT_LR: snprintf(buf, size, "%g (%s)", m->lr, opt_name(m->optimizer)); break;
+  case OPT_THREADS: snprintf(buf, size, "%d, the online cores", rt_online_cores()); break;
+  case OPT_SEED: snprintf(buf, size, "%" PRIu64, m->seed); break;
+  case OPT_DATA:
+    if (rt_data_default_dir(m->dataset, dir, sizeof dir))
+      snprintf(buf, size, "%s", dir);
+    break;
+  case OPT_VAL_SPLIT: snprintf(buf, size, "0.1"); break;
+  case OPT_CHECKPOINT_IN:
+  case OPT_INPUT: snprintf(buf, size, "required"); break;
+  default: break;
+  }
+}
+
+/* Words wrapped at width; '\x01' is a space that does not break. */
+static void print_wrapped(FILE *f, const char *text, int indent, int width) {
+  int col = indent;
+  const char *w = text;
+  while (*w) {
+    const char *end = strchr(w, ' ');
+    int len = end ? (int)(end - w) : (int)strlen(w);
+    if (col > indent && col + 1 + len > width) {
+      fprintf(f, "\n%*s", indent, "");
+      col = indent;
+    } else if (col > indent) {
+      fputc(' ', f);
+      col++;
+    }
+    for (int i = 0; i < len; i++)
+      fputc(w[i] == '\x01' ? ' ' : w[i], f);
+    col += len;
+    w += len;
+    while (*w == ' ')
+      w++;
+  }
+  fputc('\n', f);
+}
+
+static void usage_main(FILE *f, const char *prog, const NnrtModel *m) {
+  fprintf(f, "usage: %s <command> [options]\n       %s --help | --version\n\n", prog, prog);
+  char about[RT_PATH_MAX + 512], dir[RT_PATH_MAX];
+  snprintf(about, sizeof about,
+           "The %s model '%s', compiled by nnc into a standalone training "
+           "binary. Defaults: %d epochs, batch %d, %s with learning rate %g, data set %s (%s).",
+           task_name(m->task), m->name, m->epochs, m->batch, opt_name(m->optimizer), m->lr,
+           m->dataset ? m->dataset : "none",
+           rt_data_default_dir(m->dataset, dir, sizeof dir) ? dir : "give --data DIR");
+  print_wrapped(f, about, 0, 79);
+  fputc('\n', f);
+  fprintf(f, "commands:\n");
+  for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+    fprintf(f, "  %-9s %s\n", cmds[i].name, cmds[i].summary);
+  fprintf(f, "\nRun '%s <command> --help' for the options of a command.\n", prog);
+  fprintf(f, "\nexit status: 0 success, 1 failure (I/O, memory, model/runtime mismatch),\n"
+             "2 bad command line or input file, 3 the loss became NaN or Inf,\n"
+             "130 interrupted by Ctrl-C (143 by SIGTERM) after saving the checkpoint.\n");
+}
+
+static void usage_cmd(FILE *f, const char *prog, const NnrtModel *m, unsigned cmd) {
+  const char *name = "", *summary = "";
+  for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+    if (cmds[i].bit == cmd)
+      name = cmds[i].name, summary = cmds[i].summary;
+  fprintf(f, "usage: %s %s [options]\n\n%s.\n\noptions:\n", prog, name, summary);
+  for (int i = 0; i < OPT_COUNT; i++) {
+    if (!(opts[i].cmds & cmd))
+      continue;
+    char head[64], def[RT_PATH_MAX + 64], text[2 * RT_PATH_MAX];
+    snprintf(head, sizeof head, "--%s%s%s", opts[i].name, opts[i].arg ? " " : "",
+             opts[i].arg ? opts[i].arg : "");
+    default_str((OptId)i, m, def, sizeof def);
+    for (char *c = def; *c; c++)
+      if (*c == ' ')
+        *c = '\x01'; /* keep "[default: 0.001 (adam)]" on one line */
+    if (!def[0])
+      snprintf(text, sizeof text, "%s", opts[i].help);
+    else if (strcmp(def, "required") == 0)
+      snprintf(text, sizeof text, "%s [required]", opts[i].help);
+    else
+      snprintf(text, sizeof text, "%s [default:\x01%s]", opts[i].help, def);
+    fprintf(f, "  %-18s", head);
+    if (strlen(head) > 18)
+      fprintf(f, "\n%20s", "");
+    print_wrapped(f, text, 20, 79);
+  }
+  if (cmd == CMD_TRAIN)
+    fprintf(f, "\nProgress goes to stderr (a bar on a terminal, one line per epoch otherwise);\n"
+               "the test-set result goes to stdout.\n");
+}
+
+static int usage_error(const char *prog, const char *cmd, const char *fmt, ...) RT_PRINTF(3, 4);
+
+/* "prog: error: ..." plus a pointer to the help; returns the exit code. */
+static int usage_error(const char *prog, const char *cmd, const char *fmt, ...) {
+  va_list ap;
+  fprintf(stderr, "%s: error: ", prog);
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fprintf(stderr, "\nTry '%s%s%s --help'.\n", prog, cmd ? " " : "", cmd ? cmd : "");
+  return RT_EXIT_USAGE;
+}
+
+/* Parses options into o; returns -1 to continue, else an exit code. */
+static int parse(int argc, char **argv, const char *prog, const char *cmdname, unsigned cmd,
+                 const NnrtModel *m, RtOptions *o) {
+  int seen_ckpt = 0;
+  for (int i = 2; i < argc; i++) {
+    const char *a = argv[i];
+    if (strcmp(a, "-h") == 0)
+      a = "--help";
+    if (strncmp(a, "--", 2) != 0)
+      return usage_error(prog, cmdname, "unexpected argument '%s'", a);
+    const char *eq = strchr(a + 2, '=');
+    size_t len = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+    int id = -1, other = -1; /* an option of this command / of another only */
+    for (int k = 0; k < OPT_COUNT; k++) {
+      if (strlen(opts[k].name) != len || strncmp(opts[k].name, a + 2, len) != 0)
+        continue;
+      if (opts[k].cmds & cmd)
+        id = k;
+      else
+        other = k;
+    }
+    if (id < 0 && other >= 0)
+      return usage_error(prog, cmdname, "option '--%s' is not an option of %s", opts[other].name,
+                         cmdname);
+    if (id < 0)
+      return usage_error(prog, cmdname, "unknown option '%s'", a);
+    const char *v = NULL;
+    if (opts[id].arg) {
+      if (eq)
+        v = eq + 1;
+      else if (i + 1 < argc)
+        v = argv[++i];
+      else
+        return usage_error(prog, cmdname, "option '--%s' needs a value", opts[id].name);
+    } else if (eq) {
+      return usage_error(prog, cmdname, "option '--%s' takes no value", opts[id].name);
+    }
+    int64_t iv = 0;
+    double dv = 0;
+    int bad = 0;
+    const char *want = "a positive integer";
+    switch ((OptId)id) {
+    case OPT_EPOCHS: bad = rt_parse_i64(v, 1, INT32_MAX, &o->epochs); break;
+    case OPT_BATCH: bad = rt_parse_i64(v, 1, INT32_MAX, &o->batch); break;
+    case OPT_STEPS: bad = rt_parse_i64(v, 1, INT64_MAX, &o->steps); break;
+    case OPT_THREADS:
+      want = "an integer from 1 to 1024";
+      bad = rt_parse_i64(v, 1, 1024, &iv);
+      o->threads = (int)iv;
+      break;
+    case OPT_LR:
+      want = "a positive number";
+      bad = rt_parse_f64(v, &o->lr) || !(o->lr > 0);
+      break;
+    case OPT_VAL_SPLIT:
+      want = "a number in [0, 1)";
+      bad = rt_parse_f64(v, &dv) || dv < 0 || dv >= 1;
+      o->val_split = dv;
+      break;
+    case OPT_SEED:
+      want = "an unsigned integer";
+      bad = rt_parse_u64(v, &o->seed);
+      break;
+    case OPT_DATA: o->data_dir = v; break;
+    case OPT_INIT: o->init_path = v; break;
+    case OPT_CHECKPOINT:
+    case OPT_CHECKPOINT_IN:
+      o->ckpt_path = v;
+      seen_ckpt = 1;
+      break;
+    case OPT_LOG: o->log_path = v; break;
+    case OPT_INPUT: o->input_path = v; break;
+    case OPT_RESUME: o->resume = 1; break;
+    case OPT_QUIET: o->quiet = 1; break;
+    case OPT_HELP: usage_cmd(stdout, prog, m, cmd); return RT_EXIT_OK;
+    case OPT_COUNT: break;
+    }
+    if (bad) {
+      fprintf(stderr, "%s: error: --%s: expected %s, got '%s'\nTry '%s %s --help'.\n", prog,
+              opts[id].name, want, v, prog, cmdname);
+      return RT_EXIT_USAGE;
+    }
+  }
+  if (cmd != CMD_TRAIN && !seen_ckpt)
+    return usage_error(prog, cmdname, "%s needs --checkpoint FILE", cmdname);
+  if (cmd == CMD_PREDICT && !o->input_path)
+    return usage_error(prog, cmdname, "predict needs --input FILE");
+  if (o->resume && !o->ckpt_path)
+    return usage_error(prog, cmdname, "--resume needs --checkpoint FILE to resume from");
+  if (o->resume && o->init_path)
+    return usage_error(prog, cmdname, "--resume and --init both set the parameters; use one");
+  if (o->resume && !rt_file_exists(o->ckpt_path)) {
+    fprintf(stderr, "%s: error: --resume: %s does not exist\n", prog, o->ckpt_path);
+    return RT_EXIT_USAGE;
+  }
+  return -1;
+}
+
+static const char *base_name(const char *path) {
+  const char *s = strrchr(path, '/');
+  return s ? s + 1 : path;
+}
+
+int main(int argc, char **argv) {
+  const NnrtModel *m = &nnrt_model;
+  const char *prog = argc > 0 ? base_name(argv[0]) : m->name;
+  if (argc < 2) {
+    usage_main(stderr, prog, m);
+    return RT_EXIT_USAGE;
+  }
+  const char *c = argv[1];
+  if (strcmp(c, "--help") == 0 || strcmp(c, "-h") == 0 || strcmp(c, "help") == 0) {
+    for (size_t i = 0; argc > 2 && i < sizeof cmds / sizeof cmds[0]; i++)
+      if (strcmp(argv[2], cmds[i].name) == 0) {
+        usage_cmd(stdout, prog, m, cmds[i].bit);
+        return RT_EXIT_OK;
+      }
+    usage_main(stdout, prog, m);
+    return RT_EXIT_OK;
+  }
+  if (strcmp(c, "--version") == 0) {
+    printf("%s: model %s, nnrt %s (ABI %d)\n", prog, m->name, NNRT_VERSION, NNRT_ABI_VERSION);
+    return RT_EXIT_OK;
+  }
+  unsigned cmd = 0;
+  for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+    if (strcmp(c, cmds[i].name) == 0)
+      cmd = cmds[i].bit;
+  if (!cmd)
+    return usage_error(prog, NULL, "unknown command '%s'; the commands are train, eval and predict",
+                       c);
+
+  RtOptions o = {0};
+  o.prog = prog;
+  o.epochs = m->epochs > 0 ? m->epochs : 1;
+  o.batch = m->batch > 0 ? m->batch : 32;
+  o.lr = m->lr > 0 ? m->lr : 1e-3;
+  o.seed = m->seed;
+  o.val_split = 0.1;
+  int rc = parse(argc, argv, prog, c, cmd, m, &o);
+  if (rc >= 0)
+    return rc;
+
+  RtError e = {0};
+  if (rt_pool_start(o.threads, &e)) {
+    fprintf(stderr, "%s: error: %s\n", prog, e.msg);
+    return e.code;
+  }
+  rc = cmd == CMD_TRAIN  ? rt_train(m, &o, &e)
+       : cmd == CMD_EVAL ? rt_eval(m, &o, &e)
+                         : rt_predict(m, &o, &e);
+  rt_pool_stop();
+  if (rc != RT_EXIT_OK && rc != RT_EXIT_SIGINT && rc != RT_EXIT_SIGTERM)
+    fprintf(stderr, "%s: error: %s\n", prog, e.msg);
+  return rc;
+}

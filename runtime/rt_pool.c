@@ -1,0 +1,213 @@
+/* rt_pool.c — the runtime's one thread pool and nnrt_parallel_for.
+ *
+ * Generated code calls nnrt_parallel_for 10-30 times per training step on
+ * loops that take microseconds, so dispatch must cost far less than a futex
+ * round trip: workers spin (with a CPU pause) for a short while after each
+ * job and only then sleep on a condition variable. The calling thread works
+ * too, so `threads` counts it: threads - 1 workers.
+ *
+ * Protocol. One 64-bit word `state` = generation << 32 | chunks remaining.
+ * The caller fills the job fields, then publishes a new generation with all
+ * chunks remaining. Anyone claims a chunk by a CAS that decrements the count
+ * within the same generation; the job fields are read only after a
+ * successful claim, and the caller rewrites them only once every chunk is
+ * done, so a claimed job's fields are never being rewritten. Chunk
+ * boundaries depend only on (n, grain, threads), not on who runs what, so
+ * results are reproducible for a given thread count.
+ *
+ * The pool is process-wide state because the ABI's nnrt_parallel_for names
+ * no pool; it is started and stopped by main. */
+#define _POSIX_C_SOURCE 200809L
+#include "nnrt.h"
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+/* Declared here rather than through <cblas.h>, whose location varies. */
+void openblas_set_num_threads(int num_threads);
+
+#define SPIN_PAUSES 2000    /* pure spinning: tens of microseconds */
+#define SPIN_SECONDS 100e-6 /* then yielding spins: about a small step's gap */
+#define CHUNKS_PER_THREAD 4 /* slack for workers that wake late */
+
+typedef struct Pool {
+  int threads; /* including the caller */
+  pthread_t *tid;
+  _Atomic uint64_t state;
+  atomic_int done;
+  atomic_int sleepers;
+  atomic_int stop;
+  atomic_flag busy; /* a job is in flight: concurrent or nested callers run inline */
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  /* the job, valid for a claimed chunk */
+  NnrtBody body;
+  void *ctx;
+  int64_t n, nchunks;
+} Pool;
+
+static Pool *g_pool;
+static _Thread_local int t_in_pool; /* this thread is running a chunk */
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __asm__ __volatile__("pause");
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield");
+#endif
+}
+
+/* Claims and runs chunks of generation gen until none is left. */
+static void run_chunks(Pool *p, uint32_t gen) {
+  for (;;) {
+    uint64_t s = atomic_load_explicit(&p->state, memory_order_acquire);
+    if ((uint32_t)(s >> 32) != gen || (uint32_t)s == 0)
+      return;
+    if (!atomic_compare_exchange_weak_explicit(&p->state, &s, s - 1, memory_order_acq_rel,
+                                               memory_order_relaxed))
+      continue;
+    int64_t k = p->nchunks - (int64_t)(uint32_t)s;
+    int64_t lo = p->n * k / p->nchunks, hi = p->n * (k + 1) / p->nchunks;
+    t_in_pool = 1;
+    p->body(p->ctx, lo, hi);
+    t_in_pool = 0;
+    atomic_fetch_add_explicit(&p->done, 1, memory_order_release);
+  }
+}
+
+static void *worker(void *arg) {
+  Pool *p = arg;
+  uint32_t seen = (uint32_t)(atomic_load(&p->state) >> 32);
+  for (;;) {
+    uint32_t gen = seen;
+    double until = 0;
+    /* Spin with pause first; then yield, so that OpenBLAS's threads (which
+     * also spin after a GEMM) or other work can have the core; then sleep. */
+    for (int i = 0;; i++) {
+      gen = (uint32_t)(atomic_load_explicit(&p->state, memory_order_acquire) >> 32);
+      if (gen != seen || atomic_load_explicit(&p->stop, memory_order_relaxed))
+        break;
+      if (i < SPIN_PAUSES) {
+        cpu_relax();
+        continue;
+      }
+      sched_yield();
+      double now = rt_now();
+      if (until == 0)
+        until = now + SPIN_SECONDS;
+      else if (now > until)
+        break;
+    }
+    if (gen == seen) {
+      /* sleepers++ before re-checking state, and the caller publishes state
+       * before reading sleepers (both seq_cst): one of us sees the other. */
+      pthread_mutex_lock(&p->mu);
+      atomic_fetch_add(&p->sleepers, 1);
+      while ((uint32_t)(atomic_load(&p->state) >> 32) == seen && !atomic_load(&p->stop))
+        pthread_cond_wait(&p->cv, &p->mu);
+      atomic_fetch_sub(&p->sleepers, 1);
+      pthread_mutex_unlock(&p->mu);
+      gen = (uint32_t)(atomic_load(&p->state) >> 32);
+    }
+    if (atomic_load(&p->stop))
+      return NULL;
+    seen = gen;
+    run_chunks(p, gen);
+  }
+}
+
+int rt_online_cores(void) {
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n > 0 ? (int)n : 1;
+}
+
+int rt_pool_start(int threads, RtError *e) {
+  if (g_pool)
+    rt_pool_stop();
+  if (threads <= 0)
+    threads = rt_online_cores();
+  /* Generated code never runs a pool loop and a GEMM at once, so OpenBLAS
+   * may use as many threads as the pool without oversubscribing. */
+  openblas_set_num_threads(threads);
+  Pool *p = calloc(1, sizeof *p);
+  if (!p)
+    return rt_fail(e, RT_EXIT_FAIL, "out of memory starting the thread pool");
+  p->threads = threads;
+  atomic_init(&p->state, 0);
+  atomic_init(&p->done, 0);
+  atomic_init(&p->sleepers, 0);
+  atomic_init(&p->stop, 0);
+  atomic_flag_clear(&p->busy);
+  pthread_mutex_init(&p->mu, NULL);
+  pthread_cond_init(&p->cv, NULL);
+  p->tid = calloc((size_t)threads, sizeof *p->tid);
+  if (!p->tid) {
+    free(p);
+    return rt_fail(e, RT_EXIT_FAIL, "out of memory starting the thread pool");
+  }
+  for (int i = 0; i < threads - 1; i++)
+    if (pthread_create(&p->tid[i], NULL, worker, p) != 0) {
+      p->threads = i + 1; /* run with what we got */
+      break;
+    }
+  g_pool = p;
+  return 0;
+}
+
+void rt_pool_stop(void) {
+  Pool *p = g_pool;
+  if (!p)
+    return;
+  g_pool = NULL;
+  pthread_mutex_lock(&p->mu);
+  atomic_store(&p->stop, 1);
+  pthread_cond_broadcast(&p->cv);
+  pthread_mutex_unlock(&p->mu);
+  for (int i = 0; i < p->threads - 1; i++)
+    pthread_join(p->tid[i], NULL);
+  pthread_mutex_destroy(&p->mu);
+  pthread_cond_destroy(&p->cv);
+  free(p->tid);
+  free(p);
+}
+
+int rt_pool_threads(void) { return g_pool ? g_pool->threads : 1; }
+
+void nnrt_parallel_for(NnrtBody body, void *ctx, int64_t n, int64_t grain) {
+  if (n <= 0)
+    return;
+  if (grain < 1)
+    grain = 1;
+  Pool *p = g_pool;
+  if (!p || p->threads < 2 || n < 2 * grain || t_in_pool ||
+      atomic_flag_test_and_set_explicit(&p->busy, memory_order_acquire)) {
+    body(ctx, 0, n);
+    return;
+  }
+  int64_t nchunks = n / grain;
+  if (nchunks > (int64_t)p->threads * CHUNKS_PER_THREAD)
+    nchunks = (int64_t)p->threads * CHUNKS_PER_THREAD;
+  p->body = body;
+  p->ctx = ctx;
+  p->n = n;
+  p->nchunks = nchunks;
+  atomic_store_explicit(&p->done, 0, memory_order_relaxed);
+  uint32_t gen = (uint32_t)(atomic_load(&p->state) >> 32) + 1;
+  atomic_store(&p->state, (uint64_t)gen << 32 | (uint64_t)nchunks);
+  if (atomic_load(&p->sleepers) > 0) {
+    pthread_mutex_lock(&p->mu);
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+  }
+  run_chunks(p, gen);
+  /* Wait for chunks still running elsewhere; yield after a while in case
+   * their thread is waiting for this core. */
+  for (int i = 0; atomic_load_explicit(&p->done, memory_order_acquire) < nchunks; i++)
+    if (i < SPIN_PAUSES)
+      cpu_relax();
+    else
+      sched_yield();
+  atomic_flag_clear_explicit(&p->busy, memory_order_release);
+}

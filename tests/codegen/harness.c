@@ -1,0 +1,256 @@
+/* harness.c — JIT-compile IR modules with the CPU backend and compare their
+ * results with the reference interpreter (see harness.h).
+ *
+ * The generated code calls three outside functions. cblas_sgemm is
+ * OpenBLAS's; nnrt_parallel_for and nnrt_fail_label are stand-ins defined
+ * here: the parallel-for runs the chunks serially and in reverse order (so
+ * a kernel whose chunks depend on each other fails the comparison), and
+ * both count their calls so tests can assert that a kernel was split or a
+ * bad label reported. */
+#define _POSIX_C_SOURCE 200809L
+#include "harness.h"
+
+#include <cblas.h>
+#include <llvm-c/LLJIT.h>
+#include <llvm-c/Orc.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+int t_passed, t_failed;
+int hk_parallel_calls, hk_fail_calls;
+int64_t hk_fail_args[3];
+
+static void test_pfor(NnrtBody body, void *ctx, int64_t n, int64_t grain) {
+  hk_parallel_calls++;
+  if (grain < 1) grain = 1;
+  int64_t chunks = (n + grain - 1) / grain;
+  for (int64_t c = chunks - 1; c >= 0; c--) {
+    int64_t lo = c * grain, hi = lo + grain < n ? lo + grain : n;
+    body(ctx, lo, hi);
+  }
+}
+
+static void test_fail_label(int64_t index, int64_t value, int64_t classes) {
+  hk_fail_calls++;
+  hk_fail_args[0] = index, hk_fail_args[1] = value, hk_fail_args[2] = classes;
+}
+
+/* ---- JIT ---- */
+
+static LLVMOrcLLJITRef g_jit;
+
+static bool orc_ok(LLVMErrorRef e, const char *what) {
+  if (!e) return true;
+  char *msg = LLVMGetErrorMessage(e);
+  printf("JIT error (%s): %s\n", what, msg);
+  LLVMDisposeErrorMessage(msg);
+  return false;
+}
+
+void jit_release(void) {
+  if (g_jit) LLVMOrcDisposeLLJIT(g_jit);
+  g_jit = NULL;
+}
+
+static bool jit_build(IrModule *m, int opt) {
+  jit_release();
+  Diag d;
+  diag_init(&d, stdout);
+  CgOptions o = {.opt_level = opt, .cpu_native = true, .diag = &d};
+  char *err = NULL;
+  LLVMTargetMachineRef tm = cg_target_machine(&o, &err);
+  if (!tm) return printf("no target machine: %s\n", err), false;
+  LLVMOrcThreadSafeContextRef tsc = LLVMOrcCreateNewThreadSafeContext();
+  LLVMModuleRef mod = cg_build_module(m, LLVMOrcThreadSafeContextGetContext(tsc), tm, &o);
+  bool ok = mod && cg_optimize(mod, tm, opt, &d);
+  LLVMDisposeTargetMachine(tm);
+  if (!ok) {
+    if (mod) LLVMDisposeModule(mod);
+    LLVMOrcDisposeThreadSafeContext(tsc);
+    return false;
+  }
+  LLVMOrcThreadSafeModuleRef tsm = LLVMOrcCreateNewThreadSafeModule(mod, tsc);
+  LLVMOrcDisposeThreadSafeContext(tsc);
+  if (!orc_ok(LLVMOrcCreateLLJIT(&g_jit, LLVMOrcCreateLLJITBuilder()), "create")) return false;
+  LLVMOrcJITDylibRef jd = LLVMOrcLLJITGetMainJITDylib(g_jit);
+  LLVMOrcDefinitionGeneratorRef gen;
+  if (!orc_ok(LLVMOrcCreateDynamicLibrarySearchGeneratorForProcess(&gen, LLVMOrcLLJITGetGlobalPrefix(g_jit), NULL, NULL),
+              "process symbols"))
+    return false;
+  LLVMOrcJITDylibAddGenerator(jd, gen);
+  LLVMJITSymbolFlags fl = {LLVMJITSymbolGenericFlagsExported | LLVMJITSymbolGenericFlagsCallable, 0};
+  LLVMOrcCSymbolMapPair syms[3] = {
+      {LLVMOrcLLJITMangleAndIntern(g_jit, "nnrt_parallel_for"), {(uint64_t)(uintptr_t)test_pfor, fl}},
+      {LLVMOrcLLJITMangleAndIntern(g_jit, "nnrt_fail_label"), {(uint64_t)(uintptr_t)test_fail_label, fl}},
+      {LLVMOrcLLJITMangleAndIntern(g_jit, "cblas_sgemm"), {(uint64_t)(uintptr_t)cblas_sgemm, fl}},
+  };
+  if (!orc_ok(LLVMOrcJITDylibDefine(jd, LLVMOrcAbsoluteSymbols(syms, 3)), "define")) return false;
+  return orc_ok(LLVMOrcLLJITAddLLVMIRModule(g_jit, jd, tsm), "add module");
+}
+
+static uint64_t jit_sym(const char *name) {
+  LLVMOrcExecutorAddress a = 0;
+  if (!orc_ok(LLVMOrcLLJITLookup(g_jit, &a, name), name)) return 0;
+  return a;
+}
+
+void *jit_lookup(IrModule *m, int opt, const char *sym) {
+  if (m && !jit_build(m, opt)) return NULL;
+  return (void *)(uintptr_t)jit_sym(sym);
+}
+
+/* ---- data ---- */
+
+static uint64_t rng_state;
+static double rnd(void) { /* xorshift64*: uniform in [0, 1) */
+  rng_state ^= rng_state >> 12, rng_state ^= rng_state << 25, rng_state ^= rng_state >> 27;
+  return (double)((rng_state * 2685821657736338717ull) >> 11) / 9007199254740992.0;
+}
+
+typedef struct Buf {
+  DType dt;
+  int64_t n;
+  double *ref;  /* what the interpreter sees */
+  void *gen;    /* what the generated code sees (float or int32) */
+} Buf;
+
+static void buf_alloc(Buf *b, DType dt, int64_t n) {
+  b->dt = dt, b->n = n;
+  b->ref = calloc((size_t)n + 1, sizeof(double));
+  b->gen = aligned_alloc(64, ((size_t)n * 4 + 64) / 64 * 64);
+  memset(b->gen, 0xff, (size_t)n * 4); /* NaN / -1: unwritten outputs show */
+}
+
+static void buf_fill(Buf *b, const CheckOpts *o) {
+  for (int64_t i = 0; i < b->n; i++) {
+    double v;
+    if (b->dt == DT_I32) v = (double)(int)(rnd() * o->label_max);
+    else if (o->data == DATA_POSITIVE) v = 0.1 + 2 * rnd();
+    else if (o->data == DATA_INTS) v = (double)(int)(rnd() * 4) - 1;
+    else v = 2 * rnd() - 1;
+    v = b->dt == DT_F32 ? (double)(float)v : v;
+    b->ref[i] = v;
+    if (b->dt == DT_I32) ((int32_t *)b->gen)[i] = (int32_t)v;
+    else ((float *)b->gen)[i] = (float)v;
+  }
+}
+
+static double gen_at(const Buf *b, int64_t i) {
+  return b->dt == DT_I32 ? (double)((int32_t *)b->gen)[i] : (double)((float *)b->gen)[i];
+}
+
+static bool compare(const Buf *b, double tol, const char *what, int index) {
+  int bad = 0;
+  for (int64_t i = 0; i < b->n; i++) {
+    double e = b->ref[i], g = gen_at(b, i);
+    bool ok = (isnan(e) && isnan(g)) || (isinf(e) && e == g) || fabs(g - e) <= tol * (1 + fabs(e));
+    if (b->dt == DT_I32) ok = g == e;
+    if (!ok && bad++ < 5) printf("    %s %d [%lld]: got %.9g, expected %.9g\n", what, index, (long long)i, g, e);
+  }
+  if (bad) printf("    %s %d: %d of %lld elements differ\n", what, index, bad, (long long)b->n);
+  return bad == 0;
+}
+
+static void buf_free(Buf *b) { free(b->ref), free(b->gen); }
+
+typedef void (*StepFn)(void **, const int64_t *, void *);
+typedef int64_t (*WsFn)(const int64_t *);
+
+bool cg_check(IrModule *m, const CheckOpts *o0, const char *name) {
+  CheckOpts o = *o0;
+  if (!o.fn) o.fn = "forward";
+  if (!o.label_max) o.label_max = 4;
+  if (!o.tol) o.tol = 1e-4;
+  if (!o.opt_set) o.opt = 2;
+  if (!o.steps) o.steps = 1;
+  if (!o.seed) o.seed = 0x9e3779b97f4a7c15ull;
+  if (!o0->bad_label) o.bad_label = -1;
+  rng_state = o.seed;
+  hk_parallel_calls = hk_fail_calls = 0;
+  const IrFunc *f = ir_func_find(m, o.fn);
+  if (!f) return printf("  %s: no function %s\n", name, o.fn), false;
+  char sym[64];
+  snprintf(sym, sizeof sym, "nnc_%s", o.fn);
+  StepFn fn = (StepFn)(uintptr_t)jit_lookup(m, o.opt, sym);
+  snprintf(sym, sizeof sym, "nnc_%s_workspace", o.fn);
+  WsFn wsfn = fn ? (WsFn)(uintptr_t)jit_lookup(NULL, 0, sym) : NULL;
+  if (!fn || !wsfn) return printf("  %s: compilation failed\n", name), false;
+
+  int ng = m->nglobals, ni = 0, nr = f->nrets;
+  for (int i = 0; i < f->n; i++) ni += f->nodes[i].op == OP_INPUT;
+  Buf *bufs = calloc((size_t)(ng + ni + nr + 1), sizeof *bufs);
+  for (int g = 0; g < ng; g++) buf_alloc(&bufs[g], m->globals[g].ty.dt, ir_numel(&m->globals[g].ty.sh, o.syms));
+  for (int i = 0; i < f->n; i++)
+    if (f->nodes[i].op == OP_INPUT) buf_alloc(&bufs[ng + f->nodes[i].at.index], f->nodes[i].ty.dt, ir_numel(&f->nodes[i].ty.sh, o.syms));
+  for (int r = 0; r < nr; r++) buf_alloc(&bufs[ng + ni + r], f->nodes[f->rets[r]].ty.dt, ir_numel(&f->nodes[f->rets[r]].ty.sh, o.syms));
+  for (int b = 0; b < ng + ni; b++) buf_fill(&bufs[b], &o);
+  if (o.bad_label >= 0)
+    for (int b = ng; b < ng + ni; b++)
+      if (bufs[b].dt == DT_I32 && o.bad_label < bufs[b].n)
+        bufs[b].ref[o.bad_label] = o.label_max, ((int32_t *)bufs[b].gen)[o.bad_label] = o.label_max;
+
+  double **ref = calloc((size_t)(ng + ni + nr + 1), sizeof *ref);
+  void **args = calloc((size_t)(ng + ni + nr + 1), sizeof *args);
+  for (int b = 0; b < ng + ni + nr; b++) ref[b] = bufs[b].ref, args[b] = bufs[b].gen;
+  int64_t wsz = wsfn(o.syms);
+  void *ws = aligned_alloc(64, ((size_t)wsz + 64) / 64 * 64);
+  memset(ws, 0xff, (size_t)wsz);
+  bool ok = wsz >= 0;
+  for (int s = 0; s < o.steps && ok; s++) {
+    char err[256];
+    bool iok = ir_interp(f, o.syms, ref, ref + ng, ref + ng + ni, err, sizeof err);
+    fn(args, o.syms, ws);
+    if (!iok) {
+      if (o.bad_label < 0) printf("  %s: interpreter: %s\n", name, err), ok = false;
+      break;
+    }
+    for (int r = 0; r < nr; r++) ok &= compare(&bufs[ng + ni + r], o.tol, "output", r);
+    for (int g = 0; g < ng; g++) ok &= compare(&bufs[g], o.tol, "global", g);
+  }
+  if (!ok) printf("  %s: results differ from the interpreter\n", name);
+  free(ws), free(ref), free(args);
+  for (int b = 0; b < ng + ni + nr; b++) buf_free(&bufs[b]);
+  free(bufs);
+  return ok;
+}
+
+/* ---- building ---- */
+
+IrModule *t_module(const char *name) { return ir_module_new(arena_new(), name); }
+
+Type t_type(DType dt, int rank, const int64_t *dims) {
+  Type t = {.dt = dt, .sh.rank = rank};
+  for (int i = 0; i < rank; i++) t.sh.d[i] = dims[i];
+  return t;
+}
+
+int t_op(IrFunc *f, OpKind op, int a, int b) {
+  int args[2] = {a, b};
+  Diag d;
+  diag_init(&d, stdout);
+  int v = ir_emit(f, op, args, ir_ops[op].nargs, NULL, NULL, (Loc){0}, &d);
+  if (v < 0) unreachable("test IR does not type-check");
+  return v;
+}
+
+int t_attr(IrFunc *f, OpKind op, int a, const Attrs *at, const Type *hint) {
+  Diag d;
+  diag_init(&d, stdout);
+  int v = ir_emit(f, op, &a, ir_ops[op].nargs, at, hint, (Loc){0}, &d);
+  if (v < 0) unreachable("test IR does not type-check");
+  return v;
+}
+
+int t_bin(IrFunc *f, OpKind op, int a, int b, const Attrs *at) {
+  int args[2] = {a, b};
+  Diag d;
+  diag_init(&d, stdout);
+  int v = ir_emit(f, op, args, 2, at, NULL, (Loc){0}, &d);
+  if (v < 0) unreachable("test IR does not type-check");
+  return v;
+}
+
+int t_param(IrModule *m, const char *name, Type t) {
+  return ir_global_add(m, (IrGlobal){.name = name, .kind = GLOBAL_PARAM, .ty = t, .init = NNRT_INIT_ZEROS});
+}

@@ -1,0 +1,65 @@
+/* harness.h — running IR functions through the CPU backend (JIT) and the
+ * reference interpreter, and comparing the two.
+ *
+ * A check builds an LLVM module for the whole IR module (every function the
+ * backend knows), JIT-compiles it with ORC's LLJIT, feeds the same random
+ * data to nnc_<fn> (floats) and ir_interp (doubles), and compares outputs
+ * and, for functions with stores, the updated globals. */
+#ifndef NNC_TEST_CG_HARNESS_H
+#define NNC_TEST_CG_HARNESS_H
+#include "codegen/cpu/cg.h"
+#include "ir/interp.h"
+
+/* What random data a check feeds in. */
+typedef enum { DATA_NORMAL, DATA_POSITIVE, DATA_INTS } DataKind;
+
+typedef struct CheckOpts {
+  const char *fn;     /* default "forward" */
+  int64_t syms[4];    /* values of the symbolic dims */
+  DataKind data;
+  int label_max;      /* i32 inputs are drawn from [0, label_max); default 4 */
+  int bad_label;      /* >= 0: this i32 element is set to label_max (out of range) */
+  double tol;         /* relative and absolute tolerance; default 1e-4 */
+  int opt;            /* -O level; default 2 (set opt_set to use 0) */
+  bool opt_set;
+  int steps;          /* calls in a row (globals carry over); default 1 */
+  uint64_t seed;
+} CheckOpts;
+
+/* Counters the test runtime hooks keep (reset by each check). */
+extern int hk_parallel_calls, hk_fail_calls;
+extern int64_t hk_fail_args[3];
+
+/* Runs the check; prints what differs and returns false on a mismatch or a
+ * compile failure. */
+bool cg_check(IrModule *m, const CheckOpts *o, const char *name);
+
+/* Builds and JIT-compiles m at -O opt; returns the address of symbol `sym`
+ * (NULL on failure). The JIT lives until jit_release. */
+void *jit_lookup(IrModule *m, int opt, const char *sym);
+void jit_release(void);
+
+/* Test bookkeeping: EXPECT prints the failing condition. */
+extern int t_passed, t_failed;
+#define EXPECT(cond, ...)                                            \
+  do {                                                               \
+    if (cond) t_passed++;                                            \
+    else {                                                           \
+      t_failed++;                                                    \
+      printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);         \
+      printf(__VA_ARGS__);                                           \
+      printf("\n");                                                  \
+    }                                                                \
+  } while (0)
+
+/* IR building shortcuts for tests. */
+IrModule *t_module(const char *name);
+Type t_type(DType dt, int rank, const int64_t *dims);
+#define T(dt, ...) t_type(dt, (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), (int64_t[]){__VA_ARGS__})
+#define TS(dt) t_type(dt, 0, NULL)
+int t_op(IrFunc *f, OpKind op, int a, int b);
+int t_attr(IrFunc *f, OpKind op, int a, const Attrs *at, const Type *hint);
+int t_bin(IrFunc *f, OpKind op, int a, int b, const Attrs *at);
+int t_param(IrModule *m, const char *name, Type t);
+
+#endif

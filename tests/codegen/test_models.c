@@ -1,0 +1,164 @@
+/* test_models.c — functions with state: stores, in-place updates, the Adam
+ * update of a big parameter (parallel and fused), and the Fashion-MNIST
+ * MLP's forward / eval_step / train_step from the real frontend and passes,
+ * fused against unfused. */
+#include <string.h>
+
+#include "frontend/frontend.h"
+#include "harness.h"
+#include "passes/passes.h"
+
+bool pass_fuse(IrModule *m, PassCtx *ctx);
+
+static void set_fused(IrModule *m, bool on) {
+  if (on) {
+    Diag d;
+    diag_init(&d, stdout);
+    PassCtx pc = {.diag = &d};
+    pass_fuse(m, &pc);
+    return;
+  }
+  for (int i = 0; i < m->nfuncs; i++)
+    for (int j = 0; j < m->funcs[i]->n; j++) m->funcs[i]->nodes[j].group = -1;
+}
+
+/* Stores of fn whose value the plan writes straight into the global. */
+static int in_place_stores(const IrModule *m, const char *fn, int *nstores) {
+  Arena *a = arena_new();
+  const IrFunc *f = ir_func_find(m, fn);
+  CgPlan *p = cg_plan(a, m, f);
+  int n = 0;
+  *nstores = 0;
+  for (int i = 0; i < f->n; i++) {
+    if (f->nodes[i].op != OP_STORE) continue;
+    ++*nstores;
+    int v = f->nodes[i].args[0];
+    if (p->own[v] >= 0 && p->exported[v] && p->bufs[p->own[v]].kind == CB_GLOBAL) n++;
+  }
+  arena_free(a);
+  return n;
+}
+
+static int plan_kernels(const IrModule *m, const char *fn) {
+  Arena *a = arena_new();
+  int n = cg_plan(a, m, ir_func_find(m, fn))->nks;
+  arena_free(a);
+  return n;
+}
+
+/* train_step(g, lr): t += 1; m = 0.9 m + 0.1 g; w -= lr m / sqrt(t);
+ * returns sum(w_old^2) (and w_old itself when ret_global). */
+static IrModule *sgd_module(bool ret_global) {
+  IrModule *m = t_module("sgd");
+  Type s = TS(DT_F32), wt = T(DT_F32, 6, 5);
+  int gw = t_param(m, "w", wt), gm = t_param(m, "w.m", wt), gt = t_param(m, "t", s);
+  IrFunc *f = ir_func_new(m, IR_FN_TRAIN);
+  int g = ir_input(f, "g", wt, (Loc){0}), lr = ir_input(f, "lr", s, (Loc){0});
+  int w0 = ir_global_ref(f, gw, (Loc){0});
+  int loss = t_attr(f, OP_SUM, t_op(f, OP_MUL, w0, w0), &(Attrs){.naxes = 2, .axes = {0, 1}}, NULL);
+  int t1 = t_op(f, OP_ADD, ir_global_ref(f, gt, (Loc){0}), ir_const(f, 1, &s, (Loc){0}));
+  int m1 = t_op(f, OP_ADD, t_op(f, OP_MUL, ir_global_ref(f, gm, (Loc){0}), ir_const(f, 0.9, &s, (Loc){0})),
+                t_op(f, OP_MUL, g, ir_const(f, 0.1, &s, (Loc){0})));
+  int w1 = t_op(f, OP_SUB, w0, t_op(f, OP_DIV, t_op(f, OP_MUL, lr, m1), t_op(f, OP_SQRT, t1, 0)));
+  ir_ret(f, loss);
+  if (ret_global) ir_ret(f, w0);
+  const int gl[3] = {gt, gm, gw}, val[3] = {t1, m1, w1};
+  for (int i = 0; i < 3; i++) {
+    Attrs at = {.name = m->globals[gl[i]].name};
+    ir_emit(f, OP_STORE, &val[i], 1, &at, NULL, (Loc){0}, NULL);
+  }
+  return m;
+}
+
+static void test_stores(void) {
+  for (int rg = 0; rg < 2; rg++)
+    for (int fused = 0; fused < 2; fused++) {
+      IrModule *m = sgd_module(rg);
+      set_fused(m, fused);
+      char name[64];
+      snprintf(name, sizeof name, "stores%s%s", rg ? " + returned global" : "", fused ? " (fused)" : "");
+      EXPECT(cg_check(m, &(CheckOpts){.fn = IR_FN_TRAIN, .steps = 3}, name), "%s", name);
+      int ns, ip = in_place_stores(m, IR_FN_TRAIN, &ns);
+      /* w is read (for the loss) before its update either way; returning
+       * w's old value keeps w's update out of place. */
+      EXPECT(ip == (rg ? 2 : 3) && ns == 3, "%s: %d of %d stores in place", name, ip, ns);
+    }
+  /* Swapping two globals: each store reads a global the other overwrites. */
+  IrModule *m = t_module("swap");
+  Type t = T(DT_F32, 4, 3);
+  int a = t_param(m, "a", t), b = t_param(m, "b", t);
+  IrFunc *f = ir_func_new(m, IR_FN_TRAIN);
+  int ra = ir_global_ref(f, a, (Loc){0}), rb = ir_global_ref(f, b, (Loc){0});
+  ir_ret(f, t_op(f, OP_ADD, ra, rb));
+  ir_emit(f, OP_STORE, &rb, 1, &(Attrs){.name = "a"}, NULL, (Loc){0}, NULL);
+  ir_emit(f, OP_STORE, &ra, 1, &(Attrs){.name = "b"}, NULL, (Loc){0}, NULL);
+  EXPECT(cg_check(m, &(CheckOpts){.fn = IR_FN_TRAIN, .steps = 2}, "swap"), "swap");
+}
+
+/* Frontend + autodiff + simplify (+ fuse) on .nn source. */
+static IrModule *compile_nn(const char *path, const char *text, bool fused) {
+  Arena *a = arena_new();
+  Diag d;
+  diag_init(&d, stdout);
+  FeModel *fm = fe_compile(a, &d, path, text, text ? strlen(text) : 0);
+  if (!fm) return NULL;
+  PassCtx pc = {.diag = &d, .verify = true};
+  if (!pass_run_pipeline(fm->mod, pass_default_pipeline, pass_default_pipeline_len, &pc)) return NULL;
+  set_fused(fm->mod, fused);
+  return fm->mod;
+}
+
+static const char big_nn[] = "model big {\n"
+                             "  input x: f32[B, 300]\n"
+                             "  input y: i32[B]\n"
+                             "  logits = dense(x, 200)\n"
+                             "  output logits\n"
+                             "  minimize cross_entropy(logits, y)\n"
+                             "}\n"
+                             "train {\n"
+                             "  optimizer adam(lr: 1e-2)\n"
+                             "  batch 8\n"
+                             "  epochs 1\n"
+                             "}\n";
+
+/* A 300x200 weight: its Adam update is one kernel, in place, in parallel. */
+static void test_adam(void) {
+  IrModule *m = compile_nn("big.nn", big_nn, true);
+  EXPECT(m != NULL, "big.nn does not compile");
+  if (!m) return;
+  CheckOpts o = {.fn = IR_FN_TRAIN, .syms = {8}, .label_max = 200, .steps = 3, .tol = 2e-3};
+  EXPECT(cg_check(m, &o, "adam 300x200"), "adam 300x200");
+  EXPECT(hk_parallel_calls >= 3, "adam: %d parallel_for calls", hk_parallel_calls);
+  int ns, ip = in_place_stores(m, IR_FN_TRAIN, &ns);
+  EXPECT(ip == ns && ns == 7, "adam: %d of %d stores in place", ip, ns);
+}
+
+static void test_mlp(void) {
+  const char *path = NNC_SOURCE_DIR "/examples/fashion_mlp.nn";
+  IrModule *u = compile_nn(path, NULL, false), *m = compile_nn(path, NULL, true);
+  EXPECT(u && m, "fashion_mlp.nn does not compile");
+  if (!u || !m) return;
+  static const char *const fns[] = {IR_FN_FORWARD, IR_FN_EVAL, IR_FN_TRAIN};
+  for (int i = 0; i < 3; i++) {
+    CheckOpts o = {.fn = fns[i], .syms = {8}, .label_max = 10, .steps = i == 2 ? 3 : 1, .tol = 1e-3};
+    char name[64];
+    snprintf(name, sizeof name, "mlp %s (unfused)", fns[i]);
+    EXPECT(cg_check(u, &o, name), "%s", name);
+    snprintf(name, sizeof name, "mlp %s (fused)", fns[i]);
+    EXPECT(cg_check(m, &o, name), "%s", name);
+    o.syms[0] = 1;
+    snprintf(name, sizeof name, "mlp %s (fused, B=1)", fns[i]);
+    EXPECT(cg_check(m, &o, name), "%s", name);
+  }
+  int ku = plan_kernels(u, IR_FN_TRAIN), kf = plan_kernels(m, IR_FN_TRAIN);
+  printf("  mlp train_step: %d kernels unfused, %d fused\n", ku, kf);
+  EXPECT(kf < ku, "fusion did not reduce kernels (%d vs %d)", kf, ku);
+  int ns, ip = in_place_stores(m, IR_FN_TRAIN, &ns);
+  EXPECT(ip == ns, "mlp: %d of %d stores in place", ip, ns);
+}
+
+void test_models(void) {
+  test_stores();
+  test_adam();
+  test_mlp();
+}

@@ -1,0 +1,229 @@
+#!/bin/sh
+# fake_train_test.sh — end-to-end tests of a binary built from libnnrt and the
+# hand-written model in fake_model.c, on Fashion-MNIST.
+#
+#   fake_train_test.sh FAKE_TRAIN DATA_DIR MODE
+#   MODE: steps   200 steps; the loss must fall (mean of the last 20 step
+#                 losses in the CSV log below 0.7 x the first 20's)
+#         epoch   1 epoch must reach >= 0.80 test accuracy
+#         resume  --steps then --resume gives a checkpoint byte-identical to
+#                 an uninterrupted run; SIGTERM saves and exits 143
+#         cli     exit codes and messages for bad options and bad files;
+#                 predict agrees with eval; Python can read the checkpoint
+# Exits 77 (skipped) when the data set is not installed.
+set -u
+BIN=$1
+DATA=$2
+MODE=$3
+HERE=$(dirname "$0")
+if [ ! -f "$DATA/train-images-idx3-ubyte.gz" ]; then
+  echo "SKIP: $DATA has no Fashion-MNIST"
+  exit 77
+fi
+T=$(mktemp -d "${TMPDIR:-/tmp}/nnrt_e2e.XXXXXX")
+trap 'rm -rf "$T"' EXIT
+FAILED=0
+
+fail() {
+  echo "FAIL: $*"
+  FAILED=1
+}
+
+# expect CODE PATTERN CMD...: runs CMD, checks its exit code and that its
+# stderr+stdout contain PATTERN (a fixed string; empty: anything).
+expect() {
+  code=$1
+  pat=$2
+  shift 2
+  "$@" >"$T/out" 2>&1
+  rc=$?
+  if [ "$rc" -ne "$code" ]; then
+    fail "exit $rc (want $code): $*"
+    sed 's/^/    /' "$T/out" | head -5
+  elif [ -n "$pat" ] && ! grep -qF -- "$pat" "$T/out"; then
+    fail "output lacks '$pat': $*"
+    sed 's/^/    /' "$T/out" | head -5
+  fi
+}
+
+# A small uncompressed subset (2000 training, 500 test samples): runs that
+# check behaviour rather than accuracy load and evaluate in no time, and the
+# loader's plain-file path is exercised too. IDX headers: magic, counts
+# (2000 = 0x7d0, 500 = 0x1f4), 28, 28.
+small_copy() {
+  S=$T/small
+  mkdir "$S"
+  { printf '\000\000\010\003\000\000\007\320\000\000\000\034\000\000\000\034'
+    gzip -dc "$DATA/train-images-idx3-ubyte.gz" | tail -c +17 | head -c 1568000; } \
+    >"$S/train-images-idx3-ubyte"
+  { printf '\000\000\010\001\000\000\007\320'
+    gzip -dc "$DATA/train-labels-idx1-ubyte.gz" | tail -c +9 | head -c 2000; } \
+    >"$S/train-labels-idx1-ubyte"
+  { printf '\000\000\010\003\000\000\001\364\000\000\000\034\000\000\000\034'
+    gzip -dc "$DATA/t10k-images-idx3-ubyte.gz" | tail -c +17 | head -c 392000; } \
+    >"$S/t10k-images-idx3-ubyte"
+  { printf '\000\000\010\001\000\000\001\364'
+    gzip -dc "$DATA/t10k-labels-idx1-ubyte.gz" | tail -c +9 | head -c 500; } \
+    >"$S/t10k-labels-idx1-ubyte"
+}
+
+case $MODE in
+steps)
+  expect 0 "test_acc" "$BIN" train --steps 200 --quiet --data "$DATA" --log "$T/log.csv"
+  awk -F, '$1 == "step" { n++; loss[n] = $4 }
+    END {
+      if (n != 200) { print "FAIL: expected 200 step rows, found " n; exit 1 }
+      for (i = 1; i <= 20; i++) { a += loss[i]; b += loss[n - 20 + i] }
+      printf "mean loss: first 20 steps %.4f, last 20 steps %.4f\n", a / 20, b / 20
+      if (!(b < 0.7 * a)) { print "FAIL: the loss did not fall"; exit 1 }
+    }' "$T/log.csv" || FAILED=1
+  grep -q '^epoch,1,200,' "$T/log.csv" || fail "no epoch row for the partial epoch"
+  grep -q '^test,0,200,' "$T/log.csv" || fail "no test row"
+  ;;
+
+epoch)
+  "$BIN" train --epochs 1 --quiet --data "$DATA" >"$T/out" 2>&1 || fail "train failed"
+  cat "$T/out"
+  awk '/test_acc/ { for (i = 1; i <= NF; i++) if ($i == "test_acc:") acc = $(i + 1) }
+    END { if (!(acc >= 0.80)) { print "FAIL: test accuracy " acc " < 0.80"; exit 1 } }' \
+    "$T/out" || FAILED=1
+  ;;
+
+resume)
+  # 1800 training samples (2000 less 10% for validation): 57 steps an epoch,
+  # so 70 steps stop inside epoch 2 and the resumed run crosses an epoch
+  # boundary.
+  small_copy
+  set -- --epochs 3 --quiet --data "$S"
+  expect 0 "" "$BIN" train "$@" --checkpoint "$T/full.st" --log "$T/full.csv"
+  expect 0 "" "$BIN" train "$@" --checkpoint "$T/part.st" --steps 70 --log "$T/part.csv"
+  expect 0 "" "$BIN" train "$@" --checkpoint "$T/part.st" --resume --log "$T/part.csv"
+  cmp -s "$T/full.st" "$T/part.st" || fail "resumed checkpoint differs from an uninterrupted run"
+  # the step rows of both logs agree (the column of elapsed seconds aside)
+  grep '^step' "$T/full.csv" | cut -d, -f1-5 >"$T/a"
+  grep '^step' "$T/part.csv" | cut -d, -f1-5 >"$T/b"
+  cmp -s "$T/a" "$T/b" || fail "resumed step log differs"
+  [ "$(wc -l <"$T/a")" -eq 171 ] || fail "expected 171 step rows"
+  expect 2 "--resume needs --checkpoint" "$BIN" train --resume
+  expect 2 "does not exist" "$BIN" train --resume --checkpoint "$T/none.st"
+  # a checkpoint without a training position (same-length edit of the header)
+  LC_ALL=C sed 's/"epoch":/"epocX":/' "$T/full.st" >"$T/nometa.st"
+  expect 2 "has no valid \"epoch\"" "$BIN" train "$@" --resume --checkpoint "$T/nometa.st"
+
+  # SIGTERM (a script's background job ignores SIGINT; both take one path):
+  # the step finishes, the checkpoint is saved, exit 143.
+  "$BIN" train --epochs 100000 --data "$S" --checkpoint "$T/sig.st" --log "$T/sig.csv" \
+    >"$T/sig.out" 2>&1 &
+  pid=$!
+  i=0
+  while [ $i -lt 100 ] && ! grep -q '^epoch,2,' "$T/sig.csv" 2>/dev/null; do
+    sleep 0.1
+    i=$((i + 1))
+  done
+  kill -TERM $pid
+  wait $pid
+  rc=$?
+  [ $rc -eq 143 ] || fail "SIGTERM: exit $rc (want 143)"
+  grep -q "terminated at epoch" "$T/sig.out" || fail "SIGTERM: no message"
+  expect 0 "test_acc" "$BIN" eval --checkpoint "$T/sig.st" --data "$S"
+  ;;
+
+cli)
+  expect 0 "train" "$BIN" --help
+  expect 0 "--val-split F" "$BIN" train --help
+  expect 0 "[default: 2]" "$BIN" train --help
+  expect 0 "--checkpoint FILE" "$BIN" eval --help
+  expect 0 "--input FILE" "$BIN" help predict
+  expect 0 "ABI 1" "$BIN" --version
+  expect 2 "usage:" "$BIN"
+  expect 2 "unknown command 'fit'" "$BIN" fit
+  expect 2 "unknown option '--epoch'" "$BIN" train --epoch 3
+  expect 2 "--epochs: expected a positive integer, got 'abc'" "$BIN" train --epochs abc
+  expect 2 "--lr: expected a positive number, got '-1'" "$BIN" train --lr=-1
+  expect 2 "--val-split: expected a number in [0, 1)" "$BIN" train --val-split 1
+  expect 2 "needs a value" "$BIN" train --epochs
+  expect 2 "takes no value" "$BIN" train --quiet=1
+  expect 2 "not an option of eval" "$BIN" eval --epochs 3 --checkpoint x
+  expect 2 "eval needs --checkpoint" "$BIN" eval
+  expect 2 "predict needs --input" "$BIN" predict --checkpoint x
+  expect 2 "unexpected argument 'foo'" "$BIN" train foo
+  expect 2 "no such directory" "$BIN" train --data "$T/nowhere"
+  expect 2 "cannot write to directory $T/nowhere" "$BIN" train --data "$DATA" \
+    --checkpoint "$T/nowhere/c.st"
+
+  # bad data files: truncated gzip, wrong magic, count mismatch
+  mkdir "$T/d"
+  for f in train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz; do
+    ln -s "$DATA/$f" "$T/d/$f"
+  done
+  head -c 100000 "$DATA/train-images-idx3-ubyte.gz" >"$T/d/train-images-idx3-ubyte.gz"
+  expect 2 "train-images-idx3-ubyte.gz: offset 16: expected 47040000 bytes" \
+    "$BIN" train --data "$T/d" --steps 1
+  rm "$T/d/train-images-idx3-ubyte.gz"
+  printf 'not an idx file' >"$T/d/train-images-idx3-ubyte"
+  expect 2 "train-images-idx3-ubyte: offset 0: bad magic number" \
+    "$BIN" train --data "$T/d" --steps 1
+  rm "$T/d/train-images-idx3-ubyte"
+  ln -s "$DATA/t10k-images-idx3-ubyte.gz" "$T/d/train-images-idx3-ubyte.gz"
+  expect 2 "train-labels-idx1-ubyte.gz: offset 4: expected 10000 labels" \
+    "$BIN" train --data "$T/d" --steps 1
+
+  # a checkpoint; bad checkpoints
+  small_copy
+  expect 0 "test_acc" "$BIN" train --steps 300 --quiet --data "$S" --checkpoint "$T/c.st"
+  expect 2 "cannot open" "$BIN" eval --checkpoint "$T/none.st" --data "$S"
+  printf 'garbage!' >"$T/bad.st"
+  expect 2 "header length" "$BIN" eval --checkpoint "$T/bad.st" --data "$S"
+  head -c 1000 "$T/c.st" >"$T/short.st"
+  expect 2 "is past the data section" "$BIN" eval --checkpoint "$T/short.st" --data "$S"
+
+  # a diverging run stops with exit 3 and leaves the checkpoint alone
+  cp "$T/c.st" "$T/c2.st"
+  expect 3 "loss is NaN at epoch 1, step" "$BIN" train --lr 3e38 --data "$S" --checkpoint "$T/c2.st"
+  cmp -s "$T/c.st" "$T/c2.st" || fail "a NaN run changed the checkpoint"
+
+  # eval and predict agree: predict's classes vs the test labels
+  expect 0 "confusion matrix" "$BIN" eval --checkpoint "$T/c.st" --data "$S"
+  acc=$(awk '/test_acc/ { for (i = 1; i <= NF; i++) if ($i == "test_acc:") print $(i + 1) }' \
+    "$T/out")
+  "$BIN" predict --checkpoint "$T/c.st" --input "$S/t10k-images-idx3-ubyte" >"$T/pred" ||
+    fail "predict failed"
+  tail -c +9 "$S/t10k-labels-idx1-ubyte" | od -An -v -tu1 | tr -s ' ' '\n' | grep -v '^$' \
+    >"$T/labels"
+  paste -d' ' "$T/pred" "$T/labels" | awk -v acc="$acc" '
+    $1 == $2 { ok++ } END {
+      if (NR != 500) { print "FAIL: predict gave " NR " rows"; exit 1 }
+      d = ok / NR - acc; if (d < 0) d = -d
+      if (d > 0.001) { print "FAIL: predict accuracy " ok / NR " vs eval " acc; exit 1 }
+    }' || FAILED=1
+  # a .npy input: three rows
+  python=""
+  for p in ${PYTHON:-} python3 /usr/bin/python3; do
+    if "$p" -c 'import numpy' 2>/dev/null; then python=$p; break; fi
+  done
+  if [ -n "$python" ]; then
+    "$python" -c "import numpy as np
+np.save('$T/x.npy', np.zeros((3, 28, 28), np.float32))
+np.save('$T/y.npy', np.zeros((3, 27), np.uint8))"
+    expect 0 "" "$BIN" predict --checkpoint "$T/c.st" --input "$T/x.npy"
+    [ "$(wc -l <"$T/out")" -eq 3 ] || fail "predict on x.npy: expected 3 lines"
+    expect 2 "y.npy: offset 10: samples of shape [3, 27] have 27 values per sample, but model" \
+      "$BIN" predict --checkpoint "$T/c.st" --input "$T/y.npy"
+    # another reader: the checkpoint as Python's safetensors would see it
+    "$python" "$HERE/check_safetensors.py" "$T/c.st" "$S" "$acc" || FAILED=1
+  else
+    echo "note: no Python with numpy; .npy predict and the Python reader check skipped"
+  fi
+  ;;
+
+*)
+  echo "unknown mode $MODE"
+  exit 2
+  ;;
+esac
+
+if [ $FAILED -ne 0 ]; then
+  echo "$MODE: FAILED"
+  exit 1
+fi
+echo "$MODE: ok"
