@@ -261,7 +261,8 @@ static void lighten_operands(Rw *r, IrNode *n) {
     if (!ir_ops[n->op].shape(r->m, in, 2, &n->at, &out, err, sizeof err) || !ir_type_eq(&out, &n->ty)) continue;
     if (bc) n->args[i] = b->args[0];
     else
-      n->args[i] = add_node(r, (IrNode){.op = OP_CONST, .ty = in[i], .at.value = b->at.value, .loc = b->loc, .group = -1});
+      n->args[i] =
+          add_node(r, (IrNode){.op = OP_CONST, .ty = in[i], .at.value = b->at.value, .loc = b->loc, .group = -1});
   }
 }
 

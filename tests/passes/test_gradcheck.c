@@ -39,7 +39,8 @@ static int b_xent(IrFunc *f, const int *x, const OpCase *c) {
   Type oh = T(F, 2, B, 5);
   int onehot = ir_emit(f, OP_ONEHOT, &x[1], 1, NULL, &oh, L0, NULL);
   int ls = ir_emit(f, OP_LOG_SOFTMAX, &x[0], 1, &(Attrs){.axis = 1}, NULL, L0, NULL);
-  int s = ir_emit(f, OP_SUM, (int[]){ir_op2(f, OP_MUL, onehot, ls, L0)}, 1, &(Attrs){.naxes = 1, .axes = {1}}, NULL, L0, NULL);
+  int prod = ir_op2(f, OP_MUL, onehot, ls, L0);
+  int s = ir_emit(f, OP_SUM, &prod, 1, &(Attrs){.naxes = 1, .axes = {1}}, NULL, L0, NULL);
   int nll = ir_op1(f, OP_NEG, s, L0);
   return ir_emit(f, OP_MEAN, &nll, 1, &(Attrs){.naxes = 1, .axes = {0}}, NULL, L0, NULL);
 }

@@ -21,7 +21,8 @@ static IrModule *build_mlp(Arena *a, const IrTrain *tr, bool l2) {
   int x = ir_input(f, "x", T(F, 2, B, NIN), L0), y = ir_input(f, "y", T(I, 1, B), L0);
   int w[4];
   for (int i = 0; i < 4; i++) w[i] = ir_global_ref(f, i, L0);
-  int h = ir_op1(f, OP_RELU, ir_op2(f, OP_ADD, ir_emit(f, OP_MATMUL, (int[]){x, w[0]}, 2, NULL, NULL, L0, NULL), w[1], L0), L0);
+  int xw = ir_emit(f, OP_MATMUL, (int[]){x, w[0]}, 2, NULL, NULL, L0, NULL);
+  int h = ir_op1(f, OP_RELU, ir_op2(f, OP_ADD, xw, w[1], L0), L0);
   int logits = ir_op2(f, OP_ADD, ir_emit(f, OP_MATMUL, (int[]){h, w[2]}, 2, NULL, NULL, L0, NULL), w[3], L0);
   Type oh = T(F, 2, B, NOUT);
   int onehot = ir_emit(f, OP_ONEHOT, &y, 1, NULL, &oh, L0, NULL);
@@ -85,7 +86,8 @@ static void mlp_gradcheck(void) {
       lm = loss;
       gl[p][j] = keep;
       double num = (lp - lm) / (2 * h), e = rel_err(out[p + 1][j], num);
-      if (e > 1e-6) printf("  @%s[%lld]: analytic %.12g numeric %.12g\n", m->globals[p].name, (long long)j, out[p + 1][j], num);
+      if (e > 1e-6)
+        printf("  @%s[%lld]: analytic %.12g numeric %.12g\n", m->globals[p].name, (long long)j, out[p + 1][j], num);
       worst = fmax(worst, e);
     }
   result(ok && worst <= 1e-6, "grad MLP %d-%d-%d xent + L2 (two reads of a param), B=%lld: rel err %.1e", NIN, NHID,
@@ -265,11 +267,15 @@ static void pipeline_checks(void) {
   PassCtx ctx = {.diag = &d, .verify = true};
   bool ok = pass_run_pipeline(m, (const char *[]){"autodiff"}, 1, &ctx);
   IrFunc *t = ir_func_find(m, IR_FN_TRAIN);
-  int before = t ? t->n : 0, mul1 = t ? count_mul_one(t) : 0, rs = t ? count_ops(t, OP_RESHAPE) : 0;
+  if (!t) abort();
+  const OpKind shown[] = {OP_CONST, OP_GLOBAL, OP_RESHAPE, OP_BROADCAST, OP_NEG};
+  int before = t->n, counts[5];
+  for (int k = 0; k < 5; k++) counts[k] = count_ops(t, shown[k]);
   ok = ok && pass_run_pipeline(m, (const char *[]){"simplify"}, 1, &ctx);
-  printf("info: 2-layer MLP train_step (Adam): %d nodes after autodiff, %d after simplify "
-         "(x*1: %d -> %d, reshape: %d -> %d)\n",
-         before, t->n, mul1, count_mul_one(t), rs, count_ops(t, OP_RESHAPE));
+  printf("info: 2-layer MLP train_step (Adam): %d nodes after autodiff, %d after simplify (", before, t->n);
+  for (int k = 0; k < 5; k++)
+    printf("%s%s %d -> %d", k ? ", " : "", ir_ops[shown[k]].mnemonic, counts[k], count_ops(t, shown[k]));
+  printf(")\n");
   result(ok && t->n < before && count_mul_one(t) == 0, "simplify shrinks train_step %d -> %d nodes, no x*1 left",
          before, t->n);
   int again = t->n;
