@@ -165,13 +165,11 @@ const char *rt_meta_get(const RtMeta *m, const char *key); /* NULL if absent */
 
 /* Writes every global plus meta, atomically (temp file, fsync, rename, fsync
  * of the directory): a crash leaves the old checkpoint or the new one. */
-int rt_st_save(const char *path, const NnrtModel *m, const RtGlobals *g, const RtMeta *meta,
-               RtError *e);
+int rt_st_save(const char *path, const NnrtModel *m, const RtGlobals *g, const RtMeta *meta, RtError *e);
 /* Loads the globals whose kind is in `kinds` by name, checking dtype and
  * shape; validates the whole header first so a bad file changes nothing.
  * meta (may be NULL) receives __metadata__'s string entries. */
-int rt_st_load(const char *path, const NnrtModel *m, RtGlobals *g, unsigned kinds, RtMeta *meta,
-               RtError *e);
+int rt_st_load(const char *path, const NnrtModel *m, RtGlobals *g, unsigned kinds, RtMeta *meta, RtError *e);
 
 /*
  * rt_npy.c and rt_data.c — arrays and data sets.
@@ -217,8 +215,7 @@ const char *rt_data_dir(const char *given, const char *dataset, char *buf, size_
 /* Loads one split from dir: train_x.npy/train_y.npy (or test_*) if present,
  * else the IDX files of (Fashion-)MNIST; converts x and y to the dtypes of
  * the model inputs they feed. */
-int rt_data_load(const char *dir, int split, int32_t x_dtype, int32_t y_dtype, RtDataset *d,
-                 RtError *e);
+int rt_data_load(const char *dir, int split, int32_t x_dtype, int32_t y_dtype, RtDataset *d, RtError *e);
 void rt_data_free(RtDataset *d);
 
 /*
@@ -276,11 +273,11 @@ int rt_check_labels(const RtSession *s, const RtArray *y, RtError *e);
 /* Runs f on samples idx[0..bs) of d (forward: labels unused); adds loss and
  * accuracy to m, and true x predicted counts to confusion (classes^2) if
  * not NULL. s->out holds the model output afterwards. */
-int rt_run_batch(RtSession *s, const NnrtFunc *f, const RtDataset *d, const int32_t *idx,
-                 int64_t bs, RtMetrics *m, int64_t *confusion, RtError *e);
+int rt_run_batch(RtSession *s, const NnrtFunc *f, const RtDataset *d, const int32_t *idx, int64_t bs, RtMetrics *m,
+                 int64_t *confusion, RtError *e);
 /* eval_step over idx[0..n) (idx NULL: samples 0..n) in batches. */
-int rt_evaluate(RtSession *s, const RtDataset *d, const int32_t *idx, int64_t n, int64_t batch,
-                RtMetrics *out, int64_t *confusion, RtError *e);
+int rt_evaluate(RtSession *s, const RtDataset *d, const int32_t *idx, int64_t n, int64_t batch, RtMetrics *out,
+                int64_t *confusion, RtError *e);
 /* Argmax over the classes of output row r (classification). */
 int64_t rt_argmax_row(const RtSession *s, int64_t r);
 double rt_metrics_loss(const RtMetrics *m);

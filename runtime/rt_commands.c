@@ -20,8 +20,7 @@ static void class_report(const int64_t *cm, int64_t k) {
       support += cm[c * k + j];
       predicted += cm[j * k + c];
     }
-    printf("%5" PRId64 "  %9.4f  %6.4f  %7" PRId64 "\n", c,
-           predicted ? (double)tp / (double)predicted : 0.0,
+    printf("%5" PRId64 "  %9.4f  %6.4f  %7" PRId64 "\n", c, predicted ? (double)tp / (double)predicted : 0.0,
            support ? (double)tp / (double)support : 0.0, support);
   }
   printf("\nconfusion matrix (rows: true class, columns: predicted class)\n     ");
@@ -37,18 +36,15 @@ static void class_report(const int64_t *cm, int64_t k) {
 }
 
 int rt_eval(const NnrtModel *m, const RtOptions *o, RtError *e) {
-  if (rt_model_check(m, RT_NEED_EVAL, e))
-    return e->code;
+  if (rt_model_check(m, RT_NEED_EVAL, e)) return e->code;
   char dirbuf[RT_PATH_MAX];
   const char *dir = rt_data_dir(o->data_dir, m->dataset, dirbuf, sizeof dirbuf, e);
-  if (!dir)
-    return e->code;
+  if (!dir) return e->code;
   RtSession s;
   RtDataset test = {0};
   int64_t *cm = NULL;
   int rc = -1;
-  if (rt_session_open(&s, m, e))
-    return e->code;
+  if (rt_session_open(&s, m, e)) return e->code;
   if (rt_data_load(dir, RT_SPLIT_TEST, s.x_t->dtype, s.y_t->dtype, &test, e) ||
       rt_session_bind(&s, &test.x, &test.y, e) || rt_check_labels(&s, &test.y, e))
     goto out;
@@ -57,20 +53,16 @@ int rt_eval(const NnrtModel *m, const RtOptions *o, RtError *e) {
       rt_st_load(o->ckpt_path, m, &s.g, RT_LOAD_PARAMS, NULL, e))
     goto out;
   int64_t k = s.classes;
-  if (k > 0 && k <= REPORT_MAX_CLASSES &&
-      !(cm = rt_alloc((size_t)(k * k) * sizeof *cm, "confusion matrix", e)))
+  if (k > 0 && k <= REPORT_MAX_CLASSES && !(cm = rt_alloc((size_t)(k * k) * sizeof *cm, "confusion matrix", e)))
     goto out;
   RtMetrics mt;
-  if (rt_evaluate(&s, &test, NULL, n, o->batch, &mt, cm, e))
-    goto out;
+  if (rt_evaluate(&s, &test, NULL, n, o->batch, &mt, cm, e)) goto out;
   double acc = rt_metrics_acc(&mt);
   if (isnan(acc))
     printf("test_loss: %.4f (%" PRId64 " samples)\n", rt_metrics_loss(&mt), mt.samples);
   else
-    printf("test_loss: %.4f - test_acc: %.4f (%" PRId64 " samples)\n", rt_metrics_loss(&mt), acc,
-           mt.samples);
-  if (cm)
-    class_report(cm, k);
+    printf("test_loss: %.4f - test_acc: %.4f (%" PRId64 " samples)\n", rt_metrics_loss(&mt), acc, mt.samples);
+  if (cm) class_report(cm, k);
   rc = 0;
 out:
   rt_free(cm);
@@ -101,14 +93,12 @@ static void print_prediction(const RtSession *s, int64_t row) {
 }
 
 int rt_predict(const NnrtModel *m, const RtOptions *o, RtError *e) {
-  if (rt_model_check(m, RT_NEED_FORWARD, e))
-    return e->code;
+  if (rt_model_check(m, RT_NEED_FORWARD, e)) return e->code;
   RtSession s;
   RtDataset in = {0};
   int32_t *idx = NULL;
   int rc = -1;
-  if (rt_session_open(&s, m, e))
-    return e->code;
+  if (rt_session_open(&s, m, e)) return e->code;
   /* .npy, or an IDX image file (scaled to [0, 1] as in training). */
   int npy = ends_with(o->input_path, ".npy");
   if ((npy ? rt_npy_load(o->input_path, &in.x, e) : rt_idx_load(o->input_path, 1, &in.x, e)) ||
@@ -118,23 +108,19 @@ int rt_predict(const NnrtModel *m, const RtOptions *o, RtError *e) {
     rt_fail(e, RT_EXIT_USAGE, "%s: expected rows of samples, found a scalar", in.x.path);
     goto out;
   }
-  if (rt_session_bind(&s, &in.x, NULL, e))
-    goto out;
+  if (rt_session_bind(&s, &in.x, NULL, e)) goto out;
   int64_t n = in.x.dims[0];
   int64_t batch = o->batch < n ? o->batch : (n > 0 ? n : 1);
-  if (rt_session_alloc(&s, batch, e) || rt_st_load(o->ckpt_path, m, &s.g, RT_LOAD_PARAMS, NULL, e))
-    goto out;
+  if (rt_session_alloc(&s, batch, e) || rt_st_load(o->ckpt_path, m, &s.g, RT_LOAD_PARAMS, NULL, e)) goto out;
   batch = s.max_batch;
-  if (!(idx = rt_alloc((size_t)batch * sizeof *idx, "batch indices", e)))
-    goto out;
+  if (!(idx = rt_alloc((size_t)batch * sizeof *idx, "batch indices", e))) goto out;
   for (int64_t at = 0; at < n; at += batch) {
     int64_t bs = n - at < batch ? n - at : batch;
     RtMetrics unused = {0};
     int64_t pad = s.batch_sym < 0 ? batch : bs; /* a static batch is padded with row 0 */
     for (int64_t i = 0; i < pad; i++)
       idx[i] = (int32_t)(i < bs ? at + i : 0);
-    if (rt_run_batch(&s, &m->forward, &in, idx, pad, &unused, NULL, e))
-      goto out;
+    if (rt_run_batch(&s, &m->forward, &in, idx, pad, &unused, NULL, e)) goto out;
     for (int64_t i = 0; i < bs; i++)
       print_prediction(&s, i);
   }

@@ -19,8 +19,7 @@ static int gz_fail(RtError *e, gzFile gz, const char *path, uint64_t offset, con
   int zerr = 0;
   const char *msg = gzerror(gz, &zerr);
   if (zerr != Z_OK && zerr != Z_BUF_ERROR)
-    return rt_fail(e, RT_EXIT_USAGE, "%s: offset %llu: %s (gzip: %s)", path,
-                   (unsigned long long)offset, what, msg);
+    return rt_fail(e, RT_EXIT_USAGE, "%s: offset %llu: %s (gzip: %s)", path, (unsigned long long)offset, what, msg);
   return rt_fail(e, RT_EXIT_USAGE, "%s: offset %llu: %s", path, (unsigned long long)offset, what);
 }
 
@@ -30,8 +29,7 @@ static int64_t gz_read(gzFile gz, void *buf, int64_t n) {
   while (done < n) {
     int64_t want = n - done > (1 << 30) ? (1 << 30) : n - done;
     int r = gzread(gz, (char *)buf + done, (unsigned)want);
-    if (r <= 0)
-      break;
+    if (r <= 0) break;
     done += r;
   }
   return done;
@@ -41,9 +39,7 @@ int rt_idx_load(const char *path, int scale, RtArray *out, RtError *e) {
   memset(out, 0, sizeof *out);
   snprintf(out->path, sizeof out->path, "%s", path);
   gzFile gz = gzopen(path, "rb");
-  if (!gz)
-    return rt_fail(e, RT_EXIT_USAGE, "%s: cannot open: %s", path,
-                   errno ? strerror(errno) : "out of memory");
+  if (!gz) return rt_fail(e, RT_EXIT_USAGE, "%s: cannot open: %s", path, errno ? strerror(errno) : "out of memory");
   gzbuffer(gz, 1 << 17);
   int rc = -1;
   unsigned char *raw = NULL;
@@ -55,15 +51,12 @@ int rt_idx_load(const char *path, int scale, RtArray *out, RtError *e) {
   unsigned magic = (unsigned)head[0] << 24 | head[1] << 16 | head[2] << 8 | head[3];
   if (head[0] != 0 || head[1] != 0 || head[3] == 0 || head[3] > NNRT_MAX_RANK) {
     rt_fail(e, RT_EXIT_USAGE,
-            "%s: offset 0: bad magic number 0x%08x; expected an IDX file "
-            "(0x000008NN, NN = 01..06 dimensions)",
-            path, magic);
+            "%s: offset 0: bad magic number 0x%08x; expected an IDX file (0x000008NN, NN = 01..06 dimensions)", path,
+            magic);
     goto out;
   }
   if (head[2] != 0x08) {
-    rt_fail(e, RT_EXIT_USAGE,
-            "%s: offset 2: IDX element type 0x%02x is not supported; "
-            "expected 0x08 (unsigned byte)",
+    rt_fail(e, RT_EXIT_USAGE, "%s: offset 2: IDX element type 0x%02x is not supported; expected 0x08 (unsigned byte)",
             path, head[2]);
     goto out;
   }
@@ -75,8 +68,7 @@ int rt_idx_load(const char *path, int scale, RtArray *out, RtError *e) {
   int64_t numel = 1;
   for (int i = 0; i < rank; i++) {
     const unsigned char *d = head + 4 + 4 * i;
-    out->dims[i] =
-        (int64_t)((uint32_t)d[0] << 24 | (uint32_t)d[1] << 16 | (uint32_t)d[2] << 8 | d[3]);
+    out->dims[i] = (int64_t)((uint32_t)d[0] << 24 | (uint32_t)d[1] << 16 | (uint32_t)d[2] << 8 | d[3]);
     if (rt_mul64(numel, out->dims[i], &numel)) {
       rt_fail(e, RT_EXIT_USAGE, "%s: offset %d: dimensions too large", path, 4 + 4 * i);
       goto out;
@@ -90,8 +82,7 @@ int rt_idx_load(const char *path, int scale, RtArray *out, RtError *e) {
   while (have < numel) {
     if (have == cap) {
       int64_t next = cap ? cap * 2 : (1 << 20);
-      if (next > numel)
-        next = numel;
+      if (next > numel) next = numel;
       unsigned char *p = realloc(raw, (size_t)next);
       if (!p) {
         rt_fail(e, RT_EXIT_FAIL, "out of memory reading %s", path);
@@ -102,29 +93,25 @@ int rt_idx_load(const char *path, int scale, RtArray *out, RtError *e) {
     }
     int64_t r = gz_read(gz, raw + have, cap - have);
     have += r;
-    if (r < cap - (have - r))
-      break;
+    if (r < cap - (have - r)) break;
   }
   if (have < numel) {
     char sh[160], msg[256];
     rt_shape_str(sh, sizeof sh, rank, out->dims);
-    snprintf(msg, sizeof msg, "expected %lld bytes of data for shape %s, file ends after %lld",
-             (long long)numel, sh, (long long)have);
+    snprintf(msg, sizeof msg, "expected %lld bytes of data for shape %s, file ends after %lld", (long long)numel, sh,
+             (long long)have);
     gz_fail(e, gz, path, (uint64_t)dstart, msg);
     goto out;
   }
   unsigned char extra;
   if (gz_read(gz, &extra, 1) == 1) {
-    rt_fail(e, RT_EXIT_USAGE,
-            "%s: offset %lld: data continues past the %lld bytes the header "
-            "announces",
-            path, (long long)(dstart + numel), (long long)numel);
+    rt_fail(e, RT_EXIT_USAGE, "%s: offset %lld: data continues past the %lld bytes the header announces", path,
+            (long long)(dstart + numel), (long long)numel);
     goto out;
   }
   out->numel = numel;
   out->data = rt_alloc((size_t)numel * 4, path, e);
-  if (!out->data)
-    goto out;
+  if (!out->data) goto out;
   if (scale) {
     float *f = out->data;
     for (int64_t i = 0; i < numel; i++)
@@ -140,29 +127,23 @@ int rt_idx_load(const char *path, int scale, RtArray *out, RtError *e) {
 out:
   free(raw);
   gzclose(gz);
-  if (rc)
-    rt_array_free(out);
+  if (rc) rt_array_free(out);
   return rc;
 }
 
 const char *rt_data_default_dir(const char *dataset, char *buf, size_t size) {
   /* Debian's dataset-<name> packages install to /usr/share/datasets/<name>,
    * with '-' where the model's name has '_' (fashion_mnist -> fashion-mnist). */
-  if (!dataset || !*dataset)
-    return NULL;
+  if (!dataset || !*dataset) return NULL;
   int n = snprintf(buf, size, "/usr/share/datasets/%s", dataset);
-  if (n < 0 || (size_t)n >= size)
-    return NULL;
+  if (n < 0 || (size_t)n >= size) return NULL;
   for (char *c = buf + strlen("/usr/share/datasets/"); *c; c++)
-    if (*c == '_')
-      *c = '-';
+    if (*c == '_') *c = '-';
   return buf;
 }
 
-const char *rt_data_dir(const char *given, const char *dataset, char *buf, size_t size,
-                        RtError *e) {
-  if (given)
-    return given;
+const char *rt_data_dir(const char *given, const char *dataset, char *buf, size_t size, RtError *e) {
+  if (given) return given;
   if (!rt_data_default_dir(dataset, buf, size)) {
     rt_fail(e, RT_EXIT_USAGE, "the model names no data set; give one with --data DIR");
     return NULL;
@@ -175,60 +156,42 @@ const char *rt_data_dir(const char *given, const char *dataset, char *buf, size_
 static int idx_path(char *buf, size_t size, const char *dir, const char *name) {
   char gzname[128];
   snprintf(gzname, sizeof gzname, "%s.gz", name);
-  if (rt_path_join(buf, size, dir, gzname) == 0 && rt_file_exists(buf))
-    return 0;
+  if (rt_path_join(buf, size, dir, gzname) == 0 && rt_file_exists(buf)) return 0;
   return rt_path_join(buf, size, dir, name);
 }
 
-static int too_long(RtError *e, const char *dir) {
-  return rt_fail(e, RT_EXIT_USAGE, "%s: path too long", dir);
-}
+static int too_long(RtError *e, const char *dir) { return rt_fail(e, RT_EXIT_USAGE, "%s: path too long", dir); }
 
-int rt_data_load(const char *dir, int split, int32_t x_dtype, int32_t y_dtype, RtDataset *d,
-                 RtError *e) {
+int rt_data_load(const char *dir, int split, int32_t x_dtype, int32_t y_dtype, RtDataset *d, RtError *e) {
   memset(d, 0, sizeof *d);
   if (!rt_dir_exists(dir))
-    return rt_fail(e, RT_EXIT_USAGE,
-                   "%s: no such directory (set the data set directory with "
-                   "--data DIR)",
-                   dir);
+    return rt_fail(e, RT_EXIT_USAGE, "%s: no such directory (set the data set directory with --data DIR)", dir);
   const char *pre = split == RT_SPLIT_TRAIN ? "train" : "test";
   char xp[RT_PATH_MAX], yp[RT_PATH_MAX], name[64];
   snprintf(name, sizeof name, "%s_x.npy", pre);
-  if (rt_path_join(xp, sizeof xp, dir, name))
-    return too_long(e, dir);
+  if (rt_path_join(xp, sizeof xp, dir, name)) return too_long(e, dir);
   int is_npy = rt_file_exists(xp);
   if (is_npy) {
     snprintf(name, sizeof name, "%s_y.npy", pre);
-    if (rt_path_join(yp, sizeof yp, dir, name))
-      return too_long(e, dir);
-    if (rt_npy_load(xp, &d->x, e) || rt_npy_load(yp, &d->y, e))
-      goto fail;
+    if (rt_path_join(yp, sizeof yp, dir, name)) return too_long(e, dir);
+    if (rt_npy_load(xp, &d->x, e) || rt_npy_load(yp, &d->y, e)) goto fail;
   } else {
     const char *xi = split == RT_SPLIT_TRAIN ? "train-images-idx3-ubyte" : "t10k-images-idx3-ubyte";
     const char *yi = split == RT_SPLIT_TRAIN ? "train-labels-idx1-ubyte" : "t10k-labels-idx1-ubyte";
-    if (idx_path(xp, sizeof xp, dir, xi) || idx_path(yp, sizeof yp, dir, yi))
-      return too_long(e, dir);
+    if (idx_path(xp, sizeof xp, dir, xi) || idx_path(yp, sizeof yp, dir, yi)) return too_long(e, dir);
     if (!rt_file_exists(xp))
-      return rt_fail(e, RT_EXIT_USAGE,
-                     "%s: no data: expected %s_x.npy and %s_y.npy, or %s.gz "
-                     "and %s.gz (IDX files)",
+      return rt_fail(e, RT_EXIT_USAGE, "%s: no data: expected %s_x.npy and %s_y.npy, or %s.gz and %s.gz (IDX files)",
                      dir, pre, pre, xi, yi);
-    if (rt_idx_load(xp, 1, &d->x, e) || rt_idx_load(yp, 0, &d->y, e))
-      goto fail;
+    if (rt_idx_load(xp, 1, &d->x, e) || rt_idx_load(yp, 0, &d->y, e)) goto fail;
   }
   if (d->x.rank < 1 || d->y.rank < 1) {
     const RtArray *a = d->x.rank < 1 ? &d->x : &d->y;
-    rt_fail(e, RT_EXIT_USAGE, "%s: expected an array with a sample dimension, found a scalar",
-            a->path);
+    rt_fail(e, RT_EXIT_USAGE, "%s: expected an array with a sample dimension, found a scalar", a->path);
     goto fail;
   }
   if (d->x.dims[0] != d->y.dims[0]) {
-    rt_fail(e, RT_EXIT_USAGE,
-            "%s: offset %lld: expected %lld labels (one per sample of %s), "
-            "found %lld",
-            d->y.path, (long long)d->y.shape_offset, (long long)d->x.dims[0], d->x.path,
-            (long long)d->y.dims[0]);
+    rt_fail(e, RT_EXIT_USAGE, "%s: offset %lld: expected %lld labels (one per sample of %s), found %lld", d->y.path,
+            (long long)d->y.shape_offset, (long long)d->x.dims[0], d->x.path, (long long)d->y.dims[0]);
     goto fail;
   }
   if (d->x.dims[0] == 0) {
@@ -237,12 +200,11 @@ int rt_data_load(const char *dir, int split, int32_t x_dtype, int32_t y_dtype, R
     goto fail;
   }
   if (d->x.dims[0] > INT32_MAX) {
-    rt_fail(e, RT_EXIT_USAGE, "%s: %lld samples; at most %d are supported", d->x.path,
-            (long long)d->x.dims[0], INT32_MAX);
+    rt_fail(e, RT_EXIT_USAGE, "%s: %lld samples; at most %d are supported", d->x.path, (long long)d->x.dims[0],
+            INT32_MAX);
     goto fail;
   }
-  if (rt_array_convert(&d->x, x_dtype, e) || rt_array_convert(&d->y, y_dtype, e))
-    goto fail;
+  if (rt_array_convert(&d->x, x_dtype, e) || rt_array_convert(&d->y, y_dtype, e)) goto fail;
   return 0;
 fail:
   rt_data_free(d);

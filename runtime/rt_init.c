@@ -12,15 +12,12 @@
 
 size_t rt_dtype_size(int32_t dtype) { return dtype == NNRT_F32 || dtype == NNRT_I32 ? 4 : 0; }
 
-const char *rt_dtype_name(int32_t dtype) {
-  return dtype == NNRT_F32 ? "F32" : dtype == NNRT_I32 ? "I32" : "?";
-}
+const char *rt_dtype_name(int32_t dtype) { return dtype == NNRT_F32 ? "F32" : dtype == NNRT_I32 ? "I32" : "?"; }
 
 int64_t rt_tensor_numel(const NnrtTensor *t) {
   int64_t n = 1;
   for (int i = 0; i < t->rank; i++)
-    if (t->dims[i] < 0 || rt_mul64(n, t->dims[i], &n))
-      return -1;
+    if (t->dims[i] < 0 || rt_mul64(n, t->dims[i], &n)) return -1;
   return n;
 }
 
@@ -30,8 +27,7 @@ int rt_globals_alloc(RtGlobals *g, const NnrtModel *m, RtError *e) {
   size_t n = m->n_globals > 0 ? (size_t)m->n_globals : 1;
   g->ptr = rt_alloc(n * sizeof *g->ptr, "global table", e);
   g->numel = rt_alloc(n * sizeof *g->numel, "global table", e);
-  if (!g->ptr || !g->numel)
-    return rt_globals_free(g), -1;
+  if (!g->ptr || !g->numel) return rt_globals_free(g), -1;
   size_t total = 0;
   for (int32_t i = 0; i < m->n_globals; i++) {
     const NnrtTensor *t = &m->globals[i];
@@ -46,8 +42,7 @@ int rt_globals_alloc(RtGlobals *g, const NnrtModel *m, RtError *e) {
   }
   g->bytes = total;
   g->base = rt_alloc(total, "model parameters", e);
-  if (!g->base)
-    return rt_globals_free(g), -1;
+  if (!g->base) return rt_globals_free(g), -1;
   char *at = g->base;
   for (int32_t i = 0; i < m->n_globals; i++) {
     g->ptr[i] = at;
@@ -76,8 +71,7 @@ static void fill_normal(float *p, int64_t n, RtRng *r, double mean, double std) 
     float z0, z1;
     rt_box_muller(a, b, &z0, &z1);
     p[i] = (float)(mean + std * z0);
-    if (i + 1 < n)
-      p[i + 1] = (float)(mean + std * z1);
+    if (i + 1 < n) p[i + 1] = (float)(mean + std * z1);
   }
 }
 
@@ -93,8 +87,7 @@ int rt_globals_init(RtGlobals *g, const NnrtModel *m, uint64_t seed, RtError *e)
     }
     if (t->dtype == NNRT_I32) {
       if (init != NNRT_INIT_ONES)
-        return rt_fail(e, RT_EXIT_FAIL, "model bug: i32 global '%s' has a random initialiser",
-                       t->name);
+        return rt_fail(e, RT_EXIT_FAIL, "model bug: i32 global '%s' has a random initialiser", t->name);
       for (int64_t i = 0; i < n; i++)
         ((int32_t *)g->ptr[k])[i] = 1;
       continue;
@@ -108,24 +101,25 @@ int rt_globals_init(RtGlobals *g, const NnrtModel *m, uint64_t seed, RtError *e)
       for (int64_t i = 0; i < n; i++)
         p[i] = 1.0f;
       break;
-    case NNRT_INIT_NORMAL: fill_normal(p, n, &r, a, b); break;
-    case NNRT_INIT_UNIFORM: fill_uniform(p, n, &r, a, b); break;
+    case NNRT_INIT_NORMAL:
+      fill_normal(p, n, &r, a, b);
+      break;
+    case NNRT_INIT_UNIFORM:
+      fill_uniform(p, n, &r, a, b);
+      break;
     case NNRT_INIT_HE_NORMAL:
-      if (!(a > 0))
-        return rt_fail(e, RT_EXIT_FAIL, "model bug: he_normal '%s' has fan_in %g", t->name, a);
+      if (!(a > 0)) return rt_fail(e, RT_EXIT_FAIL, "model bug: he_normal '%s' has fan_in %g", t->name, a);
       fill_normal(p, n, &r, 0.0, sqrt(2.0 / a));
       break;
     case NNRT_INIT_GLOROT_UNIFORM: {
       if (!(a + b > 0))
-        return rt_fail(e, RT_EXIT_FAIL, "model bug: glorot_uniform '%s' has fans %g, %g", t->name,
-                       a, b);
+        return rt_fail(e, RT_EXIT_FAIL, "model bug: glorot_uniform '%s' has fans %g, %g", t->name, a, b);
       double lim = sqrt(6.0 / (a + b));
       fill_uniform(p, n, &r, -lim, lim);
       break;
     }
     default:
-      return rt_fail(e, RT_EXIT_FAIL, "model bug: global '%s' has unknown initialiser %d", t->name,
-                     init);
+      return rt_fail(e, RT_EXIT_FAIL, "model bug: global '%s' has unknown initialiser %d", t->name, init);
     }
   }
   return 0;
@@ -133,12 +127,10 @@ int rt_globals_init(RtGlobals *g, const NnrtModel *m, uint64_t seed, RtError *e)
 
 int32_t rt_globals_find_nonfinite(const RtGlobals *g, const NnrtModel *m) {
   for (int32_t k = 0; k < m->n_globals; k++) {
-    if (m->globals[k].dtype != NNRT_F32)
-      continue;
+    if (m->globals[k].dtype != NNRT_F32) continue;
     const float *p = g->ptr[k];
     for (int64_t i = 0; i < g->numel[k]; i++)
-      if (!isfinite(p[i]))
-        return k;
+      if (!isfinite(p[i])) return k;
   }
   return -1;
 }

@@ -17,37 +17,36 @@
 enum { CMD_TRAIN = 1, CMD_EVAL = 2, CMD_PREDICT = 4, CMD_ALL = 7 };
 
 /* X(id, name, value placeholder or NULL for a flag, commands, help) */
-#define OPTIONS(X)                                                                                 \
-  X(EPOCHS, "epochs", "N", CMD_TRAIN, "epochs to train in total, counting resumed ones")           \
-  X(BATCH, "batch", "N", CMD_ALL, "samples per batch; the last batch of an epoch may be smaller")  \
-  X(LR, "lr", "X", CMD_TRAIN, "learning rate")                                                     \
-  X(THREADS, "threads", "N", CMD_ALL, "threads for parallel loops and OpenBLAS")                   \
-  X(SEED, "seed", "N", CMD_TRAIN, "seeds parameter init, the validation split and shuffling")      \
-  X(DATA, "data", "DIR", CMD_TRAIN | CMD_EVAL,                                                     \
-    "data set directory: train_x.npy, train_y.npy, test_x.npy, test_y.npy, or the IDX files "      \
-    "train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, "                   \
-    "t10k-labels-idx1-ubyte (each optionally .gz). IDX pixels are scaled to [0, 1]; .npy "         \
-    "values are used as stored")                                                                   \
-  X(VAL_SPLIT, "val-split", "F", CMD_TRAIN,                                                        \
-    "fraction of the training set held out for validation: its last F after one shuffle "          \
-    "seeded by --seed, the same every epoch; 0 for none")                                          \
-  X(INIT, "init", "FILE", CMD_TRAIN, "start from the parameters in this .safetensors file")        \
-  X(CHECKPOINT, "checkpoint", "FILE", CMD_TRAIN,                                                   \
-    "save parameters and optimizer state here (safetensors, written atomically) after each "       \
-    "epoch, at --steps and on Ctrl-C")                                                             \
-  X(CHECKPOINT_IN, "checkpoint", "FILE", CMD_EVAL | CMD_PREDICT,                                   \
-    "the .safetensors file with the parameters to use")                                            \
-  X(RESUME, "resume", NULL, CMD_TRAIN,                                                             \
-    "continue exactly where the --checkpoint file stopped (epoch, step, optimizer state)")         \
-  X(LOG, "log", "FILE", CMD_TRAIN,                                                                 \
-    "write a CSV log: kind,epoch,step,loss,acc,val_loss,val_acc,seconds; kind 'step' per "         \
-    "batch (step counts from 1 across epochs, seconds since start), 'epoch' per epoch (mean "      \
-    "train metrics, validation metrics, epoch seconds), 'test' at the end; appended to on "        \
-    "--resume")                                                                                    \
-  X(STEPS, "steps", "N", CMD_TRAIN, "stop after N steps in total (counting resumed ones)")         \
-  X(QUIET, "quiet", NULL, CMD_TRAIN, "no progress or epoch lines on stderr")                       \
-  X(INPUT, "input", "FILE", CMD_PREDICT,                                                           \
-    "samples to predict, one per row: a .npy file (C order, float or int) or an IDX file")         \
+#define OPTIONS(X)                                                                                                     \
+  X(EPOCHS, "epochs", "N", CMD_TRAIN, "epochs to train in total, counting resumed ones")                               \
+  X(BATCH, "batch", "N", CMD_ALL, "samples per batch; the last batch of an epoch may be smaller")                      \
+  X(LR, "lr", "X", CMD_TRAIN, "learning rate")                                                                         \
+  X(THREADS, "threads", "N", CMD_ALL, "threads for parallel loops and OpenBLAS")                                       \
+  X(SEED, "seed", "N", CMD_TRAIN, "seeds parameter init, the validation split and shuffling")                          \
+  X(DATA, "data", "DIR", CMD_TRAIN | CMD_EVAL,                                                                         \
+    "data set directory: train_x.npy, train_y.npy, test_x.npy, test_y.npy, or the IDX files "                          \
+    "train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, "                                       \
+    "t10k-labels-idx1-ubyte (each optionally .gz). IDX pixels are scaled to [0, 1]; .npy "                             \
+    "values are used as stored")                                                                                       \
+  X(VAL_SPLIT, "val-split", "F", CMD_TRAIN,                                                                            \
+    "fraction of the training set held out for validation: its last F after one shuffle "                              \
+    "seeded by --seed, the same every epoch; 0 for none")                                                              \
+  X(INIT, "init", "FILE", CMD_TRAIN, "start from the parameters in this .safetensors file")                            \
+  X(CHECKPOINT, "checkpoint", "FILE", CMD_TRAIN,                                                                       \
+    "save parameters and optimizer state here (safetensors, written atomically) after each "                           \
+    "epoch, at --steps and on Ctrl-C")                                                                                 \
+  X(CHECKPOINT_IN, "checkpoint", "FILE", CMD_EVAL | CMD_PREDICT, "the .safetensors file with the parameters to use")   \
+  X(RESUME, "resume", NULL, CMD_TRAIN,                                                                                 \
+    "continue exactly where the --checkpoint file stopped (epoch, step, optimizer state)")                             \
+  X(LOG, "log", "FILE", CMD_TRAIN,                                                                                     \
+    "write a CSV log: kind,epoch,step,loss,acc,val_loss,val_acc,seconds; kind 'step' per "                             \
+    "batch (step counts from 1 across epochs, seconds since start), 'epoch' per epoch (mean "                          \
+    "train metrics, validation metrics, epoch seconds), 'test' at the end; appended to on "                            \
+    "--resume")                                                                                                        \
+  X(STEPS, "steps", "N", CMD_TRAIN, "stop after N steps in total (counting resumed ones)")                             \
+  X(QUIET, "quiet", NULL, CMD_TRAIN, "no progress bar or epoch lines on stderr (errors and warnings still show)")      \
+  X(INPUT, "input", "FILE", CMD_PREDICT,                                                                               \
+    "samples to predict, one per row: a .npy file (C order, float or int) or an IDX file")                             \
   X(HELP, "help", NULL, CMD_ALL, "show this help")
 
 typedef enum {
@@ -92,19 +91,33 @@ static void default_str(OptId id, const NnrtModel *m, char *buf, size_t size) {
   char dir[RT_PATH_MAX];
   buf[0] = '\0';
   switch (id) {
-  case OPT_EPOCHS: snprintf(buf, size, "%d", m->epochs); break;
-  case OPT_BATCH: snprintf(buf, size, "%d", m->batch); break;
-  case OPT_LR: snprintf(buf, size, "%g (%s)", m->lr, opt_name(m->optimizer)); break;
-  case OPT_THREADS: snprintf(buf, size, "%d, the online cores", rt_online_cores()); break;
-  case OPT_SEED: snprintf(buf, size, "%" PRIu64, m->seed); break;
-  case OPT_DATA:
-    if (rt_data_default_dir(m->dataset, dir, sizeof dir))
-      snprintf(buf, size, "%s", dir);
+  case OPT_EPOCHS:
+    snprintf(buf, size, "%d", m->epochs);
     break;
-  case OPT_VAL_SPLIT: snprintf(buf, size, "0.1"); break;
+  case OPT_BATCH:
+    snprintf(buf, size, "%d", m->batch);
+    break;
+  case OPT_LR:
+    snprintf(buf, size, "%g (%s)", m->lr, opt_name(m->optimizer));
+    break;
+  case OPT_THREADS:
+    snprintf(buf, size, "%d, the online cores", rt_online_cores());
+    break;
+  case OPT_SEED:
+    snprintf(buf, size, "%" PRIu64, m->seed);
+    break;
+  case OPT_DATA:
+    if (rt_data_default_dir(m->dataset, dir, sizeof dir)) snprintf(buf, size, "%s", dir);
+    break;
+  case OPT_VAL_SPLIT:
+    snprintf(buf, size, "0.1");
+    break;
   case OPT_CHECKPOINT_IN:
-  case OPT_INPUT: snprintf(buf, size, "required"); break;
-  default: break;
+  case OPT_INPUT:
+    snprintf(buf, size, "required");
+    break;
+  default:
+    break;
   }
 }
 
@@ -136,8 +149,8 @@ static void usage_main(FILE *f, const char *prog, const NnrtModel *m) {
   fprintf(f, "usage: %s <command> [options]\n       %s --help | --version\n\n", prog, prog);
   char about[RT_PATH_MAX + 512], dir[RT_PATH_MAX];
   snprintf(about, sizeof about,
-           "The %s model '%s', compiled by nnc into a standalone training "
-           "binary. Defaults: %d epochs, batch %d, %s with learning rate %g, data set %s (%s).",
+           "The %s model '%s', compiled by nnc into a standalone training binary. Defaults: %d epochs, batch %d, %s "
+           "with learning rate %g, data set %s (%s).",
            task_name(m->task), m->name, m->epochs, m->batch, opt_name(m->optimizer), m->lr,
            m->dataset ? m->dataset : "none",
            rt_data_default_dir(m->dataset, dir, sizeof dir) ? dir : "give --data DIR");
@@ -147,27 +160,24 @@ static void usage_main(FILE *f, const char *prog, const NnrtModel *m) {
   for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
     fprintf(f, "  %-9s %s\n", cmds[i].name, cmds[i].summary);
   fprintf(f, "\nRun '%s <command> --help' for the options of a command.\n", prog);
-  fprintf(f, "\nexit status: 0 success, 1 failure (I/O, memory, model/runtime mismatch),\n"
-             "2 bad command line or input file, 3 the loss became NaN or Inf,\n"
-             "130 interrupted by Ctrl-C (143 by SIGTERM) after saving the checkpoint.\n");
+  fprintf(
+      f,
+      "\nexit status: 0 success, 1 failure (I/O, memory, model/runtime mismatch),\n2 bad command line or input file, 3 "
+      "the loss became NaN or Inf,\n130 interrupted by Ctrl-C (143 by SIGTERM) after saving the checkpoint.\n");
 }
 
 static void usage_cmd(FILE *f, const char *prog, const NnrtModel *m, unsigned cmd) {
   const char *name = "", *summary = "";
   for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
-    if (cmds[i].bit == cmd)
-      name = cmds[i].name, summary = cmds[i].summary;
+    if (cmds[i].bit == cmd) name = cmds[i].name, summary = cmds[i].summary;
   fprintf(f, "usage: %s %s [options]\n\n%s.\n\noptions:\n", prog, name, summary);
   for (int i = 0; i < OPT_COUNT; i++) {
-    if (!(opts[i].cmds & cmd))
-      continue;
+    if (!(opts[i].cmds & cmd)) continue;
     char head[64], def[RT_PATH_MAX + 64], text[2 * RT_PATH_MAX];
-    snprintf(head, sizeof head, "--%s%s%s", opts[i].name, opts[i].arg ? " " : "",
-             opts[i].arg ? opts[i].arg : "");
+    snprintf(head, sizeof head, "--%s%s%s", opts[i].name, opts[i].arg ? " " : "", opts[i].arg ? opts[i].arg : "");
     default_str((OptId)i, m, def, sizeof def);
     for (char *c = def; *c; c++)
-      if (*c == ' ')
-        *c = '\x01'; /* keep "[default: 0.001 (adam)]" on one line */
+      if (*c == ' ') *c = '\x01'; /* keep "[default: 0.001 (adam)]" on one line */
     if (!def[0])
       snprintf(text, sizeof text, "%s", opts[i].help);
     else if (strcmp(def, "required") == 0)
@@ -175,13 +185,12 @@ static void usage_cmd(FILE *f, const char *prog, const NnrtModel *m, unsigned cm
     else
       snprintf(text, sizeof text, "%s [default:\x01%s]", opts[i].help, def);
     fprintf(f, "  %-18s", head);
-    if (strlen(head) > 18)
-      fprintf(f, "\n%20s", "");
+    if (strlen(head) > 18) fprintf(f, "\n%20s", "");
     print_wrapped(f, text, 20, 79);
   }
   if (cmd == CMD_TRAIN)
-    fprintf(f, "\nProgress goes to stderr (a bar on a terminal, one line per epoch otherwise);\n"
-               "the test-set result goes to stdout.\n");
+    fprintf(f, "\nProgress goes to stderr (a bar on a terminal, one line per epoch otherwise);\nthe test-set result "
+               "goes to stdout.\n");
 }
 
 static int usage_error(const char *prog, const char *cmd, const char *fmt, ...) RT_PRINTF(3, 4);
@@ -198,31 +207,26 @@ static int usage_error(const char *prog, const char *cmd, const char *fmt, ...) 
 }
 
 /* Parses options into o; returns -1 to continue, else an exit code. */
-static int parse(int argc, char **argv, const char *prog, const char *cmdname, unsigned cmd,
-                 const NnrtModel *m, RtOptions *o) {
+static int parse(int argc, char **argv, const char *prog, const char *cmdname, unsigned cmd, const NnrtModel *m,
+                 RtOptions *o) {
   int seen_ckpt = 0;
   for (int i = 2; i < argc; i++) {
     const char *a = argv[i];
-    if (strcmp(a, "-h") == 0)
-      a = "--help";
-    if (strncmp(a, "--", 2) != 0)
-      return usage_error(prog, cmdname, "unexpected argument '%s'", a);
+    if (strcmp(a, "-h") == 0) a = "--help";
+    if (strncmp(a, "--", 2) != 0) return usage_error(prog, cmdname, "unexpected argument '%s'", a);
     const char *eq = strchr(a + 2, '=');
     size_t len = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
     int id = -1, other = -1; /* an option of this command / of another only */
     for (int k = 0; k < OPT_COUNT; k++) {
-      if (strlen(opts[k].name) != len || strncmp(opts[k].name, a + 2, len) != 0)
-        continue;
+      if (strlen(opts[k].name) != len || strncmp(opts[k].name, a + 2, len) != 0) continue;
       if (opts[k].cmds & cmd)
         id = k;
       else
         other = k;
     }
     if (id < 0 && other >= 0)
-      return usage_error(prog, cmdname, "option '--%s' is not an option of %s", opts[other].name,
-                         cmdname);
-    if (id < 0)
-      return usage_error(prog, cmdname, "unknown option '%s'", a);
+      return usage_error(prog, cmdname, "option '--%s' is not an option of %s", opts[other].name, cmdname);
+    if (id < 0) return usage_error(prog, cmdname, "unknown option '%s'", a);
     const char *v = NULL;
     if (opts[id].arg) {
       if (eq)
@@ -239,9 +243,15 @@ static int parse(int argc, char **argv, const char *prog, const char *cmdname, u
     int bad = 0;
     const char *want = "a positive integer";
     switch ((OptId)id) {
-    case OPT_EPOCHS: bad = rt_parse_i64(v, 1, INT32_MAX, &o->epochs); break;
-    case OPT_BATCH: bad = rt_parse_i64(v, 1, INT32_MAX, &o->batch); break;
-    case OPT_STEPS: bad = rt_parse_i64(v, 1, INT64_MAX, &o->steps); break;
+    case OPT_EPOCHS:
+      bad = rt_parse_i64(v, 1, INT32_MAX, &o->epochs);
+      break;
+    case OPT_BATCH:
+      bad = rt_parse_i64(v, 1, INT32_MAX, &o->batch);
+      break;
+    case OPT_STEPS:
+      bad = rt_parse_i64(v, 1, INT64_MAX, &o->steps);
+      break;
     case OPT_THREADS:
       want = "an integer from 1 to 1024";
       bad = rt_parse_i64(v, 1, 1024, &iv);
@@ -260,32 +270,44 @@ static int parse(int argc, char **argv, const char *prog, const char *cmdname, u
       want = "an unsigned integer";
       bad = rt_parse_u64(v, &o->seed);
       break;
-    case OPT_DATA: o->data_dir = v; break;
-    case OPT_INIT: o->init_path = v; break;
+    case OPT_DATA:
+      o->data_dir = v;
+      break;
+    case OPT_INIT:
+      o->init_path = v;
+      break;
     case OPT_CHECKPOINT:
     case OPT_CHECKPOINT_IN:
       o->ckpt_path = v;
       seen_ckpt = 1;
       break;
-    case OPT_LOG: o->log_path = v; break;
-    case OPT_INPUT: o->input_path = v; break;
-    case OPT_RESUME: o->resume = 1; break;
-    case OPT_QUIET: o->quiet = 1; break;
-    case OPT_HELP: usage_cmd(stdout, prog, m, cmd); return RT_EXIT_OK;
-    case OPT_COUNT: break;
+    case OPT_LOG:
+      o->log_path = v;
+      break;
+    case OPT_INPUT:
+      o->input_path = v;
+      break;
+    case OPT_RESUME:
+      o->resume = 1;
+      break;
+    case OPT_QUIET:
+      o->quiet = 1;
+      break;
+    case OPT_HELP:
+      usage_cmd(stdout, prog, m, cmd);
+      return RT_EXIT_OK;
+    case OPT_COUNT:
+      break;
     }
     if (bad) {
-      fprintf(stderr, "%s: error: --%s: expected %s, got '%s'\nTry '%s %s --help'.\n", prog,
-              opts[id].name, want, v, prog, cmdname);
+      fprintf(stderr, "%s: error: --%s: expected %s, got '%s'\nTry '%s %s --help'.\n", prog, opts[id].name, want, v,
+              prog, cmdname);
       return RT_EXIT_USAGE;
     }
   }
-  if (cmd != CMD_TRAIN && !seen_ckpt)
-    return usage_error(prog, cmdname, "%s needs --checkpoint FILE", cmdname);
-  if (cmd == CMD_PREDICT && !o->input_path)
-    return usage_error(prog, cmdname, "predict needs --input FILE");
-  if (o->resume && !o->ckpt_path)
-    return usage_error(prog, cmdname, "--resume needs --checkpoint FILE to resume from");
+  if (cmd != CMD_TRAIN && !seen_ckpt) return usage_error(prog, cmdname, "%s needs --checkpoint FILE", cmdname);
+  if (cmd == CMD_PREDICT && !o->input_path) return usage_error(prog, cmdname, "predict needs --input FILE");
+  if (o->resume && !o->ckpt_path) return usage_error(prog, cmdname, "--resume needs --checkpoint FILE to resume from");
   if (o->resume && o->init_path)
     return usage_error(prog, cmdname, "--resume and --init both set the parameters; use one");
   if (o->resume && !rt_file_exists(o->ckpt_path)) {
@@ -323,11 +345,8 @@ int main(int argc, char **argv) {
   }
   unsigned cmd = 0;
   for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
-    if (strcmp(c, cmds[i].name) == 0)
-      cmd = cmds[i].bit;
-  if (!cmd)
-    return usage_error(prog, NULL, "unknown command '%s'; the commands are train, eval and predict",
-                       c);
+    if (strcmp(c, cmds[i].name) == 0) cmd = cmds[i].bit;
+  if (!cmd) return usage_error(prog, NULL, "unknown command '%s'; the commands are train, eval and predict", c);
 
   RtOptions o = {0};
   o.prog = prog;
@@ -337,17 +356,14 @@ int main(int argc, char **argv) {
   o.seed = m->seed;
   o.val_split = 0.1;
   int rc = parse(argc, argv, prog, c, cmd, m, &o);
-  if (rc >= 0)
-    return rc;
+  if (rc >= 0) return rc;
 
   RtError e = {0};
   if (rt_pool_start(o.threads, &e)) {
     fprintf(stderr, "%s: error: %s\n", prog, e.msg);
     return e.code;
   }
-  rc = cmd == CMD_TRAIN  ? rt_train(m, &o, &e)
-       : cmd == CMD_EVAL ? rt_eval(m, &o, &e)
-                         : rt_predict(m, &o, &e);
+  rc = cmd == CMD_TRAIN ? rt_train(m, &o, &e) : cmd == CMD_EVAL ? rt_eval(m, &o, &e) : rt_predict(m, &o, &e);
   rt_pool_stop();
   if (rc != RT_EXIT_OK && rc != RT_EXIT_SIGINT && rc != RT_EXIT_SIGTERM)
     fprintf(stderr, "%s: error: %s\n", prog, e.msg);

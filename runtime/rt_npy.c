@@ -21,8 +21,7 @@ void rt_array_free(RtArray *a) {
 }
 
 int rt_array_convert(RtArray *a, int32_t dtype, RtError *e) {
-  if (a->dtype == dtype)
-    return 0;
+  if (a->dtype == dtype) return 0;
   if (dtype == NNRT_F32 && a->dtype == NNRT_I32) {
     int32_t *p = a->data;
     float *q = a->data; /* same size: convert in place */
@@ -34,8 +33,8 @@ int rt_array_convert(RtArray *a, int32_t dtype, RtError *e) {
     for (int64_t i = 0; i < a->numel; i++) {
       float v = p[i];
       if (!(v == floorf(v) && fabsf(v) < 2147483520.0f))
-        return rt_fail(e, RT_EXIT_USAGE, "%s: element %lld is %g; expected an integer label",
-                       a->path, (long long)i, (double)v);
+        return rt_fail(e, RT_EXIT_USAGE, "%s: element %lld is %g; expected an integer label", a->path, (long long)i,
+                       (double)v);
       q[i] = (int32_t)v;
     }
   } else {
@@ -56,13 +55,12 @@ typedef struct Lit {
 } Lit;
 
 static int lit_err(Lit *l, const char *what) {
-  return rt_fail(l->e, RT_EXIT_USAGE, "%s: offset %zu: bad .npy header: %s", l->path,
-                 l->base + l->pos, what);
+  return rt_fail(l->e, RT_EXIT_USAGE, "%s: offset %zu: bad .npy header: %s", l->path, l->base + l->pos, what);
 }
 
 static void lit_ws(Lit *l) {
-  while (l->pos < l->len && (l->s[l->pos] == ' ' || l->s[l->pos] == '\t' || l->s[l->pos] == '\n' ||
-                             l->s[l->pos] == '\r'))
+  while (l->pos < l->len &&
+         (l->s[l->pos] == ' ' || l->s[l->pos] == '\t' || l->s[l->pos] == '\n' || l->s[l->pos] == '\r'))
     l->pos++;
 }
 
@@ -78,17 +76,14 @@ static int lit_char(Lit *l, char c) {
 /* A quoted Python string without escapes (all the format uses). */
 static int lit_str(Lit *l, char *out, size_t size) {
   lit_ws(l);
-  if (l->pos >= l->len || (l->s[l->pos] != '\'' && l->s[l->pos] != '"'))
-    return lit_err(l, "expected a quoted string");
+  if (l->pos >= l->len || (l->s[l->pos] != '\'' && l->s[l->pos] != '"')) return lit_err(l, "expected a quoted string");
   char q = l->s[l->pos++];
   size_t n = 0;
   while (l->pos < l->len && l->s[l->pos] != q) {
-    if (n + 1 >= size || l->s[l->pos] == '\\')
-      return lit_err(l, "unsupported string");
+    if (n + 1 >= size || l->s[l->pos] == '\\') return lit_err(l, "unsupported string");
     out[n++] = l->s[l->pos++];
   }
-  if (l->pos >= l->len)
-    return lit_err(l, "unterminated string");
+  if (l->pos >= l->len) return lit_err(l, "unterminated string");
   l->pos++;
   out[n] = '\0';
   return 0;
@@ -103,18 +98,14 @@ typedef struct NpyHeader {
 
 /* dict = '{' (str ':' value ',')* '}' */
 static int parse_dict(Lit *l, NpyHeader *h) {
-  if (!lit_char(l, '{'))
-    return lit_err(l, "expected '{'");
+  if (!lit_char(l, '{')) return lit_err(l, "expected '{'");
   while (!lit_char(l, '}')) {
     char key[32];
-    if (lit_str(l, key, sizeof key))
-      return -1;
-    if (!lit_char(l, ':'))
-      return lit_err(l, "expected ':'");
+    if (lit_str(l, key, sizeof key)) return -1;
+    if (!lit_char(l, ':')) return lit_err(l, "expected ':'");
     lit_ws(l);
     if (strcmp(key, "descr") == 0) {
-      if (lit_str(l, h->descr, sizeof h->descr))
-        return -1;
+      if (lit_str(l, h->descr, sizeof h->descr)) return -1;
       h->have_descr = 1;
     } else if (strcmp(key, "fortran_order") == 0) {
       if (l->len - l->pos >= 4 && memcmp(l->s + l->pos, "True", 4) == 0)
@@ -125,22 +116,18 @@ static int parse_dict(Lit *l, NpyHeader *h) {
         return lit_err(l, "expected True or False");
       h->have_fortran = 1;
     } else if (strcmp(key, "shape") == 0) {
-      if (!lit_char(l, '('))
-        return lit_err(l, "expected a shape tuple");
+      if (!lit_char(l, '(')) return lit_err(l, "expected a shape tuple");
       h->rank = 0;
       while (!lit_char(l, ')')) {
         lit_ws(l);
         int64_t v = 0;
         size_t start = l->pos;
         while (l->pos < l->len && l->s[l->pos] >= '0' && l->s[l->pos] <= '9') {
-          if (v > (INT64_MAX - 9) / 10)
-            return lit_err(l, "dimension too large");
+          if (v > (INT64_MAX - 9) / 10) return lit_err(l, "dimension too large");
           v = v * 10 + (l->s[l->pos++] - '0');
         }
-        if (l->pos == start)
-          return lit_err(l, "expected a dimension");
-        if (h->rank == NNRT_MAX_RANK)
-          return lit_err(l, "more than 6 dimensions");
+        if (l->pos == start) return lit_err(l, "expected a dimension");
+        if (h->rank == NNRT_MAX_RANK) return lit_err(l, "more than 6 dimensions");
         h->dims[h->rank++] = v;
         if (!lit_char(l, ',') && !(lit_ws(l), l->pos < l->len && l->s[l->pos] == ')'))
           return lit_err(l, "expected ',' or ')'");
@@ -180,8 +167,7 @@ int rt_npy_load(const char *path, RtArray *out, RtError *e) {
   memset(out, 0, sizeof *out);
   snprintf(out->path, sizeof out->path, "%s", path);
   FILE *f = fopen(path, "rb");
-  if (!f)
-    return rt_fail(e, RT_EXIT_USAGE, "%s: cannot open: %s", path, strerror(errno));
+  if (!f) return rt_fail(e, RT_EXIT_USAGE, "%s: cannot open: %s", path, strerror(errno));
   int rc = -1;
   char *hdr = NULL;
   void *raw = NULL;
@@ -211,17 +197,13 @@ int rt_npy_load(const char *path, RtArray *out, RtError *e) {
     hlen = pre[8] | (size_t)pre[9] << 8 | (size_t)pre[10] << 16 | (size_t)pre[11] << 24;
     hstart = 12;
   } else {
-    rt_fail(e, RT_EXIT_USAGE,
-            "%s: offset 6: .npy format version %u is not supported "
-            "(expected 1, 2 or 3)",
-            path, major);
+    rt_fail(e, RT_EXIT_USAGE, "%s: offset 6: .npy format version %u is not supported (expected 1, 2 or 3)", path,
+            major);
     goto out;
   }
   if (hlen > fsize - hstart || hlen > (1u << 20)) {
-    rt_fail(e, RT_EXIT_USAGE,
-            "%s: offset 8: header length %zu is past the end of the file "
-            "(%llu bytes)",
-            path, hlen, (unsigned long long)fsize);
+    rt_fail(e, RT_EXIT_USAGE, "%s: offset 8: header length %zu is past the end of the file (%llu bytes)", path, hlen,
+            (unsigned long long)fsize);
     goto out;
   }
   hdr = malloc(hlen + 1);
@@ -231,21 +213,17 @@ int rt_npy_load(const char *path, RtArray *out, RtError *e) {
   }
   NpyHeader h = {0};
   Lit lit = {hdr, hlen, 0, hstart, path, e};
-  if (parse_dict(&lit, &h))
-    goto out;
+  if (parse_dict(&lit, &h)) goto out;
   NpyKind kind;
   int esize;
   if (npy_kind(h.descr, &kind, &esize)) {
     rt_fail(e, RT_EXIT_USAGE,
-            "%s: dtype '%s' is not supported; expected one of '<f4' '<f8' "
-            "'<i4' '<i8' '|u1' '|i1' (little-endian)",
+            "%s: dtype '%s' is not supported; expected one of '<f4' '<f8' '<i4' '<i8' '|u1' '|i1' (little-endian)",
             path, h.descr);
     goto out;
   }
   if (h.fortran) {
-    rt_fail(e, RT_EXIT_USAGE,
-            "%s: Fortran-ordered arrays are not supported; save "
-            "numpy.ascontiguousarray(a) instead",
+    rt_fail(e, RT_EXIT_USAGE, "%s: Fortran-ordered arrays are not supported; save numpy.ascontiguousarray(a) instead",
             path);
     goto out;
   }
@@ -260,18 +238,14 @@ int rt_npy_load(const char *path, RtArray *out, RtError *e) {
     char sh[160];
     rt_shape_str(sh, sizeof sh, h.rank, h.dims);
     rt_fail(e, RT_EXIT_USAGE,
-            "%s: offset %llu: expected %lld elements of '%s' for shape %s "
-            "(%lld bytes), file ends after %llu",
-            path, (unsigned long long)dstart, (long long)numel, h.descr, sh,
-            (long long)numel * esize, (unsigned long long)(fsize - dstart));
+            "%s: offset %llu: expected %lld elements of '%s' for shape %s (%lld bytes), file ends after %llu", path,
+            (unsigned long long)dstart, (long long)numel, h.descr, sh, (long long)numel * esize,
+            (unsigned long long)(fsize - dstart));
     goto out;
   }
   if ((uint64_t)bytes != fsize - dstart) {
-    rt_fail(e, RT_EXIT_USAGE,
-            "%s: offset %llu: %llu bytes after the data; expected the end of "
-            "the file",
-            path, (unsigned long long)(dstart + (uint64_t)bytes),
-            (unsigned long long)(fsize - dstart - (uint64_t)bytes));
+    rt_fail(e, RT_EXIT_USAGE, "%s: offset %llu: %llu bytes after the data; expected the end of the file", path,
+            (unsigned long long)(dstart + (uint64_t)bytes), (unsigned long long)(fsize - dstart - (uint64_t)bytes));
     goto out;
   }
   out->dtype = (kind == K_F4 || kind == K_F8) ? NNRT_F32 : NNRT_I32;
@@ -313,17 +287,20 @@ int rt_npy_load(const char *path, RtArray *out, RtError *e) {
       io[i] = (int32_t)v;
       break;
     }
-    case K_U1: io[i] = ((unsigned char *)raw)[i]; break;
-    case K_I1: io[i] = ((signed char *)raw)[i]; break;
-    default: break;
+    case K_U1:
+      io[i] = ((unsigned char *)raw)[i];
+      break;
+    case K_I1:
+      io[i] = ((signed char *)raw)[i];
+      break;
+    default:
+      break;
     }
   }
   rc = 0;
 out:
-  if (raw != out->data)
-    free(raw);
-  if (rc)
-    rt_array_free(out);
+  if (raw != out->data) free(raw);
+  if (rc) rt_array_free(out);
   free(hdr);
   fclose(f);
   return rc;
@@ -333,27 +310,22 @@ int rt_npy_save(const char *path, const RtArray *a, RtError *e) {
   char dict[256], shape[200] = "";
   size_t at = 0;
   for (int i = 0; i < a->rank; i++)
-    at += (size_t)snprintf(shape + at, sizeof shape - at, "%lld,%s", (long long)a->dims[i],
-                           i + 1 < a->rank ? " " : "");
-  if (a->rank > 1)
-    shape[at - 1] = '\0'; /* numpy writes (3,) but (3, 4) */
+    at += (size_t)snprintf(shape + at, sizeof shape - at, "%lld,%s", (long long)a->dims[i], i + 1 < a->rank ? " " : "");
+  if (a->rank > 1) shape[at - 1] = '\0'; /* numpy writes (3,) but (3, 4) */
   int n = snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': (%s), }",
                    a->dtype == NNRT_F32 ? "<f4" : "<i4", shape);
   /* Pad so magic + length + dict + '\n' is a multiple of 64, as numpy does. */
   int total = (10 + n + 1 + 63) / 64 * 64;
   FILE *f = fopen(path, "wb");
-  if (!f)
-    return rt_fail(e, RT_EXIT_FAIL, "%s: cannot create: %s", path, strerror(errno));
+  if (!f) return rt_fail(e, RT_EXIT_FAIL, "%s: cannot create: %s", path, strerror(errno));
   int hl = total - 10;
-  unsigned char pre[10] = {
-      0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)(hl & 0xff), (unsigned char)(hl >> 8)};
+  unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)(hl & 0xff), (unsigned char)(hl >> 8)};
   fwrite(pre, 1, 10, f);
   fwrite(dict, 1, (size_t)n, f);
   for (int i = 10 + n; i < total - 1; i++)
     fputc(' ', f);
   fputc('\n', f);
   fwrite(a->data, 4, (size_t)a->numel, f);
-  if (ferror(f) | fclose(f))
-    return rt_fail(e, RT_EXIT_FAIL, "%s: write failed", path);
+  if (ferror(f) | fclose(f)) return rt_fail(e, RT_EXIT_FAIL, "%s: write failed", path);
   return 0;
 }

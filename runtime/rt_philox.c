@@ -69,8 +69,7 @@ void rt_rng_init(RtRng *r, uint64_t seed, uint32_t stream, uint32_t purpose) {
 uint32_t rt_rng_u32(RtRng *r) {
   if (r->pos == 4) {
     rt_philox4x32(r->ctr, r->key, r->buf);
-    if (++r->ctr[0] == 0)
-      r->ctr[1]++;
+    if (++r->ctr[0] == 0) r->ctr[1]++;
     r->pos = 0;
   }
   return r->buf[r->pos++];

@@ -63,10 +63,8 @@ static inline void cpu_relax(void) {
 static void run_chunks(Pool *p, uint32_t gen) {
   for (;;) {
     uint64_t s = atomic_load_explicit(&p->state, memory_order_acquire);
-    if ((uint32_t)(s >> 32) != gen || (uint32_t)s == 0)
-      return;
-    if (!atomic_compare_exchange_weak_explicit(&p->state, &s, s - 1, memory_order_acq_rel,
-                                               memory_order_relaxed))
+    if ((uint32_t)(s >> 32) != gen || (uint32_t)s == 0) return;
+    if (!atomic_compare_exchange_weak_explicit(&p->state, &s, s - 1, memory_order_acq_rel, memory_order_relaxed))
       continue;
     int64_t k = p->nchunks - (int64_t)(uint32_t)s;
     int64_t lo = p->n * k / p->nchunks, hi = p->n * (k + 1) / p->nchunks;
@@ -87,8 +85,7 @@ static void *worker(void *arg) {
      * also spin after a GEMM) or other work can have the core; then sleep. */
     for (int i = 0;; i++) {
       gen = (uint32_t)(atomic_load_explicit(&p->state, memory_order_acquire) >> 32);
-      if (gen != seen || atomic_load_explicit(&p->stop, memory_order_relaxed))
-        break;
+      if (gen != seen || atomic_load_explicit(&p->stop, memory_order_relaxed)) break;
       if (i < SPIN_PAUSES) {
         cpu_relax();
         continue;
@@ -111,8 +108,7 @@ static void *worker(void *arg) {
       pthread_mutex_unlock(&p->mu);
       gen = (uint32_t)(atomic_load(&p->state) >> 32);
     }
-    if (atomic_load(&p->stop))
-      return NULL;
+    if (atomic_load(&p->stop)) return NULL;
     seen = gen;
     run_chunks(p, gen);
   }
@@ -124,16 +120,13 @@ int rt_online_cores(void) {
 }
 
 int rt_pool_start(int threads, RtError *e) {
-  if (g_pool)
-    rt_pool_stop();
-  if (threads <= 0)
-    threads = rt_online_cores();
+  if (g_pool) rt_pool_stop();
+  if (threads <= 0) threads = rt_online_cores();
   /* Generated code never runs a pool loop and a GEMM at once, so OpenBLAS
    * may use as many threads as the pool without oversubscribing. */
   openblas_set_num_threads(threads);
   Pool *p = calloc(1, sizeof *p);
-  if (!p)
-    return rt_fail(e, RT_EXIT_FAIL, "out of memory starting the thread pool");
+  if (!p) return rt_fail(e, RT_EXIT_FAIL, "out of memory starting the thread pool");
   p->threads = threads;
   atomic_init(&p->state, 0);
   atomic_init(&p->done, 0);
@@ -158,8 +151,7 @@ int rt_pool_start(int threads, RtError *e) {
 
 void rt_pool_stop(void) {
   Pool *p = g_pool;
-  if (!p)
-    return;
+  if (!p) return;
   g_pool = NULL;
   pthread_mutex_lock(&p->mu);
   atomic_store(&p->stop, 1);
@@ -176,10 +168,8 @@ void rt_pool_stop(void) {
 int rt_pool_threads(void) { return g_pool ? g_pool->threads : 1; }
 
 void nnrt_parallel_for(NnrtBody body, void *ctx, int64_t n, int64_t grain) {
-  if (n <= 0)
-    return;
-  if (grain < 1)
-    grain = 1;
+  if (n <= 0) return;
+  if (grain < 1) grain = 1;
   Pool *p = g_pool;
   if (!p || p->threads < 2 || n < 2 * grain || t_in_pool ||
       atomic_flag_test_and_set_explicit(&p->busy, memory_order_acquire)) {
@@ -187,8 +177,7 @@ void nnrt_parallel_for(NnrtBody body, void *ctx, int64_t n, int64_t grain) {
     return;
   }
   int64_t nchunks = n / grain;
-  if (nchunks > (int64_t)p->threads * CHUNKS_PER_THREAD)
-    nchunks = (int64_t)p->threads * CHUNKS_PER_THREAD;
+  if (nchunks > (int64_t)p->threads * CHUNKS_PER_THREAD) nchunks = (int64_t)p->threads * CHUNKS_PER_THREAD;
   p->body = body;
   p->ctx = ctx;
   p->n = n;

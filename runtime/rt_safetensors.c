@@ -35,8 +35,7 @@ void rt_meta_set(RtMeta *m, const char *key, const char *value) {
       snprintf(m->value[i], sizeof m->value[i], "%s", value);
       return;
     }
-  if (m->n == RT_META_MAX)
-    return;
+  if (m->n == RT_META_MAX) return;
   snprintf(m->key[m->n], sizeof m->key[m->n], "%s", key);
   snprintf(m->value[m->n], sizeof m->value[m->n], "%s", value);
   m->n++;
@@ -44,8 +43,7 @@ void rt_meta_set(RtMeta *m, const char *key, const char *value) {
 
 const char *rt_meta_get(const RtMeta *m, const char *key) {
   for (int i = 0; i < m->n; i++)
-    if (strcmp(m->key[i], key) == 0)
-      return m->value[i];
+    if (strcmp(m->key[i], key) == 0) return m->value[i];
   return NULL;
 }
 
@@ -58,8 +56,7 @@ typedef struct Buf {
 } Buf;
 
 static void buf_put(Buf *b, const char *s, size_t n) {
-  if (b->oom)
-    return;
+  if (b->oom) return;
   if (b->n + n + 1 > b->cap) {
     size_t cap = b->cap ? b->cap : 1024;
     while (cap < b->n + n + 1)
@@ -110,8 +107,7 @@ static int write_all(int fd, const void *data, size_t n) {
   while (n > 0) {
     ssize_t w = write(fd, p, n);
     if (w < 0) {
-      if (errno == EINTR)
-        continue;
+      if (errno == EINTR) continue;
       return -1;
     }
     p += w;
@@ -120,8 +116,7 @@ static int write_all(int fd, const void *data, size_t n) {
   return 0;
 }
 
-int rt_st_save(const char *path, const NnrtModel *m, const RtGlobals *g, const RtMeta *meta,
-               RtError *e) {
+int rt_st_save(const char *path, const NnrtModel *m, const RtGlobals *g, const RtMeta *meta, RtError *e) {
   Buf h = {0};
   buf_str(&h, "{");
   uint64_t off = 0;
@@ -171,8 +166,7 @@ int rt_st_save(const char *path, const NnrtModel *m, const RtGlobals *g, const R
   int rc = -1;
   int fd = mkstemp(tmp);
   if (fd < 0) {
-    rt_fail(e, RT_EXIT_FAIL, "%s: cannot create a temporary file in %s: %s", path, dir,
-            strerror(errno));
+    rt_fail(e, RT_EXIT_FAIL, "%s: cannot create a temporary file in %s: %s", path, dir, strerror(errno));
     goto out;
   }
   uint8_t len8[8];
@@ -221,12 +215,10 @@ static int64_t st_dtype_size(const char *dt) {
   static const struct {
     const char *name;
     int size;
-  } table[] = {{"F64", 8}, {"F32", 4}, {"F16", 2},  {"BF16", 2},    {"I64", 8},
-               {"I32", 4}, {"I16", 2}, {"I8", 1},   {"U64", 8},     {"U32", 4},
-               {"U16", 2}, {"U8", 1},  {"BOOL", 1}, {"F8_E4M3", 1}, {"F8_E5M2", 1}};
+  } table[] = {{"F64", 8}, {"F32", 4}, {"F16", 2}, {"BF16", 2}, {"I64", 8},  {"I32", 4},     {"I16", 2},    {"I8", 1},
+               {"U64", 8}, {"U32", 4}, {"U16", 2}, {"U8", 1},   {"BOOL", 1}, {"F8_E4M3", 1}, {"F8_E5M2", 1}};
   for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
-    if (strcmp(dt, table[i].name) == 0)
-      return table[i].size;
+    if (strcmp(dt, table[i].name) == 0) return table[i].size;
   return 0;
 }
 
@@ -239,23 +231,19 @@ typedef struct StEntry {
   int64_t begin, end; /* relative to the data section */
 } StEntry;
 
-static int bad_entry(RtError *e, const char *path, const RtJson *j, const char *name,
-                     const char *what) {
+static int bad_entry(RtError *e, const char *path, const RtJson *j, const char *name, const char *what) {
   return rt_fail(e, RT_EXIT_USAGE, "%s: offset %zu: tensor '%s': %s", path, j->offset, name, what);
 }
 
-static int parse_entry(const RtJsonDoc *doc, const RtJson *j, const char *path, uint64_t data_size,
-                       StEntry *out, RtError *e) {
+static int parse_entry(const RtJsonDoc *doc, const RtJson *j, const char *path, uint64_t data_size, StEntry *out,
+                       RtError *e) {
   const char *name = j->key;
-  if (j->type != RT_JSON_OBJ)
-    return bad_entry(e, path, j, name, "expected an object");
+  if (j->type != RT_JSON_OBJ) return bad_entry(e, path, j, name, "expected an object");
   const RtJson *dt = rt_json_get(doc, j, "dtype");
   const RtJson *shape = rt_json_get(doc, j, "shape");
   const RtJson *offs = rt_json_get(doc, j, "data_offsets");
-  if (!dt || dt->type != RT_JSON_STR)
-    return bad_entry(e, path, j, name, "expected a string \"dtype\"");
-  if (!shape || shape->type != RT_JSON_ARR)
-    return bad_entry(e, path, j, name, "expected an array \"shape\"");
+  if (!dt || dt->type != RT_JSON_STR) return bad_entry(e, path, j, name, "expected a string \"dtype\"");
+  if (!shape || shape->type != RT_JSON_ARR) return bad_entry(e, path, j, name, "expected an array \"shape\"");
   if (!offs || offs->type != RT_JSON_ARR || offs->len != 2)
     return bad_entry(e, path, j, name, "expected \"data_offsets\": [begin, end]");
   out->name = name;
@@ -265,41 +253,35 @@ static int parse_entry(const RtJsonDoc *doc, const RtJson *j, const char *path, 
   for (const RtJson *d = rt_json_at(doc, shape->child); d; d = rt_json_at(doc, d->next)) {
     if (d->type != RT_JSON_NUM || !d->is_int || d->ival < 0)
       return bad_entry(e, path, d, name, "shape entries must be non-negative integers");
-    if (out->rank == NNRT_MAX_RANK)
-      return bad_entry(e, path, d, name, "rank above NNRT_MAX_RANK (6) is not supported");
-    if (rt_mul64(numel, d->ival, &numel))
-      return bad_entry(e, path, d, name, "shape too large");
+    if (out->rank == NNRT_MAX_RANK) return bad_entry(e, path, d, name, "rank above NNRT_MAX_RANK (6) is not supported");
+    if (rt_mul64(numel, d->ival, &numel)) return bad_entry(e, path, d, name, "shape too large");
     out->dims[out->rank++] = d->ival;
   }
   const RtJson *b = rt_json_at(doc, offs->child), *en = rt_json_at(doc, b->next);
-  if (b->type != RT_JSON_NUM || !b->is_int || b->ival < 0 || en->type != RT_JSON_NUM ||
-      !en->is_int || en->ival < b->ival)
+  if (b->type != RT_JSON_NUM || !b->is_int || b->ival < 0 || en->type != RT_JSON_NUM || !en->is_int ||
+      en->ival < b->ival)
     return bad_entry(e, path, offs, name, "data_offsets must be integers 0 <= begin <= end");
   out->begin = b->ival;
   out->end = en->ival;
   if ((uint64_t)out->end > data_size)
     return rt_fail(e, RT_EXIT_USAGE,
-                   "%s: tensor '%s': data_offsets end %lld is past the data section "
-                   "(%llu bytes; the file is truncated or corrupt)",
+                   "%s: tensor '%s': data_offsets end %lld is past the data section (%llu bytes; the file is truncated "
+                   "or corrupt)",
                    path, name, (long long)out->end, (unsigned long long)data_size);
   int64_t esize = st_dtype_size(out->dtype), bytes;
   if (esize && (rt_mul64(numel, esize, &bytes) || bytes != out->end - out->begin)) {
     char sh[160];
     rt_shape_str(sh, sizeof sh, out->rank, out->dims);
-    return rt_fail(e, RT_EXIT_USAGE,
-                   "%s: tensor '%s': data_offsets [%lld, %lld] hold %lld bytes, but %s %s "
-                   "needs %lld",
-                   path, name, (long long)out->begin, (long long)out->end,
-                   (long long)(out->end - out->begin), out->dtype, sh, (long long)(numel * esize));
+    return rt_fail(e, RT_EXIT_USAGE, "%s: tensor '%s': data_offsets [%lld, %lld] hold %lld bytes, but %s %s needs %lld",
+                   path, name, (long long)out->begin, (long long)out->end, (long long)(out->end - out->begin),
+                   out->dtype, sh, (long long)(numel * esize));
   }
   return 0;
 }
 
-int rt_st_load(const char *path, const NnrtModel *m, RtGlobals *g, unsigned kinds, RtMeta *meta,
-               RtError *e) {
+int rt_st_load(const char *path, const NnrtModel *m, RtGlobals *g, unsigned kinds, RtMeta *meta, RtError *e) {
   FILE *f = fopen(path, "rb");
-  if (!f)
-    return rt_fail(e, RT_EXIT_USAGE, "%s: cannot open: %s", path, strerror(errno));
+  if (!f) return rt_fail(e, RT_EXIT_USAGE, "%s: cannot open: %s", path, strerror(errno));
   int rc = -1;
   char *text = NULL;
   StEntry *ents = NULL;
@@ -312,8 +294,8 @@ int rt_st_load(const char *path, const NnrtModel *m, RtGlobals *g, unsigned kind
   uint64_t fsize = (uint64_t)st.st_size;
   uint8_t len8[8];
   if (fread(len8, 1, 8, f) != 8) {
-    rt_fail(e, RT_EXIT_USAGE, "%s: offset 0: expected an 8-byte header length, file has %llu bytes",
-            path, (unsigned long long)fsize);
+    rt_fail(e, RT_EXIT_USAGE, "%s: offset 0: expected an 8-byte header length, file has %llu bytes", path,
+            (unsigned long long)fsize);
     goto out;
   }
   uint64_t hlen = 0;
@@ -321,8 +303,8 @@ int rt_st_load(const char *path, const NnrtModel *m, RtGlobals *g, unsigned kind
     hlen |= (uint64_t)len8[i] << (8 * i);
   if (hlen < 2 || hlen > ST_MAX_HEADER || hlen > fsize - 8) {
     rt_fail(e, RT_EXIT_USAGE,
-            "%s: offset 0: header length %llu is impossible (file has %llu bytes after it, "
-            "limit %u); not a safetensors file?",
+            "%s: offset 0: header length %llu is impossible (file has %llu bytes after it, limit %u); not a "
+            "safetensors file?",
             path, (unsigned long long)hlen, (unsigned long long)(fsize - 8), ST_MAX_HEADER);
     goto out;
   }
@@ -356,23 +338,19 @@ int rt_st_load(const char *path, const NnrtModel *m, RtGlobals *g, unsigned kind
   for (const RtJson *j = rt_json_at(&doc, root->child); j; j = rt_json_at(&doc, j->next)) {
     if (strcmp(j->key, "__metadata__") == 0) {
       if (j->type != RT_JSON_OBJ) {
-        rt_fail(e, RT_EXIT_USAGE, "%s: offset %zu: __metadata__ must be an object", path,
-                j->offset);
+        rt_fail(e, RT_EXIT_USAGE, "%s: offset %zu: __metadata__ must be an object", path, j->offset);
         goto out;
       }
       for (const RtJson *k = rt_json_at(&doc, j->child); meta && k; k = rt_json_at(&doc, k->next))
-        if (k->type == RT_JSON_STR)
-          rt_meta_set(meta, k->key, k->str);
+        if (k->type == RT_JSON_STR) rt_meta_set(meta, k->key, k->str);
       continue;
     }
     for (int i = 0; i < n; i++)
       if (strcmp(ents[i].name, j->key) == 0) {
-        rt_fail(e, RT_EXIT_USAGE, "%s: offset %zu: tensor '%s' appears twice", path, j->offset,
-                j->key);
+        rt_fail(e, RT_EXIT_USAGE, "%s: offset %zu: tensor '%s' appears twice", path, j->offset, j->key);
         goto out;
       }
-    if (parse_entry(&doc, j, path, data_size, &ents[n], e))
-      goto out;
+    if (parse_entry(&doc, j, path, data_size, &ents[n], e)) goto out;
     n++;
   }
   /* Check every wanted global before touching any, so a bad file leaves the
@@ -384,18 +362,14 @@ int rt_st_load(const char *path, const NnrtModel *m, RtGlobals *g, unsigned kind
   }
   for (int32_t k = 0; k < m->n_globals; k++) {
     const NnrtTensor *t = &m->globals[k];
-    if (!(kinds & (1u << t->kind)))
-      continue;
+    if (!(kinds & (1u << t->kind))) continue;
     for (int i = 0; i < n && !match[k]; i++)
-      if (strcmp(ents[i].name, t->name) == 0)
-        match[k] = &ents[i];
+      if (strcmp(ents[i].name, t->name) == 0) match[k] = &ents[i];
     char want[160], got[160];
     rt_shape_str(want, sizeof want, t->rank, t->dims);
     if (!match[k]) {
-      rt_fail(e, RT_EXIT_USAGE, "%s: no tensor '%s' (%s %s)%s", path, t->name,
-              rt_dtype_name(t->dtype), want,
-              t->kind == NNRT_STATE ? "; optimizer state is saved only in training checkpoints"
-                                    : "");
+      rt_fail(e, RT_EXIT_USAGE, "%s: no tensor '%s' (%s %s)%s", path, t->name, rt_dtype_name(t->dtype), want,
+              t->kind == NNRT_STATE ? "; optimizer state is saved only in training checkpoints" : "");
       free(match);
       goto out;
     }
@@ -405,19 +379,17 @@ int rt_st_load(const char *path, const NnrtModel *m, RtGlobals *g, unsigned kind
       same = s->dims[d] == t->dims[d];
     if (strcmp(s->dtype, rt_dtype_name(t->dtype)) != 0 || !same) {
       rt_shape_str(got, sizeof got, s->rank, s->dims);
-      rt_fail(e, RT_EXIT_USAGE, "%s: tensor '%s': expected %s %s, found %s %s", path, t->name,
-              rt_dtype_name(t->dtype), want, s->dtype, got);
+      rt_fail(e, RT_EXIT_USAGE, "%s: tensor '%s': expected %s %s, found %s %s", path, t->name, rt_dtype_name(t->dtype),
+              want, s->dtype, got);
       free(match);
       goto out;
     }
   }
   for (int32_t k = 0; k < m->n_globals; k++) {
     const StEntry *s = match[k];
-    if (!s)
-      continue;
+    if (!s) continue;
     size_t bytes = (size_t)(s->end - s->begin);
-    if (fseeko(f, (off_t)(8 + hlen + (uint64_t)s->begin), SEEK_SET) != 0 ||
-        fread(g->ptr[k], 1, bytes, f) != bytes) {
+    if (fseeko(f, (off_t)(8 + hlen + (uint64_t)s->begin), SEEK_SET) != 0 || fread(g->ptr[k], 1, bytes, f) != bytes) {
       rt_fail(e, RT_EXIT_USAGE, "%s: offset %llu: cannot read tensor '%s' (%zu bytes)", path,
               (unsigned long long)(8 + hlen + (uint64_t)s->begin), s->name, bytes);
       free(match);

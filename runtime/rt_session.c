@@ -14,8 +14,8 @@
 int rt_model_check(const NnrtModel *m, unsigned need, RtError *e) {
   if (m->abi_version != NNRT_ABI_VERSION)
     return rt_fail(e, RT_EXIT_FAIL,
-                   "model '%s' was compiled for runtime ABI %d, but this "
-                   "runtime implements ABI %d; rebuild it with the matching nnc",
+                   "model '%s' was compiled for runtime ABI %d, but this runtime implements ABI %d; rebuild it with "
+                   "the matching nnc",
                    m->name, m->abi_version, NNRT_ABI_VERSION);
   const NnrtFunc *fw = &m->forward, *ev = &m->eval_step, *tr = &m->train_step;
   if ((need & RT_NEED_FORWARD) && !(fw->name && fw->fn))
@@ -26,19 +26,18 @@ int rt_model_check(const NnrtModel *m, unsigned need, RtError *e) {
     return rt_fail(e, RT_EXIT_USAGE, "model '%s' has no train_step (no optimizer)", m->name);
   if (ev->fn && (ev->n_inputs != 2 || ev->n_outputs != 2))
     return rt_fail(e, RT_EXIT_FAIL,
-                   "model '%s': eval_step takes %d inputs and gives %d "
-                   "outputs; this runtime feeds [features, labels] -> [loss, output]",
+                   "model '%s': eval_step takes %d inputs and gives %d outputs; this runtime feeds [features, labels] "
+                   "-> [loss, output]",
                    m->name, ev->n_inputs, ev->n_outputs);
   if (tr->fn && (tr->n_inputs != 3 || tr->n_outputs != 2))
     return rt_fail(e, RT_EXIT_FAIL,
-                   "model '%s': train_step takes %d inputs and gives %d "
-                   "outputs; expected [features, labels, lr] -> [loss, output]",
+                   "model '%s': train_step takes %d inputs and gives %d outputs; expected [features, labels, lr] -> "
+                   "[loss, output]",
                    m->name, tr->n_inputs, tr->n_outputs);
   if (fw->fn && (fw->n_inputs != 1 || fw->n_outputs != 1))
     return rt_fail(e, RT_EXIT_FAIL,
-                   "model '%s': forward takes %d inputs and gives %d "
-                   "outputs; expected [features] -> [output]",
-                   m->name, fw->n_inputs, fw->n_outputs);
+                   "model '%s': forward takes %d inputs and gives %d outputs; expected [features] -> [output]", m->name,
+                   fw->n_inputs, fw->n_outputs);
   return 0;
 }
 
@@ -54,8 +53,7 @@ int rt_session_open(RtSession *s, const NnrtModel *m, RtError *e) {
     s->syms[i] = -1;
   s->batch_sym = m->n_syms > 0 ? 0 : -1;
   for (int32_t i = 0; i < m->n_syms; i++)
-    if (strcmp(m->sym_names[i], "B") == 0)
-      s->batch_sym = i;
+    if (strcmp(m->sym_names[i], "B") == 0) s->batch_sym = i;
   const NnrtFunc *f = m->eval_step.fn ? &m->eval_step : &m->forward;
   s->x_t = &f->inputs[0];
   s->y_t = m->eval_step.fn ? &m->eval_step.inputs[1] : NULL;
@@ -88,53 +86,42 @@ static const char *tensor_shape(const RtSession *s, const NnrtTensor *t, char *b
   size_t at = (size_t)snprintf(buf, size, "[");
   for (int i = 0; i < t->rank && at < size; i++) {
     char d[64];
-    at += (size_t)snprintf(buf + at, size - at, "%s%s", i ? ", " : "",
-                           dim_name(s, t->dims[i], d, sizeof d));
+    at += (size_t)snprintf(buf + at, size - at, "%s%s", i ? ", " : "", dim_name(s, t->dims[i], d, sizeof d));
   }
-  if (at < size)
-    snprintf(buf + at, size - at, "]");
+  if (at < size) snprintf(buf + at, size - at, "]");
   return buf;
 }
 
-static int is_batch_dim(const RtSession *s, int64_t d) {
-  return s->batch_sym >= 0 && d == -(int64_t)s->batch_sym - 1;
-}
+static int is_batch_dim(const RtSession *s, int64_t d) { return s->batch_sym >= 0 && d == -(int64_t)s->batch_sym - 1; }
 
 /* Elements per sample of t with the syms bound so far; -1 if one is not. */
 static int64_t per_sample(const RtSession *s, const NnrtTensor *t) {
   int64_t n = 1;
   for (int i = 1; i < t->rank; i++) {
     int64_t d = t->dims[i] >= 0 ? t->dims[i] : s->syms[-t->dims[i] - 1];
-    if (d < 0 || rt_mul64(n, d, &n))
-      return -1;
+    if (d < 0 || rt_mul64(n, d, &n)) return -1;
   }
   return n;
 }
 
 /* Binds t's non-batch symbolic dims from array a's per-sample dims (same
  * rank only) and checks the per-sample element count. */
-static int bind_tensor(RtSession *s, const NnrtTensor *t, const RtArray *a, const char *role,
-                       RtError *e) {
+static int bind_tensor(RtSession *s, const NnrtTensor *t, const RtArray *a, const char *role, RtError *e) {
   char want[256], got[160];
   if (t->rank < 1 || !(is_batch_dim(s, t->dims[0]) || (s->batch_sym < 0 && t->dims[0] >= 0)))
-    return rt_fail(e, RT_EXIT_FAIL,
-                   "model input '%s' %s must have the batch as its first "
-                   "dimension",
-                   t->name, tensor_shape(s, t, want, sizeof want));
+    return rt_fail(e, RT_EXIT_FAIL, "model input '%s' %s must have the batch as its first dimension", t->name,
+                   tensor_shape(s, t, want, sizeof want));
   for (int i = 1; i < t->rank; i++) {
     int64_t d = t->dims[i];
-    if (d >= 0 || is_batch_dim(s, d))
-      continue;
+    if (d >= 0 || is_batch_dim(s, d)) continue;
     int64_t *sym = &s->syms[-d - 1];
     if (a->rank != t->rank)
-      return rt_fail(e, RT_EXIT_USAGE,
-                     "%s: offset %lld: cannot bind dimension '%s' of model "
-                     "input '%s' %s from %s of shape %s (ranks differ)",
-                     a->path, (long long)a->shape_offset, s->m->sym_names[-d - 1], t->name,
-                     tensor_shape(s, t, want, sizeof want), role,
-                     rt_shape_str(got, sizeof got, a->rank, a->dims));
-    if (*sym < 0)
-      *sym = a->dims[i];
+      return rt_fail(
+          e, RT_EXIT_USAGE,
+          "%s: offset %lld: cannot bind dimension '%s' of model input '%s' %s from %s of shape %s (ranks differ)",
+          a->path, (long long)a->shape_offset, s->m->sym_names[-d - 1], t->name, tensor_shape(s, t, want, sizeof want),
+          role, rt_shape_str(got, sizeof got, a->rank, a->dims));
+    if (*sym < 0) *sym = a->dims[i];
   }
   int64_t want_n = per_sample(s, t);
   int64_t have_n = 1;
@@ -142,60 +129,46 @@ static int bind_tensor(RtSession *s, const NnrtTensor *t, const RtArray *a, cons
     have_n *= a->dims[i]; /* cannot overflow: numel did not */
   if (want_n != have_n)
     return rt_fail(e, RT_EXIT_USAGE,
-                   "%s: offset %lld: %s of shape %s have %lld values per "
-                   "sample, but model input '%s' %s takes %lld",
-                   a->path, (long long)a->shape_offset, role,
-                   rt_shape_str(got, sizeof got, a->rank, a->dims), (long long)have_n, t->name,
-                   tensor_shape(s, t, want, sizeof want), (long long)want_n);
+                   "%s: offset %lld: %s of shape %s have %lld values per sample, but model input '%s' %s takes %lld",
+                   a->path, (long long)a->shape_offset, role, rt_shape_str(got, sizeof got, a->rank, a->dims),
+                   (long long)have_n, t->name, tensor_shape(s, t, want, sizeof want), (long long)want_n);
   return 0;
 }
 
 int rt_session_bind(RtSession *s, const RtArray *x, const RtArray *y, RtError *e) {
   int with_y = y && s->y_t;
-  if (bind_tensor(s, s->x_t, x, "samples", e))
-    return -1;
-  if (with_y && bind_tensor(s, s->y_t, y, "labels", e))
-    return -1;
+  if (bind_tensor(s, s->x_t, x, "samples", e)) return -1;
+  if (with_y && bind_tensor(s, s->y_t, y, "labels", e)) return -1;
   s->x_per = per_sample(s, s->x_t);
-  if (with_y)
-    s->y_per = per_sample(s, s->y_t);
+  if (with_y) s->y_per = per_sample(s, s->y_t);
   s->out_per = per_sample(s, s->out_t);
   const NnrtTensor *o = s->out_t;
   char shape[256];
   if (s->out_per < 0)
-    return rt_fail(e, RT_EXIT_FAIL,
-                   "model output '%s' %s has a dimension the data does not "
-                   "determine",
-                   o->name, tensor_shape(s, o, shape, sizeof shape));
+    return rt_fail(e, RT_EXIT_FAIL, "model output '%s' %s has a dimension the data does not determine", o->name,
+                   tensor_shape(s, o, shape, sizeof shape));
   if (s->m->task == NNRT_TASK_CLASSIFY) {
     int64_t c = o->rank < 2 ? 0 : o->dims[o->rank - 1];
-    if (c < 0)
-      c = s->syms[-c - 1];
+    if (c < 0) c = s->syms[-c - 1];
     if (c < 1 || s->out_per % c || (with_y && s->out_per / c != s->y_per))
       return rt_fail(e, RT_EXIT_FAIL,
-                     "classification model output '%s' %s does not give one "
-                     "row of class scores per label%s%s",
-                     o->name, tensor_shape(s, o, shape, sizeof shape), s->y_t ? " of " : "",
-                     s->y_t ? s->y_t->name : "");
+                     "classification model output '%s' %s does not give one row of class scores per label%s%s", o->name,
+                     tensor_shape(s, o, shape, sizeof shape), s->y_t ? " of " : "", s->y_t ? s->y_t->name : "");
     s->classes = c;
   } else if (s->m->task == NNRT_TASK_BINARY && with_y && s->out_per != s->y_per) {
-    return rt_fail(e, RT_EXIT_FAIL,
-                   "binary model output '%s' %s does not give one probability "
-                   "per label",
-                   o->name, tensor_shape(s, o, shape, sizeof shape));
+    return rt_fail(e, RT_EXIT_FAIL, "binary model output '%s' %s does not give one probability per label", o->name,
+                   tensor_shape(s, o, shape, sizeof shape));
   }
   return 0;
 }
 
 int rt_check_labels(const RtSession *s, const RtArray *y, RtError *e) {
-  if (s->m->task != NNRT_TASK_CLASSIFY)
-    return 0;
+  if (s->m->task != NNRT_TASK_CLASSIFY) return 0;
   const int32_t *v = y->data;
   for (int64_t i = 0; i < y->numel; i++)
     if (v[i] < 0 || v[i] >= s->classes)
       return rt_fail(e, RT_EXIT_USAGE,
-                     "%s: offset %lld: label %lld is %d, but the model has "
-                     "%lld classes (labels must be in [0, %lld))",
+                     "%s: offset %lld: label %lld is %d, but the model has %lld classes (labels must be in [0, %lld))",
                      y->path, (long long)(y->data_offset + i * y->elem_bytes), (long long)i, v[i],
                      (long long)s->classes, (long long)s->classes);
   return 0;
@@ -206,22 +179,18 @@ static int64_t ws_need(const RtSession *s, const NnrtFunc *f) {
 }
 
 static int ensure_ws(RtSession *s, int64_t need, RtError *e) {
-  if (need <= s->ws_size)
-    return 0;
+  if (need <= s->ws_size) return 0;
   rt_free(s->ws);
   s->ws_size = 0;
   s->ws = rt_alloc((size_t)need, "workspace", e);
-  if (!s->ws)
-    return -1;
+  if (!s->ws) return -1;
   s->ws_size = need;
   return 0;
 }
 
 int rt_session_alloc(RtSession *s, int64_t max_batch, RtError *e) {
-  if (s->batch_sym < 0)
-    max_batch = s->static_batch;
-  if (max_batch < 1)
-    max_batch = 1;
+  if (s->batch_sym < 0) max_batch = s->static_batch;
+  if (max_batch < 1) max_batch = 1;
   int64_t xb, yb, ob;
   if (rt_mul64(max_batch, s->x_per * 4, &xb) || rt_mul64(max_batch, s->y_per * 4, &yb) ||
       rt_mul64(max_batch, s->out_per * 4, &ob))
@@ -231,16 +200,12 @@ int rt_session_alloc(RtSession *s, int64_t max_batch, RtError *e) {
   s->y = rt_alloc((size_t)yb, "label batch", e);
   s->out = rt_alloc((size_t)ob, "output batch", e);
   s->args = rt_alloc(((size_t)s->m->n_globals + 5) * sizeof *s->args, "arguments", e);
-  if (!s->x || !s->y || !s->out || !s->args)
-    return -1;
+  if (!s->x || !s->y || !s->out || !s->args) return -1;
   /* One workspace for the largest batch, sized for every function. */
-  if (s->batch_sym >= 0)
-    s->syms[s->batch_sym] = max_batch;
+  if (s->batch_sym >= 0) s->syms[s->batch_sym] = max_batch;
   int64_t need = ws_need(s, &s->m->forward);
-  if (ws_need(s, &s->m->eval_step) > need)
-    need = ws_need(s, &s->m->eval_step);
-  if (ws_need(s, &s->m->train_step) > need)
-    need = ws_need(s, &s->m->train_step);
+  if (ws_need(s, &s->m->eval_step) > need) need = ws_need(s, &s->m->eval_step);
+  if (ws_need(s, &s->m->train_step) > need) need = ws_need(s, &s->m->train_step);
   return ensure_ws(s, need, e);
 }
 
@@ -248,60 +213,49 @@ int64_t rt_argmax_row(const RtSession *s, int64_t r) {
   const float *p = s->out + r * s->classes;
   int64_t best = 0;
   for (int64_t c = 1; c < s->classes; c++)
-    if (p[c] > p[best])
-      best = c;
+    if (p[c] > p[best]) best = c;
   return best;
 }
 
-static void score(const RtSession *s, const void *labels, int64_t bs, RtMetrics *m,
-                  int64_t *confusion) {
+static void score(const RtSession *s, const void *labels, int64_t bs, RtMetrics *m, int64_t *confusion) {
   if (s->m->task == NNRT_TASK_CLASSIFY) {
     const int32_t *y = labels;
     for (int64_t r = 0; r < bs * s->y_per; r++) {
       int64_t p = rt_argmax_row(s, r);
       m->correct += p == y[r];
-      if (confusion)
-        confusion[y[r] * s->classes + p]++;
+      if (confusion) confusion[y[r] * s->classes + p]++;
     }
     m->scored += bs * s->y_per;
   } else if (s->m->task == NNRT_TASK_BINARY) {
     for (int64_t r = 0; r < bs * s->y_per; r++) {
-      int truth = s->y_t->dtype == NNRT_I32 ? ((const int32_t *)labels)[r] != 0
-                                            : ((const float *)labels)[r] >= 0.5f;
+      int truth = s->y_t->dtype == NNRT_I32 ? ((const int32_t *)labels)[r] != 0 : ((const float *)labels)[r] >= 0.5f;
       m->correct += (s->out[r] >= 0.5f) == truth;
     }
     m->scored += bs * s->y_per;
   }
 }
 
-int rt_run_batch(RtSession *s, const NnrtFunc *f, const RtDataset *d, const int32_t *idx,
-                 int64_t bs, RtMetrics *m, int64_t *confusion, RtError *e) {
+int rt_run_batch(RtSession *s, const NnrtFunc *f, const RtDataset *d, const int32_t *idx, int64_t bs, RtMetrics *m,
+                 int64_t *confusion, RtError *e) {
   if (bs < 1 || bs > s->max_batch)
-    return rt_fail(e, RT_EXIT_FAIL, "internal: batch %lld outside [1, %lld]", (long long)bs,
-                   (long long)s->max_batch);
-  if (s->batch_sym >= 0)
-    s->syms[s->batch_sym] = bs;
+    return rt_fail(e, RT_EXIT_FAIL, "internal: batch %lld outside [1, %lld]", (long long)bs, (long long)s->max_batch);
+  if (s->batch_sym >= 0) s->syms[s->batch_sym] = bs;
   int is_fwd = f == &s->m->forward;
   size_t xs = (size_t)s->x_per * 4, ys = (size_t)s->y_per * 4;
   for (int64_t i = 0; i < bs; i++) {
     int64_t k = idx[i];
     memcpy((char *)s->x + i * xs, (const char *)d->x.data + k * xs, xs);
-    if (!is_fwd)
-      memcpy((char *)s->y + i * ys, (const char *)d->y.data + k * ys, ys);
+    if (!is_fwd) memcpy((char *)s->y + i * ys, (const char *)d->y.data + k * ys, ys);
   }
   int na = 0;
   for (int32_t g = 0; g < s->m->n_globals; g++)
     s->args[na++] = s->g.ptr[g];
   s->args[na++] = s->x;
-  if (!is_fwd)
-    s->args[na++] = s->y;
-  if (f == &s->m->train_step)
-    s->args[na++] = &s->lr;
-  if (!is_fwd)
-    s->args[na++] = &s->loss;
+  if (!is_fwd) s->args[na++] = s->y;
+  if (f == &s->m->train_step) s->args[na++] = &s->lr;
+  if (!is_fwd) s->args[na++] = &s->loss;
   s->args[na++] = s->out;
-  if (ensure_ws(s, ws_need(s, f), e))
-    return -1;
+  if (ensure_ws(s, ws_need(s, f), e)) return -1;
   f->fn(s->args, s->syms, s->ws);
   if (!is_fwd) {
     m->loss_sum += (double)s->loss * (double)bs;
@@ -311,21 +265,17 @@ int rt_run_batch(RtSession *s, const NnrtFunc *f, const RtDataset *d, const int3
   return 0;
 }
 
-int rt_evaluate(RtSession *s, const RtDataset *d, const int32_t *idx, int64_t n, int64_t batch,
-                RtMetrics *out, int64_t *confusion, RtError *e) {
+int rt_evaluate(RtSession *s, const RtDataset *d, const int32_t *idx, int64_t n, int64_t batch, RtMetrics *out,
+                int64_t *confusion, RtError *e) {
   memset(out, 0, sizeof *out);
-  if (s->batch_sym < 0)
-    batch = s->static_batch;
-  if (batch > s->max_batch)
-    batch = s->max_batch;
+  if (s->batch_sym < 0) batch = s->static_batch;
+  if (batch > s->max_batch) batch = s->max_batch;
   int32_t *seq = NULL; /* idx NULL: samples in order */
-  if (!idx && !(seq = rt_alloc((size_t)batch * sizeof *seq, "batch indices", e)))
-    return -1;
+  if (!idx && !(seq = rt_alloc((size_t)batch * sizeof *seq, "batch indices", e))) return -1;
   int rc = 0;
   for (int64_t at = 0; at < n && rc == 0; at += batch) {
     int64_t bs = n - at < batch ? n - at : batch;
-    if (s->batch_sym < 0 && bs < batch)
-      break; /* a static-batch model cannot run a partial batch */
+    if (s->batch_sym < 0 && bs < batch) break; /* a static-batch model cannot run a partial batch */
     for (int64_t i = 0; seq && i < bs; i++)
       seq[i] = (int32_t)(at + i);
     rc = rt_run_batch(s, &s->m->eval_step, d, idx ? idx + at : seq, bs, out, confusion, e);
@@ -334,10 +284,6 @@ int rt_evaluate(RtSession *s, const RtDataset *d, const int32_t *idx, int64_t n,
   return rc;
 }
 
-double rt_metrics_loss(const RtMetrics *m) {
-  return m->samples ? m->loss_sum / (double)m->samples : NAN;
-}
+double rt_metrics_loss(const RtMetrics *m) { return m->samples ? m->loss_sum / (double)m->samples : NAN; }
 
-double rt_metrics_acc(const RtMetrics *m) {
-  return m->scored ? (double)m->correct / (double)m->scored : NAN;
-}
+double rt_metrics_acc(const RtMetrics *m) { return m->scored ? (double)m->correct / (double)m->scored : NAN; }

@@ -39,10 +39,8 @@ static void install_signals(struct sigaction *old_int, struct sigaction *old_ter
   g_stop_signal = 0;
   sigaction(SIGINT, NULL, old_int);
   sigaction(SIGTERM, NULL, old_term);
-  if (old_int->sa_handler != SIG_IGN)
-    sigaction(SIGINT, &sa, NULL);
-  if (old_term->sa_handler != SIG_IGN)
-    sigaction(SIGTERM, &sa, NULL);
+  if (old_int->sa_handler != SIG_IGN) sigaction(SIGINT, &sa, NULL);
+  if (old_term->sa_handler != SIG_IGN) sigaction(SIGTERM, &sa, NULL);
 }
 
 static void restore_signals(const struct sigaction *old_int, const struct sigaction *old_term) {
@@ -71,8 +69,7 @@ static void fmt_time(char *buf, size_t size, double s) {
 /* "loss: 0.4123 - acc: 0.8512" */
 static int fmt_metrics(char *buf, size_t size, const char *prefix, const RtMetrics *m) {
   double acc = rt_metrics_acc(m);
-  if (isnan(acc))
-    return snprintf(buf, size, "%sloss: %.4f", prefix, rt_metrics_loss(m));
+  if (isnan(acc)) return snprintf(buf, size, "%sloss: %.4f", prefix, rt_metrics_loss(m));
   return snprintf(buf, size, "%sloss: %.4f - %sacc: %.4f", prefix, rt_metrics_loss(m), prefix, acc);
 }
 
@@ -80,8 +77,7 @@ static void bar(char *buf, int width, int64_t step, int64_t steps) {
   int filled = steps ? (int)(width * step / steps) : width;
   for (int i = 0; i < width; i++)
     buf[i] = i < filled ? '=' : '.';
-  if (filled > 0 && step < steps)
-    buf[filled - 1] = '>';
+  if (filled > 0 && step < steps) buf[filled - 1] = '>';
   buf[width] = '\0';
 }
 
@@ -89,17 +85,14 @@ static void show_line(Progress *p, const char *line, int final) {
   int len = (int)strlen(line);
   fprintf(stderr, "\r%s%*s", line, p->last_len > len ? p->last_len - len : 0, "");
   p->last_len = final ? 0 : len;
-  if (final)
-    fputc('\n', stderr);
+  if (final) fputc('\n', stderr);
   fflush(stderr);
 }
 
 static void progress_step(Progress *p, int64_t step, const RtMetrics *m) {
-  if (!p->tty || p->quiet)
-    return;
+  if (!p->tty || p->quiet) return;
   double now = rt_now();
-  if (now - p->last < 0.1 && step < p->steps)
-    return; /* redraw at 10 Hz: terminals are slow */
+  if (now - p->last < 0.1 && step < p->steps) return; /* redraw at 10 Hz: terminals are slow */
   p->last = now;
   double el = now - p->t0;
   char b[40], met[128], eta[32], line[320];
@@ -107,17 +100,16 @@ static void progress_step(Progress *p, int64_t step, const RtMetrics *m) {
   fmt_metrics(met, sizeof met, "", m);
   fmt_time(eta, sizeof eta, step ? el / (double)step * (double)(p->steps - step) : 0);
   snprintf(line, sizeof line, "%*" PRId64 "/%" PRId64 " [%s] %s - %.0f samples/s - ETA %s",
-           (int)snprintf(NULL, 0, "%" PRId64, p->steps), step, p->steps, b, met,
-           el > 0 ? (double)m->samples / el : 0.0, eta);
+           (int)snprintf(NULL, 0, "%" PRId64, p->steps), step, p->steps, b, met, el > 0 ? (double)m->samples / el : 0.0,
+           eta);
   show_line(p, line, 0);
 }
 
 /* The epoch's summary; samples/s counts training steps only (train_secs),
  * the time shown includes validation. */
-static void progress_end(Progress *p, int64_t epoch, int64_t epochs, int64_t step,
-                         const RtMetrics *tr, const RtMetrics *val, double train_secs) {
-  if (p->quiet)
-    return;
+static void progress_end(Progress *p, int64_t epoch, int64_t epochs, int64_t step, const RtMetrics *tr,
+                         const RtMetrics *val, double train_secs) {
+  if (p->quiet) return;
   double el = rt_now() - p->t0;
   char b[40], met[128], vmet[128] = "", t[32], line[400];
   bar(b, 30, step, p->steps);
@@ -129,14 +121,12 @@ static void progress_end(Progress *p, int64_t epoch, int64_t epochs, int64_t ste
   fmt_time(t, sizeof t, el);
   double rate = train_secs > 0 ? (double)tr->samples / train_secs : 0.0;
   if (p->tty) {
-    snprintf(line, sizeof line, "%" PRId64 "/%" PRId64 " [%s] %s%s - %s (%.0f samples/s)", step,
-             p->steps, b, met, vmet, t, rate);
+    snprintf(line, sizeof line, "%" PRId64 "/%" PRId64 " [%s] %s%s - %s (%.0f samples/s)", step, p->steps, b, met, vmet,
+             t, rate);
     show_line(p, line, 1);
   } else {
-    fprintf(stderr,
-            "Epoch %" PRId64 "/%" PRId64 ": %" PRId64 "/%" PRId64 " - %s%s - %s (%.0f "
-            "samples/s)\n",
-            epoch + 1, epochs, step, p->steps, met, vmet, t, rate);
+    fprintf(stderr, "Epoch %" PRId64 "/%" PRId64 ": %" PRId64 "/%" PRId64 " - %s%s - %s (%.0f samples/s)\n", epoch + 1,
+            epochs, step, p->steps, met, vmet, t, rate);
   }
 }
 
@@ -156,10 +146,9 @@ static void csv_num(FILE *f, double v) {
     fprintf(f, ",%.6g", v);
 }
 
-static void csv_row(FILE *f, const char *kind, int64_t epoch, int64_t step, double loss, double acc,
-                    double vloss, double vacc, double secs) {
-  if (!f)
-    return;
+static void csv_row(FILE *f, const char *kind, int64_t epoch, int64_t step, double loss, double acc, double vloss,
+                    double vacc, double secs) {
+  if (!f) return;
   fprintf(f, "%s,%" PRId64 ",%" PRId64, kind, epoch, step);
   csv_num(f, loss);
   csv_num(f, acc);
@@ -174,8 +163,7 @@ static FILE *csv_open(const char *path, int append, RtError *e) {
     rt_fail(e, RT_EXIT_USAGE, "%s: cannot open the log: %s", path, strerror(errno));
     return NULL;
   }
-  if (fseek(f, 0, SEEK_END) == 0 && ftell(f) == 0)
-    fprintf(f, "kind,epoch,step,loss,acc,val_loss,val_acc,seconds\n");
+  if (fseek(f, 0, SEEK_END) == 0 && ftell(f) == 0) fprintf(f, "kind,epoch,step,loss,acc,val_loss,val_acc,seconds\n");
   return f;
 }
 
@@ -187,16 +175,14 @@ typedef struct Position {
   int64_t global_step;
 } Position;
 
-static int save_checkpoint(const RtSession *s, const RtOptions *o, const Position *pos,
-                           RtError *e) {
-  if (!o->ckpt_path)
-    return 0;
+static int save_checkpoint(const RtSession *s, const RtOptions *o, const Position *pos, RtError *e) {
+  if (!o->ckpt_path) return 0;
   RtMeta meta = {0};
   char v[64];
   rt_meta_set(&meta, "format", "nnrt");
   rt_meta_set(&meta, "model", s->m->name);
-#define META_I(key, val)                                                                           \
-  snprintf(v, sizeof v, "%" PRId64, (int64_t)(val));                                               \
+#define META_I(key, val)                                                                                               \
+  snprintf(v, sizeof v, "%" PRId64, (int64_t)(val));                                                                   \
   rt_meta_set(&meta, key, v)
   META_I("epoch", pos->epoch);
   META_I("epoch_step", pos->epoch_step);
@@ -210,31 +196,26 @@ static int save_checkpoint(const RtSession *s, const RtOptions *o, const Positio
   return rt_st_save(o->ckpt_path, s->m, &s->g, &meta, e);
 }
 
-static int meta_i64(const RtMeta *meta, const char *key, const char *path, int64_t *out,
-                    RtError *e) {
+static int meta_i64(const RtMeta *meta, const char *key, const char *path, int64_t *out, RtError *e) {
   const char *v = rt_meta_get(meta, key);
   if (!v || rt_parse_i64(v, 0, INT64_MAX, out))
     return rt_fail(e, RT_EXIT_USAGE,
-                   "%s: __metadata__ has no valid \"%s\"; --resume needs a "
-                   "checkpoint written by train",
-                   path, key);
+                   "%s: __metadata__ has no valid \"%s\"; --resume needs a checkpoint written by train", path, key);
   return 0;
 }
 
-static void warn_mismatch(const RtOptions *o, const RtMeta *meta, const char *key,
-                          const char *now) {
+static void warn_mismatch(const RtOptions *o, const RtMeta *meta, const char *key, const char *now) {
   const char *was = rt_meta_get(meta, key);
   if (was && strcmp(was, now) != 0) /* a warning even with --quiet */
     fprintf(stderr,
-            "%s: warning: resuming with %s %s, but the checkpoint was trained with %s; "
-            "the run will not match an uninterrupted one\n",
+            "%s: warning: resuming with %s %s, but the checkpoint was trained with %s; the run will not match an "
+            "uninterrupted one\n",
             o->prog, key, now, was);
 }
 
 static int resume(RtSession *s, const RtOptions *o, Position *pos, RtError *e) {
   RtMeta meta = {0};
-  if (rt_st_load(o->ckpt_path, s->m, &s->g, RT_LOAD_PARAMS | RT_LOAD_STATE, &meta, e))
-    return -1;
+  if (rt_st_load(o->ckpt_path, s->m, &s->g, RT_LOAD_PARAMS | RT_LOAD_STATE, &meta, e)) return -1;
   if (meta_i64(&meta, "epoch", o->ckpt_path, &pos->epoch, e) ||
       meta_i64(&meta, "epoch_step", o->ckpt_path, &pos->epoch_step, e) ||
       meta_i64(&meta, "global_step", o->ckpt_path, &pos->global_step, e))
@@ -267,8 +248,7 @@ static int check_writable_dir(const char *path, RtError *e) {
   else
     *slash = '\0';
   if (access(dir, W_OK) != 0)
-    return rt_fail(e, RT_EXIT_USAGE, "--checkpoint %s: cannot write to directory %s: %s", path, dir,
-                   strerror(errno));
+    return rt_fail(e, RT_EXIT_USAGE, "--checkpoint %s: cannot write to directory %s: %s", path, dir, strerror(errno));
   return 0;
 }
 
@@ -289,75 +269,58 @@ static void run_free(Run *r) {
   rt_data_free(&r->test);
   rt_free(r->order);
   rt_free(r->idx);
-  if (r->log)
-    fclose(r->log);
+  if (r->log) fclose(r->log);
 }
 
 static int setup(Run *r, const NnrtModel *m, const RtOptions *o, Position *pos, RtError *e) {
-  if (o->ckpt_path && check_writable_dir(o->ckpt_path, e))
-    return -1;
+  if (o->ckpt_path && check_writable_dir(o->ckpt_path, e)) return -1;
   char dirbuf[RT_PATH_MAX];
   const char *dir = rt_data_dir(o->data_dir, m->dataset, dirbuf, sizeof dirbuf, e);
-  if (!dir || rt_session_open(&r->s, m, e))
-    return -1;
+  if (!dir || rt_session_open(&r->s, m, e)) return -1;
   RtSession *s = &r->s;
   int32_t xd = s->x_t->dtype, yd = s->y_t->dtype;
-  if (rt_data_load(dir, RT_SPLIT_TRAIN, xd, yd, &r->train, e) ||
-      rt_data_load(dir, RT_SPLIT_TEST, xd, yd, &r->test, e))
+  if (rt_data_load(dir, RT_SPLIT_TRAIN, xd, yd, &r->train, e) || rt_data_load(dir, RT_SPLIT_TEST, xd, yd, &r->test, e))
     return -1;
-  if (rt_session_bind(s, &r->train.x, &r->train.y, e) ||
-      rt_session_bind(s, &r->test.x, &r->test.y, e) || rt_check_labels(s, &r->train.y, e) ||
-      rt_check_labels(s, &r->test.y, e))
+  if (rt_session_bind(s, &r->train.x, &r->train.y, e) || rt_session_bind(s, &r->test.x, &r->test.y, e) ||
+      rt_check_labels(s, &r->train.y, e) || rt_check_labels(s, &r->test.y, e))
     return -1;
   int64_t n = r->train.x.dims[0];
   r->n_val = (int64_t)((double)n * o->val_split);
   r->n_train = n - r->n_val;
   if (r->n_train < 1)
-    return rt_fail(e, RT_EXIT_USAGE, "--val-split %g leaves no training samples out of %" PRId64,
-                   o->val_split, n);
+    return rt_fail(e, RT_EXIT_USAGE, "--val-split %g leaves no training samples out of %" PRId64, o->val_split, n);
   if (s->batch_sym < 0 && (o->batch != s->static_batch || r->n_train < o->batch))
     return rt_fail(e, RT_EXIT_USAGE,
                    "model '%s' was built for batches of exactly %" PRId64
-                   " (no symbolic batch dim); use --batch %" PRId64 " and at least that many "
-                   "training samples",
+                   " (no symbolic batch dim); use --batch %" PRId64 " and at least that many training samples",
                    m->name, s->static_batch, s->static_batch);
   r->order = rt_alloc((size_t)n * sizeof *r->order, "sample order", e);
   r->idx = rt_alloc((size_t)r->n_train * sizeof *r->idx, "sample order", e);
-  if (!r->order || !r->idx)
-    return -1;
+  if (!r->order || !r->idx) return -1;
   for (int64_t i = 0; i < n; i++)
     r->order[i] = (int32_t)i;
   /* One fixed shuffle before the split, so the validation set is a random
    * sample rather than the file's tail (often sorted by class). */
   rt_shuffle(r->order, n, o->seed, 0, RT_RNG_SPLIT);
   int64_t largest = r->n_train > r->n_val ? r->n_train : r->n_val;
-  if (r->test.x.dims[0] > largest)
-    largest = r->test.x.dims[0];
-  if (rt_session_alloc(s, o->batch < largest ? o->batch : largest, e))
-    return -1;
+  if (r->test.x.dims[0] > largest) largest = r->test.x.dims[0];
+  if (rt_session_alloc(s, o->batch < largest ? o->batch : largest, e)) return -1;
   s->lr = (float)o->lr;
   memset(pos, 0, sizeof *pos);
-  if (rt_globals_init(&s->g, m, o->seed, e))
-    return -1;
-  if (o->init_path && rt_st_load(o->init_path, m, &s->g, RT_LOAD_PARAMS, NULL, e))
-    return -1;
-  if (o->resume && resume(s, o, pos, e))
-    return -1;
-  if (o->log_path && !(r->log = csv_open(o->log_path, o->resume, e)))
-    return -1;
+  if (rt_globals_init(&s->g, m, o->seed, e)) return -1;
+  if (o->init_path && rt_st_load(o->init_path, m, &s->g, RT_LOAD_PARAMS, NULL, e)) return -1;
+  if (o->resume && resume(s, o, pos, e)) return -1;
+  if (o->log_path && !(r->log = csv_open(o->log_path, o->resume, e))) return -1;
   return 0;
 }
 
 /* Names the first non-finite global, if the step already spread the NaN. */
-static int nan_error(const Run *r, const RtOptions *o, int64_t epoch, int64_t step, int64_t global,
-                     RtError *e) {
+static int nan_error(const Run *r, const RtOptions *o, int64_t epoch, int64_t step, int64_t global, RtError *e) {
   int32_t k = rt_globals_find_nonfinite(&r->s.g, r->s.m);
   char where[192] = "";
-  if (k >= 0)
-    snprintf(where, sizeof where, "; '%s' now holds non-finite values", r->s.m->globals[k].name);
+  if (k >= 0) snprintf(where, sizeof where, "; '%s' now holds non-finite values", r->s.m->globals[k].name);
   return rt_fail(e, RT_EXIT_NAN,
-                 "loss is %s at epoch %" PRId64 ", step %" PRId64 " (global "
-                 "step %" PRId64 ")%s; try a smaller --lr%s",
+                 "loss is %s at epoch %" PRId64 ", step %" PRId64 " (global step %" PRId64 ")%s; try a smaller --lr%s",
                  isnan(r->s.loss) ? "NaN" : "infinite", epoch + 1, step + 1, global, where,
                  o->ckpt_path ? " (the checkpoint was not updated)" : "");
 }
@@ -366,8 +329,7 @@ static int train_loop(Run *r, const RtOptions *o, Position *pos, RtError *e) {
   RtSession *s = &r->s;
   const NnrtModel *m = s->m;
   int64_t batch = s->batch_sym < 0 ? s->static_batch : o->batch;
-  if (batch > s->max_batch)
-    batch = s->max_batch;
+  if (batch > s->max_batch) batch = s->max_batch;
   int64_t steps = s->batch_sym < 0 ? r->n_train / batch : (r->n_train + batch - 1) / batch;
   int tty = isatty(STDERR_FILENO);
   double t_run = rt_now();
@@ -377,68 +339,56 @@ static int train_loop(Run *r, const RtOptions *o, Position *pos, RtError *e) {
   }
   if (pos->epoch >= o->epochs && !o->quiet)
     fprintf(stderr,
-            "%s: the checkpoint has trained %" PRId64 " epochs already (--epochs %" PRId64
-            "); nothing to train\n",
+            "%s: the checkpoint has trained %" PRId64 " epochs already (--epochs %" PRId64 "); nothing to train\n",
             o->prog, pos->epoch, o->epochs);
   while (pos->epoch < o->epochs) {
-    if (o->steps && pos->global_step >= o->steps)
-      break;
+    if (o->steps && pos->global_step >= o->steps) break;
     int64_t epoch = pos->epoch;
     memcpy(r->idx, r->order, (size_t)r->n_train * sizeof *r->idx);
     rt_shuffle(r->idx, r->n_train, o->seed, (uint32_t)epoch, RT_RNG_SHUFFLE);
-    if (tty && !o->quiet)
-      fprintf(stderr, "Epoch %" PRId64 "/%" PRId64 "\n", epoch + 1, o->epochs);
+    if (tty && !o->quiet) fprintf(stderr, "Epoch %" PRId64 "/%" PRId64 "\n", epoch + 1, o->epochs);
     Progress p = {tty, o->quiet, steps, rt_now(), 0, 0};
     RtMetrics tm = {0};
     int64_t step = pos->epoch_step;
     for (; step < steps; step++) {
-      if ((o->steps && pos->global_step >= o->steps) || g_stop_signal)
-        break;
+      if ((o->steps && pos->global_step >= o->steps) || g_stop_signal) break;
       int64_t at = step * batch;
       int64_t bs = r->n_train - at < batch ? r->n_train - at : batch;
       RtMetrics bm = {0};
-      if (rt_run_batch(s, &m->train_step, &r->train, r->idx + at, bs, &bm, NULL, e))
-        return -1;
+      if (rt_run_batch(s, &m->train_step, &r->train, r->idx + at, bs, &bm, NULL, e)) return -1;
       pos->global_step++;
       pos->epoch_step = step + 1;
-      if (!isfinite(s->loss))
-        return nan_error(r, o, epoch, step, pos->global_step, e);
+      if (!isfinite(s->loss)) return nan_error(r, o, epoch, step, pos->global_step, e);
       tm.loss_sum += bm.loss_sum;
       tm.samples += bm.samples;
       tm.correct += bm.correct;
       tm.scored += bm.scored;
-      csv_row(r->log, "step", epoch + 1, pos->global_step, s->loss, rt_metrics_acc(&bm), NAN, NAN,
-              rt_now() - t_run);
+      csv_row(r->log, "step", epoch + 1, pos->global_step, s->loss, rt_metrics_acc(&bm), NAN, NAN, rt_now() - t_run);
       progress_step(&p, step + 1, &tm);
     }
     double train_secs = rt_now() - p.t0;
     RtMetrics vm = {0};
     int finished = step == steps;
-    if (finished && r->n_val > 0 &&
-        rt_evaluate(s, &r->train, r->order + r->n_train, r->n_val, o->batch, &vm, NULL, e))
+    if (finished && r->n_val > 0 && rt_evaluate(s, &r->train, r->order + r->n_train, r->n_val, o->batch, &vm, NULL, e))
       return -1;
     if (tm.samples > 0 || finished) {
       progress_end(&p, epoch, o->epochs, step, &tm, &vm, train_secs);
-      csv_row(r->log, "epoch", epoch + 1, pos->global_step, rt_metrics_loss(&tm),
-              rt_metrics_acc(&tm), rt_metrics_loss(&vm), rt_metrics_acc(&vm), rt_now() - p.t0);
+      csv_row(r->log, "epoch", epoch + 1, pos->global_step, rt_metrics_loss(&tm), rt_metrics_acc(&tm),
+              rt_metrics_loss(&vm), rt_metrics_acc(&vm), rt_now() - p.t0);
     }
     if (finished) {
       pos->epoch++;
       pos->epoch_step = 0;
     }
-    if (r->log)
-      fflush(r->log);
-    if ((tm.samples > 0 || finished) && save_checkpoint(s, o, pos, e))
-      return -1;
-    if (!finished)
-      break;
+    if (r->log) fflush(r->log);
+    if ((tm.samples > 0 || finished) && save_checkpoint(s, o, pos, e)) return -1;
+    if (!finished) break;
   }
   return 0;
 }
 
 int rt_train(const NnrtModel *m, const RtOptions *o, RtError *e) {
-  if (rt_model_check(m, RT_NEED_EVAL | RT_NEED_TRAIN, e))
-    return e->code;
+  if (rt_model_check(m, RT_NEED_EVAL | RT_NEED_TRAIN, e)) return e->code;
   Run r;
   memset(&r, 0, sizeof r);
   Position pos;
@@ -457,11 +407,10 @@ int rt_train(const NnrtModel *m, const RtOptions *o, RtError *e) {
   }
   if (g_stop_signal) {
     int sig = g_stop_signal;
-    if (!o->quiet)
-      fprintf(stderr, "%s: %s at epoch %" PRId64 ", step %" PRId64 "; %s%s\n", o->prog,
-              sig == SIGINT ? "interrupted" : "terminated", pos.epoch + 1, pos.epoch_step,
-              o->ckpt_path ? "checkpoint saved to " : "no --checkpoint given, nothing saved",
-              o->ckpt_path ? o->ckpt_path : "");
+    fprintf(stderr, "%s: %s at epoch %" PRId64 ", step %" PRId64 "; %s%s\n", o->prog,
+            sig == SIGINT ? "interrupted" : "terminated", pos.epoch + 1, pos.epoch_step,
+            o->ckpt_path ? "checkpoint saved to " : "no --checkpoint given, nothing saved",
+            o->ckpt_path ? o->ckpt_path : "");
     rc = sig == SIGINT ? RT_EXIT_SIGINT : RT_EXIT_SIGTERM;
     goto out;
   }

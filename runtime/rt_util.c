@@ -15,8 +15,7 @@
 #include <time.h>
 
 int rt_fail(RtError *e, int code, const char *fmt, ...) {
-  if (!e)
-    return -1;
+  if (!e) return -1;
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(e->msg, sizeof e->msg, fmt, ap);
@@ -41,16 +40,14 @@ void *rt_alloc(size_t size, const char *what, RtError *e) {
     rt_fail(e, RT_EXIT_FAIL, "out of memory: %s needs %zu bytes", what, size);
     return NULL;
   }
-  if (rounded == 0)
-    rounded = align;
+  if (rounded == 0) rounded = align;
   void *p = aligned_alloc(align, rounded);
   if (!p) {
     rt_fail(e, RT_EXIT_FAIL, "out of memory: %s needs %zu bytes", what, size);
     return NULL;
   }
 #if defined(MADV_HUGEPAGE)
-  if (align == HUGE_ALIGN)
-    madvise(p, rounded, MADV_HUGEPAGE); /* advice only: failure is harmless */
+  if (align == HUGE_ALIGN) madvise(p, rounded, MADV_HUGEPAGE); /* advice only: failure is harmless */
 #endif
   memset(p, 0, rounded);
   return p;
@@ -65,59 +62,49 @@ double rt_now(void) {
 }
 
 int rt_mul64(int64_t a, int64_t b, int64_t *out) {
-  if (a < 0 || b < 0)
-    return -1;
-  if (a != 0 && b > INT64_MAX / a)
-    return -1;
+  if (a < 0 || b < 0) return -1;
+  if (a != 0 && b > INT64_MAX / a) return -1;
   *out = a * b;
   return 0;
 }
 
 const char *rt_shape_str(char *buf, size_t size, int rank, const int64_t *dims) {
   size_t at = 0;
-  if (size == 0)
-    return buf;
+  if (size == 0) return buf;
   buf[0] = '\0';
   at += (size_t)snprintf(buf, size, "[");
   for (int i = 0; i < rank && at < size; i++)
     at += (size_t)snprintf(buf + at, size - at, "%s%lld", i ? ", " : "", (long long)dims[i]);
-  if (at < size)
-    snprintf(buf + at, size - at, "]");
+  if (at < size) snprintf(buf + at, size - at, "]");
   return buf;
 }
 
 int rt_parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out) {
-  if (!s || !*s)
-    return -1;
+  if (!s || !*s) return -1;
   char *end;
   errno = 0;
   long long v = strtoll(s, &end, 10);
-  if (errno || *end || v < lo || v > hi)
-    return -1;
+  if (errno || *end || v < lo || v > hi) return -1;
   *out = v;
   return 0;
 }
 
 int rt_parse_u64(const char *s, uint64_t *out) {
-  if (!s || !*s || *s == '-' || *s == '+')
-    return -1;
+  if (!s || !*s || *s == '-' || *s == '+') return -1;
   char *end;
   errno = 0;
   unsigned long long v = strtoull(s, &end, 0);
-  if (errno || *end)
-    return -1;
+  if (errno || *end) return -1;
   *out = v;
   return 0;
 }
 
 int rt_parse_f64(const char *s, double *out) {
-  if (!s || !*s)
-    return -1;
+  if (!s || !*s) return -1;
   char *end;
   errno = 0;
   double v = strtod(s, &end);
-  if (errno || *end || !isfinite(v))
-    return -1;
+  if (errno || *end || !isfinite(v)) return -1;
   *out = v;
   return 0;
 }

@@ -28,15 +28,15 @@ static const NnrtTensor globals[N_GLOBALS] = {
 };
 
 /* Initialisers cannot copy const objects in C, hence macros. */
-#define T_X                                                                                        \
+#define T_X                                                                                                            \
   { "x", 0, NNRT_F32, 2, 0, {SYM_B, IN}, 0, 0 }
-#define T_Y                                                                                        \
+#define T_Y                                                                                                            \
   { "y", 0, NNRT_I32, 1, 0, {SYM_B}, 0, 0 }
-#define T_LR                                                                                       \
+#define T_LR                                                                                                           \
   { "lr", 0, NNRT_F32, 0, 0, {0}, 0, 0 }
-#define T_LOSS                                                                                     \
+#define T_LOSS                                                                                                         \
   { "loss", 0, NNRT_F32, 0, 0, {0}, 0, 0 }
-#define T_LOGITS                                                                                   \
+#define T_LOGITS                                                                                                       \
   { "logits", 0, NNRT_F32, 2, 0, {SYM_B, OUT}, 0, 0 }
 
 static const NnrtTensor fwd_in[] = {T_X};
@@ -69,8 +69,7 @@ static void rows_body(void *vctx, int64_t lo, int64_t hi) {
       for (int j = 0; j < OUT; j++)
         lr[j] += xi * wi[j];
     }
-    if (!c->rowloss)
-      continue;
+    if (!c->rowloss) continue;
     /* log-softmax, stable: subtract the max */
     float mx = lr[0];
     for (int j = 1; j < OUT; j++)
@@ -82,15 +81,13 @@ static void rows_body(void *vctx, int64_t lo, int64_t hi) {
     c->rowloss[r] = lse - lr[c->y[r]];
     if (c->dlogits)
       for (int j = 0; j < OUT; j++)
-        c->dlogits[r * OUT + j] =
-            (expf(lr[j] - lse) - (j == c->y[r] ? 1.0f : 0.0f)) / (float)c->batch;
+        c->dlogits[r * OUT + j] = (expf(lr[j] - lse) - (j == c->y[r] ? 1.0f : 0.0f)) / (float)c->batch;
   }
 }
 
 static float run_rows(RowCtx *c) {
   nnrt_parallel_for(rows_body, c, c->batch, 16);
-  if (!c->rowloss)
-    return 0;
+  if (!c->rowloss) return 0;
   double loss = 0;
   for (int64_t r = 0; r < c->batch; r++)
     loss += c->rowloss[r];
@@ -99,8 +96,7 @@ static float run_rows(RowCtx *c) {
 
 static void forward_fn(void **args, const int64_t *syms, void *ws) {
   (void)ws;
-  RowCtx c = {args[N_GLOBALS],     args[G_W], args[G_B], NULL,
-              args[N_GLOBALS + 1], NULL,      NULL,      syms[0]};
+  RowCtx c = {args[N_GLOBALS], args[G_W], args[G_B], NULL, args[N_GLOBALS + 1], NULL, NULL, syms[0]};
   run_rows(&c);
 }
 
@@ -112,8 +108,7 @@ static int64_t forward_ws(const int64_t *syms) {
 /* ---- eval_step: [x, y] -> [loss, logits] ---- */
 
 static void eval_fn(void **args, const int64_t *syms, void *ws) {
-  RowCtx c = {args[N_GLOBALS],     args[G_W], args[G_B], args[N_GLOBALS + 1],
-              args[N_GLOBALS + 3], NULL,      ws,        syms[0]};
+  RowCtx c = {args[N_GLOBALS], args[G_W], args[G_B], args[N_GLOBALS + 1], args[N_GLOBALS + 3], NULL, ws, syms[0]};
   *(float *)args[N_GLOBALS + 2] = run_rows(&c);
 }
 
@@ -164,8 +159,7 @@ static void train_fn(void **args, const int64_t *syms, void *ws) {
   float *dlogits = (float *)((char *)ws + ALIGN64(batch * 4));
   float *dw = (float *)((char *)dlogits + ALIGN64(batch * OUT * 4));
   float *db = (float *)((char *)dw + ALIGN64(IN * OUT * 4));
-  RowCtx c = {args[N_GLOBALS],     args[G_W], args[G_B], args[N_GLOBALS + 1],
-              args[N_GLOBALS + 4], dlogits,   rowloss,   batch};
+  RowCtx c = {args[N_GLOBALS], args[G_W], args[G_B], args[N_GLOBALS + 1], args[N_GLOBALS + 4], dlogits, rowloss, batch};
   *(float *)args[N_GLOBALS + 3] = run_rows(&c);
 
   GradCtx gc = {c.x, dlogits, dw, batch};
@@ -191,8 +185,7 @@ static void train_fn(void **args, const int64_t *syms, void *ws) {
 }
 
 static int64_t train_ws(const int64_t *syms) {
-  return ALIGN64(syms[0] * 4) + ALIGN64(syms[0] * OUT * 4) + ALIGN64(IN * OUT * 4) +
-         ALIGN64(OUT * 4);
+  return ALIGN64(syms[0] * 4) + ALIGN64(syms[0] * OUT * 4) + ALIGN64(IN * OUT * 4) + ALIGN64(OUT * 4);
 }
 
 const NnrtModel nnrt_model = {

@@ -19,23 +19,22 @@
 static int g_failed_checks;
 static char g_tmp[256];
 
-#define CHECK(cond)                                                                                \
-  do {                                                                                             \
-    if (!(cond)) {                                                                                 \
-      g_failed_checks++;                                                                           \
-      fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond);                     \
-    }                                                                                              \
+#define CHECK(cond)                                                                                                    \
+  do {                                                                                                                 \
+    if (!(cond)) {                                                                                                     \
+      g_failed_checks++;                                                                                               \
+      fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond);                                         \
+    }                                                                                                                  \
   } while (0)
 
 /* An error whose message contains `part`. */
-#define CHECK_ERR(rc, e, part)                                                                     \
-  do {                                                                                             \
-    CHECK((rc) == -1);                                                                             \
-    if (!strstr((e).msg, (part))) {                                                                \
-      g_failed_checks++;                                                                           \
-      fprintf(stderr, "%s:%d: message \"%s\" lacks \"%s\"\n", __FILE__, __LINE__, (e).msg,         \
-              (part));                                                                             \
-    }                                                                                              \
+#define CHECK_ERR(rc, e, part)                                                                                         \
+  do {                                                                                                                 \
+    CHECK((rc) == -1);                                                                                                 \
+    if (!strstr((e).msg, (part))) {                                                                                    \
+      g_failed_checks++;                                                                                               \
+      fprintf(stderr, "%s:%d: message \"%s\" lacks \"%s\"\n", __FILE__, __LINE__, (e).msg, (part));                    \
+    }                                                                                                                  \
   } while (0)
 
 static const char *tmp(const char *name) {
@@ -67,14 +66,12 @@ static void write_gz(const char *path, const void *data, size_t n) {
 
 static unsigned char *read_file(const char *path, size_t *n) {
   FILE *f = fopen(path, "rb");
-  if (!f)
-    return NULL;
+  if (!f) return NULL;
   fseek(f, 0, SEEK_END);
   *n = (size_t)ftell(f);
   fseek(f, 0, SEEK_SET);
   unsigned char *p = malloc(*n + 1);
-  if (fread(p, 1, *n, f) != *n)
-    *n = 0;
+  if (fread(p, 1, *n, f) != *n) *n = 0;
   fclose(f);
   return p;
 }
@@ -141,8 +138,7 @@ static void test_shuffle(void) {
   int ok = 1, moved = 0;
   for (int i = 0; i < N; i++) {
     ok &= a[i] >= 0 && a[i] < N && !seen[a[i]];
-    if (a[i] >= 0 && a[i] < N)
-      seen[a[i]] = 1;
+    if (a[i] >= 0 && a[i] < N) seen[a[i]] = 1;
     moved += a[i] != i;
   }
   CHECK(ok && moved > N / 2);
@@ -221,9 +217,8 @@ static void test_init(void) {
 static void test_json(void) {
   RtJsonDoc d;
   RtError e = {0};
-  const char *ok =
-      " {\"a\": [1, -2, 3.5e2, true, false, null], \"s\": \"x\\u00e9\\ud83d\\ude00\\n\","
-      " \"o\": {}, \"big\": 99999999999999999999} ";
+  const char *ok = " {\"a\": [1, -2, 3.5e2, true, false, null], \"s\": \"x\\u00e9\\ud83d\\ude00\\n\", \"o\": {}, "
+                   "\"big\": 99999999999999999999} ";
   CHECK(rt_json_parse(&d, ok, strlen(ok), 0, &e) == 0);
   const RtJson *root = rt_json_at(&d, 0);
   const RtJson *a = rt_json_get(&d, root, "a");
@@ -241,10 +236,9 @@ static void test_json(void) {
   CHECK(rt_json_get(&d, root, "missing") == NULL);
   rt_json_free(&d);
 
-  static const char *bad[] = {"",         "{",          "{\"a\"}",     "{\"a\":}", "[1,]",
-                              "[01]",     "{\"a\":1,}", "\"\\x\"",     "\"abc",    "tru",
-                              "[1 2]",    "{} x",       "-",           "1.",       "1e",
-                              "\"\x01\"", "{1:2}",      "\"\\u12G4\"", "nul",      "[[]"};
+  static const char *bad[] = {"",        "{",        "{\"a\"}", "{\"a\":}",    "[1,]", "[01]", "{\"a\":1,}",
+                              "\"\\x\"", "\"abc",    "tru",     "[1 2]",       "{} x", "-",    "1.",
+                              "1e",      "\"\x01\"", "{1:2}",   "\"\\u12G4\"", "nul",  "[[]"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     int rc = rt_json_parse(&d, bad[i], strlen(bad[i]), 0, &e);
     CHECK(rc == -1 && strstr(e.msg, "offset"));
@@ -296,8 +290,7 @@ static void test_safetensors_roundtrip(void) {
   int64_t end = 0;
   for (const RtJson *j = rt_json_at(&d, d.nodes[0].child); j; j = rt_json_at(&d, j->next)) {
     const RtJson *o = rt_json_get(&d, j, "data_offsets");
-    if (!o)
-      continue;
+    if (!o) continue;
     CHECK(rt_json_at(&d, o->child)->ival == end);
     end = rt_json_at(&d, rt_json_at(&d, o->child)->next)->ival;
   }
@@ -315,8 +308,7 @@ static void test_safetensors_roundtrip(void) {
   fill_small(&h, 5.0f);
   for (size_t len = 0; len < n; len++) {
     write_file(tmp("trunc.safetensors"), f, len);
-    all_fail &= rt_st_load(tmp("trunc.safetensors"), &small, &h, RT_LOAD_PARAMS | RT_LOAD_STATE,
-                           NULL, &e) == -1;
+    all_fail &= rt_st_load(tmp("trunc.safetensors"), &small, &h, RT_LOAD_PARAMS | RT_LOAD_STATE, NULL, &e) == -1;
   }
   CHECK(all_fail);
   RtGlobals k;
@@ -350,8 +342,7 @@ static void test_safetensors_errors(void) {
   unsigned char big[16] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, '{', '}'};
   write_file(p, big, 10);
   CHECK_ERR(rt_st_load(p, &small, &g, RT_LOAD_PARAMS, NULL, &e), e, "offset 0: header length");
-  CHECK_ERR(rt_st_load(tmp("nope.safetensors"), &small, &g, RT_LOAD_PARAMS, NULL, &e), e,
-            "cannot open");
+  CHECK_ERR(rt_st_load(tmp("nope.safetensors"), &small, &g, RT_LOAD_PARAMS, NULL, &e), e, "cannot open");
 
   /* Hand-written headers, like another writer's (order, metadata first,
    * extra tensors, no padding). */
@@ -359,10 +350,9 @@ static void test_safetensors_errors(void) {
     const char *json;
     const char *want; /* NULL: loads */
   } cases[] = {
-      {"{\"__metadata__\":{\"format\":\"pt\"},\"extra\":{\"dtype\":\"F16\",\"shape\":[1],"
-       "\"data_offsets\":[0,2]},\"b\":{\"dtype\":\"I32\",\"shape\":[5],\"data_offsets\":[2,22]},"
-       "\"we\\\"ird\\\\name\\u00e9\":{\"dtype\":\"F32\",\"shape\":[7],\"data_offsets\":[22,50]},"
-       "\"a\":{\"dtype\":\"F32\",\"shape\":[3,4],\"data_offsets\":[50,98]}}",
+      {"{\"__metadata__\":{\"format\":\"pt\"},\"extra\":{\"dtype\":\"F16\",\"shape\":[1],\"data_offsets\":[0,2]},\"b\":"
+       "{\"dtype\":\"I32\",\"shape\":[5],\"data_offsets\":[2,22]},\"we\\\"ird\\\\name\\u00e9\":{\"dtype\":\"F32\","
+       "\"shape\":[7],\"data_offsets\":[22,50]},\"a\":{\"dtype\":\"F32\",\"shape\":[3,4],\"data_offsets\":[50,98]}}",
        NULL},
       {"{\"a\":{\"dtype\":\"F32\",\"shape\":[4,3],\"data_offsets\":[0,48]}}",
        "tensor 'a': expected F32 [3, 4], found F32 [4, 3]"},
@@ -370,19 +360,16 @@ static void test_safetensors_errors(void) {
        "tensor 'a': expected F32 [3, 4], found F64 [3, 4]"},
       {"{\"a\":{\"dtype\":\"F32\",\"shape\":[3,4],\"data_offsets\":[60,108]}}",
        "data_offsets end 108 is past the data section (98 bytes"},
-      {"{\"a\":{\"dtype\":\"F32\",\"shape\":[3,4],\"data_offsets\":[0,52]}}",
-       "hold 52 bytes, but F32 [3, 4] needs 48"},
+      {"{\"a\":{\"dtype\":\"F32\",\"shape\":[3,4],\"data_offsets\":[0,52]}}", "hold 52 bytes, but F32 [3, 4] needs 48"},
       {"{\"a\":{\"dtype\":\"F32\",\"shape\":[3,4],\"data_offsets\":[8,4]}}", "0 <= begin <= end"},
-      {"{\"a\":{\"dtype\":\"F32\",\"shape\":[3,-4],\"data_offsets\":[0,4]}}",
-       "non-negative integers"},
+      {"{\"a\":{\"dtype\":\"F32\",\"shape\":[3,-4],\"data_offsets\":[0,4]}}", "non-negative integers"},
       {"{\"a\":{\"dtype\":\"F32\",\"shape\":[3,4]}}", "data_offsets"},
       {"{\"a\":[]}", "expected an object"},
       {"[1,2]", "must be a JSON object"},
-      {"{\"a\":{\"dtype\":\"F32\",\"shape\":[3,4],\"data_offsets\":[0,48]},"
-       "\"a\":{\"dtype\":\"F32\",\"shape\":[3,4],\"data_offsets\":[0,48]}}",
+      {"{\"a\":{\"dtype\":\"F32\",\"shape\":[3,4],\"data_offsets\":[0,48]},\"a\":{\"dtype\":\"F32\",\"shape\":[3,4],"
+       "\"data_offsets\":[0,48]}}",
        "appears twice"},
-      {"{\"b\":{\"dtype\":\"I32\",\"shape\":[5],\"data_offsets\":[0,20]}}",
-       "no tensor 'a' (F32 [3, 4])"},
+      {"{\"b\":{\"dtype\":\"I32\",\"shape\":[5],\"data_offsets\":[0,20]}}", "no tensor 'a' (F32 [3, 4])"},
       {"{\"a\":{\"dtype\":\"F32\",\"shape\":[3,4],\"data_offsets\":[0,48]}", "bad header: offset"},
   };
   unsigned char data[98];
@@ -410,16 +397,14 @@ static void test_safetensors_errors(void) {
 
 /* ---- npy ---- */
 
-static size_t make_npy(unsigned char *buf, int version, const char *dict, const void *data,
-                       size_t n) {
+static size_t make_npy(unsigned char *buf, int version, const char *dict, const void *data, size_t n) {
   size_t dl = strlen(dict), pre = version == 1 ? 10 : 12;
   memcpy(buf, "\x93NUMPY", 6);
   buf[6] = (unsigned char)version;
   buf[7] = 0;
   buf[8] = (unsigned char)(dl & 0xff);
   buf[9] = (unsigned char)(dl >> 8);
-  if (version != 1)
-    buf[10] = buf[11] = 0;
+  if (version != 1) buf[10] = buf[11] = 0;
   memcpy(buf + pre, dict, dl);
   memcpy(buf + pre + dl, data, n);
   return pre + dl + n;
@@ -431,23 +416,17 @@ static void test_npy(void) {
   unsigned char buf[4096];
   const char *p = tmp("a.npy");
   int64_t i8[6] = {0, 1, 2, 3, 4, 9};
-  write_file(p, buf,
-             make_npy(buf, 2, "{'descr': '<i8', 'fortran_order': False, 'shape': (2, 3), }\n", i8,
-                      sizeof i8));
+  write_file(p, buf, make_npy(buf, 2, "{'descr': '<i8', 'fortran_order': False, 'shape': (2, 3), }\n", i8, sizeof i8));
   CHECK(rt_npy_load(p, &a, &e) == 0);
   CHECK(a.dtype == NNRT_I32 && a.rank == 2 && a.dims[0] == 2 && a.dims[1] == 3);
   CHECK(((int32_t *)a.data)[5] == 9);
   rt_array_free(&a);
   unsigned char u1[3] = {0, 128, 255};
-  write_file(
-      p, buf,
-      make_npy(buf, 1, "{\"shape\": (3,), \"descr\": \"|u1\", \"fortran_order\": False}", u1, 3));
+  write_file(p, buf, make_npy(buf, 1, "{\"shape\": (3,), \"descr\": \"|u1\", \"fortran_order\": False}", u1, 3));
   CHECK(rt_npy_load(p, &a, &e) == 0 && a.rank == 1 && ((int32_t *)a.data)[2] == 255);
   rt_array_free(&a);
   double f8[2] = {0.25, -3};
-  write_file(
-      p, buf,
-      make_npy(buf, 1, "{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }", f8, sizeof f8));
+  write_file(p, buf, make_npy(buf, 1, "{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }", f8, sizeof f8));
   CHECK(rt_npy_load(p, &a, &e) == 0 && a.dtype == NNRT_F32 && ((float *)a.data)[1] == -3.0f);
   CHECK(rt_array_convert(&a, NNRT_I32, &e) == -1 && strstr(e.msg, "element 0 is 0.25"));
   rt_array_free(&a);
@@ -456,8 +435,7 @@ static void test_npy(void) {
   float v[6] = {1, 2, 3, 4, 5, 6};
   RtArray w = {.dtype = NNRT_F32, .rank = 3, .dims = {1, 2, 3}, .numel = 6, .data = v};
   CHECK(rt_npy_save(p, &w, &e) == 0);
-  CHECK(rt_npy_load(p, &a, &e) == 0 && a.rank == 3 && a.dims[2] == 3 &&
-        memcmp(a.data, v, sizeof v) == 0);
+  CHECK(rt_npy_load(p, &a, &e) == 0 && a.rank == 3 && a.dims[2] == 3 && memcmp(a.data, v, sizeof v) == 0);
   rt_array_free(&a);
 
   struct {
@@ -514,8 +492,7 @@ static size_t make_idx(unsigned char *buf, int rank, const uint32_t *dims, int f
     buf[at++] = (unsigned char)dims[i];
     n *= dims[i];
   }
-  if (fill < 0)
-    return at;
+  if (fill < 0) return at;
   for (size_t i = 0; i < n; i++)
     buf[at + i] = (unsigned char)(fill ? (i * 7) % 10 : (i % 256));
   return at + n;
@@ -538,8 +515,7 @@ static void test_idx(void) {
   /* truncated, plain and gzip */
   write_file(tmp("t"), buf, n - 7);
   CHECK_ERR(rt_idx_load(tmp("t"), 1, &a, &e), e,
-            "offset 16: expected 60 bytes of data for shape "
-            "[5, 4, 3], file ends after 53");
+            "offset 16: expected 60 bytes of data for shape [5, 4, 3], file ends after 53");
   write_gz(tmp("t.gz"), buf, n - 7);
   CHECK_ERR(rt_idx_load(tmp("t.gz"), 1, &a, &e), e, "file ends after 53");
   /* a gzip stream cut short */
@@ -614,8 +590,7 @@ static void test_data_binding(void) {
   /* label out of range: names the file, the index, the value */
   ((int32_t *)d.y.data)[3] = 12;
   CHECK_ERR(rt_check_labels(&s, &d.y, &e), e,
-            "t10k-labels-idx1-ubyte: offset 11: label 3 is 12, "
-            "but the model has 10 classes");
+            "t10k-labels-idx1-ubyte: offset 11: label 3 is 12, but the model has 10 classes");
   rt_data_free(&d);
   rt_session_close(&s);
 
@@ -626,9 +601,9 @@ static void test_data_binding(void) {
   write_gz(path, buf, n);
   CHECK(rt_data_load(dirname, RT_SPLIT_TEST, NNRT_F32, NNRT_I32, &d, &e) == 0);
   rt_session_open(&s, &nnrt_model, &e);
-  CHECK_ERR(rt_session_bind(&s, &d.x, &d.y, &e), e,
-            "offset 4: samples of shape [6, 28, 27] have 756 values per sample, but model input "
-            "'x' [B, 784] takes 784");
+  CHECK_ERR(
+      rt_session_bind(&s, &d.x, &d.y, &e), e,
+      "offset 4: samples of shape [6, 28, 27] have 756 values per sample, but model input 'x' [B, 784] takes 784");
   rt_session_close(&s);
   rt_data_free(&d);
 
@@ -650,13 +625,10 @@ static void test_data_binding(void) {
   CHECK(rt_data_load(dirname, RT_SPLIT_TEST, NNRT_F32, NNRT_I32, &d, &e) == 0);
   CHECK(d.y.dtype == NNRT_I32 && ((int32_t *)d.y.data)[1] == 2 && d.x.dims[1] == 784);
   rt_data_free(&d);
-  CHECK_ERR(rt_data_load(dirname, RT_SPLIT_TRAIN, NNRT_F32, NNRT_I32, &d, &e), e,
-            "no data: expected train_x.npy");
-  CHECK_ERR(rt_data_load(tmp("nodir"), RT_SPLIT_TRAIN, NNRT_F32, NNRT_I32, &d, &e), e,
-            "no such directory");
+  CHECK_ERR(rt_data_load(dirname, RT_SPLIT_TRAIN, NNRT_F32, NNRT_I32, &d, &e), e, "no data: expected train_x.npy");
+  CHECK_ERR(rt_data_load(tmp("nodir"), RT_SPLIT_TRAIN, NNRT_F32, NNRT_I32, &d, &e), e, "no such directory");
   char dd[64];
-  CHECK(strcmp(rt_data_default_dir("fashion_mnist", dd, sizeof dd),
-               "/usr/share/datasets/fashion-mnist") == 0);
+  CHECK(strcmp(rt_data_default_dir("fashion_mnist", dd, sizeof dd), "/usr/share/datasets/fashion-mnist") == 0);
 }
 
 /* ---- pool ---- */
@@ -683,8 +655,7 @@ static void sum_body(void *vctx, int64_t lo, int64_t hi) {
   if (c->nested) { /* a loop inside a loop runs inline */
     atomic_llong k = 0;
     nnrt_parallel_for(inner, &k, 100, 1);
-    if (atomic_load(&k) != 100)
-      atomic_fetch_add(&c->sum, 1LL << 50);
+    if (atomic_load(&k) != 100) atomic_fetch_add(&c->sum, 1LL << 50);
   }
 }
 
@@ -746,13 +717,11 @@ static void test_parse(void) {
 
 static void cleanup(void) {
   DIR *d = opendir(g_tmp);
-  if (!d)
-    return;
+  if (!d) return;
   char cmd[600];
   closedir(d);
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_tmp);
-  if (system(cmd) != 0)
-    fprintf(stderr, "warning: could not remove %s\n", g_tmp);
+  if (system(cmd) != 0) fprintf(stderr, "warning: could not remove %s\n", g_tmp);
 }
 
 int main(void) {
