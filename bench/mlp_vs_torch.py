@@ -1,10 +1,10 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Times the Fashion-MNIST MLP training step: the nnc binary against the same
 model in PyTorch (same architecture, batch, optimizer and thread count), in
 alternating runs within one invocation, and prints ms/step (median and
 spread) with the ratio. Also times `nnc build` and one training epoch.
 
-usage: python3 bench/mlp_vs_torch.py [--build-dir build] [--repeats 7] [--steps 200]
+usage: /usr/bin/python3 bench/mlp_vs_torch.py [--build-dir build] [--repeats 7] [--steps 200]
 """
 import argparse
 import os

@@ -301,5 +301,7 @@ typedef struct RtOptions {
 int rt_train(const NnrtModel *m, const RtOptions *o, RtError *e);
 int rt_eval(const NnrtModel *m, const RtOptions *o, RtError *e);
 int rt_predict(const NnrtModel *m, const RtOptions *o, RtError *e);
+/* rt_bench.c: times train_step alone; prints ms_per_step and samples_per_s. */
+int rt_bench(const NnrtModel *m, const RtOptions *o, RtError *e);
 
 #endif
