@@ -21,8 +21,10 @@ extern char **environ;
 static void report(const CgOptions *o, const char *fmt, const char *cmd, int code) {
   char msg[4200];
   snprintf(msg, sizeof msg, fmt, cmd, code);
-  if (o->diag) diag_fatal(o->diag, "%s", msg);
-  else fprintf(stderr, "nnc: error: %s\n", msg);
+  if (o->diag)
+    diag_fatal(o->diag, "%s", msg);
+  else
+    fprintf(stderr, "nnc: error: %s\n", msg);
 }
 
 bool cg_link(const char *obj, const char *exe, const char *extra_libs, const CgOptions *o) {
@@ -36,7 +38,8 @@ bool cg_link(const char *obj, const char *exe, const char *extra_libs, const CgO
        t = strtok_r(NULL, " \t", &save))
     argv[n++] = t;
   static const char *const libs[] = {"-lopenblas", "-lz", "-lm", "-lpthread", "-o"};
-  for (size_t i = 0; i < sizeof libs / sizeof *libs; i++) argv[n++] = libs[i];
+  for (size_t i = 0; i < sizeof libs / sizeof *libs; i++)
+    argv[n++] = libs[i];
   argv[n++] = exe;
   argv[n] = NULL;
 
@@ -63,7 +66,9 @@ bool cg_link(const char *obj, const char *exe, const char *extra_libs, const CgO
       return false;
     }
   if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return true;
-  if (WIFEXITED(status)) report(o, "linking failed: `%s` exited with status %d", cmd, WEXITSTATUS(status));
-  else report(o, "linking failed: `%s` was killed by signal %d", cmd, WIFSIGNALED(status) ? WTERMSIG(status) : -1);
+  if (WIFEXITED(status))
+    report(o, "linking failed: `%s` exited with status %d", cmd, WEXITSTATUS(status));
+  else
+    report(o, "linking failed: `%s` was killed by signal %d", cmd, WIFSIGNALED(status) ? WTERMSIG(status) : -1);
   return false;
 }

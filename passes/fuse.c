@@ -49,9 +49,9 @@ typedef struct Fuse {
   IrFunc *f;
   int *nuse, **use; /* users of each node */
   bool *returned;
-  Shape *domain;    /* per group */
-  bool *ew_root;    /* per group: the root is elementwise */
-  int *size;        /* per group: members, stores excluded */
+  Shape *domain; /* per group */
+  bool *ew_root; /* per group: the root is elementwise */
+  int *size;     /* per group: members, stores excluded */
 } Fuse;
 
 /* The group node v may join, or -1: all its (non-dim) users are in one
@@ -89,7 +89,8 @@ static void fuse_func(IrFunc *f) {
   if (!F.nuse || !F.use || !F.returned || !F.domain || !F.ew_root || !F.size || !fill || !renum)
     unreachable("out of memory");
   for (int i = 0; i < n; i++)
-    for (int j = 0; j < f->nodes[i].nargs; j++) F.nuse[f->nodes[i].args[j]]++;
+    for (int j = 0; j < f->nodes[i].nargs; j++)
+      F.nuse[f->nodes[i].args[j]]++;
   for (int i = 0; i < n; i++) {
     F.use[i] = malloc(sizeof(int) * (size_t)(F.nuse[i] + 1));
     if (!F.use[i]) unreachable("out of memory");
@@ -99,7 +100,8 @@ static void fuse_func(IrFunc *f) {
       int a = f->nodes[i].args[j];
       F.use[a][fill[a]++] = i;
     }
-  for (int r = 0; r < f->nrets; r++) F.returned[f->rets[r]] = true;
+  for (int r = 0; r < f->nrets; r++)
+    F.returned[f->rets[r]] = true;
 
   int ngroups = 0;
   for (int v = n - 1; v >= 0; v--) {
@@ -125,7 +127,8 @@ static void fuse_func(IrFunc *f) {
   }
   /* A group of one is no group: renumber the rest densely in node order. */
   int next = 0;
-  for (int g = 0; g < ngroups; g++) renum[g] = -1;
+  for (int g = 0; g < ngroups; g++)
+    renum[g] = -1;
   for (int i = 0; i < n; i++) {
     int g = f->nodes[i].group;
     if (g < 0) continue;
@@ -136,13 +139,15 @@ static void fuse_func(IrFunc *f) {
     if (renum[g] < 0) renum[g] = next++;
     f->nodes[i].group = renum[g];
   }
-  for (int i = 0; i < n; i++) free(F.use[i]);
+  for (int i = 0; i < n; i++)
+    free(F.use[i]);
   free(F.nuse), free(F.use), free(F.returned), free(F.domain), free(F.ew_root), free(F.size);
   free(fill), free(renum);
 }
 
 bool pass_fuse(IrModule *m, PassCtx *ctx) {
   (void)ctx;
-  for (int i = 0; i < m->nfuncs; i++) fuse_func(m->funcs[i]);
+  for (int i = 0; i < m->nfuncs; i++)
+    fuse_func(m->funcs[i]);
   return true;
 }

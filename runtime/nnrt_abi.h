@@ -99,4 +99,10 @@ extern const NnrtModel nnrt_model;
 typedef void (*NnrtBody)(void *ctx, int64_t lo, int64_t hi);
 void nnrt_parallel_for(NnrtBody body, void *ctx, int64_t n, int64_t grain);
 
+/* Provided by the runtime, called by generated code when a label given to
+ * onehot is outside [0, classes) (row `index`). The driver checks labels
+ * when it loads data, so this is a last line of defence; it may be called
+ * from pool threads. It does not return. */
+void nnrt_fail_label(int64_t index, int64_t value, int64_t classes);
+
 #endif

@@ -125,3 +125,13 @@ int rt_dir_exists(const char *path) {
   struct stat st;
   return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
+
+/* Generated code's last line of defence against a bad label (see
+ * nnrt_abi.h). stdio is thread-safe; _Exit skips atexit handlers that
+ * another thread may be running. */
+void nnrt_fail_label(int64_t index, int64_t value, int64_t classes) {
+  fprintf(stderr, "error: label %lld in row %lld is outside [0, %lld)\n", (long long)value, (long long)index,
+          (long long)classes);
+  fflush(stderr);
+  _Exit(RT_EXIT_USAGE);
+}

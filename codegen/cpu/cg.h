@@ -19,7 +19,7 @@
 
 #include "../backend.h"
 
-/* ---- symbolic sizes (mono.c) ---- */
+/* ---- symbolic sizes (views.c) ---- */
 
 /* Every size and stride the backend meets is a product of static sizes and
  * symbolic dims: c * prod(syms[k] ^ e[k]). c == 0 is the zero stride of a
@@ -51,17 +51,17 @@ typedef enum { CB_GLOBAL, CB_INPUT, CB_OUTPUT, CB_WS } CgBufKind;
 
 typedef struct CgBuf {
   CgBufKind kind;
-  int index;   /* global / input / output number; for CB_WS the slot */
-  int owner;   /* node whose value the buffer holds (-1 for arguments) */
+  int index;     /* global / input / output number; for CB_WS the slot */
+  int owner;     /* node whose value the buffer holds (-1 for arguments) */
   int def, last; /* live range in kernel order (inclusive), CB_WS only */
 } CgBuf;
 
 /* How consumers outside a node's kernel see its value. */
 typedef enum {
-  CV_NONE,   /* no value (store), or only visible inside its kernel */
-  CV_CONST,  /* uniform: every element is the node's constant */
-  CV_DIM,    /* uniform: every element is a tensor's size along an axis */
-  CV_BUF     /* a strided view of a buffer */
+  CV_NONE,  /* no value (store), or only visible inside its kernel */
+  CV_CONST, /* uniform: every element is the node's constant */
+  CV_DIM,   /* uniform: every element is a tensor's size along an axis */
+  CV_BUF    /* a strided view of a buffer */
 } CgValKind;
 
 typedef struct CgView {
@@ -71,9 +71,9 @@ typedef struct CgView {
 
 typedef struct CgVal {
   CgValKind kind;
-  double cval;        /* CV_CONST */
-  int dim_of, axis;   /* CV_DIM: node whose shape is read, and the axis */
-  CgView v;           /* CV_BUF */
+  double cval;      /* CV_CONST */
+  int dim_of, axis; /* CV_DIM: node whose shape is read, and the axis */
+  CgView v;         /* CV_BUF */
 } CgVal;
 
 typedef enum { CK_EW, CK_REDUCE, CK_ROWWISE, CK_MATMUL, CK_ONEHOT } CgKernKind;
@@ -86,21 +86,21 @@ typedef struct CgExport {
 
 typedef struct CgKernel {
   CgKernKind kind;
-  int root;            /* the non-elementwise node (-1 for CK_EW) */
-  int pos;             /* schedule key: the last member's node id */
-  int *mem;            /* member nodes (computed here), ascending */
+  int root; /* the non-elementwise node (-1 for CK_EW) */
+  int pos;  /* schedule key: the last member's node id */
+  int *mem; /* member nodes (computed here), ascending */
   int nmem;
   CgExport *exp;
   int nexp;
-  Shape domain;        /* the iteration space: exports' shape, or the root's operand's */
-  bool sink;           /* its values are only stored: it may run last */
-  bool end;            /* an end-of-step copy (a return or a deferred store) */
+  Shape domain; /* the iteration space: exports' shape, or the root's operand's */
+  bool sink;    /* its values are only stored: it may run last */
+  bool end;     /* an end-of-step copy (a return or a deferred store) */
 } CgKernel;
 
 typedef struct CgPlan {
   const IrFunc *f;
   Arena *arena;
-  int *own;       /* per node: the buffer it owns when materialised, or -1 */
+  int *own; /* per node: the buffer it owns when materialised, or -1 */
   int nglobals, ninputs, noutputs;
   CgVal *val;     /* per node: how it is read */
   CgVal *src;     /* per node: for free nodes, their value computed from operands */
@@ -109,11 +109,11 @@ typedef struct CgPlan {
   bool *exported; /* per node: written to memory by its kernel */
   CgBuf *bufs;
   int nbufs, bufcap;
-  CgKernel *ks;   /* in execution order */
+  CgKernel *ks; /* in execution order */
   int nks;
   CgMono *slot_size; /* per workspace slot, bytes before alignment */
   int nslots;
-  int nfused;     /* kernels with more than one member */
+  int nfused; /* kernels with more than one member */
 } CgPlan;
 
 /* Builds the plan of one function; arena-allocated. */
@@ -150,14 +150,13 @@ typedef struct CgCtx {
   LLVMTargetDataRef td;
   const IrModule *m;
   Arena *arena;
-  Diag *diag;
-  LLVMTypeRef t_void, t_i1, t_i32, t_i64, t_f32, t_f64, t_ptr;
+  LLVMTypeRef t_void, t_i32, t_i64, t_f32, t_f64, t_ptr;
   LLVMTypeRef t_kernel_body; /* void(ptr ctx, i64 lo, i64 hi) */
   LLVMValueRef f_sgemm, f_pfor, f_fail_label;
   LLVMTypeRef ft_sgemm, ft_pfor, ft_fail_label;
-  unsigned attr_noalias, attr_nounwind, attr_noinline;
-  const char *fname;  /* IR function being compiled */
-  int kcount;         /* kernels emitted so far, for names */
+  unsigned attr_noalias, attr_nounwind;
+  const char *fname; /* IR function being compiled */
+  int kcount;        /* kernels emitted so far, for names */
 } CgCtx;
 
 /* One LLVM function under construction. */
@@ -169,7 +168,7 @@ typedef struct CgFn {
   LLVMBuilderRef pre;             /* appends to entry */
   LLVMValueRef syms;              /* ptr to int64 syms */
   LLVMValueRef symv[CG_MAX_SYMS];
-  LLVMValueRef *bufp;             /* per plan buffer: pointer, or NULL */
+  LLVMValueRef *bufp; /* per plan buffer: pointer, or NULL */
 } CgFn;
 
 /* A kernel as the step function calls it. */
@@ -178,9 +177,9 @@ typedef struct CgKFn {
   LLVMValueRef body; /* void(ctx, lo, hi) for nnrt_parallel_for, or NULL */
   int *bufs;         /* plan buffers passed, one per distinct memory */
   int nbufs;
-  bool ranged;       /* takes lo, hi over its outer loop: may run in parallel */
-  CgMono outer;      /* the outer loop's extent */
-  CgMono inner;      /* elements per outer iteration */
+  bool ranged;  /* takes lo, hi over its outer loop: may run in parallel */
+  CgMono outer; /* the outer loop's extent */
+  CgMono inner; /* elements per outer iteration */
 } CgKFn;
 
 /* ---- module setup, helpers (target.c) ---- */
@@ -188,8 +187,7 @@ typedef struct CgKFn {
 LLVMTargetMachineRef cg_target_machine(const CgOptions *o, char **err);
 /* Builds the whole module (kernels, step functions, nnrt_model) in llc.
  * Returns NULL after reporting through o->diag. */
-LLVMModuleRef cg_build_module(const IrModule *m, LLVMContextRef llc, LLVMTargetMachineRef tm,
-                              const CgOptions *o);
+LLVMModuleRef cg_build_module(const IrModule *m, LLVMContextRef llc, LLVMTargetMachineRef tm, const CgOptions *o);
 /* Runs the new pass manager's default<On> pipeline. */
 bool cg_optimize(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt_level, Diag *d);
 void cg_error(Diag *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -204,8 +202,7 @@ LLVMValueRef cg_intrinsic(CgCtx *cx, const char *name, LLVMValueRef *args, int n
 /* Starts an internal function of nptr pointer parameters (noalias when the
  * flag says), a syms pointer, then nextra i64 parameters; the builder is
  * left in its body. cg_fn_end returns and seals the entry block. */
-void cg_fn_begin(CgCtx *cx, CgFn *F, const CgPlan *p, const char *name, int nptr, bool noalias,
-                 int nextra);
+void cg_fn_begin(CgCtx *cx, CgFn *F, const CgPlan *p, const char *name, int nptr, bool noalias, int nextra);
 void cg_fn_end(CgFn *F);
 LLVMValueRef cg_fn_param(CgFn *F, int i);
 LLVMValueRef cg_alloca(CgFn *F, LLVMTypeRef t, const char *name);
@@ -225,8 +222,8 @@ void cg_for_end(CgFn *F, CgFor *l);
 /* A loop nest over a kernel's domain with an elementwise evaluator (see
  * nest.c's header comment). */
 typedef struct CgLoop {
-  int d0, nd; /* domain dims d0 .. d0+nd-1 */
-  int tag;    /* the kernel's: dims with different tags never collapse */
+  int last; /* its innermost domain dim: strides are that dim's */
+  int tag;  /* the kernel's: dims with different tags never collapse */
   CgMono ext;
 } CgLoop;
 
@@ -239,11 +236,11 @@ typedef struct CgNest {
   LLVMValueRef iv[CG_MAX_LOOPS];
   LLVMValueRef ext[CG_MAX_LOOPS];
   /* per node */
-  bool *member;       /* computed in this kernel */
-  bool *need;         /* a target, or an operand of a needed member */
-  int *level;         /* loop depth where its value becomes known */
+  bool *member; /* computed in this kernel */
+  bool *need;   /* a target, or an operand of a needed member */
+  int *level;   /* loop depth where its value becomes known */
   LLVMValueRef *value;
-  int *acc;           /* its memory access, or -1 */
+  int *acc; /* its memory access, or -1 */
   /* per access (loads, then the caller's extras) */
   CgMono (*dst)[IR_MAX_RANK]; /* stride per domain dim */
   CgMono (*st)[CG_MAX_LOOPS]; /* stride per loop */
@@ -253,11 +250,13 @@ typedef struct CgNest {
 /* order: domain dims in loop order (NULL: row-major); tags: per domain dim
  * (NULL: all alike); targets: nodes whose values the kernel uses; extra:
  * further accesses (in domain strides) that must allow any collapsing. */
-void cg_nest_init(CgNest *N, const CgPlan *p, const CgKernel *k, const int *order, const int *tags,
-                  const int *targets, int ntargets, CgMono (*extra)[IR_MAX_RANK], int nextra);
+void cg_nest_init(CgNest *N, const CgPlan *p, const CgKernel *k, const int *order, const int *tags, const int *targets,
+                  int ntargets, CgMono (*extra)[IR_MAX_RANK], int nextra);
 void cg_nest_start(CgNest *N, CgFn *F); /* binds to a function being built */
 void cg_nest_free(CgNest *N);
 const CgMono *cg_nest_extra(CgNest *N, int i); /* extra access i: stride per loop */
+/* Sets kf's outer extent and per-iteration size from the nest's loops. */
+void cg_nest_split(const CgNest *N, CgKFn *kf);
 /* Forgets values at `level` and deeper, then emits those at `level`. */
 void cg_nest_level(CgNest *N, int level);
 LLVMValueRef cg_nest_get(CgNest *N, int node);
@@ -280,8 +279,8 @@ void cg_make_body(CgCtx *cx, CgKFn *kf, const char *name);
 LLVMValueRef cg_ew_op(CgCtx *cx, const IrNode *n, const IrNode *args, LLVMValueRef *a);
 /* Converts between f32 and i32 as a cast does. */
 LLVMValueRef cg_convert(CgCtx *cx, LLVMValueRef v, DType from, DType to);
-/* Each fills kf (fn, bufs...) for kernel k. */
-void cg_kernel_ew(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf);
+/* Each builds kernel k's function and fills kf (k_reduce.c, k_misc.c;
+ * elementwise kernels are k_elem.c's own). */
 void cg_kernel_reduce(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf);
 void cg_kernel_rowwise(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf);
 void cg_kernel_onehot(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf);

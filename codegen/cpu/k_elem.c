@@ -17,11 +17,26 @@ static LLVMValueRef sel01(CgCtx *cx, LLVMValueRef cond) {
   return LLVMBuildSelect(cx->b, cond, cg_f32(cx, 1), cg_f32(cx, 0), "");
 }
 
-static LLVMValueRef ew_add(CgCtx *cx, const IrNode *n, LLVMValueRef *a) { (void)n; return LLVMBuildFAdd(cx->b, a[0], a[1], ""); }
-static LLVMValueRef ew_sub(CgCtx *cx, const IrNode *n, LLVMValueRef *a) { (void)n; return LLVMBuildFSub(cx->b, a[0], a[1], ""); }
-static LLVMValueRef ew_mul(CgCtx *cx, const IrNode *n, LLVMValueRef *a) { (void)n; return LLVMBuildFMul(cx->b, a[0], a[1], ""); }
-static LLVMValueRef ew_div(CgCtx *cx, const IrNode *n, LLVMValueRef *a) { (void)n; return LLVMBuildFDiv(cx->b, a[0], a[1], ""); }
-static LLVMValueRef ew_neg(CgCtx *cx, const IrNode *n, LLVMValueRef *a) { (void)n; return LLVMBuildFNeg(cx->b, a[0], ""); }
+static LLVMValueRef ew_add(CgCtx *cx, const IrNode *n, LLVMValueRef *a) {
+  (void)n;
+  return LLVMBuildFAdd(cx->b, a[0], a[1], "");
+}
+static LLVMValueRef ew_sub(CgCtx *cx, const IrNode *n, LLVMValueRef *a) {
+  (void)n;
+  return LLVMBuildFSub(cx->b, a[0], a[1], "");
+}
+static LLVMValueRef ew_mul(CgCtx *cx, const IrNode *n, LLVMValueRef *a) {
+  (void)n;
+  return LLVMBuildFMul(cx->b, a[0], a[1], "");
+}
+static LLVMValueRef ew_div(CgCtx *cx, const IrNode *n, LLVMValueRef *a) {
+  (void)n;
+  return LLVMBuildFDiv(cx->b, a[0], a[1], "");
+}
+static LLVMValueRef ew_neg(CgCtx *cx, const IrNode *n, LLVMValueRef *a) {
+  (void)n;
+  return LLVMBuildFNeg(cx->b, a[0], "");
+}
 
 static LLVMValueRef ew_eq(CgCtx *cx, const IrNode *n, LLVMValueRef *a) {
   (void)n;
@@ -41,9 +56,18 @@ static LLVMValueRef ew_step(CgCtx *cx, const IrNode *n, LLVMValueRef *a) {
   return sel01(cx, LLVMBuildFCmp(cx->b, LLVMRealOGT, a[0], cg_f32(cx, 0), ""));
 }
 
-static LLVMValueRef ew_exp(CgCtx *cx, const IrNode *n, LLVMValueRef *a) { (void)n; return cg_intrinsic(cx, "llvm.exp", a, 1); }
-static LLVMValueRef ew_log(CgCtx *cx, const IrNode *n, LLVMValueRef *a) { (void)n; return cg_intrinsic(cx, "llvm.log", a, 1); }
-static LLVMValueRef ew_sqrt(CgCtx *cx, const IrNode *n, LLVMValueRef *a) { (void)n; return cg_intrinsic(cx, "llvm.sqrt", a, 1); }
+static LLVMValueRef ew_exp(CgCtx *cx, const IrNode *n, LLVMValueRef *a) {
+  (void)n;
+  return cg_intrinsic(cx, "llvm.exp", a, 1);
+}
+static LLVMValueRef ew_log(CgCtx *cx, const IrNode *n, LLVMValueRef *a) {
+  (void)n;
+  return cg_intrinsic(cx, "llvm.log", a, 1);
+}
+static LLVMValueRef ew_sqrt(CgCtx *cx, const IrNode *n, LLVMValueRef *a) {
+  (void)n;
+  return cg_intrinsic(cx, "llvm.sqrt", a, 1);
+}
 
 static LLVMValueRef ew_sigmoid(CgCtx *cx, const IrNode *n, LLVMValueRef *a) {
   (void)n;
@@ -60,8 +84,7 @@ static LLVMValueRef ew_tanh(CgCtx *cx, const IrNode *n, LLVMValueRef *a) {
   static const double alpha[] = {-2.76076847742355e-16, 2.00018790482477e-13, -8.60467152213735e-11,
                                  5.12229709037114e-08,  1.48572235717979e-05, 6.37261928875436e-04,
                                  4.89352455891786e-03};
-  static const double beta[] = {1.19825839466702e-06, 1.18534705686654e-04, 2.26843463243900e-03,
-                                4.89352518554385e-03};
+  static const double beta[] = {1.19825839466702e-06, 1.18534705686654e-04, 2.26843463243900e-03, 4.89352518554385e-03};
   LLVMBuilderRef b = cx->b;
   LLVMValueRef lim = cg_f32(cx, 7.90531110763549805), x = a[0];
   LLVMValueRef c = LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOGT, x, lim, ""), lim, x, "");
@@ -69,10 +92,12 @@ static LLVMValueRef ew_tanh(CgCtx *cx, const IrNode *n, LLVMValueRef *a) {
   c = LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOLT, c, nlim, ""), nlim, c, "");
   LLVMValueRef x2 = LLVMBuildFMul(b, c, c, "");
   LLVMValueRef p = cg_f32(cx, alpha[0]);
-  for (int i = 1; i < 7; i++) p = LLVMBuildFAdd(b, LLVMBuildFMul(b, x2, p, ""), cg_f32(cx, alpha[i]), "");
+  for (int i = 1; i < 7; i++)
+    p = LLVMBuildFAdd(b, LLVMBuildFMul(b, x2, p, ""), cg_f32(cx, alpha[i]), "");
   p = LLVMBuildFMul(b, c, p, "");
   LLVMValueRef q = cg_f32(cx, beta[0]);
-  for (int i = 1; i < 4; i++) q = LLVMBuildFAdd(b, LLVMBuildFMul(b, x2, q, ""), cg_f32(cx, beta[i]), "");
+  for (int i = 1; i < 4; i++)
+    q = LLVMBuildFAdd(b, LLVMBuildFMul(b, x2, q, ""), cg_f32(cx, beta[i]), "");
   LLVMValueRef r = LLVMBuildFDiv(b, p, q, "");
   LLVMValueRef ax = cg_intrinsic(cx, "llvm.fabs", &x, 1);
   return LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOLT, ax, cg_f32(cx, 0.0004), ""), x, r, "");
@@ -103,10 +128,9 @@ LLVMValueRef cg_convert(CgCtx *cx, LLVMValueRef v, DType from, DType to) {
 }
 
 static const EwFn ew_table[OP_COUNT] = {
-    [OP_ADD] = ew_add,   [OP_SUB] = ew_sub,   [OP_MUL] = ew_mul,         [OP_DIV] = ew_div,
-    [OP_EQ] = ew_eq,     [OP_NEG] = ew_neg,   [OP_RELU] = ew_relu,       [OP_STEP] = ew_step,
-    [OP_EXP] = ew_exp,   [OP_LOG] = ew_log,   [OP_SQRT] = ew_sqrt,       [OP_SIGMOID] = ew_sigmoid,
-    [OP_TANH] = ew_tanh, [OP_POW] = ew_pow,
+    [OP_ADD] = ew_add,   [OP_SUB] = ew_sub,         [OP_MUL] = ew_mul,   [OP_DIV] = ew_div, [OP_EQ] = ew_eq,
+    [OP_NEG] = ew_neg,   [OP_RELU] = ew_relu,       [OP_STEP] = ew_step, [OP_EXP] = ew_exp, [OP_LOG] = ew_log,
+    [OP_SQRT] = ew_sqrt, [OP_SIGMOID] = ew_sigmoid, [OP_TANH] = ew_tanh, [OP_POW] = ew_pow,
 };
 
 LLVMValueRef cg_ew_op(CgCtx *cx, const IrNode *n, const IrNode *args, LLVMValueRef *a) {
@@ -142,7 +166,8 @@ static void kernel_ew(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf) 
     targets[e] = k->exp[e].node;
     CgView v;
     cg_view_contig(&v, k->exp[e].buf, &k->domain);
-    for (int d = 0; d < k->domain.rank; d++) extra[e][d] = v.st[d];
+    for (int d = 0; d < k->domain.rank; d++)
+      extra[e][d] = v.st[d];
   }
   CgNest N;
   cg_nest_init(&N, p, k, NULL, NULL, targets, k->nexp, extra, k->nexp);
@@ -160,18 +185,15 @@ static void kernel_ew(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf) 
            kf->ranged ? cg_fn_param(&F, kf->nbufs + 2) : NULL);
   cg_fn_end(&F);
   kf->fn = F.fn;
-  if (kf->ranged) {
-    kf->outer = N.loops[0].ext;
-    kf->inner = cg_mono(1);
-    for (int l = 1; l < N.nloops; l++) kf->inner = cg_mono_mul(kf->inner, N.loops[l].ext);
-  }
+  if (kf->ranged) cg_nest_split(&N, kf);
   cg_nest_free(&N);
 }
 
 void cg_kernel(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf) {
-  static void (*const table[])(CgCtx *, const CgPlan *, const CgKernel *, CgKFn *) = {
-      [CK_EW] = kernel_ew, [CK_REDUCE] = cg_kernel_reduce, [CK_ROWWISE] = cg_kernel_rowwise,
-      [CK_ONEHOT] = cg_kernel_onehot};
+  static void (*const table[])(CgCtx *, const CgPlan *, const CgKernel *, CgKFn *) = {[CK_EW] = kernel_ew,
+                                                                                      [CK_REDUCE] = cg_kernel_reduce,
+                                                                                      [CK_ROWWISE] = cg_kernel_rowwise,
+                                                                                      [CK_ONEHOT] = cg_kernel_onehot};
   if (!table[k->kind]) unreachable("no kernel builder for this kind");
   table[k->kind](cx, p, k, kf);
 }

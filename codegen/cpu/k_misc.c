@@ -67,7 +67,7 @@ void cg_emit_matmul(CgFn *F, const CgKernel *k) {
 
 typedef struct Hot {
   CgNest *N;
-  int cl;           /* the class loop, or -1 when there is one class */
+  int cl; /* the class loop, or -1 when there is one class */
   int64_t classes;
   LLVMValueRef out, lab;
 } Hot;
@@ -131,7 +131,7 @@ void cg_kernel_onehot(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf) 
   CgNest N;
   cg_nest_init(&N, p, k, NULL, tags, NULL, 0, extra, 2);
   Hot H = {.N = &N, .cl = -1, .classes = dom->d[r - 1]};
-  if (N.nloops && N.loops[N.nloops - 1].d0 == r - 1) H.cl = N.nloops - 1;
+  if (N.nloops && N.loops[N.nloops - 1].last == r - 1) H.cl = N.nloops - 1;
   int nrow = H.cl >= 0 ? H.cl : N.nloops;
   cg_kernel_bufs(cx, p, k, kf);
   kf->ranged = nrow > 0;
@@ -149,10 +149,6 @@ void cg_kernel_onehot(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf) 
             kf->ranged ? cg_fn_param(&F, kf->nbufs + 2) : NULL);
   cg_fn_end(&F);
   kf->fn = F.fn;
-  if (kf->ranged) {
-    kf->outer = N.loops[0].ext;
-    kf->inner = cg_mono(1);
-    for (int l = 1; l < N.nloops; l++) kf->inner = cg_mono_mul(kf->inner, N.loops[l].ext);
-  }
+  if (kf->ranged) cg_nest_split(&N, kf);
   cg_nest_free(&N);
 }

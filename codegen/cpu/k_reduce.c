@@ -30,7 +30,7 @@ static LLVMValueRef identity(CgCtx *cx, RKind r) { return cg_f32(cx, r == R_MAX 
 static LLVMValueRef combine(CgCtx *cx, RKind r, LLVMValueRef acc, LLVMValueRef x) {
   if (r == R_MAX) {
     LLVMValueRef a[2] = {acc, x};
-    return cg_intrinsic(cx, "llvm.maxnum", a, 2);
+    return cg_intrinsic(cx, "llvm.maximum", a, 2);
   }
   LLVMValueRef s = LLVMBuildFAdd(cx->b, acc, x, "");
   LLVMSetFastMathFlags(s, LLVMFastMathAllowReassoc);
@@ -58,11 +58,11 @@ static void flat_pass(CgFn *F, LLVMValueRef out, LLVMValueRef n, LLVMValueRef fi
 typedef struct Red {
   CgNest *N;
   RKind r;
-  int s;         /* loops [s, nloops) are all reduced */
-  bool inreg;    /* every reduced loop is in that suffix */
+  int s;      /* loops [s, nloops) are all reduced */
+  bool inreg; /* every reduced loop is in that suffix */
   LLVMValueRef acc, out, count;
   bool mean;
-  int src;       /* the node being reduced */
+  int src; /* the node being reduced */
 } Red;
 
 static void red_loops(Red *R, int l, CgFor *fors, LLVMValueRef lo, LLVMValueRef hi) {
@@ -102,7 +102,8 @@ void cg_kernel_reduce(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf) 
   int od = 0;
   for (int d = 0; d < dom->rank; d++) {
     bool red = false;
-    for (int j = 0; j < root->at.naxes; j++) red |= root->at.axes[j] == d;
+    for (int j = 0; j < root->at.naxes; j++)
+      red |= root->at.axes[j] == d;
     tags[d] = red ? T_RED : T_KEPT;
     if (red) count = cg_mono_mul(count, cg_mono_dim(dom->d[d]));
     if (red && !root->at.keepdims) {
@@ -117,9 +118,11 @@ void cg_kernel_reduce(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf) 
   cg_nest_init(&N, p, k, NULL, tags, &src, 1, extra, 1);
   Red R = {.N = &N, .r = root->op == OP_MAX ? R_MAX : R_SUM, .mean = root->op == OP_MEAN, .src = src};
   R.s = N.nloops;
-  while (R.s > 0 && N.loops[R.s - 1].tag == T_RED) R.s--;
+  while (R.s > 0 && N.loops[R.s - 1].tag == T_RED)
+    R.s--;
   R.inreg = true;
-  for (int l = 0; l < R.s; l++) R.inreg &= N.loops[l].tag != T_RED;
+  for (int l = 0; l < R.s; l++)
+    R.inreg &= N.loops[l].tag != T_RED;
   cg_kernel_bufs(cx, p, k, kf);
   /* Only when kept loops are outermost do outer iterations write disjoint
    * outputs and may run on different threads. */
@@ -142,11 +145,7 @@ void cg_kernel_reduce(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf) 
   if (!R.inreg && R.mean) flat_pass(&F, R.out, nout, NULL, R.count);
   cg_fn_end(&F);
   kf->fn = F.fn;
-  if (kf->ranged) {
-    kf->outer = N.loops[0].ext;
-    kf->inner = cg_mono(1);
-    for (int l = 1; l < N.nloops; l++) kf->inner = cg_mono_mul(kf->inner, N.loops[l].ext);
-  }
+  if (kf->ranged) cg_nest_split(&N, kf);
   cg_nest_free(&N);
 }
 
@@ -154,7 +153,7 @@ void cg_kernel_reduce(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf) 
 
 typedef struct Row {
   CgNest *N;
-  int rl;          /* the row loop (the softmax axis), or -1 if it has size 1 */
+  int rl; /* the row loop (the softmax axis), or -1 if it has size 1 */
   int src;
   bool log;
   LLVMValueRef m, s, out;
@@ -196,7 +195,8 @@ static void row_loops(Row *R, int l, CgFor *fors, LLVMValueRef lo, LLVMValueRef 
   if (l == nouter) {
     st(cx, identity(cx, R_MAX), R->m);
     st(cx, cg_f32(cx, 0), R->s);
-    for (int pass = 0; pass < 3; pass++) row_pass(R, pass);
+    for (int pass = 0; pass < 3; pass++)
+      row_pass(R, pass);
     return;
   }
   cg_nest_open(N, &fors[l], l, l == 0 ? lo : NULL, l == 0 ? hi : NULL);
@@ -213,7 +213,8 @@ void cg_kernel_rowwise(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf)
   order[n++] = a;
   tags[a] = T_ROW;
   CgMono extra[1][IR_MAX_RANK];
-  for (int d = 0; d < dom->rank; d++) extra[0][d] = cg_mono_numel(dom, d + 1);
+  for (int d = 0; d < dom->rank; d++)
+    extra[0][d] = cg_mono_numel(dom, d + 1);
   CgNest N;
   int src = root->args[0];
   cg_nest_init(&N, p, k, order, tags, &src, 1, extra, 1);
@@ -237,10 +238,6 @@ void cg_kernel_rowwise(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf)
             kf->ranged ? cg_fn_param(&F, kf->nbufs + 2) : NULL);
   cg_fn_end(&F);
   kf->fn = F.fn;
-  if (kf->ranged) {
-    kf->outer = N.loops[0].ext;
-    kf->inner = cg_mono(1);
-    for (int l = 1; l < N.nloops; l++) kf->inner = cg_mono_mul(kf->inner, N.loops[l].ext);
-  }
+  if (kf->ranged) cg_nest_split(&N, kf);
   cg_nest_free(&N);
 }

@@ -13,7 +13,6 @@
  * function computes the same sum. */
 #include "cg.h"
 
-
 typedef struct Slot {
   CgMono size; /* bytes */
   int free_at; /* kernel index after which it is free */
@@ -56,7 +55,10 @@ void cg_memplan(Arena *a, CgPlan *p) {
     int best = -1;
     for (int s = 0; s < ns; s++) {
       if (slots[s].free_at >= b->def || !cg_mono_same_syms(slots[s].size, need)) continue;
-      if (best < 0) { best = s; continue; }
+      if (best < 0) {
+        best = s;
+        continue;
+      }
       int64_t c = slots[s].size.c, bc = slots[best].size.c;
       bool fits = c >= need.c, bfits = bc >= need.c;
       if ((fits && (!bfits || c < bc)) || (!fits && !bfits && c > bc)) best = s;
@@ -68,5 +70,6 @@ void cg_memplan(Arena *a, CgPlan *p) {
   }
   p->nslots = ns;
   p->slot_size = arena_alloc(a, sizeof(CgMono) * (size_t)(ns + 1));
-  for (int s = 0; s < ns; s++) p->slot_size[s] = slots[s].size;
+  for (int s = 0; s < ns; s++)
+    p->slot_size[s] = slots[s].size;
 }

@@ -60,23 +60,24 @@ static LLVMValueRef array(CgCtx *cx, LLVMTypeRef t, LLVMValueRef *elems, int n, 
   return g;
 }
 
-static LLVMValueRef tensor(CgCtx *cx, LLVMTypeRef tt, const char *name, int kind, const Type *ty, int init,
-                           double a, double b) {
+static LLVMValueRef tensor(CgCtx *cx, LLVMTypeRef tt, const char *name, int kind, const Type *ty, int init, double a,
+                           double b) {
   LLVMValueRef dims[NNRT_MAX_RANK];
   for (int i = 0; i < NNRT_MAX_RANK; i++)
     dims[i] = LLVMConstInt(cx->t_i64, (unsigned long long)(i < ty->sh.rank ? ty->sh.d[i] : 0), 1);
-  LLVMValueRef f[] = {str(cx, name), i32c(cx, kind), i32c(cx, ty->dt), i32c(cx, ty->sh.rank), i32c(cx, init),
-                      LLVMConstArray2(cx->t_i64, dims, NNRT_MAX_RANK), f64c(cx, a), f64c(cx, b)};
+  LLVMValueRef f[] = {str(cx, name),         i32c(cx, kind), i32c(cx, ty->dt),
+                      i32c(cx, ty->sh.rank), i32c(cx, init), LLVMConstArray2(cx->t_i64, dims, NNRT_MAX_RANK),
+                      f64c(cx, a),           f64c(cx, b)};
   return LLVMConstNamedStruct(tt, f, sizeof f / sizeof *f);
 }
 
 /* Input and output descriptors of function f; names come from the IR
  * (an unnamed output is "out<r>"). */
-static LLVMValueRef func(CgCtx *cx, LLVMTypeRef tt, LLVMTypeRef ft, const IrFunc *f, LLVMValueRef fn,
-                         LLVMValueRef ws) {
+static LLVMValueRef func(CgCtx *cx, LLVMTypeRef tt, LLVMTypeRef ft, const IrFunc *f, LLVMValueRef fn, LLVMValueRef ws) {
   if (!f) return LLVMConstNull(ft);
   int nin = 0;
-  for (int i = 0; i < f->n; i++) nin += f->nodes[i].op == OP_INPUT;
+  for (int i = 0; i < f->n; i++)
+    nin += f->nodes[i].op == OP_INPUT;
   LLVMValueRef *ins = arena_alloc(cx->arena, sizeof(LLVMValueRef) * (size_t)(nin + 1));
   LLVMValueRef *outs = arena_alloc(cx->arena, sizeof(LLVMValueRef) * (size_t)(f->nrets + 1));
   for (int i = 0; i < f->n; i++) {
@@ -103,7 +104,8 @@ void cg_emit_meta(CgCtx *cx, LLVMValueRef fns[3], LLVMValueRef ws[3]) {
   const IrModule *m = cx->m;
   LLVMTypeRef tt, ft, mt = cg_meta_types(cx, &tt, &ft);
   LLVMValueRef *syms = arena_alloc(cx->arena, sizeof(LLVMValueRef) * (size_t)(m->nsyms + 1));
-  for (int i = 0; i < m->nsyms; i++) syms[i] = str(cx, m->syms[i]);
+  for (int i = 0; i < m->nsyms; i++)
+    syms[i] = str(cx, m->syms[i]);
   LLVMValueRef *gl = arena_alloc(cx->arena, sizeof(LLVMValueRef) * (size_t)(m->nglobals + 1));
   for (int i = 0; i < m->nglobals; i++) {
     const IrGlobal *g = &m->globals[i];
@@ -111,7 +113,8 @@ void cg_emit_meta(CgCtx *cx, LLVMValueRef fns[3], LLVMValueRef ws[3]) {
   }
   static const char *const names[3] = {IR_FN_FORWARD, IR_FN_EVAL, IR_FN_TRAIN};
   LLVMValueRef fv[3];
-  for (int i = 0; i < 3; i++) fv[i] = func(cx, tt, ft, fns[i] ? ir_func_find(m, names[i]) : NULL, fns[i], ws[i]);
+  for (int i = 0; i < 3; i++)
+    fv[i] = func(cx, tt, ft, fns[i] ? ir_func_find(m, names[i]) : NULL, fns[i], ws[i]);
   const IrTrain *t = &m->train;
   LLVMValueRef v[] = {i32c(cx, NNRT_ABI_VERSION),
                       str(cx, m->name),

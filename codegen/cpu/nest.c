@@ -23,15 +23,16 @@
 
 /* ---- functions ---- */
 
-void cg_fn_begin(CgCtx *cx, CgFn *F, const CgPlan *p, const char *name, int nptr, bool noalias,
-                 int nextra) {
+void cg_fn_begin(CgCtx *cx, CgFn *F, const CgPlan *p, const char *name, int nptr, bool noalias, int nextra) {
   memset(F, 0, sizeof *F);
   F->cx = cx;
   F->p = p;
   int np = nptr + 1 + nextra;
   LLVMTypeRef *pt = arena_alloc(cx->arena, sizeof(LLVMTypeRef) * (size_t)(np + 1));
-  for (int i = 0; i <= nptr; i++) pt[i] = cx->t_ptr;
-  for (int i = 0; i < nextra; i++) pt[nptr + 1 + i] = cx->t_i64;
+  for (int i = 0; i <= nptr; i++)
+    pt[i] = cx->t_ptr;
+  for (int i = 0; i < nextra; i++)
+    pt[nptr + 1 + i] = cx->t_i64;
   F->fn = LLVMAddFunction(cx->mod, name, LLVMFunctionType(cx->t_void, pt, (unsigned)np, 0));
   LLVMSetLinkage(F->fn, LLVMInternalLinkage);
   LLVMAddAttributeAtIndex(F->fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(cx->llc, cx->attr_nounwind, 0));
@@ -75,7 +76,8 @@ LLVMValueRef cg_mono_val(CgFn *F, CgMono m) {
   LLVMValueRef v = cg_i64(cx, m.c);
   if (m.c == 0) return v;
   for (int k = 0; k < CG_MAX_SYMS; k++)
-    for (int e = 0; e < m.e[k]; e++) v = LLVMBuildNSWMul(F->pre, v, cg_sym(F, k), "");
+    for (int e = 0; e < m.e[k]; e++)
+      v = LLVMBuildNSWMul(F->pre, v, cg_sym(F, k), "");
   return v;
 }
 
@@ -131,11 +133,12 @@ static void dom_strides(const Shape *dom, const CgView *v, const Shape *s, CgMon
 }
 
 static void to_loops(const CgNest *N, const CgMono dst[IR_MAX_RANK], CgMono out[CG_MAX_LOOPS]) {
-  for (int l = 0; l < N->nloops; l++) out[l] = dst[N->loops[l].d0 + N->loops[l].nd - 1];
+  for (int l = 0; l < N->nloops; l++)
+    out[l] = dst[N->loops[l].last];
 }
 
-void cg_nest_init(CgNest *N, const CgPlan *p, const CgKernel *k, const int *order, const int *tags,
-                  const int *targets, int ntargets, CgMono (*extra)[IR_MAX_RANK], int nextra) {
+void cg_nest_init(CgNest *N, const CgPlan *p, const CgKernel *k, const int *order, const int *tags, const int *targets,
+                  int ntargets, CgMono (*extra)[IR_MAX_RANK], int nextra) {
   const IrFunc *f = p->f;
   memset(N, 0, sizeof *N);
   N->p = p;
@@ -151,11 +154,14 @@ void cg_nest_init(CgNest *N, const CgPlan *p, const CgKernel *k, const int *orde
   N->dst = calloc(n + (size_t)nextra, sizeof *N->dst);
   N->st = calloc(n + (size_t)nextra, sizeof *N->st);
   if (!N->member || !N->need || !N->level || !N->value || !N->acc || !N->dst || !N->st) unreachable("out of memory");
-  for (int i = 0; i < k->nmem; i++) N->member[k->mem[i]] = true;
-  for (int i = 0; i < ntargets; i++) N->need[targets[i]] = true;
+  for (int i = 0; i < k->nmem; i++)
+    N->member[k->mem[i]] = true;
+  for (int i = 0; i < ntargets; i++)
+    N->need[targets[i]] = true;
   for (int x = f->n - 1; x >= 0; x--)
     if (N->need[x] && N->member[x] && !p->mat[x])
-      for (int j = 0; j < f->nodes[x].nargs; j++) N->need[f->nodes[x].args[j]] = true;
+      for (int j = 0; j < f->nodes[x].nargs; j++)
+        N->need[f->nodes[x].args[j]] = true;
 
   /* Accesses: loads of needed leaves (and of materialising members' sources),
    * then the caller's extra ones (stores, labels). */
@@ -170,14 +176,16 @@ void cg_nest_init(CgNest *N, const CgPlan *p, const CgKernel *k, const int *orde
     dom_strides(&k->domain, &v->v, s, N->dst[N->nacc++]);
   }
   int first_extra = N->nacc;
-  for (int i = 0; i < nextra; i++) memcpy(N->dst[N->nacc++], extra[i], sizeof extra[i]);
+  for (int i = 0; i < nextra; i++)
+    memcpy(N->dst[N->nacc++], extra[i], sizeof extra[i]);
   N->first_extra = first_extra;
 
   /* Loops in the requested order, without static size-1 dims, collapsing a
    * loop into the one before when they are adjacent dims with one tag and
    * every access steps over the outer one exactly as a run of the inner. */
   int nat[IR_MAX_RANK];
-  for (int i = 0; i < N->rank; i++) nat[i] = i;
+  for (int i = 0; i < N->rank; i++)
+    nat[i] = i;
   if (!order) order = nat;
   for (int i = 0; i < N->rank; i++) {
     int d = order[i];
@@ -185,19 +193,23 @@ void cg_nest_init(CgNest *N, const CgPlan *p, const CgKernel *k, const int *orde
     int tag = tags ? tags[d] : 0;
     CgMono ext = cg_mono_dim(k->domain.d[d]);
     if (N->nloops) {
+      /* Dims of size 1 between the two (skipped above) are index 0 always. */
       CgLoop *L = &N->loops[N->nloops - 1];
-      bool ok = L->tag == tag && L->d0 + L->nd == d;
+      bool ok = L->tag == tag && L->last < d;
+      for (int e = L->last + 1; ok && e < d; e++)
+        ok = k->domain.d[e] == 1;
       for (int a = 0; ok && a < N->nacc; a++)
-        ok = cg_mono_eq(N->dst[a][d - 1], cg_mono_mul(N->dst[a][d], ext));
+        ok = cg_mono_eq(N->dst[a][L->last], cg_mono_mul(N->dst[a][d], ext));
       if (ok) {
-        L->nd++;
+        L->last = d;
         L->ext = cg_mono_mul(L->ext, ext);
         continue;
       }
     }
-    N->loops[N->nloops++] = (CgLoop){.d0 = d, .nd = 1, .tag = tag, .ext = ext};
+    N->loops[N->nloops++] = (CgLoop){.last = d, .tag = tag, .ext = ext};
   }
-  for (int a = 0; a < N->nacc; a++) to_loops(N, N->dst[a], N->st[a]);
+  for (int a = 0; a < N->nacc; a++)
+    to_loops(N, N->dst[a], N->st[a]);
 
   /* Levels. */
   for (int x = 0; x < f->n; x++) {
@@ -220,7 +232,15 @@ void cg_nest_free(CgNest *N) {
 
 void cg_nest_start(CgNest *N, CgFn *F) {
   N->F = F;
-  for (int l = 0; l < N->nloops; l++) N->ext[l] = cg_mono_val(F, N->loops[l].ext);
+  for (int l = 0; l < N->nloops; l++)
+    N->ext[l] = cg_mono_val(F, N->loops[l].ext);
+}
+
+void cg_nest_split(const CgNest *N, CgKFn *kf) {
+  kf->outer = N->loops[0].ext;
+  kf->inner = cg_mono(1);
+  for (int l = 1; l < N->nloops; l++)
+    kf->inner = cg_mono_mul(kf->inner, N->loops[l].ext);
 }
 
 const CgMono *cg_nest_extra(CgNest *N, int i) { return N->st[N->first_extra + i]; }
@@ -272,6 +292,10 @@ static void emit_node(CgNest *N, int x) {
       args[j] = p->f->nodes[nd->args[j]];
     }
     N->value[x] = cg_ew_op(N->F->cx, nd, args, a);
+    /* A divisor fixed over the inner loops (Adam's bias correction, a row
+     * sum) may become one reciprocal and a multiply per element. */
+    if (nd->op == OP_DIV && N->level[nd->args[1]] < N->level[x] && LLVMIsAInstruction(N->value[x]))
+      LLVMSetFastMathFlags(N->value[x], LLVMFastMathAllowReciprocal);
   }
 }
 
@@ -306,7 +330,6 @@ static bool same_mem(const CgPlan *p, int a, int b) {
   return x->kind == y->kind && x->index == y->index;
 }
 
-
 static void add_buf(const CgPlan *p, CgKFn *kf, int b) {
   for (int i = 0; i < kf->nbufs; i++)
     if (same_mem(p, kf->bufs[i], b)) return;
@@ -322,7 +345,8 @@ void cg_kernel_bufs(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf) {
   int n = cg_kernel_reads(p, k, rd, nodes);
   for (int i = 0; i < n; i++)
     if (rd[i]->kind == CV_BUF) add_buf(p, kf, rd[i]->v.buf);
-  for (int e = 0; e < k->nexp; e++) add_buf(p, kf, k->exp[e].buf);
+  for (int e = 0; e < k->nexp; e++)
+    add_buf(p, kf, k->exp[e].buf);
 }
 
 /* Points every plan buffer at the parameter holding its memory. */

@@ -26,9 +26,9 @@
 #include "cg.h"
 
 typedef struct Uses {
-  int *n;     /* per node: users */
+  int *n; /* per node: users */
   int **u;
-  int *nret;  /* per node: times returned */
+  int *nret; /* per node: times returned */
   int *nstore;
 } Uses;
 
@@ -36,15 +36,18 @@ static Uses uses_of(Arena *a, const IrFunc *f) {
   Uses U = {arena_alloc(a, sizeof(int) * (size_t)f->n), arena_alloc(a, sizeof(int *) * (size_t)f->n),
             arena_alloc(a, sizeof(int) * (size_t)f->n), arena_alloc(a, sizeof(int) * (size_t)f->n)};
   for (int i = 0; i < f->n; i++)
-    for (int j = 0; j < f->nodes[i].nargs; j++) U.n[f->nodes[i].args[j]]++;
-  for (int i = 0; i < f->n; i++) U.u[i] = arena_alloc(a, sizeof(int) * (size_t)(U.n[i] + 1)), U.n[i] = 0;
+    for (int j = 0; j < f->nodes[i].nargs; j++)
+      U.n[f->nodes[i].args[j]]++;
+  for (int i = 0; i < f->n; i++)
+    U.u[i] = arena_alloc(a, sizeof(int) * (size_t)(U.n[i] + 1)), U.n[i] = 0;
   for (int i = 0; i < f->n; i++)
     for (int j = 0; j < f->nodes[i].nargs; j++) {
       int a0 = f->nodes[i].args[j];
       U.u[a0][U.n[a0]++] = i;
       if (f->nodes[i].op == OP_STORE) U.nstore[a0]++;
     }
-  for (int r = 0; r < f->nrets; r++) U.nret[f->rets[r]]++;
+  for (int r = 0; r < f->nrets; r++)
+    U.nret[f->rets[r]]++;
   return U;
 }
 
@@ -83,7 +86,8 @@ static bool make_kernel(CgPlan *p, const Uses *U, bool *in, const int *mem, int 
   memset(k, 0, sizeof *k);
   k->root = -1;
   int nroot = 0;
-  for (int i = 0; i < n; i++) in[mem[i]] = true;
+  for (int i = 0; i < n; i++)
+    in[mem[i]] = true;
   for (int i = 0; i < n; i++) {
     const IrNode *nd = &f->nodes[mem[i]];
     if (p->mat[mem[i]]) continue; /* a copy kernel's one member */
@@ -93,8 +97,10 @@ static bool make_kernel(CgPlan *p, const Uses *U, bool *in, const int *mem, int 
   if (nroot > 1 || (nroot == 1 && n > 1 && !op_is(f->nodes[k->root].op, OPF_REDUCE | OPF_ROWWISE))) ok = false;
   if (ok && k->root >= 0) {
     const IrNode *r = &f->nodes[k->root];
-    k->kind = op_is(r->op, OPF_REDUCE) ? CK_REDUCE : op_is(r->op, OPF_ROWWISE) ? CK_ROWWISE
-              : r->op == OP_MATMUL     ? CK_MATMUL : CK_ONEHOT;
+    k->kind = op_is(r->op, OPF_REDUCE)    ? CK_REDUCE
+              : op_is(r->op, OPF_ROWWISE) ? CK_ROWWISE
+              : r->op == OP_MATMUL        ? CK_MATMUL
+                                          : CK_ONEHOT;
     k->domain = r->nargs ? f->nodes[r->args[0]].ty.sh : r->ty.sh;
     if (k->kind == CK_ONEHOT) k->domain = r->ty.sh;
   } else if (ok) {
@@ -113,7 +119,8 @@ static bool make_kernel(CgPlan *p, const Uses *U, bool *in, const int *mem, int 
   }
   for (int i = 0; ok && i < n; i++)
     if (mem[i] != k->root && !broadcasts_to(&f->nodes[mem[i]].ty.sh, &k->domain)) ok = false;
-  for (int i = 0; i < n; i++) in[mem[i]] = false;
+  for (int i = 0; i < n; i++)
+    in[mem[i]] = false;
   if (!ok) return false;
   k->mem = arena_alloc(p->arena, sizeof(int) * (size_t)n);
   memcpy(k->mem, mem, sizeof(int) * (size_t)n);
@@ -156,14 +163,17 @@ static void form_kernels(CgPlan *p, const Uses *U, bool fused) {
       pairs[np++] = (GPair){f->nodes[n].group, n};
       continue;
     }
-    if (make_kernel(p, U, in, &n, 1, &k)) add_kernel(p, &k);
-    else unreachable("a single node always makes a kernel");
+    if (make_kernel(p, U, in, &n, 1, &k))
+      add_kernel(p, &k);
+    else
+      unreachable("a single node always makes a kernel");
   }
   qsort(pairs, (size_t)np, sizeof *pairs, cmp_pair);
   int *mem = arena_alloc(p->arena, sizeof(int) * (size_t)(np + 1));
   for (int i = 0; i < np;) {
     int j = i, n = 0;
-    while (j < np && pairs[j].g == pairs[i].g) mem[n++] = pairs[j++].n;
+    while (j < np && pairs[j].g == pairs[i].g)
+      mem[n++] = pairs[j++].n;
     if (make_kernel(p, U, in, mem, n, &k)) {
       add_kernel(p, &k);
     } else {
@@ -175,7 +185,8 @@ static void form_kernels(CgPlan *p, const Uses *U, bool fused) {
   qsort(p->ks, (size_t)p->nks, sizeof *p->ks, cmp_kpos);
   memset(p->kof, -1, sizeof(int) * (size_t)f->n);
   for (int i = 0; i < p->nks; i++)
-    for (int j = 0; j < p->ks[i].nmem; j++) p->kof[p->ks[i].mem[j]] = i;
+    for (int j = 0; j < p->ks[i].nmem; j++)
+      p->kof[p->ks[i].mem[j]] = i;
 }
 
 /* ---- what a kernel reads ---- */
@@ -184,7 +195,8 @@ int cg_kernel_reads(const CgPlan *p, const CgKernel *k, const CgVal **out, int *
   const IrFunc *f = p->f;
   int n = 0;
   if (!k->nmem) {
-    for (int i = 0; i < k->nexp; i++) nodes[n] = k->exp[i].node, out[n++] = &p->val[k->exp[i].node];
+    for (int i = 0; i < k->nexp; i++)
+      nodes[n] = k->exp[i].node, out[n++] = &p->val[k->exp[i].node];
     return n;
   }
   for (int i = 0; i < k->nmem; i++) {
@@ -238,7 +250,8 @@ static void sinks_last(CgPlan *p, const CgVal **rd, int *nodes) {
     }
   memcpy(p->ks, ks, sizeof(CgKernel) * (size_t)p->nks);
   for (int i = 0; i < p->nks; i++)
-    for (int j = 0; j < p->ks[i].nmem; j++) p->kof[p->ks[i].mem[j]] = i;
+    for (int j = 0; j < p->ks[i].nmem; j++)
+      p->kof[p->ks[i].mem[j]] = i;
 }
 
 /* ---- storage ---- */
@@ -248,8 +261,8 @@ static int store_global(const IrModule *m, const IrNode *s) { return ir_global_f
 /* Can kernel ki write node x's value straight into global g? Only when g
  * has one store, nothing reads g's old value after ki (nor at the end of
  * the step), and ki's own reads of g are elementwise at the written index. */
-static bool in_place_ok(const CgPlan *p, const IrModule *m, int ki, int x, int g, const int *nstores,
-                        const CgVal **rd, int *nodes) {
+static bool in_place_ok(const CgPlan *p, const IrModule *m, int ki, int x, int g, const int *nstores, const CgVal **rd,
+                        int *nodes) {
   const IrFunc *f = p->f;
   const CgKernel *k = &p->ks[ki];
   if (nstores[g] != 1) return false;
@@ -298,7 +311,8 @@ static void place(CgPlan *p, const IrModule *m, const Uses *U, const CgVal **rd,
   for (int s = 0; s < f->n; s++)
     if (f->nodes[s].op == OP_STORE) nstores[store_global(m, &f->nodes[s])]++;
   for (int i = 0; i < p->nks; i++)
-    for (int e = 0; e < p->ks[i].nexp; e++) p->exported[p->ks[i].exp[e].node] = true;
+    for (int e = 0; e < p->ks[i].nexp; e++)
+      p->exported[p->ks[i].exp[e].node] = true;
   for (int i = 0; i < p->nks; i++) {
     for (int e = 0; e < p->ks[i].nexp; e++) {
       int x = p->ks[i].exp[e].node;
@@ -325,7 +339,8 @@ CgPlan *cg_plan(Arena *a, const IrModule *m, const IrFunc *f) {
   p->f = f;
   p->arena = a;
   p->nglobals = m->nglobals;
-  for (int i = 0; i < f->n; i++) p->ninputs += f->nodes[i].op == OP_INPUT;
+  for (int i = 0; i < f->n; i++)
+    p->ninputs += f->nodes[i].op == OP_INPUT;
   p->noutputs = f->nrets;
   p->val = arena_alloc(a, sizeof(CgVal) * n);
   p->src = arena_alloc(a, sizeof(CgVal) * n);
@@ -334,18 +349,23 @@ CgPlan *cg_plan(Arena *a, const IrModule *m, const IrFunc *f) {
   p->mat = arena_alloc(a, n);
   p->exported = arena_alloc(a, n);
   memset(p->own, -1, sizeof(int) * n);
-  for (int g = 0; g < m->nglobals; g++) cg_buf_new(a, p, CB_GLOBAL, g, -1);
-  for (int i = 0; i < p->ninputs; i++) cg_buf_new(a, p, CB_INPUT, i, -1);
-  for (int r = 0; r < f->nrets; r++) cg_buf_new(a, p, CB_OUTPUT, r, -1);
+  for (int g = 0; g < m->nglobals; g++)
+    cg_buf_new(a, p, CB_GLOBAL, g, -1);
+  for (int i = 0; i < p->ninputs; i++)
+    cg_buf_new(a, p, CB_INPUT, i, -1);
+  for (int r = 0; r < f->nrets; r++)
+    cg_buf_new(a, p, CB_OUTPUT, r, -1);
   Uses U = uses_of(a, f);
-  do cg_views(p, m);
+  do
+    cg_views(p, m);
   while (cg_mark_mat(p));
   const CgVal **rd = arena_alloc(a, sizeof(CgVal *) * (size_t)(IR_MAX_ARGS * n + f->nrets + 1));
   int *nodes = arena_alloc(a, sizeof(int) * (size_t)(IR_MAX_ARGS * n + f->nrets + 1));
   form_kernels(p, &U, true);
   if (!order_ok(p, rd, nodes)) form_kernels(p, &U, false);
   sinks_last(p, rd, nodes);
-  for (int i = 0; i < p->nks; i++) p->nfused += p->ks[i].nmem > 1;
+  for (int i = 0; i < p->nks; i++)
+    p->nfused += p->ks[i].nmem > 1;
   place(p, m, &U, rd, nodes);
   cg_memplan(a, p);
   return p;

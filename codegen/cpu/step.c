@@ -34,8 +34,8 @@ static LLVMValueRef *slot_offsets(CgFn *F, const CgPlan *p) {
   return off;
 }
 
-static LLVMValueRef begin(CgCtx *cx, CgFn *F, const CgPlan *p, const char *name, LLVMTypeRef ret,
-                          int nparams, int syms_param) {
+static LLVMValueRef begin(CgCtx *cx, CgFn *F, const CgPlan *p, const char *name, LLVMTypeRef ret, int nparams,
+                          int syms_param) {
   memset(F, 0, sizeof *F);
   F->cx = cx;
   F->p = p;
@@ -66,7 +66,8 @@ static LLVMValueRef arg_ptr(CgFn *F, int index) {
 
 static void bind_all(CgFn *F, const CgPlan *p, LLVMValueRef *off) {
   CgCtx *cx = F->cx;
-  LLVMValueRef *args = arena_alloc(cx->arena, sizeof(LLVMValueRef) * (size_t)(p->nglobals + p->ninputs + p->noutputs + 1));
+  LLVMValueRef *args =
+      arena_alloc(cx->arena, sizeof(LLVMValueRef) * (size_t)(p->nglobals + p->ninputs + p->noutputs + 1));
   for (int b = 0; b < p->nbufs; b++) {
     const CgBuf *B = &p->bufs[b];
     if (B->kind == CB_WS) {
@@ -86,7 +87,8 @@ static void call_kernel(CgFn *F, const CgKFn *kf, LLVMValueRef ctx) {
   LLVMBuilderRef b = cx->b;
   int na = kf->nbufs + 1 + (kf->ranged ? 2 : 0);
   LLVMValueRef *args = arena_alloc(cx->arena, sizeof(LLVMValueRef) * (size_t)(na + 1));
-  for (int i = 0; i < kf->nbufs; i++) args[i] = cg_buf_ptr(F, kf->bufs[i]);
+  for (int i = 0; i < kf->nbufs; i++)
+    args[i] = cg_buf_ptr(F, kf->bufs[i]);
   args[kf->nbufs] = F->syms;
   if (!kf->body) {
     if (kf->ranged) args[kf->nbufs + 1] = cg_i64(cx, 0), args[kf->nbufs + 2] = cg_mono_val(F, kf->outer);
@@ -139,8 +141,10 @@ bool cg_emit_step(CgCtx *cx, const IrFunc *f, LLVMValueRef *fn, LLVMValueRef *ws
   bind_all(&F, p, off);
   LLVMValueRef ctx = LLVMBuildArrayAlloca(F.pre, cx->t_ptr, cg_i64(cx, maxbufs + 1), "ctx");
   for (int i = 0; i < p->nks; i++) {
-    if (p->ks[i].kind == CK_MATMUL) cg_emit_matmul(&F, &p->ks[i]);
-    else call_kernel(&F, &kfs[i], ctx);
+    if (p->ks[i].kind == CK_MATMUL)
+      cg_emit_matmul(&F, &p->ks[i]);
+    else
+      call_kernel(&F, &kfs[i], ctx);
   }
   LLVMBuildRetVoid(cx->b);
   seal(&F);

@@ -25,8 +25,10 @@ void cg_error(Diag *d, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  if (d) diag_fatal(d, "%s", msg);
-  else fprintf(stderr, "nnc: error: %s\n", msg);
+  if (d)
+    diag_fatal(d, "%s", msg);
+  else
+    fprintf(stderr, "nnc: error: %s\n", msg);
 }
 
 LLVMValueRef cg_i64(CgCtx *cx, int64_t v) { return LLVMConstInt(cx->t_i64, (unsigned long long)v, 1); }
@@ -82,14 +84,19 @@ static void declare_runtime(CgCtx *cx) {
   cx->f_pfor = LLVMAddFunction(cx->mod, "nnrt_parallel_for", cx->ft_pfor);
   LLVMTypeRef fl[3] = {i64, i64, i64};
   cx->ft_fail_label = LLVMFunctionType(cx->t_void, fl, 3, 0);
-  /* Weak: a runtime without the hook still links (the address is then
-   * null and onehot's branch-free rows are the only guard). */
+  /* Weak: libnnrt defines it, but the JIT test harnesses link without the
+   * runtime (the address is then null and onehot's branch-free rows are the
+   * only guard). */
   cx->f_fail_label = LLVMAddFunction(cx->mod, "nnrt_fail_label", cx->ft_fail_label);
   LLVMSetLinkage(cx->f_fail_label, LLVMExternalWeakLinkage);
 }
 
 LLVMModuleRef cg_build_module(const IrModule *m, LLVMContextRef llc, LLVMTargetMachineRef tm, const CgOptions *o) {
-  CgCtx cx = {.llc = llc, .m = m, .diag = o->diag};
+  if (m->nsyms > CG_MAX_SYMS) {
+    cg_error(o->diag, "the CPU backend supports at most %d symbolic dims; %s has %d", CG_MAX_SYMS, m->name, m->nsyms);
+    return NULL;
+  }
+  CgCtx cx = {.llc = llc, .m = m};
   cx.arena = arena_new();
   cx.mod = LLVMModuleCreateWithNameInContext(m->name ? m->name : "nnc", llc);
   char *triple = LLVMGetTargetMachineTriple(tm);
@@ -99,7 +106,6 @@ LLVMModuleRef cg_build_module(const IrModule *m, LLVMContextRef llc, LLVMTargetM
   LLVMSetModuleDataLayout(cx.mod, cx.td);
   cx.b = LLVMCreateBuilderInContext(llc);
   cx.t_void = LLVMVoidTypeInContext(llc);
-  cx.t_i1 = LLVMInt1TypeInContext(llc);
   cx.t_i32 = LLVMInt32TypeInContext(llc);
   cx.t_i64 = LLVMInt64TypeInContext(llc);
   cx.t_f32 = LLVMFloatTypeInContext(llc);
@@ -109,7 +115,6 @@ LLVMModuleRef cg_build_module(const IrModule *m, LLVMContextRef llc, LLVMTargetM
   cx.t_kernel_body = LLVMFunctionType(cx.t_void, bp, 3, 0);
   cx.attr_noalias = LLVMGetEnumAttributeKindForName("noalias", 7);
   cx.attr_nounwind = LLVMGetEnumAttributeKindForName("nounwind", 8);
-  cx.attr_noinline = LLVMGetEnumAttributeKindForName("noinline", 8);
   declare_runtime(&cx);
 
   static const char *const names[3] = {IR_FN_FORWARD, IR_FN_EVAL, IR_FN_TRAIN};

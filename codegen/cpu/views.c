@@ -34,7 +34,8 @@ CgMono cg_mono_dim(int64_t d) {
 CgMono cg_mono_mul(CgMono a, CgMono b) {
   CgMono m = cg_mono(a.c * b.c);
   if (m.c == 0) return m;
-  for (int k = 0; k < CG_MAX_SYMS; k++) m.e[k] = (uint8_t)(a.e[k] + b.e[k]);
+  for (int k = 0; k < CG_MAX_SYMS; k++)
+    m.e[k] = (uint8_t)(a.e[k] + b.e[k]);
   return m;
 }
 
@@ -49,7 +50,8 @@ bool cg_mono_is(CgMono a, int64_t c) { return cg_mono_eq(a, cg_mono(c)); }
 
 CgMono cg_mono_numel(const Shape *s, int from) {
   CgMono m = cg_mono(1);
-  for (int i = from; i < s->rank; i++) m = cg_mono_mul(m, cg_mono_dim(s->d[i]));
+  for (int i = from; i < s->rank; i++)
+    m = cg_mono_mul(m, cg_mono_dim(s->d[i]));
   return m;
 }
 
@@ -57,7 +59,8 @@ CgMono cg_mono_numel(const Shape *s, int from) {
 
 void cg_view_contig(CgView *v, int buf, const Shape *s) {
   v->buf = buf;
-  for (int i = 0; i < s->rank; i++) v->st[i] = cg_mono_numel(s, i + 1);
+  for (int i = 0; i < s->rank; i++)
+    v->st[i] = cg_mono_numel(s, i + 1);
 }
 
 bool cg_view_rowmajor(const CgView *v, const Shape *s) {
@@ -90,10 +93,18 @@ static CgVal derive(const CgPlan *p, const IrModule *m, int n, int input_buf0) {
   const CgVal *a = nd->nargs ? &p->val[nd->args[0]] : NULL;
   const Shape *as = nd->nargs ? &p->f->nodes[nd->args[0]].ty.sh : NULL;
   switch (nd->op) {
-  case OP_CONST: r.kind = CV_CONST, r.cval = nd->at.value; break;
-  case OP_DIM: r.kind = CV_DIM, r.axis = nd->at.axis, r.dim_of = nd->args[0]; break;
-  case OP_GLOBAL: r.kind = CV_BUF, cg_view_contig(&r.v, ir_global_find(m, nd->at.name), s); break;
-  case OP_INPUT: r.kind = CV_BUF, cg_view_contig(&r.v, input_buf0 + nd->at.index, s); break;
+  case OP_CONST:
+    r.kind = CV_CONST, r.cval = nd->at.value;
+    break;
+  case OP_DIM:
+    r.kind = CV_DIM, r.axis = nd->at.axis, r.dim_of = nd->args[0];
+    break;
+  case OP_GLOBAL:
+    r.kind = CV_BUF, cg_view_contig(&r.v, ir_global_find(m, nd->at.name), s);
+    break;
+  case OP_INPUT:
+    r.kind = CV_BUF, cg_view_contig(&r.v, input_buf0 + nd->at.index, s);
+    break;
   case OP_RESHAPE:
     r = *a;
     /* Not row-major: the operand gets materialised (cg_mark_mat), after
@@ -103,7 +114,8 @@ static CgVal derive(const CgPlan *p, const IrModule *m, int n, int input_buf0) {
   case OP_TRANSPOSE:
     r = *a;
     if (r.kind == CV_BUF)
-      for (int i = 0; i < s->rank; i++) r.v.st[i] = a->v.st[nd->at.axes[i]];
+      for (int i = 0; i < s->rank; i++)
+        r.v.st[i] = a->v.st[nd->at.axes[i]];
     break;
   case OP_BROADCAST:
     r = *a;
@@ -113,7 +125,8 @@ static CgVal derive(const CgPlan *p, const IrModule *m, int n, int input_buf0) {
         r.v.st[i] = j < 0 || (as->d[j] == 1 && s->d[i] != 1) ? cg_mono(0) : a->v.st[j];
       }
     break;
-  default: break;
+  default:
+    break;
   }
   return r;
 }
@@ -143,9 +156,12 @@ bool cg_mark_mat(CgPlan *p) {
       const CgVal *v = &p->val[a];
       const Shape *as = &f->nodes[a].ty.sh;
       bool bad = false;
-      if (nd->op == OP_MATMUL) bad = v->kind != CV_BUF || cg_view_blas(&v->v, as) < 0;
-      else if (nd->op == OP_ONEHOT) bad = v->kind != CV_BUF;
-      else if (nd->op == OP_RESHAPE) bad = v->kind == CV_BUF && !cg_view_rowmajor(&v->v, as);
+      if (nd->op == OP_MATMUL)
+        bad = v->kind != CV_BUF || cg_view_blas(&v->v, as) < 0;
+      else if (nd->op == OP_ONEHOT)
+        bad = v->kind != CV_BUF;
+      else if (nd->op == OP_RESHAPE)
+        bad = v->kind == CV_BUF && !cg_view_rowmajor(&v->v, as);
       else if (nd->op == OP_STORE && v->kind == CV_BUF && v->v.buf < p->nglobals) {
         /* A store reading a global that some store overwrites: the end-of-step
          * copies would race, so take a copy while the value is still old. */

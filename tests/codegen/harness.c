@@ -75,8 +75,9 @@ static bool jit_build(IrModule *m, int opt) {
   if (!orc_ok(LLVMOrcCreateLLJIT(&g_jit, LLVMOrcCreateLLJITBuilder()), "create")) return false;
   LLVMOrcJITDylibRef jd = LLVMOrcLLJITGetMainJITDylib(g_jit);
   LLVMOrcDefinitionGeneratorRef gen;
-  if (!orc_ok(LLVMOrcCreateDynamicLibrarySearchGeneratorForProcess(&gen, LLVMOrcLLJITGetGlobalPrefix(g_jit), NULL, NULL),
-              "process symbols"))
+  if (!orc_ok(
+          LLVMOrcCreateDynamicLibrarySearchGeneratorForProcess(&gen, LLVMOrcLLJITGetGlobalPrefix(g_jit), NULL, NULL),
+          "process symbols"))
     return false;
   LLVMOrcJITDylibAddGenerator(jd, gen);
   LLVMJITSymbolFlags fl = {LLVMJITSymbolGenericFlagsExported | LLVMJITSymbolGenericFlagsCallable, 0};
@@ -111,8 +112,8 @@ static double rnd(void) { /* xorshift64*: uniform in [0, 1) */
 typedef struct Buf {
   DType dt;
   int64_t n;
-  double *ref;  /* what the interpreter sees */
-  void *gen;    /* what the generated code sees (float or int32) */
+  double *ref; /* what the interpreter sees */
+  void *gen;   /* what the generated code sees (float or int32) */
 } Buf;
 
 static void buf_alloc(Buf *b, DType dt, int64_t n) {
@@ -125,14 +126,20 @@ static void buf_alloc(Buf *b, DType dt, int64_t n) {
 static void buf_fill(Buf *b, const CheckOpts *o) {
   for (int64_t i = 0; i < b->n; i++) {
     double v;
-    if (b->dt == DT_I32) v = (double)(int)(rnd() * o->label_max);
-    else if (o->data == DATA_POSITIVE) v = 0.1 + 2 * rnd();
-    else if (o->data == DATA_INTS) v = (double)(int)(rnd() * 4) - 1;
-    else v = 2 * rnd() - 1;
+    if (b->dt == DT_I32)
+      v = (double)(int)(rnd() * o->label_max);
+    else if (o->data == DATA_POSITIVE)
+      v = 0.1 + 2 * rnd();
+    else if (o->data == DATA_INTS)
+      v = (double)(int)(rnd() * 4) - 1;
+    else
+      v = 2 * rnd() - 1;
     v = b->dt == DT_F32 ? (double)(float)v : v;
     b->ref[i] = v;
-    if (b->dt == DT_I32) ((int32_t *)b->gen)[i] = (int32_t)v;
-    else ((float *)b->gen)[i] = (float)v;
+    if (b->dt == DT_I32)
+      ((int32_t *)b->gen)[i] = (int32_t)v;
+    else
+      ((float *)b->gen)[i] = (float)v;
   }
 }
 
@@ -178,13 +185,18 @@ bool cg_check(IrModule *m, const CheckOpts *o0, const char *name) {
   if (!fn || !wsfn) return printf("  %s: compilation failed\n", name), false;
 
   int ng = m->nglobals, ni = 0, nr = f->nrets;
-  for (int i = 0; i < f->n; i++) ni += f->nodes[i].op == OP_INPUT;
-  Buf *bufs = calloc((size_t)(ng + ni + nr + 1), sizeof *bufs);
-  for (int g = 0; g < ng; g++) buf_alloc(&bufs[g], m->globals[g].ty.dt, ir_numel(&m->globals[g].ty.sh, o.syms));
   for (int i = 0; i < f->n; i++)
-    if (f->nodes[i].op == OP_INPUT) buf_alloc(&bufs[ng + f->nodes[i].at.index], f->nodes[i].ty.dt, ir_numel(&f->nodes[i].ty.sh, o.syms));
-  for (int r = 0; r < nr; r++) buf_alloc(&bufs[ng + ni + r], f->nodes[f->rets[r]].ty.dt, ir_numel(&f->nodes[f->rets[r]].ty.sh, o.syms));
-  for (int b = 0; b < ng + ni; b++) buf_fill(&bufs[b], &o);
+    ni += f->nodes[i].op == OP_INPUT;
+  Buf *bufs = calloc((size_t)(ng + ni + nr + 1), sizeof *bufs);
+  for (int g = 0; g < ng; g++)
+    buf_alloc(&bufs[g], m->globals[g].ty.dt, ir_numel(&m->globals[g].ty.sh, o.syms));
+  for (int i = 0; i < f->n; i++)
+    if (f->nodes[i].op == OP_INPUT)
+      buf_alloc(&bufs[ng + f->nodes[i].at.index], f->nodes[i].ty.dt, ir_numel(&f->nodes[i].ty.sh, o.syms));
+  for (int r = 0; r < nr; r++)
+    buf_alloc(&bufs[ng + ni + r], f->nodes[f->rets[r]].ty.dt, ir_numel(&f->nodes[f->rets[r]].ty.sh, o.syms));
+  for (int b = 0; b < ng + ni; b++)
+    buf_fill(&bufs[b], &o);
   if (o.bad_label >= 0)
     for (int b = ng; b < ng + ni; b++)
       if (bufs[b].dt == DT_I32 && o.bad_label < bufs[b].n)
@@ -192,7 +204,8 @@ bool cg_check(IrModule *m, const CheckOpts *o0, const char *name) {
 
   double **ref = calloc((size_t)(ng + ni + nr + 1), sizeof *ref);
   void **args = calloc((size_t)(ng + ni + nr + 1), sizeof *args);
-  for (int b = 0; b < ng + ni + nr; b++) ref[b] = bufs[b].ref, args[b] = bufs[b].gen;
+  for (int b = 0; b < ng + ni + nr; b++)
+    ref[b] = bufs[b].ref, args[b] = bufs[b].gen;
   int64_t wsz = wsfn(o.syms);
   void *ws = aligned_alloc(64, ((size_t)wsz + 64) / 64 * 64);
   memset(ws, 0xff, (size_t)wsz);
@@ -205,12 +218,15 @@ bool cg_check(IrModule *m, const CheckOpts *o0, const char *name) {
       if (o.bad_label < 0) printf("  %s: interpreter: %s\n", name, err), ok = false;
       break;
     }
-    for (int r = 0; r < nr; r++) ok &= compare(&bufs[ng + ni + r], o.tol, "output", r);
-    for (int g = 0; g < ng; g++) ok &= compare(&bufs[g], o.tol, "global", g);
+    for (int r = 0; r < nr; r++)
+      ok &= compare(&bufs[ng + ni + r], o.tol, "output", r);
+    for (int g = 0; g < ng; g++)
+      ok &= compare(&bufs[g], o.tol, "global", g);
   }
   if (!ok) printf("  %s: results differ from the interpreter\n", name);
   free(ws), free(ref), free(args);
-  for (int b = 0; b < ng + ni + nr; b++) buf_free(&bufs[b]);
+  for (int b = 0; b < ng + ni + nr; b++)
+    buf_free(&bufs[b]);
   free(bufs);
   return ok;
 }
@@ -221,7 +237,8 @@ IrModule *t_module(const char *name) { return ir_module_new(arena_new(), name); 
 
 Type t_type(DType dt, int rank, const int64_t *dims) {
   Type t = {.dt = dt, .sh.rank = rank};
-  for (int i = 0; i < rank; i++) t.sh.d[i] = dims[i];
+  for (int i = 0; i < rank; i++)
+    t.sh.d[i] = dims[i];
   return t;
 }
 

@@ -14,15 +14,15 @@
 typedef enum { DATA_NORMAL, DATA_POSITIVE, DATA_INTS } DataKind;
 
 typedef struct CheckOpts {
-  const char *fn;     /* default "forward" */
-  int64_t syms[4];    /* values of the symbolic dims */
+  const char *fn;  /* default "forward" */
+  int64_t syms[4]; /* values of the symbolic dims */
   DataKind data;
-  int label_max;      /* i32 inputs are drawn from [0, label_max); default 4 */
-  int bad_label;      /* >= 0: this i32 element is set to label_max (out of range) */
-  double tol;         /* relative and absolute tolerance; default 1e-4 */
-  int opt;            /* -O level; default 2 (set opt_set to use 0) */
+  int label_max; /* i32 inputs are drawn from [0, label_max); default 4 */
+  int bad_label; /* >= 0: this i32 element is set to label_max (out of range) */
+  double tol;    /* relative and absolute tolerance; default 1e-4 */
+  int opt;       /* -O level; default 2 (set opt_set to use 0) */
   bool opt_set;
-  int steps;          /* calls in a row (globals carry over); default 1 */
+  int steps; /* calls in a row (globals carry over); default 1 */
   uint64_t seed;
 } CheckOpts;
 
@@ -41,15 +41,16 @@ void jit_release(void);
 
 /* Test bookkeeping: EXPECT prints the failing condition. */
 extern int t_passed, t_failed;
-#define EXPECT(cond, ...)                                            \
-  do {                                                               \
-    if (cond) t_passed++;                                            \
-    else {                                                           \
-      t_failed++;                                                    \
-      printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);         \
-      printf(__VA_ARGS__);                                           \
-      printf("\n");                                                  \
-    }                                                                \
+#define EXPECT(cond, ...)                                                                                              \
+  do {                                                                                                                 \
+    if (cond)                                                                                                          \
+      t_passed++;                                                                                                      \
+    else {                                                                                                             \
+      t_failed++;                                                                                                      \
+      printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                                                           \
+      printf(__VA_ARGS__);                                                                                             \
+      printf("\n");                                                                                                    \
+    }                                                                                                                  \
   } while (0)
 
 /* IR building shortcuts for tests. */

@@ -14,7 +14,8 @@ void nnrt_parallel_for(NnrtBody body, void *ctx, int64_t n, int64_t grain) {
 
 static void tensor(const char *what, const NnrtTensor *t) {
   printf("%s %s kind=%d dtype=%d rank=%d init=%d dims=", what, t->name, t->kind, t->dtype, t->rank, t->init);
-  for (int i = 0; i < NNRT_MAX_RANK; i++) printf("%lld%s", (long long)t->dims[i], i + 1 < NNRT_MAX_RANK ? "," : "");
+  for (int i = 0; i < NNRT_MAX_RANK; i++)
+    printf("%lld%s", (long long)t->dims[i], i + 1 < NNRT_MAX_RANK ? "," : "");
   printf(" a=%g b=%g\n", t->init_a, t->init_b);
 }
 
@@ -24,24 +25,31 @@ static void func(const char *what, const NnrtFunc *f) {
     return;
   }
   printf("%s %s in=%d out=%d\n", what, f->name, f->n_inputs, f->n_outputs);
-  for (int i = 0; i < f->n_inputs; i++) tensor(" input", &f->inputs[i]);
-  for (int i = 0; i < f->n_outputs; i++) tensor(" output", &f->outputs[i]);
+  for (int i = 0; i < f->n_inputs; i++)
+    tensor(" input", &f->inputs[i]);
+  for (int i = 0; i < f->n_outputs; i++)
+    tensor(" output", &f->outputs[i]);
 }
 
-static int64_t dim(const NnrtTensor *t, int i, const int64_t *syms) { return t->dims[i] < 0 ? syms[-t->dims[i] - 1] : t->dims[i]; }
+static int64_t dim(const NnrtTensor *t, int i, const int64_t *syms) {
+  return t->dims[i] < 0 ? syms[-t->dims[i] - 1] : t->dims[i];
+}
 
 static int64_t numel(const NnrtTensor *t, const int64_t *syms) {
   int64_t n = 1;
-  for (int i = 0; i < t->rank; i++) n *= dim(t, i, syms);
+  for (int i = 0; i < t->rank; i++)
+    n *= dim(t, i, syms);
   return n;
 }
 
 int main(void) {
   const NnrtModel *m = &nnrt_model;
   printf("abi=%d name=%s syms=%d:", m->abi_version, m->name, m->n_syms);
-  for (int i = 0; i < m->n_syms; i++) printf(" %s", m->sym_names[i]);
+  for (int i = 0; i < m->n_syms; i++)
+    printf(" %s", m->sym_names[i]);
   printf("\n");
-  for (int i = 0; i < m->n_globals; i++) tensor("global", &m->globals[i]);
+  for (int i = 0; i < m->n_globals; i++)
+    tensor("global", &m->globals[i]);
   func("forward", &m->forward);
   func("eval_step", &m->eval_step);
   func("train_step", &m->train_step);
@@ -56,14 +64,16 @@ int main(void) {
   int n = m->n_globals + f->n_inputs + f->n_outputs;
   void **args = calloc((size_t)n, sizeof *args);
   for (int k = 0; k < n; k++) {
-    const NnrtTensor *t = k < m->n_globals ? &m->globals[k]
+    const NnrtTensor *t = k < m->n_globals                 ? &m->globals[k]
                           : k < m->n_globals + f->n_inputs ? &f->inputs[k - m->n_globals]
                                                            : &f->outputs[k - m->n_globals - f->n_inputs];
     int64_t e = numel(t, syms);
     args[k] = calloc((size_t)e + 1, 4);
     for (int64_t i = 0; i < e; i++) {
-      if (t->dtype == NNRT_I32) ((int32_t *)args[k])[i] = (int32_t)(i % 2);
-      else ((float *)args[k])[i] = (float)(i % 7 - 3) / 4;
+      if (t->dtype == NNRT_I32)
+        ((int32_t *)args[k])[i] = (int32_t)(i % 2);
+      else
+        ((float *)args[k])[i] = (float)(i % 7 - 3) / 4;
     }
   }
   void *ws = aligned_alloc(64, (size_t)(f->workspace_size(syms) + 64) / 64 * 64);
@@ -71,7 +81,8 @@ int main(void) {
   for (int r = 0; r < f->n_outputs; r++) {
     const NnrtTensor *t = &f->outputs[r];
     double s = 0;
-    for (int64_t i = 0; i < numel(t, syms); i++) s += ((float *)args[m->n_globals + f->n_inputs + r])[i];
+    for (int64_t i = 0; i < numel(t, syms); i++)
+      s += ((float *)args[m->n_globals + f->n_inputs + r])[i];
     printf("sum(output %d)=%.4f\n", r, s);
   }
   return 0;

@@ -14,8 +14,7 @@
 #include "harness.h"
 #include "passes/passes.h"
 
-bool pass_fuse(IrModule *m, PassCtx *ctx); /* passes/fuse.c */
-void test_object(void);                    /* test_object.c */
+void test_object(void); /* test_object.c */
 
 static void fuse(IrModule *m, bool on) {
   if (on) {
@@ -26,7 +25,8 @@ static void fuse(IrModule *m, bool on) {
     return;
   }
   for (int i = 0; i < m->nfuncs; i++)
-    for (int j = 0; j < m->funcs[i]->n; j++) m->funcs[i]->nodes[j].group = -1;
+    for (int j = 0; j < m->funcs[i]->n; j++)
+      m->funcs[i]->nodes[j].group = -1;
 }
 
 /* Kernels the backend plans for function fn (and how many are fused). */
@@ -65,9 +65,9 @@ static void test_unary(void) {
     OpKind op;
     double scale; /* input multiplier, to reach the interesting range */
     DataKind data;
-  } ops[] = {{OP_NEG, 1, DATA_NORMAL},  {OP_RELU, 1, DATA_NORMAL}, {OP_STEP, 1, DATA_NORMAL},
-             {OP_SIGMOID, 8, DATA_NORMAL}, {OP_TANH, 9, DATA_NORMAL}, {OP_TANH, 0.01, DATA_NORMAL},
-             {OP_EXP, 4, DATA_NORMAL}, {OP_LOG, 1, DATA_POSITIVE}, {OP_SQRT, 1, DATA_POSITIVE}};
+  } ops[] = {{OP_NEG, 1, DATA_NORMAL},     {OP_RELU, 1, DATA_NORMAL},  {OP_STEP, 1, DATA_NORMAL},
+             {OP_SIGMOID, 8, DATA_NORMAL}, {OP_TANH, 9, DATA_NORMAL},  {OP_TANH, 0.01, DATA_NORMAL},
+             {OP_EXP, 4, DATA_NORMAL},     {OP_LOG, 1, DATA_POSITIVE}, {OP_SQRT, 1, DATA_POSITIVE}};
   for (size_t i = 0; i < sizeof ops / sizeof *ops; i++) {
     IrModule *m = t_module("unary");
     IrFunc *f = fwd(m);
@@ -94,9 +94,8 @@ static void test_binary(void) {
   static const struct {
     int ra, rb;
     int64_t a[3], b[3];
-  } shapes[] = {{2, 2, {3, 37}, {3, 37}}, {2, 1, {3, 37}, {37}},     {2, 2, {3, 1}, {1, 37}},
-                {0, 2, {0}, {3, 37}},     {3, 2, {4, 1, 5}, {3, 1}}, {3, 3, {2, 3, 4}, {2, 1, 4}},
-                {1, 3, {4}, {2, 3, 4}}};
+  } shapes[] = {{2, 2, {3, 37}, {3, 37}},  {2, 1, {3, 37}, {37}},        {2, 2, {3, 1}, {1, 37}}, {0, 2, {0}, {3, 37}},
+                {3, 2, {4, 1, 5}, {3, 1}}, {3, 3, {2, 3, 4}, {2, 1, 4}}, {1, 3, {4}, {2, 3, 4}}};
   for (size_t i = 0; i < sizeof ops / sizeof *ops; i++)
     for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
       IrModule *m = t_module("binary");
@@ -106,7 +105,10 @@ static void test_binary(void) {
       ir_ret(f, t_op(f, ops[i], a, b));
       char name[64];
       snprintf(name, sizeof name, "%s shapes #%zu", ir_ops[ops[i]].mnemonic, s);
-      check3(m, (CheckOpts){.data = ops[i] == OP_DIV ? DATA_POSITIVE : ops[i] == OP_EQ ? DATA_INTS : DATA_NORMAL},
+      check3(m,
+             (CheckOpts){.data = ops[i] == OP_DIV  ? DATA_POSITIVE
+                                 : ops[i] == OP_EQ ? DATA_INTS
+                                                   : DATA_NORMAL},
              name);
     }
 }
@@ -118,9 +120,10 @@ static void test_cast(void) {
   int x = ir_input(f, "x", T(DT_F32, 4, 9), (Loc){0});
   int y = ir_input(f, "y", T(DT_I32, 4, 9), (Loc){0});
   int xi = t_attr(f, OP_CAST, t_op(f, OP_MUL, x, ir_const(f, 3.7, &s, (Loc){0})), NULL, &ti);
-  ir_ret(f, xi);                                               /* f32 -> i32 truncates */
+  ir_ret(f, xi);                                              /* f32 -> i32 truncates */
   ir_ret(f, t_op(f, OP_ADD, t_attr(f, OP_CAST, y, NULL, &tf), /* i32 -> f32 */
                  t_attr(f, OP_CAST, xi, NULL, &tf)));
+  ir_ret(f, y); /* an i32 input returned: an i32 copy */
   check3(m, (CheckOpts){.label_max = 7}, "cast");
 }
 
@@ -133,7 +136,7 @@ static void test_chain(void) {
   int s = ir_input(f, "s", TS(DT_F32), (Loc){0});
   int b = ir_input(f, "b", T(DT_F32, 33), (Loc){0});
   int c = ir_input(f, "c", T(DT_F32, B, 1), (Loc){0});
-  int es = t_op(f, OP_EXP, s, 0); /* scalar, computed once */
+  int es = t_op(f, OP_EXP, s, 0);  /* scalar, computed once */
   int ec = t_op(f, OP_TANH, c, 0); /* per row */
   int y = t_op(f, OP_MUL, t_op(f, OP_NEG, t_op(f, OP_MUL, x, x), 0), es);
   y = t_op(f, OP_RELU, t_op(f, OP_ADD, t_op(f, OP_ADD, y, b), ec), 0);
@@ -146,6 +149,27 @@ static void test_chain(void) {
   EXPECT(kernels(m, "forward", NULL) == 8, "chain unfused: %d kernels", kernels(m, "forward", NULL));
   o.syms[0] = 1;
   check3(m, o, "chain, B=1");
+}
+
+/* An unfused chain of five [B,50] values, each used once: two workspace
+ * slots, used in turns. A [B,1,50] operand walks as one run with [B,50]. */
+static void test_memplan(void) {
+  IrModule *m = t_module("memplan");
+  IrFunc *f = fwd(m);
+  int64_t B = symB(m);
+  int x = ir_input(f, "x", T(DT_F32, B, 50), (Loc){0});
+  int z = ir_input(f, "z", T(DT_F32, B, 1, 50), (Loc){0});
+  Type r = T(DT_F32, B, 50);
+  int y = x;
+  for (int i = 0; i < 5; i++)
+    y = t_op(f, i % 2 ? OP_NEG : OP_TANH, y, 0);
+  ir_ret(f, t_op(f, OP_ADD, y, t_attr(f, OP_RESHAPE, z, NULL, &r)));
+  ir_ret(f, t_op(f, OP_MUL, z, z));
+  Arena *a = arena_new();
+  CgPlan *p = cg_plan(a, m, f);
+  EXPECT(p->nslots == 2, "memplan: %d slots", p->nslots);
+  arena_free(a);
+  check3(m, (CheckOpts){.syms = {3}}, "memplan chain");
 }
 
 /* ---- reductions and softmax ---- */
@@ -208,6 +232,25 @@ static void test_softmax(void) {
   check3(m, (CheckOpts){.syms = {5000}}, "log_softmax [5000,10] (parallel)");
 }
 
+/* Size-1 dims everywhere: no row loop, no class loop, nothing to reduce. */
+static void test_degenerate(void) {
+  IrModule *m = t_module("degenerate");
+  IrFunc *f = fwd(m);
+  int a = ir_input(f, "a", T(DT_F32, 3, 1, 5), (Loc){0});
+  int b = ir_input(f, "b", T(DT_F32, 4, 1), (Loc){0});
+  int c = ir_input(f, "c", T(DT_F32, 1, 1), (Loc){0});
+  int y = ir_input(f, "y", T(DT_I32, 3), (Loc){0});
+  Type o1 = T(DT_F32, 3, 1);
+  ir_ret(f, t_attr(f, OP_SOFTMAX, a, &(Attrs){.axis = 1}, NULL));
+  ir_ret(f, t_attr(f, OP_LOG_SOFTMAX, b, &(Attrs){.axis = 1}, NULL));
+  ir_ret(f, t_attr(f, OP_SUM, c, &(Attrs){.naxes = 2, .axes = {0, 1}}, NULL));
+  ir_ret(f, t_attr(f, OP_MEAN, a, &(Attrs){.naxes = 1, .axes = {1}}, NULL));
+  ir_ret(f, t_attr(f, OP_MAX, b, &(Attrs){.naxes = 1, .axes = {1}, .keepdims = 1}, NULL));
+  ir_ret(f, t_attr(f, OP_ONEHOT, y, NULL, &o1));
+  ir_ret(f, t_op(f, OP_ADD, a, t_op(f, OP_EXP, c, 0)));
+  check3(m, (CheckOpts){.label_max = 1}, "size-1 dims");
+}
+
 /* ---- matmul ---- */
 
 static void test_matmul(void) {
@@ -256,18 +299,18 @@ static void test_layout(void) {
   Type s = TS(DT_F32);
   int x = ir_input(f, "x", T(DT_F32, B, 4, 6), (Loc){0});
   Type r2 = T(DT_F32, B, 24), r3 = T(DT_F32, 6, 4, B), bt = T(DT_F32, 2, 3, 5), c4 = T(DT_F32, 2, 2);
-  int r = t_attr(f, OP_RESHAPE, x, NULL, &r2);                     /* alias */
+  int r = t_attr(f, OP_RESHAPE, x, NULL, &r2); /* alias */
   ir_ret(f, t_op(f, OP_ADD, r, ir_const(f, 1, &s, (Loc){0})));
   int t = t_attr(f, OP_TRANSPOSE, x, &(Attrs){.naxes = 3, .axes = {2, 0, 1}}, NULL);
-  ir_ret(f, t_op(f, OP_MUL, t, t));                                 /* strided loads */
+  ir_ret(f, t_op(f, OP_MUL, t, t)); /* strided loads */
   int tt = t_attr(f, OP_TRANSPOSE, r, &(Attrs){.naxes = 2, .axes = {1, 0}}, NULL);
   ir_ret(f, t_attr(f, OP_RESHAPE, tt, NULL, &r3)); /* reshape of a transpose: materialised */
   int v = ir_input(f, "v", T(DT_F32, 3, 1), (Loc){0});
   ir_ret(f, t_op(f, OP_EXP, t_attr(f, OP_BROADCAST, v, NULL, &bt), 0)); /* stride-0 view */
-  ir_ret(f, t);                                                      /* returned view: a copy */
-  ir_ret(f, x);                                                      /* returned input */
-  ir_ret(f, ir_const(f, 2.5, &c4, (Loc){0}));                        /* returned const */
-  ir_ret(f, t_attr(f, OP_DIM, x, &(Attrs){.axis = 0}, NULL));        /* returned dim */
+  ir_ret(f, t);                                                         /* returned view: a copy */
+  ir_ret(f, x);                                                         /* returned input */
+  ir_ret(f, ir_const(f, 2.5, &c4, (Loc){0}));                           /* returned const */
+  ir_ret(f, t_attr(f, OP_DIM, x, &(Attrs){.axis = 0}, NULL));           /* returned dim */
   ir_ret(f, t_op(f, OP_DIV, x, t_attr(f, OP_DIM, x, &(Attrs){.axis = 0}, NULL)));
   int twice = t_op(f, OP_NEG, v, 0);
   ir_ret(f, twice);
@@ -302,8 +345,10 @@ int main(void) {
   test_binary();
   test_cast();
   test_chain();
+  test_memplan();
   test_reduce();
   test_softmax();
+  test_degenerate();
   test_matmul();
   test_layout();
   test_onehot();

@@ -8,8 +8,6 @@
 #include "harness.h"
 #include "passes/passes.h"
 
-bool pass_fuse(IrModule *m, PassCtx *ctx);
-
 static void set_fused(IrModule *m, bool on) {
   if (on) {
     Diag d;
@@ -19,7 +17,8 @@ static void set_fused(IrModule *m, bool on) {
     return;
   }
   for (int i = 0; i < m->nfuncs; i++)
-    for (int j = 0; j < m->funcs[i]->n; j++) m->funcs[i]->nodes[j].group = -1;
+    for (int j = 0; j < m->funcs[i]->n; j++)
+      m->funcs[i]->nodes[j].group = -1;
 }
 
 /* Stores of fn whose value the plan writes straight into the global. */

@@ -28,19 +28,19 @@ static void test_layout_static(void) {
   cx.t_i64 = LLVMInt64TypeInContext(llc), cx.t_f64 = LLVMDoubleTypeInContext(llc);
   LLVMTypeRef tt, ft, mt = cg_meta_types(&cx, &tt, &ft);
   LLVMTargetDataRef td = LLVMCreateTargetDataLayout(tm);
-  static const size_t toff[] = {OFF(NnrtTensor, name), OFF(NnrtTensor, kind), OFF(NnrtTensor, dtype),
-                                OFF(NnrtTensor, rank), OFF(NnrtTensor, init), OFF(NnrtTensor, dims),
+  static const size_t toff[] = {OFF(NnrtTensor, name),   OFF(NnrtTensor, kind),  OFF(NnrtTensor, dtype),
+                                OFF(NnrtTensor, rank),   OFF(NnrtTensor, init),  OFF(NnrtTensor, dims),
                                 OFF(NnrtTensor, init_a), OFF(NnrtTensor, init_b)};
-  static const size_t foff[] = {OFF(NnrtFunc, name), OFF(NnrtFunc, fn), OFF(NnrtFunc, workspace_size),
+  static const size_t foff[] = {OFF(NnrtFunc, name),     OFF(NnrtFunc, fn),        OFF(NnrtFunc, workspace_size),
                                 OFF(NnrtFunc, n_inputs), OFF(NnrtFunc, n_outputs), OFF(NnrtFunc, inputs),
                                 OFF(NnrtFunc, outputs)};
-  static const size_t moff[] = {
-      OFF(NnrtModel, abi_version), OFF(NnrtModel, name),      OFF(NnrtModel, n_syms),    OFF(NnrtModel, sym_names),
-      OFF(NnrtModel, n_globals),   OFF(NnrtModel, globals),   OFF(NnrtModel, forward),   OFF(NnrtModel, eval_step),
-      OFF(NnrtModel, train_step),  OFF(NnrtModel, task),      OFF(NnrtModel, optimizer), OFF(NnrtModel, lr),
-      OFF(NnrtModel, beta1),       OFF(NnrtModel, beta2),     OFF(NnrtModel, eps),       OFF(NnrtModel, weight_decay),
-      OFF(NnrtModel, momentum),    OFF(NnrtModel, batch),     OFF(NnrtModel, epochs),    OFF(NnrtModel, dataset),
-      OFF(NnrtModel, seed)};
+  static const size_t moff[] = {OFF(NnrtModel, abi_version),  OFF(NnrtModel, name),      OFF(NnrtModel, n_syms),
+                                OFF(NnrtModel, sym_names),    OFF(NnrtModel, n_globals), OFF(NnrtModel, globals),
+                                OFF(NnrtModel, forward),      OFF(NnrtModel, eval_step), OFF(NnrtModel, train_step),
+                                OFF(NnrtModel, task),         OFF(NnrtModel, optimizer), OFF(NnrtModel, lr),
+                                OFF(NnrtModel, beta1),        OFF(NnrtModel, beta2),     OFF(NnrtModel, eps),
+                                OFF(NnrtModel, weight_decay), OFF(NnrtModel, momentum),  OFF(NnrtModel, batch),
+                                OFF(NnrtModel, epochs),       OFF(NnrtModel, dataset),   OFF(NnrtModel, seed)};
   struct {
     LLVMTypeRef t;
     const size_t *off;
@@ -68,13 +68,28 @@ static IrModule *small_model(void) {
   IrModule *m = t_module("tiny");
   int64_t B = IR_SYM(ir_sym(m, "B"));
   ir_sym(m, "T");
-  int w = ir_global_add(m, (IrGlobal){.name = "dense.w", .kind = GLOBAL_PARAM, .ty = T(DT_F32, 4, 3),
-                                      .init = NNRT_INIT_GLOROT_UNIFORM, .init_a = 4, .init_b = 3});
-  int b = ir_global_add(m, (IrGlobal){.name = "dense.b", .kind = GLOBAL_PARAM, .ty = T(DT_F32, 3), .init = NNRT_INIT_ZEROS});
+  int w = ir_global_add(m, (IrGlobal){.name = "dense.w",
+                                      .kind = GLOBAL_PARAM,
+                                      .ty = T(DT_F32, 4, 3),
+                                      .init = NNRT_INIT_GLOROT_UNIFORM,
+                                      .init_a = 4,
+                                      .init_b = 3});
+  int b = ir_global_add(
+      m, (IrGlobal){.name = "dense.b", .kind = GLOBAL_PARAM, .ty = T(DT_F32, 3), .init = NNRT_INIT_ZEROS});
   ir_global_add(m, (IrGlobal){.name = "opt.step", .kind = GLOBAL_STATE, .ty = TS(DT_F32), .init = NNRT_INIT_ZEROS});
-  m->train = (IrTrain){.present = true, .opt = OPT_ADAMW, .lr = 0.01, .beta1 = 0.8, .beta2 = 0.99, .eps = 1e-7,
-                       .weight_decay = 0.5, .momentum = 0.25, .batch = 16, .epochs = 2, .data = "fashion_mnist",
-                       .task = NNRT_TASK_CLASSIFY, .seed = 1234567890123ull};
+  m->train = (IrTrain){.present = true,
+                       .opt = OPT_ADAMW,
+                       .lr = 0.01,
+                       .beta1 = 0.8,
+                       .beta2 = 0.99,
+                       .eps = 1e-7,
+                       .weight_decay = 0.5,
+                       .momentum = 0.25,
+                       .batch = 16,
+                       .epochs = 2,
+                       .data = "fashion_mnist",
+                       .task = NNRT_TASK_CLASSIFY,
+                       .seed = 1234567890123ull};
   IrFunc *f = ir_func_new(m, IR_FN_FORWARD);
   int x = ir_input(f, "x", T(DT_F32, B, 4), (Loc){0});
   int y = t_bin(f, OP_MATMUL, x, ir_global_ref(f, w, (Loc){0}), &(Attrs){0});
@@ -87,11 +102,13 @@ static IrModule *small_model(void) {
 /* What meta_main.c should print for m, with the forward sum from ir_interp. */
 static void expected(const IrModule *m, FILE *out) {
   fprintf(out, "abi=%d name=%s syms=%d:", NNRT_ABI_VERSION, m->name, m->nsyms);
-  for (int i = 0; i < m->nsyms; i++) fprintf(out, " %s", m->syms[i]);
+  for (int i = 0; i < m->nsyms; i++)
+    fprintf(out, " %s", m->syms[i]);
   fprintf(out, "\n");
   for (int i = 0; i < m->nglobals; i++) {
     const IrGlobal *g = &m->globals[i];
-    fprintf(out, "global %s kind=%d dtype=%d rank=%d init=%d dims=", g->name, g->kind, g->ty.dt, g->ty.sh.rank, g->init);
+    fprintf(out, "global %s kind=%d dtype=%d rank=%d init=%d dims=", g->name, g->kind, g->ty.dt, g->ty.sh.rank,
+            g->init);
     for (int k = 0; k < NNRT_MAX_RANK; k++)
       fprintf(out, "%lld%s", (long long)(k < g->ty.sh.rank ? g->ty.sh.d[k] : 0), k + 1 < NNRT_MAX_RANK ? "," : "");
     fprintf(out, " a=%g b=%g\n", g->init_a, g->init_b);
@@ -108,13 +125,16 @@ static void expected(const IrModule *m, FILE *out) {
   int64_t syms[2] = {3, 3};
   double w[12], b[3], x[12], o[9];
   double *gl[3] = {w, b, (double[1]){0}};
-  for (int i = 0; i < 12; i++) w[i] = (double)(i % 7 - 3) / 4, x[i] = w[i];
-  for (int i = 0; i < 3; i++) b[i] = (double)(i % 7 - 3) / 4;
+  for (int i = 0; i < 12; i++)
+    w[i] = (double)(i % 7 - 3) / 4, x[i] = w[i];
+  for (int i = 0; i < 3; i++)
+    b[i] = (double)(i % 7 - 3) / 4;
   char err[128];
   double *in[1] = {x}, *outs[1] = {o};
   ir_interp(f, syms, gl, in, outs, err, sizeof err);
   double s = 0;
-  for (int i = 0; i < 9; i++) s += o[i];
+  for (int i = 0; i < 9; i++)
+    s += o[i];
   fprintf(out, "sum(output 0)=%.4f\n", s);
 }
 
@@ -157,15 +177,23 @@ static void test_object_roundtrip(void) {
   expected(m, f);
   fclose(f);
   char *got = slurp(outp), *exp = slurp(want);
-  EXPECT(got && exp && !strcmp(got, exp), "model read back from C differs:\n--- got\n%s--- expected\n%s", got ? got : "",
-         exp ? exp : "");
+  EXPECT(got && exp && !strcmp(got, exp), "model read back from C differs:\n--- got\n%s--- expected\n%s",
+         got ? got : "", exp ? exp : "");
   free(got), free(exp);
 
   /* A link failure names the command and its status. */
   CgOptions bad = o;
+  Diag bd;
+  diag_init(&bd, tmpfile());
   bad.cc = "false";
-  bad.diag = NULL;
-  EXPECT(!cg_link(obj, exe, NULL, &bad), "a failing linker must be reported");
+  bad.diag = &bd;
+  EXPECT(!cg_link(obj, exe, NULL, &bad) && bd.nerrors == 1, "a failing linker must be reported");
+  rewind(bd.out);
+  char msg[512] = "";
+  size_t nr = fread(msg, 1, sizeof msg - 1, bd.out);
+  msg[nr] = 0;
+  EXPECT(strstr(msg, "`false ") && strstr(msg, "exited with status 1"), "link error message: %s", msg);
+  fclose(bd.out);
 
   static const struct {
     EmitKind k;
@@ -186,7 +214,13 @@ static void test_object_roundtrip(void) {
   if (file_size(NNRT_LIB) > 0) {
     CgOptions e = o;
     e.out_path = exe, e.emit = EMIT_EXE, e.runtime_lib = NNRT_LIB, e.cpu_native = true;
-    EXPECT(cg_cpu_backend.compile(m, &e), "emit exe");
+    if (*NNC_TEST_LINK_EXTRA) {
+      /* compile() links with no extra flags: link its object by hand. */
+      e.emit = EMIT_OBJ, e.out_path = obj;
+      EXPECT(cg_cpu_backend.compile(m, &e) && cg_link(obj, exe, NNC_TEST_LINK_EXTRA, &e), "emit exe");
+    } else {
+      EXPECT(cg_cpu_backend.compile(m, &e), "emit exe");
+    }
     snprintf(cmd, sizeof cmd, "%s --help > %s 2>&1", exe, outp);
     EXPECT(system(cmd) == 0, "%s --help", exe);
   } else {
