@@ -160,22 +160,17 @@ static int lower_float(Lower *L, const Builtin *b, const Expr *call, BArg *a) {
 
 /* ---- losses ---- */
 
-static bool same_shape(const Shape *a, const Shape *b) {
-  Type x = {.dt = DT_F32, .sh = *a}, y = {.dt = DT_F32, .sh = *b};
-  return ir_type_eq(&x, &y);
-}
-
 /* A prediction [B, 1] against a target [B] (or the reverse) is compared
  * elementwise, not broadcast to [B, B]: the trap of a loss that trains on the
  * wrong thing without any error. Other differences are errors. */
 static bool match_shapes(Lower *L, const Builtin *b, const Expr *call, int *p, int *y) {
   const Shape *sp = &ty(L, *p)->sh, *sy = &ty(L, *y)->sh;
-  if (same_shape(sp, sy)) return true;
+  if (ir_shape_eq(sp, sy)) return true;
   for (int flip = 0; flip < 2; flip++) {
     const Shape *big = flip ? sy : sp, *small = flip ? sp : sy;
     Shape trimmed = *big;
     trimmed.rank--;
-    if (big->rank == small->rank + 1 && big->d[big->rank - 1] == 1 && same_shape(&trimmed, small)) {
+    if (big->rank == small->rank + 1 && big->d[big->rank - 1] == 1 && ir_shape_eq(&trimmed, small)) {
       int *v = flip ? y : p;
       *v = reshape_to(L, *v, small, call->loc);
       return *v >= 0;
@@ -206,7 +201,7 @@ static int lower_cross_entropy(Lower *L, const Builtin *b, const Expr *call, BAr
   int rank = tl->sh.rank;
   Shape lead = tl->sh;
   lead.rank--;
-  if (!same_shape(&lead, &ty_->sh)) {
+  if (!ir_shape_eq(&lead, &ty_->sh)) {
     diag_error(L->d, call->loc, "cross_entropy: labels %s do not match logits %s", fe_type_str(L, ty_, b1),
                fe_type_str(L, tl, b2));
     return FE_ERR;

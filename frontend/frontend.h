@@ -1,8 +1,10 @@
 /* frontend.h — from .nn source to IR.
  *
  * lex.c (tokens with file:line:col) → parse.c (AST, ast.h) → lower.c (IR with
- * shape inference; layer calls create their parameters) · summary.c (the
- * Keras-style table of `nnc summary`). */
+ * shape inference; lower.h) with builtins.c (the builtin functions and
+ * layers, whose parameters they create), bind.c (arguments) and train.c (the
+ * train block) · summary.c (the Keras-style table of `nnc summary`) ·
+ * main.c, the `nnc` driver. */
 #ifndef NNC_FRONTEND_H
 #define NNC_FRONTEND_H
 #include "../ir/ir.h"
@@ -28,5 +30,8 @@ typedef struct FeModel {
  * was any. `text` may be NULL: the file at `path` is read. */
 FeModel *fe_compile(Arena *a, Diag *d, const char *path, const char *text, size_t len);
 void fe_print_summary(FILE *out, const FeModel *fm);
+/* Reads a whole file into the arena (NUL-terminated; *len excludes the NUL).
+ * NULL after reporting through d if it cannot be opened or read. */
+char *fe_read_file(Arena *a, Diag *d, const char *path, size_t *len);
 
 #endif

@@ -32,11 +32,7 @@ static Loc loc_at(const Lexer *L, size_t pos) {
 }
 
 static Token *push(Lexer *L, TokKind kind, size_t start, size_t end) {
-  if (L->n == L->cap) {
-    int nc = L->cap ? 2 * L->cap : 256;
-    L->toks = arena_grow(L->a, L->toks, (size_t)L->cap, (size_t)nc, sizeof *L->toks);
-    L->cap = nc;
-  }
+  ARENA_GROW(L->a, L->toks, L->n, L->cap, 256);
   Token *t = &L->toks[L->n++];
   memset(t, 0, sizeof *t);
   t->kind = kind;
@@ -96,7 +92,12 @@ static void lex_number(Lexer *L) {
 /* string = '"' (char | '\' escape)* '"', on one line */
 static void lex_string(Lexer *L) {
   size_t start = L->pos++;
-  char *buf = arena_alloc(L->a, L->len - start + 1);
+  /* The decoded text is no longer than the rest of the line: sized by that,
+   * not by the rest of the file (a file of many strings would cost memory
+   * quadratic in its length). */
+  size_t eol = L->pos;
+  while (eol < L->len && L->text[eol] != '\n') eol++;
+  char *buf = arena_alloc(L->a, eol - L->pos + 1);
   size_t k = 0;
   bool closed = false;
   while (L->pos < L->len && L->text[L->pos] != '\n') {

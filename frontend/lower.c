@@ -13,6 +13,8 @@
  * Requires: a Program from parse_program. Guarantees: on success, a module
  * whose functions type-check (every node came through a shape rule). */
 #include <errno.h>
+#include <limits.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -74,29 +76,60 @@ int fe_norm_axis(Lower *L, int64_t axis, int rank, Loc loc) {
   return (int)(axis < 0 ? axis + rank : axis);
 }
 
-#define GROW(L, arr, n, cap)                                                                \
-  do {                                                                                      \
-    if ((n) == (cap)) {                                                                     \
-      int nc_ = (cap) ? 2 * (cap) : 16;                                                     \
-      (arr) = arena_grow((L)->a, (arr), (size_t)(cap), (size_t)nc_, sizeof *(arr));         \
-      (cap) = nc_;                                                                          \
-    }                                                                                       \
-  } while (0)
+#define GROW(L, arr, n, cap) ARENA_GROW((L)->a, arr, n, cap, 16)
 
-static bool name_used(const Lower *L, const char *s) {
-  for (int i = 0; i < L->nused; i++)
-    if (!strcmp(L->used[i], s)) return true;
-  return false;
+/* ---- name tables (lower.h) ---- */
+
+/* The slot of s, or the empty slot where it would go. */
+static int tab_slot(const FeNameTab *t, const char *s) {
+  size_t i = ir_hash_str(s) & (size_t)(t->cap - 1);
+  while (t->key[i] && strcmp(t->key[i], s)) i = (i + 1) & (size_t)(t->cap - 1);
+  return (int)i;
 }
 
-const char *fe_unique_name(Lower *L, const char *base) {
-  const char *s = base;
-  for (int k = 1; name_used(L, s); k++) s = arena_printf(L->a, "%s.%d", base, k);
-  s = arena_strdup(L->a, s);
-  GROW(L, L->used, L->nused, L->usedcap);
-  L->used[L->nused++] = s;
+static bool tab_has(const FeNameTab *t, const char *s) { return t->cap && t->key[tab_slot(t, s)]; }
+
+/* Adds s (kept as given: it must live in the arena); returns its slot. */
+static int tab_add(Lower *L, FeNameTab *t, const char *s) {
+  if (2 * (t->n + 1) > t->cap) { /* rehash into a table twice the size */
+    FeNameTab old = *t;
+    if (old.cap > INT_MAX / 4) unreachable("name table too large");
+    t->cap = old.cap ? 2 * old.cap : 64;
+    t->key = arena_alloc(L->a, sizeof *t->key * (size_t)t->cap);
+    t->next = arena_alloc(L->a, sizeof *t->next * (size_t)t->cap);
+    for (int i = 0; i < old.cap; i++)
+      if (old.key[i]) {
+        int j = tab_slot(t, old.key[i]);
+        t->key[j] = old.key[i];
+        t->next[j] = old.next[i];
+      }
+  }
+  int i = tab_slot(t, s);
+  if (!t->key[i]) {
+    t->key[i] = s;
+    t->next[i] = 1;
+    t->n++;
+  }
+  return i;
+}
+
+/* base if it is free, else base<sep>k for the first free k from the base's
+ * counter on; the name returned is added. */
+static const char *tab_fresh(Lower *L, FeNameTab *t, const char *base, const char *sep) {
+  if (!tab_has(t, base)) {
+    const char *s = arena_strdup(L->a, base);
+    tab_add(L, t, s);
+    return s;
+  }
+  int k = t->next[tab_slot(t, base)];
+  const char *s;
+  while (tab_has(t, s = arena_printf(L->a, "%s%s%d", base, sep, k))) k++;
+  t->next[tab_slot(t, base)] = k + 1;
+  tab_add(L, t, s); /* after the counter: adding may move every slot */
   return s;
 }
+
+const char *fe_unique_name(Lower *L, const char *base) { return tab_fresh(L, &L->used, base, "."); }
 
 /* Names an unnamed node after the binding that holds it (`h = ...` → %h). */
 static void name_value(Lower *L, int v, const char *name) {
@@ -108,24 +141,30 @@ static void name_value(Lower *L, int v, const char *name) {
 
 void fe_add_layer(Lower *L, const char *name, const char *kind, int v, int64_t params, Loc loc) {
   if (v < 0) return;
+  if (!tab_has(&L->layer_names, name)) tab_add(L, &L->layer_names, arena_strdup(L->a, name));
   GROW(L, L->layers, L->nlayers, L->layercap);
   L->layers[L->nlayers++] = (FeLayer){.name = name, .kind = kind, .out = *fe_type(L, v), .params = params, .loc = loc};
 }
 
 bool fe_layer_name_taken(const Lower *L, const char *name) {
-  for (int i = 0; i < L->nlayers; i++)
-    if (!strcmp(L->layers[i].name, name)) return true;
+  if (tab_has(&L->layer_names, name)) return true;
   /* A layer's parameters are globals "<layer>.w": a name whose globals
    * exist is taken even if it has no summary row. */
   return ir_global_find(L->m, arena_printf(L->a, "%s.w", name)) >= 0 ||
          ir_global_find(L->m, arena_printf(L->a, "%s.b", name)) >= 0;
 }
 
+/* The kind's own entry "#kind" in layer_names (never a layer name: those
+ * are identifiers) keeps the next number to try, so n auto-named layers cost
+ * O(n) in all. */
 const char *fe_auto_layer_name(Lower *L, const char *kind) {
-  for (int k = 1;; k++) {
-    const char *s = arena_printf(L->a, "%s_%d", kind, k);
-    if (!fe_layer_name_taken(L, s)) return s;
-  }
+  const char *key = arena_printf(L->a, "#%s", kind);
+  int b = tab_add(L, &L->layer_names, key); /* may move the table: index it after */
+  int k = L->layer_names.next[b];
+  const char *s;
+  while (fe_layer_name_taken(L, s = arena_printf(L->a, "%s_%d", kind, k))) k++;
+  L->layer_names.next[tab_slot(&L->layer_names, key)] = k + 1;
+  return s;
 }
 
 /* ---- names ---- */
@@ -390,18 +429,18 @@ static void check_inputs_used(Lower *L, int out, int loss) {
 
 /* ---- the driver ---- */
 
-static bool read_file(Arena *a, Diag *d, const char *path, const char **text, size_t *len) {
+char *fe_read_file(Arena *a, Diag *d, const char *path, size_t *len) {
   FILE *fp = fopen(path, "rb");
   if (!fp) {
     diag_fatal(d, "cannot open '%s': %s", path, strerror(errno));
-    return false;
+    return NULL;
   }
   size_t cap = 1 << 16, n = 0;
   char *buf = malloc(cap);
   for (size_t got; buf && (got = fread(buf + n, 1, cap - n, fp)) > 0;) {
     n += got;
     if (n == cap) {
-      char *bigger = realloc(buf, cap *= 2);
+      char *bigger = cap <= SIZE_MAX / 2 ? realloc(buf, cap *= 2) : NULL;
       if (!bigger) free(buf);
       buf = bigger;
     }
@@ -411,19 +450,19 @@ static bool read_file(Arena *a, Diag *d, const char *path, const char **text, si
   if (err) {
     free(buf);
     diag_fatal(d, "cannot read '%s'", path);
-    return false;
+    return NULL;
   }
-  *text = arena_strndup(a, buf, n);
+  char *text = arena_strndup(a, buf, n);
   *len = n;
   free(buf);
-  return true;
+  return text;
 }
 
 FeModel *fe_compile(Arena *a, Diag *d, const char *path, const char *text, size_t len) {
   int errors0 = d->nerrors;
   path = arena_strdup(a, path);
   if (!text) {
-    if (!read_file(a, d, path, &text, &len)) return NULL;
+    if (!(text = fe_read_file(a, d, path, &len))) return NULL;
   } else {
     text = arena_strndup(a, text, len);
   }
@@ -435,7 +474,6 @@ FeModel *fe_compile(Arena *a, Diag *d, const char *path, const char *text, size_
 
   Lower L = {.a = a, .d = d, .prog = prog, .task = NNRT_TASK_REGRESS};
   L.m = ir_module_new(a, prog->name);
-  L.m->train.opt = OPT_ADAM;
   L.f = ir_func_new(L.m, "model");
   Result out = {0}, loss = {0};
   for (int i = 0; i < prog->nstmts; i++) {

@@ -13,9 +13,21 @@
 #define FE_ERR (-1)
 
 /* Integers in .nn (dims, axes, units) stay below FE_MAX_INT, and a tensor
- * below FE_MAX_ELEMS elements, so that no size computation can overflow. */
+ * below FE_MAX_ELEMS elements, so that no size computation can overflow
+ * (both inside the IR's own limits, IR_MAX_DIM and IR_MAX_NUMEL). */
 #define FE_MAX_INT 2147483647.0
 #define FE_MAX_ELEMS ((int64_t)1 << 40)
+_Static_assert(FE_MAX_ELEMS <= IR_MAX_NUMEL && 2147483647 < IR_MAX_DIM, "the frontend's limits exceed the IR's");
+
+/* A set of names, each with the next numeric suffix to try when it is used
+ * as a base ("h" → "h.1", "h.2", ...), so that giving n values the same
+ * base costs O(n) in all, not O(n^2) probes of O(n) each. Open addressing;
+ * lower.c. */
+typedef struct FeNameTab {
+  const char **key;
+  int *next;
+  int cap, n;
+} FeNameTab;
 
 /* What a name in the model refers to. */
 typedef enum { NK_INPUT, NK_PARAM, NK_LET } NameKind;
@@ -36,10 +48,10 @@ typedef struct Lower {
   int cur_stmt; /* for "used before it is defined" */
   FeName *names;
   int nnames, namecap;
-  const char **used; /* IR value names taken in f (they must be unique) */
-  int nused, usedcap;
+  FeNameTab used; /* IR value names taken in f (they must be unique) */
   FeLayer *layers;
   int nlayers, layercap;
+  FeNameTab layer_names; /* the names of layers[] (and of rows dropped later) */
   int *inputs; /* the INPUT nodes, in declaration order (FE_ERR for bad ones) */
   int ninputs, inputcap;
   bool in_loss; /* lowering `minimize`: no summary rows for its activations */

@@ -113,7 +113,7 @@ typedef struct Opts {
   const char *input, *output;
   const char *after, *passes, *print_after;
   const char *cc, *runtime;
-  const char *disabled[16];
+  const char *disabled[PASS_MAX_DISABLED - 1]; /* the last slot of PassCtx's is --no-fuse's */
   int ndisabled;
   EmitKind emit;
   int opt_level;
@@ -170,7 +170,7 @@ static int parse_opts(int argc, char **argv, const char *usage, Opts *o, int *do
     } else if (IS("--no-fuse")) {
       o->no_fuse = true;
     } else if (VAL("--disable-pass")) {
-      if (o->ndisabled == 16) return usage_error(usage, "too many --disable-pass options%s", "");
+      if (o->ndisabled == PASS_MAX_DISABLED - 1) return usage_error(usage, "too many --disable-pass options%s", "");
       o->disabled[o->ndisabled++] = v;
     } else if (VAL("--after")) {
       o->after = v;
@@ -208,37 +208,21 @@ static int parse_opts(int argc, char **argv, const char *usage, Opts *o, int *do
   return 0;
 }
 
-/* Reads a whole file into the arena; NULL (after a message) on failure. */
-static char *read_file(Arena *a, Diag *d, const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  if (!f) {
-    diag_fatal(d, "cannot open '%s': %s", path, strerror(errno));
-    return NULL;
-  }
-  size_t cap = 1 << 16, n = 0;
-  char *buf = malloc(cap);
-  for (size_t k; buf && (k = fread(buf + n, 1, cap - n - 1, f)) > 0;) {
-    n += k;
-    if (n + 1 == cap) buf = realloc(buf, cap *= 2);
-  }
-  bool bad = !buf || ferror(f);
-  fclose(f);
-  if (bad) {
-    free(buf);
-    diag_fatal(d, "cannot read '%s'", path);
-    return NULL;
-  }
-  char *text = arena_strndup(a, buf, n);
-  free(buf);
-  *len = n;
-  return text;
-}
-
-/* Splits "a,b,c" into names; returns the count. */
-static int split_passes(Arena *a, const char *list, const char **names, int max) {
+/* Splits "a,b,c" into names (empty ones skipped); returns the count, or -1
+ * after reporting a list of more than max. */
+static int split_passes(Arena *a, Diag *d, const char *list, const char **names, int max) {
   int n = 0;
-  char *s = arena_strdup(a, list);
-  for (char *tok = strtok(s, ","); tok && n < max; tok = strtok(NULL, ",")) names[n++] = tok;
+  for (const char *p = list; *p;) {
+    size_t len = strcspn(p, ",");
+    if (len) {
+      if (n == max) {
+        diag_fatal(d, "too many passes in --passes (at most %d)", max);
+        return -1;
+      }
+      names[n++] = arena_strndup(a, p, len);
+    }
+    p += len + (p[len] == ',');
+  }
   return n;
 }
 
@@ -309,7 +293,7 @@ static int cmd_dump(Arena *a, Diag *d, Opts *o) {
   const char *names[32];
   int n = 0;
   if (o->passes) {
-    n = split_passes(a, o->passes, names, 32);
+    if ((n = split_passes(a, d, o->passes, names, 32)) < 0) return 1;
   } else if (o->after || o->print_after_all) {
     /* The default pipeline, cut after --after. */
     for (int i = 0; i < pass_default_pipeline_len; i++) {
@@ -330,12 +314,13 @@ static int cmd_dump(Arena *a, Diag *d, Opts *o) {
 
 static int cmd_opt(Arena *a, Diag *d, Opts *o) {
   size_t len;
-  char *text = read_file(a, d, o->input, &len);
+  char *text = fe_read_file(a, d, o->input, &len);
   if (!text) return 1;
   IrModule *m = ir_parse(a, d, o->input, text, len);
   if (!m || !ir_verify(m, d)) return 1;
   const char *names[32];
-  int n = o->passes ? split_passes(a, o->passes, names, 32) : 0;
+  int n = o->passes ? split_passes(a, d, o->passes, names, 32) : 0;
+  if (n < 0) return 1;
   PassCtx pc = pass_ctx(d, o);
   pc.verify = true;
   if (!pass_run_pipeline(m, names, n, &pc)) return 1;

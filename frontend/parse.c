@@ -150,9 +150,12 @@ static Expr *new_binary(Parser *P, BinOp op, Loc loc, Expr *l, Expr *r) {
  * arg  = IDENT ":" expr | expr
  * Called after "("; `first` is the value piped in, if any. */
 static void parse_args(Parser *P, Expr *call, Expr *first) {
-  int cap = 4, n = 0;
-  Arg *args = arena_alloc(P->a, (size_t)cap * sizeof *args);
-  if (first) args[n++] = (Arg){.val = first};
+  int cap = 0, n = 0;
+  Arg *args = NULL;
+  if (first) {
+    ARENA_GROW(P->a, args, n, cap, 4);
+    args[n++] = (Arg){.val = first};
+  }
   bool keyword_seen = false;
   skip_nl(P);
   while (!is(P, ")")) {
@@ -168,10 +171,7 @@ static void parse_args(Parser *P, Expr *call, Expr *first) {
       syntax_error(P, cur(P)->loc, "positional argument after a keyword argument");
     }
     arg.val = parse_expr(P);
-    if (n == cap) {
-      args = arena_grow(P->a, args, (size_t)cap, (size_t)cap * 2, sizeof *args);
-      cap *= 2;
-    }
+    ARENA_GROW(P->a, args, n, cap, 4);
     args[n++] = arg;
     skip_nl_before(P, ")");
     if (!accept(P, ",")) break;
@@ -198,16 +198,11 @@ static Expr *parse_call(Parser *P, Token *name, Expr *first) {
 /* list = "[" (expr ("," expr)* ","?)? "]" */
 static Expr *parse_list(Parser *P) {
   Expr *e = new_expr(P, EX_LIST, expect(P, "[")->loc);
-  int cap = 4;
-  e->items = arena_alloc(P->a, (size_t)cap * sizeof *e->items);
-  int dmax = 0;
+  int cap = 0, dmax = 0;
   skip_nl(P);
   while (!is(P, "]")) {
     Expr *it = parse_expr(P);
-    if (e->nitems == cap) {
-      e->items = arena_grow(P->a, e->items, (size_t)cap, (size_t)cap * 2, sizeof *e->items);
-      cap *= 2;
-    }
+    ARENA_GROW(P->a, e->items, e->nitems, cap, 4);
     e->items[e->nitems++] = it;
     if (it->depth > dmax) dmax = it->depth;
     skip_nl_before(P, "]");
@@ -254,14 +249,18 @@ static Expr *parse_primary(Parser *P) {
   syntax_error(P, t->loc, "expected an expression, found %s", describe(P, t));
 }
 
-/* power = primary ("**" unary)?      right-associative: a ** b ** c = a ** (b ** c) */
+/* power = primary ("**" unary)?      right-associative: a ** b ** c = a ** (b ** c)
+ * The right operand recurses (like "-" and "("), so it counts as a level. */
 static Expr *parse_power(Parser *P) {
   Expr *e = parse_primary(P);
   if (is(P, "**")) {
     Loc loc = cur(P)->loc;
     advance(P);
     skip_nl(P);
-    e = new_binary(P, BIN_POW, loc, e, parse_unary(P));
+    enter(P);
+    Expr *rhs = parse_unary(P);
+    P->depth--;
+    e = new_binary(P, BIN_POW, loc, e, rhs);
   }
   return e;
 }
@@ -393,21 +392,13 @@ static void parse_type(Parser *P, TypeExpr *ty) {
 
 static void push_stmt(Parser *P, const Stmt *s) {
   Program *g = P->prog;
-  if (g->nstmts == g->stmtcap) {
-    int nc = g->stmtcap ? 2 * g->stmtcap : 16;
-    g->stmts = arena_grow(P->a, g->stmts, (size_t)g->stmtcap, (size_t)nc, sizeof *g->stmts);
-    g->stmtcap = nc;
-  }
+  ARENA_GROW(P->a, g->stmts, g->nstmts, g->stmtcap, 16);
   g->stmts[g->nstmts++] = *s;
 }
 
 static void push_item(Parser *P, const TrainItem *it) {
   Program *g = P->prog;
-  if (g->ntrain == g->traincap) {
-    int nc = g->traincap ? 2 * g->traincap : 8;
-    g->train = arena_grow(P->a, g->train, (size_t)g->traincap, (size_t)nc, sizeof *g->train);
-    g->traincap = nc;
-  }
+  ARENA_GROW(P->a, g->train, g->ntrain, g->traincap, 8);
   g->train[g->ntrain++] = *it;
 }
 

@@ -2,8 +2,10 @@
  * into IrTrain. Each setting is a row of one table; optimizers are a table
  * of BParam lists like the builtins (bind.c does the arguments).
  *
- * Defaults (no train block, or a setting left out): adam(lr: 1e-3), batch
- * 32, epochs 1, seed 42, no dataset (NULL: the runtime decides). The dataset
+ * Defaults (no train block, or a setting left out) are ir_module_new's:
+ * adam(lr: 1e-3), batch 32, epochs 1, seed 42, no dataset (NULL: the runtime
+ * decides); an optimizer named without arguments takes the defaults of the
+ * table below. The dataset
  * name is not checked here: which data sets exist is the runtime's
  * business. */
 #include <math.h>

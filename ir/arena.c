@@ -3,6 +3,7 @@
 #include "arena.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,7 @@ void arena_free(Arena *a) {
 }
 
 void *arena_alloc(Arena *a, size_t size) {
+  if (size > SIZE_MAX - 15) unreachable("arena_alloc: size overflows");
   size = (size + 15) & ~(size_t)15;
   ArenaBlock *b = a->head;
   if (!b || b->cap - b->used < size) {
@@ -50,11 +52,13 @@ void *arena_alloc(Arena *a, size_t size) {
   }
   void *p = b->data + b->used;
   b->used += size;
+  a->used += size;
   memset(p, 0, size);
   return p;
 }
 
 void *arena_grow(Arena *a, void *old, size_t old_cap, size_t new_cap, size_t elem) {
+  if (elem && new_cap > SIZE_MAX / elem) unreachable("arena_grow: size overflows");
   void *p = arena_alloc(a, new_cap * elem);
   if (old && old_cap) memcpy(p, old, old_cap * elem);
   return p;

@@ -3,11 +3,13 @@
  * arena and dies with it; nothing is freed node by node. */
 #ifndef NNC_ARENA_H
 #define NNC_ARENA_H
+#include <limits.h>
 #include <stddef.h>
 
 typedef struct ArenaBlock ArenaBlock;
 typedef struct Arena {
   ArenaBlock *head;
+  size_t used; /* bytes handed out so far (tests bound memory use with it) */
 } Arena;
 
 Arena *arena_new(void);
@@ -18,6 +20,19 @@ void *arena_alloc(Arena *a, size_t size);
 /* Grows an array allocated from the arena: returns a copy of `old` with room
  * for new_cap elements of `elem` bytes (the old block is simply abandoned). */
 void *arena_grow(Arena *a, void *old, size_t old_cap, size_t new_cap, size_t elem);
+/* Makes room for one more element in the arena array `arr` that holds n of
+ * cap elements (n and cap are ints): when it is full, cap doubles (from
+ * `first`). Aborts rather than let cap overflow. The one growth rule of every
+ * arena array in the compiler. */
+#define ARENA_GROW(a, arr, n, cap, first)                                                                              \
+  do {                                                                                                                 \
+    if ((n) >= (cap)) {                                                                                                \
+      if ((cap) > INT_MAX / 2) unreachable("arena array too large");                                                   \
+      int nc_ = (cap) ? 2 * (cap) : (first);                                                                           \
+      (arr) = arena_grow((a), (arr), (size_t)(cap), (size_t)nc_, sizeof *(arr));                                       \
+      (cap) = nc_;                                                                                                     \
+    }                                                                                                                  \
+  } while (0)
 char *arena_strdup(Arena *a, const char *s);
 char *arena_strndup(Arena *a, const char *s, size_t n);
 char *arena_printf(Arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

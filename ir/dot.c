@@ -1,5 +1,5 @@
-/* dot.c — the module as a Graphviz graph (`nnc ... --dot`), for looking at
- * what a pass did: `dot -Tsvg`.
+/* dot.c — the module as a Graphviz graph (`nnc dump|opt --format=dot`), for
+ * looking at what a pass did: `dot -Tsvg`.
  *
  * One cluster per function; a box per node labelled with its value, op,
  * attributes and type; an edge per operand (numbered when the op has more

@@ -1,6 +1,7 @@
-/* ir.c — the op table and the IR builder. */
+/* ir.c — the op table (from ops.def), type helpers and the IR builder. */
 #include "ir.h"
 
+#include <stdarg.h>
 #include <string.h>
 
 #define OP(id, mnem, nargs, flags, attrs, shape, vjp)                                      \
@@ -19,12 +20,14 @@ OpKind ir_op_by_name(const char *mnemonic) {
   return OP_COUNT;
 }
 
-bool ir_type_eq(const Type *a, const Type *b) {
-  if (a->dt != b->dt || a->sh.rank != b->sh.rank) return false;
-  for (int i = 0; i < a->sh.rank; i++)
-    if (a->sh.d[i] != b->sh.d[i]) return false;
+bool ir_shape_eq(const Shape *a, const Shape *b) {
+  if (a->rank != b->rank) return false;
+  for (int i = 0; i < a->rank; i++)
+    if (a->d[i] != b->d[i]) return false;
   return true;
 }
+
+bool ir_type_eq(const Type *a, const Type *b) { return a->dt == b->dt && ir_shape_eq(&a->sh, &b->sh); }
 
 int64_t ir_numel_static(const Shape *s) {
   int64_t n = 1;
@@ -41,22 +44,35 @@ int64_t ir_numel(const Shape *s, const int64_t *syms) {
   return n;
 }
 
+/* Appends to buf[len] at *k; a long type is cut short, never overrun (the
+ * pointer stays inside buf even once *k has passed len). */
+static void append(char *buf, size_t len, size_t *k, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void append(char *buf, size_t len, size_t *k, const char *fmt, ...) {
+  if (*k >= len) return;
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(buf + *k, len - *k, fmt, ap);
+  va_end(ap);
+  *k += n > 0 ? (size_t)n : 0;
+}
+
 const char *ir_type_str(const IrModule *m, const Type *t, char *buf, size_t len) {
-  const char *dt = t->dt == DT_F32 ? "f32" : t->dt == DT_I32 ? "i32" : "void";
-  size_t k = (size_t)snprintf(buf, len, "%s", dt);
+  size_t k = 0;
+  if (len) buf[0] = 0;
+  append(buf, len, &k, "%s", t->dt == DT_F32 ? "f32" : t->dt == DT_I32 ? "i32" : "void");
   if (t->dt == DT_VOID) return buf;
-  k += (size_t)snprintf(buf + k, k < len ? len - k : 0, "[");
-  for (int i = 0; i < t->sh.rank; i++) {
+  append(buf, len, &k, "[");
+  for (int i = 0; i < t->sh.rank && i < IR_MAX_RANK; i++) {
     int64_t d = t->sh.d[i];
     const char *sep = i ? "," : "";
-    if (IR_IS_SYM(d) && m && IR_SYM_INDEX(d) < m->nsyms)
-      k += (size_t)snprintf(buf + k, k < len ? len - k : 0, "%s%s", sep, m->syms[IR_SYM_INDEX(d)]);
+    if (IR_IS_SYM(d) && m && -(d + 1) < m->nsyms)
+      append(buf, len, &k, "%s%s", sep, m->syms[-(d + 1)]);
     else if (IR_IS_SYM(d))
-      k += (size_t)snprintf(buf + k, k < len ? len - k : 0, "%s?%d", sep, IR_SYM_INDEX(d));
+      append(buf, len, &k, "%s?%lld", sep, (long long)-(d + 1));
     else
-      k += (size_t)snprintf(buf + k, k < len ? len - k : 0, "%s%lld", sep, (long long)d);
+      append(buf, len, &k, "%s%lld", sep, (long long)d);
   }
-  snprintf(buf + k, k < len ? len - k : 0, "]");
+  append(buf, len, &k, "]");
   return buf;
 }
 
@@ -66,6 +82,9 @@ IrModule *ir_module_new(Arena *a, const char *name) {
   IrModule *m = arena_alloc(a, sizeof *m);
   m->arena = a;
   m->name = arena_strdup(a, name);
+  /* The defaults of a module without a train block, and of settings a
+   * train block leaves out (.nn and IR text alike): torch.optim.Adam's. */
+  m->train.opt = OPT_ADAM;
   m->train.lr = 1e-3;
   m->train.beta1 = 0.9;
   m->train.beta2 = 0.999;
@@ -76,14 +95,7 @@ IrModule *ir_module_new(Arena *a, const char *name) {
   return m;
 }
 
-#define GROW(m, arr, n, cap)                                                            \
-  do {                                                                                  \
-    if ((n) == (cap)) {                                                                 \
-      int nc = (cap) ? 2 * (cap) : 8;                                                   \
-      (arr) = arena_grow((m)->arena, (arr), (size_t)(cap), (size_t)nc, sizeof *(arr)); \
-      (cap) = nc;                                                                       \
-    }                                                                                   \
-  } while (0)
+#define GROW(m, arr, n, cap) ARENA_GROW((m)->arena, arr, n, cap, 8)
 
 int ir_sym_find(const IrModule *m, const char *name) {
   for (int i = 0; i < m->nsyms; i++)

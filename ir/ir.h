@@ -7,8 +7,11 @@
  * node has exactly one result (void for stores). Function inputs are INPUT
  * nodes; results are listed in IrFunc.rets.
  *
- * Sections: types · ops · nodes and functions · module · builder ·
- * printing and parsing (print.c, parse.c) · checking (verify.c, shape.c). */
+ * Sections: types · ops (ops.def; the table in ir.c, the shape rules and
+ * shape helpers in shape.c) · nodes and functions · module · builder (ir.c)
+ * · text and graphs (text_print.c, text_parse.c with text_lex.c, dot.c) ·
+ * checking (verify.c). The reference interpreter has its own header,
+ * interp.h. */
 #ifndef NNC_IR_H
 #define NNC_IR_H
 #include <stdbool.h>
@@ -42,9 +45,36 @@ typedef struct Type {
   Shape sh;
 } Type;
 
+/* Limits of a valid type (the parser's and the verifier's): a static dim is
+ * at most IR_MAX_DIM, and the static dims of a type multiply to at most
+ * IR_MAX_NUMEL, so element counts and byte sizes never overflow int64. */
+#define IR_MAX_DIM ((int64_t)1 << 31)
+#define IR_MAX_NUMEL ((int64_t)1 << 48)
+
 bool ir_type_eq(const Type *a, const Type *b);
+bool ir_shape_eq(const Shape *a, const Shape *b);
 /* Number of elements if all dims are static, else -1. */
 int64_t ir_numel_static(const Shape *s);
+
+/* FNV-1a: the string hash of the name tables (printer, parser, frontend). */
+static inline size_t ir_hash_str(const char *s) {
+  size_t h = 2166136261u;
+  for (; *s; s++)
+    h = (h ^ (unsigned char)*s) * 16777619u;
+  return h;
+}
+
+/* ---- shape helpers (shape.c), shared by the rules, passes and frontend ---- */
+
+/* numpy broadcasting of a against b (align right; equal dims match, a 1
+ * stretches) into *out; false if they do not broadcast. */
+bool ir_broadcast_shapes(const Shape *a, const Shape *b, Shape *out);
+/* Whether s broadcasts to exactly d (d's rank at least s's, and every dim
+ * of s equal to d's or 1): the rule of the `broadcast` op. */
+bool ir_broadcasts_to(const Shape *s, const Shape *d);
+/* The shape of reducing s over axes[0..naxes) (in range, checked by the
+ * caller): those dims dropped, or kept as 1 with keepdims. */
+Shape ir_reduced_shape(const Shape *s, const int *axes, int naxes, bool keepdims);
 
 /* ---- ops (ops.def) ---- */
 
@@ -57,6 +87,7 @@ enum {
   OPF_SOURCE = 1 << 5,
   OPF_EFFECT = 1 << 6,
   OPF_TYPED = 1 << 7,
+  OPF_COMMUTATIVE = 1 << 8,
 };
 
 /* Attribute kinds an op may carry (ops.def's attrs column). */
@@ -214,14 +245,13 @@ int ir_global_ref(IrFunc *f, int global, Loc loc);
 /* Deep-copies a function into module m under a new name. */
 IrFunc *ir_func_clone(IrModule *m, const IrFunc *f, const char *name);
 
-/* Element count of a shape as "a*B + ..." is not needed: shapes are products
- * of static sizes and syms; this evaluates one given sym values. */
+/* Element count of a shape, given the values of the module's syms. */
 int64_t ir_numel(const Shape *s, const int64_t *syms);
 /* Writes "f32[B,784]" (type) into buf. */
 const char *ir_type_str(const IrModule *m, const Type *t, char *buf, size_t len);
 #define IR_TYPE_STRLEN 128
 
-/* ---- text and graphs (print.c, parse.c, dot.c) ---- */
+/* ---- text and graphs (text_print.c, text_parse.c, dot.c) ---- */
 
 /* The text format round-trips: print(parse(print(m))) == print(m). */
 void ir_print_module(FILE *out, const IrModule *m);

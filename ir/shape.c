@@ -1,8 +1,11 @@
 /* shape.c — shape rules, one per ops.def row: they derive an op's result
  * type from its operands (or check a declared one, for OPF_TYPED ops). The
  * builder runs them when a node is made; the verifier re-runs them. Errors
- * are phrased for the user: lowering reports them at the source expression. */
+ * are phrased for the user: lowering reports them at the source expression.
+ * The shape helpers of ir.h (broadcasting, reduced shapes) live here too, so
+ * that passes and the frontend use the rules' own logic instead of copies. */
 #include <stdarg.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "ir.h"
@@ -46,6 +49,16 @@ RULE(shape_typed) {
   return check_value_type(out, err, errlen);
 }
 
+/* An i32 constant holds an integer in int32's range: the value is the
+ * element, not a float to be converted somewhere later. */
+RULE(shape_const) {
+  if (!shape_typed(m, in, nin, at, out, err, errlen)) return false;
+  double v = at->value;
+  if (out->dt == DT_I32 && !(v >= INT32_MIN && v <= INT32_MAX && v == (double)(int64_t)v))
+    return fail(err, errlen, "an i32 constant needs an integer value in int32's range, got %.9g", v);
+  return true;
+}
+
 RULE(shape_global) {
   (void)in, (void)nin;
   int g = at->name ? ir_global_find(m, at->name) : -1;
@@ -75,8 +88,11 @@ RULE(shape_dim) {
   return true;
 }
 
-/* numpy broadcasting: align right; equal dims match, a 1 stretches. */
-static bool broadcast_shapes(const IrModule *m, const Shape *a, const Shape *b, Shape *o, char *err, size_t errlen) {
+/* ---- shape helpers (ir.h) ---- */
+
+/* Walks the aligned dims of a and b; the index of the first pair that does
+ * not broadcast, or -1 when all do (*o then holds the result). */
+static int broadcast_walk(const Shape *a, const Shape *b, Shape *o) {
   int r = a->rank > b->rank ? a->rank : b->rank;
   o->rank = r;
   for (int i = 0; i < r; i++) {
@@ -84,12 +100,39 @@ static bool broadcast_shapes(const IrModule *m, const Shape *a, const Shape *b, 
     int64_t da = ia >= 0 ? a->d[ia] : 1, db = ib >= 0 ? b->d[ib] : 1;
     if (da == db || db == 1) o->d[i] = da;
     else if (da == 1) o->d[i] = db;
-    else {
-      char s1[32], s2[32];
-      return fail(err, errlen, "shapes cannot broadcast: dimension %s against %s", dim_str(m, da, s1), dim_str(m, db, s2));
-    }
+    else return i;
   }
-  return true;
+  return -1;
+}
+
+bool ir_broadcast_shapes(const Shape *a, const Shape *b, Shape *out) { return broadcast_walk(a, b, out) < 0; }
+
+bool ir_broadcasts_to(const Shape *s, const Shape *d) {
+  Shape o;
+  return s->rank <= d->rank && ir_broadcast_shapes(s, d, &o) && ir_shape_eq(&o, d);
+}
+
+Shape ir_reduced_shape(const Shape *s, const int *axes, int naxes, bool keepdims) {
+  Shape o = {0};
+  for (int i = 0; i < s->rank; i++) {
+    bool reduced = false;
+    for (int j = 0; j < naxes; j++) reduced |= axes[j] == i;
+    if (!reduced) o.d[o.rank++] = s->d[i];
+    else if (keepdims) o.d[o.rank++] = 1;
+  }
+  return o;
+}
+
+/* ---- the rules ---- */
+
+/* ir_broadcast_shapes with the user's message on failure. */
+static bool broadcast_shapes(const IrModule *m, const Shape *a, const Shape *b, Shape *o, char *err, size_t errlen) {
+  int i = broadcast_walk(a, b, o);
+  if (i < 0) return true;
+  int r = o->rank, ia = a->rank - r + i, ib = b->rank - r + i;
+  char s1[32], s2[32];
+  return fail(err, errlen, "shapes cannot broadcast: dimension %s against %s", dim_str(m, ia >= 0 ? a->d[ia] : 1, s1),
+              dim_str(m, ib >= 0 ? b->d[ib] : 1, s2));
 }
 
 RULE(shape_binary) {
@@ -139,14 +182,7 @@ RULE(shape_reduce) {
   (void)nin;
   if (!need_f32(m, &in[0], "a reduction", err, errlen)) return false;
   if (!check_axes(at, in[0].sh.rank, false, err, errlen)) return false;
-  Type t = {.dt = DT_F32};
-  for (int i = 0; i < in[0].sh.rank; i++) {
-    bool reduced = false;
-    for (int j = 0; j < at->naxes; j++) reduced |= at->axes[j] == i;
-    if (!reduced) t.sh.d[t.sh.rank++] = in[0].sh.d[i];
-    else if (at->keepdims) t.sh.d[t.sh.rank++] = 1;
-  }
-  *out = t;
+  *out = (Type){.dt = DT_F32, .sh = ir_reduced_shape(&in[0].sh, at->axes, at->naxes, at->keepdims)};
   return true;
 }
 
@@ -219,9 +255,7 @@ RULE(shape_broadcast) {
   (void)nin, (void)at;
   char b1[IR_TYPE_STRLEN], b2[IR_TYPE_STRLEN];
   if (!check_value_type(out, err, errlen)) return false;
-  Shape s;
-  if (out->dt != in[0].dt || in[0].sh.rank > out->sh.rank || !broadcast_shapes(m, &in[0].sh, &out->sh, &s, err, errlen) ||
-      memcmp(s.d, out->sh.d, sizeof(int64_t) * (size_t)s.rank) != 0)
+  if (out->dt != in[0].dt || !ir_broadcasts_to(&in[0].sh, &out->sh))
     return fail(err, errlen, "cannot broadcast %s to %s", ts(m, &in[0], b1), ts(m, out, b2));
   return true;
 }

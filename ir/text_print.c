@@ -17,10 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ir.h"
+#include "text.h"
 
-/* Keyword tables of the text format, shared with text_parse.c (which
- * declares them extern) so that the two directions cannot drift apart. */
+/* The keyword tables of the text format (text.h), for both directions. */
 const char *const ir_text_opt_names[3] = {[OPT_SGD] = "sgd", [OPT_ADAM] = "adam", [OPT_ADAMW] = "adamw"};
 const char *const ir_text_task_names[3] = {
     [NNRT_TASK_CLASSIFY] = "classify", [NNRT_TASK_BINARY] = "binary", [NNRT_TASK_REGRESS] = "regress"};
@@ -28,14 +27,8 @@ const char *const ir_text_init_names[6] = {
     [NNRT_INIT_ZEROS] = "zeros",         [NNRT_INIT_ONES] = "ones",
     [NNRT_INIT_NORMAL] = "normal",       [NNRT_INIT_UNIFORM] = "uniform",
     [NNRT_INIT_HE_NORMAL] = "he_normal", [NNRT_INIT_GLOROT_UNIFORM] = "glorot_uniform"};
-/* How many numbers each initialiser prints: init_a, then init_b. */
-const int ir_text_init_nargs[6] = {0, 0, 2, 2, 1, 2};
-
-#define NELEM(a) ((int)(sizeof(a) / sizeof((a)[0])))
-
-static bool ident_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.';
-}
+const int ir_text_init_nargs[6] = {[NNRT_INIT_ZEROS] = 0,   [NNRT_INIT_ONES] = 0,      [NNRT_INIT_NORMAL] = 2,
+                                   [NNRT_INIT_UNIFORM] = 2, [NNRT_INIT_HE_NORMAL] = 1, [NNRT_INIT_GLOROT_UNIFORM] = 2};
 
 static bool all_digits(const char *s) {
   if (!*s) return false;
@@ -78,21 +71,14 @@ typedef struct NameSet {
   size_t cap;
 } NameSet;
 
-static size_t name_hash(const char *s) {
-  size_t h = 2166136261u;
-  for (; *s; s++)
-    h = (h ^ (unsigned char)*s) * 16777619u;
-  return h;
-}
-
 static bool nameset_has(const NameSet *s, const char *name) {
-  for (size_t i = name_hash(name) & (s->cap - 1); s->slot[i]; i = (i + 1) & (s->cap - 1))
+  for (size_t i = ir_hash_str(name) & (s->cap - 1); s->slot[i]; i = (i + 1) & (s->cap - 1))
     if (!strcmp(s->slot[i], name)) return true;
   return false;
 }
 
 static void nameset_add(NameSet *s, char *name) {
-  size_t i = name_hash(name) & (s->cap - 1);
+  size_t i = ir_hash_str(name) & (s->cap - 1);
   while (s->slot[i])
     i = (i + 1) & (s->cap - 1);
   s->slot[i] = name;
@@ -128,7 +114,7 @@ static char **value_names(const IrFunc *f) {
     size_t len = strlen(nm), cap = len + 1;
     char *s = xmalloc(cap);
     for (size_t k = 0; k < len; k++)
-      s[k] = ident_char(nm[k]) ? nm[k] : '_';
+      s[k] = irt_ident_char(nm[k]) ? nm[k] : '_';
     while (all_digits(s) || nameset_has(&set, s)) {
       size_t n = strlen(s), need = n + strlen(idbuf) + 2;
       if (need > cap) {
@@ -278,9 +264,9 @@ void ir_print_func(FILE *out, const IrFunc *f) {
  * quoted so that it still reads back. NULL and "" both print as "". */
 static void print_word(FILE *out, const char *s) {
   /* Bare only if the lexer reads it back as one identifier. */
-  bool bare = s && ((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z') || s[0] == '_');
+  bool bare = s && irt_ident_start(s[0]);
   for (const char *p = s; bare && *p; p++)
-    bare = ident_char(*p);
+    bare = irt_ident_char(*p);
   if (bare) {
     fputs(s, out);
     return;

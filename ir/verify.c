@@ -21,12 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ir.h"
-
-/* The same limits as text_parse.c's, so that whatever verifies also prints
- * and parses back. */
-#define IR_VERIFY_MAX_DIM ((int64_t)1 << 31)
-#define IR_VERIFY_MAX_NUMEL ((int64_t)1 << 48)
+#include "text.h" /* the name rules: whatever verifies also prints and parses back */
 
 typedef struct Verifier {
   const IrModule *m;
@@ -46,16 +41,12 @@ static void verr(Verifier *V, const char *fmt, ...) {
   V->ok = false;
 }
 
-/* Names that the text format can spell: [A-Za-z_][A-Za-z0-9_.]* (globals may
- * also start with a digit, since they always follow '@'). */
-static bool is_ident(const char *s, bool digit_first) {
-  if (!s || !*s) return false;
-  for (const char *p = s; *p; p++) {
-    char c = *p;
-    bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
-    bool dig = c >= '0' && c <= '9';
-    if (!(alpha || ((dig || c == '.') && (p > s || digit_first)))) return false;
-  }
+/* Names that the text format can spell (text.h): an identifier, or for
+ * globals, which always follow '@', any run of name characters. */
+static bool is_ident(const char *s, bool after_sigil) {
+  if (!s || !*s || !(after_sigil ? irt_ident_char(*s) : irt_ident_start(*s))) return false;
+  for (const char *p = s; *p; p++)
+    if (!irt_ident_char(*p)) return false;
   return true;
 }
 
@@ -80,8 +71,8 @@ static bool type_ok(const IrModule *m, const Type *t, bool allow_sym, char *why,
     int64_t d = t->sh.d[i];
     if (d == 0) return snprintf(why, n, "dimension %d has size 0", i), false;
     /* The parser's limits: beyond them element counts overflow int64. */
-    if (d > IR_VERIFY_MAX_DIM) return snprintf(why, n, "dimension %d is too large", i), false;
-    if (d > 0 && (numel *= d) > IR_VERIFY_MAX_NUMEL) return snprintf(why, n, "too many elements"), false;
+    if (d > IR_MAX_DIM) return snprintf(why, n, "dimension %d is too large", i), false;
+    if (d > 0 && (numel *= d) > IR_MAX_NUMEL) return snprintf(why, n, "too many elements"), false;
     if (IR_IS_SYM(d) && !allow_sym) return snprintf(why, n, "dimension %d is symbolic", i), false;
     if (IR_IS_SYM(d) && -(d + 1) >= m->nsyms) return snprintf(why, n, "dimension %d names no sym", i), false;
   }

@@ -28,22 +28,8 @@
  * its users already have their groups, and it joins theirs if they agree.
  * dim users do not count as uses (they read only a shape). */
 #include <stdlib.h>
-#include <string.h>
 
 #include "passes.h"
-
-static bool broadcasts_to(const Shape *s, const Shape *d) {
-  if (s->rank > d->rank) return false;
-  for (int i = 0; i < s->rank; i++) {
-    int64_t a = s->d[i], b = d->d[d->rank - s->rank + i];
-    if (a != b && a != 1) return false;
-  }
-  return true;
-}
-
-static bool same_shape(const Shape *a, const Shape *b) {
-  return a->rank == b->rank && !memcmp(a->d, b->d, sizeof(int64_t) * (size_t)a->rank);
-}
 
 typedef struct Fuse {
   IrFunc *f;
@@ -71,8 +57,8 @@ static int join_target(const Fuse *F, int v) {
     if (u->group < 0 || (g >= 0 && u->group != g)) return -1;
     g = u->group;
   }
-  if (g < 0 || !broadcasts_to(&nd->ty.sh, &F->domain[g])) return -1;
-  if (nstores && (!F->ew_root[g] || !same_shape(&nd->ty.sh, &F->domain[g]))) return -1;
+  if (g < 0 || !ir_broadcasts_to(&nd->ty.sh, &F->domain[g])) return -1;
+  if (nstores && (!F->ew_root[g] || !ir_shape_eq(&nd->ty.sh, &F->domain[g]))) return -1;
   return g;
 }
 
@@ -123,7 +109,7 @@ static void fuse_func(IrFunc *f) {
     IrNode *st = &f->nodes[s];
     if (st->op != OP_STORE) continue;
     int g = f->nodes[st->args[0]].group;
-    st->group = g >= 0 && F.ew_root[g] && same_shape(&f->nodes[st->args[0]].ty.sh, &F.domain[g]) ? g : -1;
+    st->group = g >= 0 && F.ew_root[g] && ir_shape_eq(&f->nodes[st->args[0]].ty.sh, &F.domain[g]) ? g : -1;
   }
   /* A group of one is no group: renumber the rest densely in node order. */
   int next = 0;

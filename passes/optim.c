@@ -35,12 +35,6 @@ static int state_global(IrModule *m, const char *name, const Type *ty, Diag *d) 
   return -1;
 }
 
-/* The hyper-parameters of the train block; Adam's defaults without one. */
-static IrTrain hyper(const IrModule *m) {
-  if (m->train.present) return m->train;
-  return (IrTrain){.opt = OPT_ADAM, .lr = 1e-3, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8};
-}
-
 static int mulc(AdCtx *c, int x, double k) { return ad_op2(c, OP_MUL, x, ad_scalar(c, k)); }
 
 /* 1 - b^t for the step count t (a f32[] value). */
@@ -51,7 +45,8 @@ static int bias_correction(AdCtx *c, int t, double b) {
 
 bool ad_emit_optimizer(IrFunc *f, const int *params, const int *grads, int np, int lr, Diag *d) {
   IrModule *m = f->mod;
-  IrTrain tr = hyper(m);
+  /* Without a train block these are ir_module_new's defaults (Adam). */
+  const IrTrain tr = m->train;
   AdCtx c = {.f = f};
   Store *st = malloc((3 * (size_t)np + 1) * sizeof *st);
   if (!st) unreachable("out of memory");

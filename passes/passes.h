@@ -8,13 +8,15 @@
 #define NNC_PASSES_H
 #include "../ir/ir.h"
 
+#define PASS_MAX_DISABLED 16
+
 typedef struct PassCtx {
   Diag *diag;
   bool verify;            /* run ir_verify after every pass (debug builds, tests) */
   bool time_passes;       /* print a timing table to stderr at the end */
   bool print_after_all;   /* print the module after every pass */
   const char *print_after; /* print the module after this pass (NULL: none) */
-  const char *disabled[16]; /* passes to skip */
+  const char *disabled[PASS_MAX_DISABLED]; /* passes to skip */
   int ndisabled;
   FILE *dump;             /* where printing goes (stdout) */
   int dump_dot;           /* print Graphviz instead of IR text */
@@ -33,7 +35,7 @@ extern const int pass_count;
 const PassInfo *pass_find(const char *name);
 
 /* The default pipeline of `nnc build` and `nnc dump --after=...`:
- * autodiff, then simplify. */
+ * autodiff, simplify, fuse. */
 extern const char *const pass_default_pipeline[];
 extern const int pass_default_pipeline_len;
 

@@ -1,22 +1,28 @@
 /* simplify.c — the `simplify` pass: canonicalize, fold constants, apply
  * algebraic identities, eliminate common subexpressions, then DCE (dce.c).
  *
- * Requires: valid IR. Guarantees: every function computes bit for bit the
- * same results and performs the same stores, with fewer or as many nodes,
- * numbered compactly (inputs first; dce.c). Each function is rebuilt node
- * by node in one forward walk; every node added goes through:
+ * Requires: valid IR. Guarantees: every function computes the same results
+ * and performs the same stores, with fewer or as many nodes, numbered
+ * compactly (inputs first; dce.c). "The same" is bit for bit but for two
+ * things no loss or accuracy can see: x+0 and 0-x may flip the sign of a
+ * zero (-0 + 0 is +0; like LLVM's nsz), and a folded exp/log/tanh/sigmoid
+ * or sum is its double value rounded to f32, where f32 code may end one ulp
+ * away (see fold_elementwise). Each
+ * function is rebuilt node by node in one forward walk; every node added
+ * goes through:
  *   - canonical order: a constant operand of a commutative op goes second,
  *     so identities look at one side only. Nothing else is reordered (the
  *     IR keeps the order the user wrote); CSE matches a+b with b+a itself;
  *   - folding, when every operand is a constant: elementwise ops (values
- *     computed by ir_interp, so folding means exactly what running would),
- *     layout ops, reductions over static axes; `dim` of a static axis;
+ *     computed by ir_interp on the f32-rounded operands, so folding means
+ *     what running would), layout ops, reductions over static axes; `dim`
+ *     of a static axis;
  *   - lighter operands for elementwise binary ops, which broadcast by
  *     themselves: an explicit `broadcast` operand is replaced by its source,
  *     a constant tensor by a scalar constant, when the result type stays.
  *     The backward pass is full of these (sum's and mean's gradients);
- *   - identities that hold bit for bit, applied only when the replacement
- *     has the result's type (adding a [B,10] zero tensor to an f32[]
+ *   - identities (exact up to the sign of a zero), applied only when the
+ *     replacement has the result's type (adding a [B,10] zero tensor to an f32[]
  *     broadcasts it, so that add stays): x+0, x-0, 0-x = -x, x*1, x*-1 = -x,
  *     x/1, --x, x^1, reshape/broadcast/cast to the same type, reshape of a
  *     reshape, broadcast of a broadcast, identity and composed transposes,
@@ -28,6 +34,7 @@
  *   - CSE over (op, operands, attributes, type). Effects are never merged,
  *     and `global` reads are not merged across a store to that global.
  * The walk and DCE repeat while the node count falls. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,7 +63,7 @@ static bool const_is(const Rw *r, int v, double k) {
   return is_const(r, v, &x) && x == k;
 }
 
-static bool commutative(OpKind op) { return op == OP_ADD || op == OP_MUL || op == OP_EQ; }
+static bool commutative(OpKind op) { return op_is(op, OPF_COMMUTATIVE); }
 
 /* ---- CSE ---- */
 
@@ -133,13 +140,30 @@ static void grow_table(Rw *r) {
 
 /* ---- folding ---- */
 
+/* The f32 nearest to v (ties to even), without the undefined behaviour of
+ * converting an out-of-range double: past FLT_MAX + half an ulp it is inf. */
+static double round_f32(double v) {
+  if (fabs(v) >= 0x1.ffffffp127) return copysign(INFINITY, v);
+  return (double)(float)v;
+}
+
+/* The f32 an f32 constant's value stands for (its type rounds it). */
+static double const_value(const IrNode *k) { return k->ty.dt == DT_F32 ? round_f32(k->at.value) : k->at.value; }
+
 /* Value of the elementwise op n applied to constant operands, by running it
  * through the interpreter on scalars (the operands are uniform, so is the
- * result). */
+ * result). The operands are rounded to f32 first and the result after, as
+ * the f32 code would round them: one +, -, *, / or sqrt computed in double
+ * and rounded once is the f32 operation exactly (double carries more than
+ * twice f32's precision), so these fold bit for bit; exp, log, tanh and
+ * sigmoid fold to their double value rounded, where a backend's f32 math
+ * may differ in the last bit. */
 static bool fold_elementwise(const Rw *r, const IrNode *n, double *value) {
   IrNode nodes[IR_MAX_ARGS + 1];
-  for (int i = 0; i < n->nargs; i++)
-    nodes[i] = (IrNode){.op = OP_CONST, .ty = {.dt = N(r, n->args[i])->ty.dt}, .at.value = N(r, n->args[i])->at.value};
+  for (int i = 0; i < n->nargs; i++) {
+    const IrNode *k = N(r, n->args[i]);
+    nodes[i] = (IrNode){.op = OP_CONST, .ty = {.dt = k->ty.dt}, .at.value = const_value(k)};
+  }
   nodes[n->nargs] = *n;
   nodes[n->nargs].ty.sh.rank = 0;
   for (int i = 0; i < n->nargs; i++) nodes[n->nargs].args[i] = i;
@@ -147,7 +171,9 @@ static bool fold_elementwise(const Rw *r, const IrNode *n, double *value) {
   IrFunc f = {.name = "fold", .nodes = nodes, .n = n->nargs + 1, .rets = &ret, .nrets = 1, .mod = r->m};
   double out[1];
   char err[128];
-  return ir_interp(&f, NULL, NULL, NULL, (double *const[]){out}, err, sizeof err) && (*value = out[0], true);
+  if (!ir_interp(&f, NULL, NULL, NULL, (double *const[]){out}, err, sizeof err)) return false;
+  *value = n->ty.dt == DT_F32 ? round_f32(out[0]) : out[0];
+  return true;
 }
 
 /* Folds n when its value is a constant; returns whether it did. */
@@ -159,11 +185,11 @@ static bool fold(const Rw *r, const IrNode *n, double *value) {
   if (n->nargs == 0) return false;
   for (int i = 0; i < n->nargs; i++)
     if (!is_const(r, n->args[i], NULL)) return false;
-  double c = N(r, n->args[0])->at.value;
+  double c = const_value(N(r, n->args[0]));
   if (op_is(n->op, OPF_ELEMWISE)) return fold_elementwise(r, n, value);
-  if (n->op == OP_RESHAPE || n->op == OP_BROADCAST || n->op == OP_TRANSPOSE || n->op == OP_MAX ||
-      n->op == OP_MEAN)
-    return *value = c, true;
+  /* A uniform tensor moved around, or its max or mean, is the constant; a
+   * sum is count * c (exact, where an f32 loop would round as it adds). */
+  if (op_is(n->op, OPF_LAYOUT) || n->op == OP_MAX || n->op == OP_MEAN) return *value = c, true;
   if (n->op == OP_SUM) {
     const Shape *s = &N(r, n->args[0])->ty.sh;
     double count = 1;
@@ -171,7 +197,7 @@ static bool fold(const Rw *r, const IrNode *n, double *value) {
       if (IR_IS_SYM(s->d[n->at.axes[j]])) return false;
       count *= (double)s->d[n->at.axes[j]];
     }
-    return *value = c * count, true;
+    return *value = round_f32(c * count), true;
   }
   return false;
 }

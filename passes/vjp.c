@@ -111,17 +111,18 @@ void vjp_cast(AdCtx *c, const IrNode *n, int dy, int *grads) {
 
 /* ---- reductions ---- */
 
-/* dy with the reduced axes present again as size 1 (keepdims' shape), ready
- * to broadcast against the operand. */
-static int keepdims_grad(AdCtx *c, const IrNode *n, int dy) {
-  if (n->at.keepdims) return dy;
-  Type t = *ad_type(c, n->args[0]);
-  for (int j = 0; j < n->at.naxes; j++) t.sh.d[n->at.axes[j]] = 1;
-  return ad_typed(c, OP_RESHAPE, dy, &t);
+/* v, a value of the reduction n's result type, with the reduced axes
+ * present again as size 1 (keepdims' shape), ready to broadcast against the
+ * operand. */
+static int keepdims_value(AdCtx *c, const IrNode *n, int v) {
+  if (n->at.keepdims) return v;
+  Type t = {.dt = ad_type(c, v)->dt,
+            .sh = ir_reduced_shape(&ad_type(c, n->args[0])->sh, n->at.axes, n->at.naxes, true)};
+  return ad_typed(c, OP_RESHAPE, v, &t);
 }
 
 void vjp_sum(AdCtx *c, const IrNode *n, int dy, int *grads) {
-  grads[0] = ad_typed(c, OP_BROADCAST, keepdims_grad(c, n, dy), ad_type(c, n->args[0]));
+  grads[0] = ad_typed(c, OP_BROADCAST, keepdims_value(c, n, dy), ad_type(c, n->args[0]));
 }
 
 /* mean = sum / count, count the product of the reduced dims: static ones
@@ -144,7 +145,7 @@ void vjp_mean(AdCtx *c, const IrNode *n, int dy, int *grads) {
   int denom = sym_count;
   if (sym_count < 0) denom = ad_scalar(c, count);
   else if (count != 1) denom = ad_op2(c, OP_MUL, sym_count, ad_scalar(c, count));
-  int g = ad_op2(c, OP_DIV, keepdims_grad(c, n, dy), denom);
+  int g = ad_op2(c, OP_DIV, keepdims_value(c, n, dy), denom);
   grads[0] = ad_typed(c, OP_BROADCAST, g, x);
 }
 
@@ -152,15 +153,9 @@ void vjp_mean(AdCtx *c, const IrNode *n, int dy, int *grads) {
  * (torch.amax's choice), so the rule stays a valid subgradient. */
 void vjp_max(AdCtx *c, const IrNode *n, int dy, int *grads) {
   int x = n->args[0];
-  int ymax = c->self;
-  if (!n->at.keepdims) {
-    Type t = *ad_type(c, x);
-    for (int j = 0; j < n->at.naxes; j++) t.sh.d[n->at.axes[j]] = 1;
-    ymax = ad_typed(c, OP_RESHAPE, c->self, &t);
-  }
-  int mask = ad_op2(c, OP_EQ, x, ymax);
+  int mask = ad_op2(c, OP_EQ, x, keepdims_value(c, n, c->self));
   int ties = ad_reduce(c, OP_SUM, mask, n->at.axes, n->at.naxes, 1);
-  grads[0] = ad_op2(c, OP_MUL, mask, ad_op2(c, OP_DIV, keepdims_grad(c, n, dy), ties));
+  grads[0] = ad_op2(c, OP_MUL, mask, ad_op2(c, OP_DIV, keepdims_value(c, n, dy), ties));
 }
 
 /* ---- row-wise ---- */

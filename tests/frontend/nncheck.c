@@ -1,6 +1,7 @@
-/* nncheck.c — a test driver for the frontend until `nnc check` exists:
- * compiles argv[1] and exits 1 if there were errors, 0 otherwise. The
- * diagnostics go to stderr, where the bad-program tests FileCheck them.
+/* nncheck.c — the frontend's test driver (`nnc check` with a few dumps, and
+ * no pass or backend in the way): compiles argv[1] and exits 1 if there were
+ * errors, 0 otherwise. The diagnostics go to stderr, where the bad-program
+ * tests FileCheck them.
  *   nncheck FILE [--summary] [--dump] [--ir] [--verify]
  * --summary prints the layer table; --dump a plain node listing that needs
  * no IR printer; --ir the IR text; --verify runs the IR verifier. */

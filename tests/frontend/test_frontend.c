@@ -118,6 +118,24 @@ static void test_lexer(void) {
   CHECK(strstr(out, "t.nn:3:1: error: invalid number '12abc'") != NULL);
   CHECK(t[n - 1].kind == TK_EOF);
   arena_free(a);
+
+  /* Memory stays linear in the source: each string's buffer is sized by
+   * its line, not by the rest of the file (which made 30,000 short strings
+   * cost gigabytes). */
+  a = arena_new();
+  enum { NSTR = 4000 };
+  size_t len = 0;
+  char *many = malloc(NSTR * 8 + 1);
+  for (int i = 0; i < NSTR; i++) len += (size_t)sprintf(many + len, "\"abc\"\n");
+  sink = tmpfile();
+  diag_init(&d, sink);
+  size_t before = a->used;
+  t = lex_tokens(a, &d, "t.nn", many, len, &n);
+  CHECK(d.nerrors == 0 && n == 2 * NSTR + 1 && t[0].kind == TK_STR && !strcmp(t[0].str, "abc"));
+  CHECK(a->used - before < 200 * len);
+  fclose(sink);
+  free(many);
+  arena_free(a);
 }
 
 /* ---- parser ---- */
@@ -277,6 +295,30 @@ static void test_lowering(void) {
     CHECK(ir_verify(fm->mod, &vd));
   } else {
     fputs(diags, stderr);
+  }
+
+  /* Many values under one name and many auto-named layers: the names are
+   * h, h.1, ... and relu_1, relu_2, ..., and they cost linear time (each
+   * name used to probe every suffix from 1 with a scan of every name taken:
+   * 4000 bindings took over a minute; see the TIMEOUT in CMakeLists.txt). */
+  {
+    enum { NREL = 6000 };
+    size_t cap = 128 + 16 * NREL, len = 0;
+    char *src = malloc(cap);
+    len += (size_t)snprintf(src, cap, "model m {\n  input x: f32[B, 4]\n  h = x\n");
+    for (int i = 0; i < NREL; i++) len += (size_t)snprintf(src + len, cap - len, "  h = relu(h)\n");
+    snprintf(src + len, cap - len, "  output h\n  minimize mean(h)\n}\n");
+    FeModel *big = compile(a, src, &diags, NULL);
+    free(src);
+    CHECK(big != NULL);
+    if (big) {
+      IrFunc *ev = ir_func_find(big->mod, IR_FN_EVAL);
+      char last[32];
+      snprintf(last, sizeof last, "h.%d", NREL - 1);
+      CHECK(find_named(ev, "h") && find_named(ev, "h")->op == OP_RELU && find_named(ev, last));
+      CHECK(big->nlayers == NREL + 1 && !strcmp(big->layers[1].name, "relu_1") &&
+            !strcmp(big->layers[NREL].name, arena_printf(a, "relu_%d", NREL)));
+    }
   }
 
   /* binary_cross_entropy: p [B,1] against i32 labels [B] is reshaped, not

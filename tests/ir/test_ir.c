@@ -354,6 +354,19 @@ static void test_floats(void) {
   arena_free(a);
 }
 
+/* Train settings are optional: the ones left out keep ir_module_new's
+ * defaults, which are the frontend's and the optimizer pass's (Adam). */
+static void test_train_defaults(void) {
+  Arena *a = arena_new();
+  IrModule *m = parse_str(a, "module m\ntrain {lr=0.1, batch=8}\n", NULL);
+  CHECK(m && m->train.present && m->train.opt == OPT_ADAM && m->train.lr == 0.1 && m->train.batch == 8);
+  CHECK(m && m->train.beta1 == 0.9 && m->train.beta2 == 0.999 && m->train.eps == 1e-8 && m->train.epochs == 1 &&
+        m->train.seed == 42 && m->train.weight_decay == 0 && m->train.momentum == 0 && !m->train.data);
+  IrModule *none = parse_str(a, "module m\n", NULL);
+  CHECK(none && !none->train.present && none->train.opt == OPT_ADAM && none->train.lr == 1e-3);
+  arena_free(a);
+}
+
 /* ---- random modules ---- */
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15u;
@@ -624,6 +637,12 @@ static void test_parse_errors(void) {
   EXPECT_PARSE("module m\ntrain {optimizer=rmsprop}\n", "t.nnir:2:18: error: unknown optimizer 'rmsprop'");
   EXPECT_PARSE("module m\ntrain {data=\"abc}\n", "t.nnir:2:13: error: unterminated string");
   EXPECT_PARSE("module m\ntrain {seed=-1}\n", "t.nnir:2:13: error: seed must be an integer from 0 to 2^64-1");
+  /* An i32 constant is an integer in int32's range (the shape rule, so the
+   * verifier and every builder check it too). */
+  EXPECT_PARSE(HDR "  %k = const {value=0.5} : i32[2]\n",
+               "t.nnir:5:8: error: an i32 constant needs an integer value in int32's range, got 0.5");
+  EXPECT_PARSE(HDR "  %k = const {value=4294967296} : i32[]\n", "5:8: error: an i32 constant needs an integer value");
+  EXPECT_PARSE(HDR "  %k = const {value=nan} : i32[]\n", "5:8: error: an i32 constant needs an integer value");
   EXPECT_PARSE("module m\nfunc f() -> () {\n  return\n}\nfunc f() -> () {\n",
                "t.nnir:5:6: error: function 'f' is defined twice");
   /* The caret line shows the culprit. */
@@ -730,6 +749,7 @@ int main(void) {
   test_every_op();
   test_names_and_inputs();
   test_floats();
+  test_train_defaults();
   test_random_roundtrip();
   test_verify();
   test_parse_errors();
