@@ -228,6 +228,14 @@ int rt_pool_threads(void);
 int rt_online_cores(void);
 
 /*
+ * rt_blas.c — nnrt_sgemm (nnrt_abi.h) cuts a product into blocks of C that
+ * depend only on its shape; this says how many, and whether they are blocks
+ * of rows (else of columns), for tests.
+ */
+int64_t rt_gemm_blocks(int64_t m, int64_t n, int64_t k, int *by_rows);
+const char *rt_blas_core(void); /* the OpenBLAS kernels in use, "Haswell"... */
+
+/*
  * rt_session.c — a model bound to data: globals, syms, batch buffers, args.
  */
 typedef struct RtMetrics {
@@ -265,6 +273,10 @@ int rt_session_open(RtSession *s, const NnrtModel *m, RtError *e);
  * against those already bound; y may be NULL (predict). Errors name the
  * file, its shape and the model input's. */
 int rt_session_bind(RtSession *s, const RtArray *x, const RtArray *y, RtError *e);
+/* rt_session_open, then loads split RT_SPLIT_* of the data set in data_dir
+ * (NULL: the model's own), binds it and checks its labels. s and d are
+ * zeroed first, so on failure the caller may close and free them as usual. */
+int rt_session_load(RtSession *s, const NnrtModel *m, const char *data_dir, int split, RtDataset *d, RtError *e);
 /* Batch buffers and workspace for batches up to max_batch. */
 int rt_session_alloc(RtSession *s, int64_t max_batch, RtError *e);
 void rt_session_close(RtSession *s);

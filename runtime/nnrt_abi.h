@@ -3,14 +3,14 @@
  * nnc's backend emits, into the model's object file, one constant `nnrt_model`
  * of type NnrtModel plus the functions it points to. The runtime (libnnrt.a)
  * provides main(), the training driver, and the helpers the generated code
- * calls (nnrt_parallel_for). This header is plain C, included by both sides;
+ * calls (nnrt_parallel_for, nnrt_sgemm, nnrt_fail_label). This header is plain C, included by both sides;
  * the CPU backend mirrors these struct layouts with LLVM types, so any change
  * here must bump NNRT_ABI_VERSION and update codegen/cpu/meta.c. */
 #ifndef NNRT_ABI_H
 #define NNRT_ABI_H
 #include <stdint.h>
 
-#define NNRT_ABI_VERSION 1
+#define NNRT_ABI_VERSION 2 /* 2: matmuls call nnrt_sgemm, not cblas_sgemm */
 #define NNRT_MAX_RANK 6
 
 /* Element types. The values are shared with the IR's DType. */
@@ -74,8 +74,8 @@ typedef struct {
   const char *const *sym_names;
   int32_t n_globals;
   const NnrtTensor *globals;
-  NnrtFunc forward;    /* inputs: model inputs minus labels; outputs: [model output] */
-  NnrtFunc eval_step;  /* inputs: all model inputs; outputs: [loss f32[], model output] */
+  NnrtFunc forward;   /* inputs: model inputs minus labels; outputs: [model output] */
+  NnrtFunc eval_step; /* inputs: all model inputs; outputs: [loss f32[], model output] */
   /* train_step: inputs are eval_step's inputs followed by one extra f32[]
    * scalar named "lr" (the learning rate, so --lr needs no recompiling);
    * outputs are eval_step's; it updates the globals in place (parameters and
@@ -98,6 +98,13 @@ extern const NnrtModel nnrt_model;
  * thread pool; runs inline when n < 2 * grain or the pool has one thread. */
 typedef void (*NnrtBody)(void *ctx, int64_t lo, int64_t hi);
 void nnrt_parallel_for(NnrtBody body, void *ctx, int64_t n, int64_t grain);
+
+/* Provided by the runtime, called by generated code for every matmul:
+ * C = alpha op(A) op(B) + beta C, all row-major, op(X) = X or X^T as ta/tb
+ * say, C is m x n, lda/ldb/ldc are row strides in elements (cblas_sgemm's
+ * meaning). The result does not depend on the thread count (rt_blas.c). */
+void nnrt_sgemm(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
 
 /* Provided by the runtime, called by generated code when a label given to
  * onehot is outside [0, classes) (row `index`). The driver checks labels

@@ -13,22 +13,17 @@ enum { BENCH_WARMUP = 20 };
 
 int rt_bench(const NnrtModel *m, const RtOptions *o, RtError *e) {
   if (rt_model_check(m, RT_NEED_TRAIN, e)) return e->code;
-  char dirbuf[RT_PATH_MAX];
-  const char *dir = rt_data_dir(o->data_dir, m->dataset, dirbuf, sizeof dirbuf, e);
-  if (!dir) return e->code;
   RtSession s;
-  RtDataset train = {0};
+  RtDataset train;
   int32_t *idx = NULL;
   int rc = -1;
-  if (rt_session_open(&s, m, e)) return e->code;
-  if (rt_data_load(dir, RT_SPLIT_TRAIN, s.x_t->dtype, s.y_t->dtype, &train, e) ||
-      rt_session_bind(&s, &train.x, &train.y, e) || rt_check_labels(&s, &train.y, e))
-    goto out;
+  if (rt_session_load(&s, m, o->data_dir, RT_SPLIT_TRAIN, &train, e)) goto out;
   int64_t n = train.x.dims[0], batch = s.batch_sym < 0 ? s.static_batch : o->batch;
   if (batch > n) batch = n;
   if (rt_session_alloc(&s, batch, e) || rt_globals_init(&s.g, m, o->seed, e)) goto out;
   if (!(idx = rt_alloc((size_t)n * sizeof *idx, "sample order", e))) goto out;
-  for (int64_t i = 0; i < n; i++) idx[i] = (int32_t)i;
+  for (int64_t i = 0; i < n; i++)
+    idx[i] = (int32_t)i;
   s.lr = (float)o->lr;
   int64_t steps = o->steps > 0 ? o->steps : 200, per_epoch = n / batch;
   RtMetrics mt = {0};
@@ -43,8 +38,9 @@ int rt_bench(const NnrtModel *m, const RtOptions *o, RtError *e) {
     rt_fail(e, RT_EXIT_NAN, "the loss became non-finite during the benchmark");
     goto out;
   }
-  printf("model %s, batch %" PRId64 ", %d threads, %" PRId64 " timed steps after %d warm-up steps\n", m->name, batch,
-         rt_pool_threads(), steps, BENCH_WARMUP);
+  printf("model %s, batch %" PRId64 ", %d threads, OpenBLAS %s kernels, %" PRId64
+         " timed steps after %d warm-up steps\n",
+         m->name, batch, rt_pool_threads(), rt_blas_core(), steps, BENCH_WARMUP);
   printf("ms_per_step %.4f\n", secs * 1e3 / (double)steps);
   printf("samples_per_s %.0f\n", (double)(steps * batch) / secs);
   rc = 0;

@@ -37,17 +37,11 @@ static void class_report(const int64_t *cm, int64_t k) {
 
 int rt_eval(const NnrtModel *m, const RtOptions *o, RtError *e) {
   if (rt_model_check(m, RT_NEED_EVAL, e)) return e->code;
-  char dirbuf[RT_PATH_MAX];
-  const char *dir = rt_data_dir(o->data_dir, m->dataset, dirbuf, sizeof dirbuf, e);
-  if (!dir) return e->code;
   RtSession s;
-  RtDataset test = {0};
+  RtDataset test;
   int64_t *cm = NULL;
   int rc = -1;
-  if (rt_session_open(&s, m, e)) return e->code;
-  if (rt_data_load(dir, RT_SPLIT_TEST, s.x_t->dtype, s.y_t->dtype, &test, e) ||
-      rt_session_bind(&s, &test.x, &test.y, e) || rt_check_labels(&s, &test.y, e))
-    goto out;
+  if (rt_session_load(&s, m, o->data_dir, RT_SPLIT_TEST, &test, e)) goto out;
   int64_t n = test.x.dims[0];
   if (rt_session_alloc(&s, o->batch < n ? o->batch : n, e) ||
       rt_st_load(o->ckpt_path, m, &s.g, RT_LOAD_PARAMS, NULL, e))

@@ -15,11 +15,17 @@
 #include <string.h>
 #include <zlib.h>
 
+/* A short read: a corrupt gzip stream (zlib says why; it may notice only
+ * at the end of the stream, so `offset` is where the read started), else
+ * the file ended (`what` says where). Offsets count uncompressed bytes. */
 static int gz_fail(RtError *e, gzFile gz, const char *path, uint64_t offset, const char *what) {
   int zerr = 0;
   const char *msg = gzerror(gz, &zerr);
-  if (zerr != Z_OK && zerr != Z_BUF_ERROR)
-    return rt_fail(e, RT_EXIT_USAGE, "%s: offset %llu: %s (gzip: %s)", path, (unsigned long long)offset, what, msg);
+  if (zerr != Z_OK && zerr != Z_BUF_ERROR) {
+    size_t pl = strlen(path); /* zlib's message starts with the path */
+    if (strncmp(msg, path, pl) == 0 && strncmp(msg + pl, ": ", 2) == 0) msg += pl + 2;
+    return rt_fail(e, RT_EXIT_USAGE, "%s: offset %llu: corrupt gzip data: %s", path, (unsigned long long)offset, msg);
+  }
   return rt_fail(e, RT_EXIT_USAGE, "%s: offset %llu: %s", path, (unsigned long long)offset, what);
 }
 
@@ -103,10 +109,17 @@ int rt_idx_load(const char *path, int scale, RtArray *out, RtError *e) {
     gz_fail(e, gz, path, (uint64_t)dstart, msg);
     goto out;
   }
+  /* One more read: it must find the end, and for gzip that is where zlib
+   * checks the trailer's CRC-32 and length against the data. */
   unsigned char extra;
-  if (gz_read(gz, &extra, 1) == 1) {
+  int last = gzread(gz, &extra, 1);
+  if (last > 0) {
     rt_fail(e, RT_EXIT_USAGE, "%s: offset %lld: data continues past the %lld bytes the header announces", path,
             (long long)(dstart + numel), (long long)numel);
+    goto out;
+  }
+  if (last < 0) {
+    gz_fail(e, gz, path, (uint64_t)(dstart + numel), "corrupt gzip stream after the data");
     goto out;
   }
   out->numel = numel;

@@ -20,10 +20,10 @@ enum { CMD_TRAIN = 1, CMD_EVAL = 2, CMD_PREDICT = 4, CMD_BENCH = 8, CMD_ALL = 15
 #define OPTIONS(X)                                                                                                     \
   X(EPOCHS, "epochs", "N", CMD_TRAIN, "epochs to train in total, counting resumed ones")                               \
   X(BATCH, "batch", "N", CMD_ALL, "samples per batch; the last batch of an epoch may be smaller")                      \
-  X(LR, "lr", "X", CMD_TRAIN | CMD_BENCH, "learning rate")                                                                         \
-  X(THREADS, "threads", "N", CMD_ALL, "threads for parallel loops and OpenBLAS")                                       \
-  X(SEED, "seed", "N", CMD_TRAIN | CMD_BENCH, "seeds parameter init, the validation split and shuffling")                          \
-  X(DATA, "data", "DIR", CMD_TRAIN | CMD_EVAL | CMD_BENCH,                                                                         \
+  X(LR, "lr", "X", CMD_TRAIN | CMD_BENCH, "learning rate")                                                             \
+  X(THREADS, "threads", "N", CMD_ALL, "threads for parallel loops and matrix products (results do not depend on it)")  \
+  X(SEED, "seed", "N", CMD_TRAIN | CMD_BENCH, "seeds parameter init, the validation split and shuffling")              \
+  X(DATA, "data", "DIR", CMD_TRAIN | CMD_EVAL | CMD_BENCH,                                                             \
     "data set directory: train_x.npy, train_y.npy, test_x.npy, test_y.npy, or the IDX files "                          \
     "train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, "                                       \
     "t10k-labels-idx1-ubyte (each optionally .gz). IDX pixels are scaled to [0, 1]; .npy "                             \
@@ -43,8 +43,8 @@ enum { CMD_TRAIN = 1, CMD_EVAL = 2, CMD_PREDICT = 4, CMD_BENCH = 8, CMD_ALL = 15
     "batch (step counts from 1 across epochs, seconds since start), 'epoch' per epoch (mean "                          \
     "train metrics, validation metrics, epoch seconds), 'test' at the end; appended to on "                            \
     "--resume")                                                                                                        \
-  X(STEPS, "steps", "N", CMD_TRAIN | CMD_BENCH,                                                                       \
-    "train: stop after N steps in total (counting resumed ones); bench: timed steps (default 200)")                             \
+  X(STEPS, "steps", "N", CMD_TRAIN | CMD_BENCH,                                                                        \
+    "train: stop after N steps in total (counting resumed ones); bench: timed steps (default 200)")                    \
   X(QUIET, "quiet", NULL, CMD_TRAIN, "no progress bar or epoch lines on stderr (errors and warnings still show)")      \
   X(INPUT, "input", "FILE", CMD_PREDICT,                                                                               \
     "samples to predict, one per row: a .npy file (C order, float or int) or an IDX file")                             \
@@ -307,7 +307,8 @@ static int parse(int argc, char **argv, const char *prog, const char *cmdname, u
       return RT_EXIT_USAGE;
     }
   }
-  if ((cmd & (CMD_EVAL | CMD_PREDICT)) && !seen_ckpt) return usage_error(prog, cmdname, "%s needs --checkpoint FILE", cmdname);
+  if ((cmd & (CMD_EVAL | CMD_PREDICT)) && !seen_ckpt)
+    return usage_error(prog, cmdname, "%s needs --checkpoint FILE", cmdname);
   if (cmd == CMD_PREDICT && !o->input_path) return usage_error(prog, cmdname, "predict needs --input FILE");
   if (o->resume && !o->ckpt_path) return usage_error(prog, cmdname, "--resume needs --checkpoint FILE to resume from");
   if (o->resume && o->init_path)
@@ -342,7 +343,8 @@ int main(int argc, char **argv) {
     return RT_EXIT_OK;
   }
   if (strcmp(c, "--version") == 0) {
-    printf("%s: model %s, nnrt %s (ABI %d)\n", prog, m->name, NNRT_VERSION, NNRT_ABI_VERSION);
+    printf("%s: model %s, nnrt %s (ABI %d), OpenBLAS %s kernels\n", prog, m->name, NNRT_VERSION, NNRT_ABI_VERSION,
+           rt_blas_core());
     return RT_EXIT_OK;
   }
   unsigned cmd = 0;
@@ -365,10 +367,10 @@ int main(int argc, char **argv) {
     fprintf(stderr, "%s: error: %s\n", prog, e.msg);
     return e.code;
   }
-  rc = cmd == CMD_TRAIN  ? rt_train(m, &o, &e)
-       : cmd == CMD_EVAL ? rt_eval(m, &o, &e)
+  rc = cmd == CMD_TRAIN   ? rt_train(m, &o, &e)
+       : cmd == CMD_EVAL  ? rt_eval(m, &o, &e)
        : cmd == CMD_BENCH ? rt_bench(m, &o, &e)
-                         : rt_predict(m, &o, &e);
+                          : rt_predict(m, &o, &e);
   rt_pool_stop();
   if (rc != RT_EXIT_OK && rc != RT_EXIT_SIGINT && rc != RT_EXIT_SIGTERM)
     fprintf(stderr, "%s: error: %s\n", prog, e.msg);

@@ -12,8 +12,10 @@
  * within the same generation; the job fields are read only after a
  * successful claim, and the caller rewrites them only once every chunk is
  * done, so a claimed job's fields are never being rewritten. Chunk
- * boundaries depend only on (n, grain, threads), not on who runs what, so
- * results are reproducible for a given thread count.
+ * boundaries depend on the thread count, so a body must compute the same
+ * values however [0, n) is cut: generated kernels never split a reduction
+ * across chunks, and nnrt_sgemm's chunks are whole blocks of a fixed cut
+ * (rt_blas.c); that is what makes a run independent of --threads.
  *
  * The pool is process-wide state because the ABI's nnrt_parallel_for names
  * no pool; it is started and stopped by main. */
@@ -81,8 +83,8 @@ static void *worker(void *arg) {
   for (;;) {
     uint32_t gen = seen;
     double until = 0;
-    /* Spin with pause first; then yield, so that OpenBLAS's threads (which
-     * also spin after a GEMM) or other work can have the core; then sleep. */
+    /* Spin with pause first; then yield, so that other work on a shared
+     * machine can have the core; then sleep. */
     for (int i = 0;; i++) {
       gen = (uint32_t)(atomic_load_explicit(&p->state, memory_order_acquire) >> 32);
       if (gen != seen || atomic_load_explicit(&p->stop, memory_order_relaxed)) break;
@@ -122,9 +124,10 @@ int rt_online_cores(void) {
 int rt_pool_start(int threads, RtError *e) {
   if (g_pool) rt_pool_stop();
   if (threads <= 0) threads = rt_online_cores();
-  /* Generated code never runs a pool loop and a GEMM at once, so OpenBLAS
-   * may use as many threads as the pool without oversubscribing. */
-  openblas_set_num_threads(threads);
+  /* Matrix products are split over this pool by nnrt_sgemm (rt_blas.c):
+   * OpenBLAS's own threads would make results depend on the thread count
+   * and spin on the same cores as ours. */
+  openblas_set_num_threads(1);
   Pool *p = calloc(1, sizeof *p);
   if (!p) return rt_fail(e, RT_EXIT_FAIL, "out of memory starting the thread pool");
   p->threads = threads;

@@ -229,6 +229,7 @@ typedef struct StEntry {
   int32_t rank;
   int64_t dims[NNRT_MAX_RANK];
   int64_t begin, end; /* relative to the data section */
+  size_t offset;      /* of the entry in the file, for messages */
 } StEntry;
 
 static int bad_entry(RtError *e, const char *path, const RtJson *j, const char *name, const char *what) {
@@ -248,6 +249,7 @@ static int parse_entry(const RtJsonDoc *doc, const RtJson *j, const char *path, 
     return bad_entry(e, path, j, name, "expected \"data_offsets\": [begin, end]");
   out->name = name;
   out->dtype = dt->str;
+  out->offset = j->offset;
   out->rank = 0;
   int64_t numel = 1;
   for (const RtJson *d = rt_json_at(doc, shape->child); d; d = rt_json_at(doc, d->next)) {
@@ -265,15 +267,16 @@ static int parse_entry(const RtJsonDoc *doc, const RtJson *j, const char *path, 
   out->end = en->ival;
   if ((uint64_t)out->end > data_size)
     return rt_fail(e, RT_EXIT_USAGE,
-                   "%s: tensor '%s': data_offsets end %lld is past the data section (%llu bytes; the file is truncated "
-                   "or corrupt)",
-                   path, name, (long long)out->end, (unsigned long long)data_size);
+                   "%s: offset %zu: tensor '%s': data_offsets end %lld is past the data section (%llu bytes; the file "
+                   "is truncated or corrupt)",
+                   path, offs->offset, name, (long long)out->end, (unsigned long long)data_size);
   int64_t esize = st_dtype_size(out->dtype), bytes;
   if (esize && (rt_mul64(numel, esize, &bytes) || bytes != out->end - out->begin)) {
     char sh[160];
     rt_shape_str(sh, sizeof sh, out->rank, out->dims);
-    return rt_fail(e, RT_EXIT_USAGE, "%s: tensor '%s': data_offsets [%lld, %lld] hold %lld bytes, but %s %s needs %lld",
-                   path, name, (long long)out->begin, (long long)out->end, (long long)(out->end - out->begin),
+    return rt_fail(e, RT_EXIT_USAGE,
+                   "%s: offset %zu: tensor '%s': data_offsets [%lld, %lld] hold %lld bytes, but %s %s needs %lld", path,
+                   offs->offset, name, (long long)out->begin, (long long)out->end, (long long)(out->end - out->begin),
                    out->dtype, sh, (long long)(numel * esize));
   }
   return 0;
@@ -368,8 +371,10 @@ int rt_st_load(const char *path, const NnrtModel *m, RtGlobals *g, unsigned kind
     char want[160], got[160];
     rt_shape_str(want, sizeof want, t->rank, t->dims);
     if (!match[k]) {
-      rt_fail(e, RT_EXIT_USAGE, "%s: no tensor '%s' (%s %s)%s", path, t->name, rt_dtype_name(t->dtype), want,
-              t->kind == NNRT_STATE ? "; optimizer state is saved only in training checkpoints" : "");
+      rt_fail(e, RT_EXIT_USAGE, "%s: offset 8: the header has no tensor '%s' (%s %s)%s", path, t->name,
+              rt_dtype_name(t->dtype), want,
+              t->kind == NNRT_STATE ? "; optimizer state is saved only in training checkpoints"
+                                    : "; is it a checkpoint of another model?");
       free(match);
       goto out;
     }
@@ -379,8 +384,8 @@ int rt_st_load(const char *path, const NnrtModel *m, RtGlobals *g, unsigned kind
       same = s->dims[d] == t->dims[d];
     if (strcmp(s->dtype, rt_dtype_name(t->dtype)) != 0 || !same) {
       rt_shape_str(got, sizeof got, s->rank, s->dims);
-      rt_fail(e, RT_EXIT_USAGE, "%s: tensor '%s': expected %s %s, found %s %s", path, t->name, rt_dtype_name(t->dtype),
-              want, s->dtype, got);
+      rt_fail(e, RT_EXIT_USAGE, "%s: offset %zu: tensor '%s': expected %s %s, found %s %s%s", path, s->offset, t->name,
+              rt_dtype_name(t->dtype), want, s->dtype, got, same ? "" : "; is it a checkpoint of another model?");
       free(match);
       goto out;
     }

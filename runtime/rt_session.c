@@ -174,6 +174,18 @@ int rt_check_labels(const RtSession *s, const RtArray *y, RtError *e) {
   return 0;
 }
 
+int rt_session_load(RtSession *s, const NnrtModel *m, const char *data_dir, int split, RtDataset *d, RtError *e) {
+  memset(s, 0, sizeof *s);
+  memset(d, 0, sizeof *d);
+  char dirbuf[RT_PATH_MAX];
+  const char *dir = rt_data_dir(data_dir, m->dataset, dirbuf, sizeof dirbuf, e);
+  if (!dir || rt_session_open(s, m, e)) return -1;
+  if (rt_data_load(dir, split, s->x_t->dtype, s->y_t->dtype, d, e) || rt_session_bind(s, &d->x, &d->y, e) ||
+      rt_check_labels(s, &d->y, e))
+    return -1;
+  return 0;
+}
+
 static int64_t ws_need(const RtSession *s, const NnrtFunc *f) {
   return f->fn && f->workspace_size ? f->workspace_size(s->syms) : 0;
 }

@@ -7,9 +7,11 @@
  * summary line and a checkpoint; at the end the test set.
  *
  * Determinism: the split, each epoch's shuffle and parameter init are Philox
- * streams keyed by the seed (see rt_philox.c), so a run is a function of
- * (seed, batch, val-split, threads) and a checkpoint's position (epoch, step
- * within it) is enough for --resume to continue exactly as if never stopped.
+ * streams keyed by the seed (see rt_philox.c), and generated code computes
+ * the same values with any number of threads (rt_pool.c, rt_blas.c), so a
+ * run is a function of (seed, batch, val-split) and a checkpoint's position
+ * (epoch, step within it) is enough for --resume to continue exactly as if
+ * never stopped.
  *
  * Exit codes: 3 when the loss stops being finite, 130/143 after SIGINT/
  * SIGTERM (the current step finishes and the checkpoint is saved first). */

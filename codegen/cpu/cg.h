@@ -199,9 +199,15 @@ LLVMValueRef cg_intrinsic(CgCtx *cx, const char *name, LLVMValueRef *args, int n
 
 /* ---- functions and loops (nest.c) ---- */
 
-/* Starts an internal function of nptr pointer parameters (noalias when the
- * flag says), a syms pointer, then nextra i64 parameters; the builder is
- * left in its body. cg_fn_end returns and seals the entry block. */
+/* Starts building function fn (whose parameter syms_param is the syms
+ * pointer): an entry block for allocas and loop invariants, then the body,
+ * where the builder is left. cg_fn_seal closes the entry block once the body
+ * is complete. */
+void cg_fn_open(CgCtx *cx, CgFn *F, const CgPlan *p, LLVMValueRef fn, int syms_param);
+void cg_fn_seal(CgFn *F);
+/* An internal function of nptr pointer parameters (noalias when the flag
+ * says), a syms pointer, then nextra i64 parameters, opened as above;
+ * cg_fn_end returns void and seals it. */
 void cg_fn_begin(CgCtx *cx, CgFn *F, const CgPlan *p, const char *name, int nptr, bool noalias, int nextra);
 void cg_fn_end(CgFn *F);
 LLVMValueRef cg_fn_param(CgFn *F, int i);
@@ -235,6 +241,7 @@ typedef struct CgNest {
   CgLoop loops[CG_MAX_LOOPS];
   LLVMValueRef iv[CG_MAX_LOOPS];
   LLVMValueRef ext[CG_MAX_LOOPS];
+  LLVMValueRef lo, hi; /* a ranged kernel's bounds of loop 0, else NULL */
   /* per node */
   bool *member; /* computed in this kernel */
   bool *need;   /* a target, or an operand of a needed member */
@@ -252,24 +259,24 @@ typedef struct CgNest {
  * further accesses (in domain strides) that must allow any collapsing. */
 void cg_nest_init(CgNest *N, const CgPlan *p, const CgKernel *k, const int *order, const int *tags, const int *targets,
                   int ntargets, CgMono (*extra)[IR_MAX_RANK], int nextra);
-void cg_nest_start(CgNest *N, CgFn *F); /* binds to a function being built */
-void cg_nest_free(CgNest *N);
 const CgMono *cg_nest_extra(CgNest *N, int i); /* extra access i: stride per loop */
-/* Sets kf's outer extent and per-iteration size from the nest's loops. */
-void cg_nest_split(const CgNest *N, CgKFn *kf);
 /* Forgets values at `level` and deeper, then emits those at `level`. */
 void cg_nest_level(CgNest *N, int level);
 LLVMValueRef cg_nest_get(CgNest *N, int node);
 /* Element offset of an access, summing loops [0, upto). */
 LLVMValueRef cg_nest_offset(CgNest *N, const CgMono st[CG_MAX_LOOPS], int upto);
-/* Opens loop l over [lo, hi) (NULL: [0, extent)) and emits level l+1. */
-void cg_nest_open(CgNest *N, CgFor *f, int l, LLVMValueRef lo, LLVMValueRef hi);
-void cg_nest_close(CgNest *N, CgFor *f, int l);
+/* Opens loop l over [0, extent) (loop 0 of a ranged kernel: [lo, hi)) and
+ * emits level l+1. */
+void cg_nest_open(CgNest *N, CgFor *f, int l);
+void cg_nest_close(CgNest *N, CgFor *f);
 
-/* Distinct memories kernel k touches, into kf->bufs. */
-void cg_kernel_bufs(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf);
-/* Points F's plan buffers at the parameters holding their memory. */
-void cg_bind_bufs(CgFn *F, const CgKFn *kf);
+/* Starts kernel k's function nnc_<fn>_k<i>_<what> over nest N (set up by
+ * cg_nest_init): one parameter per distinct memory it touches (kf->bufs),
+ * the syms, and when ranged the bounds of its outer loop, so that it may
+ * run in parallel chunks. cg_kernel_end finishes it, fills kf and frees N. */
+void cg_kernel_begin(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf, CgNest *N, CgFn *F, const char *what,
+                     bool ranged);
+void cg_kernel_end(CgKFn *kf, CgNest *N, CgFn *F);
 /* Wraps a ranged kernel in void body(ctx, lo, hi) for nnrt_parallel_for. */
 void cg_make_body(CgCtx *cx, CgKFn *kf, const char *name);
 

@@ -17,22 +17,6 @@ static LLVMValueRef sel01(CgCtx *cx, LLVMValueRef cond) {
   return LLVMBuildSelect(cx->b, cond, cg_f32(cx, 1), cg_f32(cx, 0), "");
 }
 
-static LLVMValueRef ew_add(CgCtx *cx, const IrNode *n, LLVMValueRef *a) {
-  (void)n;
-  return LLVMBuildFAdd(cx->b, a[0], a[1], "");
-}
-static LLVMValueRef ew_sub(CgCtx *cx, const IrNode *n, LLVMValueRef *a) {
-  (void)n;
-  return LLVMBuildFSub(cx->b, a[0], a[1], "");
-}
-static LLVMValueRef ew_mul(CgCtx *cx, const IrNode *n, LLVMValueRef *a) {
-  (void)n;
-  return LLVMBuildFMul(cx->b, a[0], a[1], "");
-}
-static LLVMValueRef ew_div(CgCtx *cx, const IrNode *n, LLVMValueRef *a) {
-  (void)n;
-  return LLVMBuildFDiv(cx->b, a[0], a[1], "");
-}
 static LLVMValueRef ew_neg(CgCtx *cx, const IrNode *n, LLVMValueRef *a) {
   (void)n;
   return LLVMBuildFNeg(cx->b, a[0], "");
@@ -127,9 +111,17 @@ LLVMValueRef cg_convert(CgCtx *cx, LLVMValueRef v, DType from, DType to) {
   return LLVMBuildSIToFP(cx->b, v, cx->t_f32, "");
 }
 
+/* add, sub, mul, div: one LLVM instruction each. */
+static const LLVMOpcode bin_op[OP_COUNT] = {
+    [OP_ADD] = LLVMFAdd, [OP_SUB] = LLVMFSub, [OP_MUL] = LLVMFMul, [OP_DIV] = LLVMFDiv};
+
+static LLVMValueRef ew_arith(CgCtx *cx, const IrNode *n, LLVMValueRef *a) {
+  return LLVMBuildBinOp(cx->b, bin_op[n->op], a[0], a[1], "");
+}
+
 static const EwFn ew_table[OP_COUNT] = {
-    [OP_ADD] = ew_add,   [OP_SUB] = ew_sub,         [OP_MUL] = ew_mul,   [OP_DIV] = ew_div, [OP_EQ] = ew_eq,
-    [OP_NEG] = ew_neg,   [OP_RELU] = ew_relu,       [OP_STEP] = ew_step, [OP_EXP] = ew_exp, [OP_LOG] = ew_log,
+    [OP_ADD] = ew_arith, [OP_SUB] = ew_arith,       [OP_MUL] = ew_arith, [OP_DIV] = ew_arith, [OP_EQ] = ew_eq,
+    [OP_NEG] = ew_neg,   [OP_RELU] = ew_relu,       [OP_STEP] = ew_step, [OP_EXP] = ew_exp,   [OP_LOG] = ew_log,
     [OP_SQRT] = ew_sqrt, [OP_SIGMOID] = ew_sigmoid, [OP_TANH] = ew_tanh, [OP_POW] = ew_pow,
 };
 
@@ -141,7 +133,7 @@ LLVMValueRef cg_ew_op(CgCtx *cx, const IrNode *n, const IrNode *args, LLVMValueR
 
 /* ---- the kernel ---- */
 
-static void ew_loops(CgNest *N, int l, CgFor *fors, LLVMValueRef lo, LLVMValueRef hi) {
+static void ew_loops(CgNest *N, int l, CgFor *fors) {
   CgCtx *cx = N->F->cx;
   if (l == N->nloops) {
     const CgKernel *k = N->k;
@@ -154,9 +146,9 @@ static void ew_loops(CgNest *N, int l, CgFor *fors, LLVMValueRef lo, LLVMValueRe
     }
     return;
   }
-  cg_nest_open(N, &fors[l], l, l == 0 ? lo : NULL, l == 0 ? hi : NULL);
-  ew_loops(N, l + 1, fors, lo, hi);
-  cg_nest_close(N, &fors[l], l);
+  cg_nest_open(N, &fors[l], l);
+  ew_loops(N, l + 1, fors);
+  cg_nest_close(N, &fors[l]);
 }
 
 static void kernel_ew(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf) {
@@ -171,22 +163,12 @@ static void kernel_ew(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf) 
   }
   CgNest N;
   cg_nest_init(&N, p, k, NULL, NULL, targets, k->nexp, extra, k->nexp);
-  cg_kernel_bufs(cx, p, k, kf);
-  kf->ranged = N.nloops > 0;
-  char name[96];
-  snprintf(name, sizeof name, "nnc_%s_k%d_ew", cx->fname, cx->kcount++);
   CgFn F;
-  cg_fn_begin(cx, &F, p, name, kf->nbufs, true, kf->ranged ? 2 : 0);
-  cg_bind_bufs(&F, kf);
-  cg_nest_start(&N, &F);
+  cg_kernel_begin(cx, p, k, kf, &N, &F, "ew", N.nloops > 0);
   cg_nest_level(&N, 0);
   CgFor fors[CG_MAX_LOOPS];
-  ew_loops(&N, 0, fors, kf->ranged ? cg_fn_param(&F, kf->nbufs + 1) : NULL,
-           kf->ranged ? cg_fn_param(&F, kf->nbufs + 2) : NULL);
-  cg_fn_end(&F);
-  kf->fn = F.fn;
-  if (kf->ranged) cg_nest_split(&N, kf);
-  cg_nest_free(&N);
+  ew_loops(&N, 0, fors);
+  cg_kernel_end(kf, &N, &F);
 }
 
 void cg_kernel(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf) {

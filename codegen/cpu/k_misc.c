@@ -1,11 +1,13 @@
-/* k_misc.c — matmul (a call to cblas_sgemm) and onehot.
+/* k_misc.c — matmul (a call to the runtime's nnrt_sgemm) and onehot.
  *
  * matmul never copies an operand: a row-major view is passed as is, a
  * transposed one (a transpose of a contiguous matrix, or the IR's ta/tb
  * flags) flips the trans flag, with the leading dimension read off the
  * view's strides. views.c materialises anything else (a broadcast) first.
  * The product goes straight into its destination (an output buffer, a
- * workspace slot) with beta = 0.
+ * workspace slot) with beta = 0. nnrt_sgemm, not cblas_sgemm: the runtime
+ * splits the product over its thread pool in a way that does not change
+ * the result with the thread count (runtime/rt_blas.c).
  *
  * onehot writes each row branch-free as (label == c), so an out-of-range
  * label can never write out of bounds; such a label also calls the
@@ -13,9 +15,7 @@
  * message naming the offending sample. */
 #include "cg.h"
 
-enum { CBLAS_ROW_MAJOR = 101, CBLAS_NO_TRANS = 111, CBLAS_TRANS = 112 };
-
-/* Pointer, BLAS trans flag and leading dimension of matmul operand i. */
+/* Pointer, trans flag (0/1) and leading dimension of matmul operand i. */
 static void operand(CgFn *F, const IrNode *mm, int i, LLVMValueRef *ptr, int *trans, LLVMValueRef *ld) {
   const CgPlan *p = F->p;
   int a = mm->args[i];
@@ -24,13 +24,13 @@ static void operand(CgFn *F, const IrNode *mm, int i, LLVMValueRef *ptr, int *tr
   int layout = cg_view_blas(&v->v, s);
   if (v->kind != CV_BUF || layout < 0) unreachable("matmul operand not in a BLAS layout");
   int flag = i == 0 ? mm->at.ta : mm->at.tb;
-  *trans = (flag ^ layout) ? CBLAS_TRANS : CBLAS_NO_TRANS;
+  *trans = flag ^ layout;
   /* The stored matrix is s (layout 0) or its transpose (layout 1); its rows
    * are st[0] (resp. st[1]) apart, which is arbitrary when there is one row. */
   CgMono rows_apart = layout ? v->v.st[1] : v->v.st[0];
   CgMono row_len = cg_mono_dim(layout ? s->d[0] : s->d[1]);
   int64_t nrows = layout ? s->d[1] : s->d[0];
-  *ld = LLVMBuildTrunc(F->cx->b, cg_mono_val(F, nrows == 1 ? row_len : rows_apart), F->cx->t_i32, "");
+  *ld = cg_mono_val(F, nrows == 1 ? row_len : rows_apart);
   *ptr = cg_buf_ptr(F, v->v.buf);
 }
 
@@ -45,13 +45,12 @@ void cg_emit_matmul(CgFn *F, const CgKernel *k) {
   int ta, tb;
   operand(F, mm, 0, &pa, &ta, &lda);
   operand(F, mm, 1, &pb, &tb, &ldb);
-  LLVMValueRef n32 = LLVMBuildTrunc(cx->b, cg_mono_val(F, N), cx->t_i32, "");
-  LLVMValueRef args[14] = {cg_i32(cx, CBLAS_ROW_MAJOR),
-                           cg_i32(cx, ta),
+  LLVMValueRef n = cg_mono_val(F, N);
+  LLVMValueRef args[13] = {cg_i32(cx, ta),
                            cg_i32(cx, tb),
-                           LLVMBuildTrunc(cx->b, cg_mono_val(F, M), cx->t_i32, ""),
-                           n32,
-                           LLVMBuildTrunc(cx->b, cg_mono_val(F, K), cx->t_i32, ""),
+                           cg_mono_val(F, M),
+                           n,
+                           cg_mono_val(F, K),
                            cg_f32(cx, 1),
                            pa,
                            lda,
@@ -59,8 +58,8 @@ void cg_emit_matmul(CgFn *F, const CgKernel *k) {
                            ldb,
                            cg_f32(cx, 0),
                            cg_buf_ptr(F, k->exp[0].buf),
-                           n32};
-  LLVMBuildCall2(cx->b, cx->ft_sgemm, cx->f_sgemm, args, 14, "");
+                           n};
+  LLVMBuildCall2(cx->b, cx->ft_sgemm, cx->f_sgemm, args, 13, "");
 }
 
 /* ---- onehot ---- */
@@ -99,22 +98,22 @@ static void hot_row(Hot *H) {
   LLVMPositionBuilderAtEnd(b, ok);
   CgFor f;
   LLVMValueRef c = cg_i64(cx, 0);
-  if (H->cl >= 0) cg_nest_open(N, &f, H->cl, NULL, NULL), c = f.iv;
+  if (H->cl >= 0) cg_nest_open(N, &f, H->cl), c = f.iv;
   LLVMValueRef v = LLVMBuildSelect(b, LLVMBuildICmp(b, LLVMIntEQ, lab64, c, ""), cg_f32(cx, 1), cg_f32(cx, 0), "");
   LLVMValueRef off = cg_nest_offset(N, cg_nest_extra(N, 0), N->nloops);
   LLVMSetAlignment(LLVMBuildStore(b, v, cg_gep(F, cx->t_f32, H->out, off)), 4);
-  if (H->cl >= 0) cg_nest_close(N, &f, H->cl);
+  if (H->cl >= 0) cg_nest_close(N, &f);
 }
 
-static void hot_loops(Hot *H, int l, CgFor *fors, LLVMValueRef lo, LLVMValueRef hi) {
+static void hot_loops(Hot *H, int l, CgFor *fors) {
   int nrow = H->cl >= 0 ? H->cl : H->N->nloops;
   if (l == nrow) {
     hot_row(H);
     return;
   }
-  cg_nest_open(H->N, &fors[l], l, l == 0 ? lo : NULL, l == 0 ? hi : NULL);
-  hot_loops(H, l + 1, fors, lo, hi);
-  cg_nest_close(H->N, &fors[l], l);
+  cg_nest_open(H->N, &fors[l], l);
+  hot_loops(H, l + 1, fors);
+  cg_nest_close(H->N, &fors[l]);
 }
 
 void cg_kernel_onehot(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf) {
@@ -133,22 +132,12 @@ void cg_kernel_onehot(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf) 
   Hot H = {.N = &N, .cl = -1, .classes = dom->d[r - 1]};
   if (N.nloops && N.loops[N.nloops - 1].last == r - 1) H.cl = N.nloops - 1;
   int nrow = H.cl >= 0 ? H.cl : N.nloops;
-  cg_kernel_bufs(cx, p, k, kf);
-  kf->ranged = nrow > 0;
-  char name[96];
-  snprintf(name, sizeof name, "nnc_%s_k%d_onehot", cx->fname, cx->kcount++);
   CgFn F;
-  cg_fn_begin(cx, &F, p, name, kf->nbufs, true, kf->ranged ? 2 : 0);
-  cg_bind_bufs(&F, kf);
-  cg_nest_start(&N, &F);
+  cg_kernel_begin(cx, p, k, kf, &N, &F, "onehot", nrow > 0);
   H.out = cg_buf_ptr(&F, k->exp[0].buf);
   H.lab = cg_buf_ptr(&F, lv->v.buf);
   cg_nest_level(&N, 0);
   CgFor fors[CG_MAX_LOOPS];
-  hot_loops(&H, 0, fors, kf->ranged ? cg_fn_param(&F, kf->nbufs + 1) : NULL,
-            kf->ranged ? cg_fn_param(&F, kf->nbufs + 2) : NULL);
-  cg_fn_end(&F);
-  kf->fn = F.fn;
-  if (kf->ranged) cg_nest_split(&N, kf);
-  cg_nest_free(&N);
+  hot_loops(&H, 0, fors);
+  cg_kernel_end(kf, &N, &F);
 }

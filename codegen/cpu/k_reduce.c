@@ -65,7 +65,7 @@ typedef struct Red {
   int src; /* the node being reduced */
 } Red;
 
-static void red_loops(Red *R, int l, CgFor *fors, LLVMValueRef lo, LLVMValueRef hi) {
+static void red_loops(Red *R, int l, CgFor *fors) {
   CgNest *N = R->N;
   CgCtx *cx = N->F->cx;
   LLVMBuilderRef b = cx->b;
@@ -80,9 +80,9 @@ static void red_loops(Red *R, int l, CgFor *fors, LLVMValueRef lo, LLVMValueRef 
     }
     return;
   }
-  cg_nest_open(N, &fors[l], l, l == 0 ? lo : NULL, l == 0 ? hi : NULL);
-  red_loops(R, l + 1, fors, lo, hi);
-  cg_nest_close(N, &fors[l], l);
+  cg_nest_open(N, &fors[l], l);
+  red_loops(R, l + 1, fors);
+  cg_nest_close(N, &fors[l]);
   if (l == R->s) {
     LLVMValueRef p = cg_gep(N->F, cx->t_f32, R->out, cg_nest_offset(N, cg_nest_extra(N, 0), R->s));
     LLVMValueRef a = ld(cx, R->acc);
@@ -123,16 +123,10 @@ void cg_kernel_reduce(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf) 
   R.inreg = true;
   for (int l = 0; l < R.s; l++)
     R.inreg &= N.loops[l].tag != T_RED;
-  cg_kernel_bufs(cx, p, k, kf);
   /* Only when kept loops are outermost do outer iterations write disjoint
-   * outputs and may run on different threads. */
-  kf->ranged = R.inreg && R.s > 0;
-  char name[96];
-  snprintf(name, sizeof name, "nnc_%s_k%d_%s", cx->fname, cx->kcount++, ir_ops[root->op].mnemonic);
+   * outputs, each summed whole by one thread, and may run in parallel. */
   CgFn F;
-  cg_fn_begin(cx, &F, p, name, kf->nbufs, true, kf->ranged ? 2 : 0);
-  cg_bind_bufs(&F, kf);
-  cg_nest_start(&N, &F);
+  cg_kernel_begin(cx, p, k, kf, &N, &F, ir_ops[root->op].mnemonic, R.inreg && R.s > 0);
   R.out = cg_buf_ptr(&F, k->exp[0].buf);
   R.acc = cg_alloca(&F, cx->t_f32, "acc");
   R.count = LLVMBuildSIToFP(F.pre, cg_mono_val(&F, count), cx->t_f32, "count");
@@ -140,13 +134,9 @@ void cg_kernel_reduce(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf) 
   if (!R.inreg) flat_pass(&F, R.out, nout, identity(cx, R.r), NULL);
   cg_nest_level(&N, 0);
   CgFor fors[CG_MAX_LOOPS];
-  red_loops(&R, 0, fors, kf->ranged ? cg_fn_param(&F, kf->nbufs + 1) : NULL,
-            kf->ranged ? cg_fn_param(&F, kf->nbufs + 2) : NULL);
+  red_loops(&R, 0, fors);
   if (!R.inreg && R.mean) flat_pass(&F, R.out, nout, NULL, R.count);
-  cg_fn_end(&F);
-  kf->fn = F.fn;
-  if (kf->ranged) cg_nest_split(&N, kf);
-  cg_nest_free(&N);
+  cg_kernel_end(kf, &N, &F);
 }
 
 /* ---- softmax ---- */
@@ -165,7 +155,7 @@ static void row_pass(Row *R, int pass) {
   CgCtx *cx = N->F->cx;
   LLVMBuilderRef b = cx->b;
   CgFor f;
-  if (R->rl >= 0) cg_nest_open(N, &f, R->rl, NULL, NULL);
+  if (R->rl >= 0) cg_nest_open(N, &f, R->rl);
   LLVMValueRef x = cg_nest_get(N, R->src);
   if (pass == 0) {
     st(cx, combine(cx, R_MAX, ld(cx, R->m), x), R->m);
@@ -185,10 +175,10 @@ static void row_pass(Row *R, int pass) {
       st(cx, y, cg_gep(N->F, cx->t_f32, R->out, off));
     }
   }
-  if (R->rl >= 0) cg_nest_close(N, &f, R->rl);
+  if (R->rl >= 0) cg_nest_close(N, &f);
 }
 
-static void row_loops(Row *R, int l, CgFor *fors, LLVMValueRef lo, LLVMValueRef hi) {
+static void row_loops(Row *R, int l, CgFor *fors) {
   CgNest *N = R->N;
   CgCtx *cx = N->F->cx;
   int nouter = R->rl >= 0 ? R->rl : N->nloops;
@@ -199,9 +189,9 @@ static void row_loops(Row *R, int l, CgFor *fors, LLVMValueRef lo, LLVMValueRef 
       row_pass(R, pass);
     return;
   }
-  cg_nest_open(N, &fors[l], l, l == 0 ? lo : NULL, l == 0 ? hi : NULL);
-  row_loops(R, l + 1, fors, lo, hi);
-  cg_nest_close(N, &fors[l], l);
+  cg_nest_open(N, &fors[l], l);
+  row_loops(R, l + 1, fors);
+  cg_nest_close(N, &fors[l]);
 }
 
 void cg_kernel_rowwise(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf) {
@@ -220,24 +210,14 @@ void cg_kernel_rowwise(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf)
   cg_nest_init(&N, p, k, order, tags, &src, 1, extra, 1);
   Row R = {.N = &N, .rl = -1, .src = src, .log = root->op == OP_LOG_SOFTMAX};
   if (N.nloops && N.loops[N.nloops - 1].tag == T_ROW) R.rl = N.nloops - 1;
-  cg_kernel_bufs(cx, p, k, kf);
   int nouter = R.rl >= 0 ? R.rl : N.nloops;
-  kf->ranged = nouter > 0;
-  char name[96];
-  snprintf(name, sizeof name, "nnc_%s_k%d_%s", cx->fname, cx->kcount++, ir_ops[root->op].mnemonic);
   CgFn F;
-  cg_fn_begin(cx, &F, p, name, kf->nbufs, true, kf->ranged ? 2 : 0);
-  cg_bind_bufs(&F, kf);
-  cg_nest_start(&N, &F);
+  cg_kernel_begin(cx, p, k, kf, &N, &F, ir_ops[root->op].mnemonic, nouter > 0);
   R.out = cg_buf_ptr(&F, k->exp[0].buf);
   R.m = cg_alloca(&F, cx->t_f32, "max");
   R.s = cg_alloca(&F, cx->t_f32, "sum");
   cg_nest_level(&N, 0);
   CgFor fors[CG_MAX_LOOPS];
-  row_loops(&R, 0, fors, kf->ranged ? cg_fn_param(&F, kf->nbufs + 1) : NULL,
-            kf->ranged ? cg_fn_param(&F, kf->nbufs + 2) : NULL);
-  cg_fn_end(&F);
-  kf->fn = F.fn;
-  if (kf->ranged) cg_nest_split(&N, kf);
-  cg_nest_free(&N);
+  row_loops(&R, 0, fors);
+  cg_kernel_end(kf, &N, &F);
 }

@@ -15,7 +15,12 @@
  * their operands. cg_nest_level emits a level's values when its loop opens.
  *
  * Loop counters are phis; accumulators are allocas in the entry block, which
- * SROA turns into registers (the vectorizer then sees plain reductions). */
+ * SROA turns into registers (the vectorizer then sees plain reductions).
+ *
+ * Every kernel function is shaped by cg_kernel_begin/cg_kernel_end: one
+ * pointer parameter per distinct memory (two plan buffers placed in the
+ * same global are one parameter, so `noalias` holds), the syms, and for a
+ * kernel that may run in parallel the [lo, hi) range of its outer loop. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,35 +28,43 @@
 
 /* ---- functions ---- */
 
-void cg_fn_begin(CgCtx *cx, CgFn *F, const CgPlan *p, const char *name, int nptr, bool noalias, int nextra) {
+void cg_fn_open(CgCtx *cx, CgFn *F, const CgPlan *p, LLVMValueRef fn, int syms_param) {
   memset(F, 0, sizeof *F);
   F->cx = cx;
   F->p = p;
+  F->fn = fn;
+  LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(cx->llc, cx->attr_nounwind, 0));
+  F->entry = LLVMAppendBasicBlockInContext(cx->llc, fn, "entry");
+  F->start = LLVMAppendBasicBlockInContext(cx->llc, fn, "start");
+  F->pre = LLVMCreateBuilderInContext(cx->llc);
+  LLVMPositionBuilderAtEnd(F->pre, F->entry);
+  LLVMPositionBuilderAtEnd(cx->b, F->start);
+  F->syms = LLVMGetParam(fn, (unsigned)syms_param);
+  if (p) F->bufp = arena_alloc(cx->arena, sizeof(LLVMValueRef) * (size_t)(p->nbufs + 1));
+}
+
+void cg_fn_seal(CgFn *F) {
+  LLVMBuildBr(F->pre, F->start);
+  LLVMDisposeBuilder(F->pre);
+}
+
+void cg_fn_begin(CgCtx *cx, CgFn *F, const CgPlan *p, const char *name, int nptr, bool noalias, int nextra) {
   int np = nptr + 1 + nextra;
   LLVMTypeRef *pt = arena_alloc(cx->arena, sizeof(LLVMTypeRef) * (size_t)(np + 1));
   for (int i = 0; i <= nptr; i++)
     pt[i] = cx->t_ptr;
   for (int i = 0; i < nextra; i++)
     pt[nptr + 1 + i] = cx->t_i64;
-  F->fn = LLVMAddFunction(cx->mod, name, LLVMFunctionType(cx->t_void, pt, (unsigned)np, 0));
-  LLVMSetLinkage(F->fn, LLVMInternalLinkage);
-  LLVMAddAttributeAtIndex(F->fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(cx->llc, cx->attr_nounwind, 0));
+  LLVMValueRef fn = LLVMAddFunction(cx->mod, name, LLVMFunctionType(cx->t_void, pt, (unsigned)np, 0));
+  LLVMSetLinkage(fn, LLVMInternalLinkage);
   for (int i = 0; noalias && i < nptr; i++)
-    LLVMAddAttributeAtIndex(F->fn, (unsigned)(i + 1), LLVMCreateEnumAttribute(cx->llc, cx->attr_noalias, 0));
-  F->entry = LLVMAppendBasicBlockInContext(cx->llc, F->fn, "entry");
-  F->pre = LLVMCreateBuilderInContext(cx->llc);
-  LLVMPositionBuilderAtEnd(F->pre, F->entry);
-  LLVMBasicBlockRef start = LLVMAppendBasicBlockInContext(cx->llc, F->fn, "start");
-  F->start = start;
-  LLVMPositionBuilderAtEnd(cx->b, start);
-  F->syms = LLVMGetParam(F->fn, (unsigned)nptr);
-  if (p) F->bufp = arena_alloc(cx->arena, sizeof(LLVMValueRef) * (size_t)(p->nbufs + 1));
+    LLVMAddAttributeAtIndex(fn, (unsigned)(i + 1), LLVMCreateEnumAttribute(cx->llc, cx->attr_noalias, 0));
+  cg_fn_open(cx, F, p, fn, nptr);
 }
 
 void cg_fn_end(CgFn *F) {
   LLVMBuildRetVoid(F->cx->b);
-  LLVMBuildBr(F->pre, F->start);
-  LLVMDisposeBuilder(F->pre);
+  cg_fn_seal(F);
 }
 
 LLVMValueRef cg_fn_param(CgFn *F, int i) { return LLVMGetParam(F->fn, (unsigned)i); }
@@ -226,21 +239,8 @@ void cg_nest_init(CgNest *N, const CgPlan *p, const CgKernel *k, const int *orde
   }
 }
 
-void cg_nest_free(CgNest *N) {
+static void nest_free(CgNest *N) {
   free(N->member), free(N->need), free(N->level), free(N->value), free(N->acc), free(N->dst), free(N->st);
-}
-
-void cg_nest_start(CgNest *N, CgFn *F) {
-  N->F = F;
-  for (int l = 0; l < N->nloops; l++)
-    N->ext[l] = cg_mono_val(F, N->loops[l].ext);
-}
-
-void cg_nest_split(const CgNest *N, CgKFn *kf) {
-  kf->outer = N->loops[0].ext;
-  kf->inner = cg_mono(1);
-  for (int l = 1; l < N->nloops; l++)
-    kf->inner = cg_mono_mul(kf->inner, N->loops[l].ext);
 }
 
 const CgMono *cg_nest_extra(CgNest *N, int i) { return N->st[N->first_extra + i]; }
@@ -311,16 +311,14 @@ LLVMValueRef cg_nest_get(CgNest *N, int node) {
   return N->value[node];
 }
 
-void cg_nest_open(CgNest *N, CgFor *f, int l, LLVMValueRef lo, LLVMValueRef hi) {
-  cg_for_begin(N->F, f, lo ? lo : cg_i64(N->F->cx, 0), hi ? hi : N->ext[l], "loop");
+void cg_nest_open(CgNest *N, CgFor *f, int l) {
+  bool part = l == 0 && N->lo; /* a ranged kernel's outer loop: [lo, hi) */
+  cg_for_begin(N->F, f, part ? N->lo : cg_i64(N->F->cx, 0), part ? N->hi : N->ext[l], "loop");
   N->iv[l] = f->iv;
   cg_nest_level(N, l + 1);
 }
 
-void cg_nest_close(CgNest *N, CgFor *f, int l) {
-  (void)l;
-  cg_for_end(N->F, f);
-}
+void cg_nest_close(CgNest *N, CgFor *f) { cg_for_end(N->F, f); }
 
 /* Distinct memories a kernel touches: two plan buffers redirected to the
  * same global or output are one parameter, so `noalias` stays true. */
@@ -336,7 +334,7 @@ static void add_buf(const CgPlan *p, CgKFn *kf, int b) {
   kf->bufs[kf->nbufs++] = b;
 }
 
-void cg_kernel_bufs(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf) {
+static void kernel_bufs(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf) {
   size_t cap = (size_t)(IR_MAX_ARGS * (k->nmem + k->nexp) + 4);
   const CgVal **rd = arena_alloc(cx->arena, sizeof(CgVal *) * cap);
   int *nodes = arena_alloc(cx->arena, sizeof(int) * cap);
@@ -349,11 +347,36 @@ void cg_kernel_bufs(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf) {
     add_buf(p, kf, k->exp[e].buf);
 }
 
-/* Points every plan buffer at the parameter holding its memory. */
-void cg_bind_bufs(CgFn *F, const CgKFn *kf) {
-  for (int b = 0; b < F->p->nbufs; b++)
+/* ---- kernel functions ---- */
+
+void cg_kernel_begin(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf, CgNest *N, CgFn *F, const char *what,
+                     bool ranged) {
+  kernel_bufs(cx, p, k, kf);
+  kf->ranged = ranged;
+  char name[96];
+  snprintf(name, sizeof name, "nnc_%s_k%d_%s", cx->fname, cx->kcount++, what);
+  cg_fn_begin(cx, F, p, name, kf->nbufs, true, ranged ? 2 : 0);
+  /* Every plan buffer points at the parameter holding its memory. */
+  for (int b = 0; b < p->nbufs; b++)
     for (int i = 0; i < kf->nbufs; i++)
-      if (same_mem(F->p, kf->bufs[i], b)) F->bufp[b] = cg_fn_param(F, i);
+      if (same_mem(p, kf->bufs[i], b)) F->bufp[b] = cg_fn_param(F, i);
+  N->F = F;
+  for (int l = 0; l < N->nloops; l++)
+    N->ext[l] = cg_mono_val(F, N->loops[l].ext);
+  N->lo = ranged ? cg_fn_param(F, kf->nbufs + 1) : NULL;
+  N->hi = ranged ? cg_fn_param(F, kf->nbufs + 2) : NULL;
+}
+
+void cg_kernel_end(CgKFn *kf, CgNest *N, CgFn *F) {
+  cg_fn_end(F);
+  kf->fn = F->fn;
+  if (kf->ranged) {
+    kf->outer = N->loops[0].ext;
+    kf->inner = cg_mono(1);
+    for (int l = 1; l < N->nloops; l++)
+      kf->inner = cg_mono_mul(kf->inner, N->loops[l].ext);
+  }
+  nest_free(N);
 }
 
 /* void body(ctx, lo, hi): ctx holds the kernel's buffer pointers and syms. */

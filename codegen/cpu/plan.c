@@ -55,20 +55,6 @@ bool cg_is_kernel_op(OpKind op) {
   return op_is(op, OPF_ELEMWISE | OPF_REDUCE | OPF_ROWWISE | OPF_CONTRACT) || op == OP_ONEHOT;
 }
 
-/* s broadcasts to d (numpy rules, right-aligned). */
-static bool broadcasts_to(const Shape *s, const Shape *d) {
-  if (s->rank > d->rank) return false;
-  for (int i = 0; i < s->rank; i++) {
-    int64_t a = s->d[i], b = d->d[d->rank - s->rank + i];
-    if (a != b && a != 1) return false;
-  }
-  return true;
-}
-
-static bool shape_eq(const Shape *a, const Shape *b) {
-  return a->rank == b->rank && !memcmp(a->d, b->d, sizeof(int64_t) * (size_t)a->rank);
-}
-
 /* Is member x of the node set `in` read outside it? (dim reads only a shape) */
 static bool escapes(const IrFunc *f, const Uses *U, const bool *in, int x) {
   if (U->nret[x] || U->nstore[x]) return true;
@@ -113,12 +99,12 @@ static bool make_kernel(CgPlan *p, const Uses *U, bool *in, const int *mem, int 
     const Shape *s = &f->nodes[x].ty.sh;
     if (!escapes(f, U, in, x)) continue;
     if (k->root >= 0 && x != k->root) ok = false; /* prologues stay internal */
-    if (k->kind == CK_EW && have_domain && !shape_eq(s, &k->domain)) ok = false;
+    if (k->kind == CK_EW && have_domain && !ir_shape_eq(s, &k->domain)) ok = false;
     if (k->kind == CK_EW) k->domain = *s, have_domain = true;
     k->exp[k->nexp++] = (CgExport){.node = x, .buf = p->own[x]};
   }
   for (int i = 0; ok && i < n; i++)
-    if (mem[i] != k->root && !broadcasts_to(&f->nodes[mem[i]].ty.sh, &k->domain)) ok = false;
+    if (mem[i] != k->root && !ir_broadcasts_to(&f->nodes[mem[i]].ty.sh, &k->domain)) ok = false;
   for (int i = 0; i < n; i++)
     in[mem[i]] = false;
   if (!ok) return false;
@@ -282,7 +268,7 @@ static bool in_place_ok(const CgPlan *p, const IrModule *m, int ki, int x, int g
       if (i > ki) return false;
       if (i == ki) {
         const Shape *s = &f->nodes[nodes[j]].ty.sh;
-        if (k->kind != CK_EW || !shape_eq(s, &k->domain) || !cg_view_rowmajor(&rd[j]->v, s)) return false;
+        if (k->kind != CK_EW || !ir_shape_eq(s, &k->domain) || !cg_view_rowmajor(&rd[j]->v, s)) return false;
       }
     }
   }

@@ -5,11 +5,12 @@
  *
  * nnc_<fn> lays the workspace slots out from syms (each 64-byte aligned),
  * points every buffer at its memory (args holds globals, inputs, outputs in
- * that order) and calls the kernels in plan order: matmuls as sgemm calls
- * inline, other kernels as calls to their functions, or, when the nest may
- * be large, through nnrt_parallel_for over its outer loop in chunks of at
- * least CG_GRAIN elements. Nothing here allocates: a call costs the kernel
- * calls and a few dozen integer operations. */
+ * that order) and calls the kernels in plan order: matmuls as nnrt_sgemm
+ * calls (the runtime parallelises those), other kernels as calls to their
+ * functions, or, when the nest may be large, through nnrt_parallel_for
+ * over its outer loop in chunks of at least CG_GRAIN elements. Nothing here
+ * allocates: a call costs the kernel calls and a few dozen integer
+ * operations. */
 #include <string.h>
 
 #include "cg.h"
@@ -34,27 +35,14 @@ static LLVMValueRef *slot_offsets(CgFn *F, const CgPlan *p) {
   return off;
 }
 
+/* An external function (ptr x nparams) -> ret, its syms in parameter
+ * syms_param, opened for building. */
 static LLVMValueRef begin(CgCtx *cx, CgFn *F, const CgPlan *p, const char *name, LLVMTypeRef ret, int nparams,
                           int syms_param) {
-  memset(F, 0, sizeof *F);
-  F->cx = cx;
-  F->p = p;
   LLVMTypeRef pt[3] = {cx->t_ptr, cx->t_ptr, cx->t_ptr};
-  F->fn = LLVMAddFunction(cx->mod, name, LLVMFunctionType(ret, pt, (unsigned)nparams, 0));
-  LLVMAddAttributeAtIndex(F->fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(cx->llc, cx->attr_nounwind, 0));
-  F->entry = LLVMAppendBasicBlockInContext(cx->llc, F->fn, "entry");
-  F->start = LLVMAppendBasicBlockInContext(cx->llc, F->fn, "start");
-  F->pre = LLVMCreateBuilderInContext(cx->llc);
-  LLVMPositionBuilderAtEnd(F->pre, F->entry);
-  LLVMPositionBuilderAtEnd(cx->b, F->start);
-  F->syms = LLVMGetParam(F->fn, (unsigned)syms_param);
-  F->bufp = arena_alloc(cx->arena, sizeof(LLVMValueRef) * (size_t)(p->nbufs + 1));
-  return F->fn;
-}
-
-static void seal(CgFn *F) {
-  LLVMBuildBr(F->pre, F->start);
-  LLVMDisposeBuilder(F->pre);
+  LLVMValueRef fn = LLVMAddFunction(cx->mod, name, LLVMFunctionType(ret, pt, (unsigned)nparams, 0));
+  cg_fn_open(cx, F, p, fn, syms_param);
+  return fn;
 }
 
 static LLVMValueRef arg_ptr(CgFn *F, int index) {
@@ -147,12 +135,12 @@ bool cg_emit_step(CgCtx *cx, const IrFunc *f, LLVMValueRef *fn, LLVMValueRef *ws
       call_kernel(&F, &kfs[i], ctx);
   }
   LLVMBuildRetVoid(cx->b);
-  seal(&F);
+  cg_fn_seal(&F);
 
   snprintf(name, sizeof name, "nnc_%s_workspace", f->name);
   *ws_fn = begin(cx, &F, p, name, cx->t_i64, 1, 0);
   off = slot_offsets(&F, p);
   LLVMBuildRet(cx->b, off[p->nslots]);
-  seal(&F);
+  cg_fn_seal(&F);
   return true;
 }

@@ -19,6 +19,11 @@
 
 #include "cg.h"
 
+/* Extra linker flags nnc itself was built with (CMakeLists.txt). */
+#ifndef NNC_LINK_FLAGS
+#define NNC_LINK_FLAGS ""
+#endif
+
 void cg_error(Diag *d, const char *fmt, ...) {
   char msg[1024];
   va_list ap;
@@ -74,11 +79,11 @@ LLVMTargetMachineRef cg_target_machine(const CgOptions *o, char **err) {
 
 static void declare_runtime(CgCtx *cx) {
   LLVMTypeRef i32 = cx->t_i32, p = cx->t_ptr, f = cx->t_f32, i64 = cx->t_i64;
-  /* void cblas_sgemm(order, transA, transB, M, N, K, alpha, A, lda, B, ldb,
-   * beta, C, ldc), with OpenBLAS's 32-bit blasint. */
-  LLVMTypeRef sg[14] = {i32, i32, i32, i32, i32, i32, f, p, i32, p, i32, f, p, i32};
-  cx->ft_sgemm = LLVMFunctionType(cx->t_void, sg, 14, 0);
-  cx->f_sgemm = LLVMAddFunction(cx->mod, "cblas_sgemm", cx->ft_sgemm);
+  /* void nnrt_sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
+   * (nnrt_abi.h): the runtime splits it over its pool. */
+  LLVMTypeRef sg[13] = {i32, i32, i64, i64, i64, f, p, i64, p, i64, f, p, i64};
+  cx->ft_sgemm = LLVMFunctionType(cx->t_void, sg, 13, 0);
+  cx->f_sgemm = LLVMAddFunction(cx->mod, "nnrt_sgemm", cx->ft_sgemm);
   LLVMTypeRef pf[4] = {p, p, i64, i64};
   cx->ft_pfor = LLVMFunctionType(cx->t_void, pf, 4, 0);
   cx->f_pfor = LLVMAddFunction(cx->mod, "nnrt_parallel_for", cx->ft_pfor);
@@ -204,7 +209,7 @@ static bool cpu_compile(const IrModule *m, const CgOptions *o) {
   }
   if (!ok && err) cg_error(o->diag, "cannot write %s: %s", o->out_path, err);
   if (err) LLVMDisposeMessage(err);
-  if (ok && tmp) ok = cg_link(tmp, o->out_path, NULL, o);
+  if (ok && tmp) ok = cg_link(tmp, o->out_path, NNC_LINK_FLAGS, o);
   if (tmp) unlink(tmp), free(tmp);
   if (mod) LLVMDisposeModule(mod);
   LLVMContextDispose(llc);

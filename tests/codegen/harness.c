@@ -1,21 +1,27 @@
 /* harness.c — JIT-compile IR modules with the CPU backend and compare their
  * results with the reference interpreter (see harness.h).
  *
- * The generated code calls three outside functions. cblas_sgemm is
- * OpenBLAS's; nnrt_parallel_for and nnrt_fail_label are stand-ins defined
- * here: the parallel-for runs the chunks serially and in reverse order (so
- * a kernel whose chunks depend on each other fails the comparison), and
- * both count their calls so tests can assert that a kernel was split or a
- * bad label reported. */
+ * The generated code calls three runtime functions, stood in for here:
+ * nnrt_sgemm is one cblas_sgemm call (the runtime's split over its pool is
+ * tested in tests/runtime), the parallel-for runs the chunks serially and
+ * in reverse order (so a kernel whose chunks depend on each other fails the
+ * comparison), and nnrt_fail_label records its arguments; the last two
+ * count their calls so tests can assert that a kernel was split or a bad
+ * label reported. */
 #define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE /* MAP_ANONYMOUS */
 #include "harness.h"
+#include "passes/passes.h"
 
 #include <cblas.h>
 #include <llvm-c/LLJIT.h>
 #include <llvm-c/Orc.h>
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 int t_passed, t_failed;
 int hk_parallel_calls, hk_fail_calls;
@@ -29,6 +35,12 @@ static void test_pfor(NnrtBody body, void *ctx, int64_t n, int64_t grain) {
     int64_t lo = c * grain, hi = lo + grain < n ? lo + grain : n;
     body(ctx, lo, hi);
   }
+}
+
+static void test_sgemm(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+                       int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k,
+              alpha, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
 }
 
 static void test_fail_label(int64_t index, int64_t value, int64_t classes) {
@@ -84,7 +96,7 @@ static bool jit_build(IrModule *m, int opt) {
   LLVMOrcCSymbolMapPair syms[3] = {
       {LLVMOrcLLJITMangleAndIntern(g_jit, "nnrt_parallel_for"), {(uint64_t)(uintptr_t)test_pfor, fl}},
       {LLVMOrcLLJITMangleAndIntern(g_jit, "nnrt_fail_label"), {(uint64_t)(uintptr_t)test_fail_label, fl}},
-      {LLVMOrcLLJITMangleAndIntern(g_jit, "cblas_sgemm"), {(uint64_t)(uintptr_t)cblas_sgemm, fl}},
+      {LLVMOrcLLJITMangleAndIntern(g_jit, "nnrt_sgemm"), {(uint64_t)(uintptr_t)test_sgemm, fl}},
   };
   if (!orc_ok(LLVMOrcJITDylibDefine(jd, LLVMOrcAbsoluteSymbols(syms, 3)), "define")) return false;
   return orc_ok(LLVMOrcLLJITAddLLVMIRModule(g_jit, jd, tsm), "add module");
@@ -109,17 +121,55 @@ static double rnd(void) { /* xorshift64*: uniform in [0, 1) */
   return (double)((rng_state * 2685821657736338717ull) >> 11) / 9007199254740992.0;
 }
 
+/* Memory that ends where an inaccessible page begins, so that generated
+ * code reading or writing past the end of a buffer faults at once (JIT
+ * code is not instrumented by ASan). The start is `align`-aligned, which
+ * leaves less than `align` bytes of slack before the guard. */
+typedef struct Guarded {
+  void *p, *map;
+  size_t len;
+} Guarded;
+
+static Guarded guarded_alloc(size_t bytes, size_t align) {
+  size_t page = (size_t)sysconf(_SC_PAGESIZE);
+  size_t span = (bytes + align - 1) / align * align, len = (span + page - 1) / page * page + page;
+  Guarded g = {NULL, mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), len};
+  if (g.map == MAP_FAILED || mprotect((char *)g.map + len - page, page, PROT_NONE) != 0)
+    unreachable("cannot map a guarded buffer");
+  g.p = (char *)g.map + len - page - span;
+  return g;
+}
+
+/* The check running, named when generated code faults on a guard page. */
+static const char *g_check;
+
+static void on_fault(int sig) {
+  static const char msg[] = "\nFAIL: generated code faulted (out of bounds?) in check: ";
+  (void)!write(1, msg, sizeof msg - 1);
+  if (g_check) (void)!write(1, g_check, strlen(g_check));
+  (void)!write(1, "\n", 1);
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+
+static void guarded_free(Guarded *g) {
+  if (g->map) munmap(g->map, g->len);
+  g->map = g->p = NULL;
+}
+
 typedef struct Buf {
   DType dt;
   int64_t n;
   double *ref; /* what the interpreter sees */
-  void *gen;   /* what the generated code sees (float or int32) */
+  void *gen;   /* what the generated code sees (float or int32), guarded */
+  Guarded mem;
 } Buf;
 
 static void buf_alloc(Buf *b, DType dt, int64_t n) {
   b->dt = dt, b->n = n;
   b->ref = calloc((size_t)n + 1, sizeof(double));
-  b->gen = aligned_alloc(64, ((size_t)n * 4 + 64) / 64 * 64);
+  b->mem = guarded_alloc((size_t)n * 4, 4); /* the runtime aligns to 64; the code assumes 4 */
+  b->gen = b->mem.p;
   memset(b->gen, 0xff, (size_t)n * 4); /* NaN / -1: unwritten outputs show */
 }
 
@@ -159,7 +209,7 @@ static bool compare(const Buf *b, double tol, const char *what, int index) {
   return bad == 0;
 }
 
-static void buf_free(Buf *b) { free(b->ref), free(b->gen); }
+static void buf_free(Buf *b) { free(b->ref), guarded_free(&b->mem); }
 
 typedef void (*StepFn)(void **, const int64_t *, void *);
 typedef int64_t (*WsFn)(const int64_t *);
@@ -175,6 +225,9 @@ bool cg_check(IrModule *m, const CheckOpts *o0, const char *name) {
   if (!o0->bad_label) o.bad_label = -1;
   rng_state = o.seed;
   hk_parallel_calls = hk_fail_calls = 0;
+  g_check = name;
+  signal(SIGSEGV, on_fault);
+  signal(SIGBUS, on_fault);
   const IrFunc *f = ir_func_find(m, o.fn);
   if (!f) return printf("  %s: no function %s\n", name, o.fn), false;
   char sym[64];
@@ -207,8 +260,9 @@ bool cg_check(IrModule *m, const CheckOpts *o0, const char *name) {
   for (int b = 0; b < ng + ni + nr; b++)
     ref[b] = bufs[b].ref, args[b] = bufs[b].gen;
   int64_t wsz = wsfn(o.syms);
-  void *ws = aligned_alloc(64, ((size_t)wsz + 64) / 64 * 64);
-  memset(ws, 0xff, (size_t)wsz);
+  Guarded wsm = guarded_alloc((size_t)(wsz > 0 ? wsz : 0), 64); /* the ABI promises 64-byte alignment */
+  void *ws = wsm.p;
+  memset(ws, 0xff, (size_t)(wsz > 0 ? wsz : 0));
   bool ok = wsz >= 0;
   for (int s = 0; s < o.steps && ok; s++) {
     char err[256];
@@ -224,16 +278,62 @@ bool cg_check(IrModule *m, const CheckOpts *o0, const char *name) {
       ok &= compare(&bufs[g], o.tol, "global", g);
   }
   if (!ok) printf("  %s: results differ from the interpreter\n", name);
-  free(ws), free(ref), free(args);
+  guarded_free(&wsm), free(ref), free(args);
   for (int b = 0; b < ng + ni + nr; b++)
     buf_free(&bufs[b]);
   free(bufs);
   return ok;
 }
 
+/* ---- plans ---- */
+
+void t_set_fused(IrModule *m, bool on) {
+  if (on) {
+    Diag d;
+    diag_init(&d, stdout);
+    PassCtx pc = {.diag = &d};
+    pass_fuse(m, &pc);
+    return;
+  }
+  for (int i = 0; i < m->nfuncs; i++)
+    for (int j = 0; j < m->funcs[i]->n; j++)
+      m->funcs[i]->nodes[j].group = -1;
+}
+
+int t_kernels(const IrModule *m, const char *fn, int *nfused) {
+  Arena *a = arena_new();
+  CgPlan *p = cg_plan(a, m, ir_func_find(m, fn));
+  int n = p->nks;
+  if (nfused) *nfused = p->nfused;
+  arena_free(a);
+  return n;
+}
+
 /* ---- building ---- */
 
-IrModule *t_module(const char *name) { return ir_module_new(arena_new(), name); }
+/* Every test module's arena, freed by t_free_all (so that LeakSanitizer
+ * reports only what the compiler itself leaks). */
+static Arena **g_arenas;
+static int g_narenas, g_arenacap;
+
+Arena *t_arena(void) {
+  if (g_narenas == g_arenacap) {
+    g_arenacap = g_arenacap ? 2 * g_arenacap : 64;
+    g_arenas = realloc(g_arenas, sizeof *g_arenas * (size_t)g_arenacap);
+    if (!g_arenas) unreachable("out of memory");
+  }
+  return g_arenas[g_narenas++] = arena_new();
+}
+
+void t_free_all(void) {
+  jit_release();
+  for (int i = 0; i < g_narenas; i++)
+    arena_free(g_arenas[i]);
+  free(g_arenas);
+  g_arenas = NULL, g_narenas = g_arenacap = 0;
+}
+
+IrModule *t_module(const char *name) { return ir_module_new(t_arena(), name); }
 
 Type t_type(DType dt, int rank, const int64_t *dims) {
   Type t = {.dt = dt, .sh.rank = rank};

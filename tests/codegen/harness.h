@@ -4,7 +4,10 @@
  * A check builds an LLVM module for the whole IR module (every function the
  * backend knows), JIT-compiles it with ORC's LLJIT, feeds the same random
  * data to nnc_<fn> (floats) and ir_interp (doubles), and compares outputs
- * and, for functions with stores, the updated globals. */
+ * and, for functions with stores, the updated globals. Every buffer the
+ * generated code gets (globals, inputs, outputs, workspace sized by
+ * nnc_<fn>_workspace) ends at an inaccessible page: an access past its end
+ * stops the test with the check's name. */
 #ifndef NNC_TEST_CG_HARNESS_H
 #define NNC_TEST_CG_HARNESS_H
 #include "codegen/cpu/cg.h"
@@ -53,7 +56,17 @@ extern int t_passed, t_failed;
     }                                                                                                                  \
   } while (0)
 
-/* IR building shortcuts for tests. */
+/* Sets every function's fusion groups as the fuse pass does (on), or
+ * clears them (off: one kernel per node). */
+void t_set_fused(IrModule *m, bool on);
+/* Kernels the backend plans for function fn, and how many of them are
+ * fused (nfused may be NULL). */
+int t_kernels(const IrModule *m, const char *fn, int *nfused);
+
+/* IR building shortcuts for tests. Modules live in arenas that t_free_all
+ * frees (with the JIT) at the end. */
+Arena *t_arena(void);
+void t_free_all(void);
 IrModule *t_module(const char *name);
 Type t_type(DType dt, int rank, const int64_t *dims);
 #define T(dt, ...) t_type(dt, (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), (int64_t[]){__VA_ARGS__})

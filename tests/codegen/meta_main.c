@@ -1,7 +1,8 @@
 /* meta_main.c — a C program linked with a model object that nnc emitted:
  * prints nnrt_model as the C compiler lays it out and runs `forward` once
  * on fixed data, so test_object.c can compare both with what it expects.
- * The two runtime hooks are minimal stand-ins. */
+ * The runtime functions it calls are minimal stand-ins. */
+#include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -10,6 +11,12 @@
 void nnrt_parallel_for(NnrtBody body, void *ctx, int64_t n, int64_t grain) {
   (void)grain;
   body(ctx, 0, n);
+}
+
+void nnrt_sgemm(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k,
+              alpha, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
 }
 
 static void tensor(const char *what, const NnrtTensor *t) {

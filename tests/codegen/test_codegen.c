@@ -16,36 +16,13 @@
 
 void test_object(void); /* test_object.c */
 
-static void fuse(IrModule *m, bool on) {
-  if (on) {
-    Diag d;
-    diag_init(&d, stdout);
-    PassCtx pc = {.diag = &d};
-    pass_fuse(m, &pc);
-    return;
-  }
-  for (int i = 0; i < m->nfuncs; i++)
-    for (int j = 0; j < m->funcs[i]->n; j++)
-      m->funcs[i]->nodes[j].group = -1;
-}
-
-/* Kernels the backend plans for function fn (and how many are fused). */
-static int kernels(const IrModule *m, const char *fn, int *nfused) {
-  Arena *a = arena_new();
-  CgPlan *p = cg_plan(a, m, ir_func_find(m, fn));
-  int n = p->nks;
-  if (nfused) *nfused = p->nfused;
-  arena_free(a);
-  return n;
-}
-
 /* The three runs of an IR case. */
 static void check3(IrModule *m, CheckOpts o, const char *name) {
   char buf[160];
-  fuse(m, false);
+  t_set_fused(m, false);
   snprintf(buf, sizeof buf, "%s (unfused)", name);
   EXPECT(cg_check(m, &o, buf), "%s", buf);
-  fuse(m, true);
+  t_set_fused(m, true);
   o.opt = 0, o.opt_set = true;
   snprintf(buf, sizeof buf, "%s (fused, -O0)", name);
   EXPECT(cg_check(m, &o, buf), "%s", buf);
@@ -144,9 +121,9 @@ static void test_chain(void) {
   CheckOpts o = {.syms = {5}};
   check3(m, o, "chain");
   int nf;
-  EXPECT(kernels(m, "forward", &nf) == 1 && nf == 1, "chain: %d kernels", kernels(m, "forward", NULL));
-  fuse(m, false);
-  EXPECT(kernels(m, "forward", NULL) == 8, "chain unfused: %d kernels", kernels(m, "forward", NULL));
+  EXPECT(t_kernels(m, "forward", &nf) == 1 && nf == 1, "chain: %d kernels", t_kernels(m, "forward", NULL));
+  t_set_fused(m, false);
+  EXPECT(t_kernels(m, "forward", NULL) == 8, "chain unfused: %d kernels", t_kernels(m, "forward", NULL));
   o.syms[0] = 1;
   check3(m, o, "chain, B=1");
 }
@@ -204,7 +181,7 @@ static void test_reduce(void) {
       char name[64];
       snprintf(name, sizeof name, "sum(x*y) [%lld,%lld] axis %d", (long long)d0, (long long)big[s][1], ax);
       check3(m, (CheckOpts){.syms = {6}, .tol = 1e-3}, name);
-      EXPECT(kernels(m, "forward", NULL) == 1, "%s: prologue not fused", name);
+      EXPECT(t_kernels(m, "forward", NULL) == 1, "%s: prologue not fused", name);
     }
 }
 
@@ -228,7 +205,7 @@ static void test_softmax(void) {
   int b = ir_input(f, "b", T(DT_F32, 10), (Loc){0});
   ir_ret(f, t_attr(f, OP_LOG_SOFTMAX, t_op(f, OP_ADD, x, b), &(Attrs){.axis = 1}, NULL));
   check3(m, (CheckOpts){.syms = {7}}, "log_softmax(x + b) [B,10]");
-  EXPECT(kernels(m, "forward", NULL) == 1, "softmax prologue not fused");
+  EXPECT(t_kernels(m, "forward", NULL) == 1, "softmax prologue not fused");
   check3(m, (CheckOpts){.syms = {5000}}, "log_softmax [5000,10] (parallel)");
 }
 
@@ -287,7 +264,7 @@ static void test_matmul(void) {
   ir_ret(f, z);
   ir_ret(f, u);
   check3(m, (CheckOpts){.syms = {3}}, "matmul of views");
-  EXPECT(kernels(m, "forward", NULL) == 5, "matmul views: %d kernels", kernels(m, "forward", NULL));
+  EXPECT(t_kernels(m, "forward", NULL) == 5, "matmul views: %d kernels", t_kernels(m, "forward", NULL));
 }
 
 /* ---- layout, sources, onehot ---- */
@@ -354,7 +331,7 @@ int main(void) {
   test_onehot();
   test_models();
   test_object();
-  jit_release();
+  t_free_all();
   printf("%d passed, %d failed\n", t_passed, t_failed);
   return t_failed != 0;
 }

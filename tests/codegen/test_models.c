@@ -8,19 +8,6 @@
 #include "harness.h"
 #include "passes/passes.h"
 
-static void set_fused(IrModule *m, bool on) {
-  if (on) {
-    Diag d;
-    diag_init(&d, stdout);
-    PassCtx pc = {.diag = &d};
-    pass_fuse(m, &pc);
-    return;
-  }
-  for (int i = 0; i < m->nfuncs; i++)
-    for (int j = 0; j < m->funcs[i]->n; j++)
-      m->funcs[i]->nodes[j].group = -1;
-}
-
 /* Stores of fn whose value the plan writes straight into the global. */
 static int in_place_stores(const IrModule *m, const char *fn, int *nstores) {
   Arena *a = arena_new();
@@ -34,13 +21,6 @@ static int in_place_stores(const IrModule *m, const char *fn, int *nstores) {
     int v = f->nodes[i].args[0];
     if (p->own[v] >= 0 && p->exported[v] && p->bufs[p->own[v]].kind == CB_GLOBAL) n++;
   }
-  arena_free(a);
-  return n;
-}
-
-static int plan_kernels(const IrModule *m, const char *fn) {
-  Arena *a = arena_new();
-  int n = cg_plan(a, m, ir_func_find(m, fn))->nks;
   arena_free(a);
   return n;
 }
@@ -73,7 +53,7 @@ static void test_stores(void) {
   for (int rg = 0; rg < 2; rg++)
     for (int fused = 0; fused < 2; fused++) {
       IrModule *m = sgd_module(rg);
-      set_fused(m, fused);
+      t_set_fused(m, fused);
       char name[64];
       snprintf(name, sizeof name, "stores%s%s", rg ? " + returned global" : "", fused ? " (fused)" : "");
       EXPECT(cg_check(m, &(CheckOpts){.fn = IR_FN_TRAIN, .steps = 3}, name), "%s", name);
@@ -96,14 +76,14 @@ static void test_stores(void) {
 
 /* Frontend + autodiff + simplify (+ fuse) on .nn source. */
 static IrModule *compile_nn(const char *path, const char *text, bool fused) {
-  Arena *a = arena_new();
+  Arena *a = t_arena();
   Diag d;
   diag_init(&d, stdout);
   FeModel *fm = fe_compile(a, &d, path, text, text ? strlen(text) : 0);
   if (!fm) return NULL;
   PassCtx pc = {.diag = &d, .verify = true};
   if (!pass_run_pipeline(fm->mod, pass_default_pipeline, pass_default_pipeline_len, &pc)) return NULL;
-  set_fused(fm->mod, fused);
+  t_set_fused(fm->mod, fused);
   return fm->mod;
 }
 
@@ -149,7 +129,7 @@ static void test_mlp(void) {
     snprintf(name, sizeof name, "mlp %s (fused, B=1)", fns[i]);
     EXPECT(cg_check(m, &o, name), "%s", name);
   }
-  int ku = plan_kernels(u, IR_FN_TRAIN), kf = plan_kernels(m, IR_FN_TRAIN);
+  int ku = t_kernels(u, IR_FN_TRAIN, NULL), kf = t_kernels(m, IR_FN_TRAIN, NULL);
   printf("  mlp train_step: %d kernels unfused, %d fused\n", ku, kf);
   EXPECT(kf < ku, "fusion did not reduce kernels (%d vs %d)", kf, ku);
   int ns, ip = in_place_stores(m, IR_FN_TRAIN, &ns);

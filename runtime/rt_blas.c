@@ -1,0 +1,111 @@
+/* rt_blas.c — nnrt_sgemm, the one GEMM entry point of generated code.
+ *
+ * Why not let generated code call cblas_sgemm and OpenBLAS thread it:
+ *   - reproducibility: OpenBLAS splits a product differently for each thread
+ *     count and the rounding follows the split, so `--threads 2` trained to other weights than `--threads 1` (measured:
+ *     2737 of dense_1.w's 200704 values differed after one step);
+ *   - speed: OpenBLAS's threads are a second pool that spins next to ours
+ *     (2 cores, 3 busy threads), and it does not split the weight-gradient
+ *     shape [784,64]x[64,256] at all: with 2 threads the MLP step was slower
+ *     than with 1.
+ * So OpenBLAS runs single-threaded (rt_pool_start) and a product is cut here
+ * into blocks of C that depend only on (M, N, K) — never on the thread
+ * count — each computed by its own cblas_sgemm call on the runtime's pool.
+ * Every element of C is then computed by the same kernel call with the same
+ * operands whatever the thread count: bitwise the same result.
+ *
+ * The cut: along the larger of M and N (a block repacks the whole of the
+ * other operand, so cutting the larger side repacks the least), into at most
+ * GEMM_MAX_BLOCKS blocks of at least GEMM_MIN_SIDE rows/columns and
+ * GEMM_MIN_MACS multiply-adds, boundaries on multiples of 16 (OpenBLAS's
+ * widest register tile). The constants trade parallelism for repacking:
+ * on 2 cores, the MLP's two large products ([64,784]x[784,256] and its
+ * weight gradient) ran 5-20% faster in 2 and 6 blocks than in 8.
+ *
+ * Kernels: OpenBLAS picks them by CPU model when it loads, or as
+ * OPENBLAS_CORETYPE says; `bench` and `--version` print which (on an
+ * AVX-512 machine its "SkylakeX" kernels ran [64,784]x[784,256] in 157 us
+ * against 257 us for "Haswell", the choice this machine's environment
+ * pins). */
+#include "nnrt.h"
+#include <stdio.h>
+#include <stdlib.h>
+
+/* From OpenBLAS's cblas.h, declared here because its location varies. */
+enum { CBLAS_ROW_MAJOR = 101, CBLAS_NO_TRANS = 111, CBLAS_TRANS = 112 };
+void cblas_sgemm(int order, int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda, const float *b,
+                 int ldb, float beta, float *c, int ldc);
+char *openblas_get_corename(void);
+
+#define GEMM_MAX_BLOCKS 8
+#define GEMM_MIN_SIDE 128
+#define GEMM_MIN_MACS ((int64_t)1 << 20)
+
+typedef struct Gemm {
+  int ta, tb;
+  int64_t m, n, k, lda, ldb, ldc;
+  float alpha, beta;
+  const float *a, *b;
+  float *c;
+  int by_rows; /* blocks of C's rows (else of its columns) */
+  int64_t side, nblocks;
+} Gemm;
+
+int64_t rt_gemm_blocks(int64_t m, int64_t n, int64_t k, int *by_rows) {
+  int64_t side = m >= n ? m : n, macs;
+  if (by_rows) *by_rows = m >= n;
+  if (rt_mul64(m, n, &macs) || rt_mul64(macs, k, &macs)) macs = INT64_MAX;
+  int64_t nb = side / GEMM_MIN_SIDE;
+  if (nb > macs / GEMM_MIN_MACS) nb = macs / GEMM_MIN_MACS;
+  if (nb > GEMM_MAX_BLOCKS) nb = GEMM_MAX_BLOCKS;
+  return nb < 1 ? 1 : nb;
+}
+
+/* Block i covers [start(i), start(i + 1)) of the cut side. */
+static int64_t block_start(const Gemm *g, int64_t i) {
+  return i >= g->nblocks ? g->side : g->side * i / g->nblocks / 16 * 16;
+}
+
+static void block(const Gemm *g, int64_t i) {
+  int64_t lo = block_start(g, i), hi = block_start(g, i + 1);
+  const float *a = g->a, *b = g->b;
+  int64_t m = g->m, n = g->n;
+  if (g->by_rows) { /* rows lo..hi of op(A) and of C */
+    a += g->ta ? lo : lo * g->lda;
+    m = hi - lo;
+  } else { /* columns lo..hi of op(B) and of C */
+    b += g->tb ? lo * g->ldb : lo;
+    n = hi - lo;
+  }
+  float *c = g->c + (g->by_rows ? lo * g->ldc : lo);
+  cblas_sgemm(CBLAS_ROW_MAJOR, g->ta ? CBLAS_TRANS : CBLAS_NO_TRANS, g->tb ? CBLAS_TRANS : CBLAS_NO_TRANS, (int)m,
+              (int)n, (int)g->k, g->alpha, a, (int)g->lda, b, (int)g->ldb, g->beta, c, (int)g->ldc);
+}
+
+static void blocks(void *ctx, int64_t lo, int64_t hi) {
+  for (int64_t i = lo; i < hi; i++)
+    block(ctx, i);
+}
+
+void nnrt_sgemm(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
+  const int64_t dims[6] = {m, n, k, lda, ldb, ldc};
+  for (int i = 0; i < 6; i++)
+    if (dims[i] < 0 || dims[i] > INT32_MAX) {
+      /* OpenBLAS takes 32-bit ints; this is far past any shape nnc plans. */
+      fprintf(stderr, "error: matrix product %lld x %lld x %lld is too large for OpenBLAS's 32-bit sizes\n",
+              (long long)m, (long long)n, (long long)k);
+      fflush(stderr);
+      _Exit(RT_EXIT_FAIL);
+    }
+  if (m == 0 || n == 0) return;
+  Gemm g = {ta != 0, tb != 0, m, n, k, lda, ldb, ldc, alpha, beta, a, b, c, 0, 0, 0};
+  g.nblocks = rt_gemm_blocks(m, n, k, &g.by_rows);
+  g.side = g.by_rows ? m : n;
+  nnrt_parallel_for(blocks, &g, g.nblocks, 1);
+}
+
+const char *rt_blas_core(void) {
+  const char *c = openblas_get_corename();
+  return c ? c : "unknown";
+}
