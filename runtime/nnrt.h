@@ -219,6 +219,90 @@ int rt_data_load(const char *dir, int split, int32_t x_dtype, int32_t y_dtype, R
 void rt_data_free(RtDataset *d);
 
 /*
+ * rt_text.c — fortune files, a word tokenizer, vocabularies.
+ */
+/* Quotes of one or more files in one buffer; quote i is buf[start[i]..+len[i]). */
+typedef struct RtQuotes {
+  char *buf;
+  int64_t size, bufcap;
+  int64_t n, cap;
+  int64_t *start, *len;
+  int32_t *label; /* the label the file was read with */
+} RtQuotes;
+
+/* Appends the quotes of the fortune file at path, each with `label`. Errors
+ * name the file and byte offset; on error q keeps the earlier files' quotes. */
+int rt_fortune_read(const char *path, int32_t label, RtQuotes *q, RtError *e);
+void rt_quotes_free(RtQuotes *q);
+
+#define RT_WORD_MAX 64           /* longer words are cut to RT_WORD_MAX-1 bytes */
+int rt_text_is_word_char(int c); /* ASCII letter, digit or apostrophe */
+/* The next word of s[0..n) from *pos, lowercased into word; its length, 0
+ * at the end. Anything but letters, digits and apostrophes separates. */
+size_t rt_text_next_word(const char *s, size_t n, size_t *pos, char *word, size_t wsize);
+
+/* Id 0 pads, id 1 stands for unknown words, then words by descending count,
+ * ties in strcmp order. */
+enum { RT_ID_PAD = 0, RT_ID_UNK = 1 };
+#define RT_VOCAB_PAD "<pad>"
+#define RT_VOCAB_UNK "<unk>"
+typedef struct RtVocab {
+  int32_t n, cap;
+  char **word;    /* n words, id order */
+  int64_t *count; /* occurrences in the corpus it was built from (0 if loaded) */
+  int32_t *table; /* hash table of indices into word, -1 empty */
+  int64_t tcap;
+} RtVocab;
+
+/* The vocabulary (at most max ids, max >= 2) of quotes idx[0..n) (idx NULL:
+ * 0..n). */
+int rt_vocab_build(RtVocab *v, const RtQuotes *q, const int32_t *idx, int64_t n, int64_t max, RtError *e);
+int32_t rt_vocab_id(const RtVocab *v, const char *word); /* RT_ID_UNK if absent */
+/* The first len word ids of s[0..n), then RT_ID_PAD; returns the words kept. */
+int64_t rt_text_encode(const RtVocab *v, const char *s, size_t n, int64_t len, int32_t *out);
+/* One word per line in id order, written atomically. */
+int rt_vocab_save(const RtVocab *v, const char *path, RtError *e);
+int rt_vocab_load(RtVocab *v, const char *path, RtError *e);
+void rt_vocab_free(RtVocab *v);
+/* Temp file, fsync, rename, fsync of the directory: old file or new one. */
+int rt_write_atomic(const char *path, const void *data, size_t n, RtError *e);
+
+/*
+ * rt_textdata.c — text data sets named by a spec instead of a directory:
+ *   fortunes:CAT[,CAT...][?KEY=VALUE[&KEY=VALUE...]]        words, label = CAT index
+ *   fortunes-chars:CAT[,CAT...][?...]                       bytes, next-byte targets
+ * keys: len (words or bytes per sample), vocab (ids incl. pad and unk; words
+ * only), test (fraction held out per category), seed (of the split), dir
+ * (where the category files are). See RT_TEXT_SPEC_HELP.
+ */
+#define RT_TEXT_MAX_CATS 64
+#define RT_FORTUNES_DIR "/usr/share/games/fortunes"
+typedef struct RtTextSpec {
+  int chars; /* fortunes-chars */
+  int ncat;
+  char cat[RT_TEXT_MAX_CATS][64];
+  int64_t len, vocab;
+  double test;
+  uint64_t seed;
+  char dir[RT_PATH_MAX];
+} RtTextSpec;
+
+int rt_text_is_spec(const char *s); /* "fortunes:" or "fortunes-chars:" */
+int rt_text_parse_spec(const char *s, RtTextSpec *sp, RtError *e);
+/* Where the vocabulary lives: path (NULL: nowhere) is read if it exists and
+ * `reuse`, else the vocabulary is built from the training split and, with
+ * `write`, saved there when the training split is loaded. Process-wide
+ * because rt_data_load has no room for it; rt_main.c sets it from
+ * --checkpoint (path + ".vocab.txt"). */
+void rt_text_set_vocab_file(const char *path, int reuse, int write);
+/* Loads split RT_SPLIT_* of a spec: x i32 [N, len], y i32 [N] (words) or
+ * [N, len] (chars: y[t] = the byte after x[t]). */
+int rt_text_load(const char *spec, int split, RtDataset *d, RtError *e);
+/* `data` command: sizes, per-class counts, majority rate and a few decoded
+ * samples of both splits of a spec or a data directory. */
+int rt_data_inspect(const char *spec_or_dir, int samples, FILE *out, RtError *e);
+
+/*
  * rt_pool.c — the one thread pool; nnrt_parallel_for (nnrt_abi.h) runs on it.
  * It is process-wide because the ABI's nnrt_parallel_for takes no pool.
  */
@@ -307,6 +391,7 @@ typedef struct RtOptions {
   const char *data_dir; /* NULL: the model's data set's default */
   const char *init_path, *ckpt_path, *log_path, *input_path;
   int resume, quiet;
+  int64_t samples; /* data: decoded samples to print */
 } RtOptions;
 
 /* Each returns the process exit code; e holds the message when it is not 0. */

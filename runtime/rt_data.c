@@ -7,7 +7,10 @@
  * A gzip file's uncompressed size is unknown until the end, so the data is
  * read in chunks into a buffer that grows only as bytes actually arrive: a
  * header that lies about its size fails with "file ends after" instead of a
- * giant allocation. */
+ * giant allocation.
+ *
+ * A "directory" that is a text data-set spec (fortunes:...) goes to
+ * rt_textdata.c instead. */
 #define _POSIX_C_SOURCE 200809L
 #include "nnrt.h"
 #include <errno.h>
@@ -148,6 +151,10 @@ const char *rt_data_default_dir(const char *dataset, char *buf, size_t size) {
   /* Debian's dataset-<name> packages install to /usr/share/datasets/<name>,
    * with '-' where the model's name has '_' (fashion_mnist -> fashion-mnist). */
   if (!dataset || !*dataset) return NULL;
+  if (rt_text_is_spec(dataset)) { /* a text data set names no directory */
+    int n = snprintf(buf, size, "%s", dataset);
+    return n < 0 || (size_t)n >= size ? NULL : buf;
+  }
   int n = snprintf(buf, size, "/usr/share/datasets/%s", dataset);
   if (n < 0 || (size_t)n >= size) return NULL;
   for (char *c = buf + strlen("/usr/share/datasets/"); *c; c++)
@@ -177,6 +184,11 @@ static int too_long(RtError *e, const char *dir) { return rt_fail(e, RT_EXIT_USA
 
 int rt_data_load(const char *dir, int split, int32_t x_dtype, int32_t y_dtype, RtDataset *d, RtError *e) {
   memset(d, 0, sizeof *d);
+  if (rt_text_is_spec(dir)) {
+    if (rt_text_load(dir, split, d, e)) return -1;
+    if (rt_array_convert(&d->x, x_dtype, e) || rt_array_convert(&d->y, y_dtype, e)) goto fail;
+    return 0;
+  }
   if (!rt_dir_exists(dir))
     return rt_fail(e, RT_EXIT_USAGE, "%s: no such directory (set the data set directory with --data DIR)", dir);
   const char *pre = split == RT_SPLIT_TRAIN ? "train" : "test";

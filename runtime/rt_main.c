@@ -1,6 +1,7 @@
 /* rt_main.c — main() of every binary nnc builds: the command line.
  *
- *   <prog> train | eval | predict [options]     <prog> --help | --version
+ *   <prog> train | eval | predict | bench | data [options]
+ *   <prog> --help | --version
  *
  * Options are declared once, in OPTIONS below: name, value placeholder, the
  * commands that take them, and the help line; parsing, the "not an option of
@@ -14,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { CMD_TRAIN = 1, CMD_EVAL = 2, CMD_PREDICT = 4, CMD_BENCH = 8, CMD_ALL = 15 };
+enum { CMD_TRAIN = 1, CMD_EVAL = 2, CMD_PREDICT = 4, CMD_BENCH = 8, CMD_ALL = 15, CMD_DATA = 16 };
 
 /* X(id, name, value placeholder or NULL for a flag, commands, help) */
 #define OPTIONS(X)                                                                                                     \
@@ -23,11 +24,12 @@ enum { CMD_TRAIN = 1, CMD_EVAL = 2, CMD_PREDICT = 4, CMD_BENCH = 8, CMD_ALL = 15
   X(LR, "lr", "X", CMD_TRAIN | CMD_BENCH, "learning rate")                                                             \
   X(THREADS, "threads", "N", CMD_ALL, "threads for parallel loops and matrix products (results do not depend on it)")  \
   X(SEED, "seed", "N", CMD_TRAIN | CMD_BENCH, "seeds parameter init, the validation split and shuffling")              \
-  X(DATA, "data", "DIR", CMD_TRAIN | CMD_EVAL | CMD_BENCH,                                                             \
+  X(DATA, "data", "DIR", CMD_TRAIN | CMD_EVAL | CMD_BENCH | CMD_DATA,                                                  \
     "data set directory: train_x.npy, train_y.npy, test_x.npy, test_y.npy, or the IDX files "                          \
     "train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, "                                       \
     "t10k-labels-idx1-ubyte (each optionally .gz). IDX pixels are scaled to [0, 1]; .npy "                             \
-    "values are used as stored")                                                                                       \
+    "values are used as stored. Or a text data set (see the data command's help): "                                    \
+    "fortunes:CAT,CAT[?len=L&vocab=N&test=F&seed=S&dir=DIR] or fortunes-chars:CAT[?len=T...]")                         \
   X(VAL_SPLIT, "val-split", "F", CMD_TRAIN,                                                                            \
     "fraction of the training set held out for validation: its last F after one shuffle "                              \
     "seeded by --seed, the same every epoch; 0 for none")                                                              \
@@ -36,6 +38,9 @@ enum { CMD_TRAIN = 1, CMD_EVAL = 2, CMD_PREDICT = 4, CMD_BENCH = 8, CMD_ALL = 15
     "save parameters and optimizer state here (safetensors, written atomically) after each "                           \
     "epoch, at --steps and on Ctrl-C")                                                                                 \
   X(CHECKPOINT_IN, "checkpoint", "FILE", CMD_EVAL | CMD_PREDICT, "the .safetensors file with the parameters to use")   \
+  X(CHECKPOINT_VOCAB, "checkpoint", "FILE", CMD_DATA,                                                                  \
+    "encode text with the vocabulary FILE.vocab.txt saved beside this checkpoint, if present")                         \
+  X(SAMPLES, "samples", "N", CMD_DATA, "decoded test samples to print (text data sets)")                               \
   X(RESUME, "resume", NULL, CMD_TRAIN,                                                                                 \
     "continue exactly where the --checkpoint file stopped (epoch, step, optimizer state)")                             \
   X(LOG, "log", "FILE", CMD_TRAIN,                                                                                     \
@@ -48,7 +53,7 @@ enum { CMD_TRAIN = 1, CMD_EVAL = 2, CMD_PREDICT = 4, CMD_BENCH = 8, CMD_ALL = 15
   X(QUIET, "quiet", NULL, CMD_TRAIN, "no progress bar or epoch lines on stderr (errors and warnings still show)")      \
   X(INPUT, "input", "FILE", CMD_PREDICT,                                                                               \
     "samples to predict, one per row: a .npy file (C order, float or int) or an IDX file")                             \
-  X(HELP, "help", NULL, CMD_ALL, "show this help")
+  X(HELP, "help", NULL, CMD_ALL | CMD_DATA, "show this help")
 
 typedef enum {
 #define X(id, name, arg, cmds, help) OPT_##id,
@@ -76,7 +81,30 @@ static const struct {
     {"eval", CMD_EVAL, "loss, accuracy and a per-class report of a checkpoint on the test set"},
     {"predict", CMD_PREDICT, "print one prediction per input row (the class, for classifiers)"},
     {"bench", CMD_BENCH, "time train_step alone (ms per step, samples/s) on the training data"},
+    {"data", CMD_DATA, "show the data set: sizes, classes, majority rate, decoded samples"},
 };
+
+/* The text data sets, printed as is after the data command's options. */
+static const char text_spec_help[] =
+    "Text data sets are named by a spec instead of a directory:\n\n"
+    "  fortunes:CAT,CAT[,...][?KEY=VALUE[&KEY=VALUE...]]\n"
+    "      one sample per quote of Debian's fortunes (/usr/share/games/fortunes/CAT):\n"
+    "      x = the ids of its first len words, padded with 0; y = the index of its\n"
+    "      category in the spec (two categories: binary, more: multi-class)\n"
+    "  fortunes-chars:CAT[,...][?KEY=VALUE...]\n"
+    "      the quotes as bytes, cut into windows of len bytes; x = the bytes (ids\n"
+    "      0-255), y = the byte after each (next-character targets)\n\n"
+    "keys: len     words (or bytes) per sample [100; chars 128]\n"
+    "      vocab   ids in the vocabulary, counting 0 = padding and 1 = unknown;\n"
+    "              then the training split's words by descending count, ties\n"
+    "              alphabetical [10000]\n"
+    "      test    fraction of each category held out as the test set [0.2]\n"
+    "      seed    seed of that split (not --seed, so eval sees the same split) [0]\n"
+    "      dir     where the category files are [/usr/share/games/fortunes]\n\n"
+    "Words are runs of ASCII letters, digits and apostrophes, lowercased. train\n"
+    "--checkpoint F saves the vocabulary to F.vocab.txt (one word per line, in id\n"
+    "order); eval, --resume and data --checkpoint F use it when it exists.\n"
+    "Example: data --data 'fortunes:computers,science?len=50&vocab=5000'\n";
 
 static const char *task_name(int32_t task) {
   return task == NNRT_TASK_CLASSIFY ? "classification"
@@ -190,6 +218,7 @@ static void usage_cmd(FILE *f, const char *prog, const NnrtModel *m, unsigned cm
     if (strlen(head) > 18) fprintf(f, "\n%20s", "");
     print_wrapped(f, text, 20, 79);
   }
+  if (cmd == CMD_DATA) fprintf(f, "\n%s", text_spec_help);
   if (cmd == CMD_TRAIN)
     fprintf(f, "\nProgress goes to stderr (a bar on a terminal, one line per epoch otherwise);\nthe test-set result "
                "goes to stdout.\n");
@@ -278,8 +307,13 @@ static int parse(int argc, char **argv, const char *prog, const char *cmdname, u
     case OPT_INIT:
       o->init_path = v;
       break;
+    case OPT_SAMPLES:
+      want = "an integer from 0 to 1000";
+      bad = rt_parse_i64(v, 0, 1000, &o->samples);
+      break;
     case OPT_CHECKPOINT:
     case OPT_CHECKPOINT_IN:
+    case OPT_CHECKPOINT_VOCAB:
       o->ckpt_path = v;
       seen_ckpt = 1;
       break;
@@ -350,7 +384,8 @@ int main(int argc, char **argv) {
   unsigned cmd = 0;
   for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
     if (strcmp(c, cmds[i].name) == 0) cmd = cmds[i].bit;
-  if (!cmd) return usage_error(prog, NULL, "unknown command '%s'; the commands are train, eval, predict and bench", c);
+  if (!cmd)
+    return usage_error(prog, NULL, "unknown command '%s'; the commands are train, eval, predict, bench and data", c);
 
   RtOptions o = {0};
   o.prog = prog;
@@ -359,8 +394,25 @@ int main(int argc, char **argv) {
   o.lr = m->lr > 0 ? m->lr : 1e-3;
   o.seed = m->seed;
   o.val_split = 0.1;
+  o.samples = 5;
   int rc = parse(argc, argv, prog, c, cmd, m, &o);
   if (rc >= 0) return rc;
+
+  /* A text data set's vocabulary lives beside the checkpoint: a fresh train
+   * writes it, --resume keeps it, eval and data read it. */
+  static char vocab[RT_PATH_MAX + 16];
+  if (o.ckpt_path && snprintf(vocab, sizeof vocab, "%s.vocab.txt", o.ckpt_path) < (int)sizeof vocab)
+    rt_text_set_vocab_file(vocab, cmd != CMD_TRAIN || o.resume, cmd == CMD_TRAIN);
+  if (cmd == CMD_DATA) {
+    RtError e = {0};
+    char dir[RT_PATH_MAX];
+    const char *src = rt_data_dir(o.data_dir, m->dataset, dir, sizeof dir, &e);
+    if (!src || rt_data_inspect(src, (int)o.samples, stdout, &e)) {
+      fprintf(stderr, "%s: error: %s\n", prog, e.msg);
+      return e.code;
+    }
+    return RT_EXIT_OK;
+  }
 
   RtError e = {0};
   if (rt_pool_start(o.threads, &e)) {

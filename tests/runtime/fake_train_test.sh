@@ -10,13 +10,21 @@
 #                 an uninterrupted run; SIGTERM saves and exits 143
 #         cli     exit codes and messages for bad options and bad files;
 #                 predict agrees with eval; Python can read the checkpoint
+#         text    (DATA_DIR: Debian's fortunes) the data command, a text data
+#                 set through train and eval, the vocabulary file beside the
+#                 checkpoint
 # Exits 77 (skipped) when the data set is not installed.
 set -u
 BIN=$1
 DATA=$2
 MODE=$3
 HERE=$(dirname "$0")
-if [ ! -f "$DATA/train-images-idx3-ubyte.gz" ]; then
+if [ "$MODE" = text ]; then
+  if [ ! -f "$DATA/computers" ]; then
+    echo "SKIP: $DATA has no fortunes (apt-get install fortunes)"
+    exit 77
+  fi
+elif [ ! -f "$DATA/train-images-idx3-ubyte.gz" ]; then
   echo "SKIP: $DATA has no Fashion-MNIST"
   exit 77
 fi
@@ -214,6 +222,27 @@ np.save('$T/y.npy', np.zeros((3, 27), np.uint8))"
   else
     echo "note: no Python with numpy; .npy predict and the Python reader check skipped"
   fi
+  ;;
+
+text)
+  # The fake model reads 784 F32 features: word ids stand in for pixels. It
+  # learns nothing useful; what is tested is the plumbing.
+  SPEC="fortunes:computers,science?len=784&vocab=50&dir=$DATA"
+  expect 0 "majority rate" "$BIN" data --data "fortunes:computers,science?dir=$DATA"
+  expect 0 "fortunes-chars:CAT" "$BIN" data --help
+  expect 0 "train: " "$BIN" data --data "fortunes-chars:computers?len=64&dir=$DATA" --samples 1
+  expect 2 "needs two or more categories" "$BIN" data --data "fortunes:computers"
+  expect 2 "--samples: expected an integer from 0 to 1000" "$BIN" data --samples x
+  expect 2 "no such fortune category" "$BIN" train --data "fortunes:computers,nosuch?dir=$DATA" --steps 1
+  expect 0 "" "$BIN" train --data "$SPEC" --steps 5 --quiet --checkpoint "$T/c.st"
+  [ "$(head -n 2 "$T/c.st.vocab.txt" | tr '\n' ' ')" = "<pad> <unk> " ] || fail "vocabulary file $T/c.st.vocab.txt"
+  [ "$(wc -l <"$T/c.st.vocab.txt")" -eq 50 ] || fail "vocabulary file has $(wc -l <"$T/c.st.vocab.txt") lines, not 50"
+  expect 0 "" "$BIN" eval --data "$SPEC" --checkpoint "$T/c.st"
+  expect 0 "vocabulary: 50 ids (48 words) from the vocabulary file" "$BIN" data --data "$SPEC" --checkpoint "$T/c.st"
+  printf '<pad>\n<unk>\nthe\n' >"$T/c.st.vocab.txt"
+  expect 0 "vocabulary: 3 ids (1 words) from the vocabulary file" "$BIN" data --data "$SPEC" --checkpoint "$T/c.st"
+  printf 'bad\n' >"$T/c.st.vocab.txt"
+  expect 2 "c.st.vocab.txt:1: expected '<pad>', found 'bad'" "$BIN" eval --data "$SPEC" --checkpoint "$T/c.st"
   ;;
 
 *)
