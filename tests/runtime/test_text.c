@@ -7,54 +7,12 @@
  * Prints one line per failed check and closes with "N passed, N failed"
  * (counting test functions); exits non-zero on any failure. */
 #define _POSIX_C_SOURCE 200809L
-#include "nnrt.h"
+#include "check.h"
 #include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static int g_failed_checks;
-static char g_tmp[256];
-
-#define CHECK(cond)                                                                                                    \
-  do {                                                                                                                 \
-    if (!(cond)) {                                                                                                     \
-      g_failed_checks++;                                                                                               \
-      fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond);                                         \
-    }                                                                                                                  \
-  } while (0)
-
-/* An error whose message contains `part`. */
-#define CHECK_ERR(rc, e, part)                                                                                         \
-  do {                                                                                                                 \
-    CHECK((rc) == -1);                                                                                                 \
-    if (!strstr((e).msg, (part))) {                                                                                    \
-      g_failed_checks++;                                                                                               \
-      fprintf(stderr, "%s:%d: message \"%s\" lacks \"%s\"\n", __FILE__, __LINE__, (e).msg, (part));                    \
-    }                                                                                                                  \
-  } while (0)
-
-static const char *tmp(const char *name) {
-  static char buf[4][512];
-  static int k;
-  k = (k + 1) % 4;
-  snprintf(buf[k], sizeof buf[k], "%s/%s", g_tmp, name);
-  return buf[k];
-}
-
-static void write_file(const char *path, const void *data, size_t n) {
-  unlink(path);
-  FILE *f = fopen(path, "wb");
-  if (!f) {
-    perror(path);
-    exit(1);
-  }
-  fwrite(data, 1, n, f);
-  fclose(f);
-}
-
-static void write_str(const char *path, const char *s) { write_file(path, s, strlen(s)); }
 
 /* The words of s joined by '|'. */
 static const char *words(const char *s) {
@@ -350,53 +308,11 @@ static void test_real_computers(void) {
 }
 
 /* rm -r of the temporary directory (two levels deep). */
-static void remove_tree(const char *dir) {
-  DIR *d = opendir(dir);
-  if (!d) return;
-  struct dirent *ent;
-  while ((ent = readdir(d))) {
-    if (strcmp(ent->d_name, ".") == 0 || strcmp(ent->d_name, "..") == 0) continue;
-    char p[1024];
-    snprintf(p, sizeof p, "%s/%s", dir, ent->d_name);
-    struct stat st;
-    if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
-      remove_tree(p);
-    else
-      unlink(p);
-  }
-  closedir(d);
-  rmdir(dir);
-}
-
 int main(void) {
-  static const struct {
-    const char *name;
-    void (*fn)(void);
-  } tests[] = {
-      {"tokenizer", test_tokenizer},
-      {"vocab", test_vocab},
-      {"fortune_files", test_fortune_files},
-      {"spec", test_spec},
-      {"split", test_split},
-      {"vocab_file", test_vocab_file},
-      {"chars", test_chars},
-      {"real_computers", test_real_computers},
+  static const CheckTest tests[] = {
+      {"tokenizer", test_tokenizer}, {"vocab", test_vocab}, {"fortune_files", test_fortune_files},
+      {"spec", test_spec},           {"split", test_split}, {"vocab_file", test_vocab_file},
+      {"chars", test_chars},         {"real_computers", test_real_computers},
   };
-  const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-  snprintf(g_tmp, sizeof g_tmp, "%s/nnrt_text.XXXXXX", base);
-  if (!mkdtemp(g_tmp)) {
-    perror("mkdtemp");
-    return 1;
-  }
-  int passed = 0, failed = 0;
-  for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
-    int before = g_failed_checks;
-    tests[i].fn();
-    int ok = g_failed_checks == before;
-    printf("%-24s %s\n", tests[i].name, ok ? "ok" : "FAILED");
-    ok ? passed++ : failed++;
-  }
-  remove_tree(g_tmp);
-  printf("%d passed, %d failed\n", passed, failed);
-  return failed ? 1 : 0;
+  return check_main(tests, sizeof tests / sizeof tests[0], "nnrt_text");
 }
