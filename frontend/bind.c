@@ -250,6 +250,14 @@ static bool read_arg(Lower *L, const BParam *p, const Expr *e, BArg *a) {
     bad_choice(L, p, e->kind == EX_NAME ? e->name : NULL, e->loc);
     return false;
   case P_INIT: return fe_read_init(L, e, &a->init);
+  case P_PAD:
+    if (e->kind == EX_STR && (!strcmp(e->name, "same") || !strcmp(e->name, "valid"))) {
+      a->i = strcmp(e->name, "same") ? 0 : -1;
+      return true;
+    }
+    if (fe_const_num(e, &v, &is_int) && is_int && v >= 0 && v <= 1000) return read_int(L, e, p->name, &a->i);
+    diag_error(L->d, e->loc, "argument '%s' must be an integer in [0, 1000], \"same\" or \"valid\"", p->name);
+    return false;
   case P_STR:
     if (e->kind == EX_STR) {
       a->s = e->name;
@@ -267,7 +275,8 @@ static void read_default(const BParam *p, Loc loc, BArg *a) {
   if (p->def == FE_REQUIRED || !strcmp(p->def, FE_OPTIONAL)) return;
   a->present = true;
   switch (p->kind) {
-  case P_INT: a->i = strtoll(p->def, NULL, 10); break;
+  case P_INT:
+  case P_PAD: a->i = strtoll(p->def, NULL, 10); break;
   case P_NUM: a->num = strtod(p->def, NULL); break;
   case P_BOOL: a->b = !strcmp(p->def, "true"); break;
   case P_CHOICE:

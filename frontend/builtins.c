@@ -261,15 +261,120 @@ static bool is_identifier(const char *s) {
   return true;
 }
 
-/* Creates parameter <layer>.<suffix> and loads it. */
-static int layer_param(Lower *L, const char *layer, const char *suffix, Shape sh, FeInit init, Loc loc) {
-  fe_init_fans(&init, &sh);
+/* Creates parameter <layer>.<suffix> with its initialiser's fans already
+ * set, and loads it. */
+static int layer_param_init(Lower *L, const char *layer, const char *suffix, Shape sh, FeInit init, Loc loc) {
   const char *name = arena_printf(L->a, "%s.%s", layer, suffix);
   int g = ir_global_add(L->m, (IrGlobal){.name = name, .kind = GLOBAL_PARAM, .ty = {.dt = DT_F32, .sh = sh},
                                           .init = init.kind, .init_a = init.a, .init_b = init.b, .loc = loc});
   int v = ir_global_ref(L->f, g, loc);
   L->f->nodes[v].name = fe_unique_name(L, name);
   return v;
+}
+
+/* The same, with fans read off a [.., in, out] shape (dense, bias). */
+static int layer_param(Lower *L, const char *layer, const char *suffix, Shape sh, FeInit init, Loc loc) {
+  fe_init_fans(&init, &sh);
+  return layer_param_init(L, layer, suffix, sh, init, loc);
+}
+
+/* The layer's name: given (an identifier not taken yet) or made up. */
+static const char *layer_name(Lower *L, const BArg *a, const char *kind) {
+  if (!a->present) return fe_auto_layer_name(L, kind);
+  if (!is_identifier(a->s)) {
+    diag_error(L->d, a->loc, "a layer name must be an identifier, got \"%s\"", a->s);
+    return NULL;
+  }
+  if (fe_layer_name_taken(L, a->s)) {
+    diag_error(L->d, a->loc, "the layer name '%s' is already taken", a->s);
+    return NULL;
+  }
+  return a->s;
+}
+
+/* Checks an NCHW image input for a window of size k; false after an error. */
+static bool check_image(Lower *L, const char *what, const BArg *x, int64_t k, int64_t pad, Loc kloc) {
+  const Type *t = ty(L, x->v);
+  char buf[IR_TYPE_STRLEN];
+  if (t->dt != DT_F32 || t->sh.rank != 4) {
+    diag_error(L->d, x->loc, "%s expects images f32[batch, channels, height, width], got %s", what,
+               fe_type_str(L, t, buf));
+    return false;
+  }
+  for (int i = 1; i < 4; i++)
+    if (IR_IS_SYM(t->sh.d[i])) {
+      diag_error(L->d, x->loc, "%s needs static channels, height and width, got %s", what, fe_type_str(L, t, buf));
+      return false;
+    }
+  if (k < 1 || k > 1000) {
+    diag_error(L->d, kloc, "the window size must be in [1, 1000], got %lld", (long long)k);
+    return false;
+  }
+  if (k > t->sh.d[2] + 2 * pad || k > t->sh.d[3] + 2 * pad) {
+    diag_error(L->d, kloc, "a %lldx%lld window is larger than the %s input %s", (long long)k, (long long)k, what,
+               fe_type_str(L, t, buf));
+    return false;
+  }
+  return true;
+}
+
+/* conv2d(x [B, C, H, W], filters, kernel, stride, padding, activation,
+ * use_bias, init, bias_init, name), as Keras's Conv2D on NCHW: filters
+ * w: [filters, C, kernel, kernel], bias b: [filters]. padding "same" is
+ * (kernel - 1) / 2 on each side, the same size out for odd kernels at
+ * stride 1 (Keras pads an even kernel unevenly; that is not supported). */
+static int lower_conv2d(Lower *L, const Builtin *b, const Expr *call, BArg *a) {
+  (void)b;
+  int64_t k = a[2].i, pad = a[4].i < 0 ? (k - 1) / 2 : a[4].i;
+  bool ok = true;
+  if (a[1].i <= 0 || a[1].i > 100000) {
+    diag_error(L->d, a[1].loc, "filters must be a positive integer (at most 100000), got %lld", (long long)a[1].i);
+    ok = false;
+  }
+  if (a[3].i < 1 || a[3].i > 1000) {
+    diag_error(L->d, a[3].loc, "stride must be in [1, 1000], got %lld", (long long)a[3].i);
+    ok = false;
+  }
+  if (a[4].i < -1 || (k >= 1 && pad >= k)) {
+    diag_error(L->d, a[4].loc, "padding must be less than the kernel size %lld, got %lld", (long long)k, (long long)pad);
+    ok = false;
+  }
+  if (!check_image(L, "conv2d", &a[0], k, pad, a[2].loc)) ok = false;
+  const char *name = ok ? layer_name(L, &a[9], "conv2d") : NULL;
+  if (!name) return FE_ERR;
+  int64_t C = ty(L, a[0].v)->sh.d[1], F = a[1].i;
+  Loc loc = call->loc;
+  /* Keras's fans for a conv kernel: channels (in or out) times the window. */
+  FeInit wi = a[7].init;
+  if (wi.kind == NNRT_INIT_HE_NORMAL || wi.kind == NNRT_INIT_GLOROT_UNIFORM) {
+    wi.a = (double)(C * k * k);
+    wi.b = wi.kind == NNRT_INIT_GLOROT_UNIFORM ? (double)(F * k * k) : 0;
+  }
+  int w = layer_param_init(L, name, "w", (Shape){.rank = 4, .d = {F, C, k, k}}, wi, loc);
+  Attrs at = {.stride = (int)a[3].i, .pad = (int)pad};
+  int y = fe_emit(L, OP_CONV2D, (int[]){a[0].v, w}, 2, &at, NULL, loc);
+  if (y >= 0 && a[6].b) {
+    /* The bias [F] broadcasts over [B, F, OH, OW] as [F, 1, 1]. */
+    int bias = layer_param(L, name, "b", (Shape){.rank = 1, .d = {F}}, a[8].init, loc);
+    Type bt = {.dt = DT_F32, .sh = {.rank = 3, .d = {F, 1, 1}}};
+    y = fe_emit2(L, OP_ADD, y, fe_emit(L, OP_RESHAPE, &bias, 1, NULL, &bt, loc), loc);
+  }
+  if (y >= 0 && strcmp(a[5].s, "none")) y = fe_emit1(L, fe_builtin_find(a[5].s)->op, y, loc);
+  if (y < 0) return FE_ERR;
+  fe_add_layer(L, name, "conv2d", y, F * C * k * k + (a[6].b ? F : 0), loc);
+  return y;
+}
+
+/* maxpool(x, size, stride: size), avgpool(x, size, stride: size) */
+static int lower_pool(Lower *L, const Builtin *b, const Expr *call, BArg *a) {
+  int64_t stride = a[2].present ? a[2].i : a[1].i;
+  if (!check_image(L, b->name, &a[0], a[1].i, 0, a[1].loc)) return FE_ERR;
+  if (stride < 1 || stride > 1000) {
+    diag_error(L->d, a[2].loc, "stride must be in [1, 1000], got %lld", (long long)stride);
+    return FE_ERR;
+  }
+  Attrs at = {.kernel = (int)a[1].i, .stride = (int)stride};
+  return fe_emit(L, b->op, &a[0].v, 1, &at, NULL, call->loc);
 }
 
 /* dense(x [B, in], units, activation, use_bias, init, bias_init, name):
@@ -365,6 +470,23 @@ static const Builtin builtins[] = {
       {"bias_init", P_INIT, "zeros", NULL},
       {"name", P_STR, FE_OPTIONAL, NULL}},
      lower_dense},
+    {"conv2d", OP_COUNT, 0, 0,
+     {X,
+      {"filters", P_INT, FE_REQUIRED, NULL},
+      {"kernel", P_INT, FE_REQUIRED, NULL},
+      {"stride", P_INT, "1", NULL},
+      {"padding", P_PAD, "0", NULL},
+      {"activation", P_CHOICE, "none", "relu|sigmoid|tanh|none"},
+      {"use_bias", P_BOOL, "true", NULL},
+      {"init", P_INIT, "glorot_uniform", NULL},
+      {"bias_init", P_INIT, "zeros", NULL},
+      {"name", P_STR, FE_OPTIONAL, NULL}},
+     lower_conv2d},
+    /* pooling: no parameters, so plain layers for the summary */
+    {"maxpool", OP_MAXPOOL2D, B_LAYER, 0, {X, {"size", P_INT, FE_REQUIRED, NULL}, {"stride", P_INT, FE_OPTIONAL, NULL}},
+     lower_pool},
+    {"avgpool", OP_AVGPOOL2D, B_LAYER, 0, {X, {"size", P_INT, FE_REQUIRED, NULL}, {"stride", P_INT, FE_OPTIONAL, NULL}},
+     lower_pool},
 };
 #define NBUILTINS ((int)(sizeof builtins / sizeof *builtins))
 

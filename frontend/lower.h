@@ -96,6 +96,7 @@ typedef enum {
   P_CHOICE, /* one name out of `choices` ("relu|sigmoid|none") */
   P_INIT,   /* an initialiser: he_normal, normal(std: 0.1), ... */
   P_STR,    /* a string literal */
+  P_PAD,    /* padding: an integer >= 0, or "same" (read as -1) or "valid" (0) */
 } ParamKind;
 
 /* def: the default written as source text; FE_REQUIRED: must be given;
@@ -111,7 +112,7 @@ typedef struct BParam {
   const char *choices; /* P_CHOICE */
 } BParam;
 
-#define FE_MAX_PARAMS 8
+#define FE_MAX_PARAMS 12 /* conv2d has 10 */
 
 /* A parameter initialiser before its fans are known. */
 typedef struct FeInit {

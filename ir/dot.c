@@ -75,6 +75,9 @@ static void put_node(FILE *out, const IrFunc *f, int fi, int i) {
   if (a & A_KEEPDIMS) fprintf(out, " keepdims=%d", n->at.keepdims);
   if (a & A_PERM) put_axes(out, "perm", &n->at);
   if (a & A_TRANS) fprintf(out, " ta=%d tb=%d", n->at.ta, n->at.tb);
+  if (a & A_KERNEL) fprintf(out, " kernel=%d", n->at.kernel);
+  if (a & A_STRIDE) fprintf(out, " stride=%d", n->at.stride);
+  if (a & A_PAD) fprintf(out, " pad=%d", n->at.pad);
   if (n->op != OP_STORE) {
     fputs("\\n", out);
     put_type(out, f->mod, &n->ty);

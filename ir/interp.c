@@ -199,6 +199,82 @@ static void run_transpose(Interp *in, const IrNode *n, Val *o) {
   }
 }
 
+/* ---- sliding windows over NCHW ----
+ *
+ * Every window op is one walk: for each sample n, output channel f, output
+ * position (oh, ow) and window tap (c, kh, kw), the input position is
+ * (oh * stride - pad + kh, ow * stride - pad + kw); taps outside the input
+ * read zeros (conv) or are skipped (pools have no padding). The gradients
+ * scatter along the same walk, so they are the transposes of the forwards
+ * by construction. */
+typedef struct Win {
+  int64_t N, C, H, W, F, OH, OW, K;
+  int stride, pad;
+} Win;
+
+static Win win_of(const Val *x, const Val *y, int64_t K, const Attrs *at) {
+  return (Win){x->d[0], x->d[1], x->d[2], x->d[3], y->d[1], y->d[2], y->d[3], K, at->stride, at->pad};
+}
+
+/* x's flat index of tap (kh, kw) of output (oh, ow) in plane (n, c), or -1
+ * outside the input. */
+static int64_t win_at(const Win *w, int64_t n, int64_t c, int64_t oh, int64_t ow, int64_t kh, int64_t kw) {
+  int64_t ih = oh * w->stride - w->pad + kh, iw = ow * w->stride - w->pad + kw;
+  if (ih < 0 || ih >= w->H || iw < 0 || iw >= w->W) return -1;
+  return ((n * w->C + c) * w->H + ih) * w->W + iw;
+}
+
+static void run_conv(Interp *in, const IrNode *n, Val *o) {
+  const Val *x = &in->vals[n->args[0]], *wt = &in->vals[n->args[1]];
+  const Val *y = n->op == OP_CONV2D ? o : &in->vals[n->args[2]];
+  Win w = win_of(x, y, wt->d[2], &n->at);
+  memset(o->v, 0, (size_t)o->n * sizeof *o->v);
+  for (int64_t b = 0; b < w.N; b++)
+    for (int64_t f = 0; f < w.F; f++)
+      for (int64_t oh = 0; oh < w.OH; oh++)
+        for (int64_t ow = 0; ow < w.OW; ow++) {
+          int64_t yi = ((b * w.F + f) * w.OH + oh) * w.OW + ow;
+          for (int64_t c = 0; c < w.C; c++)
+            for (int64_t kh = 0; kh < w.K; kh++)
+              for (int64_t kw = 0; kw < w.K; kw++) {
+                int64_t xi = win_at(&w, b, c, oh, ow, kh, kw), wi = ((f * w.C + c) * w.K + kh) * w.K + kw;
+                if (xi < 0) continue;
+                if (n->op == OP_CONV2D) o->v[yi] += x->v[xi] * wt->v[wi];
+                else if (n->op == OP_CONV2D_GRAD_INPUT) o->v[xi] += y->v[yi] * wt->v[wi];
+                else o->v[wi] += y->v[yi] * x->v[xi];
+              }
+        }
+}
+
+/* Pools: the max takes the first maximum of a window (the gradient goes to
+ * that tap only); the average divides by the full window, K * K. */
+static void run_pool(Interp *in, const IrNode *n, Val *o) {
+  const Val *x = &in->vals[n->args[0]];
+  bool fwd = n->op == OP_MAXPOOL2D || n->op == OP_AVGPOOL2D;
+  bool mx = n->op == OP_MAXPOOL2D || n->op == OP_MAXPOOL2D_GRAD;
+  const Val *y = fwd ? o : &in->vals[n->args[1]];
+  Win w = win_of(x, y, n->at.kernel, &n->at);
+  double area = (double)(w.K * w.K);
+  if (!fwd) memset(o->v, 0, (size_t)o->n * sizeof *o->v);
+  for (int64_t b = 0; b < w.N; b++)
+    for (int64_t c = 0; c < w.C; c++)
+      for (int64_t oh = 0; oh < w.OH; oh++)
+        for (int64_t ow = 0; ow < w.OW; ow++) {
+          int64_t yi = ((b * w.C + c) * w.OH + oh) * w.OW + ow, best = -1;
+          double acc = mx ? -INFINITY : 0;
+          for (int64_t kh = 0; kh < w.K; kh++)
+            for (int64_t kw = 0; kw < w.K; kw++) {
+              int64_t xi = win_at(&w, b, c, oh, ow, kh, kw);
+              if (xi < 0) continue;
+              if (mx && x->v[xi] > acc) acc = x->v[xi], best = xi;
+              else if (!mx) acc += x->v[xi];
+              if (!mx && !fwd) o->v[xi] += y->v[yi] / area;
+            }
+          if (fwd) o->v[yi] = mx ? acc : acc / area;
+          else if (mx && best >= 0) o->v[best] += y->v[yi];
+        }
+}
+
 static bool run_onehot(Interp *in, const IrNode *n, Val *o) {
   const Val *lab = &in->vals[n->args[0]];
   int64_t C = o->d[o->rank - 1];
@@ -238,6 +314,13 @@ static bool run_node(Interp *in, int id, double *const *globals, double *const *
   case OP_RESHAPE: memcpy(o->v, in->vals[n->args[0]].v, (size_t)o->n * sizeof *o->v); return true;
   case OP_TRANSPOSE: run_transpose(in, n, o); return true;
   case OP_ONEHOT: return run_onehot(in, n, o);
+  case OP_CONV2D:
+  case OP_CONV2D_GRAD_INPUT:
+  case OP_CONV2D_GRAD_WEIGHT: run_conv(in, n, o); return true;
+  case OP_MAXPOOL2D:
+  case OP_MAXPOOL2D_GRAD:
+  case OP_AVGPOOL2D:
+  case OP_AVGPOOL2D_GRAD: run_pool(in, n, o); return true;
   default:
     if (op_is(n->op, OPF_ELEMWISE) || n->op == OP_BROADCAST) {
       run_elementwise(in, n, o);

@@ -75,6 +75,10 @@ bool ir_broadcasts_to(const Shape *s, const Shape *d);
 /* The shape of reducing s over axes[0..naxes) (in range, checked by the
  * caller): those dims dropped, or kept as 1 with keepdims. */
 Shape ir_reduced_shape(const Shape *s, const int *axes, int naxes, bool keepdims);
+/* Output size of a window of size k stepping by stride over n (+ 2 pad)
+ * positions: (n + 2 pad - k) / stride + 1, or <= 0 when it does not fit. A
+ * symbolic n gives n itself (callers reject symbolic H, W). */
+int64_t ir_window_out(int64_t n, int k, int stride, int pad);
 
 /* ---- ops (ops.def) ---- */
 
@@ -88,6 +92,7 @@ enum {
   OPF_EFFECT = 1 << 6,
   OPF_TYPED = 1 << 7,
   OPF_COMMUTATIVE = 1 << 8,
+  OPF_WINDOW = 1 << 9,
 };
 
 /* Attribute kinds an op may carry (ops.def's attrs column). */
@@ -100,6 +105,10 @@ enum {
   A_KEEPDIMS = 1 << 5, /* keepdims */
   A_PERM = 1 << 6,     /* axes[naxes]: a permutation, naxes == rank */
   A_TRANS = 1 << 7,    /* ta, tb: matmul operand transposes */
+  A_KERNEL = 1 << 8,   /* kernel: a pool's square window size */
+  A_STRIDE = 1 << 9,   /* stride: window step along H and W */
+  A_PAD = 1 << 10,     /* pad: zeros added on each side of H and W */
+  A_LAST = A_PAD,      /* the highest kind, for loops over the bits */
 };
 
 typedef enum {
@@ -117,6 +126,7 @@ typedef struct Attrs {
   int axes[IR_MAX_RANK];
   int keepdims;
   int ta, tb;
+  int kernel, stride, pad;
 } Attrs;
 
 struct IrModule;

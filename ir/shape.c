@@ -270,3 +270,79 @@ RULE(shape_onehot) {
   if (!ok) return fail(err, errlen, "onehot maps integer labels %s to floats with one more static axis, not %s", ts(m, &in[0], b1), ts(m, out, b2));
   return true;
 }
+
+/* ---- sliding windows over NCHW ---- */
+
+int64_t ir_window_out(int64_t n, int k, int stride, int pad) {
+  if (IR_IS_SYM(n)) return n;
+  int64_t span = n + 2 * (int64_t)pad - k;
+  return span < 0 || stride < 1 ? 0 : span / stride + 1;
+}
+
+/* x must be f32[N,C,H,W] with static C, H, W (the window arithmetic is
+ * done at compile time); only the batch N may be symbolic. */
+static bool need_nchw(const IrModule *m, const Type *t, const char *op, const char *what, char *err, size_t errlen) {
+  char b[IR_TYPE_STRLEN];
+  if (t->dt != DT_F32 || t->sh.rank != 4)
+    return fail(err, errlen, "%s expects its %s as f32[N,C,H,W], got %s", op, what, ts(m, t, b));
+  if (IR_IS_SYM(t->sh.d[1]) || IR_IS_SYM(t->sh.d[2]) || IR_IS_SYM(t->sh.d[3]))
+    return fail(err, errlen, "%s needs static channels, height and width, got %s", op, ts(m, t, b));
+  return true;
+}
+
+/* The [N,C,OH,OW] result of window k (stride, pad) over x, or an error
+ * naming the axis the window does not fit in. */
+static bool window_out(const IrModule *m, const char *op, const Type *x, int k, const Attrs *at, int64_t C, Type *out,
+                       char *err, size_t errlen) {
+  char b[IR_TYPE_STRLEN];
+  if (at->stride < 1) return fail(err, errlen, "%s needs a stride of at least 1, got %d", op, at->stride);
+  if (at->pad < 0 || at->pad >= k) return fail(err, errlen, "%s needs a padding in [0, %d), got %d", op, k, at->pad);
+  *out = (Type){.dt = DT_F32, .sh = {.rank = 4, .d = {x->sh.d[0], C, 0, 0}}};
+  for (int i = 2; i < 4; i++) {
+    out->sh.d[i] = ir_window_out(x->sh.d[i], k, at->stride, at->pad);
+    if (out->sh.d[i] < 1)
+      return fail(err, errlen, "%s: a %dx%d window (padding %d) does not fit in %s", op, k, k, at->pad, ts(m, x, b));
+  }
+  return true;
+}
+
+/* conv2d(x f32[N,C,H,W], w f32[F,C,K,K]) -> f32[N,F,OH,OW] */
+RULE(shape_conv2d) {
+  (void)nin;
+  char b1[IR_TYPE_STRLEN], b2[IR_TYPE_STRLEN];
+  if (!need_nchw(m, &in[0], "conv2d", "input", err, errlen)) return false;
+  const Shape *w = &in[1].sh;
+  if (in[1].dt != DT_F32 || w->rank != 4 || IR_IS_SYM(w->d[0]) || IR_IS_SYM(w->d[2]) || w->d[2] != w->d[3])
+    return fail(err, errlen, "conv2d expects static square filters f32[F,C,K,K], got %s", ts(m, &in[1], b1));
+  if (w->d[1] != in[0].sh.d[1] || w->d[2] > 1000)
+    return fail(err, errlen, "conv2d filters %s do not match the input %s (channels)", ts(m, &in[1], b1),
+                ts(m, &in[0], b2));
+  return window_out(m, "conv2d", &in[0], (int)w->d[2], at, w->d[0], out, err, errlen);
+}
+
+/* maxpool2d/avgpool2d(x f32[N,C,H,W]) -> f32[N,C,OH,OW], no padding. */
+RULE(shape_pool2d) {
+  (void)nin;
+  if (!need_nchw(m, &in[0], "pooling", "input", err, errlen)) return false;
+  if (at->kernel < 1) return fail(err, errlen, "pooling needs a window of at least 1, got %d", at->kernel);
+  return window_out(m, "pooling", &in[0], at->kernel, at, in[0].sh.d[1], out, err, errlen);
+}
+
+/* The gradient ops: (forward operands..., dy). dy must have the forward
+ * result's type; the result has the type of forward operand `res`. */
+static bool window_grad(const IrModule *m, const Type *in, int nin, const Attrs *at, int res, Type *out, char *err,
+                        size_t errlen) {
+  char b1[IR_TYPE_STRLEN], b2[IR_TYPE_STRLEN];
+  Type y;
+  bool ok = nin == 3 ? shape_conv2d(m, in, 2, at, &y, err, errlen) : shape_pool2d(m, in, 1, at, &y, err, errlen);
+  if (!ok) return false;
+  const Type *dy = &in[nin - 1];
+  if (!ir_type_eq(dy, &y))
+    return fail(err, errlen, "the gradient %s does not match the window's result %s", ts(m, dy, b1), ts(m, &y, b2));
+  *out = in[res];
+  return true;
+}
+
+RULE(shape_conv2d_grad_input) { return window_grad(m, in, nin, at, 0, out, err, errlen); }
+RULE(shape_conv2d_grad_weight) { return window_grad(m, in, nin, at, 1, out, err, errlen); }
+RULE(shape_pool2d_grad) { return window_grad(m, in, nin, at, 0, out, err, errlen); }

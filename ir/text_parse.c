@@ -195,7 +195,8 @@ static int parse_use(Parser *P) {
 /* ---- attributes ---- */
 
 /* attrs = "{" (attr ("," attr)*)? "}"
- * attr  = "value" "=" number | ("axis" | "keepdims" | "ta" | "tb") "=" int
+ * attr  = "value" "=" number
+ *       | ("axis" | "keepdims" | "ta" | "tb" | "kernel" | "stride" | "pad") "=" int
  *       | ("axes" | "perm") "=" "[" (int ("," int)*)? "]" */
 static void parse_attrs(Parser *P, OpKind op, Attrs *at, Loc op_loc) {
   static const struct {
@@ -209,7 +210,10 @@ static void parse_attrs(Parser *P, OpKind op, Attrs *at, Loc op_loc) {
                {"keepdims", A_KEEPDIMS, offsetof(Attrs, keepdims), 1},
                {"perm", A_PERM, 0, 0},
                {"ta", A_TRANS, offsetof(Attrs, ta), 1},
-               {"tb", A_TRANS, offsetof(Attrs, tb), 1}};
+               {"tb", A_TRANS, offsetof(Attrs, tb), 1},
+               {"kernel", A_KERNEL, offsetof(Attrs, kernel), 1000},
+               {"stride", A_STRIDE, offsetof(Attrs, stride), 1000},
+               {"pad", A_PAD, offsetof(Attrs, pad), 1000}};
   unsigned want = ir_ops[op].attrs & ~(unsigned)(A_INDEX | A_NAME);
   bool seen[NELEM(names)] = {false};
   const char *mn = ir_ops[op].mnemonic;

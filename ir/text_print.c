@@ -164,7 +164,7 @@ static void print_attrs(FILE *out, OpKind op, const Attrs *at) {
   if (!want) return;
   const char *sep = "";
   fputs(" {", out);
-  for (unsigned bit = 1; bit <= A_TRANS; bit <<= 1) {
+  for (unsigned bit = 1; bit <= A_LAST; bit <<= 1) {
     if (!(want & bit)) continue;
     fputs(sep, out);
     sep = ", ";
@@ -186,6 +186,15 @@ static void print_attrs(FILE *out, OpKind op, const Attrs *at) {
       break;
     case A_TRANS:
       fprintf(out, "ta=%d, tb=%d", at->ta, at->tb);
+      break;
+    case A_KERNEL:
+      fprintf(out, "kernel=%d", at->kernel);
+      break;
+    case A_STRIDE:
+      fprintf(out, "stride=%d", at->stride);
+      break;
+    case A_PAD:
+      fprintf(out, "pad=%d", at->pad);
       break;
     default:
       unreachable("print_attrs: an attribute kind without a spelling");

@@ -35,6 +35,9 @@ const Type *ad_type(const AdCtx *c, int v) { return &c->f->nodes[v].ty; }
 int ad_op1(AdCtx *c, OpKind op, int x) { return emit(c, op, &x, 1, NULL, NULL); }
 int ad_op2(AdCtx *c, OpKind op, int a, int b) { return emit(c, op, (int[]){a, b}, 2, NULL, NULL); }
 int ad_attr1(AdCtx *c, OpKind op, int x, const Attrs *at) { return emit(c, op, &x, 1, at, NULL); }
+int ad_opn(AdCtx *c, OpKind op, const int *args, int nargs, const Attrs *at) {
+  return emit(c, op, args, nargs, at, NULL);
+}
 int ad_typed(AdCtx *c, OpKind op, int x, const Type *t) { return emit(c, op, &x, 1, NULL, t); }
 
 int ad_scalar(AdCtx *c, double value) {

@@ -45,6 +45,7 @@ int ad_reduce(AdCtx *c, OpKind op, int x, const int *axes, int naxes, int keepdi
 int ad_matmul(AdCtx *c, int a, int b, int ta, int tb);
 int ad_transpose(AdCtx *c, int x, const int *perm);
 int ad_attr1(AdCtx *c, OpKind op, int x, const Attrs *at); /* pow, dim, softmax... */
+int ad_opn(AdCtx *c, OpKind op, const int *args, int nargs, const Attrs *at); /* window gradients */
 /* Sums gradient g (of a broadcast result) back to type `to`: over the axes
  * that broadcasting stretched, then reshaped to `to`'s rank. */
 int ad_unbroadcast(AdCtx *c, int g, const Type *to);

@@ -78,6 +78,9 @@ static bool attrs_eq(unsigned mask, const Attrs *a, const Attrs *b) {
     return false;
   if ((mask & A_KEEPDIMS) && a->keepdims != b->keepdims) return false;
   if ((mask & A_TRANS) && (a->ta != b->ta || a->tb != b->tb)) return false;
+  if ((mask & A_KERNEL) && a->kernel != b->kernel) return false;
+  if ((mask & A_STRIDE) && a->stride != b->stride) return false;
+  if ((mask & A_PAD) && a->pad != b->pad) return false;
   return true;
 }
 
@@ -101,6 +104,9 @@ static uint64_t node_hash(const IrNode *n, int epoch) {
   if (mask & A_NAME)
     for (const char *s = n->at.name; *s; s++) h = mix(h, (uint64_t)(unsigned char)*s);
   if (mask & A_AXIS) h = mix(h, (uint64_t)n->at.axis);
+  if (mask & A_KERNEL) h = mix(h, (uint64_t)n->at.kernel);
+  if (mask & A_STRIDE) h = mix(h, (uint64_t)n->at.stride);
+  if (mask & A_PAD) h = mix(h, (uint64_t)n->at.pad);
   if (mask & (A_AXES | A_PERM))
     for (int i = 0; i < n->at.naxes; i++) h = mix(h, (uint64_t)n->at.axes[i] + 17);
   return mix(h, (uint64_t)epoch);

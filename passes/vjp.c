@@ -205,6 +205,27 @@ void vjp_broadcast(AdCtx *c, const IrNode *n, int dy, int *grads) {
   grads[0] = ad_unbroadcast(c, dy, ad_type(c, n->args[0]));
 }
 
+/* ---- sliding windows ----
+ *
+ * Each window op's gradient is its own op (ops.def), which takes the
+ * forward operands and dy: the conv gradients are the transposed walks of
+ * the forward (docs/ir.md), the max-pool one routes dy to the first maximum
+ * of each window, which only the forward's input can tell. */
+
+void vjp_conv2d(AdCtx *c, const IrNode *n, int dy, int *grads) {
+  int args[3] = {n->args[0], n->args[1], dy};
+  grads[0] = c->need[0] ? ad_opn(c, OP_CONV2D_GRAD_INPUT, args, 3, &n->at) : -1;
+  grads[1] = c->need[1] ? ad_opn(c, OP_CONV2D_GRAD_WEIGHT, args, 3, &n->at) : -1;
+}
+
+void vjp_maxpool2d(AdCtx *c, const IrNode *n, int dy, int *grads) {
+  grads[0] = ad_opn(c, OP_MAXPOOL2D_GRAD, (int[]){n->args[0], dy}, 2, &n->at);
+}
+
+void vjp_avgpool2d(AdCtx *c, const IrNode *n, int dy, int *grads) {
+  grads[0] = ad_opn(c, OP_AVGPOOL2D_GRAD, (int[]){n->args[0], dy}, 2, &n->at);
+}
+
 const VjpFn ad_vjp[OP_COUNT] = {
 #define OP(id, mnem, nargs, flags, attrs, shape, vjp) [OP_##id] = vjp,
 #include "../ir/ops.def"

@@ -76,7 +76,7 @@ typedef struct CgVal {
   CgView v;         /* CV_BUF */
 } CgVal;
 
-typedef enum { CK_EW, CK_REDUCE, CK_ROWWISE, CK_MATMUL, CK_ONEHOT } CgKernKind;
+typedef enum { CK_EW, CK_REDUCE, CK_ROWWISE, CK_MATMUL, CK_ONEHOT, CK_WINDOW } CgKernKind;
 
 /* A kernel writes each export's value, contiguously, into a buffer. */
 typedef struct CgExport {
@@ -273,14 +273,16 @@ void cg_nest_close(CgNest *N, CgFor *f);
 /* Starts kernel k's function nnc_<fn>_k<i>_<what> over nest N (set up by
  * cg_nest_init): one parameter per distinct memory it touches (kf->bufs),
  * the syms, and when ranged the bounds of its outer loop, so that it may
- * run in parallel chunks. cg_kernel_end finishes it, fills kf and frees N. */
+ * run in parallel chunks. cg_kernel_end finishes it, fills kf and frees N.
+ * N may be NULL for a kernel that builds its own loops: the caller then
+ * reads the bounds from the parameters and sets kf->outer and kf->inner. */
 void cg_kernel_begin(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf, CgNest *N, CgFn *F, const char *what,
                      bool ranged);
 void cg_kernel_end(CgKFn *kf, CgNest *N, CgFn *F);
 /* Wraps a ranged kernel in void body(ctx, lo, hi) for nnrt_parallel_for. */
 void cg_make_body(CgCtx *cx, CgKFn *kf, const char *name);
 
-/* ---- kernels (k_elem.c, k_reduce.c, k_misc.c) ---- */
+/* ---- kernels (k_elem.c, k_reduce.c, k_misc.c, k_window.c) ---- */
 
 /* Value of elementwise node n from its operand values (k_elem.c's table). */
 LLVMValueRef cg_ew_op(CgCtx *cx, const IrNode *n, const IrNode *args, LLVMValueRef *a);
@@ -291,6 +293,7 @@ LLVMValueRef cg_convert(CgCtx *cx, LLVMValueRef v, DType from, DType to);
 void cg_kernel_reduce(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf);
 void cg_kernel_rowwise(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf);
 void cg_kernel_onehot(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf);
+void cg_kernel_window(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf); /* k_window.c */
 /* Emits the sgemm call for a matmul kernel at F's insertion point. */
 void cg_emit_matmul(CgFn *F, const CgKernel *k);
 /* Builds the kernel function for k (any kind but CK_MATMUL). */

@@ -175,7 +175,8 @@ void cg_kernel(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf) {
   static void (*const table[])(CgCtx *, const CgPlan *, const CgKernel *, CgKFn *) = {[CK_EW] = kernel_ew,
                                                                                       [CK_REDUCE] = cg_kernel_reduce,
                                                                                       [CK_ROWWISE] = cg_kernel_rowwise,
-                                                                                      [CK_ONEHOT] = cg_kernel_onehot};
+                                                                                      [CK_ONEHOT] = cg_kernel_onehot,
+                                                                                      [CK_WINDOW] = cg_kernel_window};
   if (!table[k->kind]) unreachable("no kernel builder for this kind");
   table[k->kind](cx, p, k, kf);
 }

@@ -360,6 +360,7 @@ void cg_kernel_begin(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf, C
   for (int b = 0; b < p->nbufs; b++)
     for (int i = 0; i < kf->nbufs; i++)
       if (same_mem(p, kf->bufs[i], b)) F->bufp[b] = cg_fn_param(F, i);
+  if (!N) return; /* a kernel with its own loops (k_window.c) */
   N->F = F;
   for (int l = 0; l < N->nloops; l++)
     N->ext[l] = cg_mono_val(F, N->loops[l].ext);
@@ -370,6 +371,7 @@ void cg_kernel_begin(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf, C
 void cg_kernel_end(CgKFn *kf, CgNest *N, CgFn *F) {
   cg_fn_end(F);
   kf->fn = F->fn;
+  if (!N) return; /* the caller sets kf->outer and kf->inner */
   if (kf->ranged) {
     kf->outer = N->loops[0].ext;
     kf->inner = cg_mono(1);

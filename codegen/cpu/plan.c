@@ -52,7 +52,7 @@ static Uses uses_of(Arena *a, const IrFunc *f) {
 }
 
 bool cg_is_kernel_op(OpKind op) {
-  return op_is(op, OPF_ELEMWISE | OPF_REDUCE | OPF_ROWWISE | OPF_CONTRACT) || op == OP_ONEHOT;
+  return op_is(op, OPF_ELEMWISE | OPF_REDUCE | OPF_ROWWISE | OPF_CONTRACT | OPF_WINDOW) || op == OP_ONEHOT;
 }
 
 /* Is member x of the node set `in` read outside it? (dim reads only a shape) */
@@ -86,6 +86,7 @@ static bool make_kernel(CgPlan *p, const Uses *U, bool *in, const int *mem, int 
     k->kind = op_is(r->op, OPF_REDUCE)    ? CK_REDUCE
               : op_is(r->op, OPF_ROWWISE) ? CK_ROWWISE
               : r->op == OP_MATMUL        ? CK_MATMUL
+              : op_is(r->op, OPF_WINDOW)  ? CK_WINDOW
                                           : CK_ONEHOT;
     k->domain = r->nargs ? f->nodes[r->args[0]].ty.sh : r->ty.sh;
     if (k->kind == CK_ONEHOT) k->domain = r->ty.sh;

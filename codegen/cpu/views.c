@@ -160,6 +160,8 @@ bool cg_mark_mat(CgPlan *p) {
         bad = v->kind != CV_BUF || cg_view_blas(&v->v, as) < 0;
       else if (nd->op == OP_ONEHOT)
         bad = v->kind != CV_BUF;
+      else if (op_is(nd->op, OPF_WINDOW)) /* k_window.c indexes NCHW directly */
+        bad = v->kind != CV_BUF || !cg_view_rowmajor(&v->v, as);
       else if (nd->op == OP_RESHAPE)
         bad = v->kind == CV_BUF && !cg_view_rowmajor(&v->v, as);
       else if (nd->op == OP_STORE && v->kind == CV_BUF && v->v.buf < p->nglobals) {

@@ -317,6 +317,56 @@ static void test_onehot(void) {
 
 void test_models(void); /* test_models.c */
 
+/* ---- sliding windows ----
+ * Each forward and its gradient ops (dy given as an input, so the scatters
+ * see arbitrary values), over strides, paddings and kernel sizes, with a
+ * static and a symbolic batch (which runs through nnrt_parallel_for). */
+
+static void test_window(void) {
+  static const struct {
+    int c, h, w, f, k, stride, pad;
+  } convs[] = {{1, 8, 8, 4, 3, 1, 0}, {3, 7, 9, 2, 3, 1, 1}, {2, 9, 9, 3, 3, 2, 1},
+               {2, 6, 5, 2, 2, 2, 0}, {4, 5, 5, 3, 1, 1, 0}, {1, 8, 8, 2, 5, 3, 2}};
+  for (size_t i = 0; i < sizeof convs / sizeof convs[0]; i++)
+    for (int sym = 0; sym < 2; sym++) {
+      IrModule *m = t_module("conv");
+      IrFunc *f = fwd(m);
+      int64_t N = sym ? symB(m) : 2;
+      Attrs at = {.stride = convs[i].stride, .pad = convs[i].pad};
+      int x = ir_input(f, "x", T(DT_F32, N, convs[i].c, convs[i].h, convs[i].w), (Loc){0});
+      int w = ir_input(f, "w", T(DT_F32, convs[i].f, convs[i].c, convs[i].k, convs[i].k), (Loc){0});
+      int y = ir_emit(f, OP_CONV2D, (int[]){x, w}, 2, &at, NULL, (Loc){0}, NULL);
+      int dy = ir_input(f, "dy", f->nodes[y].ty, (Loc){0});
+      ir_ret(f, y);
+      for (OpKind op = OP_CONV2D_GRAD_INPUT; op <= OP_CONV2D_GRAD_WEIGHT; op++)
+        ir_ret(f, ir_emit(f, op, (int[]){x, w, dy}, 3, &at, NULL, (Loc){0}, NULL));
+      char name[96];
+      snprintf(name, sizeof name, "conv2d c=%d %dx%d f=%d k=%d stride=%d pad=%d%s", convs[i].c, convs[i].h, convs[i].w,
+               convs[i].f, convs[i].k, convs[i].stride, convs[i].pad, sym ? " [B]" : "");
+      check3(m, (CheckOpts){.syms = {3}}, name);
+    }
+  static const struct {
+    int h, w, k, stride;
+  } pools[] = {{8, 8, 2, 2}, {7, 7, 2, 2}, {6, 9, 3, 1}, {9, 9, 3, 2}, {4, 4, 1, 1}, {8, 8, 2, 3}};
+  for (size_t i = 0; i < sizeof pools / sizeof pools[0]; i++)
+    for (int sym = 0; sym < 2; sym++) {
+      IrModule *m = t_module("pool");
+      IrFunc *f = fwd(m);
+      Attrs at = {.kernel = pools[i].k, .stride = pools[i].stride};
+      int x = ir_input(f, "x", T(DT_F32, sym ? symB(m) : 2, 3, pools[i].h, pools[i].w), (Loc){0});
+      for (OpKind op = OP_MAXPOOL2D; op <= OP_AVGPOOL2D; op += 2) {
+        int y = ir_emit(f, op, &x, 1, &at, NULL, (Loc){0}, NULL);
+        int dy = ir_input(f, op == OP_MAXPOOL2D ? "dmax" : "davg", f->nodes[y].ty, (Loc){0});
+        ir_ret(f, y);
+        ir_ret(f, ir_emit(f, op + 1, (int[]){x, dy}, 2, &at, NULL, (Loc){0}, NULL));
+      }
+      char name[96];
+      snprintf(name, sizeof name, "pools %dx%d kernel=%d stride=%d%s", pools[i].h, pools[i].w, pools[i].k,
+               pools[i].stride, sym ? " [B]" : "");
+      check3(m, (CheckOpts){.syms = {3}}, name);
+    }
+}
+
 int main(void) {
   test_unary();
   test_binary();
@@ -329,6 +379,7 @@ int main(void) {
   test_matmul();
   test_layout();
   test_onehot();
+  test_window();
   test_models();
   test_object();
   t_free_all();

@@ -136,8 +136,44 @@ static void test_mlp(void) {
   EXPECT(ip == ns, "mlp: %d of %d stores in place", ip, ns);
 }
 
+/* A small CNN through the frontend: convolutions with "same" padding and a
+ * stride, both pools, biases broadcast over the image, then dense layers. */
+static const char cnn_nn[] = "model cnn {\n"
+                             "  input x: f32[B, 2, 9, 9]\n"
+                             "  input y: i32[B]\n"
+                             "  c = conv2d(x, filters: 4, kernel: 3, padding: \"same\", activation: relu)\n"
+                             "  p = maxpool(c, 2)\n"
+                             "  d = conv2d(p, filters: 3, kernel: 2, stride: 2, activation: tanh)\n"
+                             "  a = avgpool(conv2d(x, filters: 2, kernel: 5, stride: 2, padding: 1), 3, stride: 1)\n"
+                             "  h = dense(flatten(d), 6, activation: relu) + dense(flatten(a), 6)\n"
+                             "  logits = dense(h, 5)\n"
+                             "  output logits\n"
+                             "  minimize cross_entropy(logits, y)\n"
+                             "}\n"
+                             "train {\n"
+                             "  optimizer adam(lr: 1e-2)\n"
+                             "  batch 4\n"
+                             "  epochs 1\n"
+                             "}\n";
+
+static void test_cnn(void) {
+  IrModule *u = compile_nn("cnn.nn", cnn_nn, false), *m = compile_nn("cnn.nn", cnn_nn, true);
+  EXPECT(u && m, "cnn.nn does not compile");
+  if (!u || !m) return;
+  static const char *const fns[] = {IR_FN_FORWARD, IR_FN_EVAL, IR_FN_TRAIN};
+  for (int i = 0; i < 3; i++) {
+    CheckOpts o = {.fn = fns[i], .syms = {5}, .label_max = 5, .steps = i == 2 ? 3 : 1, .tol = 1e-3};
+    char name[64];
+    snprintf(name, sizeof name, "cnn %s (unfused)", fns[i]);
+    EXPECT(cg_check(u, &o, name), "%s", name);
+    snprintf(name, sizeof name, "cnn %s (fused)", fns[i]);
+    EXPECT(cg_check(m, &o, name), "%s", name);
+  }
+}
+
 void test_models(void) {
   test_stores();
   test_adam();
   test_mlp();
+  test_cnn();
 }

@@ -260,6 +260,16 @@ static IrModule *build_every_op(Arena *a) {
   ir_ret(f, ir_op2(f, OP_ADD, r, d, L0));
   ir_ret(f, ir_op2(f, OP_MUL, t, bc, L0));
   ir_ret(f, mt), ir_ret(f, rs), ir_ret(f, ci);
+  /* Sliding windows and their gradients, on an NCHW image. */
+  int img = ir_input(f, "img", T(DT_F32, 4, B, D(2), D(6), D(6)), L0);
+  int flt = ir_input(f, "flt", T(DT_F32, 4, D(3), D(2), D(3), D(3)), L0);
+  Attrs ca = {.stride = 2, .pad = 1}, pa = {.kernel = 2, .stride = 2};
+  int cv = emit(f, OP_CONV2D, (int[]){img, flt}, 2, ca, NULL); /* [B,3,3,3] */
+  ir_ret(f, emit(f, OP_CONV2D_GRAD_INPUT, (int[]){img, flt, cv}, 3, ca, NULL));
+  ir_ret(f, emit(f, OP_CONV2D_GRAD_WEIGHT, (int[]){img, flt, cv}, 3, ca, NULL));
+  int mp = emit(f, OP_MAXPOOL2D, &img, 1, pa, NULL), ap = emit(f, OP_AVGPOOL2D, &img, 1, pa, NULL);
+  ir_ret(f, emit(f, OP_MAXPOOL2D_GRAD, (int[]){img, mp}, 2, pa, NULL));
+  ir_ret(f, emit(f, OP_AVGPOOL2D_GRAD, (int[]){img, ap}, 2, pa, NULL));
   return m;
 }
 

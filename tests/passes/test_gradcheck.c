@@ -233,6 +233,35 @@ static void op_checks(void) {
       gradcheck(&(OpCase){name, 2, {A, Bm}, -1, 1, OP_MATMUL, {.ta = ta, .tb = tb}, .build = b_generic});
     }
 
+  /* Sliding windows: kernel sizes, strides and paddings, with windows that
+   * overlap (stride < kernel), tile, and skip inputs (stride > kernel). */
+  static const struct {
+    int c, h, w, f, k, stride, pad;
+  } convs[] = {{1, 5, 5, 2, 3, 1, 0}, {2, 5, 6, 3, 3, 1, 1}, {2, 7, 7, 2, 3, 2, 1},
+               {3, 6, 5, 2, 2, 2, 0}, {2, 4, 4, 1, 1, 1, 0}, {1, 6, 6, 2, 3, 3, 2}};
+  for (size_t k = 0; k < sizeof convs / sizeof convs[0]; k++) {
+    char name[80];
+    int cc = convs[k].c, kk = convs[k].k;
+    snprintf(name, sizeof name, "conv2d [%s,%d,%d,%d]*[%d,%d,%d,%d] stride=%d pad=%d", k % 2 ? "B" : "2", cc, convs[k].h, convs[k].w,
+             convs[k].f, cc, kk, kk, convs[k].stride, convs[k].pad);
+    Type x = k % 2 ? T(F, 4, B, cc, convs[k].h, convs[k].w) : T(F, 4, 2, cc, convs[k].h, convs[k].w);
+    gradcheck(&(OpCase){name, 2, {x, T(F, 4, convs[k].f, cc, kk, kk)}, -1, 1, OP_CONV2D,
+                        {.stride = convs[k].stride, .pad = convs[k].pad}, .build = b_generic});
+  }
+  static const struct {
+    int h, w, k, stride;
+  } pools[] = {{4, 4, 2, 2}, {5, 5, 2, 2}, {5, 6, 3, 1}, {7, 7, 3, 2}, {4, 4, 1, 1}, {6, 6, 2, 3}};
+  for (size_t k = 0; k < sizeof pools / sizeof pools[0]; k++)
+    for (int avg = 0; avg < 2; avg++) {
+      char name[80];
+      OpKind op = avg ? OP_AVGPOOL2D : OP_MAXPOOL2D;
+      snprintf(name, sizeof name, "%s [%s,3,%d,%d] kernel=%d stride=%d", ir_ops[op].mnemonic, k % 2 ? "B" : "2", pools[k].h, pools[k].w,
+               pools[k].k, pools[k].stride);
+      Type x = k % 2 ? T(F, 4, B, 3, pools[k].h, pools[k].w) : T(F, 4, 2, 3, pools[k].h, pools[k].w);
+      gradcheck(&(OpCase){name, 1, {x}, -1, 1, op, {.kernel = pools[k].k, .stride = pools[k].stride},
+                          .build = b_generic});
+    }
+
   const OpCase layout[] = {
       {"reshape [2,3,4]->[6,4]", 1, {x234}, -1, 1, OP_RESHAPE, .out = {F, {2, {6, 4}}}, .build = b_generic},
       {"reshape [B,4]->[B,2,2]", 1, {xb4}, -1, 1, OP_RESHAPE, .out = {F, {3, {B, 2, 2}}}, .build = b_generic},
