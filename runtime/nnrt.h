@@ -367,13 +367,23 @@ void rt_session_close(RtSession *s);
 /* Labels in range for the task (classification: 0 <= y < classes). */
 int rt_check_labels(const RtSession *s, const RtArray *y, RtError *e);
 /* Runs f on samples idx[0..bs) of d (forward: labels unused); adds loss and
- * accuracy to m, and true x predicted counts to confusion (classes^2) if
- * not NULL. s->out holds the model output afterwards. */
+ * accuracy to m, and true x predicted counts to confusion (classes^2;
+ * binary: 2x2, class 1 at p >= 0.5) if not NULL. s->out holds the model output afterwards. */
 int rt_run_batch(RtSession *s, const NnrtFunc *f, const RtDataset *d, const int32_t *idx, int64_t bs, RtMetrics *m,
                  int64_t *confusion, RtError *e);
 /* eval_step over idx[0..n) (idx NULL: samples 0..n) in batches. */
 int rt_evaluate(RtSession *s, const RtDataset *d, const int32_t *idx, int64_t n, int64_t batch, RtMetrics *out,
                 int64_t *confusion, RtError *e);
+/* One row of a classification report. */
+typedef struct RtClassScore {
+  double precision, recall, f1;
+  int64_t support; /* samples of the class (averages: all samples) */
+} RtClassScore;
+/* sklearn.metrics.classification_report's scores from a k x k confusion
+ * matrix (rows: true class, columns: predicted): per[0..k) per class,
+ * avg[0] the macro average, avg[1] the support-weighted one; returns the
+ * accuracy (NaN when the matrix is empty). Undefined ratios are 0. */
+double rt_class_scores(const int64_t *cm, int64_t k, RtClassScore *per, RtClassScore avg[2]);
 /* Argmax over the classes of output row r (classification). */
 int64_t rt_argmax_row(const RtSession *s, int64_t r);
 double rt_metrics_loss(const RtMetrics *m);
@@ -398,6 +408,12 @@ typedef struct RtOptions {
 int rt_train(const NnrtModel *m, const RtOptions *o, RtError *e);
 int rt_eval(const NnrtModel *m, const RtOptions *o, RtError *e);
 int rt_predict(const NnrtModel *m, const RtOptions *o, RtError *e);
+/* eval's report for classes up to RT_REPORT_MAX_CLASSES: the scores of
+ * rt_class_scores in the layout of sklearn's classification_report (digits
+ * decimals; names[c], or c when names or names[c] is NULL), then the
+ * confusion matrix. */
+#define RT_REPORT_MAX_CLASSES 32
+void rt_print_class_report(FILE *out, const int64_t *cm, int64_t k, const char *const *names, int digits);
 /* rt_bench.c: times train_step alone; prints ms_per_step and samples_per_s. */
 int rt_bench(const NnrtModel *m, const RtOptions *o, RtError *e);
 

@@ -241,7 +241,9 @@ static void score(const RtSession *s, const void *labels, int64_t bs, RtMetrics 
   } else if (s->m->task == NNRT_TASK_BINARY) {
     for (int64_t r = 0; r < bs * s->y_per; r++) {
       int truth = s->y_t->dtype == NNRT_I32 ? ((const int32_t *)labels)[r] != 0 : ((const float *)labels)[r] >= 0.5f;
-      m->correct += (s->out[r] >= 0.5f) == truth;
+      int pred = s->out[r] >= 0.5f;
+      m->correct += pred == truth;
+      if (confusion) confusion[truth * 2 + pred]++;
     }
     m->scored += bs * s->y_per;
   }
@@ -299,3 +301,36 @@ int rt_evaluate(RtSession *s, const RtDataset *d, const int32_t *idx, int64_t n,
 double rt_metrics_loss(const RtMetrics *m) { return m->samples ? m->loss_sum / (double)m->samples : NAN; }
 
 double rt_metrics_acc(const RtMetrics *m) { return m->scored ? (double)m->correct / (double)m->scored : NAN; }
+
+/* sklearn.metrics.classification_report's numbers: a score whose
+ * denominator is 0 is 0 (its zero_division default, less the warning), and
+ * F1 = 2pr / (p + r) is then 0 as well. */
+double rt_class_scores(const int64_t *cm, int64_t k, RtClassScore *per, RtClassScore avg[2]) {
+  int64_t total = 0, correct = 0;
+  memset(avg, 0, 2 * sizeof *avg);
+  for (int64_t c = 0; c < k; c++) {
+    int64_t tp = cm[c * k + c], support = 0, predicted = 0;
+    for (int64_t j = 0; j < k; j++) {
+      support += cm[c * k + j];
+      predicted += cm[j * k + c];
+    }
+    RtClassScore *p = &per[c];
+    p->precision = predicted ? (double)tp / (double)predicted : 0.0;
+    p->recall = support ? (double)tp / (double)support : 0.0;
+    p->f1 = p->precision + p->recall > 0 ? 2 * p->precision * p->recall / (p->precision + p->recall) : 0.0;
+    p->support = support;
+    total += support;
+    correct += tp;
+  }
+  for (int64_t c = 0; c < k; c++) {
+    double w = total ? (double)per[c].support / (double)total : 0.0;
+    avg[0].precision += per[c].precision / (double)k;
+    avg[0].recall += per[c].recall / (double)k;
+    avg[0].f1 += per[c].f1 / (double)k;
+    avg[1].precision += per[c].precision * w;
+    avg[1].recall += per[c].recall * w;
+    avg[1].f1 += per[c].f1 * w;
+  }
+  avg[0].support = avg[1].support = total;
+  return total ? (double)correct / (double)total : NAN;
+}

@@ -194,6 +194,39 @@ cli)
   expect 0 "confusion matrix" "$BIN" eval --checkpoint "$T/c.st" --data "$S"
   acc=$(awk '/test_acc/ { for (i = 1; i <= NF; i++) if ($i == "test_acc:") print $(i + 1) }' \
     "$T/out")
+  # the report: sklearn's classification_report layout with Fashion-MNIST's
+  # class names, supports summing to the 500 test samples, and a confusion
+  # matrix whose diagonal gives test_acc
+  awk -v acc="$acc" '
+    BEGIN { split("T-shirt/top,Trouser,Pullover,Dress,Coat,Sandal,Shirt,Sneaker,Bag,Ankle boot", name, ",") }
+    function bad(m) { print "FAIL: eval report: " m ": " $0; err = 1 }
+    /^ +precision    recall  f1-score   support$/ { head = NR; next }
+    head && NR == head + 1 && $0 != "" { bad("no blank line after the header") }
+    head && NR >= head + 2 && NR <= head + 11 {
+      c = NR - head - 1
+      want = sprintf("%12s  ", name[c])
+      if (substr($0, 1, 14) != want || $0 !~ /^ *[A-Za-z][A-Za-z\/ -]* +[01]\.[0-9][0-9] +[01]\.[0-9][0-9] +[01]\.[0-9][0-9] +[0-9]+$/) bad("class row " c)
+      support += $NF
+    }
+    head && NR == head + 12 && $0 != "" { bad("no blank line after the classes") }
+    $0 ~ /^    accuracy/ && $0 == sprintf("%12s  %9s %9s %9s %9s", "accuracy", "", "", $2, "500") && $2 ~ /^[01]\.[0-9][0-9]$/ { rows++ }
+    /^   macro avg +[01]\.[0-9][0-9] +[01]\.[0-9][0-9] +[01]\.[0-9][0-9] +500$/ { rows++ }
+    /^weighted avg +[01]\.[0-9][0-9] +[01]\.[0-9][0-9] +[01]\.[0-9][0-9] +500$/ { rows++ }
+    /^confusion matrix/ { cm = NR; next }
+    cm && NR >= cm + 2 && NR <= cm + 11 {
+      c = NR - cm - 2
+      if ($1 != c) bad("matrix row " c)
+      for (j = 0; j < 10; j++) { total += $(NF - 9 + j); if (j == c) diag += $(NF - 9 + j) }
+    }
+    END {
+      if (!head) bad("no header")
+      if (support != 500) bad("supports sum to " support)
+      if (rows != 3) bad(rows " of the accuracy/macro/weighted rows")
+      if (total != 500) bad("the matrix sums to " total)
+      d = diag / 500 - acc; if (d < 0) d = -d
+      if (d > 0.00005) bad("matrix accuracy " diag / 500 " vs test_acc " acc)
+      exit err
+    }' "$T/out" || FAILED=1
   "$BIN" predict --checkpoint "$T/c.st" --input "$S/t10k-images-idx3-ubyte" >"$T/pred" ||
     fail "predict failed"
   tail -c +9 "$S/t10k-labels-idx1-ubyte" | od -An -v -tu1 | tr -s ' ' '\n' | grep -v '^$' \
@@ -238,6 +271,9 @@ text)
   [ "$(head -n 2 "$T/c.st.vocab.txt" | tr '\n' ' ')" = "<pad> <unk> " ] || fail "vocabulary file $T/c.st.vocab.txt"
   [ "$(wc -l <"$T/c.st.vocab.txt")" -eq 50 ] || fail "vocabulary file has $(wc -l <"$T/c.st.vocab.txt") lines, not 50"
   expect 0 "" "$BIN" eval --data "$SPEC" --checkpoint "$T/c.st"
+  # the report names the categories
+  grep -q '^   computers  *[01]\.[0-9][0-9] ' "$T/out" && grep -q '^     science  *[01]\.[0-9][0-9] ' "$T/out" &&
+    grep -q '^0 computers  *[0-9]' "$T/out" || fail "eval report lacks the category names: $(cat "$T/out")"
   expect 0 "vocabulary: 50 ids (48 words) from the vocabulary file" "$BIN" data --data "$SPEC" --checkpoint "$T/c.st"
   printf '<pad>\n<unk>\nthe\n' >"$T/c.st.vocab.txt"
   expect 0 "vocabulary: 3 ids (1 words) from the vocabulary file" "$BIN" data --data "$SPEC" --checkpoint "$T/c.st"

@@ -1,6 +1,6 @@
 /* test_runtime.c — unit tests of libnnrt: Philox known answers, init,
- * the JSON parser, the thread pool, nnrt_sgemm and
- * command-line number parsing. The file formats (safetensors, .npy, IDX)
+ * the JSON parser, the thread pool, nnrt_sgemm, command-line number
+ * parsing, and eval's classification report and binary scoring. The file formats (safetensors, .npy, IDX)
  * and data binding are tested in test_formats.c. Prints one line per test and closes with
  * "N passed, N failed"; exits non-zero on any failure. */
 #define _POSIX_C_SOURCE 200809L
@@ -90,7 +90,6 @@ static const NnrtTensor tiny_globals[] = {
 };
 static const NnrtModel tiny = {
     .abi_version = NNRT_ABI_VERSION, .name = "tiny", .n_globals = 5, .globals = tiny_globals};
-
 
 static void test_init(void) {
   RtError e = {0};
@@ -320,11 +319,158 @@ static void test_parse(void) {
   CHECK(strcmp(rt_shape_str(b, sizeof b, 0, dims), "[]") == 0);
 }
 
+/* ---- eval's classification report ---- */
+
+/* A 4-class confusion matrix (rows true, columns predicted) with the
+ * corner cases: class 2 has no samples but one prediction, class 3 is
+ * never predicted. Expected values by sklearn's formulas, by hand:
+ *   class 0: tp 5, predicted 8, support 6: p 5/8, r 5/6, F1 2pr/(p+r) = 5/7
+ *   class 1: tp 3, predicted 4, support 5: p 3/4, r 3/5, F1 2/3
+ *   class 2: tp 0, predicted 1, support 0: p 0, r 0/0 -> 0, F1 0
+ *   class 3: tp 0, predicted 0, support 2: p 0/0 -> 0, r 0, F1 0
+ *   accuracy 8/13; macro: p (5/8 + 3/4)/4 = 0.34375, r (5/6 + 3/5)/4,
+ *   F1 (5/7 + 2/3)/4; weighted by support (6, 5, 0, 2)/13: p 7.5/13,
+ *   r 8/13 (= accuracy, as always), F1 (6 * 5/7 + 5 * 2/3)/13. */
+static const int64_t report_cm[16] = {5, 1, 0, 0, 2, 3, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0};
+
+#define NEAR(a, b) (fabs((a) - (b)) < 1e-12)
+
+static void test_class_scores(void) {
+  RtClassScore per[4], avg[2];
+  double acc = rt_class_scores(report_cm, 4, per, avg);
+  CHECK(NEAR(acc, 8.0 / 13));
+  CHECK(NEAR(per[0].precision, 0.625) && NEAR(per[0].recall, 5.0 / 6) && NEAR(per[0].f1, 5.0 / 7));
+  CHECK(per[0].support == 6);
+  CHECK(NEAR(per[1].precision, 0.75) && NEAR(per[1].recall, 0.6) && NEAR(per[1].f1, 2.0 / 3));
+  CHECK(per[1].support == 5);
+  CHECK(per[2].precision == 0 && per[2].recall == 0 && per[2].f1 == 0 && per[2].support == 0);
+  CHECK(per[3].precision == 0 && per[3].recall == 0 && per[3].f1 == 0 && per[3].support == 2);
+  CHECK(NEAR(avg[0].precision, 0.34375) && NEAR(avg[0].recall, (5.0 / 6 + 0.6) / 4));
+  CHECK(NEAR(avg[0].f1, (5.0 / 7 + 2.0 / 3) / 4) && avg[0].support == 13);
+  CHECK(NEAR(avg[1].precision, 7.5 / 13) && NEAR(avg[1].recall, 8.0 / 13));
+  CHECK(NEAR(avg[1].f1, (6 * 5.0 / 7 + 5 * 2.0 / 3) / 13) && avg[1].support == 13);
+  /* nothing scored */
+  int64_t zero[4] = {0};
+  CHECK(isnan(rt_class_scores(zero, 2, per, avg)) && avg[1].f1 == 0 && per[0].precision == 0);
+}
+
+/* What rt_print_class_report wrote to a temporary file. */
+static char *report_text(const int64_t *cm, int64_t k, const char *const *names, int digits) {
+  FILE *f = tmpfile();
+  if (!f) return NULL;
+  rt_print_class_report(f, cm, k, names, digits);
+  long n = ftell(f);
+  char *s = malloc((size_t)n + 1);
+  rewind(f);
+  if (s) s[fread(s, 1, (size_t)n, f)] = '\0';
+  fclose(f);
+  return s;
+}
+
+/* got (may be NULL) is want; else prints got. */
+#define CHECK_TEXT(got, want)                                                                                          \
+  do {                                                                                                                 \
+    if (!(got) || strcmp((got), (want)) != 0) {                                                                        \
+      g_failed_checks++;                                                                                               \
+      fprintf(stderr, "%s:%d: text differs; got:\n%s", __FILE__, __LINE__, (got) ? (got) : "(null)\n");                \
+    }                                                                                                                  \
+  } while (0)
+
+static void test_class_report(void) {
+  /* The report part is what sklearn's classification_report(digits=2)
+   * prints for these numbers (its format strings replayed; 0.625 rounds
+   * half to even to 0.62 in both). */
+  char *s = report_text(report_cm, 4, NULL, 2);
+  CHECK_TEXT(s, "              precision    recall  f1-score   support\n"
+                "\n"
+                "           0       0.62      0.83      0.71         6\n"
+                "           1       0.75      0.60      0.67         5\n"
+                "           2       0.00      0.00      0.00         0\n"
+                "           3       0.00      0.00      0.00         2\n"
+                "\n"
+                "    accuracy                           0.62        13\n"
+                "   macro avg       0.34      0.36      0.35        13\n"
+                "weighted avg       0.58      0.62      0.59        13\n"
+                "\n"
+                "confusion matrix (rows: true class, columns: predicted class)\n"
+                "      0     1     2     3\n"
+                "0     5     1     0     0\n"
+                "1     2     3     0     0\n"
+                "2     0     0     0     0\n"
+                "3     1     0     1     0\n");
+  free(s);
+  /* names wider than "weighted avg" widen the first column; 4 digits;
+   * rows of the matrix say index and name */
+  static const char *const names[2] = {"a-long-class-name", "b"};
+  static const int64_t cm2[4] = {1, 0, 1, 1000};
+  s = report_text(cm2, 2, names, 4);
+  CHECK_TEXT(s, "                   precision    recall  f1-score   support\n"
+                "\n"
+                "a-long-class-name     0.5000    1.0000    0.6667         1\n"
+                "                b     1.0000    0.9990    0.9995      1001\n"
+                "\n"
+                "         accuracy                         0.9990      1002\n"
+                "        macro avg     0.7500    0.9995    0.8331      1002\n"
+                "     weighted avg     0.9995    0.9990    0.9992      1002\n"
+                "\n"
+                "confusion matrix (rows: true class, columns: predicted class)\n"
+                "                        0     1\n"
+                "0 a-long-class-name     1     0\n"
+                "1 b                     1  1000\n");
+  free(s);
+}
+
+/* A binary model whose output is its input: p = x, loss 0. */
+static void binary_eval(void **args, const int64_t *syms, void *ws) {
+  (void)ws;
+  const float *x = args[0];
+  *(float *)args[2] = 0;
+  memcpy(args[3], x, (size_t)syms[0] * sizeof *x);
+}
+
+static void test_binary_scoring(void) {
+  static const char *const syms[] = {"B"};
+  static const NnrtTensor in[] = {{"x", 0, NNRT_F32, 2, 0, {-1, 1}, 0, 0}, {"y", 0, NNRT_I32, 1, 0, {-1}, 0, 0}};
+  static const NnrtTensor out[] = {{"loss", 0, NNRT_F32, 0, 0, {0}, 0, 0}, {"p", 0, NNRT_F32, 1, 0, {-1}, 0, 0}};
+  NnrtModel m = {.abi_version = NNRT_ABI_VERSION,
+                 .name = "identity_binary",
+                 .n_syms = 1,
+                 .sym_names = syms,
+                 .eval_step = {"eval_step", binary_eval, NULL, 2, 2, in, out},
+                 .task = NNRT_TASK_BINARY};
+  /* p:     0.9 0.5 0.49 0.1 0.7 0.2  (0.5 counts as class 1)
+   * label: 1   0   1    0   1   0    -> tp 2, fp 1, fn 1, tn 2 */
+  float x[6] = {0.9f, 0.5f, 0.49f, 0.1f, 0.7f, 0.2f};
+  int32_t y[6] = {1, 0, 1, 0, 1, 0};
+  RtDataset d = {0};
+  d.x.dtype = NNRT_F32, d.x.rank = 2, d.x.dims[0] = 6, d.x.dims[1] = 1, d.x.numel = 6, d.x.data = x;
+  d.y.dtype = NNRT_I32, d.y.rank = 1, d.y.dims[0] = 6, d.y.numel = 6, d.y.data = y;
+  RtSession s;
+  RtError e;
+  RtMetrics mt;
+  int64_t cm[4] = {0};
+  CHECK(rt_session_open(&s, &m, &e) == 0);
+  CHECK(rt_session_bind(&s, &d.x, &d.y, &e) == 0 && s.out_per == 1 && s.y_per == 1);
+  CHECK(rt_session_alloc(&s, 4, &e) == 0);
+  CHECK(rt_evaluate(&s, &d, NULL, 6, 4, &mt, cm, &e) == 0); /* batches of 4 and 2 */
+  CHECK(mt.samples == 6 && mt.scored == 6 && mt.correct == 4);
+  CHECK(cm[0] == 2 && cm[1] == 1 && cm[2] == 1 && cm[3] == 2);
+  rt_session_close(&s);
+}
+
 int main(void) {
   static const CheckTest tests[] = {
-      {"philox", test_philox},     {"rng_stats", test_rng_stats}, {"shuffle", test_shuffle},
-      {"init", test_init},         {"json", test_json},
-      {"pool", test_pool},         {"sgemm", test_sgemm},         {"parse", test_parse},
+      {"philox", test_philox},
+      {"rng_stats", test_rng_stats},
+      {"shuffle", test_shuffle},
+      {"init", test_init},
+      {"json", test_json},
+      {"pool", test_pool},
+      {"sgemm", test_sgemm},
+      {"parse", test_parse},
+      {"class_scores", test_class_scores},
+      {"class_report", test_class_report},
+      {"binary_scoring", test_binary_scoring},
   };
   return check_main(tests, sizeof tests / sizeof tests[0], "nnrt_test");
 }
