@@ -5,6 +5,7 @@
  * ones (unary op, row-wise op, reduction) fits. Arguments arrive bound and
  * read (bind.c): callbacks see tensors as IR values and attributes as
  * numbers, and only check what depends on the operand types. */
+#include <math.h>
 #include <string.h>
 
 #include "lower.h"
@@ -136,6 +137,73 @@ static int lower_transpose(Lower *L, const Builtin *b, const Expr *call, BArg *a
     for (int i = 0; i < a[1].n; i++)
       if ((at.axes[i] = fe_norm_axis(L, a[1].list[i], rank, a[1].loc)) < 0) return FE_ERR;
   }
+  return fe_emit(L, b->op, &a[0].v, 1, &at, NULL, call->loc);
+}
+
+/* concat(a, b, axis: -1): a, then b, along axis (static sizes there) */
+static int lower_concat(Lower *L, const Builtin *b, const Expr *call, BArg *a) {
+  Attrs at = {.axis = fe_norm_axis(L, a[2].i, ty(L, a[0].v)->sh.rank, a[2].loc)};
+  if (at.axis < 0) return FE_ERR;
+  return fe_emit(L, b->op, (int[]){a[0].v, a[1].v}, 2, &at, NULL, call->loc);
+}
+
+/* The axis of x named by arg, which must have a static size (in *d). */
+static int static_axis(Lower *L, const BArg *x, const BArg *arg, const char *what, int64_t *d) {
+  const Type *t = ty(L, x->v);
+  char buf[IR_TYPE_STRLEN];
+  int axis = fe_norm_axis(L, arg->i, t->sh.rank, arg->loc);
+  if (axis < 0) return -1;
+  *d = t->sh.d[axis];
+  if (IR_IS_SYM(*d)) {
+    diag_error(L->d, arg->loc, "%s needs a static size along axis %d, got %s", what, axis, fe_type_str(L, t, buf));
+    return -1;
+  }
+  return axis;
+}
+
+/* slice(x, axis, start, end): [start, end) along axis; a negative start or
+ * end counts from the end, as in Python */
+static int lower_slice(Lower *L, const Builtin *b, const Expr *call, BArg *a) {
+  int64_t d;
+  int axis = static_axis(L, &a[0], &a[1], "slice", &d);
+  if (axis < 0) return FE_ERR;
+  int64_t start = a[2].i, end = a[3].i;
+  if (start < 0) start += d;
+  if (end < 0) end += d;
+  if (start < 0 || start >= end || end > d) {
+    diag_error(L->d, call->loc, "slice [%lld, %lld) is empty or outside the %lld elements of axis %d",
+               (long long)a[2].i, (long long)a[3].i, (long long)d, axis);
+    return FE_ERR;
+  }
+  Attrs at = {.axis = axis, .start = (int)start, .end = (int)end};
+  return fe_emit(L, b->op, &a[0].v, 1, &at, NULL, call->loc);
+}
+
+/* split(x, parts, index, axis: -1): the index-th of `parts` equal pieces
+ * along axis, a slice (the language has no tuples: one call per piece,
+ * e.g. q, k and v of one projection) */
+static int lower_split(Lower *L, const Builtin *b, const Expr *call, BArg *a) {
+  int64_t d, parts = a[1].i, index = a[2].i;
+  int axis = static_axis(L, &a[0], &a[3], "split", &d);
+  if (axis < 0) return FE_ERR;
+  if (parts < 1 || d % parts) {
+    diag_error(L->d, a[1].loc, "split: %lld parts do not divide the %lld elements of axis %d", (long long)parts,
+               (long long)d, axis);
+    return FE_ERR;
+  }
+  if (index < 0 || index >= parts) {
+    diag_error(L->d, a[2].loc, "split: index %lld is not in [0, %lld)", (long long)index, (long long)parts);
+    return FE_ERR;
+  }
+  int64_t n = d / parts;
+  Attrs at = {.axis = axis, .start = (int)(index * n), .end = (int)(index * n + n)};
+  return fe_emit(L, b->op, &a[0].v, 1, &at, NULL, call->loc);
+}
+
+/* causal_mask(x [.., T, S]): -inf where column > row, for attention scores
+ * before a softmax over the last axis */
+static int lower_causal_mask(Lower *L, const Builtin *b, const Expr *call, BArg *a) {
+  Attrs at = {.value = -INFINITY};
   return fe_emit(L, b->op, &a[0].v, 1, &at, NULL, call->loc);
 }
 
@@ -424,6 +492,70 @@ static int lower_dense(Lower *L, const Builtin *b, const Expr *call, BArg *a) {
   return y;
 }
 
+/* ---- normalisation ---- */
+
+/* (x - mean) / sqrt(var + eps) over one axis, var the biased variance, as
+ * torch.nn.functional.layer_norm: plain reductions and elementwise ops, so
+ * autodiff needs no rule of its own and the elementwise parts fuse. The
+ * variance is taken of the centred values (not E[x^2] - E[x]^2), which
+ * cancels badly when the mean is large. */
+static int layernorm(Lower *L, const BArg *x, int64_t axis, double eps, Loc aloc, Loc loc) {
+  const Type *t = ty(L, x->v);
+  char buf[IR_TYPE_STRLEN];
+  if (t->dt != DT_F32 || t->sh.rank < 1) {
+    diag_error(L->d, x->loc, "layer normalisation expects a float tensor with at least one axis, got %s",
+               fe_type_str(L, t, buf));
+    return FE_ERR;
+  }
+  BArg ax = {.present = true, .n = 1, .list = {axis}, .loc = aloc};
+  int mu = reduce(L, OP_MEAN, x->v, &ax, true, loc);
+  if (mu < 0) return FE_ERR;
+  int d = fe_emit2(L, OP_SUB, x->v, mu, loc);
+  int var = reduce(L, OP_MEAN, fe_emit2(L, OP_MUL, d, d, loc), &ax, true, loc);
+  if (var < 0) return FE_ERR;
+  int sd = fe_emit1(L, OP_SQRT, fe_emit2(L, OP_ADD, var, fe_scalar(L, eps, loc), loc), loc);
+  return fe_emit2(L, OP_DIV, d, sd, loc);
+}
+
+static bool check_eps(Lower *L, const BArg *eps) {
+  if (eps->num > 0 && eps->num <= 1) return true;
+  diag_error(L->d, eps->loc, "eps must be in (0, 1], got %g", eps->num);
+  return false;
+}
+
+/* layernorm(x, axis: -1, eps: 1e-5): normalised, no parameters */
+static int lower_layernorm(Lower *L, const Builtin *b, const Expr *call, BArg *a) {
+  (void)b;
+  if (!check_eps(L, &a[2])) return FE_ERR;
+  return layernorm(L, &a[0], a[1].i, a[2].num, a[1].loc, call->loc);
+}
+
+/* layer_norm(x [.., D], eps: 1e-5, name): torch.nn.LayerNorm(D) over the
+ * last axis, layernorm(x) * gamma + beta with <name>.gamma [D] ones and
+ * <name>.beta [D] zeros. */
+static int lower_layer_norm(Lower *L, const Builtin *b, const Expr *call, BArg *a) {
+  (void)b;
+  const Type *t = ty(L, a[0].v);
+  char buf[IR_TYPE_STRLEN];
+  if (t->sh.rank >= 1 && IR_IS_SYM(t->sh.d[t->sh.rank - 1])) {
+    diag_error(L->d, a[0].loc, "layer_norm needs a static last axis, got %s", fe_type_str(L, t, buf));
+    return FE_ERR;
+  }
+  if (!check_eps(L, &a[1])) return FE_ERR;
+  Loc loc = call->loc;
+  int y = layernorm(L, &a[0], -1, a[1].num, loc, loc);
+  const char *name = y >= 0 ? layer_name(L, &a[2], "layer_norm") : NULL;
+  if (!name) return FE_ERR;
+  int64_t D = ty(L, a[0].v)->sh.d[ty(L, a[0].v)->sh.rank - 1];
+  Shape sd = {.rank = 1, .d = {D}};
+  int gamma = layer_param(L, name, "gamma", sd, (FeInit){.kind = NNRT_INIT_ONES}, loc);
+  int beta = layer_param(L, name, "beta", sd, (FeInit){.kind = NNRT_INIT_ZEROS}, loc);
+  y = fe_emit2(L, OP_ADD, fe_emit2(L, OP_MUL, y, gamma, loc), beta, loc);
+  if (y < 0) return FE_ERR;
+  fe_add_layer(L, name, "layer_norm", y, 2 * D, loc);
+  return y;
+}
+
 /* ---- the table ---- */
 
 #define X {"x", P_TENSOR, FE_REQUIRED, NULL}
@@ -435,6 +567,7 @@ static const Builtin builtins[] = {
     {"relu", OP_RELU, B_LAYER, 0, {X}, lower_unary},
     {"sigmoid", OP_SIGMOID, B_LAYER, 0, {X}, lower_unary},
     {"tanh", OP_TANH, B_LAYER, 0, {X}, lower_unary},
+    {"gelu", OP_GELU, B_LAYER, 0, {X}, lower_unary},
     {"exp", OP_EXP, 0, 0, {X}, lower_unary},
     {"log", OP_LOG, 0, 0, {X}, lower_unary},
     {"sqrt", OP_SQRT, 0, 0, {X}, lower_unary},
@@ -444,6 +577,14 @@ static const Builtin builtins[] = {
     /* row-wise */
     {"softmax", OP_SOFTMAX, B_LAYER, 0, {X, AXIS_LAST}, lower_rowwise},
     {"log_softmax", OP_LOG_SOFTMAX, B_LAYER, 0, {X, AXIS_LAST}, lower_rowwise},
+    /* normalisation */
+    {"layernorm", OP_COUNT, 0, 0, {X, AXIS_LAST, {"eps", P_NUM, "1e-5", NULL}}, lower_layernorm},
+    {"layer_norm",
+     OP_COUNT,
+     0,
+     0,
+     {X, {"eps", P_NUM, "1e-5", NULL}, {"name", P_STR, FE_OPTIONAL, NULL}},
+     lower_layer_norm},
     /* reductions: no axis = all axes */
     {"sum", OP_SUM, 0, 0, REDUCE_PARAMS, lower_reduce},
     {"mean", OP_MEAN, 0, 0, REDUCE_PARAMS, lower_reduce},
@@ -452,16 +593,50 @@ static const Builtin builtins[] = {
     {"reshape", OP_RESHAPE, B_LAYER, 0, {X, {"shape", P_SHAPE, FE_REQUIRED, NULL}}, lower_reshape},
     {"flatten", OP_RESHAPE, B_LAYER, 0, {X}, lower_flatten},
     {"transpose", OP_TRANSPOSE, 0, 0, {X, {"perm", P_AXES, FE_OPTIONAL, NULL}}, lower_transpose},
+    {"concat",
+     OP_CONCAT,
+     0,
+     0,
+     {{"a", P_TENSOR, FE_REQUIRED, NULL}, {"b", P_TENSOR, FE_REQUIRED, NULL}, AXIS_LAST},
+     lower_concat},
+    {"slice",
+     OP_SLICE,
+     0,
+     0,
+     {X, {"axis", P_INT, FE_REQUIRED, NULL}, {"start", P_INT, FE_REQUIRED, NULL}, {"end", P_INT, FE_REQUIRED, NULL}},
+     lower_slice},
+    {"split",
+     OP_SLICE,
+     0,
+     0,
+     {X, {"parts", P_INT, FE_REQUIRED, NULL}, {"index", P_INT, FE_REQUIRED, NULL}, AXIS_LAST},
+     lower_split},
+    {"causal_mask", OP_CAUSAL_MASK, 0, 0, {X}, lower_causal_mask},
     {"matmul", OP_MATMUL, 0, 0, {{"a", P_TENSOR, FE_REQUIRED, NULL}, {"b", P_TENSOR, FE_REQUIRED, NULL}}, lower_binary},
     /* losses: each sets the module's task */
-    {"cross_entropy", OP_COUNT, B_LOSS, NNRT_TASK_CLASSIFY,
-     {{"logits", P_TENSOR, FE_REQUIRED, NULL}, {"labels", P_TENSOR, FE_REQUIRED, NULL}}, lower_cross_entropy},
-    {"binary_cross_entropy", OP_COUNT, B_LOSS, NNRT_TASK_BINARY,
-     {{"p", P_TENSOR, FE_REQUIRED, NULL}, {"labels", P_TENSOR, FE_REQUIRED, NULL}}, lower_bce},
-    {"mse", OP_COUNT, B_LOSS, NNRT_TASK_REGRESS,
-     {{"pred", P_TENSOR, FE_REQUIRED, NULL}, {"target", P_TENSOR, FE_REQUIRED, NULL}}, lower_mse},
+    {"cross_entropy",
+     OP_COUNT,
+     B_LOSS,
+     NNRT_TASK_CLASSIFY,
+     {{"logits", P_TENSOR, FE_REQUIRED, NULL}, {"labels", P_TENSOR, FE_REQUIRED, NULL}},
+     lower_cross_entropy},
+    {"binary_cross_entropy",
+     OP_COUNT,
+     B_LOSS,
+     NNRT_TASK_BINARY,
+     {{"p", P_TENSOR, FE_REQUIRED, NULL}, {"labels", P_TENSOR, FE_REQUIRED, NULL}},
+     lower_bce},
+    {"mse",
+     OP_COUNT,
+     B_LOSS,
+     NNRT_TASK_REGRESS,
+     {{"pred", P_TENSOR, FE_REQUIRED, NULL}, {"target", P_TENSOR, FE_REQUIRED, NULL}},
+     lower_mse},
     /* layers: create their parameters; Keras's defaults */
-    {"dense", OP_COUNT, 0, 0,
+    {"dense",
+     OP_COUNT,
+     0,
+     0,
      {X,
       {"units", P_INT, FE_REQUIRED, NULL},
       {"activation", P_CHOICE, "none", "relu|sigmoid|tanh|softmax|none"},
@@ -470,7 +645,10 @@ static const Builtin builtins[] = {
       {"bias_init", P_INIT, "zeros", NULL},
       {"name", P_STR, FE_OPTIONAL, NULL}},
      lower_dense},
-    {"conv2d", OP_COUNT, 0, 0,
+    {"conv2d",
+     OP_COUNT,
+     0,
+     0,
      {X,
       {"filters", P_INT, FE_REQUIRED, NULL},
       {"kernel", P_INT, FE_REQUIRED, NULL},
@@ -483,9 +661,17 @@ static const Builtin builtins[] = {
       {"name", P_STR, FE_OPTIONAL, NULL}},
      lower_conv2d},
     /* pooling: no parameters, so plain layers for the summary */
-    {"maxpool", OP_MAXPOOL2D, B_LAYER, 0, {X, {"size", P_INT, FE_REQUIRED, NULL}, {"stride", P_INT, FE_OPTIONAL, NULL}},
+    {"maxpool",
+     OP_MAXPOOL2D,
+     B_LAYER,
+     0,
+     {X, {"size", P_INT, FE_REQUIRED, NULL}, {"stride", P_INT, FE_OPTIONAL, NULL}},
      lower_pool},
-    {"avgpool", OP_AVGPOOL2D, B_LAYER, 0, {X, {"size", P_INT, FE_REQUIRED, NULL}, {"stride", P_INT, FE_OPTIONAL, NULL}},
+    {"avgpool",
+     OP_AVGPOOL2D,
+     B_LAYER,
+     0,
+     {X, {"size", P_INT, FE_REQUIRED, NULL}, {"stride", P_INT, FE_OPTIONAL, NULL}},
      lower_pool},
 };
 #define NBUILTINS ((int)(sizeof builtins / sizeof *builtins))

@@ -78,6 +78,8 @@ static void put_node(FILE *out, const IrFunc *f, int fi, int i) {
   if (a & A_KERNEL) fprintf(out, " kernel=%d", n->at.kernel);
   if (a & A_STRIDE) fprintf(out, " stride=%d", n->at.stride);
   if (a & A_PAD) fprintf(out, " pad=%d", n->at.pad);
+  if (a & A_START) fprintf(out, " start=%d", n->at.start);
+  if (a & A_END) fprintf(out, " end=%d", n->at.end);
   if (n->op != OP_STORE) {
     fputs("\\n", out);
     put_type(out, f->mod, &n->ty);

@@ -82,6 +82,8 @@ static double unary(OpKind op, double x, double p) {
   case OP_STEP: return x > 0 ? 1 : 0;
   case OP_SIGMOID: return 1 / (1 + exp(-x));
   case OP_TANH: return tanh(x);
+  case OP_GELU:
+    return 0.5 * x * (1 + tanh(IR_GELU_C * (x + IR_GELU_A * x * x * x)));
   case OP_EXP: return exp(x);
   case OP_LOG: return log(x);
   case OP_SQRT: return sqrt(x);
@@ -171,19 +173,64 @@ static void run_rowwise(Interp *in, const IrNode *n, Val *o) {
  * op(A) is A[k][i] when transposed. */
 static void run_matmul(Interp *in, const IrNode *n, Val *o) {
   const Val *A = &in->vals[n->args[0]], *B = &in->vals[n->args[1]];
-  int ta = n->at.ta, tb = n->at.tb;
-  int64_t M = o->d[0], N = o->d[1], K = ta ? A->d[0] : A->d[1];
-  int64_t lda = A->d[1], ldb = B->d[1];
-  for (int64_t i = 0; i < M; i++)
-    for (int64_t j = 0; j < N; j++) {
-      double acc = 0;
-      for (int64_t k = 0; k < K; k++) {
-        double a = ta ? A->v[k * lda + i] : A->v[i * lda + k];
-        double b = tb ? B->v[j * ldb + k] : B->v[k * ldb + j];
-        acc += a * b;
+  int ta = n->at.ta, tb = n->at.tb, r = o->rank - 2; /* r: 1 for a batch */
+  int64_t G = r ? o->d[0] : 1, M = o->d[r], N = o->d[r + 1], K = ta ? A->d[r] : A->d[r + 1];
+  int64_t lda = A->d[r + 1], ldb = B->d[r + 1];
+  for (int64_t g = 0; g < G; g++) {
+    const double *pa = A->v + g * M * K, *pb = B->v + g * K * N;
+    double *po = o->v + g * M * N;
+    for (int64_t i = 0; i < M; i++)
+      for (int64_t j = 0; j < N; j++) {
+        double acc = 0;
+        for (int64_t k = 0; k < K; k++) {
+          double a = ta ? pa[k * lda + i] : pa[i * lda + k];
+          double b = tb ? pb[j * ldb + k] : pb[k * ldb + j];
+          acc += a * b;
+        }
+        po[i * N + j] = acc;
       }
-      o->v[i * N + j] = acc;
-    }
+  }
+}
+
+/* Elements before `axis` (outer) and after it (inner), of dims d. */
+static void around(const int64_t *d, int rank, int axis, int64_t *outer, int64_t *inner) {
+  *outer = *inner = 1;
+  for (int i = 0; i < axis; i++)
+    *outer *= d[i];
+  for (int i = axis + 1; i < rank; i++)
+    *inner *= d[i];
+}
+
+/* concat: each outer row is a's row, then b's; slice: the [start, end) part
+ * of each of x's rows. */
+static void run_concat(Interp *in, const IrNode *n, Val *o) {
+  const Val *a = &in->vals[n->args[0]], *b = &in->vals[n->args[1]];
+  int64_t outer, inner, ra, rb;
+  around(o->d, o->rank, n->at.axis, &outer, &inner);
+  ra = a->d[n->at.axis] * inner, rb = b->d[n->at.axis] * inner;
+  for (int64_t r = 0; r < outer; r++) {
+    memcpy(o->v + r * (ra + rb), a->v + r * ra, (size_t)ra * sizeof *o->v);
+    memcpy(o->v + r * (ra + rb) + ra, b->v + r * rb, (size_t)rb * sizeof *o->v);
+  }
+}
+
+static void run_slice(Interp *in, const IrNode *n, Val *o) {
+  const Val *x = &in->vals[n->args[0]];
+  int64_t outer, inner;
+  around(x->d, x->rank, n->at.axis, &outer, &inner);
+  int64_t rx = x->d[n->at.axis] * inner, ro = o->d[n->at.axis] * inner;
+  for (int64_t r = 0; r < outer; r++)
+    memcpy(o->v + r * ro, x->v + r * rx + n->at.start * inner, (size_t)ro * sizeof *o->v);
+}
+
+/* Element [.., i, j] is x's when j <= i, else the fill value. */
+static void run_causal_mask(Interp *in, const IrNode *n, Val *o) {
+  const Val *x = &in->vals[n->args[0]];
+  int64_t T = o->d[o->rank - 2], S = o->d[o->rank - 1];
+  for (int64_t k = 0; k < o->n; k++) {
+    int64_t i = k / S % T, j = k % S;
+    o->v[k] = j > i ? n->at.value : x->v[k];
+  }
 }
 
 /* Output coordinate i walks input axis perm[i]. */
@@ -314,6 +361,15 @@ static bool run_node(Interp *in, int id, double *const *globals, double *const *
   case OP_RESHAPE: memcpy(o->v, in->vals[n->args[0]].v, (size_t)o->n * sizeof *o->v); return true;
   case OP_TRANSPOSE: run_transpose(in, n, o); return true;
   case OP_ONEHOT: return run_onehot(in, n, o);
+  case OP_CONCAT:
+    run_concat(in, n, o);
+    return true;
+  case OP_SLICE:
+    run_slice(in, n, o);
+    return true;
+  case OP_CAUSAL_MASK:
+    run_causal_mask(in, n, o);
+    return true;
   case OP_CONV2D:
   case OP_CONV2D_GRAD_INPUT:
   case OP_CONV2D_GRAD_WEIGHT: run_conv(in, n, o); return true;

@@ -108,8 +108,16 @@ enum {
   A_KERNEL = 1 << 8,   /* kernel: a pool's square window size */
   A_STRIDE = 1 << 9,   /* stride: window step along H and W */
   A_PAD = 1 << 10,     /* pad: zeros added on each side of H and W */
-  A_LAST = A_PAD,      /* the highest kind, for loops over the bits */
+  A_START = 1 << 11,   /* start: a slice's first index along axis */
+  A_END = 1 << 12,     /* end: one past a slice's last index along axis */
+  A_LAST = A_END,      /* the highest kind, for loops over the bits */
 };
+
+/* gelu(x) = 0.5 x (1 + tanh(IR_GELU_C (x + IR_GELU_A x^3))): the tanh
+ * approximation (PyTorch's approximate="tanh", Keras' approximate=True),
+ * shared by the interpreter, the VJP rule and the kernel. */
+#define IR_GELU_C 0.7978845608028654 /* sqrt(2 / pi) */
+#define IR_GELU_A 0.044715
 
 typedef enum {
 #define OP(id, mnem, nargs, flags, attrs, shape, vjp) OP_##id,
@@ -127,6 +135,7 @@ typedef struct Attrs {
   int keepdims;
   int ta, tb;
   int kernel, stride, pad;
+  int start, end;
 } Attrs;
 
 struct IrModule;

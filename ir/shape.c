@@ -195,17 +195,72 @@ RULE(shape_rowwise) {
   return true;
 }
 
+/* concat(a, b) along axis: equal types but for that axis, whose sizes must
+ * be static (a sum of a symbolic dim and a size is no dim). */
+RULE(shape_concat) {
+  (void)nin;
+  char b1[IR_TYPE_STRLEN], b2[IR_TYPE_STRLEN];
+  const Type *a = &in[0], *b = &in[1];
+  int ax = at->axis;
+  if (a->dt != b->dt || a->sh.rank != b->sh.rank || ax < 0 || ax >= a->sh.rank)
+    return fail(err, errlen, "cannot concatenate %s and %s along axis %d", ts(m, a, b1), ts(m, b, b2), ax);
+  for (int i = 0; i < a->sh.rank; i++)
+    if (i != ax && a->sh.d[i] != b->sh.d[i])
+      return fail(err, errlen, "cannot concatenate %s and %s along axis %d: dimension %d differs", ts(m, a, b1),
+                  ts(m, b, b2), ax, i);
+  if (IR_IS_SYM(a->sh.d[ax]) || IR_IS_SYM(b->sh.d[ax]))
+    return fail(err, errlen, "concatenation needs static sizes along axis %d, got %s and %s", ax, ts(m, a, b1),
+                ts(m, b, b2));
+  if (a->sh.d[ax] + b->sh.d[ax] > IR_MAX_DIM) return fail(err, errlen, "the concatenation is too large");
+  *out = *a;
+  out->sh.d[ax] += b->sh.d[ax];
+  return true;
+}
+
+/* slice(x) keeps [start, end) of a static axis. */
+RULE(shape_slice) {
+  (void)nin;
+  char b1[IR_TYPE_STRLEN];
+  int ax = at->axis;
+  if (ax < 0 || ax >= in[0].sh.rank) return fail(err, errlen, "axis %d is out of range for rank %d", ax, in[0].sh.rank);
+  int64_t d = in[0].sh.d[ax];
+  if (IR_IS_SYM(d)) return fail(err, errlen, "slice needs a static size along axis %d, got %s", ax, ts(m, &in[0], b1));
+  if (at->start < 0 || at->start >= at->end || at->end > d)
+    return fail(err, errlen, "slice [%d, %d) is empty or outside [0, %lld)", at->start, at->end, (long long)d);
+  *out = in[0];
+  out->sh.d[ax] = at->end - at->start;
+  return true;
+}
+
+/* causal_mask(x): any float tensor of rank 2 or more, same type. */
+RULE(shape_causal_mask) {
+  (void)nin, (void)at;
+  char b1[IR_TYPE_STRLEN];
+  if (in[0].dt != DT_F32 || in[0].sh.rank < 2)
+    return fail(err, errlen, "causal_mask expects a float tensor of rank 2 or more, got %s", ts(m, &in[0], b1));
+  *out = in[0];
+  return true;
+}
+
 RULE(shape_matmul) {
   (void)nin;
   char b1[IR_TYPE_STRLEN], b2[IR_TYPE_STRLEN], s1[32], s2[32];
-  if (in[0].dt != DT_F32 || in[1].dt != DT_F32 || in[0].sh.rank != 2 || in[1].sh.rank != 2)
-    return fail(err, errlen, "matmul expects two 2-d float tensors, got %s and %s", ts(m, &in[0], b1), ts(m, &in[1], b2));
-  int64_t M = in[0].sh.d[at->ta ? 1 : 0], Ka = in[0].sh.d[at->ta ? 0 : 1];
-  int64_t Kb = in[1].sh.d[at->tb ? 1 : 0], N = in[1].sh.d[at->tb ? 0 : 1];
+  int r = in[0].sh.rank;
+  if (in[0].dt != DT_F32 || in[1].dt != DT_F32 || (r != 2 && r != 3) || in[1].sh.rank != r)
+    return fail(err, errlen, "matmul expects two 2-d or two 3-d float tensors, got %s and %s", ts(m, &in[0], b1),
+                ts(m, &in[1], b2));
+  /* Rank 3: a batch of products over the first axis, [G,M,K] x [G,K,N]. */
+  int o = r - 2;
+  if (r == 3 && in[0].sh.d[0] != in[1].sh.d[0])
+    return fail(err, errlen, "matmul batch sizes differ: %s vs %s (%s @ %s)", dim_str(m, in[0].sh.d[0], s1),
+                dim_str(m, in[1].sh.d[0], s2), ts(m, &in[0], b1), ts(m, &in[1], b2));
+  int64_t M = in[0].sh.d[o + (at->ta ? 1 : 0)], Ka = in[0].sh.d[o + (at->ta ? 0 : 1)];
+  int64_t Kb = in[1].sh.d[o + (at->tb ? 1 : 0)], N = in[1].sh.d[o + (at->tb ? 0 : 1)];
   if (Ka != Kb)
     return fail(err, errlen, "matmul inner dimensions differ: %s vs %s (%s @ %s)", dim_str(m, Ka, s1), dim_str(m, Kb, s2),
                 ts(m, &in[0], b1), ts(m, &in[1], b2));
-  *out = (Type){.dt = DT_F32, .sh = {.rank = 2, .d = {M, N}}};
+  *out = (Type){.dt = DT_F32, .sh = {.rank = r, .d = {M, N}}};
+  if (r == 3) out->sh.d[0] = in[0].sh.d[0], out->sh.d[1] = M, out->sh.d[2] = N;
   return true;
 }
 

@@ -196,6 +196,12 @@ static void print_attrs(FILE *out, OpKind op, const Attrs *at) {
     case A_PAD:
       fprintf(out, "pad=%d", at->pad);
       break;
+    case A_START:
+      fprintf(out, "start=%d", at->start);
+      break;
+    case A_END:
+      fprintf(out, "end=%d", at->end);
+      break;
     default:
       unreachable("print_attrs: an attribute kind without a spelling");
     }

@@ -76,6 +76,24 @@ void vjp_tanh(AdCtx *c, const IrNode *n, int dy, int *grads) {
   grads[0] = ad_op2(c, OP_MUL, dy, one_minus);
 }
 
+/* y = 0.5 x (1 + t), t = tanh(u), u = C (x + A x^3):
+ * y' = 0.5 (1 + t) + 0.5 x (1 - t^2) C (1 + 3 A x^2).
+ * Plain elementwise ops, so the backward pass fuses into one kernel; t is
+ * recomputed rather than kept from the forward (gelu is one op there). */
+void vjp_gelu(AdCtx *c, const IrNode *n, int dy, int *grads) {
+  int x = n->args[0], x2 = ad_op2(c, OP_MUL, x, x);
+  int inner = ad_op2(c, OP_ADD, ad_scalar(c, 1), ad_op2(c, OP_MUL, x2, ad_scalar(c, IR_GELU_A)));
+  int u = ad_op2(c, OP_MUL, x, ad_op2(c, OP_MUL, inner, ad_scalar(c, IR_GELU_C)));
+  int t = ad_op1(c, OP_TANH, u);
+  int half = ad_scalar(c, 0.5);
+  int left = ad_op2(c, OP_MUL, half, ad_op2(c, OP_ADD, ad_scalar(c, 1), t));
+  int sech2 = ad_op2(c, OP_SUB, ad_scalar(c, 1), ad_op2(c, OP_MUL, t, t));
+  int du = ad_op2(c, OP_MUL, ad_scalar(c, IR_GELU_C),
+                  ad_op2(c, OP_ADD, ad_scalar(c, 1), ad_op2(c, OP_MUL, x2, ad_scalar(c, 3 * IR_GELU_A))));
+  int right = ad_op2(c, OP_MUL, ad_op2(c, OP_MUL, half, x), ad_op2(c, OP_MUL, sech2, du));
+  grads[0] = ad_op2(c, OP_MUL, dy, ad_op2(c, OP_ADD, left, right));
+}
+
 void vjp_exp(AdCtx *c, const IrNode *n, int dy, int *grads) {
   (void)n;
   grads[0] = ad_op2(c, OP_MUL, dy, c->self);
@@ -230,3 +248,37 @@ const VjpFn ad_vjp[OP_COUNT] = {
 #define OP(id, mnem, nargs, flags, attrs, shape, vjp) [OP_##id] = vjp,
 #include "../ir/ops.def"
 };
+
+/* ---- index ranges ---- */
+
+/* Each operand's gradient is its part of dy. */
+void vjp_concat(AdCtx *c, const IrNode *n, int dy, int *grads) {
+  int ax = n->at.axis, da = (int)ad_type(c, n->args[0])->sh.d[ax];
+  Attrs a0 = {.axis = ax, .start = 0, .end = da}, a1 = {.axis = ax, .start = da, .end = (int)n->ty.sh.d[ax]};
+  grads[0] = c->need[0] ? ad_attr1(c, OP_SLICE, dy, &a0) : -1;
+  grads[1] = c->need[1] ? ad_attr1(c, OP_SLICE, dy, &a1) : -1;
+}
+
+/* dy put back in place between zeros: concats with constants, so that no
+ * padding op (with its own rule and kernel) is needed. */
+void vjp_slice(AdCtx *c, const IrNode *n, int dy, int *grads) {
+  Type t = *ad_type(c, n->args[0]);
+  int ax = n->at.axis, d = (int)t.sh.d[ax], g = dy;
+  Attrs at = {.axis = ax};
+  if (n->at.start > 0) {
+    t.sh.d[ax] = n->at.start;
+    g = ad_opn(c, OP_CONCAT, (int[]){ad_zeros(c, &t), g}, 2, &at);
+  }
+  if (n->at.end < d) {
+    t.sh.d[ax] = d - n->at.end;
+    g = ad_opn(c, OP_CONCAT, (int[]){g, ad_zeros(c, &t)}, 2, &at);
+  }
+  grads[0] = g;
+}
+
+/* dy where x passed through, 0 where the fill replaced it: the same mask
+ * with 0 as the fill. */
+void vjp_causal_mask(AdCtx *c, const IrNode *n, int dy, int *grads) {
+  (void)n;
+  grads[0] = ad_attr1(c, OP_CAUSAL_MASK, dy, &(Attrs){.value = 0});
+}

@@ -76,7 +76,7 @@ typedef struct CgVal {
   CgView v;         /* CV_BUF */
 } CgVal;
 
-typedef enum { CK_EW, CK_REDUCE, CK_ROWWISE, CK_MATMUL, CK_ONEHOT, CK_WINDOW } CgKernKind;
+typedef enum { CK_EW, CK_REDUCE, CK_ROWWISE, CK_MATMUL, CK_ONEHOT, CK_WINDOW, CK_RANGE } CgKernKind;
 
 /* A kernel writes each export's value, contiguously, into a buffer. */
 typedef struct CgExport {
@@ -293,6 +293,8 @@ LLVMValueRef cg_convert(CgCtx *cx, LLVMValueRef v, DType from, DType to);
 void cg_kernel_reduce(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf);
 void cg_kernel_rowwise(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf);
 void cg_kernel_onehot(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf);
+/* concat, slice, causal_mask: copies that look at indices */
+void cg_kernel_range(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf);
 void cg_kernel_window(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf); /* k_window.c */
 /* Emits the sgemm call for a matmul kernel at F's insertion point. */
 void cg_emit_matmul(CgFn *F, const CgKernel *k);

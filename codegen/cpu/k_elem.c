@@ -87,6 +87,17 @@ static LLVMValueRef ew_tanh(CgCtx *cx, const IrNode *n, LLVMValueRef *a) {
   return LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOLT, ax, cg_f32(cx, 0.0004), ""), x, r, "");
 }
 
+/* gelu's tanh approximation (ir.h), through the same tanh as the op. */
+static LLVMValueRef ew_gelu(CgCtx *cx, const IrNode *n, LLVMValueRef *a) {
+  LLVMBuilderRef b = cx->b;
+  LLVMValueRef x = a[0], x2 = LLVMBuildFMul(b, x, x, "");
+  LLVMValueRef inner = LLVMBuildFAdd(b, cg_f32(cx, 1), LLVMBuildFMul(b, x2, cg_f32(cx, IR_GELU_A), ""), "");
+  LLVMValueRef u = LLVMBuildFMul(b, x, LLVMBuildFMul(b, inner, cg_f32(cx, IR_GELU_C), ""), "");
+  LLVMValueRef t = ew_tanh(cx, n, &u);
+  LLVMValueRef hx = LLVMBuildFMul(b, cg_f32(cx, 0.5), x, "");
+  return LLVMBuildFMul(b, hx, LLVMBuildFAdd(b, cg_f32(cx, 1), t, ""), "");
+}
+
 /* Small integer and half exponents become multiplies and square roots: the
  * Adam update's g^2 should not be a call to powf. */
 static LLVMValueRef ew_pow(CgCtx *cx, const IrNode *n, LLVMValueRef *a) {
@@ -122,7 +133,7 @@ static LLVMValueRef ew_arith(CgCtx *cx, const IrNode *n, LLVMValueRef *a) {
 static const EwFn ew_table[OP_COUNT] = {
     [OP_ADD] = ew_arith, [OP_SUB] = ew_arith,       [OP_MUL] = ew_arith, [OP_DIV] = ew_arith, [OP_EQ] = ew_eq,
     [OP_NEG] = ew_neg,   [OP_RELU] = ew_relu,       [OP_STEP] = ew_step, [OP_EXP] = ew_exp,   [OP_LOG] = ew_log,
-    [OP_SQRT] = ew_sqrt, [OP_SIGMOID] = ew_sigmoid, [OP_TANH] = ew_tanh, [OP_POW] = ew_pow,
+    [OP_SQRT] = ew_sqrt, [OP_SIGMOID] = ew_sigmoid, [OP_TANH] = ew_tanh, [OP_POW] = ew_pow,   [OP_GELU] = ew_gelu,
 };
 
 LLVMValueRef cg_ew_op(CgCtx *cx, const IrNode *n, const IrNode *args, LLVMValueRef *a) {
@@ -176,7 +187,8 @@ void cg_kernel(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf) {
                                                                                       [CK_REDUCE] = cg_kernel_reduce,
                                                                                       [CK_ROWWISE] = cg_kernel_rowwise,
                                                                                       [CK_ONEHOT] = cg_kernel_onehot,
-                                                                                      [CK_WINDOW] = cg_kernel_window};
+                                                                                      [CK_WINDOW] = cg_kernel_window,
+                                                                                      [CK_RANGE] = cg_kernel_range};
   if (!table[k->kind]) unreachable("no kernel builder for this kind");
   table[k->kind](cx, p, k, kf);
 }

@@ -1,13 +1,16 @@
-/* k_misc.c — matmul (a call to the runtime's nnrt_sgemm) and onehot.
+/* k_misc.c — matmul (a call to the runtime's nnrt_sgemm), onehot, and the
+ * copies that look at indices (concat, slice, causal_mask).
  *
  * matmul never copies an operand: a row-major view is passed as is, a
  * transposed one (a transpose of a contiguous matrix, or the IR's ta/tb
  * flags) flips the trans flag, with the leading dimension read off the
  * view's strides. views.c materialises anything else (a broadcast) first.
  * The product goes straight into its destination (an output buffer, a
- * workspace slot) with beta = 0. nnrt_sgemm, not cblas_sgemm: the runtime
- * splits the product over its thread pool in a way that does not change
- * the result with the thread count (runtime/rt_blas.c).
+ * workspace slot) with beta = 0. A batched (3-d) matmul takes contiguous
+ * operands (views.c copies others: the flags still transpose for free) and
+ * is a loop of sgemm calls. nnrt_sgemm, not cblas_sgemm: the runtime splits
+ * the product over its thread pool in a way that does not change the
+ * result with the thread count (runtime/rt_blas.c).
  *
  * onehot writes each row branch-free as (label == c), so an out-of-range
  * label can never write out of bounds; such a label also calls the
@@ -21,9 +24,16 @@ static void operand(CgFn *F, const IrNode *mm, int i, LLVMValueRef *ptr, int *tr
   int a = mm->args[i];
   const CgVal *v = &p->val[a];
   const Shape *s = &p->f->nodes[a].ty.sh;
+  int flag = i == 0 ? mm->at.ta : mm->at.tb;
+  if (s->rank == 3) { /* contiguous [G, rows, cols] (views.c) */
+    if (v->kind != CV_BUF || !cg_view_rowmajor(&v->v, s)) unreachable("batched matmul operand not contiguous");
+    *trans = flag;
+    *ld = cg_mono_val(F, cg_mono_dim(s->d[2]));
+    *ptr = cg_buf_ptr(F, v->v.buf);
+    return;
+  }
   int layout = cg_view_blas(&v->v, s);
   if (v->kind != CV_BUF || layout < 0) unreachable("matmul operand not in a BLAS layout");
-  int flag = i == 0 ? mm->at.ta : mm->at.tb;
   *trans = flag ^ layout;
   /* The stored matrix is s (layout 0) or its transpose (layout 1); its rows
    * are st[0] (resp. st[1]) apart, which is arbitrary when there is one row. */
@@ -39,13 +49,22 @@ void cg_emit_matmul(CgFn *F, const CgKernel *k) {
   const IrNode *mm = &F->p->f->nodes[k->root];
   const Shape *as = &F->p->f->nodes[mm->args[0]].ty.sh;
   const Shape *bs = &F->p->f->nodes[mm->args[1]].ty.sh;
-  CgMono M = cg_mono_dim(as->d[mm->at.ta ? 1 : 0]), K = cg_mono_dim(as->d[mm->at.ta ? 0 : 1]);
-  CgMono N = cg_mono_dim(bs->d[mm->at.tb ? 0 : 1]);
-  LLVMValueRef pa, pb, lda, ldb;
+  int r = as->rank - 2; /* 1 for a batch of products */
+  CgMono M = cg_mono_dim(as->d[r + (mm->at.ta ? 1 : 0)]), K = cg_mono_dim(as->d[r + (mm->at.ta ? 0 : 1)]);
+  CgMono N = cg_mono_dim(bs->d[r + (mm->at.tb ? 0 : 1)]);
+  LLVMValueRef pa, pb, lda, ldb, pc = cg_buf_ptr(F, k->exp[0].buf);
   int ta, tb;
   operand(F, mm, 0, &pa, &ta, &lda);
   operand(F, mm, 1, &pb, &tb, &ldb);
   LLVMValueRef n = cg_mono_val(F, N);
+  /* A batch: one sgemm per matrix, each one parallel inside nnrt_sgemm. */
+  CgFor g;
+  if (r) {
+    cg_for_begin(F, &g, cg_i64(cx, 0), cg_mono_val(F, cg_mono_dim(as->d[0])), "batch");
+    pa = cg_gep(F, cx->t_f32, pa, LLVMBuildMul(cx->b, g.iv, cg_mono_val(F, cg_mono_mul(M, K)), ""));
+    pb = cg_gep(F, cx->t_f32, pb, LLVMBuildMul(cx->b, g.iv, cg_mono_val(F, cg_mono_mul(K, N)), ""));
+    pc = cg_gep(F, cx->t_f32, pc, LLVMBuildMul(cx->b, g.iv, cg_mono_val(F, cg_mono_mul(M, N)), ""));
+  }
   LLVMValueRef args[13] = {cg_i32(cx, ta),
                            cg_i32(cx, tb),
                            cg_mono_val(F, M),
@@ -57,9 +76,10 @@ void cg_emit_matmul(CgFn *F, const CgKernel *k) {
                            pb,
                            ldb,
                            cg_f32(cx, 0),
-                           cg_buf_ptr(F, k->exp[0].buf),
+                           pc,
                            n};
   LLVMBuildCall2(cx->b, cx->ft_sgemm, cx->f_sgemm, args, 13, "");
+  if (r) cg_for_end(F, &g);
 }
 
 /* ---- onehot ---- */
@@ -139,5 +159,105 @@ void cg_kernel_onehot(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf) 
   cg_nest_level(&N, 0);
   CgFor fors[CG_MAX_LOOPS];
   hot_loops(&H, 0, fors);
+  cg_kernel_end(kf, &N, &F);
+}
+
+/* ---- concat, slice, causal_mask ---- */
+
+/* A nest over the result; the concat axis (the mask's last two axes) is a
+ * loop of its own (its tag), so its counter picks the operand (the fill).
+ * Accesses: 0 the result, 1 and 2 the operands in the result's coordinates
+ * (b's shifted back by a's size). */
+typedef struct Range {
+  CgNest *N;
+  const IrNode *root;
+  int al;       /* the concat axis's loop; the mask's row loop (-1: row 0) */
+  int cl;       /* the mask's column loop (-1: column 0) */
+  CgMono shift; /* slice: start * x's axis stride; concat: da * b's */
+  int64_t da;
+  LLVMValueRef out, src[2];
+} Range;
+
+static void range_body(Range *R) {
+  CgNest *N = R->N;
+  CgFn *F = N->F;
+  CgCtx *cx = F->cx;
+  LLVMBuilderRef b = cx->b;
+  LLVMTypeRef t = cg_dtype(cx, R->root->ty.dt);
+  int nl = N->nloops;
+  LLVMValueRef off = cg_nest_offset(N, cg_nest_extra(N, 1), nl), src;
+  if (R->root->op == OP_CAUSAL_MASK) {
+    LLVMValueRef x = LLVMBuildLoad2(b, t, cg_gep(F, t, R->src[0], off), "");
+    LLVMSetAlignment(x, 4);
+    LLVMValueRef i = R->al >= 0 ? N->iv[R->al] : cg_i64(cx, 0), j = R->cl >= 0 ? N->iv[R->cl] : cg_i64(cx, 0);
+    LLVMValueRef v = LLVMBuildSelect(b, LLVMBuildICmp(b, LLVMIntSGT, j, i, ""), cg_f32(cx, R->root->at.value), x, "");
+    LLVMValueRef dst = cg_gep(F, t, R->out, cg_nest_offset(N, cg_nest_extra(N, 0), nl));
+    LLVMSetAlignment(LLVMBuildStore(b, v, dst), 4);
+    return;
+  }
+  if (R->root->op == OP_SLICE) {
+    src = cg_gep(F, t, R->src[0], LLVMBuildAdd(b, off, cg_mono_val(F, R->shift), ""));
+  } else {
+    LLVMValueRef offb = cg_nest_offset(N, cg_nest_extra(N, 2), nl);
+    offb = LLVMBuildSub(b, offb, cg_mono_val(F, R->shift), "");
+    LLVMValueRef in_a = LLVMBuildICmp(b, LLVMIntSLT, N->iv[R->al], cg_i64(cx, R->da), "");
+    src = LLVMBuildSelect(b, in_a, cg_gep(F, t, R->src[0], off), cg_gep(F, t, R->src[1], offb), "");
+  }
+  LLVMValueRef v = LLVMBuildLoad2(b, t, src, "");
+  LLVMSetAlignment(v, 4);
+  LLVMValueRef dst = cg_gep(F, t, R->out, cg_nest_offset(N, cg_nest_extra(N, 0), nl));
+  LLVMSetAlignment(LLVMBuildStore(b, v, dst), 4);
+}
+
+static void range_loops(Range *R, int l, CgFor *fors) {
+  if (l == R->N->nloops) {
+    range_body(R);
+    return;
+  }
+  cg_nest_open(R->N, &fors[l], l);
+  range_loops(R, l + 1, fors);
+  cg_nest_close(R->N, &fors[l]);
+}
+
+void cg_kernel_range(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf) {
+  const IrNode *root = &p->f->nodes[k->root];
+  const Shape *dom = &k->domain;
+  int r = dom->rank, ax = root->at.axis, nsrc = root->nargs, tags[IR_MAX_RANK] = {0};
+  const CgVal *sv[2];
+  CgMono extra[3][IR_MAX_RANK];
+  for (int i = 0; i < nsrc; i++)
+    sv[i] = &p->val[root->args[i]];
+  for (int d = 0; d < r; d++) {
+    extra[0][d] = cg_mono_numel(dom, d + 1);
+    for (int i = 0; i < nsrc; i++)
+      extra[1 + i][d] = sv[i]->v.st[d];
+  }
+  Range R = {.root = root, .al = -1, .cl = -1};
+  if (root->op == OP_CAUSAL_MASK) {
+    tags[r - 2] = 1, tags[r - 1] = 2;
+    ax = r - 2;
+  } else if (root->op == OP_SLICE) {
+    R.shift = cg_mono_mul(sv[0]->v.st[ax], cg_mono(root->at.start));
+  } else {
+    tags[ax] = 1;
+    R.da = p->f->nodes[root->args[0]].ty.sh.d[ax];
+    R.shift = cg_mono_mul(sv[1]->v.st[ax], cg_mono(R.da));
+  }
+  CgNest N;
+  cg_nest_init(&N, p, k, NULL, tags, NULL, 0, extra, 1 + nsrc);
+  R.N = &N;
+  for (int l = 0; l < N.nloops; l++) {
+    if (N.loops[l].last == ax) R.al = l;
+    if (root->op == OP_CAUSAL_MASK && N.loops[l].last == r - 1) R.cl = l;
+  }
+  if (root->op == OP_CONCAT && R.al < 0) unreachable("concat: the axis has no loop of its own");
+  CgFn F;
+  cg_kernel_begin(cx, p, k, kf, &N, &F, ir_ops[root->op].mnemonic, N.nloops > 0);
+  R.out = cg_buf_ptr(&F, k->exp[0].buf);
+  for (int i = 0; i < nsrc; i++)
+    R.src[i] = cg_buf_ptr(&F, sv[i]->v.buf);
+  cg_nest_level(&N, 0);
+  CgFor fors[CG_MAX_LOOPS];
+  range_loops(&R, 0, fors);
   cg_kernel_end(kf, &N, &F);
 }

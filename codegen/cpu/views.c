@@ -156,10 +156,10 @@ bool cg_mark_mat(CgPlan *p) {
       const CgVal *v = &p->val[a];
       const Shape *as = &f->nodes[a].ty.sh;
       bool bad = false;
-      if (nd->op == OP_MATMUL)
-        bad = v->kind != CV_BUF || cg_view_blas(&v->v, as) < 0;
-      else if (nd->op == OP_ONEHOT)
-        bad = v->kind != CV_BUF;
+      if (nd->op == OP_MATMUL) /* a batch of products walks contiguous matrices (k_misc.c) */
+        bad = v->kind != CV_BUF || (as->rank == 3 ? !cg_view_rowmajor(&v->v, as) : cg_view_blas(&v->v, as) < 0);
+      else if (nd->op == OP_ONEHOT || nd->op == OP_CONCAT || nd->op == OP_SLICE || nd->op == OP_CAUSAL_MASK)
+        bad = v->kind != CV_BUF;          /* k_misc.c loads them through their views */
       else if (op_is(nd->op, OPF_WINDOW)) /* k_window.c indexes NCHW directly */
         bad = v->kind != CV_BUF || !cg_view_rowmajor(&v->v, as);
       else if (nd->op == OP_RESHAPE)

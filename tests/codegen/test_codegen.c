@@ -7,6 +7,7 @@
  * IR case runs unfused at -O2, fused at -O0 and fused at -O2. meta.c's
  * struct layouts are checked against the C compiler's and a compiled
  * object is read back by a C program (test_object.c). */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,9 +43,10 @@ static void test_unary(void) {
     OpKind op;
     double scale; /* input multiplier, to reach the interesting range */
     DataKind data;
-  } ops[] = {{OP_NEG, 1, DATA_NORMAL},     {OP_RELU, 1, DATA_NORMAL},  {OP_STEP, 1, DATA_NORMAL},
-             {OP_SIGMOID, 8, DATA_NORMAL}, {OP_TANH, 9, DATA_NORMAL},  {OP_TANH, 0.01, DATA_NORMAL},
-             {OP_EXP, 4, DATA_NORMAL},     {OP_LOG, 1, DATA_POSITIVE}, {OP_SQRT, 1, DATA_POSITIVE}};
+  } ops[] = {{OP_NEG, 1, DATA_NORMAL},     {OP_RELU, 1, DATA_NORMAL},     {OP_STEP, 1, DATA_NORMAL},
+             {OP_SIGMOID, 8, DATA_NORMAL}, {OP_TANH, 9, DATA_NORMAL},     {OP_TANH, 0.01, DATA_NORMAL},
+             {OP_GELU, 4, DATA_NORMAL},    {OP_GELU, 0.001, DATA_NORMAL}, {OP_EXP, 4, DATA_NORMAL},
+             {OP_LOG, 1, DATA_POSITIVE},   {OP_SQRT, 1, DATA_POSITIVE}};
   for (size_t i = 0; i < sizeof ops / sizeof *ops; i++) {
     IrModule *m = t_module("unary");
     IrFunc *f = fwd(m);
@@ -265,6 +267,27 @@ static void test_matmul(void) {
   ir_ret(f, u);
   check3(m, (CheckOpts){.syms = {3}}, "matmul of views");
   EXPECT(t_kernels(m, "forward", NULL) == 5, "matmul views: %d kernels", t_kernels(m, "forward", NULL));
+
+  /* Batches [G,M,K] x [G,K,N], G static or the batch; a transposed view
+   * (not contiguous) and a scaled operand (a fused kernel's export) in. */
+  for (int ta = 0; ta < 2; ta++)
+    for (int tb = 0; tb < 2; tb++)
+      for (int sym = 0; sym < 2; sym++) {
+        IrModule *mb = t_module("bmm");
+        IrFunc *fb = fwd(mb);
+        int64_t G = sym ? symB(mb) : 3, M = 5, K = 7, N = 4;
+        int ba = ir_input(fb, "a", ta ? T(DT_F32, G, K, M) : T(DT_F32, G, M, K), (Loc){0});
+        int bb = ir_input(fb, "b", tb ? T(DT_F32, G, N, K) : T(DT_F32, G, K, N), (Loc){0});
+        ir_ret(fb, t_bin(fb, OP_MATMUL, ba, bb, &(Attrs){.ta = ta, .tb = tb}));
+        /* the same product with a transposed in place of the flag */
+        int bt = t_attr(fb, OP_TRANSPOSE, ba, &(Attrs){.naxes = 3, .axes = {0, 2, 1}}, NULL);
+        Type s = TS(DT_F32);
+        int b2 = t_op(fb, OP_MUL, bb, ir_const(fb, 2, &s, (Loc){0}));
+        ir_ret(fb, t_bin(fb, OP_MATMUL, bt, b2, &(Attrs){.ta = !ta, .tb = tb}));
+        char name[64];
+        snprintf(name, sizeof name, "batched matmul ta=%d tb=%d%s", ta, tb, sym ? " [B]" : "");
+        check3(mb, (CheckOpts){.syms = {2}}, name);
+      }
 }
 
 /* ---- layout, sources, onehot ---- */
@@ -293,6 +316,37 @@ static void test_layout(void) {
   ir_ret(f, twice);
   ir_ret(f, twice);
   check3(m, (CheckOpts){.syms = {3}}, "layout");
+}
+
+/* concat and slice: along each axis, of strided views (a transpose), of a
+ * constant (materialised first), and a one-element slice (no loop). */
+static void test_ranges(void) {
+  IrModule *m = t_module("ranges");
+  IrFunc *f = fwd(m);
+  int64_t B = symB(m);
+  int x = ir_input(f, "x", T(DT_F32, B, 4, 6), (Loc){0});
+  int w = ir_input(f, "w", T(DT_F32, 2, 3), (Loc){0});
+  ir_ret(f, t_attr(f, OP_SLICE, x, &(Attrs){.axis = 1, .start = 1, .end = 3}, NULL));
+  int s2 = t_attr(f, OP_SLICE, x, &(Attrs){.axis = 2, .start = 2, .end = 6}, NULL);
+  ir_ret(f, t_op(f, OP_EXP, s2, 0));
+  ir_ret(f, t_attr(f, OP_SLICE, x, &(Attrs){.axis = 2, .start = 5, .end = 6}, NULL));
+  int t = t_attr(f, OP_TRANSPOSE, x, &(Attrs){.naxes = 3, .axes = {0, 2, 1}}, NULL); /* [B,6,4] */
+  ir_ret(f, t_attr(f, OP_SLICE, t, &(Attrs){.axis = 1, .start = 1, .end = 4}, NULL));
+  ir_ret(f, t_bin(f, OP_CONCAT, x, s2, &(Attrs){.axis = 2})); /* [B,4,10] */
+  Type z = T(DT_F32, B, 2, 6);
+  int zeros = ir_const(f, 0, &z, (Loc){0});
+  ir_ret(f, t_bin(f, OP_CONCAT, zeros, x, &(Attrs){.axis = 1}));                   /* [B,6,6] */
+  int wt = t_attr(f, OP_TRANSPOSE, w, &(Attrs){.naxes = 2, .axes = {1, 0}}, NULL); /* [3,2] */
+  ir_ret(f, t_bin(f, OP_CONCAT, wt, wt, &(Attrs){.axis = 0}));
+  /* causal masks: non-square, of a transposed view, under a softmax, of a
+   * one-row matrix (no row loop) */
+  ir_ret(f, t_attr(f, OP_CAUSAL_MASK, x, &(Attrs){.value = -1e30}, NULL));
+  int mt = t_attr(f, OP_CAUSAL_MASK, t, &(Attrs){.value = -INFINITY}, NULL);
+  ir_ret(f, t_attr(f, OP_SOFTMAX, mt, &(Attrs){.axis = 2}, NULL));
+  int w1 = t_attr(f, OP_SLICE, w, &(Attrs){.axis = 0, .start = 1, .end = 2}, NULL); /* [1,3] */
+  ir_ret(f, t_attr(f, OP_CAUSAL_MASK, w1, &(Attrs){.value = 7}, NULL));
+  ir_ret(f, t_attr(f, OP_CAUSAL_MASK, wt, &(Attrs){.value = 0}, NULL));
+  check3(m, (CheckOpts){.syms = {5}}, "ranges");
 }
 
 static void test_onehot(void) {
@@ -379,6 +433,7 @@ int main(void) {
   test_matmul();
   test_layout();
   test_onehot();
+  test_ranges();
   test_window();
   test_models();
   test_object();

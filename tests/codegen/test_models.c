@@ -156,17 +156,75 @@ static const char cnn_nn[] = "model cnn {\n"
                              "  epochs 1\n"
                              "}\n";
 
-static void test_cnn(void) {
-  IrModule *u = compile_nn("cnn.nn", cnn_nn, false), *m = compile_nn("cnn.nn", cnn_nn, true);
-  EXPECT(u && m, "cnn.nn does not compile");
+/* gelu and layer normalisation (a transformer block's MLP): the
+ * normalisation is reductions and elementwise ops that must fuse and train
+ * like the interpreter. */
+static const char norm_nn[] = "model norm {\n"
+                              "  input x: f32[B, 3, 8]\n"
+                              "  input y: i32[B]\n"
+                              "  h = layer_norm(x + layernorm(x, axis: 1, eps: 1e-3)) |> gelu\n"
+                              "  z = dense(flatten(h), 16) |> gelu |> layer_norm\n"
+                              "  logits = dense(z, 5)\n"
+                              "  output logits\n"
+                              "  minimize cross_entropy(logits, y)\n"
+                              "}\n"
+                              "train {\n"
+                              "  optimizer adam(lr: 1e-2)\n"
+                              "  batch 4\n"
+                              "  epochs 1\n"
+                              "}\n";
+
+/* concat and slice in a trained model: their gradients are slices and
+ * concats with zeros. */
+static const char range_nn[] =
+    "model ranges {\n"
+    "  input x: f32[B, 3, 8]\n"
+    "  input y: i32[B]\n"
+    "  h = dense(flatten(x), 12, activation: tanh)\n"
+    "  g = concat(slice(h, 1, 4, 12), slice(h, 1, 0, 4))\n"
+    "  z = concat(slice(x, 1, 1, 3), x, axis: 1) |> flatten\n"
+    "  logits = dense(g * 2 + concat(slice(h, 1, 2, 12), slice(h, 1, 0, 2)), 5) + dense(z, 5)\n"
+    "  output logits\n"
+    "  minimize cross_entropy(logits, y)\n"
+    "}\n"
+    "train {\n"
+    "  optimizer adam(lr: 1e-2)\n"
+    "  batch 4\n"
+    "  epochs 1\n"
+    "}\n";
+
+/* One causal self-attention head: batched products over the batch, the
+ * mask, softmax, a residual, layer norm and gelu. */
+static const char attn_nn[] = "model attn {\n"
+                              "  input x: f32[B, 4, 8]\n"
+                              "  input y: i32[B]\n"
+                              "  q = reshape(dense(flatten(x), 32), [B, 4, 8])\n"
+                              "  s = causal_mask(q @ transpose(x, [0, 2, 1]) * 0.35) |> softmax\n"
+                              "  a = matmul(s, x)\n"
+                              "  h = layer_norm(a + x) |> gelu\n"
+                              "  logits = dense(flatten(h), 5)\n"
+                              "  output logits\n"
+                              "  minimize cross_entropy(logits, y)\n"
+                              "}\n"
+                              "train {\n"
+                              "  optimizer adam(lr: 1e-2)\n"
+                              "  batch 4\n"
+                              "  epochs 1\n"
+                              "}\n";
+
+/* A model from .nn source with 5 classes: every function, fused and
+ * unfused, against the interpreter. */
+static void check_model(const char *file, const char *src) {
+  IrModule *u = compile_nn(file, src, false), *m = compile_nn(file, src, true);
+  EXPECT(u && m, "%s does not compile", file);
   if (!u || !m) return;
   static const char *const fns[] = {IR_FN_FORWARD, IR_FN_EVAL, IR_FN_TRAIN};
   for (int i = 0; i < 3; i++) {
     CheckOpts o = {.fn = fns[i], .syms = {5}, .label_max = 5, .steps = i == 2 ? 3 : 1, .tol = 1e-3};
     char name[64];
-    snprintf(name, sizeof name, "cnn %s (unfused)", fns[i]);
+    snprintf(name, sizeof name, "%s %s (unfused)", file, fns[i]);
     EXPECT(cg_check(u, &o, name), "%s", name);
-    snprintf(name, sizeof name, "cnn %s (fused)", fns[i]);
+    snprintf(name, sizeof name, "%s %s (fused)", file, fns[i]);
     EXPECT(cg_check(m, &o, name), "%s", name);
   }
 }
@@ -175,5 +233,8 @@ void test_models(void) {
   test_stores();
   test_adam();
   test_mlp();
-  test_cnn();
+  check_model("cnn.nn", cnn_nn);
+  check_model("norm.nn", norm_nn);
+  check_model("ranges.nn", range_nn);
+  check_model("attn.nn", attn_nn);
 }

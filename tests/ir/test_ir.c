@@ -240,8 +240,8 @@ static IrModule *build_every_op(Arena *a) {
   v = ir_op2(f, OP_SUB, v, c, L0);
   v = ir_op2(f, OP_MUL, v, v, L0);
   v = ir_op2(f, OP_DIV, v, ir_op2(f, OP_EQ, v, c, L0), L0);
-  static const OpKind unary[] = {OP_NEG, OP_RELU, OP_STEP, OP_SIGMOID, OP_TANH, OP_EXP, OP_LOG, OP_SQRT};
-  for (int i = 0; i < 8; i++)
+  static const OpKind unary[] = {OP_NEG, OP_RELU, OP_STEP, OP_SIGMOID, OP_TANH, OP_GELU, OP_EXP, OP_LOG, OP_SQRT};
+  for (int i = 0; i < 9; i++)
     v = ir_op1(f, unary[i], v, L0);
   v = emit(f, OP_POW, &v, 1, (Attrs){.value = 2}, NULL);
   v = emit(f, OP_SOFTMAX, &v, 1, (Attrs){.axis = 1}, NULL);
@@ -270,6 +270,9 @@ static IrModule *build_every_op(Arena *a) {
   int mp = emit(f, OP_MAXPOOL2D, &img, 1, pa, NULL), ap = emit(f, OP_AVGPOOL2D, &img, 1, pa, NULL);
   ir_ret(f, emit(f, OP_MAXPOOL2D_GRAD, (int[]){img, mp}, 2, pa, NULL));
   ir_ret(f, emit(f, OP_AVGPOOL2D_GRAD, (int[]){img, ap}, 2, pa, NULL));
+  int sl = emit(f, OP_SLICE, &img, 1, (Attrs){.axis = 3, .start = 1, .end = 5}, NULL);
+  ir_ret(f, emit(f, OP_CONCAT, (int[]){sl, img}, 2, (Attrs){.axis = 3}, NULL));
+  ir_ret(f, emit(f, OP_CAUSAL_MASK, &img, 1, (Attrs){.value = -INFINITY}, NULL));
   return m;
 }
 

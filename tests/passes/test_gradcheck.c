@@ -52,6 +52,29 @@ static int b_reuse(IrFunc *f, const int *x, const OpCase *c) {
   return ir_op2(f, OP_ADD, ir_op2(f, OP_MUL, sq, ir_op1(f, OP_EXP, x[0], L0), L0), ir_op1(f, OP_TANH, x[0], L0), L0);
 }
 
+/* layernorm as the frontend lowers it (builtins.c): (x - mean) /
+ * sqrt(var + eps) over c->at.axis, then * gamma + beta when given (the
+ * layer_norm layer, over the last axis). */
+static int b_layernorm(IrFunc *f, const int *x, const OpCase *c) {
+  Attrs ax = {.naxes = 1, .axes = {c->at.axis}, .keepdims = 1};
+  int mu = ir_emit(f, OP_MEAN, &x[0], 1, &ax, NULL, L0, NULL);
+  int d = ir_op2(f, OP_SUB, x[0], mu, L0), d2 = ir_op2(f, OP_MUL, d, d, L0);
+  int var = ir_emit(f, OP_MEAN, &d2, 1, &ax, NULL, L0, NULL);
+  Type s = T(F, 0);
+  int sd = ir_op1(f, OP_SQRT, ir_op2(f, OP_ADD, var, ir_const(f, 1e-5, &s, L0), L0), L0);
+  int y = ir_op2(f, OP_DIV, d, sd, L0);
+  if (c->nin == 3) y = ir_op2(f, OP_ADD, ir_op2(f, OP_MUL, y, x[1], L0), x[2], L0);
+  return y;
+}
+
+/* Attention's pattern: softmax over the last axis of masked scores (the
+ * -inf entries get weight 0 and no gradient). */
+static int b_masked_softmax(IrFunc *f, const int *x, const OpCase *c) {
+  (void)c;
+  int mk = ir_emit(f, OP_CAUSAL_MASK, &x[0], 1, &(Attrs){.value = -INFINITY}, NULL, L0, NULL);
+  return ir_emit(f, OP_SOFTMAX, &mk, 1, &(Attrs){.axis = 2}, NULL, L0, NULL);
+}
+
 /* Non-differentiable ops in the path: step and eq pass no gradient, dim is
  * a run-time constant. */
 static int b_nondiff(IrFunc *f, const int *x, const OpCase *c) {
@@ -167,6 +190,7 @@ static void op_checks(void) {
       {"relu", 1, {x234}, -1, 1, OP_RELU, .build = b_generic},
       {"sigmoid", 1, {x34}, -2, 2, OP_SIGMOID, .build = b_generic},
       {"tanh", 1, {xb4}, -2, 2, OP_TANH, .build = b_generic},
+      {"gelu", 1, {xb4}, -3, 3, OP_GELU, .build = b_generic},
       {"exp", 1, {x34}, -1, 1, OP_EXP, .build = b_generic},
       {"log", 1, {x34}, 0.5, 2, OP_LOG, .build = b_generic},
       {"sqrt", 1, {x34}, 0.5, 2, OP_SQRT, .build = b_generic},
@@ -233,6 +257,17 @@ static void op_checks(void) {
       gradcheck(&(OpCase){name, 2, {A, Bm}, -1, 1, OP_MATMUL, {.ta = ta, .tb = tb}, .build = b_generic});
     }
 
+  for (int ta = 0; ta < 2; ta++)
+    for (int tb = 0; tb < 2; tb++) {
+      char name[64];
+      snprintf(name, sizeof name, "batched matmul [2,..] ta=%d tb=%d", ta, tb);
+      Type A = ta ? T(F, 3, 2, 4, 3) : T(F, 3, 2, 3, 4), Bm = tb ? T(F, 3, 2, 2, 4) : T(F, 3, 2, 4, 2);
+      gradcheck(&(OpCase){name, 2, {A, Bm}, -1, 1, OP_MATMUL, {.ta = ta, .tb = tb}, .build = b_generic});
+      snprintf(name, sizeof name, "batched matmul [B,..] ta=%d tb=%d", ta, tb);
+      A = ta ? T(F, 3, B, 4, 3) : T(F, 3, B, 3, 4), Bm = tb ? T(F, 3, B, 2, 4) : T(F, 3, B, 4, 2);
+      gradcheck(&(OpCase){name, 2, {A, Bm}, -1, 1, OP_MATMUL, {.ta = ta, .tb = tb}, .build = b_generic});
+    }
+
   /* Sliding windows: kernel sizes, strides and paddings, with windows that
    * overlap (stride < kernel), tile, and skip inputs (stride > kernel). */
   static const struct {
@@ -276,9 +311,37 @@ static void op_checks(void) {
     gradcheck(&layout[k]);
   }
 
+  /* Index ranges: at either end, in the middle, whole; over the batch's
+   * neighbours. */
+  const OpCase ranges[] = {
+      {"concat [2,3,4]+[2,1,4] axis=1", 2, {x234, T(F, 3, 2, 1, 4)}, -1, 1, OP_CONCAT, {.axis = 1}, .build = b_generic},
+      {"concat [B,4]+[B,2] axis=1", 2, {xb4, T(F, 2, B, 2)}, -1, 1, OP_CONCAT, {.axis = 1}, .build = b_generic},
+      {"concat [3,4]+[2,4] axis=0", 2, {x34, T(F, 2, 2, 4)}, -1, 1, OP_CONCAT, {.axis = 0}, .build = b_generic},
+      {"slice [2,3,4] axis=2 [1,3)", 1, {x234}, -1, 1, OP_SLICE, {.axis = 2, .start = 1, .end = 3}, .build = b_generic},
+      {"slice [2,3,4] axis=1 [0,2)", 1, {x234}, -1, 1, OP_SLICE, {.axis = 1, .start = 0, .end = 2}, .build = b_generic},
+      {"slice [B,4] axis=1 [2,4)", 1, {xb4}, -1, 1, OP_SLICE, {.axis = 1, .start = 2, .end = 4}, .build = b_generic},
+      {"slice [3,4] axis=0 [0,3)", 1, {x34}, -1, 1, OP_SLICE, {.axis = 0, .start = 0, .end = 3}, .build = b_generic},
+  };
+  gradcheck(
+      &(OpCase){"causal_mask [2,3,4] value=0", 1, {x234}, -1, 1, OP_CAUSAL_MASK, {.value = 0}, .build = b_generic});
+  gradcheck(
+      &(OpCase){"causal_mask [B,4] value=0.5", 1, {xb4}, -1, 1, OP_CAUSAL_MASK, {.value = 0.5}, .build = b_generic});
+  gradcheck(&(OpCase){"softmax(causal_mask [B,3,3])", 1, {T(F, 3, B, 3, 3)}, -2, 2, .build = b_masked_softmax});
+  gradcheck(&(OpCase){"softmax(causal_mask [2,3,5])", 1, {T(F, 3, 2, 3, 5)}, -2, 2, .build = b_masked_softmax});
+  for (size_t k = 0; k < sizeof ranges / sizeof ranges[0]; k++) {
+    gradcheck(&ranges[k]);
+  }
+
   gradcheck(&(OpCase){"cross-entropy onehot/log_softmax", 2, {{F, {2, {B, 5}}}, {I, {1, {B}}}}, -2, 5,
                       .build = b_xent});
   gradcheck(&(OpCase){"reuse x*x*exp(x)+tanh(x)", 1, {x34}, -1, 1, .build = b_reuse});
+  for (int ax = 0; ax < 3; ax++) {
+    char name[64];
+    snprintf(name, sizeof name, "layernorm [2,3,4] axis=%d", ax);
+    gradcheck(&(OpCase){name, 1, {x234}, -2, 2, .at = {.axis = ax}, .build = b_layernorm});
+  }
+  gradcheck(&(OpCase){
+      "layer_norm [B,4] gamma beta", 3, {xb4, T(F, 1, 4), T(F, 1, 4)}, -2, 2, .at = {.axis = 1}, .build = b_layernorm});
   gradcheck(&(OpCase){"step/eq/dim pass no gradient", 1, {xb4}, -1, 1, .build = b_nondiff});
 }
 
