@@ -5,167 +5,40 @@ in alternating runs within one invocation, and prints ms/step (median and
 spread) with the ratio. Also times `nnc build` and one training epoch.
 
 PyTorch runs twice per round, each time in a fresh process: as installed
-("torch"), and with glibc's malloc told to keep freed memory
-("torch-tuned": MALLOC_MMAP_THRESHOLD_/MALLOC_TRIM_THRESHOLD_). Without that,
-each of PyTorch's temporaries above glibc's mmap threshold (Adam's 800 KB
-ones) is a fresh mmap that the kernel zeroes page by page, and whether that
-happens depends on the process's allocation history: the same script
-measured 0.9 ms or 5 ms per step from one run to the next. The tuned figure
-is the fair one to beat; both are shown.
+("torch"), and with glibc's malloc told to keep freed memory ("torch-tuned");
+common.py says why. The tuned figure is the fair one to beat; both are shown.
 
 usage: /usr/bin/python3 bench/mlp_vs_torch.py [--build-dir build] [--repeats 7] [--steps 200]
 """
 import argparse
 import os
-import re
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def median_spread(xs):
-    xs = sorted(xs)
-    return statistics.median(xs), xs[0], xs[-1]
+import common
 
 
-def nnc_step_ms(binary, batch, threads, steps):
-    out = subprocess.run([binary, "bench", "--batch", str(batch), "--threads", str(threads),
-                          "--steps", str(steps)], check=True, capture_output=True, text=True).stdout
-    m = re.search(r"ms_per_step\s+([0-9.]+)", out)
-    if not m:
-        sys.exit("unexpected output of %s bench:\n%s" % (binary, out))
-    return float(m.group(1))
-
-
-def load_fashion_mnist(root="/usr/share/datasets/fashion-mnist"):
-    """The training images as float32 [N, 784] in [0, 1] and labels int64 [N]."""
-    import gzip
-    import numpy as np
-    with gzip.open(os.path.join(root, "train-images-idx3-ubyte.gz")) as f:
-        x = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 784).astype(np.float32) / 255
-    with gzip.open(os.path.join(root, "train-labels-idx1-ubyte.gz")) as f:
-        y = np.frombuffer(f.read(), np.uint8, offset=8).astype(np.int64)
-    return x, y
-
-
-class TorchMLP:
+def torch_mlp(torch, batch, threads):
     """The same model as examples/fashion_mlp.nn, trained the same way."""
-
-    def __init__(self, torch, batch, threads):
-        self.torch = torch
-        torch.set_num_threads(threads)
-        torch.manual_seed(0)
-        self.model = torch.nn.Sequential(torch.nn.Linear(784, 256), torch.nn.ReLU(), torch.nn.Linear(256, 10))
-        self.opt = torch.optim.Adam(self.model.parameters(), lr=1e-3)
-        self.loss = torch.nn.CrossEntropyLoss()
-        # The same data as `nnc bench`: consecutive batches of the real
-        # training set, pixels scaled to [0, 1].
-        x, y = load_fashion_mnist()
-        nb = len(x) // batch
-        self.xs = [torch.from_numpy(x[i * batch:(i + 1) * batch]) for i in range(nb)]
-        self.ys = [torch.from_numpy(y[i * batch:(i + 1) * batch]) for i in range(nb)]
-        # PyTorch needs a few hundred steps before its allocator and thread
-        # pool settle (the first steps are 2-5x slower); nnc's bench warms up
-        # too, so neither side is timed cold.
-        for i in range(300):
-            self._step(i)
-
-    def step_ms(self, steps):
-        torch = self.torch
-        for i in range(20):  # warm up, as nnc's bench does
-            self._step(i)
-        t0 = time.perf_counter()
-        for i in range(steps):
-            self._step(i)
-        return (time.perf_counter() - t0) * 1e3 / steps
-
-    def _step(self, i):
-        x, y = self.xs[i % len(self.xs)], self.ys[i % len(self.ys)]
-        self.opt.zero_grad(set_to_none=True)
-        loss = self.loss(self.model(x), y)
-        loss.backward()
-        self.opt.step()
-
-
-TORCH_TUNED_ENV = {"MALLOC_MMAP_THRESHOLD_": str(64 << 20), "MALLOC_TRIM_THRESHOLD_": str(256 << 20)}
-
-
-def torch_step_ms(batch, threads, steps, tuned):
-    """Runs one PyTorch measurement in a fresh process; returns ms/step."""
-    env = dict(os.environ)
-    if tuned:
-        env.update(TORCH_TUNED_ENV)
-    out = subprocess.run([sys.executable, os.path.abspath(__file__), "--torch-worker", str(batch), str(threads),
-                          str(steps)], check=True, capture_output=True, text=True, env=env).stdout
-    return float(out.split()[-1])
-
-
-def torch_worker(batch, threads, steps):
-    import torch
-    print(TorchMLP(torch, batch, threads).step_ms(steps))
+    model = torch.nn.Sequential(torch.nn.Linear(784, 256), torch.nn.ReLU(), torch.nn.Linear(256, 10))
+    return common.TorchTrainer(torch, model, batch, threads)
 
 
 def main():
-    if len(sys.argv) == 5 and sys.argv[1] == "--torch-worker":
-        return torch_worker(*(int(a) for a in sys.argv[2:]))
+    if common.torch_worker(sys.argv, torch_mlp):
+        return
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--build-dir", default=os.path.join(ROOT, "build"))
-    ap.add_argument("--repeats", type=int, default=7)
-    ap.add_argument("--steps", type=int, default=200)
-    ap.add_argument("--batches", default="64,256")
-    ap.add_argument("--threads", default="1,2")
-    ap.add_argument("--no-epoch", action="store_true", help="skip the one-epoch timing")
+    common.add_args(ap, "64,256")
     args = ap.parse_args()
 
     import torch
 
-    nnc = os.path.join(args.build_dir, "nnc")
-    model = os.path.join(ROOT, "examples", "fashion_mlp.nn")
     tmp = tempfile.mkdtemp(prefix="nnc-bench-")
     binary = os.path.join(tmp, "mlp")
-
-    builds = []
-    for _ in range(3):
-        t0 = time.perf_counter()
-        subprocess.run([nnc, "build", model, "-O2", "-o", binary], check=True)
-        builds.append(time.perf_counter() - t0)
-    b = median_spread(builds)
-    print("nnc build -O2 of fashion_mlp.nn: %.2f s (median of 3; %.2f..%.2f)" % b)
-    print("torch %s, %d cores, OpenBLAS kernels: %s; %d repeats of %d steps each, alternating nnc / torch\n"
-          % (torch.__version__, os.cpu_count(), os.environ.get("OPENBLAS_CORETYPE", "auto-detected"),
-             args.repeats, args.steps))
-
-    print("ms/step: median (min..max); ratios are PyTorch's median over nnc's")
-    print("%-5s %-7s  %-22s  %-22s  %-22s  %-6s %s" % ("batch", "threads", "nnc", "torch", "torch-tuned",
-                                                       "torch/nnc", "torch-tuned/nnc"))
-    for batch in [int(x) for x in args.batches.split(",")]:
-        for threads in [int(x) for x in args.threads.split(",")]:
-            ns, ts, tts = [], [], []
-            for _ in range(args.repeats):
-                ns.append(nnc_step_ms(binary, batch, threads, args.steps))
-                ts.append(torch_step_ms(batch, threads, args.steps, False))
-                tts.append(torch_step_ms(batch, threads, args.steps, True))
-            n, t, tt = median_spread(ns), median_spread(ts), median_spread(tts)
-            cell = lambda v: "%6.3f (%.3f..%.3f)" % v
-            print("%-5d %-7d  %-22s  %-22s  %-22s  %5.2fx    %5.2fx"
-                  % (batch, threads, cell(n), cell(t), cell(tt), t[0] / n[0], tt[0] / n[0]))
-
+    common.build(os.path.join(args.build_dir, "nnc"), os.path.join(common.ROOT, "examples", "fashion_mlp.nn"), binary)
+    common.compare(torch, binary, __file__, args)
     if not args.no_epoch:
-        log = os.path.join(tmp, "epoch.csv")
-        t0 = time.perf_counter()
-        out = subprocess.run([binary, "train", "--epochs", "1", "--quiet", "--log", log], check=True,
-                             capture_output=True, text=True)
-        wall = time.perf_counter() - t0
-        rows = [line.split(",") for line in open(log) if line.startswith(("epoch,", "test,"))]
-        epoch = next(r for r in rows if r[0] == "epoch")
-        test = next(r for r in rows if r[0] == "test")
-        print("\none epoch of fashion_mlp (54,000 samples, batch 64, all cores): %s s training + validation"
-              " (%.2f s for the whole process, including loading the data); test accuracy %s"
-              % (epoch[7].strip(), wall, test[4]))
+        common.epoch(binary, tmp, "fashion_mlp")
 
 
 if __name__ == "__main__":

@@ -12,12 +12,20 @@
  * does not depend on the thread count: the batch for the forwards and the
  * input gradients (whose scatter stays within one sample), the filters for
  * conv2d_grad_weight (each filter's slice of dw is summed by one chunk).
- * The scatters (gradients) zero their own slice first.
+ * The scatters (gradients) zero their own slice first, except a max pool
+ * gradient whose windows tile the input, which stores every element.
  *
  * Direct loops, not im2col + nnrt_sgemm: the first CNN's convolutions are
  * small (one or few input channels), where the GEMM's K = C*K*K is too short
- * to pay for the im2col copy; a GEMM path for wide layers is future work. */
+ * to pay for the im2col copy; a GEMM path for wide layers is future work.
+ * The weight gradient alone is tap-major (conv_dw): a dot product per tap
+ * over unit-stride rows, which vectorizes; the forward and the input
+ * gradient keep the per-output walk, which measured faster with one input
+ * channel (the output's sum stays in a register). */
 #include <math.h>
+#include <string.h>
+
+#include <llvm-c/DebugInfo.h>
 
 #include "cg.h"
 
@@ -84,6 +92,10 @@ static void window(Wk *k, LLVMValueRef n, LLVMValueRef c, LLVMValueRef oh, LLVMV
   LLVMValueRef bh, hlo, hhi, bw, wlo, whi;
   taps(k, oh, k->H, &bh, &hlo, &hhi);
   taps(k, ow, k->W, &bw, &wlo, &whi);
+  /* Without padding, every window lies inside the input: constant bounds
+   * let LLVM unroll the taps (a 2x2 pool becomes four loads). */
+  if (k->pad == 0 && (k->OH - 1) * k->stride + k->K <= k->H) hlo = K64(k, 0), hhi = K64(k, k->K);
+  if (k->pad == 0 && (k->OW - 1) * k->stride + k->K <= k->W) wlo = K64(k, 0), whi = K64(k, k->K);
   CgFor lh, lw;
   cg_for_begin(k->F, &lh, hlo, hhi, "kh");
   cg_for_begin(k->F, &lw, wlo, whi, "kw");
@@ -95,6 +107,54 @@ static void window(Wk *k, LLVMValueRef n, LLVMValueRef c, LLVMValueRef oh, LLVMV
 
 /* ---- convolution ----
  * ctx: [0] f, [1] c, [2] y index (conv2d, grad_input) */
+
+/* The outputs o in [lo, hi) of an axis of no outputs whose tap t lands
+ * inside the n inputs: 0 <= o * stride - pad + t < n. (x + s - 1) / s with
+ * truncating division is ceil(x / s) for x > 0 and <= 0 otherwise, which
+ * the clamp to 0 absorbs. */
+static void tap_range(Wk *k, LLVMValueRef t, int64_t n, int64_t no, LLVMValueRef *lo, LLVMValueRef *hi) {
+  /* Without padding every tap of every window is inside: constant bounds
+   * give the vectorizer a known trip count (a short row otherwise goes to
+   * its scalar remainder whole). */
+  if (k->pad == 0 && (no - 1) * k->stride + k->K <= n) {
+    *lo = K64(k, 0), *hi = K64(k, no);
+    return;
+  }
+  LLVMValueRef s1 = K64(k, k->stride - 1), s = K64(k, k->stride);
+  LLVMValueRef a = LLVMBuildNSWSub(k->b, K64(k, k->pad + k->stride - 1), t, "");
+  LLVMValueRef e = LLVMBuildNSWSub(k->b, K64(k, n + k->pad), t, "");
+  *lo = smax(k, K64(k, 0), LLVMBuildSDiv(k->b, a, s, ""));
+  *hi = smin(k, K64(k, no), smax(k, K64(k, 0), LLVMBuildSDiv(k->b, add(k, e, s1), s, "")));
+}
+
+/* Closes a row loop with a hint to vectorize it 8 wide, not interleaved and
+ * not unrolled: a row is 20-30 elements, so the vectorizer's default (8
+ * wide, interleaved 4) leaves all of it to the scalar remainder, and a
+ * constant trip count gets the row unrolled whole and the loop around it
+ * vectorized with gathers instead. */
+static void row_end(Wk *k, CgFor *l) {
+  LLVMContextRef c = k->cx->llc;
+  LLVMBasicBlockRef latch = LLVMGetInsertBlock(k->b);
+  cg_for_end(k->F, l);
+  LLVMMetadataRef self = LLVMTemporaryMDNode(c, NULL, 0);
+  const char *keys[] = {"llvm.loop.vectorize.width", "llvm.loop.interleave.count", "llvm.loop.unroll.disable"};
+  int64_t vals[] = {8, 1, -1};
+  LLVMMetadataRef ops[4] = {self};
+  for (int i = 0; i < 3; i++) {
+    LLVMMetadataRef kv[2] = {LLVMMDStringInContext2(c, keys[i], strlen(keys[i])),
+                             LLVMValueAsMetadata(LLVMConstInt(LLVMInt32TypeInContext(c), (uint64_t)vals[i], 0))};
+    ops[i + 1] = LLVMMDNodeInContext2(c, kv, vals[i] < 0 ? 1 : 2);
+  }
+  LLVMMetadataRef loop = LLVMMDNodeInContext2(c, ops, 4);
+  LLVMMetadataReplaceAllUsesWith(self, loop);
+  LLVMSetMetadata(LLVMGetBasicBlockTerminator(latch), LLVMGetMDKindIDInContext(c, "llvm.loop", 9),
+                  LLVMMetadataAsValue(c, loop));
+}
+
+/* The input position of tap t for output o. */
+static LLVMValueRef in_pos(Wk *k, LLVMValueRef o, LLVMValueRef t) {
+  return add(k, LLVMBuildNSWSub(k->b, mul(k, o, k->stride), K64(k, k->pad), ""), t);
+}
 
 static LLVMValueRef widx(Wk *k, LLVMValueRef *ctx, LLVMValueRef kh, LLVMValueRef kw) {
   return idx4(k, ctx[0], k->C, ctx[1], k->K, kh, k->K, kw);
@@ -112,32 +172,62 @@ static void tap_conv_dx(Wk *k, LLVMValueRef kh, LLVMValueRef kw, LLVMValueRef xi
   st(k, k->out, xi, LLVMBuildFAdd(k->b, ld(k, k->out, xi), p, ""));
 }
 
-/* dw[f, c, kh, kw] += dy[y] * x[xi] */
-static void tap_conv_dw(Wk *k, LLVMValueRef kh, LLVMValueRef kw, LLVMValueRef xi, LLVMValueRef *ctx) {
-  LLVMValueRef wi = widx(k, ctx, kh, kw);
-  LLVMValueRef p = LLVMBuildFMul(k->b, ld(k, k->dy, ctx[2]), ld(k, k->x, xi), "");
-  st(k, k->out, wi, LLVMBuildFAdd(k->b, ld(k, k->out, wi), p, ""));
-}
-
-/* Loops f, oh, ow, c over sample n (the forward and the input gradient), or
- * n, oh, ow, c for filter f (the weight gradient). */
-static void conv(Wk *k, LLVMValueRef outer, LLVMValueRef N) {
-  bool dw = k->op == OP_CONV2D_GRAD_WEIGHT, fwd = k->op == OP_CONV2D;
-  CgFor l2, lh, lw, lc;
-  cg_for_begin(k->F, &l2, K64(k, 0), dw ? N : K64(k, k->Fo), dw ? "n" : "f");
-  LLVMValueRef n = dw ? l2.iv : outer, f = dw ? outer : l2.iv;
+/* The forward and the input gradient over sample n: loops f, oh, ow, c and
+ * the window, the forward summing each output's taps in (c, kh, kw) order
+ * from 0, as the interpreter does. */
+static void conv(Wk *k, LLVMValueRef n) {
+  bool fwd = k->op == OP_CONV2D;
+  CgFor lf, lh, lw, lc;
+  cg_for_begin(k->F, &lf, K64(k, 0), K64(k, k->Fo), "f");
   cg_for_begin(k->F, &lh, K64(k, 0), K64(k, k->OH), "oh");
   cg_for_begin(k->F, &lw, K64(k, 0), K64(k, k->OW), "ow");
-  LLVMValueRef yi = idx4(k, n, k->Fo, f, k->OH, lh.iv, k->OW, lw.iv);
+  LLVMValueRef yi = idx4(k, n, k->Fo, lf.iv, k->OH, lh.iv, k->OW, lw.iv);
   if (fwd) LLVMBuildStore(k->b, cg_f32(k->cx, 0), k->acc);
   cg_for_begin(k->F, &lc, K64(k, 0), K64(k, k->C), "c");
-  LLVMValueRef ctx[3] = {f, lc.iv, yi};
-  window(k, n, lc.iv, lh.iv, lw.iv, fwd ? tap_conv : dw ? tap_conv_dw : tap_conv_dx, ctx);
+  LLVMValueRef ctx[3] = {lf.iv, lc.iv, yi};
+  window(k, n, lc.iv, lh.iv, lw.iv, fwd ? tap_conv : tap_conv_dx, ctx);
   cg_for_end(k->F, &lc);
   if (fwd) st(k, k->out, yi, LLVMBuildLoad2(k->b, k->cx->t_f32, k->acc, ""));
   cg_for_end(k->F, &lw);
   cg_for_end(k->F, &lh);
-  cg_for_end(k->F, &l2);
+  cg_for_end(k->F, &lf);
+}
+
+/* The weight gradient over filter f (dw[f] zeroed): tap-major, one dot
+ * product per sample and tap over the output rows and columns whose window
+ * holds the tap, added to dw[f, c, kh, kw]:
+ *   dw[f, c, kh, kw] += sum_{oh, ow} dy[n, f, oh, ow] * x[n, c, ih, iw]
+ * The innermost loop walks a row of dy and of x with unit stride (at stride
+ * 1), its adds carry `reassoc` so it vectorizes; the order is fixed at
+ * compile time, so the result does not depend on the thread count. Per
+ * sample, x[n, c] and dy[n, f] stay in L1 across the K*K taps. */
+static void conv_dw(Wk *k, LLVMValueRef f, LLVMValueRef N) {
+  CgFor ln, lc, lkh, lkw, lh, lw;
+  LLVMValueRef hlo, hhi, wlo, whi;
+  cg_for_begin(k->F, &ln, K64(k, 0), N, "n");
+  cg_for_begin(k->F, &lc, K64(k, 0), K64(k, k->C), "c");
+  cg_for_begin(k->F, &lkh, K64(k, 0), K64(k, k->K), "kh");
+  tap_range(k, lkh.iv, k->H, k->OH, &hlo, &hhi);
+  cg_for_begin(k->F, &lkw, K64(k, 0), K64(k, k->K), "kw");
+  tap_range(k, lkw.iv, k->W, k->OW, &wlo, &whi);
+  LLVMValueRef wi = idx4(k, f, k->C, lc.iv, k->K, lkh.iv, k->K, lkw.iv);
+  LLVMBuildStore(k->b, cg_f32(k->cx, 0), k->acc);
+  cg_for_begin(k->F, &lh, hlo, hhi, "oh");
+  LLVMValueRef ih = in_pos(k, lh.iv, lkh.iv);
+  cg_for_begin(k->F, &lw, wlo, whi, "ow");
+  LLVMValueRef yi = idx4(k, ln.iv, k->Fo, f, k->OH, lh.iv, k->OW, lw.iv);
+  LLVMValueRef xi = idx4(k, ln.iv, k->C, lc.iv, k->H, ih, k->W, in_pos(k, lw.iv, lkw.iv));
+  LLVMValueRef p = LLVMBuildFMul(k->b, ld(k, k->dy, yi), ld(k, k->x, xi), "");
+  LLVMValueRef s = LLVMBuildFAdd(k->b, LLVMBuildLoad2(k->b, k->cx->t_f32, k->acc, ""), p, "");
+  LLVMSetFastMathFlags(s, LLVMFastMathAllowReassoc);
+  LLVMBuildStore(k->b, s, k->acc);
+  row_end(k, &lw);
+  cg_for_end(k->F, &lh);
+  st(k, k->out, wi, LLVMBuildFAdd(k->b, ld(k, k->out, wi), LLVMBuildLoad2(k->b, k->cx->t_f32, k->acc, ""), ""));
+  cg_for_end(k->F, &lkw);
+  cg_for_end(k->F, &lkh);
+  cg_for_end(k->F, &lc);
+  cg_for_end(k->F, &ln);
 }
 
 /* ---- pooling ----
@@ -166,6 +256,18 @@ static void tap_avg_dx(Wk *k, LLVMValueRef kh, LLVMValueRef kw, LLVMValueRef xi,
   st(k, k->out, xi, LLVMBuildFAdd(k->b, ld(k, k->out, xi), g, ""));
 }
 
+/* Non-overlapping max pool gradient: dx[xi] = xi == argmax ? dy[y] : 0,
+ * a store per tap in place of a zeroed slice and a scatter-add. */
+static void tap_route(Wk *k, LLVMValueRef kh, LLVMValueRef kw, LLVMValueRef xi, LLVMValueRef *ctx) {
+  (void)kh, (void)kw;
+  LLVMValueRef hit = LLVMBuildICmp(k->b, LLVMIntEQ, xi, ctx[1], "");
+  st(k, k->out, xi, LLVMBuildSelect(k->b, hit, ld(k, k->dy, ctx[0]), cg_f32(k->cx, 0), ""));
+}
+
+/* Whether a max pool's windows tile the input exactly: each input element
+ * in exactly one window. */
+static bool tiles(Wk *k) { return k->stride == k->K && k->OH * k->K == k->H && k->OW * k->K == k->W; }
+
 static void pool(Wk *k, LLVMValueRef n) {
   bool mx = k->op == OP_MAXPOOL2D || k->op == OP_MAXPOOL2D_GRAD;
   bool fwd = k->op == OP_MAXPOOL2D || k->op == OP_AVGPOOL2D;
@@ -184,7 +286,10 @@ static void pool(Wk *k, LLVMValueRef n) {
   LLVMValueRef a = LLVMBuildLoad2(k->b, k->cx->t_f32, k->acc, "");
   if (k->op == OP_MAXPOOL2D) st(k, k->out, yi, a);
   if (k->op == OP_AVGPOOL2D) st(k, k->out, yi, LLVMBuildFMul(k->b, a, cg_f32(k->cx, 1.0 / (double)(k->K * k->K)), ""));
-  if (k->op == OP_MAXPOOL2D_GRAD) {
+  if (k->op == OP_MAXPOOL2D_GRAD && tiles(k)) {
+    LLVMValueRef rctx[2] = {yi, LLVMBuildLoad2(k->b, k->cx->t_i64, k->best, "")};
+    window(k, n, lc.iv, lh.iv, lw.iv, tap_route, rctx);
+  } else if (k->op == OP_MAXPOOL2D_GRAD) {
     LLVMValueRef bi = LLVMBuildLoad2(k->b, k->cx->t_i64, k->best, "");
     st(k, k->out, bi, LLVMBuildFAdd(k->b, ld(k, k->out, bi), ld(k, k->dy, yi), ""));
   }
@@ -227,9 +332,11 @@ void cg_kernel_window(CgCtx *cx, const CgPlan *p, const CgKernel *kn, CgKFn *kf)
   cg_for_begin(&F, &lo_l, lo, hi, dw ? "f" : "n");
   /* Each scatter zeroes the slice its chunk owns: a sample of dx, or a
    * filter of dw. */
-  if (!fwd) zero(&k, lo_l.iv, dw ? k.C * k.K * k.K : k.C * k.H * k.W);
-  if (conv_op)
-    conv(&k, lo_l.iv, cg_mono_val(&F, N));
+  if (!fwd && !(nd->op == OP_MAXPOOL2D_GRAD && tiles(&k))) zero(&k, lo_l.iv, dw ? k.C * k.K * k.K : k.C * k.H * k.W);
+  if (dw)
+    conv_dw(&k, lo_l.iv, cg_mono_val(&F, N));
+  else if (conv_op)
+    conv(&k, lo_l.iv);
   else
     pool(&k, lo_l.iv);
   cg_for_end(&F, &lo_l);
