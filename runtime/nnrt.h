@@ -61,6 +61,15 @@ int rt_parse_f64(const char *s, double *out);
 /* "dir/name" into buf; -1 when it does not fit. */
 int rt_path_join(char *buf, size_t size, const char *dir, const char *name);
 int rt_file_exists(const char *path);
+/* Writes the chunks, in order, to `path` atomically: a temp file beside it,
+ * fsync, rename, fsync of the directory, so a reader (or a crash) sees the
+ * old file or the new one, never a mix (rt_util.c; checkpoints, vocabularies). */
+typedef struct RtChunk {
+  const void *data;
+  size_t n;
+} RtChunk;
+int rt_write_atomic_chunks(const char *path, const RtChunk *chunks, int nchunks, RtError *e);
+int rt_write_atomic(const char *path, const void *data, size_t n, RtError *e);
 int rt_dir_exists(const char *path);
 
 /*
@@ -264,8 +273,6 @@ int64_t rt_text_encode(const RtVocab *v, const char *s, size_t n, int64_t len, i
 int rt_vocab_save(const RtVocab *v, const char *path, RtError *e);
 int rt_vocab_load(RtVocab *v, const char *path, RtError *e);
 void rt_vocab_free(RtVocab *v);
-/* Temp file, fsync, rename, fsync of the directory: old file or new one. */
-int rt_write_atomic(const char *path, const void *data, size_t n, RtError *e);
 
 /*
  * rt_textdata.c — text data sets named by a spec instead of a directory:

@@ -14,8 +14,6 @@
 #define _POSIX_C_SOURCE 200809L
 #include "nnrt.h"
 #include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -102,20 +100,6 @@ static void buf_json_str(Buf *b, const char *s) {
   buf_put(b, "\"", 1);
 }
 
-static int write_all(int fd, const void *data, size_t n) {
-  const char *p = data;
-  while (n > 0) {
-    ssize_t w = write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return -1;
-    }
-    p += w;
-    n -= (size_t)w;
-  }
-  return 0;
-}
-
 int rt_st_save(const char *path, const NnrtModel *m, const RtGlobals *g, const RtMeta *meta, RtError *e) {
   Buf h = {0};
   buf_str(&h, "{");
@@ -152,60 +136,23 @@ int rt_st_save(const char *path, const NnrtModel *m, const RtGlobals *g, const R
     return rt_fail(e, RT_EXIT_FAIL, "out of memory writing %s", path);
   }
 
-  /* Temp file beside the target so rename() stays within one file system. */
-  size_t plen = strlen(path);
-  char *tmp = malloc(plen + 16);
-  char *dirbuf = malloc(plen + 1);
-  if (!tmp || !dirbuf) {
-    free(h.p), free(tmp), free(dirbuf);
-    return rt_fail(e, RT_EXIT_FAIL, "out of memory writing %s", path);
-  }
-  snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
-  memcpy(dirbuf, path, plen + 1);
-  const char *dir = dirname(dirbuf);
-  int rc = -1;
-  int fd = mkstemp(tmp);
-  if (fd < 0) {
-    rt_fail(e, RT_EXIT_FAIL, "%s: cannot create a temporary file in %s: %s", path, dir, strerror(errno));
-    goto out;
-  }
   uint8_t len8[8];
   for (int i = 0; i < 8; i++)
     len8[i] = (uint8_t)((uint64_t)h.n >> (8 * i));
-  int werr = write_all(fd, len8, 8) || write_all(fd, h.p, h.n);
-  for (int32_t i = 0; i < m->n_globals && !werr; i++)
-    werr = write_all(fd, g->ptr[i], (size_t)g->numel[i] * rt_dtype_size(m->globals[i].dtype));
-  if (werr || fsync(fd) != 0) {
-    rt_fail(e, RT_EXIT_FAIL, "%s: write failed: %s", tmp, strerror(errno));
-    close(fd);
-    unlink(tmp);
-    goto out;
+  /* The length, the header, then each global's data straight from its slice. */
+  RtChunk *chunks = malloc((size_t)(m->n_globals + 2) * sizeof *chunks);
+  int rc = -1;
+  if (!chunks) {
+    rt_fail(e, RT_EXIT_FAIL, "out of memory writing %s", path);
+  } else {
+    chunks[0] = (RtChunk){len8, 8};
+    chunks[1] = (RtChunk){h.p, h.n};
+    for (int32_t i = 0; i < m->n_globals; i++)
+      chunks[i + 2] = (RtChunk){g->ptr[i], (size_t)g->numel[i] * rt_dtype_size(m->globals[i].dtype)};
+    rc = rt_write_atomic_chunks(path, chunks, m->n_globals + 2, e);
   }
-  if (close(fd) != 0) {
-    rt_fail(e, RT_EXIT_FAIL, "%s: write failed: %s", tmp, strerror(errno));
-    unlink(tmp);
-    goto out;
-  }
-  /* mkstemp creates 0600; a checkpoint is an ordinary file. */
-  mode_t mask = umask(0);
-  umask(mask);
-  chmod(tmp, 0666 & ~mask);
-  if (rename(tmp, path) != 0) {
-    rt_fail(e, RT_EXIT_FAIL, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
-    unlink(tmp);
-    goto out;
-  }
-  /* The rename is durable only once the directory entry is. */
-  int dfd = open(dir, O_RDONLY);
-  if (dfd >= 0) {
-    fsync(dfd);
-    close(dfd);
-  }
-  rc = 0;
-out:
+  free(chunks);
   free(h.p);
-  free(tmp);
-  free(dirbuf);
   return rc;
 }
 

@@ -12,8 +12,6 @@
 #define _POSIX_C_SOURCE 200809L
 #include "nnrt.h"
 #include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -320,58 +318,6 @@ int64_t rt_text_encode(const RtVocab *v, const char *s, size_t n, int64_t len, i
   for (int64_t i = k; i < len; i++)
     out[i] = RT_ID_PAD; /* padding after the words: a left-to-right RNN reads the text first */
   return k;
-}
-
-int rt_write_atomic(const char *path, const void *data, size_t n, RtError *e) {
-  size_t plen = strlen(path);
-  char *tmp = malloc(plen + 16), *dirbuf = malloc(plen + 1);
-  int rc = -1;
-  if (!tmp || !dirbuf) {
-    rt_fail(e, RT_EXIT_FAIL, "out of memory writing %s", path);
-    goto out;
-  }
-  /* Beside the target so rename() stays within one file system. */
-  snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
-  memcpy(dirbuf, path, plen + 1);
-  int fd = mkstemp(tmp);
-  if (fd < 0) {
-    rt_fail(e, RT_EXIT_FAIL, "%s: cannot create a temporary file: %s", path, strerror(errno));
-    goto out;
-  }
-  size_t done = 0;
-  int werr = 0;
-  while (done < n && !werr) {
-    ssize_t w = write(fd, (const char *)data + done, n - done);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0)
-      werr = 1;
-    else
-      done += (size_t)w;
-  }
-  if (werr || fsync(fd) != 0 || close(fd) != 0) {
-    rt_fail(e, RT_EXIT_FAIL, "%s: write failed: %s", tmp, strerror(errno));
-    if (werr) close(fd);
-    unlink(tmp);
-    goto out;
-  }
-  mode_t mask = umask(0); /* mkstemp creates 0600; this is an ordinary file */
-  umask(mask);
-  chmod(tmp, 0666 & ~mask);
-  if (rename(tmp, path) != 0) {
-    rt_fail(e, RT_EXIT_FAIL, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
-    unlink(tmp);
-    goto out;
-  }
-  int dfd = open(dirname(dirbuf), O_RDONLY); /* the rename is durable once the directory is */
-  if (dfd >= 0) {
-    fsync(dfd);
-    close(dfd);
-  }
-  rc = 0;
-out:
-  free(tmp);
-  free(dirbuf);
-  return rc;
 }
 
 int rt_vocab_save(const RtVocab *v, const char *path, RtError *e) {

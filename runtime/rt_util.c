@@ -12,7 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <fcntl.h>
+#include <libgen.h>
 #include <time.h>
+#include <unistd.h>
 
 int rt_fail(RtError *e, int code, const char *fmt, ...) {
   if (!e) return -1;
@@ -134,4 +137,76 @@ void nnrt_fail_label(int64_t index, int64_t value, int64_t classes) {
           (long long)classes);
   fflush(stderr);
   _Exit(RT_EXIT_USAGE);
+}
+
+static int write_all(int fd, const void *data, size_t n) {
+  const char *p = data;
+  while (n > 0) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return -1;
+    }
+    p += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+int rt_write_atomic_chunks(const char *path, const RtChunk *chunks, int nchunks, RtError *e) {
+  size_t plen = strlen(path);
+  char *tmp = malloc(plen + 16), *dirbuf = malloc(plen + 1);
+  int rc = -1;
+  if (!tmp || !dirbuf) {
+    rt_fail(e, RT_EXIT_FAIL, "out of memory writing %s", path);
+    goto out;
+  }
+  /* Beside the target so rename() stays within one file system. */
+  snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
+  memcpy(dirbuf, path, plen + 1);
+  const char *dir = dirname(dirbuf);
+  int fd = mkstemp(tmp);
+  if (fd < 0) {
+    rt_fail(e, RT_EXIT_FAIL, "%s: cannot create a temporary file in %s: %s", path, dir, strerror(errno));
+    goto out;
+  }
+  int werr = 0;
+  for (int i = 0; i < nchunks && !werr; i++)
+    werr = write_all(fd, chunks[i].data, chunks[i].n);
+  if (werr || fsync(fd) != 0) {
+    rt_fail(e, RT_EXIT_FAIL, "%s: write failed: %s", tmp, strerror(errno));
+    close(fd);
+    unlink(tmp);
+    goto out;
+  }
+  if (close(fd) != 0) {
+    rt_fail(e, RT_EXIT_FAIL, "%s: write failed: %s", tmp, strerror(errno));
+    unlink(tmp);
+    goto out;
+  }
+  /* mkstemp creates 0600; these are ordinary files. */
+  mode_t mask = umask(0);
+  umask(mask);
+  chmod(tmp, 0666 & ~mask);
+  if (rename(tmp, path) != 0) {
+    rt_fail(e, RT_EXIT_FAIL, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
+    unlink(tmp);
+    goto out;
+  }
+  /* The rename is durable only once the directory entry is. */
+  int dfd = open(dir, O_RDONLY);
+  if (dfd >= 0) {
+    fsync(dfd);
+    close(dfd);
+  }
+  rc = 0;
+out:
+  free(tmp);
+  free(dirbuf);
+  return rc;
+}
+
+int rt_write_atomic(const char *path, const void *data, size_t n, RtError *e) {
+  RtChunk c = {data, n};
+  return rt_write_atomic_chunks(path, &c, 1, e);
 }
