@@ -80,6 +80,13 @@ static void put_node(FILE *out, const IrFunc *f, int fi, int i) {
   if (a & A_PAD) fprintf(out, " pad=%d", n->at.pad);
   if (a & A_START) fprintf(out, " start=%d", n->at.start);
   if (a & A_END) fprintf(out, " end=%d", n->at.end);
+  if (a & A_BODY) {
+    fputs(" body=@", out);
+    put_escaped(out, n->at.body ? n->at.body : "?");
+  }
+  if (a & A_CARRIES) fprintf(out, " carries=%d seqs=%d", n->at.ncarry, n->at.nseq);
+  if (a & A_REVERSE) fprintf(out, " reverse=%d", n->at.reverse);
+  if (a & A_RESULT) fprintf(out, " result=%d", n->at.index);
   if (n->op != OP_STORE) {
     fputs("\\n", out);
     put_type(out, f->mod, &n->ty);

@@ -24,6 +24,7 @@ typedef struct Interp {
   const IrFunc *f;
   const int64_t *syms;
   Val *vals;
+  double ***scan_res; /* per scan node: its results (final carries, stacked outputs) */
   char *err;
   size_t errlen;
 } Interp;
@@ -335,6 +336,45 @@ static bool run_onehot(Interp *in, const IrNode *n, Val *o) {
   return true;
 }
 
+/* Runs the body once per step (ir/scan.c has the semantics); the results
+ * wait in scan_res for the scan_outs. */
+static bool run_scan(Interp *in, int id) {
+  const IrNode *n = &in->f->nodes[id];
+  const IrFunc *body = ir_scan_body(in->f->mod, &n->at);
+  int k = n->at.ncarry, s = n->at.nseq, nres = body->nrets;
+  int64_t T = in->vals[n->args[k]].d[0];
+  double **res = calloc((size_t)nres + 1, sizeof *res), **next = calloc((size_t)k + 1, sizeof *next);
+  double **ins = calloc((size_t)n->nargs + 1, sizeof *ins), **outs = calloc((size_t)nres + 1, sizeof *outs);
+  int64_t *step = calloc((size_t)nres + 1, sizeof *step);
+  in->scan_res[id] = res;
+  bool ok = res && next && ins && outs && step;
+  for (int r = 0; ok && r < nres; r++) {
+    step[r] = ir_numel(&body->nodes[body->rets[r]].ty.sh, in->syms);
+    res[r] = calloc((size_t)(r < k ? step[r] : step[r] * T) + 1, sizeof **res);
+    if (r < k) next[r] = calloc((size_t)step[r] + 1, sizeof **next);
+    ok = res[r] && (r >= k || next[r]);
+    if (ok && r < k) memcpy(res[r], in->vals[n->args[r]].v, (size_t)step[r] * sizeof **res);
+  }
+  if (!ok) return fail(in, "interp: out of memory");
+  for (int64_t t = 0; t < T && ok; t++) {
+    int64_t tt = n->at.reverse ? T - 1 - t : t;
+    for (int a = 0; a < n->nargs; a++) {
+      const Val *v = &in->vals[n->args[a]];
+      ins[a] = a < k ? res[a] : a < k + s ? v->v + tt * (v->n / T) : v->v;
+    }
+    for (int r = 0; r < nres; r++) outs[r] = r < k ? next[r] : res[r] + tt * step[r];
+    char err[256];
+    if (!ir_interp(body, in->syms, NULL, ins, outs, err, sizeof err)) ok = fail(in, "%s (step %lld of a scan)", err, (long long)tt);
+    for (int r = 0; r < k; r++) {
+      double *x = res[r];
+      res[r] = next[r], next[r] = x;
+    }
+  }
+  for (int r = 0; r < k; r++) free(next[r]);
+  free(next), free(ins), free(outs), free(step);
+  return ok;
+}
+
 static bool run_node(Interp *in, int id, double *const *globals, double *const *inputs) {
   const IrNode *n = &in->f->nodes[id];
   const IrModule *m = in->f->mod;
@@ -361,6 +401,10 @@ static bool run_node(Interp *in, int id, double *const *globals, double *const *
   case OP_RESHAPE: memcpy(o->v, in->vals[n->args[0]].v, (size_t)o->n * sizeof *o->v); return true;
   case OP_TRANSPOSE: run_transpose(in, n, o); return true;
   case OP_ONEHOT: return run_onehot(in, n, o);
+  case OP_SCAN: return run_scan(in, id);
+  case OP_SCAN_OUT:
+    memcpy(o->v, in->scan_res[n->args[0]][n->at.index], (size_t)o->n * sizeof *o->v);
+    return true;
   case OP_CONCAT:
     run_concat(in, n, o);
     return true;
@@ -391,7 +435,8 @@ bool ir_interp(const IrFunc *f, const int64_t *syms, double *const *globals, dou
   Interp in = {.f = f, .syms = syms, .err = err, .errlen = errlen};
   if (errlen) err[0] = 0;
   in.vals = calloc((size_t)f->n + 1, sizeof *in.vals);
-  if (!in.vals) return fail(&in, "interp: out of memory");
+  in.scan_res = calloc((size_t)f->n + 1, sizeof *in.scan_res);
+  if (!in.vals || !in.scan_res) return fail(&in, "interp: out of memory");
   bool ok = true;
   for (int i = 0; i < f->n && ok; i++) {
     const Type *t = &f->nodes[i].ty;
@@ -425,7 +470,13 @@ bool ir_interp(const IrFunc *f, const int64_t *syms, double *const *globals, dou
       memcpy(globals[g], v->v, (size_t)v->n * sizeof *v->v);
     }
   }
-  for (int i = 0; i < f->n; i++) free(in.vals[i].v);
+  for (int i = 0; i < f->n; i++) {
+    free(in.vals[i].v);
+    if (in.scan_res[i])
+      for (int r = 0; r < ir_scan_nresults(f->mod, &f->nodes[i]); r++) free(in.scan_res[i][r]);
+    free(in.scan_res[i]);
+  }
+  free(in.scan_res);
   free(in.vals);
   return ok;
 }

@@ -159,10 +159,12 @@ int ir_append(IrFunc *f, const IrNode *n) {
 int ir_emit(IrFunc *f, OpKind op, const int *args, int nargs, const Attrs *at, const Type *hint,
             Loc loc, Diag *d) {
   const OpInfo *info = &ir_ops[op];
-  if (nargs != info->nargs) unreachable("ir_emit: wrong operand count");
+  if (info->nargs == IR_VARIADIC ? nargs > IR_MAX_ARGS : nargs != info->nargs)
+    unreachable("ir_emit: wrong operand count");
   IrNode n = {.op = op, .nargs = nargs, .loc = loc, .group = -1};
   if (at) n.at = *at;
   if (n.at.name) n.at.name = arena_strdup(f->mod->arena, n.at.name);
+  if (n.at.body) n.at.body = arena_strdup(f->mod->arena, n.at.body);
   Type in[IR_MAX_ARGS];
   for (int i = 0; i < nargs; i++) {
     if (args[i] < 0 || args[i] >= f->n) unreachable("ir_emit: operand out of range");
@@ -172,6 +174,10 @@ int ir_emit(IrFunc *f, OpKind op, const int *args, int nargs, const Attrs *at, c
   if (hint) n.ty = *hint;
   else if (info->flags & OPF_TYPED) unreachable("ir_emit: typed op without a type");
   char err[256] = "";
+  if (op == OP_SCAN_OUT && !ir_scan_result_type(f, args[0], n.at.index, &n.ty, err, sizeof err)) {
+    if (d) diag_error(d, loc, "%s", err);
+    return -1;
+  }
   if (!info->shape(f->mod, in, nargs, &n.at, &n.ty, err, sizeof err)) {
     if (d) diag_error(d, loc, "%s", err);
     return -1;
@@ -227,6 +233,7 @@ IrFunc *ir_func_clone(IrModule *m, const IrFunc *f, const char *name) {
     IrNode n = f->nodes[i];
     if (n.name) n.name = arena_strdup(m->arena, n.name);
     if (n.at.name) n.at.name = arena_strdup(m->arena, n.at.name);
+    if (n.at.body) n.at.body = arena_strdup(m->arena, n.at.body);
     ir_append(g, &n);
   }
   for (int i = 0; i < f->nrets; i++) ir_ret(g, f->rets[i]);

@@ -25,7 +25,7 @@
 /* ---- types ---- */
 
 #define IR_MAX_RANK NNRT_MAX_RANK
-#define IR_MAX_ARGS 4
+#define IR_MAX_ARGS 12 /* a scan's operands (carries, sequences, constants) */
 
 typedef enum { DT_VOID = NNRT_VOID, DT_F32 = NNRT_F32, DT_I32 = NNRT_I32 } DType;
 
@@ -110,7 +110,12 @@ enum {
   A_PAD = 1 << 10,     /* pad: zeros added on each side of H and W */
   A_START = 1 << 11,   /* start: a slice's first index along axis */
   A_END = 1 << 12,     /* end: one past a slice's last index along axis */
-  A_LAST = A_END,      /* the highest kind, for loops over the bits */
+  A_BODY = 1 << 13,    /* body: a scan's step function (printed body=@fn) */
+  A_CARRIES = 1 << 14, /* ncarry: a scan's leading operands carried step to step */
+  A_SEQS = 1 << 15,    /* nseq: the scan operands after them, sliced along axis 0 */
+  A_REVERSE = 1 << 16, /* reverse: a scan walks its sequences from the end */
+  A_RESULT = 1 << 17,  /* index: which of a scan's results scan_out reads */
+  A_LAST = A_RESULT,   /* the highest kind, for loops over the bits */
 };
 
 /* gelu(x) = 0.5 x (1 + tanh(IR_GELU_C (x + IR_GELU_A x^3))): the tanh
@@ -118,6 +123,8 @@ enum {
  * shared by the interpreter, the VJP rule and the kernel. */
 #define IR_GELU_C 0.7978845608028654 /* sqrt(2 / pi) */
 #define IR_GELU_A 0.044715
+
+#define IR_VARIADIC (-1)
 
 typedef enum {
 #define OP(id, mnem, nargs, flags, attrs, shape, vjp) OP_##id,
@@ -136,6 +143,8 @@ typedef struct Attrs {
   int ta, tb;
   int kernel, stride, pad;
   int start, end;
+  const char *body; /* scan: the step function's name */
+  int ncarry, nseq, reverse;
 } Attrs;
 
 struct IrModule;
@@ -148,7 +157,7 @@ typedef bool (*ShapeFn)(const struct IrModule *m, const Type *in, int nin, const
 
 typedef struct OpInfo {
   const char *mnemonic;
-  int nargs;
+  int nargs; /* IR_VARIADIC: any count up to IR_MAX_ARGS (the shape rule checks it) */
   unsigned flags;
   unsigned attrs;
   ShapeFn shape;
@@ -269,6 +278,18 @@ int64_t ir_numel(const Shape *s, const int64_t *syms);
 /* Writes "f32[B,784]" (type) into buf. */
 const char *ir_type_str(const IrModule *m, const Type *t, char *buf, size_t len);
 #define IR_TYPE_STRLEN 128
+
+/* ---- scans (scan.c) ---- */
+
+/* A scan's body function (NULL if absent). */
+const IrFunc *ir_scan_body(const IrModule *m, const Attrs *at);
+/* How many results a scan has: its body's return count. */
+int ir_scan_nresults(const IrModule *m, const IrNode *scan);
+/* The type of result `result` of scan node `scan` in f: what scan_out
+ * reads. False with a message in err when there is no such result. */
+bool ir_scan_result_type(const IrFunc *f, int scan, int result, Type *out, char *err, size_t errlen);
+/* Whether some scan of the module runs f as its body. */
+bool ir_func_is_scan_body(const IrModule *m, const IrFunc *f);
 
 /* ---- text and graphs (text_print.c, text_parse.c, dot.c) ---- */
 

@@ -196,7 +196,9 @@ static int parse_use(Parser *P) {
 
 /* attrs = "{" (attr ("," attr)*)? "}"
  * attr  = "value" "=" number
- *       | ("axis" | "keepdims" | "ta" | "tb" | "kernel" | "stride" | "pad" | "start" | "end") "=" int
+ *       | ("axis" | "keepdims" | "ta" | "tb" | "kernel" | "stride" | "pad" | "start" | "end"
+ *          | "carries" | "seqs" | "reverse" | "result") "=" int
+ *       | "body" "=" "@" function-name
  *       | ("axes" | "perm") "=" "[" (int ("," int)*)? "]" */
 static void parse_attrs(Parser *P, OpKind op, Attrs *at, Loc op_loc) {
   static const struct {
@@ -215,7 +217,12 @@ static void parse_attrs(Parser *P, OpKind op, Attrs *at, Loc op_loc) {
                {"stride", A_STRIDE, offsetof(Attrs, stride), 1000},
                {"pad", A_PAD, offsetof(Attrs, pad), 1000},
                {"start", A_START, offsetof(Attrs, start), INT32_MAX},
-               {"end", A_END, offsetof(Attrs, end), INT32_MAX}};
+               {"end", A_END, offsetof(Attrs, end), INT32_MAX},
+               {"body", A_BODY, 0, 0},
+               {"carries", A_CARRIES, offsetof(Attrs, ncarry), IR_MAX_ARGS},
+               {"seqs", A_SEQS, offsetof(Attrs, nseq), IR_MAX_ARGS},
+               {"reverse", A_REVERSE, offsetof(Attrs, reverse), 1},
+               {"result", A_RESULT, offsetof(Attrs, index), 1000}};
   unsigned want = ir_ops[op].attrs & ~(unsigned)(A_INDEX | A_NAME);
   bool seen[NELEM(names)] = {false};
   const char *mn = ir_ops[op].mnemonic;
@@ -232,7 +239,12 @@ static void parse_attrs(Parser *P, OpKind op, Attrs *at, Loc op_loc) {
       irt_expect(&P->lx, "=");
       if (names[k].kind == A_VALUE) {
         at->value = irt_number(&P->lx);
-      } else if (names[k].field) {
+      } else if (names[k].kind == A_BODY) {
+        IrTok ft = irt_take(&P->lx, TK_GLOBAL, "a function like @cell");
+        at->body = irt_tok_str(&P->lx, &ft);
+        if (!ir_func_find(P->m, at->body))
+          irt_error(&P->lx, ft.loc, "unknown function @%s (a scan's body comes before the scan)", at->body);
+      } else if (!(names[k].kind & (A_AXES | A_PERM))) { /* an int at names[k].field */
         *(int *)((char *)at + names[k].field) = (int)irt_int(&P->lx, 0, names[k].max, names[k].name);
       } else { /* axes, perm */
         irt_expect(&P->lx, "[");
@@ -275,11 +287,15 @@ static int parse_operands(Parser *P, OpKind op, int *args, Attrs *at) {
 
 static void check_arity(Parser *P, OpKind op, int n, Loc loc) {
   int want = ir_ops[op].nargs;
+  if (want == IR_VARIADIC) {
+    if (n > IR_MAX_ARGS) irt_error(&P->lx, loc, "'%s' takes at most %d operands, got %d", ir_ops[op].mnemonic, IR_MAX_ARGS, n);
+    return;
+  }
   if (n != want)
     irt_error(&P->lx, loc, "'%s' takes %d operand%s, got %d", ir_ops[op].mnemonic, want, want == 1 ? "" : "s", n);
 }
 
-/* def = "%" name "=" mnemonic operands attrs? ":" type */
+/* def = "%" name "=" mnemonic operands attrs? (":" type)?   (no type: scan) */
 static void parse_def(Parser *P) {
   IrTok name = irt_take(&P->lx, TK_VALUE, "a value");
   int num, prev;
@@ -305,9 +321,13 @@ static void parse_def(Parser *P) {
   int n = parse_operands(P, op, args, &at);
   check_arity(P, op, n, mt.loc);
   parse_attrs(P, op, &at, mt.loc);
-  irt_expect(&P->lx, ":");
   Loc tloc = P->lx.tok.loc;
-  Type decl = parse_type(P, true);
+  Type decl = {.dt = DT_VOID}; /* a scan has no type of its own: its results are scan_outs */
+  if (op != OP_SCAN) {
+    irt_expect(&P->lx, ":");
+    tloc = P->lx.tok.loc;
+    decl = parse_type(P, true);
+  }
   int v = ir_emit(P->f, op, args, n, &at, &decl, mt.loc, P->lx.d);
   if (v < 0) longjmp(P->lx.fail, 1);
   /* Operands that were pending inputs were placed just now, after the gap

@@ -202,6 +202,21 @@ static void print_attrs(FILE *out, OpKind op, const Attrs *at) {
     case A_END:
       fprintf(out, "end=%d", at->end);
       break;
+    case A_BODY:
+      fprintf(out, "body=@%s", at->body ? at->body : "?");
+      break;
+    case A_CARRIES:
+      fprintf(out, "carries=%d", at->ncarry);
+      break;
+    case A_SEQS:
+      fprintf(out, "seqs=%d", at->nseq);
+      break;
+    case A_REVERSE:
+      fprintf(out, "reverse=%d", at->reverse);
+      break;
+    case A_RESULT:
+      fprintf(out, "result=%d", at->index);
+      break;
     default:
       unreachable("print_attrs: an attribute kind without a spelling");
     }
@@ -233,7 +248,7 @@ static void print_node(FILE *out, const IrFunc *f, char *const *names, int i) {
     print_ref(out, names, f, n->args[k]);
   }
   print_attrs(out, n->op, &n->at);
-  if (n->op != OP_STORE) {
+  if (n->op != OP_STORE && n->op != OP_SCAN) {
     fputs(" : ", out);
     print_type(out, f->mod, &n->ty);
   }
@@ -331,8 +346,12 @@ void ir_print_module(FILE *out, const IrModule *m) {
   if (m->train.present) print_train(out, &m->train);
   for (int i = 0; i < m->nglobals; i++)
     print_global(out, m, &m->globals[i]);
-  for (int i = 0; i < m->nfuncs; i++) {
-    fputc('\n', out);
-    ir_print_func(out, m->funcs[i]);
-  }
+  /* Scan bodies first, so that text read top to bottom defines a body
+   * before the scan that runs it (bodies run no scans themselves). */
+  for (int pass = 0; pass < 2; pass++)
+    for (int i = 0; i < m->nfuncs; i++)
+      if (ir_func_is_scan_body(m, m->funcs[i]) == (pass == 0)) {
+        fputc('\n', out);
+        ir_print_func(out, m->funcs[i]);
+      }
 }

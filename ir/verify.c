@@ -135,6 +135,9 @@ static bool attrs_ok(const IrNode *n, char *why, size_t len) {
   if ((a & A_TRANS) && ((n->at.ta != 0 && n->at.ta != 1) || (n->at.tb != 0 && n->at.tb != 1)))
     return snprintf(why, len, "ta=%d, tb=%d: flags must be 0 or 1", n->at.ta, n->at.tb), false;
   if ((a & A_NAME) && !n->at.name) return snprintf(why, len, "no global name"), false;
+  if ((a & A_BODY) && !n->at.body) return snprintf(why, len, "no body function"), false;
+  if ((a & A_REVERSE) && n->at.reverse != 0 && n->at.reverse != 1)
+    return snprintf(why, len, "reverse is %d, not 0 or 1", n->at.reverse), false;
   return true;
 }
 
@@ -151,7 +154,7 @@ static bool verify_node(Verifier *V, int i, int *ninputs, bool *good) {
   }
   const OpInfo *info = &ir_ops[n->op];
   const char *mn = info->mnemonic;
-  if (n->nargs != info->nargs) {
+  if (info->nargs == IR_VARIADIC ? n->nargs < 0 || n->nargs > IR_MAX_ARGS : n->nargs != info->nargs) {
     verr(V, "%s: %s (%s): has %d operands, the op takes %d", f->name, me, mn, n->nargs, info->nargs);
     return false;
   }
@@ -179,9 +182,9 @@ static bool verify_node(Verifier *V, int i, int *ninputs, bool *good) {
     verr(V, "%s: %s (%s): %s", f->name, me, mn, why);
     return false;
   }
-  if (n->op == OP_STORE) {
+  if (n->op == OP_STORE || n->op == OP_SCAN) {
     if (n->ty.dt != DT_VOID || n->ty.sh.rank != 0) {
-      verr(V, "%s: %s (store): a store's type must be void", f->name, me);
+      verr(V, "%s: %s (%s): its type must be void", f->name, me, mn);
       return false;
     }
   } else if (!type_ok(V->m, &n->ty, true, why, sizeof why)) {
@@ -195,6 +198,10 @@ static bool verify_node(Verifier *V, int i, int *ninputs, bool *good) {
   if (!args_good) return false; /* already reported at the operand */
   Type out = (info->flags & OPF_TYPED) ? n->ty : (Type){0};
   why[0] = 0;
+  if (n->op == OP_SCAN_OUT && !ir_scan_result_type(f, n->args[0], n->at.index, &out, why, sizeof why)) {
+    verr(V, "%s: %s (%s): %s", f->name, me, mn, why);
+    return false;
+  }
   if (!info->shape(V->m, in, n->nargs, &n->at, &out, why, sizeof why)) {
     verr(V, "%s: %s (%s): %s", f->name, me, mn, why);
     return false;

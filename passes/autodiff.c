@@ -88,13 +88,16 @@ int ad_unbroadcast(AdCtx *c, int g, const Type *to) {
 
 static int accumulate(AdCtx *c, int acc, int g) { return acc < 0 ? g : ad_op2(c, OP_ADD, acc, g); }
 
-void ad_grad(IrFunc *f, int y, const int *wrt, int nwrt, int *grads) {
-  int n0 = y + 1; /* nodes after y cannot influence it */
-  bool *rel = calloc((size_t)n0, sizeof *rel);
-  int *g = malloc((size_t)n0 * sizeof *g);
-  if (!rel || !g) unreachable("out of memory");
+void ad_grad_seeded(IrFunc *f, const int *ys, const int *seeds, int ny, const int *wrt, int nwrt, int *grads) {
+  int n0 = 0; /* nodes after the last y cannot influence the ys */
+  for (int k = 0; k < ny; k++)
+    if (ys[k] + 1 > n0) n0 = ys[k] + 1;
+  bool *rel = calloc((size_t)n0 + 1, sizeof *rel);
+  int *g = malloc(((size_t)n0 + 1) * sizeof *g);
+  int **scan_cot = calloc((size_t)n0 + 1, sizeof *scan_cot); /* per scan: cotangent per result */
+  if (!rel || !g || !scan_cot) unreachable("out of memory");
   /* rel[i]: value i depends on a wanted value, so it lies on a path from one
-   * to y and its gradient is worth computing. */
+   * to a y and its gradient is worth computing. */
   for (int k = 0; k < nwrt; k++)
     if (wrt[k] < n0) rel[wrt[k]] = true;
   for (int i = 0; i < n0; i++) {
@@ -102,11 +105,27 @@ void ad_grad(IrFunc *f, int y, const int *wrt, int nwrt, int *grads) {
     const IrNode *n = &f->nodes[i];
     for (int a = 0; a < n->nargs && !rel[i]; a++) rel[i] = rel[n->args[a]] && ad_vjp[n->op] != vjp_none;
   }
-  AdCtx c = {.f = f, .loc = f->nodes[y].loc};
-  if (rel[y]) g[y] = emit(&c, OP_CONST, NULL, 0, &(Attrs){.value = 1}, &f->nodes[y].ty);
-  for (int i = y; i >= 0; i--) {
+  AdCtx c = {.f = f, .loc = f->nodes[ys[0]].loc};
+  for (int k = 0; k < ny; k++)
+    if (rel[ys[k]]) {
+      int seed = seeds ? seeds[k] : emit(&c, OP_CONST, NULL, 0, &(Attrs){.value = 1}, &f->nodes[ys[k]].ty);
+      g[ys[k]] = accumulate(&c, g[ys[k]], seed);
+    }
+  for (int i = n0 - 1; i >= 0; i--) {
     if (g[i] < 0) continue;
     IrNode n = f->nodes[i]; /* a copy: rules append to f->nodes */
+    if (n.op == OP_SCAN_OUT) { /* gathered for the scan, which has every use after it */
+      int s = n.args[0], nres = ir_scan_nresults(f->mod, &f->nodes[s]);
+      if (!scan_cot[s]) {
+        scan_cot[s] = malloc(((size_t)nres + 1) * sizeof **scan_cot);
+        if (!scan_cot[s]) unreachable("out of memory");
+        for (int r = 0; r < nres; r++) scan_cot[s][r] = -1;
+      }
+      c.loc = n.loc;
+      scan_cot[s][n.at.index] = accumulate(&c, scan_cot[s][n.at.index], g[i]);
+      g[s] = i; /* any id: the scan has a gradient to pass on */
+      continue;
+    }
     bool any = false;
     for (int a = 0; a < IR_MAX_ARGS; a++) {
       c.need[a] = a < n.nargs && rel[n.args[a]] && f->nodes[n.args[a]].ty.dt == DT_F32;
@@ -115,8 +134,12 @@ void ad_grad(IrFunc *f, int y, const int *wrt, int nwrt, int *grads) {
     if (!any) continue;
     c.self = i;
     c.loc = n.loc;
-    int og[IR_MAX_ARGS] = {-1, -1, -1, -1};
-    ad_vjp[n.op](&c, &n, g[i], og);
+    int og[IR_MAX_ARGS];
+    for (int a = 0; a < IR_MAX_ARGS; a++) og[a] = -1;
+    if (n.op == OP_SCAN)
+      ad_scan_vjp(&c, &n, scan_cot[i], og);
+    else
+      ad_vjp[n.op](&c, &n, g[i], og);
     for (int a = 0; a < n.nargs; a++)
       if (c.need[a] && og[a] >= 0) g[n.args[a]] = accumulate(&c, g[n.args[a]], og[a]);
   }
@@ -124,9 +147,13 @@ void ad_grad(IrFunc *f, int y, const int *wrt, int nwrt, int *grads) {
     int v = wrt[k];
     grads[k] = v < n0 && g[v] >= 0 ? g[v] : ad_zeros(&c, &f->nodes[v].ty);
   }
+  for (int i = 0; i < n0; i++) free(scan_cot[i]);
+  free(scan_cot);
   free(rel);
   free(g);
 }
+
+void ad_grad(IrFunc *f, int y, const int *wrt, int nwrt, int *grads) { ad_grad_seeded(f, &y, NULL, 1, wrt, nwrt, grads); }
 
 /* slot[g] = k for the k-th parameter f reads (module order), else -1; the
  * list itself goes to params. Returns the count. */

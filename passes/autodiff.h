@@ -58,6 +58,18 @@ int ad_unbroadcast(AdCtx *c, int g, const Type *to);
  * value through several uses are summed. */
 void ad_grad(IrFunc *f, int y, const int *wrt, int nwrt, int *grads);
 
+/* The same for several values at once, each seeded with its cotangent:
+ * the gradient of sum_k sum(ys[k] * seeds[k]) (seeds[k] a value of ys[k]'s
+ * type; seeds NULL: ones). What a scan's backward body needs. */
+void ad_grad_seeded(IrFunc *f, const int *ys, const int *seeds, int ny, const int *wrt, int nwrt, int *grads);
+
+/* The rule for scan (ad_scan.c), called by the sweep with the cotangent of
+ * each of the scan's results (-1: none) instead of one dy: writes the
+ * gradient of each operand to grads. Switches the forward scan to a body
+ * that also stacks its carries (the backward pass reads them), and appends
+ * a reverse scan over a body built from the VJP rules. */
+void ad_scan_vjp(AdCtx *c, const IrNode *scan, const int *cot, int *grads);
+
 /* The GLOBAL_PARAM globals read by f, in module order, written to params
  * (room for m->nglobals); returns their count. */
 int ad_params_read(const IrFunc *f, int *params);

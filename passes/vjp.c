@@ -282,3 +282,15 @@ void vjp_causal_mask(AdCtx *c, const IrNode *n, int dy, int *grads) {
   (void)n;
   grads[0] = ad_attr1(c, OP_CAUSAL_MASK, dy, &(Attrs){.value = 0});
 }
+
+/* scan and scan_out have no dy of their own (a scan has many results):
+ * ad_grad_seeded gathers the scan_outs' cotangents and calls ad_scan_vjp. */
+void vjp_scan(AdCtx *c, const IrNode *n, int dy, int *grads) {
+  (void)c, (void)n, (void)dy, (void)grads;
+  unreachable("scan is differentiated by ad_scan_vjp");
+}
+
+void vjp_scan_out(AdCtx *c, const IrNode *n, int dy, int *grads) {
+  (void)c, (void)n, (void)dy, (void)grads;
+  unreachable("scan_out is differentiated by ad_grad_seeded");
+}

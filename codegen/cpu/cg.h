@@ -76,7 +76,7 @@ typedef struct CgVal {
   CgView v;         /* CV_BUF */
 } CgVal;
 
-typedef enum { CK_EW, CK_REDUCE, CK_ROWWISE, CK_MATMUL, CK_ONEHOT, CK_WINDOW, CK_RANGE } CgKernKind;
+typedef enum { CK_EW, CK_REDUCE, CK_ROWWISE, CK_MATMUL, CK_ONEHOT, CK_WINDOW, CK_RANGE, CK_SCAN } CgKernKind;
 
 /* A kernel writes each export's value, contiguously, into a buffer. */
 typedef struct CgExport {
@@ -298,7 +298,12 @@ void cg_kernel_range(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf);
 void cg_kernel_window(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf); /* k_window.c */
 /* Emits the sgemm call for a matmul kernel at F's insertion point. */
 void cg_emit_matmul(CgFn *F, const CgKernel *k);
-/* Builds the kernel function for k (any kind but CK_MATMUL). */
+/* k_scan.c: a scan kernel (root: the scan; members: it and its scan_outs)
+ * inline at F's insertion point, its scratch at `region`; and how many bytes
+ * that region needs (built in F's entry block). */
+void cg_emit_scan(CgFn *F, const CgKernel *k, LLVMValueRef region);
+LLVMValueRef cg_scan_region_bytes(CgFn *F, const CgKernel *k);
+/* Builds the kernel function for k (any kind but CK_MATMUL and CK_SCAN). */
 void cg_kernel(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf);
 
 /* ---- step functions and metadata (step.c, meta.c) ---- */

@@ -53,7 +53,7 @@ static Uses uses_of(Arena *a, const IrFunc *f) {
 
 bool cg_is_kernel_op(OpKind op) {
   return op_is(op, OPF_ELEMWISE | OPF_REDUCE | OPF_ROWWISE | OPF_CONTRACT | OPF_WINDOW) || op == OP_ONEHOT ||
-         op == OP_CONCAT || op == OP_SLICE || op == OP_CAUSAL_MASK;
+         op == OP_CONCAT || op == OP_SLICE || op == OP_CAUSAL_MASK || op == OP_SCAN || op == OP_SCAN_OUT;
 }
 
 /* Is member x of the node set `in` read outside it? (dim reads only a shape) */
@@ -118,6 +118,24 @@ static bool make_kernel(CgPlan *p, const Uses *U, bool *in, const int *mem, int 
   return true;
 }
 
+/* A scan and the scan_outs reading it: one kernel (k_scan.c), ordered at
+ * the scan, since the autodiff pass may add scan_outs much later. */
+static void make_scan_kernel(CgPlan *p, const Uses *U, bool *in, int s, CgKernel *k) {
+  const IrFunc *f = p->f;
+  memset(k, 0, sizeof *k);
+  k->kind = CK_SCAN;
+  k->root = k->pos = s;
+  k->mem = arena_alloc(p->arena, sizeof(int) * (size_t)(U->n[s] + 1));
+  k->exp = arena_alloc(p->arena, sizeof(CgExport) * (size_t)(U->n[s] + 1));
+  k->mem[k->nmem++] = s;
+  for (int i = 0; i < U->n[s]; i++)
+    if (f->nodes[U->u[s][i]].op == OP_SCAN_OUT) k->mem[k->nmem++] = U->u[s][i];
+  for (int i = 0; i < k->nmem; i++) in[k->mem[i]] = true;
+  for (int i = 1; i < k->nmem; i++)
+    if (escapes(f, U, in, k->mem[i])) k->exp[k->nexp++] = (CgExport){.node = k->mem[i], .buf = p->own[k->mem[i]]};
+  for (int i = 0; i < k->nmem; i++) in[k->mem[i]] = false;
+}
+
 static void add_kernel(CgPlan *p, const CgKernel *k) {
   if (!k->nexp) return; /* nothing reads it: dead code the simplifier left */
   p->ks[p->nks++] = *k;
@@ -148,6 +166,12 @@ static void form_kernels(CgPlan *p, const Uses *U, bool fused) {
   for (int n = 0; n < f->n; n++) {
     bool kern = cg_is_kernel_op(f->nodes[n].op);
     if (!kern && !p->mat[n]) continue;
+    if (f->nodes[n].op == OP_SCAN_OUT) continue; /* its scan's kernel */
+    if (f->nodes[n].op == OP_SCAN) {
+      make_scan_kernel(p, U, in, n, &k);
+      add_kernel(p, &k);
+      continue;
+    }
     if (kern && fused && f->nodes[n].group >= 0) {
       pairs[np++] = (GPair){f->nodes[n].group, n};
       continue;

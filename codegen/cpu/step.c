@@ -70,6 +70,18 @@ static void bind_all(CgFn *F, const CgPlan *p, LLVMValueRef *off) {
   }
 }
 
+/* The largest scratch region a scan kernel needs (scans run one at a
+ * time, so they share it), after the slots; 0 without scans. */
+static LLVMValueRef scan_region_bytes(CgFn *F, const CgPlan *p) {
+  LLVMValueRef most = cg_i64(F->cx, 0);
+  for (int i = 0; i < p->nks; i++)
+    if (p->ks[i].kind == CK_SCAN) {
+      LLVMValueRef r = cg_scan_region_bytes(F, &p->ks[i]);
+      most = LLVMBuildSelect(F->pre, LLVMBuildICmp(F->pre, LLVMIntUGT, r, most, ""), r, most, "");
+    }
+  return most;
+}
+
 static void call_kernel(CgFn *F, const CgKFn *kf, LLVMValueRef ctx) {
   CgCtx *cx = F->cx;
   LLVMBuilderRef b = cx->b;
@@ -111,7 +123,7 @@ bool cg_emit_step(CgCtx *cx, const IrFunc *f, LLVMValueRef *fn, LLVMValueRef *ws
   CgKFn *kfs = arena_alloc(cx->arena, sizeof(CgKFn) * (size_t)(p->nks + 1));
   int maxbufs = 0;
   for (int i = 0; i < p->nks; i++) {
-    if (p->ks[i].kind == CK_MATMUL) continue;
+    if (p->ks[i].kind == CK_MATMUL || p->ks[i].kind == CK_SCAN) continue;
     cg_kernel(cx, p, &p->ks[i], &kfs[i]);
     if (kfs[i].ranged && maybe_large(&kfs[i])) {
       char name[128];
@@ -128,9 +140,13 @@ bool cg_emit_step(CgCtx *cx, const IrFunc *f, LLVMValueRef *fn, LLVMValueRef *ws
   LLVMValueRef *off = slot_offsets(&F, p);
   bind_all(&F, p, off);
   LLVMValueRef ctx = LLVMBuildArrayAlloca(F.pre, cx->t_ptr, cg_i64(cx, maxbufs + 1), "ctx");
+  LLVMValueRef region = LLVMBuildInBoundsGEP2(F.pre, LLVMInt8TypeInContext(cx->llc), LLVMGetParam(F.fn, 2),
+                                              &off[p->nslots], 1, "scan_region");
   for (int i = 0; i < p->nks; i++) {
     if (p->ks[i].kind == CK_MATMUL)
       cg_emit_matmul(&F, &p->ks[i]);
+    else if (p->ks[i].kind == CK_SCAN)
+      cg_emit_scan(&F, &p->ks[i], region);
     else
       call_kernel(&F, &kfs[i], ctx);
   }
@@ -140,7 +156,7 @@ bool cg_emit_step(CgCtx *cx, const IrFunc *f, LLVMValueRef *fn, LLVMValueRef *ws
   snprintf(name, sizeof name, "nnc_%s_workspace", f->name);
   *ws_fn = begin(cx, &F, p, name, cx->t_i64, 1, 0);
   off = slot_offsets(&F, p);
-  LLVMBuildRet(cx->b, off[p->nslots]);
+  LLVMBuildRet(cx->b, LLVMBuildAdd(cx->b, off[p->nslots], scan_region_bytes(&F, p), ""));
   cg_fn_seal(&F);
   return true;
 }

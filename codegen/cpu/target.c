@@ -125,6 +125,11 @@ LLVMModuleRef cg_build_module(const IrModule *m, LLVMContextRef llc, LLVMTargetM
   static const char *const names[3] = {IR_FN_FORWARD, IR_FN_EVAL, IR_FN_TRAIN};
   LLVMValueRef fns[3] = {0}, ws[3] = {0};
   bool ok = true;
+  /* Scan bodies first: a scan calls its body's step function by name. */
+  for (int i = 0; i < m->nfuncs && ok; i++) {
+    LLVMValueRef fn, wsfn;
+    if (ir_func_is_scan_body(m, m->funcs[i])) ok = cg_emit_step(&cx, m->funcs[i], &fn, &wsfn, NULL);
+  }
   for (int i = 0; i < 3 && ok; i++) {
     const IrFunc *f = ir_func_find(m, names[i]);
     if (f) ok = cg_emit_step(&cx, f, &fns[i], &ws[i], NULL);

@@ -160,7 +160,7 @@ bool cg_mark_mat(CgPlan *p) {
         bad = v->kind != CV_BUF || (as->rank == 3 ? !cg_view_rowmajor(&v->v, as) : cg_view_blas(&v->v, as) < 0);
       else if (nd->op == OP_ONEHOT || nd->op == OP_CONCAT || nd->op == OP_SLICE || nd->op == OP_CAUSAL_MASK)
         bad = v->kind != CV_BUF;          /* k_misc.c loads them through their views */
-      else if (op_is(nd->op, OPF_WINDOW)) /* k_window.c indexes NCHW directly */
+      else if (op_is(nd->op, OPF_WINDOW) || nd->op == OP_SCAN) /* indexed directly (k_window.c, k_scan.c) */
         bad = v->kind != CV_BUF || !cg_view_rowmajor(&v->v, as);
       else if (nd->op == OP_RESHAPE)
         bad = v->kind == CV_BUF && !cg_view_rowmajor(&v->v, as);
@@ -182,6 +182,10 @@ void cg_views(CgPlan *p, const IrModule *m) {
   for (int n = 0; n < f->n; n++) {
     const IrNode *nd = &f->nodes[n];
     bool kern = cg_is_kernel_op(nd->op);
+    if (nd->op == OP_SCAN) { /* no value of its own: scan_outs hold its results */
+      p->src[n] = p->val[n] = (CgVal){.kind = CV_NONE};
+      continue;
+    }
     p->src[n] = kern ? (CgVal){.kind = CV_NONE} : derive(p, m, n, p->nglobals);
     if (kern || p->mat[n]) {
       p->val[n] = (CgVal){.kind = CV_BUF};

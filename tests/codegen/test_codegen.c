@@ -370,6 +370,7 @@ static void test_onehot(void) {
 }
 
 void test_models(void); /* test_models.c */
+void test_scan(void);   /* test_scan.c */
 
 /* ---- sliding windows ----
  * Each forward and its gradient ops (dy given as an input, so the scatters
@@ -436,6 +437,7 @@ int main(void) {
   test_ranges();
   test_window();
   test_models();
+  test_scan();
   test_object();
   t_free_all();
   printf("%d passed, %d failed\n", t_passed, t_failed);
