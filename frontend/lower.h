@@ -153,6 +153,16 @@ struct Builtin {
 };
 
 const Builtin *fe_builtin_find(const char *name);
+/* Creates parameter <layer>.<suffix> (initialiser fans already set, or read
+ * off a [.., in, out] shape by fe_layer_param) and loads it. */
+int fe_layer_param_init(Lower *L, const char *layer, const char *suffix, Shape sh, FeInit init, Loc loc);
+int fe_layer_param(Lower *L, const char *layer, const char *suffix, Shape sh, FeInit init, Loc loc);
+/* A layer's name: the `name:` argument (an identifier not taken yet) or
+ * made up from kind; NULL after an error. */
+const char *fe_layer_name(Lower *L, const BArg *a, const char *kind);
+/* The recurrent layers (builtins_rnn.c), searched after builtins.c's. */
+extern const Builtin fe_rnn_builtins[];
+extern const int fe_rnn_nbuiltins;
 int fe_lower_call(Lower *L, const Expr *call);
 /* Reads an initialiser expression (a name or a call). */
 bool fe_read_init(Lower *L, const Expr *e, FeInit *out);

@@ -81,6 +81,7 @@ static inline double rel_err(double a, double n) {
 }
 
 /* Whole-model, optimizer and pipeline checks (test_gradcheck_mlp.c). */
-void mlp_checks(void);
+void mlp_checks(void);  /* test_gradcheck_mlp.c */
+void scan_checks(void); /* test_gradcheck_scan.c */
 
 #endif

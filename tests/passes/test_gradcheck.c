@@ -345,9 +345,11 @@ static void op_checks(void) {
   gradcheck(&(OpCase){"step/eq/dim pass no gradient", 1, {xb4}, -1, 1, .build = b_nondiff});
 }
 
+
 int main(void) {
   op_checks();
   mlp_checks();
+  scan_checks();
   printf("%d passed, %d failed\n", npass, nfail);
   return nfail ? 1 : 0;
 }

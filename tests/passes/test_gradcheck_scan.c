@@ -1,0 +1,120 @@
+/* test_gradcheck_scan.c — f64 central differences against the gradients
+ * autodiff takes through `scan`: a plain RNN (forward and reverse) whose
+ * initial state and sequence are parameters too, so every kind of scan
+ * operand is checked; and LSTMs as the frontend lowers them: a 3-step
+ * layer, a bidirectional one returning sequences, and two stacked. */
+#include "frontend/frontend.h"
+#include "gradcheck.h"
+
+/* xs: f32[4,2,3] and h0: f32[2,3] are parameters (a static batch of 2). */
+static const char *rnn_text(int reverse, char *buf, size_t len) {
+  snprintf(buf, len,
+           "module rnn\nparam @u : f32[3,3] = zeros\nparam @h0 : f32[2,3] = zeros\nparam @xs : f32[4,2,3] = zeros\n"
+           "func cell(%%h: f32[2,3], %%x: f32[2,3], %%u: f32[3,3]) -> (f32[2,3], f32[2,3]) {\n"
+           "  %%m = matmul %%h, %%u {ta=0, tb=0} : f32[2,3]\n  %%a = add %%m, %%x : f32[2,3]\n"
+           "  %%hn = tanh %%a : f32[2,3]\n  %%y = mul %%hn, %%x : f32[2,3]\n  return %%hn, %%y\n}\n"
+           "func eval_step() -> (f32[]) {\n"
+           "  %%u = global @u : f32[3,3]\n  %%h0 = global @h0 : f32[2,3]\n  %%xs = global @xs : f32[4,2,3]\n"
+           "  %%s = scan %%h0, %%xs, %%u {body=@cell, carries=1, seqs=1, reverse=%d}\n"
+           "  %%hT = scan_out %%s {result=0} : f32[2,3]\n  %%ys = scan_out %%s {result=1} : f32[4,2,3]\n"
+           "  %%sq = mul %%ys, %%ys : f32[4,2,3]\n  %%l = sum %%sq {axes=[0,1,2], keepdims=0} : f32[]\n"
+           "  %%e = exp %%hT : f32[2,3]\n  %%l2 = sum %%e {axes=[0,1], keepdims=0} : f32[]\n"
+           "  %%lt = add %%l, %%l2 : f32[]\n  return %%lt\n}\n",
+           reverse);
+  return buf;
+}
+
+/* Checks d loss / d every parameter of m's eval_step at random parameters
+ * and inputs (f32 in [-1, 1], i32 labels in {0, 1}). */
+static void check_params(IrModule *m, const char *what) {
+  const IrFunc *e = ir_func_find(m, IR_FN_EVAL);
+  IrFunc *g = ad_build_grad_func(m, e, "grad");
+  int np = g->nrets - 1;
+  double **gl = calloc((size_t)m->nglobals + 1, sizeof *gl), *in[8] = {0}, loss = 0;
+  for (int i = 0; i < m->nglobals; i++) {
+    gl[i] = alloc_for(&m->globals[i].ty);
+    for (int64_t j = 0; j < numel(&m->globals[i].ty); j++) gl[i][j] = urand(-0.8, 0.8);
+  }
+  int nin = 0;
+  for (int i = 0; i < e->n && nin < 8; i++)
+    if (e->nodes[i].op == OP_INPUT) {
+      const Type *t = &e->nodes[i].ty;
+      in[nin] = alloc_for(t);
+      for (int64_t j = 0; j < numel(t); j++) in[nin][j] = t->dt == DT_I32 ? floor(urand(0, 2)) : urand(-1, 1);
+      nin++;
+    }
+  double **out = calloc((size_t)np + 2, sizeof *out), **scratch = calloc((size_t)np + 2, sizeof *scratch);
+  out[0] = scratch[0] = &loss;
+  int params[64];
+  ad_params_read(e, params);
+  for (int p = 0; p < np; p++) out[p + 1] = alloc_for(&m->globals[params[p]].ty), scratch[p + 1] = alloc_for(&m->globals[params[p]].ty);
+  bool ok = verify(m) && run(g, gl, in, out);
+  double worst = 0, h = 1e-6;
+  int checked = 0;
+  for (int p = 0; ok && p < np; p++) {
+    double *w = gl[params[p]];
+    for (int64_t j = 0; ok && j < numel(&m->globals[params[p]].ty); j++, checked++) {
+      double keep = w[j], lp, lm;
+      w[j] = keep + h;
+      ok = run(g, gl, in, scratch);
+      lp = loss;
+      w[j] = keep - h;
+      ok = ok && run(g, gl, in, scratch);
+      lm = loss;
+      w[j] = keep;
+      double num = (lp - lm) / (2 * h), err = rel_err(out[p + 1][j], num);
+      if (err > 1e-6)
+        printf("  @%s[%lld]: analytic %.12g numeric %.12g\n", m->globals[params[p]].name, (long long)j, out[p + 1][j], num);
+      worst = fmax(worst, err);
+    }
+  }
+  result(ok && worst <= 1e-6 && checked > 0, "grad through scan: %s (%d parameters, %d elements): rel err %.1e", what, np,
+         checked, worst);
+  for (int p = 1; p <= np; p++) free(out[p]), free(scratch[p]);
+  free(out), free(scratch);
+  for (int i = 0; i < nin; i++) free(in[i]);
+  for (int i = 0; i < m->nglobals; i++) free(gl[i]);
+  free(gl);
+}
+
+static IrModule *from_nn(Arena *a, const char *src) {
+  Diag d;
+  diag_init(&d, stdout);
+  FeModel *fm = fe_compile(a, &d, "<scan test>", src, strlen(src));
+  return fm ? fm->mod : NULL;
+}
+
+void scan_checks(void) {
+  char buf[4096];
+  for (int rev = 0; rev < 2; rev++) {
+    Arena *a = arena_new();
+    Diag d;
+    diag_init(&d, stdout);
+    const char *text = rnn_text(rev, buf, sizeof buf);
+    IrModule *m = ir_parse(a, &d, "<rnn>", text, strlen(text));
+    if (m) check_params(m, rev ? "RNN, reverse (init, sequence, constant)" : "RNN (init, sequence, constant)");
+    else result(false, "RNN IR parses");
+    arena_free(a);
+  }
+  static const struct {
+    const char *what, *body;
+  } models[] = {
+      {"LSTM, 3 steps, last state", "h = lstm(x, 3)\n logits = dense(h, 2)"},
+      {"bidirectional LSTM over 3 steps, sequences", "h = lstm(x, 2, sequences: true, bidirectional: true)\n"
+                                                     " logits = dense(mean(h, axis: 1), 2)"},
+      {"two stacked LSTMs, the second reversed", "s = lstm(x, 2, sequences: true)\n h = lstm(s, 3, reverse: true)\n"
+                                                 " logits = dense(h, 2)"},
+  };
+  for (size_t i = 0; i < sizeof models / sizeof *models; i++) {
+    Arena *a = arena_new();
+    char src[1024];
+    snprintf(src, sizeof src,
+             "model m {\n input x: f32[B, 3, 2]\n input y: i32[B]\n %s\n output logits\n"
+             " minimize cross_entropy(logits, y)\n}\n",
+             models[i].body);
+    IrModule *m = from_nn(a, src);
+    if (m) check_params(m, models[i].what);
+    else result(false, "%s: compiles", models[i].what);
+    arena_free(a);
+  }
+}
