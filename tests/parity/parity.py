@@ -22,7 +22,8 @@ here) or lstm (lstm_layer.nn here). For the case's model:
 
 Relative error, per tensor: max_i |nnc_i - torch_i| / max_i |torch_i| (the
 worst element against the tensor's scale, so an element near zero neither
-hides nor inflates an error); per loss: |nnc - torch| / |torch|. Gated at
+hides nor inflates an error); per loss: |nnc - torch| / |torch| (the log
+prints losses to 6 digits: a resolution of 5e-6 at worst). Gated at
 1e-4 (each must be at most that):
   - the loss of each step;
   - each Adam moment <name>.m, <name>.v, all elements (these are the
@@ -65,7 +66,6 @@ except ImportError as ex:
 TOL = 1e-4
 STEPS = 5
 FMNIST = "/usr/share/datasets/fashion-mnist"
-HERE = os.path.dirname(os.path.abspath(__file__))
 
 # ---- the runtime's sample order: rt_philox.c and rt_train.c, mirrored ----
 
@@ -166,6 +166,9 @@ def fashion_rows(split, n):
     import gzip
 
     pre = "train" if split == "train" else "t10k"
+    if not os.path.isdir(FMNIST):
+        print("FAIL: %s is missing; install Debian's dataset-fashion-mnist (bash .ci/setup)" % FMNIST)
+        sys.exit(1)
     with gzip.open("%s/%s-images-idx3-ubyte.gz" % (FMNIST, pre)) as f:
         x = np.frombuffer(f.read(16 + n * 784), np.uint8, offset=16).reshape(n, 784).astype(np.float32) / 255
     with gzip.open("%s/%s-labels-idx1-ubyte.gz" % (FMNIST, pre)) as f:
@@ -394,7 +397,8 @@ def main():
     torch.manual_seed(case["seed"])
     module = case["module"]()
     init_path = os.path.join(tmp, "init.safetensors")
-    save_safetensors(init_path, {n: (p.detach().T if t else p.detach()).numpy() for n, (p, t) in module.names().items()})
+    names = module.names()
+    save_safetensors(init_path, {n: (p.detach().T if t else p.detach()).numpy() for n, (p, t) in names.items()})
     init = load_safetensors(init_path)  # what both sides start from
     torch_init = {n: a.copy() for n, a in init.items()}
     if opt.perturb:
