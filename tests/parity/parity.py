@@ -1,0 +1,503 @@
+#!/usr/bin/python3
+"""parity.py NNC SOURCE_DIR CASE [--perturb NAME] [--keep DIR] — nnc against
+PyTorch: 5 Adam steps from the same weights on the same batches.
+
+CASE is cnn (examples/fashion_cnn.nn), transformer (transformer_block.nn
+here) or lstm (lstm_layer.nn here). For the case's model:
+  1. PyTorch builds the same network (its own layers: nn.Conv2d, nn.Linear,
+     nn.LayerNorm, nn.LSTM; the attention by hand) from a fixed torch seed;
+     its weights, in nnc's layout (dense w is [in, out], the transpose of
+     nn.Linear's weight), are written to init.safetensors, and both sides load
+     that file.
+  2. A small deterministic data set is written as .npy files.
+  3. `nnc build`, then `./model train --init init.safetensors --steps 5
+     --val-split 0 --log log.csv --checkpoint out.safetensors`.
+  4. PyTorch trains with torch.optim.Adam on the same batches: the runtime's
+     sample order is reproduced here exactly (rt_shuffle of rt_philox.c,
+     applied as rt_train.c does: one split shuffle of 0..n-1, then one
+     shuffle per epoch).
+  5. The loss of every step (the log) and every tensor of the checkpoint (each
+     parameter, its Adam moments <name>.m and <name>.v, and opt.step) are
+     compared with PyTorch's.
+
+Relative error, per tensor: max_i |nnc_i - torch_i| / max_i |torch_i| (the
+worst element against the tensor's scale, so an element near zero neither
+hides nor inflates an error); per loss: |nnc - torch| / |torch| (the log
+prints losses to 6 digits: a resolution of 5e-6 at worst). Gated at
+1e-4 (each must be at most that):
+  - the loss of each step;
+  - each Adam moment <name>.m, <name>.v, all elements (these are the
+    gradients' running mean and mean square: the check of forward and
+    backward), and opt.step;
+  - each parameter, on its well-conditioned elements, and its L2 relative
+    error ||nnc - torch|| / ||torch|| on all elements.
+An element is eps-conditioned, and left out of the parameter's max, when in
+some step its Adam denominator was tiny but not zero: 0 < sqrt(v_hat) < 1e-5
+(1000 eps) in PyTorch's float64 run. There the step lr m_hat / (sqrt(v_hat)
++ eps) turns float32 rounding noise in a gradient near eps (a ReLU unit
+active on one sample, say) into a visible weight change: PyTorch's own
+float32 run differs from its float64 run by up to 1.4e-3 of dense_1.w's
+scale on the CNN (init seeds 0-7: 4 of 8 over 1e-4), an error no float32
+implementation avoids. Their count and the max over all elements are
+printed beside the gated figures, and each side's error against PyTorch in
+float64 (the last columns) shows the float32 noise floor.
+
+--perturb NAME moves one element of NAME in PyTorch's copy of the initial
+weights by 1e-3 of that tensor's scale (nnc keeps the file): the comparison
+must then fail, and the script exits 0 only if it does (the test can fail).
+Exits 77 (skipped) for the lstm case while `nnc check` does not know `lstm`."""
+import argparse
+import json
+import math
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+
+try:
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+except ImportError as ex:
+    print("FAIL: %s; the parity tests need Debian's python3-numpy and python3-torch (bash .ci/setup)" % ex)
+    sys.exit(1)
+
+TOL = 1e-4
+STEPS = 5
+FMNIST = "/usr/share/datasets/fashion-mnist"
+
+# ---- the runtime's sample order: rt_philox.c and rt_train.c, mirrored ----
+
+RNG_SHUFFLE, RNG_SPLIT = 1, 2  # nnrt.h: RT_RNG_SHUFFLE, RT_RNG_SPLIT
+U32 = 0xFFFFFFFF
+
+
+def philox4x32(ctr, key):
+    """Philox4x32-10 (Random123), as rt_philox4x32."""
+    c0, c1, c2, c3 = ctr
+    k0, k1 = key
+    for r in range(10):
+        if r:
+            k0, k1 = (k0 + 0x9E3779B9) & U32, (k1 + 0xBB67AE85) & U32
+        p0, p1 = 0xD2511F53 * c0, 0xCD9E8D57 * c2
+        c0, c1, c2, c3 = (p1 >> 32) ^ c1 ^ k0, p1 & U32, (p0 >> 32) ^ c3 ^ k1, p0 & U32
+    return c0, c1, c2, c3
+
+
+# Random123's known answer (as tests/runtime checks rt_philox4x32 against).
+assert philox4x32((0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344), (0xA4093822, 0x299F31D0)) == (
+    0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1)
+
+
+def rng_u32(seed, stream, purpose):
+    """rt_rng_init + rt_rng_u32: the u32s of (seed, stream, purpose)."""
+    key, block = (seed & U32, seed >> 32 & U32), 0
+    while True:
+        yield from philox4x32((block & U32, block >> 32 & U32, stream, purpose), key)
+        block += 1
+
+
+def rng_below(rng, n):
+    """rt_rng_below: Lemire's multiply-shift with rejection."""
+    m = next(rng) * n
+    if m & U32 < n:
+        threshold = (-n & U32) % n
+        while m & U32 < threshold:
+            m = next(rng) * n
+    return m >> 32
+
+
+def shuffle(idx, seed, stream, purpose):
+    """rt_shuffle: Fisher-Yates from the back."""
+    rng = rng_u32(seed, stream, purpose)
+    for i in range(len(idx) - 1, 0, -1):
+        j = rng_below(rng, i + 1)
+        idx[i], idx[j] = idx[j], idx[i]
+
+
+def batch_order(n, batch, steps, seed, static_batch):
+    """The sample indices of each of the first `steps` batches of `train`
+    with --val-split 0 (rt_train.c: setup and train_loop)."""
+    order = list(range(n))
+    shuffle(order, seed, 0, RNG_SPLIT)
+    per_epoch = n // batch if static_batch else (n + batch - 1) // batch
+    out, epoch = [], 0
+    while len(out) < steps:
+        idx = order[:]
+        shuffle(idx, seed, epoch, RNG_SHUFFLE)
+        out += [idx[s * batch : (s + 1) * batch] for s in range(per_epoch)][: steps - len(out)]
+        epoch += 1
+    return out
+
+
+# ---- files ----
+
+
+def save_safetensors(path, tensors):
+    header, blobs, at = {}, [], 0
+    for name, a in tensors.items():
+        b = np.ascontiguousarray(a, "<f4").tobytes()
+        header[name] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [at, at + len(b)]}
+        blobs.append(b)
+        at += len(b)
+    h = json.dumps(header).encode()
+    h += b" " * (-len(h) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+
+
+def load_safetensors(path):
+    raw = open(path, "rb").read()
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8 : 8 + n])
+    header.pop("__metadata__", None)
+    out = {}
+    for name, info in header.items():
+        assert info["dtype"] == "F32", name
+        b, e = info["data_offsets"]
+        out[name] = np.frombuffer(raw[8 + n + b : 8 + n + e], "<f4").reshape(info["shape"]).copy()
+    return out
+
+
+def fashion_rows(split, n):
+    """The first n images ([n, 784] floats in [0, 1], as the runtime scales
+    IDX pixels) and labels of Fashion-MNIST's train or t10k split."""
+    import gzip
+
+    pre = "train" if split == "train" else "t10k"
+    if not os.path.isdir(FMNIST):
+        print("FAIL: %s is missing; install Debian's dataset-fashion-mnist (bash .ci/setup)" % FMNIST)
+        sys.exit(1)
+    with gzip.open("%s/%s-images-idx3-ubyte.gz" % (FMNIST, pre)) as f:
+        x = np.frombuffer(f.read(16 + n * 784), np.uint8, offset=16).reshape(n, 784).astype(np.float32) / 255
+    with gzip.open("%s/%s-labels-idx1-ubyte.gz" % (FMNIST, pre)) as f:
+        y = np.frombuffer(f.read(8 + n), np.uint8, offset=8).astype(np.int32)
+    return x, y
+
+
+# ---- the models ----
+# Each case: the .nn file, the batch (static_batch: the model's batch dim is
+# fixed, so the runtime drops a partial last batch), the data, the PyTorch
+# module, and `names(module)`: nnc's parameter name -> (torch parameter,
+# whether nnc's layout is its transpose).
+
+
+class Cnn(torch.nn.Module):
+    """examples/fashion_cnn.nn."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(1, 32, 3)
+        self.fc1 = torch.nn.Linear(32 * 13 * 13, 64)
+        self.fc2 = torch.nn.Linear(64, 10)
+
+    def forward(self, x):
+        h = F.max_pool2d(F.relu(self.conv(x)), 2)
+        return self.fc2(F.relu(self.fc1(h.flatten(1))))
+
+    def names(self):
+        return {"conv2d_1.w": (self.conv.weight, False), "conv2d_1.b": (self.conv.bias, False),
+                "dense_1.w": (self.fc1.weight, True), "dense_1.b": (self.fc1.bias, False),
+                "dense_2.w": (self.fc2.weight, True), "dense_2.b": (self.fc2.bias, False)}
+
+
+class Block(torch.nn.Module):
+    """transformer_block.nn: a pre-LN decoder block, attention by hand (the
+    key projection without bias, as there)."""
+
+    T, D, H = 16, 32, 4
+
+    def __init__(self):
+        super().__init__()
+        D = self.D
+        lin = torch.nn.Linear
+        self.ln_1, self.ln_2 = torch.nn.LayerNorm(D), torch.nn.LayerNorm(D)
+        self.attn_q, self.attn_k, self.attn_v, self.attn_out = lin(D, D), lin(D, D, bias=False), lin(D, D), lin(D, D)
+        self.mlp_in, self.mlp_out = lin(D, 4 * D), lin(4 * D, D)
+        self.head = lin(D, 10)
+        with torch.no_grad():  # LayerNorm's ones and zeros would not show gamma and beta mixed up
+            for ln in (self.ln_1, self.ln_2):
+                ln.weight.add_(0.1 * torch.randn(D))
+                ln.bias.add_(0.1 * torch.randn(D))
+
+    def forward(self, x):  # x: [B, T, D]
+        B, T, D, H = x.shape[0], self.T, self.D, self.H
+
+        def heads(t):  # [B, T, D] -> [B, H, T, D/H]
+            return t.view(B, T, H, D // H).transpose(1, 2)
+
+        a = self.ln_1(x)
+        q, k, v = heads(self.attn_q(a)), heads(self.attn_k(a)), heads(self.attn_v(a))
+        s = q @ k.transpose(-1, -2) * (1 / math.sqrt(D // H))
+        s = s.masked_fill(torch.ones(T, T, dtype=torch.bool).triu(1), float("-inf"))
+        o = (s.softmax(-1) @ v).transpose(1, 2).reshape(B, T, D)
+        h = x + self.attn_out(o)
+        z = h + self.mlp_out(F.gelu(self.mlp_in(self.ln_2(h)), approximate="tanh"))
+        return self.head(z.mean(1))
+
+    def names(self):
+        out = {}
+        for n in ("ln_1", "ln_2"):
+            ln = getattr(self, n)
+            out[n + ".gamma"], out[n + ".beta"] = (ln.weight, False), (ln.bias, False)
+        for n in ("attn_q", "attn_k", "attn_v", "attn_out", "mlp_in", "mlp_out", "head"):
+            lin = getattr(self, n)
+            out[n + ".w"] = (lin.weight, True)
+            if lin.bias is not None:
+                out[n + ".b"] = (lin.bias, False)
+        return out
+
+
+class Lstm(torch.nn.Module):
+    """lstm_layer.nn: nnc's one bias b is bias_ih_l0; bias_hh_l0 stays 0 and
+    untrained (names() leaves it out, so Adam never sees it)."""
+
+    def __init__(self):
+        super().__init__()
+        self.lstm = torch.nn.LSTM(28, 32, batch_first=True)
+        self.fc = torch.nn.Linear(32, 10)
+        with torch.no_grad():
+            self.lstm.bias_hh_l0.zero_()
+        self.lstm.bias_hh_l0.requires_grad_(False)
+
+    def forward(self, x):  # x: [B, 28, 28]
+        _, (h, _) = self.lstm(x)
+        return self.fc(h[-1])
+
+    def names(self):
+        return {"lstm_1.w": (self.lstm.weight_ih_l0, True), "lstm_1.u": (self.lstm.weight_hh_l0, True),
+                "lstm_1.b": (self.lstm.bias_ih_l0, False), "dense_1.w": (self.fc.weight, True),
+                "dense_1.b": (self.fc.bias, False)}
+
+
+def fashion_data(shape):
+    """40 training and 8 test images of Fashion-MNIST, each of `shape`."""
+
+    def data():
+        x, y = fashion_rows("train", 40)
+        tx, ty = fashion_rows("test", 8)
+        return x.reshape((-1,) + shape), y, tx.reshape((-1,) + shape), ty
+
+    return data
+
+
+def random_sequences():
+    """28 training and 8 test sequences of normal features, random labels."""
+    r = np.random.default_rng(7)
+    x = r.standard_normal((36, Block.T, Block.D)).astype(np.float32)
+    y = r.integers(0, 10, 36).astype(np.int32)
+    return x[:28], y[:28], x[28:], y[28:]
+
+
+# batch 16 over 40 samples: epochs of 16 + 16 + 8, so 5 steps cross an epoch
+# boundary (a reshuffle) and include a partial batch. The transformer's batch
+# is static (8): 28 samples give 3 steps per epoch, the last 4 dropped.
+CASES = {
+    "cnn": dict(nn="examples/fashion_cnn.nn", batch=16, static_batch=False, seed=42, lr=1e-3,
+                data=fashion_data((1, 28, 28)), module=Cnn),
+    "transformer": dict(nn="tests/parity/transformer_block.nn", batch=8, static_batch=True, seed=7, lr=1e-3,
+                        data=random_sequences, module=Block),
+    "lstm": dict(nn="tests/parity/lstm_layer.nn", batch=16, static_batch=False, seed=7, lr=1e-3,
+                 data=fashion_data((28, 28)), module=Lstm),
+}
+
+# ---- running both ----
+
+
+def run(cmd, what):
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    if p.returncode:
+        print("FAIL: %s exited %d: %s\n%s%s" % (what, p.returncode, " ".join(cmd), p.stdout, p.stderr))
+        sys.exit(1)
+    return p
+
+
+def train_torch(module, init, batches, x, y, lr, dtype):
+    """Loads init (nnc layout) and takes an Adam step per batch. Returns the
+    losses; nnc name -> array (nnc layout, float64) of each parameter and its
+    Adam state; and nnc name -> mask of each parameter's eps-conditioned
+    elements (0 < sqrt(v_hat) < 1000 eps after some step)."""
+    module = module.to(dtype)
+    names = module.names()
+    with torch.no_grad():
+        for n, (p, t) in names.items():
+            v = torch.from_numpy(init[n]).to(dtype)
+            p.copy_(v.T if t else v)
+    params = [p for p, _ in names.values()]
+    opt = torch.optim.Adam(params, lr=lr)
+    beta2, eps = opt.defaults["betas"][1], opt.defaults["eps"]
+    losses, cond = [], {n: torch.zeros_like(p, dtype=torch.bool) for n, (p, _) in names.items()}
+    for step, idx in enumerate(batches, 1):
+        opt.zero_grad()
+        loss = F.cross_entropy(module(torch.from_numpy(x[idx]).to(dtype)), torch.from_numpy(y[idx]).long())
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+        for n, (p, _) in names.items():
+            root = (opt.state[p]["exp_avg_sq"] / (1 - beta2**step)).sqrt()
+            cond[n] |= (root > 0) & (root < 1000 * eps)
+
+    def nnc_layout(t, transposed):
+        t = t.detach().double()
+        return (t.T if transposed else t).numpy()
+
+    out = {}
+    for n, (p, t) in names.items():
+        out[n] = nnc_layout(p, t)
+        out[n + ".m"] = nnc_layout(opt.state[p]["exp_avg"], t)
+        out[n + ".v"] = nnc_layout(opt.state[p]["exp_avg_sq"], t)
+        cond[n] = nnc_layout(cond[n], t).astype(bool)
+    out["opt.step"] = np.array(float(opt.state[params[0]]["step"]))
+    return losses, out, cond
+
+
+def rel_err(a, b, mask=None):
+    """max |a - b| / max |b| over the elements mask selects (all: None), and
+    the index of the worst; 0/0 is 0."""
+    d = np.abs(a.astype(np.float64) - b)
+    if mask is not None:
+        d = np.where(mask, d, 0.0)
+    scale = float(np.abs(b).max()) if b.size else 0.0
+    at = np.unravel_index(int(d.argmax()), d.shape) if d.size else ()
+    worst = float(d.max()) if d.size else 0.0
+    return (worst / scale if scale > 0 else (0.0 if worst == 0 else math.inf)), at
+
+
+def l2_err(a, b):
+    num, den = float(np.linalg.norm(a.astype(np.float64) - b)), float(np.linalg.norm(b))
+    return num / den if den > 0 else (0.0 if num == 0 else math.inf)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("nnc")
+    ap.add_argument("src")
+    ap.add_argument("case", choices=sorted(CASES))
+    ap.add_argument("--perturb", metavar="NAME")
+    ap.add_argument("--keep", metavar="DIR", help="work in DIR and keep its files")
+    opt = ap.parse_args()
+    case = CASES[opt.case]
+    torch.set_num_threads(1)
+    tmp_obj = None if opt.keep else tempfile.TemporaryDirectory()
+    tmp = opt.keep or tmp_obj.name
+    os.makedirs(tmp, exist_ok=True)
+    model_nn = os.path.join(opt.src, case["nn"])
+
+    chk = subprocess.run([opt.nnc, "check", model_nn], capture_output=True, text=True)
+    if chk.returncode and opt.case == "lstm" and "unknown function 'lstm'" in chk.stderr:
+        print("SKIP: nnc has no lstm builtin yet:\n" + chk.stderr)
+        return 77
+    run([opt.nnc, "build", model_nn, "-o", os.path.join(tmp, "model")], "nnc build")
+
+    x, y, tx, ty = case["data"]()
+    for n, a in (("train_x", x), ("train_y", y), ("test_x", tx), ("test_y", ty)):
+        np.save(os.path.join(tmp, n + ".npy"), a)
+
+    torch.manual_seed(case["seed"])
+    module = case["module"]()
+    init_path = os.path.join(tmp, "init.safetensors")
+    names = module.names()
+    save_safetensors(init_path, {n: (p.detach().T if t else p.detach()).numpy() for n, (p, t) in names.items()})
+    init = load_safetensors(init_path)  # what both sides start from
+    torch_init = {n: a.copy() for n, a in init.items()}
+    if opt.perturb:
+        if opt.perturb not in torch_init:
+            print("--perturb: no parameter %s; the parameters are %s" % (opt.perturb, ", ".join(torch_init)))
+            return 2
+        a = torch_init[opt.perturb].reshape(-1)
+        a[a.size // 2] += 1e-3 * np.abs(a).max()
+        print("perturbed: %s[%d] in PyTorch's initial weights, by 1e-3 of its scale" % (opt.perturb, a.size // 2))
+
+    ckpt, log = os.path.join(tmp, "out.safetensors"), os.path.join(tmp, "log.csv")
+    run([os.path.join(tmp, "model"), "train", "--data", tmp, "--init", init_path, "--steps", str(STEPS),
+         "--epochs", str(STEPS), "--batch", str(case["batch"]), "--seed", str(case["seed"]), "--lr", repr(case["lr"]),
+         "--val-split", "0", "--threads", "1", "--quiet", "--log", log, "--checkpoint", ckpt],
+        "the nnc training binary")
+    nnc_loss = [float(r.split(",")[3]) for r in open(log).read().splitlines() if r.startswith("step,")]
+    got = load_safetensors(ckpt)
+
+    batches = batch_order(len(x), case["batch"], STEPS, case["seed"], case["static_batch"])
+    t_loss, want, _ = train_torch(case["module"](), torch_init, batches, x, y, case["lr"], torch.float32)
+    r_loss, ref, cond = train_torch(case["module"](), torch_init, batches, x, y, case["lr"], torch.float64)
+
+    print("%s: %s, batches of %d from %d samples, %d Adam steps (lr %g) from the same weights\nbatches: %s" % (
+        opt.case, case["nn"], case["batch"], len(x), STEPS, case["lr"],
+        " ".join("[%s]" % ",".join(map(str, b)) for b in batches)))
+    failures = []
+    worst = {}
+
+    def note(kind, e, what):
+        if e >= worst.get(kind, (-1.0, ""))[0]:
+            worst[kind] = (e, what)
+
+    print("\nstep  nnc loss     torch loss   rel err   vs torch f64: nnc, torch")
+    if len(nnc_loss) != STEPS:
+        failures.append("the log has %d step rows, expected %d" % (len(nnc_loss), STEPS))
+    for i, (a, b, r) in enumerate(zip(nnc_loss, t_loss, r_loss)):
+        e = abs(a - b) / abs(b)
+        print("%4d  %-12.7g %-12.7g %-9.1e %.1e, %.1e" % (i + 1, a, b, e, abs(a - r) / abs(r), abs(b - r) / abs(r)))
+        note("loss", e, "step %d" % (i + 1))
+        if not e <= TOL:
+            failures.append("loss at step %d: nnc %.7g, torch %.7g, rel err %.2e" % (i + 1, a, b, e))
+
+    missing, extra = sorted(set(want) - set(got)), sorted(set(got) - set(want))
+    if missing:
+        failures.append("nnc's checkpoint lacks " + ", ".join(missing))
+    if extra:
+        failures.append("no PyTorch counterpart for nnc's " + ", ".join(extra))
+    print("\n%-16s %-10s %-8s %-13s %-12s %-12s %-8s %-13s %s" % (
+        "tensor", "shape", "rel err", "worst at", "nnc", "torch", "L2 rel", "eps-cond: n,", "vs torch f64: nnc, torch"))
+    print("%-16s %-10s %-8s %-13s %-12s %-12s %-8s %-13s" % ("", "", "", "", "", "", "", "max rel err"))
+    literal = [0.0, 0.0, "", 0]  # over all parameter elements: nnc~torch, torch f32~f64, tensor, eps-cond count
+    for n in got:
+        if n not in want:
+            continue
+        a, b = got[n], want[n]
+        if a.shape != b.shape:
+            failures.append("%s: nnc shape %s, torch %s" % (n, list(a.shape), list(b.shape)))
+            continue
+        is_param = n in cond
+        mask = ~cond[n] if is_param else None
+        e, at = rel_err(a, b, mask)
+        l2 = l2_err(a, b) if is_param else None
+        cond_col = ""
+        if is_param:
+            all_e, _ = rel_err(a, b)
+            torch_all = rel_err(b, ref[n])[0]
+            cond_col = "%d, %.1e" % (int(cond[n].sum()), all_e)
+            if all_e > literal[0]:
+                literal[:3] = [all_e, literal[1], n]
+            literal[1] = max(literal[1], torch_all)
+            literal[3] += int(cond[n].sum())
+        print("%-16s %-10s %-8s %-13s %-12.6g %-12.6g %-8s %-13s %.1e, %.1e" % (
+            n, "x".join(map(str, a.shape)) or "scalar", "%.1e" % e, list(map(int, at)), a[at], b[at],
+            "%.1e" % l2 if is_param else "", cond_col, rel_err(a, ref[n], mask)[0], rel_err(b, ref[n], mask)[0]))
+        kind = "param" if is_param else "opt.step" if n == "opt.step" else "adam state"
+        note(kind, e, n)
+        if not e <= TOL:
+            failures.append("%s: rel err %.2e at %s (nnc %.7g, torch %.7g)" % (n, e, list(map(int, at)), a[at], b[at]))
+        if is_param:
+            note("param L2", l2, n)
+            if not l2 <= TOL:
+                failures.append("%s: L2 rel err %.2e" % (n, l2))
+
+    print("\nmax relative error (gated at %g): " % TOL + ", ".join(
+        "%s %.1e (%s)" % (k, v[0], v[1]) for k, v in worst.items()))
+    print("parameters over all elements, the %d eps-conditioned ones included (not gated): nnc vs torch %.1e (%s); "
+          "torch float32 vs float64 %.1e" % (literal[3], literal[0], literal[2], literal[1]))
+    if opt.perturb:
+        if failures:
+            print("ok: the perturbation was caught (%d mismatches, first: %s)" % (len(failures), failures[0]))
+            return 0
+        print("FAIL: PyTorch started from perturbed weights, yet everything agreed within %g" % TOL)
+        return 1
+    if failures:
+        print("FAIL: nnc and PyTorch disagree:\n  " + "\n  ".join(failures))
+        return 1
+    print("PASS")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
