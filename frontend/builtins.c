@@ -445,8 +445,9 @@ static int lower_pool(Lower *L, const Builtin *b, const Expr *call, BArg *a) {
   return fe_emit(L, b->op, &a[0].v, 1, &at, NULL, call->loc);
 }
 
-/* dense(x [B, in], units, activation, use_bias, init, bias_init, name):
- * x @ w + b with w: [in, units], b: [units], then the activation. */
+/* dense(x [B, in] or [B, T, in], units, activation, use_bias, init,
+ * bias_init, name): x @ w + b with w: [in, units], b: [units], then the
+ * activation; over a sequence, the same weights at every step. */
 static int lower_dense(Lower *L, const Builtin *b, const Expr *call, BArg *a) {
   (void)b;
   int x = a[0].v;
@@ -456,15 +457,17 @@ static int lower_dense(Lower *L, const Builtin *b, const Expr *call, BArg *a) {
   if (a[1].i <= 0) {
     diag_error(L->d, a[1].loc, "units must be a positive integer, got %lld", (long long)a[1].i);
     ok = false;
-  } else if (t->sh.rank == 2 && !IR_IS_SYM(t->sh.d[1]) && t->sh.d[1] > FE_MAX_ELEMS / a[1].i) {
+  } else if ((t->sh.rank == 2 || t->sh.rank == 3) && !IR_IS_SYM(t->sh.d[t->sh.rank - 1]) &&
+             t->sh.d[t->sh.rank - 1] > FE_MAX_ELEMS / a[1].i) {
     diag_error(L->d, a[1].loc, "this layer would be too large (more than 2^40 weights)");
     ok = false;
   }
-  if (t->dt != DT_F32 || t->sh.rank != 2) {
-    diag_error(L->d, a[0].loc, "dense expects a 2-d input [batch, features], got %s%s", fe_type_str(L, t, buf),
-               t->sh.rank > 2 ? " (flatten it first)" : "");
+  int last = t->sh.rank - 1;
+  if (t->dt != DT_F32 || (t->sh.rank != 2 && t->sh.rank != 3)) {
+    diag_error(L->d, a[0].loc, "dense expects [batch, features] or [batch, steps, features], got %s%s",
+               fe_type_str(L, t, buf), t->sh.rank > 3 ? " (flatten it first)" : "");
     ok = false;
-  } else if (IR_IS_SYM(t->sh.d[1])) {
+  } else if (IR_IS_SYM(t->sh.d[last])) {
     diag_error(L->d, a[0].loc, "dense needs a static number of input features, got %s", fe_type_str(L, t, buf));
     ok = false;
   }
@@ -478,14 +481,14 @@ static int lower_dense(Lower *L, const Builtin *b, const Expr *call, BArg *a) {
   }
   if (!ok) return FE_ERR;
 
-  int64_t in = t->sh.d[1], units = a[1].i;
+  int64_t in = t->sh.d[last], units = a[1].i;
   Loc loc = call->loc;
   int w = fe_layer_param(L, name, "w", (Shape){.rank = 2, .d = {in, units}}, a[4].init, loc);
   int y = fe_emit2(L, OP_MATMUL, x, w, loc);
   if (a[3].b) y = fe_emit2(L, OP_ADD, y, fe_layer_param(L, name, "b", (Shape){.rank = 1, .d = {units}}, a[5].init, loc), loc);
   if (y >= 0 && strcmp(a[2].s, "none")) {
     const Builtin *act = fe_builtin_find(a[2].s);
-    Attrs at = {.axis = 1}; /* softmax over the units */
+    Attrs at = {.axis = last}; /* softmax over the units */
     y = fe_emit(L, act->op, &y, 1, &at, NULL, loc);
   }
   fe_add_layer(L, name, "dense", y, in * units + (a[3].b ? units : 0), loc);

@@ -21,26 +21,24 @@
  * two along the features: [B, T, 2H] or [B, 2H], as Keras's
  * Bidirectional(LSTM(H), merge_mode="concat").
  *
- * The input projection x_t @ w happens inside the cell, a [B, D] x [D, 4H]
- * product per step: the IR has no dim for T * B with B symbolic, so the
- * one big [T*B, D] product is not expressible yet. */
+ * The input projection x_t @ w + b is one product for all steps, before the
+ * scan ([T, B, D] x [D, 4H], a single GEMM of T*B rows); the cell does only
+ * the recurrent h @ u per step. */
 #include <string.h>
 
 #include "lower.h"
 
-/* The cell function h, c, x_t, w, u, b -> (h', c', h'), shared by both
- * directions of a layer. */
-static const char *build_cell(Lower *L, const char *layer, int64_t B, int64_t D, int64_t H) {
+/* The cell function h, c, xp_t, u -> (h', c', h'), shared by both
+ * directions of a layer; xp_t = x_t @ w + b comes precomputed. */
+static const char *build_cell(Lower *L, const char *layer, int64_t B, int64_t H) {
   const char *name = arena_printf(L->a, "%s.cell", layer);
   IrFunc *f = ir_func_new(L->m, name);
   Loc l0 = {0};
   Type bh = {.dt = DT_F32, .sh = {.rank = 2, .d = {B, H}}};
   int h = ir_input(f, "h", bh, l0), c = ir_input(f, "c", bh, l0);
-  int x = ir_input(f, "x", (Type){.dt = DT_F32, .sh = {.rank = 2, .d = {B, D}}}, l0);
-  int w = ir_input(f, "w", (Type){.dt = DT_F32, .sh = {.rank = 2, .d = {D, 4 * H}}}, l0);
+  int xp = ir_input(f, "xp", (Type){.dt = DT_F32, .sh = {.rank = 2, .d = {B, 4 * H}}}, l0);
   int u = ir_input(f, "u", (Type){.dt = DT_F32, .sh = {.rank = 2, .d = {H, 4 * H}}}, l0);
-  int b = ir_input(f, "b", (Type){.dt = DT_F32, .sh = {.rank = 1, .d = {4 * H}}}, l0);
-  int z = ir_op2(f, OP_ADD, ir_op2(f, OP_ADD, ir_op2(f, OP_MATMUL, x, w, l0), ir_op2(f, OP_MATMUL, h, u, l0), l0), b, l0);
+  int z = ir_op2(f, OP_ADD, xp, ir_op2(f, OP_MATMUL, h, u, l0), l0);
   int gate[4];
   for (int k = 0; k < 4; k++) {
     Attrs at = {.axis = 1, .start = (int)(k * H), .end = (int)((k + 1) * H)};
@@ -58,8 +56,9 @@ static const char *build_cell(Lower *L, const char *layer, int64_t B, int64_t D,
   return name;
 }
 
-/* One direction: the scan over xt [T, B, D] and its result, [T, B, H]
- * stacked (sequences) or [B, H]. */
+/* One direction: xp = xt @ w + b for all steps at once (one GEMM of T*B
+ * rows), then the scan over it; the result is [T, B, H] stacked
+ * (sequences) or [B, H]. */
 static int one_direction(Lower *L, const BArg *a, const char *layer, const char *cell, const char *suffix, int xt,
                          bool reverse, Loc loc) {
   const Type *t = fe_type(L, xt);
@@ -67,10 +66,11 @@ static int one_direction(Lower *L, const BArg *a, const char *layer, const char 
   int w = fe_layer_param(L, layer, arena_printf(L->a, "w%s", suffix), (Shape){.rank = 2, .d = {D, 4 * H}}, a[5].init, loc);
   int u = fe_layer_param(L, layer, arena_printf(L->a, "u%s", suffix), (Shape){.rank = 2, .d = {H, 4 * H}}, a[6].init, loc);
   int b = fe_layer_param(L, layer, arena_printf(L->a, "b%s", suffix), (Shape){.rank = 1, .d = {4 * H}}, a[7].init, loc);
+  int xp = fe_emit2(L, OP_ADD, fe_emit2(L, OP_MATMUL, xt, w, loc), b, loc);
   Type bh = {.dt = DT_F32, .sh = {.rank = 2, .d = {B, H}}};
   int zero = fe_emit(L, OP_CONST, NULL, 0, &(Attrs){.value = 0}, &bh, loc);
   Attrs at = {.body = cell, .ncarry = 2, .nseq = 1, .reverse = reverse};
-  int s = fe_emit(L, OP_SCAN, (int[]){zero, zero, xt, w, u, b}, 6, &at, NULL, loc);
+  int s = xp < 0 ? FE_ERR : fe_emit(L, OP_SCAN, (int[]){zero, zero, xp, u}, 4, &at, NULL, loc);
   if (s < 0) return FE_ERR;
   return fe_emit(L, OP_SCAN_OUT, &s, 1, &(Attrs){.index = a[2].b ? 2 : 0}, NULL, loc);
 }
@@ -93,7 +93,7 @@ static int lower_lstm(Lower *L, const Builtin *bi, const Expr *call, BArg *a) {
   if (!name) return FE_ERR;
   Loc loc = call->loc;
   int64_t B = t->sh.d[0], D = t->sh.d[2], H = a[1].i;
-  const char *cell = build_cell(L, name, B, D, H);
+  const char *cell = build_cell(L, name, B, H);
   int xt = fe_emit(L, OP_TRANSPOSE, &a[0].v, 1, &(Attrs){.naxes = 3, .axes = {1, 0, 2}}, NULL, loc); /* time-major */
   int y = one_direction(L, a, name, cell, "", xt, a[4].b, loc);
   if (a[3].b) {

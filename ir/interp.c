@@ -176,9 +176,9 @@ static void run_matmul(Interp *in, const IrNode *n, Val *o) {
   const Val *A = &in->vals[n->args[0]], *B = &in->vals[n->args[1]];
   int ta = n->at.ta, tb = n->at.tb, r = o->rank - 2; /* r: 1 for a batch */
   int64_t G = r ? o->d[0] : 1, M = o->d[r], N = o->d[r + 1], K = ta ? A->d[r] : A->d[r + 1];
-  int64_t lda = A->d[r + 1], ldb = B->d[r + 1];
+  int64_t lda = A->d[r + 1], ldb = B->d[B->rank - 1];
   for (int64_t g = 0; g < G; g++) {
-    const double *pa = A->v + g * M * K, *pb = B->v + g * K * N;
+    const double *pa = A->v + g * M * K, *pb = B->v + (B->rank == 3 ? g * K * N : 0); /* [K,N]: shared */
     double *po = o->v + g * M * N;
     for (int64_t i = 0; i < M; i++)
       for (int64_t j = 0; j < N; j++) {

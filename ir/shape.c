@@ -245,17 +245,21 @@ RULE(shape_causal_mask) {
 RULE(shape_matmul) {
   (void)nin;
   char b1[IR_TYPE_STRLEN], b2[IR_TYPE_STRLEN], s1[32], s2[32];
-  int r = in[0].sh.rank;
-  if (in[0].dt != DT_F32 || in[1].dt != DT_F32 || (r != 2 && r != 3) || in[1].sh.rank != r)
-    return fail(err, errlen, "matmul expects two 2-d or two 3-d float tensors, got %s and %s", ts(m, &in[0], b1),
-                ts(m, &in[1], b2));
-  /* Rank 3: a batch of products over the first axis, [G,M,K] x [G,K,N]. */
-  int o = r - 2;
-  if (r == 3 && in[0].sh.d[0] != in[1].sh.d[0])
+  int r = in[0].sh.rank, rb = in[1].sh.rank;
+  if (in[0].dt != DT_F32 || in[1].dt != DT_F32 || (r != 2 && r != 3) || (rb != r && !(r == 3 && rb == 2)))
+    return fail(err, errlen, "matmul expects two 2-d, two 3-d, or a 3-d and a 2-d float tensor, got %s and %s",
+                ts(m, &in[0], b1), ts(m, &in[1], b2));
+  /* Rank 3: a batch of products over the first axis, [G,M,K] x [G,K,N], or
+   * [G,M,K] x [K,N] with one right operand for all (a dense layer over a
+   * sequence: one GEMM of G*M rows). */
+  if (r == 3 && rb == 2 && at->ta)
+    return fail(err, errlen, "matmul of a 3-d by a 2-d tensor cannot transpose the 3-d one (ta=1)");
+  int o = r - 2, ob = rb - 2;
+  if (r == 3 && rb == 3 && in[0].sh.d[0] != in[1].sh.d[0])
     return fail(err, errlen, "matmul batch sizes differ: %s vs %s (%s @ %s)", dim_str(m, in[0].sh.d[0], s1),
                 dim_str(m, in[1].sh.d[0], s2), ts(m, &in[0], b1), ts(m, &in[1], b2));
   int64_t M = in[0].sh.d[o + (at->ta ? 1 : 0)], Ka = in[0].sh.d[o + (at->ta ? 0 : 1)];
-  int64_t Kb = in[1].sh.d[o + (at->tb ? 1 : 0)], N = in[1].sh.d[o + (at->tb ? 0 : 1)];
+  int64_t Kb = in[1].sh.d[ob + (at->tb ? 1 : 0)], N = in[1].sh.d[ob + (at->tb ? 0 : 1)];
   if (Ka != Kb)
     return fail(err, errlen, "matmul inner dimensions differ: %s vs %s (%s @ %s)", dim_str(m, Ka, s1), dim_str(m, Kb, s2),
                 ts(m, &in[0], b1), ts(m, &in[1], b2));

@@ -10,15 +10,15 @@
  *   gp = sum_t dp_t                       (a carry of the backward scan)
  *
  * It needs c_t at every step, so the forward scan switches to F.fwd: F that
- * also returns its input carries, which the scan stacks as extra outputs
- * (memory T x carry size; the cell's inner values are recomputed in the
- * backward body instead of stored: one more cell forward per step). F.bwd
+ * also returns its input carries, which the scan stacks as extra outputs,
+ * and its products of two inputs (h @ u), the costly part of a cell. The
+ * backward body reads those and recomputes the cheap elementwise rest. F.bwd
  * is built by cloning F and running the VJP rules on the clone
  * (ad_grad_seeded), so anything a body may compute is differentiable.
  * Neither function grows with T: a 500-step scan has the same IR as a
  * 50-step one.
  *
- * F.bwd(gc[k], gp[np], gy[ny], c_t[k], x_t[m], p[np])
+ * F.bwd(gc[k], gp[np], gy[ny], c_t[k], products_t, x_t[m], p[np])
  *      -> (gc_t[k], gp + dp_t[np], dx_t[m])        reverse of S
  */
 #include <stdlib.h>
@@ -39,29 +39,52 @@ static const char *derived_name(IrModule *m, const char *base, const char *suffi
   return s;
 }
 
-/* F.fwd: F, then F's carry inputs as extra results. */
-static const IrFunc *forward_body(IrModule *m, const IrFunc *F, int ncarry) {
+/* The body values the backward pass reads instead of recomputing: F's
+ * matrix products of two inputs (in a cell, h @ u: the costly part;
+ * elementwise values are cheaper to recompute than to store). Writes their
+ * node ids to mm when non-NULL; returns their number, or 0 when the
+ * backward scan would have more operands than IR_MAX_ARGS (then everything
+ * is recomputed). */
+static bool stored_product(const IrFunc *F, int i) {
+  const IrNode *n = &F->nodes[i];
+  return n->op == OP_MATMUL && F->nodes[n->args[0]].op == OP_INPUT && F->nodes[n->args[1]].op == OP_INPUT;
+}
+
+static int stored_products(const IrFunc *F, int width, int *mm) {
+  int n = 0;
+  for (int i = 0; i < F->n; i++) n += stored_product(F, i);
+  if (width + n > IR_MAX_ARGS) return 0;
+  if (mm)
+    for (int i = 0, k = 0; i < F->n; i++)
+      if (stored_product(F, i)) mm[k++] = i;
+  return n;
+}
+
+/* F.fwd: F, then F's carry inputs and stored products as extra results. */
+static const IrFunc *forward_body(IrModule *m, const IrFunc *F, int ncarry, int nmm, const int *mm) {
   const char *name = derived_name(m, F->name, ".fwd");
   const IrFunc *old = ir_func_find(m, name);
   if (old) return old;
   IrFunc *g = ir_func_clone(m, F, name);
   for (int i = 0; i < ncarry; i++) ir_ret(g, input_node(g, i));
+  for (int i = 0; i < nmm; i++) ir_ret(g, mm[i]);
   return g;
 }
 
-/* F.bwd, as in the header comment. */
-static const IrFunc *backward_body(IrModule *m, const IrFunc *F, int k, int sq, int np) {
+/* F.bwd, as in the header comment, with the stored products as sequences
+ * after the carries c_t. */
+static const IrFunc *backward_body(IrModule *m, const IrFunc *F, int k, int sq, int np, int nmm, const int *mm) {
   const char *name = derived_name(m, F->name, ".bwd");
   const IrFunc *old = ir_func_find(m, name);
   if (old) return old;
   IrFunc *B = ir_func_new(m, name);
   int ny = F->nrets - k, nin = k + sq + np;
   int *gc = malloc(sizeof(int) * (size_t)(k + 1)), *gp = malloc(sizeof(int) * (size_t)(np + 1));
-  int *gy = malloc(sizeof(int) * (size_t)(ny + 1)), *fin = malloc(sizeof(int) * (size_t)(nin + 1));
-  int *map = malloc(sizeof(int) * (size_t)(F->n + 1));
+  int *gy = malloc(sizeof(int) * (size_t)(ny + 1)), *fin = malloc(sizeof(int) * (size_t)(nin + nmm + 1));
+  int *map = malloc(sizeof(int) * (size_t)(F->n + 1)), *stored = malloc(sizeof(int) * (size_t)(nmm + 1));
   int *ys = malloc(sizeof(int) * (size_t)(F->nrets + 1)), *seeds = malloc(sizeof(int) * (size_t)(F->nrets + 1));
-  int *grads = malloc(sizeof(int) * (size_t)(nin + 1));
-  if (!gc || !gp || !gy || !fin || !map || !ys || !seeds || !grads) unreachable("out of memory");
+  int *grads = malloc(sizeof(int) * (size_t)(nin + nmm + 1));
+  if (!gc || !gp || !gy || !fin || !map || !stored || !ys || !seeds || !grads) unreachable("out of memory");
   char buf[64];
   for (int i = 0; i < k; i++)
     snprintf(buf, sizeof buf, "gc%d", i), gc[i] = ir_input(B, buf, F->nodes[input_node(F, i)].ty, (Loc){0});
@@ -72,6 +95,8 @@ static const IrFunc *backward_body(IrModule *m, const IrFunc *F, int k, int sq, 
   for (int a = 0; a < nin; a++) {
     const IrNode *in = &F->nodes[input_node(F, a)];
     fin[a] = ir_input(B, in->name ? in->name : "in", in->ty, in->loc);
+    for (int q = 0; a == k - 1 && q < nmm; q++) /* the stored products follow the carries */
+      snprintf(buf, sizeof buf, "stored%d", q), stored[q] = ir_input(B, buf, F->nodes[mm[q]].ty, (Loc){0});
   }
   for (int i = 0; i < F->n; i++) {
     IrNode n = F->nodes[i];
@@ -79,16 +104,33 @@ static const IrFunc *backward_body(IrModule *m, const IrFunc *F, int k, int sq, 
       map[i] = fin[n.at.index];
       continue;
     }
+    int q = 0;
+    while (q < nmm && mm[q] != i) q++;
+    if (q < nmm) { /* read, not recomputed: its VJP is applied below */
+      map[i] = stored[q];
+      continue;
+    }
     for (int a = 0; a < n.nargs; a++) n.args[a] = map[n.args[a]];
     n.group = -1;
     map[i] = ir_append(B, &n);
   }
   for (int r = 0; r < F->nrets; r++) ys[r] = map[F->rets[r]], seeds[r] = r < k ? gc[r] : gy[r - k];
-  ad_grad_seeded(B, ys, seeds, F->nrets, fin, nin, grads);
+  for (int q = 0; q < nmm; q++) fin[nin + q] = stored[q];
+  ad_grad_seeded(B, ys, seeds, F->nrets, fin, nin + nmm, grads);
+  /* A stored product's gradient goes on to its operands, inputs of F. */
+  for (int q = 0; q < nmm; q++) {
+    IrNode n = F->nodes[mm[q]];
+    int src[2] = {F->nodes[n.args[0]].at.index, F->nodes[n.args[1]].at.index};
+    n.args[0] = fin[src[0]], n.args[1] = fin[src[1]];
+    AdCtx c = {.f = B, .self = -1, .need = {true, true}, .loc = n.loc};
+    int og[IR_MAX_ARGS] = {-1, -1};
+    ad_vjp[OP_MATMUL](&c, &n, grads[nin + q], og);
+    for (int a = 0; a < 2; a++) grads[src[a]] = ir_op2(B, OP_ADD, grads[src[a]], og[a], n.loc);
+  }
   for (int i = 0; i < k; i++) ir_ret(B, grads[i]);
   for (int l = 0; l < np; l++) ir_ret(B, ir_op2(B, OP_ADD, gp[l], grads[k + sq + l], (Loc){0}));
   for (int x = 0; x < sq; x++) ir_ret(B, grads[k + x]);
-  free(gc), free(gp), free(gy), free(fin), free(map), free(ys), free(seeds), free(grads);
+  free(gc), free(gp), free(gy), free(fin), free(map), free(stored), free(ys), free(seeds), free(grads);
   return B;
 }
 
@@ -101,10 +143,12 @@ void ad_scan_vjp(AdCtx *c, const IrNode *S, const int *cot, int *grads) {
   IrModule *m = f->mod;
   const IrFunc *F = ir_scan_body(m, &S->at);
   int k = S->at.ncarry, sq = S->at.nseq, np = S->nargs - k - sq, ny = F->nrets - k;
-  if (2 * k + 2 * np + ny + sq > IR_MAX_ARGS)
-    unreachable("a scan too wide to differentiate (raise IR_MAX_ARGS)");
-  const IrFunc *Fa = forward_body(m, F, k);
-  const IrFunc *B = backward_body(m, F, k, sq, np);
+  int width = 2 * k + 2 * np + ny + sq;
+  if (width > IR_MAX_ARGS) unreachable("a scan too wide to differentiate (raise IR_MAX_ARGS)");
+  int mm[IR_MAX_ARGS];
+  int nmm = k ? stored_products(F, width, mm) : 0; /* after the carries: none without */
+  const IrFunc *Fa = forward_body(m, F, k, nmm, mm);
+  const IrFunc *B = backward_body(m, F, k, sq, np, nmm, mm);
   f->nodes[c->self].at.body = Fa->name; /* the same results, plus the carries */
 
   int args[IR_MAX_ARGS], na = 0;
@@ -120,10 +164,10 @@ void ad_scan_vjp(AdCtx *c, const IrNode *S, const int *cot, int *grads) {
       args[na++] = ad_zeros(c, &t);
     }
   }
-  for (int i = 0; i < k; i++) args[na++] = scan_out(c, c->self, F->nrets + i); /* c_t, stacked */
+  for (int i = 0; i < k + nmm; i++) args[na++] = scan_out(c, c->self, F->nrets + i); /* c_t, products */
   for (int x = 0; x < sq; x++) args[na++] = S->args[k + x];
   for (int l = 0; l < np; l++) args[na++] = S->args[k + sq + l];
-  Attrs at = {.body = B->name, .ncarry = k + np, .nseq = ny + k + sq, .reverse = !S->at.reverse};
+  Attrs at = {.body = B->name, .ncarry = k + np, .nseq = ny + k + nmm + sq, .reverse = !S->at.reverse};
   int R = ad_opn(c, OP_SCAN, args, na, &at);
   for (int i = 0; i < k; i++) grads[i] = scan_out(c, R, i);
   for (int l = 0; l < np; l++) grads[k + sq + l] = scan_out(c, R, k + l);

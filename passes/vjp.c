@@ -202,7 +202,14 @@ void vjp_matmul(AdCtx *c, const IrNode *n, int dy, int *grads) {
   int a = n->args[0], b = n->args[1], ta = n->at.ta, tb = n->at.tb;
   grads[0] = grads[1] = -1;
   if (c->need[0]) grads[0] = ta ? ad_matmul(c, b, dy, tb, 1) : ad_matmul(c, dy, b, 0, !tb);
-  if (c->need[1]) grads[1] = tb ? ad_matmul(c, dy, a, 1, ta) : ad_matmul(c, a, dy, !ta, 0);
+  if (!c->need[1]) return;
+  if (ad_type(c, a)->sh.rank == 3 && ad_type(c, b)->sh.rank == 2) {
+    /* b is shared by the batch: the sum over it of each product's gradient. */
+    int per = tb ? ad_matmul(c, dy, a, 1, 0) : ad_matmul(c, a, dy, 1, 0);
+    grads[1] = ad_reduce(c, OP_SUM, per, (int[]){0}, 1, 0);
+    return;
+  }
+  grads[1] = tb ? ad_matmul(c, dy, a, 1, ta) : ad_matmul(c, a, dy, !ta, 0);
 }
 
 /* ---- layout ---- */

@@ -6,7 +6,8 @@
  * flags) flips the trans flag, with the leading dimension read off the
  * view's strides. views.c materialises anything else (a broadcast) first.
  * The product goes straight into its destination (an output buffer, a
- * workspace slot) with beta = 0. A batched (3-d) matmul takes contiguous
+ * workspace slot) with beta = 0. A 3-d by 2-d product is one sgemm of G*M
+ * rows (its 3-d operand is contiguous). A batched (3-d) matmul takes contiguous
  * operands (views.c copies others: the flags still transpose for free) and
  * is a loop of sgemm calls. nnrt_sgemm, not cblas_sgemm: the runtime splits
  * the product over its thread pool in a way that does not change the
@@ -49,9 +50,11 @@ void cg_emit_matmul(CgFn *F, const CgKernel *k) {
   const IrNode *mm = &F->p->f->nodes[k->root];
   const Shape *as = &F->p->f->nodes[mm->args[0]].ty.sh;
   const Shape *bs = &F->p->f->nodes[mm->args[1]].ty.sh;
-  int r = as->rank - 2; /* 1 for a batch of products */
+  int r = as->rank - 2, rb = bs->rank - 2; /* 1 for a batch of products */
   CgMono M = cg_mono_dim(as->d[r + (mm->at.ta ? 1 : 0)]), K = cg_mono_dim(as->d[r + (mm->at.ta ? 0 : 1)]);
-  CgMono N = cg_mono_dim(bs->d[r + (mm->at.tb ? 0 : 1)]);
+  CgMono N = cg_mono_dim(bs->d[rb + (mm->at.tb ? 0 : 1)]);
+  /* [G,M,K] x [K,N]: a contiguous A is one [G*M, K] matrix, one sgemm. */
+  if (r && !rb) M = cg_mono_mul(cg_mono_dim(as->d[0]), M), r = 0;
   LLVMValueRef pa, pb, lda, ldb, pc = cg_buf_ptr(F, k->exp[0].buf);
   int ta, tb;
   operand(F, mm, 0, &pa, &ta, &lda);

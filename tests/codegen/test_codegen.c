@@ -288,6 +288,22 @@ static void test_matmul(void) {
         snprintf(name, sizeof name, "batched matmul ta=%d tb=%d%s", ta, tb, sym ? " [B]" : "");
         check3(mb, (CheckOpts){.syms = {2}}, name);
       }
+
+  /* [G,M,K] x [K,N]: one sgemm of G*M rows; the 3-d operand a strided
+   * view first (materialised), the 2-d one transposed or not. */
+  for (int tb = 0; tb < 2; tb++)
+    for (int view = 0; view < 2; view++) {
+      IrModule *ms = t_module("shared");
+      IrFunc *fs = fwd(ms);
+      int64_t B = symB(ms);
+      int a = ir_input(fs, "a", view ? T(DT_F32, 5, B, 7) : T(DT_F32, B, 5, 7), (Loc){0});
+      if (view) a = t_attr(fs, OP_TRANSPOSE, a, &(Attrs){.naxes = 3, .axes = {1, 0, 2}}, NULL);
+      int b = ir_input(fs, "b", tb ? T(DT_F32, 4, 7) : T(DT_F32, 7, 4), (Loc){0});
+      ir_ret(fs, t_bin(fs, OP_MATMUL, a, b, &(Attrs){.tb = tb}));
+      char name[64];
+      snprintf(name, sizeof name, "matmul [B,5,7] x [7,4] tb=%d%s", tb, view ? " (transposed view)" : "");
+      check3(ms, (CheckOpts){.syms = {3}}, name);
+    }
 }
 
 /* ---- layout, sources, onehot ---- */

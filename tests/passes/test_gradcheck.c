@@ -268,6 +268,13 @@ static void op_checks(void) {
       gradcheck(&(OpCase){name, 2, {A, Bm}, -1, 1, OP_MATMUL, {.ta = ta, .tb = tb}, .build = b_generic});
     }
 
+  for (int tb = 0; tb < 2; tb++) { /* [G,M,K] x [K,N]: one right operand for the batch */
+    char name[64];
+    snprintf(name, sizeof name, "matmul [B,3,4] x [4,2] tb=%d", tb);
+    Type A = T(F, 3, B, 3, 4), Bm = tb ? T(F, 2, 2, 4) : T(F, 2, 4, 2);
+    gradcheck(&(OpCase){name, 2, {A, Bm}, -1, 1, OP_MATMUL, {.tb = tb}, .build = b_generic});
+  }
+
   /* Sliding windows: kernel sizes, strides and paddings, with windows that
    * overlap (stride < kernel), tile, and skip inputs (stride > kernel). */
   static const struct {
