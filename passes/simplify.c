@@ -28,7 +28,8 @@
  *     reshape, broadcast of a broadcast, identity and composed transposes,
  *     reshape(reduce(keepdims=1)) = reduce(keepdims=0), a reshape of a
  *     broadcast single element = its broadcast, and op(broadcast(s)) =
- *     broadcast(op(s)) for unary ops (the op then runs on the small tensor).
+ *     broadcast(op(s)) for unary ops (the op then runs on the small tensor),
+ *     and a sum of concats split at the same place is the concat of sums.
  *     x*0 stays: it is NaN, not 0, for x = inf or NaN. Nothing is
  *     reassociated, which would change rounding;
  *   - CSE over (op, operands, attributes, type). Effects are never merged,
@@ -234,6 +235,65 @@ static int make(Rw *r, const IrNode *from, OpKind op, int x, const Attrs *at, co
   return add_node(r, n);
 }
 
+/* The same for any operands (concat, add). */
+static int make_n(Rw *r, const IrNode *from, OpKind op, const int *args, int nargs, const Attrs *at) {
+  int before = r->out.n;
+  if (ir_emit(&r->out, op, args, nargs, at, NULL, from->loc, NULL) < 0) return -1;
+  IrNode n = r->out.nodes[before];
+  r->out.n = before;
+  return add_node(r, n);
+}
+
+/* Writes v as concat(*lo, *hi) along axis, split at offset k (0 < k < v's
+ * size there), when v is a constant or a tree of concats with a cut there
+ * or in a constant; false otherwise. New nodes go through add_node. */
+static bool split_at(Rw *r, const IrNode *from, int v, int axis, int64_t k, int *lo, int *hi) {
+  const IrNode *n = N(r, v);
+  if (n->op == OP_CONST) {
+    Type t = n->ty;
+    t.sh.d[axis] = k;
+    *lo = add_node(r, (IrNode){.op = OP_CONST, .ty = t, .at.value = n->at.value, .loc = n->loc, .group = -1});
+    t.sh.d[axis] = n->ty.sh.d[axis] - k;
+    *hi = add_node(r, (IrNode){.op = OP_CONST, .ty = t, .at.value = n->at.value, .loc = n->loc, .group = -1});
+    return true;
+  }
+  if (n->op != OP_CONCAT || n->at.axis != axis) return false;
+  int p = n->args[0], q = n->args[1];
+  int64_t sp = N(r, p)->ty.sh.d[axis];
+  Attrs at = {.axis = axis};
+  int a, b;
+  if (k == sp) return *lo = p, *hi = q, true;
+  if (k < sp) {
+    if (!split_at(r, from, p, axis, k, &a, &b)) return false;
+    *lo = a, *hi = make_n(r, from, OP_CONCAT, (int[]){b, q}, 2, &at);
+  } else {
+    if (!split_at(r, from, q, axis, k - sp, &a, &b)) return false;
+    *lo = make_n(r, from, OP_CONCAT, (int[]){p, a}, 2, &at), *hi = b;
+  }
+  return *lo >= 0 && *hi >= 0;
+}
+
+/* add(concat(p, q), b) = concat(add(p, b1), add(q, b2)) when b splits
+ * where p ends (or the other way round): the gradient of several slices of
+ * one tensor (an LSTM's four gates) is their zero-padded pieces summed;
+ * this turns the sum into one concat of the pieces, as the zeros drop out
+ * (x + 0). Same elementwise additions, so no rounding changes. */
+static int add_of_concats(Rw *r, const IrNode *n) {
+  for (int side = 0; side < 2; side++) {
+    int a = n->args[side], b = n->args[!side];
+    const IrNode *na = N(r, a);
+    if (na->op != OP_CONCAT || !ir_type_eq(&na->ty, &n->ty) || !ir_type_eq(&N(r, b)->ty, &n->ty)) continue;
+    if (N(r, b)->op != OP_CONCAT) continue;
+    int axis = na->at.axis, p = na->args[0], q = na->args[1], b1, b2;
+    if (!split_at(r, n, b, axis, N(r, p)->ty.sh.d[axis], &b1, &b2)) continue;
+    int lo = side ? make_n(r, n, OP_ADD, (int[]){b1, p}, 2, NULL) : make_n(r, n, OP_ADD, (int[]){p, b1}, 2, NULL);
+    int hi = side ? make_n(r, n, OP_ADD, (int[]){b2, q}, 2, NULL) : make_n(r, n, OP_ADD, (int[]){q, b2}, 2, NULL);
+    if (lo < 0 || hi < 0) return -1;
+    return make_n(r, n, OP_CONCAT, (int[]){lo, hi}, 2, &(Attrs){.axis = axis});
+  }
+  return -1;
+}
+
 /* Replacement value for n by an identity, or -1. */
 static int identity(Rw *r, const IrNode *n) {
   int a = n->args[0], b = n->nargs > 1 ? n->args[1] : -1;
@@ -246,7 +306,8 @@ static int identity(Rw *r, const IrNode *n) {
   }
   switch (n->op) {
   case OP_ADD:
-    return const_is(r, b, 0) && same_a ? a : -1;
+    if (const_is(r, b, 0) && same_a) return a;
+    return add_of_concats(r, n);
   case OP_SUB:
     if (const_is(r, b, 0) && same_a) return a;
     return const_is(r, a, 0) && same_b ? make(r, n, OP_NEG, b, NULL, NULL) : -1;
