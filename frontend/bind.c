@@ -26,6 +26,8 @@ static const InitInfo inits[] = {
     {"uniform", NNRT_INIT_UNIFORM, {{"lo", P_NUM, "-0.05", NULL}, {"hi", P_NUM, "0.05", NULL}}},
     {"he_normal", NNRT_INIT_HE_NORMAL, {{0}}},
     {"glorot_uniform", NNRT_INIT_GLOROT_UNIFORM, {{0}}},
+    {"orthogonal", NNRT_INIT_ORTHOGONAL, {{0}}},
+    {"unit_forget_bias", NNRT_INIT_UNIT_FORGET, {{0}}}, /* lstm biases only: the layer sets the units */
 };
 #define NINITS ((int)(sizeof inits / sizeof *inits))
 
@@ -42,7 +44,8 @@ static void unknown_init(Lower *L, const char *name, Loc loc) {
   if (near) diag_error(L->d, loc, "unknown initialiser '%s'; did you mean '%s'?", name, near);
   else
     diag_error(L->d, loc,
-               "unknown initialiser '%s' (expected zeros, ones, normal, uniform, he_normal or glorot_uniform)", name);
+               "unknown initialiser '%s' (expected zeros, ones, normal, uniform, he_normal, glorot_uniform, "
+               "orthogonal or unit_forget_bias)", name);
 }
 
 static void init_defaults(const InitInfo *in, FeInit *out) {

@@ -333,6 +333,10 @@ static bool is_identifier(const char *s) {
  * set, and loads it. */
 int fe_layer_param_init(Lower *L, const char *layer, const char *suffix, Shape sh, FeInit init, Loc loc) {
   const char *name = arena_printf(L->a, "%s.%s", layer, suffix);
+  if (init.kind == NNRT_INIT_UNIT_FORGET && !(init.a > 0)) { /* set by lstm for its biases */
+    diag_error(L->d, loc, "unit_forget_bias initialises the biases of an lstm, not %s", name);
+    return FE_ERR;
+  }
   int g = ir_global_add(L->m, (IrGlobal){.name = name, .kind = GLOBAL_PARAM, .ty = {.dt = DT_F32, .sh = sh},
                                           .init = init.kind, .init_a = init.a, .init_b = init.b, .loc = loc});
   int v = ir_global_ref(L->f, g, loc);

@@ -2,8 +2,10 @@
  * so that a sequence of any length is one loop in the IR, never unrolled.
  *
  *   lstm(x [B, T, D], units, sequences: false, bidirectional: false,
- *        reverse: false, init: glorot_uniform, recurrent_init: glorot_uniform,
- *        bias_init: zeros, name: "...")
+ *        reverse: false, init: glorot_uniform, recurrent_init: orthogonal,
+ *        bias_init: unit_forget_bias, name: "...")
+ *
+ * (Keras's defaults: the forget gate's bias starts at 1.)
  *
  * The cell is PyTorch's (and Keras's), gates in PyTorch's order i, f, g, o:
  *
@@ -65,7 +67,9 @@ static int one_direction(Lower *L, const BArg *a, const char *layer, const char 
   int64_t B = t->sh.d[1], D = t->sh.d[2], H = a[1].i;
   int w = fe_layer_param(L, layer, arena_printf(L->a, "w%s", suffix), (Shape){.rank = 2, .d = {D, 4 * H}}, a[5].init, loc);
   int u = fe_layer_param(L, layer, arena_printf(L->a, "u%s", suffix), (Shape){.rank = 2, .d = {H, 4 * H}}, a[6].init, loc);
-  int b = fe_layer_param(L, layer, arena_printf(L->a, "b%s", suffix), (Shape){.rank = 1, .d = {4 * H}}, a[7].init, loc);
+  FeInit bi = a[7].init;
+  if (bi.kind == NNRT_INIT_UNIT_FORGET) bi.a = (double)H; /* ones on the forget gate's slice */
+  int b = fe_layer_param(L, layer, arena_printf(L->a, "b%s", suffix), (Shape){.rank = 1, .d = {4 * H}}, bi, loc);
   int xp = fe_emit2(L, OP_ADD, fe_emit2(L, OP_MATMUL, xt, w, loc), b, loc);
   Type bh = {.dt = DT_F32, .sh = {.rank = 2, .d = {B, H}}};
   int zero = fe_emit(L, OP_CONST, NULL, 0, &(Attrs){.value = 0}, &bh, loc);
@@ -117,8 +121,8 @@ const Builtin fe_rnn_builtins[] = {
       {"bidirectional", P_BOOL, "false", NULL},
       {"reverse", P_BOOL, "false", NULL},
       {"init", P_INIT, "glorot_uniform", NULL},
-      {"recurrent_init", P_INIT, "glorot_uniform", NULL},
-      {"bias_init", P_INIT, "zeros", NULL},
+      {"recurrent_init", P_INIT, "orthogonal", NULL},
+      {"bias_init", P_INIT, "unit_forget_bias", NULL},
       {"name", P_STR, FE_OPTIONAL, NULL}},
      lower_lstm},
 };

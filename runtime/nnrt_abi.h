@@ -23,7 +23,9 @@ enum {
   NNRT_INIT_NORMAL,        /* mean a, stddev b */
   NNRT_INIT_UNIFORM,       /* uniform on [a, b) */
   NNRT_INIT_HE_NORMAL,     /* normal(0, sqrt(2 / fan_in)), fan_in = a */
-  NNRT_INIT_GLOROT_UNIFORM /* uniform(+-sqrt(6 / (fan_in + fan_out))), a = fan_in, b = fan_out */
+  NNRT_INIT_GLOROT_UNIFORM, /* uniform(+-sqrt(6 / (fan_in + fan_out))), a = fan_in, b = fan_out */
+  NNRT_INIT_ORTHOGONAL,     /* orthonormal rows or columns of [numel / last, last] (Keras's Orthogonal) */
+  NNRT_INIT_UNIT_FORGET     /* an LSTM bias [4a]: zeros but ones at [a, 2a), the forget gate (Keras) */
 };
 
 /* A global is a trained parameter or optimizer state (Adam moments, step count). */

@@ -8,6 +8,7 @@
  * seed, its index and its position, never on other globals or threads. */
 #include "nnrt.h"
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 size_t rt_dtype_size(int32_t dtype) { return dtype == NNRT_F32 || dtype == NNRT_I32 ? 4 : 0; }
@@ -75,6 +76,41 @@ static void fill_normal(float *p, int64_t n, RtRng *r, double mean, double std) 
   }
 }
 
+/* Keras's Orthogonal: a normal [rows, cols] matrix (rows = n / cols), its
+ * longer side's vectors orthonormalised (QR with R's diagonal made
+ * positive, which is what Gram-Schmidt gives), in double precision. */
+static int fill_orthogonal(float *p, int64_t n, int64_t cols, RtRng *r) {
+  int64_t rows = n / cols, m = rows > cols ? rows : cols, k = rows > cols ? cols : rows;
+  double *a = malloc(sizeof(double) * (size_t)n);
+  float *z = malloc(sizeof(float) * (size_t)(n + 1));
+  if (!a || !z) return free(a), free(z), -1;
+  fill_normal(z, n, r, 0.0, 1.0);
+  /* a holds k vectors of length m, vector j at a[j*m ..]: the columns of
+   * the tall matrix (rows of the wide one, read as its transpose). */
+  for (int64_t i = 0; i < rows; i++)
+    for (int64_t j = 0; j < cols; j++)
+      if (rows >= cols) a[j * m + i] = z[i * cols + j];
+      else a[i * m + j] = z[i * cols + j];
+  for (int64_t j = 0; j < k; j++) {
+    double *v = a + j * m;
+    for (int64_t q = 0; q < j; q++) {
+      const double *u = a + q * m;
+      double dot = 0;
+      for (int64_t i = 0; i < m; i++) dot += u[i] * v[i];
+      for (int64_t i = 0; i < m; i++) v[i] -= dot * u[i];
+    }
+    double norm = 0;
+    for (int64_t i = 0; i < m; i++) norm += v[i] * v[i];
+    norm = sqrt(norm);
+    for (int64_t i = 0; i < m; i++) v[i] = norm > 0 ? v[i] / norm : 0;
+  }
+  for (int64_t i = 0; i < rows; i++)
+    for (int64_t j = 0; j < cols; j++) p[i * cols + j] = (float)(rows >= cols ? a[j * m + i] : a[i * m + j]);
+  free(a);
+  free(z);
+  return 0;
+}
+
 int rt_globals_init(RtGlobals *g, const NnrtModel *m, uint64_t seed, RtError *e) {
   for (int32_t k = 0; k < m->n_globals; k++) {
     const NnrtTensor *t = &m->globals[k];
@@ -118,6 +154,15 @@ int rt_globals_init(RtGlobals *g, const NnrtModel *m, uint64_t seed, RtError *e)
       fill_uniform(p, n, &r, -lim, lim);
       break;
     }
+    case NNRT_INIT_ORTHOGONAL: {
+      int64_t cols = t->rank ? t->dims[t->rank - 1] : 1;
+      if (cols < 1 || fill_orthogonal(p, n, cols, &r) < 0)
+        return rt_fail(e, RT_EXIT_FAIL, "cannot initialise '%s' (orthogonal): out of memory", t->name);
+      break;
+    }
+    case NNRT_INIT_UNIT_FORGET:
+      for (int64_t i = 0; i < n; i++) p[i] = i >= (int64_t)a && i < 2 * (int64_t)a ? 1.0f : 0.0f;
+      break;
     default:
       return rt_fail(e, RT_EXIT_FAIL, "model bug: global '%s' has unknown initialiser %d", t->name, init);
     }

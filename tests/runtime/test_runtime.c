@@ -123,6 +123,29 @@ static void test_init(void) {
   rt_globals_free(&g);
   rt_globals_free(&h);
 
+  /* orthogonal: wide [6,20] has orthonormal rows, tall [20,6] orthonormal
+   * columns; unit_forget_bias [4*3]: ones on [3, 6) only. */
+  static const NnrtTensor orth_globals[] = {
+      {"wide", NNRT_PARAM, NNRT_F32, 2, NNRT_INIT_ORTHOGONAL, {6, 20}, 0, 0},
+      {"tall", NNRT_PARAM, NNRT_F32, 2, NNRT_INIT_ORTHOGONAL, {20, 6}, 0, 0},
+      {"bias", NNRT_PARAM, NNRT_F32, 1, NNRT_INIT_UNIT_FORGET, {12}, 3, 0},
+  };
+  static const NnrtModel orth = {.abi_version = NNRT_ABI_VERSION, .name = "orth", .n_globals = 3, .globals = orth_globals};
+  RtGlobals o;
+  CHECK(rt_globals_alloc(&o, &orth, &e) == 0);
+  CHECK(rt_globals_init(&o, &orth, 7, &e) == 0);
+  const float *w = o.ptr[0], *t = o.ptr[1], *bias = o.ptr[2];
+  double worst = 0;
+  for (int i = 0; i < 6; i++)
+    for (int j = 0; j < 6; j++) {
+      double rw = 0, ct = 0; /* row i . row j of wide; column i . column j of tall */
+      for (int k = 0; k < 20; k++) rw += (double)w[i * 20 + k] * w[j * 20 + k], ct += (double)t[k * 6 + i] * t[k * 6 + j];
+      worst = fmax(worst, fmax(fabs(rw - (i == j)), fabs(ct - (i == j))));
+    }
+  CHECK(worst < 1e-5);
+  for (int i = 0; i < 12; i++) CHECK(bias[i] == (i >= 3 && i < 6 ? 1.0f : 0.0f));
+  rt_globals_free(&o);
+
   RtGlobals f;
   CHECK(rt_globals_alloc(&f, &nnrt_model, &e) == 0);
   CHECK(rt_globals_init(&f, &nnrt_model, 42, &e) == 0);
