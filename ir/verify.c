@@ -100,7 +100,7 @@ static void verify_module_names(Verifier *V) {
       if (m->globals[j].name && !strcmp(g->name, m->globals[j].name)) verr(V, "global @%s is declared twice", g->name);
     if (g->kind != GLOBAL_PARAM && g->kind != GLOBAL_STATE)
       verr(V, "global @%s: kind %d is unknown", g->name, (int)g->kind);
-    if (g->init < NNRT_INIT_ZEROS || g->init > NNRT_INIT_GLOROT_UNIFORM)
+    if (g->init < NNRT_INIT_ZEROS || g->init > NNRT_INIT_UNIT_FORGET)
       verr(V, "global @%s: initialiser %d is unknown", g->name, g->init);
     if (!type_ok(m, &g->ty, false, why, sizeof why)) verr(V, "global @%s: %s", g->name, why);
   }

@@ -273,6 +273,14 @@ static IrModule *build_every_op(Arena *a) {
   int sl = emit(f, OP_SLICE, &img, 1, (Attrs){.axis = 3, .start = 1, .end = 5}, NULL);
   ir_ret(f, emit(f, OP_CONCAT, (int[]){sl, img}, 2, (Attrs){.axis = 3}, NULL));
   ir_ret(f, emit(f, OP_CAUSAL_MASK, &img, 1, (Attrs){.value = -INFINITY}, NULL));
+  /* A scan over the rows of img with the body cell(h, x_t) -> (h + x_t, h). */
+  IrFunc *cell = ir_func_new(m, "cell");
+  Type row = T(DT_F32, 3, D(2), D(6), D(6));
+  int h = ir_input(cell, "h", row, L0), xt = ir_input(cell, "xt", row, L0);
+  ir_ret(cell, ir_op2(cell, OP_ADD, h, xt, L0)), ir_ret(cell, h);
+  int h0 = emit(f, OP_CONST, NULL, 0, (Attrs){.value = 0}, &row);
+  int sc = emit(f, OP_SCAN, (int[]){h0, img}, 2, (Attrs){.body = "cell", .ncarry = 1, .nseq = 1, .reverse = 1}, NULL);
+  ir_ret(f, emit(f, OP_SCAN_OUT, &sc, 1, (Attrs){.index = 1}, NULL));
   return m;
 }
 
@@ -431,6 +439,7 @@ static IrModule *random_module(Arena *a) {
         continue;
       }
       OpKind op = (OpKind)(1 + rndn(OP_COUNT - 1));
+      if (op == OP_SCAN || op == OP_SCAN_OUT) continue; /* they need a body function */
       int args[IR_MAX_ARGS], nargs = ir_ops[op].nargs, ok = 1;
       for (int k = 0; k < nargs && ok; k++) {
         ok = f->n > 0;
