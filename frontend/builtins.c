@@ -226,6 +226,26 @@ static int lower_float(Lower *L, const Builtin *b, const Expr *call, BArg *a) {
   return to_f32(L, a[0].v, call->loc);
 }
 
+/* onehot(labels i32 [..], classes): f32 [.., classes], 1 at each label's
+ * index. Labels outside [0, classes) stop the program (nnrt_fail_label),
+ * never index out of bounds. */
+static int lower_onehot(Lower *L, const Builtin *b, const Expr *call, BArg *a) {
+  const Type *t = ty(L, a[0].v);
+  char buf[IR_TYPE_STRLEN];
+  if (t->dt != DT_I32 || t->sh.rank >= IR_MAX_RANK) {
+    diag_error(L->d, a[0].loc, "onehot expects integer labels (i32) of rank below %d, got %s", IR_MAX_RANK,
+               fe_type_str(L, t, buf));
+    return FE_ERR;
+  }
+  if (a[1].i < 1 || a[1].i > (1 << 24)) {
+    diag_error(L->d, a[1].loc, "classes must be an integer from 1 to 16777216, got %lld", (long long)a[1].i);
+    return FE_ERR;
+  }
+  Type out = {.dt = DT_F32, .sh = t->sh};
+  out.sh.d[out.sh.rank++] = a[1].i;
+  return fe_emit(L, b->op, &a[0].v, 1, NULL, &out, call->loc);
+}
+
 /* ---- losses ---- */
 
 /* A prediction [B, 1] against a target [B] (or the reverse) is compared
@@ -445,8 +465,12 @@ static int lower_pool(Lower *L, const Builtin *b, const Expr *call, BArg *a) {
   return fe_emit(L, b->op, &a[0].v, 1, &at, NULL, call->loc);
 }
 
-/* dense(x [B, in], units, activation, use_bias, init, bias_init, name):
- * x @ w + b with w: [in, units], b: [units], then the activation. */
+/* dense(x [B, in] or [B, T, in], units, activation, use_bias, init,
+ * bias_init, name): x @ w + b with w: [in, units], b: [units], then the
+ * activation. On [B, T, in] the same w applies at every position (Keras's
+ * Dense on 3-d input): w is broadcast to [B, in, units] and the product is
+ * a batch of B [T, in] x [in, units] products, since the IR cannot name
+ * the B * T rows of one flat product when B is symbolic. */
 static int lower_dense(Lower *L, const Builtin *b, const Expr *call, BArg *a) {
   (void)b;
   int x = a[0].v;
@@ -456,15 +480,16 @@ static int lower_dense(Lower *L, const Builtin *b, const Expr *call, BArg *a) {
   if (a[1].i <= 0) {
     diag_error(L->d, a[1].loc, "units must be a positive integer, got %lld", (long long)a[1].i);
     ok = false;
-  } else if (t->sh.rank == 2 && !IR_IS_SYM(t->sh.d[1]) && t->sh.d[1] > FE_MAX_ELEMS / a[1].i) {
+  } else if (t->sh.rank >= 2 && !IR_IS_SYM(t->sh.d[t->sh.rank - 1]) && t->sh.d[t->sh.rank - 1] > FE_MAX_ELEMS / a[1].i) {
     diag_error(L->d, a[1].loc, "this layer would be too large (more than 2^40 weights)");
     ok = false;
   }
-  if (t->dt != DT_F32 || t->sh.rank != 2) {
-    diag_error(L->d, a[0].loc, "dense expects a 2-d input [batch, features], got %s%s", fe_type_str(L, t, buf),
-               t->sh.rank > 2 ? " (flatten it first)" : "");
+  int r = t->sh.rank;
+  if (t->dt != DT_F32 || (r != 2 && r != 3)) {
+    diag_error(L->d, a[0].loc, "dense expects a 2-d input [batch, features] or a 3-d one [batch, steps, features], got %s%s",
+               fe_type_str(L, t, buf), r > 3 ? " (flatten it first)" : "");
     ok = false;
-  } else if (IR_IS_SYM(t->sh.d[1])) {
+  } else if (IR_IS_SYM(t->sh.d[r - 1])) {
     diag_error(L->d, a[0].loc, "dense needs a static number of input features, got %s", fe_type_str(L, t, buf));
     ok = false;
   }
@@ -478,14 +503,18 @@ static int lower_dense(Lower *L, const Builtin *b, const Expr *call, BArg *a) {
   }
   if (!ok) return FE_ERR;
 
-  int64_t in = t->sh.d[1], units = a[1].i;
+  int64_t in = t->sh.d[r - 1], units = a[1].i, batch = t->sh.d[0]; /* t dies with the next emit */
   Loc loc = call->loc;
   int w = layer_param(L, name, "w", (Shape){.rank = 2, .d = {in, units}}, a[4].init, loc);
+  if (r == 3) {
+    Type wb = {.dt = DT_F32, .sh = {.rank = 3, .d = {batch, in, units}}};
+    w = fe_emit(L, OP_BROADCAST, &w, 1, NULL, &wb, loc);
+  }
   int y = fe_emit2(L, OP_MATMUL, x, w, loc);
   if (a[3].b) y = fe_emit2(L, OP_ADD, y, layer_param(L, name, "b", (Shape){.rank = 1, .d = {units}}, a[5].init, loc), loc);
   if (y >= 0 && strcmp(a[2].s, "none")) {
     const Builtin *act = fe_builtin_find(a[2].s);
-    Attrs at = {.axis = 1}; /* softmax over the units */
+    Attrs at = {.axis = r - 1}; /* softmax over the units */
     y = fe_emit(L, act->op, &y, 1, &at, NULL, loc);
   }
   fe_add_layer(L, name, "dense", y, in * units + (a[3].b ? units : 0), loc);
@@ -613,6 +642,7 @@ static const Builtin builtins[] = {
      lower_split},
     {"causal_mask", OP_CAUSAL_MASK, 0, 0, {X}, lower_causal_mask},
     {"matmul", OP_MATMUL, 0, 0, {{"a", P_TENSOR, FE_REQUIRED, NULL}, {"b", P_TENSOR, FE_REQUIRED, NULL}}, lower_binary},
+    {"onehot", OP_ONEHOT, 0, 0, {{"labels", P_TENSOR, FE_REQUIRED, NULL}, {"classes", P_INT, FE_REQUIRED, NULL}}, lower_onehot},
     /* losses: each sets the module's task */
     {"cross_entropy",
      OP_COUNT,
