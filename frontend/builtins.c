@@ -480,13 +480,15 @@ static int lower_dense(Lower *L, const Builtin *b, const Expr *call, BArg *a) {
   if (a[1].i <= 0) {
     diag_error(L->d, a[1].loc, "units must be a positive integer, got %lld", (long long)a[1].i);
     ok = false;
-  } else if (t->sh.rank >= 2 && !IR_IS_SYM(t->sh.d[t->sh.rank - 1]) && t->sh.d[t->sh.rank - 1] > FE_MAX_ELEMS / a[1].i) {
+  } else if (t->sh.rank >= 2 && !IR_IS_SYM(t->sh.d[t->sh.rank - 1]) &&
+             t->sh.d[t->sh.rank - 1] > FE_MAX_ELEMS / a[1].i) {
     diag_error(L->d, a[1].loc, "this layer would be too large (more than 2^40 weights)");
     ok = false;
   }
   int r = t->sh.rank;
   if (t->dt != DT_F32 || (r != 2 && r != 3)) {
-    diag_error(L->d, a[0].loc, "dense expects a 2-d input [batch, features] or a 3-d one [batch, steps, features], got %s%s",
+    diag_error(L->d, a[0].loc,
+               "dense expects a 2-d input [batch, features] or a 3-d one [batch, steps, features], got %s%s",
                fe_type_str(L, t, buf), r > 3 ? " (flatten it first)" : "");
     ok = false;
   } else if (IR_IS_SYM(t->sh.d[r - 1])) {
@@ -642,7 +644,12 @@ static const Builtin builtins[] = {
      lower_split},
     {"causal_mask", OP_CAUSAL_MASK, 0, 0, {X}, lower_causal_mask},
     {"matmul", OP_MATMUL, 0, 0, {{"a", P_TENSOR, FE_REQUIRED, NULL}, {"b", P_TENSOR, FE_REQUIRED, NULL}}, lower_binary},
-    {"onehot", OP_ONEHOT, 0, 0, {{"labels", P_TENSOR, FE_REQUIRED, NULL}, {"classes", P_INT, FE_REQUIRED, NULL}}, lower_onehot},
+    {"onehot",
+     OP_ONEHOT,
+     0,
+     0,
+     {{"labels", P_TENSOR, FE_REQUIRED, NULL}, {"classes", P_INT, FE_REQUIRED, NULL}},
+     lower_onehot},
     /* losses: each sets the module's task */
     {"cross_entropy",
      OP_COUNT,

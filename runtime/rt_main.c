@@ -22,7 +22,8 @@ enum { CMD_TRAIN = 1, CMD_EVAL = 2, CMD_PREDICT = 4, CMD_BENCH = 8, CMD_ALL = 15
   X(EPOCHS, "epochs", "N", CMD_TRAIN, "epochs to train in total, counting resumed ones")                               \
   X(BATCH, "batch", "N", CMD_ALL, "samples per batch; the last batch of an epoch may be smaller")                      \
   X(LR, "lr", "X", CMD_TRAIN | CMD_BENCH, "learning rate")                                                             \
-  X(THREADS, "threads", "N", CMD_ALL | CMD_SAMPLE, "threads for parallel loops and matrix products (results do not depend on it)")  \
+  X(THREADS, "threads", "N", CMD_ALL | CMD_SAMPLE,                                                                     \
+    "threads for parallel loops and matrix products (results do not depend on it)")                                    \
   X(SEED, "seed", "N", CMD_TRAIN | CMD_BENCH, "seeds parameter init, the validation split and shuffling")              \
   X(DATA, "data", "DIR", CMD_TRAIN | CMD_EVAL | CMD_BENCH | CMD_DATA,                                                  \
     "data set directory: train_x.npy, train_y.npy, test_x.npy, test_y.npy, or the IDX files "                          \
@@ -37,7 +38,8 @@ enum { CMD_TRAIN = 1, CMD_EVAL = 2, CMD_PREDICT = 4, CMD_BENCH = 8, CMD_ALL = 15
   X(CHECKPOINT, "checkpoint", "FILE", CMD_TRAIN,                                                                       \
     "save parameters and optimizer state here (safetensors, written atomically) after each "                           \
     "epoch, at --steps and on Ctrl-C")                                                                                 \
-  X(CHECKPOINT_IN, "checkpoint", "FILE", CMD_EVAL | CMD_PREDICT | CMD_SAMPLE, "the .safetensors file with the parameters to use")   \
+  X(CHECKPOINT_IN, "checkpoint", "FILE", CMD_EVAL | CMD_PREDICT | CMD_SAMPLE,                                          \
+    "the .safetensors file with the parameters to use")                                                                \
   X(CHECKPOINT_VOCAB, "checkpoint", "FILE", CMD_DATA,                                                                  \
     "encode text with the vocabulary FILE.vocab.txt saved beside this checkpoint, if present")                         \
   X(SAMPLES, "samples", "N", CMD_DATA, "decoded test samples to print (text data sets)")                               \
@@ -53,13 +55,14 @@ enum { CMD_TRAIN = 1, CMD_EVAL = 2, CMD_PREDICT = 4, CMD_BENCH = 8, CMD_ALL = 15
   X(QUIET, "quiet", NULL, CMD_TRAIN, "no progress bar or epoch lines on stderr (errors and warnings still show)")      \
   X(INPUT, "input", "FILE", CMD_PREDICT,                                                                               \
     "samples to predict, one per row: a .npy file (C order, float or int) or an IDX file")                             \
-  X(PROMPT, "prompt", "TEXT", CMD_SAMPLE,                                                                               \
+  X(PROMPT, "prompt", "TEXT", CMD_SAMPLE,                                                                              \
     "the text to continue, printed first; its bytes are the token ids. Without it, the text starts as a new "          \
-    "fortune (after an unprinted \"%\\n\")")                                                                            \
+    "fortune (after an unprinted \"%\\n\")")                                                                           \
   X(TEMPERATURE, "temperature", "T", CMD_SAMPLE,                                                                       \
     "divides the logits before the softmax: below 1 safer text, above 1 wilder; 0 takes the most likely byte")         \
   X(LENGTH, "length", "N", CMD_SAMPLE, "bytes to generate after the prompt")                                           \
-  X(SAMPLE_SEED, "seed", "N", CMD_SAMPLE, "seeds the sampling: the same seed, checkpoint and prompt give the same text") \
+  X(SAMPLE_SEED, "seed", "N", CMD_SAMPLE,                                                                              \
+    "seeds the sampling: the same seed, checkpoint and prompt give the same text")                                     \
   X(HELP, "help", NULL, CMD_ALL | CMD_DATA | CMD_SAMPLE, "show this help")
 
 typedef enum {
@@ -415,8 +418,8 @@ int main(int argc, char **argv) {
   for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
     if (strcmp(c, cmds[i].name) == 0) cmd = cmds[i].bit;
   if (!cmd)
-    return usage_error(prog, NULL, "unknown command '%s'; the commands are train, eval, predict, bench, data and sample",
-                       c);
+    return usage_error(prog, NULL,
+                       "unknown command '%s'; the commands are train, eval, predict, bench, data and sample", c);
 
   RtOptions o = {0};
   o.prog = prog;
@@ -452,8 +455,8 @@ int main(int argc, char **argv) {
     fprintf(stderr, "%s: error: %s\n", prog, e.msg);
     return e.code;
   }
-  rc = cmd == CMD_TRAIN   ? rt_train(m, &o, &e)
-       : cmd == CMD_EVAL  ? rt_eval(m, &o, &e)
+  rc = cmd == CMD_TRAIN    ? rt_train(m, &o, &e)
+       : cmd == CMD_EVAL   ? rt_eval(m, &o, &e)
        : cmd == CMD_BENCH  ? rt_bench(m, &o, &e)
        : cmd == CMD_SAMPLE ? rt_sample(m, &o, &e)
                            : rt_predict(m, &o, &e);

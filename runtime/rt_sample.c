@@ -72,10 +72,12 @@ int rt_sample(const NnrtModel *m, const RtOptions *o, RtError *e) {
   const char *prompt = o->prompt ? o->prompt : "";
   size_t plen = strlen(prompt);
   for (size_t i = 0; i < plen; i++)
-    if ((unsigned char)prompt[i] >= V)
-      return rt_fail(e, RT_EXIT_USAGE,
-                     "--prompt: byte %zu is 0x%02x, outside the model's %lld token ids (bytes 0x00 to 0x%02x)", i,
-                     (unsigned char)prompt[i], (long long)V, (unsigned)(V - 1));
+    if ((unsigned char)prompt[i] >= V) {
+      rt_fail(e, RT_EXIT_USAGE,
+              "--prompt: byte %zu is 0x%02x, outside the model's %lld token ids (bytes 0x00 to 0x%02x)", i,
+              (unsigned char)prompt[i], (long long)V, (unsigned)(V - 1));
+      return e->code;
+    }
   RtSession s;
   RtDataset win = {0};
   int32_t *idx = NULL;

@@ -57,8 +57,9 @@ static int cmp_cat(const void *a, const void *b) { return strcmp(a, b); }
  * CAT) whose name has no '.', which leaves out the CAT.dat indexes. */
 static int all_cats(RtTextSpec *sp, const char *s, RtError *e) {
   DIR *d = opendir(sp->dir);
-  if (!d) return rt_fail(e, RT_EXIT_USAGE, "'%s': cannot list %s (install Debian's fortunes package, or give dir=DIR)",
-                         s, sp->dir);
+  if (!d)
+    return rt_fail(e, RT_EXIT_USAGE, "'%s': cannot list %s (install Debian's fortunes package, or give dir=DIR)", s,
+                   sp->dir);
   sp->ncat = 0;
   int rc = 0;
   for (struct dirent *de; rc == 0 && (de = readdir(d));) {
