@@ -226,6 +226,26 @@ static int lower_float(Lower *L, const Builtin *b, const Expr *call, BArg *a) {
   return to_f32(L, a[0].v, call->loc);
 }
 
+/* onehot(labels i32 [..], classes): f32 [.., classes], 1 at each label's
+ * index. Labels outside [0, classes) stop the program (nnrt_fail_label),
+ * never index out of bounds. */
+static int lower_onehot(Lower *L, const Builtin *b, const Expr *call, BArg *a) {
+  const Type *t = ty(L, a[0].v);
+  char buf[IR_TYPE_STRLEN];
+  if (t->dt != DT_I32 || t->sh.rank >= IR_MAX_RANK) {
+    diag_error(L->d, a[0].loc, "onehot expects integer labels (i32) of rank below %d, got %s", IR_MAX_RANK,
+               fe_type_str(L, t, buf));
+    return FE_ERR;
+  }
+  if (a[1].i < 1 || a[1].i > (1 << 24)) {
+    diag_error(L->d, a[1].loc, "classes must be an integer from 1 to 16777216, got %lld", (long long)a[1].i);
+    return FE_ERR;
+  }
+  Type out = {.dt = DT_F32, .sh = t->sh};
+  out.sh.d[out.sh.rank++] = a[1].i;
+  return fe_emit(L, b->op, &a[0].v, 1, NULL, &out, call->loc);
+}
+
 /* ---- losses ---- */
 
 /* A prediction [B, 1] against a target [B] (or the reverse) is compared
@@ -620,6 +640,12 @@ static const Builtin builtins[] = {
      lower_split},
     {"causal_mask", OP_CAUSAL_MASK, 0, 0, {X}, lower_causal_mask},
     {"matmul", OP_MATMUL, 0, 0, {{"a", P_TENSOR, FE_REQUIRED, NULL}, {"b", P_TENSOR, FE_REQUIRED, NULL}}, lower_binary},
+    {"onehot",
+     OP_ONEHOT,
+     0,
+     0,
+     {{"labels", P_TENSOR, FE_REQUIRED, NULL}, {"classes", P_INT, FE_REQUIRED, NULL}},
+     lower_onehot},
     /* losses: each sets the module's task */
     {"cross_entropy",
      OP_COUNT,

@@ -79,7 +79,7 @@ int rt_dir_exists(const char *path);
  * device. The runtime keys every stream by the seed and lays the counter out
  * as {block lo, block hi, stream, purpose}.
  */
-enum { RT_RNG_INIT = 0, RT_RNG_SHUFFLE = 1, RT_RNG_SPLIT = 2, RT_RNG_DROPOUT = 3 };
+enum { RT_RNG_INIT = 0, RT_RNG_SHUFFLE = 1, RT_RNG_SPLIT = 2, RT_RNG_DROPOUT = 3, RT_RNG_SAMPLE = 4 };
 
 void rt_philox4x32(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]);
 float rt_u32_to_unit(uint32_t x); /* [0, 1), 24 bits */
@@ -409,6 +409,9 @@ typedef struct RtOptions {
   const char *init_path, *ckpt_path, *log_path, *input_path;
   int resume, quiet;
   int64_t samples; /* data: decoded samples to print */
+  const char *prompt; /* sample: the text to continue (NULL: a new fortune) */
+  double temperature; /* sample: 0 = argmax */
+  int64_t length;     /* sample: bytes to generate */
 } RtOptions;
 
 /* Each returns the process exit code; e holds the message when it is not 0. */
@@ -423,5 +426,8 @@ int rt_predict(const NnrtModel *m, const RtOptions *o, RtError *e);
 void rt_print_class_report(FILE *out, const int64_t *cm, int64_t k, const char *const *names, int digits);
 /* rt_bench.c: times train_step alone; prints ms_per_step and samples_per_s. */
 int rt_bench(const NnrtModel *m, const RtOptions *o, RtError *e);
+/* rt_sample.c: prints o->prompt and o->length bytes a character model
+ * generates after it; "this model cannot sample: ..." for other models. */
+int rt_sample(const NnrtModel *m, const RtOptions *o, RtError *e);
 
 #endif

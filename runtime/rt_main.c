@@ -1,6 +1,6 @@
 /* rt_main.c — main() of every binary nnc builds: the command line.
  *
- *   <prog> train | eval | predict | bench | data [options]
+ *   <prog> train | eval | predict | bench | data | sample [options]
  *   <prog> --help | --version
  *
  * Options are declared once, in OPTIONS below: name, value placeholder, the
@@ -15,14 +15,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { CMD_TRAIN = 1, CMD_EVAL = 2, CMD_PREDICT = 4, CMD_BENCH = 8, CMD_ALL = 15, CMD_DATA = 16 };
+enum { CMD_TRAIN = 1, CMD_EVAL = 2, CMD_PREDICT = 4, CMD_BENCH = 8, CMD_ALL = 15, CMD_DATA = 16, CMD_SAMPLE = 32 };
 
 /* X(id, name, value placeholder or NULL for a flag, commands, help) */
 #define OPTIONS(X)                                                                                                     \
   X(EPOCHS, "epochs", "N", CMD_TRAIN, "epochs to train in total, counting resumed ones")                               \
   X(BATCH, "batch", "N", CMD_ALL, "samples per batch; the last batch of an epoch may be smaller")                      \
   X(LR, "lr", "X", CMD_TRAIN | CMD_BENCH, "learning rate")                                                             \
-  X(THREADS, "threads", "N", CMD_ALL, "threads for parallel loops and matrix products (results do not depend on it)")  \
+  X(THREADS, "threads", "N", CMD_ALL | CMD_SAMPLE,                                                                     \
+    "threads for parallel loops and matrix products (results do not depend on it)")                                    \
   X(SEED, "seed", "N", CMD_TRAIN | CMD_BENCH, "seeds parameter init, the validation split and shuffling")              \
   X(DATA, "data", "DIR", CMD_TRAIN | CMD_EVAL | CMD_BENCH | CMD_DATA,                                                  \
     "data set directory: train_x.npy, train_y.npy, test_x.npy, test_y.npy, or the IDX files "                          \
@@ -37,7 +38,8 @@ enum { CMD_TRAIN = 1, CMD_EVAL = 2, CMD_PREDICT = 4, CMD_BENCH = 8, CMD_ALL = 15
   X(CHECKPOINT, "checkpoint", "FILE", CMD_TRAIN,                                                                       \
     "save parameters and optimizer state here (safetensors, written atomically) after each "                           \
     "epoch, at --steps and on Ctrl-C")                                                                                 \
-  X(CHECKPOINT_IN, "checkpoint", "FILE", CMD_EVAL | CMD_PREDICT, "the .safetensors file with the parameters to use")   \
+  X(CHECKPOINT_IN, "checkpoint", "FILE", CMD_EVAL | CMD_PREDICT | CMD_SAMPLE,                                          \
+    "the .safetensors file with the parameters to use")                                                                \
   X(CHECKPOINT_VOCAB, "checkpoint", "FILE", CMD_DATA,                                                                  \
     "encode text with the vocabulary FILE.vocab.txt saved beside this checkpoint, if present")                         \
   X(SAMPLES, "samples", "N", CMD_DATA, "decoded test samples to print (text data sets)")                               \
@@ -53,7 +55,15 @@ enum { CMD_TRAIN = 1, CMD_EVAL = 2, CMD_PREDICT = 4, CMD_BENCH = 8, CMD_ALL = 15
   X(QUIET, "quiet", NULL, CMD_TRAIN, "no progress bar or epoch lines on stderr (errors and warnings still show)")      \
   X(INPUT, "input", "FILE", CMD_PREDICT,                                                                               \
     "samples to predict, one per row: a .npy file (C order, float or int) or an IDX file")                             \
-  X(HELP, "help", NULL, CMD_ALL | CMD_DATA, "show this help")
+  X(PROMPT, "prompt", "TEXT", CMD_SAMPLE,                                                                              \
+    "the text to continue, printed first; its bytes are the token ids. Without it, the text starts as a new "          \
+    "fortune (after an unprinted \"%\\n\")")                                                                           \
+  X(TEMPERATURE, "temperature", "T", CMD_SAMPLE,                                                                       \
+    "divides the logits before the softmax: below 1 safer text, above 1 wilder; 0 takes the most likely byte")         \
+  X(LENGTH, "length", "N", CMD_SAMPLE, "bytes to generate after the prompt")                                           \
+  X(SAMPLE_SEED, "seed", "N", CMD_SAMPLE,                                                                              \
+    "seeds the sampling: the same seed, checkpoint and prompt give the same text")                                     \
+  X(HELP, "help", NULL, CMD_ALL | CMD_DATA | CMD_SAMPLE, "show this help")
 
 typedef enum {
 #define X(id, name, arg, cmds, help) OPT_##id,
@@ -82,6 +92,7 @@ static const struct {
     {"predict", CMD_PREDICT, "print one prediction per input row (the class, for classifiers)"},
     {"bench", CMD_BENCH, "time train_step alone (ms per step, samples/s) on the training data"},
     {"data", CMD_DATA, "show the data set: sizes, classes, majority rate, decoded samples"},
+    {"sample", CMD_SAMPLE, "generate text with a character model, continuing a prompt"},
 };
 
 /* The text data sets, printed as is after the data command's options. */
@@ -93,7 +104,8 @@ static const char text_spec_help[] =
     "      category in the spec (two categories: binary, more: multi-class)\n"
     "  fortunes-chars:CAT[,...][?KEY=VALUE...]\n"
     "      the quotes as bytes, cut into windows of len bytes; x = the bytes (ids\n"
-    "      0-255), y = the byte after each (next-character targets)\n\n"
+    "      0-255), y = the byte after each (next-character targets)\n"
+    "  CAT 'all' alone: every category file in dir (sorted by name)\n\n"
     "keys: len     words (or bytes) per sample [100; chars 128]\n"
     "      vocab   ids in the vocabulary, counting 0 = padding and 1 = unknown;\n"
     "              then the training split's words by descending count, ties\n"
@@ -145,6 +157,15 @@ static void default_str(OptId id, const NnrtModel *m, char *buf, size_t size) {
   case OPT_CHECKPOINT_IN:
   case OPT_INPUT:
     snprintf(buf, size, "required");
+    break;
+  case OPT_TEMPERATURE:
+    snprintf(buf, size, "1");
+    break;
+  case OPT_LENGTH:
+    snprintf(buf, size, "200");
+    break;
+  case OPT_SAMPLE_SEED:
+    snprintf(buf, size, "%" PRIu64, m->seed);
     break;
   default:
     break;
@@ -298,6 +319,7 @@ static int parse(int argc, char **argv, const char *prog, const char *cmdname, u
       o->val_split = dv;
       break;
     case OPT_SEED:
+    case OPT_SAMPLE_SEED:
       want = "an unsigned integer";
       bad = rt_parse_u64(v, &o->seed);
       break;
@@ -323,6 +345,17 @@ static int parse(int argc, char **argv, const char *prog, const char *cmdname, u
     case OPT_INPUT:
       o->input_path = v;
       break;
+    case OPT_PROMPT:
+      o->prompt = v;
+      break;
+    case OPT_TEMPERATURE:
+      want = "a number from 0 to 100";
+      bad = rt_parse_f64(v, &o->temperature) || !(o->temperature >= 0 && o->temperature <= 100);
+      break;
+    case OPT_LENGTH:
+      want = "an integer from 0 to 1000000";
+      bad = rt_parse_i64(v, 0, 1000000, &o->length);
+      break;
     case OPT_RESUME:
       o->resume = 1;
       break;
@@ -341,7 +374,7 @@ static int parse(int argc, char **argv, const char *prog, const char *cmdname, u
       return RT_EXIT_USAGE;
     }
   }
-  if ((cmd & (CMD_EVAL | CMD_PREDICT)) && !seen_ckpt)
+  if ((cmd & (CMD_EVAL | CMD_PREDICT | CMD_SAMPLE)) && !seen_ckpt)
     return usage_error(prog, cmdname, "%s needs --checkpoint FILE", cmdname);
   if (cmd == CMD_PREDICT && !o->input_path) return usage_error(prog, cmdname, "predict needs --input FILE");
   if (o->resume && !o->ckpt_path) return usage_error(prog, cmdname, "--resume needs --checkpoint FILE to resume from");
@@ -385,7 +418,8 @@ int main(int argc, char **argv) {
   for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
     if (strcmp(c, cmds[i].name) == 0) cmd = cmds[i].bit;
   if (!cmd)
-    return usage_error(prog, NULL, "unknown command '%s'; the commands are train, eval, predict, bench and data", c);
+    return usage_error(prog, NULL,
+                       "unknown command '%s'; the commands are train, eval, predict, bench, data and sample", c);
 
   RtOptions o = {0};
   o.prog = prog;
@@ -395,6 +429,8 @@ int main(int argc, char **argv) {
   o.seed = m->seed;
   o.val_split = 0.1;
   o.samples = 5;
+  o.temperature = 1;
+  o.length = 200;
   int rc = parse(argc, argv, prog, c, cmd, m, &o);
   if (rc >= 0) return rc;
 
@@ -419,10 +455,11 @@ int main(int argc, char **argv) {
     fprintf(stderr, "%s: error: %s\n", prog, e.msg);
     return e.code;
   }
-  rc = cmd == CMD_TRAIN   ? rt_train(m, &o, &e)
-       : cmd == CMD_EVAL  ? rt_eval(m, &o, &e)
-       : cmd == CMD_BENCH ? rt_bench(m, &o, &e)
-                          : rt_predict(m, &o, &e);
+  rc = cmd == CMD_TRAIN    ? rt_train(m, &o, &e)
+       : cmd == CMD_EVAL   ? rt_eval(m, &o, &e)
+       : cmd == CMD_BENCH  ? rt_bench(m, &o, &e)
+       : cmd == CMD_SAMPLE ? rt_sample(m, &o, &e)
+                           : rt_predict(m, &o, &e);
   rt_pool_stop();
   if (rc != RT_EXIT_OK && rc != RT_EXIT_SIGINT && rc != RT_EXIT_SIGTERM)
     fprintf(stderr, "%s: error: %s\n", prog, e.msg);

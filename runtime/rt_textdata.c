@@ -4,6 +4,7 @@
  *
  *   fortunes:computers,science?len=100&vocab=10000
  *   fortunes-chars:linux?len=128
+ *   fortunes-chars:all              (every category file in the directory)
  *
  * Words (fortunes:): one sample per quote, x = the ids of its first `len`
  * words padded with 0, y = the index of its category in the spec (two
@@ -21,8 +22,10 @@
  * split never saw are unknown, as they would be in deployment. */
 #define _POSIX_C_SOURCE 200809L
 #include "nnrt.h"
+#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static const char *g_vocab_path;
 static int g_vocab_reuse, g_vocab_write;
@@ -44,6 +47,38 @@ static int good_cat(const char *c, size_t n) {
   for (size_t i = 0; i < n; i++)
     if (!rt_text_is_word_char((unsigned char)c[i]) && c[i] != '-' && c[i] != '_' && c[i] != '.') return 0;
   return 1;
+}
+
+static int cmp_cat(const void *a, const void *b) { return strcmp(a, b); }
+
+/* "all": the category files of sp->dir in strcmp order, so the labels (and
+ * the split, drawn per category) do not depend on the directory's order.
+ * A category file is a regular file (not a link: Debian's CAT.u8 links to
+ * CAT) whose name has no '.', which leaves out the CAT.dat indexes. */
+static int all_cats(RtTextSpec *sp, const char *s, RtError *e) {
+  DIR *d = opendir(sp->dir);
+  if (!d)
+    return rt_fail(e, RT_EXIT_USAGE, "'%s': cannot list %s (install Debian's fortunes package, or give dir=DIR)", s,
+                   sp->dir);
+  sp->ncat = 0;
+  int rc = 0;
+  for (struct dirent *de; rc == 0 && (de = readdir(d));) {
+    char path[RT_PATH_MAX];
+    struct stat st;
+    size_t n = strlen(de->d_name);
+    if (strchr(de->d_name, '.') || !good_cat(de->d_name, n) || rt_path_join(path, sizeof path, sp->dir, de->d_name) ||
+        lstat(path, &st) || !S_ISREG(st.st_mode))
+      continue;
+    if (sp->ncat == RT_TEXT_MAX_CATS)
+      rc = rt_fail(e, RT_EXIT_USAGE, "'%s': %s holds over %d categories; name the ones to use", s, sp->dir,
+                   RT_TEXT_MAX_CATS);
+    else
+      memcpy(sp->cat[sp->ncat++], de->d_name, n + 1);
+  }
+  closedir(d);
+  if (rc == 0 && sp->ncat == 0) rc = rt_fail(e, RT_EXIT_USAGE, "'%s': no fortune files in %s", s, sp->dir);
+  qsort(sp->cat, (size_t)sp->ncat, sizeof sp->cat[0], cmp_cat);
+  return rc;
 }
 
 int rt_text_parse_spec(const char *s, RtTextSpec *sp, RtError *e) {
@@ -74,7 +109,8 @@ int rt_text_parse_spec(const char *s, RtTextSpec *sp, RtError *e) {
     if (c && p == end) return rt_fail(e, RT_EXIT_USAGE, "'%s': empty category after ','", s);
   }
   if (sp->ncat == 0) return rt_fail(e, RT_EXIT_USAGE, "'%s': no category; e.g. fortunes:computers,science", s);
-  if (!sp->chars && sp->ncat < 2)
+  int all = sp->ncat == 1 && strcmp(sp->cat[0], "all") == 0;
+  if (!all && !sp->chars && sp->ncat < 2)
     return rt_fail(e, RT_EXIT_USAGE, "'%s': a classification data set needs two or more categories", s);
   int vocab_given = 0;
   for (p = q ? q + 1 : end; *p;) {
@@ -108,6 +144,9 @@ int rt_text_parse_spec(const char *s, RtTextSpec *sp, RtError *e) {
   }
   if (sp->chars && vocab_given)
     return rt_fail(e, RT_EXIT_USAGE, "'%s': fortunes-chars has no vocab key; its ids are the 256 byte values", s);
+  if (all && all_cats(sp, s, e)) return -1; /* after the keys: dir= says where */
+  if (all && !sp->chars && sp->ncat < 2)
+    return rt_fail(e, RT_EXIT_USAGE, "'%s': a classification data set needs two or more categories", s);
   return 0;
 }
 

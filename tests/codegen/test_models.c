@@ -212,6 +212,32 @@ static const char attn_nn[] = "model attn {\n"
                               "  epochs 1\n"
                               "}\n";
 
+/* A character LM in the form of examples/char_gpt.nn: ids through onehot,
+ * dense on [B, T, F] (w broadcast over the batch), a position table, two
+ * heads sliced from one projection and concatenated, and cross-entropy of
+ * [B, T, V] logits against [B, T] labels. */
+static const char charlm_nn[] = "model charlm {\n"
+                                "  input x: i32[B, 6]\n"
+                                "  input y: i32[B, 6]\n"
+                                "  param pos: f32[6, 8] = normal(std: 0.5)\n"
+                                "  h = dense(onehot(x, 7), 8, use_bias: false) + pos\n"
+                                "  qkv = dense(layer_norm(h), 24)\n"
+                                "  k = transpose(split(qkv, 3, 1), [0, 2, 1])\n"
+                                "  a0 = causal_mask(split(split(qkv, 3, 0), 2, 0) @ slice(k, 1, 0, 4)) |> softmax\n"
+                                "  a1 = causal_mask(split(split(qkv, 3, 0), 2, 1) @ slice(k, 1, 4, 8)) |> softmax\n"
+                                "  v = split(qkv, 3, 2)\n"
+                                "  h = h + dense(concat(a0 @ split(v, 2, 0), a1 @ split(v, 2, 1)), 8)\n"
+                                "  h = h + dense(dense(layer_norm(h), 16) |> gelu, 8)\n"
+                                "  logits = dense(layer_norm(h), 7)\n"
+                                "  output logits\n"
+                                "  minimize cross_entropy(logits, y)\n"
+                                "}\n"
+                                "train {\n"
+                                "  optimizer adam(lr: 1e-2)\n"
+                                "  batch 4\n"
+                                "  epochs 1\n"
+                                "}\n";
+
 /* A model from .nn source with 5 classes: every function, fused and
  * unfused, against the interpreter. */
 static void check_model(const char *file, const char *src) {
@@ -237,4 +263,5 @@ void test_models(void) {
   check_model("norm.nn", norm_nn);
   check_model("ranges.nn", range_nn);
   check_model("attn.nn", attn_nn);
+  check_model("charlm.nn", charlm_nn);
 }

@@ -307,12 +307,39 @@ static void test_real_computers(void) {
   CHECK(rt_data_inspect("fortunes-chars:computers?len=64", 1, stdout, &e) == 0);
 }
 
+/* "all": the category files of dir (no '.' in the name, no links), sorted. */
+static void test_all_spec(void) {
+  mkdir(tmp("every"), 0700);
+  write_str(tmp("every/zeta"), "z\n%\nzz\n");
+  write_str(tmp("every/alpha"), "a\n%\naa\n");
+  write_str(tmp("every/alpha.dat"), "index");
+  CHECK(symlink("alpha", tmp("every/alpha.u8")) == 0);
+  mkdir(tmp("every/sub"), 0700);
+  char spec[600];
+  RtTextSpec sp;
+  RtError e = {0};
+  snprintf(spec, sizeof spec, "fortunes-chars:all?len=2&dir=%s", tmp("every"));
+  CHECK(rt_text_parse_spec(spec, &sp, &e) == 0);
+  CHECK(sp.ncat == 2 && strcmp(sp.cat[0], "alpha") == 0 && strcmp(sp.cat[1], "zeta") == 0);
+  snprintf(spec, sizeof spec, "fortunes:all?dir=%s", tmp("every"));
+  CHECK(rt_text_parse_spec(spec, &sp, &e) == 0 && sp.ncat == 2); /* two categories: a binary task */
+  mkdir(tmp("one"), 0700);
+  write_str(tmp("one/only"), "x\n");
+  snprintf(spec, sizeof spec, "fortunes:all?dir=%s", tmp("one"));
+  CHECK_ERR(rt_text_parse_spec(spec, &sp, &e), e, "needs two or more categories");
+  snprintf(spec, sizeof spec, "fortunes-chars:all?dir=%s", tmp("no-such-dir"));
+  CHECK_ERR(rt_text_parse_spec(spec, &sp, &e), e, "cannot list");
+  mkdir(tmp("none"), 0700);
+  snprintf(spec, sizeof spec, "fortunes-chars:all?dir=%s", tmp("none"));
+  CHECK_ERR(rt_text_parse_spec(spec, &sp, &e), e, "no fortune files in");
+}
+
 /* rm -r of the temporary directory (two levels deep). */
 int main(void) {
   static const CheckTest tests[] = {
-      {"tokenizer", test_tokenizer}, {"vocab", test_vocab}, {"fortune_files", test_fortune_files},
-      {"spec", test_spec},           {"split", test_split}, {"vocab_file", test_vocab_file},
-      {"chars", test_chars},         {"real_computers", test_real_computers},
+      {"tokenizer", test_tokenizer}, {"vocab", test_vocab},       {"fortune_files", test_fortune_files},
+      {"spec", test_spec},           {"split", test_split},       {"vocab_file", test_vocab_file},
+      {"chars", test_chars},         {"all_spec", test_all_spec}, {"real_computers", test_real_computers},
   };
   return check_main(tests, sizeof tests / sizeof tests[0], "nnrt_text");
 }
