@@ -279,7 +279,7 @@ void rt_vocab_free(RtVocab *v);
  *   fortunes:CAT[,CAT...][?KEY=VALUE[&KEY=VALUE...]]        words, label = CAT index
  *   fortunes-chars:CAT[,CAT...][?...]                       bytes, next-byte targets
  * keys: len (words or bytes per sample), vocab (ids incl. pad and unk; words
- * only), test (fraction held out per category), seed (of the split), dir
+ * only), pad (pre or post: where padding goes; words only), test (fraction held out per category), seed (of the split), dir
  * (where the category files are). See RT_TEXT_SPEC_HELP.
  */
 #define RT_TEXT_MAX_CATS 64
@@ -289,6 +289,7 @@ typedef struct RtTextSpec {
   int ncat;
   char cat[RT_TEXT_MAX_CATS][64];
   int64_t len, vocab;
+  int pad_pre; /* pad=pre: padding before the words (for a recurrent layer's last state) */
   double test;
   uint64_t seed;
   char dir[RT_PATH_MAX];

@@ -110,6 +110,8 @@ static const char text_spec_help[] =
     "      vocab   ids in the vocabulary, counting 0 = padding and 1 = unknown;\n"
     "              then the training split's words by descending count, ties\n"
     "              alphabetical [10000]\n"
+    "      pad     post: padding after the words; pre: before them (words only;\n"
+    "              a recurrent layer's last state then follows the last word) [post]\n"
     "      test    fraction of each category held out as the test set [0.2]\n"
     "      seed    seed of that split (not --seed, so eval sees the same split) [0]\n"
     "      dir     where the category files are [/usr/share/games/fortunes]\n\n"

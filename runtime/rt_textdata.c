@@ -129,6 +129,9 @@ int rt_text_parse_spec(const char *s, RtTextSpec *sp, RtError *e) {
     } else if (strcmp(kv, "vocab") == 0) {
       vocab_given = 1;
       if (rt_parse_i64(v, 3, INT32_MAX, &sp->vocab)) want = "an integer >= 3 (ids 0 and 1 are padding and unknown)";
+    } else if (strcmp(kv, "pad") == 0) {
+      if (strcmp(v, "pre") && strcmp(v, "post")) want = "pre or post";
+      sp->pad_pre = strcmp(v, "pre") == 0;
     } else if (strcmp(kv, "test") == 0) {
       if (rt_parse_f64(v, &sp->test) || !(sp->test > 0 && sp->test < 1)) want = "a fraction in (0, 1)";
     } else if (strcmp(kv, "seed") == 0) {
@@ -137,7 +140,7 @@ int rt_text_parse_spec(const char *s, RtTextSpec *sp, RtError *e) {
       if (!*v) want = "a directory";
       snprintf(sp->dir, sizeof sp->dir, "%s", v);
     } else {
-      return rt_fail(e, RT_EXIT_USAGE, "'%s': unknown key '%s'; the keys are len, vocab, test, seed and dir", s, kv);
+      return rt_fail(e, RT_EXIT_USAGE, "'%s': unknown key '%s'; the keys are len, vocab, pad, test, seed and dir", s, kv);
     }
     if (want) return rt_fail(e, RT_EXIT_USAGE, "'%s': %s: expected %s, got '%s'", s, kv, want, v);
     p += n + (amp ? 1 : 0);
@@ -299,7 +302,12 @@ static int text_load(const char *spec, int split, RtDataset *d, RtVocab *keep, R
       goto out;
     int32_t *x = d->x.data, *y = d->y.data;
     for (int64_t k = 0; k < n; k++) {
-      rt_text_encode(&v, q.buf + q.start[idx[k]], (size_t)q.len[idx[k]], sp->len, x + k * sp->len);
+      int32_t *row = x + k * sp->len;
+      int64_t words = rt_text_encode(&v, q.buf + q.start[idx[k]], (size_t)q.len[idx[k]], sp->len, row);
+      if (sp->pad_pre && words < sp->len) { /* the words last, so the final state has just read them */
+        memmove(row + (sp->len - words), row, sizeof *row * (size_t)words);
+        for (int64_t i = 0; i < sp->len - words; i++) row[i] = RT_ID_PAD;
+      }
       y[k] = q.label[idx[k]];
     }
   }
@@ -332,8 +340,8 @@ static void print_sample(FILE *out, const RtDataset *d, int64_t i, const RtVocab
              : c >= 32 && c < 127 ? fprintf(out, "%c", (int)c)
                                   : fprintf(out, "\\x%02x", c);
     } else {
-      if (x[k] == RT_ID_PAD) break;
-      col += fprintf(out, "%s%s", k ? " " : "", x[k] < v->n ? v->word[x[k]] : "?");
+      if (x[k] == RT_ID_PAD) continue; /* before (pad=pre) or after the words */
+      col += fprintf(out, "%s%s", col ? " " : "", x[k] < v->n ? v->word[x[k]] : "?");
     }
   }
   fprintf(out, "%s\"\n", col >= 160 ? "..." : "");
@@ -399,7 +407,7 @@ int rt_data_inspect(const char *src, int samples, FILE *out, RtError *e) {
       unk += x[i] == RT_ID_UNK;
     }
     for (int64_t i = 0; i < tr.x.dims[0]; i++)
-      full += x[i * sp.len + sp.len - 1] != RT_ID_PAD;
+      full += x[i * sp.len + (sp.pad_pre ? 0 : sp.len - 1)] != RT_ID_PAD;
     fprintf(out,
             "vocabulary: %d ids (%d words)%s; train: %.2f%% of kept words unknown, %.1f%% of samples fill len=%lld "
             "(longer ones are cut)\n",

@@ -218,6 +218,14 @@ static void test_split(void) {
   rt_data_free(&tr2);
   rt_data_free(&other);
 
+  /* pad=pre: the same words, the padding first. */
+  snprintf(spec2, sizeof spec2, "fortunes:a,b?len=3&pad=pre&dir=%s", tmp("cats"));
+  CHECK(rt_text_load(spec2, RT_SPLIT_TRAIN, &tr, &e) == 0);
+  const int32_t *px = tr.x.data;
+  for (int i = 0; i < 12; i++) CHECK(px[i * 3] == 0 && px[i * 3 + 1] >= 2 && px[i * 3 + 2] == 2);
+  rt_data_free(&tr);
+  CHECK_ERR(rt_text_parse_spec("fortunes:a,b?pad=left", &(RtTextSpec){0}, &e), e, "pad: expected pre or post, got 'left'");
+
   /* rt_data_load takes a spec where it takes a directory, and converts. */
   CHECK(rt_data_load(spec, RT_SPLIT_TEST, NNRT_F32, NNRT_I32, &te, &e) == 0);
   CHECK(te.x.dtype == NNRT_F32 && te.y.dtype == NNRT_I32 && ((float *)te.x.data)[0] == 1.0f);
