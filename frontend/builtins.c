@@ -341,13 +341,13 @@ static int layer_param_init(Lower *L, const char *layer, const char *suffix, Sha
 }
 
 /* The same, with fans read off a [.., in, out] shape (dense, bias). */
-static int layer_param(Lower *L, const char *layer, const char *suffix, Shape sh, FeInit init, Loc loc) {
+int fe_layer_param(Lower *L, const char *layer, const char *suffix, Shape sh, FeInit init, Loc loc) {
   fe_init_fans(&init, &sh);
   return layer_param_init(L, layer, suffix, sh, init, loc);
 }
 
 /* The layer's name: given (an identifier not taken yet) or made up. */
-static const char *layer_name(Lower *L, const BArg *a, const char *kind) {
+const char *fe_layer_name(Lower *L, const BArg *a, const char *kind) {
   if (!a->present) return fe_auto_layer_name(L, kind);
   if (!is_identifier(a->s)) {
     diag_error(L->d, a->loc, "a layer name must be an identifier, got \"%s\"", a->s);
@@ -408,7 +408,7 @@ static int lower_conv2d(Lower *L, const Builtin *b, const Expr *call, BArg *a) {
     ok = false;
   }
   if (!check_image(L, "conv2d", &a[0], k, pad, a[2].loc)) ok = false;
-  const char *name = ok ? layer_name(L, &a[9], "conv2d") : NULL;
+  const char *name = ok ? fe_layer_name(L, &a[9], "conv2d") : NULL;
   if (!name) return FE_ERR;
   int64_t C = ty(L, a[0].v)->sh.d[1], F = a[1].i;
   Loc loc = call->loc;
@@ -423,7 +423,7 @@ static int lower_conv2d(Lower *L, const Builtin *b, const Expr *call, BArg *a) {
   int y = fe_emit(L, OP_CONV2D, (int[]){a[0].v, w}, 2, &at, NULL, loc);
   if (y >= 0 && a[6].b) {
     /* The bias [F] broadcasts over [B, F, OH, OW] as [F, 1, 1]. */
-    int bias = layer_param(L, name, "b", (Shape){.rank = 1, .d = {F}}, a[8].init, loc);
+    int bias = fe_layer_param(L, name, "b", (Shape){.rank = 1, .d = {F}}, a[8].init, loc);
     Type bt = {.dt = DT_F32, .sh = {.rank = 3, .d = {F, 1, 1}}};
     y = fe_emit2(L, OP_ADD, y, fe_emit(L, OP_RESHAPE, &bias, 1, NULL, &bt, loc), loc);
   }
@@ -480,9 +480,9 @@ static int lower_dense(Lower *L, const Builtin *b, const Expr *call, BArg *a) {
 
   int64_t in = t->sh.d[1], units = a[1].i;
   Loc loc = call->loc;
-  int w = layer_param(L, name, "w", (Shape){.rank = 2, .d = {in, units}}, a[4].init, loc);
+  int w = fe_layer_param(L, name, "w", (Shape){.rank = 2, .d = {in, units}}, a[4].init, loc);
   int y = fe_emit2(L, OP_MATMUL, x, w, loc);
-  if (a[3].b) y = fe_emit2(L, OP_ADD, y, layer_param(L, name, "b", (Shape){.rank = 1, .d = {units}}, a[5].init, loc), loc);
+  if (a[3].b) y = fe_emit2(L, OP_ADD, y, fe_layer_param(L, name, "b", (Shape){.rank = 1, .d = {units}}, a[5].init, loc), loc);
   if (y >= 0 && strcmp(a[2].s, "none")) {
     const Builtin *act = fe_builtin_find(a[2].s);
     Attrs at = {.axis = 1}; /* softmax over the units */
@@ -544,12 +544,12 @@ static int lower_layer_norm(Lower *L, const Builtin *b, const Expr *call, BArg *
   if (!check_eps(L, &a[1])) return FE_ERR;
   Loc loc = call->loc;
   int y = layernorm(L, &a[0], -1, a[1].num, loc, loc);
-  const char *name = y >= 0 ? layer_name(L, &a[2], "layer_norm") : NULL;
+  const char *name = y >= 0 ? fe_layer_name(L, &a[2], "layer_norm") : NULL;
   if (!name) return FE_ERR;
   int64_t D = ty(L, a[0].v)->sh.d[ty(L, a[0].v)->sh.rank - 1];
   Shape sd = {.rank = 1, .d = {D}};
-  int gamma = layer_param(L, name, "gamma", sd, (FeInit){.kind = NNRT_INIT_ONES}, loc);
-  int beta = layer_param(L, name, "beta", sd, (FeInit){.kind = NNRT_INIT_ZEROS}, loc);
+  int gamma = fe_layer_param(L, name, "gamma", sd, (FeInit){.kind = NNRT_INIT_ONES}, loc);
+  int beta = fe_layer_param(L, name, "beta", sd, (FeInit){.kind = NNRT_INIT_ZEROS}, loc);
   y = fe_emit2(L, OP_ADD, fe_emit2(L, OP_MUL, y, gamma, loc), beta, loc);
   if (y < 0) return FE_ERR;
   fe_add_layer(L, name, "layer_norm", y, 2 * D, loc);
@@ -660,6 +660,18 @@ static const Builtin builtins[] = {
       {"bias_init", P_INIT, "zeros", NULL},
       {"name", P_STR, FE_OPTIONAL, NULL}},
      lower_conv2d},
+    {"embedding",
+     OP_COUNT,
+     0,
+     0,
+     {{"ids", P_TENSOR, FE_REQUIRED, NULL},
+      {"vocab", P_INT, FE_REQUIRED, NULL},
+      {"dim", P_INT, FE_REQUIRED, NULL},
+      {"init", P_INIT, "uniform", NULL},
+      {"name", P_STR, FE_OPTIONAL, NULL}},
+     fe_lower_embedding},
+    /* training only: the identity in forward and eval_step */
+    {"dropout", OP_DROPOUT, B_LAYER, 0, {X, {"rate", P_NUM, FE_REQUIRED, NULL}}, fe_lower_dropout},
     /* pooling: no parameters, so plain layers for the summary */
     {"maxpool",
      OP_MAXPOOL2D,

@@ -80,6 +80,7 @@ static void put_node(FILE *out, const IrFunc *f, int fi, int i) {
   if (a & A_PAD) fprintf(out, " pad=%d", n->at.pad);
   if (a & A_START) fprintf(out, " start=%d", n->at.start);
   if (a & A_END) fprintf(out, " end=%d", n->at.end);
+  if (a & A_SALT) fprintf(out, " salt=%d", n->at.salt);
   if (n->op != OP_STORE) {
     fputs("\\n", out);
     put_type(out, f->mod, &n->ty);

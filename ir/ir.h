@@ -110,7 +110,8 @@ enum {
   A_PAD = 1 << 10,     /* pad: zeros added on each side of H and W */
   A_START = 1 << 11,   /* start: a slice's first index along axis */
   A_END = 1 << 12,     /* end: one past a slice's last index along axis */
-  A_LAST = A_END,      /* the highest kind, for loops over the bits */
+  A_SALT = 1 << 13,    /* salt: a dropout site's number, keying its mask */
+  A_LAST = A_SALT,     /* the highest kind, for loops over the bits */
 };
 
 /* gelu(x) = 0.5 x (1 + tanh(IR_GELU_C (x + IR_GELU_A x^3))): the tanh
@@ -136,6 +137,7 @@ typedef struct Attrs {
   int ta, tb;
   int kernel, stride, pad;
   int start, end;
+  int salt;
 } Attrs;
 
 struct IrModule;
@@ -222,10 +224,15 @@ typedef struct IrModule {
  *   forward    model inputs minus labels -> (model output)
  *   eval_step  all model inputs -> (loss f32[], model output)
  *   train_step eval_step's inputs + lr f32[] -> eval_step's outputs,
- *              stores updated globals (built by the autodiff pass) */
+ *              stores updated globals (built by the autodiff pass)
+ *   loss_step  eval_step in training mode (dropout active), present only
+ *              when the modes differ; what autodiff differentiates when it
+ *              exists (the backend does not compile it). forward and
+ *              eval_step are evaluation mode. */
 #define IR_FN_FORWARD "forward"
 #define IR_FN_EVAL "eval_step"
 #define IR_FN_TRAIN "train_step"
+#define IR_FN_LOSS "loss_step"
 
 /* ---- builder (ir.c) ---- */
 

@@ -20,9 +20,9 @@
  * NNRT_INIT_*. */
 extern const char *const ir_text_opt_names[3];
 extern const char *const ir_text_task_names[3];
-extern const char *const ir_text_init_names[6];
+extern const char *const ir_text_init_names[7];
 /* How many numbers each initialiser carries: init_a, then init_b. */
-extern const int ir_text_init_nargs[6];
+extern const int ir_text_init_nargs[7];
 
 /* ---- names ---- */
 

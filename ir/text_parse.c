@@ -196,7 +196,7 @@ static int parse_use(Parser *P) {
 
 /* attrs = "{" (attr ("," attr)*)? "}"
  * attr  = "value" "=" number
- *       | ("axis" | "keepdims" | "ta" | "tb" | "kernel" | "stride" | "pad" | "start" | "end") "=" int
+ *       | ("axis" | "keepdims" | "ta" | "tb" | "kernel" | "stride" | "pad" | "start" | "end" | "salt") "=" int
  *       | ("axes" | "perm") "=" "[" (int ("," int)*)? "]" */
 static void parse_attrs(Parser *P, OpKind op, Attrs *at, Loc op_loc) {
   static const struct {
@@ -215,7 +215,8 @@ static void parse_attrs(Parser *P, OpKind op, Attrs *at, Loc op_loc) {
                {"stride", A_STRIDE, offsetof(Attrs, stride), 1000},
                {"pad", A_PAD, offsetof(Attrs, pad), 1000},
                {"start", A_START, offsetof(Attrs, start), INT32_MAX},
-               {"end", A_END, offsetof(Attrs, end), INT32_MAX}};
+               {"end", A_END, offsetof(Attrs, end), INT32_MAX},
+               {"salt", A_SALT, offsetof(Attrs, salt), (1 << 24) - 1}};
   unsigned want = ir_ops[op].attrs & ~(unsigned)(A_INDEX | A_NAME);
   bool seen[NELEM(names)] = {false};
   const char *mn = ir_ops[op].mnemonic;

@@ -83,6 +83,7 @@ static bool attrs_eq(unsigned mask, const Attrs *a, const Attrs *b) {
   if ((mask & A_PAD) && a->pad != b->pad) return false;
   if ((mask & A_START) && a->start != b->start) return false;
   if ((mask & A_END) && a->end != b->end) return false;
+  if ((mask & A_SALT) && a->salt != b->salt) return false;
   return true;
 }
 
@@ -111,6 +112,7 @@ static uint64_t node_hash(const IrNode *n, int epoch) {
   if (mask & A_PAD) h = mix(h, (uint64_t)n->at.pad);
   if (mask & A_START) h = mix(h, (uint64_t)n->at.start);
   if (mask & A_END) h = mix(h, (uint64_t)n->at.end);
+  if (mask & A_SALT) h = mix(h, (uint64_t)n->at.salt);
   if (mask & (A_AXES | A_PERM))
     for (int i = 0; i < n->at.naxes; i++) h = mix(h, (uint64_t)n->at.axes[i] + 17);
   return mix(h, (uint64_t)epoch);

@@ -139,6 +139,20 @@ void nnrt_fail_label(int64_t index, int64_t value, int64_t classes) {
   _Exit(RT_EXIT_USAGE);
 }
 
+/* The same for embedding ids (nnrt_abi.h): the row is the sample of the
+ * batch, the position its place in that sample's sequence. */
+void nnrt_fail_id(int64_t index, int64_t per_row, int64_t value, int64_t rows) {
+  if (per_row < 1) per_row = 1;
+  if (per_row > 1)
+    fprintf(stderr, "error: input id %lld at row %lld, position %lld is out of range for an embedding of %lld rows\n",
+            (long long)value, (long long)(index / per_row), (long long)(index % per_row), (long long)rows);
+  else
+    fprintf(stderr, "error: input id %lld at row %lld is out of range for an embedding of %lld rows\n",
+            (long long)value, (long long)index, (long long)rows);
+  fflush(stderr);
+  _Exit(RT_EXIT_USAGE);
+}
+
 static int write_all(int fd, const void *data, size_t n) {
   const char *p = data;
   while (n > 0) {

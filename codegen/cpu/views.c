@@ -160,7 +160,7 @@ bool cg_mark_mat(CgPlan *p) {
         bad = v->kind != CV_BUF || (as->rank == 3 ? !cg_view_rowmajor(&v->v, as) : cg_view_blas(&v->v, as) < 0);
       else if (nd->op == OP_ONEHOT || nd->op == OP_CONCAT || nd->op == OP_SLICE || nd->op == OP_CAUSAL_MASK)
         bad = v->kind != CV_BUF;          /* k_misc.c loads them through their views */
-      else if (op_is(nd->op, OPF_WINDOW)) /* k_window.c indexes NCHW directly */
+      else if (op_is(nd->op, OPF_WINDOW) || cg_is_gather_op(nd->op)) /* k_window.c, k_gather.c index directly */
         bad = v->kind != CV_BUF || !cg_view_rowmajor(&v->v, as);
       else if (nd->op == OP_RESHAPE)
         bad = v->kind == CV_BUF && !cg_view_rowmajor(&v->v, as);

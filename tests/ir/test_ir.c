@@ -273,6 +273,12 @@ static IrModule *build_every_op(Arena *a) {
   int sl = emit(f, OP_SLICE, &img, 1, (Attrs){.axis = 3, .start = 1, .end = 5}, NULL);
   ir_ret(f, emit(f, OP_CONCAT, (int[]){sl, img}, 2, (Attrs){.axis = 3}, NULL));
   ir_ret(f, emit(f, OP_CAUSAL_MASK, &img, 1, (Attrs){.value = -INFINITY}, NULL));
+  /* Gathers: an embedding of the labels into w's rows, its gradient, and
+   * dropout keyed by an i32[2] seed and an f32[] step. */
+  int emb = emit(f, OP_EMBEDDING, (int[]){lab, w}, 2, (Attrs){0}, NULL); /* [B,4] */
+  ir_ret(f, emit(f, OP_EMBEDDING_GRAD, (int[]){lab, w, emb}, 3, (Attrs){0}, NULL));
+  int seed = ir_input(f, "seed", T(DT_I32, 1, D(2)), L0);
+  ir_ret(f, emit(f, OP_DROPOUT, (int[]){x, seed, c}, 3, (Attrs){.value = 0.25, .salt = 2}, NULL));
   return m;
 }
 
