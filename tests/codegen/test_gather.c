@@ -3,8 +3,17 @@
  * chunk cuts (the results must not depend on them), an out-of-range id
  * reported through nnrt_fail_id, and dropout masks equal bit for bit to
  * the interpreter's (a dropped element is an exact 0 on both sides, so any
- * mask difference shows as a mismatch). */
+ * mask difference shows as a mismatch); through the frontend, evaluation
+ * mode without dropout, training mode with it, and a whole train_step of
+ * an embedding + dropout model against the interpreter over three steps
+ * (new masks each step, as @opt.step counts). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "frontend/frontend.h"
 #include "harness.h"
+#include "passes/passes.h"
 
 static void check3(IrModule *m, CheckOpts o, const char *name) {
   char buf[160];
@@ -92,7 +101,92 @@ static void test_dropout(void) {
   hk_grain = 0;
 }
 
+static const char modes_nn[] = "model modes {\n"
+                               "  input x: f32[B, 1000]\n"
+                               "  input y: f32[B, 1000]\n"
+                               "  h = dropout(x, 0.3)\n"
+                               "  output h\n"
+                               "  minimize mse(h, y)\n"
+                               "}\n";
+
+static int count_op(const IrModule *m, const char *fn, OpKind op) {
+  const IrFunc *f = ir_func_find(m, fn);
+  int n = 0;
+  for (int i = 0; f && i < f->n; i++) n += f->nodes[i].op == op;
+  return f ? n : -1;
+}
+
+/* Evaluation is the identity; training drops about 30% of the elements and
+ * scales the rest by 1 / 0.7 (the interpreter's mask, which the kernels
+ * match bit for bit above). */
+static void test_modes(void) {
+  Diag d;
+  diag_init(&d, stdout);
+  FeModel *fm = fe_compile(t_arena(), &d, "modes.nn", modes_nn, strlen(modes_nn));
+  EXPECT(fm != NULL, "modes.nn does not compile");
+  if (!fm) return;
+  IrModule *m = fm->mod;
+  EXPECT(count_op(m, IR_FN_FORWARD, OP_DROPOUT) == 0 && count_op(m, IR_FN_EVAL, OP_DROPOUT) == 0 &&
+             count_op(m, IR_FN_LOSS, OP_DROPOUT) == 1,
+         "dropouts: forward %d, eval_step %d, loss_step %d", count_op(m, IR_FN_FORWARD, OP_DROPOUT),
+         count_op(m, IR_FN_EVAL, OP_DROPOUT), count_op(m, IR_FN_LOSS, OP_DROPOUT));
+  int64_t syms[1] = {100}, n = 100 * 1000;
+  double seed[2] = {42, 0}, step = 3, *x = malloc(sizeof(double) * (size_t)n), *y = calloc((size_t)n, sizeof(double));
+  double *h = malloc(sizeof(double) * (size_t)n), loss;
+  for (int64_t i = 0; i < n; i++) x[i] = 1 + (double)(i % 7);
+  double *globals[2] = {seed, &step}, *ins[2] = {x, y}, *outs[2] = {&loss, h};
+  EXPECT(!strcmp(m->globals[0].name, "rng.seed") && !strcmp(m->globals[1].name, "opt.step"), "globals moved");
+  char err[200];
+  for (int mode = 0; mode < 2; mode++) {
+    bool ok = ir_interp(ir_func_find(m, mode ? IR_FN_LOSS : IR_FN_EVAL), syms, globals, ins, outs, err, sizeof err);
+    EXPECT(ok, "%s", err);
+    int64_t zeros = 0, scaled = 0, same = 0;
+    for (int64_t i = 0; i < n; i++) {
+      zeros += h[i] == 0;
+      scaled += fabs(h[i] - x[i] / 0.7) < 1e-12;
+      same += h[i] == x[i];
+    }
+    if (mode == 0) EXPECT(same == n, "eval_step changed %lld of %lld elements", (long long)(n - same), (long long)n);
+    else
+      EXPECT(fabs((double)zeros / (double)n - 0.3) < 0.01 && zeros + scaled == n,
+             "loss_step: %lld zeros, %lld scaled of %lld", (long long)zeros, (long long)scaled, (long long)n);
+  }
+  free(x), free(y), free(h);
+}
+
+static const char train_nn[] = "model seq {\n"
+                               "  input ids: i32[B, 6]\n"
+                               "  input y: i32[B]\n"
+                               "  e = embedding(ids, 50, 8) |> dropout(0.4)\n"
+                               "  h = dense(flatten(e), 16, activation: relu) |> dropout(0.2)\n"
+                               "  logits = dense(h, 4)\n"
+                               "  output logits\n"
+                               "  minimize cross_entropy(logits, y)\n"
+                               "}\n";
+
+/* train_step (autodiff through loss_step, simplify, fuse) against the
+ * interpreter for three steps: forward masks, their regenerated copies in
+ * the backward pass, the scatter-add into the table and the step counter. */
+static void test_train_step(void) {
+  for (int fused = 0; fused < 2; fused++) {
+    Diag d;
+    diag_init(&d, stdout);
+    FeModel *fm = fe_compile(t_arena(), &d, "seq.nn", train_nn, strlen(train_nn));
+    PassCtx pc = {.diag = &d, .verify = true};
+    bool ok = fm && pass_run_pipeline(fm->mod, pass_default_pipeline, pass_default_pipeline_len, &pc);
+    EXPECT(ok, "seq.nn does not compile");
+    if (!ok) return;
+    t_set_fused(fm->mod, fused);
+    /* Labels and ids share label_max: ids in [0, 4) of 50 rows, labels of 4
+     * classes. The seed words are the same draws. */
+    CheckOpts o = {.fn = IR_FN_TRAIN, .syms = {9}, .label_max = 4, .steps = 3, .tol = 1e-3};
+    EXPECT(cg_check(fm->mod, &o, fused ? "seq train_step (fused)" : "seq train_step"), "seq train_step");
+  }
+}
+
 void test_gather(void) {
   test_embedding();
   test_dropout();
+  test_modes();
+  test_train_step();
 }
