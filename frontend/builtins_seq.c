@@ -37,7 +37,8 @@ int fe_lower_embedding(Lower *L, const Builtin *b, const Expr *call, BArg *a) {
   }
   for (int i = 1; i <= 2; i++)
     if (a[i].i <= 0) {
-      diag_error(L->d, a[i].loc, "%s must be a positive integer, got %lld", i == 1 ? "vocab" : "dim", (long long)a[i].i);
+      diag_error(L->d, a[i].loc, "%s must be a positive integer, got %lld", i == 1 ? "vocab" : "dim",
+                 (long long)a[i].i);
       ok = false;
     }
   if (ok && a[1].i > FE_MAX_ELEMS / a[2].i) {
@@ -71,7 +72,8 @@ int fe_lower_dropout(Lower *L, const Builtin *b, const Expr *call, BArg *a) {
   }
   if (rate == 0) return a[0].v; /* the identity in both modes */
   int salt = 0;
-  for (int i = 0; i < L->f->n; i++) salt += L->f->nodes[i].op == OP_DROPOUT;
+  for (int i = 0; i < L->f->n; i++)
+    salt += L->f->nodes[i].op == OP_DROPOUT;
   int seed = state(L, "rng.seed", (Type){.dt = DT_I32, .sh = {.rank = 1, .d = {2}}}, NNRT_INIT_SEED, call->loc);
   int step = state(L, "opt.step", (Type){.dt = DT_F32}, NNRT_INIT_ZEROS, call->loc);
   Attrs at = {.value = rate, .salt = salt};

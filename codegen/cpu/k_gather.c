@@ -114,7 +114,8 @@ static void embedding_grad(Gk *g, const CgPlan *p, const IrNode *nd, const CgKer
   LLVMValueRef orow = LLVMBuildMul(b, id, K64(g, D), ""), drow = LLVMBuildMul(b, r.iv, K64(g, D), "");
   cg_for_begin(g->F, &c, K64(g, 0), K64(g, D), "d");
   LLVMValueRef oi = LLVMBuildAdd(b, orow, c.iv, "");
-  LLVMValueRef sum = LLVMBuildFAdd(b, load(g, cx->t_f32, out, oi), load(g, cx->t_f32, dy, LLVMBuildAdd(b, drow, c.iv, "")), "");
+  LLVMValueRef sum =
+      LLVMBuildFAdd(b, load(g, cx->t_f32, out, oi), load(g, cx->t_f32, dy, LLVMBuildAdd(b, drow, c.iv, "")), "");
   store(g, out, oi, sum);
   cg_for_end(g->F, &c);
   LLVMBuildBr(b, next);
@@ -214,8 +215,8 @@ static void dropout(Gk *g, const CgPlan *p, const IrNode *nd, const CgKernel *k,
   drop_block(g, &d, f.iv, false);
   cg_for_end(g->F, &f);
   /* The partial block (n % 4 != 0) is block nfull, if this chunk owns it. */
-  LLVMValueRef owns = LLVMBuildAnd(b, LLVMBuildICmp(b, LLVMIntULE, bs, nfull, ""),
-                                   LLVMBuildICmp(b, LLVMIntULT, nfull, be, ""), "");
+  LLVMValueRef owns =
+      LLVMBuildAnd(b, LLVMBuildICmp(b, LLVMIntULE, bs, nfull, ""), LLVMBuildICmp(b, LLVMIntULT, nfull, be, ""), "");
   LLVMBasicBlockRef tail = LLVMAppendBasicBlockInContext(cx->llc, g->F->fn, "tail");
   LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(cx->llc, g->F->fn, "done");
   LLVMBuildCondBr(b, owns, tail, done);
@@ -232,8 +233,11 @@ void cg_kernel_gather(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf) 
   CgFn F;
   cg_kernel_begin(cx, p, k, kf, NULL, &F, ir_ops[nd->op].mnemonic, true);
   Gk g = {.F = &F, .cx = cx, .b = cx->b};
-  if (nd->op == OP_EMBEDDING) embedding(&g, p, nd, k, kf);
-  else if (nd->op == OP_EMBEDDING_GRAD) embedding_grad(&g, p, nd, k, kf);
-  else dropout(&g, p, nd, k, kf);
+  if (nd->op == OP_EMBEDDING)
+    embedding(&g, p, nd, k, kf);
+  else if (nd->op == OP_EMBEDDING_GRAD)
+    embedding_grad(&g, p, nd, k, kf);
+  else
+    dropout(&g, p, nd, k, kf);
   cg_kernel_end(kf, NULL, &F);
 }

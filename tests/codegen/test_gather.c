@@ -112,7 +112,8 @@ static const char modes_nn[] = "model modes {\n"
 static int count_op(const IrModule *m, const char *fn, OpKind op) {
   const IrFunc *f = ir_func_find(m, fn);
   int n = 0;
-  for (int i = 0; f && i < f->n; i++) n += f->nodes[i].op == op;
+  for (int i = 0; f && i < f->n; i++)
+    n += f->nodes[i].op == op;
   return f ? n : -1;
 }
 
@@ -133,7 +134,8 @@ static void test_modes(void) {
   int64_t syms[1] = {100}, n = 100 * 1000;
   double seed[2] = {42, 0}, step = 3, *x = malloc(sizeof(double) * (size_t)n), *y = calloc((size_t)n, sizeof(double));
   double *h = malloc(sizeof(double) * (size_t)n), loss;
-  for (int64_t i = 0; i < n; i++) x[i] = 1 + (double)(i % 7);
+  for (int64_t i = 0; i < n; i++)
+    x[i] = 1 + (double)(i % 7);
   double *globals[2] = {seed, &step}, *ins[2] = {x, y}, *outs[2] = {&loss, h};
   EXPECT(!strcmp(m->globals[0].name, "rng.seed") && !strcmp(m->globals[1].name, "opt.step"), "globals moved");
   char err[200];
@@ -146,7 +148,8 @@ static void test_modes(void) {
       scaled += fabs(h[i] - x[i] / 0.7) < 1e-12;
       same += h[i] == x[i];
     }
-    if (mode == 0) EXPECT(same == n, "eval_step changed %lld of %lld elements", (long long)(n - same), (long long)n);
+    if (mode == 0)
+      EXPECT(same == n, "eval_step changed %lld of %lld elements", (long long)(n - same), (long long)n);
     else
       EXPECT(fabs((double)zeros / (double)n - 0.3) < 0.01 && zeros + scaled == n,
              "loss_step: %lld zeros, %lld scaled of %lld", (long long)zeros, (long long)scaled, (long long)n);
