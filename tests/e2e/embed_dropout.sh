@@ -3,7 +3,8 @@
 # generated ids and checks: the loss falls; the run does not depend on the
 # thread count (dropout masks and the embedding's scatter-add gradient are
 # split over the pool at batch 256); --seed changes the run; an id past the
-# vocabulary stops `eval` with a message naming it.
+# vocabulary stops `eval` with a message naming it, its file, offset and
+# sample (the generated code's nnrt_fail_id, told the batch by the driver).
 # usage: embed_dropout.sh NNC SOURCE_DIR   (exit 77: no numpy to write .npy)
 set -eu
 nnc=$1 src=$2
@@ -42,6 +43,6 @@ cp data/train_x.npy data/train_y.npy bad/
 if ./m eval --data bad --checkpoint m.safetensors > out.txt 2> err.txt; then
   echo "FAIL: eval accepted id 10003"; exit 1
 fi
-grep -q "input id 10003 at row 3, position 5 is out of range for an embedding of 10000 rows" err.txt ||
+grep -q "bad/test_x.npy: offset 388: sample 3, position 5: input id 10003 is out of range for an embedding of 10000 rows" err.txt ||
   { echo "FAIL: unexpected message:"; cat err.txt; exit 1; }
 echo "ok"
