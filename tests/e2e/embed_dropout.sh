@@ -12,6 +12,9 @@ py=/usr/bin/python3
 [ -x "$py" ] && "$py" -c "import numpy" 2>/dev/null || { echo "skipped: no numpy"; exit 77; }
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 "$nnc" build "$src/tests/e2e/embed_dropout.nn" -o "$tmp/m"
+"$nnc" summary "$src/tests/e2e/embed_dropout.nn" > "$tmp/summary.txt"
+grep -q "^embedding_1 (embedding) *(B, 20, 16) *160,000$" "$tmp/summary.txt" &&
+  grep -q "^dropout_2 (dropout) *(B, 32) *0$" "$tmp/summary.txt" || { echo "FAIL: summary"; cat "$tmp/summary.txt"; exit 1; }
 cd "$tmp"
 mkdir data bad
 "$py" - <<'PY'
