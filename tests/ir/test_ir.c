@@ -578,6 +578,8 @@ static void test_verify(void) {
   EXPECT_VERIFY(s, "verify: train: optimizer 5 is unknown");
   s = small(), s.m->globals[0].init = 17;
   EXPECT_VERIFY(s, "verify: global @w: initialiser 17 is unknown");
+  s = small(), s.m->globals[0].init = NNRT_INIT_SEED; /* a param, f32[3,2] */
+  EXPECT_VERIFY(s, "verify: global @w: a seed is an i32[2] state global");
   s = small(), ir_func_new(s.m, "f");
   EXPECT_VERIFY(s, "verify: function 'f' is defined twice");
   s = small(), ir_func_new(s.m, "bad name");
