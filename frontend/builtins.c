@@ -693,6 +693,18 @@ static const Builtin builtins[] = {
       {"bias_init", P_INIT, "zeros", NULL},
       {"name", P_STR, FE_OPTIONAL, NULL}},
      lower_conv2d},
+    {"embedding",
+     OP_COUNT,
+     0,
+     0,
+     {{"ids", P_TENSOR, FE_REQUIRED, NULL},
+      {"vocab", P_INT, FE_REQUIRED, NULL},
+      {"dim", P_INT, FE_REQUIRED, NULL},
+      {"init", P_INIT, "uniform", NULL},
+      {"name", P_STR, FE_OPTIONAL, NULL}},
+     fe_lower_embedding},
+    /* training only: the identity in forward and eval_step */
+    {"dropout", OP_DROPOUT, B_LAYER, 0, {X, {"rate", P_NUM, FE_REQUIRED, NULL}}, fe_lower_dropout},
     /* pooling: no parameters, so plain layers for the summary */
     {"maxpool",
      OP_MAXPOOL2D,

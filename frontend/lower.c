@@ -2,11 +2,15 @@
  *
  * The model body is lowered once, in source order, into a scratch function
  * that holds every input, parameter and binding. Shapes come from the IR's
- * shape rules (ir_emit), reported at the source expression. Then the two
- * functions the runtime calls are cut out of it:
+ * shape rules (ir_emit), reported at the source expression. Then the
+ * functions are cut out of it:
  *   forward    the nodes the `output` needs, taking only the inputs it uses;
  *   eval_step  the nodes output and loss need; feature inputs first, then
- *              the labels (inputs only the loss uses); returns (loss, output).
+ *              the labels (inputs only the loss uses); returns (loss, output);
+ *   loss_step  eval_step in training mode, only when the model has an op
+ *              whose meaning depends on the mode (dropout): autodiff builds
+ *              train_step from it. forward and eval_step are evaluation
+ *              mode, where each dropout is replaced by its input.
  * Cutting rather than lowering twice keeps layer parameters, names and layer
  * rows made exactly once, and drops dead bindings from both functions.
  *
@@ -354,24 +358,28 @@ static void lower_result(Lower *L, const Stmt *s, Result *r, const char *what) {
 
 /* ---- cutting out the functions ---- */
 
-/* Marks the nodes `rets` depend on. Nodes only use earlier nodes, so one
- * backward sweep suffices. */
-static bool *live_from(Lower *L, const int *rets, int nrets) {
+/* An evaluation-mode function reads a dropout as its input (operand 0). */
+static bool passes_through(const IrNode *n, bool train) { return !train && n->op == OP_DROPOUT; }
+
+/* Marks the nodes `rets` depend on in the given mode. Nodes only use
+ * earlier nodes, so one backward sweep suffices. */
+static bool *live_from(Lower *L, const int *rets, int nrets, bool train) {
   IrFunc *f = L->f;
   bool *live = arena_alloc(L->a, (size_t)f->n + 1);
   for (int i = 0; i < nrets; i++) live[rets[i]] = true;
   for (int i = f->n - 1; i >= 0; i--)
     if (live[i])
-      for (int k = 0; k < f->nodes[i].nargs; k++) live[f->nodes[i].args[k]] = true;
+      for (int k = 0; k < (passes_through(&f->nodes[i], train) ? 1 : f->nodes[i].nargs); k++)
+        live[f->nodes[i].args[k]] = true;
   return live;
 }
 
 /* Copies the live nodes of the scratch function into a new function:
  * the inputs first, in the order given (renumbered), then the rest in
  * order. */
-static void cut(Lower *L, const char *name, const int *rets, int nrets, const int *ins, int nins) {
+static void cut(Lower *L, const char *name, const int *rets, int nrets, const int *ins, int nins, bool train) {
   IrFunc *src = L->f, *dst = ir_func_new(L->m, name);
-  bool *live = live_from(L, rets, nrets);
+  bool *live = live_from(L, rets, nrets, train);
   int *map = arena_alloc(L->a, ((size_t)src->n + 1) * sizeof *map);
   for (int k = 0; k < nins; k++) {
     IrNode n = src->nodes[ins[k]];
@@ -380,6 +388,10 @@ static void cut(Lower *L, const char *name, const int *rets, int nrets, const in
   }
   for (int i = 0; i < src->n; i++) {
     if (!live[i] || src->nodes[i].op == OP_INPUT) continue;
+    if (passes_through(&src->nodes[i], train)) {
+      map[i] = map[src->nodes[i].args[0]];
+      continue;
+    }
     IrNode n = src->nodes[i];
     for (int k = 0; k < n.nargs; k++) n.args[k] = map[n.args[k]];
     map[i] = ir_append(dst, &n);
@@ -391,8 +403,8 @@ static void cut(Lower *L, const char *name, const int *rets, int nrets, const in
  * the loss does), builds forward and eval_step, and drops label inputs from
  * the summary (Keras lists the model's inputs, not its targets). */
 static void build_functions(Lower *L, int out, int loss) {
-  bool *for_out = live_from(L, &out, 1);
-  bool *for_loss = live_from(L, &loss, 1);
+  bool *for_out = live_from(L, &out, 1, false);
+  bool *for_loss = live_from(L, &loss, 1, false);
   int *ins = arena_alloc(L->a, ((size_t)L->ninputs + 1) * sizeof *ins);
   int nfeat = 0, n = 0;
   for (int k = 0; k < L->ninputs; k++)
@@ -400,9 +412,12 @@ static void build_functions(Lower *L, int out, int loss) {
   nfeat = n;
   for (int k = 0; k < L->ninputs; k++)
     if (!for_out[L->inputs[k]] && for_loss[L->inputs[k]]) ins[n++] = L->inputs[k];
-  cut(L, IR_FN_FORWARD, &out, 1, ins, nfeat);
+  cut(L, IR_FN_FORWARD, &out, 1, ins, nfeat, false);
   int rets[2] = {loss, out};
-  cut(L, IR_FN_EVAL, rets, 2, ins, n);
+  cut(L, IR_FN_EVAL, rets, 2, ins, n, false);
+  bool *train = live_from(L, rets, 2, true), modal = false;
+  for (int i = 0; i < L->f->n; i++) modal |= train[i] && L->f->nodes[i].op == OP_DROPOUT;
+  if (modal) cut(L, IR_FN_LOSS, rets, 2, ins, n, true);
   int keep = 0;
   for (int i = 0; i < L->nlayers; i++) {
     bool label = false;
@@ -416,7 +431,7 @@ static void build_functions(Lower *L, int out, int loss) {
 /* Inputs neither the output nor the loss uses would leave the runtime
  * unsure what to feed forward; they are an error. */
 static void check_inputs_used(Lower *L, int out, int loss) {
-  bool *for_out = live_from(L, &out, 1), *for_loss = live_from(L, &loss, 1);
+  bool *for_out = live_from(L, &out, 1, false), *for_loss = live_from(L, &loss, 1, false);
   /* L->inputs has one entry per input statement, in order. */
   for (int i = 0, k = 0; i < L->prog->nstmts; i++) {
     const Stmt *s = &L->prog->stmts[i];

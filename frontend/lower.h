@@ -1,6 +1,7 @@
 /* lower.h — shared between lower.c (statements, expressions, the two IR
  * functions), builtins.c (the table of builtin functions, initialisers and
- * optimizers) and train.c (the train block). Internal to frontend/.
+ * optimizers; builtins_seq.c holds the callbacks of the sequence layers) and
+ * train.c (the train block). Internal to frontend/.
  *
  * Lowering produces IR values; FE_ERR stands for a value that failed. It
  * was reported where it failed, and every later use of it fails silently, so
@@ -177,6 +178,17 @@ bool fe_bind(Lower *L, const char *what, const BParam *params, const Expr *call,
 bool fe_const_num(const Expr *e, double *v, bool *is_int);
 /* Every builtin name (NULL-terminated, in the arena), for suggestions. */
 const char **fe_builtin_names(Arena *a, int *n);
+/* A layer's name: the `name:` argument (an identifier not taken yet) or
+ * "<kind>_<n>"; NULL after reporting a bad one. */
+const char *fe_layer_name(Lower *L, const BArg *a, const char *kind);
+/* Creates parameter <layer>.<suffix> [sh] with fans for he_normal and
+ * glorot_uniform read off its [.., in, out] shape, and loads it. */
+int fe_layer_param(Lower *L, const char *layer, const char *suffix, Shape sh, FeInit init, Loc loc);
+
+/* ---- builtins_seq.c: the layers of sequence models ---- */
+
+int fe_lower_embedding(Lower *L, const Builtin *b, const Expr *call, BArg *args);
+int fe_lower_dropout(Lower *L, const Builtin *b, const Expr *call, BArg *args);
 
 /* ---- train.c ---- */
 

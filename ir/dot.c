@@ -87,6 +87,7 @@ static void put_node(FILE *out, const IrFunc *f, int fi, int i) {
   if (a & A_CARRIES) fprintf(out, " carries=%d seqs=%d", n->at.ncarry, n->at.nseq);
   if (a & A_REVERSE) fprintf(out, " reverse=%d", n->at.reverse);
   if (a & A_RESULT) fprintf(out, " result=%d", n->at.index);
+  if (a & A_SALT) fprintf(out, " salt=%d", n->at.salt);
   if (n->op != OP_STORE) {
     fputs("\\n", out);
     put_type(out, f->mod, &n->ty);

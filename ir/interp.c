@@ -9,6 +9,8 @@
 #include "interp.h"
 
 #include <math.h>
+
+#include "../runtime/nnrt_philox.h"
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -375,6 +377,52 @@ static bool run_scan(Interp *in, int id) {
   return ok;
 }
 
+/* ---- gathers and dropout ---- */
+
+/* The id at flat position k of ids, checked against the table's V rows. */
+static bool id_at(Interp *in, const Val *ids, int64_t k, int64_t V, int64_t *id) {
+  double v = ids->v[k];
+  if (!(v >= 0 && v < (double)V) || v != floor(v))
+    return fail(in, "embedding: id %g at position %lld is outside [0, %lld)", v, (long long)k, (long long)V);
+  *id = (int64_t)v;
+  return true;
+}
+
+/* embedding: row k of the result is table row ids[k]; embedding_grad: dy's
+ * row k is added to row ids[k], in order of k. */
+static bool run_embedding(Interp *in, const IrNode *n, Val *o) {
+  const Val *ids = &in->vals[n->args[0]], *tab = &in->vals[n->args[1]];
+  int64_t V = tab->d[0], D = tab->d[1], id = 0;
+  bool grad = n->op == OP_EMBEDDING_GRAD;
+  const Val *dy = grad ? &in->vals[n->args[2]] : NULL;
+  if (grad) memset(o->v, 0, (size_t)o->n * sizeof *o->v);
+  for (int64_t k = 0; k < ids->n; k++) {
+    if (!id_at(in, ids, k, V, &id)) return false;
+    for (int64_t d = 0; d < D; d++)
+      if (grad) o->v[id * D + d] += dy->v[k * D + d];
+      else o->v[k * D + d] = tab->v[id * D + d];
+  }
+  return true;
+}
+
+/* nnrt_philox.h's definition: element k is kept when word k % 4 of block
+ * k / 4 reaches the threshold; kept elements are scaled by 1 / (1 - rate). */
+static void run_dropout(Interp *in, const IrNode *n, Val *o) {
+  const Val *x = &in->vals[n->args[0]], *seed = &in->vals[n->args[1]], *step = &in->vals[n->args[2]];
+  /* The seed's words are i32 values; their bits are the key. */
+  uint32_t key[2] = {(uint32_t)(int32_t)seed->v[0], (uint32_t)(int32_t)seed->v[1]}, r[4];
+  uint32_t thr = nnrt_dropout_threshold(n->at.value), st = (uint32_t)(int64_t)step->v[0];
+  double scale = 1 / (1 - n->at.value);
+  for (int64_t k = 0; k < o->n; k++) {
+    if (k % 4 == 0) {
+      uint64_t b = (uint64_t)k / 4;
+      uint32_t ctr[4] = {(uint32_t)b, (uint32_t)(b >> 32), st, nnrt_dropout_word3((uint32_t)n->at.salt)};
+      nnrt_philox4x32(ctr, key, r);
+    }
+    o->v[k] = r[k % 4] >= thr ? x->v[k] * scale : 0;
+  }
+}
+
 static bool run_node(Interp *in, int id, double *const *globals, double *const *inputs) {
   const IrNode *n = &in->f->nodes[id];
   const IrModule *m = in->f->mod;
@@ -421,6 +469,9 @@ static bool run_node(Interp *in, int id, double *const *globals, double *const *
   case OP_MAXPOOL2D_GRAD:
   case OP_AVGPOOL2D:
   case OP_AVGPOOL2D_GRAD: run_pool(in, n, o); return true;
+  case OP_EMBEDDING:
+  case OP_EMBEDDING_GRAD: return run_embedding(in, n, o);
+  case OP_DROPOUT: run_dropout(in, n, o); return true;
   default:
     if (op_is(n->op, OPF_ELEMWISE) || n->op == OP_BROADCAST) {
       run_elementwise(in, n, o);

@@ -115,7 +115,8 @@ enum {
   A_SEQS = 1 << 15,    /* nseq: the scan operands after them, sliced along axis 0 */
   A_REVERSE = 1 << 16, /* reverse: a scan walks its sequences from the end */
   A_RESULT = 1 << 17,  /* index: which of a scan's results scan_out reads */
-  A_LAST = A_RESULT,   /* the highest kind, for loops over the bits */
+  A_SALT = 1 << 18,    /* salt: a dropout site's number, keying its mask */
+  A_LAST = A_SALT,     /* the highest kind, for loops over the bits */
 };
 
 /* gelu(x) = 0.5 x (1 + tanh(IR_GELU_C (x + IR_GELU_A x^3))): the tanh
@@ -145,6 +146,7 @@ typedef struct Attrs {
   int start, end;
   const char *body; /* scan: the step function's name */
   int ncarry, nseq, reverse;
+  int salt;
 } Attrs;
 
 struct IrModule;
@@ -231,10 +233,15 @@ typedef struct IrModule {
  *   forward    model inputs minus labels -> (model output)
  *   eval_step  all model inputs -> (loss f32[], model output)
  *   train_step eval_step's inputs + lr f32[] -> eval_step's outputs,
- *              stores updated globals (built by the autodiff pass) */
+ *              stores updated globals (built by the autodiff pass)
+ *   loss_step  eval_step in training mode (dropout active), present only
+ *              when the modes differ; what autodiff differentiates when it
+ *              exists (the backend does not compile it). forward and
+ *              eval_step are evaluation mode. */
 #define IR_FN_FORWARD "forward"
 #define IR_FN_EVAL "eval_step"
 #define IR_FN_TRAIN "train_step"
+#define IR_FN_LOSS "loss_step"
 
 /* ---- builder (ir.c) ---- */
 

@@ -405,3 +405,51 @@ static bool window_grad(const IrModule *m, const Type *in, int nin, const Attrs 
 RULE(shape_conv2d_grad_input) { return window_grad(m, in, nin, at, 0, out, err, errlen); }
 RULE(shape_conv2d_grad_weight) { return window_grad(m, in, nin, at, 1, out, err, errlen); }
 RULE(shape_pool2d_grad) { return window_grad(m, in, nin, at, 0, out, err, errlen); }
+
+/* ---- gathers and dropout ---- */
+
+/* embedding(ids i32[...], table f32[V, D]) -> f32[..., D]: one table row per
+ * id. The table is static (a parameter); the ids may have any shape. */
+RULE(shape_embedding) {
+  (void)nin, (void)at;
+  char b1[IR_TYPE_STRLEN], b2[IR_TYPE_STRLEN];
+  const Type *ids = &in[0], *tab = &in[1];
+  if (ids->dt != DT_I32 || ids->sh.rank >= IR_MAX_RANK)
+    return fail(err, errlen, "embedding expects integer ids (i32) of rank below %d, got %s", IR_MAX_RANK,
+                ts(m, ids, b1));
+  if (tab->dt != DT_F32 || tab->sh.rank != 2 || IR_IS_SYM(tab->sh.d[0]) || IR_IS_SYM(tab->sh.d[1]))
+    return fail(err, errlen, "embedding expects a static table f32[rows, dim], got %s (ids %s)", ts(m, tab, b1),
+                ts(m, ids, b2));
+  *out = (Type){.dt = DT_F32, .sh = ids->sh};
+  out->sh.d[out->sh.rank++] = tab->sh.d[1];
+  return true;
+}
+
+/* embedding_grad(ids, table, dy) -> the table's type: dy's rows summed per
+ * id (the table is read for its shape only). */
+RULE(shape_embedding_grad) {
+  (void)nin;
+  char b1[IR_TYPE_STRLEN], b2[IR_TYPE_STRLEN];
+  Type y;
+  if (!shape_embedding(m, in, 2, at, &y, err, errlen)) return false;
+  if (!ir_type_eq(&in[2], &y))
+    return fail(err, errlen, "the gradient %s does not match the embedding's result %s", ts(m, &in[2], b1),
+                ts(m, &y, b2));
+  *out = in[1];
+  return true;
+}
+
+/* dropout(x f32[...], seed i32[2], step f32[]) {value = rate, salt} -> x's
+ * type. */
+RULE(shape_dropout) {
+  (void)nin;
+  char b1[IR_TYPE_STRLEN], b2[IR_TYPE_STRLEN];
+  if (!need_f32(m, &in[0], "dropout", err, errlen)) return false;
+  if (in[1].dt != DT_I32 || in[1].sh.rank != 1 || in[1].sh.d[0] != 2 || in[2].dt != DT_F32 || in[2].sh.rank != 0)
+    return fail(err, errlen, "dropout takes a seed i32[2] and a step f32[], got %s and %s", ts(m, &in[1], b1),
+                ts(m, &in[2], b2));
+  if (!(at->value >= 0 && at->value < 1)) return fail(err, errlen, "dropout's rate must be in [0, 1), got %g", at->value);
+  if (at->salt < 0 || at->salt >= 1 << 24) return fail(err, errlen, "dropout's salt must be in [0, 2^24), got %d", at->salt);
+  *out = in[0];
+  return true;
+}

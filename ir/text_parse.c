@@ -197,7 +197,7 @@ static int parse_use(Parser *P) {
 /* attrs = "{" (attr ("," attr)*)? "}"
  * attr  = "value" "=" number
  *       | ("axis" | "keepdims" | "ta" | "tb" | "kernel" | "stride" | "pad" | "start" | "end"
- *          | "carries" | "seqs" | "reverse" | "result") "=" int
+ *          | "carries" | "seqs" | "reverse" | "result" | "salt") "=" int
  *       | "body" "=" "@" function-name
  *       | ("axes" | "perm") "=" "[" (int ("," int)*)? "]" */
 static void parse_attrs(Parser *P, OpKind op, Attrs *at, Loc op_loc) {
@@ -222,7 +222,8 @@ static void parse_attrs(Parser *P, OpKind op, Attrs *at, Loc op_loc) {
                {"carries", A_CARRIES, offsetof(Attrs, ncarry), IR_MAX_ARGS},
                {"seqs", A_SEQS, offsetof(Attrs, nseq), IR_MAX_ARGS},
                {"reverse", A_REVERSE, offsetof(Attrs, reverse), 1},
-               {"result", A_RESULT, offsetof(Attrs, index), 1000}};
+               {"result", A_RESULT, offsetof(Attrs, index), 1000},
+               {"salt", A_SALT, offsetof(Attrs, salt), (1 << 24) - 1}};
   unsigned want = ir_ops[op].attrs & ~(unsigned)(A_INDEX | A_NAME);
   bool seen[NELEM(names)] = {false};
   const char *mn = ir_ops[op].mnemonic;

@@ -23,15 +23,17 @@
 const char *const ir_text_opt_names[3] = {[OPT_SGD] = "sgd", [OPT_ADAM] = "adam", [OPT_ADAMW] = "adamw"};
 const char *const ir_text_task_names[3] = {
     [NNRT_TASK_CLASSIFY] = "classify", [NNRT_TASK_BINARY] = "binary", [NNRT_TASK_REGRESS] = "regress"};
-const char *const ir_text_init_names[8] = {
-    [NNRT_INIT_ZEROS] = "zeros",         [NNRT_INIT_ONES] = "ones",
-    [NNRT_INIT_NORMAL] = "normal",       [NNRT_INIT_UNIFORM] = "uniform",
-    [NNRT_INIT_HE_NORMAL] = "he_normal", [NNRT_INIT_GLOROT_UNIFORM] = "glorot_uniform",
-    [NNRT_INIT_ORTHOGONAL] = "orthogonal", [NNRT_INIT_UNIT_FORGET] = "unit_forget_bias"};
-const int ir_text_init_nargs[8] = {[NNRT_INIT_ZEROS] = 0,      [NNRT_INIT_ONES] = 0,
+const char *const ir_text_init_names[9] = {
+    [NNRT_INIT_ZEROS] = "zeros",           [NNRT_INIT_ONES] = "ones",
+    [NNRT_INIT_NORMAL] = "normal",         [NNRT_INIT_UNIFORM] = "uniform",
+    [NNRT_INIT_HE_NORMAL] = "he_normal",   [NNRT_INIT_GLOROT_UNIFORM] = "glorot_uniform",
+    [NNRT_INIT_SEED] = "seed",             [NNRT_INIT_ORTHOGONAL] = "orthogonal",
+    [NNRT_INIT_UNIT_FORGET] = "unit_forget_bias"};
+const int ir_text_init_nargs[9] = {[NNRT_INIT_ZEROS] = 0,      [NNRT_INIT_ONES] = 0,
                                    [NNRT_INIT_NORMAL] = 2,     [NNRT_INIT_UNIFORM] = 2,
                                    [NNRT_INIT_HE_NORMAL] = 1,  [NNRT_INIT_GLOROT_UNIFORM] = 2,
-                                   [NNRT_INIT_ORTHOGONAL] = 0, [NNRT_INIT_UNIT_FORGET] = 1};
+                                   [NNRT_INIT_SEED] = 0,       [NNRT_INIT_ORTHOGONAL] = 0,
+                                   [NNRT_INIT_UNIT_FORGET] = 1};
 
 static bool all_digits(const char *s) {
   if (!*s) return false;
@@ -219,6 +221,9 @@ static void print_attrs(FILE *out, OpKind op, const Attrs *at) {
       break;
     case A_RESULT:
       fprintf(out, "result=%d", at->index);
+      break;
+    case A_SALT:
+      fprintf(out, "salt=%d", at->salt);
       break;
     default:
       unreachable("print_attrs: an attribute kind without a spelling");

@@ -102,6 +102,10 @@ static void verify_module_names(Verifier *V) {
       verr(V, "global @%s: kind %d is unknown", g->name, (int)g->kind);
     if (g->init < NNRT_INIT_ZEROS || g->init > NNRT_INIT_UNIT_FORGET)
       verr(V, "global @%s: initialiser %d is unknown", g->name, g->init);
+    /* The seed is two words of state, written by the runtime, not trained. */
+    if (g->init == NNRT_INIT_SEED && (g->kind != GLOBAL_STATE || g->ty.dt != DT_I32 || g->ty.sh.rank != 1 ||
+                                      g->ty.sh.d[0] != 2))
+      verr(V, "global @%s: a seed is an i32[2] state global", g->name);
     if (!type_ok(m, &g->ty, false, why, sizeof why)) verr(V, "global @%s: %s", g->name, why);
   }
   const IrTrain *t = &m->train;

@@ -1,6 +1,7 @@
 /* autodiff.c — the `autodiff` pass: builds train_step from eval_step.
  *
- * Requires: a function eval_step whose first result is the loss, f32[].
+ * Requires: a function eval_step (or loss_step, its training-mode twin,
+ * which is then used instead; ir.h) whose first result is the loss, f32[].
  * Guarantees: a function train_step (replacing any earlier one) with
  * eval_step's inputs plus `lr: f32[]` last, eval_step's results, and, after
  * eval_step's nodes, the backward pass (reverse-mode accumulation from the
@@ -228,14 +229,17 @@ IrFunc *ad_build_grad_func(IrModule *m, const IrFunc *src, const char *name) {
 /* ---- the pass ---- */
 
 bool pass_autodiff(IrModule *m, PassCtx *ctx) {
-  const IrFunc *eval = ir_func_find(m, IR_FN_EVAL);
+  /* The training-mode loss_step when the model has one (dropout), else
+   * eval_step: the modes agree. */
+  const IrFunc *eval = ir_func_find(m, IR_FN_LOSS);
+  if (!eval) eval = ir_func_find(m, IR_FN_EVAL);
   if (!eval) {
     diag_fatal(ctx->diag, "autodiff: module '%s' has no %s function to differentiate", m->name, IR_FN_EVAL);
     return false;
   }
   if (eval->nrets < 1 || eval->nodes[eval->rets[0]].ty.dt != DT_F32 || eval->nodes[eval->rets[0]].ty.sh.rank != 0) {
     diag_error(ctx->diag, eval->nrets ? eval->nodes[eval->rets[0]].loc : (Loc){0},
-               "autodiff: the first result of %s must be the loss, a f32[] scalar", IR_FN_EVAL);
+               "autodiff: the first result of %s must be the loss, a f32[] scalar", eval->name);
     return false;
   }
   /* Rebuilding replaces an old train_step; its optimizer state globals are

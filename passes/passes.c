@@ -10,7 +10,7 @@
 #include <time.h>
 
 const PassInfo pass_table[] = {
-    {"autodiff", "build train_step: eval_step + backward pass + optimizer update", pass_autodiff},
+    {"autodiff", "build train_step: eval_step (loss_step if any) + backward pass + optimizer update", pass_autodiff},
     {"simplify", "fold constants, algebraic identities, CSE, DCE", pass_simplify},
     {"dce", "remove nodes no result or store needs; renumber compactly", pass_dce},
     {"fuse", "group elementwise chains and reductions into loop nests (fuse.c)", pass_fuse},

@@ -89,6 +89,7 @@ static bool attrs_eq(unsigned mask, const Attrs *a, const Attrs *b) {
   if ((mask & A_SEQS) && a->nseq != b->nseq) return false;
   if ((mask & A_REVERSE) && a->reverse != b->reverse) return false;
   if ((mask & A_RESULT) && a->index != b->index) return false;
+  if ((mask & A_SALT) && a->salt != b->salt) return false;
   return true;
 }
 
@@ -120,6 +121,7 @@ static uint64_t node_hash(const IrNode *n, int epoch) {
   if (mask & A_RESULT) h = mix(h, (uint64_t)n->at.index);
   if (mask & A_BODY)
     for (const char *s = n->at.body; *s; s++) h = mix(h, (uint64_t)(unsigned char)*s);
+  if (mask & A_SALT) h = mix(h, (uint64_t)n->at.salt);
   if (mask & (A_AXES | A_PERM))
     for (int i = 0; i < n->at.naxes; i++) h = mix(h, (uint64_t)n->at.axes[i] + 17);
   return mix(h, (uint64_t)epoch);

@@ -301,3 +301,20 @@ void vjp_scan_out(AdCtx *c, const IrNode *n, int dy, int *grads) {
   (void)c, (void)n, (void)dy, (void)grads;
   unreachable("scan_out is differentiated by ad_grad_seeded");
 }
+
+/* ---- gathers and dropout ---- */
+
+/* The table's gradient is dy's rows added up per id (a scatter-add); the
+ * ids are integers and get none. */
+void vjp_embedding(AdCtx *c, const IrNode *n, int dy, int *grads) {
+  grads[0] = -1;
+  grads[1] = c->need[1] ? ad_opn(c, OP_EMBEDDING_GRAD, (int[]){n->args[0], n->args[1], dy}, 3, NULL) : -1;
+}
+
+/* y = x * mask / (1 - rate), so dx = dy * mask / (1 - rate): the same op on
+ * dy, whose mask is the same function of (seed, step, salt, index). No mask
+ * is kept between the passes. */
+void vjp_dropout(AdCtx *c, const IrNode *n, int dy, int *grads) {
+  grads[0] = ad_opn(c, OP_DROPOUT, (int[]){dy, n->args[1], n->args[2]}, 3, &n->at);
+  grads[1] = grads[2] = -1;
+}

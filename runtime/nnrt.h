@@ -379,6 +379,11 @@ int rt_check_labels(const RtSession *s, const RtArray *y, RtError *e);
  * binary: 2x2, class 1 at p >= 0.5) if not NULL. s->out holds the model output afterwards. */
 int rt_run_batch(RtSession *s, const NnrtFunc *f, const RtDataset *d, const int32_t *idx, int64_t bs, RtMetrics *m,
                  int64_t *confusion, RtError *e);
+/* While rt_run_batch's call runs: the sample (index into its data set) that
+ * row `row` of the batch holds, its file in *path and the file offset of
+ * element `pos` of that sample's features in *offset; -1 when no batch is
+ * in flight or the row is not in it. For the fail hooks' messages. */
+int64_t rt_batch_sample(int64_t row, int64_t pos, const char **path, int64_t *offset);
 /* eval_step over idx[0..n) (idx NULL: samples 0..n) in batches. */
 int rt_evaluate(RtSession *s, const RtDataset *d, const int32_t *idx, int64_t n, int64_t batch, RtMetrics *out,
                 int64_t *confusion, RtError *e);

@@ -3,14 +3,15 @@
  * nnc's backend emits, into the model's object file, one constant `nnrt_model`
  * of type NnrtModel plus the functions it points to. The runtime (libnnrt.a)
  * provides main(), the training driver, and the helpers the generated code
- * calls (nnrt_parallel_for, nnrt_sgemm, nnrt_fail_label). This header is plain C, included by both sides;
- * the CPU backend mirrors these struct layouts with LLVM types, so any change
- * here must bump NNRT_ABI_VERSION and update codegen/cpu/meta.c. */
+ * calls (nnrt_parallel_for, nnrt_sgemm, nnrt_fail_label, nnrt_fail_id).
+ * This header is plain C, included by both sides; the CPU backend mirrors
+ * these struct layouts with LLVM types, so any change here must bump
+ * NNRT_ABI_VERSION and update codegen/cpu/meta.c. */
 #ifndef NNRT_ABI_H
 #define NNRT_ABI_H
 #include <stdint.h>
 
-#define NNRT_ABI_VERSION 2 /* 2: matmuls call nnrt_sgemm, not cblas_sgemm */
+#define NNRT_ABI_VERSION 3 /* 2: matmuls call nnrt_sgemm; 3: NNRT_INIT_SEED, _ORTHOGONAL, _UNIT_FORGET, nnrt_fail_id */
 #define NNRT_MAX_RANK 6
 
 /* Element types. The values are shared with the IR's DType. */
@@ -24,6 +25,7 @@ enum {
   NNRT_INIT_UNIFORM,       /* uniform on [a, b) */
   NNRT_INIT_HE_NORMAL,     /* normal(0, sqrt(2 / fan_in)), fan_in = a */
   NNRT_INIT_GLOROT_UNIFORM, /* uniform(+-sqrt(6 / (fan_in + fan_out))), a = fan_in, b = fan_out */
+  NNRT_INIT_SEED,           /* i32[2]: the run's 64-bit seed (--seed), low word first; dropout's key */
   NNRT_INIT_ORTHOGONAL,     /* orthonormal rows or columns of [numel / last, last] (Keras's Orthogonal) */
   NNRT_INIT_UNIT_FORGET     /* an LSTM bias [4a]: zeros but ones at [a, 2a), the forget gate (Keras) */
 };
@@ -113,5 +115,12 @@ void nnrt_sgemm(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, float a
  * when it loads data, so this is a last line of defence; it may be called
  * from pool threads. It does not return. */
 void nnrt_fail_label(int64_t index, int64_t value, int64_t classes);
+
+/* Provided by the runtime, called by generated code when an id given to
+ * embedding is outside [0, rows): flat position `index` of the ids, which
+ * hold `per_row` ids per row of their first axis (a sample of the batch).
+ * Like nnrt_fail_label, it may be called from pool threads and does not
+ * return. */
+void nnrt_fail_id(int64_t index, int64_t per_row, int64_t value, int64_t rows);
 
 #endif

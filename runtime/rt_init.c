@@ -116,7 +116,16 @@ int rt_globals_init(RtGlobals *g, const NnrtModel *m, uint64_t seed, RtError *e)
     const NnrtTensor *t = &m->globals[k];
     int64_t n = g->numel[k];
     size_t bytes = (size_t)n * rt_dtype_size(t->dtype);
-    int init = t->kind == NNRT_STATE ? NNRT_INIT_ZEROS : t->init;
+    /* State starts at zero but for the seed (dropout's key), which is the
+     * run's, so --seed changes the masks as it changes everything else. */
+    int init = t->kind == NNRT_STATE && t->init != NNRT_INIT_SEED ? NNRT_INIT_ZEROS : t->init;
+    if (init == NNRT_INIT_SEED) {
+      if (t->dtype != NNRT_I32 || n != 2)
+        return rt_fail(e, RT_EXIT_FAIL, "model bug: seed global '%s' is not i32[2]", t->name);
+      ((uint32_t *)g->ptr[k])[0] = (uint32_t)seed;
+      ((uint32_t *)g->ptr[k])[1] = (uint32_t)(seed >> 32);
+      continue;
+    }
     if (init == NNRT_INIT_ZEROS) {
       memset(g->ptr[k], 0, bytes);
       continue;

@@ -24,7 +24,7 @@ enum { CMD_TRAIN = 1, CMD_EVAL = 2, CMD_PREDICT = 4, CMD_BENCH = 8, CMD_ALL = 15
   X(LR, "lr", "X", CMD_TRAIN | CMD_BENCH, "learning rate")                                                             \
   X(THREADS, "threads", "N", CMD_ALL | CMD_SAMPLE,                                                                     \
     "threads for parallel loops and matrix products (results do not depend on it)")                                    \
-  X(SEED, "seed", "N", CMD_TRAIN | CMD_BENCH, "seeds parameter init, the validation split and shuffling")              \
+  X(SEED, "seed", "N", CMD_TRAIN | CMD_BENCH, "seeds parameter init, the validation split, shuffling, dropout")        \
   X(DATA, "data", "DIR", CMD_TRAIN | CMD_EVAL | CMD_BENCH | CMD_DATA,                                                  \
     "data set directory: train_x.npy, train_y.npy, test_x.npy, test_y.npy, or the IDX files "                          \
     "train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, "                                       \

@@ -1,44 +1,21 @@
 /* rt_philox.c — Philox4x32-10 and what the runtime draws from it.
  *
- * Constants and round function as in Random123 (philox.h): each round
- * multiplies two counter words by M0/M1, mixes the high halves with the other
- * two words and the key, and the key is bumped by the Weyl constants W0/W1
- * between rounds. Known-answer vectors are checked in tests/runtime.
+ * The block function itself is nnrt_philox.h's (shared with the IR
+ * interpreter and the dropout kernels). Known-answer vectors are checked in
+ * tests/runtime.
  *
  * Streams are keyed by the 64-bit seed; the counter is {block lo, block hi,
  * stream, purpose}, so parameter init (stream = global index), shuffling
  * (stream = epoch) and the validation split never share numbers and none
  * depends on the order in which anything else was drawn. */
 #include "nnrt.h"
+#include "nnrt_philox.h"
 #include <math.h>
 
-#define PHILOX_M0 0xD2511F53u
-#define PHILOX_M1 0xCD9E8D57u
-#define PHILOX_W0 0x9E3779B9u
-#define PHILOX_W1 0xBB67AE85u
+/* The dropout purpose is one of the RT_RNG_* streams. */
+_Static_assert(NNRT_DROPOUT_PURPOSE == RT_RNG_DROPOUT, "dropout's Philox purpose moved");
 
-void rt_philox4x32(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]) {
-  uint32_t c0 = ctr[0], c1 = ctr[1], c2 = ctr[2], c3 = ctr[3];
-  uint32_t k0 = key[0], k1 = key[1];
-  for (int r = 0; r < 10; r++) {
-    if (r > 0) {
-      k0 += PHILOX_W0;
-      k1 += PHILOX_W1;
-    }
-    uint64_t p0 = (uint64_t)PHILOX_M0 * c0;
-    uint64_t p1 = (uint64_t)PHILOX_M1 * c2;
-    uint32_t hi0 = (uint32_t)(p0 >> 32), lo0 = (uint32_t)p0;
-    uint32_t hi1 = (uint32_t)(p1 >> 32), lo1 = (uint32_t)p1;
-    c0 = hi1 ^ c1 ^ k0;
-    c1 = lo1;
-    c2 = hi0 ^ c3 ^ k1;
-    c3 = lo0;
-  }
-  out[0] = c0;
-  out[1] = c1;
-  out[2] = c2;
-  out[3] = c3;
-}
+void rt_philox4x32(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]) { nnrt_philox4x32(ctr, key, out); }
 
 float rt_u32_to_unit(uint32_t x) {
   /* The top 24 bits: exactly representable, so the result is < 1. */

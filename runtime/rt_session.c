@@ -249,6 +249,25 @@ static void score(const RtSession *s, const void *labels, int64_t bs, RtMetrics 
   }
 }
 
+/* The batch in flight, for the fail hooks (rt_util.c): generated code
+ * knows a row of its batch, the driver which sample of which file that is.
+ * Set before the call and cleared after it; the hooks read it only during
+ * the call (from pool threads too, which the call waits for). */
+static struct {
+  const RtDataset *d;
+  const int32_t *idx;
+  int64_t bs, x_per;
+} g_batch;
+
+int64_t rt_batch_sample(int64_t row, int64_t pos, const char **path, int64_t *offset) {
+  if (!g_batch.d || row < 0 || row >= g_batch.bs) return -1;
+  const RtArray *x = &g_batch.d->x;
+  int64_t k = g_batch.idx[row];
+  *path = x->path;
+  *offset = x->data_offset + (k * g_batch.x_per + pos) * x->elem_bytes;
+  return k;
+}
+
 int rt_run_batch(RtSession *s, const NnrtFunc *f, const RtDataset *d, const int32_t *idx, int64_t bs, RtMetrics *m,
                  int64_t *confusion, RtError *e) {
   if (bs < 1 || bs > s->max_batch)
@@ -270,7 +289,9 @@ int rt_run_batch(RtSession *s, const NnrtFunc *f, const RtDataset *d, const int3
   if (!is_fwd) s->args[na++] = &s->loss;
   s->args[na++] = s->out;
   if (ensure_ws(s, ws_need(s, f), e)) return -1;
+  g_batch.d = d, g_batch.idx = idx, g_batch.bs = bs, g_batch.x_per = s->x_per;
   f->fn(s->args, s->syms, s->ws);
+  g_batch.d = NULL;
   if (!is_fwd) {
     m->loss_sum += (double)s->loss * (double)bs;
     score(s, s->y, bs, m, confusion);

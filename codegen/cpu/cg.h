@@ -76,7 +76,7 @@ typedef struct CgVal {
   CgView v;         /* CV_BUF */
 } CgVal;
 
-typedef enum { CK_EW, CK_REDUCE, CK_ROWWISE, CK_MATMUL, CK_ONEHOT, CK_WINDOW, CK_RANGE, CK_SCAN } CgKernKind;
+typedef enum { CK_EW, CK_REDUCE, CK_ROWWISE, CK_MATMUL, CK_ONEHOT, CK_WINDOW, CK_RANGE, CK_SCAN, CK_GATHER } CgKernKind;
 
 /* A kernel writes each export's value, contiguously, into a buffer. */
 typedef struct CgExport {
@@ -152,8 +152,8 @@ typedef struct CgCtx {
   Arena *arena;
   LLVMTypeRef t_void, t_i32, t_i64, t_f32, t_f64, t_ptr;
   LLVMTypeRef t_kernel_body; /* void(ptr ctx, i64 lo, i64 hi) */
-  LLVMValueRef f_sgemm, f_pfor, f_fail_label;
-  LLVMTypeRef ft_sgemm, ft_pfor, ft_fail_label;
+  LLVMValueRef f_sgemm, f_pfor, f_fail_label, f_fail_id;
+  LLVMTypeRef ft_sgemm, ft_pfor, ft_fail_label, ft_fail_id;
   unsigned attr_noalias, attr_nounwind;
   const char *fname; /* IR function being compiled */
   int kcount;        /* kernels emitted so far, for names */
@@ -282,7 +282,7 @@ void cg_kernel_end(CgKFn *kf, CgNest *N, CgFn *F);
 /* Wraps a ranged kernel in void body(ctx, lo, hi) for nnrt_parallel_for. */
 void cg_make_body(CgCtx *cx, CgKFn *kf, const char *name);
 
-/* ---- kernels (k_elem.c, k_reduce.c, k_misc.c, k_window.c) ---- */
+/* ---- kernels (k_elem.c, k_reduce.c, k_misc.c, k_window.c, k_gather.c) ---- */
 
 /* Value of elementwise node n from its operand values (k_elem.c's table). */
 LLVMValueRef cg_ew_op(CgCtx *cx, const IrNode *n, const IrNode *args, LLVMValueRef *a);
@@ -296,6 +296,10 @@ void cg_kernel_onehot(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf);
 /* concat, slice, causal_mask: copies that look at indices */
 void cg_kernel_range(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf);
 void cg_kernel_window(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf); /* k_window.c */
+/* embedding, embedding_grad, dropout (k_gather.c): kernels with their own
+ * loops over contiguous operands (views.c materialises others). */
+bool cg_is_gather_op(OpKind op);
+void cg_kernel_gather(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf);
 /* Emits the sgemm call for a matmul kernel at F's insertion point. */
 void cg_emit_matmul(CgFn *F, const CgKernel *k);
 /* k_scan.c: a scan kernel (root: the scan; members: it and its scan_outs)

@@ -188,7 +188,8 @@ void cg_kernel(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf) {
                                                                                       [CK_ROWWISE] = cg_kernel_rowwise,
                                                                                       [CK_ONEHOT] = cg_kernel_onehot,
                                                                                       [CK_WINDOW] = cg_kernel_window,
-                                                                                      [CK_RANGE] = cg_kernel_range};
+                                                                                      [CK_RANGE] = cg_kernel_range,
+                                                                                      [CK_GATHER] = cg_kernel_gather};
   if (!table[k->kind]) unreachable("no kernel builder for this kind");
   table[k->kind](cx, p, k, kf);
 }

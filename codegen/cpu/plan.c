@@ -53,7 +53,8 @@ static Uses uses_of(Arena *a, const IrFunc *f) {
 
 bool cg_is_kernel_op(OpKind op) {
   return op_is(op, OPF_ELEMWISE | OPF_REDUCE | OPF_ROWWISE | OPF_CONTRACT | OPF_WINDOW) || op == OP_ONEHOT ||
-         op == OP_CONCAT || op == OP_SLICE || op == OP_CAUSAL_MASK || op == OP_SCAN || op == OP_SCAN_OUT;
+         op == OP_CONCAT || op == OP_SLICE || op == OP_CAUSAL_MASK || op == OP_SCAN || op == OP_SCAN_OUT ||
+         cg_is_gather_op(op);
 }
 
 /* Is member x of the node set `in` read outside it? (dim reads only a shape) */
@@ -89,9 +90,10 @@ static bool make_kernel(CgPlan *p, const Uses *U, bool *in, const int *mem, int 
               : r->op == OP_MATMUL        ? CK_MATMUL
               : op_is(r->op, OPF_WINDOW)  ? CK_WINDOW
               : r->op == OP_ONEHOT        ? CK_ONEHOT
+              : cg_is_gather_op(r->op)    ? CK_GATHER
                                           : CK_RANGE;
     k->domain = r->nargs ? f->nodes[r->args[0]].ty.sh : r->ty.sh;
-    if (k->kind == CK_ONEHOT || k->kind == CK_RANGE) k->domain = r->ty.sh;
+    if (k->kind == CK_ONEHOT || k->kind == CK_RANGE || k->kind == CK_GATHER) k->domain = r->ty.sh;
   } else if (ok) {
     k->kind = CK_EW;
   }

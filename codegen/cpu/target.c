@@ -94,6 +94,11 @@ static void declare_runtime(CgCtx *cx) {
    * only guard). */
   cx->f_fail_label = LLVMAddFunction(cx->mod, "nnrt_fail_label", cx->ft_fail_label);
   LLVMSetLinkage(cx->f_fail_label, LLVMExternalWeakLinkage);
+  /* void nnrt_fail_id(index, per_row, value, rows): embedding's, weak too. */
+  LLVMTypeRef fi[4] = {i64, i64, i64, i64};
+  cx->ft_fail_id = LLVMFunctionType(cx->t_void, fi, 4, 0);
+  cx->f_fail_id = LLVMAddFunction(cx->mod, "nnrt_fail_id", cx->ft_fail_id);
+  LLVMSetLinkage(cx->f_fail_id, LLVMExternalWeakLinkage);
 }
 
 LLVMModuleRef cg_build_module(const IrModule *m, LLVMContextRef llc, LLVMTargetMachineRef tm, const CgOptions *o) {

@@ -7,8 +7,10 @@
  * dim are uniform values, inlined wherever they are read. A free node is
  * materialised (copied into a buffer of its own by a small kernel) only when
  * a consumer cannot take its view: sgemm needs a unit stride on one axis,
- * reshape needs row-major order, onehot reads labels from memory, and a
- * store must not read a global another store overwrites. */
+ * reshape needs row-major order, onehot reads labels from memory, the
+ * window and gather kernels (convolution, embedding, dropout) index their
+ * operands as contiguous arrays, and a store must not read a global
+ * another store overwrites. */
 #include <string.h>
 
 #include "cg.h"
@@ -160,7 +162,7 @@ bool cg_mark_mat(CgPlan *p) {
         bad = v->kind != CV_BUF || (as->rank == 3 ? !cg_view_rowmajor(&v->v, as) : cg_view_blas(&v->v, as) < 0);
       else if (nd->op == OP_ONEHOT || nd->op == OP_CONCAT || nd->op == OP_SLICE || nd->op == OP_CAUSAL_MASK)
         bad = v->kind != CV_BUF;          /* k_misc.c loads them through their views */
-      else if (op_is(nd->op, OPF_WINDOW) || nd->op == OP_SCAN) /* indexed directly (k_window.c, k_scan.c) */
+      else if (op_is(nd->op, OPF_WINDOW) || nd->op == OP_SCAN || cg_is_gather_op(nd->op)) /* indexed directly */
         bad = v->kind != CV_BUF || !cg_view_rowmajor(&v->v, as);
       else if (nd->op == OP_RESHAPE)
         bad = v->kind == CV_BUF && !cg_view_rowmajor(&v->v, as);

@@ -1,11 +1,12 @@
 /* harness.c — JIT-compile IR modules with the CPU backend and compare their
  * results with the reference interpreter (see harness.h).
  *
- * The generated code calls three runtime functions, stood in for here:
+ * The generated code calls four runtime functions, stood in for here:
  * nnrt_sgemm is one cblas_sgemm call (the runtime's split over its pool is
  * tested in tests/runtime), the parallel-for runs the chunks serially and
  * in reverse order (so a kernel whose chunks depend on each other fails the
- * comparison), and nnrt_fail_label records its arguments; the last two
+ * comparison), and nnrt_fail_label and nnrt_fail_id record their
+ * arguments; the parallel-for and the fail hooks
  * count their calls so tests can assert that a kernel was split or a bad
  * label reported. */
 #define _POSIX_C_SOURCE 200809L
@@ -25,10 +26,12 @@
 
 int t_passed, t_failed;
 int hk_parallel_calls, hk_fail_calls;
-int64_t hk_fail_args[3];
+int64_t hk_fail_args[4];
+int64_t hk_grain;
 
 static void test_pfor(NnrtBody body, void *ctx, int64_t n, int64_t grain) {
   hk_parallel_calls++;
+  if (hk_grain > 0) grain = hk_grain;
   if (grain < 1) grain = 1;
   int64_t chunks = (n + grain - 1) / grain;
   for (int64_t c = chunks - 1; c >= 0; c--) {
@@ -46,6 +49,12 @@ static void test_sgemm(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, 
 static void test_fail_label(int64_t index, int64_t value, int64_t classes) {
   hk_fail_calls++;
   hk_fail_args[0] = index, hk_fail_args[1] = value, hk_fail_args[2] = classes;
+}
+
+/* embedding's: the same record, with ids per row in hk_fail_args[3]. */
+static void test_fail_id(int64_t index, int64_t per_row, int64_t value, int64_t rows) {
+  hk_fail_calls++;
+  hk_fail_args[0] = index, hk_fail_args[1] = value, hk_fail_args[2] = rows, hk_fail_args[3] = per_row;
 }
 
 /* ---- JIT ---- */
@@ -93,12 +102,13 @@ static bool jit_build(IrModule *m, int opt) {
     return false;
   LLVMOrcJITDylibAddGenerator(jd, gen);
   LLVMJITSymbolFlags fl = {LLVMJITSymbolGenericFlagsExported | LLVMJITSymbolGenericFlagsCallable, 0};
-  LLVMOrcCSymbolMapPair syms[3] = {
+  LLVMOrcCSymbolMapPair syms[4] = {
+      {LLVMOrcLLJITMangleAndIntern(g_jit, "nnrt_fail_id"), {(uint64_t)(uintptr_t)test_fail_id, fl}},
       {LLVMOrcLLJITMangleAndIntern(g_jit, "nnrt_parallel_for"), {(uint64_t)(uintptr_t)test_pfor, fl}},
       {LLVMOrcLLJITMangleAndIntern(g_jit, "nnrt_fail_label"), {(uint64_t)(uintptr_t)test_fail_label, fl}},
       {LLVMOrcLLJITMangleAndIntern(g_jit, "nnrt_sgemm"), {(uint64_t)(uintptr_t)test_sgemm, fl}},
   };
-  if (!orc_ok(LLVMOrcJITDylibDefine(jd, LLVMOrcAbsoluteSymbols(syms, 3)), "define")) return false;
+  if (!orc_ok(LLVMOrcJITDylibDefine(jd, LLVMOrcAbsoluteSymbols(syms, 4)), "define")) return false;
   return orc_ok(LLVMOrcLLJITAddLLVMIRModule(g_jit, jd, tsm), "add module");
 }
 

@@ -31,7 +31,10 @@ typedef struct CheckOpts {
 
 /* Counters the test runtime hooks keep (reset by each check). */
 extern int hk_parallel_calls, hk_fail_calls;
-extern int64_t hk_fail_args[3];
+extern int64_t hk_fail_args[4]; /* index, value, classes or rows, ids per row */
+/* > 0: the parallel-for cuts chunks of this many iterations instead of the
+ * kernel's grain (odd cuts the runtime's pool may make). */
+extern int64_t hk_grain;
 
 /* Runs the check; prints what differs and returns false on a mismatch or a
  * compile failure. */

@@ -387,6 +387,7 @@ static void test_onehot(void) {
 
 void test_models(void); /* test_models.c */
 void test_scan(void);   /* test_scan.c */
+void test_gather(void); /* test_gather.c */
 
 /* ---- sliding windows ----
  * Each forward and its gradient ops (dy given as an input, so the scatters
@@ -452,6 +453,7 @@ int main(void) {
   test_onehot();
   test_ranges();
   test_window();
+  test_gather();
   test_models();
   test_scan();
   test_object();

@@ -273,6 +273,12 @@ static IrModule *build_every_op(Arena *a) {
   int sl = emit(f, OP_SLICE, &img, 1, (Attrs){.axis = 3, .start = 1, .end = 5}, NULL);
   ir_ret(f, emit(f, OP_CONCAT, (int[]){sl, img}, 2, (Attrs){.axis = 3}, NULL));
   ir_ret(f, emit(f, OP_CAUSAL_MASK, &img, 1, (Attrs){.value = -INFINITY}, NULL));
+  /* Gathers: an embedding of the labels into w's rows, its gradient, and
+   * dropout keyed by an i32[2] seed and an f32[] step. */
+  int emb = emit(f, OP_EMBEDDING, (int[]){lab, w}, 2, (Attrs){0}, NULL); /* [B,4] */
+  ir_ret(f, emit(f, OP_EMBEDDING_GRAD, (int[]){lab, w, emb}, 3, (Attrs){0}, NULL));
+  int seed = ir_input(f, "seed", T(DT_I32, 1, D(2)), L0);
+  ir_ret(f, emit(f, OP_DROPOUT, (int[]){x, seed, c}, 3, (Attrs){.value = 0.25, .salt = 2}, NULL));
   /* A scan over the rows of img with the body cell(h, x_t) -> (h + x_t, h). */
   IrFunc *cell = ir_func_new(m, "cell");
   Type row = T(DT_F32, 3, D(2), D(6), D(6));
@@ -581,6 +587,8 @@ static void test_verify(void) {
   EXPECT_VERIFY(s, "verify: train: optimizer 5 is unknown");
   s = small(), s.m->globals[0].init = 17;
   EXPECT_VERIFY(s, "verify: global @w: initialiser 17 is unknown");
+  s = small(), s.m->globals[0].init = NNRT_INIT_SEED; /* a param, f32[3,2] */
+  EXPECT_VERIFY(s, "verify: global @w: a seed is an i32[2] state global");
   s = small(), ir_func_new(s.m, "f");
   EXPECT_VERIFY(s, "verify: function 'f' is defined twice");
   s = small(), ir_func_new(s.m, "bad name");

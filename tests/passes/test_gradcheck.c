@@ -85,6 +85,16 @@ static int b_nondiff(IrFunc *f, const int *x, const OpCase *c) {
   return ir_op2(f, OP_DIV, ir_op2(f, OP_ADD, st, eq, L0), d, L0);
 }
 
+/* dropout with a fixed seed and step (constants): a fixed mask, so the op
+ * is linear in x and the differences see exactly the regenerated mask. */
+static int b_dropout(IrFunc *f, const int *x, const OpCase *c) {
+  Type st = T(I, 1, 2), s = T(F, 0);
+  int seed = ir_const(f, 12345, &st, L0), step = ir_const(f, 3, &s, L0);
+  int v = ir_emit(f, OP_DROPOUT, (int[]){x[0], seed, step}, 3, &c->at, NULL, L0, NULL);
+  if (v < 0) abort();
+  return v;
+}
+
 /* Runs one case and records its result. */
 static void gradcheck(const OpCase *c) {
   Arena *a = arena_new();
@@ -350,6 +360,17 @@ static void op_checks(void) {
   gradcheck(&(OpCase){
       "layer_norm [B,4] gamma beta", 3, {xb4, T(F, 1, 4), T(F, 1, 4)}, -2, 2, .at = {.axis = 1}, .build = b_layernorm});
   gradcheck(&(OpCase){"step/eq/dim pass no gradient", 1, {xb4}, -1, 1, .build = b_nondiff});
+
+  /* Gathers: ids drawn from [0, 5), so rows repeat and the scatter-add
+   * must sum them; dropout at two rates and sites. */
+  gradcheck(&(OpCase){"embedding [B,3] ids, [5,4] table", 2, {T(I, 2, B, 3), T(F, 2, 5, 4)}, -1, 5, OP_EMBEDDING,
+                      .build = b_generic});
+  gradcheck(&(OpCase){"embedding [7] ids, [5,2] table", 2, {T(I, 1, 7), T(F, 2, 5, 2)}, -1, 5, OP_EMBEDDING,
+                      .build = b_generic});
+  gradcheck(&(OpCase){"dropout [B,7] rate 0.5", 1, {T(F, 2, B, 7)}, -1, 1, .at = {.value = 0.5, .salt = 1},
+                      .build = b_dropout});
+  gradcheck(&(OpCase){"dropout [2,3,4] rate 0.2 salt 9", 1, {x234}, -1, 1, .at = {.value = 0.2, .salt = 9},
+                      .build = b_dropout});
 }
 
 
