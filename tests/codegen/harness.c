@@ -381,3 +381,18 @@ int t_bin(IrFunc *f, OpKind op, int a, int b, const Attrs *at) {
 int t_param(IrModule *m, const char *name, Type t) {
   return ir_global_add(m, (IrGlobal){.name = name, .kind = GLOBAL_PARAM, .ty = t, .init = NNRT_INIT_ZEROS});
 }
+
+/* The three runs of an IR case: unfused, fused at -O0, fused at -O2. */
+void t_check3(IrModule *m, CheckOpts o, const char *name) {
+  char buf[160];
+  t_set_fused(m, false);
+  snprintf(buf, sizeof buf, "%s (unfused)", name);
+  EXPECT(cg_check(m, &o, buf), "%s", buf);
+  t_set_fused(m, true);
+  o.opt = 0, o.opt_set = true;
+  snprintf(buf, sizeof buf, "%s (fused, -O0)", name);
+  EXPECT(cg_check(m, &o, buf), "%s", buf);
+  o.opt = 2;
+  snprintf(buf, sizeof buf, "%s (fused)", name);
+  EXPECT(cg_check(m, &o, buf), "%s", buf);
+}

@@ -59,6 +59,10 @@ extern int t_passed, t_failed;
     }                                                                                                                  \
   } while (0)
 
+/* Checks m three ways (unfused; fused at -O0; fused at -O2), each an
+ * EXPECT named after `name`. */
+void t_check3(IrModule *m, CheckOpts o, const char *name);
+
 /* Sets every function's fusion groups as the fuse pass does (on), or
  * clears them (off: one kernel per node). */
 void t_set_fused(IrModule *m, bool on);

@@ -17,20 +17,6 @@
 
 void test_object(void); /* test_object.c */
 
-/* The three runs of an IR case. */
-static void check3(IrModule *m, CheckOpts o, const char *name) {
-  char buf[160];
-  t_set_fused(m, false);
-  snprintf(buf, sizeof buf, "%s (unfused)", name);
-  EXPECT(cg_check(m, &o, buf), "%s", buf);
-  t_set_fused(m, true);
-  o.opt = 0, o.opt_set = true;
-  snprintf(buf, sizeof buf, "%s (fused, -O0)", name);
-  EXPECT(cg_check(m, &o, buf), "%s", buf);
-  o.opt = 2;
-  snprintf(buf, sizeof buf, "%s (fused)", name);
-  EXPECT(cg_check(m, &o, buf), "%s", buf);
-}
 
 static IrFunc *fwd(IrModule *m) { return ir_func_new(m, IR_FN_FORWARD); }
 
@@ -54,7 +40,7 @@ static void test_unary(void) {
     Type s = TS(DT_F32);
     int y = t_op(f, ops[i].op, t_op(f, OP_MUL, x, ir_const(f, ops[i].scale, &s, (Loc){0})), 0);
     ir_ret(f, y);
-    check3(m, (CheckOpts){.data = ops[i].data}, ir_ops[ops[i].op].mnemonic);
+    t_check3(m, (CheckOpts){.data = ops[i].data}, ir_ops[ops[i].op].mnemonic);
   }
   static const double pows[] = {2, 0.5, 3, -1, -2, -0.5, 0, 1, 1.7};
   for (size_t i = 0; i < sizeof pows / sizeof *pows; i++) {
@@ -64,7 +50,7 @@ static void test_unary(void) {
     ir_ret(f, t_attr(f, OP_POW, x, &(Attrs){.value = pows[i]}, NULL));
     char name[32];
     snprintf(name, sizeof name, "pow %g", pows[i]);
-    check3(m, (CheckOpts){.data = DATA_POSITIVE}, name);
+    t_check3(m, (CheckOpts){.data = DATA_POSITIVE}, name);
   }
 }
 
@@ -84,7 +70,7 @@ static void test_binary(void) {
       ir_ret(f, t_op(f, ops[i], a, b));
       char name[64];
       snprintf(name, sizeof name, "%s shapes #%zu", ir_ops[ops[i]].mnemonic, s);
-      check3(m,
+      t_check3(m,
              (CheckOpts){.data = ops[i] == OP_DIV  ? DATA_POSITIVE
                                  : ops[i] == OP_EQ ? DATA_INTS
                                                    : DATA_NORMAL},
@@ -103,7 +89,7 @@ static void test_cast(void) {
   ir_ret(f, t_op(f, OP_ADD, t_attr(f, OP_CAST, y, NULL, &tf), /* i32 -> f32 */
                  t_attr(f, OP_CAST, xi, NULL, &tf)));
   ir_ret(f, y); /* an i32 input returned: an i32 copy */
-  check3(m, (CheckOpts){.label_max = 7}, "cast");
+  t_check3(m, (CheckOpts){.label_max = 7}, "cast");
 }
 
 /* A chain with a scalar input, a bias row and a column: one kernel fused. */
@@ -121,13 +107,13 @@ static void test_chain(void) {
   y = t_op(f, OP_RELU, t_op(f, OP_ADD, t_op(f, OP_ADD, y, b), ec), 0);
   ir_ret(f, y);
   CheckOpts o = {.syms = {5}};
-  check3(m, o, "chain");
+  t_check3(m, o, "chain");
   int nf;
   EXPECT(t_kernels(m, "forward", &nf) == 1 && nf == 1, "chain: %d kernels", t_kernels(m, "forward", NULL));
   t_set_fused(m, false);
   EXPECT(t_kernels(m, "forward", NULL) == 8, "chain unfused: %d kernels", t_kernels(m, "forward", NULL));
   o.syms[0] = 1;
-  check3(m, o, "chain, B=1");
+  t_check3(m, o, "chain, B=1");
 }
 
 /* An unfused chain of five [B,50] values, each used once: two workspace
@@ -148,7 +134,7 @@ static void test_memplan(void) {
   CgPlan *p = cg_plan(a, m, f);
   EXPECT(p->nslots == 2, "memplan: %d slots", p->nslots);
   arena_free(a);
-  check3(m, (CheckOpts){.syms = {3}}, "memplan chain");
+  t_check3(m, (CheckOpts){.syms = {3}}, "memplan chain");
 }
 
 /* ---- reductions and softmax ---- */
@@ -167,7 +153,7 @@ static void test_reduce(void) {
         ir_ret(f, t_attr(f, ops[i], x, &at, NULL));
         char name[64];
         snprintf(name, sizeof name, "%s mask %d keep %d", ir_ops[ops[i]].mnemonic, mask, keep);
-        check3(m, (CheckOpts){0}, name);
+        t_check3(m, (CheckOpts){0}, name);
       }
   /* Symbolic batch, a fused prologue, and sizes that take the parallel path. */
   static const int64_t big[][2] = {{0, 7}, {300, 200}};
@@ -182,7 +168,7 @@ static void test_reduce(void) {
       ir_ret(f, t_attr(f, OP_SUM, t_op(f, OP_MUL, x, y), &at, NULL));
       char name[64];
       snprintf(name, sizeof name, "sum(x*y) [%lld,%lld] axis %d", (long long)d0, (long long)big[s][1], ax);
-      check3(m, (CheckOpts){.syms = {6}, .tol = 1e-3}, name);
+      t_check3(m, (CheckOpts){.syms = {6}, .tol = 1e-3}, name);
       EXPECT(t_kernels(m, "forward", NULL) == 1, "%s: prologue not fused", name);
     }
 }
@@ -198,7 +184,7 @@ static void test_softmax(void) {
       ir_ret(f, t_attr(f, op ? OP_LOG_SOFTMAX : OP_SOFTMAX, x, &(Attrs){.axis = ax}, NULL));
       char name[64];
       snprintf(name, sizeof name, "%s axis %d", op ? "log_softmax" : "softmax", ax);
-      check3(m, (CheckOpts){0}, name);
+      t_check3(m, (CheckOpts){0}, name);
     }
   IrModule *m = t_module("softmax2");
   IrFunc *f = fwd(m);
@@ -206,9 +192,9 @@ static void test_softmax(void) {
   int x = ir_input(f, "x", T(DT_F32, B, 10), (Loc){0});
   int b = ir_input(f, "b", T(DT_F32, 10), (Loc){0});
   ir_ret(f, t_attr(f, OP_LOG_SOFTMAX, t_op(f, OP_ADD, x, b), &(Attrs){.axis = 1}, NULL));
-  check3(m, (CheckOpts){.syms = {7}}, "log_softmax(x + b) [B,10]");
+  t_check3(m, (CheckOpts){.syms = {7}}, "log_softmax(x + b) [B,10]");
   EXPECT(t_kernels(m, "forward", NULL) == 1, "softmax prologue not fused");
-  check3(m, (CheckOpts){.syms = {5000}}, "log_softmax [5000,10] (parallel)");
+  t_check3(m, (CheckOpts){.syms = {5000}}, "log_softmax [5000,10] (parallel)");
 }
 
 /* Size-1 dims everywhere: no row loop, no class loop, nothing to reduce. */
@@ -227,7 +213,7 @@ static void test_degenerate(void) {
   ir_ret(f, t_attr(f, OP_MAX, b, &(Attrs){.naxes = 1, .axes = {1}, .keepdims = 1}, NULL));
   ir_ret(f, t_attr(f, OP_ONEHOT, y, NULL, &o1));
   ir_ret(f, t_op(f, OP_ADD, a, t_op(f, OP_EXP, c, 0)));
-  check3(m, (CheckOpts){.label_max = 1}, "size-1 dims");
+  t_check3(m, (CheckOpts){.label_max = 1}, "size-1 dims");
 }
 
 /* ---- matmul ---- */
@@ -244,7 +230,7 @@ static void test_matmul(void) {
         ir_ret(f, t_bin(f, OP_MATMUL, a, b, &(Attrs){.ta = ta, .tb = tb}));
         char name[64];
         snprintf(name, sizeof name, "matmul ta=%d tb=%d%s", ta, tb, sym ? " [B]" : "");
-        check3(m, (CheckOpts){.syms = {4}}, name);
+        t_check3(m, (CheckOpts){.syms = {4}}, name);
       }
   /* transpose(a) @ b: the transpose is a view, sgemm gets the flag, no copy.
    * broadcast(v) @ w: not a BLAS layout, so the broadcast is materialised.
@@ -265,7 +251,7 @@ static void test_matmul(void) {
   ir_ret(f, t_op(f, OP_RELU, y, 0));
   ir_ret(f, z);
   ir_ret(f, u);
-  check3(m, (CheckOpts){.syms = {3}}, "matmul of views");
+  t_check3(m, (CheckOpts){.syms = {3}}, "matmul of views");
   EXPECT(t_kernels(m, "forward", NULL) == 5, "matmul views: %d kernels", t_kernels(m, "forward", NULL));
 
   /* Batches [G,M,K] x [G,K,N], G static or the batch; a transposed view
@@ -286,7 +272,7 @@ static void test_matmul(void) {
         ir_ret(fb, t_bin(fb, OP_MATMUL, bt, b2, &(Attrs){.ta = !ta, .tb = tb}));
         char name[64];
         snprintf(name, sizeof name, "batched matmul ta=%d tb=%d%s", ta, tb, sym ? " [B]" : "");
-        check3(mb, (CheckOpts){.syms = {2}}, name);
+        t_check3(mb, (CheckOpts){.syms = {2}}, name);
       }
 
   /* [G,M,K] x [K,N]: one sgemm of G*M rows; the 3-d operand a strided
@@ -302,7 +288,7 @@ static void test_matmul(void) {
       ir_ret(fs, t_bin(fs, OP_MATMUL, a, b, &(Attrs){.tb = tb}));
       char name[64];
       snprintf(name, sizeof name, "matmul [B,5,7] x [7,4] tb=%d%s", tb, view ? " (transposed view)" : "");
-      check3(ms, (CheckOpts){.syms = {3}}, name);
+      t_check3(ms, (CheckOpts){.syms = {3}}, name);
     }
 }
 
@@ -331,7 +317,7 @@ static void test_layout(void) {
   int twice = t_op(f, OP_NEG, v, 0);
   ir_ret(f, twice);
   ir_ret(f, twice);
-  check3(m, (CheckOpts){.syms = {3}}, "layout");
+  t_check3(m, (CheckOpts){.syms = {3}}, "layout");
 }
 
 /* concat and slice: along each axis, of strided views (a transpose), of a
@@ -362,7 +348,7 @@ static void test_ranges(void) {
   int w1 = t_attr(f, OP_SLICE, w, &(Attrs){.axis = 0, .start = 1, .end = 2}, NULL); /* [1,3] */
   ir_ret(f, t_attr(f, OP_CAUSAL_MASK, w1, &(Attrs){.value = 7}, NULL));
   ir_ret(f, t_attr(f, OP_CAUSAL_MASK, wt, &(Attrs){.value = 0}, NULL));
-  check3(m, (CheckOpts){.syms = {5}}, "ranges");
+  t_check3(m, (CheckOpts){.syms = {5}}, "ranges");
 }
 
 static void test_onehot(void) {
@@ -374,7 +360,7 @@ static void test_onehot(void) {
   Type o1 = T(DT_F32, B, 10), o2 = T(DT_F32, 2, 3, 4);
   ir_ret(f, t_attr(f, OP_ONEHOT, y, NULL, &o1));
   ir_ret(f, t_attr(f, OP_ONEHOT, y2, NULL, &o2));
-  check3(m, (CheckOpts){.syms = {9}, .label_max = 4}, "onehot");
+  t_check3(m, (CheckOpts){.syms = {9}, .label_max = 4}, "onehot");
   /* Label 4 at position 3 of both inputs: out of range only for the
    * 4-class onehot, which reports row 3 (the interpreter fails, so only the
    * hook is checked; nothing may be written out of bounds either way). */
@@ -415,7 +401,7 @@ static void test_window(void) {
       char name[96];
       snprintf(name, sizeof name, "conv2d c=%d %dx%d f=%d k=%d stride=%d pad=%d%s", convs[i].c, convs[i].h, convs[i].w,
                convs[i].f, convs[i].k, convs[i].stride, convs[i].pad, sym ? " [B]" : "");
-      check3(m, (CheckOpts){.syms = {3}}, name);
+      t_check3(m, (CheckOpts){.syms = {3}}, name);
     }
   static const struct {
     int h, w, k, stride;
@@ -435,7 +421,7 @@ static void test_window(void) {
       char name[96];
       snprintf(name, sizeof name, "pools %dx%d kernel=%d stride=%d%s", pools[i].h, pools[i].w, pools[i].k,
                pools[i].stride, sym ? " [B]" : "");
-      check3(m, (CheckOpts){.syms = {3}}, name);
+      t_check3(m, (CheckOpts){.syms = {3}}, name);
     }
 }
 

@@ -15,19 +15,6 @@
 #include "harness.h"
 #include "passes/passes.h"
 
-static void check3(IrModule *m, CheckOpts o, const char *name) {
-  char buf[160];
-  t_set_fused(m, false);
-  snprintf(buf, sizeof buf, "%s (unfused)", name);
-  EXPECT(cg_check(m, &o, buf), "%s", buf);
-  t_set_fused(m, true);
-  o.opt = 0, o.opt_set = true;
-  snprintf(buf, sizeof buf, "%s (fused, -O0)", name);
-  EXPECT(cg_check(m, &o, buf), "%s", buf);
-  o.opt = 2;
-  snprintf(buf, sizeof buf, "%s (fused)", name);
-  EXPECT(cg_check(m, &o, buf), "%s", buf);
-}
 
 static int64_t symB(IrModule *m) { return IR_SYM(ir_sym(m, "B")); }
 
@@ -50,10 +37,10 @@ static IrModule *embedding_module(int64_t T, int64_t V, int64_t D) {
 }
 
 static void test_embedding(void) {
-  check3(embedding_module(7, 13, 5), (CheckOpts){.syms = {9}, .label_max = 13}, "embedding V=13 D=5");
+  t_check3(embedding_module(7, 13, 5), (CheckOpts){.syms = {9}, .label_max = 13}, "embedding V=13 D=5");
   /* V * D large enough for the gradient to be split over table rows. */
   IrModule *m = embedding_module(5, 1000, 40);
-  check3(m, (CheckOpts){.syms = {11}, .label_max = 1000}, "embedding V=1000 D=40");
+  t_check3(m, (CheckOpts){.syms = {11}, .label_max = 1000}, "embedding V=1000 D=40");
   hk_grain = 3;
   EXPECT(cg_check(m, &(CheckOpts){.syms = {11}, .label_max = 1000}, "embedding, chunks of 3"), "chunks of 3");
   EXPECT(hk_parallel_calls >= 2, "%d parallel calls", hk_parallel_calls);
@@ -88,8 +75,8 @@ static IrModule *dropout_module(int64_t N, bool const_step) {
 
 static void test_dropout(void) {
   /* label_max: the seed's words are drawn from [0, 2^30). */
-  check3(dropout_module(37, false), (CheckOpts){.syms = {3}, .label_max = 1 << 30}, "dropout [3,37]");
-  check3(dropout_module(8, true), (CheckOpts){.syms = {5}, .label_max = 1 << 30}, "dropout [5,8] const step");
+  t_check3(dropout_module(37, false), (CheckOpts){.syms = {3}, .label_max = 1 << 30}, "dropout [3,37]");
+  t_check3(dropout_module(8, true), (CheckOpts){.syms = {5}, .label_max = 1 << 30}, "dropout [5,8] const step");
   IrModule *m = dropout_module(301, false);
   static const int64_t grains[] = {0, 1, 6, 7, 4097};
   for (int i = 0; i < 5; i++) {
