@@ -100,15 +100,16 @@ void cg_emit_scan(CgFn *F, const CgKernel *k, LLVMValueRef region) {
   int ng = p->nglobals, nargs = ng + nin + nres;
   LLVMValueRef fn = body_fn(cx, body, "");
 
-  LLVMValueRef off[2 * IR_MAX_ARGS + 64];
-  if (2 * nres > (int)(sizeof off / sizeof off[0])) unreachable("scan with too many results");
+  LLVMValueRef *off = arena_alloc(cx->arena, sizeof(LLVMValueRef) * (size_t)(2 * nres + 1));
   LLVMValueRef end = scratch_layout(F, k, off);
   LLVMValueRef body_ws = byte_ptr(cx, F->pre, region, end);
   LLVMValueRef args = LLVMBuildArrayAlloca(F->pre, cx->t_ptr, cg_i64(cx, nargs), "scan_args");
   for (int i = 0; i < ng; i++) /* a body reads no globals */
     LLVMBuildStore(F->pre, LLVMConstNull(cx->t_ptr), LLVMBuildInBoundsGEP2(F->pre, cx->t_ptr, args, (LLVMValueRef[]){cg_i64(cx, i)}, 1, ""));
 
-  LLVMValueRef A[IR_MAX_ARGS], B[IR_MAX_ARGS], scratch[IR_MAX_ARGS + 64], bytes[IR_MAX_ARGS + 64];
+  LLVMValueRef A[IR_MAX_ARGS], B[IR_MAX_ARGS];
+  LLVMValueRef *scratch = arena_alloc(cx->arena, sizeof(LLVMValueRef) * (size_t)(nres + 1));
+  LLVMValueRef *bytes = arena_alloc(cx->arena, sizeof(LLVMValueRef) * (size_t)(nres + 1));
   int o = 0;
   for (int r = 0; r < nres; r++) {
     bytes[r] = cg_mono_val(F, result_bytes(body, r));
@@ -128,7 +129,7 @@ void cg_emit_scan(CgFn *F, const CgKernel *k, LLVMValueRef region) {
   cg_for_begin(F, &l, cg_i64(cx, 0), T, "scan");
   LLVMValueRef tt = S->at.reverse ? LLVMBuildSub(b, LLVMBuildSub(b, T, cg_i64(cx, 1), ""), l.iv, "tt") : l.iv;
   LLVMValueRef odd = LLVMBuildTrunc(b, LLVMBuildAnd(b, l.iv, cg_i64(cx, 1), ""), LLVMInt1TypeInContext(cx->llc), "odd");
-  LLVMValueRef slot[IR_MAX_ARGS + 64];
+  LLVMValueRef *slot = arena_alloc(cx->arena, sizeof(LLVMValueRef) * (size_t)(nargs + 1));
   for (int a = 0; a < nin; a++) {
     LLVMValueRef ptr;
     if (a < nc) {

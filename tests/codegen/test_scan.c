@@ -97,6 +97,15 @@ void test_scan(void) {
     IrModule *m = with_train(rnn_text(5, rev, buf, sizeof buf));
     if (m) check_module(m, rev ? "rnn reverse" : "rnn", 5);
   }
+  /* Many globals: the body's argument array starts with a slot per global. */
+  char many[16384];
+  const char *rnn = rnn_text(3, 0, buf, sizeof buf), *cut = strstr(rnn, "func cell");
+  int len = (int)(cut - rnn);
+  snprintf(many, sizeof many, "%.*s", len, rnn);
+  for (int i = 0; i < 150; i++) snprintf(many + strlen(many), sizeof many - strlen(many), "param @p%d : f32[2] = zeros\n", i);
+  snprintf(many + strlen(many), sizeof many - strlen(many), "%s", cut);
+  IrModule *mg = with_train(many);
+  if (mg) check_module(mg, "rnn in a module of 150 more globals", 3);
   IrModule *m1 = with_train(rnn_text(1, 0, buf, sizeof buf));
   if (m1) check_module(m1, "rnn of one step", 1);
   IrModule *m = with_train(lstmish);
