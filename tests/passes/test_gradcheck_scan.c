@@ -1,8 +1,9 @@
-/* test_gradcheck_scan.c — f64 central differences against the gradients
- * autodiff takes through `scan`: a plain RNN (forward and reverse) whose
- * initial state and sequence are parameters too, so every kind of scan
- * operand is checked; and LSTMs as the frontend lowers them: a 3-step
- * layer, a bidirectional one returning sequences, and two stacked. */
+/* test_gradcheck_scan.c — f64 central differences against the gradients of
+ * whole sequence models: through `scan`, a plain RNN (forward and reverse)
+ * whose initial state and sequence are parameters too, so every kind of
+ * scan operand is checked, and LSTMs as the frontend lowers them (a 3-step
+ * layer, a bidirectional one returning sequences, two stacked); and one
+ * Transformer block with causal self-attention. */
 #include "frontend/frontend.h"
 #include "gradcheck.h"
 
@@ -68,7 +69,7 @@ static void check_params(IrModule *m, const char *what) {
       worst = fmax(worst, err);
     }
   }
-  result(ok && worst <= 1e-6 && checked > 0, "grad through scan: %s (%d parameters, %d elements): rel err %.1e", what, np,
+  result(ok && worst <= 1e-6 && checked > 0, "grad of a sequence model: %s (%d parameters, %d elements): rel err %.1e", what, np,
          checked, worst);
   for (int p = 1; p <= np; p++) free(out[p]), free(scratch[p]);
   free(out), free(scratch);
@@ -117,4 +118,22 @@ void scan_checks(void) {
     else result(false, "%s: compiles", models[i].what);
     arena_free(a);
   }
+
+  /* One pre-norm Transformer block as char_gpt writes it (2 heads of 4 over
+   * 4 steps): layer_norm, dense over a sequence, split heads, causal masked
+   * softmax, residual, a gelu MLP, then a head over the mean. */
+  static const char *block =
+      "model attn {\n input x: f32[B, 4, 8]\n input y: i32[B]\n"
+      " qkv = dense(layer_norm(x, name: \"ln1\"), 24, name: \"qkv\")\n"
+      " q = split(qkv, 3, 0) * 0.5\n k = transpose(split(qkv, 3, 1), [0, 2, 1])\n v = split(qkv, 3, 2)\n"
+      " a0 = causal_mask(split(q, 2, 0) @ slice(k, 1, 0, 4)) |> softmax\n"
+      " a1 = causal_mask(split(q, 2, 1) @ slice(k, 1, 4, 8)) |> softmax\n"
+      " h = x + dense(concat(a0 @ split(v, 2, 0), a1 @ split(v, 2, 1)), 8, name: \"proj\")\n"
+      " h = h + dense(dense(layer_norm(h, name: \"ln2\"), 16, name: \"fc\") |> gelu, 8, name: \"out\")\n"
+      " logits = dense(mean(h, axis: 1), 2)\n output logits\n minimize cross_entropy(logits, y)\n}\n";
+  Arena *a = arena_new();
+  IrModule *m = from_nn(a, block);
+  if (m) check_params(m, "one causal self-attention block (2 heads, layer norms, gelu MLP, residuals)");
+  else result(false, "attention block: compiles");
+  arena_free(a);
 }
