@@ -32,10 +32,14 @@ static int input_node(const IrFunc *f, int k) {
   unreachable("scan body without input k");
 }
 
-static const char *derived_name(IrModule *m, const char *base, const char *suffix) {
-  size_t n = strlen(base) + strlen(suffix) + 1;
+/* F.fwd, F.bwd: derived once per body and reused by every scan of it. A
+ * body scanned with another split of its inputs into sequences and
+ * constants (a hand-written module may) gets its own, F.fwd.s2 say. */
+static const char *derived_name(IrModule *m, const char *base, const char *suffix, int nseq) {
+  size_t n = strlen(base) + strlen(suffix) + 16;
   char *s = arena_alloc(m->arena, n);
-  snprintf(s, n, "%s%s", base, suffix);
+  if (nseq == 1) snprintf(s, n, "%s%s", base, suffix);
+  else snprintf(s, n, "%s%s.s%d", base, suffix, nseq);
   return s;
 }
 
@@ -61,8 +65,8 @@ static int stored_products(const IrFunc *F, int width, int *mm) {
 }
 
 /* F.fwd: F, then F's carry inputs and stored products as extra results. */
-static const IrFunc *forward_body(IrModule *m, const IrFunc *F, int ncarry, int nmm, const int *mm) {
-  const char *name = derived_name(m, F->name, ".fwd");
+static const IrFunc *forward_body(IrModule *m, const IrFunc *F, int ncarry, int sq, int nmm, const int *mm) {
+  const char *name = derived_name(m, F->name, ".fwd", sq);
   const IrFunc *old = ir_func_find(m, name);
   if (old) return old;
   IrFunc *g = ir_func_clone(m, F, name);
@@ -74,7 +78,7 @@ static const IrFunc *forward_body(IrModule *m, const IrFunc *F, int ncarry, int 
 /* F.bwd, as in the header comment, with the stored products as sequences
  * after the carries c_t. */
 static const IrFunc *backward_body(IrModule *m, const IrFunc *F, int k, int sq, int np, int nmm, const int *mm) {
-  const char *name = derived_name(m, F->name, ".bwd");
+  const char *name = derived_name(m, F->name, ".bwd", sq);
   const IrFunc *old = ir_func_find(m, name);
   if (old) return old;
   IrFunc *B = ir_func_new(m, name);
@@ -147,7 +151,7 @@ void ad_scan_vjp(AdCtx *c, const IrNode *S, const int *cot, int *grads) {
   if (width > IR_MAX_ARGS) unreachable("a scan too wide to differentiate (raise IR_MAX_ARGS)");
   int mm[IR_MAX_ARGS];
   int nmm = k ? stored_products(F, width, mm) : 0; /* after the carries: none without */
-  const IrFunc *Fa = forward_body(m, F, k, nmm, mm);
+  const IrFunc *Fa = forward_body(m, F, k, sq, nmm, mm);
   const IrFunc *B = backward_body(m, F, k, sq, np, nmm, mm);
   f->nodes[c->self].at.body = Fa->name; /* the same results, plus the carries */
 
