@@ -33,7 +33,7 @@ int rt_array_convert(RtArray *a, int32_t dtype, RtError *e) {
     for (int64_t i = 0; i < a->numel; i++) {
       float v = p[i];
       if (!(v == floorf(v) && fabsf(v) < 2147483520.0f))
-        return rt_fail(e, RT_EXIT_USAGE, "%s: element %lld is %g; expected an integer label", a->path, (long long)i,
+        return rt_fail(e, RT_EXIT_USAGE, "%s: element %lld is %g; expected an integer (the model reads i32 here: labels or ids)", a->path, (long long)i,
                        (double)v);
       q[i] = (int32_t)v;
     }
