@@ -14,7 +14,10 @@
  * summed as they arrive. Only nodes on a path from a wanted value to the loss
  * are visited, and a rule emits nothing for an operand off those paths, so
  * the backward pass of eval_step does not compute a gradient for the input
- * batch. */
+ * batch. A scan has several results: the sweep gathers the cotangents of its
+ * scan_outs (all later nodes) and hands them to ad_scan_vjp (ad_scan.c) when
+ * it reaches the scan, which adds F.fwd and F.bwd body functions to the
+ * module. */
 #include "autodiff.h"
 
 #include <stdlib.h>
