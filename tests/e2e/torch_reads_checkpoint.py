@@ -8,15 +8,18 @@ weights are [in, out]; torch.nn.Linear's are [out, in]), evaluates the
 Fashion-MNIST test set, and compares with what `MLP eval` prints. Exits 77
 (skipped) when torch is not installed."""
 import gzip
-import json
+import os
 import re
-import struct
 import subprocess
 import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 try:
     import numpy as np
     import torch
+
+    import safetensors_np  # tests/safetensors_np.py
 except ImportError:
     print("SKIP: python3-torch is not installed")
     sys.exit(77)
@@ -25,17 +28,7 @@ DATA = "/usr/share/datasets/fashion-mnist"
 
 
 def load_safetensors(path):
-    raw = open(path, "rb").read()
-    (n,) = struct.unpack("<Q", raw[:8])
-    header = json.loads(raw[8 : 8 + n])
-    header.pop("__metadata__", None)
-    out = {}
-    for name, info in header.items():
-        assert info["dtype"] == "F32", name
-        b, e = info["data_offsets"]
-        arr = np.frombuffer(raw[8 + n + b : 8 + n + e], "<f4").reshape(info["shape"])
-        out[name] = torch.from_numpy(arr.copy())
-    return out
+    return {name: torch.from_numpy(a) for name, a in safetensors_np.load(path).items()}
 
 
 def main():

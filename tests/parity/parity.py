@@ -47,18 +47,20 @@ weights by 1e-3 of that tensor's scale (nnc keeps the file): the comparison
 must then fail, and the script exits 0 only if it does (the test can fail).
 Exits 77 (skipped) for the lstm case while `nnc check` does not know `lstm`."""
 import argparse
-import json
 import math
 import os
-import struct
 import subprocess
 import sys
 import tempfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 try:
     import numpy as np
     import torch
     import torch.nn.functional as F
+
+    import safetensors_np  # tests/safetensors_np.py
 except ImportError as ex:
     print("FAIL: %s; the parity tests need Debian's python3-numpy and python3-torch (bash .ci/setup)" % ex)
     sys.exit(1)
@@ -134,30 +136,7 @@ def batch_order(n, batch, steps, seed, static_batch):
 # ---- files ----
 
 
-def save_safetensors(path, tensors):
-    header, blobs, at = {}, [], 0
-    for name, a in tensors.items():
-        b = np.ascontiguousarray(a, "<f4").tobytes()
-        header[name] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [at, at + len(b)]}
-        blobs.append(b)
-        at += len(b)
-    h = json.dumps(header).encode()
-    h += b" " * (-len(h) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
-
-
-def load_safetensors(path):
-    raw = open(path, "rb").read()
-    (n,) = struct.unpack("<Q", raw[:8])
-    header = json.loads(raw[8 : 8 + n])
-    header.pop("__metadata__", None)
-    out = {}
-    for name, info in header.items():
-        assert info["dtype"] == "F32", name
-        b, e = info["data_offsets"]
-        out[name] = np.frombuffer(raw[8 + n + b : 8 + n + e], "<f4").reshape(info["shape"]).copy()
-    return out
+save_safetensors, load_safetensors = safetensors_np.save, safetensors_np.load
 
 
 def fashion_rows(split, n):
