@@ -66,6 +66,10 @@ static inline size_t ir_hash_str(const char *s) {
 
 /* ---- shape helpers (shape.c), shared by the rules, passes and frontend ---- */
 
+/* Writes a shape rule's message (printf-style) to err; returns false, so a
+ * rule can `return ir_shape_fail(...)`. */
+bool ir_shape_fail(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* numpy broadcasting of a against b (align right; equal dims match, a 1
  * stretches) into *out; false if they do not broadcast. */
 bool ir_broadcast_shapes(const Shape *a, const Shape *b, Shape *out);

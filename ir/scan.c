@@ -14,18 +14,9 @@
  * A body is a plain function of its inputs: it reads no globals, stores
  * nothing and runs no scan (so it can be compiled, run and differentiated
  * as a unit, and the printer can put bodies before their users). */
-#include <stdarg.h>
 #include <string.h>
 
 #include "ir.h"
-
-static bool fail(char *err, size_t len, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, len, fmt, ap);
-  va_end(ap);
-  return false;
-}
 
 const IrFunc *ir_scan_body(const IrModule *m, const Attrs *at) { return at->body ? ir_func_find(m, at->body) : NULL; }
 
@@ -55,41 +46,41 @@ static bool stacked(Type t, int64_t len, Type *out) {
 bool shape_scan(const IrModule *m, const Type *in, int nin, const Attrs *at, Type *out, char *err, size_t errlen) {
   char b1[IR_TYPE_STRLEN], b2[IR_TYPE_STRLEN];
   const IrFunc *body = ir_scan_body(m, at);
-  if (!body) return fail(err, errlen, "scan: no function @%s for its body", at->body ? at->body : "?");
+  if (!body) return ir_shape_fail(err, errlen, "scan: no function @%s for its body", at->body ? at->body : "?");
   int k = at->ncarry, s = at->nseq;
   if (k < 0 || s < 1 || k + s > nin)
-    return fail(err, errlen, "scan: %d carries and %d sequences (at least 1) do not fit its %d operands", k, s, nin);
+    return ir_shape_fail(err, errlen, "scan: %d carries and %d sequences (at least 1) do not fit its %d operands", k, s, nin);
   if (count_inputs(body) != nin)
-    return fail(err, errlen, "scan: body @%s takes %d inputs, the scan passes %d", body->name, count_inputs(body), nin);
+    return ir_shape_fail(err, errlen, "scan: body @%s takes %d inputs, the scan passes %d", body->name, count_inputs(body), nin);
   for (int i = 0; i < body->n; i++) {
     OpKind op = body->nodes[i].op;
     if (op == OP_GLOBAL || op == OP_STORE || op == OP_SCAN)
-      return fail(err, errlen, "scan: body @%s has a %s; a body only computes from its inputs", body->name,
+      return ir_shape_fail(err, errlen, "scan: body @%s has a %s; a body only computes from its inputs", body->name,
                   ir_ops[op].mnemonic);
   }
   int64_t len = 0;
   for (int a = 0; a < nin; a++) {
     Type want = in[a];
     if (a >= k && a < k + s) { /* a sequence: the body sees one step */
-      if (in[a].sh.rank < 1) return fail(err, errlen, "scan: sequence %d is a scalar", a - k);
+      if (in[a].sh.rank < 1) return ir_shape_fail(err, errlen, "scan: sequence %d is a scalar", a - k);
       if (a == k) len = in[a].sh.d[0];
-      if (in[a].sh.d[0] != len) return fail(err, errlen, "scan: the sequences differ in length along axis 0");
+      if (in[a].sh.d[0] != len) return ir_shape_fail(err, errlen, "scan: the sequences differ in length along axis 0");
       want.sh.rank--;
       memmove(want.sh.d, want.sh.d + 1, sizeof(int64_t) * (size_t)want.sh.rank);
     }
     const Type *got = input_type(body, a);
     if (!got || !ir_type_eq(got, &want))
-      return fail(err, errlen, "scan: body input %d is %s, the scan passes %s", a, got ? ir_type_str(m, got, b1, sizeof b1) : "?",
+      return ir_shape_fail(err, errlen, "scan: body input %d is %s, the scan passes %s", a, got ? ir_type_str(m, got, b1, sizeof b1) : "?",
                   ir_type_str(m, &want, b2, sizeof b2));
   }
-  if (body->nrets < k) return fail(err, errlen, "scan: body @%s returns %d values, fewer than its %d carries", body->name, body->nrets, k);
+  if (body->nrets < k) return ir_shape_fail(err, errlen, "scan: body @%s returns %d values, fewer than its %d carries", body->name, body->nrets, k);
   for (int c = 0; c < body->nrets; c++) {
     const Type *r = &body->nodes[body->rets[c]].ty;
     if (c < k && !ir_type_eq(r, &in[c]))
-      return fail(err, errlen, "scan: body result %d is %s, but carry %d is %s", c, ir_type_str(m, r, b1, sizeof b1), c,
+      return ir_shape_fail(err, errlen, "scan: body result %d is %s, but carry %d is %s", c, ir_type_str(m, r, b1, sizeof b1), c,
                   ir_type_str(m, &in[c], b2, sizeof b2));
     Type st;
-    if (c >= k && !stacked(*r, len, &st)) return fail(err, errlen, "scan: output %d has no room for the step axis", c - k);
+    if (c >= k && !stacked(*r, len, &st)) return ir_shape_fail(err, errlen, "scan: output %d has no room for the step axis", c - k);
   }
   *out = (Type){.dt = DT_VOID};
   return true;
@@ -99,7 +90,7 @@ bool shape_scan(const IrModule *m, const Type *in, int nin, const Attrs *at, Typ
  * what the operand types can tell. */
 bool shape_scan_out(const IrModule *m, const Type *in, int nin, const Attrs *at, Type *out, char *err, size_t errlen) {
   (void)m, (void)nin, (void)at, (void)out;
-  if (in[0].dt != DT_VOID || in[0].sh.rank != 0) return fail(err, errlen, "scan_out reads the results of a scan");
+  if (in[0].dt != DT_VOID || in[0].sh.rank != 0) return ir_shape_fail(err, errlen, "scan_out reads the results of a scan");
   return true;
 }
 
@@ -109,19 +100,19 @@ int ir_scan_nresults(const IrModule *m, const IrNode *scan) {
 }
 
 bool ir_scan_result_type(const IrFunc *f, int scan, int result, Type *out, char *err, size_t errlen) {
-  if (scan < 0 || scan >= f->n || f->nodes[scan].op != OP_SCAN) return fail(err, errlen, "scan_out reads the results of a scan");
+  if (scan < 0 || scan >= f->n || f->nodes[scan].op != OP_SCAN) return ir_shape_fail(err, errlen, "scan_out reads the results of a scan");
   const IrNode *s = &f->nodes[scan];
   const IrFunc *body = ir_scan_body(f->mod, &s->at);
-  if (!body) return fail(err, errlen, "scan: no function @%s for its body", s->at.body ? s->at.body : "?");
+  if (!body) return ir_shape_fail(err, errlen, "scan: no function @%s for its body", s->at.body ? s->at.body : "?");
   if (result < 0 || result >= body->nrets)
-    return fail(err, errlen, "scan_out: result %d of a scan with %d results", result, body->nrets);
+    return ir_shape_fail(err, errlen, "scan_out: result %d of a scan with %d results", result, body->nrets);
   if (result < s->at.ncarry) {
     *out = f->nodes[s->args[result]].ty;
     return true;
   }
   int64_t len = f->nodes[s->args[s->at.ncarry]].ty.sh.d[0];
   if (!stacked(body->nodes[body->rets[result]].ty, len, out))
-    return fail(err, errlen, "scan_out: output %d has no room for the step axis", result);
+    return ir_shape_fail(err, errlen, "scan_out: output %d has no room for the step axis", result);
   return true;
 }
 

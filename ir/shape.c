@@ -13,7 +13,7 @@
 #define RULE(name) \
   bool name(const IrModule *m, const Type *in, int nin, const Attrs *at, Type *out, char *err, size_t errlen)
 
-static bool fail(char *err, size_t len, const char *fmt, ...) {
+bool ir_shape_fail(char *err, size_t len, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(err, len, fmt, ap);
@@ -30,17 +30,17 @@ static const char *dim_str(const IrModule *m, int64_t d, char *buf) {
 }
 
 static bool check_value_type(const Type *t, char *err, size_t errlen) {
-  if (t->dt != DT_F32 && t->dt != DT_I32) return fail(err, errlen, "expected a tensor type");
+  if (t->dt != DT_F32 && t->dt != DT_I32) return ir_shape_fail(err, errlen, "expected a tensor type");
   if (t->sh.rank < 0 || t->sh.rank > IR_MAX_RANK)
-    return fail(err, errlen, "rank %d is out of range (at most %d)", t->sh.rank, IR_MAX_RANK);
+    return ir_shape_fail(err, errlen, "rank %d is out of range (at most %d)", t->sh.rank, IR_MAX_RANK);
   for (int i = 0; i < t->sh.rank; i++)
-    if (t->sh.d[i] == 0) return fail(err, errlen, "dimension %d has size 0", i);
+    if (t->sh.d[i] == 0) return ir_shape_fail(err, errlen, "dimension %d has size 0", i);
   return true;
 }
 
 static bool need_f32(const IrModule *m, const Type *t, const char *what, char *err, size_t errlen) {
   char b[IR_TYPE_STRLEN];
-  if (t->dt != DT_F32) return fail(err, errlen, "%s expects a float tensor, got %s", what, ts(m, t, b));
+  if (t->dt != DT_F32) return ir_shape_fail(err, errlen, "%s expects a float tensor, got %s", what, ts(m, t, b));
   return true;
 }
 
@@ -55,27 +55,27 @@ RULE(shape_const) {
   if (!shape_typed(m, in, nin, at, out, err, errlen)) return false;
   double v = at->value;
   if (out->dt == DT_I32 && !(v >= INT32_MIN && v <= INT32_MAX && v == (double)(int64_t)v))
-    return fail(err, errlen, "an i32 constant needs an integer value in int32's range, got %.9g", v);
+    return ir_shape_fail(err, errlen, "an i32 constant needs an integer value in int32's range, got %.9g", v);
   return true;
 }
 
 RULE(shape_global) {
   (void)in, (void)nin;
   int g = at->name ? ir_global_find(m, at->name) : -1;
-  if (g < 0) return fail(err, errlen, "unknown global @%s", at->name ? at->name : "?");
+  if (g < 0) return ir_shape_fail(err, errlen, "unknown global @%s", at->name ? at->name : "?");
   char b1[IR_TYPE_STRLEN], b2[IR_TYPE_STRLEN];
   if (!ir_type_eq(out, &m->globals[g].ty))
-    return fail(err, errlen, "global @%s has type %s, not %s", at->name, ts(m, &m->globals[g].ty, b1), ts(m, out, b2));
+    return ir_shape_fail(err, errlen, "global @%s has type %s, not %s", at->name, ts(m, &m->globals[g].ty, b1), ts(m, out, b2));
   return true;
 }
 
 RULE(shape_store) {
   (void)nin;
   int g = at->name ? ir_global_find(m, at->name) : -1;
-  if (g < 0) return fail(err, errlen, "unknown global @%s", at->name ? at->name : "?");
+  if (g < 0) return ir_shape_fail(err, errlen, "unknown global @%s", at->name ? at->name : "?");
   char b1[IR_TYPE_STRLEN], b2[IR_TYPE_STRLEN];
   if (!ir_type_eq(&in[0], &m->globals[g].ty))
-    return fail(err, errlen, "cannot store %s into @%s of type %s", ts(m, &in[0], b1), at->name, ts(m, &m->globals[g].ty, b2));
+    return ir_shape_fail(err, errlen, "cannot store %s into @%s of type %s", ts(m, &in[0], b1), at->name, ts(m, &m->globals[g].ty, b2));
   *out = (Type){.dt = DT_VOID};
   return true;
 }
@@ -83,7 +83,7 @@ RULE(shape_store) {
 RULE(shape_dim) {
   (void)m, (void)nin;
   if (at->axis < 0 || at->axis >= in[0].sh.rank)
-    return fail(err, errlen, "axis %d is out of range for rank %d", at->axis, in[0].sh.rank);
+    return ir_shape_fail(err, errlen, "axis %d is out of range for rank %d", at->axis, in[0].sh.rank);
   *out = (Type){.dt = DT_F32};
   return true;
 }
@@ -131,7 +131,7 @@ static bool broadcast_shapes(const IrModule *m, const Shape *a, const Shape *b, 
   if (i < 0) return true;
   int r = o->rank, ia = a->rank - r + i, ib = b->rank - r + i;
   char s1[32], s2[32];
-  return fail(err, errlen, "shapes cannot broadcast: dimension %s against %s", dim_str(m, ia >= 0 ? a->d[ia] : 1, s1),
+  return ir_shape_fail(err, errlen, "shapes cannot broadcast: dimension %s against %s", dim_str(m, ia >= 0 ? a->d[ia] : 1, s1),
               dim_str(m, ib >= 0 ? b->d[ib] : 1, s2));
 }
 
@@ -139,12 +139,12 @@ RULE(shape_binary) {
   (void)nin, (void)at;
   char b1[IR_TYPE_STRLEN], b2[IR_TYPE_STRLEN];
   if (in[0].dt != in[1].dt || in[0].dt != DT_F32)
-    return fail(err, errlen, "operands must both be float tensors, got %s and %s", ts(m, &in[0], b1), ts(m, &in[1], b2));
+    return ir_shape_fail(err, errlen, "operands must both be float tensors, got %s and %s", ts(m, &in[0], b1), ts(m, &in[1], b2));
   Shape s;
   if (!broadcast_shapes(m, &in[0].sh, &in[1].sh, &s, err, errlen)) {
     char tmp[200];
     snprintf(tmp, sizeof tmp, "%s", err);
-    return fail(err, errlen, "%s (%s and %s)", tmp, ts(m, &in[0], b1), ts(m, &in[1], b2));
+    return ir_shape_fail(err, errlen, "%s (%s and %s)", tmp, ts(m, &in[0], b1), ts(m, &in[1], b2));
   }
   *out = (Type){.dt = DT_F32, .sh = s};
   return true;
@@ -163,17 +163,17 @@ RULE(shape_cast) {
   if (!check_value_type(out, err, errlen)) return false;
   Type t = in[0];
   t.dt = out->dt;
-  if (!ir_type_eq(&t, out)) return fail(err, errlen, "cannot cast %s to %s", ts(m, &in[0], b1), ts(m, out, b2));
+  if (!ir_type_eq(&t, out)) return ir_shape_fail(err, errlen, "cannot cast %s to %s", ts(m, &in[0], b1), ts(m, out, b2));
   return true;
 }
 
 static bool check_axes(const Attrs *at, int rank, bool perm, char *err, size_t errlen) {
   for (int i = 0; i < at->naxes; i++) {
     if (at->axes[i] < 0 || at->axes[i] >= rank)
-      return fail(err, errlen, "axis %d is out of range for rank %d", at->axes[i], rank);
+      return ir_shape_fail(err, errlen, "axis %d is out of range for rank %d", at->axes[i], rank);
     for (int j = 0; j < i; j++)
-      if (at->axes[j] == at->axes[i]) return fail(err, errlen, "axis %d is given twice", at->axes[i]);
-    if (!perm && i && at->axes[i] < at->axes[i - 1]) return fail(err, errlen, "axes must be in ascending order");
+      if (at->axes[j] == at->axes[i]) return ir_shape_fail(err, errlen, "axis %d is given twice", at->axes[i]);
+    if (!perm && i && at->axes[i] < at->axes[i - 1]) return ir_shape_fail(err, errlen, "axes must be in ascending order");
   }
   return true;
 }
@@ -190,7 +190,7 @@ RULE(shape_rowwise) {
   (void)nin;
   if (!need_f32(m, &in[0], "softmax", err, errlen)) return false;
   if (at->axis < 0 || at->axis >= in[0].sh.rank)
-    return fail(err, errlen, "axis %d is out of range for rank %d", at->axis, in[0].sh.rank);
+    return ir_shape_fail(err, errlen, "axis %d is out of range for rank %d", at->axis, in[0].sh.rank);
   *out = in[0];
   return true;
 }
@@ -203,15 +203,15 @@ RULE(shape_concat) {
   const Type *a = &in[0], *b = &in[1];
   int ax = at->axis;
   if (a->dt != b->dt || a->sh.rank != b->sh.rank || ax < 0 || ax >= a->sh.rank)
-    return fail(err, errlen, "cannot concatenate %s and %s along axis %d", ts(m, a, b1), ts(m, b, b2), ax);
+    return ir_shape_fail(err, errlen, "cannot concatenate %s and %s along axis %d", ts(m, a, b1), ts(m, b, b2), ax);
   for (int i = 0; i < a->sh.rank; i++)
     if (i != ax && a->sh.d[i] != b->sh.d[i])
-      return fail(err, errlen, "cannot concatenate %s and %s along axis %d: dimension %d differs", ts(m, a, b1),
+      return ir_shape_fail(err, errlen, "cannot concatenate %s and %s along axis %d: dimension %d differs", ts(m, a, b1),
                   ts(m, b, b2), ax, i);
   if (IR_IS_SYM(a->sh.d[ax]) || IR_IS_SYM(b->sh.d[ax]))
-    return fail(err, errlen, "concatenation needs static sizes along axis %d, got %s and %s", ax, ts(m, a, b1),
+    return ir_shape_fail(err, errlen, "concatenation needs static sizes along axis %d, got %s and %s", ax, ts(m, a, b1),
                 ts(m, b, b2));
-  if (a->sh.d[ax] + b->sh.d[ax] > IR_MAX_DIM) return fail(err, errlen, "the concatenation is too large");
+  if (a->sh.d[ax] + b->sh.d[ax] > IR_MAX_DIM) return ir_shape_fail(err, errlen, "the concatenation is too large");
   *out = *a;
   out->sh.d[ax] += b->sh.d[ax];
   return true;
@@ -222,11 +222,11 @@ RULE(shape_slice) {
   (void)nin;
   char b1[IR_TYPE_STRLEN];
   int ax = at->axis;
-  if (ax < 0 || ax >= in[0].sh.rank) return fail(err, errlen, "axis %d is out of range for rank %d", ax, in[0].sh.rank);
+  if (ax < 0 || ax >= in[0].sh.rank) return ir_shape_fail(err, errlen, "axis %d is out of range for rank %d", ax, in[0].sh.rank);
   int64_t d = in[0].sh.d[ax];
-  if (IR_IS_SYM(d)) return fail(err, errlen, "slice needs a static size along axis %d, got %s", ax, ts(m, &in[0], b1));
+  if (IR_IS_SYM(d)) return ir_shape_fail(err, errlen, "slice needs a static size along axis %d, got %s", ax, ts(m, &in[0], b1));
   if (at->start < 0 || at->start >= at->end || at->end > d)
-    return fail(err, errlen, "slice [%d, %d) is empty or outside [0, %lld)", at->start, at->end, (long long)d);
+    return ir_shape_fail(err, errlen, "slice [%d, %d) is empty or outside [0, %lld)", at->start, at->end, (long long)d);
   *out = in[0];
   out->sh.d[ax] = at->end - at->start;
   return true;
@@ -237,7 +237,7 @@ RULE(shape_causal_mask) {
   (void)nin, (void)at;
   char b1[IR_TYPE_STRLEN];
   if (in[0].dt != DT_F32 || in[0].sh.rank < 2)
-    return fail(err, errlen, "causal_mask expects a float tensor of rank 2 or more, got %s", ts(m, &in[0], b1));
+    return ir_shape_fail(err, errlen, "causal_mask expects a float tensor of rank 2 or more, got %s", ts(m, &in[0], b1));
   *out = in[0];
   return true;
 }
@@ -247,21 +247,21 @@ RULE(shape_matmul) {
   char b1[IR_TYPE_STRLEN], b2[IR_TYPE_STRLEN], s1[32], s2[32];
   int r = in[0].sh.rank, rb = in[1].sh.rank;
   if (in[0].dt != DT_F32 || in[1].dt != DT_F32 || (r != 2 && r != 3) || (rb != r && !(r == 3 && rb == 2)))
-    return fail(err, errlen, "matmul expects two 2-d, two 3-d, or a 3-d and a 2-d float tensor, got %s and %s",
+    return ir_shape_fail(err, errlen, "matmul expects two 2-d, two 3-d, or a 3-d and a 2-d float tensor, got %s and %s",
                 ts(m, &in[0], b1), ts(m, &in[1], b2));
   /* Rank 3: a batch of products over the first axis, [G,M,K] x [G,K,N], or
    * [G,M,K] x [K,N] with one right operand for all (a dense layer over a
    * sequence: one GEMM of G*M rows). */
   if (r == 3 && rb == 2 && at->ta)
-    return fail(err, errlen, "matmul of a 3-d by a 2-d tensor cannot transpose the 3-d one (ta=1)");
+    return ir_shape_fail(err, errlen, "matmul of a 3-d by a 2-d tensor cannot transpose the 3-d one (ta=1)");
   int o = r - 2, ob = rb - 2;
   if (r == 3 && rb == 3 && in[0].sh.d[0] != in[1].sh.d[0])
-    return fail(err, errlen, "matmul batch sizes differ: %s vs %s (%s @ %s)", dim_str(m, in[0].sh.d[0], s1),
+    return ir_shape_fail(err, errlen, "matmul batch sizes differ: %s vs %s (%s @ %s)", dim_str(m, in[0].sh.d[0], s1),
                 dim_str(m, in[1].sh.d[0], s2), ts(m, &in[0], b1), ts(m, &in[1], b2));
   int64_t M = in[0].sh.d[o + (at->ta ? 1 : 0)], Ka = in[0].sh.d[o + (at->ta ? 0 : 1)];
   int64_t Kb = in[1].sh.d[ob + (at->tb ? 1 : 0)], N = in[1].sh.d[ob + (at->tb ? 0 : 1)];
   if (Ka != Kb)
-    return fail(err, errlen, "matmul inner dimensions differ: %s vs %s (%s @ %s)", dim_str(m, Ka, s1), dim_str(m, Kb, s2),
+    return ir_shape_fail(err, errlen, "matmul inner dimensions differ: %s vs %s (%s @ %s)", dim_str(m, Ka, s1), dim_str(m, Kb, s2),
                 ts(m, &in[0], b1), ts(m, &in[1], b2));
   *out = (Type){.dt = DT_F32, .sh = {.rank = r, .d = {M, N}}};
   if (r == 3) out->sh.d[0] = in[0].sh.d[0], out->sh.d[1] = M, out->sh.d[2] = N;
@@ -295,14 +295,14 @@ RULE(shape_reshape) {
   char b1[IR_TYPE_STRLEN], b2[IR_TYPE_STRLEN];
   if (!check_value_type(out, err, errlen)) return false;
   if (out->dt != in[0].dt || !same_numel(&in[0].sh, &out->sh))
-    return fail(err, errlen, "cannot reshape %s to %s: element counts differ", ts(m, &in[0], b1), ts(m, out, b2));
+    return ir_shape_fail(err, errlen, "cannot reshape %s to %s: element counts differ", ts(m, &in[0], b1), ts(m, out, b2));
   return true;
 }
 
 RULE(shape_transpose) {
   (void)m, (void)nin;
   if (at->naxes != in[0].sh.rank)
-    return fail(err, errlen, "transpose needs a permutation of all %d axes, got %d", in[0].sh.rank, at->naxes);
+    return ir_shape_fail(err, errlen, "transpose needs a permutation of all %d axes, got %d", in[0].sh.rank, at->naxes);
   if (!check_axes(at, in[0].sh.rank, true, err, errlen)) return false;
   Type t = in[0];
   for (int i = 0; i < at->naxes; i++) t.sh.d[i] = in[0].sh.d[at->axes[i]];
@@ -315,7 +315,7 @@ RULE(shape_broadcast) {
   char b1[IR_TYPE_STRLEN], b2[IR_TYPE_STRLEN];
   if (!check_value_type(out, err, errlen)) return false;
   if (out->dt != in[0].dt || !ir_broadcasts_to(&in[0].sh, &out->sh))
-    return fail(err, errlen, "cannot broadcast %s to %s", ts(m, &in[0], b1), ts(m, out, b2));
+    return ir_shape_fail(err, errlen, "cannot broadcast %s to %s", ts(m, &in[0], b1), ts(m, out, b2));
   return true;
 }
 
@@ -326,7 +326,7 @@ RULE(shape_onehot) {
   bool ok = in[0].dt == DT_I32 && out->dt == DT_F32 && out->sh.rank == in[0].sh.rank + 1 &&
             !IR_IS_SYM(out->sh.d[out->sh.rank - 1]);
   for (int i = 0; ok && i < in[0].sh.rank; i++) ok = in[0].sh.d[i] == out->sh.d[i];
-  if (!ok) return fail(err, errlen, "onehot maps integer labels %s to floats with one more static axis, not %s", ts(m, &in[0], b1), ts(m, out, b2));
+  if (!ok) return ir_shape_fail(err, errlen, "onehot maps integer labels %s to floats with one more static axis, not %s", ts(m, &in[0], b1), ts(m, out, b2));
   return true;
 }
 
@@ -343,9 +343,9 @@ int64_t ir_window_out(int64_t n, int k, int stride, int pad) {
 static bool need_nchw(const IrModule *m, const Type *t, const char *op, const char *what, char *err, size_t errlen) {
   char b[IR_TYPE_STRLEN];
   if (t->dt != DT_F32 || t->sh.rank != 4)
-    return fail(err, errlen, "%s expects its %s as f32[N,C,H,W], got %s", op, what, ts(m, t, b));
+    return ir_shape_fail(err, errlen, "%s expects its %s as f32[N,C,H,W], got %s", op, what, ts(m, t, b));
   if (IR_IS_SYM(t->sh.d[1]) || IR_IS_SYM(t->sh.d[2]) || IR_IS_SYM(t->sh.d[3]))
-    return fail(err, errlen, "%s needs static channels, height and width, got %s", op, ts(m, t, b));
+    return ir_shape_fail(err, errlen, "%s needs static channels, height and width, got %s", op, ts(m, t, b));
   return true;
 }
 
@@ -354,13 +354,13 @@ static bool need_nchw(const IrModule *m, const Type *t, const char *op, const ch
 static bool window_out(const IrModule *m, const char *op, const Type *x, int k, const Attrs *at, int64_t C, Type *out,
                        char *err, size_t errlen) {
   char b[IR_TYPE_STRLEN];
-  if (at->stride < 1) return fail(err, errlen, "%s needs a stride of at least 1, got %d", op, at->stride);
-  if (at->pad < 0 || at->pad >= k) return fail(err, errlen, "%s needs a padding in [0, %d), got %d", op, k, at->pad);
+  if (at->stride < 1) return ir_shape_fail(err, errlen, "%s needs a stride of at least 1, got %d", op, at->stride);
+  if (at->pad < 0 || at->pad >= k) return ir_shape_fail(err, errlen, "%s needs a padding in [0, %d), got %d", op, k, at->pad);
   *out = (Type){.dt = DT_F32, .sh = {.rank = 4, .d = {x->sh.d[0], C, 0, 0}}};
   for (int i = 2; i < 4; i++) {
     out->sh.d[i] = ir_window_out(x->sh.d[i], k, at->stride, at->pad);
     if (out->sh.d[i] < 1)
-      return fail(err, errlen, "%s: a %dx%d window (padding %d) does not fit in %s", op, k, k, at->pad, ts(m, x, b));
+      return ir_shape_fail(err, errlen, "%s: a %dx%d window (padding %d) does not fit in %s", op, k, k, at->pad, ts(m, x, b));
   }
   return true;
 }
@@ -372,9 +372,9 @@ RULE(shape_conv2d) {
   if (!need_nchw(m, &in[0], "conv2d", "input", err, errlen)) return false;
   const Shape *w = &in[1].sh;
   if (in[1].dt != DT_F32 || w->rank != 4 || IR_IS_SYM(w->d[0]) || IR_IS_SYM(w->d[2]) || w->d[2] != w->d[3])
-    return fail(err, errlen, "conv2d expects static square filters f32[F,C,K,K], got %s", ts(m, &in[1], b1));
+    return ir_shape_fail(err, errlen, "conv2d expects static square filters f32[F,C,K,K], got %s", ts(m, &in[1], b1));
   if (w->d[1] != in[0].sh.d[1] || w->d[2] > 1000)
-    return fail(err, errlen, "conv2d filters %s do not match the input %s (channels)", ts(m, &in[1], b1),
+    return ir_shape_fail(err, errlen, "conv2d filters %s do not match the input %s (channels)", ts(m, &in[1], b1),
                 ts(m, &in[0], b2));
   return window_out(m, "conv2d", &in[0], (int)w->d[2], at, w->d[0], out, err, errlen);
 }
@@ -383,7 +383,7 @@ RULE(shape_conv2d) {
 RULE(shape_pool2d) {
   (void)nin;
   if (!need_nchw(m, &in[0], "pooling", "input", err, errlen)) return false;
-  if (at->kernel < 1) return fail(err, errlen, "pooling needs a window of at least 1, got %d", at->kernel);
+  if (at->kernel < 1) return ir_shape_fail(err, errlen, "pooling needs a window of at least 1, got %d", at->kernel);
   return window_out(m, "pooling", &in[0], at->kernel, at, in[0].sh.d[1], out, err, errlen);
 }
 
@@ -397,7 +397,7 @@ static bool window_grad(const IrModule *m, const Type *in, int nin, const Attrs 
   if (!ok) return false;
   const Type *dy = &in[nin - 1];
   if (!ir_type_eq(dy, &y))
-    return fail(err, errlen, "the gradient %s does not match the window's result %s", ts(m, dy, b1), ts(m, &y, b2));
+    return ir_shape_fail(err, errlen, "the gradient %s does not match the window's result %s", ts(m, dy, b1), ts(m, &y, b2));
   *out = in[res];
   return true;
 }
@@ -415,10 +415,10 @@ RULE(shape_embedding) {
   char b1[IR_TYPE_STRLEN], b2[IR_TYPE_STRLEN];
   const Type *ids = &in[0], *tab = &in[1];
   if (ids->dt != DT_I32 || ids->sh.rank >= IR_MAX_RANK)
-    return fail(err, errlen, "embedding expects integer ids (i32) of rank below %d, got %s", IR_MAX_RANK,
+    return ir_shape_fail(err, errlen, "embedding expects integer ids (i32) of rank below %d, got %s", IR_MAX_RANK,
                 ts(m, ids, b1));
   if (tab->dt != DT_F32 || tab->sh.rank != 2 || IR_IS_SYM(tab->sh.d[0]) || IR_IS_SYM(tab->sh.d[1]))
-    return fail(err, errlen, "embedding expects a static table f32[rows, dim], got %s (ids %s)", ts(m, tab, b1),
+    return ir_shape_fail(err, errlen, "embedding expects a static table f32[rows, dim], got %s (ids %s)", ts(m, tab, b1),
                 ts(m, ids, b2));
   *out = (Type){.dt = DT_F32, .sh = ids->sh};
   out->sh.d[out->sh.rank++] = tab->sh.d[1];
@@ -433,7 +433,7 @@ RULE(shape_embedding_grad) {
   Type y;
   if (!shape_embedding(m, in, 2, at, &y, err, errlen)) return false;
   if (!ir_type_eq(&in[2], &y))
-    return fail(err, errlen, "the gradient %s does not match the embedding's result %s", ts(m, &in[2], b1),
+    return ir_shape_fail(err, errlen, "the gradient %s does not match the embedding's result %s", ts(m, &in[2], b1),
                 ts(m, &y, b2));
   *out = in[1];
   return true;
@@ -446,10 +446,10 @@ RULE(shape_dropout) {
   char b1[IR_TYPE_STRLEN], b2[IR_TYPE_STRLEN];
   if (!need_f32(m, &in[0], "dropout", err, errlen)) return false;
   if (in[1].dt != DT_I32 || in[1].sh.rank != 1 || in[1].sh.d[0] != 2 || in[2].dt != DT_F32 || in[2].sh.rank != 0)
-    return fail(err, errlen, "dropout takes a seed i32[2] and a step f32[], got %s and %s", ts(m, &in[1], b1),
+    return ir_shape_fail(err, errlen, "dropout takes a seed i32[2] and a step f32[], got %s and %s", ts(m, &in[1], b1),
                 ts(m, &in[2], b2));
-  if (!(at->value >= 0 && at->value < 1)) return fail(err, errlen, "dropout's rate must be in [0, 1), got %g", at->value);
-  if (at->salt < 0 || at->salt >= 1 << 24) return fail(err, errlen, "dropout's salt must be in [0, 2^24), got %d", at->salt);
+  if (!(at->value >= 0 && at->value < 1)) return ir_shape_fail(err, errlen, "dropout's rate must be in [0, 1), got %g", at->value);
+  if (at->salt < 0 || at->salt >= 1 << 24) return ir_shape_fail(err, errlen, "dropout's salt must be in [0, 2^24), got %d", at->salt);
   *out = in[0];
   return true;
 }
