@@ -142,13 +142,33 @@ static int scan_out(AdCtx *c, int scan, int result) {
   return ad_opn(c, OP_SCAN_OUT, &scan, 1, &(Attrs){.index = result});
 }
 
+/* The backward scan's operands before stored products: 2k + 2n + j + m. */
+static int backward_width(const IrModule *m, const IrNode *S) {
+  int k = S->at.ncarry, sq = S->at.nseq, np = S->nargs - k - sq, ny = ir_scan_nresults(m, S) - k;
+  return 2 * k + 2 * np + ny + sq;
+}
+
+bool ad_scans_differentiable(const IrFunc *f, Diag *d) {
+  bool ok = true;
+  for (int i = 0; i < f->n; i++) {
+    const IrNode *S = &f->nodes[i];
+    if (S->op != OP_SCAN || backward_width(f->mod, S) <= IR_MAX_ARGS) continue;
+    diag_error(d, S->loc,
+               "autodiff: this scan's backward scan would take %d operands (2 per carry and constant, 1 per output "
+               "and sequence), more than the %d an op may have",
+               backward_width(f->mod, S), IR_MAX_ARGS);
+    ok = false;
+  }
+  return ok;
+}
+
 void ad_scan_vjp(AdCtx *c, const IrNode *S, const int *cot, int *grads) {
   IrFunc *f = c->f;
   IrModule *m = f->mod;
   const IrFunc *F = ir_scan_body(m, &S->at);
   int k = S->at.ncarry, sq = S->at.nseq, np = S->nargs - k - sq, ny = F->nrets - k;
-  int width = 2 * k + 2 * np + ny + sq;
-  if (width > IR_MAX_ARGS) unreachable("a scan too wide to differentiate (raise IR_MAX_ARGS)");
+  int width = backward_width(m, S);
+  if (width > IR_MAX_ARGS) unreachable("a scan too wide to differentiate (ad_scans_differentiable checks)");
   int mm[IR_MAX_ARGS];
   int nmm = k ? stored_products(F, width, mm) : 0; /* after the carries: none without */
   const IrFunc *Fa = forward_body(m, F, k, sq, nmm, mm);

@@ -245,6 +245,7 @@ bool pass_autodiff(IrModule *m, PassCtx *ctx) {
                "autodiff: the first result of %s must be the loss, a f32[] scalar", eval->name);
     return false;
   }
+  if (!ad_scans_differentiable(eval, ctx->diag)) return false;
   /* Rebuilding replaces an old train_step; its optimizer state globals are
    * reused by name. */
   IrFunc *old = ir_func_find(m, IR_FN_TRAIN);

@@ -69,6 +69,9 @@ void ad_grad_seeded(IrFunc *f, const int *ys, const int *seeds, int ny, const in
  * that also stacks its carries (the backward pass reads them), and appends
  * a reverse scan over a body built from the VJP rules. */
 void ad_scan_vjp(AdCtx *c, const IrNode *scan, const int *cot, int *grads);
+/* Whether every scan of f can be differentiated (its backward scan fits in
+ * IR_MAX_ARGS operands); reports the ones that cannot through d. */
+bool ad_scans_differentiable(const IrFunc *f, Diag *d);
 
 /* The GLOBAL_PARAM globals read by f, in module order, written to params
  * (room for m->nglobals); returns their count. */
