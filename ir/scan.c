@@ -47,6 +47,10 @@ bool shape_scan(const IrModule *m, const Type *in, int nin, const Attrs *at, Typ
   char b1[IR_TYPE_STRLEN], b2[IR_TYPE_STRLEN];
   const IrFunc *body = ir_scan_body(m, at);
   if (!body) return ir_shape_fail(err, errlen, "scan: no function @%s for its body", at->body ? at->body : "?");
+  static const char *const runtime_fns[] = {IR_FN_FORWARD, IR_FN_EVAL, IR_FN_TRAIN, IR_FN_LOSS};
+  for (size_t i = 0; i < sizeof runtime_fns / sizeof *runtime_fns; i++)
+    if (!strcmp(body->name, runtime_fns[i]))
+      return ir_shape_fail(err, errlen, "scan: @%s is a function the runtime calls, not a body", body->name);
   int k = at->ncarry, s = at->nseq;
   if (k < 0 || s < 1 || k + s > nin)
     return ir_shape_fail(err, errlen, "scan: %d carries and %d sequences (at least 1) do not fit its %d operands", k, s, nin);
