@@ -97,6 +97,8 @@ enum {
   OPF_TYPED = 1 << 7,
   OPF_COMMUTATIVE = 1 << 8,
   OPF_WINDOW = 1 << 9,
+  OPF_RANGE = 1 << 10,
+  OPF_GATHER = 1 << 11,
 };
 
 /* Attribute kinds an op may carry (ops.def's attrs column). */

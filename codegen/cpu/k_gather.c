@@ -23,7 +23,6 @@
 #include "../../runtime/nnrt_philox.h"
 #include "cg.h"
 
-bool cg_is_gather_op(OpKind op) { return op == OP_EMBEDDING || op == OP_EMBEDDING_GRAD || op == OP_DROPOUT; }
 
 typedef struct Gk {
   CgFn *F;

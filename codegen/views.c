@@ -13,7 +13,7 @@
  * another store overwrites. */
 #include <string.h>
 
-#include "cg.h"
+#include "plan.h"
 
 /* ---- symbolic sizes ---- */
 
@@ -160,9 +160,9 @@ bool cg_mark_mat(CgPlan *p) {
       bool bad = false;
       if (nd->op == OP_MATMUL) /* a batch of products walks contiguous matrices (k_misc.c) */
         bad = v->kind != CV_BUF || (as->rank == 3 ? !cg_view_rowmajor(&v->v, as) : cg_view_blas(&v->v, as) < 0);
-      else if (nd->op == OP_ONEHOT || nd->op == OP_CONCAT || nd->op == OP_SLICE || nd->op == OP_CAUSAL_MASK)
+      else if (nd->op == OP_ONEHOT || op_is(nd->op, OPF_RANGE))
         bad = v->kind != CV_BUF;          /* k_misc.c loads them through their views */
-      else if (op_is(nd->op, OPF_WINDOW) || nd->op == OP_SCAN || cg_is_gather_op(nd->op)) /* indexed directly */
+      else if (op_is(nd->op, OPF_WINDOW) || nd->op == OP_SCAN || op_is(nd->op, OPF_GATHER)) /* indexed directly */
         bad = v->kind != CV_BUF || !cg_view_rowmajor(&v->v, as);
       else if (nd->op == OP_RESHAPE)
         bad = v->kind == CV_BUF && !cg_view_rowmajor(&v->v, as);

@@ -11,7 +11,7 @@
  * The step function lays the slots out one after another at run time, each
  * 64-byte aligned, from the syms it is called with; the workspace size
  * function computes the same sum. */
-#include "cg.h"
+#include "plan.h"
 
 typedef struct Slot {
   CgMono size; /* bytes */

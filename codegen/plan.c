@@ -23,7 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cg.h"
+#include "plan.h"
 
 typedef struct Uses {
   int *n; /* per node: users */
@@ -52,9 +52,8 @@ static Uses uses_of(Arena *a, const IrFunc *f) {
 }
 
 bool cg_is_kernel_op(OpKind op) {
-  return op_is(op, OPF_ELEMWISE | OPF_REDUCE | OPF_ROWWISE | OPF_CONTRACT | OPF_WINDOW) || op == OP_ONEHOT ||
-         op == OP_CONCAT || op == OP_SLICE || op == OP_CAUSAL_MASK || op == OP_SCAN || op == OP_SCAN_OUT ||
-         cg_is_gather_op(op);
+  return op_is(op, OPF_ELEMWISE | OPF_REDUCE | OPF_ROWWISE | OPF_CONTRACT | OPF_WINDOW | OPF_RANGE | OPF_GATHER) ||
+         op == OP_ONEHOT || op == OP_SCAN || op == OP_SCAN_OUT;
 }
 
 /* Is member x of the node set `in` read outside it? (dim reads only a shape) */
@@ -90,7 +89,7 @@ static bool make_kernel(CgPlan *p, const Uses *U, bool *in, const int *mem, int 
               : r->op == OP_MATMUL        ? CK_MATMUL
               : op_is(r->op, OPF_WINDOW)  ? CK_WINDOW
               : r->op == OP_ONEHOT        ? CK_ONEHOT
-              : cg_is_gather_op(r->op)    ? CK_GATHER
+              : op_is(r->op, OPF_GATHER) ? CK_GATHER
                                           : CK_RANGE;
     k->domain = r->nargs ? f->nodes[r->args[0]].ty.sh : r->ty.sh;
     if (k->kind == CK_ONEHOT || k->kind == CK_RANGE || k->kind == CK_GATHER) k->domain = r->ty.sh;

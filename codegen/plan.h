@@ -1,0 +1,145 @@
+/* plan.h — the backend-neutral kernel plan: what every target consumes.
+ *
+ * From one IR function (after fuse and plan-memory) the plan decides:
+ *   kernels  one per fusion group as the IR gives it (the fuse pass and the
+ *            verifier own legality; the plan trusts them), one per other
+ *            computing node; a scan and its scan_outs are one kernel;
+ *   views    reshape, transpose, broadcast, global and input are strided
+ *            views of other storage; const and dim are inline values; a
+ *            free node is materialised only when a consumer cannot take
+ *            its view (views.c);
+ *   order    kernels in schedule order, update-only kernels last;
+ *   storage  every materialised value in an output buffer, a global
+ *            updated in place, or a workspace slot (memplan.c), slots
+ *            reused by liveness.
+ * No LLVM and no CUDA here: plans are plain data. codegen/cpu lowers a plan
+ * to LLVM; codegen/cuda (a later target) to CUDA C.
+ *
+ * Sections: symbolic sizes · plans. */
+#ifndef NNC_PLAN_H
+#define NNC_PLAN_H
+#include "../ir/ir.h"
+
+/* ---- symbolic sizes (views.c) ---- */
+
+/* Every size and stride the backend meets is a product of static sizes and
+ * symbolic dims: c * prod(syms[k] ^ e[k]). c == 0 is the zero stride of a
+ * broadcast dim. Exact equality of monomials is what decides loop collapsing
+ * and matmul layouts at compile time. */
+#define CG_MAX_SYMS 16
+typedef struct CgMono {
+  int64_t c;
+  uint8_t e[CG_MAX_SYMS];
+} CgMono;
+
+CgMono cg_mono(int64_t c);
+CgMono cg_mono_dim(int64_t d); /* an IR dim: static size or symbolic */
+CgMono cg_mono_mul(CgMono a, CgMono b);
+bool cg_mono_eq(CgMono a, CgMono b);
+bool cg_mono_is(CgMono a, int64_t c); /* equal to the constant c */
+/* Same symbolic part, so that coefficients compare sizes for every binding. */
+bool cg_mono_same_syms(CgMono a, CgMono b);
+/* Product of shape dims [from, rank). */
+CgMono cg_mono_numel(const Shape *s, int from);
+
+/* ---- plans (plan.c, views.c, memplan.c) ---- */
+
+#define CG_MAX_LOOPS IR_MAX_RANK
+
+/* Where a buffer's memory comes from. Owned buffers (one per materialised
+ * value) start as CB_WS and may be redirected to an output or a global. */
+typedef enum { CB_GLOBAL, CB_INPUT, CB_OUTPUT, CB_WS } CgBufKind;
+
+typedef struct CgBuf {
+  CgBufKind kind;
+  int index;     /* global / input / output number; for CB_WS the slot */
+  int owner;     /* node whose value the buffer holds (-1 for arguments) */
+  int def, last; /* live range in kernel order (inclusive), CB_WS only */
+} CgBuf;
+
+/* How consumers outside a node's kernel see its value. */
+typedef enum {
+  CV_NONE,  /* no value (store), or only visible inside its kernel */
+  CV_CONST, /* uniform: every element is the node's constant */
+  CV_DIM,   /* uniform: every element is a tensor's size along an axis */
+  CV_BUF    /* a strided view of a buffer */
+} CgValKind;
+
+typedef struct CgView {
+  int buf;
+  CgMono st[IR_MAX_RANK]; /* stride per dim, in elements (0: broadcast) */
+} CgView;
+
+typedef struct CgVal {
+  CgValKind kind;
+  double cval;      /* CV_CONST */
+  int dim_of, axis; /* CV_DIM: node whose shape is read, and the axis */
+  CgView v;         /* CV_BUF */
+} CgVal;
+
+typedef enum { CK_EW, CK_REDUCE, CK_ROWWISE, CK_MATMUL, CK_ONEHOT, CK_WINDOW, CK_RANGE, CK_SCAN, CK_GATHER } CgKernKind;
+
+/* A kernel writes each export's value, contiguously, into a buffer. */
+typedef struct CgExport {
+  int node;
+  int buf;
+} CgExport;
+
+typedef struct CgKernel {
+  CgKernKind kind;
+  int root; /* the non-elementwise node (-1 for CK_EW) */
+  int pos;  /* schedule key: the last member's node id */
+  int *mem; /* member nodes (computed here), ascending */
+  int nmem;
+  CgExport *exp;
+  int nexp;
+  Shape domain; /* the iteration space: exports' shape, or the root's operand's */
+  bool sink;    /* its values are only stored: it may run last */
+  bool end;     /* an end-of-step copy (a return or a deferred store) */
+} CgKernel;
+
+typedef struct CgPlan {
+  const IrFunc *f;
+  Arena *arena;
+  int *own; /* per node: the buffer it owns when materialised, or -1 */
+  int nglobals, ninputs, noutputs;
+  CgVal *val;     /* per node: how it is read */
+  CgVal *src;     /* per node: for free nodes, their value computed from operands */
+  int *kof;       /* per node: kernel computing it (member), or -1 */
+  bool *mat;      /* per node: a free node materialised by a copy kernel */
+  bool *exported; /* per node: written to memory by its kernel */
+  CgBuf *bufs;
+  int nbufs, bufcap;
+  CgKernel *ks; /* in execution order */
+  int nks;
+  CgMono *slot_size; /* per workspace slot, bytes before alignment */
+  int nslots;
+  int nfused; /* kernels with more than one member */
+} CgPlan;
+
+/* Builds the plan of one function; arena-allocated. */
+CgPlan *cg_plan(Arena *a, const IrModule *m, const IrFunc *f);
+
+bool cg_is_kernel_op(OpKind op);
+/* The values kernel k reads (its leaves), with the node each belongs to;
+ * returns their number. */
+int cg_kernel_reads(const CgPlan *p, const CgKernel *k, const CgVal **out, int *nodes);
+
+/* views.c: fills p->src and p->val of every node from the mat flags. */
+void cg_views(CgPlan *p, const IrModule *m);
+/* Marks free nodes that their consumers cannot read as views (matmul
+ * operands not in a BLAS layout, uniform onehot labels, reshapes of strided
+ * views). Returns true if any flag changed. */
+bool cg_mark_mat(CgPlan *p);
+/* A view whose strides are the row-major strides of shape s (dims of size 1
+ * may hold any stride). */
+bool cg_view_rowmajor(const CgView *v, const Shape *s);
+void cg_view_contig(CgView *v, int buf, const Shape *s);
+/* A 2-d view's BLAS layout: 0 row-major, 1 transposed row-major, -1 neither. */
+int cg_view_blas(const CgView *v, const Shape *s);
+int cg_buf_new(Arena *a, CgPlan *p, CgBufKind kind, int index, int owner);
+
+/* memplan.c: live ranges and workspace slots for CB_WS buffers. */
+void cg_memplan(Arena *a, CgPlan *p);
+
+#endif
