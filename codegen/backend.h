@@ -1,9 +1,12 @@
-/* backend.h — what a code generator implements.
+/* backend.h — what a code generator implements, and the registry of them.
  *
- * A target is a struct of function pointers (like QBE's Target): the driver
- * picks one by name and never looks inside. The CPU backend (codegen/cpu)
- * lowers each group of IR nodes to an LLVM function; a CUDA backend will
- * implement the same struct. */
+ * A target is a struct (like QBE's Target): the driver looks it up by the
+ * name given to --target (cg_backend_find) and never looks inside. Each
+ * backend names its own options (parsed by its set_option hook, listed in
+ * its help text), the runtime library its binaries link, and the system
+ * libraries after it. Every backend consumes the same backend-neutral kernel
+ * plan (plan.h): the CPU backend (codegen/cpu) lowers each planned kernel to
+ * an LLVM function; a CUDA backend implements the same struct. */
 #ifndef NNC_BACKEND_H
 #define NNC_BACKEND_H
 #include "../ir/ir.h"
@@ -22,17 +25,32 @@ typedef struct CgOptions {
 } CgOptions;
 
 typedef struct Backend {
-  const char *name;
+  const char *name;        /* --target=<name> */
+  const char *summary;     /* one line, for nnc --version and --help */
+  const char *options;     /* help text of the options set_option takes */
+  const char *runtime_lib; /* its runtime library's file name, found beside nnc */
+  const char *link_libs;   /* what its binaries link after the runtime */
+  /* Takes one of its own options (name without "--", value after '='; NULL
+   * when there is none) into o. Returns false with a message in err when the
+   * option is not its own or the value is bad. */
+  bool (*set_option)(CgOptions *o, const char *name, const char *value, char *err, size_t errlen);
   /* Compiles the module's forward/eval_step/train_step functions and the
    * nnrt_model metadata (runtime/nnrt_abi.h) to o->out_path. Returns false
    * after reporting an error through o->diag. */
   bool (*compile)(const IrModule *m, const CgOptions *o);
 } Backend;
 
+/* The backends built in (backend.c), the first being the default. */
+extern const Backend *const cg_backends[];
+extern const int cg_nbackends;
+/* NULL when no backend has that name. */
+const Backend *cg_backend_find(const char *name);
+
 extern const Backend cg_cpu_backend;
 
-/* Links object `obj` with the runtime into executable `exe` with the system C
+/* Links object `obj` with backend be's runtime (o->runtime_lib), the extra
+ * arguments and be's link libraries into executable `exe` with the system C
  * compiler driver (codegen/link.c; shared by every target). */
-bool cg_link(const char *obj, const char *exe, const char *extra_libs, const CgOptions *o);
+bool cg_link(const Backend *be, const char *obj, const char *exe, const char *extra_libs, const CgOptions *o);
 
 #endif

@@ -50,11 +50,10 @@ static const char *const usage_build =
     "  --emit=<kind>        exe (default): a training binary; obj: an object file;\n"
     "                       asm: assembly; llvm: LLVM IR text\n"
     "  -O0 -O1 -O2 -O3      LLVM optimisation level (default -O2)\n"
-    "  --cpu=<cpu>          native (default): tune for this machine's CPU and use\n"
-    "                       all its instruction set extensions; generic: portable\n"
-    "                       x86-64 code that runs on any 64-bit x86 machine\n"
-    "  --target=cpu         the code generator (cpu is the only one for now)\n"
+    "  --target=<name>      the code generator (default cpu; nnc --version lists\n"
+    "                       the targets built in; each takes the options below)\n"
     "  --no-fuse            skip the fusion pass: every op is its own kernel\n"
+    "  --<pass>=<options>   options of one pass (nnc build --list-passes says which)\n"
     "  --disable-pass=<p>   skip pass p (repeatable)\n"
     "  --print-after=<p>    print the IR after pass p to stdout\n"
     "  --print-after-all    print the IR after every pass\n"
@@ -108,6 +107,8 @@ static const char *const usage_opt =
     "  -o <file>            write the result to a file instead of stdout\n"
     "  --list-passes        list the passes and exit\n";
 
+#define MAX_TARGET_OPTS 8
+
 /* Options of every command; each command reads the ones it documents. */
 typedef struct Opts {
   const char *input, *output;
@@ -115,9 +116,14 @@ typedef struct Opts {
   const char *cc, *runtime;
   const char *disabled[PASS_MAX_DISABLED - 1]; /* the last slot of PassCtx's is --no-fuse's */
   int ndisabled;
+  PassOption pass_opts[PASS_MAX_OPTIONS];
+  int npass_opts;
+  const char *target;                       /* --target (NULL: the first backend) */
+  const char *target_opts[MAX_TARGET_OPTS]; /* options for it, "name" or "name=value" */
+  int ntarget_opts;
   EmitKind emit;
   int opt_level;
-  bool cpu_native, no_fuse, print_after_all, time_passes, verify_each, dot, verbose;
+  bool no_fuse, print_after_all, time_passes, verify_each, dot, verbose;
 } Opts;
 
 static int usage_error(const char *usage, const char *fmt, const char *arg) {
@@ -131,7 +137,20 @@ static void list_passes(void) {
   printf("passes (default pipeline:");
   for (int i = 0; i < pass_default_pipeline_len; i++) printf(" %s", pass_default_pipeline[i]);
   printf("):\n");
-  for (int i = 0; i < pass_count; i++) printf("  %-12s %s\n", pass_table[i].name, pass_table[i].summary);
+  for (int i = 0; i < pass_count; i++) {
+    printf("  %-12s %s\n", pass_table[i].name, pass_table[i].summary);
+    if (pass_table[i].options) printf("  %-12s   --%s=%s\n", "", pass_table[i].name, pass_table[i].options);
+  }
+}
+
+/* The pass whose option "--<pass>=<value>" is (arg without "--"), or NULL. */
+static const PassInfo *pass_option_of(const char *arg) {
+  size_t n = strcspn(arg, "=");
+  if (!arg[n]) return NULL;
+  for (int i = 0; i < pass_count; i++)
+    if (pass_table[i].options && strlen(pass_table[i].name) == n && !strncmp(pass_table[i].name, arg, n))
+      return &pass_table[i];
+  return NULL;
 }
 
 /* Returns 0 to go on, or an exit code (help printed: 0; bad option: 2). */
@@ -144,6 +163,10 @@ static int parse_opts(int argc, char **argv, const char *usage, Opts *o, int *do
 #define VAL(s) (!strncmp(a, s "=", sizeof s) ? (v = a + sizeof s, 1) : 0)
     if (IS("-h") || IS("--help")) {
       fputs(usage, stdout);
+      if (usage == usage_build) printf("\ntarget options:\n");
+      if (usage == usage_build)
+        for (int b = 0; b < cg_nbackends; b++)
+          printf("  %s:\n%s", cg_backends[b]->name, cg_backends[b]->options ? cg_backends[b]->options : "    (none)\n");
       *done = 1;
       return 0;
     } else if (IS("--list-passes")) {
@@ -161,12 +184,9 @@ static int parse_opts(int argc, char **argv, const char *usage, Opts *o, int *do
       else return usage_error(usage, "--emit must be exe, obj, asm or llvm, not '%s'", v);
     } else if (a[0] == '-' && a[1] == 'O' && a[2] >= '0' && a[2] <= '3' && !a[3]) {
       o->opt_level = a[2] - '0';
-    } else if (VAL("--cpu")) {
-      if (!strcmp(v, "native")) o->cpu_native = true;
-      else if (!strcmp(v, "generic")) o->cpu_native = false;
-      else return usage_error(usage, "--cpu must be native or generic, not '%s'", v);
     } else if (VAL("--target")) {
-      if (strcmp(v, "cpu")) return usage_error(usage, "unknown target '%s' (this build has: cpu)", v);
+      if (!cg_backend_find(v)) return usage_error(usage, "unknown target '%s' (nnc --version lists the targets)", v);
+      o->target = v;
     } else if (IS("--no-fuse")) {
       o->no_fuse = true;
     } else if (VAL("--disable-pass")) {
@@ -194,6 +214,15 @@ static int parse_opts(int argc, char **argv, const char *usage, Opts *o, int *do
       o->runtime = v;
     } else if (IS("-v") || IS("--verbose")) {
       o->verbose = true;
+    } else if (a[0] == '-' && a[1] == '-' && pass_option_of(a + 2)) {
+      if (o->npass_opts == PASS_MAX_OPTIONS) return usage_error(usage, "too many pass options%s", "");
+      const PassInfo *p = pass_option_of(a + 2);
+      o->pass_opts[o->npass_opts++] = (PassOption){p->name, a + 3 + strlen(p->name)};
+    } else if (a[0] == '-' && a[1] == '-' && a[2] && usage == usage_build) {
+      /* A target's own option: checked by the backend once --target is
+       * known (it may come later on the line). */
+      if (o->ntarget_opts == MAX_TARGET_OPTS) return usage_error(usage, "too many target options%s", "");
+      o->target_opts[o->ntarget_opts++] = a + 2;
     } else if (a[0] == '-' && a[1]) {
       return usage_error(usage, "unknown option '%s'", a);
     } else if (o->input) {
@@ -234,6 +263,7 @@ static PassCtx pass_ctx(Diag *d, const Opts *o) {
 #endif
   c.verify |= o->verify_each;
   for (int i = 0; i < o->ndisabled; i++) c.disabled[c.ndisabled++] = o->disabled[i];
+  for (int i = 0; i < o->npass_opts; i++) c.options[c.noptions++] = o->pass_opts[i];
   if (o->no_fuse) c.disabled[c.ndisabled++] = "fuse";
   return c;
 }
@@ -253,38 +283,49 @@ static const char *default_output(Arena *a, const char *input, EmitKind emit) {
   return arena_printf(a, "%.*s%s", (int)n, base, ext[emit]);
 }
 
-/* libnnrt.a lives beside the nnc executable (build tree), or in
- * ../lib/nnc/ (installed). NNC_RUNTIME overrides both. */
-static const char *find_runtime(Arena *a) {
+/* A backend's runtime library (libnnrt.a for the CPU) lives beside the nnc
+ * executable (build tree), or in ../lib/nnc/ (installed). NNC_RUNTIME
+ * overrides both. */
+static const char *find_runtime(Arena *a, const char *lib) {
   const char *env = getenv("NNC_RUNTIME");
   if (env && *env) return env;
   char self[PATH_MAX];
   ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-  if (n <= 0) return "libnnrt.a";
+  if (n <= 0) return lib;
   self[n] = 0;
   char *slash = strrchr(self, '/');
   if (slash) *slash = 0;
-  const char *beside = arena_printf(a, "%s/libnnrt.a", self);
+  const char *beside = arena_printf(a, "%s/%s", self, lib);
   if (access(beside, R_OK) == 0) return beside;
-  const char *installed = arena_printf(a, "%s/../lib/nnc/libnnrt.a", self);
+  const char *installed = arena_printf(a, "%s/../lib/nnc/%s", self, lib);
   if (access(installed, R_OK) == 0) return installed;
   return beside;
 }
 
 static int cmd_build(Arena *a, Diag *d, Opts *o) {
+  const Backend *be = o->target ? cg_backend_find(o->target) : cg_backends[0];
+  CgOptions cg = {.out_path = o->output ? o->output : default_output(a, o->input, o->emit),
+                  .emit = o->emit, .opt_level = o->opt_level, .cpu_native = true,
+                  .runtime_lib = o->runtime ? o->runtime : find_runtime(a, be->runtime_lib),
+                  .cc = o->cc ? o->cc : "cc", .verbose = o->verbose, .diag = d};
+  for (int i = 0; i < o->ntarget_opts; i++) {
+    const char *arg = o->target_opts[i], *eq = strchr(arg, '=');
+    const char *name = eq ? arena_strndup(a, arg, (size_t)(eq - arg)) : arg;
+    char err[256];
+    if (!be->set_option(&cg, name, eq ? eq + 1 : NULL, err, sizeof err)) {
+      fprintf(stderr, "nnc: error: %s\n\n%s", err, usage_build);
+      return 2;
+    }
+  }
   FeModel *fm = fe_compile(a, d, o->input, NULL, 0);
   if (!fm) return 1;
   PassCtx pc = pass_ctx(d, o);
   if (!pass_run_pipeline(fm->mod, pass_default_pipeline, pass_default_pipeline_len, &pc)) return 1;
-  CgOptions cg = {.out_path = o->output ? o->output : default_output(a, o->input, o->emit),
-                  .emit = o->emit, .opt_level = o->opt_level, .cpu_native = o->cpu_native,
-                  .runtime_lib = o->runtime ? o->runtime : find_runtime(a),
-                  .cc = o->cc ? o->cc : "cc", .verbose = o->verbose, .diag = d};
   if (o->emit == EMIT_EXE && access(cg.runtime_lib, R_OK) != 0) {
     diag_fatal(d, "cannot find the runtime library '%s' (set --runtime= or NNC_RUNTIME)", cg.runtime_lib);
     return 1;
   }
-  return cg_cpu_backend.compile(fm->mod, &cg) ? 0 : 1;
+  return be->compile(fm->mod, &cg) ? 0 : 1;
 }
 
 static int cmd_dump(Arena *a, Diag *d, Opts *o) {
@@ -363,7 +404,9 @@ int main(int argc, char **argv) {
     return argc < 2 ? 2 : 0;
   }
   if (!strcmp(argv[1], "--version")) {
-    printf("nnc %s (LLVM C API backend, OpenBLAS GEMM)\n", NNC_VERSION);
+    printf("nnc %s\ntargets:\n", NNC_VERSION);
+    for (int i = 0; i < cg_nbackends; i++)
+      printf("  %-8s %s%s\n", cg_backends[i]->name, cg_backends[i]->summary, i ? "" : " (default)");
     return 0;
   }
   const char *cmd = argv[1];
@@ -374,7 +417,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "nnc: error: unknown command '%s'\n\n%s", cmd, usage_top);
     return 2;
   }
-  Opts o = {.emit = EMIT_EXE, .opt_level = 2, .cpu_native = true};
+  Opts o = {.emit = EMIT_EXE, .opt_level = 2};
   int done, rc = parse_opts(argc - 2, argv + 2, c->usage, &o, &done);
   if (rc || done) return rc;
 

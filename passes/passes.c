@@ -10,10 +10,10 @@
 #include <time.h>
 
 const PassInfo pass_table[] = {
-    {"autodiff", "build train_step: eval_step (loss_step if any) + backward pass + optimizer update", pass_autodiff},
-    {"simplify", "fold constants, algebraic identities, CSE, DCE", pass_simplify},
-    {"dce", "remove nodes no result or store needs; renumber compactly", pass_dce},
-    {"fuse", "group elementwise chains and reductions into loop nests (fuse.c)", pass_fuse},
+    {"autodiff", "build train_step: eval_step (loss_step if any) + backward pass + optimizer update", pass_autodiff, NULL},
+    {"simplify", "fold constants, algebraic identities, CSE, DCE", pass_simplify, NULL},
+    {"dce", "remove nodes no result or store needs; renumber compactly", pass_dce, NULL},
+    {"fuse", "group elementwise chains and reductions into loop nests (fuse.c)", pass_fuse, NULL},
 };
 const int pass_count = (int)(sizeof pass_table / sizeof pass_table[0]);
 
@@ -23,6 +23,12 @@ const int pass_default_pipeline_len = (int)(sizeof pass_default_pipeline / sizeo
 const PassInfo *pass_find(const char *name) {
   for (int i = 0; i < pass_count; i++)
     if (!strcmp(pass_table[i].name, name)) return &pass_table[i];
+  return NULL;
+}
+
+const char *pass_option(const PassCtx *ctx, const char *name) {
+  for (int i = 0; i < ctx->noptions; i++)
+    if (!strcmp(ctx->options[i].pass, name)) return ctx->options[i].value;
   return NULL;
 }
 

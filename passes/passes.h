@@ -9,6 +9,14 @@
 #include "../ir/ir.h"
 
 #define PASS_MAX_DISABLED 16
+#define PASS_MAX_OPTIONS 16
+
+/* An option string for one pass (--<pass>=<value> on the command line, for
+ * passes whose PassInfo.options says what they take). */
+typedef struct PassOption {
+  const char *pass;
+  const char *value;
+} PassOption;
 
 typedef struct PassCtx {
   Diag *diag;
@@ -20,6 +28,9 @@ typedef struct PassCtx {
   int ndisabled;
   FILE *dump;             /* where printing goes (stdout) */
   int dump_dot;           /* print Graphviz instead of IR text */
+  PassOption options[PASS_MAX_OPTIONS];
+  int noptions;
+  int64_t batch;          /* the batch size the memory report assumes (0: the train block's) */
 } PassCtx;
 
 typedef bool (*PassFn)(IrModule *m, PassCtx *ctx);
@@ -28,11 +39,14 @@ typedef struct PassInfo {
   const char *name;
   const char *summary;
   PassFn run;
+  const char *options; /* what --<name>=<value> takes (help text), or NULL: no options */
 } PassInfo;
 
 extern const PassInfo pass_table[];
 extern const int pass_count;
 const PassInfo *pass_find(const char *name);
+/* The option string given to pass `name`, or NULL. */
+const char *pass_option(const PassCtx *ctx, const char *name);
 
 /* The default pipeline of `nnc build` and `nnc dump --after=...`:
  * autodiff, simplify, fuse. */

@@ -219,7 +219,7 @@ static bool cpu_compile(const IrModule *m, const CgOptions *o) {
   }
   if (!ok && err) cg_error(o->diag, "cannot write %s: %s", o->out_path, err);
   if (err) LLVMDisposeMessage(err);
-  if (ok && tmp) ok = cg_link(tmp, o->out_path, NNC_LINK_FLAGS, o);
+  if (ok && tmp) ok = cg_link(&cg_cpu_backend, tmp, o->out_path, NNC_LINK_FLAGS, o);
   if (tmp) unlink(tmp), free(tmp);
   if (mod) LLVMDisposeModule(mod);
   LLVMContextDispose(llc);
@@ -227,4 +227,25 @@ static bool cpu_compile(const IrModule *m, const CgOptions *o) {
   return ok;
 }
 
-const Backend cg_cpu_backend = {.name = "cpu", .compile = cpu_compile};
+static bool cpu_set_option(CgOptions *o, const char *name, const char *value, char *err, size_t errlen) {
+  if (!strcmp(name, "cpu")) {
+    if (value && !strcmp(value, "native")) o->cpu_native = true;
+    else if (value && !strcmp(value, "generic")) o->cpu_native = false;
+    else return snprintf(err, errlen, "--cpu must be native or generic, not '%s'", value ? value : ""), false;
+    return true;
+  }
+  snprintf(err, errlen, "unknown option '--%s' for target cpu", name);
+  return false;
+}
+
+const Backend cg_cpu_backend = {
+    .name = "cpu",
+    .summary = "LLVM 19 code for this machine's CPU; GEMMs on OpenBLAS",
+    .options = "  --cpu=<cpu>          native (default): tune for this machine's CPU and use\n"
+               "                       all its instruction set extensions; generic: portable\n"
+               "                       x86-64 code that runs on any 64-bit x86 machine\n",
+    .runtime_lib = "libnnrt.a",
+    .link_libs = "-lopenblas -lz -lm -lpthread",
+    .set_option = cpu_set_option,
+    .compile = cpu_compile,
+};

@@ -175,7 +175,7 @@ static void test_object_roundtrip(void) {
   for (int i = 0; i < 60; i++)
     at += (size_t)snprintf(extra + at, sizeof extra - at, "-lm ");
   snprintf(extra + at, sizeof extra - at, "-I%s/runtime %s", NNC_SOURCE_DIR, NNC_META_MAIN);
-  EXPECT(cg_link(obj, exe, extra, &o), "link with meta_main.c");
+  EXPECT(cg_link(&cg_cpu_backend, obj, exe, extra, &o), "link with meta_main.c");
   snprintf(cmd, sizeof cmd, "%s > %s", exe, outp);
   EXPECT(system(cmd) == 0, "run %s", exe);
   FILE *f = fopen(want, "w");
@@ -192,7 +192,7 @@ static void test_object_roundtrip(void) {
   diag_init(&bd, tmpfile());
   bad.cc = "false";
   bad.diag = &bd;
-  EXPECT(!cg_link(obj, exe, NULL, &bad) && bd.nerrors == 1, "a failing linker must be reported");
+  EXPECT(!cg_link(&cg_cpu_backend, obj, exe, NULL, &bad) && bd.nerrors == 1, "a failing linker must be reported");
   rewind(bd.out);
   char msg[512] = "";
   size_t nr = fread(msg, 1, sizeof msg - 1, bd.out);
@@ -202,7 +202,7 @@ static void test_object_roundtrip(void) {
   /* So does a linker that does not exist. */
   diag_init(&bd, tmpfile());
   bad.cc = "nnc-no-such-linker";
-  EXPECT(!cg_link(obj, exe, NULL, &bad) && bd.nerrors == 1, "a missing linker must be reported");
+  EXPECT(!cg_link(&cg_cpu_backend, obj, exe, NULL, &bad) && bd.nerrors == 1, "a missing linker must be reported");
   rewind(bd.out);
   nr = fread(msg, 1, sizeof msg - 1, bd.out);
   msg[nr] = 0;
