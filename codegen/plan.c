@@ -1,18 +1,15 @@
 /* plan.c — from an IR function to kernels, an order, and storage.
  *
- * Kernels: nodes sharing an IrNode.group id >= 0 form one kernel if the
- * group has a shape this backend can run as one loop nest: elementwise
- * members whose exported values (those read outside the group, returned or
- * stored) all have one shape, with every member broadcasting to it; or one
- * reduction / softmax root whose elementwise prologue members are read by
- * nothing outside. Any other group is split into one kernel per node, and
- * if the groups cannot be ordered (a group would read its own output
- * through another kernel) the function falls back to no fusion at all, so
- * codegen is correct for any grouping a pass or a hand-written IR gives.
+ * Kernels: nodes sharing an IrNode.group id >= 0 form one kernel, as the IR
+ * gives them: what a group may be is decided once, by ir/groups.c's rule,
+ * which the fuse pass builds by and the verifier checks; the plan takes the
+ * group's kind, root and domain from it and never splits or drops a group.
+ * Every other computing node is a kernel alone.
  *
- * Order: kernels run in the order of their last member; kernels whose
- * values are only stored (the optimizer update) move to the end, so that
- * every read of a parameter's old value comes before its update.
+ * Order: ir_group_schedule's topological order of the groups (node order
+ * wherever it is legal); kernels whose values are only stored (the
+ * optimizer update) move to the end, so that every read of a parameter's
+ * old value comes before its update.
  *
  * Storage: a kernel writes each exported value straight into the caller's
  * output buffer when it is a return value, into the global itself when it
@@ -66,57 +63,44 @@ static bool escapes(const IrFunc *f, const Uses *U, const bool *in, int x) {
   return false;
 }
 
-/* Turns the node set mem[0..n) into kernel k if it has a shape we can run;
- * returns false otherwise. Members are ascending node ids. */
-static bool make_kernel(CgPlan *p, const Uses *U, bool *in, const int *mem, int n, CgKernel *k) {
+/* Kernel k from the node set mem[0..n) (ascending node ids): the members of
+ * fusion group g, which satisfies ir/groups.c's rule, or one node alone (g
+ * NULL; a free node there is a copy kernel's one member). */
+static void make_kernel(CgPlan *p, const Uses *U, bool *in, const int *mem, int n, const IrGroup *g, CgKernel *k) {
   const IrFunc *f = p->f;
   memset(k, 0, sizeof *k);
   k->root = -1;
-  int nroot = 0;
-  for (int i = 0; i < n; i++)
-    in[mem[i]] = true;
-  for (int i = 0; i < n; i++) {
-    const IrNode *nd = &f->nodes[mem[i]];
-    if (p->mat[mem[i]]) continue; /* a copy kernel's one member */
-    if (!op_is(nd->op, OPF_ELEMWISE)) nroot++, k->root = mem[i];
-  }
-  bool ok = true;
-  if (nroot > 1 || (nroot == 1 && n > 1 && !op_is(f->nodes[k->root].op, OPF_REDUCE | OPF_ROWWISE))) ok = false;
-  if (ok && k->root >= 0) {
-    const IrNode *r = &f->nodes[k->root];
+  if (g) {
+    static const CgKernKind kinds[] = {[IR_GK_EW] = CK_EW, [IR_GK_REDUCE] = CK_REDUCE, [IR_GK_ROWWISE] = CK_ROWWISE};
+    k->kind = kinds[g->kind];
+    k->root = g->root;
+    k->domain = g->domain;
+  } else if (p->mat[mem[0]] || op_is(f->nodes[mem[0]].op, OPF_ELEMWISE)) {
+    k->kind = CK_EW;
+    k->domain = f->nodes[mem[0]].ty.sh;
+  } else {
+    const IrNode *r = &f->nodes[k->root = mem[0]];
     k->kind = op_is(r->op, OPF_REDUCE)    ? CK_REDUCE
               : op_is(r->op, OPF_ROWWISE) ? CK_ROWWISE
               : r->op == OP_MATMUL        ? CK_MATMUL
               : op_is(r->op, OPF_WINDOW)  ? CK_WINDOW
               : r->op == OP_ONEHOT        ? CK_ONEHOT
-              : op_is(r->op, OPF_GATHER) ? CK_GATHER
+              : op_is(r->op, OPF_GATHER)  ? CK_GATHER
                                           : CK_RANGE;
     k->domain = r->nargs ? f->nodes[r->args[0]].ty.sh : r->ty.sh;
     if (k->kind == CK_ONEHOT || k->kind == CK_RANGE || k->kind == CK_GATHER) k->domain = r->ty.sh;
-  } else if (ok) {
-    k->kind = CK_EW;
   }
+  for (int i = 0; i < n; i++)
+    in[mem[i]] = true;
   k->exp = arena_alloc(p->arena, sizeof(CgExport) * (size_t)n);
-  bool have_domain = k->kind != CK_EW;
-  for (int i = 0; ok && i < n; i++) {
-    int x = mem[i];
-    const Shape *s = &f->nodes[x].ty.sh;
-    if (!escapes(f, U, in, x)) continue;
-    if (k->root >= 0 && x != k->root) ok = false; /* prologues stay internal */
-    if (k->kind == CK_EW && have_domain && !ir_shape_eq(s, &k->domain)) ok = false;
-    if (k->kind == CK_EW) k->domain = *s, have_domain = true;
-    k->exp[k->nexp++] = (CgExport){.node = x, .buf = p->own[x]};
-  }
-  for (int i = 0; ok && i < n; i++)
-    if (mem[i] != k->root && !ir_broadcasts_to(&f->nodes[mem[i]].ty.sh, &k->domain)) ok = false;
+  for (int i = 0; i < n; i++)
+    if (escapes(f, U, in, mem[i])) k->exp[k->nexp++] = (CgExport){.node = mem[i], .buf = p->own[mem[i]]};
   for (int i = 0; i < n; i++)
     in[mem[i]] = false;
-  if (!ok) return false;
   k->mem = arena_alloc(p->arena, sizeof(int) * (size_t)n);
   memcpy(k->mem, mem, sizeof(int) * (size_t)n);
   k->nmem = n;
   k->pos = mem[n - 1];
-  return true;
 }
 
 /* A scan and the scan_outs reading it: one kernel (k_scan.c), ordered at
@@ -156,8 +140,13 @@ static int cmp_kpos(const void *a, const void *b) {
   return (x->pos > y->pos) - (x->pos < y->pos);
 }
 
-static void form_kernels(CgPlan *p, const Uses *U, bool fused) {
+static void form_kernels(CgPlan *p, const Uses *U) {
   const IrFunc *f = p->f;
+  int ng = ir_group_count(f);
+  IrGroup *groups = arena_alloc(p->arena, sizeof(IrGroup) * (size_t)(ng + 1));
+  int *rank = arena_alloc(p->arena, sizeof(int) * (size_t)(f->n + 1));
+  if (!ir_groups_check(f, groups, NULL) || !ir_group_schedule(f, rank, NULL))
+    unreachable("the IR's fusion groups break ir/groups.c's rule (the verifier says where)");
   bool *in = arena_alloc(p->arena, (size_t)f->n);
   GPair *pairs = arena_alloc(p->arena, sizeof(GPair) * (size_t)(f->n + 1));
   int np = 0;
@@ -173,14 +162,12 @@ static void form_kernels(CgPlan *p, const Uses *U, bool fused) {
       add_kernel(p, &k);
       continue;
     }
-    if (kern && fused && f->nodes[n].group >= 0) {
+    if (kern && f->nodes[n].group >= 0) {
       pairs[np++] = (GPair){f->nodes[n].group, n};
       continue;
     }
-    if (make_kernel(p, U, in, &n, 1, &k))
-      add_kernel(p, &k);
-    else
-      unreachable("a single node always makes a kernel");
+    make_kernel(p, U, in, &n, 1, NULL, &k);
+    add_kernel(p, &k);
   }
   qsort(pairs, (size_t)np, sizeof *pairs, cmp_pair);
   int *mem = arena_alloc(p->arena, sizeof(int) * (size_t)(np + 1));
@@ -188,14 +175,14 @@ static void form_kernels(CgPlan *p, const Uses *U, bool fused) {
     int j = i, n = 0;
     while (j < np && pairs[j].g == pairs[i].g)
       mem[n++] = pairs[j++].n;
-    if (make_kernel(p, U, in, mem, n, &k)) {
-      add_kernel(p, &k);
-    } else {
-      for (int t = 0; t < n; t++)
-        if (make_kernel(p, U, in, &mem[t], 1, &k)) add_kernel(p, &k);
-    }
+    make_kernel(p, U, in, mem, n, &groups[pairs[i].g], &k);
+    add_kernel(p, &k);
     i = j;
   }
+  /* Schedule order: a kernel's key is its unit's rank (pos is only a
+   * tie-break that never fires: units have distinct ranks). */
+  for (int i = 0; i < p->nks; i++)
+    p->ks[i].pos = rank[p->ks[i].mem[0]];
   qsort(p->ks, (size_t)p->nks, sizeof *p->ks, cmp_kpos);
   memset(p->kof, -1, sizeof(int) * (size_t)f->n);
   for (int i = 0; i < p->nks; i++)
@@ -233,15 +220,6 @@ int cg_kernel_reads(const CgPlan *p, const CgKernel *k, const CgVal **out, int *
 static int producer(const CgPlan *p, int b) {
   int o = p->bufs[b].owner;
   return o >= 0 ? p->kof[o] : -1;
-}
-
-static bool order_ok(const CgPlan *p, const CgVal **rd, int *nodes) {
-  for (int i = 0; i < p->nks; i++) {
-    int n = cg_kernel_reads(p, &p->ks[i], rd, nodes);
-    for (int j = 0; j < n; j++)
-      if (rd[j]->kind == CV_BUF && producer(p, rd[j]->v.buf) >= i) return false;
-  }
-  return true;
 }
 
 /* Kernels whose values nothing but stores read go last, in order. */
@@ -375,8 +353,7 @@ CgPlan *cg_plan(Arena *a, const IrModule *m, const IrFunc *f) {
   while (cg_mark_mat(p));
   const CgVal **rd = arena_alloc(a, sizeof(CgVal *) * (size_t)(IR_MAX_ARGS * n + f->nrets + 1));
   int *nodes = arena_alloc(a, sizeof(int) * (size_t)(IR_MAX_ARGS * n + f->nrets + 1));
-  form_kernels(p, &U, true);
-  if (!order_ok(p, rd, nodes)) form_kernels(p, &U, false);
+  form_kernels(p, &U);
   sinks_last(p, rd, nodes);
   for (int i = 0; i < p->nks; i++)
     p->nfused += p->ks[i].nmem > 1;

@@ -88,7 +88,7 @@ typedef struct CgExport {
 typedef struct CgKernel {
   CgKernKind kind;
   int root; /* the non-elementwise node (-1 for CK_EW) */
-  int pos;  /* schedule key: the last member's node id */
+  int pos;  /* schedule key: its unit's rank in ir_group_schedule's order */
   int *mem; /* member nodes (computed here), ascending */
   int nmem;
   CgExport *exp;
@@ -139,7 +139,15 @@ void cg_view_contig(CgView *v, int buf, const Shape *s);
 int cg_view_blas(const CgView *v, const Shape *s);
 int cg_buf_new(Arena *a, CgPlan *p, CgBufKind kind, int index, int owner);
 
-/* memplan.c: live ranges and workspace slots for CB_WS buffers. */
+/* memplan.c: live ranges and workspace slots for CB_WS buffers: as the IR
+ * records them (IrFunc.mem_planned), or assigned here. */
 void cg_memplan(Arena *a, CgPlan *p);
+
+/* The workspace a plan needs for given sym values: the arena (the slots,
+ * each 64-byte aligned) and its lower bound, the most bytes live at once. */
+typedef struct CgMemStats {
+  int64_t arena, lower;
+} CgMemStats;
+CgMemStats cg_memstats(const CgPlan *p, const int64_t *syms);
 
 #endif

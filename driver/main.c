@@ -320,6 +320,7 @@ static int cmd_build(Arena *a, Diag *d, Opts *o) {
   FeModel *fm = fe_compile(a, d, o->input, NULL, 0);
   if (!fm) return 1;
   PassCtx pc = pass_ctx(d, o);
+  pc.report = stderr;
   if (!pass_run_pipeline(fm->mod, pass_default_pipeline, pass_default_pipeline_len, &pc)) return 1;
   if (o->emit == EMIT_EXE && access(cg.runtime_lib, R_OK) != 0) {
     diag_fatal(d, "cannot find the runtime library '%s' (set --runtime= or NNC_RUNTIME)", cg.runtime_lib);

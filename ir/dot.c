@@ -6,14 +6,17 @@
  * than one, since matmul's and sub's operands do not commute). Module globals
  * are drawn once, outside the clusters, as cylinders, joined by dashed edges
  * to the `global` nodes that read them and from the `store` nodes that write
- * them: that is where functions share state. Like the printer, it never
- * trusts the module (it may be drawing IR that failed verification). */
+ * them: that is where functions share state. Each fusion group is a nested
+ * cluster, shaded, labelled "kernel <group id>": what runs as one loop nest
+ * is what is drawn in one box. Like the printer, it never trusts the module
+ * (it may be drawing IR that failed verification). */
 #include <string.h>
 
 #include "ir.h"
 
 #define GLOBAL_COLOR "\"#fde9c8\""
 #define INPUT_COLOR "\"#d7e8fb\""
+#define GROUP_COLOR "\"#eeeeee\""
 
 /* Writes s inside a double-quoted dot string. */
 static void put_escaped(FILE *out, const char *s) {
@@ -102,8 +105,27 @@ static void put_func(FILE *out, const IrModule *m, const IrFunc *f, int fi) {
   fprintf(out, "  subgraph cluster_%d {\n    label=\"", fi);
   put_escaped(out, f->name);
   fputs("\";\n", out);
-  for (int i = 0; i < f->n; i++)
-    put_node(out, f, fi, i);
+  int ng = 0;
+  for (int i = 0; i < f->n; i++) {
+    int g = f->nodes[i].group;
+    if (g < 0 || g > f->n) put_node(out, f, fi, i); /* alone (or a bad id: drawn, not grouped) */
+    else if (g >= ng) ng = g + 1;
+  }
+  /* One pass over the nodes per group: groups are few next to nodes only
+   * after fusion, and this is a debugging aid. */
+  for (int g = 0; g < ng; g++) {
+    bool open = false;
+    for (int i = 0; i < f->n; i++) {
+      if (f->nodes[i].group != g) continue;
+      if (!open)
+        fprintf(out, "    subgraph cluster_%d_k%d {\n      label=\"kernel %d\"; style=filled; fillcolor=" GROUP_COLOR ";\n  ",
+                fi, g, g);
+      open = true;
+      put_node(out, f, fi, i);
+      fputs("  ", out);
+    }
+    if (open) fputs("  }\n", out);
+  }
   fprintf(out, "    f%d_ret [label=\"return\", shape=house];\n  }\n", fi);
   for (int i = 0; i < f->n; i++) {
     const IrNode *n = &f->nodes[i];

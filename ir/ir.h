@@ -187,6 +187,8 @@ typedef struct IrNode {
   Loc loc;         /* where in the .nn source the node comes from */
   const char *name; /* optional value name, printed %name; NULL: %<id> */
   int group;       /* codegen group (set by fusion); -1: a group of its own */
+  int slot;        /* workspace slot (set by plan-memory; read only when the
+                    * function is mem_planned); -1: not in the workspace */
 } IrNode;
 
 typedef struct IrFunc {
@@ -196,6 +198,8 @@ typedef struct IrFunc {
   int *rets;
   int nrets, retcap;
   struct IrModule *mod;
+  bool mem_planned; /* plan-memory assigned IrNode.slot; any later change
+                     * to the nodes voids it (fuse and simplify clear it) */
 } IrFunc;
 
 /* ---- module ---- */
@@ -303,6 +307,38 @@ int ir_scan_nresults(const IrModule *m, const IrNode *scan);
 bool ir_scan_result_type(const IrFunc *f, int scan, int result, Type *out, char *err, size_t errlen);
 /* Whether some scan of the module runs f as its body. */
 bool ir_func_is_scan_body(const IrModule *m, const IrFunc *f);
+
+/* ---- fusion groups (groups.c) ---- */
+
+/* A fusion group's kind, from its root (docs/ir.md, "Fusion groups"). */
+typedef enum { IR_GK_EW, IR_GK_REDUCE, IR_GK_ROWWISE } IrGroupKind;
+
+typedef struct IrGroup {
+  IrGroupKind kind;
+  int root;     /* the non-elementwise member; -1 for IR_GK_EW */
+  Shape domain; /* the iteration space every member broadcasts to */
+  int nmem;     /* members, stores excluded */
+} IrGroup;
+
+/* How many group ids f uses: the largest + 1. */
+int ir_group_count(const IrFunc *f);
+/* Whether op may be a group's root (reductions, the softmax family). */
+bool ir_group_root_op(OpKind op);
+/* The group that node v starts: as its root, or as an elementwise group
+ * whose domain is v's shape. */
+IrGroup ir_group_start(const IrFunc *f, int v);
+/* Whether node nd may be a non-root member of g; exported: something outside
+ * the group reads it. False with the reason in why. */
+bool ir_group_admits(const IrGroup *g, const IrNode *nd, bool exported, char *why, size_t len);
+/* Checks every group of f against the rule; fills groups[0..ir_group_count)
+ * (may be NULL). Reports each violation through d (NULL: silently) at the
+ * offending node; returns true when all hold. */
+bool ir_groups_check(const IrFunc *f, IrGroup *groups, Diag *d);
+/* A kernel order: rank[i] is the position of node i's unit (its group, or
+ * itself alone) in a topological order of the units that keeps node order
+ * where it can (rank may be NULL). False, reported through d, when the
+ * groups cannot be ordered. */
+bool ir_group_schedule(const IrFunc *f, int *rank, Diag *d);
 
 /* ---- text and graphs (text_print.c, text_parse.c, dot.c) ---- */
 

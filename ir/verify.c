@@ -13,7 +13,10 @@
  *     attributes in range; a well-formed type that the op's shape rule
  *     derives (or, for typed ops, accepts); global references that resolve;
  *   - INPUT nodes carry indices 0..n-1 in node order;
- *   - return values are in range and not stores.
+ *   - return values are in range and not stores;
+ *   - fusion groups, when a function carries them, follow groups.c's rule
+ *     (one root, members broadcast to the domain, only domain-shaped or
+ *     root values read outside, the groups can be ordered).
  * A node is checked only when its operands were good, so one bad node gives
  * one message, not one per user. Messages name the function and the value:
  *   verify: train_step: %12 (add): ... */
@@ -227,8 +230,12 @@ static void verify_func(Verifier *V, const IrFunc *f) {
   bool *good = calloc((size_t)f->n + 1, sizeof *good);
   if (!good) unreachable("out of memory");
   int ninputs = 0;
+  bool all_good = true;
   for (int i = 0; i < f->n; i++)
-    good[i] = verify_node(V, i, &ninputs, good);
+    all_good &= good[i] = verify_node(V, i, &ninputs, good);
+  /* Fusion groups are checked on well-typed IR only: their rule compares
+   * shapes. */
+  if (all_good && !ir_groups_check(f, NULL, V->d)) V->ok = false;
   for (int r = 0; r < f->nrets; r++) {
     int v = f->rets[r];
     char vn[80];

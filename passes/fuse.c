@@ -4,8 +4,10 @@
  *
  * Requires: a valid module (operands precede their users). Groups from an
  * earlier run are discarded.
- * Guarantees, for every group (group ids are dense from 0 per function;
- * -1 marks a node alone):
+ * Guarantees the rule of ir/groups.c (which decides what may join a group;
+ * the verifier checks it and the backends trust it), here in the words of
+ * what this pass builds. For every group (group ids are dense from 0 per
+ * function; -1 marks a node alone):
  *   - it has one root: an elementwise op, a reduction (sum/mean/max) or a
  *     softmax/log_softmax; every other member is elementwise;
  *   - the group's domain is the root's shape (elementwise root) or the
@@ -35,17 +37,16 @@ typedef struct Fuse {
   IrFunc *f;
   int *nuse, **use; /* users of each node */
   bool *returned;
-  Shape *domain; /* per group */
-  bool *ew_root; /* per group: the root is elementwise */
-  int *size;     /* per group: members, stores excluded */
+  IrGroup *grp; /* per group */
 } Fuse;
 
 /* The group node v may join, or -1: all its (non-dim) users are in one
- * group, it broadcasts to that group's domain, and every store of it is
- * writable by that group. */
+ * group, and that group admits it (ir_group_admits: it broadcasts to the
+ * domain, and if stored or returned it has the domain's shape in an
+ * elementwise group). */
 static int join_target(const Fuse *F, int v) {
   const IrNode *nd = &F->f->nodes[v];
-  if (!op_is(nd->op, OPF_ELEMWISE) || F->returned[v]) return -1;
+  if (!op_is(nd->op, OPF_ELEMWISE)) return -1;
   int g = -1, nstores = 0;
   for (int i = 0; i < F->nuse[v]; i++) {
     const IrNode *u = &F->f->nodes[F->use[v][i]];
@@ -57,22 +58,21 @@ static int join_target(const Fuse *F, int v) {
     if (u->group < 0 || (g >= 0 && u->group != g)) return -1;
     g = u->group;
   }
-  if (g < 0 || !ir_broadcasts_to(&nd->ty.sh, &F->domain[g])) return -1;
-  if (nstores && (!F->ew_root[g] || !ir_shape_eq(&nd->ty.sh, &F->domain[g]))) return -1;
+  char why[200];
+  if (g < 0 || !ir_group_admits(&F->grp[g], nd, nstores || F->returned[v], why, sizeof why)) return -1;
   return g;
 }
 
 static void fuse_func(IrFunc *f) {
+  f->mem_planned = false; /* the kernels change, and with them what lives where */
   int n = f->n;
   Fuse F = {.f = f};
   F.nuse = calloc((size_t)n + 1, sizeof *F.nuse);
   F.use = calloc((size_t)n + 1, sizeof *F.use);
   F.returned = calloc((size_t)n + 1, 1);
-  F.domain = calloc((size_t)n + 1, sizeof *F.domain);
-  F.ew_root = calloc((size_t)n + 1, 1);
-  F.size = calloc((size_t)n + 1, sizeof *F.size);
+  F.grp = calloc((size_t)n + 1, sizeof *F.grp);
   int *fill = calloc((size_t)n + 1, sizeof *fill), *renum = calloc((size_t)n + 1, sizeof *renum);
-  if (!F.nuse || !F.use || !F.returned || !F.domain || !F.ew_root || !F.size || !fill || !renum)
+  if (!F.nuse || !F.use || !F.returned || !F.grp || !fill || !renum)
     unreachable("out of memory");
   for (int i = 0; i < n; i++)
     for (int j = 0; j < f->nodes[i].nargs; j++)
@@ -93,23 +93,19 @@ static void fuse_func(IrFunc *f) {
   for (int v = n - 1; v >= 0; v--) {
     IrNode *nd = &f->nodes[v];
     nd->group = -1;
-    bool ew = op_is(nd->op, OPF_ELEMWISE);
-    if (!ew && !op_is(nd->op, OPF_REDUCE | OPF_ROWWISE)) continue;
+    if (!op_is(nd->op, OPF_ELEMWISE) && !ir_group_root_op(nd->op)) continue;
     int g = join_target(&F, v);
-    if (g < 0) {
-      g = ngroups++;
-      F.ew_root[g] = ew;
-      F.domain[g] = ew ? nd->ty.sh : f->nodes[nd->args[0]].ty.sh;
-    }
+    if (g < 0) F.grp[g = ngroups++] = ir_group_start(f, v);
     nd->group = g;
-    F.size[g]++;
+    F.grp[g].nmem++;
   }
-  /* Stores ride with the group that computes their value. */
+  /* Stores ride with the elementwise group that computes their value (which
+   * admitted it with the domain's shape). */
   for (int s = 0; s < n; s++) {
     IrNode *st = &f->nodes[s];
     if (st->op != OP_STORE) continue;
     int g = f->nodes[st->args[0]].group;
-    st->group = g >= 0 && F.ew_root[g] && ir_shape_eq(&f->nodes[st->args[0]].ty.sh, &F.domain[g]) ? g : -1;
+    st->group = g >= 0 && F.grp[g].kind == IR_GK_EW ? g : -1;
   }
   /* A group of one is no group: renumber the rest densely in node order. */
   int next = 0;
@@ -118,7 +114,7 @@ static void fuse_func(IrFunc *f) {
   for (int i = 0; i < n; i++) {
     int g = f->nodes[i].group;
     if (g < 0) continue;
-    if (F.size[g] < 2) {
+    if (F.grp[g].nmem < 2) {
       f->nodes[i].group = -1;
       continue;
     }
@@ -127,7 +123,7 @@ static void fuse_func(IrFunc *f) {
   }
   for (int i = 0; i < n; i++)
     free(F.use[i]);
-  free(F.nuse), free(F.use), free(F.returned), free(F.domain), free(F.ew_root), free(F.size);
+  free(F.nuse), free(F.use), free(F.returned), free(F.grp);
   free(fill), free(renum);
 }
 

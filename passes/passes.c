@@ -14,10 +14,12 @@ const PassInfo pass_table[] = {
     {"simplify", "fold constants, algebraic identities, CSE, DCE", pass_simplify, NULL},
     {"dce", "remove nodes no result or store needs; renumber compactly", pass_dce, NULL},
     {"fuse", "group elementwise chains and reductions into loop nests (fuse.c)", pass_fuse, NULL},
+    {"plan-memory", "workspace slots by liveness, in place where legal; reports arena vs lower bound",
+     pass_plan_memory, NULL},
 };
 const int pass_count = (int)(sizeof pass_table / sizeof pass_table[0]);
 
-const char *const pass_default_pipeline[] = {"autodiff", "simplify", "fuse"};
+const char *const pass_default_pipeline[] = {"autodiff", "simplify", "fuse", "plan-memory"};
 const int pass_default_pipeline_len = (int)(sizeof pass_default_pipeline / sizeof pass_default_pipeline[0]);
 
 const PassInfo *pass_find(const char *name) {

@@ -31,6 +31,7 @@ typedef struct PassCtx {
   PassOption options[PASS_MAX_OPTIONS];
   int noptions;
   int64_t batch;          /* the batch size the memory report assumes (0: the train block's) */
+  FILE *report;           /* where plan-memory prints its one-line report (NULL: nowhere) */
 } PassCtx;
 
 typedef bool (*PassFn)(IrModule *m, PassCtx *ctx);
@@ -49,7 +50,7 @@ const PassInfo *pass_find(const char *name);
 const char *pass_option(const PassCtx *ctx, const char *name);
 
 /* The default pipeline of `nnc build` and `nnc dump --after=...`:
- * autodiff, simplify, fuse. */
+ * autodiff, simplify, fuse, plan-memory. */
 extern const char *const pass_default_pipeline[];
 extern const int pass_default_pipeline_len;
 
@@ -66,6 +67,7 @@ bool pass_autodiff(IrModule *m, PassCtx *ctx);
 bool pass_simplify(IrModule *m, PassCtx *ctx);
 bool pass_dce(IrModule *m, PassCtx *ctx);
 bool pass_fuse(IrModule *m, PassCtx *ctx);
+bool pass_plan_memory(IrModule *m, PassCtx *ctx);
 
 /* DCE and compact renumbering of one function (dce.c; simplify runs it). */
 void pass_dce_func(IrFunc *f);

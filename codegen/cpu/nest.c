@@ -324,7 +324,11 @@ void cg_nest_close(CgNest *N, CgFor *f) { cg_for_end(N->F, f); }
  * same global or output are one parameter, so `noalias` stays true. */
 static bool same_mem(const CgPlan *p, int a, int b) {
   const CgBuf *x = &p->bufs[a], *y = &p->bufs[b];
-  if (x->kind == CB_WS || y->kind == CB_WS) return a == b;
+  /* Two workspace buffers in one slot are one memory: an in-place kernel
+   * (memplan.c) reads the one and writes the other through one pointer,
+   * which keeps the parameters' noalias true. */
+  if (x->kind == CB_WS && y->kind == CB_WS) return x->index == y->index;
+  if (x->kind == CB_WS || y->kind == CB_WS) return false;
   return x->kind == y->kind && x->index == y->index;
 }
 

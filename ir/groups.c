@@ -1,0 +1,243 @@
+/* groups.c — what a fusion group may be: the one rule that the fuse pass
+ * forms groups by, the verifier checks hand-written groups against, and the
+ * kernel plan (codegen/plan.c) trusts without deciding again.
+ *
+ * A group is the set of nodes of one function sharing an IrNode.group id
+ * >= 0; it runs as one kernel (docs/ir.md, "Fusion groups"). Its kind comes
+ * from its one non-elementwise member, the root, if any:
+ *   elementwise  every member elementwise; the domain is the shape of the
+ *                values the group exports, which all have exactly that shape;
+ *   reduction    the root is a reduction or a softmax-family op, the
+ *                elementwise members are its prologue, evaluated at every
+ *                index of the root's operand (the domain), and only the root
+ *                is exported;
+ * and for every kind: every member broadcasts to the domain (a bias row or a
+ * scalar in a group is evaluated once per loop level that needs it); a store
+ * carrying the id stores a member of the group; and the groups can be
+ * ordered (no path leaves a group and comes back into it).
+ * A value is exported when something outside the group reads it (dim nodes
+ * read only a shape and do not count), a store writes it, or it is returned.
+ *
+ * The order of kernels (ir_group_schedule) is part of the same rule: a
+ * topological order of the units (a group, or a node alone) that keeps the
+ * node order wherever it can. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ir.h"
+
+int ir_group_count(const IrFunc *f) {
+  int n = 0;
+  for (int i = 0; i < f->n; i++)
+    if (f->nodes[i].group >= n) n = f->nodes[i].group + 1;
+  return n;
+}
+
+bool ir_group_root_op(OpKind op) { return op_is(op, OPF_REDUCE | OPF_ROWWISE); }
+
+IrGroup ir_group_start(const IrFunc *f, int v) {
+  const IrNode *nd = &f->nodes[v];
+  IrGroup g = {.kind = IR_GK_EW, .root = -1, .domain = nd->ty.sh};
+  if (ir_group_root_op(nd->op)) {
+    g.kind = op_is(nd->op, OPF_REDUCE) ? IR_GK_REDUCE : IR_GK_ROWWISE;
+    g.root = v;
+    g.domain = f->nodes[nd->args[0]].ty.sh;
+  }
+  return g;
+}
+
+bool ir_group_admits(const IrGroup *g, const IrNode *nd, bool exported, char *why, size_t len) {
+  if (!op_is(nd->op, OPF_ELEMWISE))
+    return snprintf(why, len, "%s is neither elementwise nor the group's one root",
+                    ir_ops[nd->op].mnemonic), false;
+  if (!ir_broadcasts_to(&nd->ty.sh, &g->domain))
+    return snprintf(why, len, "its shape does not broadcast to the group's domain"), false;
+  if (exported && g->kind != IR_GK_EW)
+    return snprintf(why, len, "it is read outside the group, but only the root of a reduction group may be"),
+           false;
+  if (exported && !ir_shape_eq(&nd->ty.sh, &g->domain))
+    return snprintf(why, len, "it is read outside the group but does not have the domain's shape"), false;
+  return true;
+}
+
+/* Uses of every node, as counts: read by a node of another unit (dim
+ * excluded), stored, returned. */
+static void exported_flags(const IrFunc *f, bool *exported) {
+  for (int i = 0; i < f->n; i++) {
+    const IrNode *u = &f->nodes[i];
+    if (u->op == OP_DIM) continue;
+    for (int j = 0; j < u->nargs; j++) {
+      int a = u->args[j];
+      if (u->op == OP_STORE || f->nodes[a].group < 0 || f->nodes[a].group != u->group) exported[a] = true;
+    }
+  }
+  for (int r = 0; r < f->nrets; r++)
+    exported[f->rets[r]] = true;
+}
+
+static bool group_error(Diag *d, const IrFunc *f, int v, const char *fmt, const char *why) {
+  if (!d) return false;
+  const IrNode *nd = &f->nodes[v];
+  char me[64];
+  if (nd->name && *nd->name) snprintf(me, sizeof me, "%%%s", nd->name);
+  else snprintf(me, sizeof me, "%%%d", v);
+  diag_error(d, nd->loc, "verify: %s: %s (%s) in group %d: %s%s", f->name, me, ir_ops[nd->op].mnemonic, nd->group,
+             fmt, why);
+  return false;
+}
+
+bool ir_groups_check(const IrFunc *f, IrGroup *groups, Diag *d) {
+  int ng = ir_group_count(f);
+  bool ok = true;
+  bool *exported = calloc((size_t)f->n + 1, 1);
+  bool *have = calloc((size_t)ng + 1, 1);
+  IrGroup *own = groups ? NULL : calloc((size_t)ng + 1, sizeof *own);
+  if (!exported || !have || (!groups && !own)) unreachable("out of memory");
+  if (!groups) groups = own;
+  exported_flags(f, exported);
+  for (int i = 0; i < f->n; i++) {
+    const IrNode *nd = &f->nodes[i];
+    if (nd->group < -1 || nd->group > f->n) {
+      ok = group_error(d, f, i, "group ids are -1 (none) or from 0 to the node count", "");
+      continue;
+    }
+    if (nd->group < 0 || nd->op == OP_STORE || !ir_group_root_op(nd->op)) continue;
+    if (have[nd->group]) {
+      ok = group_error(d, f, i, "a group has one root, and this is its second", "");
+      continue;
+    }
+    have[nd->group] = true;
+    groups[nd->group] = ir_group_start(f, i);
+  }
+  /* Groups without a root are elementwise: their domain is the shape of
+   * their first exported member (the rule then requires the rest to agree). */
+  for (int i = 0; i < f->n; i++) {
+    const IrNode *nd = &f->nodes[i];
+    if (nd->group < 0 || nd->group > f->n || nd->op == OP_STORE || have[nd->group] || !exported[i]) continue;
+    if (!op_is(nd->op, OPF_ELEMWISE)) continue; /* reported below */
+    have[nd->group] = true;
+    groups[nd->group] = ir_group_start(f, i);
+  }
+  /* A group nothing reads is dead code (the plan drops it); give it the
+   * domain of its last member, as the fuse pass would have. */
+  for (int i = f->n - 1; i >= 0; i--) {
+    const IrNode *nd = &f->nodes[i];
+    if (nd->group < 0 || nd->group > f->n || nd->op == OP_STORE || have[nd->group]) continue;
+    if (!op_is(nd->op, OPF_ELEMWISE)) continue;
+    have[nd->group] = true;
+    groups[nd->group] = ir_group_start(f, i);
+  }
+  char why[200];
+  for (int i = 0; i < f->n; i++) {
+    const IrNode *nd = &f->nodes[i];
+    int g = nd->group;
+    if (g < 0 || g > f->n) continue;
+    if (nd->op == OP_STORE) {
+      if (f->nodes[nd->args[0]].group != g || !have[g] || groups[g].kind != IR_GK_EW)
+        ok = group_error(d, f, i, "a store in a group stores a member of an elementwise group", "");
+      continue;
+    }
+    if (!have[g]) {
+      ok = group_error(d, f, i, "a group's members are elementwise ops and at most one root", "");
+      continue;
+    }
+    groups[g].nmem++;
+    if (i != groups[g].root && !ir_group_admits(&groups[g], nd, exported[i], why, sizeof why))
+      ok = group_error(d, f, i, "", why);
+  }
+  free(exported), free(have), free(own);
+  if (ok && !ir_group_schedule(f, NULL, d)) ok = false;
+  return ok;
+}
+
+/* ---- scheduling ---- */
+
+/* A min-heap of units keyed by their last node. */
+typedef struct Heap {
+  int *k;
+  int n;
+  const int *key;
+} Heap;
+
+static void heap_push(Heap *h, int u) {
+  int i = h->n++;
+  h->k[i] = u;
+  while (i > 0 && h->key[h->k[(i - 1) / 2]] > h->key[h->k[i]]) {
+    int p = (i - 1) / 2, t = h->k[p];
+    h->k[p] = h->k[i], h->k[i] = t, i = p;
+  }
+}
+
+static int heap_pop(Heap *h) {
+  int top = h->k[0];
+  h->k[0] = h->k[--h->n];
+  for (int i = 0;;) {
+    int l = 2 * i + 1, r = l + 1, m = i;
+    if (l < h->n && h->key[h->k[l]] < h->key[h->k[m]]) m = l;
+    if (r < h->n && h->key[h->k[r]] < h->key[h->k[m]]) m = r;
+    if (m == i) break;
+    int t = h->k[m];
+    h->k[m] = h->k[i], h->k[i] = t, i = m;
+  }
+  return top;
+}
+
+/* Units: group g is unit g; a node alone is unit ngroups + its id. */
+bool ir_group_schedule(const IrFunc *f, int *rank, Diag *d) {
+  int n = f->n, ng = ir_group_count(f), nu = ng + n;
+  int *unit = malloc(sizeof(int) * (size_t)(n + 1)), *last = malloc(sizeof(int) * (size_t)(nu + 1));
+  int *indeg = calloc((size_t)nu + 1, sizeof(int)), *nsucc = calloc((size_t)nu + 1, sizeof(int));
+  int *urank = malloc(sizeof(int) * (size_t)(nu + 1)), *heap = malloc(sizeof(int) * (size_t)(nu + 1));
+  if (!unit || !last || !indeg || !nsucc || !urank || !heap) unreachable("out of memory");
+  for (int u = 0; u < nu; u++)
+    last[u] = -1, urank[u] = -1;
+  for (int i = 0; i < n; i++) {
+    int g = f->nodes[i].group;
+    unit[i] = g >= 0 && g < ng ? g : ng + i;
+    last[unit[i]] = i;
+  }
+  /* Edges unit(operand) -> unit(user), as a CSR list; dim reads only a
+   * shape, so it depends on nothing at run time. */
+  for (int i = 0; i < n; i++) {
+    if (f->nodes[i].op == OP_DIM) continue;
+    for (int j = 0; j < f->nodes[i].nargs; j++) {
+      int a = f->nodes[i].args[j];
+      if (unit[a] != unit[i]) nsucc[unit[a]]++, indeg[unit[i]]++;
+    }
+  }
+  int *start = malloc(sizeof(int) * (size_t)(nu + 2)), *succ, *fill = calloc((size_t)nu + 1, sizeof(int));
+  if (!start || !fill) unreachable("out of memory");
+  start[0] = 0;
+  for (int u = 0; u < nu; u++)
+    start[u + 1] = start[u] + nsucc[u];
+  succ = malloc(sizeof(int) * (size_t)(start[nu] + 1));
+  if (!succ) unreachable("out of memory");
+  for (int i = 0; i < n; i++) {
+    if (f->nodes[i].op == OP_DIM) continue;
+    for (int j = 0; j < f->nodes[i].nargs; j++) {
+      int a = f->nodes[i].args[j];
+      if (unit[a] != unit[i]) succ[start[unit[a]] + fill[unit[a]]++] = unit[i];
+    }
+  }
+  Heap h = {heap, 0, last};
+  for (int u = 0; u < nu; u++)
+    if (last[u] >= 0 && !indeg[u]) heap_push(&h, u);
+  int done = 0;
+  while (h.n) {
+    int u = heap_pop(&h);
+    urank[u] = done++;
+    for (int e = start[u]; e < start[u + 1]; e++)
+      if (!--indeg[succ[e]]) heap_push(&h, succ[e]);
+  }
+  bool ok = true;
+  for (int i = 0; i < n && ok; i++)
+    if (urank[unit[i]] < 0) {
+      ok = false;
+      group_error(d, f, i, "the groups cannot be ordered: a path leaves this group and comes back into it", "");
+    }
+  if (ok && rank)
+    for (int i = 0; i < n; i++)
+      rank[i] = urank[unit[i]];
+  free(unit), free(last), free(indeg), free(nsucc), free(urank), free(heap), free(start), free(succ), free(fill);
+  return ok;
+}
