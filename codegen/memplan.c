@@ -19,15 +19,18 @@
  * The step function lays the slots out one after another at run time, each
  * 64-byte aligned, from the syms it is called with; the workspace size
  * function computes the same sum. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "plan.h"
 
-typedef struct Slot {
-  CgMono size;  /* bytes */
-  int free_at;  /* kernel index after which it is free */
-  int occupant; /* its last buffer */
-} Slot;
+/* A buffer's footprint in its slot: bytes per unit of its size class,
+ * rounded so that every offset keeps vector loads on 16-byte (small
+ * values) or cache-line (large ones) boundaries for any sym values. */
+static int64_t footprint(int64_t c) {
+  int64_t g = c >= 1024 ? 64 : 16;
+  return (c + g - 1) / g * g;
+}
 
 static CgMono buf_bytes(const IrFunc *f, const CgBuf *b) {
   return cg_mono_mul(cg_mono_numel(&f->nodes[b->owner].ty.sh, 0), cg_mono(4));
@@ -80,63 +83,128 @@ static int def_order(const CgPlan *p, int *order) {
   return n;
 }
 
-static void assign(Arena *a, CgPlan *p, const int *order, int n, const CgVal **rd, int *nodes) {
-  const IrFunc *f = p->f;
-  Slot *slots = arena_alloc(a, sizeof(Slot) * (size_t)(n + 1));
-  int ns = 0;
-  for (int i = 0; i < n; i++) {
-    CgBuf *b = &p->bufs[order[i]];
-    CgMono need = buf_bytes(f, b);
-    /* Best fit among free slots of the same symbolic class: the smallest
-     * that is big enough, else the biggest (which then grows). A slot whose
-     * occupant dies in this very kernel is free if the write can be in
-     * place; it is preferred, since it is hot in cache. */
-    int best = -1;
-    bool best_inplace = false;
-    for (int s = 0; s < ns; s++) {
-      if (!cg_mono_same_syms(slots[s].size, need)) continue;
-      bool inplace = slots[s].free_at == b->def && in_place_ok(p, b->def, slots[s].occupant, rd, nodes);
-      if (slots[s].free_at >= b->def && !inplace) continue;
-      bool fits = slots[s].size.c >= need.c;
-      if (inplace && fits && !best_inplace) {
-        best = s, best_inplace = true;
-        continue;
-      }
-      if (best_inplace) continue;
-      if (best < 0) {
-        best = s;
-        continue;
-      }
-      int64_t c = slots[s].size.c, bc = slots[best].size.c;
-      bool bfits = bc >= need.c;
-      if ((fits && (!bfits || c < bc)) || (!fits && !bfits && c > bc)) best = s;
-    }
-    if (best < 0) best = ns++, slots[best].size = need;
-    if (slots[best].size.c < need.c) slots[best].size = need;
-    slots[best].free_at = b->last;
-    slots[best].occupant = order[i];
-    b->index = best;
+/* Do buffers x and y (live ranges [def, last]) need memory of their own
+ * at the same time? Not when one dies in the kernel that writes the other
+ * and that write can be in place (then only at the very same offset). */
+static bool clash(const CgPlan *p, int x, int y, bool *inplace, const bool *ip) {
+  const CgBuf *a = &p->bufs[x], *b = &p->bufs[y];
+  *inplace = false;
+  if (a->last < b->def || b->last < a->def) return false;
+  if (a->last == b->def && ip[x] && a->def < b->def) return *inplace = true, false;
+  if (b->last == a->def && ip[y] && b->def < a->def) return *inplace = true, false;
+  return true;
+}
+
+typedef struct Placed {
+  int buf;
+  int64_t lo, hi; /* [lo, hi) in bytes per unit of the class */
+} Placed;
+
+/* Does [lo, hi) avoid every placed buffer near[] that clashes with b, and
+ * meet every in-place partner either not at all or exactly at its offset? */
+static bool fits_at(const CgPlan *p, int b, int64_t lo, int64_t hi, const Placed *pl, const int *near, int nnear,
+                    const bool *ip) {
+  for (int k = 0; k < nnear; k++) {
+    const Placed *x = &pl[near[k]];
+    if (x->hi <= lo || hi <= x->lo) continue;
+    bool inplace;
+    if (clash(p, b, x->buf, &inplace, ip)) return false;
+    if (inplace && x->lo != lo) return false;
   }
-  p->nslots = ns;
+  return true;
+}
+
+static int cmp_i64(const void *x, const void *y) {
+  int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
+  return (a > b) - (a < b);
+}
+
+static int cmp_size_desc(const void *x, const void *y) {
+  const Placed *a = x, *b = y;
+  int64_t sa = a->hi - a->lo, sb = b->hi - b->lo;
+  return sa != sb ? (sa < sb) - (sa > sb) : (a->buf > b->buf) - (a->buf < b->buf);
+}
+
+/* Offsets within one size class: greedy by size (Pisarchyk & Lee, "Efficient
+ * Memory Management for Deep Neural Net Inference", 2020): largest first,
+ * each at the lowest offset where it clashes with nothing placed (an
+ * in-place partner's own offset counts as free). A slot is a class; the
+ * slot's size is the highest end. */
+static void assign(Arena *a, CgPlan *p, const int *order, int n, const bool *ip) {
+  const IrFunc *f = p->f;
+  Placed *all = arena_alloc(a, sizeof(Placed) * (size_t)(n + 1));
+  bool *done = arena_alloc(a, (size_t)n + 1);
+  int64_t *cand = arena_alloc(a, sizeof(int64_t) * (size_t)(n + 2));
+  int *near = arena_alloc(a, sizeof(int) * (size_t)(n + 1));
+  p->nslots = 0;
+  for (int first = 0; first < n; first++) {
+    if (done[first]) continue;
+    /* This class: every buffer of first's symbolic size class. */
+    CgMono unit = buf_bytes(f, &p->bufs[order[first]]);
+    int m = 0;
+    for (int i = first; i < n; i++) {
+      CgMono s = buf_bytes(f, &p->bufs[order[i]]);
+      if (done[i] || !cg_mono_same_syms(s, unit)) continue;
+      done[i] = true;
+      all[m++] = (Placed){order[i], 0, footprint(s.c)};
+    }
+    qsort(all, (size_t)m, sizeof *all, cmp_size_desc);
+    int slot = p->nslots++;
+    for (int i = 0; i < m; i++) {
+      const CgBuf *b = &p->bufs[all[i].buf];
+      int64_t size = all[i].hi;
+      /* Only buffers placed earlier whose live ranges meet b's matter. */
+      int nnear = 0;
+      for (int j = 0; j < i; j++) {
+        const CgBuf *x = &p->bufs[all[j].buf];
+        if (x->last >= b->def && b->last >= x->def) near[nnear++] = j;
+      }
+      int64_t best = -1;
+      for (int k = 0; k < nnear && best < 0; k++) {
+        bool inplace;
+        clash(p, all[i].buf, all[near[k]].buf, &inplace, ip);
+        int64_t lo = all[near[k]].lo;
+        if (inplace && fits_at(p, all[i].buf, lo, lo + size, all, near, nnear, ip)) best = lo;
+      }
+      /* Else the lowest offset that fits: 0, or the end of a near buffer. */
+      int nc = 0;
+      cand[nc++] = 0;
+      for (int k = 0; k < nnear; k++)
+        cand[nc++] = all[near[k]].hi;
+      qsort(cand, (size_t)nc, sizeof *cand, cmp_i64);
+      for (int c = 0; c < nc && best < 0; c++)
+        if (fits_at(p, all[i].buf, cand[c], cand[c] + size, all, near, nnear, ip)) best = cand[c];
+      if (best < 0) unreachable("memplan: no offset fits (the end of every buffer is a candidate)");
+      all[i].lo = best, all[i].hi = best + size;
+      p->bufs[all[i].buf].index = slot;
+      p->bufs[all[i].buf].at = best;
+    }
+  }
 }
 
 /* Slots as the IR records them: each buffer's from its owner's IrNode.slot.
  * The record must be one this file could have made: an assignment that puts
  * two live values in one slot is a compiler bug (nothing but plan-memory
  * writes slots, and any pass that changes nodes after it clears them). */
-static void take_recorded(CgPlan *p, const int *order, int n, const CgVal **rd, int *nodes) {
+static void take_recorded(CgPlan *p, const int *order, int n, const bool *ip) {
+  const IrFunc *f = p->f;
   int ns = 0;
   for (int i = 0; i < n; i++) {
     CgBuf *b = &p->bufs[order[i]];
-    int s = p->f->nodes[b->owner].slot;
-    if (s < 0 || s > p->f->n) unreachable("plan-memory left a workspace value without a slot");
-    b->index = s;
-    if (s >= ns) ns = s + 1;
+    const IrNode *nd = &f->nodes[b->owner];
+    if (nd->slot < 0 || nd->slot > f->n || nd->offset < 0)
+      unreachable("plan-memory left a workspace value without a slot");
+    b->index = nd->slot, b->at = nd->offset;
+    if (b->index >= ns) ns = b->index + 1;
+    CgMono sb = buf_bytes(f, b);
     for (int j = 0; j < i; j++) {
       const CgBuf *o = &p->bufs[order[j]];
-      if (o->index != s || o->last < b->def) continue;
-      if (o->last == b->def && in_place_ok(p, b->def, order[j], rd, nodes)) continue;
-      unreachable("plan-memory put two live values in one workspace slot");
+      CgMono so = buf_bytes(f, o);
+      if (o->index != b->index || o->at + footprint(so.c) <= b->at || b->at + footprint(sb.c) <= o->at) continue;
+      bool inplace;
+      if (!cg_mono_same_syms(sb, so) || clash(p, order[i], order[j], &inplace, ip) ||
+          (inplace && o->at != b->at))
+        unreachable("plan-memory put two live values in the same workspace bytes");
     }
   }
   p->nslots = ns;
@@ -150,16 +218,24 @@ void cg_memplan(Arena *a, CgPlan *p) {
   live_ranges(a, p, rd, nodes);
   int *order = arena_alloc(a, sizeof(int) * (size_t)(p->nbufs + 1));
   int n = def_order(p, order);
-  if (f->mem_planned) take_recorded(p, order, n, rd, nodes);
-  else assign(a, p, order, n, rd, nodes);
+  /* Whether each buffer's memory may take, in place, a value written by the
+   * kernel where it dies (in_place_ok, asked once per buffer). */
+  bool *ip = arena_alloc(a, (size_t)p->nbufs + 1);
+  for (int i = 0; i < n; i++)
+    ip[order[i]] = p->bufs[order[i]].last > p->bufs[order[i]].def &&
+                   in_place_ok(p, p->bufs[order[i]].last, order[i], rd, nodes);
+  if (f->mem_planned) take_recorded(p, order, n, ip);
+  else assign(a, p, order, n, ip);
+  /* A slot is as large as its highest end; its unit is its size class. */
   p->slot_size = arena_alloc(a, sizeof(CgMono) * (size_t)(p->nslots + 1));
-  for (int s = 0; s < p->nslots; s++)
-    p->slot_size[s] = cg_mono(0);
+  p->slot_unit = arena_alloc(a, sizeof(CgMono) * (size_t)(p->nslots + 1));
   for (int i = 0; i < n; i++) {
     const CgBuf *b = &p->bufs[order[i]];
-    CgMono need = buf_bytes(f, b);
-    CgMono *have = &p->slot_size[b->index];
-    if (have->c == 0 || (cg_mono_same_syms(*have, need) && have->c < need.c)) *have = need;
+    CgMono need = buf_bytes(f, b), unit = need;
+    unit.c = 1;
+    int64_t end = b->at + footprint(need.c);
+    p->slot_unit[b->index] = unit;
+    if (p->slot_size[b->index].c < end) p->slot_size[b->index] = cg_mono_mul(unit, cg_mono(end));
   }
 }
 
@@ -190,9 +266,9 @@ CgMemStats cg_memstats(const CgPlan *p, const int64_t *syms) {
       bool shared = false;
       if (x->def == i)
         for (int o = 0; o < p->nbufs && !shared; o++)
-          shared = o != b && p->bufs[o].kind == CB_WS && p->bufs[o].index == x->index && p->bufs[o].last == i &&
-                   p->bufs[o].def < i;
-      if (!shared) live += align64(mono_at(buf_bytes(p->f, x), syms));
+          shared = o != b && p->bufs[o].kind == CB_WS && p->bufs[o].index == x->index && p->bufs[o].at == x->at &&
+                   p->bufs[o].last == i && p->bufs[o].def < i;
+      if (!shared) live += mono_at(buf_bytes(p->f, x), syms);
     }
     if (live > st.lower) st.lower = live;
   }

@@ -69,6 +69,7 @@ static bool escapes(const IrFunc *f, const Uses *U, const bool *in, int x) {
 static void make_kernel(CgPlan *p, const Uses *U, bool *in, const int *mem, int n, const IrGroup *g, CgKernel *k) {
   const IrFunc *f = p->f;
   memset(k, 0, sizeof *k);
+  k->hgroup = -1;
   k->root = -1;
   if (g) {
     static const CgKernKind kinds[] = {[IR_GK_EW] = CK_EW, [IR_GK_REDUCE] = CK_REDUCE, [IR_GK_ROWWISE] = CK_ROWWISE};
@@ -108,6 +109,7 @@ static void make_kernel(CgPlan *p, const Uses *U, bool *in, const int *mem, int 
 static void make_scan_kernel(CgPlan *p, const Uses *U, bool *in, int s, CgKernel *k) {
   const IrFunc *f = p->f;
   memset(k, 0, sizeof *k);
+  k->hgroup = -1;
   k->kind = CK_SCAN;
   k->root = k->pos = s;
   k->mem = arena_alloc(p->arena, sizeof(int) * (size_t)(U->n[s] + 1));
@@ -142,10 +144,10 @@ static int cmp_kpos(const void *a, const void *b) {
 
 static void form_kernels(CgPlan *p, const Uses *U) {
   const IrFunc *f = p->f;
-  int ng = ir_group_count(f);
-  IrGroup *groups = arena_alloc(p->arena, sizeof(IrGroup) * (size_t)(ng + 1));
+  IrGroup *parts = arena_alloc(p->arena, sizeof(IrGroup) * (size_t)(f->n + 1));
+  int *part_of = arena_alloc(p->arena, sizeof(int) * (size_t)(f->n + 1));
   int *rank = arena_alloc(p->arena, sizeof(int) * (size_t)(f->n + 1));
-  if (!ir_groups_check(f, groups, NULL) || !ir_group_schedule(f, rank, NULL))
+  if (ir_groups_check(f, parts, part_of, NULL) < 0 || !ir_group_schedule(f, rank, NULL))
     unreachable("the IR's fusion groups break ir/groups.c's rule (the verifier says where)");
   bool *in = arena_alloc(p->arena, (size_t)f->n);
   GPair *pairs = arena_alloc(p->arena, sizeof(GPair) * (size_t)(f->n + 1));
@@ -163,7 +165,7 @@ static void form_kernels(CgPlan *p, const Uses *U) {
       continue;
     }
     if (kern && f->nodes[n].group >= 0) {
-      pairs[np++] = (GPair){f->nodes[n].group, n};
+      pairs[np++] = (GPair){part_of[n], n};
       continue;
     }
     make_kernel(p, U, in, &n, 1, NULL, &k);
@@ -175,14 +177,15 @@ static void form_kernels(CgPlan *p, const Uses *U) {
     int j = i, n = 0;
     while (j < np && pairs[j].g == pairs[i].g)
       mem[n++] = pairs[j++].n;
-    make_kernel(p, U, in, mem, n, &groups[pairs[i].g], &k);
+    make_kernel(p, U, in, mem, n, &parts[pairs[i].g], &k);
+    k.hgroup = parts[pairs[i].g].group;
     add_kernel(p, &k);
     i = j;
   }
-  /* Schedule order: a kernel's key is its unit's rank (pos is only a
-   * tie-break that never fires: units have distinct ranks). */
+  /* Schedule order: a kernel's key is its unit's rank, then its first
+   * member (the parts of one group share a rank and stay side by side). */
   for (int i = 0; i < p->nks; i++)
-    p->ks[i].pos = rank[p->ks[i].mem[0]];
+    p->ks[i].pos = rank[p->ks[i].mem[0]] * (f->n + 1) + p->ks[i].mem[0];
   qsort(p->ks, (size_t)p->nks, sizeof *p->ks, cmp_kpos);
   memset(p->kof, -1, sizeof(int) * (size_t)f->n);
   for (int i = 0; i < p->nks; i++)
@@ -285,6 +288,7 @@ static bool in_place_ok(const CgPlan *p, const IrModule *m, int ki, int x, int g
 static void end_copy(CgPlan *p, int node, int buf) {
   CgKernel *k = &p->ks[p->nks++];
   memset(k, 0, sizeof *k);
+  k->hgroup = -1;
   k->kind = CK_EW;
   k->root = -1;
   k->end = true;

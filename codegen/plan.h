@@ -53,6 +53,8 @@ typedef enum { CB_GLOBAL, CB_INPUT, CB_OUTPUT, CB_WS } CgBufKind;
 typedef struct CgBuf {
   CgBufKind kind;
   int index;     /* global / input / output number; for CB_WS the slot */
+  int64_t at;    /* CB_WS: offset in its slot, in bytes per unit of the slot's
+                  * symbolic size (x B for a slot of B-sized values) */
   int owner;     /* node whose value the buffer holds (-1 for arguments) */
   int def, last; /* live range in kernel order (inclusive), CB_WS only */
 } CgBuf;
@@ -88,7 +90,9 @@ typedef struct CgExport {
 typedef struct CgKernel {
   CgKernKind kind;
   int root; /* the non-elementwise node (-1 for CK_EW) */
-  int pos;  /* schedule key: its unit's rank in ir_group_schedule's order */
+  int64_t pos; /* schedule key: its unit's rank in ir_group_schedule's order */
+  int hgroup;  /* its IR group, or -1; the kernels of one group's parts
+                * sit side by side and run as one dispatch */
   int *mem; /* member nodes (computed here), ascending */
   int nmem;
   CgExport *exp;
@@ -113,6 +117,7 @@ typedef struct CgPlan {
   CgKernel *ks; /* in execution order */
   int nks;
   CgMono *slot_size; /* per workspace slot, bytes before alignment */
+  CgMono *slot_unit; /* per slot: its symbolic size class (coefficient 1) */
   int nslots;
   int nfused; /* kernels with more than one member */
 } CgPlan;

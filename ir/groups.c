@@ -15,6 +15,10 @@
  * scalar in a group is evaluated once per loop level that needs it); a store
  * carrying the id stores a member of the group; and the groups can be
  * ordered (no path leaves a group and comes back into it).
+ * A group may have several parts: pieces not joined by any operand edge
+ * (horizontal fusion). Each part follows the rule above on its own, with
+ * its own root and domain; the order rule makes them independent, and they
+ * run as one dispatch (the optimizer update of every parameter at once).
  * A value is exported when something outside the group reads it (dim nodes
  * read only a shape and do not count), a store writes it, or it is returned.
  *
@@ -86,68 +90,109 @@ static bool group_error(Diag *d, const IrFunc *f, int v, const char *fmt, const 
   return false;
 }
 
-bool ir_groups_check(const IrFunc *f, IrGroup *groups, Diag *d) {
-  int ng = ir_group_count(f);
+static int find(int *up, int x) {
+  while (up[x] != x)
+    x = up[x] = up[up[x]];
+  return x;
+}
+
+/* Parts: the connected pieces of each group (members joined by operand
+ * edges), numbered densely in node order; a store is in its value's part. */
+static int split_parts(const IrFunc *f, int *part_of) {
+  int n = f->n;
+  int *up = malloc(sizeof(int) * (size_t)(n + 1)), *id = malloc(sizeof(int) * (size_t)(n + 1));
+  if (!up || !id) unreachable("out of memory");
+  for (int i = 0; i < n; i++)
+    up[i] = i, id[i] = -1;
+  for (int i = 0; i < n; i++) {
+    const IrNode *nd = &f->nodes[i];
+    if (nd->group < 0 || nd->op == OP_STORE) continue;
+    for (int j = 0; j < nd->nargs; j++) {
+      int a = nd->args[j];
+      if (f->nodes[a].group == nd->group) up[find(up, a)] = find(up, i);
+    }
+  }
+  int np = 0;
+  for (int i = 0; i < n; i++) {
+    const IrNode *nd = &f->nodes[i];
+    part_of[i] = -1;
+    if (nd->group < 0 || nd->group > n) continue;
+    int r = find(up, nd->op == OP_STORE ? nd->args[0] : i);
+    if (nd->op == OP_STORE && f->nodes[nd->args[0]].group != nd->group) r = i; /* reported by the caller */
+    if (id[r] < 0) id[r] = np++;
+    part_of[i] = id[r];
+  }
+  free(up), free(id);
+  return np;
+}
+
+int ir_groups_check(const IrFunc *f, IrGroup *parts, int *part_of, Diag *d) {
   bool ok = true;
   bool *exported = calloc((size_t)f->n + 1, 1);
-  bool *have = calloc((size_t)ng + 1, 1);
-  IrGroup *own = groups ? NULL : calloc((size_t)ng + 1, sizeof *own);
-  if (!exported || !have || (!groups && !own)) unreachable("out of memory");
-  if (!groups) groups = own;
-  exported_flags(f, exported);
-  for (int i = 0; i < f->n; i++) {
-    const IrNode *nd = &f->nodes[i];
-    if (nd->group < -1 || nd->group > f->n) {
+  bool *have = calloc((size_t)f->n + 1, 1);
+  IrGroup *own = parts ? NULL : calloc((size_t)f->n + 1, sizeof *own);
+  int *own_of = part_of ? NULL : malloc(sizeof(int) * (size_t)(f->n + 1));
+  if (!exported || !have || (!parts && !own) || (!part_of && !own_of)) unreachable("out of memory");
+  if (!parts) parts = own;
+  if (!part_of) part_of = own_of;
+  for (int i = 0; i < f->n; i++)
+    if (f->nodes[i].group < -1 || f->nodes[i].group > f->n)
       ok = group_error(d, f, i, "group ids are -1 (none) or from 0 to the node count", "");
-      continue;
-    }
-    if (nd->group < 0 || nd->op == OP_STORE || !ir_group_root_op(nd->op)) continue;
-    if (have[nd->group]) {
-      ok = group_error(d, f, i, "a group has one root, and this is its second", "");
-      continue;
-    }
-    have[nd->group] = true;
-    groups[nd->group] = ir_group_start(f, i);
-  }
-  /* Groups without a root are elementwise: their domain is the shape of
-   * their first exported member (the rule then requires the rest to agree). */
-  for (int i = 0; i < f->n; i++) {
+  int np = ok ? split_parts(f, part_of) : 0;
+  exported_flags(f, exported);
+  for (int i = 0; i < f->n && ok; i++) {
     const IrNode *nd = &f->nodes[i];
-    if (nd->group < 0 || nd->group > f->n || nd->op == OP_STORE || have[nd->group] || !exported[i]) continue;
-    if (!op_is(nd->op, OPF_ELEMWISE)) continue; /* reported below */
-    have[nd->group] = true;
-    groups[nd->group] = ir_group_start(f, i);
+    int q = part_of[i];
+    if (q < 0 || nd->op == OP_STORE || !ir_group_root_op(nd->op)) continue;
+    if (have[q]) {
+      ok = group_error(d, f, i, "a group (or each independent part of one) has one root, and this is its second", "");
+      continue;
+    }
+    have[q] = true;
+    parts[q] = ir_group_start(f, i);
   }
-  /* A group nothing reads is dead code (the plan drops it); give it the
+  /* Parts without a root are elementwise: their domain is the shape of their
+   * first exported member (the rule then requires the rest to agree). */
+  for (int i = 0; i < f->n && ok; i++) {
+    const IrNode *nd = &f->nodes[i];
+    int q = part_of[i];
+    if (q < 0 || nd->op == OP_STORE || have[q] || !exported[i] || !op_is(nd->op, OPF_ELEMWISE)) continue;
+    have[q] = true;
+    parts[q] = ir_group_start(f, i);
+  }
+  /* A part nothing reads is dead code (the plan drops it); give it the
    * domain of its last member, as the fuse pass would have. */
-  for (int i = f->n - 1; i >= 0; i--) {
+  for (int i = f->n - 1; i >= 0 && ok; i--) {
     const IrNode *nd = &f->nodes[i];
-    if (nd->group < 0 || nd->group > f->n || nd->op == OP_STORE || have[nd->group]) continue;
-    if (!op_is(nd->op, OPF_ELEMWISE)) continue;
-    have[nd->group] = true;
-    groups[nd->group] = ir_group_start(f, i);
+    int q = part_of[i];
+    if (q < 0 || nd->op == OP_STORE || have[q] || !op_is(nd->op, OPF_ELEMWISE)) continue;
+    have[q] = true;
+    parts[q] = ir_group_start(f, i);
   }
   char why[200];
-  for (int i = 0; i < f->n; i++) {
+  for (int i = 0; i < f->n && ok; i++) {
     const IrNode *nd = &f->nodes[i];
-    int g = nd->group;
-    if (g < 0 || g > f->n) continue;
+    int q = part_of[i];
+    if (q < 0) continue;
     if (nd->op == OP_STORE) {
-      if (f->nodes[nd->args[0]].group != g || !have[g] || groups[g].kind != IR_GK_EW)
+      if (f->nodes[nd->args[0]].group != nd->group || !have[q] || parts[q].kind != IR_GK_EW)
         ok = group_error(d, f, i, "a store in a group stores a member of an elementwise group", "");
       continue;
     }
-    if (!have[g]) {
+    if (!have[q]) {
       ok = group_error(d, f, i, "a group's members are elementwise ops and at most one root", "");
       continue;
     }
-    groups[g].nmem++;
-    if (i != groups[g].root && !ir_group_admits(&groups[g], nd, exported[i], why, sizeof why))
+    parts[q].group = nd->group;
+    parts[q].nmem++;
+    if (i != parts[q].root && !ir_group_admits(&parts[q], nd, exported[i], why, sizeof why))
       ok = group_error(d, f, i, "", why);
   }
-  free(exported), free(have), free(own);
+  free(exported), free(have), free(own), free(own_of);
+  /* The order check also makes a group's parts independent: a path from
+   * one part to another leaves the group and comes back into it. */
   if (ok && !ir_group_schedule(f, NULL, d)) ok = false;
-  return ok;
+  return ok ? np : -1;
 }
 
 /* ---- scheduling ---- */

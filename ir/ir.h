@@ -189,6 +189,8 @@ typedef struct IrNode {
   int group;       /* codegen group (set by fusion); -1: a group of its own */
   int slot;        /* workspace slot (set by plan-memory; read only when the
                     * function is mem_planned); -1: not in the workspace */
+  int64_t offset;  /* where in the slot, in bytes per unit of its symbolic
+                    * size (codegen/plan.h, CgBuf.at) */
 } IrNode;
 
 typedef struct IrFunc {
@@ -314,6 +316,7 @@ bool ir_func_is_scan_body(const IrModule *m, const IrFunc *f);
 typedef enum { IR_GK_EW, IR_GK_REDUCE, IR_GK_ROWWISE } IrGroupKind;
 
 typedef struct IrGroup {
+  int group; /* the group id this part belongs to */
   IrGroupKind kind;
   int root;     /* the non-elementwise member; -1 for IR_GK_EW */
   Shape domain; /* the iteration space every member broadcasts to */
@@ -330,10 +333,13 @@ IrGroup ir_group_start(const IrFunc *f, int v);
 /* Whether node nd may be a non-root member of g; exported: something outside
  * the group reads it. False with the reason in why. */
 bool ir_group_admits(const IrGroup *g, const IrNode *nd, bool exported, char *why, size_t len);
-/* Checks every group of f against the rule; fills groups[0..ir_group_count)
- * (may be NULL). Reports each violation through d (NULL: silently) at the
- * offending node; returns true when all hold. */
-bool ir_groups_check(const IrFunc *f, IrGroup *groups, Diag *d);
+/* Checks every group of f against the rule, part by part (a part is a
+ * connected piece of a group; a group of several runs them as one
+ * dispatch). Fills parts[] and part_of[] (node -> part or -1; both sized
+ * f->n + 1, either may be NULL). Reports each violation through d (NULL:
+ * silently) at the offending node. Returns the number of parts, or -1 when
+ * the rule is broken. */
+int ir_groups_check(const IrFunc *f, IrGroup *parts, int *part_of, Diag *d);
 /* A kernel order: rank[i] is the position of node i's unit (its group, or
  * itself alone) in a topological order of the units that keeps node order
  * where it can (rank may be NULL). False, reported through d, when the

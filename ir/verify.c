@@ -235,7 +235,7 @@ static void verify_func(Verifier *V, const IrFunc *f) {
     all_good &= good[i] = verify_node(V, i, &ninputs, good);
   /* Fusion groups are checked on well-typed IR only: their rule compares
    * shapes. */
-  if (all_good && !ir_groups_check(f, NULL, V->d)) V->ok = false;
+  if (all_good && ir_groups_check(f, NULL, NULL, V->d) < 0) V->ok = false;
   for (int r = 0; r < f->nrets; r++) {
     int v = f->rets[r];
     char vn[80];

@@ -30,6 +30,7 @@
  * its users already have their groups, and it joins theirs if they agree.
  * dim users do not count as uses (they read only a shape). */
 #include <stdlib.h>
+#include <string.h>
 
 #include "passes.h"
 
@@ -63,7 +64,38 @@ static int join_target(const Fuse *F, int v) {
   return g;
 }
 
-static void fuse_func(IrFunc *f) {
+/* Horizontal fusion: every elementwise group whose values nothing but
+ * stores read (each parameter's optimizer update) joins the first such
+ * group, as one more part; the parts run as one dispatch. They are
+ * independent: nothing reads them, so no path leads from one to another. */
+static void merge_sinks(Fuse *F, int ngroups) {
+  IrFunc *f = F->f;
+  bool *sink = malloc((size_t)ngroups + 1);
+  if (!sink) unreachable("out of memory");
+  for (int g = 0; g < ngroups; g++)
+    sink[g] = F->grp[g].kind == IR_GK_EW;
+  for (int v = 0; v < f->n; v++) {
+    int g = f->nodes[v].group;
+    if (g < 0 || f->nodes[v].op == OP_STORE) continue;
+    if (F->returned[v]) sink[g] = false;
+    for (int i = 0; i < F->nuse[v]; i++) {
+      const IrNode *u = &f->nodes[F->use[v][i]];
+      if (u->op != OP_STORE && u->op != OP_DIM && u->group != g) sink[g] = false;
+    }
+  }
+  int target = -1;
+  for (int g = 0; g < ngroups; g++)
+    if (sink[g] && target < 0) target = g;
+  for (int v = 0; v < f->n && target >= 0; v++) {
+    int g = f->nodes[v].group;
+    if (g < 0 || g == target || !sink[g]) continue;
+    f->nodes[v].group = target;
+    F->grp[target].nmem++;
+  }
+  free(sink);
+}
+
+static void fuse_func(IrFunc *f, bool vertical, bool horizontal) {
   f->mem_planned = false; /* the kernels change, and with them what lives where */
   int n = f->n;
   Fuse F = {.f = f};
@@ -94,11 +126,12 @@ static void fuse_func(IrFunc *f) {
     IrNode *nd = &f->nodes[v];
     nd->group = -1;
     if (!op_is(nd->op, OPF_ELEMWISE) && !ir_group_root_op(nd->op)) continue;
-    int g = join_target(&F, v);
+    int g = vertical ? join_target(&F, v) : -1;
     if (g < 0) F.grp[g = ngroups++] = ir_group_start(f, v);
     nd->group = g;
     F.grp[g].nmem++;
   }
+  if (horizontal) merge_sinks(&F, ngroups);
   /* Stores ride with the elementwise group that computes their value (which
    * admitted it with the domain's shape). */
   for (int s = 0; s < n; s++) {
@@ -127,9 +160,23 @@ static void fuse_func(IrFunc *f) {
   free(fill), free(renum);
 }
 
+/* --fuse=<kinds>: a comma list of the fusions to do, from vertical and
+ * horizontal (default: both). */
 bool pass_fuse(IrModule *m, PassCtx *ctx) {
-  (void)ctx;
+  const char *opt = pass_option(ctx, "fuse");
+  bool vertical = !opt, horizontal = !opt;
+  for (const char *p = opt; p && *p;) {
+    size_t len = strcspn(p, ",");
+    if (len == 8 && !strncmp(p, "vertical", len)) vertical = true;
+    else if (len == 10 && !strncmp(p, "horizontal", len)) horizontal = true;
+    else if (len) {
+      diag_fatal(ctx->diag, "--fuse: unknown fusion '%.*s' (expected vertical, horizontal or both, comma-separated)",
+                 (int)len, p);
+      return false;
+    }
+    p += len + (p[len] == ',');
+  }
   for (int i = 0; i < m->nfuncs; i++)
-    fuse_func(m->funcs[i]);
+    fuse_func(m->funcs[i], vertical, horizontal);
   return true;
 }

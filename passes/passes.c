@@ -13,7 +13,9 @@ const PassInfo pass_table[] = {
     {"autodiff", "build train_step: eval_step (loss_step if any) + backward pass + optimizer update", pass_autodiff, NULL},
     {"simplify", "fold constants, algebraic identities, CSE, DCE", pass_simplify, NULL},
     {"dce", "remove nodes no result or store needs; renumber compactly", pass_dce, NULL},
-    {"fuse", "group elementwise chains and reductions into loop nests (fuse.c)", pass_fuse, NULL},
+    {"fuse", "group elementwise chains and reductions into loop nests (fuse.c)", pass_fuse,
+     "<kinds>: which fusions, a comma list of vertical (chains into loop nests) and horizontal (independent update "
+     "groups into one dispatch); default both"},
     {"plan-memory", "workspace slots by liveness, in place where legal; reports arena vs lower bound",
      pass_plan_memory, NULL},
 };

@@ -53,10 +53,12 @@ bool pass_plan_memory(IrModule *m, PassCtx *ctx) {
     Arena *a = arena_new();
     CgPlan *p = cg_plan(a, m, f);
     for (int n = 0; n < f->n; n++)
-      f->nodes[n].slot = -1;
+      f->nodes[n].slot = -1, f->nodes[n].offset = 0;
     for (int b = 0; b < p->nbufs; b++)
-      if (p->bufs[b].kind == CB_WS && p->bufs[b].owner >= 0 && p->bufs[b].def >= 0)
+      if (p->bufs[b].kind == CB_WS && p->bufs[b].owner >= 0 && p->bufs[b].def >= 0) {
         f->nodes[p->bufs[b].owner].slot = p->bufs[b].index;
+        f->nodes[p->bufs[b].owner].offset = p->bufs[b].at;
+      }
     f->mem_planned = true;
     CgMemStats st = cg_memstats(p, syms);
     if (st.arena > worst.arena) worst.arena = st.arena, worst_fn = f->name;

@@ -103,6 +103,19 @@ extern const NnrtModel nnrt_model;
 typedef void (*NnrtBody)(void *ctx, int64_t lo, int64_t hi);
 void nnrt_parallel_for(NnrtBody body, void *ctx, int64_t n, int64_t grain);
 
+/* One loop of a multi-dispatch: body(ctx, lo, hi) over [0, n), in pieces of
+ * at least `grain` iterations. */
+typedef struct NnrtTask {
+  NnrtBody body;
+  void *ctx;
+  int64_t n, grain;
+} NnrtTask;
+/* Runs independent loops (the parts of a horizontally fused group, such as
+ * every parameter's optimizer update) as one job on the pool: one dispatch
+ * and one wait instead of one per loop. The bodies must be elementwise over
+ * their iterations (any split computes the same values). */
+void nnrt_parallel_multi(const NnrtTask *tasks, int64_t ntasks);
+
 /* Provided by the runtime, called by generated code for every matmul:
  * C = alpha op(A) op(B) + beta C, all row-major, op(X) = X or X^T as ta/tb
  * say, C is m x n, lda/ldb/ldc are row strides in elements (cblas_sgemm's

@@ -203,3 +203,46 @@ void nnrt_parallel_for(NnrtBody body, void *ctx, int64_t n, int64_t grain) {
       sched_yield();
   atomic_flag_clear_explicit(&p->busy, memory_order_release);
 }
+
+/* ---- several loops as one job ---- */
+
+/* The job is a sequence of pieces: task t's [0, n) cut in pieces of `grain`
+ * iterations, tasks one after another; piece i belongs to the task whose
+ * range of piece numbers holds it. */
+typedef struct Multi {
+  const NnrtTask *t;
+  int64_t ntasks;
+  const int64_t *first; /* first[t]: the number of task t's first piece */
+} Multi;
+
+static void multi_body(void *ctx, int64_t lo, int64_t hi) {
+  const Multi *m = ctx;
+  int64_t t = 0;
+  while (t + 1 < m->ntasks && m->first[t + 1] <= lo) t++;
+  while (lo < hi) {
+    const NnrtTask *k = &m->t[t];
+    int64_t end = m->first[t + 1] < hi ? m->first[t + 1] : hi;
+    int64_t a = (lo - m->first[t]) * k->grain, b = (end - m->first[t]) * k->grain;
+    if (b > k->n) b = k->n;
+    if (a < b) k->body(k->ctx, a, b);
+    lo = end;
+    t++;
+  }
+}
+
+#define MULTI_MAX_TASKS 256
+
+void nnrt_parallel_multi(const NnrtTask *tasks, int64_t ntasks) {
+  /* Generated code caps a dispatch at MULTI_MAX_TASKS loops (codegen/cpu/
+   * step.c); more run in groups of that many. */
+  for (; ntasks > MULTI_MAX_TASKS; tasks += MULTI_MAX_TASKS, ntasks -= MULTI_MAX_TASKS)
+    nnrt_parallel_multi(tasks, MULTI_MAX_TASKS);
+  int64_t first[MULTI_MAX_TASKS + 1];
+  first[0] = 0;
+  for (int64_t t = 0; t < ntasks; t++) {
+    int64_t g = tasks[t].grain < 1 ? 1 : tasks[t].grain, n = tasks[t].n < 0 ? 0 : tasks[t].n;
+    first[t + 1] = first[t] + (n + g - 1) / g;
+  }
+  Multi m = {tasks, ntasks, first};
+  nnrt_parallel_for(multi_body, &m, first[ntasks], 1);
+}

@@ -26,8 +26,8 @@ typedef struct CgCtx {
   Arena *arena;
   LLVMTypeRef t_void, t_i32, t_i64, t_f32, t_f64, t_ptr;
   LLVMTypeRef t_kernel_body; /* void(ptr ctx, i64 lo, i64 hi) */
-  LLVMValueRef f_sgemm, f_pfor, f_fail_label, f_fail_id;
-  LLVMTypeRef ft_sgemm, ft_pfor, ft_fail_label, ft_fail_id;
+  LLVMValueRef f_sgemm, f_pfor, f_pmulti, f_fail_label, f_fail_id;
+  LLVMTypeRef ft_sgemm, ft_pfor, ft_pmulti, ft_fail_label, ft_fail_id;
   unsigned attr_noalias, attr_nounwind;
   const char *fname; /* IR function being compiled */
   int kcount;        /* kernels emitted so far, for names */

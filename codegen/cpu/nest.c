@@ -327,7 +327,7 @@ static bool same_mem(const CgPlan *p, int a, int b) {
   /* Two workspace buffers in one slot are one memory: an in-place kernel
    * (memplan.c) reads the one and writes the other through one pointer,
    * which keeps the parameters' noalias true. */
-  if (x->kind == CB_WS && y->kind == CB_WS) return x->index == y->index;
+  if (x->kind == CB_WS && y->kind == CB_WS) return x->index == y->index && x->at == y->at;
   if (x->kind == CB_WS || y->kind == CB_WS) return false;
   return x->kind == y->kind && x->index == y->index;
 }

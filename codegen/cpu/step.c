@@ -18,6 +18,7 @@
 /* Nests of fewer elements run inline: a thread-pool dispatch costs more. */
 #define CG_PAR_MIN 32768
 #define CG_GRAIN 16384
+#define CG_MAX_PARTS 256 /* loops per nnrt_parallel_multi job (rt_pool.c's cap) */
 
 static LLVMValueRef align64(CgCtx *cx, LLVMBuilderRef b, LLVMValueRef x) {
   LLVMValueRef y = LLVMBuildAdd(b, x, cg_i64(cx, 63), "");
@@ -61,6 +62,7 @@ static void bind_all(CgFn *F, const CgPlan *p, LLVMValueRef *off) {
     if (B->kind == CB_WS) {
       if (B->def < 0) continue; /* never written: nothing reads it */
       LLVMValueRef o = off[B->index];
+      if (B->at) o = LLVMBuildAdd(F->pre, o, cg_mono_val(F, cg_mono_mul(cg_mono(B->at), p->slot_unit[B->index])), "");
       F->bufp[b] = LLVMBuildInBoundsGEP2(F->pre, LLVMInt8TypeInContext(cx->llc), LLVMGetParam(F->fn, 2), &o, 1, "");
       continue;
     }
@@ -82,6 +84,15 @@ static LLVMValueRef scan_region_bytes(CgFn *F, const CgPlan *p) {
   return most;
 }
 
+/* grain = ceil(CG_GRAIN / inner) outer iterations, at least one. */
+static LLVMValueRef grain_of(CgFn *F, const CgKFn *kf) {
+  CgCtx *cx = F->cx;
+  LLVMBuilderRef b = cx->b;
+  LLVMValueRef inner = cg_mono_val(F, kf->inner);
+  LLVMValueRef g = LLVMBuildSDiv(b, LLVMBuildAdd(b, cg_i64(cx, CG_GRAIN - 1), inner, ""), inner, "");
+  return LLVMBuildSelect(b, LLVMBuildICmp(b, LLVMIntSLT, g, cg_i64(cx, 1), ""), cg_i64(cx, 1), g, "grain");
+}
+
 static void call_kernel(CgFn *F, const CgKFn *kf, LLVMValueRef ctx) {
   CgCtx *cx = F->cx;
   LLVMBuilderRef b = cx->b;
@@ -99,12 +110,40 @@ static void call_kernel(CgFn *F, const CgKFn *kf, LLVMValueRef ctx) {
     LLVMValueRef idx = cg_i64(cx, i);
     LLVMBuildStore(b, args[i], LLVMBuildInBoundsGEP2(b, cx->t_ptr, ctx, &idx, 1, ""));
   }
-  /* grain = ceil(CG_GRAIN / inner) outer iterations, at least one. */
-  LLVMValueRef inner = cg_mono_val(F, kf->inner);
-  LLVMValueRef g = LLVMBuildSDiv(b, LLVMBuildAdd(b, cg_i64(cx, CG_GRAIN - 1), inner, ""), inner, "");
-  g = LLVMBuildSelect(b, LLVMBuildICmp(b, LLVMIntSLT, g, cg_i64(cx, 1), ""), cg_i64(cx, 1), g, "grain");
-  LLVMValueRef pargs[4] = {kf->body, ctx, cg_mono_val(F, kf->outer), g};
+  LLVMValueRef pargs[4] = {kf->body, ctx, cg_mono_val(F, kf->outer), grain_of(F, kf)};
   LLVMBuildCall2(b, cx->ft_pfor, cx->f_pfor, pargs, 4, "");
+}
+
+/* Kernels [i, j) are the parts of one horizontally fused group: the ranged
+ * ones run as one nnrt_parallel_multi job (one dispatch, one wait), any
+ * other inline first. Each task gets its own stretch of ctx. */
+static void call_parts(CgFn *F, const CgKFn *kfs, int i, int j, LLVMValueRef ctx, LLVMValueRef tasks) {
+  CgCtx *cx = F->cx;
+  LLVMBuilderRef b = cx->b;
+  LLVMTypeRef i8 = LLVMInt8TypeInContext(cx->llc);
+  int nt = 0, at = 0;
+  for (int k = i; k < j; k++) {
+    const CgKFn *kf = &kfs[k];
+    if (!kf->body) {
+      call_kernel(F, kf, ctx);
+      continue;
+    }
+    LLVMValueRef my = LLVMBuildInBoundsGEP2(b, cx->t_ptr, ctx, (LLVMValueRef[]){cg_i64(cx, at)}, 1, "");
+    for (int a = 0; a <= kf->nbufs; a++) {
+      LLVMValueRef idx = cg_i64(cx, a);
+      LLVMValueRef v = a < kf->nbufs ? cg_buf_ptr(F, kf->bufs[a]) : F->syms;
+      LLVMBuildStore(b, v, LLVMBuildInBoundsGEP2(b, cx->t_ptr, my, &idx, 1, ""));
+    }
+    at += kf->nbufs + 1;
+    /* NnrtTask {body, ctx, n, grain}: four 8-byte fields. */
+    LLVMValueRef t = LLVMBuildInBoundsGEP2(b, i8, tasks, (LLVMValueRef[]){cg_i64(cx, 32 * nt++)}, 1, "");
+    LLVMValueRef f[4] = {kf->body, my, cg_mono_val(F, kf->outer), grain_of(F, kf)};
+    for (int q = 0; q < 4; q++)
+      LLVMBuildStore(b, f[q], LLVMBuildInBoundsGEP2(b, i8, t, (LLVMValueRef[]){cg_i64(cx, 8 * q)}, 1, ""));
+  }
+  if (!nt) return;
+  LLVMValueRef args[2] = {tasks, cg_i64(cx, nt)};
+  LLVMBuildCall2(b, cx->ft_pmulti, cx->f_pmulti, args, 2, "");
 }
 
 /* May this kernel's nest be big enough to be worth the thread pool? */
@@ -121,16 +160,33 @@ bool cg_emit_step(CgCtx *cx, const IrFunc *f, LLVMValueRef *fn, LLVMValueRef *ws
   cx->fname = f->name;
   cx->kcount = 0;
   CgKFn *kfs = arena_alloc(cx->arena, sizeof(CgKFn) * (size_t)(p->nks + 1));
-  int maxbufs = 0;
-  for (int i = 0; i < p->nks; i++) {
-    if (p->ks[i].kind == CK_MATMUL || p->ks[i].kind == CK_SCAN) continue;
-    cg_kernel(cx, p, &p->ks[i], &kfs[i]);
-    if (kfs[i].ranged && maybe_large(&kfs[i])) {
-      char name[128];
-      snprintf(name, sizeof name, "%s_par", LLVMGetValueName(kfs[i].fn));
-      cg_make_body(cx, &kfs[i], name);
+  /* run[i]: one past the last kernel of the dispatch that starts at i (the
+   * parts of one group, side by side in the plan). */
+  int *run = arena_alloc(cx->arena, sizeof(int) * (size_t)(p->nks + 1));
+  for (int i = 0; i < p->nks;) {
+    int j = i + 1;
+    while (p->ks[i].hgroup >= 0 && j < p->nks && p->ks[j].hgroup == p->ks[i].hgroup && j - i < CG_MAX_PARTS) j++;
+    run[i] = j;
+    i = j;
+  }
+  int maxctx = 0, maxtasks = 1;
+  for (int i = 0; i < p->nks; i = run[i]) {
+    int ctxn = 0;
+    for (int k = i; k < run[i]; k++) {
+      if (p->ks[k].kind == CK_MATMUL || p->ks[k].kind == CK_SCAN) continue;
+      cg_kernel(cx, p, &p->ks[k], &kfs[k]);
+      /* A part of a multi-dispatch runs on the pool whatever its size: the
+       * job is the sum of its parts. */
+      if (kfs[k].ranged && (maybe_large(&kfs[k]) || run[i] - i > 1)) {
+        char name[128];
+        snprintf(name, sizeof name, "%s_par", LLVMGetValueName(kfs[k].fn));
+        cg_make_body(cx, &kfs[k], name);
+      }
+      ctxn += kfs[k].nbufs + 1;
+      if (run[i] - i == 1 && ctxn > maxctx) maxctx = ctxn;
     }
-    if (kfs[i].nbufs > maxbufs) maxbufs = kfs[i].nbufs;
+    if (ctxn > maxctx) maxctx = ctxn;
+    if (run[i] - i > maxtasks) maxtasks = run[i] - i;
   }
 
   char name[128];
@@ -139,11 +195,15 @@ bool cg_emit_step(CgCtx *cx, const IrFunc *f, LLVMValueRef *fn, LLVMValueRef *ws
   *fn = begin(cx, &F, p, name, cx->t_void, 3, 1);
   LLVMValueRef *off = slot_offsets(&F, p);
   bind_all(&F, p, off);
-  LLVMValueRef ctx = LLVMBuildArrayAlloca(F.pre, cx->t_ptr, cg_i64(cx, maxbufs + 1), "ctx");
+  LLVMValueRef ctx = LLVMBuildArrayAlloca(F.pre, cx->t_ptr, cg_i64(cx, maxctx + 1), "ctx");
+  LLVMValueRef tasks = LLVMBuildArrayAlloca(F.pre, cx->t_ptr, cg_i64(cx, 4 * maxtasks), "tasks");
   LLVMValueRef region = LLVMBuildInBoundsGEP2(F.pre, LLVMInt8TypeInContext(cx->llc), LLVMGetParam(F.fn, 2),
                                               &off[p->nslots], 1, "scan_region");
   for (int i = 0; i < p->nks; i++) {
-    if (p->ks[i].kind == CK_MATMUL)
+    if (run[i] - i > 1) { /* only elementwise and reduction kernels are parts */
+      call_parts(&F, kfs, i, run[i], ctx, tasks);
+      i = run[i] - 1;
+    } else if (p->ks[i].kind == CK_MATMUL)
       cg_emit_matmul(&F, &p->ks[i]);
     else if (p->ks[i].kind == CK_SCAN)
       cg_emit_scan(&F, &p->ks[i], region);

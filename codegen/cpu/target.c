@@ -87,6 +87,10 @@ static void declare_runtime(CgCtx *cx) {
   LLVMTypeRef pf[4] = {p, p, i64, i64};
   cx->ft_pfor = LLVMFunctionType(cx->t_void, pf, 4, 0);
   cx->f_pfor = LLVMAddFunction(cx->mod, "nnrt_parallel_for", cx->ft_pfor);
+  /* void nnrt_parallel_multi(const NnrtTask *tasks, int64_t ntasks) */
+  LLVMTypeRef pm[2] = {p, i64};
+  cx->ft_pmulti = LLVMFunctionType(cx->t_void, pm, 2, 0);
+  cx->f_pmulti = LLVMAddFunction(cx->mod, "nnrt_parallel_multi", cx->ft_pmulti);
   LLVMTypeRef fl[3] = {i64, i64, i64};
   cx->ft_fail_label = LLVMFunctionType(cx->t_void, fl, 3, 0);
   /* Weak: libnnrt defines it, but the JIT test harnesses link without the

@@ -25,7 +25,7 @@
 #include <unistd.h>
 
 int t_passed, t_failed;
-int hk_parallel_calls, hk_fail_calls;
+int hk_parallel_calls, hk_fail_calls, hk_multi_calls;
 int64_t hk_fail_args[4];
 int64_t hk_grain;
 
@@ -38,6 +38,14 @@ static void test_pfor(NnrtBody body, void *ctx, int64_t n, int64_t grain) {
     int64_t lo = c * grain, hi = lo + grain < n ? lo + grain : n;
     body(ctx, lo, hi);
   }
+}
+
+/* The tasks last to first, each through test_pfor: an order no real pool
+ * uses, so a part that reads another part's result would show. */
+static void test_pmulti(const NnrtTask *t, int64_t n) {
+  hk_multi_calls++;
+  for (int64_t i = n - 1; i >= 0; i--)
+    test_pfor(t[i].body, t[i].ctx, t[i].n, t[i].grain);
 }
 
 static void test_sgemm(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
@@ -102,13 +110,14 @@ static bool jit_build(IrModule *m, int opt) {
     return false;
   LLVMOrcJITDylibAddGenerator(jd, gen);
   LLVMJITSymbolFlags fl = {LLVMJITSymbolGenericFlagsExported | LLVMJITSymbolGenericFlagsCallable, 0};
-  LLVMOrcCSymbolMapPair syms[4] = {
+  LLVMOrcCSymbolMapPair syms[5] = {
+      {LLVMOrcLLJITMangleAndIntern(g_jit, "nnrt_parallel_multi"), {(uint64_t)(uintptr_t)test_pmulti, fl}},
       {LLVMOrcLLJITMangleAndIntern(g_jit, "nnrt_fail_id"), {(uint64_t)(uintptr_t)test_fail_id, fl}},
       {LLVMOrcLLJITMangleAndIntern(g_jit, "nnrt_parallel_for"), {(uint64_t)(uintptr_t)test_pfor, fl}},
       {LLVMOrcLLJITMangleAndIntern(g_jit, "nnrt_fail_label"), {(uint64_t)(uintptr_t)test_fail_label, fl}},
       {LLVMOrcLLJITMangleAndIntern(g_jit, "nnrt_sgemm"), {(uint64_t)(uintptr_t)test_sgemm, fl}},
   };
-  if (!orc_ok(LLVMOrcJITDylibDefine(jd, LLVMOrcAbsoluteSymbols(syms, 4)), "define")) return false;
+  if (!orc_ok(LLVMOrcJITDylibDefine(jd, LLVMOrcAbsoluteSymbols(syms, 5)), "define")) return false;
   return orc_ok(LLVMOrcLLJITAddLLVMIRModule(g_jit, jd, tsm), "add module");
 }
 
@@ -234,7 +243,7 @@ bool cg_check(IrModule *m, const CheckOpts *o0, const char *name) {
   if (!o.seed) o.seed = 0x9e3779b97f4a7c15ull;
   if (!o0->bad_label) o.bad_label = -1;
   rng_state = o.seed;
-  hk_parallel_calls = hk_fail_calls = 0;
+  hk_parallel_calls = hk_fail_calls = hk_multi_calls = 0;
   g_check = name;
   signal(SIGSEGV, on_fault);
   signal(SIGBUS, on_fault);
@@ -297,17 +306,17 @@ bool cg_check(IrModule *m, const CheckOpts *o0, const char *name) {
 
 /* ---- plans ---- */
 
+/* Fusion on or off, then plan-memory: codegen then takes the recorded
+ * workspace placement (in-place writes included) as given, as in nnc build. */
 void t_set_fused(IrModule *m, bool on) {
-  if (on) {
-    Diag d;
-    diag_init(&d, stdout);
-    PassCtx pc = {.diag = &d};
-    pass_fuse(m, &pc);
-    return;
-  }
-  for (int i = 0; i < m->nfuncs; i++)
+  Diag d;
+  diag_init(&d, stdout);
+  PassCtx pc = {.diag = &d};
+  if (on) pass_fuse(m, &pc);
+  for (int i = 0; i < m->nfuncs && !on; i++)
     for (int j = 0; j < m->funcs[i]->n; j++)
       m->funcs[i]->nodes[j].group = -1;
+  pass_plan_memory(m, &pc);
 }
 
 int t_kernels(const IrModule *m, const char *fn, int *nfused) {

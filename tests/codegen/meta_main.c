@@ -13,6 +13,11 @@ void nnrt_parallel_for(NnrtBody body, void *ctx, int64_t n, int64_t grain) {
   body(ctx, 0, n);
 }
 
+void nnrt_parallel_multi(const NnrtTask *t, int64_t n) {
+  for (int64_t i = 0; i < n; i++)
+    t[i].body(t[i].ctx, 0, t[i].n);
+}
+
 void nnrt_sgemm(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
                 const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
   cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k,
