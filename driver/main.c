@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "codegen/backend.h"
+#include "codegen/plan.h"
 #include "frontend/frontend.h"
 #include "passes/passes.h"
 
@@ -90,6 +91,8 @@ static const char *const usage_dump =
     "  --passes=<a,b,..>    run these passes instead of the default pipeline\n"
     "  --format=text|dot    IR text (default) or Graphviz\n"
     "  --verify-each        run the IR verifier after every pass\n"
+    "  --print-kernels      after the IR, one line per function: how many kernels\n"
+    "                       the backends run (fused groups, and ops alone)\n"
     "  --list-passes        list the passes and exit\n";
 
 static const char *const usage_opt =
@@ -104,6 +107,8 @@ static const char *const usage_opt =
     "  --print-after-all    print the IR after every pass\n"
     "  --time-passes        print the time each pass took to stderr\n"
     "  --format=text|dot    IR text (default) or Graphviz\n"
+    "  --print-kernels      after the IR, one line per function: how many kernels\n"
+    "                       the backends run (fused groups, and ops alone)\n"
     "  -o <file>            write the result to a file instead of stdout\n"
     "  --list-passes        list the passes and exit\n";
 
@@ -123,7 +128,7 @@ typedef struct Opts {
   int ntarget_opts;
   EmitKind emit;
   int opt_level;
-  bool no_fuse, print_after_all, time_passes, verify_each, dot, verbose;
+  bool print_kernels, no_fuse, print_after_all, time_passes, verify_each, dot, verbose;
 } Opts;
 
 static int usage_error(const char *usage, const char *fmt, const char *arg) {
@@ -202,6 +207,8 @@ static int parse_opts(int argc, char **argv, const char *usage, Opts *o, int *do
       o->print_after_all = true;
     } else if (IS("--time-passes")) {
       o->time_passes = true;
+    } else if (IS("--print-kernels")) {
+      o->print_kernels = true;
     } else if (IS("--verify-each")) {
       o->verify_each = true;
     } else if (VAL("--format")) {
@@ -268,9 +275,25 @@ static PassCtx pass_ctx(Diag *d, const Opts *o) {
   return c;
 }
 
+/* "# kernels: <fn> <N> (<F> fused), <D> dispatches" per function: the
+ * kernel plan's count, which every backend runs (codegen/plan.h); the parts
+ * of one group (horizontal fusion) are kernels of one dispatch. */
+static void print_kernels(FILE *out, const IrModule *m) {
+  for (int i = 0; i < m->nfuncs; i++) {
+    Arena *a = arena_new();
+    const CgPlan *p = cg_plan(a, m, m->funcs[i]);
+    int dispatches = 0;
+    for (int k = 0; k < p->nks; k++)
+      dispatches += k == 0 || p->ks[k].hgroup < 0 || p->ks[k].hgroup != p->ks[k - 1].hgroup;
+    fprintf(out, "# kernels: %s %d (%d fused), %d dispatches\n", m->funcs[i]->name, p->nks, p->nfused, dispatches);
+    arena_free(a);
+  }
+}
+
 static void print_module(const Opts *o, FILE *out, const IrModule *m) {
   if (o->dot) ir_print_dot(out, m);
   else ir_print_module(out, m);
+  if (o->print_kernels && !o->dot) print_kernels(out, m);
 }
 
 /* Default output name: the model file's base name without ".nn". */
