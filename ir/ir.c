@@ -163,8 +163,7 @@ int ir_emit(IrFunc *f, OpKind op, const int *args, int nargs, const Attrs *at, c
     unreachable("ir_emit: wrong operand count");
   IrNode n = {.op = op, .nargs = nargs, .loc = loc, .group = -1};
   if (at) n.at = *at;
-  if (n.at.name) n.at.name = arena_strdup(f->mod->arena, n.at.name);
-  if (n.at.body) n.at.body = arena_strdup(f->mod->arena, n.at.body);
+  ir_attrs_own(f->mod->arena, &n);
   Type in[IR_MAX_ARGS];
   for (int i = 0; i < nargs; i++) {
     if (args[i] < 0 || args[i] >= f->n) unreachable("ir_emit: operand out of range");
@@ -232,8 +231,7 @@ IrFunc *ir_func_clone(IrModule *m, const IrFunc *f, const char *name) {
   for (int i = 0; i < f->n; i++) {
     IrNode n = f->nodes[i];
     if (n.name) n.name = arena_strdup(m->arena, n.name);
-    if (n.at.name) n.at.name = arena_strdup(m->arena, n.at.name);
-    if (n.at.body) n.at.body = arena_strdup(m->arena, n.at.body);
+    ir_attrs_own(m->arena, &n);
     ir_append(g, &n);
   }
   for (int i = 0; i < f->nrets; i++) ir_ret(g, f->rets[i]);
