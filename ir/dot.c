@@ -46,14 +46,6 @@ static void put_type(FILE *out, const IrModule *m, const Type *t) {
     put_escaped(out, ir_type_str(m, t, buf, sizeof buf));
 }
 
-static void put_axes(FILE *out, const char *key, const Attrs *at) {
-  int n = at->naxes < 0 ? 0 : at->naxes > IR_MAX_RANK ? IR_MAX_RANK : at->naxes;
-  fprintf(out, " %s=[", key);
-  for (int i = 0; i < n; i++)
-    fprintf(out, "%s%d", i ? "," : "", at->axes[i]);
-  fputc(']', out);
-}
-
 static void put_node(FILE *out, const IrFunc *f, int fi, int i) {
   const IrNode *n = &f->nodes[i];
   fprintf(out, "    f%d_%d [label=\"", fi, i);
@@ -61,36 +53,19 @@ static void put_node(FILE *out, const IrFunc *f, int fi, int i) {
     fprintf(out, "bad op %d\"];\n", (int)n->op);
     return;
   }
-  unsigned a = ir_ops[n->op].attrs;
   if (n->op != OP_STORE) {
     put_value(out, f, i);
     fputs(" = ", out);
   }
   fputs(ir_ops[n->op].mnemonic, out);
-  if (a & A_INDEX) fprintf(out, " %d", n->at.index);
-  if (a & A_NAME) {
-    fputs(" @", out);
-    put_escaped(out, n->at.name ? n->at.name : "?");
+  /* As the text format writes them (attrs.def), space-separated: the
+   * index and the global bare, the rest text=value. */
+  for (int k = 0; k < AK_COUNT; k++) {
+    if (!ir_attr_on(n, (AttrKind)k)) continue;
+    fputc(' ', out);
+    if (ir_attrs[k].place == AP_DICT || ir_attrs[k].place == AP_NODE) fprintf(out, "%s=", ir_attrs[k].text);
+    ir_attr_print(out, n, (AttrKind)k, put_escaped);
   }
-  if (a & A_VALUE) fprintf(out, " value=%.9g", n->at.value);
-  if (a & A_AXIS) fprintf(out, " axis=%d", n->at.axis);
-  if (a & A_AXES) put_axes(out, "axes", &n->at);
-  if (a & A_KEEPDIMS) fprintf(out, " keepdims=%d", n->at.keepdims);
-  if (a & A_PERM) put_axes(out, "perm", &n->at);
-  if (a & A_TRANS) fprintf(out, " ta=%d tb=%d", n->at.ta, n->at.tb);
-  if (a & A_KERNEL) fprintf(out, " kernel=%d", n->at.kernel);
-  if (a & A_STRIDE) fprintf(out, " stride=%d", n->at.stride);
-  if (a & A_PAD) fprintf(out, " pad=%d", n->at.pad);
-  if (a & A_START) fprintf(out, " start=%d", n->at.start);
-  if (a & A_END) fprintf(out, " end=%d", n->at.end);
-  if (a & A_BODY) {
-    fputs(" body=@", out);
-    put_escaped(out, n->at.body ? n->at.body : "?");
-  }
-  if (a & A_CARRIES) fprintf(out, " carries=%d seqs=%d", n->at.ncarry, n->at.nseq);
-  if (a & A_REVERSE) fprintf(out, " reverse=%d", n->at.reverse);
-  if (a & A_RESULT) fprintf(out, " result=%d", n->at.index);
-  if (a & A_SALT) fprintf(out, " salt=%d", n->at.salt);
   if (n->op != OP_STORE) {
     fputs("\\n", out);
     put_type(out, f->mod, &n->ty);

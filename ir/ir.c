@@ -161,10 +161,9 @@ int ir_emit(IrFunc *f, OpKind op, const int *args, int nargs, const Attrs *at, c
   const OpInfo *info = &ir_ops[op];
   if (info->nargs == IR_VARIADIC ? nargs > IR_MAX_ARGS : nargs != info->nargs)
     unreachable("ir_emit: wrong operand count");
-  IrNode n = {.op = op, .nargs = nargs, .loc = loc, .group = -1};
+  IrNode n = {.op = op, .nargs = nargs, .loc = loc, .group = -1, .slot = -1, .offset = -1};
   if (at) n.at = *at;
-  if (n.at.name) n.at.name = arena_strdup(f->mod->arena, n.at.name);
-  if (n.at.body) n.at.body = arena_strdup(f->mod->arena, n.at.body);
+  ir_attrs_own(f->mod->arena, &n);
   Type in[IR_MAX_ARGS];
   for (int i = 0; i < nargs; i++) {
     if (args[i] < 0 || args[i] >= f->n) unreachable("ir_emit: operand out of range");
@@ -232,10 +231,15 @@ IrFunc *ir_func_clone(IrModule *m, const IrFunc *f, const char *name) {
   for (int i = 0; i < f->n; i++) {
     IrNode n = f->nodes[i];
     if (n.name) n.name = arena_strdup(m->arena, n.name);
-    if (n.at.name) n.at.name = arena_strdup(m->arena, n.at.name);
-    if (n.at.body) n.at.body = arena_strdup(m->arena, n.at.body);
+    ir_attrs_own(m->arena, &n);
     ir_append(g, &n);
   }
   for (int i = 0; i < f->nrets; i++) ir_ret(g, f->rets[i]);
   return g;
+}
+
+void ir_func_forget_memory(IrFunc *f) {
+  f->mem_planned = false;
+  for (int i = 0; i < f->n; i++)
+    f->nodes[i].slot = f->nodes[i].offset = -1;
 }

@@ -84,6 +84,72 @@ Shape ir_reduced_shape(const Shape *s, const int *axes, int naxes, bool keepdims
  * symbolic n gives n itself (callers reject symbolic H, W). */
 int64_t ir_window_out(int64_t n, int k, int stride, int pad);
 
+/* ---- attributes (attrs.def; the table and its helpers in attrs.c) ---- */
+
+/* Attribute kinds, in print order; an op's attrs column (ops.def) is a mask
+ * of their bits A_*. */
+typedef enum {
+#define ATTR(id, text, value, place, field, max) AK_##id,
+#include "attrs.def"
+  AK_COUNT
+} AttrKind;
+
+enum {
+#define ATTR(id, text, value, place, field, max) A_##id = 1 << AK_##id,
+#include "attrs.def"
+  A_TRANS = A_TA | A_TB, /* matmul's operand transposes, always together */
+};
+
+/* The columns of attrs.def (its header comment says what each means). */
+typedef enum { AV_INT, AV_REAL, AV_INTS, AV_FUNC, AV_GLOBAL } AttrValue;
+typedef enum { AP_SIG, AP_OPERAND, AP_DICT, AP_NODE } AttrPlace;
+
+typedef struct AttrInfo {
+  const char *text;
+  AttrValue value;
+  AttrPlace place;
+  size_t off;     /* of the field in IrNode */
+  size_t len_off; /* AV_INTS: of the length in IrNode */
+  int max;
+} AttrInfo;
+
+extern const AttrInfo ir_attrs[AK_COUNT];
+
+/* The values of a node's attributes. index and result share a field (an op
+ * has at most one), as do axes and perm. */
+typedef struct Attrs {
+  int index;
+  const char *name;
+  double value;
+  int axis;
+  int naxes;
+  int axes[IR_MAX_RANK];
+  int keepdims;
+  int ta, tb;
+  int kernel, stride, pad;
+  int start, end;
+  const char *body; /* scan: the step function's name */
+  int ncarry, nseq, reverse;
+  int salt;
+} Attrs;
+
+struct IrNode;
+/* Whether node n carries attribute k: its op's attrs column names it, or it
+ * is a node annotation (AP_NODE) that is set. */
+bool ir_attr_on(const struct IrNode *n, AttrKind k);
+/* Prints the value of attribute k of n as the text format writes it (no
+ * "text="): 3, 0.5, [0,2], @name ("@?" for a missing name). put_name
+ * writes names (NULL: fputs), so that Graphviz can escape them. */
+void ir_attr_print(FILE *out, const struct IrNode *n, AttrKind k, void (*put_name)(FILE *out, const char *s));
+/* Whether a and b (of one op) carry the same values of the op's attributes,
+ * and a hash that agrees with that equality: what CSE compares. Node
+ * annotations (AP_NODE) take no part. */
+bool ir_attrs_eq(const struct IrNode *a, const struct IrNode *b);
+uint64_t ir_attrs_hash(const struct IrNode *n);
+/* Copies n's name-valued attributes into the arena, so that the node owns
+ * them. */
+void ir_attrs_own(Arena *a, struct IrNode *n);
+
 /* ---- ops (ops.def) ---- */
 
 enum {
@@ -101,30 +167,6 @@ enum {
   OPF_GATHER = 1 << 11,
 };
 
-/* Attribute kinds an op may carry (ops.def's attrs column). */
-enum {
-  A_INDEX = 1 << 0,    /* index: input number */
-  A_NAME = 1 << 1,     /* name: global name (printed @name) */
-  A_VALUE = 1 << 2,    /* value: const fill value, pow exponent */
-  A_AXIS = 1 << 3,     /* axis */
-  A_AXES = 1 << 4,     /* axes[naxes]: reduced axes, ascending */
-  A_KEEPDIMS = 1 << 5, /* keepdims */
-  A_PERM = 1 << 6,     /* axes[naxes]: a permutation, naxes == rank */
-  A_TRANS = 1 << 7,    /* ta, tb: matmul operand transposes */
-  A_KERNEL = 1 << 8,   /* kernel: a pool's square window size */
-  A_STRIDE = 1 << 9,   /* stride: window step along H and W */
-  A_PAD = 1 << 10,     /* pad: zeros added on each side of H and W */
-  A_START = 1 << 11,   /* start: a slice's first index along axis */
-  A_END = 1 << 12,     /* end: one past a slice's last index along axis */
-  A_BODY = 1 << 13,    /* body: a scan's step function (printed body=@fn) */
-  A_CARRIES = 1 << 14, /* ncarry: a scan's leading operands carried step to step */
-  A_SEQS = 1 << 15,    /* nseq: the scan operands after them, sliced along axis 0 */
-  A_REVERSE = 1 << 16, /* reverse: a scan walks its sequences from the end */
-  A_RESULT = 1 << 17,  /* index: which of a scan's results scan_out reads */
-  A_SALT = 1 << 18,    /* salt: a dropout site's number, keying its mask */
-  A_LAST = A_SALT,     /* the highest kind, for loops over the bits */
-};
-
 /* gelu(x) = 0.5 x (1 + tanh(IR_GELU_C (x + IR_GELU_A x^3))): the tanh
  * approximation (PyTorch's approximate="tanh", Keras' approximate=True),
  * shared by the interpreter, the VJP rule and the kernel. */
@@ -138,22 +180,6 @@ typedef enum {
 #include "ops.def"
   OP_COUNT
 } OpKind;
-
-typedef struct Attrs {
-  int index;
-  const char *name;
-  double value;
-  int axis;
-  int naxes;
-  int axes[IR_MAX_RANK];
-  int keepdims;
-  int ta, tb;
-  int kernel, stride, pad;
-  int start, end;
-  const char *body; /* scan: the step function's name */
-  int ncarry, nseq, reverse;
-  int salt;
-} Attrs;
 
 struct IrModule;
 /* Computes the result type of an op from its operand types and attributes.
@@ -186,11 +212,12 @@ typedef struct IrNode {
   Attrs at;
   Loc loc;         /* where in the .nn source the node comes from */
   const char *name; /* optional value name, printed %name; NULL: %<id> */
-  int group;       /* codegen group (set by fusion); -1: a group of its own */
-  int slot;        /* workspace slot (set by plan-memory; read only when the
-                    * function is mem_planned); -1: not in the workspace */
-  int64_t offset;  /* where in the slot, in bytes per unit of its symbolic
-                    * size (codegen/plan.h, CgBuf.at) */
+  int group;       /* fusion group (passes/fuse.c), printed {group=N}; -1: none */
+  int slot;        /* workspace slot (plan-memory), printed {slot=N}; read
+                    * only when the function is mem_planned; -1: none */
+  int offset;      /* where in the slot (plan-memory), printed {offset=N}:
+                    * bytes per unit of the slot's symbolic size
+                    * (codegen/plan.h, CgBuf.at); -1 with no slot */
 } IrNode;
 
 typedef struct IrFunc {
@@ -288,6 +315,10 @@ int ir_op2(IrFunc *f, OpKind op, int a, int b, Loc loc);
 int ir_const(IrFunc *f, double value, const Type *ty, Loc loc); /* filled tensor */
 int ir_scalar(IrFunc *f, double value, Loc loc);                /* f32[] */
 int ir_global_ref(IrFunc *f, int global, Loc loc);
+
+/* Drops a function's memory plan (plan-memory's slots and offsets): what
+ * any pass that changes nodes after it must do. */
+void ir_func_forget_memory(IrFunc *f);
 
 /* Deep-copies a function into module m under a new name. */
 IrFunc *ir_func_clone(IrModule *m, const IrFunc *f, const char *name);

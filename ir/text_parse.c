@@ -194,89 +194,136 @@ static int parse_use(Parser *P) {
 
 /* ---- attributes ---- */
 
+/* What a value of each kind looks like, for "expected ..." messages. */
+static const char *const value_what[] = {[AV_INT] = "an integer",
+                                         [AV_REAL] = "a number",
+                                         [AV_INTS] = "a list like [0,1]",
+                                         [AV_FUNC] = "a function like @cell",
+                                         [AV_GLOBAL] = "a global like @w"};
+
+/* Whether the current token starts a value of kind v, so that a value of
+ * the wrong kind is reported as such before the reader of v meets it. */
+static bool starts_value(const Parser *P, AttrValue v) {
+  const IrTok *t = &P->lx.tok;
+  switch (v) {
+  case AV_INT: /* [-]digits: irt_int's own words would not name the kind */
+    for (int i = 0; t->kind == TK_NUM && i < t->len; i++)
+      if (!irt_digit(t->s[i]) && !(i == 0 && t->s[i] == '-' && t->len > 1)) return false;
+    return t->kind == TK_NUM;
+  case AV_REAL: /* irt_number reports what else is wrong */
+    return t->kind == TK_NUM || t->kind == TK_IDENT;
+  case AV_INTS:
+    return irt_is(&P->lx, "[");
+  case AV_FUNC:
+  case AV_GLOBAL:
+    return t->kind == TK_GLOBAL;
+  }
+  return false;
+}
+
+/* value = int | number | "[" (int ("," int)*)? "]" | "@" name
+ * Reads the value of attribute k into n, by its kind of value (attrs.def). */
+static void parse_attr_value(Parser *P, IrNode *n, AttrKind k) {
+  const AttrInfo *a = &ir_attrs[k];
+  void *field = (char *)n + a->off;
+  switch (a->value) {
+  case AV_INT:
+    *(int *)field = (int)irt_int(&P->lx, 0, a->max, a->text);
+    break;
+  case AV_REAL:
+    *(double *)field = irt_number(&P->lx);
+    break;
+  case AV_INTS: {
+    int *len = (int *)((char *)n + a->len_off), *v = field;
+    irt_expect(&P->lx, "[");
+    for (*len = 0; !irt_consume(&P->lx, "]");) {
+      if (*len && !irt_consume(&P->lx, ",")) irt_expected(&P->lx, "',' or ']'");
+      if (*len == IR_MAX_RANK) irt_error(&P->lx, P->lx.tok.loc, "%s has at most %d entries", a->text, IR_MAX_RANK);
+      v[(*len)++] = (int)irt_int(&P->lx, 0, a->max, a->text);
+    }
+    break;
+  }
+  case AV_FUNC: {
+    IrTok t = irt_take(&P->lx, TK_GLOBAL, value_what[AV_FUNC]);
+    const char *name = *(const char **)field = irt_tok_str(&P->lx, &t);
+    if (!ir_func_find(P->m, name))
+      irt_error(&P->lx, t.loc, "unknown function @%s (a scan's body comes before the scan)", name);
+    break;
+  }
+  case AV_GLOBAL: {
+    IrTok t = irt_take(&P->lx, TK_GLOBAL, value_what[AV_GLOBAL]);
+    const char *name = *(const char **)field = irt_tok_str(&P->lx, &t);
+    if (ir_global_find(P->m, name) < 0) irt_error(&P->lx, t.loc, "unknown global @%s", name);
+    break;
+  }
+  }
+}
+
+/* Node annotations (attrs.def's AP_NODE rows, ints) live outside Attrs, so
+ * ir_emit does not take them: a statement's attributes are read into a
+ * blank node, where they start unset, and the annotations are copied onto
+ * the node ir_emit made. */
+static IrNode blank_node(OpKind op) {
+  IrNode n = {.op = op};
+  for (int k = 0; k < AK_COUNT; k++)
+    if (ir_attrs[k].place == AP_NODE) *(int *)((char *)&n + ir_attrs[k].off) = -1;
+  return n;
+}
+
+static void copy_annotations(IrNode *dst, const IrNode *src) {
+  for (int k = 0; k < AK_COUNT; k++)
+    if (ir_attrs[k].place == AP_NODE)
+      memcpy((char *)dst + ir_attrs[k].off, (const char *)src + ir_attrs[k].off, sizeof(int));
+}
+
 /* attrs = "{" (attr ("," attr)*)? "}"
- * attr  = "value" "=" number
- *       | ("axis" | "keepdims" | "ta" | "tb" | "kernel" | "stride" | "pad" | "start" | "end"
- *          | "carries" | "seqs" | "reverse" | "result" | "salt") "=" int
- *       | "body" "=" "@" function-name
- *       | ("axes" | "perm") "=" "[" (int ("," int)*)? "]" */
-static void parse_attrs(Parser *P, OpKind op, Attrs *at, Loc op_loc) {
-  static const struct {
-    const char *name;
-    unsigned kind;
-    size_t field; /* the int it sets (value, axes and perm are parsed apart) */
-    int max;
-  } names[] = {{"value", A_VALUE, 0, 0},
-               {"axis", A_AXIS, offsetof(Attrs, axis), 1000},
-               {"axes", A_AXES, 0, 0},
-               {"keepdims", A_KEEPDIMS, offsetof(Attrs, keepdims), 1},
-               {"perm", A_PERM, 0, 0},
-               {"ta", A_TRANS, offsetof(Attrs, ta), 1},
-               {"tb", A_TRANS, offsetof(Attrs, tb), 1},
-               {"kernel", A_KERNEL, offsetof(Attrs, kernel), 1000},
-               {"stride", A_STRIDE, offsetof(Attrs, stride), 1000},
-               {"pad", A_PAD, offsetof(Attrs, pad), 1000},
-               {"start", A_START, offsetof(Attrs, start), INT32_MAX},
-               {"end", A_END, offsetof(Attrs, end), INT32_MAX},
-               {"body", A_BODY, 0, 0},
-               {"carries", A_CARRIES, offsetof(Attrs, ncarry), IR_MAX_ARGS},
-               {"seqs", A_SEQS, offsetof(Attrs, nseq), IR_MAX_ARGS},
-               {"reverse", A_REVERSE, offsetof(Attrs, reverse), 1},
-               {"result", A_RESULT, offsetof(Attrs, index), 1000},
-               {"salt", A_SALT, offsetof(Attrs, salt), (1 << 24) - 1}};
-  unsigned want = ir_ops[op].attrs & ~(unsigned)(A_INDEX | A_NAME);
-  bool seen[NELEM(names)] = {false};
-  const char *mn = ir_ops[op].mnemonic;
+ * attr  = name "=" value
+ * The names are those of attrs.def's AP_DICT rows, which the op must carry
+ * (all of them), and of its AP_NODE rows, which any op may carry. */
+static void parse_attrs(Parser *P, IrNode *n, Loc op_loc) {
+  bool seen[AK_COUNT] = {false};
+  const char *mn = ir_ops[n->op].mnemonic;
   if (irt_consume(&P->lx, "{") && !irt_consume(&P->lx, "}")) {
     do {
       IrTok t = irt_take(&P->lx, TK_IDENT, "an attribute name");
       int k = 0;
-      while (k < NELEM(names) && !irt_tok_eq(&t, names[k].name))
+      while (k < AK_COUNT &&
+             !((ir_attrs[k].place == AP_DICT || ir_attrs[k].place == AP_NODE) && irt_tok_eq(&t, ir_attrs[k].text)))
         k++;
-      if (k == NELEM(names)) irt_error(&P->lx, t.loc, "unknown attribute '%.*s'", t.len > 40 ? 40 : t.len, t.s);
-      if (!(want & names[k].kind)) irt_error(&P->lx, t.loc, "'%s' has no attribute '%s'", mn, names[k].name);
-      if (seen[k]) irt_error(&P->lx, t.loc, "attribute '%s' is given twice", names[k].name);
+      if (k == AK_COUNT) irt_error(&P->lx, t.loc, "unknown attribute '%.*s'", t.len > 40 ? 40 : t.len, t.s);
+      if (ir_attrs[k].place == AP_DICT && !(ir_ops[n->op].attrs & (1u << k)))
+        irt_error(&P->lx, t.loc, "'%s' has no attribute '%s'", mn, ir_attrs[k].text);
+      if (seen[k]) irt_error(&P->lx, t.loc, "attribute '%s' is given twice", ir_attrs[k].text);
       seen[k] = true;
       irt_expect(&P->lx, "=");
-      if (names[k].kind == A_VALUE) {
-        at->value = irt_number(&P->lx);
-      } else if (names[k].kind == A_BODY) {
-        IrTok ft = irt_take(&P->lx, TK_GLOBAL, "a function like @cell");
-        at->body = irt_tok_str(&P->lx, &ft);
-        if (!ir_func_find(P->m, at->body))
-          irt_error(&P->lx, ft.loc, "unknown function @%s (a scan's body comes before the scan)", at->body);
-      } else if (!(names[k].kind & (A_AXES | A_PERM))) { /* an int at names[k].field */
-        *(int *)((char *)at + names[k].field) = (int)irt_int(&P->lx, 0, names[k].max, names[k].name);
-      } else { /* axes, perm */
-        irt_expect(&P->lx, "[");
-        for (at->naxes = 0; !irt_consume(&P->lx, "]");) {
-          if (at->naxes && !irt_consume(&P->lx, ",")) irt_expected(&P->lx, "',' or ']'");
-          if (at->naxes == IR_MAX_RANK) irt_error(&P->lx, P->lx.tok.loc, "at most %d axes", IR_MAX_RANK);
-          at->axes[at->naxes++] = (int)irt_int(&P->lx, 0, 1000, "an axis");
-        }
+      if (!starts_value(P, ir_attrs[k].value)) {
+        char what[80];
+        snprintf(what, sizeof what, "%s for '%s'", value_what[ir_attrs[k].value], ir_attrs[k].text);
+        irt_expected(&P->lx, what);
       }
+      parse_attr_value(P, n, (AttrKind)k);
     } while (irt_consume(&P->lx, ","));
     if (!irt_consume(&P->lx, "}")) irt_expected(&P->lx, "',' or '}'");
   }
-  for (int k = 0; k < NELEM(names); k++)
-    if ((want & names[k].kind) && !seen[k])
-      irt_error(&P->lx, op_loc, "'%s' needs attribute '%s' (all of an op's attributes are written)", mn, names[k].name);
+  for (int k = 0; k < AK_COUNT; k++)
+    if (ir_attrs[k].place == AP_DICT && (ir_ops[n->op].attrs & (1u << k)) && !seen[k])
+      irt_error(&P->lx, op_loc, "'%s' needs attribute '%s' (all of an op's attributes are written)", mn,
+                ir_attrs[k].text);
 }
 
 /* ---- statements ---- */
 
 /* operands = ("@" name ","?)? (value ("," value)*)?
+ * The "@" name is the op's AP_OPERAND attribute (attrs.def), read into nd.
  * Reads up to IR_MAX_ARGS operands and counts the rest, for the message. */
-static int parse_operands(Parser *P, OpKind op, int *args, Attrs *at) {
-  const OpInfo *info = &ir_ops[op];
-  if (info->attrs & A_NAME) {
-    IrTok g = irt_take(&P->lx, TK_GLOBAL, "a global like @w");
-    at->name = irt_tok_str(&P->lx, &g);
-    if (ir_global_find(P->m, at->name) < 0) irt_error(&P->lx, g.loc, "unknown global @%s", at->name);
-    if (!irt_consume(&P->lx, ",")) return 0;
-  } else if (P->lx.tok.kind != TK_VALUE) {
-    return 0;
-  }
+static int parse_operands(Parser *P, IrNode *nd, int *args) {
+  bool named = false;
+  for (int k = 0; k < AK_COUNT; k++)
+    if (ir_attrs[k].place == AP_OPERAND && ir_attr_on(nd, (AttrKind)k)) {
+      parse_attr_value(P, nd, (AttrKind)k);
+      named = true;
+    }
+  if (named ? !irt_consume(&P->lx, ",") : P->lx.tok.kind != TK_VALUE) return 0;
   int n = 0;
   do {
     int v = parse_use(P);
@@ -318,10 +365,10 @@ static void parse_def(Parser *P) {
   if (op == OP_INPUT) irt_error(&P->lx, mt.loc, "inputs are declared in the function signature");
   if (op == OP_STORE) irt_error(&P->lx, mt.loc, "store has no result: write 'store @g, %%v'");
   int args[IR_MAX_ARGS];
-  Attrs at = {0};
-  int n = parse_operands(P, op, args, &at);
+  IrNode nd = blank_node(op);
+  int n = parse_operands(P, &nd, args);
   check_arity(P, op, n, mt.loc);
-  parse_attrs(P, op, &at, mt.loc);
+  parse_attrs(P, &nd, mt.loc);
   Loc tloc = P->lx.tok.loc;
   Type decl = {.dt = DT_VOID}; /* a scan has no type of its own: its results are scan_outs */
   if (op != OP_SCAN) {
@@ -329,8 +376,9 @@ static void parse_def(Parser *P) {
     tloc = P->lx.tok.loc;
     decl = parse_type(P, true);
   }
-  int v = ir_emit(P->f, op, args, n, &at, &decl, mt.loc, P->lx.d);
+  int v = ir_emit(P->f, op, args, n, &nd.at, &decl, mt.loc, P->lx.d);
   if (v < 0) longjmp(P->lx.fail, 1);
+  copy_annotations(&P->f->nodes[v], &nd);
   /* Operands that were pending inputs were placed just now, after the gap
    * was filled: in printed text that cannot happen. */
   if (num >= 0 && v != num) irt_error(&P->lx, name.loc, "value %%%d is out of order: it would be %%%d", num, v);
@@ -342,15 +390,18 @@ static void parse_def(Parser *P) {
   val_set(P, key, v);
 }
 
-/* store = "store" "@" name "," value */
+/* store = "store" "@" name "," value attrs? */
 static void parse_store(Parser *P) {
   Loc loc = P->lx.tok.loc;
   irt_lex(&P->lx);
   int args[IR_MAX_ARGS];
-  Attrs at = {0};
-  int n = parse_operands(P, OP_STORE, args, &at);
+  IrNode nd = blank_node(OP_STORE);
+  int n = parse_operands(P, &nd, args);
   check_arity(P, OP_STORE, n, loc);
-  if (ir_emit(P->f, OP_STORE, args, n, &at, NULL, loc, P->lx.d) < 0) longjmp(P->lx.fail, 1);
+  parse_attrs(P, &nd, loc);
+  int v = ir_emit(P->f, OP_STORE, args, n, &nd.at, NULL, loc, P->lx.d);
+  if (v < 0) longjmp(P->lx.fail, 1);
+  copy_annotations(&P->f->nodes[v], &nd);
 }
 
 /* Lazy placement leaves an input as late as its first use; this moves each
@@ -467,6 +518,10 @@ static void parse_func(Parser *P) {
     place_one(P);
   irt_expect(&P->lx, "}");
   hoist_inputs(P);
+  /* A function whose values carry slots has a memory plan (plan-memory's
+   * record, which codegen takes as given). */
+  for (int i = 0; i < P->f->n; i++)
+    if (P->f->nodes[i].slot >= 0) P->f->mem_planned = true;
   P->f = NULL;
 }
 

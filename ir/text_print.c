@@ -3,8 +3,9 @@
  * The output is canonical: the same module always prints the same bytes,
  * and text_parse.c reads it back into a module that prints identically. That
  * rests on three choices made here:
- *   - every attribute of an op prints every time, in ops.def's order, so the
- *     parser never has to guess a default;
+ *   - every attribute of an op prints every time, in attrs.def's order, so
+ *     the parser never has to guess a default (a node annotation such as
+ *     the fusion group prints only when set: unset is its one default);
  *   - unnamed values print as %<node id>, which fixes where each node sits
  *     (the parser places the inputs, printed only in the signature, around
  *     those ids);
@@ -154,82 +155,18 @@ static void print_ref(FILE *out, char *const *names, const IrFunc *f, int v) {
 
 /* ---- attributes ---- */
 
-static void print_int_list(FILE *out, const Attrs *at) {
-  int n = at->naxes < 0 ? 0 : at->naxes > IR_MAX_RANK ? IR_MAX_RANK : at->naxes;
-  fputc('[', out);
-  for (int i = 0; i < n; i++)
-    fprintf(out, "%s%d", i ? "," : "", at->axes[i]);
-  fputc(']', out);
-}
-
-/* Prints " {a=.., b=..}" for the attributes that go in braces (index and
- * name print elsewhere), in the A_* bit order, which is ops.def's order. */
-static void print_attrs(FILE *out, OpKind op, const Attrs *at) {
-  unsigned want = ir_ops[op].attrs & ~(unsigned)(A_INDEX | A_NAME);
-  if (!want) return;
-  const char *sep = "";
-  fputs(" {", out);
-  for (unsigned bit = 1; bit <= A_LAST; bit <<= 1) {
-    if (!(want & bit)) continue;
-    fputs(sep, out);
-    sep = ", ";
-    switch (bit) {
-    case A_VALUE:
-      fprintf(out, "value=%.9g", at->value);
-      break;
-    case A_AXIS:
-      fprintf(out, "axis=%d", at->axis);
-      break;
-    case A_AXES:
-      fputs("axes=", out), print_int_list(out, at);
-      break;
-    case A_KEEPDIMS:
-      fprintf(out, "keepdims=%d", at->keepdims);
-      break;
-    case A_PERM:
-      fputs("perm=", out), print_int_list(out, at);
-      break;
-    case A_TRANS:
-      fprintf(out, "ta=%d, tb=%d", at->ta, at->tb);
-      break;
-    case A_KERNEL:
-      fprintf(out, "kernel=%d", at->kernel);
-      break;
-    case A_STRIDE:
-      fprintf(out, "stride=%d", at->stride);
-      break;
-    case A_PAD:
-      fprintf(out, "pad=%d", at->pad);
-      break;
-    case A_START:
-      fprintf(out, "start=%d", at->start);
-      break;
-    case A_END:
-      fprintf(out, "end=%d", at->end);
-      break;
-    case A_BODY:
-      fprintf(out, "body=@%s", at->body ? at->body : "?");
-      break;
-    case A_CARRIES:
-      fprintf(out, "carries=%d", at->ncarry);
-      break;
-    case A_SEQS:
-      fprintf(out, "seqs=%d", at->nseq);
-      break;
-    case A_REVERSE:
-      fprintf(out, "reverse=%d", at->reverse);
-      break;
-    case A_RESULT:
-      fprintf(out, "result=%d", at->index);
-      break;
-    case A_SALT:
-      fprintf(out, "salt=%d", at->salt);
-      break;
-    default:
-      unreachable("print_attrs: an attribute kind without a spelling");
-    }
+/* Prints " {a=.., b=..}": the node's attributes that go in braces
+ * (attrs.def's AP_DICT and AP_NODE), in the table's order. */
+static void print_attrs(FILE *out, const IrNode *n) {
+  bool any = false;
+  for (int k = 0; k < AK_COUNT; k++) {
+    AttrPlace place = ir_attrs[k].place;
+    if ((place != AP_DICT && place != AP_NODE) || !ir_attr_on(n, (AttrKind)k)) continue;
+    fprintf(out, "%s%s=", any ? ", " : " {", ir_attrs[k].text);
+    ir_attr_print(out, n, (AttrKind)k, NULL);
+    any = true;
   }
-  fputc('}', out);
+  if (any) fputc('}', out);
 }
 
 /* ---- functions ---- */
@@ -246,16 +183,18 @@ static void print_node(FILE *out, const IrFunc *f, char *const *names, int i) {
   if (n->op != OP_STORE) fprintf(out, "%%%s = ", names[i]);
   fputs(info->mnemonic, out);
   const char *sep = " ";
-  if (info->attrs & A_NAME) {
-    fprintf(out, " @%s", n->at.name ? n->at.name : "?");
-    sep = ", ";
-  }
+  for (int k = 0; k < AK_COUNT; k++)
+    if (ir_attrs[k].place == AP_OPERAND && ir_attr_on(n, (AttrKind)k)) {
+      fputc(' ', out);
+      ir_attr_print(out, n, (AttrKind)k, NULL);
+      sep = ", ";
+    }
   int nargs = n->nargs < 0 ? 0 : n->nargs > IR_MAX_ARGS ? IR_MAX_ARGS : n->nargs;
   for (int k = 0; k < nargs; k++) {
     fputs(k ? ", " : sep, out);
     print_ref(out, names, f, n->args[k]);
   }
-  print_attrs(out, n->op, &n->at);
+  print_attrs(out, n);
   if (n->op != OP_STORE && n->op != OP_SCAN) {
     fputs(" : ", out);
     print_type(out, f->mod, &n->ty);

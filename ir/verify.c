@@ -132,19 +132,41 @@ static void verify_module_names(Verifier *V) {
   }
 }
 
-/* Attribute fields a shape rule would trust. */
+/* Attribute values a shape rule would trust and the text format can
+ * write (attrs.def): ints and list entries in 0..max (an annotation may
+ * also be -1, unset), lists no longer than IR_MAX_RANK, names present. */
 static bool attrs_ok(const IrNode *n, char *why, size_t len) {
-  unsigned a = ir_ops[n->op].attrs;
-  if ((a & (A_AXES | A_PERM)) && (n->at.naxes < 0 || n->at.naxes > IR_MAX_RANK))
-    return snprintf(why, len, "naxes %d is out of range (0..%d)", n->at.naxes, IR_MAX_RANK), false;
-  if ((a & A_KEEPDIMS) && n->at.keepdims != 0 && n->at.keepdims != 1)
-    return snprintf(why, len, "keepdims is %d, not 0 or 1", n->at.keepdims), false;
-  if ((a & A_TRANS) && ((n->at.ta != 0 && n->at.ta != 1) || (n->at.tb != 0 && n->at.tb != 1)))
-    return snprintf(why, len, "ta=%d, tb=%d: flags must be 0 or 1", n->at.ta, n->at.tb), false;
-  if ((a & A_NAME) && !n->at.name) return snprintf(why, len, "no global name"), false;
-  if ((a & A_BODY) && !n->at.body) return snprintf(why, len, "no body function"), false;
-  if ((a & A_REVERSE) && n->at.reverse != 0 && n->at.reverse != 1)
-    return snprintf(why, len, "reverse is %d, not 0 or 1", n->at.reverse), false;
+  for (int k = 0; k < AK_COUNT; k++) {
+    const AttrInfo *a = &ir_attrs[k];
+    bool node = a->place == AP_NODE;
+    if (!node && !(ir_ops[n->op].attrs & (1u << k))) continue;
+    const void *field = (const char *)n + a->off;
+    switch (a->value) {
+    case AV_INT: {
+      int v = *(const int *)field;
+      if (v < (node ? -1 : 0) || v > a->max)
+        return snprintf(why, len, "%s is %d, not in %d..%d", a->text, v, node ? -1 : 0, a->max), false;
+      if (node && v >= 0 && n->op == OP_INPUT) /* inputs print in the signature, without {...} */
+        return snprintf(why, len, "an input cannot carry %s", a->text), false;
+      break;
+    }
+    case AV_INTS: {
+      int count = *(const int *)((const char *)n + a->len_off);
+      if (count < 0 || count > IR_MAX_RANK)
+        return snprintf(why, len, "%s has %d entries, not 0..%d", a->text, count, IR_MAX_RANK), false;
+      for (int i = 0; i < count; i++)
+        if (((const int *)field)[i] < 0 || ((const int *)field)[i] > a->max)
+          return snprintf(why, len, "%s[%d] is %d, not in 0..%d", a->text, i, ((const int *)field)[i], a->max), false;
+      break;
+    }
+    case AV_FUNC:
+    case AV_GLOBAL:
+      if (!*(const char *const *)field) return snprintf(why, len, "no %s", a->text), false;
+      break;
+    case AV_REAL:
+      break;
+    }
+  }
   return true;
 }
 

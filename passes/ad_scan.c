@@ -115,7 +115,7 @@ static const IrFunc *backward_body(IrModule *m, const IrFunc *F, int k, int sq, 
       continue;
     }
     for (int a = 0; a < n.nargs; a++) n.args[a] = map[n.args[a]];
-    n.group = -1;
+    n.group = n.slot = n.offset = -1;
     map[i] = ir_append(B, &n);
   }
   for (int r = 0; r < F->nrets; r++) ys[r] = map[F->rets[r]], seeds[r] = r < k ? gc[r] : gy[r - k];

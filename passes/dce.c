@@ -10,7 +10,7 @@
 #include "passes.h"
 
 void pass_dce_func(IrFunc *f) {
-  f->mem_planned = false; /* node ids change */
+  ir_func_forget_memory(f); /* node ids change */
   bool *live = calloc((size_t)f->n + 1, sizeof *live);
   int *map = malloc(((size_t)f->n + 1) * sizeof *map), *order = malloc(((size_t)f->n + 1) * sizeof *order);
   if (!live || !map || !order) unreachable("out of memory");

@@ -96,7 +96,7 @@ static void merge_sinks(Fuse *F, int ngroups) {
 }
 
 static void fuse_func(IrFunc *f, bool vertical, bool horizontal) {
-  f->mem_planned = false; /* the kernels change, and with them what lives where */
+  ir_func_forget_memory(f); /* the kernels change, and with them what lives where */
   int n = f->n;
   Fuse F = {.f = f};
   F.nuse = calloc((size_t)n + 1, sizeof *F.nuse);

@@ -49,15 +49,14 @@ bool pass_plan_memory(IrModule *m, PassCtx *ctx) {
   const char *worst_fn = "";
   for (int i = 0; i < m->nfuncs; i++) {
     IrFunc *f = m->funcs[i];
-    f->mem_planned = false;
+    ir_func_forget_memory(f);
     Arena *a = arena_new();
     CgPlan *p = cg_plan(a, m, f);
-    for (int n = 0; n < f->n; n++)
-      f->nodes[n].slot = -1, f->nodes[n].offset = 0;
     for (int b = 0; b < p->nbufs; b++)
       if (p->bufs[b].kind == CB_WS && p->bufs[b].owner >= 0 && p->bufs[b].def >= 0) {
         f->nodes[p->bufs[b].owner].slot = p->bufs[b].index;
-        f->nodes[p->bufs[b].owner].offset = p->bufs[b].at;
+        if (p->bufs[b].at > INT32_MAX) unreachable("a workspace offset past 2^31 bytes per unit");
+        f->nodes[p->bufs[b].owner].offset = (int)p->bufs[b].at;
       }
     f->mem_planned = true;
     CgMemStats st = cg_memstats(p, syms);

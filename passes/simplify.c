@@ -68,31 +68,6 @@ static bool commutative(OpKind op) { return op_is(op, OPF_COMMUTATIVE); }
 
 /* ---- CSE ---- */
 
-static bool attrs_eq(unsigned mask, const Attrs *a, const Attrs *b) {
-  if ((mask & A_INDEX) && a->index != b->index) return false;
-  if ((mask & A_NAME) && strcmp(a->name, b->name)) return false;
-  /* Bitwise, so that 0 and -0 stay apart (1/x tells them apart). */
-  if ((mask & A_VALUE) && memcmp(&a->value, &b->value, sizeof a->value)) return false;
-  if ((mask & A_AXIS) && a->axis != b->axis) return false;
-  if ((mask & (A_AXES | A_PERM)) &&
-      (a->naxes != b->naxes || memcmp(a->axes, b->axes, (size_t)a->naxes * sizeof *a->axes)))
-    return false;
-  if ((mask & A_KEEPDIMS) && a->keepdims != b->keepdims) return false;
-  if ((mask & A_TRANS) && (a->ta != b->ta || a->tb != b->tb)) return false;
-  if ((mask & A_KERNEL) && a->kernel != b->kernel) return false;
-  if ((mask & A_STRIDE) && a->stride != b->stride) return false;
-  if ((mask & A_PAD) && a->pad != b->pad) return false;
-  if ((mask & A_START) && a->start != b->start) return false;
-  if ((mask & A_END) && a->end != b->end) return false;
-  if ((mask & A_BODY) && strcmp(a->body, b->body)) return false;
-  if ((mask & A_CARRIES) && a->ncarry != b->ncarry) return false;
-  if ((mask & A_SEQS) && a->nseq != b->nseq) return false;
-  if ((mask & A_REVERSE) && a->reverse != b->reverse) return false;
-  if ((mask & A_RESULT) && a->index != b->index) return false;
-  if ((mask & A_SALT) && a->salt != b->salt) return false;
-  return true;
-}
-
 static uint64_t mix(uint64_t h, uint64_t x) { return (h ^ x) * 0x100000001b3ull; }
 
 static uint64_t node_hash(const IrNode *n, int epoch) {
@@ -104,26 +79,7 @@ static uint64_t node_hash(const IrNode *n, int epoch) {
     for (int i = 0; i < n->nargs; i++) h = mix(h, (uint64_t)n->args[i]);
   h = mix(h, (uint64_t)n->ty.dt);
   for (int i = 0; i < n->ty.sh.rank; i++) h = mix(h, (uint64_t)n->ty.sh.d[i]);
-  unsigned mask = ir_ops[n->op].attrs;
-  if (mask & A_VALUE) {
-    uint64_t bits;
-    memcpy(&bits, &n->at.value, sizeof bits);
-    h = mix(h, bits);
-  }
-  if (mask & A_NAME)
-    for (const char *s = n->at.name; *s; s++) h = mix(h, (uint64_t)(unsigned char)*s);
-  if (mask & A_AXIS) h = mix(h, (uint64_t)n->at.axis);
-  if (mask & A_KERNEL) h = mix(h, (uint64_t)n->at.kernel);
-  if (mask & A_STRIDE) h = mix(h, (uint64_t)n->at.stride);
-  if (mask & A_PAD) h = mix(h, (uint64_t)n->at.pad);
-  if (mask & A_START) h = mix(h, (uint64_t)n->at.start);
-  if (mask & A_END) h = mix(h, (uint64_t)n->at.end);
-  if (mask & A_RESULT) h = mix(h, (uint64_t)n->at.index);
-  if (mask & A_BODY)
-    for (const char *s = n->at.body; *s; s++) h = mix(h, (uint64_t)(unsigned char)*s);
-  if (mask & A_SALT) h = mix(h, (uint64_t)n->at.salt);
-  if (mask & (A_AXES | A_PERM))
-    for (int i = 0; i < n->at.naxes; i++) h = mix(h, (uint64_t)n->at.axes[i] + 17);
+  h = mix(h, ir_attrs_hash(n));
   return mix(h, (uint64_t)epoch);
 }
 
@@ -133,7 +89,7 @@ static bool same_node(const Rw *r, const IrNode *a, int ea, int b) {
   bool swapped = commutative(a->op) && a->args[0] == nb->args[1] && a->args[1] == nb->args[0];
   for (int i = 0; i < a->nargs && !swapped; i++)
     if (a->args[i] != nb->args[i]) return false;
-  return ea == r->epoch[b] && attrs_eq(ir_ops[a->op].attrs, &a->at, &nb->at);
+  return ea == r->epoch[b] && ir_attrs_eq(a, nb);
 }
 
 static int global_epoch(const Rw *r, const IrNode *n) {
@@ -254,9 +210,9 @@ static bool split_at(Rw *r, const IrNode *from, int v, int axis, int64_t k, int 
   if (n->op == OP_CONST) {
     Type t = n->ty;
     t.sh.d[axis] = k;
-    *lo = add_node(r, (IrNode){.op = OP_CONST, .ty = t, .at.value = n->at.value, .loc = n->loc, .group = -1});
+    *lo = add_node(r, (IrNode){.op = OP_CONST, .ty = t, .at.value = n->at.value, .loc = n->loc, .group = -1, .slot = -1, .offset = -1});
     t.sh.d[axis] = n->ty.sh.d[axis] - k;
-    *hi = add_node(r, (IrNode){.op = OP_CONST, .ty = t, .at.value = n->at.value, .loc = n->loc, .group = -1});
+    *hi = add_node(r, (IrNode){.op = OP_CONST, .ty = t, .at.value = n->at.value, .loc = n->loc, .group = -1, .slot = -1, .offset = -1});
     return true;
   }
   if (n->op != OP_CONCAT || n->at.axis != axis) return false;
@@ -369,14 +325,14 @@ static void lighten_operands(Rw *r, IrNode *n) {
     if (bc) n->args[i] = b->args[0];
     else
       n->args[i] =
-          add_node(r, (IrNode){.op = OP_CONST, .ty = in[i], .at.value = b->at.value, .loc = b->loc, .group = -1});
+          add_node(r, (IrNode){.op = OP_CONST, .ty = in[i], .at.value = b->at.value, .loc = b->loc, .group = -1, .slot = -1, .offset = -1});
   }
 }
 
 /* Adds n (operands already new ids) to the rebuilt function, or returns the
  * value that replaces it. */
 static int add_node(Rw *r, IrNode n) {
-  n.group = -1; /* a rewritten graph voids any fusion plan: fuse runs after */
+  n.group = n.slot = n.offset = -1; /* a rewritten graph voids any fusion and memory plan */
   if (commutative(n.op) && is_const(r, n.args[0], NULL) && !is_const(r, n.args[1], NULL)) {
     int t = n.args[0];
     n.args[0] = n.args[1];
@@ -384,7 +340,7 @@ static int add_node(Rw *r, IrNode n) {
   }
   double value;
   if (!op_is(n.op, OPF_EFFECT) && n.op != OP_CONST && fold(r, &n, &value)) {
-    n = (IrNode){.op = OP_CONST, .ty = n.ty, .at.value = value, .loc = n.loc, .name = n.name, .group = -1};
+    n = (IrNode){.op = OP_CONST, .ty = n.ty, .at.value = value, .loc = n.loc, .name = n.name, .group = -1, .slot = -1, .offset = -1};
   }
   if (op_is(n.op, OPF_ELEMWISE) && n.nargs == 2) lighten_operands(r, &n);
   if (n.nargs > 0 && !op_is(n.op, OPF_EFFECT)) {

@@ -472,6 +472,7 @@ static IrModule *random_module(Arena *a) {
       int v = ir_emit(f, op, args, nargs, &at, &hint, L0, NULL);
       if (v < 0) continue;
       if (rndn(2) && op != OP_STORE) name(f, v, names[rndn(9)]);
+      if (rndn(3) == 0) f->nodes[v].group = rndn(4); /* fusion groups print and read back */
       step++;
     }
     for (int r = 0, nr = rndn(3); r < nr && f->n; r++) {
@@ -564,11 +565,22 @@ static void test_verify(void) {
   s = small(), s.f->nodes[s.x].at.index = 1;
   EXPECT_VERIFY(s, "verify: f: %x (input): index 1, but it is input 0 in node order");
   s = small(), s.f->nodes[s.s].at.naxes = 9;
-  EXPECT_VERIFY(s, "verify: f: %4 (sum): naxes 9 is out of range (0..6)");
+  EXPECT_VERIFY(s, "verify: f: %4 (sum): axes has 9 entries, not 0..6");
   s = small(), s.f->nodes[s.s].at.axes[0] = 2;
   EXPECT_VERIFY(s, "verify: f: %4 (sum): axis 2 is out of range for rank 2");
   s = small(), s.f->nodes[s.mm].at.tb = 7;
-  EXPECT_VERIFY(s, "verify: f: %2 (matmul): ta=0, tb=7: flags must be 0 or 1");
+  EXPECT_VERIFY(s, "verify: f: %2 (matmul): tb is 7, not in 0..1");
+  s = small(), s.f->nodes[s.r].group = -2;
+  EXPECT_VERIFY(s, "verify: f: %r (relu): group is -2, not in -1..2147483647");
+  s = small(), s.f->nodes[s.x].group = 0;
+  EXPECT_VERIFY(s, "verify: f: %x (input): an input cannot carry group");
+  s = small(), s.f->nodes[s.mm].at.axis = 7; /* not matmul's: ignored */
+  s.f->nodes[s.st].group = 3, s.f->nodes[s.r].group = 0;
+  Diag d1;
+  diag_capture(&d1);
+  CHECK(ir_verify(s.m, &d1));
+  free(diag_text(&d1));
+  arena_free(s.a);
   s = small(), s.f->nodes[s.r].op = (OpKind)999;
   EXPECT_VERIFY(s, "verify: f: %r: op 999 is unknown");
   s = small(), s.f->nodes[s.r].ty.sh.rank = 40;
@@ -606,6 +618,43 @@ static void test_verify(void) {
   arena_free(s.a);
 }
 
+/* ---- the attribute table ---- */
+
+/* attrs.def's rows agree with each other and with ops.def: a name in braces
+ * means one attribute; annotations are ints no op lists; every kind some op
+ * carries prints. And CSE's equality sees every attribute but the group. */
+static void test_attr_table(void) {
+  unsigned used = 0;
+  for (int op = 0; op < OP_COUNT; op++)
+    used |= ir_ops[op].attrs;
+  for (int k = 0; k < AK_COUNT; k++) {
+    const AttrInfo *a = &ir_attrs[k];
+    bool braces = a->place == AP_DICT || a->place == AP_NODE;
+    for (int j = 0; j < k; j++)
+      CHECK(!braces || (ir_attrs[j].place != AP_DICT && ir_attrs[j].place != AP_NODE) ||
+            strcmp(a->text, ir_attrs[j].text));
+    CHECK(a->place != AP_NODE || (a->value == AV_INT && !(used & (1u << k))));
+    CHECK(a->place == AP_NODE || (used & (1u << k)));
+    CHECK((a->value == AV_INTS) == (a->len_off != 0));
+  }
+  CHECK(A_TRANS == (A_TA | A_TB) && ir_ops[OP_MATMUL].attrs == A_TRANS);
+
+  IrNode a = {.op = OP_MATMUL, .at = {.ta = 1}, .group = 0}, b = a;
+  b.group = 5;
+  CHECK(ir_attrs_eq(&a, &b) && ir_attrs_hash(&a) == ir_attrs_hash(&b));
+  b.at.tb = 1;
+  CHECK(!ir_attrs_eq(&a, &b));
+  b = a, b.at.axis = 3; /* not matmul's */
+  CHECK(ir_attrs_eq(&a, &b) && ir_attrs_hash(&a) == ir_attrs_hash(&b));
+  IrNode c = {.op = OP_CONST, .at = {.value = 0.0}}, d = {.op = OP_CONST, .at = {.value = -0.0}};
+  CHECK(!ir_attrs_eq(&c, &d));
+  IrNode e = {.op = OP_SUM, .at = {.naxes = 2, .axes = {0, 1}}}, g = e;
+  g.at.axes[2] = 9; /* past naxes: no part of the value */
+  CHECK(ir_attrs_eq(&e, &g) && ir_attrs_hash(&e) == ir_attrs_hash(&g));
+  g.at.naxes = 1;
+  CHECK(!ir_attrs_eq(&e, &g));
+}
+
 /* ---- parse errors ---- */
 
 #define HDR "module m\nsym B\nparam @w : f32[3,2] = zeros\nfunc f(%x: f32[B,3]) -> (f32[B,2]) {\n"
@@ -638,6 +687,8 @@ static void test_parse_errors(void) {
   EXPECT_PARSE(HDR "  %y = sum %x {axes=[1] keepdims=0} : f32[B]\n",
                "5:25: error: expected ',' or '}', got 'keepdims'");
   EXPECT_PARSE(HDR "  %y = relu %x {axis=1} : f32[B,3]\n", "t.nnir:5:17: error: 'relu' has no attribute 'axis'");
+  EXPECT_PARSE(HDR "  %y = relu %x {group=2, axis=1} : f32[B,3]\n", "5:26: error: 'relu' has no attribute 'axis'");
+  EXPECT_PARSE(HDR "  %y = relu %x {group=-1} : f32[B,3]\n", "5:23: error: group must be between 0 and 2147483647");
   EXPECT_PARSE(HDR "  %y = relu %x : f32[B,2]\n",
                "t.nnir:5:18: error: type mismatch: relu gives f32[B,3], not the declared f32[B,2]");
   EXPECT_PARSE(HDR "  %w = global @w : f32[3,2]\n  %y = add %x, %w : f32[B,3]\n",
@@ -700,7 +751,7 @@ static void test_fuzz(void) {
   static const char *const dict[] = {"%",  "@",   "{",   "}",           "[",      "]",    ",",      ":",     "=",
                                      "->", "f32", "i32", "B",           "axes=[", "-",    "1e999",  "nan",   "-inf",
                                      "\"", "#",   "\n",  "99999999999", "%0",     "%1",   "return", "store", "func",
-                                     "0",  "1",   "(",   ")",           "\\",     "\xff", "%x"};
+                                     "0",  "1",   "(",   ")",           "\\",     "\xff", "%x",     "{group=1}"};
   int bad = 0;
   Arena *a = arena_new();
   char *valid = print_str(build_mlp(a));
@@ -782,6 +833,7 @@ int main(void) {
   test_train_defaults();
   test_random_roundtrip();
   test_verify();
+  test_attr_table();
   test_parse_errors();
   test_fuzz();
   test_dot();
