@@ -522,6 +522,9 @@ static void parse_func(Parser *P) {
    * record, which codegen takes as given). */
   for (int i = 0; i < P->f->n; i++)
     if (P->f->nodes[i].slot >= 0) P->f->mem_planned = true;
+  /* Hand-written fusion groups must follow the one rule (ir/groups.c): a
+   * bad group is an error at the offending node, here as in the verifier. */
+  if (ir_groups_check(P->f, NULL, NULL, P->lx.d) < 0) longjmp(P->lx.fail, 1);
   P->f = NULL;
 }
 
