@@ -202,8 +202,7 @@ static void take_recorded(CgPlan *p, const int *order, int n, const bool *ip) {
       CgMono so = buf_bytes(f, o);
       if (o->index != b->index || o->at + footprint(so.c) <= b->at || b->at + footprint(sb.c) <= o->at) continue;
       bool inplace;
-      if (!cg_mono_same_syms(sb, so) || clash(p, order[i], order[j], &inplace, ip) ||
-          (inplace && o->at != b->at))
+      if (!cg_mono_same_syms(sb, so) || clash(p, order[i], order[j], &inplace, ip) || (inplace && o->at != b->at))
         unreachable("plan-memory put two live values in the same workspace bytes");
     }
   }
@@ -222,10 +221,12 @@ void cg_memplan(Arena *a, CgPlan *p) {
    * kernel where it dies (in_place_ok, asked once per buffer). */
   bool *ip = arena_alloc(a, (size_t)p->nbufs + 1);
   for (int i = 0; i < n; i++)
-    ip[order[i]] = p->bufs[order[i]].last > p->bufs[order[i]].def &&
-                   in_place_ok(p, p->bufs[order[i]].last, order[i], rd, nodes);
-  if (f->mem_planned) take_recorded(p, order, n, ip);
-  else assign(a, p, order, n, ip);
+    ip[order[i]] =
+        p->bufs[order[i]].last > p->bufs[order[i]].def && in_place_ok(p, p->bufs[order[i]].last, order[i], rd, nodes);
+  if (f->mem_planned)
+    take_recorded(p, order, n, ip);
+  else
+    assign(a, p, order, n, ip);
   /* A slot is as large as its highest end; its unit is its size class. */
   p->slot_size = arena_alloc(a, sizeof(CgMono) * (size_t)(p->nslots + 1));
   p->slot_unit = arena_alloc(a, sizeof(CgMono) * (size_t)(p->nslots + 1));

@@ -52,13 +52,11 @@ IrGroup ir_group_start(const IrFunc *f, int v) {
 
 bool ir_group_admits(const IrGroup *g, const IrNode *nd, bool exported, char *why, size_t len) {
   if (!op_is(nd->op, OPF_ELEMWISE))
-    return snprintf(why, len, "%s is neither elementwise nor the group's one root",
-                    ir_ops[nd->op].mnemonic), false;
+    return snprintf(why, len, "%s is neither elementwise nor the group's one root", ir_ops[nd->op].mnemonic), false;
   if (!ir_broadcasts_to(&nd->ty.sh, &g->domain))
     return snprintf(why, len, "its shape does not broadcast to the group's domain"), false;
   if (exported && g->kind != IR_GK_EW)
-    return snprintf(why, len, "it is read outside the group, but only the root of a reduction group may be"),
-           false;
+    return snprintf(why, len, "it is read outside the group, but only the root of a reduction group may be"), false;
   if (exported && !ir_shape_eq(&nd->ty.sh, &g->domain))
     return snprintf(why, len, "it is read outside the group but does not have the domain's shape"), false;
   return true;
@@ -83,10 +81,12 @@ static bool group_error(Diag *d, const IrFunc *f, int v, const char *fmt, const 
   if (!d) return false;
   const IrNode *nd = &f->nodes[v];
   char me[64];
-  if (nd->name && *nd->name) snprintf(me, sizeof me, "%%%s", nd->name);
-  else snprintf(me, sizeof me, "%%%d", v);
-  diag_error(d, nd->loc, "verify: %s: %s (%s) in group %d: %s%s", f->name, me, ir_ops[nd->op].mnemonic, nd->group,
-             fmt, why);
+  if (nd->name && *nd->name)
+    snprintf(me, sizeof me, "%%%s", nd->name);
+  else
+    snprintf(me, sizeof me, "%%%d", v);
+  diag_error(d, nd->loc, "verify: %s: %s (%s) in group %d: %s%s", f->name, me, ir_ops[nd->op].mnemonic, nd->group, fmt,
+             why);
   return false;
 }
 

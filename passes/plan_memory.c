@@ -65,8 +65,9 @@ bool pass_plan_memory(IrModule *m, PassCtx *ctx) {
     arena_free(a);
   }
   if (ctx->report)
-    fprintf(ctx->report, "memory: arena %" PRId64 " bytes, lower bound %" PRId64 " bytes (%.2fx) at batch %" PRId64
-            "%s%s\n", worst.arena, worst.lower, worst.lower ? (double)worst.arena / (double)worst.lower : 1.0, batch,
+    fprintf(ctx->report,
+            "memory: arena %" PRId64 " bytes, lower bound %" PRId64 " bytes (%.2fx) at batch %" PRId64 "%s%s\n",
+            worst.arena, worst.lower, worst.lower ? (double)worst.arena / (double)worst.lower : 1.0, batch,
             *worst_fn ? ", largest in " : "", worst_fn);
   return true;
 }
