@@ -49,7 +49,7 @@ void cg_memplan(Arena *a, CgPlan *p) {
   int ns = 0;
   for (int i = 0; i < n; i++) {
     CgBuf *b = &p->bufs[order[i]];
-    CgMono need = cg_mono_mul(cg_mono_numel(&f->nodes[b->owner].ty.sh, 0), cg_mono(4));
+    CgMono need = cg_mono_bytes(&f->nodes[b->owner].ty, 0);
     /* Best fit among free slots of the same symbolic class: the smallest
      * that is big enough, else the biggest (which then grows). */
     int best = -1;

@@ -11,9 +11,58 @@
 #include <stdlib.h>
 #include <string.h>
 
-size_t rt_dtype_size(int32_t dtype) { return dtype == NNRT_F32 || dtype == NNRT_I32 ? 4 : 0; }
+/* ---- element types (nnrt_dtypes.def) ---- */
 
-const char *rt_dtype_name(int32_t dtype) { return dtype == NNRT_F32 ? "F32" : dtype == NNRT_I32 ? "I32" : "?"; }
+static const struct {
+  size_t bytes;
+  const char *st_name, *npy;
+  int is_float, is_signed;
+} dtypes[NNRT_DTYPE_COUNT] = {
+#define DTYPE(id, name, bytes, code, st_name, npy, is_float, is_signed, ctype) \
+  [NNRT_##id] = {bytes, st_name, npy, is_float, is_signed},
+#include "nnrt_dtypes.def"
+};
+
+/* Unknown codes (a model from a newer nnc) and void have size 0: callers
+ * refuse them. */
+static int known(int32_t dtype) { return dtype >= 0 && dtype < NNRT_DTYPE_COUNT && dtypes[dtype].bytes; }
+
+size_t rt_dtype_size(int32_t dtype) { return known(dtype) ? dtypes[dtype].bytes : 0; }
+const char *rt_dtype_name(int32_t dtype) { return known(dtype) ? dtypes[dtype].st_name : "?"; }
+const char *rt_dtype_npy(int32_t dtype) { return known(dtype) ? dtypes[dtype].npy : "?"; }
+int rt_dtype_is_float(int32_t dtype) { return known(dtype) && dtypes[dtype].is_float; }
+
+/* void's row reads and writes nothing (its ctype is a placeholder). */
+double rt_dtype_get(int32_t dtype, const void *p, int64_t i) {
+  switch (dtype) {
+#define DTYPE(id, name, bytes, code, st_name, npy, is_float, is_signed, ctype) \
+  case NNRT_##id:                                                            \
+    return bytes ? (double)((const ctype *)p)[i] : 0;
+#include "nnrt_dtypes.def"
+  default:
+    return 0;
+  }
+}
+
+void rt_dtype_set(int32_t dtype, void *p, int64_t i, double v) {
+  switch (dtype) {
+#define DTYPE(id, name, bytes, code, st_name, npy, is_float, is_signed, ctype) \
+  case NNRT_##id:                                                            \
+    if (bytes) ((ctype *)p)[i] = (ctype)v;                                   \
+    break;
+#include "nnrt_dtypes.def"
+  default:
+    break;
+  }
+}
+
+int rt_dtype_holds(int32_t dtype, double v) {
+  if (!known(dtype)) return 0;
+  if (dtypes[dtype].is_float) return 1;
+  int bits = 8 * (int)dtypes[dtype].bytes;
+  double lo = dtypes[dtype].is_signed ? -ldexp(1, bits - 1) : 0; /* [lo, lo + 2^bits): exact doubles */
+  return v == floor(v) && v >= lo && v < lo + ldexp(1, bits);
+}
 
 int64_t rt_tensor_numel(const NnrtTensor *t) {
   int64_t n = 1;
@@ -130,11 +179,13 @@ int rt_globals_init(RtGlobals *g, const NnrtModel *m, uint64_t seed, RtError *e)
       memset(g->ptr[k], 0, bytes);
       continue;
     }
-    if (t->dtype == NNRT_I32) {
+    /* The random initialisers below draw f32 values. */
+    if (t->dtype != NNRT_F32) {
       if (init != NNRT_INIT_ONES)
-        return rt_fail(e, RT_EXIT_FAIL, "model bug: i32 global '%s' has a random initialiser", t->name);
+        return rt_fail(e, RT_EXIT_FAIL, "model bug: %s global '%s' has a random initialiser", rt_dtype_name(t->dtype),
+                       t->name);
       for (int64_t i = 0; i < n; i++)
-        ((int32_t *)g->ptr[k])[i] = 1;
+        rt_dtype_set(t->dtype, g->ptr[k], i, 1);
       continue;
     }
     float *p = g->ptr[k];

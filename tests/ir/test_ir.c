@@ -667,12 +667,19 @@ static void test_parse_errors(void) {
   EXPECT_PARSE("module m\ntrain {optimizer=rmsprop}\n", "t.nnir:2:18: error: unknown optimizer 'rmsprop'");
   EXPECT_PARSE("module m\ntrain {data=\"abc}\n", "t.nnir:2:13: error: unterminated string");
   EXPECT_PARSE("module m\ntrain {seed=-1}\n", "t.nnir:2:13: error: seed must be an integer from 0 to 2^64-1");
-  /* An i32 constant is an integer in int32's range (the shape rule, so the
-   * verifier and every builder check it too). */
+  /* An integer constant is an integer in its type's range (the shape rule,
+   * so the verifier and every builder check it too). */
   EXPECT_PARSE(HDR "  %k = const {value=0.5} : i32[2]\n",
-               "t.nnir:5:8: error: an i32 constant needs an integer value in int32's range, got 0.5");
-  EXPECT_PARSE(HDR "  %k = const {value=4294967296} : i32[]\n", "5:8: error: an i32 constant needs an integer value");
-  EXPECT_PARSE(HDR "  %k = const {value=nan} : i32[]\n", "5:8: error: an i32 constant needs an integer value");
+               "t.nnir:5:8: error: an integer constant (i32) needs an integer value in its range, got 0.5");
+  EXPECT_PARSE(HDR "  %k = const {value=4294967296} : i32[]\n", "5:8: error: an integer constant (i32) needs an integer");
+  EXPECT_PARSE(HDR "  %k = const {value=nan} : i32[]\n", "5:8: error: an integer constant (i32) needs an integer");
+  EXPECT_PARSE(HDR "  %k = const {value=128} : i8[]\n", "5:8: error: an integer constant (i8) needs an integer");
+  EXPECT_PARSE(HDR "  %k = const {value=-1} : u8[]\n", "5:8: error: an integer constant (u8) needs an integer");
+  EXPECT_PARSE(HDR "  %k = const {value=9223372036854775808} : i64[]\n",
+               "5:8: error: an integer constant (i64) needs an integer");
+  EXPECT_PARSE(HDR "  %k = const {value=inf} : i64[]\n", "5:8: error: an integer constant (i64) needs an integer");
+  EXPECT_PARSE(HDR "  %k = const {value=1} : u16[]\n",
+               "5:26: error: unknown element type 'u16' (expected f32, i32, i8, u8 or i64)");
   EXPECT_PARSE("module m\nfunc f() -> () {\n  return\n}\nfunc f() -> () {\n",
                "t.nnir:5:6: error: function 'f' is defined twice");
   /* The caret line shows the culprit. */
