@@ -11,6 +11,7 @@
 #ifndef NNRT_H
 #define NNRT_H
 #include "nnrt_abi.h"
+#include "rt_dtype.h" /* rt_dtype_size, _name, _get, ... */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -113,20 +114,6 @@ typedef struct RtGlobals {
 
 /* Elements of a static tensor (globals, scalars); -1 if it has a symbolic dim. */
 int64_t rt_tensor_numel(const NnrtTensor *t);
-/* Element types (nnrt_dtypes.def): bytes per element (0: unknown), the
- * safetensors name ("F32", "I8", ...; "?": unknown), the .npy descr. */
-size_t rt_dtype_size(int32_t dtype);
-const char *rt_dtype_name(int32_t dtype);
-const char *rt_dtype_npy(int32_t dtype);
-int rt_dtype_is_float(int32_t dtype);
-/* Element i of an array of dtype, as a double (exact but for i64 beyond
- * 2^53); and stored, v converted as C does (for an integer type v must be
- * one it holds: rt_dtype_holds). */
-double rt_dtype_get(int32_t dtype, const void *p, int64_t i);
-void rt_dtype_set(int32_t dtype, void *p, int64_t i, double v);
-/* Whether dtype holds v exactly: any v for a float type, an integer in
- * range for an integer type. */
-int rt_dtype_holds(int32_t dtype, double v);
 int rt_globals_alloc(RtGlobals *g, const NnrtModel *m, RtError *e);
 void rt_globals_free(RtGlobals *g);
 /* Parameters from their NNRT_INIT_*, keyed by seed, counter stream = global

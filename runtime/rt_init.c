@@ -11,59 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- element types (nnrt_dtypes.def) ---- */
-
-static const struct {
-  size_t bytes;
-  const char *st_name, *npy;
-  int is_float, is_signed;
-} dtypes[NNRT_DTYPE_COUNT] = {
-#define DTYPE(id, name, bytes, code, st_name, npy, is_float, is_signed, ctype) \
-  [NNRT_##id] = {bytes, st_name, npy, is_float, is_signed},
-#include "nnrt_dtypes.def"
-};
-
-/* Unknown codes (a model from a newer nnc) and void have size 0: callers
- * refuse them. */
-static int known(int32_t dtype) { return dtype >= 0 && dtype < NNRT_DTYPE_COUNT && dtypes[dtype].bytes; }
-
-size_t rt_dtype_size(int32_t dtype) { return known(dtype) ? dtypes[dtype].bytes : 0; }
-const char *rt_dtype_name(int32_t dtype) { return known(dtype) ? dtypes[dtype].st_name : "?"; }
-const char *rt_dtype_npy(int32_t dtype) { return known(dtype) ? dtypes[dtype].npy : "?"; }
-int rt_dtype_is_float(int32_t dtype) { return known(dtype) && dtypes[dtype].is_float; }
-
-/* void's row reads and writes nothing (its ctype is a placeholder). */
-double rt_dtype_get(int32_t dtype, const void *p, int64_t i) {
-  switch (dtype) {
-#define DTYPE(id, name, bytes, code, st_name, npy, is_float, is_signed, ctype) \
-  case NNRT_##id:                                                            \
-    return bytes ? (double)((const ctype *)p)[i] : 0;
-#include "nnrt_dtypes.def"
-  default:
-    return 0;
-  }
-}
-
-void rt_dtype_set(int32_t dtype, void *p, int64_t i, double v) {
-  switch (dtype) {
-#define DTYPE(id, name, bytes, code, st_name, npy, is_float, is_signed, ctype) \
-  case NNRT_##id:                                                            \
-    if (bytes) ((ctype *)p)[i] = (ctype)v;                                   \
-    break;
-#include "nnrt_dtypes.def"
-  default:
-    break;
-  }
-}
-
-int rt_dtype_holds(int32_t dtype, double v) {
-  if (!known(dtype)) return 0;
-  if (dtypes[dtype].is_float) return 1;
-  int bits = 8 * (int)dtypes[dtype].bytes;
-  double lo = dtypes[dtype].is_signed ? -ldexp(1, bits - 1) : 0; /* [lo, lo + 2^bits): exact doubles */
-  return v == floor(v) && v >= lo && v < lo + ldexp(1, bits);
-}
-
 int64_t rt_tensor_numel(const NnrtTensor *t) {
   int64_t n = 1;
   for (int i = 0; i < t->rank; i++)
