@@ -16,7 +16,7 @@ typedef struct DTypeInfo {
 /* Designated by code: a code given twice is an -Woverride-init warning,
  * and the count check below catches a gap. */
 static const DTypeInfo dtypes[DT_COUNT] = {
-#define DTYPE(id, name, bytes, code, st_name, npy, is_float, is_signed, ctype) \
+#define DTYPE(id, name, bytes, code, st_name, npy, is_float, is_signed, ctype)                                         \
   [DT_##id] = {name, bytes, is_float, is_signed},
 #include "../runtime/nnrt_dtypes.def"
 };
@@ -80,8 +80,8 @@ bool ir_dtype_holds(DType dt, double v) {
 /* x in dt's own precision (for a float type: rounded to nearest). */
 static double round_to(DType dt, double x) {
   switch (dt) {
-#define DTYPE(id, name, bytes, code, st_name, npy, is_float, is_signed, ctype) \
-  case DT_##id:                                                                \
+#define DTYPE(id, name, bytes, code, st_name, npy, is_float, is_signed, ctype)                                         \
+  case DT_##id:                                                                                                        \
     return is_float ? (double)(ctype)x : x;
 #include "../runtime/nnrt_dtypes.def"
   default:

@@ -13,8 +13,8 @@
  * (a model from a newer nnc), which callers refuse. */
 static inline size_t rt_dtype_size(int32_t dtype) {
   switch (dtype) {
-#define DTYPE(id, name, bytes, code, st_name, npy, is_float, is_signed, ctype) \
-  case NNRT_##id:                                                            \
+#define DTYPE(id, name, bytes, code, st_name, npy, is_float, is_signed, ctype)                                         \
+  case NNRT_##id:                                                                                                      \
     return bytes;
 #include "nnrt_dtypes.def"
   default:
@@ -25,8 +25,8 @@ static inline size_t rt_dtype_size(int32_t dtype) {
 /* The safetensors name ("F32", "I8", ...); "?" if unknown. */
 static inline const char *rt_dtype_name(int32_t dtype) {
   switch (dtype) {
-#define DTYPE(id, name, bytes, code, st_name, npy, is_float, is_signed, ctype) \
-  case NNRT_##id:                                                            \
+#define DTYPE(id, name, bytes, code, st_name, npy, is_float, is_signed, ctype)                                         \
+  case NNRT_##id:                                                                                                      \
     return bytes ? st_name : "?";
 #include "nnrt_dtypes.def"
   default:
@@ -37,8 +37,8 @@ static inline const char *rt_dtype_name(int32_t dtype) {
 /* The .npy descr ("<f4", "|u1", ...); "?" if unknown. */
 static inline const char *rt_dtype_npy(int32_t dtype) {
   switch (dtype) {
-#define DTYPE(id, name, bytes, code, st_name, npy, is_float, is_signed, ctype) \
-  case NNRT_##id:                                                            \
+#define DTYPE(id, name, bytes, code, st_name, npy, is_float, is_signed, ctype)                                         \
+  case NNRT_##id:                                                                                                      \
     return bytes ? npy : "?";
 #include "nnrt_dtypes.def"
   default:
@@ -48,8 +48,8 @@ static inline const char *rt_dtype_npy(int32_t dtype) {
 
 static inline int rt_dtype_is_float(int32_t dtype) {
   switch (dtype) {
-#define DTYPE(id, name, bytes, code, st_name, npy, is_float, is_signed, ctype) \
-  case NNRT_##id:                                                            \
+#define DTYPE(id, name, bytes, code, st_name, npy, is_float, is_signed, ctype)                                         \
+  case NNRT_##id:                                                                                                      \
     return is_float;
 #include "nnrt_dtypes.def"
   default:
@@ -61,10 +61,10 @@ static inline int rt_dtype_is_float(int32_t dtype) {
  * type an integer in [lo, lo + 2^bits) (powers of two: exact doubles). */
 static inline int rt_dtype_holds(int32_t dtype, double v) {
   switch (dtype) {
-#define DTYPE(id, name, bytes, code, st_name, npy, is_float, is_signed, ctype)                    \
-  case NNRT_##id:                                                                               \
-    if (!(bytes) || (is_float)) return bytes != 0;                                              \
-    return v == floor(v) && v >= (is_signed ? -ldexp(1, 8 * bytes - 1) : 0) &&                  \
+#define DTYPE(id, name, bytes, code, st_name, npy, is_float, is_signed, ctype)                                         \
+  case NNRT_##id:                                                                                                      \
+    if (!(bytes) || (is_float)) return bytes != 0;                                                                     \
+    return v == floor(v) && v >= (is_signed ? -ldexp(1, 8 * bytes - 1) : 0) &&                                         \
            v < (is_signed ? -ldexp(1, 8 * bytes - 1) : 0) + ldexp(1, 8 * bytes);
 #include "nnrt_dtypes.def"
   default:
@@ -76,8 +76,8 @@ static inline int rt_dtype_holds(int32_t dtype, double v) {
  * 2^53); void and unknown codes read as 0. */
 static inline double rt_dtype_get(int32_t dtype, const void *p, int64_t i) {
   switch (dtype) {
-#define DTYPE(id, name, bytes, code, st_name, npy, is_float, is_signed, ctype) \
-  case NNRT_##id:                                                            \
+#define DTYPE(id, name, bytes, code, st_name, npy, is_float, is_signed, ctype)                                         \
+  case NNRT_##id:                                                                                                      \
     return bytes ? (double)((const ctype *)p)[i] : 0;
 #include "nnrt_dtypes.def"
   default:
@@ -89,9 +89,9 @@ static inline double rt_dtype_get(int32_t dtype, const void *p, int64_t i) {
  * be one rt_dtype_holds (C leaves the rest undefined). */
 static inline void rt_dtype_set(int32_t dtype, void *p, int64_t i, double v) {
   switch (dtype) {
-#define DTYPE(id, name, bytes, code, st_name, npy, is_float, is_signed, ctype) \
-  case NNRT_##id:                                                            \
-    if (bytes) ((ctype *)p)[i] = (ctype)v;                                   \
+#define DTYPE(id, name, bytes, code, st_name, npy, is_float, is_signed, ctype)                                         \
+  case NNRT_##id:                                                                                                      \
+    if (bytes) ((ctype *)p)[i] = (ctype)v;                                                                             \
     break;
 #include "nnrt_dtypes.def"
   default:
