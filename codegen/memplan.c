@@ -33,7 +33,7 @@ static int64_t footprint(int64_t c) {
 }
 
 static CgMono buf_bytes(const IrFunc *f, const CgBuf *b) {
-  return cg_mono_mul(cg_mono_numel(&f->nodes[b->owner].ty.sh, 0), cg_mono(4));
+  return cg_mono_bytes(&f->nodes[b->owner].ty, 0);
 }
 
 /* May kernel ki write its export into the memory of buffer `dying` (read
@@ -90,6 +90,9 @@ static bool clash(const CgPlan *p, int x, int y, bool *inplace, const bool *ip) 
   const CgBuf *a = &p->bufs[x], *b = &p->bufs[y];
   *inplace = false;
   if (a->last < b->def || b->last < a->def) return false;
+  /* In place only element for element: with other element sizes a parallel
+   * chunk would write bytes another chunk has yet to read. */
+  if (ir_dtype_size(p->f->nodes[a->owner].ty.dt) != ir_dtype_size(p->f->nodes[b->owner].ty.dt)) return true;
   if (a->last == b->def && ip[x] && a->def < b->def) return *inplace = true, false;
   if (b->last == a->def && ip[y] && b->def < a->def) return *inplace = true, false;
   return true;

@@ -41,6 +41,8 @@ bool cg_mono_is(CgMono a, int64_t c); /* equal to the constant c */
 bool cg_mono_same_syms(CgMono a, CgMono b);
 /* Product of shape dims [from, rank). */
 CgMono cg_mono_numel(const Shape *s, int from);
+/* Bytes of dims [from, rank) of t: their product times the element size. */
+CgMono cg_mono_bytes(const Type *t, int from);
 
 /* ---- plans (plan.c, views.c, memplan.c) ---- */
 

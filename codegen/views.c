@@ -57,6 +57,8 @@ CgMono cg_mono_numel(const Shape *s, int from) {
   return m;
 }
 
+CgMono cg_mono_bytes(const Type *t, int from) { return cg_mono_mul(cg_mono_numel(&t->sh, from), cg_mono(ir_dtype_size(t->dt))); }
+
 /* ---- views ---- */
 
 void cg_view_contig(CgView *v, int buf, const Shape *s) {

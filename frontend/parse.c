@@ -356,15 +356,15 @@ static Expr *parse_expr(Parser *P) {
 
 /* ---- types ---- */
 
-/* type = ("f32" | "i32") "[" (dim ("," dim)*)? "]"
+/* type = dtype "[" (dim ("," dim)*)? "]"     (dtype: the IR's, nnrt_dtypes.def)
  * dim  = INT | IDENT */
 static void parse_type(Parser *P, TypeExpr *ty) {
   Token *t = cur(P);
   ty->loc = t->loc;
-  if (lex_is(t, "f32")) ty->dt = DT_F32;
-  else if (lex_is(t, "i32")) ty->dt = DT_I32;
-  else if (t->kind == TK_IDENT) syntax_error(P, t->loc, "unknown element type %s (expected f32 or i32)", describe(P, t));
-  else syntax_error(P, t->loc, "expected a type like f32[B, 784], found %s", describe(P, t));
+  char list[IR_DTYPE_LISTLEN];
+  if (t->kind != TK_IDENT) syntax_error(P, t->loc, "expected a type like f32[B, 784], found %s", describe(P, t));
+  else if (!ir_dtype_lookup(t->text, (size_t)t->len, &ty->dt))
+    syntax_error(P, t->loc, "unknown element type %s (expected %s)", describe(P, t), ir_dtype_list(list, sizeof list));
   advance(P);
   expect(P, "[");
   while (!is(P, "]")) {

@@ -121,8 +121,7 @@ static void run_elementwise(Interp *in, const IrNode *n, Val *o) {
   for (int64_t k = 0; k < o->n; k++) {
     double x = a->v[bcast_index(k, o, sa)];
     if (n->op == OP_BROADCAST) o->v[k] = x;
-    /* f32 -> i32 truncates toward zero; i32 -> f32 and f32 -> f32 are exact. */
-    else if (n->op == OP_CAST) o->v[k] = n->ty.dt == DT_I32 ? trunc(x) : x;
+    else if (n->op == OP_CAST) o->v[k] = ir_dtype_convert(x, in->f->nodes[n->args[0]].ty.dt, n->ty.dt);
     else o->v[k] = unary(n->op, x, n->at.value);
   }
 }

@@ -59,7 +59,7 @@ static void append(char *buf, size_t len, size_t *k, const char *fmt, ...) {
 const char *ir_type_str(const IrModule *m, const Type *t, char *buf, size_t len) {
   size_t k = 0;
   if (len) buf[0] = 0;
-  append(buf, len, &k, "%s", t->dt == DT_F32 ? "f32" : t->dt == DT_I32 ? "i32" : "void");
+  append(buf, len, &k, "%s", ir_dtype_name(t->dt));
   if (t->dt == DT_VOID) return buf;
   append(buf, len, &k, "[");
   for (int i = 0; i < t->sh.rank && i < IR_MAX_RANK; i++) {

@@ -27,7 +27,44 @@
 #define IR_MAX_RANK NNRT_MAX_RANK
 #define IR_MAX_ARGS 12 /* a scan's operands (carries, sequences, constants) */
 
-typedef enum { DT_VOID = NNRT_VOID, DT_F32 = NNRT_F32, DT_I32 = NNRT_I32 } DType;
+/* Element types, from runtime/nnrt_dtypes.def (shared with the runtime, so
+ * a DType is its runtime code). DT_VOID is the type of stores and scans,
+ * which have no value; every other row is a tensor element type. */
+typedef enum {
+#define DTYPE(id, name, bytes, code, st_name, npy, is_float, is_signed, ctype) DT_##id = NNRT_##id,
+#include "../runtime/nnrt_dtypes.def"
+  DT_COUNT = NNRT_DTYPE_COUNT
+} DType;
+
+/* The table's columns (ir.c). Out-of-range values are no type: name "?",
+ * size 0, and ir_dtype_valid is false. */
+const char *ir_dtype_name(DType dt); /* "f32", "i8", ... */
+int ir_dtype_size(DType dt);         /* bytes per element */
+bool ir_dtype_is_float(DType dt);
+bool ir_dtype_is_signed(DType dt);
+/* A tensor element type: in the table and not void. */
+bool ir_dtype_valid(DType dt);
+/* The element type spelled s[0..len) (not void); false if none is. */
+bool ir_dtype_lookup(const char *s, size_t len, DType *out);
+/* "f32, i32, ... or i64" in buf (for "expected ..." messages); returns buf. */
+#define IR_DTYPE_LISTLEN 64
+const char *ir_dtype_list(char *buf, size_t len);
+/* Whether value v is an element of dt as it stands: for an integer type,
+ * an integer within its range (a const's value must be; NaN never is). */
+bool ir_dtype_holds(DType dt, double v);
+/* What `cast` does to one element x of type `from` (as the interpreter
+ * holds it: a double) when converting to `to`; the one definition, which
+ * the backends match bit for bit.
+ *  - float -> int truncates toward zero, like C, and saturates where C is
+ *    undefined: NaN gives 0, values below (above) the range give its min
+ *    (max). f32 -> i8 of 300.7 is 127, of -1e30 is -128, of -1.9 is -1.
+ *  - int -> int wraps modulo 2^bits like C's conversions on a two's
+ *    complement machine (sign-extends a signed source, zero-extends an
+ *    unsigned one): i32 -> i8 of 200 is -56, i8 -> u8 of -1 is 255.
+ *  - int -> float rounds to nearest (even), float -> float likewise.
+ * The interpreter holds an i64 in a double, exact up to 2^53 in
+ * magnitude; beyond that its i64 results are approximations. */
+double ir_dtype_convert(double x, DType from, DType to);
 
 /* A dim >= 0 is a static size; a dim < 0 is the symbolic dim -(d + 1) of the
  * module (its name is IrModule.syms[-(d + 1)]). */

@@ -30,7 +30,7 @@ static const char *dim_str(const IrModule *m, int64_t d, char *buf) {
 }
 
 static bool check_value_type(const Type *t, char *err, size_t errlen) {
-  if (t->dt != DT_F32 && t->dt != DT_I32) return ir_shape_fail(err, errlen, "expected a tensor type");
+  if (!ir_dtype_valid(t->dt)) return ir_shape_fail(err, errlen, "expected a tensor type");
   if (t->sh.rank < 0 || t->sh.rank > IR_MAX_RANK)
     return ir_shape_fail(err, errlen, "rank %d is out of range (at most %d)", t->sh.rank, IR_MAX_RANK);
   for (int i = 0; i < t->sh.rank; i++)
@@ -49,13 +49,14 @@ RULE(shape_typed) {
   return check_value_type(out, err, errlen);
 }
 
-/* An i32 constant holds an integer in int32's range: the value is the
- * element, not a float to be converted somewhere later. */
+/* An integer constant holds an integer in its type's range: the value is
+ * the element, not a float to be converted somewhere later. */
 RULE(shape_const) {
   if (!shape_typed(m, in, nin, at, out, err, errlen)) return false;
   double v = at->value;
-  if (out->dt == DT_I32 && !(v >= INT32_MIN && v <= INT32_MAX && v == (double)(int64_t)v))
-    return ir_shape_fail(err, errlen, "an i32 constant needs an integer value in int32's range, got %.9g", v);
+  if (!ir_dtype_holds(out->dt, v))
+    return ir_shape_fail(err, errlen, "an integer constant (%s) needs an integer value in its range, got %.9g",
+                         ir_dtype_name(out->dt), v);
   return true;
 }
 

@@ -55,18 +55,17 @@ typedef struct Parser {
 
 /* ---- types ---- */
 
-/* type = ("f32" | "i32") "[" (dim ("," dim)*)? "]"
+/* type = dtype "[" (dim ("," dim)*)? "]"
+ * dtype = "f32" | "i32" | "i8" | "u8" | "i64"   (runtime/nnrt_dtypes.def)
  * dim  = int | sym-name */
 static Type parse_type(Parser *P, bool allow_sym) {
   Type ty = {0};
   IrTok t = P->lx.tok;
   if (t.kind != TK_IDENT) irt_expected(&P->lx, "a type like f32[2,3]");
-  if (irt_tok_eq(&t, "f32"))
-    ty.dt = DT_F32;
-  else if (irt_tok_eq(&t, "i32"))
-    ty.dt = DT_I32;
-  else
-    irt_error(&P->lx, t.loc, "unknown element type '%.*s' (expected f32 or i32)", t.len > 40 ? 40 : t.len, t.s);
+  char list[IR_DTYPE_LISTLEN];
+  if (!ir_dtype_lookup(t.s, (size_t)t.len, &ty.dt))
+    irt_error(&P->lx, t.loc, "unknown element type '%.*s' (expected %s)", t.len > 40 ? 40 : t.len, t.s,
+              ir_dtype_list(list, sizeof list));
   irt_lex(&P->lx);
   irt_expect(&P->lx, "[");
   int64_t numel = 1;

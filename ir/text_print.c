@@ -57,7 +57,7 @@ static void print_dim(FILE *out, const IrModule *m, int64_t d) {
 /* Not ir_type_str: its fixed buffer would cut long sym names, and a cut
  * type would not read back. */
 static void print_type(FILE *out, const IrModule *m, const Type *t) {
-  fputs(t->dt == DT_F32 ? "f32" : t->dt == DT_I32 ? "i32" : "void", out);
+  fputs(ir_dtype_name(t->dt), out);
   if (t->dt == DT_VOID) return;
   fputc('[', out);
   int rank = t->sh.rank < 0 ? 0 : t->sh.rank > IR_MAX_RANK ? IR_MAX_RANK : t->sh.rank;

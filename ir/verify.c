@@ -65,8 +65,8 @@ static const char *vname(const IrFunc *f, int v, char *buf, size_t n) {
 /* Checks a type's shape fields; on failure writes why. Types with a bad rank
  * are never printed (ir_type_str would read past d[]). */
 static bool type_ok(const IrModule *m, const Type *t, bool allow_sym, char *why, size_t n) {
-  if (t->dt != DT_F32 && t->dt != DT_I32)
-    return snprintf(why, n, "element type %d is not f32 or i32", (int)t->dt), false;
+  if (t->dt == DT_VOID) return snprintf(why, n, "void is no tensor type"), false;
+  if (!ir_dtype_valid(t->dt)) return snprintf(why, n, "element type %d is unknown", (int)t->dt), false;
   if (t->sh.rank < 0 || t->sh.rank > IR_MAX_RANK)
     return snprintf(why, n, "rank %d is out of range (0..%d)", t->sh.rank, IR_MAX_RANK), false;
   int64_t numel = 1;

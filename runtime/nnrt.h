@@ -11,6 +11,7 @@
 #ifndef NNRT_H
 #define NNRT_H
 #include "nnrt_abi.h"
+#include "rt_dtype.h" /* rt_dtype_size, _name, _get, ... */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -113,8 +114,6 @@ typedef struct RtGlobals {
 
 /* Elements of a static tensor (globals, scalars); -1 if it has a symbolic dim. */
 int64_t rt_tensor_numel(const NnrtTensor *t);
-size_t rt_dtype_size(int32_t dtype);
-const char *rt_dtype_name(int32_t dtype); /* "F32", "I32" as in safetensors */
 int rt_globals_alloc(RtGlobals *g, const NnrtModel *m, RtError *e);
 void rt_globals_free(RtGlobals *g);
 /* Parameters from their NNRT_INIT_*, keyed by seed, counter stream = global
@@ -186,7 +185,7 @@ int rt_st_load(const char *path, const NnrtModel *m, RtGlobals *g, unsigned kind
 #define RT_PATH_MAX 4096
 
 typedef struct RtArray {
-  int32_t dtype; /* NNRT_F32 / NNRT_I32 */
+  int32_t dtype; /* NNRT_F32 or NNRT_I32 as loaded; rt_array_convert makes any */
   int32_t rank;
   int64_t dims[NNRT_MAX_RANK];
   int64_t numel;

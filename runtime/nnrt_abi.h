@@ -14,8 +14,14 @@
 #define NNRT_ABI_VERSION 3 /* 2: matmuls call nnrt_sgemm; 3: NNRT_INIT_SEED, _ORTHOGONAL, _UNIT_FORGET, nnrt_fail_id */
 #define NNRT_MAX_RANK 6
 
-/* Element types. The values are shared with the IR's DType. */
-enum { NNRT_VOID = 0, NNRT_F32 = 1, NNRT_I32 = 2 };
+/* Element types, from nnrt_dtypes.def. The values are shared with the IR's
+ * DType and stored in compiled models and checkpoints' metadata: a new type
+ * takes the next code, an old code never changes. */
+enum {
+#define DTYPE(id, name, bytes, code, st_name, npy, is_float, is_signed, ctype) NNRT_##id = code,
+#include "nnrt_dtypes.def"
+  NNRT_DTYPE_COUNT /* codes are dense: 0 .. NNRT_DTYPE_COUNT - 1 */
+};
 
 /* Parameter initialisers: init_a/init_b give their arguments. */
 enum {
@@ -45,7 +51,7 @@ enum {
 typedef struct {
   const char *name;
   int32_t kind;  /* NNRT_PARAM / NNRT_STATE (globals only) */
-  int32_t dtype; /* NNRT_F32 / NNRT_I32 */
+  int32_t dtype; /* NNRT_F32, NNRT_I32, ... (nnrt_dtypes.def) */
   int32_t rank;
   int32_t init; /* NNRT_INIT_* (globals only) */
   /* Static sizes; a symbolic dim (the batch, say) is stored as -(sym + 1),

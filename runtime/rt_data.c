@@ -126,18 +126,17 @@ int rt_idx_load(const char *path, int scale, RtArray *out, RtError *e) {
     goto out;
   }
   out->numel = numel;
-  out->data = rt_alloc((size_t)numel * 4, path, e);
+  out->dtype = scale ? NNRT_F32 : NNRT_I32;
+  out->data = rt_alloc((size_t)numel * rt_dtype_size(out->dtype), path, e);
   if (!out->data) goto out;
   if (scale) {
     float *f = out->data;
     for (int64_t i = 0; i < numel; i++)
       f[i] = (float)raw[i] * (1.0f / 255.0f);
-    out->dtype = NNRT_F32;
   } else {
     int32_t *v = out->data;
     for (int64_t i = 0; i < numel; i++)
       v[i] = raw[i];
-    out->dtype = NNRT_I32;
   }
   rc = 0;
 out:

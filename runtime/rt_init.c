@@ -11,10 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-size_t rt_dtype_size(int32_t dtype) { return dtype == NNRT_F32 || dtype == NNRT_I32 ? 4 : 0; }
-
-const char *rt_dtype_name(int32_t dtype) { return dtype == NNRT_F32 ? "F32" : dtype == NNRT_I32 ? "I32" : "?"; }
-
 int64_t rt_tensor_numel(const NnrtTensor *t) {
   int64_t n = 1;
   for (int i = 0; i < t->rank; i++)
@@ -130,11 +126,13 @@ int rt_globals_init(RtGlobals *g, const NnrtModel *m, uint64_t seed, RtError *e)
       memset(g->ptr[k], 0, bytes);
       continue;
     }
-    if (t->dtype == NNRT_I32) {
+    /* The random initialisers below draw f32 values. */
+    if (t->dtype != NNRT_F32) {
       if (init != NNRT_INIT_ONES)
-        return rt_fail(e, RT_EXIT_FAIL, "model bug: i32 global '%s' has a random initialiser", t->name);
+        return rt_fail(e, RT_EXIT_FAIL, "model bug: %s global '%s' has a random initialiser", rt_dtype_name(t->dtype),
+                       t->name);
       for (int64_t i = 0; i < n; i++)
-        ((int32_t *)g->ptr[k])[i] = 1;
+        rt_dtype_set(t->dtype, g->ptr[k], i, 1);
       continue;
     }
     float *p = g->ptr[k];

@@ -20,27 +20,28 @@ void rt_array_free(RtArray *a) {
   a->numel = 0;
 }
 
+/* Any type to any: every element is checked before any is written (an
+ * integer type must hold it exactly), so a failure leaves a as it was. */
 int rt_array_convert(RtArray *a, int32_t dtype, RtError *e) {
   if (a->dtype == dtype) return 0;
-  if (dtype == NNRT_F32 && a->dtype == NNRT_I32) {
-    int32_t *p = a->data;
-    float *q = a->data; /* same size: convert in place */
-    for (int64_t i = 0; i < a->numel; i++)
-      q[i] = (float)p[i];
-  } else if (dtype == NNRT_I32 && a->dtype == NNRT_F32) {
-    float *p = a->data;
-    int32_t *q = a->data;
-    for (int64_t i = 0; i < a->numel; i++) {
-      float v = p[i];
-      if (!(v == floorf(v) && fabsf(v) < 2147483520.0f))
-        return rt_fail(e, RT_EXIT_USAGE, "%s: element %lld is %g; expected an integer (the model reads i32 here: labels or ids)", a->path, (long long)i,
-                       (double)v);
-      q[i] = (int32_t)v;
-    }
-  } else {
+  size_t from = rt_dtype_size(a->dtype), to = rt_dtype_size(dtype);
+  if (!from || !to)
     return rt_fail(e, RT_EXIT_FAIL, "%s: cannot convert %s to %s", a->path, rt_dtype_name(a->dtype),
                    rt_dtype_name(dtype));
+  for (int64_t i = 0; i < a->numel; i++) {
+    double v = rt_dtype_get(a->dtype, a->data, i);
+    if (!rt_dtype_holds(dtype, v))
+      return rt_fail(e, RT_EXIT_USAGE,
+                     "%s: element %lld is %g; expected an integer in %s's range (the model reads %s here: labels or "
+                     "ids)",
+                     a->path, (long long)i, v, rt_dtype_name(dtype), rt_dtype_name(dtype));
   }
+  /* Same size: in place, element i read before it is written. */
+  void *out = from == to ? a->data : rt_alloc((size_t)(a->numel > 0 ? a->numel : 1) * to, a->path, e);
+  if (!out) return -1;
+  for (int64_t i = 0; i < a->numel; i++)
+    rt_dtype_set(dtype, out, i, rt_dtype_get(a->dtype, a->data, i));
+  if (out != a->data) rt_free(a->data), a->data = out;
   a->dtype = dtype;
   return 0;
 }
@@ -255,9 +256,11 @@ int rt_npy_load(const char *path, RtArray *out, RtError *e) {
   out->elem_bytes = esize;
   memcpy(out->dims, h.dims, sizeof h.dims);
   out->numel = numel;
-  out->data = rt_alloc((size_t)numel * 4, path, e);
-  /* 4-byte types read straight into place; others via a bounce buffer. */
-  raw = esize == 4 ? out->data : malloc((size_t)bytes + 1);
+  /* Data sets hold f32 or i32 (rt_array_convert makes what the model reads):
+   * those read straight into place, other storage via a bounce buffer. */
+  size_t size = rt_dtype_size(out->dtype);
+  out->data = rt_alloc((size_t)numel * size, path, e);
+  raw = (size_t)esize == size ? out->data : malloc((size_t)bytes + 1);
   if (!out->data || !raw) {
     rt_fail(e, RT_EXIT_FAIL, "out of memory reading %s (%lld bytes)", path, (long long)bytes);
     goto out;
@@ -268,7 +271,7 @@ int rt_npy_load(const char *path, RtArray *out, RtError *e) {
   }
   float *fo = out->data;
   int32_t *io = out->data;
-  for (int64_t i = 0; i < numel && esize != 4; i++) {
+  for (int64_t i = 0; i < numel && raw != out->data; i++) {
     switch (kind) {
     case K_F8: {
       double v;
@@ -313,7 +316,7 @@ int rt_npy_save(const char *path, const RtArray *a, RtError *e) {
     at += (size_t)snprintf(shape + at, sizeof shape - at, "%lld,%s", (long long)a->dims[i], i + 1 < a->rank ? " " : "");
   if (a->rank > 1) shape[at - 1] = '\0'; /* numpy writes (3,) but (3, 4) */
   int n = snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': (%s), }",
-                   a->dtype == NNRT_F32 ? "<f4" : "<i4", shape);
+                   rt_dtype_npy(a->dtype), shape);
   /* Pad so magic + length + dict + '\n' is a multiple of 64, as numpy does. */
   int total = (10 + n + 1 + 63) / 64 * 64;
   FILE *f = fopen(path, "wb");
@@ -325,7 +328,7 @@ int rt_npy_save(const char *path, const RtArray *a, RtError *e) {
   for (int i = 10 + n; i < total - 1; i++)
     fputc(' ', f);
   fputc('\n', f);
-  fwrite(a->data, 4, (size_t)a->numel, f);
+  fwrite(a->data, rt_dtype_size(a->dtype), (size_t)a->numel, f);
   if (ferror(f) | fclose(f)) return rt_fail(e, RT_EXIT_FAIL, "%s: write failed", path);
   return 0;
 }

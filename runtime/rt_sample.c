@@ -91,9 +91,10 @@ int rt_sample(const NnrtModel *m, const RtOptions *o, RtError *e) {
   win.x.dims[0] = 1;
   win.x.dims[1] = T;
   win.x.numel = T;
-  win.x.elem_bytes = 4;
+  win.x.elem_bytes = (int32_t)rt_dtype_size(NNRT_I32);
   snprintf(win.x.path, sizeof win.x.path, "the sampling window");
-  if (!(win.x.data = rt_alloc((size_t)T * 4, "sampling window", e)) || rt_session_bind(&s, &win.x, NULL, e) ||
+  if (!(win.x.data = rt_alloc((size_t)T * rt_dtype_size(NNRT_I32), "sampling window", e)) ||
+      rt_session_bind(&s, &win.x, NULL, e) ||
       rt_session_alloc(&s, 1, e) || rt_st_load(o->ckpt_path, m, &s.g, RT_LOAD_PARAMS, NULL, e))
     goto out;
   int64_t bs = s.batch_sym < 0 ? s.static_batch : 1;

@@ -164,13 +164,14 @@ int rt_session_bind(RtSession *s, const RtArray *x, const RtArray *y, RtError *e
 
 int rt_check_labels(const RtSession *s, const RtArray *y, RtError *e) {
   if (s->m->task != NNRT_TASK_CLASSIFY) return 0;
-  const int32_t *v = y->data;
-  for (int64_t i = 0; i < y->numel; i++)
-    if (v[i] < 0 || v[i] >= s->classes)
+  for (int64_t i = 0; i < y->numel; i++) {
+    double v = rt_dtype_get(y->dtype, y->data, i);
+    if (!(v >= 0 && v < (double)s->classes))
       return rt_fail(e, RT_EXIT_USAGE,
-                     "%s: offset %lld: label %lld is %d, but the model has %lld classes (labels must be in [0, %lld))",
-                     y->path, (long long)(y->data_offset + i * y->elem_bytes), (long long)i, v[i],
+                     "%s: offset %lld: label %lld is %.17g, but the model has %lld classes (labels must be in [0, %lld))",
+                     y->path, (long long)(y->data_offset + i * y->elem_bytes), (long long)i, v,
                      (long long)s->classes, (long long)s->classes);
+  }
   return 0;
 }
 
@@ -204,8 +205,9 @@ int rt_session_alloc(RtSession *s, int64_t max_batch, RtError *e) {
   if (s->batch_sym < 0) max_batch = s->static_batch;
   if (max_batch < 1) max_batch = 1;
   int64_t xb, yb, ob;
-  if (rt_mul64(max_batch, s->x_per * 4, &xb) || rt_mul64(max_batch, s->y_per * 4, &yb) ||
-      rt_mul64(max_batch, s->out_per * 4, &ob))
+  int64_t xs = (int64_t)rt_dtype_size(s->x_t->dtype), ys = s->y_t ? (int64_t)rt_dtype_size(s->y_t->dtype) : 0;
+  if (rt_mul64(max_batch, s->x_per * xs, &xb) || rt_mul64(max_batch, s->y_per * ys, &yb) ||
+      rt_mul64(max_batch, s->out_per * (int64_t)rt_dtype_size(s->out_t->dtype), &ob))
     return rt_fail(e, RT_EXIT_USAGE, "batch size %lld is too large", (long long)max_batch);
   s->max_batch = max_batch;
   s->x = rt_alloc((size_t)xb, "input batch", e);
@@ -230,17 +232,18 @@ int64_t rt_argmax_row(const RtSession *s, int64_t r) {
 }
 
 static void score(const RtSession *s, const void *labels, int64_t bs, RtMetrics *m, int64_t *confusion) {
+  int32_t yd = s->y_t->dtype;
   if (s->m->task == NNRT_TASK_CLASSIFY) {
-    const int32_t *y = labels;
     for (int64_t r = 0; r < bs * s->y_per; r++) {
-      int64_t p = rt_argmax_row(s, r);
-      m->correct += p == y[r];
-      if (confusion) confusion[y[r] * s->classes + p]++;
+      int64_t p = rt_argmax_row(s, r), y = (int64_t)rt_dtype_get(yd, labels, r); /* checked: in [0, classes) */
+      m->correct += p == y;
+      if (confusion) confusion[y * s->classes + p]++;
     }
     m->scored += bs * s->y_per;
   } else if (s->m->task == NNRT_TASK_BINARY) {
     for (int64_t r = 0; r < bs * s->y_per; r++) {
-      int truth = s->y_t->dtype == NNRT_I32 ? ((const int32_t *)labels)[r] != 0 : ((const float *)labels)[r] >= 0.5f;
+      double y = rt_dtype_get(yd, labels, r);
+      int truth = rt_dtype_is_float(yd) ? y >= 0.5 : y != 0;
       int pred = s->out[r] >= 0.5f;
       m->correct += pred == truth;
       if (confusion) confusion[truth * 2 + pred]++;
@@ -274,7 +277,8 @@ int rt_run_batch(RtSession *s, const NnrtFunc *f, const RtDataset *d, const int3
     return rt_fail(e, RT_EXIT_FAIL, "internal: batch %lld outside [1, %lld]", (long long)bs, (long long)s->max_batch);
   if (s->batch_sym >= 0) s->syms[s->batch_sym] = bs;
   int is_fwd = f == &s->m->forward;
-  size_t xs = (size_t)s->x_per * 4, ys = (size_t)s->y_per * 4;
+  size_t xs = (size_t)s->x_per * rt_dtype_size(s->x_t->dtype);
+  size_t ys = is_fwd ? 0 : (size_t)s->y_per * rt_dtype_size(s->y_t->dtype);
   for (int64_t i = 0; i < bs; i++) {
     int64_t k = idx[i];
     memcpy((char *)s->x + i * xs, (const char *)d->x.data + k * xs, xs);

@@ -216,8 +216,8 @@ static int alloc_i32(RtArray *a, const char *spec, int rank, int64_t d0, int64_t
   a->dims[0] = d0;
   a->dims[1] = d1;
   if (rt_mul64(d0, rank > 1 ? d1 : 1, &a->numel)) return rt_fail(e, RT_EXIT_USAGE, "'%s': data set too large", spec);
-  a->elem_bytes = 4;
-  a->data = rt_alloc((size_t)(a->numel > 0 ? a->numel : 1) * 4, spec, e);
+  a->elem_bytes = (int32_t)rt_dtype_size(NNRT_I32);
+  a->data = rt_alloc((size_t)(a->numel > 0 ? a->numel : 1) * rt_dtype_size(NNRT_I32), spec, e);
   return a->data ? 0 : -1;
 }
 

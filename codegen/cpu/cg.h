@@ -90,7 +90,10 @@ LLVMValueRef cg_mono_val(CgFn *F, CgMono m);
 LLVMValueRef cg_sym(CgFn *F, int k);
 LLVMValueRef cg_buf_ptr(CgFn *F, int buf);
 LLVMValueRef cg_gep(CgFn *F, LLVMTypeRef elem, LLVMValueRef base, LLVMValueRef off);
+/* An element of dt as an LLVM type, and the alignment its loads and stores
+ * may assume (its size: buffers are 64-byte aligned, elements packed). */
 LLVMTypeRef cg_dtype(CgCtx *cx, DType dt);
+unsigned cg_align(DType dt);
 
 typedef struct CgFor {
   LLVMValueRef iv, hi, phi;
@@ -160,7 +163,7 @@ void cg_make_body(CgCtx *cx, CgKFn *kf, const char *name);
 
 /* Value of elementwise node n from its operand values (k_elem.c's table). */
 LLVMValueRef cg_ew_op(CgCtx *cx, const IrNode *n, const IrNode *args, LLVMValueRef *a);
-/* Converts between f32 and i32 as a cast does. */
+/* Converts an element between dtypes as a cast does (ir_dtype_convert). */
 LLVMValueRef cg_convert(CgCtx *cx, LLVMValueRef v, DType from, DType to);
 /* Each builds kernel k's function and fills kf (k_reduce.c, k_misc.c;
  * elementwise kernels are k_elem.c's own). */

@@ -8,8 +8,11 @@
  * the zero strides of the loads.
  *
  * The op table maps each elementwise op to an emitter. Only f32 arithmetic
- * exists in the IR (i32 appears only through inputs, globals and cast). */
+ * exists in the IR (integer types appear only through inputs, globals,
+ * consts, layout ops and cast). */
 #include "cg.h"
+
+#include <string.h>
 
 typedef LLVMValueRef (*EwFn)(CgCtx *cx, const IrNode *n, LLVMValueRef *a);
 
@@ -116,10 +119,22 @@ static LLVMValueRef ew_pow(CgCtx *cx, const IrNode *n, LLVMValueRef *a) {
   return cg_intrinsic(cx, "llvm.pow", args, 2);
 }
 
+/* ir_dtype_convert's rules: float -> int truncates and saturates (the
+ * llvm.fpto[su]i.sat intrinsics, NaN to 0; a plain fptosi is poison out of
+ * range), int -> int wraps or extends by the source's signedness, int ->
+ * float rounds to nearest. */
 LLVMValueRef cg_convert(CgCtx *cx, LLVMValueRef v, DType from, DType to) {
   if (from == to) return v;
-  if (to == DT_I32) return LLVMBuildFPToSI(cx->b, v, cx->t_i32, ""); /* truncates toward zero */
-  return LLVMBuildSIToFP(cx->b, v, cx->t_f32, "");
+  LLVMTypeRef t = cg_dtype(cx, to);
+  bool ff = ir_dtype_is_float(from), tf = ir_dtype_is_float(to);
+  if (ff && tf) return LLVMBuildFPCast(cx->b, v, t, "");
+  if (!ff && !tf) return LLVMBuildIntCast2(cx->b, v, t, ir_dtype_is_signed(from), "");
+  if (!ff) return ir_dtype_is_signed(from) ? LLVMBuildSIToFP(cx->b, v, t, "") : LLVMBuildUIToFP(cx->b, v, t, "");
+  const char *name = ir_dtype_is_signed(to) ? "llvm.fptosi.sat" : "llvm.fptoui.sat";
+  unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+  LLVMTypeRef ov[2] = {t, LLVMTypeOf(v)};
+  LLVMValueRef fn = LLVMGetIntrinsicDeclaration(cx->mod, id, ov, 2);
+  return LLVMBuildCall2(cx->b, LLVMIntrinsicGetType(cx->llc, id, ov, 2), fn, &v, 1, "");
 }
 
 /* add, sub, mul, div: one LLVM instruction each. */
@@ -150,10 +165,11 @@ static void ew_loops(CgNest *N, int l, CgFor *fors) {
     const CgKernel *k = N->k;
     for (int e = 0; e < k->nexp; e++) {
       int x = k->exp[e].node;
-      LLVMTypeRef t = cg_dtype(cx, N->p->f->nodes[x].ty.dt);
+      DType dt = N->p->f->nodes[x].ty.dt;
+      LLVMTypeRef t = cg_dtype(cx, dt);
       LLVMValueRef off = cg_nest_offset(N, cg_nest_extra(N, e), N->nloops);
       LLVMValueRef st = LLVMBuildStore(cx->b, cg_nest_get(N, x), cg_gep(N->F, t, cg_buf_ptr(N->F, k->exp[e].buf), off));
-      LLVMSetAlignment(st, 4);
+      LLVMSetAlignment(st, cg_align(dt));
     }
     return;
   }

@@ -187,15 +187,16 @@ static void range_body(Range *R) {
   CgCtx *cx = F->cx;
   LLVMBuilderRef b = cx->b;
   LLVMTypeRef t = cg_dtype(cx, R->root->ty.dt);
+  unsigned align = cg_align(R->root->ty.dt);
   int nl = N->nloops;
   LLVMValueRef off = cg_nest_offset(N, cg_nest_extra(N, 1), nl), src;
   if (R->root->op == OP_CAUSAL_MASK) {
     LLVMValueRef x = LLVMBuildLoad2(b, t, cg_gep(F, t, R->src[0], off), "");
-    LLVMSetAlignment(x, 4);
+    LLVMSetAlignment(x, align);
     LLVMValueRef i = R->al >= 0 ? N->iv[R->al] : cg_i64(cx, 0), j = R->cl >= 0 ? N->iv[R->cl] : cg_i64(cx, 0);
     LLVMValueRef v = LLVMBuildSelect(b, LLVMBuildICmp(b, LLVMIntSGT, j, i, ""), cg_f32(cx, R->root->at.value), x, "");
     LLVMValueRef dst = cg_gep(F, t, R->out, cg_nest_offset(N, cg_nest_extra(N, 0), nl));
-    LLVMSetAlignment(LLVMBuildStore(b, v, dst), 4);
+    LLVMSetAlignment(LLVMBuildStore(b, v, dst), align);
     return;
   }
   if (R->root->op == OP_SLICE) {
@@ -207,9 +208,9 @@ static void range_body(Range *R) {
     src = LLVMBuildSelect(b, in_a, cg_gep(F, t, R->src[0], off), cg_gep(F, t, R->src[1], offb), "");
   }
   LLVMValueRef v = LLVMBuildLoad2(b, t, src, "");
-  LLVMSetAlignment(v, 4);
+  LLVMSetAlignment(v, align);
   LLVMValueRef dst = cg_gep(F, t, R->out, cg_nest_offset(N, cg_nest_extra(N, 0), nl));
-  LLVMSetAlignment(LLVMBuildStore(b, v, dst), 4);
+  LLVMSetAlignment(LLVMBuildStore(b, v, dst), align);
 }
 
 static void range_loops(Range *R, int l, CgFor *fors) {

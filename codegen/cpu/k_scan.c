@@ -43,7 +43,7 @@ static LLVMValueRef body_fn(CgCtx *cx, const IrFunc *body, const char *suffix) {
 
 /* Bytes of one step of body result r (or of the carry r). */
 static CgMono result_bytes(const IrFunc *body, int r) {
-  return cg_mono_mul(cg_mono_numel(&body->nodes[body->rets[r]].ty.sh, 0), cg_mono(4));
+  return cg_mono_bytes(&body->nodes[body->rets[r]].ty, 0);
 }
 
 /* The export writing result r, or -1 when nothing reads it. */
@@ -121,7 +121,8 @@ void cg_emit_scan(CgFn *F, const CgKernel *k, LLVMValueRef region) {
       scratch[r] = byte_ptr(cx, F->pre, region, off[o++]);
     }
   }
-  for (int r = 0; r < nc; r++) LLVMBuildMemCpy(b, A[r], ALIGN, operand_ptr(F, S->args[r]), 4, bytes[r]);
+  for (int r = 0; r < nc; r++)
+    LLVMBuildMemCpy(b, A[r], ALIGN, operand_ptr(F, S->args[r]), cg_align(p->f->nodes[S->args[r]].ty.dt), bytes[r]);
 
   const Shape *s0 = &p->f->nodes[S->args[nc]].ty.sh;
   LLVMValueRef T = cg_mono_val(F, cg_mono_dim(s0->d[0]));
@@ -135,8 +136,7 @@ void cg_emit_scan(CgFn *F, const CgKernel *k, LLVMValueRef region) {
     if (a < nc) {
       ptr = LLVMBuildSelect(b, odd, B[a], A[a], "");
     } else if (a < nc + ns) {
-      const Shape *sh = &p->f->nodes[S->args[a]].ty.sh;
-      LLVMValueRef step = cg_mono_val(F, cg_mono_mul(cg_mono_numel(sh, 1), cg_mono(4)));
+      LLVMValueRef step = cg_mono_val(F, cg_mono_bytes(&p->f->nodes[S->args[a]].ty, 1));
       ptr = byte_ptr(cx, b, operand_ptr(F, S->args[a]), LLVMBuildNSWMul(b, tt, step, ""));
     } else {
       ptr = operand_ptr(F, S->args[a]);
@@ -160,12 +160,13 @@ void cg_emit_scan(CgFn *F, const CgKernel *k, LLVMValueRef region) {
   LLVMValueRef todd = LLVMBuildTrunc(b, LLVMBuildAnd(b, T, cg_i64(cx, 1), ""), LLVMInt1TypeInContext(cx->llc), "");
   for (int e = 0; e < k->nexp; e++) {
     int r = p->f->nodes[k->exp[e].node].at.index;
+    unsigned al = cg_align(p->f->nodes[k->exp[e].node].ty.dt);
     LLVMValueRef dst = cg_buf_ptr(F, k->exp[e].buf);
     if (r < nc) {
-      LLVMBuildMemCpy(b, dst, 4, LLVMBuildSelect(b, todd, B[r], A[r], ""), ALIGN, bytes[r]);
+      LLVMBuildMemCpy(b, dst, al, LLVMBuildSelect(b, todd, B[r], A[r], ""), ALIGN, bytes[r]);
     } else if (export_of(p, k, r) != e) { /* a second scan_out of one output */
       LLVMValueRef all = LLVMBuildNSWMul(b, bytes[r], T, "");
-      LLVMBuildMemCpy(b, dst, 4, cg_buf_ptr(F, k->exp[export_of(p, k, r)].buf), 4, all);
+      LLVMBuildMemCpy(b, dst, al, cg_buf_ptr(F, k->exp[export_of(p, k, r)].buf), al, all);
     }
   }
 }

@@ -98,7 +98,16 @@ LLVMValueRef cg_gep(CgFn *F, LLVMTypeRef elem, LLVMValueRef base, LLVMValueRef o
   return LLVMBuildInBoundsGEP2(F->cx->b, elem, base, &off, 1, "");
 }
 
-LLVMTypeRef cg_dtype(CgCtx *cx, DType dt) { return dt == DT_I32 ? cx->t_i32 : cx->t_f32; }
+/* Integers are iN of the table's size: LLVM's integers carry no sign, the
+ * instructions that care (extension, conversion) pick it from the DType. */
+LLVMTypeRef cg_dtype(CgCtx *cx, DType dt) {
+  if (!ir_dtype_valid(dt)) unreachable("no LLVM type for an invalid dtype");
+  if (!ir_dtype_is_float(dt)) return LLVMIntTypeInContext(cx->llc, 8 * (unsigned)ir_dtype_size(dt));
+  if (ir_dtype_size(dt) != 4) unreachable("no LLVM type for this float dtype");
+  return cx->t_f32;
+}
+
+unsigned cg_align(DType dt) { return (unsigned)ir_dtype_size(dt); }
 
 LLVMValueRef cg_buf_ptr(CgFn *F, int buf) {
   if (!F->bufp[buf]) unreachable("kernel reads a buffer it was not given");
@@ -259,11 +268,14 @@ LLVMValueRef cg_nest_offset(CgNest *N, const CgMono st[CG_MAX_LOOPS], int upto) 
 /* Uniform values: a const, or a tensor's size along an axis. */
 static LLVMValueRef uniform(CgNest *N, const CgVal *v, DType dt) {
   CgCtx *cx = N->F->cx;
-  if (v->kind == CV_CONST)
-    return dt == DT_I32 ? LLVMConstInt(cx->t_i32, (unsigned long long)(int64_t)v->cval, 1) : cg_f32(cx, v->cval);
+  LLVMTypeRef t = cg_dtype(cx, dt);
+  bool fl = ir_dtype_is_float(dt);
+  /* An integer const is in its type's range (the shape rule), so the
+   * conversion to int64 is exact and LLVMConstInt keeps its low bits. */
+  if (v->kind == CV_CONST) return fl ? LLVMConstReal(t, v->cval) : LLVMConstInt(t, (unsigned long long)(int64_t)v->cval, 1);
   const Shape *s = &N->p->f->nodes[v->dim_of].ty.sh;
   LLVMValueRef d = cg_mono_val(N->F, cg_mono_dim(s->d[v->axis]));
-  return dt == DT_I32 ? LLVMBuildTrunc(cx->b, d, cx->t_i32, "") : LLVMBuildSIToFP(cx->b, d, cx->t_f32, "");
+  return fl ? LLVMBuildSIToFP(cx->b, d, t, "") : LLVMBuildIntCast2(cx->b, d, t, 1, "");
 }
 
 static LLVMValueRef load(CgNest *N, int x, const CgVal *v) {
@@ -273,7 +285,7 @@ static LLVMValueRef load(CgNest *N, int x, const CgVal *v) {
   LLVMTypeRef t = cg_dtype(cx, dt);
   LLVMValueRef off = cg_nest_offset(N, N->st[N->acc[x]], N->level[x]);
   LLVMValueRef ld = LLVMBuildLoad2(cx->b, t, cg_gep(N->F, t, cg_buf_ptr(N->F, v->v.buf), off), "");
-  LLVMSetAlignment(ld, 4);
+  LLVMSetAlignment(ld, cg_align(dt));
   return ld;
 }
 

@@ -13,6 +13,7 @@
 #define _DEFAULT_SOURCE /* MAP_ANONYMOUS */
 #include "harness.h"
 #include "passes/passes.h"
+#include "runtime/rt_dtype.h" /* elements of any dtype */
 
 #include <cblas.h>
 #include <llvm-c/LLJIT.h>
@@ -180,22 +181,26 @@ typedef struct Buf {
   DType dt;
   int64_t n;
   double *ref; /* what the interpreter sees */
-  void *gen;   /* what the generated code sees (float or int32), guarded */
+  void *gen;   /* what the generated code sees (elements of dt), guarded */
   Guarded mem;
 } Buf;
 
 static void buf_alloc(Buf *b, DType dt, int64_t n) {
   b->dt = dt, b->n = n;
   b->ref = calloc((size_t)n + 1, sizeof(double));
-  b->mem = guarded_alloc((size_t)n * 4, 4); /* the runtime aligns to 64; the code assumes 4 */
+  /* The runtime aligns to 64; the code may assume the element size, and
+   * the buffer ends at the guard page whatever that is. */
+  size_t size = (size_t)ir_dtype_size(dt);
+  b->mem = guarded_alloc((size_t)n * size, size);
   b->gen = b->mem.p;
-  memset(b->gen, 0xff, (size_t)n * 4); /* NaN / -1: unwritten outputs show */
+  memset(b->gen, 0xff, (size_t)n * size); /* NaN / -1 / 255: unwritten outputs show */
 }
 
 static void buf_fill(Buf *b, const CheckOpts *o) {
   for (int64_t i = 0; i < b->n; i++) {
     double v;
-    if (b->dt == DT_I32)
+    bool is_int = !ir_dtype_is_float(b->dt);
+    if (is_int)
       v = (double)(int)(rnd() * o->label_max);
     else if (o->data == DATA_POSITIVE)
       v = 0.1 + 2 * rnd();
@@ -203,25 +208,19 @@ static void buf_fill(Buf *b, const CheckOpts *o) {
       v = (double)(int)(rnd() * 4) - 1;
     else
       v = 2 * rnd() - 1;
-    v = b->dt == DT_F32 ? (double)(float)v : v;
-    b->ref[i] = v;
-    if (b->dt == DT_I32)
-      ((int32_t *)b->gen)[i] = (int32_t)v;
-    else
-      ((float *)b->gen)[i] = (float)v;
+    rt_dtype_set(b->dt, b->gen, i, v);
+    b->ref[i] = rt_dtype_get(b->dt, b->gen, i); /* v in the type's precision */
   }
 }
 
-static double gen_at(const Buf *b, int64_t i) {
-  return b->dt == DT_I32 ? (double)((int32_t *)b->gen)[i] : (double)((float *)b->gen)[i];
-}
+static double gen_at(const Buf *b, int64_t i) { return rt_dtype_get(b->dt, b->gen, i); }
 
 static bool compare(const Buf *b, double tol, const char *what, int index) {
   int bad = 0;
   for (int64_t i = 0; i < b->n; i++) {
     double e = b->ref[i], g = gen_at(b, i);
     bool ok = (isnan(e) && isnan(g)) || (isinf(e) && e == g) || fabs(g - e) <= tol * (1 + fabs(e));
-    if (b->dt == DT_I32) ok = g == e;
+    if (!ir_dtype_is_float(b->dt)) ok = g == e; /* integers agree exactly */
     if (!ok && bad++ < 5) printf("    %s %d [%lld]: got %.9g, expected %.9g\n", what, index, (long long)i, g, e);
   }
   if (bad) printf("    %s %d: %d of %lld elements differ\n", what, index, bad, (long long)b->n);
@@ -272,7 +271,7 @@ bool cg_check(IrModule *m, const CheckOpts *o0, const char *name) {
   if (o.bad_label >= 0)
     for (int b = ng; b < ng + ni; b++)
       if (bufs[b].dt == DT_I32 && o.bad_label < bufs[b].n)
-        bufs[b].ref[o.bad_label] = o.label_max, ((int32_t *)bufs[b].gen)[o.bad_label] = o.label_max;
+        bufs[b].ref[o.bad_label] = o.label_max, rt_dtype_set(DT_I32, bufs[b].gen, o.bad_label, o.label_max);
 
   double **ref = calloc((size_t)(ng + ni + nr + 1), sizeof *ref);
   void **args = calloc((size_t)(ng + ni + nr + 1), sizeof *args);

@@ -20,7 +20,7 @@ typedef struct CheckOpts {
   const char *fn;  /* default "forward" */
   int64_t syms[4]; /* values of the symbolic dims */
   DataKind data;
-  int label_max; /* i32 inputs are drawn from [0, label_max); default 4 */
+  int label_max; /* integer inputs are drawn from [0, label_max); default 4 */
   int bad_label; /* >= 0: this i32 element is set to label_max (out of range) */
   double tol;    /* relative and absolute tolerance; default 1e-4 */
   int opt;       /* -O level; default 2 (set opt_set to use 0) */

@@ -16,6 +16,7 @@
 #include "passes/passes.h"
 
 void test_object(void); /* test_object.c */
+void test_dtypes(void); /* test_dtypes.c */
 
 
 static IrFunc *fwd(IrModule *m) { return ir_func_new(m, IR_FN_FORWARD); }
@@ -432,6 +433,7 @@ int main(void) {
   test_unary();
   test_binary();
   test_cast();
+  test_dtypes();
   test_chain();
   test_memplan();
   test_reduce();

@@ -324,6 +324,90 @@ static void test_every_op(void) {
   arena_free(a);
 }
 
+/* ---- element types ---- */
+
+/* The text of a golden file without its comment lines and the blank lines
+ * before the module: what the printer should give back byte for byte. */
+static char *strip_comments(const char *text) {
+  char *out = malloc(strlen(text) + 1), *o = out;
+  for (const char *l = text; *l;) {
+    const char *e = strchr(l, '\n');
+    size_t n = e ? (size_t)(e - l + 1) : strlen(l);
+    if (*l != '#' && !(o == out && *l == '\n')) memcpy(o, l, n), o += n;
+    l += n;
+  }
+  *o = 0;
+  return out;
+}
+
+static void test_dtypes(void) {
+  /* The codes of f32 and i32 are in compiled models and checkpoints. */
+  CHECK(DT_VOID == 0 && DT_F32 == 1 && DT_I32 == 2 && (int)DT_F32 == NNRT_F32 && (int)DT_I8 == NNRT_I8);
+  CHECK(ir_dtype_size(DT_F32) == 4 && ir_dtype_size(DT_I8) == 1 && ir_dtype_size(DT_U8) == 1 &&
+        ir_dtype_size(DT_I64) == 8 && ir_dtype_size(DT_VOID) == 0 && ir_dtype_size((DType)99) == 0);
+  CHECK(ir_dtype_is_float(DT_F32) && !ir_dtype_is_float(DT_I64) && ir_dtype_is_signed(DT_I8) &&
+        !ir_dtype_is_signed(DT_U8));
+  for (int i = 0; i < DT_COUNT; i++) {
+    DType dt = (DType)i, back = DT_VOID;
+    const char *nm = ir_dtype_name(dt);
+    CHECK(ir_dtype_lookup(nm, strlen(nm), &back) == ir_dtype_valid(dt) && (!ir_dtype_valid(dt) || back == dt));
+  }
+  DType dt;
+  CHECK(!ir_dtype_lookup("void", 4, &dt) && !ir_dtype_lookup("i", 1, &dt) && !ir_dtype_lookup("i88", 3, &dt));
+  char list[IR_DTYPE_LISTLEN];
+  CHECK(!strcmp(ir_dtype_list(list, sizeof list), "f32, i32, i8, u8 or i64"));
+  CHECK(ir_dtype_holds(DT_I8, -128) && !ir_dtype_holds(DT_I8, 128) && ir_dtype_holds(DT_U8, 255) &&
+        !ir_dtype_holds(DT_U8, -1) && !ir_dtype_holds(DT_I32, 0.5) && ir_dtype_holds(DT_I64, -ldexp(1, 63)) &&
+        !ir_dtype_holds(DT_I64, ldexp(1, 63)) && !ir_dtype_holds(DT_I64, NAN) && ir_dtype_holds(DT_F32, 0.1) &&
+        !ir_dtype_holds(DT_VOID, 0));
+
+  /* cast, element by element (ir.h): truncation and saturation from float,
+   * wrapping and extension between integers, rounding to float. */
+  static const struct {
+    DType from, to;
+    double x, want;
+  } cases[] = {
+      {DT_F32, DT_I8, 300.7, 127},         {DT_F32, DT_I8, -1e30, -128},        {DT_F32, DT_I8, -1.9, -1},
+      {DT_F32, DT_I8, NAN, 0},             {DT_F32, DT_I8, INFINITY, 127},      {DT_F32, DT_U8, -0.5, 0},
+      {DT_F32, DT_U8, -3, 0},              {DT_F32, DT_U8, 255.9, 255},         {DT_F32, DT_U8, 256, 255},
+      {DT_F32, DT_I32, 3e9, 2147483647},   {DT_F32, DT_I32, -3e9, -2147483648}, {DT_F32, DT_I32, 2.5, 2},
+      {DT_F32, DT_I64, 1e19, 0x1p63},      {DT_F32, DT_I64, -1e19, -0x1p63},    {DT_F32, DT_I64, -1e10, -1e10},
+      {DT_I32, DT_I8, 200, -56},           {DT_I32, DT_I8, -129, 127},          {DT_I32, DT_I8, 255, -1},
+      {DT_I32, DT_U8, -1, 255},            {DT_I32, DT_U8, 256, 0},             {DT_I8, DT_U8, -1, 255},
+      {DT_U8, DT_I8, 200, -56},            {DT_I64, DT_I32, 4294967297, 1},     {DT_I64, DT_I32, 2147483648, -2147483648},
+      {DT_I64, DT_U8, -257, 255},          {DT_I8, DT_I64, -5, -5},             {DT_U8, DT_I64, 255, 255},
+      {DT_U8, DT_F32, 255, 255},           {DT_I64, DT_F32, 16777217, 16777216}, {DT_I32, DT_F32, -7, -7},
+      {DT_F32, DT_F32, 0.1, 0.1},          {DT_I64, DT_I64, 0x1p60, 0x1p60},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    double got = ir_dtype_convert(cases[i].x, cases[i].from, cases[i].to);
+    if (!CHECK(got == cases[i].want))
+      fprintf(stderr, "  cast %s -> %s of %.17g: got %.17g, want %.17g\n", ir_dtype_name(cases[i].from),
+              ir_dtype_name(cases[i].to), cases[i].x, got, cases[i].want);
+  }
+
+  /* dtypes.nnir covers every type and prints back as written. */
+  FILE *f = fopen(NNC_IR_TEST_DIR "/dtypes.nnir", "rb");
+  if (!CHECK(f != NULL)) return;
+  fseek(f, 0, SEEK_END);
+  char *text = slurp(f);
+  fclose(f);
+  for (int i = 0; i < DT_COUNT; i++) {
+    char pat[16];
+    snprintf(pat, sizeof pat, " %s[", ir_dtype_name((DType)i));
+    if (ir_dtype_valid((DType)i) && !CHECK(strstr(text, pat)))
+      fprintf(stderr, "  dtypes.nnir does not cover %s\n", ir_dtype_name((DType)i));
+  }
+  Arena *a = arena_new();
+  char *errs, *want = strip_comments(text);
+  IrModule *m = parse_str(a, text, &errs);
+  if (!CHECK(m != NULL)) fputs(errs, stderr);
+  char *got = m ? print_str(m) : NULL;
+  if (m && !CHECK(!strcmp(got, want))) fprintf(stderr, "  printed:\n%s  expected:\n%s", got, want);
+  free(got), free(want), free(errs), free(text);
+  arena_free(a);
+}
+
 /* Names the parser could not read back are repaired by the printer, and
  * inputs may sit anywhere, even unnamed. */
 static void test_names_and_inputs(void) {
@@ -428,7 +512,10 @@ static IrModule *random_module(Arena *a) {
                        T(DT_F32, 1, D(12)),
                        T(DT_F32, 2, D(3), D(4)),
                        T(DT_F32, 3, D(4), D(1), D(3)),
-                       T(DT_F32, 2, D(1), D(3))};
+                       T(DT_F32, 2, D(1), D(3)),
+                       T(DT_I8, 2, B, D(3)),
+                       T(DT_U8, 1, D(3)),
+                       T(DT_I64, 1, B)};
   const int npool = (int)(sizeof pool / sizeof pool[0]);
   global(m, "g.a", GLOBAL_PARAM, pool[0], NNRT_INIT_NORMAL, 0, 0.1);
   global(m, "g.b", GLOBAL_STATE, pool[1], NNRT_INIT_ZEROS, 0, 0);
@@ -618,6 +705,26 @@ static void test_verify(void) {
   Type wrong = T(DT_F32, 1, D(5));
   s.f->nodes[s.f->n - 1] = (IrNode){.op = OP_RESHAPE, .nargs = 1, .args = {s.r}, .ty = wrong}; /* replaces the store */
   EXPECT_VERIFY(s, "verify: f: %6 (reshape): cannot reshape f32[B,2] to f32[5]: element counts differ");
+  s = small(), s.f->nodes[s.r].ty.dt = (DType)42;
+  EXPECT_VERIFY(s, "verify: f: %r (relu): bad type: element type 42 is unknown");
+  s = small(), s.f->nodes[s.x].ty.dt = DT_VOID;
+  EXPECT_VERIFY(s, "verify: f: %x (input): bad type: void is no tensor type");
+  s = small(), s.m->globals[0].ty.dt = (DType)-1;
+  EXPECT_VERIFY(s, "verify: global @w: element type -1 is unknown");
+  /* Integer types pass through layout ops and casts, not arithmetic. */
+  s = small(), s.f->nodes[s.x].ty.dt = DT_I8;
+  EXPECT_VERIFY(s, "verify: f: %2 (matmul): matmul expects two 2-d, two 3-d, or a 3-d and a 2-d float tensor, got "
+                   "i8[B,3] and f32[3,2]");
+  s = small();
+  Type u8 = T(DT_U8, 2, IR_SYM(0), D(3));
+  int c = emit(s.f, OP_CAST, (int[]){s.x}, 1, (Attrs){0}, &u8);
+  ir_ret(s.f, c);
+  Diag d3;
+  diag_capture(&d3);
+  CHECK(ir_verify(s.m, &d3)); /* every cast between tensor types is valid */
+  free(diag_text(&d3));
+  s.f->nodes[c].ty.sh.d[1] = 2;
+  EXPECT_VERIFY(s, "(cast): cannot cast f32[B,3] to u8[B,2]");
   /* One bad node gives one message, not one per user. */
   s = small(), s.f->nodes[s.mm].ty = T(DT_I32, 0);
   Diag d2;
@@ -727,12 +834,20 @@ static void test_parse_errors(void) {
   EXPECT_PARSE("module m\ntrain {optimizer=rmsprop}\n", "t.nnir:2:18: error: unknown optimizer 'rmsprop'");
   EXPECT_PARSE("module m\ntrain {data=\"abc}\n", "t.nnir:2:13: error: unterminated string");
   EXPECT_PARSE("module m\ntrain {seed=-1}\n", "t.nnir:2:13: error: seed must be an integer from 0 to 2^64-1");
-  /* An i32 constant is an integer in int32's range (the shape rule, so the
-   * verifier and every builder check it too). */
+  /* An integer constant is an integer in its type's range (the shape rule,
+   * so the verifier and every builder check it too). */
   EXPECT_PARSE(HDR "  %k = const {value=0.5} : i32[2]\n",
-               "t.nnir:5:8: error: an i32 constant needs an integer value in int32's range, got 0.5");
-  EXPECT_PARSE(HDR "  %k = const {value=4294967296} : i32[]\n", "5:8: error: an i32 constant needs an integer value");
-  EXPECT_PARSE(HDR "  %k = const {value=nan} : i32[]\n", "5:8: error: an i32 constant needs an integer value");
+               "t.nnir:5:8: error: an integer constant (i32) needs an integer value in its range, got 0.5");
+  EXPECT_PARSE(HDR "  %k = const {value=4294967296} : i32[]\n", "5:8: error: an integer constant (i32) needs an integer");
+  EXPECT_PARSE(HDR "  %k = const {value=nan} : i32[]\n", "5:8: error: an integer constant (i32) needs an integer");
+  EXPECT_PARSE(HDR "  %k = const {value=128} : i8[]\n", "5:8: error: an integer constant (i8) needs an integer");
+  EXPECT_PARSE(HDR "  %k = const {value=-1} : u8[]\n", "5:8: error: an integer constant (u8) needs an integer");
+  EXPECT_PARSE(HDR "  %k = const {value=9223372036854775808} : i64[]\n",
+               "5:8: error: an integer constant (i64) needs an integer");
+  EXPECT_PARSE(HDR "  %k = const {value=inf} : i64[]\n", "5:8: error: an integer constant (i64) needs an integer");
+  EXPECT_PARSE(HDR "  %k = const {value=1} : void[]\n", "5:26: error: unknown element type 'void'");
+  EXPECT_PARSE(HDR "  %k = const {value=1} : u16[]\n",
+               "5:26: error: unknown element type 'u16' (expected f32, i32, i8, u8 or i64)");
   EXPECT_PARSE("module m\nfunc f() -> () {\n  return\n}\nfunc f() -> () {\n",
                "t.nnir:5:6: error: function 'f' is defined twice");
   /* The caret line shows the culprit. */
@@ -837,6 +952,7 @@ int main(void) {
   if (seed) rng_state = strtoull(seed, NULL, 0) | 1;
   test_mlp_roundtrip();
   test_every_op();
+  test_dtypes();
   test_names_and_inputs();
   test_floats();
   test_train_defaults();

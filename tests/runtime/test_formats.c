@@ -171,6 +171,131 @@ static void test_safetensors_errors(void) {
   rt_globals_free(&g);
 }
 
+/* Globals of the integer types: slices sized by nnrt_dtypes.def, ones for
+ * an integer param, and checkpoints with I8, U8 and I64 tensors. */
+static const NnrtTensor int_globals[] = {
+    {"q", NNRT_PARAM, NNRT_I8, 2, NNRT_INIT_ONES, {3, 50}, 0, 0},
+    {"u", NNRT_PARAM, NNRT_U8, 1, NNRT_INIT_ZEROS, {70}, 0, 0},
+    {"n", NNRT_STATE, NNRT_I64, 1, NNRT_INIT_ZEROS, {3}, 0, 0},
+    {"w", NNRT_PARAM, NNRT_F32, 1, NNRT_INIT_UNIFORM, {2}, -1, 1},
+};
+static const NnrtModel ints = {
+    .abi_version = NNRT_ABI_VERSION, .name = "ints", .n_globals = 4, .globals = int_globals};
+
+static size_t up(size_t n) { return (n + RT_ALIGN - 1) / RT_ALIGN * RT_ALIGN; }
+
+static void test_safetensors_dtypes(void) {
+  RtError e = {0};
+  RtGlobals g, h;
+  CHECK(rt_globals_alloc(&g, &ints, &e) == 0 && rt_globals_alloc(&h, &ints, &e) == 0);
+  CHECK(g.bytes == up(150) + up(70) + up(24) + up(8));
+  CHECK(rt_globals_init(&g, &ints, 5, &e) == 0);
+  int ones = 1;
+  for (int i = 0; i < 150; i++) ones &= ((int8_t *)g.ptr[0])[i] == 1;
+  CHECK(ones);
+  for (int i = 0; i < 150; i++) ((int8_t *)g.ptr[0])[i] = (int8_t)(i - 75);
+  for (int i = 0; i < 70; i++) ((uint8_t *)g.ptr[1])[i] = (uint8_t)(190 + i);
+  const int64_t n3[3] = {-((int64_t)1 << 62), (int64_t)1 << 40, -1};
+  memcpy(g.ptr[2], n3, sizeof n3);
+  const char *p = tmp("ints.safetensors");
+  CHECK(rt_st_save(p, &ints, &g, NULL, &e) == 0);
+  CHECK(rt_st_load(p, &ints, &h, RT_LOAD_PARAMS | RT_LOAD_STATE, NULL, &e) == 0);
+  for (int k = 0; k < 4; k++)
+    CHECK(memcmp(g.ptr[k], h.ptr[k], (size_t)g.numel[k] * rt_dtype_size(int_globals[k].dtype)) == 0);
+  /* The header names the types as safetensors does, with their sizes. */
+  size_t n;
+  unsigned char *f = read_file(p, &n);
+  uint64_t hl = 0;
+  for (int i = 0; i < 8; i++) hl |= (uint64_t)f[i] << (8 * i);
+  RtJsonDoc d;
+  CHECK(rt_json_parse(&d, (char *)f + 8, hl, 8, &e) == 0);
+  static const struct {
+    const char *name, *dtype;
+    int64_t bytes;
+  } want[] = {{"q", "I8", 150}, {"u", "U8", 70}, {"n", "I64", 24}, {"w", "F32", 8}};
+  for (int k = 0; k < 4; k++) {
+    const RtJson *t = rt_json_get(&d, &d.nodes[0], want[k].name);
+    const RtJson *dt = t ? rt_json_get(&d, t, "dtype") : NULL, *o = t ? rt_json_get(&d, t, "data_offsets") : NULL;
+    CHECK(dt && strcmp(dt->str, want[k].dtype) == 0);
+    CHECK(o && rt_json_at(&d, rt_json_at(&d, o->child)->next)->ival - rt_json_at(&d, o->child)->ival == want[k].bytes);
+  }
+  rt_json_free(&d);
+  free(f);
+
+  /* Another writer's file: I8, U8 and I64 data in its own order. */
+  char json[512];
+  snprintf(json, sizeof json,
+           "{\"n\":{\"dtype\":\"I64\",\"shape\":[3],\"data_offsets\":[0,24]},\"u\":{\"dtype\":\"U8\",\"shape\":[70],"
+           "\"data_offsets\":[24,94]},\"q\":{\"dtype\":\"I8\",\"shape\":[3,50],\"data_offsets\":[94,244]},"
+           "\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[244,252]}}");
+  size_t jl = strlen(json);
+  unsigned char file[8 + 512 + 252];
+  for (int i = 0; i < 8; i++) file[i] = (unsigned char)((uint64_t)jl >> (8 * i));
+  memcpy(file + 8, json, jl);
+  unsigned char *data = file + 8 + jl;
+  memcpy(data, g.ptr[2], 24), memcpy(data + 24, g.ptr[1], 70), memcpy(data + 94, g.ptr[0], 150);
+  memcpy(data + 244, g.ptr[3], 8);
+  write_file(p, file, 8 + jl + 252);
+  memset(h.base, 0, h.bytes);
+  CHECK(rt_st_load(p, &ints, &h, RT_LOAD_PARAMS | RT_LOAD_STATE, NULL, &e) == 0);
+  CHECK(memcmp(h.ptr[0], g.ptr[0], 150) == 0 && memcmp(h.ptr[1], g.ptr[1], 70) == 0 &&
+        memcmp(h.ptr[2], n3, 24) == 0);
+  /* A type that differs in name only is still another type. */
+  memcpy(strstr((char *)file + 8, "\"U8\""), "\"I8\"", 4);
+  write_file(p, file, 8 + jl + 252);
+  CHECK_ERR(rt_st_load(p, &ints, &h, RT_LOAD_PARAMS, NULL, &e), e, "tensor 'u': expected U8 [70], found I8 [70]");
+  memcpy(strstr((char *)file + 8, "\"I64\""), "\"I32\"", 5);
+  write_file(p, file, 8 + jl + 252);
+  CHECK_ERR(rt_st_load(p, &ints, &h, RT_LOAD_PARAMS, NULL, &e), e,
+            "tensor 'n': data_offsets [0, 24] hold 24 bytes, but I32 [3] needs 12");
+  rt_globals_free(&g);
+  rt_globals_free(&h);
+}
+
+/* A model reading u8 samples and i64 labels: its eval_step sums the bytes
+ * and labels it gets into the loss and predicts each label exactly, so the
+ * batch buffers must hold the elements at their own sizes. */
+static void bytes_eval(void **args, const int64_t *syms, void *ws) {
+  (void)ws;
+  const uint8_t *x = args[0];
+  const int64_t *y = args[1];
+  float *out = args[3];
+  double sum = 0;
+  for (int64_t r = 0; r < syms[0]; r++) {
+    for (int j = 0; j < 4; j++) sum += x[r * 4 + j];
+    sum += (double)y[r];
+    out[2 * r] = y[r] == 0, out[2 * r + 1] = y[r] == 1;
+  }
+  *(float *)args[2] = (float)sum;
+}
+
+static void test_int_inputs(void) {
+  static const NnrtTensor in[] = {{"x", 0, NNRT_U8, 2, 0, {-1, 4}, 0, 0}, {"y", 0, NNRT_I64, 1, 0, {-1}, 0, 0}};
+  static const NnrtTensor out[] = {{"loss", 0, NNRT_F32, 0, 0, {0}, 0, 0}, {"p", 0, NNRT_F32, 2, 0, {-1, 2}, 0, 0}};
+  static const char *const syms[] = {"B"};
+  NnrtModel m = {.abi_version = NNRT_ABI_VERSION, .name = "bytes", .n_syms = 1, .sym_names = syms,
+                 .eval_step = {"eval_step", bytes_eval, NULL, 2, 2, in, out}, .task = NNRT_TASK_CLASSIFY};
+  RtError e = {0};
+  RtDataset d = {{.dtype = NNRT_U8, .rank = 2, .dims = {5, 4}, .numel = 20, .elem_bytes = 1},
+                 {.dtype = NNRT_I64, .rank = 1, .dims = {5}, .numel = 5, .elem_bytes = 8}};
+  d.x.data = rt_alloc(20, "x", &e), d.y.data = rt_alloc(40, "y", &e);
+  for (int i = 0; i < 20; i++) ((uint8_t *)d.x.data)[i] = (uint8_t)(200 + i);
+  for (int i = 0; i < 5; i++) ((int64_t *)d.y.data)[i] = i % 2;
+  RtSession s;
+  CHECK(rt_session_open(&s, &m, &e) == 0 && rt_session_bind(&s, &d.x, &d.y, &e) == 0);
+  CHECK(rt_check_labels(&s, &d.y, &e) == 0 && rt_session_alloc(&s, 4, &e) == 0);
+  const int32_t idx[3] = {4, 1, 2};
+  RtMetrics mt = {0};
+  CHECK(rt_run_batch(&s, &m.eval_step, &d, idx, 3, &mt, NULL, &e) == 0);
+  double want = 0;
+  for (int k = 0; k < 3; k++)
+    for (int j = 0; j < 4; j++) want += 200 + idx[k] * 4 + j;
+  want += 0 + 1 + 0; /* the labels of samples 4, 1, 2 */
+  CHECK(s.loss == (float)want && mt.correct == 3 && mt.scored == 3);
+  rt_session_close(&s);
+  rt_data_free(&d);
+}
+
 /* ---- npy ---- */
 
 static size_t make_npy(unsigned char *buf, int version, const char *dict, const void *data, size_t n) {
@@ -205,6 +330,25 @@ static void test_npy(void) {
   write_file(p, buf, make_npy(buf, 1, "{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }", f8, sizeof f8));
   CHECK(rt_npy_load(p, &a, &e) == 0 && a.dtype == NNRT_F32 && ((float *)a.data)[1] == -3.0f);
   CHECK(rt_array_convert(&a, NNRT_I32, &e) == -1 && strstr(e.msg, "element 0 is 0.25"));
+  rt_array_free(&a);
+
+  /* Conversion to every type checks every element first, and may change
+   * the element size. */
+  float src[3] = {1, -3, 200};
+  RtArray c = {.dtype = NNRT_F32, .rank = 1, .dims = {3}, .numel = 3, .path = "c.npy"};
+  c.data = rt_alloc(sizeof src, "c", &e);
+  memcpy(c.data, src, sizeof src);
+  CHECK_ERR(rt_array_convert(&c, NNRT_I8, &e), e, "c.npy: element 2 is 200; expected an integer in I8's range");
+  CHECK_ERR(rt_array_convert(&c, NNRT_U8, &e), e, "element 1 is -3; expected an integer in U8's range");
+  CHECK(c.dtype == NNRT_F32 && memcmp(c.data, src, sizeof src) == 0);
+  CHECK(rt_array_convert(&c, NNRT_I64, &e) == 0 && c.dtype == NNRT_I64 && ((int64_t *)c.data)[1] == -3 &&
+        ((int64_t *)c.data)[2] == 200);
+  CHECK(rt_array_convert(&c, NNRT_I32, &e) == 0 && ((int32_t *)c.data)[2] == 200);
+  ((int32_t *)c.data)[1] = 255;
+  CHECK(rt_array_convert(&c, NNRT_U8, &e) == 0 && ((uint8_t *)c.data)[1] == 255 && ((uint8_t *)c.data)[2] == 200);
+  CHECK(rt_npy_save(p, &c, &e) == 0); /* '|u1', one byte each */
+  rt_array_free(&c);
+  CHECK(rt_npy_load(p, &a, &e) == 0 && a.elem_bytes == 1 && a.dtype == NNRT_I32 && ((int32_t *)a.data)[1] == 255);
   rt_array_free(&a);
 
   /* our writer, read back */
@@ -415,6 +559,10 @@ static void test_data_binding(void) {
   ((int32_t *)d.y.data)[3] = 12;
   CHECK_ERR(rt_check_labels(&s, &d.y, &e), e,
             "t10k-labels-idx1-ubyte: offset 11: label 3 is 12, but the model has 10 classes");
+  /* Labels of any integer type are read as such. */
+  CHECK(rt_array_convert(&d.y, NNRT_I64, &e) == 0);
+  CHECK_ERR(rt_check_labels(&s, &d.y, &e), e,
+            "t10k-labels-idx1-ubyte: offset 11: label 3 is 12, but the model has 10 classes");
   rt_data_free(&d);
   rt_session_close(&s);
 
@@ -449,6 +597,9 @@ static void test_data_binding(void) {
   CHECK(rt_data_load(dirname, RT_SPLIT_TEST, NNRT_F32, NNRT_I32, &d, &e) == 0);
   CHECK(d.y.dtype == NNRT_I32 && ((int32_t *)d.y.data)[1] == 2 && d.x.dims[1] == 784);
   rt_data_free(&d);
+  CHECK(rt_data_load(dirname, RT_SPLIT_TEST, NNRT_U8, NNRT_I64, &d, &e) == 0); /* what a model's inputs may be */
+  CHECK(d.x.dtype == NNRT_U8 && d.y.dtype == NNRT_I64 && ((int64_t *)d.y.data)[1] == 2);
+  rt_data_free(&d);
   CHECK_ERR(rt_data_load(dirname, RT_SPLIT_TRAIN, NNRT_F32, NNRT_I32, &d, &e), e, "no data: expected train_x.npy");
   CHECK_ERR(rt_data_load(tmp("nodir"), RT_SPLIT_TRAIN, NNRT_F32, NNRT_I32, &d, &e), e, "no such directory");
   char dd[64];
@@ -459,6 +610,8 @@ int main(void) {
   static const CheckTest tests[] = {
       {"safetensors_roundtrip", test_safetensors_roundtrip},
       {"safetensors_errors", test_safetensors_errors},
+      {"safetensors_dtypes", test_safetensors_dtypes},
+      {"int_inputs", test_int_inputs},
       {"npy", test_npy},
       {"idx", test_idx},
       {"data_binding", test_data_binding},
