@@ -40,8 +40,8 @@ void ir_attr_print(FILE *out, const IrNode *n, AttrKind k, void (*put_name)(FILE
   case AV_INT:
     fprintf(out, "%d", int_of(n, k));
     break;
-  case AV_REAL:
-    fprintf(out, "%.9g", real_of(n, k));
+  case AV_REAL: /* %.9g keeps every f32; an integer const needs all its digits */
+    fprintf(out, ir_dtype_valid(n->ty.dt) && !ir_dtype_is_float(n->ty.dt) ? "%.17g" : "%.9g", real_of(n, k));
     break;
   case AV_INTS: {
     const int *v = ints_of(n, k);
