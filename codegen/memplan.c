@@ -41,6 +41,8 @@ static CgMono buf_bytes(const IrFunc *f, const CgBuf *b) {
  * read of it is at the written index: the domain's shape, row-major. */
 static bool in_place_ok(const CgPlan *p, int ki, int dying, const CgVal **rd, int *nodes) {
   const CgKernel *k = &p->ks[ki];
+  /* Only a step of one kernel: parts of one dispatch run at once. */
+  if (ki + 1 < p->nks && p->ks[ki + 1].step == ki) return false;
   if (k->kind != CK_EW || k->end || p->bufs[dying].def >= ki) return false;
   int n = cg_kernel_reads(p, k, rd, nodes);
   for (int j = 0; j < n; j++) {
@@ -54,19 +56,23 @@ static bool in_place_ok(const CgPlan *p, int ki, int dying, const CgVal **rd, in
 static void live_ranges(Arena *a, CgPlan *p, const CgVal **rd, int *nodes) {
   for (int b = 0; b < p->nbufs; b++)
     p->bufs[b].def = -1, p->bufs[b].last = -1;
+  /* Time is counted in steps (CgKernel.step): the kernels of one
+   * dispatch may run at once, so a value one of them reads lives until the
+   * whole step is over. */
   for (int i = 0; i < p->nks; i++)
     for (int e = 0; e < p->ks[i].nexp; e++) {
       CgBuf *b = &p->bufs[p->ks[i].exp[e].buf];
+      int t = p->ks[i].step;
       if (b->kind != CB_WS) continue;
-      if (b->def < 0) b->def = i;
-      if (b->last < i) b->last = i;
+      if (b->def < 0) b->def = t;
+      if (b->last < t) b->last = t;
     }
   for (int i = 0; i < p->nks; i++) {
     int n = cg_kernel_reads(p, &p->ks[i], rd, nodes);
     for (int j = 0; j < n; j++) {
       if (rd[j]->kind != CV_BUF) continue;
       CgBuf *b = &p->bufs[rd[j]->v.buf];
-      if (b->kind == CB_WS && b->last < i) b->last = i;
+      if (b->kind == CB_WS && b->last < p->ks[i].step) b->last = p->ks[i].step;
     }
   }
   (void)a;
@@ -78,7 +84,7 @@ static int def_order(const CgPlan *p, int *order) {
   for (int i = 0; i < p->nks; i++)
     for (int e = 0; e < p->ks[i].nexp; e++) {
       int b = p->ks[i].exp[e].buf;
-      if (p->bufs[b].kind == CB_WS && p->bufs[b].def == i) order[n++] = b;
+      if (p->bufs[b].kind == CB_WS && p->bufs[b].def == p->ks[i].step) order[n++] = b;
     }
   return n;
 }

@@ -274,7 +274,7 @@ static bool in_place_ok(const CgPlan *p, const IrModule *m, int ki, int x, int g
     int n = cg_kernel_reads(p, &p->ks[i], rd, nodes);
     for (int j = 0; j < n; j++) {
       if (rd[j]->kind != CV_BUF || rd[j]->v.buf != g) continue;
-      if (i > ki) return false;
+      if (i > ki || (i != ki && p->ks[i].step == k->step)) return false; /* later, or at the same time */
       if (i == ki) {
         const Shape *s = &f->nodes[nodes[j]].ty.sh;
         if (k->kind != CK_EW || !ir_shape_eq(s, &k->domain) || !cg_view_rowmajor(&rd[j]->v, s)) return false;
@@ -293,6 +293,7 @@ static void end_copy(CgPlan *p, int node, int buf) {
   k->root = -1;
   k->end = true;
   k->pos = p->f->n;
+  k->step = p->nks - 1;
   k->domain = p->f->nodes[node].ty.sh;
   k->exp = arena_alloc(p->arena, sizeof(CgExport));
   k->exp[0] = (CgExport){.node = node, .buf = buf};
@@ -359,6 +360,9 @@ CgPlan *cg_plan(Arena *a, const IrModule *m, const IrFunc *f) {
   int *nodes = arena_alloc(a, sizeof(int) * (size_t)(IR_MAX_ARGS * n + f->nrets + 1));
   form_kernels(p, &U);
   sinks_last(p, rd, nodes);
+  /* Steps: a run of kernels of one group (its parts) is one dispatch. */
+  for (int i = 0; i < p->nks; i++)
+    p->ks[i].step = i > 0 && p->ks[i].hgroup >= 0 && p->ks[i].hgroup == p->ks[i - 1].hgroup ? p->ks[i - 1].step : i;
   for (int i = 0; i < p->nks; i++)
     p->nfused += p->ks[i].nmem > 1;
   place(p, m, &U, rd, nodes);

@@ -95,6 +95,9 @@ typedef struct CgKernel {
   int64_t pos; /* schedule key: its unit's rank in ir_group_schedule's order */
   int hgroup;  /* its IR group, or -1; the kernels of one group's parts
                 * sit side by side and run as one dispatch */
+  int step;    /* the index of the first kernel of its dispatch: kernels of
+                * one step may run at once, so liveness and in-place
+                * decisions count time in steps */
   int *mem; /* member nodes (computed here), ascending */
   int nmem;
   CgExport *exp;
