@@ -66,6 +66,15 @@ double cg_poly_eval(const CgPoly *q, const int64_t *syms) {
 
 /* ---- bytes ---- */
 
+/* Is a the larger size for most bindings: more symbolic factors, or the
+ * same ones with a larger coefficient? */
+static bool mono_wider(CgMono a, CgMono b) {
+  int ea = 0, eb = 0;
+  for (int k = 0; k < CG_MAX_SYMS; k++)
+    ea += a.e[k], eb += b.e[k];
+  return ea != eb ? ea > eb : a.c > b.c;
+}
+
 /* Elements of a buffer a view spans: the dims it does not broadcast. */
 static CgMono view_elems(const CgView *v, const Shape *s) {
   CgMono m = cg_mono(1);
@@ -91,10 +100,9 @@ static void kernel_bytes(Arena *a, const CgPlan *p, const CgKernel *k, CgPoly *o
     int j = 0;
     while (j < nb && buf[j] != rd[i]->v.buf)
       j++;
-    if (j == nb) buf[nb] = rd[i]->v.buf, size[nb++] = s;
-    /* Same buffer, same dtype: the symbolic parts differ only if one view
-     * broadcasts a symbolic dim the other reads; keep the wider. */
-    else if (cg_mono_same_syms(size[j], s) ? s.c > size[j].c : s.c != 0)
+    if (j == nb)
+      buf[nb] = rd[i]->v.buf, size[nb++] = s;
+    else if (mono_wider(s, size[j]))
       size[j] = s;
   }
   for (int j = 0; j < nb; j++)
@@ -169,7 +177,8 @@ static void scan_info(Arena *a, const IrModule *m, const CgPlan *p, const CgKern
   const IrFunc *body = ir_scan_body(m, &S->at);
   CgPlan *bp = cg_plan(a, m, body);
   CgKInfo *inner = cg_kinfo(a, m, bp);
-  CgMono steps = cg_mono_dim(shape_of(p->f, S->args[S->at.ncarry])->d[0]); /* as k_scan.c runs it */
+  /* Its steps: axis 0 of the first sequence, as k_scan.c runs it. */
+  CgMono steps = S->at.ncarry < S->nargs ? cg_mono_dim(shape_of(p->f, S->args[S->at.ncarry])->d[0]) : cg_mono(1);
   for (int i = 0; i < bp->nks; i++) {
     poly_add_scaled(a, &ki->bytes, &inner[i].bytes, steps);
     poly_add_scaled(a, &ki->flops, &inner[i].flops, steps);

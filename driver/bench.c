@@ -226,7 +226,7 @@ static int profile(const BenchOpts *o, const char *exe, Profile *p) {
   argv[n] = NULL;
   int rc = run(argv, &p->text, &p->len);
   if (rc) return fail("'%s profile' failed", exe);
-  RtError e;
+  RtError e = {.msg = "no output"};
   if (!p->text || rt_json_parse(&p->doc, p->text, p->len, 0, &e)) return fail("cannot read the profile: %s", e.msg);
   const RtJson *root = rt_json_at(&p->doc, 0), *ks = rt_json_get(&p->doc, root, "kernels");
   int missing = 0;
@@ -307,9 +307,9 @@ static void print_json(const Profile *f, const Profile *u) {
  * grey "other" bar. Compute-bound kernels are dark, memory-bound light.
  * Plain SVG 1.1 with <title> tooltips (full op lists): any browser. */
 
-#define SVG_W 980
+#define SVG_W 1040
 #define SVG_LABEL 360 /* bars start here */
-#define SVG_BAR 420   /* longest bar */
+#define SVG_BAR 400   /* longest bar */
 #define SVG_ROW 18
 #define SVG_LABEL_CHARS 54
 
@@ -366,11 +366,14 @@ static void svg_kernel_rows(FILE *out, const Profile *p, int variant, int top, d
     const RtKernelRow *r = i < shown ? &p->rows[order[i]] : NULL;
     double ms = r ? r->ms : other;
     double w = ms * scale;
+    bool cut = w > SVG_BAR; /* "other" may outweigh any one kernel: cut its bar */
+    if (cut) w = SVG_BAR;
     char label[128], value[128];
     if (r)
       snprintf(label, sizeof label, "%s  %s", r->name, r->ops), row_value(value, sizeof value, r, p->triad);
     else
-      snprintf(label, sizeof label, "other (%d kernels)", p->n - shown), snprintf(value, sizeof value, "%.4f ms", ms);
+      snprintf(label, sizeof label, "other (%d kernels)", p->n - shown),
+          snprintf(value, sizeof value, "%.4f ms%s", ms, cut ? " (bar cut, not to scale)" : "");
     fprintf(out, "<g><title>");
     xml_text(out, r ? r->name : label, 200);
     if (r) {
@@ -423,22 +426,27 @@ static int write_svg(const char *path, const Profile *f, const Profile *u, int t
   for (int v = 0; v < 2; v++) {
     const Profile *p = ps[v];
     fprintf(out, "<text x=\"10\" y=\"%d\" class=\"h\">%s</text>", y + 15, v ? "unfused" : "fused");
+    fprintf(out, "<rect x=\"%d\" y=\"%d\" width=\"%.2f\" height=\"20\" fill=\"none\" stroke=\"#888\"/>", SVG_LABEL,
+            y + 2, p->prof_ms * step_scale); /* the whole step: the gap is time outside kernels */
     double x = SVG_LABEL;
     for (int i = 0; i < p->n; i++) {
       double w = p->rows[i].ms * step_scale;
-      if (w < 0.05) continue;
-      fprintf(out, "<rect x=\"%.2f\" y=\"%d\" width=\"%.2f\" height=\"20\" fill=\"%s\"><title>", x, y + 2, w,
-              row_fill(v, &p->rows[i]));
-      xml_text(out, p->rows[i].name, 100);
-      fprintf(out, " %.4f ms</title></rect>", p->rows[i].ms);
+      if (w >= 0.05) { /* thinner is invisible; its time still counts */
+        fprintf(out, "<rect x=\"%.2f\" y=\"%d\" width=\"%.2f\" height=\"20\" fill=\"%s\"><title>", x, y + 2, w,
+                row_fill(v, &p->rows[i]));
+        xml_text(out, p->rows[i].name, 100);
+        fprintf(out, " %.4f ms</title></rect>", p->rows[i].ms);
+      }
       x += w;
     }
     fprintf(out, "\n<text x=\"%.1f\" y=\"%d\">%.3f ms, %.0f kernels per step</text>\n",
             SVG_LABEL + p->prof_ms * step_scale + 5, y + 16, p->prof_ms, p->kernels);
     y += 26;
   }
-  fprintf(out, "<text x=\"10\" y=\"%d\">unfused / fused: %.2fx the time, %.2fx the kernels</text>\n", y + 14,
-          ratio(u->ms, f->ms), ratio(u->kernels, f->kernels));
+  fprintf(out,
+          "<text x=\"10\" y=\"%d\">without timers: fused %.3f ms, unfused %.3f ms per step; unfused / fused: %.2fx "
+          "the time, %.2fx the kernels</text>\n",
+          y + 14, f->ms, u->ms, ratio(u->ms, f->ms), ratio(u->kernels, f->kernels));
   y += 30;
   double scale = most_kernel > 0 ? SVG_BAR / most_kernel : 0;
   for (int v = 0; v < 2; v++)

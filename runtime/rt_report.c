@@ -44,7 +44,7 @@ static void rates(const RtKernelRow *r, double triad_gbs, char *rate, size_t rsi
 
 #define OPS_SHOWN 44
 
-static void print_row(FILE *f, const char *name, const char *ops, double ms, double step_ms, const char *rate,
+static void print_row(FILE *f, int nw, const char *name, const char *ops, double ms, double step_ms, const char *rate,
                       const char *tri, double bytes, double flops) {
   char b[32], fl[32], o[OPS_SHOWN + 4];
   size_t n = strlen(ops);
@@ -52,7 +52,7 @@ static void print_row(FILE *f, const char *name, const char *ops, double ms, dou
     snprintf(o, sizeof o, "%.*s...", OPS_SHOWN - 3, ops);
   else
     snprintf(o, sizeof o, "%s", ops);
-  fprintf(f, "  %-18s %9.4f %6.1f%% %14s %6s %10s %10s  %s\n", name, ms, step_ms > 0 ? 100 * ms / step_ms : 0.0,
+  fprintf(f, "  %-*s %9.4f %6.1f%% %14s %6s %10s %10s  %s\n", nw, name, ms, step_ms > 0 ? 100 * ms / step_ms : 0.0,
           rate, tri, rt_human(b, sizeof b, bytes, "B"), rt_human(fl, sizeof fl, flops, ""), o);
 }
 
@@ -80,13 +80,16 @@ void rt_print_kernels(FILE *f, const RtKernelRow *rows, int n, double step_ms, d
     rt_kernels_by_time(rows, n, order);
     shown = top;
   }
-  fprintf(f, "  %-18s %9s %7s %14s %6s %10s %10s  %s\n", "kernel", "ms/step", "step", "rate", "triad", "bytes", "FLOPs",
-          "ops");
+  int nw = (int)strlen("other (99999)"); /* the name column: the longest name */
+  for (int i = 0; i < n; i++)
+    if ((int)strlen(rows[i].name) > nw) nw = (int)strlen(rows[i].name);
+  fprintf(f, "  %-*s %9s %7s %14s %6s %10s %10s  %s\n", nw, "kernel", "ms/step", "step", "rate", "triad", "bytes",
+          "FLOPs", "ops");
   char rate[32], tri[16];
   for (int i = 0; i < shown; i++) {
     const RtKernelRow *r = &rows[order[i]];
     rates(r, triad_gbs, rate, sizeof rate, tri, sizeof tri);
-    print_row(f, r->name, r->ops, r->ms, step_ms, rate, tri, r->bytes, r->flops);
+    print_row(f, nw, r->name, r->ops, r->ms, step_ms, rate, tri, r->bytes, r->flops);
   }
   if (shown < n) {
     double ms = 0, bytes = 0, flops = 0;
@@ -94,11 +97,11 @@ void rt_print_kernels(FILE *f, const RtKernelRow *rows, int n, double step_ms, d
       ms += rows[order[i]].ms, bytes += rows[order[i]].bytes, flops += rows[order[i]].flops;
     char name[32];
     snprintf(name, sizeof name, "other (%d)", n - shown);
-    print_row(f, name, "", ms, step_ms, "", "", bytes, flops);
+    print_row(f, nw, name, "", ms, step_ms, "", "", bytes, flops);
   }
   double bytes = 0, flops = 0;
   for (int i = 0; i < n; i++)
     bytes += rows[i].bytes, flops += rows[i].flops;
-  print_row(f, "all kernels", "", sum_ms(rows, n), step_ms, "", "", bytes, flops);
+  print_row(f, nw, "all kernels", "", sum_ms(rows, n), step_ms, "", "", bytes, flops);
   free(order);
 }
