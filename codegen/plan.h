@@ -15,7 +15,7 @@
  * No LLVM and no CUDA here: plans are plain data. codegen/cpu lowers a plan
  * to LLVM; codegen/cuda (a later target) to CUDA C.
  *
- * Sections: symbolic sizes · plans. */
+ * Sections: symbolic sizes · plans · kernel facts. */
 #ifndef NNC_PLAN_H
 #define NNC_PLAN_H
 #include "../ir/ir.h"
@@ -159,5 +159,32 @@ typedef struct CgMemStats {
   int64_t arena, lower;
 } CgMemStats;
 CgMemStats cg_memstats(const CgPlan *p, const int64_t *syms);
+
+/* ---- kernel facts (kinfo.c) ---- */
+
+/* A sum of monomials with distinct symbolic parts (a cost in the syms). */
+typedef struct CgPoly {
+  CgMono *t;
+  int n, cap;
+} CgPoly;
+
+/* What a planned kernel is and what one run of it costs, for profiles and
+ * reports (the nnrt_model kernel tables, `nnc bench`). The counting rules
+ * are docs/bench.md's: bytes are the buffers it reads (its leaves, each
+ * buffer once, broadcast dims not repeated) and writes (its exports) at
+ * their element sizes; FLOPs are 2*M*N*K per matmul, about one per
+ * elementwise op per element, one per reduced input element. A scan costs
+ * its body's kernels times its steps. */
+typedef struct CgKInfo {
+  const char *name; /* "k<index in p->ks>_<kind>": "k12_ew", "k3_matmul" */
+  const char *ops;  /* members' mnemonics in order: "sub,mul,exp" */
+  CgPoly bytes, flops;
+  CgPoly calls; /* kernel calls per run: 1, or a scan's steps x its body's */
+} CgKInfo;
+
+/* One CgKInfo per kernel of p, in p->ks order; arena-allocated. */
+CgKInfo *cg_kinfo(Arena *a, const IrModule *m, const CgPlan *p);
+/* The value of a cost for the given syms. */
+double cg_poly_eval(const CgPoly *q, const int64_t *syms);
 
 #endif

@@ -1,4 +1,4 @@
-/* main.c — the nnc command line: build, check, summary, dump, opt.
+/* main.c — the nnc command line: build, check, summary, dump, opt, bench.
  *
  * The driver is a flat sequence: read → frontend (or the IR parser) → the
  * pass pipeline → a backend. Every stage reports through one Diag; a user
@@ -13,6 +13,7 @@
 
 #include "codegen/backend.h"
 #include "codegen/plan.h"
+#include "driver/bench.h"
 #include "frontend/frontend.h"
 #include "passes/passes.h"
 
@@ -32,6 +33,7 @@ static const char *const usage_top =
     "  summary  print a layer / output shape / parameter table\n"
     "  dump     print the IR of a .nn model, after any pass (text or Graphviz)\n"
     "  opt      run passes on IR text (.nnir) and print the result\n"
+    "  bench    build fused and unfused, time both per kernel and per step\n"
     "\n"
     "  nnc <command> --help   options of one command\n"
     "  nnc --version          print the version\n"
@@ -415,11 +417,13 @@ typedef struct Command {
   const char *name;
   const char *usage;
   int (*run)(Arena *a, Diag *d, Opts *o);
+  int (*own)(int argc, char **argv); /* or a command with options of its own */
 } Command;
 
 static const Command commands[] = {
-    {"build", usage_build, cmd_build},  {"check", usage_check, cmd_check}, {"summary", usage_summary, cmd_summary},
-    {"dump", usage_dump, cmd_dump},     {"opt", usage_opt, cmd_opt},
+    {"build", usage_build, cmd_build, NULL},  {"check", usage_check, cmd_check, NULL},
+    {"summary", usage_summary, cmd_summary, NULL}, {"dump", usage_dump, cmd_dump, NULL},
+    {"opt", usage_opt, cmd_opt, NULL},        {"bench", nnc_bench_usage, NULL, nnc_bench},
 };
 
 int main(int argc, char **argv) {
@@ -441,6 +445,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "nnc: error: unknown command '%s'\n\n%s", cmd, usage_top);
     return 2;
   }
+  if (c->own) return c->own(argc - 2, argv + 2);
   Opts o = {.emit = EMIT_EXE, .opt_level = 2};
   int done, rc = parse_opts(argc - 2, argv + 2, c->usage, &o, &done);
   if (rc || done) return rc;

@@ -153,6 +153,32 @@ int rt_json_parse(RtJsonDoc *doc, const char *text, size_t len, size_t base_offs
 void rt_json_free(RtJsonDoc *doc);
 const RtJson *rt_json_at(const RtJsonDoc *doc, int32_t i); /* NULL for -1 */
 const RtJson *rt_json_get(const RtJsonDoc *doc, const RtJson *obj, const char *key);
+/* s as a JSON string literal, quotes included. */
+void rt_json_write_str(FILE *f, const char *s);
+
+/*
+ * rt_report.c — per-kernel tables (`profile`; nnc bench prints them too).
+ */
+typedef struct RtKernelRow {
+  const char *name, *ops;
+  double bytes, flops; /* per step: read + written, floating-point ops */
+  double calls;        /* kernel calls per step (a scan's count its body's) */
+  double ms;           /* measured time per step */
+} RtKernelRow;
+
+/* A kernel doing fewer FLOPs per byte than this is memory-bound: its rate
+ * is judged in GB/s against the triad bandwidth, else in GFLOP/s. Any
+ * current CPU does several times more FLOPs per byte of DRAM bandwidth. */
+#define RT_MEM_BOUND_INTENSITY 2.0
+int rt_kernel_memory_bound(const RtKernelRow *r);
+/* "1.07 MB", "25.7 M": three significant digits, decimal prefixes. */
+const char *rt_human(char *buf, size_t size, double v, const char *unit);
+/* The table: one line per kernel (call order), or with top > 0 the top
+ * kernels by time and one line for the rest; then the kernels' total.
+ * step_ms gives the step percentages, triad_gbs the triad column. */
+void rt_print_kernels(FILE *f, const RtKernelRow *rows, int n, double step_ms, double triad_gbs, int top);
+/* order[0..n): row indices by time per step, longest first (ties: call order). */
+void rt_kernels_by_time(const RtKernelRow *rows, int n, int *order);
 
 /*
  * rt_safetensors.c — checkpoints (https://github.com/huggingface/safetensors).
@@ -417,6 +443,7 @@ typedef struct RtOptions {
   const char *prompt; /* sample: the text to continue (NULL: a new fortune) */
   double temperature; /* sample: 0 = argmax */
   int64_t length;     /* sample: bytes to generate */
+  int json;           /* profile: JSON instead of a table */
 } RtOptions;
 
 /* Each returns the process exit code; e holds the message when it is not 0. */
@@ -431,6 +458,26 @@ int rt_predict(const NnrtModel *m, const RtOptions *o, RtError *e);
 void rt_print_class_report(FILE *out, const int64_t *cm, int64_t k, const char *const *names, int digits);
 /* rt_bench.c: times train_step alone; prints ms_per_step and samples_per_s. */
 int rt_bench(const NnrtModel *m, const RtOptions *o, RtError *e);
+/* The loop bench and profile share: the training set, a session for
+ * o->batch (at most the set's size) with parameters from o->seed, and
+ * train steps over consecutive batches. */
+typedef struct RtBench {
+  RtSession s;
+  RtDataset train;
+  int32_t *idx; /* 0..n-1: batches in file order, no shuffling */
+  int64_t batch, per_epoch, done;
+} RtBench;
+int rt_bench_open(RtBench *b, const NnrtModel *m, const RtOptions *o, RtError *e);
+/* Runs `steps` train steps; *secs: their wall time. Fails if the loss is
+ * not finite afterwards. */
+int rt_bench_steps(RtBench *b, int64_t steps, double *secs, RtError *e);
+void rt_bench_close(RtBench *b);
+/* rt_profile.c: `profile`, train_step with per-kernel timers (a table, or
+ * JSON with o->json); and a STREAM-style triad a = b + s*c over arrays
+ * beyond the last-level cache on the pool's threads: GB/s (best of a few
+ * runs, 3 x 4 bytes per element), 0 if it cannot allocate. */
+int rt_profile(const NnrtModel *m, const RtOptions *o, RtError *e);
+double rt_triad_gbs(int64_t *array_bytes);
 /* rt_sample.c: prints o->prompt and o->length bytes a character model
  * generates after it; "this model cannot sample: ..." for other models. */
 int rt_sample(const NnrtModel *m, const RtOptions *o, RtError *e);

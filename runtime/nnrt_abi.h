@@ -11,8 +11,10 @@
 #define NNRT_ABI_H
 #include <stdint.h>
 
-#define NNRT_ABI_VERSION 3 /* 2: matmuls call nnrt_sgemm; 3: NNRT_INIT_SEED, _ORTHOGONAL, _UNIT_FORGET, nnrt_fail_id */
+#define NNRT_ABI_VERSION 4 /* 2: matmuls call nnrt_sgemm; 3: NNRT_INIT_SEED, _ORTHOGONAL, _UNIT_FORGET, nnrt_fail_id; \
+                              4: kernel tables (NnrtKernel), nnrt_prof_hook */
 #define NNRT_MAX_RANK 6
+#define NNRT_MAX_SYMS 16 /* symbolic dims of a model: the exponents of a cost term */
 
 /* Element types, from nnrt_dtypes.def. The values are shared with the IR's
  * DType and stored in compiled models and checkpoints' metadata: a new type
@@ -68,6 +70,26 @@ typedef struct {
 typedef void (*NnrtFn)(void **args, const int64_t *syms, void *workspace);
 typedef int64_t (*NnrtWorkspaceFn)(const int64_t *syms);
 
+/* One term of a cost polynomial in the symbolic dims:
+ * c * prod over s of syms[s] ^ e[s]. */
+typedef struct {
+  double c;
+  uint8_t e[NNRT_MAX_SYMS];
+} NnrtTerm;
+
+/* A kernel of a compiled function, for profiling (`<prog> profile`): what
+ * it computes and what one run of it costs, as polynomials in the syms (the
+ * batch B, say). terms holds n_bytes terms of the bytes it reads and writes,
+ * then n_flops terms of its floating-point operations, then n_calls terms
+ * of the kernel calls it makes (1, or a scan's steps times its body's
+ * calls). The compiler's counting rules are docs/bench.md's. */
+typedef struct {
+  const char *name; /* "k12_ew": its index in call order and its kind */
+  const char *ops;  /* the mnemonics of the ops it computes: "sub,mul,exp" */
+  int32_t n_bytes, n_flops, n_calls;
+  const NnrtTerm *terms;
+} NnrtKernel;
+
 typedef struct {
   const char *name; /* NULL if the module has no such function */
   NnrtFn fn;
@@ -75,6 +97,8 @@ typedef struct {
   int32_t n_inputs, n_outputs;
   const NnrtTensor *inputs;
   const NnrtTensor *outputs;
+  int32_t n_kernels; /* the kernels fn calls, in call order */
+  const NnrtKernel *kernels;
 } NnrtFunc;
 
 typedef struct {
@@ -141,5 +165,15 @@ void nnrt_fail_label(int64_t index, int64_t value, int64_t classes);
  * Like nnrt_fail_label, it may be called from pool threads and does not
  * return. */
 void nnrt_fail_id(int64_t index, int64_t per_row, int64_t value, int64_t rows);
+
+/* Per-kernel profiling. The step functions of forward, eval_step and
+ * train_step call nnrt_prof_hook(fn, k, 0) before kernel k of their
+ * kernel table and nnrt_prof_hook(fn, k, 1) after it, when the hook is not
+ * NULL; fn is NNRT_FN_*. Otherwise they only test it, once per kernel. The
+ * runtime defines it (NULL unless `profile` runs); the generated object
+ * holds a weak NULL definition so that it links without the runtime too. */
+enum { NNRT_FN_FORWARD = 0, NNRT_FN_EVAL = 1, NNRT_FN_TRAIN = 2 };
+typedef void (*NnrtProfHook)(int32_t fn, int32_t kernel, int32_t end);
+extern NnrtProfHook nnrt_prof_hook;
 
 #endif

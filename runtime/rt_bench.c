@@ -2,51 +2,64 @@
  * frameworks (bench/mlp_vs_torch.py). Loads the training set once, then runs
  * warm-up steps and `--steps` timed steps over consecutive batches. The time
  * per step includes gathering the batch (a copy of batch rows), as a real
- * training loop does, but no data loading, shuffling or printing. */
+ * training loop does, but no data loading, shuffling or printing. `profile`
+ * (rt_profile.c) runs the same loop. */
 #define _POSIX_C_SOURCE 200809L
 #include "nnrt.h"
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 enum { BENCH_WARMUP = 20 };
 
-int rt_bench(const NnrtModel *m, const RtOptions *o, RtError *e) {
-  if (rt_model_check(m, RT_NEED_TRAIN, e)) return e->code;
-  RtSession s;
-  RtDataset train;
-  int32_t *idx = NULL;
-  int rc = -1;
-  if (rt_session_load(&s, m, o->data_dir, RT_SPLIT_TRAIN, &train, e)) goto out;
-  int64_t n = train.x.dims[0], batch = s.batch_sym < 0 ? s.static_batch : o->batch;
-  if (batch > n) batch = n;
-  if (rt_session_alloc(&s, batch, e) || rt_globals_init(&s.g, m, o->seed, e)) goto out;
-  if (!(idx = rt_alloc((size_t)n * sizeof *idx, "sample order", e))) goto out;
+int rt_bench_open(RtBench *b, const NnrtModel *m, const RtOptions *o, RtError *e) {
+  memset(b, 0, sizeof *b);
+  if (rt_model_check(m, RT_NEED_TRAIN, e)) return -1;
+  if (rt_session_load(&b->s, m, o->data_dir, RT_SPLIT_TRAIN, &b->train, e)) return -1;
+  int64_t n = b->train.x.dims[0];
+  b->batch = b->s.batch_sym < 0 ? b->s.static_batch : o->batch;
+  if (b->batch > n) b->batch = n;
+  if (rt_session_alloc(&b->s, b->batch, e) || rt_globals_init(&b->s.g, m, o->seed, e)) return -1;
+  if (!(b->idx = rt_alloc((size_t)n * sizeof *b->idx, "sample order", e))) return -1;
   for (int64_t i = 0; i < n; i++)
-    idx[i] = (int32_t)i;
-  s.lr = (float)o->lr;
-  int64_t steps = o->steps > 0 ? o->steps : 200, per_epoch = n / batch;
+    b->idx[i] = (int32_t)i;
+  b->s.lr = (float)o->lr;
+  b->per_epoch = n / b->batch;
+  return 0;
+}
+
+int rt_bench_steps(RtBench *b, int64_t steps, double *secs, RtError *e) {
   RtMetrics mt = {0};
-  double t0 = 0;
-  for (int64_t k = 0; k < BENCH_WARMUP + steps; k++) {
-    if (k == BENCH_WARMUP) t0 = rt_now();
-    const int32_t *b = idx + (k % per_epoch) * batch;
-    if (rt_run_batch(&s, &m->train_step, &train, b, batch, &mt, NULL, e)) goto out;
+  double t0 = rt_now();
+  for (int64_t k = 0; k < steps; k++, b->done++) {
+    const int32_t *batch = b->idx + (b->done % b->per_epoch) * b->batch;
+    if (rt_run_batch(&b->s, &b->s.m->train_step, &b->train, batch, b->batch, &mt, NULL, e)) return -1;
   }
-  double secs = rt_now() - t0;
-  if (!isfinite(s.loss)) {
-    rt_fail(e, RT_EXIT_NAN, "the loss became non-finite during the benchmark");
-    goto out;
+  *secs = rt_now() - t0;
+  if (!isfinite(b->s.loss)) return rt_fail(e, RT_EXIT_NAN, "the loss became non-finite during the benchmark");
+  return 0;
+}
+
+void rt_bench_close(RtBench *b) {
+  rt_free(b->idx);
+  rt_data_free(&b->train);
+  rt_session_close(&b->s);
+}
+
+int rt_bench(const NnrtModel *m, const RtOptions *o, RtError *e) {
+  RtBench b;
+  int64_t steps = o->steps > 0 ? o->steps : 200;
+  double warm, secs;
+  int rc = rt_bench_open(&b, m, o, e) || rt_bench_steps(&b, BENCH_WARMUP, &warm, e) ||
+           rt_bench_steps(&b, steps, &secs, e);
+  if (!rc) {
+    printf("model %s, batch %" PRId64 ", %d threads, OpenBLAS %s kernels, %" PRId64
+           " timed steps after %d warm-up steps\n",
+           m->name, b.batch, rt_pool_threads(), rt_blas_core(), steps, BENCH_WARMUP);
+    printf("ms_per_step %.4f\n", secs * 1e3 / (double)steps);
+    printf("samples_per_s %.0f\n", (double)(steps * b.batch) / secs);
   }
-  printf("model %s, batch %" PRId64 ", %d threads, OpenBLAS %s kernels, %" PRId64
-         " timed steps after %d warm-up steps\n",
-         m->name, batch, rt_pool_threads(), rt_blas_core(), steps, BENCH_WARMUP);
-  printf("ms_per_step %.4f\n", secs * 1e3 / (double)steps);
-  printf("samples_per_s %.0f\n", (double)(steps * batch) / secs);
-  rc = 0;
-out:
-  rt_free(idx);
-  rt_data_free(&train);
-  rt_session_close(&s);
+  rt_bench_close(&b);
   return rc ? e->code : RT_EXIT_OK;
 }

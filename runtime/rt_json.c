@@ -1,5 +1,6 @@
 /* rt_json.c — a strict, bounded JSON parser, enough for safetensors headers
- * and safe on any input (checkpoints come from anywhere).
+ * and safe on any input (checkpoints come from anywhere); and the string
+ * writer of the JSON reports (`profile --json`).
  *
  * Nodes live in one growing array linked by index (child/next), decoded
  * strings in one buffer no longer than the text (an escape never decodes to
@@ -342,4 +343,17 @@ const RtJson *rt_json_get(const RtJsonDoc *doc, const RtJson *obj, const char *k
   for (const RtJson *j = rt_json_at(doc, obj->child); j; j = rt_json_at(doc, j->next))
     if (strcmp(j->key, key) == 0) return j;
   return NULL;
+}
+
+void rt_json_write_str(FILE *f, const char *s) {
+  fputc('"', f);
+  for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+    if (*c == '"' || *c == '\\')
+      fprintf(f, "\\%c", *c);
+    else if (*c < 0x20)
+      fprintf(f, "\\u%04x", *c);
+    else
+      fputc(*c, f);
+  }
+  fputc('"', f);
 }

@@ -1,6 +1,6 @@
 /* rt_main.c — main() of every binary nnc builds: the command line.
  *
- *   <prog> train | eval | predict | bench | data | sample [options]
+ *   <prog> train | eval | predict | bench | profile | data | sample [options]
  *   <prog> --help | --version
  *
  * Options are declared once, in OPTIONS below: name, value placeholder, the
@@ -15,17 +15,27 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { CMD_TRAIN = 1, CMD_EVAL = 2, CMD_PREDICT = 4, CMD_BENCH = 8, CMD_ALL = 15, CMD_DATA = 16, CMD_SAMPLE = 32 };
+enum {
+  CMD_TRAIN = 1,
+  CMD_EVAL = 2,
+  CMD_PREDICT = 4,
+  CMD_BENCH = 8,
+  CMD_ALL = 15,
+  CMD_DATA = 16,
+  CMD_SAMPLE = 32,
+  CMD_PROFILE = 64,
+  CMD_TIMED = CMD_BENCH | CMD_PROFILE
+};
 
 /* X(id, name, value placeholder or NULL for a flag, commands, help) */
 #define OPTIONS(X)                                                                                                     \
   X(EPOCHS, "epochs", "N", CMD_TRAIN, "epochs to train in total, counting resumed ones")                               \
-  X(BATCH, "batch", "N", CMD_ALL, "samples per batch; the last batch of an epoch may be smaller")                      \
-  X(LR, "lr", "X", CMD_TRAIN | CMD_BENCH, "learning rate")                                                             \
-  X(THREADS, "threads", "N", CMD_ALL | CMD_SAMPLE,                                                                     \
+  X(BATCH, "batch", "N", CMD_ALL | CMD_PROFILE, "samples per batch; the last batch of an epoch may be smaller")                      \
+  X(LR, "lr", "X", CMD_TRAIN | CMD_TIMED, "learning rate")                                                             \
+  X(THREADS, "threads", "N", CMD_ALL | CMD_SAMPLE | CMD_PROFILE,                                                                     \
     "threads for parallel loops and matrix products (results do not depend on it)")                                    \
-  X(SEED, "seed", "N", CMD_TRAIN | CMD_BENCH, "seeds parameter init, the validation split, shuffling, dropout")        \
-  X(DATA, "data", "DIR", CMD_TRAIN | CMD_EVAL | CMD_BENCH | CMD_DATA,                                                  \
+  X(SEED, "seed", "N", CMD_TRAIN | CMD_TIMED, "seeds parameter init, the validation split, shuffling, dropout")        \
+  X(DATA, "data", "DIR", CMD_TRAIN | CMD_EVAL | CMD_TIMED | CMD_DATA,                                                  \
     "data set directory: train_x.npy, train_y.npy, test_x.npy, test_y.npy, or the IDX files "                          \
     "train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, "                                       \
     "t10k-labels-idx1-ubyte (each optionally .gz). IDX pixels are scaled to [0, 1]; .npy "                             \
@@ -50,8 +60,9 @@ enum { CMD_TRAIN = 1, CMD_EVAL = 2, CMD_PREDICT = 4, CMD_BENCH = 8, CMD_ALL = 15
     "batch (step counts from 1 across epochs, seconds since start), 'epoch' per epoch (mean "                          \
     "train metrics, validation metrics, epoch seconds), 'test' at the end; appended to on "                            \
     "--resume")                                                                                                        \
-  X(STEPS, "steps", "N", CMD_TRAIN | CMD_BENCH,                                                                        \
-    "train: stop after N steps in total (counting resumed ones); bench: timed steps (default 200)")                    \
+  X(STEPS, "steps", "N", CMD_TRAIN | CMD_TIMED,                                                                        \
+    "train: stop after N steps in total (counting resumed ones); bench: timed steps (default 200); profile: "        \
+    "timed steps, run twice: without and with kernel timers (default 50)")                    \
   X(QUIET, "quiet", NULL, CMD_TRAIN, "no progress bar or epoch lines on stderr (errors and warnings still show)")      \
   X(INPUT, "input", "FILE", CMD_PREDICT,                                                                               \
     "samples to predict, one per row: a .npy file (C order, float or int) or an IDX file")                             \
@@ -63,7 +74,8 @@ enum { CMD_TRAIN = 1, CMD_EVAL = 2, CMD_PREDICT = 4, CMD_BENCH = 8, CMD_ALL = 15
   X(LENGTH, "length", "N", CMD_SAMPLE, "bytes to generate after the prompt")                                           \
   X(SAMPLE_SEED, "seed", "N", CMD_SAMPLE,                                                                              \
     "seeds the sampling: the same seed, checkpoint and prompt give the same text")                                     \
-  X(HELP, "help", NULL, CMD_ALL | CMD_DATA | CMD_SAMPLE, "show this help")
+  X(JSON, "json", NULL, CMD_PROFILE, "print one JSON object instead of tables (docs/bench.md names its fields)")   \
+  X(HELP, "help", NULL, CMD_ALL | CMD_DATA | CMD_SAMPLE | CMD_PROFILE, "show this help")
 
 typedef enum {
 #define X(id, name, arg, cmds, help) OPT_##id,
@@ -91,6 +103,7 @@ static const struct {
     {"eval", CMD_EVAL, "loss, accuracy and a per-class report of a checkpoint on the test set"},
     {"predict", CMD_PREDICT, "print one prediction per input row (the class, for classifiers)"},
     {"bench", CMD_BENCH, "time train_step alone (ms per step, samples/s) on the training data"},
+    {"profile", CMD_PROFILE, "time train_step kernel by kernel: bytes, FLOPs, GB/s against a measured triad"},
     {"data", CMD_DATA, "show the data set: sizes, classes, majority rate, decoded samples"},
     {"sample", CMD_SAMPLE, "generate text with a character model, continuing a prompt"},
 };
@@ -364,6 +377,9 @@ static int parse(int argc, char **argv, const char *prog, const char *cmdname, u
     case OPT_QUIET:
       o->quiet = 1;
       break;
+    case OPT_JSON:
+      o->json = 1;
+      break;
     case OPT_HELP:
       usage_cmd(stdout, prog, m, cmd);
       return RT_EXIT_OK;
@@ -421,7 +437,8 @@ int main(int argc, char **argv) {
     if (strcmp(c, cmds[i].name) == 0) cmd = cmds[i].bit;
   if (!cmd)
     return usage_error(prog, NULL,
-                       "unknown command '%s'; the commands are train, eval, predict, bench, data and sample", c);
+                       "unknown command '%s'; the commands are train, eval, predict, bench, profile, data and sample",
+                       c);
 
   RtOptions o = {0};
   o.prog = prog;
@@ -460,6 +477,7 @@ int main(int argc, char **argv) {
   rc = cmd == CMD_TRAIN    ? rt_train(m, &o, &e)
        : cmd == CMD_EVAL   ? rt_eval(m, &o, &e)
        : cmd == CMD_BENCH  ? rt_bench(m, &o, &e)
+       : cmd == CMD_PROFILE ? rt_profile(m, &o, &e)
        : cmd == CMD_SAMPLE ? rt_sample(m, &o, &e)
                            : rt_predict(m, &o, &e);
   rt_pool_stop();

@@ -8,7 +8,6 @@
 #include "nnrt.h"
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -16,16 +15,6 @@
 #include <libgen.h>
 #include <time.h>
 #include <unistd.h>
-
-int rt_fail(RtError *e, int code, const char *fmt, ...) {
-  if (!e) return -1;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(e->msg, sizeof e->msg, fmt, ap);
-  va_end(ap);
-  e->code = code;
-  return -1;
-}
 
 /* Large buffers (data sets, parameters, workspaces) get 2 MiB alignment and
  * transparent huge pages where the kernel offers them: first-touch page

@@ -188,13 +188,24 @@ void cg_kernel(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf);
 
 /* ---- step functions and metadata (step.c, meta.c) ---- */
 
-/* Emits nnc_<fn> and nnc_<fn>_workspace; returns false on error. */
-bool cg_emit_step(CgCtx *cx, const IrFunc *f, LLVMValueRef *fn, LLVMValueRef *ws_fn, int *nfused);
-/* Emits the nnrt_model constant; fns[i]/ws[i] for forward, eval_step,
- * train_step (NULL when absent). */
-void cg_emit_meta(CgCtx *cx, LLVMValueRef fns[3], LLVMValueRef ws[3]);
+/* A compiled step function, as the metadata describes it. */
+typedef struct CgStep {
+  LLVMValueRef fn, ws; /* nnc_<fn>, nnc_<fn>_workspace; NULL when absent */
+  const CgKInfo *k;    /* its kernels in call order (../kinfo.c) */
+  int nk;
+} CgStep;
+
+/* Emits nnc_<fn> and nnc_<fn>_workspace into *out; returns false on error.
+ * prof_fn (NNRT_FN_*) is the id it passes to nnrt_prof_hook around each
+ * kernel; -1 for a scan body, whose kernels count as their scan's. */
+bool cg_emit_step(CgCtx *cx, const IrFunc *f, int prof_fn, CgStep *out, int *nfused);
+/* Emits the nnrt_model constant from forward's, eval_step's and
+ * train_step's steps (fn NULL when absent). */
+void cg_emit_meta(CgCtx *cx, const CgStep steps[3]);
 /* The LLVM struct types mirroring NnrtTensor, NnrtFunc, NnrtModel (tests
  * check their offsets against the C compiler's). */
 LLVMTypeRef cg_meta_types(CgCtx *cx, LLVMTypeRef *tensor, LLVMTypeRef *func);
+/* The types mirroring NnrtKernel (returned) and NnrtTerm. */
+LLVMTypeRef cg_meta_kernel_types(CgCtx *cx, LLVMTypeRef *term);
 
 #endif

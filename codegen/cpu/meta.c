@@ -20,7 +20,7 @@ LLVMTypeRef cg_meta_types(CgCtx *cx, LLVMTypeRef *tensor, LLVMTypeRef *func) {
   }
   LLVMTypeRef fn = LLVMGetTypeByName2(cx->llc, "nnrt.func");
   if (!fn) {
-    LLVMTypeRef ff[] = {p, p, p, i32, i32, p, p};
+    LLVMTypeRef ff[] = {p, p, p, i32, i32, p, p, i32, p};
     fn = LLVMStructCreateNamed(cx->llc, "nnrt.func");
     LLVMStructSetBody(fn, ff, sizeof ff / sizeof *ff, 0);
   }
@@ -33,6 +33,24 @@ LLVMTypeRef cg_meta_types(CgCtx *cx, LLVMTypeRef *tensor, LLVMTypeRef *func) {
   if (tensor) *tensor = tt;
   if (func) *func = fn;
   return mt;
+}
+
+LLVMTypeRef cg_meta_kernel_types(CgCtx *cx, LLVMTypeRef *term) {
+  LLVMTypeRef p = cx->t_ptr, i32 = cx->t_i32;
+  LLVMTypeRef tt = LLVMGetTypeByName2(cx->llc, "nnrt.term");
+  if (!tt) {
+    LLVMTypeRef ft[] = {cx->t_f64, LLVMArrayType2(LLVMInt8TypeInContext(cx->llc), NNRT_MAX_SYMS)};
+    tt = LLVMStructCreateNamed(cx->llc, "nnrt.term");
+    LLVMStructSetBody(tt, ft, sizeof ft / sizeof *ft, 0);
+  }
+  LLVMTypeRef kt = LLVMGetTypeByName2(cx->llc, "nnrt.kernel");
+  if (!kt) {
+    LLVMTypeRef ft[] = {p, p, i32, i32, i32, p};
+    kt = LLVMStructCreateNamed(cx->llc, "nnrt.kernel");
+    LLVMStructSetBody(kt, ft, sizeof ft / sizeof *ft, 0);
+  }
+  if (term) *term = tt;
+  return kt;
 }
 
 static LLVMValueRef str(CgCtx *cx, const char *s) {
@@ -71,9 +89,52 @@ static LLVMValueRef tensor(CgCtx *cx, LLVMTypeRef tt, const char *name, int kind
   return LLVMConstNamedStruct(tt, f, sizeof f / sizeof *f);
 }
 
-/* Input and output descriptors of function f; names come from the IR
- * (an unnamed output is "out<r>"). */
-static LLVMValueRef func(CgCtx *cx, LLVMTypeRef tt, LLVMTypeRef ft, const IrFunc *f, LLVMValueRef fn, LLVMValueRef ws) {
+/* Appends the terms of cost q to terms[*n]. */
+static void cost_terms(CgCtx *cx, LLVMTypeRef term_t, const CgPoly *q, LLVMValueRef *terms, int *n) {
+  LLVMTypeRef i8 = LLVMInt8TypeInContext(cx->llc);
+  for (int i = 0; i < q->n; i++) {
+    LLVMValueRef e[NNRT_MAX_SYMS];
+    for (int k = 0; k < NNRT_MAX_SYMS; k++)
+      e[k] = LLVMConstInt(i8, q->t[i].e[k], 0);
+    LLVMValueRef f[] = {f64c(cx, (double)q->t[i].c), LLVMConstArray2(i8, e, NNRT_MAX_SYMS)};
+    terms[(*n)++] = LLVMConstNamedStruct(term_t, f, 2);
+  }
+}
+
+/* The kernel table of step s (NnrtKernel[s->nk]), all terms in one array. */
+static LLVMValueRef kernel_table(CgCtx *cx, const CgStep *s, const char *fname) {
+  LLVMTypeRef term_t, kt = cg_meta_kernel_types(cx, &term_t);
+  int nterms = 0;
+  for (int i = 0; i < s->nk; i++)
+    nterms += s->k[i].bytes.n + s->k[i].flops.n + s->k[i].calls.n;
+  LLVMValueRef *terms = arena_alloc(cx->arena, sizeof(LLVMValueRef) * (size_t)(nterms + 1));
+  LLVMValueRef *rows = arena_alloc(cx->arena, sizeof(LLVMValueRef) * (size_t)(s->nk + 1));
+  int *first = arena_alloc(cx->arena, sizeof(int) * (size_t)(s->nk + 1));
+  int n = 0;
+  for (int i = 0; i < s->nk; i++) {
+    first[i] = n;
+    cost_terms(cx, term_t, &s->k[i].bytes, terms, &n);
+    cost_terms(cx, term_t, &s->k[i].flops, terms, &n);
+    cost_terms(cx, term_t, &s->k[i].calls, terms, &n);
+  }
+  char name[96];
+  snprintf(name, sizeof name, "nnrt.%s.terms", fname);
+  LLVMValueRef all = array(cx, term_t, terms, n, name);
+  for (int i = 0; i < s->nk; i++) {
+    const CgKInfo *k = &s->k[i];
+    LLVMValueRef at = cg_i64(cx, first[i]);
+    LLVMValueRef t = n ? LLVMConstInBoundsGEP2(term_t, all, &at, 1) : LLVMConstNull(cx->t_ptr);
+    LLVMValueRef f[] = {str(cx, k->name),          str(cx, k->ops),           i32c(cx, k->bytes.n),
+                        i32c(cx, k->flops.n),      i32c(cx, k->calls.n),      t};
+    rows[i] = LLVMConstNamedStruct(kt, f, sizeof f / sizeof *f);
+  }
+  snprintf(name, sizeof name, "nnrt.%s.kernels", fname);
+  return array(cx, kt, rows, s->nk, name);
+}
+
+/* Input and output descriptors and the kernel table of function f; names
+ * come from the IR (an unnamed output is "out<r>"). */
+static LLVMValueRef func(CgCtx *cx, LLVMTypeRef tt, LLVMTypeRef ft, const IrFunc *f, const CgStep *s) {
   if (!f) return LLVMConstNull(ft);
   int nin = 0;
   for (int i = 0; i < f->n; i++)
@@ -96,11 +157,12 @@ static LLVMValueRef func(CgCtx *cx, LLVMTypeRef tt, LLVMTypeRef ft, const IrFunc
   LLVMValueRef in_arr = array(cx, tt, ins, nin, name);
   snprintf(name, sizeof name, "nnrt.%s.outputs", f->name);
   LLVMValueRef out_arr = array(cx, tt, outs, f->nrets, name);
-  LLVMValueRef v[] = {str(cx, f->name), fn, ws, i32c(cx, nin), i32c(cx, f->nrets), in_arr, out_arr};
+  LLVMValueRef v[] = {str(cx, f->name), s->fn,     s->ws, i32c(cx, nin), i32c(cx, f->nrets), in_arr, out_arr,
+                      i32c(cx, s->nk),  kernel_table(cx, s, f->name)};
   return LLVMConstNamedStruct(ft, v, sizeof v / sizeof *v);
 }
 
-void cg_emit_meta(CgCtx *cx, LLVMValueRef fns[3], LLVMValueRef ws[3]) {
+void cg_emit_meta(CgCtx *cx, const CgStep steps[3]) {
   const IrModule *m = cx->m;
   LLVMTypeRef tt, ft, mt = cg_meta_types(cx, &tt, &ft);
   LLVMValueRef *syms = arena_alloc(cx->arena, sizeof(LLVMValueRef) * (size_t)(m->nsyms + 1));
@@ -114,7 +176,7 @@ void cg_emit_meta(CgCtx *cx, LLVMValueRef fns[3], LLVMValueRef ws[3]) {
   static const char *const names[3] = {IR_FN_FORWARD, IR_FN_EVAL, IR_FN_TRAIN};
   LLVMValueRef fv[3];
   for (int i = 0; i < 3; i++)
-    fv[i] = func(cx, tt, ft, fns[i] ? ir_func_find(m, names[i]) : NULL, fns[i], ws[i]);
+    fv[i] = func(cx, tt, ft, steps[i].fn ? ir_func_find(m, names[i]) : NULL, &steps[i]);
   const IrTrain *t = &m->train;
   LLVMValueRef v[] = {i32c(cx, NNRT_ABI_VERSION),
                       str(cx, m->name),

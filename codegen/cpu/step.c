@@ -10,7 +10,13 @@
  * functions, or, when the nest may be large, through nnrt_parallel_for
  * over its outer loop in chunks of at least CG_GRAIN elements. Nothing here
  * allocates: a call costs the kernel calls and a few dozen integer
- * operations. */
+ * operations.
+ *
+ * Profiling: around each kernel call the step functions the runtime calls
+ * test nnrt_prof_hook (nnrt_abi.h) and, when it is set, call it with the
+ * kernel's index in the plan, which is its row in the model's kernel table
+ * and the k<i> in its function's name (nnc_<fn>_k<i>_<kind>). Off, that is
+ * one load and one branch per kernel. */
 #include <string.h>
 
 #include "cg.h"
@@ -154,11 +160,38 @@ static bool maybe_large(const CgKFn *kf) {
   return t.c >= CG_PAR_MIN;
 }
 
-bool cg_emit_step(CgCtx *cx, const IrFunc *f, LLVMValueRef *fn, LLVMValueRef *ws_fn, int *nfused) {
+/* The profiling hook: a weak NULL here, the runtime's when it is linked. */
+static LLVMValueRef prof_hook(CgCtx *cx) {
+  LLVMValueRef g = LLVMGetNamedGlobal(cx->mod, "nnrt_prof_hook");
+  if (g) return g;
+  g = LLVMAddGlobal(cx->mod, cx->t_ptr, "nnrt_prof_hook");
+  LLVMSetInitializer(g, LLVMConstNull(cx->t_ptr));
+  LLVMSetLinkage(g, LLVMWeakAnyLinkage);
+  return g;
+}
+
+/* if (hook) hook(fn, k, end); returns the hook value loaded (pass it back
+ * for the end call, so both calls see the same hook). */
+static LLVMValueRef prof_call(CgFn *F, LLVMValueRef hook, int fn, int k, int end) {
+  CgCtx *cx = F->cx;
+  LLVMBuilderRef b = cx->b;
+  if (!hook) hook = LLVMBuildLoad2(b, cx->t_ptr, prof_hook(cx), "prof");
+  LLVMBasicBlockRef on = LLVMAppendBasicBlockInContext(cx->llc, F->fn, "prof_on");
+  LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(cx->llc, F->fn, "prof_next");
+  LLVMBuildCondBr(b, LLVMBuildIsNotNull(b, hook, ""), on, next);
+  LLVMPositionBuilderAtEnd(b, on);
+  LLVMTypeRef pt[3] = {cx->t_i32, cx->t_i32, cx->t_i32};
+  LLVMValueRef args[3] = {cg_i32(cx, fn), cg_i32(cx, k), cg_i32(cx, end)};
+  LLVMBuildCall2(b, LLVMFunctionType(cx->t_void, pt, 3, 0), hook, args, 3, "");
+  LLVMBuildBr(b, next);
+  LLVMPositionBuilderAtEnd(b, next);
+  return hook;
+}
+
+bool cg_emit_step(CgCtx *cx, const IrFunc *f, int prof_fn, CgStep *out, int *nfused) {
   CgPlan *p = cg_plan(cx->arena, cx->m, f);
   if (nfused) *nfused = p->nfused;
   cx->fname = f->name;
-  cx->kcount = 0;
   CgKFn *kfs = arena_alloc(cx->arena, sizeof(CgKFn) * (size_t)(p->nks + 1));
   /* run[i]: one past the last kernel of the dispatch that starts at i (the
    * parts of one group, side by side in the plan). */
@@ -174,6 +207,7 @@ bool cg_emit_step(CgCtx *cx, const IrFunc *f, LLVMValueRef *fn, LLVMValueRef *ws
     int ctxn = 0;
     for (int k = i; k < run[i]; k++) {
       if (p->ks[k].kind == CK_MATMUL || p->ks[k].kind == CK_SCAN) continue;
+      cx->kcount = k; /* names it k<k>, as the kernel table does */
       cg_kernel(cx, p, &p->ks[k], &kfs[k]);
       /* A part of a multi-dispatch runs on the pool whatever its size: the
        * job is the sum of its parts. */
@@ -192,7 +226,7 @@ bool cg_emit_step(CgCtx *cx, const IrFunc *f, LLVMValueRef *fn, LLVMValueRef *ws
   char name[128];
   CgFn F;
   snprintf(name, sizeof name, "nnc_%s", f->name);
-  *fn = begin(cx, &F, p, name, cx->t_void, 3, 1);
+  out->fn = begin(cx, &F, p, name, cx->t_void, 3, 1);
   LLVMValueRef *off = slot_offsets(&F, p);
   bind_all(&F, p, off);
   LLVMValueRef ctx = LLVMBuildArrayAlloca(F.pre, cx->t_ptr, cg_i64(cx, maxctx + 1), "ctx");
@@ -200,7 +234,10 @@ bool cg_emit_step(CgCtx *cx, const IrFunc *f, LLVMValueRef *fn, LLVMValueRef *ws
   LLVMValueRef region = LLVMBuildInBoundsGEP2(F.pre, LLVMInt8TypeInContext(cx->llc), LLVMGetParam(F.fn, 2),
                                               &off[p->nslots], 1, "scan_region");
   for (int i = 0; i < p->nks; i++) {
-    if (run[i] - i > 1) { /* only elementwise and reduction kernels are parts */
+    /* The parts of one group are one dispatch, timed as its first kernel. */
+    LLVMValueRef hook = prof_fn >= 0 ? prof_call(&F, NULL, prof_fn, i, 0) : NULL;
+    int first = i;
+    if (run[i] - i > 1) {
       call_parts(&F, kfs, i, run[i], ctx, tasks);
       i = run[i] - 1;
     } else if (p->ks[i].kind == CK_MATMUL)
@@ -209,14 +246,17 @@ bool cg_emit_step(CgCtx *cx, const IrFunc *f, LLVMValueRef *fn, LLVMValueRef *ws
       cg_emit_scan(&F, &p->ks[i], region);
     else
       call_kernel(&F, &kfs[i], ctx);
+    if (hook) prof_call(&F, hook, prof_fn, first, 1);
   }
   LLVMBuildRetVoid(cx->b);
   cg_fn_seal(&F);
 
   snprintf(name, sizeof name, "nnc_%s_workspace", f->name);
-  *ws_fn = begin(cx, &F, p, name, cx->t_i64, 1, 0);
+  out->ws = begin(cx, &F, p, name, cx->t_i64, 1, 0);
   off = slot_offsets(&F, p);
   LLVMBuildRet(cx->b, LLVMBuildAdd(cx->b, off[p->nslots], scan_region_bytes(&F, p), ""));
   cg_fn_seal(&F);
+  out->k = cg_kinfo(cx->arena, cx->m, p);
+  out->nk = p->nks;
   return true;
 }

@@ -132,18 +132,19 @@ LLVMModuleRef cg_build_module(const IrModule *m, LLVMContextRef llc, LLVMTargetM
   declare_runtime(&cx);
 
   static const char *const names[3] = {IR_FN_FORWARD, IR_FN_EVAL, IR_FN_TRAIN};
-  LLVMValueRef fns[3] = {0}, ws[3] = {0};
+  static const int prof_ids[3] = {NNRT_FN_FORWARD, NNRT_FN_EVAL, NNRT_FN_TRAIN};
+  CgStep steps[3] = {{0}};
   bool ok = true;
   /* Scan bodies first: a scan calls its body's step function by name. */
   for (int i = 0; i < m->nfuncs && ok; i++) {
-    LLVMValueRef fn, wsfn;
-    if (ir_func_is_scan_body(m, m->funcs[i])) ok = cg_emit_step(&cx, m->funcs[i], &fn, &wsfn, NULL);
+    CgStep body;
+    if (ir_func_is_scan_body(m, m->funcs[i])) ok = cg_emit_step(&cx, m->funcs[i], -1, &body, NULL);
   }
   for (int i = 0; i < 3 && ok; i++) {
     const IrFunc *f = ir_func_find(m, names[i]);
-    if (f) ok = cg_emit_step(&cx, f, &fns[i], &ws[i], NULL);
+    if (f) ok = cg_emit_step(&cx, f, prof_ids[i], &steps[i], NULL);
   }
-  if (ok) cg_emit_meta(&cx, fns, ws);
+  if (ok) cg_emit_meta(&cx, steps);
   char *msg = NULL;
   if (ok && LLVMVerifyModule(cx.mod, LLVMReturnStatusAction, &msg)) {
     cg_error(o->diag, "internal error: the CPU backend built an invalid LLVM module:\n%s", msg);

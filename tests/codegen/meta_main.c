@@ -31,6 +31,19 @@ static void tensor(const char *what, const NnrtTensor *t) {
   printf(" a=%g b=%g\n", t->init_a, t->init_b);
 }
 
+/* A cost of the kernel table with every sym = 3. */
+static double cost(const NnrtTerm *t, int n) {
+  double s = 0;
+  for (int i = 0; i < n; i++) {
+    double v = t[i].c;
+    for (int k = 0; k < NNRT_MAX_SYMS; k++)
+      for (int e = 0; e < t[i].e[k]; e++)
+        v *= 3;
+    s += v;
+  }
+  return s;
+}
+
 static void func(const char *what, const NnrtFunc *f) {
   if (!f->name) {
     printf("%s absent fn=%d ws=%d\n", what, f->fn != NULL, f->workspace_size != NULL);
@@ -41,6 +54,11 @@ static void func(const char *what, const NnrtFunc *f) {
     tensor(" input", &f->inputs[i]);
   for (int i = 0; i < f->n_outputs; i++)
     tensor(" output", &f->outputs[i]);
+  for (int i = 0; i < f->n_kernels; i++) {
+    const NnrtKernel *k = &f->kernels[i];
+    printf(" kernel %s ops=%s bytes=%g flops=%g calls=%g\n", k->name, k->ops, cost(k->terms, k->n_bytes),
+           cost(k->terms + k->n_bytes, k->n_flops), cost(k->terms + k->n_bytes + k->n_flops, k->n_calls));
+  }
 }
 
 static int64_t dim(const NnrtTensor *t, int i, const int64_t *syms) {

@@ -27,13 +27,17 @@ static void test_layout_static(void) {
   cx.t_ptr = LLVMPointerTypeInContext(llc, 0), cx.t_i32 = LLVMInt32TypeInContext(llc);
   cx.t_i64 = LLVMInt64TypeInContext(llc), cx.t_f64 = LLVMDoubleTypeInContext(llc);
   LLVMTypeRef tt, ft, mt = cg_meta_types(&cx, &tt, &ft);
+  LLVMTypeRef termt, kt = cg_meta_kernel_types(&cx, &termt);
   LLVMTargetDataRef td = LLVMCreateTargetDataLayout(tm);
   static const size_t toff[] = {OFF(NnrtTensor, name),   OFF(NnrtTensor, kind),  OFF(NnrtTensor, dtype),
                                 OFF(NnrtTensor, rank),   OFF(NnrtTensor, init),  OFF(NnrtTensor, dims),
                                 OFF(NnrtTensor, init_a), OFF(NnrtTensor, init_b)};
   static const size_t foff[] = {OFF(NnrtFunc, name),     OFF(NnrtFunc, fn),        OFF(NnrtFunc, workspace_size),
                                 OFF(NnrtFunc, n_inputs), OFF(NnrtFunc, n_outputs), OFF(NnrtFunc, inputs),
-                                OFF(NnrtFunc, outputs)};
+                                OFF(NnrtFunc, outputs),  OFF(NnrtFunc, n_kernels), OFF(NnrtFunc, kernels)};
+  static const size_t koff[] = {OFF(NnrtKernel, name),    OFF(NnrtKernel, ops),     OFF(NnrtKernel, n_bytes),
+                                OFF(NnrtKernel, n_flops), OFF(NnrtKernel, n_calls), OFF(NnrtKernel, terms)};
+  static const size_t eoff[] = {OFF(NnrtTerm, c), OFF(NnrtTerm, e)};
   static const size_t moff[] = {OFF(NnrtModel, abi_version),  OFF(NnrtModel, name),      OFF(NnrtModel, n_syms),
                                 OFF(NnrtModel, sym_names),    OFF(NnrtModel, n_globals), OFF(NnrtModel, globals),
                                 OFF(NnrtModel, forward),      OFF(NnrtModel, eval_step), OFF(NnrtModel, train_step),
@@ -47,10 +51,12 @@ static void test_layout_static(void) {
     unsigned n;
     size_t size;
     const char *name;
-  } ts[3] = {{tt, toff, 8, sizeof(NnrtTensor), "NnrtTensor"},
-             {ft, foff, 7, sizeof(NnrtFunc), "NnrtFunc"},
-             {mt, moff, 21, sizeof(NnrtModel), "NnrtModel"}};
-  for (int s = 0; s < 3; s++) {
+  } ts[5] = {{tt, toff, 8, sizeof(NnrtTensor), "NnrtTensor"},
+             {ft, foff, 9, sizeof(NnrtFunc), "NnrtFunc"},
+             {mt, moff, 21, sizeof(NnrtModel), "NnrtModel"},
+             {kt, koff, 6, sizeof(NnrtKernel), "NnrtKernel"},
+             {termt, eoff, 2, sizeof(NnrtTerm), "NnrtTerm"}};
+  for (int s = 0; s < 5; s++) {
     EXPECT(LLVMCountStructElementTypes(ts[s].t) == ts[s].n, "%s: field count", ts[s].name);
     EXPECT(LLVMABISizeOfType(td, ts[s].t) == ts[s].size, "%s: size %llu vs %zu", ts[s].name,
            (unsigned long long)LLVMABISizeOfType(td, ts[s].t), ts[s].size);
@@ -117,6 +123,12 @@ static void expected(const IrModule *m, FILE *out) {
   fprintf(out, "forward forward in=1 out=1\n");
   fprintf(out, " input x kind=0 dtype=1 rank=2 init=0 dims=-1,4,0,0,0,0 a=0 b=0\n");
   fprintf(out, " output logits kind=0 dtype=1 rank=2 init=0 dims=-1,3,0,0,0,0 a=0 b=0\n");
+  /* The kernel table at B = 3 (kinfo.c's rules): x [3,4] @ w [4,3] is
+   * 2*3*3*4 FLOPs over 48 + 48 bytes read and 36 written; the bias add
+   * reads y and b (36 + 12), writes 36; relu reads and writes 36. */
+  fprintf(out, " kernel k0_matmul ops=matmul bytes=132 flops=72 calls=1\n"
+               " kernel k1_ew ops=add bytes=84 flops=9 calls=1\n"
+               " kernel k2_ew ops=relu bytes=72 flops=9 calls=1\n");
   fprintf(out, "eval_step absent fn=0 ws=0\ntrain_step absent fn=0 ws=0\n");
   const IrTrain *t = &m->train;
   fprintf(out, "task=%d opt=%d lr=%g b1=%g b2=%g eps=%g wd=%g mom=%g batch=%d epochs=%d data=%s seed=%llu\n", t->task,
