@@ -16,6 +16,7 @@
 #include "runtime/rt_dtype.h" /* elements of any dtype */
 
 #include <cblas.h>
+#include <llvm-c/ExecutionEngine.h>
 #include <llvm-c/LLJIT.h>
 #include <llvm-c/Orc.h>
 #include <math.h>
@@ -133,6 +134,99 @@ void *jit_lookup(IrModule *m, int opt, const char *sym) {
   return (void *)(uintptr_t)jit_sym(sym);
 }
 
+/* ---- LLVM's interpreter ---- */
+
+/* A check with a cpu compiles for that CPU, whose instruction set and cost
+ * model decide what the optimizer makes of the module, and runs the
+ * optimized module in LLVM's interpreter: any host then checks the code
+ * built for a CPU it is not (an LLVM 19 SLP miscompile appeared only on
+ * AVX-512 targets; target.c). Small cases only: the interpreter cannot call
+ * the runtime's stand-ins above. */
+static LLVMExecutionEngineRef g_interp;
+
+static void interp_release(void) {
+  if (g_interp) LLVMDisposeExecutionEngine(g_interp); /* and its module */
+  g_interp = NULL;
+}
+
+static bool interp_build(IrModule *m, int opt, const char *cpu) {
+  interp_release();
+  LLVMLinkInInterpreter();
+  LLVMInitializeNativeTarget();
+  char *triple = LLVMGetDefaultTargetTriple(), *err = NULL;
+  LLVMTargetRef t;
+  LLVMTargetMachineRef tm = NULL;
+  if (!LLVMGetTargetFromTriple(triple, &t, &err))
+    tm = LLVMCreateTargetMachine(t, triple, cpu, "", LLVMCodeGenLevelDefault, LLVMRelocPIC, LLVMCodeModelDefault);
+  LLVMDisposeMessage(triple);
+  if (!tm) {
+    printf("no target machine for %s: %s\n", cpu, err ? err : "");
+    if (err) LLVMDisposeMessage(err);
+    return false;
+  }
+  Diag d;
+  diag_init(&d, stdout);
+  CgOptions o = {.opt_level = opt, .diag = &d};
+  LLVMModuleRef mod = cg_build_module(m, LLVMGetGlobalContext(), tm, &o);
+  bool ok = mod && cg_optimize(mod, tm, opt, &d);
+  LLVMDisposeTargetMachine(tm);
+  if (!ok) {
+    if (mod) LLVMDisposeModule(mod);
+    return false;
+  }
+  if (LLVMCreateInterpreterForModule(&g_interp, mod, &err)) {
+    printf("no interpreter: %s\n", err);
+    LLVMDisposeMessage(err);
+    g_interp = NULL;
+    return false;
+  }
+  return true;
+}
+
+/* nnc_<fn> and its workspace query, native (JIT) or interpreted. */
+typedef void (*StepFn)(void **, const int64_t *, void *);
+typedef int64_t (*WsFn)(const int64_t *);
+typedef struct Exec {
+  StepFn fn;
+  WsFn ws;
+  LLVMValueRef ifn, iws; /* interpreted */
+} Exec;
+
+static bool exec_build(Exec *x, IrModule *m, int opt, const char *cpu, const char *fn) {
+  char sym[64], wsym[80];
+  snprintf(sym, sizeof sym, "nnc_%s", fn);
+  snprintf(wsym, sizeof wsym, "nnc_%s_workspace", fn);
+  memset(x, 0, sizeof *x);
+  if (!cpu) {
+    x->fn = (StepFn)(uintptr_t)jit_lookup(m, opt, sym);
+    x->ws = x->fn ? (WsFn)(uintptr_t)jit_lookup(NULL, 0, wsym) : NULL;
+    return x->fn && x->ws;
+  }
+  return interp_build(m, opt, cpu) && !LLVMFindFunction(g_interp, sym, &x->ifn) &&
+         !LLVMFindFunction(g_interp, wsym, &x->iws);
+}
+
+static int64_t exec_ws(const Exec *x, const int64_t *syms) {
+  if (x->ws) return x->ws(syms);
+  LLVMGenericValueRef a = LLVMCreateGenericValueOfPointer((void *)syms);
+  LLVMGenericValueRef r = LLVMRunFunction(g_interp, x->iws, 1, &a);
+  int64_t n = (int64_t)LLVMGenericValueToInt(r, 1);
+  LLVMDisposeGenericValue(a), LLVMDisposeGenericValue(r);
+  return n;
+}
+
+static void exec_step(const Exec *x, void **args, const int64_t *syms, void *ws) {
+  if (x->fn) {
+    x->fn(args, syms, ws);
+    return;
+  }
+  LLVMGenericValueRef a[3] = {LLVMCreateGenericValueOfPointer(args), LLVMCreateGenericValueOfPointer((void *)syms),
+                              LLVMCreateGenericValueOfPointer(ws)};
+  LLVMDisposeGenericValue(LLVMRunFunction(g_interp, x->ifn, 3, a));
+  for (int i = 0; i < 3; i++)
+    LLVMDisposeGenericValue(a[i]);
+}
+
 /* ---- data ---- */
 
 static uint64_t rng_state;
@@ -229,9 +323,6 @@ static bool compare(const Buf *b, double tol, const char *what, int index) {
 
 static void buf_free(Buf *b) { free(b->ref), guarded_free(&b->mem); }
 
-typedef void (*StepFn)(void **, const int64_t *, void *);
-typedef int64_t (*WsFn)(const int64_t *);
-
 bool cg_check(IrModule *m, const CheckOpts *o0, const char *name) {
   CheckOpts o = *o0;
   if (!o.fn) o.fn = "forward";
@@ -248,12 +339,8 @@ bool cg_check(IrModule *m, const CheckOpts *o0, const char *name) {
   signal(SIGBUS, on_fault);
   const IrFunc *f = ir_func_find(m, o.fn);
   if (!f) return printf("  %s: no function %s\n", name, o.fn), false;
-  char sym[64];
-  snprintf(sym, sizeof sym, "nnc_%s", o.fn);
-  StepFn fn = (StepFn)(uintptr_t)jit_lookup(m, o.opt, sym);
-  snprintf(sym, sizeof sym, "nnc_%s_workspace", o.fn);
-  WsFn wsfn = fn ? (WsFn)(uintptr_t)jit_lookup(NULL, 0, sym) : NULL;
-  if (!fn || !wsfn) return printf("  %s: compilation failed\n", name), false;
+  Exec x;
+  if (!exec_build(&x, m, o.opt, o.cpu, o.fn)) return printf("  %s: compilation failed\n", name), false;
 
   int ng = m->nglobals, ni = 0, nr = f->nrets;
   for (int i = 0; i < f->n; i++)
@@ -277,7 +364,7 @@ bool cg_check(IrModule *m, const CheckOpts *o0, const char *name) {
   void **args = calloc((size_t)(ng + ni + nr + 1), sizeof *args);
   for (int b = 0; b < ng + ni + nr; b++)
     ref[b] = bufs[b].ref, args[b] = bufs[b].gen;
-  int64_t wsz = wsfn(o.syms);
+  int64_t wsz = exec_ws(&x, o.syms);
   Guarded wsm = guarded_alloc((size_t)(wsz > 0 ? wsz : 0), 64); /* the ABI promises 64-byte alignment */
   void *ws = wsm.p;
   memset(ws, 0xff, (size_t)(wsz > 0 ? wsz : 0));
@@ -285,7 +372,7 @@ bool cg_check(IrModule *m, const CheckOpts *o0, const char *name) {
   for (int s = 0; s < o.steps && ok; s++) {
     char err[256];
     bool iok = ir_interp(f, o.syms, ref, ref + ng, ref + ng + ni, err, sizeof err);
-    fn(args, o.syms, ws);
+    exec_step(&x, args, o.syms, ws);
     if (!iok) {
       if (o.bad_label < 0) printf("  %s: interpreter: %s\n", name, err), ok = false;
       break;
@@ -345,6 +432,7 @@ Arena *t_arena(void) {
 
 void t_free_all(void) {
   jit_release();
+  interp_release();
   for (int i = 0; i < g_narenas; i++)
     arena_free(g_arenas[i]);
   free(g_arenas);

@@ -27,6 +27,9 @@ typedef struct CheckOpts {
   bool opt_set;
   int steps; /* calls in a row (globals carry over); default 1 */
   uint64_t seed;
+  /* Set: compile for this CPU (an LLVM name, e.g. "x86-64-v4") and run the
+   * optimized code in LLVM's interpreter, on any host; small cases only. */
+  const char *cpu;
 } CheckOpts;
 
 /* Counters the test runtime hooks keep (reset by each check). */
