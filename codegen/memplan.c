@@ -48,7 +48,7 @@ static bool in_place_ok(const CgPlan *p, int ki, int dying, const CgVal **rd, in
   for (int j = 0; j < n; j++) {
     if (rd[j]->kind != CV_BUF || rd[j]->v.buf != dying) continue;
     const Shape *s = &p->f->nodes[nodes[j]].ty.sh;
-    if (!ir_shape_eq(s, &k->domain) || !cg_view_rowmajor(&rd[j]->v, s)) return false;
+    if (!ir_shape_eq(s, &k->domain) || !cg_view_rowmajor(&rd[j]->v, s) || !cg_mono_is(rd[j]->v.off, 0)) return false;
   }
   return true;
 }

@@ -277,7 +277,9 @@ static bool in_place_ok(const CgPlan *p, const IrModule *m, int ki, int x, int g
       if (i > ki || (i != ki && p->ks[i].step == k->step)) return false; /* later, or at the same time */
       if (i == ki) {
         const Shape *s = &f->nodes[nodes[j]].ty.sh;
-        if (k->kind != CK_EW || !ir_shape_eq(s, &k->domain) || !cg_view_rowmajor(&rd[j]->v, s)) return false;
+        if (k->kind != CK_EW || !ir_shape_eq(s, &k->domain) || !cg_view_rowmajor(&rd[j]->v, s) ||
+            !cg_mono_is(rd[j]->v.off, 0))
+          return false;
       }
     }
   }

@@ -72,6 +72,7 @@ typedef enum {
 typedef struct CgView {
   int buf;
   CgMono st[IR_MAX_RANK]; /* stride per dim, in elements (0: broadcast) */
+  CgMono off;             /* where element 0 is, in elements (a slice's start) */
 } CgView;
 
 typedef struct CgVal {

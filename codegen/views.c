@@ -33,6 +33,16 @@ CgMono cg_mono_dim(int64_t d) {
   return m;
 }
 
+/* a + b when they are of one symbolic class (or one is 0); else a, and
+ * cg_mark_mat materialises the operand so that the sum never has to be
+ * taken. */
+static CgMono mono_add(CgMono a, CgMono b) {
+  if (b.c == 0) return a;
+  if (a.c == 0) return b;
+  if (cg_mono_same_syms(a, b)) a.c += b.c;
+  return a;
+}
+
 CgMono cg_mono_mul(CgMono a, CgMono b) {
   CgMono m = cg_mono(a.c * b.c);
   if (m.c == 0) return m;
@@ -63,6 +73,7 @@ CgMono cg_mono_bytes(const Type *t, int from) { return cg_mono_mul(cg_mono_numel
 
 void cg_view_contig(CgView *v, int buf, const Shape *s) {
   v->buf = buf;
+  v->off = cg_mono(0);
   for (int i = 0; i < s->rank; i++)
     v->st[i] = cg_mono_numel(s, i + 1);
 }
@@ -113,7 +124,12 @@ static CgVal derive(const CgPlan *p, const IrModule *m, int n, int input_buf0) {
     r = *a;
     /* Not row-major: the operand gets materialised (cg_mark_mat), after
      * which this reads its contiguous copy. */
-    if (r.kind == CV_BUF) cg_view_contig(&r.v, a->v.buf, s);
+    if (r.kind == CV_BUF) cg_view_contig(&r.v, a->v.buf, s), r.v.off = a->v.off;
+    break;
+  case OP_SLICE: /* the same strides, from the start index on */
+    r = *a;
+    if (r.kind == CV_BUF)
+      r.v.off = mono_add(a->v.off, cg_mono_mul(a->v.st[nd->at.axis], cg_mono(nd->at.start)));
     break;
   case OP_TRANSPOSE:
     r = *a;
@@ -162,10 +178,14 @@ bool cg_mark_mat(CgPlan *p) {
       bool bad = false;
       if (nd->op == OP_MATMUL) /* a batch of products walks contiguous matrices (k_misc.c) */
         bad = v->kind != CV_BUF || (as->rank == 3 ? !cg_view_rowmajor(&v->v, as) : cg_view_blas(&v->v, as) < 0);
-      else if (nd->op == OP_ONEHOT || op_is(nd->op, OPF_RANGE))
-        bad = v->kind != CV_BUF;          /* k_misc.c loads them through their views */
+      else if (nd->op == OP_ONEHOT || op_is(nd->op, OPF_RANGE)) /* k_misc.c loads them through their views */
+        bad = v->kind != CV_BUF || !cg_mono_is(v->v.off, 0);
       else if (op_is(nd->op, OPF_WINDOW) || nd->op == OP_SCAN || op_is(nd->op, OPF_GATHER)) /* indexed directly */
-        bad = v->kind != CV_BUF || !cg_view_rowmajor(&v->v, as);
+        bad = v->kind != CV_BUF || !cg_view_rowmajor(&v->v, as) || !cg_mono_is(v->v.off, 0);
+      else if (nd->op == OP_SLICE && v->kind == CV_BUF && v->v.off.c) { /* offsets add within one class */
+        CgMono more = cg_mono_mul(v->v.st[nd->at.axis], cg_mono(nd->at.start));
+        bad = more.c && !cg_mono_same_syms(v->v.off, more);
+      }
       else if (nd->op == OP_RESHAPE)
         bad = v->kind == CV_BUF && !cg_view_rowmajor(&v->v, as);
       else if (nd->op == OP_STORE && v->kind == CV_BUF && v->v.buf < p->nglobals) {

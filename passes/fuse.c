@@ -22,8 +22,8 @@
  *     group's values carry its id (they are not computed, only attached);
  *   - groups can be ordered: since only the root is read by other nodes,
  *     no path leaves a group and comes back into it.
- * Free nodes (input, global, const, dim, reshape, transpose, broadcast)
- * are never grouped: the backend inlines constants and folds views into
+ * Free nodes (input, global, const, dim, and the layout ops: reshape,
+ * transpose, broadcast, slice) are never grouped: the backend inlines constants and folds views into
  * its indexing anyway. Matmul and onehot stay alone.
  *
  * The walk goes from the last node to the first: when a node is reached all

@@ -170,7 +170,7 @@ LLVMValueRef cg_convert(CgCtx *cx, LLVMValueRef v, DType from, DType to);
 void cg_kernel_reduce(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf);
 void cg_kernel_rowwise(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf);
 void cg_kernel_onehot(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf);
-/* concat, slice, causal_mask: copies that look at indices */
+/* concat, causal_mask: copies that look at indices */
 void cg_kernel_range(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf);
 void cg_kernel_window(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf); /* k_window.c */
 /* embedding, embedding_grad, dropout (k_gather.c): kernels with their own

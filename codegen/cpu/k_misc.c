@@ -1,5 +1,6 @@
 /* k_misc.c — matmul (a call to the runtime's nnrt_sgemm), onehot, and the
- * copies that look at indices (concat, slice, causal_mask).
+ * copies that look at indices (concat, causal_mask; a slice is a view, read
+ * in place through its offset).
  *
  * matmul never copies an operand: a row-major view is passed as is, a
  * transposed one (a transpose of a contiguous matrix, or the IR's ta/tb
@@ -19,6 +20,12 @@
  * message naming the offending sample. */
 #include "cg.h"
 
+/* Where a view's element 0 is (a slice starts past its buffer's). */
+static LLVMValueRef view_ptr(CgFn *F, const CgView *v) {
+  LLVMValueRef base = cg_buf_ptr(F, v->buf);
+  return cg_mono_is(v->off, 0) ? base : cg_gep(F, F->cx->t_f32, base, cg_mono_val(F, v->off));
+}
+
 /* Pointer, trans flag (0/1) and leading dimension of matmul operand i. */
 static void operand(CgFn *F, const IrNode *mm, int i, LLVMValueRef *ptr, int *trans, LLVMValueRef *ld) {
   const CgPlan *p = F->p;
@@ -30,7 +37,7 @@ static void operand(CgFn *F, const IrNode *mm, int i, LLVMValueRef *ptr, int *tr
     if (v->kind != CV_BUF || !cg_view_rowmajor(&v->v, s)) unreachable("batched matmul operand not contiguous");
     *trans = flag;
     *ld = cg_mono_val(F, cg_mono_dim(s->d[2]));
-    *ptr = cg_buf_ptr(F, v->v.buf);
+    *ptr = view_ptr(F, &v->v);
     return;
   }
   int layout = cg_view_blas(&v->v, s);
@@ -42,7 +49,7 @@ static void operand(CgFn *F, const IrNode *mm, int i, LLVMValueRef *ptr, int *tr
   CgMono row_len = cg_mono_dim(layout ? s->d[0] : s->d[1]);
   int64_t nrows = layout ? s->d[1] : s->d[0];
   *ld = cg_mono_val(F, nrows == 1 ? row_len : rows_apart);
-  *ptr = cg_buf_ptr(F, v->v.buf);
+  *ptr = view_ptr(F, &v->v);
 }
 
 void cg_emit_matmul(CgFn *F, const CgKernel *k) {
@@ -165,7 +172,7 @@ void cg_kernel_onehot(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf) 
   cg_kernel_end(kf, &N, &F);
 }
 
-/* ---- concat, slice, causal_mask ---- */
+/* ---- concat, causal_mask ---- */
 
 /* A nest over the result; the concat axis (the mask's last two axes) is a
  * loop of its own (its tag), so its counter picks the operand (the fill).
@@ -176,7 +183,7 @@ typedef struct Range {
   const IrNode *root;
   int al;       /* the concat axis's loop; the mask's row loop (-1: row 0) */
   int cl;       /* the mask's column loop (-1: column 0) */
-  CgMono shift; /* slice: start * x's axis stride; concat: da * b's */
+  CgMono shift; /* concat: da * b's axis stride */
   int64_t da;
   LLVMValueRef out, src[2];
 } Range;
@@ -199,14 +206,10 @@ static void range_body(Range *R) {
     LLVMSetAlignment(LLVMBuildStore(b, v, dst), align);
     return;
   }
-  if (R->root->op == OP_SLICE) {
-    src = cg_gep(F, t, R->src[0], LLVMBuildAdd(b, off, cg_mono_val(F, R->shift), ""));
-  } else {
-    LLVMValueRef offb = cg_nest_offset(N, cg_nest_extra(N, 2), nl);
-    offb = LLVMBuildSub(b, offb, cg_mono_val(F, R->shift), "");
-    LLVMValueRef in_a = LLVMBuildICmp(b, LLVMIntSLT, N->iv[R->al], cg_i64(cx, R->da), "");
-    src = LLVMBuildSelect(b, in_a, cg_gep(F, t, R->src[0], off), cg_gep(F, t, R->src[1], offb), "");
-  }
+  LLVMValueRef offb = cg_nest_offset(N, cg_nest_extra(N, 2), nl);
+  offb = LLVMBuildSub(b, offb, cg_mono_val(F, R->shift), "");
+  LLVMValueRef in_a = LLVMBuildICmp(b, LLVMIntSLT, N->iv[R->al], cg_i64(cx, R->da), "");
+  src = LLVMBuildSelect(b, in_a, cg_gep(F, t, R->src[0], off), cg_gep(F, t, R->src[1], offb), "");
   LLVMValueRef v = LLVMBuildLoad2(b, t, src, "");
   LLVMSetAlignment(v, align);
   LLVMValueRef dst = cg_gep(F, t, R->out, cg_nest_offset(N, cg_nest_extra(N, 0), nl));
@@ -240,8 +243,6 @@ void cg_kernel_range(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf) {
   if (root->op == OP_CAUSAL_MASK) {
     tags[r - 2] = 1, tags[r - 1] = 2;
     ax = r - 2;
-  } else if (root->op == OP_SLICE) {
-    R.shift = cg_mono_mul(sv[0]->v.st[ax], cg_mono(root->at.start));
   } else {
     tags[ax] = 1;
     R.da = p->f->nodes[root->args[0]].ty.sh.d[ax];

@@ -284,6 +284,7 @@ static LLVMValueRef load(CgNest *N, int x, const CgVal *v) {
   if (v->kind != CV_BUF) return uniform(N, v, dt);
   LLVMTypeRef t = cg_dtype(cx, dt);
   LLVMValueRef off = cg_nest_offset(N, N->st[N->acc[x]], N->level[x]);
+  if (!cg_mono_is(v->v.off, 0)) off = LLVMBuildAdd(cx->b, off, cg_mono_val(N->F, v->v.off), ""); /* a slice */
   LLVMValueRef ld = LLVMBuildLoad2(cx->b, t, cg_gep(N->F, t, cg_buf_ptr(N->F, v->v.buf), off), "");
   LLVMSetAlignment(ld, cg_align(dt));
   return ld;
