@@ -28,6 +28,23 @@ expect 2 "$nnc" frobnicate
 expect 2 "$nnc" build --emit=wasm "$ex"
 expect 2 "$nnc" build --cpu=pentium "$ex"
 expect 2 "$nnc" build --bogus "$ex"
+# Backends come from a registry: --version lists them, --target looks one up,
+# and each takes its own options (--cpu is the CPU backend's).
+"$nnc" --version | grep -q "^  cpu .*(default)" && ok || bad "--version lists the cpu target"
+expect 2 "$nnc" build --target=tpu "$ex"
+grep -q "unknown target 'tpu'" "$tmp/err" && ok || bad "unknown target message"
+expect 0 "$nnc" build --target=cpu --cpu=generic --emit=obj -o "$tmp/t.o" "$ex"
+"$nnc" build --help | grep -q "^  cpu:" && ok || bad "build --help lists the cpu target's options"
+# Per-pass options: --<pass>=<value> for a pass that takes one, checked by it.
+expect 1 "$nnc" dump "$ex" --after=fuse --fuse=diagonal
+grep -q "unknown fusion 'diagonal'" "$tmp/err" && ok || bad "bad --fuse value message"
+expect 0 "$nnc" build "$ex" --fuse=vertical --emit=obj -o "$tmp/v.o"
+# nnc build reports the memory plan on one line.
+grep -q "^memory: arena [0-9]* bytes, lower bound [0-9]* bytes ([0-9.]*x)" "$tmp/err" && ok || bad "memory line"
+# The fused IR shows its groups, and --print-kernels counts them.
+expect 0 "$nnc" dump "$src/examples/fashion_cnn.nn" --after=fuse --print-kernels
+grep -q "{group=[0-9]*}" "$tmp/out" && ok || bad "dump --after=fuse shows groups"
+grep -q "^# kernels: train_step [0-9]* ([0-9]* fused), [0-9]* dispatches" "$tmp/out" && ok || bad "--print-kernels line"
 expect 2 "$nnc" check
 expect 1 "$nnc" check "$tmp/does-not-exist.nn"
 grep -q "cannot open" "$tmp/err" && ok || bad "missing file message"
