@@ -61,8 +61,8 @@ typedef struct Fuse {
 
 /* Would v, joining group g, be read by nothing that leads back into g?
  * Every non-dim reader outside g must be in a unit that starts after g
- * ends: a node alone, or a group whose lowest member, comes after g's
- * highest (a path only visits increasing node ids). */
+ * ends: a node alone, or a group whose lowest member, after g's highest
+ * (a path only visits increasing node ids). */
 static bool readers_after(const Fuse *F, int v, int g) {
   for (int i = 0; i < F->nuse[v]; i++) {
     int u = F->use[v][i];
