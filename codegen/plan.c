@@ -4,7 +4,8 @@
  * gives them: what a group may be is decided once, by ir/groups.c's rule,
  * which the fuse pass builds by and the verifier checks; the plan takes the
  * group's kind, root and domain from it and never splits or drops a group.
- * Every other computing node is a kernel alone.
+ * Every other computing node is a kernel alone. A GEMM group is a matmul
+ * kernel with more members: its epilogue.
  *
  * Order: ir_group_schedule's topological order of the groups (node order
  * wherever it is legal); kernels whose values are only stored (the
@@ -72,7 +73,8 @@ static void make_kernel(CgPlan *p, const Uses *U, bool *in, const int *mem, int 
   k->hgroup = -1;
   k->root = -1;
   if (g) {
-    static const CgKernKind kinds[] = {[IR_GK_EW] = CK_EW, [IR_GK_REDUCE] = CK_REDUCE, [IR_GK_ROWWISE] = CK_ROWWISE};
+    static const CgKernKind kinds[] = {
+        [IR_GK_EW] = CK_EW, [IR_GK_REDUCE] = CK_REDUCE, [IR_GK_ROWWISE] = CK_ROWWISE, [IR_GK_GEMM] = CK_MATMUL};
     k->kind = kinds[g->kind];
     k->root = g->root;
     k->domain = g->domain;
@@ -94,8 +96,12 @@ static void make_kernel(CgPlan *p, const Uses *U, bool *in, const int *mem, int 
   for (int i = 0; i < n; i++)
     in[mem[i]] = true;
   k->exp = arena_alloc(p->arena, sizeof(CgExport) * (size_t)n);
+  /* A GEMM writes its product to memory even when only its epilogue reads
+   * it: the epilogue reads each block back while it is in cache, and the
+   * buffer lives across the kernel (memplan.c sees it as an export). */
   for (int i = 0; i < n; i++)
-    if (escapes(f, U, in, mem[i])) k->exp[k->nexp++] = (CgExport){.node = mem[i], .buf = p->own[mem[i]]};
+    if (escapes(f, U, in, mem[i]) || (mem[i] == k->root && k->kind == CK_MATMUL))
+      k->exp[k->nexp++] = (CgExport){.node = mem[i], .buf = p->own[mem[i]]};
   for (int i = 0; i < n; i++)
     in[mem[i]] = false;
   k->mem = arena_alloc(p->arena, sizeof(int) * (size_t)n);

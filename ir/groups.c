@@ -11,6 +11,15 @@
  *                elementwise members are its prologue, evaluated at every
  *                index of the root's operand (the domain), and only the root
  *                is exported;
+ *   GEMM         the root is a matmul computed as one GEMM: [M,N], or
+ *                [G,M,K] x [K,N] as one GEMM of G*M rows (a batch of
+ *                products, 3-d by 3-d, is a loop of GEMMs and roots
+ *                nothing); the elementwise members are its epilogue,
+ *                evaluated over each block of the product right after the
+ *                block is computed; the domain is the product's shape; the
+ *                root and any member may be exported, a member with exactly
+ *                the domain's shape; and no member is an operand of the
+ *                root (the epilogue runs after the product, never before);
  * and for every kind: every member broadcasts to the domain (a bias row or a
  * scalar in a group is evaluated once per loop level that needs it); a store
  * carrying the id stores a member of the group; and the groups can be
@@ -19,6 +28,7 @@
  * (horizontal fusion). Each part follows the rule above on its own, with
  * its own root and domain; the order rule makes them independent, and they
  * run as one dispatch (the optimizer update of every parameter at once).
+ * A GEMM group has one part: its dispatch is the GEMM's own.
  * A value is exported when something outside the group reads it (dim nodes
  * read only a shape and do not count), a store writes it, or it is returned.
  *
@@ -37,12 +47,22 @@ int ir_group_count(const IrFunc *f) {
   return n;
 }
 
-bool ir_group_root_op(OpKind op) { return op_is(op, OPF_REDUCE | OPF_ROWWISE); }
+bool ir_group_root_op(OpKind op) { return op_is(op, OPF_REDUCE | OPF_ROWWISE | OPF_CONTRACT); }
+
+bool ir_group_can_root(const IrFunc *f, int v, char *why, size_t len) {
+  const IrNode *nd = &f->nodes[v];
+  if (op_is(nd->op, OPF_CONTRACT) && f->nodes[nd->args[1]].ty.sh.rank != 2)
+    return snprintf(why, len, "a batch of products (3-d by 3-d) is a loop of GEMMs and cannot root a group"), false;
+  return true;
+}
 
 IrGroup ir_group_start(const IrFunc *f, int v) {
   const IrNode *nd = &f->nodes[v];
   IrGroup g = {.kind = IR_GK_EW, .root = -1, .domain = nd->ty.sh};
-  if (ir_group_root_op(nd->op)) {
+  if (op_is(nd->op, OPF_CONTRACT)) {
+    g.kind = IR_GK_GEMM; /* the epilogue runs over the product itself */
+    g.root = v;
+  } else if (ir_group_root_op(nd->op)) {
     g.kind = op_is(nd->op, OPF_REDUCE) ? IR_GK_REDUCE : IR_GK_ROWWISE;
     g.root = v;
     g.domain = f->nodes[nd->args[0]].ty.sh;
@@ -50,13 +70,20 @@ IrGroup ir_group_start(const IrFunc *f, int v) {
   return g;
 }
 
-bool ir_group_admits(const IrGroup *g, const IrNode *nd, bool exported, char *why, size_t len) {
+bool ir_group_admits(const IrFunc *f, const IrGroup *g, int v, bool exported, char *why, size_t len) {
+  const IrNode *nd = &f->nodes[v];
   if (!op_is(nd->op, OPF_ELEMWISE))
     return snprintf(why, len, "%s is neither elementwise nor the group's one root", ir_ops[nd->op].mnemonic), false;
   if (!ir_broadcasts_to(&nd->ty.sh, &g->domain))
     return snprintf(why, len, "its shape does not broadcast to the group's domain"), false;
-  if (exported && g->kind != IR_GK_EW)
-    return snprintf(why, len, "it is read outside the group, but only the root of a reduction group may be"), false;
+  if (exported && (g->kind == IR_GK_REDUCE || g->kind == IR_GK_ROWWISE))
+    return snprintf(why, len, "it is read outside the group, but only the root of a reduction group may be"),
+           false;
+  if (g->kind == IR_GK_GEMM)
+    for (int j = 0; j < f->nodes[g->root].nargs; j++)
+      if (f->nodes[g->root].args[j] == v)
+        return snprintf(why, len, "it is an operand of the group's matmul, but an epilogue runs after the product"),
+               false;
   if (exported && !ir_shape_eq(&nd->ty.sh, &g->domain))
     return snprintf(why, len, "it is read outside the group but does not have the domain's shape"), false;
   return true;
@@ -150,6 +177,8 @@ int ir_groups_check(const IrFunc *f, IrGroup *parts, int *part_of, Diag *d) {
     }
     have[q] = true;
     parts[q] = ir_group_start(f, i);
+    char why[200];
+    if (!ir_group_can_root(f, i, why, sizeof why)) ok = group_error(d, f, i, "", why);
   }
   /* Parts without a root are elementwise: their domain is the shape of their
    * first exported member (the rule then requires the rest to agree). */
@@ -185,9 +214,28 @@ int ir_groups_check(const IrFunc *f, IrGroup *parts, int *part_of, Diag *d) {
     }
     parts[q].group = nd->group;
     parts[q].nmem++;
-    if (i != parts[q].root && !ir_group_admits(&parts[q], nd, exported[i], why, sizeof why))
+    if (i != parts[q].root && !ir_group_admits(f, &parts[q], i, exported[i], why, sizeof why))
       ok = group_error(d, f, i, "", why);
   }
+  /* A GEMM's epilogue runs inside the GEMM's own dispatch: no other part
+   * can share it. */
+  int *first = ok ? malloc(sizeof(int) * (size_t)(f->n + 1)) : NULL; /* per group id: a part of it */
+  bool *several = ok ? calloc((size_t)f->n + 1, 1) : NULL;
+  if (ok && (!first || !several)) unreachable("out of memory");
+  for (int g = 0; ok && g <= f->n; g++)
+    first[g] = -1;
+  for (int i = 0; i < f->n && ok; i++) {
+    int q = part_of[i], g = f->nodes[i].group;
+    if (q < 0) continue;
+    if (first[g] < 0) first[g] = q;
+    else if (first[g] != q) several[g] = true;
+  }
+  for (int i = 0; i < f->n && ok; i++) {
+    int q = part_of[i];
+    if (q >= 0 && parts[q].root == i && parts[q].kind == IR_GK_GEMM && several[f->nodes[i].group])
+      ok = group_error(d, f, i, "a group rooted at a matmul has one part (its epilogue runs in the GEMM's dispatch)", "");
+  }
+  free(first), free(several);
   free(exported), free(have), free(own), free(own_of);
   /* The order check also makes a group's parts independent: a path from
    * one part to another leaves the group and comes back into it. */

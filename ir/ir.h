@@ -381,7 +381,7 @@ bool ir_func_is_scan_body(const IrModule *m, const IrFunc *f);
 /* ---- fusion groups (groups.c) ---- */
 
 /* A fusion group's kind, from its root (docs/ir.md, "Fusion groups"). */
-typedef enum { IR_GK_EW, IR_GK_REDUCE, IR_GK_ROWWISE } IrGroupKind;
+typedef enum { IR_GK_EW, IR_GK_REDUCE, IR_GK_ROWWISE, IR_GK_GEMM } IrGroupKind;
 
 typedef struct IrGroup {
   int group; /* the group id this part belongs to */
@@ -393,14 +393,18 @@ typedef struct IrGroup {
 
 /* How many group ids f uses: the largest + 1. */
 int ir_group_count(const IrFunc *f);
-/* Whether op may be a group's root (reductions, the softmax family). */
+/* Whether op may be a group's root (reductions, the softmax family, a
+ * matmul under its epilogue). */
 bool ir_group_root_op(OpKind op);
+/* Whether node v, of a root op, may root a group; false with the reason in
+ * why (a batch of products is a loop of GEMMs, not one with an epilogue). */
+bool ir_group_can_root(const IrFunc *f, int v, char *why, size_t len);
 /* The group that node v starts: as its root, or as an elementwise group
  * whose domain is v's shape. */
 IrGroup ir_group_start(const IrFunc *f, int v);
-/* Whether node nd may be a non-root member of g; exported: something outside
+/* Whether node v may be a non-root member of g; exported: something outside
  * the group reads it. False with the reason in why. */
-bool ir_group_admits(const IrGroup *g, const IrNode *nd, bool exported, char *why, size_t len);
+bool ir_group_admits(const IrFunc *f, const IrGroup *g, int v, bool exported, char *why, size_t len);
 /* Checks every group of f against the rule, part by part (a part is a
  * connected piece of a group; a group of several runs them as one
  * dispatch). Fills parts[] and part_of[] (node -> part or -1; both sized

@@ -1,6 +1,8 @@
 /* fuse.c — vertical fusion: assigns IrNode.group so that chains of
  * elementwise ops run as one loop nest and their intermediate values never
- * touch memory.
+ * touch memory; GEMM epilogues: the elementwise ops that consume a matmul's
+ * product (bias, activation, the activation's gradient) run on each block
+ * of the product while it is still in cache.
  *
  * Requires: a valid module (operands precede their users). Groups from an
  * earlier run are discarded.
@@ -8,27 +10,40 @@
  * the verifier checks it and the backends trust it), here in the words of
  * what this pass builds. For every group (group ids are dense from 0 per
  * function; -1 marks a node alone):
- *   - it has one root: an elementwise op, a reduction (sum/mean/max) or a
- *     softmax/log_softmax; every other member is elementwise;
- *   - the group's domain is the root's shape (elementwise root) or the
- *     root's operand's shape (reduction, softmax: the fused members are its
- *     prologue, evaluated at every input index); every member's shape
- *     broadcasts to the domain, so a scalar or a bias row computed inside
- *     the group is evaluated once per loop level that needs it;
+ *   - it has one root: an elementwise op, a reduction (sum/mean/max), a
+ *     softmax/log_softmax, or (epilogue) a matmul computed as one GEMM;
+ *     every other member is elementwise;
+ *   - the group's domain is the root's shape (elementwise root, matmul:
+ *     the members are the product's epilogue) or the root's operand's shape
+ *     (reduction, softmax: the fused members are its prologue, evaluated at
+ *     every input index); every member's shape broadcasts to the domain, so
+ *     a scalar or a bias row computed inside the group is evaluated once per
+ *     loop level that needs it;
  *   - no member but the root is read outside the group, except by stores
  *     (an elementwise group writes a stored member straight to the global:
  *     the Adam update is one group that reads w, g, m, v and writes w, m,
  *     v), and such stored members have the domain's shape; stores of a
  *     group's values carry its id (they are not computed, only attached);
- *   - groups can be ordered: since only the root is read by other nodes,
- *     no path leaves a group and comes back into it.
+ *     with `shared`, elementwise and GEMM groups also export members of the
+ *     domain's shape that later groups read;
+ *   - groups can be ordered: no path leaves a group and comes back into it.
  * Free nodes (input, global, const, dim, and the layout ops: reshape,
  * transpose, broadcast, slice) are never grouped: the backend inlines constants and folds views into
- * its indexing anyway. Matmul and onehot stay alone.
+ * its indexing anyway. Onehot stays alone, and so does a matmul unless it
+ * roots an epilogue.
  *
  * The walk goes from the last node to the first: when a node is reached all
  * its users already have their groups, and it joins theirs if they agree.
- * dim users do not count as uses (they read only a shape). */
+ * dim users do not count as uses (they read only a shape). Two refinements:
+ *   - epilogue: a matmul whose users are all in one elementwise group of
+ *     the product's shape becomes that group's root (the group's kind turns
+ *     GEMM), unless the group stores (an optimizer update is one dispatch
+ *     with every other parameter's, writing the globals in place);
+ *   - shared: an elementwise node read by several groups joins the first of
+ *     them, exported to the rest (relu's input, which the backward pass
+ *     reads again, stays in the forward GEMM's epilogue). This is legal when
+ *     every other reader's group starts after the joined group ends (node
+ *     ids increase along every path, so nothing leads back into it). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,16 +54,37 @@ typedef struct Fuse {
   int *nuse, **use; /* users of each node */
   bool *returned;
   IrGroup *grp; /* per group */
+  int *gmin, *gmax; /* per group: its lowest and highest member so far */
+  bool *gstores;    /* per group: a member is stored */
+  bool shared;      /* the `shared` fusion kind */
 } Fuse;
+
+/* Would v, joining group g, be read by nothing that leads back into g?
+ * Every non-dim reader outside g must be in a unit that starts after g
+ * ends: a node alone, or a group whose lowest member, after g's highest
+ * (a path only visits increasing node ids). */
+static bool readers_after(const Fuse *F, int v, int g) {
+  for (int i = 0; i < F->nuse[v]; i++) {
+    int u = F->use[v][i];
+    const IrNode *un = &F->f->nodes[u];
+    if (un->op == OP_DIM || un->op == OP_STORE || un->group == g) continue; /* a store leads nowhere */
+    int start = un->group >= 0 ? F->gmin[un->group] : u;
+    if (start <= F->gmax[g]) return false;
+  }
+  return true;
+}
 
 /* The group node v may join, or -1: all its (non-dim) users are in one
  * group, and that group admits it (ir_group_admits: it broadcasts to the
  * domain, and if stored or returned it has the domain's shape in an
- * elementwise group). */
+ * elementwise group). With `shared`, when its readers are in several
+ * units, the group of its first reader that admits it exported and that
+ * nothing of the other readers leads back into. */
 static int join_target(const Fuse *F, int v) {
   const IrNode *nd = &F->f->nodes[v];
   if (!op_is(nd->op, OPF_ELEMWISE)) return -1;
   int g = -1, nstores = 0;
+  bool one = true;
   for (int i = 0; i < F->nuse[v]; i++) {
     const IrNode *u = &F->f->nodes[F->use[v][i]];
     if (u->op == OP_DIM) continue;
@@ -56,11 +92,37 @@ static int join_target(const Fuse *F, int v) {
       nstores++;
       continue;
     }
+    if (u->group < 0 || (g >= 0 && u->group != g)) one = false;
+    if (g < 0) g = u->group;
+  }
+  char why[200];
+  if (one) return g >= 0 && ir_group_admits(F->f, &F->grp[g], v, nstores || F->returned[v], why, sizeof why) ? g : -1;
+  if (!F->shared) return -1;
+  /* Users are in node order: their groups come in order of first reader. */
+  for (int i = 0; i < F->nuse[v]; i++) {
+    int c = F->f->nodes[F->use[v][i]].group;
+    if (c < 0 || F->f->nodes[F->use[v][i]].op == OP_STORE || F->f->nodes[F->use[v][i]].op == OP_DIM) continue;
+    if (ir_group_admits(F->f, &F->grp[c], v, true, why, sizeof why) && readers_after(F, v, c)) return c;
+  }
+  return -1;
+}
+
+/* The elementwise group a matmul v may root as its epilogue, or -1: all
+ * its users are in that group, which has no root yet, has the product's
+ * shape as its domain, and stores nothing (ir_group_can_root: v is one
+ * GEMM). */
+static int gemm_target(const Fuse *F, int v) {
+  const IrNode *nd = &F->f->nodes[v];
+  char why[200];
+  if (!ir_group_can_root(F->f, v, why, sizeof why)) return -1;
+  int g = -1;
+  for (int i = 0; i < F->nuse[v]; i++) {
+    const IrNode *u = &F->f->nodes[F->use[v][i]];
+    if (u->op == OP_DIM) continue;
     if (u->group < 0 || (g >= 0 && u->group != g)) return -1;
     g = u->group;
   }
-  char why[200];
-  if (g < 0 || !ir_group_admits(&F->grp[g], nd, nstores || F->returned[v], why, sizeof why)) return -1;
+  if (g < 0 || F->grp[g].kind != IR_GK_EW || F->gstores[g] || !ir_shape_eq(&nd->ty.sh, &F->grp[g].domain)) return -1;
   return g;
 }
 
@@ -95,7 +157,7 @@ static void merge_sinks(Fuse *F, int ngroups) {
   free(sink);
 }
 
-static void fuse_func(IrFunc *f, bool vertical, bool horizontal) {
+static void fuse_func(IrFunc *f, bool vertical, bool horizontal, bool epilogue, bool shared) {
   ir_func_forget_memory(f); /* the kernels change, and with them what lives where */
   int n = f->n;
   Fuse F = {.f = f};
@@ -103,8 +165,12 @@ static void fuse_func(IrFunc *f, bool vertical, bool horizontal) {
   F.use = calloc((size_t)n + 1, sizeof *F.use);
   F.returned = calloc((size_t)n + 1, 1);
   F.grp = calloc((size_t)n + 1, sizeof *F.grp);
+  F.gmin = calloc((size_t)n + 1, sizeof *F.gmin);
+  F.gmax = calloc((size_t)n + 1, sizeof *F.gmax);
+  F.gstores = calloc((size_t)n + 1, 1);
+  F.shared = shared;
   int *fill = calloc((size_t)n + 1, sizeof *fill), *renum = calloc((size_t)n + 1, sizeof *renum);
-  if (!F.nuse || !F.use || !F.returned || !F.grp || !fill || !renum)
+  if (!F.nuse || !F.use || !F.returned || !F.grp || !F.gmin || !F.gmax || !F.gstores || !fill || !renum)
     unreachable("out of memory");
   for (int i = 0; i < n; i++)
     for (int j = 0; j < f->nodes[i].nargs; j++)
@@ -126,10 +192,19 @@ static void fuse_func(IrFunc *f, bool vertical, bool horizontal) {
     IrNode *nd = &f->nodes[v];
     nd->group = -1;
     if (!op_is(nd->op, OPF_ELEMWISE) && !ir_group_root_op(nd->op)) continue;
-    int g = vertical ? join_target(&F, v) : -1;
-    if (g < 0) F.grp[g = ngroups++] = ir_group_start(f, v);
+    int g;
+    if (op_is(nd->op, OPF_CONTRACT)) { /* an epilogue's root, or alone */
+      if ((g = epilogue ? gemm_target(&F, v) : -1) < 0) continue;
+      F.grp[g].kind = IR_GK_GEMM, F.grp[g].root = v;
+    } else if ((g = vertical ? join_target(&F, v) : -1) < 0) {
+      F.grp[g = ngroups++] = ir_group_start(f, v);
+      F.gmax[g] = v;
+    }
     nd->group = g;
     F.grp[g].nmem++;
+    F.gmin[g] = v;
+    for (int i = 0; i < F.nuse[v]; i++)
+      F.gstores[g] |= f->nodes[F.use[v][i]].op == OP_STORE;
   }
   if (horizontal) merge_sinks(&F, ngroups);
   /* Stores ride with the elementwise group that computes their value (which
@@ -156,27 +231,34 @@ static void fuse_func(IrFunc *f, bool vertical, bool horizontal) {
   }
   for (int i = 0; i < n; i++)
     free(F.use[i]);
-  free(F.nuse), free(F.use), free(F.returned), free(F.grp);
+  free(F.nuse), free(F.use), free(F.returned), free(F.grp), free(F.gmin), free(F.gmax), free(F.gstores);
   free(fill), free(renum);
 }
 
-/* --fuse=<kinds>: a comma list of the fusions to do, from vertical and
- * horizontal (default: both). */
+/* --fuse=<kinds>: a comma list of the fusions to do (default: all). */
 bool pass_fuse(IrModule *m, PassCtx *ctx) {
+  static const char *const kinds[] = {"vertical", "horizontal", "epilogue", "shared"};
+  enum { NKINDS = sizeof kinds / sizeof *kinds };
   const char *opt = pass_option(ctx, "fuse");
-  bool vertical = !opt, horizontal = !opt;
+  bool on[NKINDS];
+  for (int k = 0; k < NKINDS; k++)
+    on[k] = !opt;
   for (const char *p = opt; p && *p;) {
     size_t len = strcspn(p, ",");
-    if (len == 8 && !strncmp(p, "vertical", len)) vertical = true;
-    else if (len == 10 && !strncmp(p, "horizontal", len)) horizontal = true;
+    int k = 0;
+    while (k < NKINDS && (strlen(kinds[k]) != len || strncmp(p, kinds[k], len)))
+      k++;
+    if (k < NKINDS) on[k] = true;
     else if (len) {
-      diag_fatal(ctx->diag, "--fuse: unknown fusion '%.*s' (expected vertical, horizontal or both, comma-separated)",
+      diag_fatal(ctx->diag,
+                 "--fuse: unknown fusion '%.*s' (expected some of vertical, horizontal, epilogue, shared, "
+                 "comma-separated)",
                  (int)len, p);
       return false;
     }
     p += len + (p[len] == ',');
   }
   for (int i = 0; i < m->nfuncs; i++)
-    fuse_func(m->funcs[i], vertical, horizontal);
+    fuse_func(m->funcs[i], on[0], on[1], on[2], on[3]);
   return true;
 }

@@ -13,9 +13,10 @@ const PassInfo pass_table[] = {
     {"autodiff", "build train_step: eval_step (loss_step if any) + backward pass + optimizer update", pass_autodiff, NULL},
     {"simplify", "fold constants, algebraic identities, CSE, DCE", pass_simplify, NULL},
     {"dce", "remove nodes no result or store needs; renumber compactly", pass_dce, NULL},
-    {"fuse", "group elementwise chains and reductions into loop nests (fuse.c)", pass_fuse,
-     "<kinds>: which fusions, a comma list of vertical (chains into loop nests) and horizontal (independent update "
-     "groups into one dispatch); default both"},
+    {"fuse", "group elementwise chains, reductions and GEMM epilogues into kernels (fuse.c)", pass_fuse,
+     "<kinds>: which fusions, a comma list of vertical (chains into loop nests), horizontal (independent update "
+     "groups into one dispatch), epilogue (a matmul's elementwise users on each block of its product) and shared "
+     "(a value several groups read joins the first); default all"},
     {"plan-memory", "workspace slots by liveness, in place where legal; reports arena vs lower bound",
      pass_plan_memory, NULL},
 };

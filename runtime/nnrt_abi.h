@@ -3,7 +3,8 @@
  * nnc's backend emits, into the model's object file, one constant `nnrt_model`
  * of type NnrtModel plus the functions it points to. The runtime (libnnrt.a)
  * provides main(), the training driver, and the helpers the generated code
- * calls (nnrt_parallel_for, nnrt_sgemm, nnrt_fail_label, nnrt_fail_id).
+ * calls (nnrt_parallel_for, nnrt_sgemm, nnrt_sgemm_ep, nnrt_fail_label,
+ * nnrt_fail_id).
  * This header is plain C, included by both sides; the CPU backend mirrors
  * these struct layouts with LLVM types, so any change here must bump
  * NNRT_ABI_VERSION and update codegen/cpu/meta.c. */
@@ -12,7 +13,7 @@
 #include <stdint.h>
 
 #define NNRT_ABI_VERSION 4 /* 2: matmuls call nnrt_sgemm; 3: NNRT_INIT_SEED, _ORTHOGONAL, _UNIT_FORGET, nnrt_fail_id; \
-                              4: kernel tables (NnrtKernel), nnrt_prof_hook */
+                              4: kernel tables (NnrtKernel), nnrt_prof_hook, nnrt_parallel_multi, nnrt_sgemm_ep */
 #define NNRT_MAX_RANK 6
 #define NNRT_MAX_SYMS 16 /* symbolic dims of a model: the exponents of a cost term */
 
@@ -152,6 +153,17 @@ void nnrt_parallel_multi(const NnrtTask *tasks, int64_t ntasks);
  * meaning). The result does not depend on the thread count (rt_blas.c). */
 void nnrt_sgemm(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
                 const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
+
+/* A GEMM epilogue (a fused group's elementwise ops on the product): called
+ * with the rectangle of C just computed, rows [r0, r1) and columns [c0, c1),
+ * and the ctx given to nnrt_sgemm_ep. It may run on any pool thread. */
+typedef void (*NnrtEpilogue)(void *ctx, int64_t r0, int64_t r1, int64_t c0, int64_t c1);
+/* nnrt_sgemm, then ep on each block of C right after that block is
+ * computed, in the same pool task (while the block is in cache). Every
+ * element of C is in exactly one block, and the blocks depend only on
+ * (m, n, k): the epilogue sees the same values for any thread count. */
+void nnrt_sgemm_ep(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                   const float *b, int64_t ldb, float beta, float *c, int64_t ldc, NnrtEpilogue ep, void *ctx);
 
 /* Provided by the runtime, called by generated code when a label given to
  * onehot is outside [0, classes) (row `index`). The driver checks labels

@@ -1,4 +1,5 @@
-/* rt_blas.c — nnrt_sgemm, the one GEMM entry point of generated code.
+/* rt_blas.c — nnrt_sgemm and nnrt_sgemm_ep, the GEMM entry points of
+ * generated code.
  *
  * Why not let generated code call cblas_sgemm and OpenBLAS thread it:
  *   - reproducibility: OpenBLAS splits a product differently for each thread
@@ -22,6 +23,15 @@
  * on 2 cores, the MLP's two large products ([64,784]x[784,256] and its
  * weight gradient) ran 5-20% faster in 2 and 6 blocks than in 8.
  *
+ * Epilogues (nnrt_sgemm_ep): each block's task calls the epilogue on the
+ * block right after its cblas_sgemm, so a fused bias + activation reads the
+ * block back from cache instead of making its own pass over C. The cut
+ * counts the epilogue as GEMM_EP_K more multiply-adds per element of C: a
+ * product with a short K (the ReLU gradient's dz2 @ w^T, K = 10 classes)
+ * would otherwise be one block, and its epilogue, which ran as a parallel
+ * loop of its own before fusion, would run on one thread. The cut still
+ * depends only on the shape and on whether there is an epilogue.
+ *
  * Kernels: OpenBLAS picks them by CPU model when it loads, or as
  * OPENBLAS_CORETYPE says; `bench` and `--version` print which (on an
  * AVX-512 machine its "SkylakeX" kernels ran [64,784]x[784,256] in 157 us
@@ -40,6 +50,7 @@ char *openblas_get_corename(void);
 #define GEMM_MAX_BLOCKS 8
 #define GEMM_MIN_SIDE 128
 #define GEMM_MIN_MACS ((int64_t)1 << 20)
+#define GEMM_EP_K 32
 
 typedef struct Gemm {
   int ta, tb;
@@ -49,6 +60,8 @@ typedef struct Gemm {
   float *c;
   int by_rows; /* blocks of C's rows (else of its columns) */
   int64_t side, nblocks;
+  NnrtEpilogue ep; /* or NULL */
+  void *ep_ctx;
 } Gemm;
 
 int64_t rt_gemm_blocks(int64_t m, int64_t n, int64_t k, int *by_rows) {
@@ -80,6 +93,9 @@ static void block(const Gemm *g, int64_t i) {
   float *c = g->c + (g->by_rows ? lo * g->ldc : lo);
   cblas_sgemm(CBLAS_ROW_MAJOR, g->ta ? CBLAS_TRANS : CBLAS_NO_TRANS, g->tb ? CBLAS_TRANS : CBLAS_NO_TRANS, (int)m,
               (int)n, (int)g->k, g->alpha, a, (int)g->lda, b, (int)g->ldb, g->beta, c, (int)g->ldc);
+  if (!g->ep) return;
+  if (g->by_rows) g->ep(g->ep_ctx, lo, hi, 0, g->n);
+  else g->ep(g->ep_ctx, 0, g->m, lo, hi);
 }
 
 static void blocks(void *ctx, int64_t lo, int64_t hi) {
@@ -89,6 +105,11 @@ static void blocks(void *ctx, int64_t lo, int64_t hi) {
 
 void nnrt_sgemm(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
                 const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
+  nnrt_sgemm_ep(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL, NULL);
+}
+
+void nnrt_sgemm_ep(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                   const float *b, int64_t ldb, float beta, float *c, int64_t ldc, NnrtEpilogue ep, void *ctx) {
   const int64_t dims[6] = {m, n, k, lda, ldb, ldc};
   for (int i = 0; i < 6; i++)
     if (dims[i] < 0 || dims[i] > INT32_MAX) {
@@ -99,8 +120,8 @@ void nnrt_sgemm(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, float a
       _Exit(RT_EXIT_FAIL);
     }
   if (m == 0 || n == 0) return;
-  Gemm g = {ta != 0, tb != 0, m, n, k, lda, ldb, ldc, alpha, beta, a, b, c, 0, 0, 0};
-  g.nblocks = rt_gemm_blocks(m, n, k, &g.by_rows);
+  Gemm g = {ta != 0, tb != 0, m, n, k, lda, ldb, ldc, alpha, beta, a, b, c, 0, 0, 0, ep, ctx};
+  g.nblocks = rt_gemm_blocks(m, n, ep ? k + GEMM_EP_K : k, &g.by_rows);
   g.side = g.by_rows ? m : n;
   nnrt_parallel_for(blocks, &g, g.nblocks, 1);
 }

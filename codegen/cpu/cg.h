@@ -25,9 +25,8 @@ typedef struct CgCtx {
   const IrModule *m;
   Arena *arena;
   LLVMTypeRef t_void, t_i32, t_i64, t_f32, t_f64, t_ptr;
-  LLVMTypeRef t_kernel_body; /* void(ptr ctx, i64 lo, i64 hi) */
-  LLVMValueRef f_sgemm, f_pfor, f_pmulti, f_fail_label, f_fail_id;
-  LLVMTypeRef ft_sgemm, ft_pfor, ft_pmulti, ft_fail_label, ft_fail_id;
+  LLVMValueRef f_sgemm, f_sgemm_ep, f_pfor, f_pmulti, f_fail_label, f_fail_id;
+  LLVMTypeRef ft_sgemm, ft_sgemm_ep, ft_pfor, ft_pmulti, ft_fail_label, ft_fail_id;
   unsigned attr_noalias, attr_nounwind;
   const char *fname; /* IR function being compiled */
   int kcount;        /* kernels emitted so far, for names */
@@ -156,11 +155,22 @@ void cg_nest_close(CgNest *N, CgFor *f);
 void cg_kernel_begin(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf, CgNest *N, CgFn *F, const char *what,
                      bool ranged);
 void cg_kernel_end(CgKFn *kf, CgNest *N, CgFn *F);
-/* Wraps a ranged kernel in void body(ctx, lo, hi) for nnrt_parallel_for. */
+/* As cg_kernel_begin, for a GEMM epilogue: not ranged; the function's last
+ * four parameters are the block of the product, r0, r1, c0, c1 (N's loops
+ * get no bounds of their own: k_epilogue.c opens them). */
+void cg_kernel_begin_block(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf, CgNest *N, CgFn *F,
+                           const char *what);
+/* Wraps a kernel in a function of (ctx, its bounds): void body(ctx, lo, hi)
+ * for nnrt_parallel_for, or an NnrtEpilogue (ctx, r0, r1, c0, c1). */
 void cg_make_body(CgCtx *cx, CgKFn *kf, const char *name);
 
 /* ---- kernels (k_elem.c, k_reduce.c, k_misc.c, k_window.c, k_gather.c) ---- */
 
+/* An elementwise nest over k's domain whose targets are k's exports, each
+ * with a contiguous store access (cg_nest_extra(N, e)); tags as for
+ * cg_nest_init. cg_nest_store_exports stores them at the current index. */
+void cg_nest_init_ew(CgCtx *cx, CgNest *N, const CgPlan *p, const CgKernel *k, const int *tags);
+void cg_nest_store_exports(CgNest *N);
 /* Value of elementwise node n from its operand values (k_elem.c's table). */
 LLVMValueRef cg_ew_op(CgCtx *cx, const IrNode *n, const IrNode *args, LLVMValueRef *a);
 /* Converts an element between dtypes as a cast does (ir_dtype_convert). */
@@ -176,8 +186,13 @@ void cg_kernel_window(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf);
 /* embedding, embedding_grad, dropout (k_gather.c): kernels with their own
  * loops over contiguous operands (views.c materialises others). */
 void cg_kernel_gather(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf);
-/* Emits the sgemm call for a matmul kernel at F's insertion point. */
-void cg_emit_matmul(CgFn *F, const CgKernel *k);
+/* Emits the sgemm call for a matmul kernel at F's insertion point; with
+ * an epilogue (ep, an NnrtEpilogue, and its ctx; else both NULL), the call
+ * is nnrt_sgemm_ep. */
+void cg_emit_matmul(CgFn *F, const CgKernel *k, LLVMValueRef ep, LLVMValueRef ctx);
+/* k_epilogue.c: the epilogue of a matmul kernel with more members than its
+ * root (a GEMM group), as a function of one block of the product. */
+void cg_kernel_epilogue(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf);
 /* k_scan.c: a scan kernel (root: the scan; members: it and its scan_outs)
  * inline at F's insertion point, its scratch at `region`; and how many bytes
  * that region needs (built in F's entry block). */

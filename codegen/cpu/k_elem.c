@@ -159,26 +159,31 @@ LLVMValueRef cg_ew_op(CgCtx *cx, const IrNode *n, const IrNode *args, LLVMValueR
 
 /* ---- the kernel ---- */
 
-static void ew_loops(CgNest *N, int l, CgFor *fors) {
+void cg_nest_store_exports(CgNest *N) {
   CgCtx *cx = N->F->cx;
+  const CgKernel *k = N->k;
+  for (int e = 0; e < k->nexp; e++) {
+    int x = k->exp[e].node;
+    DType dt = N->p->f->nodes[x].ty.dt;
+    LLVMTypeRef t = cg_dtype(cx, dt);
+    LLVMValueRef off = cg_nest_offset(N, cg_nest_extra(N, e), N->nloops);
+    LLVMValueRef st = LLVMBuildStore(cx->b, cg_nest_get(N, x), cg_gep(N->F, t, cg_buf_ptr(N->F, k->exp[e].buf), off));
+    LLVMSetAlignment(st, cg_align(dt));
+  }
+}
+
+static void ew_loops(CgNest *N, int l, CgFor *fors) {
   if (l == N->nloops) {
-    const CgKernel *k = N->k;
-    for (int e = 0; e < k->nexp; e++) {
-      int x = k->exp[e].node;
-      DType dt = N->p->f->nodes[x].ty.dt;
-      LLVMTypeRef t = cg_dtype(cx, dt);
-      LLVMValueRef off = cg_nest_offset(N, cg_nest_extra(N, e), N->nloops);
-      LLVMValueRef st = LLVMBuildStore(cx->b, cg_nest_get(N, x), cg_gep(N->F, t, cg_buf_ptr(N->F, k->exp[e].buf), off));
-      LLVMSetAlignment(st, cg_align(dt));
-    }
+    cg_nest_store_exports(N);
     return;
   }
+  if (l >= CG_MAX_LOOPS) unreachable("a nest deeper than its domain's rank"); /* and GCC then sees fors[l] in range */
   cg_nest_open(N, &fors[l], l);
   ew_loops(N, l + 1, fors);
   cg_nest_close(N, &fors[l]);
 }
 
-static void kernel_ew(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf) {
+void cg_nest_init_ew(CgCtx *cx, CgNest *N, const CgPlan *p, const CgKernel *k, const int *tags) {
   int *targets = arena_alloc(cx->arena, sizeof(int) * (size_t)(k->nexp + 1));
   CgMono(*extra)[IR_MAX_RANK] = arena_alloc(cx->arena, sizeof *extra * (size_t)(k->nexp + 1));
   for (int e = 0; e < k->nexp; e++) {
@@ -188,8 +193,12 @@ static void kernel_ew(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf) 
     for (int d = 0; d < k->domain.rank; d++)
       extra[e][d] = v.st[d];
   }
+  cg_nest_init(N, p, k, NULL, tags, targets, k->nexp, extra, k->nexp);
+}
+
+static void kernel_ew(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf) {
   CgNest N;
-  cg_nest_init(&N, p, k, NULL, NULL, targets, k->nexp, extra, k->nexp);
+  cg_nest_init_ew(cx, &N, p, k, NULL);
   CgFn F;
   cg_kernel_begin(cx, p, k, kf, &N, &F, "ew", N.nloops > 0);
   cg_nest_level(&N, 0);

@@ -12,7 +12,9 @@
  * operands (views.c copies others: the flags still transpose for free) and
  * is a loop of sgemm calls. nnrt_sgemm, not cblas_sgemm: the runtime splits
  * the product over its thread pool in a way that does not change the
- * result with the thread count (runtime/rt_blas.c).
+ * result with the thread count (runtime/rt_blas.c). A matmul kernel with an
+ * epilogue (a GEMM group, k_epilogue.c) calls nnrt_sgemm_ep, which runs the
+ * epilogue on each block of C as soon as the block is computed.
  *
  * onehot writes each row branch-free as (label == c), so an out-of-range
  * label can never write out of bounds; such a label also calls the
@@ -52,7 +54,7 @@ static void operand(CgFn *F, const IrNode *mm, int i, LLVMValueRef *ptr, int *tr
   *ptr = view_ptr(F, &v->v);
 }
 
-void cg_emit_matmul(CgFn *F, const CgKernel *k) {
+void cg_emit_matmul(CgFn *F, const CgKernel *k, LLVMValueRef ep, LLVMValueRef ctx) {
   CgCtx *cx = F->cx;
   const IrNode *mm = &F->p->f->nodes[k->root];
   const Shape *as = &F->p->f->nodes[mm->args[0]].ty.sh;
@@ -62,20 +64,21 @@ void cg_emit_matmul(CgFn *F, const CgKernel *k) {
   CgMono N = cg_mono_dim(bs->d[rb + (mm->at.tb ? 0 : 1)]);
   /* [G,M,K] x [K,N]: a contiguous A is one [G*M, K] matrix, one sgemm. */
   if (r && !rb) M = cg_mono_mul(cg_mono_dim(as->d[0]), M), r = 0;
-  LLVMValueRef pa, pb, lda, ldb, pc = cg_buf_ptr(F, k->exp[0].buf);
+  LLVMValueRef pa, pb, lda, ldb, pc = cg_buf_ptr(F, F->p->own[k->root]);
   int ta, tb;
   operand(F, mm, 0, &pa, &ta, &lda);
   operand(F, mm, 1, &pb, &tb, &ldb);
   LLVMValueRef n = cg_mono_val(F, N);
   /* A batch: one sgemm per matrix, each one parallel inside nnrt_sgemm. */
   CgFor g;
+  if (r && ep) unreachable("a batch of products has no epilogue (ir/groups.c)");
   if (r) {
     cg_for_begin(F, &g, cg_i64(cx, 0), cg_mono_val(F, cg_mono_dim(as->d[0])), "batch");
     pa = cg_gep(F, cx->t_f32, pa, LLVMBuildMul(cx->b, g.iv, cg_mono_val(F, cg_mono_mul(M, K)), ""));
     pb = cg_gep(F, cx->t_f32, pb, LLVMBuildMul(cx->b, g.iv, cg_mono_val(F, cg_mono_mul(K, N)), ""));
     pc = cg_gep(F, cx->t_f32, pc, LLVMBuildMul(cx->b, g.iv, cg_mono_val(F, cg_mono_mul(M, N)), ""));
   }
-  LLVMValueRef args[13] = {cg_i32(cx, ta),
+  LLVMValueRef args[15] = {cg_i32(cx, ta),
                            cg_i32(cx, tb),
                            cg_mono_val(F, M),
                            n,
@@ -87,8 +90,11 @@ void cg_emit_matmul(CgFn *F, const CgKernel *k) {
                            ldb,
                            cg_f32(cx, 0),
                            pc,
-                           n};
-  LLVMBuildCall2(cx->b, cx->ft_sgemm, cx->f_sgemm, args, 13, "");
+                           n,
+                           ep,
+                           ctx};
+  if (ep) LLVMBuildCall2(cx->b, cx->ft_sgemm_ep, cx->f_sgemm_ep, args, 15, "");
+  else LLVMBuildCall2(cx->b, cx->ft_sgemm, cx->f_sgemm, args, 13, "");
   if (r) cg_for_end(F, &g);
 }
 

@@ -366,13 +366,13 @@ static void kernel_bufs(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf
 
 /* ---- kernel functions ---- */
 
-void cg_kernel_begin(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf, CgNest *N, CgFn *F, const char *what,
-                     bool ranged) {
+/* Kernel k's function with nbounds trailing i64 parameters, N bound to it. */
+static void kernel_open(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf, CgNest *N, CgFn *F,
+                        const char *what, int nbounds) {
   kernel_bufs(cx, p, k, kf);
-  kf->ranged = ranged;
   char name[96];
   snprintf(name, sizeof name, "nnc_%s_k%d_%s", cx->fname, cx->kcount++, what);
-  cg_fn_begin(cx, F, p, name, kf->nbufs, true, ranged ? 2 : 0);
+  cg_fn_begin(cx, F, p, name, kf->nbufs, true, nbounds);
   /* Every plan buffer points at the parameter holding its memory. */
   for (int b = 0; b < p->nbufs; b++)
     for (int i = 0; i < kf->nbufs; i++)
@@ -381,8 +381,21 @@ void cg_kernel_begin(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf, C
   N->F = F;
   for (int l = 0; l < N->nloops; l++)
     N->ext[l] = cg_mono_val(F, N->loops[l].ext);
+}
+
+void cg_kernel_begin(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf, CgNest *N, CgFn *F, const char *what,
+                     bool ranged) {
+  kf->ranged = ranged;
+  kernel_open(cx, p, k, kf, N, F, what, ranged ? 2 : 0);
+  if (!N) return;
   N->lo = ranged ? cg_fn_param(F, kf->nbufs + 1) : NULL;
   N->hi = ranged ? cg_fn_param(F, kf->nbufs + 2) : NULL;
+}
+
+void cg_kernel_begin_block(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf, CgNest *N, CgFn *F,
+                           const char *what) {
+  kf->ranged = false;
+  kernel_open(cx, p, k, kf, N, F, what, 4);
 }
 
 void cg_kernel_end(CgKFn *kf, CgNest *N, CgFn *F) {
@@ -398,22 +411,25 @@ void cg_kernel_end(CgKFn *kf, CgNest *N, CgFn *F) {
   nest_free(N);
 }
 
-/* void body(ctx, lo, hi): ctx holds the kernel's buffer pointers and syms. */
+/* void body(ctx, lo, hi), or epilogue(ctx, r0, r1, c0, c1): ctx holds the
+ * kernel's buffer pointers and syms; the bounds pass through. */
 void cg_make_body(CgCtx *cx, CgKFn *kf, const char *name) {
   LLVMBasicBlockRef saved = LLVMGetInsertBlock(cx->b);
-  LLVMValueRef fn = LLVMAddFunction(cx->mod, name, cx->t_kernel_body);
+  int na = (int)LLVMCountParams(kf->fn), nbounds = na - kf->nbufs - 1;
+  LLVMTypeRef pt[5] = {cx->t_ptr, cx->t_i64, cx->t_i64, cx->t_i64, cx->t_i64};
+  if (nbounds < 0 || nbounds > 4) unreachable("a kernel body takes at most 4 bounds");
+  LLVMValueRef fn = LLVMAddFunction(cx->mod, name, LLVMFunctionType(cx->t_void, pt, (unsigned)(1 + nbounds), 0));
   LLVMSetLinkage(fn, LLVMInternalLinkage);
   LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(cx->llc, cx->attr_nounwind, 0));
   LLVMPositionBuilderAtEnd(cx->b, LLVMAppendBasicBlockInContext(cx->llc, fn, "entry"));
-  int na = kf->nbufs + 3;
   LLVMValueRef *args = arena_alloc(cx->arena, sizeof(LLVMValueRef) * (size_t)na);
   for (int i = 0; i <= kf->nbufs; i++) {
     LLVMValueRef idx = cg_i64(cx, i);
     LLVMValueRef slot = LLVMBuildInBoundsGEP2(cx->b, cx->t_ptr, LLVMGetParam(fn, 0), &idx, 1, "");
     args[i] = LLVMBuildLoad2(cx->b, cx->t_ptr, slot, "");
   }
-  args[kf->nbufs + 1] = LLVMGetParam(fn, 1);
-  args[kf->nbufs + 2] = LLVMGetParam(fn, 2);
+  for (int i = 0; i < nbounds; i++)
+    args[kf->nbufs + 1 + i] = LLVMGetParam(fn, (unsigned)(1 + i));
   LLVMBuildCall2(cx->b, LLVMGlobalGetValueType(kf->fn), kf->fn, args, (unsigned)na, "");
   LLVMBuildRetVoid(cx->b);
   kf->body = fn;

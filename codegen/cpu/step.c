@@ -6,9 +6,11 @@
  * nnc_<fn> lays the workspace slots out from syms (each 64-byte aligned),
  * points every buffer at its memory (args holds globals, inputs, outputs in
  * that order) and calls the kernels in plan order: matmuls as nnrt_sgemm
- * calls (the runtime parallelises those), other kernels as calls to their
- * functions, or, when the nest may be large, through nnrt_parallel_for
- * over its outer loop in chunks of at least CG_GRAIN elements. Nothing here
+ * calls (the runtime parallelises those; a matmul with an epilogue is one
+ * nnrt_sgemm_ep call, which runs the epilogue's function on each block of
+ * the product), other kernels as calls to their functions, or, when the
+ * nest may be large, through nnrt_parallel_for over its outer loop in
+ * chunks of at least CG_GRAIN elements. Nothing here
  * allocates: a call costs the kernel calls and a few dozen integer
  * operations.
  *
@@ -99,6 +101,16 @@ static LLVMValueRef grain_of(CgFn *F, const CgKFn *kf) {
   return LLVMBuildSelect(b, LLVMBuildICmp(b, LLVMIntSLT, g, cg_i64(cx, 1), ""), cg_i64(cx, 1), g, "grain");
 }
 
+/* Stores a body's context at ctx: the kernel's buffer pointers, the syms. */
+static void fill_ctx(CgFn *F, const CgKFn *kf, LLVMValueRef ctx) {
+  CgCtx *cx = F->cx;
+  for (int a = 0; a <= kf->nbufs; a++) {
+    LLVMValueRef idx = cg_i64(cx, a);
+    LLVMValueRef v = a < kf->nbufs ? cg_buf_ptr(F, kf->bufs[a]) : F->syms;
+    LLVMBuildStore(cx->b, v, LLVMBuildInBoundsGEP2(cx->b, cx->t_ptr, ctx, &idx, 1, ""));
+  }
+}
+
 static void call_kernel(CgFn *F, const CgKFn *kf, LLVMValueRef ctx) {
   CgCtx *cx = F->cx;
   LLVMBuilderRef b = cx->b;
@@ -112,10 +124,7 @@ static void call_kernel(CgFn *F, const CgKFn *kf, LLVMValueRef ctx) {
     LLVMBuildCall2(b, LLVMGlobalGetValueType(kf->fn), kf->fn, args, (unsigned)na, "");
     return;
   }
-  for (int i = 0; i <= kf->nbufs; i++) {
-    LLVMValueRef idx = cg_i64(cx, i);
-    LLVMBuildStore(b, args[i], LLVMBuildInBoundsGEP2(b, cx->t_ptr, ctx, &idx, 1, ""));
-  }
+  fill_ctx(F, kf, ctx);
   LLVMValueRef pargs[4] = {kf->body, ctx, cg_mono_val(F, kf->outer), grain_of(F, kf)};
   LLVMBuildCall2(b, cx->ft_pfor, cx->f_pfor, pargs, 4, "");
 }
@@ -135,11 +144,7 @@ static void call_parts(CgFn *F, const CgKFn *kfs, int i, int j, LLVMValueRef ctx
       continue;
     }
     LLVMValueRef my = LLVMBuildInBoundsGEP2(b, cx->t_ptr, ctx, (LLVMValueRef[]){cg_i64(cx, at)}, 1, "");
-    for (int a = 0; a <= kf->nbufs; a++) {
-      LLVMValueRef idx = cg_i64(cx, a);
-      LLVMValueRef v = a < kf->nbufs ? cg_buf_ptr(F, kf->bufs[a]) : F->syms;
-      LLVMBuildStore(b, v, LLVMBuildInBoundsGEP2(b, cx->t_ptr, my, &idx, 1, ""));
-    }
+    fill_ctx(F, kf, my);
     at += kf->nbufs + 1;
     /* NnrtTask {body, ctx, n, grain}: four 8-byte fields. */
     LLVMValueRef t = LLVMBuildInBoundsGEP2(b, i8, tasks, (LLVMValueRef[]){cg_i64(cx, 32 * nt++)}, 1, "");
@@ -206,15 +211,22 @@ bool cg_emit_step(CgCtx *cx, const IrFunc *f, int prof_fn, CgStep *out, int *nfu
   for (int i = 0; i < p->nks; i = run[i]) {
     int ctxn = 0;
     for (int k = i; k < run[i]; k++) {
-      if (p->ks[k].kind == CK_MATMUL || p->ks[k].kind == CK_SCAN) continue;
+      char name[128];
       cx->kcount = k; /* names it k<k>, as the kernel table does */
-      cg_kernel(cx, p, &p->ks[k], &kfs[k]);
-      /* A part of a multi-dispatch runs on the pool whatever its size: the
-       * job is the sum of its parts. */
-      if (kfs[k].ranged && (maybe_large(&kfs[k]) || run[i] - i > 1)) {
-        char name[128];
-        snprintf(name, sizeof name, "%s_par", LLVMGetValueName(kfs[k].fn));
+      if (p->ks[k].kind == CK_MATMUL && p->ks[k].nmem > 1) { /* its epilogue, called by nnrt_sgemm_ep */
+        cg_kernel_epilogue(cx, p, &p->ks[k], &kfs[k]);
+        snprintf(name, sizeof name, "%s_ep", LLVMGetValueName(kfs[k].fn));
         cg_make_body(cx, &kfs[k], name);
+      } else if (p->ks[k].kind == CK_MATMUL || p->ks[k].kind == CK_SCAN) {
+        continue;
+      } else {
+        cg_kernel(cx, p, &p->ks[k], &kfs[k]);
+        /* A part of a multi-dispatch runs on the pool whatever its size: the
+         * job is the sum of its parts. */
+        if (kfs[k].ranged && (maybe_large(&kfs[k]) || run[i] - i > 1)) {
+          snprintf(name, sizeof name, "%s_par", LLVMGetValueName(kfs[k].fn));
+          cg_make_body(cx, &kfs[k], name);
+        }
       }
       ctxn += kfs[k].nbufs + 1;
       if (run[i] - i == 1 && ctxn > maxctx) maxctx = ctxn;
@@ -240,8 +252,10 @@ bool cg_emit_step(CgCtx *cx, const IrFunc *f, int prof_fn, CgStep *out, int *nfu
     if (run[i] - i > 1) {
       call_parts(&F, kfs, i, run[i], ctx, tasks);
       i = run[i] - 1;
-    } else if (p->ks[i].kind == CK_MATMUL)
-      cg_emit_matmul(&F, &p->ks[i]);
+    } else if (p->ks[i].kind == CK_MATMUL) {
+      if (kfs[i].body) fill_ctx(&F, &kfs[i], ctx);
+      cg_emit_matmul(&F, &p->ks[i], kfs[i].body, kfs[i].body ? ctx : NULL);
+    }
     else if (p->ks[i].kind == CK_SCAN)
       cg_emit_scan(&F, &p->ks[i], region);
     else

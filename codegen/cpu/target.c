@@ -85,6 +85,11 @@ static void declare_runtime(CgCtx *cx) {
   LLVMTypeRef sg[13] = {i32, i32, i64, i64, i64, f, p, i64, p, i64, f, p, i64};
   cx->ft_sgemm = LLVMFunctionType(cx->t_void, sg, 13, 0);
   cx->f_sgemm = LLVMAddFunction(cx->mod, "nnrt_sgemm", cx->ft_sgemm);
+  /* nnrt_sgemm_ep(the same..., ep, ctx): ep(ctx, r0, r1, c0, c1) on each
+   * block of C (a GEMM group's epilogue, k_epilogue.c). */
+  LLVMTypeRef se[15] = {i32, i32, i64, i64, i64, f, p, i64, p, i64, f, p, i64, p, p};
+  cx->ft_sgemm_ep = LLVMFunctionType(cx->t_void, se, 15, 0);
+  cx->f_sgemm_ep = LLVMAddFunction(cx->mod, "nnrt_sgemm_ep", cx->ft_sgemm_ep);
   LLVMTypeRef pf[4] = {p, p, i64, i64};
   cx->ft_pfor = LLVMFunctionType(cx->t_void, pf, 4, 0);
   cx->f_pfor = LLVMAddFunction(cx->mod, "nnrt_parallel_for", cx->ft_pfor);
@@ -126,8 +131,6 @@ LLVMModuleRef cg_build_module(const IrModule *m, LLVMContextRef llc, LLVMTargetM
   cx.t_f32 = LLVMFloatTypeInContext(llc);
   cx.t_f64 = LLVMDoubleTypeInContext(llc);
   cx.t_ptr = LLVMPointerTypeInContext(llc, 0);
-  LLVMTypeRef bp[3] = {cx.t_ptr, cx.t_i64, cx.t_i64};
-  cx.t_kernel_body = LLVMFunctionType(cx.t_void, bp, 3, 0);
   cx.attr_noalias = LLVMGetEnumAttributeKindForName("noalias", 7);
   cx.attr_nounwind = LLVMGetEnumAttributeKindForName("nounwind", 8);
   declare_runtime(&cx);

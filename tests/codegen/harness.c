@@ -1,14 +1,15 @@
 /* harness.c — JIT-compile IR modules with the CPU backend and compare their
  * results with the reference interpreter (see harness.h).
  *
- * The generated code calls four runtime functions, stood in for here:
+ * The generated code calls these runtime functions, stood in for here:
  * nnrt_sgemm is one cblas_sgemm call (the runtime's split over its pool is
- * tested in tests/runtime), the parallel-for runs the chunks serially and
- * in reverse order (so a kernel whose chunks depend on each other fails the
- * comparison), and nnrt_fail_label and nnrt_fail_id record their
- * arguments; the parallel-for and the fail hooks
- * count their calls so tests can assert that a kernel was split or a bad
- * label reported. */
+ * tested in tests/runtime), nnrt_sgemm_ep hands the product to the
+ * epilogue in small blocks, each alone in C, in a checkerboard order, the
+ * parallel-for runs the chunks serially and in reverse order (so a kernel
+ * whose chunks depend on each other fails the comparison), and nnrt_fail_label and
+ * nnrt_fail_id record their arguments; the parallel-for, the epilogue GEMM
+ * and the fail hooks count their calls so tests can assert that a kernel
+ * was split, an epilogue fused or a bad label reported. */
 #define _POSIX_C_SOURCE 200809L
 #define _DEFAULT_SOURCE /* MAP_ANONYMOUS */
 #include "harness.h"
@@ -27,7 +28,7 @@
 #include <unistd.h>
 
 int t_passed, t_failed;
-int hk_parallel_calls, hk_fail_calls, hk_multi_calls;
+int hk_parallel_calls, hk_fail_calls, hk_multi_calls, hk_gemm_ep_calls;
 int64_t hk_fail_args[4];
 int64_t hk_grain;
 
@@ -54,6 +55,34 @@ static void test_sgemm(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, 
                        int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
   cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k,
               alpha, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
+}
+
+/* The product in a grid of small blocks (rows by 3, columns by 5), handed
+ * to the epilogue in a checkerboard order (every other block, then the
+ * rest), each with C holding that block alone (NaN elsewhere): an epilogue
+ * that strays out of its block reads NaN and, for half the blocks, writes
+ * it over a neighbour already done. C holds the whole product at the end. */
+static void test_sgemm_ep(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+                          int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc, NnrtEpilogue ep,
+                          void *ctx) {
+  hk_gemm_ep_calls++;
+  enum { BR = 3, BC = 5 };
+  float *full = malloc(sizeof(float) * (size_t)(m * n + 1));
+  if (!full) unreachable("out of memory");
+  test_sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, full, n);
+  for (int parity = 0; parity < 2; parity++)
+    for (int64_t i0 = 0; i0 < m; i0 += BR)
+      for (int64_t j0 = 0; j0 < n; j0 += BC) {
+        if ((i0 / BR + j0 / BC) % 2 != parity) continue;
+        int64_t i1 = i0 + BR < m ? i0 + BR : m, j1 = j0 + BC < n ? j0 + BC : n;
+        for (int64_t i = 0; i < m; i++)
+          for (int64_t j = 0; j < n; j++)
+            c[i * ldc + j] = i >= i0 && i < i1 && j >= j0 && j < j1 ? full[i * n + j] : NAN;
+        ep(ctx, i0, i1, j0, j1);
+      }
+  for (int64_t i = 0; i < m; i++)
+    memcpy(c + i * ldc, full + i * n, sizeof(float) * (size_t)n);
+  free(full);
 }
 
 static void test_fail_label(int64_t index, int64_t value, int64_t classes) {
@@ -112,14 +141,15 @@ static bool jit_build(IrModule *m, int opt) {
     return false;
   LLVMOrcJITDylibAddGenerator(jd, gen);
   LLVMJITSymbolFlags fl = {LLVMJITSymbolGenericFlagsExported | LLVMJITSymbolGenericFlagsCallable, 0};
-  LLVMOrcCSymbolMapPair syms[5] = {
+  LLVMOrcCSymbolMapPair syms[6] = {
+      {LLVMOrcLLJITMangleAndIntern(g_jit, "nnrt_sgemm_ep"), {(uint64_t)(uintptr_t)test_sgemm_ep, fl}},
       {LLVMOrcLLJITMangleAndIntern(g_jit, "nnrt_parallel_multi"), {(uint64_t)(uintptr_t)test_pmulti, fl}},
       {LLVMOrcLLJITMangleAndIntern(g_jit, "nnrt_fail_id"), {(uint64_t)(uintptr_t)test_fail_id, fl}},
       {LLVMOrcLLJITMangleAndIntern(g_jit, "nnrt_parallel_for"), {(uint64_t)(uintptr_t)test_pfor, fl}},
       {LLVMOrcLLJITMangleAndIntern(g_jit, "nnrt_fail_label"), {(uint64_t)(uintptr_t)test_fail_label, fl}},
       {LLVMOrcLLJITMangleAndIntern(g_jit, "nnrt_sgemm"), {(uint64_t)(uintptr_t)test_sgemm, fl}},
   };
-  if (!orc_ok(LLVMOrcJITDylibDefine(jd, LLVMOrcAbsoluteSymbols(syms, 5)), "define")) return false;
+  if (!orc_ok(LLVMOrcJITDylibDefine(jd, LLVMOrcAbsoluteSymbols(syms, 6)), "define")) return false;
   return orc_ok(LLVMOrcLLJITAddLLVMIRModule(g_jit, jd, tsm), "add module");
 }
 
@@ -333,7 +363,7 @@ bool cg_check(IrModule *m, const CheckOpts *o0, const char *name) {
   if (!o.seed) o.seed = 0x9e3779b97f4a7c15ull;
   if (!o0->bad_label) o.bad_label = -1;
   rng_state = o.seed;
-  hk_parallel_calls = hk_fail_calls = hk_multi_calls = 0;
+  hk_parallel_calls = hk_fail_calls = hk_multi_calls = hk_gemm_ep_calls = 0;
   g_check = name;
   signal(SIGSEGV, on_fault);
   signal(SIGBUS, on_fault);

@@ -24,6 +24,12 @@ void nnrt_sgemm(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, float a
               alpha, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
 }
 
+void nnrt_sgemm_ep(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                   const float *b, int64_t ldb, float beta, float *c, int64_t ldc, NnrtEpilogue ep, void *ctx) {
+  nnrt_sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  ep(ctx, 0, m, 0, n);
+}
+
 static void tensor(const char *what, const NnrtTensor *t) {
   printf("%s %s kind=%d dtype=%d rank=%d init=%d dims=", what, t->name, t->kind, t->dtype, t->rank, t->init);
   for (int i = 0; i < NNRT_MAX_RANK; i++)

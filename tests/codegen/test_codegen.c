@@ -1,7 +1,8 @@
 /* test_codegen.c — the CPU backend against the reference interpreter.
  *
  * Every op, broadcasting variants, reductions over every axis set, softmax
- * along every axis, matmul with every ta/tb, views folded into indexing,
+ * along every axis, matmul with every ta/tb (and with epilogues,
+ * test_epilogue.c), views folded into indexing,
  * symbolic batch sizes, stores and in-place updates, and the Fashion-MNIST
  * MLP's three functions (through the frontend, autodiff and fusion). Each
  * IR case runs unfused at -O2, fused at -O0 and fused at -O2. meta.c's
@@ -15,8 +16,9 @@
 #include "harness.h"
 #include "passes/passes.h"
 
-void test_object(void); /* test_object.c */
-void test_dtypes(void); /* test_dtypes.c */
+void test_object(void);   /* test_object.c */
+void test_dtypes(void);   /* test_dtypes.c */
+void test_epilogue(void); /* test_epilogue.c */
 
 
 static IrFunc *fwd(IrModule *m) { return ir_func_new(m, IR_FN_FORWARD); }
@@ -455,6 +457,7 @@ int main(void) {
   test_softmax();
   test_degenerate();
   test_matmul();
+  test_epilogue();
   test_layout();
   test_onehot();
   test_ranges();

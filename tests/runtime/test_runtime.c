@@ -1,5 +1,5 @@
 /* test_runtime.c — unit tests of libnnrt: Philox known answers, init,
- * the JSON parser, the thread pool, nnrt_sgemm, command-line number
+ * the JSON parser, the thread pool, nnrt_sgemm and nnrt_sgemm_ep, command-line number
  * parsing, and eval's classification report and binary scoring. The file formats (safetensors, .npy, IDX)
  * and data binding are tested in test_formats.c. Prints one line per test and closes with
  * "N passed, N failed"; exits non-zero on any failure. */
@@ -323,6 +323,74 @@ static void test_sgemm(void) {
   CHECK(cut_rows > 0 && cut_cols > 0); /* both cuts were exercised */
 }
 
+/* nnrt_sgemm_ep: the epilogue gets every element of C exactly once, each
+ * block right after it is computed (it sees the product's final values),
+ * and the blocks are the same for every thread count. A product with a
+ * short K (the ReLU gradient's dz2 @ w^T) is cut once there is an epilogue
+ * to share, not without. */
+typedef struct EpCheck {
+  const float *c;
+  int64_t ldc;
+  float *out;
+  int *seen;
+  atomic_int nblocks;
+  int64_t blocks[64][4];
+} EpCheck;
+
+static void ep_check(void *ctx, int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
+  EpCheck *x = ctx;
+  int b = atomic_fetch_add(&x->nblocks, 1);
+  if (b < 64) x->blocks[b][0] = r0, x->blocks[b][1] = r1, x->blocks[b][2] = c0, x->blocks[b][3] = c1;
+  for (int64_t i = r0; i < r1; i++)
+    for (int64_t j = c0; j < c1; j++)
+      x->seen[i * x->ldc + j]++, x->out[i * x->ldc + j] = 2 * x->c[i * x->ldc + j] + 1;
+}
+
+static int cmp_block(const void *a, const void *b) { return memcmp(a, b, 4 * sizeof(int64_t)); }
+
+static void test_sgemm_ep(void) {
+  RtError e = {0};
+  static const int64_t shapes[][3] = {{5, 3, 7}, {256, 256, 10}, {64, 700, 50}, {1000, 300, 3}};
+  int64_t first[64][4];
+  for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+    int64_t m = shapes[s][0], n = shapes[s][1], k = shapes[s][2], ldc = n + 1;
+    float *a = malloc(sizeof(float) * (size_t)(m * k)), *b = malloc(sizeof(float) * (size_t)(k * n));
+    float *c = malloc(sizeof(float) * (size_t)(m * ldc)), *out = malloc(sizeof(float) * (size_t)(m * ldc));
+    float *out1 = malloc(sizeof(float) * (size_t)(m * ldc));
+    int *seen = malloc(sizeof(int) * (size_t)(m * ldc));
+    for (int64_t i = 0; i < m * k; i++)
+      a[i] = (float)((i * 7) % 13) - 6;
+    for (int64_t i = 0; i < k * n; i++)
+      b[i] = (float)((i * 5) % 11) - 5;
+    int nfirst = 0;
+    for (int threads = 1; threads <= 3; threads++) {
+      CHECK(rt_pool_start(threads, &e) == 0);
+      memset(seen, 0, sizeof(int) * (size_t)(m * ldc));
+      EpCheck x = {.c = c, .ldc = ldc, .out = out, .seen = seen};
+      atomic_init(&x.nblocks, 0);
+      nnrt_sgemm_ep(0, 0, m, n, k, 1.0f, a, k, b, n, 0.0f, c, ldc, ep_check, &x);
+      rt_pool_stop();
+      int nb = atomic_load(&x.nblocks), once = 1;
+      for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < ldc; j++)
+          once &= seen[i * ldc + j] == (j < n) && (j >= n || out[i * ldc + j] == 2 * c[i * ldc + j] + 1);
+      CHECK(once && nb <= 64);
+      qsort(x.blocks, (size_t)nb, sizeof x.blocks[0], cmp_block);
+      if (threads == 1) {
+        nfirst = nb, memcpy(first, x.blocks, sizeof first), memcpy(out1, out, sizeof(float) * (size_t)(m * ldc));
+        int by_rows;
+        CHECK(nb == rt_gemm_blocks(m, n, k + 32, &by_rows)); /* 32: rt_blas.c's GEMM_EP_K */
+        if (k == 10) CHECK(nb > 1 && rt_gemm_blocks(m, n, k, &by_rows) == 1);
+      } else {
+        CHECK(nb == nfirst && !memcmp(first, x.blocks, sizeof first[0] * (size_t)nb));
+        for (int64_t i = 0; i < m; i++)
+          CHECK(!memcmp(out1 + i * ldc, out + i * ldc, sizeof(float) * (size_t)n));
+      }
+    }
+    free(a), free(b), free(c), free(out), free(out1), free(seen);
+  }
+}
+
 static void test_parse(void) {
   int64_t v;
   double d;
@@ -490,6 +558,7 @@ int main(void) {
       {"json", test_json},
       {"pool", test_pool},
       {"sgemm", test_sgemm},
+      {"sgemm_ep", test_sgemm_ep},
       {"parse", test_parse},
       {"class_scores", test_class_scores},
       {"class_report", test_class_report},
