@@ -68,8 +68,9 @@ extern int t_passed, t_failed;
  * EXPECT named after `name`. */
 void t_check3(IrModule *m, CheckOpts o, const char *name);
 
-/* Sets every function's fusion groups as the fuse pass does (on), or
- * clears them (off: one kernel per node). */
+/* Sets every function's fusion groups as the fuse pass does with every
+ * fusion kind (on: GEMM epilogues too), or clears them (off: one kernel per
+ * node). */
 void t_set_fused(IrModule *m, bool on);
 /* Kernels the backend plans for function fn, and how many of them are
  * fused (nfused may be NULL). */

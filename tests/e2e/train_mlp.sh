@@ -2,7 +2,7 @@
 # Builds examples/fashion_mlp.nn, trains ~200 steps on the real Fashion-MNIST
 # files, and checks the loss fell; then checkpoints, reloads, and checks the
 # binary is standalone (nothing from the nnc build tree at run time) and that
-# its results do not depend on --threads.
+# its results do not depend on --threads (with GEMM epilogues too).
 # usage: train_mlp.sh NNC SOURCE_DIR [SANITIZED]   (SANITIZED=1: nnc links
 # the sanitizer runtimes into what it builds, and they are allowed too)
 set -eu
@@ -50,4 +50,10 @@ bad_ckpt corrupt.safetensors "corrupt.safetensors: bad header: offset 20: "
 ./mlp train --steps 30 --threads 1 --checkpoint t1.safetensors --quiet > /dev/null
 ./mlp train --steps 30 --threads 3 --checkpoint t3.safetensors --quiet > /dev/null
 cmp t1.safetensors t3.safetensors || { echo "FAIL: --threads 1 and --threads 3 trained different weights"; exit 1; }
+# So also with GEMM epilogues (each block of a product, then its epilogue,
+# in one task): the blocks depend on the shape, not the thread count.
+"$nnc" build "$src/examples/fashion_mlp.nn" --fuse=vertical,horizontal,epilogue,shared -o mlp_ep
+./mlp_ep train --steps 30 --threads 1 --checkpoint e1.safetensors --quiet > /dev/null
+./mlp_ep train --steps 30 --threads 3 --checkpoint e3.safetensors --quiet > /dev/null
+cmp e1.safetensors e3.safetensors || { echo "FAIL: with epilogues, --threads 1 and 3 trained different weights"; exit 1; }
 echo "ok"
