@@ -34,7 +34,9 @@ def main():
     a = ap.parse_args()
     nnc = os.path.join(a.build_dir, "nnc")
     src = os.path.join(ROOT, "examples", a.model + ".nn")
-    builds = [("default", nnc, []), ("--fuse=vertical", nnc, ["--fuse=vertical"]), ("--no-fuse", nnc, ["--no-fuse"])]
+    builds = [("default", nnc, []), ("--fuse=vertical", nnc, ["--fuse=vertical"]),
+              ("--fuse=<all four kinds>", nnc, ["--fuse=vertical,horizontal,epilogue,shared"]),
+              ("--no-fuse", nnc, ["--no-fuse"])]
     if a.before:
         builds.append(("before (%s)" % a.before, a.before, []))
     with tempfile.TemporaryDirectory() as tmp:
