@@ -523,3 +523,11 @@ void t_check3(IrModule *m, CheckOpts o, const char *name) {
   snprintf(buf, sizeof buf, "%s (fused)", name);
   EXPECT(cg_check(m, &o, buf), "%s", buf);
 }
+
+IrModule *t_parse(const char *text) {
+  Diag d;
+  diag_init(&d, stderr);
+  IrModule *m = ir_parse(t_arena(), &d, "<test>", text, strlen(text));
+  EXPECT(m != NULL, "the test IR parses");
+  return m;
+}

@@ -79,6 +79,8 @@ int t_kernels(const IrModule *m, const char *fn, int *nfused);
 /* IR building shortcuts for tests. Modules live in arenas that t_free_all
  * frees (with the JIT) at the end. */
 Arena *t_arena(void);
+/* A module from IR text (in t_arena()); a parse error is a failed check. */
+IrModule *t_parse(const char *text);
 void t_free_all(void);
 IrModule *t_module(const char *name);
 Type t_type(DType dt, int rank, const int64_t *dims);

@@ -9,14 +9,6 @@
 
 #include "harness.h"
 
-static IrModule *parse(const char *text) {
-  Diag d;
-  diag_init(&d, stderr);
-  IrModule *m = ir_parse(t_arena(), &d, "<test>", text, strlen(text));
-  EXPECT(m != NULL, "the test IR parses");
-  return m;
-}
-
 /* cast<B>(cast<A>(x * scale)) for every pair (A, B), x in [-1, 1); the
  * scale is a power of two, so that the product is the same exact value in
  * f32 and in the interpreter's doubles. Then every integer type from
@@ -92,8 +84,8 @@ static const char *int_scan =
 void test_dtypes(void) {
   cast_pairs(256);         /* i8 and u8 saturate and wrap */
   cast_pairs(8589934592.); /* 2^33: i32 saturates */
-  IrModule *m = parse(int_io);
+  IrModule *m = t_parse(int_io);
   if (m) t_check3(m, (CheckOpts){.syms = {3}, .label_max = 100}, "integer inputs, globals and layout ops");
-  m = parse(int_scan);
+  m = t_parse(int_scan);
   if (m) t_check3(m, (CheckOpts){.syms = {3}, .label_max = 30}, "scan over i8 with a u8 carry and an i64 output");
 }

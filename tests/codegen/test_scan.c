@@ -9,14 +9,6 @@
 #include "harness.h"
 #include "passes/passes.h"
 
-static IrModule *parse(const char *text) {
-  Diag d;
-  diag_init(&d, stderr);
-  IrModule *m = ir_parse(t_arena(), &d, "<test>", text, strlen(text));
-  EXPECT(m != NULL, "the test IR parses");
-  return m;
-}
-
 /* An RNN over xs: f32[T,B,3], h' = tanh(h @ u + x_t), returning the sum
  * of squares of every h (and the last h). */
 static const char *rnn_text(int T, int reverse, char *buf, size_t len) {
@@ -62,7 +54,7 @@ static const char *lstmish =
     "  %l = neg %sp : f32[]\n  return %l, %hT\n}\n";
 
 static IrModule *with_train(const char *text) {
-  IrModule *m = parse(text);
+  IrModule *m = t_parse(text);
   if (!m) return NULL;
   PassCtx ctx = {.diag = NULL, .verify = true};
   Diag d;
