@@ -4,17 +4,20 @@
  * writes it to the last kernel that reads it (both inclusive, so a kernel
  * never writes over its own inputs — except in place: an elementwise kernel
  * may write its export into the slot of a value that dies in it, when it
- * reads that value only at the index it writes, row-major). Values are
- * packed into slots: a slot is reused by a later value once its occupant is
- * dead. Sizes may be symbolic (B*256 floats), so a slot only takes values
- * whose size has the same symbolic part, comparing coefficients (B*10 fits a
- * B*256 slot for every B; 1000 might not). A slot grows to its largest
- * occupant.
+ * reads that value only at the index it writes, row-major, same element
+ * size). Time is counted in dispatch steps (the parts of one group run at
+ * once). Sizes may be symbolic (B*256 floats), so values are grouped into
+ * slots by the symbolic part of their size (one slot for B-sized values,
+ * one for static ones), and within a slot each value gets an offset, in
+ * bytes per unit of the slot's size: largest first, at the lowest offset
+ * that overlaps nothing live at the same time (assign()). A slot is as
+ * large as its highest end.
  *
  * The assignment is the plan-memory pass's (passes/plan_memory.c), which
- * runs this and records each value's slot in the IR (IrNode.slot); when a
- * function carries that record, the plan takes it as given (and checks it),
- * otherwise it runs the same assignment itself.
+ * runs this and records each value's place in the IR (IrNode.slot and
+ * offset); when a function carries that record, the plan takes it as given
+ * (and checks it: take_recorded), otherwise it runs the same assignment
+ * itself.
  *
  * The step function lays the slots out one after another at run time, each
  * 64-byte aligned, from the syms it is called with; the workspace size
@@ -53,7 +56,7 @@ static bool in_place_ok(const CgPlan *p, int ki, int dying, const CgVal **rd, in
   return true;
 }
 
-static void live_ranges(Arena *a, CgPlan *p, const CgVal **rd, int *nodes) {
+static void live_ranges(CgPlan *p, const CgVal **rd, int *nodes) {
   for (int b = 0; b < p->nbufs; b++)
     p->bufs[b].def = -1, p->bufs[b].last = -1;
   /* Time is counted in steps (CgKernel.step): the kernels of one
@@ -75,7 +78,6 @@ static void live_ranges(Arena *a, CgPlan *p, const CgVal **rd, int *nodes) {
       if (b->kind == CB_WS && b->last < p->ks[i].step) b->last = p->ks[i].step;
     }
   }
-  (void)a;
 }
 
 /* Workspace buffers in definition order. */
@@ -223,7 +225,7 @@ void cg_memplan(Arena *a, CgPlan *p) {
   size_t cap = (size_t)(IR_MAX_ARGS * f->n + f->nrets + 2);
   const CgVal **rd = arena_alloc(a, sizeof(CgVal *) * cap);
   int *nodes = arena_alloc(a, sizeof(int) * cap);
-  live_ranges(a, p, rd, nodes);
+  live_ranges(p, rd, nodes);
   int *order = arena_alloc(a, sizeof(int) * (size_t)(p->nbufs + 1));
   int n = def_order(p, order);
   /* Whether each buffer's memory may take, in place, a value written by the

@@ -107,7 +107,6 @@ static void make_kernel(CgPlan *p, const Uses *U, bool *in, const int *mem, int 
   k->mem = arena_alloc(p->arena, sizeof(int) * (size_t)n);
   memcpy(k->mem, mem, sizeof(int) * (size_t)n);
   k->nmem = n;
-  k->pos = mem[n - 1];
 }
 
 /* A scan and the scan_outs reading it: one kernel (k_scan.c), ordered at
@@ -117,7 +116,7 @@ static void make_scan_kernel(CgPlan *p, const Uses *U, bool *in, int s, CgKernel
   memset(k, 0, sizeof *k);
   k->hgroup = -1;
   k->kind = CK_SCAN;
-  k->root = k->pos = s;
+  k->root = s;
   k->mem = arena_alloc(p->arena, sizeof(int) * (size_t)(U->n[s] + 1));
   k->exp = arena_alloc(p->arena, sizeof(CgExport) * (size_t)(U->n[s] + 1));
   k->mem[k->nmem++] = s;
@@ -191,7 +190,7 @@ static void form_kernels(CgPlan *p, const Uses *U) {
   /* Schedule order: a kernel's key is its unit's rank, then its first
    * member (the parts of one group share a rank and stay side by side). */
   for (int i = 0; i < p->nks; i++)
-    p->ks[i].pos = rank[p->ks[i].mem[0]] * (f->n + 1) + p->ks[i].mem[0];
+    p->ks[i].pos = (int64_t)rank[p->ks[i].mem[0]] * (f->n + 1) + p->ks[i].mem[0];
   qsort(p->ks, (size_t)p->nks, sizeof *p->ks, cmp_kpos);
   memset(p->kof, -1, sizeof(int) * (size_t)f->n);
   for (int i = 0; i < p->nks; i++)
@@ -300,7 +299,6 @@ static void end_copy(CgPlan *p, int node, int buf) {
   k->kind = CK_EW;
   k->root = -1;
   k->end = true;
-  k->pos = p->f->n;
   k->step = p->nks - 1;
   k->domain = p->f->nodes[node].ty.sh;
   k->exp = arena_alloc(p->arena, sizeof(CgExport));

@@ -94,7 +94,7 @@ typedef struct CgKernel {
   CgKernKind kind;
   int root; /* the non-elementwise node (-1 for CK_EW); a CK_MATMUL's other
              * members are its epilogue, run on each block of the product */
-  int64_t pos; /* schedule key: its unit's rank in ir_group_schedule's order */
+  int64_t pos; /* sort key while ordering: its unit's rank in ir_group_schedule's order */
   int hgroup;  /* its IR group, or -1; the kernels of one group's parts
                 * sit side by side and run as one dispatch */
   int step;    /* the index of the first kernel of its dispatch: kernels of

@@ -1,7 +1,8 @@
 /* views.c — symbolic sizes, and how free nodes are read without copying.
  *
- * reshape, transpose and broadcast move no data here: each is a view (a
- * buffer plus a stride per dim) of its operand's storage, which consumers
+ * reshape, transpose, broadcast and slice move no data here: each is a view
+ * (a buffer, a stride per dim, and an offset: where a slice starts) of its
+ * operand's storage, which consumers
  * fold into their indexing (a transpose feeding an elementwise kernel is a
  * strided load; feeding a matmul, it flips sgemm's trans flag). const and
  * dim are uniform values, inlined wherever they are read. A free node is

@@ -89,8 +89,8 @@ bool ir_group_admits(const IrFunc *f, const IrGroup *g, int v, bool exported, ch
   return true;
 }
 
-/* Uses of every node, as counts: read by a node of another unit (dim
- * excluded), stored, returned. */
+/* Which nodes are exported: read by a node of another group or alone (dim
+ * excluded), stored, or returned. */
 static void exported_flags(const IrFunc *f, bool *exported) {
   for (int i = 0; i < f->n; i++) {
     const IrNode *u = &f->nodes[i];

@@ -30,7 +30,6 @@ typedef struct PassCtx {
   int dump_dot;           /* print Graphviz instead of IR text */
   PassOption options[PASS_MAX_OPTIONS];
   int noptions;
-  int64_t batch;          /* the batch size the memory report assumes (0: the train block's) */
   FILE *report;           /* where plan-memory prints its one-line report (NULL: nowhere) */
 } PassCtx;
 

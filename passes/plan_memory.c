@@ -15,26 +15,23 @@
  * With PassCtx.report it prints one line for the binary (all functions share
  * one workspace, sized for the largest):
  *   memory: arena <N> bytes, lower bound <M> bytes (<N/M>x)
- * at the batch size of the train block (or PassCtx.batch), where the lower
+ * at the batch size of the train block (64 without one), where the lower
  * bound is the most bytes live at once in that function. */
 #include <inttypes.h>
+#include <string.h>
 
 #include "../codegen/plan.h"
 #include "passes.h"
 
-/* The batch sym is dim 0 of forward's first input (as the runtime binds
- * it); it takes the batch size, any other sym 1. */
+/* The batch sym, bound as the runtime binds it (rt_session.c): the sym
+ * named B, else the first; it takes the batch size, any other sym 1. */
 static void bind_syms(const IrModule *m, int64_t batch, int64_t *syms) {
-  for (int k = 0; k < m->nsyms; k++)
+  int b = m->nsyms > 0 ? 0 : -1;
+  for (int k = 0; k < m->nsyms; k++) {
     syms[k] = 1;
-  const IrFunc *fw = ir_func_find(m, IR_FN_FORWARD);
-  if (!fw) fw = m->nfuncs ? m->funcs[0] : NULL;
-  for (int i = 0; fw && i < fw->n; i++)
-    if (fw->nodes[i].op == OP_INPUT) {
-      const Shape *s = &fw->nodes[i].ty.sh;
-      if (s->rank > 0 && IR_IS_SYM(s->d[0])) syms[IR_SYM_INDEX(s->d[0])] = batch;
-      break;
-    }
+    if (!strcmp(m->syms[k], "B")) b = k;
+  }
+  if (b >= 0) syms[b] = batch;
 }
 
 bool pass_plan_memory(IrModule *m, PassCtx *ctx) {
@@ -43,7 +40,7 @@ bool pass_plan_memory(IrModule *m, PassCtx *ctx) {
     return false;
   }
   int64_t syms[CG_MAX_SYMS];
-  int64_t batch = ctx->batch > 0 ? ctx->batch : m->train.batch > 0 ? m->train.batch : 64;
+  int64_t batch = m->train.batch > 0 ? m->train.batch : 64;
   bind_syms(m, batch, syms);
   CgMemStats worst = {0}; /* the largest arena, and the largest lower bound */
   const char *worst_fn = "";

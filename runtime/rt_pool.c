@@ -215,6 +215,8 @@ typedef struct Multi {
   const int64_t *first; /* first[t]: the number of task t's first piece */
 } Multi;
 
+static int64_t task_grain(const NnrtTask *t) { return t->grain < 1 ? 1 : t->grain; }
+
 static void multi_body(void *ctx, int64_t lo, int64_t hi) {
   const Multi *m = ctx;
   int64_t t = 0;
@@ -222,7 +224,7 @@ static void multi_body(void *ctx, int64_t lo, int64_t hi) {
   while (lo < hi) {
     const NnrtTask *k = &m->t[t];
     int64_t end = m->first[t + 1] < hi ? m->first[t + 1] : hi;
-    int64_t a = (lo - m->first[t]) * k->grain, b = (end - m->first[t]) * k->grain;
+    int64_t a = (lo - m->first[t]) * task_grain(k), b = (end - m->first[t]) * task_grain(k);
     if (b > k->n) b = k->n;
     if (a < b) k->body(k->ctx, a, b);
     lo = end;
@@ -240,7 +242,7 @@ void nnrt_parallel_multi(const NnrtTask *tasks, int64_t ntasks) {
   int64_t first[MULTI_MAX_TASKS + 1];
   first[0] = 0;
   for (int64_t t = 0; t < ntasks; t++) {
-    int64_t g = tasks[t].grain < 1 ? 1 : tasks[t].grain, n = tasks[t].n < 0 ? 0 : tasks[t].n;
+    int64_t g = task_grain(&tasks[t]), n = tasks[t].n < 0 ? 0 : tasks[t].n;
     first[t + 1] = first[t] + (n + g - 1) / g;
   }
   Multi m = {tasks, ntasks, first};

@@ -262,6 +262,36 @@ static void test_pool(void) {
   CHECK(atomic_load(&c.sum) == 45);
 }
 
+/* nnrt_parallel_multi: several loops as one job, each element of each
+ * visited exactly once, for every thread count; empty loops, a grain of 0
+ * (taken as 1), and more loops than one job holds (256). */
+static void test_pool_multi(void) {
+  RtError e = {0};
+  enum { NT = 300 };
+  static unsigned char hits[NT][1000];
+  static SumCtx ctx[NT];
+  static NnrtTask t[NT];
+  for (int threads = 1; threads <= 3; threads++) {
+    CHECK(rt_pool_start(threads, &e) == 0);
+    for (int ntasks = 1; ntasks <= NT; ntasks += 37) {
+      memset(hits, 0, sizeof hits);
+      for (int i = 0; i < ntasks; i++) {
+        ctx[i] = (SumCtx){hits[i], 0, 0};
+        t[i] = (NnrtTask){sum_body, &ctx[i], (i * 7919) % 1000, i % 5 == 0 ? 0 : 1 + i % 97};
+      }
+      nnrt_parallel_multi(t, ntasks);
+      int once = 1;
+      for (int i = 0; i < ntasks; i++) {
+        for (int64_t k = 0; k < t[i].n; k++)
+          once &= hits[i][k] == 1;
+        once &= atomic_load(&ctx[i].sum) == t[i].n * (t[i].n - 1) / 2;
+      }
+      CHECK(once);
+    }
+    rt_pool_stop();
+  }
+}
+
 /* ---- nnrt_sgemm ---- */
 
 /* C = op(A) op(B) against a double-precision reference, for every ta/tb,
@@ -557,6 +587,7 @@ int main(void) {
       {"init", test_init},
       {"json", test_json},
       {"pool", test_pool},
+      {"pool_multi", test_pool_multi},
       {"sgemm", test_sgemm},
       {"sgemm_ep", test_sgemm_ep},
       {"parse", test_parse},
