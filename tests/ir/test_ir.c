@@ -2,13 +2,11 @@
  * text_parse.c), the verifier (verify.c) and the Graphviz printer (dot.c).
  *
  * The central property is the round trip: for any valid module m,
- * print(parse(print(m))) == print(m), byte for byte. It is checked on
- * hand-built modules, on one using every op of ops.def, and on a few hundred
- * random ones (random ops, names that need repair, inputs placed anywhere).
- * Then: the verifier rejects hand-broken IR with a message naming the
- * function and the value; parse errors point at the right line:col; and
- * random bytes, truncations and mutations of valid text never crash the
- * parser, and whatever it accepts verifies and round-trips.
+ * print(parse(print(m))) == print(m), byte for byte. It is checked here on
+ * hand-built modules and on one using every op of ops.def (test_ir_random.c
+ * adds random modules and fuzzed text). Then: the verifier rejects
+ * hand-broken IR with a message naming the function and the value, and
+ * parse errors point at the right line:col.
  *
  * Prints "N passed, N failed"; exits 1 on any failure. NNC_TEST_SEED in the
  * environment changes the random seed. */
@@ -18,25 +16,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ir/ir.h"
-#include "passes/passes.h"
+#include "test_ir.h"
 
 static int npass, nfail;
 
-static bool check(bool ok, const char *what, int line) {
+bool check(bool ok, const char *what, const char *file, int line) {
   if (ok)
     npass++;
   else {
     nfail++;
-    fprintf(stderr, "test_ir.c:%d: FAILED: %s\n", line, what);
+    fprintf(stderr, "%s:%d: FAILED: %s\n", file, line, what);
   }
   return ok;
 }
-#define CHECK(c) check((c), #c, __LINE__)
 
-static const Loc L0 = {0};
+const Loc L0 = {0};
 
-static Type T(DType dt, int rank, ...) {
+Type T(DType dt, int rank, ...) {
   Type t = {.dt = dt, .sh.rank = rank};
   va_list ap;
   va_start(ap, rank);
@@ -45,7 +41,6 @@ static Type T(DType dt, int rank, ...) {
   va_end(ap);
   return t;
 }
-#define D(x) ((int64_t)(x))
 
 /* ---- helpers: text in memory ---- */
 
@@ -59,7 +54,7 @@ static char *slurp(FILE *f) {
   return s;
 }
 
-static char *print_str(const IrModule *m) {
+char *print_str(const IrModule *m) {
   FILE *f = tmpfile();
   ir_print_module(f, m);
   char *s = slurp(f);
@@ -68,11 +63,11 @@ static char *print_str(const IrModule *m) {
 }
 
 /* Diagnostics into a string: start with diag_capture, end with diag_text. */
-static void diag_capture(Diag *d) {
+void diag_capture(Diag *d) {
   diag_init(d, tmpfile());
   d->max_errors = 1000;
 }
-static char *diag_text(Diag *d) {
+char *diag_text(Diag *d) {
   char *s = slurp(d->out);
   fclose(d->out);
   return s;
@@ -91,7 +86,7 @@ static IrModule *parse_str(Arena *a, const char *text, char **errs) {
 }
 
 /* Checks print(parse(print(m))) == print(m) and that both verify. */
-static bool roundtrip_ok(const IrModule *m, const char *what) {
+bool roundtrip_ok(const IrModule *m, const char *what) {
   Diag d;
   diag_capture(&d);
   bool v1 = ir_verify(m, &d);
@@ -114,7 +109,7 @@ static bool roundtrip_ok(const IrModule *m, const char *what) {
 
 /* ---- hand-built modules ---- */
 
-static int global(IrModule *m, const char *name, GlobalKind k, Type ty, int init, double a, double b) {
+int global(IrModule *m, const char *name, GlobalKind k, Type ty, int init, double a, double b) {
   return ir_global_add(m, (IrGlobal){.name = name, .kind = k, .ty = ty, .init = init, .init_a = a, .init_b = b});
 }
 
@@ -125,13 +120,13 @@ static int reduce(IrFunc *f, OpKind op, int x, int axis, int keepdims) {
   return v;
 }
 
-static int emit(IrFunc *f, OpKind op, const int *args, int n, Attrs at, const Type *hint) {
+int emit(IrFunc *f, OpKind op, const int *args, int n, Attrs at, const Type *hint) {
   int v = ir_emit(f, op, args, n, &at, hint, L0, NULL);
   if (v < 0) unreachable("test: emit");
   return v;
 }
 
-static void name(IrFunc *f, int v, const char *s) { f->nodes[v].name = s; }
+void name(IrFunc *f, int v, const char *s) { f->nodes[v].name = s; }
 
 /* The logits of a 784-256-10 MLP on x. */
 static int mlp_logits(IrFunc *f, int x) {
@@ -148,7 +143,7 @@ static int mlp_logits(IrFunc *f, int x) {
 
 /* fashion_mlp with forward, eval_step and a train_step shaped like the one
  * autodiff builds: its lr input is added after the forward nodes. */
-static IrModule *build_mlp(Arena *a) {
+IrModule *build_mlp(Arena *a) {
   IrModule *m = ir_module_new(a, "fashion_mlp");
   int64_t B = IR_SYM(ir_sym(m, "B"));
   m->train = (IrTrain){.present = true,
@@ -226,7 +221,7 @@ static void test_mlp_roundtrip(void) {
 
 /* One function using every op of ops.def; the coverage check makes this
  * test fail when an op is added and not tested here. */
-static IrModule *build_every_op(Arena *a) {
+IrModule *build_every_op(Arena *a) {
   IrModule *m = ir_module_new(a, "every_op");
   int64_t B = IR_SYM(ir_sym(m, "B"));
   global(m, "w", GLOBAL_PARAM, T(DT_F32, 2, D(3), D(4)), NNRT_INIT_UNIFORM, -1, 1);
@@ -479,117 +474,6 @@ static void test_train_defaults(void) {
   arena_free(a);
 }
 
-/* ---- random modules ---- */
-
-static uint64_t rng_state = 0x9e3779b97f4a7c15u;
-static uint32_t rnd(void) { /* xorshift64* */
-  rng_state ^= rng_state >> 12, rng_state ^= rng_state << 25, rng_state ^= rng_state >> 27;
-  return (uint32_t)((rng_state * 2685821657736338717u) >> 32);
-}
-static int rndn(int n) { return (int)(rnd() % (uint32_t)n); }
-
-static IrModule *random_module(Arena *a) {
-  IrModule *m = ir_module_new(a, "rnd");
-  int64_t B = IR_SYM(ir_sym(m, "B"));
-  if (rndn(2)) ir_sym(m, "T");
-  if (rndn(2))
-    m->train = (IrTrain){
-        .present = true,
-        .opt = OPT_SGD,
-        .lr = rndn(1000) * 1e-4,
-        .batch = rndn(512),
-        .data = (const char *[]){"path/to data\"x\".csv", NULL, ".hidden", "mnist", "\xc3\xa9t\xc3\xa9"}[rndn(5)],
-        .task = rndn(3),
-        .seed = rnd()};
-  const Type pool[] = {T(DT_F32, 2, D(4), D(3)),
-                       T(DT_F32, 1, D(3)),
-                       T(DT_F32, 0),
-                       T(DT_F32, 2, B, D(3)),
-                       T(DT_F32, 2, B, D(4)),
-                       T(DT_I32, 1, D(4)),
-                       T(DT_I32, 1, B),
-                       T(DT_F32, 2, D(4), D(10)),
-                       T(DT_F32, 1, D(12)),
-                       T(DT_F32, 2, D(3), D(4)),
-                       T(DT_F32, 3, D(4), D(1), D(3)),
-                       T(DT_F32, 2, D(1), D(3)),
-                       T(DT_I8, 2, B, D(3)),
-                       T(DT_U8, 1, D(3)),
-                       T(DT_I64, 1, B)};
-  const int npool = (int)(sizeof pool / sizeof pool[0]);
-  global(m, "g.a", GLOBAL_PARAM, pool[0], NNRT_INIT_NORMAL, 0, 0.1);
-  global(m, "g.b", GLOBAL_STATE, pool[1], NNRT_INIT_ZEROS, 0, 0);
-  global(m, "s", GLOBAL_STATE, pool[2], NNRT_INIT_HE_NORMAL, 7, 0);
-  static const double values[] = {0, -0.0, 1, 0.1, -2.5, 1e-8, 3.4028235e38, 1e-45, 12345.678, 1e300};
-  static const char *const names[] = {"h", "h", "x.1", "9", "a-b", "weird name", "tmp", "7", "logits"};
-  for (int fi = 0, nf = 1 + rndn(2); fi < nf; fi++) {
-    IrFunc *f = ir_func_new(m, fi ? "g" : "f");
-    int ninputs = rndn(4), len = 1 + rndn(30);
-    for (int step = 0, tries = 0; step < len && tries < 2000; tries++) {
-      if (ninputs && rndn(5) == 0) {
-        int v = ir_input(f, names[rndn(9)], pool[rndn(npool)], L0);
-        if (rndn(4) == 0) name(f, v, NULL);
-        ninputs--, step++;
-        continue;
-      }
-      OpKind op = (OpKind)(1 + rndn(OP_COUNT - 1));
-      if (op == OP_SCAN || op == OP_SCAN_OUT) continue; /* they need a body function */
-      int args[IR_MAX_ARGS], nargs = ir_ops[op].nargs, ok = 1;
-      for (int k = 0; k < nargs && ok; k++) {
-        ok = f->n > 0;
-        if (ok) args[k] = rndn(f->n);
-        ok = ok && f->nodes[args[k]].op != OP_STORE;
-      }
-      if (!ok) continue;
-      Attrs at = {.value = values[rndn(10)], .axis = rndn(3), .keepdims = rndn(2), .ta = rndn(2), .tb = rndn(2)};
-      int g = rndn(m->nglobals), rank = nargs ? f->nodes[args[0]].ty.sh.rank : 0;
-      at.name = m->globals[g].name;
-      if (ir_ops[op].attrs & A_PERM) { /* a random permutation of the operand's axes */
-        at.naxes = rank;
-        for (int i = 0; i < rank; i++)
-          at.axes[i] = i;
-        for (int i = rank - 1; i > 0; i--) {
-          int j = rndn(i + 1), tmp = at.axes[i];
-          at.axes[i] = at.axes[j], at.axes[j] = tmp;
-        }
-      } else {
-        for (int i = 0; i < rank; i++)
-          if (rndn(2)) at.axes[at.naxes++] = i;
-      }
-      Type hint = op == OP_GLOBAL ? m->globals[g].ty : pool[rndn(npool)];
-      int v = ir_emit(f, op, args, nargs, &at, &hint, L0, NULL);
-      if (v < 0) continue;
-      if (rndn(2) && op != OP_STORE) name(f, v, names[rndn(9)]);
-      step++;
-    }
-    for (int r = 0, nr = rndn(3); r < nr && f->n; r++) {
-      int v = rndn(f->n);
-      if (f->nodes[v].op != OP_STORE) ir_ret(f, v);
-    }
-  }
-  /* Fusion groups (and half the time a memory plan) print and read back;
-   * they come from the passes, since a random grouping breaks the rule. */
-  Diag d;
-  diag_capture(&d);
-  PassCtx pc = {.diag = &d};
-  if (rndn(2)) pass_fuse(m, &pc);
-  if (rndn(2)) pass_plan_memory(m, &pc);
-  free(diag_text(&d));
-  return m;
-}
-
-static void test_random_roundtrip(void) {
-  int bad = 0;
-  for (int i = 0; i < 400; i++) {
-    Arena *a = arena_new();
-    IrModule *m = random_module(a);
-    if (!roundtrip_ok(m, "a random module")) bad++;
-    arena_free(a);
-    if (bad > 3) break;
-  }
-  CHECK(bad == 0);
-}
-
 /* ---- the verifier ---- */
 
 /* A small valid function to break by hand:
@@ -625,7 +509,7 @@ static void expect_verify_error(Small *s, const char *want, int line) {
   diag_capture(&d);
   bool ok = ir_verify(s->m, &d);
   char *msg = diag_text(&d);
-  if (!check(!ok && strstr(msg, want), want, line)) fprintf(stderr, "  verifier said: %s", ok ? "ok\n" : msg);
+  if (!check(!ok && strstr(msg, want), want, __FILE__, line)) fprintf(stderr, "  verifier said: %s", ok ? "ok\n" : msg);
   free(msg);
   arena_free(s->a);
 }
@@ -779,7 +663,7 @@ static void expect_parse_error(const char *text, const char *want, int line) {
   Arena *a = arena_new();
   char *errs;
   IrModule *m = parse_str(a, text, &errs);
-  if (!check(!m && strstr(errs, want), want, line)) fprintf(stderr, "  parser said: %s", m ? "ok\n" : errs);
+  if (!check(!m && strstr(errs, want), want, __FILE__, line)) fprintf(stderr, "  parser said: %s", m ? "ok\n" : errs);
   free(errs);
   arena_free(a);
 }
@@ -854,75 +738,6 @@ static void test_parse_errors(void) {
   EXPECT_PARSE(HDR "  %y = relu %z : f32[B,3]\n", "  %y = relu %z : f32[B,3]\n              ^\n");
 }
 
-/* ---- fuzzing ---- */
-
-static int fuzz_runs, fuzz_parsed;
-
-/* Parses text; whatever is accepted must verify and round-trip. */
-static bool survives(const char *text, size_t len) {
-  Arena *a = arena_new();
-  Diag d;
-  diag_capture(&d);
-  IrModule *m = ir_parse(a, &d, "fuzz", text, len);
-  bool ok = !m || roundtrip_ok(m, "a fuzzed text");
-  fuzz_runs++, fuzz_parsed += m != NULL;
-  fclose(d.out);
-  arena_free(a);
-  return ok;
-}
-
-static void test_fuzz(void) {
-  static const char *const dict[] = {"%",  "@",   "{",   "}",           "[",      "]",    ",",      ":",     "=",
-                                     "->", "f32", "i32", "B",           "axes=[", "-",    "1e999",  "nan",   "-inf",
-                                     "\"", "#",   "\n",  "99999999999", "%0",     "%1",   "return", "store", "func",
-                                     "0",  "1",   "(",   ")",           "\\",     "\xff", "%x",     "{group=1}"};
-  int bad = 0;
-  Arena *a = arena_new();
-  char *valid = print_str(build_mlp(a));
-  char *ops = print_str(build_every_op(a));
-  arena_free(a);
-  size_t n = strlen(valid);
-  char *buf = malloc(n + 256);
-  /* Every truncation of a valid file. */
-  for (size_t k = 0; k <= n; k++)
-    bad += !survives(valid, k);
-  for (size_t k = 0, m = strlen(ops); k <= m; k += 3)
-    bad += !survives(ops, k);
-  /* Random bytes, mostly from the format's own alphabet. */
-  for (int it = 0; it < 3000; it++) {
-    size_t len = (size_t)rndn(200);
-    for (size_t i = 0; i < len; i++)
-      buf[i] = rndn(4) ? "module fsym B%@{}[],:=->0123456789.e\n #\"xlt"[rndn(44)] : (char)rndn(256);
-    bad += !survives(buf, len);
-  }
-  /* Mutations of a valid file: a byte changed, dropped, or a token inserted. */
-  for (int it = 0; it < 4000; it++) {
-    memcpy(buf, valid, n);
-    size_t len = n;
-    for (int k = 0, nm = 1 + rndn(3); k < nm; k++) {
-      size_t at = (size_t)rndn((int)len);
-      int what = rndn(3);
-      if (what == 0)
-        buf[at] = (char)rndn(256);
-      else if (what == 1)
-        memmove(buf + at, buf + at + 1, --len - at);
-      else if (len + 16 < n + 256) {
-        const char *w = dict[rndn((int)(sizeof dict / sizeof dict[0]))];
-        size_t wl = strlen(w);
-        memmove(buf + at + wl, buf + at, len - at);
-        memcpy(buf + at, w, wl);
-        len += wl;
-      }
-    }
-    bad += !survives(buf, len);
-  }
-  CHECK(bad == 0);
-  printf("fuzz: %d inputs, %d parsed\n", fuzz_runs, fuzz_parsed);
-  free(buf);
-  free(valid);
-  free(ops);
-}
-
 /* ---- Graphviz ---- */
 
 static void test_dot(void) {
@@ -949,7 +764,7 @@ static void test_dot(void) {
 
 int main(void) {
   const char *seed = getenv("NNC_TEST_SEED");
-  if (seed) rng_state = strtoull(seed, NULL, 0) | 1;
+  if (seed) test_ir_seed(strtoull(seed, NULL, 0));
   test_mlp_roundtrip();
   test_every_op();
   test_dtypes();
