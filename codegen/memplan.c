@@ -194,17 +194,20 @@ static void assign(Arena *a, CgPlan *p, const int *order, int n, const bool *ip)
 }
 
 /* Slots as the IR records them: each buffer's from its owner's IrNode.slot.
- * The record must be one this file could have made: an assignment that puts
- * two live values in one slot is a compiler bug (nothing but plan-memory
- * writes slots, and any pass that changes nodes after it clears them). */
-static void take_recorded(CgPlan *p, const int *order, int n, const bool *ip) {
+ * The record must be one this file could have made: one that puts two live
+ * values in the same bytes (hand-written IR) sets p->bad_memory, which every
+ * user of the plan reports as an error. */
+static bool take_recorded(CgPlan *p, const int *order, int n, const bool *ip) {
   const IrFunc *f = p->f;
   int ns = 0;
   for (int i = 0; i < n; i++) {
     CgBuf *b = &p->bufs[order[i]];
     const IrNode *nd = &f->nodes[b->owner];
-    if (nd->slot < 0 || nd->slot > f->n || nd->offset < 0)
-      unreachable("plan-memory left a workspace value without a slot");
+    if (nd->slot < 0 || nd->slot > f->n || nd->offset < 0) {
+      p->bad_memory = arena_printf(p->arena, "%s: %%%d (%s) is kept in the workspace but has no slot and offset",
+                                   f->name, b->owner, ir_ops[nd->op].mnemonic);
+      return false;
+    }
     b->index = nd->slot, b->at = nd->offset;
     if (b->index >= ns) ns = b->index + 1;
     CgMono sb = buf_bytes(f, b);
@@ -213,11 +216,16 @@ static void take_recorded(CgPlan *p, const int *order, int n, const bool *ip) {
       CgMono so = buf_bytes(f, o);
       if (o->index != b->index || o->at + footprint(so.c) <= b->at || b->at + footprint(sb.c) <= o->at) continue;
       bool inplace;
-      if (!cg_mono_same_syms(sb, so) || clash(p, order[i], order[j], &inplace, ip) || (inplace && o->at != b->at))
-        unreachable("plan-memory put two live values in the same workspace bytes");
+      if (!cg_mono_same_syms(sb, so) || clash(p, order[i], order[j], &inplace, ip) || (inplace && o->at != b->at)) {
+        p->bad_memory = arena_printf(p->arena, "%s: %%%d (%s) shares workspace bytes with %%%d (%s), alive at once",
+                                     f->name, b->owner, ir_ops[nd->op].mnemonic, o->owner,
+                                     ir_ops[f->nodes[o->owner].op].mnemonic);
+        return false;
+      }
     }
   }
   p->nslots = ns;
+  return true;
 }
 
 void cg_memplan(Arena *a, CgPlan *p) {
@@ -234,10 +242,9 @@ void cg_memplan(Arena *a, CgPlan *p) {
   for (int i = 0; i < n; i++)
     ip[order[i]] =
         p->bufs[order[i]].last > p->bufs[order[i]].def && in_place_ok(p, p->bufs[order[i]].last, order[i], rd, nodes);
-  if (f->mem_planned)
-    take_recorded(p, order, n, ip);
-  else
-    assign(a, p, order, n, ip);
+  /* A record that breaks the rule (hand-written IR) is reported by the
+   * plan's users (p->bad_memory); the plan stays usable, placed here. */
+  if (!f->mem_planned || !take_recorded(p, order, n, ip)) assign(a, p, order, n, ip);
   /* A slot is as large as its highest end; its unit is its size class. */
   p->slot_size = arena_alloc(a, sizeof(CgMono) * (size_t)(p->nslots + 1));
   p->slot_unit = arena_alloc(a, sizeof(CgMono) * (size_t)(p->nslots + 1));

@@ -127,6 +127,7 @@ typedef struct CgPlan {
   CgMono *slot_unit; /* per slot: its symbolic size class (coefficient 1) */
   int nslots;
   int nfused; /* kernels with more than one member */
+  const char *bad_memory; /* why the IR's memory record is wrong, or NULL */
 } CgPlan;
 
 /* Builds the plan of one function; arena-allocated. */

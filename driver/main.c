@@ -280,22 +280,29 @@ static PassCtx pass_ctx(Diag *d, const Opts *o) {
 /* "# kernels: <fn> <N> (<F> fused), <D> dispatches" per function: the
  * kernel plan's count, which every backend runs (codegen/plan.h); the parts
  * of one group (horizontal fusion) are kernels of one dispatch. */
-static void print_kernels(FILE *out, const IrModule *m) {
+static bool print_kernels(FILE *out, const IrModule *m, Diag *d) {
   for (int i = 0; i < m->nfuncs; i++) {
     Arena *a = arena_new();
     const CgPlan *p = cg_plan(a, m, m->funcs[i]);
+    if (p->bad_memory) {
+      diag_fatal(d, "the IR's memory plan is wrong: %s", p->bad_memory);
+      arena_free(a);
+      return false;
+    }
     int dispatches = 0;
     for (int k = 0; k < p->nks; k++)
       dispatches += k == 0 || p->ks[k].hgroup < 0 || p->ks[k].hgroup != p->ks[k - 1].hgroup;
     fprintf(out, "# kernels: %s %d (%d fused), %d dispatches\n", m->funcs[i]->name, p->nks, p->nfused, dispatches);
     arena_free(a);
   }
+  return true;
 }
 
-static void print_module(const Opts *o, FILE *out, const IrModule *m) {
+/* False after reporting a wrong memory record (--print-kernels plans it). */
+static bool print_module(const Opts *o, FILE *out, const IrModule *m, Diag *d) {
   if (o->dot) ir_print_dot(out, m);
   else ir_print_module(out, m);
-  if (o->print_kernels && !o->dot) print_kernels(out, m);
+  return !o->print_kernels || o->dot || print_kernels(out, m, d);
 }
 
 /* Default output name: the model file's base name without ".nn". */
@@ -375,8 +382,7 @@ static int cmd_dump(Arena *a, Diag *d, Opts *o) {
   }
   PassCtx pc = pass_ctx(d, o);
   if (!pass_run_pipeline(fm->mod, names, n, &pc)) return 1;
-  if (!o->print_after_all) print_module(o, stdout, fm->mod);
-  return 0;
+  return o->print_after_all || print_module(o, stdout, fm->mod, d) ? 0 : 1;
 }
 
 static int cmd_opt(Arena *a, Diag *d, Opts *o) {
@@ -396,12 +402,12 @@ static int cmd_opt(Arena *a, Diag *d, Opts *o) {
     diag_fatal(d, "cannot write '%s': %s", o->output, strerror(errno));
     return 1;
   }
-  print_module(o, out, m);
+  bool printed = print_module(o, out, m, d);
   if (out != stdout && fclose(out) != 0) {
     diag_fatal(d, "cannot write '%s'", o->output);
     return 1;
   }
-  return 0;
+  return printed ? 0 : 1;
 }
 
 static int cmd_check(Arena *a, Diag *d, Opts *o) { return fe_compile(a, d, o->input, NULL, 0) ? 0 : 1; }

@@ -195,6 +195,10 @@ static LLVMValueRef prof_call(CgFn *F, LLVMValueRef hook, int fn, int k, int end
 
 bool cg_emit_step(CgCtx *cx, const IrFunc *f, int prof_fn, CgStep *out, int *nfused) {
   CgPlan *p = cg_plan(cx->arena, cx->m, f);
+  if (p->bad_memory) {
+    cg_error(NULL, "the IR's memory plan is wrong: %s", p->bad_memory);
+    return false;
+  }
   if (nfused) *nfused = p->nfused;
   cx->fname = f->name;
   CgKFn *kfs = arena_alloc(cx->arena, sizeof(CgKFn) * (size_t)(p->nks + 1));
