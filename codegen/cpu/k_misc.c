@@ -78,7 +78,12 @@ void cg_emit_matmul(CgFn *F, const CgKernel *k, LLVMValueRef ep, LLVMValueRef ct
     pb = cg_gep(F, cx->t_f32, pb, LLVMBuildMul(cx->b, g.iv, cg_mono_val(F, cg_mono_mul(K, N)), ""));
     pc = cg_gep(F, cx->t_f32, pc, LLVMBuildMul(cx->b, g.iv, cg_mono_val(F, cg_mono_mul(M, N)), ""));
   }
-  LLVMValueRef args[15] = {cg_i32(cx, ta),
+  /* An epilogue with a bias gradient (a sum over the product's rows) needs
+   * blocks of whole columns. */
+  bool sums_rows = false;
+  for (int i = 0; i < k->nmem; i++)
+    sums_rows |= op_is(F->p->f->nodes[k->mem[i]].op, OPF_REDUCE);
+  LLVMValueRef args[16] = {cg_i32(cx, ta),
                            cg_i32(cx, tb),
                            cg_mono_val(F, M),
                            n,
@@ -92,8 +97,9 @@ void cg_emit_matmul(CgFn *F, const CgKernel *k, LLVMValueRef ep, LLVMValueRef ct
                            pc,
                            n,
                            ep,
-                           ctx};
-  if (ep) LLVMBuildCall2(cx->b, cx->ft_sgemm_ep, cx->f_sgemm_ep, args, 15, "");
+                           ctx,
+                           cg_i32(cx, sums_rows)};
+  if (ep) LLVMBuildCall2(cx->b, cx->ft_sgemm_ep, cx->f_sgemm_ep, args, 16, "");
   else LLVMBuildCall2(cx->b, cx->ft_sgemm, cx->f_sgemm, args, 13, "");
   if (r) cg_for_end(F, &g);
 }

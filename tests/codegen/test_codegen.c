@@ -19,6 +19,7 @@
 void test_object(void);   /* test_object.c */
 void test_dtypes(void);   /* test_dtypes.c */
 void test_epilogue(void); /* test_epilogue.c */
+void test_rows(void);     /* test_rows.c */
 
 
 static IrFunc *fwd(IrModule *m) { return ir_func_new(m, IR_FN_FORWARD); }
@@ -458,6 +459,7 @@ int main(void) {
   test_degenerate();
   test_matmul();
   test_epilogue();
+  test_rows();
   test_layout();
   test_onehot();
   test_ranges();

@@ -357,7 +357,8 @@ static void test_sgemm(void) {
  * block right after it is computed (it sees the product's final values),
  * and the blocks are the same for every thread count. A product with a
  * short K (the ReLU gradient's dz2 @ w^T) is cut once there is an epilogue
- * to share, not without. */
+ * to share, not without. With whole_columns (an epilogue that sums over
+ * C's rows) every block is rows [0, m), tall products included. */
 typedef struct EpCheck {
   const float *c;
   int64_t ldc;
@@ -382,8 +383,9 @@ static void test_sgemm_ep(void) {
   RtError e = {0};
   static const int64_t shapes[][3] = {{5, 3, 7}, {256, 256, 10}, {64, 700, 50}, {1000, 300, 3}};
   int64_t first[64][4];
-  for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
-    int64_t m = shapes[s][0], n = shapes[s][1], k = shapes[s][2], ldc = n + 1;
+  for (size_t s = 0; s < 2 * sizeof shapes / sizeof shapes[0]; s++) {
+    int whole = s % 2;
+    int64_t m = shapes[s / 2][0], n = shapes[s / 2][1], k = shapes[s / 2][2], ldc = n + 1;
     float *a = malloc(sizeof(float) * (size_t)(m * k)), *b = malloc(sizeof(float) * (size_t)(k * n));
     float *c = malloc(sizeof(float) * (size_t)(m * ldc)), *out = malloc(sizeof(float) * (size_t)(m * ldc));
     float *out1 = malloc(sizeof(float) * (size_t)(m * ldc));
@@ -398,7 +400,7 @@ static void test_sgemm_ep(void) {
       memset(seen, 0, sizeof(int) * (size_t)(m * ldc));
       EpCheck x = {.c = c, .ldc = ldc, .out = out, .seen = seen};
       atomic_init(&x.nblocks, 0);
-      nnrt_sgemm_ep(0, 0, m, n, k, 1.0f, a, k, b, n, 0.0f, c, ldc, ep_check, &x);
+      nnrt_sgemm_ep(0, 0, m, n, k, 1.0f, a, k, b, n, 0.0f, c, ldc, ep_check, &x, whole);
       rt_pool_stop();
       int nb = atomic_load(&x.nblocks), once = 1;
       for (int64_t i = 0; i < m; i++)
@@ -409,8 +411,11 @@ static void test_sgemm_ep(void) {
       if (threads == 1) {
         nfirst = nb, memcpy(first, x.blocks, sizeof first), memcpy(out1, out, sizeof(float) * (size_t)(m * ldc));
         int by_rows;
-        CHECK(nb == rt_gemm_blocks(m, n, k + 32, &by_rows)); /* 32: rt_blas.c's GEMM_EP_K */
+        if (!whole) CHECK(nb == rt_gemm_blocks(m, n, k + 32, &by_rows)); /* 32: rt_blas.c's GEMM_EP_K */
         if (k == 10) CHECK(nb > 1 && rt_gemm_blocks(m, n, k, &by_rows) == 1);
+        for (int i = 0; whole && i < nb; i++)
+          CHECK(x.blocks[i][0] == 0 && x.blocks[i][1] == m);
+        if (whole && m == 1000) CHECK(nb > 1); /* tall, yet cut along its 300 columns */
       } else {
         CHECK(nb == nfirst && !memcmp(first, x.blocks, sizeof first[0] * (size_t)nb));
         for (int64_t i = 0; i < m; i++)
