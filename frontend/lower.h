@@ -161,7 +161,16 @@ int fe_layer_param(Lower *L, const char *layer, const char *suffix, Shape sh, Fe
 /* A layer's name: the `name:` argument (an identifier not taken yet) or
  * made up from kind; NULL after an error. */
 const char *fe_layer_name(Lower *L, const BArg *a, const char *kind);
-/* The recurrent layers (builtins_rnn.c), searched after builtins.c's. */
+/* Reduces x over the axes listed in `axes` (absent or NULL: all axes). */
+int fe_reduce(Lower *L, OpKind op, int x, const BArg *axes, bool keepdims, Loc loc);
+/* x as f32 (a cast when it is not). */
+int fe_to_f32(Lower *L, int x, Loc loc);
+/* x reshaped to s (same elements). */
+int fe_reshape_to(Lower *L, int x, const Shape *s, Loc loc);
+/* The losses (builtins_loss.c) and the recurrent layers (builtins_rnn.c),
+ * searched after builtins.c's table. */
+extern const Builtin fe_loss_builtins[];
+extern const int fe_loss_nbuiltins;
 extern const Builtin fe_rnn_builtins[];
 extern const int fe_rnn_nbuiltins;
 int fe_lower_call(Lower *L, const Expr *call);

@@ -42,7 +42,7 @@ enum {
 /* A global is a trained parameter or optimizer state (Adam moments, step count). */
 enum { NNRT_PARAM = 0, NNRT_STATE = 1 };
 
-enum { NNRT_OPT_SGD = 0, NNRT_OPT_ADAM = 1, NNRT_OPT_ADAMW = 2 };
+enum { NNRT_OPT_SGD = 0, NNRT_OPT_ADAM = 1, NNRT_OPT_ADAMW = 2, NNRT_OPT_RMSPROP = 3 };
 
 /* Loss kinds decide how the driver computes accuracy from the second output. */
 enum {

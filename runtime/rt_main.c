@@ -140,7 +140,7 @@ static const char *task_name(int32_t task) {
 }
 
 static const char *opt_name(int32_t opt) {
-  return opt == NNRT_OPT_SGD ? "sgd" : opt == NNRT_OPT_ADAM ? "adam" : "adamw";
+  return opt == NNRT_OPT_SGD ? "sgd" : opt == NNRT_OPT_ADAM ? "adam" : opt == NNRT_OPT_ADAMW ? "adamw" : "rmsprop";
 }
 
 /* The default shown in --help, "" for none. */
