@@ -408,17 +408,57 @@ static void test_loss_values(void) {
                          x, w2, cls);
   CHECK(fabs(got - want) < 1e-12);
 
-  /* binary_cross_entropy of p [B, 1] against i32 labels [B], with Keras's
-   * 1e-7 inside the logs */
+  /* The Keras form: cross_entropy of a softmax output is that of the
+   * logits under it, and with from_logits: false, of probabilities computed
+   * any other way (clamped to [1e-7, 1 - 1e-7], far from these). */
+  got = eval_loss("model m {\n input x: f32[B, 3]; input y: i32[B]; param w: f32[3, 2] = zeros\n"
+                  " probs = softmax(x @ w); output probs; minimize cross_entropy(probs, y)\n}\n",
+                  x, w2, cls);
+  CHECK(fabs(got - want) < 1e-12);
+  got = eval_loss("model m {\n input x: f32[B, 3]; input y: i32[B]; param w: f32[3, 2] = zeros\n"
+                  " e = exp(x @ w); p = e / sum(e, axis: 1, keepdims: true); output p\n"
+                  " minimize cross_entropy(p, y, from_logits: false)\n}\n",
+                  x, w2, cls);
+  CHECK(fabs(got - want) < 1e-12);
+
+  /* binary_cross_entropy of p [B, 1] against i32 labels [B]: of a sigmoid
+   * output, exactly (from the logits); of other probabilities, clamped to
+   * [1e-7, 1 - 1e-7] as Keras (here p in [0.25, 0.75]); from logits. */
+  double want_q = 0;
   want = 0;
   for (int i = 0; i < 4; i++) {
-    double p = 1 / (1 + exp(-z1[i]));
-    want -= (cls[i] * log(p + 1e-7) + (1 - cls[i]) * log(1 - p + 1e-7)) / 4;
+    double p = 1 / (1 + exp(-z1[i])), q = 0.5 * p + 0.25;
+    want -= (cls[i] * log(p) + (1 - cls[i]) * log(1 - p)) / 4;
+    want_q -= (cls[i] * log(q) + (1 - cls[i]) * log(1 - q)) / 4;
   }
   got = eval_loss("model m {\n input x: f32[B, 3]; input y: i32[B]; param w: f32[3, 1] = zeros\n"
                   " p = sigmoid(x @ w); output p; minimize binary_cross_entropy(p, y)\n}\n",
                   x, w1, cls);
   CHECK(fabs(got - want) < 1e-12);
+  got = eval_loss("model m {\n input x: f32[B, 3]; input y: i32[B]; param w: f32[3, 1] = zeros\n"
+                  " z = x @ w; output z; minimize binary_cross_entropy(z, y, from_logits: true)\n}\n",
+                  x, w1, cls);
+  CHECK(fabs(got - want) < 1e-12);
+  got = eval_loss("model m {\n input x: f32[B, 3]; input y: i32[B]; param w: f32[3, 1] = zeros\n"
+                  " q = 0.5 * sigmoid(x @ w) + 0.25; output q; minimize binary_cross_entropy(q, y)\n}\n",
+                  x, w1, cls);
+  CHECK(fabs(got - want_q) < 1e-12);
+
+  /* mae and huber (delta 0.5) as torch.nn.L1Loss and HuberLoss */
+  double want_mae = 0, want_huber = 0;
+  for (int i = 0; i < 4; i++) {
+    double d = fabs(z1[i] - target[i]);
+    want_mae += d / 4;
+    want_huber += (d < 0.5 ? 0.5 * d * d : 0.5 * (d - 0.25)) / 4;
+  }
+  got = eval_loss("model m {\n input x: f32[B, 3]; input t: f32[B]; param w: f32[3, 1] = zeros\n"
+                  " pred = x @ w; output pred; minimize mae(pred, t)\n}\n",
+                  x, w1, target);
+  CHECK(fabs(got - want_mae) < 1e-12);
+  got = eval_loss("model m {\n input x: f32[B, 3]; input t: f32[B]; param w: f32[3, 1] = zeros\n"
+                  " pred = x @ w; output pred; minimize huber(pred, t, delta: 0.5)\n}\n",
+                  x, w1, target);
+  CHECK(fabs(got - want_huber) < 1e-12);
 
   /* mse of pred [B, 1] against target [B]: elementwise, not [B, B] */
   want = 0;
