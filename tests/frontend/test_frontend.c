@@ -444,19 +444,20 @@ static void test_loss_values(void) {
                   x, w1, cls);
   CHECK(fabs(got - want_q) < 1e-12);
 
-  /* mae and huber (delta 0.5) as torch.nn.L1Loss and HuberLoss */
+  /* mae and huber (its default delta 1: |d| = 0.8 in the quadratic part,
+   * the others in the linear one) as torch.nn.L1Loss and HuberLoss */
   double want_mae = 0, want_huber = 0;
   for (int i = 0; i < 4; i++) {
     double d = fabs(z1[i] - target[i]);
     want_mae += d / 4;
-    want_huber += (d < 0.5 ? 0.5 * d * d : 0.5 * (d - 0.25)) / 4;
+    want_huber += (d < 1 ? 0.5 * d * d : d - 0.5) / 4;
   }
   got = eval_loss("model m {\n input x: f32[B, 3]; input t: f32[B]; param w: f32[3, 1] = zeros\n"
                   " pred = x @ w; output pred; minimize mae(pred, t)\n}\n",
                   x, w1, target);
   CHECK(fabs(got - want_mae) < 1e-12);
   got = eval_loss("model m {\n input x: f32[B, 3]; input t: f32[B]; param w: f32[3, 1] = zeros\n"
-                  " pred = x @ w; output pred; minimize huber(pred, t, delta: 0.5)\n}\n",
+                  " pred = x @ w; output pred; minimize huber(pred, t)\n}\n",
                   x, w1, target);
   CHECK(fabs(got - want_huber) < 1e-12);
 
