@@ -13,7 +13,8 @@
  *
  * Everything is plain elementwise ops and reductions (|x| as relu(x) +
  * relu(-x), a clamp as relu differences), so autodiff needs no rule of its
- * own and the pieces fuse. */
+ * own and the pieces fuse. At most one argument of a call emits a node, so
+ * the node order does not depend on the C compiler's evaluation order. */
 #include <string.h>
 
 #include "lower.h"
@@ -78,14 +79,18 @@ static int relu(Lower *L, int x, Loc loc) { return fe_emit1(L, OP_RELU, x, loc);
 
 /* |x| = relu(x) + relu(-x): its gradient at 0 is 0, as torch's abs. */
 static int abs_of(Lower *L, int x, Loc loc) {
-  return fe_emit2(L, OP_ADD, relu(L, x, loc), relu(L, fe_emit1(L, OP_NEG, x, loc), loc), loc);
+  int pos = relu(L, x, loc);
+  return fe_emit2(L, OP_ADD, pos, relu(L, fe_emit1(L, OP_NEG, x, loc), loc), loc);
 }
 
 /* x clamped to [PROB_EPS, 1 - PROB_EPS]: lo + relu(x - lo) - relu(x - hi). */
 static int clamp_prob(Lower *L, int x, Loc loc) {
-  int lo = fe_scalar(L, PROB_EPS, loc), hi = fe_scalar(L, 1 - PROB_EPS, loc);
-  int above = relu(L, fe_emit2(L, OP_SUB, x, lo, loc), loc), over = relu(L, fe_emit2(L, OP_SUB, x, hi, loc), loc);
-  return fe_emit2(L, OP_SUB, fe_emit2(L, OP_ADD, lo, above, loc), over, loc);
+  int lo = fe_scalar(L, PROB_EPS, loc);
+  int hi = fe_scalar(L, 1 - PROB_EPS, loc);
+  int above = relu(L, fe_emit2(L, OP_SUB, x, lo, loc), loc);
+  int over = relu(L, fe_emit2(L, OP_SUB, x, hi, loc), loc);
+  int low = fe_emit2(L, OP_ADD, lo, above, loc);
+  return fe_emit2(L, OP_SUB, low, over, loc);
 }
 
 /* Reads from_logits: (absent: -1, else 0 or 1). */
@@ -173,8 +178,10 @@ static int bce_of_probs(Lower *L, int p, int y, Loc loc) {
 static int bce_of_logits(Lower *L, int z, int y, Loc loc) {
   int r = relu(L, z, loc);
   int neg_abs = fe_emit2(L, OP_SUB, z, fe_emit2(L, OP_ADD, r, r, loc), loc);
-  int soft = fe_emit1(L, OP_LOG, fe_emit2(L, OP_ADD, fe_scalar(L, 1, loc), fe_emit1(L, OP_EXP, neg_abs, loc), loc), loc);
-  return fe_emit2(L, OP_ADD, fe_emit2(L, OP_SUB, r, fe_emit2(L, OP_MUL, y, z, loc), loc), soft, loc);
+  int one = fe_scalar(L, 1, loc);
+  int soft = fe_emit1(L, OP_LOG, fe_emit2(L, OP_ADD, one, fe_emit1(L, OP_EXP, neg_abs, loc), loc), loc);
+  int lin = fe_emit2(L, OP_SUB, r, fe_emit2(L, OP_MUL, y, z, loc), loc);
+  return fe_emit2(L, OP_ADD, lin, soft, loc);
 }
 
 /* binary_cross_entropy(p, y, from_logits: false): the mean of
@@ -235,9 +242,11 @@ static int lower_huber(Lower *L, const Builtin *b, const Expr *call, BArg *a) {
   }
   int d = residual(L, b, call, a);
   if (d < 0) return FE_ERR;
-  int ad = abs_of(L, d, loc), delta = fe_scalar(L, a[2].num, loc);
+  int ad = abs_of(L, d, loc);
+  int delta = fe_scalar(L, a[2].num, loc);
   int q = fe_emit2(L, OP_SUB, delta, relu(L, fe_emit2(L, OP_SUB, delta, ad, loc), loc), loc);
-  int quad = fe_emit2(L, OP_MUL, fe_scalar(L, 0.5, loc), fe_emit2(L, OP_MUL, q, q, loc), loc);
+  int half = fe_scalar(L, 0.5, loc);
+  int quad = fe_emit2(L, OP_MUL, half, fe_emit2(L, OP_MUL, q, q, loc), loc);
   int lin = fe_emit2(L, OP_MUL, delta, fe_emit2(L, OP_SUB, ad, q, loc), loc);
   return mean_all(L, fe_emit2(L, OP_ADD, quad, lin, loc), loc);
 }

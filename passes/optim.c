@@ -63,10 +63,11 @@ static int clip_factor(AdCtx *c, const int *grads, int np, double clip) {
     if (sq < 0) unreachable("optimizer: bad sum");
     total = total < 0 ? sq : ad_op2(c, OP_ADD, total, sq);
   }
-  int norm = ad_op2(c, OP_ADD, ad_op1(c, OP_SQRT, total), ad_scalar(c, 1e-6));
+  int root = ad_op1(c, OP_SQRT, total);
+  int norm = ad_op2(c, OP_ADD, root, ad_scalar(c, 1e-6));
   int ratio = ad_op2(c, OP_DIV, ad_scalar(c, clip), norm);
   int one = ad_scalar(c, 1);
-  return ad_op2(c, OP_SUB, one, ad_op1(c, OP_RELU, ad_op2(c, OP_SUB, ad_scalar(c, 1), ratio)));
+  return ad_op2(c, OP_SUB, one, ad_op1(c, OP_RELU, ad_op2(c, OP_SUB, one, ratio)));
 }
 
 /* The momentum buffer of SGD and RMSprop: buf = momentum buf + u, stored;
@@ -136,7 +137,8 @@ bool ad_emit_optimizer(IrFunc *f, const int *params, const int *grads, int np, i
         int s_old = mulc(&c, ir_global_ref(f, sg, c.loc), tr.rho);
         int s = ad_op2(&c, OP_ADD, s_old, mulc(&c, ad_op2(&c, OP_MUL, g, g), 1 - tr.rho));
         st[nst++] = (Store){sg, s};
-        upd = ad_op2(&c, OP_DIV, g, ad_op2(&c, OP_ADD, ad_op1(&c, OP_SQRT, s), ad_scalar(&c, tr.eps)));
+        int root = ad_op1(&c, OP_SQRT, s);
+        upd = ad_op2(&c, OP_DIV, g, ad_op2(&c, OP_ADD, root, ad_scalar(&c, tr.eps)));
       }
       upd = momentum_buffer(&c, &tr, gi, upd, st, &nst, d);
       if (upd < 0) {
