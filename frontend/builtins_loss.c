@@ -204,6 +204,7 @@ static int lower_bce(Lower *L, const Builtin *b, const Expr *call, BArg *a) {
                  "binary_cross_entropy expects probabilities, but this tensor is not known to lie in [0, 1] "
                  "(apply sigmoid, or pass from_logits: true if it holds logits)");
   }
+  if (logits && L->bce_logits < 0) L->bce_logits = p;
   if (!match_shapes(L, b, call, &p, &y)) return FE_ERR;
   int per = logits ? bce_of_logits(L, p, y, loc) : bce_of_probs(L, p, y, loc);
   return per < 0 ? FE_ERR : mean_all(L, per, loc);

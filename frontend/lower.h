@@ -58,6 +58,8 @@ typedef struct Lower {
   bool in_loss; /* lowering `minimize`: no summary rows for its activations */
   bool task_set;
   int task; /* NNRT_TASK_* of the first loss function called */
+  int bce_logits; /* the logits binary_cross_entropy read (FE_ERR: none): when
+                   * they are the output, the task is NNRT_TASK_BINARY_LOGITS */
 } Lower;
 
 /* ---- lower.c ---- */

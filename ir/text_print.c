@@ -23,8 +23,8 @@
 /* The keyword tables of the text format (text.h), for both directions. */
 const char *const ir_text_opt_names[4] = {[OPT_SGD] = "sgd", [OPT_ADAM] = "adam", [OPT_ADAMW] = "adamw",
                                          [OPT_RMSPROP] = "rmsprop"};
-const char *const ir_text_task_names[3] = {
-    [NNRT_TASK_CLASSIFY] = "classify", [NNRT_TASK_BINARY] = "binary", [NNRT_TASK_REGRESS] = "regress"};
+const char *const ir_text_task_names[4] = {[NNRT_TASK_CLASSIFY] = "classify", [NNRT_TASK_BINARY] = "binary",
+                                          [NNRT_TASK_REGRESS] = "regress", [NNRT_TASK_BINARY_LOGITS] = "binary_logits"};
 const char *const ir_text_init_names[9] = {
     [NNRT_INIT_ZEROS] = "zeros",           [NNRT_INIT_ONES] = "ones",
     [NNRT_INIT_NORMAL] = "normal",         [NNRT_INIT_UNIFORM] = "uniform",

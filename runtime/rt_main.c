@@ -136,6 +136,7 @@ static const char text_spec_help[] =
 static const char *task_name(int32_t task) {
   return task == NNRT_TASK_CLASSIFY ? "classification"
          : task == NNRT_TASK_BINARY ? "binary classification"
+         : task == NNRT_TASK_BINARY_LOGITS ? "binary classification (from logits)"
                                     : "regression";
 }
 

@@ -444,6 +444,24 @@ static void test_loss_values(void) {
                   x, w1, cls);
   CHECK(fabs(got - want_q) < 1e-12);
 
+  /* The task says how eval and predict read the output: the logits the
+   * loss read give binary_logits (threshold 0), a probability binary. */
+  {
+    const char *srcs[3] = {" z = x @ w; output z; minimize binary_cross_entropy(z, y, from_logits: true)",
+                           " z = x @ w; output z; minimize binary_cross_entropy(sigmoid(z), y)",
+                           " z = x @ w; p = sigmoid(z); output p; minimize binary_cross_entropy(p, y)"};
+    const int tasks[3] = {NNRT_TASK_BINARY_LOGITS, NNRT_TASK_BINARY_LOGITS, NNRT_TASK_BINARY};
+    for (int i = 0; i < 3; i++) {
+      Arena *ta = arena_new();
+      char src[512], *diags;
+      snprintf(src, sizeof src, "model m {\n input x: f32[B, 3]; input y: i32[B]; param w: f32[3, 1] = zeros\n%s\n}\n",
+               srcs[i]);
+      FeModel *fm = compile(ta, src, &diags, NULL);
+      CHECK(fm && fm->mod->train.task == tasks[i]);
+      arena_free(ta);
+    }
+  }
+
   /* mae and huber (its default delta 1: |d| = 0.8 in the quadratic part,
    * the others in the linear one) as torch.nn.L1Loss and HuberLoss */
   double want_mae = 0, want_huber = 0;
