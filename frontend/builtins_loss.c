@@ -43,11 +43,15 @@ static bool is_probability(Lower *L, int x) {
   case OP_SOFTMAX:
   case OP_SIGMOID:
   case OP_ONEHOT:
-  case OP_STEP: return true;
-  case OP_CONST: return n->at.value >= 0 && n->at.value <= 1;
+  case OP_STEP:
+    return true;
+  case OP_CONST:
+    return n->at.value >= 0 && n->at.value <= 1;
   case OP_MUL:
-  case OP_CONCAT: return is_probability(L, n->args[0]) && is_probability(L, n->args[1]);
-  default: return (ir_ops[n->op].flags & OPF_LAYOUT) && is_probability(L, n->args[0]);
+  case OP_CONCAT:
+    return is_probability(L, n->args[0]) && is_probability(L, n->args[1]);
+  default:
+    return (ir_ops[n->op].flags & OPF_LAYOUT) && is_probability(L, n->args[0]);
   }
 }
 
@@ -252,8 +256,10 @@ static int lower_huber(Lower *L, const Builtin *b, const Expr *call, BArg *a) {
   return mean_all(L, fe_emit2(L, OP_ADD, quad, lin, loc), loc);
 }
 
-#define PRED_TARGET {"pred", P_TENSOR, FE_REQUIRED, NULL}, {"target", P_TENSOR, FE_REQUIRED, NULL}
-#define FROM_LOGITS {"from_logits", P_BOOL, FE_OPTIONAL, NULL}
+#define PRED_TARGET                                                                                                    \
+  {"pred", P_TENSOR, FE_REQUIRED, NULL}, { "target", P_TENSOR, FE_REQUIRED, NULL }
+#define FROM_LOGITS                                                                                                    \
+  { "from_logits", P_BOOL, FE_OPTIONAL, NULL }
 
 /* Each sets the module's task (the first loss called). */
 const Builtin fe_loss_builtins[] = {

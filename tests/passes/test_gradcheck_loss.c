@@ -21,8 +21,10 @@ static void loss_gradcheck(const char *what, const char *src, int K, const doubl
     IrFunc *g = ad_build_grad_func(m, ir_func_find(m, IR_FN_EVAL), "grad");
     ok = g && g->nrets == 2 && m->nglobals == 1 && verify(m);
     double x[BATCH * 3], w[3 * 8], dw[3 * 8], loss, scratch[3 * 8];
-    for (int j = 0; j < BATCH * 3; j++) x[j] = urand(-1, 1);
-    for (int j = 0; j < 3 * K; j++) w[j] = w0 ? w0[j] : urand(-1, 1);
+    for (int j = 0; j < BATCH * 3; j++)
+      x[j] = urand(-1, 1);
+    for (int j = 0; j < 3 * K; j++)
+      w[j] = w0 ? w0[j] : urand(-1, 1);
     double *gl[] = {w}, *in[] = {x, (double *)t};
     ok = ok && run(g, gl, in, (double *[]){&loss, dw});
     const double h = 1e-6;
@@ -42,19 +44,21 @@ static void loss_gradcheck(const char *what, const char *src, int K, const doubl
   arena_free(a);
 }
 
-#define MODEL(K, T, body)                                                                                       \
+#define MODEL(K, T, body)                                                                                              \
   "model m {\n input x: f32[B, 3]; input t: " T "; param w: f32[3, " #K "] = zeros\n" body "\n}\n"
 
 void loss_checks(void) {
   const double cls[BATCH] = {0, 3, 1, 3}, bin[BATCH] = {0, 1, 1, 0}, target[BATCH] = {0.9, -1.2, 0.1, 2.5};
-  loss_gradcheck("cross_entropy(softmax output)", MODEL(4, "i32[B]", " p = softmax(x @ w); output p; minimize cross_entropy(p, t)"),
-                 4, cls, NULL);
+  loss_gradcheck("cross_entropy(softmax output)",
+                 MODEL(4, "i32[B]", " p = softmax(x @ w); output p; minimize cross_entropy(p, t)"), 4, cls, NULL);
   loss_gradcheck("cross_entropy(probabilities, from_logits: false)",
-                 MODEL(4, "i32[B]", " p = 0.5 * softmax(x @ w) + 0.125; output p\n"
-                                     " minimize cross_entropy(p, t, from_logits: false)"),
+                 MODEL(4, "i32[B]",
+                       " p = 0.5 * softmax(x @ w) + 0.125; output p\n"
+                       " minimize cross_entropy(p, t, from_logits: false)"),
                  4, cls, NULL);
   loss_gradcheck("binary_cross_entropy(sigmoid output)",
-                 MODEL(1, "i32[B]", " p = sigmoid(x @ w); output p; minimize binary_cross_entropy(p, t)"), 1, bin, NULL);
+                 MODEL(1, "i32[B]", " p = sigmoid(x @ w); output p; minimize binary_cross_entropy(p, t)"), 1, bin,
+                 NULL);
   /* Every logit 0 (zero-initialised weights): the gradient is sigmoid(0) - y
    * there, not the one-sided slope of a kink. */
   const double zeros[3] = {0, 0, 0};
