@@ -1,7 +1,8 @@
 /* lower.h — shared between lower.c (statements, expressions, the two IR
  * functions), builtins.c (the table of builtin functions, initialisers and
- * optimizers; builtins_seq.c holds the callbacks of the sequence layers) and
- * train.c (the train block). Internal to frontend/.
+ * optimizers; builtins_seq.c holds the callbacks of the sequence layers,
+ * builtins_loss.c the losses) and train.c (the train block). Internal to
+ * frontend/.
  *
  * Lowering produces IR values; FE_ERR stands for a value that failed. It
  * was reported where it failed, and every later use of it fails silently, so
