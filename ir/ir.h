@@ -281,12 +281,19 @@ typedef struct IrGlobal {
   Loc loc;
 } IrGlobal;
 
-typedef enum { OPT_SGD = NNRT_OPT_SGD, OPT_ADAM = NNRT_OPT_ADAM, OPT_ADAMW = NNRT_OPT_ADAMW } OptKind;
+typedef enum {
+  OPT_SGD = NNRT_OPT_SGD,
+  OPT_ADAM = NNRT_OPT_ADAM,
+  OPT_ADAMW = NNRT_OPT_ADAMW,
+  OPT_RMSPROP = NNRT_OPT_RMSPROP
+} OptKind;
 
 typedef struct IrTrain {
   bool present; /* the module has a train block */
   OptKind opt;
   double lr, beta1, beta2, eps, weight_decay, momentum;
+  double rho;       /* rmsprop: decay of the mean square (torch's alpha) */
+  double clip_norm; /* > 0: gradients scaled to this global L2 norm at most */
   int batch, epochs;
   const char *data; /* dataset name, e.g. "fashion_mnist" */
   int task;         /* NNRT_TASK_* */

@@ -422,6 +422,13 @@ typedef struct RtClassScore {
  * avg[0] the macro average, avg[1] the support-weighted one; returns the
  * accuracy (NaN when the matrix is empty). Undefined ratios are 0. */
 double rt_class_scores(const int64_t *cm, int64_t k, RtClassScore *per, RtClassScore avg[2]);
+/* Binary classification, from probabilities or from logits. */
+static inline int rt_task_binary(int32_t task) {
+  return task == NNRT_TASK_BINARY || task == NNRT_TASK_BINARY_LOGITS;
+}
+/* The class (0 or 1) a binary model's output value says: p >= 0.5 for a
+ * probability, z >= 0 for a logit (the same decision, sigmoid(z) >= 0.5). */
+static inline int rt_binary_class(int32_t task, float v) { return task == NNRT_TASK_BINARY_LOGITS ? v >= 0 : v >= 0.5f; }
 /* Argmax over the classes of output row r (classification). */
 int64_t rt_argmax_row(const RtSession *s, int64_t r);
 double rt_metrics_loss(const RtMetrics *m);

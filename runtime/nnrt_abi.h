@@ -43,13 +43,14 @@ enum {
 /* A global is a trained parameter or optimizer state (Adam moments, step count). */
 enum { NNRT_PARAM = 0, NNRT_STATE = 1 };
 
-enum { NNRT_OPT_SGD = 0, NNRT_OPT_ADAM = 1, NNRT_OPT_ADAMW = 2 };
+enum { NNRT_OPT_SGD = 0, NNRT_OPT_ADAM = 1, NNRT_OPT_ADAMW = 2, NNRT_OPT_RMSPROP = 3 };
 
 /* Loss kinds decide how the driver computes accuracy from the second output. */
 enum {
   NNRT_TASK_CLASSIFY = 0, /* logits [B, C], labels i32 [B]: argmax accuracy */
   NNRT_TASK_BINARY = 1,   /* probability [B] or [B,1], labels 0/1: p >= 0.5 accuracy */
-  NNRT_TASK_REGRESS = 2   /* no accuracy */
+  NNRT_TASK_REGRESS = 2,  /* no accuracy */
+  NNRT_TASK_BINARY_LOGITS = 3 /* as BINARY, but the output is the logit z: z >= 0 (p >= 0.5) */
 };
 
 typedef struct {

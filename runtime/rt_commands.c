@@ -110,7 +110,7 @@ int rt_eval(const NnrtModel *m, const RtOptions *o, RtError *e) {
   if (rt_session_alloc(&s, o->batch < n ? o->batch : n, e) ||
       rt_st_load(o->ckpt_path, m, &s.g, RT_LOAD_PARAMS, NULL, e))
     goto out;
-  int64_t k = m->task == NNRT_TASK_BINARY ? 2 : s.classes; /* binary: classes 0 and 1 at p >= 0.5 */
+  int64_t k = rt_task_binary(m->task) ? 2 : s.classes; /* binary: classes 0 and 1 at p >= 0.5 */
   if (k > 0 && k <= RT_REPORT_MAX_CLASSES && !(cm = rt_alloc((size_t)(k * k) * sizeof *cm, "confusion matrix", e)))
     goto out;
   RtMetrics mt;
@@ -149,9 +149,9 @@ static void print_prediction(const RtSession *s, int64_t row) {
     int64_t rows = s->out_per / s->classes; /* > 1 for per-token outputs */
     for (int64_t r = 0; r < rows; r++)
       printf(r ? " %" PRId64 : "%" PRId64, rt_argmax_row(s, row * rows + r));
-  } else if (m->task == NNRT_TASK_BINARY) {
+  } else if (rt_task_binary(m->task)) {
     for (int64_t r = 0; r < s->out_per; r++)
-      printf(r ? " %d" : "%d", s->out[row * s->out_per + r] >= 0.5f);
+      printf(r ? " %d" : "%d", rt_binary_class(m->task, s->out[row * s->out_per + r]));
   } else {
     for (int64_t r = 0; r < s->out_per; r++)
       printf(r ? " %.6g" : "%.6g", (double)s->out[row * s->out_per + r]);

@@ -136,11 +136,12 @@ static const char text_spec_help[] =
 static const char *task_name(int32_t task) {
   return task == NNRT_TASK_CLASSIFY ? "classification"
          : task == NNRT_TASK_BINARY ? "binary classification"
+         : task == NNRT_TASK_BINARY_LOGITS ? "binary classification (from logits)"
                                     : "regression";
 }
 
 static const char *opt_name(int32_t opt) {
-  return opt == NNRT_OPT_SGD ? "sgd" : opt == NNRT_OPT_ADAM ? "adam" : "adamw";
+  return opt == NNRT_OPT_SGD ? "sgd" : opt == NNRT_OPT_ADAM ? "adam" : opt == NNRT_OPT_ADAMW ? "adamw" : "rmsprop";
 }
 
 /* The default shown in --help, "" for none. */

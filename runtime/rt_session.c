@@ -155,7 +155,7 @@ int rt_session_bind(RtSession *s, const RtArray *x, const RtArray *y, RtError *e
                      "classification model output '%s' %s does not give one row of class scores per label%s%s", o->name,
                      tensor_shape(s, o, shape, sizeof shape), s->y_t ? " of " : "", s->y_t ? s->y_t->name : "");
     s->classes = c;
-  } else if (s->m->task == NNRT_TASK_BINARY && with_y && s->out_per != s->y_per) {
+  } else if (rt_task_binary(s->m->task) && with_y && s->out_per != s->y_per) {
     return rt_fail(e, RT_EXIT_FAIL, "binary model output '%s' %s does not give one probability per label", o->name,
                    tensor_shape(s, o, shape, sizeof shape));
   }
@@ -240,11 +240,11 @@ static void score(const RtSession *s, const void *labels, int64_t bs, RtMetrics 
       if (confusion) confusion[y * s->classes + p]++;
     }
     m->scored += bs * s->y_per;
-  } else if (s->m->task == NNRT_TASK_BINARY) {
+  } else if (rt_task_binary(s->m->task)) {
     for (int64_t r = 0; r < bs * s->y_per; r++) {
       double y = rt_dtype_get(yd, labels, r);
       int truth = rt_dtype_is_float(yd) ? y >= 0.5 : y != 0;
-      int pred = s->out[r] >= 0.5f;
+      int pred = rt_binary_class(s->m->task, s->out[r]);
       m->correct += pred == truth;
       if (confusion) confusion[truth * 2 + pred]++;
     }

@@ -554,7 +554,10 @@ static void binary_eval(void **args, const int64_t *syms, void *ws) {
   memcpy(args[3], x, (size_t)syms[0] * sizeof *x);
 }
 
-static void test_binary_scoring(void) {
+/* The same decisions from probabilities (p >= 0.5) or from logits (z >= 0,
+ * NNRT_TASK_BINARY_LOGITS: a model whose output is the logits its
+ * binary_cross_entropy read). */
+static void binary_scoring(int32_t task, const float *values) {
   static const char *const syms[] = {"B"};
   static const NnrtTensor in[] = {{"x", 0, NNRT_F32, 2, 0, {-1, 1}, 0, 0}, {"y", 0, NNRT_I32, 1, 0, {-1}, 0, 0}};
   static const NnrtTensor out[] = {{"loss", 0, NNRT_F32, 0, 0, {0}, 0, 0}, {"p", 0, NNRT_F32, 1, 0, {-1}, 0, 0}};
@@ -563,10 +566,9 @@ static void test_binary_scoring(void) {
                  .n_syms = 1,
                  .sym_names = syms,
                  .eval_step = {"eval_step", binary_eval, NULL, 2, 2, in, out},
-                 .task = NNRT_TASK_BINARY};
-  /* p:     0.9 0.5 0.49 0.1 0.7 0.2  (0.5 counts as class 1)
-   * label: 1   0   1    0   1   0    -> tp 2, fp 1, fn 1, tn 2 */
-  float x[6] = {0.9f, 0.5f, 0.49f, 0.1f, 0.7f, 0.2f};
+                 .task = task};
+  float x[6];
+  memcpy(x, values, sizeof x);
   int32_t y[6] = {1, 0, 1, 0, 1, 0};
   RtDataset d = {0};
   d.x.dtype = NNRT_F32, d.x.rank = 2, d.x.dims[0] = 6, d.x.dims[1] = 1, d.x.numel = 6, d.x.data = x;
@@ -582,6 +584,15 @@ static void test_binary_scoring(void) {
   CHECK(mt.samples == 6 && mt.scored == 6 && mt.correct == 4);
   CHECK(cm[0] == 2 && cm[1] == 1 && cm[2] == 1 && cm[3] == 2);
   rt_session_close(&s);
+}
+
+static void test_binary_scoring(void) {
+  /* p:     0.9 0.5 0.49 0.1 0.7 0.2  (0.5 counts as class 1)
+   * label: 1   0   1    0   1   0    -> tp 2, fp 1, fn 1, tn 2 */
+  binary_scoring(NNRT_TASK_BINARY, (const float[]){0.9f, 0.5f, 0.49f, 0.1f, 0.7f, 0.2f});
+  /* the logits of those: 0 counts as class 1; 0.3 would be class 0 as a
+   * probability, and is class 1 as a logit */
+  binary_scoring(NNRT_TASK_BINARY_LOGITS, (const float[]){2.2f, 0.0f, -0.04f, -2.2f, 0.3f, -1.4f});
 }
 
 int main(void) {
