@@ -219,8 +219,14 @@ typedef struct RtArray {
   int64_t data_offset;  /* and bytes per element on disk: for messages */
   int32_t elem_bytes;
   void *data;             /* rt_alloc'd */
+  int64_t *line;          /* a text file's (CSV): the line of each sample, rt_alloc'd; else NULL */
   char path[RT_PATH_MAX]; /* where it came from, for messages */
 } RtArray;
+
+/* Where element i of a is, for messages: "path:LINE" (a text file: the line
+ * of its sample) or "path: offset N" (a binary file); i < 0: its shape
+ * ("path: offset N" of the header, or "path"). */
+const char *rt_array_where(const RtArray *a, int64_t i, char *buf, size_t size);
 
 void rt_array_free(RtArray *a);
 /* Converts in place: I32 -> F32 exactly; F32 -> I32 only for integral values
@@ -241,16 +247,48 @@ typedef struct RtDataset {
 } RtDataset;
 
 enum { RT_SPLIT_TRAIN = 0, RT_SPLIT_TEST = 1 };
+/* rt_data_load's dtype for "as the file stores it" (the data command). */
+#define RT_DTYPE_AS_STORED (-1)
 
 /* The directory a named data set is installed in, or NULL. */
 const char *rt_data_default_dir(const char *dataset, char *buf, size_t size);
 /* `given` (--data) if set, else the model's data set's default directory. */
 const char *rt_data_dir(const char *given, const char *dataset, char *buf, size_t size, RtError *e);
 /* Loads one split from dir: train_x.npy/train_y.npy (or test_*) if present,
- * else the IDX files of (Fashion-)MNIST; converts x and y to the dtypes of
- * the model inputs they feed. */
+ * train.csv (test.csv), else the IDX files of (Fashion-)MNIST; or a text or
+ * CSV spec. Converts x and y to the dtypes of the model inputs they feed
+ * (RT_DTYPE_AS_STORED: leaves them as loaded). */
 int rt_data_load(const char *dir, int split, int32_t x_dtype, int32_t y_dtype, RtDataset *d, RtError *e);
 void rt_data_free(RtDataset *d);
+
+/*
+ * rt_csv.c — CSV data sets: a header row, numeric cells, a label column.
+ *   FILE.csv[?label=NAME&test=F&seed=S]   one file split into train and test
+ *   DIR with train.csv and test.csv        (rt_data_load)
+ */
+typedef struct RtCsvSpec {
+  char path[RT_PATH_MAX];
+  char label[256]; /* "" when none is given */
+  double test;     /* fraction held out as the test split [0.2] */
+  uint64_t seed;   /* of that split [0] */
+} RtCsvSpec;
+int rt_csv_is_spec(const char *s); /* a path ending in .csv, maybe with ?keys */
+/* --label-column; process-wide like the vocabulary file, since
+ * rt_data_load has no room for it. Wins over a spec's label=. */
+void rt_csv_set_label_column(const char *name);
+/* The label column a spec (or --label-column) names; NULL if none. */
+const char *rt_csv_label_column(const char *spec);
+int rt_csv_parse_spec(const char *s, RtCsvSpec *sp, RtError *e);
+/* Reads a CSV file ("-": stdin): x f32 [rows, features] from every column
+ * but `label`; y [rows] from the label column, converted to y_dtype (an
+ * integer dtype demands integer cells; RT_DTYPE_AS_STORED: i32 if every
+ * label is an integer, else f32). y NULL: no labels wanted, and a label
+ * column, if named and present, is skipped. Errors are path:line:col. */
+int rt_csv_read(const char *path, const char *label, int32_t y_dtype, RtArray *x, RtArray *y, RtError *e);
+/* Split RT_SPLIT_* of a spec's file (see rt_csv.c for the split). */
+int rt_csv_load(const char *spec, int split, int32_t y_dtype, RtDataset *d, RtError *e);
+/* A whole file ("-": stdin), NUL-terminated, malloc'd. */
+int rt_read_whole(const char *path, char **buf, int64_t *size, RtError *e);
 
 /*
  * rt_text.c — fortune files, a word tokenizer, vocabularies.

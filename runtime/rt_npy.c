@@ -16,8 +16,23 @@
 
 void rt_array_free(RtArray *a) {
   rt_free(a->data);
+  rt_free(a->line);
   a->data = NULL;
+  a->line = NULL;
   a->numel = 0;
+}
+
+const char *rt_array_where(const RtArray *a, int64_t i, char *buf, size_t size) {
+  int64_t per = a->dims[0] > 0 ? a->numel / a->dims[0] : 1;
+  if (a->line && per > 0 && i >= 0 && i / per < a->dims[0])
+    snprintf(buf, size, "%s:%lld", a->path, (long long)a->line[i / per]);
+  else if (a->line) /* a text file's shape: no one place */
+    snprintf(buf, size, "%s", a->path);
+  else if (i < 0)
+    snprintf(buf, size, "%s: offset %lld", a->path, (long long)a->shape_offset);
+  else
+    snprintf(buf, size, "%s: offset %lld", a->path, (long long)(a->data_offset + i * a->elem_bytes));
+  return buf;
 }
 
 /* Any type to any: every element is checked before any is written (an

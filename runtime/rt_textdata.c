@@ -23,6 +23,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "nnrt.h"
 #include <dirent.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -355,6 +356,23 @@ static void print_split(FILE *out, const char *name, const RtDataset *d, const R
   rt_shape_str(ys, sizeof ys, d->y.rank, d->y.dims);
   fprintf(out, "%s: %lld samples, x %s %s, y %s %s\n", name, (long long)d->x.dims[0], xs, rt_dtype_name(d->x.dtype), ys,
           rt_dtype_name(d->y.dtype));
+  if (rt_dtype_is_float(d->y.dtype)) { /* regression targets: their spread, the floor an MSE must beat */
+    double sum = 0, sq = 0, lo = INFINITY, hi = -INFINITY, n = (double)(d->y.numel > 0 ? d->y.numel : 1);
+    for (int64_t i = 0; i < d->y.numel; i++) {
+      double v = rt_dtype_get(d->y.dtype, d->y.data, i);
+      sum += v;
+      lo = v < lo ? v : lo;
+      hi = v > hi ? v : hi;
+    }
+    double mean = sum / n;
+    for (int64_t i = 0; i < d->y.numel; i++) {
+      double dv = rt_dtype_get(d->y.dtype, d->y.data, i) - mean;
+      sq += dv * dv;
+    }
+    fprintf(out, "  targets: min %.6g, max %.6g, mean %.6g, std %.6g (MSE of always predicting the mean: %.6g)\n", lo,
+            hi, mean, sqrt(sq / n), sq / n);
+    return;
+  }
   if (d->y.dtype != NNRT_I32) return;
   const int32_t *y = d->y.data;
   int32_t max = -1;
@@ -392,8 +410,8 @@ int rt_data_inspect(const char *src, int samples, FILE *out, RtError *e) {
     if (text_load(src, RT_SPLIT_TRAIN, &tr, &v, &sp, e)) goto out;
     rt_vocab_free(&v); /* the test split's load sees the same vocabulary */
     if (text_load(src, RT_SPLIT_TEST, &te, &v, &sp, e)) goto out;
-  } else if (rt_data_load(src, RT_SPLIT_TRAIN, NNRT_F32, NNRT_I32, &tr, e) ||
-             rt_data_load(src, RT_SPLIT_TEST, NNRT_F32, NNRT_I32, &te, e)) {
+  } else if (rt_data_load(src, RT_SPLIT_TRAIN, RT_DTYPE_AS_STORED, RT_DTYPE_AS_STORED, &tr, e) ||
+             rt_data_load(src, RT_SPLIT_TEST, RT_DTYPE_AS_STORED, RT_DTYPE_AS_STORED, &te, e)) {
     goto out;
   }
   fprintf(out, "data set %s\n", src);
