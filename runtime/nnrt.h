@@ -369,6 +369,11 @@ void rt_text_set_vocab_file(const char *path, int reuse, int write);
 /* Loads split RT_SPLIT_* of a spec: x i32 [N, len], y i32 [N] (words) or
  * [N, len] (chars: y[t] = the byte after x[t]). */
 int rt_text_load(const char *spec, int split, RtDataset *d, RtError *e);
+/* predict's input for a word model: one sample per line of path ("-":
+ * stdin; empty lines skipped), tokenized and padded as the spec's samples
+ * are, with the vocabulary saved beside the checkpoint (else rebuilt from
+ * the training split). x: i32 [lines, len], x->line their lines. */
+int rt_text_read_lines(const char *spec, const char *path, RtArray *x, RtError *e);
 /* `data` command: sizes, per-class counts, majority rate and a few decoded
  * samples of both splits of a spec or a data directory. */
 int rt_data_inspect(const char *spec_or_dir, int samples, FILE *out, RtError *e);
@@ -477,6 +482,8 @@ typedef struct RtOptions {
   const char *data_dir; /* NULL: the model's data set's default */
   const char *init_path, *ckpt_path, *log_path, *input_path;
   int resume, quiet;
+  const char *label_column; /* CSV data: --label-column */
+  int proba;                /* predict: class probabilities */
   int64_t samples; /* data: decoded samples to print */
   const char *prompt; /* sample: the text to continue (NULL: a new fortune) */
   double temperature; /* sample: 0 = argmax */
@@ -494,6 +501,11 @@ int rt_predict(const NnrtModel *m, const RtOptions *o, RtError *e);
  * confusion matrix. */
 #define RT_REPORT_MAX_CLASSES 32
 void rt_print_class_report(FILE *out, const int64_t *cm, int64_t k, const char *const *names, int digits);
+/* Names of the k classes (k <= RT_REPORT_MAX_CLASSES) of the data in `dir`
+ * (a directory, file or spec) read by a model trained on `dataset`; NULL
+ * when none is known, and a NULL entry for a class without one. sp and buf
+ * (k entries) hold what the result points to. */
+const char *const *rt_class_names(const char *dir, const char *dataset, int64_t k, RtTextSpec *sp, const char **buf);
 /* rt_bench.c: times train_step alone; prints ms_per_step and samples_per_s. */
 int rt_bench(const NnrtModel *m, const RtOptions *o, RtError *e);
 /* The loop bench and profile share: the training set, a session for

@@ -185,17 +185,22 @@ static int64_t split_indices(const RtQuotes *q, const RtTextSpec *sp, int split,
   return out;
 }
 
-static int get_vocab(const RtQuotes *q, const RtTextSpec *sp, const char *spec, int split, RtVocab *v, RtError *e) {
-  if (g_vocab_path && g_vocab_reuse && rt_file_exists(g_vocab_path)) {
-    if (rt_vocab_load(v, g_vocab_path, e)) return -1;
-    if (v->n > sp->vocab) {
-      rt_fail(e, RT_EXIT_USAGE, "%s: %d ids, but '%s' allows vocab=%lld; give the vocab the model was trained with",
-              g_vocab_path, v->n, spec, (long long)sp->vocab);
-      rt_vocab_free(v);
-      return -1;
-    }
-    return 0;
+static int have_saved_vocab(void) { return g_vocab_path && g_vocab_reuse && rt_file_exists(g_vocab_path); }
+
+/* The vocabulary file beside the checkpoint (have_saved_vocab()). */
+static int load_saved_vocab(const RtTextSpec *sp, const char *spec, RtVocab *v, RtError *e) {
+  if (rt_vocab_load(v, g_vocab_path, e)) return -1;
+  if (v->n > sp->vocab) {
+    rt_fail(e, RT_EXIT_USAGE, "%s: %d ids, but '%s' allows vocab=%lld; give the vocab the model was trained with",
+            g_vocab_path, v->n, spec, (long long)sp->vocab);
+    rt_vocab_free(v);
+    return -1;
   }
+  return 0;
+}
+
+static int get_vocab(const RtQuotes *q, const RtTextSpec *sp, const char *spec, int split, RtVocab *v, RtError *e) {
+  if (have_saved_vocab()) return load_saved_vocab(sp, spec, v, e);
   /* Without a saved vocabulary the training split rebuilds the same one:
    * the split and the build are deterministic. */
   int32_t *idx;
@@ -262,6 +267,16 @@ out:
   return rc;
 }
 
+/* One sample's row of sp->len ids, padded where the spec says. */
+static void encode_sample(const RtVocab *v, const RtTextSpec *sp, const char *s, size_t n, int32_t *row) {
+  int64_t words = rt_text_encode(v, s, n, sp->len, row);
+  if (sp->pad_pre && words < sp->len) { /* the words last, so the final state has just read them */
+    memmove(row + (sp->len - words), row, sizeof *row * (size_t)words);
+    for (int64_t i = 0; i < sp->len - words; i++)
+      row[i] = RT_ID_PAD;
+  }
+}
+
 static int text_load(const char *spec, int split, RtDataset *d, RtVocab *keep, RtTextSpec *sp, RtError *e) {
   memset(d, 0, sizeof *d);
   if (keep) memset(keep, 0, sizeof *keep);
@@ -303,12 +318,7 @@ static int text_load(const char *spec, int split, RtDataset *d, RtVocab *keep, R
       goto out;
     int32_t *x = d->x.data, *y = d->y.data;
     for (int64_t k = 0; k < n; k++) {
-      int32_t *row = x + k * sp->len;
-      int64_t words = rt_text_encode(&v, q.buf + q.start[idx[k]], (size_t)q.len[idx[k]], sp->len, row);
-      if (sp->pad_pre && words < sp->len) { /* the words last, so the final state has just read them */
-        memmove(row + (sp->len - words), row, sizeof *row * (size_t)words);
-        for (int64_t i = 0; i < sp->len - words; i++) row[i] = RT_ID_PAD;
-      }
+      encode_sample(&v, sp, q.buf + q.start[idx[k]], (size_t)q.len[idx[k]], x + k * sp->len);
       y[k] = q.label[idx[k]];
     }
   }
@@ -327,6 +337,66 @@ out:
 int rt_text_load(const char *spec, int split, RtDataset *d, RtError *e) {
   RtTextSpec sp;
   return text_load(spec, split, d, NULL, &sp, e);
+}
+
+int rt_text_read_lines(const char *spec, const char *path, RtArray *x, RtError *e) {
+  memset(x, 0, sizeof *x);
+  RtTextSpec sp;
+  RtVocab v = {0};
+  char *buf = NULL;
+  int64_t size, rows = 0;
+  int rc = -1;
+  if (rt_text_parse_spec(spec, &sp, e)) return -1;
+  if (sp.chars)
+    return rt_fail(e, RT_EXIT_USAGE,
+                   "'%s' is a character data set: predict reads text for word models (fortunes:); continue text with "
+                   "the sample command",
+                   spec);
+  if (have_saved_vocab()) {
+    if (load_saved_vocab(&sp, spec, &v, e)) return -1;
+  } else { /* the training split rebuilds the vocabulary training saw */
+    RtDataset d;
+    RtTextSpec again;
+    if (text_load(spec, RT_SPLIT_TRAIN, &d, &v, &again, e)) return -1;
+    rt_data_free(&d);
+  }
+  if (rt_read_whole(path, &buf, &size, e)) goto out;
+  for (int64_t i = 0; i < size; i++)
+    rows += buf[i] == '\n' || i == size - 1;
+  snprintf(x->path, sizeof x->path, "%s", path);
+  x->dtype = NNRT_I32;
+  x->rank = 2;
+  x->dims[1] = sp.len;
+  if (!(x->data = rt_alloc((size_t)(rows > 0 ? rows : 1) * (size_t)sp.len * sizeof(int32_t), path, e)) ||
+      !(x->line = rt_alloc((size_t)(rows > 0 ? rows : 1) * sizeof *x->line, path, e)))
+    goto out;
+  /* One sample per line; empty lines are skipped, and x->line keeps each
+   * sample's line for messages. */
+  int64_t n = 0, line = 1;
+  for (char *p = buf, *end = buf + size; p < end; line++) {
+    char *nl = memchr(p, '\n', (size_t)(end - p));
+    size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
+    if (len > 0 && p[len - 1] == '\r') len--;
+    if (len > 0) {
+      encode_sample(&v, &sp, p, len, (int32_t *)x->data + n * sp.len);
+      x->line[n++] = line;
+    }
+    if (!nl) break;
+    p = nl + 1;
+  }
+  if (n == 0) {
+    rt_fail(e, RT_EXIT_USAGE, "%s: no text; expected one sample per line", path);
+    goto out;
+  }
+  x->dims[0] = n;
+  x->numel = n * sp.len;
+  x->elem_bytes = 0;
+  rc = 0;
+out:
+  free(buf);
+  rt_vocab_free(&v);
+  if (rc) rt_array_free(x);
+  return rc;
 }
 
 /* A sample as text: words until padding, or bytes with escapes. */
