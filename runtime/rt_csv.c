@@ -316,14 +316,14 @@ int rt_csv_read(const char *path, const char *label, int32_t y_dtype, RtArray *x
       goto out;
     }
     names = p;
+    ncol++;
     if (label && strcmp(c.cell, label) == 0) {
       if (label_at >= 0) {
         fail_at(&c, c.cell_line, c.cell_col, "the header names the label column '%s' twice", label);
         goto out;
       }
-      label_at = ncol;
+      label_at = ncol - 1;
     }
-    ncol++;
   }
   char cols[400];
   if (label && label_at < 0 && y) {
