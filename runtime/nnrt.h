@@ -272,6 +272,12 @@ typedef struct RtCsvSpec {
   double test;     /* fraction held out as the test split [0.2] */
   uint64_t seed;   /* of that split [0] */
 } RtCsvSpec;
+/* Class names, id order. */
+typedef struct RtNames {
+  int32_t n;
+  char **name; /* malloc'd */
+} RtNames;
+void rt_names_free(RtNames *nm);
 int rt_csv_is_spec(const char *s); /* a path ending in .csv, maybe with ?keys */
 /* --label-column; process-wide like the vocabulary file, since
  * rt_data_load has no room for it. Wins over a spec's label=. */
@@ -282,11 +288,21 @@ int rt_csv_parse_spec(const char *s, RtCsvSpec *sp, RtError *e);
 /* Reads a CSV file ("-": stdin): x f32 [rows, features] from every column
  * but `label`; y [rows] from the label column, converted to y_dtype (an
  * integer dtype demands integer cells; RT_DTYPE_AS_STORED: i32 if every
- * label is an integer, else f32). y NULL: no labels wanted, and a label
- * column, if named and present, is skipped. Errors are path:line:col. */
-int rt_csv_read(const char *path, const char *label, int32_t y_dtype, RtArray *x, RtArray *y, RtError *e);
-/* Split RT_SPLIT_* of a spec's file (see rt_csv.c for the split). */
-int rt_csv_load(const char *spec, int split, int32_t y_dtype, RtDataset *d, RtError *e);
+ * label is an integer, else f32). A label column with any cell that is not
+ * a number holds class names: y i32 ids in the strcmp order of the names,
+ * which `classes` (may be NULL) receives (n = 0 for numeric labels); a
+ * float y_dtype (regression) refuses them. y NULL: no labels wanted, and a
+ * label column, if named and present, is skipped. Errors are
+ * path:line:col. */
+int rt_csv_read(const char *path, const char *label, int32_t y_dtype, RtArray *x, RtArray *y, RtNames *classes,
+                RtError *e);
+/* The class names of a CSV data set (a spec, or a directory: its
+ * train.csv) whose labels are names; n = 0 when they are numbers. */
+int rt_csv_class_names(const char *src, RtNames *names, RtError *e);
+int rt_csv_is_dir(const char *dir); /* a directory holding train.csv */
+/* Split RT_SPLIT_* of a spec's file (see rt_csv.c for the split), or of a
+ * directory's train.csv and test.csv (class names: train.csv's ids). */
+int rt_csv_load(const char *src, int split, int32_t y_dtype, RtDataset *d, RtError *e);
 /* A whole file ("-": stdin), NUL-terminated, malloc'd. */
 int rt_read_whole(const char *path, char **buf, int64_t *size, RtError *e);
 
@@ -501,11 +517,12 @@ int rt_predict(const NnrtModel *m, const RtOptions *o, RtError *e);
  * confusion matrix. */
 #define RT_REPORT_MAX_CLASSES 32
 void rt_print_class_report(FILE *out, const int64_t *cm, int64_t k, const char *const *names, int digits);
-/* Names of the k classes (k <= RT_REPORT_MAX_CLASSES) of the data in `dir`
- * (a directory, file or spec) read by a model trained on `dataset`; NULL
- * when none is known, and a NULL entry for a class without one. sp and buf
- * (k entries) hold what the result points to. */
-const char *const *rt_class_names(const char *dir, const char *dataset, int64_t k, RtTextSpec *sp, const char **buf);
+/* Names of the k classes of the data in `dir` (a directory, file or spec)
+ * read by a model trained on `dataset`; NULL when none is known, and a NULL
+ * entry for a class without one. sp, csv (free it with rt_names_free) and
+ * buf (k entries) hold what the result points to. */
+const char *const *rt_class_names(const char *dir, const char *dataset, int64_t k, RtTextSpec *sp, RtNames *csv,
+                                  const char **buf);
 /* rt_bench.c: times train_step alone; prints ms_per_step and samples_per_s. */
 int rt_bench(const NnrtModel *m, const RtOptions *o, RtError *e);
 /* The loop bench and profile share: the training set, a session for

@@ -80,12 +80,19 @@ static const char *const fashion_names[10] = {"T-shirt/top", "Trouser", "Pullove
                                               "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
 
 /* A fortunes: spec's labels are its categories in order (a model with more
- * classes than categories has the rest unnamed); Fashion-MNIST is
- * recognised by the model's data set, since its files do not name their
- * classes. */
-const char *const *rt_class_names(const char *dir, const char *dataset, int64_t k, RtTextSpec *sp,
+ * classes than categories has the rest unnamed), a CSV's label names are
+ * its classes in strcmp order; Fashion-MNIST is recognised by the model's
+ * data set, since its files do not name their classes. */
+const char *const *rt_class_names(const char *dir, const char *dataset, int64_t k, RtTextSpec *sp, RtNames *csv,
                                   const char **buf) {
   RtError ignored;
+  memset(csv, 0, sizeof *csv);
+  if (rt_csv_is_spec(dir) || rt_csv_is_dir(dir)) {
+    if (rt_csv_class_names(dir, csv, &ignored) || csv->n == 0) return NULL;
+    for (int64_t c = 0; c < k; c++)
+      buf[c] = c < csv->n ? csv->name[c] : NULL;
+    return buf;
+  }
   if (rt_text_is_spec(dir)) {
     if (rt_text_parse_spec(dir, sp, &ignored) || sp->chars) return NULL;
     for (int64_t c = 0; c < k; c++)
@@ -122,9 +129,12 @@ int rt_eval(const NnrtModel *m, const RtOptions *o, RtError *e) {
     const char *dir = rt_data_dir(o->data_dir, m->dataset, dirbuf, sizeof dirbuf, e);
     const char *buf[RT_REPORT_MAX_CLASSES];
     RtTextSpec *sp = rt_alloc(sizeof *sp, "text spec", e);
+    RtNames csv = {0};
     if (!sp) goto out;
     putchar('\n');
-    rt_print_class_report(stdout, cm, k, dir ? rt_class_names(dir, m->dataset, k, sp, buf) : NULL, REPORT_DIGITS);
+    rt_print_class_report(stdout, cm, k, dir ? rt_class_names(dir, m->dataset, k, sp, &csv, buf) : NULL,
+                          REPORT_DIGITS);
+    rt_names_free(&csv);
     rt_free(sp);
   }
   rc = 0;

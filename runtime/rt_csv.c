@@ -219,27 +219,188 @@ static int read_cell(Cursor *c, int *more) {
   return 0;
 }
 
-/* A cell as a number: spaces around it allowed, nothing else. */
-static int cell_number(Cursor *c, const char *column, double *v) {
-  const char *t = c->cell;
-  while (*t == ' ' || *t == '\t')
-    t++;
-  if (!*t) return fail_at(c, c->cell_line, c->cell_col, "column '%s': empty cell; expected a number", column);
+/* pandas' read_csv markers of a missing value (its default na_values)
+ * that strtod does not already read as NaN. */
+static const char *const missing_marks[] = {"#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "1.#IND", "1.#QNAN",
+                                            "<NA>", "N/A",  "NA",       "NULL", "None",    "n/a",      "null"};
+
+typedef enum { CELL_NUMBER, CELL_EMPTY, CELL_MISSING, CELL_NONFINITE, CELL_TEXT } CellKind;
+
+/* What a cell holds; spaces and tabs around it do not count. */
+static CellKind cell_kind(const char *cell, double *v) {
+  while (*cell == ' ' || *cell == '\t')
+    cell++;
+  size_t n = strlen(cell);
+  while (n > 0 && (cell[n - 1] == ' ' || cell[n - 1] == '\t'))
+    n--;
+  if (n == 0) return CELL_EMPTY;
   char *end;
   errno = 0;
-  *v = strtod(t, &end);
-  while (*end == ' ' || *end == '\t')
-    end++;
+  *v = strtod(cell, &end);
+  if ((size_t)(end - cell) == n)
+    return isnan(*v) || isinf(*v) || fabs(*v) > 3.4028234663852886e38 ? CELL_NONFINITE : CELL_NUMBER;
+  for (size_t i = 0; i < sizeof missing_marks / sizeof *missing_marks; i++)
+    if (strlen(missing_marks[i]) == n && strncmp(cell, missing_marks[i], n) == 0) return CELL_MISSING;
+  return CELL_TEXT;
+}
+
+/* The error for a cell that is not a number (kind != CELL_NUMBER). */
+static int not_a_number(Cursor *c, CellKind kind, const char *cell, int64_t line, int64_t col, const char *column) {
   char shown[80]; /* a long cell is cut */
-  snprintf(shown, sizeof shown, "%.60s%s", c->cell, strlen(c->cell) > 60 ? "..." : "");
-  if (*end || end == t)
-    return fail_at(c, c->cell_line, c->cell_col, "column '%s': expected a number, found '%s'", column, shown);
-  if (isnan(*v) || isinf(*v) || fabs(*v) > 3.4028234663852886e38)
-    return fail_at(c, c->cell_line, c->cell_col,
+  snprintf(shown, sizeof shown, "%.60s%s", cell, strlen(cell) > 60 ? "..." : "");
+  if (kind == CELL_EMPTY) return fail_at(c, line, col, "column '%s': empty cell; expected a number", column);
+  if (kind == CELL_MISSING)
+    return fail_at(c, line, col, "column '%s': '%s' marks a missing value; expected a number (fill or drop missing "
+                   "values first)", column, shown);
+  if (kind == CELL_NONFINITE)
+    return fail_at(c, line, col,
                    "column '%s': '%s' is not a finite f32 number (NaN and inf are refused: fill or drop missing "
                    "values first)",
                    column, shown);
+  return fail_at(c, line, col, "column '%s': expected a number, found '%s'", column, shown);
+}
+
+/* The label cells, kept as text until every row is read: they are numbers,
+ * or class names when any of them is not a number. */
+typedef struct Labels {
+  char *text; /* the cells, each NUL-terminated */
+  int64_t used, cap;
+  int64_t *off, *line, *col;
+  int64_t n, ncap;
+} Labels;
+
+static int labels_push(Labels *l, const Cursor *c) {
+  size_t len = strlen(c->cell) + 1;
+  if (l->used + (int64_t)len > l->cap) {
+    int64_t cap = l->cap ? l->cap * 2 : 4096;
+    while (cap < l->used + (int64_t)len)
+      cap *= 2;
+    char *t = realloc(l->text, (size_t)cap);
+    if (!t) return rt_fail(c->e, RT_EXIT_FAIL, "out of memory reading %s", c->path);
+    l->text = t;
+    l->cap = cap;
+  }
+  if (l->n == l->ncap) {
+    int64_t cap = l->ncap ? l->ncap * 2 : 1024;
+    int64_t *o = realloc(l->off, (size_t)cap * sizeof *o);
+    if (o) l->off = o;
+    int64_t *li = o ? realloc(l->line, (size_t)cap * sizeof *li) : NULL;
+    if (li) l->line = li;
+    int64_t *co = li ? realloc(l->col, (size_t)cap * sizeof *co) : NULL;
+    if (!co) return rt_fail(c->e, RT_EXIT_FAIL, "out of memory reading %s", c->path);
+    l->col = co;
+    l->ncap = cap;
+  }
+  memcpy(l->text + l->used, c->cell, len);
+  l->off[l->n] = l->used;
+  l->line[l->n] = c->cell_line;
+  l->col[l->n++] = c->cell_col;
+  l->used += (int64_t)len;
   return 0;
+}
+
+static void labels_free(Labels *l) {
+  free(l->text);
+  free(l->off);
+  free(l->line);
+  free(l->col);
+}
+
+void rt_names_free(RtNames *nm) {
+  for (int32_t i = 0; i < nm->n; i++)
+    free(nm->name[i]);
+  free(nm->name);
+  nm->name = NULL;
+  nm->n = 0;
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* Class names: the distinct cells in strcmp order (sklearn's LabelEncoder
+ * order), so a file gives the same ids whatever the order of its rows. */
+static int name_classes(const Labels *l, RtNames *out, int32_t *ids, const char *path, RtError *e) {
+  char **all = malloc((size_t)(l->n > 0 ? l->n : 1) * sizeof *all);
+  if (!all) return rt_fail(e, RT_EXIT_FAIL, "out of memory reading %s", path);
+  for (int64_t i = 0; i < l->n; i++)
+    all[i] = l->text + l->off[i];
+  qsort(all, (size_t)l->n, sizeof *all, cmp_str);
+  int64_t k = 0;
+  for (int64_t i = 0; i < l->n; i++)
+    if (k == 0 || strcmp(all[k - 1], all[i]) != 0) all[k++] = all[i];
+  out->n = 0;
+  out->name = calloc((size_t)(k > 0 ? k : 1), sizeof *out->name);
+  int rc = out->name ? 0 : rt_fail(e, RT_EXIT_FAIL, "out of memory reading %s", path);
+  for (int64_t i = 0; i < k && rc == 0; i++) {
+    if (!(out->name[i] = strdup(all[i]))) rc = rt_fail(e, RT_EXIT_FAIL, "out of memory reading %s", path);
+    out->n = (int32_t)(i + 1);
+  }
+  for (int64_t i = 0; i < l->n && rc == 0; i++) {
+    const char *key = l->text + l->off[i];
+    char **hit = bsearch(&key, out->name, (size_t)out->n, sizeof *out->name, cmp_str);
+    ids[i] = (int32_t)(hit - out->name);
+  }
+  free(all);
+  if (rc) rt_names_free(out);
+  return rc;
+}
+
+static int alloc_array(RtArray *a, const char *path, int rank, int64_t d0, int64_t d1, int32_t dtype, RtError *e) {
+  memset(a, 0, sizeof *a);
+  snprintf(a->path, sizeof a->path, "%s", path);
+  a->dtype = dtype;
+  a->rank = rank;
+  a->dims[0] = d0;
+  a->dims[1] = d1;
+  a->numel = d0 * (rank > 1 ? d1 : 1);
+  a->elem_bytes = 0; /* a text file: messages give lines, not offsets */
+  a->data = rt_alloc((size_t)(a->numel > 0 ? a->numel : 1) * rt_dtype_size(dtype), path, e);
+  a->line = rt_alloc((size_t)(d0 > 0 ? d0 : 1) * sizeof *a->line, path, e);
+  return a->data && a->line ? 0 : -1;
+}
+
+/* y from the label cells: numbers (integers when the model's labels are),
+ * or class ids of names. */
+static int make_labels(Cursor *c, const Labels *l, const char *column, int32_t y_dtype, RtArray *y,
+                       const int64_t *lines, RtNames *classes) {
+  int64_t first_text = -1;
+  int all_i32 = 1;
+  for (int64_t i = 0; i < l->n; i++) {
+    double v = 0;
+    const char *cell = l->text + l->off[i];
+    CellKind kind = cell_kind(cell, &v);
+    if (kind == CELL_TEXT && first_text < 0) first_text = i;
+    if (kind != CELL_TEXT && kind != CELL_NUMBER) return not_a_number(c, kind, cell, l->line[i], l->col[i], column);
+    if (kind == CELL_NUMBER && !(v == floor(v) && rt_dtype_holds(NNRT_I32, v))) all_i32 = 0;
+  }
+  int float_labels = y_dtype != RT_DTYPE_AS_STORED && rt_dtype_is_float(y_dtype);
+  int int_labels = y_dtype != RT_DTYPE_AS_STORED && !float_labels;
+  if (first_text >= 0 && float_labels)
+    return fail_at(c, l->line[first_text], l->col[first_text],
+                   "label column '%s': expected a number, found '%s' (class names need a classification model; this "
+                   "one regresses)",
+                   column, l->text + l->off[first_text]);
+  /* as stored: i32 when every label is one */
+  int32_t stored = first_text >= 0 || int_labels || (!float_labels && all_i32) ? NNRT_I32 : NNRT_F32;
+  if (alloc_array(y, c->path, 1, l->n, 0, stored, c->e)) return -1;
+  memcpy(y->line, lines, (size_t)l->n * sizeof *lines);
+  if (first_text >= 0) {
+    RtNames local = {0};
+    if (name_classes(l, classes ? classes : &local, y->data, c->path, c->e)) return -1;
+    rt_names_free(&local);
+    return 0;
+  }
+  for (int64_t i = 0; i < l->n; i++) {
+    double v = 0;
+    const char *cell = l->text + l->off[i];
+    cell_kind(cell, &v);
+    if (int_labels && !(rt_dtype_holds(y_dtype, v) && rt_dtype_holds(NNRT_I32, v)))
+      return fail_at(c, l->line[i], l->col[i],
+                     "label column '%s': expected an integer class label, found '%s' (this model classifies; a "
+                     "regression model takes any number)",
+                     column, cell);
+    rt_dtype_set(stored, y->data, i, v);
+  }
+  return y_dtype == RT_DTYPE_AS_STORED ? 0 : rt_array_convert(y, y_dtype, c->e);
 }
 
 typedef struct Grow {
@@ -272,21 +433,9 @@ static void list_columns(char *buf, size_t size, char **names, int64_t n) {
   }
 }
 
-static int alloc_array(RtArray *a, const char *path, int rank, int64_t d0, int64_t d1, int32_t dtype, RtError *e) {
-  memset(a, 0, sizeof *a);
-  snprintf(a->path, sizeof a->path, "%s", path);
-  a->dtype = dtype;
-  a->rank = rank;
-  a->dims[0] = d0;
-  a->dims[1] = d1;
-  a->numel = d0 * (rank > 1 ? d1 : 1);
-  a->elem_bytes = 0; /* a text file: messages give lines, not offsets */
-  a->data = rt_alloc((size_t)(a->numel > 0 ? a->numel : 1) * rt_dtype_size(dtype), path, e);
-  a->line = rt_alloc((size_t)(d0 > 0 ? d0 : 1) * sizeof *a->line, path, e);
-  return a->data && a->line ? 0 : -1;
-}
 
-int rt_csv_read(const char *path, const char *label, int32_t y_dtype, RtArray *x, RtArray *y, RtError *e) {
+int rt_csv_read(const char *path, const char *label, int32_t y_dtype, RtArray *x, RtArray *y, RtNames *classes,
+                RtError *e) {
   memset(x, 0, sizeof *x);
   if (y) memset(y, 0, sizeof *y);
   char *buf;
@@ -297,7 +446,9 @@ int rt_csv_read(const char *path, const char *label, int32_t y_dtype, RtArray *x
   char **names = NULL;
   int64_t ncol = 0, label_at = -1, rows = 0, lines_cap = 0;
   int64_t *lines = NULL;
-  Grow feat = {0}, lab = {0};
+  Grow feat = {0};
+  Labels labs = {0};
+  if (classes) memset(classes, 0, sizeof *classes);
   int rc = -1, more = 1;
   while (c.s < c.end && at_eol(&c))
     next_line(&c);
@@ -345,8 +496,6 @@ int rt_csv_read(const char *path, const char *label, int32_t y_dtype, RtArray *x
     goto out;
   }
   next_line(&c);
-  int int_labels = y_dtype != RT_DTYPE_AS_STORED && !rt_dtype_is_float(y_dtype);
-  int all_integral = 1;
   while (c.s < c.end) {
     if (at_eol(&c)) { /* an empty line: skipped, as pandas does */
       next_line(&c);
@@ -361,20 +510,16 @@ int rt_csv_read(const char *path, const char *label, int32_t y_dtype, RtArray *x
         goto out;
       }
       if (read_cell(&c, &more)) goto out;
-      double v = 0;
-      if (cell_number(&c, names[k], &v)) goto out;
-      if (k == label_at) {
-        if (v != floor(v)) all_integral = 0;
-        if (int_labels && !rt_dtype_holds(y_dtype, v)) {
-          fail_at(&c, c.cell_line, c.cell_col,
-                  "label column '%s': expected an integer class label, found '%s' (this model classifies; a "
-                  "regression model takes any number)",
-                  names[k], c.cell);
+      if (k == label_at) { /* checked once every row is read */
+        if (y && labels_push(&labs, &c)) goto out;
+      } else {
+        double v = 0;
+        CellKind kind = cell_kind(c.cell, &v);
+        if (kind != CELL_NUMBER) {
+          not_a_number(&c, kind, c.cell, c.cell_line, c.cell_col, names[k]);
           goto out;
         }
-        if (grow_push(&lab, (float)v, path, e)) goto out;
-      } else if (grow_push(&feat, (float)v, path, e)) {
-        goto out;
+        if (grow_push(&feat, (float)v, path, e)) goto out;
       }
       k++;
     }
@@ -407,13 +552,7 @@ int rt_csv_read(const char *path, const char *label, int32_t y_dtype, RtArray *x
   if (alloc_array(x, path, 2, rows, nfeat, NNRT_F32, e)) goto out;
   memcpy(x->data, feat.v, (size_t)(rows * nfeat) * sizeof(float));
   memcpy(x->line, lines, (size_t)rows * sizeof *lines);
-  if (y && label_at >= 0) {
-    int32_t yd = y_dtype == RT_DTYPE_AS_STORED ? (all_integral ? NNRT_I32 : NNRT_F32) : NNRT_F32;
-    if (alloc_array(y, path, 1, rows, 0, NNRT_F32, e)) goto out;
-    memcpy(y->data, lab.v, (size_t)rows * sizeof(float));
-    memcpy(y->line, lines, (size_t)rows * sizeof *lines);
-    if (rt_array_convert(y, y_dtype == RT_DTYPE_AS_STORED ? yd : y_dtype, e)) goto out;
-  }
+  if (y && label_at >= 0 && make_labels(&c, &labs, names[label_at], y_dtype, y, lines, classes)) goto out;
   rc = 0;
 out:
   for (int64_t i = 0; i < ncol; i++)
@@ -421,12 +560,13 @@ out:
   free(names);
   free(lines);
   free(feat.v);
-  free(lab.v);
+  labels_free(&labs);
   free(c.cell);
   free(buf);
   if (rc) {
     rt_array_free(x);
     if (y) rt_array_free(y);
+    if (classes) rt_names_free(classes);
   }
   return rc;
 }
@@ -460,12 +600,78 @@ static int cmp_i32(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
-int rt_csv_load(const char *spec, int split, int32_t y_dtype, RtDataset *d, RtError *e) {
-  memset(d, 0, sizeof *d);
+/* "dir/name" into buf; 0 if it fits. */
+static int dir_file(char *buf, size_t size, const char *dir, const char *name, RtError *e) {
+  return rt_path_join(buf, size, dir, name) ? rt_fail(e, RT_EXIT_USAGE, "%s: path too long", dir) : 0;
+}
+
+int rt_csv_is_dir(const char *dir) {
+  char p[RT_PATH_MAX];
+  return rt_path_join(p, sizeof p, dir, "train.csv") == 0 && rt_file_exists(p);
+}
+
+int rt_csv_class_names(const char *src, RtNames *names, RtError *e) {
+  memset(names, 0, sizeof *names);
   RtCsvSpec sp;
-  if (rt_csv_parse_spec(spec, &sp, e)) return -1;
+  char path[RT_PATH_MAX];
+  const char *label = rt_csv_label_column(src);
+  if (rt_csv_is_spec(src)) {
+    if (rt_csv_parse_spec(src, &sp, e)) return -1;
+    snprintf(path, sizeof path, "%s", sp.path);
+  } else if (dir_file(path, sizeof path, src, "train.csv", e)) {
+    return -1;
+  }
+  RtArray x, y;
+  if (rt_csv_read(path, label, RT_DTYPE_AS_STORED, &x, &y, names, e)) return -1;
+  rt_array_free(&x);
+  rt_array_free(&y);
+  return 0;
+}
+
+/* test.csv's class ids (by its own names) as train.csv's: the training
+ * file decides the ids, and a class it lacks cannot be scored. */
+static int remap_to_train(const char *dir, RtArray *y, const RtNames *own, RtError *e) {
+  RtNames train;
+  if (rt_csv_class_names(dir, &train, e)) return -1;
+  int rc = 0;
+  if (train.n == 0)
+    rc = rt_fail(e, RT_EXIT_USAGE, "%s: the labels are names, but train.csv's are numbers", y->path);
+  int32_t *ids = y->data;
+  for (int64_t i = 0; i < y->numel && rc == 0; i++) {
+    const char *key = own->name[ids[i]];
+    char **hit = bsearch(&key, train.name, (size_t)train.n, sizeof *train.name, cmp_str);
+    if (!hit)
+      rc = rt_fail(e, RT_EXIT_USAGE, "%s:%lld: class '%s' does not occur in train.csv, which names the classes",
+                   y->path, (long long)y->line[i], key);
+    else
+      ids[i] = (int32_t)(hit - train.name);
+  }
+  rt_names_free(&train);
+  return rc;
+}
+
+static int load_dir(const char *dir, int split, int32_t y_dtype, RtDataset *d, RtError *e) {
+  char path[RT_PATH_MAX];
+  RtNames own;
+  if (dir_file(path, sizeof path, dir, split == RT_SPLIT_TRAIN ? "train.csv" : "test.csv", e)) return -1;
+  if (!rt_file_exists(path)) return rt_fail(e, RT_EXIT_USAGE, "%s: no such file (beside train.csv)", path);
+  if (rt_csv_read(path, rt_csv_label_column(NULL), y_dtype, &d->x, &d->y, &own, e)) return -1;
+  int rc = own.n > 0 && split == RT_SPLIT_TEST ? remap_to_train(dir, &d->y, &own, e) : 0;
+  rt_names_free(&own);
+  return rc;
+}
+
+int rt_csv_load(const char *src, int split, int32_t y_dtype, RtDataset *d, RtError *e) {
+  memset(d, 0, sizeof *d);
+  if (!rt_csv_is_spec(src)) {
+    if (load_dir(src, split, y_dtype, d, e) == 0) return 0;
+    rt_data_free(d);
+    return -1;
+  }
+  RtCsvSpec sp;
+  if (rt_csv_parse_spec(src, &sp, e)) return -1;
   if (!rt_file_exists(sp.path)) return rt_fail(e, RT_EXIT_USAGE, "%s: no such file", sp.path);
-  if (rt_csv_read(sp.path, sp.label[0] ? sp.label : NULL, y_dtype, &d->x, &d->y, e)) return -1;
+  if (rt_csv_read(sp.path, sp.label[0] ? sp.label : NULL, y_dtype, &d->x, &d->y, NULL, e)) return -1;
   int64_t n = d->x.dims[0];
   if (n < 2) {
     rt_data_free(d);

@@ -205,7 +205,7 @@ int rt_data_load(const char *dir, int split, int32_t x_dtype, int32_t y_dtype, R
     if (convert(d, x_dtype, y_dtype, e)) goto fail;
     return 0;
   }
-  if (rt_csv_is_spec(dir)) {
+  if (rt_csv_is_spec(dir) || rt_csv_is_dir(dir)) {
     if (rt_csv_load(dir, split, y_dtype, d, e) || convert(d, x_dtype, y_dtype, e)) goto fail;
     return 0;
   }
@@ -214,13 +214,6 @@ int rt_data_load(const char *dir, int split, int32_t x_dtype, int32_t y_dtype, R
                    "%s: no such directory (set the data set with --data DIR, --data FILE.csv or a text spec)", dir);
   const char *pre = split == RT_SPLIT_TRAIN ? "train" : "test";
   char xp[RT_PATH_MAX], yp[RT_PATH_MAX], name[64];
-  snprintf(name, sizeof name, "%s.csv", pre);
-  if (rt_path_join(xp, sizeof xp, dir, name)) return too_long(e, dir);
-  if (rt_file_exists(xp)) {
-    if (rt_csv_read(xp, rt_csv_label_column(NULL), y_dtype, &d->x, &d->y, e) || convert(d, x_dtype, y_dtype, e))
-      goto fail;
-    return 0;
-  }
   snprintf(name, sizeof name, "%s_x.npy", pre);
   if (rt_path_join(xp, sizeof xp, dir, name)) return too_long(e, dir);
   int is_npy = rt_file_exists(xp);

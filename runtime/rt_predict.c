@@ -8,7 +8,7 @@
  *   per-position classes (a sequence model): the classes, separated by spaces
  *
  * NAME appears where the data set names its classes (Fashion-MNIST, the
- * categories of a fortunes: spec). The input is a .npy file, a CSV file
+ * categories of a fortunes: spec, a CSV label column of names). The input is a .npy file, a CSV file
  * (its label column skipped if present), an IDX file, or for a word model
  * lines of text tokenized as training did (the vocabulary saved beside the
  * checkpoint). Only parameters are loaded, as eval does. */
@@ -31,7 +31,7 @@ static int load_input(const char *path, const char *src, RtArray *x, RtError *e)
   if (src && rt_text_is_spec(src) && strncmp(src, "fortunes:", 9) == 0 && !ends_with(path, ".csv"))
     return rt_text_read_lines(src, path, x, e);
   if (ends_with(path, ".csv") || ends_with(path, ".CSV") || strcmp(path, "-") == 0)
-    return rt_csv_read(path, rt_csv_label_column(src), RT_DTYPE_AS_STORED, x, NULL, e);
+    return rt_csv_read(path, rt_csv_label_column(src), RT_DTYPE_AS_STORED, x, NULL, NULL, e);
   return rt_idx_load(path, 1, x, e);
 }
 
@@ -83,6 +83,7 @@ int rt_predict(const NnrtModel *m, const RtOptions *o, RtError *e) {
   RtSession s;
   RtDataset in = {0};
   RtTextSpec *sp = NULL;
+  RtNames csv_names = {0};
   int32_t *idx = NULL;
   int rc = -1;
   if (rt_session_open(&s, m, e)) return e->code;
@@ -115,7 +116,7 @@ int rt_predict(const NnrtModel *m, const RtOptions *o, RtError *e) {
   const char *namebuf[RT_TEXT_MAX_CATS];
   if (pr.classes && pr.per_sample == 1 && pr.classes <= RT_TEXT_MAX_CATS && src) {
     if (!(sp = rt_alloc(sizeof *sp, "text spec", e))) goto out;
-    pr.names = rt_class_names(src, m->dataset, pr.classes, sp, namebuf);
+    pr.names = rt_class_names(src, m->dataset, pr.classes, sp, &csv_names, namebuf);
   }
   int64_t n = in.x.dims[0];
   int64_t batch = o->batch < n ? o->batch : (n > 0 ? n : 1);
@@ -138,6 +139,7 @@ int rt_predict(const NnrtModel *m, const RtOptions *o, RtError *e) {
   }
   rc = 0;
 out:
+  rt_names_free(&csv_names);
   rt_free(sp);
   rt_free(idx);
   rt_data_free(&in);

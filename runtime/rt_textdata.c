@@ -420,7 +420,8 @@ static void print_sample(FILE *out, const RtDataset *d, int64_t i, const RtVocab
 
 /* Per-class counts of y and the majority rate: the accuracy of always
  * answering the most common class, the floor a classifier must beat. */
-static void print_split(FILE *out, const char *name, const RtDataset *d, const RtTextSpec *sp) {
+static void print_split(FILE *out, const char *name, const RtDataset *d, const char *const *names, int64_t nnames,
+                        const char *unit) {
   char xs[160], ys[160];
   rt_shape_str(xs, sizeof xs, d->x.rank, d->x.dims);
   rt_shape_str(ys, sizeof ys, d->y.rank, d->y.dims);
@@ -460,13 +461,14 @@ static void print_split(FILE *out, const char *name, const RtDataset *d, const R
   if (max < 64) {
     fprintf(out, "  classes:");
     for (int32_t c = 0; c <= max; c++)
-      fprintf(out, " %d%s%s%s=%lld", c, sp && !sp->chars && c < sp->ncat ? " (" : "",
-              sp && !sp->chars && c < sp->ncat ? sp->cat[c] : "", sp && !sp->chars && c < sp->ncat ? ")" : "",
-              (long long)count[c]);
+      if (c < nnames)
+        fprintf(out, " %d (%s)=%lld", c, names[c], (long long)count[c]);
+      else
+        fprintf(out, " %d=%lld", c, (long long)count[c]);
     fputc('\n', out);
   }
   fprintf(out, "  majority rate: %.4f (%s %d)\n", d->y.numel ? (double)count[best] / (double)d->y.numel : 0.0,
-          sp && sp->chars ? "byte" : "class", best);
+          unit, best);
   free(count);
 }
 
@@ -484,9 +486,24 @@ int rt_data_inspect(const char *src, int samples, FILE *out, RtError *e) {
              rt_data_load(src, RT_SPLIT_TEST, RT_DTYPE_AS_STORED, RT_DTYPE_AS_STORED, &te, e)) {
     goto out;
   }
+  /* class names: a fortunes: spec's categories, a CSV's label names */
+  const char *names[RT_TEXT_MAX_CATS];
+  int64_t nnames = 0;
+  RtNames csv = {0};
+  if (text && !sp.chars)
+    for (; nnames < sp.ncat; nnames++)
+      names[nnames] = sp.cat[nnames];
+  if (!text && (rt_csv_is_spec(src) || rt_csv_is_dir(src))) {
+    if (rt_csv_class_names(src, &csv, e)) goto out;
+    for (; nnames < csv.n && nnames < RT_TEXT_MAX_CATS; nnames++)
+      names[nnames] = csv.name[nnames];
+  }
   fprintf(out, "data set %s\n", src);
-  print_split(out, "train", &tr, text ? &sp : NULL);
-  print_split(out, "test", &te, text ? &sp : NULL);
+  const char *unit = text && sp.chars ? "byte" : "class";
+  print_split(out, "train", &tr, names, nnames, unit);
+  print_split(out, "test", &te, names, nnames, unit);
+  if (csv.n > RT_TEXT_MAX_CATS) fprintf(out, "  (%d class names; the first %d shown)\n", csv.n, RT_TEXT_MAX_CATS);
+  rt_names_free(&csv);
   if (text && !sp.chars) {
     int64_t words = 0, unk = 0, full = 0;
     const int32_t *x = tr.x.data;

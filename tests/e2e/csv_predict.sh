@@ -6,7 +6,8 @@
 #    the prices; --proba is refused for regression;
 #  - a classifier on --data c.csv --label-column y: predict --proba prints
 #    one line per row, class then one probability per class, summing to 1,
-#    the class the most probable, from a file or from stdin alike;
+#    the class the most probable, from a file or from stdin alike; with
+#    class names in the label column, eval and predict name the classes;
 #  - hostile CSV files stop the binary with exit 2 and file:line:col;
 #  - a tiny word model on Debian's fortunes (if installed): predict reads
 #    raw text lines, prints the category names, and (with numpy) gives the
@@ -101,6 +102,17 @@ tail -n +2 c.csv | cut -d, -f2 | paste proba.txt - | awk -F'\t' '
   END { if (ok / NR < 0.85) { print "FAIL: predict accuracy " ok / NR; exit 1 } }'
 ./cls predict --checkpoint c.st --label-column y --input - < c.csv > stdin.txt
 cut -f1 proba.txt | cmp -s - stdin.txt || fail "predict from stdin differs from the file's classes"
+
+# --- class names in the label column: ids in sorted order, names printed ---
+tail -n +2 c.csv | awk -F, 'BEGIN { split("gamma,alpha,beta", n, ","); print "a,kind,b" } { print $1 "," n[$2 + 1] "," $3 }' > n.csv
+./cls train --quiet --data n.csv --label-column kind --checkpoint n.st > /dev/null
+./cls eval --data n.csv --label-column kind --checkpoint n.st > eval.txt
+grep -q "^       alpha  " eval.txt && grep -q "^       gamma  " eval.txt || fail "eval report names: $(cat eval.txt)"
+./cls predict --checkpoint n.st --data n.csv --label-column kind --input n.csv > names.txt
+tail -n +2 n.csv | cut -d, -f2 | paste names.txt - | awk -F'\t' '
+  { id = $2 == "alpha" ? 0 : $2 == "beta" ? 1 : $2 == "gamma" ? 2 : -1 }
+  id != $1 { print "FAIL: class " $1 " named " $2 ": " $0; exit 1 }
+  { ok += $2 == $3 } END { if (ok / NR < 0.85) { print "FAIL: named predict accuracy " ok / NR; exit 1 } }'
 
 # --- hostile files: exit 2, file:line:col ---
 expect_error() { # FILE MESSAGE

@@ -25,7 +25,7 @@ static void test_dialect(void) {
                "\r\n"
                "-3,\"4e1\",2\r\n"
                "0x10,  5,1");
-  CHECK(rt_csv_read(p, "label", NNRT_I32, &x, &y, &e) == 0);
+  CHECK(rt_csv_read(p, "label", NNRT_I32, &x, &y, NULL, &e) == 0);
   CHECK(x.dtype == NNRT_F32 && x.rank == 2 && x.dims[0] == 3 && x.dims[1] == 2);
   CHECK(xat(&x, 0, 1) == 2.5f && xat(&x, 1, 0) == -3 && xat(&x, 1, 1) == 40 && xat(&x, 2, 0) == 16);
   CHECK(y.dtype == NNRT_I32 && y.rank == 1 && y.dims[0] == 3 && ((int32_t *)y.data)[1] == 2);
@@ -36,25 +36,25 @@ static void test_dialect(void) {
   rt_array_free(&y);
   /* the label column may be anywhere, even a quoted name; float labels stay
    * float; as stored: i32 only when every label is an integer */
-  CHECK(rt_csv_read(p, "b, \"2\"", NNRT_F32, &x, &y, &e) == 0);
+  CHECK(rt_csv_read(p, "b, \"2\"", NNRT_F32, &x, &y, NULL, &e) == 0);
   CHECK(x.dims[1] == 2 && xat(&x, 0, 1) == 0 && y.dtype == NNRT_F32 && ((float *)y.data)[0] == 2.5f);
   rt_array_free(&x);
   rt_array_free(&y);
-  CHECK(rt_csv_read(p, "b, \"2\"", RT_DTYPE_AS_STORED, &x, &y, &e) == 0 && y.dtype == NNRT_F32);
+  CHECK(rt_csv_read(p, "b, \"2\"", RT_DTYPE_AS_STORED, &x, &y, NULL, &e) == 0 && y.dtype == NNRT_F32);
   rt_array_free(&x);
   rt_array_free(&y);
-  CHECK(rt_csv_read(p, "label", RT_DTYPE_AS_STORED, &x, &y, &e) == 0 && y.dtype == NNRT_I32);
+  CHECK(rt_csv_read(p, "label", RT_DTYPE_AS_STORED, &x, &y, NULL, &e) == 0 && y.dtype == NNRT_I32);
   rt_array_free(&x);
   rt_array_free(&y);
   /* no labels wanted (predict): the label column is skipped when named,
    * every column is a feature when not */
-  CHECK(rt_csv_read(p, "label", NNRT_F32, &x, NULL, &e) == 0 && x.dims[1] == 2);
+  CHECK(rt_csv_read(p, "label", NNRT_F32, &x, NULL, NULL, &e) == 0 && x.dims[1] == 2);
   rt_array_free(&x);
-  CHECK(rt_csv_read(p, NULL, NNRT_F32, &x, NULL, &e) == 0 && x.dims[1] == 3);
+  CHECK(rt_csv_read(p, NULL, NNRT_F32, &x, NULL, NULL, &e) == 0 && x.dims[1] == 3);
   rt_array_free(&x);
   /* a quoted cell may span lines; later line numbers count them */
   write_str(p, "\"multi\nline\",y\n1,2\n3,4\n");
-  CHECK(rt_csv_read(p, "y", NNRT_F32, &x, &y, &e) == 0 && x.dims[0] == 2 && x.line[0] == 3 && x.line[1] == 4);
+  CHECK(rt_csv_read(p, "y", NNRT_F32, &x, &y, NULL, &e) == 0 && x.dims[0] == 2 && x.line[0] == 3 && x.line[1] == 4);
   rt_array_free(&x);
   rt_array_free(&y);
 }
@@ -68,7 +68,15 @@ static void test_hostile(void) {
       {"", "y", ": empty file; expected a header row naming the columns, then one row per sample", 0},
       {"\n\n", "y", ": empty file; expected a header row naming the columns, then one row per sample", 0},
       {"a,y\n", "y", ":1: a header but no rows; expected at least one sample after it", 0},
-      {"a,y\n1,2\n3,abc\n", "y", ":3:3: column 'y': expected a number, found 'abc'", 0},
+      {"a,y\n1,2\nabc,3\n", "y", ":3:1: column 'a': expected a number, found 'abc'", 0},
+      {"a,y\n1,2\n3,abc\n", "y",
+       ":3:3: label column 'y': expected a number, found 'abc' (class names need a classification model; this one "
+       "regresses)",
+       0},
+      {"a,y\n1,2\n N/A ,3\n", "y",
+       ":3:1: column 'a': ' N/A ' marks a missing value; expected a number (fill or drop missing values first)", 0},
+      {"a,y\n1,cat\n3,NA\n", "y", ":3:3: column 'y': 'NA' marks a missing value", 1},
+      {"a,y\n1,cat\n3,\n", "y", ":3:3: column 'y': empty cell; expected a number", 1},
       {"a,y\n1,2\n3,\n", "y", ":3:3: column 'y': empty cell; expected a number", 0},
       {"a,y\n1,2\n\"\",4\n", "y", ":3:1: column 'a': empty cell; expected a number", 0},
       {"a,y\n1,2\n3\n", "y", ":3:2: the row ends after 1 cells, but the header has 2 (a ragged row)", 0},
@@ -100,7 +108,7 @@ static void test_hostile(void) {
     size_t n = strlen(bad[i].text);
     if (strstr(bad[i].want, "NUL")) n = 9; /* the text holds a NUL */
     write_file(p, bad[i].text, n);
-    int rc = rt_csv_read(p, bad[i].label, bad[i].ints ? NNRT_I32 : NNRT_F32, &x, &y, &e);
+    int rc = rt_csv_read(p, bad[i].label, bad[i].ints ? NNRT_I32 : NNRT_F32, &x, &y, NULL, &e);
     char want[1024];
     snprintf(want, sizeof want, "%s%s", p, bad[i].want);
     CHECK(rc == -1 && e.code == RT_EXIT_USAGE && x.data == NULL && y.data == NULL);
@@ -111,7 +119,7 @@ static void test_hostile(void) {
   }
   RtError e = {0};
   RtArray x, y;
-  CHECK_ERR(rt_csv_read(tmp("none.csv"), "y", NNRT_F32, &x, &y, &e), e, "none.csv: cannot open: No such file");
+  CHECK_ERR(rt_csv_read(tmp("none.csv"), "y", NNRT_F32, &x, &y, NULL, &e), e, "none.csv: cannot open: No such file");
 }
 
 /* Every prefix of a good file, and files with bytes changed at random
@@ -126,7 +134,7 @@ static void test_mutations(void) {
     RtError e = {0};
     RtArray x, y;
     write_file(p, good, len);
-    int rc = rt_csv_read(p, "label", NNRT_I32, &x, &y, &e);
+    int rc = rt_csv_read(p, "label", NNRT_I32, &x, &y, NULL, &e);
     ok &= rc == 0 ? x.dims[0] >= 1 && x.dims[1] == 2 && y.dims[0] == x.dims[0] : e.msg[0] != '\0' && !x.data;
     if (rc == 0) rt_array_free(&x), rt_array_free(&y);
   }
@@ -143,7 +151,7 @@ static void test_mutations(void) {
     write_file(p, buf, n);
     RtError e = {0};
     RtArray x, y;
-    int rc = rt_csv_read(p, "label", rt_rng_below(&r, 2) ? NNRT_I32 : NNRT_F32, &x, &y, &e);
+    int rc = rt_csv_read(p, "label", rt_rng_below(&r, 2) ? NNRT_I32 : NNRT_F32, &x, &y, NULL, &e);
     if (rc == 0) {
       int finite = 1;
       for (int64_t i = 0; i < x.numel; i++)
@@ -278,6 +286,66 @@ static void test_dir_and_inspect(void) {
   CHECK(got > 0 && strstr(text, "test: 4 samples, x [4, 2] F32, y [4] F32\n  targets: min -1, max 3.5, mean 1.1875"));
 }
 
+/* A label column of names: ids in strcmp order (sklearn's LabelEncoder),
+ * the names for reports and predict; a directory's test.csv takes
+ * train.csv's ids. */
+static void test_names(void) {
+  RtError e = {0};
+  RtArray x, y;
+  RtNames nm;
+  const char *p = tmp("iris.csv");
+  write_str(p, "sepal,species\n1,setosa\n2,virginica\n3,setosa\n4,versicolor\n5,1\n");
+  CHECK(rt_csv_read(p, "species", NNRT_I32, &x, &y, &nm, &e) == 0);
+  int32_t *id = y.data;
+  CHECK(nm.n == 4 && strcmp(nm.name[0], "1") == 0 && strcmp(nm.name[1], "setosa") == 0 &&
+        strcmp(nm.name[3], "virginica") == 0);
+  CHECK(y.dtype == NNRT_I32 && id[0] == 1 && id[1] == 3 && id[2] == 1 && id[3] == 2 && id[4] == 0);
+  rt_array_free(&x);
+  rt_array_free(&y);
+  rt_names_free(&nm);
+  /* numbers: no names */
+  write_rows(tmp("num.csv"), 4, 0);
+  CHECK(rt_csv_read(tmp("num.csv"), "target", NNRT_I32, &x, &y, &nm, &e) == 0 && nm.n == 0);
+  rt_array_free(&x);
+  rt_array_free(&y);
+
+  const char *dir = tmp("irisdir");
+  mkdir(dir, 0755);
+  char path[RT_PATH_MAX], spec[RT_PATH_MAX + 64];
+  snprintf(path, sizeof path, "%s/train.csv", dir);
+  write_str(path, "f,kind\n1,b\n2,a\n3,c\n4,a\n");
+  snprintf(path, sizeof path, "%s/test.csv", dir);
+  write_str(path, "f,kind\n5,c\n6,a\n");
+  rt_csv_set_label_column("kind");
+  RtDataset d;
+  CHECK(rt_data_load(dir, RT_SPLIT_TEST, NNRT_F32, NNRT_I32, &d, &e) == 0);
+  CHECK(d.y.numel == 2 && ((int32_t *)d.y.data)[0] == 2 && ((int32_t *)d.y.data)[1] == 0);
+  rt_data_free(&d);
+  write_str(path, "f,kind\n5,c\n6,d\n");
+  snprintf(spec, sizeof spec, "%s:3: class 'd' does not occur in train.csv", path);
+  CHECK_ERR(rt_data_load(dir, RT_SPLIT_TEST, NNRT_F32, NNRT_I32, &d, &e), e, spec);
+  /* the names in the data command and for eval's report and predict */
+  FILE *out = tmpfile();
+  write_str(path, "f,kind\n5,c\n6,a\n");
+  CHECK(rt_data_inspect(dir, 0, out, &e) == 0);
+  char text[2048] = {0};
+  rewind(out);
+  CHECK(fread(text, 1, sizeof text - 1, out) > 0);
+  fclose(out);
+  CHECK(strstr(text, "  classes: 0 (a)=2 1 (b)=1 2 (c)=1\n") && strstr(text, "  classes: 0 (a)=1 1 (b)=0 2 (c)=1\n"));
+  RtTextSpec sp;
+  const char *buf[4];
+  const char *const *names = rt_class_names(dir, NULL, 4, &sp, &nm, buf);
+  CHECK(names && strcmp(names[0], "a") == 0 && strcmp(names[2], "c") == 0 && names[3] == NULL);
+  rt_names_free(&nm);
+  rt_csv_set_label_column(NULL);
+  snprintf(spec, sizeof spec, "%s?label=species", p);
+  names = rt_class_names(spec, NULL, 4, &sp, &nm, buf);
+  CHECK(names && strcmp(names[1], "setosa") == 0);
+  rt_names_free(&nm);
+  CHECK(rt_class_names(tmp("num.csv"), NULL, 3, &sp, &nm, buf) == NULL);
+}
+
 /* A data name with '/' or '.' is a path, used as given; a bare name is an
  * installed data set. */
 static void test_paths(void) {
@@ -293,7 +361,8 @@ static void test_paths(void) {
 int main(void) {
   static const CheckTest tests[] = {
       {"dialect", test_dialect},     {"hostile", test_hostile}, {"mutations", test_mutations},
-      {"split", test_split},         {"dir_and_inspect", test_dir_and_inspect}, {"paths", test_paths},
+      {"split", test_split},         {"dir_and_inspect", test_dir_and_inspect}, {"names", test_names},
+      {"paths", test_paths},
   };
   return check_main(tests, sizeof tests / sizeof tests[0], "nnrt_csv");
 }
