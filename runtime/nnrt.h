@@ -60,6 +60,10 @@ int rt_parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out);
 int rt_parse_u64(const char *s, uint64_t *out);
 int rt_parse_f64(const char *s, double *out);
 /* "dir/name" into buf; -1 when it does not fit. */
+/* The next KEY=VALUE of a data-set spec's '&'-separated parameters at *p
+ * (advanced past it): 1 with kv = "KEY", *value = "VALUE" (inside kv), 0 at
+ * the end, -1 on error; messages quote the whole spec s. */
+int rt_spec_param(const char **p, const char *s, char *kv, size_t size, const char **value, RtError *e);
 int rt_path_join(char *buf, size_t size, const char *dir, const char *name);
 int rt_file_exists(const char *path);
 /* Writes the chunks, in order, to `path` atomically: a temp file beside it,
@@ -223,6 +227,10 @@ typedef struct RtArray {
   char path[RT_PATH_MAX]; /* where it came from, for messages */
 } RtArray;
 
+/* A zeroed array of dtype, rank 1 [d0] or 2 [d0, d1], named path; with
+ * lines, a->line for a text file's line numbers. */
+int rt_array_alloc(RtArray *a, const char *path, int32_t dtype, int rank, int64_t d0, int64_t d1, int lines,
+                   RtError *e);
 /* Where element i of a is, for messages: "path:LINE" (a text file: the line
  * of its sample) or "path: offset N" (a binary file); i < 0: its shape
  * ("path: offset N" of the header, or "path"). */
@@ -358,8 +366,8 @@ void rt_vocab_free(RtVocab *v);
  *   fortunes:CAT[,CAT...][?KEY=VALUE[&KEY=VALUE...]]        words, label = CAT index
  *   fortunes-chars:CAT[,CAT...][?...]                       bytes, next-byte targets
  * keys: len (words or bytes per sample), vocab (ids incl. pad and unk; words
- * only), pad (pre or post: where padding goes; words only), test (fraction held out per category), seed (of the split), dir
- * (where the category files are). See RT_TEXT_SPEC_HELP.
+ * only), pad (pre or post: where padding goes; words only), test (fraction held out per category), seed (of the split),
+ * dir (where the category files are). See RT_TEXT_SPEC_HELP.
  */
 #define RT_TEXT_MAX_CATS 64
 #define RT_FORTUNES_DIR "/usr/share/games/fortunes"
@@ -500,11 +508,11 @@ typedef struct RtOptions {
   int resume, quiet;
   const char *label_column; /* CSV data: --label-column */
   int proba;                /* predict: class probabilities */
-  int64_t samples; /* data: decoded samples to print */
-  const char *prompt; /* sample: the text to continue (NULL: a new fortune) */
-  double temperature; /* sample: 0 = argmax */
-  int64_t length;     /* sample: bytes to generate */
-  int json;           /* profile: JSON instead of a table */
+  int64_t samples;          /* data: decoded samples to print */
+  const char *prompt;       /* sample: the text to continue (NULL: a new fortune) */
+  double temperature;       /* sample: 0 = argmax */
+  int64_t length;           /* sample: bytes to generate */
+  int json;                 /* profile: JSON instead of a table */
 } RtOptions;
 
 /* Each returns the process exit code; e holds the message when it is not 0. */

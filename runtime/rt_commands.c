@@ -132,8 +132,7 @@ int rt_eval(const NnrtModel *m, const RtOptions *o, RtError *e) {
     RtNames csv = {0};
     if (!sp) goto out;
     putchar('\n');
-    rt_print_class_report(stdout, cm, k, dir ? rt_class_names(dir, m->dataset, k, sp, &csv, buf) : NULL,
-                          REPORT_DIGITS);
+    rt_print_class_report(stdout, cm, k, dir ? rt_class_names(dir, m->dataset, k, sp, &csv, buf) : NULL, REPORT_DIGITS);
     rt_names_free(&csv);
     rt_free(sp);
   }

@@ -50,17 +50,11 @@ int rt_csv_parse_spec(const char *s, RtCsvSpec *sp, RtError *e) {
   if (n >= sizeof sp->path) return rt_fail(e, RT_EXIT_USAGE, "'%s': path too long", s);
   memcpy(sp->path, s, n);
   sp->path[n] = '\0';
-  for (const char *p = s[n] ? s + n + 1 : s + n; *p;) {
-    const char *amp = strchr(p, '&');
-    size_t len = amp ? (size_t)(amp - p) : strlen(p);
-    char kv[512];
-    if (len >= sizeof kv) return rt_fail(e, RT_EXIT_USAGE, "'%s': parameter too long", s);
-    memcpy(kv, p, len);
-    kv[len] = '\0';
-    char *eq = strchr(kv, '=');
-    if (!eq) return rt_fail(e, RT_EXIT_USAGE, "'%s': expected KEY=VALUE, got '%s'", s, kv);
-    *eq = '\0';
-    const char *v = eq + 1, *want = NULL;
+  const char *p = s[n] ? s + n + 1 : s + n, *v;
+  char kv[512];
+  for (int more; (more = rt_spec_param(&p, s, kv, sizeof kv, &v, e));) {
+    if (more < 0) return -1;
+    const char *want = NULL;
     if (strcmp(kv, "label") == 0) {
       if (!*v || strlen(v) >= sizeof sp->label) want = "a column name";
       snprintf(sp->label, sizeof sp->label, "%s", v);
@@ -72,7 +66,6 @@ int rt_csv_parse_spec(const char *s, RtCsvSpec *sp, RtError *e) {
       return rt_fail(e, RT_EXIT_USAGE, "'%s': unknown key '%s'; the keys are label, test and seed", s, kv);
     }
     if (want) return rt_fail(e, RT_EXIT_USAGE, "'%s': %s: expected %s, got '%s'", s, kv, want, v);
-    p += len + (amp ? 1 : 0);
   }
   /* --label-column wins over the spec's label= */
   if (g_label_column) snprintf(sp->label, sizeof sp->label, "%s", g_label_column);
@@ -187,8 +180,7 @@ static int read_cell(Cursor *c, int *more) {
   if (q < c->end && *q == '"') {
     c->s = q + 1;
     for (;;) {
-      if (c->s == c->end)
-        return fail_at(c, c->cell_line, c->cell_col, "a quoted cell never ends (no closing '\"')");
+      if (c->s == c->end) return fail_at(c, c->cell_line, c->cell_col, "a quoted cell never ends (no closing '\"')");
       char ch = *c->s++;
       if (ch == '"') {
         if (c->s < c->end && *c->s == '"') {
@@ -209,8 +201,7 @@ static int read_cell(Cursor *c, int *more) {
                      *c->s);
   } else {
     while (c->s < c->end && *c->s != ',' && !at_eol(c)) {
-      if (*c->s == '\0')
-        return fail_at(c, c->line, col_of(c, c->s), "a NUL byte; expected text (is this a CSV file?)");
+      if (*c->s == '\0') return fail_at(c, c->line, col_of(c, c->s), "a NUL byte; expected text (is this a CSV file?)");
       if (push(c, *c->s++)) return -1;
     }
   }
@@ -222,7 +213,7 @@ static int read_cell(Cursor *c, int *more) {
 /* pandas' read_csv markers of a missing value (its default na_values)
  * that strtod does not already read as NaN. */
 static const char *const missing_marks[] = {"#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "1.#IND", "1.#QNAN",
-                                            "<NA>", "N/A",  "NA",       "NULL", "None",    "n/a",      "null"};
+                                            "<NA>", "N/A",      "NA",  "NULL",    "None",     "n/a",    "null"};
 
 typedef enum { CELL_NUMBER, CELL_EMPTY, CELL_MISSING, CELL_NONFINITE, CELL_TEXT } CellKind;
 
@@ -250,8 +241,10 @@ static int not_a_number(Cursor *c, CellKind kind, const char *cell, int64_t line
   snprintf(shown, sizeof shown, "%.60s%s", cell, strlen(cell) > 60 ? "..." : "");
   if (kind == CELL_EMPTY) return fail_at(c, line, col, "column '%s': empty cell; expected a number", column);
   if (kind == CELL_MISSING)
-    return fail_at(c, line, col, "column '%s': '%s' marks a missing value; expected a number (fill or drop missing "
-                   "values first)", column, shown);
+    return fail_at(c, line, col,
+                   "column '%s': '%s' marks a missing value; expected a number (fill or drop missing "
+                   "values first)",
+                   column, shown);
   if (kind == CELL_NONFINITE)
     return fail_at(c, line, col,
                    "column '%s': '%s' is not a finite f32 number (NaN and inf are refused: fill or drop missing "
@@ -344,20 +337,6 @@ static int name_classes(const Labels *l, RtNames *out, int32_t *ids, const char 
   return rc;
 }
 
-static int alloc_array(RtArray *a, const char *path, int rank, int64_t d0, int64_t d1, int32_t dtype, RtError *e) {
-  memset(a, 0, sizeof *a);
-  snprintf(a->path, sizeof a->path, "%s", path);
-  a->dtype = dtype;
-  a->rank = rank;
-  a->dims[0] = d0;
-  a->dims[1] = d1;
-  a->numel = d0 * (rank > 1 ? d1 : 1);
-  a->elem_bytes = 0; /* a text file: messages give lines, not offsets */
-  a->data = rt_alloc((size_t)(a->numel > 0 ? a->numel : 1) * rt_dtype_size(dtype), path, e);
-  a->line = rt_alloc((size_t)(d0 > 0 ? d0 : 1) * sizeof *a->line, path, e);
-  return a->data && a->line ? 0 : -1;
-}
-
 /* y from the label cells: numbers (integers when the model's labels are),
  * or class ids of names. */
 static int make_labels(Cursor *c, const Labels *l, const char *column, int32_t y_dtype, RtArray *y,
@@ -381,7 +360,7 @@ static int make_labels(Cursor *c, const Labels *l, const char *column, int32_t y
                    column, l->text + l->off[first_text]);
   /* as stored: i32 when every label is one */
   int32_t stored = first_text >= 0 || int_labels || (!float_labels && all_i32) ? NNRT_I32 : NNRT_F32;
-  if (alloc_array(y, c->path, 1, l->n, 0, stored, c->e)) return -1;
+  if (rt_array_alloc(y, c->path, stored, 1, l->n, 0, 1, c->e)) return -1;
   memcpy(y->line, lines, (size_t)l->n * sizeof *lines);
   if (first_text >= 0) {
     RtNames local = {0};
@@ -432,7 +411,6 @@ static void list_columns(char *buf, size_t size, char **names, int64_t n) {
     at += (size_t)w;
   }
 }
-
 
 int rt_csv_read(const char *path, const char *label, int32_t y_dtype, RtArray *x, RtArray *y, RtNames *classes,
                 RtError *e) {
@@ -485,8 +463,10 @@ int rt_csv_read(const char *path, const char *label, int32_t y_dtype, RtArray *x
   }
   if (!label && y) {
     list_columns(cols, sizeof cols, names, ncol);
-    rt_fail(e, RT_EXIT_USAGE, "%s: which column holds the labels? Name it with --label-column NAME (or label=NAME); "
-            "the columns are %s", path, cols);
+    rt_fail(e, RT_EXIT_USAGE,
+            "%s: which column holds the labels? Name it with --label-column NAME (or label=NAME); "
+            "the columns are %s",
+            path, cols);
     goto out;
   }
   int64_t nfeat = ncol - (label_at >= 0);
@@ -549,7 +529,7 @@ int rt_csv_read(const char *path, const char *label, int32_t y_dtype, RtArray *x
     rt_fail(e, RT_EXIT_USAGE, "%s: %lld rows; at most %d are supported", path, (long long)rows, INT32_MAX);
     goto out;
   }
-  if (alloc_array(x, path, 2, rows, nfeat, NNRT_F32, e)) goto out;
+  if (rt_array_alloc(x, path, NNRT_F32, 2, rows, nfeat, 1, e)) goto out;
   memcpy(x->data, feat.v, (size_t)(rows * nfeat) * sizeof(float));
   memcpy(x->line, lines, (size_t)rows * sizeof *lines);
   if (y && label_at >= 0 && make_labels(&c, &labs, names[label_at], y_dtype, y, lines, classes)) goto out;
@@ -634,8 +614,7 @@ static int remap_to_train(const char *dir, RtArray *y, const RtNames *own, RtErr
   RtNames train;
   if (rt_csv_class_names(dir, &train, e)) return -1;
   int rc = 0;
-  if (train.n == 0)
-    rc = rt_fail(e, RT_EXIT_USAGE, "%s: the labels are names, but train.csv's are numbers", y->path);
+  if (train.n == 0) rc = rt_fail(e, RT_EXIT_USAGE, "%s: the labels are names, but train.csv's are numbers", y->path);
   int32_t *ids = y->data;
   for (int64_t i = 0; i < y->numel && rc == 0; i++) {
     const char *key = own->name[ids[i]];

@@ -46,8 +46,8 @@ enum {
     "the data set the model was trained on, for its class names, a text model's tokenizer (len, pad) and a CSV's "     \
     "label column")                                                                                                    \
   X(LABEL_COLUMN, "label-column", "NAME", CMD_TRAIN | CMD_EVAL | CMD_PREDICT | CMD_TIMED | CMD_DATA,                   \
-    "CSV data: the column holding the labels (integers for classification, numbers for regression); every other "     \
-    "column is a feature. predict skips it when the input has it")                                                    \
+    "CSV data: the column holding the labels (integers for classification, numbers for regression); every other "      \
+    "column is a feature. predict skips it when the input has it")                                                     \
   X(VAL_SPLIT, "val-split", "F", CMD_TRAIN,                                                                            \
     "fraction of the training set held out for validation: its last F after one shuffle "                              \
     "seeded by --seed, the same every epoch; 0 for none")                                                              \
@@ -73,10 +73,10 @@ enum {
   X(QUIET, "quiet", NULL, CMD_TRAIN, "no progress bar or epoch lines on stderr (errors and warnings still show)")      \
   X(INPUT, "input", "FILE", CMD_PREDICT,                                                                               \
     "samples to predict, one per row: a .npy file (C order, float or int), a .csv file (a header row, then "           \
-    "numbers), an IDX file, or for a word model (fortunes:) text, one sample per line; '-' reads stdin (text or "     \
+    "numbers), an IDX file, or for a word model (fortunes:) text, one sample per line; '-' reads stdin (text or "      \
     "CSV)")                                                                                                            \
   X(PROBA, "proba", NULL, CMD_PREDICT,                                                                                 \
-    "classifiers: after the class (and its name), the probability of each class in class order")                      \
+    "classifiers: after the class (and its name), the probability of each class in class order")                       \
   X(PROMPT, "prompt", "TEXT", CMD_SAMPLE,                                                                              \
     "the text to continue, printed first; its bytes are the token ids. Without it, the text starts as a new "          \
     "fortune (after an unprinted \"%\\n\")")                                                                           \

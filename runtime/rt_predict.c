@@ -37,9 +37,9 @@ static int load_input(const char *path, const char *src, RtArray *x, RtError *e)
 
 typedef struct Printer {
   const RtSession *s;
-  int64_t classes;           /* classifier: classes per prediction (binary: 2); 0: regression */
-  int64_t per_sample;        /* predictions per sample */
-  const char *const *names;  /* NULL, or classes entries (some may be NULL) */
+  int64_t classes;          /* classifier: classes per prediction (binary: 2); 0: regression */
+  int64_t per_sample;       /* predictions per sample */
+  const char *const *names; /* NULL, or classes entries (some may be NULL) */
   int proba;
 } Printer;
 

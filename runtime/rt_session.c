@@ -116,11 +116,10 @@ static int bind_tensor(RtSession *s, const NnrtTensor *t, const RtArray *a, cons
     if (d >= 0 || is_batch_dim(s, d)) continue;
     int64_t *sym = &s->syms[-d - 1];
     if (a->rank != t->rank)
-      return rt_fail(
-          e, RT_EXIT_USAGE,
-          "%s: cannot bind dimension '%s' of model input '%s' %s from %s of shape %s (ranks differ)",
-          rt_array_where(a, -1, where, sizeof where), s->m->sym_names[-d - 1], t->name, tensor_shape(s, t, want, sizeof want),
-          role, rt_shape_str(got, sizeof got, a->rank, a->dims));
+      return rt_fail(e, RT_EXIT_USAGE,
+                     "%s: cannot bind dimension '%s' of model input '%s' %s from %s of shape %s (ranks differ)",
+                     rt_array_where(a, -1, where, sizeof where), s->m->sym_names[-d - 1], t->name,
+                     tensor_shape(s, t, want, sizeof want), role, rt_shape_str(got, sizeof got, a->rank, a->dims));
     if (*sym < 0) *sym = a->dims[i];
   }
   int64_t want_n = per_sample(s, t);
@@ -168,9 +167,9 @@ int rt_check_labels(const RtSession *s, const RtArray *y, RtError *e) {
     double v = rt_dtype_get(y->dtype, y->data, i);
     char where[RT_PATH_MAX + 32];
     if (!(v >= 0 && v < (double)s->classes))
-      return rt_fail(e, RT_EXIT_USAGE, "%s: label %lld is %.17g, but the model has %lld classes (labels must be in [0, %lld))",
-                     rt_array_where(y, i, where, sizeof where), (long long)i, v, (long long)s->classes,
-                     (long long)s->classes);
+      return rt_fail(
+          e, RT_EXIT_USAGE, "%s: label %lld is %.17g, but the model has %lld classes (labels must be in [0, %lld))",
+          rt_array_where(y, i, where, sizeof where), (long long)i, v, (long long)s->classes, (long long)s->classes);
   }
   return 0;
 }

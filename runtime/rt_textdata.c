@@ -114,17 +114,12 @@ int rt_text_parse_spec(const char *s, RtTextSpec *sp, RtError *e) {
   if (!all && !sp->chars && sp->ncat < 2)
     return rt_fail(e, RT_EXIT_USAGE, "'%s': a classification data set needs two or more categories", s);
   int vocab_given = 0;
-  for (p = q ? q + 1 : end; *p;) {
-    const char *amp = strchr(p, '&');
-    size_t n = amp ? (size_t)(amp - p) : strlen(p);
-    char kv[RT_PATH_MAX + 16];
-    if (n >= sizeof kv) return rt_fail(e, RT_EXIT_USAGE, "'%s': parameter too long", s);
-    memcpy(kv, p, n);
-    kv[n] = '\0';
-    char *eq = strchr(kv, '=');
-    if (!eq) return rt_fail(e, RT_EXIT_USAGE, "'%s': expected KEY=VALUE, got '%s'", s, kv);
-    *eq = '\0';
-    const char *v = eq + 1, *want = NULL;
+  char kv[RT_PATH_MAX + 16];
+  const char *v;
+  p = q ? q + 1 : end;
+  for (int more; (more = rt_spec_param(&p, s, kv, sizeof kv, &v, e));) {
+    if (more < 0) return -1;
+    const char *want = NULL;
     if (strcmp(kv, "len") == 0) {
       if (rt_parse_i64(v, 1, 1 << 20, &sp->len)) want = "an integer from 1 to 1048576";
     } else if (strcmp(kv, "vocab") == 0) {
@@ -141,10 +136,10 @@ int rt_text_parse_spec(const char *s, RtTextSpec *sp, RtError *e) {
       if (!*v) want = "a directory";
       snprintf(sp->dir, sizeof sp->dir, "%s", v);
     } else {
-      return rt_fail(e, RT_EXIT_USAGE, "'%s': unknown key '%s'; the keys are len, vocab, pad, test, seed and dir", s, kv);
+      return rt_fail(e, RT_EXIT_USAGE, "'%s': unknown key '%s'; the keys are len, vocab, pad, test, seed and dir", s,
+                     kv);
     }
     if (want) return rt_fail(e, RT_EXIT_USAGE, "'%s': %s: expected %s, got '%s'", s, kv, want, v);
-    p += n + (amp ? 1 : 0);
   }
   if (sp->chars && vocab_given)
     return rt_fail(e, RT_EXIT_USAGE, "'%s': fortunes-chars has no vocab key; its ids are the 256 byte values", s);
@@ -214,19 +209,6 @@ static int get_vocab(const RtQuotes *q, const RtTextSpec *sp, const char *spec, 
   return rc;
 }
 
-static int alloc_i32(RtArray *a, const char *spec, int rank, int64_t d0, int64_t d1, RtError *e) {
-  memset(a, 0, sizeof *a);
-  snprintf(a->path, sizeof a->path, "%s", spec);
-  a->dtype = NNRT_I32;
-  a->rank = rank;
-  a->dims[0] = d0;
-  a->dims[1] = d1;
-  if (rt_mul64(d0, rank > 1 ? d1 : 1, &a->numel)) return rt_fail(e, RT_EXIT_USAGE, "'%s': data set too large", spec);
-  a->elem_bytes = (int32_t)rt_dtype_size(NNRT_I32);
-  a->data = rt_alloc((size_t)(a->numel > 0 ? a->numel : 1) * rt_dtype_size(NNRT_I32), spec, e);
-  return a->data ? 0 : -1;
-}
-
 /* Chars: the split's quotes joined with "%\n" as in the file, CR dropped. */
 static int load_chars(const RtQuotes *q, const RtTextSpec *sp, const char *spec, const int32_t *idx, int64_t n,
                       RtDataset *d, RtError *e) {
@@ -255,7 +237,9 @@ static int load_chars(const RtQuotes *q, const RtTextSpec *sp, const char *spec,
             (long long)T);
     goto out;
   }
-  if (alloc_i32(&d->x, spec, 2, windows, T, e) || alloc_i32(&d->y, spec, 2, windows, T, e)) goto out;
+  if (rt_array_alloc(&d->x, spec, NNRT_I32, 2, windows, T, 0, e) ||
+      rt_array_alloc(&d->y, spec, NNRT_I32, 2, windows, T, 0, e))
+    goto out;
   int32_t *x = d->x.data, *y = d->y.data;
   for (int64_t i = 0; i < windows * T; i++) {
     x[i] = s[i];
@@ -313,8 +297,8 @@ static int text_load(const char *spec, int split, RtDataset *d, RtVocab *keep, R
   if (sp->chars) {
     if (load_chars(&q, sp, spec, idx, n, d, e)) goto out;
   } else {
-    if (get_vocab(&q, sp, spec, split, &v, e) || alloc_i32(&d->x, spec, 2, n, sp->len, e) ||
-        alloc_i32(&d->y, spec, 1, n, 0, e))
+    if (get_vocab(&q, sp, spec, split, &v, e) || rt_array_alloc(&d->x, spec, NNRT_I32, 2, n, sp->len, 0, e) ||
+        rt_array_alloc(&d->y, spec, NNRT_I32, 1, n, 0, 0, e))
       goto out;
     int32_t *x = d->x.data, *y = d->y.data;
     for (int64_t k = 0; k < n; k++) {
@@ -363,13 +347,7 @@ int rt_text_read_lines(const char *spec, const char *path, RtArray *x, RtError *
   if (rt_read_whole(path, &buf, &size, e)) goto out;
   for (int64_t i = 0; i < size; i++)
     rows += buf[i] == '\n' || i == size - 1;
-  snprintf(x->path, sizeof x->path, "%s", path);
-  x->dtype = NNRT_I32;
-  x->rank = 2;
-  x->dims[1] = sp.len;
-  if (!(x->data = rt_alloc((size_t)(rows > 0 ? rows : 1) * (size_t)sp.len * sizeof(int32_t), path, e)) ||
-      !(x->line = rt_alloc((size_t)(rows > 0 ? rows : 1) * sizeof *x->line, path, e)))
-    goto out;
+  if (rt_array_alloc(x, path, NNRT_I32, 2, rows, sp.len, 1, e)) goto out;
   /* One sample per line; empty lines are skipped, and x->line keeps each
    * sample's line for messages. */
   int64_t n = 0, line = 1;
@@ -388,9 +366,8 @@ int rt_text_read_lines(const char *spec, const char *path, RtArray *x, RtError *
     rt_fail(e, RT_EXIT_USAGE, "%s: no text; expected one sample per line", path);
     goto out;
   }
-  x->dims[0] = n;
+  x->dims[0] = n; /* the lines that were not empty */
   x->numel = n * sp.len;
-  x->elem_bytes = 0;
   rc = 0;
 out:
   free(buf);
@@ -467,8 +444,8 @@ static void print_split(FILE *out, const char *name, const RtDataset *d, const c
         fprintf(out, " %d=%lld", c, (long long)count[c]);
     fputc('\n', out);
   }
-  fprintf(out, "  majority rate: %.4f (%s %d)\n", d->y.numel ? (double)count[best] / (double)d->y.numel : 0.0,
-          unit, best);
+  fprintf(out, "  majority rate: %.4f (%s %d)\n", d->y.numel ? (double)count[best] / (double)d->y.numel : 0.0, unit,
+          best);
   free(count);
 }
 

@@ -82,7 +82,8 @@ static void test_hostile(void) {
       {"a,y\n1,2\n3\n", "y", ":3:2: the row ends after 1 cells, but the header has 2 (a ragged row)", 0},
       {"a,y\n1,2,5\n", "y", ":2:5: more cells than the header's 2 columns (a ragged row)", 0},
       {"a,y\nnan,1\n", "y",
-       ":2:1: column 'a': 'nan' is not a finite f32 number (NaN and inf are refused: fill or drop missing values first)",
+       ":2:1: column 'a': 'nan' is not a finite f32 number (NaN and inf are refused: fill or drop missing values "
+       "first)",
        0},
       {"a,y\n1,-inf\n", "y", ":2:3: column 'y': '-inf' is not a finite f32 number", 0},
       {"a,y\n1e39,1\n", "y", ":2:1: column 'a': '1e39' is not a finite f32 number", 0},
@@ -360,8 +361,12 @@ static void test_paths(void) {
 
 int main(void) {
   static const CheckTest tests[] = {
-      {"dialect", test_dialect},     {"hostile", test_hostile}, {"mutations", test_mutations},
-      {"split", test_split},         {"dir_and_inspect", test_dir_and_inspect}, {"names", test_names},
+      {"dialect", test_dialect},
+      {"hostile", test_hostile},
+      {"mutations", test_mutations},
+      {"split", test_split},
+      {"dir_and_inspect", test_dir_and_inspect},
+      {"names", test_names},
       {"paths", test_paths},
   };
   return check_main(tests, sizeof tests / sizeof tests[0], "nnrt_csv");
