@@ -94,7 +94,12 @@ int rt_predict(const NnrtModel *m, const RtOptions *o, RtError *e) {
     rt_fail(e, RT_EXIT_USAGE, "%s: expected rows of samples, found a scalar", in.x.path);
     goto out;
   }
-  if (rt_session_bind(&s, &in.x, NULL, e)) goto out;
+  if (rt_session_bind(&s, &in.x, NULL, e)) {
+    size_t at = strlen(e->msg);
+    if (in.x.line && !rt_text_is_spec(src) && !rt_csv_label_column(src) && at < sizeof e->msg)
+      snprintf(e->msg + at, sizeof e->msg - at, " (if the file holds the label column, name it with --label-column)");
+    goto out;
+  }
   Printer pr = {.s = &s, .proba = o->proba};
   if (m->task == NNRT_TASK_CLASSIFY) {
     pr.classes = s.classes;

@@ -100,6 +100,9 @@ tail -n +2 c.csv | cut -d, -f2 | paste proba.txt - | awk -F'\t' '
     ok += $1 == $5
   }
   END { if (ok / NR < 0.85) { print "FAIL: predict accuracy " ok / NR; exit 1 } }'
+if ./cls predict --checkpoint c.st --input c.csv > out.txt 2>&1; then fail "predict took the label column as a feature"; fi
+grep -qF "cls: error: c.csv: samples of shape [400, 3] have 3 values per sample, but model input 'x' [B, 2] takes 2 (if the file holds the label column, name it with --label-column)" out.txt ||
+  fail "$(cat out.txt)"
 ./cls predict --checkpoint c.st --label-column y --input - < c.csv > stdin.txt
 cut -f1 proba.txt | cmp -s - stdin.txt || fail "predict from stdin differs from the file's classes"
 
