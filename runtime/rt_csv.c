@@ -181,6 +181,7 @@ static int read_cell(Cursor *c, int *more) {
     c->s = q + 1;
     for (;;) {
       if (c->s == c->end) return fail_at(c, c->cell_line, c->cell_col, "a quoted cell never ends (no closing '\"')");
+      if (*c->s == '\0') return fail_at(c, c->line, col_of(c, c->s), "a NUL byte; expected text (is this a CSV file?)");
       char ch = *c->s++;
       if (ch == '"') {
         if (c->s < c->end && *c->s == '"') {

@@ -96,6 +96,7 @@ static void test_hostile(void) {
       {"a,y\n1,\"2\n", "y", ":2:3: a quoted cell never ends (no closing '\"')", 0},
       {"a,y\n1,\"2\"x\n", "y", ":2:6: expected ',' or the end of the row after a quoted cell, found 'x'", 0},
       {"a,y\n1,2\0\n", "y", ":2:4: a NUL byte; expected text (is this a CSV file?)", 0},
+      {"a,y\n\"1\0\",2\n", "y", ":2:3: a NUL byte; expected text (is this a CSV file?)", 0},
       {"a,y\n1,2.5\n", "y",
        ":2:3: label column 'y': expected an integer class label, found '2.5' (this model classifies; a regression "
        "model takes any number)",
@@ -107,7 +108,7 @@ static void test_hostile(void) {
     RtError e = {0};
     RtArray x, y;
     size_t n = strlen(bad[i].text);
-    if (strstr(bad[i].want, "NUL")) n = 9; /* the text holds a NUL */
+    if (strstr(bad[i].want, "NUL")) n += 1 + strlen(bad[i].text + n + 1); /* the text holds one NUL */
     write_file(p, bad[i].text, n);
     int rc = rt_csv_read(p, bad[i].label, bad[i].ints ? NNRT_I32 : NNRT_F32, &x, &y, NULL, &e);
     char want[1024];
