@@ -31,7 +31,11 @@
  *                block is computed; the domain is the product's shape; the
  *                root and any member may be exported, a member with exactly
  *                the domain's shape; and no member is an operand of the
- *                root (the epilogue runs after the product, never before);
+ *                root (the epilogue runs after the product, never before).
+ *                One more root may join: a sum over every axis but the last
+ *                of a value of the domain's shape (a bias gradient), summed
+ *                block by block (the blocks are then whole columns), which
+ *                no member reads;
  * and for every kind: every member broadcasts to the domain (a bias row or a
  * scalar in a group is evaluated once per loop level that needs it); a store
  * carrying the id stores a member of the group; and the groups can be
@@ -118,13 +122,31 @@ static int row_axis_of(const Shape *s, const Shape *dom) {
   return axis;
 }
 
+/* Is v a sum over every axis of the domain but the last (a bias gradient
+ * over the rows of a GEMM's product)? */
+static bool sums_rows(const IrFunc *f, const IrGroup *g, int v) {
+  const IrNode *nd = &f->nodes[v];
+  if (nd->op != OP_SUM || nd->at.naxes != g->domain.rank - 1) return false;
+  for (int j = 0; j < nd->at.naxes; j++)
+    if (nd->at.axes[j] != j) return false;
+  return true;
+}
+
 static bool admits_root(const IrFunc *f, const IrGroup *g, int v, char *why, size_t len) {
   const IrNode *nd = &f->nodes[v];
+  if (g->kind == IR_GK_GEMM) {
+    if (!sums_rows(f, g, v))
+      return snprintf(why, len,
+                      "a matmul's epilogue takes one kind of reduction: a sum over every axis but the last (a bias "
+                      "gradient)"),
+             false;
+    if (!ir_shape_eq(&f->nodes[nd->args[0]].ty.sh, &g->domain))
+      return snprintf(why, len, "its operand does not have the product's shape"), false;
+    return true;
+  }
   int axis = ir_group_row_axis(f, v);
   if (axis < 0)
     return snprintf(why, len, "only a softmax or a reduction over one axis may join a group as a further root"), false;
-  if (g->kind == IR_GK_GEMM)
-    return snprintf(why, len, "a matmul's epilogue is elementwise; a second root needs a row group"), false;
   if (g->kind == IR_GK_REDUCE && g->axis < 0)
     return snprintf(why, len, "the group's reduction is over several axes, so it has no rows to share"), false;
   if (g->axis >= 0 && axis != g->axis)
@@ -164,6 +186,7 @@ bool ir_group_admits(const IrFunc *f, const IrGroup *g, int v, bool exported, ch
 void ir_group_add(const IrFunc *f, IrGroup *g, int v, bool exported) {
   const IrNode *nd = &f->nodes[v];
   g->nmem++;
+  if (g->kind == IR_GK_GEMM) return; /* a bias gradient joins the epilogue */
   if (op_is(nd->op, OPF_REDUCE | OPF_ROWWISE)) {
     g->axis = ir_group_row_axis(f, v);
     if (g->root < 0) g->root = v;
@@ -291,6 +314,9 @@ int ir_groups_check(const IrFunc *f, IrGroup *parts, int *part_of, Diag *d) {
       if (!a->at.keepdims)
         ok = group_error(d, f, i, "it reads a reduction of its own group without keepdims, ",
                          "whose values are one per row, not indexed like the domain (keep the dims, or export it)");
+      else if (parts[q].kind == IR_GK_GEMM)
+        ok = group_error(d, f, i, "it reads the sum over the rows of the group's product, ",
+                         "which is complete only after the GEMM's last block");
       else if (parts[q].kind == IR_GK_REDUCE && parts[q].axis < 0)
         ok = group_error(d, f, i, "it reads the group's reduction, which is over several axes: ",
                          "only a reduction along one row axis can be read inside its group");

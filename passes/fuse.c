@@ -154,6 +154,62 @@ static int gemm_target(const Fuse *F, int v) {
   return g;
 }
 
+/* Bias gradients into epilogues: a reduction group summing over every axis
+ * but the last (its root and any prologue) joins the GEMM group whose
+ * values it reads, so the sums are taken block by block while each block
+ * of the product is in cache (the GEMM then runs in blocks of whole
+ * columns). Legal when the GEMM group admits every member, nothing of the
+ * GEMM group reads the sum (its readers start after the group ends), and
+ * the prologue's other operands cannot depend on the GEMM group (sources,
+ * or nodes before its first member: ids increase along every path). */
+static void attach_row_sums(Fuse *F, int *ngroups) {
+  IrFunc *f = F->f;
+  char why[200];
+  for (int r = 0; r < *ngroups; r++) {
+    if (F->grp[r].kind != IR_GK_REDUCE || F->grp[r].nmem < 1) continue;
+    int v = F->grp[r].root, gu = -1, lone = -1;
+    bool ok = true;
+    /* The GEMM group: the one group read, or a matmul alone, which then
+     * roots a group of its own (its epilogue the sum alone). */
+    for (int m = F->gmin[r]; m <= v && ok; m++)
+      for (int j = 0; f->nodes[m].group == r && j < f->nodes[m].nargs; j++) {
+        int a = f->nodes[m].args[j], ga = f->nodes[a].group;
+        if (ga < 0 && op_is(f->nodes[a].op, OPF_CONTRACT) && ir_group_can_root(f, a, why, sizeof why)) {
+          ok = gu < 0 && (lone < 0 || lone == a), lone = a;
+        } else if (ga >= 0 && ga != r) {
+          ok = F->grp[ga].kind == IR_GK_GEMM && lone < 0 && (gu < 0 || gu == ga), gu = ga;
+        }
+      }
+    if (ok && lone >= 0) {
+      gu = (*ngroups)++;
+      F->grp[gu] = ir_group_start(f, lone);
+      F->grp[gu].nmem = 1;
+      F->gmin[gu] = F->gmax[gu] = lone;
+      f->nodes[lone].group = gu;
+    }
+    ok = ok && gu >= 0 && ir_group_admits(f, &F->grp[gu], v, true, why, sizeof why) && readers_after(F, v, gu);
+    for (int m = F->gmin[r]; m <= v && ok; m++) {
+      if (f->nodes[m].group != r) continue;
+      if (m != v) ok = ir_group_admits(f, &F->grp[gu], m, false, why, sizeof why);
+      for (int j = 0; j < f->nodes[m].nargs && ok; j++) {
+        int a = f->nodes[m].args[j], ga = f->nodes[a].group;
+        if (ga < 0 && !op_is(f->nodes[a].op, OPF_SOURCE) && f->nodes[a].op != OP_DIM) ok = a < F->gmin[gu];
+      }
+    }
+    if (!ok) {
+      if (lone >= 0 && gu >= 0) f->nodes[lone].group = -1, F->grp[gu].nmem = 0; /* a group of none */
+      continue;
+    }
+    for (int m = F->gmin[r]; m <= v; m++)
+      if (f->nodes[m].group == r) {
+        f->nodes[m].group = gu;
+        ir_group_add(f, &F->grp[gu], m, m == v);
+      }
+    if (v > F->gmax[gu]) F->gmax[gu] = v;
+    F->grp[r].nmem = 0;
+  }
+}
+
 /* Horizontal fusion: every elementwise group whose values nothing but
  * stores read (each parameter's optimizer update) joins the first such
  * group, as one more part; the parts run as one dispatch. They are
@@ -237,6 +293,7 @@ static void fuse_func(IrFunc *f, bool vertical, bool horizontal, bool epilogue, 
     for (int i = 0; i < F.nuse[v]; i++)
       F.gstores[g] |= f->nodes[F.use[v][i]].op == OP_STORE;
   }
+  if (epilogue) attach_row_sums(&F, &ngroups);
   if (horizontal) merge_sinks(&F, ngroups);
   /* Stores ride with the elementwise group that computes their value (which
    * admitted it with the domain's shape). */
