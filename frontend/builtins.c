@@ -207,8 +207,9 @@ static int lower_causal_mask(Lower *L, const Builtin *b, const Expr *call, BArg 
   return fe_emit(L, b->op, &a[0].v, 1, &at, NULL, call->loc);
 }
 
-/* pow(x, 2) */
-static int lower_pow(Lower *L, const Builtin *b, const Expr *call, BArg *a) {
+/* pow(x, p), leaky_relu(x, alpha:), elu(x, alpha:): one elementwise op
+ * whose attribute value is the second argument. */
+static int lower_unary_value(Lower *L, const Builtin *b, const Expr *call, BArg *a) {
   Attrs at = {.value = a[1].num};
   return fe_emit(L, b->op, &a[0].v, 1, &at, NULL, call->loc);
 }
@@ -595,11 +596,16 @@ static const Builtin builtins[] = {
     {"sigmoid", OP_SIGMOID, B_LAYER, 0, {X}, lower_unary},
     {"tanh", OP_TANH, B_LAYER, 0, {X}, lower_unary},
     {"gelu", OP_GELU, B_LAYER, 0, {X}, lower_unary},
+    {"leaky_relu", OP_LEAKY_RELU, B_LAYER, 0, {X, {"alpha", P_NUM, "0.01", NULL}}, lower_unary_value},
+    {"elu", OP_ELU, B_LAYER, 0, {X, {"alpha", P_NUM, "1.0", NULL}}, lower_unary_value},
+    {"silu", OP_SILU, B_LAYER, 0, {X}, lower_unary},
+    {"swish", OP_SILU, B_LAYER, 0, {X}, lower_unary},
+    {"softplus", OP_SOFTPLUS, B_LAYER, 0, {X}, lower_unary},
     {"exp", OP_EXP, 0, 0, {X}, lower_unary},
     {"log", OP_LOG, 0, 0, {X}, lower_unary},
     {"sqrt", OP_SQRT, 0, 0, {X}, lower_unary},
     {"neg", OP_NEG, 0, 0, {X}, lower_unary},
-    {"pow", OP_POW, 0, 0, {X, {"p", P_NUM, FE_REQUIRED, NULL}}, lower_pow},
+    {"pow", OP_POW, 0, 0, {X, {"p", P_NUM, FE_REQUIRED, NULL}}, lower_unary_value},
     {"float", OP_CAST, 0, 0, {X}, lower_float},
     /* row-wise */
     {"softmax", OP_SOFTMAX, B_LAYER, 0, {X, AXIS_LAST}, lower_rowwise},

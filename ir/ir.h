@@ -210,6 +210,11 @@ enum {
 #define IR_GELU_C 0.7978845608028654 /* sqrt(2 / pi) */
 #define IR_GELU_A 0.044715
 
+/* softplus(x) = log(1 + e^x), and x itself where x > IR_SOFTPLUS_THRESHOLD
+ * (PyTorch's threshold=20: there log(1 + e^x) rounds to x in f32 and e^x
+ * would overflow further on), shared like the gelu constants. */
+#define IR_SOFTPLUS_THRESHOLD 20.0
+
 #define IR_VARIADIC (-1)
 
 typedef enum {
