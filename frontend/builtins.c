@@ -727,11 +727,13 @@ static const Builtin builtins[] = {
 };
 #define NBUILTINS ((int)(sizeof builtins / sizeof *builtins))
 
-/* The tables: this file's, then the recurrent layers' (builtins_rnn.c). */
+/* The tables: this file's, then the recurrent layers' (builtins_rnn.c),
+ * then the other layers' (builtins_layers.c). */
 static const struct {
   const Builtin *tab;
   const int *n;
-} tables[] = {{builtins, &(const int){NBUILTINS}}, {fe_rnn_builtins, &fe_rnn_nbuiltins}};
+} tables[] = {{builtins, &(const int){NBUILTINS}}, {fe_rnn_builtins, &fe_rnn_nbuiltins},
+                {fe_layer_builtins, &fe_layer_nbuiltins}};
 #define NTABLES ((int)(sizeof tables / sizeof *tables))
 
 const Builtin *fe_builtin_find(const char *name) {

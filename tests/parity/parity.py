@@ -3,9 +3,10 @@
 PyTorch: 5 Adam steps from the same weights on the same batches.
 
 CASE is cnn (examples/fashion_cnn.nn), transformer (transformer_block.nn
-here) or lstm (lstm_layer.nn here). For the case's model:
+here), lstm (lstm_layer.nn here), gru (gru_layer.nn) or rnn_activations
+(rnn_activations.nn). For the case's model:
   1. PyTorch builds the same network (its own layers: nn.Conv2d, nn.Linear,
-     nn.LayerNorm, nn.LSTM; the attention by hand) from a fixed torch seed;
+     nn.LayerNorm, nn.LSTM, nn.GRU, nn.RNN; the attention by hand) from a fixed torch seed;
      its weights, in nnc's layout (dense w is [in, out], the transpose of
      nn.Linear's weight), are written to init.safetensors, and both sides load
      that file.
@@ -250,6 +251,60 @@ class Lstm(torch.nn.Module):
                 "dense_1.b": (self.fc.bias, False)}
 
 
+class Gru(torch.nn.Module):
+    """gru_layer.nn: nnc's b is bias_ih, b_u is bias_hh (the one the reset
+    gate multiplies along with weight_hh's n rows)."""
+
+    def __init__(self):
+        super().__init__()
+        self.gru = torch.nn.GRU(28, 16, batch_first=True, bidirectional=True)
+        self.fc = torch.nn.Linear(32, 10)
+        with torch.no_grad():  # PyTorch's uniform init; nnc's biases would start at 0, these need not
+            for p in (self.gru.bias_hh_l0, self.gru.bias_hh_l0_reverse):
+                p.add_(0.1 * torch.randn(p.shape))
+
+    def forward(self, x):  # x: [B, 28, 28]
+        return self.fc(self.gru(x)[0].mean(1))
+
+    def names(self):
+        out = {"dense_1.w": (self.fc.weight, True), "dense_1.b": (self.fc.bias, False)}
+        for nnc, t in (("", ""), ("_back", "_reverse")):
+            g = self.gru
+            out["gru_1.w" + nnc] = (getattr(g, "weight_ih_l0" + t), True)
+            out["gru_1.u" + nnc] = (getattr(g, "weight_hh_l0" + t), True)
+            out["gru_1.b" + nnc] = (getattr(g, "bias_ih_l0" + t), False)
+            out["gru_1.b_u" + nnc] = (getattr(g, "bias_hh_l0" + t), False)
+        return out
+
+
+class RnnActivations(torch.nn.Module):
+    """rnn_activations.nn: nnc's one bias b is bias_ih_l0; bias_hh_l0 stays
+    0 and untrained."""
+
+    def __init__(self):
+        super().__init__()
+        self.rnn = torch.nn.RNN(28, 24, batch_first=True)
+        self.fc = torch.nn.ModuleList([torch.nn.Linear(24, 24) for _ in range(4)] + [torch.nn.Linear(24, 10)])
+        with torch.no_grad():
+            self.rnn.bias_hh_l0.zero_()
+        self.rnn.bias_hh_l0.requires_grad_(False)
+
+    def forward(self, x):
+        h = self.rnn(x)[1][-1]
+        h = F.leaky_relu(self.fc[0](h), 0.2)
+        h = F.elu(self.fc[1](h), 0.7)
+        h = F.silu(self.fc[2](h))
+        h = F.softplus(self.fc[3](h))
+        return self.fc[4](h)
+
+    def names(self):
+        out = {"simple_rnn_1.w": (self.rnn.weight_ih_l0, True), "simple_rnn_1.u": (self.rnn.weight_hh_l0, True),
+               "simple_rnn_1.b": (self.rnn.bias_ih_l0, False)}
+        for i, lin in enumerate(self.fc):
+            out["dense_%d.w" % (i + 1)], out["dense_%d.b" % (i + 1)] = (lin.weight, True), (lin.bias, False)
+        return out
+
+
 def fashion_data(shape):
     """40 training and 8 test images of Fashion-MNIST, each of `shape`."""
 
@@ -279,6 +334,10 @@ CASES = {
                         data=random_sequences, module=Block),
     "lstm": dict(nn="tests/parity/lstm_layer.nn", batch=16, static_batch=False, seed=7, lr=1e-3,
                  data=fashion_data((28, 28)), module=Lstm),
+    "gru": dict(nn="tests/parity/gru_layer.nn", batch=16, static_batch=False, seed=7, lr=1e-3,
+                data=fashion_data((28, 28)), module=Gru),
+    "rnn_activations": dict(nn="tests/parity/rnn_activations.nn", batch=16, static_batch=False, seed=7, lr=1e-3,
+                            data=fashion_data((28, 28)), module=RnnActivations),
 }
 
 # ---- running both ----

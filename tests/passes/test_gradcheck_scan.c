@@ -105,6 +105,12 @@ void scan_checks(void) {
                                                      " logits = dense(mean(h, axis: 1), 2)"},
       {"two stacked LSTMs, the second reversed", "s = lstm(x, 2, sequences: true)\n h = lstm(s, 3, reverse: true)\n"
                                                  " logits = dense(h, 2)"},
+      {"GRU, 3 steps, last state", "h = gru(x, 3)\n logits = dense(h, 2)"},
+      {"bidirectional GRU, sequences, then a reversed GRU", "s = gru(x, 2, sequences: true, bidirectional: true)\n"
+                                                         " h = gru(s, 2, reverse: true)\n logits = dense(h, 2)"},
+      {"simple RNN, then a bidirectional one over its sequence", "s = simple_rnn(x, 3, sequences: true)\n"
+                                                               " h = simple_rnn(s, 2, bidirectional: true)\n"
+                                                               " logits = dense(h, 2)"},
   };
   for (size_t i = 0; i < sizeof models / sizeof *models; i++) {
     Arena *a = arena_new();
