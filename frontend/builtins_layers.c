@@ -1,10 +1,13 @@
 /* builtins_layers.c — layers for images and sequences beyond builtins.c's:
- * the global poolings (this file's table, searched after builtins.c's).
+ * the global poolings and conv1d (this file's table, searched after
+ * builtins.c's and builtins_rnn.c's).
  *
  *   global_avgpool(x), global_maxpool(x)
  *       [B, C, H, W] (NCHW) -> [B, C], the mean / max over H and W;
  *       [B, T, C] (a sequence, channels last) -> [B, C], over T;
  *       as Keras's GlobalAveragePooling1D/2D (channels_first for 2-d). */
+#include <string.h>
+
 #include "lower.h"
 
 /* The axes a global pooling reduces: H, W of NCHW, or T of [B, T, C]. */
@@ -20,11 +23,118 @@ static int global_pool(Lower *L, const Builtin *b, const Expr *call, BArg *a) {
   return fe_emit(L, b->op, &a[0].v, 1, &at, NULL, call->loc);
 }
 
+
+/* ---- conv1d ---- */
+
+/* The window of tap j for every output step: rows j, j + s, ..., j + s (T'
+ * - 1) of the padded sequence xp [B, Tp, C], as [B, T', C]. A stride s
+ * takes s T' rows as [B, T', s C] and keeps the first C columns of each. */
+static int tap(Lower *L, int xp, int64_t j, int64_t s, int64_t To, int64_t C, Loc loc) {
+  Attrs at = {.axis = 1, .start = (int)j, .end = (int)(j + s * To)};
+  int w = fe_emit(L, OP_SLICE, &xp, 1, &at, NULL, loc);
+  if (s == 1 || w < 0) return w;
+  Type t = *fe_type(L, w);
+  t.sh.d[1] = To, t.sh.d[2] = s * C;
+  w = fe_emit(L, OP_RESHAPE, &w, 1, NULL, &t, loc);
+  return fe_emit(L, OP_SLICE, &w, 1, &(Attrs){.axis = 2, .start = 0, .end = (int)C}, NULL, loc);
+}
+
+/* x [B, n, C] of zeros, for padding. */
+static int zero_rows(Lower *L, int64_t B, int64_t n, int64_t C, Loc loc) {
+  Type t = {.dt = DT_F32, .sh = {.rank = 3, .d = {B, n, C}}};
+  return fe_emit(L, OP_CONST, NULL, 0, &(Attrs){.value = 0}, &t, loc);
+}
+
+/* conv1d(x [B, T, C], filters, kernel, stride: 1, padding: "valid",
+ * activation, use_bias, init, bias_init, name): Keras's Conv1D over a
+ * channels-last sequence. The windows are unfolded, [B, T', k·C] with tap
+ * j's channels at columns [j·C, (j+1)·C), and multiplied by the kernel
+ * <name>.w [k, C, filters] (Keras's layout; PyTorch's Conv1d weight is its
+ * permute(2, 1, 0)) seen as [k·C, filters]: one GEMM, and autodiff needs
+ * nothing new (slice, concat and reshape have their rules). "same" pads as
+ * Keras: T' = ceil(T / s), the padding total (T' - 1) s + k - T split with
+ * the extra row at the end; an integer p pads p on both sides (PyTorch). */
+static int lower_conv1d(Lower *L, const Builtin *b, const Expr *call, BArg *a) {
+  (void)b;
+  const Type *t = fe_type(L, a[0].v);
+  char buf[IR_TYPE_STRLEN];
+  bool ok = true;
+  if (t->dt != DT_F32 || t->sh.rank != 3 || IR_IS_SYM(t->sh.d[1]) || IR_IS_SYM(t->sh.d[2])) {
+    diag_error(L->d, a[0].loc, "conv1d expects a sequence f32[batch, steps, channels] with static steps and channels, got %s",
+               fe_type_str(L, t, buf));
+    return FE_ERR;
+  }
+  int64_t B = t->sh.d[0], T = t->sh.d[1], C = t->sh.d[2], F = a[1].i, k = a[2].i, s = a[3].i;
+  if (F <= 0 || F > 100000) {
+    diag_error(L->d, a[1].loc, "filters must be a positive integer (at most 100000), got %lld", (long long)F);
+    ok = false;
+  }
+  if (k < 1 || k > 64) {
+    diag_error(L->d, a[2].loc, "the kernel size must be in [1, 64], got %lld", (long long)k);
+    ok = false;
+  }
+  if (s < 1 || s > 1000) {
+    diag_error(L->d, a[3].loc, "stride must be in [1, 1000], got %lld", (long long)s);
+    ok = false;
+  }
+  if (!ok) return FE_ERR;
+  int64_t left = a[4].i, right = a[4].i;
+  if (a[4].i < 0) { /* "same" */
+    int64_t To = (T + s - 1) / s, total = (To - 1) * s + k - T;
+    if (total < 0) total = 0;
+    left = total / 2, right = total - left;
+  } else if (a[4].i >= k) {
+    diag_error(L->d, a[4].loc, "padding must be less than the kernel size %lld, got %lld", (long long)k, (long long)a[4].i);
+    return FE_ERR;
+  }
+  int64_t Tp = T + left + right;
+  if (k > Tp) {
+    diag_error(L->d, a[2].loc, "a window of %lld steps is longer than the conv1d input %s", (long long)k,
+               fe_type_str(L, t, buf));
+    return FE_ERR;
+  }
+  int64_t To = (Tp - k) / s + 1, extra = k - 1 + s * To - Tp; /* rows the last tap's slice reads past the end */
+  if (extra < 0) extra = 0;
+  const char *name = fe_layer_name(L, &a[9], "conv1d");
+  if (!name) return FE_ERR;
+  Loc loc = call->loc;
+  int xp = a[0].v;
+  if (left > 0) xp = fe_emit(L, OP_CONCAT, (int[]){zero_rows(L, B, left, C, loc), xp}, 2, &(Attrs){.axis = 1}, NULL, loc);
+  if (right + extra > 0)
+    xp = fe_emit(L, OP_CONCAT, (int[]){xp, zero_rows(L, B, right + extra, C, loc)}, 2, &(Attrs){.axis = 1}, NULL, loc);
+  int unf = tap(L, xp, 0, s, To, C, loc);
+  for (int64_t j = 1; j < k && unf >= 0; j++)
+    unf = fe_emit(L, OP_CONCAT, (int[]){unf, tap(L, xp, j, s, To, C, loc)}, 2, &(Attrs){.axis = 2}, NULL, loc);
+  int w = fe_layer_param(L, name, "w", (Shape){.rank = 3, .d = {k, C, F}}, a[7].init, loc);
+  Type wt = {.dt = DT_F32, .sh = {.rank = 2, .d = {k * C, F}}};
+  int y = unf < 0 || w < 0 ? FE_ERR : fe_emit2(L, OP_MATMUL, unf, fe_emit(L, OP_RESHAPE, &w, 1, NULL, &wt, loc), loc);
+  if (y >= 0 && a[6].b) y = fe_emit2(L, OP_ADD, y, fe_layer_param(L, name, "b", (Shape){.rank = 1, .d = {F}}, a[8].init, loc), loc);
+  if (y >= 0 && strcmp(a[5].s, "none")) y = fe_emit1(L, fe_builtin_find(a[5].s)->op, y, loc);
+  if (y < 0) return FE_ERR;
+  fe_add_layer(L, name, "conv1d", y, k * C * F + (a[6].b ? F : 0), loc);
+  return y;
+}
+
 #define X {"x", P_TENSOR, FE_REQUIRED, NULL}
 
 const Builtin fe_layer_builtins[] = {
     /* no parameters, so plain layers for the summary */
     {"global_avgpool", OP_MEAN, B_LAYER, 0, {X}, global_pool},
     {"global_maxpool", OP_MAX, B_LAYER, 0, {X}, global_pool},
+    {"conv1d",
+     OP_COUNT,
+     0,
+     0,
+     {X,
+      {"filters", P_INT, FE_REQUIRED, NULL},
+      {"kernel", P_INT, FE_REQUIRED, NULL},
+      {"stride", P_INT, "1", NULL},
+      {"padding", P_PAD, "\"valid\"", NULL},
+      {"activation", P_CHOICE, "none", "relu|sigmoid|tanh|gelu|silu|softplus|none"},
+      {"use_bias", P_BOOL, "true", NULL},
+      {"init", P_INIT, "glorot_uniform", NULL},
+      {"bias_init", P_INIT, "zeros", NULL},
+      {"name", P_STR, FE_OPTIONAL, NULL}},
+     lower_conv1d},
 };
 const int fe_layer_nbuiltins = (int)(sizeof fe_layer_builtins / sizeof *fe_layer_builtins);

@@ -3,10 +3,10 @@
 PyTorch: 5 Adam steps from the same weights on the same batches.
 
 CASE is cnn (examples/fashion_cnn.nn), transformer (transformer_block.nn
-here), lstm (lstm_layer.nn here), gru (gru_layer.nn) or rnn_activations
-(rnn_activations.nn). For the case's model:
+here), lstm (lstm_layer.nn here), gru (gru_layer.nn), rnn_activations
+(rnn_activations.nn) or conv1d (conv1d_layers.nn). For the case's model:
   1. PyTorch builds the same network (its own layers: nn.Conv2d, nn.Linear,
-     nn.LayerNorm, nn.LSTM, nn.GRU, nn.RNN; the attention by hand) from a fixed torch seed;
+     nn.LayerNorm, nn.LSTM, nn.GRU, nn.RNN, nn.Conv1d; the attention by hand) from a fixed torch seed;
      its weights, in nnc's layout (dense w is [in, out], the transpose of
      nn.Linear's weight), are written to init.safetensors, and both sides load
      that file.
@@ -160,7 +160,7 @@ def fashion_rows(split, n):
 # Each case: the .nn file, the batch (static_batch: the model's batch dim is
 # fixed, so the runtime drops a partial last batch), the data, the PyTorch
 # module, and `names(module)`: nnc's parameter name -> (torch parameter,
-# whether nnc's layout is its transpose).
+# whether nnc's layout is its transpose, all axes reversed).
 
 
 class Cnn(torch.nn.Module):
@@ -305,6 +305,29 @@ class RnnActivations(torch.nn.Module):
         return out
 
 
+class Conv1d(torch.nn.Module):
+    """conv1d_layers.nn: nn.Conv1d over [B, C, T]; "same" padded as Keras
+    pads it (T' = ceil(T / s), the odd row at the end). The weights'
+    "transposed" is all axes reversed: [F, C, k] to nnc's [k, C, F]."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1, self.c2 = torch.nn.Conv1d(28, 16, 3), torch.nn.Conv1d(16, 8, 4, stride=2)
+        self.fc = torch.nn.Linear(8, 10)
+
+    def forward(self, x):  # x: [B, T, C]
+        h = F.relu(self.c1(x.transpose(1, 2)))
+        T, k, s = h.shape[2], 4, 2
+        total = max((-(-T // s) - 1) * s + k - T, 0)
+        h = self.c2(F.pad(h, (total // 2, total - total // 2)))
+        return self.fc(h.amax(2))
+
+    def names(self):
+        return {"conv1d_1.w": (self.c1.weight, True), "conv1d_1.b": (self.c1.bias, False),
+                "conv1d_2.w": (self.c2.weight, True), "conv1d_2.b": (self.c2.bias, False),
+                "dense_1.w": (self.fc.weight, True), "dense_1.b": (self.fc.bias, False)}
+
+
 def fashion_data(shape):
     """40 training and 8 test images of Fashion-MNIST, each of `shape`."""
 
@@ -336,6 +359,8 @@ CASES = {
                  data=fashion_data((28, 28)), module=Lstm),
     "gru": dict(nn="tests/parity/gru_layer.nn", batch=16, static_batch=False, seed=7, lr=1e-3,
                 data=fashion_data((28, 28)), module=Gru),
+    "conv1d": dict(nn="tests/parity/conv1d_layers.nn", batch=16, static_batch=False, seed=7, lr=1e-3,
+                   data=fashion_data((28, 28)), module=Conv1d),
     "rnn_activations": dict(nn="tests/parity/rnn_activations.nn", batch=16, static_batch=False, seed=7, lr=1e-3,
                             data=fashion_data((28, 28)), module=RnnActivations),
 }
@@ -351,6 +376,12 @@ def run(cmd, what):
     return p
 
 
+def reverse_axes(t):
+    """A torch tensor with its axes in reverse order: the transpose of a
+    matrix, and [F, C, k] <-> [k, C, F] for a Conv1d weight."""
+    return t.permute(*reversed(range(t.dim())))
+
+
 def train_torch(module, init, batches, x, y, lr, dtype):
     """Loads init (nnc layout) and takes an Adam step per batch. Returns the
     losses; nnc name -> array (nnc layout, float64) of each parameter and its
@@ -361,7 +392,7 @@ def train_torch(module, init, batches, x, y, lr, dtype):
     with torch.no_grad():
         for n, (p, t) in names.items():
             v = torch.from_numpy(init[n]).to(dtype)
-            p.copy_(v.T if t else v)
+            p.copy_(reverse_axes(v) if t else v)
     params = [p for p, _ in names.values()]
     opt = torch.optim.Adam(params, lr=lr)
     beta2, eps = opt.defaults["betas"][1], opt.defaults["eps"]
@@ -378,7 +409,7 @@ def train_torch(module, init, batches, x, y, lr, dtype):
 
     def nnc_layout(t, transposed):
         t = t.detach().double()
-        return (t.T if transposed else t).numpy()
+        return (reverse_axes(t) if transposed else t).numpy()
 
     out = {}
     for n, (p, t) in names.items():
@@ -436,7 +467,7 @@ def main():
     module = case["module"]()
     init_path = os.path.join(tmp, "init.safetensors")
     names = module.names()
-    save_safetensors(init_path, {n: (p.detach().T if t else p.detach()).numpy() for n, (p, t) in names.items()})
+    save_safetensors(init_path, {n: (reverse_axes(p.detach()) if t else p.detach()).numpy() for n, (p, t) in names.items()})
     init = load_safetensors(init_path)  # what both sides start from
     torch_init = {n: a.copy() for n, a in init.items()}
     if opt.perturb:

@@ -111,6 +111,11 @@ void scan_checks(void) {
       {"simple RNN, then a bidirectional one over its sequence", "s = simple_rnn(x, 3, sequences: true)\n"
                                                                " h = simple_rnn(s, 2, bidirectional: true)\n"
                                                                " logits = dense(h, 2)"},
+      {"conv1d, valid, then a global average pool", "h = conv1d(x, 3, 2, activation: tanh) |> global_avgpool\n"
+                                                   " logits = dense(h, 2)"},
+      {"conv1d, stride 2, same padding, then a global max pool",
+       "h = conv1d(x, 2, 3, stride: 2, padding: \"same\") |> conv1d(3, 1, padding: \"same\") |> global_maxpool\n"
+       " logits = dense(h, 2)"},
   };
   for (size_t i = 0; i < sizeof models / sizeof *models; i++) {
     Arena *a = arena_new();
