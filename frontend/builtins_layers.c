@@ -1,6 +1,6 @@
 /* builtins_layers.c — layers for images and sequences beyond builtins.c's:
- * the global poolings and conv1d (this file's table, searched after
- * builtins.c's and builtins_rnn.c's).
+ * the global poolings, conv1d and batch_norm (this file's table, searched
+ * after builtins.c's and builtins_rnn.c's).
  *
  *   global_avgpool(x), global_maxpool(x)
  *       [B, C, H, W] (NCHW) -> [B, C], the mean / max over H and W;
@@ -115,6 +115,99 @@ static int lower_conv1d(Lower *L, const Builtin *b, const Expr *call, BArg *a) {
   return y;
 }
 
+/* ---- batch_norm ---- */
+
+/* x [B, C] or [B, C, H, W] reduced over every axis but the channels',
+ * keeping them (size 1), so the result broadcasts against x. */
+static int channel_mean(Lower *L, int x, Loc loc) {
+  int rank = fe_type(L, x)->sh.rank;
+  Attrs at = rank == 4 ? (Attrs){.naxes = 3, .axes = {0, 2, 3}, .keepdims = true}
+                       : (Attrs){.naxes = 1, .axes = {0}, .keepdims = true};
+  return fe_emit(L, OP_MEAN, &x, 1, &at, NULL, loc);
+}
+
+static int reshape(Lower *L, int x, Shape sh, Loc loc) {
+  Type t = {.dt = DT_F32, .sh = sh};
+  return fe_emit(L, OP_RESHAPE, &x, 1, NULL, &t, loc);
+}
+
+/* stat <- (1 - momentum) stat + momentum batch, a store training mode
+ * alone makes. */
+static void update_stat(Lower *L, const char *name, int stat, int batch, double momentum, Shape sc, Loc loc) {
+  int v = fe_emit2(L, OP_ADD, fe_emit2(L, OP_MUL, stat, fe_scalar(L, 1 - momentum, loc), loc),
+                   fe_emit2(L, OP_MUL, reshape(L, batch, sc, loc), fe_scalar(L, momentum, loc), loc), loc);
+  int st = v < 0 ? FE_ERR : fe_emit(L, OP_STORE, &v, 1, &(Attrs){.name = name}, NULL, loc);
+  if (st >= 0) fe_add_modal(L, st, -1);
+}
+
+/* batch_norm(x, momentum: 0.1, eps: 1e-5, name): torch.nn.BatchNorm1d over
+ * the features of x [B, D], BatchNorm2d over the channels (axis 1) of NCHW
+ * x [B, C, H, W]. Parameters <name>.gamma [C] (ones) and <name>.beta [C]
+ * (zeros); statistics (GLOBAL_STATS: not trained, but part of the model
+ * that eval and predict load) <name>.running_mean [C] (zeros) and
+ * <name>.running_var [C] (ones).
+ *
+ * Training mode (loss_step, so train_step) normalises by the batch's mean
+ * and biased variance over the other axes, and stores
+ *   running_mean <- (1 - momentum) running_mean + momentum mean
+ *   running_var  <- (1 - momentum) running_var + momentum var N / (N - 1)
+ * (N the values per channel; PyTorch's unbiased update; N = 1 adds var
+ * itself, 0). Evaluation mode (forward, eval_step) normalises by the
+ * running statistics instead. Both are plain reductions and elementwise
+ * ops: the evaluation-mode value is emitted first, as the twin the cut
+ * functions read in its place (lower.c). */
+static int lower_batch_norm(Lower *L, const Builtin *b, const Expr *call, BArg *a) {
+  (void)b;
+  const Type *t = fe_type(L, a[0].v);
+  char buf[IR_TYPE_STRLEN];
+  bool ok = true;
+  if (t->dt != DT_F32 || (t->sh.rank != 2 && t->sh.rank != 4) || IR_IS_SYM(t->sh.d[1]) ||
+      (t->sh.rank == 4 && (IR_IS_SYM(t->sh.d[2]) || IR_IS_SYM(t->sh.d[3])))) {
+    diag_error(L->d, a[0].loc, "batch_norm expects features f32[batch, features] or images f32[batch, channels, "
+               "height, width] with static sizes after the batch, got %s", fe_type_str(L, t, buf));
+    ok = false;
+  }
+  if (!(a[1].num >= 0 && a[1].num <= 1)) {
+    diag_error(L->d, a[1].loc, "momentum must be in [0, 1] (the weight of each new batch, as PyTorch's), got %g",
+               a[1].num);
+    ok = false;
+  }
+  if (!(a[2].num > 0 && a[2].num <= 1)) {
+    diag_error(L->d, a[2].loc, "eps must be in (0, 1], got %g", a[2].num);
+    ok = false;
+  }
+  const char *name = ok ? fe_layer_name(L, &a[3], "batch_norm") : NULL;
+  if (!name) return FE_ERR;
+  Loc loc = call->loc;
+  int x = a[0].v, rank = t->sh.rank;
+  int64_t C = t->sh.d[1], per_sample = rank == 4 ? t->sh.d[2] * t->sh.d[3] : 1;
+  Shape sc = {.rank = 1, .d = {C}}, sb = rank == 4 ? (Shape){.rank = 3, .d = {C, 1, 1}} : sc;
+  int gamma = reshape(L, fe_layer_param(L, name, "gamma", sc, (FeInit){.kind = NNRT_INIT_ONES}, loc), sb, loc);
+  int beta = reshape(L, fe_layer_param(L, name, "beta", sc, (FeInit){.kind = NNRT_INIT_ZEROS}, loc), sb, loc);
+  const char *mean_name = arena_printf(L->a, "%s.running_mean", name), *var_name = arena_printf(L->a, "%s.running_var", name);
+  int rm = fe_state(L, mean_name, GLOBAL_STATS, (Type){.dt = DT_F32, .sh = sc}, NNRT_INIT_ZEROS, loc);
+  int rv = fe_state(L, var_name, GLOBAL_STATS, (Type){.dt = DT_F32, .sh = sc}, NNRT_INIT_ONES, loc);
+  int eps = fe_scalar(L, a[2].num, loc);
+  /* y = (x - mean) / sqrt(var + eps) gamma + beta */
+  int ev = fe_emit1(L, OP_SQRT, fe_emit2(L, OP_ADD, reshape(L, rv, sb, loc), eps, loc), loc);
+  int ey = fe_emit2(L, OP_DIV, fe_emit2(L, OP_SUB, x, reshape(L, rm, sb, loc), loc), ev, loc);
+  ey = fe_emit2(L, OP_ADD, fe_emit2(L, OP_MUL, ey, gamma, loc), beta, loc);
+  int mu = channel_mean(L, x, loc), d = fe_emit2(L, OP_SUB, x, mu, loc);
+  int var = channel_mean(L, fe_emit2(L, OP_MUL, d, d, loc), loc);
+  int ty = fe_emit2(L, OP_DIV, d, fe_emit1(L, OP_SQRT, fe_emit2(L, OP_ADD, var, eps, loc), loc), loc);
+  ty = fe_emit2(L, OP_ADD, fe_emit2(L, OP_MUL, ty, gamma, loc), beta, loc);
+  if (ey < 0 || ty < 0) return FE_ERR;
+  fe_add_modal(L, ty, ey);
+  /* N / (N - 1 + [N = 1]): the unbiased variance's factor, 1 for N = 1 */
+  int n = fe_emit2(L, OP_MUL, fe_emit(L, OP_DIM, &x, 1, &(Attrs){.axis = 0}, NULL, loc), fe_scalar(L, (double)per_sample, loc), loc);
+  int one = fe_scalar(L, 1, loc);
+  int den = fe_emit2(L, OP_ADD, fe_emit2(L, OP_SUB, n, one, loc), fe_emit2(L, OP_EQ, n, one, loc), loc);
+  update_stat(L, mean_name, rm, mu, a[1].num, sc, loc);
+  update_stat(L, var_name, rv, fe_emit2(L, OP_MUL, var, fe_emit2(L, OP_DIV, n, den, loc), loc), a[1].num, sc, loc);
+  fe_add_layer(L, name, "batch_norm", ty, 4 * C, loc);
+  return ty;
+}
+
 #define X {"x", P_TENSOR, FE_REQUIRED, NULL}
 
 const Builtin fe_layer_builtins[] = {
@@ -136,5 +229,11 @@ const Builtin fe_layer_builtins[] = {
       {"bias_init", P_INIT, "zeros", NULL},
       {"name", P_STR, FE_OPTIONAL, NULL}},
      lower_conv1d},
+    {"batch_norm",
+     OP_COUNT,
+     0,
+     0,
+     {X, {"momentum", P_NUM, "0.1", NULL}, {"eps", P_NUM, "1e-5", NULL}, {"name", P_STR, FE_OPTIONAL, NULL}},
+     lower_batch_norm},
 };
 const int fe_layer_nbuiltins = (int)(sizeof fe_layer_builtins / sizeof *fe_layer_builtins);

@@ -40,6 +40,13 @@ typedef struct FeName {
   Loc loc;
 } FeName;
 
+/* A value whose meaning depends on the mode (batch_norm): `train` in
+ * training mode, `eval` in evaluation mode (forward, eval_step); or, with
+ * eval = -1, a store only training mode makes (the running statistics). */
+typedef struct FeModal {
+  int train, eval;
+} FeModal;
+
 typedef struct Lower {
   Arena *a;
   Diag *d;
@@ -58,6 +65,8 @@ typedef struct Lower {
   bool in_loss; /* lowering `minimize`: no summary rows for its activations */
   bool task_set;
   int task; /* NNRT_TASK_* of the first loss function called */
+  FeModal *modal;
+  int nmodal, modalcap;
 } Lower;
 
 /* ---- lower.c ---- */
@@ -74,6 +83,9 @@ bool fe_is_value_name(Lower *L, const char *name);
 /* A fresh name for an IR value: base, or base.1, base.2, ... if taken. */
 const char *fe_unique_name(Lower *L, const char *base);
 void fe_add_layer(Lower *L, const char *name, const char *kind, int v, int64_t params, Loc loc);
+/* Records train_v as the training-mode value of what eval_v computes in
+ * evaluation mode; eval_v = -1 makes train_v a training-only store. */
+void fe_add_modal(Lower *L, int train_v, int eval_v);
 /* "dense_1", "dense_2", ...: the next layer name of a kind not yet taken. */
 const char *fe_auto_layer_name(Lower *L, const char *kind);
 bool fe_layer_name_taken(const Lower *L, const char *name);
@@ -190,6 +202,10 @@ int fe_layer_param(Lower *L, const char *layer, const char *suffix, Shape sh, Fe
 
 /* ---- builtins_seq.c: the layers of sequence models ---- */
 
+/* The global `name` of a kind other than a parameter (GLOBAL_STATE,
+ * GLOBAL_STATS), type t, NNRT_INIT_* init, created unless it exists, read
+ * into the model function. */
+int fe_state(Lower *L, const char *name, GlobalKind kind, Type t, int init, Loc loc);
 int fe_lower_embedding(Lower *L, const Builtin *b, const Expr *call, BArg *args);
 int fe_lower_dropout(Lower *L, const Builtin *b, const Expr *call, BArg *args);
 

@@ -275,7 +275,10 @@ typedef struct IrFunc {
 
 /* ---- module ---- */
 
-typedef enum { GLOBAL_PARAM = NNRT_PARAM, GLOBAL_STATE = NNRT_STATE } GlobalKind;
+/* NNRT_*'s: a trained parameter, optimizer state, a layer's statistics
+ * (nnrt_abi.h); "param", "state", "stats" in the text format. */
+typedef enum { GLOBAL_PARAM = NNRT_PARAM, GLOBAL_STATE = NNRT_STATE, GLOBAL_STATS = NNRT_STATS } GlobalKind;
+extern const char *const ir_global_kind_names[3];
 
 typedef struct IrGlobal {
   const char *name; /* unique, e.g. "dense_1.w" */

@@ -4,9 +4,13 @@ PyTorch: 5 Adam steps from the same weights on the same batches.
 
 CASE is cnn (examples/fashion_cnn.nn), transformer (transformer_block.nn
 here), lstm (lstm_layer.nn here), gru (gru_layer.nn), rnn_activations
-(rnn_activations.nn) or conv1d (conv1d_layers.nn). For the case's model:
+(rnn_activations.nn), conv1d (conv1d_layers.nn) or batch_norm
+(batch_norm.nn; its running statistics are in init.safetensors and compared
+like the parameters, and `eval` on the test images from the final
+checkpoint is compared with the module in eval mode). For the case's model:
   1. PyTorch builds the same network (its own layers: nn.Conv2d, nn.Linear,
-     nn.LayerNorm, nn.LSTM, nn.GRU, nn.RNN, nn.Conv1d; the attention by hand) from a fixed torch seed;
+     nn.LayerNorm, nn.LSTM, nn.GRU, nn.RNN, nn.Conv1d, nn.BatchNorm1d/2d;
+     the attention by hand) from a fixed torch seed;
      its weights, in nnc's layout (dense w is [in, out], the transpose of
      nn.Linear's weight), are written to init.safetensors, and both sides load
      that file.
@@ -328,6 +332,40 @@ class Conv1d(torch.nn.Module):
                 "dense_1.w": (self.fc.weight, True), "dense_1.b": (self.fc.bias, False)}
 
 
+class BatchNorm(torch.nn.Module):
+    """batch_norm.nn: BatchNorm2d and BatchNorm1d(momentum=0.2). gamma, beta
+    and the running statistics start away from ones and zeros, so that a
+    mix-up would show; stats() maps nnc's statistics to the buffers."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.bn1 = torch.nn.Conv2d(1, 4, 3, bias=False), torch.nn.BatchNorm2d(4)
+        self.fc1, self.fc2 = torch.nn.Linear(4 * 6 * 6, 16, bias=False), torch.nn.Linear(16, 10)
+        self.bn2 = torch.nn.BatchNorm1d(16, momentum=0.2)
+        with torch.no_grad():
+            for bn in (self.bn1, self.bn2):
+                bn.weight.add_(0.1 * torch.randn(bn.weight.shape))
+                bn.bias.add_(0.1 * torch.randn(bn.bias.shape))
+                bn.running_mean.add_(0.1 * torch.randn(bn.running_mean.shape))
+                bn.running_var.mul_(torch.empty(bn.running_var.shape).uniform_(0.5, 1.5))
+
+    def forward(self, x):
+        h = F.max_pool2d(F.relu(self.bn1(self.conv(F.avg_pool2d(x, 2)))), 2)
+        return self.fc2(F.leaky_relu(self.bn2(self.fc1(h.flatten(1)))))
+
+    def names(self):
+        out = {"conv2d_1.w": (self.conv.weight, False), "dense_1.w": (self.fc1.weight, True),
+               "dense_2.w": (self.fc2.weight, True), "dense_2.b": (self.fc2.bias, False)}
+        for n, bn in (("batch_norm_1", self.bn1), ("batch_norm_2", self.bn2)):
+            out[n + ".gamma"], out[n + ".beta"] = (bn.weight, False), (bn.bias, False)
+        return out
+
+    def stats(self):
+        return {n + s: getattr(bn, "running" + s[len(".running"):])
+                for n, bn in (("batch_norm_1", self.bn1), ("batch_norm_2", self.bn2))
+                for s in (".running_mean", ".running_var")}
+
+
 def fashion_data(shape):
     """40 training and 8 test images of Fashion-MNIST, each of `shape`."""
 
@@ -361,6 +399,8 @@ CASES = {
                 data=fashion_data((28, 28)), module=Gru),
     "conv1d": dict(nn="tests/parity/conv1d_layers.nn", batch=16, static_batch=False, seed=7, lr=1e-3,
                    data=fashion_data((28, 28)), module=Conv1d),
+    "batch_norm": dict(nn="tests/parity/batch_norm.nn", batch=16, static_batch=False, seed=7, lr=1e-3,
+                       data=fashion_data((1, 28, 28)), module=BatchNorm, eval=True),
     "rnn_activations": dict(nn="tests/parity/rnn_activations.nn", batch=16, static_batch=False, seed=7, lr=1e-3,
                             data=fashion_data((28, 28)), module=RnnActivations),
 }
@@ -382,17 +422,26 @@ def reverse_axes(t):
     return t.permute(*reversed(range(t.dim())))
 
 
-def train_torch(module, init, batches, x, y, lr, dtype):
+def module_stats(module):
+    """nnc name -> buffer of the layers' statistics (batch norm's running
+    mean and variance), for modules that have them."""
+    return module.stats() if hasattr(module, "stats") else {}
+
+
+def train_torch(module, init, batches, x, y, lr, dtype, test=None):
     """Loads init (nnc layout) and takes an Adam step per batch. Returns the
     losses; nnc name -> array (nnc layout, float64) of each parameter and its
-    Adam state; and nnc name -> mask of each parameter's eps-conditioned
-    elements (0 < sqrt(v_hat) < 1000 eps after some step)."""
+    Adam state, and of each statistic; nnc name -> mask of each parameter's
+    eps-conditioned elements (0 < sqrt(v_hat) < 1000 eps after some step);
+    and the loss on test = (x, y) in eval mode after training (or None)."""
     module = module.to(dtype)
     names = module.names()
     with torch.no_grad():
         for n, (p, t) in names.items():
             v = torch.from_numpy(init[n]).to(dtype)
             p.copy_(reverse_axes(v) if t else v)
+        for n, b in module_stats(module).items():
+            b.copy_(torch.from_numpy(init[n]).to(dtype))
     params = [p for p, _ in names.values()]
     opt = torch.optim.Adam(params, lr=lr)
     beta2, eps = opt.defaults["betas"][1], opt.defaults["eps"]
@@ -418,7 +467,14 @@ def train_torch(module, init, batches, x, y, lr, dtype):
         out[n + ".v"] = nnc_layout(opt.state[p]["exp_avg_sq"], t)
         cond[n] = nnc_layout(cond[n], t).astype(bool)
     out["opt.step"] = np.array(float(opt.state[params[0]]["step"]))
-    return losses, out, cond
+    for n, b in module_stats(module).items():
+        out[n] = b.detach().double().numpy()
+    test_loss = None
+    if test is not None:
+        module.eval()
+        with torch.no_grad():
+            test_loss = F.cross_entropy(module(torch.from_numpy(test[0]).to(dtype)), torch.from_numpy(test[1]).long()).item()
+    return losses, out, cond, test_loss
 
 
 def rel_err(a, b, mask=None):
@@ -467,7 +523,9 @@ def main():
     module = case["module"]()
     init_path = os.path.join(tmp, "init.safetensors")
     names = module.names()
-    save_safetensors(init_path, {n: (reverse_axes(p.detach()) if t else p.detach()).numpy() for n, (p, t) in names.items()})
+    init_tensors = {n: (reverse_axes(p.detach()) if t else p.detach()).numpy() for n, (p, t) in names.items()}
+    init_tensors.update({n: b.detach().numpy() for n, b in module_stats(module).items()})
+    save_safetensors(init_path, init_tensors)
     init = load_safetensors(init_path)  # what both sides start from
     torch_init = {n: a.copy() for n, a in init.items()}
     if opt.perturb:
@@ -487,8 +545,9 @@ def main():
     got = load_safetensors(ckpt)
 
     batches = batch_order(len(x), case["batch"], STEPS, case["seed"], case["static_batch"])
-    t_loss, want, _ = train_torch(case["module"](), torch_init, batches, x, y, case["lr"], torch.float32)
-    r_loss, ref, cond = train_torch(case["module"](), torch_init, batches, x, y, case["lr"], torch.float64)
+    test = (tx, ty) if case.get("eval") else None
+    t_loss, want, _, t_test = train_torch(case["module"](), torch_init, batches, x, y, case["lr"], torch.float32, test)
+    r_loss, ref, cond, _ = train_torch(case["module"](), torch_init, batches, x, y, case["lr"], torch.float64)
 
     print("%s: %s, batches of %d from %d samples, %d Adam steps (lr %g) from the same weights\nbatches: %s" % (
         opt.case, case["nn"], case["batch"], len(x), STEPS, case["lr"],
@@ -542,7 +601,8 @@ def main():
         print("%-16s %-10s %-8s %-13s %-12.6g %-12.6g %-8s %-13s %.1e, %.1e" % (
             n, "x".join(map(str, a.shape)) or "scalar", "%.1e" % e, list(map(int, at)), a[at], b[at],
             "%.1e" % l2 if is_param else "", cond_col, rel_err(a, ref[n], mask)[0], rel_err(b, ref[n], mask)[0]))
-        kind = "param" if is_param else "opt.step" if n == "opt.step" else "adam state"
+        kind = ("param" if is_param else "opt.step" if n == "opt.step" else
+                "statistic" if n.endswith((".running_mean", ".running_var")) else "adam state")
         note(kind, e, n)
         if not e <= TOL:
             failures.append("%s: rel err %.2e at %s (nnc %.7g, torch %.7g)" % (n, e, list(map(int, at)), a[at], b[at]))
@@ -550,6 +610,19 @@ def main():
             note("param L2", l2, n)
             if not l2 <= TOL:
                 failures.append("%s: L2 rel err %.2e" % (n, l2))
+
+    if t_test is not None:
+        # eval mode (batch_norm: the running statistics): `eval` on the test
+        # images from the checkpoint against the module in eval mode; eval
+        # prints the loss to 4 decimals (5e-5 absolute).
+        p = run([os.path.join(tmp, "model"), "eval", "--data", tmp, "--checkpoint", ckpt], "nnc eval")
+        line = [l for l in p.stdout.splitlines() if l.startswith("test_loss: ")]
+        e_loss = float(line[0].split()[1]) if line else math.nan
+        e = abs(e_loss - t_test)
+        print("\neval (test images, running statistics): nnc loss %.4f, torch %.7g, abs err %.1e" % (e_loss, t_test, e))
+        note("eval loss", e, "eval")
+        if not e <= 6e-5:
+            failures.append("eval loss: nnc %.4f, torch %.7g" % (e_loss, t_test))
 
     print("\nmax relative error (gated at %g): " % TOL + ", ".join(
         "%s %.1e (%s)" % (k, v[0], v[1]) for k, v in worst.items()))

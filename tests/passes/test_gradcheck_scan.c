@@ -25,16 +25,23 @@ static const char *rnn_text(int reverse, char *buf, size_t len) {
   return buf;
 }
 
-/* Checks d loss / d every parameter of m's eval_step at random parameters
- * and inputs (f32 in [-1, 1], i32 labels in {0, 1}). */
-static void check_params(IrModule *m, const char *what) {
-  const IrFunc *e = ir_func_find(m, IR_FN_EVAL);
+/* Checks d loss / d every parameter of m's function fn (eval_step, or
+ * loss_step: training mode) at random parameters and inputs (f32 in [-1,
+ * 1], i32 labels in {0, 1}; layer statistics, variances among them, in
+ * [0.5, 1.5]). */
+static void check_params_of(IrModule *m, const char *fn, const char *what) {
+  const IrFunc *e = ir_func_find(m, fn);
+  if (!e) {
+    result(false, "%s: the model has no %s", what, fn);
+    return;
+  }
   IrFunc *g = ad_build_grad_func(m, e, "grad");
   int np = g->nrets - 1;
   double **gl = calloc((size_t)m->nglobals + 1, sizeof *gl), *in[8] = {0}, loss = 0;
   for (int i = 0; i < m->nglobals; i++) {
     gl[i] = alloc_for(&m->globals[i].ty);
-    for (int64_t j = 0; j < numel(&m->globals[i].ty); j++) gl[i][j] = urand(-0.8, 0.8);
+    for (int64_t j = 0; j < numel(&m->globals[i].ty); j++)
+      gl[i][j] = m->globals[i].kind == GLOBAL_STATS ? urand(0.5, 1.5) : urand(-0.8, 0.8);
   }
   int nin = 0;
   for (int i = 0; i < e->n && nin < 8; i++)
@@ -77,6 +84,8 @@ static void check_params(IrModule *m, const char *what) {
   for (int i = 0; i < m->nglobals; i++) free(gl[i]);
   free(gl);
 }
+
+static void check_params(IrModule *m, const char *what) { check_params_of(m, IR_FN_EVAL, what); }
 
 static IrModule *from_nn(Arena *a, const char *src) {
   Diag d;
@@ -127,6 +136,23 @@ void scan_checks(void) {
     IrModule *m = from_nn(a, src);
     if (m) check_params(m, models[i].what);
     else result(false, "%s: compiles", models[i].what);
+    arena_free(a);
+  }
+
+  /* Batch norms over dense features and NCHW channels, in both modes:
+   * loss_step normalises by the batch's statistics (the gradient flows
+   * through them), eval_step by the running ones. */
+  static const char *bn =
+      "model bn {\n input x: f32[B, 3, 2]\n input y: i32[B]\n"
+      " h = dense(flatten(x), 4, use_bias: false) |> batch_norm |> tanh\n"
+      " c = reshape(x, [B, 2, 3, 1]) |> batch_norm(momentum: 0.3, eps: 1e-3) |> flatten\n"
+      " logits = dense(concat(h, c), 2)\n output logits\n minimize cross_entropy(logits, y)\n}\n";
+  for (int train = 0; train < 2; train++) {
+    Arena *a = arena_new();
+    IrModule *m = from_nn(a, bn);
+    if (m) check_params_of(m, train ? IR_FN_LOSS : IR_FN_EVAL, train ? "batch norms [B,4] and [B,2,3,1], training mode"
+                                                                 : "batch norms [B,4] and [B,2,3,1], evaluation mode");
+    else result(false, "batch norm model: compiles");
     arena_free(a);
   }
 
