@@ -404,18 +404,26 @@ static bool check_image(Lower *L, const char *what, const BArg *x, int64_t k, in
     return false;
   }
   if (k > t->sh.d[2] + 2 * pad || k > t->sh.d[3] + 2 * pad) {
-    diag_error(L->d, kloc, "a %lldx%lld window is larger than the %s input %s", (long long)k, (long long)k, what,
-               fe_type_str(L, t, buf));
+    /* Channels last ([B, H, W, C], Keras's default) reads as a W of C: say
+     * what nnc expects and how to get there. */
+    bool last = t->sh.d[3] < k && t->sh.d[1] >= k;
+    diag_error(L->d, kloc, "a %lldx%lld window is larger than the %s input %s%s%s", (long long)k, (long long)k, what,
+               fe_type_str(L, t, buf), last ? "; nnc's images are NCHW, [batch, channels, height, width]: for "
+                                              "channels-last input write transpose(x, [0, 3, 1, 2])" : "",
+               last && !strcmp(what, "conv2d") ? " or conv2d(..., channels_last: true)" : "");
     return false;
   }
   return true;
 }
 
 /* conv2d(x [B, C, H, W], filters, kernel, stride, padding, activation,
- * use_bias, init, bias_init, name), as Keras's Conv2D on NCHW: filters
- * w: [filters, C, kernel, kernel], bias b: [filters]. padding "same" is
- * (kernel - 1) / 2 on each side, the same size out for odd kernels at
- * stride 1 (Keras pads an even kernel unevenly; that is not supported). */
+ * use_bias, init, bias_init, name, channels_last), as Keras's Conv2D on
+ * NCHW: filters w: [filters, C, kernel, kernel], bias b: [filters]. padding
+ * "same" is (kernel - 1) / 2 on each side, the same size out for odd
+ * kernels at stride 1 (Keras pads an even kernel unevenly; that is not
+ * supported). With channels_last: true, x is [B, H, W, C] and the result
+ * [B, OH, OW, filters]: transposed to and from NCHW around the same
+ * convolution (the kernel stays [filters, C, k, k]). */
 static int lower_conv2d(Lower *L, const Builtin *b, const Expr *call, BArg *a) {
   (void)b;
   int64_t k = a[2].i, pad = a[4].i < 0 ? (k - 1) / 2 : a[4].i;
@@ -431,6 +439,18 @@ static int lower_conv2d(Lower *L, const Builtin *b, const Expr *call, BArg *a) {
   if (a[4].i < -1 || (k >= 1 && pad >= k)) {
     diag_error(L->d, a[4].loc, "padding must be less than the kernel size %lld, got %lld", (long long)k, (long long)pad);
     ok = false;
+  }
+  bool last = a[10].b;
+  if (last) {
+    const Type *t = ty(L, a[0].v);
+    char buf[IR_TYPE_STRLEN];
+    if (t->sh.rank != 4) {
+      diag_error(L->d, a[0].loc, "conv2d with channels_last expects images f32[batch, height, width, channels], got %s",
+                 fe_type_str(L, t, buf));
+      return FE_ERR;
+    }
+    a[0].v = fe_emit(L, OP_TRANSPOSE, &a[0].v, 1, &(Attrs){.naxes = 4, .axes = {0, 3, 1, 2}}, NULL, call->loc);
+    if (a[0].v < 0) return FE_ERR;
   }
   if (!check_image(L, "conv2d", &a[0], k, pad, a[2].loc)) ok = false;
   const char *name = ok ? fe_layer_name(L, &a[9], "conv2d") : NULL;
@@ -453,6 +473,7 @@ static int lower_conv2d(Lower *L, const Builtin *b, const Expr *call, BArg *a) {
     y = fe_emit2(L, OP_ADD, y, fe_emit(L, OP_RESHAPE, &bias, 1, NULL, &bt, loc), loc);
   }
   if (y >= 0 && strcmp(a[5].s, "none")) y = fe_emit1(L, fe_builtin_find(a[5].s)->op, y, loc);
+  if (y >= 0 && last) y = fe_emit(L, OP_TRANSPOSE, &y, 1, &(Attrs){.naxes = 4, .axes = {0, 2, 3, 1}}, NULL, loc);
   if (y < 0) return FE_ERR;
   fe_add_layer(L, name, "conv2d", y, F * C * k * k + (a[6].b ? F : 0), loc);
   return y;
@@ -697,7 +718,8 @@ static const Builtin builtins[] = {
       {"use_bias", P_BOOL, "true", NULL},
       {"init", P_INIT, "glorot_uniform", NULL},
       {"bias_init", P_INIT, "zeros", NULL},
-      {"name", P_STR, FE_OPTIONAL, NULL}},
+      {"name", P_STR, FE_OPTIONAL, NULL},
+      {"channels_last", P_BOOL, "false", NULL}},
      lower_conv2d},
     {"embedding",
      OP_COUNT,

@@ -125,7 +125,7 @@ typedef struct BParam {
   const char *choices; /* P_CHOICE */
 } BParam;
 
-#define FE_MAX_PARAMS 12 /* conv2d has 10 */
+#define FE_MAX_PARAMS 12 /* conv2d has 11 */
 
 /* A parameter initialiser before its fans are known. */
 typedef struct FeInit {

@@ -1,9 +1,11 @@
 /* test_gradcheck_scan.c — f64 central differences against the gradients of
- * whole sequence models: through `scan`, a plain RNN (forward and reverse)
- * whose initial state and sequence are parameters too, so every kind of
- * scan operand is checked, and LSTMs as the frontend lowers them (a 3-step
- * layer, a bidirectional one returning sequences, two stacked); and one
- * Transformer block with causal self-attention. */
+ * whole models: through `scan`, a plain RNN (forward and reverse) whose
+ * initial state and sequence are parameters too, so every kind of scan
+ * operand is checked, and LSTMs, GRUs and simple RNNs as the frontend lowers
+ * them (single, bidirectional returning sequences, stacked, reversed);
+ * conv1d (valid; stride 2, same) with the global poolings; conv2d over
+ * channels-last images; batch norms in training and evaluation mode; and
+ * one Transformer block with causal self-attention. */
 #include "frontend/frontend.h"
 #include "gradcheck.h"
 
@@ -125,6 +127,8 @@ void scan_checks(void) {
       {"conv1d, stride 2, same padding, then a global max pool",
        "h = conv1d(x, 2, 3, stride: 2, padding: \"same\") |> conv1d(3, 1, padding: \"same\") |> global_maxpool\n"
        " logits = dense(h, 2)"},
+      {"conv2d over channels-last images", "h = conv2d(reshape(x, [B, 3, 2, 1]), 2, 2, channels_last: true) |> flatten\n"
+                                          " logits = dense(h, 2)"},
   };
   for (size_t i = 0; i < sizeof models / sizeof *models; i++) {
     Arena *a = arena_new();
