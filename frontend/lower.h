@@ -176,7 +176,8 @@ const char *fe_layer_name(Lower *L, const BArg *a, const char *kind);
 /* The recurrent layers (builtins_rnn.c), searched after builtins.c's. */
 extern const Builtin fe_rnn_builtins[];
 extern const int fe_rnn_nbuiltins;
-/* The other layers (builtins_layers.c), searched last. */
+/* The convolution, pooling and normalisation layers (builtins_layers.c),
+ * searched last. */
 extern const Builtin fe_layer_builtins[];
 extern const int fe_layer_nbuiltins;
 int fe_lower_call(Lower *L, const Expr *call);
