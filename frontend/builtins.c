@@ -207,8 +207,9 @@ static int lower_causal_mask(Lower *L, const Builtin *b, const Expr *call, BArg 
   return fe_emit(L, b->op, &a[0].v, 1, &at, NULL, call->loc);
 }
 
-/* pow(x, 2) */
-static int lower_pow(Lower *L, const Builtin *b, const Expr *call, BArg *a) {
+/* pow(x, p), leaky_relu(x, alpha:), elu(x, alpha:): one elementwise op
+ * whose attribute value is the second argument. */
+static int lower_unary_value(Lower *L, const Builtin *b, const Expr *call, BArg *a) {
   Attrs at = {.value = a[1].num};
   return fe_emit(L, b->op, &a[0].v, 1, &at, NULL, call->loc);
 }
@@ -289,91 +290,6 @@ const char *fe_layer_name(Lower *L, const BArg *a, const char *kind) {
     return NULL;
   }
   return a->s;
-}
-
-/* Checks an NCHW image input for a window of size k; false after an error. */
-static bool check_image(Lower *L, const char *what, const BArg *x, int64_t k, int64_t pad, Loc kloc) {
-  const Type *t = ty(L, x->v);
-  char buf[IR_TYPE_STRLEN];
-  if (t->dt != DT_F32 || t->sh.rank != 4) {
-    diag_error(L->d, x->loc, "%s expects images f32[batch, channels, height, width], got %s", what,
-               fe_type_str(L, t, buf));
-    return false;
-  }
-  for (int i = 1; i < 4; i++)
-    if (IR_IS_SYM(t->sh.d[i])) {
-      diag_error(L->d, x->loc, "%s needs static channels, height and width, got %s", what, fe_type_str(L, t, buf));
-      return false;
-    }
-  if (k < 1 || k > 1000) {
-    diag_error(L->d, kloc, "the window size must be in [1, 1000], got %lld", (long long)k);
-    return false;
-  }
-  if (k > t->sh.d[2] + 2 * pad || k > t->sh.d[3] + 2 * pad) {
-    diag_error(L->d, kloc, "a %lldx%lld window is larger than the %s input %s", (long long)k, (long long)k, what,
-               fe_type_str(L, t, buf));
-    return false;
-  }
-  return true;
-}
-
-/* conv2d(x [B, C, H, W], filters, kernel, stride, padding, activation,
- * use_bias, init, bias_init, name), as Keras's Conv2D on NCHW: filters
- * w: [filters, C, kernel, kernel], bias b: [filters]. padding "same" is
- * (kernel - 1) / 2 on each side, the same size out for odd kernels at
- * stride 1 (Keras pads an even kernel unevenly; that is not supported). */
-static int lower_conv2d(Lower *L, const Builtin *b, const Expr *call, BArg *a) {
-  (void)b;
-  int64_t k = a[2].i, pad = a[4].i < 0 ? (k - 1) / 2 : a[4].i;
-  bool ok = true;
-  if (a[1].i <= 0 || a[1].i > 100000) {
-    diag_error(L->d, a[1].loc, "filters must be a positive integer (at most 100000), got %lld", (long long)a[1].i);
-    ok = false;
-  }
-  if (a[3].i < 1 || a[3].i > 1000) {
-    diag_error(L->d, a[3].loc, "stride must be in [1, 1000], got %lld", (long long)a[3].i);
-    ok = false;
-  }
-  if (a[4].i < -1 || (k >= 1 && pad >= k)) {
-    diag_error(L->d, a[4].loc, "padding must be less than the kernel size %lld, got %lld", (long long)k, (long long)pad);
-    ok = false;
-  }
-  if (!check_image(L, "conv2d", &a[0], k, pad, a[2].loc)) ok = false;
-  const char *name = ok ? fe_layer_name(L, &a[9], "conv2d") : NULL;
-  if (!name) return FE_ERR;
-  int64_t C = ty(L, a[0].v)->sh.d[1], F = a[1].i;
-  Loc loc = call->loc;
-  /* Keras's fans for a conv kernel: channels (in or out) times the window. */
-  FeInit wi = a[7].init;
-  if (wi.kind == NNRT_INIT_HE_NORMAL || wi.kind == NNRT_INIT_GLOROT_UNIFORM) {
-    wi.a = (double)(C * k * k);
-    wi.b = wi.kind == NNRT_INIT_GLOROT_UNIFORM ? (double)(F * k * k) : 0;
-  }
-  int w = fe_layer_param_init(L, name, "w", (Shape){.rank = 4, .d = {F, C, k, k}}, wi, loc);
-  Attrs at = {.stride = (int)a[3].i, .pad = (int)pad};
-  int y = fe_emit(L, OP_CONV2D, (int[]){a[0].v, w}, 2, &at, NULL, loc);
-  if (y >= 0 && a[6].b) {
-    /* The bias [F] broadcasts over [B, F, OH, OW] as [F, 1, 1]. */
-    int bias = fe_layer_param(L, name, "b", (Shape){.rank = 1, .d = {F}}, a[8].init, loc);
-    Type bt = {.dt = DT_F32, .sh = {.rank = 3, .d = {F, 1, 1}}};
-    y = fe_emit2(L, OP_ADD, y, fe_emit(L, OP_RESHAPE, &bias, 1, NULL, &bt, loc), loc);
-  }
-  if (y >= 0 && strcmp(a[5].s, "none")) y = fe_emit1(L, fe_builtin_find(a[5].s)->op, y, loc);
-  if (y < 0) return FE_ERR;
-  fe_add_layer(L, name, "conv2d", y, F * C * k * k + (a[6].b ? F : 0), loc);
-  return y;
-}
-
-/* maxpool(x, size, stride: size), avgpool(x, size, stride: size) */
-static int lower_pool(Lower *L, const Builtin *b, const Expr *call, BArg *a) {
-  int64_t stride = a[2].present ? a[2].i : a[1].i;
-  if (!check_image(L, b->name, &a[0], a[1].i, 0, a[1].loc)) return FE_ERR;
-  if (stride < 1 || stride > 1000) {
-    diag_error(L->d, a[2].loc, "stride must be in [1, 1000], got %lld", (long long)stride);
-    return FE_ERR;
-  }
-  Attrs at = {.kernel = (int)a[1].i, .stride = (int)stride};
-  return fe_emit(L, b->op, &a[0].v, 1, &at, NULL, call->loc);
 }
 
 /* dense(x [B, in] or [B, T, in], units, activation, use_bias, init,
@@ -502,11 +418,16 @@ static const Builtin builtins[] = {
     {"sigmoid", OP_SIGMOID, B_LAYER, 0, {X}, lower_unary},
     {"tanh", OP_TANH, B_LAYER, 0, {X}, lower_unary},
     {"gelu", OP_GELU, B_LAYER, 0, {X}, lower_unary},
+    {"leaky_relu", OP_LEAKY_RELU, B_LAYER, 0, {X, {"alpha", P_NUM, "0.01", NULL}}, lower_unary_value},
+    {"elu", OP_ELU, B_LAYER, 0, {X, {"alpha", P_NUM, "1.0", NULL}}, lower_unary_value},
+    {"silu", OP_SILU, B_LAYER, 0, {X}, lower_unary},
+    {"swish", OP_SILU, B_LAYER, 0, {X}, lower_unary},
+    {"softplus", OP_SOFTPLUS, B_LAYER, 0, {X}, lower_unary},
     {"exp", OP_EXP, 0, 0, {X}, lower_unary},
     {"log", OP_LOG, 0, 0, {X}, lower_unary},
     {"sqrt", OP_SQRT, 0, 0, {X}, lower_unary},
     {"neg", OP_NEG, 0, 0, {X}, lower_unary},
-    {"pow", OP_POW, 0, 0, {X, {"p", P_NUM, FE_REQUIRED, NULL}}, lower_pow},
+    {"pow", OP_POW, 0, 0, {X, {"p", P_NUM, FE_REQUIRED, NULL}}, lower_unary_value},
     {"float", OP_CAST, 0, 0, {X}, lower_float},
     /* row-wise */
     {"softmax", OP_SOFTMAX, B_LAYER, 0, {X, AXIS_LAST}, lower_rowwise},
@@ -566,21 +487,6 @@ static const Builtin builtins[] = {
       {"bias_init", P_INIT, "zeros", NULL},
       {"name", P_STR, FE_OPTIONAL, NULL}},
      lower_dense},
-    {"conv2d",
-     OP_COUNT,
-     0,
-     0,
-     {X,
-      {"filters", P_INT, FE_REQUIRED, NULL},
-      {"kernel", P_INT, FE_REQUIRED, NULL},
-      {"stride", P_INT, "1", NULL},
-      {"padding", P_PAD, "0", NULL},
-      {"activation", P_CHOICE, "none", "relu|sigmoid|tanh|none"},
-      {"use_bias", P_BOOL, "true", NULL},
-      {"init", P_INIT, "glorot_uniform", NULL},
-      {"bias_init", P_INIT, "zeros", NULL},
-      {"name", P_STR, FE_OPTIONAL, NULL}},
-     lower_conv2d},
     {"embedding",
      OP_COUNT,
      0,
@@ -593,30 +499,19 @@ static const Builtin builtins[] = {
      fe_lower_embedding},
     /* training only: the identity in forward and eval_step */
     {"dropout", OP_DROPOUT, B_LAYER, 0, {X, {"rate", P_NUM, FE_REQUIRED, NULL}}, fe_lower_dropout},
-    /* pooling: no parameters, so plain layers for the summary */
-    {"maxpool",
-     OP_MAXPOOL2D,
-     B_LAYER,
-     0,
-     {X, {"size", P_INT, FE_REQUIRED, NULL}, {"stride", P_INT, FE_OPTIONAL, NULL}},
-     lower_pool},
-    {"avgpool",
-     OP_AVGPOOL2D,
-     B_LAYER,
-     0,
-     {X, {"size", P_INT, FE_REQUIRED, NULL}, {"stride", P_INT, FE_OPTIONAL, NULL}},
-     lower_pool},
 };
 #define NBUILTINS ((int)(sizeof builtins / sizeof *builtins))
 
 /* The tables: this file's, the losses (builtins_loss.c), the recurrent
- * layers (builtins_rnn.c). */
+ * layers (builtins_rnn.c), then the convolution, pooling and normalisation
+ * layers (builtins_layers.c). */
 static const struct {
   const Builtin *tab;
   const int *n;
 } tables[] = {{builtins, &(const int){NBUILTINS}},
               {fe_loss_builtins, &fe_loss_nbuiltins},
-              {fe_rnn_builtins, &fe_rnn_nbuiltins}};
+              {fe_rnn_builtins, &fe_rnn_nbuiltins},
+              {fe_layer_builtins, &fe_layer_nbuiltins}};
 #define NTABLES ((int)(sizeof tables / sizeof *tables))
 
 const Builtin *fe_builtin_find(const char *name) {

@@ -11,11 +11,9 @@
  * a new mask); each site has its own salt, its number in source order. */
 #include "lower.h"
 
-/* The global `name`, created as zero-initialised (or `init`) state of type
- * t unless it exists, read into the model function. */
-static int state(Lower *L, const char *name, Type t, int init, Loc loc) {
+int fe_state(Lower *L, const char *name, GlobalKind kind, Type t, int init, Loc loc) {
   int g = ir_global_find(L->m, name);
-  if (g < 0) g = ir_global_add(L->m, (IrGlobal){.name = name, .kind = GLOBAL_STATE, .ty = t, .init = init, .loc = loc});
+  if (g < 0) g = ir_global_add(L->m, (IrGlobal){.name = name, .kind = kind, .ty = t, .init = init, .loc = loc});
   return ir_global_ref(L->f, g, loc);
 }
 
@@ -74,8 +72,8 @@ int fe_lower_dropout(Lower *L, const Builtin *b, const Expr *call, BArg *a) {
   int salt = 0;
   for (int i = 0; i < L->f->n; i++)
     salt += L->f->nodes[i].op == OP_DROPOUT;
-  int seed = state(L, "rng.seed", (Type){.dt = DT_I32, .sh = {.rank = 1, .d = {2}}}, NNRT_INIT_SEED, call->loc);
-  int step = state(L, "opt.step", (Type){.dt = DT_F32}, NNRT_INIT_ZEROS, call->loc);
+  int seed = fe_state(L, "rng.seed", GLOBAL_STATE, (Type){.dt = DT_I32, .sh = {.rank = 1, .d = {2}}}, NNRT_INIT_SEED, call->loc);
+  int step = fe_state(L, "opt.step", GLOBAL_STATE, (Type){.dt = DT_F32}, NNRT_INIT_ZEROS, call->loc);
   Attrs at = {.value = rate, .salt = salt};
   return fe_emit(L, OP_DROPOUT, (int[]){a[0].v, seed, step}, 3, &at, NULL, call->loc);
 }

@@ -8,9 +8,12 @@
  *   eval_step  the nodes output and loss need; feature inputs first, then
  *              the labels (inputs only the loss uses); returns (loss, output);
  *   loss_step  eval_step in training mode, only when the model has an op
- *              whose meaning depends on the mode (dropout): autodiff builds
- *              train_step from it. forward and eval_step are evaluation
- *              mode, where each dropout is replaced by its input.
+ *              whose meaning depends on the mode (dropout, batch_norm):
+ *              autodiff builds train_step from it. forward and eval_step
+ *              are evaluation mode, where each dropout is replaced by its
+ *              input and each batch_norm's training-mode result by its
+ *              evaluation-mode twin (L->modal); only loss_step keeps the
+ *              training-only stores (batch_norm's running statistics).
  * Cutting rather than lowering twice keeps layer parameters, names and layer
  * rows made exactly once, and drops dead bindings from both functions.
  *
@@ -358,19 +361,38 @@ static void lower_result(Lower *L, const Stmt *s, Result *r, const char *what) {
 
 /* ---- cutting out the functions ---- */
 
-/* An evaluation-mode function reads a dropout as its input (operand 0). */
-static bool passes_through(const IrNode *n, bool train) { return !train && n->op == OP_DROPOUT; }
+void fe_add_modal(Lower *L, int train_v, int eval_v) {
+  GROW(L, L->modal, L->nmodal, L->modalcap);
+  L->modal[L->nmodal++] = (FeModal){.train = train_v, .eval = eval_v};
+}
 
-/* Marks the nodes `rets` depend on in the given mode. Nodes only use
- * earlier nodes, so one backward sweep suffices. */
+/* The node an evaluation-mode function reads in place of node i (a
+ * dropout's input, a batch_norm's evaluation-mode result), or -1: i
+ * itself. Twins come before the node they replace. */
+static int eval_twin(const Lower *L, int i, bool train) {
+  if (train) return -1;
+  if (L->f->nodes[i].op == OP_DROPOUT) return L->f->nodes[i].args[0];
+  for (int k = 0; k < L->nmodal; k++)
+    if (L->modal[k].train == i) return L->modal[k].eval;
+  return -1;
+}
+
+/* Marks the nodes `rets` depend on in the given mode, and in training mode
+ * the training-only stores. Nodes only use earlier nodes, so one backward
+ * sweep suffices. */
 static bool *live_from(Lower *L, const int *rets, int nrets, bool train) {
   IrFunc *f = L->f;
   bool *live = arena_alloc(L->a, (size_t)f->n + 1);
   for (int i = 0; i < nrets; i++) live[rets[i]] = true;
-  for (int i = f->n - 1; i >= 0; i--)
-    if (live[i])
-      for (int k = 0; k < (passes_through(&f->nodes[i], train) ? 1 : f->nodes[i].nargs); k++)
-        live[f->nodes[i].args[k]] = true;
+  for (int k = 0; train && k < L->nmodal; k++)
+    if (L->modal[k].eval < 0) live[L->modal[k].train] = true;
+  for (int i = f->n - 1; i >= 0; i--) {
+    if (!live[i]) continue;
+    int twin = eval_twin(L, i, train);
+    if (twin >= 0) live[twin] = true;
+    else
+      for (int k = 0; k < f->nodes[i].nargs; k++) live[f->nodes[i].args[k]] = true;
+  }
   return live;
 }
 
@@ -388,8 +410,9 @@ static void cut(Lower *L, const char *name, const int *rets, int nrets, const in
   }
   for (int i = 0; i < src->n; i++) {
     if (!live[i] || src->nodes[i].op == OP_INPUT) continue;
-    if (passes_through(&src->nodes[i], train)) {
-      map[i] = map[src->nodes[i].args[0]];
+    int twin = eval_twin(L, i, train);
+    if (twin >= 0) {
+      map[i] = map[twin];
       continue;
     }
     IrNode n = src->nodes[i];
@@ -417,6 +440,7 @@ static void build_functions(Lower *L, int out, int loss) {
   cut(L, IR_FN_EVAL, rets, 2, ins, n, false);
   bool *train = live_from(L, rets, 2, true), modal = false;
   for (int i = 0; i < L->f->n; i++) modal |= train[i] && L->f->nodes[i].op == OP_DROPOUT;
+  for (int k = 0; k < L->nmodal; k++) modal |= train[L->modal[k].train];
   if (modal) cut(L, IR_FN_LOSS, rets, 2, ins, n, true);
   int keep = 0;
   for (int i = 0; i < L->nlayers; i++) {

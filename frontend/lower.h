@@ -41,6 +41,13 @@ typedef struct FeName {
   Loc loc;
 } FeName;
 
+/* A value whose meaning depends on the mode (batch_norm): `train` in
+ * training mode, `eval` in evaluation mode (forward, eval_step); or, with
+ * eval = -1, a store only training mode makes (the running statistics). */
+typedef struct FeModal {
+  int train, eval;
+} FeModal;
+
 typedef struct Lower {
   Arena *a;
   Diag *d;
@@ -61,6 +68,8 @@ typedef struct Lower {
   int task; /* NNRT_TASK_* of the first loss function called */
   int bce_logits; /* the logits binary_cross_entropy read (FE_ERR: none): when
                    * they are the output, the task is NNRT_TASK_BINARY_LOGITS */
+  FeModal *modal;
+  int nmodal, modalcap;
 } Lower;
 
 /* ---- lower.c ---- */
@@ -77,6 +86,9 @@ bool fe_is_value_name(Lower *L, const char *name);
 /* A fresh name for an IR value: base, or base.1, base.2, ... if taken. */
 const char *fe_unique_name(Lower *L, const char *base);
 void fe_add_layer(Lower *L, const char *name, const char *kind, int v, int64_t params, Loc loc);
+/* Records train_v as the training-mode value of what eval_v computes in
+ * evaluation mode; eval_v = -1 makes train_v a training-only store. */
+void fe_add_modal(Lower *L, int train_v, int eval_v);
 /* "dense_1", "dense_2", ...: the next layer name of a kind not yet taken. */
 const char *fe_auto_layer_name(Lower *L, const char *kind);
 bool fe_layer_name_taken(const Lower *L, const char *name);
@@ -116,7 +128,7 @@ typedef struct BParam {
   const char *choices; /* P_CHOICE */
 } BParam;
 
-#define FE_MAX_PARAMS 12 /* conv2d has 10 */
+#define FE_MAX_PARAMS 12 /* conv2d has 11 */
 
 /* A parameter initialiser before its fans are known. */
 typedef struct FeInit {
@@ -176,6 +188,10 @@ extern const Builtin fe_loss_builtins[];
 extern const int fe_loss_nbuiltins;
 extern const Builtin fe_rnn_builtins[];
 extern const int fe_rnn_nbuiltins;
+/* The convolution, pooling and normalisation layers (builtins_layers.c),
+ * searched last. */
+extern const Builtin fe_layer_builtins[];
+extern const int fe_layer_nbuiltins;
 int fe_lower_call(Lower *L, const Expr *call);
 /* Reads an initialiser expression (a name or a call). */
 bool fe_read_init(Lower *L, const Expr *e, FeInit *out);
@@ -199,6 +215,10 @@ int fe_layer_param(Lower *L, const char *layer, const char *suffix, Shape sh, Fe
 
 /* ---- builtins_seq.c: the layers of sequence models ---- */
 
+/* The global `name` of a kind other than a parameter (GLOBAL_STATE,
+ * GLOBAL_STATS), type t, NNRT_INIT_* init, created unless it exists, read
+ * into the model function. */
+int fe_state(Lower *L, const char *name, GlobalKind kind, Type t, int init, Loc loc);
 int fe_lower_embedding(Lower *L, const Builtin *b, const Expr *call, BArg *args);
 int fe_lower_dropout(Lower *L, const Builtin *b, const Expr *call, BArg *args);
 

@@ -69,9 +69,10 @@ void fe_print_summary(FILE *out, const FeModel *fm) {
   int64_t total = 0, trainable = 0;
   for (int i = 0; i < m->nglobals; i++) {
     int64_t n = ir_numel_static(&m->globals[i].ty.sh);
-    if (m->globals[i].kind != GLOBAL_PARAM || n < 0) continue;
+    /* Keras counts a batch norm's moving statistics as non-trainable params. */
+    if (m->globals[i].kind == GLOBAL_STATE || n < 0) continue;
     total += n;
-    trainable += n;
+    if (m->globals[i].kind == GLOBAL_PARAM) trainable += n;
   }
   fprintf(out, "Total params: %s (%s)\n", grouped(total, b3, sizeof b3), human_bytes(4 * total, b2, sizeof b2));
   fprintf(out, "Trainable params: %s (%s)\n", grouped(trainable, b3, sizeof b3),

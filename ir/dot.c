@@ -129,7 +129,7 @@ void ir_print_dot(FILE *out, const IrModule *m) {
   fputs("\" {\n  node [shape=box, fontname=\"monospace\", fontsize=10];\n", out);
   for (int i = 0; i < m->nglobals; i++) {
     const IrGlobal *g = &m->globals[i];
-    fprintf(out, "  g%d [label=\"%s @", i, g->kind == GLOBAL_STATE ? "state" : "param");
+    fprintf(out, "  g%d [label=\"%s @", i, ir_global_kind_names[g->kind]);
     put_escaped(out, g->name);
     fputs("\\n", out);
     put_type(out, m, &g->ty);

@@ -87,6 +87,10 @@ static double unary(OpKind op, double x, double p) {
   case OP_TANH: return tanh(x);
   case OP_GELU:
     return 0.5 * x * (1 + tanh(IR_GELU_C * (x + IR_GELU_A * x * x * x)));
+  case OP_LEAKY_RELU: return x > 0 ? x : p * x;
+  case OP_ELU: return x > 0 ? x : p * expm1(x);
+  case OP_SILU: return x / (1 + exp(-x));
+  case OP_SOFTPLUS: return x > IR_SOFTPLUS_THRESHOLD ? x : log1p(exp(x));
   case OP_EXP: return exp(x);
   case OP_LOG: return log(x);
   case OP_SQRT: return sqrt(x);

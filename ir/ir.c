@@ -14,6 +14,8 @@ const OpInfo ir_ops[OP_COUNT] = {
 #include "ops.def"
 };
 
+const char *const ir_global_kind_names[3] = {[GLOBAL_PARAM] = "param", [GLOBAL_STATE] = "state", [GLOBAL_STATS] = "stats"};
+
 OpKind ir_op_by_name(const char *mnemonic) {
   for (int i = 0; i < OP_COUNT; i++)
     if (!strcmp(ir_ops[i].mnemonic, mnemonic)) return (OpKind)i;

@@ -210,6 +210,11 @@ enum {
 #define IR_GELU_C 0.7978845608028654 /* sqrt(2 / pi) */
 #define IR_GELU_A 0.044715
 
+/* softplus(x) = log(1 + e^x), and x itself where x > IR_SOFTPLUS_THRESHOLD
+ * (PyTorch's threshold=20: there log(1 + e^x) rounds to x in f32 and e^x
+ * would overflow further on), shared like the gelu constants. */
+#define IR_SOFTPLUS_THRESHOLD 20.0
+
 #define IR_VARIADIC (-1)
 
 typedef enum {
@@ -270,7 +275,10 @@ typedef struct IrFunc {
 
 /* ---- module ---- */
 
-typedef enum { GLOBAL_PARAM = NNRT_PARAM, GLOBAL_STATE = NNRT_STATE } GlobalKind;
+/* NNRT_*'s: a trained parameter, optimizer state, a layer's statistics
+ * (nnrt_abi.h); "param", "state", "stats" in the text format. */
+typedef enum { GLOBAL_PARAM = NNRT_PARAM, GLOBAL_STATE = NNRT_STATE, GLOBAL_STATS = NNRT_STATS } GlobalKind;
+extern const char *const ir_global_kind_names[3];
 
 typedef struct IrGlobal {
   const char *name; /* unique, e.g. "dense_1.w" */

@@ -576,10 +576,16 @@ static void parse_train(Parser *P) {
   irt_lex(&P->lx);
 }
 
-/* global = ("param" | "state") "@" name ":" type "=" init
+/* global = ("param" | "state" | "stats") "@" name ":" type "=" init
  * init   = init-name ("(" number ("," number)* ")")?   (as many numbers as the init takes) */
+static int global_kind(Parser *P) {
+  for (int k = 0; k < NELEM(ir_global_kind_names); k++)
+    if (irt_is(&P->lx, ir_global_kind_names[k])) return k;
+  return -1;
+}
+
 static void parse_global(Parser *P) {
-  IrGlobal g = {.kind = irt_is(&P->lx, "state") ? GLOBAL_STATE : GLOBAL_PARAM};
+  IrGlobal g = {.kind = (GlobalKind)global_kind(P)};
   irt_lex(&P->lx);
   IrTok nt = irt_take(&P->lx, TK_GLOBAL, "a global like @w");
   g.name = irt_tok_str(&P->lx, &nt);
@@ -623,7 +629,7 @@ static void parse_module(Parser *P) {
       ir_sym(P->m, s);
     } else if (irt_is(&P->lx, "train")) {
       parse_train(P);
-    } else if (irt_is(&P->lx, "param") || irt_is(&P->lx, "state")) {
+    } else if (global_kind(P) >= 0) {
       parse_global(P);
     } else if (irt_is(&P->lx, "func")) {
       parse_func(P);

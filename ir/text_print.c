@@ -280,7 +280,7 @@ static void print_train(FILE *out, const IrTrain *t) {
 }
 
 static void print_global(FILE *out, const IrModule *m, const IrGlobal *g) {
-  fprintf(out, "%s @%s : ", g->kind == GLOBAL_STATE ? "state" : "param", g->name);
+  fprintf(out, "%s @%s : ", ir_global_kind_names[g->kind], g->name);
   print_type(out, m, &g->ty);
   fprintf(out, " = %s", name_or(ir_text_init_names, NELEM(ir_text_init_names), g->init, "?"));
   int nargs = g->init >= 0 && g->init < NELEM(ir_text_init_nargs) ? ir_text_init_nargs[g->init] : 0;

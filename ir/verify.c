@@ -101,7 +101,7 @@ static void verify_module_names(Verifier *V) {
     }
     for (int j = 0; j < i; j++)
       if (m->globals[j].name && !strcmp(g->name, m->globals[j].name)) verr(V, "global @%s is declared twice", g->name);
-    if (g->kind != GLOBAL_PARAM && g->kind != GLOBAL_STATE)
+    if (g->kind != GLOBAL_PARAM && g->kind != GLOBAL_STATE && g->kind != GLOBAL_STATS)
       verr(V, "global @%s: kind %d is unknown", g->name, (int)g->kind);
     if (g->init < NNRT_INIT_ZEROS || g->init > NNRT_INIT_UNIT_FORGET)
       verr(V, "global @%s: initialiser %d is unknown", g->name, g->init);

@@ -94,6 +94,37 @@ void vjp_gelu(AdCtx *c, const IrNode *n, int dy, int *grads) {
   grads[0] = ad_op2(c, OP_MUL, dy, ad_op2(c, OP_ADD, left, right));
 }
 
+/* y' = 1 for x > 0, else alpha: alpha + (1 - alpha) step(x) (the slope at
+ * 0 is alpha, as PyTorch's). */
+void vjp_leaky_relu(AdCtx *c, const IrNode *n, int dy, int *grads) {
+  double alpha = n->at.value;
+  int s = ad_op2(c, OP_MUL, ad_op1(c, OP_STEP, n->args[0]), ad_scalar(c, 1 - alpha));
+  grads[0] = ad_op2(c, OP_MUL, dy, ad_op2(c, OP_ADD, s, ad_scalar(c, alpha)));
+}
+
+/* y = alpha (e^x - 1) for x <= 0, so there y' = y + alpha; 1 for x > 0:
+ * y' = y + alpha + step(x) (1 - y - alpha). At 0 it is alpha, as PyTorch's. */
+void vjp_elu(AdCtx *c, const IrNode *n, int dy, int *grads) {
+  int neg = ad_op2(c, OP_ADD, c->self, ad_scalar(c, n->at.value));
+  int s = ad_op1(c, OP_STEP, n->args[0]);
+  int d = ad_op2(c, OP_ADD, neg, ad_op2(c, OP_MUL, s, ad_op2(c, OP_SUB, ad_scalar(c, 1), neg)));
+  grads[0] = ad_op2(c, OP_MUL, dy, d);
+}
+
+/* y = x s, s = sigmoid(x): y' = s (1 + x (1 - s)); s recomputed (silu is
+ * one op in the forward). */
+void vjp_silu(AdCtx *c, const IrNode *n, int dy, int *grads) {
+  int x = n->args[0], s = ad_op1(c, OP_SIGMOID, x);
+  int t = ad_op2(c, OP_MUL, x, ad_op2(c, OP_SUB, ad_scalar(c, 1), s));
+  grads[0] = ad_op2(c, OP_MUL, dy, ad_op2(c, OP_MUL, s, ad_op2(c, OP_ADD, ad_scalar(c, 1), t)));
+}
+
+/* y' = sigmoid(x); above the threshold PyTorch takes 1, which sigmoid(x)
+ * is in f32 there (1 - 2e-9). */
+void vjp_softplus(AdCtx *c, const IrNode *n, int dy, int *grads) {
+  grads[0] = ad_op2(c, OP_MUL, dy, ad_op1(c, OP_SIGMOID, n->args[0]));
+}
+
 void vjp_exp(AdCtx *c, const IrNode *n, int dy, int *grads) {
   (void)n;
   grads[0] = ad_op2(c, OP_MUL, dy, c->self);

@@ -14,7 +14,7 @@
 
 #define NNRT_ABI_VERSION 5 /* 2: matmuls call nnrt_sgemm; 3: NNRT_INIT_SEED, _ORTHOGONAL, _UNIT_FORGET, nnrt_fail_id; \
                               4: kernel tables (NnrtKernel), nnrt_prof_hook, nnrt_parallel_multi, nnrt_sgemm_ep; \
-                              5: nnrt_sgemm_ep's whole_columns */
+                              5: nnrt_sgemm_ep's whole_columns, NNRT_STATS globals */
 #define NNRT_MAX_RANK 6
 #define NNRT_MAX_SYMS 16 /* symbolic dims of a model: the exponents of a cost term */
 
@@ -40,8 +40,12 @@ enum {
   NNRT_INIT_UNIT_FORGET     /* an LSTM bias [4a]: zeros but ones at [a, 2a), the forget gate (Keras) */
 };
 
-/* A global is a trained parameter or optimizer state (Adam moments, step count). */
-enum { NNRT_PARAM = 0, NNRT_STATE = 1 };
+/* A global is a trained parameter, optimizer state (Adam moments, step
+ * count), or a layer's statistics (batch_norm's running mean and variance:
+ * part of the model, loaded with the parameters, but not trained by the
+ * optimizer; written by train_step's stores and initialised by their init,
+ * where optimizer state starts at zero). */
+enum { NNRT_PARAM = 0, NNRT_STATE = 1, NNRT_STATS = 2 };
 
 enum { NNRT_OPT_SGD = 0, NNRT_OPT_ADAM = 1, NNRT_OPT_ADAMW = 2, NNRT_OPT_RMSPROP = 3 };
 
@@ -55,7 +59,7 @@ enum {
 
 typedef struct {
   const char *name;
-  int32_t kind;  /* NNRT_PARAM / NNRT_STATE (globals only) */
+  int32_t kind;  /* NNRT_PARAM / NNRT_STATE / NNRT_STATS (globals only) */
   int32_t dtype; /* NNRT_F32, NNRT_I32, ... (nnrt_dtypes.def) */
   int32_t rank;
   int32_t init; /* NNRT_INIT_* (globals only) */

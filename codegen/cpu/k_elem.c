@@ -101,6 +101,40 @@ static LLVMValueRef ew_gelu(CgCtx *cx, const IrNode *n, LLVMValueRef *a) {
   return LLVMBuildFMul(b, hx, LLVMBuildFAdd(b, cg_f32(cx, 1), t, ""), "");
 }
 
+/* leaky_relu and elu: x above 0, their attribute's slope or curve below,
+ * as selects (a compare and a blend once vectorized). elu's e^x - 1 is
+ * off by at most an f32 ulp of 1 near 0, where expm1 would be exact. */
+static LLVMValueRef ew_leaky_relu(CgCtx *cx, const IrNode *n, LLVMValueRef *a) {
+  LLVMValueRef c = LLVMBuildFCmp(cx->b, LLVMRealOGT, a[0], cg_f32(cx, 0), "");
+  return LLVMBuildSelect(cx->b, c, a[0], LLVMBuildFMul(cx->b, a[0], cg_f32(cx, n->at.value), ""), "");
+}
+
+static LLVMValueRef ew_elu(CgCtx *cx, const IrNode *n, LLVMValueRef *a) {
+  LLVMBuilderRef b = cx->b;
+  LLVMValueRef em1 = LLVMBuildFSub(b, cg_intrinsic(cx, "llvm.exp", a, 1), cg_f32(cx, 1), "");
+  LLVMValueRef c = LLVMBuildFCmp(b, LLVMRealOGT, a[0], cg_f32(cx, 0), "");
+  return LLVMBuildSelect(b, c, a[0], LLVMBuildFMul(b, em1, cg_f32(cx, n->at.value), ""), "");
+}
+
+static LLVMValueRef ew_silu(CgCtx *cx, const IrNode *n, LLVMValueRef *a) {
+  return LLVMBuildFMul(cx->b, a[0], ew_sigmoid(cx, n, a), "");
+}
+
+/* log(1 + u), u = e^x, as log1p without a libm call (Goldberg's trick):
+ * w = 1 + u rounded, then log(w) u / (w - 1) cancels w's rounding error;
+ * where w rounds to 1 the answer is u. Above the threshold, x (ir.h); the
+ * other arm's inf/NaN there is discarded by the select. */
+static LLVMValueRef ew_softplus(CgCtx *cx, const IrNode *n, LLVMValueRef *a) {
+  (void)n;
+  LLVMBuilderRef b = cx->b;
+  LLVMValueRef u = cg_intrinsic(cx, "llvm.exp", a, 1), w = LLVMBuildFAdd(b, cg_f32(cx, 1), u, "");
+  LLVMValueRef lw = cg_intrinsic(cx, "llvm.log", &w, 1);
+  LLVMValueRef r = LLVMBuildFDiv(b, LLVMBuildFMul(b, lw, u, ""), LLVMBuildFSub(b, w, cg_f32(cx, 1), ""), "");
+  r = LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOEQ, w, cg_f32(cx, 1), ""), u, r, "");
+  LLVMValueRef big = LLVMBuildFCmp(b, LLVMRealOGT, a[0], cg_f32(cx, IR_SOFTPLUS_THRESHOLD), "");
+  return LLVMBuildSelect(b, big, a[0], r, "");
+}
+
 /* Small integer and half exponents become multiplies and square roots: the
  * Adam update's g^2 should not be a call to powf. */
 static LLVMValueRef ew_pow(CgCtx *cx, const IrNode *n, LLVMValueRef *a) {
@@ -149,6 +183,7 @@ static const EwFn ew_table[OP_COUNT] = {
     [OP_ADD] = ew_arith, [OP_SUB] = ew_arith,       [OP_MUL] = ew_arith, [OP_DIV] = ew_arith, [OP_EQ] = ew_eq,
     [OP_NEG] = ew_neg,   [OP_RELU] = ew_relu,       [OP_STEP] = ew_step, [OP_EXP] = ew_exp,   [OP_LOG] = ew_log,
     [OP_SQRT] = ew_sqrt, [OP_SIGMOID] = ew_sigmoid, [OP_TANH] = ew_tanh, [OP_POW] = ew_pow,   [OP_GELU] = ew_gelu,
+    [OP_LEAKY_RELU] = ew_leaky_relu, [OP_ELU] = ew_elu, [OP_SILU] = ew_silu, [OP_SOFTPLUS] = ew_softplus,
 };
 
 LLVMValueRef cg_ew_op(CgCtx *cx, const IrNode *n, const IrNode *args, LLVMValueRef *a) {

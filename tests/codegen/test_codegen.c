@@ -36,7 +36,8 @@ static void test_unary(void) {
   } ops[] = {{OP_NEG, 1, DATA_NORMAL},     {OP_RELU, 1, DATA_NORMAL},     {OP_STEP, 1, DATA_NORMAL},
              {OP_SIGMOID, 8, DATA_NORMAL}, {OP_TANH, 9, DATA_NORMAL},     {OP_TANH, 0.01, DATA_NORMAL},
              {OP_GELU, 4, DATA_NORMAL},    {OP_GELU, 0.001, DATA_NORMAL}, {OP_EXP, 4, DATA_NORMAL},
-             {OP_LOG, 1, DATA_POSITIVE},   {OP_SQRT, 1, DATA_POSITIVE}};
+             {OP_LOG, 1, DATA_POSITIVE},   {OP_SQRT, 1, DATA_POSITIVE},   {OP_SILU, 8, DATA_NORMAL},
+             {OP_SOFTPLUS, 30, DATA_NORMAL}, {OP_SOFTPLUS, 4, DATA_NORMAL}, {OP_SOFTPLUS, 0.001, DATA_NORMAL}};
   for (size_t i = 0; i < sizeof ops / sizeof *ops; i++) {
     IrModule *m = t_module("unary");
     IrFunc *f = fwd(m);
@@ -45,6 +46,22 @@ static void test_unary(void) {
     int y = t_op(f, ops[i].op, t_op(f, OP_MUL, x, ir_const(f, ops[i].scale, &s, (Loc){0})), 0);
     ir_ret(f, y);
     t_check3(m, (CheckOpts){.data = ops[i].data}, ir_ops[ops[i].op].mnemonic);
+  }
+  /* The activations with a parameter (attribute value). */
+  static const struct {
+    OpKind op;
+    double value, scale;
+  } acts[] = {{OP_LEAKY_RELU, 0.01, 2}, {OP_LEAKY_RELU, 0.3, 2}, {OP_ELU, 1, 4}, {OP_ELU, 0.5, 0.01}};
+  for (size_t i = 0; i < sizeof acts / sizeof *acts; i++) {
+    IrModule *m = t_module("activation");
+    IrFunc *f = fwd(m);
+    int x = ir_input(f, "x", T(DT_F32, 3, 37), (Loc){0});
+    Type s = TS(DT_F32);
+    int xs = t_op(f, OP_MUL, x, ir_const(f, acts[i].scale, &s, (Loc){0}));
+    ir_ret(f, t_attr(f, acts[i].op, xs, &(Attrs){.value = acts[i].value}, NULL));
+    char name[48];
+    snprintf(name, sizeof name, "%s %g (x %g)", ir_ops[acts[i].op].mnemonic, acts[i].value, acts[i].scale);
+    t_check3(m, (CheckOpts){.data = DATA_NORMAL}, name);
   }
   static const double pows[] = {2, 0.5, 3, -1, -2, -0.5, 0, 1, 1.7};
   for (size_t i = 0; i < sizeof pows / sizeof *pows; i++) {

@@ -267,6 +267,58 @@ static void test_fashion_mlp(void) {
   arena_free(a);
 }
 
+/* The summary's parameter counts of the layers builtins_rnn.c and
+ * builtins_layers.c make, against Keras's model.summary() (the numbers in
+ * the comments are its formulas) and PyTorch's parameters plus buffers
+ * (the same, but for nn.RNN's second bias). */
+static void test_layer_counts(void) {
+  Arena *a = arena_new();
+  char *diags;
+  FeModel *fm = compile(a,
+                        "model m {\n input x: f32[B, 10, 8]\n input img: f32[B, 3, 8, 8]\n input y: i32[B]\n"
+                        " g = gru(x, 16)\n b = gru(x, 16, bidirectional: true)\n r = simple_rnn(x, 12)\n"
+                        " c = conv1d(x, 6, 3) |> global_avgpool\n n = batch_norm(g)\n"
+                        " p = batch_norm(img) |> global_maxpool\n"
+                        " logits = dense(concat(concat(concat(n, b), concat(r, c)), p), 2)\n output logits\n"
+                        " minimize cross_entropy(logits, y)\n}\n",
+                        &diags, NULL);
+  CHECK(fm != NULL);
+  if (!fm) {
+    fputs(diags, stderr);
+    arena_free(a);
+    return;
+  }
+  static const struct {
+    const char *name;
+    int64_t params;
+  } want[] = {
+      {"gru_1", 1248},       /* GRU(16), reset_after: 3 (16 (8 + 16) + 2 16) */
+      {"gru_2", 2496},       /* Bidirectional(GRU(16)): twice that */
+      {"simple_rnn_1", 252}, /* SimpleRNN(12): 12 (8 + 12 + 1) */
+      {"conv1d_1", 150},     /* Conv1D(6, 3) on 8 channels: 3 8 6 + 6 */
+      {"batch_norm_1", 64},  /* BatchNormalization on 16 features: 4 16 */
+      {"batch_norm_2", 12},  /* on 3 channels: 4 3 */
+  };
+  for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
+    int found = 0;
+    for (int k = 0; k < fm->nlayers; k++)
+      if (!strcmp(fm->layers[k].name, want[i].name)) {
+        found = 1;
+        CHECK(fm->layers[k].params == want[i].params);
+      }
+    CHECK(found);
+  }
+  FILE *f = tmpfile();
+  fe_print_summary(f, fm);
+  char *s = slurp(a, f);
+  /* 1248 + 2496 + 252 + 150 + 64 + 12 + the dense (16 + 32 + 12 + 6 + 3) 2 + 2 = 4362, of which the
+   * running statistics, 2 16 + 2 3 = 38, are not trained */
+  CHECK(strstr(s, "Total params: 4,362 ") != NULL);
+  CHECK(strstr(s, "Trainable params: 4,324 ") != NULL);
+  CHECK(strstr(s, "Non-trainable params: 38 ") != NULL);
+  arena_free(a);
+}
+
 static void test_lowering(void) {
   Arena *a = arena_new();
   char *diags;
@@ -551,6 +603,7 @@ int main(int argc, char **argv) {
   test_parser();
   test_fashion_mlp();
   test_lowering();
+  test_layer_counts();
   test_loss_values();
   char *src = read_all(fashion_path);
   CHECK(src != NULL);

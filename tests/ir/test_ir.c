@@ -240,6 +240,10 @@ IrModule *build_every_op(Arena *a) {
   for (int i = 0; i < 9; i++)
     v = ir_op1(f, unary[i], v, L0);
   v = emit(f, OP_POW, &v, 1, (Attrs){.value = 2}, NULL);
+  v = emit(f, OP_LEAKY_RELU, &v, 1, (Attrs){.value = 0.01}, NULL);
+  v = emit(f, OP_ELU, &v, 1, (Attrs){.value = 1}, NULL);
+  v = ir_op1(f, OP_SILU, v, L0);
+  v = ir_op1(f, OP_SOFTPLUS, v, L0);
   v = emit(f, OP_SOFTMAX, &v, 1, (Attrs){.axis = 1}, NULL);
   v = emit(f, OP_LOG_SOFTMAX, &v, 1, (Attrs){.axis = 0}, NULL);
   int r = emit(f, OP_SUM, &v, 1, (Attrs){.naxes = 2, .axes = {0, 1}, .keepdims = 1}, NULL);

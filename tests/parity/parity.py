@@ -4,14 +4,19 @@ PyTorch: 5 optimizer steps (Adam unless the case says) from the same weights
 on the same batches.
 
 CASE is cnn (examples/fashion_cnn.nn), transformer (transformer_block.nn
-here), lstm (lstm_layer.nn here), or one of the loss and optimizer cases
-on a small MLP (mlp_*.nn here): rmsprop (the Keras softmax + cross_entropy
-form, torch.optim.RMSprop with momentum, clip_norm active in every step),
-bce (a sigmoid output's binary_cross_entropy against PyTorch's
+here), lstm (lstm_layer.nn here), gru (gru_layer.nn), rnn_activations
+(rnn_activations.nn), conv1d (conv1d_layers.nn) or batch_norm
+(batch_norm.nn; its running statistics are in init.safetensors and compared
+like the parameters, and `eval` on the test images from the final
+checkpoint is compared with the module in eval mode), or one of the loss and
+optimizer cases on a small MLP (mlp_*.nn here): rmsprop (the Keras softmax +
+cross_entropy form, torch.optim.RMSprop with momentum, clip_norm active in
+every step), bce (a sigmoid output's binary_cross_entropy against PyTorch's
 binary_cross_entropy_with_logits), huber and mae (regression of the class
 id). For the case's model:
   1. PyTorch builds the same network (its own layers: nn.Conv2d, nn.Linear,
-     nn.LayerNorm, nn.LSTM; the attention by hand) from a fixed torch seed;
+     nn.LayerNorm, nn.LSTM, nn.GRU, nn.RNN, nn.Conv1d, nn.BatchNorm1d/2d;
+     the attention by hand) from a fixed torch seed;
      its weights, in nnc's layout (dense w is [in, out], the transpose of
      nn.Linear's weight), are written to init.safetensors, and both sides load
      that file.
@@ -25,8 +30,8 @@ id). For the case's model:
      shuffle per epoch).
   5. The loss of every step (the log) and every tensor of the checkpoint (each
      parameter, its Adam moments <name>.m and <name>.v or RMSprop's
-     <name>.square_avg and <name>.momentum, and opt.step) are compared with
-     PyTorch's.
+     <name>.square_avg and <name>.momentum, and opt.step) are
+     compared with PyTorch's.
 
 Relative error, per tensor: max_i |nnc_i - torch_i| / max_i |torch_i| (the
 worst element against the tensor's scale, so an element near zero neither
@@ -167,7 +172,7 @@ def fashion_rows(split, n):
 # Each case: the .nn file, the batch (static_batch: the model's batch dim is
 # fixed, so the runtime drops a partial last batch), the data, the PyTorch
 # module, and `names(module)`: nnc's parameter name -> (torch parameter,
-# whether nnc's layout is its transpose).
+# whether nnc's layout is its transpose, all axes reversed).
 
 
 class Cnn(torch.nn.Module):
@@ -258,6 +263,117 @@ class Lstm(torch.nn.Module):
                 "dense_1.b": (self.fc.bias, False)}
 
 
+class Gru(torch.nn.Module):
+    """gru_layer.nn: nnc's b is bias_ih, b_u is bias_hh (the one the reset
+    gate multiplies along with weight_hh's n rows)."""
+
+    def __init__(self):
+        super().__init__()
+        self.gru = torch.nn.GRU(28, 16, batch_first=True, bidirectional=True)
+        self.fc = torch.nn.Linear(32, 10)
+        with torch.no_grad():  # PyTorch's uniform init; nnc's biases would start at 0, these need not
+            for p in (self.gru.bias_hh_l0, self.gru.bias_hh_l0_reverse):
+                p.add_(0.1 * torch.randn(p.shape))
+
+    def forward(self, x):  # x: [B, 28, 28]
+        return self.fc(self.gru(x)[0].mean(1))
+
+    def names(self):
+        out = {"dense_1.w": (self.fc.weight, True), "dense_1.b": (self.fc.bias, False)}
+        for nnc, t in (("", ""), ("_back", "_reverse")):
+            g = self.gru
+            out["gru_1.w" + nnc] = (getattr(g, "weight_ih_l0" + t), True)
+            out["gru_1.u" + nnc] = (getattr(g, "weight_hh_l0" + t), True)
+            out["gru_1.b" + nnc] = (getattr(g, "bias_ih_l0" + t), False)
+            out["gru_1.b_u" + nnc] = (getattr(g, "bias_hh_l0" + t), False)
+        return out
+
+
+class RnnActivations(torch.nn.Module):
+    """rnn_activations.nn: nnc's one bias b is bias_ih_l0; bias_hh_l0 stays
+    0 and untrained."""
+
+    def __init__(self):
+        super().__init__()
+        self.rnn = torch.nn.RNN(28, 24, batch_first=True)
+        self.fc = torch.nn.ModuleList([torch.nn.Linear(24, 24) for _ in range(4)] + [torch.nn.Linear(24, 10)])
+        with torch.no_grad():
+            self.rnn.bias_hh_l0.zero_()
+        self.rnn.bias_hh_l0.requires_grad_(False)
+
+    def forward(self, x):
+        h = self.rnn(x)[1][-1]
+        h = F.leaky_relu(self.fc[0](h), 0.2)
+        h = F.elu(self.fc[1](h), 0.7)
+        h = F.silu(self.fc[2](h))
+        h = F.softplus(self.fc[3](h))
+        return self.fc[4](h)
+
+    def names(self):
+        out = {"simple_rnn_1.w": (self.rnn.weight_ih_l0, True), "simple_rnn_1.u": (self.rnn.weight_hh_l0, True),
+               "simple_rnn_1.b": (self.rnn.bias_ih_l0, False)}
+        for i, lin in enumerate(self.fc):
+            out["dense_%d.w" % (i + 1)], out["dense_%d.b" % (i + 1)] = (lin.weight, True), (lin.bias, False)
+        return out
+
+
+class Conv1d(torch.nn.Module):
+    """conv1d_layers.nn: nn.Conv1d over [B, C, T]; "same" padded as Keras
+    pads it (T' = ceil(T / s), the odd row at the end). The weights'
+    "transposed" is all axes reversed: [F, C, k] to nnc's [k, C, F]."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1, self.c2 = torch.nn.Conv1d(28, 16, 3), torch.nn.Conv1d(16, 8, 4, stride=2)
+        self.fc = torch.nn.Linear(8, 10)
+
+    def forward(self, x):  # x: [B, T, C]
+        h = F.relu(self.c1(x.transpose(1, 2)))
+        T, k, s = h.shape[2], 4, 2
+        total = max((-(-T // s) - 1) * s + k - T, 0)
+        h = self.c2(F.pad(h, (total // 2, total - total // 2)))
+        return self.fc(h.amax(2))
+
+    def names(self):
+        return {"conv1d_1.w": (self.c1.weight, True), "conv1d_1.b": (self.c1.bias, False),
+                "conv1d_2.w": (self.c2.weight, True), "conv1d_2.b": (self.c2.bias, False),
+                "dense_1.w": (self.fc.weight, True), "dense_1.b": (self.fc.bias, False)}
+
+
+class BatchNorm(torch.nn.Module):
+    """batch_norm.nn: BatchNorm2d and BatchNorm1d(momentum=0.2). gamma, beta
+    and the running statistics start away from ones and zeros, so that a
+    mix-up would show; stats() maps nnc's statistics to the buffers."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.bn1 = torch.nn.Conv2d(1, 4, 3, bias=False), torch.nn.BatchNorm2d(4)
+        self.fc1, self.fc2 = torch.nn.Linear(4 * 6 * 6, 16, bias=False), torch.nn.Linear(16, 10)
+        self.bn2 = torch.nn.BatchNorm1d(16, momentum=0.2)
+        with torch.no_grad():
+            for bn in (self.bn1, self.bn2):
+                bn.weight.add_(0.1 * torch.randn(bn.weight.shape))
+                bn.bias.add_(0.1 * torch.randn(bn.bias.shape))
+                bn.running_mean.add_(0.1 * torch.randn(bn.running_mean.shape))
+                bn.running_var.mul_(torch.empty(bn.running_var.shape).uniform_(0.5, 1.5))
+
+    def forward(self, x):
+        h = F.max_pool2d(F.relu(self.bn1(self.conv(F.avg_pool2d(x, 2)))), 2)
+        return self.fc2(F.leaky_relu(self.bn2(self.fc1(h.flatten(1)))))
+
+    def names(self):
+        out = {"conv2d_1.w": (self.conv.weight, False), "dense_1.w": (self.fc1.weight, True),
+               "dense_2.w": (self.fc2.weight, True), "dense_2.b": (self.fc2.bias, False)}
+        for n, bn in (("batch_norm_1", self.bn1), ("batch_norm_2", self.bn2)):
+            out[n + ".gamma"], out[n + ".beta"] = (bn.weight, False), (bn.bias, False)
+        return out
+
+    def stats(self):
+        return {n + s: getattr(bn, "running" + s[len(".running"):])
+                for n, bn in (("batch_norm_1", self.bn1), ("batch_norm_2", self.bn2))
+                for s in (".running_mean", ".running_var")}
+
+
 class Mlp(torch.nn.Module):
     """mlp_*.nn: 784 -> 32 (ReLU) -> units; forward gives the logits (the
     softmax or sigmoid of the .nn is the loss's business)."""
@@ -306,6 +422,14 @@ CASES = {
                         data=random_sequences, module=Block),
     "lstm": dict(nn="tests/parity/lstm_layer.nn", batch=16, static_batch=False, seed=7, lr=1e-3,
                  data=fashion_data((28, 28)), module=Lstm),
+    "gru": dict(nn="tests/parity/gru_layer.nn", batch=16, static_batch=False, seed=7, lr=1e-3,
+                data=fashion_data((28, 28)), module=Gru),
+    "conv1d": dict(nn="tests/parity/conv1d_layers.nn", batch=16, static_batch=False, seed=7, lr=1e-3,
+                   data=fashion_data((28, 28)), module=Conv1d),
+    "batch_norm": dict(nn="tests/parity/batch_norm.nn", batch=16, static_batch=False, seed=7, lr=1e-3,
+                       data=fashion_data((1, 28, 28)), module=BatchNorm, eval=True),
+    "rnn_activations": dict(nn="tests/parity/rnn_activations.nn", batch=16, static_batch=False, seed=7, lr=1e-3,
+                            data=fashion_data((28, 28)), module=RnnActivations),
     # clip 0.5: the gradient norms of these 5 steps are 1.1 to 2.5, so every
     # step clips (checked in main)
     "rmsprop": dict(nn="tests/parity/mlp_rmsprop.nn", batch=16, static_batch=False, seed=3, lr=1e-3,
@@ -345,12 +469,25 @@ def run(cmd, what):
     return p
 
 
-def train_torch(case, init, batches, x, y, dtype):
+def reverse_axes(t):
+    """A torch tensor with its axes in reverse order: the transpose of a
+    matrix, and [F, C, k] <-> [k, C, F] for a Conv1d weight."""
+    return t.permute(*reversed(range(t.dim())))
+
+
+def module_stats(module):
+    """nnc name -> buffer of the layers' statistics (batch norm's running
+    mean and variance), for modules that have them."""
+    return module.stats() if hasattr(module, "stats") else {}
+
+
+def train_torch(case, init, batches, x, y, dtype, test=None):
     """Loads init (nnc layout) and takes an optimizer step per batch. Returns
     the losses; nnc name -> array (nnc layout, float64) of each parameter and
-    its optimizer state; nnc name -> mask of each parameter's eps-conditioned
-    elements (0 < sqrt(v_hat) < 1000 eps after some step); and the steps
-    whose gradients the case's clip_norm did not clip."""
+    its optimizer state, and of each statistic; nnc name -> mask of each
+    parameter's eps-conditioned elements (0 < sqrt(v_hat) < 1000 eps after
+    some step); the loss on test = (x, y) in eval mode after training (or
+    None); and the steps whose gradients the case's clip_norm did not clip."""
     module, lr = case["module"](), case["lr"]
     kind = OPTS[case.get("opt", "adam")]
     loss_fn = case.get("loss", lambda out, labels: F.cross_entropy(out, labels.long()))
@@ -359,7 +496,9 @@ def train_torch(case, init, batches, x, y, dtype):
     with torch.no_grad():
         for n, (p, t) in names.items():
             v = torch.from_numpy(init[n]).to(dtype)
-            p.copy_(v.T if t else v)
+            p.copy_(reverse_axes(v) if t else v)
+        for n, b in module_stats(module).items():
+            b.copy_(torch.from_numpy(init[n]).to(dtype))
     params = [p for p, _ in names.values()]
     opt = kind["make"](params, lr, case.get("opt_args", {}))
     eps = opt.defaults["eps"]
@@ -380,7 +519,7 @@ def train_torch(case, init, batches, x, y, dtype):
 
     def nnc_layout(t, transposed):
         t = t.detach().double()
-        return (t.T if transposed else t).numpy()
+        return (reverse_axes(t) if transposed else t).numpy()
 
     out = {}
     for n, (p, t) in names.items():
@@ -390,7 +529,14 @@ def train_torch(case, init, batches, x, y, dtype):
                 out[n + suffix] = nnc_layout(opt.state[p][key], t)
         cond[n] = nnc_layout(cond[n], t).astype(bool)
     out["opt.step"] = np.array(float(opt.state[params[0]]["step"]))
-    return losses, out, cond, unclipped
+    for n, b in module_stats(module).items():
+        out[n] = b.detach().double().numpy()
+    test_loss = None
+    if test is not None:
+        module.eval()
+        with torch.no_grad():
+            test_loss = loss_fn(module(torch.from_numpy(test[0]).to(dtype)), torch.from_numpy(test[1])).item()
+    return losses, out, cond, test_loss, unclipped
 
 
 def rel_err(a, b, mask=None):
@@ -439,7 +585,9 @@ def main():
     module = case["module"]()
     init_path = os.path.join(tmp, "init.safetensors")
     names = module.names()
-    save_safetensors(init_path, {n: (p.detach().T if t else p.detach()).numpy() for n, (p, t) in names.items()})
+    init_tensors = {n: (reverse_axes(p.detach()) if t else p.detach()).numpy() for n, (p, t) in names.items()}
+    init_tensors.update({n: b.detach().numpy() for n, b in module_stats(module).items()})
+    save_safetensors(init_path, init_tensors)
     init = load_safetensors(init_path)  # what both sides start from
     torch_init = {n: a.copy() for n, a in init.items()}
     if opt.perturb:
@@ -459,8 +607,9 @@ def main():
     got = load_safetensors(ckpt)
 
     batches = batch_order(len(x), case["batch"], STEPS, case["seed"], case["static_batch"])
-    t_loss, want, _, unclipped = train_torch(case, torch_init, batches, x, y, torch.float32)
-    r_loss, ref, cond, _ = train_torch(case, torch_init, batches, x, y, torch.float64)
+    test = (tx, ty) if case.get("eval") else None
+    t_loss, want, _, t_test, unclipped = train_torch(case, torch_init, batches, x, y, torch.float32, test)
+    r_loss, ref, cond, _, _ = train_torch(case, torch_init, batches, x, y, torch.float64)
 
     print("%s: %s, batches of %d from %d samples, %d %s steps (lr %g%s) from the same weights\nbatches: %s" % (
         opt.case, case["nn"], case["batch"], len(x), STEPS, case.get("opt", "adam"), case["lr"],
@@ -517,7 +666,8 @@ def main():
         print("%-16s %-10s %-8s %-13s %-12.6g %-12.6g %-8s %-13s %.1e, %.1e" % (
             n, "x".join(map(str, a.shape)) or "scalar", "%.1e" % e, list(map(int, at)), a[at], b[at],
             "%.1e" % l2 if is_param else "", cond_col, rel_err(a, ref[n], mask)[0], rel_err(b, ref[n], mask)[0]))
-        kind = "param" if is_param else "opt.step" if n == "opt.step" else "optimizer state"
+        kind = ("param" if is_param else "opt.step" if n == "opt.step" else
+                "statistic" if n.endswith((".running_mean", ".running_var")) else "optimizer state")
         note(kind, e, n)
         if not e <= TOL:
             failures.append("%s: rel err %.2e at %s (nnc %.7g, torch %.7g)" % (n, e, list(map(int, at)), a[at], b[at]))
@@ -525,6 +675,19 @@ def main():
             note("param L2", l2, n)
             if not l2 <= TOL:
                 failures.append("%s: L2 rel err %.2e" % (n, l2))
+
+    if t_test is not None:
+        # eval mode (batch_norm: the running statistics): `eval` on the test
+        # images from the checkpoint against the module in eval mode; eval
+        # prints the loss to 4 decimals (5e-5 absolute).
+        p = run([os.path.join(tmp, "model"), "eval", "--data", tmp, "--checkpoint", ckpt], "nnc eval")
+        line = [l for l in p.stdout.splitlines() if l.startswith("test_loss: ")]
+        e_loss = float(line[0].split()[1]) if line else math.nan
+        e = abs(e_loss - t_test)
+        print("\neval (test images, running statistics): nnc loss %.4f, torch %.7g, abs err %.1e" % (e_loss, t_test, e))
+        note("eval loss", e, "eval")
+        if not e <= 6e-5:
+            failures.append("eval loss: nnc %.4f, torch %.7g" % (e_loss, t_test))
 
     print("\nmax relative error (gated at %g): " % TOL + ", ".join(
         "%s %.1e (%s)" % (k, v[0], v[1]) for k, v in worst.items()))

@@ -1,9 +1,11 @@
 /* test_gradcheck_scan.c — f64 central differences against the gradients of
- * whole sequence models: through `scan`, a plain RNN (forward and reverse)
- * whose initial state and sequence are parameters too, so every kind of
- * scan operand is checked, and LSTMs as the frontend lowers them (a 3-step
- * layer, a bidirectional one returning sequences, two stacked); and one
- * Transformer block with causal self-attention. */
+ * whole models: through `scan`, a plain RNN (forward and reverse) whose
+ * initial state and sequence are parameters too, so every kind of scan
+ * operand is checked, and LSTMs, GRUs and simple RNNs as the frontend lowers
+ * them (single, bidirectional returning sequences, stacked, reversed);
+ * conv1d (valid; stride 2, same) with the global poolings; conv2d over
+ * channels-last images; batch norms in training and evaluation mode; and
+ * one Transformer block with causal self-attention. */
 #include "frontend/frontend.h"
 #include "gradcheck.h"
 
@@ -25,16 +27,23 @@ static const char *rnn_text(int reverse, char *buf, size_t len) {
   return buf;
 }
 
-/* Checks d loss / d every parameter of m's eval_step at random parameters
- * and inputs (f32 in [-1, 1], i32 labels in {0, 1}). */
-static void check_params(IrModule *m, const char *what) {
-  const IrFunc *e = ir_func_find(m, IR_FN_EVAL);
+/* Checks d loss / d every parameter of m's function fn (eval_step, or
+ * loss_step: training mode) at random parameters and inputs (f32 in [-1,
+ * 1], i32 labels in {0, 1}; layer statistics, variances among them, in
+ * [0.5, 1.5]). */
+static void check_params_of(IrModule *m, const char *fn, const char *what) {
+  const IrFunc *e = ir_func_find(m, fn);
+  if (!e) {
+    result(false, "%s: the model has no %s", what, fn);
+    return;
+  }
   IrFunc *g = ad_build_grad_func(m, e, "grad");
   int np = g->nrets - 1;
   double **gl = calloc((size_t)m->nglobals + 1, sizeof *gl), *in[8] = {0}, loss = 0;
   for (int i = 0; i < m->nglobals; i++) {
     gl[i] = alloc_for(&m->globals[i].ty);
-    for (int64_t j = 0; j < numel(&m->globals[i].ty); j++) gl[i][j] = urand(-0.8, 0.8);
+    for (int64_t j = 0; j < numel(&m->globals[i].ty); j++)
+      gl[i][j] = m->globals[i].kind == GLOBAL_STATS ? urand(0.5, 1.5) : urand(-0.8, 0.8);
   }
   int nin = 0;
   for (int i = 0; i < e->n && nin < 8; i++)
@@ -78,6 +87,8 @@ static void check_params(IrModule *m, const char *what) {
   free(gl);
 }
 
+static void check_params(IrModule *m, const char *what) { check_params_of(m, IR_FN_EVAL, what); }
+
 static IrModule *from_nn(Arena *a, const char *src) {
   Diag d;
   diag_init(&d, stdout);
@@ -105,6 +116,19 @@ void scan_checks(void) {
                                                      " logits = dense(mean(h, axis: 1), 2)"},
       {"two stacked LSTMs, the second reversed", "s = lstm(x, 2, sequences: true)\n h = lstm(s, 3, reverse: true)\n"
                                                  " logits = dense(h, 2)"},
+      {"GRU, 3 steps, last state", "h = gru(x, 3)\n logits = dense(h, 2)"},
+      {"bidirectional GRU, sequences, then a reversed GRU", "s = gru(x, 2, sequences: true, bidirectional: true)\n"
+                                                         " h = gru(s, 2, reverse: true)\n logits = dense(h, 2)"},
+      {"simple RNN, then a bidirectional one over its sequence", "s = simple_rnn(x, 3, sequences: true)\n"
+                                                               " h = simple_rnn(s, 2, bidirectional: true)\n"
+                                                               " logits = dense(h, 2)"},
+      {"conv1d, valid, then a global average pool", "h = conv1d(x, 3, 2, activation: tanh) |> global_avgpool\n"
+                                                   " logits = dense(h, 2)"},
+      {"conv1d, stride 2, same padding, then a global max pool",
+       "h = conv1d(x, 2, 3, stride: 2, padding: \"same\") |> conv1d(3, 1, padding: \"same\") |> global_maxpool\n"
+       " logits = dense(h, 2)"},
+      {"conv2d over channels-last images", "h = conv2d(reshape(x, [B, 3, 2, 1]), 2, 2, channels_last: true) |> flatten\n"
+                                          " logits = dense(h, 2)"},
   };
   for (size_t i = 0; i < sizeof models / sizeof *models; i++) {
     Arena *a = arena_new();
@@ -116,6 +140,23 @@ void scan_checks(void) {
     IrModule *m = from_nn(a, src);
     if (m) check_params(m, models[i].what);
     else result(false, "%s: compiles", models[i].what);
+    arena_free(a);
+  }
+
+  /* Batch norms over dense features and NCHW channels, in both modes:
+   * loss_step normalises by the batch's statistics (the gradient flows
+   * through them), eval_step by the running ones. */
+  static const char *bn =
+      "model bn {\n input x: f32[B, 3, 2]\n input y: i32[B]\n"
+      " h = dense(flatten(x), 4, use_bias: false) |> batch_norm |> tanh\n"
+      " c = reshape(x, [B, 2, 3, 1]) |> batch_norm(momentum: 0.3, eps: 1e-3) |> flatten\n"
+      " logits = dense(concat(h, c), 2)\n output logits\n minimize cross_entropy(logits, y)\n}\n";
+  for (int train = 0; train < 2; train++) {
+    Arena *a = arena_new();
+    IrModule *m = from_nn(a, bn);
+    if (m) check_params_of(m, train ? IR_FN_LOSS : IR_FN_EVAL, train ? "batch norms [B,4] and [B,2,3,1], training mode"
+                                                                 : "batch norms [B,4] and [B,2,3,1], evaluation mode");
+    else result(false, "batch norm model: compiles");
     arena_free(a);
   }
 

@@ -87,9 +87,10 @@ static const NnrtTensor tiny_globals[] = {
     {"we\"ird\\name\xc3\xa9", NNRT_PARAM, NNRT_F32, 1, NNRT_INIT_UNIFORM, {7}, -2, 3},
     {"a.m", NNRT_STATE, NNRT_F32, 2, NNRT_INIT_ONES, {300, 200}, 0, 0},
     {"opt.step", NNRT_STATE, NNRT_F32, 0, NNRT_INIT_ZEROS, {0}, 0, 0},
+    {"bn.running_var", NNRT_STATS, NNRT_F32, 1, NNRT_INIT_ONES, {3}, 0, 0},
 };
 static const NnrtModel tiny = {
-    .abi_version = NNRT_ABI_VERSION, .name = "tiny", .n_globals = 5, .globals = tiny_globals};
+    .abi_version = NNRT_ABI_VERSION, .name = "tiny", .n_globals = 6, .globals = tiny_globals};
 
 static void test_init(void) {
   RtError e = {0};
@@ -112,6 +113,7 @@ static void test_init(void) {
   for (int i = 0; i < 7; i++)
     CHECK(u[i] >= -2 && u[i] < 3);
   CHECK(((float *)g.ptr[3])[123] == 0.0f); /* state is zeros whatever init says */
+  CHECK(((float *)g.ptr[5])[2] == 1.0f);   /* a layer's statistics start as their init says */
   /* The contract other devices reproduce: element i of global k is drawn
    * from u32 number i of the stream (seed, k, RT_RNG_INIT) alone. */
   RtRng r;
