@@ -534,7 +534,8 @@ static void parse_func(Parser *P) {
  * Settings left out keep ir_module_new's defaults (the printer writes all). */
 static void parse_train(Parser *P) {
   static const char *const keys[] = {"lr",    "beta1",  "beta2",     "eps",  "weight_decay", "momentum",
-                                     "batch", "epochs", "optimizer", "task", "data",         "seed"};
+                                     "batch", "epochs", "optimizer", "task", "data",         "seed",
+                                     "schedule", "early_stop"};
   IrTrain *t = &P->m->train;
   double *const reals[] = {&t->lr, &t->beta1, &t->beta2, &t->eps, &t->weight_decay, &t->momentum};
   int *const ints[] = {&t->batch, &t->epochs};
@@ -566,8 +567,12 @@ static void parse_train(Parser *P) {
       if (vt.kind != TK_STR && vt.kind != TK_IDENT) irt_expected(&P->lx, "a dataset name");
       t->data = vt.kind == TK_STR ? irt_string(&P->lx, &vt) : irt_tok_str(&P->lx, &vt);
       irt_lex(&P->lx);
-    } else { /* seed: a uint64, beyond irt_int's range */
+    } else if (k == 11) { /* seed: a uint64, beyond irt_int's range */
       t->seed = irt_uint64(&P->lx, "seed");
+    } else { /* schedule, early_stop: text the runtime parses (nnrt_sched.def) */
+      if (vt.kind != TK_STR) irt_expected(&P->lx, "a string");
+      *(k == 12 ? &t->schedule : &t->early_stop) = irt_string(&P->lx, &vt);
+      irt_lex(&P->lx);
     }
   }
   irt_lex(&P->lx);

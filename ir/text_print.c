@@ -271,8 +271,12 @@ static void print_train(FILE *out, const IrTrain *t) {
           t->beta2, t->eps, t->weight_decay, t->momentum);
   fprintf(out, "batch=%d, epochs=%d, data=", t->batch, t->epochs);
   print_word(out, t->data);
-  fprintf(out, ", task=%s, seed=%" PRIu64 "}\n", name_or(ir_text_task_names, NELEM(ir_text_task_names), t->task, "?"),
+  fprintf(out, ", task=%s, seed=%" PRIu64, name_or(ir_text_task_names, NELEM(ir_text_task_names), t->task, "?"),
           t->seed);
+  /* Written only when set, so modules without them print as before. */
+  if (t->schedule) fputs(", schedule=", out), print_word(out, t->schedule);
+  if (t->early_stop) fputs(", early_stop=", out), print_word(out, t->early_stop);
+  fputs("}\n", out);
 }
 
 static void print_global(FILE *out, const IrModule *m, const IrGlobal *g) {
