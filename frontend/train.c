@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "lower.h"
+#include "runtime/nnrt_sched.def"
 
 typedef struct OptInfo {
   const char *name;
@@ -131,11 +132,135 @@ static void set_data(Lower *L, const TrainItem *it) {
   L->m->train.data = arena_strdup(L->a, it->val->name);
 }
 
+/* ---- schedule and early_stop: runtime/nnrt_sched.def's rows ----
+ * The compiler checks them (names, ranges, carets) and stores the canonical
+ * text, every parameter spelled out, which the runtime parses as it parses
+ * --schedule and --early-stop. */
+
+enum { SPEC_INT, SPEC_NUM, SPEC_OPEN, SPEC_MONITOR };
+#define SPEC_STEP 0
+#define SPEC_COSINE 1
+#define SPEC_PLATEAU 2
+#define SPEC_EARLY_STOP 3
+static const char *const spec_kinds[] = {
+#define K(id, name) name,
+    NNRT_SPEC_KINDS(K)
+#undef K
+};
+static const struct {
+  int kind;
+  const char *name;
+  int type;
+  const char *def;
+  double lo, hi;
+} spec_params[] = {
+#define P(kind, name, type, def, lo, hi) {SPEC_##kind, name, SPEC_##type, def, lo, hi},
+    NNRT_SPEC_PARAMS(P)
+#undef P
+};
+#define NSPEC_PARAMS ((int)(sizeof spec_params / sizeof *spec_params))
+
+/* "loss|acc|...|val_loss|val_acc|...": what a monitor may name. */
+static const char *monitor_choices(Arena *a) {
+  static const char *const names[] = {
+#define M(name, hb) name,
+      NNRT_METRICS(M)
+#undef M
+  };
+  char buf[512] = "";
+  for (int v = 0; v < 2; v++)
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+      snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s%s%s", buf[0] ? "|" : "", v ? "val_" : "", names[i]);
+  return arena_strdup(a, buf);
+}
+
+/* Binds call (a name or a call) as spec kind `kind`, minus the parameters
+ * before `from`; appends "name: value" of each to text. */
+static bool bind_spec(Lower *L, int kind, int from, const Expr *call, char *text, size_t size) {
+  BParam ps[FE_MAX_PARAMS + 1] = {{0}};
+  int rows[FE_MAX_PARAMS], n = 0, skip = from;
+  const char *monitors = monitor_choices(L->a);
+  for (int i = 0; i < NSPEC_PARAMS; i++) {
+    if (spec_params[i].kind != kind || skip-- > 0) continue;
+    int t = spec_params[i].type;
+    ps[n] = (BParam){spec_params[i].name, t == SPEC_MONITOR ? P_CHOICE : P_NUM, spec_params[i].def,
+                     t == SPEC_MONITOR ? monitors : NULL};
+    rows[n++] = i;
+  }
+  Expr bare = {.kind = EX_CALL, .loc = call->loc, .name = call->name};
+  BArg args[FE_MAX_PARAMS];
+  if (!fe_bind(L, spec_kinds[kind], ps, call->kind == EX_CALL ? call : &bare, args)) return false;
+  bool ok = true;
+  for (int k = 0; k < n; k++) {
+    const char *name = spec_params[rows[k]].name;
+    int t = spec_params[rows[k]].type;
+    double v = args[k].num, lo = spec_params[rows[k]].lo, hi = spec_params[rows[k]].hi;
+    size_t at = strlen(text);
+    if (t == SPEC_MONITOR) {
+      snprintf(text + at, size - at, "%s%s: %s", k ? ", " : "", name, args[k].s);
+      continue;
+    }
+    if (t == SPEC_INT && !(v >= lo && v <= hi && v == floor(v))) {
+      diag_error(L->d, args[k].loc, "%s must be an integer from %.0f to %.0f, got %g", name, lo, hi, v);
+      ok = false;
+    } else if (t == SPEC_NUM && !(v >= lo && v <= hi)) {
+      diag_error(L->d, args[k].loc, "%s must be %g or more, got %g", name, lo, v);
+      ok = false;
+    } else if (t == SPEC_OPEN && !(v > lo && v < hi)) {
+      if (hi >= 1e300) diag_error(L->d, args[k].loc, "%s must be positive, got %g", name, v);
+      else diag_error(L->d, args[k].loc, "%s must be in (%g, %g), got %g", name, lo, hi, v);
+      ok = false;
+    }
+    snprintf(text + at, size - at, "%s%s: %.17g", k ? ", " : "", name, v);
+  }
+  return ok;
+}
+
+/* schedule = ("step" | "cosine" | "plateau") ["(" args ")"] */
+static void set_schedule(Lower *L, const TrainItem *it) {
+  const Expr *e = it->val;
+  int kind = -1;
+  for (int k = 0; e->kind == EX_NAME || e->kind == EX_CALL ? k < SPEC_EARLY_STOP : 0; k++)
+    if (!strcmp(spec_kinds[k], e->name)) kind = k;
+  if (kind < 0) {
+    diag_error(L->d, e->loc, "expected a schedule: step(every:, gamma:), cosine(warmup:, min_lr:) or "
+                             "plateau(monitor:, patience:, factor:, min_delta:, min_lr:)");
+    return;
+  }
+  char text[512];
+  snprintf(text, sizeof text, "%s(", e->name);
+  if (!bind_spec(L, kind, 0, e, text, sizeof text - 1)) return;
+  strcat(text, ")");
+  L->m->train.schedule = arena_strdup(L->a, text);
+}
+
+/* early_stop = METRIC ["(" patience:, min_delta: ")"]: the metric it watches
+ * is its name, as an optimizer's is. */
+static void set_early_stop(Lower *L, const TrainItem *it) {
+  const Expr *e = it->val;
+  const char *monitors = monitor_choices(L->a);
+  bool known = false;
+  if (e->kind == EX_NAME || e->kind == EX_CALL)
+    for (const char *c = monitors; *c && !known; c += strcspn(c, "|"), c += *c == '|')
+      known = strcspn(c, "|") == strlen(e->name) && !strncmp(c, e->name, strlen(e->name));
+  if (!known) {
+    diag_error(L->d, e->loc, "expected the metric to watch, like val_loss(patience: 3) (one of %s)", monitors);
+    return;
+  }
+  char text[512];
+  snprintf(text, sizeof text, "%s(", e->name);
+  if (!bind_spec(L, SPEC_EARLY_STOP, 1, e, text, sizeof text - 1)) return;
+  strcat(text, ")");
+  L->m->train.early_stop = arena_strdup(L->a, text);
+}
+
 static const struct {
   const char *key;
   void (*set)(Lower *, const TrainItem *);
 } settings[] = {
-    {"optimizer", set_optimizer}, {"batch", set_batch}, {"epochs", set_epochs}, {"data", set_data}, {"seed", set_seed},
+    {"optimizer", set_optimizer}, {"batch", set_batch}, {"epochs", set_epochs},
+    {"data", set_data},           {"seed", set_seed},   {"schedule", set_schedule},
+    {"early_stop", set_early_stop},
 };
 #define NSETTINGS ((int)(sizeof settings / sizeof *settings))
 
@@ -153,7 +278,9 @@ void fe_lower_train(Lower *L) {
       for (int j = 0; j < NSETTINGS; j++) cands[j] = settings[j].key;
       const char *near = fe_suggest(it->key, cands, NSETTINGS);
       if (near) diag_error(L->d, it->loc, "unknown train setting '%s'; did you mean '%s'?", it->key, near);
-      else diag_error(L->d, it->loc, "unknown train setting '%s' (expected optimizer, batch, epochs, data or seed)",
+      else diag_error(L->d, it->loc,
+                      "unknown train setting '%s' (expected optimizer, batch, epochs, data, seed, schedule or "
+                      "early_stop)",
                       it->key);
       continue;
     }

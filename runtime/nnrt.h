@@ -482,8 +482,8 @@ typedef struct RtSpec {
   int kind;                      /* RT_SPEC_*, RT_SPEC_NONE when off */
   double v[RT_SPEC_MAX_PARAMS]; /* the kind's parameters in table order; a monitor is its metric index */
 } RtSpec;
-/* Parses "cosine(warmup: 500)", "cosine" or "none"; with early_stop, an
- * early_stop(...) or just its arguments. Messages start with `what`. */
+/* Parses "cosine(warmup: 500)", "cosine" or "none"; with early_stop,
+ * "val_loss(patience: 3)", "val_acc" or "none". Messages start with `what`. */
 int rt_spec_parse(const char *what, const char *text, int early_stop, RtSpec *sp, RtError *e);
 double rt_spec_get(const RtSpec *sp, const char *name);
 /* Every parameter spelled out: what the checkpoint records. */

@@ -51,9 +51,9 @@ enum {
     "'cosine(warmup: W, min_lr: M)' (linear warm-up over W steps, then a half cosine to M at the last step), "          \
     "'plateau(monitor: val_loss, patience: P, factor: F, min_delta: D, min_lr: M)' (lr x F after P epochs "             \
     "without improvement), or none")                                                                                   \
-  X(EARLY_STOP, "early-stop", "ARGS", CMD_TRAIN,                                                                       \
-    "stop when a metric stops improving: 'monitor: val_loss, patience: 3, min_delta: 0' (any of them), or none; "     \
-    "metrics: loss, acc, precision, recall, auc, mae, each also val_")                                                \
+  X(EARLY_STOP, "early-stop", "SPEC", CMD_TRAIN,                                                                       \
+    "stop when a metric has not improved for `patience` epochs: 'val_loss(patience: 3, min_delta: 0)', "             \
+    "a bare metric, or none; metrics: loss, acc, precision, recall, auc, mae, each also val_")                        \
   X(INIT, "init", "FILE", CMD_TRAIN, "start from the parameters in this .safetensors file")                            \
   X(CHECKPOINT, "checkpoint", "FILE", CMD_TRAIN,                                                                       \
     "save parameters and optimizer state here (safetensors, written atomically) after each "                           \

@@ -2,8 +2,8 @@
  * behind them (and behind --checkpoint-best).
  *
  * A spec is the text of the train block's setting or of the flag:
- * "cosine(warmup: 500, min_lr: 0)", a bare "cosine" (all defaults), or for
- * --early-stop just the arguments "monitor: val_acc, patience: 3". Names,
+ * "cosine(warmup: 500, min_lr: 0)", a bare "cosine" (all defaults), "none";
+ * early stopping names the metric it watches: "val_acc(patience: 5)". Names,
  * defaults and ranges are the rows of nnrt_sched.def, which the compiler
  * checks .nn files against too.
  *
@@ -135,10 +135,11 @@ static void set_defaults(RtSpec *sp, int kind) {
   }
 }
 
-/* "key: value, key: value" up to `close` ('\0' or ')'). */
-static int parse_args(const char *what, const char *s, char close, RtSpec *sp, const char **end, RtError *e) {
+/* "key: value, key: value" up to `close` ('\0' or ')'); parameters in
+ * seen[] are taken already. */
+static int parse_args(const char *what, const char *s, char close, RtSpec *sp, int *seen, const char **end,
+                      RtError *e) {
   int n, first = kind_rows(sp->kind, &n);
-  int seen[RT_SPEC_MAX_PARAMS] = {0};
   s = skip_space(s);
   while (*s != close) {
     size_t len = word_len(s);
@@ -148,12 +149,16 @@ static int parse_args(const char *what, const char *s, char close, RtSpec *sp, c
     if (k == n) {
       char names[256] = "";
       for (int i = 0; i < n; i++)
-        snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", i ? ", " : "", params[first + i].name);
+        if (!seen[i] || params[first + i].type != T_MONITOR)
+          snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", names[0] ? ", " : "",
+                   params[first + i].name);
       if (!len) return rt_fail(e, RT_EXIT_USAGE, "%s: expected an argument (%s) at '%.20s'", what, names, s);
       return rt_fail(e, RT_EXIT_USAGE, "%s: %s has no argument '%.*s' (it has %s)", what, kind_names[sp->kind],
                      (int)(len > 40 ? 40 : len), s, names);
     }
-    if (seen[k]++) return rt_fail(e, RT_EXIT_USAGE, "%s: %s is given twice", what, params[first + k].name);
+    if (seen[k]++ && params[first + k].type == T_MONITOR && sp->kind == RT_SPEC_EARLY_STOP)
+      return rt_fail(e, RT_EXIT_USAGE, "%s: the metric before the parentheses is the monitor", what);
+    if (seen[k] > 1) return rt_fail(e, RT_EXIT_USAGE, "%s: %s is given twice", what, params[first + k].name);
     s = skip_space(s + len);
     if (*s != ':') return rt_fail(e, RT_EXIT_USAGE, "%s: expected ':' after %s", what, params[first + k].name);
     s = skip_space(s + 1);
@@ -174,20 +179,29 @@ int rt_spec_parse(const char *what, const char *text, int early_stop, RtSpec *sp
   const char *s = skip_space(text);
   size_t len = word_len(s);
   if (len == 4 && strncmp(s, "none", 4) == 0 && !*skip_space(s + 4)) return 0;
-  if (early_stop && strncmp(s, "early_stop", len) != 0) { /* the flag: just the arguments */
-    set_defaults(sp, RT_SPEC_EARLY_STOP);
-    return parse_args(what, s, '\0', sp, &s, e);
+  int kind = -1, seen[RT_SPEC_MAX_PARAMS] = {0};
+  if (early_stop) { /* the name is the metric watched: val_loss(patience: 3) */
+    int metric = rt_metric_find(s, len);
+    if (metric < 0)
+      return rt_fail(e, RT_EXIT_USAGE,
+                     "%s: '%.*s' is not a metric to monitor (loss, acc, precision, recall, auc, mae, each also with "
+                     "val_; or none)",
+                     what, (int)(len > 40 ? 40 : len), s);
+    kind = RT_SPEC_EARLY_STOP;
+    set_defaults(sp, kind);
+    sp->v[0] = metric; /* nnrt_sched.def: early_stop's first parameter is its monitor */
+    seen[0] = 1;
+  } else {
+    for (int k = 0; k < RT_SPEC_NKINDS; k++)
+      if (k != RT_SPEC_EARLY_STOP && strlen(kind_names[k]) == len && strncmp(kind_names[k], s, len) == 0) kind = k;
+    if (kind < 0)
+      return rt_fail(e, RT_EXIT_USAGE, "%s: unknown schedule '%.*s' (expected step, cosine, plateau or none)", what,
+                     (int)(len > 40 ? 40 : len), s);
+    set_defaults(sp, kind);
   }
-  int kind = -1;
-  for (int k = 0; k < RT_SPEC_NKINDS; k++)
-    if (strlen(kind_names[k]) == len && strncmp(kind_names[k], s, len) == 0) kind = k;
-  if (early_stop ? kind != RT_SPEC_EARLY_STOP : (kind < 0 || kind == RT_SPEC_EARLY_STOP))
-    return rt_fail(e, RT_EXIT_USAGE, "%s: unknown schedule '%.*s' (expected step, cosine, plateau or none)", what,
-                   (int)(len > 40 ? 40 : len), s);
-  set_defaults(sp, kind);
   s = skip_space(s + len);
   if (*s == '(') {
-    if (parse_args(what, s + 1, ')', sp, &s, e)) return -1;
+    if (parse_args(what, s + 1, ')', sp, seen, &s, e)) return -1;
     s = skip_space(s + 1);
   }
   if (*s) return rt_fail(e, RT_EXIT_USAGE, "%s: unexpected '%.20s' after the %s", what, s, kind_names[kind]);
@@ -206,15 +220,18 @@ const char *rt_spec_format(const RtSpec *sp, char *buf, size_t size) {
     snprintf(buf, size, "none");
     return buf;
   }
-  int n, first = kind_rows(sp->kind, &n);
-  size_t at = (size_t)snprintf(buf, size, "%s(", kind_names[sp->kind]);
-  for (int i = 0; i < n && at < size; i++) {
+  int n, first = kind_rows(sp->kind, &n), i = 0;
+  char name[32];
+  size_t at = (size_t)snprintf(buf, size, "%s(", sp->kind == RT_SPEC_EARLY_STOP
+                                                     ? rt_metric_name((int)sp->v[i++], name, sizeof name)
+                                                     : kind_names[sp->kind]);
+  for (int i0 = i; i < n && at < size; i++) {
     char v[64];
     if (params[first + i].type == T_MONITOR)
       rt_metric_name((int)sp->v[i], v, sizeof v);
     else if (snprintf(v, sizeof v, "%.15g", sp->v[i]), strtod(v, NULL) != sp->v[i])
       snprintf(v, sizeof v, "%.17g", sp->v[i]); /* the shortest that reads back exactly */
-    at += (size_t)snprintf(buf + at, size - at, "%s%s: %s", i ? ", " : "", params[first + i].name, v);
+    at += (size_t)snprintf(buf + at, size - at, "%s%s: %s", i > i0 ? ", " : "", params[first + i].name, v);
   }
   if (at < size) snprintf(buf + at, size - at, ")");
   return buf;
