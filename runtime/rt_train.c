@@ -461,9 +461,10 @@ static int train_loop(Run *r, const RtOptions *o, Position *pos, RtError *e) {
   int64_t batch = s->batch_sym < 0 ? s->static_batch : o->batch;
   if (batch > s->max_batch) batch = s->max_batch;
   int64_t steps = s->batch_sym < 0 ? r->n_train / batch : (r->n_train + batch - 1) / batch;
-  /* Cosine's horizon: the whole run, --steps if that ends it sooner. */
+  /* Cosine's horizon: --epochs of training. Not --steps, which only stops
+   * a run early: a run cut short by --steps and resumed must match one that
+   * never stopped. */
   r->plan.total_steps = o->epochs > INT64_MAX / steps ? INT64_MAX : o->epochs * steps;
-  if (o->steps && o->steps < r->plan.total_steps) r->plan.total_steps = o->steps;
   int tty = isatty(STDERR_FILENO);
   double t_run = rt_now();
   if (pos->epoch_step >= steps) { /* resumed at the very end of an epoch */
