@@ -113,9 +113,12 @@ static void panel(Buf *b, const RtHistory *h, int met, int x0, const char *title
       if (isfinite(h->v[i][col]))
         put(b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"><title>epoch %lld: %.4f</title></circle>\n",
             X(h->epoch[i]), Y(h->v[i][col]), colour[k], (long long)h->epoch[i], h->v[i][col]);
+    /* The legend where curves rarely are: top right for falling ones
+     * (loss, MAE), bottom right for rising ones (accuracy). */
+    int ly = (rt_metric_higher_better(met) ? TOP + PH - 44 : TOP + 16) + 18 * k;
     put(b, "<line x1=\"%d\" x2=\"%d\" y1=\"%d\" y2=\"%d\" stroke=\"%s\" stroke-width=\"2\"/>\n", x0 + PW - 110,
-        x0 + PW - 90, TOP + 16 + 18 * k, TOP + 16 + 18 * k, colour[k]);
-    put(b, "<text x=\"%d\" y=\"%d\" font-size=\"12\">%s</text>\n", x0 + PW - 85, TOP + 20 + 18 * k, label[k]);
+        x0 + PW - 90, ly, ly, colour[k]);
+    put(b, "<text x=\"%d\" y=\"%d\" font-size=\"12\">%s</text>\n", x0 + PW - 85, ly + 4, label[k]);
   }
   put(b, "</g>\n");
 #undef X
