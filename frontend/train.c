@@ -222,9 +222,15 @@ static void set_schedule(Lower *L, const TrainItem *it) {
   int kind = -1;
   for (int k = 0; e->kind == EX_NAME || e->kind == EX_CALL ? k < SPEC_EARLY_STOP : 0; k++)
     if (!strcmp(spec_kinds[k], e->name)) kind = k;
+  if (kind < 0 && (e->kind == EX_NAME || e->kind == EX_CALL)) {
+    const char *near = fe_suggest(e->name, spec_kinds, SPEC_EARLY_STOP);
+    if (near) diag_error(L->d, e->loc, "unknown schedule '%s'; did you mean '%s'?", e->name, near);
+    else diag_error(L->d, e->loc, "unknown schedule '%s' (expected step, cosine or plateau)", e->name);
+    return;
+  }
   if (kind < 0) {
-    diag_error(L->d, e->loc, "expected a schedule: step(every:, gamma:), cosine(warmup:, min_lr:) or "
-                             "plateau(monitor:, patience:, factor:, min_delta:, min_lr:)");
+    diag_error(L->d, e->loc, "expected a schedule, like cosine(warmup: 500), step(every: 2, gamma: 0.5) or "
+                             "plateau(patience: 2, factor: 0.5)");
     return;
   }
   char text[512];
@@ -244,7 +250,23 @@ static void set_early_stop(Lower *L, const TrainItem *it) {
     for (const char *c = monitors; *c && !known; c += strcspn(c, "|"), c += *c == '|')
       known = strcspn(c, "|") == strlen(e->name) && !strncmp(c, e->name, strlen(e->name));
   if (!known) {
-    diag_error(L->d, e->loc, "expected the metric to watch, like val_loss(patience: 3) (one of %s)", monitors);
+    char list[512];
+    snprintf(list, sizeof list, "%s", monitors);
+    const char *cands[32];
+    int n = 0;
+    for (char *c = list; *c && n < 32; n++) { /* split "a|b|c" in place */
+      cands[n] = c;
+      c += strcspn(c, "|");
+      if (*c) *c++ = '\0';
+    }
+    const char *near = e->kind == EX_NAME || e->kind == EX_CALL ? fe_suggest(e->name, cands, n) : NULL;
+    if (near) diag_error(L->d, e->loc, "unknown metric '%s'; did you mean '%s'?", e->name, near);
+    else {
+      char shown[512] = "";
+      for (int i = 0; i < n; i++)
+        snprintf(shown + strlen(shown), sizeof shown - strlen(shown), "%s%s", i ? ", " : "", cands[i]);
+      diag_error(L->d, e->loc, "early_stop names the metric it watches, like val_loss(patience: 3); one of %s", shown);
+    }
     return;
   }
   char text[512];
