@@ -549,6 +549,10 @@ typedef struct RtHistory {
 } RtHistory;
 int rt_history_add(RtHistory *h, int64_t epoch, const double *values, RtError *e);
 void rt_history_free(RtHistory *h);
+/* Appends the "epoch" rows of epochs 1..upto from a CSV log (--log) to h,
+ * by the header's column names: the history of a run before --resume.
+ * A missing file adds nothing. */
+int rt_history_load_csv(RtHistory *h, const char *path, int64_t upto, RtError *e);
 /* Loss (train and validation) on the left panel, the task's other metric
  * (accuracy, else MAE) on the right; written atomically. */
 int rt_plot_svg(const char *path, const char *title, const RtHistory *h, unsigned metrics, RtError *e);

@@ -31,6 +31,45 @@ void rt_history_free(RtHistory *h) {
   memset(h, 0, sizeof *h);
 }
 
+int rt_history_load_csv(RtHistory *h, const char *path, int64_t upto, RtError *e) {
+  FILE *f = fopen(path, "r");
+  if (!f) return 0; /* no log yet: nothing to take */
+  char line[4096];
+  int col[2 * RT_MET_N], ncols = 0, rc = 0;
+  for (int k = 0; k < 2 * RT_MET_N; k++)
+    col[k] = -1;
+  if (fgets(line, sizeof line, f)) { /* the header names the columns */
+    for (char *c = strtok(line, ",\r\n"); c; c = strtok(NULL, ",\r\n"), ncols++) {
+      int k = rt_metric_find(c, strlen(c));
+      if (k >= 0) col[k] = ncols;
+    }
+  }
+  while (rc == 0 && fgets(line, sizeof line, f)) {
+    if (strncmp(line, "epoch,", 6) != 0) continue;
+    double field[64];
+    int n = 0;
+    for (char *c = line; n < 64; n++) { /* empty fields are NaN */
+      char *end = c + strcspn(c, ",\r\n");
+      field[n] = end > c ? strtod(c, NULL) : NAN;
+      if (*end != ',') break;
+      c = end + 1;
+    }
+    int64_t epoch = (int64_t)field[1];
+    if (epoch < 1 || epoch > upto) continue;
+    double v[2 * RT_MET_N];
+    for (int k = 0; k < 2 * RT_MET_N; k++)
+      v[k] = col[k] >= 0 && col[k] <= n ? field[col[k]] : NAN;
+    /* An epoch cut short and finished after --resume has two rows: the
+     * later one is the whole epoch. */
+    if (h->n && h->epoch[h->n - 1] == epoch)
+      memcpy(h->v[h->n - 1], v, sizeof v);
+    else
+      rc = rt_history_add(h, epoch, v, e);
+  }
+  fclose(f);
+  return rc;
+}
+
 /* A growing text buffer. */
 typedef struct Buf {
   char *p;

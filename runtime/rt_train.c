@@ -395,6 +395,12 @@ static int setup(Run *r, const NnrtModel *m, const RtOptions *o, Position *pos, 
   if (rt_globals_init(&s->g, m, o->seed, e)) return -1;
   if (o->init_path && rt_st_load(o->init_path, m, &s->g, RT_LOAD_PARAMS, NULL, e)) return -1;
   if (o->resume && resume(s, o, pos, &r->plan, e)) return -1;
+  /* The plot of a resumed run starts with the epochs the log recorded. */
+  if (o->plot_path && o->resume && o->log_path && rt_history_load_csv(&r->hist, o->log_path, pos->epoch, e))
+    return -1;
+  if (o->plot_path && o->resume && !o->log_path && pos->epoch > 0)
+    fprintf(stderr, "%s: warning: --plot starts at epoch %" PRId64 "; with --log the plot keeps the epochs before --resume\n",
+            o->prog, pos->epoch + 1);
   if (o->log_path && !(r->log = csv_open(o->log_path, o->resume, r->metrics, e))) return -1;
   return 0;
 }

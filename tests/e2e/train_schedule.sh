@@ -167,6 +167,17 @@ for panel in ("loss", "metric"):
     assert all(len(v) == 3 for v in lines.values()), lines
 PY
 
+# 7b. A run cut short and resumed plots all its epochs (the earlier ones from the --log).
+set -- --data fm --epochs 3 --threads 2 --quiet --checkpoint r.st --log r.csv --plot r.svg
+./cls train "$@" --steps 40 >/dev/null && ./cls train "$@" --resume >/dev/null || fail "plot across resume runs"
+$PY - r.svg <<'PY' || fail "plot across resume"
+import sys, xml.etree.ElementTree as ET
+ns = {"s": "http://www.w3.org/2000/svg"}
+g = ET.parse(sys.argv[1]).getroot().find("s:g[@id='loss']", ns)
+lines = {p.get("class"): p.get("points").split() for p in g.findall("s:polyline", ns)}
+assert {k: len(v) for k, v in lines.items()} == {"train": 3, "validation": 3}, lines
+PY
+
 # 8. --validation-data: another directory instead of a split.
 ./cls train --data fm --validation-data fmval --epochs 1 --threads 2 --log vd.csv 2>vd.err >/dev/null ||
   fail "validation-data run"
