@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "lower.h"
-#include "runtime/nnrt_sched.def"
+#include "runtime/nnrt_sched.h"
 
 typedef struct OptInfo {
   const char *name;
@@ -137,93 +137,61 @@ static void set_data(Lower *L, const TrainItem *it) {
  * text, every parameter spelled out, which the runtime parses as it parses
  * --schedule and --early-stop. */
 
-enum { SPEC_INT, SPEC_NUM, SPEC_OPEN, SPEC_MONITOR };
-#define SPEC_STEP 0
-#define SPEC_COSINE 1
-#define SPEC_PLATEAU 2
-#define SPEC_EARLY_STOP 3
-static const char *const spec_kinds[] = {
-#define K(id, name) name,
-    NNRT_SPEC_KINDS(K)
-#undef K
-};
-static const struct {
-  int kind;
-  const char *name;
-  int type;
-  const char *def;
-  double lo, hi;
-} spec_params[] = {
-#define P(kind, name, type, def, lo, hi) {SPEC_##kind, name, SPEC_##type, def, lo, hi},
-    NNRT_SPEC_PARAMS(P)
-#undef P
-};
-#define NSPEC_PARAMS ((int)(sizeof spec_params / sizeof *spec_params))
-
 /* "loss|acc|...|val_loss|val_acc|...": what a monitor may name. */
 static const char *monitor_choices(Arena *a) {
-  static const char *const names[] = {
-#define M(name, hb) name,
-      NNRT_METRICS(M)
-#undef M
-  };
   char buf[512] = "";
   for (int v = 0; v < 2; v++)
-    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
-      snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s%s%s", buf[0] ? "|" : "", v ? "val_" : "", names[i]);
+    for (int i = 0; i < NNRT_NMETRICS; i++)
+      snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s%s%s", buf[0] ? "|" : "", v ? "val_" : "",
+               nnrt_metrics[i].name);
   return arena_strdup(a, buf);
 }
 
-/* Binds call (a name or a call) as spec kind `kind`, minus the parameters
- * before `from`; appends "name: value" of each to text. */
-static bool bind_spec(Lower *L, int kind, int from, const Expr *call, char *text, size_t size) {
+/* The canonical text of spec kind `kind` bound from call (a name or a
+ * call): "NAME(param: value, ...)" with every parameter from the `from`th
+ * on; NULL after reporting errors. */
+static const char *spec_text(Lower *L, int kind, int from, const Expr *call) {
   BParam ps[FE_MAX_PARAMS + 1] = {{0}};
-  int rows[FE_MAX_PARAMS], n = 0, skip = from;
+  const NnrtSpecParam *rows[FE_MAX_PARAMS];
+  int n = 0, skip = from;
   const char *monitors = monitor_choices(L->a);
-  for (int i = 0; i < NSPEC_PARAMS; i++) {
-    if (spec_params[i].kind != kind || skip-- > 0) continue;
-    int t = spec_params[i].type;
-    ps[n] = (BParam){spec_params[i].name, t == SPEC_MONITOR ? P_CHOICE : P_NUM, spec_params[i].def,
-                     t == SPEC_MONITOR ? monitors : NULL};
-    rows[n++] = i;
+  for (int i = 0; i < NNRT_SPEC_NPARAMS; i++) {
+    const NnrtSpecParam *p = &nnrt_spec_params[i];
+    if (p->kind != kind || skip-- > 0) continue;
+    int mon = p->type == NNRT_SPEC_T_MONITOR;
+    ps[n] = (BParam){p->name, mon ? P_CHOICE : P_NUM, p->def, mon ? monitors : NULL};
+    rows[n++] = p;
   }
   Expr bare = {.kind = EX_CALL, .loc = call->loc, .name = call->name};
   BArg args[FE_MAX_PARAMS];
-  if (!fe_bind(L, spec_kinds[kind], ps, call->kind == EX_CALL ? call : &bare, args)) return false;
+  if (!fe_bind(L, nnrt_spec_kinds[kind], ps, call->kind == EX_CALL ? call : &bare, args)) return NULL;
   bool ok = true;
-  for (int k = 0; k < n; k++) {
-    const char *name = spec_params[rows[k]].name;
-    int t = spec_params[rows[k]].type;
-    double v = args[k].num, lo = spec_params[rows[k]].lo, hi = spec_params[rows[k]].hi;
-    size_t at = strlen(text);
-    if (t == SPEC_MONITOR) {
-      snprintf(text + at, size - at, "%s%s: %s", k ? ", " : "", name, args[k].s);
+  char text[512];
+  size_t at = (size_t)snprintf(text, sizeof text, "%s(", call->name);
+  for (int k = 0; k < n && at < sizeof text; k++) {
+    char msg[160];
+    if (rows[k]->type == NNRT_SPEC_T_MONITOR) {
+      at += (size_t)snprintf(text + at, sizeof text - at, "%s%s: %s", k ? ", " : "", rows[k]->name, args[k].s);
       continue;
     }
-    if (t == SPEC_INT && !(v >= lo && v <= hi && v == floor(v))) {
-      diag_error(L->d, args[k].loc, "%s must be an integer from %.0f to %.0f, got %g", name, lo, hi, v);
-      ok = false;
-    } else if (t == SPEC_NUM && !(v >= lo && v <= hi)) {
-      diag_error(L->d, args[k].loc, "%s must be %g or more, got %g", name, lo, v);
-      ok = false;
-    } else if (t == SPEC_OPEN && !(v > lo && v < hi)) {
-      if (hi >= 1e300) diag_error(L->d, args[k].loc, "%s must be positive, got %g", name, v);
-      else diag_error(L->d, args[k].loc, "%s must be in (%g, %g), got %g", name, lo, hi, v);
+    if (nnrt_spec_check(rows[k], args[k].num, msg, sizeof msg)) {
+      diag_error(L->d, args[k].loc, "%s", msg);
       ok = false;
     }
-    snprintf(text + at, size - at, "%s%s: %.17g", k ? ", " : "", name, v);
+    at += (size_t)snprintf(text + at, sizeof text - at, "%s%s: %.17g", k ? ", " : "", rows[k]->name, args[k].num);
   }
-  return ok;
+  if (at < sizeof text) snprintf(text + at, sizeof text - at, ")");
+  return ok ? arena_strdup(L->a, text) : NULL;
 }
 
 /* schedule = ("step" | "cosine" | "plateau") ["(" args ")"] */
 static void set_schedule(Lower *L, const TrainItem *it) {
   const Expr *e = it->val;
   int kind = -1;
-  for (int k = 0; e->kind == EX_NAME || e->kind == EX_CALL ? k < SPEC_EARLY_STOP : 0; k++)
-    if (!strcmp(spec_kinds[k], e->name)) kind = k;
+  for (int k = 0; e->kind == EX_NAME || e->kind == EX_CALL ? k < NNRT_SPEC_EARLY_STOP : 0; k++)
+    if (!strcmp(nnrt_spec_kinds[k], e->name)) kind = k;
   if (kind < 0 && (e->kind == EX_NAME || e->kind == EX_CALL)) {
-    const char *near = fe_suggest(e->name, spec_kinds, SPEC_EARLY_STOP);
+    const char *near = fe_suggest(e->name, nnrt_spec_kinds, NNRT_SPEC_EARLY_STOP);
     if (near) diag_error(L->d, e->loc, "unknown schedule '%s'; did you mean '%s'?", e->name, near);
     else diag_error(L->d, e->loc, "unknown schedule '%s' (expected step, cosine or plateau)", e->name);
     return;
@@ -233,11 +201,7 @@ static void set_schedule(Lower *L, const TrainItem *it) {
                              "plateau(patience: 2, factor: 0.5)");
     return;
   }
-  char text[512];
-  snprintf(text, sizeof text, "%s(", e->name);
-  if (!bind_spec(L, kind, 0, e, text, sizeof text - 1)) return;
-  strcat(text, ")");
-  L->m->train.schedule = arena_strdup(L->a, text);
+  L->m->train.schedule = spec_text(L, kind, 0, e);
 }
 
 /* early_stop = METRIC ["(" patience:, min_delta: ")"]: the metric it watches
@@ -269,11 +233,7 @@ static void set_early_stop(Lower *L, const TrainItem *it) {
     }
     return;
   }
-  char text[512];
-  snprintf(text, sizeof text, "%s(", e->name);
-  if (!bind_spec(L, SPEC_EARLY_STOP, 1, e, text, sizeof text - 1)) return;
-  strcat(text, ")");
-  L->m->train.early_stop = arena_strdup(L->a, text);
+  L->m->train.early_stop = spec_text(L, NNRT_SPEC_EARLY_STOP, 1, e); /* its monitor is the name */
 }
 
 static const struct {

@@ -12,40 +12,20 @@
  * that state and the monitors' are plain numbers the checkpoint stores, so
  * --resume continues bit-exactly. */
 #include "nnrt.h"
+#include "nnrt_sched.h"
 #include <ctype.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-enum { T_INT, T_NUM, T_OPEN, T_MONITOR };
-
-static const char *const kind_names[] = {
-#define K(id, name) name,
-    NNRT_SPEC_KINDS(K)
-#undef K
-};
-
-static const struct {
-  int kind;
-  const char *name;
-  int type;
-  const char *def;
-  double lo, hi;
-} params[] = {
-#define P(kind, name, type, def, lo, hi) {RT_SPEC_##kind, name, T_##type, def, lo, hi},
-    NNRT_SPEC_PARAMS(P)
-#undef P
-};
-#define NPARAMS ((int)(sizeof params / sizeof *params))
-
-static const struct {
-  const char *name;
-  int higher_better;
-} metrics[] = {
-#define M(name, hb) {name, hb},
-    NNRT_METRICS(M)
-#undef M
-};
+/* nnrt.h's RT_SPEC_* and nnrt_sched.h's NNRT_SPEC_* both count the rows of
+ * NNRT_SPEC_KINDS. */
+_Static_assert((int)RT_SPEC_NKINDS == (int)NNRT_SPEC_NKINDS && (int)RT_SPEC_EARLY_STOP == (int)NNRT_SPEC_EARLY_STOP,
+               "spec kinds");
+#define params nnrt_spec_params
+#define NPARAMS NNRT_SPEC_NPARAMS
+#define kind_names nnrt_spec_kinds
+#define metrics nnrt_metrics
 
 const char *rt_metric_name(int metric, char *buf, size_t size) {
   snprintf(buf, size, "%s%s", metric >= RT_MET_N ? "val_" : "", metrics[metric % RT_MET_N].name);
@@ -90,7 +70,7 @@ static size_t word_len(const char *s) {
 
 /* One value of row r from s; *end past it. */
 static int parse_value(const char *what, int r, const char *s, const char **end, double *out, RtError *e) {
-  if (params[r].type == T_MONITOR) {
+  if (params[r].type == NNRT_SPEC_T_MONITOR) {
     size_t n = word_len(s);
     int k = rt_metric_find(s, n);
     if (k < 0)
@@ -102,26 +82,11 @@ static int parse_value(const char *what, int r, const char *s, const char **end,
     *end = s + n;
     return 0;
   }
-  char *stop;
+  char *stop, msg[160];
   double v = strtod(s, &stop);
-  const char *name = params[r].name;
-  if (stop == s) return rt_fail(e, RT_EXIT_USAGE, "%s: %s needs a number", what, name);
+  if (stop == s) return rt_fail(e, RT_EXIT_USAGE, "%s: %s needs a number", what, params[r].name);
   *end = stop;
-  double lo = params[r].lo, hi = params[r].hi;
-  switch (params[r].type) {
-  case T_INT:
-    if (!(v >= lo && v <= hi) || v != floor(v))
-      return rt_fail(e, RT_EXIT_USAGE, "%s: %s must be an integer from %.0f to %.0f, got %g", what, name, lo, hi, v);
-    break;
-  case T_NUM:
-    if (!(v >= lo && v <= hi)) return rt_fail(e, RT_EXIT_USAGE, "%s: %s must be %g or more, got %g", what, name, lo, v);
-    break;
-  default: /* T_OPEN */
-    if (!(v > lo && v < hi)) {
-      if (hi >= 1e300) return rt_fail(e, RT_EXIT_USAGE, "%s: %s must be positive, got %g", what, name, v);
-      return rt_fail(e, RT_EXIT_USAGE, "%s: %s must be in (%g, %g), got %g", what, name, lo, hi, v);
-    }
-  }
+  if (nnrt_spec_check(&params[r], v, msg, sizeof msg)) return rt_fail(e, RT_EXIT_USAGE, "%s: %s", what, msg);
   *out = v;
   return 0;
 }
@@ -131,7 +96,7 @@ static void set_defaults(RtSpec *sp, int kind) {
   sp->kind = kind;
   for (int i = 0; i < n; i++) {
     const char *d = params[first + i].def;
-    sp->v[i] = params[first + i].type == T_MONITOR ? rt_metric_find(d, strlen(d)) : strtod(d, NULL);
+    sp->v[i] = params[first + i].type == NNRT_SPEC_T_MONITOR ? rt_metric_find(d, strlen(d)) : strtod(d, NULL);
   }
 }
 
@@ -149,14 +114,14 @@ static int parse_args(const char *what, const char *s, char close, RtSpec *sp, i
     if (k == n) {
       char names[256] = "";
       for (int i = 0; i < n; i++)
-        if (!seen[i] || params[first + i].type != T_MONITOR)
+        if (!seen[i] || params[first + i].type != NNRT_SPEC_T_MONITOR)
           snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", names[0] ? ", " : "",
                    params[first + i].name);
       if (!len) return rt_fail(e, RT_EXIT_USAGE, "%s: expected an argument (%s) at '%.20s'", what, names, s);
       return rt_fail(e, RT_EXIT_USAGE, "%s: %s has no argument '%.*s' (it has %s)", what, kind_names[sp->kind],
                      (int)(len > 40 ? 40 : len), s, names);
     }
-    if (seen[k]++ && params[first + k].type == T_MONITOR && sp->kind == RT_SPEC_EARLY_STOP)
+    if (seen[k]++ && params[first + k].type == NNRT_SPEC_T_MONITOR && sp->kind == RT_SPEC_EARLY_STOP)
       return rt_fail(e, RT_EXIT_USAGE, "%s: the metric before the parentheses is the monitor", what);
     if (seen[k] > 1) return rt_fail(e, RT_EXIT_USAGE, "%s: %s is given twice", what, params[first + k].name);
     s = skip_space(s + len);
@@ -227,7 +192,7 @@ const char *rt_spec_format(const RtSpec *sp, char *buf, size_t size) {
                                                      : kind_names[sp->kind]);
   for (int i0 = i; i < n && at < size; i++) {
     char v[64];
-    if (params[first + i].type == T_MONITOR)
+    if (params[first + i].type == NNRT_SPEC_T_MONITOR)
       rt_metric_name((int)sp->v[i], v, sizeof v);
     else if (snprintf(v, sizeof v, "%.15g", sp->v[i]), strtod(v, NULL) != sp->v[i])
       snprintf(v, sizeof v, "%.17g", sp->v[i]); /* the shortest that reads back exactly */
