@@ -95,10 +95,12 @@ void rt_plan_save(const RtPlan *p, RtMeta *meta) {
 int rt_plan_load(RtPlan *p, const RtMeta *meta, const RtOptions *o, RtError *e) {
   static const char *const keys[] = {"schedule", "early_stop"};
   const RtSpec *now[] = {&p->sched, &p->stop};
+  int same_stop = 1;
   for (int i = 0; i < 2; i++) {
     const char *was = rt_meta_get(meta, keys[i]);
     char v[256];
     rt_spec_format(now[i], v, sizeof v);
+    if (i == 1) same_stop = !was || strcmp(was, v) == 0;
     if (was && strcmp(was, v) != 0) /* a warning even with --quiet */
       fprintf(stderr,
               "%s: warning: resuming with %s %s, but the checkpoint was trained with %s; the run will not match an "
@@ -123,11 +125,13 @@ int rt_plan_load(RtPlan *p, const RtMeta *meta, const RtOptions *o, RtError *e) 
       /* Another monitor now (another early_stop, say): its numbers mean nothing here. */
       if (m.metric == dst[i]->metric) *dst[i] = m;
     }
+  /* Stopped stays stopped, unless early stopping changed (more patience):
+   * then training goes on, judged by the new rule from the next epoch. */
   if (stopped && p->stop.kind == RT_SPEC_EARLY_STOP) {
     char *end;
     long long s = strtoll(stopped, &end, 10);
     bad |= *end != '\0' || s < 0;
-    p->stopped = s;
+    p->stopped = same_stop ? s : 0;
   }
   if (bad) return rt_fail(e, RT_EXIT_USAGE, "%s: the schedule state in __metadata__ is damaged", o->ckpt_path);
   return 0;

@@ -124,6 +124,17 @@ grep -q "early stopping after epoch 3: val_loss has not improved for 2 epochs (b
   fail "early stopping message: $(cat stop.err)"
 grep -q "^test_loss: " stop.out || fail "no test result after early stopping"
 
+# 4b. Early stopping survives --resume: a stopped run stays stopped; with more
+#     patience it goes on from its counters (2 epochs without improvement at
+#     the stop, so patience 4 stops after epoch 5).
+set -- --data fm --epochs 10 --threads 2 --checkpoint es.st --log es.csv
+./cls train "$@" --quiet --early-stop 'val_loss(patience: 2, min_delta: 100)' >/dev/null 2>&1 || fail "early stop with checkpoint"
+./cls train "$@" --resume --early-stop 'val_loss(patience: 2, min_delta: 100)' >es.out 2>&1 || fail "resume stopped run"
+grep -q "early stopping ended this training after epoch 3; nothing to train" es.out || fail "resume stopped: $(cat es.out)"
+./cls train "$@" --resume --quiet --early-stop 'val_loss(patience: 4, min_delta: 100)' >es.out 2>&1 || fail "resume more patience"
+grep -q "early stopping after epoch 5: val_loss has not improved for 4 epochs (best .* at epoch 1)" es.out ||
+  fail "more patience: $(cat es.out)"
+
 # 5. --checkpoint-best keeps the epoch with the lowest val_loss.
 ./cls train --data fm --epochs 4 --threads 2 --quiet --lr 1.5 --schedule none --checkpoint last.st \
   --checkpoint-best best.st --log best.csv >/dev/null || fail "checkpoint-best run"
