@@ -78,7 +78,8 @@ enum {
     "train metrics, validation metrics, epoch seconds), 'test' at the end; appended to on "                            \
     "--resume")                                                                                                        \
   X(STEPS, "steps", "N", CMD_TRAIN | CMD_TIMED,                                                                        \
-    "train: stop after N steps in total (counting resumed ones); bench: timed steps (default 200); profile: "        \
+    "train: stop after N steps in total (counting resumed ones; a cosine schedule still spans --epochs); bench: "    \
+    "timed steps (default 200); profile: "                                                                             \
     "timed steps, run twice: without and with kernel timers (default 50)")                    \
   X(QUIET, "quiet", NULL, CMD_TRAIN, "no progress bar or epoch lines on stderr (errors and warnings still show)")      \
   X(INPUT, "input", "FILE", CMD_PREDICT,                                                                               \
