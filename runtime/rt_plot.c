@@ -121,8 +121,8 @@ static void panel(Buf *b, const RtHistory *h, int met, int x0, const char *title
   lo = floor(lo / step) * step, hi = ceil(hi / step) * step;
   int64_t e0 = h->n ? h->epoch[0] : 1, e1 = h->n ? h->epoch[h->n - 1] : 1;
   if (e1 == e0) e0--, e1++;
-#define X(ep) (x0 + (double)((ep) - e0) / (double)(e1 - e0) * PW)
-#define Y(v) (TOP + PH - ((v) - lo) / (hi - lo) * PH)
+#define X(ep) (x0 + (double)((ep)-e0) / (double)(e1 - e0) * PW)
+#define Y(v) (TOP + PH - ((v)-lo) / (hi - lo) * PH)
   put(b, "<g class=\"panel\" id=\"%s\">\n", met == RT_MET_LOSS ? "loss" : "metric");
   put(b, "<text x=\"%d\" y=\"%d\" font-size=\"16\" text-anchor=\"middle\">%s</text>\n", x0 + PW / 2, TOP - 20, title);
   put(b, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"#888\"/>\n", x0, TOP, PW, PH);
@@ -134,8 +134,7 @@ static void panel(Buf *b, const RtHistory *h, int met, int x0, const char *title
   double estep = nice_step((double)(e1 - e0), 6);
   if (estep < 1) estep = 1;
   for (double ep = ceil(e0 / estep) * estep; ep <= e1; ep += estep)
-    put(b, "<text x=\"%.1f\" y=\"%d\" font-size=\"11\" text-anchor=\"middle\">%.0f</text>\n", X(ep), TOP + PH + 16,
-        ep);
+    put(b, "<text x=\"%.1f\" y=\"%d\" font-size=\"11\" text-anchor=\"middle\">%.0f</text>\n", X(ep), TOP + PH + 16, ep);
   put(b, "<text x=\"%d\" y=\"%d\" font-size=\"12\" text-anchor=\"middle\">epoch</text>\n", x0 + PW / 2, TOP + PH + 34);
   static const char *const colour[2] = {"#1f77b4", "#ff7f0e"};
   static const char *const label[2] = {"train", "validation"};
@@ -185,8 +184,8 @@ int rt_plot_svg(const char *path, const char *title, const RtHistory *h, unsigne
   else if (metrics & (1u << RT_MET_MAE))
     panel(&b, h, RT_MET_MAE, LEFT0 + GAP, "mean absolute error");
   put(&b, "</svg>\n");
-  int rc = b.oom ? rt_fail(e, RT_EXIT_FAIL, "%s: out of memory for the plot", path)
-                 : rt_write_atomic(path, b.p, b.n, e);
+  int rc =
+      b.oom ? rt_fail(e, RT_EXIT_FAIL, "%s: out of memory for the plot", path) : rt_write_atomic(path, b.p, b.n, e);
   free(b.p);
   return rc;
 }

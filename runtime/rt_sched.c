@@ -187,9 +187,9 @@ const char *rt_spec_format(const RtSpec *sp, char *buf, size_t size) {
   }
   int n, first = kind_rows(sp->kind, &n), i = 0;
   char name[32];
-  size_t at = (size_t)snprintf(buf, size, "%s(", sp->kind == RT_SPEC_EARLY_STOP
-                                                     ? rt_metric_name((int)sp->v[i++], name, sizeof name)
-                                                     : kind_names[sp->kind]);
+  size_t at = (size_t)snprintf(buf, size, "%s(",
+                               sp->kind == RT_SPEC_EARLY_STOP ? rt_metric_name((int)sp->v[i++], name, sizeof name)
+                                                              : kind_names[sp->kind]);
   for (int i0 = i; i < n && at < size; i++) {
     char v[64];
     if (params[first + i].type == NNRT_SPEC_T_MONITOR)
@@ -238,8 +238,8 @@ void rt_monitor_init(RtMonitor *mo, int metric, double min_delta, int64_t patien
 /* Keras's rule: an improvement beats the best by more than min_delta; the
  * first value always improves. */
 int rt_monitor_update(RtMonitor *mo, double value, int64_t epoch) {
-  int better = isnan(mo->best) ||
-               (rt_metric_higher_better(mo->metric) ? value - mo->min_delta > mo->best : value + mo->min_delta < mo->best);
+  int better = isnan(mo->best) || (rt_metric_higher_better(mo->metric) ? value - mo->min_delta > mo->best
+                                                                       : value + mo->min_delta < mo->best);
   if (isnan(value)) better = 0;
   if (better) {
     mo->best = value;

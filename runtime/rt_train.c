@@ -309,10 +309,10 @@ typedef struct Run {
   int32_t *idx;   /* this epoch's shuffled training indices */
   int64_t n_train, n_val;
   FILE *log;
-  unsigned metrics;   /* rt_session_metrics */
-  RtMetrics tm, vm;   /* an epoch's training and validation metrics, with AUC buffers */
+  unsigned metrics; /* rt_session_metrics */
+  RtMetrics tm, vm; /* an epoch's training and validation metrics, with AUC buffers */
   RtPlan plan;
-  RtHistory hist;     /* for --plot */
+  RtHistory hist; /* for --plot */
 } Run;
 
 static void run_free(Run *r) {
@@ -389,17 +389,18 @@ static int setup(Run *r, const NnrtModel *m, const RtOptions *o, Position *pos, 
   /* AUC needs every score of the epoch (the test set reuses tm's). */
   int auc = (r->metrics >> RT_MET_AUC) & 1;
   int64_t most = r->n_train > r->test.x.dims[0] ? r->n_train : r->test.x.dims[0];
-  if (rt_metrics_alloc(&r->tm, auc ? most * s->y_per : 0, e) || rt_metrics_alloc(&r->vm, auc ? r->n_val * s->y_per : 0, e))
+  if (rt_metrics_alloc(&r->tm, auc ? most * s->y_per : 0, e) ||
+      rt_metrics_alloc(&r->vm, auc ? r->n_val * s->y_per : 0, e))
     return -1;
   if (rt_plan_init(&r->plan, m, o, r->metrics, r->n_val > 0, e)) return -1;
   if (rt_globals_init(&s->g, m, o->seed, e)) return -1;
   if (o->init_path && rt_st_load(o->init_path, m, &s->g, RT_LOAD_PARAMS, NULL, e)) return -1;
   if (o->resume && resume(s, o, pos, &r->plan, e)) return -1;
   /* The plot of a resumed run starts with the epochs the log recorded. */
-  if (o->plot_path && o->resume && o->log_path && rt_history_load_csv(&r->hist, o->log_path, pos->epoch, e))
-    return -1;
+  if (o->plot_path && o->resume && o->log_path && rt_history_load_csv(&r->hist, o->log_path, pos->epoch, e)) return -1;
   if (o->plot_path && o->resume && !o->log_path && pos->epoch > 0)
-    fprintf(stderr, "%s: warning: --plot starts at epoch %" PRId64 "; with --log the plot keeps the epochs before --resume\n",
+    fprintf(stderr,
+            "%s: warning: --plot starts at epoch %" PRId64 "; with --log the plot keeps the epochs before --resume\n",
             o->prog, pos->epoch + 1);
   if (o->log_path && !(r->log = csv_open(o->log_path, o->resume, r->metrics, e))) return -1;
   return 0;
