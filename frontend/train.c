@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "lower.h"
+#include "runtime/nnrt_sched.h"
 
 typedef struct OptInfo {
   const char *name;
@@ -149,12 +150,117 @@ static void set_clip_norm(Lower *L, const TrainItem *it) {
   L->m->train.clip_norm = v;
 }
 
+/* ---- schedule and early_stop: runtime/nnrt_sched.def's rows ----
+ * The compiler checks them (names, ranges, carets) and stores the canonical
+ * text, every parameter spelled out, which the runtime parses as it parses
+ * --schedule and --early-stop. */
+
+/* "loss|acc|...|val_loss|val_acc|...": what a monitor may name. */
+static const char *monitor_choices(Arena *a) {
+  char buf[512] = "";
+  for (int v = 0; v < 2; v++)
+    for (int i = 0; i < NNRT_NMETRICS; i++)
+      snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s%s%s", buf[0] ? "|" : "", v ? "val_" : "",
+               nnrt_metrics[i].name);
+  return arena_strdup(a, buf);
+}
+
+/* The canonical text of spec kind `kind` bound from call (a name or a
+ * call): "NAME(param: value, ...)" with every parameter from the `from`th
+ * on; NULL after reporting errors. */
+static const char *spec_text(Lower *L, int kind, int from, const Expr *call) {
+  BParam ps[FE_MAX_PARAMS + 1] = {{0}};
+  const NnrtSpecParam *rows[FE_MAX_PARAMS];
+  int n = 0, skip = from;
+  const char *monitors = monitor_choices(L->a);
+  for (int i = 0; i < NNRT_SPEC_NPARAMS; i++) {
+    const NnrtSpecParam *p = &nnrt_spec_params[i];
+    if (p->kind != kind || skip-- > 0) continue;
+    int mon = p->type == NNRT_SPEC_T_MONITOR;
+    ps[n] = (BParam){p->name, mon ? P_CHOICE : P_NUM, p->def, mon ? monitors : NULL};
+    rows[n++] = p;
+  }
+  Expr bare = {.kind = EX_CALL, .loc = call->loc, .name = call->name};
+  BArg args[FE_MAX_PARAMS];
+  if (!fe_bind(L, nnrt_spec_kinds[kind], ps, call->kind == EX_CALL ? call : &bare, args)) return NULL;
+  bool ok = true;
+  char text[512];
+  size_t at = (size_t)snprintf(text, sizeof text, "%s(", call->name);
+  for (int k = 0; k < n && at < sizeof text; k++) {
+    char msg[160];
+    if (rows[k]->type == NNRT_SPEC_T_MONITOR) {
+      at += (size_t)snprintf(text + at, sizeof text - at, "%s%s: %s", k ? ", " : "", rows[k]->name, args[k].s);
+      continue;
+    }
+    if (nnrt_spec_check(rows[k], args[k].num, msg, sizeof msg)) {
+      diag_error(L->d, args[k].loc, "%s", msg);
+      ok = false;
+    }
+    at += (size_t)snprintf(text + at, sizeof text - at, "%s%s: %.17g", k ? ", " : "", rows[k]->name, args[k].num);
+  }
+  if (at < sizeof text) snprintf(text + at, sizeof text - at, ")");
+  return ok ? arena_strdup(L->a, text) : NULL;
+}
+
+/* schedule = ("step" | "cosine" | "plateau") ["(" args ")"] */
+static void set_schedule(Lower *L, const TrainItem *it) {
+  const Expr *e = it->val;
+  int kind = -1;
+  for (int k = 0; e->kind == EX_NAME || e->kind == EX_CALL ? k < NNRT_SPEC_EARLY_STOP : 0; k++)
+    if (!strcmp(nnrt_spec_kinds[k], e->name)) kind = k;
+  if (kind < 0 && (e->kind == EX_NAME || e->kind == EX_CALL)) {
+    const char *near = fe_suggest(e->name, nnrt_spec_kinds, NNRT_SPEC_EARLY_STOP);
+    if (near) diag_error(L->d, e->loc, "unknown schedule '%s'; did you mean '%s'?", e->name, near);
+    else diag_error(L->d, e->loc, "unknown schedule '%s' (expected step, cosine or plateau)", e->name);
+    return;
+  }
+  if (kind < 0) {
+    diag_error(L->d, e->loc, "expected a schedule, like cosine(warmup: 500), step(every: 2, gamma: 0.5) or "
+                             "plateau(patience: 2, factor: 0.5)");
+    return;
+  }
+  L->m->train.schedule = spec_text(L, kind, 0, e);
+}
+
+/* early_stop = METRIC ["(" patience:, min_delta: ")"]: the metric it watches
+ * is its name, as an optimizer's is. */
+static void set_early_stop(Lower *L, const TrainItem *it) {
+  const Expr *e = it->val;
+  const char *monitors = monitor_choices(L->a);
+  bool known = false;
+  if (e->kind == EX_NAME || e->kind == EX_CALL)
+    for (const char *c = monitors; *c && !known; c += strcspn(c, "|"), c += *c == '|')
+      known = strcspn(c, "|") == strlen(e->name) && !strncmp(c, e->name, strlen(e->name));
+  if (!known) {
+    char list[512];
+    snprintf(list, sizeof list, "%s", monitors);
+    const char *cands[32];
+    int n = 0;
+    for (char *c = list; *c && n < 32; n++) { /* split "a|b|c" in place */
+      cands[n] = c;
+      c += strcspn(c, "|");
+      if (*c) *c++ = '\0';
+    }
+    const char *near = e->kind == EX_NAME || e->kind == EX_CALL ? fe_suggest(e->name, cands, n) : NULL;
+    if (near) diag_error(L->d, e->loc, "unknown metric '%s'; did you mean '%s'?", e->name, near);
+    else {
+      char shown[512] = "";
+      for (int i = 0; i < n; i++)
+        snprintf(shown + strlen(shown), sizeof shown - strlen(shown), "%s%s", i ? ", " : "", cands[i]);
+      diag_error(L->d, e->loc, "early_stop names the metric it watches, like val_loss(patience: 3); one of %s", shown);
+    }
+    return;
+  }
+  L->m->train.early_stop = spec_text(L, NNRT_SPEC_EARLY_STOP, 1, e); /* its monitor is the name */
+}
+
 static const struct {
   const char *key;
   void (*set)(Lower *, const TrainItem *);
 } settings[] = {
-    {"optimizer", set_optimizer}, {"batch", set_batch}, {"epochs", set_epochs}, {"data", set_data}, {"seed", set_seed},
-    {"clip_norm", set_clip_norm},
+    {"optimizer", set_optimizer}, {"batch", set_batch}, {"epochs", set_epochs},
+    {"data", set_data},           {"seed", set_seed},   {"clip_norm", set_clip_norm},
+    {"schedule", set_schedule},   {"early_stop", set_early_stop},
 };
 #define NSETTINGS ((int)(sizeof settings / sizeof *settings))
 
@@ -172,7 +278,9 @@ void fe_lower_train(Lower *L) {
       for (int j = 0; j < NSETTINGS; j++) cands[j] = settings[j].key;
       const char *near = fe_suggest(it->key, cands, NSETTINGS);
       if (near) diag_error(L->d, it->loc, "unknown train setting '%s'; did you mean '%s'?", it->key, near);
-      else diag_error(L->d, it->loc, "unknown train setting '%s' (expected optimizer, batch, epochs, data, seed or clip_norm)",
+      else diag_error(L->d, it->loc,
+                      "unknown train setting '%s' (expected optimizer, batch, epochs, data, seed, clip_norm, "
+                      "schedule or early_stop)",
                       it->key);
       continue;
     }

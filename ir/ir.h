@@ -306,6 +306,9 @@ typedef struct IrTrain {
   const char *data; /* dataset name, e.g. "fashion_mnist" */
   int task;         /* NNRT_TASK_* */
   uint64_t seed;
+  /* Canonical text of the schedule and early_stop settings (see
+   * runtime/nnrt_sched.def), NULL when not set: the runtime's business. */
+  const char *schedule, *early_stop;
 } IrTrain;
 
 typedef struct IrModule {

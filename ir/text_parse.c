@@ -533,9 +533,10 @@ static void parse_func(Parser *P) {
  * setting = key "=" (number | ident | string)
  * Settings left out keep ir_module_new's defaults (the printer writes all). */
 static void parse_train(Parser *P) {
-  static const char *const keys[] = {"lr",        "beta1",  "beta2",  "eps",       "weight_decay",
-                                     "momentum",  "rho",    "clip_norm", "batch", "epochs",
-                                     "optimizer", "task",   "data",   "seed"};
+  static const char *const keys[] = {"lr",       "beta1",     "beta2",  "eps",       "weight_decay",
+                                     "momentum", "rho",       "clip_norm", "batch", "epochs",
+                                     "optimizer", "task",     "data",   "seed",      "schedule",
+                                     "early_stop"};
   enum { NREALS = 8 };
   IrTrain *t = &P->m->train;
   double *const reals[NREALS] = {&t->lr, &t->beta1, &t->beta2, &t->eps, &t->weight_decay, &t->momentum, &t->rho,
@@ -569,8 +570,12 @@ static void parse_train(Parser *P) {
       if (vt.kind != TK_STR && vt.kind != TK_IDENT) irt_expected(&P->lx, "a dataset name");
       t->data = vt.kind == TK_STR ? irt_string(&P->lx, &vt) : irt_tok_str(&P->lx, &vt);
       irt_lex(&P->lx);
-    } else { /* seed: a uint64, beyond irt_int's range */
+    } else if (k == NREALS + 5) { /* seed: a uint64, beyond irt_int's range */
       t->seed = irt_uint64(&P->lx, "seed");
+    } else { /* schedule, early_stop: text the runtime parses (nnrt_sched.def) */
+      if (vt.kind != TK_STR) irt_expected(&P->lx, "a string");
+      *(k == NREALS + 6 ? &t->schedule : &t->early_stop) = irt_string(&P->lx, &vt);
+      irt_lex(&P->lx);
     }
   }
   irt_lex(&P->lx);

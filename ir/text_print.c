@@ -275,8 +275,12 @@ static void print_train(FILE *out, const IrTrain *t) {
   if (t->clip_norm > 0) fprintf(out, "clip_norm=%.9g, ", t->clip_norm);
   fprintf(out, "batch=%d, epochs=%d, data=", t->batch, t->epochs);
   print_word(out, t->data);
-  fprintf(out, ", task=%s, seed=%" PRIu64 "}\n", name_or(ir_text_task_names, NELEM(ir_text_task_names), t->task, "?"),
+  fprintf(out, ", task=%s, seed=%" PRIu64, name_or(ir_text_task_names, NELEM(ir_text_task_names), t->task, "?"),
           t->seed);
+  /* Written only when set, so modules without them print as before. */
+  if (t->schedule) fputs(", schedule=", out), print_word(out, t->schedule);
+  if (t->early_stop) fputs(", early_stop=", out), print_word(out, t->early_stop);
+  fputs("}\n", out);
 }
 
 static void print_global(FILE *out, const IrModule *m, const IrGlobal *g) {

@@ -187,11 +187,11 @@ void rt_kernels_by_time(const RtKernelRow *rows, int n, int *order);
 /*
  * rt_safetensors.c — checkpoints (https://github.com/huggingface/safetensors).
  */
-#define RT_META_MAX 16
+#define RT_META_MAX 32
 typedef struct RtMeta {
   int n;
   char key[RT_META_MAX][32];
-  char value[RT_META_MAX][128];
+  char value[RT_META_MAX][256];
 } RtMeta;
 
 void rt_meta_set(RtMeta *m, const char *key, const char *value);
@@ -428,6 +428,15 @@ typedef struct RtMetrics {
   double loss_sum;         /* sum over samples of the batch-mean loss */
   int64_t samples;         /* samples seen */
   int64_t correct, scored; /* predictions right / scored (samples x rows per sample) */
+  /* Binary tasks (rt_session_metrics): true positives, false positives,
+   * false negatives; and, when `score` is set, each row's score (higher:
+   * more positive) and truth for the AUC, up to cap rows (rt_metrics.c). */
+  int64_t tp, fp, fn;
+  float *score;
+  uint8_t *truth;
+  int64_t n_scores, cap;
+  double abs_err; /* regression: sum of |output - label| over abs_n elements */
+  int64_t abs_n;
 } RtMetrics;
 
 /* Which functions a command needs from the model. */
@@ -481,6 +490,10 @@ int64_t rt_batch_sample(int64_t row, int64_t pos, const char **path, int64_t *of
 /* eval_step over idx[0..n) (idx NULL: samples 0..n) in batches. */
 int rt_evaluate(RtSession *s, const RtDataset *d, const int32_t *idx, int64_t n, int64_t batch, RtMetrics *out,
                 int64_t *confusion, RtError *e);
+/* rt_evaluate adding to out as it is (its score buffers, say) instead of
+ * zeroing it first. */
+int rt_evaluate_add(RtSession *s, const RtDataset *d, const int32_t *idx, int64_t n, int64_t batch, RtMetrics *out,
+                    int64_t *confusion, RtError *e);
 /* One row of a classification report. */
 typedef struct RtClassScore {
   double precision, recall, f1;
@@ -504,6 +517,123 @@ double rt_metrics_loss(const RtMetrics *m);
 double rt_metrics_acc(const RtMetrics *m); /* NaN when nothing was scored */
 
 /*
+ * rt_metrics.c — metrics beyond loss and accuracy, by index: RT_MET_* on
+ * the training set, RT_MET_N + RT_MET_* on the validation set (names and
+ * directions in nnrt_sched.def's NNRT_METRICS).
+ */
+enum { RT_MET_LOSS, RT_MET_ACC, RT_MET_PRECISION, RT_MET_RECALL, RT_MET_AUC, RT_MET_MAE, RT_MET_N };
+/* The metrics a session's task has, a bit per RT_MET_*: loss always; acc
+ * for classification; precision, recall, auc for binary tasks (a sigmoid
+ * output, or softmax over 2 classes); mae for regression. */
+unsigned rt_session_metrics(const RtSession *s);
+/* Metric `met` (RT_MET_*) of m; NaN when it has no value (nothing scored,
+ * no positives for recall, one class only for the AUC...). */
+double rt_metrics_value(const RtMetrics *m, int met);
+/* Area under the ROC curve of n scores with 0/1 truths: the Mann-Whitney
+ * statistic, ties counting one half (sklearn's roc_auc_score); NaN when
+ * one class is missing. Sorts a copy; -1 on allocation failure (NaN). */
+double rt_auc(const float *score, const uint8_t *truth, int64_t n);
+/* Gives m buffers for cap scores (binary tasks' AUC); freed by
+ * rt_metrics_free. Other fields are zeroed; rt_metrics_reset keeps the buffers. */
+int rt_metrics_alloc(RtMetrics *m, int64_t cap, RtError *e);
+void rt_metrics_reset(RtMetrics *m);
+void rt_metrics_free(RtMetrics *m);
+/* Adds the counts of b into a (scores are recorded by rt_run_batch itself). */
+void rt_metrics_add(RtMetrics *a, const RtMetrics *b);
+
+/*
+ * rt_sched.c — learning-rate schedules, early stopping, monitors
+ * (nnrt_sched.def has the kinds and their parameters).
+ */
+#include "nnrt_sched.def"
+enum {
+  RT_SPEC_NONE = -1,
+#define K(id, name) RT_SPEC_##id,
+  NNRT_SPEC_KINDS(K)
+#undef K
+      RT_SPEC_NKINDS
+};
+#define RT_SPEC_MAX_PARAMS 8
+typedef struct RtSpec {
+  int kind;                      /* RT_SPEC_*, RT_SPEC_NONE when off */
+  double v[RT_SPEC_MAX_PARAMS]; /* the kind's parameters in table order; a monitor is its metric index */
+} RtSpec;
+/* Parses "cosine(warmup: 500)", "cosine" or "none"; with early_stop,
+ * "val_loss(patience: 3)", "val_acc" or "none". Messages start with `what`. */
+int rt_spec_parse(const char *what, const char *text, int early_stop, RtSpec *sp, RtError *e);
+double rt_spec_get(const RtSpec *sp, const char *name);
+/* Every parameter spelled out: what the checkpoint records. */
+const char *rt_spec_format(const RtSpec *sp, char *buf, size_t size);
+/* The learning rate of global step `step` (0-based) in epoch `epoch`
+ * (0-based) of a run of `total` steps; plateau_lr: the plateau's current
+ * rate (other kinds ignore it). */
+double rt_sched_lr(const RtSpec *sp, double base, double plateau_lr, int64_t epoch, int64_t step, int64_t total);
+/* "val_auc" for metric RT_MET_N + RT_MET_AUC; the index of a name, or -1. */
+const char *rt_metric_name(int metric, char *buf, size_t size);
+int rt_metric_find(const char *name, size_t len);
+int rt_metric_higher_better(int metric);
+/* Keras's improvement test with patience: best value, epochs since. */
+typedef struct RtMonitor {
+  int metric;
+  double min_delta;
+  int64_t patience;
+  double best;        /* NaN before the first epoch */
+  int64_t wait;       /* epochs without improvement */
+  int64_t best_epoch; /* 1-based epoch of best */
+} RtMonitor;
+void rt_monitor_init(RtMonitor *mo, int metric, double min_delta, int64_t patience);
+/* Judges one epoch's value: 1 if it improved (then best, best_epoch are
+ * it), else 0 and wait grows. A NaN value never improves. */
+int rt_monitor_update(RtMonitor *mo, double value, int64_t epoch);
+/* "metric best wait best_epoch" for the checkpoint, exact (%.17g); load:
+ * -1 if bad. */
+void rt_monitor_save(const RtMonitor *mo, char *buf, size_t size);
+int rt_monitor_load(RtMonitor *mo, const char *text);
+
+/* What `train` does at the end of each epoch beyond reporting (rt_plan.c):
+ * the schedule, early stopping and --checkpoint-best's monitor, set up from
+ * the options (flags over the model's train block) and kept in the
+ * checkpoint's metadata so --resume continues exactly. */
+typedef struct RtPlan {
+  RtSpec sched, stop;
+  double base_lr, plateau_lr;
+  RtMonitor plateau, early, best;
+  int keep_best;           /* --checkpoint-best given */
+  int64_t stopped;         /* early stopping ended training after this epoch (1-based), 0: no */
+  int64_t total_steps;     /* of the whole run: cosine's horizon */
+} RtPlan;
+enum { RT_PLAN_BEST = 1, RT_PLAN_STOP = 2, RT_PLAN_LR_CUT = 4 };
+/* metrics: rt_session_metrics' bits; has_val: a validation set exists. */
+struct RtOptions;
+int rt_plan_init(RtPlan *p, const NnrtModel *m, const struct RtOptions *o, unsigned metrics, int has_val, RtError *e);
+double rt_plan_lr(const RtPlan *p, int64_t epoch, int64_t step);
+/* Judges epoch `epoch` (1-based) by its values (train, then validation:
+ * RT_MET_N + i); returns RT_PLAN_* bits. */
+unsigned rt_plan_epoch_end(RtPlan *p, const double *values, int64_t epoch);
+void rt_plan_save(const RtPlan *p, RtMeta *meta);
+/* Restores the state a checkpoint saved; warns when its schedule or
+ * early_stop differ from this run's. */
+int rt_plan_load(RtPlan *p, const RtMeta *meta, const struct RtOptions *o, RtError *e);
+
+/*
+ * rt_plot.c — `train --plot F.svg`: the per-epoch curves as an SVG.
+ */
+typedef struct RtHistory {
+  int64_t n, cap;
+  int64_t *epoch;                /* 1-based */
+  double (*v)[2 * RT_MET_N];     /* per epoch: train metrics, then validation ones; NaN: none */
+} RtHistory;
+int rt_history_add(RtHistory *h, int64_t epoch, const double *values, RtError *e);
+void rt_history_free(RtHistory *h);
+/* Appends the "epoch" rows of epochs 1..upto from a CSV log (--log) to h,
+ * by the header's column names: the history of a run before --resume.
+ * A missing file adds nothing. */
+int rt_history_load_csv(RtHistory *h, const char *path, int64_t upto, RtError *e);
+/* Loss (train and validation) on the left panel, the task's other metric
+ * (accuracy, else MAE) on the right; written atomically. */
+int rt_plot_svg(const char *path, const char *title, const RtHistory *h, unsigned metrics, RtError *e);
+
+/*
  * rt_train.c / rt_commands.c — the subcommands.
  */
 typedef struct RtOptions {
@@ -517,6 +647,12 @@ typedef struct RtOptions {
   int resume, quiet;
   const char *label_column; /* CSV data: --label-column */
   int proba;                /* predict: class probabilities */
+  int val_split_given;      /* --val-split was on the command line */
+  const char *schedule;     /* --schedule text, NULL: the model's */
+  const char *early_stop;   /* --early-stop text, NULL: the model's */
+  const char *best_path;    /* --checkpoint-best */
+  const char *val_dir;      /* --validation-data */
+  const char *plot_path;    /* --plot */
   int64_t samples;          /* data: decoded samples to print */
   const char *prompt;       /* sample: the text to continue (NULL: a new fortune) */
   double temperature;       /* sample: 0 = argmax */

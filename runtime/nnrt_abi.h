@@ -14,7 +14,8 @@
 
 #define NNRT_ABI_VERSION 5 /* 2: matmuls call nnrt_sgemm; 3: NNRT_INIT_SEED, _ORTHOGONAL, _UNIT_FORGET, nnrt_fail_id; \
                               4: kernel tables (NnrtKernel), nnrt_prof_hook, nnrt_parallel_multi, nnrt_sgemm_ep; \
-                              5: nnrt_sgemm_ep's whole_columns, NNRT_STATS globals */
+                              5: nnrt_sgemm_ep's whole_columns, NNRT_STATS globals, NnrtModel.schedule and \
+                                 .early_stop */
 #define NNRT_MAX_RANK 6
 #define NNRT_MAX_SYMS 16 /* symbolic dims of a model: the exponents of a cost term */
 
@@ -129,6 +130,10 @@ typedef struct {
   int32_t batch, epochs;
   const char *dataset; /* e.g. "fashion_mnist" */
   uint64_t seed;
+  /* The train block's schedule and early_stop as their canonical text,
+   * "cosine(warmup: 500, min_lr: 0)" (nnrt_sched.def), or NULL: the
+   * runtime parses them as it parses --schedule and --early-stop. */
+  const char *schedule, *early_stop;
 } NnrtModel;
 
 /* Provided by the generated object. */

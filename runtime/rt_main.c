@@ -51,6 +51,16 @@ enum {
   X(VAL_SPLIT, "val-split", "F", CMD_TRAIN,                                                                            \
     "fraction of the training set held out for validation: its last F after one shuffle "                              \
     "seeded by --seed, the same every epoch; 0 for none")                                                              \
+  X(VALIDATION_DATA, "validation-data", "DIR", CMD_TRAIN,                                                              \
+    "validate on this data set (in --data's format; its training split) instead of a split of the training set")      \
+  X(SCHEDULE, "schedule", "SPEC", CMD_TRAIN,                                                                           \
+    "learning-rate schedule, as in the train block: 'step(every: E, gamma: G)' (lr x G every E epochs), "             \
+    "'cosine(warmup: W, min_lr: M)' (linear warm-up over W steps, then a half cosine to M at the last step), "          \
+    "'plateau(monitor: val_loss, patience: P, factor: F, min_delta: D, min_lr: M)' (lr x F after P epochs "             \
+    "without improvement), or none")                                                                                   \
+  X(EARLY_STOP, "early-stop", "SPEC", CMD_TRAIN,                                                                       \
+    "stop when a metric has not improved for `patience` epochs: 'val_loss(patience: 3, min_delta: 0)', "             \
+    "a bare metric, or none; metrics: loss, acc, precision, recall, auc, mae, each also val_")                        \
   X(INIT, "init", "FILE", CMD_TRAIN, "start from the parameters in this .safetensors file")                            \
   X(CHECKPOINT, "checkpoint", "FILE", CMD_TRAIN,                                                                       \
     "save parameters and optimizer state here (safetensors, written atomically) after each "                           \
@@ -60,15 +70,23 @@ enum {
   X(CHECKPOINT_VOCAB, "checkpoint", "FILE", CMD_DATA,                                                                  \
     "encode text with the vocabulary FILE.vocab.txt saved beside this checkpoint, if present")                         \
   X(SAMPLES, "samples", "N", CMD_DATA, "decoded test samples to print (text data sets)")                               \
+  X(CHECKPOINT_BEST, "checkpoint-best", "FILE", CMD_TRAIN,                                                             \
+    "also save the checkpoint here (atomically) after each epoch that improves the metric early stopping "            \
+    "monitors, else val_loss (loss without a validation set)")                                                         \
+  X(PLOT, "plot", "FILE", CMD_TRAIN,                                                                                   \
+    "draw loss and accuracy (MAE for regression) per epoch, training and validation, as an SVG file, "               \
+    "rewritten after each epoch")                                                                                      \
   X(RESUME, "resume", NULL, CMD_TRAIN,                                                                                 \
     "continue exactly where the --checkpoint file stopped (epoch, step, optimizer state)")                             \
   X(LOG, "log", "FILE", CMD_TRAIN,                                                                                     \
-    "write a CSV log: kind,epoch,step,loss,acc,val_loss,val_acc,seconds; kind 'step' per "                             \
+    "write a CSV log: kind,epoch,step,loss,acc,val_loss,val_acc,seconds,lr, then for binary tasks "                  \
+    "precision,recall,auc,val_precision,val_recall,val_auc, for regression mae,val_mae; kind 'step' per "           \
     "batch (step counts from 1 across epochs, seconds since start), 'epoch' per epoch (mean "                          \
     "train metrics, validation metrics, epoch seconds), 'test' at the end; appended to on "                            \
     "--resume")                                                                                                        \
   X(STEPS, "steps", "N", CMD_TRAIN | CMD_TIMED,                                                                        \
-    "train: stop after N steps in total (counting resumed ones); bench: timed steps (default 200); profile: "        \
+    "train: stop after N steps in total (counting resumed ones; a cosine schedule still spans --epochs); bench: "    \
+    "timed steps (default 200); profile: "                                                                             \
     "timed steps, run twice: without and with kernel timers (default 50)")                    \
   X(QUIET, "quiet", NULL, CMD_TRAIN, "no progress bar or epoch lines on stderr (errors and warnings still show)")      \
   X(INPUT, "input", "FILE", CMD_PREDICT,                                                                               \
@@ -182,6 +200,12 @@ static void default_str(OptId id, const NnrtModel *m, char *buf, size_t size) {
   case OPT_VAL_SPLIT:
     snprintf(buf, size, "0.1");
     break;
+  case OPT_SCHEDULE:
+    snprintf(buf, size, "%s", m->schedule ? m->schedule : "none");
+    break;
+  case OPT_EARLY_STOP:
+    snprintf(buf, size, "%s", m->early_stop ? m->early_stop : "none");
+    break;
   case OPT_CHECKPOINT_IN:
   case OPT_INPUT:
     snprintf(buf, size, "required");
@@ -242,7 +266,7 @@ static void usage_main(FILE *f, const char *prog, const NnrtModel *m) {
   fprintf(
       f,
       "\nexit status: 0 success, 1 failure (I/O, memory, model/runtime mismatch),\n2 bad command line or input file, 3 "
-      "the loss became NaN or Inf,\n130 interrupted by Ctrl-C (143 by SIGTERM) after saving the checkpoint.\n");
+      "the loss became NaN or Inf (early stopping is a success),\n130 interrupted by Ctrl-C (143 by SIGTERM) after saving the checkpoint.\n");
 }
 
 static void usage_cmd(FILE *f, const char *prog, const NnrtModel *m, unsigned cmd) {
@@ -345,6 +369,25 @@ static int parse(int argc, char **argv, const char *prog, const char *cmdname, u
       want = "a number in [0, 1)";
       bad = rt_parse_f64(v, &dv) || dv < 0 || dv >= 1;
       o->val_split = dv;
+      o->val_split_given = 1;
+      break;
+    case OPT_VALIDATION_DATA:
+      o->val_dir = v;
+      break;
+    case OPT_SCHEDULE:
+    case OPT_EARLY_STOP: {
+      RtSpec spec;
+      RtError err = {0};
+      if (rt_spec_parse(id == OPT_SCHEDULE ? "--schedule" : "--early-stop", v, id == OPT_EARLY_STOP, &spec, &err))
+        return usage_error(prog, cmdname, "%s", err.msg);
+      *(id == OPT_SCHEDULE ? &o->schedule : &o->early_stop) = v;
+      break;
+    }
+    case OPT_CHECKPOINT_BEST:
+      o->best_path = v;
+      break;
+    case OPT_PLOT:
+      o->plot_path = v;
       break;
     case OPT_SEED:
     case OPT_SAMPLE_SEED:

@@ -230,6 +230,18 @@ int64_t rt_argmax_row(const RtSession *s, int64_t r) {
   return best;
 }
 
+/* A binary prediction of row r: counts for precision and recall, and its
+ * score for the AUC when m collects them. */
+static void score_binary(RtMetrics *m, int truth, int pred, float score) {
+  m->tp += truth && pred;
+  m->fp += !truth && pred;
+  m->fn += truth && !pred;
+  if (m->score && m->n_scores < m->cap) {
+    m->score[m->n_scores] = score;
+    m->truth[m->n_scores++] = (uint8_t)truth;
+  }
+}
+
 static void score(const RtSession *s, const void *labels, int64_t bs, RtMetrics *m, int64_t *confusion) {
   int32_t yd = s->y_t->dtype;
   if (s->m->task == NNRT_TASK_CLASSIFY) {
@@ -237,6 +249,8 @@ static void score(const RtSession *s, const void *labels, int64_t bs, RtMetrics 
       int64_t p = rt_argmax_row(s, r), y = (int64_t)rt_dtype_get(yd, labels, r); /* checked: in [0, classes) */
       m->correct += p == y;
       if (confusion) confusion[y * s->classes + p]++;
+      /* Two classes: class 1 is the positive one, scored by its logit margin. */
+      if (s->classes == 2) score_binary(m, y == 1, p == 1, s->out[2 * r + 1] - s->out[2 * r]);
     }
     m->scored += bs * s->y_per;
   } else if (rt_task_binary(s->m->task)) {
@@ -246,8 +260,13 @@ static void score(const RtSession *s, const void *labels, int64_t bs, RtMetrics 
       int pred = rt_binary_class(s->m->task, s->out[r]);
       m->correct += pred == truth;
       if (confusion) confusion[truth * 2 + pred]++;
+      score_binary(m, truth, pred, s->out[r]);
     }
     m->scored += bs * s->y_per;
+  } else if (s->out_per == s->y_per) { /* regression: element-wise targets */
+    for (int64_t r = 0; r < bs * s->y_per; r++)
+      m->abs_err += fabs((double)s->out[r] - rt_dtype_get(yd, labels, r));
+    m->abs_n += bs * s->y_per;
   }
 }
 
@@ -306,6 +325,11 @@ int rt_run_batch(RtSession *s, const NnrtFunc *f, const RtDataset *d, const int3
 int rt_evaluate(RtSession *s, const RtDataset *d, const int32_t *idx, int64_t n, int64_t batch, RtMetrics *out,
                 int64_t *confusion, RtError *e) {
   memset(out, 0, sizeof *out);
+  return rt_evaluate_add(s, d, idx, n, batch, out, confusion, e);
+}
+
+int rt_evaluate_add(RtSession *s, const RtDataset *d, const int32_t *idx, int64_t n, int64_t batch, RtMetrics *out,
+                    int64_t *confusion, RtError *e) {
   if (s->batch_sym < 0) batch = s->static_batch;
   if (batch > s->max_batch) batch = s->max_batch;
   int32_t *seq = NULL; /* idx NULL: samples in order */

@@ -13,8 +13,13 @@
  * (epoch, step within it) is enough for --resume to continue exactly as if
  * never stopped.
  *
+ * Each step's learning rate comes from the schedule, and each epoch ends
+ * with rt_plan.c's decisions (plateau cuts, early stopping, the best
+ * weights); their state rides in the checkpoint with the position.
+ *
  * Exit codes: 3 when the loss stops being finite, 130/143 after SIGINT/
- * SIGTERM (the current step finishes and the checkpoint is saved first). */
+ * SIGTERM (the current step finishes and the checkpoint is saved first);
+ * early stopping is a normal end (0). */
 #define _POSIX_C_SOURCE 200809L
 #include "nnrt.h"
 #include <errno.h>
@@ -107,38 +112,52 @@ static void progress_step(Progress *p, int64_t step, const RtMetrics *m) {
   show_line(p, line, 0);
 }
 
+/* "loss: 0.41 - acc: 0.85 - auc: 0.93 - val_loss: ..." over the task's
+ * metrics (bits), validation ones when it has them, then the rate. */
+static void fmt_epoch_metrics(char *buf, size_t size, const double *v, unsigned bits, double lr) {
+  size_t at = 0;
+  for (int k = 0; k < 2 * RT_MET_N && at < size; k++) {
+    if (!(bits & (1u << (k % RT_MET_N))) || (k >= RT_MET_N && isnan(v[RT_MET_N + RT_MET_LOSS]))) continue;
+    char name[32];
+    at += (size_t)snprintf(buf + at, size - at, "%s%s: %.4f", at ? " - " : "", rt_metric_name(k, name, sizeof name),
+                           v[k]);
+  }
+  if (at < size) snprintf(buf + at, size - at, " - lr: %.6g", lr);
+}
+
 /* The epoch's summary; samples/s counts training steps only (train_secs),
  * the time shown includes validation. */
 static void progress_end(Progress *p, int64_t epoch, int64_t epochs, int64_t step, const RtMetrics *tr,
-                         const RtMetrics *val, double train_secs) {
+                         const double *values, unsigned bits, double lr, double train_secs) {
   if (p->quiet) return;
   double el = rt_now() - p->t0;
-  char b[40], met[128], vmet[128] = "", t[32], line[400];
+  char b[40], met[512], t[32], line[800];
   bar(b, 30, step, p->steps);
-  fmt_metrics(met, sizeof met, "", tr);
-  if (val && val->samples) {
-    vmet[0] = ' ', vmet[1] = '-', vmet[2] = ' ';
-    fmt_metrics(vmet + 3, sizeof vmet - 3, "val_", val);
-  }
+  fmt_epoch_metrics(met, sizeof met, values, bits, lr);
   fmt_time(t, sizeof t, el);
   double rate = train_secs > 0 ? (double)tr->samples / train_secs : 0.0;
   if (p->tty) {
-    snprintf(line, sizeof line, "%" PRId64 "/%" PRId64 " [%s] %s%s - %s (%.0f samples/s)", step, p->steps, b, met, vmet,
-             t, rate);
+    snprintf(line, sizeof line, "%" PRId64 "/%" PRId64 " [%s] %s - %s (%.0f samples/s)", step, p->steps, b, met, t,
+             rate);
     show_line(p, line, 1);
   } else {
-    fprintf(stderr, "Epoch %" PRId64 "/%" PRId64 ": %" PRId64 "/%" PRId64 " - %s%s - %s (%.0f samples/s)\n", epoch + 1,
-            epochs, step, p->steps, met, vmet, t, rate);
+    fprintf(stderr, "Epoch %" PRId64 "/%" PRId64 ": %" PRId64 "/%" PRId64 " - %s - %s (%.0f samples/s)\n", epoch + 1,
+            epochs, step, p->steps, met, t, rate);
   }
 }
 
 /* ---- CSV log ----
- * kind,epoch,step,loss,acc,val_loss,val_acc,seconds
+ * kind,epoch,step,loss,acc,val_loss,val_acc,seconds,lr[,EXTRA...]
  *   step:  one training batch; step is the global step (1-based, continues
  *          across epochs and --resume), seconds since this run started
  *   epoch: the epoch's mean train loss/acc and the validation metrics,
  *          seconds the epoch took
  *   test:  loss/acc on the test set after training
+ * lr: the learning rate of the step (epoch: of its last step). EXTRA are
+ * the task's other metrics, after the old columns so readers by position
+ * keep working: binary tasks precision,recall,auc,val_precision,
+ * val_recall,val_auc; regression mae,val_mae (test rows: the test set's
+ * in the training columns).
  * Empty fields where a value does not apply (acc for regression). */
 
 static void csv_num(FILE *f, double v) {
@@ -148,25 +167,48 @@ static void csv_num(FILE *f, double v) {
     fprintf(f, ",%.6g", v);
 }
 
-static void csv_row(FILE *f, const char *kind, int64_t epoch, int64_t step, double loss, double acc, double vloss,
-                    double vacc, double secs) {
+/* The metrics after the first columns: bits beyond loss and acc. */
+static unsigned csv_extra(unsigned bits) { return bits & ~(1u << RT_MET_LOSS | 1u << RT_MET_ACC); }
+
+/* v: 2 x RT_MET_N values (train, validation), NaN where none. */
+static void csv_row(FILE *f, const char *kind, int64_t epoch, int64_t step, const double *v, unsigned bits, double lr,
+                    double secs) {
   if (!f) return;
   fprintf(f, "%s,%" PRId64 ",%" PRId64, kind, epoch, step);
-  csv_num(f, loss);
-  csv_num(f, acc);
-  csv_num(f, vloss);
-  csv_num(f, vacc);
-  fprintf(f, ",%.3f\n", secs);
+  csv_num(f, v[RT_MET_LOSS]);
+  csv_num(f, v[RT_MET_ACC]);
+  csv_num(f, v[RT_MET_N + RT_MET_LOSS]);
+  csv_num(f, v[RT_MET_N + RT_MET_ACC]);
+  fprintf(f, ",%.3f", secs);
+  csv_num(f, lr);
+  for (int k = 0; k < 2 * RT_MET_N; k++)
+    if (csv_extra(bits) & (1u << (k % RT_MET_N))) csv_num(f, v[k]);
+  fputc('\n', f);
 }
 
-static FILE *csv_open(const char *path, int append, RtError *e) {
+static FILE *csv_open(const char *path, int append, unsigned bits, RtError *e) {
   FILE *f = fopen(path, append ? "a" : "w");
   if (!f) {
     rt_fail(e, RT_EXIT_USAGE, "%s: cannot open the log: %s", path, strerror(errno));
     return NULL;
   }
-  if (fseek(f, 0, SEEK_END) == 0 && ftell(f) == 0) fprintf(f, "kind,epoch,step,loss,acc,val_loss,val_acc,seconds\n");
+  if (fseek(f, 0, SEEK_END) == 0 && ftell(f) == 0) {
+    fprintf(f, "kind,epoch,step,loss,acc,val_loss,val_acc,seconds,lr");
+    char name[32];
+    for (int k = 0; k < 2 * RT_MET_N; k++)
+      if (csv_extra(bits) & (1u << (k % RT_MET_N))) fprintf(f, ",%s", rt_metric_name(k, name, sizeof name));
+    fputc('\n', f);
+  }
   return f;
+}
+
+/* The 2 x RT_MET_N values of training metrics tm and validation ones vm
+ * (NULL or empty: NaN). */
+static void epoch_values(const RtMetrics *tm, const RtMetrics *vm, unsigned bits, double *v) {
+  for (int k = 0; k < 2 * RT_MET_N; k++) {
+    const RtMetrics *m = k < RT_MET_N ? tm : vm;
+    v[k] = m && m->samples && (bits & (1u << (k % RT_MET_N))) ? rt_metrics_value(m, k % RT_MET_N) : NAN;
+  }
 }
 
 /* ---- checkpoints ---- */
@@ -177,8 +219,10 @@ typedef struct Position {
   int64_t global_step;
 } Position;
 
-static int save_checkpoint(const RtSession *s, const RtOptions *o, const Position *pos, RtError *e) {
-  if (!o->ckpt_path) return 0;
+/* The checkpoint (--checkpoint) or the best weights (--checkpoint-best) at path. */
+static int save_checkpoint(const char *path, const RtSession *s, const RtOptions *o, const Position *pos,
+                           const RtPlan *plan, RtError *e) {
+  if (!path) return 0;
   RtMeta meta = {0};
   char v[64];
   rt_meta_set(&meta, "format", "nnrt");
@@ -195,7 +239,8 @@ static int save_checkpoint(const RtSession *s, const RtOptions *o, const Positio
   rt_meta_set(&meta, "seed", v);
   snprintf(v, sizeof v, "%.17g", o->val_split);
   rt_meta_set(&meta, "val_split", v);
-  return rt_st_save(o->ckpt_path, s->m, &s->g, &meta, e);
+  rt_plan_save(plan, &meta);
+  return rt_st_save(path, s->m, &s->g, &meta, e);
 }
 
 static int meta_i64(const RtMeta *meta, const char *key, const char *path, int64_t *out, RtError *e) {
@@ -215,7 +260,7 @@ static void warn_mismatch(const RtOptions *o, const RtMeta *meta, const char *ke
             o->prog, key, now, was);
 }
 
-static int resume(RtSession *s, const RtOptions *o, Position *pos, RtError *e) {
+static int resume(RtSession *s, const RtOptions *o, Position *pos, RtPlan *plan, RtError *e) {
   RtMeta meta = {0};
   if (rt_st_load(o->ckpt_path, s->m, &s->g, RT_LOAD_PARAMS | RT_LOAD_STATE, &meta, e)) return -1;
   if (meta_i64(&meta, "epoch", o->ckpt_path, &pos->epoch, e) ||
@@ -235,11 +280,11 @@ static int resume(RtSession *s, const RtOptions *o, Position *pos, RtError *e) {
   warn_mismatch(o, &meta, "batch", v);
   snprintf(v, sizeof v, "%.17g", o->val_split);
   warn_mismatch(o, &meta, "val_split", v);
-  return 0;
+  return rt_plan_load(plan, &meta, o, e);
 }
 
 /* Fail before training, not at the end of the first epoch. */
-static int check_writable_dir(const char *path, RtError *e) {
+static int check_writable_dir(const char *flag, const char *path, RtError *e) {
   char dir[RT_PATH_MAX];
   snprintf(dir, sizeof dir, "%s", path);
   char *slash = strrchr(dir, '/');
@@ -250,7 +295,7 @@ static int check_writable_dir(const char *path, RtError *e) {
   else
     *slash = '\0';
   if (access(dir, W_OK) != 0)
-    return rt_fail(e, RT_EXIT_USAGE, "--checkpoint %s: cannot write to directory %s: %s", path, dir, strerror(errno));
+    return rt_fail(e, RT_EXIT_USAGE, "%s %s: cannot write to directory %s: %s", flag, path, dir, strerror(errno));
   return 0;
 }
 
@@ -259,23 +304,50 @@ static int check_writable_dir(const char *path, RtError *e) {
 typedef struct Run {
   RtSession s;
   RtDataset train, test;
+  RtDataset val;  /* --validation-data; else the validation set is part of train */
   int32_t *order; /* train indices, then validation ones */
   int32_t *idx;   /* this epoch's shuffled training indices */
   int64_t n_train, n_val;
   FILE *log;
+  unsigned metrics; /* rt_session_metrics */
+  RtMetrics tm, vm; /* an epoch's training and validation metrics, with AUC buffers */
+  RtPlan plan;
+  RtHistory hist; /* for --plot */
 } Run;
 
 static void run_free(Run *r) {
   rt_session_close(&r->s);
   rt_data_free(&r->train);
   rt_data_free(&r->test);
+  rt_data_free(&r->val);
   rt_free(r->order);
   rt_free(r->idx);
+  rt_metrics_free(&r->tm);
+  rt_metrics_free(&r->vm);
+  rt_history_free(&r->hist);
   if (r->log) fclose(r->log);
 }
 
+/* The validation set and its indices: --validation-data's, or the tail of
+ * the shuffled training set. */
+static const RtDataset *val_set(const Run *r) { return r->val.x.data ? &r->val : &r->train; }
+static const int32_t *val_idx(const Run *r) { return r->val.x.data ? NULL : r->order + r->n_train; }
+
+/* Paths train writes besides --checkpoint: checked before the first step. */
+static int check_outputs(const RtOptions *o, RtError *e) {
+  if (o->ckpt_path && check_writable_dir("--checkpoint", o->ckpt_path, e)) return -1;
+  if (o->best_path && check_writable_dir("--checkpoint-best", o->best_path, e)) return -1;
+  if (o->plot_path && check_writable_dir("--plot", o->plot_path, e)) return -1;
+  if (o->best_path && o->ckpt_path && strcmp(o->best_path, o->ckpt_path) == 0)
+    return rt_fail(e, RT_EXIT_USAGE, "--checkpoint-best %s is also the --checkpoint file; give them different names",
+                   o->best_path);
+  if (o->val_dir && o->val_split_given && o->val_split > 0)
+    return rt_fail(e, RT_EXIT_USAGE, "--validation-data and --val-split both choose the validation set; give one");
+  return 0;
+}
+
 static int setup(Run *r, const NnrtModel *m, const RtOptions *o, Position *pos, RtError *e) {
-  if (o->ckpt_path && check_writable_dir(o->ckpt_path, e)) return -1;
+  if (check_outputs(o, e)) return -1;
   char dirbuf[RT_PATH_MAX];
   const char *dir = rt_data_dir(o->data_dir, m->dataset, dirbuf, sizeof dirbuf, e);
   if (!dir || rt_session_open(&r->s, m, e)) return -1;
@@ -286,8 +358,11 @@ static int setup(Run *r, const NnrtModel *m, const RtOptions *o, Position *pos, 
   if (rt_session_bind(s, &r->train.x, &r->train.y, e) || rt_session_bind(s, &r->test.x, &r->test.y, e) ||
       rt_check_labels(s, &r->train.y, e) || rt_check_labels(s, &r->test.y, e))
     return -1;
+  if (o->val_dir && (rt_data_load(o->val_dir, RT_SPLIT_TRAIN, xd, yd, &r->val, e) ||
+                     rt_session_bind(s, &r->val.x, &r->val.y, e) || rt_check_labels(s, &r->val.y, e)))
+    return -1;
   int64_t n = r->train.x.dims[0];
-  r->n_val = (int64_t)((double)n * o->val_split);
+  r->n_val = o->val_dir ? 0 : (int64_t)((double)n * o->val_split);
   r->n_train = n - r->n_val;
   if (r->n_train < 1)
     return rt_fail(e, RT_EXIT_USAGE, "--val-split %g leaves no training samples out of %" PRId64, o->val_split, n);
@@ -304,15 +379,30 @@ static int setup(Run *r, const NnrtModel *m, const RtOptions *o, Position *pos, 
   /* One fixed shuffle before the split, so the validation set is a random
    * sample rather than the file's tail (often sorted by class). */
   rt_shuffle(r->order, n, o->seed, 0, RT_RNG_SPLIT);
+  if (o->val_dir) r->n_val = r->val.x.dims[0];
   int64_t largest = r->n_train > r->n_val ? r->n_train : r->n_val;
   if (r->test.x.dims[0] > largest) largest = r->test.x.dims[0];
   if (rt_session_alloc(s, o->batch < largest ? o->batch : largest, e)) return -1;
   s->lr = (float)o->lr;
   memset(pos, 0, sizeof *pos);
+  r->metrics = rt_session_metrics(s);
+  /* AUC needs every score of the epoch (the test set reuses tm's). */
+  int auc = (r->metrics >> RT_MET_AUC) & 1;
+  int64_t most = r->n_train > r->test.x.dims[0] ? r->n_train : r->test.x.dims[0];
+  if (rt_metrics_alloc(&r->tm, auc ? most * s->y_per : 0, e) ||
+      rt_metrics_alloc(&r->vm, auc ? r->n_val * s->y_per : 0, e))
+    return -1;
+  if (rt_plan_init(&r->plan, m, o, r->metrics, r->n_val > 0, e)) return -1;
   if (rt_globals_init(&s->g, m, o->seed, e)) return -1;
   if (o->init_path && rt_st_load(o->init_path, m, &s->g, RT_LOAD_PARAMS, NULL, e)) return -1;
-  if (o->resume && resume(s, o, pos, e)) return -1;
-  if (o->log_path && !(r->log = csv_open(o->log_path, o->resume, e))) return -1;
+  if (o->resume && resume(s, o, pos, &r->plan, e)) return -1;
+  /* The plot of a resumed run starts with the epochs the log recorded. */
+  if (o->plot_path && o->resume && o->log_path && rt_history_load_csv(&r->hist, o->log_path, pos->epoch, e)) return -1;
+  if (o->plot_path && o->resume && !o->log_path && pos->epoch > 0)
+    fprintf(stderr,
+            "%s: warning: --plot starts at epoch %" PRId64 "; with --log the plot keeps the epochs before --resume\n",
+            o->prog, pos->epoch + 1);
+  if (o->log_path && !(r->log = csv_open(o->log_path, o->resume, r->metrics, e))) return -1;
   return 0;
 }
 
@@ -327,63 +417,112 @@ static int nan_error(const Run *r, const RtOptions *o, int64_t epoch, int64_t st
                  o->ckpt_path ? " (the checkpoint was not updated)" : "");
 }
 
+/* What rt_plan decided after epoch `epoch` (1-based), said on stderr. */
+static void tell_decisions(const Run *r, const RtOptions *o, unsigned d, int64_t epoch) {
+  const RtPlan *p = &r->plan;
+  char name[32];
+  if ((d & RT_PLAN_LR_CUT) && !o->quiet)
+    fprintf(stderr, "Epoch %" PRId64 ": %s has not improved for %" PRId64 " epochs; learning rate now %.6g\n", epoch,
+            rt_metric_name(p->plateau.metric, name, sizeof name), (int64_t)rt_spec_get(&p->sched, "patience"),
+            p->plateau_lr);
+  if (d & RT_PLAN_STOP) /* even with --quiet: it changes what the run did */
+    fprintf(stderr,
+            "%s: early stopping after epoch %" PRId64 ": %s has not improved for %" PRId64
+            " epochs (best %.6g at epoch %" PRId64 ")%s%s\n",
+            o->prog, epoch, rt_metric_name(p->early.metric, name, sizeof name), p->early.wait, p->early.best,
+            p->early.best_epoch, o->best_path ? "; best weights in " : "", o->best_path ? o->best_path : "");
+}
+
+/* The end of an epoch with `finished` steps all done: report, judge, save. */
+static int epoch_end(Run *r, const RtOptions *o, Position *pos, Progress *p, int64_t step, int finished,
+                     double train_secs, RtError *e) {
+  RtSession *s = &r->s;
+  int64_t epoch = pos->epoch;
+  if (finished && r->n_val > 0 && rt_evaluate_add(s, val_set(r), val_idx(r), r->n_val, o->batch, &r->vm, NULL, e))
+    return -1;
+  double v[2 * RT_MET_N];
+  epoch_values(&r->tm, finished ? &r->vm : NULL, r->metrics, v);
+  int reported = r->tm.samples > 0 || finished;
+  if (reported) {
+    progress_end(p, epoch, o->epochs, step, &r->tm, v, r->metrics, s->lr, train_secs);
+    csv_row(r->log, "epoch", epoch + 1, pos->global_step, v, r->metrics, s->lr, rt_now() - p->t0);
+  }
+  unsigned d = 0;
+  if (finished) {
+    d = rt_plan_epoch_end(&r->plan, v, epoch + 1);
+    if (rt_history_add(&r->hist, epoch + 1, v, e)) return -1;
+    if (o->plot_path && rt_plot_svg(o->plot_path, s->m->name, &r->hist, r->metrics, e)) return -1;
+    pos->epoch++;
+    pos->epoch_step = 0;
+  }
+  if (r->log) fflush(r->log);
+  if (reported && save_checkpoint(o->ckpt_path, s, o, pos, &r->plan, e)) return -1;
+  if ((d & RT_PLAN_BEST) && r->plan.keep_best && save_checkpoint(o->best_path, s, o, pos, &r->plan, e)) return -1;
+  tell_decisions(r, o, d, epoch + 1);
+  return 0;
+}
+
 static int train_loop(Run *r, const RtOptions *o, Position *pos, RtError *e) {
   RtSession *s = &r->s;
   const NnrtModel *m = s->m;
   int64_t batch = s->batch_sym < 0 ? s->static_batch : o->batch;
   if (batch > s->max_batch) batch = s->max_batch;
   int64_t steps = s->batch_sym < 0 ? r->n_train / batch : (r->n_train + batch - 1) / batch;
+  /* Cosine's horizon: --epochs of training. Not --steps, which only stops
+   * a run early: a run cut short by --steps and resumed must match one that
+   * never stopped. */
+  r->plan.total_steps = o->epochs > INT64_MAX / steps ? INT64_MAX : o->epochs * steps;
   int tty = isatty(STDERR_FILENO);
   double t_run = rt_now();
   if (pos->epoch_step >= steps) { /* resumed at the very end of an epoch */
     pos->epoch++;
     pos->epoch_step = 0;
   }
+  if (r->plan.stopped) {
+    if (!o->quiet)
+      fprintf(stderr, "%s: early stopping ended this training after epoch %" PRId64 "; nothing to train\n", o->prog,
+              r->plan.stopped);
+    return 0;
+  }
   if (pos->epoch >= o->epochs && !o->quiet)
     fprintf(stderr,
             "%s: the checkpoint has trained %" PRId64 " epochs already (--epochs %" PRId64 "); nothing to train\n",
             o->prog, pos->epoch, o->epochs);
-  while (pos->epoch < o->epochs) {
+  while (pos->epoch < o->epochs && !r->plan.stopped) {
     if (o->steps && pos->global_step >= o->steps) break;
     int64_t epoch = pos->epoch;
     memcpy(r->idx, r->order, (size_t)r->n_train * sizeof *r->idx);
     rt_shuffle(r->idx, r->n_train, o->seed, (uint32_t)epoch, RT_RNG_SHUFFLE);
     if (tty && !o->quiet) fprintf(stderr, "Epoch %" PRId64 "/%" PRId64 "\n", epoch + 1, o->epochs);
     Progress p = {tty, o->quiet, steps, rt_now(), 0, 0};
-    RtMetrics tm = {0};
+    rt_metrics_reset(&r->tm);
+    rt_metrics_reset(&r->vm);
     int64_t step = pos->epoch_step;
     for (; step < steps; step++) {
       if ((o->steps && pos->global_step >= o->steps) || g_stop_signal) break;
       int64_t at = step * batch;
       int64_t bs = r->n_train - at < batch ? r->n_train - at : batch;
-      RtMetrics bm = {0};
+      /* The batch records its scores straight into the epoch's buffer. */
+      RtMetrics bm = {.score = r->tm.score ? r->tm.score + r->tm.n_scores : NULL,
+                      .truth = r->tm.truth ? r->tm.truth + r->tm.n_scores : NULL,
+                      .cap = r->tm.cap - r->tm.n_scores};
+      s->lr = (float)rt_plan_lr(&r->plan, epoch, pos->global_step);
       if (rt_run_batch(s, &m->train_step, &r->train, r->idx + at, bs, &bm, NULL, e)) return -1;
       pos->global_step++;
       pos->epoch_step = step + 1;
       if (!isfinite(s->loss)) return nan_error(r, o, epoch, step, pos->global_step, e);
-      tm.loss_sum += bm.loss_sum;
-      tm.samples += bm.samples;
-      tm.correct += bm.correct;
-      tm.scored += bm.scored;
-      csv_row(r->log, "step", epoch + 1, pos->global_step, s->loss, rt_metrics_acc(&bm), NAN, NAN, rt_now() - t_run);
-      progress_step(&p, step + 1, &tm);
+      rt_metrics_add(&r->tm, &bm);
+      r->tm.n_scores += bm.n_scores;
+      double v[2 * RT_MET_N];
+      for (int k = 0; k < 2 * RT_MET_N; k++)
+        v[k] = NAN;
+      v[RT_MET_LOSS] = s->loss;
+      v[RT_MET_ACC] = rt_metrics_acc(&bm);
+      csv_row(r->log, "step", epoch + 1, pos->global_step, v, r->metrics, s->lr, rt_now() - t_run);
+      progress_step(&p, step + 1, &r->tm);
     }
-    double train_secs = rt_now() - p.t0;
-    RtMetrics vm = {0};
     int finished = step == steps;
-    if (finished && r->n_val > 0 && rt_evaluate(s, &r->train, r->order + r->n_train, r->n_val, o->batch, &vm, NULL, e))
-      return -1;
-    if (tm.samples > 0 || finished) {
-      progress_end(&p, epoch, o->epochs, step, &tm, &vm, train_secs);
-      csv_row(r->log, "epoch", epoch + 1, pos->global_step, rt_metrics_loss(&tm), rt_metrics_acc(&tm),
-              rt_metrics_loss(&vm), rt_metrics_acc(&vm), rt_now() - p.t0);
-    }
-    if (finished) {
-      pos->epoch++;
-      pos->epoch_step = 0;
-    }
-    if (r->log) fflush(r->log);
-    if ((tm.samples > 0 || finished) && save_checkpoint(s, o, pos, e)) return -1;
+    if (epoch_end(r, o, pos, &p, step, finished, rt_now() - p.t0, e)) return -1;
     if (!finished) break;
   }
   return 0;
@@ -416,18 +555,21 @@ int rt_train(const NnrtModel *m, const RtOptions *o, RtError *e) {
     rc = sig == SIGINT ? RT_EXIT_SIGINT : RT_EXIT_SIGTERM;
     goto out;
   }
-  RtMetrics tm;
-  if (rt_evaluate(&r.s, &r.test, NULL, r.test.x.dims[0], o->batch, &tm, NULL, e)) {
+  rt_metrics_reset(&r.tm);
+  if (rt_evaluate_add(&r.s, &r.test, NULL, r.test.x.dims[0], o->batch, &r.tm, NULL, e)) {
     rc = e->code;
     goto out;
   }
-  double acc = rt_metrics_acc(&tm);
-  if (isnan(acc))
-    printf("test_loss: %.4f\n", rt_metrics_loss(&tm));
-  else
-    printf("test_loss: %.4f - test_acc: %.4f\n", rt_metrics_loss(&tm), acc);
+  double v[2 * RT_MET_N];
+  epoch_values(&r.tm, NULL, r.metrics, v);
+  char line[512] = "", name[32];
+  for (int k = 0, at = 0; k < RT_MET_N && at < (int)sizeof line; k++)
+    if ((r.metrics & (1u << k)) && !isnan(v[k]))
+      at += snprintf(line + at, sizeof line - (size_t)at, "%stest_%s: %.4f", at ? " - " : "",
+                     rt_metric_name(k, name, sizeof name), v[k]);
+  printf("%s\n", line);
   fflush(stdout);
-  csv_row(r.log, "test", pos.epoch, pos.global_step, rt_metrics_loss(&tm), acc, NAN, NAN, 0);
+  csv_row(r.log, "test", pos.epoch, pos.global_step, v, r.metrics, NAN, 0);
 out:
   if (r.log) {
     int bad = ferror(r.log);

@@ -143,6 +143,15 @@ cli)
   expect 0 "--checkpoint FILE" "$BIN" eval --help
   expect 0 "--input FILE" "$BIN" help predict
   expect 0 "ABI 5" "$BIN" --version
+  expect 0 "[default: none]" "$BIN" train --help
+  expect 2 "--schedule: unknown schedule 'linear' (expected step, cosine, plateau or none)" "$BIN" train --schedule linear
+  expect 2 "--schedule: gamma must be positive, got 0" "$BIN" train --schedule 'step(gamma: 0)'
+  expect 2 "--early-stop: 'val_f1' is not a metric to monitor" "$BIN" train --early-stop val_f1
+  expect 2 "--checkpoint-best /nonexistent/b.st: cannot write to directory /nonexistent" "$BIN" train \
+    --checkpoint-best /nonexistent/b.st
+  expect 2 "--plot /nonexistent/p.svg: cannot write to directory /nonexistent" "$BIN" train --plot /nonexistent/p.svg
+  expect 2 "early stopping monitors val_loss but there is no validation set" "$BIN" train --val-split 0 \
+    --early-stop val_loss --data "$DATA"
   expect 2 "usage:" "$BIN"
   expect 2 "unknown command 'fit'" "$BIN" fit
   expect 2 "unknown option '--epoch'" "$BIN" train --epoch 3

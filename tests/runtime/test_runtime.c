@@ -585,6 +585,21 @@ static void binary_scoring(int32_t task, const float *values) {
   CHECK(rt_evaluate(&s, &d, NULL, 6, 4, &mt, cm, &e) == 0); /* batches of 4 and 2 */
   CHECK(mt.samples == 6 && mt.scored == 6 && mt.correct == 4);
   CHECK(cm[0] == 2 && cm[1] == 1 && cm[2] == 1 && cm[3] == 2);
+  CHECK(mt.tp == 2 && mt.fp == 1 && mt.fn == 1);
+  CHECK(fabs(rt_metrics_value(&mt, RT_MET_PRECISION) - 2.0 / 3) < 1e-12);
+  CHECK(fabs(rt_metrics_value(&mt, RT_MET_RECALL) - 2.0 / 3) < 1e-12);
+  CHECK(isnan(rt_metrics_value(&mt, RT_MET_AUC))); /* no score buffers given */
+  /* With buffers: positives 0.9, 0.49, 0.7 beat 3, 2 and 3 of the
+   * negatives 0.5, 0.1, 0.2: AUC 8/9. */
+  RtMetrics ma;
+  CHECK(rt_metrics_alloc(&ma, 6, &e) == 0);
+  CHECK(rt_evaluate_add(&s, &d, NULL, 6, 4, &ma, NULL, &e) == 0 && ma.n_scores == 6);
+  CHECK(fabs(rt_metrics_value(&ma, RT_MET_AUC) - 8.0 / 9) < 1e-12);
+  CHECK(rt_session_metrics(&s) == (1u << RT_MET_LOSS | 1u << RT_MET_ACC | 1u << RT_MET_PRECISION |
+                                   1u << RT_MET_RECALL | 1u << RT_MET_AUC));
+  rt_metrics_reset(&ma);
+  CHECK(ma.n_scores == 0 && ma.cap == 6 && ma.score && ma.samples == 0);
+  rt_metrics_free(&ma);
   rt_session_close(&s);
 }
 
@@ -595,6 +610,66 @@ static void test_binary_scoring(void) {
   /* the logits of those: 0 counts as class 1; 0.3 would be class 0 as a
    * probability, and is class 1 as a logit */
   binary_scoring(NNRT_TASK_BINARY_LOGITS, (const float[]){2.2f, 0.0f, -0.04f, -2.2f, 0.3f, -1.4f});
+}
+
+/* rt_auc against sklearn.metrics.roc_auc_score's values, ties included. */
+static void test_auc(void) {
+  float s1[] = {0.1f, 0.4f, 0.35f, 0.8f};
+  uint8_t t1[] = {0, 0, 1, 1};
+  CHECK(fabs(rt_auc(s1, t1, 4) - 0.75) < 1e-12); /* roc_auc_score([0,0,1,1], [.1,.4,.35,.8]) */
+  float s2[] = {0.5f, 0.5f, 0.5f, 0.9f};
+  uint8_t t2[] = {1, 0, 0, 1};
+  CHECK(fabs(rt_auc(s2, t2, 4) - 0.75) < 1e-12); /* a tie counts one half: (0.5 + 0.5 + 1 + 1) / 4 */
+  uint8_t t3[] = {1, 1, 1, 1};
+  CHECK(isnan(rt_auc(s2, t3, 4)));
+}
+
+/* The schedules' formulas, spec text round trips, monitors. */
+static void test_schedule(void) {
+  RtSpec sp;
+  RtError e;
+  char buf[256];
+  CHECK(rt_spec_parse("t", "step(every: 2, gamma: 0.5)", 0, &sp, &e) == 0 && sp.kind == RT_SPEC_STEP);
+  for (int ep = 0; ep < 7; ep++)
+    CHECK(rt_sched_lr(&sp, 0.1, 0, ep, 1000 * ep, 0) == 0.1 * pow(0.5, ep / 2));
+  CHECK(strcmp(rt_spec_format(&sp, buf, sizeof buf), "step(every: 2, gamma: 0.5)") == 0);
+  CHECK(rt_spec_parse("t", "cosine(warmup: 4, min_lr: 0.01)", 0, &sp, &e) == 0);
+  /* 15 steps: warm-up 0..3, cosine over steps 4..14 */
+  CHECK(rt_sched_lr(&sp, 1, 0, 0, 0, 15) == 0.25 && rt_sched_lr(&sp, 1, 0, 0, 3, 15) == 1);
+  CHECK(rt_sched_lr(&sp, 1, 0, 0, 4, 15) == 1);                                 /* the peak */
+  CHECK(fabs(rt_sched_lr(&sp, 1, 0, 0, 9, 15) - (0.01 + 0.99 * 0.5)) < 1e-15); /* half way: cos(pi/2) */
+  CHECK(rt_sched_lr(&sp, 1, 0, 0, 14, 15) == 0.01 && rt_sched_lr(&sp, 1, 0, 0, 20, 15) == 0.01); /* the last step */
+  CHECK(rt_spec_parse("t", "cosine", 0, &sp, &e) == 0 && rt_spec_get(&sp, "warmup") == 0);
+  CHECK(rt_sched_lr(&sp, 2, 0, 0, 0, 3) == 2 && rt_sched_lr(&sp, 2, 0, 0, 1, 3) == 1 && rt_sched_lr(&sp, 2, 0, 0, 2, 3) == 0);
+  CHECK(rt_spec_parse("t", " plateau ( patience: 2, factor: 0.5 ) ", 0, &sp, &e) == 0);
+  CHECK(rt_sched_lr(&sp, 1, 0.125, 3, 3, 10) == 0.125); /* the plateau's own rate */
+  CHECK(strcmp(rt_spec_format(&sp, buf, sizeof buf),
+               "plateau(monitor: val_loss, patience: 2, factor: 0.5, min_delta: 0.0001, min_lr: 0)") == 0);
+  RtSpec back;
+  CHECK(rt_spec_parse("t", buf, 0, &back, &e) == 0 && memcmp(&back, &sp, sizeof sp) == 0);
+  CHECK(rt_spec_parse("t", "none", 0, &sp, &e) == 0 && sp.kind == RT_SPEC_NONE);
+  CHECK(rt_spec_parse("t", "val_acc(patience: 5)", 1, &sp, &e) == 0 && sp.kind == RT_SPEC_EARLY_STOP);
+  CHECK(strcmp(rt_spec_format(&sp, buf, sizeof buf), "val_acc(patience: 5, min_delta: 0)") == 0);
+  CHECK_ERR(rt_spec_parse("--schedule", "cosine(warmup: 1.5)", 0, &sp, &e), e, "warmup must be an integer");
+  CHECK_ERR(rt_spec_parse("--schedule", "step(gamma: 0)", 0, &sp, &e), e, "gamma must be positive");
+  CHECK_ERR(rt_spec_parse("--schedule", "step(every 2)", 0, &sp, &e), e, "expected ':' after every");
+  CHECK_ERR(rt_spec_parse("--schedule", "step(decay: 2)", 0, &sp, &e), e, "step has no argument 'decay'");
+  CHECK_ERR(rt_spec_parse("--schedule", "linear", 0, &sp, &e), e, "unknown schedule 'linear'");
+  CHECK_ERR(rt_spec_parse("--early-stop", "val_f1", 1, &sp, &e), e, "'val_f1' is not a metric");
+  CHECK_ERR(rt_spec_parse("--early-stop", "loss(monitor: acc)", 1, &sp, &e), e, "is the monitor");
+  /* Monitors: Keras's min_delta rule, direction by metric. */
+  RtMonitor mo;
+  rt_monitor_init(&mo, RT_MET_N + RT_MET_LOSS, 0.1, 2);
+  CHECK(rt_monitor_update(&mo, 1.0, 1) && !rt_monitor_update(&mo, 0.95, 2) && mo.wait == 1);
+  CHECK(rt_monitor_update(&mo, 0.85, 3) && mo.wait == 0 && mo.best_epoch == 3 && !rt_monitor_update(&mo, NAN, 4));
+  rt_monitor_init(&mo, RT_MET_ACC, 0, 1);
+  CHECK(rt_monitor_update(&mo, 0.5, 1) && !rt_monitor_update(&mo, 0.5, 2) && rt_monitor_update(&mo, 0.6, 3));
+  RtMonitor back_mo;
+  rt_monitor_init(&back_mo, 0, 0, 0);
+  rt_monitor_save(&mo, buf, sizeof buf);
+  CHECK(rt_monitor_load(&back_mo, buf) == 0 && back_mo.metric == RT_MET_ACC && back_mo.best == mo.best &&
+        back_mo.best_epoch == 3 && back_mo.wait == 0);
+  CHECK(rt_monitor_load(&back_mo, "val_acc 0.5 x 1") == -1);
 }
 
 int main(void) {
@@ -612,6 +687,8 @@ int main(void) {
       {"class_scores", test_class_scores},
       {"class_report", test_class_report},
       {"binary_scoring", test_binary_scoring},
+      {"auc", test_auc},
+      {"schedule", test_schedule},
   };
   return check_main(tests, sizeof tests / sizeof tests[0], "nnrt_test");
 }
