@@ -265,6 +265,8 @@ int fe_lower_expr(Lower *L, const Expr *e) {
     return fe_emit1(L, OP_NEG, fe_lower_expr(L, e->lhs), e->loc);
   }
   case EX_BINARY: {
+    double v; /* arithmetic on constants is done here, in double: (d / heads) ** -0.5 is one constant */
+    if (const_number(L, e, &v)) return fe_scalar(L, v, e->loc);
     if (e->op == BIN_POW) {
       double p;
       int x = fe_lower_expr(L, e->lhs);
