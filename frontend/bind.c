@@ -332,6 +332,10 @@ bool fe_bind(Lower *L, const char *what, const BParam *params, const Expr *call,
       if (near) diag_error(L->d, arg->keyloc, "'%s' has no argument '%s'; did you mean '%s'?", what, arg->key, near);
       else diag_error(L->d, arg->keyloc, "'%s' has no argument '%s'", what, arg->key);
       ok = false;
+      /* Read as the argument it most likely meant, so that it is not also
+       * reported missing (conv2d(x, 8, kernel_size: 3)). */
+      for (k = 0; near && k < np; k++)
+        if (!strcmp(params[k].name, near) && !given[k]) given[k] = arg->val;
     } else if (given[k]) {
       diag_error(L->d, arg->keyloc, "argument '%s' of '%s' is given twice", arg->key, what);
       ok = false;

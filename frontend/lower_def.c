@@ -193,9 +193,18 @@ static bool expand(Lower *L, const Def *df, const Expr *call, int *outs) {
                  df->name);
       return false;
     }
+  /* The arity without the instance's name: it is given by keyword only. */
+  int np = df->nparams, nreq = 0, npos = 0;
+  for (int k = 0; k < np; k++) nreq += !df->params[k].def;
+  while (npos < call->nargs && !call->args[npos].key) npos++;
+  if (npos > np || (npos < nreq && npos == call->nargs)) {
+    if (nreq == np) diag_error(L->d, call->loc, "'%s' takes %d argument%s, got %d", df->name, np, np == 1 ? "" : "s",
+                               npos);
+    else diag_error(L->d, call->loc, "'%s' takes %d to %d arguments, got %d", df->name, nreq, np, npos);
+    return false;
+  }
   BArg args[FE_MAX_PARAMS];
   if (!fe_bind(L, df->name, params, call, args)) return false;
-  int np = df->nparams;
   const char *inst = fe_layer_name(L, &args[np], df->name);
   if (!inst) return false;
   fe_take_layer_name(L, inst);
