@@ -431,7 +431,9 @@ void fe_lower_stmts(Lower *L, const Stmt *stmts, int n) {
   int nbody = L->nbody, cur = L->cur_stmt;
   L->body = stmts, L->nbody = n;
   for (int i = 0; i < n; i++) {
-    if (++L->expanded > FE_MAX_EXPANDED) {
+    /* The model's own statements are bounded by its source; what repeats
+     * and calls expand to is not. */
+    if (L->nframes && ++L->expanded > FE_MAX_EXPANDED) {
       if (L->expanded == FE_MAX_EXPANDED + 1)
         diag_error(L->d, stmts[i].loc, "the model expands to more than %d statements (through repeat and def calls)",
                    FE_MAX_EXPANDED);

@@ -71,7 +71,7 @@ typedef struct FeFrame {
 
 /* Statements lowered in all, counting each expansion: bounds what nested
  * repeats and defs can blow up into. */
-#define FE_MAX_EXPANDED (1 << 20)
+#define FE_MAX_EXPANDED 100000
 
 typedef struct Lower {
   Arena *a;
