@@ -148,9 +148,12 @@ out:
 
 const char *rt_data_default_dir(const char *dataset, char *buf, size_t size) {
   /* Debian's dataset-<name> packages install to /usr/share/datasets/<name>,
-   * with '-' where the model's name has '_' (fashion_mnist -> fashion-mnist). */
+   * with '-' where the model's name has '_' (fashion_mnist -> fashion-mnist).
+   * A name with a '/' in it (or "." or "..") is a path instead, taken as it
+   * is: absolute, or relative to the working directory, like --data. */
   if (!dataset || !*dataset) return NULL;
-  if (rt_text_is_spec(dataset)) { /* a text data set names no directory */
+  int is_path = strchr(dataset, '/') || !strcmp(dataset, ".") || !strcmp(dataset, "..");
+  if (is_path || rt_text_is_spec(dataset)) { /* a text data set names no directory */
     int n = snprintf(buf, size, "%s", dataset);
     return n < 0 || (size_t)n >= size ? NULL : buf;
   }
@@ -164,7 +167,8 @@ const char *rt_data_default_dir(const char *dataset, char *buf, size_t size) {
 const char *rt_data_dir(const char *given, const char *dataset, char *buf, size_t size, RtError *e) {
   if (given) return given;
   if (!rt_data_default_dir(dataset, buf, size)) {
-    rt_fail(e, RT_EXIT_USAGE, "the model names no data set; give one with --data DIR");
+    rt_fail(e, RT_EXIT_USAGE,
+            "the model names no data set (its train block has no 'data' line); give one with --data DIR");
     return NULL;
   }
   return buf;
