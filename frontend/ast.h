@@ -2,7 +2,7 @@
  * (parse.c) and the helpers both share. The public entry points are in
  * frontend.h; nothing outside frontend/ (and its tests) includes this.
  *
- * Sections: tokens · syntax tree · parser · shared helpers. */
+ * Sections: tokens · syntax tree · parser · suggestions. */
 #ifndef NNC_FE_AST_H
 #define NNC_FE_AST_H
 #include <stdbool.h>
@@ -161,7 +161,7 @@ typedef struct Program {
   const char *name; /* the model's name */
   Loc loc;          /* the `model` keyword */
   Stmt *stmts;
-  int nstmts, stmtcap;
+  int nstmts;
   bool has_train;
   Loc trainloc;
   TrainItem *train;
@@ -182,7 +182,7 @@ typedef struct Program {
  * not report follow-on errors about it. Never returns NULL. */
 Program *parse_program(Arena *a, Diag *d, Token *toks, int ntok);
 /* Writes an expression as an S-expression, e.g. (+ x (@ a b)): for tests
- * and debugging. */
+ * and debugging (ast_print.c). */
 void parse_print_expr(FILE *out, const Expr *e);
 
 /* ---- suggestions (suggest.c) ---- */

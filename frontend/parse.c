@@ -448,6 +448,13 @@ static bool try_parse(Parser *P, void (*fn)(Parser *, void *), void *arg) {
   return ok;
 }
 
+/* After an error in a block's header: skips to its '{' (on the same line
+ * only, for a repeat inside a block) and eats it; false if there is none. */
+static bool skip_to_brace(Parser *P, bool same_line) {
+  while (cur(P)->kind != TK_EOF && !is(P, "{") && !(same_line && cur(P)->kind == TK_NEWLINE)) advance(P);
+  return accept(P, "{");
+}
+
 /* Parses statements up to the closing '}' into *list (the '{' eaten). */
 static void parse_body(Parser *P, Stmt **list, int *n, const char *what) {
   Stmt **body = P->body;
@@ -478,10 +485,8 @@ static void parse_repeat(Parser *P) {
   rep->loc = cur(P)->loc;
   if (P->repeat_depth >= 16) syntax_error(P, rep->loc, "repeat blocks are nested too deeply (at most 16)");
   bool ok = try_parse(P, parse_repeat_header, rep);
-  if (!ok) { /* still parse a body on this line, so its '}' does not end the enclosing block */
-    while (cur(P)->kind != TK_EOF && cur(P)->kind != TK_NEWLINE && !is(P, "{")) advance(P);
-    if (!accept(P, "{")) return;
-  }
+  /* still parse a body on this line, so that its '}' does not end the enclosing block */
+  if (!ok && !skip_to_brace(P, true)) return;
   P->repeat_depth++;
   parse_body(P, &rep->body, &rep->nbody, "repeat");
   P->repeat_depth--;
@@ -635,24 +640,23 @@ static void parse_block(Parser *P, void (*item)(Parser *), const char *what) {
 /* header = "model" IDENT "{" | "train" "{"
  * On an error skips to the '{' so that the block's statements are still
  * checked. Returns the model's name token (NULL for train or on error). */
+typedef struct Header {
+  bool model;
+  Token *name;
+} Header;
+
+static void parse_header_tokens(Parser *P, void *arg) {
+  Header *h = arg;
+  advance(P); /* the keyword */
+  if (h->model) h->name = expect_name(P, "a model name");
+  skip_nl(P);
+  expect(P, "{");
+}
+
 static Token *parse_header(Parser *P, bool model) {
-  jmp_buf jb, *outer = P->jb;
-  Token *volatile name = NULL;
-  volatile bool ok = false;
-  P->jb = &jb;
-  if (setjmp(jb) == 0) {
-    advance(P); /* the keyword */
-    if (model) name = expect_name(P, "a model name");
-    skip_nl(P);
-    expect(P, "{");
-    ok = true;
-  }
-  P->jb = outer;
-  if (!ok) {
-    while (cur(P)->kind != TK_EOF && !is(P, "{")) advance(P);
-    accept(P, "{");
-  }
-  return name;
+  Header h = {.model = model};
+  if (!try_parse(P, parse_header_tokens, &h)) skip_to_brace(P, false);
+  return h.name;
 }
 
 /* model = header (stmt (NEWLINE | ";"))* "}" */
@@ -718,10 +722,7 @@ static void parse_def_header(Parser *P, void *arg) {
 /* def = def_header stmt* "}"     the body ends with its one return */
 static void parse_def(Parser *P) {
   Def *df = arena_alloc(P->a, sizeof *df);
-  if (!try_parse(P, parse_def_header, df)) {
-    while (cur(P)->kind != TK_EOF && !is(P, "{")) advance(P);
-    if (!accept(P, "{")) return;
-  }
+  if (!try_parse(P, parse_def_header, df) && !skip_to_brace(P, false)) return;
   P->in_def = df;
   parse_body(P, &df->body, &df->nbody, "def");
   P->in_def = NULL;
@@ -771,45 +772,4 @@ Program *parse_program(Arena *a, Diag *d, Token *toks, int ntok) {
   }
   P.prog->syntax_errors = d->nerrors > errors0;
   return P.prog;
-}
-
-/* ---- printing (tests, debugging) ---- */
-
-void parse_print_expr(FILE *out, const Expr *e) {
-  static const char *const ops[] = {"+", "-", "*", "/", "@", "**"};
-  switch (e->kind) {
-  case EX_ERROR: fputs("<error>", out); break;
-  case EX_NUM: fprintf(out, "%g", e->num); break;
-  case EX_STR: fprintf(out, "\"%s\"", e->name); break;
-  case EX_NAME: fputs(e->name, out); break;
-  case EX_LIST:
-    fputc('[', out);
-    for (int i = 0; i < e->nitems; i++) {
-      if (i) fputc(' ', out);
-      parse_print_expr(out, e->items[i]);
-    }
-    fputc(']', out);
-    break;
-  case EX_NEG:
-    fputs("(neg ", out);
-    parse_print_expr(out, e->lhs);
-    fputc(')', out);
-    break;
-  case EX_BINARY:
-    fprintf(out, "(%s ", ops[e->op]);
-    parse_print_expr(out, e->lhs);
-    fputc(' ', out);
-    parse_print_expr(out, e->rhs);
-    fputc(')', out);
-    break;
-  case EX_CALL:
-    fprintf(out, "(%s", e->name);
-    for (int i = 0; i < e->nargs; i++) {
-      fputc(' ', out);
-      if (e->args[i].key) fprintf(out, "%s=", e->args[i].key);
-      parse_print_expr(out, e->args[i].val);
-    }
-    fputc(')', out);
-    break;
-  }
 }
