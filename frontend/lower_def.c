@@ -214,7 +214,8 @@ static bool expand(Lower *L, const Def *df, const Expr *call, int *outs) {
   const char *prefix = L->prefix;
   L->scope_base = L->nnames, L->prefix = inst, L->rets = outs;
   for (int k = 0; k < np; k++) {
-    FeName *n = fe_define(L, df->params[k].name, args[k].is_const ? NK_CONST : NK_LET, args[k].v, df->params[k].loc);
+    FeName *n = fe_define(L, df->params[k].name, args[k].is_const ? NK_CONST : NK_LET,
+                          args[k].is_const ? FE_ERR : args[k].v, df->params[k].loc);
     n->num = args[k].num;
     n->is_int = args[k].is_int;
   }

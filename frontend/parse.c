@@ -727,13 +727,15 @@ static void parse_def(Parser *P) {
   parse_body(P, &df->body, &df->nbody, "def");
   P->in_def = NULL;
   if (!df->name) return;
-  for (int i = 0; i + 1 < df->nbody; i++)
-    if (df->body[i].kind == ST_RETURN) {
+  /* A def with a bad return is still registered, with no values: its
+   * calls then fail without a second message. */
+  bool early = false;
+  for (int i = 0; i + 1 < df->nbody && !early; i++)
+    if ((early = df->body[i].kind == ST_RETURN))
       diag_error(P->d, df->body[i + 1].loc, "a def ends at its 'return'; this statement comes after it");
-      return;
-    }
   const Stmt *last = df->nbody ? &df->body[df->nbody - 1] : NULL;
-  if (!last || last->kind != ST_RETURN) {
+  if (early) {
+  } else if (!last || last->kind != ST_RETURN) {
     diag_error(P->d, df->loc, "def '%s' has no 'return' at its end (it gives its values with return a, b)",
                df->name);
   } else if (!last->expr) { /* else a syntax error in it, reported: nrets stays 0 */
