@@ -183,12 +183,11 @@ FeName *fe_lookup(Lower *L, const char *name) {
     if (L->names[i].kind != NK_GONE && !strcmp(L->names[i].name, name)) return &L->names[i];
   return NULL;
 }
-#define lookup fe_lookup
 
-bool fe_is_value_name(Lower *L, const char *name) { return lookup(L, name) != NULL; }
+bool fe_is_value_name(Lower *L, const char *name) { return fe_lookup(L, name) != NULL; }
 
 FeName *fe_define(Lower *L, const char *name, NameKind kind, int v, Loc loc) {
-  FeName *n = lookup(L, name);
+  FeName *n = fe_lookup(L, name);
   if (!n) {
     GROW(L, L->names, L->nnames, L->namecap);
     n = &L->names[L->nnames++];
@@ -196,11 +195,10 @@ FeName *fe_define(Lower *L, const char *name, NameKind kind, int v, Loc loc) {
   *n = (FeName){.name = name, .kind = kind, .val = v, .loc = loc};
   return n;
 }
-#define define fe_define
 
 /* input and param declare a name once; bindings may rebind any name. */
 static bool check_new_decl(Lower *L, const Stmt *s) {
-  FeName *n = lookup(L, s->name);
+  FeName *n = fe_lookup(L, s->name);
   if (!n) return true;
   diag_error(L->d, s->nameloc, "'%s' is already defined", s->name);
   diag_note(L->d, n->loc, "'%s' was defined here", s->name);
@@ -255,7 +253,7 @@ int fe_lower_expr(Lower *L, const Expr *e) {
     diag_error(L->d, e->loc, "a list is not a tensor (lists are for arguments like axis: [0, 1])");
     return FE_ERR;
   case EX_NAME: {
-    FeName *n = lookup(L, e->name);
+    FeName *n = fe_lookup(L, e->name);
     if (n && n->kind == NK_CONST) return fe_scalar(L, n->num, e->loc);
     return n ? n->val : unknown_name(L, e);
   }
@@ -298,7 +296,7 @@ static bool build_type(Lower *L, const TypeExpr *te, Type *t) {
   int64_t elems = 1;
   for (int i = 0; i < te->rank; i++) {
     const DimExpr *dm = &te->dims[i];
-    const FeName *c = dm->sym ? lookup(L, dm->sym) : NULL;
+    const FeName *c = dm->sym ? fe_lookup(L, dm->sym) : NULL;
     if (c && c->kind == NK_CONST) { /* a def's number argument: param w: f32[d, d] */
       if (!c->is_int || c->num < 1 || c->num > FE_MAX_INT) {
         diag_error(L->d, dm->loc, "dimension '%s' is %g, not a positive integer", dm->sym, c->num);
@@ -326,7 +324,7 @@ static void lower_input(Lower *L, const Stmt *s) {
   }
   GROW(L, L->inputs, L->ninputs, L->inputcap);
   L->inputs[L->ninputs++] = v;
-  define(L, s->name, NK_INPUT, v, s->nameloc);
+  fe_define(L, s->name, NK_INPUT, v, s->nameloc);
 }
 
 static void lower_param(Lower *L, const Stmt *s) {
@@ -357,7 +355,7 @@ static void lower_param(Lower *L, const Stmt *s) {
       fe_add_layer(L, gname, "param", v, ir_numel_static(&t.sh), s->nameloc);
     }
   }
-  define(L, s->name, NK_PARAM, v, s->nameloc);
+  fe_define(L, s->name, NK_PARAM, v, s->nameloc);
 }
 
 static void lower_result(Lower *L, const Stmt *s, FeResult *r, const char *what) {
@@ -382,33 +380,32 @@ static void lower_result(Lower *L, const Stmt *s, FeResult *r, const char *what)
   }
 }
 
+/* A repeat's index keeps its value through each iteration. */
+static bool rebindable(Lower *L, const char *name, Loc loc) {
+  const FeName *old = fe_lookup(L, name);
+  if (!old || !old->is_index) return true;
+  diag_error(L->d, loc, "'%s' is the index of a repeat; it cannot be rebound", name);
+  return false;
+}
+
 /* name = expr: a constant expression binds a compile-time number (so
  * `d = 128` can give a layer's units), anything else a tensor. */
 static void lower_let(Lower *L, const Stmt *s) {
-  FeName *old = lookup(L, s->name);
-  if (old && old->is_index) {
-    diag_error(L->d, s->nameloc, "'%s' is the index of a repeat; it cannot be rebound", s->name);
-    return;
-  }
   double num;
   bool is_int;
-  if (fe_const_value(L, s->expr, &num, &is_int)) {
-    FeName *n = define(L, s->name, NK_CONST, FE_ERR, s->nameloc);
+  if (!fe_const_value(L, s->expr, &num, &is_int)) {
+    fe_bind_name(L, s->name, s->nameloc, fe_lower_expr(L, s->expr));
+  } else if (rebindable(L, s->name, s->nameloc)) {
+    FeName *n = fe_define(L, s->name, NK_CONST, FE_ERR, s->nameloc);
     n->num = num;
     n->is_int = is_int;
-    return;
   }
-  fe_bind_name(L, s->name, s->nameloc, fe_lower_expr(L, s->expr));
 }
 
 void fe_bind_name(Lower *L, const char *name, Loc loc, int v) {
-  FeName *old = lookup(L, name);
-  if (old && old->is_index) {
-    diag_error(L->d, loc, "'%s' is the index of a repeat; it cannot be rebound", name);
-    return;
-  }
+  if (!rebindable(L, name, loc)) return;
   name_value(L, v, fe_prefixed(L, name));
-  define(L, name, NK_LET, v, loc);
+  fe_define(L, name, NK_LET, v, loc);
 }
 
 static void lower_stmt(Lower *L, const Stmt *s) {
