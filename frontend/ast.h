@@ -2,7 +2,7 @@
  * (parse.c) and the helpers both share. The public entry points are in
  * frontend.h; nothing outside frontend/ (and its tests) includes this.
  *
- * Sections: tokens · syntax tree · parser · shared helpers. */
+ * Sections: tokens · syntax tree · parser · suggestions. */
 #ifndef NNC_FE_AST_H
 #define NNC_FE_AST_H
 #include <stdbool.h>
@@ -101,16 +101,53 @@ typedef struct TypeExpr {
   Loc loc;
 } TypeExpr;
 
-typedef enum { ST_INPUT, ST_PARAM, ST_LET, ST_OUTPUT, ST_MINIMIZE } StmtKind;
+typedef enum {
+  ST_INPUT,
+  ST_PARAM,
+  ST_LET,
+  ST_OUTPUT,
+  ST_MINIMIZE,
+  ST_REPEAT, /* repeat N as i { body } */
+  ST_RETURN, /* return a, b   (a def's last statement) */
+} StmtKind;
 
-typedef struct Stmt {
+typedef struct Stmt Stmt;
+struct Stmt {
   StmtKind kind;
   Loc loc; /* the statement's first token */
-  const char *name; /* ST_INPUT, ST_PARAM, ST_LET */
+  const char *name; /* ST_INPUT, ST_PARAM, ST_LET (the first name), ST_REPEAT's index (NULL: none) */
   Loc nameloc;
   TypeExpr type; /* ST_INPUT, ST_PARAM */
-  Expr *expr;    /* ST_PARAM's initialiser, ST_LET, ST_OUTPUT, ST_MINIMIZE */
-} Stmt;
+  Expr *expr;    /* ST_PARAM's initialiser, ST_LET, ST_OUTPUT, ST_MINIMIZE, ST_REPEAT's count */
+  /* ST_LET unpacking a def's values, `a, b = f(x)`: every name (names[0]
+   * is name); nnames is 0 for a plain binding. */
+  const char **names;
+  Loc *namelocs;
+  int nnames;
+  Stmt *body; /* ST_REPEAT */
+  int nbody;
+  Expr **rets; /* ST_RETURN */
+  int nrets;
+};
+
+/* A parameter of a def: a name and maybe a default (a constant). */
+typedef struct DefParam {
+  const char *name;
+  Loc loc;
+  Expr *def; /* NULL: required */
+} DefParam;
+
+/* def NAME(params) { body; return ... }: expanded in place at each call
+ * (lower_def.c). */
+typedef struct Def {
+  const char *name;
+  Loc loc; /* the name */
+  DefParam *params;
+  int nparams;
+  Stmt *body; /* ends with its one ST_RETURN (checked by the parser) */
+  int nbody;
+  int nrets; /* values the return gives; 0 after a syntax error in it */
+} Def;
 
 /* One `key value` line of the train block; checked by lowering. */
 typedef struct TrainItem {
@@ -124,11 +161,13 @@ typedef struct Program {
   const char *name; /* the model's name */
   Loc loc;          /* the `model` keyword */
   Stmt *stmts;
-  int nstmts, stmtcap;
+  int nstmts;
   bool has_train;
   Loc trainloc;
   TrainItem *train;
   int ntrain, traincap;
+  Def *defs; /* in source order */
+  int ndefs, defcap;
   /* Lexical or syntax errors were reported: checks about what is missing
    * (no output, an unused input) are skipped, since the statement that
    * failed to parse may have been it. */
@@ -143,13 +182,16 @@ typedef struct Program {
  * not report follow-on errors about it. Never returns NULL. */
 Program *parse_program(Arena *a, Diag *d, Token *toks, int ntok);
 /* Writes an expression as an S-expression, e.g. (+ x (@ a b)): for tests
- * and debugging. */
+ * and debugging (ast_print.c). */
 void parse_print_expr(FILE *out, const Expr *e);
 
-/* ---- shared helpers (parse.c) ---- */
+/* ---- suggestions (suggest.c) ---- */
 
-/* The candidate closest to name by edit distance if it is close enough to be
- * a plausible typo, else NULL. */
+/* The candidate a misspelt or Keras-spelt name most likely meant, or NULL:
+ * Keras's spelling of an nnc name (kernel_size: kernel, LSTM: lstm) when
+ * that name is a candidate; else a candidate one typo away (see suggest.c
+ * for what counts, and why short names get less). A known Keras name with
+ * no candidate of its spelling gets no suggestion: mae is not max. */
 const char *fe_suggest(const char *name, const char *const *cands, int ncands);
 
 #endif

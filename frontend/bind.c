@@ -119,7 +119,7 @@ bool fe_const_num(const Expr *e, double *v, bool *is_int) {
 static bool read_int(Lower *L, const Expr *e, const char *pname, int64_t *out) {
   double v;
   bool is_int;
-  if (!fe_const_num(e, &v, &is_int) || !is_int) {
+  if (!fe_const_value(L, e, &v, &is_int) || !is_int) {
     diag_error(L->d, e->loc, "argument '%s' must be an integer", pname);
     return false;
   }
@@ -190,7 +190,7 @@ static bool read_shape(Lower *L, const Expr *e, const BParam *p, BArg *a) {
         return false;
       }
       a->list[i] = IR_SYM(k);
-    } else if (fe_const_num(it, &v, &is_int) && is_int && (v > 0 || v == -1)) {
+    } else if (fe_const_value(L, it, &v, &is_int) && is_int && (v > 0 || v == -1)) {
       if (v > FE_MAX_INT || (v > 0 && (elems *= (int64_t)v) > FE_MAX_ELEMS)) {
         diag_error(L->d, it->loc, "this shape is too large");
         return false;
@@ -216,15 +216,19 @@ static bool read_arg(Lower *L, const BParam *p, const Expr *e, BArg *a) {
   a->loc = e->loc;
   switch (p->kind) {
   case P_TENSOR: a->v = fe_lower_expr(L, e); return a->v >= 0;
+  case P_ANY:
+    if ((a->is_const = fe_const_value(L, e, &a->num, &a->is_int))) return true;
+    a->v = fe_lower_expr(L, e);
+    return a->v >= 0;
   case P_INT: return read_int(L, e, p->name, &a->i);
   case P_NUM:
-    if (!fe_const_num(e, &a->num, &is_int)) {
+    if (!fe_const_value(L, e, &a->num, &is_int)) {
       diag_error(L->d, e->loc, "argument '%s' must be a number", p->name);
       return false;
     }
     return true;
   case P_AXES:
-    if (fe_const_num(e, &v, &is_int) && is_int) {
+    if (fe_const_value(L, e, &v, &is_int) && is_int) {
       a->n = 1;
       return read_int(L, e, p->name, &a->list[0]);
     }
@@ -250,6 +254,10 @@ static bool read_arg(Lower *L, const BParam *p, const Expr *e, BArg *a) {
       a->s = e->name;
       return true;
     }
+    if (e->kind == EX_STR && in_choices(p->choices, e->name)) { /* Keras's activation="relu" */
+      diag_error(L->d, e->loc, "write %s: %s, without quotes (it names a function, not a string)", p->name, e->name);
+      return false;
+    }
     bad_choice(L, p, e->kind == EX_NAME ? e->name : NULL, e->loc);
     return false;
   case P_INIT: return fe_read_init(L, e, &a->init);
@@ -258,14 +266,11 @@ static bool read_arg(Lower *L, const BParam *p, const Expr *e, BArg *a) {
       a->i = strcmp(e->name, "same") ? 0 : -1;
       return true;
     }
-    if (fe_const_num(e, &v, &is_int) && is_int && v >= 0 && v <= 1000) return read_int(L, e, p->name, &a->i);
+    if (fe_const_value(L, e, &v, &is_int) && is_int && v >= 0 && v <= 1000) return read_int(L, e, p->name, &a->i);
     diag_error(L->d, e->loc, "argument '%s' must be an integer in [0, 1000], \"same\" or \"valid\"", p->name);
     return false;
   case P_STR:
-    if (e->kind == EX_STR) {
-      a->s = e->name;
-      return true;
-    }
+    if (e->kind == EX_STR) return (a->s = fe_interpolate(L, e)) != NULL;
     diag_error(L->d, e->loc, "argument '%s' must be a string, like \"fc1\"", p->name);
     return false;
   }
@@ -281,6 +286,11 @@ static void read_default(const BParam *p, Loc loc, BArg *a) {
   case P_INT:
   case P_PAD: a->i = strtoll(p->def, NULL, 10); break;
   case P_NUM: a->num = strtod(p->def, NULL); break;
+  case P_ANY: /* a def's default, a constant written by lower_def.c */
+    a->is_const = true;
+    a->num = strtod(p->def, NULL);
+    a->is_int = !strpbrk(p->def, ".eEni");
+    break;
   case P_BOOL: a->b = !strcmp(p->def, "true"); break;
   case P_CHOICE:
   case P_STR: a->s = p->def; break;
@@ -322,6 +332,10 @@ bool fe_bind(Lower *L, const char *what, const BParam *params, const Expr *call,
       if (near) diag_error(L->d, arg->keyloc, "'%s' has no argument '%s'; did you mean '%s'?", what, arg->key, near);
       else diag_error(L->d, arg->keyloc, "'%s' has no argument '%s'", what, arg->key);
       ok = false;
+      /* Read as the argument it most likely meant, so that it is not also
+       * reported missing (conv2d(x, 8, kernel_size: 3)). */
+      for (k = 0; near && k < np; k++)
+        if (!strcmp(params[k].name, near) && !given[k]) given[k] = arg->val;
     } else if (given[k]) {
       diag_error(L->d, arg->keyloc, "argument '%s' of '%s' is given twice", arg->key, what);
       ok = false;

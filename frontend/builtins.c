@@ -285,11 +285,12 @@ const char *fe_layer_name(Lower *L, const BArg *a, const char *kind) {
     diag_error(L->d, a->loc, "a layer name must be an identifier, got \"%s\"", a->s);
     return NULL;
   }
-  if (fe_layer_name_taken(L, a->s)) {
-    diag_error(L->d, a->loc, "the layer name '%s' is already taken", a->s);
+  const char *name = fe_prefixed(L, a->s); /* inside a def: block_2.attn */
+  if (fe_layer_name_taken(L, name)) {
+    diag_error(L->d, a->loc, "the layer name '%s' is already taken", name);
     return NULL;
   }
-  return a->s;
+  return name;
 }
 
 /* dense(x [B, in] or [B, T, in], units, activation, use_bias, init,
@@ -318,15 +319,8 @@ static int lower_dense(Lower *L, const Builtin *b, const Expr *call, BArg *a) {
     diag_error(L->d, a[0].loc, "dense needs a static number of input features, got %s", fe_type_str(L, t, buf));
     ok = false;
   }
-  const char *name = a[6].present ? a[6].s : fe_auto_layer_name(L, "dense");
-  if (a[6].present && !is_identifier(name)) {
-    diag_error(L->d, a[6].loc, "a layer name must be an identifier, got \"%s\"", name);
-    ok = false;
-  } else if (a[6].present && fe_layer_name_taken(L, name)) {
-    diag_error(L->d, a[6].loc, "the layer name '%s' is already taken", name);
-    ok = false;
-  }
-  if (!ok) return FE_ERR;
+  const char *name = fe_layer_name(L, &a[6], "dense"); /* even after an error: the numbering stays as written */
+  if (!ok || !name) return FE_ERR;
 
   int64_t in = t->sh.d[last], units = a[1].i;
   Loc loc = call->loc;
@@ -535,7 +529,7 @@ int fe_lower_call(Lower *L, const Expr *call) {
   const Builtin *b = fe_builtin_find(call->name);
   if (!b) {
     int n;
-    const char **names = fe_builtin_names(L->a, &n);
+    const char **names = fe_callable_names(L, &n);
     const char *near = fe_suggest(call->name, names, n);
     if (fe_is_value_name(L, call->name))
       diag_error(L->d, call->loc, "'%s' is a tensor, not a function", call->name);

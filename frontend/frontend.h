@@ -2,9 +2,10 @@
  *
  * lex.c (tokens with file:line:col) → parse.c (AST, ast.h) → lower.c (IR with
  * shape inference; lower.h) with builtins.c (the builtin functions and
- * layers, whose parameters they create; builtins_loss.c the losses), bind.c
- * (arguments) and train.c (the
- * train block) · summary.c (the Keras-style table of `nnc summary`) ·
+ * layers, whose parameters they create; builtins_loss.c the losses),
+ * bind.c (arguments), lower_def.c (def, repeat, compile-time numbers) and
+ * train.c (the train block) · suggest.c ("did you mean", Keras's
+ * spellings) · summary.c (the Keras-style table of `nnc summary`) ·
  * main.c, the `nnc` driver. */
 #ifndef NNC_FRONTEND_H
 #define NNC_FRONTEND_H

@@ -165,6 +165,7 @@ bool fe_layer_name_taken(const Lower *L, const char *name) {
  * are identifiers) keeps the next number to try, so n auto-named layers cost
  * O(n) in all. */
 const char *fe_auto_layer_name(Lower *L, const char *kind) {
+  kind = fe_prefixed(L, kind); /* inside a def's expansion, numbered per instance: block_2.dense_1 */
   const char *key = arena_printf(L->a, "#%s", kind);
   int b = tab_add(L, &L->layer_names, key); /* may move the table: index it after */
   int k = L->layer_names.next[b];
@@ -174,28 +175,33 @@ const char *fe_auto_layer_name(Lower *L, const char *kind) {
   return s;
 }
 
+void fe_take_layer_name(Lower *L, const char *name) {
+  if (!tab_has(&L->layer_names, name)) tab_add(L, &L->layer_names, arena_strdup(L->a, name));
+}
+
 /* ---- names ---- */
 
-static FeName *lookup(Lower *L, const char *name) {
-  for (int i = L->nnames - 1; i >= 0; i--)
-    if (!strcmp(L->names[i].name, name)) return &L->names[i];
+FeName *fe_lookup(Lower *L, const char *name) {
+  for (int i = L->nnames - 1; i >= L->scope_base; i--)
+    if (L->names[i].kind != NK_GONE && !strcmp(L->names[i].name, name)) return &L->names[i];
   return NULL;
 }
 
-bool fe_is_value_name(Lower *L, const char *name) { return lookup(L, name) != NULL; }
+bool fe_is_value_name(Lower *L, const char *name) { return fe_lookup(L, name) != NULL; }
 
-static void define(Lower *L, const char *name, NameKind kind, int v, Loc loc) {
-  FeName *n = lookup(L, name);
+FeName *fe_define(Lower *L, const char *name, NameKind kind, int v, Loc loc) {
+  FeName *n = fe_lookup(L, name);
   if (!n) {
     GROW(L, L->names, L->nnames, L->namecap);
     n = &L->names[L->nnames++];
   }
   *n = (FeName){.name = name, .kind = kind, .val = v, .loc = loc};
+  return n;
 }
 
 /* input and param declare a name once; bindings may rebind any name. */
 static bool check_new_decl(Lower *L, const Stmt *s) {
-  FeName *n = lookup(L, s->name);
+  FeName *n = fe_lookup(L, s->name);
   if (!n) return true;
   diag_error(L->d, s->nameloc, "'%s' is already defined", s->name);
   diag_note(L->d, n->loc, "'%s' was defined here", s->name);
@@ -203,21 +209,28 @@ static bool check_new_decl(Lower *L, const Stmt *s) {
 }
 
 static int unknown_name(Lower *L, const Expr *e) {
-  if (fe_builtin_find(e->name)) {
+  if (fe_builtin_find(e->name) || fe_def_find(L, e->name)) {
     diag_error(L->d, e->loc, "'%s' is a function; call it, as in %s(x), or pipe into it, as in x |> %s", e->name,
                e->name, e->name);
     return FE_ERR;
   }
-  for (int i = L->cur_stmt + 1; i < L->prog->nstmts; i++) {
-    const Stmt *s = &L->prog->stmts[i];
-    if (s->name && !strcmp(s->name, e->name)) {
+  for (int i = L->cur_stmt + 1; i < L->nbody; i++) {
+    const Stmt *s = &L->body[i];
+    if (s->kind != ST_REPEAT && s->name && !strcmp(s->name, e->name)) {
       diag_error(L->d, e->loc, "'%s' is used before it is defined (on line %d)", e->name, s->nameloc.line);
       return FE_ERR;
     }
   }
-  const char **cands = arena_alloc(L->a, (size_t)(L->nnames + 1) * sizeof *cands);
-  for (int i = 0; i < L->nnames; i++) cands[i] = L->names[i].name;
-  const char *near = fe_suggest(e->name, cands, L->nnames);
+  for (int i = 0; i < L->scope_base; i++)
+    if (L->names[i].kind != NK_GONE && !strcmp(L->names[i].name, e->name)) {
+      diag_error(L->d, e->loc, "'%s' is not visible in a def, which sees only its parameters; pass it in as an argument",
+                 e->name);
+      return FE_ERR;
+    }
+  int nc = L->nnames - L->scope_base;
+  const char **cands = arena_alloc(L->a, (size_t)(nc + 1) * sizeof *cands);
+  for (int i = 0; i < nc; i++) cands[i] = L->names[L->scope_base + i].kind == NK_GONE ? NULL : L->names[L->scope_base + i].name;
+  const char *near = fe_suggest(e->name, cands, nc);
   if (near) diag_error(L->d, e->loc, "unknown name '%s'; did you mean '%s'?", e->name, near);
   else diag_error(L->d, e->loc, "unknown name '%s'", e->name);
   return FE_ERR;
@@ -225,10 +238,10 @@ static int unknown_name(Lower *L, const Expr *e) {
 
 /* ---- expressions ---- */
 
-/* The only exponents ** accepts: a number, maybe negated. */
-static bool const_number(const Expr *e, double *v) {
+/* The only exponents ** accepts: a constant. */
+static bool const_number(Lower *L, const Expr *e, double *v) {
   bool is_int;
-  return fe_const_num(e, v, &is_int);
+  return fe_const_value(L, e, v, &is_int);
 }
 
 static const OpKind bin_ops[] = {[BIN_ADD] = OP_ADD, [BIN_SUB] = OP_SUB, [BIN_MUL] = OP_MUL,
@@ -243,19 +256,22 @@ int fe_lower_expr(Lower *L, const Expr *e) {
     diag_error(L->d, e->loc, "a list is not a tensor (lists are for arguments like axis: [0, 1])");
     return FE_ERR;
   case EX_NAME: {
-    FeName *n = lookup(L, e->name);
+    FeName *n = fe_lookup(L, e->name);
+    if (n && n->kind == NK_CONST) return fe_scalar(L, n->num, e->loc);
     return n ? n->val : unknown_name(L, e);
   }
   case EX_NEG: {
     double v;
-    if (const_number(e, &v)) return fe_scalar(L, v, e->loc);
+    if (const_number(L, e, &v)) return fe_scalar(L, v, e->loc);
     return fe_emit1(L, OP_NEG, fe_lower_expr(L, e->lhs), e->loc);
   }
   case EX_BINARY: {
+    double v; /* arithmetic on constants is done here, in double: (d / heads) ** -0.5 is one constant */
+    if (const_number(L, e, &v)) return fe_scalar(L, v, e->loc);
     if (e->op == BIN_POW) {
       double p;
       int x = fe_lower_expr(L, e->lhs);
-      if (!const_number(e->rhs, &p)) {
+      if (!const_number(L, e->rhs, &p)) {
         diag_error(L->d, e->rhs->loc, "the exponent of '**' must be a number");
         return FE_ERR;
       }
@@ -266,7 +282,10 @@ int fe_lower_expr(Lower *L, const Expr *e) {
     int x = fe_lower_expr(L, e->lhs), y = fe_lower_expr(L, e->rhs);
     return fe_emit2(L, bin_ops[e->op], x, y, e->loc);
   }
-  case EX_CALL: return fe_lower_call(L, e);
+  case EX_CALL: {
+    const Def *df = fe_def_find(L, e->name);
+    return df ? fe_lower_def_call(L, df, e) : fe_lower_call(L, e);
+  }
   }
   unreachable("bad expression kind");
 }
@@ -279,8 +298,18 @@ static bool build_type(Lower *L, const TypeExpr *te, Type *t) {
   t->sh.rank = te->rank;
   int64_t elems = 1;
   for (int i = 0; i < te->rank; i++) {
-    t->sh.d[i] = te->dims[i].sym ? IR_SYM(ir_sym(L->m, te->dims[i].sym)) : te->dims[i].size;
-    if (!te->dims[i].sym && (elems *= te->dims[i].size) > FE_MAX_ELEMS) {
+    const DimExpr *dm = &te->dims[i];
+    const FeName *c = dm->sym ? fe_lookup(L, dm->sym) : NULL;
+    if (c && c->kind == NK_CONST) { /* a def's number argument: param w: f32[d, d] */
+      if (!c->is_int || c->num < 1 || c->num > FE_MAX_INT) {
+        diag_error(L->d, dm->loc, "dimension '%s' is %g, not a positive integer", dm->sym, c->num);
+        return false;
+      }
+      t->sh.d[i] = (int64_t)c->num;
+    } else {
+      t->sh.d[i] = dm->sym ? IR_SYM(ir_sym(L->m, dm->sym)) : dm->size;
+    }
+    if (!IR_IS_SYM(t->sh.d[i]) && (elems *= t->sh.d[i]) > FE_MAX_ELEMS) {
       diag_error(L->d, te->loc, "this type is too large (more than 2^40 elements)");
       return false;
     }
@@ -298,15 +327,16 @@ static void lower_input(Lower *L, const Stmt *s) {
   }
   GROW(L, L->inputs, L->ninputs, L->inputcap);
   L->inputs[L->ninputs++] = v;
-  define(L, s->name, NK_INPUT, v, s->nameloc);
+  fe_define(L, s->name, NK_INPUT, v, s->nameloc);
 }
 
 static void lower_param(Lower *L, const Stmt *s) {
   Type t;
   int v = FE_ERR;
   bool ok = check_new_decl(L, s) && build_type(L, &s->type, &t);
+  const char *gname = fe_prefixed(L, s->name);
   for (int i = 0; ok && i < s->type.rank; i++)
-    if (s->type.dims[i].sym) {
+    if (IR_IS_SYM(t.sh.d[i])) {
       diag_error(L->d, s->type.dims[i].loc, "parameter '%s' needs a static shape, but '%s' is a symbolic dimension",
                  s->name, s->type.dims[i].sym);
       ok = false;
@@ -317,34 +347,28 @@ static void lower_param(Lower *L, const Stmt *s) {
   }
   FeInit init;
   if (fe_read_init(L, s->expr, &init) && ok) {
-    if (ir_global_find(L->m, s->name) >= 0) {
-      diag_error(L->d, s->nameloc, "a parameter named '%s' already exists", s->name);
+    if (ir_global_find(L->m, gname) >= 0) {
+      diag_error(L->d, s->nameloc, "a parameter named '%s' already exists", gname);
     } else {
       fe_init_fans(&init, &t.sh);
-      int g = ir_global_add(L->m, (IrGlobal){.name = s->name, .kind = GLOBAL_PARAM, .ty = t, .init = init.kind,
+      int g = ir_global_add(L->m, (IrGlobal){.name = gname, .kind = GLOBAL_PARAM, .ty = t, .init = init.kind,
                                               .init_a = init.a, .init_b = init.b, .loc = s->nameloc});
       v = ir_global_ref(L->f, g, s->nameloc);
-      L->f->nodes[v].name = fe_unique_name(L, s->name);
-      fe_add_layer(L, s->name, "param", v, ir_numel_static(&t.sh), s->nameloc);
+      L->f->nodes[v].name = fe_unique_name(L, gname);
+      fe_add_layer(L, gname, "param", v, ir_numel_static(&t.sh), s->nameloc);
     }
   }
-  define(L, s->name, NK_PARAM, v, s->nameloc);
+  fe_define(L, s->name, NK_PARAM, v, s->nameloc);
 }
 
-typedef struct Result {
-  bool seen;
-  int v;
-  Loc loc;
-} Result;
-
-static void lower_result(Lower *L, const Stmt *s, Result *r, const char *what) {
+static void lower_result(Lower *L, const Stmt *s, FeResult *r, const char *what) {
   if (r->seen) {
     diag_error(L->d, s->loc, "a model has one '%s' statement; this is a second one", what);
     diag_note(L->d, r->loc, "the first is here");
     return;
   }
   L->in_loss = s->kind == ST_MINIMIZE;
-  *r = (Result){.seen = true, .v = fe_lower_expr(L, s->expr), .loc = s->loc};
+  *r = (FeResult){.seen = true, .v = fe_lower_expr(L, s->expr), .loc = s->loc};
   L->in_loss = false;
   if (s->kind == ST_MINIMIZE && r->v >= 0) {
     const Type *t = fe_type(L, r->v);
@@ -357,6 +381,68 @@ static void lower_result(Lower *L, const Stmt *s, Result *r, const char *what) {
       name_value(L, r->v, "loss");
     }
   }
+}
+
+/* A repeat's index keeps its value through each iteration. */
+static bool rebindable(Lower *L, const char *name, Loc loc) {
+  const FeName *old = fe_lookup(L, name);
+  if (!old || !old->is_index) return true;
+  diag_error(L->d, loc, "'%s' is the index of a repeat; it cannot be rebound", name);
+  return false;
+}
+
+/* name = expr: a constant expression binds a compile-time number (so
+ * `d = 128` can give a layer's units), anything else a tensor. */
+static void lower_let(Lower *L, const Stmt *s) {
+  double num;
+  bool is_int;
+  if (!fe_const_value(L, s->expr, &num, &is_int)) {
+    fe_bind_name(L, s->name, s->nameloc, fe_lower_expr(L, s->expr));
+  } else if (rebindable(L, s->name, s->nameloc)) {
+    FeName *n = fe_define(L, s->name, NK_CONST, FE_ERR, s->nameloc);
+    n->num = num;
+    n->is_int = is_int;
+  }
+}
+
+void fe_bind_name(Lower *L, const char *name, Loc loc, int v) {
+  if (!rebindable(L, name, loc)) return;
+  name_value(L, v, fe_prefixed(L, name));
+  fe_define(L, name, NK_LET, v, loc);
+}
+
+static void lower_stmt(Lower *L, const Stmt *s) {
+  switch (s->kind) {
+  case ST_INPUT: lower_input(L, s); break;
+  case ST_PARAM: lower_param(L, s); break;
+  case ST_LET:
+    if (s->nnames) fe_lower_unpack(L, s);
+    else lower_let(L, s);
+    break;
+  case ST_OUTPUT: lower_result(L, s, &L->out, "output"); break;
+  case ST_MINIMIZE: lower_result(L, s, &L->loss, "minimize"); break;
+  case ST_REPEAT: fe_lower_repeat(L, s); break;
+  case ST_RETURN: fe_lower_return(L, s); break;
+  }
+}
+
+void fe_lower_stmts(Lower *L, const Stmt *stmts, int n) {
+  const Stmt *body = L->body;
+  int nbody = L->nbody, cur = L->cur_stmt;
+  L->body = stmts, L->nbody = n;
+  for (int i = 0; i < n; i++) {
+    /* The model's own statements are bounded by its source; what repeats
+     * and calls expand to is not. */
+    if (L->nframes && ++L->expanded > FE_MAX_EXPANDED) {
+      if (L->expanded == FE_MAX_EXPANDED + 1)
+        diag_error(L->d, stmts[i].loc, "the model expands to more than %d statements (through repeat and def calls)",
+                   FE_MAX_EXPANDED);
+      break;
+    }
+    L->cur_stmt = i;
+    lower_stmt(L, &stmts[i]);
+  }
+  L->body = body, L->nbody = nbody, L->cur_stmt = cur;
 }
 
 /* ---- cutting out the functions ---- */
@@ -514,23 +600,14 @@ FeModel *fe_compile(Arena *a, Diag *d, const char *path, const char *text, size_
   Lower L = {.a = a, .d = d, .prog = prog, .task = NNRT_TASK_REGRESS, .bce_logits = FE_ERR};
   L.m = ir_module_new(a, prog->name);
   L.f = ir_func_new(L.m, "model");
-  Result out = {0}, loss = {0};
-  for (int i = 0; i < prog->nstmts; i++) {
-    const Stmt *s = &prog->stmts[i];
-    L.cur_stmt = i;
-    switch (s->kind) {
-    case ST_INPUT: lower_input(&L, s); break;
-    case ST_PARAM: lower_param(&L, s); break;
-    case ST_LET: {
-      int v = fe_lower_expr(&L, s->expr);
-      name_value(&L, v, s->name);
-      define(&L, s->name, NK_LET, v, s->nameloc);
-      break;
-    }
-    case ST_OUTPUT: lower_result(&L, s, &out, "output"); break;
-    case ST_MINIMIZE: lower_result(&L, s, &loss, "minimize"); break;
-    }
-  }
+  fe_check_defs(&L);
+  /* Errors inside a def's expansion get a note per call (fe_note_frames). */
+  void (*context)(void *) = d->context;
+  void *context_arg = d->context_arg;
+  d->context = fe_note_frames, d->context_arg = &L;
+  fe_lower_stmts(&L, prog->stmts, prog->nstmts);
+  d->context = context, d->context_arg = context_arg;
+  FeResult out = L.out, loss = L.loss;
   if (!out.seen && !prog->syntax_errors)
     diag_error(d, prog->loc, "model '%s' has no 'output' statement", prog->name);
   if (!loss.seen && !prog->syntax_errors)

@@ -31,14 +31,25 @@ typedef struct FeNameTab {
   int cap, n;
 } FeNameTab;
 
+#define FE_MAX_PARAMS 12 /* conv2d has 11 */
+
 /* What a name in the model refers to. */
-typedef enum { NK_INPUT, NK_PARAM, NK_LET } NameKind;
+typedef enum {
+  NK_INPUT,
+  NK_PARAM,
+  NK_LET,
+  NK_CONST, /* a compile-time number: a def's number argument, a repeat's index, `d = 128` */
+  NK_GONE,  /* a repeat's index after its repeat: skipped by lookups */
+} NameKind;
 
 typedef struct FeName {
   const char *name;
   NameKind kind;
   int val; /* IR value, or FE_ERR */
   Loc loc;
+  double num; /* NK_CONST */
+  bool is_int;
+  bool is_index; /* a repeat's index: cannot be rebound */
 } FeName;
 
 /* A value whose meaning depends on the mode (batch_norm): `train` in
@@ -47,6 +58,28 @@ typedef struct FeName {
 typedef struct FeModal {
   int train, eval;
 } FeModal;
+
+/* The result of `output` or `minimize`. */
+typedef struct FeResult {
+  bool seen;
+  int v;
+  Loc loc;
+} FeResult;
+
+/* One level of expansion, innermost last: each error inside gets a note
+ * per level ("in call of 'block' (block_2)"), pointing at the call or the
+ * repeat. */
+typedef struct FeFrame {
+  const char *def; /* the def called, or NULL for a repeat's iteration */
+  const char *instance; /* the call's instance name: block_2 */
+  Loc loc;
+  int64_t iter, count; /* a repeat's iteration (from 0) and count */
+  const char *index;   /* its index name, or NULL */
+} FeFrame;
+
+/* Statements lowered in all, counting each expansion: bounds what nested
+ * repeats and defs can blow up into. */
+#define FE_MAX_EXPANDED 100000
 
 typedef struct Lower {
   Arena *a;
@@ -70,6 +103,20 @@ typedef struct Lower {
                    * they are the output, the task is NNRT_TASK_BINARY_LOGITS */
   FeModal *modal;
   int nmodal, modalcap;
+  /* The statement list being lowered (the model's, a def's, a repeat's)
+   * and the current one in it, for "used before it is defined". */
+  const Stmt *body;
+  int nbody;
+  FeResult out, loss;
+  /* Names are looked up from scope_base on: a def's body sees only its
+   * parameters and its own bindings. */
+  int scope_base;
+  const char *prefix; /* the def instance being expanded ("block_2"), or NULL */
+  FeFrame *frames;
+  int nframes, framecap;
+  int *rets; /* where the def call being expanded puts its return values */
+  int64_t expanded;
+  struct BParam **def_params; /* per prog->defs[i]: its parameters as a builtin's (lower_def.c) */
 } Lower;
 
 /* ---- lower.c ---- */
@@ -83,6 +130,16 @@ int fe_scalar(Lower *L, double v, Loc loc);
 const Type *fe_type(const Lower *L, int v);
 /* True if name is bound to a value (an input, a parameter, a binding). */
 bool fe_is_value_name(Lower *L, const char *name);
+/* The binding of name in the current scope, or NULL. */
+FeName *fe_lookup(Lower *L, const char *name);
+/* Binds name in the current scope (rebinding it if it is bound there). */
+FeName *fe_define(Lower *L, const char *name, NameKind kind, int v, Loc loc);
+/* name = v: binds a tensor (not a repeat's index) and names its node. */
+void fe_bind_name(Lower *L, const char *name, Loc loc, int v);
+/* Lowers a list of statements in the current scope. */
+void fe_lower_stmts(Lower *L, const Stmt *stmts, int n);
+/* Keeps name (a layer or def instance) from being given to another. */
+void fe_take_layer_name(Lower *L, const char *name);
 /* A fresh name for an IR value: base, or base.1, base.2, ... if taken. */
 const char *fe_unique_name(Lower *L, const char *base);
 void fe_add_layer(Lower *L, const char *name, const char *kind, int v, int64_t params, Loc loc);
@@ -113,6 +170,7 @@ typedef enum {
   P_INIT,   /* an initialiser: he_normal, normal(std: 0.1), ... */
   P_STR,    /* a string literal */
   P_PAD,    /* padding: an integer >= 0, or "same" (read as -1) or "valid" (0) */
+  P_ANY,    /* a def's parameter: a constant number (is_const), else a tensor */
 } ParamKind;
 
 /* def: the default written as source text; FE_REQUIRED: must be given;
@@ -128,7 +186,6 @@ typedef struct BParam {
   const char *choices; /* P_CHOICE */
 } BParam;
 
-#define FE_MAX_PARAMS 12 /* conv2d has 11 */
 
 /* A parameter initialiser before its fans are known. */
 typedef struct FeInit {
@@ -143,6 +200,7 @@ typedef struct BArg {
   int v;   /* P_TENSOR */
   int64_t i;
   double num;
+  bool is_const, is_int; /* P_ANY: num holds a constant (an integer if is_int) */
   bool b;
   const char *s; /* P_CHOICE, P_STR */
   int n;         /* P_AXES, P_SHAPE: list length */
@@ -212,6 +270,32 @@ const char *fe_layer_name(Lower *L, const BArg *a, const char *kind);
 /* Creates parameter <layer>.<suffix> [sh] with fans for he_normal and
  * glorot_uniform read off its [.., in, out] shape, and loads it. */
 int fe_layer_param(Lower *L, const char *layer, const char *suffix, Shape sh, FeInit init, Loc loc);
+
+/* ---- lower_def.c: defs, repeat, constants ---- */
+
+/* Checks the program's defs (names, parameters, defaults) once, before the
+ * model is lowered. */
+void fe_check_defs(Lower *L);
+/* Every builtin's and def's name, for suggestions. */
+const char **fe_callable_names(Lower *L, int *n);
+/* The def called name, or NULL. */
+const Def *fe_def_find(const Lower *L, const char *name);
+/* Expands a call of a def giving one value (an expression). */
+int fe_lower_def_call(Lower *L, const Def *df, const Expr *call);
+void fe_lower_unpack(Lower *L, const Stmt *s); /* a, b = f(x) */
+void fe_lower_repeat(Lower *L, const Stmt *s);
+void fe_lower_return(Lower *L, const Stmt *s);
+/* A compile-time number: literals, names bound to constants and + - * /
+ * ** of them (integers stay integers where the result is whole). False,
+ * without a message, if e is not one. */
+bool fe_const_value(Lower *L, const Expr *e, double *v, bool *is_int);
+/* A string argument with {name} replaced by the constant name holds
+ * ("block{i}" → "block2"); NULL after reporting a bad one. */
+const char *fe_interpolate(Lower *L, const Expr *str);
+/* name, or "<prefix>.name" inside a def's expansion. */
+const char *fe_prefixed(Lower *L, const char *name);
+/* The note for each frame of the expansion: the Diag's context hook. */
+void fe_note_frames(void *lower);
 
 /* ---- builtins_seq.c: the layers of sequence models ---- */
 

@@ -31,9 +31,15 @@ typedef struct Parser {
   Stmt pending;
   bool has_pending_item;
   TrainItem pending_item;
+  /* Where statements go: the model's list, a def's or a repeat's body. */
+  Stmt **body;
+  int *nbody, *bodycap;
+  const Def *in_def; /* parsing a def's body (return allowed, input not) */
+  int repeat_depth;  /* parsing a repeat's body (return not allowed) */
 } Parser;
 
-static const char *const keywords[] = {"model", "input", "param", "output", "minimize", "train"};
+static const char *const keywords[] = {"model", "input",  "param",  "output", "minimize",
+                                       "train", "def",    "repeat", "return"};
 static const char *const stmt_words[] = {"input", "param", "output", "minimize"};
 
 /* ---- tokens ---- */
@@ -167,6 +173,10 @@ static void parse_args(Parser *P, Expr *call, Expr *first) {
       advance(P);
       skip_nl(P);
       keyword_seen = true;
+    } else if (cur(P)->kind == TK_IDENT && lex_is(ahead(P, 1), "=")) {
+      /* Python's and Keras's spelling, dense(x, units=64) */
+      syntax_error(P, ahead(P, 1)->loc, "keyword arguments are written '%.*s: value', not '%.*s=value'",
+                   cur(P)->len, cur(P)->text, cur(P)->len, cur(P)->text);
     } else if (keyword_seen) {
       syntax_error(P, cur(P)->loc, "positional argument after a keyword argument");
     }
@@ -391,9 +401,8 @@ static void parse_type(Parser *P, TypeExpr *ty) {
 /* ---- statements ---- */
 
 static void push_stmt(Parser *P, const Stmt *s) {
-  Program *g = P->prog;
-  ARENA_GROW(P->a, g->stmts, g->nstmts, g->stmtcap, 16);
-  g->stmts[g->nstmts++] = *s;
+  ARENA_GROW(P->a, *P->body, *P->nbody, *P->bodycap, 16);
+  (*P->body)[(*P->nbody)++] = *s;
 }
 
 static void push_item(Parser *P, const TrainItem *it) {
@@ -421,17 +430,118 @@ static void end_stmt(Parser *P) {
     syntax_error(P, t->loc, "expected the end of the statement, found %s", describe(P, t));
 }
 
+static void parse_block(Parser *P, void (*item)(Parser *), const char *what);
+static void parse_stmt(Parser *P);
+
+/* Runs fn under its own recovery point: false after a syntax error in it
+ * (reported), with the tokens where the error stopped. For block headers,
+ * whose body is still parsed after an error. */
+static bool try_parse(Parser *P, void (*fn)(Parser *, void *), void *arg) {
+  jmp_buf jb, *outer = P->jb;
+  volatile bool ok = false;
+  P->jb = &jb;
+  if (setjmp(jb) == 0) {
+    fn(P, arg);
+    ok = true;
+  }
+  P->jb = outer;
+  return ok;
+}
+
+/* After an error in a block's header: skips to its '{' (on the same line
+ * only, for a repeat inside a block) and eats it; false if there is none. */
+static bool skip_to_brace(Parser *P, bool same_line) {
+  while (cur(P)->kind != TK_EOF && !is(P, "{") && !(same_line && cur(P)->kind == TK_NEWLINE)) advance(P);
+  return accept(P, "{");
+}
+
+/* Parses statements up to the closing '}' into *list (the '{' eaten). */
+static void parse_body(Parser *P, Stmt **list, int *n, const char *what) {
+  Stmt **body = P->body;
+  int *nbody = P->nbody, *cap = P->bodycap, mycap = 0;
+  P->body = list, P->nbody = n, P->bodycap = &mycap;
+  parse_block(P, parse_stmt, what);
+  P->body = body, P->nbody = nbody, P->bodycap = cap;
+  P->has_pending = false; /* the last inner statement's, pushed already */
+}
+
+/* repeat_header = "repeat" expr ("as" IDENT)? "{" */
+static void parse_repeat_header(Parser *P, void *arg) {
+  Stmt *rep = arg;
+  advance(P);
+  rep->expr = parse_expr(P);
+  if (accept(P, "as")) {
+    Token *name = expect_name(P, "a name for the repeat's index");
+    rep->name = tok_str(P, name);
+    rep->nameloc = name->loc;
+  }
+  expect(P, "{");
+}
+
+/* repeat = repeat_header stmt* "}"     the body runs N times in place */
+static void parse_repeat(Parser *P) {
+  Stmt *rep = arena_alloc(P->a, sizeof *rep);
+  rep->kind = ST_REPEAT;
+  rep->loc = cur(P)->loc;
+  if (P->repeat_depth >= 16) syntax_error(P, rep->loc, "repeat blocks are nested too deeply (at most 16)");
+  bool ok = try_parse(P, parse_repeat_header, rep);
+  /* still parse a body on this line, so that its '}' does not end the enclosing block */
+  if (!ok && !skip_to_brace(P, true)) return;
+  P->repeat_depth++;
+  parse_body(P, &rep->body, &rep->nbody, "repeat");
+  P->repeat_depth--;
+  if (ok) push_stmt(P, rep);
+}
+
 /* stmt = "input" IDENT ":" type
  *      | "param" IDENT ":" type "=" expr
  *      | "output" expr
  *      | "minimize" expr
- *      | IDENT "=" expr */
+ *      | IDENT ("," IDENT)* "=" expr
+ *      | repeat
+ *      | "return" expr ("," expr)*          (a def's last statement) */
 static void parse_stmt(Parser *P) {
   Token *t = cur(P);
   Stmt *s = &P->pending;
   memset(s, 0, sizeof *s);
   s->loc = t->loc;
-  if (lex_is(t, "input") || lex_is(t, "param")) {
+  if (P->in_def && (lex_is(t, "input") || lex_is(t, "output") || lex_is(t, "minimize")))
+    syntax_error(P, t->loc, "a def cannot have '%.*s' statements (%s)", t->len, t->text,
+                 lex_is(t, "input") ? "pass the tensor in as an argument" : "it gives its values with 'return'");
+  if (P->repeat_depth && (lex_is(t, "input") || lex_is(t, "output") || lex_is(t, "minimize")))
+    syntax_error(P, t->loc, "'%.*s' cannot be repeated: write it outside the repeat", t->len, t->text);
+  if (lex_is(t, "repeat")) {
+    parse_repeat(P);
+  } else if (lex_is(t, "return")) {
+    if (!P->in_def) syntax_error(P, t->loc, "'return' belongs at the end of a def");
+    if (P->repeat_depth) syntax_error(P, t->loc, "a def returns at its end, not inside a repeat");
+    s->kind = ST_RETURN;
+    advance(P);
+    P->has_pending = true;
+    int cap = 0;
+    do {
+      skip_nl(P);
+      Expr *e = parse_expr(P);
+      ARENA_GROW(P->a, s->rets, s->nrets, cap, 4);
+      s->rets[s->nrets++] = e;
+    } while (accept(P, ","));
+  } else if (t->kind == TK_IDENT && lex_is(ahead(P, 1), ",")) {
+    s->kind = ST_LET;
+    int cap = 0, loccap = 0;
+    do {
+      Token *name = expect_name(P, "a name to bind");
+      ARENA_GROW(P->a, s->names, s->nnames, cap, 4);
+      ARENA_GROW(P->a, s->namelocs, s->nnames, loccap, 4);
+      s->names[s->nnames] = tok_str(P, name);
+      s->namelocs[s->nnames++] = name->loc;
+    } while (accept(P, ","));
+    s->name = s->names[0];
+    s->nameloc = s->namelocs[0];
+    P->has_pending = true;
+    expect(P, "=");
+    skip_nl(P);
+    s->expr = parse_expr(P);
+  } else if (lex_is(t, "input") || lex_is(t, "param")) {
     bool param = lex_is(t, "param");
     s->kind = param ? ST_PARAM : ST_INPUT;
     advance(P);
@@ -519,7 +629,7 @@ static void parse_block(Parser *P, void (*item)(Parser *), const char *what) {
     }
     /* A block keyword here means the '}' before it is missing: stop, so
      * the next block still parses. */
-    if (lex_is(t, "model") || lex_is(t, "train")) {
+    if (lex_is(t, "model") || lex_is(t, "train") || lex_is(t, "def")) {
       diag_error(P->d, t->loc, "expected '}' before '%.*s'", t->len, t->text);
       return;
     }
@@ -530,24 +640,23 @@ static void parse_block(Parser *P, void (*item)(Parser *), const char *what) {
 /* header = "model" IDENT "{" | "train" "{"
  * On an error skips to the '{' so that the block's statements are still
  * checked. Returns the model's name token (NULL for train or on error). */
+typedef struct Header {
+  bool model;
+  Token *name;
+} Header;
+
+static void parse_header_tokens(Parser *P, void *arg) {
+  Header *h = arg;
+  advance(P); /* the keyword */
+  if (h->model) h->name = expect_name(P, "a model name");
+  skip_nl(P);
+  expect(P, "{");
+}
+
 static Token *parse_header(Parser *P, bool model) {
-  jmp_buf jb, *outer = P->jb;
-  Token *volatile name = NULL;
-  volatile bool ok = false;
-  P->jb = &jb;
-  if (setjmp(jb) == 0) {
-    advance(P); /* the keyword */
-    if (model) name = expect_name(P, "a model name");
-    skip_nl(P);
-    expect(P, "{");
-    ok = true;
-  }
-  P->jb = outer;
-  if (!ok) {
-    while (cur(P)->kind != TK_EOF && !is(P, "{")) advance(P);
-    accept(P, "{");
-  }
-  return name;
+  Header h = {.model = model};
+  if (!try_parse(P, parse_header_tokens, &h)) skip_to_brace(P, false);
+  return h.name;
 }
 
 /* model = header (stmt (NEWLINE | ";"))* "}" */
@@ -565,7 +674,7 @@ static void parse_model(Parser *P) {
     main->loc = kw->loc;
     main->name = name ? tok_str(P, name) : "model";
   }
-  parse_block(P, parse_stmt, "model");
+  parse_body(P, &P->prog->stmts, &P->prog->nstmts, "model");
   P->prog = main;
 }
 
@@ -585,7 +694,58 @@ static void parse_train(Parser *P) {
   P->prog = main;
 }
 
-/* program = (model | train)* EOF */
+/* def_header = "def" IDENT "(" (IDENT ("=" expr)? ("," ...)*)? ")" "{" */
+static void parse_def_header(Parser *P, void *arg) {
+  Def *df = arg;
+  advance(P);
+  Token *name = expect_name(P, "a def name");
+  df->name = tok_str(P, name);
+  df->loc = name->loc;
+  expect(P, "(");
+  int cap = 0;
+  skip_nl(P);
+  while (!is(P, ")")) {
+    Token *pn = expect_name(P, "a parameter name");
+    ARENA_GROW(P->a, df->params, df->nparams, cap, 4);
+    DefParam *prm = &df->params[df->nparams++];
+    *prm = (DefParam){.name = tok_str(P, pn), .loc = pn->loc};
+    if (accept(P, "=")) prm->def = parse_expr(P);
+    skip_nl_before(P, ")");
+    if (!accept(P, ",")) break;
+    skip_nl(P);
+  }
+  expect(P, ")");
+  skip_nl(P);
+  expect(P, "{");
+}
+
+/* def = def_header stmt* "}"     the body ends with its one return */
+static void parse_def(Parser *P) {
+  Def *df = arena_alloc(P->a, sizeof *df);
+  if (!try_parse(P, parse_def_header, df) && !skip_to_brace(P, false)) return;
+  P->in_def = df;
+  parse_body(P, &df->body, &df->nbody, "def");
+  P->in_def = NULL;
+  if (!df->name) return;
+  /* A def with a bad return is still registered, with no values: its
+   * calls then fail without a second message. */
+  bool early = false;
+  for (int i = 0; i + 1 < df->nbody && !early; i++)
+    if ((early = df->body[i].kind == ST_RETURN))
+      diag_error(P->d, df->body[i + 1].loc, "a def ends at its 'return'; this statement comes after it");
+  const Stmt *last = df->nbody ? &df->body[df->nbody - 1] : NULL;
+  if (early) {
+  } else if (!last || last->kind != ST_RETURN) {
+    diag_error(P->d, df->loc, "def '%s' has no 'return' at its end (it gives its values with return a, b)",
+               df->name);
+  } else if (!last->expr) { /* else a syntax error in it, reported: nrets stays 0 */
+    df->nrets = last->nrets;
+  }
+  ARENA_GROW(P->a, P->prog->defs, P->prog->ndefs, P->prog->defcap, 4);
+  P->prog->defs[P->prog->ndefs++] = *df;
+}
+
+/* program = (model | train | def)* EOF */
 Program *parse_program(Arena *a, Diag *d, Token *toks, int ntok) {
   Parser P = {.a = a, .d = d, .toks = toks, .ntok = ntok};
   int errors0 = d->nerrors;
@@ -596,13 +756,16 @@ Program *parse_program(Arena *a, Diag *d, Token *toks, int ntok) {
     if (t->kind == TK_EOF) break;
     if (lex_is(t, "model")) {
       parse_model(&P);
+    } else if (lex_is(t, "def")) {
+      parse_def(&P);
     } else if (lex_is(t, "train")) {
       parse_train(&P);
     } else {
-      if (t->kind != TK_BAD) diag_error(d, t->loc, "expected a 'model' or 'train' block, found %s", describe(&P, t));
+      if (t->kind != TK_BAD)
+        diag_error(d, t->loc, "expected a 'model', 'train' or 'def' block, found %s", describe(&P, t));
       /* Resume at the next block keyword. */
       do advance(&P);
-      while (cur(&P)->kind != TK_EOF && !is(&P, "model") && !is(&P, "train"));
+      while (cur(&P)->kind != TK_EOF && !is(&P, "model") && !is(&P, "train") && !is(&P, "def"));
     }
   }
   if (!P.prog->has_model) {
@@ -611,82 +774,4 @@ Program *parse_program(Arena *a, Diag *d, Token *toks, int ntok) {
   }
   P.prog->syntax_errors = d->nerrors > errors0;
   return P.prog;
-}
-
-/* ---- printing (tests, debugging) ---- */
-
-void parse_print_expr(FILE *out, const Expr *e) {
-  static const char *const ops[] = {"+", "-", "*", "/", "@", "**"};
-  switch (e->kind) {
-  case EX_ERROR: fputs("<error>", out); break;
-  case EX_NUM: fprintf(out, "%g", e->num); break;
-  case EX_STR: fprintf(out, "\"%s\"", e->name); break;
-  case EX_NAME: fputs(e->name, out); break;
-  case EX_LIST:
-    fputc('[', out);
-    for (int i = 0; i < e->nitems; i++) {
-      if (i) fputc(' ', out);
-      parse_print_expr(out, e->items[i]);
-    }
-    fputc(']', out);
-    break;
-  case EX_NEG:
-    fputs("(neg ", out);
-    parse_print_expr(out, e->lhs);
-    fputc(')', out);
-    break;
-  case EX_BINARY:
-    fprintf(out, "(%s ", ops[e->op]);
-    parse_print_expr(out, e->lhs);
-    fputc(' ', out);
-    parse_print_expr(out, e->rhs);
-    fputc(')', out);
-    break;
-  case EX_CALL:
-    fprintf(out, "(%s", e->name);
-    for (int i = 0; i < e->nargs; i++) {
-      fputc(' ', out);
-      if (e->args[i].key) fprintf(out, "%s=", e->args[i].key);
-      parse_print_expr(out, e->args[i].val);
-    }
-    fputc(')', out);
-    break;
-  }
-}
-
-/* ---- suggestions ---- */
-
-/* Edit distance counting a swap of neighbours as one edit (optimal string
- * alignment): "axsi" is one typo away from "axis". */
-static int edit_distance(const char *a, const char *b) {
-  size_t la = strlen(a), lb = strlen(b);
-  if (la > 64 || lb > 64) return 1000;
-  int dist[65][65];
-  for (size_t i = 0; i <= la; i++) dist[i][0] = (int)i;
-  for (size_t j = 0; j <= lb; j++) dist[0][j] = (int)j;
-  for (size_t i = 1; i <= la; i++)
-    for (size_t j = 1; j <= lb; j++) {
-      int best = dist[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
-      if (dist[i - 1][j] + 1 < best) best = dist[i - 1][j] + 1;
-      if (dist[i][j - 1] + 1 < best) best = dist[i][j - 1] + 1;
-      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && dist[i - 2][j - 2] + 1 < best)
-        best = dist[i - 2][j - 2] + 1;
-      dist[i][j] = best;
-    }
-  return dist[la][lb];
-}
-
-const char *fe_suggest(const char *name, const char *const *cands, int ncands) {
-  /* One edit for short names, two for longer ones, none for one letter
-   * (every other one-letter name is one edit away): beyond that the
-   * "suggestion" is more often noise than help. */
-  size_t len = strlen(name);
-  int limit = len <= 1 ? 0 : len <= 4 ? 1 : 2, best = limit + 1;
-  const char *pick = NULL;
-  for (int i = 0; i < ncands; i++) {
-    if (!cands[i] || !strcmp(cands[i], name)) continue;
-    int dist = edit_distance(name, cands[i]);
-    if (dist < best) best = dist, pick = cands[i];
-  }
-  return pick;
 }

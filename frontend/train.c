@@ -84,6 +84,14 @@ static void set_optimizer(Lower *L, const TrainItem *it) {
     else diag_error(L->d, e->loc, "unknown optimizer '%s' (expected adam, adamw, sgd or rmsprop)", e->name);
     return;
   }
+  /* Keras's Adam(weight_decay=...) decays the weights apart from the
+   * gradient: that is adamw here (plain adam keeps PyTorch's meaning). */
+  for (int i = 0; o->kind == OPT_ADAM && e->kind == EX_CALL && i < e->nargs; i++)
+    if (e->args[i].key && !strcmp(e->args[i].key, "weight_decay")) {
+      diag_error(L->d, e->args[i].keyloc, "adam takes no weight_decay; use adamw(weight_decay: ...), Adam with "
+                                          "decoupled weight decay (Keras's weight_decay on Adam, PyTorch's AdamW)");
+      return;
+    }
   /* A bare name binds no arguments: every parameter takes its default. */
   Expr bare = {.kind = EX_CALL, .loc = e->loc, .name = e->name};
   BArg args[FE_MAX_PARAMS];

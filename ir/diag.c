@@ -58,6 +58,7 @@ void diag_error(Diag *d, Loc loc, const char *fmt, ...) {
   va_start(ap, fmt);
   report(d, loc, "error", fmt, ap);
   va_end(ap);
+  if (d->context) d->context(d->context_arg);
 }
 
 void diag_warning(Diag *d, Loc loc, const char *fmt, ...) {

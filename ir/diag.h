@@ -32,6 +32,10 @@ typedef struct Diag {
   int color;     /* nonzero: ANSI colours */
   Source sources[16];
   int nsources;
+  /* Called after each error is printed, to add notes that say where it
+   * happened (the frontend: "in call of 'block'"); NULL: none. */
+  void (*context)(void *arg);
+  void *context_arg;
 } Diag;
 
 void diag_init(Diag *d, FILE *out);

@@ -158,7 +158,9 @@ static int is_bare_name(const char *s) {
 
 const char *rt_data_default_dir(const char *dataset, char *buf, size_t size) {
   /* Debian's dataset-<name> packages install to /usr/share/datasets/<name>,
-   * with '-' where the model's name has '_' (fashion_mnist -> fashion-mnist). */
+   * with '-' where the model's name has '_' (fashion_mnist -> fashion-mnist).
+   * Anything but a bare name (is_bare_name) is a path or a spec, taken as it
+   * is: absolute, or relative to the working directory, like --data. */
   if (!dataset || !*dataset) return NULL;
   if (!is_bare_name(dataset)) { /* a path or a spec names itself */
     int n = snprintf(buf, size, "%s", dataset);
@@ -174,7 +176,8 @@ const char *rt_data_default_dir(const char *dataset, char *buf, size_t size) {
 const char *rt_data_dir(const char *given, const char *dataset, char *buf, size_t size, RtError *e) {
   if (given) return given;
   if (!rt_data_default_dir(dataset, buf, size)) {
-    rt_fail(e, RT_EXIT_USAGE, "the model names no data set; give one with --data DIR");
+    rt_fail(e, RT_EXIT_USAGE,
+            "the model names no data set (its train block has no 'data' line); give one with --data DIR");
     return NULL;
   }
   return buf;

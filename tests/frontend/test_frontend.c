@@ -557,7 +557,8 @@ static void test_no_crash(const char *seed_src) {
   }
   /* Random edits: deletions, insertions of tokens and raw bytes. */
   static const char *const bits[] = {"(", ")", "[", "]", "{", "}", ",", ":", "|>", "@", "**", "-", "=",
-                                     "\n", "\"", "#", "relu", "dense", "x", "0", "-1", "1e9", "\x01", "\xff"};
+                                     "\n", "\"", "#", "relu", "dense", "x", "0", "-1", "1e9", "\x01", "\xff",
+                                     "def", "repeat", "return", " as ", "f(x)", "{i}"};
   for (int iter = 0; iter < 1500; iter++) {
     memcpy(buf, seed_src, len + 1);
     size_t n = len;
@@ -584,6 +585,64 @@ static void test_no_crash(const char *seed_src) {
   CHECK(ok > 1500);
 }
 
+/* ---- def, repeat, suggestions ---- */
+
+static bool has_global(const IrModule *m, const char *name) { return ir_global_find(m, name) >= 0; }
+
+static void test_defs(void) {
+  Arena *a = arena_new();
+  char *diags;
+  int nerr;
+  /* Instances number per def and per enclosing instance; name: and {i}
+   * name them; a def's params are named under it; constants reach units,
+   * dims and defaults; repeat 0 is nothing. */
+  FeModel *fm = compile(a,
+                        "def inner(h, d) {\n  param s: f32[d] = ones\n  return dense(h, d) * s\n}\n"
+                        "def outer(h, d, k = 2) {\n  h = inner(h, d * k)\n  return inner(h, d), d\n}\n"
+                        "model m {\n  input x: f32[B, 4]\n  w = 4\n  h = x\n"
+                        "  repeat 2 as i { h, c = outer(h, w) }\n"
+                        "  repeat 2 as i { repeat 2 as j { h = dense(h, w, name: \"fc{i}_{j}\") } }\n"
+                        "  repeat 0 { h = dense(h, 3) }\n"
+                        "  h, c = outer(h, 4, k: 1, name: \"last\")\n  output h * c\n  minimize mean(h)\n}\n",
+                        &diags, &nerr);
+  CHECK(fm != NULL);
+  if (fm) {
+    const IrModule *m = fm->mod;
+    CHECK(has_global(m, "outer_1.inner_1.dense_1.w") && has_global(m, "outer_1.inner_2.dense_1.w"));
+    CHECK(has_global(m, "outer_2.inner_1.s") && has_global(m, "last.inner_2.dense_1.b"));
+    CHECK(has_global(m, "fc0_0.w") && has_global(m, "fc1_1.w") && !has_global(m, "dense_1.w"));
+    int g = ir_global_find(m, "outer_1.inner_1.s"); /* d * k = 8 */
+    CHECK(g >= 0 && m->globals[g].ty.sh.rank == 1 && m->globals[g].ty.sh.d[0] == 8);
+    g = ir_global_find(m, "last.inner_1.s"); /* k: 1 */
+    CHECK(g >= 0 && m->globals[g].ty.sh.d[0] == 4);
+    Diag vd;
+    diag_init(&vd, stderr);
+    CHECK(ir_verify(fm->mod, &vd));
+  } else {
+    fputs(diags, stderr);
+  }
+
+  /* Expansion is bounded: a million statements is an error, not a hang. */
+  fm = compile(a, "model m {\n  input x: f32[B]\n  repeat 1000 { repeat 1000 { x = x } }\n  output x\n"
+                  "  minimize mean(x)\n}\n", &diags, &nerr);
+  CHECK(!fm && nerr == 1 && strstr(diags, "expands to more than 100000 statements"));
+  arena_free(a);
+
+  /* Suggestions: Keras spellings only where the nnc name is a candidate;
+   * no substituted letter in short names. */
+  const char *fns[] = {"max", "mean", "sum", "mse", "relu", "gelu", "kernel", "stride", "cross_entropy"};
+  int nf = (int)(sizeof fns / sizeof *fns);
+  CHECK(!fe_suggest("mae", fns, nf) && !fe_suggest("sun", fns, nf) && !fe_suggest("selu", fns, nf));
+  CHECK(!fe_suggest("msle", fns, nf) && !fe_suggest("return_sequences", fns, nf));
+  CHECK_STR(fe_suggest("maen", fns, nf), "mean");
+  CHECK_STR(fe_suggest("rleu", fns, nf), "relu");
+  CHECK_STR(fe_suggest("MAX", fns, nf), "max");
+  CHECK_STR(fe_suggest("kernel_size", fns, nf), "kernel");
+  CHECK_STR(fe_suggest("Strides", fns, nf), "stride");
+  CHECK_STR(fe_suggest("SparseCategoricalCrossentropy", fns, nf), "cross_entropy");
+  CHECK_STR(fe_suggest("cross_entrpy", fns, nf), "cross_entropy");
+}
+
 static char *read_all(const char *path) {
   FILE *f = fopen(path, "rb");
   if (!f) return NULL;
@@ -605,10 +664,15 @@ int main(int argc, char **argv) {
   test_lowering();
   test_layer_counts();
   test_loss_values();
+  test_defs();
   char *src = read_all(fashion_path);
   CHECK(src != NULL);
   if (src) test_no_crash(src);
   free(src);
+  /* the same for defs, repeat and unpacking, nested */
+  test_no_crash("def f(h, d = 2) {\n  g = dense(h, d * 2, name: \"a{d}\")\n  repeat 2 as i { g = g + i }\n"
+                "  return g, h\n}\nmodel m {\n  input x: f32[B, 4]\n  repeat 2 as j {\n"
+                "    a, b = f(x, 4)\n    repeat j { x = a + b }\n  }\n  output x\n  minimize mean(x)\n}\n");
   printf("%d passed, %d failed\n", npass, nfail);
   return nfail ? 1 : 0;
 }

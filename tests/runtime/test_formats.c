@@ -604,6 +604,13 @@ static void test_data_binding(void) {
   CHECK_ERR(rt_data_load(tmp("nodir"), RT_SPLIT_TRAIN, NNRT_F32, NNRT_I32, &d, &e), e, "no such directory");
   char dd[64];
   CHECK(strcmp(rt_data_default_dir("fashion_mnist", dd, sizeof dd), "/usr/share/datasets/fashion-mnist") == 0);
+  /* paths are paths: absolute, or relative to the working directory */
+  CHECK(strcmp(rt_data_default_dir("/abs/my_dir", dd, sizeof dd), "/abs/my_dir") == 0);
+  CHECK(strcmp(rt_data_default_dir("./my_dir", dd, sizeof dd), "./my_dir") == 0);
+  CHECK(strcmp(rt_data_default_dir("data/my_set", dd, sizeof dd), "data/my_set") == 0);
+  CHECK(strcmp(rt_data_default_dir(".", dd, sizeof dd), ".") == 0);
+  CHECK(rt_data_default_dir(NULL, dd, sizeof dd) == NULL);
+  CHECK_ERR(rt_data_dir(NULL, NULL, dd, sizeof dd, &e) == NULL ? -1 : 0, e, "its train block has no 'data' line");
 }
 
 int main(void) {
