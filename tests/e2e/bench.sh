@@ -16,8 +16,10 @@ tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 if "$nnc" bench "$ex" --steps 0 2>"$tmp/err"; then echo "FAIL: --steps 0 accepted"; exit 1; fi
 grep -q "steps needs a positive integer" "$tmp/err"
 if "$nnc" bench 2>/dev/null; then echo "FAIL: no input accepted"; exit 1; fi
+if "$nnc" bench "$ex" --rounds 0 2>"$tmp/err"; then echo "FAIL: --rounds 0 accepted"; exit 1; fi
+grep -q "rounds needs an integer from 1 to 100" "$tmp/err"
 
-"$nnc" bench "$ex" --steps 5 --threads 2 --json --svg "$tmp/b.svg" >"$tmp/b.json"
+"$nnc" bench "$ex" --steps 5 --rounds 2 --threads 2 --json --svg "$tmp/b.svg" >"$tmp/b.json"
 "$py" - "$tmp/b.json" "$tmp/b.svg" <<'EOF'
 import json, sys, xml.etree.ElementTree as ET
 r = json.load(open(sys.argv[1]))
