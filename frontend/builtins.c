@@ -213,7 +213,7 @@ static int lower_pow(Lower *L, const Builtin *b, const Expr *call, BArg *a) {
   return fe_emit(L, b->op, &a[0].v, 1, &at, NULL, call->loc);
 }
 
-static int to_f32(Lower *L, int x, Loc loc) {
+int fe_to_f32(Lower *L, int x, Loc loc) {
   if (ty(L, x)->dt == DT_F32) return x;
   Type t = *ty(L, x);
   t.dt = DT_F32;
@@ -223,7 +223,7 @@ static int to_f32(Lower *L, int x, Loc loc) {
 /* float(x): i32 → f32 */
 static int lower_float(Lower *L, const Builtin *b, const Expr *call, BArg *a) {
   (void)b;
-  return to_f32(L, a[0].v, call->loc);
+  return fe_to_f32(L, a[0].v, call->loc);
 }
 
 /* onehot(labels i32 [..], classes): f32 [.., classes], 1 at each label's
@@ -314,7 +314,7 @@ static int lower_cross_entropy(Lower *L, const Builtin *b, const Expr *call, BAr
  * turning the loss into inf (PyTorch clamps the logs at -100 instead). */
 static int lower_bce(Lower *L, const Builtin *b, const Expr *call, BArg *a) {
   Loc loc = call->loc;
-  int p = a[0].v, y = to_f32(L, a[1].v, loc);
+  int p = a[0].v, y = fe_to_f32(L, a[1].v, loc);
   if (y < 0 || !match_shapes(L, b, call, &p, &y)) return FE_ERR;
   int eps = fe_scalar(L, 1e-7, loc), one = fe_scalar(L, 1, loc);
   int logp = fe_emit1(L, OP_LOG, fe_emit2(L, OP_ADD, p, eps, loc), loc);
@@ -329,7 +329,7 @@ static int lower_bce(Lower *L, const Builtin *b, const Expr *call, BArg *a) {
 /* mse(pred, target): mean((pred - target) ** 2) */
 static int lower_mse(Lower *L, const Builtin *b, const Expr *call, BArg *a) {
   Loc loc = call->loc;
-  int p = a[0].v, y = to_f32(L, a[1].v, loc);
+  int p = a[0].v, y = fe_to_f32(L, a[1].v, loc);
   if (y < 0 || !match_shapes(L, b, call, &p, &y)) return FE_ERR;
   Attrs sq = {.value = 2};
   int d = fe_emit2(L, OP_SUB, p, y, loc);
@@ -721,11 +721,12 @@ static const Builtin builtins[] = {
 };
 #define NBUILTINS ((int)(sizeof builtins / sizeof *builtins))
 
-/* The tables: this file's, then the recurrent layers' (builtins_rnn.c). */
+/* The tables: this file's, then the recurrent layers' (builtins_rnn.c),
+ * then attention's and the masks' (builtins_attn.c). */
 static const struct {
   const Builtin *tab;
   const int *n;
-} tables[] = {{builtins, &(const int){NBUILTINS}}, {fe_rnn_builtins, &fe_rnn_nbuiltins}};
+} tables[] = {{builtins, &(const int){NBUILTINS}}, {fe_rnn_builtins, &fe_rnn_nbuiltins}, {fe_attn_builtins, &fe_attn_nbuiltins}};
 #define NTABLES ((int)(sizeof tables / sizeof *tables))
 
 const Builtin *fe_builtin_find(const char *name) {

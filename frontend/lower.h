@@ -164,6 +164,9 @@ const char *fe_layer_name(Lower *L, const BArg *a, const char *kind);
 /* The recurrent layers (builtins_rnn.c), searched after builtins.c's. */
 extern const Builtin fe_rnn_builtins[];
 extern const int fe_rnn_nbuiltins;
+/* Comparisons, where, mean_pool and multihead_attention (builtins_attn.c). */
+extern const Builtin fe_attn_builtins[];
+extern const int fe_attn_nbuiltins;
 int fe_lower_call(Lower *L, const Expr *call);
 /* Reads an initialiser expression (a name or a call). */
 bool fe_read_init(Lower *L, const Expr *e, FeInit *out);
@@ -184,6 +187,9 @@ const char *fe_layer_name(Lower *L, const BArg *a, const char *kind);
 /* Creates parameter <layer>.<suffix> [sh] with fans for he_normal and
  * glorot_uniform read off its [.., in, out] shape, and loads it. */
 int fe_layer_param(Lower *L, const char *layer, const char *suffix, Shape sh, FeInit init, Loc loc);
+
+/* x as f32 (a cast when it is an integer tensor). */
+int fe_to_f32(Lower *L, int x, Loc loc);
 
 /* ---- builtins_seq.c: the layers of sequence models ---- */
 

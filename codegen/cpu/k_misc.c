@@ -8,9 +8,10 @@
  * view's strides. views.c materialises anything else (a broadcast) first.
  * The product goes straight into its destination (an output buffer, a
  * workspace slot) with beta = 0. A 3-d by 2-d product is one sgemm of G*M
- * rows (its 3-d operand is contiguous). A batched (3-d) matmul takes contiguous
+ * rows (its 3-d operand is contiguous). A batched (3-d or more) matmul takes contiguous
  * operands (views.c copies others: the flags still transpose for free) and
- * is a loop of sgemm calls. nnrt_sgemm, not cblas_sgemm: the runtime splits
+ * is a loop of sgemm calls, one per matrix of the leading axes (B*H of them
+ * for attention's [B,H,T,dh] products). nnrt_sgemm, not cblas_sgemm: the runtime splits
  * the product over its thread pool in a way that does not change the
  * result with the thread count (runtime/rt_blas.c). A matmul kernel with an
  * epilogue (a GEMM group, k_epilogue.c) calls nnrt_sgemm_ep, which runs the
@@ -35,10 +36,10 @@ static void operand(CgFn *F, const IrNode *mm, int i, LLVMValueRef *ptr, int *tr
   const CgVal *v = &p->val[a];
   const Shape *s = &p->f->nodes[a].ty.sh;
   int flag = i == 0 ? mm->at.ta : mm->at.tb;
-  if (s->rank == 3) { /* contiguous [G, rows, cols] (views.c) */
+  if (s->rank >= 3) { /* contiguous [G.., rows, cols] (views.c) */
     if (v->kind != CV_BUF || !cg_view_rowmajor(&v->v, s)) unreachable("batched matmul operand not contiguous");
     *trans = flag;
-    *ld = cg_mono_val(F, cg_mono_dim(s->d[2]));
+    *ld = cg_mono_val(F, cg_mono_dim(s->d[s->rank - 1]));
     *ptr = view_ptr(F, &v->v);
     return;
   }
@@ -59,11 +60,13 @@ void cg_emit_matmul(CgFn *F, const CgKernel *k, LLVMValueRef ep, LLVMValueRef ct
   const IrNode *mm = &F->p->f->nodes[k->root];
   const Shape *as = &F->p->f->nodes[mm->args[0]].ty.sh;
   const Shape *bs = &F->p->f->nodes[mm->args[1]].ty.sh;
-  int r = as->rank - 2, rb = bs->rank - 2; /* 1 for a batch of products */
+  int r = as->rank - 2, rb = bs->rank - 2; /* the batch axes, 0 for one product */
   CgMono M = cg_mono_dim(as->d[r + (mm->at.ta ? 1 : 0)]), K = cg_mono_dim(as->d[r + (mm->at.ta ? 0 : 1)]);
   CgMono N = cg_mono_dim(bs->d[rb + (mm->at.tb ? 0 : 1)]);
-  /* [G,M,K] x [K,N]: a contiguous A is one [G*M, K] matrix, one sgemm. */
-  if (r && !rb) M = cg_mono_mul(cg_mono_dim(as->d[0]), M), r = 0;
+  CgMono G = cg_mono(1); /* the batch: the product of the leading axes */
+  for (int i = 0; i < r; i++) G = cg_mono_mul(G, cg_mono_dim(as->d[i]));
+  /* [G..,M,K] x [K,N]: a contiguous A is one [G*M, K] matrix, one sgemm. */
+  if (r && !rb) M = cg_mono_mul(G, M), r = 0;
   LLVMValueRef pa, pb, lda, ldb, pc = cg_buf_ptr(F, F->p->own[k->root]);
   int ta, tb;
   operand(F, mm, 0, &pa, &ta, &lda);
@@ -73,7 +76,7 @@ void cg_emit_matmul(CgFn *F, const CgKernel *k, LLVMValueRef ep, LLVMValueRef ct
   CgFor g;
   if (r && ep) unreachable("a batch of products has no epilogue (ir/groups.c)");
   if (r) {
-    cg_for_begin(F, &g, cg_i64(cx, 0), cg_mono_val(F, cg_mono_dim(as->d[0])), "batch");
+    cg_for_begin(F, &g, cg_i64(cx, 0), cg_mono_val(F, G), "batch");
     pa = cg_gep(F, cx->t_f32, pa, LLVMBuildMul(cx->b, g.iv, cg_mono_val(F, cg_mono_mul(M, K)), ""));
     pb = cg_gep(F, cx->t_f32, pb, LLVMBuildMul(cx->b, g.iv, cg_mono_val(F, cg_mono_mul(K, N)), ""));
     pc = cg_gep(F, cx->t_f32, pc, LLVMBuildMul(cx->b, g.iv, cg_mono_val(F, cg_mono_mul(M, N)), ""));
