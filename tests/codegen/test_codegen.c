@@ -19,6 +19,7 @@
 void test_object(void);   /* test_object.c */
 void test_dtypes(void);   /* test_dtypes.c */
 void test_epilogue(void); /* test_epilogue.c */
+void test_attn(void);     /* test_attn.c */
 
 
 static IrFunc *fwd(IrModule *m) { return ir_func_new(m, IR_FN_FORWARD); }
@@ -457,6 +458,7 @@ int main(void) {
   test_softmax();
   test_degenerate();
   test_matmul();
+  test_attn();
   test_epilogue();
   test_layout();
   test_onehot();
