@@ -10,8 +10,9 @@
  * workspace slot) with beta = 0. A 3-d by 2-d product is one sgemm of G*M
  * rows (its 3-d operand is contiguous). A batched (3-d or more) matmul takes contiguous
  * operands (views.c copies others: the flags still transpose for free) and
- * is a loop of sgemm calls, one per matrix of the leading axes (B*H of them
- * for attention's [B,H,T,dh] products). nnrt_sgemm, not cblas_sgemm: the runtime splits
+ * is one nnrt_sgemm_batch call over the matrices of the leading axes (B*H
+ * of them for attention's [B,H,T,dh] products), which the runtime runs side
+ * by side on its pool. nnrt_sgemm, not cblas_sgemm: the runtime splits
  * the product over its thread pool in a way that does not change the
  * result with the thread count (runtime/rt_blas.c). A matmul kernel with an
  * epilogue (a GEMM group, k_epilogue.c) calls nnrt_sgemm_ep, which runs the
@@ -72,14 +73,27 @@ void cg_emit_matmul(CgFn *F, const CgKernel *k, LLVMValueRef ep, LLVMValueRef ct
   operand(F, mm, 0, &pa, &ta, &lda);
   operand(F, mm, 1, &pb, &tb, &ldb);
   LLVMValueRef n = cg_mono_val(F, N);
-  /* A batch: one sgemm per matrix, each one parallel inside nnrt_sgemm. */
-  CgFor g;
   if (r && ep) unreachable("a batch of products has no epilogue (ir/groups.c)");
-  if (r) {
-    cg_for_begin(F, &g, cg_i64(cx, 0), cg_mono_val(F, G), "batch");
-    pa = cg_gep(F, cx->t_f32, pa, LLVMBuildMul(cx->b, g.iv, cg_mono_val(F, cg_mono_mul(M, K)), ""));
-    pb = cg_gep(F, cx->t_f32, pb, LLVMBuildMul(cx->b, g.iv, cg_mono_val(F, cg_mono_mul(K, N)), ""));
-    pc = cg_gep(F, cx->t_f32, pc, LLVMBuildMul(cx->b, g.iv, cg_mono_val(F, cg_mono_mul(M, N)), ""));
+  if (r) { /* a batch: one call, the runtime runs the products side by side */
+    LLVMValueRef args[17] = {cg_i32(cx, ta),
+                             cg_i32(cx, tb),
+                             cg_mono_val(F, M),
+                             n,
+                             cg_mono_val(F, K),
+                             cg_f32(cx, 1),
+                             pa,
+                             lda,
+                             cg_mono_val(F, cg_mono_mul(M, K)),
+                             pb,
+                             ldb,
+                             cg_mono_val(F, cg_mono_mul(K, N)),
+                             cg_f32(cx, 0),
+                             pc,
+                             n,
+                             cg_mono_val(F, cg_mono_mul(M, N)),
+                             cg_mono_val(F, G)};
+    LLVMBuildCall2(cx->b, cx->ft_sgemm_batch, cx->f_sgemm_batch, args, 17, "");
+    return;
   }
   LLVMValueRef args[15] = {cg_i32(cx, ta),
                            cg_i32(cx, tb),
@@ -98,7 +112,6 @@ void cg_emit_matmul(CgFn *F, const CgKernel *k, LLVMValueRef ep, LLVMValueRef ct
                            ctx};
   if (ep) LLVMBuildCall2(cx->b, cx->ft_sgemm_ep, cx->f_sgemm_ep, args, 15, "");
   else LLVMBuildCall2(cx->b, cx->ft_sgemm, cx->f_sgemm, args, 13, "");
-  if (r) cg_for_end(F, &g);
 }
 
 /* ---- onehot ---- */

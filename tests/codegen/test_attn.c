@@ -94,6 +94,7 @@ static void test_matmul4(void) {
         char name[64];
         snprintf(name, sizeof name, "matmul 4-d ta=%d tb=%d%s", ta, tb, sym ? " [B]" : "");
         t_check3(m, (CheckOpts){.syms = {3}}, name);
+        EXPECT(hk_gemm_batch_calls == 1, "%s: %d nnrt_sgemm_batch calls", name, hk_gemm_batch_calls);
       }
   IrModule *m = t_module("heads");
   IrFunc *f = fwd(m);
