@@ -51,7 +51,8 @@ static int expand(Lower *L, int mask, int rank, const int *ones, int nones, Loc 
   Type t = {.dt = DT_F32, .sh = {.rank = rank}};
   for (int i = 0, k = 0; i < rank; i++) {
     bool one = false;
-    for (int j = 0; j < nones; j++) one |= ones[j] == i;
+    for (int j = 0; j < nones; j++)
+      one |= ones[j] == i;
     t.sh.d[i] = one ? 1 : s->d[k++];
   }
   return fe_emit(L, OP_RESHAPE, &mask, 1, NULL, &t, loc);
@@ -66,7 +67,8 @@ static int lower_mean_pool(Lower *L, const Builtin *b, const Expr *call, BArg *a
   char buf[IR_TYPE_STRLEN];
   Loc loc = call->loc;
   if (t->dt != DT_F32 || t->sh.rank != 3) {
-    diag_error(L->d, a[0].loc, "mean_pool expects a sequence f32[batch, steps, features], got %s", fe_type_str(L, t, buf));
+    diag_error(L->d, a[0].loc, "mean_pool expects a sequence f32[batch, steps, features], got %s",
+               fe_type_str(L, t, buf));
     return FE_ERR;
   }
   Attrs over_steps = {.naxes = 1, .axes = {1}};
@@ -107,11 +109,13 @@ static int lower_mha(Lower *L, const Builtin *b, const Expr *call, BArg *a) {
   int64_t H = a[1].i, D = t->sh.rank == 3 ? t->sh.d[2] : 0;
   bool ok = true;
   if (t->dt != DT_F32 || t->sh.rank != 3 || IR_IS_SYM(t->sh.d[2])) {
-    diag_error(L->d, a[0].loc, "multihead_attention expects a sequence f32[batch, steps, features] with static features, got %s",
+    diag_error(L->d, a[0].loc,
+               "multihead_attention expects a sequence f32[batch, steps, features] with static features, got %s",
                fe_type_str(L, t, buf));
     ok = false;
   } else if (H <= 0 || D % H) {
-    diag_error(L->d, a[1].loc, "heads must be a positive divisor of the %lld features, got %lld", (long long)D, (long long)H);
+    diag_error(L->d, a[1].loc, "heads must be a positive divisor of the %lld features, got %lld", (long long)D,
+               (long long)H);
     ok = false;
   } else if (D > 65536) {
     diag_error(L->d, a[0].loc, "multihead_attention supports at most 65536 features, got %lld", (long long)D);
@@ -153,7 +157,8 @@ static int lower_mha(Lower *L, const Builtin *b, const Expr *call, BArg *a) {
   return y;
 }
 
-#define TWO {"a", P_TENSOR, FE_REQUIRED, NULL}, {"b", P_TENSOR, FE_REQUIRED, NULL}
+#define TWO                                                                                                            \
+  {"a", P_TENSOR, FE_REQUIRED, NULL}, { "b", P_TENSOR, FE_REQUIRED, NULL }
 
 const Builtin fe_attn_builtins[] = {
     {"eq", OP_EQ, 0, 0, {TWO}, lower_compare},

@@ -72,44 +72,17 @@ void cg_emit_matmul(CgFn *F, const CgKernel *k, LLVMValueRef ep, LLVMValueRef ct
   int ta, tb;
   operand(F, mm, 0, &pa, &ta, &lda);
   operand(F, mm, 1, &pb, &tb, &ldb);
-  LLVMValueRef n = cg_mono_val(F, N);
+  LLVMValueRef n = cg_mono_val(F, N), m = cg_mono_val(F, M), kk = cg_mono_val(F, K);
+  LLVMValueRef one = cg_f32(cx, 1), zero = cg_f32(cx, 0), fta = cg_i32(cx, ta), ftb = cg_i32(cx, tb);
   if (r && ep) unreachable("a batch of products has no epilogue (ir/groups.c)");
   if (r) { /* a batch: one call, the runtime runs the products side by side */
-    LLVMValueRef args[17] = {cg_i32(cx, ta),
-                             cg_i32(cx, tb),
-                             cg_mono_val(F, M),
-                             n,
-                             cg_mono_val(F, K),
-                             cg_f32(cx, 1),
-                             pa,
-                             lda,
-                             cg_mono_val(F, cg_mono_mul(M, K)),
-                             pb,
-                             ldb,
-                             cg_mono_val(F, cg_mono_mul(K, N)),
-                             cg_f32(cx, 0),
-                             pc,
-                             n,
-                             cg_mono_val(F, cg_mono_mul(M, N)),
-                             cg_mono_val(F, G)};
+    LLVMValueRef sa = cg_mono_val(F, cg_mono_mul(M, K)), sb = cg_mono_val(F, cg_mono_mul(K, N));
+    LLVMValueRef sc = cg_mono_val(F, cg_mono_mul(M, N)), count = cg_mono_val(F, G);
+    LLVMValueRef args[17] = {fta, ftb, m, n, kk, one, pa, lda, sa, pb, ldb, sb, zero, pc, n, sc, count};
     LLVMBuildCall2(cx->b, cx->ft_sgemm_batch, cx->f_sgemm_batch, args, 17, "");
     return;
   }
-  LLVMValueRef args[15] = {cg_i32(cx, ta),
-                           cg_i32(cx, tb),
-                           cg_mono_val(F, M),
-                           n,
-                           cg_mono_val(F, K),
-                           cg_f32(cx, 1),
-                           pa,
-                           lda,
-                           pb,
-                           ldb,
-                           cg_f32(cx, 0),
-                           pc,
-                           n,
-                           ep,
-                           ctx};
+  LLVMValueRef args[15] = {fta, ftb, m, n, kk, one, pa, lda, pb, ldb, zero, pc, n, ep, ctx};
   if (ep) LLVMBuildCall2(cx->b, cx->ft_sgemm_ep, cx->f_sgemm_ep, args, 15, "");
   else LLVMBuildCall2(cx->b, cx->ft_sgemm, cx->f_sgemm, args, 13, "");
 }

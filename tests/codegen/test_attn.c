@@ -50,8 +50,10 @@ static void test_compare(void) {
 static void test_where(void) {
   static const struct {
     int64_t c[3], a[3], b[3];
-  } shapes[] = {{{2, 3, 4}, {2, 3, 4}, {2, 3, 4}}, {{2, 1, 4}, {2, 3, 4}, {1, 1, 1}},
-                {{1, 3, 1}, {2, 1, 4}, {2, 3, 1}}, {{2, 3, 4}, {1, 1, 4}, {2, 1, 1}}};
+  } shapes[] = {{{2, 3, 4}, {2, 3, 4}, {2, 3, 4}},
+                {{2, 1, 4}, {2, 3, 4}, {1, 1, 1}},
+                {{1, 3, 1}, {2, 1, 4}, {2, 3, 1}},
+                {{2, 3, 4}, {1, 1, 4}, {2, 1, 1}}};
   for (size_t k = 0; k < sizeof shapes / sizeof *shapes; k++) {
     IrModule *m = t_module("where");
     IrFunc *f = fwd(m);
