@@ -31,9 +31,11 @@ static int lower_where(Lower *L, const Builtin *b, const Expr *call, BArg *a) {
 }
 
 /* The keep mask of token ids [B, T] against x [B, T, ...]: 1.0 where the
- * id is not `pad`, as f32 [B, T]; FE_ERR after reporting a mismatch. */
-static int keep_mask(Lower *L, const char *what, const BArg *tokens, int64_t pad, const Type *x) {
+ * id is not the padding id (`pad`, 0 when not given), as f32 [B, T];
+ * FE_ERR after reporting a mismatch. */
+static int keep_mask(Lower *L, const char *what, const BArg *tokens, const BArg *pad_arg, const Type *x) {
   const Type *t = ty(L, tokens->v);
+  int64_t pad = pad_arg->present ? pad_arg->i : 0;
   char b1[IR_TYPE_STRLEN], b2[IR_TYPE_STRLEN];
   if (t->sh.rank != 2 || t->sh.d[0] != x->sh.d[0] || t->sh.d[1] != x->sh.d[1]) {
     diag_error(L->d, tokens->loc, "%s's mask must be token ids [batch, steps] matching x, got %s for x %s", what,
@@ -42,6 +44,13 @@ static int keep_mask(Lower *L, const char *what, const BArg *tokens, int64_t pad
   }
   int ids = fe_to_f32(L, tokens->v, tokens->loc);
   return ids < 0 ? FE_ERR : fe_emit2(L, OP_NE, ids, fe_scalar(L, (double)pad, tokens->loc), tokens->loc);
+}
+
+/* `pad:` only means something with `mask:`; false after reporting it alone. */
+static bool mask_given(Lower *L, const char *what, const BArg *mask, const BArg *pad) {
+  if (!pad->present || mask->present) return true;
+  diag_error(L->d, pad->loc, "%s: pad: is the padding id of mask:, which is not given", what);
+  return false;
 }
 
 /* mask [B, T] with axes of size 1 at the positions ones[] lists (of a
@@ -71,9 +80,10 @@ static int lower_mean_pool(Lower *L, const Builtin *b, const Expr *call, BArg *a
                fe_type_str(L, t, buf));
     return FE_ERR;
   }
+  if (!mask_given(L, "mean_pool", &a[1], &a[2])) return FE_ERR;
   Attrs over_steps = {.naxes = 1, .axes = {1}};
   if (!a[1].present) return fe_emit(L, OP_MEAN, &a[0].v, 1, &over_steps, NULL, loc);
-  int keep = keep_mask(L, "mean_pool", &a[1], a[2].i, t);
+  int keep = keep_mask(L, "mean_pool", &a[1], &a[2], t);
   if (keep < 0) return FE_ERR;
   keep = expand(L, keep, 3, (int[]){2}, 1, loc); /* [B, T, 1] */
   int sum = fe_emit(L, OP_SUM, (int[]){fe_emit2(L, OP_MUL, a[0].v, keep, loc)}, 1, &over_steps, NULL, loc);
@@ -121,7 +131,8 @@ static int lower_mha(Lower *L, const Builtin *b, const Expr *call, BArg *a) {
     diag_error(L->d, a[0].loc, "multihead_attention supports at most 65536 features, got %lld", (long long)D);
     ok = false;
   }
-  int keep = ok && a[3].present ? keep_mask(L, "multihead_attention", &a[3], a[4].i, t) : 0;
+  ok = mask_given(L, "multihead_attention", &a[3], &a[4]) && ok;
+  int keep = ok && a[3].present ? keep_mask(L, "multihead_attention", &a[3], &a[4], t) : 0;
   const char *name = ok && keep >= 0 ? fe_layer_name(L, &a[5], "multihead_attention") : NULL;
   if (!name) return FE_ERR;
   Loc loc = call->loc;
@@ -172,7 +183,7 @@ const Builtin fe_attn_builtins[] = {
      OP_COUNT,
      B_LAYER,
      0,
-     {{"x", P_TENSOR, FE_REQUIRED, NULL}, {"mask", P_TENSOR, FE_OPTIONAL, NULL}, {"pad", P_INT, "0", NULL}},
+     {{"x", P_TENSOR, FE_REQUIRED, NULL}, {"mask", P_TENSOR, FE_OPTIONAL, NULL}, {"pad", P_INT, FE_OPTIONAL, NULL}},
      lower_mean_pool},
     {"multihead_attention",
      OP_COUNT,
@@ -182,7 +193,7 @@ const Builtin fe_attn_builtins[] = {
       {"heads", P_INT, FE_REQUIRED, NULL},
       {"causal", P_BOOL, "false", NULL},
       {"mask", P_TENSOR, FE_OPTIONAL, NULL},
-      {"pad", P_INT, "0", NULL},
+      {"pad", P_INT, FE_OPTIONAL, NULL},
       {"name", P_STR, FE_OPTIONAL, NULL}},
      lower_mha},
 };

@@ -142,7 +142,7 @@ cli)
   expect 0 "[default: 2]" "$BIN" train --help
   expect 0 "--checkpoint FILE" "$BIN" eval --help
   expect 0 "--input FILE" "$BIN" help predict
-  expect 0 "ABI 4" "$BIN" --version
+  expect 0 "ABI 5" "$BIN" --version
   expect 2 "usage:" "$BIN"
   expect 2 "unknown command 'fit'" "$BIN" fit
   expect 2 "unknown option '--epoch'" "$BIN" train --epoch 3
