@@ -74,9 +74,10 @@ static void make_kernel(CgPlan *p, const Uses *U, bool *in, const int *mem, int 
   k->root = -1;
   if (g) {
     static const CgKernKind kinds[] = {
-        [IR_GK_EW] = CK_EW, [IR_GK_REDUCE] = CK_REDUCE, [IR_GK_ROWWISE] = CK_ROWWISE, [IR_GK_GEMM] = CK_MATMUL};
+        [IR_GK_EW] = CK_EW, [IR_GK_REDUCE] = CK_REDUCE, [IR_GK_ROW] = CK_ROW, [IR_GK_GEMM] = CK_MATMUL};
     k->kind = kinds[g->kind];
     k->root = g->root;
+    k->axis = g->axis;
     k->domain = g->domain;
   } else if (p->mat[mem[0]] || op_is(f->nodes[mem[0]].op, OPF_ELEMWISE)) {
     k->kind = CK_EW;
@@ -84,13 +85,14 @@ static void make_kernel(CgPlan *p, const Uses *U, bool *in, const int *mem, int 
   } else {
     const IrNode *r = &f->nodes[k->root = mem[0]];
     k->kind = op_is(r->op, OPF_REDUCE)    ? CK_REDUCE
-              : op_is(r->op, OPF_ROWWISE) ? CK_ROWWISE
+              : op_is(r->op, OPF_ROWWISE) ? CK_ROW
               : r->op == OP_MATMUL        ? CK_MATMUL
               : op_is(r->op, OPF_WINDOW)  ? CK_WINDOW
               : r->op == OP_ONEHOT        ? CK_ONEHOT
               : op_is(r->op, OPF_GATHER)  ? CK_GATHER
                                           : CK_RANGE;
     k->domain = r->nargs ? f->nodes[r->args[0]].ty.sh : r->ty.sh;
+    k->axis = k->kind == CK_ROW ? r->at.axis : -1;
     if (k->kind == CK_ONEHOT || k->kind == CK_RANGE || k->kind == CK_GATHER) k->domain = r->ty.sh;
   }
   for (int i = 0; i < n; i++)

@@ -82,7 +82,7 @@ typedef struct CgVal {
   CgView v;         /* CV_BUF */
 } CgVal;
 
-typedef enum { CK_EW, CK_REDUCE, CK_ROWWISE, CK_MATMUL, CK_ONEHOT, CK_WINDOW, CK_RANGE, CK_SCAN, CK_GATHER } CgKernKind;
+typedef enum { CK_EW, CK_REDUCE, CK_ROW, CK_MATMUL, CK_ONEHOT, CK_WINDOW, CK_RANGE, CK_SCAN, CK_GATHER } CgKernKind;
 
 /* A kernel writes each export's value, contiguously, into a buffer. */
 typedef struct CgExport {
@@ -92,8 +92,10 @@ typedef struct CgExport {
 
 typedef struct CgKernel {
   CgKernKind kind;
-  int root; /* the non-elementwise node (-1 for CK_EW); a CK_MATMUL's other
-             * members are its epilogue, run on each block of the product */
+  int root; /* the non-elementwise node (-1 for CK_EW), a CK_ROW's first; a
+             * CK_MATMUL's other members are its epilogue, run on each block
+             * of the product */
+  int axis; /* a CK_ROW's row axis: each row along it is one unit of work */
   int64_t pos; /* sort key while ordering: its unit's rank in ir_group_schedule's order */
   int hgroup;  /* its IR group, or -1; the kernels of one group's parts
                 * sit side by side and run as one dispatch */

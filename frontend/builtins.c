@@ -33,7 +33,7 @@ static int lower_rowwise(Lower *L, const Builtin *b, const Expr *call, BArg *a) 
 }
 
 /* Reduces over the given axes (none given: all of them). */
-static int reduce(Lower *L, OpKind op, int x, const BArg *axes, bool keepdims, Loc loc) {
+int fe_reduce(Lower *L, OpKind op, int x, const BArg *axes, bool keepdims, Loc loc) {
   int rank = ty(L, x)->sh.rank;
   Attrs at = {.keepdims = keepdims};
   bool on[IR_MAX_RANK] = {0};
@@ -54,10 +54,10 @@ static int reduce(Lower *L, OpKind op, int x, const BArg *axes, bool keepdims, L
 
 /* sum/mean/max(x, axis: int | [ints], keepdims: false) */
 static int lower_reduce(Lower *L, const Builtin *b, const Expr *call, BArg *a) {
-  return reduce(L, b->op, a[0].v, &a[1], a[2].b, call->loc);
+  return fe_reduce(L, b->op, a[0].v, &a[1], a[2].b, call->loc);
 }
 
-static int reshape_to(Lower *L, int x, const Shape *s, Loc loc) {
+int fe_reshape_to(Lower *L, int x, const Shape *s, Loc loc) {
   Type t = {.dt = ty(L, x)->dt, .sh = *s};
   return fe_emit(L, OP_RESHAPE, &x, 1, NULL, &t, loc);
 }
@@ -102,7 +102,7 @@ static int lower_reshape(Lower *L, const Builtin *b, const Expr *call, BArg *a) 
   if (a[1].infer >= 0 && !infer_dim(L, &ty(L, a[0].v)->sh, &a[1], a[1].loc)) return FE_ERR;
   Shape s = {.rank = a[1].n};
   memcpy(s.d, a[1].list, sizeof(int64_t) * (size_t)s.rank);
-  return reshape_to(L, a[0].v, &s, call->loc);
+  return fe_reshape_to(L, a[0].v, &s, call->loc);
 }
 
 /* flatten(x): [d0, d1, ...] → [d0, d1 * ...]; the batch axis stays */
@@ -122,7 +122,7 @@ static int lower_flatten(Lower *L, const Builtin *b, const Expr *call, BArg *a) 
     }
     s.d[1] *= t->sh.d[i];
   }
-  return reshape_to(L, a[0].v, &s, call->loc);
+  return fe_reshape_to(L, a[0].v, &s, call->loc);
 }
 
 /* transpose(x, perm) — default: reverse the axes */
@@ -244,99 +244,6 @@ static int lower_onehot(Lower *L, const Builtin *b, const Expr *call, BArg *a) {
   Type out = {.dt = DT_F32, .sh = t->sh};
   out.sh.d[out.sh.rank++] = a[1].i;
   return fe_emit(L, b->op, &a[0].v, 1, NULL, &out, call->loc);
-}
-
-/* ---- losses ---- */
-
-/* A prediction [B, 1] against a target [B] (or the reverse) is compared
- * elementwise, not broadcast to [B, B]: the trap of a loss that trains on the
- * wrong thing without any error. Other differences are errors. */
-static bool match_shapes(Lower *L, const Builtin *b, const Expr *call, int *p, int *y) {
-  const Shape *sp = &ty(L, *p)->sh, *sy = &ty(L, *y)->sh;
-  if (ir_shape_eq(sp, sy)) return true;
-  for (int flip = 0; flip < 2; flip++) {
-    const Shape *big = flip ? sy : sp, *small = flip ? sp : sy;
-    Shape trimmed = *big;
-    trimmed.rank--;
-    if (big->rank == small->rank + 1 && big->d[big->rank - 1] == 1 && ir_shape_eq(&trimmed, small)) {
-      int *v = flip ? y : p;
-      *v = reshape_to(L, *v, small, call->loc);
-      return *v >= 0;
-    }
-  }
-  char b1[IR_TYPE_STRLEN], b2[IR_TYPE_STRLEN];
-  diag_error(L->d, call->loc, "%s: prediction %s and target %s must have the same shape", b->name,
-             fe_type_str(L, ty(L, *p), b1), fe_type_str(L, ty(L, *y), b2));
-  return false;
-}
-
-/* cross_entropy(logits [.., C], labels i32 [..]): the mean negative
- * log-likelihood, as PyTorch's F.cross_entropy:
- *   -mean(sum(log_softmax(logits) * onehot(labels), classes)) */
-static int lower_cross_entropy(Lower *L, const Builtin *b, const Expr *call, BArg *a) {
-  (void)b;
-  int logits = a[0].v, labels = a[1].v;
-  const Type *tl = ty(L, logits), *ty_ = ty(L, labels);
-  char b1[IR_TYPE_STRLEN], b2[IR_TYPE_STRLEN];
-  if (ty_->dt != DT_I32) {
-    diag_error(L->d, a[1].loc, "cross_entropy expects integer class labels (i32), got %s", fe_type_str(L, ty_, b1));
-    return FE_ERR;
-  }
-  if (tl->dt != DT_F32 || tl->sh.rank < 1) {
-    diag_error(L->d, a[0].loc, "cross_entropy expects float logits [batch, classes], got %s", fe_type_str(L, tl, b1));
-    return FE_ERR;
-  }
-  int rank = tl->sh.rank;
-  Shape lead = tl->sh;
-  lead.rank--;
-  if (!ir_shape_eq(&lead, &ty_->sh)) {
-    diag_error(L->d, call->loc, "cross_entropy: labels %s do not match logits %s", fe_type_str(L, ty_, b1),
-               fe_type_str(L, tl, b2));
-    return FE_ERR;
-  }
-  if (IR_IS_SYM(tl->sh.d[rank - 1])) {
-    diag_error(L->d, a[0].loc, "cross_entropy needs a static number of classes, got logits %s", fe_type_str(L, tl, b1));
-    return FE_ERR;
-  }
-  Attrs ax = {.axis = rank - 1};
-  int ls = fe_emit(L, OP_LOG_SOFTMAX, &logits, 1, &ax, NULL, call->loc);
-  Type oh_t = {.dt = DT_F32, .sh = tl->sh};
-  int oh = fe_emit(L, OP_ONEHOT, &labels, 1, NULL, &oh_t, call->loc);
-  int picked = fe_emit2(L, OP_MUL, ls, oh, call->loc);
-  BArg classes = {.present = true, .n = 1, .list = {rank - 1}, .loc = call->loc};
-  int nll = reduce(L, OP_SUM, picked, &classes, false, call->loc);
-  if (nll < 0) return FE_ERR;
-  return fe_emit1(L, OP_NEG, reduce(L, OP_MEAN, nll, NULL, false, call->loc), call->loc);
-}
-
-/* binary_cross_entropy(p, y): -mean(y log p + (1 - y) log(1 - p)).
- * Like Keras, a 1e-7 inside the logs keeps a saturated p = 0 or 1 from
- * turning the loss into inf (PyTorch clamps the logs at -100 instead). */
-static int lower_bce(Lower *L, const Builtin *b, const Expr *call, BArg *a) {
-  Loc loc = call->loc;
-  int p = a[0].v, y = fe_to_f32(L, a[1].v, loc);
-  if (y < 0 || !match_shapes(L, b, call, &p, &y)) return FE_ERR;
-  int eps = fe_scalar(L, 1e-7, loc), one = fe_scalar(L, 1, loc);
-  int logp = fe_emit1(L, OP_LOG, fe_emit2(L, OP_ADD, p, eps, loc), loc);
-  int log1mp = fe_emit1(L, OP_LOG, fe_emit2(L, OP_ADD, fe_emit2(L, OP_SUB, one, p, loc), eps, loc), loc);
-  int pos = fe_emit2(L, OP_MUL, y, logp, loc);
-  int neg = fe_emit2(L, OP_MUL, fe_emit2(L, OP_SUB, one, y, loc), log1mp, loc);
-  int ll = fe_emit2(L, OP_ADD, pos, neg, loc);
-  if (ll < 0) return FE_ERR;
-  return fe_emit1(L, OP_NEG, reduce(L, OP_MEAN, ll, NULL, false, loc), loc);
-}
-
-/* mse(pred, target): mean((pred - target) ** 2) */
-static int lower_mse(Lower *L, const Builtin *b, const Expr *call, BArg *a) {
-  Loc loc = call->loc;
-  int p = a[0].v, y = fe_to_f32(L, a[1].v, loc);
-  if (y < 0 || !match_shapes(L, b, call, &p, &y)) return FE_ERR;
-  Attrs sq = {.value = 2};
-  int d = fe_emit2(L, OP_SUB, p, y, loc);
-  if (d < 0) return FE_ERR;
-  int d2 = fe_emit(L, OP_POW, &d, 1, &sq, NULL, loc);
-  if (d2 < 0) return FE_ERR;
-  return reduce(L, OP_MEAN, d2, NULL, false, loc);
 }
 
 /* ---- layers ---- */
@@ -535,10 +442,10 @@ static int layernorm(Lower *L, const BArg *x, int64_t axis, double eps, Loc aloc
     return FE_ERR;
   }
   BArg ax = {.present = true, .n = 1, .list = {axis}, .loc = aloc};
-  int mu = reduce(L, OP_MEAN, x->v, &ax, true, loc);
+  int mu = fe_reduce(L, OP_MEAN, x->v, &ax, true, loc);
   if (mu < 0) return FE_ERR;
   int d = fe_emit2(L, OP_SUB, x->v, mu, loc);
-  int var = reduce(L, OP_MEAN, fe_emit2(L, OP_MUL, d, d, loc), &ax, true, loc);
+  int var = fe_reduce(L, OP_MEAN, fe_emit2(L, OP_MUL, d, d, loc), &ax, true, loc);
   if (var < 0) return FE_ERR;
   int sd = fe_emit1(L, OP_SQRT, fe_emit2(L, OP_ADD, var, fe_scalar(L, eps, loc), loc), loc);
   return fe_emit2(L, OP_DIV, d, sd, loc);
@@ -646,25 +553,6 @@ static const Builtin builtins[] = {
      0,
      {{"labels", P_TENSOR, FE_REQUIRED, NULL}, {"classes", P_INT, FE_REQUIRED, NULL}},
      lower_onehot},
-    /* losses: each sets the module's task */
-    {"cross_entropy",
-     OP_COUNT,
-     B_LOSS,
-     NNRT_TASK_CLASSIFY,
-     {{"logits", P_TENSOR, FE_REQUIRED, NULL}, {"labels", P_TENSOR, FE_REQUIRED, NULL}},
-     lower_cross_entropy},
-    {"binary_cross_entropy",
-     OP_COUNT,
-     B_LOSS,
-     NNRT_TASK_BINARY,
-     {{"p", P_TENSOR, FE_REQUIRED, NULL}, {"labels", P_TENSOR, FE_REQUIRED, NULL}},
-     lower_bce},
-    {"mse",
-     OP_COUNT,
-     B_LOSS,
-     NNRT_TASK_REGRESS,
-     {{"pred", P_TENSOR, FE_REQUIRED, NULL}, {"target", P_TENSOR, FE_REQUIRED, NULL}},
-     lower_mse},
     /* layers: create their parameters; Keras's defaults */
     {"dense",
      OP_COUNT,
@@ -721,12 +609,15 @@ static const Builtin builtins[] = {
 };
 #define NBUILTINS ((int)(sizeof builtins / sizeof *builtins))
 
-/* The tables: this file's, then the recurrent layers' (builtins_rnn.c),
- * then attention's and the masks' (builtins_attn.c). */
+/* The tables: this file's, the losses (builtins_loss.c), the recurrent
+ * layers (builtins_rnn.c), attention and the masks (builtins_attn.c). */
 static const struct {
   const Builtin *tab;
   const int *n;
-} tables[] = {{builtins, &(const int){NBUILTINS}}, {fe_rnn_builtins, &fe_rnn_nbuiltins}, {fe_attn_builtins, &fe_attn_nbuiltins}};
+} tables[] = {{builtins, &(const int){NBUILTINS}},
+              {fe_loss_builtins, &fe_loss_nbuiltins},
+              {fe_rnn_builtins, &fe_rnn_nbuiltins},
+              {fe_attn_builtins, &fe_attn_nbuiltins}};
 #define NTABLES ((int)(sizeof tables / sizeof *tables))
 
 const Builtin *fe_builtin_find(const char *name) {

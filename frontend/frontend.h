@@ -2,7 +2,8 @@
  *
  * lex.c (tokens with file:line:col) → parse.c (AST, ast.h) → lower.c (IR with
  * shape inference; lower.h) with builtins.c (the builtin functions and
- * layers, whose parameters they create), bind.c (arguments) and train.c (the
+ * layers, whose parameters they create; builtins_loss.c the losses), bind.c
+ * (arguments) and train.c (the
  * train block) · summary.c (the Keras-style table of `nnc summary`) ·
  * main.c, the `nnc` driver. */
 #ifndef NNC_FRONTEND_H

@@ -487,7 +487,7 @@ FeModel *fe_compile(Arena *a, Diag *d, const char *path, const char *text, size_
   Program *prog = parse_program(a, d, toks, ntok);
   if (!prog->has_model) return NULL;
 
-  Lower L = {.a = a, .d = d, .prog = prog, .task = NNRT_TASK_REGRESS};
+  Lower L = {.a = a, .d = d, .prog = prog, .task = NNRT_TASK_REGRESS, .bce_logits = FE_ERR};
   L.m = ir_module_new(a, prog->name);
   L.f = ir_func_new(L.m, "model");
   Result out = {0}, loss = {0};
@@ -517,6 +517,9 @@ FeModel *fe_compile(Arena *a, Diag *d, const char *path, const char *text, size_
   if (d->nerrors == errors0 && out.v >= 0 && loss.v >= 0) check_inputs_used(&L, out.v, loss.v);
   if (d->nerrors > errors0 || out.v < 0 || loss.v < 0) return NULL;
 
+  /* A binary model whose output is the logits its loss read: eval and
+   * predict must threshold that output at 0, not 0.5. */
+  if (L.task == NNRT_TASK_BINARY && out.v == L.bce_logits) L.task = NNRT_TASK_BINARY_LOGITS;
   L.m->train.task = L.task;
   build_functions(&L, out.v, loss.v);
   ir_func_remove(L.m, L.f);

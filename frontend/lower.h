@@ -1,7 +1,8 @@
 /* lower.h — shared between lower.c (statements, expressions, the two IR
  * functions), builtins.c (the table of builtin functions, initialisers and
- * optimizers; builtins_seq.c holds the callbacks of the sequence layers) and
- * train.c (the train block). Internal to frontend/.
+ * optimizers; builtins_seq.c holds the callbacks of the sequence layers,
+ * builtins_loss.c the losses) and train.c (the train block). Internal to
+ * frontend/.
  *
  * Lowering produces IR values; FE_ERR stands for a value that failed. It
  * was reported where it failed, and every later use of it fails silently, so
@@ -58,6 +59,8 @@ typedef struct Lower {
   bool in_loss; /* lowering `minimize`: no summary rows for its activations */
   bool task_set;
   int task; /* NNRT_TASK_* of the first loss function called */
+  int bce_logits; /* the logits binary_cross_entropy read (FE_ERR: none): when
+                   * they are the output, the task is NNRT_TASK_BINARY_LOGITS */
 } Lower;
 
 /* ---- lower.c ---- */
@@ -161,7 +164,16 @@ int fe_layer_param(Lower *L, const char *layer, const char *suffix, Shape sh, Fe
 /* A layer's name: the `name:` argument (an identifier not taken yet) or
  * made up from kind; NULL after an error. */
 const char *fe_layer_name(Lower *L, const BArg *a, const char *kind);
-/* The recurrent layers (builtins_rnn.c), searched after builtins.c's. */
+/* Reduces x over the axes listed in `axes` (absent or NULL: all axes). */
+int fe_reduce(Lower *L, OpKind op, int x, const BArg *axes, bool keepdims, Loc loc);
+/* x as f32 (a cast when it is not). */
+int fe_to_f32(Lower *L, int x, Loc loc);
+/* x reshaped to s (same elements). */
+int fe_reshape_to(Lower *L, int x, const Shape *s, Loc loc);
+/* The losses (builtins_loss.c) and the recurrent layers (builtins_rnn.c),
+ * searched after builtins.c's table. */
+extern const Builtin fe_loss_builtins[];
+extern const int fe_loss_nbuiltins;
 extern const Builtin fe_rnn_builtins[];
 extern const int fe_rnn_nbuiltins;
 /* Comparisons, where, mean_pool and multihead_attention (builtins_attn.c). */
@@ -187,9 +199,6 @@ const char *fe_layer_name(Lower *L, const BArg *a, const char *kind);
 /* Creates parameter <layer>.<suffix> [sh] with fans for he_normal and
  * glorot_uniform read off its [.., in, out] shape, and loads it. */
 int fe_layer_param(Lower *L, const char *layer, const char *suffix, Shape sh, FeInit init, Loc loc);
-
-/* x as f32 (a cast when it is an integer tensor). */
-int fe_to_f32(Lower *L, int x, Loc loc);
 
 /* ---- builtins_seq.c: the layers of sequence models ---- */
 

@@ -5,7 +5,8 @@
  * Defaults (no train block, or a setting left out) are ir_module_new's:
  * adam(lr: 1e-3), batch 32, epochs 1, seed 42, no dataset (NULL: the runtime
  * decides); an optimizer named without arguments takes the defaults of the
- * table below. The dataset
+ * table below. `clip_norm N` scales the gradients to a global L2 norm of at
+ * most N before the update (passes/optim.c). The dataset
  * name is not checked here: which data sets exist is the runtime's
  * business. */
 #include <math.h>
@@ -24,11 +25,15 @@ typedef struct OptInfo {
   {"beta1", P_NUM, "0.9", NULL}, {"beta2", P_NUM, "0.999", NULL}, {"eps", P_NUM, "1e-8", NULL}
 
 /* PyTorch's defaults, except SGD's lr which PyTorch leaves to the user
- * (0.01 as in Keras) and AdamW's weight decay (0.01 in both). */
+ * (0.01 as in Keras) and AdamW's weight decay (0.01 in both). RMSprop's rho
+ * is torch's alpha. */
 static const OptInfo opts[] = {
     {"adam", OPT_ADAM, {LR("1e-3"), ADAM_PARAMS}},
     {"adamw", OPT_ADAMW, {LR("1e-3"), ADAM_PARAMS, {"weight_decay", P_NUM, "0.01", NULL}}},
     {"sgd", OPT_SGD, {LR("0.01"), {"momentum", P_NUM, "0", NULL}}},
+    {"rmsprop",
+     OPT_RMSPROP,
+     {LR("0.01"), {"rho", P_NUM, "0.99", NULL}, {"eps", P_NUM, "1e-8", NULL}, {"momentum", P_NUM, "0", NULL}}},
 };
 #define NOPTS ((int)(sizeof opts / sizeof *opts))
 
@@ -46,6 +51,7 @@ static const struct {
     {"eps", 0, INFINITY, true, "positive"},
     {"weight_decay", 0, INFINITY, false, "zero or positive"},
     {"momentum", 0, 1, false, "in [0, 1)"},
+    {"rho", 0, 1, false, "in [0, 1)"},
 };
 
 static double *opt_field(IrTrain *t, const char *name) {
@@ -55,6 +61,7 @@ static double *opt_field(IrTrain *t, const char *name) {
   if (!strcmp(name, "eps")) return &t->eps;
   if (!strcmp(name, "weight_decay")) return &t->weight_decay;
   if (!strcmp(name, "momentum")) return &t->momentum;
+  if (!strcmp(name, "rho")) return &t->rho;
   unreachable("optimizer parameter without a field");
 }
 
@@ -62,7 +69,7 @@ static double *opt_field(IrTrain *t, const char *name) {
 static void set_optimizer(Lower *L, const TrainItem *it) {
   const Expr *e = it->val;
   if (e->kind != EX_NAME && e->kind != EX_CALL) {
-    diag_error(L->d, e->loc, "expected an optimizer, like adam(lr: 1e-3), adamw or sgd");
+    diag_error(L->d, e->loc, "expected an optimizer, like adam(lr: 1e-3), adamw, sgd or rmsprop");
     return;
   }
   const OptInfo *o = NULL;
@@ -73,7 +80,7 @@ static void set_optimizer(Lower *L, const TrainItem *it) {
     for (int i = 0; i < NOPTS; i++) cands[i] = opts[i].name;
     const char *near = fe_suggest(e->name, cands, NOPTS);
     if (near) diag_error(L->d, e->loc, "unknown optimizer '%s'; did you mean '%s'?", e->name, near);
-    else diag_error(L->d, e->loc, "unknown optimizer '%s' (expected adam, adamw or sgd)", e->name);
+    else diag_error(L->d, e->loc, "unknown optimizer '%s' (expected adam, adamw, sgd or rmsprop)", e->name);
     return;
   }
   /* A bare name binds no arguments: every parameter takes its default. */
@@ -131,11 +138,23 @@ static void set_data(Lower *L, const TrainItem *it) {
   L->m->train.data = arena_strdup(L->a, it->val->name);
 }
 
+/* clip_norm = positive number: the largest global gradient norm */
+static void set_clip_norm(Lower *L, const TrainItem *it) {
+  double v;
+  bool is_int;
+  if (!fe_const_num(it->val, &v, &is_int) || !(v > 0) || !isfinite(v)) {
+    diag_error(L->d, it->val->loc, "clip_norm must be a positive number");
+    return;
+  }
+  L->m->train.clip_norm = v;
+}
+
 static const struct {
   const char *key;
   void (*set)(Lower *, const TrainItem *);
 } settings[] = {
     {"optimizer", set_optimizer}, {"batch", set_batch}, {"epochs", set_epochs}, {"data", set_data}, {"seed", set_seed},
+    {"clip_norm", set_clip_norm},
 };
 #define NSETTINGS ((int)(sizeof settings / sizeof *settings))
 
@@ -153,7 +172,7 @@ void fe_lower_train(Lower *L) {
       for (int j = 0; j < NSETTINGS; j++) cands[j] = settings[j].key;
       const char *near = fe_suggest(it->key, cands, NSETTINGS);
       if (near) diag_error(L->d, it->loc, "unknown train setting '%s'; did you mean '%s'?", it->key, near);
-      else diag_error(L->d, it->loc, "unknown train setting '%s' (expected optimizer, batch, epochs, data or seed)",
+      else diag_error(L->d, it->loc, "unknown train setting '%s' (expected optimizer, batch, epochs, data, seed or clip_norm)",
                       it->key);
       continue;
     }

@@ -4,13 +4,25 @@
  *
  * A group is the set of nodes of one function sharing an IrNode.group id
  * >= 0; it runs as one kernel (docs/ir.md, "Fusion groups"). Its kind comes
- * from its one non-elementwise member, the root, if any:
- *   elementwise  every member elementwise; the domain is the shape of the
- *                values the group exports, which all have exactly that shape;
- *   reduction    the root is a reduction or a softmax-family op, the
- *                elementwise members are its prologue, evaluated at every
- *                index of the root's operand (the domain), and only the root
- *                is exported;
+ * from its non-elementwise members, the roots:
+ *   elementwise  no root; the domain is the shape of the values the group
+ *                exports, which all have exactly that shape;
+ *   reduction    one root, a reduction; the elementwise members are its
+ *                prologue, evaluated at every index of the root's operand
+ *                (the domain), and only the root is exported;
+ *   row          roots that each work row by row along one axis, the row
+ *                axis, of one operand shape, the domain: softmax and
+ *                log_softmax along it, reductions over it alone (layernorm's
+ *                means, cross-entropy's row sum, softmax's gradient). Each
+ *                row is one unit of work: the kernel makes as many passes
+ *                over it as the chain of roots needs (a member may read a
+ *                root, as `x - mean(x)` does), all while the row is in
+ *                cache. Any member may be exported, with the domain's shape
+ *                or with one value per row (the domain with the row axis 1,
+ *                or without it); a reduction without keepdims is only
+ *                exported, never read inside (its values are not indexed
+ *                like the domain's). A group without roots whose exports
+ *                include per-row values is a row group too;
  *   GEMM         the root is a matmul computed as one GEMM: [M,N], or
  *                [G,M,K] x [K,N] as one GEMM of G*M rows (a batch of
  *                products, 3-d by 3-d, is a loop of GEMMs and roots
@@ -19,14 +31,18 @@
  *                block is computed; the domain is the product's shape; the
  *                root and any member may be exported, a member with exactly
  *                the domain's shape; and no member is an operand of the
- *                root (the epilogue runs after the product, never before);
+ *                root (the epilogue runs after the product, never before).
+ *                One more root may join: a sum over every axis but the last
+ *                of a value of the domain's shape (a bias gradient), summed
+ *                block by block (the blocks are then whole columns), which
+ *                no member reads;
  * and for every kind: every member broadcasts to the domain (a bias row or a
  * scalar in a group is evaluated once per loop level that needs it); a store
  * carrying the id stores a member of the group; and the groups can be
  * ordered (no path leaves a group and comes back into it).
  * A group may have several parts: pieces not joined by any operand edge
  * (horizontal fusion). Each part follows the rule above on its own, with
- * its own root and domain; the order rule makes them independent, and they
+ * its own roots and domain; the order rule makes them independent, and they
  * run as one dispatch (the optimizer update of every parameter at once).
  * A GEMM group has one part: its dispatch is the GEMM's own.
  * A value is exported when something outside the group reads it (dim nodes
@@ -56,37 +72,131 @@ bool ir_group_can_root(const IrFunc *f, int v, char *why, size_t len) {
   return true;
 }
 
+int ir_group_row_axis(const IrFunc *f, int v) {
+  const IrNode *nd = &f->nodes[v];
+  if (op_is(nd->op, OPF_ROWWISE)) return nd->at.axis;
+  if (op_is(nd->op, OPF_REDUCE) && nd->at.naxes == 1) return nd->at.axes[0];
+  return -1;
+}
+
 IrGroup ir_group_start(const IrFunc *f, int v) {
   const IrNode *nd = &f->nodes[v];
-  IrGroup g = {.kind = IR_GK_EW, .root = -1, .domain = nd->ty.sh};
+  IrGroup g = {.kind = IR_GK_EW, .root = -1, .axis = -1, .domain = nd->ty.sh};
   if (op_is(nd->op, OPF_CONTRACT)) {
     g.kind = IR_GK_GEMM; /* the epilogue runs over the product itself */
     g.root = v;
   } else if (ir_group_root_op(nd->op)) {
-    g.kind = op_is(nd->op, OPF_REDUCE) ? IR_GK_REDUCE : IR_GK_ROWWISE;
+    g.kind = op_is(nd->op, OPF_REDUCE) ? IR_GK_REDUCE : IR_GK_ROW;
     g.root = v;
+    g.axis = ir_group_row_axis(f, v);
     g.domain = f->nodes[nd->args[0]].ty.sh;
   }
   return g;
 }
 
+/* Is s one value per row of dom along axis: dom with that axis 1, or
+ * without it? */
+static bool per_row(const Shape *s, const Shape *dom, int axis) {
+  if (axis < 0 || axis >= dom->rank) return false;
+  if (s->rank == dom->rank) {
+    for (int d = 0; d < dom->rank; d++)
+      if (s->d[d] != (d == axis ? 1 : dom->d[d])) return false;
+    return true;
+  }
+  if (s->rank != dom->rank - 1) return false;
+  for (int d = 0, j = 0; d < dom->rank; d++)
+    if (d != axis && s->d[j++] != dom->d[d]) return false;
+  return true;
+}
+
+/* The axis along which s is one value per row of dom (the one dim where
+ * s has 1 and dom does not), or -1. */
+static int row_axis_of(const Shape *s, const Shape *dom) {
+  if (s->rank != dom->rank) return -1;
+  int axis = -1;
+  for (int d = 0; d < dom->rank; d++)
+    if (s->d[d] != dom->d[d]) {
+      if (axis >= 0 || s->d[d] != 1) return -1;
+      axis = d;
+    }
+  return axis;
+}
+
+/* Is v a sum over every axis of the domain but the last (a bias gradient
+ * over the rows of a GEMM's product)? */
+static bool sums_rows(const IrFunc *f, const IrGroup *g, int v) {
+  const IrNode *nd = &f->nodes[v];
+  if (nd->op != OP_SUM || nd->at.naxes != g->domain.rank - 1) return false;
+  for (int j = 0; j < nd->at.naxes; j++)
+    if (nd->at.axes[j] != j) return false;
+  return true;
+}
+
+static bool admits_root(const IrFunc *f, const IrGroup *g, int v, char *why, size_t len) {
+  const IrNode *nd = &f->nodes[v];
+  if (g->kind == IR_GK_GEMM) {
+    if (!sums_rows(f, g, v))
+      return snprintf(why, len,
+                      "a matmul's epilogue takes one kind of reduction: a sum over every axis but the last (a bias "
+                      "gradient)"),
+             false;
+    if (!ir_shape_eq(&f->nodes[nd->args[0]].ty.sh, &g->domain))
+      return snprintf(why, len, "its operand does not have the product's shape"), false;
+    return true;
+  }
+  int axis = ir_group_row_axis(f, v);
+  if (axis < 0)
+    return snprintf(why, len, "only a softmax or a reduction over one axis may join a group as a further root"), false;
+  if (g->kind == IR_GK_REDUCE && g->axis < 0)
+    return snprintf(why, len, "the group's reduction is over several axes, so it has no rows to share"), false;
+  if (g->axis >= 0 && axis != g->axis)
+    return snprintf(why, len, "it works along axis %d, but the group's rows run along axis %d", axis, g->axis), false;
+  if (!ir_shape_eq(&f->nodes[nd->args[0]].ty.sh, &g->domain))
+    return snprintf(why, len, "its operand does not have the group's domain shape"), false;
+  return true;
+}
+
 bool ir_group_admits(const IrFunc *f, const IrGroup *g, int v, bool exported, char *why, size_t len) {
   const IrNode *nd = &f->nodes[v];
+  if (op_is(nd->op, OPF_REDUCE | OPF_ROWWISE)) return admits_root(f, g, v, why, len);
   if (!op_is(nd->op, OPF_ELEMWISE))
-    return snprintf(why, len, "%s is neither elementwise nor the group's one root", ir_ops[nd->op].mnemonic), false;
+    return snprintf(why, len, "%s is neither elementwise nor a root the group can take", ir_ops[nd->op].mnemonic), false;
   if (!ir_broadcasts_to(&nd->ty.sh, &g->domain))
     return snprintf(why, len, "its shape does not broadcast to the group's domain"), false;
-  if (exported && (g->kind == IR_GK_REDUCE || g->kind == IR_GK_ROWWISE))
-    return snprintf(why, len, "it is read outside the group, but only the root of a reduction group may be"),
-           false;
   if (g->kind == IR_GK_GEMM)
     for (int j = 0; j < f->nodes[g->root].nargs; j++)
       if (f->nodes[g->root].args[j] == v)
         return snprintf(why, len, "it is an operand of the group's matmul, but an epilogue runs after the product"),
                false;
-  if (exported && !ir_shape_eq(&nd->ty.sh, &g->domain))
+  if (!exported || ir_shape_eq(&nd->ty.sh, &g->domain)) {
+    if (exported && g->kind == IR_GK_REDUCE && g->axis < 0)
+      return snprintf(why, len, "it is read outside the group, but only the root of a reduction over several axes may be"),
+             false;
+    return true;
+  }
+  int axis = g->axis >= 0 ? g->axis : g->kind == IR_GK_EW ? row_axis_of(&nd->ty.sh, &g->domain) : -1;
+  if (g->kind == IR_GK_GEMM)
     return snprintf(why, len, "it is read outside the group but does not have the domain's shape"), false;
-  return true;
+  if (per_row(&nd->ty.sh, &g->domain, axis)) return true;
+  return snprintf(why, len,
+                  "it is read outside the group but has neither the domain's shape nor one value per row of it"),
+         false;
+}
+
+void ir_group_add(const IrFunc *f, IrGroup *g, int v, bool exported) {
+  const IrNode *nd = &f->nodes[v];
+  g->nmem++;
+  if (g->kind == IR_GK_GEMM) return; /* a bias gradient joins the epilogue */
+  if (op_is(nd->op, OPF_REDUCE | OPF_ROWWISE)) {
+    g->axis = ir_group_row_axis(f, v);
+    if (g->root < 0) g->root = v;
+    g->kind = IR_GK_ROW;
+  } else if (exported && g->kind == IR_GK_REDUCE) {
+    g->kind = IR_GK_ROW; /* the prologue's value is wanted too: rows make the passes */
+  } else if (exported && g->kind == IR_GK_EW && !ir_shape_eq(&nd->ty.sh, &g->domain)) {
+    g->kind = IR_GK_ROW;
+    g->axis = row_axis_of(&nd->ty.sh, &g->domain);
+  }
 }
 
 /* Which nodes are exported: read by a node of another group or alone (dim
@@ -167,36 +277,52 @@ int ir_groups_check(const IrFunc *f, IrGroup *parts, int *part_of, Diag *d) {
       ok = group_error(d, f, i, "group ids are -1 (none) or from 0 to the node count", "");
   int np = ok ? split_parts(f, part_of) : 0;
   exported_flags(f, exported);
+  /* A part's first root (in node order) starts it; further roots join it
+   * as members (ir_group_admits: a row group's). */
   for (int i = 0; i < f->n && ok; i++) {
     const IrNode *nd = &f->nodes[i];
     int q = part_of[i];
-    if (q < 0 || nd->op == OP_STORE || !ir_group_root_op(nd->op)) continue;
-    if (have[q]) {
-      ok = group_error(d, f, i, "a group (or each independent part of one) has one root, and this is its second", "");
-      continue;
-    }
+    if (q < 0 || nd->op == OP_STORE || !ir_group_root_op(nd->op) || have[q]) continue;
     have[q] = true;
     parts[q] = ir_group_start(f, i);
     char why[200];
     if (!ir_group_can_root(f, i, why, sizeof why)) ok = group_error(d, f, i, "", why);
   }
-  /* Parts without a root are elementwise: their domain is the shape of their
-   * first exported member (the rule then requires the rest to agree). */
+  /* Parts without a root: their domain is the shape every member
+   * broadcasts to, which must be one of theirs (the rule then requires the
+   * exported ones to have it, or one value per row of it). */
   for (int i = 0; i < f->n && ok; i++) {
     const IrNode *nd = &f->nodes[i];
     int q = part_of[i];
-    if (q < 0 || nd->op == OP_STORE || have[q] || !exported[i] || !op_is(nd->op, OPF_ELEMWISE)) continue;
-    have[q] = true;
-    parts[q] = ir_group_start(f, i);
+    if (q < 0 || nd->op == OP_STORE || !op_is(nd->op, OPF_ELEMWISE)) continue;
+    if (!have[q]) {
+      have[q] = true;
+      parts[q] = ir_group_start(f, i);
+    } else if (parts[q].root < 0 && ir_broadcasts_to(&parts[q].domain, &nd->ty.sh)) {
+      parts[q].domain = nd->ty.sh;
+    }
   }
-  /* A part nothing reads is dead code (the plan drops it); give it the
-   * domain of its last member, as the fuse pass would have. */
-  for (int i = f->n - 1; i >= 0 && ok; i--) {
+  /* A member that reads a root makes a reduction's group a row group: the
+   * root's value is known after a pass over the row. */
+  for (int i = 0; i < f->n && ok; i++) {
     const IrNode *nd = &f->nodes[i];
     int q = part_of[i];
-    if (q < 0 || nd->op == OP_STORE || have[q] || !op_is(nd->op, OPF_ELEMWISE)) continue;
-    have[q] = true;
-    parts[q] = ir_group_start(f, i);
+    if (q < 0 || nd->op == OP_STORE || !have[q]) continue;
+    for (int j = 0; j < nd->nargs && ok; j++) {
+      const IrNode *a = &f->nodes[nd->args[j]];
+      if (part_of[nd->args[j]] != q || !op_is(a->op, OPF_REDUCE)) continue;
+      if (!a->at.keepdims)
+        ok = group_error(d, f, i, "it reads a reduction of its own group without keepdims, ",
+                         "whose values are one per row, not indexed like the domain (keep the dims, or export it)");
+      else if (parts[q].kind == IR_GK_GEMM)
+        ok = group_error(d, f, i, "it reads the sum over the rows of the group's product, ",
+                         "which is complete only after the GEMM's last block");
+      else if (parts[q].kind == IR_GK_REDUCE && parts[q].axis < 0)
+        ok = group_error(d, f, i, "it reads the group's reduction, which is over several axes: ",
+                         "only a reduction along one row axis can be read inside its group");
+      else if (parts[q].kind == IR_GK_REDUCE)
+        parts[q].kind = IR_GK_ROW;
+    }
   }
   char why[200];
   for (int i = 0; i < f->n && ok; i++) {
@@ -213,8 +339,11 @@ int ir_groups_check(const IrFunc *f, IrGroup *parts, int *part_of, Diag *d) {
       continue;
     }
     parts[q].group = nd->group;
-    parts[q].nmem++;
-    if (i != parts[q].root && !ir_group_admits(f, &parts[q], i, exported[i], why, sizeof why))
+    if (i == parts[q].root)
+      parts[q].nmem++;
+    else if (ir_group_admits(f, &parts[q], i, exported[i], why, sizeof why))
+      ir_group_add(f, &parts[q], i, exported[i]);
+    else
       ok = group_error(d, f, i, "", why);
   }
   /* A GEMM's epilogue runs inside the GEMM's own dispatch: no other part

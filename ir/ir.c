@@ -89,6 +89,7 @@ IrModule *ir_module_new(Arena *a, const char *name) {
   m->train.beta1 = 0.9;
   m->train.beta2 = 0.999;
   m->train.eps = 1e-8;
+  m->train.rho = 0.99;
   m->train.batch = 32;
   m->train.epochs = 1;
   m->train.seed = 42;

@@ -281,12 +281,19 @@ typedef struct IrGlobal {
   Loc loc;
 } IrGlobal;
 
-typedef enum { OPT_SGD = NNRT_OPT_SGD, OPT_ADAM = NNRT_OPT_ADAM, OPT_ADAMW = NNRT_OPT_ADAMW } OptKind;
+typedef enum {
+  OPT_SGD = NNRT_OPT_SGD,
+  OPT_ADAM = NNRT_OPT_ADAM,
+  OPT_ADAMW = NNRT_OPT_ADAMW,
+  OPT_RMSPROP = NNRT_OPT_RMSPROP
+} OptKind;
 
 typedef struct IrTrain {
   bool present; /* the module has a train block */
   OptKind opt;
   double lr, beta1, beta2, eps, weight_decay, momentum;
+  double rho;       /* rmsprop: decay of the mean square (torch's alpha) */
+  double clip_norm; /* > 0: gradients scaled to this global L2 norm at most */
   int batch, epochs;
   const char *data; /* dataset name, e.g. "fashion_mnist" */
   int task;         /* NNRT_TASK_* */
@@ -380,13 +387,14 @@ bool ir_func_is_scan_body(const IrModule *m, const IrFunc *f);
 
 /* ---- fusion groups (groups.c) ---- */
 
-/* A fusion group's kind, from its root (docs/ir.md, "Fusion groups"). */
-typedef enum { IR_GK_EW, IR_GK_REDUCE, IR_GK_ROWWISE, IR_GK_GEMM } IrGroupKind;
+/* A fusion group's kind, from its roots (docs/ir.md, "Fusion groups"). */
+typedef enum { IR_GK_EW, IR_GK_REDUCE, IR_GK_ROW, IR_GK_GEMM } IrGroupKind;
 
 typedef struct IrGroup {
   int group; /* the group id this part belongs to */
   IrGroupKind kind;
-  int root;     /* the non-elementwise member; -1 for IR_GK_EW */
+  int root;     /* the (first) non-elementwise member; -1 for IR_GK_EW and a row group without one */
+  int axis;     /* a row group's row axis; a reduction over that one axis alone: it; else -1 */
   Shape domain; /* the iteration space every member broadcasts to */
   int nmem;     /* members, stores excluded */
 } IrGroup;
@@ -399,12 +407,20 @@ bool ir_group_root_op(OpKind op);
 /* Whether node v, of a root op, may root a group; false with the reason in
  * why (a batch of products is a loop of GEMMs, not one with an epilogue). */
 bool ir_group_can_root(const IrFunc *f, int v, char *why, size_t len);
+/* The axis along which node v computes row by row (a softmax's axis, the
+ * one axis a reduction reduces), or -1. */
+int ir_group_row_axis(const IrFunc *f, int v);
 /* The group that node v starts: as its root, or as an elementwise group
  * whose domain is v's shape. */
 IrGroup ir_group_start(const IrFunc *f, int v);
-/* Whether node v may be a non-root member of g; exported: something outside
- * the group reads it. False with the reason in why. */
+/* Whether node v may join g as a further member: elementwise, or (a row
+ * group's further roots) row-local along g's row axis over g's domain;
+ * exported: something outside the group reads it. False with the reason in
+ * why. */
 bool ir_group_admits(const IrFunc *f, const IrGroup *g, int v, bool exported, char *why, size_t len);
+/* Adds node v, which g admits, to g: a root joining, or a member exported
+ * one value per row, makes g a row group. */
+void ir_group_add(const IrFunc *f, IrGroup *g, int v, bool exported);
 /* Checks every group of f against the rule, part by part (a part is a
  * connected piece of a group; a group of several runs them as one
  * dispatch). Fills parts[] and part_of[] (node -> part or -1; both sized

@@ -18,8 +18,8 @@
 /* One copy of each keyword table for both directions, so that what the
  * printer writes is what the parser reads. Indexed by OptKind, NNRT_TASK_*,
  * NNRT_INIT_*. */
-extern const char *const ir_text_opt_names[3];
-extern const char *const ir_text_task_names[3];
+extern const char *const ir_text_opt_names[4];
+extern const char *const ir_text_task_names[4];
 extern const char *const ir_text_init_names[9];
 /* How many numbers each initialiser carries: init_a, then init_b. */
 extern const int ir_text_init_nargs[9];

@@ -533,10 +533,13 @@ static void parse_func(Parser *P) {
  * setting = key "=" (number | ident | string)
  * Settings left out keep ir_module_new's defaults (the printer writes all). */
 static void parse_train(Parser *P) {
-  static const char *const keys[] = {"lr",    "beta1",  "beta2",     "eps",  "weight_decay", "momentum",
-                                     "batch", "epochs", "optimizer", "task", "data",         "seed"};
+  static const char *const keys[] = {"lr",        "beta1",  "beta2",  "eps",       "weight_decay",
+                                     "momentum",  "rho",    "clip_norm", "batch", "epochs",
+                                     "optimizer", "task",   "data",   "seed"};
+  enum { NREALS = 8 };
   IrTrain *t = &P->m->train;
-  double *const reals[] = {&t->lr, &t->beta1, &t->beta2, &t->eps, &t->weight_decay, &t->momentum};
+  double *const reals[NREALS] = {&t->lr, &t->beta1, &t->beta2, &t->eps, &t->weight_decay, &t->momentum, &t->rho,
+                                 &t->clip_norm};
   int *const ints[] = {&t->batch, &t->epochs};
   if (t->present) irt_error(&P->lx, P->lx.tok.loc, "a module has one train block");
   t->present = true;
@@ -554,15 +557,15 @@ static void parse_train(Parser *P) {
     seen[k] = true;
     irt_expect(&P->lx, "=");
     IrTok vt = P->lx.tok;
-    if (k < 6) {
+    if (k < NREALS) {
       *reals[k] = irt_number(&P->lx);
-    } else if (k < 8) {
-      *ints[k - 6] = (int)irt_int(&P->lx, 0, INT32_MAX, keys[k]);
-    } else if (k == 8) {
+    } else if (k < NREALS + 2) {
+      *ints[k - NREALS] = (int)irt_int(&P->lx, 0, INT32_MAX, keys[k]);
+    } else if (k == NREALS + 2) {
       t->opt = (OptKind)irt_keyword(&P->lx, ir_text_opt_names, NELEM(ir_text_opt_names), "optimizer");
-    } else if (k == 9) {
+    } else if (k == NREALS + 3) {
       t->task = irt_keyword(&P->lx, ir_text_task_names, NELEM(ir_text_task_names), "task");
-    } else if (k == 10) {
+    } else if (k == NREALS + 4) {
       if (vt.kind != TK_STR && vt.kind != TK_IDENT) irt_expected(&P->lx, "a dataset name");
       t->data = vt.kind == TK_STR ? irt_string(&P->lx, &vt) : irt_tok_str(&P->lx, &vt);
       irt_lex(&P->lx);

@@ -21,9 +21,10 @@
 #include "text.h"
 
 /* The keyword tables of the text format (text.h), for both directions. */
-const char *const ir_text_opt_names[3] = {[OPT_SGD] = "sgd", [OPT_ADAM] = "adam", [OPT_ADAMW] = "adamw"};
-const char *const ir_text_task_names[3] = {
-    [NNRT_TASK_CLASSIFY] = "classify", [NNRT_TASK_BINARY] = "binary", [NNRT_TASK_REGRESS] = "regress"};
+const char *const ir_text_opt_names[4] = {[OPT_SGD] = "sgd", [OPT_ADAM] = "adam", [OPT_ADAMW] = "adamw",
+                                         [OPT_RMSPROP] = "rmsprop"};
+const char *const ir_text_task_names[4] = {[NNRT_TASK_CLASSIFY] = "classify", [NNRT_TASK_BINARY] = "binary",
+                                          [NNRT_TASK_REGRESS] = "regress", [NNRT_TASK_BINARY_LOGITS] = "binary_logits"};
 const char *const ir_text_init_names[9] = {
     [NNRT_INIT_ZEROS] = "zeros",           [NNRT_INIT_ONES] = "ones",
     [NNRT_INIT_NORMAL] = "normal",         [NNRT_INIT_UNIFORM] = "uniform",
@@ -269,6 +270,9 @@ static void print_train(FILE *out, const IrTrain *t) {
   fprintf(out, "train {optimizer=%s, ", name_or(ir_text_opt_names, NELEM(ir_text_opt_names), (int)t->opt, "?"));
   fprintf(out, "lr=%.9g, beta1=%.9g, beta2=%.9g, eps=%.9g, weight_decay=%.9g, momentum=%.9g, ", t->lr, t->beta1,
           t->beta2, t->eps, t->weight_decay, t->momentum);
+  /* Printed only where they matter, so other modules' text stays as it was. */
+  if (t->opt == OPT_RMSPROP) fprintf(out, "rho=%.9g, ", t->rho);
+  if (t->clip_norm > 0) fprintf(out, "clip_norm=%.9g, ", t->clip_norm);
   fprintf(out, "batch=%d, epochs=%d, data=", t->batch, t->epochs);
   print_word(out, t->data);
   fprintf(out, ", task=%s, seed=%" PRIu64 "}\n", name_or(ir_text_task_names, NELEM(ir_text_task_names), t->task, "?"),

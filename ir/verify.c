@@ -113,9 +113,10 @@ static void verify_module_names(Verifier *V) {
   }
   const IrTrain *t = &m->train;
   if (t->present) {
-    if (t->opt != OPT_SGD && t->opt != OPT_ADAM && t->opt != OPT_ADAMW)
+    if (t->opt != OPT_SGD && t->opt != OPT_ADAM && t->opt != OPT_ADAMW && t->opt != OPT_RMSPROP)
       verr(V, "train: optimizer %d is unknown", (int)t->opt);
-    if (t->task < NNRT_TASK_CLASSIFY || t->task > NNRT_TASK_REGRESS) verr(V, "train: task %d is unknown", t->task);
+    if (!(t->clip_norm >= 0)) verr(V, "train: clip_norm %g must not be negative", t->clip_norm);
+    if (t->task < NNRT_TASK_CLASSIFY || t->task > NNRT_TASK_BINARY_LOGITS) verr(V, "train: task %d is unknown", t->task);
     if (t->batch < 0 || t->epochs < 0)
       verr(V, "train: batch %d and epochs %d must not be negative", t->batch, t->epochs);
   }

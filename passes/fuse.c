@@ -12,7 +12,11 @@
  * function; -1 marks a node alone):
  *   - it has one root: an elementwise op, a reduction (sum/mean/max), a
  *     softmax/log_softmax, or (epilogue) a matmul computed as one GEMM;
- *     every other member is elementwise;
+ *     every other member is elementwise, except in a row group: there a
+ *     softmax or a reduction over the last axis alone joins the group of
+ *     its readers when they work on the same rows (layer norm, cross-
+ *     entropy and their gradients become one kernel each, a few passes over
+ *     each row while it is in cache);
  *   - the group's domain is the root's shape (elementwise root, matmul:
  *     the members are the product's epilogue) or the root's operand's shape
  *     (reduction, softmax: the fused members are its prologue, evaluated at
@@ -74,15 +78,40 @@ static bool readers_after(const Fuse *F, int v, int g) {
   return true;
 }
 
+/* Is v, joining group g, read outside it (stored, returned, or read by
+ * another unit)? Its users have their groups already. */
+static bool read_outside(const Fuse *F, int v, int g) {
+  if (F->returned[v]) return true;
+  for (int i = 0; i < F->nuse[v]; i++) {
+    const IrNode *u = &F->f->nodes[F->use[v][i]];
+    if (u->op != OP_DIM && (u->op == OP_STORE || u->group != g)) return true;
+  }
+  return false;
+}
+
 /* The group node v may join, or -1: all its (non-dim) users are in one
  * group, and that group admits it (ir_group_admits: it broadcasts to the
  * domain, and if stored or returned it has the domain's shape in an
  * elementwise group). With `shared`, when its readers are in several
  * units, the group of its first reader that admits it exported and that
  * nothing of the other readers leads back into. */
+static bool takes(const Fuse *F, int g, int v, bool exported) {
+  const IrNode *nd = &F->f->nodes[v];
+  /* v joins the group of (one of) its readers, which then read it inside:
+   * the rule allows that of a reduction only with keepdims. */
+  if (op_is(nd->op, OPF_REDUCE) && !nd->at.keepdims) return false;
+  char why[200];
+  if (!ir_group_admits(F->f, &F->grp[g], v, exported, why, sizeof why)) return false;
+  /* Rows along the last axis only: a row kernel walks each row innermost,
+   * and another axis would make that walk strided. */
+  IrGroup t = F->grp[g];
+  ir_group_add(F->f, &t, v, exported);
+  return t.kind != IR_GK_ROW || t.axis == t.domain.rank - 1;
+}
+
 static int join_target(const Fuse *F, int v) {
   const IrNode *nd = &F->f->nodes[v];
-  if (!op_is(nd->op, OPF_ELEMWISE)) return -1;
+  if (!op_is(nd->op, OPF_ELEMWISE | OPF_REDUCE | OPF_ROWWISE)) return -1;
   int g = -1, nstores = 0;
   bool one = true;
   for (int i = 0; i < F->nuse[v]; i++) {
@@ -95,14 +124,13 @@ static int join_target(const Fuse *F, int v) {
     if (u->group < 0 || (g >= 0 && u->group != g)) one = false;
     if (g < 0) g = u->group;
   }
-  char why[200];
-  if (one) return g >= 0 && ir_group_admits(F->f, &F->grp[g], v, nstores || F->returned[v], why, sizeof why) ? g : -1;
+  if (one) return g >= 0 && takes(F, g, v, nstores || F->returned[v]) ? g : -1;
   if (!F->shared) return -1;
   /* Users are in node order: their groups come in order of first reader. */
   for (int i = 0; i < F->nuse[v]; i++) {
     int c = F->f->nodes[F->use[v][i]].group;
     if (c < 0 || F->f->nodes[F->use[v][i]].op == OP_STORE || F->f->nodes[F->use[v][i]].op == OP_DIM) continue;
-    if (ir_group_admits(F->f, &F->grp[c], v, true, why, sizeof why) && readers_after(F, v, c)) return c;
+    if (takes(F, c, v, true) && readers_after(F, v, c)) return c;
   }
   return -1;
 }
@@ -124,6 +152,62 @@ static int gemm_target(const Fuse *F, int v) {
   }
   if (g < 0 || F->grp[g].kind != IR_GK_EW || F->gstores[g] || !ir_shape_eq(&nd->ty.sh, &F->grp[g].domain)) return -1;
   return g;
+}
+
+/* Bias gradients into epilogues: a reduction group summing over every axis
+ * but the last (its root and any prologue) joins the GEMM group whose
+ * values it reads, so the sums are taken block by block while each block
+ * of the product is in cache (the GEMM then runs in blocks of whole
+ * columns). Legal when the GEMM group admits every member, nothing of the
+ * GEMM group reads the sum (its readers start after the group ends), and
+ * the prologue's other operands cannot depend on the GEMM group (sources,
+ * or nodes before its first member: ids increase along every path). */
+static void attach_row_sums(Fuse *F, int *ngroups) {
+  IrFunc *f = F->f;
+  char why[200];
+  for (int r = 0; r < *ngroups; r++) {
+    if (F->grp[r].kind != IR_GK_REDUCE || F->grp[r].nmem < 1) continue;
+    int v = F->grp[r].root, gu = -1, lone = -1;
+    bool ok = true;
+    /* The GEMM group: the one group read, or a matmul alone, which then
+     * roots a group of its own (its epilogue the sum alone). */
+    for (int m = F->gmin[r]; m <= v && ok; m++)
+      for (int j = 0; f->nodes[m].group == r && j < f->nodes[m].nargs; j++) {
+        int a = f->nodes[m].args[j], ga = f->nodes[a].group;
+        if (ga < 0 && op_is(f->nodes[a].op, OPF_CONTRACT) && ir_group_can_root(f, a, why, sizeof why)) {
+          ok = gu < 0 && (lone < 0 || lone == a), lone = a;
+        } else if (ga >= 0 && ga != r) {
+          ok = F->grp[ga].kind == IR_GK_GEMM && lone < 0 && (gu < 0 || gu == ga), gu = ga;
+        }
+      }
+    if (ok && lone >= 0) {
+      gu = (*ngroups)++;
+      F->grp[gu] = ir_group_start(f, lone);
+      F->grp[gu].nmem = 1;
+      F->gmin[gu] = F->gmax[gu] = lone;
+      f->nodes[lone].group = gu;
+    }
+    ok = ok && gu >= 0 && ir_group_admits(f, &F->grp[gu], v, true, why, sizeof why) && readers_after(F, v, gu);
+    for (int m = F->gmin[r]; m <= v && ok; m++) {
+      if (f->nodes[m].group != r) continue;
+      if (m != v) ok = ir_group_admits(f, &F->grp[gu], m, false, why, sizeof why);
+      for (int j = 0; j < f->nodes[m].nargs && ok; j++) {
+        int a = f->nodes[m].args[j], ga = f->nodes[a].group;
+        if (ga < 0 && !op_is(f->nodes[a].op, OPF_SOURCE) && f->nodes[a].op != OP_DIM) ok = a < F->gmin[gu];
+      }
+    }
+    if (!ok) {
+      if (lone >= 0 && gu >= 0) f->nodes[lone].group = -1, F->grp[gu].nmem = 0; /* a group of none */
+      continue;
+    }
+    for (int m = F->gmin[r]; m <= v; m++)
+      if (f->nodes[m].group == r) {
+        f->nodes[m].group = gu;
+        ir_group_add(f, &F->grp[gu], m, m == v);
+      }
+    if (v > F->gmax[gu]) F->gmax[gu] = v;
+    F->grp[r].nmem = 0;
+  }
 }
 
 /* Horizontal fusion: every elementwise group whose values nothing but
@@ -196,16 +280,20 @@ static void fuse_func(IrFunc *f, bool vertical, bool horizontal, bool epilogue, 
     if (op_is(nd->op, OPF_CONTRACT)) { /* an epilogue's root, or alone */
       if ((g = epilogue ? gemm_target(&F, v) : -1) < 0) continue;
       F.grp[g].kind = IR_GK_GEMM, F.grp[g].root = v;
-    } else if ((g = vertical ? join_target(&F, v) : -1) < 0) {
+      F.grp[g].nmem++;
+    } else if ((g = vertical ? join_target(&F, v) : -1) >= 0) {
+      ir_group_add(f, &F.grp[g], v, read_outside(&F, v, g));
+    } else {
       F.grp[g = ngroups++] = ir_group_start(f, v);
+      F.grp[g].nmem = 1;
       F.gmax[g] = v;
     }
     nd->group = g;
-    F.grp[g].nmem++;
     F.gmin[g] = v;
     for (int i = 0; i < F.nuse[v]; i++)
       F.gstores[g] |= f->nodes[F.use[v][i]].op == OP_STORE;
   }
+  if (epilogue) attach_row_sums(&F, &ngroups);
   if (horizontal) merge_sinks(&F, ngroups);
   /* Stores ride with the elementwise group that computes their value (which
    * admitted it with the domain's shape). */
@@ -235,14 +323,17 @@ static void fuse_func(IrFunc *f, bool vertical, bool horizontal, bool epilogue, 
   free(fill), free(renum);
 }
 
-/* --fuse=<kinds>: a comma list of the fusions to do. By default vertical
- * and horizontal: epilogue and shared cut kernels (the MLP's train_step
- * from 23 dispatches to 18, char_gpt's from 567 to 532) but their time gain
- * measured within the noise on the 2-core machine (about 1% predicted), so
- * they are asked for until a quiet measurement says they pay. */
+/* --fuse=<kinds>: a comma list of the fusions to do. By default vertical,
+ * horizontal and shared: shared is what lets a row group keep the values
+ * its backward pass reads (layer norm's centred values and deviation,
+ * cross-entropy's log-probabilities) as exports instead of splitting at
+ * them. Epilogues cut kernels too (the MLP's train_step from 23 dispatches
+ * to 18) but their time gain measured within the noise on the 2-core
+ * machine (about 1% predicted), so they are asked for until a quiet
+ * measurement says they pay. */
 bool pass_fuse(IrModule *m, PassCtx *ctx) {
   static const char *const kinds[] = {"vertical", "horizontal", "epilogue", "shared"};
-  static const bool by_default[] = {true, true, false, false};
+  static const bool by_default[] = {true, true, false, true};
   enum { NKINDS = sizeof kinds / sizeof *kinds };
   const char *opt = pass_option(ctx, "fuse");
   bool on[NKINDS];

@@ -8,9 +8,15 @@
  *          v = b2 v + (1-b2) g^2; denom = sqrt(v) / sqrt(1 - b2^t) + eps;
  *          w -= (lr / (1 - b1^t)) m / denom
  *   AdamW  as Adam, with w *= 1 - lr wd first instead of the L2 term.
+ *   RMSprop s = rho s + (1-rho) g^2; u = g / (sqrt(s) + eps);
+ *          buf = momentum buf + u (momentum != 0, else buf = u); w -= lr buf
+ * With clip_norm c > 0, every gradient is first scaled by
+ * min(1, c / (||g|| + 1e-6)), ||g|| the L2 norm over all of them, as
+ * torch.nn.utils.clip_grad_norm_ before the step (the L2 term comes after).
  * b^t is exp(t log b): `pow` only takes a constant exponent and t is the
  * step counter, a run-time value. The state lives in GLOBAL_STATE globals
- * (`<param>.m`, `<param>.v`, `<param>.momentum`, and the shared f32[]
+ * (`<param>.m`, `<param>.v`, `<param>.momentum`, `<param>.square_avg`,
+ * and the shared f32[]
  * `opt.step`, counted for every optimizer so the runtime can report and
  * resume it), zero-initialised. Every read comes before the stores, which
  * are emitted last. One emitting call per argument list, as in vjp.c: the
@@ -43,6 +49,40 @@ static int bias_correction(AdCtx *c, int t, double b) {
   return ad_op2(c, OP_SUB, one, ad_op1(c, OP_EXP, mulc(c, t, log(b))));
 }
 
+/* The factor min(1, c / (||g|| + 1e-6)) of clip_grad_norm_ over all grads:
+ * the min as 1 - relu(1 - x). */
+static int clip_factor(AdCtx *c, const int *grads, int np, double clip) {
+  int total = -1;
+  for (int p = 0; p < np; p++) {
+    int g = grads[p];
+    const IrNode *n = &c->f->nodes[g];
+    Attrs all = {.naxes = n->ty.sh.rank};
+    for (int k = 0; k < all.naxes; k++) all.axes[k] = k;
+    int g2 = ad_op2(c, OP_MUL, g, g);
+    int sq = all.naxes == 0 ? g2 : ir_emit(c->f, OP_SUM, &g2, 1, &all, NULL, c->loc, NULL);
+    if (sq < 0) unreachable("optimizer: bad sum");
+    total = total < 0 ? sq : ad_op2(c, OP_ADD, total, sq);
+  }
+  int root = ad_op1(c, OP_SQRT, total);
+  int norm = ad_op2(c, OP_ADD, root, ad_scalar(c, 1e-6));
+  int ratio = ad_op2(c, OP_DIV, ad_scalar(c, clip), norm);
+  int one = ad_scalar(c, 1);
+  return ad_op2(c, OP_SUB, one, ad_op1(c, OP_RELU, ad_op2(c, OP_SUB, one, ratio)));
+}
+
+/* The momentum buffer of SGD and RMSprop: buf = momentum buf + u, stored;
+ * u itself without momentum. -1 after a name clash. */
+static int momentum_buffer(AdCtx *c, const IrTrain *tr, int gi, int u, Store *st, int *nst, Diag *d) {
+  if (tr->momentum == 0) return u;
+  IrModule *m = c->f->mod;
+  const IrGlobal *pg = &m->globals[gi];
+  int mg = state_global(m, arena_printf(m->arena, "%s.momentum", pg->name), &pg->ty, d);
+  if (mg < 0) return -1;
+  int buf = ad_op2(c, OP_ADD, mulc(c, ir_global_ref(c->f, mg, c->loc), tr->momentum), u);
+  st[(*nst)++] = (Store){mg, buf};
+  return buf;
+}
+
 bool ad_emit_optimizer(IrFunc *f, const int *params, const int *grads, int np, int lr, Diag *d) {
   IrModule *m = f->mod;
   /* Without a train block these are ir_module_new's defaults (Adam). */
@@ -64,7 +104,8 @@ bool ad_emit_optimizer(IrFunc *f, const int *params, const int *grads, int np, i
   st[nst++] = (Store){step_g, t};
 
   /* Per-step scalars, shared by every parameter. */
-  int step_size = -1, sqrt_bc2 = -1, decay = -1;
+  int step_size = -1, sqrt_bc2 = -1, decay = -1, clip = -1;
+  if (tr.clip_norm > 0 && np > 0) clip = clip_factor(&c, grads, np, tr.clip_norm);
   if (adam) {
     step_size = ad_op2(&c, OP_DIV, lr, bias_correction(&c, t, tr.beta1));
     sqrt_bc2 = ad_op1(&c, OP_SQRT, bias_correction(&c, t, tr.beta2));
@@ -80,20 +121,29 @@ bool ad_emit_optimizer(IrFunc *f, const int *params, const int *grads, int np, i
     const char *name = m->globals[gi].name;
     c.loc = m->globals[gi].loc;
     int w = ir_global_ref(f, gi, c.loc), g = grads[p];
+    if (clip >= 0) g = ad_op2(&c, OP_MUL, g, clip);
     /* L2 regularisation enters the gradient (SGD, Adam); AdamW decays the
      * weight directly instead. */
     if (tr.weight_decay != 0 && tr.opt != OPT_ADAMW) g = ad_op2(&c, OP_ADD, g, mulc(&c, w, tr.weight_decay));
     int upd;
-    if (!adam) {
+    if (tr.opt == OPT_SGD || tr.opt == OPT_RMSPROP) {
       upd = g;
-      if (tr.momentum != 0) {
-        int mg = state_global(m, arena_printf(m->arena, "%s.momentum", name), &ty, d);
-        if (mg < 0) {
+      if (tr.opt == OPT_RMSPROP) {
+        int sg = state_global(m, arena_printf(m->arena, "%s.square_avg", name), &ty, d);
+        if (sg < 0) {
           free(st);
           return false;
         }
-        upd = ad_op2(&c, OP_ADD, mulc(&c, ir_global_ref(f, mg, c.loc), tr.momentum), g);
-        st[nst++] = (Store){mg, upd};
+        int s_old = mulc(&c, ir_global_ref(f, sg, c.loc), tr.rho);
+        int s = ad_op2(&c, OP_ADD, s_old, mulc(&c, ad_op2(&c, OP_MUL, g, g), 1 - tr.rho));
+        st[nst++] = (Store){sg, s};
+        int root = ad_op1(&c, OP_SQRT, s);
+        upd = ad_op2(&c, OP_DIV, g, ad_op2(&c, OP_ADD, root, ad_scalar(&c, tr.eps)));
+      }
+      upd = momentum_buffer(&c, &tr, gi, upd, st, &nst, d);
+      if (upd < 0) {
+        free(st);
+        return false;
       }
       upd = ad_op2(&c, OP_MUL, lr, upd);
     } else {

@@ -60,6 +60,10 @@ int rt_parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out);
 int rt_parse_u64(const char *s, uint64_t *out);
 int rt_parse_f64(const char *s, double *out);
 /* "dir/name" into buf; -1 when it does not fit. */
+/* The next KEY=VALUE of a data-set spec's '&'-separated parameters at *p
+ * (advanced past it): 1 with kv = "KEY", *value = "VALUE" (inside kv), 0 at
+ * the end, -1 on error; messages quote the whole spec s. */
+int rt_spec_param(const char **p, const char *s, char *kv, size_t size, const char **value, RtError *e);
 int rt_path_join(char *buf, size_t size, const char *dir, const char *name);
 int rt_file_exists(const char *path);
 /* Writes the chunks, in order, to `path` atomically: a temp file beside it,
@@ -219,8 +223,18 @@ typedef struct RtArray {
   int64_t data_offset;  /* and bytes per element on disk: for messages */
   int32_t elem_bytes;
   void *data;             /* rt_alloc'd */
+  int64_t *line;          /* a text file's (CSV): the line of each sample, rt_alloc'd; else NULL */
   char path[RT_PATH_MAX]; /* where it came from, for messages */
 } RtArray;
+
+/* A zeroed array of dtype, rank 1 [d0] or 2 [d0, d1], named path; with
+ * lines, a->line for a text file's line numbers. */
+int rt_array_alloc(RtArray *a, const char *path, int32_t dtype, int rank, int64_t d0, int64_t d1, int lines,
+                   RtError *e);
+/* Where element i of a is, for messages: "path:LINE" (a text file: the line
+ * of its sample) or "path: offset N" (a binary file); i < 0: its shape
+ * ("path: offset N" of the header, or "path"). */
+const char *rt_array_where(const RtArray *a, int64_t i, char *buf, size_t size);
 
 void rt_array_free(RtArray *a);
 /* Converts in place: I32 -> F32 exactly; F32 -> I32 only for integral values
@@ -241,16 +255,64 @@ typedef struct RtDataset {
 } RtDataset;
 
 enum { RT_SPLIT_TRAIN = 0, RT_SPLIT_TEST = 1 };
+/* rt_data_load's dtype for "as the file stores it" (the data command). */
+#define RT_DTYPE_AS_STORED (-1)
 
 /* The directory a named data set is installed in, or NULL. */
 const char *rt_data_default_dir(const char *dataset, char *buf, size_t size);
 /* `given` (--data) if set, else the model's data set's default directory. */
 const char *rt_data_dir(const char *given, const char *dataset, char *buf, size_t size, RtError *e);
 /* Loads one split from dir: train_x.npy/train_y.npy (or test_*) if present,
- * else the IDX files of (Fashion-)MNIST; converts x and y to the dtypes of
- * the model inputs they feed. */
+ * train.csv (test.csv), else the IDX files of (Fashion-)MNIST; or a text or
+ * CSV spec. Converts x and y to the dtypes of the model inputs they feed
+ * (RT_DTYPE_AS_STORED: leaves them as loaded). */
 int rt_data_load(const char *dir, int split, int32_t x_dtype, int32_t y_dtype, RtDataset *d, RtError *e);
 void rt_data_free(RtDataset *d);
+
+/*
+ * rt_csv.c — CSV data sets: a header row, numeric cells, a label column.
+ *   FILE.csv[?label=NAME&test=F&seed=S]   one file split into train and test
+ *   DIR with train.csv and test.csv        (rt_data_load)
+ */
+typedef struct RtCsvSpec {
+  char path[RT_PATH_MAX];
+  char label[256]; /* "" when none is given */
+  double test;     /* fraction held out as the test split [0.2] */
+  uint64_t seed;   /* of that split [0] */
+} RtCsvSpec;
+/* Class names, id order. */
+typedef struct RtNames {
+  int32_t n;
+  char **name; /* malloc'd */
+} RtNames;
+void rt_names_free(RtNames *nm);
+int rt_csv_is_spec(const char *s); /* a path ending in .csv, maybe with ?keys */
+/* --label-column; process-wide like the vocabulary file, since
+ * rt_data_load has no room for it. Wins over a spec's label=. */
+void rt_csv_set_label_column(const char *name);
+/* The label column a spec (or --label-column) names; NULL if none. */
+const char *rt_csv_label_column(const char *spec);
+int rt_csv_parse_spec(const char *s, RtCsvSpec *sp, RtError *e);
+/* Reads a CSV file ("-": stdin): x f32 [rows, features] from every column
+ * but `label`; y [rows] from the label column, converted to y_dtype (an
+ * integer dtype demands integer cells; RT_DTYPE_AS_STORED: i32 if every
+ * label is an integer, else f32). A label column with any cell that is not
+ * a number holds class names: y i32 ids in the strcmp order of the names,
+ * which `classes` (may be NULL) receives (n = 0 for numeric labels); a
+ * float y_dtype (regression) refuses them. y NULL: no labels wanted, and a
+ * label column, if named and present, is skipped. Errors are
+ * path:line:col. */
+int rt_csv_read(const char *path, const char *label, int32_t y_dtype, RtArray *x, RtArray *y, RtNames *classes,
+                RtError *e);
+/* The class names of a CSV data set (a spec, or a directory: its
+ * train.csv) whose labels are names; n = 0 when they are numbers. */
+int rt_csv_class_names(const char *src, RtNames *names, RtError *e);
+int rt_csv_is_dir(const char *dir); /* a directory holding train.csv */
+/* Split RT_SPLIT_* of a spec's file (see rt_csv.c for the split), or of a
+ * directory's train.csv and test.csv (class names: train.csv's ids). */
+int rt_csv_load(const char *src, int split, int32_t y_dtype, RtDataset *d, RtError *e);
+/* A whole file ("-": stdin), NUL-terminated, malloc'd. */
+int rt_read_whole(const char *path, char **buf, int64_t *size, RtError *e);
 
 /*
  * rt_text.c — fortune files, a word tokenizer, vocabularies.
@@ -304,8 +366,8 @@ void rt_vocab_free(RtVocab *v);
  *   fortunes:CAT[,CAT...][?KEY=VALUE[&KEY=VALUE...]]        words, label = CAT index
  *   fortunes-chars:CAT[,CAT...][?...]                       bytes, next-byte targets
  * keys: len (words or bytes per sample), vocab (ids incl. pad and unk; words
- * only), pad (pre or post: where padding goes; words only), test (fraction held out per category), seed (of the split), dir
- * (where the category files are). See RT_TEXT_SPEC_HELP.
+ * only), pad (pre or post: where padding goes; words only), test (fraction held out per category), seed (of the split),
+ * dir (where the category files are). See RT_TEXT_SPEC_HELP.
  */
 #define RT_TEXT_MAX_CATS 64
 #define RT_FORTUNES_DIR "/usr/share/games/fortunes"
@@ -331,6 +393,11 @@ void rt_text_set_vocab_file(const char *path, int reuse, int write);
 /* Loads split RT_SPLIT_* of a spec: x i32 [N, len], y i32 [N] (words) or
  * [N, len] (chars: y[t] = the byte after x[t]). */
 int rt_text_load(const char *spec, int split, RtDataset *d, RtError *e);
+/* predict's input for a word model: one sample per line of path ("-":
+ * stdin; empty lines skipped), tokenized and padded as the spec's samples
+ * are, with the vocabulary saved beside the checkpoint (else rebuilt from
+ * the training split). x: i32 [lines, len], x->line their lines. */
+int rt_text_read_lines(const char *spec, const char *path, RtArray *x, RtError *e);
 /* `data` command: sizes, per-class counts, majority rate and a few decoded
  * samples of both splits of a spec or a data directory. */
 int rt_data_inspect(const char *spec_or_dir, int samples, FILE *out, RtError *e);
@@ -422,6 +489,13 @@ typedef struct RtClassScore {
  * avg[0] the macro average, avg[1] the support-weighted one; returns the
  * accuracy (NaN when the matrix is empty). Undefined ratios are 0. */
 double rt_class_scores(const int64_t *cm, int64_t k, RtClassScore *per, RtClassScore avg[2]);
+/* Binary classification, from probabilities or from logits. */
+static inline int rt_task_binary(int32_t task) {
+  return task == NNRT_TASK_BINARY || task == NNRT_TASK_BINARY_LOGITS;
+}
+/* The class (0 or 1) a binary model's output value says: p >= 0.5 for a
+ * probability, z >= 0 for a logit (the same decision, sigmoid(z) >= 0.5). */
+static inline int rt_binary_class(int32_t task, float v) { return task == NNRT_TASK_BINARY_LOGITS ? v >= 0 : v >= 0.5f; }
 /* Argmax over the classes of output row r (classification). */
 int64_t rt_argmax_row(const RtSession *s, int64_t r);
 double rt_metrics_loss(const RtMetrics *m);
@@ -439,11 +513,13 @@ typedef struct RtOptions {
   const char *data_dir; /* NULL: the model's data set's default */
   const char *init_path, *ckpt_path, *log_path, *input_path;
   int resume, quiet;
-  int64_t samples; /* data: decoded samples to print */
-  const char *prompt; /* sample: the text to continue (NULL: a new fortune) */
-  double temperature; /* sample: 0 = argmax */
-  int64_t length;     /* sample: bytes to generate */
-  int json;           /* profile: JSON instead of a table */
+  const char *label_column; /* CSV data: --label-column */
+  int proba;                /* predict: class probabilities */
+  int64_t samples;          /* data: decoded samples to print */
+  const char *prompt;       /* sample: the text to continue (NULL: a new fortune) */
+  double temperature;       /* sample: 0 = argmax */
+  int64_t length;           /* sample: bytes to generate */
+  int json;                 /* profile: JSON instead of a table */
 } RtOptions;
 
 /* Each returns the process exit code; e holds the message when it is not 0. */
@@ -456,6 +532,12 @@ int rt_predict(const NnrtModel *m, const RtOptions *o, RtError *e);
  * confusion matrix. */
 #define RT_REPORT_MAX_CLASSES 32
 void rt_print_class_report(FILE *out, const int64_t *cm, int64_t k, const char *const *names, int digits);
+/* Names of the k classes of the data in `dir` (a directory, file or spec)
+ * read by a model trained on `dataset`; NULL when none is known, and a NULL
+ * entry for a class without one. sp, csv (free it with rt_names_free) and
+ * buf (k entries) hold what the result points to. */
+const char *const *rt_class_names(const char *dir, const char *dataset, int64_t k, RtTextSpec *sp, RtNames *csv,
+                                  const char **buf);
 /* rt_bench.c: times train_step alone; prints ms_per_step and samples_per_s. */
 int rt_bench(const NnrtModel *m, const RtOptions *o, RtError *e);
 /* The loop bench and profile share: the training set, a session for

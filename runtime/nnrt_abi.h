@@ -12,9 +12,9 @@
 #define NNRT_ABI_H
 #include <stdint.h>
 
-#define NNRT_ABI_VERSION 5 /* 2: matmuls call nnrt_sgemm; 3: NNRT_INIT_SEED, _ORTHOGONAL, _UNIT_FORGET, nnrt_fail_id; \
+#define NNRT_ABI_VERSION 6 /* 2: matmuls call nnrt_sgemm; 3: NNRT_INIT_SEED, _ORTHOGONAL, _UNIT_FORGET, nnrt_fail_id; \
                               4: kernel tables (NnrtKernel), nnrt_prof_hook, nnrt_parallel_multi, nnrt_sgemm_ep; \
-                              5: nnrt_sgemm_batch */
+                              5: nnrt_sgemm_ep's whole_columns; 6: nnrt_sgemm_batch */
 #define NNRT_MAX_RANK 6
 #define NNRT_MAX_SYMS 16 /* symbolic dims of a model: the exponents of a cost term */
 
@@ -43,13 +43,14 @@ enum {
 /* A global is a trained parameter or optimizer state (Adam moments, step count). */
 enum { NNRT_PARAM = 0, NNRT_STATE = 1 };
 
-enum { NNRT_OPT_SGD = 0, NNRT_OPT_ADAM = 1, NNRT_OPT_ADAMW = 2 };
+enum { NNRT_OPT_SGD = 0, NNRT_OPT_ADAM = 1, NNRT_OPT_ADAMW = 2, NNRT_OPT_RMSPROP = 3 };
 
 /* Loss kinds decide how the driver computes accuracy from the second output. */
 enum {
   NNRT_TASK_CLASSIFY = 0, /* logits [B, C], labels i32 [B]: argmax accuracy */
   NNRT_TASK_BINARY = 1,   /* probability [B] or [B,1], labels 0/1: p >= 0.5 accuracy */
-  NNRT_TASK_REGRESS = 2   /* no accuracy */
+  NNRT_TASK_REGRESS = 2,  /* no accuracy */
+  NNRT_TASK_BINARY_LOGITS = 3 /* as BINARY, but the output is the logit z: z >= 0 (p >= 0.5) */
 };
 
 typedef struct {
@@ -172,9 +173,13 @@ typedef void (*NnrtEpilogue)(void *ctx, int64_t r0, int64_t r1, int64_t c0, int6
 /* nnrt_sgemm, then ep on each block of C right after that block is
  * computed, in the same pool task (while the block is in cache). Every
  * element of C is in exactly one block, and the blocks depend only on
- * (m, n, k): the epilogue sees the same values for any thread count. */
+ * (m, n, k, whole_columns): the epilogue sees the same values for any
+ * thread count. whole_columns: every block is whole columns, rows [0, m),
+ * for an epilogue that sums over C's rows (a bias gradient): each column's
+ * sum is then one block's, in row order, with no other block writing it. */
 void nnrt_sgemm_ep(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
-                   const float *b, int64_t ldb, float beta, float *c, int64_t ldc, NnrtEpilogue ep, void *ctx);
+                   const float *b, int64_t ldb, float beta, float *c, int64_t ldc, NnrtEpilogue ep, void *ctx,
+                   int32_t whole_columns);
 
 /* Provided by the runtime, called by generated code when a label given to
  * onehot is outside [0, classes) (row `index`). The driver checks labels

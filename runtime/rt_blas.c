@@ -29,8 +29,11 @@
  * counts the epilogue as GEMM_EP_K more multiply-adds per element of C: a
  * product with a short K (the ReLU gradient's dz2 @ w^T, K = 10 classes)
  * would otherwise be one block, and its epilogue, which ran as a parallel
- * loop of its own before fusion, would run on one thread. The cut still
- * depends only on the shape and on whether there is an epilogue.
+ * loop of its own before fusion, would run on one thread. An epilogue that
+ * sums over C's rows (a bias gradient, whole_columns) gets blocks of whole
+ * columns, cut by the same rule along N alone, so that no two blocks add
+ * to one column sum. The cut still depends only on the shape and on the
+ * kind of epilogue.
  *
  * Kernels: OpenBLAS picks them by CPU model when it loads, or as
  * OPENBLAS_CORETYPE says; `bench` and `--version` print which (on an
@@ -64,14 +67,19 @@ typedef struct Gemm {
   void *ep_ctx;
 } Gemm;
 
-int64_t rt_gemm_blocks(int64_t m, int64_t n, int64_t k, int *by_rows) {
-  int64_t side = m >= n ? m : n, macs;
-  if (by_rows) *by_rows = m >= n;
+/* Blocks along `side` (a dim of C) for a product of m*n*k multiply-adds. */
+static int64_t blocks_along(int64_t side, int64_t m, int64_t n, int64_t k) {
+  int64_t macs;
   if (rt_mul64(m, n, &macs) || rt_mul64(macs, k, &macs)) macs = INT64_MAX;
   int64_t nb = side / GEMM_MIN_SIDE;
   if (nb > macs / GEMM_MIN_MACS) nb = macs / GEMM_MIN_MACS;
   if (nb > GEMM_MAX_BLOCKS) nb = GEMM_MAX_BLOCKS;
   return nb < 1 ? 1 : nb;
+}
+
+int64_t rt_gemm_blocks(int64_t m, int64_t n, int64_t k, int *by_rows) {
+  if (by_rows) *by_rows = m >= n;
+  return blocks_along(m >= n ? m : n, m, n, k);
 }
 
 /* Block i covers [start(i), start(i + 1)) of the cut side. */
@@ -105,13 +113,14 @@ static void blocks(void *ctx, int64_t lo, int64_t hi) {
 
 void nnrt_sgemm(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
                 const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
-  nnrt_sgemm_ep(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL, NULL);
+  nnrt_sgemm_ep(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL, NULL, 0);
 }
 
 /* The product's shape, checked against OpenBLAS's 32-bit sizes, and its cut
  * into blocks. */
 static Gemm plan(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
-                 const float *b, int64_t ldb, float beta, float *c, int64_t ldc, NnrtEpilogue ep, void *ctx) {
+                 const float *b, int64_t ldb, float beta, float *c, int64_t ldc, NnrtEpilogue ep, void *ctx,
+                 int32_t whole_columns) {
   const int64_t dims[6] = {m, n, k, lda, ldb, ldc};
   for (int i = 0; i < 6; i++)
     if (dims[i] < 0 || dims[i] > INT32_MAX) {
@@ -122,14 +131,17 @@ static Gemm plan(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, float 
       _Exit(RT_EXIT_FAIL);
     }
   Gemm g = {ta != 0, tb != 0, m, n, k, lda, ldb, ldc, alpha, beta, a, b, c, 0, 0, 0, ep, ctx};
-  g.nblocks = rt_gemm_blocks(m, n, ep ? k + GEMM_EP_K : k, &g.by_rows);
+  int64_t kk = ep ? k + GEMM_EP_K : k;
+  if (ep && whole_columns) g.by_rows = 0, g.nblocks = blocks_along(n, m, n, kk);
+  else g.nblocks = rt_gemm_blocks(m, n, kk, &g.by_rows);
   g.side = g.by_rows ? m : n;
   return g;
 }
 
 void nnrt_sgemm_ep(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
-                   const float *b, int64_t ldb, float beta, float *c, int64_t ldc, NnrtEpilogue ep, void *ctx) {
-  Gemm g = plan(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ep, ctx);
+                   const float *b, int64_t ldb, float beta, float *c, int64_t ldc, NnrtEpilogue ep, void *ctx,
+                   int32_t whole_columns) {
+  Gemm g = plan(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ep, ctx, whole_columns);
   if (m == 0 || n == 0) return;
   nnrt_parallel_for(blocks, &g, g.nblocks, 1);
 }
@@ -153,7 +165,7 @@ static void batch_blocks(void *ctx, int64_t lo, int64_t hi) {
 void nnrt_sgemm_batch(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
                       int64_t stride_a, const float *b, int64_t ldb, int64_t stride_b, float beta, float *c, int64_t ldc,
                       int64_t stride_c, int64_t count) {
-  Batch bt = {plan(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL, NULL), stride_a, stride_b, stride_c};
+  Batch bt = {plan(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL, NULL, 0), stride_a, stride_b, stride_c};
   int64_t tasks;
   if (m == 0 || n == 0 || count <= 0) return;
   if (rt_mul64(count, bt.g.nblocks, &tasks)) tasks = INT64_MAX; /* unreachable: count is a tensor's matrices */

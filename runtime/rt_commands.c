@@ -1,7 +1,7 @@
-/* rt_commands.c — `eval` and `predict`: a trained checkpoint applied to the
- * test set, or to the rows of an input file. Both load only parameters
- * (kind NNRT_PARAM), so a checkpoint without optimizer state works, e.g.
- * one written from PyTorch. */
+/* rt_commands.c — `eval`: a trained checkpoint applied to the test set,
+ * with sklearn's per-class report (predict is in rt_predict.c). It loads
+ * only parameters (kind NNRT_PARAM), so a checkpoint without optimizer
+ * state works, e.g. one written from PyTorch. */
 #define _POSIX_C_SOURCE 200809L
 #include "nnrt.h"
 #include <inttypes.h>
@@ -79,16 +79,20 @@ void rt_print_class_report(FILE *out, const int64_t *cm, int64_t k, const char *
 static const char *const fashion_names[10] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                                               "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
 
-/* Names of the k classes of the data in `dir` (a directory or a text spec),
- * read by a model trained on `dataset`; NULL when none is known, and a NULL
- * entry for a class without one. A fortunes: spec's labels are its
- * categories in order (a model with more classes than categories has the
- * rest unnamed); Fashion-MNIST is recognised by the model's data set, since
- * its files do not name their classes. sp holds the category names the
- * result points to. */
-static const char *const *class_names(const char *dir, const char *dataset, int64_t k, RtTextSpec *sp,
-                                      const char **buf) {
+/* A fortunes: spec's labels are its categories in order (a model with more
+ * classes than categories has the rest unnamed), a CSV's label names are
+ * its classes in strcmp order; Fashion-MNIST is recognised by the model's
+ * data set, since its files do not name their classes. */
+const char *const *rt_class_names(const char *dir, const char *dataset, int64_t k, RtTextSpec *sp, RtNames *csv,
+                                  const char **buf) {
   RtError ignored;
+  memset(csv, 0, sizeof *csv);
+  if (rt_csv_is_spec(dir) || rt_csv_is_dir(dir)) {
+    if (rt_csv_class_names(dir, csv, &ignored) || csv->n == 0) return NULL;
+    for (int64_t c = 0; c < k; c++)
+      buf[c] = c < csv->n ? csv->name[c] : NULL;
+    return buf;
+  }
   if (rt_text_is_spec(dir)) {
     if (rt_text_parse_spec(dir, sp, &ignored) || sp->chars) return NULL;
     for (int64_t c = 0; c < k; c++)
@@ -110,7 +114,7 @@ int rt_eval(const NnrtModel *m, const RtOptions *o, RtError *e) {
   if (rt_session_alloc(&s, o->batch < n ? o->batch : n, e) ||
       rt_st_load(o->ckpt_path, m, &s.g, RT_LOAD_PARAMS, NULL, e))
     goto out;
-  int64_t k = m->task == NNRT_TASK_BINARY ? 2 : s.classes; /* binary: classes 0 and 1 at p >= 0.5 */
+  int64_t k = rt_task_binary(m->task) ? 2 : s.classes; /* binary: classes 0 and 1 at p >= 0.5 */
   if (k > 0 && k <= RT_REPORT_MAX_CLASSES && !(cm = rt_alloc((size_t)(k * k) * sizeof *cm, "confusion matrix", e)))
     goto out;
   RtMetrics mt;
@@ -125,80 +129,17 @@ int rt_eval(const NnrtModel *m, const RtOptions *o, RtError *e) {
     const char *dir = rt_data_dir(o->data_dir, m->dataset, dirbuf, sizeof dirbuf, e);
     const char *buf[RT_REPORT_MAX_CLASSES];
     RtTextSpec *sp = rt_alloc(sizeof *sp, "text spec", e);
+    RtNames csv = {0};
     if (!sp) goto out;
     putchar('\n');
-    rt_print_class_report(stdout, cm, k, dir ? class_names(dir, m->dataset, k, sp, buf) : NULL, REPORT_DIGITS);
+    rt_print_class_report(stdout, cm, k, dir ? rt_class_names(dir, m->dataset, k, sp, &csv, buf) : NULL, REPORT_DIGITS);
+    rt_names_free(&csv);
     rt_free(sp);
   }
   rc = 0;
 out:
   rt_free(cm);
   rt_data_free(&test);
-  rt_session_close(&s);
-  return rc ? e->code : RT_EXIT_OK;
-}
-
-static int ends_with(const char *s, const char *suffix) {
-  size_t n = strlen(s), k = strlen(suffix);
-  return n >= k && strcmp(s + n - k, suffix) == 0;
-}
-
-static void print_prediction(const RtSession *s, int64_t row) {
-  const NnrtModel *m = s->m;
-  if (m->task == NNRT_TASK_CLASSIFY) {
-    int64_t rows = s->out_per / s->classes; /* > 1 for per-token outputs */
-    for (int64_t r = 0; r < rows; r++)
-      printf(r ? " %" PRId64 : "%" PRId64, rt_argmax_row(s, row * rows + r));
-  } else if (m->task == NNRT_TASK_BINARY) {
-    for (int64_t r = 0; r < s->out_per; r++)
-      printf(r ? " %d" : "%d", s->out[row * s->out_per + r] >= 0.5f);
-  } else {
-    for (int64_t r = 0; r < s->out_per; r++)
-      printf(r ? " %.6g" : "%.6g", (double)s->out[row * s->out_per + r]);
-  }
-  putchar('\n');
-}
-
-int rt_predict(const NnrtModel *m, const RtOptions *o, RtError *e) {
-  if (rt_model_check(m, RT_NEED_FORWARD, e)) return e->code;
-  RtSession s;
-  RtDataset in = {0};
-  int32_t *idx = NULL;
-  int rc = -1;
-  if (rt_session_open(&s, m, e)) return e->code;
-  /* .npy, or an IDX image file (scaled to [0, 1] as in training). */
-  int npy = ends_with(o->input_path, ".npy");
-  if ((npy ? rt_npy_load(o->input_path, &in.x, e) : rt_idx_load(o->input_path, 1, &in.x, e)) ||
-      rt_array_convert(&in.x, s.x_t->dtype, e))
-    goto out;
-  if (in.x.rank < 1) {
-    rt_fail(e, RT_EXIT_USAGE, "%s: expected rows of samples, found a scalar", in.x.path);
-    goto out;
-  }
-  if (rt_session_bind(&s, &in.x, NULL, e)) goto out;
-  int64_t n = in.x.dims[0];
-  int64_t batch = o->batch < n ? o->batch : (n > 0 ? n : 1);
-  if (rt_session_alloc(&s, batch, e) || rt_st_load(o->ckpt_path, m, &s.g, RT_LOAD_PARAMS, NULL, e)) goto out;
-  batch = s.max_batch;
-  if (!(idx = rt_alloc((size_t)batch * sizeof *idx, "batch indices", e))) goto out;
-  for (int64_t at = 0; at < n; at += batch) {
-    int64_t bs = n - at < batch ? n - at : batch;
-    RtMetrics unused = {0};
-    int64_t pad = s.batch_sym < 0 ? batch : bs; /* a static batch is padded with row 0 */
-    for (int64_t i = 0; i < pad; i++)
-      idx[i] = (int32_t)(i < bs ? at + i : 0);
-    if (rt_run_batch(&s, &m->forward, &in, idx, pad, &unused, NULL, e)) goto out;
-    for (int64_t i = 0; i < bs; i++)
-      print_prediction(&s, i);
-  }
-  if (fflush(stdout) != 0) {
-    rt_fail(e, RT_EXIT_FAIL, "cannot write the predictions");
-    goto out;
-  }
-  rc = 0;
-out:
-  rt_free(idx);
-  rt_data_free(&in);
   rt_session_close(&s);
   return rc ? e->code : RT_EXIT_OK;
 }

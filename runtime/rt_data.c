@@ -10,7 +10,8 @@
  * giant allocation.
  *
  * A "directory" that is a text data-set spec (fortunes:...) goes to
- * rt_textdata.c instead. */
+ * rt_textdata.c instead, a CSV file (or a directory holding train.csv and
+ * test.csv) to rt_csv.c. */
 #define _POSIX_C_SOURCE 200809L
 #include "nnrt.h"
 #include <errno.h>
@@ -146,11 +147,20 @@ out:
   return rc;
 }
 
+/* A bare name (letters, digits, '_', '-') names an installed data set;
+ * anything else (a '/', a '.', a spec) is a path or spec, used as given:
+ * relative paths are relative to the working directory. */
+static int is_bare_name(const char *s) {
+  for (; *s; s++)
+    if (!rt_text_is_word_char((unsigned char)*s) && *s != '_' && *s != '-') return 0;
+  return 1;
+}
+
 const char *rt_data_default_dir(const char *dataset, char *buf, size_t size) {
   /* Debian's dataset-<name> packages install to /usr/share/datasets/<name>,
    * with '-' where the model's name has '_' (fashion_mnist -> fashion-mnist). */
   if (!dataset || !*dataset) return NULL;
-  if (rt_text_is_spec(dataset)) { /* a text data set names no directory */
+  if (!is_bare_name(dataset)) { /* a path or a spec names itself */
     int n = snprintf(buf, size, "%s", dataset);
     return n < 0 || (size_t)n >= size ? NULL : buf;
   }
@@ -181,15 +191,27 @@ static int idx_path(char *buf, size_t size, const char *dir, const char *name) {
 
 static int too_long(RtError *e, const char *dir) { return rt_fail(e, RT_EXIT_USAGE, "%s: path too long", dir); }
 
+static int convert(RtDataset *d, int32_t x_dtype, int32_t y_dtype, RtError *e) {
+  return (x_dtype != RT_DTYPE_AS_STORED && rt_array_convert(&d->x, x_dtype, e)) ||
+                 (y_dtype != RT_DTYPE_AS_STORED && rt_array_convert(&d->y, y_dtype, e))
+             ? -1
+             : 0;
+}
+
 int rt_data_load(const char *dir, int split, int32_t x_dtype, int32_t y_dtype, RtDataset *d, RtError *e) {
   memset(d, 0, sizeof *d);
   if (rt_text_is_spec(dir)) {
     if (rt_text_load(dir, split, d, e)) return -1;
-    if (rt_array_convert(&d->x, x_dtype, e) || rt_array_convert(&d->y, y_dtype, e)) goto fail;
+    if (convert(d, x_dtype, y_dtype, e)) goto fail;
+    return 0;
+  }
+  if (rt_csv_is_spec(dir) || rt_csv_is_dir(dir)) {
+    if (rt_csv_load(dir, split, y_dtype, d, e) || convert(d, x_dtype, y_dtype, e)) goto fail;
     return 0;
   }
   if (!rt_dir_exists(dir))
-    return rt_fail(e, RT_EXIT_USAGE, "%s: no such directory (set the data set directory with --data DIR)", dir);
+    return rt_fail(e, RT_EXIT_USAGE,
+                   "%s: no such directory (set the data set with --data DIR, --data FILE.csv or a text spec)", dir);
   const char *pre = split == RT_SPLIT_TRAIN ? "train" : "test";
   char xp[RT_PATH_MAX], yp[RT_PATH_MAX], name[64];
   snprintf(name, sizeof name, "%s_x.npy", pre);
@@ -204,8 +226,9 @@ int rt_data_load(const char *dir, int split, int32_t x_dtype, int32_t y_dtype, R
     const char *yi = split == RT_SPLIT_TRAIN ? "train-labels-idx1-ubyte" : "t10k-labels-idx1-ubyte";
     if (idx_path(xp, sizeof xp, dir, xi) || idx_path(yp, sizeof yp, dir, yi)) return too_long(e, dir);
     if (!rt_file_exists(xp))
-      return rt_fail(e, RT_EXIT_USAGE, "%s: no data: expected %s_x.npy and %s_y.npy, or %s.gz and %s.gz (IDX files)",
-                     dir, pre, pre, xi, yi);
+      return rt_fail(e, RT_EXIT_USAGE,
+                     "%s: no data: expected %s_x.npy and %s_y.npy, %s.csv, or %s.gz and %s.gz (IDX files)", dir, pre,
+                     pre, pre, xi, yi);
     if (rt_idx_load(xp, 1, &d->x, e) || rt_idx_load(yp, 0, &d->y, e)) goto fail;
   }
   if (d->x.rank < 1 || d->y.rank < 1) {
@@ -228,7 +251,7 @@ int rt_data_load(const char *dir, int split, int32_t x_dtype, int32_t y_dtype, R
             INT32_MAX);
     goto fail;
   }
-  if (rt_array_convert(&d->x, x_dtype, e) || rt_array_convert(&d->y, y_dtype, e)) goto fail;
+  if (convert(d, x_dtype, y_dtype, e)) goto fail;
   return 0;
 fail:
   rt_data_free(d);

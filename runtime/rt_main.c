@@ -36,11 +36,18 @@ enum {
     "threads for parallel loops and matrix products (results do not depend on it)")                                    \
   X(SEED, "seed", "N", CMD_TRAIN | CMD_TIMED, "seeds parameter init, the validation split, shuffling, dropout")        \
   X(DATA, "data", "DIR", CMD_TRAIN | CMD_EVAL | CMD_TIMED | CMD_DATA,                                                  \
-    "data set directory: train_x.npy, train_y.npy, test_x.npy, test_y.npy, or the IDX files "                          \
-    "train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, "                                       \
+    "data set directory: train_x.npy, train_y.npy, test_x.npy, test_y.npy, or train.csv and test.csv, or the IDX "     \
+    "files train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, "                                 \
     "t10k-labels-idx1-ubyte (each optionally .gz). IDX pixels are scaled to [0, 1]; .npy "                             \
-    "values are used as stored. Or a text data set (see the data command's help): "                                    \
+    "values are used as stored. Or one CSV file, split into train and test: FILE.csv[?label=NAME&test=F&seed=S]. "     \
+    "Or a text data set (see the data command's help): "                                                               \
     "fortunes:CAT,CAT[?len=L&vocab=N&test=F&seed=S&dir=DIR] or fortunes-chars:CAT[?len=T...]")                         \
+  X(DATA_PREDICT, "data", "DIR", CMD_PREDICT,                                                                          \
+    "the data set the model was trained on, for its class names, a text model's tokenizer (len, pad) and a CSV's "     \
+    "label column")                                                                                                    \
+  X(LABEL_COLUMN, "label-column", "NAME", CMD_TRAIN | CMD_EVAL | CMD_PREDICT | CMD_TIMED | CMD_DATA,                   \
+    "CSV data: the column holding the labels (integers for classification, numbers for regression); every other "      \
+    "column is a feature. predict skips it when the input has it")                                                     \
   X(VAL_SPLIT, "val-split", "F", CMD_TRAIN,                                                                            \
     "fraction of the training set held out for validation: its last F after one shuffle "                              \
     "seeded by --seed, the same every epoch; 0 for none")                                                              \
@@ -65,7 +72,11 @@ enum {
     "timed steps, run twice: without and with kernel timers (default 50)")                    \
   X(QUIET, "quiet", NULL, CMD_TRAIN, "no progress bar or epoch lines on stderr (errors and warnings still show)")      \
   X(INPUT, "input", "FILE", CMD_PREDICT,                                                                               \
-    "samples to predict, one per row: a .npy file (C order, float or int) or an IDX file")                             \
+    "samples to predict, one per row: a .npy file (C order, float or int), a .csv file (a header row, then "           \
+    "numbers), an IDX file, or for a word model (fortunes:) text, one sample per line; '-' reads stdin (text or "      \
+    "CSV)")                                                                                                            \
+  X(PROBA, "proba", NULL, CMD_PREDICT,                                                                                 \
+    "classifiers: after the class (and its name), the probability of each class in class order")                       \
   X(PROMPT, "prompt", "TEXT", CMD_SAMPLE,                                                                              \
     "the text to continue, printed first; its bytes are the token ids. Without it, the text starts as a new "          \
     "fortune (after an unprinted \"%\\n\")")                                                                           \
@@ -101,7 +112,7 @@ static const struct {
 } cmds[] = {
     {"train", CMD_TRAIN, "train the model, then report loss and accuracy on the test set"},
     {"eval", CMD_EVAL, "loss, accuracy and a per-class report of a checkpoint on the test set"},
-    {"predict", CMD_PREDICT, "print one prediction per input row (the class, for classifiers)"},
+    {"predict", CMD_PREDICT, "print one prediction per input row (the class, its name, --proba: probabilities)"},
     {"bench", CMD_BENCH, "time train_step alone (ms per step, samples/s) on the training data"},
     {"profile", CMD_PROFILE, "time train_step kernel by kernel: bytes, FLOPs, GB/s against a measured triad"},
     {"data", CMD_DATA, "show the data set: sizes, classes, majority rate, decoded samples"},
@@ -136,11 +147,12 @@ static const char text_spec_help[] =
 static const char *task_name(int32_t task) {
   return task == NNRT_TASK_CLASSIFY ? "classification"
          : task == NNRT_TASK_BINARY ? "binary classification"
+         : task == NNRT_TASK_BINARY_LOGITS ? "binary classification (from logits)"
                                     : "regression";
 }
 
 static const char *opt_name(int32_t opt) {
-  return opt == NNRT_OPT_SGD ? "sgd" : opt == NNRT_OPT_ADAM ? "adam" : "adamw";
+  return opt == NNRT_OPT_SGD ? "sgd" : opt == NNRT_OPT_ADAM ? "adam" : opt == NNRT_OPT_ADAMW ? "adamw" : "rmsprop";
 }
 
 /* The default shown in --help, "" for none. */
@@ -164,6 +176,7 @@ static void default_str(OptId id, const NnrtModel *m, char *buf, size_t size) {
     snprintf(buf, size, "%" PRIu64, m->seed);
     break;
   case OPT_DATA:
+  case OPT_DATA_PREDICT:
     if (rt_data_default_dir(m->dataset, dir, sizeof dir)) snprintf(buf, size, "%s", dir);
     break;
   case OPT_VAL_SPLIT:
@@ -339,7 +352,14 @@ static int parse(int argc, char **argv, const char *prog, const char *cmdname, u
       bad = rt_parse_u64(v, &o->seed);
       break;
     case OPT_DATA:
+    case OPT_DATA_PREDICT:
       o->data_dir = v;
+      break;
+    case OPT_LABEL_COLUMN:
+      o->label_column = v;
+      break;
+    case OPT_PROBA:
+      o->proba = 1;
       break;
     case OPT_INIT:
       o->init_path = v;
@@ -458,6 +478,7 @@ int main(int argc, char **argv) {
   static char vocab[RT_PATH_MAX + 16];
   if (o.ckpt_path && snprintf(vocab, sizeof vocab, "%s.vocab.txt", o.ckpt_path) < (int)sizeof vocab)
     rt_text_set_vocab_file(vocab, cmd != CMD_TRAIN || o.resume, cmd == CMD_TRAIN);
+  rt_csv_set_label_column(o.label_column);
   if (cmd == CMD_DATA) {
     RtError e = {0};
     char dir[RT_PATH_MAX];

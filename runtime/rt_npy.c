@@ -16,8 +16,45 @@
 
 void rt_array_free(RtArray *a) {
   rt_free(a->data);
+  rt_free(a->line);
   a->data = NULL;
+  a->line = NULL;
   a->numel = 0;
+}
+
+int rt_array_alloc(RtArray *a, const char *path, int32_t dtype, int rank, int64_t d0, int64_t d1, int lines,
+                   RtError *e) {
+  memset(a, 0, sizeof *a);
+  snprintf(a->path, sizeof a->path, "%s", path);
+  a->dtype = dtype;
+  a->rank = rank;
+  a->dims[0] = d0;
+  a->dims[1] = d1;
+  if (rt_mul64(d0, rank > 1 ? d1 : 1, &a->numel)) return rt_fail(e, RT_EXIT_USAGE, "'%s': data set too large", path);
+  a->elem_bytes = lines ? 0 : (int32_t)rt_dtype_size(dtype); /* a text file's messages give lines, not offsets */
+  size_t es = rt_dtype_size(dtype);
+  if (a->numel > 0 && (size_t)a->numel > SIZE_MAX / es)
+    return rt_fail(e, RT_EXIT_USAGE, "'%s': data set too large", path);
+  a->data = rt_alloc((size_t)(a->numel > 0 ? a->numel : 1) * es, path, e);
+  if (lines) a->line = rt_alloc((size_t)(d0 > 0 ? d0 : 1) * sizeof *a->line, path, e);
+  if (!a->data || (lines && !a->line)) {
+    rt_array_free(a);
+    return -1;
+  }
+  return 0;
+}
+
+const char *rt_array_where(const RtArray *a, int64_t i, char *buf, size_t size) {
+  int64_t per = a->dims[0] > 0 ? a->numel / a->dims[0] : 1;
+  if (a->line && per > 0 && i >= 0 && i / per < a->dims[0])
+    snprintf(buf, size, "%s:%lld", a->path, (long long)a->line[i / per]);
+  else if (a->line) /* a text file's shape: no one place */
+    snprintf(buf, size, "%s", a->path);
+  else if (i < 0)
+    snprintf(buf, size, "%s: offset %lld", a->path, (long long)a->shape_offset);
+  else
+    snprintf(buf, size, "%s: offset %lld", a->path, (long long)(a->data_offset + i * a->elem_bytes));
+  return buf;
 }
 
 /* Any type to any: every element is checked before any is written (an

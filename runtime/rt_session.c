@@ -107,7 +107,7 @@ static int64_t per_sample(const RtSession *s, const NnrtTensor *t) {
 /* Binds t's non-batch symbolic dims from array a's per-sample dims (same
  * rank only) and checks the per-sample element count. */
 static int bind_tensor(RtSession *s, const NnrtTensor *t, const RtArray *a, const char *role, RtError *e) {
-  char want[256], got[160];
+  char want[256], got[160], where[RT_PATH_MAX + 32];
   if (t->rank < 1 || !(is_batch_dim(s, t->dims[0]) || (s->batch_sym < 0 && t->dims[0] >= 0)))
     return rt_fail(e, RT_EXIT_FAIL, "model input '%s' %s must have the batch as its first dimension", t->name,
                    tensor_shape(s, t, want, sizeof want));
@@ -116,11 +116,10 @@ static int bind_tensor(RtSession *s, const NnrtTensor *t, const RtArray *a, cons
     if (d >= 0 || is_batch_dim(s, d)) continue;
     int64_t *sym = &s->syms[-d - 1];
     if (a->rank != t->rank)
-      return rt_fail(
-          e, RT_EXIT_USAGE,
-          "%s: offset %lld: cannot bind dimension '%s' of model input '%s' %s from %s of shape %s (ranks differ)",
-          a->path, (long long)a->shape_offset, s->m->sym_names[-d - 1], t->name, tensor_shape(s, t, want, sizeof want),
-          role, rt_shape_str(got, sizeof got, a->rank, a->dims));
+      return rt_fail(e, RT_EXIT_USAGE,
+                     "%s: cannot bind dimension '%s' of model input '%s' %s from %s of shape %s (ranks differ)",
+                     rt_array_where(a, -1, where, sizeof where), s->m->sym_names[-d - 1], t->name,
+                     tensor_shape(s, t, want, sizeof want), role, rt_shape_str(got, sizeof got, a->rank, a->dims));
     if (*sym < 0) *sym = a->dims[i];
   }
   int64_t want_n = per_sample(s, t);
@@ -129,8 +128,8 @@ static int bind_tensor(RtSession *s, const NnrtTensor *t, const RtArray *a, cons
     have_n *= a->dims[i]; /* cannot overflow: numel did not */
   if (want_n != have_n)
     return rt_fail(e, RT_EXIT_USAGE,
-                   "%s: offset %lld: %s of shape %s have %lld values per sample, but model input '%s' %s takes %lld",
-                   a->path, (long long)a->shape_offset, role, rt_shape_str(got, sizeof got, a->rank, a->dims),
+                   "%s: %s of shape %s have %lld values per sample, but model input '%s' %s takes %lld",
+                   rt_array_where(a, -1, where, sizeof where), role, rt_shape_str(got, sizeof got, a->rank, a->dims),
                    (long long)have_n, t->name, tensor_shape(s, t, want, sizeof want), (long long)want_n);
   return 0;
 }
@@ -155,7 +154,7 @@ int rt_session_bind(RtSession *s, const RtArray *x, const RtArray *y, RtError *e
                      "classification model output '%s' %s does not give one row of class scores per label%s%s", o->name,
                      tensor_shape(s, o, shape, sizeof shape), s->y_t ? " of " : "", s->y_t ? s->y_t->name : "");
     s->classes = c;
-  } else if (s->m->task == NNRT_TASK_BINARY && with_y && s->out_per != s->y_per) {
+  } else if (rt_task_binary(s->m->task) && with_y && s->out_per != s->y_per) {
     return rt_fail(e, RT_EXIT_FAIL, "binary model output '%s' %s does not give one probability per label", o->name,
                    tensor_shape(s, o, shape, sizeof shape));
   }
@@ -166,11 +165,11 @@ int rt_check_labels(const RtSession *s, const RtArray *y, RtError *e) {
   if (s->m->task != NNRT_TASK_CLASSIFY) return 0;
   for (int64_t i = 0; i < y->numel; i++) {
     double v = rt_dtype_get(y->dtype, y->data, i);
+    char where[RT_PATH_MAX + 32];
     if (!(v >= 0 && v < (double)s->classes))
-      return rt_fail(e, RT_EXIT_USAGE,
-                     "%s: offset %lld: label %lld is %.17g, but the model has %lld classes (labels must be in [0, %lld))",
-                     y->path, (long long)(y->data_offset + i * y->elem_bytes), (long long)i, v,
-                     (long long)s->classes, (long long)s->classes);
+      return rt_fail(
+          e, RT_EXIT_USAGE, "%s: label %lld is %.17g, but the model has %lld classes (labels must be in [0, %lld))",
+          rt_array_where(y, i, where, sizeof where), (long long)i, v, (long long)s->classes, (long long)s->classes);
   }
   return 0;
 }
@@ -240,11 +239,11 @@ static void score(const RtSession *s, const void *labels, int64_t bs, RtMetrics 
       if (confusion) confusion[y * s->classes + p]++;
     }
     m->scored += bs * s->y_per;
-  } else if (s->m->task == NNRT_TASK_BINARY) {
+  } else if (rt_task_binary(s->m->task)) {
     for (int64_t r = 0; r < bs * s->y_per; r++) {
       double y = rt_dtype_get(yd, labels, r);
       int truth = rt_dtype_is_float(yd) ? y >= 0.5 : y != 0;
-      int pred = s->out[r] >= 0.5f;
+      int pred = rt_binary_class(s->m->task, s->out[r]);
       m->correct += pred == truth;
       if (confusion) confusion[truth * 2 + pred]++;
     }

@@ -23,6 +23,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "nnrt.h"
 #include <dirent.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -113,17 +114,12 @@ int rt_text_parse_spec(const char *s, RtTextSpec *sp, RtError *e) {
   if (!all && !sp->chars && sp->ncat < 2)
     return rt_fail(e, RT_EXIT_USAGE, "'%s': a classification data set needs two or more categories", s);
   int vocab_given = 0;
-  for (p = q ? q + 1 : end; *p;) {
-    const char *amp = strchr(p, '&');
-    size_t n = amp ? (size_t)(amp - p) : strlen(p);
-    char kv[RT_PATH_MAX + 16];
-    if (n >= sizeof kv) return rt_fail(e, RT_EXIT_USAGE, "'%s': parameter too long", s);
-    memcpy(kv, p, n);
-    kv[n] = '\0';
-    char *eq = strchr(kv, '=');
-    if (!eq) return rt_fail(e, RT_EXIT_USAGE, "'%s': expected KEY=VALUE, got '%s'", s, kv);
-    *eq = '\0';
-    const char *v = eq + 1, *want = NULL;
+  char kv[RT_PATH_MAX + 16];
+  const char *v;
+  p = q ? q + 1 : end;
+  for (int more; (more = rt_spec_param(&p, s, kv, sizeof kv, &v, e));) {
+    if (more < 0) return -1;
+    const char *want = NULL;
     if (strcmp(kv, "len") == 0) {
       if (rt_parse_i64(v, 1, 1 << 20, &sp->len)) want = "an integer from 1 to 1048576";
     } else if (strcmp(kv, "vocab") == 0) {
@@ -140,10 +136,10 @@ int rt_text_parse_spec(const char *s, RtTextSpec *sp, RtError *e) {
       if (!*v) want = "a directory";
       snprintf(sp->dir, sizeof sp->dir, "%s", v);
     } else {
-      return rt_fail(e, RT_EXIT_USAGE, "'%s': unknown key '%s'; the keys are len, vocab, pad, test, seed and dir", s, kv);
+      return rt_fail(e, RT_EXIT_USAGE, "'%s': unknown key '%s'; the keys are len, vocab, pad, test, seed and dir", s,
+                     kv);
     }
     if (want) return rt_fail(e, RT_EXIT_USAGE, "'%s': %s: expected %s, got '%s'", s, kv, want, v);
-    p += n + (amp ? 1 : 0);
   }
   if (sp->chars && vocab_given)
     return rt_fail(e, RT_EXIT_USAGE, "'%s': fortunes-chars has no vocab key; its ids are the 256 byte values", s);
@@ -184,17 +180,22 @@ static int64_t split_indices(const RtQuotes *q, const RtTextSpec *sp, int split,
   return out;
 }
 
-static int get_vocab(const RtQuotes *q, const RtTextSpec *sp, const char *spec, int split, RtVocab *v, RtError *e) {
-  if (g_vocab_path && g_vocab_reuse && rt_file_exists(g_vocab_path)) {
-    if (rt_vocab_load(v, g_vocab_path, e)) return -1;
-    if (v->n > sp->vocab) {
-      rt_fail(e, RT_EXIT_USAGE, "%s: %d ids, but '%s' allows vocab=%lld; give the vocab the model was trained with",
-              g_vocab_path, v->n, spec, (long long)sp->vocab);
-      rt_vocab_free(v);
-      return -1;
-    }
-    return 0;
+static int have_saved_vocab(void) { return g_vocab_path && g_vocab_reuse && rt_file_exists(g_vocab_path); }
+
+/* The vocabulary file beside the checkpoint (have_saved_vocab()). */
+static int load_saved_vocab(const RtTextSpec *sp, const char *spec, RtVocab *v, RtError *e) {
+  if (rt_vocab_load(v, g_vocab_path, e)) return -1;
+  if (v->n > sp->vocab) {
+    rt_fail(e, RT_EXIT_USAGE, "%s: %d ids, but '%s' allows vocab=%lld; give the vocab the model was trained with",
+            g_vocab_path, v->n, spec, (long long)sp->vocab);
+    rt_vocab_free(v);
+    return -1;
   }
+  return 0;
+}
+
+static int get_vocab(const RtQuotes *q, const RtTextSpec *sp, const char *spec, int split, RtVocab *v, RtError *e) {
+  if (have_saved_vocab()) return load_saved_vocab(sp, spec, v, e);
   /* Without a saved vocabulary the training split rebuilds the same one:
    * the split and the build are deterministic. */
   int32_t *idx;
@@ -206,19 +207,6 @@ static int get_vocab(const RtQuotes *q, const RtTextSpec *sp, const char *spec, 
     return -1;
   }
   return rc;
-}
-
-static int alloc_i32(RtArray *a, const char *spec, int rank, int64_t d0, int64_t d1, RtError *e) {
-  memset(a, 0, sizeof *a);
-  snprintf(a->path, sizeof a->path, "%s", spec);
-  a->dtype = NNRT_I32;
-  a->rank = rank;
-  a->dims[0] = d0;
-  a->dims[1] = d1;
-  if (rt_mul64(d0, rank > 1 ? d1 : 1, &a->numel)) return rt_fail(e, RT_EXIT_USAGE, "'%s': data set too large", spec);
-  a->elem_bytes = (int32_t)rt_dtype_size(NNRT_I32);
-  a->data = rt_alloc((size_t)(a->numel > 0 ? a->numel : 1) * rt_dtype_size(NNRT_I32), spec, e);
-  return a->data ? 0 : -1;
 }
 
 /* Chars: the split's quotes joined with "%\n" as in the file, CR dropped. */
@@ -249,7 +237,9 @@ static int load_chars(const RtQuotes *q, const RtTextSpec *sp, const char *spec,
             (long long)T);
     goto out;
   }
-  if (alloc_i32(&d->x, spec, 2, windows, T, e) || alloc_i32(&d->y, spec, 2, windows, T, e)) goto out;
+  if (rt_array_alloc(&d->x, spec, NNRT_I32, 2, windows, T, 0, e) ||
+      rt_array_alloc(&d->y, spec, NNRT_I32, 2, windows, T, 0, e))
+    goto out;
   int32_t *x = d->x.data, *y = d->y.data;
   for (int64_t i = 0; i < windows * T; i++) {
     x[i] = s[i];
@@ -259,6 +249,16 @@ static int load_chars(const RtQuotes *q, const RtTextSpec *sp, const char *spec,
 out:
   free(s);
   return rc;
+}
+
+/* One sample's row of sp->len ids, padded where the spec says. */
+static void encode_sample(const RtVocab *v, const RtTextSpec *sp, const char *s, size_t n, int32_t *row) {
+  int64_t words = rt_text_encode(v, s, n, sp->len, row);
+  if (sp->pad_pre && words < sp->len) { /* the words last, so the final state has just read them */
+    memmove(row + (sp->len - words), row, sizeof *row * (size_t)words);
+    for (int64_t i = 0; i < sp->len - words; i++)
+      row[i] = RT_ID_PAD;
+  }
 }
 
 static int text_load(const char *spec, int split, RtDataset *d, RtVocab *keep, RtTextSpec *sp, RtError *e) {
@@ -297,17 +297,12 @@ static int text_load(const char *spec, int split, RtDataset *d, RtVocab *keep, R
   if (sp->chars) {
     if (load_chars(&q, sp, spec, idx, n, d, e)) goto out;
   } else {
-    if (get_vocab(&q, sp, spec, split, &v, e) || alloc_i32(&d->x, spec, 2, n, sp->len, e) ||
-        alloc_i32(&d->y, spec, 1, n, 0, e))
+    if (get_vocab(&q, sp, spec, split, &v, e) || rt_array_alloc(&d->x, spec, NNRT_I32, 2, n, sp->len, 0, e) ||
+        rt_array_alloc(&d->y, spec, NNRT_I32, 1, n, 0, 0, e))
       goto out;
     int32_t *x = d->x.data, *y = d->y.data;
     for (int64_t k = 0; k < n; k++) {
-      int32_t *row = x + k * sp->len;
-      int64_t words = rt_text_encode(&v, q.buf + q.start[idx[k]], (size_t)q.len[idx[k]], sp->len, row);
-      if (sp->pad_pre && words < sp->len) { /* the words last, so the final state has just read them */
-        memmove(row + (sp->len - words), row, sizeof *row * (size_t)words);
-        for (int64_t i = 0; i < sp->len - words; i++) row[i] = RT_ID_PAD;
-      }
+      encode_sample(&v, sp, q.buf + q.start[idx[k]], (size_t)q.len[idx[k]], x + k * sp->len);
       y[k] = q.label[idx[k]];
     }
   }
@@ -326,6 +321,59 @@ out:
 int rt_text_load(const char *spec, int split, RtDataset *d, RtError *e) {
   RtTextSpec sp;
   return text_load(spec, split, d, NULL, &sp, e);
+}
+
+int rt_text_read_lines(const char *spec, const char *path, RtArray *x, RtError *e) {
+  memset(x, 0, sizeof *x);
+  RtTextSpec sp;
+  RtVocab v = {0};
+  char *buf = NULL;
+  int64_t size, rows = 0;
+  int rc = -1;
+  if (rt_text_parse_spec(spec, &sp, e)) return -1;
+  if (sp.chars)
+    return rt_fail(e, RT_EXIT_USAGE,
+                   "'%s' is a character data set: predict reads text for word models (fortunes:); continue text with "
+                   "the sample command",
+                   spec);
+  if (have_saved_vocab()) {
+    if (load_saved_vocab(&sp, spec, &v, e)) return -1;
+  } else { /* the training split rebuilds the vocabulary training saw */
+    RtDataset d;
+    RtTextSpec again;
+    if (text_load(spec, RT_SPLIT_TRAIN, &d, &v, &again, e)) return -1;
+    rt_data_free(&d);
+  }
+  if (rt_read_whole(path, &buf, &size, e)) goto out;
+  for (int64_t i = 0; i < size; i++)
+    rows += buf[i] == '\n' || i == size - 1;
+  if (rt_array_alloc(x, path, NNRT_I32, 2, rows, sp.len, 1, e)) goto out;
+  /* One sample per line; empty lines are skipped, and x->line keeps each
+   * sample's line for messages. */
+  int64_t n = 0, line = 1;
+  for (char *p = buf, *end = buf + size; p < end; line++) {
+    char *nl = memchr(p, '\n', (size_t)(end - p));
+    size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
+    if (len > 0 && p[len - 1] == '\r') len--;
+    if (len > 0) {
+      encode_sample(&v, &sp, p, len, (int32_t *)x->data + n * sp.len);
+      x->line[n++] = line;
+    }
+    if (!nl) break;
+    p = nl + 1;
+  }
+  if (n == 0) {
+    rt_fail(e, RT_EXIT_USAGE, "%s: no text; expected one sample per line", path);
+    goto out;
+  }
+  x->dims[0] = n; /* the lines that were not empty */
+  x->numel = n * sp.len;
+  rc = 0;
+out:
+  free(buf);
+  rt_vocab_free(&v);
+  if (rc) rt_array_free(x);
+  return rc;
 }
 
 /* A sample as text: words until padding, or bytes with escapes. */
@@ -349,12 +397,30 @@ static void print_sample(FILE *out, const RtDataset *d, int64_t i, const RtVocab
 
 /* Per-class counts of y and the majority rate: the accuracy of always
  * answering the most common class, the floor a classifier must beat. */
-static void print_split(FILE *out, const char *name, const RtDataset *d, const RtTextSpec *sp) {
+static void print_split(FILE *out, const char *name, const RtDataset *d, const char *const *names, int64_t nnames,
+                        const char *unit) {
   char xs[160], ys[160];
   rt_shape_str(xs, sizeof xs, d->x.rank, d->x.dims);
   rt_shape_str(ys, sizeof ys, d->y.rank, d->y.dims);
   fprintf(out, "%s: %lld samples, x %s %s, y %s %s\n", name, (long long)d->x.dims[0], xs, rt_dtype_name(d->x.dtype), ys,
           rt_dtype_name(d->y.dtype));
+  if (rt_dtype_is_float(d->y.dtype)) { /* regression targets: their spread, the floor an MSE must beat */
+    double sum = 0, sq = 0, lo = INFINITY, hi = -INFINITY, n = (double)(d->y.numel > 0 ? d->y.numel : 1);
+    for (int64_t i = 0; i < d->y.numel; i++) {
+      double v = rt_dtype_get(d->y.dtype, d->y.data, i);
+      sum += v;
+      lo = v < lo ? v : lo;
+      hi = v > hi ? v : hi;
+    }
+    double mean = sum / n;
+    for (int64_t i = 0; i < d->y.numel; i++) {
+      double dv = rt_dtype_get(d->y.dtype, d->y.data, i) - mean;
+      sq += dv * dv;
+    }
+    fprintf(out, "  targets: min %.6g, max %.6g, mean %.6g, std %.6g (MSE of always predicting the mean: %.6g)\n", lo,
+            hi, mean, sqrt(sq / n), sq / n);
+    return;
+  }
   if (d->y.dtype != NNRT_I32) return;
   const int32_t *y = d->y.data;
   int32_t max = -1;
@@ -372,13 +438,14 @@ static void print_split(FILE *out, const char *name, const RtDataset *d, const R
   if (max < 64) {
     fprintf(out, "  classes:");
     for (int32_t c = 0; c <= max; c++)
-      fprintf(out, " %d%s%s%s=%lld", c, sp && !sp->chars && c < sp->ncat ? " (" : "",
-              sp && !sp->chars && c < sp->ncat ? sp->cat[c] : "", sp && !sp->chars && c < sp->ncat ? ")" : "",
-              (long long)count[c]);
+      if (c < nnames)
+        fprintf(out, " %d (%s)=%lld", c, names[c], (long long)count[c]);
+      else
+        fprintf(out, " %d=%lld", c, (long long)count[c]);
     fputc('\n', out);
   }
-  fprintf(out, "  majority rate: %.4f (%s %d)\n", d->y.numel ? (double)count[best] / (double)d->y.numel : 0.0,
-          sp && sp->chars ? "byte" : "class", best);
+  fprintf(out, "  majority rate: %.4f (%s %d)\n", d->y.numel ? (double)count[best] / (double)d->y.numel : 0.0, unit,
+          best);
   free(count);
 }
 
@@ -392,13 +459,28 @@ int rt_data_inspect(const char *src, int samples, FILE *out, RtError *e) {
     if (text_load(src, RT_SPLIT_TRAIN, &tr, &v, &sp, e)) goto out;
     rt_vocab_free(&v); /* the test split's load sees the same vocabulary */
     if (text_load(src, RT_SPLIT_TEST, &te, &v, &sp, e)) goto out;
-  } else if (rt_data_load(src, RT_SPLIT_TRAIN, NNRT_F32, NNRT_I32, &tr, e) ||
-             rt_data_load(src, RT_SPLIT_TEST, NNRT_F32, NNRT_I32, &te, e)) {
+  } else if (rt_data_load(src, RT_SPLIT_TRAIN, RT_DTYPE_AS_STORED, RT_DTYPE_AS_STORED, &tr, e) ||
+             rt_data_load(src, RT_SPLIT_TEST, RT_DTYPE_AS_STORED, RT_DTYPE_AS_STORED, &te, e)) {
     goto out;
   }
+  /* class names: a fortunes: spec's categories, a CSV's label names */
+  const char *names[RT_TEXT_MAX_CATS];
+  int64_t nnames = 0;
+  RtNames csv = {0};
+  if (text && !sp.chars)
+    for (; nnames < sp.ncat; nnames++)
+      names[nnames] = sp.cat[nnames];
+  if (!text && (rt_csv_is_spec(src) || rt_csv_is_dir(src))) {
+    if (rt_csv_class_names(src, &csv, e)) goto out;
+    for (; nnames < csv.n && nnames < RT_TEXT_MAX_CATS; nnames++)
+      names[nnames] = csv.name[nnames];
+  }
   fprintf(out, "data set %s\n", src);
-  print_split(out, "train", &tr, text ? &sp : NULL);
-  print_split(out, "test", &te, text ? &sp : NULL);
+  const char *unit = text && sp.chars ? "byte" : "class";
+  print_split(out, "train", &tr, names, nnames, unit);
+  print_split(out, "test", &te, names, nnames, unit);
+  if (csv.n > RT_TEXT_MAX_CATS) fprintf(out, "  (%d class names; the first %d shown)\n", csv.n, RT_TEXT_MAX_CATS);
+  rt_names_free(&csv);
   if (text && !sp.chars) {
     int64_t words = 0, unk = 0, full = 0;
     const int32_t *x = tr.x.data;

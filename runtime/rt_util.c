@@ -101,6 +101,21 @@ int rt_parse_f64(const char *s, double *out) {
   return 0;
 }
 
+int rt_spec_param(const char **p, const char *s, char *kv, size_t size, const char **value, RtError *e) {
+  if (!**p) return 0;
+  const char *amp = strchr(*p, '&');
+  size_t n = amp ? (size_t)(amp - *p) : strlen(*p);
+  if (n >= size) return rt_fail(e, RT_EXIT_USAGE, "'%s': parameter too long", s);
+  memcpy(kv, *p, n);
+  kv[n] = '\0';
+  char *eq = strchr(kv, '=');
+  if (!eq) return rt_fail(e, RT_EXIT_USAGE, "'%s': expected KEY=VALUE, got '%s'", s, kv);
+  *eq = '\0';
+  *value = eq + 1;
+  *p += n + (amp ? 1 : 0);
+  return 1;
+}
+
 int rt_path_join(char *buf, size_t size, const char *dir, const char *name) {
   size_t dl = strlen(dir);
   const char *sep = (dl > 0 && dir[dl - 1] == '/') ? "" : "/";

@@ -124,6 +124,13 @@ typedef struct CgNest {
   int *level;   /* loop depth where its value becomes known */
   LLVMValueRef *value;
   int *acc; /* its memory access, or -1 */
+  /* A row kernel's passes (k_reduce.c): when avail is set, a node is
+   * emitted only from pass avail[node] on, and a member that is not
+   * elementwise (a root) gets its value from root_value. */
+  int *avail;
+  int pass;
+  LLVMValueRef (*root_value)(struct CgNest *N, int node, void *ctx);
+  void *root_ctx;
   /* per access (loads, then the caller's extras) */
   CgMono (*dst)[IR_MAX_RANK]; /* stride per domain dim */
   CgMono (*st)[CG_MAX_LOOPS]; /* stride per loop */
@@ -178,7 +185,7 @@ LLVMValueRef cg_convert(CgCtx *cx, LLVMValueRef v, DType from, DType to);
 /* Each builds kernel k's function and fills kf (k_reduce.c, k_misc.c;
  * elementwise kernels are k_elem.c's own). */
 void cg_kernel_reduce(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf);
-void cg_kernel_rowwise(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf);
+void cg_kernel_row(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf);
 void cg_kernel_onehot(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf);
 /* concat, causal_mask: copies that look at indices */
 void cg_kernel_range(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf);

@@ -222,7 +222,7 @@ static void kernel_ew(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf) 
 void cg_kernel(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf) {
   static void (*const table[])(CgCtx *, const CgPlan *, const CgKernel *, CgKFn *) = {[CK_EW] = kernel_ew,
                                                                                       [CK_REDUCE] = cg_kernel_reduce,
-                                                                                      [CK_ROWWISE] = cg_kernel_rowwise,
+                                                                                      [CK_ROW] = cg_kernel_row,
                                                                                       [CK_ONEHOT] = cg_kernel_onehot,
                                                                                       [CK_WINDOW] = cg_kernel_window,
                                                                                       [CK_RANGE] = cg_kernel_range,

@@ -82,8 +82,13 @@ void cg_emit_matmul(CgFn *F, const CgKernel *k, LLVMValueRef ep, LLVMValueRef ct
     LLVMBuildCall2(cx->b, cx->ft_sgemm_batch, cx->f_sgemm_batch, args, 17, "");
     return;
   }
-  LLVMValueRef args[15] = {fta, ftb, m, n, kk, one, pa, lda, pb, ldb, zero, pc, n, ep, ctx};
-  if (ep) LLVMBuildCall2(cx->b, cx->ft_sgemm_ep, cx->f_sgemm_ep, args, 15, "");
+  /* An epilogue with a bias gradient (a sum over the product's rows) needs
+   * blocks of whole columns. */
+  bool sums_rows = false;
+  for (int i = 0; i < k->nmem; i++)
+    sums_rows |= op_is(F->p->f->nodes[k->mem[i]].op, OPF_REDUCE);
+  LLVMValueRef args[16] = {fta, ftb, m, n, kk, one, pa, lda, pb, ldb, zero, pc, n, ep, ctx, cg_i32(cx, sums_rows)};
+  if (ep) LLVMBuildCall2(cx->b, cx->ft_sgemm_ep, cx->f_sgemm_ep, args, 16, "");
   else LLVMBuildCall2(cx->b, cx->ft_sgemm, cx->f_sgemm, args, 13, "");
 }
 

@@ -14,10 +14,12 @@
  * mean divides by the count at the end. The operand may be an elementwise
  * prologue fused into the kernel, evaluated at each index (nest.c).
  *
- * Softmax along axis a loops over the other dims (outer) and runs three
- * passes over the axis innermost: max, sum of exp(x - max), then the
- * normalised output; subtracting the max keeps exp from overflowing. */
+ * Row kernels (below) run softmax and the row groups of ir/groups.c: a
+ * softmax along axis a loops over the other dims (outer) and makes passes
+ * over the axis innermost: max, sum of exp(x - max), then the normalised
+ * output; subtracting the max keeps exp from overflowing. */
 #include <math.h>
+#include <stdlib.h>
 
 #include "cg.h"
 
@@ -139,85 +141,195 @@ void cg_kernel_reduce(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf) 
   cg_kernel_end(kf, &N, &F);
 }
 
-/* ---- softmax ---- */
+/* ---- row kernels ---- */
 
-typedef struct Row {
-  CgNest *N;
-  int rl; /* the row loop (the softmax axis), or -1 if it has size 1 */
-  int src;
-  bool log;
-  LLVMValueRef m, s, out;
-} Row;
+/* A row group (ir/groups.c) along axis a of its domain: the other dims are
+ * outer loops (the kept ones outside, parallel), the row innermost. Each
+ * root works row by row: a reduction over the row is one pass, a softmax
+ * two (its max, then its sum of exp(x - max)); a member that reads a root
+ * can only be evaluated in a later pass. So every needed node gets avail,
+ * the first pass that knows it:
+ *   a value from outside              0
+ *   an elementwise member             the latest of its operands'
+ *   a reduction reducing in pass p    p + 1   (p: its operand's avail)
+ *   a softmax, max in p, sum in p+1   p + 2
+ * and the kernel runs, per row, passes 0..last over the row. Before each
+ * pass the per-row values known by then are emitted (and per-row exports
+ * stored); in it, each root accumulates whatever it reduces in that pass
+ * and each export of the domain's shape is stored once, in its avail pass.
+ * The elementwise members are recomputed in every pass that needs them: the
+ * row is in cache, so a pass costs arithmetic, not memory traffic.
+ * A softmax alone (log_softmax x) is the same kernel with one root. */
 
-/* One pass over the row: pass 0 max, 1 sum of exps, 2 write. */
-static void row_pass(Row *R, int pass) {
-  CgNest *N = R->N;
+typedef struct RowRoot {
+  int node;
+  RKind r;                  /* what acc accumulates (a softmax: its max) */
+  int pass;                 /* its first (reduction: only) pass */
+  LLVMValueRef acc, sum;    /* accumulator (softmax: the max) and a softmax's sum */
+  LLVMValueRef count;       /* a mean's */
+} RowRoot;
+
+typedef struct RowK {
+  RowRoot *roots;
+  int nroots;
+  int *root_of; /* per node: index in roots, or -1 */
+} RowK;
+
+static LLVMValueRef row_root_value(CgNest *N, int x, void *ctx) {
+  RowK *K = ctx;
   CgCtx *cx = N->F->cx;
   LLVMBuilderRef b = cx->b;
-  CgFor f;
-  if (R->rl >= 0) cg_nest_open(N, &f, R->rl);
-  LLVMValueRef x = cg_nest_get(N, R->src);
-  if (pass == 0) {
-    st(cx, combine(cx, R_MAX, ld(cx, R->m), x), R->m);
-  } else {
-    LLVMValueRef d = LLVMBuildFSub(b, x, ld(cx, R->m), "");
-    if (pass == 1) {
-      st(cx, combine(cx, R_SUM, ld(cx, R->s), cg_intrinsic(cx, "llvm.exp", &d, 1)), R->s);
-    } else {
-      LLVMValueRef y;
-      if (R->log) {
-        LLVMValueRef s = ld(cx, R->s);
-        y = LLVMBuildFSub(b, d, cg_intrinsic(cx, "llvm.log", &s, 1), "");
-      } else {
-        y = LLVMBuildFDiv(b, cg_intrinsic(cx, "llvm.exp", &d, 1), ld(cx, R->s), "");
-      }
-      LLVMValueRef off = cg_nest_offset(N, cg_nest_extra(N, 0), N->nloops);
-      st(cx, y, cg_gep(N->F, cx->t_f32, R->out, off));
-    }
+  const IrNode *nd = &N->p->f->nodes[x];
+  RowRoot *r = &K->roots[K->root_of[x]];
+  if (op_is(nd->op, OPF_REDUCE)) {
+    LLVMValueRef v = ld(cx, r->acc);
+    return nd->op == OP_MEAN ? LLVMBuildFDiv(b, v, r->count, "") : v;
   }
-  if (R->rl >= 0) cg_nest_close(N, &f);
+  LLVMValueRef d = LLVMBuildFSub(b, cg_nest_get(N, nd->args[0]), ld(cx, r->acc), "");
+  LLVMValueRef sum = ld(cx, r->sum);
+  if (nd->op == OP_LOG_SOFTMAX) return LLVMBuildFSub(b, d, cg_intrinsic(cx, "llvm.log", &sum, 1), "");
+  return LLVMBuildFDiv(b, cg_intrinsic(cx, "llvm.exp", &d, 1), sum, "");
 }
 
-static void row_loops(Row *R, int l, CgFor *fors) {
+typedef struct RowPlan {
+  CgNest *N;
+  RowK *K;
+  const CgKernel *k;
+  int nouter, rl, last;
+  bool *full; /* per export: the domain's shape (stored in the row loop) */
+} RowPlan;
+
+static void row_store(RowPlan *R, int e) {
   CgNest *N = R->N;
   CgCtx *cx = N->F->cx;
-  int nouter = R->rl >= 0 ? R->rl : N->nloops;
-  if (l == nouter) {
-    st(cx, identity(cx, R_MAX), R->m);
-    st(cx, cg_f32(cx, 0), R->s);
-    for (int pass = 0; pass < 3; pass++)
-      row_pass(R, pass);
-    return;
-  }
-  cg_nest_open(N, &fors[l], l);
-  row_loops(R, l + 1, fors);
-  cg_nest_close(N, &fors[l]);
+  const IrNode *nd = &N->p->f->nodes[R->k->exp[e].node];
+  LLVMValueRef off = cg_nest_offset(N, cg_nest_extra(N, e), R->full[e] ? N->nloops : R->nouter);
+  LLVMTypeRef t = cg_dtype(cx, nd->ty.dt);
+  LLVMSetAlignment(LLVMBuildStore(cx->b, cg_nest_get(N, R->k->exp[e].node),
+                                  cg_gep(N->F, t, cg_buf_ptr(N->F, R->k->exp[e].buf), off)),
+                   cg_align(nd->ty.dt));
 }
 
-void cg_kernel_rowwise(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf) {
-  const IrNode *root = &p->f->nodes[k->root];
+/* One row: the passes, each preceded by the per-row values known by then. */
+static void row_passes(RowPlan *R) {
+  CgNest *N = R->N;
+  CgCtx *cx = N->F->cx;
+  RowK *K = R->K;
+  for (int i = 0; i < K->nroots; i++) {
+    st(cx, identity(cx, K->roots[i].r), K->roots[i].acc);
+    if (K->roots[i].sum) st(cx, cg_f32(cx, 0), K->roots[i].sum);
+  }
+  for (int pass = 0; pass <= R->last + 1; pass++) {
+    N->pass = pass;
+    if (pass > 0) cg_nest_level(N, R->nouter);
+    for (int e = 0; e < R->k->nexp; e++)
+      if (!R->full[e] && N->avail[R->k->exp[e].node] == pass) row_store(R, e);
+    if (pass > R->last) break;
+    CgFor f;
+    if (R->rl >= 0) cg_nest_open(N, &f, R->rl);
+    for (int i = 0; i < K->nroots; i++) {
+      RowRoot *r = &K->roots[i];
+      const IrNode *nd = &N->p->f->nodes[r->node];
+      if (pass == r->pass) {
+        LLVMValueRef x = cg_nest_get(N, nd->args[0]);
+        st(cx, combine(cx, r->r, ld(cx, r->acc), x), r->acc);
+      } else if (r->sum && pass == r->pass + 1) {
+        LLVMValueRef d = LLVMBuildFSub(cx->b, cg_nest_get(N, nd->args[0]), ld(cx, r->acc), "");
+        st(cx, combine(cx, R_SUM, ld(cx, r->sum), cg_intrinsic(cx, "llvm.exp", &d, 1)), r->sum);
+      }
+    }
+    for (int e = 0; e < R->k->nexp; e++)
+      if (R->full[e] && N->avail[R->k->exp[e].node] == pass) row_store(R, e);
+    if (R->rl >= 0) cg_nest_close(N, &f);
+  }
+}
+
+static void row_loops(RowPlan *R, int l, CgFor *fors) {
+  if (l == R->nouter) {
+    row_passes(R);
+    return;
+  }
+  cg_nest_open(R->N, &fors[l], l);
+  row_loops(R, l + 1, fors);
+  cg_nest_close(R->N, &fors[l]);
+}
+
+void cg_kernel_row(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf) {
+  const IrFunc *f = p->f;
   const Shape *dom = &k->domain;
-  int a = root->at.axis, order[IR_MAX_RANK], tags[IR_MAX_RANK], n = 0;
+  int a = k->axis, order[IR_MAX_RANK], tags[IR_MAX_RANK], n = 0;
   for (int d = 0; d < dom->rank; d++)
     if (d != a) order[n++] = d, tags[d] = d < a ? T_KEPT : T_INNER;
   order[n++] = a;
   tags[a] = T_ROW;
-  CgMono extra[1][IR_MAX_RANK];
-  for (int d = 0; d < dom->rank; d++)
-    extra[0][d] = cg_mono_numel(dom, d + 1);
+  /* Exports: of the domain's shape, stored contiguously per element; else
+   * one value per row, contiguous over the other dims (stride 0 along a). */
+  int ne = k->nexp;
+  CgMono(*extra)[IR_MAX_RANK] = calloc((size_t)ne + 1, sizeof *extra);
+  int *targets = malloc(sizeof(int) * (size_t)(ne + 1));
+  bool *full = calloc((size_t)ne + 1, 1);
+  RowK K = {.roots = calloc((size_t)k->nmem + 1, sizeof(RowRoot)), .root_of = malloc(sizeof(int) * (size_t)(f->n + 1))};
+  if (!extra || !targets || !full || !K.roots || !K.root_of) unreachable("out of memory");
+  for (int e = 0; e < ne; e++) {
+    const Shape *s = &f->nodes[k->exp[e].node].ty.sh;
+    targets[e] = k->exp[e].node;
+    full[e] = ir_shape_eq(s, dom);
+    CgMono st = cg_mono(1);
+    for (int d = dom->rank - 1; d >= 0; d--) {
+      extra[e][d] = full[e] || d != a ? st : cg_mono(0);
+      if (full[e] || d != a) st = cg_mono_mul(st, cg_mono_dim(dom->d[d]));
+    }
+  }
   CgNest N;
-  int src = root->args[0];
-  cg_nest_init(&N, p, k, order, tags, &src, 1, extra, 1);
-  Row R = {.N = &N, .rl = -1, .src = src, .log = root->op == OP_LOG_SOFTMAX};
+  cg_nest_init(&N, p, k, order, tags, targets, ne, extra, ne);
+  RowPlan R = {.N = &N, .K = &K, .k = k, .rl = -1, .full = full};
   if (N.nloops && N.loops[N.nloops - 1].tag == T_ROW) R.rl = N.nloops - 1;
-  int nouter = R.rl >= 0 ? R.rl : N.nloops;
+  R.nouter = R.rl >= 0 ? R.rl : N.nloops;
+
+  /* Roots, passes (avail) and levels: a reduction's value is per row, known
+   * outside the row loop; a softmax's is per element, like its operand's. */
+  int *avail = calloc((size_t)f->n + 1, sizeof(int));
+  if (!avail) unreachable("out of memory");
+  for (int x = 0; x < f->n; x++) {
+    K.root_of[x] = -1;
+    if (!N.need[x] || !N.member[x] || p->mat[x]) continue;
+    const IrNode *nd = &f->nodes[x];
+    int in = 0, lv = 0;
+    for (int j = 0; j < nd->nargs; j++) {
+      if (avail[nd->args[j]] > in) in = avail[nd->args[j]];
+      if (N.level[nd->args[j]] > lv) lv = N.level[nd->args[j]];
+    }
+    if (op_is(nd->op, OPF_ELEMWISE)) {
+      avail[x] = in, N.level[x] = lv;
+      continue;
+    }
+    RowRoot *r = &K.roots[K.root_of[x] = K.nroots++];
+    bool soft = op_is(nd->op, OPF_ROWWISE);
+    *r = (RowRoot){.node = x, .r = soft || nd->op == OP_MAX ? R_MAX : R_SUM, .pass = in};
+    avail[x] = in + (soft ? 2 : 1);
+    N.level[x] = soft ? N.level[nd->args[0]] : R.nouter;
+    R.last = in + (soft ? 1 : 0) > R.last ? in + (soft ? 1 : 0) : R.last;
+  }
+  for (int e = 0; e < ne; e++)
+    if (full[e] && avail[k->exp[e].node] > R.last) R.last = avail[k->exp[e].node];
+  N.avail = avail;
+  N.root_value = row_root_value;
+  N.root_ctx = &K;
+
   CgFn F;
-  cg_kernel_begin(cx, p, k, kf, &N, &F, ir_ops[root->op].mnemonic, nouter > 0);
-  R.out = cg_buf_ptr(&F, k->exp[0].buf);
-  R.m = cg_alloca(&F, cx->t_f32, "max");
-  R.s = cg_alloca(&F, cx->t_f32, "sum");
+  cg_kernel_begin(cx, p, k, kf, &N, &F, K.nroots == 1 ? ir_ops[f->nodes[K.roots[0].node].op].mnemonic : "row",
+                  R.nouter > 0);
+  for (int i = 0; i < K.nroots; i++) {
+    RowRoot *r = &K.roots[i];
+    const IrNode *nd = &f->nodes[r->node];
+    r->acc = cg_alloca(&F, cx->t_f32, "acc");
+    if (op_is(nd->op, OPF_ROWWISE)) r->sum = cg_alloca(&F, cx->t_f32, "sum");
+    if (nd->op == OP_MEAN)
+      r->count = LLVMBuildSIToFP(F.pre, cg_mono_val(&F, cg_mono_dim(dom->d[a])), cx->t_f32, "count");
+  }
   cg_nest_level(&N, 0);
   CgFor fors[CG_MAX_LOOPS];
   row_loops(&R, 0, fors);
   cg_kernel_end(kf, &N, &F);
+  free(extra), free(targets), free(full), free(K.roots), free(K.root_of), free(avail);
 }

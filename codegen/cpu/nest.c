@@ -297,6 +297,9 @@ static void emit_node(CgNest *N, int x) {
     N->value[x] = load(N, x, &p->val[x]);
   } else if (p->mat[x]) {
     N->value[x] = load(N, x, &p->src[x]);
+  } else if (!op_is(nd->op, OPF_ELEMWISE)) {
+    if (!N->root_value) unreachable("a kernel's nest evaluates a root it cannot compute");
+    N->value[x] = N->root_value(N, x, N->root_ctx);
   } else {
     LLVMValueRef a[IR_MAX_ARGS];
     IrNode args[IR_MAX_ARGS];
@@ -316,7 +319,7 @@ void cg_nest_level(CgNest *N, int level) {
   for (int x = 0; x < N->nodes; x++)
     if (N->need[x] && N->level[x] >= level) N->value[x] = NULL;
   for (int x = 0; x < N->nodes; x++)
-    if (N->need[x] && N->level[x] == level) emit_node(N, x);
+    if (N->need[x] && N->level[x] == level && (!N->avail || N->avail[x] <= N->pass)) emit_node(N, x);
 }
 
 LLVMValueRef cg_nest_get(CgNest *N, int node) {

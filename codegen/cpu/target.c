@@ -85,10 +85,10 @@ static void declare_runtime(CgCtx *cx) {
   LLVMTypeRef sg[13] = {i32, i32, i64, i64, i64, f, p, i64, p, i64, f, p, i64};
   cx->ft_sgemm = LLVMFunctionType(cx->t_void, sg, 13, 0);
   cx->f_sgemm = LLVMAddFunction(cx->mod, "nnrt_sgemm", cx->ft_sgemm);
-  /* nnrt_sgemm_ep(the same..., ep, ctx): ep(ctx, r0, r1, c0, c1) on each
-   * block of C (a GEMM group's epilogue, k_epilogue.c). */
-  LLVMTypeRef se[15] = {i32, i32, i64, i64, i64, f, p, i64, p, i64, f, p, i64, p, p};
-  cx->ft_sgemm_ep = LLVMFunctionType(cx->t_void, se, 15, 0);
+  /* nnrt_sgemm_ep(the same..., ep, ctx, whole_columns): ep(ctx, r0, r1,
+   * c0, c1) on each block of C (a GEMM group's epilogue, k_epilogue.c). */
+  LLVMTypeRef se[16] = {i32, i32, i64, i64, i64, f, p, i64, p, i64, f, p, i64, p, p, i32};
+  cx->ft_sgemm_ep = LLVMFunctionType(cx->t_void, se, 16, 0);
   cx->f_sgemm_ep = LLVMAddFunction(cx->mod, "nnrt_sgemm_ep", cx->ft_sgemm_ep);
   /* nnrt_sgemm_batch(ta, tb, M, N, K, alpha, A, lda, strideA, B, ldb,
    * strideB, beta, C, ldc, strideC, count): a batched matmul's products,

@@ -68,16 +68,18 @@ static void test_sgemm_batch(int32_t ta, int32_t tb, int64_t m, int64_t n, int64
     test_sgemm(ta, tb, m, n, k, alpha, a + i * sa, lda, b + i * sb, ldb, beta, c + i * sc, ldc);
 }
 
-/* The product in a grid of small blocks (rows by 3, columns by 5), handed
- * to the epilogue in a checkerboard order (every other block, then the
- * rest), each with C holding that block alone (NaN elsewhere): an epilogue
- * that strays out of its block reads NaN and, for half the blocks, writes
- * it over a neighbour already done. C holds the whole product at the end. */
+/* The product in a grid of small blocks (rows by 3, columns by 5; whole
+ * columns when the epilogue sums over rows), handed to the epilogue in a
+ * checkerboard order (every other block, then the rest), each with C
+ * holding that block alone (NaN elsewhere): an epilogue that strays out of
+ * its block reads NaN and, for half the blocks, writes it over a neighbour
+ * already done. C holds the whole product at the end. */
 static void test_sgemm_ep(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
                           int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc, NnrtEpilogue ep,
-                          void *ctx) {
+                          void *ctx, int32_t whole_columns) {
   hk_gemm_ep_calls++;
-  enum { BR = 3, BC = 5 };
+  enum { BC = 5 };
+  int64_t BR = whole_columns ? (m > 0 ? m : 1) : 3;
   float *full = malloc(sizeof(float) * (size_t)(m * n + 1));
   if (!full) unreachable("out of memory");
   test_sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, full, n);

@@ -20,6 +20,7 @@ void test_object(void);   /* test_object.c */
 void test_dtypes(void);   /* test_dtypes.c */
 void test_epilogue(void); /* test_epilogue.c */
 void test_attn(void);     /* test_attn.c */
+void test_rows(void);     /* test_rows.c */
 
 
 static IrFunc *fwd(IrModule *m) { return ir_func_new(m, IR_FN_FORWARD); }
@@ -447,27 +448,41 @@ static void test_window(void) {
     }
 }
 
-int main(void) {
-  test_unary();
-  test_binary();
-  test_cast();
-  test_dtypes();
-  test_chain();
-  test_memplan();
-  test_reduce();
-  test_softmax();
-  test_degenerate();
-  test_matmul();
-  test_attn();
-  test_epilogue();
-  test_layout();
-  test_onehot();
-  test_ranges();
-  test_window();
-  test_gather();
-  test_models();
-  test_scan();
-  test_object();
+/* test_codegen [NAME...]: every group of tests, or those named (e.g.
+ * `test_codegen epilogue rows`). */
+int main(int argc, char **argv) {
+  static const struct {
+    const char *name;
+    void (*run)(void);
+  } groups[] = {
+      {"unary", test_unary},
+      {"binary", test_binary},
+      {"cast", test_cast},
+      {"dtypes", test_dtypes},
+      {"chain", test_chain},
+      {"memplan", test_memplan},
+      {"reduce", test_reduce},
+      {"softmax", test_softmax},
+      {"degenerate", test_degenerate},
+      {"matmul", test_matmul},
+      {"attn", test_attn},
+      {"epilogue", test_epilogue},
+      {"rows", test_rows},
+      {"layout", test_layout},
+      {"onehot", test_onehot},
+      {"ranges", test_ranges},
+      {"window", test_window},
+      {"gather", test_gather},
+      {"models", test_models},
+      {"scan", test_scan},
+      {"object", test_object},
+  };
+  for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++) {
+    bool want = argc < 2;
+    for (int a = 1; a < argc; a++)
+      want |= strcmp(argv[a], groups[g].name) == 0;
+    if (want) groups[g].run();
+  }
   t_free_all();
   printf("%d passed, %d failed\n", t_passed, t_failed);
   return t_failed != 0;

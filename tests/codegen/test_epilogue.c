@@ -81,9 +81,9 @@ static void test_sequence(void) {
     }
 }
 
-/* The ReLU layer's backward: dz = (dz2 @ w^T) * step(a) is the epilogue of
- * dz2 @ w^T; the bias gradient (sum over rows) and the weight gradient
- * x^T @ dz read dz after it: three kernels. */
+/* The ReLU layer's backward: dz = (dz2 @ w^T) * step(a) and the bias
+ * gradient (its sum over rows, taken block by block) are the epilogue of
+ * dz2 @ w^T; the weight gradient x^T @ dz reads dz after it: two kernels. */
 static void test_backward(void) {
   IrModule *m = t_module("backward");
   IrFunc *f = fwd(m);
@@ -96,7 +96,35 @@ static void test_backward(void) {
   ir_ret(f, t_attr(f, OP_SUM, dz, &(Attrs){.naxes = 1, .axes = {0}}, NULL));
   ir_ret(f, t_bin(f, OP_MATMUL, x, dz, &(Attrs){.ta = 1}));
   t_check3(m, (CheckOpts){.syms = {8}}, "epilogue: relu backward");
-  expect_fused(m, "epilogue: relu backward", 3, 1);
+  expect_fused(m, "epilogue: relu backward", 2, 1);
+}
+
+/* Sums over the product's rows in the epilogue: of the product itself
+ * (a linear layer's bias gradient), over both row dims of a [B,4,11]
+ * product, with a prologue (layer norm's gain gradient, sum(dh * xhat)),
+ * and on a product of one column. A max over the rows is no bias gradient
+ * and runs apart. */
+static void test_row_sums(void) {
+  IrModule *m = t_module("row_sums");
+  IrFunc *f = fwd(m);
+  int64_t B = symB(m);
+  int dz = input(f, "dz", T(DT_F32, B, 7)), w = input(f, "w", T(DT_F32, 13, 7));
+  int xh = input(f, "xh", T(DT_F32, B, 13));
+  int dh = t_bin(f, OP_MATMUL, dz, w, &(Attrs){.tb = 1});
+  ir_ret(f, dh);
+  ir_ret(f, t_attr(f, OP_SUM, dh, &(Attrs){.naxes = 1, .axes = {0}}, NULL));
+  ir_ret(f, t_attr(f, OP_SUM, t_op(f, OP_MUL, dh, xh), &(Attrs){.naxes = 1, .axes = {0}, .keepdims = 1}, NULL));
+  int x3 = input(f, "x3", T(DT_F32, B, 4, 6)), w3 = input(f, "w3", T(DT_F32, 6, 11));
+  int a3 = t_op(f, OP_TANH, t_bin(f, OP_MATMUL, x3, w3, &(Attrs){0}), 0);
+  ir_ret(f, a3);
+  ir_ret(f, t_attr(f, OP_SUM, a3, &(Attrs){.naxes = 2, .axes = {0, 1}}, NULL));
+  int x1 = input(f, "x1", T(DT_F32, B, 5)), w1 = input(f, "w1", T(DT_F32, 5, 1));
+  int p1 = t_bin(f, OP_MATMUL, x1, w1, &(Attrs){0});
+  ir_ret(f, t_attr(f, OP_SUM, t_op(f, OP_EXP, p1, 0), &(Attrs){.naxes = 1, .axes = {0}}, NULL));
+  int xm = input(f, "xm", T(DT_F32, B, 5));
+  ir_ret(f, t_attr(f, OP_MAX, t_bin(f, OP_MATMUL, xm, w1, &(Attrs){0}), &(Attrs){.naxes = 1, .axes = {0}}, NULL));
+  t_check3(m, (CheckOpts){.syms = {9}}, "epilogue: sums over the product's rows");
+  expect_fused(m, "epilogue: sums over the product's rows", 5, 3);
 }
 
 /* Members at every level of the nest: a scalar computed in the epilogue, a
@@ -151,6 +179,7 @@ void test_epilogue(void) {
   test_dense();
   test_sequence();
   test_backward();
+  test_row_sums();
   test_levels();
   test_thin();
   test_apart();

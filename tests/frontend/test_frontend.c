@@ -384,6 +384,20 @@ static double eval_loss(const char *src, const double *x, const double *w, const
   return loss;
 }
 
+/* A model over x f32[B, 3], the labels input `labels` ("y: i32[B]") and a
+ * parameter w f32[3, cols], whose statements are body; into src[512]. */
+static const char *body_source(char *src, const char *labels, int cols, const char *body) {
+  snprintf(src, 512, "model m {\n input x: f32[B, 3]; input %s; param w: f32[3, %d] = zeros\n%s\n}\n", labels, cols,
+           body);
+  return src;
+}
+
+static double eval_body(const char *labels, int cols, const char *body, const double *x, const double *w,
+                        const double *y) {
+  char src[512];
+  return eval_loss(body_source(src, labels, cols, body), x, w, y);
+}
+
 /* The losses mean what PyTorch's do: checked against sums written out. */
 static void test_loss_values(void) {
   const double x[12] = {0.5, -1, 2, 1, 0.25, -0.5, -2, 1.5, 0, 0.75, 0.75, -1};
@@ -403,29 +417,70 @@ static void test_loss_values(void) {
   /* cross_entropy = mean over the batch of -log_softmax(logits)[label] */
   double want = 0;
   for (int i = 0; i < 4; i++) want -= (z2[i][(int)cls[i]] - log(exp(z2[i][0]) + exp(z2[i][1]))) / 4;
-  double got = eval_loss("model m {\n input x: f32[B, 3]; input y: i32[B]; param w: f32[3, 2] = zeros\n"
-                         " logits = x @ w; output logits; minimize cross_entropy(logits, y)\n}\n",
-                         x, w2, cls);
+  double got = eval_body("y: i32[B]", 2, " logits = x @ w; output logits; minimize cross_entropy(logits, y)", x, w2, cls);
   CHECK(fabs(got - want) < 1e-12);
 
-  /* binary_cross_entropy of p [B, 1] against i32 labels [B], with Keras's
-   * 1e-7 inside the logs */
+  /* The Keras form: cross_entropy of a softmax output is that of the
+   * logits under it, and with from_logits: false, of probabilities computed
+   * any other way (clamped to [1e-7, 1 - 1e-7], far from these). */
+  got = eval_body("y: i32[B]", 2, " probs = softmax(x @ w); output probs; minimize cross_entropy(probs, y)", x, w2, cls);
+  CHECK(fabs(got - want) < 1e-12);
+  got = eval_body("y: i32[B]", 2,
+                  " e = exp(x @ w); p = e / sum(e, axis: 1, keepdims: true); output p\n"
+                  " minimize cross_entropy(p, y, from_logits: false)",
+                  x, w2, cls);
+  CHECK(fabs(got - want) < 1e-12);
+
+  /* binary_cross_entropy of p [B, 1] against i32 labels [B]: of a sigmoid
+   * output, exactly (from the logits); of other probabilities, clamped to
+   * [1e-7, 1 - 1e-7] as Keras (here p in [0.25, 0.75]); from logits. */
+  double want_q = 0;
   want = 0;
   for (int i = 0; i < 4; i++) {
-    double p = 1 / (1 + exp(-z1[i]));
-    want -= (cls[i] * log(p + 1e-7) + (1 - cls[i]) * log(1 - p + 1e-7)) / 4;
+    double p = 1 / (1 + exp(-z1[i])), q = 0.5 * p + 0.25;
+    want -= (cls[i] * log(p) + (1 - cls[i]) * log(1 - p)) / 4;
+    want_q -= (cls[i] * log(q) + (1 - cls[i]) * log(1 - q)) / 4;
   }
-  got = eval_loss("model m {\n input x: f32[B, 3]; input y: i32[B]; param w: f32[3, 1] = zeros\n"
-                  " p = sigmoid(x @ w); output p; minimize binary_cross_entropy(p, y)\n}\n",
-                  x, w1, cls);
+  got = eval_body("y: i32[B]", 1, " p = sigmoid(x @ w); output p; minimize binary_cross_entropy(p, y)", x, w1, cls);
   CHECK(fabs(got - want) < 1e-12);
+  got = eval_body("y: i32[B]", 1, " z = x @ w; output z; minimize binary_cross_entropy(z, y, from_logits: true)", x, w1, cls);
+  CHECK(fabs(got - want) < 1e-12);
+  got = eval_body("y: i32[B]", 1, " q = 0.5 * sigmoid(x @ w) + 0.25; output q; minimize binary_cross_entropy(q, y)", x, w1, cls);
+  CHECK(fabs(got - want_q) < 1e-12);
+
+  /* The task says how eval and predict read the output: the logits the
+   * loss read give binary_logits (threshold 0), a probability binary. */
+  {
+    const char *srcs[3] = {" z = x @ w; output z; minimize binary_cross_entropy(z, y, from_logits: true)",
+                           " z = x @ w; output z; minimize binary_cross_entropy(sigmoid(z), y)",
+                           " z = x @ w; p = sigmoid(z); output p; minimize binary_cross_entropy(p, y)"};
+    const int tasks[3] = {NNRT_TASK_BINARY_LOGITS, NNRT_TASK_BINARY_LOGITS, NNRT_TASK_BINARY};
+    for (int i = 0; i < 3; i++) {
+      Arena *ta = arena_new();
+      char src[512], *diags;
+      FeModel *fm = compile(ta, body_source(src, "y: i32[B]", 1, srcs[i]), &diags, NULL);
+      CHECK(fm && fm->mod->train.task == tasks[i]);
+      arena_free(ta);
+    }
+  }
+
+  /* mae and huber (its default delta 1: |d| = 0.8 in the quadratic part,
+   * the others in the linear one) as torch.nn.L1Loss and HuberLoss */
+  double want_mae = 0, want_huber = 0;
+  for (int i = 0; i < 4; i++) {
+    double d = fabs(z1[i] - target[i]);
+    want_mae += d / 4;
+    want_huber += (d < 1 ? 0.5 * d * d : d - 0.5) / 4;
+  }
+  got = eval_body("t: f32[B]", 1, " pred = x @ w; output pred; minimize mae(pred, t)", x, w1, target);
+  CHECK(fabs(got - want_mae) < 1e-12);
+  got = eval_body("t: f32[B]", 1, " pred = x @ w; output pred; minimize huber(pred, t)", x, w1, target);
+  CHECK(fabs(got - want_huber) < 1e-12);
 
   /* mse of pred [B, 1] against target [B]: elementwise, not [B, B] */
   want = 0;
   for (int i = 0; i < 4; i++) want += (z1[i] - target[i]) * (z1[i] - target[i]) / 4;
-  got = eval_loss("model m {\n input x: f32[B, 3]; input t: f32[B]; param w: f32[3, 1] = zeros\n"
-                  " pred = x @ w; output pred; minimize mse(pred, t)\n}\n",
-                  x, w1, target);
+  got = eval_body("t: f32[B]", 1, " pred = x @ w; output pred; minimize mse(pred, t)", x, w1, target);
   CHECK(fabs(got - want) < 1e-12);
 }
 

@@ -718,7 +718,7 @@ static void test_parse_errors(void) {
   EXPECT_PARSE("module m\nparam @v : f32[2] = zeros\nstate @v : f32[] = ones\n",
                "t.nnir:3:7: error: global @v is declared twice");
   EXPECT_PARSE("module m\ntrain {lr=0.1, speed=2}\n", "t.nnir:2:16: error: unknown train setting 'speed'");
-  EXPECT_PARSE("module m\ntrain {optimizer=rmsprop}\n", "t.nnir:2:18: error: unknown optimizer 'rmsprop'");
+  EXPECT_PARSE("module m\ntrain {optimizer=adagrad}\n", "t.nnir:2:18: error: unknown optimizer 'adagrad'");
   EXPECT_PARSE("module m\ntrain {data=\"abc}\n", "t.nnir:2:13: error: unterminated string");
   EXPECT_PARSE("module m\ntrain {seed=-1}\n", "t.nnir:2:13: error: seed must be an integer from 0 to 2^64-1");
   /* An integer constant is an integer in its type's range (the shape rule,

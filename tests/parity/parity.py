@@ -1,11 +1,17 @@
 #!/usr/bin/python3
 """parity.py NNC SOURCE_DIR CASE [--perturb NAME] [--keep DIR] — nnc against
-PyTorch: 5 Adam steps from the same weights on the same batches.
+PyTorch: 5 optimizer steps (Adam unless the case says) from the same weights
+on the same batches.
 
 CASE is cnn (examples/fashion_cnn.nn), transformer (transformer_block.nn
-here), lstm (lstm_layer.nn here), or mha / mha_causal (mha_padded.nn /
-mha_causal.nn here: the multihead_attention layer against
-torch.nn.MultiheadAttention with its key-padding and causal masks). For the case's model:
+here), lstm (lstm_layer.nn here), or one of the loss and optimizer cases
+on a small MLP (mlp_*.nn here): rmsprop (the Keras softmax + cross_entropy
+form, torch.optim.RMSprop with momentum, clip_norm active in every step),
+bce (a sigmoid output's binary_cross_entropy against PyTorch's
+binary_cross_entropy_with_logits), huber and mae (regression of the class
+id), or mha / mha_causal (mha_padded.nn / mha_causal.nn here: the
+multihead_attention layer against torch.nn.MultiheadAttention with its
+key-padding and causal masks). For the case's model:
   1. PyTorch builds the same network (its own layers: nn.Conv2d, nn.Linear,
      nn.LayerNorm, nn.LSTM; the attention by hand) from a fixed torch seed;
      its weights, in nnc's layout (dense w is [in, out], the transpose of
@@ -14,13 +20,15 @@ torch.nn.MultiheadAttention with its key-padding and causal masks). For the case
   2. A small deterministic data set is written as .npy files.
   3. `nnc build`, then `./model train --init init.safetensors --steps 5
      --val-split 0 --log log.csv --checkpoint out.safetensors`.
-  4. PyTorch trains with torch.optim.Adam on the same batches: the runtime's
+  4. PyTorch trains with torch.optim.Adam (or the case's optimizer, and
+     clip_grad_norm_ where the case clips) on the same batches: the runtime's
      sample order is reproduced here exactly (rt_shuffle of rt_philox.c,
      applied as rt_train.c does: one split shuffle of 0..n-1, then one
      shuffle per epoch).
   5. The loss of every step (the log) and every tensor of the checkpoint (each
-     parameter, its Adam moments <name>.m and <name>.v, and opt.step) are
-     compared with PyTorch's.
+     parameter, its Adam moments <name>.m and <name>.v or RMSprop's
+     <name>.square_avg and <name>.momentum, and opt.step) are compared with
+     PyTorch's.
 
 Relative error, per tensor: max_i |nnc_i - torch_i| / max_i |torch_i| (the
 worst element against the tensor's scale, so an element near zero neither
@@ -311,12 +319,31 @@ def token_sequences():
 MHA_EXEMPT = {"attn.bqkv": slice(Mha.D, 2 * Mha.D)}
 
 
-def fashion_data(shape):
-    """40 training and 8 test images of Fashion-MNIST, each of `shape`."""
+class Mlp(torch.nn.Module):
+    """mlp_*.nn: 784 -> 32 (ReLU) -> units; forward gives the logits (the
+    softmax or sigmoid of the .nn is the loss's business)."""
+
+    def __init__(self, units):
+        super().__init__()
+        self.fc1, self.fc2 = torch.nn.Linear(784, 32), torch.nn.Linear(32, units)
+
+    def forward(self, x):
+        return self.fc2(F.relu(self.fc1(x)))
+
+    def names(self):
+        return {"dense_1.w": (self.fc1.weight, True), "dense_1.b": (self.fc1.bias, False),
+                "dense_2.w": (self.fc2.weight, True), "dense_2.b": (self.fc2.bias, False)}
+
+
+def fashion_data(shape, binary=False):
+    """40 training and 8 test images of Fashion-MNIST, each of `shape`;
+    binary: the labels are class >= 5 (sandal, shirt, sneaker, bag, boot)."""
 
     def data():
         x, y = fashion_rows("train", 40)
         tx, ty = fashion_rows("test", 8)
+        if binary:
+            y, ty = (y >= 5).astype(np.int32), (ty >= 5).astype(np.int32)
         return x.reshape((-1,) + shape), y, tx.reshape((-1,) + shape), ty
 
     return data
@@ -340,10 +367,36 @@ CASES = {
                         data=random_sequences, module=Block),
     "lstm": dict(nn="tests/parity/lstm_layer.nn", batch=16, static_batch=False, seed=7, lr=1e-3,
                  data=fashion_data((28, 28)), module=Lstm),
+    # clip 0.5: the gradient norms of these 5 steps are 1.1 to 2.5, so every
+    # step clips (checked in main)
+    "rmsprop": dict(nn="tests/parity/mlp_rmsprop.nn", batch=16, static_batch=False, seed=3, lr=1e-3,
+                    data=fashion_data((784,)), module=lambda: Mlp(10), opt="rmsprop",
+                    opt_args=dict(alpha=0.9, eps=1e-6, momentum=0.5), clip=0.5),
+    "bce": dict(nn="tests/parity/mlp_bce.nn", batch=16, static_batch=False, seed=3, lr=1e-3,
+                data=fashion_data((784,), binary=True), module=lambda: Mlp(1),
+                loss=lambda z, y: F.binary_cross_entropy_with_logits(z[:, 0], y.to(z.dtype))),
+    "huber": dict(nn="tests/parity/mlp_huber.nn", batch=16, static_batch=False, seed=3, lr=1e-2,
+                  data=fashion_data((784,)), module=lambda: Mlp(1),
+                  loss=lambda p, y: F.huber_loss(p[:, 0], y.to(p.dtype), delta=2.0)),
+    "mae": dict(nn="tests/parity/mlp_mae.nn", batch=16, static_batch=False, seed=3, lr=1e-2,
+                data=fashion_data((784,)), module=lambda: Mlp(1),
+                loss=lambda p, y: F.l1_loss(p[:, 0], y.to(p.dtype))),
     "mha": dict(nn="tests/parity/mha_padded.nn", batch=8, static_batch=False, seed=7, lr=1e-3,
                 data=token_sequences, module=Mha, exempt=MHA_EXEMPT),
     "mha_causal": dict(nn="tests/parity/mha_causal.nn", batch=8, static_batch=False, seed=7, lr=1e-3,
                        data=token_sequences, module=MhaCausal, exempt=MHA_EXEMPT),
+}
+
+# The optimizers: how to make one, and nnc's name for each of its state
+# tensors (<param><suffix>); `root` is the step's denominator before eps, for
+# the eps-conditioned elements.
+OPTS = {
+    "adam": dict(make=lambda params, lr, args: torch.optim.Adam(params, lr=lr, **args),
+                 state={"exp_avg": ".m", "exp_avg_sq": ".v"},
+                 root=lambda opt, st, step: (st["exp_avg_sq"] / (1 - opt.defaults["betas"][1]**step)).sqrt()),
+    "rmsprop": dict(make=lambda params, lr, args: torch.optim.RMSprop(params, lr=lr, **args),
+                    state={"square_avg": ".square_avg", "momentum_buffer": ".momentum"},
+                    root=lambda opt, st, step: st["square_avg"].sqrt()),
 }
 
 # ---- running both ----
@@ -357,11 +410,15 @@ def run(cmd, what):
     return p
 
 
-def train_torch(module, init, batches, x, y, lr, dtype):
-    """Loads init (nnc layout) and takes an Adam step per batch. Returns the
-    losses; nnc name -> array (nnc layout, float64) of each parameter and its
-    Adam state; and nnc name -> mask of each parameter's eps-conditioned
-    elements (0 < sqrt(v_hat) < 1000 eps after some step)."""
+def train_torch(case, init, batches, x, y, dtype):
+    """Loads init (nnc layout) and takes an optimizer step per batch. Returns
+    the losses; nnc name -> array (nnc layout, float64) of each parameter and
+    its optimizer state; nnc name -> mask of each parameter's eps-conditioned
+    elements (0 < sqrt(v_hat) < 1000 eps after some step); and the steps
+    whose gradients the case's clip_norm did not clip."""
+    module, lr = case["module"](), case["lr"]
+    kind = OPTS[case.get("opt", "adam")]
+    loss_fn = case.get("loss", lambda out, labels: F.cross_entropy(out, labels.long()))
     module = module.to(dtype)
     names = module.names()
     with torch.no_grad():
@@ -369,17 +426,21 @@ def train_torch(module, init, batches, x, y, lr, dtype):
             v = torch.from_numpy(init[n]).to(dtype)
             p.copy_(v.T if t else v)
     params = [p for p, _ in names.values()]
-    opt = torch.optim.Adam(params, lr=lr)
-    beta2, eps = opt.defaults["betas"][1], opt.defaults["eps"]
-    losses, cond = [], {n: torch.zeros_like(p, dtype=torch.bool) for n, (p, _) in names.items()}
+    opt = kind["make"](params, lr, case.get("opt_args", {}))
+    eps = opt.defaults["eps"]
+    losses, unclipped, cond = [], [], {n: torch.zeros_like(p, dtype=torch.bool) for n, (p, _) in names.items()}
     for step, idx in enumerate(batches, 1):
         opt.zero_grad()
-        loss = F.cross_entropy(module(torch.from_numpy(x[idx]).to(dtype)), torch.from_numpy(y[idx]).long())
+        loss = loss_fn(module(torch.from_numpy(x[idx]).to(dtype)), torch.from_numpy(y[idx]))
         loss.backward()
+        if case.get("clip"):
+            norm = torch.nn.utils.clip_grad_norm_(params, case["clip"])
+            if not norm > case["clip"]:
+                unclipped.append(step)
         opt.step()
         losses.append(loss.item())
         for n, (p, _) in names.items():
-            root = (opt.state[p]["exp_avg_sq"] / (1 - beta2**step)).sqrt()
+            root = kind["root"](opt, opt.state[p], step)
             cond[n] |= (root > 0) & (root < 1000 * eps)
 
     def nnc_layout(t, transposed):
@@ -389,11 +450,12 @@ def train_torch(module, init, batches, x, y, lr, dtype):
     out = {}
     for n, (p, t) in names.items():
         out[n] = nnc_layout(p, t)
-        out[n + ".m"] = nnc_layout(opt.state[p]["exp_avg"], t)
-        out[n + ".v"] = nnc_layout(opt.state[p]["exp_avg_sq"], t)
+        for key, suffix in kind["state"].items():
+            if key in opt.state[p]:  # RMSprop keeps no momentum buffer without momentum
+                out[n + suffix] = nnc_layout(opt.state[p][key], t)
         cond[n] = nnc_layout(cond[n], t).astype(bool)
     out["opt.step"] = np.array(float(opt.state[params[0]]["step"]))
-    return losses, out, cond
+    return losses, out, cond, unclipped
 
 
 def rel_err(a, b, mask=None):
@@ -462,13 +524,16 @@ def main():
     got = load_safetensors(ckpt)
 
     batches = batch_order(len(x), case["batch"], STEPS, case["seed"], case["static_batch"])
-    t_loss, want, _ = train_torch(case["module"](), torch_init, batches, x, y, case["lr"], torch.float32)
-    r_loss, ref, cond = train_torch(case["module"](), torch_init, batches, x, y, case["lr"], torch.float64)
+    t_loss, want, _, unclipped = train_torch(case, torch_init, batches, x, y, torch.float32)
+    r_loss, ref, cond, _ = train_torch(case, torch_init, batches, x, y, torch.float64)
 
-    print("%s: %s, batches of %d from %d samples, %d Adam steps (lr %g) from the same weights\nbatches: %s" % (
-        opt.case, case["nn"], case["batch"], len(x), STEPS, case["lr"],
+    print("%s: %s, batches of %d from %d samples, %d %s steps (lr %g%s) from the same weights\nbatches: %s" % (
+        opt.case, case["nn"], case["batch"], len(x), STEPS, case.get("opt", "adam"), case["lr"],
+        ", clip_norm %g" % case["clip"] if case.get("clip") else "",
         " ".join("[%s]" % ",".join(map(str, b)) for b in batches)))
     failures = []
+    if unclipped:  # a clip that never acts would test nothing
+        failures.append("clip_norm %g did not clip PyTorch's gradients at steps %s" % (case["clip"], unclipped))
     worst = {}
 
     def note(kind, e, what):
@@ -521,7 +586,7 @@ def main():
         print("%-16s %-10s %-8s %-13s %-12.6g %-12.6g %-8s %-13s %.1e, %.1e" % (
             n, "x".join(map(str, a.shape)) or "scalar", "%.1e" % e, list(map(int, at)), a[at], b[at],
             "%.1e" % l2 if is_param else "", cond_col, rel_err(a, ref[n], mask)[0], rel_err(b, ref[n], mask)[0]))
-        kind = "param" if is_param else "opt.step" if n == "opt.step" else "adam state"
+        kind = "param" if is_param else "opt.step" if n == "opt.step" else "optimizer state"
         note(kind, e, n)
         if not e <= TOL:
             failures.append("%s: rel err %.2e at %s (nnc %.7g, torch %.7g)" % (n, e, list(map(int, at)), a[at], b[at]))

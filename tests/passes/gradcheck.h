@@ -83,5 +83,6 @@ static inline double rel_err(double a, double n) {
 /* Whole-model, optimizer and pipeline checks (test_gradcheck_mlp.c). */
 void mlp_checks(void);  /* test_gradcheck_mlp.c */
 void scan_checks(void); /* test_gradcheck_scan.c */
+void loss_checks(void); /* test_gradcheck_loss.c */
 
 #endif

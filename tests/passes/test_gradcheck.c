@@ -405,6 +405,7 @@ int main(void) {
   op_checks();
   mlp_checks();
   scan_checks();
+  loss_checks();
   printf("%d passed, %d failed\n", npass, nfail);
   return nfail ? 1 : 0;
 }

@@ -142,7 +142,7 @@ cli)
   expect 0 "[default: 2]" "$BIN" train --help
   expect 0 "--checkpoint FILE" "$BIN" eval --help
   expect 0 "--input FILE" "$BIN" help predict
-  expect 0 "ABI 5" "$BIN" --version
+  expect 0 "ABI 6" "$BIN" --version
   expect 2 "usage:" "$BIN"
   expect 2 "unknown command 'fit'" "$BIN" fit
   expect 2 "unknown option '--epoch'" "$BIN" train --epoch 3
@@ -231,7 +231,10 @@ cli)
     fail "predict failed"
   tail -c +9 "$S/t10k-labels-idx1-ubyte" | od -An -v -tu1 | tr -s ' ' '\n' | grep -v '^$' \
     >"$T/labels"
-  paste -d' ' "$T/pred" "$T/labels" | awk -v acc="$acc" '
+  # each line: class, tab, Fashion-MNIST's name of it
+  awk -F'\t' 'BEGIN { split("T-shirt/top,Trouser,Pullover,Dress,Coat,Sandal,Shirt,Sneaker,Bag,Ankle boot", name, ",") }
+    NF != 2 || $2 != name[$1 + 1] { print "FAIL: predict line " NR ": " $0; exit 1 }' "$T/pred" || FAILED=1
+  cut -f1 "$T/pred" | paste -d' ' - "$T/labels" | awk -v acc="$acc" '
     $1 == $2 { ok++ } END {
       if (NR != 500) { print "FAIL: predict gave " NR " rows"; exit 1 }
       d = ok / NR - acc; if (d < 0) d = -d

@@ -405,7 +405,8 @@ static void test_sgemm_batch(void) {
  * block right after it is computed (it sees the product's final values),
  * and the blocks are the same for every thread count. A product with a
  * short K (the ReLU gradient's dz2 @ w^T) is cut once there is an epilogue
- * to share, not without. */
+ * to share, not without. With whole_columns (an epilogue that sums over
+ * C's rows) every block is rows [0, m), tall products included. */
 typedef struct EpCheck {
   const float *c;
   int64_t ldc;
@@ -430,8 +431,9 @@ static void test_sgemm_ep(void) {
   RtError e = {0};
   static const int64_t shapes[][3] = {{5, 3, 7}, {256, 256, 10}, {64, 700, 50}, {1000, 300, 3}};
   int64_t first[64][4];
-  for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
-    int64_t m = shapes[s][0], n = shapes[s][1], k = shapes[s][2], ldc = n + 1;
+  for (size_t s = 0; s < 2 * sizeof shapes / sizeof shapes[0]; s++) {
+    int whole = s % 2;
+    int64_t m = shapes[s / 2][0], n = shapes[s / 2][1], k = shapes[s / 2][2], ldc = n + 1;
     float *a = malloc(sizeof(float) * (size_t)(m * k)), *b = malloc(sizeof(float) * (size_t)(k * n));
     float *c = malloc(sizeof(float) * (size_t)(m * ldc)), *out = malloc(sizeof(float) * (size_t)(m * ldc));
     float *out1 = malloc(sizeof(float) * (size_t)(m * ldc));
@@ -446,7 +448,7 @@ static void test_sgemm_ep(void) {
       memset(seen, 0, sizeof(int) * (size_t)(m * ldc));
       EpCheck x = {.c = c, .ldc = ldc, .out = out, .seen = seen};
       atomic_init(&x.nblocks, 0);
-      nnrt_sgemm_ep(0, 0, m, n, k, 1.0f, a, k, b, n, 0.0f, c, ldc, ep_check, &x);
+      nnrt_sgemm_ep(0, 0, m, n, k, 1.0f, a, k, b, n, 0.0f, c, ldc, ep_check, &x, whole);
       rt_pool_stop();
       int nb = atomic_load(&x.nblocks), once = 1;
       for (int64_t i = 0; i < m; i++)
@@ -457,8 +459,11 @@ static void test_sgemm_ep(void) {
       if (threads == 1) {
         nfirst = nb, memcpy(first, x.blocks, sizeof first), memcpy(out1, out, sizeof(float) * (size_t)(m * ldc));
         int by_rows;
-        CHECK(nb == rt_gemm_blocks(m, n, k + 32, &by_rows)); /* 32: rt_blas.c's GEMM_EP_K */
+        if (!whole) CHECK(nb == rt_gemm_blocks(m, n, k + 32, &by_rows)); /* 32: rt_blas.c's GEMM_EP_K */
         if (k == 10) CHECK(nb > 1 && rt_gemm_blocks(m, n, k, &by_rows) == 1);
+        for (int i = 0; whole && i < nb; i++)
+          CHECK(x.blocks[i][0] == 0 && x.blocks[i][1] == m);
+        if (whole && m == 1000) CHECK(nb > 1); /* tall, yet cut along its 300 columns */
       } else {
         CHECK(nb == nfirst && !memcmp(first, x.blocks, sizeof first[0] * (size_t)nb));
         for (int64_t i = 0; i < m; i++)
@@ -597,7 +602,10 @@ static void binary_eval(void **args, const int64_t *syms, void *ws) {
   memcpy(args[3], x, (size_t)syms[0] * sizeof *x);
 }
 
-static void test_binary_scoring(void) {
+/* The same decisions from probabilities (p >= 0.5) or from logits (z >= 0,
+ * NNRT_TASK_BINARY_LOGITS: a model whose output is the logits its
+ * binary_cross_entropy read). */
+static void binary_scoring(int32_t task, const float *values) {
   static const char *const syms[] = {"B"};
   static const NnrtTensor in[] = {{"x", 0, NNRT_F32, 2, 0, {-1, 1}, 0, 0}, {"y", 0, NNRT_I32, 1, 0, {-1}, 0, 0}};
   static const NnrtTensor out[] = {{"loss", 0, NNRT_F32, 0, 0, {0}, 0, 0}, {"p", 0, NNRT_F32, 1, 0, {-1}, 0, 0}};
@@ -606,10 +614,9 @@ static void test_binary_scoring(void) {
                  .n_syms = 1,
                  .sym_names = syms,
                  .eval_step = {"eval_step", binary_eval, NULL, 2, 2, in, out},
-                 .task = NNRT_TASK_BINARY};
-  /* p:     0.9 0.5 0.49 0.1 0.7 0.2  (0.5 counts as class 1)
-   * label: 1   0   1    0   1   0    -> tp 2, fp 1, fn 1, tn 2 */
-  float x[6] = {0.9f, 0.5f, 0.49f, 0.1f, 0.7f, 0.2f};
+                 .task = task};
+  float x[6];
+  memcpy(x, values, sizeof x);
   int32_t y[6] = {1, 0, 1, 0, 1, 0};
   RtDataset d = {0};
   d.x.dtype = NNRT_F32, d.x.rank = 2, d.x.dims[0] = 6, d.x.dims[1] = 1, d.x.numel = 6, d.x.data = x;
@@ -625,6 +632,15 @@ static void test_binary_scoring(void) {
   CHECK(mt.samples == 6 && mt.scored == 6 && mt.correct == 4);
   CHECK(cm[0] == 2 && cm[1] == 1 && cm[2] == 1 && cm[3] == 2);
   rt_session_close(&s);
+}
+
+static void test_binary_scoring(void) {
+  /* p:     0.9 0.5 0.49 0.1 0.7 0.2  (0.5 counts as class 1)
+   * label: 1   0   1    0   1   0    -> tp 2, fp 1, fn 1, tn 2 */
+  binary_scoring(NNRT_TASK_BINARY, (const float[]){0.9f, 0.5f, 0.49f, 0.1f, 0.7f, 0.2f});
+  /* the logits of those: 0 counts as class 1; 0.3 would be class 0 as a
+   * probability, and is class 1 as a logit */
+  binary_scoring(NNRT_TASK_BINARY_LOGITS, (const float[]){2.2f, 0.0f, -0.04f, -2.2f, 0.3f, -1.4f});
 }
 
 int main(void) {
