@@ -144,8 +144,11 @@ static CgMono node_flops(const CgPlan *p, int x) {
 
 /* ---- names ---- */
 
+/* A row group that began as elementwise (an export of another shape made it
+ * one, ir_group_add) has no root node: "row". */
 static const char *kind_name(const CgPlan *p, const CgKernel *k) {
-  return k->kind == CK_EW ? "ew" : ir_ops[p->f->nodes[k->root].op].mnemonic;
+  if (k->kind == CK_EW) return "ew";
+  return k->root < 0 ? "row" : ir_ops[p->f->nodes[k->root].op].mnemonic;
 }
 
 /* Members' mnemonics, comma-separated; cut at a readable length. */

@@ -178,7 +178,7 @@ bool cg_mark_mat(CgPlan *p) {
       const Shape *as = &f->nodes[a].ty.sh;
       bool bad = false;
       if (nd->op == OP_MATMUL) /* a batch of products walks contiguous matrices (k_misc.c) */
-        bad = v->kind != CV_BUF || (as->rank == 3 ? !cg_view_rowmajor(&v->v, as) : cg_view_blas(&v->v, as) < 0);
+        bad = v->kind != CV_BUF || (as->rank >= 3 ? !cg_view_rowmajor(&v->v, as) : cg_view_blas(&v->v, as) < 0);
       else if (nd->op == OP_ONEHOT || op_is(nd->op, OPF_RANGE)) /* k_misc.c loads them through their views */
         bad = v->kind != CV_BUF || !cg_mono_is(v->v.off, 0);
       else if (op_is(nd->op, OPF_WINDOW) || nd->op == OP_SCAN || op_is(nd->op, OPF_GATHER)) /* indexed directly */

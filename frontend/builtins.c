@@ -497,15 +497,16 @@ static const Builtin builtins[] = {
 #define NBUILTINS ((int)(sizeof builtins / sizeof *builtins))
 
 /* The tables: this file's, the losses (builtins_loss.c), the recurrent
- * layers (builtins_rnn.c), then the convolution, pooling and normalisation
- * layers (builtins_layers.c). */
+ * layers (builtins_rnn.c), the convolution, pooling and normalisation
+ * layers (builtins_layers.c), attention and the masks (builtins_attn.c). */
 static const struct {
   const Builtin *tab;
   const int *n;
 } tables[] = {{builtins, &(const int){NBUILTINS}},
               {fe_loss_builtins, &fe_loss_nbuiltins},
               {fe_rnn_builtins, &fe_rnn_nbuiltins},
-              {fe_layer_builtins, &fe_layer_nbuiltins}};
+              {fe_layer_builtins, &fe_layer_nbuiltins},
+              {fe_attn_builtins, &fe_attn_nbuiltins}};
 #define NTABLES ((int)(sizeof tables / sizeof *tables))
 
 const Builtin *fe_builtin_find(const char *name) {

@@ -246,10 +246,12 @@ extern const Builtin fe_loss_builtins[];
 extern const int fe_loss_nbuiltins;
 extern const Builtin fe_rnn_builtins[];
 extern const int fe_rnn_nbuiltins;
-/* The convolution, pooling and normalisation layers (builtins_layers.c),
- * searched last. */
+/* The convolution, pooling and normalisation layers (builtins_layers.c). */
 extern const Builtin fe_layer_builtins[];
 extern const int fe_layer_nbuiltins;
+/* Comparisons, where, mean_pool and multihead_attention (builtins_attn.c). */
+extern const Builtin fe_attn_builtins[];
+extern const int fe_attn_nbuiltins;
 int fe_lower_call(Lower *L, const Expr *call);
 /* Reads an initialiser expression (a name or a call). */
 bool fe_read_init(Lower *L, const Expr *e, FeInit *out);

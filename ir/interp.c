@@ -106,15 +106,29 @@ static double binary(OpKind op, double a, double b) {
   case OP_MUL: return a * b;
   case OP_DIV: return a / b;
   case OP_EQ: return a == b ? 1 : 0;
+  case OP_NE: return a != b ? 1 : 0;
+  case OP_LT: return a < b ? 1 : 0;
+  case OP_LE: return a <= b ? 1 : 0;
+  case OP_GT: return a > b ? 1 : 0;
+  case OP_GE: return a >= b ? 1 : 0;
   default: unreachable("interp: not a binary op");
   }
 }
 
-/* Elementwise ops, and broadcast (a unary op whose operand is stretched). */
+/* Elementwise ops (where is the ternary one), and broadcast (a unary op
+ * whose operand is stretched). */
 static void run_elementwise(Interp *in, const IrNode *n, Val *o) {
   const Val *a = &in->vals[n->args[0]];
   int64_t sa[IR_MAX_RANK], sb[IR_MAX_RANK];
   bcast_strides(a, o, sa);
+  if (n->op == OP_WHERE) {
+    const Val *b = &in->vals[n->args[1]], *c = &in->vals[n->args[2]];
+    int64_t sc[IR_MAX_RANK];
+    bcast_strides(b, o, sb), bcast_strides(c, o, sc);
+    for (int64_t k = 0; k < o->n; k++)
+      o->v[k] = a->v[bcast_index(k, o, sa)] != 0 ? b->v[bcast_index(k, o, sb)] : c->v[bcast_index(k, o, sc)];
+    return;
+  }
   if (n->nargs == 2) {
     const Val *b = &in->vals[n->args[1]];
     bcast_strides(b, o, sb);
@@ -176,14 +190,16 @@ static void run_rowwise(Interp *in, const IrNode *n, Val *o) {
 }
 
 /* op(A) @ op(B) with op(X) = X^T when the flag is set: element (i, k) of
- * op(A) is A[k][i] when transposed. */
+ * op(A) is A[k][i] when transposed. Rank 3 or more is a batch over the
+ * leading axes (G products), whose B is shared when it is 2-d. */
 static void run_matmul(Interp *in, const IrNode *n, Val *o) {
   const Val *A = &in->vals[n->args[0]], *B = &in->vals[n->args[1]];
-  int ta = n->at.ta, tb = n->at.tb, r = o->rank - 2; /* r: 1 for a batch */
-  int64_t G = r ? o->d[0] : 1, M = o->d[r], N = o->d[r + 1], K = ta ? A->d[r] : A->d[r + 1];
+  int ta = n->at.ta, tb = n->at.tb, r = o->rank - 2; /* r: the batch axes */
+  int64_t G = 1, M = o->d[r], N = o->d[r + 1], K = ta ? A->d[r] : A->d[r + 1];
+  for (int i = 0; i < r; i++) G *= o->d[i];
   int64_t lda = A->d[r + 1], ldb = B->d[B->rank - 1];
   for (int64_t g = 0; g < G; g++) {
-    const double *pa = A->v + g * M * K, *pb = B->v + (B->rank == 3 ? g * K * N : 0); /* [K,N]: shared */
+    const double *pa = A->v + g * M * K, *pb = B->v + (B->rank > 2 ? g * K * N : 0); /* [K,N]: shared */
     double *po = o->v + g * M * N;
     for (int64_t i = 0; i < M; i++)
       for (int64_t j = 0; j < N; j++) {

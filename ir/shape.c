@@ -151,6 +151,21 @@ RULE(shape_binary) {
   return true;
 }
 
+/* where(cond, a, b): three float tensors broadcast together. */
+RULE(shape_where) {
+  (void)nin, (void)at;
+  char b1[IR_TYPE_STRLEN], b2[IR_TYPE_STRLEN], b3[IR_TYPE_STRLEN];
+  if (in[0].dt != DT_F32 || in[1].dt != DT_F32 || in[2].dt != DT_F32)
+    return ir_shape_fail(err, errlen, "where expects three float tensors (a 0/1 mask, then the values), got %s, %s and %s",
+                         ts(m, &in[0], b1), ts(m, &in[1], b2), ts(m, &in[2], b3));
+  Shape s, s2;
+  if (!ir_broadcast_shapes(&in[0].sh, &in[1].sh, &s) || !ir_broadcast_shapes(&s, &in[2].sh, &s2))
+    return ir_shape_fail(err, errlen, "where's operands cannot broadcast together: %s, %s and %s", ts(m, &in[0], b1),
+                         ts(m, &in[1], b2), ts(m, &in[2], b3));
+  *out = (Type){.dt = DT_F32, .sh = s2};
+  return true;
+}
+
 RULE(shape_unary) {
   (void)nin, (void)at;
   if (!need_f32(m, &in[0], "this operation", err, errlen)) return false;
@@ -247,25 +262,29 @@ RULE(shape_matmul) {
   (void)nin;
   char b1[IR_TYPE_STRLEN], b2[IR_TYPE_STRLEN], s1[32], s2[32];
   int r = in[0].sh.rank, rb = in[1].sh.rank;
-  if (in[0].dt != DT_F32 || in[1].dt != DT_F32 || (r != 2 && r != 3) || (rb != r && !(r == 3 && rb == 2)))
-    return ir_shape_fail(err, errlen, "matmul expects two 2-d, two 3-d, or a 3-d and a 2-d float tensor, got %s and %s",
-                ts(m, &in[0], b1), ts(m, &in[1], b2));
-  /* Rank 3: a batch of products over the first axis, [G,M,K] x [G,K,N], or
-   * [G,M,K] x [K,N] with one right operand for all (a dense layer over a
+  if (in[0].dt != DT_F32 || in[1].dt != DT_F32 || r < 2 || (rb != r && !(r >= 3 && rb == 2)))
+    return ir_shape_fail(err, errlen,
+                         "matmul expects two float tensors of one rank (2 or more), or one of rank 3 or more and a 2-d one, "
+                         "got %s and %s",
+                         ts(m, &in[0], b1), ts(m, &in[1], b2));
+  /* Rank 3 or more: a batch of products over the leading axes, [G..,M,K] x
+   * [G..,K,N] (attention's [B,H,T,dh] x [B,H,dh,T] is one batch of B*H), or
+   * [G..,M,K] x [K,N] with one right operand for all (a dense layer over a
    * sequence: one GEMM of G*M rows). */
-  if (r == 3 && rb == 2 && at->ta)
-    return ir_shape_fail(err, errlen, "matmul of a 3-d by a 2-d tensor cannot transpose the 3-d one (ta=1)");
+  if (r >= 3 && rb == 2 && at->ta)
+    return ir_shape_fail(err, errlen, "matmul of a %d-d by a 2-d tensor cannot transpose the %d-d one (ta=1)", r, r);
   int o = r - 2, ob = rb - 2;
-  if (r == 3 && rb == 3 && in[0].sh.d[0] != in[1].sh.d[0])
-    return ir_shape_fail(err, errlen, "matmul batch sizes differ: %s vs %s (%s @ %s)", dim_str(m, in[0].sh.d[0], s1),
-                dim_str(m, in[1].sh.d[0], s2), ts(m, &in[0], b1), ts(m, &in[1], b2));
+  for (int i = 0; rb == r && i < o; i++)
+    if (in[0].sh.d[i] != in[1].sh.d[i])
+      return ir_shape_fail(err, errlen, "matmul batch sizes differ: %s vs %s (%s @ %s)", dim_str(m, in[0].sh.d[i], s1),
+                           dim_str(m, in[1].sh.d[i], s2), ts(m, &in[0], b1), ts(m, &in[1], b2));
   int64_t M = in[0].sh.d[o + (at->ta ? 1 : 0)], Ka = in[0].sh.d[o + (at->ta ? 0 : 1)];
   int64_t Kb = in[1].sh.d[ob + (at->tb ? 1 : 0)], N = in[1].sh.d[ob + (at->tb ? 0 : 1)];
   if (Ka != Kb)
     return ir_shape_fail(err, errlen, "matmul inner dimensions differ: %s vs %s (%s @ %s)", dim_str(m, Ka, s1), dim_str(m, Kb, s2),
                 ts(m, &in[0], b1), ts(m, &in[1], b2));
-  *out = (Type){.dt = DT_F32, .sh = {.rank = r, .d = {M, N}}};
-  if (r == 3) out->sh.d[0] = in[0].sh.d[0], out->sh.d[1] = M, out->sh.d[2] = N;
+  *out = in[0];
+  out->sh.d[o] = M, out->sh.d[o + 1] = N;
   return true;
 }
 

@@ -49,6 +49,21 @@ void vjp_div(AdCtx *c, const IrNode *n, int dy, int *grads) {
   } else grads[1] = -1;
 }
 
+/* where(c, a, b): da = where(c, dy, 0), db = where(c, 0, dy), each summed
+ * back over its broadcast axes; the mask c gets none. */
+void vjp_where(AdCtx *c, const IrNode *n, int dy, int *grads) {
+  grads[0] = -1;
+  for (int i = 1; i <= 2; i++) {
+    if (!c->need[i]) {
+      grads[i] = -1;
+      continue;
+    }
+    int zero = ad_scalar(c, 0);
+    int args[3] = {n->args[0], i == 1 ? dy : zero, i == 1 ? zero : dy};
+    grads[i] = ad_unbroadcast(c, ad_opn(c, OP_WHERE, args, 3, NULL), ad_type(c, n->args[i]));
+  }
+}
+
 /* ---- unary ---- */
 
 void vjp_neg(AdCtx *c, const IrNode *n, int dy, int *grads) {
@@ -234,10 +249,13 @@ void vjp_matmul(AdCtx *c, const IrNode *n, int dy, int *grads) {
   grads[0] = grads[1] = -1;
   if (c->need[0]) grads[0] = ta ? ad_matmul(c, b, dy, tb, 1) : ad_matmul(c, dy, b, 0, !tb);
   if (!c->need[1]) return;
-  if (ad_type(c, a)->sh.rank == 3 && ad_type(c, b)->sh.rank == 2) {
+  int r = ad_type(c, a)->sh.rank;
+  if (r >= 3 && ad_type(c, b)->sh.rank == 2) {
     /* b is shared by the batch: the sum over it of each product's gradient. */
     int per = tb ? ad_matmul(c, dy, a, 1, 0) : ad_matmul(c, a, dy, 1, 0);
-    grads[1] = ad_reduce(c, OP_SUM, per, (int[]){0}, 1, 0);
+    int axes[IR_MAX_RANK];
+    for (int i = 0; i < r - 2; i++) axes[i] = i;
+    grads[1] = ad_reduce(c, OP_SUM, per, axes, r - 2, 0);
     return;
   }
   grads[1] = tb ? ad_matmul(c, dy, a, 1, ta) : ad_matmul(c, a, dy, !ta, 0);

@@ -3,7 +3,7 @@
  * nnc's backend emits, into the model's object file, one constant `nnrt_model`
  * of type NnrtModel plus the functions it points to. The runtime (libnnrt.a)
  * provides main(), the training driver, and the helpers the generated code
- * calls (nnrt_parallel_for, nnrt_sgemm, nnrt_sgemm_ep, nnrt_fail_label,
+ * calls (nnrt_parallel_for, nnrt_sgemm, nnrt_sgemm_ep, nnrt_sgemm_batch, nnrt_fail_label,
  * nnrt_fail_id).
  * This header is plain C, included by both sides; the CPU backend mirrors
  * these struct layouts with LLVM types, so any change here must bump
@@ -12,10 +12,11 @@
 #define NNRT_ABI_H
 #include <stdint.h>
 
-#define NNRT_ABI_VERSION 5 /* 2: matmuls call nnrt_sgemm; 3: NNRT_INIT_SEED, _ORTHOGONAL, _UNIT_FORGET, nnrt_fail_id; \
+#define NNRT_ABI_VERSION 6 /* 2: matmuls call nnrt_sgemm; 3: NNRT_INIT_SEED, _ORTHOGONAL, _UNIT_FORGET, nnrt_fail_id; \
                               4: kernel tables (NnrtKernel), nnrt_prof_hook, nnrt_parallel_multi, nnrt_sgemm_ep; \
                               5: nnrt_sgemm_ep's whole_columns, NNRT_STATS globals, NnrtModel.schedule and \
-                                 .early_stop */
+                                 .early_stop; \
+                              6: nnrt_sgemm_batch */
 #define NNRT_MAX_RANK 6
 #define NNRT_MAX_SYMS 16 /* symbolic dims of a model: the exponents of a cost term */
 
@@ -164,6 +165,16 @@ void nnrt_parallel_multi(const NnrtTask *tasks, int64_t ntasks);
  * meaning). The result does not depend on the thread count (rt_blas.c). */
 void nnrt_sgemm(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
                 const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
+
+/* A batch of `count` products of one shape, product i reading A at
+ * a + i * stride_a and B at b + i * stride_b and writing C at c + i * stride_c
+ * (strides in elements): each product is computed exactly as nnrt_sgemm
+ * computes it (the same blocks), but the pool runs the products' blocks
+ * side by side, so a batch of small products (attention's B*H) keeps every
+ * thread busy. The result does not depend on the thread count. */
+void nnrt_sgemm_batch(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                      int64_t stride_a, const float *b, int64_t ldb, int64_t stride_b, float beta, float *c, int64_t ldc,
+                      int64_t stride_c, int64_t count);
 
 /* A GEMM epilogue (a fused group's elementwise ops on the product): called
  * with the rectangle of C just computed, rows [r0, r1) and columns [c0, c1),

@@ -116,9 +116,11 @@ void nnrt_sgemm(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, float a
   nnrt_sgemm_ep(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL, NULL, 0);
 }
 
-void nnrt_sgemm_ep(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
-                   const float *b, int64_t ldb, float beta, float *c, int64_t ldc, NnrtEpilogue ep, void *ctx,
-                   int32_t whole_columns) {
+/* The product's shape, checked against OpenBLAS's 32-bit sizes, and its cut
+ * into blocks. */
+static Gemm plan(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                 const float *b, int64_t ldb, float beta, float *c, int64_t ldc, NnrtEpilogue ep, void *ctx,
+                 int32_t whole_columns) {
   const int64_t dims[6] = {m, n, k, lda, ldb, ldc};
   for (int i = 0; i < 6; i++)
     if (dims[i] < 0 || dims[i] > INT32_MAX) {
@@ -128,13 +130,46 @@ void nnrt_sgemm_ep(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, floa
       fflush(stderr);
       _Exit(RT_EXIT_FAIL);
     }
-  if (m == 0 || n == 0) return;
   Gemm g = {ta != 0, tb != 0, m, n, k, lda, ldb, ldc, alpha, beta, a, b, c, 0, 0, 0, ep, ctx};
   int64_t kk = ep ? k + GEMM_EP_K : k;
   if (ep && whole_columns) g.by_rows = 0, g.nblocks = blocks_along(n, m, n, kk);
   else g.nblocks = rt_gemm_blocks(m, n, kk, &g.by_rows);
   g.side = g.by_rows ? m : n;
+  return g;
+}
+
+void nnrt_sgemm_ep(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                   const float *b, int64_t ldb, float beta, float *c, int64_t ldc, NnrtEpilogue ep, void *ctx,
+                   int32_t whole_columns) {
+  Gemm g = plan(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ep, ctx, whole_columns);
+  if (m == 0 || n == 0) return;
   nnrt_parallel_for(blocks, &g, g.nblocks, 1);
+}
+
+/* A batch: task t is block t % nblocks of product t / nblocks. */
+typedef struct Batch {
+  Gemm g; /* product 0 */
+  int64_t sa, sb, sc;
+} Batch;
+
+static void batch_blocks(void *ctx, int64_t lo, int64_t hi) {
+  const Batch *bt = ctx;
+  for (int64_t t = lo; t < hi; t++) {
+    Gemm g = bt->g;
+    int64_t i = t / g.nblocks;
+    g.a += i * bt->sa, g.b += i * bt->sb, g.c += i * bt->sc;
+    block(&g, t % g.nblocks);
+  }
+}
+
+void nnrt_sgemm_batch(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                      int64_t stride_a, const float *b, int64_t ldb, int64_t stride_b, float beta, float *c, int64_t ldc,
+                      int64_t stride_c, int64_t count) {
+  Batch bt = {plan(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL, NULL, 0), stride_a, stride_b, stride_c};
+  int64_t tasks;
+  if (m == 0 || n == 0 || count <= 0) return;
+  if (rt_mul64(count, bt.g.nblocks, &tasks)) tasks = INT64_MAX; /* unreachable: count is a tensor's matrices */
+  nnrt_parallel_for(batch_blocks, &bt, tasks, 1);
 }
 
 const char *rt_blas_core(void) {

@@ -25,8 +25,8 @@ typedef struct CgCtx {
   const IrModule *m;
   Arena *arena;
   LLVMTypeRef t_void, t_i32, t_i64, t_f32, t_f64, t_ptr;
-  LLVMValueRef f_sgemm, f_sgemm_ep, f_pfor, f_pmulti, f_fail_label, f_fail_id;
-  LLVMTypeRef ft_sgemm, ft_sgemm_ep, ft_pfor, ft_pmulti, ft_fail_label, ft_fail_id;
+  LLVMValueRef f_sgemm, f_sgemm_ep, f_sgemm_batch, f_pfor, f_pmulti, f_fail_label, f_fail_id;
+  LLVMTypeRef ft_sgemm, ft_sgemm_ep, ft_sgemm_batch, ft_pfor, ft_pmulti, ft_fail_label, ft_fail_id;
   unsigned attr_noalias, attr_nounwind;
   const char *fname; /* IR function being compiled */
   int kcount;        /* kernels emitted so far, for names */

@@ -25,9 +25,19 @@ static LLVMValueRef ew_neg(CgCtx *cx, const IrNode *n, LLVMValueRef *a) {
   return LLVMBuildFNeg(cx->b, a[0], "");
 }
 
-static LLVMValueRef ew_eq(CgCtx *cx, const IrNode *n, LLVMValueRef *a) {
+/* Comparisons: ordered predicates (false with a NaN), but for ne, which is
+ * unordered (true with a NaN), as C's and PyTorch's operators. */
+static const LLVMRealPredicate cmp_pred[OP_COUNT] = {[OP_EQ] = LLVMRealOEQ, [OP_NE] = LLVMRealUNE, [OP_LT] = LLVMRealOLT,
+                                                     [OP_LE] = LLVMRealOLE, [OP_GT] = LLVMRealOGT, [OP_GE] = LLVMRealOGE};
+
+static LLVMValueRef ew_cmp(CgCtx *cx, const IrNode *n, LLVMValueRef *a) {
+  return sel01(cx, LLVMBuildFCmp(cx->b, cmp_pred[n->op], a[0], a[1], ""));
+}
+
+/* where: cond != 0 (a NaN cond counts as true, as in C) picks a. */
+static LLVMValueRef ew_where(CgCtx *cx, const IrNode *n, LLVMValueRef *a) {
   (void)n;
-  return sel01(cx, LLVMBuildFCmp(cx->b, LLVMRealOEQ, a[0], a[1], ""));
+  return LLVMBuildSelect(cx->b, LLVMBuildFCmp(cx->b, LLVMRealUNE, a[0], cg_f32(cx, 0), ""), a[1], a[2], "");
 }
 
 /* relu is x > 0 ? x : 0 and step its derivative, written as selects so
@@ -180,7 +190,9 @@ static LLVMValueRef ew_arith(CgCtx *cx, const IrNode *n, LLVMValueRef *a) {
 }
 
 static const EwFn ew_table[OP_COUNT] = {
-    [OP_ADD] = ew_arith, [OP_SUB] = ew_arith,       [OP_MUL] = ew_arith, [OP_DIV] = ew_arith, [OP_EQ] = ew_eq,
+    [OP_ADD] = ew_arith, [OP_SUB] = ew_arith,       [OP_MUL] = ew_arith, [OP_DIV] = ew_arith, [OP_EQ] = ew_cmp,
+    [OP_NE] = ew_cmp,    [OP_LT] = ew_cmp,          [OP_LE] = ew_cmp,    [OP_GT] = ew_cmp,    [OP_GE] = ew_cmp,
+    [OP_WHERE] = ew_where,
     [OP_NEG] = ew_neg,   [OP_RELU] = ew_relu,       [OP_STEP] = ew_step, [OP_EXP] = ew_exp,   [OP_LOG] = ew_log,
     [OP_SQRT] = ew_sqrt, [OP_SIGMOID] = ew_sigmoid, [OP_TANH] = ew_tanh, [OP_POW] = ew_pow,   [OP_GELU] = ew_gelu,
     [OP_LEAKY_RELU] = ew_leaky_relu, [OP_ELU] = ew_elu, [OP_SILU] = ew_silu, [OP_SOFTPLUS] = ew_softplus,

@@ -8,9 +8,11 @@
  * view's strides. views.c materialises anything else (a broadcast) first.
  * The product goes straight into its destination (an output buffer, a
  * workspace slot) with beta = 0. A 3-d by 2-d product is one sgemm of G*M
- * rows (its 3-d operand is contiguous). A batched (3-d) matmul takes contiguous
+ * rows (its 3-d operand is contiguous). A batched (3-d or more) matmul takes contiguous
  * operands (views.c copies others: the flags still transpose for free) and
- * is a loop of sgemm calls. nnrt_sgemm, not cblas_sgemm: the runtime splits
+ * is one nnrt_sgemm_batch call over the matrices of the leading axes (B*H
+ * of them for attention's [B,H,T,dh] products), which the runtime runs side
+ * by side on its pool. nnrt_sgemm, not cblas_sgemm: the runtime splits
  * the product over its thread pool in a way that does not change the
  * result with the thread count (runtime/rt_blas.c). A matmul kernel with an
  * epilogue (a GEMM group, k_epilogue.c) calls nnrt_sgemm_ep, which runs the
@@ -35,10 +37,10 @@ static void operand(CgFn *F, const IrNode *mm, int i, LLVMValueRef *ptr, int *tr
   const CgVal *v = &p->val[a];
   const Shape *s = &p->f->nodes[a].ty.sh;
   int flag = i == 0 ? mm->at.ta : mm->at.tb;
-  if (s->rank == 3) { /* contiguous [G, rows, cols] (views.c) */
+  if (s->rank >= 3) { /* contiguous [G.., rows, cols] (views.c) */
     if (v->kind != CV_BUF || !cg_view_rowmajor(&v->v, s)) unreachable("batched matmul operand not contiguous");
     *trans = flag;
-    *ld = cg_mono_val(F, cg_mono_dim(s->d[2]));
+    *ld = cg_mono_val(F, cg_mono_dim(s->d[s->rank - 1]));
     *ptr = view_ptr(F, &v->v);
     return;
   }
@@ -59,49 +61,35 @@ void cg_emit_matmul(CgFn *F, const CgKernel *k, LLVMValueRef ep, LLVMValueRef ct
   const IrNode *mm = &F->p->f->nodes[k->root];
   const Shape *as = &F->p->f->nodes[mm->args[0]].ty.sh;
   const Shape *bs = &F->p->f->nodes[mm->args[1]].ty.sh;
-  int r = as->rank - 2, rb = bs->rank - 2; /* 1 for a batch of products */
+  int r = as->rank - 2, rb = bs->rank - 2; /* the batch axes, 0 for one product */
   CgMono M = cg_mono_dim(as->d[r + (mm->at.ta ? 1 : 0)]), K = cg_mono_dim(as->d[r + (mm->at.ta ? 0 : 1)]);
   CgMono N = cg_mono_dim(bs->d[rb + (mm->at.tb ? 0 : 1)]);
-  /* [G,M,K] x [K,N]: a contiguous A is one [G*M, K] matrix, one sgemm. */
-  if (r && !rb) M = cg_mono_mul(cg_mono_dim(as->d[0]), M), r = 0;
+  CgMono G = cg_mono(1); /* the batch: the product of the leading axes */
+  for (int i = 0; i < r; i++) G = cg_mono_mul(G, cg_mono_dim(as->d[i]));
+  /* [G..,M,K] x [K,N]: a contiguous A is one [G*M, K] matrix, one sgemm. */
+  if (r && !rb) M = cg_mono_mul(G, M), r = 0;
   LLVMValueRef pa, pb, lda, ldb, pc = cg_buf_ptr(F, F->p->own[k->root]);
   int ta, tb;
   operand(F, mm, 0, &pa, &ta, &lda);
   operand(F, mm, 1, &pb, &tb, &ldb);
-  LLVMValueRef n = cg_mono_val(F, N);
-  /* A batch: one sgemm per matrix, each one parallel inside nnrt_sgemm. */
-  CgFor g;
+  LLVMValueRef n = cg_mono_val(F, N), m = cg_mono_val(F, M), kk = cg_mono_val(F, K);
+  LLVMValueRef one = cg_f32(cx, 1), zero = cg_f32(cx, 0), fta = cg_i32(cx, ta), ftb = cg_i32(cx, tb);
   if (r && ep) unreachable("a batch of products has no epilogue (ir/groups.c)");
-  if (r) {
-    cg_for_begin(F, &g, cg_i64(cx, 0), cg_mono_val(F, cg_mono_dim(as->d[0])), "batch");
-    pa = cg_gep(F, cx->t_f32, pa, LLVMBuildMul(cx->b, g.iv, cg_mono_val(F, cg_mono_mul(M, K)), ""));
-    pb = cg_gep(F, cx->t_f32, pb, LLVMBuildMul(cx->b, g.iv, cg_mono_val(F, cg_mono_mul(K, N)), ""));
-    pc = cg_gep(F, cx->t_f32, pc, LLVMBuildMul(cx->b, g.iv, cg_mono_val(F, cg_mono_mul(M, N)), ""));
+  if (r) { /* a batch: one call, the runtime runs the products side by side */
+    LLVMValueRef sa = cg_mono_val(F, cg_mono_mul(M, K)), sb = cg_mono_val(F, cg_mono_mul(K, N));
+    LLVMValueRef sc = cg_mono_val(F, cg_mono_mul(M, N)), count = cg_mono_val(F, G);
+    LLVMValueRef args[17] = {fta, ftb, m, n, kk, one, pa, lda, sa, pb, ldb, sb, zero, pc, n, sc, count};
+    LLVMBuildCall2(cx->b, cx->ft_sgemm_batch, cx->f_sgemm_batch, args, 17, "");
+    return;
   }
   /* An epilogue with a bias gradient (a sum over the product's rows) needs
    * blocks of whole columns. */
   bool sums_rows = false;
   for (int i = 0; i < k->nmem; i++)
     sums_rows |= op_is(F->p->f->nodes[k->mem[i]].op, OPF_REDUCE);
-  LLVMValueRef args[16] = {cg_i32(cx, ta),
-                           cg_i32(cx, tb),
-                           cg_mono_val(F, M),
-                           n,
-                           cg_mono_val(F, K),
-                           cg_f32(cx, 1),
-                           pa,
-                           lda,
-                           pb,
-                           ldb,
-                           cg_f32(cx, 0),
-                           pc,
-                           n,
-                           ep,
-                           ctx,
-                           cg_i32(cx, sums_rows)};
+  LLVMValueRef args[16] = {fta, ftb, m, n, kk, one, pa, lda, pb, ldb, zero, pc, n, ep, ctx, cg_i32(cx, sums_rows)};
   if (ep) LLVMBuildCall2(cx->b, cx->ft_sgemm_ep, cx->f_sgemm_ep, args, 16, "");
   else LLVMBuildCall2(cx->b, cx->ft_sgemm, cx->f_sgemm, args, 13, "");
-  if (r) cg_for_end(F, &g);
 }
 
 /* ---- onehot ---- */

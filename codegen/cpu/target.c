@@ -90,6 +90,12 @@ static void declare_runtime(CgCtx *cx) {
   LLVMTypeRef se[16] = {i32, i32, i64, i64, i64, f, p, i64, p, i64, f, p, i64, p, p, i32};
   cx->ft_sgemm_ep = LLVMFunctionType(cx->t_void, se, 16, 0);
   cx->f_sgemm_ep = LLVMAddFunction(cx->mod, "nnrt_sgemm_ep", cx->ft_sgemm_ep);
+  /* nnrt_sgemm_batch(ta, tb, M, N, K, alpha, A, lda, strideA, B, ldb,
+   * strideB, beta, C, ldc, strideC, count): a batched matmul's products,
+   * run side by side on the pool. */
+  LLVMTypeRef sb[17] = {i32, i32, i64, i64, i64, f, p, i64, i64, p, i64, i64, f, p, i64, i64, i64};
+  cx->ft_sgemm_batch = LLVMFunctionType(cx->t_void, sb, 17, 0);
+  cx->f_sgemm_batch = LLVMAddFunction(cx->mod, "nnrt_sgemm_batch", cx->ft_sgemm_batch);
   LLVMTypeRef pf[4] = {p, p, i64, i64};
   cx->ft_pfor = LLVMFunctionType(cx->t_void, pf, 4, 0);
   cx->f_pfor = LLVMAddFunction(cx->mod, "nnrt_parallel_for", cx->ft_pfor);

@@ -4,7 +4,8 @@
  * The generated code calls these runtime functions, stood in for here:
  * nnrt_sgemm is one cblas_sgemm call (the runtime's split over its pool is
  * tested in tests/runtime), nnrt_sgemm_ep hands the product to the
- * epilogue in small blocks, each alone in C, in a checkerboard order, the
+ * epilogue in small blocks, each alone in C, in a checkerboard order,
+ * nnrt_sgemm_batch runs its products last to first, the
  * parallel-for runs the chunks serially and in reverse order (so a kernel
  * whose chunks depend on each other fails the comparison), and nnrt_fail_label and
  * nnrt_fail_id record their arguments; the parallel-for, the epilogue GEMM
@@ -28,7 +29,7 @@
 #include <unistd.h>
 
 int t_passed, t_failed;
-int hk_parallel_calls, hk_fail_calls, hk_multi_calls, hk_gemm_ep_calls;
+int hk_parallel_calls, hk_fail_calls, hk_multi_calls, hk_gemm_ep_calls, hk_gemm_batch_calls;
 int64_t hk_fail_args[4];
 int64_t hk_grain;
 
@@ -55,6 +56,16 @@ static void test_sgemm(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, 
                        int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
   cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k,
               alpha, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
+}
+
+/* The products last to first, each one test_sgemm: an order no real pool
+ * uses, so that a product reading another's result would show. */
+static void test_sgemm_batch(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+                             int64_t lda, int64_t sa, const float *b, int64_t ldb, int64_t sb, float beta, float *c,
+                             int64_t ldc, int64_t sc, int64_t count) {
+  hk_gemm_batch_calls++;
+  for (int64_t i = count - 1; i >= 0; i--)
+    test_sgemm(ta, tb, m, n, k, alpha, a + i * sa, lda, b + i * sb, ldb, beta, c + i * sc, ldc);
 }
 
 /* The product in a grid of small blocks (rows by 3, columns by 5; whole
@@ -143,7 +154,8 @@ static bool jit_build(IrModule *m, int opt) {
     return false;
   LLVMOrcJITDylibAddGenerator(jd, gen);
   LLVMJITSymbolFlags fl = {LLVMJITSymbolGenericFlagsExported | LLVMJITSymbolGenericFlagsCallable, 0};
-  LLVMOrcCSymbolMapPair syms[6] = {
+  LLVMOrcCSymbolMapPair syms[7] = {
+      {LLVMOrcLLJITMangleAndIntern(g_jit, "nnrt_sgemm_batch"), {(uint64_t)(uintptr_t)test_sgemm_batch, fl}},
       {LLVMOrcLLJITMangleAndIntern(g_jit, "nnrt_sgemm_ep"), {(uint64_t)(uintptr_t)test_sgemm_ep, fl}},
       {LLVMOrcLLJITMangleAndIntern(g_jit, "nnrt_parallel_multi"), {(uint64_t)(uintptr_t)test_pmulti, fl}},
       {LLVMOrcLLJITMangleAndIntern(g_jit, "nnrt_fail_id"), {(uint64_t)(uintptr_t)test_fail_id, fl}},
@@ -151,7 +163,7 @@ static bool jit_build(IrModule *m, int opt) {
       {LLVMOrcLLJITMangleAndIntern(g_jit, "nnrt_fail_label"), {(uint64_t)(uintptr_t)test_fail_label, fl}},
       {LLVMOrcLLJITMangleAndIntern(g_jit, "nnrt_sgemm"), {(uint64_t)(uintptr_t)test_sgemm, fl}},
   };
-  if (!orc_ok(LLVMOrcJITDylibDefine(jd, LLVMOrcAbsoluteSymbols(syms, 6)), "define")) return false;
+  if (!orc_ok(LLVMOrcJITDylibDefine(jd, LLVMOrcAbsoluteSymbols(syms, 7)), "define")) return false;
   return orc_ok(LLVMOrcLLJITAddLLVMIRModule(g_jit, jd, tsm), "add module");
 }
 
@@ -365,7 +377,7 @@ bool cg_check(IrModule *m, const CheckOpts *o0, const char *name) {
   if (!o.seed) o.seed = 0x9e3779b97f4a7c15ull;
   if (!o0->bad_label) o.bad_label = -1;
   rng_state = o.seed;
-  hk_parallel_calls = hk_fail_calls = hk_multi_calls = hk_gemm_ep_calls = 0;
+  hk_parallel_calls = hk_fail_calls = hk_multi_calls = hk_gemm_ep_calls = hk_gemm_batch_calls = 0;
   g_check = name;
   signal(SIGSEGV, on_fault);
   signal(SIGBUS, on_fault);

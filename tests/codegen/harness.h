@@ -36,6 +36,7 @@ typedef struct CheckOpts {
 extern int hk_parallel_calls, hk_fail_calls;
 extern int hk_multi_calls; /* nnrt_parallel_multi jobs */
 extern int hk_gemm_ep_calls; /* nnrt_sgemm_ep calls (GEMMs with an epilogue) */
+extern int hk_gemm_batch_calls; /* nnrt_sgemm_batch calls (batched matmuls) */
 extern int64_t hk_fail_args[4]; /* index, value, classes or rows, ids per row */
 /* > 0: the parallel-for cuts chunks of this many iterations instead of the
  * kernel's grain (odd cuts the runtime's pool may make). */

@@ -19,6 +19,7 @@
 void test_object(void);   /* test_object.c */
 void test_dtypes(void);   /* test_dtypes.c */
 void test_epilogue(void); /* test_epilogue.c */
+void test_attn(void);     /* test_attn.c */
 void test_rows(void);     /* test_rows.c */
 
 
@@ -481,6 +482,7 @@ int main(int argc, char **argv) {
       {"softmax", test_softmax},
       {"degenerate", test_degenerate},
       {"matmul", test_matmul},
+      {"attn", test_attn},
       {"epilogue", test_epilogue},
       {"rows", test_rows},
       {"layout", test_layout},

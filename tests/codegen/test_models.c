@@ -238,6 +238,25 @@ static const char charlm_nn[] = "model charlm {\n"
                                 "  epochs 1\n"
                                 "}\n";
 
+/* The multihead_attention layer (4-d batched products over [B, H]) with
+ * a key-padding mask and the causal one, then masked mean pooling: ids in
+ * [0, 5), so id 0 (padding) is common and some rows are all padding. */
+static const char mha_nn[] = "model mha {\n"
+                             "  input x: i32[B, 6]\n"
+                             "  input y: i32[B]\n"
+                             "  h = embedding(x, 5, 8)\n"
+                             "  h = h + multihead_attention(h, heads: 2, causal: true, mask: x)\n"
+                             "  h = multihead_attention(h, heads: 4, mask: x, pad: 3)\n"
+                             "  logits = dense(mean_pool(h, mask: x), 5)\n"
+                             "  output logits\n"
+                             "  minimize cross_entropy(logits, y)\n"
+                             "}\n"
+                             "train {\n"
+                             "  optimizer adam(lr: 1e-2)\n"
+                             "  batch 4\n"
+                             "  epochs 1\n"
+                             "}\n";
+
 /* A model from .nn source with 5 classes: every function, fused and
  * unfused, against the interpreter. */
 static void check_model(const char *file, const char *src) {
@@ -264,4 +283,5 @@ void test_models(void) {
   check_model("ranges.nn", range_nn);
   check_model("attn.nn", attn_nn);
   check_model("charlm.nn", charlm_nn);
+  check_model("mha.nn", mha_nn);
 }

@@ -236,6 +236,9 @@ IrModule *build_every_op(Arena *a) {
   v = ir_op2(f, OP_SUB, v, c, L0);
   v = ir_op2(f, OP_MUL, v, v, L0);
   v = ir_op2(f, OP_DIV, v, ir_op2(f, OP_EQ, v, c, L0), L0);
+  static const OpKind cmp[] = {OP_NE, OP_LT, OP_LE, OP_GT, OP_GE};
+  for (int i = 0; i < 5; i++)
+    v = emit(f, OP_WHERE, (int[]){ir_op2(f, cmp[i], v, c, L0), v, c}, 3, (Attrs){0}, NULL);
   static const OpKind unary[] = {OP_NEG, OP_RELU, OP_STEP, OP_SIGMOID, OP_TANH, OP_GELU, OP_EXP, OP_LOG, OP_SQRT};
   for (int i = 0; i < 9; i++)
     v = ir_op1(f, unary[i], v, L0);
@@ -601,8 +604,8 @@ static void test_verify(void) {
   EXPECT_VERIFY(s, "verify: global @w: element type -1 is unknown");
   /* Integer types pass through layout ops and casts, not arithmetic. */
   s = small(), s.f->nodes[s.x].ty.dt = DT_I8;
-  EXPECT_VERIFY(s, "verify: f: %2 (matmul): matmul expects two 2-d, two 3-d, or a 3-d and a 2-d float tensor, got "
-                   "i8[B,3] and f32[3,2]");
+  EXPECT_VERIFY(s, "verify: f: %2 (matmul): matmul expects two float tensors of one rank (2 or more), or one of rank 3 "
+                   "or more and a 2-d one, got i8[B,3] and f32[3,2]");
   s = small();
   Type u8 = T(DT_U8, 2, IR_SYM(0), D(3));
   int c = emit(s.f, OP_CAST, (int[]){s.x}, 1, (Attrs){0}, &u8);

@@ -85,6 +85,20 @@ static int b_nondiff(IrFunc *f, const int *x, const OpCase *c) {
   return ir_op2(f, OP_DIV, ir_op2(f, OP_ADD, st, eq, L0), d, L0);
 }
 
+/* where(a > 0.2, b, c) with the mask from a comparison: b and c get the
+ * gradient where they are picked (summed over broadcast axes), a none (the
+ * comparisons pass none); lt/le/ge/ne/eq masks multiply in as constants. */
+static int b_where(IrFunc *f, const int *x, const OpCase *c) {
+  (void)c;
+  int cond = ir_op2(f, OP_GT, x[0], ir_scalar(f, 0.2, L0), L0);
+  int w = ir_emit(f, OP_WHERE, (int[]){cond, x[1], x[2]}, 3, NULL, NULL, L0, NULL);
+  if (w < 0) abort();
+  static const OpKind cmp[] = {OP_LT, OP_LE, OP_GE, OP_NE, OP_EQ};
+  for (size_t i = 0; i < sizeof cmp / sizeof *cmp; i++)
+    w = ir_op2(f, OP_ADD, w, ir_op2(f, OP_MUL, ir_op2(f, cmp[i], x[0], ir_scalar(f, -0.3, L0), L0), x[0], L0), L0);
+  return w;
+}
+
 /* dropout with a fixed seed and step (constants): a fixed mask, so the op
  * is linear in x and the differences see exactly the regenerated mask. */
 static int b_dropout(IrFunc *f, const int *x, const OpCase *c) {
@@ -284,6 +298,16 @@ static void op_checks(void) {
       gradcheck(&(OpCase){name, 2, {A, Bm}, -1, 1, OP_MATMUL, {.ta = ta, .tb = tb}, .build = b_generic});
     }
 
+  for (int ta = 0; ta < 2; ta++) /* two batch axes: attention's [B,H,T,dh] products */
+    for (int tb = 0; tb < 2; tb++) {
+      char name[64];
+      snprintf(name, sizeof name, "batched matmul [B,2,..] ta=%d tb=%d", ta, tb);
+      Type A = ta ? T(F, 4, B, 2, 4, 3) : T(F, 4, B, 2, 3, 4), Bm = tb ? T(F, 4, B, 2, 2, 4) : T(F, 4, B, 2, 4, 2);
+      gradcheck(&(OpCase){name, 2, {A, Bm}, -1, 1, OP_MATMUL, {.ta = ta, .tb = tb}, .build = b_generic});
+    }
+  gradcheck(&(OpCase){"matmul [B,2,3,4] x [4,2]", 2, {T(F, 4, B, 2, 3, 4), T(F, 2, 4, 2)}, -1, 1, OP_MATMUL,
+                      .build = b_generic});
+
   for (int tb = 0; tb < 2; tb++) { /* [G,M,K] x [K,N]: one right operand for the batch */
     char name[64];
     snprintf(name, sizeof name, "matmul [B,3,4] x [4,2] tb=%d", tb);
@@ -366,6 +390,9 @@ static void op_checks(void) {
   gradcheck(&(OpCase){
       "layer_norm [B,4] gamma beta", 3, {xb4, T(F, 1, 4), T(F, 1, 4)}, -2, 2, .at = {.axis = 1}, .build = b_layernorm});
   gradcheck(&(OpCase){"step/eq/dim pass no gradient", 1, {xb4}, -1, 1, .build = b_nondiff});
+  gradcheck(&(OpCase){"where(a > 0.2, b, c) + comparisons", 3, {x234, x234, x234}, -1, 1, .build = b_where});
+  gradcheck(&(OpCase){"where [B,4] ? [4] : []", 3, {xb4, T(F, 1, 4), T(F, 0)}, -1, 1, .build = b_where});
+  gradcheck(&(OpCase){"where [3,1] ? [1,4] : [3,4]", 3, {T(F, 2, 3, 1), T(F, 2, 1, 4), x34}, -1, 1, .build = b_where});
 
   /* Gathers: ids drawn from [0, 5), so rows repeat and the scatter-add
    * must sum them; dropout at two rates and sites. */

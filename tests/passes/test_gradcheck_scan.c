@@ -4,8 +4,9 @@
  * operand is checked, and LSTMs, GRUs and simple RNNs as the frontend lowers
  * them (single, bidirectional returning sequences, stacked, reversed);
  * conv1d (valid; stride 2, same) with the global poolings; conv2d over
- * channels-last images; batch norms in training and evaluation mode; and
- * one Transformer block with causal self-attention. */
+ * channels-last images; batch norms in training and evaluation mode; one
+ * Transformer block with causal self-attention written per head, and the
+ * multihead_attention layer with and without its masks. */
 #include "frontend/frontend.h"
 #include "gradcheck.h"
 
@@ -177,4 +178,33 @@ void scan_checks(void) {
   if (m) check_params(m, "one causal self-attention block (2 heads, layer norms, gelu MLP, residuals)");
   else result(false, "attention block: compiles");
   arena_free(a);
+
+  /* The multihead_attention layer (heads as one 4-d batched product):
+   * without masks, causal, and with a key-padding mask from ids in {0, 1}
+   * (so some rows are all padding: zero weights, output bo) pooled by
+   * mean_pool over the same mask; the ids index an embedding table. */
+  static const struct {
+    const char *what, *body;
+  } mha[] = {
+      {"multihead_attention, 2 heads, no mask", "input x: f32[B, 4, 8]\n h = multihead_attention(x, heads: 2)\n"
+                                                " logits = dense(mean(h, axis: 1), 2)"},
+      {"multihead_attention, 4 heads, causal", "input x: f32[B, 4, 8]\n h = multihead_attention(x, heads: 4, causal: true)\n"
+                                               " logits = dense(mean(h, axis: 1), 2)"},
+      {"multihead_attention, key padding, mean_pool", "input t: i32[B, 4]\n e = embedding(t, 2, 8)\n"
+                                                      " h = multihead_attention(e, heads: 2, mask: t)\n"
+                                                      " logits = dense(mean_pool(h, mask: t), 2)"},
+      {"multihead_attention, causal + padding id 1", "input t: i32[B, 4]\n e = embedding(t, 2, 8)\n"
+                                                     " h = e + multihead_attention(e, heads: 2, causal: true, mask: t, pad: 1)\n"
+                                                     " logits = dense(mean_pool(h, mask: t, pad: 1), 2)"},
+  };
+  for (size_t i = 0; i < sizeof mha / sizeof *mha; i++) {
+    Arena *am = arena_new();
+    char src[1024];
+    snprintf(src, sizeof src, "model m {\n %s\n input y: i32[B]\n output logits\n minimize cross_entropy(logits, y)\n}\n",
+             mha[i].body);
+    IrModule *mm = from_nn(am, src);
+    if (mm) check_params(mm, mha[i].what);
+    else result(false, "%s: compiles", mha[i].what);
+    arena_free(am);
+  }
 }

@@ -1,5 +1,5 @@
 /* test_runtime.c — unit tests of libnnrt: Philox known answers, init,
- * the JSON parser, the thread pool, nnrt_sgemm and nnrt_sgemm_ep, command-line number
+ * the JSON parser, the thread pool, nnrt_sgemm, nnrt_sgemm_ep and nnrt_sgemm_batch, command-line number
  * parsing, and eval's classification report and binary scoring. The file formats (safetensors, .npy, IDX)
  * and data binding are tested in test_formats.c. Prints one line per test and closes with
  * "N passed, N failed"; exits non-zero on any failure. */
@@ -355,6 +355,54 @@ static void test_sgemm(void) {
   CHECK(cut_rows > 0 && cut_cols > 0); /* both cuts were exercised */
 }
 
+/* nnrt_sgemm_batch: each product bitwise the one nnrt_sgemm computes (the
+ * same blocks), for every ta/tb, small products (one block each: the batch
+ * is what runs side by side) and one cut into blocks, strides wider than
+ * the matrices (the gaps and C's row padding left alone), a shared B
+ * (stride 0), and every thread count. */
+static void test_sgemm_batch(void) {
+  RtError e = {0};
+  static const int64_t shapes[][4] = {{16, 16, 8, 12}, {5, 3, 7, 3}, {300, 70, 200, 2}, {128, 128, 32, 0}};
+  for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+    for (int ta = 0; ta < 2; ta++)
+      for (int tb = 0; tb < 2; tb++) {
+        int64_t m = shapes[s][0], n = shapes[s][1], k = shapes[s][2], count = shapes[s][3] ? shapes[s][3] : 6;
+        int64_t lda = (ta ? m : k) + 1, ldb = (tb ? k : n) + 2, ldc = n + 3;
+        int64_t sa = (ta ? k : m) * lda + 5, sb = s == 1 ? 0 : (tb ? n : k) * ldb + 7, sc = m * ldc + 4;
+        int64_t nb = (sb ? sb : ldb * (tb ? n : k)) * count;
+        float *a = malloc(sizeof(float) * (size_t)(sa * count)), *b = malloc(sizeof(float) * (size_t)nb);
+        float *c = malloc(sizeof(float) * (size_t)(sc * count)), *want = malloc(sizeof(float) * (size_t)(sc * count));
+        RtRng r;
+        rt_rng_init(&r, 11, (uint32_t)s, 0);
+        for (int64_t i = 0; i < sa * count; i++)
+          a[i] = rt_u32_to_unit(rt_rng_u32(&r)) - 0.5f;
+        for (int64_t i = 0; i < nb; i++)
+          b[i] = rt_u32_to_unit(rt_rng_u32(&r)) - 0.5f;
+        int same = 1;
+        for (int threads = 1; threads <= 4; threads++) {
+          CHECK(rt_pool_start(threads, &e) == 0);
+          if (threads == 1) {
+            for (int64_t i = 0; i < sc * count; i++)
+              want[i] = NAN;
+            for (int64_t g = 0; g < count; g++)
+              nnrt_sgemm(ta, tb, m, n, k, 1.0f, a + g * sa, lda, b + g * sb, ldb, 0.0f, want + g * sc, ldc);
+          }
+          for (int64_t i = 0; i < sc * count; i++)
+            c[i] = NAN; /* beta = 0 must not read C; gaps and padding stay NaN */
+          nnrt_sgemm_batch(ta, tb, m, n, k, 1.0f, a, lda, sa, b, ldb, sb, 0.0f, c, ldc, sc, count);
+          rt_pool_stop();
+          same &= memcmp(c, want, sizeof(float) * (size_t)(sc * count)) == 0;
+        }
+        if (!same)
+          fprintf(stderr, "sgemm_batch %lld x %lldx%lldx%lld ta=%d tb=%d: differs from nnrt_sgemm\n", (long long)count,
+                  (long long)m, (long long)n, (long long)k, ta, tb);
+        CHECK(same);
+        free(a), free(b), free(c), free(want);
+      }
+  int by_rows;
+  CHECK(rt_gemm_blocks(300, 70, 200, &by_rows) > 1 && rt_gemm_blocks(16, 16, 8, &by_rows) == 1); /* both kinds ran */
+}
+
 /* nnrt_sgemm_ep: the epilogue gets every element of C exactly once, each
  * block right after it is computed (it sees the product's final values),
  * and the blocks are the same for every thread count. A product with a
@@ -683,6 +731,7 @@ int main(void) {
       {"pool_multi", test_pool_multi},
       {"sgemm", test_sgemm},
       {"sgemm_ep", test_sgemm_ep},
+      {"sgemm_batch", test_sgemm_batch},
       {"parse", test_parse},
       {"class_scores", test_class_scores},
       {"class_report", test_class_report},
