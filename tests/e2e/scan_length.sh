@@ -1,7 +1,10 @@
 #!/bin/sh
 # A recurrent layer is one loop whatever the sequence length: the same LSTM
 # model over 50 and over 500 steps must give the same optimised IR (node for
-# node, only the length in the types differs) and binaries of the same size.
+# node, only the length in the types differs) and binaries of the same size
+# (within a page or two: constants that hold T differ by a few bytes, which
+# may push a section over a 4 KiB boundary; an unrolled loop would add
+# hundreds of KiB).
 # Prints the compile times; bench/scan_length.sh reports them at more lengths.
 # usage: scan_length.sh NNC
 set -eu
@@ -27,5 +30,6 @@ NN
 done
 cmp ir50.txt ir500.txt || { echo "FAIL: the IR differs between T=50 and T=500"; diff ir50.txt ir500.txt | head; exit 1; }
 s50=$(stat -c %s bin50) s500=$(stat -c %s bin500)
-[ "$s50" -eq "$s500" ] || { echo "FAIL: binary sizes differ: $s50 vs $s500 bytes"; exit 1; }
+d=$((s500 > s50 ? s500 - s50 : s50 - s500))
+[ "$d" -le 8192 ] || { echo "FAIL: binary sizes differ by $d bytes: $s50 vs $s500"; exit 1; }
 echo "ok"
