@@ -6,6 +6,7 @@
  * read (bind.c): callbacks see tensors as IR values and attributes as
  * numbers, and only check what depends on the operand types. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lower.h"
@@ -293,6 +294,18 @@ const char *fe_layer_name(Lower *L, const BArg *a, const char *kind) {
   return name;
 }
 
+/* The activation a layer's `activation:` names (FE_ACTIVATIONS), applied
+ * to y as the builtin of that name with its defaults (leaky_relu's alpha
+ * 0.01, elu's 1); softmax over `axis`. "none": y itself. */
+int fe_activation(Lower *L, const char *name, int y, int axis, Loc loc) {
+  if (y < 0 || !strcmp(name, "none")) return y;
+  const Builtin *act = fe_builtin_find(name);
+  if (!act) unreachable("an activation choice that is no builtin");
+  Attrs at = {.axis = axis};
+  if (ir_ops[act->op].attrs & A_VALUE) at.value = strtod(act->params[1].def, NULL); /* alpha's default */
+  return fe_emit(L, act->op, &y, 1, &at, NULL, loc);
+}
+
 /* dense(x [B, in] or [B, T, in], units, activation, use_bias, init,
  * bias_init, name): x @ w + b with w: [in, units], b: [units], then the
  * activation; over a sequence, the same weights at every step. */
@@ -327,11 +340,7 @@ static int lower_dense(Lower *L, const Builtin *b, const Expr *call, BArg *a) {
   int w = fe_layer_param(L, name, "w", (Shape){.rank = 2, .d = {in, units}}, a[4].init, loc);
   int y = fe_emit2(L, OP_MATMUL, x, w, loc);
   if (a[3].b) y = fe_emit2(L, OP_ADD, y, fe_layer_param(L, name, "b", (Shape){.rank = 1, .d = {units}}, a[5].init, loc), loc);
-  if (y >= 0 && strcmp(a[2].s, "none")) {
-    const Builtin *act = fe_builtin_find(a[2].s);
-    Attrs at = {.axis = last}; /* softmax over the units */
-    y = fe_emit(L, act->op, &y, 1, &at, NULL, loc);
-  }
+  y = fe_activation(L, a[2].s, y, last, loc); /* softmax over the units */
   fe_add_layer(L, name, "dense", y, in * units + (a[3].b ? units : 0), loc);
   return y;
 }
@@ -475,7 +484,7 @@ static const Builtin builtins[] = {
      0,
      {X,
       {"units", P_INT, FE_REQUIRED, NULL},
-      {"activation", P_CHOICE, "none", "relu|sigmoid|tanh|softmax|none"},
+      {"activation", P_CHOICE, "none", FE_ACTIVATIONS "|softmax|none"},
       {"use_bias", P_BOOL, "true", NULL},
       {"init", P_INIT, "glorot_uniform", NULL},
       {"bias_init", P_INIT, "zeros", NULL},

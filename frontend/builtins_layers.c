@@ -113,7 +113,7 @@ static int lower_conv2d(Lower *L, const Builtin *b, const Expr *call, BArg *a) {
     Type bt = {.dt = DT_F32, .sh = {.rank = 3, .d = {F, 1, 1}}};
     y = fe_emit2(L, OP_ADD, y, fe_emit(L, OP_RESHAPE, &bias, 1, NULL, &bt, loc), loc);
   }
-  if (y >= 0 && strcmp(a[5].s, "none")) y = fe_emit1(L, fe_builtin_find(a[5].s)->op, y, loc);
+  y = fe_activation(L, a[5].s, y, -1, loc);
   if (y >= 0 && last) y = fe_emit(L, OP_TRANSPOSE, &y, 1, &(Attrs){.naxes = 4, .axes = {0, 2, 3, 1}}, NULL, loc);
   if (y < 0) return FE_ERR;
   fe_add_layer(L, name, "conv2d", y, F * C * k * k + (a[6].b ? F : 0), loc);
@@ -217,7 +217,7 @@ static int lower_conv1d(Lower *L, const Builtin *b, const Expr *call, BArg *a) {
   Type wt = {.dt = DT_F32, .sh = {.rank = 2, .d = {k * C, F}}};
   int y = unf < 0 || w < 0 ? FE_ERR : fe_emit2(L, OP_MATMUL, unf, fe_emit(L, OP_RESHAPE, &w, 1, NULL, &wt, loc), loc);
   if (y >= 0 && a[6].b) y = fe_emit2(L, OP_ADD, y, fe_layer_param(L, name, "b", (Shape){.rank = 1, .d = {F}}, a[8].init, loc), loc);
-  if (y >= 0 && strcmp(a[5].s, "none")) y = fe_emit1(L, fe_builtin_find(a[5].s)->op, y, loc);
+  y = fe_activation(L, a[5].s, y, -1, loc);
   if (y < 0) return FE_ERR;
   fe_add_layer(L, name, "conv1d", y, k * C * F + (a[6].b ? F : 0), loc);
   return y;
@@ -343,7 +343,7 @@ const Builtin fe_layer_builtins[] = {
       {"kernel", P_INT, FE_REQUIRED, NULL},
       {"stride", P_INT, "1", NULL},
       {"padding", P_PAD, "0", NULL},
-      {"activation", P_CHOICE, "none", "relu|sigmoid|tanh|none"},
+      {"activation", P_CHOICE, "none", FE_ACTIVATIONS "|none"},
       {"use_bias", P_BOOL, "true", NULL},
       {"init", P_INIT, "glorot_uniform", NULL},
       {"bias_init", P_INIT, "zeros", NULL},
@@ -359,7 +359,7 @@ const Builtin fe_layer_builtins[] = {
       {"kernel", P_INT, FE_REQUIRED, NULL},
       {"stride", P_INT, "1", NULL},
       {"padding", P_PAD, "\"valid\"", NULL},
-      {"activation", P_CHOICE, "none", "relu|sigmoid|tanh|gelu|silu|softplus|none"},
+      {"activation", P_CHOICE, "none", FE_ACTIVATIONS "|none"},
       {"use_bias", P_BOOL, "true", NULL},
       {"init", P_INIT, "glorot_uniform", NULL},
       {"bias_init", P_INIT, "zeros", NULL},

@@ -252,6 +252,10 @@ extern const int fe_layer_nbuiltins;
 /* Comparisons, where, mean_pool and multihead_attention (builtins_attn.c). */
 extern const Builtin fe_attn_builtins[];
 extern const int fe_attn_nbuiltins;
+/* The elementwise activations a layer's `activation:` may name. */
+#define FE_ACTIVATIONS "relu|sigmoid|tanh|gelu|leaky_relu|elu|silu|softplus"
+/* y through the activation `name` (fe_activation in builtins.c). */
+int fe_activation(Lower *L, const char *name, int y, int axis, Loc loc);
 int fe_lower_call(Lower *L, const Expr *call);
 /* Reads an initialiser expression (a name or a call). */
 bool fe_read_init(Lower *L, const Expr *e, FeInit *out);

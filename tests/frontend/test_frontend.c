@@ -656,6 +656,37 @@ static char *read_all(const char *path) {
   return s;
 }
 
+/* A layer's activation: any elementwise activation builtin, with its
+ * defaults (leaky_relu's alpha 0.01, elu's 1); an unknown one is an error
+ * that lists them. */
+static void test_layer_activations(void) {
+  Arena *a = arena_new();
+  char *diags;
+  int nerr;
+  FeModel *fm = compile(a,
+                        "model m {\n  input x: f32[B, 1, 6, 6]\n  input y: i32[B]\n"
+                        "  c = conv2d(x, filters: 2, kernel: 3, activation: elu)\n"
+                        "  h = dense(flatten(c), 8, activation: leaky_relu)\n"
+                        "  h = dense(h, 8, activation: silu)\n  z = dense(h, 3, activation: softplus)\n"
+                        "  output z\n  minimize cross_entropy(z, y)\n}\n",
+                        &diags, &nerr);
+  CHECK(fm != NULL && nerr == 0);
+  if (fm) {
+    IrFunc *fwd = ir_func_find(fm->mod, IR_FN_FORWARD);
+    CHECK(count_op(fwd, OP_ELU) == 1 && count_op(fwd, OP_LEAKY_RELU) == 1);
+    CHECK(count_op(fwd, OP_SILU) == 1 && count_op(fwd, OP_SOFTPLUS) == 1);
+    for (int i = 0; i < fwd->n; i++) {
+      if (fwd->nodes[i].op == OP_LEAKY_RELU) CHECK(fwd->nodes[i].at.value == 0.01);
+      if (fwd->nodes[i].op == OP_ELU) CHECK(fwd->nodes[i].at.value == 1.0);
+    }
+  }
+  fm = compile(a, "model m {\n  input x: f32[B, 4]\n  h = dense(x, 2, activation: swishy)\n  output h\n"
+                  "  minimize mean(h)\n}\n",
+               &diags, &nerr);
+  CHECK(fm == NULL && nerr == 1 && strstr(diags, "gelu, leaky_relu, elu, silu, softplus, softmax or none"));
+  arena_free(a);
+}
+
 int main(int argc, char **argv) {
   if (argc > 1) fashion_path = argv[1];
   test_lexer();
@@ -663,6 +694,7 @@ int main(int argc, char **argv) {
   test_fashion_mlp();
   test_lowering();
   test_layer_counts();
+  test_layer_activations();
   test_loss_values();
   test_defs();
   char *src = read_all(fashion_path);
