@@ -125,8 +125,20 @@ typedef struct CgPlan {
   int nbufs, bufcap;
   CgKernel *ks; /* in execution order */
   int nks;
-  CgMono *slot_size; /* per workspace slot, bytes before alignment */
-  CgMono *slot_unit; /* per slot: its symbolic size class (coefficient 1) */
+  /* The workspace (memplan.c): slots laid out one after another, buffer b
+   * at offset bufs[b].at in slot bufs[b].index, in units of slot_unit.
+   * Scaled (every size depends on the batch sym alone): one slot planned
+   * at the sym values plan_syms (the train block's batch), unit 1 byte,
+   * arena0 bytes; at other sym values every offset and the size are
+   * multiplied by the integer cg_mem_scale(). Else one slot per symbolic
+   * size class, valid for every sym value as it is (scale 1). */
+  bool scaled;
+  int64_t plan_syms[CG_MAX_SYMS];
+  int64_t arena0;
+  CgMono *units; /* scaled: the distinct size monomials (coefficient 1) */
+  int nunits;
+  CgMono *slot_size; /* per slot, bytes before alignment (times the scale) */
+  CgMono *slot_unit; /* per slot: what an offset counts (times the scale) */
   int nslots;
   int nfused; /* kernels with more than one member */
   const char *bad_memory; /* why the IR's memory record is wrong, or NULL */
@@ -164,6 +176,14 @@ typedef struct CgMemStats {
   int64_t arena, lower;
 } CgMemStats;
 CgMemStats cg_memstats(const CgPlan *p, const int64_t *syms);
+/* The sym values a module's memory is planned at: the batch sym (named B,
+ * else the first) at the train block's batch (64 without one), the others
+ * 1, as the runtime binds them (rt_session.c). */
+void cg_plan_point(const IrModule *m, int64_t *syms);
+/* The factor the arena and every offset are scaled by at syms: the least
+ * integer >= 1 with size(syms) <= factor * size(plan_syms) for every
+ * workspace buffer's size monomial. */
+int64_t cg_mem_scale(const CgPlan *p, const int64_t *syms);
 
 /* ---- kernel facts (kinfo.c) ---- */
 

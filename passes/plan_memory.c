@@ -10,7 +10,7 @@
  * set; the printer shows slot=N, and codegen takes the record as given.
  *
  * The assignment itself is the backend-neutral kernel plan's
- * (codegen/memplan.c: best fit by symbolic size class, in-place writes for
+ * (codegen/memplan.c: greedy by size at the planned batch, in-place writes for
  * elementwise kernels), so the pass and a backend agree by construction.
  * With PassCtx.report it prints one line for the binary (all functions share
  * one workspace, sized for the largest):
@@ -23,17 +23,6 @@
 #include "../codegen/plan.h"
 #include "passes.h"
 
-/* The batch sym, bound as the runtime binds it (rt_session.c): the sym
- * named B, else the first; it takes the batch size, any other sym 1. */
-static void bind_syms(const IrModule *m, int64_t batch, int64_t *syms) {
-  int b = m->nsyms > 0 ? 0 : -1;
-  for (int k = 0; k < m->nsyms; k++) {
-    syms[k] = 1;
-    if (!strcmp(m->syms[k], "B")) b = k;
-  }
-  if (b >= 0) syms[b] = batch;
-}
-
 bool pass_plan_memory(IrModule *m, PassCtx *ctx) {
   if (m->nsyms > CG_MAX_SYMS) {
     diag_fatal(ctx->diag, "plan-memory: at most %d symbolic dims; %s has %d", CG_MAX_SYMS, m->name, m->nsyms);
@@ -41,7 +30,7 @@ bool pass_plan_memory(IrModule *m, PassCtx *ctx) {
   }
   int64_t syms[CG_MAX_SYMS];
   int64_t batch = m->train.batch > 0 ? m->train.batch : 64;
-  bind_syms(m, batch, syms);
+  cg_plan_point(m, syms); /* the planned syms: the report's figures are the plan's own */
   CgMemStats worst = {0}; /* the largest arena, and the largest lower bound */
   const char *worst_fn = "";
   for (int i = 0; i < m->nfuncs; i++) {
@@ -49,13 +38,16 @@ bool pass_plan_memory(IrModule *m, PassCtx *ctx) {
     ir_func_forget_memory(f);
     Arena *a = arena_new();
     CgPlan *p = cg_plan(a, m, f);
-    for (int b = 0; b < p->nbufs; b++)
+    /* An arena past 2 GiB at the planned batch has offsets the IR's int
+     * attribute cannot hold: the function then carries no record, and
+     * codegen makes the same plan itself (its offsets are 64-bit). */
+    bool fits = p->arena0 <= INT32_MAX;
+    for (int b = 0; b < p->nbufs && fits; b++)
       if (p->bufs[b].kind == CB_WS && p->bufs[b].owner >= 0 && p->bufs[b].def >= 0) {
         f->nodes[p->bufs[b].owner].slot = p->bufs[b].index;
-        if (p->bufs[b].at > INT32_MAX) unreachable("a workspace offset past 2^31 bytes per unit");
         f->nodes[p->bufs[b].owner].offset = (int)p->bufs[b].at;
       }
-    f->mem_planned = true;
+    f->mem_planned = fits;
     CgMemStats st = cg_memstats(p, syms);
     if (st.arena > worst.arena) worst.arena = st.arena, worst_fn = f->name;
     if (st.lower > worst.lower) worst.lower = st.lower;

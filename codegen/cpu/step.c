@@ -33,14 +33,36 @@ static LLVMValueRef align64(CgCtx *cx, LLVMBuilderRef b, LLVMValueRef x) {
   return LLVMBuildAnd(b, y, cg_i64(cx, ~(int64_t)63), "");
 }
 
-/* Slot offsets off[0..nslots] (off[nslots] is the total), built in the
- * entry block. */
-static LLVMValueRef *slot_offsets(CgFn *F, const CgPlan *p) {
+/* The workspace's scale at the call's syms (memplan.c, cg_mem_scale): the
+ * least integer s >= 1 with m(syms) <= s * m(planned) for each buffer size
+ * monomial m, built in the entry block. */
+static LLVMValueRef mem_scale(CgFn *F, const CgPlan *p) {
+  CgCtx *cx = F->cx;
+  LLVMBuilderRef b = F->pre;
+  LLVMValueRef s = cg_i64(cx, 1);
+  for (int u = 0; u < p->nunits; u++) {
+    int64_t planned = p->units[u].c;
+    for (int k = 0; k < CG_MAX_SYMS; k++)
+      for (int e = 0; e < p->units[u].e[k]; e++)
+        planned *= p->plan_syms[k];
+    LLVMValueRef at = cg_mono_val(F, p->units[u]), d = cg_i64(cx, planned);
+    LLVMValueRef need = LLVMBuildSDiv(b, LLVMBuildAdd(b, at, cg_i64(cx, planned - 1), ""), d, "");
+    s = LLVMBuildSelect(b, LLVMBuildICmp(b, LLVMIntSGT, need, s, ""), need, s, "");
+  }
+  return s;
+}
+
+/* Slot offsets off[0..nslots] (off[nslots] is the total), each slot's
+ * size times the scale, and the scale, built in the entry block. */
+static LLVMValueRef *slot_offsets(CgFn *F, const CgPlan *p, LLVMValueRef *scale) {
   CgCtx *cx = F->cx;
   LLVMValueRef *off = arena_alloc(cx->arena, sizeof(LLVMValueRef) * (size_t)(p->nslots + 1));
+  *scale = mem_scale(F, p);
   off[0] = cg_i64(cx, 0);
-  for (int s = 0; s < p->nslots; s++)
-    off[s + 1] = align64(cx, F->pre, LLVMBuildAdd(F->pre, off[s], cg_mono_val(F, p->slot_size[s]), ""));
+  for (int s = 0; s < p->nslots; s++) {
+    LLVMValueRef size = LLVMBuildMul(F->pre, cg_mono_val(F, p->slot_size[s]), *scale, "");
+    off[s + 1] = align64(cx, F->pre, LLVMBuildAdd(F->pre, off[s], size, ""));
+  }
   return off;
 }
 
@@ -61,7 +83,7 @@ static LLVMValueRef arg_ptr(CgFn *F, int index) {
   return LLVMBuildLoad2(F->pre, cx->t_ptr, slot, "");
 }
 
-static void bind_all(CgFn *F, const CgPlan *p, LLVMValueRef *off) {
+static void bind_all(CgFn *F, const CgPlan *p, const LLVMValueRef *off, LLVMValueRef scale) {
   CgCtx *cx = F->cx;
   LLVMValueRef *args =
       arena_alloc(cx->arena, sizeof(LLVMValueRef) * (size_t)(p->nglobals + p->ninputs + p->noutputs + 1));
@@ -70,7 +92,10 @@ static void bind_all(CgFn *F, const CgPlan *p, LLVMValueRef *off) {
     if (B->kind == CB_WS) {
       if (B->def < 0) continue; /* never written: nothing reads it */
       LLVMValueRef o = off[B->index];
-      if (B->at) o = LLVMBuildAdd(F->pre, o, cg_mono_val(F, cg_mono_mul(cg_mono(B->at), p->slot_unit[B->index])), "");
+      if (B->at) {
+        LLVMValueRef unit = LLVMBuildMul(F->pre, cg_mono_val(F, p->slot_unit[B->index]), scale, "");
+        o = LLVMBuildAdd(F->pre, o, LLVMBuildMul(F->pre, cg_i64(cx, B->at), unit, ""), "");
+      }
       F->bufp[b] = LLVMBuildInBoundsGEP2(F->pre, LLVMInt8TypeInContext(cx->llc), LLVMGetParam(F->fn, 2), &o, 1, "");
       continue;
     }
@@ -243,8 +268,9 @@ bool cg_emit_step(CgCtx *cx, const IrFunc *f, int prof_fn, CgStep *out, int *nfu
   CgFn F;
   snprintf(name, sizeof name, "nnc_%s", f->name);
   out->fn = begin(cx, &F, p, name, cx->t_void, 3, 1);
-  LLVMValueRef *off = slot_offsets(&F, p);
-  bind_all(&F, p, off);
+  LLVMValueRef scale;
+  LLVMValueRef *off = slot_offsets(&F, p, &scale);
+  bind_all(&F, p, off, scale);
   LLVMValueRef ctx = LLVMBuildArrayAlloca(F.pre, cx->t_ptr, cg_i64(cx, maxctx + 1), "ctx");
   LLVMValueRef tasks = LLVMBuildArrayAlloca(F.pre, cx->t_ptr, cg_i64(cx, 4 * maxtasks), "tasks");
   LLVMValueRef region = LLVMBuildInBoundsGEP2(F.pre, LLVMInt8TypeInContext(cx->llc), LLVMGetParam(F.fn, 2),
@@ -271,7 +297,7 @@ bool cg_emit_step(CgCtx *cx, const IrFunc *f, int prof_fn, CgStep *out, int *nfu
 
   snprintf(name, sizeof name, "nnc_%s_workspace", f->name);
   out->ws = begin(cx, &F, p, name, cx->t_i64, 1, 0);
-  off = slot_offsets(&F, p);
+  off = slot_offsets(&F, p, &scale);
   LLVMBuildRet(cx->b, LLVMBuildAdd(cx->b, off[p->nslots], scan_region_bytes(&F, p), ""));
   cg_fn_seal(&F);
   out->k = cg_kinfo(cx->arena, cx->m, p);

@@ -153,10 +153,11 @@ static void test_chain(void) {
   t_check3(m, o, "chain, B=1");
 }
 
-/* An unfused chain of five [B,50] values, each used once: one workspace
- * slot (one size class), and each value written in place over the one
- * before, so the slot is one value's footprint (200 bytes per B, rounded to
- * 16). A [B,1,50] operand walks as one run with [B,50]. */
+/* An unfused chain of five [B,50] values, each used once: each value is
+ * written in place over the one before, so the arena planned at the
+ * module's batch P is one value's 200 P bytes; at B = P + 1 to 2P every
+ * offset doubles, at B <= P it stays. A [B,1,50] operand walks as one run
+ * with [B,50]. Run at B = 3 and at B = 3P + 1 (offsets scaled by 4). */
 static void test_memplan(void) {
   IrModule *m = t_module("memplan");
   IrFunc *f = fwd(m);
@@ -171,10 +172,32 @@ static void test_memplan(void) {
   ir_ret(f, t_op(f, OP_MUL, z, z));
   Arena *a = arena_new();
   CgPlan *p = cg_plan(a, m, f);
-  EXPECT(p->nslots == 1 && p->slot_size[0].c == 208 && p->slot_size[0].e[0] == 1, "memplan: %d slots of %lld B",
-         p->nslots, (long long)p->slot_size[0].c);
+  int64_t P = p->plan_syms[0];
+  int64_t small[CG_MAX_SYMS] = {3}, atp[CG_MAX_SYMS] = {P}, big[CG_MAX_SYMS] = {P + 1}, huge[CG_MAX_SYMS] = {3 * P + 1};
+  EXPECT(P >= 4 && p->nslots == 1 && p->arena0 == (200 * P + 63) / 64 * 64, "memplan: %d slots, an arena of %lld B",
+         p->nslots, (long long)p->arena0);
+  EXPECT(cg_mem_scale(p, small) == 1 && cg_mem_scale(p, atp) == 1 && cg_mem_scale(p, big) == 2 &&
+             cg_mem_scale(p, huge) == 4,
+         "memplan: scales %lld %lld %lld", (long long)cg_mem_scale(p, small), (long long)cg_mem_scale(p, atp),
+         (long long)cg_mem_scale(p, big));
   arena_free(a);
   t_check3(m, (CheckOpts){.syms = {3}}, "memplan chain");
+  t_check3(m, (CheckOpts){.syms = {3 * P + 1}}, "memplan chain, B = 3P + 1 (offsets scaled by 4)");
+
+  /* A size that depends on a sym the plan cannot know (T, bound from the
+   * data): one slot per size class instead, valid for every T. */
+  IrModule *m2 = t_module("memplan_t");
+  IrFunc *f2 = fwd(m2);
+  int64_t B2 = IR_SYM(ir_sym(m2, "B")), T2 = IR_SYM(ir_sym(m2, "T"));
+  int x2 = ir_input(f2, "x", T(DT_F32, B2, T2, 8), (Loc){0});
+  int h = t_op(f2, OP_TANH, x2, 0);
+  int rs = t_attr(f2, OP_SUM, h, &(Attrs){.naxes = 1, .axes = {1}, .keepdims = 1}, NULL); /* [B,1,8] */
+  ir_ret(f2, t_op(f2, OP_MUL, t_op(f2, OP_EXP, h, 0), rs));
+  a = arena_new();
+  p = cg_plan(a, m2, f2);
+  EXPECT(!p->scaled && p->nslots == 2, "memplan with T: scaled %d, %d slots", p->scaled, p->nslots);
+  arena_free(a);
+  t_check3(m2, (CheckOpts){.syms = {3, 5}}, "memplan, slots by size class (B, T)");
 }
 
 /* ---- reductions and softmax ---- */
