@@ -20,7 +20,11 @@
  * aligned. (An earlier plan kept one slot per symbolic size class, valid
  * for every batch at once, but then a static gradient and the B-sized
  * activations could never share bytes: the MLP's arena was 1.15x its lower
- * bound, text_lstm's 1.30x.)
+ * bound, text_lstm's 1.30x.) A function with a size that depends on a sym
+ * the plan cannot know (not the batch: a sequence length bound from the
+ * data) keeps that class plan (p->scaled false): its scale would multiply
+ * every other buffer too. Slots then lay out one after another, each
+ * 64-byte aligned, offsets in bytes per unit of the slot's class.
  *
  * The assignment is the plan-memory pass's (passes/plan_memory.c), which
  * runs this and records each value's offset in the IR (IrNode.slot and
