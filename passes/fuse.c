@@ -175,9 +175,11 @@ static void attach_row_sums(Fuse *F, int *ngroups) {
       for (int j = 0; f->nodes[m].group == r && j < f->nodes[m].nargs; j++) {
         int a = f->nodes[m].args[j], ga = f->nodes[a].group;
         if (ga < 0 && op_is(f->nodes[a].op, OPF_CONTRACT) && ir_group_can_root(f, a, why, sizeof why)) {
-          ok = gu < 0 && (lone < 0 || lone == a), lone = a;
+          ok = gu < 0 && (lone < 0 || lone == a); /* one matmul alone, and no GEMM group besides */
+          lone = a;
         } else if (ga >= 0 && ga != r) {
-          ok = F->grp[ga].kind == IR_GK_GEMM && lone < 0 && (gu < 0 || gu == ga), gu = ga;
+          ok = F->grp[ga].kind == IR_GK_GEMM && lone < 0 && (gu < 0 || gu == ga); /* one GEMM group */
+          gu = ga;
         }
       }
     if (ok && lone >= 0) {
