@@ -226,7 +226,10 @@ static int parse_opts(int argc, char **argv, const char *usage, Opts *o, int *do
     } else if (a[0] == '-' && a[1] == '-' && pass_option_of(a + 2)) {
       if (o->npass_opts == PASS_MAX_OPTIONS) return usage_error(usage, "too many pass options%s", "");
       const PassInfo *p = pass_option_of(a + 2);
-      o->pass_opts[o->npass_opts++] = (PassOption){p->name, a + 3 + strlen(p->name)};
+      const char *value = a + 3 + strlen(p->name);
+      char err[256];
+      if (p->check_option && !p->check_option(value, err, sizeof err)) return usage_error(usage, "%s", err);
+      o->pass_opts[o->npass_opts++] = (PassOption){p->name, value};
     } else if (a[0] == '-' && a[1] == '-' && a[2] && usage == usage_build) {
       /* A target's own option: checked by the backend once --target is
        * known (it may come later on the line). */

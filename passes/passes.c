@@ -10,15 +10,15 @@
 #include <time.h>
 
 const PassInfo pass_table[] = {
-    {"autodiff", "build train_step: eval_step (loss_step if any) + backward pass + optimizer update", pass_autodiff, NULL},
-    {"simplify", "fold constants, algebraic identities, CSE, DCE", pass_simplify, NULL},
-    {"dce", "remove nodes no result or store needs; renumber compactly", pass_dce, NULL},
+    {"autodiff", "build train_step: eval_step (loss_step if any) + backward pass + optimizer update", pass_autodiff, NULL, NULL},
+    {"simplify", "fold constants, algebraic identities, CSE, DCE", pass_simplify, NULL, NULL},
+    {"dce", "remove nodes no result or store needs; renumber compactly", pass_dce, NULL, NULL},
     {"fuse", "group elementwise chains, reductions and GEMM epilogues into kernels (fuse.c)", pass_fuse,
      "<kinds>: which fusions, a comma list of vertical (chains into loop nests), horizontal (independent update "
      "groups into one dispatch), epilogue (a matmul's elementwise users on each block of its product) and shared "
-     "(a value several groups read joins the first); default vertical,horizontal,shared"},
+     "(a value several groups read joins the first); default vertical,horizontal,shared", NULL},
     {"plan-memory", "workspace slots by liveness, in place where legal; reports arena vs lower bound",
-     pass_plan_memory, NULL},
+     pass_plan_memory, NULL, NULL},
 };
 const int pass_count = (int)(sizeof pass_table / sizeof pass_table[0]);
 

@@ -40,6 +40,10 @@ typedef struct PassInfo {
   const char *summary;
   PassFn run;
   const char *options; /* what --<name>=<value> takes (help text), or NULL: no options */
+  /* Checks an option value when the command line is read, so a bad one is a
+   * usage error (exit 2) before anything is compiled: false with a message
+   * in err. NULL: any value is taken and the pass checks it when it runs. */
+  bool (*check_option)(const char *value, char *err, size_t errsize);
 } PassInfo;
 
 extern const PassInfo pass_table[];
