@@ -9,7 +9,15 @@
 #include <string.h>
 #include <time.h>
 
+/* TEMPORARY (branch infer): a stand-in for the prune pass (passes/prune.c,
+ * written on another branch) that only runs graph pruning for --infer. At
+ * the merge the real prune pass calls prune_graph when ctx->infer and this
+ * wrapper and its table row go. */
+static bool pass_prune_infer_only(IrModule *m, PassCtx *ctx) { return !ctx->infer || prune_graph(m, ctx); }
+
 const PassInfo pass_table[] = {
+    {"prune", "--infer: keep only forward and what it reads (prune_graph.c) [temporary entry, see above]",
+     pass_prune_infer_only, NULL, NULL},
     {"autodiff", "build train_step: eval_step (loss_step if any) + backward pass + optimizer update", pass_autodiff, NULL, NULL},
     {"simplify", "fold constants, algebraic identities, CSE, DCE", pass_simplify, NULL, NULL},
     {"dce", "remove nodes no result or store needs; renumber compactly", pass_dce, NULL, NULL},
@@ -22,7 +30,7 @@ const PassInfo pass_table[] = {
 };
 const int pass_count = (int)(sizeof pass_table / sizeof pass_table[0]);
 
-const char *const pass_default_pipeline[] = {"autodiff", "simplify", "fuse", "plan-memory"};
+const char *const pass_default_pipeline[] = {"prune", "autodiff", "simplify", "fuse", "plan-memory"};
 const int pass_default_pipeline_len = (int)(sizeof pass_default_pipeline / sizeof pass_default_pipeline[0]);
 
 const PassInfo *pass_find(const char *name) {

@@ -30,6 +30,7 @@ typedef struct CgCtx {
   unsigned attr_noalias, attr_nounwind;
   const char *fname; /* IR function being compiled */
   int kcount;        /* kernels emitted so far, for names */
+  bool infer;        /* CgOptions.infer: an inference binary, globals' data embedded */
 } CgCtx;
 
 /* One LLVM function under construction. */
