@@ -16,7 +16,7 @@
 static bool pass_prune_infer_only(IrModule *m, PassCtx *ctx) { return !ctx->infer || prune_graph(m, ctx); }
 
 const PassInfo pass_table[] = {
-    {"prune", "--infer: keep only forward and what it reads (prune_graph.c) [temporary entry, see above]",
+    {"prune", "with --infer: keep only forward, the scan bodies it runs and the globals it reads (prune_graph.c)",
      pass_prune_infer_only, NULL, NULL},
     {"autodiff", "build train_step: eval_step (loss_step if any) + backward pass + optimizer update", pass_autodiff, NULL, NULL},
     {"simplify", "fold constants, algebraic identities, CSE, DCE", pass_simplify, NULL, NULL},
