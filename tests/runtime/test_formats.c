@@ -184,6 +184,24 @@ static const NnrtModel ints = {
 
 static size_t up(size_t n) { return (n + RT_ALIGN - 1) / RT_ALIGN * RT_ALIGN; }
 
+/* Saves model m's globals g to p and loads them into h, which must then
+ * hold the same bytes; returns the file (n bytes) with its JSON header
+ * (hl bytes from offset 8) parsed into d. */
+static unsigned char *st_roundtrip(const char *p, const NnrtModel *m, const RtGlobals *g, RtGlobals *h, size_t *n,
+                                   uint64_t *hl, RtJsonDoc *d) {
+  RtError e = {0};
+  CHECK(rt_st_save(p, m, g, NULL, &e) == 0);
+  memset(h->base, 0x5a, h->bytes);
+  CHECK(rt_st_load(p, m, h, RT_LOAD_PARAMS | RT_LOAD_STATE, NULL, &e) == 0);
+  for (int k = 0; k < m->n_globals; k++)
+    CHECK(memcmp(g->ptr[k], h->ptr[k], (size_t)g->numel[k] * rt_dtype_size(m->globals[k].dtype)) == 0);
+  unsigned char *f = read_file(p, n);
+  *hl = 0;
+  for (int i = 0; i < 8; i++) *hl |= (uint64_t)f[i] << (8 * i);
+  CHECK(rt_json_parse(d, (char *)f + 8, *hl, 8, &e) == 0);
+  return f;
+}
+
 static void test_safetensors_dtypes(void) {
   RtError e = {0};
   RtGlobals g, h;
@@ -198,17 +216,11 @@ static void test_safetensors_dtypes(void) {
   const int64_t n3[3] = {-((int64_t)1 << 62), (int64_t)1 << 40, -1};
   memcpy(g.ptr[2], n3, sizeof n3);
   const char *p = tmp("ints.safetensors");
-  CHECK(rt_st_save(p, &ints, &g, NULL, &e) == 0);
-  CHECK(rt_st_load(p, &ints, &h, RT_LOAD_PARAMS | RT_LOAD_STATE, NULL, &e) == 0);
-  for (int k = 0; k < 4; k++)
-    CHECK(memcmp(g.ptr[k], h.ptr[k], (size_t)g.numel[k] * rt_dtype_size(int_globals[k].dtype)) == 0);
   /* The header names the types as safetensors does, with their sizes. */
   size_t n;
-  unsigned char *f = read_file(p, &n);
-  uint64_t hl = 0;
-  for (int i = 0; i < 8; i++) hl |= (uint64_t)f[i] << (8 * i);
+  uint64_t hl;
   RtJsonDoc d;
-  CHECK(rt_json_parse(&d, (char *)f + 8, hl, 8, &e) == 0);
+  unsigned char *f = st_roundtrip(p, &ints, &g, &h, &n, &hl, &d);
   static const struct {
     const char *name, *dtype;
     int64_t bytes;
@@ -637,18 +649,10 @@ static void test_safetensors_int8(void) {
   const int32_t comp[3] = {INT32_MIN, INT32_MAX, -1};
   const uint8_t zp[2] = {0, 255};
   memcpy(g.ptr[1], scale, sizeof scale), memcpy(g.ptr[2], comp, sizeof comp), memcpy(g.ptr[3], zp, sizeof zp);
-  const char *p = tmp("int8_layer.safetensors");
-  CHECK(rt_st_save(p, &int8_layer, &g, NULL, &e) == 0);
-  memset(h.base, 0x5a, h.bytes);
-  CHECK(rt_st_load(p, &int8_layer, &h, RT_LOAD_PARAMS, NULL, &e) == 0);
-  for (int k = 0; k < 4; k++)
-    CHECK(memcmp(g.ptr[k], h.ptr[k], (size_t)g.numel[k] * rt_dtype_size(int8_layer_globals[k].dtype)) == 0);
   size_t n;
-  unsigned char *f = read_file(p, &n);
-  uint64_t hl = 0;
-  for (int i = 0; i < 8; i++) hl |= (uint64_t)f[i] << (8 * i);
+  uint64_t hl;
   RtJsonDoc d;
-  CHECK(rt_json_parse(&d, (char *)f + 8, hl, 8, &e) == 0);
+  unsigned char *f = st_roundtrip(tmp("int8_layer.safetensors"), &int8_layer, &g, &h, &n, &hl, &d);
   static const char *const dtypes[4] = {"I8", "F32", "I32", "U8"};
   static const int64_t bytes[4] = {15, 12, 12, 2};
   for (int k = 0; k < 4; k++) {
