@@ -207,6 +207,7 @@ enum {
   OPF_WINDOW = 1 << 9,
   OPF_RANGE = 1 << 10,
   OPF_GATHER = 1 << 11,
+  OPF_QGEMM = 1 << 12,
 };
 
 /* gelu(x) = 0.5 x (1 + tanh(IR_GELU_C (x + IR_GELU_A x^3))): the tanh

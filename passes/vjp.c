@@ -367,3 +367,13 @@ void vjp_dropout(AdCtx *c, const IrNode *n, int dy, int *grads) {
   grads[0] = ad_opn(c, OP_DROPOUT, (int[]){dy, n->args[1], n->args[2]}, 3, &n->at);
   grads[1] = grads[2] = -1;
 }
+
+/* ---- int8 inference ---- */
+
+/* quantize, dequantize, qmatmul, qconv2d run in inference binaries only:
+ * training through quantization uses fake_quant's straight-through rule. A
+ * gradient request for them is a pass-ordering bug. */
+void vjp_inference_only(AdCtx *c, const IrNode *n, int dy, int *grads) {
+  (void)c, (void)n, (void)dy, (void)grads;
+  unreachable("int8 ops (quantize, dequantize, qmatmul, qconv2d) have no gradient: inference only");
+}
