@@ -6,10 +6,28 @@
  * print, and time it. */
 #include "passes.h"
 
+#include <stdio.h>
+
+#include "quantize.h"
+
 #include <string.h>
 #include <time.h>
 
+/* TEMPORARY (branch ptq, until branch qat's quantize.c is merged): the
+ * `quantize` entry calls the int8 mode directly and takes only int8. */
+static bool tmp_quantize_run(IrModule *m, PassCtx *ctx) {
+  const char *v = pass_option(ctx, "quantize");
+  return !v || quantize_ptq(m, ctx);
+}
+static bool tmp_quantize_check(const char *value, char *err, size_t errsize) {
+  if (!strcmp(value, "int8")) return true;
+  snprintf(err, errsize, "--quantize takes int8, not '%s'", value);
+  return false;
+}
+
 const PassInfo pass_table[] = {
+    /* TEMPORARY (ptq): replaced by branch qat's entry. */
+    {"quantize", "int8 post-training quantization (--quantize=int8)", tmp_quantize_run, "int8", tmp_quantize_check},
     {"autodiff", "build train_step: eval_step (loss_step if any) + backward pass + optimizer update", pass_autodiff, NULL, NULL},
     {"simplify", "fold constants, algebraic identities, CSE, DCE", pass_simplify, NULL, NULL},
     {"dce", "remove nodes no result or store needs; renumber compactly", pass_dce, NULL, NULL},
@@ -22,7 +40,7 @@ const PassInfo pass_table[] = {
 };
 const int pass_count = (int)(sizeof pass_table / sizeof pass_table[0]);
 
-const char *const pass_default_pipeline[] = {"autodiff", "simplify", "fuse", "plan-memory"};
+const char *const pass_default_pipeline[] = {"quantize", "autodiff", "simplify", "fuse", "plan-memory"};
 const int pass_default_pipeline_len = (int)(sizeof pass_default_pipeline / sizeof pass_default_pipeline[0]);
 
 const PassInfo *pass_find(const char *name) {
