@@ -15,6 +15,7 @@
 #include "codegen/backend.h"
 #include "codegen/plan.h"
 #include "driver/bench.h"
+#include "driver/calibrate.h"
 #include "driver/checkpoint.h"
 #include "frontend/frontend.h"
 #include "passes/passes.h"
@@ -104,6 +105,8 @@ static const char *const usage_dump =
     "                       the backends run (fused groups, and ops alone)\n"
     "  --checkpoint <file>  a trained model's parameters as the globals' values\n"
     "                       (as nnc build takes them)\n"
+    "  --calibrate <N>, --calibrate-percentile <p>, --calibrate-data <dir>\n"
+    "                       activation scales for --quantize=int8 (as nnc build)\n"
     "  --list-passes        list the passes and exit\n";
 
 static const char *const usage_opt =
@@ -131,6 +134,8 @@ typedef struct Opts {
   const char *after, *passes, *print_after;
   const char *cc, *runtime;
   const char *checkpoint; /* --checkpoint: trained weights as the globals' data */
+  CalibOptions calib;     /* --calibrate*: for --quantize=int8 */
+  bool calib_given;
   const char *disabled[PASS_MAX_DISABLED - 1]; /* the last slot of PassCtx's is --no-fuse's */
   int ndisabled;
   PassOption pass_opts[PASS_MAX_OPTIONS];
@@ -168,6 +173,31 @@ static const PassInfo *pass_option_of(const char *arg) {
     if (pass_table[i].options && strlen(pass_table[i].name) == n && !strncmp(pass_table[i].name, arg, n))
       return &pass_table[i];
   return NULL;
+}
+
+/* The value of --<pass>=, or NULL. */
+static const char *opt_of_pass(const Opts *o, const char *pass) {
+  for (int i = 0; i < o->npass_opts; i++)
+    if (!strcmp(o->pass_opts[i].pass, pass)) return o->pass_opts[i].value;
+  return NULL;
+}
+
+static bool quantize_int8(const Opts *o) {
+  const char *q = opt_of_pass(o, "quantize");
+  return q && !strcmp(q, "int8");
+}
+
+/* Post-training int8 needs the trained weights; the calibration options
+ * mean nothing without it. */
+static int check_quantize_opts(const char *usage, const Opts *o) {
+  if (usage != usage_build && usage != usage_dump) return 0;
+  if (quantize_int8(o) && !o->checkpoint)
+    return usage_error(usage, "--quantize=int8 quantizes a trained model: give its weights with --checkpoint <file>%s",
+                       "");
+  if (o->calib_given && !quantize_int8(o))
+    return usage_error(usage, "--calibrate options set the activation scales of --quantize=int8, which is not given%s",
+                       "");
+  return 0;
 }
 
 /* Returns 0 to go on, or an exit code (help printed: 0; bad option: 2). */
@@ -230,6 +260,26 @@ static int parse_opts(int argc, char **argv, const char *usage, Opts *o, int *do
     } else if ((IS("--checkpoint") || VAL("--checkpoint")) && (usage == usage_build || usage == usage_dump)) {
       if (IS("--checkpoint") && ++i == argc) return usage_error(usage, "%s needs a file name", a);
       o->checkpoint = IS("--checkpoint") ? argv[i] : v;
+    } else if ((IS("--calibrate") || VAL("--calibrate") || IS("--calibrate-percentile") ||
+                VAL("--calibrate-percentile") || IS("--calibrate-data") || VAL("--calibrate-data")) &&
+               (usage == usage_build || usage == usage_dump)) {
+      const char *name = a;
+      if (!strchr(a, '=') && ++i == argc) return usage_error(usage, "%s needs a value", a);
+      const char *val = strchr(a, '=') ? strchr(a, '=') + 1 : argv[i];
+      char *end;
+      o->calib_given = true;
+      if (!strncmp(name, "--calibrate-data", 16)) {
+        o->calib.data = val;
+      } else if (!strncmp(name, "--calibrate-percentile", 22)) {
+        o->calib.percentile = strtod(val, &end);
+        if (end == val || *end || !(o->calib.percentile > 0 && o->calib.percentile <= 100))
+          return usage_error(usage, "--calibrate-percentile takes a number in (0, 100], not '%s'", val);
+      } else {
+        long n = strtol(val, &end, 10);
+        if (end == val || *end || n < 1 || n > 10000000)
+          return usage_error(usage, "--calibrate takes a sample count from 1 to 10000000, not '%s'", val);
+        o->calib.samples = (int)n;
+      }
     } else if (VAL("--cc")) {
       o->cc = v;
     } else if (VAL("--runtime")) {
@@ -259,7 +309,7 @@ static int parse_opts(int argc, char **argv, const char *usage, Opts *o, int *do
 #undef VAL
   }
   if (!o->input) return usage_error(usage, "no input file%s", "");
-  return 0;
+  return check_quantize_opts(usage, o);
 }
 
 /* Splits "a,b,c" into names (empty ones skipped); returns the count, or -1
@@ -356,6 +406,17 @@ static bool same_file(const char *a, const char *b) {
   return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
+/* --checkpoint's weights into the globals, then (--quantize=int8) the
+ * activation scales calibrated on them. Returns 0 or an exit code. */
+static int load_weights(IrModule *m, const Opts *o, Diag *d) {
+  int rc = o->checkpoint ? ckpt_load(m, o->checkpoint, d) : 0;
+  if (rc || !quantize_int8(o)) return rc;
+  CalibOptions c = o->calib;
+  if (!c.samples) c.samples = CALIB_DEFAULT_SAMPLES;
+  if (!c.percentile) c.percentile = 100;
+  return calib_act_scales(m, o->checkpoint, &c, stderr, d);
+}
+
 static int cmd_build(Arena *a, Diag *d, Opts *o) {
   const Backend *be = o->target ? cg_backend_find(o->target) : cg_backends[0];
   CgOptions cg = {.out_path = o->output ? o->output : default_output(a, o->input, o->emit),
@@ -373,7 +434,7 @@ static int cmd_build(Arena *a, Diag *d, Opts *o) {
   }
   FeModel *fm = fe_compile(a, d, o->input, NULL, 0);
   if (!fm) return 1;
-  int rc = o->checkpoint ? ckpt_load(fm->mod, o->checkpoint, d) : 0;
+  int rc = load_weights(fm->mod, o, d);
   if (rc) return rc;
   /* Checked before compiling: a build must not overwrite the file it reads. */
   const char *weights_out = o->checkpoint && o->emit == EMIT_EXE ? arena_printf(a, "%s.safetensors", cg.out_path) : NULL;
@@ -395,7 +456,7 @@ static int cmd_build(Arena *a, Diag *d, Opts *o) {
 static int cmd_dump(Arena *a, Diag *d, Opts *o) {
   FeModel *fm = fe_compile(a, d, o->input, NULL, 0);
   if (!fm) return 1;
-  int rc = o->checkpoint ? ckpt_load(fm->mod, o->checkpoint, d) : 0;
+  int rc = load_weights(fm->mod, o, d);
   if (rc) return rc;
   const char *names[32];
   int n = 0;
