@@ -18,6 +18,8 @@ typedef struct CgOptions {
   EmitKind emit;
   int opt_level;           /* 0..3 */
   bool cpu_native;         /* host CPU and features; else a portable x86-64 */
+  bool no_vnni;            /* cpu: int8 products in portable vector code even
+                            * where the CPU has AVX-512 VNNI or AVX-VNNI */
   const char *runtime_lib; /* path of libnnrt.a, for EMIT_EXE */
   const char *cc;          /* C compiler driver used to link (default "cc") */
   bool verbose;            /* print the link command */

@@ -543,13 +543,16 @@ RULE(shape_dequantize) {
 }
 
 /* qmatmul(a u8[..,M,K], w i8[K,N]) {ta=0, tb} -> i32[..,M,N]: a is read
- * as is (the kernel streams its rows), w may be stored transposed ([N,K],
- * tb=1); a leading batch of a's is one product of its rows. */
+ * as is (the kernel streams its rows), w (static: the kernel's blocking is
+ * fixed at compile time) may be stored transposed ([N,K], tb=1); a leading
+ * batch of a's is one product of its rows. */
 RULE(shape_qmatmul) {
   (void)nin;
   char b1[IR_TYPE_STRLEN], b2[IR_TYPE_STRLEN];
-  if (in[0].dt != DT_U8 || in[1].dt != DT_I8 || in[0].sh.rank < 2 || in[1].sh.rank != 2)
-    return ir_shape_fail(err, errlen, "qmatmul expects u8 activations of rank 2 or more and 2-d i8 weights, got %s and %s",
+  if (in[0].dt != DT_U8 || in[1].dt != DT_I8 || in[0].sh.rank < 2 || in[1].sh.rank != 2 || IR_IS_SYM(in[1].sh.d[0]) ||
+      IR_IS_SYM(in[1].sh.d[1]))
+    return ir_shape_fail(err, errlen,
+                         "qmatmul expects u8 activations of rank 2 or more and static 2-d i8 weights, got %s and %s",
                          ts(m, &in[0], b1), ts(m, &in[1], b2));
   if (at->ta) return ir_shape_fail(err, errlen, "qmatmul cannot transpose its activations (ta=1)");
   if (!contract(m, "qmatmul", in, at, out, err, errlen)) return false;

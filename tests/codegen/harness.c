@@ -126,11 +126,11 @@ void jit_release(void) {
   g_jit = NULL;
 }
 
-static bool jit_build(IrModule *m, int opt) {
+static bool jit_build(IrModule *m, int opt, bool no_vnni) {
   jit_release();
   Diag d;
   diag_init(&d, stdout);
-  CgOptions o = {.opt_level = opt, .cpu_native = true, .diag = &d};
+  CgOptions o = {.opt_level = opt, .cpu_native = true, .no_vnni = no_vnni, .diag = &d};
   char *err = NULL;
   LLVMTargetMachineRef tm = cg_target_machine(&o, &err);
   if (!tm) return printf("no target machine: %s\n", err), false;
@@ -173,10 +173,12 @@ static uint64_t jit_sym(const char *name) {
   return a;
 }
 
-void *jit_lookup(IrModule *m, int opt, const char *sym) {
-  if (m && !jit_build(m, opt)) return NULL;
+void *jit_lookup_opts(IrModule *m, int opt, bool no_vnni, const char *sym) {
+  if (m && !jit_build(m, opt, no_vnni)) return NULL;
   return (void *)(uintptr_t)jit_sym(sym);
 }
+
+void *jit_lookup(IrModule *m, int opt, const char *sym) { return jit_lookup_opts(m, opt, false, sym); }
 
 /* ---- LLVM's interpreter ---- */
 
@@ -236,13 +238,13 @@ typedef struct Exec {
   LLVMValueRef ifn, iws; /* interpreted */
 } Exec;
 
-static bool exec_build(Exec *x, IrModule *m, int opt, const char *cpu, const char *fn) {
+static bool exec_build(Exec *x, IrModule *m, int opt, const char *cpu, bool no_vnni, const char *fn) {
   char sym[64], wsym[80];
   snprintf(sym, sizeof sym, "nnc_%s", fn);
   snprintf(wsym, sizeof wsym, "nnc_%s_workspace", fn);
   memset(x, 0, sizeof *x);
   if (!cpu) {
-    x->fn = (StepFn)(uintptr_t)jit_lookup(m, opt, sym);
+    x->fn = (StepFn)(uintptr_t)jit_lookup_opts(m, opt, no_vnni, sym);
     x->ws = x->fn ? (WsFn)(uintptr_t)jit_lookup(NULL, 0, wsym) : NULL;
     return x->fn && x->ws;
   }
@@ -338,7 +340,12 @@ static void buf_fill(Buf *b, const CheckOpts *o) {
   for (int64_t i = 0; i < b->n; i++) {
     double v;
     bool is_int = !ir_dtype_is_float(b->dt);
-    if (is_int)
+    if (is_int && o->full_ints) {
+      int bits = 8 * ir_dtype_size(b->dt) > 16 ? 16 : 8 * ir_dtype_size(b->dt); /* i32: within i16 */
+      double lo = ir_dtype_is_signed(b->dt) ? -ldexp(1, bits - 1) : 0, span = ldexp(1, bits);
+      double u = rnd();
+      v = u < 0.125 ? lo : u < 0.25 ? lo + span - 1 : lo + (double)(int64_t)(rnd() * span);
+    } else if (is_int)
       v = (double)(int)(rnd() * o->label_max);
     else if (o->data == DATA_POSITIVE)
       v = 0.1 + 2 * rnd();
@@ -384,7 +391,7 @@ bool cg_check(IrModule *m, const CheckOpts *o0, const char *name) {
   const IrFunc *f = ir_func_find(m, o.fn);
   if (!f) return printf("  %s: no function %s\n", name, o.fn), false;
   Exec x;
-  if (!exec_build(&x, m, o.opt, o.cpu, o.fn)) return printf("  %s: compilation failed\n", name), false;
+  if (!exec_build(&x, m, o.opt, o.cpu, o.no_vnni, o.fn)) return printf("  %s: compilation failed\n", name), false;
 
   int ng = m->nglobals, ni = 0, nr = f->nrets;
   for (int i = 0; i < f->n; i++)

@@ -30,6 +30,11 @@ typedef struct CheckOpts {
   /* Set: compile for this CPU (an LLVM name, e.g. "x86-64-v4") and run the
    * optimized code in LLVM's interpreter, on any host; small cases only. */
   const char *cpu;
+  /* int8 tests: integer inputs span their type's whole range (its two ends
+   * one time in four) instead of [0, label_max); int8 products in the
+   * portable code, as --no-vnni asks. */
+  bool full_ints;
+  bool no_vnni;
 } CheckOpts;
 
 /* Counters the test runtime hooks keep (reset by each check). */
@@ -46,9 +51,11 @@ extern int64_t hk_grain;
  * compile failure. */
 bool cg_check(IrModule *m, const CheckOpts *o, const char *name);
 
-/* Builds and JIT-compiles m at -O opt; returns the address of symbol `sym`
- * (NULL on failure). The JIT lives until jit_release. */
+/* Builds and JIT-compiles m at -O opt for this machine (int8 products
+ * portable with no_vnni); returns the address of symbol `sym` (NULL on
+ * failure). The JIT lives until jit_release. */
 void *jit_lookup(IrModule *m, int opt, const char *sym);
+void *jit_lookup_opts(IrModule *m, int opt, bool no_vnni, const char *sym);
 void jit_release(void);
 
 /* Test bookkeeping: EXPECT prints the failing condition. */

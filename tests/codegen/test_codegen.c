@@ -21,6 +21,7 @@ void test_dtypes(void);   /* test_dtypes.c */
 void test_epilogue(void); /* test_epilogue.c */
 void test_attn(void);     /* test_attn.c */
 void test_rows(void);     /* test_rows.c */
+void test_int8(void);     /* test_int8.c */
 
 
 static IrFunc *fwd(IrModule *m) { return ir_func_new(m, IR_FN_FORWARD); }
@@ -515,6 +516,7 @@ int main(int argc, char **argv) {
       {"gather", test_gather},
       {"models", test_models},
       {"scan", test_scan},
+      {"int8", test_int8},
       {"object", test_object},
   };
   for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++) {
