@@ -23,6 +23,11 @@ typedef struct CgOptions {
   const char *runtime_lib; /* path of libnnrt.a, for EMIT_EXE */
   const char *cc;          /* C compiler driver used to link (default "cc") */
   bool verbose;            /* print the link command */
+  /* An inference binary (nnc build --infer): NnrtModel.inference is set and
+   * every global that has data (IrGlobal.data, from --checkpoint) is
+   * embedded in the object (NnrtModel.embedded). A training binary never
+   * embeds: it loads weights with --init or --checkpoint. */
+  bool infer;
   Diag *diag;
 } CgOptions;
 

@@ -70,6 +70,10 @@ static const char *const usage_build =
     "                       values for the passes; the model's weights after\n"
     "                       them are written beside the output as\n"
     "                       <output>.safetensors (for train --init, eval)\n"
+    "  --infer              an inference binary: only the forward pass (no loss,\n"
+    "                       labels, backward or optimizer; commands predict,\n"
+    "                       eval, bench, no train); with --checkpoint the weights\n"
+    "                       are embedded: eval and predict need no --checkpoint\n"
     "  --cc=<driver>        C compiler driver used to link (default: cc)\n"
     "  --runtime=<lib>      the runtime library (default: libnnrt.a beside nnc)\n"
     "  -v, --verbose        print the link command\n";
@@ -107,6 +111,9 @@ static const char *const usage_dump =
     "                       (as nnc build takes them)\n"
     "  --calibrate <N>, --calibrate-percentile <p>, --calibrate-data <dir>\n"
     "                       activation scales for --quantize=int8 (as nnc build)\n"
+    "  --infer              an inference build (as nnc build --infer): without\n"
+    "                       --after or --passes, the IR after the prune pass,\n"
+    "                       which keeps only forward and the globals it reads\n"
     "  --list-passes        list the passes and exit\n";
 
 static const char *const usage_opt =
@@ -123,6 +130,7 @@ static const char *const usage_opt =
     "  --format=text|dot    IR text (default) or Graphviz\n"
     "  --print-kernels      after the IR, one line per function: how many kernels\n"
     "                       the backends run (fused groups, and ops alone)\n"
+    "  --infer              passes run as in an inference build (nnc build --infer)\n"
     "  -o <file>            write the result to a file instead of stdout\n"
     "  --list-passes        list the passes and exit\n";
 
@@ -146,6 +154,7 @@ typedef struct Opts {
   EmitKind emit;
   int opt_level;
   bool print_kernels, no_fuse, print_after_all, time_passes, verify_each, dot, verbose;
+  bool infer; /* --infer: an inference build (PassCtx.infer, CgOptions.infer) */
 } Opts;
 
 static int usage_error(const char *usage, const char *fmt, const char *arg) {
@@ -280,6 +289,8 @@ static int parse_opts(int argc, char **argv, const char *usage, Opts *o, int *do
           return usage_error(usage, "--calibrate takes a sample count from 1 to 10000000, not '%s'", val);
         o->calib.samples = (int)n;
       }
+    } else if (IS("--infer") && (usage == usage_build || usage == usage_dump || usage == usage_opt)) {
+      o->infer = true;
     } else if (VAL("--cc")) {
       o->cc = v;
     } else if (VAL("--runtime")) {
@@ -340,6 +351,7 @@ static PassCtx pass_ctx(Diag *d, const Opts *o) {
   for (int i = 0; i < o->ndisabled; i++) c.disabled[c.ndisabled++] = o->disabled[i];
   for (int i = 0; i < o->npass_opts; i++) c.options[c.noptions++] = o->pass_opts[i];
   if (o->no_fuse) c.disabled[c.ndisabled++] = "fuse";
+  c.infer = o->infer;
   return c;
 }
 
@@ -422,7 +434,7 @@ static int cmd_build(Arena *a, Diag *d, Opts *o) {
   CgOptions cg = {.out_path = o->output ? o->output : default_output(a, o->input, o->emit),
                   .emit = o->emit, .opt_level = o->opt_level, .cpu_native = true,
                   .runtime_lib = o->runtime ? o->runtime : find_runtime(a, be->runtime_lib),
-                  .cc = o->cc ? o->cc : "cc", .verbose = o->verbose, .diag = d};
+                  .cc = o->cc ? o->cc : "cc", .verbose = o->verbose, .infer = o->infer, .diag = d};
   for (int i = 0; i < o->ntarget_opts; i++) {
     const char *arg = o->target_opts[i], *eq = strchr(arg, '=');
     const char *name = eq ? arena_strndup(a, arg, (size_t)(eq - arg)) : arg;
@@ -473,6 +485,8 @@ static int cmd_dump(Arena *a, Diag *d, Opts *o) {
       else diag_fatal(d, "pass '%s' is not in the default pipeline; use --passes=", o->after);
       return 1;
     }
+  } else if (o->infer) {
+    names[n++] = "prune"; /* what an inference build keeps of the lowered IR */
   }
   PassCtx pc = pass_ctx(d, o);
   if (!pass_run_pipeline(fm->mod, names, n, &pc)) return 1;

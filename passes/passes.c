@@ -25,7 +25,15 @@ static bool tmp_quantize_check(const char *value, char *err, size_t errsize) {
   return false;
 }
 
+/* TEMPORARY (branch infer): a stand-in for the prune pass (passes/prune.c,
+ * written on another branch) that only runs graph pruning for --infer. At
+ * the merge the real prune pass calls prune_graph when ctx->infer and this
+ * wrapper and its table row go. */
+static bool pass_prune_infer_only(IrModule *m, PassCtx *ctx) { return !ctx->infer || prune_graph(m, ctx); }
+
 const PassInfo pass_table[] = {
+    {"prune", "--infer: keep only forward and what it reads (prune_graph.c) [temporary entry, see above]",
+     pass_prune_infer_only, NULL, NULL},
     /* TEMPORARY (ptq): replaced by branch qat's entry. */
     {"quantize", "int8 post-training quantization (--quantize=int8)", tmp_quantize_run, "int8", tmp_quantize_check},
     {"autodiff", "build train_step: eval_step (loss_step if any) + backward pass + optimizer update", pass_autodiff, NULL, NULL},
@@ -40,7 +48,7 @@ const PassInfo pass_table[] = {
 };
 const int pass_count = (int)(sizeof pass_table / sizeof pass_table[0]);
 
-const char *const pass_default_pipeline[] = {"quantize", "autodiff", "simplify", "fuse", "plan-memory"};
+const char *const pass_default_pipeline[] = {"prune", "quantize", "autodiff", "simplify", "fuse", "plan-memory"};
 const int pass_default_pipeline_len = (int)(sizeof pass_default_pipeline / sizeof pass_default_pipeline[0]);
 
 const PassInfo *pass_find(const char *name) {

@@ -31,6 +31,7 @@ typedef struct PassCtx {
   PassOption options[PASS_MAX_OPTIONS];
   int noptions;
   FILE *report;           /* where plan-memory prints its one-line report (NULL: nowhere) */
+  bool infer;             /* nnc build/dump/opt --infer: an inference build (forward only; prune_graph) */
 } PassCtx;
 
 typedef bool (*PassFn)(IrModule *m, PassCtx *ctx);
@@ -53,7 +54,7 @@ const PassInfo *pass_find(const char *name);
 const char *pass_option(const PassCtx *ctx, const char *name);
 
 /* The default pipeline of `nnc build` and `nnc dump --after=...`:
- * autodiff, simplify, fuse, plan-memory. */
+ * prune, autodiff, simplify, fuse, plan-memory. */
 extern const char *const pass_default_pipeline[];
 extern const int pass_default_pipeline_len;
 
@@ -71,6 +72,11 @@ bool pass_simplify(IrModule *m, PassCtx *ctx);
 bool pass_dce(IrModule *m, PassCtx *ctx);
 bool pass_fuse(IrModule *m, PassCtx *ctx);
 bool pass_plan_memory(IrModule *m, PassCtx *ctx);
+
+/* Graph pruning for inference (prune_graph.c; the prune pass runs it when
+ * ctx->infer): keeps forward and the scan bodies it runs, drops every other
+ * function and the globals nothing left reads. False after reporting. */
+bool prune_graph(IrModule *m, PassCtx *ctx);
 
 /* DCE and compact renumbering of one function (dce.c; simplify runs it). */
 void pass_dce_func(IrFunc *f);

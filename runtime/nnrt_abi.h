@@ -12,11 +12,12 @@
 #define NNRT_ABI_H
 #include <stdint.h>
 
-#define NNRT_ABI_VERSION 6 /* 2: matmuls call nnrt_sgemm; 3: NNRT_INIT_SEED, _ORTHOGONAL, _UNIT_FORGET, nnrt_fail_id; \
+#define NNRT_ABI_VERSION 7 /* 2: matmuls call nnrt_sgemm; 3: NNRT_INIT_SEED, _ORTHOGONAL, _UNIT_FORGET, nnrt_fail_id; \
                               4: kernel tables (NnrtKernel), nnrt_prof_hook, nnrt_parallel_multi, nnrt_sgemm_ep; \
                               5: nnrt_sgemm_ep's whole_columns, NNRT_STATS globals, NnrtModel.schedule and \
                                  .early_stop; \
-                              6: nnrt_sgemm_batch */
+                              6: nnrt_sgemm_batch; \
+                              7: NnrtModel.inference and .embedded (nnc build --infer) */
 #define NNRT_MAX_RANK 6
 #define NNRT_MAX_SYMS 16 /* symbolic dims of a model: the exponents of a cost term */
 
@@ -135,6 +136,18 @@ typedef struct {
    * "cosine(warmup: 500, min_lr: 0)" (nnrt_sched.def), or NULL: the
    * runtime parses them as it parses --schedule and --early-stop. */
   const char *schedule, *early_stop;
+  /* An inference binary (nnc build --infer): 1, and the model has forward
+   * only (no eval_step or train_step: no loss, labels or optimizer); the
+   * runtime offers predict, eval (accuracy from forward's output and the
+   * data's labels) and bench (the forward pass), no train. 0: a training
+   * binary. */
+  int32_t inference;
+  /* NULL, or one pointer per global (globals order): the global's trained
+   * value built into the binary (nnc build --infer --checkpoint F), row-major
+   * bytes of its dtype, or NULL for a global that has none. eval, predict and
+   * bench start from these, so they need no --checkpoint (one given
+   * overrides them). Training binaries never embed. */
+  const void *const *embedded;
 } NnrtModel;
 
 /* Provided by the generated object. */

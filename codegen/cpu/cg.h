@@ -36,6 +36,7 @@ typedef struct CgCtx {
   CgQdot qdot;       /* how int8 products are computed (k_int8.c) */
   const char *fname; /* IR function being compiled */
   int kcount;        /* kernels emitted so far, for names */
+  bool infer;        /* CgOptions.infer: an inference binary, globals' data embedded */
 } CgCtx;
 
 /* One LLVM function under construction. */

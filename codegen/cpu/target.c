@@ -122,7 +122,7 @@ LLVMModuleRef cg_build_module(const IrModule *m, LLVMContextRef llc, LLVMTargetM
     cg_error(o->diag, "the CPU backend supports at most %d symbolic dims; %s has %d", CG_MAX_SYMS, m->name, m->nsyms);
     return NULL;
   }
-  CgCtx cx = {.llc = llc, .m = m};
+  CgCtx cx = {.llc = llc, .m = m, .infer = o->infer};
   cx.arena = arena_new();
   cx.mod = LLVMModuleCreateWithNameInContext(m->name ? m->name : "nnc", llc);
   char *triple = LLVMGetTargetMachineTriple(tm);

@@ -45,7 +45,8 @@ static void test_layout_static(void) {
                                 OFF(NnrtModel, beta1),        OFF(NnrtModel, beta2),     OFF(NnrtModel, eps),
                                 OFF(NnrtModel, weight_decay), OFF(NnrtModel, momentum),  OFF(NnrtModel, batch),
                                 OFF(NnrtModel, epochs),       OFF(NnrtModel, dataset),   OFF(NnrtModel, seed),
-                                OFF(NnrtModel, schedule),     OFF(NnrtModel, early_stop)};
+                                OFF(NnrtModel, schedule),     OFF(NnrtModel, early_stop), OFF(NnrtModel, inference),
+                                OFF(NnrtModel, embedded)};
   struct {
     LLVMTypeRef t;
     const size_t *off;
@@ -54,7 +55,7 @@ static void test_layout_static(void) {
     const char *name;
   } ts[5] = {{tt, toff, 8, sizeof(NnrtTensor), "NnrtTensor"},
              {ft, foff, 9, sizeof(NnrtFunc), "NnrtFunc"},
-             {mt, moff, 23, sizeof(NnrtModel), "NnrtModel"},
+             {mt, moff, 25, sizeof(NnrtModel), "NnrtModel"},
              {kt, koff, 6, sizeof(NnrtKernel), "NnrtKernel"},
              {termt, eoff, 2, sizeof(NnrtTerm), "NnrtTerm"}};
   for (int s = 0; s < 5; s++) {
