@@ -115,6 +115,17 @@ static double binary(OpKind op, double a, double b) {
   }
 }
 
+/* fake_quant: the integer level q = round_half_even(x / s) + Z (nearbyint
+ * in the default rounding mode), clamped to [qmin, qmax], back to the real
+ * line; fake_quant_grad passes dy where q lies in the range (PyTorch's
+ * fake_quantize_per_tensor_affine and _per_channel_affine, forward and
+ * backward). A NaN x gives NaN and no gradient. */
+static double fake_quant(const IrNode *n, double x, double s, double dy) {
+  double z = n->at.value, q = nearbyint(x / s) + z;
+  if (n->op == OP_FAKE_QUANT_GRAD) return n->at.qmin <= q && q <= n->at.qmax ? dy : 0;
+  return ((q < n->at.qmin ? n->at.qmin : q > n->at.qmax ? n->at.qmax : q) - z) * s;
+}
+
 /* Elementwise ops (where is the ternary one), and broadcast (a unary op
  * whose operand is stretched). */
 static void run_elementwise(Interp *in, const IrNode *n, Val *o) {
@@ -127,6 +138,13 @@ static void run_elementwise(Interp *in, const IrNode *n, Val *o) {
     bcast_strides(b, o, sb), bcast_strides(c, o, sc);
     for (int64_t k = 0; k < o->n; k++)
       o->v[k] = a->v[bcast_index(k, o, sa)] != 0 ? b->v[bcast_index(k, o, sb)] : c->v[bcast_index(k, o, sc)];
+    return;
+  }
+  if (n->op == OP_FAKE_QUANT || n->op == OP_FAKE_QUANT_GRAD) {
+    const Val *s = &in->vals[n->args[1]], *dy = n->nargs == 3 ? &in->vals[n->args[2]] : a;
+    bcast_strides(s, o, sb);
+    for (int64_t k = 0; k < o->n; k++) /* x and dy have the result's shape */
+      o->v[k] = fake_quant(n, a->v[k], s->v[bcast_index(k, o, sb)], dy->v[k]);
     return;
   }
   if (n->nargs == 2) {
