@@ -6,10 +6,17 @@
  * print, and time it. */
 #include "passes.h"
 
+#include "quantize.h"
+
 #include <string.h>
 #include <time.h>
 
 const PassInfo pass_table[] = {
+    {"quantize", "int8 quantization: post-training (int8) or fake-quant for quantization-aware training (qat)",
+     pass_quantize,
+     "<mode>: int8 (post-training int8 of a trained checkpoint) or qat (fake_quant on the weights and activations "
+     "of dense and conv2d layers, trained with a straight-through gradient; the same as --qat); default: off",
+     quantize_check_option},
     {"autodiff", "build train_step: eval_step (loss_step if any) + backward pass + optimizer update", pass_autodiff, NULL, NULL},
     {"simplify", "fold constants, algebraic identities, CSE, DCE", pass_simplify, NULL, NULL},
     {"dce", "remove nodes no result or store needs; renumber compactly", pass_dce, NULL, NULL},
@@ -22,7 +29,7 @@ const PassInfo pass_table[] = {
 };
 const int pass_count = (int)(sizeof pass_table / sizeof pass_table[0]);
 
-const char *const pass_default_pipeline[] = {"autodiff", "simplify", "fuse", "plan-memory"};
+const char *const pass_default_pipeline[] = {"quantize", "autodiff", "simplify", "fuse", "plan-memory"};
 const int pass_default_pipeline_len = (int)(sizeof pass_default_pipeline / sizeof pass_default_pipeline[0]);
 
 const PassInfo *pass_find(const char *name) {

@@ -53,7 +53,7 @@ const PassInfo *pass_find(const char *name);
 const char *pass_option(const PassCtx *ctx, const char *name);
 
 /* The default pipeline of `nnc build` and `nnc dump --after=...`:
- * autodiff, simplify, fuse, plan-memory. */
+ * quantize, autodiff, simplify, fuse, plan-memory. */
 extern const char *const pass_default_pipeline[];
 extern const int pass_default_pipeline_len;
 
@@ -71,6 +71,7 @@ bool pass_simplify(IrModule *m, PassCtx *ctx);
 bool pass_dce(IrModule *m, PassCtx *ctx);
 bool pass_fuse(IrModule *m, PassCtx *ctx);
 bool pass_plan_memory(IrModule *m, PassCtx *ctx);
+bool pass_quantize(IrModule *m, PassCtx *ctx); /* quantize.c */
 
 /* DCE and compact renumbering of one function (dce.c; simplify runs it). */
 void pass_dce_func(IrFunc *f);
