@@ -282,6 +282,12 @@ IrModule *build_every_op(Arena *a) {
   ir_ret(f, emit(f, OP_EMBEDDING_GRAD, (int[]){lab, w, emb}, 3, (Attrs){0}, NULL));
   int seed = ir_input(f, "seed", T(DT_I32, 1, D(2)), L0);
   ir_ret(f, emit(f, OP_DROPOUT, (int[]){x, seed, c}, 3, (Attrs){.value = 0.25, .salt = 2}, NULL));
+  /* Fake quantization per output channel of w ([1,4] scales), and its
+   * straight-through gradient. */
+  Attrs fq = {.value = 0, .qmin = -127, .qmax = 127};
+  int sw = emit(f, OP_MAX, &w, 1, (Attrs){.naxes = 1, .axes = {0}, .keepdims = 1}, NULL);
+  int wq = emit(f, OP_FAKE_QUANT, (int[]){w, sw}, 2, fq, NULL);
+  ir_ret(f, emit(f, OP_FAKE_QUANT_GRAD, (int[]){w, sw, wq}, 3, fq, NULL));
   /* A scan over the rows of img with the body cell(h, x_t) -> (h + x_t, h). */
   IrFunc *cell = ir_func_new(m, "cell");
   Type row = T(DT_F32, 3, D(2), D(6), D(6));
