@@ -8,7 +8,7 @@
 # training reported.
 # usage: qat.sh NNC SOURCE_DIR
 set -u
-nnc=$1 src=$2
+nnc=$1 src=$(cd "$2" && pwd)
 ex=$src/examples/fashion_mlp.nn
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 fails=0
