@@ -60,6 +60,7 @@ static const char *const usage_build =
     "                       the targets built in; each takes the options below)\n"
     "  --no-fuse            skip the fusion pass: every op is its own kernel\n"
     "  --<pass>=<options>   options of one pass (nnc build --list-passes says which)\n"
+    "  --qat                quantization-aware training: --quantize=qat\n"
     "  --disable-pass=<p>   skip pass p (repeatable)\n"
     "  --print-after=<p>    print the IR after pass p to stdout\n"
     "  --print-after-all    print the IR after every pass\n"
@@ -103,6 +104,7 @@ static const char *const usage_dump =
     "                       backward and the optimizer update)\n"
     "  --print-after-all    print the IR after every pass of the pipeline\n"
     "  --passes=<a,b,..>    run these passes instead of the default pipeline\n"
+    "  --<pass>=<options>   options of one pass, as for nnc build (and --qat)\n"
     "  --format=text|dot    IR text (default) or Graphviz\n"
     "  --verify-each        run the IR verifier after every pass\n"
     "  --print-kernels      after the IR, one line per function: how many kernels\n"
@@ -297,12 +299,19 @@ static int parse_opts(int argc, char **argv, const char *usage, Opts *o, int *do
       o->runtime = v;
     } else if (IS("-v") || IS("--verbose")) {
       o->verbose = true;
-    } else if (a[0] == '-' && a[1] == '-' && pass_option_of(a + 2)) {
-      if (o->npass_opts == PASS_MAX_OPTIONS) return usage_error(usage, "too many pass options%s", "");
-      const PassInfo *p = pass_option_of(a + 2);
-      const char *value = a + 3 + strlen(p->name);
+    } else if ((a[0] == '-' && a[1] == '-' && pass_option_of(a + 2)) || IS("--qat")) {
+      /* --qat is --quantize=qat */
+      const PassInfo *p = IS("--qat") ? pass_find("quantize") : pass_option_of(a + 2);
+      const char *value = IS("--qat") ? "qat" : a + 3 + strlen(p->name);
       char err[256];
       if (p->check_option && !p->check_option(value, err, sizeof err)) return usage_error(usage, "%s", err);
+      for (int k = 0; k < o->npass_opts; k++)
+        if (!strcmp(o->pass_opts[k].pass, p->name) && strcmp(o->pass_opts[k].value, value)) {
+          snprintf(err, sizeof err, "--%s=%s and --%s=%s (or --qat) contradict each other", p->name,
+                   o->pass_opts[k].value, p->name, value);
+          return usage_error(usage, "%s", err);
+        }
+      if (o->npass_opts == PASS_MAX_OPTIONS) return usage_error(usage, "too many pass options%s", "");
       o->pass_opts[o->npass_opts++] = (PassOption){p->name, value};
     } else if (a[0] == '-' && a[1] == '-' && a[2] && usage == usage_build) {
       /* A target's own option: checked by the backend once --target is

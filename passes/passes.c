@@ -6,24 +6,10 @@
  * print, and time it. */
 #include "passes.h"
 
-#include <stdio.h>
-
 #include "quantize.h"
 
 #include <string.h>
 #include <time.h>
-
-/* TEMPORARY (branch ptq, until branch qat's quantize.c is merged): the
- * `quantize` entry calls the int8 mode directly and takes only int8. */
-static bool tmp_quantize_run(IrModule *m, PassCtx *ctx) {
-  const char *v = pass_option(ctx, "quantize");
-  return !v || quantize_ptq(m, ctx);
-}
-static bool tmp_quantize_check(const char *value, char *err, size_t errsize) {
-  if (!strcmp(value, "int8")) return true;
-  snprintf(err, errsize, "--quantize takes int8, not '%s'", value);
-  return false;
-}
 
 /* TEMPORARY (branch infer): a stand-in for the prune pass (passes/prune.c,
  * written on another branch) that only runs graph pruning for --infer. At
@@ -34,8 +20,11 @@ static bool pass_prune_infer_only(IrModule *m, PassCtx *ctx) { return !ctx->infe
 const PassInfo pass_table[] = {
     {"prune", "--infer: keep only forward and what it reads (prune_graph.c) [temporary entry, see above]",
      pass_prune_infer_only, NULL, NULL},
-    /* TEMPORARY (ptq): replaced by branch qat's entry. */
-    {"quantize", "int8 post-training quantization (--quantize=int8)", tmp_quantize_run, "int8", tmp_quantize_check},
+    {"quantize", "int8 quantization: post-training (int8) or fake-quant for quantization-aware training (qat)",
+     pass_quantize,
+     "<mode>: int8 (post-training int8 of a trained checkpoint) or qat (fake_quant on the weights and activations "
+     "of dense and conv2d layers, trained with a straight-through gradient; the same as --qat); default: off",
+     quantize_check_option},
     {"autodiff", "build train_step: eval_step (loss_step if any) + backward pass + optimizer update", pass_autodiff, NULL, NULL},
     {"simplify", "fold constants, algebraic identities, CSE, DCE", pass_simplify, NULL, NULL},
     {"dce", "remove nodes no result or store needs; renumber compactly", pass_dce, NULL, NULL},
