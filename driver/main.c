@@ -350,9 +350,29 @@ static int split_passes(Arena *a, Diag *d, const char *list, const char **names,
   return n;
 }
 
-static PassCtx pass_ctx(Diag *d, const Opts *o) {
+/* The quantize pass's calibration hook (PassCtx.calibrate). */
+typedef struct CalibHook {
+  const Opts *o;
+  Diag *d;
+} CalibHook;
+
+static bool run_calibration(IrModule *m, void *arg) {
+  const CalibHook *h = arg;
+  CalibOptions c = h->o->calib;
+  if (!c.samples) c.samples = CALIB_DEFAULT_SAMPLES;
+  if (!c.percentile) c.percentile = 100;
+  return calib_act_scales(m, h->o->checkpoint, &c, stderr, h->d) == 0;
+}
+
+/* hook: where PassCtx.calibrate's argument lives (--quantize=int8 of a
+ * .nn model; NULL: no calibration, as for IR text). */
+static PassCtx pass_ctx(Diag *d, const Opts *o, CalibHook *hook) {
   PassCtx c = {.diag = d, .dump = stdout, .dump_dot = o->dot, .time_passes = o->time_passes,
                .print_after_all = o->print_after_all, .print_after = o->print_after};
+  if (hook && quantize_int8(o)) {
+    *hook = (CalibHook){o, d};
+    c.calibrate = run_calibration, c.calibrate_arg = hook;
+  }
 #ifndef NDEBUG
   c.verify = true;
 #endif
@@ -427,17 +447,6 @@ static bool same_file(const char *a, const char *b) {
   return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
-/* --checkpoint's weights into the globals, then (--quantize=int8) the
- * activation scales calibrated on them. Returns 0 or an exit code. */
-static int load_weights(IrModule *m, const Opts *o, Diag *d) {
-  int rc = o->checkpoint ? ckpt_load(m, o->checkpoint, d) : 0;
-  if (rc || !quantize_int8(o)) return rc;
-  CalibOptions c = o->calib;
-  if (!c.samples) c.samples = CALIB_DEFAULT_SAMPLES;
-  if (!c.percentile) c.percentile = 100;
-  return calib_act_scales(m, o->checkpoint, &c, stderr, d);
-}
-
 static int cmd_build(Arena *a, Diag *d, Opts *o) {
   const Backend *be = o->target ? cg_backend_find(o->target) : cg_backends[0];
   CgOptions cg = {.out_path = o->output ? o->output : default_output(a, o->input, o->emit),
@@ -455,7 +464,7 @@ static int cmd_build(Arena *a, Diag *d, Opts *o) {
   }
   FeModel *fm = fe_compile(a, d, o->input, NULL, 0);
   if (!fm) return 1;
-  int rc = load_weights(fm->mod, o, d);
+  int rc = o->checkpoint ? ckpt_load(fm->mod, o->checkpoint, d) : 0;
   if (rc) return rc;
   /* Checked before compiling: a build must not overwrite the file it reads. */
   const char *weights_out = o->checkpoint && o->emit == EMIT_EXE ? arena_printf(a, "%s.safetensors", cg.out_path) : NULL;
@@ -463,7 +472,8 @@ static int cmd_build(Arena *a, Diag *d, Opts *o) {
     diag_fatal(d, "the output's checkpoint '%s' would overwrite the input --checkpoint; choose another -o", weights_out);
     return 2;
   }
-  PassCtx pc = pass_ctx(d, o);
+  CalibHook hook;
+  PassCtx pc = pass_ctx(d, o, &hook);
   pc.report = stderr;
   if (!pass_run_pipeline(fm->mod, pass_default_pipeline, pass_default_pipeline_len, &pc)) return 1;
   if (o->emit == EMIT_EXE && access(cg.runtime_lib, R_OK) != 0) {
@@ -477,7 +487,7 @@ static int cmd_build(Arena *a, Diag *d, Opts *o) {
 static int cmd_dump(Arena *a, Diag *d, Opts *o) {
   FeModel *fm = fe_compile(a, d, o->input, NULL, 0);
   if (!fm) return 1;
-  int rc = load_weights(fm->mod, o, d);
+  int rc = o->checkpoint ? ckpt_load(fm->mod, o->checkpoint, d) : 0;
   if (rc) return rc;
   const char *names[32];
   int n = 0;
@@ -497,7 +507,8 @@ static int cmd_dump(Arena *a, Diag *d, Opts *o) {
   } else if (o->infer) {
     names[n++] = "prune"; /* what an inference build keeps of the lowered IR */
   }
-  PassCtx pc = pass_ctx(d, o);
+  CalibHook hook;
+  PassCtx pc = pass_ctx(d, o, &hook);
   if (!pass_run_pipeline(fm->mod, names, n, &pc)) return 1;
   return o->print_after_all || print_module(o, stdout, fm->mod, d) ? 0 : 1;
 }
@@ -511,7 +522,7 @@ static int cmd_opt(Arena *a, Diag *d, Opts *o) {
   const char *names[32];
   int n = o->passes ? split_passes(a, d, o->passes, names, 32) : 0;
   if (n < 0) return 1;
-  PassCtx pc = pass_ctx(d, o);
+  PassCtx pc = pass_ctx(d, o, NULL);
   pc.verify = true;
   if (!pass_run_pipeline(m, names, n, &pc)) return 1;
   FILE *out = stdout;

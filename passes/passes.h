@@ -32,6 +32,11 @@ typedef struct PassCtx {
   int noptions;
   FILE *report;           /* where plan-memory prints its one-line report (NULL: nowhere) */
   bool infer;             /* nnc build/dump/opt --infer: an inference build (forward only; prune_graph) */
+  /* Sets the activation scales --quantize=int8 reads (driver/calibrate.c),
+   * called by the quantize pass before its rewrite, after graph pruning;
+   * false after reporting. NULL: the module must hold them (IR text). */
+  bool (*calibrate)(IrModule *m, void *arg);
+  void *calibrate_arg;
 } PassCtx;
 
 typedef bool (*PassFn)(IrModule *m, PassCtx *ctx);

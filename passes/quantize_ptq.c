@@ -4,8 +4,9 @@
  * Requires: an inference module (forward only: `--infer`; no eval_step or
  * train_step, whose gradients could not pass through int8 ops), every
  * weight it quantizes holding trained data (`--checkpoint`), and every
- * site's activation scale global holding data (driver/calibrate.c sets it
- * from calibration samples, or a QAT checkpoint carries it).
+ * site's activation scale global holding data: ctx->calibrate sets them
+ * first (driver/calibrate.c: calibration samples, or a QAT checkpoint's
+ * observers), or the module has them (IR text).
  *
  * Rewrites each site of `forward` (quant_sites: a matmul or conv2d whose
  * weight is a f32 parameter), y = x @ w, into
@@ -246,6 +247,7 @@ bool quantize_ptq(IrModule *m, PassCtx *ctx) {
                  training[i]);
       return false;
     }
+  if (ctx->calibrate && !ctx->calibrate(m, ctx->calibrate_arg)) return false;
   IrFunc *f = ir_func_find(m, IR_FN_FORWARD);
   if (!f || !rewrite(f, ctx)) return f == NULL;
   /* The f32 weights quantized away go: the binary and its checkpoint carry
