@@ -198,13 +198,15 @@ static bool quantize_int8(const Opts *o) {
   return q && !strcmp(q, "int8");
 }
 
-/* Post-training int8 needs the trained weights; the calibration options
- * mean nothing without it. */
+/* Post-training int8 needs the trained weights and an inference build; the
+ * calibration options mean nothing without it. */
 static int check_quantize_opts(const char *usage, const Opts *o) {
   if (usage != usage_build && usage != usage_dump) return 0;
   if (quantize_int8(o) && !o->checkpoint)
     return usage_error(usage, "--quantize=int8 quantizes a trained model: give its weights with --checkpoint <file>%s",
                        "");
+  if (quantize_int8(o) && !o->infer)
+    return usage_error(usage, "--quantize=int8 makes an int8 inference model: add --infer%s", "");
   if (o->calib_given && !quantize_int8(o))
     return usage_error(usage, "--calibrate options set the activation scales of --quantize=int8, which is not given%s",
                        "");
