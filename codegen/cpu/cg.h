@@ -19,8 +19,9 @@
 
 /* The instruction behind int8 dot products (k_int8.c): vpdpbusd on 512-bit
  * (AVX-512 VNNI) or 256-bit (AVX-VNNI, or AVX-512 VNNI with VL) vectors,
- * or plain vector code LLVM lowers for any CPU. */
-typedef enum { CG_QDOT_PORTABLE, CG_QDOT_VNNI256, CG_QDOT_VNNI512 } CgQdot;
+ * or plain vector code LLVM lowers for any CPU (its tiles sized for 32
+ * vector registers where AVX-512 has them: PORTABLE_512). */
+typedef enum { CG_QDOT_PORTABLE, CG_QDOT_PORTABLE_512, CG_QDOT_VNNI256, CG_QDOT_VNNI512 } CgQdot;
 
 typedef struct CgCtx {
   LLVMContextRef llc;
@@ -222,6 +223,7 @@ void cg_kernel(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf);
 void cg_emit_qgemm(CgFn *F, const CgKernel *k, LLVMValueRef region);
 LLVMValueRef cg_qgemm_region_bytes(CgFn *F, const CgKernel *k);
 CgQdot cg_qdot_of(LLVMTargetMachineRef tm);
+CgQdot cg_qdot_portable(LLVMTargetMachineRef tm); /* what --no-vnni gives */
 
 /* ---- step functions and metadata (step.c, meta.c) ---- */
 

@@ -44,7 +44,9 @@ typedef struct Q {
   LLVMBuilderRef b;
   const IrNode *nd;
   int vl, nv, nr, mr; /* lanes per vector, vectors per panel, panel width, rows per tile */
-  LLVMTypeRef vt;     /* <vl x i32> */
+  LLVMTypeRef vt;     /* <vl x i32>: 4 vl bytes of an operand */
+  LLVMTypeRef at;     /* an accumulator: vt, or <2 vl x i32> for the portable
+                       * dot, which keeps two partial sums per lane */
   bool bcast_u8;      /* the broadcast rows are the u8 operand (qmatmul) */
   int64_t K, G;       /* the reduction's length and its groups of 4 (rounded up) */
   int64_t ncols;      /* static columns (qmatmul's N, qconv2d's P) */
@@ -52,13 +54,15 @@ typedef struct Q {
 } Q;
 
 static LLVMValueRef K64(const Q *q, int64_t v) { return cg_i64(q->cx, v); }
+static bool portable(const Q *q) { return q->cx->qdot == CG_QDOT_PORTABLE || q->cx->qdot == CG_QDOT_PORTABLE_512; }
 static LLVMTypeRef t_i8(const Q *q) { return LLVMInt8TypeInContext(q->cx->llc); }
 
 /* The tile shape for the dot instruction: 32 zmm registers hold 24
  * accumulators, the panel's vectors and a broadcast; 16 ymm hold 12; the
- * portable step needs temporaries four times its width. With a static row
- * count (qconv2d's F), the MR that wastes the fewest rows, the largest on
- * a tie. */
+ * portable step works on 8 lanes with 16-lane accumulators and widened
+ * operands: 12 accumulators in zmm registers where the CPU has them, 4 in
+ * pairs of ymm or xmm registers otherwise. With a static row count
+ * (qconv2d's F), the MR that wastes the fewest rows, the largest on a tie. */
 static Q plan_q(CgCtx *cx, const CgPlan *p, const CgKernel *k) {
   const IrNode *nd = &p->f->nodes[k->root];
   const Shape *ws = &p->f->nodes[nd->args[1]].ty.sh, *ys = &nd->ty.sh;
@@ -71,14 +75,18 @@ static Q plan_q(CgCtx *cx, const CgPlan *p, const CgKernel *k) {
   }
   q.G = (q.K + 3) / 4;
   q.vl = cx->qdot == CG_QDOT_VNNI512 ? 16 : 8;
-  int budget = cx->qdot == CG_QDOT_VNNI512 ? 24 : cx->qdot == CG_QDOT_VNNI256 ? 12 : 8;
-  int64_t need = (q.ncols + q.vl - 1) / q.vl;
-  q.nv = need > MAX_NV ? MAX_NV : (int)need;
+  int budget = cx->qdot == CG_QDOT_VNNI512   ? 24
+               : cx->qdot == CG_QDOT_VNNI256 ? 12
+               : cx->qdot == CG_QDOT_PORTABLE_512 ? 12
+                                                  : 4;
+  int64_t need = (q.ncols + q.vl - 1) / q.vl, most = budget >= 12 ? MAX_NV : 2;
+  q.nv = need > most ? (int)most : (int)need;
   q.nr = q.nv * q.vl;
   q.mr = budget / q.nv > MAX_MR ? MAX_MR : budget / q.nv;
   for (int mr = q.mr - 1; rows > 0 && mr >= (q.mr + 1) / 2; mr--)
     if ((rows + mr - 1) / mr * mr < (rows + q.mr - 1) / q.mr * q.mr) q.mr = mr;
   q.vt = LLVMVectorType(cx->t_i32, (unsigned)q.vl);
+  q.at = portable(&q) ? LLVMVectorType(cx->t_i32, 2 * (unsigned)q.vl) : q.vt;
   return q;
 }
 
@@ -86,7 +94,14 @@ CgQdot cg_qdot_of(LLVMTargetMachineRef tm) {
   char *f = LLVMGetTargetMachineFeatureString(tm);
   CgQdot d = strstr(f, "+avx512vnni") && strstr(f, "+avx512bw") ? CG_QDOT_VNNI512
              : strstr(f, "+avxvnni") || (strstr(f, "+avx512vnni") && strstr(f, "+avx512vl")) ? CG_QDOT_VNNI256
-                                                                                           : CG_QDOT_PORTABLE;
+                                                                                           : cg_qdot_portable(tm);
+  LLVMDisposeMessage(f);
+  return d;
+}
+
+CgQdot cg_qdot_portable(LLVMTargetMachineRef tm) {
+  char *f = LLVMGetTargetMachineFeatureString(tm);
+  CgQdot d = strstr(f, "+avx512bw") ? CG_QDOT_PORTABLE_512 : CG_QDOT_PORTABLE;
   LLVMDisposeMessage(f);
   return d;
 }
@@ -132,13 +147,14 @@ static LLVMValueRef half(Q *q, LLVMValueRef v, int n, int parity) {
 }
 
 /* acc + (per lane) the dot product of the 4 u8 bytes of u with the 4 s8
- * bytes of s. The portable form adds products in pairs (the pmaddwd
- * pattern: each product of a u8 and an s8 fits an i16, each pair an i32),
- * then pairs of pairs. */
+ * bytes of s. The portable form widens both to i16 and adds the products
+ * of neighbours in i32 (LLVM's pmaddwd pattern; exact: a u8 times an s8
+ * fits an i16), which leaves two partial sums per lane in a 2 vl
+ * accumulator; the tile adds them when it stores (lane_sums). */
 static LLVMValueRef dot(Q *q, LLVMValueRef acc, LLVMValueRef u, LLVMValueRef s) {
   CgCtx *cx = q->cx;
   LLVMBuilderRef b = q->b;
-  if (cx->qdot != CG_QDOT_PORTABLE) {
+  if (!portable(q)) {
     const char *name = q->vl == 16 ? "llvm.x86.avx512.vpdpbusd.512" : "llvm.x86.avx512.vpdpbusd.256";
     unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
     LLVMValueRef fn = LLVMGetIntrinsicDeclaration(cx->mod, id, NULL, 0), args[3] = {acc, u, s};
@@ -146,18 +162,23 @@ static LLVMValueRef dot(Q *q, LLVMValueRef acc, LLVMValueRef u, LLVMValueRef s) 
   }
   int n = 4 * q->vl;
   LLVMTypeRef bytes = LLVMVectorType(t_i8(q), (unsigned)n);
-  LLVMTypeRef h16 = LLVMVectorType(LLVMInt16TypeInContext(cx->llc), (unsigned)n / 2);
-  LLVMTypeRef w32 = LLVMVectorType(cx->t_i32, (unsigned)n / 2);
-  LLVMValueRef ub = LLVMBuildBitCast(b, u, bytes, ""), sb = LLVMBuildBitCast(b, s, bytes, "");
+  LLVMTypeRef h16 = LLVMVectorType(LLVMInt16TypeInContext(cx->llc), (unsigned)n);
+  LLVMValueRef uw = LLVMBuildZExt(b, LLVMBuildBitCast(b, u, bytes, ""), h16, "");
+  LLVMValueRef sw = LLVMBuildSExt(b, LLVMBuildBitCast(b, s, bytes, ""), h16, "");
   LLVMValueRef pair = NULL;
   for (int par = 0; par < 2; par++) {
-    LLVMValueRef uw = LLVMBuildSExt(b, LLVMBuildZExt(b, half(q, ub, n, par), h16, ""), w32, "");
-    LLVMValueRef sw = LLVMBuildSExt(b, LLVMBuildSExt(b, half(q, sb, n, par), h16, ""), w32, "");
-    LLVMValueRef pr = LLVMBuildMul(b, uw, sw, "");
+    LLVMValueRef pr = LLVMBuildMul(b, LLVMBuildSExt(b, half(q, uw, n, par), q->at, ""),
+                                   LLVMBuildSExt(b, half(q, sw, n, par), q->at, ""), "");
     pair = pair ? LLVMBuildAdd(b, pair, pr, "") : pr;
   }
-  LLVMValueRef quad = LLVMBuildAdd(b, half(q, pair, n / 2, 0), half(q, pair, n / 2, 1), "");
-  return LLVMBuildAdd(b, acc, quad, "");
+  return LLVMBuildAdd(b, acc, pair, "");
+}
+
+/* An accumulator's lanes as <vl x i32>: the portable one's two partial
+ * sums per lane added. */
+static LLVMValueRef lane_sums(Q *q, LLVMValueRef acc) {
+  if (!portable(q)) return acc;
+  return LLVMBuildAdd(q->b, half(q, acc, 2 * q->vl, 0), half(q, acc, 2 * q->vl, 1), "");
 }
 
 static LLVMValueRef splat(Q *q, LLVMValueRef x) {
@@ -191,7 +212,7 @@ static void tile_step(Q *q, LLVMValueRef *rows, LLVMValueRef pk, LLVMValueRef g,
     LLVMValueRef av = splat(q, a);
     for (int v = 0; v < q->nv; v++) {
       LLVMValueRef *slot = &acc[r * q->nv + v];
-      LLVMValueRef cur = LLVMBuildLoad2(q->b, q->vt, *slot, "");
+      LLVMValueRef cur = LLVMBuildLoad2(q->b, q->at, *slot, "");
       LLVMValueRef nxt = q->bcast_u8 ? dot(q, cur, av, pv[v]) : dot(q, cur, pv[v], av);
       LLVMBuildStore(q->b, nxt, *slot);
     }
@@ -201,7 +222,7 @@ static void tile_step(Q *q, LLVMValueRef *rows, LLVMValueRef pk, LLVMValueRef g,
 /* acc (mr x nv allocas) = rows[0..mr) x the packed panel pk, over all of K. */
 static void tile(Q *q, LLVMValueRef *rows, LLVMValueRef pk, LLVMValueRef *acc) {
   for (int i = 0; i < q->mr * q->nv; i++)
-    LLVMBuildStore(q->b, LLVMConstNull(q->vt), acc[i]);
+    LLVMBuildStore(q->b, LLVMConstNull(q->at), acc[i]);
   int64_t full = q->K / 4;
   if (full > 0) {
     CgFor g;
@@ -228,7 +249,7 @@ static void store_tile(Q *q, LLVMValueRef *acc, LLVMValueRef c, LLVMValueRef ldc
   for (int r = 0; r < q->mr; r++)
     for (int v = 0; v < q->nv; v++) {
       LLVMValueRef off = mul(q, add(q, mul(q, ldc, r), K64(q, (int64_t)v * q->vl)), 4);
-      store_at(q, LLVMBuildLoad2(b, q->vt, acc[r * q->nv + v], ""), c, off, 4);
+      store_at(q, lane_sums(q, LLVMBuildLoad2(b, q->at, acc[r * q->nv + v], "")), c, off, 4);
     }
   LLVMBuildBr(b, done);
   LLVMPositionBuilderAtEnd(b, edge);
@@ -236,7 +257,7 @@ static void store_tile(Q *q, LLVMValueRef *acc, LLVMValueRef c, LLVMValueRef ldc
   for (int r = 0; r < q->mr; r++) {
     LLVMBasicBlockRef join = if_begin(q, LLVMBuildICmp(b, LLVMIntSGT, rows_left, K64(q, r), ""), "edge_row");
     for (int v = 0; v < q->nv; v++)
-      store_at(q, LLVMBuildLoad2(b, q->vt, acc[r * q->nv + v], ""), tmp, K64(q, (int64_t)v * q->vl * 4), 4);
+      store_at(q, lane_sums(q, LLVMBuildLoad2(b, q->at, acc[r * q->nv + v], "")), tmp, K64(q, (int64_t)v * q->vl * 4), 4);
     CgFor col;
     cg_for_begin(q->F, &col, K64(q, 0), ncols, "col");
     LLVMValueRef x = load_at(q, q->cx->t_i32, tmp, mul(q, col.iv, 4), 4);
@@ -252,7 +273,7 @@ static void store_tile(Q *q, LLVMValueRef *acc, LLVMValueRef c, LLVMValueRef ldc
  * row. */
 static void tile_allocas(Q *q, LLVMValueRef *acc, LLVMValueRef *tmp) {
   for (int i = 0; i < q->mr * q->nv; i++)
-    acc[i] = cg_alloca(q->F, q->vt, "acc");
+    acc[i] = cg_alloca(q->F, q->at, "acc");
   *tmp = LLVMBuildArrayAlloca(q->F->pre, q->cx->t_i32, K64(q, q->nr), "edge");
 }
 
@@ -297,8 +318,28 @@ static LLVMValueRef operand_ptr(CgFn *F, const IrNode *nd, int i) {
 
 /* ---- qmatmul ---- */
 
+/* A group of 4 rows inside the weights, [K,N] as stored: the rows' nr
+ * bytes from column n0 interleaved by one shuffle (byte 4c + t is row t's
+ * byte c). */
+static void pack_rows(Q *q, LLVMValueRef w, LLVMValueRef out, LLVMValueRef gbase, LLVMValueRef g, LLVMValueRef n0) {
+  LLVMTypeRef row = LLVMVectorType(t_i8(q), (unsigned)q->nr);
+  LLVMValueRef r[4], idx[4 * 64];
+  for (int t = 0; t < 4; t++)
+    r[t] = load_at(q, row, w, add(q, mul(q, add(q, mul(q, g, 4), K64(q, t)), q->ncols), n0), 1);
+  for (int i = 0; i < 2 * q->nr; i++)
+    idx[i] = cg_i32(q->cx, i);
+  LLVMValueRef lo = LLVMBuildShuffleVector(q->b, r[0], r[1], LLVMConstVector(idx, 2 * (unsigned)q->nr), "");
+  LLVMValueRef hi = LLVMBuildShuffleVector(q->b, r[2], r[3], LLVMConstVector(idx, 2 * (unsigned)q->nr), "");
+  for (int c = 0; c < q->nr; c++)
+    for (int t = 0; t < 4; t++)
+      idx[4 * c + t] = cg_i32(q->cx, t * q->nr + c);
+  store_at(q, LLVMBuildShuffleVector(q->b, lo, hi, LLVMConstVector(idx, 4 * (unsigned)q->nr), ""), out, gbase, 32);
+}
+
 /* Panels [lo, hi) of the weights w into out: byte (g, c, t) of panel pn is
- * W[k = 4g + t, n = pn NR + c] (tb: stored as w[n, k]), 0 past K or N. */
+ * W[k = 4g + t, n = pn NR + c] (tb: stored as w[n, k]), 0 past K or N.
+ * A group inside the weights moves whole: four rows shuffled together, or
+ * (tb) one i32 per column; the edges byte by byte. */
 static void pack_weights(Q *q, LLVMValueRef w, LLVMValueRef out, LLVMValueRef lo, LLVMValueRef hi) {
   LLVMBuilderRef b = q->b;
   int64_t N = q->ncols, K = q->K;
@@ -307,6 +348,24 @@ static void pack_weights(Q *q, LLVMValueRef w, LLVMValueRef out, LLVMValueRef lo
   cg_for_begin(q->F, &pn, lo, hi, "panel");
   cg_for_begin(q->F, &g, K64(q, 0), K64(q, q->G), "kgroup");
   LLVMValueRef gbase = mul(q, add(q, mul(q, pn.iv, q->G), g.iv), (int64_t)q->nr * 4);
+  LLVMValueRef n0 = mul(q, pn.iv, q->nr);
+  LLVMValueRef inside = LLVMBuildAnd(b, LLVMBuildICmp(b, LLVMIntSLT, pn.iv, K64(q, N / q->nr), ""),
+                                     LLVMBuildICmp(b, LLVMIntSLT, g.iv, K64(q, K / 4), ""), "inside");
+  LLVMBasicBlockRef whole = LLVMAppendBasicBlockInContext(q->cx->llc, q->F->fn, "whole_group");
+  LLVMBasicBlockRef edge = LLVMAppendBasicBlockInContext(q->cx->llc, q->F->fn, "edge_group");
+  LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(q->cx->llc, q->F->fn, "packed");
+  LLVMBuildCondBr(b, inside, whole, edge);
+  LLVMPositionBuilderAtEnd(b, whole);
+  if (!tb) {
+    pack_rows(q, w, out, gbase, g.iv, n0);
+  } else {
+    cg_for_begin(q->F, &c, K64(q, 0), K64(q, q->nr), "col");
+    LLVMValueRef word = load_at(q, q->cx->t_i32, w, add(q, mul(q, add(q, n0, c.iv), K), mul(q, g.iv, 4)), 1);
+    store_at(q, word, out, add(q, gbase, mul(q, c.iv, 4)), 4);
+    cg_for_end(q->F, &c);
+  }
+  LLVMBuildBr(b, next);
+  LLVMPositionBuilderAtEnd(b, edge);
   cg_for_begin(q->F, &c, K64(q, 0), K64(q, q->nr), "col");
   LLVMValueRef n = add(q, mul(q, pn.iv, q->nr), c.iv);
   LLVMValueRef n_in = LLVMBuildICmp(b, LLVMIntSLT, n, K64(q, N), "");
@@ -319,6 +378,8 @@ static void pack_weights(Q *q, LLVMValueRef w, LLVMValueRef out, LLVMValueRef lo
     store_at(q, byte, out, add(q, gbase, add(q, mul(q, c.iv, 4), K64(q, t))), 1);
   }
   cg_for_end(q->F, &c);
+  LLVMBuildBr(b, next);
+  LLVMPositionBuilderAtEnd(b, next);
   cg_for_end(q->F, &g);
   cg_for_end(q->F, &pn);
 }

@@ -139,7 +139,7 @@ LLVMModuleRef cg_build_module(const IrModule *m, LLVMContextRef llc, LLVMTargetM
   cx.t_ptr = LLVMPointerTypeInContext(llc, 0);
   cx.attr_noalias = LLVMGetEnumAttributeKindForName("noalias", 7);
   cx.attr_nounwind = LLVMGetEnumAttributeKindForName("nounwind", 8);
-  cx.qdot = o->no_vnni ? CG_QDOT_PORTABLE : cg_qdot_of(tm);
+  cx.qdot = o->no_vnni ? cg_qdot_portable(tm) : cg_qdot_of(tm);
   declare_runtime(&cx);
 
   static const char *const names[3] = {IR_FN_FORWARD, IR_FN_EVAL, IR_FN_TRAIN};

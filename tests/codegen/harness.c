@@ -32,9 +32,14 @@ int t_passed, t_failed;
 int hk_parallel_calls, hk_fail_calls, hk_multi_calls, hk_gemm_ep_calls, hk_gemm_batch_calls;
 int64_t hk_fail_args[4];
 int64_t hk_grain;
+void (*hk_parallel_for)(NnrtBody body, void *ctx, int64_t n, int64_t grain);
 
 static void test_pfor(NnrtBody body, void *ctx, int64_t n, int64_t grain) {
   hk_parallel_calls++;
+  if (hk_parallel_for) {
+    hk_parallel_for(body, ctx, n, grain);
+    return;
+  }
   if (hk_grain > 0) grain = hk_grain;
   if (grain < 1) grain = 1;
   int64_t chunks = (n + grain - 1) / grain;

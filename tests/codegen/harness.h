@@ -46,6 +46,9 @@ extern int64_t hk_fail_args[4]; /* index, value, classes or rows, ids per row */
 /* > 0: the parallel-for cuts chunks of this many iterations instead of the
  * kernel's grain (odd cuts the runtime's pool may make). */
 extern int64_t hk_grain;
+/* Set: the generated code's nnrt_parallel_for goes to it (a benchmark's
+ * real thread pool) instead of the test's serial, reversed stand-in. */
+extern void (*hk_parallel_for)(NnrtBody body, void *ctx, int64_t n, int64_t grain);
 
 /* Runs the check; prints what differs and returns false on a mismatch or a
  * compile failure. */
