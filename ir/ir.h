@@ -325,6 +325,10 @@ typedef struct IrTrain {
   /* Canonical text of the schedule and early_stop settings (see
    * runtime/nnrt_sched.def), NULL when not set: the runtime's business. */
   const char *schedule, *early_stop;
+  /* NNRT_LOSS_*: how the loss follows from forward's output, set by graph
+   * pruning (prune_graph.c) when it drops eval_step, so that an inference
+   * binary's eval can still report it; NNRT_LOSS_NONE otherwise. */
+  int output_loss;
 } IrTrain;
 
 typedef struct IrModule {

@@ -9,8 +9,11 @@
  * and the globals no remaining node reads or stores (optimizer state, the
  * dropout seed, parameters only the loss uses) are gone too. The train
  * block stays: the runtime still reads the task, the batch and the data
- * set from it. After this pass autodiff has nothing to differentiate
- * (pass_autodiff does nothing in an inference build). */
+ * set from it; its output_loss says when the loss eval_step computed can be
+ * computed from forward's output (NNRT_LOSS_CROSS_ENTROPY), so that the
+ * inference binary's eval still reports it. After this pass autodiff has
+ * nothing to differentiate (pass_autodiff does nothing in an inference
+ * build). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,6 +34,31 @@ static void mark_func(const IrModule *m, const IrFunc *f, bool *keep) {
     }
 }
 
+/* The operand k of node v of f when v is an `op` node, else -1. */
+static int operand_if(const IrFunc *f, int v, OpKind op, int k) {
+  return v >= 0 && f->nodes[v].op == op && k < f->nodes[v].nargs ? f->nodes[v].args[k] : -1;
+}
+
+/* NNRT_LOSS_CROSS_ENTROPY when eval_step's loss is cross_entropy(output,
+ * labels) of its output taken as logits, exactly as builtins_loss.c lowers
+ * it: neg(mean over all axes(sum over the last axis(log_softmax(output) *
+ * onehot(labels input)))); anything else (a softmax output, a sum of
+ * losses, another loss) is NNRT_LOSS_NONE: the runtime then says the loss
+ * is not available rather than computing a different one. */
+static int output_loss(const IrFunc *ev) {
+  if (!ev || ev->nrets != 2) return NNRT_LOSS_NONE;
+  int out = ev->rets[1], rank = ev->nodes[out].ty.sh.rank;
+  int sum = operand_if(ev, operand_if(ev, ev->rets[0], OP_NEG, 0), OP_MEAN, 0);
+  int mul = operand_if(ev, sum, OP_SUM, 0);
+  if (mul < 0 || rank < 1 || ev->nodes[sum].at.naxes != 1 || ev->nodes[sum].at.axes[0] != rank - 1 ||
+      ev->nodes[sum].at.keepdims)
+    return NNRT_LOSS_NONE;
+  int ls = operand_if(ev, mul, OP_MUL, 0), labels = operand_if(ev, operand_if(ev, mul, OP_MUL, 1), OP_ONEHOT, 0);
+  bool ok = operand_if(ev, ls, OP_LOG_SOFTMAX, 0) == out && ev->nodes[ls].at.axis == rank - 1 && labels >= 0 &&
+            ev->nodes[labels].op == OP_INPUT && ev->nodes[ev->rets[0]].ty.sh.rank == 0;
+  return ok ? NNRT_LOSS_CROSS_ENTROPY : NNRT_LOSS_NONE;
+}
+
 bool prune_graph(IrModule *m, PassCtx *ctx) {
   IrFunc *fwd = ir_func_find(m, IR_FN_FORWARD);
   if (!fwd) {
@@ -39,6 +67,8 @@ bool prune_graph(IrModule *m, PassCtx *ctx) {
     return false;
   }
   pass_dce_func(fwd);
+  m->train.output_loss =
+      m->train.task == NNRT_TASK_CLASSIFY ? output_loss(ir_func_find(m, IR_FN_EVAL)) : NNRT_LOSS_NONE;
   bool *keep = calloc((size_t)m->nfuncs + 1, sizeof *keep);
   bool *read = calloc((size_t)m->nglobals + 1, sizeof *read);
   if (!keep || !read) unreachable("out of memory");

@@ -17,7 +17,7 @@
                               5: nnrt_sgemm_ep's whole_columns, NNRT_STATS globals, NnrtModel.schedule and \
                                  .early_stop; \
                               6: nnrt_sgemm_batch; \
-                              7: NnrtModel.inference and .embedded (nnc build --infer) */
+                              7: NnrtModel.inference, .output_loss and .embedded (nnc build --infer) */
 #define NNRT_MAX_RANK 6
 #define NNRT_MAX_SYMS 16 /* symbolic dims of a model: the exponents of a cost term */
 
@@ -59,6 +59,12 @@ enum {
   NNRT_TASK_REGRESS = 2,  /* no accuracy */
   NNRT_TASK_BINARY_LOGITS = 3 /* as BINARY, but the output is the logit z: z >= 0 (p >= 0.5) */
 };
+
+/* How an inference binary's eval computes the loss from forward's output
+ * (it has no eval_step): not at all, or as the mean cross-entropy of the
+ * output as logits over its last axis against class ids (the model's loss
+ * is cross_entropy(output, labels)). */
+enum { NNRT_LOSS_NONE = 0, NNRT_LOSS_CROSS_ENTROPY = 1 };
 
 typedef struct {
   const char *name;
@@ -142,6 +148,7 @@ typedef struct {
    * data's labels) and bench (the forward pass), no train. 0: a training
    * binary. */
   int32_t inference;
+  int32_t output_loss; /* inference: NNRT_LOSS_*, the loss eval reports */
   /* NULL, or one pointer per global (globals order): the global's trained
    * value built into the binary (nnc build --infer --checkpoint F), row-major
    * bytes of its dtype, or NULL for a global that has none. eval, predict and

@@ -295,6 +295,24 @@ static void score(const RtSession *s, const void *labels, int64_t bs, RtMetrics 
   }
 }
 
+/* The mean over the batch's rows of the cross-entropy of the output row as
+ * logits against the row's class id (NNRT_LOSS_CROSS_ENTROPY: what
+ * cross_entropy(output, labels) computes), in double, the log-sum-exp
+ * shifted by the row's largest logit. Labels were checked to be classes. */
+static double output_cross_entropy(const RtSession *s, int64_t bs) {
+  int64_t rows = bs * s->y_per;
+  double total = 0;
+  for (int64_t r = 0; r < rows; r++) {
+    const float *p = s->out + r * s->classes;
+    int64_t y = (int64_t)rt_dtype_get(s->y_t->dtype, s->y, r);
+    double top = p[rt_argmax_row(s, r)], z = 0;
+    for (int64_t c = 0; c < s->classes; c++)
+      z += exp((double)p[c] - top);
+    total += log(z) + top - (double)p[y];
+  }
+  return rows ? total / (double)rows : NAN;
+}
+
 /* The batch in flight, for the fail hooks (rt_util.c): generated code
  * knows a row of its batch, the driver which sample of which file that is.
  * Set before the call and cleared after it; the hooks read it only during
@@ -343,7 +361,8 @@ int rt_run_batch(RtSession *s, const NnrtFunc *f, const RtDataset *d, const int3
   f->fn(s->args, s->syms, s->ws);
   g_batch.d = NULL;
   if (!is_fwd) m->loss_sum += (double)s->loss * (double)bs;
-  else if (scored) m->loss_sum = NAN; /* forward computes no loss */
+  else if (scored) /* forward computes no loss: the model says whether its output gives it */
+    m->loss_sum += s->m->output_loss == NNRT_LOSS_CROSS_ENTROPY ? output_cross_entropy(s, bs) * (double)bs : NAN;
   if (scored) score(s, s->y, bs, m, confusion);
   m->samples += bs;
   return 0;
