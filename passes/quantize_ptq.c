@@ -29,7 +29,8 @@
  * <output>.safetensors carry the i8 weights and f32 scales instead.
  *
  * Contractions in scan bodies (recurrent steps) stay f32: calibration runs
- * `forward` and sees only its own values. */
+ * `forward` and sees only its own values. So does a second product that
+ * reads a weight with its channels on the other axis (quant_sites). */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>

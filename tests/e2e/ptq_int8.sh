@@ -26,7 +26,8 @@ expect() {
   "$@" > out 2> err; got=$?
   [ "$got" = "$want" ] || { bad "$* exited $got, expected $want"; cat err; }
 }
-acc() { ./"$1" eval | awk '/test_acc:/ { for (i = 1; i <= NF; i++) if ($i == "test_acc:") print $(i + 1) }'; }
+# acc BINARY [EVAL OPTIONS]: its test accuracy
+acc() { b=$1; shift; ./"$b" eval "$@" | awk '/test_acc:/ { for (i = 1; i <= NF; i++) if ($i == "test_acc:") print $(i + 1) }'; }
 # within A B: |A - B| <= 0.02
 within() { awk -v a="$1" -v b="$2" 'BEGIN { d = a - b; exit !(a > 0.5 && d <= 0.02 && d >= -0.02) }'; }
 
@@ -69,13 +70,20 @@ sp=$(scale)
 echo "dense_2 input scale: max |x| $smax, 99th percentile $sp"
 awk -v a="$sp" -v b="$smax" 'BEGIN { exit !(a > 0 && a < b) }' || bad "percentile scale $sp is not below the max's $smax"
 
+# compare NAME MODEL SAMPLES: NAME.safetensors (a checkpoint of MODEL) as an
+# f32 and an int8 inference binary (calibrated on SAMPLES); the int8 one
+# evaluates within 2 points, and its checkpoint is the f32 one quantized.
+compare() {
+  expect 0 "$nnc" build "$2" --infer --checkpoint "$1.safetensors" -o "$1_f32"
+  expect 0 "$nnc" build "$2" --infer --quantize=int8 --checkpoint "$1.safetensors" --calibrate "$3" -o "$1_int8"
+  a=$(acc "$1_f32") b=$(acc "$1_int8")
+  echo "$1 test accuracy: f32 $a, int8 $b"
+  within "$a" "$b" || bad "int8 $1 accuracy $b is not within 2 points of f32's $a"
+  $py "$src/tests/e2e/ptq_weights.py" "$1_f32.safetensors" "$1_int8.safetensors" || bad "int8 checkpoint of $1"
+}
+
 # The int8 binary against the f32 inference binary.
-expect 0 "$nnc" build "$mlp" --infer --checkpoint mlp.safetensors -o mlp_f32
-expect 0 "$nnc" build "$mlp" --infer --quantize=int8 --checkpoint mlp.safetensors --calibrate 500 -o mlp_int8
-a=$(acc mlp_f32) b=$(acc mlp_int8)
-echo "MLP test accuracy: f32 $a, int8 $b"
-within "$a" "$b" || bad "int8 MLP accuracy $b is not within 2 points of f32's $a"
-$py "$src/tests/e2e/ptq_weights.py" mlp_f32.safetensors mlp_int8.safetensors || bad "int8 checkpoint (MLP)"
+compare mlp "$mlp" 500
 fs=$(wc -c < mlp_f32.safetensors) is=$(wc -c < mlp_int8.safetensors)
 [ $((is * 35)) -lt $((fs * 10)) ] || bad "int8 weights $is bytes are not 3.5x smaller than f32's $fs"
 ./mlp_int8 bench --batch 256 --steps 5 > /dev/null || bad "int8 bench"
@@ -85,7 +93,7 @@ expect 0 "$nnc" build "$mlp" --qat -o mlp_qat
 ./mlp_qat train --steps 100 --threads 2 --quiet --checkpoint qat.safetensors > /dev/null || bad "QAT training"
 expect 0 "$nnc" build "$mlp" --infer --quantize=int8 --checkpoint qat.safetensors -o qat_int8
 grep -q "^calibrate: 2 activation scales from the QAT observers in qat.safetensors" err || bad "QAT observers not used"
-q=$(./mlp_qat eval --checkpoint qat.safetensors | awk '/test_acc:/ { for (i = 1; i <= NF; i++) if ($i == "test_acc:") print $(i + 1) }')
+q=$(acc mlp_qat --checkpoint qat.safetensors)
 b=$(acc qat_int8)
 echo "QAT model $q, its int8 binary $b"
 awk -v a="$q" -v b="$b" 'BEGIN { d = a - b; exit !(a > 0.5 && d <= 0.005 && d >= -0.005) }' ||
@@ -94,12 +102,7 @@ awk -v a="$q" -v b="$b" 'BEGIN { d = a - b; exit !(a > 0.5 && d <= 0.005 && d >=
 # The CNN builds and evaluates.
 expect 0 "$nnc" build "$cnn" -o cnn
 ./cnn train --steps 100 --threads 2 --quiet --checkpoint cnn.safetensors > /dev/null || bad "CNN training"
-expect 0 "$nnc" build "$cnn" --infer --checkpoint cnn.safetensors -o cnn_f32
-expect 0 "$nnc" build "$cnn" --infer --quantize=int8 --checkpoint cnn.safetensors --calibrate 200 -o cnn_int8
-a=$(acc cnn_f32) b=$(acc cnn_int8)
-echo "CNN test accuracy: f32 $a, int8 $b"
-within "$a" "$b" || bad "int8 CNN accuracy $b is not within 2 points of f32's $a"
-$py "$src/tests/e2e/ptq_weights.py" cnn_f32.safetensors cnn_int8.safetensors || bad "int8 checkpoint (CNN)"
+compare cnn "$cnn" 200
 
 [ "$fails" = 0 ] && echo ok
 exit "$fails"
