@@ -39,7 +39,10 @@ static double now_s(void) {
 static int scale_global(IrModule *m, const QuantSite *s) {
   int g = ir_global_find(m, s->act_scale);
   if (g >= 0) return g;
-  IrGlobal gl = {.name = s->act_scale, .kind = GLOBAL_STATS, .ty = {.dt = DT_F32}, .init = NNRT_INIT_ZEROS,
+  IrGlobal gl = {.name = s->act_scale,
+                 .kind = GLOBAL_STATS,
+                 .ty = {.dt = DT_F32},
+                 .init = NNRT_INIT_ZEROS,
                  .loc = m->globals[s->weight].loc};
   return ir_global_add(m, gl);
 }
@@ -53,7 +56,8 @@ typedef struct Stat {
 } Stat;
 
 static bool stat_add(Stat *st, const double *v, int64_t n, bool keep) {
-  for (int64_t i = 0; i < n; i++) st->amax = fmax(st->amax, fabs(v[i]));
+  for (int64_t i = 0; i < n; i++)
+    st->amax = fmax(st->amax, fabs(v[i]));
   if (!keep) return true;
   if (st->n + n > st->cap) {
     int64_t cap = 2 * (st->n + n);
@@ -61,7 +65,8 @@ static bool stat_add(Stat *st, const double *v, int64_t n, bool keep) {
     if (!p) return false;
     st->all = p, st->cap = cap;
   }
-  for (int64_t i = 0; i < n; i++) st->all[st->n++] = (float)fabs(v[i]);
+  for (int64_t i = 0; i < n; i++)
+    st->all[st->n++] = (float)fabs(v[i]);
   return true;
 }
 
@@ -86,14 +91,18 @@ static int check_input(const IrFunc *f, int64_t per_sample, const char *data, Di
     if (f->nodes[v].op == OP_INPUT) in = v, count++;
   const Type *t = in >= 0 ? &f->nodes[in].ty : NULL;
   bool ok = count == 1 && t->dt == DT_F32 && t->sh.rank >= 1 && IR_IS_SYM(t->sh.d[0]);
-  for (int k = 1; ok && k < t->sh.rank; k++) ok = !IR_IS_SYM(t->sh.d[k]);
+  for (int k = 1; ok && k < t->sh.rank; k++)
+    ok = !IR_IS_SYM(t->sh.d[k]);
   if (!ok) {
-    diag_fatal(d, "--calibrate: forward must take one f32 input [B, ...] with static sample dims (this one takes %d "
-                  "input%s); start from a QAT checkpoint instead", count, count == 1 ? "" : "s");
+    diag_fatal(d,
+               "--calibrate: forward must take one f32 input [B, ...] with static sample dims (this one takes %d "
+               "input%s); start from a QAT checkpoint instead",
+               count, count == 1 ? "" : "s");
     return -1;
   }
   int64_t want = 1;
-  for (int k = 1; k < t->sh.rank; k++) want *= t->sh.d[k];
+  for (int k = 1; k < t->sh.rank; k++)
+    want *= t->sh.d[k];
   if (want != per_sample) {
     diag_fatal(d, "--calibrate: the data set %s has %lld values per sample; the model's input takes %lld", data,
                (long long)per_sample, (long long)want);
@@ -115,12 +124,14 @@ static int run_samples(IrModule *m, IrFunc *cal, const RtArray *x, int64_t nsamp
     const IrGlobal *g = &m->globals[i];
     int64_t n = ir_numel_static(&g->ty.sh);
     if (!(globals[i] = calloc((size_t)n + 1, sizeof **globals))) rc = 1;
-    for (int64_t k = 0; !rc && g->data && k < n; k++) globals[i][k] = ir_data_get(g->ty.dt, g->data, k);
+    for (int64_t k = 0; !rc && g->data && k < n; k++)
+      globals[i][k] = ir_data_get(g->ty.dt, g->data, k);
   }
   for (int r = 0; !rc && r < cal->nrets; r++) {
     const Shape *sh = &cal->nodes[cal->rets[r]].ty.sh;
     int64_t per = 1;
-    for (int k = 0; k < sh->rank; k++) per *= IR_IS_SYM(sh->d[k]) ? BATCH : sh->d[k];
+    for (int k = 0; k < sh->rank; k++)
+      per *= IR_IS_SYM(sh->d[k]) ? BATCH : sh->d[k];
     if (!(outs[r] = malloc((size_t)per * sizeof **outs))) rc = 1;
   }
   if (rc) diag_fatal(d, "--calibrate: out of memory");
@@ -128,8 +139,10 @@ static int run_samples(IrModule *m, IrFunc *cal, const RtArray *x, int64_t nsamp
   char err[256];
   for (int64_t s0 = 0; !rc && s0 < nsamples; s0 += BATCH) {
     int64_t b = nsamples - s0 < BATCH ? nsamples - s0 : BATCH;
-    for (int k = 0; k < m->nsyms; k++) syms[k] = b;
-    for (int64_t i = 0; i < b * per_sample; i++) in[i] = xs[s0 * per_sample + i];
+    for (int k = 0; k < m->nsyms; k++)
+      syms[k] = b;
+    for (int64_t i = 0; i < b * per_sample; i++)
+      in[i] = xs[s0 * per_sample + i];
     if (!ir_interp(cal, syms, globals, (double *const[]){in}, outs, err, sizeof err)) {
       diag_fatal(d, "--calibrate: running forward on samples %lld..%lld: %s", (long long)s0, (long long)(s0 + b - 1),
                  err);
@@ -141,15 +154,17 @@ static int run_samples(IrModule *m, IrFunc *cal, const RtArray *x, int64_t nsamp
         rc = 1;
       }
   }
-  for (int i = 0; globals && i < m->nglobals; i++) free(globals[i]);
-  for (int r = 0; outs && r < cal->nrets; r++) free(outs[r]);
+  for (int i = 0; globals && i < m->nglobals; i++)
+    free(globals[i]);
+  for (int r = 0; outs && r < cal->nrets; r++)
+    free(outs[r]);
   free(globals), free(outs), free(in), free(syms);
   return rc;
 }
 
 /* Calibrates the sites' scales on the training data; returns an exit code. */
-static int calibrate(IrModule *m, IrFunc *f, const QuantSite *sites, int nsites, const int *scale, const CalibOptions *o,
-                     FILE *report, Diag *d) {
+static int calibrate(IrModule *m, IrFunc *f, const QuantSite *sites, int nsites, const int *scale,
+                     const CalibOptions *o, FILE *report, Diag *d) {
   char buf[RT_PATH_MAX];
   const char *dir = o->data ? o->data : rt_data_default_dir(m->train.data, buf, sizeof buf);
   if (!dir) {
@@ -176,7 +191,8 @@ static int calibrate(IrModule *m, IrFunc *f, const QuantSite *sites, int nsites,
     /* forward returning the activations, cut after the last of them. */
     cal = ir_func_clone(m, f, "calibrate");
     cal->nrets = 0;
-    for (int k = 0; k < nsites; k++) ir_ret(cal, sites[k].act);
+    for (int k = 0; k < nsites; k++)
+      ir_ret(cal, sites[k].act);
     pass_dce_func(cal);
     rc = run_samples(m, cal, &ds.x, o->samples, st, o->percentile < 100, d);
     ir_func_remove(m, cal);
@@ -189,11 +205,14 @@ static int calibrate(IrModule *m, IrFunc *f, const QuantSite *sites, int nsites,
   if (!rc && report) {
     fprintf(report, "calibrate: %d activation scale%s from %d samples of %s (", nsites, nsites == 1 ? "" : "s",
             o->samples, dir);
-    if (o->percentile < 100) fprintf(report, "percentile %g of |x|", o->percentile);
-    else fputs("max |x|", report);
+    if (o->percentile < 100)
+      fprintf(report, "percentile %g of |x|", o->percentile);
+    else
+      fputs("max |x|", report);
     fprintf(report, ") in %.1f s\n", now_s() - t0);
   }
-  for (int k = 0; k < nsites; k++) free(st[k].all);
+  for (int k = 0; k < nsites; k++)
+    free(st[k].all);
   free(st);
   rt_data_free(&ds);
   return rc;
@@ -206,10 +225,12 @@ int calib_act_scales(IrModule *m, const char *ckpt, const CalibOptions *o, FILE 
   const QuantSite *sites = quant_sites(f, &nsites);
   if (!nsites) return 0;
   int *scale = arena_alloc(m->arena, (size_t)nsites * sizeof *scale);
-  for (int k = 0; k < nsites; k++) scale[k] = scale_global(m, &sites[k]);
+  for (int k = 0; k < nsites; k++)
+    scale[k] = scale_global(m, &sites[k]);
   if (ckpt && ckpt_load_if_present(m, ckpt, scale, nsites)) {
-    if (report) fprintf(report, "calibrate: %d activation scale%s from the QAT observers in %s\n", nsites,
-                        nsites == 1 ? "" : "s", ckpt);
+    if (report)
+      fprintf(report, "calibrate: %d activation scale%s from the QAT observers in %s\n", nsites, nsites == 1 ? "" : "s",
+              ckpt);
     return 0;
   }
   return calibrate(m, f, sites, nsites, scale, o, report, d);

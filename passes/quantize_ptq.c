@@ -74,9 +74,12 @@ QuantSite *quant_sites(const IrFunc *f, int *n) {
      * weight the other way round (tied, transposed) stays f32. */
     if (other_layout) continue;
     const char *p = f->mod->globals[g].name;
-    s[*n] = (QuantSite){.node = v, .act = node->args[0], .weight = g,
-                        .act_scale = seen == 1 ? arena_printf(f->mod->arena, "%s%s", p, QUANT_ACT_SCALE_SUFFIX)
-                                               : arena_printf(f->mod->arena, "%s%s.%d", p, QUANT_ACT_SCALE_SUFFIX, seen)};
+    s[*n] =
+        (QuantSite){.node = v,
+                    .act = node->args[0],
+                    .weight = g,
+                    .act_scale = seen == 1 ? arena_printf(f->mod->arena, "%s%s", p, QUANT_ACT_SCALE_SUFFIX)
+                                           : arena_printf(f->mod->arena, "%s%s.%d", p, QUANT_ACT_SCALE_SUFFIX, seen)};
     (*n)++;
   }
   return s;
@@ -103,8 +106,12 @@ typedef struct QWeight {
 } QWeight;
 
 static int add_global(IrModule *m, const IrGlobal *like, const char *suffix, DType dt, const Shape *sh, void *data) {
-  IrGlobal g = {.name = arena_printf(m->arena, "%s%s", like->name, suffix), .kind = GLOBAL_PARAM,
-                .ty = {.dt = dt, .sh = *sh}, .init = NNRT_INIT_ZEROS, .data = data, .loc = like->loc};
+  IrGlobal g = {.name = arena_printf(m->arena, "%s%s", like->name, suffix),
+                .kind = GLOBAL_PARAM,
+                .ty = {.dt = dt, .sh = *sh},
+                .init = NNRT_INIT_ZEROS,
+                .data = data,
+                .loc = like->loc};
   return ir_global_add(m, g);
 }
 
@@ -125,7 +132,8 @@ static QWeight quantize_weight(IrModule *m, int g, const IrNode *site) {
   for (int64_t c = 0; c < l.nch; c++) {
     float amax = 0;
     for (int64_t o = 0; o < l.outer; o++)
-      for (int64_t i = 0; i < l.inner; i++) amax = fmaxf(amax, fabsf(x[(o * l.nch + c) * l.inner + i]));
+      for (int64_t i = 0; i < l.inner; i++)
+        amax = fmaxf(amax, fabsf(x[(o * l.nch + c) * l.inner + i]));
     float s = fmaxf(amax / (float)QUANT_W_LEVEL, (float)QUANT_SCALE_MIN);
     int64_t sum = 0;
     for (int64_t o = 0; o < l.outer; o++)
@@ -195,7 +203,8 @@ static bool rewrite(IrFunc *f, PassCtx *ctx) {
   if (!nsites) return true;
   int *site_of = malloc(((size_t)f->n + 1) * sizeof *site_of), *map = malloc(((size_t)f->n + 1) * sizeof *map);
   if (!site_of || !map) unreachable("out of memory");
-  for (int v = 0; v < f->n; v++) site_of[v] = -1;
+  for (int v = 0; v < f->n; v++)
+    site_of[v] = -1;
   bool ok = true;
   for (int k = 0; k < nsites; k++) { /* every problem reported, not the first */
     site_of[sites[k].node] = k;
@@ -215,7 +224,8 @@ static bool rewrite(IrFunc *f, PassCtx *ctx) {
   f->nodes = NULL, f->n = f->cap = 0;
   for (int v = 0; v < nold; v++) {
     IrNode n = old[v];
-    for (int a = 0; a < n.nargs; a++) n.args[a] = map[n.args[a]];
+    for (int a = 0; a < n.nargs; a++)
+      n.args[a] = map[n.args[a]];
     if (site_of[v] < 0) {
       map[v] = ir_append(f, &n);
       continue;
@@ -224,7 +234,8 @@ static bool rewrite(IrFunc *f, PassCtx *ctx) {
     QWeight qw = quantize_weight(m, s->weight, &old[v]);
     map[v] = emit_site(f, &old[v], n.args[0], qw, ir_global_find(m, s->act_scale));
   }
-  for (int r = 0; r < f->nrets; r++) f->rets[r] = map[f->rets[r]];
+  for (int r = 0; r < f->nrets; r++)
+    f->rets[r] = map[f->rets[r]];
   free(site_of), free(map);
   pass_dce_func(f);
   return true;
