@@ -131,11 +131,12 @@ void jit_release(void) {
   g_jit = NULL;
 }
 
-static bool jit_build(IrModule *m, int opt, bool no_vnni) {
+static bool jit_build(IrModule *m, const CgOptions *o0) {
   jit_release();
   Diag d;
   diag_init(&d, stdout);
-  CgOptions o = {.opt_level = opt, .cpu_native = true, .no_vnni = no_vnni, .diag = &d};
+  CgOptions o = {.opt_level = o0->opt_level, .cpu_native = o0->cpu_native, .no_vnni = o0->no_vnni, .diag = &d};
+  int opt = o.opt_level;
   char *err = NULL;
   LLVMTargetMachineRef tm = cg_target_machine(&o, &err);
   if (!tm) return printf("no target machine: %s\n", err), false;
@@ -178,12 +179,14 @@ static uint64_t jit_sym(const char *name) {
   return a;
 }
 
-void *jit_lookup_opts(IrModule *m, int opt, bool no_vnni, const char *sym) {
-  if (m && !jit_build(m, opt, no_vnni)) return NULL;
+void *jit_lookup_cg(IrModule *m, const CgOptions *o, const char *sym) {
+  if (m && !jit_build(m, o)) return NULL;
   return (void *)(uintptr_t)jit_sym(sym);
 }
 
-void *jit_lookup(IrModule *m, int opt, const char *sym) { return jit_lookup_opts(m, opt, false, sym); }
+void *jit_lookup(IrModule *m, int opt, const char *sym) {
+  return jit_lookup_cg(m, &(CgOptions){.opt_level = opt, .cpu_native = true}, sym);
+}
 
 /* ---- LLVM's interpreter ---- */
 
@@ -243,13 +246,16 @@ typedef struct Exec {
   LLVMValueRef ifn, iws; /* interpreted */
 } Exec;
 
-static bool exec_build(Exec *x, IrModule *m, int opt, const char *cpu, bool no_vnni, const char *fn) {
+static bool exec_build(Exec *x, IrModule *m, const CheckOpts *o, const char *fn) {
+  int opt = o->opt;
+  const char *cpu = o->cpu;
   char sym[64], wsym[80];
   snprintf(sym, sizeof sym, "nnc_%s", fn);
   snprintf(wsym, sizeof wsym, "nnc_%s_workspace", fn);
   memset(x, 0, sizeof *x);
   if (!cpu) {
-    x->fn = (StepFn)(uintptr_t)jit_lookup_opts(m, opt, no_vnni, sym);
+    CgOptions co = {.opt_level = opt, .cpu_native = !o->generic, .no_vnni = o->no_vnni};
+    x->fn = (StepFn)(uintptr_t)jit_lookup_cg(m, &co, sym);
     x->ws = x->fn ? (WsFn)(uintptr_t)jit_lookup(NULL, 0, wsym) : NULL;
     return x->fn && x->ws;
   }
@@ -396,7 +402,7 @@ bool cg_check(IrModule *m, const CheckOpts *o0, const char *name) {
   const IrFunc *f = ir_func_find(m, o.fn);
   if (!f) return printf("  %s: no function %s\n", name, o.fn), false;
   Exec x;
-  if (!exec_build(&x, m, o.opt, o.cpu, o.no_vnni, o.fn)) return printf("  %s: compilation failed\n", name), false;
+  if (!exec_build(&x, m, &o, o.fn)) return printf("  %s: compilation failed\n", name), false;
 
   int ng = m->nglobals, ni = 0, nr = f->nrets;
   for (int i = 0; i < f->n; i++)

@@ -32,9 +32,11 @@ typedef struct CheckOpts {
   const char *cpu;
   /* int8 tests: integer inputs span their type's whole range (its two ends
    * one time in four) instead of [0, label_max); int8 products in the
-   * portable code, as --no-vnni asks. */
+   * portable code, as --no-vnni asks; the module built for a generic x86-64
+   * (--cpu=generic, SSE2 tiles) and run here. */
   bool full_ints;
   bool no_vnni;
+  bool generic;
 } CheckOpts;
 
 /* Counters the test runtime hooks keep (reset by each check). */
@@ -54,11 +56,12 @@ extern void (*hk_parallel_for)(NnrtBody body, void *ctx, int64_t n, int64_t grai
  * compile failure. */
 bool cg_check(IrModule *m, const CheckOpts *o, const char *name);
 
-/* Builds and JIT-compiles m at -O opt for this machine (int8 products
- * portable with no_vnni); returns the address of symbol `sym` (NULL on
- * failure). The JIT lives until jit_release. */
+/* Builds and JIT-compiles m at -O opt for this machine; returns the
+ * address of symbol `sym` (NULL on failure). The JIT lives until
+ * jit_release. jit_lookup_cg takes the backend's options (their opt_level,
+ * cpu_native and no_vnni; m NULL: a symbol of the module built last). */
 void *jit_lookup(IrModule *m, int opt, const char *sym);
-void *jit_lookup_opts(IrModule *m, int opt, bool no_vnni, const char *sym);
+void *jit_lookup_cg(IrModule *m, const CgOptions *o, const char *sym);
 void jit_release(void);
 
 /* Test bookkeeping: EXPECT prints the failing condition. */

@@ -12,13 +12,16 @@
 
 #include "harness.h"
 
-/* Both dot paths at -O2 (and the VNNI one at -O0 once per group). */
+/* Every dot path at -O2: vpdpbusd (when this CPU has AVX-512 VNNI), the
+ * portable code with this CPU's tiles, and with generic x86-64 tiles. */
 static void check_paths(IrModule *m, CheckOpts o, const char *what) {
+  static const char *const paths[3] = {"vnni if the CPU has it", "portable", "portable, generic x86-64"};
   char name[200];
-  for (int portable = 0; portable < 2; portable++) {
-    o.no_vnni = portable;
+  for (int path = 0; path < 3; path++) {
+    o.no_vnni = path > 0;
+    o.generic = path == 2;
     o.full_ints = true;
-    snprintf(name, sizeof name, "%s (%s)", what, portable ? "portable" : "vnni if the CPU has it");
+    snprintf(name, sizeof name, "%s (%s)", what, paths[path]);
     EXPECT(cg_check(m, &o, name), "%s", name);
   }
 }
@@ -120,7 +123,8 @@ typedef int64_t (*WsFn)(const int64_t *);
 /* Runs m's forward once on args (inputs then outputs), compiled with or
  * without VNNI; false when it does not compile. */
 static bool run(IrModule *m, bool no_vnni, void **args) {
-  StepFn fn = (StepFn)(uintptr_t)jit_lookup_opts(m, 2, no_vnni, "nnc_forward");
+  CgOptions o = {.opt_level = 2, .cpu_native = true, .no_vnni = no_vnni};
+  StepFn fn = (StepFn)(uintptr_t)jit_lookup_cg(m, &o, "nnc_forward");
   WsFn ws = fn ? (WsFn)(uintptr_t)jit_lookup(NULL, 0, "nnc_forward_workspace") : NULL;
   if (!ws) return false;
   int64_t syms[1] = {0};
