@@ -18,7 +18,7 @@
 static bool pass_prune_infer_only(IrModule *m, PassCtx *ctx) { return !ctx->infer || prune_graph(m, ctx); }
 
 const PassInfo pass_table[] = {
-    {"prune", "--infer: keep only forward and what it reads (prune_graph.c) [temporary entry, see above]",
+    {"prune", "with --infer: keep only forward, the scan bodies it runs and the globals it reads (prune_graph.c)",
      pass_prune_infer_only, NULL, NULL},
     {"quantize", "int8 quantization: post-training (int8) or fake-quant for quantization-aware training (qat)",
      pass_quantize,

@@ -3,8 +3,8 @@
  *   <prog> train | eval | predict | bench | profile | data | sample [options]
  *   <prog> --help | --version
  *
- * An inference binary (nnc build --infer: NnrtModel.inference) has the
- * commands whose `infer` summary is set below: no train or profile.
+ * An inference binary (nnc build --infer: NnrtModel.inference) has no
+ * train or profile (CMD_TRAINING_ONLY).
  *
  * Options are declared once, in OPTIONS below: name, value placeholder, the
  * commands that take them, and the help line; parsing, the "not an option of
@@ -126,28 +126,32 @@ static const struct {
 #undef X
 };
 
+/* The commands an inference binary (nnc build --infer) lacks: it has no
+ * train_step. */
+enum { CMD_TRAINING_ONLY = CMD_TRAIN | CMD_PROFILE };
+
 static const struct {
   const char *name;
   unsigned bit;
   const char *summary;
-  const char *infer; /* the summary in an inference binary; NULL: it has no such command */
+  const char *infer; /* the summary in an inference binary where it differs, else NULL */
 } cmds[] = {
     {"train", CMD_TRAIN, "train the model, then report loss and accuracy on the test set", NULL},
     {"eval", CMD_EVAL, "loss, accuracy and a per-class report of a checkpoint on the test set",
-     "accuracy and a per-class report on the test set"},
-    {"predict", CMD_PREDICT, "print one prediction per input row (the class, its name, --proba: probabilities)",
-     "print one prediction per input row (the class, its name, --proba: probabilities)"},
+     "loss, accuracy and a per-class report on the test set"},
+    {"predict", CMD_PREDICT, "print one prediction per input row (the class, its name, --proba: probabilities)", NULL},
     {"bench", CMD_BENCH, "time train_step alone (ms per step, samples/s) on the training data",
      "time the forward pass (ms per step, samples/s) on the training data"},
     {"profile", CMD_PROFILE, "time train_step kernel by kernel: bytes, FLOPs, GB/s against a measured triad", NULL},
-    {"data", CMD_DATA, "show the data set: sizes, classes, majority rate, decoded samples",
-     "show the data set: sizes, classes, majority rate, decoded samples"},
-    {"sample", CMD_SAMPLE, "generate text with a character model, continuing a prompt",
-     "generate text with a character model, continuing a prompt"},
+    {"data", CMD_DATA, "show the data set: sizes, classes, majority rate, decoded samples", NULL},
+    {"sample", CMD_SAMPLE, "generate text with a character model, continuing a prompt", NULL},
 };
 
 /* The summary of command i in model m's binary; NULL when it lacks it. */
-static const char *cmd_summary(size_t i, const NnrtModel *m) { return m->inference ? cmds[i].infer : cmds[i].summary; }
+static const char *cmd_summary(size_t i, const NnrtModel *m) {
+  if (!m->inference) return cmds[i].summary;
+  return cmds[i].bit & CMD_TRAINING_ONLY ? NULL : cmds[i].infer ? cmds[i].infer : cmds[i].summary;
+}
 
 /* The text data sets, printed as is after the data command's options. */
 static const char text_spec_help[] =
@@ -539,10 +543,17 @@ int main(int argc, char **argv) {
     } else if (strcmp(c, cmds[i].name) == 0) {
       cmd = cmds[i].bit;
     }
-  if (!cmd)
-    return usage_error(prog, NULL, "unknown command '%s'; the commands are %s", c,
-                       m->inference ? "eval, predict, bench, data and sample"
-                                    : "train, eval, predict, bench, profile, data and sample");
+  if (!cmd) {
+    char list[256] = ""; /* "train, eval, ... and sample": the commands this binary has */
+    size_t n = 0, at = 0, k = 0;
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+      n += cmd_summary(i, m) != NULL;
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+      if (cmd_summary(i, m) && at < sizeof list)
+        at += (size_t)snprintf(list + at, sizeof list - at, "%s%s", k++ == 0 ? "" : k == n ? " and " : ", ",
+                               cmds[i].name);
+    return usage_error(prog, NULL, "unknown command '%s'; the commands are %s", c, list);
+  }
 
   RtOptions o = {0};
   o.prog = prog;
