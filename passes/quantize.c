@@ -84,7 +84,8 @@ static int quant_weight(Qat *q, const IrNode *n, int side, int w) {
   const Type *t = &q->f->nodes[w].ty;
   int axes[IR_MAX_RANK], naxes = 0, r = t->sh.rank;
   if (n->op == OP_CONV2D) { /* [O, I, kh, kw]: per O */
-    for (int i = 1; i < r; i++) axes[naxes++] = i;
+    for (int i = 1; i < r; i++)
+      axes[naxes++] = i;
   } else { /* matmul: the K axis of a [.., M, K] (ta) or [.., K, N] (tb) operand */
     bool transposed = side == 0 ? n->at.ta : n->at.tb;
     axes[naxes++] = (side == 0) != transposed ? r - 1 : r - 2;
@@ -99,7 +100,8 @@ static int observer(Qat *q, const char *name) {
   int g = ir_global_find(q->m, name);
   Type t = {.dt = DT_F32};
   if (g < 0)
-    return ir_global_add(q->m, (IrGlobal){.name = name, .kind = GLOBAL_STATS, .ty = t, .init = NNRT_INIT_ZEROS, .loc = q->loc});
+    return ir_global_add(
+        q->m, (IrGlobal){.name = name, .kind = GLOBAL_STATS, .ty = t, .init = NNRT_INIT_ZEROS, .loc = q->loc});
   if (q->m->globals[g].kind != GLOBAL_STATS || !ir_type_eq(&q->m->globals[g].ty, &t)) {
     diag_error(q->d, q->loc, "quantize: the activation observer @%s would clash with a global of that name", name);
     return -1;
@@ -113,7 +115,8 @@ static int quant_act(Qat *q, int x, int g) {
   int s = ir_global_ref(q->f, g, q->loc);
   if (q->train) {
     int axes[IR_MAX_RANK], r = q->f->nodes[x].ty.sh.rank;
-    for (int i = 0; i < r; i++) axes[i] = i;
+    for (int i = 0; i < r; i++)
+      axes[i] = i;
     int batch = op2(q, OP_DIV, max_abs(q, x, axes, r, 0), scalar(q, QUANT_A_LEVEL));
     int ema = op2(q, OP_ADD, op2(q, OP_MUL, s, scalar(q, 1 - QUANT_OBSERVER_MOMENTUM)),
                   op2(q, OP_MUL, batch, scalar(q, QUANT_OBSERVER_MOMENTUM)));
@@ -141,7 +144,8 @@ static int weight_side(const IrModule *m, const IrNode *nodes, const IrNode *n) 
 
 static int count_candidates(const IrModule *m, const IrFunc *f) {
   int n = 0;
-  for (int i = 0; i < f->n; i++) n += weight_side(m, f->nodes, &f->nodes[i]) >= 0;
+  for (int i = 0; i < f->n; i++)
+    n += weight_side(m, f->nodes, &f->nodes[i]) >= 0;
   return n;
 }
 
@@ -161,7 +165,8 @@ static bool rewrite(IrModule *m, IrFunc *f, bool train, Diag *d) {
   int nseen = 0;
   for (int i = 0; i < n; i++) {
     IrNode nd = old[i];
-    for (int k = 0; k < nd.nargs; k++) nd.args[k] = map[nd.args[k]];
+    for (int k = 0; k < nd.nargs; k++)
+      nd.args[k] = map[nd.args[k]];
     nd.group = nd.slot = nd.offset = -1;
     int side = ok ? weight_side(m, old, &old[i]) : -1;
     if (side >= 0) {
@@ -169,12 +174,14 @@ static bool rewrite(IrModule *m, IrFunc *f, bool train, Diag *d) {
       /* The k-th contraction of this weight in f gets observer .k (k > 1). */
       const char *wname = old[old[i].args[side]].at.name;
       int uses = 1;
-      for (int s = 0; s < nseen; s++) uses += !strcmp(seen[s], wname);
+      for (int s = 0; s < nseen; s++)
+        uses += !strcmp(seen[s], wname);
       seen[nseen++] = wname;
       const char *oname = uses == 1 ? arena_printf(m->arena, "%s%s", wname, QUANT_ACT_SCALE_SUFFIX)
                                     : arena_printf(m->arena, "%s%s.%d", wname, QUANT_ACT_SCALE_SUFFIX, uses);
       int g = observer(&q, oname);
-      if (g < 0) ok = false;
+      if (g < 0)
+        ok = false;
       else {
         nd.args[side] = quant_weight(&q, &nd, side, nd.args[side]);
         nd.args[1 - side] = quant_act(&q, nd.args[1 - side], g);
@@ -182,7 +189,8 @@ static bool rewrite(IrModule *m, IrFunc *f, bool train, Diag *d) {
     }
     map[i] = ir_append(f, &nd);
   }
-  for (int r = 0; r < nrets; r++) ir_ret(f, map[rets[r]]);
+  for (int r = 0; r < nrets; r++)
+    ir_ret(f, map[rets[r]]);
   free(map);
   free(seen);
   return ok;

@@ -38,7 +38,7 @@
 #define QUANT_A_QMAX 255.0
 #define QUANT_A_LEVEL 127.0
 #define QUANT_SCALE_MIN 1.1920928955078125e-07 /* torch.finfo(torch.float32).eps */
-#define QUANT_OBSERVER_MOMENTUM 0.01         /* torch's MovingAverageMinMaxObserver */
+#define QUANT_OBSERVER_MOMENTUM 0.01           /* torch's MovingAverageMinMaxObserver */
 #define QUANT_ACT_SCALE_SUFFIX ".act_scale"
 
 /* Checks a --quantize value (int8 or qat): false with a message in err

@@ -54,7 +54,8 @@ static void quant_check(const QuantCase *c) {
   if (y < 0) abort();
   int w = ir_input(f, "w", c->x, L0);
   Attrs all = {.naxes = c->x.sh.rank};
-  for (int i = 0; i < c->x.sh.rank; i++) all.axes[i] = i;
+  for (int i = 0; i < c->x.sh.rank; i++)
+    all.axes[i] = i;
   int prod = ir_op2(f, OP_MUL, y, w, L0);
   int loss = ir_emit(f, OP_SUM, &prod, 1, &all, NULL, L0, NULL);
   int grads[2];
@@ -65,16 +66,20 @@ static void quant_check(const QuantCase *c) {
   double *in[3] = {alloc_for(&c->x), alloc_for(&c->s), alloc_for(&c->x)};
   double *out[3] = {alloc_for(&(Type){0}), alloc_for(&c->x), alloc_for(&c->s)};
   double *tmp[3] = {alloc_for(&(Type){0}), alloc_for(&c->x), alloc_for(&c->s)};
-  for (int64_t j = 0; j < ns; j++) in[1][j] = urand(c->scale_lo, c->scale_hi);
+  for (int64_t j = 0; j < ns; j++)
+    in[1][j] = urand(c->scale_lo, c->scale_hi);
   int inside = 0, clamped = 0;
   for (int64_t j = 0; j < nx; j++) {
     double sj = in[1][scale_index(&c->x, &c->s, j)], u;
-    do u = urand(c->qmin - c->span, c->qmax + c->span);
+    do
+      u = urand(c->qmin - c->span, c->qmax + c->span);
     while (fabs(u - floor(u) - 0.5) < 0.1);
     in[0][j] = (u - c->zero) * sj;
     double q = nearbyint(u);
-    if (q >= c->qmin && q <= c->qmax) inside++;
-    else clamped++;
+    if (q >= c->qmin && q <= c->qmax)
+      inside++;
+    else
+      clamped++;
     in[2][j] = urand(-1, 1);
   }
   bool ok = verify(m) && run(f, NULL, in, out);
@@ -97,19 +102,22 @@ static void quant_check(const QuantCase *c) {
     in[0][j] = keep;
     flat = fmax(flat, fabs(lp - lm) / (2 * h));
   }
-  for (int64_t j = 0; j < ns; j++) sgrad = fmax(sgrad, fabs(out[2][j]));
+  for (int64_t j = 0; j < ns; j++)
+    sgrad = fmax(sgrad, fabs(out[2][j]));
   /* simplify must not change a result. */
   double sdiff = 0;
   if (ok) {
     pass_simplify(m, &(PassCtx){0});
     ok = verify(m) && run(f, NULL, in, tmp);
-    for (int64_t j = 0; ok && j < nx; j++) sdiff = fmax(sdiff, fabs(tmp[1][j] - out[1][j]));
+    for (int64_t j = 0; ok && j < nx; j++)
+      sdiff = fmax(sdiff, fabs(tmp[1][j] - out[1][j]));
     sdiff = fmax(sdiff, fabs(tmp[0][0] - out[0][0]));
   }
   result(ok && worst <= 1e-6 && flat < 1e-9 && sgrad == 0 && sdiff == 0 && inside > 0 && clamped > 0,
-         "grad fake_quant %-28s STE rel err %.1e, steps flat (%.0e), d/ds 0, %d in range, %d clamped", c->name,
-         worst, flat, inside, clamped);
-  for (int i = 0; i < 3; i++) free(in[i]), free(out[i]), free(tmp[i]);
+         "grad fake_quant %-28s STE rel err %.1e, steps flat (%.0e), d/ds 0, %d in range, %d clamped", c->name, worst,
+         flat, inside, clamped);
+  for (int i = 0; i < 3; i++)
+    free(in[i]), free(out[i]), free(tmp[i]);
   arena_free(a);
 }
 
@@ -124,5 +132,6 @@ void quant_checks(void) {
       /* a narrow asymmetric range: most levels clamp */
       {"4-bit [B,3] Z=3 per column", T(F, 2, B, 3), T(F, 1, 3), 0.5, 2, 3, -8, 7, 6},
   };
-  for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) quant_check(&cases[k]);
+  for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++)
+    quant_check(&cases[k]);
 }
