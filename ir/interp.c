@@ -144,6 +144,17 @@ static void wrap_i32(Val *o) {
   for (int64_t k = 0; k < o->n; k++) o->v[k] = ir_dtype_convert(o->v[k], DT_I64, DT_I32);
 }
 
+/* fake_quant: the integer level q = round_half_even(x / s) + Z (nearbyint
+ * in the default rounding mode), clamped to [qmin, qmax], back to the real
+ * line; fake_quant_grad passes dy where q lies in the range (PyTorch's
+ * fake_quantize_per_tensor_affine and _per_channel_affine, forward and
+ * backward). A NaN x gives NaN and no gradient. */
+static double fake_quant(const IrNode *n, double x, double s, double dy) {
+  double z = n->at.value, q = nearbyint(x / s) + z;
+  if (n->op == OP_FAKE_QUANT_GRAD) return n->at.qmin <= q && q <= n->at.qmax ? dy : 0;
+  return ((q < n->at.qmin ? n->at.qmin : q > n->at.qmax ? n->at.qmax : q) - z) * s;
+}
+
 /* Elementwise ops (where and dequantize are the ternary ones), and
  * broadcast (a unary op whose operand is stretched). */
 static void run_elementwise(Interp *in, const IrNode *n, Val *o) {
@@ -159,6 +170,13 @@ static void run_elementwise(Interp *in, const IrNode *n, Val *o) {
       if (n->op == OP_DEQUANTIZE) o->v[k] = dequantize_one(x, y, z);
       else o->v[k] = x != 0 ? y : z; /* where */
     }
+    return;
+  }
+  if (n->op == OP_FAKE_QUANT || n->op == OP_FAKE_QUANT_GRAD) {
+    const Val *s = &in->vals[n->args[1]], *dy = n->nargs == 3 ? &in->vals[n->args[2]] : a;
+    bcast_strides(s, o, sb);
+    for (int64_t k = 0; k < o->n; k++) /* x and dy have the result's shape */
+      o->v[k] = fake_quant(n, a->v[k], s->v[bcast_index(k, o, sb)], dy->v[k]);
     return;
   }
   if (n->nargs == 2) {

@@ -173,6 +173,7 @@ typedef struct Attrs {
   const char *body; /* scan: the step function's name */
   int ncarry, nseq, reverse;
   int salt;
+  double qmin, qmax; /* fake_quant's integer range (value: its zero point) */
 } Attrs;
 
 struct IrNode;

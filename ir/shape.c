@@ -166,6 +166,31 @@ RULE(shape_where) {
   return true;
 }
 
+/* fake_quant(x, s) and fake_quant_grad(x, s, dy): float x, a scale that
+ * broadcasts to x (per tensor or per channel), dy of x's type; the result
+ * has x's type. The levels are integers qmin <= value (the zero point) <=
+ * qmax within 2^24, so that f32 holds every level and level sum exactly. */
+RULE(shape_fake_quant) {
+  char b1[IR_TYPE_STRLEN], b2[IR_TYPE_STRLEN];
+  if (!need_f32(m, &in[0], "fake_quant's input", err, errlen)) return false;
+  if (in[1].dt != DT_F32 || !ir_broadcasts_to(&in[1].sh, &in[0].sh))
+    return ir_shape_fail(err, errlen, "fake_quant's scale must be a float tensor that broadcasts to its input %s, got %s",
+                         ts(m, &in[0], b1), ts(m, &in[1], b2));
+  if (nin == 3 && !ir_type_eq(&in[2], &in[0]))
+    return ir_shape_fail(err, errlen, "fake_quant_grad's gradient must have its input's type %s, got %s",
+                         ts(m, &in[0], b1), ts(m, &in[2], b2));
+  const double lim = 16777216.0, lv[3] = {at->qmin, at->value, at->qmax};
+  for (int i = 0; i < 3; i++)
+    if (!(lv[i] >= -lim && lv[i] <= lim) || lv[i] != (double)(int64_t)lv[i])
+      return ir_shape_fail(err, errlen, "fake_quant's qmin, qmax and zero point (value) must be integers within 2^24, "
+                           "got qmin=%g qmax=%g value=%g", at->qmin, at->qmax, at->value);
+  if (!(at->qmin < at->qmax && at->qmin <= at->value && at->value <= at->qmax))
+    return ir_shape_fail(err, errlen, "fake_quant needs qmin < qmax and the zero point (value) between them, got "
+                         "qmin=%g qmax=%g value=%g", at->qmin, at->qmax, at->value);
+  *out = in[0];
+  return true;
+}
+
 RULE(shape_unary) {
   (void)nin, (void)at;
   if (!need_f32(m, &in[0], "this operation", err, errlen)) return false;

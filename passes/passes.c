@@ -6,6 +6,8 @@
  * print, and time it. */
 #include "passes.h"
 
+#include "quantize.h"
+
 #include <string.h>
 #include <time.h>
 
@@ -18,6 +20,11 @@ static bool pass_prune_infer_only(IrModule *m, PassCtx *ctx) { return !ctx->infe
 const PassInfo pass_table[] = {
     {"prune", "with --infer: keep only forward, the scan bodies it runs and the globals it reads (prune_graph.c)",
      pass_prune_infer_only, NULL, NULL},
+    {"quantize", "int8 quantization: post-training (int8) or fake-quant for quantization-aware training (qat)",
+     pass_quantize,
+     "<mode>: int8 (post-training int8 of a trained checkpoint) or qat (fake_quant on the weights and activations "
+     "of dense and conv2d layers, trained with a straight-through gradient; the same as --qat); default: off",
+     quantize_check_option},
     {"autodiff", "build train_step: eval_step (loss_step if any) + backward pass + optimizer update", pass_autodiff, NULL, NULL},
     {"simplify", "fold constants, algebraic identities, CSE, DCE", pass_simplify, NULL, NULL},
     {"dce", "remove nodes no result or store needs; renumber compactly", pass_dce, NULL, NULL},
@@ -30,7 +37,7 @@ const PassInfo pass_table[] = {
 };
 const int pass_count = (int)(sizeof pass_table / sizeof pass_table[0]);
 
-const char *const pass_default_pipeline[] = {"prune", "autodiff", "simplify", "fuse", "plan-memory"};
+const char *const pass_default_pipeline[] = {"prune", "quantize", "autodiff", "simplify", "fuse", "plan-memory"};
 const int pass_default_pipeline_len = (int)(sizeof pass_default_pipeline / sizeof pass_default_pipeline[0]);
 
 const PassInfo *pass_find(const char *name) {

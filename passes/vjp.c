@@ -64,6 +64,15 @@ void vjp_where(AdCtx *c, const IrNode *n, int dy, int *grads) {
   }
 }
 
+/* The straight-through estimator (Bengio et al. 2013; PyTorch's fake
+ * quantization backward): the rounding counts as the identity, so dx = dy
+ * where the level is in range and 0 where it is clamped; the scale, which
+ * the quantize pass computes from the weights or an observer, gets none. */
+void vjp_fake_quant(AdCtx *c, const IrNode *n, int dy, int *grads) {
+  grads[0] = c->need[0] ? ad_opn(c, OP_FAKE_QUANT_GRAD, (int[]){n->args[0], n->args[1], dy}, 3, &n->at) : -1;
+  grads[1] = -1;
+}
+
 /* ---- unary ---- */
 
 void vjp_neg(AdCtx *c, const IrNode *n, int dy, int *grads) {

@@ -202,6 +202,10 @@ const char *rt_meta_get(const RtMeta *m, const char *key); /* NULL if absent */
  * sample and --init load both. */
 #define RT_LOAD_PARAMS ((1u << NNRT_PARAM) | (1u << NNRT_STATS))
 #define RT_LOAD_STATE (1u << NNRT_STATE)
+/* With it, statistics the file lacks keep their initial values (a note on
+ * stderr names them): --init, so that a model with more statistics (--qat's
+ * activation observers) fine-tunes from a checkpoint of the plain one. */
+#define RT_LOAD_STATS_OPTIONAL (1u << 8)
 
 /* Writes every global plus meta, atomically (temp file, fsync, rename, fsync
  * of the directory): a crash leaves the old checkpoint or the new one. */

@@ -317,6 +317,10 @@ int rt_st_load(const char *path, const NnrtModel *m, RtGlobals *g, unsigned kind
       if (strcmp(ents[i].name, t->name) == 0) match[k] = &ents[i];
     char want[160], got[160];
     rt_shape_str(want, sizeof want, t->rank, t->dims);
+    if (!match[k] && t->kind == NNRT_STATS && (kinds & RT_LOAD_STATS_OPTIONAL)) {
+      fprintf(stderr, "note: %s has no statistic '%s'; it starts from its initial value\n", path, t->name);
+      continue;
+    }
     if (!match[k]) {
       rt_fail(e, RT_EXIT_USAGE, "%s: offset 8: the header has no tensor '%s' (%s %s)%s", path, t->name,
               rt_dtype_name(t->dtype), want,

@@ -163,6 +163,24 @@ static LLVMValueRef ew_pow(CgCtx *cx, const IrNode *n, LLVMValueRef *a) {
   return cg_intrinsic(cx, "llvm.pow", args, 2);
 }
 
+/* fake_quant and its gradient as the interpreter defines them: the level
+ * q = roundeven(x / s) + Z in f32 (exact: levels are integers within 2^24),
+ * clamped by ordered compares so that a NaN stays NaN, as selects that
+ * vectorize to a round, compares and blends. */
+static LLVMValueRef ew_fake_quant(CgCtx *cx, const IrNode *n, LLVMValueRef *a) {
+  LLVMBuilderRef b = cx->b;
+  LLVMValueRef r = LLVMBuildFDiv(b, a[0], a[1], ""), z = cg_f32(cx, n->at.value);
+  LLVMValueRef q = LLVMBuildFAdd(b, cg_intrinsic(cx, "llvm.roundeven", &r, 1), z, "");
+  LLVMValueRef lo = cg_f32(cx, n->at.qmin), hi = cg_f32(cx, n->at.qmax);
+  if (n->op == OP_FAKE_QUANT_GRAD) {
+    LLVMValueRef in = LLVMBuildAnd(b, LLVMBuildFCmp(b, LLVMRealOGE, q, lo, ""), LLVMBuildFCmp(b, LLVMRealOLE, q, hi, ""), "");
+    return LLVMBuildSelect(b, in, a[2], cg_f32(cx, 0), "");
+  }
+  q = LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOLT, q, lo, ""), lo, q, "");
+  q = LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOGT, q, hi, ""), hi, q, "");
+  return LLVMBuildFMul(b, LLVMBuildFSub(b, q, z, ""), a[1], "");
+}
+
 /* ir_dtype_convert's rules: float -> int truncates and saturates (the
  * llvm.fpto[su]i.sat intrinsics, NaN to 0; a plain fptosi is poison out of
  * range), int -> int wraps or extends by the source's signedness, int ->
@@ -221,6 +239,7 @@ static const EwFn ew_table[OP_COUNT] = {
     [OP_SQRT] = ew_sqrt, [OP_SIGMOID] = ew_sigmoid, [OP_TANH] = ew_tanh, [OP_POW] = ew_pow,   [OP_GELU] = ew_gelu,
     [OP_LEAKY_RELU] = ew_leaky_relu, [OP_ELU] = ew_elu, [OP_SILU] = ew_silu, [OP_SOFTPLUS] = ew_softplus,
     [OP_QUANTIZE] = ew_quantize, [OP_DEQUANTIZE] = ew_dequantize,
+    [OP_FAKE_QUANT] = ew_fake_quant, [OP_FAKE_QUANT_GRAD] = ew_fake_quant,
 };
 
 LLVMValueRef cg_ew_op(CgCtx *cx, const IrNode *n, const IrNode *args, LLVMValueRef *a) {

@@ -292,6 +292,12 @@ IrModule *build_every_op(Arena *a) {
   int qi = emit(f, OP_QUANTIZE, (int[]){img, c}, 2, (Attrs){.value = 3}, &qimg);
   int qf = ir_input(f, "qf", T(DT_I8, 4, D(3), D(2), D(3), D(3)), L0);
   ir_ret(f, emit(f, OP_QCONV2D, (int[]){qi, qf}, 2, (Attrs){.value = 3, .stride = 2, .pad = 1}, NULL));
+  /* Fake quantization per output channel of w ([1,4] scales), and its
+   * straight-through gradient. */
+  Attrs fq = {.value = 0, .qmin = -127, .qmax = 127};
+  int sw = emit(f, OP_MAX, &w, 1, (Attrs){.naxes = 1, .axes = {0}, .keepdims = 1}, NULL);
+  int wq = emit(f, OP_FAKE_QUANT, (int[]){w, sw}, 2, fq, NULL);
+  ir_ret(f, emit(f, OP_FAKE_QUANT_GRAD, (int[]){w, sw, wq}, 3, fq, NULL));
   /* A scan over the rows of img with the body cell(h, x_t) -> (h + x_t, h). */
   IrFunc *cell = ir_func_new(m, "cell");
   Type row = T(DT_F32, 3, D(2), D(6), D(6));

@@ -84,5 +84,6 @@ static inline double rel_err(double a, double n) {
 void mlp_checks(void);  /* test_gradcheck_mlp.c */
 void scan_checks(void); /* test_gradcheck_scan.c */
 void loss_checks(void); /* test_gradcheck_loss.c */
+void quant_checks(void); /* test_gradcheck_quant.c */
 
 #endif
