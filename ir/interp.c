@@ -161,6 +161,14 @@ static void run_elementwise(Interp *in, const IrNode *n, Val *o) {
   const Val *a = &in->vals[n->args[0]];
   int64_t sa[IR_MAX_RANK], sb[IR_MAX_RANK];
   bcast_strides(a, o, sa);
+  /* Before the ternary ops: fake_quant_grad has three operands too. */
+  if (n->op == OP_FAKE_QUANT || n->op == OP_FAKE_QUANT_GRAD) {
+    const Val *s = &in->vals[n->args[1]], *dy = n->nargs == 3 ? &in->vals[n->args[2]] : a;
+    bcast_strides(s, o, sb);
+    for (int64_t k = 0; k < o->n; k++) /* x and dy have the result's shape */
+      o->v[k] = fake_quant(n, a->v[k], s->v[bcast_index(k, o, sb)], dy->v[k]);
+    return;
+  }
   if (n->nargs == 3) {
     const Val *b = &in->vals[n->args[1]], *c = &in->vals[n->args[2]];
     int64_t sc[IR_MAX_RANK];
@@ -170,13 +178,6 @@ static void run_elementwise(Interp *in, const IrNode *n, Val *o) {
       if (n->op == OP_DEQUANTIZE) o->v[k] = dequantize_one(x, y, z);
       else o->v[k] = x != 0 ? y : z; /* where */
     }
-    return;
-  }
-  if (n->op == OP_FAKE_QUANT || n->op == OP_FAKE_QUANT_GRAD) {
-    const Val *s = &in->vals[n->args[1]], *dy = n->nargs == 3 ? &in->vals[n->args[2]] : a;
-    bcast_strides(s, o, sb);
-    for (int64_t k = 0; k < o->n; k++) /* x and dy have the result's shape */
-      o->v[k] = fake_quant(n, a->v[k], s->v[bcast_index(k, o, sb)], dy->v[k]);
     return;
   }
   if (n->nargs == 2) {
