@@ -280,6 +280,7 @@ static void print_train(FILE *out, const IrTrain *t) {
   /* Written only when set, so modules without them print as before. */
   if (t->schedule) fputs(", schedule=", out), print_word(out, t->schedule);
   if (t->early_stop) fputs(", early_stop=", out), print_word(out, t->early_stop);
+  if (t->prune) fputs(", prune=", out), print_word(out, t->prune);
   fputs("}\n", out);
 }
 

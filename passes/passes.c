@@ -5,11 +5,19 @@
  * flat loop, QBE-style: run a pass, then (as the context asks) verify,
  * print, and time it. */
 #include "passes.h"
+#include "prune.h"
 
 #include <string.h>
 #include <time.h>
 
 const PassInfo pass_table[] = {
+    {"prune", "magnitude pruning: masks trained into the weights (unstructured), or units removed (structured)",
+     pass_prune,
+     "unstructured:S[,start=N][,end=N][,every=N][,params=GLOB|GLOB...] (sparsity S in (0,1) reached gradually "
+     "from step start to end, masks recomputed every N steps; N a step count or, with a decimal point, a fraction "
+     "of training; defaults start=0, end=0.75, every=0.01, params: the weights of dense, conv and recurrent "
+     "layers) or structured:R (remove the fraction R of units)",
+     prune_check_option},
     {"autodiff", "build train_step: eval_step (loss_step if any) + backward pass + optimizer update", pass_autodiff, NULL, NULL},
     {"simplify", "fold constants, algebraic identities, CSE, DCE", pass_simplify, NULL, NULL},
     {"dce", "remove nodes no result or store needs; renumber compactly", pass_dce, NULL, NULL},
@@ -22,7 +30,7 @@ const PassInfo pass_table[] = {
 };
 const int pass_count = (int)(sizeof pass_table / sizeof pass_table[0]);
 
-const char *const pass_default_pipeline[] = {"autodiff", "simplify", "fuse", "plan-memory"};
+const char *const pass_default_pipeline[] = {"prune", "autodiff", "simplify", "fuse", "plan-memory"};
 const int pass_default_pipeline_len = (int)(sizeof pass_default_pipeline / sizeof pass_default_pipeline[0]);
 
 const PassInfo *pass_find(const char *name) {

@@ -197,10 +197,10 @@ typedef struct RtMeta {
 void rt_meta_set(RtMeta *m, const char *key, const char *value);
 const char *rt_meta_get(const RtMeta *m, const char *key); /* NULL if absent */
 
-/* Kinds to load: a bit per NNRT_PARAM / NNRT_STATE / NNRT_STATS. The
- * model is its parameters and its layers' statistics: eval, predict,
- * sample and --init load both. */
-#define RT_LOAD_PARAMS ((1u << NNRT_PARAM) | (1u << NNRT_STATS))
+/* Kinds to load: a bit per NNRT_PARAM / NNRT_STATE / NNRT_STATS /
+ * NNRT_MASK. The model is its parameters, its layers' statistics and its
+ * pruning masks: eval, predict, sample and --init load them all. */
+#define RT_LOAD_PARAMS ((1u << NNRT_PARAM) | (1u << NNRT_STATS) | (1u << NNRT_MASK))
 #define RT_LOAD_STATE (1u << NNRT_STATE)
 
 /* Writes every global plus meta, atomically (temp file, fsync, rename, fsync

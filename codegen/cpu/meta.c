@@ -26,7 +26,7 @@ LLVMTypeRef cg_meta_types(CgCtx *cx, LLVMTypeRef *tensor, LLVMTypeRef *func) {
   }
   LLVMTypeRef mt = LLVMGetTypeByName2(cx->llc, "nnrt.model");
   if (!mt) {
-    LLVMTypeRef mf[] = {i32, p, i32, p, i32, p, fn, fn, fn, i32, i32, f64, f64, f64, f64, f64, f64, i32, i32, p, i64, p, p};
+    LLVMTypeRef mf[] = {i32, p, i32, p, i32, p, fn, fn, fn, i32, i32, f64, f64, f64, f64, f64, f64, i32, i32, p, i64, p, p, p};
     mt = LLVMStructCreateNamed(cx->llc, "nnrt.model");
     LLVMStructSetBody(mt, mf, sizeof mf / sizeof *mf, 0);
   }
@@ -200,7 +200,8 @@ void cg_emit_meta(CgCtx *cx, const CgStep steps[3]) {
                       str(cx, t->data),
                       LLVMConstInt(cx->t_i64, t->seed, 0),
                       str(cx, t->schedule),
-                      str(cx, t->early_stop)};
+                      str(cx, t->early_stop),
+                      str(cx, t->prune)};
   LLVMValueRef g = LLVMAddGlobal(cx->mod, mt, "nnrt_model");
   LLVMSetInitializer(g, LLVMConstNamedStruct(mt, v, sizeof v / sizeof *v));
   LLVMSetGlobalConstant(g, 1);
