@@ -124,6 +124,7 @@ int rt_eval(const NnrtModel *m, const RtOptions *o, RtError *e) {
     printf("test_loss: %.4f (%" PRId64 " samples)\n", rt_metrics_loss(&mt), mt.samples);
   else
     printf("test_loss: %.4f - test_acc: %.4f (%" PRId64 " samples)\n", rt_metrics_loss(&mt), acc, mt.samples);
+  rt_prune_report(stdout, m, &s.g);
   if (cm) {
     char dirbuf[RT_PATH_MAX];
     const char *dir = rt_data_dir(o->data_dir, m->dataset, dirbuf, sizeof dirbuf, e);
