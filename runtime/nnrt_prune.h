@@ -34,12 +34,14 @@ typedef struct NnrtPruneSpec {
   char params[512]; /* "" for the default */
 } NnrtPruneSpec;
 
-/* One "key=value" number of the spec at s[0..n): 0, or -1 with a message. */
-static inline int nnrt_prune_at(const char *key, const char *s, size_t n, NnrtPruneAt *out, char *err, size_t size) {
+/* One "key=value" number of the spec text at s[0..n): 0, or -1 with a
+ * message. */
+static inline int nnrt_prune_at(const char *text, const char *key, const char *s, size_t n, NnrtPruneAt *out, char *err,
+                                size_t size) {
   char buf[64], *end;
   if (n == 0 || n >= sizeof buf) {
-    snprintf(err, size, "--prune: %s needs a number of steps or a fraction of training, like %s=1000 or %s=0.5", key,
-             key, key);
+    snprintf(err, size, "--prune=%s: %s needs a number of steps or a fraction of training, like %s=1000 or %s=0.5", text,
+             key, key, key);
     return -1;
   }
   memcpy(buf, s, n);
@@ -50,9 +52,9 @@ static inline int nnrt_prune_at(const char *key, const char *s, size_t n, NnrtPr
   if (*end || !(out->v >= 0) || (out->frac && out->v > 1) || (!out->frac && out->v > 1e15) ||
       (every && !(out->v > 0))) {
     snprintf(err, size,
-             "--prune: %s=%s: expected a whole number of steps%s, or a fraction of training from 0 to 1 written with "
-             "a decimal point",
-             key, buf, every ? " (at least 1)" : "");
+             "--prune=%s: %s=%s: expected a whole number of steps%s, or a fraction of training from 0 to 1 written "
+             "with a decimal point",
+             text, key, buf, every ? " (at least 1)" : "");
     return -1;
   }
   return 0;
@@ -116,7 +118,7 @@ static inline int nnrt_prune_parse(const char *text, NnrtPruneSpec *p, char *err
       p->params[vn] = '\0';
     } else {
       NnrtPruneAt *at[] = {&p->start, &p->end, &p->every};
-      if (nnrt_prune_at(keys[key], v, vn, at[key], err, size)) return -1;
+      if (nnrt_prune_at(text, keys[key], v, vn, at[key], err, size)) return -1;
     }
     s += n;
   }
