@@ -648,8 +648,8 @@ double rt_prune_target(const RtPrune *p, int64_t t);
  * is on the schedule, zeroing the pruned weights and their state; 1 if it
  * did. */
 int rt_prune_step(RtPrune *p, RtGlobals *g, int64_t t);
-/* One line "sparsity: <w> 0.900 - ... - all 0.900" of the masks' zeros
- * (nothing for a model without masks). */
+/* One line "sparsity: <w> 0.900 - ... - all 0.900": the zeros of each
+ * pruned weight times its mask (nothing for a model without masks). */
 void rt_prune_report(FILE *f, const NnrtModel *m, const RtGlobals *g);
 
 /*

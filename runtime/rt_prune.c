@@ -131,19 +131,21 @@ int rt_prune_step(RtPrune *p, RtGlobals *g, int64_t t) {
 }
 
 /* "sparsity: dense_1.w 0.900 - dense_2.w 0.900 - all 0.900": the fraction
- * of zeros in each mask and in all of them. */
+ * of zeros in each pruned weight as the model reads it (w * mask: a zero
+ * of either), and in all of them. */
 void rt_prune_report(FILE *f, const NnrtModel *m, const RtGlobals *g) {
   int64_t zeros = 0, total = 0;
   int any = 0;
   for (int32_t k = 0; k < m->n_globals; k++) {
     if (m->globals[k].kind != NNRT_MASK) continue;
-    const float *mask = g->ptr[k];
+    const char *name = m->globals[k].name;
+    size_t len = strlen(name) - strlen(".mask");
+    int32_t p = find_global(m, name, len, NNRT_PARAM);
+    const float *mask = g->ptr[k], *w = p >= 0 ? g->ptr[p] : mask;
     int64_t z = 0, n = g->numel[k];
     for (int64_t i = 0; i < n; i++)
-      z += mask[i] == 0;
-    const char *name = m->globals[k].name;
-    fprintf(f, "%s%.*s %.3f", any ? " - " : "sparsity: ", (int)(strlen(name) - strlen(".mask")), name,
-            n ? (double)z / (double)n : 0.0);
+      z += mask[i] == 0 || w[i] == 0;
+    fprintf(f, "%s%.*s %.3f", any ? " - " : "sparsity: ", (int)len, name, n ? (double)z / (double)n : 0.0);
     zeros += z, total += n, any = 1;
   }
   if (any) fprintf(f, " - all %.3f\n", total ? (double)zeros / (double)total : 0.0);
