@@ -73,6 +73,22 @@ static inline bool verify(IrModule *m) {
   return ir_verify(m, &d);
 }
 
+/* The central difference (f(x + h) - f(x - h)) / 2h of g's first result,
+ * which g writes to *loss (scratch[0]), in the global entry *x; *ok turns
+ * false when the interpreter fails. */
+static inline double central_diff(const IrFunc *g, double **gl, double **in, double **scratch, const double *loss,
+                                  double *x, double h, bool *ok) {
+  double keep = *x, lp, lm;
+  *x = keep + h;
+  *ok = *ok && run(g, gl, in, scratch);
+  lp = *loss;
+  *x = keep - h;
+  *ok = *ok && run(g, gl, in, scratch);
+  lm = *loss;
+  *x = keep;
+  return (lp - lm) / (2 * h);
+}
+
 /* |a - n| relative to the larger magnitude, with a floor so that gradients
  * near 0 are compared absolutely (where central differences are noise). */
 static inline double rel_err(double a, double n) {

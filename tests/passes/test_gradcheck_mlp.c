@@ -75,15 +75,7 @@ static void mlp_gradcheck(void) {
   double worst = 0, h = 1e-6;
   for (int p = 0; ok && p < 4; p++)
     for (int64_t j = 0; ok && j < numel(&m->globals[p].ty); j++) {
-      double keep = gl[p][j], lp, lm;
-      gl[p][j] = keep + h;
-      ok = run(g, gl, in, scratch);
-      lp = loss;
-      gl[p][j] = keep - h;
-      ok = ok && run(g, gl, in, scratch);
-      lm = loss;
-      gl[p][j] = keep;
-      double num = (lp - lm) / (2 * h), e = rel_err(out[p + 1][j], num);
+      double num = central_diff(g, gl, in, scratch, &loss, &gl[p][j], h, &ok), e = rel_err(out[p + 1][j], num);
       if (e > 1e-6)
         printf("  @%s[%lld]: analytic %.12g numeric %.12g\n", m->globals[p].name, (long long)j, out[p + 1][j], num);
       worst = fmax(worst, e);

@@ -48,15 +48,7 @@ static void masked_gradcheck(void) {
   for (int p = 0; ok && p < 4; p++) {
     int mk = ir_global_find(m, arena_printf(a, "%s.mask", m->globals[p].name));
     for (int64_t j = 0; ok && j < numel(&m->globals[p].ty); j++) {
-      double keep = gl[p][j], lp, lm;
-      gl[p][j] = keep + h;
-      ok = run(g, gl, in, scratch);
-      lp = loss;
-      gl[p][j] = keep - h;
-      ok = ok && run(g, gl, in, scratch);
-      lm = loss;
-      gl[p][j] = keep;
-      double num = (lp - lm) / (2 * h);
+      double num = central_diff(g, gl, in, scratch, &loss, &gl[p][j], h, &ok);
       worst = fmax(worst, rel_err(out[p + 1][j], num));
       /* The L2 term's second read of dense_1.w is masked too (every read
        * is), so the whole gradient vanishes at a masked entry. */
