@@ -9,11 +9,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "codegen/backend.h"
 #include "codegen/plan.h"
 #include "driver/bench.h"
+#include "driver/checkpoint.h"
 #include "frontend/frontend.h"
 #include "passes/passes.h"
 
@@ -62,6 +64,11 @@ static const char *const usage_build =
     "  --print-after-all    print the IR after every pass\n"
     "  --time-passes        print the time each pass took to stderr\n"
     "  --verify-each        run the IR verifier after every pass\n"
+    "  --checkpoint <file>  start from a trained model: its parameters (a\n"
+    "                       .safetensors file of this model) are the globals'\n"
+    "                       values for the passes; the model's weights after\n"
+    "                       them are written beside the output as\n"
+    "                       <output>.safetensors (for train --init, eval)\n"
     "  --cc=<driver>        C compiler driver used to link (default: cc)\n"
     "  --runtime=<lib>      the runtime library (default: libnnrt.a beside nnc)\n"
     "  -v, --verbose        print the link command\n";
@@ -95,6 +102,8 @@ static const char *const usage_dump =
     "  --verify-each        run the IR verifier after every pass\n"
     "  --print-kernels      after the IR, one line per function: how many kernels\n"
     "                       the backends run (fused groups, and ops alone)\n"
+    "  --checkpoint <file>  a trained model's parameters as the globals' values\n"
+    "                       (as nnc build takes them)\n"
     "  --list-passes        list the passes and exit\n";
 
 static const char *const usage_opt =
@@ -121,6 +130,7 @@ typedef struct Opts {
   const char *input, *output;
   const char *after, *passes, *print_after;
   const char *cc, *runtime;
+  const char *checkpoint; /* --checkpoint: trained weights as the globals' data */
   const char *disabled[PASS_MAX_DISABLED - 1]; /* the last slot of PassCtx's is --no-fuse's */
   int ndisabled;
   PassOption pass_opts[PASS_MAX_OPTIONS];
@@ -217,6 +227,9 @@ static int parse_opts(int argc, char **argv, const char *usage, Opts *o, int *do
       if (!strcmp(v, "dot")) o->dot = true;
       else if (!strcmp(v, "text")) o->dot = false;
       else return usage_error(usage, "--format must be text or dot, not '%s'", v);
+    } else if ((IS("--checkpoint") || VAL("--checkpoint")) && (usage == usage_build || usage == usage_dump)) {
+      if (IS("--checkpoint") && ++i == argc) return usage_error(usage, "%s needs a file name", a);
+      o->checkpoint = IS("--checkpoint") ? argv[i] : v;
     } else if (VAL("--cc")) {
       o->cc = v;
     } else if (VAL("--runtime")) {
@@ -337,6 +350,12 @@ static const char *find_runtime(Arena *a, const char *lib) {
   return beside;
 }
 
+/* Whether paths a and b name one existing file. */
+static bool same_file(const char *a, const char *b) {
+  struct stat sa, sb;
+  return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
 static int cmd_build(Arena *a, Diag *d, Opts *o) {
   const Backend *be = o->target ? cg_backend_find(o->target) : cg_backends[0];
   CgOptions cg = {.out_path = o->output ? o->output : default_output(a, o->input, o->emit),
@@ -354,6 +373,14 @@ static int cmd_build(Arena *a, Diag *d, Opts *o) {
   }
   FeModel *fm = fe_compile(a, d, o->input, NULL, 0);
   if (!fm) return 1;
+  int rc = o->checkpoint ? ckpt_load(fm->mod, o->checkpoint, d) : 0;
+  if (rc) return rc;
+  /* Checked before compiling: a build must not overwrite the file it reads. */
+  const char *weights_out = o->checkpoint && o->emit == EMIT_EXE ? arena_printf(a, "%s.safetensors", cg.out_path) : NULL;
+  if (weights_out && same_file(o->checkpoint, weights_out)) {
+    diag_fatal(d, "the output's checkpoint '%s' would overwrite the input --checkpoint; choose another -o", weights_out);
+    return 2;
+  }
   PassCtx pc = pass_ctx(d, o);
   pc.report = stderr;
   if (!pass_run_pipeline(fm->mod, pass_default_pipeline, pass_default_pipeline_len, &pc)) return 1;
@@ -361,12 +388,15 @@ static int cmd_build(Arena *a, Diag *d, Opts *o) {
     diag_fatal(d, "cannot find the runtime library '%s' (set --runtime= or NNC_RUNTIME)", cg.runtime_lib);
     return 1;
   }
-  return be->compile(fm->mod, &cg) ? 0 : 1;
+  if (!be->compile(fm->mod, &cg)) return 1;
+  return weights_out && !ckpt_write(fm->mod, weights_out, d) ? 1 : 0;
 }
 
 static int cmd_dump(Arena *a, Diag *d, Opts *o) {
   FeModel *fm = fe_compile(a, d, o->input, NULL, 0);
   if (!fm) return 1;
+  int rc = o->checkpoint ? ckpt_load(fm->mod, o->checkpoint, d) : 0;
+  if (rc) return rc;
   const char *names[32];
   int n = 0;
   if (o->passes) {

@@ -109,3 +109,26 @@ double ir_dtype_convert(double x, DType from, DType to) {
   uint64_t u = (uint64_t)v & (((uint64_t)1 << bits) - 1);
   return t->is_signed && u >> (bits - 1) ? (double)u - ldexp(1, bits) : (double)u;
 }
+
+double ir_data_get(DType dt, const void *data, int64_t i) {
+  switch (dt) {
+#define DTYPE(id, name, bytes, code, st_name, npy, is_float, is_signed, ctype)                                         \
+  case DT_##id:                                                                                                        \
+    return (double)((const ctype *)data)[i];
+#include "../runtime/nnrt_dtypes.def"
+  default:
+    return 0;
+  }
+}
+
+void ir_data_set(DType dt, void *data, int64_t i, double v) {
+  switch (dt) {
+#define DTYPE(id, name, bytes, code, st_name, npy, is_float, is_signed, ctype)                                         \
+  case DT_##id:                                                                                                        \
+    ((ctype *)data)[i] = (ctype)v;                                                                                     \
+    break;
+#include "../runtime/nnrt_dtypes.def"
+  default:
+    break;
+  }
+}

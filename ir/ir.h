@@ -65,6 +65,11 @@ bool ir_dtype_holds(DType dt, double v);
  * The interpreter holds an i64 in a double, exact up to 2^53 in
  * magnitude; beyond that its i64 results are approximations. */
 double ir_dtype_convert(double x, DType from, DType to);
+/* Element i of a row-major buffer of dt, as a double (exact for every type
+ * but i64 beyond 2^53), and the store back: v must be a value of dt
+ * (ir_dtype_convert it first), as data read from a checkpoint is. */
+double ir_data_get(DType dt, const void *data, int64_t i);
+void ir_data_set(DType dt, void *data, int64_t i, double v);
 
 /* A dim >= 0 is a static size; a dim < 0 is the symbolic dim -(d + 1) of the
  * module (its name is IrModule.syms[-(d + 1)]). */
@@ -292,8 +297,17 @@ typedef struct IrGlobal {
   Type ty;       /* static shape */
   int init;      /* NNRT_INIT_* */
   double init_a, init_b;
+  /* The global's value, row-major bytes of ty (numel x its dtype's size), or
+   * NULL: `init` makes it at run time. Set from a trained checkpoint by
+   * `nnc build --checkpoint` (driver/checkpoint.c); passes that rewrite
+   * weights (structured pruning, int8 quantization) read it and set new
+   * data; the CPU backend embeds it in the binary. In IR text it is
+   * ` data=[v, ...]` after the init (inline up to IR_DATA_INLINE elements;
+   * larger data prints as ` data=(N bytes)`, which does not parse back). */
+  const void *data;
   Loc loc;
 } IrGlobal;
+#define IR_DATA_INLINE 64
 
 typedef enum {
   OPT_SGD = NNRT_OPT_SGD,

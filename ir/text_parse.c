@@ -590,6 +590,33 @@ static int global_kind(Parser *P) {
   return -1;
 }
 
+/* data = "data" "=" "[" number ("," number)* "]": exactly the global's
+ * element count, each a value its dtype holds. */
+static const void *parse_global_data(Parser *P, const IrGlobal *g) {
+  Loc dl = P->lx.tok.loc;
+  irt_lex(&P->lx);
+  irt_expect(&P->lx, "=");
+  int64_t want = ir_numel_static(&g->ty.sh);
+  if (!irt_is(&P->lx, "["))
+    irt_error(&P->lx, dl, "expected data=[...]: IR text holds a global's data inline only up to %d elements",
+              IR_DATA_INLINE);
+  irt_lex(&P->lx);
+  void *data = arena_alloc(P->lx.arena, (size_t)(want > 0 ? want : 1) * (size_t)ir_dtype_size(g->ty.dt));
+  int64_t n = 0;
+  while (!irt_is(&P->lx, "]")) {
+    if (n && !irt_consume(&P->lx, ",")) irt_expected(&P->lx, "',' or ']'");
+    Loc vl = P->lx.tok.loc;
+    double v = irt_number(&P->lx);
+    if (n == want) irt_error(&P->lx, vl, "@%s holds %lld elements; data has more", g->name, (long long)want);
+    if (!ir_dtype_is_float(g->ty.dt) && !ir_dtype_holds(g->ty.dt, v))
+      irt_error(&P->lx, vl, "%.9g is not a value of type %s", v, ir_dtype_name(g->ty.dt));
+    ir_data_set(g->ty.dt, data, n++, v);
+  }
+  if (n != want) irt_error(&P->lx, dl, "@%s holds %lld elements; data has %lld", g->name, (long long)want, (long long)n);
+  irt_lex(&P->lx);
+  return data;
+}
+
 static void parse_global(Parser *P) {
   IrGlobal g = {.kind = (GlobalKind)global_kind(P)};
   irt_lex(&P->lx);
@@ -618,6 +645,7 @@ static void parse_global(Parser *P) {
   }
   if (n != want)
     irt_error(&P->lx, il, "%s takes %d argument%s, got %d", ir_text_init_names[g.init], want, want == 1 ? "" : "s", n);
+  if (irt_is(&P->lx, "data")) g.data = parse_global_data(P, &g);
   ir_global_add(P->m, g);
 }
 

@@ -284,6 +284,22 @@ static void print_train(FILE *out, const IrTrain *t) {
   fputs("}\n", out);
 }
 
+/* " data=[v, ...]": each element as its dtype holds it (floats to 9
+ * significant digits, which read back as the same f32), or " data=(N bytes)"
+ * past IR_DATA_INLINE elements: a dump stays readable. */
+static void print_global_data(FILE *out, const IrGlobal *g) {
+  int64_t n = ir_numel_static(&g->ty.sh);
+  int size = ir_dtype_size(g->ty.dt);
+  if (n > IR_DATA_INLINE) {
+    fprintf(out, " data=(%lld bytes)", (long long)(n * size));
+    return;
+  }
+  fputs(" data=[", out);
+  for (int64_t i = 0; i < n; i++)
+    fprintf(out, i ? ", %.9g" : "%.9g", ir_data_get(g->ty.dt, g->data, i));
+  fputc(']', out);
+}
+
 static void print_global(FILE *out, const IrModule *m, const IrGlobal *g) {
   fprintf(out, "%s @%s : ", ir_global_kind_names[g->kind], g->name);
   print_type(out, m, &g->ty);
@@ -292,6 +308,7 @@ static void print_global(FILE *out, const IrModule *m, const IrGlobal *g) {
   if (nargs >= 1) fprintf(out, "(%.9g", g->init_a);
   if (nargs >= 2) fprintf(out, ", %.9g", g->init_b);
   if (nargs) fputc(')', out);
+  if (g->data) print_global_data(out, g);
   fputc('\n', out);
 }
 

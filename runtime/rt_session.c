@@ -9,6 +9,8 @@
  * those tensors so a batch is a contiguous run of samples. */
 #include "nnrt.h"
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int rt_model_check(const NnrtModel *m, unsigned need, RtError *e) {
@@ -381,4 +383,38 @@ double rt_class_scores(const int64_t *cm, int64_t k, RtClassScore *per, RtClassS
   }
   avg[0].support = avg[1].support = total;
   return total ? (double)correct / (double)total : NAN;
+}
+
+/* Generated code's last line of defence against a bad label (see
+ * nnrt_abi.h). stdio is thread-safe; _Exit skips atexit handlers that
+ * another thread may be running. */
+void nnrt_fail_label(int64_t index, int64_t value, int64_t classes) {
+  fprintf(stderr, "error: label %lld in row %lld is outside [0, %lld)\n", (long long)value, (long long)index,
+          (long long)classes);
+  fflush(stderr);
+  _Exit(RT_EXIT_USAGE);
+}
+
+/* The same for embedding ids (nnrt_abi.h): the row is the sample of the
+ * batch, the position its place in that sample's sequence; the driver
+ * knows which sample of which file that is (when the ids are the features
+ * it fed, as in a text model). */
+void nnrt_fail_id(int64_t index, int64_t per_row, int64_t value, int64_t rows) {
+  if (per_row < 1) per_row = 1;
+  const char *path;
+  int64_t offset, sample = rt_batch_sample(index / per_row, index % per_row, &path, &offset);
+  if (sample >= 0)
+    fprintf(stderr,
+            "error: %s: offset %lld: sample %lld, position %lld: input id %lld is out of range for an embedding of "
+            "%lld rows (ids must be in [0, %lld))\n",
+            path, (long long)offset, (long long)sample, (long long)(index % per_row), (long long)value,
+            (long long)rows, (long long)rows);
+  else if (per_row > 1)
+    fprintf(stderr, "error: input id %lld at row %lld, position %lld is out of range for an embedding of %lld rows\n",
+            (long long)value, (long long)(index / per_row), (long long)(index % per_row), (long long)rows);
+  else
+    fprintf(stderr, "error: input id %lld at row %lld is out of range for an embedding of %lld rows\n",
+            (long long)value, (long long)index, (long long)rows);
+  fflush(stderr);
+  _Exit(RT_EXIT_USAGE);
 }
