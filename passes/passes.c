@@ -16,7 +16,7 @@ const PassInfo pass_table[] = {
      "unstructured:S[,start=N][,end=N][,every=N][,params=GLOB|GLOB...] (sparsity S in (0,1) reached gradually "
      "from step start to end, masks recomputed every N steps; N a step count or, with a decimal point, a fraction "
      "of training; defaults start=0, end=0.75, every=0.01, params: the weights of dense, conv and recurrent "
-     "layers) or structured:R (remove the fraction R of units)",
+     "layers but those under 1% of the largest one's size) or structured:R (remove the fraction R of units)",
      prune_check_option},
     {"autodiff", "build train_step: eval_step (loss_step if any) + backward pass + optimizer update", pass_autodiff, NULL, NULL},
     {"simplify", "fold constants, algebraic identities, CSE, DCE", pass_simplify, NULL, NULL},

@@ -14,7 +14,8 @@
  * decimal point (0.75). Defaults: start=0, end=0.75, every=0.01 (masks
  * recomputed 75 times over the first three quarters of training). params:
  * '|'-separated globs (fnmatch) of the parameter names to prune; the
- * default is every weight a matmul or conv2d reads (passes/prune.c). */
+ * default is every weight a matmul or conv2d reads but those under 1 % of
+ * the largest one's size (passes/prune.c). */
 #ifndef NNRT_PRUNE_H
 #define NNRT_PRUNE_H
 #include <stdio.h>
