@@ -94,7 +94,8 @@ int main(void) {
   printf("task=%d opt=%d lr=%g b1=%g b2=%g eps=%g wd=%g mom=%g batch=%d epochs=%d data=%s seed=%llu\n", m->task,
          m->optimizer, m->lr, m->beta1, m->beta2, m->eps, m->weight_decay, m->momentum, m->batch, m->epochs,
          m->dataset ? m->dataset : "(null)", (unsigned long long)m->seed);
-  printf("schedule=%s early_stop=%s\n", m->schedule ? m->schedule : "(null)", m->early_stop ? m->early_stop : "(null)");
+  printf("schedule=%s early_stop=%s prune=%s\n", m->schedule ? m->schedule : "(null)",
+         m->early_stop ? m->early_stop : "(null)", m->prune ? m->prune : "(null)");
 
   /* forward with every sym = 3, globals and inputs filled with
    * (index % 7 - 3) / 4 (labels: index % 2), outputs summed. */

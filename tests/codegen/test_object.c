@@ -45,7 +45,7 @@ static void test_layout_static(void) {
                                 OFF(NnrtModel, beta1),        OFF(NnrtModel, beta2),     OFF(NnrtModel, eps),
                                 OFF(NnrtModel, weight_decay), OFF(NnrtModel, momentum),  OFF(NnrtModel, batch),
                                 OFF(NnrtModel, epochs),       OFF(NnrtModel, dataset),   OFF(NnrtModel, seed),
-                                OFF(NnrtModel, schedule),     OFF(NnrtModel, early_stop)};
+                                OFF(NnrtModel, schedule),     OFF(NnrtModel, early_stop), OFF(NnrtModel, prune)};
   struct {
     LLVMTypeRef t;
     const size_t *off;
@@ -54,7 +54,7 @@ static void test_layout_static(void) {
     const char *name;
   } ts[5] = {{tt, toff, 8, sizeof(NnrtTensor), "NnrtTensor"},
              {ft, foff, 9, sizeof(NnrtFunc), "NnrtFunc"},
-             {mt, moff, 23, sizeof(NnrtModel), "NnrtModel"},
+             {mt, moff, 24, sizeof(NnrtModel), "NnrtModel"},
              {kt, koff, 6, sizeof(NnrtKernel), "NnrtKernel"},
              {termt, eoff, 2, sizeof(NnrtTerm), "NnrtTerm"}};
   for (int s = 0; s < 5; s++) {
@@ -97,7 +97,8 @@ static IrModule *small_model(void) {
                        .data = "fashion_mnist",
                        .task = NNRT_TASK_CLASSIFY,
                        .seed = 1234567890123ull,
-                       .schedule = "step(every: 2, gamma: 0.5)"};
+                       .schedule = "step(every: 2, gamma: 0.5)",
+                       .prune = "unstructured:0.5,start=0,end=0.75,every=0.01"};
   IrFunc *f = ir_func_new(m, IR_FN_FORWARD);
   int x = ir_input(f, "x", T(DT_F32, B, 4), (Loc){0});
   int y = t_bin(f, OP_MATMUL, x, ir_global_ref(f, w, (Loc){0}), &(Attrs){0});
@@ -135,8 +136,8 @@ static void expected(const IrModule *m, FILE *out) {
   fprintf(out, "task=%d opt=%d lr=%g b1=%g b2=%g eps=%g wd=%g mom=%g batch=%d epochs=%d data=%s seed=%llu\n", t->task,
           t->opt, t->lr, t->beta1, t->beta2, t->eps, t->weight_decay, t->momentum, t->batch, t->epochs, t->data,
           (unsigned long long)t->seed);
-  fprintf(out, "schedule=%s early_stop=%s\n", t->schedule ? t->schedule : "(null)",
-          t->early_stop ? t->early_stop : "(null)");
+  fprintf(out, "schedule=%s early_stop=%s prune=%s\n", t->schedule ? t->schedule : "(null)",
+          t->early_stop ? t->early_stop : "(null)", t->prune ? t->prune : "(null)");
   int64_t syms[2] = {3, 3};
   double w[12], b[3], x[12], o[9];
   double *gl[3] = {w, b, (double[1]){0}};
