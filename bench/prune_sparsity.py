@@ -5,7 +5,11 @@ of training, masks recomputed every 1 %), the same seed and epochs, then
 evaluated on the Fashion-MNIST test set. Prints a table and writes the
 numbers as CSV (model, target sparsity, measured sparsity of the pruned
 weights as `eval` reports it, test accuracy, its change from dense, training
-seconds) for docs/optimize.md and its chart.
+seconds) for docs/optimize.md and its chart. The sparsity is over the weights
+the default prunes (the CNN: dense_1.w only, 346 112 of its 347 040 weights;
+its first convolution and last dense layer stay dense, passes/prune.c).
+bench/prune_sparsity.csv holds one run of the first command below, on a busy
+2-core machine (train_seconds are not comparable between rows).
 
   /usr/bin/python3 bench/prune_sparsity.py --models fashion_mlp,fashion_cnn --out prune_sparsity.csv
   /usr/bin/python3 bench/prune_sparsity.py --models fashion_mlp --epochs 2    # shorter than the train block
