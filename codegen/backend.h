@@ -18,9 +18,16 @@ typedef struct CgOptions {
   EmitKind emit;
   int opt_level;           /* 0..3 */
   bool cpu_native;         /* host CPU and features; else a portable x86-64 */
+  bool no_vnni;            /* cpu: int8 products in portable vector code even
+                            * where the CPU has AVX-512 VNNI or AVX-VNNI */
   const char *runtime_lib; /* path of libnnrt.a, for EMIT_EXE */
   const char *cc;          /* C compiler driver used to link (default "cc") */
   bool verbose;            /* print the link command */
+  /* An inference binary (nnc build --infer): NnrtModel.inference is set and
+   * every global that has data (IrGlobal.data, from --checkpoint) is
+   * embedded in the object (NnrtModel.embedded). A training binary never
+   * embeds: it loads weights with --init or --checkpoint. */
+  bool infer;
   Diag *diag;
 } CgOptions;
 

@@ -139,6 +139,13 @@ static CgMono node_flops(const CgPlan *p, int x) {
     /* 2 per multiply-add over w's C x kh x kw window, per output element */
     return cg_mono_mul(cg_mono(2), cg_mono_mul(cg_mono_numel(y, 0), cg_mono_numel(shape_of(f, nd->args[1]), 1)));
   }
+  if (op_is(nd->op, OPF_QGEMM)) {
+    /* 2 per multiply-add over a weight column: qmatmul's K (w is [K,N], or
+     * [N,K] with tb), qconv2d's C x kh x kw */
+    const Shape *w = shape_of(f, nd->args[1]);
+    CgMono kdim = nd->op == OP_QMATMUL ? cg_mono_dim(w->d[nd->at.tb ? 1 : 0]) : cg_mono_numel(w, 1);
+    return cg_mono_mul(cg_mono(2), cg_mono_mul(out, kdim));
+  }
   return cg_mono(0); /* onehot, concat, slice, causal_mask: copies */
 }
 

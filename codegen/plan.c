@@ -50,7 +50,7 @@ static Uses uses_of(Arena *a, const IrFunc *f) {
 }
 
 bool cg_is_kernel_op(OpKind op) {
-  return op_is(op, OPF_ELEMWISE | OPF_REDUCE | OPF_ROWWISE | OPF_CONTRACT | OPF_WINDOW | OPF_RANGE | OPF_GATHER) ||
+  return op_is(op, OPF_ELEMWISE | OPF_REDUCE | OPF_ROWWISE | OPF_CONTRACT | OPF_WINDOW | OPF_RANGE | OPF_GATHER | OPF_QGEMM) ||
          op == OP_ONEHOT || op == OP_SCAN || op == OP_SCAN_OUT;
 }
 
@@ -90,6 +90,7 @@ static void make_kernel(CgPlan *p, const Uses *U, bool *in, const int *mem, int 
               : op_is(r->op, OPF_WINDOW)  ? CK_WINDOW
               : r->op == OP_ONEHOT        ? CK_ONEHOT
               : op_is(r->op, OPF_GATHER)  ? CK_GATHER
+              : op_is(r->op, OPF_QGEMM)   ? CK_QGEMM
                                           : CK_RANGE;
     k->domain = r->nargs ? f->nodes[r->args[0]].ty.sh : r->ty.sh;
     k->axis = k->kind == CK_ROW ? r->at.axis : -1;

@@ -82,7 +82,7 @@ typedef struct CgVal {
   CgView v;         /* CV_BUF */
 } CgVal;
 
-typedef enum { CK_EW, CK_REDUCE, CK_ROW, CK_MATMUL, CK_ONEHOT, CK_WINDOW, CK_RANGE, CK_SCAN, CK_GATHER } CgKernKind;
+typedef enum { CK_EW, CK_REDUCE, CK_ROW, CK_MATMUL, CK_ONEHOT, CK_WINDOW, CK_RANGE, CK_SCAN, CK_GATHER, CK_QGEMM } CgKernKind;
 
 /* A kernel writes each export's value, contiguously, into a buffer. */
 typedef struct CgExport {

@@ -181,7 +181,7 @@ bool cg_mark_mat(CgPlan *p) {
         bad = v->kind != CV_BUF || (as->rank >= 3 ? !cg_view_rowmajor(&v->v, as) : cg_view_blas(&v->v, as) < 0);
       else if (nd->op == OP_ONEHOT || op_is(nd->op, OPF_RANGE)) /* k_misc.c loads them through their views */
         bad = v->kind != CV_BUF || !cg_mono_is(v->v.off, 0);
-      else if (op_is(nd->op, OPF_WINDOW) || nd->op == OP_SCAN || op_is(nd->op, OPF_GATHER)) /* indexed directly */
+      else if (op_is(nd->op, OPF_WINDOW | OPF_GATHER | OPF_QGEMM) || nd->op == OP_SCAN) /* indexed directly */
         bad = v->kind != CV_BUF || !cg_view_rowmajor(&v->v, as) || !cg_mono_is(v->v.off, 0);
       else if (nd->op == OP_SLICE && v->kind == CV_BUF && v->v.off.c) { /* offsets add within one class */
         CgMono more = cg_mono_mul(v->v.st[nd->at.axis], cg_mono(nd->at.start));

@@ -61,6 +61,19 @@ int ckpt_load(IrModule *m, const char *path, Diag *d) {
   return 0;
 }
 
+bool ckpt_load_if_present(IrModule *m, const char *path, const int *globals, int n) {
+  IrModule sub = *m;
+  sub.globals = arena_alloc(m->arena, (size_t)(n + 1) * sizeof *sub.globals);
+  sub.nglobals = n;
+  for (int i = 0; i < n; i++) sub.globals[i] = m->globals[globals[i]];
+  View v;
+  view_of(m->arena, &sub, &v, true);
+  RtError e = {0};
+  if (rt_st_load(path, &v.model, &v.g, RT_LOAD_PARAMS, NULL, &e)) return false;
+  for (int i = 0; i < n; i++) m->globals[globals[i]].data = v.g.ptr[i];
+  return true;
+}
+
 bool ckpt_has_data(const IrModule *m) {
   for (int i = 0; i < m->nglobals; i++)
     if (m->globals[i].data) return true;

@@ -15,6 +15,7 @@
 #include "codegen/backend.h"
 #include "codegen/plan.h"
 #include "driver/bench.h"
+#include "driver/calibrate.h"
 #include "driver/checkpoint.h"
 #include "frontend/frontend.h"
 #include "passes/passes.h"
@@ -59,6 +60,7 @@ static const char *const usage_build =
     "                       the targets built in; each takes the options below)\n"
     "  --no-fuse            skip the fusion pass: every op is its own kernel\n"
     "  --<pass>=<options>   options of one pass (nnc build --list-passes says which)\n"
+    "  --qat                quantization-aware training: --quantize=qat\n"
     "  --disable-pass=<p>   skip pass p (repeatable)\n"
     "  --print-after=<p>    print the IR after pass p to stdout\n"
     "  --print-after-all    print the IR after every pass\n"
@@ -69,6 +71,18 @@ static const char *const usage_build =
     "                       values for the passes; the model's weights after\n"
     "                       them are written beside the output as\n"
     "                       <output>.safetensors (for train --init, eval)\n"
+    "  --infer              an inference binary: only the forward pass (no loss,\n"
+    "                       labels, backward or optimizer; commands predict,\n"
+    "                       eval, bench, no train); with --checkpoint the weights\n"
+    "                       are embedded: eval and predict need no --checkpoint\n"
+    "  --quantize=int8      with --infer and --checkpoint: an int8 inference binary\n"
+    "                       (docs/optimize.md, \"Post-training int8\")\n"
+    "  --calibrate <N>      its activation scales from the first N training samples\n"
+    "                       (default 1000; a QAT checkpoint's own scales are used\n"
+    "                       instead when it has them)\n"
+    "  --calibrate-percentile <p>  each scale from the p-th percentile of |x|\n"
+    "                       (default 100: the maximum)\n"
+    "  --calibrate-data <dir>  the calibration data (default: the model's data set)\n"
     "  --cc=<driver>        C compiler driver used to link (default: cc)\n"
     "  --runtime=<lib>      the runtime library (default: libnnrt.a beside nnc)\n"
     "  -v, --verbose        print the link command\n";
@@ -98,12 +112,18 @@ static const char *const usage_dump =
     "                       backward and the optimizer update)\n"
     "  --print-after-all    print the IR after every pass of the pipeline\n"
     "  --passes=<a,b,..>    run these passes instead of the default pipeline\n"
+    "  --<pass>=<options>   options of one pass, as for nnc build (and --qat)\n"
     "  --format=text|dot    IR text (default) or Graphviz\n"
     "  --verify-each        run the IR verifier after every pass\n"
     "  --print-kernels      after the IR, one line per function: how many kernels\n"
     "                       the backends run (fused groups, and ops alone)\n"
     "  --checkpoint <file>  a trained model's parameters as the globals' values\n"
     "                       (as nnc build takes them)\n"
+    "  --calibrate <N>, --calibrate-percentile <p>, --calibrate-data <dir>\n"
+    "                       activation scales for --quantize=int8 (as nnc build)\n"
+    "  --infer              an inference build (as nnc build --infer): without\n"
+    "                       --after or --passes, the IR after the prune pass,\n"
+    "                       which keeps only forward and the globals it reads\n"
     "  --list-passes        list the passes and exit\n";
 
 static const char *const usage_opt =
@@ -120,6 +140,7 @@ static const char *const usage_opt =
     "  --format=text|dot    IR text (default) or Graphviz\n"
     "  --print-kernels      after the IR, one line per function: how many kernels\n"
     "                       the backends run (fused groups, and ops alone)\n"
+    "  --infer              passes run as in an inference build (nnc build --infer)\n"
     "  -o <file>            write the result to a file instead of stdout\n"
     "  --list-passes        list the passes and exit\n";
 
@@ -131,6 +152,8 @@ typedef struct Opts {
   const char *after, *passes, *print_after;
   const char *cc, *runtime;
   const char *checkpoint; /* --checkpoint: trained weights as the globals' data */
+  CalibOptions calib;     /* --calibrate*: for --quantize=int8 */
+  bool calib_given;
   const char *disabled[PASS_MAX_DISABLED - 1]; /* the last slot of PassCtx's is --no-fuse's */
   int ndisabled;
   PassOption pass_opts[PASS_MAX_OPTIONS];
@@ -141,6 +164,7 @@ typedef struct Opts {
   EmitKind emit;
   int opt_level;
   bool print_kernels, no_fuse, print_after_all, time_passes, verify_each, dot, verbose;
+  bool infer; /* --infer: an inference build (PassCtx.infer, CgOptions.infer) */
 } Opts;
 
 static int usage_error(const char *usage, const char *fmt, const char *arg) {
@@ -168,6 +192,33 @@ static const PassInfo *pass_option_of(const char *arg) {
     if (pass_table[i].options && strlen(pass_table[i].name) == n && !strncmp(pass_table[i].name, arg, n))
       return &pass_table[i];
   return NULL;
+}
+
+/* The value of --<pass>=, or NULL. */
+static const char *opt_of_pass(const Opts *o, const char *pass) {
+  for (int i = 0; i < o->npass_opts; i++)
+    if (!strcmp(o->pass_opts[i].pass, pass)) return o->pass_opts[i].value;
+  return NULL;
+}
+
+static bool quantize_int8(const Opts *o) {
+  const char *q = opt_of_pass(o, "quantize");
+  return q && !strcmp(q, "int8");
+}
+
+/* Post-training int8 needs the trained weights and an inference build; the
+ * calibration options mean nothing without it. */
+static int check_quantize_opts(const char *usage, const Opts *o) {
+  if (usage != usage_build && usage != usage_dump) return 0;
+  if (quantize_int8(o) && !o->checkpoint)
+    return usage_error(usage, "--quantize=int8 quantizes a trained model: give its weights with --checkpoint <file>%s",
+                       "");
+  if (quantize_int8(o) && !o->infer)
+    return usage_error(usage, "--quantize=int8 makes an int8 inference model: add --infer%s", "");
+  if (o->calib_given && !quantize_int8(o))
+    return usage_error(usage, "--calibrate options set the activation scales of --quantize=int8, which is not given%s",
+                       "");
+  return 0;
 }
 
 /* Returns 0 to go on, or an exit code (help printed: 0; bad option: 2). */
@@ -230,18 +281,47 @@ static int parse_opts(int argc, char **argv, const char *usage, Opts *o, int *do
     } else if ((IS("--checkpoint") || VAL("--checkpoint")) && (usage == usage_build || usage == usage_dump)) {
       if (IS("--checkpoint") && ++i == argc) return usage_error(usage, "%s needs a file name", a);
       o->checkpoint = IS("--checkpoint") ? argv[i] : v;
+    } else if ((IS("--calibrate") || VAL("--calibrate") || IS("--calibrate-percentile") ||
+                VAL("--calibrate-percentile") || IS("--calibrate-data") || VAL("--calibrate-data")) &&
+               (usage == usage_build || usage == usage_dump)) {
+      const char *name = a;
+      if (!strchr(a, '=') && ++i == argc) return usage_error(usage, "%s needs a value", a);
+      const char *val = strchr(a, '=') ? strchr(a, '=') + 1 : argv[i];
+      char *end;
+      o->calib_given = true;
+      if (!strncmp(name, "--calibrate-data", 16)) {
+        o->calib.data = val;
+      } else if (!strncmp(name, "--calibrate-percentile", 22)) {
+        o->calib.percentile = strtod(val, &end);
+        if (end == val || *end || !(o->calib.percentile > 0 && o->calib.percentile <= 100))
+          return usage_error(usage, "--calibrate-percentile takes a number in (0, 100], not '%s'", val);
+      } else {
+        long n = strtol(val, &end, 10);
+        if (end == val || *end || n < 1 || n > 10000000)
+          return usage_error(usage, "--calibrate takes a sample count from 1 to 10000000, not '%s'", val);
+        o->calib.samples = (int)n;
+      }
+    } else if (IS("--infer") && (usage == usage_build || usage == usage_dump || usage == usage_opt)) {
+      o->infer = true;
     } else if (VAL("--cc")) {
       o->cc = v;
     } else if (VAL("--runtime")) {
       o->runtime = v;
     } else if (IS("-v") || IS("--verbose")) {
       o->verbose = true;
-    } else if (a[0] == '-' && a[1] == '-' && pass_option_of(a + 2)) {
-      if (o->npass_opts == PASS_MAX_OPTIONS) return usage_error(usage, "too many pass options%s", "");
-      const PassInfo *p = pass_option_of(a + 2);
-      const char *value = a + 3 + strlen(p->name);
+    } else if ((a[0] == '-' && a[1] == '-' && pass_option_of(a + 2)) || IS("--qat")) {
+      /* --qat is --quantize=qat */
+      const PassInfo *p = IS("--qat") ? pass_find("quantize") : pass_option_of(a + 2);
+      const char *value = IS("--qat") ? "qat" : a + 3 + strlen(p->name);
       char err[256];
       if (p->check_option && !p->check_option(value, err, sizeof err)) return usage_error(usage, "%s", err);
+      for (int k = 0; k < o->npass_opts; k++)
+        if (!strcmp(o->pass_opts[k].pass, p->name) && strcmp(o->pass_opts[k].value, value)) {
+          snprintf(err, sizeof err, "--%s=%s and --%s=%s (or --qat) contradict each other", p->name,
+                   o->pass_opts[k].value, p->name, value);
+          return usage_error(usage, "%s", err);
+        }
+      if (o->npass_opts == PASS_MAX_OPTIONS) return usage_error(usage, "too many pass options%s", "");
       o->pass_opts[o->npass_opts++] = (PassOption){p->name, value};
     } else if (a[0] == '-' && a[1] == '-' && a[2] && usage == usage_build) {
       /* A target's own option: checked by the backend once --target is
@@ -259,7 +339,7 @@ static int parse_opts(int argc, char **argv, const char *usage, Opts *o, int *do
 #undef VAL
   }
   if (!o->input) return usage_error(usage, "no input file%s", "");
-  return 0;
+  return check_quantize_opts(usage, o);
 }
 
 /* Splits "a,b,c" into names (empty ones skipped); returns the count, or -1
@@ -280,9 +360,29 @@ static int split_passes(Arena *a, Diag *d, const char *list, const char **names,
   return n;
 }
 
-static PassCtx pass_ctx(Diag *d, const Opts *o) {
+/* The quantize pass's calibration hook (PassCtx.calibrate). */
+typedef struct CalibHook {
+  const Opts *o;
+  Diag *d;
+} CalibHook;
+
+static bool run_calibration(IrModule *m, void *arg) {
+  const CalibHook *h = arg;
+  CalibOptions c = h->o->calib;
+  if (!c.samples) c.samples = CALIB_DEFAULT_SAMPLES;
+  if (!c.percentile) c.percentile = 100;
+  return calib_act_scales(m, h->o->checkpoint, &c, stderr, h->d) == 0;
+}
+
+/* hook: where PassCtx.calibrate's argument lives (--quantize=int8 of a
+ * .nn model; NULL: no calibration, as for IR text). */
+static PassCtx pass_ctx(Diag *d, const Opts *o, CalibHook *hook) {
   PassCtx c = {.diag = d, .dump = stdout, .dump_dot = o->dot, .time_passes = o->time_passes,
                .print_after_all = o->print_after_all, .print_after = o->print_after};
+  if (hook && quantize_int8(o)) {
+    *hook = (CalibHook){o, d};
+    c.calibrate = run_calibration, c.calibrate_arg = hook;
+  }
 #ifndef NDEBUG
   c.verify = true;
 #endif
@@ -290,6 +390,7 @@ static PassCtx pass_ctx(Diag *d, const Opts *o) {
   for (int i = 0; i < o->ndisabled; i++) c.disabled[c.ndisabled++] = o->disabled[i];
   for (int i = 0; i < o->npass_opts; i++) c.options[c.noptions++] = o->pass_opts[i];
   if (o->no_fuse) c.disabled[c.ndisabled++] = "fuse";
+  c.infer = o->infer;
   return c;
 }
 
@@ -361,7 +462,7 @@ static int cmd_build(Arena *a, Diag *d, Opts *o) {
   CgOptions cg = {.out_path = o->output ? o->output : default_output(a, o->input, o->emit),
                   .emit = o->emit, .opt_level = o->opt_level, .cpu_native = true,
                   .runtime_lib = o->runtime ? o->runtime : find_runtime(a, be->runtime_lib),
-                  .cc = o->cc ? o->cc : "cc", .verbose = o->verbose, .diag = d};
+                  .cc = o->cc ? o->cc : "cc", .verbose = o->verbose, .infer = o->infer, .diag = d};
   for (int i = 0; i < o->ntarget_opts; i++) {
     const char *arg = o->target_opts[i], *eq = strchr(arg, '=');
     const char *name = eq ? arena_strndup(a, arg, (size_t)(eq - arg)) : arg;
@@ -381,7 +482,8 @@ static int cmd_build(Arena *a, Diag *d, Opts *o) {
     diag_fatal(d, "the output's checkpoint '%s' would overwrite the input --checkpoint; choose another -o", weights_out);
     return 2;
   }
-  PassCtx pc = pass_ctx(d, o);
+  CalibHook hook;
+  PassCtx pc = pass_ctx(d, o, &hook);
   pc.report = stderr;
   if (!pass_run_pipeline(fm->mod, pass_default_pipeline, pass_default_pipeline_len, &pc)) return 1;
   if (o->emit == EMIT_EXE && access(cg.runtime_lib, R_OK) != 0) {
@@ -412,8 +514,11 @@ static int cmd_dump(Arena *a, Diag *d, Opts *o) {
       else diag_fatal(d, "pass '%s' is not in the default pipeline; use --passes=", o->after);
       return 1;
     }
+  } else if (o->infer) {
+    names[n++] = "prune"; /* what an inference build keeps of the lowered IR */
   }
-  PassCtx pc = pass_ctx(d, o);
+  CalibHook hook;
+  PassCtx pc = pass_ctx(d, o, &hook);
   if (!pass_run_pipeline(fm->mod, names, n, &pc)) return 1;
   return o->print_after_all || print_module(o, stdout, fm->mod, d) ? 0 : 1;
 }
@@ -427,7 +532,7 @@ static int cmd_opt(Arena *a, Diag *d, Opts *o) {
   const char *names[32];
   int n = o->passes ? split_passes(a, d, o->passes, names, 32) : 0;
   if (n < 0) return 1;
-  PassCtx pc = pass_ctx(d, o);
+  PassCtx pc = pass_ctx(d, o, NULL);
   pc.verify = true;
   if (!pass_run_pipeline(m, names, n, &pc)) return 1;
   FILE *out = stdout;

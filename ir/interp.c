@@ -115,25 +115,77 @@ static double binary(OpKind op, double a, double b) {
   }
 }
 
-/* Elementwise ops (where is the ternary one), and broadcast (a unary op
- * whose operand is stretched). */
+/* ---- int8 inference (docs/ir.md, "Quantized ops") ----
+ *
+ * Bit for bit what the kernels compute in f32 and i32: the quotient x / s
+ * of two f32 values, computed in double and rounded to f32, is the f32
+ * division's result (a double holds more than twice f32's precision, so
+ * the second rounding cannot differ); so is a product of two f32 values. */
+
+/* round_half_even(x / s) + z, clamped to dt's range; NaN gives the lowest
+ * value (the clamp is IEEE maxNum then minNum, which drop a NaN). */
+static double quantize_one(double x, double s, double z, DType dt) {
+  int bits = 8 * ir_dtype_size(dt);
+  double lo = ir_dtype_is_signed(dt) ? -ldexp(1, bits - 1) : 0, hi = lo + ldexp(1, bits) - 1;
+  double q = nearbyint((double)(float)(x / s)) + z; /* the default rounding mode: half to even */
+  return isnan(q) ? lo : q < lo ? lo : q > hi ? hi : q;
+}
+
+/* f32(acc - comp) * scale, the difference wrapping as i32 arithmetic does. */
+static double dequantize_one(double acc, double comp, double scale) {
+  double d = ir_dtype_convert(acc - comp, DT_I64, DT_I32);
+  return (double)(float)((double)(float)d * scale);
+}
+
+/* An integer product's sums wrap to i32, as the kernel's i32 adds do. The
+ * sums themselves are exact in double: each term is at most 255 * 128 in
+ * magnitude, so a sum stays an integer below 2^53 up to K of 2^37 terms. */
+static void wrap_i32(Val *o) {
+  for (int64_t k = 0; k < o->n; k++) o->v[k] = ir_dtype_convert(o->v[k], DT_I64, DT_I32);
+}
+
+/* fake_quant: the integer level q = round_half_even(x / s) + Z (nearbyint
+ * in the default rounding mode), clamped to [qmin, qmax], back to the real
+ * line; fake_quant_grad passes dy where q lies in the range (PyTorch's
+ * fake_quantize_per_tensor_affine and _per_channel_affine, forward and
+ * backward). A NaN x gives NaN and no gradient. */
+static double fake_quant(const IrNode *n, double x, double s, double dy) {
+  double z = n->at.value, q = nearbyint(x / s) + z;
+  if (n->op == OP_FAKE_QUANT_GRAD) return n->at.qmin <= q && q <= n->at.qmax ? dy : 0;
+  return ((q < n->at.qmin ? n->at.qmin : q > n->at.qmax ? n->at.qmax : q) - z) * s;
+}
+
+/* Elementwise ops (where and dequantize are the ternary ones), and
+ * broadcast (a unary op whose operand is stretched). */
 static void run_elementwise(Interp *in, const IrNode *n, Val *o) {
   const Val *a = &in->vals[n->args[0]];
   int64_t sa[IR_MAX_RANK], sb[IR_MAX_RANK];
   bcast_strides(a, o, sa);
-  if (n->op == OP_WHERE) {
+  if (n->nargs == 3) {
     const Val *b = &in->vals[n->args[1]], *c = &in->vals[n->args[2]];
     int64_t sc[IR_MAX_RANK];
     bcast_strides(b, o, sb), bcast_strides(c, o, sc);
-    for (int64_t k = 0; k < o->n; k++)
-      o->v[k] = a->v[bcast_index(k, o, sa)] != 0 ? b->v[bcast_index(k, o, sb)] : c->v[bcast_index(k, o, sc)];
+    for (int64_t k = 0; k < o->n; k++) {
+      double x = a->v[bcast_index(k, o, sa)], y = b->v[bcast_index(k, o, sb)], z = c->v[bcast_index(k, o, sc)];
+      if (n->op == OP_DEQUANTIZE) o->v[k] = dequantize_one(x, y, z);
+      else o->v[k] = x != 0 ? y : z; /* where */
+    }
+    return;
+  }
+  if (n->op == OP_FAKE_QUANT || n->op == OP_FAKE_QUANT_GRAD) {
+    const Val *s = &in->vals[n->args[1]], *dy = n->nargs == 3 ? &in->vals[n->args[2]] : a;
+    bcast_strides(s, o, sb);
+    for (int64_t k = 0; k < o->n; k++) /* x and dy have the result's shape */
+      o->v[k] = fake_quant(n, a->v[k], s->v[bcast_index(k, o, sb)], dy->v[k]);
     return;
   }
   if (n->nargs == 2) {
     const Val *b = &in->vals[n->args[1]];
     bcast_strides(b, o, sb);
-    for (int64_t k = 0; k < o->n; k++)
-      o->v[k] = binary(n->op, a->v[bcast_index(k, o, sa)], b->v[bcast_index(k, o, sb)]);
+    for (int64_t k = 0; k < o->n; k++) {
+      double x = a->v[bcast_index(k, o, sa)], y = b->v[bcast_index(k, o, sb)];
+      o->v[k] = n->op == OP_QUANTIZE ? quantize_one(x, y, n->at.value, n->ty.dt) : binary(n->op, x, y);
+    }
     return;
   }
   for (int64_t k = 0; k < o->n; k++) {
@@ -293,9 +345,11 @@ static int64_t win_at(const Win *w, int64_t n, int64_t c, int64_t oh, int64_t ow
   return ((n * w->C + c) * w->H + ih) * w->W + iw;
 }
 
+/* qconv2d is conv2d whose padding taps read its zero point (at.value). */
 static void run_conv(Interp *in, const IrNode *n, Val *o) {
   const Val *x = &in->vals[n->args[0]], *wt = &in->vals[n->args[1]];
-  const Val *y = n->op == OP_CONV2D ? o : &in->vals[n->args[2]];
+  bool fwd = n->op == OP_CONV2D || n->op == OP_QCONV2D;
+  const Val *y = fwd ? o : &in->vals[n->args[2]];
   Win w = win_of(x, y, wt->d[2], &n->at);
   memset(o->v, 0, (size_t)o->n * sizeof *o->v);
   for (int64_t b = 0; b < w.N; b++)
@@ -307,8 +361,9 @@ static void run_conv(Interp *in, const IrNode *n, Val *o) {
             for (int64_t kh = 0; kh < w.K; kh++)
               for (int64_t kw = 0; kw < w.K; kw++) {
                 int64_t xi = win_at(&w, b, c, oh, ow, kh, kw), wi = ((f * w.C + c) * w.K + kh) * w.K + kw;
+                if (xi < 0 && n->op == OP_QCONV2D) o->v[yi] += n->at.value * wt->v[wi];
                 if (xi < 0) continue;
-                if (n->op == OP_CONV2D) o->v[yi] += x->v[xi] * wt->v[wi];
+                if (fwd) o->v[yi] += x->v[xi] * wt->v[wi];
                 else if (n->op == OP_CONV2D_GRAD_INPUT) o->v[xi] += y->v[yi] * wt->v[wi];
                 else o->v[wi] += y->v[yi] * x->v[xi];
               }
@@ -465,6 +520,8 @@ static bool run_node(Interp *in, int id, double *const *globals, double *const *
   case OP_SOFTMAX:
   case OP_LOG_SOFTMAX: run_rowwise(in, n, o); return true;
   case OP_MATMUL: run_matmul(in, n, o); return true;
+  case OP_QMATMUL: run_matmul(in, n, o), wrap_i32(o); return true;
+  case OP_QCONV2D: run_conv(in, n, o), wrap_i32(o); return true;
   case OP_RESHAPE: memcpy(o->v, in->vals[n->args[0]].v, (size_t)o->n * sizeof *o->v); return true;
   case OP_TRANSPOSE: run_transpose(in, n, o); return true;
   case OP_ONEHOT: return run_onehot(in, n, o);

@@ -173,6 +173,7 @@ typedef struct Attrs {
   const char *body; /* scan: the step function's name */
   int ncarry, nseq, reverse;
   int salt;
+  double qmin, qmax; /* fake_quant's integer range (value: its zero point) */
 } Attrs;
 
 struct IrNode;
@@ -207,6 +208,7 @@ enum {
   OPF_WINDOW = 1 << 9,
   OPF_RANGE = 1 << 10,
   OPF_GATHER = 1 << 11,
+  OPF_QGEMM = 1 << 12,
 };
 
 /* gelu(x) = 0.5 x (1 + tanh(IR_GELU_C (x + IR_GELU_A x^3))): the tanh
@@ -332,6 +334,10 @@ typedef struct IrTrain {
   /* Canonical text of the pruning schedule (--prune, runtime/nnrt_prune.h),
    * set by the prune pass; NULL: no pruning. */
   const char *prune;
+  /* NNRT_LOSS_*: how the loss follows from forward's output, set by graph
+   * pruning (prune_graph.c) when it drops eval_step, so that an inference
+   * binary's eval can still report it; NNRT_LOSS_NONE otherwise. */
+  int output_loss;
 } IrTrain;
 
 typedef struct IrModule {

@@ -166,6 +166,31 @@ RULE(shape_where) {
   return true;
 }
 
+/* fake_quant(x, s) and fake_quant_grad(x, s, dy): float x, a scale that
+ * broadcasts to x (per tensor or per channel), dy of x's type; the result
+ * has x's type. The levels are integers qmin <= value (the zero point) <=
+ * qmax within 2^24, so that f32 holds every level and level sum exactly. */
+RULE(shape_fake_quant) {
+  char b1[IR_TYPE_STRLEN], b2[IR_TYPE_STRLEN];
+  if (!need_f32(m, &in[0], "fake_quant's input", err, errlen)) return false;
+  if (in[1].dt != DT_F32 || !ir_broadcasts_to(&in[1].sh, &in[0].sh))
+    return ir_shape_fail(err, errlen, "fake_quant's scale must be a float tensor that broadcasts to its input %s, got %s",
+                         ts(m, &in[0], b1), ts(m, &in[1], b2));
+  if (nin == 3 && !ir_type_eq(&in[2], &in[0]))
+    return ir_shape_fail(err, errlen, "fake_quant_grad's gradient must have its input's type %s, got %s",
+                         ts(m, &in[0], b1), ts(m, &in[2], b2));
+  const double lim = 16777216.0, lv[3] = {at->qmin, at->value, at->qmax};
+  for (int i = 0; i < 3; i++)
+    if (!(lv[i] >= -lim && lv[i] <= lim) || lv[i] != (double)(int64_t)lv[i])
+      return ir_shape_fail(err, errlen, "fake_quant's qmin, qmax and zero point (value) must be integers within 2^24, "
+                           "got qmin=%g qmax=%g value=%g", at->qmin, at->qmax, at->value);
+  if (!(at->qmin < at->qmax && at->qmin <= at->value && at->value <= at->qmax))
+    return ir_shape_fail(err, errlen, "fake_quant needs qmin < qmax and the zero point (value) between them, got "
+                         "qmin=%g qmax=%g value=%g", at->qmin, at->qmax, at->value);
+  *out = in[0];
+  return true;
+}
+
 RULE(shape_unary) {
   (void)nin, (void)at;
   if (!need_f32(m, &in[0], "this operation", err, errlen)) return false;
@@ -258,34 +283,42 @@ RULE(shape_causal_mask) {
   return true;
 }
 
+/* The shape of op(a) @ op(b) (ranks already checked: both 2 or more and
+ * equal, or a's 3 or more and b's 2), of a's element type. */
+static bool contract(const IrModule *m, const char *op, const Type *in, const Attrs *at, Type *out, char *err, size_t errlen) {
+  char b1[IR_TYPE_STRLEN], b2[IR_TYPE_STRLEN], s1[32], s2[32];
+  int r = in[0].sh.rank, rb = in[1].sh.rank;
+  /* Rank 3 or more: a batch of products over the leading axes, [G..,M,K] x
+   * [G..,K,N] (attention's [B,H,T,dh] x [B,H,dh,T] is one batch of B*H), or
+   * [G..,M,K] x [K,N] with one right operand for all (a dense layer over a
+   * sequence: one GEMM of G*M rows). */
+  if (r >= 3 && rb == 2 && at->ta)
+    return ir_shape_fail(err, errlen, "%s of a %d-d by a 2-d tensor cannot transpose the %d-d one (ta=1)", op, r, r);
+  int o = r - 2, ob = rb - 2;
+  for (int i = 0; rb == r && i < o; i++)
+    if (in[0].sh.d[i] != in[1].sh.d[i])
+      return ir_shape_fail(err, errlen, "%s batch sizes differ: %s vs %s (%s @ %s)", op, dim_str(m, in[0].sh.d[i], s1),
+                           dim_str(m, in[1].sh.d[i], s2), ts(m, &in[0], b1), ts(m, &in[1], b2));
+  int64_t M = in[0].sh.d[o + (at->ta ? 1 : 0)], Ka = in[0].sh.d[o + (at->ta ? 0 : 1)];
+  int64_t Kb = in[1].sh.d[ob + (at->tb ? 1 : 0)], N = in[1].sh.d[ob + (at->tb ? 0 : 1)];
+  if (Ka != Kb)
+    return ir_shape_fail(err, errlen, "%s inner dimensions differ: %s vs %s (%s @ %s)", op, dim_str(m, Ka, s1), dim_str(m, Kb, s2),
+                ts(m, &in[0], b1), ts(m, &in[1], b2));
+  *out = in[0];
+  out->sh.d[o] = M, out->sh.d[o + 1] = N;
+  return true;
+}
+
 RULE(shape_matmul) {
   (void)nin;
-  char b1[IR_TYPE_STRLEN], b2[IR_TYPE_STRLEN], s1[32], s2[32];
+  char b1[IR_TYPE_STRLEN], b2[IR_TYPE_STRLEN];
   int r = in[0].sh.rank, rb = in[1].sh.rank;
   if (in[0].dt != DT_F32 || in[1].dt != DT_F32 || r < 2 || (rb != r && !(r >= 3 && rb == 2)))
     return ir_shape_fail(err, errlen,
                          "matmul expects two float tensors of one rank (2 or more), or one of rank 3 or more and a 2-d one, "
                          "got %s and %s",
                          ts(m, &in[0], b1), ts(m, &in[1], b2));
-  /* Rank 3 or more: a batch of products over the leading axes, [G..,M,K] x
-   * [G..,K,N] (attention's [B,H,T,dh] x [B,H,dh,T] is one batch of B*H), or
-   * [G..,M,K] x [K,N] with one right operand for all (a dense layer over a
-   * sequence: one GEMM of G*M rows). */
-  if (r >= 3 && rb == 2 && at->ta)
-    return ir_shape_fail(err, errlen, "matmul of a %d-d by a 2-d tensor cannot transpose the %d-d one (ta=1)", r, r);
-  int o = r - 2, ob = rb - 2;
-  for (int i = 0; rb == r && i < o; i++)
-    if (in[0].sh.d[i] != in[1].sh.d[i])
-      return ir_shape_fail(err, errlen, "matmul batch sizes differ: %s vs %s (%s @ %s)", dim_str(m, in[0].sh.d[i], s1),
-                           dim_str(m, in[1].sh.d[i], s2), ts(m, &in[0], b1), ts(m, &in[1], b2));
-  int64_t M = in[0].sh.d[o + (at->ta ? 1 : 0)], Ka = in[0].sh.d[o + (at->ta ? 0 : 1)];
-  int64_t Kb = in[1].sh.d[ob + (at->tb ? 1 : 0)], N = in[1].sh.d[ob + (at->tb ? 0 : 1)];
-  if (Ka != Kb)
-    return ir_shape_fail(err, errlen, "matmul inner dimensions differ: %s vs %s (%s @ %s)", dim_str(m, Ka, s1), dim_str(m, Kb, s2),
-                ts(m, &in[0], b1), ts(m, &in[1], b2));
-  *out = in[0];
-  out->sh.d[o] = M, out->sh.d[o + 1] = N;
-  return true;
+  return contract(m, "matmul", in, at, out, err, errlen);
 }
 
 /* Two shapes have the same element count if their static parts multiply to
@@ -358,15 +391,20 @@ int64_t ir_window_out(int64_t n, int k, int stride, int pad) {
   return span < 0 || stride < 1 ? 0 : span / stride + 1;
 }
 
-/* x must be f32[N,C,H,W] with static C, H, W (the window arithmetic is
+/* x must be dt[N,C,H,W] with static C, H, W (the window arithmetic is
  * done at compile time); only the batch N may be symbolic. */
-static bool need_nchw(const IrModule *m, const Type *t, const char *op, const char *what, char *err, size_t errlen) {
+static bool need_nchw_of(const IrModule *m, const Type *t, DType dt, const char *op, const char *what, char *err,
+                         size_t errlen) {
   char b[IR_TYPE_STRLEN];
-  if (t->dt != DT_F32 || t->sh.rank != 4)
-    return ir_shape_fail(err, errlen, "%s expects its %s as f32[N,C,H,W], got %s", op, what, ts(m, t, b));
+  if (t->dt != dt || t->sh.rank != 4)
+    return ir_shape_fail(err, errlen, "%s expects its %s as %s[N,C,H,W], got %s", op, what, ir_dtype_name(dt), ts(m, t, b));
   if (IR_IS_SYM(t->sh.d[1]) || IR_IS_SYM(t->sh.d[2]) || IR_IS_SYM(t->sh.d[3]))
     return ir_shape_fail(err, errlen, "%s needs static channels, height and width, got %s", op, ts(m, t, b));
   return true;
+}
+
+static bool need_nchw(const IrModule *m, const Type *t, const char *op, const char *what, char *err, size_t errlen) {
+  return need_nchw_of(m, t, DT_F32, op, what, err, errlen);
 }
 
 /* The [N,C,OH,OW] result of window k (stride, pad) over x, or an error
@@ -385,18 +423,26 @@ static bool window_out(const IrModule *m, const char *op, const Type *x, int k, 
   return true;
 }
 
+/* conv(x xt[N,C,H,W], w wt[F,C,K,K]) -> [N,F,OH,OW] (of type f32 here:
+ * the caller sets its own). */
+static bool conv_shape(const IrModule *m, const char *op, const Type *in, DType xt, DType wt, const Attrs *at, Type *out,
+                       char *err, size_t errlen) {
+  char b1[IR_TYPE_STRLEN], b2[IR_TYPE_STRLEN];
+  if (!need_nchw_of(m, &in[0], xt, op, "input", err, errlen)) return false;
+  const Shape *w = &in[1].sh;
+  if (in[1].dt != wt || w->rank != 4 || IR_IS_SYM(w->d[0]) || IR_IS_SYM(w->d[2]) || w->d[2] != w->d[3])
+    return ir_shape_fail(err, errlen, "%s expects static square filters %s[F,C,K,K], got %s", op, ir_dtype_name(wt),
+                         ts(m, &in[1], b1));
+  if (w->d[1] != in[0].sh.d[1] || w->d[2] > 1000)
+    return ir_shape_fail(err, errlen, "%s filters %s do not match the input %s (channels)", op, ts(m, &in[1], b1),
+                ts(m, &in[0], b2));
+  return window_out(m, op, &in[0], (int)w->d[2], at, w->d[0], out, err, errlen);
+}
+
 /* conv2d(x f32[N,C,H,W], w f32[F,C,K,K]) -> f32[N,F,OH,OW] */
 RULE(shape_conv2d) {
   (void)nin;
-  char b1[IR_TYPE_STRLEN], b2[IR_TYPE_STRLEN];
-  if (!need_nchw(m, &in[0], "conv2d", "input", err, errlen)) return false;
-  const Shape *w = &in[1].sh;
-  if (in[1].dt != DT_F32 || w->rank != 4 || IR_IS_SYM(w->d[0]) || IR_IS_SYM(w->d[2]) || w->d[2] != w->d[3])
-    return ir_shape_fail(err, errlen, "conv2d expects static square filters f32[F,C,K,K], got %s", ts(m, &in[1], b1));
-  if (w->d[1] != in[0].sh.d[1] || w->d[2] > 1000)
-    return ir_shape_fail(err, errlen, "conv2d filters %s do not match the input %s (channels)", ts(m, &in[1], b1),
-                ts(m, &in[0], b2));
-  return window_out(m, "conv2d", &in[0], (int)w->d[2], at, w->d[0], out, err, errlen);
+  return conv_shape(m, "conv2d", in, DT_F32, DT_F32, at, out, err, errlen);
 }
 
 /* maxpool2d/avgpool2d(x f32[N,C,H,W]) -> f32[N,C,OH,OW], no padding. */
@@ -472,4 +518,78 @@ RULE(shape_dropout) {
   if (at->salt < 0 || at->salt >= 1 << 24) return ir_shape_fail(err, errlen, "dropout's salt must be in [0, 2^24), got %d", at->salt);
   *out = in[0];
   return true;
+}
+
+/* ---- int8 inference (docs/ir.md, "Quantized ops") ---- */
+
+/* Operand `what` (f32 or i32, per channel) must broadcast to the shape of
+ * the tensor it scales, never widen it. */
+static bool need_per_channel(const IrModule *m, const char *op, const char *what, const Type *t, DType dt,
+                             const Type *x, char *err, size_t errlen) {
+  char b1[IR_TYPE_STRLEN], b2[IR_TYPE_STRLEN];
+  if (t->dt != dt || !ir_broadcasts_to(&t->sh, &x->sh))
+    return ir_shape_fail(err, errlen, "%s expects its %s as %s broadcasting to %s, got %s", op, what, ir_dtype_name(dt),
+                         ts(m, x, b1), ts(m, t, b2));
+  return true;
+}
+
+/* A zero point: an integer the quantized type holds. */
+static bool need_zero_point(const char *op, double z, DType dt, char *err, size_t errlen) {
+  if (!ir_dtype_holds(dt, z))
+    return ir_shape_fail(err, errlen, "%s needs a zero point (value) in the range of %s, got %.9g", op, ir_dtype_name(dt), z);
+  return true;
+}
+
+/* quantize(x f32[...], scale f32 broadcasting to x) {value = zero point}
+ * -> u8 or i8 of x's shape (declared). */
+RULE(shape_quantize) {
+  (void)nin;
+  char b1[IR_TYPE_STRLEN], b2[IR_TYPE_STRLEN];
+  if (!check_value_type(out, err, errlen)) return false;
+  if (!need_f32(m, &in[0], "quantize", err, errlen)) return false;
+  if (!need_per_channel(m, "quantize", "scale", &in[1], DT_F32, &in[0], err, errlen)) return false;
+  if ((out->dt != DT_U8 && out->dt != DT_I8) || !ir_shape_eq(&out->sh, &in[0].sh))
+    return ir_shape_fail(err, errlen, "quantize maps %s to u8 or i8 of the same shape, not %s", ts(m, &in[0], b1),
+                         ts(m, out, b2));
+  return need_zero_point("quantize", at->value, out->dt, err, errlen);
+}
+
+/* dequantize(acc i32[...], comp i32, scale f32; both broadcasting to acc)
+ * -> f32 of acc's shape. */
+RULE(shape_dequantize) {
+  (void)nin, (void)at;
+  char b1[IR_TYPE_STRLEN];
+  if (in[0].dt != DT_I32)
+    return ir_shape_fail(err, errlen, "dequantize expects i32 sums, got %s", ts(m, &in[0], b1));
+  if (!need_per_channel(m, "dequantize", "compensation", &in[1], DT_I32, &in[0], err, errlen)) return false;
+  if (!need_per_channel(m, "dequantize", "scale", &in[2], DT_F32, &in[0], err, errlen)) return false;
+  *out = (Type){.dt = DT_F32, .sh = in[0].sh};
+  return true;
+}
+
+/* qmatmul(a u8[..,M,K], w i8[K,N]) {ta=0, tb} -> i32[..,M,N]: a is read
+ * as is (the kernel streams its rows), w (static: the kernel's blocking is
+ * fixed at compile time) may be stored transposed ([N,K], tb=1); a leading
+ * batch of a's is one product of its rows. */
+RULE(shape_qmatmul) {
+  (void)nin;
+  char b1[IR_TYPE_STRLEN], b2[IR_TYPE_STRLEN];
+  if (in[0].dt != DT_U8 || in[1].dt != DT_I8 || in[0].sh.rank < 2 || in[1].sh.rank != 2 || IR_IS_SYM(in[1].sh.d[0]) ||
+      IR_IS_SYM(in[1].sh.d[1]))
+    return ir_shape_fail(err, errlen,
+                         "qmatmul expects u8 activations of rank 2 or more and static 2-d i8 weights, got %s and %s",
+                         ts(m, &in[0], b1), ts(m, &in[1], b2));
+  if (at->ta) return ir_shape_fail(err, errlen, "qmatmul cannot transpose its activations (ta=1)");
+  if (!contract(m, "qmatmul", in, at, out, err, errlen)) return false;
+  out->dt = DT_I32;
+  return true;
+}
+
+/* qconv2d(x u8[N,C,H,W], w i8[F,C,K,K]) {value = x's zero point, stride,
+ * pad} -> i32[N,F,OH,OW]; the padding holds the zero point. */
+RULE(shape_qconv2d) {
+  (void)nin;
+  if (!conv_shape(m, "qconv2d", in, DT_U8, DT_I8, at, out, err, errlen)) return false;
+  out->dt = DT_I32;
+  return need_zero_point("qconv2d", at->value, DT_U8, err, errlen);
 }

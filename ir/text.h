@@ -20,6 +20,7 @@
  * NNRT_INIT_*. */
 extern const char *const ir_text_opt_names[4];
 extern const char *const ir_text_task_names[4];
+extern const char *const ir_text_output_loss_names[2];
 extern const char *const ir_text_init_names[9];
 /* How many numbers each initialiser carries: init_a, then init_b. */
 extern const int ir_text_init_nargs[9];

@@ -536,7 +536,7 @@ static void parse_train(Parser *P) {
   static const char *const keys[] = {"lr",       "beta1",     "beta2",  "eps",       "weight_decay",
                                      "momentum", "rho",       "clip_norm", "batch", "epochs",
                                      "optimizer", "task",     "data",   "seed",      "schedule",
-                                     "early_stop", "prune"};
+                                     "early_stop", "output_loss", "prune"};
   enum { NREALS = 8 };
   IrTrain *t = &P->m->train;
   double *const reals[NREALS] = {&t->lr, &t->beta1, &t->beta2, &t->eps, &t->weight_decay, &t->momentum, &t->rho,
@@ -570,12 +570,14 @@ static void parse_train(Parser *P) {
       if (vt.kind != TK_STR && vt.kind != TK_IDENT) irt_expected(&P->lx, "a dataset name");
       t->data = vt.kind == TK_STR ? irt_string(&P->lx, &vt) : irt_tok_str(&P->lx, &vt);
       irt_lex(&P->lx);
+    } else if (k == NREALS + 8) {
+      t->output_loss =
+          irt_keyword(&P->lx, ir_text_output_loss_names, NELEM(ir_text_output_loss_names), "output_loss");
     } else if (k == NREALS + 5) { /* seed: a uint64, beyond irt_int's range */
       t->seed = irt_uint64(&P->lx, "seed");
     } else { /* schedule, early_stop, prune: text the runtime parses (nnrt_sched.def, nnrt_prune.h) */
       if (vt.kind != TK_STR) irt_expected(&P->lx, "a string");
-      const char **text[] = {&t->schedule, &t->early_stop, &t->prune};
-      *text[k - NREALS - 6] = irt_string(&P->lx, &vt);
+      *(k == NREALS + 6 ? &t->schedule : k == NREALS + 7 ? &t->early_stop : &t->prune) = irt_string(&P->lx, &vt);
       irt_lex(&P->lx);
     }
   }

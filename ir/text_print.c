@@ -25,6 +25,8 @@ const char *const ir_text_opt_names[4] = {[OPT_SGD] = "sgd", [OPT_ADAM] = "adam"
                                          [OPT_RMSPROP] = "rmsprop"};
 const char *const ir_text_task_names[4] = {[NNRT_TASK_CLASSIFY] = "classify", [NNRT_TASK_BINARY] = "binary",
                                           [NNRT_TASK_REGRESS] = "regress", [NNRT_TASK_BINARY_LOGITS] = "binary_logits"};
+const char *const ir_text_output_loss_names[2] = {[NNRT_LOSS_NONE] = "none",
+                                                 [NNRT_LOSS_CROSS_ENTROPY] = "cross_entropy"};
 const char *const ir_text_init_names[9] = {
     [NNRT_INIT_ZEROS] = "zeros",           [NNRT_INIT_ONES] = "ones",
     [NNRT_INIT_NORMAL] = "normal",         [NNRT_INIT_UNIFORM] = "uniform",
@@ -280,6 +282,9 @@ static void print_train(FILE *out, const IrTrain *t) {
   /* Written only when set, so modules without them print as before. */
   if (t->schedule) fputs(", schedule=", out), print_word(out, t->schedule);
   if (t->early_stop) fputs(", early_stop=", out), print_word(out, t->early_stop);
+  if (t->output_loss)
+    fprintf(out, ", output_loss=%s",
+            name_or(ir_text_output_loss_names, NELEM(ir_text_output_loss_names), t->output_loss, "?"));
   if (t->prune) fputs(", prune=", out), print_word(out, t->prune);
   fputs("}\n", out);
 }

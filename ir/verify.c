@@ -134,6 +134,8 @@ static void verify_module_names(Verifier *V) {
       verr(V, "train: optimizer %d is unknown", (int)t->opt);
     if (!(t->clip_norm >= 0)) verr(V, "train: clip_norm %g must not be negative", t->clip_norm);
     if (t->task < NNRT_TASK_CLASSIFY || t->task > NNRT_TASK_BINARY_LOGITS) verr(V, "train: task %d is unknown", t->task);
+    if (t->output_loss != NNRT_LOSS_NONE && t->output_loss != NNRT_LOSS_CROSS_ENTROPY)
+      verr(V, "train: output_loss %d is unknown", t->output_loss);
     if (t->batch < 0 || t->epochs < 0)
       verr(V, "train: batch %d and epochs %d must not be negative", t->batch, t->epochs);
   }

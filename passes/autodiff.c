@@ -1,7 +1,9 @@
 /* autodiff.c — the `autodiff` pass: builds train_step from eval_step.
  *
  * Requires: a function eval_step (or loss_step, its training-mode twin,
- * which is then used instead; ir.h) whose first result is the loss, f32[].
+ * which is then used instead; ir.h) whose first result is the loss, f32[];
+ * in an inference build (PassCtx.infer) a module without one is left as it
+ * is.
  * Guarantees: a function train_step (replacing any earlier one) with
  * eval_step's inputs plus `lr: f32[]` last, eval_step's results, and, after
  * eval_step's nodes, the backward pass (reverse-mode accumulation from the
@@ -236,6 +238,9 @@ bool pass_autodiff(IrModule *m, PassCtx *ctx) {
    * eval_step: the modes agree. */
   const IrFunc *eval = ir_func_find(m, IR_FN_LOSS);
   if (!eval) eval = ir_func_find(m, IR_FN_EVAL);
+  /* An inference build (--infer) has only forward after prune_graph: no
+   * loss, nothing to train. */
+  if (!eval && ctx->infer) return true;
   if (!eval) {
     diag_fatal(ctx->diag, "autodiff: module '%s' has no %s function to differentiate", m->name, IR_FN_EVAL);
     return false;

@@ -7,17 +7,26 @@
 #include "passes.h"
 #include "prune.h"
 
+#include "quantize.h"
+
 #include <string.h>
 #include <time.h>
 
 const PassInfo pass_table[] = {
-    {"prune", "magnitude pruning: masks trained into the weights (unstructured), or units removed (structured)",
+    {"prune",
+     "magnitude pruning: masks trained into the weights (unstructured), or units removed (structured); with "
+     "--infer, graph pruning: only forward, the scan bodies it runs and the globals it reads (prune_graph.c)",
      pass_prune,
      "unstructured:S[,start=N][,end=N][,every=N][,params=GLOB|GLOB...] (sparsity S in (0,1) reached gradually "
      "from step start to end, masks recomputed every N steps; N a step count or, with a decimal point, a fraction "
      "of training; defaults start=0, end=0.75, every=0.01, params: the weights of dense, conv and recurrent "
      "layers but those under 1% of the largest one's size) or structured:R (remove the fraction R of units)",
      prune_check_option},
+    {"quantize", "int8 quantization: post-training (int8) or fake-quant for quantization-aware training (qat)",
+     pass_quantize,
+     "<mode>: int8 (post-training int8 of a trained checkpoint) or qat (fake_quant on the weights and activations "
+     "of dense and conv2d layers, trained with a straight-through gradient; the same as --qat); default: off",
+     quantize_check_option},
     {"autodiff", "build train_step: eval_step (loss_step if any) + backward pass + optimizer update", pass_autodiff, NULL, NULL},
     {"simplify", "fold constants, algebraic identities, CSE, DCE", pass_simplify, NULL, NULL},
     {"dce", "remove nodes no result or store needs; renumber compactly", pass_dce, NULL, NULL},
@@ -30,7 +39,7 @@ const PassInfo pass_table[] = {
 };
 const int pass_count = (int)(sizeof pass_table / sizeof pass_table[0]);
 
-const char *const pass_default_pipeline[] = {"prune", "autodiff", "simplify", "fuse", "plan-memory"};
+const char *const pass_default_pipeline[] = {"prune", "quantize", "autodiff", "simplify", "fuse", "plan-memory"};
 const int pass_default_pipeline_len = (int)(sizeof pass_default_pipeline / sizeof pass_default_pipeline[0]);
 
 const PassInfo *pass_find(const char *name) {

@@ -31,6 +31,12 @@ typedef struct PassCtx {
   PassOption options[PASS_MAX_OPTIONS];
   int noptions;
   FILE *report;           /* where plan-memory prints its one-line report (NULL: nowhere) */
+  bool infer;             /* nnc build/dump/opt --infer: an inference build (forward only; prune_graph) */
+  /* Sets the activation scales --quantize=int8 reads (driver/calibrate.c),
+   * called by the quantize pass before its rewrite, after graph pruning;
+   * false after reporting. NULL: the module must hold them (IR text). */
+  bool (*calibrate)(IrModule *m, void *arg);
+  void *calibrate_arg;
 } PassCtx;
 
 typedef bool (*PassFn)(IrModule *m, PassCtx *ctx);
@@ -53,8 +59,8 @@ const PassInfo *pass_find(const char *name);
 const char *pass_option(const PassCtx *ctx, const char *name);
 
 /* The default pipeline of `nnc build` and `nnc dump --after=...`:
- * prune, autodiff, simplify, fuse, plan-memory (prune does nothing
- * without its option). */
+ * prune, quantize, autodiff, simplify, fuse, plan-memory (prune and quantize
+ * do nothing without their options, but prune's graph pruning with --infer). */
 extern const char *const pass_default_pipeline[];
 extern const int pass_default_pipeline_len;
 
@@ -72,6 +78,12 @@ bool pass_simplify(IrModule *m, PassCtx *ctx);
 bool pass_dce(IrModule *m, PassCtx *ctx);
 bool pass_fuse(IrModule *m, PassCtx *ctx);
 bool pass_plan_memory(IrModule *m, PassCtx *ctx);
+bool pass_quantize(IrModule *m, PassCtx *ctx); /* quantize.c */
+
+/* Graph pruning for inference (prune_graph.c; the prune pass runs it when
+ * ctx->infer): keeps forward and the scan bodies it runs, drops every other
+ * function and the globals nothing left reads. False after reporting. */
+bool prune_graph(IrModule *m, PassCtx *ctx);
 
 /* DCE and compact renumbering of one function (dce.c; simplify runs it). */
 void pass_dce_func(IrFunc *f);

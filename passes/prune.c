@@ -16,7 +16,8 @@
  * runtime owns the schedule (which step prunes how much, rt_prune.c); the
  * spec's canonical text goes to IrTrain.prune for it.
  *
- * --prune=structured:R goes to prune_structured (prune_structured.c). */
+ * --prune=structured:R goes to prune_structured (prune_structured.c), and
+ * with --infer the pass ends with graph pruning (prune_graph.c). */
 #include "prune.h"
 
 #include <fnmatch.h>
@@ -126,16 +127,8 @@ static void mask_reads(IrFunc *f, const int *mask, int nmask) {
   ir_func_forget_memory(f);
 }
 
-bool pass_prune(IrModule *m, PassCtx *ctx) {
-  const char *opt = pass_option(ctx, "prune");
-  if (!opt) return true;
-  NnrtPruneSpec spec;
-  char err[1024];
-  if (nnrt_prune_parse(opt, &spec, err, sizeof err)) {
-    diag_fatal(ctx->diag, "%s", err);
-    return false;
-  }
-  if (spec.structured) return prune_structured(m, spec.sparsity, ctx);
+static bool prune_unstructured(IrModule *m, const NnrtPruneSpec *sp, PassCtx *ctx) {
+  NnrtPruneSpec spec = *sp;
   if (!m->train.present || !ir_func_find(m, IR_FN_EVAL)) {
     diag_fatal(ctx->diag, "--prune=unstructured prunes while training; model '%s' has no train block and loss", m->name);
     return false;
@@ -178,4 +171,24 @@ bool pass_prune(IrModule *m, PassCtx *ctx) {
   nnrt_prune_format(&spec, text, sizeof text);
   m->train.prune = arena_strdup(m->arena, text);
   return true;
+}
+
+bool pass_prune(IrModule *m, PassCtx *ctx) {
+  const char *opt = pass_option(ctx, "prune");
+  if (opt) {
+    NnrtPruneSpec spec;
+    char err[1024];
+    if (nnrt_prune_parse(opt, &spec, err, sizeof err)) {
+      diag_fatal(ctx->diag, "%s", err);
+      return false;
+    }
+    if (!spec.structured && ctx->infer) {
+      diag_fatal(ctx->diag, "--prune=unstructured prunes while training, and an --infer build does not train: build "
+                            "the training binary with --prune, then --infer --checkpoint its checkpoint");
+      return false;
+    }
+    if (!(spec.structured ? prune_structured(m, spec.sparsity, ctx) : prune_unstructured(m, &spec, ctx))) return false;
+  }
+  /* Graph pruning comes last: structured pruning rewrites eval_step too. */
+  return !ctx->infer || prune_graph(m, ctx);
 }

@@ -64,6 +64,15 @@ void vjp_where(AdCtx *c, const IrNode *n, int dy, int *grads) {
   }
 }
 
+/* The straight-through estimator (Bengio et al. 2013; PyTorch's fake
+ * quantization backward): the rounding counts as the identity, so dx = dy
+ * where the level is in range and 0 where it is clamped; the scale, which
+ * the quantize pass computes from the weights or an observer, gets none. */
+void vjp_fake_quant(AdCtx *c, const IrNode *n, int dy, int *grads) {
+  grads[0] = c->need[0] ? ad_opn(c, OP_FAKE_QUANT_GRAD, (int[]){n->args[0], n->args[1], dy}, 3, &n->at) : -1;
+  grads[1] = -1;
+}
+
 /* ---- unary ---- */
 
 void vjp_neg(AdCtx *c, const IrNode *n, int dy, int *grads) {
@@ -366,4 +375,14 @@ void vjp_embedding(AdCtx *c, const IrNode *n, int dy, int *grads) {
 void vjp_dropout(AdCtx *c, const IrNode *n, int dy, int *grads) {
   grads[0] = ad_opn(c, OP_DROPOUT, (int[]){dy, n->args[1], n->args[2]}, 3, &n->at);
   grads[1] = grads[2] = -1;
+}
+
+/* ---- int8 inference ---- */
+
+/* quantize, dequantize, qmatmul, qconv2d run in inference binaries only:
+ * training through quantization uses fake_quant's straight-through rule. A
+ * gradient request for them is a pass-ordering bug. */
+void vjp_inference_only(AdCtx *c, const IrNode *n, int dy, int *grads) {
+  (void)c, (void)n, (void)dy, (void)grads;
+  unreachable("int8 ops (quantize, dequantize, qmatmul, qconv2d) have no gradient: inference only");
 }

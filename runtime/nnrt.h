@@ -202,6 +202,10 @@ const char *rt_meta_get(const RtMeta *m, const char *key); /* NULL if absent */
  * pruning masks: eval, predict, sample and --init load them all. */
 #define RT_LOAD_PARAMS ((1u << NNRT_PARAM) | (1u << NNRT_STATS) | (1u << NNRT_MASK))
 #define RT_LOAD_STATE (1u << NNRT_STATE)
+/* With it, statistics the file lacks keep their initial values (a note on
+ * stderr names them): --init, so that a model with more statistics (--qat's
+ * activation observers) fine-tunes from a checkpoint of the plain one. */
+#define RT_LOAD_STATS_OPTIONAL (1u << 8)
 
 /* Writes every global plus meta, atomically (temp file, fsync, rename, fsync
  * of the directory): a crash leaves the old checkpoint or the new one. */
@@ -449,6 +453,7 @@ typedef struct RtSession {
   int32_t batch_sym;                   /* index into syms; -1 if the model's batch is static */
   int64_t static_batch;                /* when batch_sym < 0: the batch the model was built for */
   const NnrtTensor *x_t, *y_t, *out_t; /* features, labels (may be NULL), model output */
+  NnrtTensor y_own;                    /* an inference binary's labels (y_t points here): see rt_session_open */
   int64_t x_per, y_per, out_per;       /* elements per sample */
   int64_t classes;                     /* NNRT_TASK_CLASSIFY: the output's last dim */
   int64_t max_batch;
@@ -462,8 +467,18 @@ typedef struct RtSession {
 
 /* ABI version, presence and arity of the functions in `need`. */
 int rt_model_check(const NnrtModel *m, unsigned need, RtError *e);
-/* Allocates the globals (zeroed: then rt_globals_init and/or rt_st_load). */
+/* Allocates the globals (zeroed: then rt_globals_init and/or rt_st_load).
+ * An inference binary has no labels input; its labels (y_t) are what the
+ * task compares forward's output with: class ids i32 per row of class
+ * scores (classification), else one f32 per output value. */
 int rt_session_open(RtSession *s, const NnrtModel *m, RtError *e);
+/* The parameters eval, predict and sample use: those of the checkpoint at
+ * ckpt_path when given, else the weights embedded in an inference binary
+ * (NnrtModel.embedded); a usage error when there are neither. */
+int rt_session_weights(RtSession *s, const char *ckpt_path, RtError *e);
+/* Copies the weights embedded in an inference binary into g (globals
+ * without embedded data are left as they are); 0 when it has none. */
+int rt_globals_embedded(RtGlobals *g, const NnrtModel *m);
 /* Binds symbolic dims from a data set's shapes, or checks a second data set
  * against those already bound; y may be NULL (predict). Errors name the
  * file, its shape and the model input's. */
@@ -477,7 +492,8 @@ int rt_session_alloc(RtSession *s, int64_t max_batch, RtError *e);
 void rt_session_close(RtSession *s);
 /* Labels in range for the task (classification: 0 <= y < classes). */
 int rt_check_labels(const RtSession *s, const RtArray *y, RtError *e);
-/* Runs f on samples idx[0..bs) of d (forward: labels unused); adds loss and
+/* Runs f on samples idx[0..bs) of d (forward: labels unused, but for an
+ * inference binary's forward given labels in d: scored, loss NaN); adds loss and
  * accuracy to m, and true x predicted counts to confusion (classes^2;
  * binary: 2x2, class 1 at p >= 0.5) if not NULL. s->out holds the model output afterwards. */
 int rt_run_batch(RtSession *s, const NnrtFunc *f, const RtDataset *d, const int32_t *idx, int64_t bs, RtMetrics *m,
@@ -487,7 +503,8 @@ int rt_run_batch(RtSession *s, const NnrtFunc *f, const RtDataset *d, const int3
  * element `pos` of that sample's features in *offset; -1 when no batch is
  * in flight or the row is not in it. For the fail hooks' messages. */
 int64_t rt_batch_sample(int64_t row, int64_t pos, const char **path, int64_t *offset);
-/* eval_step over idx[0..n) (idx NULL: samples 0..n) in batches. */
+/* eval_step (an inference binary: forward) over idx[0..n) (idx NULL:
+ * samples 0..n) in batches. */
 int rt_evaluate(RtSession *s, const RtDataset *d, const int32_t *idx, int64_t n, int64_t batch, RtMetrics *out,
                 int64_t *confusion, RtError *e);
 /* rt_evaluate adding to out as it is (its score buffers, say) instead of
@@ -722,11 +739,13 @@ typedef struct RtBench {
   RtSession s;
   RtDataset train;
   int32_t *idx; /* 0..n-1: batches in file order, no shuffling */
+  const NnrtFunc *fn;     /* train_step; an inference binary's forward */
+  RtDataset features;     /* for forward: the training set's samples without their labels */
   int64_t batch, per_epoch, done;
 } RtBench;
 int rt_bench_open(RtBench *b, const NnrtModel *m, const RtOptions *o, RtError *e);
-/* Runs `steps` train steps; *secs: their wall time. Fails if the loss is
- * not finite afterwards. */
+/* Runs `steps` train steps (an inference binary: forward passes); *secs:
+ * their wall time. Fails if the loss is not finite afterwards. */
 int rt_bench_steps(RtBench *b, int64_t steps, double *secs, RtError *e);
 void rt_bench_close(RtBench *b);
 /* rt_profile.c: `profile`, train_step with per-kernel timers (a table, or

@@ -12,12 +12,13 @@
 #define NNRT_ABI_H
 #include <stdint.h>
 
-#define NNRT_ABI_VERSION 7 /* 2: matmuls call nnrt_sgemm; 3: NNRT_INIT_SEED, _ORTHOGONAL, _UNIT_FORGET, nnrt_fail_id; \
+#define NNRT_ABI_VERSION 8 /* 2: matmuls call nnrt_sgemm; 3: NNRT_INIT_SEED, _ORTHOGONAL, _UNIT_FORGET, nnrt_fail_id; \
                               4: kernel tables (NnrtKernel), nnrt_prof_hook, nnrt_parallel_multi, nnrt_sgemm_ep; \
                               5: nnrt_sgemm_ep's whole_columns, NNRT_STATS globals, NnrtModel.schedule and \
                                  .early_stop; \
                               6: nnrt_sgemm_batch; \
-                              7: NNRT_MASK globals, NnrtModel.prune */
+                              7: NnrtModel.inference, .output_loss and .embedded (nnc build --infer); \
+                              8: NNRT_MASK globals, NnrtModel.prune */
 #define NNRT_MAX_RANK 6
 #define NNRT_MAX_SYMS 16 /* symbolic dims of a model: the exponents of a cost term */
 
@@ -63,6 +64,12 @@ enum {
   NNRT_TASK_REGRESS = 2,  /* no accuracy */
   NNRT_TASK_BINARY_LOGITS = 3 /* as BINARY, but the output is the logit z: z >= 0 (p >= 0.5) */
 };
+
+/* How an inference binary's eval computes the loss from forward's output
+ * (it has no eval_step): not at all, or as the mean cross-entropy of the
+ * output as logits over its last axis against class ids (the model's loss
+ * is cross_entropy(output, labels)). */
+enum { NNRT_LOSS_NONE = 0, NNRT_LOSS_CROSS_ENTROPY = 1 };
 
 typedef struct {
   const char *name;
@@ -140,6 +147,19 @@ typedef struct {
    * "cosine(warmup: 500, min_lr: 0)" (nnrt_sched.def), or NULL: the
    * runtime parses them as it parses --schedule and --early-stop. */
   const char *schedule, *early_stop;
+  /* An inference binary (nnc build --infer): 1, and the model has forward
+   * only (no eval_step or train_step: no loss, labels or optimizer); the
+   * runtime offers predict, eval (accuracy from forward's output and the
+   * data's labels) and bench (the forward pass), no train. 0: a training
+   * binary. */
+  int32_t inference;
+  int32_t output_loss; /* inference: NNRT_LOSS_*, the loss eval reports */
+  /* NULL, or one pointer per global (globals order): the global's trained
+   * value built into the binary (nnc build --infer --checkpoint F), row-major
+   * bytes of its dtype, or NULL for a global that has none. eval, predict and
+   * bench start from these, so they need no --checkpoint (one given
+   * overrides them). Training binaries never embed. */
+  const void *const *embedded;
   /* The magnitude-pruning schedule of the NNRT_MASK globals, the canonical
    * text of nnc's --prune (nnrt_prune.h: "unstructured:0.9,start=0,
    * end=0.75,every=0.01"), or NULL: no pruning. */

@@ -3,7 +3,9 @@
  * warm-up steps and `--steps` timed steps over consecutive batches. The time
  * per step includes gathering the batch (a copy of batch rows), as a real
  * training loop does, but no data loading, shuffling or printing. `profile`
- * (rt_profile.c) runs the same loop. */
+ * (rt_profile.c) runs the same loop. An inference binary (nnc build --infer)
+ * times its forward pass the same way, on its embedded weights (else on
+ * initialised ones: the time does not depend on the values). */
 #define _POSIX_C_SOURCE 200809L
 #include "nnrt.h"
 #include <inttypes.h>
@@ -15,12 +17,16 @@ enum { BENCH_WARMUP = 20 };
 
 int rt_bench_open(RtBench *b, const NnrtModel *m, const RtOptions *o, RtError *e) {
   memset(b, 0, sizeof *b);
-  if (rt_model_check(m, RT_NEED_TRAIN, e)) return -1;
+  if (rt_model_check(m, m->inference ? RT_NEED_FORWARD : RT_NEED_TRAIN, e)) return -1;
   if (rt_session_load(&b->s, m, o->data_dir, RT_SPLIT_TRAIN, &b->train, e)) return -1;
+  b->fn = m->inference ? &m->forward : &m->train_step;
+  b->features = b->train;
+  b->features.y.data = NULL; /* forward is fed samples only: nothing else is timed */
   int64_t n = b->train.x.dims[0];
   b->batch = b->s.batch_sym < 0 ? b->s.static_batch : o->batch;
   if (b->batch > n) b->batch = n;
   if (rt_session_alloc(&b->s, b->batch, e) || rt_globals_init(&b->s.g, m, o->seed, e)) return -1;
+  rt_globals_embedded(&b->s.g, m);
   if (!(b->idx = rt_alloc((size_t)n * sizeof *b->idx, "sample order", e))) return -1;
   for (int64_t i = 0; i < n; i++)
     b->idx[i] = (int32_t)i;
@@ -34,7 +40,8 @@ int rt_bench_steps(RtBench *b, int64_t steps, double *secs, RtError *e) {
   double t0 = rt_now();
   for (int64_t k = 0; k < steps; k++, b->done++) {
     const int32_t *batch = b->idx + (b->done % b->per_epoch) * b->batch;
-    if (rt_run_batch(&b->s, &b->s.m->train_step, &b->train, batch, b->batch, &mt, NULL, e)) return -1;
+    const RtDataset *d = b->fn == &b->s.m->forward ? &b->features : &b->train;
+    if (rt_run_batch(&b->s, b->fn, d, batch, b->batch, &mt, NULL, e)) return -1;
   }
   *secs = rt_now() - t0;
   if (!isfinite(b->s.loss)) return rt_fail(e, RT_EXIT_NAN, "the loss became non-finite during the benchmark");
@@ -54,9 +61,10 @@ int rt_bench(const NnrtModel *m, const RtOptions *o, RtError *e) {
   int rc = rt_bench_open(&b, m, o, e) || rt_bench_steps(&b, BENCH_WARMUP, &warm, e) ||
            rt_bench_steps(&b, steps, &secs, e);
   if (!rc) {
-    printf("model %s, batch %" PRId64 ", %d threads, OpenBLAS %s kernels, %" PRId64
+    printf("model %s%s, batch %" PRId64 ", %d threads, OpenBLAS %s kernels, %" PRId64
            " timed steps after %d warm-up steps\n",
-           m->name, b.batch, rt_pool_threads(), rt_blas_core(), steps, BENCH_WARMUP);
+           m->name, m->inference ? " (inference: the forward pass)" : "", b.batch, rt_pool_threads(), rt_blas_core(),
+           steps, BENCH_WARMUP);
     printf("ms_per_step %.4f\n", secs * 1e3 / (double)steps);
     printf("samples_per_s %.0f\n", (double)(steps * b.batch) / secs);
   }

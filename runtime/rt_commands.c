@@ -104,26 +104,29 @@ const char *const *rt_class_names(const char *dir, const char *dataset, int64_t 
 }
 
 int rt_eval(const NnrtModel *m, const RtOptions *o, RtError *e) {
-  if (rt_model_check(m, RT_NEED_EVAL, e)) return e->code;
+  if (rt_model_check(m, m->inference ? RT_NEED_FORWARD : RT_NEED_EVAL, e)) return e->code;
   RtSession s;
   RtDataset test;
   int64_t *cm = NULL;
   int rc = -1;
   if (rt_session_load(&s, m, o->data_dir, RT_SPLIT_TEST, &test, e)) goto out;
   int64_t n = test.x.dims[0];
-  if (rt_session_alloc(&s, o->batch < n ? o->batch : n, e) ||
-      rt_st_load(o->ckpt_path, m, &s.g, RT_LOAD_PARAMS, NULL, e))
-    goto out;
+  if (rt_session_alloc(&s, o->batch < n ? o->batch : n, e) || rt_session_weights(&s, o->ckpt_path, e)) goto out;
   int64_t k = rt_task_binary(m->task) ? 2 : s.classes; /* binary: classes 0 and 1 at p >= 0.5 */
   if (k > 0 && k <= RT_REPORT_MAX_CLASSES && !(cm = rt_alloc((size_t)(k * k) * sizeof *cm, "confusion matrix", e)))
     goto out;
   RtMetrics mt;
   if (rt_evaluate(&s, &test, NULL, n, o->batch, &mt, cm, e)) goto out;
-  double acc = rt_metrics_acc(&mt);
-  if (isnan(acc))
-    printf("test_loss: %.4f (%" PRId64 " samples)\n", rt_metrics_loss(&mt), mt.samples);
+  double acc = rt_metrics_acc(&mt), loss = rt_metrics_loss(&mt);
+  char loss_str[32] = "n/a"; /* an inference binary has no loss function */
+  if (!isnan(loss)) snprintf(loss_str, sizeof loss_str, "%.4f", loss);
+  if (!isnan(acc))
+    printf("test_loss: %s - test_acc: %.4f (%" PRId64 " samples)\n", loss_str, acc, mt.samples);
+  else if (isnan(loss) && mt.abs_n) /* regression without a loss: the mean absolute error */
+    printf("test_loss: %s - test_mae: %.4f (%" PRId64 " samples)\n", loss_str, rt_metrics_value(&mt, RT_MET_MAE),
+           mt.samples);
   else
-    printf("test_loss: %.4f - test_acc: %.4f (%" PRId64 " samples)\n", rt_metrics_loss(&mt), acc, mt.samples);
+    printf("test_loss: %s (%" PRId64 " samples)\n", loss_str, mt.samples);
   rt_prune_report(stdout, m, &s.g);
   if (cm) {
     char dirbuf[RT_PATH_MAX];

@@ -3,6 +3,9 @@
  *   <prog> train | eval | predict | bench | profile | data | sample [options]
  *   <prog> --help | --version
  *
+ * An inference binary (nnc build --infer: NnrtModel.inference) has no
+ * train or profile (CMD_TRAINING_ONLY).
+ *
  * Options are declared once, in OPTIONS below: name, value placeholder, the
  * commands that take them, and the help line; parsing, the "not an option of
  * this command" check and --help all come from that table. Defaults come
@@ -123,19 +126,32 @@ static const struct {
 #undef X
 };
 
+/* The commands an inference binary (nnc build --infer) lacks: it has no
+ * train_step. */
+enum { CMD_TRAINING_ONLY = CMD_TRAIN | CMD_PROFILE };
+
 static const struct {
   const char *name;
   unsigned bit;
   const char *summary;
+  const char *infer; /* the summary in an inference binary where it differs, else NULL */
 } cmds[] = {
-    {"train", CMD_TRAIN, "train the model, then report loss and accuracy on the test set"},
-    {"eval", CMD_EVAL, "loss, accuracy and a per-class report of a checkpoint on the test set"},
-    {"predict", CMD_PREDICT, "print one prediction per input row (the class, its name, --proba: probabilities)"},
-    {"bench", CMD_BENCH, "time train_step alone (ms per step, samples/s) on the training data"},
-    {"profile", CMD_PROFILE, "time train_step kernel by kernel: bytes, FLOPs, GB/s against a measured triad"},
-    {"data", CMD_DATA, "show the data set: sizes, classes, majority rate, decoded samples"},
-    {"sample", CMD_SAMPLE, "generate text with a character model, continuing a prompt"},
+    {"train", CMD_TRAIN, "train the model, then report loss and accuracy on the test set", NULL},
+    {"eval", CMD_EVAL, "loss, accuracy and a per-class report of a checkpoint on the test set",
+     "loss, accuracy and a per-class report on the test set"},
+    {"predict", CMD_PREDICT, "print one prediction per input row (the class, its name, --proba: probabilities)", NULL},
+    {"bench", CMD_BENCH, "time train_step alone (ms per step, samples/s) on the training data",
+     "time the forward pass (ms per step, samples/s) on the training data"},
+    {"profile", CMD_PROFILE, "time train_step kernel by kernel: bytes, FLOPs, GB/s against a measured triad", NULL},
+    {"data", CMD_DATA, "show the data set: sizes, classes, majority rate, decoded samples", NULL},
+    {"sample", CMD_SAMPLE, "generate text with a character model, continuing a prompt", NULL},
 };
+
+/* The summary of command i in model m's binary; NULL when it lacks it. */
+static const char *cmd_summary(size_t i, const NnrtModel *m) {
+  if (!m->inference) return cmds[i].summary;
+  return cmds[i].bit & CMD_TRAINING_ONLY ? NULL : cmds[i].infer ? cmds[i].infer : cmds[i].summary;
+}
 
 /* The text data sets, printed as is after the data command's options. */
 static const char text_spec_help[] =
@@ -251,7 +267,16 @@ static void print_wrapped(FILE *f, const char *text, int indent, int width) {
 static void usage_main(FILE *f, const char *prog, const NnrtModel *m) {
   fprintf(f, "usage: %s <command> [options]\n       %s --help | --version\n\n", prog, prog);
   char about[RT_PATH_MAX + 512], dir[RT_PATH_MAX];
-  snprintf(about, sizeof about,
+  if (m->inference)
+    snprintf(about, sizeof about,
+             "The %s model '%s', compiled by nnc build --infer into a standalone inference binary: the forward pass "
+             "only, %s. Defaults: batch %d, data set %s (%s).",
+             task_name(m->task), m->name,
+             m->embedded ? "with its trained weights built in" : "without weights (give --checkpoint FILE)", m->batch,
+             m->dataset ? m->dataset : "none",
+             rt_data_default_dir(m->dataset, dir, sizeof dir) ? dir : "give --data DIR");
+  else
+    snprintf(about, sizeof about,
            "The %s model '%s', compiled by nnc into a standalone training binary. Defaults: %d epochs, batch %d, %s "
            "with learning rate %g, data set %s (%s).",
            task_name(m->task), m->name, m->epochs, m->batch, opt_name(m->optimizer), m->lr,
@@ -261,21 +286,32 @@ static void usage_main(FILE *f, const char *prog, const NnrtModel *m) {
   fputc('\n', f);
   fprintf(f, "commands:\n");
   for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
-    fprintf(f, "  %-9s %s\n", cmds[i].name, cmds[i].summary);
+    if (cmd_summary(i, m)) fprintf(f, "  %-9s %s\n", cmds[i].name, cmd_summary(i, m));
   fprintf(f, "\nRun '%s <command> --help' for the options of a command.\n", prog);
+  if (m->inference) {
+    fprintf(f, "\nexit status: 0 success, 1 failure (I/O, memory, model/runtime mismatch),\n2 bad command line or "
+               "input file.\n");
+    return;
+  }
   fprintf(
       f,
       "\nexit status: 0 success, 1 failure (I/O, memory, model/runtime mismatch),\n2 bad command line or input file, 3 "
       "the loss became NaN or Inf (early stopping is a success),\n130 interrupted by Ctrl-C (143 by SIGTERM) after saving the checkpoint.\n");
 }
 
+/* Whether option id is one of command cmd's in m's binary: an inference
+ * binary's bench runs no optimizer, so it takes no learning rate. */
+static int opt_applies(int id, unsigned cmd, const NnrtModel *m) {
+  return (opts[id].cmds & cmd) && !(m->inference && id == OPT_LR);
+}
+
 static void usage_cmd(FILE *f, const char *prog, const NnrtModel *m, unsigned cmd) {
   const char *name = "", *summary = "";
   for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
-    if (cmds[i].bit == cmd) name = cmds[i].name, summary = cmds[i].summary;
+    if (cmds[i].bit == cmd) name = cmds[i].name, summary = cmd_summary(i, m);
   fprintf(f, "usage: %s %s [options]\n\n%s.\n\noptions:\n", prog, name, summary);
   for (int i = 0; i < OPT_COUNT; i++) {
-    if (!(opts[i].cmds & cmd)) continue;
+    if (!opt_applies(i, cmd, m)) continue;
     char head[64], def[RT_PATH_MAX + 64], text[2 * RT_PATH_MAX];
     snprintf(head, sizeof head, "--%s%s%s", opts[i].name, opts[i].arg ? " " : "", opts[i].arg ? opts[i].arg : "");
     default_str((OptId)i, m, def, sizeof def);
@@ -323,7 +359,7 @@ static int parse(int argc, char **argv, const char *prog, const char *cmdname, u
     int id = -1, other = -1; /* an option of this command / of another only */
     for (int k = 0; k < OPT_COUNT; k++) {
       if (strlen(opts[k].name) != len || strncmp(opts[k].name, a + 2, len) != 0) continue;
-      if (opts[k].cmds & cmd)
+      if (opt_applies(k, cmd, m))
         id = k;
       else
         other = k;
@@ -455,8 +491,12 @@ static int parse(int argc, char **argv, const char *prog, const char *cmdname, u
       return RT_EXIT_USAGE;
     }
   }
-  if ((cmd & (CMD_EVAL | CMD_PREDICT | CMD_SAMPLE)) && !seen_ckpt)
-    return usage_error(prog, cmdname, "%s needs --checkpoint FILE", cmdname);
+  if ((cmd & (CMD_EVAL | CMD_PREDICT | CMD_SAMPLE)) && !seen_ckpt && !m->embedded)
+    return usage_error(prog, cmdname,
+                       m->inference ? "%s needs --checkpoint FILE: this inference binary has no embedded weights (it "
+                                      "was built without nnc build --checkpoint)"
+                                    : "%s needs --checkpoint FILE",
+                       cmdname);
   if (cmd == CMD_PREDICT && !o->input_path) return usage_error(prog, cmdname, "predict needs --input FILE");
   if (o->resume && !o->ckpt_path) return usage_error(prog, cmdname, "--resume needs --checkpoint FILE to resume from");
   if (o->resume && o->init_path)
@@ -483,7 +523,7 @@ int main(int argc, char **argv) {
   const char *c = argv[1];
   if (strcmp(c, "--help") == 0 || strcmp(c, "-h") == 0 || strcmp(c, "help") == 0) {
     for (size_t i = 0; argc > 2 && i < sizeof cmds / sizeof cmds[0]; i++)
-      if (strcmp(argv[2], cmds[i].name) == 0) {
+      if (strcmp(argv[2], cmds[i].name) == 0 && cmd_summary(i, m)) {
         usage_cmd(stdout, prog, m, cmds[i].bit);
         return RT_EXIT_OK;
       }
@@ -497,11 +537,23 @@ int main(int argc, char **argv) {
   }
   unsigned cmd = 0;
   for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
-    if (strcmp(c, cmds[i].name) == 0) cmd = cmds[i].bit;
-  if (!cmd)
-    return usage_error(prog, NULL,
-                       "unknown command '%s'; the commands are train, eval, predict, bench, profile, data and sample",
-                       c);
+    if (strcmp(c, cmds[i].name) == 0 && !cmd_summary(i, m)) {
+      fprintf(stderr, "%s: error: this is an inference binary (nnc build --infer): it has no %s command\n", prog, c);
+      return RT_EXIT_USAGE;
+    } else if (strcmp(c, cmds[i].name) == 0) {
+      cmd = cmds[i].bit;
+    }
+  if (!cmd) {
+    char list[256] = ""; /* "train, eval, ... and sample": the commands this binary has */
+    size_t n = 0, at = 0, k = 0;
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+      n += cmd_summary(i, m) != NULL;
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+      if (cmd_summary(i, m) && at < sizeof list)
+        at += (size_t)snprintf(list + at, sizeof list - at, "%s%s", k++ == 0 ? "" : k == n ? " and " : ", ",
+                               cmds[i].name);
+    return usage_error(prog, NULL, "unknown command '%s'; the commands are %s", c, list);
+  }
 
   RtOptions o = {0};
   o.prog = prog;

@@ -128,7 +128,7 @@ int rt_predict(const NnrtModel *m, const RtOptions *o, RtError *e) {
   }
   int64_t n = in.x.dims[0];
   int64_t batch = o->batch < n ? o->batch : (n > 0 ? n : 1);
-  if (rt_session_alloc(&s, batch, e) || rt_st_load(o->ckpt_path, m, &s.g, RT_LOAD_PARAMS, NULL, e)) goto out;
+  if (rt_session_alloc(&s, batch, e) || rt_session_weights(&s, o->ckpt_path, e)) goto out;
   batch = s.max_batch;
   if (!(idx = rt_alloc((size_t)batch * sizeof *idx, "batch indices", e))) goto out;
   for (int64_t at = 0; at < n; at += batch) {

@@ -320,6 +320,10 @@ int rt_st_load(const char *path, const NnrtModel *m, RtGlobals *g, unsigned kind
     /* A checkpoint of the model trained without pruning has no masks: they
      * are all ones (below), and pruning starts from its dense weights. */
     if (!match[k] && t->kind == NNRT_MASK) continue;
+    if (!match[k] && t->kind == NNRT_STATS && (kinds & RT_LOAD_STATS_OPTIONAL)) {
+      fprintf(stderr, "note: %s has no statistic '%s'; it starts from its initial value\n", path, t->name);
+      continue;
+    }
     if (!match[k]) {
       rt_fail(e, RT_EXIT_USAGE, "%s: offset 8: the header has no tensor '%s' (%s %s)%s", path, t->name,
               rt_dtype_name(t->dtype), want,

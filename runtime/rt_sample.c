@@ -95,7 +95,7 @@ int rt_sample(const NnrtModel *m, const RtOptions *o, RtError *e) {
   snprintf(win.x.path, sizeof win.x.path, "the sampling window");
   if (!(win.x.data = rt_alloc((size_t)T * rt_dtype_size(NNRT_I32), "sampling window", e)) ||
       rt_session_bind(&s, &win.x, NULL, e) ||
-      rt_session_alloc(&s, 1, e) || rt_st_load(o->ckpt_path, m, &s.g, RT_LOAD_PARAMS, NULL, e))
+      rt_session_alloc(&s, 1, e) || rt_session_weights(&s, o->ckpt_path, e))
     goto out;
   int64_t bs = s.batch_sym < 0 ? s.static_batch : 1;
   if (!(idx = rt_alloc((size_t)bs * sizeof *idx, "batch indices", e)) ||

@@ -60,6 +60,13 @@ int rt_session_open(RtSession *s, const NnrtModel *m, RtError *e) {
   s->x_t = &f->inputs[0];
   s->y_t = m->eval_step.fn ? &m->eval_step.inputs[1] : NULL;
   s->out_t = m->eval_step.fn ? &m->eval_step.outputs[1] : &m->forward.outputs[0];
+  if (m->inference && s->out_t->rank > 0) { /* no labels input: the task says what eval compares the output with */
+    s->y_own = *s->out_t;
+    s->y_own.name = "labels";
+    s->y_own.dtype = m->task == NNRT_TASK_CLASSIFY ? NNRT_I32 : NNRT_F32;
+    s->y_own.rank -= m->task == NNRT_TASK_CLASSIFY; /* one class id per row of class scores */
+    s->y_t = &s->y_own;
+  }
   s->static_batch = s->x_t->rank > 0 && s->x_t->dims[0] >= 0 ? s->x_t->dims[0] : 0;
   return 0;
 }
@@ -188,6 +195,22 @@ int rt_session_load(RtSession *s, const NnrtModel *m, const char *data_dir, int 
   return 0;
 }
 
+int rt_globals_embedded(RtGlobals *g, const NnrtModel *m) {
+  if (!m->embedded) return 0;
+  for (int32_t i = 0; i < m->n_globals; i++)
+    if (m->embedded[i]) memcpy(g->ptr[i], m->embedded[i], (size_t)g->numel[i] * rt_dtype_size(m->globals[i].dtype));
+  return 1;
+}
+
+int rt_session_weights(RtSession *s, const char *ckpt_path, RtError *e) {
+  if (ckpt_path) return rt_st_load(ckpt_path, s->m, &s->g, RT_LOAD_PARAMS, NULL, e);
+  if (rt_globals_embedded(&s->g, s->m)) return 0;
+  return rt_fail(e, RT_EXIT_USAGE,
+                 "model '%s' has no embedded weights (it was built without nnc build --checkpoint): give --checkpoint "
+                 "FILE",
+                 s->m->name);
+}
+
 static int64_t ws_need(const RtSession *s, const NnrtFunc *f) {
   return f->fn && f->workspace_size ? f->workspace_size(s->syms) : 0;
 }
@@ -272,6 +295,24 @@ static void score(const RtSession *s, const void *labels, int64_t bs, RtMetrics 
   }
 }
 
+/* The mean over the batch's rows of the cross-entropy of the output row as
+ * logits against the row's class id (NNRT_LOSS_CROSS_ENTROPY: what
+ * cross_entropy(output, labels) computes), in double, the log-sum-exp
+ * shifted by the row's largest logit. Labels were checked to be classes. */
+static double output_cross_entropy(const RtSession *s, int64_t bs) {
+  int64_t rows = bs * s->y_per;
+  double total = 0;
+  for (int64_t r = 0; r < rows; r++) {
+    const float *p = s->out + r * s->classes;
+    int64_t y = (int64_t)rt_dtype_get(s->y_t->dtype, s->y, r);
+    double top = p[rt_argmax_row(s, r)], z = 0;
+    for (int64_t c = 0; c < s->classes; c++)
+      z += exp((double)p[c] - top);
+    total += log(z) + top - (double)p[y];
+  }
+  return rows ? total / (double)rows : NAN;
+}
+
 /* The batch in flight, for the fail hooks (rt_util.c): generated code
  * knows a row of its batch, the driver which sample of which file that is.
  * Set before the call and cleared after it; the hooks read it only during
@@ -297,12 +338,15 @@ int rt_run_batch(RtSession *s, const NnrtFunc *f, const RtDataset *d, const int3
     return rt_fail(e, RT_EXIT_FAIL, "internal: batch %lld outside [1, %lld]", (long long)bs, (long long)s->max_batch);
   if (s->batch_sym >= 0) s->syms[s->batch_sym] = bs;
   int is_fwd = f == &s->m->forward;
+  /* Labels: eval_step's and train_step's input; forward's output is scored
+   * against them only in an inference binary's eval (it has no eval_step). */
+  int scored = !is_fwd || (s->m->inference && d->y.data);
   size_t xs = (size_t)s->x_per * rt_dtype_size(s->x_t->dtype);
-  size_t ys = is_fwd ? 0 : (size_t)s->y_per * rt_dtype_size(s->y_t->dtype);
+  size_t ys = scored ? (size_t)s->y_per * rt_dtype_size(s->y_t->dtype) : 0;
   for (int64_t i = 0; i < bs; i++) {
     int64_t k = idx[i];
     memcpy((char *)s->x + i * xs, (const char *)d->x.data + k * xs, xs);
-    if (!is_fwd) memcpy((char *)s->y + i * ys, (const char *)d->y.data + k * ys, ys);
+    if (scored) memcpy((char *)s->y + i * ys, (const char *)d->y.data + k * ys, ys);
   }
   int na = 0;
   for (int32_t g = 0; g < s->m->n_globals; g++)
@@ -316,10 +360,10 @@ int rt_run_batch(RtSession *s, const NnrtFunc *f, const RtDataset *d, const int3
   g_batch.d = d, g_batch.idx = idx, g_batch.bs = bs, g_batch.x_per = s->x_per;
   f->fn(s->args, s->syms, s->ws);
   g_batch.d = NULL;
-  if (!is_fwd) {
-    m->loss_sum += (double)s->loss * (double)bs;
-    score(s, s->y, bs, m, confusion);
-  }
+  if (!is_fwd) m->loss_sum += (double)s->loss * (double)bs;
+  else if (scored) /* forward computes no loss: the model says whether its output gives it */
+    m->loss_sum += s->m->output_loss == NNRT_LOSS_CROSS_ENTROPY ? output_cross_entropy(s, bs) * (double)bs : NAN;
+  if (scored) score(s, s->y, bs, m, confusion);
   m->samples += bs;
   return 0;
 }
@@ -342,7 +386,8 @@ int rt_evaluate_add(RtSession *s, const RtDataset *d, const int32_t *idx, int64_
     if (s->batch_sym < 0 && bs < batch) break; /* a static-batch model cannot run a partial batch */
     for (int64_t i = 0; seq && i < bs; i++)
       seq[i] = (int32_t)(at + i);
-    rc = rt_run_batch(s, &s->m->eval_step, d, idx ? idx + at : seq, bs, out, confusion, e);
+    rc = rt_run_batch(s, s->m->eval_step.fn ? &s->m->eval_step : &s->m->forward, d, idx ? idx + at : seq, bs, out,
+                      confusion, e);
   }
   rt_free(seq);
   return rc;

@@ -398,7 +398,7 @@ static int setup(Run *r, const NnrtModel *m, const RtOptions *o, Position *pos, 
     return -1;
   if (rt_plan_init(&r->plan, m, o, r->metrics, r->n_val > 0, e)) return -1;
   if (rt_globals_init(&s->g, m, o->seed, e)) return -1;
-  if (o->init_path && rt_st_load(o->init_path, m, &s->g, RT_LOAD_PARAMS, NULL, e)) return -1;
+  if (o->init_path && rt_st_load(o->init_path, m, &s->g, RT_LOAD_PARAMS | RT_LOAD_STATS_OPTIONAL, NULL, e)) return -1;
   if (o->resume && resume(s, o, pos, &r->plan, e)) return -1;
   /* The plot of a resumed run starts with the epochs the log recorded. */
   if (o->plot_path && o->resume && o->log_path && rt_history_load_csv(&r->hist, o->log_path, pos->epoch, e)) return -1;

@@ -1,7 +1,8 @@
 """Reading and writing safetensors files with numpy alone (the JSON header
 and raw little-endian data, as the safetensors library does), for the
-Python tests that exchange checkpoints with nnc binaries: float32 tensors
-only, which is what nnc writes for parameters and optimizer state."""
+Python tests that exchange checkpoints with nnc binaries: save writes
+float32 tensors (nnc's parameters and optimizer state); load reads every
+dtype nnc writes (an int8 model's I8 weights and I32 compensations too)."""
 import json
 import struct
 
@@ -22,15 +23,19 @@ def save(path, tensors):
         f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
 
 
-def load(path):
-    """{name: float32 array} of every tensor in the file."""
+# safetensors dtype names -> little-endian numpy dtypes (runtime/nnrt_dtypes.def)
+DTYPES = {"F32": "<f4", "F64": "<f8", "I8": "i1", "U8": "u1", "I32": "<i4", "I64": "<i8"}
+
+
+def load(path, dtypes=False):
+    """{name: array} of every tensor in the file, in its stored dtype; with
+    dtypes, also {name: safetensors dtype name}."""
     raw = open(path, "rb").read()
     (n,) = struct.unpack("<Q", raw[:8])
     header = json.loads(raw[8 : 8 + n])
     header.pop("__metadata__", None)
     out = {}
     for name, info in header.items():
-        assert info["dtype"] == "F32", name
         b, e = info["data_offsets"]
-        out[name] = np.frombuffer(raw[8 + n + b : 8 + n + e], "<f4").reshape(info["shape"]).copy()
-    return out
+        out[name] = np.frombuffer(raw[8 + n + b : 8 + n + e], DTYPES[info["dtype"]]).reshape(info["shape"]).copy()
+    return (out, {k: v["dtype"] for k, v in header.items()}) if dtypes else out

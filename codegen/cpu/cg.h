@@ -17,6 +17,12 @@
 
 /* ---- emission context ---- */
 
+/* The instruction behind int8 dot products (k_int8.c): vpdpbusd on 512-bit
+ * (AVX-512 VNNI) or 256-bit (AVX-VNNI, or AVX-512 VNNI with VL) vectors,
+ * or plain vector code LLVM lowers for any CPU (its tiles sized for 32
+ * vector registers where AVX-512 has them: PORTABLE_512). */
+typedef enum { CG_QDOT_PORTABLE, CG_QDOT_PORTABLE_512, CG_QDOT_VNNI256, CG_QDOT_VNNI512 } CgQdot;
+
 typedef struct CgCtx {
   LLVMContextRef llc;
   LLVMModuleRef mod;
@@ -28,8 +34,10 @@ typedef struct CgCtx {
   LLVMValueRef f_sgemm, f_sgemm_ep, f_sgemm_batch, f_pfor, f_pmulti, f_fail_label, f_fail_id;
   LLVMTypeRef ft_sgemm, ft_sgemm_ep, ft_sgemm_batch, ft_pfor, ft_pmulti, ft_fail_label, ft_fail_id;
   unsigned attr_noalias, attr_nounwind;
+  CgQdot qdot;       /* how int8 products are computed (k_int8.c) */
   const char *fname; /* IR function being compiled */
   int kcount;        /* kernels emitted so far, for names */
+  bool infer;        /* CgOptions.infer: an inference binary, globals' data embedded */
 } CgCtx;
 
 /* One LLVM function under construction. */
@@ -207,6 +215,15 @@ void cg_emit_scan(CgFn *F, const CgKernel *k, LLVMValueRef region);
 LLVMValueRef cg_scan_region_bytes(CgFn *F, const CgKernel *k);
 /* Builds the kernel function for k (any kind but CK_MATMUL and CK_SCAN). */
 void cg_kernel(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf);
+
+/* k_int8.c: qmatmul and qconv2d kernels (CK_QGEMM) inline at F's
+ * insertion point: the weights packed into the scratch region, then the
+ * product over row blocks on the pool; the scratch bytes they need (built in
+ * F's entry block); and which vpdpbusd the target machine offers. */
+void cg_emit_qgemm(CgFn *F, const CgKernel *k, LLVMValueRef region);
+LLVMValueRef cg_qgemm_region_bytes(CgFn *F, const CgKernel *k);
+CgQdot cg_qdot_of(LLVMTargetMachineRef tm);
+CgQdot cg_qdot_portable(LLVMTargetMachineRef tm); /* what --no-vnni gives */
 
 /* ---- step functions and metadata (step.c, meta.c) ---- */
 

@@ -7,9 +7,9 @@
  * that is what fusion buys. Operand broadcasting needs no code here: it is
  * the zero strides of the loads.
  *
- * The op table maps each elementwise op to an emitter. Only f32 arithmetic
- * exists in the IR (integer types appear only through inputs, globals,
- * consts, layout ops and cast). */
+ * The op table maps each elementwise op to an emitter. Arithmetic is f32
+ * but for cast and the int8 boundary ops (quantize to u8/i8, dequantize
+ * from i32 sums), which take their types from their nodes like cast. */
 #include "cg.h"
 
 #include <string.h>
@@ -163,6 +163,24 @@ static LLVMValueRef ew_pow(CgCtx *cx, const IrNode *n, LLVMValueRef *a) {
   return cg_intrinsic(cx, "llvm.pow", args, 2);
 }
 
+/* fake_quant and its gradient as the interpreter defines them: the level
+ * q = roundeven(x / s) + Z in f32 (exact: levels are integers within 2^24),
+ * clamped by ordered compares so that a NaN stays NaN, as selects that
+ * vectorize to a round, compares and blends. */
+static LLVMValueRef ew_fake_quant(CgCtx *cx, const IrNode *n, LLVMValueRef *a) {
+  LLVMBuilderRef b = cx->b;
+  LLVMValueRef r = LLVMBuildFDiv(b, a[0], a[1], ""), z = cg_f32(cx, n->at.value);
+  LLVMValueRef q = LLVMBuildFAdd(b, cg_intrinsic(cx, "llvm.roundeven", &r, 1), z, "");
+  LLVMValueRef lo = cg_f32(cx, n->at.qmin), hi = cg_f32(cx, n->at.qmax);
+  if (n->op == OP_FAKE_QUANT_GRAD) {
+    LLVMValueRef in = LLVMBuildAnd(b, LLVMBuildFCmp(b, LLVMRealOGE, q, lo, ""), LLVMBuildFCmp(b, LLVMRealOLE, q, hi, ""), "");
+    return LLVMBuildSelect(b, in, a[2], cg_f32(cx, 0), "");
+  }
+  q = LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOLT, q, lo, ""), lo, q, "");
+  q = LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOGT, q, hi, ""), hi, q, "");
+  return LLVMBuildFMul(b, LLVMBuildFSub(b, q, z, ""), a[1], "");
+}
+
 /* ir_dtype_convert's rules: float -> int truncates and saturates (the
  * llvm.fpto[su]i.sat intrinsics, NaN to 0; a plain fptosi is poison out of
  * range), int -> int wraps or extends by the source's signedness, int ->
@@ -181,6 +199,30 @@ LLVMValueRef cg_convert(CgCtx *cx, LLVMValueRef v, DType from, DType to) {
   return LLVMBuildCall2(cx->b, LLVMIntrinsicGetType(cx->llc, id, ov, 2), fn, &v, 1, "");
 }
 
+/* quantize: round_half_even(x / scale) + Z clamped to the result type, as
+ * the interpreter defines it (a true division, never a reciprocal: the
+ * rounding must see the same quotient). The clamp is maxnum then minnum,
+ * which send a NaN to the low end; after it the value is an integer in
+ * range, so a plain fptosi is exact (no poison). */
+static LLVMValueRef ew_quantize(CgCtx *cx, const IrNode *n, LLVMValueRef *a) {
+  LLVMBuilderRef b = cx->b;
+  int bits = 8 * ir_dtype_size(n->ty.dt);
+  double lo = ir_dtype_is_signed(n->ty.dt) ? -(double)(1 << (bits - 1)) : 0, hi = lo + (double)(1 << bits) - 1;
+  LLVMValueRef q = LLVMBuildFDiv(b, a[0], a[1], "");
+  q = cg_intrinsic(cx, "llvm.roundeven", &q, 1);
+  q = LLVMBuildFAdd(b, q, cg_f32(cx, n->at.value), "");
+  q = cg_intrinsic(cx, "llvm.maxnum", (LLVMValueRef[]){q, cg_f32(cx, lo)}, 2);
+  q = cg_intrinsic(cx, "llvm.minnum", (LLVMValueRef[]){q, cg_f32(cx, hi)}, 2);
+  return LLVMBuildTrunc(b, LLVMBuildFPToSI(b, q, cx->t_i32, ""), cg_dtype(cx, n->ty.dt), "");
+}
+
+/* dequantize: f32(acc - comp) * scale, the difference wrapping in i32. */
+static LLVMValueRef ew_dequantize(CgCtx *cx, const IrNode *n, LLVMValueRef *a) {
+  (void)n;
+  LLVMValueRef d = LLVMBuildSIToFP(cx->b, LLVMBuildSub(cx->b, a[0], a[1], ""), cx->t_f32, "");
+  return LLVMBuildFMul(cx->b, d, a[2], "");
+}
+
 /* add, sub, mul, div: one LLVM instruction each. */
 static const LLVMOpcode bin_op[OP_COUNT] = {
     [OP_ADD] = LLVMFAdd, [OP_SUB] = LLVMFSub, [OP_MUL] = LLVMFMul, [OP_DIV] = LLVMFDiv};
@@ -196,6 +238,8 @@ static const EwFn ew_table[OP_COUNT] = {
     [OP_NEG] = ew_neg,   [OP_RELU] = ew_relu,       [OP_STEP] = ew_step, [OP_EXP] = ew_exp,   [OP_LOG] = ew_log,
     [OP_SQRT] = ew_sqrt, [OP_SIGMOID] = ew_sigmoid, [OP_TANH] = ew_tanh, [OP_POW] = ew_pow,   [OP_GELU] = ew_gelu,
     [OP_LEAKY_RELU] = ew_leaky_relu, [OP_ELU] = ew_elu, [OP_SILU] = ew_silu, [OP_SOFTPLUS] = ew_softplus,
+    [OP_QUANTIZE] = ew_quantize, [OP_DEQUANTIZE] = ew_dequantize,
+    [OP_FAKE_QUANT] = ew_fake_quant, [OP_FAKE_QUANT_GRAD] = ew_fake_quant,
 };
 
 LLVMValueRef cg_ew_op(CgCtx *cx, const IrNode *n, const IrNode *args, LLVMValueRef *a) {

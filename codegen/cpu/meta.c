@@ -26,7 +26,8 @@ LLVMTypeRef cg_meta_types(CgCtx *cx, LLVMTypeRef *tensor, LLVMTypeRef *func) {
   }
   LLVMTypeRef mt = LLVMGetTypeByName2(cx->llc, "nnrt.model");
   if (!mt) {
-    LLVMTypeRef mf[] = {i32, p, i32, p, i32, p, fn, fn, fn, i32, i32, f64, f64, f64, f64, f64, f64, i32, i32, p, i64, p, p, p};
+    LLVMTypeRef mf[] = {i32, p,   i32, p,   i32, p,   fn, fn, fn, i32, i32, f64, f64, f64,
+                        f64, f64, f64, i32, i32, p,   i64, p,  p,  i32, i32, p, p};
     mt = LLVMStructCreateNamed(cx->llc, "nnrt.model");
     LLVMStructSetBody(mt, mf, sizeof mf / sizeof *mf, 0);
   }
@@ -162,6 +163,36 @@ static LLVMValueRef func(CgCtx *cx, LLVMTypeRef tt, LLVMTypeRef ft, const IrFunc
   return LLVMConstNamedStruct(ft, v, sizeof v / sizeof *v);
 }
 
+/* NnrtModel.embedded: in an inference binary, one pointer per global to a
+ * private constant holding its data (IrGlobal.data, the trained weights of
+ * --checkpoint, any dtype), or NULL for a global without data; NULL when no
+ * global has data or the binary is a training one. 64-byte aligned, as the
+ * runtime's own buffers are. */
+static LLVMValueRef embedded(CgCtx *cx) {
+  const IrModule *m = cx->m;
+  bool any = false;
+  for (int i = 0; i < m->nglobals; i++)
+    any |= m->globals[i].data != NULL;
+  if (!cx->infer || !any) return LLVMConstNull(cx->t_ptr);
+  LLVMValueRef *ptrs = arena_alloc(cx->arena, sizeof(LLVMValueRef) * (size_t)(m->nglobals + 1));
+  for (int i = 0; i < m->nglobals; i++) {
+    const IrGlobal *g = &m->globals[i];
+    ptrs[i] = LLVMConstNull(cx->t_ptr);
+    if (!g->data) continue;
+    size_t bytes = (size_t)ir_numel_static(&g->ty.sh) * (size_t)ir_dtype_size(g->ty.dt);
+    LLVMValueRef init = LLVMConstStringInContext2(cx->llc, g->data, bytes, 1);
+    char name[160];
+    snprintf(name, sizeof name, "nnrt.data.%s", g->name);
+    LLVMValueRef v = LLVMAddGlobal(cx->mod, LLVMTypeOf(init), name);
+    LLVMSetInitializer(v, init);
+    LLVMSetGlobalConstant(v, 1);
+    LLVMSetLinkage(v, LLVMPrivateLinkage);
+    LLVMSetAlignment(v, 64);
+    ptrs[i] = v;
+  }
+  return array(cx, cx->t_ptr, ptrs, m->nglobals, "nnrt.embedded");
+}
+
 void cg_emit_meta(CgCtx *cx, const CgStep steps[3]) {
   const IrModule *m = cx->m;
   LLVMTypeRef tt, ft, mt = cg_meta_types(cx, &tt, &ft);
@@ -201,6 +232,9 @@ void cg_emit_meta(CgCtx *cx, const CgStep steps[3]) {
                       LLVMConstInt(cx->t_i64, t->seed, 0),
                       str(cx, t->schedule),
                       str(cx, t->early_stop),
+                      i32c(cx, cx->infer),
+                      i32c(cx, cx->infer ? t->output_loss : NNRT_LOSS_NONE),
+                      embedded(cx),
                       str(cx, t->prune)};
   LLVMValueRef g = LLVMAddGlobal(cx->mod, mt, "nnrt_model");
   LLVMSetInitializer(g, LLVMConstNamedStruct(mt, v, sizeof v / sizeof *v));

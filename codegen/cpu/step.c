@@ -105,13 +105,13 @@ static void bind_all(CgFn *F, const CgPlan *p, const LLVMValueRef *off, LLVMValu
   }
 }
 
-/* The largest scratch region a scan kernel needs (scans run one at a
- * time, so they share it), after the slots; 0 without scans. */
-static LLVMValueRef scan_region_bytes(CgFn *F, const CgPlan *p) {
+/* The largest scratch region a scan or an int8 product needs (they run one
+ * at a time, so they share it), after the slots; 0 without them. */
+static LLVMValueRef scratch_bytes(CgFn *F, const CgPlan *p) {
   LLVMValueRef most = cg_i64(F->cx, 0);
   for (int i = 0; i < p->nks; i++)
-    if (p->ks[i].kind == CK_SCAN) {
-      LLVMValueRef r = cg_scan_region_bytes(F, &p->ks[i]);
+    if (p->ks[i].kind == CK_SCAN || p->ks[i].kind == CK_QGEMM) {
+      LLVMValueRef r = p->ks[i].kind == CK_SCAN ? cg_scan_region_bytes(F, &p->ks[i]) : cg_qgemm_region_bytes(F, &p->ks[i]);
       most = LLVMBuildSelect(F->pre, LLVMBuildICmp(F->pre, LLVMIntUGT, r, most, ""), r, most, "");
     }
   return most;
@@ -246,7 +246,7 @@ bool cg_emit_step(CgCtx *cx, const IrFunc *f, int prof_fn, CgStep *out, int *nfu
         cg_kernel_epilogue(cx, p, &p->ks[k], &kfs[k]);
         snprintf(name, sizeof name, "%s_ep", LLVMGetValueName(kfs[k].fn));
         cg_make_body(cx, &kfs[k], name);
-      } else if (p->ks[k].kind == CK_MATMUL || p->ks[k].kind == CK_SCAN) {
+      } else if (p->ks[k].kind == CK_MATMUL || p->ks[k].kind == CK_SCAN || p->ks[k].kind == CK_QGEMM) {
         continue;
       } else {
         cg_kernel(cx, p, &p->ks[k], &kfs[k]);
@@ -274,7 +274,7 @@ bool cg_emit_step(CgCtx *cx, const IrFunc *f, int prof_fn, CgStep *out, int *nfu
   LLVMValueRef ctx = LLVMBuildArrayAlloca(F.pre, cx->t_ptr, cg_i64(cx, maxctx + 1), "ctx");
   LLVMValueRef tasks = LLVMBuildArrayAlloca(F.pre, cx->t_ptr, cg_i64(cx, 4 * maxtasks), "tasks");
   LLVMValueRef region = LLVMBuildInBoundsGEP2(F.pre, LLVMInt8TypeInContext(cx->llc), LLVMGetParam(F.fn, 2),
-                                              &off[p->nslots], 1, "scan_region");
+                                              &off[p->nslots], 1, "scratch");
   for (int i = 0; i < p->nks; i++) {
     /* The parts of one group are one dispatch, timed as its first kernel. */
     LLVMValueRef hook = prof_fn >= 0 ? prof_call(&F, NULL, prof_fn, i, 0) : NULL;
@@ -288,6 +288,8 @@ bool cg_emit_step(CgCtx *cx, const IrFunc *f, int prof_fn, CgStep *out, int *nfu
     }
     else if (p->ks[i].kind == CK_SCAN)
       cg_emit_scan(&F, &p->ks[i], region);
+    else if (p->ks[i].kind == CK_QGEMM)
+      cg_emit_qgemm(&F, &p->ks[i], region);
     else
       call_kernel(&F, &kfs[i], ctx);
     if (hook) prof_call(&F, hook, prof_fn, first, 1);
@@ -298,7 +300,7 @@ bool cg_emit_step(CgCtx *cx, const IrFunc *f, int prof_fn, CgStep *out, int *nfu
   snprintf(name, sizeof name, "nnc_%s_workspace", f->name);
   out->ws = begin(cx, &F, p, name, cx->t_i64, 1, 0);
   off = slot_offsets(&F, p, &scale);
-  LLVMBuildRet(cx->b, LLVMBuildAdd(cx->b, off[p->nslots], scan_region_bytes(&F, p), ""));
+  LLVMBuildRet(cx->b, LLVMBuildAdd(cx->b, off[p->nslots], scratch_bytes(&F, p), ""));
   cg_fn_seal(&F);
   out->k = cg_kinfo(cx->arena, cx->m, p);
   out->nk = p->nks;

@@ -122,7 +122,7 @@ LLVMModuleRef cg_build_module(const IrModule *m, LLVMContextRef llc, LLVMTargetM
     cg_error(o->diag, "the CPU backend supports at most %d symbolic dims; %s has %d", CG_MAX_SYMS, m->name, m->nsyms);
     return NULL;
   }
-  CgCtx cx = {.llc = llc, .m = m};
+  CgCtx cx = {.llc = llc, .m = m, .infer = o->infer};
   cx.arena = arena_new();
   cx.mod = LLVMModuleCreateWithNameInContext(m->name ? m->name : "nnc", llc);
   char *triple = LLVMGetTargetMachineTriple(tm);
@@ -139,6 +139,7 @@ LLVMModuleRef cg_build_module(const IrModule *m, LLVMContextRef llc, LLVMTargetM
   cx.t_ptr = LLVMPointerTypeInContext(llc, 0);
   cx.attr_noalias = LLVMGetEnumAttributeKindForName("noalias", 7);
   cx.attr_nounwind = LLVMGetEnumAttributeKindForName("nounwind", 8);
+  cx.qdot = o->no_vnni ? cg_qdot_portable(tm) : cg_qdot_of(tm);
   declare_runtime(&cx);
 
   static const char *const names[3] = {IR_FN_FORWARD, IR_FN_EVAL, IR_FN_TRAIN};
@@ -266,6 +267,11 @@ static bool cpu_compile(const IrModule *m, const CgOptions *o) {
 }
 
 static bool cpu_set_option(CgOptions *o, const char *name, const char *value, char *err, size_t errlen) {
+  if (!strcmp(name, "no-vnni")) {
+    if (value) return snprintf(err, errlen, "--no-vnni takes no value"), false;
+    o->no_vnni = true;
+    return true;
+  }
   if (!strcmp(name, "cpu")) {
     if (value && !strcmp(value, "native")) o->cpu_native = true;
     else if (value && !strcmp(value, "generic")) o->cpu_native = false;
@@ -281,7 +287,9 @@ const Backend cg_cpu_backend = {
     .summary = "LLVM 19 code for this machine's CPU; GEMMs on OpenBLAS",
     .options = "  --cpu=<cpu>          native (default): tune for this machine's CPU and use\n"
                "                       all its instruction set extensions; generic: portable\n"
-               "                       x86-64 code that runs on any 64-bit x86 machine\n",
+               "                       x86-64 code that runs on any 64-bit x86 machine\n"
+               "  --no-vnni            int8 products (qmatmul, qconv2d) in portable vector\n"
+               "                       code, not AVX-512 VNNI / AVX-VNNI vpdpbusd\n",
     .runtime_lib = "libnnrt.a",
     .link_libs = "-lopenblas -lz -lm -lpthread",
     .set_option = cpu_set_option,

@@ -32,9 +32,14 @@ int t_passed, t_failed;
 int hk_parallel_calls, hk_fail_calls, hk_multi_calls, hk_gemm_ep_calls, hk_gemm_batch_calls;
 int64_t hk_fail_args[4];
 int64_t hk_grain;
+void (*hk_parallel_for)(NnrtBody body, void *ctx, int64_t n, int64_t grain);
 
 static void test_pfor(NnrtBody body, void *ctx, int64_t n, int64_t grain) {
   hk_parallel_calls++;
+  if (hk_parallel_for) {
+    hk_parallel_for(body, ctx, n, grain);
+    return;
+  }
   if (hk_grain > 0) grain = hk_grain;
   if (grain < 1) grain = 1;
   int64_t chunks = (n + grain - 1) / grain;
@@ -126,11 +131,12 @@ void jit_release(void) {
   g_jit = NULL;
 }
 
-static bool jit_build(IrModule *m, int opt) {
+static bool jit_build(IrModule *m, const CgOptions *o0) {
   jit_release();
   Diag d;
   diag_init(&d, stdout);
-  CgOptions o = {.opt_level = opt, .cpu_native = true, .diag = &d};
+  CgOptions o = {.opt_level = o0->opt_level, .cpu_native = o0->cpu_native, .no_vnni = o0->no_vnni, .diag = &d};
+  int opt = o.opt_level;
   char *err = NULL;
   LLVMTargetMachineRef tm = cg_target_machine(&o, &err);
   if (!tm) return printf("no target machine: %s\n", err), false;
@@ -173,9 +179,13 @@ static uint64_t jit_sym(const char *name) {
   return a;
 }
 
-void *jit_lookup(IrModule *m, int opt, const char *sym) {
-  if (m && !jit_build(m, opt)) return NULL;
+void *jit_lookup_cg(IrModule *m, const CgOptions *o, const char *sym) {
+  if (m && !jit_build(m, o)) return NULL;
   return (void *)(uintptr_t)jit_sym(sym);
+}
+
+void *jit_lookup(IrModule *m, int opt, const char *sym) {
+  return jit_lookup_cg(m, &(CgOptions){.opt_level = opt, .cpu_native = true}, sym);
 }
 
 /* ---- LLVM's interpreter ---- */
@@ -236,13 +246,16 @@ typedef struct Exec {
   LLVMValueRef ifn, iws; /* interpreted */
 } Exec;
 
-static bool exec_build(Exec *x, IrModule *m, int opt, const char *cpu, const char *fn) {
+static bool exec_build(Exec *x, IrModule *m, const CheckOpts *o, const char *fn) {
+  int opt = o->opt;
+  const char *cpu = o->cpu;
   char sym[64], wsym[80];
   snprintf(sym, sizeof sym, "nnc_%s", fn);
   snprintf(wsym, sizeof wsym, "nnc_%s_workspace", fn);
   memset(x, 0, sizeof *x);
   if (!cpu) {
-    x->fn = (StepFn)(uintptr_t)jit_lookup(m, opt, sym);
+    CgOptions co = {.opt_level = opt, .cpu_native = !o->generic, .no_vnni = o->no_vnni};
+    x->fn = (StepFn)(uintptr_t)jit_lookup_cg(m, &co, sym);
     x->ws = x->fn ? (WsFn)(uintptr_t)jit_lookup(NULL, 0, wsym) : NULL;
     return x->fn && x->ws;
   }
@@ -338,7 +351,12 @@ static void buf_fill(Buf *b, const CheckOpts *o) {
   for (int64_t i = 0; i < b->n; i++) {
     double v;
     bool is_int = !ir_dtype_is_float(b->dt);
-    if (is_int)
+    if (is_int && o->full_ints) {
+      int bits = 8 * ir_dtype_size(b->dt) > 16 ? 16 : 8 * ir_dtype_size(b->dt); /* i32: within i16 */
+      double lo = ir_dtype_is_signed(b->dt) ? -ldexp(1, bits - 1) : 0, span = ldexp(1, bits);
+      double u = rnd();
+      v = u < 0.125 ? lo : u < 0.25 ? lo + span - 1 : lo + (double)(int64_t)(rnd() * span);
+    } else if (is_int)
       v = (double)(int)(rnd() * o->label_max);
     else if (o->data == DATA_POSITIVE)
       v = 0.1 + 2 * rnd();
@@ -384,7 +402,7 @@ bool cg_check(IrModule *m, const CheckOpts *o0, const char *name) {
   const IrFunc *f = ir_func_find(m, o.fn);
   if (!f) return printf("  %s: no function %s\n", name, o.fn), false;
   Exec x;
-  if (!exec_build(&x, m, o.opt, o.cpu, o.fn)) return printf("  %s: compilation failed\n", name), false;
+  if (!exec_build(&x, m, &o, o.fn)) return printf("  %s: compilation failed\n", name), false;
 
   int ng = m->nglobals, ni = 0, nr = f->nrets;
   for (int i = 0; i < f->n; i++)

@@ -30,6 +30,13 @@ typedef struct CheckOpts {
   /* Set: compile for this CPU (an LLVM name, e.g. "x86-64-v4") and run the
    * optimized code in LLVM's interpreter, on any host; small cases only. */
   const char *cpu;
+  /* int8 tests: integer inputs span their type's whole range (its two ends
+   * one time in four) instead of [0, label_max); int8 products in the
+   * portable code, as --no-vnni asks; the module built for a generic x86-64
+   * (--cpu=generic, SSE2 tiles) and run here. */
+  bool full_ints;
+  bool no_vnni;
+  bool generic;
 } CheckOpts;
 
 /* Counters the test runtime hooks keep (reset by each check). */
@@ -41,14 +48,20 @@ extern int64_t hk_fail_args[4]; /* index, value, classes or rows, ids per row */
 /* > 0: the parallel-for cuts chunks of this many iterations instead of the
  * kernel's grain (odd cuts the runtime's pool may make). */
 extern int64_t hk_grain;
+/* Set: the generated code's nnrt_parallel_for goes to it (a benchmark's
+ * real thread pool) instead of the test's serial, reversed stand-in. */
+extern void (*hk_parallel_for)(NnrtBody body, void *ctx, int64_t n, int64_t grain);
 
 /* Runs the check; prints what differs and returns false on a mismatch or a
  * compile failure. */
 bool cg_check(IrModule *m, const CheckOpts *o, const char *name);
 
-/* Builds and JIT-compiles m at -O opt; returns the address of symbol `sym`
- * (NULL on failure). The JIT lives until jit_release. */
+/* Builds and JIT-compiles m at -O opt for this machine; returns the
+ * address of symbol `sym` (NULL on failure). The JIT lives until
+ * jit_release. jit_lookup_cg takes the backend's options (their opt_level,
+ * cpu_native and no_vnni; m NULL: a symbol of the module built last). */
 void *jit_lookup(IrModule *m, int opt, const char *sym);
+void *jit_lookup_cg(IrModule *m, const CgOptions *o, const char *sym);
 void jit_release(void);
 
 /* Test bookkeeping: EXPECT prints the failing condition. */

@@ -3,6 +3,7 @@
  * on fixed data, so test_object.c can compare both with what it expects.
  * The runtime functions it calls are minimal stand-ins. */
 #include <cblas.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -94,8 +95,20 @@ int main(void) {
   printf("task=%d opt=%d lr=%g b1=%g b2=%g eps=%g wd=%g mom=%g batch=%d epochs=%d data=%s seed=%llu\n", m->task,
          m->optimizer, m->lr, m->beta1, m->beta2, m->eps, m->weight_decay, m->momentum, m->batch, m->epochs,
          m->dataset ? m->dataset : "(null)", (unsigned long long)m->seed);
-  printf("schedule=%s early_stop=%s prune=%s\n", m->schedule ? m->schedule : "(null)",
-         m->early_stop ? m->early_stop : "(null)", m->prune ? m->prune : "(null)");
+  printf("schedule=%s early_stop=%s\n", m->schedule ? m->schedule : "(null)", m->early_stop ? m->early_stop : "(null)");
+  /* An inference binary's embedded weights, byte by byte (i8 and u8
+   * globals 1 byte per element, the others 4), and their alignment. */
+  printf("inference=%d output_loss=%d embedded=%s\n", m->inference, m->output_loss, m->embedded ? "yes" : "none");
+  for (int i = 0; m->embedded && i < m->n_globals; i++) {
+    const NnrtTensor *t = &m->globals[i];
+    const unsigned char *p = m->embedded[i];
+    printf(" %s:", t->name);
+    int64_t bytes = numel(t, (int64_t[1]){0}) * (t->dtype == NNRT_I8 || t->dtype == NNRT_U8 ? 1 : 4);
+    for (int64_t k = 0; p && k < bytes; k++)
+      printf(" %02x", p[k]);
+    printf(p ? (uintptr_t)p % 64 ? " unaligned\n" : "\n" : " none\n");
+  }
+  printf("prune=%s\n", m->prune ? m->prune : "(null)");
 
   /* forward with every sym = 3, globals and inputs filled with
    * (index % 7 - 3) / 4 (labels: index % 2), outputs summed. */

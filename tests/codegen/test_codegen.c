@@ -21,6 +21,7 @@ void test_dtypes(void);   /* test_dtypes.c */
 void test_epilogue(void); /* test_epilogue.c */
 void test_attn(void);     /* test_attn.c */
 void test_rows(void);     /* test_rows.c */
+void test_int8(void);     /* test_int8.c */
 
 
 static IrFunc *fwd(IrModule *m) { return ir_func_new(m, IR_FN_FORWARD); }
@@ -73,6 +74,30 @@ static void test_unary(void) {
     char name[32];
     snprintf(name, sizeof name, "pow %g", pows[i]);
     t_check3(m, (CheckOpts){.data = DATA_POSITIVE}, name);
+  }
+}
+
+/* fake_quant and its gradient against the interpreter: u8 per tensor with
+ * a power-of-two scale (x / s exact in f32, so f32 and f64 round alike;
+ * the inputs times 4 reach past both ends of the range), and int8 per
+ * column of w with QAT's scale max |w| / 127 (the column's largest element
+ * lands on level +-127, not on a tie). */
+static void test_quant(void) {
+  for (int grad = 0; grad < 2; grad++) {
+    IrModule *m = t_module("fake_quant");
+    IrFunc *f = fwd(m);
+    int x = ir_input(f, "x", T(DT_F32, 3, 37), (Loc){0}), dy = ir_input(f, "dy", T(DT_F32, 3, 37), (Loc){0});
+    Type s = TS(DT_F32);
+    int xs = t_op(f, OP_MUL, x, ir_const(f, 4, &s, (Loc){0})), sc = ir_const(f, 1.0 / 64, &s, (Loc){0});
+    Attrs u8 = {.value = 128, .qmin = 0, .qmax = 255}, i8 = {.value = 0, .qmin = -127, .qmax = 127};
+    OpKind op = grad ? OP_FAKE_QUANT_GRAD : OP_FAKE_QUANT;
+    int args[3] = {xs, sc, dy};
+    ir_ret(f, ir_emit(f, op, args, grad ? 3 : 2, &u8, NULL, (Loc){0}, NULL));
+    int ab = t_attr(f, OP_MAX, t_op(f, OP_MUL, x, x), &(Attrs){.naxes = 1, .axes = {0}, .keepdims = 1}, NULL);
+    int sw = t_op(f, OP_DIV, t_op(f, OP_SQRT, ab, 0), ir_const(f, 127, &s, (Loc){0}));
+    int wargs[3] = {x, sw, dy};
+    ir_ret(f, ir_emit(f, op, wargs, grad ? 3 : 2, &i8, NULL, (Loc){0}, NULL));
+    t_check3(m, (CheckOpts){.data = DATA_NORMAL}, ir_ops[op].mnemonic);
   }
 }
 
@@ -497,6 +522,7 @@ int main(int argc, char **argv) {
   } groups[] = {
       {"unary", test_unary},
       {"binary", test_binary},
+      {"quant", test_quant},
       {"cast", test_cast},
       {"dtypes", test_dtypes},
       {"chain", test_chain},
@@ -515,6 +541,7 @@ int main(int argc, char **argv) {
       {"gather", test_gather},
       {"models", test_models},
       {"scan", test_scan},
+      {"int8", test_int8},
       {"object", test_object},
   };
   for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++) {

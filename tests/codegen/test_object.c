@@ -45,7 +45,9 @@ static void test_layout_static(void) {
                                 OFF(NnrtModel, beta1),        OFF(NnrtModel, beta2),     OFF(NnrtModel, eps),
                                 OFF(NnrtModel, weight_decay), OFF(NnrtModel, momentum),  OFF(NnrtModel, batch),
                                 OFF(NnrtModel, epochs),       OFF(NnrtModel, dataset),   OFF(NnrtModel, seed),
-                                OFF(NnrtModel, schedule),     OFF(NnrtModel, early_stop), OFF(NnrtModel, prune)};
+                                OFF(NnrtModel, schedule),     OFF(NnrtModel, early_stop), OFF(NnrtModel, inference),
+                                OFF(NnrtModel, output_loss),  OFF(NnrtModel, embedded),
+                                OFF(NnrtModel, prune)};
   struct {
     LLVMTypeRef t;
     const size_t *off;
@@ -54,7 +56,7 @@ static void test_layout_static(void) {
     const char *name;
   } ts[5] = {{tt, toff, 8, sizeof(NnrtTensor), "NnrtTensor"},
              {ft, foff, 9, sizeof(NnrtFunc), "NnrtFunc"},
-             {mt, moff, 24, sizeof(NnrtModel), "NnrtModel"},
+             {mt, moff, 27, sizeof(NnrtModel), "NnrtModel"},
              {kt, koff, 6, sizeof(NnrtKernel), "NnrtKernel"},
              {termt, eoff, 2, sizeof(NnrtTerm), "NnrtTerm"}};
   for (int s = 0; s < 5; s++) {
@@ -108,8 +110,10 @@ static IrModule *small_model(void) {
   return m;
 }
 
-/* What meta_main.c should print for m, with the forward sum from ir_interp. */
-static void expected(const IrModule *m, FILE *out) {
+/* What meta_main.c should print for m, with the forward sum from ir_interp;
+ * infer: m was compiled as an inference binary (CgOptions.infer), whose
+ * globals' data is embedded. */
+static void expected(const IrModule *m, bool infer, FILE *out) {
   fprintf(out, "abi=%d name=%s syms=%d:", NNRT_ABI_VERSION, m->name, m->nsyms);
   for (int i = 0; i < m->nsyms; i++)
     fprintf(out, " %s", m->syms[i]);
@@ -136,11 +140,26 @@ static void expected(const IrModule *m, FILE *out) {
   fprintf(out, "task=%d opt=%d lr=%g b1=%g b2=%g eps=%g wd=%g mom=%g batch=%d epochs=%d data=%s seed=%llu\n", t->task,
           t->opt, t->lr, t->beta1, t->beta2, t->eps, t->weight_decay, t->momentum, t->batch, t->epochs, t->data,
           (unsigned long long)t->seed);
-  fprintf(out, "schedule=%s early_stop=%s prune=%s\n", t->schedule ? t->schedule : "(null)",
-          t->early_stop ? t->early_stop : "(null)", t->prune ? t->prune : "(null)");
+  fprintf(out, "schedule=%s early_stop=%s\n", t->schedule ? t->schedule : "(null)",
+          t->early_stop ? t->early_stop : "(null)");
+  bool any = false;
+  for (int i = 0; i < m->nglobals; i++)
+    any |= m->globals[i].data != NULL;
+  fprintf(out, "inference=%d output_loss=%d embedded=%s\n", infer, infer ? t->output_loss : 0,
+          infer && any ? "yes" : "none");
+  for (int i = 0; infer && any && i < m->nglobals; i++) {
+    const IrGlobal *g = &m->globals[i];
+    fprintf(out, " %s:", g->name);
+    const unsigned char *p = g->data;
+    for (int64_t k = 0; p && k < ir_numel_static(&g->ty.sh) * ir_dtype_size(g->ty.dt); k++)
+      fprintf(out, " %02x", p[k]);
+    fprintf(out, p ? "\n" : " none\n");
+  }
+  fprintf(out, "prune=%s\n", t->prune ? t->prune : "(null)");
   int64_t syms[2] = {3, 3};
   double w[12], b[3], x[12], o[9];
-  double *gl[3] = {w, b, (double[1]){0}};
+  double zeros[8] = {0}; /* the other globals forward does not read */
+  double *gl[8] = {w, b, zeros, zeros, zeros, zeros, zeros, zeros};
   for (int i = 0; i < 12; i++)
     w[i] = (double)(i % 7 - 3) / 4, x[i] = w[i];
   for (int i = 0; i < 3; i++)
@@ -169,6 +188,25 @@ static long file_size(const char *path) {
   return stat(path, &st) ? -1 : (long)st.st_size;
 }
 
+/* Compiles m as o says (to o->out_path, an object), links it with
+ * meta_main.c into exe, runs it and compares what it prints (outp) with
+ * expected() (want). */
+static void read_back(const IrModule *m, const CgOptions *o, const char *exe, const char *extra, const char *outp,
+                      const char *want) {
+  char cmd[512];
+  EXPECT(cg_cpu_backend.compile(m, o), "emit object");
+  EXPECT(cg_link(&cg_cpu_backend, o->out_path, exe, extra, o), "link with meta_main.c");
+  snprintf(cmd, sizeof cmd, "%s > %s", exe, outp);
+  EXPECT(system(cmd) == 0, "run %s", exe);
+  FILE *f = fopen(want, "w");
+  expected(m, o->infer, f);
+  fclose(f);
+  char *got = slurp(outp), *exp = slurp(want);
+  EXPECT(got && exp && !strcmp(got, exp), "model read back from C differs:\n--- got\n%s--- expected\n%s",
+         got ? got : "", exp ? exp : "");
+  free(got), free(exp);
+}
+
 static void test_object_roundtrip(void) {
   IrModule *m = small_model();
   t_set_fused(m, true); /* relu(x @ w + b): the object calls nnrt_sgemm_ep with its epilogue */
@@ -185,23 +223,13 @@ static void test_object_roundtrip(void) {
   Diag d;
   diag_init(&d, stdout);
   CgOptions o = {.out_path = obj, .emit = EMIT_OBJ, .opt_level = 2, .cpu_native = false, .diag = &d};
-  EXPECT(cg_cpu_backend.compile(m, &o), "emit object");
   /* 60 redundant arguments first: none may be dropped (once, the 48th on
    * were, which lost meta_main.c here). */
   size_t at = 0;
   for (int i = 0; i < 60; i++)
     at += (size_t)snprintf(extra + at, sizeof extra - at, "-lm ");
   snprintf(extra + at, sizeof extra - at, "-I%s/runtime %s", NNC_SOURCE_DIR, NNC_META_MAIN);
-  EXPECT(cg_link(&cg_cpu_backend, obj, exe, extra, &o), "link with meta_main.c");
-  snprintf(cmd, sizeof cmd, "%s > %s", exe, outp);
-  EXPECT(system(cmd) == 0, "run %s", exe);
-  FILE *f = fopen(want, "w");
-  expected(m, f);
-  fclose(f);
-  char *got = slurp(outp), *exp = slurp(want);
-  EXPECT(got && exp && !strcmp(got, exp), "model read back from C differs:\n--- got\n%s--- expected\n%s",
-         got ? got : "", exp ? exp : "");
-  free(got), free(exp);
+  read_back(m, &o, exe, extra, outp, want);
 
   /* A link failure names the command and its status. */
   CgOptions bad = o;
@@ -252,6 +280,23 @@ static void test_object_roundtrip(void) {
   } else {
     printf("  (libnnrt.a not built: --emit=exe not tested)\n");
   }
+  /* Globals with data (a --checkpoint build's weights) of every element
+   * size: a training binary does not embed them; an inference binary
+   * (CgOptions.infer) does, byte for byte, 64-byte aligned, NULL for a
+   * global without data. */
+  static const float w_data[12] = {0.5f, -1, 2, 3, 4, 5, 6, 7, 8, 9, 10, -0.25f};
+  static const int8_t q_data[5] = {-128, 127, 0, -1, 3};
+  static const uint8_t z_data[3] = {0, 255, 128};
+  static const int32_t c_data[2] = {-2147483647 - 1, 65537};
+  m->globals[0].data = w_data;
+  ir_global_add(m, (IrGlobal){.name = "q", .kind = GLOBAL_PARAM, .ty = T(DT_I8, 5), .data = q_data});
+  ir_global_add(m, (IrGlobal){.name = "z", .kind = GLOBAL_PARAM, .ty = T(DT_U8, 3), .data = z_data});
+  ir_global_add(m, (IrGlobal){.name = "c", .kind = GLOBAL_STATS, .ty = T(DT_I32, 2), .data = c_data});
+  m->train.output_loss = NNRT_LOSS_CROSS_ENTROPY;
+  read_back(m, &o, exe, extra, outp, want);
+  CgOptions inf = o;
+  inf.infer = true;
+  read_back(m, &inf, exe, extra, outp, want);
   unlink(obj), unlink(exe), unlink(outp), unlink(want);
   rmdir(dir);
 }

@@ -35,6 +35,11 @@ expect 2 "$nnc" build --target=tpu "$ex"
 grep -q "unknown target 'tpu'" "$tmp/err" && ok || bad "unknown target message"
 expect 0 "$nnc" build --target=cpu --cpu=generic --emit=obj -o "$tmp/t.o" "$ex"
 "$nnc" build --help | grep -q "^  cpu:" && ok || bad "build --help lists the cpu target's options"
+# --no-vnni (int8 products without vpdpbusd) is a flag: no value.
+expect 0 "$nnc" build --no-vnni --emit=obj -o "$tmp/t.o" "$ex"
+expect 2 "$nnc" build --no-vnni=1 "$ex"
+grep -q "no-vnni takes no value" "$tmp/err" && ok || bad "--no-vnni=1 message"
+"$nnc" build --help | grep -q "^  --no-vnni" && ok || bad "build --help lists --no-vnni"
 # Per-pass options: --<pass>=<value> for a pass that takes one, checked by it.
 expect 1 "$nnc" dump "$ex" --after=fuse --fuse=diagonal
 grep -q "unknown fusion 'diagonal'" "$tmp/err" && ok || bad "bad --fuse value message"

@@ -282,6 +282,22 @@ IrModule *build_every_op(Arena *a) {
   ir_ret(f, emit(f, OP_EMBEDDING_GRAD, (int[]){lab, w, emb}, 3, (Attrs){0}, NULL));
   int seed = ir_input(f, "seed", T(DT_I32, 1, D(2)), L0);
   ir_ret(f, emit(f, OP_DROPOUT, (int[]){x, seed, c}, 3, (Attrs){.value = 0.25, .salt = 2}, NULL));
+  /* int8: x quantized to u8 by a scalar scale, times i8 weights stored
+   * [N,K], dequantized per column; img's convolution in u8 x i8. */
+  Type qx = T(DT_U8, 2, B, D(3)), qimg = T(DT_U8, 4, B, D(2), D(6), D(6));
+  int q = emit(f, OP_QUANTIZE, (int[]){x, c}, 2, (Attrs){.value = 128}, &qx);
+  int qw = ir_input(f, "qw", T(DT_I8, 2, D(4), D(3)), L0), comp = ir_input(f, "comp", T(DT_I32, 1, D(4)), L0);
+  int acc = emit(f, OP_QMATMUL, (int[]){q, qw}, 2, (Attrs){.ta = 0, .tb = 1}, NULL); /* [B,4] */
+  ir_ret(f, emit(f, OP_DEQUANTIZE, (int[]){acc, comp, c}, 3, (Attrs){0}, NULL));
+  int qi = emit(f, OP_QUANTIZE, (int[]){img, c}, 2, (Attrs){.value = 3}, &qimg);
+  int qf = ir_input(f, "qf", T(DT_I8, 4, D(3), D(2), D(3), D(3)), L0);
+  ir_ret(f, emit(f, OP_QCONV2D, (int[]){qi, qf}, 2, (Attrs){.value = 3, .stride = 2, .pad = 1}, NULL));
+  /* Fake quantization per output channel of w ([1,4] scales), and its
+   * straight-through gradient. */
+  Attrs fq = {.value = 0, .qmin = -127, .qmax = 127};
+  int sw = emit(f, OP_MAX, &w, 1, (Attrs){.naxes = 1, .axes = {0}, .keepdims = 1}, NULL);
+  int wq = emit(f, OP_FAKE_QUANT, (int[]){w, sw}, 2, fq, NULL);
+  ir_ret(f, emit(f, OP_FAKE_QUANT_GRAD, (int[]){w, sw, wq}, 3, fq, NULL));
   /* A scan over the rows of img with the body cell(h, x_t) -> (h + x_t, h). */
   IrFunc *cell = ir_func_new(m, "cell");
   Type row = T(DT_F32, 3, D(2), D(6), D(6));

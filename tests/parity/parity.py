@@ -15,7 +15,10 @@ every step), bce (a sigmoid output's binary_cross_entropy against PyTorch's
 binary_cross_entropy_with_logits), huber and mae (regression of the class
 id), or mha / mha_causal (mha_padded.nn / mha_causal.nn here: the
 multihead_attention layer against torch.nn.MultiheadAttention with its
-key-padding and causal masks). For the case's model:
+key-padding and causal masks), or qat (mlp_qat.nn built with --qat:
+fake_quant against torch.fake_quantize_per_channel_affine and
+_per_tensor_affine, the observers compared like batch norm's statistics and
+in `eval`). For the case's model:
   1. PyTorch builds the same network (its own layers: nn.Conv2d, nn.Linear,
      nn.LayerNorm, nn.LSTM, nn.GRU, nn.RNN, nn.Conv1d, nn.BatchNorm1d/2d;
      the attention by hand) from a fixed torch seed;
@@ -451,6 +454,44 @@ class Mlp(torch.nn.Module):
                 "dense_2.w": (self.fc2.weight, True), "dense_2.b": (self.fc2.bias, False)}
 
 
+class QatMlp(Mlp):
+    """mlp_qat.nn built with --qat (passes/quantize.h): each Linear's weight
+    through torch.fake_quantize_per_channel_affine (int8 [-127, 127], zero
+    point 0, scale max |w| per output channel / 127) and its input through
+    torch.fake_quantize_per_tensor_affine (u8 [0, 255], zero point 128, the
+    observer's scale); an observer is torch's moving average (weight 0.01 per
+    batch, the first batch's max |x| / 127 to start), updated before use in
+    training mode and read in eval mode. Scales are at least float32's eps;
+    they get no gradient."""
+
+    EPS = float(torch.finfo(torch.float32).eps)
+
+    def __init__(self):
+        super().__init__(10)
+        self.register_buffer("obs1", torch.zeros(()))
+        self.register_buffer("obs2", torch.zeros(()))
+
+    def act(self, x, obs):
+        if self.training:
+            with torch.no_grad():
+                batch = x.abs().max() / 127
+                obs.copy_(batch if obs.item() == 0 else obs * 0.99 + batch * 0.01)
+        s = obs.detach().clamp_min(self.EPS).reshape(1).float()
+        return torch.fake_quantize_per_tensor_affine(x, s, torch.tensor([128], dtype=torch.int32), 0, 255)
+
+    def linear(self, fc, x, obs):
+        w = fc.weight
+        s = (w.detach().abs().amax(1) / 127).clamp_min(self.EPS).float()
+        wq = torch.fake_quantize_per_channel_affine(w, s, torch.zeros(w.shape[0], dtype=torch.int32), 0, -127, 127)
+        return F.linear(self.act(x, obs), wq, fc.bias)
+
+    def forward(self, x):
+        return self.linear(self.fc2, F.relu(self.linear(self.fc1, x, self.obs1)), self.obs2)
+
+    def stats(self):
+        return {"dense_1.w.act_scale": self.obs1, "dense_2.w.act_scale": self.obs2}
+
+
 def fashion_data(shape, binary=False):
     """40 training and 8 test images of Fashion-MNIST, each of `shape`;
     binary: the labels are class >= 5 (sandal, shirt, sneaker, bag, boot)."""
@@ -505,6 +546,10 @@ CASES = {
     "mae": dict(nn="tests/parity/mlp_mae.nn", batch=16, static_batch=False, seed=3, lr=1e-2,
                 data=fashion_data((784,)), module=lambda: Mlp(1),
                 loss=lambda p, y: F.l1_loss(p[:, 0], y.to(p.dtype))),
+    # --qat: fake quantization, its straight-through gradient and the
+    # observers (compared like batch norm's statistics, and in `eval`)
+    "qat": dict(nn="tests/parity/mlp_qat.nn", batch=16, static_batch=False, seed=3, lr=1e-3,
+                data=fashion_data((784,)), module=QatMlp, build=["--qat"], eval=True),
     "mha": dict(nn="tests/parity/mha_padded.nn", batch=8, static_batch=False, seed=7, lr=1e-3,
                 data=token_sequences, module=Mha, exempt=MHA_EXEMPT),
     "mha_causal": dict(nn="tests/parity/mha_causal.nn", batch=8, static_batch=False, seed=7, lr=1e-3,
@@ -640,7 +685,7 @@ def main():
     if chk.returncode and opt.case == "lstm" and "unknown function 'lstm'" in chk.stderr:
         print("SKIP: nnc has no lstm builtin yet:\n" + chk.stderr)
         return 77
-    run([opt.nnc, "build", model_nn, "-o", os.path.join(tmp, "model")], "nnc build")
+    run([opt.nnc, "build", model_nn, "-o", os.path.join(tmp, "model")] + case.get("build", []), "nnc build")
 
     x, y, tx, ty = case["data"]()
     for n, a in (("train_x", x), ("train_y", y), ("test_x", tx), ("test_y", ty)):
@@ -736,7 +781,7 @@ def main():
             n, "x".join(map(str, a.shape)) or "scalar", "%.1e" % e, list(map(int, at)), a[at], b[at],
             "%.1e" % l2 if is_param else "", cond_col, rel_err(a, ref[n], mask)[0], rel_err(b, ref[n], mask)[0]))
         kind = ("param" if is_param else "opt.step" if n == "opt.step" else
-                "statistic" if n.endswith((".running_mean", ".running_var")) else "optimizer state")
+                "statistic" if n.endswith((".running_mean", ".running_var", ".act_scale")) else "optimizer state")
         note(kind, e, n)
         if not e <= TOL:
             failures.append("%s: rel err %.2e at %s (nnc %.7g, torch %.7g)" % (n, e, list(map(int, at)), a[at], b[at]))

@@ -112,5 +112,6 @@ void mlp_checks(void);  /* test_gradcheck_mlp.c */
 void prune_checks(void); /* test_gradcheck_prune.c */
 void scan_checks(void); /* test_gradcheck_scan.c */
 void loss_checks(void); /* test_gradcheck_loss.c */
+void quant_checks(void); /* test_gradcheck_quant.c */
 
 #endif

@@ -413,6 +413,7 @@ int main(void) {
   prune_checks();
   scan_checks();
   loss_checks();
+  quant_checks();
   printf("%d passed, %d failed\n", npass, nfail);
   return nfail ? 1 : 0;
 }

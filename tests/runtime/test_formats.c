@@ -184,6 +184,24 @@ static const NnrtModel ints = {
 
 static size_t up(size_t n) { return (n + RT_ALIGN - 1) / RT_ALIGN * RT_ALIGN; }
 
+/* Saves model m's globals g to p and loads them into h, which must then
+ * hold the same bytes; returns the file (n bytes) with its JSON header
+ * (hl bytes from offset 8) parsed into d. */
+static unsigned char *st_roundtrip(const char *p, const NnrtModel *m, const RtGlobals *g, RtGlobals *h, size_t *n,
+                                   uint64_t *hl, RtJsonDoc *d) {
+  RtError e = {0};
+  CHECK(rt_st_save(p, m, g, NULL, &e) == 0);
+  memset(h->base, 0x5a, h->bytes);
+  CHECK(rt_st_load(p, m, h, RT_LOAD_PARAMS | RT_LOAD_STATE, NULL, &e) == 0);
+  for (int k = 0; k < m->n_globals; k++)
+    CHECK(memcmp(g->ptr[k], h->ptr[k], (size_t)g->numel[k] * rt_dtype_size(m->globals[k].dtype)) == 0);
+  unsigned char *f = read_file(p, n);
+  *hl = 0;
+  for (int i = 0; i < 8; i++) *hl |= (uint64_t)f[i] << (8 * i);
+  CHECK(rt_json_parse(d, (char *)f + 8, *hl, 8, &e) == 0);
+  return f;
+}
+
 static void test_safetensors_dtypes(void) {
   RtError e = {0};
   RtGlobals g, h;
@@ -198,17 +216,11 @@ static void test_safetensors_dtypes(void) {
   const int64_t n3[3] = {-((int64_t)1 << 62), (int64_t)1 << 40, -1};
   memcpy(g.ptr[2], n3, sizeof n3);
   const char *p = tmp("ints.safetensors");
-  CHECK(rt_st_save(p, &ints, &g, NULL, &e) == 0);
-  CHECK(rt_st_load(p, &ints, &h, RT_LOAD_PARAMS | RT_LOAD_STATE, NULL, &e) == 0);
-  for (int k = 0; k < 4; k++)
-    CHECK(memcmp(g.ptr[k], h.ptr[k], (size_t)g.numel[k] * rt_dtype_size(int_globals[k].dtype)) == 0);
   /* The header names the types as safetensors does, with their sizes. */
   size_t n;
-  unsigned char *f = read_file(p, &n);
-  uint64_t hl = 0;
-  for (int i = 0; i < 8; i++) hl |= (uint64_t)f[i] << (8 * i);
+  uint64_t hl;
   RtJsonDoc d;
-  CHECK(rt_json_parse(&d, (char *)f + 8, hl, 8, &e) == 0);
+  unsigned char *f = st_roundtrip(p, &ints, &g, &h, &n, &hl, &d);
   static const struct {
     const char *name, *dtype;
     int64_t bytes;
@@ -613,11 +625,58 @@ static void test_data_binding(void) {
   CHECK_ERR(rt_data_dir(NULL, NULL, dd, sizeof dd, &e) == NULL ? -1 : 0, e, "its train block has no 'data' line");
 }
 
+/* An int8 dense layer's tensors as the quantize pass stores them: i8
+ * weights, f32 per-column scales, i32 zero-point compensations (and a u8
+ * tensor): each saved under its safetensors name with its own size, the
+ * i32 little-endian as numpy's "<i4" reads it, and loaded back bit for bit,
+ * the ends of each range included. */
+static const NnrtTensor int8_layer_globals[] = {
+    {"dense_1.w.q", NNRT_PARAM, NNRT_I8, 2, NNRT_INIT_ZEROS, {5, 3}, 0, 0},
+    {"dense_1.w.scale", NNRT_PARAM, NNRT_F32, 1, NNRT_INIT_ONES, {3}, 0, 0},
+    {"dense_1.w.comp", NNRT_PARAM, NNRT_I32, 1, NNRT_INIT_ZEROS, {3}, 0, 0},
+    {"dense_1.x.zp", NNRT_STATS, NNRT_U8, 1, NNRT_INIT_ZEROS, {2}, 0, 0},
+};
+static const NnrtModel int8_layer = {
+    .abi_version = NNRT_ABI_VERSION, .name = "int8_layer", .n_globals = 4, .globals = int8_layer_globals};
+
+static void test_safetensors_int8(void) {
+  RtError e = {0};
+  RtGlobals g, h;
+  CHECK(rt_globals_alloc(&g, &int8_layer, &e) == 0 && rt_globals_alloc(&h, &int8_layer, &e) == 0);
+  CHECK(rt_globals_init(&g, &int8_layer, 1, &e) == 0);
+  for (int i = 0; i < 15; i++) ((int8_t *)g.ptr[0])[i] = (int8_t)(i == 0 ? -128 : i == 1 ? 127 : i * 9 - 60);
+  const float scale[3] = {0.5f, 1e-3f, 3.25f};
+  const int32_t comp[3] = {INT32_MIN, INT32_MAX, -1};
+  const uint8_t zp[2] = {0, 255};
+  memcpy(g.ptr[1], scale, sizeof scale), memcpy(g.ptr[2], comp, sizeof comp), memcpy(g.ptr[3], zp, sizeof zp);
+  size_t n;
+  uint64_t hl;
+  RtJsonDoc d;
+  unsigned char *f = st_roundtrip(tmp("int8_layer.safetensors"), &int8_layer, &g, &h, &n, &hl, &d);
+  static const char *const dtypes[4] = {"I8", "F32", "I32", "U8"};
+  static const int64_t bytes[4] = {15, 12, 12, 2};
+  for (int k = 0; k < 4; k++) {
+    const RtJson *t = rt_json_get(&d, &d.nodes[0], int8_layer_globals[k].name);
+    const RtJson *dt = t ? rt_json_get(&d, t, "dtype") : NULL, *o = t ? rt_json_get(&d, t, "data_offsets") : NULL;
+    CHECK(dt && strcmp(dt->str, dtypes[k]) == 0);
+    int64_t b = o ? rt_json_at(&d, o->child)->ival : -1, end = o ? rt_json_at(&d, rt_json_at(&d, o->child)->next)->ival : -1;
+    CHECK(end - b == bytes[k]);
+    if (k == 2 && b >= 0) { /* INT32_MIN, INT32_MAX, -1 as "<i4" */
+      static const unsigned char le[12] = {0, 0, 0, 0x80, 0xff, 0xff, 0xff, 0x7f, 0xff, 0xff, 0xff, 0xff};
+      CHECK(8 + hl + (uint64_t)end <= n && memcmp(f + 8 + hl + b, le, 12) == 0);
+    }
+  }
+  rt_json_free(&d);
+  free(f);
+  rt_globals_free(&g), rt_globals_free(&h);
+}
+
 int main(void) {
   static const CheckTest tests[] = {
       {"safetensors_roundtrip", test_safetensors_roundtrip},
       {"safetensors_errors", test_safetensors_errors},
       {"safetensors_dtypes", test_safetensors_dtypes},
+      {"safetensors_int8", test_safetensors_int8},
       {"int_inputs", test_int_inputs},
       {"npy", test_npy},
       {"idx", test_idx},
