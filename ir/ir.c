@@ -14,7 +14,8 @@ const OpInfo ir_ops[OP_COUNT] = {
 #include "ops.def"
 };
 
-const char *const ir_global_kind_names[3] = {[GLOBAL_PARAM] = "param", [GLOBAL_STATE] = "state", [GLOBAL_STATS] = "stats"};
+const char *const ir_global_kind_names[4] = {[GLOBAL_PARAM] = "param", [GLOBAL_STATE] = "state", [GLOBAL_STATS] = "stats",
+                                             [GLOBAL_MASK] = "mask"};
 
 OpKind ir_op_by_name(const char *mnemonic) {
   for (int i = 0; i < OP_COUNT; i++)

@@ -282,10 +282,16 @@ typedef struct IrFunc {
 
 /* ---- module ---- */
 
-/* NNRT_*'s: a trained parameter, optimizer state, a layer's statistics
- * (nnrt_abi.h); "param", "state", "stats" in the text format. */
-typedef enum { GLOBAL_PARAM = NNRT_PARAM, GLOBAL_STATE = NNRT_STATE, GLOBAL_STATS = NNRT_STATS } GlobalKind;
-extern const char *const ir_global_kind_names[3];
+/* NNRT_*'s: a trained parameter, optimizer state, a layer's statistics,
+ * a pruning mask (nnrt_abi.h); "param", "state", "stats", "mask" in the
+ * text format. */
+typedef enum {
+  GLOBAL_PARAM = NNRT_PARAM,
+  GLOBAL_STATE = NNRT_STATE,
+  GLOBAL_STATS = NNRT_STATS,
+  GLOBAL_MASK = NNRT_MASK
+} GlobalKind;
+extern const char *const ir_global_kind_names[4];
 
 typedef struct IrGlobal {
   const char *name; /* unique, e.g. "dense_1.w" */
@@ -325,6 +331,9 @@ typedef struct IrTrain {
   /* Canonical text of the schedule and early_stop settings (see
    * runtime/nnrt_sched.def), NULL when not set: the runtime's business. */
   const char *schedule, *early_stop;
+  /* Canonical text of the pruning schedule (--prune, runtime/nnrt_prune.h),
+   * set by the prune pass; NULL: no pruning. */
+  const char *prune;
   /* NNRT_LOSS_*: how the loss follows from forward's output, set by graph
    * pruning (prune_graph.c) when it drops eval_step, so that an inference
    * binary's eval can still report it; NNRT_LOSS_NONE otherwise. */

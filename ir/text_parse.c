@@ -536,7 +536,7 @@ static void parse_train(Parser *P) {
   static const char *const keys[] = {"lr",       "beta1",     "beta2",  "eps",       "weight_decay",
                                      "momentum", "rho",       "clip_norm", "batch", "epochs",
                                      "optimizer", "task",     "data",   "seed",      "schedule",
-                                     "early_stop", "output_loss"};
+                                     "early_stop", "output_loss", "prune"};
   enum { NREALS = 8 };
   IrTrain *t = &P->m->train;
   double *const reals[NREALS] = {&t->lr, &t->beta1, &t->beta2, &t->eps, &t->weight_decay, &t->momentum, &t->rho,
@@ -575,16 +575,16 @@ static void parse_train(Parser *P) {
           irt_keyword(&P->lx, ir_text_output_loss_names, NELEM(ir_text_output_loss_names), "output_loss");
     } else if (k == NREALS + 5) { /* seed: a uint64, beyond irt_int's range */
       t->seed = irt_uint64(&P->lx, "seed");
-    } else { /* schedule, early_stop: text the runtime parses (nnrt_sched.def) */
+    } else { /* schedule, early_stop, prune: text the runtime parses (nnrt_sched.def, nnrt_prune.h) */
       if (vt.kind != TK_STR) irt_expected(&P->lx, "a string");
-      *(k == NREALS + 6 ? &t->schedule : &t->early_stop) = irt_string(&P->lx, &vt);
+      *(k == NREALS + 6 ? &t->schedule : k == NREALS + 7 ? &t->early_stop : &t->prune) = irt_string(&P->lx, &vt);
       irt_lex(&P->lx);
     }
   }
   irt_lex(&P->lx);
 }
 
-/* global = ("param" | "state" | "stats") "@" name ":" type "=" init
+/* global = ("param" | "state" | "stats" | "mask") "@" name ":" type "=" init
  * init   = init-name ("(" number ("," number)* ")")?   (as many numbers as the init takes) */
 static int global_kind(Parser *P) {
   for (int k = 0; k < NELEM(ir_global_kind_names); k++)

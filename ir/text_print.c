@@ -285,6 +285,7 @@ static void print_train(FILE *out, const IrTrain *t) {
   if (t->output_loss)
     fprintf(out, ", output_loss=%s",
             name_or(ir_text_output_loss_names, NELEM(ir_text_output_loss_names), t->output_loss, "?"));
+  if (t->prune) fputs(", prune=", out), print_word(out, t->prune);
   fputs("}\n", out);
 }
 

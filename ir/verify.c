@@ -82,6 +82,22 @@ static bool type_ok(const IrModule *m, const Type *t, bool allow_sym, char *why,
   return true;
 }
 
+/* A pruning mask @P.mask multiplies the parameter @P: the runtime finds the
+ * weight (and its optimizer state) it prunes by that name, so the mask is
+ * f32 ones of exactly P's type. */
+static void check_mask(Verifier *V, const IrModule *m, const IrGlobal *g) {
+  size_t n = strlen(g->name);
+  int p = -1;
+  if (n > 5 && !strcmp(g->name + n - 5, ".mask"))
+    for (int j = 0; j < m->nglobals && p < 0; j++)
+      if (m->globals[j].name && strlen(m->globals[j].name) == n - 5 && !strncmp(m->globals[j].name, g->name, n - 5)) p = j;
+  if (p < 0 || m->globals[p].kind != GLOBAL_PARAM)
+    verr(V, "mask @%s: a mask is named after the parameter it prunes, @<param>.mask", g->name);
+  else if (!ir_type_eq(&g->ty, &m->globals[p].ty) || g->ty.dt != DT_F32)
+    verr(V, "mask @%s: its type is not its parameter's f32 type", g->name);
+  if (g->init != NNRT_INIT_ONES) verr(V, "mask @%s: a mask starts as ones", g->name);
+}
+
 static void verify_module_names(Verifier *V) {
   const IrModule *m = V->m;
   char why[160];
@@ -101,8 +117,9 @@ static void verify_module_names(Verifier *V) {
     }
     for (int j = 0; j < i; j++)
       if (m->globals[j].name && !strcmp(g->name, m->globals[j].name)) verr(V, "global @%s is declared twice", g->name);
-    if (g->kind != GLOBAL_PARAM && g->kind != GLOBAL_STATE && g->kind != GLOBAL_STATS)
+    if (g->kind != GLOBAL_PARAM && g->kind != GLOBAL_STATE && g->kind != GLOBAL_STATS && g->kind != GLOBAL_MASK)
       verr(V, "global @%s: kind %d is unknown", g->name, (int)g->kind);
+    if (g->kind == GLOBAL_MASK) check_mask(V, m, g);
     if (g->init < NNRT_INIT_ZEROS || g->init > NNRT_INIT_UNIT_FORGET)
       verr(V, "global @%s: initialiser %d is unknown", g->name, g->init);
     /* The seed is two words of state, written by the runtime, not trained. */

@@ -5,21 +5,23 @@
  * flat loop, QBE-style: run a pass, then (as the context asks) verify,
  * print, and time it. */
 #include "passes.h"
+#include "prune.h"
 
 #include "quantize.h"
 
 #include <string.h>
 #include <time.h>
 
-/* TEMPORARY (branch infer): a stand-in for the prune pass (passes/prune.c,
- * written on another branch) that only runs graph pruning for --infer. At
- * the merge the real prune pass calls prune_graph when ctx->infer and this
- * wrapper and its table row go. */
-static bool pass_prune_infer_only(IrModule *m, PassCtx *ctx) { return !ctx->infer || prune_graph(m, ctx); }
-
 const PassInfo pass_table[] = {
-    {"prune", "with --infer: keep only forward, the scan bodies it runs and the globals it reads (prune_graph.c)",
-     pass_prune_infer_only, NULL, NULL},
+    {"prune",
+     "magnitude pruning: masks trained into the weights (unstructured), or units removed (structured); with "
+     "--infer, graph pruning: only forward, the scan bodies it runs and the globals it reads (prune_graph.c)",
+     pass_prune,
+     "unstructured:S[,start=N][,end=N][,every=N][,params=GLOB|GLOB...] (sparsity S in (0,1) reached gradually "
+     "from step start to end, masks recomputed every N steps; N a step count or, with a decimal point, a fraction "
+     "of training; defaults start=0, end=0.75, every=0.01, params: the weights of dense, conv and recurrent "
+     "layers but those under 1% of the largest one's size) or structured:R (remove the fraction R of units)",
+     prune_check_option},
     {"quantize", "int8 quantization: post-training (int8) or fake-quant for quantization-aware training (qat)",
      pass_quantize,
      "<mode>: int8 (post-training int8 of a trained checkpoint) or qat (fake_quant on the weights and activations "

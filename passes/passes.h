@@ -59,7 +59,8 @@ const PassInfo *pass_find(const char *name);
 const char *pass_option(const PassCtx *ctx, const char *name);
 
 /* The default pipeline of `nnc build` and `nnc dump --after=...`:
- * prune, quantize, autodiff, simplify, fuse, plan-memory. */
+ * prune, quantize, autodiff, simplify, fuse, plan-memory (prune and quantize
+ * do nothing without their options, but prune's graph pruning with --infer). */
 extern const char *const pass_default_pipeline[];
 extern const int pass_default_pipeline_len;
 

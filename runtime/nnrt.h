@@ -197,10 +197,10 @@ typedef struct RtMeta {
 void rt_meta_set(RtMeta *m, const char *key, const char *value);
 const char *rt_meta_get(const RtMeta *m, const char *key); /* NULL if absent */
 
-/* Kinds to load: a bit per NNRT_PARAM / NNRT_STATE / NNRT_STATS. The
- * model is its parameters and its layers' statistics: eval, predict,
- * sample and --init load both. */
-#define RT_LOAD_PARAMS ((1u << NNRT_PARAM) | (1u << NNRT_STATS))
+/* Kinds to load: a bit per NNRT_PARAM / NNRT_STATE / NNRT_STATS /
+ * NNRT_MASK. The model is its parameters, its layers' statistics and its
+ * pruning masks: eval, predict, sample and --init load them all. */
+#define RT_LOAD_PARAMS ((1u << NNRT_PARAM) | (1u << NNRT_STATS) | (1u << NNRT_MASK))
 #define RT_LOAD_STATE (1u << NNRT_STATE)
 /* With it, statistics the file lacks keep their initial values (a note on
  * stderr names them): --init, so that a model with more statistics (--qat's
@@ -631,6 +631,43 @@ void rt_plan_save(const RtPlan *p, RtMeta *meta);
 /* Restores the state a checkpoint saved; warns when its schedule or
  * early_stop differ from this run's. */
 int rt_plan_load(RtPlan *p, const RtMeta *meta, const struct RtOptions *o, RtError *e);
+
+/*
+ * rt_prune.c — magnitude pruning on the model's schedule (NnrtModel.prune,
+ * nnrt_prune.h): the NNRT_MASK globals, and the weights and optimizer
+ * state they zero.
+ */
+#define RT_PRUNE_MAX 256 /* pruned weights of a model */
+#define RT_PRUNE_NSTATE 4 /* <w>.m, .v, .momentum, .square_avg */
+typedef struct RtPruneLayer {
+  int32_t mask, param;            /* global indices */
+  int32_t state[RT_PRUNE_NSTATE]; /* -1 where the optimizer has none */
+} RtPruneLayer;
+typedef struct RtPruneEntry {
+  float mag;
+  int32_t kept; /* the mask before: 0 sorts a pruned entry first among equals */
+  int64_t index;
+} RtPruneEntry;
+typedef struct RtPrune {
+  int n; /* 0: the model prunes nothing */
+  RtPruneLayer layer[RT_PRUNE_MAX];
+  double sparsity;            /* s_f */
+  int64_t start, end, every;  /* in global steps, resolved against the run's total */
+  RtPruneEntry *order;        /* scratch: one layer's entries */
+} RtPrune;
+/* Resolves the model's schedule against total_steps (epochs x steps per
+ * epoch) and finds each mask's weight and state; n = 0 without one. */
+int rt_prune_init(RtPrune *p, const NnrtModel *m, const RtGlobals *g, int64_t total_steps, RtError *e);
+void rt_prune_free(RtPrune *p);
+/* s_t: the target sparsity at global step t. */
+double rt_prune_target(const RtPrune *p, int64_t t);
+/* Before global step t (0-based: t steps done): recomputes the masks if t
+ * is on the schedule, zeroing the pruned weights and their state; 1 if it
+ * did. */
+int rt_prune_step(RtPrune *p, RtGlobals *g, int64_t t);
+/* One line "sparsity: <w> 0.900 - ... - all 0.900": the zeros of each
+ * pruned weight times its mask (nothing for a model without masks). */
+void rt_prune_report(FILE *f, const NnrtModel *m, const RtGlobals *g);
 
 /*
  * rt_plot.c — `train --plot F.svg`: the per-epoch curves as an SVG.

@@ -12,12 +12,13 @@
 #define NNRT_ABI_H
 #include <stdint.h>
 
-#define NNRT_ABI_VERSION 7 /* 2: matmuls call nnrt_sgemm; 3: NNRT_INIT_SEED, _ORTHOGONAL, _UNIT_FORGET, nnrt_fail_id; \
+#define NNRT_ABI_VERSION 8 /* 2: matmuls call nnrt_sgemm; 3: NNRT_INIT_SEED, _ORTHOGONAL, _UNIT_FORGET, nnrt_fail_id; \
                               4: kernel tables (NnrtKernel), nnrt_prof_hook, nnrt_parallel_multi, nnrt_sgemm_ep; \
                               5: nnrt_sgemm_ep's whole_columns, NNRT_STATS globals, NnrtModel.schedule and \
                                  .early_stop; \
                               6: nnrt_sgemm_batch; \
-                              7: NnrtModel.inference, .output_loss and .embedded (nnc build --infer) */
+                              7: NnrtModel.inference, .output_loss and .embedded (nnc build --infer); \
+                              8: NNRT_MASK globals, NnrtModel.prune */
 #define NNRT_MAX_RANK 6
 #define NNRT_MAX_SYMS 16 /* symbolic dims of a model: the exponents of a cost term */
 
@@ -47,8 +48,12 @@ enum {
  * count), or a layer's statistics (batch_norm's running mean and variance:
  * part of the model, loaded with the parameters, but not trained by the
  * optimizer; written by train_step's stores and initialised by their init,
- * where optimizer state starts at zero). */
-enum { NNRT_PARAM = 0, NNRT_STATE = 1, NNRT_STATS = 2 };
+ * where optimizer state starts at zero), or a pruning mask (`<param>.mask`,
+ * f32 of the parameter's shape, ones where the weight is kept and zeros
+ * where it is pruned: the compiled functions read param * mask; the runtime
+ * recomputes it on the model's pruning schedule, NnrtModel.prune; part of
+ * the model, saved and loaded with the parameters). */
+enum { NNRT_PARAM = 0, NNRT_STATE = 1, NNRT_STATS = 2, NNRT_MASK = 3 };
 
 enum { NNRT_OPT_SGD = 0, NNRT_OPT_ADAM = 1, NNRT_OPT_ADAMW = 2, NNRT_OPT_RMSPROP = 3 };
 
@@ -68,7 +73,7 @@ enum { NNRT_LOSS_NONE = 0, NNRT_LOSS_CROSS_ENTROPY = 1 };
 
 typedef struct {
   const char *name;
-  int32_t kind;  /* NNRT_PARAM / NNRT_STATE / NNRT_STATS (globals only) */
+  int32_t kind;  /* NNRT_PARAM / NNRT_STATE / NNRT_STATS / NNRT_MASK (globals only) */
   int32_t dtype; /* NNRT_F32, NNRT_I32, ... (nnrt_dtypes.def) */
   int32_t rank;
   int32_t init; /* NNRT_INIT_* (globals only) */
@@ -155,6 +160,10 @@ typedef struct {
    * bench start from these, so they need no --checkpoint (one given
    * overrides them). Training binaries never embed. */
   const void *const *embedded;
+  /* The magnitude-pruning schedule of the NNRT_MASK globals, the canonical
+   * text of nnc's --prune (nnrt_prune.h: "unstructured:0.9,start=0,
+   * end=0.75,every=0.01"), or NULL: no pruning. */
+  const char *prune;
 } NnrtModel;
 
 /* Provided by the generated object. */

@@ -127,6 +127,7 @@ int rt_eval(const NnrtModel *m, const RtOptions *o, RtError *e) {
            mt.samples);
   else
     printf("test_loss: %s (%" PRId64 " samples)\n", loss_str, mt.samples);
+  rt_prune_report(stdout, m, &s.g);
   if (cm) {
     char dirbuf[RT_PATH_MAX];
     const char *dir = rt_data_dir(o->data_dir, m->dataset, dirbuf, sizeof dirbuf, e);

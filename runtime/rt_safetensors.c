@@ -317,6 +317,9 @@ int rt_st_load(const char *path, const NnrtModel *m, RtGlobals *g, unsigned kind
       if (strcmp(ents[i].name, t->name) == 0) match[k] = &ents[i];
     char want[160], got[160];
     rt_shape_str(want, sizeof want, t->rank, t->dims);
+    /* A checkpoint of the model trained without pruning has no masks: they
+     * are all ones (below), and pruning starts from its dense weights. */
+    if (!match[k] && t->kind == NNRT_MASK) continue;
     if (!match[k] && t->kind == NNRT_STATS && (kinds & RT_LOAD_STATS_OPTIONAL)) {
       fprintf(stderr, "note: %s has no statistic '%s'; it starts from its initial value\n", path, t->name);
       continue;
@@ -343,6 +346,9 @@ int rt_st_load(const char *path, const NnrtModel *m, RtGlobals *g, unsigned kind
   }
   for (int32_t k = 0; k < m->n_globals; k++) {
     const StEntry *s = match[k];
+    if (!s && (kinds & (1u << NNRT_MASK)) && m->globals[k].kind == NNRT_MASK)
+      for (int64_t i = 0; i < g->numel[k]; i++)
+        ((float *)g->ptr[k])[i] = 1.0f;
     if (!s) continue;
     size_t bytes = (size_t)(s->end - s->begin);
     if (fseeko(f, (off_t)(8 + hlen + (uint64_t)s->begin), SEEK_SET) != 0 || fread(g->ptr[k], 1, bytes, f) != bytes) {

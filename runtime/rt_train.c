@@ -15,7 +15,9 @@
  *
  * Each step's learning rate comes from the schedule, and each epoch ends
  * with rt_plan.c's decisions (plateau cuts, early stopping, the best
- * weights); their state rides in the checkpoint with the position.
+ * weights); their state rides in the checkpoint with the position. A model
+ * built with --prune has its masks recomputed before the steps its
+ * schedule names (rt_prune.c), and reports its sparsity after each epoch.
  *
  * Exit codes: 3 when the loss stops being finite, 130/143 after SIGINT/
  * SIGTERM (the current step finishes and the checkpoint is saved first);
@@ -313,6 +315,7 @@ typedef struct Run {
   RtMetrics tm, vm; /* an epoch's training and validation metrics, with AUC buffers */
   RtPlan plan;
   RtHistory hist; /* for --plot */
+  RtPrune prune;
 } Run;
 
 static void run_free(Run *r) {
@@ -325,6 +328,7 @@ static void run_free(Run *r) {
   rt_metrics_free(&r->tm);
   rt_metrics_free(&r->vm);
   rt_history_free(&r->hist);
+  rt_prune_free(&r->prune);
   if (r->log) fclose(r->log);
 }
 
@@ -446,6 +450,7 @@ static int epoch_end(Run *r, const RtOptions *o, Position *pos, Progress *p, int
   if (reported) {
     progress_end(p, epoch, o->epochs, step, &r->tm, v, r->metrics, s->lr, train_secs);
     csv_row(r->log, "epoch", epoch + 1, pos->global_step, v, r->metrics, s->lr, rt_now() - p->t0);
+    if (!o->quiet) rt_prune_report(stderr, s->m, &s->g);
   }
   unsigned d = 0;
   if (finished) {
@@ -472,6 +477,8 @@ static int train_loop(Run *r, const RtOptions *o, Position *pos, RtError *e) {
    * a run early: a run cut short by --steps and resumed must match one that
    * never stopped. */
   r->plan.total_steps = o->epochs > INT64_MAX / steps ? INT64_MAX : o->epochs * steps;
+  /* The pruning schedule spans --epochs too, for the same reason. */
+  if (rt_prune_init(&r->prune, m, &s->g, r->plan.total_steps, e)) return -1;
   int tty = isatty(STDERR_FILENO);
   double t_run = rt_now();
   if (pos->epoch_step >= steps) { /* resumed at the very end of an epoch */
@@ -507,6 +514,7 @@ static int train_loop(Run *r, const RtOptions *o, Position *pos, RtError *e) {
                       .truth = r->tm.truth ? r->tm.truth + r->tm.n_scores : NULL,
                       .cap = r->tm.cap - r->tm.n_scores};
       s->lr = (float)rt_plan_lr(&r->plan, epoch, pos->global_step);
+      rt_prune_step(&r->prune, &s->g, pos->global_step);
       if (rt_run_batch(s, &m->train_step, &r->train, r->idx + at, bs, &bm, NULL, e)) return -1;
       pos->global_step++;
       pos->epoch_step = step + 1;

@@ -108,6 +108,7 @@ int main(void) {
       printf(" %02x", p[k]);
     printf(p ? (uintptr_t)p % 64 ? " unaligned\n" : "\n" : " none\n");
   }
+  printf("prune=%s\n", m->prune ? m->prune : "(null)");
 
   /* forward with every sym = 3, globals and inputs filled with
    * (index % 7 - 3) / 4 (labels: index % 2), outputs summed. */

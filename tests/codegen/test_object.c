@@ -46,7 +46,8 @@ static void test_layout_static(void) {
                                 OFF(NnrtModel, weight_decay), OFF(NnrtModel, momentum),  OFF(NnrtModel, batch),
                                 OFF(NnrtModel, epochs),       OFF(NnrtModel, dataset),   OFF(NnrtModel, seed),
                                 OFF(NnrtModel, schedule),     OFF(NnrtModel, early_stop), OFF(NnrtModel, inference),
-                                OFF(NnrtModel, output_loss),  OFF(NnrtModel, embedded)};
+                                OFF(NnrtModel, output_loss),  OFF(NnrtModel, embedded),
+                                OFF(NnrtModel, prune)};
   struct {
     LLVMTypeRef t;
     const size_t *off;
@@ -55,7 +56,7 @@ static void test_layout_static(void) {
     const char *name;
   } ts[5] = {{tt, toff, 8, sizeof(NnrtTensor), "NnrtTensor"},
              {ft, foff, 9, sizeof(NnrtFunc), "NnrtFunc"},
-             {mt, moff, 26, sizeof(NnrtModel), "NnrtModel"},
+             {mt, moff, 27, sizeof(NnrtModel), "NnrtModel"},
              {kt, koff, 6, sizeof(NnrtKernel), "NnrtKernel"},
              {termt, eoff, 2, sizeof(NnrtTerm), "NnrtTerm"}};
   for (int s = 0; s < 5; s++) {
@@ -98,7 +99,8 @@ static IrModule *small_model(void) {
                        .data = "fashion_mnist",
                        .task = NNRT_TASK_CLASSIFY,
                        .seed = 1234567890123ull,
-                       .schedule = "step(every: 2, gamma: 0.5)"};
+                       .schedule = "step(every: 2, gamma: 0.5)",
+                       .prune = "unstructured:0.5,start=0,end=0.75,every=0.01"};
   IrFunc *f = ir_func_new(m, IR_FN_FORWARD);
   int x = ir_input(f, "x", T(DT_F32, B, 4), (Loc){0});
   int y = t_bin(f, OP_MATMUL, x, ir_global_ref(f, w, (Loc){0}), &(Attrs){0});
@@ -153,6 +155,7 @@ static void expected(const IrModule *m, bool infer, FILE *out) {
       fprintf(out, " %02x", p[k]);
     fprintf(out, p ? "\n" : " none\n");
   }
+  fprintf(out, "prune=%s\n", t->prune ? t->prune : "(null)");
   int64_t syms[2] = {3, 3};
   double w[12], b[3], x[12], o[9];
   double zeros[8] = {0}; /* the other globals forward does not read */

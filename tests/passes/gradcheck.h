@@ -73,6 +73,22 @@ static inline bool verify(IrModule *m) {
   return ir_verify(m, &d);
 }
 
+/* The central difference (f(x + h) - f(x - h)) / 2h of g's first result,
+ * which g writes to *loss (scratch[0]), in the global entry *x; *ok turns
+ * false when the interpreter fails. */
+static inline double central_diff(const IrFunc *g, double **gl, double **in, double **scratch, const double *loss,
+                                  double *x, double h, bool *ok) {
+  double keep = *x, lp, lm;
+  *x = keep + h;
+  *ok = *ok && run(g, gl, in, scratch);
+  lp = *loss;
+  *x = keep - h;
+  *ok = *ok && run(g, gl, in, scratch);
+  lm = *loss;
+  *x = keep;
+  return (lp - lm) / (2 * h);
+}
+
 /* |a - n| relative to the larger magnitude, with a floor so that gradients
  * near 0 are compared absolutely (where central differences are noise). */
 static inline double rel_err(double a, double n) {
@@ -80,8 +96,20 @@ static inline double rel_err(double a, double n) {
   return fabs(a - n) / s;
 }
 
+/* The MLP of test_gradcheck_mlp.c, shared with test_gradcheck_prune.c:
+ * dense(x, NIN -> NHID) |> relu |> dense(NOUT), mean cross-entropy, params
+ * dense_1.w, dense_1.b, dense_2.w, dense_2.b (globals 0..3); with l2 a
+ * second read of dense_1.w adds 1e-3 sum(w1^2). */
+enum { NIN = 12, NHID = 8, NOUT = 5 };
+IrModule *build_mlp(Arena *a, const IrTrain *tr, bool l2);
+/* Data for every global of m: random parameters, zeros elsewhere. */
+double **alloc_globals(const IrModule *m);
+void free_all(double **p, int n);
+void random_batch(double *x, double *y); /* x [BATCH, NIN], labels < NOUT */
+
 /* Whole-model, optimizer and pipeline checks (test_gradcheck_mlp.c). */
 void mlp_checks(void);  /* test_gradcheck_mlp.c */
+void prune_checks(void); /* test_gradcheck_prune.c */
 void scan_checks(void); /* test_gradcheck_scan.c */
 void loss_checks(void); /* test_gradcheck_loss.c */
 void quant_checks(void); /* test_gradcheck_quant.c */

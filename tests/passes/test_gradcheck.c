@@ -410,6 +410,7 @@ static void op_checks(void) {
 int main(void) {
   op_checks();
   mlp_checks();
+  prune_checks();
   scan_checks();
   loss_checks();
   quant_checks();

@@ -5,12 +5,10 @@
  * simplify shrinks train_step. */
 #include "gradcheck.h"
 
-enum { NIN = 12, NHID = 8, NOUT = 5 };
-
 /* dense(x, NHID) |> relu |> dense(NOUT), loss = mean cross-entropy, as the
  * frontend lowers it. With l2, the loss also gets 1e-3 * sum(w1^2) through a
  * second `global` read of dense_1.w, whose gradient must join the first's. */
-static IrModule *build_mlp(Arena *a, const IrTrain *tr, bool l2) {
+IrModule *build_mlp(Arena *a, const IrTrain *tr, bool l2) {
   IrModule *m = new_module(a);
   if (tr) m->train = *tr;
   const char *names[4] = {"dense_1.w", "dense_1.b", "dense_2.w", "dense_2.b"};
@@ -43,7 +41,7 @@ static IrModule *build_mlp(Arena *a, const IrTrain *tr, bool l2) {
 }
 
 /* Data for every global of m (random parameters, zero state). */
-static double **alloc_globals(const IrModule *m) {
+double **alloc_globals(const IrModule *m) {
   double **g = calloc((size_t)m->nglobals + 1, sizeof *g);
   for (int i = 0; i < m->nglobals; i++) {
     g[i] = alloc_for(&m->globals[i].ty);
@@ -53,12 +51,12 @@ static double **alloc_globals(const IrModule *m) {
   return g;
 }
 
-static void free_all(double **p, int n) {
+void free_all(double **p, int n) {
   for (int i = 0; i < n; i++) free(p[i]);
   free(p);
 }
 
-static void random_batch(double *x, double *y) {
+void random_batch(double *x, double *y) {
   for (int j = 0; j < SYMS[0] * NIN; j++) x[j] = urand(-1, 1);
   for (int j = 0; j < SYMS[0]; j++) y[j] = floor(urand(0, NOUT));
 }
@@ -77,15 +75,7 @@ static void mlp_gradcheck(void) {
   double worst = 0, h = 1e-6;
   for (int p = 0; ok && p < 4; p++)
     for (int64_t j = 0; ok && j < numel(&m->globals[p].ty); j++) {
-      double keep = gl[p][j], lp, lm;
-      gl[p][j] = keep + h;
-      ok = run(g, gl, in, scratch);
-      lp = loss;
-      gl[p][j] = keep - h;
-      ok = ok && run(g, gl, in, scratch);
-      lm = loss;
-      gl[p][j] = keep;
-      double num = (lp - lm) / (2 * h), e = rel_err(out[p + 1][j], num);
+      double num = central_diff(g, gl, in, scratch, &loss, &gl[p][j], h, &ok), e = rel_err(out[p + 1][j], num);
       if (e > 1e-6)
         printf("  @%s[%lld]: analytic %.12g numeric %.12g\n", m->globals[p].name, (long long)j, out[p + 1][j], num);
       worst = fmax(worst, e);
