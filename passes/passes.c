@@ -6,10 +6,50 @@
  * print, and time it. */
 #include "passes.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "prune.h"
+
+/* TEMPORARY (branch `structured`): the prune pass proper (passes/prune.c,
+ * built on another branch) parses every --prune spec and calls
+ * prune_structured for structured:R; until the lead merges the two, this
+ * entry takes structured:R alone. Delete it with that merge. */
+static bool prune_tmp_spec(const char *value, double *ratio, char *err, size_t size) {
+  char *end;
+  if (strncmp(value, "structured:", 11) || (*ratio = strtod(value + 11, &end), end == value + 11) || *end ||
+      !(*ratio > 0 && *ratio < 1)) {
+    snprintf(err, size, "--prune=%s: expected structured:R, R the fraction of units to remove, between 0 and 1 "
+             "(exclusive), like --prune=structured:0.5", value);
+    return false;
+  }
+  return true;
+}
+
+static bool prune_tmp_check(const char *value, char *err, size_t size) {
+  double r;
+  return prune_tmp_spec(value, &r, err, size);
+}
+
+static bool prune_tmp_run(IrModule *m, PassCtx *ctx) {
+  const char *value = pass_option(ctx, "prune");
+  char err[256];
+  double r;
+  if (!value) return true;
+  if (!prune_tmp_spec(value, &r, err, sizeof err)) {
+    diag_fatal(ctx->diag, "%s", err);
+    return false;
+  }
+  return prune_structured(m, r, ctx);
+}
+
 const PassInfo pass_table[] = {
+    /* TEMPORARY entry (see prune_tmp_spec above) */
+    {"prune", "structured:R removes the fraction R of each layer's units (prune_structured.c)", prune_tmp_run,
+     "structured:R: remove round(R n) of the n units of each dense layer and conv (smallest L2 norms of their "
+     "incoming weights), shrinking every shape; needs --checkpoint", prune_tmp_check},
     {"autodiff", "build train_step: eval_step (loss_step if any) + backward pass + optimizer update", pass_autodiff, NULL, NULL},
     {"simplify", "fold constants, algebraic identities, CSE, DCE", pass_simplify, NULL, NULL},
     {"dce", "remove nodes no result or store needs; renumber compactly", pass_dce, NULL, NULL},
@@ -22,7 +62,7 @@ const PassInfo pass_table[] = {
 };
 const int pass_count = (int)(sizeof pass_table / sizeof pass_table[0]);
 
-const char *const pass_default_pipeline[] = {"autodiff", "simplify", "fuse", "plan-memory"};
+const char *const pass_default_pipeline[] = {"prune", "autodiff", "simplify", "fuse", "plan-memory"};
 const int pass_default_pipeline_len = (int)(sizeof pass_default_pipeline / sizeof pass_default_pipeline[0]);
 
 const PassInfo *pass_find(const char *name) {

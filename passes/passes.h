@@ -53,7 +53,7 @@ const PassInfo *pass_find(const char *name);
 const char *pass_option(const PassCtx *ctx, const char *name);
 
 /* The default pipeline of `nnc build` and `nnc dump --after=...`:
- * autodiff, simplify, fuse, plan-memory. */
+ * prune, autodiff, simplify, fuse, plan-memory. */
 extern const char *const pass_default_pipeline[];
 extern const int pass_default_pipeline_len;
 
