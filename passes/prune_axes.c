@@ -13,8 +13,9 @@
  * An op the rules do not understand on the units' path (a softmax or a
  * sum over them, a concat or a reshape that mixes them, a function input,
  * a value a function returns: the logits) marks the group ineligible and
- * says why; the closure is still completed, so that none of its weights
- * seeds another group.
+ * says why. The walk goes on past the other nodes, so the weights it
+ * reaches seed no group of their own; a group that meets a member of
+ * another is ineligible too, so an eligible group is always whole.
  *
  * Requires: a verified module. Changes nothing. */
 #include "prune_axes.h"
