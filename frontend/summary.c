@@ -27,8 +27,7 @@ static const char *human_bytes(int64_t n, char *buf, size_t len) {
   static const char *const units[] = {"B", "KB", "MB", "GB", "TB"};
   double v = (double)n;
   int u = 0;
-  while (v >= 1024 && u < 4)
-    v /= 1024, u++;
+  while (v >= 1024 && u < 4) v /= 1024, u++;
   snprintf(buf, len, "%.2f %s", v, units[u]);
   return buf;
 }
@@ -41,8 +40,7 @@ static const char *shape_str(const IrModule *m, const Type *t, char *buf, size_t
     const char *sep = i ? ", " : "";
     if (IR_IS_SYM(d) && IR_SYM_INDEX(d) < m->nsyms)
       k += (size_t)snprintf(buf + k, len - k, "%s%s", sep, m->syms[IR_SYM_INDEX(d)]);
-    else
-      k += (size_t)snprintf(buf + k, len - k, "%s%lld", sep, (long long)d);
+    else k += (size_t)snprintf(buf + k, len - k, "%s%lld", sep, (long long)d);
   }
   /* A 1-d shape prints as Python's 1-tuple, (128,), as Keras shows it. */
   if (k < len) snprintf(buf + k, len - k, t->sh.rank == 1 ? ",)" : ")");
@@ -50,8 +48,7 @@ static const char *shape_str(const IrModule *m, const Type *t, char *buf, size_t
 }
 
 static void rule(FILE *out, char c, int width) {
-  for (int i = 0; i < width; i++)
-    fputc(c, out);
+  for (int i = 0; i < width; i++) fputc(c, out);
   fputc('\n', out);
 }
 
