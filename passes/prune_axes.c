@@ -31,6 +31,10 @@ typedef struct Ctx {
   int *gslot;           /* the same for globals */
   PsGroup *g;           /* the group being grown */
   int gi;
+  /* Units that a slice showed to be blocks of fewer (an LSTM's four gates
+   * of H units each, seen from the [in, 4H] weight): 0, or the unit count
+   * to grow the group again with. */
+  int64_t retry_n;
 } Ctx;
 
 /* ---- the group ---- */
@@ -241,6 +245,14 @@ static void rule_reshape(Ctx *c, const Port *p) {
   fail(c, p->fn, p->v, "a reshape that mixes the units with another axis");
 }
 
+static int64_t gcd(int64_t a, int64_t b) {
+  while (b) {
+    int64_t t = a % b;
+    a = b, b = t;
+  }
+  return a;
+}
+
 /* slice along the units' axis: whole blocks of n units (an LSTM's gate)
  * are understood; the rewrite scales start and end. */
 static void rule_slice(Ctx *c, const Port *p) {
@@ -251,6 +263,10 @@ static void rule_slice(Ctx *c, const Port *p) {
   }
   int64_t blk = c->g->n * p->inner;
   if (n->at.start % blk || n->at.end % blk) {
+    /* Blocks of b = gcd(start, end, length) elements: the units may be
+     * b / inner, repeated (the gates); the seed then tries those. */
+    int64_t b = gcd(gcd(n->at.start, n->at.end), port_type(c, p, 0)->sh.d[p->axis]), units = b / p->inner;
+    if (!c->retry_n && b % p->inner == 0 && units >= 1 && units < c->g->n && c->g->n % units == 0) c->retry_n = units;
     fail(c, p->fn, p->v, "a slice of part of the units");
     return;
   }
@@ -270,13 +286,100 @@ static void rule_pass_below(Ctx *c, const Port *p, int lo, const char *what) {
   same(c, p, 0, p->axis), same(c, p, -1, p->axis);
 }
 
+/* ---- scans: a body's inputs and results are its scans' operands and
+ * results (docs/ir.md, "Scan"); a sequence's axis 0 and a stacked
+ * output's are time, the body's axes are the rest ---- */
+
+/* Calls link(c, fn, v, ...) for each scan node of the module that runs
+ * function `body`. */
+static void each_scan(Ctx *c, int body, int k, int axis, const PsMember *like,
+                      void (*link)(Ctx *, int, int, int, int, const PsMember *)) {
+  const char *name = c->m->funcs[body]->name;
+  for (int fn = 0; fn < c->m->nfuncs; fn++)
+    for (int v = 0; v < c->m->funcs[fn]->n; v++) {
+      const IrNode *n = &c->m->funcs[fn]->nodes[v];
+      if (n->op == OP_SCAN && !strcmp(n->at.body, name)) link(c, fn, v, k, axis, like);
+    }
+}
+
+static int body_index(const Ctx *c, const IrNode *scan) {
+  for (int fn = 0; fn < c->m->nfuncs; fn++)
+    if (!strcmp(c->m->funcs[fn]->name, scan->at.body)) return fn;
+  unreachable("a scan without its body (the verifier checks it)");
+}
+
+/* The scan (fn, v) has the units along `axis` (the body's) on its input k
+ * (results: false) or its result k (results: true). A carry is both: its
+ * operand, body input, body result and final value (scan_out) all carry
+ * them; a sequence's operand has them one axis further, as does a
+ * stacked output's scan_out. */
+static void link_scan(Ctx *c, int fn, int v, int k, int axis, const PsMember *like, bool results) {
+  const IrFunc *f = c->m->funcs[fn];
+  const IrNode *n = &f->nodes[v];
+  int body = body_index(c, n);
+  const IrFunc *bf = c->m->funcs[body];
+  bool carry = k < n->at.ncarry, seq = !results && !carry && k < n->at.ncarry + n->at.nseq;
+  if (carry || !results) {
+    add(c, fn, n->args[k], seq ? axis + 1 : axis, like->outer, like->inner, like->consumes);
+    for (int i = 0; i < bf->n; i++)
+      if (bf->nodes[i].op == OP_INPUT && bf->nodes[i].at.index == k)
+        add(c, body, i, axis, like->outer, like->inner, like->consumes);
+  }
+  if (carry || results) {
+    add(c, body, bf->rets[k], axis, like->outer, like->inner, like->consumes);
+    for (int u = c->use_at[fn][v]; u < c->use_at[fn][v + 1]; u++) {
+      int o = c->uses[fn][u] / IR_MAX_ARGS;
+      if (f->nodes[o].op == OP_SCAN_OUT && f->nodes[o].at.index == k)
+        add(c, fn, o, carry ? axis : axis + 1, like->outer, like->inner, like->consumes);
+    }
+  }
+}
+
+static void link_input(Ctx *c, int fn, int v, int k, int axis, const PsMember *like) {
+  link_scan(c, fn, v, k, axis, like, false);
+}
+
+static void link_ret(Ctx *c, int fn, int v, int k, int axis, const PsMember *like) {
+  link_scan(c, fn, v, k, axis, like, true);
+}
+
+static void rule_scan(Ctx *c, const Port *p) {
+  const IrNode *n = &c->m->funcs[p->fn]->nodes[p->v];
+  PsMember like = {.outer = p->outer, .inner = p->inner, .consumes = p->consumes};
+  if (n->op == OP_SCAN) {
+    bool seq = p->port >= n->at.ncarry && p->port < n->at.ncarry + n->at.nseq;
+    if (seq && p->axis == 0) {
+      fail(c, p->fn, p->v, "the units run along the time axis");
+      return;
+    }
+    link_input(c, p->fn, p->v, p->port, seq ? p->axis - 1 : p->axis, &like);
+    return;
+  }
+  int scan = n->args[0], r = n->at.index; /* scan_out, as its result */
+  bool stacked = r >= c->m->funcs[p->fn]->nodes[scan].at.ncarry;
+  if (stacked && p->axis == 0) {
+    fail(c, p->fn, p->v, "the units run along the time axis");
+    return;
+  }
+  link_ret(c, p->fn, scan, r, stacked ? p->axis - 1 : p->axis, &like);
+}
+
 static void ps_node(Ctx *c, const Port *p) {
   const IrFunc *f = c->m->funcs[p->fn];
   const IrNode *n = &f->nodes[p->v];
   int r = n->ty.sh.rank;
   switch (n->op) {
   case OP_INPUT:
+    if (ir_func_is_scan_body(c->m, f)) {
+      PsMember like = {.outer = p->outer, .inner = p->inner, .consumes = p->consumes};
+      each_scan(c, p->fn, n->at.index, p->axis, &like, link_input);
+      return;
+    }
     fail(c, p->fn, p->v, "an input of the function");
+    return;
+  case OP_SCAN:
+  case OP_SCAN_OUT:
+    rule_scan(c, p);
     return;
   case OP_CONST:
     return; /* a filled tensor: only its type changes */
@@ -403,8 +506,12 @@ static void expand(Ctx *c, int k) {
     p.v = c->uses[mb.fn][u] / IR_MAX_ARGS, p.port = c->uses[mb.fn][u] % IR_MAX_ARGS;
     ps_node(c, &p);
   }
+  bool body = ir_func_is_scan_body(c->m, f);
   for (int r = 0; r < f->nrets; r++)
-    if (f->rets[r] == mb.id) fail(c, mb.fn, mb.id, "returned by %s (a model output keeps its size)", f->name);
+    if (f->rets[r] == mb.id && body)
+      each_scan(c, mb.fn, r, mb.axis, &mb, link_ret);
+    else if (f->rets[r] == mb.id)
+      fail(c, mb.fn, mb.id, "returned by %s (a model output keeps its size)", f->name);
 }
 
 static void index_uses(Ctx *c) {
@@ -432,6 +539,17 @@ static void index_uses(Ctx *c) {
   }
   c->gslot = arena_alloc(c->a, (size_t)(m->nglobals * IR_MAX_RANK + 1) * sizeof(int));
   memset(c->gslot, -1, (size_t)(m->nglobals * IR_MAX_RANK) * sizeof(int));
+}
+
+/* Frees the slots of the group being grown, to grow it again. */
+static void unclaim(Ctx *c) {
+  for (int k = 0; k < c->g->nmem; k++) {
+    const PsMember *mb = &c->g->mem[k];
+    if (mb->fn < 0)
+      c->gslot[mb->id * IR_MAX_RANK + mb->axis] = -1;
+    else
+      c->slot[mb->fn][mb->id * IR_MAX_RANK + mb->axis] = -1;
+  }
 }
 
 /* The seed a node offers: the output axis of the param weight it reads (a
@@ -464,10 +582,17 @@ PsGroup *ps_find_groups(Arena *a, const IrModule *m, int *ngroups) {
       ARENA_GROW(a, gs, n, cap, 8);
       c.g = &gs[n];
       c.gi = n++;
-      *c.g = (PsGroup){.n = m->globals[g].ty.sh.d[axis], .seed = g, .seed_axis = axis};
-      add(&c, -1, g, axis, 1, 1, false);
-      for (int k = 0; k < c.g->nmem; k++)
-        expand(&c, k); /* grows as it goes */
+      int64_t units = m->globals[g].ty.sh.d[axis];
+      for (;;) {
+        *c.g = (PsGroup){.n = units, .seed = g, .seed_axis = axis};
+        c.retry_n = 0;
+        add(&c, -1, g, axis, m->globals[g].ty.sh.d[axis] / units, 1, false);
+        for (int k = 0; k < c.g->nmem; k++)
+          expand(&c, k); /* grows as it goes */
+        if (!c.g->why || !c.retry_n) break;
+        unclaim(&c); /* fewer units, repeated in blocks (gates): again */
+        units = c.retry_n;
+      }
     }
   }
   *ngroups = n;

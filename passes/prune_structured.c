@@ -85,8 +85,9 @@ static void *slice_data(Arena *a, const IrGlobal *g, const PsMember *mb, int64_t
 
 /* glorot_uniform(fan_in, fan_out) and he_normal(fan_in) of a dense weight
  * [in, out] or a conv's [F, C, k, k]: the fan along the shrunk axis
- * shrinks with it. */
+ * shrinks with it; so does an LSTM bias's unit count. */
 static void scale_fans(IrGlobal *g, int axis, double f) {
+  if (g->init == NNRT_INIT_UNIT_FORGET) g->init_a = round(g->init_a * f); /* an LSTM bias [4H]: a = H */
   if (g->init != NNRT_INIT_GLOROT_UNIFORM && g->init != NNRT_INIT_HE_NORMAL) return;
   int rank = g->ty.sh.rank;
   bool fan_in = (rank == 2 && axis == 0) || (rank == 4 && axis == 1);
