@@ -8,8 +8,10 @@
  * pruned module must equal, in the f64 reference interpreter, forward of
  * the original with exactly those slices zeroed, for the units the pass
  * reports it removed. The models are .nn source, lowered by the frontend:
- * dense -> dense, a residual block (one group across two layers), and
- * conv -> batch_norm -> conv -> maxpool -> flatten -> dense. */
+ * dense -> dense, a residual block (one group across two layers),
+ * conv -> batch_norm -> conv -> maxpool -> flatten -> dense, and recurrent
+ * layers (an LSTM's units: gate blocks of its weights, the scan's carries;
+ * a GRU's sequence output into an LSTM). */
 #define _POSIX_C_SOURCE 200809L /* open_memstream: the pass's report, read back */
 #include <math.h>
 #include <stdio.h>
@@ -159,6 +161,14 @@ int main(void) {
         " c2 = conv2d(b, filters: 4, kernel: 3, activation: relu)\n p = maxpool(c2, 2)\n"
         " logits = dense(flatten(p), 3)\n output logits\n minimize cross_entropy(logits, y)\n}\n",
         2 * 6 * 6, 3, 2);
+  check("lstm -> dense",
+        "model m {\n input x: f32[B, 4, 5]\n input y: i32[B]\n h = lstm(x, 6)\n logits = dense(h, 3)\n"
+        " output logits\n minimize cross_entropy(logits, y)\n}\n",
+        4 * 5, 3, 1);
+  check("gru (sequences) -> lstm -> dense",
+        "model m {\n input x: f32[B, 4, 5]\n input y: i32[B]\n s = gru(x, 6, sequences: true)\n h = lstm(s, 4)\n"
+        " logits = dense(h, 3)\n output logits\n minimize cross_entropy(logits, y)\n}\n",
+        4 * 5, 3, 2);
   printf("%d passed, %d failed\n", npass, nfail);
   return nfail != 0;
 }
