@@ -39,6 +39,8 @@ typedef struct Ctx {
 
 /* ---- the group ---- */
 
+/* Marks the group ineligible (the first reason stays), naming the node
+ * (fn, v) or, with fn < 0, global v. */
 static void fail(Ctx *c, int fn, int v, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 static void fail(Ctx *c, int fn, int v, const char *fmt, ...) {
   if (c->g->why) return;
@@ -47,6 +49,10 @@ static void fail(Ctx *c, int fn, int v, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(why, sizeof why, fmt, ap);
   va_end(ap);
+  if (fn < 0) {
+    c->g->why = arena_printf(c->a, "@%s: %s", c->m->globals[v].name, why);
+    return;
+  }
   const IrFunc *f = c->m->funcs[fn];
   const IrNode *n = &f->nodes[v];
   c->g->why = n->name ? arena_printf(c->a, "%s: %%%s = %s: %s", f->name, n->name, ir_ops[n->op].mnemonic, why)
@@ -63,26 +69,22 @@ static void add(Ctx *c, int fn, int id, int axis, int64_t outer, int64_t inner, 
   if (*s == c->gi) {
     for (int k = 0; k < g->nmem; k++) {
       const PsMember *p = &g->mem[k];
-      if (p->fn == fn && p->id == id && p->axis == axis && (p->outer != outer || p->inner != inner) && fn >= 0)
-        fail(c, fn, id, "its units reach axis %d in two layouts", axis);
+      if (p->fn == fn && p->id == id && p->axis == axis && (p->outer != outer || p->inner != inner))
+        fail(c, fn, id, "the units reach axis %d in two layouts", axis);
     }
     return;
   }
-  if (*s >= 0) { /* a closure never reaches another one (the rules are symmetric) */
-    if (fn >= 0) fail(c, fn, id, "axis %d belongs to another group of units", axis);
+  if (*s >= 0) { /* another group's, found ineligible before reaching this one */
+    fail(c, fn, id, "axis %d belongs to another group of units", axis);
     return;
   }
   *s = c->gi;
   ARENA_GROW(c->a, g->mem, g->nmem, g->cap, 16);
   g->mem[g->nmem++] =
       (PsMember){.fn = fn, .id = id, .axis = axis, .outer = outer, .inner = inner, .consumes = consumes};
-  if (axis >= t->sh.rank || t->sh.d[axis] != outer * g->n * inner) {
-    if (fn >= 0)
-      fail(c, fn, id, "axis %d is not %lld x %lld units x %lld", axis, (long long)outer, (long long)g->n,
-           (long long)inner);
-    else if (!g->why)
-      g->why = arena_printf(c->a, "@%s: axis %d does not hold the units", c->m->globals[id].name, axis);
-  }
+  if (axis >= t->sh.rank || t->sh.d[axis] != outer * g->n * inner)
+    fail(c, fn, id, "axis %d is not %lld x %lld units x %lld", axis, (long long)outer, (long long)g->n,
+         (long long)inner);
 }
 
 /* ---- the rules, node by node ---- */
