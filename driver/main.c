@@ -95,10 +95,15 @@ static const char *const usage_check =
     "exits 1 if there was any; exits 0 when the model is valid.\n";
 
 static const char *const usage_summary =
-    "usage: nnc summary <model.nn>\n"
+    "usage: nnc summary <model.nn> [--prune=structured:R --checkpoint <file>]\n"
     "\n"
     "Prints a table of the model's layers: name and type, output shape (B is\n"
-    "the batch), parameter count; then the totals.\n";
+    "the batch), parameter count; then the totals.\n"
+    "\n"
+    "options:\n"
+    "  --prune=structured:R  the model as nnc build prunes it: new shapes and\n"
+    "                        parameter counts (needs --checkpoint)\n"
+    "  --checkpoint <file>   the trained model's parameters\n";
 
 static const char *const usage_dump =
     "usage: nnc dump <model.nn> [options]\n"
@@ -278,7 +283,8 @@ static int parse_opts(int argc, char **argv, const char *usage, Opts *o, int *do
       if (!strcmp(v, "dot")) o->dot = true;
       else if (!strcmp(v, "text")) o->dot = false;
       else return usage_error(usage, "--format must be text or dot, not '%s'", v);
-    } else if ((IS("--checkpoint") || VAL("--checkpoint")) && (usage == usage_build || usage == usage_dump)) {
+    } else if ((IS("--checkpoint") || VAL("--checkpoint")) &&
+               (usage == usage_build || usage == usage_dump || usage == usage_summary)) {
       if (IS("--checkpoint") && ++i == argc) return usage_error(usage, "%s needs a file name", a);
       o->checkpoint = IS("--checkpoint") ? argv[i] : v;
     } else if ((IS("--calibrate") || VAL("--calibrate") || IS("--calibrate-percentile") ||
@@ -339,6 +345,11 @@ static int parse_opts(int argc, char **argv, const char *usage, Opts *o, int *do
 #undef VAL
   }
   if (!o->input) return usage_error(usage, "no input file%s", "");
+  /* Structured pruning measures trained weights; a .nn file has none (IR
+   * text for nnc opt may carry them inline). */
+  for (int i = 0; i < o->npass_opts && usage != usage_opt; i++)
+    if (!strcmp(o->pass_opts[i].pass, "prune") && !strncmp(o->pass_opts[i].value, "structured:", 11) && !o->checkpoint)
+      return usage_error(usage, "--prune=%s needs the trained weights: add --checkpoint <file>", o->pass_opts[i].value);
   return check_quantize_opts(usage, o);
 }
 
@@ -550,9 +561,17 @@ static int cmd_opt(Arena *a, Diag *d, Opts *o) {
 
 static int cmd_check(Arena *a, Diag *d, Opts *o) { return fe_compile(a, d, o->input, NULL, 0) ? 0 : 1; }
 
+/* With --prune=..., the model after the prune pass (the shapes nnc build
+ * would compile). */
 static int cmd_summary(Arena *a, Diag *d, Opts *o) {
   FeModel *fm = fe_compile(a, d, o->input, NULL, 0);
   if (!fm) return 1;
+  int rc = o->checkpoint ? ckpt_load(fm->mod, o->checkpoint, d) : 0;
+  if (rc) return rc;
+  PassCtx pc = pass_ctx(d, o);
+  pc.report = stderr;
+  static const char *const prune[] = {"prune"};
+  if (!pass_run_pipeline(fm->mod, prune, 1, &pc)) return 1;
   fe_print_summary(stdout, fm);
   return 0;
 }

@@ -18,6 +18,7 @@ typedef struct FeLayer {
   const char *kind; /* "dense" */
   Type out;         /* output type, with symbolic dims */
   int64_t params;   /* parameter count */
+  int value;        /* its output: the value id in forward, or -1 (not in forward) */
   Loc loc;
 } FeLayer;
 
@@ -25,12 +26,20 @@ typedef struct FeModel {
   IrModule *mod; /* functions forward and eval_step, globals, train config */
   FeLayer *layers;
   int nlayers;
+  /* Each global's element count as lowered: a pass that shrinks globals
+   * (structured pruning) leaves the layer rows' counts to be corrected by
+   * the difference (summary.c). */
+  int64_t *numel0;
 } FeModel;
 
 /* Reads, parses, checks and lowers a .nn file. Reports every error it can
  * find through d (several per run where sensible) and returns NULL if there
  * was any. `text` may be NULL: the file at `path` is read. */
 FeModel *fe_compile(Arena *a, Diag *d, const char *path, const char *text, size_t len);
+/* The table of `nnc summary`: the layers' output shapes as forward has
+ * them and their parameter counts as the globals are now, so a summary
+ * printed after passes that shrink the model (--prune=structured:R) shows
+ * the pruned model. */
 void fe_print_summary(FILE *out, const FeModel *fm);
 /* Reads a whole file into the arena (NUL-terminated; *len excludes the NUL).
  * NULL after reporting through d if it cannot be opened or read. */

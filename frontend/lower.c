@@ -150,7 +150,7 @@ void fe_add_layer(Lower *L, const char *name, const char *kind, int v, int64_t p
   if (v < 0) return;
   if (!tab_has(&L->layer_names, name)) tab_add(L, &L->layer_names, arena_strdup(L->a, name));
   GROW(L, L->layers, L->nlayers, L->layercap);
-  L->layers[L->nlayers++] = (FeLayer){.name = name, .kind = kind, .out = *fe_type(L, v), .params = params, .loc = loc};
+  L->layers[L->nlayers++] = (FeLayer){.name = name, .kind = kind, .out = *fe_type(L, v), .params = params, .value = v, .loc = loc};
 }
 
 bool fe_layer_name_taken(const Lower *L, const char *name) {
@@ -484,8 +484,9 @@ static bool *live_from(Lower *L, const int *rets, int nrets, bool train) {
 
 /* Copies the live nodes of the scratch function into a new function:
  * the inputs first, in the order given (renumbered), then the rest in
- * order. */
-static void cut(Lower *L, const char *name, const int *rets, int nrets, const int *ins, int nins, bool train) {
+ * order. Returns the map from scratch ids to the new function's (for the
+ * live nodes). */
+static int *cut(Lower *L, const char *name, const int *rets, int nrets, const int *ins, int nins, bool train) {
   IrFunc *src = L->f, *dst = ir_func_new(L->m, name);
   bool *live = live_from(L, rets, nrets, train);
   int *map = arena_alloc(L->a, ((size_t)src->n + 1) * sizeof *map);
@@ -506,6 +507,9 @@ static void cut(Lower *L, const char *name, const int *rets, int nrets, const in
     map[i] = ir_append(dst, &n);
   }
   for (int i = 0; i < nrets; i++) ir_ret(dst, map[rets[i]]);
+  for (int i = 0; i < src->n; i++)
+    if (!live[i]) map[i] = -1;
+  return map;
 }
 
 /* Splits the inputs into features (the output uses them) and labels (only
@@ -521,7 +525,8 @@ static void build_functions(Lower *L, int out, int loss) {
   nfeat = n;
   for (int k = 0; k < L->ninputs; k++)
     if (!for_out[L->inputs[k]] && for_loss[L->inputs[k]]) ins[n++] = L->inputs[k];
-  cut(L, IR_FN_FORWARD, &out, 1, ins, nfeat, false);
+  int *in_forward = cut(L, IR_FN_FORWARD, &out, 1, ins, nfeat, false);
+  for (int i = 0; i < L->nlayers; i++) L->layers[i].value = in_forward[L->layers[i].value];
   int rets[2] = {loss, out};
   cut(L, IR_FN_EVAL, rets, 2, ins, n, false);
   bool *train = live_from(L, rets, 2, true), modal = false;
@@ -626,5 +631,7 @@ FeModel *fe_compile(Arena *a, Diag *d, const char *path, const char *text, size_
   ir_func_remove(L.m, L.f);
   FeModel *fm = arena_alloc(a, sizeof *fm);
   *fm = (FeModel){.mod = L.m, .layers = L.layers, .nlayers = L.nlayers};
+  fm->numel0 = arena_alloc(a, (size_t)(L.m->nglobals + 1) * sizeof *fm->numel0);
+  for (int i = 0; i < L.m->nglobals; i++) fm->numel0[i] = ir_numel_static(&L.m->globals[i].ty.sh);
   return fm;
 }

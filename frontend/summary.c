@@ -2,7 +2,9 @@
  * (inputs, parameters, layer calls, activations), their output shapes with
  * the batch as B, and parameter counts; then the totals in elements and
  * bytes (f32). The totals come from the module's globals, so they count
- * every trained parameter whether or not a layer row shows it. */
+ * every trained parameter whether or not a layer row shows it. Shapes and
+ * counts are the module's as it is now: after structured pruning, the
+ * pruned model's. */
 #include <string.h>
 
 #include "frontend.h"
@@ -50,6 +52,21 @@ static void rule(FILE *out, char c, int width) {
   fputc('\n', out);
 }
 
+/* How much layer l's parameters grew (or shrank: structured pruning) since
+ * lowering: its globals are named "<layer>.<what>" (dense_1.w), or the
+ * layer's own name (a `param` statement's row). */
+static int64_t params_delta(const FeModel *fm, const FeLayer *l) {
+  const IrModule *m = fm->mod;
+  size_t n = strlen(l->name);
+  int64_t d = 0;
+  for (int i = 0; i < m->nglobals; i++) {
+    const char *g = m->globals[i].name;
+    if (!strncmp(g, l->name, n) && (!g[n] || (g[n] == '.' && !strchr(g + n + 1, '.'))))
+      d += ir_numel_static(&m->globals[i].ty.sh) - fm->numel0[i];
+  }
+  return d;
+}
+
 void fe_print_summary(FILE *out, const FeModel *fm) {
   const IrModule *m = fm->mod;
   enum { W_NAME = 34, W_SHAPE = 24, W_PARAMS = 12, WIDTH = W_NAME + W_SHAPE + W_PARAMS };
@@ -61,8 +78,10 @@ void fe_print_summary(FILE *out, const FeModel *fm) {
   for (int i = 0; i < fm->nlayers; i++) {
     const FeLayer *l = &fm->layers[i];
     snprintf(b1, sizeof b1, "%s (%s)", l->name, l->kind);
-    fprintf(out, "%-*s %-*s %s\n", W_NAME - 1, b1, W_SHAPE - 1, shape_str(m, &l->out, b2, sizeof b2),
-            grouped(l->params, b3, sizeof b3));
+    const IrFunc *fwd = ir_func_find(m, IR_FN_FORWARD);
+    const Type *t = fwd && l->value >= 0 && l->value < fwd->n ? &fwd->nodes[l->value].ty : &l->out;
+    fprintf(out, "%-*s %-*s %s\n", W_NAME - 1, b1, W_SHAPE - 1, shape_str(m, t, b2, sizeof b2),
+            grouped(l->params + params_delta(fm, l), b3, sizeof b3));
     if (i + 1 < fm->nlayers) rule(out, '_', WIDTH);
   }
   rule(out, '=', WIDTH);

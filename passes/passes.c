@@ -9,6 +9,8 @@
 
 #include "quantize.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
