@@ -568,7 +568,7 @@ static int cmd_summary(Arena *a, Diag *d, Opts *o) {
   if (!fm) return 1;
   int rc = o->checkpoint ? ckpt_load(fm->mod, o->checkpoint, d) : 0;
   if (rc) return rc;
-  PassCtx pc = pass_ctx(d, o);
+  PassCtx pc = pass_ctx(d, o, NULL);
   pc.report = stderr;
   static const char *const prune[] = {"prune"};
   if (!pass_run_pipeline(fm->mod, prune, 1, &pc)) return 1;
