@@ -28,6 +28,15 @@
  * reads any more is removed from the module, so the binary and
  * <output>.safetensors carry the i8 weights and f32 scales instead.
  *
+ * A contraction whose dot product is short stays f32: fewer than
+ * QUANT_MIN_DOT weight elements per output channel (K of a dense weight,
+ * Cin * kh * kw of a conv2d filter; quant_sites). Its int8 form is slower
+ * than the f32 one (vpdpbusd sums 4 bytes per lane, so a 3x3 filter on one
+ * channel fills 3 groups of 4 with one padded, and packing the im2col is
+ * not amortized over 9 products: the CNN's first convolution took twice
+ * the f32 time), and such a layer is usually the raw input layer, the one
+ * most sensitive to 8-bit rounding. The pass names each one on stderr.
+ *
  * Contractions in scan bodies (recurrent steps) stay f32: calibration runs
  * `forward` and sees only its own values. So does a second product that
  * reads a weight with its channels on the other axis (quant_sites). */
@@ -44,13 +53,30 @@ static int global_of(const IrFunc *f, int v) {
   return n->op == OP_GLOBAL ? ir_global_find(f->mod, n->at.name) : -1;
 }
 
-/* Whether node v is a contraction with a f32 parameter as its weight. */
-static bool is_site(const IrFunc *f, int v) {
+/* The weight global of node v if it is a contraction (a matmul with ta=0
+ * and a rank-2 weight, or a conv2d) whose weight is a f32 parameter, else
+ * -1: a candidate for int8, whatever its size. */
+static int contraction_weight(const IrFunc *f, int v) {
   const IrNode *n = &f->nodes[v];
-  if (n->op != OP_MATMUL && n->op != OP_CONV2D) return false;
-  if (n->op == OP_MATMUL && (n->at.ta || f->nodes[n->args[1]].ty.sh.rank != 2)) return false;
+  if (n->op != OP_MATMUL && n->op != OP_CONV2D) return -1;
+  if (n->op == OP_MATMUL && (n->at.ta || f->nodes[n->args[1]].ty.sh.rank != 2)) return -1;
   int g = global_of(f, n->args[1]);
-  return g >= 0 && f->mod->globals[g].kind == GLOBAL_PARAM && f->mod->globals[g].ty.dt == DT_F32;
+  return g >= 0 && f->mod->globals[g].kind == GLOBAL_PARAM && f->mod->globals[g].ty.dt == DT_F32 ? g : -1;
+}
+
+/* The length of each output channel's dot product: the weight's elements
+ * per channel (dense w [K,N] or, tb=1, [N,K]: K; conv2d [F,C,kh,kw]:
+ * C * kh * kw). */
+static int64_t dot_length(const IrNode *site, const Shape *w) {
+  if (site->op == OP_MATMUL) return site->at.tb ? w->d[1] : w->d[0];
+  return ir_numel_static(w) / w->d[0];
+}
+
+/* Whether node v is rewritten to int8: a candidate contraction whose dot
+ * product is long enough to gain from it. */
+static bool is_site(const IrFunc *f, int v) {
+  int g = contraction_weight(f, v);
+  return g >= 0 && dot_length(&f->nodes[v], &f->mod->globals[g].ty.sh) >= QUANT_MIN_DOT;
 }
 
 /* Which axis of the weight holds the output channels: 1 for a dense w
@@ -251,6 +277,17 @@ static bool global_used(const IrModule *m, const char *name) {
   return false;
 }
 
+/* Names each contraction left f32 for its short dot product, so that a
+ * user sees why the build still has an f32 conv2d / matmul. */
+static void report_short(const IrFunc *f, FILE *out) {
+  for (int v = 0; v < f->n; v++) {
+    int g = contraction_weight(f, v);
+    if (g < 0 || is_site(f, v)) continue;
+    fprintf(out, "quantize: @%s stays f32: its dot product has %lld terms per output channel, fewer than %d\n",
+            f->mod->globals[g].name, (long long)dot_length(&f->nodes[v], &f->mod->globals[g].ty.sh), QUANT_MIN_DOT);
+  }
+}
+
 bool quantize_ptq(IrModule *m, PassCtx *ctx) {
   static const char *const training[] = {IR_FN_EVAL, IR_FN_TRAIN, IR_FN_LOSS};
   for (size_t i = 0; i < sizeof training / sizeof *training; i++)
@@ -261,7 +298,9 @@ bool quantize_ptq(IrModule *m, PassCtx *ctx) {
     }
   if (ctx->calibrate && !ctx->calibrate(m, ctx->calibrate_arg)) return false;
   IrFunc *f = ir_func_find(m, IR_FN_FORWARD);
-  if (!f || !rewrite(f, ctx)) return f == NULL;
+  if (!f) return true;
+  report_short(f, ctx->report ? ctx->report : stderr);
+  if (!rewrite(f, ctx)) return false;
   /* The f32 weights quantized away go: the binary and its checkpoint carry
    * the i8 ones. (A weight a scan body still reads stays.) */
   int n = 0;

@@ -7,7 +7,9 @@
 # smaller; `nnc dump --after=quantize` shows the int8 ops and the calibrated
 # scales, and a lower percentile gives a smaller scale; a QAT checkpoint's
 # observers are used instead of calibration and the int8 binary evaluates
-# as the QAT model does; the CNN builds and evaluates within 2 points too.
+# as the QAT model does; the CNN builds and evaluates within 2 points too,
+# its first convolution (9 terms per output channel) left f32 and named on
+# stderr.
 # Bad input exits 2: --quantize=int3, --quantize=int8 without --checkpoint,
 # --quantize=int8 without --infer, --calibrate without --quantize=int8 or
 # with a bad count, a checkpoint of another model.
@@ -84,6 +86,7 @@ compare() {
 
 # The int8 binary against the f32 inference binary.
 compare mlp "$mlp" 500
+grep -q "stays f32" err && bad "an MLP layer stayed f32: $(grep 'stays f32' err)"
 fs=$(wc -c < mlp_f32.safetensors) is=$(wc -c < mlp_int8.safetensors)
 [ $((is * 35)) -lt $((fs * 10)) ] || bad "int8 weights $is bytes are not 3.5x smaller than f32's $fs"
 ./mlp_int8 bench --batch 256 --steps 5 > /dev/null || bad "int8 bench"
@@ -103,6 +106,10 @@ awk -v a="$q" -v b="$b" 'BEGIN { d = a - b; exit !(a > 0.5 && d <= 0.005 && d >=
 expect 0 "$nnc" build "$cnn" -o cnn
 ./cnn train --steps 100 --threads 2 --quiet --checkpoint cnn.safetensors > /dev/null || bad "CNN training"
 compare cnn "$cnn" 200
+# Its first convolution (1 channel x 3x3: 9 terms per output channel) stays
+# f32, as the build says; ptq_weights.py checked its f32 filters carried over.
+grep -q "^quantize: @conv2d_1.w stays f32: its dot product has 9 terms per output channel, fewer than 16$" err ||
+  bad "the CNN build does not report conv2d_1.w staying f32"
 
 [ "$fails" = 0 ] && echo ok
 exit "$fails"
