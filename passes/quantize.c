@@ -7,7 +7,9 @@
  * and the optimizer see the fake-quantized forward. It guarantees: every
  * contraction that reads a parameter directly as its weight operand (a
  * matmul either side of which is a `global` of a param, a conv2d whose
- * kernel is) reads instead
+ * kernel is) with a dot product of at least QUANT_MIN_DOT terms per output
+ * channel (quant_dot_long_enough: the rule of --quantize=int8, which runs a
+ * shorter one in f32; each such weight is named on stderr) reads instead
  *   fake_quant(w, s_w)  per output channel, symmetric int8 (quantize.h), and
  *   fake_quant(x, s_a)  for its other operand, u8 per tensor,
  * with s_w computed in the IR from the current weights and s_a from the
@@ -32,6 +34,27 @@ bool quantize_check_option(const char *value, char *err, size_t errsize) {
            "--quantize must be int8 (post-training int8 quantization) or qat (quantization-aware training), not '%s'",
            value);
   return false;
+}
+
+/* ---- which contractions are quantized (both modes) ---- */
+
+int quant_contracted_axis(const IrNode *matmul, int side, int rank) {
+  bool transposed = side == 0 ? matmul->at.ta : matmul->at.tb;
+  return (side == 0) != transposed ? rank - 1 : rank - 2;
+}
+
+int64_t quant_dot_length(const IrNode *n, int side, const Shape *w) {
+  if (n->op == OP_CONV2D) return ir_numel_static(w) / w->d[0];
+  return w->d[quant_contracted_axis(n, side, w->rank)];
+}
+
+bool quant_dot_long_enough(const IrNode *n, int side, const Shape *w) {
+  return quant_dot_length(n, side, w) >= QUANT_MIN_DOT;
+}
+
+void quant_report_short(FILE *out, const char *name, const IrNode *n, int side, const Shape *w) {
+  fprintf(out, "quantize: @%s stays f32: its dot product has %lld terms per output channel, fewer than %d\n", name,
+          (long long)quant_dot_length(n, side, w), QUANT_MIN_DOT);
 }
 
 /* ---- the QAT rewrite ---- */
@@ -86,9 +109,8 @@ static int quant_weight(Qat *q, const IrNode *n, int side, int w) {
   if (n->op == OP_CONV2D) { /* [O, I, kh, kw]: per O */
     for (int i = 1; i < r; i++)
       axes[naxes++] = i;
-  } else { /* matmul: the K axis of a [.., M, K] (ta) or [.., K, N] (tb) operand */
-    bool transposed = side == 0 ? n->at.ta : n->at.tb;
-    axes[naxes++] = (side == 0) != transposed ? r - 1 : r - 2;
+  } else { /* matmul: the K axis */
+    axes[naxes++] = quant_contracted_axis(n, side, r);
   }
   int s = op2(q, OP_DIV, max_abs(q, w, axes, naxes, 1), scalar(q, QUANT_W_LEVEL));
   return fake_quant(q, w, floor_scale(q, s), 0, -QUANT_W_LEVEL, QUANT_W_LEVEL);
@@ -129,7 +151,7 @@ static int quant_act(Qat *q, int x, int g) {
 
 /* The operand of contraction n that is its weight: a `global` of a param
  * (a matmul's right operand first: x @ w is a dense layer), or -1. */
-static int weight_side(const IrModule *m, const IrNode *nodes, const IrNode *n) {
+static int param_side(const IrModule *m, const IrNode *nodes, const IrNode *n) {
   if (n->op != OP_MATMUL && n->op != OP_CONV2D) return -1;
   for (int side = 1; side >= 0; side--) {
     if (n->op == OP_CONV2D && side == 0) break;
@@ -142,11 +164,37 @@ static int weight_side(const IrModule *m, const IrNode *nodes, const IrNode *n) 
   return -1;
 }
 
+/* The weight operand of contraction n if it is fake-quantized, else -1: a
+ * param weight (param_side) whose dot product int8 takes, by the rule
+ * post-training int8 applies (quant_dot_long_enough), so that the QAT
+ * model computes what the int8 build of its checkpoint will. */
+static int weight_side(const IrModule *m, const IrNode *nodes, const IrNode *n) {
+  int side = param_side(m, nodes, n);
+  return side >= 0 && quant_dot_long_enough(n, side, &nodes[n->args[side]].ty.sh) ? side : -1;
+}
+
 static int count_candidates(const IrModule *m, const IrFunc *f) {
   int n = 0;
   for (int i = 0; i < f->n; i++)
     n += weight_side(m, f->nodes, &f->nodes[i]) >= 0;
   return n;
+}
+
+/* Names, once each, the param weights of f's contractions left f32 for a
+ * short dot product and not named before (*named of them in names). */
+static void report_short(const IrFunc *f, const char **names, int *named, FILE *out) {
+  for (int i = 0; i < f->n; i++) {
+    const IrNode *n = &f->nodes[i];
+    int side = param_side(f->mod, f->nodes, n);
+    if (side < 0 || weight_side(f->mod, f->nodes, n) >= 0) continue;
+    const IrNode *w = &f->nodes[n->args[side]];
+    bool seen = false;
+    for (int k = 0; k < *named && !seen; k++)
+      seen = !strcmp(names[k], w->at.name);
+    if (seen) continue;
+    names[(*named)++] = w->at.name;
+    quant_report_short(out, w->at.name, n, side, &w->ty.sh);
+  }
 }
 
 /* Rebuilds f node by node, the quantized operands emitted right before
@@ -208,11 +256,17 @@ static bool quantize_qat(IrModule *m, PassCtx *ctx) {
    * rewritten in evaluation mode. */
   if (eval && !loss && count_candidates(m, eval) > 0) loss = ir_func_clone(m, eval, IR_FN_LOSS);
   const char *const names[] = {IR_FN_FORWARD, IR_FN_EVAL, IR_FN_LOSS};
+  const char **shorts = calloc((size_t)m->nglobals + 1, sizeof *shorts);
+  if (!shorts) unreachable("out of memory");
+  int nshort = 0;
   bool ok = true;
   for (int i = 0; i < 3; i++) {
     IrFunc *f = ir_func_find(m, names[i]);
-    if (f && count_candidates(m, f) > 0) ok = rewrite(m, f, f == loss, ctx->diag) && ok;
+    if (!f) continue;
+    report_short(f, shorts, &nshort, ctx->report ? ctx->report : stderr);
+    if (count_candidates(m, f) > 0) ok = rewrite(m, f, f == loss, ctx->diag) && ok;
   }
+  free(shorts);
   return ok;
 }
 

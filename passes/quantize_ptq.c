@@ -64,19 +64,11 @@ static int contraction_weight(const IrFunc *f, int v) {
   return g >= 0 && f->mod->globals[g].kind == GLOBAL_PARAM && f->mod->globals[g].ty.dt == DT_F32 ? g : -1;
 }
 
-/* The length of each output channel's dot product: the weight's elements
- * per channel (dense w [K,N] or, tb=1, [N,K]: K; conv2d [F,C,kh,kw]:
- * C * kh * kw). */
-static int64_t dot_length(const IrNode *site, const Shape *w) {
-  if (site->op == OP_MATMUL) return site->at.tb ? w->d[1] : w->d[0];
-  return ir_numel_static(w) / w->d[0];
-}
-
 /* Whether node v is rewritten to int8: a candidate contraction whose dot
- * product is long enough to gain from it. */
+ * product is long enough to gain from it (the rule QAT shares). */
 static bool is_site(const IrFunc *f, int v) {
   int g = contraction_weight(f, v);
-  return g >= 0 && dot_length(&f->nodes[v], &f->mod->globals[g].ty.sh) >= QUANT_MIN_DOT;
+  return g >= 0 && quant_dot_long_enough(&f->nodes[v], 1, &f->mod->globals[g].ty.sh);
 }
 
 /* Which axis of the weight holds the output channels: 1 for a dense w
@@ -283,8 +275,7 @@ static void report_short(const IrFunc *f, FILE *out) {
   for (int v = 0; v < f->n; v++) {
     int g = contraction_weight(f, v);
     if (g < 0 || is_site(f, v)) continue;
-    fprintf(out, "quantize: @%s stays f32: its dot product has %lld terms per output channel, fewer than %d\n",
-            f->mod->globals[g].name, (long long)dot_length(&f->nodes[v], &f->mod->globals[g].ty.sh), QUANT_MIN_DOT);
+    quant_report_short(out, f->mod->globals[g].name, &f->nodes[v], 1, &f->mod->globals[g].ty.sh);
   }
 }
 

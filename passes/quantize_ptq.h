@@ -5,17 +5,9 @@
 #define NNC_QUANTIZE_PTQ_H
 #include "quantize.h"
 
-/* The shortest dot product the int8 rewrite takes: a contraction with
- * fewer weight elements per output channel (K of a dense layer, Cin * kh *
- * kw of a conv2d) stays f32, as its int8 kernel is slower than the f32 one
- * there (vpdpbusd sums 4 bytes per lane; im2col and packing are not
- * amortized) and it is typically the input layer, the most sensitive to
- * 8-bit rounding (quantize_ptq.c, docs/optimize.md). */
-#define QUANT_MIN_DOT 16
-
 /* A contraction the int8 rewrite replaces: a matmul (ta=0) or conv2d of
  * `forward` whose weight operand reads a f32 parameter global, with a dot
- * product of at least QUANT_MIN_DOT terms. */
+ * product of at least QUANT_MIN_DOT terms (quant_dot_long_enough). */
 typedef struct QuantSite {
   int node;   /* the matmul / conv2d */
   int act;    /* its activation operand (the value quantized to u8) */

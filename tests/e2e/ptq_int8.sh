@@ -9,7 +9,8 @@
 # observers are used instead of calibration and the int8 binary evaluates
 # as the QAT model does; the CNN builds and evaluates within 2 points too,
 # its first convolution (9 terms per output channel) left f32 and named on
-# stderr.
+# stderr; a QAT CNN leaves it f32 too, and its int8 binary predicts the
+# QAT model's classes.
 # Bad input exits 2: --quantize=int3, --quantize=int8 without --checkpoint,
 # --quantize=int8 without --infer, --calibrate without --quantize=int8 or
 # with a bad count, a checkpoint of another model.
@@ -110,6 +111,31 @@ compare cnn "$cnn" 200
 # f32, as the build says; ptq_weights.py checked its f32 filters carried over.
 grep -q "^quantize: @conv2d_1.w stays f32: its dot product has 9 terms per output channel, fewer than 16$" err ||
   bad "the CNN build does not report conv2d_1.w staying f32"
+
+# A QAT CNN: QAT leaves that first convolution f32 too (the same rule, the
+# same stderr line, no observer), so the int8 binary of its checkpoint
+# computes what the QAT model does: the same accuracy and, sample by
+# sample, the same class (up to an activation that f32 rounding puts on the
+# other side of a rounding boundary: 0 of 10000 when measured; when QAT
+# rounded that layer to 8 bits, 24 classes differed).
+expect 0 "$nnc" build "$cnn" --qat -o cnn_qat
+grep -q "^quantize: @conv2d_1.w stays f32: its dot product has 9 terms per output channel, fewer than 16$" err ||
+  bad "the QAT CNN build does not report conv2d_1.w staying f32"
+./cnn_qat train --steps 100 --threads 2 --quiet --checkpoint cnn_qat.safetensors > /dev/null || bad "QAT CNN training"
+grep -a -q '"conv2d_1.w.act_scale"' cnn_qat.safetensors && bad "the QAT CNN has an observer for its f32 first layer"
+expect 0 "$nnc" build "$cnn" --infer --quantize=int8 --checkpoint cnn_qat.safetensors -o cnn_qat_int8
+grep -q "^calibrate: 2 activation scales from the QAT observers in cnn_qat.safetensors" err ||
+  bad "QAT CNN observers not used"
+q=$(acc cnn_qat --checkpoint cnn_qat.safetensors) b=$(acc cnn_qat_int8)
+images=/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz
+./cnn_qat predict --checkpoint cnn_qat.safetensors --input "$images" | cut -f1 > qat_classes.txt
+./cnn_qat_int8 predict --input "$images" | cut -f1 > int8_classes.txt
+ndiff=$(paste qat_classes.txt int8_classes.txt | awk '$1 != $2 { n++ } END { print n + 0 }')
+echo "QAT CNN $q, its int8 binary $b; $ndiff of $(wc -l < qat_classes.txt) test classes differ"
+awk -v a="$q" -v b="$b" 'BEGIN { d = a - b; exit !(a > 0.5 && d <= 0.0002 && d >= -0.0002) }' ||
+  bad "int8 of the QAT CNN checkpoint gives $b, the QAT model $q"
+[ "$(wc -l < int8_classes.txt)" = 10000 ] && [ "$ndiff" -le 2 ] ||
+  bad "$ndiff test classes of the QAT CNN's int8 binary differ from the QAT model's"
 
 [ "$fails" = 0 ] && echo ok
 exit "$fails"
