@@ -5,7 +5,7 @@
  * which the fuse pass builds by and the verifier checks; the plan takes the
  * group's kind, root and domain from it and never splits or drops a group.
  * Every other computing node is a kernel alone. A GEMM group is a matmul
- * kernel with more members: its epilogue.
+ * (or int8 qmatmul) kernel with more members: its epilogue.
  *
  * Order: ir_group_schedule's topological order of the groups (node order
  * wherever it is legal); kernels whose values are only stored (the
@@ -76,6 +76,7 @@ static void make_kernel(CgPlan *p, const Uses *U, bool *in, const int *mem, int 
     static const CgKernKind kinds[] = {
         [IR_GK_EW] = CK_EW, [IR_GK_REDUCE] = CK_REDUCE, [IR_GK_ROW] = CK_ROW, [IR_GK_GEMM] = CK_MATMUL};
     k->kind = kinds[g->kind];
+    if (g->kind == IR_GK_GEMM && op_is(f->nodes[g->root].op, OPF_QGEMM)) k->kind = CK_QGEMM; /* k_int8.c's */
     k->root = g->root;
     k->axis = g->axis;
     k->domain = g->domain;
@@ -103,7 +104,7 @@ static void make_kernel(CgPlan *p, const Uses *U, bool *in, const int *mem, int 
    * it: the epilogue reads each block back while it is in cache, and the
    * buffer lives across the kernel (memplan.c sees it as an export). */
   for (int i = 0; i < n; i++)
-    if (escapes(f, U, in, mem[i]) || (mem[i] == k->root && k->kind == CK_MATMUL))
+    if (escapes(f, U, in, mem[i]) || (mem[i] == k->root && (k->kind == CK_MATMUL || k->kind == CK_QGEMM)))
       k->exp[k->nexp++] = (CgExport){.node = mem[i], .buf = p->own[mem[i]]};
   for (int i = 0; i < n; i++)
     in[mem[i]] = false;

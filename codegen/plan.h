@@ -93,8 +93,8 @@ typedef struct CgExport {
 typedef struct CgKernel {
   CgKernKind kind;
   int root; /* the non-elementwise node (-1 for CK_EW), a CK_ROW's first; a
-             * CK_MATMUL's other members are its epilogue, run on each block
-             * of the product */
+             * CK_MATMUL's (or CK_QGEMM's) other members are its epilogue,
+             * run on each block of the product */
   int axis; /* a CK_ROW's row axis: each row along it is one unit of work */
   int64_t pos; /* sort key while ordering: its unit's rank in ir_group_schedule's order */
   int hgroup;  /* its IR group, or -1; the kernels of one group's parts

@@ -26,7 +26,9 @@
  *   GEMM         the root is a matmul computed as one GEMM: [M,N], or
  *                [G,M,K] x [K,N] as one GEMM of G*M rows (a batch of
  *                products, 3-d by 3-d, is a loop of GEMMs and roots
- *                nothing); the elementwise members are its epilogue,
+ *                nothing), or an int8 qmatmul (its rows: every axis of a
+ *                but the last; qconv2d's NCHW tiles are not rectangles of
+ *                rows x the last axis, so it roots nothing); the elementwise members are its epilogue,
  *                evaluated over each block of the product right after the
  *                block is computed; the domain is the product's shape; the
  *                root and any member may be exported, a member with exactly
@@ -35,7 +37,8 @@
  *                One more root may join: a sum over every axis but the last
  *                of a value of the domain's shape (a bias gradient), summed
  *                block by block (the blocks are then whole columns), which
- *                no member reads;
+ *                no member reads (not under a qmatmul, whose epilogue
+ *                runs on blocks of whole rows);
  * and for every kind: every member broadcasts to the domain (a bias row or a
  * scalar in a group is evaluated once per loop level that needs it); a store
  * carrying the id stores a member of the group; and the groups can be
@@ -63,7 +66,9 @@ int ir_group_count(const IrFunc *f) {
   return n;
 }
 
-bool ir_group_root_op(OpKind op) { return op_is(op, OPF_REDUCE | OPF_ROWWISE | OPF_CONTRACT); }
+bool ir_group_root_op(OpKind op) { return op_is(op, OPF_REDUCE | OPF_ROWWISE) || ir_group_gemm_op(op); }
+
+bool ir_group_gemm_op(OpKind op) { return op_is(op, OPF_CONTRACT) || op == OP_QMATMUL; }
 
 bool ir_group_can_root(const IrFunc *f, int v, char *why, size_t len) {
   const IrNode *nd = &f->nodes[v];
@@ -82,7 +87,7 @@ int ir_group_row_axis(const IrFunc *f, int v) {
 IrGroup ir_group_start(const IrFunc *f, int v) {
   const IrNode *nd = &f->nodes[v];
   IrGroup g = {.kind = IR_GK_EW, .root = -1, .axis = -1, .domain = nd->ty.sh};
-  if (op_is(nd->op, OPF_CONTRACT)) {
+  if (ir_group_gemm_op(nd->op)) {
     g.kind = IR_GK_GEMM; /* the epilogue runs over the product itself */
     g.root = v;
   } else if (ir_group_root_op(nd->op)) {
@@ -135,6 +140,8 @@ static bool sums_rows(const IrFunc *f, const IrGroup *g, int v) {
 static bool admits_root(const IrFunc *f, const IrGroup *g, int v, char *why, size_t len) {
   const IrNode *nd = &f->nodes[v];
   if (g->kind == IR_GK_GEMM) {
+    if (f->nodes[g->root].op == OP_QMATMUL)
+      return snprintf(why, len, "qmatmul's epilogue runs on blocks of rows, so it takes no reduction"), false;
     if (!sums_rows(f, g, v))
       return snprintf(why, len,
                       "a matmul's epilogue takes one kind of reduction: a sum over every axis but the last (a bias "

@@ -442,8 +442,10 @@ typedef struct IrGroup {
 /* How many group ids f uses: the largest + 1. */
 int ir_group_count(const IrFunc *f);
 /* Whether op may be a group's root (reductions, the softmax family, a
- * matmul under its epilogue). */
+ * matmul or qmatmul under its epilogue). */
 bool ir_group_root_op(OpKind op);
+/* Whether op roots a GEMM group (its epilogue): matmul, or int8 qmatmul. */
+bool ir_group_gemm_op(OpKind op);
 /* Whether node v, of a root op, may root a group; false with the reason in
  * why (a batch of products is a loop of GEMMs, not one with an epilogue). */
 bool ir_group_can_root(const IrFunc *f, int v, char *why, size_t len);

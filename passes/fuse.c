@@ -39,10 +39,11 @@
  * The walk goes from the last node to the first: when a node is reached all
  * its users already have their groups, and it joins theirs if they agree.
  * dim users do not count as uses (they read only a shape). Two refinements:
- *   - epilogue: a matmul whose users are all in one elementwise group of
- *     the product's shape becomes that group's root (the group's kind turns
- *     GEMM), unless the group stores (an optimizer update is one dispatch
- *     with every other parameter's, writing the globals in place);
+ *   - epilogue (qepilogue for an int8 qmatmul): a matmul whose users are
+ *     all in one elementwise group of the product's shape becomes that
+ *     group's root (the group's kind turns GEMM), unless the group stores
+ *     (an optimizer update is one dispatch with every other parameter's,
+ *     writing the globals in place);
  *   - shared: an elementwise node read by several groups joins the first of
  *     them, exported to the rest (relu's input, which the backward pass
  *     reads again, stays in the forward GEMM's epilogue). This is legal when
@@ -243,7 +244,7 @@ static void merge_sinks(Fuse *F, int ngroups) {
   free(sink);
 }
 
-static void fuse_func(IrFunc *f, bool vertical, bool horizontal, bool epilogue, bool shared) {
+static void fuse_func(IrFunc *f, bool vertical, bool horizontal, bool epilogue, bool shared, bool qepilogue) {
   ir_func_forget_memory(f); /* the kernels change, and with them what lives where */
   int n = f->n;
   Fuse F = {.f = f};
@@ -279,8 +280,9 @@ static void fuse_func(IrFunc *f, bool vertical, bool horizontal, bool epilogue, 
     nd->group = -1;
     if (!op_is(nd->op, OPF_ELEMWISE) && !ir_group_root_op(nd->op)) continue;
     int g;
-    if (op_is(nd->op, OPF_CONTRACT)) { /* an epilogue's root, or alone */
-      if ((g = epilogue ? gemm_target(&F, v) : -1) < 0) continue;
+    if (ir_group_gemm_op(nd->op)) { /* an epilogue's root, or alone */
+      bool wanted = nd->op == OP_QMATMUL ? qepilogue : epilogue;
+      if ((g = wanted ? gemm_target(&F, v) : -1) < 0) continue;
       F.grp[g].kind = IR_GK_GEMM, F.grp[g].root = v;
       F.grp[g].nmem++;
     } else if ((g = vertical ? join_target(&F, v) : -1) >= 0) {
@@ -326,16 +328,20 @@ static void fuse_func(IrFunc *f, bool vertical, bool horizontal, bool epilogue, 
 }
 
 /* --fuse=<kinds>: a comma list of the fusions to do. By default vertical,
- * horizontal and shared: shared is what lets a row group keep the values
+ * horizontal, shared and qepilogue: shared is what lets a row group keep the values
  * its backward pass reads (layer norm's centred values and deviation,
  * cross-entropy's log-probabilities) as exports instead of splitting at
  * them. Epilogues cut kernels too (the MLP's train_step from 23 dispatches
  * to 18) but their time gain measured within the noise on the 2-core
  * machine (about 1% predicted), so they are asked for until a quiet
- * measurement says they pay. */
+ * measurement says they pay. qepilogue, the same for int8 qmatmul, is on:
+ * our own kernel calls it on each block of rows it has just computed (no
+ * OpenBLAS blocking to work around), it saves a dispatch per layer with the
+ * same bits, and it measured no slower (docs/optimize.md, "Post-training
+ * int8"). */
 bool pass_fuse(IrModule *m, PassCtx *ctx) {
-  static const char *const kinds[] = {"vertical", "horizontal", "epilogue", "shared"};
-  static const bool by_default[] = {true, true, false, true};
+  static const char *const kinds[] = {"vertical", "horizontal", "epilogue", "shared", "qepilogue"};
+  static const bool by_default[] = {true, true, false, true, true};
   enum { NKINDS = sizeof kinds / sizeof *kinds };
   const char *opt = pass_option(ctx, "fuse");
   bool on[NKINDS];
@@ -350,13 +356,13 @@ bool pass_fuse(IrModule *m, PassCtx *ctx) {
     else if (len) {
       diag_fatal(ctx->diag,
                  "--fuse: unknown fusion '%.*s' (expected some of vertical, horizontal, epilogue, shared, "
-                 "comma-separated)",
+                 "qepilogue, comma-separated)",
                  (int)len, p);
       return false;
     }
     p += len + (p[len] == ',');
   }
   for (int i = 0; i < m->nfuncs; i++)
-    fuse_func(m->funcs[i], on[0], on[1], on[2], on[3]);
+    fuse_func(m->funcs[i], on[0], on[1], on[2], on[3], on[4]);
   return true;
 }

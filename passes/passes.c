@@ -34,8 +34,9 @@ const PassInfo pass_table[] = {
     {"dce", "remove nodes no result or store needs; renumber compactly", pass_dce, NULL, NULL},
     {"fuse", "group elementwise chains, reductions and GEMM epilogues into kernels (fuse.c)", pass_fuse,
      "<kinds>: which fusions, a comma list of vertical (chains into loop nests), horizontal (independent update "
-     "groups into one dispatch), epilogue (a matmul's elementwise users on each block of its product) and shared "
-     "(a value several groups read joins the first); default vertical,horizontal,shared", NULL},
+     "groups into one dispatch), epilogue (a matmul's elementwise users on each block of its product), shared "
+     "(a value several groups read joins the first) and qepilogue (epilogue for int8 qmatmul); default "
+     "vertical,horizontal,shared,qepilogue", NULL},
     {"plan-memory", "workspace slots by liveness, in place where legal; reports arena vs lower bound",
      pass_plan_memory, NULL, NULL},
 };

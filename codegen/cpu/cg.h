@@ -205,8 +205,9 @@ void cg_kernel_gather(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf);
  * an epilogue (ep, an NnrtEpilogue, and its ctx; else both NULL), the call
  * is nnrt_sgemm_ep. */
 void cg_emit_matmul(CgFn *F, const CgKernel *k, LLVMValueRef ep, LLVMValueRef ctx);
-/* k_epilogue.c: the epilogue of a matmul kernel with more members than its
- * root (a GEMM group), as a function of one block of the product. */
+/* k_epilogue.c: the epilogue of a matmul or qmatmul kernel with more
+ * members than its root (a GEMM group), as a function of one block of the
+ * product. */
 void cg_kernel_epilogue(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf);
 /* k_scan.c: a scan kernel (root: the scan; members: it and its scan_outs)
  * inline at F's insertion point, its scratch at `region`; and how many bytes
@@ -218,9 +219,12 @@ void cg_kernel(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf);
 
 /* k_int8.c: qmatmul and qconv2d kernels (CK_QGEMM) inline at F's
  * insertion point: the weights packed into the scratch region, then the
- * product over row blocks on the pool; the scratch bytes they need (built in
- * F's entry block); and which vpdpbusd the target machine offers. */
-void cg_emit_qgemm(CgFn *F, const CgKernel *k, LLVMValueRef region);
+ * product over row blocks on the pool, each block followed by qmatmul's
+ * epilogue (ep, its (ctx, r0, r1, c0, c1) function from
+ * cg_kernel_epilogue, and its ctx; else both NULL); the scratch bytes they
+ * need (built in F's entry block); and which vpdpbusd the target machine
+ * offers. */
+void cg_emit_qgemm(CgFn *F, const CgKernel *k, LLVMValueRef region, LLVMValueRef ep, LLVMValueRef ctx);
 LLVMValueRef cg_qgemm_region_bytes(CgFn *F, const CgKernel *k);
 CgQdot cg_qdot_of(LLVMTargetMachineRef tm);
 CgQdot cg_qdot_portable(LLVMTargetMachineRef tm); /* what --no-vnni gives */

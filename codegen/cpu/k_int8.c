@@ -386,9 +386,12 @@ static void pack_weights(Q *q, LLVMValueRef w, LLVMValueRef out, LLVMValueRef lo
 
 /* Row blocks [lo, hi): rows [rb MR, rb MR + MR) of a against every panel;
  * a partial block reads its last row again for the missing ones and stores
- * only its own. */
+ * only its own. With an epilogue (ep, non-NULL), ep(epctx, r0, r1, 0, N)
+ * then runs on the block's rows of C, MR * N i32 just written, while they
+ * are in cache: each element once, on the thread that computed it, so the
+ * results are the unfused kernels' for any thread count. */
 static void qmatmul_rows(Q *q, LLVMValueRef a, LLVMValueRef pk, LLVMValueRef c, LLVMValueRef M, LLVMValueRef lo,
-                         LLVMValueRef hi) {
+                         LLVMValueRef hi, LLVMValueRef ep, LLVMValueRef epctx) {
   LLVMValueRef acc[MAX_MR * MAX_NV], tmp, rows[MAX_MR];
   tile_allocas(q, acc, &tmp);
   int64_t N = q->ncols, np = (N + q->nr - 1) / q->nr;
@@ -405,10 +408,15 @@ static void qmatmul_rows(Q *q, LLVMValueRef a, LLVMValueRef pk, LLVMValueRef c, 
   LLVMValueRef at = LLVMBuildInBoundsGEP2(q->b, q->cx->t_i32, c, (LLVMValueRef[]){add(q, mul(q, r0, N), c0)}, 1, "");
   store_tile(q, acc, at, K64(q, N), rows_left, LLVMBuildSub(q->b, K64(q, N), c0, ""), tmp);
   cg_for_end(q->F, &pn);
+  if (ep) {
+    LLVMTypeRef i64 = q->cx->t_i64, pt[5] = {q->cx->t_ptr, i64, i64, i64, i64};
+    LLVMValueRef args[5] = {epctx, r0, min64(q, add(q, r0, K64(q, q->mr)), M), K64(q, 0), K64(q, N)};
+    LLVMBuildCall2(q->b, LLVMFunctionType(q->cx->t_void, pt, 5, 0), ep, args, 5, "");
+  }
   cg_for_end(q->F, &rb);
 }
 
-static void emit_qmatmul(Q *q, CgFn *F, const CgKernel *k, LLVMValueRef region) {
+static void emit_qmatmul(Q *q, CgFn *F, const CgKernel *k, LLVMValueRef region, LLVMValueRef ep, LLVMValueRef epctx) {
   const CgPlan *p = F->p;
   const Shape *as = &p->f->nodes[q->nd->args[0]].ty.sh;
   CgMono M = cg_mono_numel(as, 0);
@@ -418,17 +426,19 @@ static void emit_qmatmul(Q *q, CgFn *F, const CgKernel *k, LLVMValueRef region) 
   fn_open(q, &G, p, "qpack", 2);
   pack_weights(q, cg_fn_param(&G, 0), cg_fn_param(&G, 1), cg_fn_param(&G, 3), cg_fn_param(&G, 4));
   LLVMValueRef pack = fn_body(q, &G, 2);
-  fn_open(q, &G, p, "qmatmul", 3);
-  qmatmul_rows(q, cg_fn_param(&G, 0), cg_fn_param(&G, 1), cg_fn_param(&G, 2), cg_mono_val(&G, M), cg_fn_param(&G, 4),
-               cg_fn_param(&G, 5));
-  LLVMValueRef gemm = fn_body(q, &G, 3);
+  int nptr = ep ? 5 : 3; /* a, the packed weights, c; the epilogue and its ctx */
+  fn_open(q, &G, p, "qmatmul", nptr);
+  qmatmul_rows(q, cg_fn_param(&G, 0), cg_fn_param(&G, 1), cg_fn_param(&G, 2), cg_mono_val(&G, M),
+               cg_fn_param(&G, nptr + 1), cg_fn_param(&G, nptr + 2), ep ? cg_fn_param(&G, 3) : NULL,
+               ep ? cg_fn_param(&G, 4) : NULL);
+  LLVMValueRef gemm = fn_body(q, &G, nptr);
   LLVMPositionBuilderAtEnd(F->cx->b, at);
   q->F = F;
   LLVMValueRef w = operand_ptr(F, q->nd, 1), a = operand_ptr(F, q->nd, 0), c = cg_buf_ptr(F, k->exp[0].buf);
   run_on_pool(F, pack, (LLVMValueRef[]){w, region}, 2, K64(q, (q->ncols + q->nr - 1) / q->nr));
   LLVMValueRef Mv = cg_mono_val(F, M);
   LLVMValueRef nblocks = LLVMBuildSDiv(q->b, add(q, Mv, K64(q, q->mr - 1)), K64(q, q->mr), "");
-  run_on_pool(F, gemm, (LLVMValueRef[]){a, region, c}, 3, nblocks);
+  run_on_pool(F, gemm, (LLVMValueRef[]){a, region, c, ep, epctx}, nptr, nblocks);
 }
 
 /* ---- qconv2d ---- */
@@ -518,10 +528,11 @@ static void emit_qconv2d(Q *q, CgFn *F, const CgKernel *k) {
 
 /* ---- entry points ---- */
 
-void cg_emit_qgemm(CgFn *F, const CgKernel *k, LLVMValueRef region) {
+void cg_emit_qgemm(CgFn *F, const CgKernel *k, LLVMValueRef region, LLVMValueRef ep, LLVMValueRef ctx) {
   Q q = plan_q(F->cx, F->p, k);
   q.F = F;
-  if (q.nd->op == OP_QMATMUL) emit_qmatmul(&q, F, k, region);
+  if (q.nd->op == OP_QMATMUL) emit_qmatmul(&q, F, k, region, ep, ctx);
+  else if (ep) unreachable("qconv2d has no epilogue (ir/groups.c)");
   else emit_qconv2d(&q, F, k);
 }
 

@@ -242,7 +242,8 @@ bool cg_emit_step(CgCtx *cx, const IrFunc *f, int prof_fn, CgStep *out, int *nfu
     for (int k = i; k < run[i]; k++) {
       char name[128];
       cx->kcount = k; /* names it k<k>, as the kernel table does */
-      if (p->ks[k].kind == CK_MATMUL && p->ks[k].nmem > 1) { /* its epilogue, called by nnrt_sgemm_ep */
+      if ((p->ks[k].kind == CK_MATMUL || p->ks[k].kind == CK_QGEMM) && p->ks[k].nmem > 1) {
+        /* its epilogue, called by nnrt_sgemm_ep or after each of qmatmul's row blocks */
         cg_kernel_epilogue(cx, p, &p->ks[k], &kfs[k]);
         snprintf(name, sizeof name, "%s_ep", LLVMGetValueName(kfs[k].fn));
         cg_make_body(cx, &kfs[k], name);
@@ -288,8 +289,10 @@ bool cg_emit_step(CgCtx *cx, const IrFunc *f, int prof_fn, CgStep *out, int *nfu
     }
     else if (p->ks[i].kind == CK_SCAN)
       cg_emit_scan(&F, &p->ks[i], region);
-    else if (p->ks[i].kind == CK_QGEMM)
-      cg_emit_qgemm(&F, &p->ks[i], region);
+    else if (p->ks[i].kind == CK_QGEMM) {
+      if (kfs[i].body) fill_ctx(&F, &kfs[i], ctx);
+      cg_emit_qgemm(&F, &p->ks[i], region, kfs[i].body, kfs[i].body ? ctx : NULL);
+    }
     else
       call_kernel(&F, &kfs[i], ctx);
     if (hook) prof_call(&F, hook, prof_fn, first, 1);

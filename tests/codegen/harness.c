@@ -454,13 +454,13 @@ bool cg_check(IrModule *m, const CheckOpts *o0, const char *name) {
 
 /* ---- plans ---- */
 
-/* Fusion on (every kind, GEMM epilogues included) or off, then
+/* Fusion on (every kind, GEMM and int8 epilogues included) or off, then
  * plan-memory: codegen then takes the recorded workspace placement
  * (in-place writes included) as given, as in nnc build. */
 void t_set_fused(IrModule *m, bool on) {
   Diag d;
   diag_init(&d, stdout);
-  PassCtx pc = {.diag = &d, .options = {{"fuse", "vertical,horizontal,epilogue,shared"}}, .noptions = 1};
+  PassCtx pc = {.diag = &d, .options = {{"fuse", "vertical,horizontal,epilogue,shared,qepilogue"}}, .noptions = 1};
   if (on) pass_fuse(m, &pc);
   for (int i = 0; i < m->nfuncs && !on; i++)
     for (int j = 0; j < m->funcs[i]->n; j++)

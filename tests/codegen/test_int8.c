@@ -4,8 +4,10 @@
  * (--no-vnni), with u8/i8 data whose ends (0, 255, -128, 127) come up one
  * time in four, and K, N, M not multiples of 4 or of the tile; quantize and
  * dequantize in elementwise kernels (fused with a bias add and a relu);
- * and rounding against numpy's (round half to even), with an i32 sum that
- * wraps. */
+ * rounding against numpy's (round half to even), with an i32 sum that
+ * wraps; and qmatmul's epilogue (dequantize and what follows, on each block
+ * of rows of the product) against the interpreter and bit for bit against
+ * the unfused kernels. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,19 +122,21 @@ static void test_ew(void) {
 typedef void (*StepFn)(void **, const int64_t *, void *);
 typedef int64_t (*WsFn)(const int64_t *);
 
-/* Runs m's forward once on args (inputs then outputs), compiled with or
- * without VNNI; false when it does not compile. */
-static bool run(IrModule *m, bool no_vnni, void **args) {
+/* Runs m's forward once on args (inputs then outputs) with B = batch,
+ * compiled with or without VNNI; false when it does not compile. */
+static bool run_batch(IrModule *m, bool no_vnni, int64_t batch, void **args) {
   CgOptions o = {.opt_level = 2, .cpu_native = true, .no_vnni = no_vnni};
   StepFn fn = (StepFn)(uintptr_t)jit_lookup_cg(m, &o, "nnc_forward");
   WsFn ws = fn ? (WsFn)(uintptr_t)jit_lookup(NULL, 0, "nnc_forward_workspace") : NULL;
   if (!ws) return false;
-  int64_t syms[1] = {0};
+  int64_t syms[1] = {batch};
   void *w = aligned_alloc(64, (size_t)(ws(syms) + 64));
   fn(args, syms, w);
   free(w);
   return true;
 }
+
+static bool run(IrModule *m, bool no_vnni, void **args) { return run_batch(m, no_vnni, 0, args); }
 
 /* Ties go to even, as numpy's round does: np.clip(np.round(x / s) + Z, lo,
  * hi) for float32 x and s (the expected rows below are its output). */
@@ -214,10 +218,97 @@ static void test_wrap(void) {
   free(a), free(w);
 }
 
+/* ---- qmatmul's epilogue ---- */
+
+/* Two int8 layers as the quantize pass writes them: with qepilogue each
+ * qmatmul roots its users (dequantize, the bias, relu, the next quantize),
+ * which k_int8.c runs on each block of rows of the product right after
+ * computing it. The first layer's u8 output is returned too (an export of
+ * the epilogue that the next product reads). */
+static const char *qmlp =
+    "module qmlp\nsym B\n"
+    "func forward(%x: u8[B,45], %w1: i8[45,37], %c1: i32[37], %s1: f32[37], %b1: f32[37], %w2: i8[10,37], "
+    "%c2: i32[10], %s2: f32[10]) -> (f32[B,10], u8[B,37]) {\n"
+    "  %k = const {value=0.5} : f32[]\n"
+    "  %a1 = qmatmul %x, %w1 {ta=0, tb=0} : i32[B,37]\n"
+    "  %y1 = dequantize %a1, %c1, %s1 : f32[B,37]\n"
+    "  %z1 = add %y1, %b1 : f32[B,37]\n"
+    "  %h = relu %z1 : f32[B,37]\n"
+    "  %q = quantize %h, %k {value=128} : u8[B,37]\n"
+    "  %a2 = qmatmul %q, %w2 {ta=0, tb=1} : i32[B,10]\n"
+    "  %y2 = dequantize %a2, %c2, %s2 : f32[B,10]\n"
+    "  return %y2, %q\n}\n";
+
+static uint32_t lcg(uint64_t *st) { return (uint32_t)((*st = *st * 6364136223846793005ull + 1442695040888963407ull) >> 33); }
+
+/* One forward of qmlp at batch B on fixed pseudo-random data; the outputs
+ * into y (B x 10 f32) and q (B x 37 u8). */
+static bool run_qmlp(IrModule *m, bool no_vnni, int64_t B, float *y, unsigned char *q) {
+  uint64_t st = 12345;
+  unsigned char *x = malloc((size_t)B * 45);
+  signed char w1[45 * 37], w2[10 * 37];
+  int32_t c1[37], c2[10];
+  float s1[37], b1[37], s2[10];
+  for (int64_t i = 0; i < B * 45; i++) x[i] = (unsigned char)lcg(&st);
+  for (int i = 0; i < 45 * 37; i++) w1[i] = (signed char)lcg(&st);
+  for (int i = 0; i < 10 * 37; i++) w2[i] = (signed char)lcg(&st);
+  for (int i = 0; i < 37; i++)
+    c1[i] = (int32_t)(lcg(&st) % 20000) - 10000, s1[i] = (float)(lcg(&st) % 1000 + 1) * 1e-6f,
+    b1[i] = (float)((int)(lcg(&st) % 200) - 100) * 0.01f;
+  for (int i = 0; i < 10; i++) c2[i] = (int32_t)(lcg(&st) % 2000) - 1000, s2[i] = (float)(lcg(&st) % 1000 + 1) * 1e-5f;
+  bool ok = run_batch(m, no_vnni, B, (void *[]){x, w1, c1, s1, b1, w2, c2, s2, y, q});
+  free(x);
+  return ok;
+}
+
+static void test_epilogue(void) {
+  IrModule *m = t_parse(qmlp);
+  if (!m) return;
+  /* Against the interpreter, unfused and fused, on every dot path; B = 29
+   * ends in a partial block of rows. */
+  t_set_fused(m, false);
+  check_paths(m, (CheckOpts){.syms = {29}}, "int8 MLP (unfused)");
+  t_set_fused(m, true);
+  const IrFunc *f = ir_func_find(m, IR_FN_FORWARD);
+  int groups[2] = {-1, -1}, nq = 0, members[2] = {0, 0};
+  for (int i = 0; i < f->n; i++)
+    if (f->nodes[i].op == OP_QMATMUL && nq < 2) groups[nq++] = f->nodes[i].group;
+  for (int i = 0; i < f->n; i++)
+    for (int j = 0; j < 2; j++)
+      members[j] += groups[j] >= 0 && f->nodes[i].group == groups[j];
+  EXPECT(groups[0] >= 0 && groups[1] >= 0 && members[0] == 5 && members[1] == 2,
+         "each qmatmul roots its epilogue: groups %d (%d members), %d (%d members)", groups[0], members[0], groups[1],
+         members[1]);
+  int nfused = 0, nk = t_kernels(m, IR_FN_FORWARD, &nfused);
+  EXPECT(nk == 2 && nfused == 2, "two kernels, each a qmatmul with its epilogue: %d kernels, %d fused", nk, nfused);
+  check_paths(m, (CheckOpts){.syms = {29}}, "int8 MLP (qmatmul epilogues)");
+
+  /* Fused and unfused give the same bits, and so do other cuts of the row
+   * blocks among the pool's tasks (the test pool runs them last to first). */
+  for (int portable = 0; portable < 2; portable++)
+    for (int64_t B = 1; B <= 64; B += 21) {
+      float *y[3];
+      unsigned char *q[3];
+      for (int v = 0; v < 3; v++) {
+        y[v] = malloc(sizeof(float) * (size_t)B * 10), q[v] = malloc((size_t)B * 37);
+        t_set_fused(m, v > 0);
+        hk_grain = v == 2 ? 1 : 0;
+        EXPECT(run_qmlp(m, portable, B, y[v], q[v]), "int8 MLP compiles");
+      }
+      hk_grain = 0;
+      for (int v = 1; v < 3; v++)
+        EXPECT(!memcmp(y[0], y[v], sizeof(float) * (size_t)B * 10) && !memcmp(q[0], q[v], (size_t)B * 37),
+               "int8 MLP B=%lld%s: fused%s differs from unfused in its bits", (long long)B,
+               portable ? " (portable)" : "", v == 2 ? " (one row block per task)" : "");
+      for (int v = 0; v < 3; v++) free(y[v]), free(q[v]);
+    }
+}
+
 void test_int8(void) {
   test_qmatmul();
   test_qconv2d();
   test_ew();
   test_rounding();
   test_wrap();
+  test_epilogue();
 }
