@@ -67,7 +67,8 @@ enum {
   X(INIT, "init", "FILE", CMD_TRAIN, "start from the parameters in this .safetensors file")                            \
   X(CHECKPOINT, "checkpoint", "FILE", CMD_TRAIN,                                                                       \
     "save parameters and optimizer state here (safetensors, written atomically) after each "                           \
-    "epoch, at --steps and on Ctrl-C")                                                                                 \
+    "epoch, at --steps and on Ctrl-C; never with non-finite weights: that save stops the run (exit 3) and "       \
+    "the file keeps its previous contents")                                                                                 \
   X(CHECKPOINT_IN, "checkpoint", "FILE", CMD_EVAL | CMD_PREDICT | CMD_SAMPLE,                                          \
     "the .safetensors file with the parameters to use")                                                                \
   X(CHECKPOINT_VOCAB, "checkpoint", "FILE", CMD_DATA,                                                                  \

@@ -225,6 +225,15 @@ typedef struct Position {
 static int save_checkpoint(const char *path, const RtSession *s, const RtOptions *o, const Position *pos,
                            const RtPlan *plan, RtError *e) {
   if (!path) return 0;
+  /* The training loss is checked before each step's update, so the last
+   * update before a save can blow the weights up unseen: a checkpoint is
+   * never replaced by non-finite weights (every save passes here). */
+  int32_t bad = rt_globals_find_nonfinite(&s->g, s->m);
+  if (bad >= 0)
+    return rt_fail(e, RT_EXIT_NAN,
+                   "'%s' holds non-finite values after global step %" PRId64 "; %s was not written%s; try a smaller --lr",
+                   s->m->globals[bad].name, pos->global_step, path,
+                   rt_file_exists(path) ? " (it keeps its previous contents)" : "");
   RtMeta meta = {0};
   char v[64];
   rt_meta_set(&meta, "format", "nnrt");
