@@ -12,13 +12,14 @@
 #define NNRT_ABI_H
 #include <stdint.h>
 
-#define NNRT_ABI_VERSION 8 /* 2: matmuls call nnrt_sgemm; 3: NNRT_INIT_SEED, _ORTHOGONAL, _UNIT_FORGET, nnrt_fail_id; \
+#define NNRT_ABI_VERSION 9 /* 2: matmuls call nnrt_sgemm; 3: NNRT_INIT_SEED, _ORTHOGONAL, _UNIT_FORGET, nnrt_fail_id; \
                               4: kernel tables (NnrtKernel), nnrt_prof_hook, nnrt_parallel_multi, nnrt_sgemm_ep; \
                               5: nnrt_sgemm_ep's whole_columns, NNRT_STATS globals, NnrtModel.schedule and \
                                  .early_stop; \
                               6: nnrt_sgemm_batch; \
                               7: NnrtModel.inference, .output_loss and .embedded (nnc build --infer); \
-                              8: NNRT_MASK globals, NnrtModel.prune */
+                              8: NNRT_MASK globals, NnrtModel.prune; \
+                              9: NnrtModel.cuda (a CUDA binary: nnrt_cu_* calls, NnrtCuda) */
 #define NNRT_MAX_RANK 6
 #define NNRT_MAX_SYMS 16 /* symbolic dims of a model: the exponents of a cost term */
 
@@ -164,7 +165,71 @@ typedef struct {
    * text of nnc's --prune (nnrt_prune.h: "unstructured:0.9,start=0,
    * end=0.75,every=0.01"), or NULL: no pruning. */
   const char *prune;
+  /* NULL in a CPU binary. In a CUDA binary (nnc build --target=cuda): its
+   * kernels and their compiled images. The step functions then run on the
+   * host but compute nothing themselves: args, the workspace and every
+   * pointer they derive are device memory, and they enqueue work through
+   * nnrt_cu_launch, nnrt_cu_sgemm, nnrt_cu_sgemm_batch and nnrt_cu_memcpy
+   * (below), which the CUDA runtime (runtime/cuda/) provides. */
+  const struct NnrtCuda *cuda;
 } NnrtModel;
+
+/* ---- CUDA binaries (NnrtModel.cuda) ---- */
+
+/* A kernel of the CUDA module: extern "C" __global__ void name(NnrtCuArgs a).
+ * Every kernel loops over its work with a stride, so any grid is correct:
+ * rows == 0: work items are elements, one per thread per pass
+ *            (grid-stride loop over [0, a.work));
+ * rows == 1: work items are rows, one per block per pass (block-stride loop
+ *            over [0, a.work), the block's threads sharing a row).
+ * The runtime picks the grid from a.work, block and the device. */
+typedef struct NnrtCuKernel {
+  const char *name;
+  int32_t block; /* threads per block (a multiple of 32, at most 1024) */
+  int32_t rows;
+} NnrtCuKernel;
+
+/* A compiled image of the whole CUDA module: a cubin for one SM version
+ * (arch 80 for sm_80, 90 for sm_90, ...), or PTX (is_ptx) for that virtual
+ * architecture, which the driver compiles for newer GPUs. */
+typedef struct NnrtCuImage {
+  int32_t arch;
+  int32_t is_ptx;
+  const void *data; /* cubin bytes, or NUL-terminated PTX text */
+  int64_t size;     /* bytes of data (PTX: without the NUL) */
+} NnrtCuImage;
+
+typedef struct NnrtCuda {
+  int32_t n_kernels;
+  const NnrtCuKernel *kernels; /* nnrt_cu_launch's kernel numbers index this */
+  int32_t n_images;
+  const NnrtCuImage *images; /* cubins in ascending arch, then the PTX */
+  int32_t tf32;              /* nnc build --tf32: GEMMs may use TF32 tensor cores */
+} NnrtCuda;
+
+/* The single parameter of every CUDA kernel, passed by value: the device
+ * pointers of the buffers it touches (in the order the compiler chose, see
+ * codegen/cuda), the symbolic dims' values, and its work items. */
+#define NNRT_CU_MAX_BUFS 48
+typedef struct NnrtCuArgs {
+  void *b[NNRT_CU_MAX_BUFS];
+  int64_t s[NNRT_MAX_SYMS];
+  int64_t work;
+} NnrtCuArgs;
+
+/* Provided by the CUDA runtime, called by a CUDA binary's step functions
+ * (on the host, in plan order): each enqueues its work on the runtime's
+ * compute stream and returns (an error is recorded and reported, naming the
+ * kernel and the step, when the step function returns). */
+void nnrt_cu_launch(int32_t kernel, const NnrtCuArgs *args);
+/* As nnrt_sgemm and nnrt_sgemm_batch, on device memory (cuBLASLt). */
+void nnrt_cu_sgemm(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                   const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
+void nnrt_cu_sgemm_batch(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+                         int64_t lda, int64_t stride_a, const float *b, int64_t ldb, int64_t stride_b, float beta,
+                         float *c, int64_t ldc, int64_t stride_c, int64_t count);
+/* A device-to-device copy (a scan's carries). */
+void nnrt_cu_memcpy(void *dst, const void *src, int64_t bytes);
 
 /* Provided by the generated object. */
 extern const NnrtModel nnrt_model;

@@ -27,7 +27,7 @@ LLVMTypeRef cg_meta_types(CgCtx *cx, LLVMTypeRef *tensor, LLVMTypeRef *func) {
   LLVMTypeRef mt = LLVMGetTypeByName2(cx->llc, "nnrt.model");
   if (!mt) {
     LLVMTypeRef mf[] = {i32, p,   i32, p,   i32, p,   fn, fn, fn, i32, i32, f64, f64, f64,
-                        f64, f64, f64, i32, i32, p,   i64, p,  p,  i32, i32, p, p};
+                        f64, f64, f64, i32, i32, p,   i64, p,  p,  i32, i32, p, p, p};
     mt = LLVMStructCreateNamed(cx->llc, "nnrt.model");
     LLVMStructSetBody(mt, mf, sizeof mf / sizeof *mf, 0);
   }
@@ -235,7 +235,8 @@ void cg_emit_meta(CgCtx *cx, const CgStep steps[3]) {
                       i32c(cx, cx->infer),
                       i32c(cx, cx->infer ? t->output_loss : NNRT_LOSS_NONE),
                       embedded(cx),
-                      str(cx, t->prune)};
+                      str(cx, t->prune),
+                      LLVMConstNull(cx->t_ptr) /* cuda: a CPU binary */};
   LLVMValueRef g = LLVMAddGlobal(cx->mod, mt, "nnrt_model");
   LLVMSetInitializer(g, LLVMConstNamedStruct(mt, v, sizeof v / sizeof *v));
   LLVMSetGlobalConstant(g, 1);

@@ -47,7 +47,7 @@ static void test_layout_static(void) {
                                 OFF(NnrtModel, epochs),       OFF(NnrtModel, dataset),   OFF(NnrtModel, seed),
                                 OFF(NnrtModel, schedule),     OFF(NnrtModel, early_stop), OFF(NnrtModel, inference),
                                 OFF(NnrtModel, output_loss),  OFF(NnrtModel, embedded),
-                                OFF(NnrtModel, prune)};
+                                OFF(NnrtModel, prune),        OFF(NnrtModel, cuda)};
   struct {
     LLVMTypeRef t;
     const size_t *off;
@@ -56,7 +56,7 @@ static void test_layout_static(void) {
     const char *name;
   } ts[5] = {{tt, toff, 8, sizeof(NnrtTensor), "NnrtTensor"},
              {ft, foff, 9, sizeof(NnrtFunc), "NnrtFunc"},
-             {mt, moff, 27, sizeof(NnrtModel), "NnrtModel"},
+             {mt, moff, 28, sizeof(NnrtModel), "NnrtModel"},
              {kt, koff, 6, sizeof(NnrtKernel), "NnrtKernel"},
              {termt, eoff, 2, sizeof(NnrtTerm), "NnrtTerm"}};
   for (int s = 0; s < 5; s++) {
