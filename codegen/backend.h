@@ -11,7 +11,8 @@
 #define NNC_BACKEND_H
 #include "../ir/ir.h"
 
-typedef enum { EMIT_LLVM, EMIT_ASM, EMIT_OBJ, EMIT_EXE } EmitKind;
+/* EMIT_CUDA and EMIT_PTX: the CUDA target's kernel source and PTX. */
+typedef enum { EMIT_LLVM, EMIT_ASM, EMIT_OBJ, EMIT_EXE, EMIT_CUDA, EMIT_PTX } EmitKind;
 
 typedef struct CgOptions {
   const char *out_path;    /* output file */
@@ -28,6 +29,10 @@ typedef struct CgOptions {
    * embedded in the object (NnrtModel.embedded). A training binary never
    * embeds: it loads weights with --init or --checkpoint. */
   bool infer;
+  /* cuda: --gpu-arch (NULL: the default, sm_90), checked by its set_option;
+   * --tf32: GEMMs may use TF32 tensor cores (NnrtCuda.tf32). */
+  const char *gpu_arch;
+  bool tf32;
   Diag *diag;
 } CgOptions;
 
@@ -36,6 +41,9 @@ typedef struct Backend {
   const char *summary;     /* one line, for nnc --version and --help */
   const char *options;     /* help text of the options set_option takes */
   const char *runtime_lib; /* its runtime library's file name, found beside nnc */
+  /* Archives its runtime needs after it, found beside it (the CUDA
+   * runtime's: libnnrt.a), or NULL. */
+  const char *runtime_deps;
   const char *link_libs;   /* what its binaries link after the runtime */
   /* Takes one of its own options (name without "--", value after '='; NULL
    * when there is none) into o. Returns false with a message in err when the
@@ -54,9 +62,11 @@ extern const int cg_nbackends;
 const Backend *cg_backend_find(const char *name);
 
 extern const Backend cg_cpu_backend;
+extern const Backend cg_cuda_backend;
 
-/* Links object `obj` with backend be's runtime (o->runtime_lib), the extra
- * arguments and be's link libraries into executable `exe` with the system C
+/* Links object `obj` with backend be's runtime (o->runtime_lib and the
+ * runtime_deps beside it, as one group), the extra arguments and be's link
+ * libraries into executable `exe` with the system C
  * compiler driver (codegen/link.c; shared by every target). */
 bool cg_link(const Backend *be, const char *obj, const char *exe, const char *extra_libs, const CgOptions *o);
 
