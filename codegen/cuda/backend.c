@@ -21,8 +21,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../cpu/cg.h"
-#include "cuda.h"
 #include "host.h"
 #include "nvrtc.h"
 
@@ -66,11 +64,11 @@ static bool cuda_compile(const IrModule *m, const CgOptions *o) {
     const char *name = arena_printf(arena, "%s.cu", m->name ? m->name : "nnc");
     ok = cu_compile(g.src.s, name, &archs, o->emit == EMIT_PTX ? CU_COMPILE_PTX : CU_COMPILE_ALL,
                     o->verbose ? stderr : NULL, &im, o->diag);
-    const NnrtCuImage *ptx = ok ? &im.img[im.n - 1] : NULL;
+    const CuImage *ptx = ok ? &im.img[im.n - 1] : NULL;
     if (ok && o->emit == EMIT_PTX) {
-      ok = write_file(o->out_path, ptx->data, (size_t)ptx->size, o->diag);
+      ok = write_file(o->out_path, ptx->data, ptx->size, o->diag);
     } else if (ok) {
-      cu_define_images(mod, im.img, im.n);
+      cu_define_images(mod, &g, im.img, im.n, o->tf32);
       ok = cg_write_module(mod, tm, &cg_cuda_backend, o);
     }
   }

@@ -249,30 +249,57 @@ static void rest_of_line(const char *p, char *buf, size_t len) {
   snprintf(buf, len, "%.*s", (int)n, p);
 }
 
+/* One kernel's line of the report, and where the kernel is in the source
+ * (ptxas compiles kernels in no particular order; the report follows the
+ * source, which is plan order). */
+typedef struct ReportLine {
+  long at;
+  char text[600];
+} ReportLine;
+
+static int by_source_position(const void *a, const void *b) {
+  long x = ((const ReportLine *)a)->at, y = ((const ReportLine *)b)->at;
+  return (x > y) - (x < y);
+}
+
 /* ptxas -v's log, one line per kernel:
  *   nnc: ptxas sm_90 <kernel>: Used 20 registers, used 1 barriers, 1024 bytes smem; 0 bytes stack frame, ...
  * The log says, per kernel, "Compiling entry function 'K' for 'sm_90'",
  * then its stack and spill line, then "Used N registers...". */
-static void report_ptxas(FILE *out, const char *log, int sm) {
+static void report_ptxas(FILE *out, const char *log, const char *src, int sm) {
   char kernel[256] = "", frame[256] = "", used[256];
+  ReportLine *lines = NULL;
+  size_t n = 0, cap = 0;
   for (const char *p = log; *p;) {
     const char *s;
     if (!strncmp(p, "ptxas info    : Compiling entry function '", 42)) {
       s = p + 42;
-      size_t n = strcspn(s, "'\n");
-      snprintf(kernel, sizeof kernel, "%.*s", (int)n, s);
+      size_t len = strcspn(s, "'\n");
+      snprintf(kernel, sizeof kernel, "%.*s", (int)len, s);
       frame[0] = 0;
     } else if ((s = strstr(p, "bytes stack frame")) && s < p + strcspn(p, "\n")) {
       while (*p == ' ' || *p == '.' || (*p >= 'a' && *p <= 'z')) p++; /* "ptxas         .     " */
       rest_of_line(p, frame, sizeof frame);
     } else if (!strncmp(p, "ptxas info    : Used ", 21) && kernel[0]) {
+      if (n == cap) {
+        cap = cap ? 2 * cap : 64;
+        ReportLine *grown = realloc(lines, cap * sizeof *lines);
+        if (!grown) break;
+        lines = grown;
+      }
       rest_of_line(p + 16, used, sizeof used);
-      fprintf(out, "nnc: ptxas sm_%d %s: %s%s%s\n", sm, kernel, used, frame[0] ? "; " : "", frame);
+      const char *def = strstr(src, kernel);
+      lines[n].at = def ? (long)(def - src) : -1;
+      snprintf(lines[n++].text, sizeof lines->text, "nnc: ptxas sm_%d %s: %s%s%s\n", sm, kernel, used,
+               frame[0] ? "; " : "", frame);
       kernel[0] = 0;
     }
     p += strcspn(p, "\n");
     p += *p == '\n';
   }
+  qsort(lines, n, sizeof *lines, by_source_position);
+  for (size_t i = 0; i < n; i++) fputs(lines[i].text, out);
+  free(lines);
 }
 
 /* The text NVRTC logged, malloc'd ("" when none). */
@@ -286,12 +313,12 @@ static char *program_log(const Nvrtc *nv, NvProgram prog) {
 
 /* One output of a compiled program (cubin, or PTX with its NUL), malloc'd
  * into img. */
-static bool take_output(const Nvrtc *nv, NvProgram prog, bool ptx, int sm, NnrtCuImage *img) {
+static bool take_output(const Nvrtc *nv, NvProgram prog, bool ptx, int sm, CuImage *img) {
   size_t n = 0;
   if ((ptx ? nv->GetPTXSize : nv->GetCUBINSize)(prog, &n) != 0 || n < 2) return false;
   char *data = malloc(n);
   if (!data || (ptx ? nv->GetPTX : nv->GetCUBIN)(prog, data) != 0) return free(data), false;
-  *img = (NnrtCuImage){.arch = sm, .is_ptx = ptx, .data = data, .size = ptx ? (int64_t)strlen(data) : (int64_t)n};
+  *img = (CuImage){.arch = sm, .is_ptx = ptx, .data = data, .size = ptx ? strlen(data) : n};
   return true;
 }
 
@@ -302,7 +329,7 @@ bool cu_compile(const char *src, const char *name, const CuArchs *archs, CuCompi
   if (!nv || !check_archs(nv, archs, d)) return false;
   /* The PTX is the last image: its arch's program is compiled last. */
   int first = what == CU_COMPILE_PTX ? archs->n - 1 : 0;
-  NnrtCuImage ptx = {0};
+  CuImage ptx = {0};
   for (int i = first; i < archs->n; i++) {
     int sm = archs->sm[i];
     char arch[32];
@@ -324,7 +351,7 @@ bool cu_compile(const char *src, const char *name, const CuArchs *archs, CuCompi
                  nv->minor, sm, nv->GetErrorString(r), shown ? shown : log ? log : "");
       free(shown);
     } else {
-      if (report && log) report_ptxas(report, log, sm);
+      if (report && log) report_ptxas(report, log, src, sm);
       if (what == CU_COMPILE_ALL && !take_output(nv, prog, false, sm, &out->img[out->n++])) {
         out->n--;
         ok = false;

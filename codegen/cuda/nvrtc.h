@@ -3,7 +3,7 @@
  * nnc itself never links the CUDA toolkit: NVRTC is loaded with dlopen when
  * a --target=cuda build first needs it, so nnc builds and runs on machines
  * without CUDA and only a CUDA build says what is missing. The images it
- * makes are what NnrtCuda.images embeds (runtime/nnrt_abi.h): one cubin per
+ * makes are what cu_define_images embeds (NnrtCuda.images): one cubin per
  * --gpu-arch, ascending, then the PTX of the newest, which the driver
  * compiles for GPUs newer than every cubin. */
 #ifndef NNC_CUDA_NVRTC_H
@@ -11,8 +11,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-#include "../../ir/diag.h"
-#include "../../runtime/nnrt_abi.h"
+#include "host.h" /* CuImage */
 
 /* --gpu-arch's default, and the oldest SM it takes: the oldest CUDA 13's
  * NVRTC compiles for (nvrtcGetSupportedArchs: 75 80 86 ... 121). */
@@ -33,7 +32,7 @@ bool cu_parse_archs(const char *list, CuArchs *out, char *err, size_t errlen);
 
 /* The compiled images (data malloc'd; cu_images_free). */
 typedef struct CuImages {
-  NnrtCuImage img[CU_MAX_ARCHS + 1];
+  CuImage img[CU_MAX_ARCHS + 1];
   int n;
 } CuImages;
 

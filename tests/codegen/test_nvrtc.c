@@ -83,7 +83,7 @@ static const char *const bad_src =
     "  ((float *)a.b[0])[0] = undefined_value;\n"
     "}\n";
 
-static bool elf_cubin(const NnrtCuImage *im) {
+static bool elf_cubin(const CuImage *im) {
   const unsigned char *p = im->data;
   return im->size > 64 && p[0] == 0x7f && p[1] == 'E' && p[2] == 'L' && p[3] == 'F';
 }
@@ -126,7 +126,7 @@ int main(void) {
     CHECK(im.img[1].arch == 90 && !im.img[1].is_ptx && elf_cubin(&im.img[1]));
     CHECK(im.img[2].arch == 90 && im.img[2].is_ptx);
     const char *ptx = im.img[2].data;
-    CHECK((int64_t)strlen(ptx) == im.img[2].size);
+    CHECK(strlen(ptx) == im.img[2].size);
     CHECK(strstr(ptx, ".target sm_90") && strstr(ptx, ".entry nnc_forward_k0_ew") &&
           strstr(ptx, ".entry nnc_forward_k1_row"));
   }
