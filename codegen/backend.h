@@ -41,9 +41,6 @@ typedef struct Backend {
   const char *summary;     /* one line, for nnc --version and --help */
   const char *options;     /* help text of the options set_option takes */
   const char *runtime_lib; /* its runtime library's file name, found beside nnc */
-  /* Archives its runtime needs after it, found beside it (the CUDA
-   * runtime's: libnnrt.a), or NULL. */
-  const char *runtime_deps;
   const char *link_libs;   /* what its binaries link after the runtime */
   /* Takes one of its own options (name without "--", value after '='; NULL
    * when there is none) into o. Returns false with a message in err when the
@@ -64,9 +61,8 @@ const Backend *cg_backend_find(const char *name);
 extern const Backend cg_cpu_backend;
 extern const Backend cg_cuda_backend;
 
-/* Links object `obj` with backend be's runtime (o->runtime_lib and the
- * runtime_deps beside it, as one group), the extra arguments and be's link
- * libraries into executable `exe` with the system C
+/* Links object `obj` with backend be's runtime (o->runtime_lib), the extra
+ * arguments and be's link libraries into executable `exe` with the system C
  * compiler driver (codegen/link.c; shared by every target). */
 bool cg_link(const Backend *be, const char *obj, const char *exe, const char *extra_libs, const CgOptions *o);
 

@@ -3,12 +3,6 @@
  *
  *   cc OBJ [runtime] [extra...] [the backend's link libraries] -o EXE
  *
- * A runtime with archives of its own to follow (Backend.runtime_deps, found
- * in the runtime's directory) is linked as one group,
- * -Wl,--start-group RUNTIME DEPS... -Wl,--end-group, because its archives
- * call each other both ways (the CUDA runtime's session code lives in
- * libnnrt.a, its device code in libnnrt_cuda.a).
- *
  * The driver is run with posix_spawnp (no shell: paths with spaces or
  * quotes pass through untouched). extra_libs is split on blanks into more
  * arguments. On failure the error names the command and how it ended; the
@@ -48,37 +42,18 @@ bool cg_link(const Backend *be, const char *obj, const char *exe, const char *ex
   size_t elen = extra_libs ? strlen(extra_libs) : 0, llen = be->link_libs ? strlen(be->link_libs) : 0;
   char *extra = malloc(elen + llen + 2);
   if (extra) snprintf(extra, elen + llen + 2, "%s %s", extra_libs ? extra_libs : "", be->link_libs ? be->link_libs : "");
-  /* The dependencies' paths: the runtime's directory, then each name. */
-  char *deps = NULL;
-  size_t ndeps = 0;
-  if (be->runtime_deps && o->runtime_lib && *o->runtime_lib) {
-    const char *slash = strrchr(o->runtime_lib, '/');
-    int dirlen = slash ? (int)(slash - o->runtime_lib + 1) : 0;
-    size_t cap = strlen(be->runtime_deps) * (size_t)(dirlen + 1) + strlen(be->runtime_deps) + 1;
-    deps = malloc(cap);
-    size_t k = 0;
-    if (deps) {
-      char *names = strdup(be->runtime_deps);
-      for (char *save = NULL, *t = names ? strtok_r(names, " \t", &save) : NULL; t; t = strtok_r(NULL, " \t", &save))
-        k += (size_t)snprintf(deps + k, cap - k, "%.*s%s", dirlen, o->runtime_lib, t) + 1, ndeps++;
-      free(names);
-    }
-  }
-  /* driver, obj, the group around runtime and deps, the tokens (fewer than
-   * their characters), -o, exe, NULL */
-  size_t cap = 8 + ndeps + (extra ? strlen(extra) : 0);
+  /* driver, obj, runtime, the tokens (fewer than their characters), -o,
+   * exe, NULL */
+  size_t cap = 6 + (extra ? strlen(extra) : 0);
   const char **argv = malloc(sizeof *argv * cap);
-  if (!extra || !argv || (be->runtime_deps && !deps)) {
-    free(extra), free(argv), free(deps);
+  if (!extra || !argv) {
+    free(extra), free(argv);
     return link_error(o, "out of memory linking %s", exe);
   }
   size_t n = 0;
   argv[n++] = o->cc && *o->cc ? o->cc : "cc";
   argv[n++] = obj;
-  if (ndeps) argv[n++] = "-Wl,--start-group";
   if (o->runtime_lib && *o->runtime_lib) argv[n++] = o->runtime_lib;
-  for (size_t i = 0, off = 0; i < ndeps; i++, off += strlen(deps + off) + 1) argv[n++] = deps + off;
-  if (ndeps) argv[n++] = "-Wl,--end-group";
   for (char *save = NULL, *t = strtok_r(extra, " \t", &save); t; t = strtok_r(NULL, " \t", &save))
     argv[n++] = t;
   argv[n++] = "-o";
@@ -97,7 +72,6 @@ bool cg_link(const Backend *be, const char *obj, const char *exe, const char *ex
   const char *driver = argv[0];
   free(argv);
   free(extra);
-  free(deps);
   if (rc != 0) return link_error(o, "cannot run the linker '%s': %s (command: %s)", driver, strerror(rc), cmd);
   int status;
   while (waitpid(pid, &status, 0) < 0)

@@ -10,7 +10,8 @@
  *   cu_define_images  embeds them in the host module (NnrtCuda.images);
  *   cg_write_module   optimizes the host module and writes it as the CPU
  *                     target does (--emit=llvm|asm|obj), or links it with
- *                     the CUDA runtime (libnnrt_cuda.a, libnnrt.a).
+ *                     the CUDA binaries' runtime, libnnrt_cuda.a (the
+ *                     runtime's core and runtime/cuda, without rt_blas.c).
  *
  * The binary links no CUDA library: the runtime dlopens the driver and
  * cuBLASLt when it starts, so it starts anywhere and says "no CUDA device"
@@ -109,7 +110,6 @@ const Backend cg_cuda_backend = {
                "  --emit=cuda|ptx      write the generated kernel source, or its PTX\n"
                "  -v                   also print ptxas's registers and spills per kernel\n",
     .runtime_lib = "libnnrt_cuda.a",
-    .runtime_deps = "libnnrt.a",
     .link_libs = "-lz -lm -lpthread -ldl",
     .set_option = cuda_set_option,
     .compile = cuda_compile,
