@@ -67,9 +67,8 @@ int rt_mirror_alloc(RtSession *s, size_t x_bytes, size_t y_bytes, size_t out_byt
   x_bytes = x_bytes ? x_bytes : RT_ALIGN, y_bytes = y_bytes ? y_bytes : RT_ALIGN;
   out_bytes = out_bytes ? out_bytes : RT_ALIGN;
   if (!(s->x = dev->host_alloc(x_bytes, "input batch", e)) || !(s->y = dev->host_alloc(y_bytes, "label batch", e)) ||
-      !(s->out = dev->host_alloc(out_bytes, "output batch", e)) ||
-      !(s->d_x = dev->alloc(x_bytes, "input batch", e)) || !(s->d_y = dev->alloc(y_bytes, "label batch", e)) ||
-      !(s->d_out = dev->alloc(out_bytes, "output batch", e)))
+      !(s->out = dev->host_alloc(out_bytes, "output batch", e)) || !(s->d_x = dev->alloc(x_bytes, "input batch", e)) ||
+      !(s->d_y = dev->alloc(y_bytes, "label batch", e)) || !(s->d_out = dev->alloc(out_bytes, "output batch", e)))
     return -1;
   return 0;
 }

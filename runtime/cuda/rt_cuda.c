@@ -77,10 +77,10 @@ static int cu_fail(RtError *e, RtCUresult r, const char *what) {
   return rt_fail(e, RT_EXIT_FAIL, "%s: %s", what, rt_cu_strerror(r, buf, sizeof buf));
 }
 
-#define CU_CHECK(call, what)                                                                                         \
-  do {                                                                                                               \
-    RtCUresult r_ = (call);                                                                                          \
-    if (r_) return cu_fail(e, r_, what);                                                                             \
+#define CU_CHECK(call, what)                                                                                           \
+  do {                                                                                                                 \
+    RtCUresult r_ = (call);                                                                                            \
+    if (r_) return cu_fail(e, r_, what);                                                                               \
   } while (0)
 
 /* "no CUDA device: <why>" (rt_device.h's contract for open). */
@@ -242,8 +242,9 @@ static int oom(RtError *e, RtCUresult r, size_t bytes, const char *what, const c
     return rt_fail(e, RT_EXIT_FAIL, "cannot allocate %s for %s: %s", rt_human(want, sizeof want, (double)bytes, "B"),
                    what, rt_cu_strerror(r, buf, sizeof buf));
   return rt_fail(e, RT_EXIT_FAIL, "cannot allocate %s of %s memory for %s (%s of %s free on %s): %s",
-                 rt_human(want, sizeof want, (double)bytes, "B"), kind, what, rt_human(fr, sizeof fr, (double)free_b, "B"),
-                 rt_human(tot, sizeof tot, (double)total, "B"), rt_cu.name, rt_cu_strerror(r, buf, sizeof buf));
+                 rt_human(want, sizeof want, (double)bytes, "B"), kind, what,
+                 rt_human(fr, sizeof fr, (double)free_b, "B"), rt_human(tot, sizeof tot, (double)total, "B"),
+                 rt_cu.name, rt_cu_strerror(r, buf, sizeof buf));
 }
 
 static void *cuda_alloc(size_t bytes, const char *what, RtError *e) {
@@ -318,14 +319,15 @@ static int cuda_run(const NnrtFunc *f, int fn_id, void **args, const int64_t *sy
   RtCUresult r = rt_cu.cu.StreamSynchronize(rt_cu.compute);
   char where[64] = "";
   if (step >= 0) snprintf(where, sizeof where, " at step %lld", (long long)step);
-  if (rt_cu.failed || rc)
-    return rt_fail(e, RT_EXIT_FAIL, "CUDA error in %s%s: %s", f->name, where, rt_cu.err);
+  if (rt_cu.failed || rc) return rt_fail(e, RT_EXIT_FAIL, "CUDA error in %s%s: %s", f->name, where, rt_cu.err);
   if (r) {
     char buf[256], last[300] = "";
     const NnrtCuda *c = rt_cu.m->cuda;
     if (rt_cu.last_kernel >= 0)
-      snprintf(last, sizeof last, " (the last kernel enqueued was %s; kernels run asynchronously, so "
-               "CUDA_LAUNCH_BLOCKING=1 names the one that failed)", c->kernels[rt_cu.last_kernel].name);
+      snprintf(last, sizeof last,
+               " (the last kernel enqueued was %s; kernels run asynchronously, so "
+               "CUDA_LAUNCH_BLOCKING=1 names the one that failed)",
+               c->kernels[rt_cu.last_kernel].name);
     return rt_fail(e, RT_EXIT_FAIL, "CUDA error in %s%s: cuStreamSynchronize: %s%s", f->name, where,
                    rt_cu_strerror(r, buf, sizeof buf), last);
   }
@@ -372,8 +374,8 @@ void nnrt_cu_launch(int32_t kernel, const NnrtCuArgs *args) {
 
 void nnrt_cu_memcpy(void *dst, const void *src, int64_t bytes) {
   if (rt_cu.failed || bytes <= 0) return;
-  RtCUresult r = rt_cu.cu.MemcpyDtoDAsync((RtCUdeviceptr)(uintptr_t)dst, (RtCUdeviceptr)(uintptr_t)src,
-                                          (size_t)bytes, rt_cu.compute);
+  RtCUresult r = rt_cu.cu.MemcpyDtoDAsync((RtCUdeviceptr)(uintptr_t)dst, (RtCUdeviceptr)(uintptr_t)src, (size_t)bytes,
+                                          rt_cu.compute);
   if (r) {
     char buf[256];
     rt_cu_record("a device copy of %lld bytes after kernel %s: cuMemcpyDtoDAsync: %s", (long long)bytes,
@@ -389,7 +391,6 @@ void rt_gemm_setup(void) {}
 const char *rt_gemm_engine(void) {
   static char buf[200];
   if (!rt_cu.m) return "CUDA kernels and cuBLASLt";
-  snprintf(buf, sizeof buf, "CUDA kernels and cuBLASLt on %s (sm_%d, device %d)", rt_cu.name, rt_cu.sm,
-           rt_cu.ordinal);
+  snprintf(buf, sizeof buf, "CUDA kernels and cuBLASLt on %s (sm_%d, device %d)", rt_cu.name, rt_cu.sm, rt_cu.ordinal);
   return buf;
 }

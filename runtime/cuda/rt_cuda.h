@@ -38,50 +38,50 @@ enum {
 
 /* X(field, exported symbol, return type, parameters): the exported names are
  * the versions <cuda.h> maps the plain names to in CUDA 12 and 13. */
-#define RT_CU_DRIVER_API(X)                                                                                          \
-  X(Init, "cuInit", RtCUresult, (unsigned flags))                                                                    \
-  X(DriverGetVersion, "cuDriverGetVersion", RtCUresult, (int *version))                                              \
-  X(DeviceGetCount, "cuDeviceGetCount", RtCUresult, (int *count))                                                    \
-  X(DeviceGet, "cuDeviceGet", RtCUresult, (RtCUdevice * dev, int ordinal))                                           \
-  X(DeviceGetName, "cuDeviceGetName", RtCUresult, (char *name, int len, RtCUdevice dev))                             \
-  X(DeviceGetAttribute, "cuDeviceGetAttribute", RtCUresult, (int *v, int attr, RtCUdevice dev))                      \
-  X(DevicePrimaryCtxRetain, "cuDevicePrimaryCtxRetain", RtCUresult, (RtCUcontext * ctx, RtCUdevice dev))             \
-  X(DevicePrimaryCtxRelease, "cuDevicePrimaryCtxRelease_v2", RtCUresult, (RtCUdevice dev))                           \
-  X(CtxSetCurrent, "cuCtxSetCurrent", RtCUresult, (RtCUcontext ctx))                                                 \
-  X(ModuleLoadDataEx, "cuModuleLoadDataEx", RtCUresult,                                                              \
-    (RtCUmodule * mod, const void *image, unsigned n, int *opts, void **vals))                                       \
-  X(ModuleUnload, "cuModuleUnload", RtCUresult, (RtCUmodule mod))                                                    \
-  X(ModuleGetFunction, "cuModuleGetFunction", RtCUresult, (RtCUfunction * f, RtCUmodule mod, const char *name))      \
-  X(OccupancyMaxActiveBlocksPerMultiprocessor, "cuOccupancyMaxActiveBlocksPerMultiprocessor", RtCUresult,            \
-    (int *blocks, RtCUfunction f, int block, size_t dynamic_smem))                                                   \
-  X(MemGetInfo, "cuMemGetInfo_v2", RtCUresult, (size_t * free_bytes, size_t *total))                                 \
-  X(MemAlloc, "cuMemAlloc_v2", RtCUresult, (RtCUdeviceptr * p, size_t bytes))                                        \
-  X(MemFree, "cuMemFree_v2", RtCUresult, (RtCUdeviceptr p))                                                          \
-  X(MemHostAlloc, "cuMemHostAlloc", RtCUresult, (void **p, size_t bytes, unsigned flags))                            \
-  X(MemFreeHost, "cuMemFreeHost", RtCUresult, (void *p))                                                             \
-  X(MemcpyHtoDAsync, "cuMemcpyHtoDAsync_v2", RtCUresult,                                                             \
-    (RtCUdeviceptr dst, const void *src, size_t bytes, RtCUstream s))                                                \
-  X(MemcpyDtoHAsync, "cuMemcpyDtoHAsync_v2", RtCUresult, (void *dst, RtCUdeviceptr src, size_t bytes, RtCUstream s)) \
-  X(MemcpyDtoDAsync, "cuMemcpyDtoDAsync_v2", RtCUresult,                                                             \
-    (RtCUdeviceptr dst, RtCUdeviceptr src, size_t bytes, RtCUstream s))                                              \
-  X(StreamCreate, "cuStreamCreate", RtCUresult, (RtCUstream * s, unsigned flags))                                    \
-  X(StreamDestroy, "cuStreamDestroy_v2", RtCUresult, (RtCUstream s))                                                 \
-  X(StreamSynchronize, "cuStreamSynchronize", RtCUresult, (RtCUstream s))                                            \
-  X(StreamWaitEvent, "cuStreamWaitEvent", RtCUresult, (RtCUstream s, RtCUevent ev, unsigned flags))                  \
-  X(EventCreate, "cuEventCreate", RtCUresult, (RtCUevent * ev, unsigned flags))                                      \
-  X(EventRecord, "cuEventRecord", RtCUresult, (RtCUevent ev, RtCUstream s))                                          \
-  X(EventDestroy, "cuEventDestroy_v2", RtCUresult, (RtCUevent ev))                                                   \
-  X(LaunchKernel, "cuLaunchKernel", RtCUresult,                                                                      \
-    (RtCUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz, unsigned smem,    \
-     RtCUstream s, void **params, void **extra))                                                                     \
-  X(StreamBeginCapture, "cuStreamBeginCapture_v2", RtCUresult, (RtCUstream s, int mode))                             \
-  X(StreamEndCapture, "cuStreamEndCapture", RtCUresult, (RtCUstream s, RtCUgraph * g))                               \
-  X(GraphInstantiate, "cuGraphInstantiateWithFlags", RtCUresult,                                                     \
-    (RtCUgraphExec * exec, RtCUgraph g, unsigned long long flags))                                                   \
-  X(GraphLaunch, "cuGraphLaunch", RtCUresult, (RtCUgraphExec exec, RtCUstream s))                                    \
-  X(GraphExecDestroy, "cuGraphExecDestroy", RtCUresult, (RtCUgraphExec exec))                                        \
-  X(GraphDestroy, "cuGraphDestroy", RtCUresult, (RtCUgraph g))                                                       \
-  X(GetErrorName, "cuGetErrorName", RtCUresult, (RtCUresult r, const char **s))                                      \
+#define RT_CU_DRIVER_API(X)                                                                                            \
+  X(Init, "cuInit", RtCUresult, (unsigned flags))                                                                      \
+  X(DriverGetVersion, "cuDriverGetVersion", RtCUresult, (int *version))                                                \
+  X(DeviceGetCount, "cuDeviceGetCount", RtCUresult, (int *count))                                                      \
+  X(DeviceGet, "cuDeviceGet", RtCUresult, (RtCUdevice * dev, int ordinal))                                             \
+  X(DeviceGetName, "cuDeviceGetName", RtCUresult, (char *name, int len, RtCUdevice dev))                               \
+  X(DeviceGetAttribute, "cuDeviceGetAttribute", RtCUresult, (int *v, int attr, RtCUdevice dev))                        \
+  X(DevicePrimaryCtxRetain, "cuDevicePrimaryCtxRetain", RtCUresult, (RtCUcontext * ctx, RtCUdevice dev))               \
+  X(DevicePrimaryCtxRelease, "cuDevicePrimaryCtxRelease_v2", RtCUresult, (RtCUdevice dev))                             \
+  X(CtxSetCurrent, "cuCtxSetCurrent", RtCUresult, (RtCUcontext ctx))                                                   \
+  X(ModuleLoadDataEx, "cuModuleLoadDataEx", RtCUresult,                                                                \
+    (RtCUmodule * mod, const void *image, unsigned n, int *opts, void **vals))                                         \
+  X(ModuleUnload, "cuModuleUnload", RtCUresult, (RtCUmodule mod))                                                      \
+  X(ModuleGetFunction, "cuModuleGetFunction", RtCUresult, (RtCUfunction * f, RtCUmodule mod, const char *name))        \
+  X(OccupancyMaxActiveBlocksPerMultiprocessor, "cuOccupancyMaxActiveBlocksPerMultiprocessor", RtCUresult,              \
+    (int *blocks, RtCUfunction f, int block, size_t dynamic_smem))                                                     \
+  X(MemGetInfo, "cuMemGetInfo_v2", RtCUresult, (size_t * free_bytes, size_t * total))                                  \
+  X(MemAlloc, "cuMemAlloc_v2", RtCUresult, (RtCUdeviceptr * p, size_t bytes))                                          \
+  X(MemFree, "cuMemFree_v2", RtCUresult, (RtCUdeviceptr p))                                                            \
+  X(MemHostAlloc, "cuMemHostAlloc", RtCUresult, (void **p, size_t bytes, unsigned flags))                              \
+  X(MemFreeHost, "cuMemFreeHost", RtCUresult, (void *p))                                                               \
+  X(MemcpyHtoDAsync, "cuMemcpyHtoDAsync_v2", RtCUresult,                                                               \
+    (RtCUdeviceptr dst, const void *src, size_t bytes, RtCUstream s))                                                  \
+  X(MemcpyDtoHAsync, "cuMemcpyDtoHAsync_v2", RtCUresult, (void *dst, RtCUdeviceptr src, size_t bytes, RtCUstream s))   \
+  X(MemcpyDtoDAsync, "cuMemcpyDtoDAsync_v2", RtCUresult,                                                               \
+    (RtCUdeviceptr dst, RtCUdeviceptr src, size_t bytes, RtCUstream s))                                                \
+  X(StreamCreate, "cuStreamCreate", RtCUresult, (RtCUstream * s, unsigned flags))                                      \
+  X(StreamDestroy, "cuStreamDestroy_v2", RtCUresult, (RtCUstream s))                                                   \
+  X(StreamSynchronize, "cuStreamSynchronize", RtCUresult, (RtCUstream s))                                              \
+  X(StreamWaitEvent, "cuStreamWaitEvent", RtCUresult, (RtCUstream s, RtCUevent ev, unsigned flags))                    \
+  X(EventCreate, "cuEventCreate", RtCUresult, (RtCUevent * ev, unsigned flags))                                        \
+  X(EventRecord, "cuEventRecord", RtCUresult, (RtCUevent ev, RtCUstream s))                                            \
+  X(EventDestroy, "cuEventDestroy_v2", RtCUresult, (RtCUevent ev))                                                     \
+  X(LaunchKernel, "cuLaunchKernel", RtCUresult,                                                                        \
+    (RtCUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz, unsigned smem,      \
+     RtCUstream s, void **params, void **extra))                                                                       \
+  X(StreamBeginCapture, "cuStreamBeginCapture_v2", RtCUresult, (RtCUstream s, int mode))                               \
+  X(StreamEndCapture, "cuStreamEndCapture", RtCUresult, (RtCUstream s, RtCUgraph * g))                                 \
+  X(GraphInstantiate, "cuGraphInstantiateWithFlags", RtCUresult,                                                       \
+    (RtCUgraphExec * exec, RtCUgraph g, unsigned long long flags))                                                     \
+  X(GraphLaunch, "cuGraphLaunch", RtCUresult, (RtCUgraphExec exec, RtCUstream s))                                      \
+  X(GraphExecDestroy, "cuGraphExecDestroy", RtCUresult, (RtCUgraphExec exec))                                          \
+  X(GraphDestroy, "cuGraphDestroy", RtCUresult, (RtCUgraph g))                                                         \
+  X(GetErrorName, "cuGetErrorName", RtCUresult, (RtCUresult r, const char **s))                                        \
   X(GetErrorString, "cuGetErrorString", RtCUresult, (RtCUresult r, const char **s))
 
 /* ---- cuBLASLt (libcublasLt.so.13) ---- */
@@ -114,29 +114,29 @@ enum {
   RT_CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES = 1
 };
 
-#define RT_CUBLASLT_API(X)                                                                                           \
-  X(Create, "cublasLtCreate", RtBlasStatus, (RtLtHandle * h))                                                        \
-  X(Destroy, "cublasLtDestroy", RtBlasStatus, (RtLtHandle h))                                                        \
-  X(GetStatusName, "cublasLtGetStatusName", const char *, (RtBlasStatus st))                                         \
-  X(MatmulDescCreate, "cublasLtMatmulDescCreate", RtBlasStatus, (RtLtMatmulDesc * d, int compute, int scale_type))   \
-  X(MatmulDescDestroy, "cublasLtMatmulDescDestroy", RtBlasStatus, (RtLtMatmulDesc d))                                \
-  X(MatmulDescSetAttribute, "cublasLtMatmulDescSetAttribute", RtBlasStatus,                                          \
-    (RtLtMatmulDesc d, int attr, const void *buf, size_t size))                                                      \
-  X(MatrixLayoutCreate, "cublasLtMatrixLayoutCreate", RtBlasStatus,                                                  \
-    (RtLtMatrixLayout * l, int type, uint64_t rows, uint64_t cols, int64_t ld))                                      \
-  X(MatrixLayoutDestroy, "cublasLtMatrixLayoutDestroy", RtBlasStatus, (RtLtMatrixLayout l))                          \
-  X(MatrixLayoutSetAttribute, "cublasLtMatrixLayoutSetAttribute", RtBlasStatus,                                      \
-    (RtLtMatrixLayout l, int attr, const void *buf, size_t size))                                                    \
-  X(MatmulPreferenceCreate, "cublasLtMatmulPreferenceCreate", RtBlasStatus, (RtLtMatmulPreference * p))              \
-  X(MatmulPreferenceDestroy, "cublasLtMatmulPreferenceDestroy", RtBlasStatus, (RtLtMatmulPreference p))              \
-  X(MatmulPreferenceSetAttribute, "cublasLtMatmulPreferenceSetAttribute", RtBlasStatus,                              \
-    (RtLtMatmulPreference p, int attr, const void *buf, size_t size))                                                \
-  X(MatmulAlgoGetHeuristic, "cublasLtMatmulAlgoGetHeuristic", RtBlasStatus,                                          \
-    (RtLtHandle h, RtLtMatmulDesc d, RtLtMatrixLayout a, RtLtMatrixLayout b, RtLtMatrixLayout c,                     \
-     RtLtMatrixLayout dd, RtLtMatmulPreference p, int requested, RtLtHeuristicResult *results, int *returned))      \
-  X(Matmul, "cublasLtMatmul", RtBlasStatus,                                                                          \
-    (RtLtHandle h, RtLtMatmulDesc d, const void *alpha, const void *a, RtLtMatrixLayout al, const void *b,          \
-     RtLtMatrixLayout bl, const void *beta, const void *c, RtLtMatrixLayout cl, void *dd, RtLtMatrixLayout dl,       \
+#define RT_CUBLASLT_API(X)                                                                                             \
+  X(Create, "cublasLtCreate", RtBlasStatus, (RtLtHandle * h))                                                          \
+  X(Destroy, "cublasLtDestroy", RtBlasStatus, (RtLtHandle h))                                                          \
+  X(GetStatusName, "cublasLtGetStatusName", const char *, (RtBlasStatus st))                                           \
+  X(MatmulDescCreate, "cublasLtMatmulDescCreate", RtBlasStatus, (RtLtMatmulDesc * d, int compute, int scale_type))     \
+  X(MatmulDescDestroy, "cublasLtMatmulDescDestroy", RtBlasStatus, (RtLtMatmulDesc d))                                  \
+  X(MatmulDescSetAttribute, "cublasLtMatmulDescSetAttribute", RtBlasStatus,                                            \
+    (RtLtMatmulDesc d, int attr, const void *buf, size_t size))                                                        \
+  X(MatrixLayoutCreate, "cublasLtMatrixLayoutCreate", RtBlasStatus,                                                    \
+    (RtLtMatrixLayout * l, int type, uint64_t rows, uint64_t cols, int64_t ld))                                        \
+  X(MatrixLayoutDestroy, "cublasLtMatrixLayoutDestroy", RtBlasStatus, (RtLtMatrixLayout l))                            \
+  X(MatrixLayoutSetAttribute, "cublasLtMatrixLayoutSetAttribute", RtBlasStatus,                                        \
+    (RtLtMatrixLayout l, int attr, const void *buf, size_t size))                                                      \
+  X(MatmulPreferenceCreate, "cublasLtMatmulPreferenceCreate", RtBlasStatus, (RtLtMatmulPreference * p))                \
+  X(MatmulPreferenceDestroy, "cublasLtMatmulPreferenceDestroy", RtBlasStatus, (RtLtMatmulPreference p))                \
+  X(MatmulPreferenceSetAttribute, "cublasLtMatmulPreferenceSetAttribute", RtBlasStatus,                                \
+    (RtLtMatmulPreference p, int attr, const void *buf, size_t size))                                                  \
+  X(MatmulAlgoGetHeuristic, "cublasLtMatmulAlgoGetHeuristic", RtBlasStatus,                                            \
+    (RtLtHandle h, RtLtMatmulDesc d, RtLtMatrixLayout a, RtLtMatrixLayout b, RtLtMatrixLayout c, RtLtMatrixLayout dd,  \
+     RtLtMatmulPreference p, int requested, RtLtHeuristicResult *results, int *returned))                              \
+  X(Matmul, "cublasLtMatmul", RtBlasStatus,                                                                            \
+    (RtLtHandle h, RtLtMatmulDesc d, const void *alpha, const void *a, RtLtMatrixLayout al, const void *b,             \
+     RtLtMatrixLayout bl, const void *beta, const void *c, RtLtMatrixLayout cl, void *dd, RtLtMatrixLayout dl,         \
      const RtLtMatmulAlgo *algo, void *ws, size_t ws_bytes, RtCUstream s))
 
 #define RT_API_FIELD(field, sym, ret, params) ret(*field) params;
@@ -170,8 +170,8 @@ typedef struct RtCuda {
   char name[128];
   RtCUcontext ctx;
   RtCUmodule mod;
-  RtCUfunction *fn;   /* per kernel of m->cuda */
-  int *max_blocks;    /* per kernel: a full wave of resident blocks */
+  RtCUfunction *fn; /* per kernel of m->cuda */
+  int *max_blocks;  /* per kernel: a full wave of resident blocks */
   RtCUstream compute, copy;
   RtCUevent uploaded; /* recorded on copy after an upload; compute waits for it */
   RtLtHandle lt_handle;

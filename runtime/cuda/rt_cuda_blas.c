@@ -54,7 +54,8 @@ int rt_cu_blas_open(RtError *e) {
   char why[512] = "";
   if (!rt_cu.liblt)
     for (int i = 0; names[i] && !rt_cu.liblt; i++)
-      if (!(rt_cu.liblt = dlopen(names[i], RTLD_NOW | RTLD_LOCAL)) && !why[0]) snprintf(why, sizeof why, "%s", dlerror());
+      if (!(rt_cu.liblt = dlopen(names[i], RTLD_NOW | RTLD_LOCAL)) && !why[0])
+        snprintf(why, sizeof why, "%s", dlerror());
   if (!rt_cu.liblt)
     return rt_fail(e, RT_EXIT_FAIL,
                    "no CUDA device: cannot load cuBLASLt (%s); install the CUDA 13 cuBLAS libraries or add their "
@@ -86,8 +87,7 @@ void rt_cu_blas_close(void) {
 }
 
 /* A column-major rows x cols layout with leading dimension ld, batched. */
-static RtBlasStatus layout(RtLtMatrixLayout *l, int64_t rows, int64_t cols, int64_t ld, int64_t count,
-                           int64_t stride) {
+static RtBlasStatus layout(RtLtMatrixLayout *l, int64_t rows, int64_t cols, int64_t ld, int64_t count, int64_t stride) {
   RtBlasStatus st = rt_cu.lt.MatrixLayoutCreate(l, RT_CUDA_R_32F, (uint64_t)rows, (uint64_t)cols, ld);
   if (st || count <= 1) return st;
   int32_t n = (int32_t)count;
@@ -123,7 +123,8 @@ static const Plan *plan_for(const Shape *s) {
   if (!st) st = layout(&p->c, s->n, s->m, s->ldc, s->count, s->sc);
   if (!st && (step = "cublasLtMatmulPreferenceCreate", 1)) st = rt_cu.lt.MatmulPreferenceCreate(&pref);
   uint64_t ws = rt_cu.lt_ws_bytes;
-  if (!st) st = rt_cu.lt.MatmulPreferenceSetAttribute(pref, RT_CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws);
+  if (!st)
+    st = rt_cu.lt.MatmulPreferenceSetAttribute(pref, RT_CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws);
   if (!st && (step = "cublasLtMatmulAlgoGetHeuristic", 1))
     st = rt_cu.lt.MatmulAlgoGetHeuristic(rt_cu.lt_handle, p->desc, p->a, p->b, p->c, p->c, pref, 1, &res, &found);
   if (pref) rt_cu.lt.MatmulPreferenceDestroy(pref);

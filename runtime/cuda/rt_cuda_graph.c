@@ -53,7 +53,8 @@ static Graph *find(int fn_id, void **args, int nargs, const int64_t *syms, int n
   for (int i = 0; i < GRAPHS; i++) {
     Graph *g = &g_graphs[i];
     if (g->used && g->fn_id == fn_id && g->nargs == nargs && g->ws == ws &&
-        memcmp(g->syms, syms, (size_t)nsyms * sizeof *syms) == 0 && memcmp(g->args, args, (size_t)nargs * sizeof *args) == 0)
+        memcmp(g->syms, syms, (size_t)nsyms * sizeof *syms) == 0 &&
+        memcmp(g->args, args, (size_t)nargs * sizeof *args) == 0)
       return g;
   }
   Graph *g = &g_graphs[g_next];

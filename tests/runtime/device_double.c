@@ -92,10 +92,11 @@ static void dd_host_free(void *p) { free(p); }
 static int dd_copy(void *dst, const void *src, size_t bytes, int up, RtError *e) {
   struct Block *b = block_of(up ? dst : src, bytes);
   if (!b)
-    return rt_fail(e, RT_EXIT_FAIL, "device double: %s of %zu bytes at %p outside device memory", up ? "upload" : "download",
-                   bytes, up ? dst : src);
+    return rt_fail(e, RT_EXIT_FAIL, "device double: %s of %zu bytes at %p outside device memory",
+                   up ? "upload" : "download", bytes, up ? dst : src);
   if (block_of(up ? src : dst, 1))
-    return rt_fail(e, RT_EXIT_FAIL, "device double: %s from device memory to device memory", up ? "upload" : "download");
+    return rt_fail(e, RT_EXIT_FAIL, "device double: %s from device memory to device memory",
+                   up ? "upload" : "download");
   *(up ? &b->up : &b->down) += 1;
   memcpy(dst, src, bytes);
   return 0;
@@ -104,8 +105,7 @@ static int dd_copy(void *dst, const void *src, size_t bytes, int up, RtError *e)
 static int dd_upload(void *dst, const void *src, size_t bytes, RtError *e) { return dd_copy(dst, src, bytes, 1, e); }
 static int dd_download(void *dst, const void *src, size_t bytes, RtError *e) { return dd_copy(dst, src, bytes, 0, e); }
 
-static int dd_run(const NnrtFunc *f, int fn_id, void **args, const int64_t *syms, void *ws, int64_t step,
-                  RtError *e) {
+static int dd_run(const NnrtFunc *f, int fn_id, void **args, const int64_t *syms, void *ws, int64_t step, RtError *e) {
   (void)fn_id, (void)step;
   extern const NnrtModel nnrt_model;
   int nargs = nnrt_model.n_globals + f->n_inputs + f->n_outputs;

@@ -20,27 +20,7 @@ set -u
 MODE=$1
 T=$(mktemp -d "${TMPDIR:-/tmp}/nnrt_dev.XXXXXX")
 trap 'rm -rf "$T"' EXIT
-FAILED=0
-fail() {
-  echo "FAIL: $*"
-  FAILED=1
-}
-
-# expect CODE PATTERN CMD...: exit code and a fixed string in stdout+stderr.
-expect() {
-  code=$1
-  pat=$2
-  shift 2
-  "$@" >"$T/out" 2>&1
-  rc=$?
-  if [ "$rc" -ne "$code" ]; then
-    fail "exit $rc (want $code): $*"
-    sed 's/^/    /' "$T/out" | head -5
-  elif [ -n "$pat" ] && ! grep -qF -- "$pat" "$T/out"; then
-    fail "output lacks '$pat': $*"
-    sed 's/^/    /' "$T/out" | head -5
-  fi
-}
+. "$(dirname "$0")/expect.sh"
 
 # same NAME ARGS...: runs both binaries with ARGS ("@" stands for a
 # per-binary directory), each exit code and stdout must match, and stderr
