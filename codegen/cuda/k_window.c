@@ -284,15 +284,13 @@ bool cu_kernel_window(CuGen *g, const CgPlan *p, const CgKernel *kn, int index, 
   else
     l->work = cg_mono_mul(N, cg_mono(fwd ? k.F * k.OH * k.OW : k.C * k.H * k.W));
   CuSrc *s = &g->src;
-  if (!operand(g, p, l, nd->args[0], "x") || (conv_op && !operand(g, p, l, nd->args[1], "w")) ||
+  if (!operand(g, p, l, nd->args[0], "x") || (conv_op && !dw && !operand(g, p, l, nd->args[1], "w")) ||
       (!fwd && !operand(g, p, l, nd->args[nd->nargs - 1], "dy")))
     return false;
   cu_printf(s, "  float *y = ");
   if (!cu_buf_ptr(g, p, l, s, kn->exp[0].buf, DT_F32)) return false;
   cu_printf(s, ";\n");
-  cu_printf(s, "  const long long N = ");
-  cu_mono(s, N);
-  cu_printf(s, ";\n");
+  if (dw) cu_printf(s, "  const long long N = "), cu_mono(s, N), cu_printf(s, ";\n");
   switch (nd->op) {
   case OP_CONV2D: emit_conv(&k); break;
   case OP_CONV2D_GRAD_INPUT: emit_conv_dx(&k); break;
