@@ -8,10 +8,11 @@
  * and on the loader's path (LD_LIBRARY_PATH, ldconfig). The functions are
  * declared here, not taken from <nvrtc.h>, for the same reason.
  *
- * One NVRTC program per arch, compiled with -arch=sm_XX: its cubin is that
- * arch's image and, for the newest arch, its PTX (.target sm_XX, which the
- * driver JIT-compiles for any newer GPU) is the forward-compatible fallback.
- * The PTX comes out of the same compile, so the fallback costs nothing.
+ * One NVRTC program per arch, compiled with -arch=sm_XX (each on a thread
+ * of its own): its cubin is that arch's image and, for the newest arch, its
+ * PTX (.target sm_XX, which the driver JIT-compiles for any newer GPU) is
+ * the forward-compatible fallback. The PTX comes out of the same compile,
+ * so the fallback costs nothing.
  * With a report stream, --ptxas-options=-v makes ptxas log each kernel's
  * registers, barriers, shared memory, stack and spills; that log is cut into
  * one line per kernel (report_ptxas). A compile error is a bug in the
@@ -21,6 +22,7 @@
 #include "nvrtc.h"
 
 #include <dlfcn.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -322,55 +324,97 @@ static bool take_output(const Nvrtc *nv, NvProgram prog, bool ptx, int sm, CuIma
   return true;
 }
 
+/* One arch's compile: run on a thread of its own, so that a build for
+ * several archs takes about as long as one where there are cores to spare
+ * (NVRTC allows concurrent calls on different programs). */
+typedef struct ArchJob {
+  const Nvrtc *nv;
+  const char *src, *name;
+  int sm;
+  bool verbose, want_cubin, want_ptx;
+  /* results */
+  NvResult created, compiled;
+  char *log;
+  CuImage cubin, ptx;
+  bool have_cubin, have_ptx;
+} ArchJob;
+
+static void *compile_arch(void *arg) {
+  ArchJob *j = arg;
+  const Nvrtc *nv = j->nv;
+  char arch[32];
+  snprintf(arch, sizeof arch, "-arch=sm_%d", j->sm);
+  const char *opts[] = {arch, "--ptxas-options=-v"};
+  NvProgram prog = NULL;
+  if ((j->created = nv->CreateProgram(&prog, j->src, j->name, 0, NULL, NULL)) != 0) return NULL;
+  j->compiled = nv->CompileProgram(prog, j->verbose ? 2 : 1, opts);
+  j->log = program_log(nv, prog);
+  if (j->compiled == 0) {
+    j->have_cubin = j->want_cubin && take_output(nv, prog, false, j->sm, &j->cubin);
+    j->have_ptx = j->want_ptx && take_output(nv, prog, true, j->sm, &j->ptx);
+  }
+  nv->DestroyProgram(&prog);
+  return NULL;
+}
+
+/* The job's outcome into out (its images moved there); false after
+ * reporting its error. */
+static bool finish_arch(ArchJob *j, const char *src, const char *name, FILE *report, CuImages *out, Diag *d) {
+  const Nvrtc *nv = j->nv;
+  if (j->created != 0) {
+    diag_fatal(d, "NVRTC cannot create a program: %s", nv->GetErrorString(j->created));
+    return false;
+  }
+  if (j->compiled != 0) {
+    char *shown = j->log ? annotate_errors(j->log, src, name) : NULL;
+    diag_fatal(d, "internal error: NVRTC %d.%d rejected the generated CUDA C for sm_%d (%s):\n%s", nv->major,
+               nv->minor, j->sm, nv->GetErrorString(j->compiled), shown ? shown : j->log ? j->log : "");
+    free(shown);
+    return false;
+  }
+  if (report && j->log) report_ptxas(report, j->log, src, j->sm);
+  bool ok = true;
+  if (j->want_cubin && !j->have_cubin) ok = false, diag_fatal(d, "internal error: NVRTC made no cubin for sm_%d", j->sm);
+  if (j->want_ptx && !j->have_ptx) ok = false, diag_fatal(d, "internal error: NVRTC made no PTX for sm_%d", j->sm);
+  if (ok && j->have_cubin) out->img[out->n++] = j->cubin, j->have_cubin = false;
+  return ok;
+}
+
 bool cu_compile(const char *src, const char *name, const CuArchs *archs, CuCompileWhat what, FILE *report,
                 CuImages *out, Diag *d) {
   out->n = 0;
   const Nvrtc *nv = nvrtc(d);
   if (!nv || !check_archs(nv, archs, d)) return false;
-  /* The PTX is the last image: its arch's program is compiled last. */
-  int first = what == CU_COMPILE_PTX ? archs->n - 1 : 0;
-  CuImage ptx = {0};
-  for (int i = first; i < archs->n; i++) {
-    int sm = archs->sm[i];
-    char arch[32];
-    snprintf(arch, sizeof arch, "-arch=sm_%d", sm);
-    const char *opts[] = {arch, "--ptxas-options=-v"};
-    NvProgram prog = NULL;
-    NvResult r = nv->CreateProgram(&prog, src, name, 0, NULL, NULL);
-    if (r != 0) {
-      diag_fatal(d, "NVRTC cannot create a program: %s", nv->GetErrorString(r));
-      cu_images_free(out);
-      return false;
-    }
-    r = nv->CompileProgram(prog, report ? 2 : 1, opts);
-    char *log = program_log(nv, prog);
-    bool ok = r == 0;
-    if (!ok) {
-      char *shown = log ? annotate_errors(log, src, name) : NULL;
-      diag_fatal(d, "internal error: NVRTC %d.%d rejected the generated CUDA C for sm_%d (%s):\n%s", nv->major,
-                 nv->minor, sm, nv->GetErrorString(r), shown ? shown : log ? log : "");
-      free(shown);
-    } else {
-      if (report && log) report_ptxas(report, log, src, sm);
-      if (what == CU_COMPILE_ALL && !take_output(nv, prog, false, sm, &out->img[out->n++])) {
-        out->n--;
-        ok = false;
-        diag_fatal(d, "internal error: NVRTC made no cubin for sm_%d", sm);
-      }
-      if (ok && i == archs->n - 1 && !take_output(nv, prog, true, sm, &ptx)) {
-        ok = false;
-        diag_fatal(d, "internal error: NVRTC made no PTX for sm_%d", sm);
-      }
-    }
-    free(log);
-    nv->DestroyProgram(&prog);
-    if (!ok) {
-      cu_images_free(out);
-      return false;
-    }
+  /* --emit=ptx compiles only the newest arch, whose program also gives the
+   * PTX; every other arch gives its cubin. */
+  int first = what == CU_COMPILE_PTX ? archs->n - 1 : 0, njobs = archs->n - first;
+  ArchJob jobs[CU_MAX_ARCHS];
+  pthread_t threads[CU_MAX_ARCHS];
+  bool threaded[CU_MAX_ARCHS];
+  for (int k = 0; k < njobs; k++) {
+    int i = first + k;
+    jobs[k] = (ArchJob){.nv = nv, .src = src, .name = name, .sm = archs->sm[i], .verbose = report != NULL,
+                        .want_cubin = what == CU_COMPILE_ALL, .want_ptx = i == archs->n - 1};
+    /* The last job runs here; so does any a thread cannot be made for. */
+    threaded[k] = k < njobs - 1 && pthread_create(&threads[k], NULL, compile_arch, &jobs[k]) == 0;
+    if (!threaded[k] && k < njobs - 1) compile_arch(&jobs[k]);
   }
-  out->img[out->n++] = ptx;
-  return true;
+  compile_arch(&jobs[njobs - 1]);
+  for (int k = 0; k < njobs; k++)
+    if (threaded[k]) pthread_join(threads[k], NULL);
+  bool ok = true;
+  /* In ascending arch: cubins, then the PTX, and the report, in order. */
+  for (int k = 0; k < njobs && ok; k++) {
+    ok = finish_arch(&jobs[k], src, name, report, out, d);
+    if (ok && k == njobs - 1) out->img[out->n++] = jobs[k].ptx, jobs[k].have_ptx = false;
+  }
+  for (int k = 0; k < njobs; k++) {
+    free(jobs[k].log);
+    if (jobs[k].have_cubin) free((void *)jobs[k].cubin.data);
+    if (jobs[k].have_ptx) free((void *)jobs[k].ptx.data);
+  }
+  if (!ok) cu_images_free(out);
+  return ok;
 }
 
 void cu_images_free(CuImages *im) {
