@@ -284,7 +284,10 @@ bool cu_kernel_window(CuGen *g, const CgPlan *p, const CgKernel *kn, int index, 
   else
     l->work = cg_mono_mul(N, cg_mono(fwd ? k.F * k.OH * k.OW : k.C * k.H * k.W));
   CuSrc *s = &g->src;
-  if (!operand(g, p, l, nd->args[0], "x") || (conv_op && !dw && !operand(g, p, l, nd->args[1], "w")) ||
+  /* The input gradients of conv2d and avgpool2d read x only for its
+   * shape; the weight gradient needs no w. */
+  bool dx = nd->op == OP_CONV2D_GRAD_INPUT || nd->op == OP_AVGPOOL2D_GRAD;
+  if ((!dx && !operand(g, p, l, nd->args[0], "x")) || (conv_op && !dw && !operand(g, p, l, nd->args[1], "w")) ||
       (!fwd && !operand(g, p, l, nd->args[nd->nargs - 1], "dy")))
     return false;
   cu_printf(s, "  float *y = ");
