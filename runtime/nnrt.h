@@ -529,7 +529,7 @@ int rt_mirror_open(RtSession *s, RtError *e);
 void rt_mirror_close(RtSession *s);
 int rt_mirror_alloc(RtSession *s, size_t x_bytes, size_t y_bytes, size_t out_bytes, RtError *e);
 int rt_mirror_ws(RtSession *s, int64_t need, RtError *e);
-int rt_mirror_run(RtSession *s, const NnrtFunc *f, int64_t bs, int scored, RtError *e);
+int rt_mirror_run(RtSession *s, const NnrtFunc *f, int64_t bs, RtError *e);
 /* Runs f on samples idx[0..bs) of d (forward: labels unused, but for an
  * inference binary's forward given labels in d: scored, loss NaN); adds loss and
  * accuracy to m, and true x predicted counts to confusion (classes^2;
