@@ -235,7 +235,8 @@ run() {
   local dir out
   dir=$(cd "$1" && pwd) || exit 1
   out=${2:-$dir/gpu-results.md}
-  local t0=$SECONDS tmp
+  local t0=$SECONDS
+  # global: the EXIT trap reads it after run returns
   tmp=$(mktemp -d) || exit 1
   trap 'rm -rf "$tmp"' EXIT
   command -v nvidia-smi >/dev/null || die "no nvidia-smi: is this the GPU machine?"
@@ -322,7 +323,7 @@ run() {
     echo "| $m | ${fused:-failed} | ${unfused:-failed} | $2 | $3 | $4 | $frac | $te | $tc |" >>"$out"
   done
   if [ -s "$tmp/err" ] || [ -s "$tmp/torch.err" ]; then
-    { echo; echo "Errors during (d):"; echo '```'; tail -20 "$tmp/err" "$tmp/torch.err"; echo '```'; } >>"$out"
+    { echo; echo "Errors during (d):"; echo '```'; tail -n 20 "$tmp/err" "$tmp/torch.err"; echo '```'; } >>"$out"
   fi
   echo "(d) done at $((SECONDS - t0)) s" >&2
 
