@@ -42,17 +42,20 @@ bool cu_parse_archs(const char *list, CuArchs *out, char *err, size_t errlen) {
       sm = sm * 10 + (*q - '0');
     }
     if (!ok)
-      return snprintf(err, errlen, "--gpu-arch takes SM versions such as sm_80 or sm_80,sm_90, not '%.*s'", (int)len, p),
+      return snprintf(err, errlen, "--gpu-arch takes SM versions such as sm_80 or sm_80,sm_90, not '%.*s'", (int)len,
+                      p),
              false;
     if (sm < CU_MIN_SM)
       return snprintf(err, errlen, "--gpu-arch: sm_%d is older than CUDA 13 supports (sm_%d and newer)", sm, CU_MIN_SM),
              false;
     for (int i = 0; i < out->n; i++)
       if (out->sm[i] == sm) return snprintf(err, errlen, "--gpu-arch names sm_%d twice", sm), false;
-    if (out->n == CU_MAX_ARCHS) return snprintf(err, errlen, "--gpu-arch names more than %d archs", CU_MAX_ARCHS), false;
+    if (out->n == CU_MAX_ARCHS)
+      return snprintf(err, errlen, "--gpu-arch names more than %d archs", CU_MAX_ARCHS), false;
     /* Insertion keeps the list ascending: NnrtCuda's images are. */
     int i = out->n++;
-    for (; i > 0 && out->sm[i - 1] > sm; i--) out->sm[i] = out->sm[i - 1];
+    for (; i > 0 && out->sm[i - 1] > sm; i--)
+      out->sm[i] = out->sm[i - 1];
     out->sm[i] = sm;
     if (!p[len]) return true;
     p += len + 1;
@@ -65,19 +68,19 @@ typedef int NvResult; /* nvrtcResult; 0 is NVRTC_SUCCESS */
 typedef struct NvProgram *NvProgram;
 
 /* The NVRTC entry points nnc calls: name, return type, parameters. */
-#define NVRTC_FUNCS(X)                                                                                          \
-  X(GetErrorString, const char *, (NvResult))                                                                   \
-  X(Version, NvResult, (int *, int *))                                                                          \
-  X(GetNumSupportedArchs, NvResult, (int *))                                                                    \
-  X(GetSupportedArchs, NvResult, (int *))                                                                       \
+#define NVRTC_FUNCS(X)                                                                                                 \
+  X(GetErrorString, const char *, (NvResult))                                                                          \
+  X(Version, NvResult, (int *, int *))                                                                                 \
+  X(GetNumSupportedArchs, NvResult, (int *))                                                                           \
+  X(GetSupportedArchs, NvResult, (int *))                                                                              \
   X(CreateProgram, NvResult, (NvProgram *, const char *, const char *, int, const char *const *, const char *const *)) \
-  X(DestroyProgram, NvResult, (NvProgram *))                                                                    \
-  X(CompileProgram, NvResult, (NvProgram, int, const char *const *))                                            \
-  X(GetPTXSize, NvResult, (NvProgram, size_t *))                                                                \
-  X(GetPTX, NvResult, (NvProgram, char *))                                                                      \
-  X(GetCUBINSize, NvResult, (NvProgram, size_t *))                                                              \
-  X(GetCUBIN, NvResult, (NvProgram, char *))                                                                    \
-  X(GetProgramLogSize, NvResult, (NvProgram, size_t *))                                                         \
+  X(DestroyProgram, NvResult, (NvProgram *))                                                                           \
+  X(CompileProgram, NvResult, (NvProgram, int, const char *const *))                                                   \
+  X(GetPTXSize, NvResult, (NvProgram, size_t *))                                                                       \
+  X(GetPTX, NvResult, (NvProgram, char *))                                                                             \
+  X(GetCUBINSize, NvResult, (NvProgram, size_t *))                                                                     \
+  X(GetCUBIN, NvResult, (NvProgram, char *))                                                                           \
+  X(GetProgramLogSize, NvResult, (NvProgram, size_t *))                                                                \
   X(GetProgramLog, NvResult, (NvProgram, char *))
 
 typedef struct Nvrtc {
@@ -100,15 +103,15 @@ static bool try_open(Nvrtc *nv, const char *path, char *why, size_t whylen) {
   Nvrtc t = {.lib = lib};
   /* ISO C has no object-to-function pointer conversion; POSIX guarantees
    * dlsym's result has the function's representation, so copy its bytes. */
-#define LOAD(name, ret, params)                                                           \
-  {                                                                                       \
-    void *sym = dlsym(lib, "nvrtc" #name);                                                \
-    if (!sym) {                                                                           \
-      snprintf(why, whylen, "%s has no nvrtc%s: not NVRTC, or too old", path, #name);     \
-      dlclose(lib);                                                                       \
-      return false;                                                                       \
-    }                                                                                     \
-    memcpy(&t.name, &sym, sizeof t.name);                                                 \
+#define LOAD(name, ret, params)                                                                                        \
+  {                                                                                                                    \
+    void *sym = dlsym(lib, "nvrtc" #name);                                                                             \
+    if (!sym) {                                                                                                        \
+      snprintf(why, whylen, "%s has no nvrtc%s: not NVRTC, or too old", path, #name);                                  \
+      dlclose(lib);                                                                                                    \
+      return false;                                                                                                    \
+    }                                                                                                                  \
+    memcpy(&t.name, &sym, sizeof t.name);                                                                              \
   }
   NVRTC_FUNCS(LOAD)
 #undef LOAD
@@ -141,8 +144,10 @@ static const Nvrtc *nvrtc(Diag *d) {
       const char *dirs[] = {home && *home ? home : NULL, "/usr/local/cuda", ""};
       for (int di = 0; di < 3 && !nv.lib; di++)
         for (int ni = 0; ni < 2 && !nv.lib && dirs[di]; ni++) {
-          if (*dirs[di]) snprintf(path, sizeof path, "%s/lib64/%s", dirs[di], names[ni]);
-          else snprintf(path, sizeof path, "%s", names[ni]);
+          if (*dirs[di])
+            snprintf(path, sizeof path, "%s/lib64/%s", dirs[di], names[ni]);
+          else
+            snprintf(path, sizeof path, "%s", names[ni]);
           char e[600];
           /* The first reason is the telling one (usually: no such file). */
           if (!try_open(&nv, path, e, sizeof e) && !why[0]) snprintf(why, sizeof why, "%s", e);
@@ -152,8 +157,8 @@ static const Nvrtc *nvrtc(Diag *d) {
   if (nv.lib) return &nv;
   const char *forced = getenv("NNC_NVRTC");
   if (forced && *forced)
-    diag_fatal(d, "--target=cuda needs NVRTC, the CUDA toolkit's runtime compiler: cannot load NNC_NVRTC='%s': %s", forced,
-               why);
+    diag_fatal(d, "--target=cuda needs NVRTC, the CUDA toolkit's runtime compiler: cannot load NNC_NVRTC='%s': %s",
+               forced, why);
   else
     diag_fatal(d,
                "--target=cuda needs NVRTC, the CUDA toolkit's runtime compiler, to build: no libnvrtc.so.13 or "
@@ -171,7 +176,8 @@ static bool check_archs(const Nvrtc *nv, const CuArchs *archs, Diag *d) {
   if (nv->GetSupportedArchs(sup) != 0) return true;
   for (int i = 0; i < archs->n; i++) {
     bool found = false;
-    for (int k = 0; k < n; k++) found |= sup[k] == archs->sm[i];
+    for (int k = 0; k < n; k++)
+      found |= sup[k] == archs->sm[i];
     if (found) continue;
     char list[1200];
     size_t len = 0;
@@ -203,7 +209,8 @@ static const char *kernel_at(const char *src, long line, char *name, size_t name
    * __launch_bounds__(...). */
   for (const char *open = strchr(found, '('); open; open = strchr(open + 1, '(')) {
     const char *e = open;
-    while (e > found && e[-1] == ' ') e--;
+    while (e > found && e[-1] == ' ')
+      e--;
     const char *s = e;
     while (s > found && (s[-1] == '_' || (s[-1] >= 'a' && s[-1] <= 'z') || (s[-1] >= 'A' && s[-1] <= 'Z') ||
                          (s[-1] >= '0' && s[-1] <= '9')))
@@ -241,7 +248,8 @@ static char *annotate_errors(const char *log, const char *src, const char *name)
                             k ? ")" : "");
     p += n + (eol != NULL);
   }
-  while (len && out[len - 1] == '\n') out[--len] = 0;
+  while (len && out[len - 1] == '\n')
+    out[--len] = 0;
   return out;
 }
 
@@ -280,7 +288,8 @@ static void report_ptxas(FILE *out, const char *log, const char *src, int sm) {
       snprintf(kernel, sizeof kernel, "%.*s", (int)len, s);
       frame[0] = 0;
     } else if ((s = strstr(p, "bytes stack frame")) && s < p + strcspn(p, "\n")) {
-      while (*p == ' ' || *p == '.' || (*p >= 'a' && *p <= 'z')) p++; /* "ptxas         .     " */
+      while (*p == ' ' || *p == '.' || (*p >= 'a' && *p <= 'z'))
+        p++; /* "ptxas         .     " */
       rest_of_line(p, frame, sizeof frame);
     } else if (!strncmp(p, "ptxas info    : Used ", 21) && kernel[0]) {
       if (n == cap) {
@@ -300,7 +309,8 @@ static void report_ptxas(FILE *out, const char *log, const char *src, int sm) {
     p += *p == '\n';
   }
   qsort(lines, n, sizeof *lines, by_source_position);
-  for (size_t i = 0; i < n; i++) fputs(lines[i].text, out);
+  for (size_t i = 0; i < n; i++)
+    fputs(lines[i].text, out);
   free(lines);
 }
 
@@ -367,14 +377,18 @@ static bool finish_arch(ArchJob *j, const char *src, const char *name, FILE *rep
   }
   if (j->compiled != 0) {
     char *shown = j->log ? annotate_errors(j->log, src, name) : NULL;
-    diag_fatal(d, "internal error: NVRTC %d.%d rejected the generated CUDA C for sm_%d (%s):\n%s", nv->major,
-               nv->minor, j->sm, nv->GetErrorString(j->compiled), shown ? shown : j->log ? j->log : "");
+    diag_fatal(d, "internal error: NVRTC %d.%d rejected the generated CUDA C for sm_%d (%s):\n%s", nv->major, nv->minor,
+               j->sm, nv->GetErrorString(j->compiled),
+               shown    ? shown
+               : j->log ? j->log
+                        : "");
     free(shown);
     return false;
   }
   if (report && j->log) report_ptxas(report, j->log, src, j->sm);
   bool ok = true;
-  if (j->want_cubin && !j->have_cubin) ok = false, diag_fatal(d, "internal error: NVRTC made no cubin for sm_%d", j->sm);
+  if (j->want_cubin && !j->have_cubin)
+    ok = false, diag_fatal(d, "internal error: NVRTC made no cubin for sm_%d", j->sm);
   if (j->want_ptx && !j->have_ptx) ok = false, diag_fatal(d, "internal error: NVRTC made no PTX for sm_%d", j->sm);
   if (ok && j->have_cubin) out->img[out->n++] = j->cubin, j->have_cubin = false;
   return ok;
@@ -393,8 +407,13 @@ bool cu_compile(const char *src, const char *name, const CuArchs *archs, CuCompi
   bool threaded[CU_MAX_ARCHS];
   for (int k = 0; k < njobs; k++) {
     int i = first + k;
-    jobs[k] = (ArchJob){.nv = nv, .src = src, .name = name, .sm = archs->sm[i], .verbose = report != NULL,
-                        .want_cubin = what == CU_COMPILE_ALL, .want_ptx = i == archs->n - 1};
+    jobs[k] = (ArchJob){.nv = nv,
+                        .src = src,
+                        .name = name,
+                        .sm = archs->sm[i],
+                        .verbose = report != NULL,
+                        .want_cubin = what == CU_COMPILE_ALL,
+                        .want_ptx = i == archs->n - 1};
     /* The last job runs here; so does any a thread cannot be made for. */
     threaded[k] = k < njobs - 1 && pthread_create(&threads[k], NULL, compile_arch, &jobs[k]) == 0;
     if (!threaded[k] && k < njobs - 1) compile_arch(&jobs[k]);
@@ -418,6 +437,7 @@ bool cu_compile(const char *src, const char *name, const CuArchs *archs, CuCompi
 }
 
 void cu_images_free(CuImages *im) {
-  for (int i = 0; i < im->n; i++) free((void *)im->img[i].data);
+  for (int i = 0; i < im->n; i++)
+    free((void *)im->img[i].data);
   im->n = 0;
 }
