@@ -86,7 +86,8 @@ static const char *const usage_build =
     "                       (default 100: the maximum)\n"
     "  --calibrate-data <dir>  the calibration data (default: the model's data set)\n"
     "  --cc=<driver>        C compiler driver used to link (default: cc)\n"
-    "  --runtime=<lib>      the runtime library (default: libnnrt.a beside nnc)\n"
+    "  --runtime=<lib>      the runtime library (default: the target's beside nnc:\n"
+    "                       libnnrt.a; --target=cuda: libnnrt_cuda.a)\n"
     "  -v, --verbose        print the link command (--target=cuda: and ptxas's\n"
     "                       registers and spills per kernel)\n";
 

@@ -44,6 +44,13 @@ static bool cuda_compile(const IrModule *m, const CgOptions *o) {
     cg_error(o->diag, "%s", err); /* set_option checked it: only a caller that skipped it gets here */
     return false;
   }
+  /* The host code only computes addresses and enqueues work, so it gains
+   * nothing from this machine's CPU extensions, and a CUDA binary is built
+   * to travel to GPU machines: portable x86-64, whatever the driver's
+   * default --cpu=native. */
+  CgOptions host = *o;
+  host.cpu_native = false;
+  o = &host;
   char *tmerr = NULL;
   LLVMTargetMachineRef tm = cg_target_machine(o, &tmerr);
   if (!tm) {
