@@ -30,29 +30,7 @@ elif [ ! -f "$DATA/train-images-idx3-ubyte.gz" ]; then
 fi
 T=$(mktemp -d "${TMPDIR:-/tmp}/nnrt_e2e.XXXXXX")
 trap 'rm -rf "$T"' EXIT
-FAILED=0
-
-fail() {
-  echo "FAIL: $*"
-  FAILED=1
-}
-
-# expect CODE PATTERN CMD...: runs CMD, checks its exit code and that its
-# stderr+stdout contain PATTERN (a fixed string; empty: anything).
-expect() {
-  code=$1
-  pat=$2
-  shift 2
-  "$@" >"$T/out" 2>&1
-  rc=$?
-  if [ "$rc" -ne "$code" ]; then
-    fail "exit $rc (want $code): $*"
-    sed 's/^/    /' "$T/out" | head -5
-  elif [ -n "$pat" ] && ! grep -qF -- "$pat" "$T/out"; then
-    fail "output lacks '$pat': $*"
-    sed 's/^/    /' "$T/out" | head -5
-  fi
-}
+. "$(dirname "$0")/expect.sh"
 
 # A small uncompressed subset (2000 training, 500 test samples): runs that
 # check behaviour rather than accuracy load and evaluate in no time, and the
