@@ -23,6 +23,24 @@
  * vector registers where AVX-512 has them: PORTABLE_512). */
 typedef enum { CG_QDOT_PORTABLE, CG_QDOT_PORTABLE_512, CG_QDOT_VNNI256, CG_QDOT_VNNI512 } CgQdot;
 
+/* A device target's hooks (codegen/cuda): with them the step functions
+ * run on the host but compute nothing themselves. Every planned kernel but
+ * a matmul or a scan is built by the device's code generator and launched
+ * with nnrt_cu_launch (runtime/nnrt_abi.h); matmuls call nnrt_cu_sgemm and
+ * _batch, a GEMM group's epilogue is a device kernel launched after its
+ * product, a scan's carries are copied with nnrt_cu_memcpy. Buffer
+ * addresses (args, workspace slots, views) are computed exactly as for the
+ * CPU: they are device addresses. */
+typedef struct CgDevice {
+  void *gen; /* the device code generator's state */
+  /* Builds kernel k (index i in p->ks) for the device: its kernel number,
+   * the plan buffers its parameter holds (in order; at most bufcap) and
+   * its work items; false after reporting an error. */
+  bool (*kernel)(void *gen, const CgPlan *p, const CgKernel *k, int i, int *kid, int *bufs, int bufcap, int *nbufs,
+                 CgMono *work);
+  int max_bufs, max_syms; /* the launch parameter's capacity */
+} CgDevice;
+
 typedef struct CgCtx {
   LLVMContextRef llc;
   LLVMModuleRef mod;
@@ -38,6 +56,9 @@ typedef struct CgCtx {
   const char *fname; /* IR function being compiled */
   int kcount;        /* kernels emitted so far, for names */
   bool infer;        /* CgOptions.infer: an inference binary, globals' data embedded */
+  const CgDevice *dev;  /* NULL: CPU code; else a device target's hooks */
+  LLVMValueRef f_launch, f_memcpy; /* nnrt_cu_launch, nnrt_cu_memcpy (dev only) */
+  LLVMTypeRef ft_launch, ft_memcpy;
 } CgCtx;
 
 /* One LLVM function under construction. */
@@ -69,6 +90,13 @@ LLVMTargetMachineRef cg_target_machine(const CgOptions *o, char **err);
 /* Builds the whole module (kernels, step functions, nnrt_model) in llc.
  * Returns NULL after reporting through o->diag. */
 LLVMModuleRef cg_build_module(const IrModule *m, LLVMContextRef llc, LLVMTargetMachineRef tm, const CgOptions *o);
+/* The same for a device target (dev's hooks, see CgDevice): the host
+ * module of step functions that launch the device's kernels, and
+ * nnrt_model, whose cuda field points to the global "nnrt_cuda" (type
+ * cg_meta_cuda_type, no initializer: the device backend sets it once its
+ * images are compiled). */
+LLVMModuleRef cg_build_module_dev(const IrModule *m, LLVMContextRef llc, LLVMTargetMachineRef tm, const CgOptions *o,
+                                  const CgDevice *dev);
 /* Runs the new pass manager's default<On> pipeline. */
 bool cg_optimize(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt_level, Diag *d);
 void cg_error(Diag *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -250,5 +278,10 @@ void cg_emit_meta(CgCtx *cx, const CgStep steps[3]);
 LLVMTypeRef cg_meta_types(CgCtx *cx, LLVMTypeRef *tensor, LLVMTypeRef *func);
 /* The types mirroring NnrtKernel (returned) and NnrtTerm. */
 LLVMTypeRef cg_meta_kernel_types(CgCtx *cx, LLVMTypeRef *term);
+/* The types mirroring NnrtCuda (returned), NnrtCuKernel and NnrtCuImage. */
+LLVMTypeRef cg_meta_cuda_types(LLVMContextRef llc, LLVMTypeRef *kernel, LLVMTypeRef *image);
+/* A NUL-terminated private constant string in mod; NULL gives a null
+ * pointer. */
+LLVMValueRef cg_const_str(LLVMContextRef llc, LLVMModuleRef mod, const char *s);
 
 #endif

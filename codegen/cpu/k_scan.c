@@ -79,6 +79,17 @@ LLVMValueRef cg_scan_region_bytes(CgFn *F, const CgKernel *k) {
   return LLVMBuildAdd(F->pre, scratch_layout(F, k, NULL), align_up(cx, F->pre, ws), "scan_region");
 }
 
+/* memcpy, or on a device target nnrt_cu_memcpy (device memory). */
+static void copy(CgFn *F, LLVMValueRef dst, unsigned dalign, LLVMValueRef src, unsigned salign, LLVMValueRef bytes) {
+  CgCtx *cx = F->cx;
+  if (!cx->dev) {
+    LLVMBuildMemCpy(cx->b, dst, dalign, src, salign, bytes);
+    return;
+  }
+  LLVMValueRef a[3] = {dst, src, bytes};
+  LLVMBuildCall2(cx->b, cx->ft_memcpy, cx->f_memcpy, a, 3, "");
+}
+
 static LLVMValueRef byte_ptr(CgCtx *cx, LLVMBuilderRef b, LLVMValueRef base, LLVMValueRef off) {
   return LLVMBuildInBoundsGEP2(b, LLVMInt8TypeInContext(cx->llc), base, &off, 1, "");
 }
@@ -122,7 +133,7 @@ void cg_emit_scan(CgFn *F, const CgKernel *k, LLVMValueRef region) {
     }
   }
   for (int r = 0; r < nc; r++)
-    LLVMBuildMemCpy(b, A[r], ALIGN, operand_ptr(F, S->args[r]), cg_align(p->f->nodes[S->args[r]].ty.dt), bytes[r]);
+    copy(F, A[r], ALIGN, operand_ptr(F, S->args[r]), cg_align(p->f->nodes[S->args[r]].ty.dt), bytes[r]);
 
   const Shape *s0 = &p->f->nodes[S->args[nc]].ty.sh;
   LLVMValueRef T = cg_mono_val(F, cg_mono_dim(s0->d[0]));
@@ -163,10 +174,10 @@ void cg_emit_scan(CgFn *F, const CgKernel *k, LLVMValueRef region) {
     unsigned al = cg_align(p->f->nodes[k->exp[e].node].ty.dt);
     LLVMValueRef dst = cg_buf_ptr(F, k->exp[e].buf);
     if (r < nc) {
-      LLVMBuildMemCpy(b, dst, al, LLVMBuildSelect(b, todd, B[r], A[r], ""), ALIGN, bytes[r]);
+      copy(F, dst, al, LLVMBuildSelect(b, todd, B[r], A[r], ""), ALIGN, bytes[r]);
     } else if (export_of(p, k, r) != e) { /* a second scan_out of one output */
       LLVMValueRef all = LLVMBuildNSWMul(b, bytes[r], T, "");
-      LLVMBuildMemCpy(b, dst, al, cg_buf_ptr(F, k->exp[export_of(p, k, r)].buf), al, all);
+      copy(F, dst, al, cg_buf_ptr(F, k->exp[export_of(p, k, r)].buf), al, all);
     }
   }
 }

@@ -54,14 +54,51 @@ LLVMTypeRef cg_meta_kernel_types(CgCtx *cx, LLVMTypeRef *term) {
   return kt;
 }
 
-static LLVMValueRef str(CgCtx *cx, const char *s) {
-  if (!s) return LLVMConstNull(cx->t_ptr);
-  LLVMValueRef init = LLVMConstStringInContext2(cx->llc, s, strlen(s), 0);
-  LLVMValueRef g = LLVMAddGlobal(cx->mod, LLVMTypeOf(init), ".str");
+LLVMTypeRef cg_meta_cuda_types(LLVMContextRef llc, LLVMTypeRef *kernel, LLVMTypeRef *image) {
+  LLVMTypeRef p = LLVMPointerTypeInContext(llc, 0), i32 = LLVMInt32TypeInContext(llc);
+  LLVMTypeRef i64 = LLVMInt64TypeInContext(llc);
+  LLVMTypeRef kt = LLVMGetTypeByName2(llc, "nnrt.cu_kernel");
+  if (!kt) {
+    LLVMTypeRef ft[] = {p, i32, i32};
+    kt = LLVMStructCreateNamed(llc, "nnrt.cu_kernel");
+    LLVMStructSetBody(kt, ft, sizeof ft / sizeof *ft, 0);
+  }
+  LLVMTypeRef it = LLVMGetTypeByName2(llc, "nnrt.cu_image");
+  if (!it) {
+    LLVMTypeRef ft[] = {i32, i32, p, i64};
+    it = LLVMStructCreateNamed(llc, "nnrt.cu_image");
+    LLVMStructSetBody(it, ft, sizeof ft / sizeof *ft, 0);
+  }
+  LLVMTypeRef ct = LLVMGetTypeByName2(llc, "nnrt.cuda");
+  if (!ct) {
+    LLVMTypeRef ft[] = {i32, p, i32, p, i32};
+    ct = LLVMStructCreateNamed(llc, "nnrt.cuda");
+    LLVMStructSetBody(ct, ft, sizeof ft / sizeof *ft, 0);
+  }
+  if (kernel) *kernel = kt;
+  if (image) *image = it;
+  return ct;
+}
+
+LLVMValueRef cg_const_str(LLVMContextRef llc, LLVMModuleRef mod, const char *s) {
+  if (!s) return LLVMConstNull(LLVMPointerTypeInContext(llc, 0));
+  LLVMValueRef init = LLVMConstStringInContext2(llc, s, strlen(s), 0);
+  LLVMValueRef g = LLVMAddGlobal(mod, LLVMTypeOf(init), ".str");
   LLVMSetInitializer(g, init);
   LLVMSetGlobalConstant(g, 1);
   LLVMSetLinkage(g, LLVMPrivateLinkage);
   LLVMSetUnnamedAddress(g, LLVMGlobalUnnamedAddr);
+  return g;
+}
+
+static LLVMValueRef str(CgCtx *cx, const char *s) { return cg_const_str(cx->llc, cx->mod, s); }
+
+/* NnrtModel.cuda: NULL for the CPU; for a device target the global
+ * nnrt_cuda, whose initializer the device backend adds (cg.h). */
+static LLVMValueRef cuda_table(CgCtx *cx) {
+  if (!cx->dev) return LLVMConstNull(cx->t_ptr);
+  LLVMValueRef g = LLVMAddGlobal(cx->mod, cg_meta_cuda_types(cx->llc, NULL, NULL), "nnrt_cuda");
+  LLVMSetGlobalConstant(g, 1);
   return g;
 }
 
@@ -236,7 +273,7 @@ void cg_emit_meta(CgCtx *cx, const CgStep steps[3]) {
                       i32c(cx, cx->infer ? t->output_loss : NNRT_LOSS_NONE),
                       embedded(cx),
                       str(cx, t->prune),
-                      LLVMConstNull(cx->t_ptr) /* cuda: a CPU binary */};
+                      cuda_table(cx)};
   LLVMValueRef g = LLVMAddGlobal(cx->mod, mt, "nnrt_model");
   LLVMSetInitializer(g, LLVMConstNamedStruct(mt, v, sizeof v / sizeof *v));
   LLVMSetGlobalConstant(g, 1);

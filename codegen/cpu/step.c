@@ -110,7 +110,7 @@ static void bind_all(CgFn *F, const CgPlan *p, const LLVMValueRef *off, LLVMValu
 static LLVMValueRef scratch_bytes(CgFn *F, const CgPlan *p) {
   LLVMValueRef most = cg_i64(F->cx, 0);
   for (int i = 0; i < p->nks; i++)
-    if (p->ks[i].kind == CK_SCAN || p->ks[i].kind == CK_QGEMM) {
+    if (p->ks[i].kind == CK_SCAN || (p->ks[i].kind == CK_QGEMM && !F->cx->dev)) {
       LLVMValueRef r = p->ks[i].kind == CK_SCAN ? cg_scan_region_bytes(F, &p->ks[i]) : cg_qgemm_region_bytes(F, &p->ks[i]);
       most = LLVMBuildSelect(F->pre, LLVMBuildICmp(F->pre, LLVMIntUGT, r, most, ""), r, most, "");
     }
@@ -218,6 +218,75 @@ static LLVMValueRef prof_call(CgFn *F, LLVMValueRef hook, int fn, int k, int end
   return hook;
 }
 
+/* nnc_<fn>_workspace, and the kernel table of the step. */
+static bool step_workspace(CgCtx *cx, const CgPlan *p, const IrFunc *f, CgStep *out) {
+  char name[128];
+  CgFn F;
+  LLVMValueRef scale;
+  snprintf(name, sizeof name, "nnc_%s_workspace", f->name);
+  out->ws = begin(cx, &F, p, name, cx->t_i64, 1, 0);
+  LLVMValueRef *off = slot_offsets(&F, p, &scale);
+  LLVMBuildRet(cx->b, LLVMBuildAdd(cx->b, off[p->nslots], scratch_bytes(&F, p), ""));
+  cg_fn_seal(&F);
+  out->k = cg_kinfo(cx->arena, cx->m, p);
+  out->nk = p->nks;
+  return true;
+}
+
+/* A kernel as a device runs it (CgDevice): its number, buffers and work. */
+typedef struct CgDevLaunch {
+  int kid, nbufs;
+  int *bufs;
+  CgMono work;
+} CgDevLaunch;
+
+/* nnrt_cu_launch(kid, &args) with args an NnrtCuArgs {b[max_bufs],
+ * s[max_syms], work} in the entry block's `args` (reused by every launch:
+ * the call reads it before returning). */
+static void launch(CgFn *F, const CgDevLaunch *l, LLVMValueRef args) {
+  CgCtx *cx = F->cx;
+  LLVMBuilderRef b = cx->b;
+  for (int i = 0; i < l->nbufs; i++)
+    LLVMBuildStore(b, cg_buf_ptr(F, l->bufs[i]),
+                   LLVMBuildInBoundsGEP2(b, cx->t_i64, args, (LLVMValueRef[]){cg_i64(cx, i)}, 1, ""));
+  for (int k = 0; k < cx->m->nsyms; k++)
+    LLVMBuildStore(b, cg_sym(F, k),
+                   LLVMBuildInBoundsGEP2(b, cx->t_i64, args, (LLVMValueRef[]){cg_i64(cx, cx->dev->max_bufs + k)}, 1, ""));
+  LLVMValueRef at = cg_i64(cx, cx->dev->max_bufs + cx->dev->max_syms);
+  LLVMBuildStore(b, cg_mono_val(F, l->work), LLVMBuildInBoundsGEP2(b, cx->t_i64, args, &at, 1, ""));
+  LLVMValueRef a[2] = {cg_i32(cx, l->kid), args};
+  LLVMBuildCall2(b, cx->ft_launch, cx->f_launch, a, 2, "");
+}
+
+/* Builds kernel k's device kernel into *l (a matmul's only when it has an
+ * epilogue, a scan's never: l->kid stays -1). */
+static bool dev_kernel(CgCtx *cx, const CgPlan *p, int k, CgDevLaunch *l) {
+  const CgKernel *K = &p->ks[k];
+  l->kid = -1;
+  if (K->kind == CK_SCAN || (K->kind == CK_MATMUL && K->nmem == 1)) return true;
+  l->bufs = arena_alloc(cx->arena, sizeof(int) * (size_t)cx->dev->max_bufs);
+  return cx->dev->kernel(cx->dev->gen, p, K, k, &l->kid, l->bufs, cx->dev->max_bufs, &l->nbufs, &l->work);
+}
+
+/* The device form of a step function's body: launches in plan order. */
+static bool dev_body(CgFn *F, const CgPlan *p, int prof_fn, LLVMValueRef region) {
+  CgCtx *cx = F->cx;
+  CgDevLaunch *dl = arena_alloc(cx->arena, sizeof(CgDevLaunch) * (size_t)(p->nks + 1));
+  for (int i = 0; i < p->nks; i++)
+    if (!dev_kernel(cx, p, i, &dl[i])) return false;
+  LLVMTypeRef at = LLVMArrayType2(cx->t_i64, (uint64_t)(cx->dev->max_bufs + cx->dev->max_syms + 1));
+  LLVMValueRef args = LLVMBuildAlloca(F->pre, at, "launch_args");
+  LLVMSetAlignment(args, 16);
+  for (int i = 0; i < p->nks; i++) {
+    LLVMValueRef hook = prof_fn >= 0 ? prof_call(F, NULL, prof_fn, i, 0) : NULL;
+    if (p->ks[i].kind == CK_MATMUL) cg_emit_matmul(F, &p->ks[i], NULL, NULL);
+    if (p->ks[i].kind == CK_SCAN) cg_emit_scan(F, &p->ks[i], region);
+    else if (dl[i].kid >= 0) launch(F, &dl[i], args);
+    if (hook) prof_call(F, hook, prof_fn, i, 1);
+  }
+  return true;
+}
+
 bool cg_emit_step(CgCtx *cx, const IrFunc *f, int prof_fn, CgStep *out, int *nfused) {
   CgPlan *p = cg_plan(cx->arena, cx->m, f);
   if (p->bad_memory) {
@@ -226,6 +295,21 @@ bool cg_emit_step(CgCtx *cx, const IrFunc *f, int prof_fn, CgStep *out, int *nfu
   }
   if (nfused) *nfused = p->nfused;
   cx->fname = f->name;
+  if (cx->dev) {
+    char name[128];
+    CgFn F;
+    snprintf(name, sizeof name, "nnc_%s", f->name);
+    out->fn = begin(cx, &F, p, name, cx->t_void, 3, 1);
+    LLVMValueRef scale;
+    LLVMValueRef *off = slot_offsets(&F, p, &scale);
+    bind_all(&F, p, off, scale);
+    LLVMValueRef region = LLVMBuildInBoundsGEP2(F.pre, LLVMInt8TypeInContext(cx->llc), LLVMGetParam(F.fn, 2),
+                                                &off[p->nslots], 1, "scratch");
+    if (!dev_body(&F, p, prof_fn, region)) return false;
+    LLVMBuildRetVoid(cx->b);
+    cg_fn_seal(&F);
+    return step_workspace(cx, p, f, out);
+  }
   CgKFn *kfs = arena_alloc(cx->arena, sizeof(CgKFn) * (size_t)(p->nks + 1));
   /* run[i]: one past the last kernel of the dispatch that starts at i (the
    * parts of one group, side by side in the plan). */
@@ -299,13 +383,5 @@ bool cg_emit_step(CgCtx *cx, const IrFunc *f, int prof_fn, CgStep *out, int *nfu
   }
   LLVMBuildRetVoid(cx->b);
   cg_fn_seal(&F);
-
-  snprintf(name, sizeof name, "nnc_%s_workspace", f->name);
-  out->ws = begin(cx, &F, p, name, cx->t_i64, 1, 0);
-  off = slot_offsets(&F, p, &scale);
-  LLVMBuildRet(cx->b, LLVMBuildAdd(cx->b, off[p->nslots], scratch_bytes(&F, p), ""));
-  cg_fn_seal(&F);
-  out->k = cg_kinfo(cx->arena, cx->m, p);
-  out->nk = p->nks;
-  return true;
+  return step_workspace(cx, p, f, out);
 }

@@ -84,7 +84,8 @@ static void declare_runtime(CgCtx *cx) {
    * (nnrt_abi.h): the runtime splits it over its pool. */
   LLVMTypeRef sg[13] = {i32, i32, i64, i64, i64, f, p, i64, p, i64, f, p, i64};
   cx->ft_sgemm = LLVMFunctionType(cx->t_void, sg, 13, 0);
-  cx->f_sgemm = LLVMAddFunction(cx->mod, "nnrt_sgemm", cx->ft_sgemm);
+  /* On a device the same calls go to cuBLASLt (nnrt_cu_sgemm, _batch). */
+  cx->f_sgemm = LLVMAddFunction(cx->mod, cx->dev ? "nnrt_cu_sgemm" : "nnrt_sgemm", cx->ft_sgemm);
   /* nnrt_sgemm_ep(the same..., ep, ctx, whole_columns): ep(ctx, r0, r1,
    * c0, c1) on each block of C (a GEMM group's epilogue, k_epilogue.c). */
   LLVMTypeRef se[16] = {i32, i32, i64, i64, i64, f, p, i64, p, i64, f, p, i64, p, p, i32};
@@ -95,7 +96,17 @@ static void declare_runtime(CgCtx *cx) {
    * run side by side on the pool. */
   LLVMTypeRef sb[17] = {i32, i32, i64, i64, i64, f, p, i64, i64, p, i64, i64, f, p, i64, i64, i64};
   cx->ft_sgemm_batch = LLVMFunctionType(cx->t_void, sb, 17, 0);
-  cx->f_sgemm_batch = LLVMAddFunction(cx->mod, "nnrt_sgemm_batch", cx->ft_sgemm_batch);
+  cx->f_sgemm_batch =
+      LLVMAddFunction(cx->mod, cx->dev ? "nnrt_cu_sgemm_batch" : "nnrt_sgemm_batch", cx->ft_sgemm_batch);
+  if (cx->dev) {
+    /* void nnrt_cu_launch(int32_t kernel, const NnrtCuArgs *args) and
+     * void nnrt_cu_memcpy(void *dst, const void *src, int64_t bytes) */
+    LLVMTypeRef la[2] = {i32, p}, mc[3] = {p, p, i64};
+    cx->ft_launch = LLVMFunctionType(cx->t_void, la, 2, 0);
+    cx->f_launch = LLVMAddFunction(cx->mod, "nnrt_cu_launch", cx->ft_launch);
+    cx->ft_memcpy = LLVMFunctionType(cx->t_void, mc, 3, 0);
+    cx->f_memcpy = LLVMAddFunction(cx->mod, "nnrt_cu_memcpy", cx->ft_memcpy);
+  }
   LLVMTypeRef pf[4] = {p, p, i64, i64};
   cx->ft_pfor = LLVMFunctionType(cx->t_void, pf, 4, 0);
   cx->f_pfor = LLVMAddFunction(cx->mod, "nnrt_parallel_for", cx->ft_pfor);
@@ -118,11 +129,18 @@ static void declare_runtime(CgCtx *cx) {
 }
 
 LLVMModuleRef cg_build_module(const IrModule *m, LLVMContextRef llc, LLVMTargetMachineRef tm, const CgOptions *o) {
-  if (m->nsyms > CG_MAX_SYMS) {
-    cg_error(o->diag, "the CPU backend supports at most %d symbolic dims; %s has %d", CG_MAX_SYMS, m->name, m->nsyms);
+  return cg_build_module_dev(m, llc, tm, o, NULL);
+}
+
+LLVMModuleRef cg_build_module_dev(const IrModule *m, LLVMContextRef llc, LLVMTargetMachineRef tm, const CgOptions *o,
+                                  const CgDevice *dev) {
+  int max_syms = dev && dev->max_syms < CG_MAX_SYMS ? dev->max_syms : CG_MAX_SYMS;
+  if (m->nsyms > max_syms) {
+    cg_error(o->diag, "the %s backend supports at most %d symbolic dims; %s has %d", dev ? "CUDA" : "CPU", max_syms,
+             m->name, m->nsyms);
     return NULL;
   }
-  CgCtx cx = {.llc = llc, .m = m, .infer = o->infer};
+  CgCtx cx = {.llc = llc, .m = m, .infer = o->infer, .dev = dev};
   cx.arena = arena_new();
   cx.mod = LLVMModuleCreateWithNameInContext(m->name ? m->name : "nnc", llc);
   char *triple = LLVMGetTargetMachineTriple(tm);
