@@ -10,7 +10,7 @@
  *
  * The kernel source, compiled with g++ -DNNRT_CUDA_EMU -include emu.h,
  * exports nnrt_cuemu_kernels: {name, call} rows ended by {0, 0}
- * (codegen/cuda/gen.c writes it); a kernel number is resolved to its row by
+ * (codegen/cuda/host.c writes it); a kernel number is resolved to its row by
  * the name in nnrt_model.cuda->kernels, once. The grid is chosen as the real
  * runtime chooses it (NNRT_CUEMU_GRID_CAP lowers the cap, so tests can make
  * every stride loop go round).

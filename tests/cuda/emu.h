@@ -634,14 +634,18 @@ inline int pool_threads() {
 } // namespace nnrt_emu
 
 /* A kernel as the launcher sees it: its name and a function that calls it
- * with a pointer to its argument. The kernel source compiled with
- * -DNNRT_CUDA_EMU lists its kernels with NNRT_CUEMU_KERNEL in a table
- * `nnrt_cuemu_kernels` ended by {0, 0} (codegen/cuda/gen.c). */
+ * with a pointer to its argument. The kernel source ends, under
+ * #ifdef NNRT_CUDA_EMU, with its list of kernels (codegen/cuda/host.c):
+ *   NNRT_EMU_KERNELS_BEGIN NNRT_EMU_KERNEL(name) ... NNRT_EMU_KERNELS_END
+ * which defines the table nnrt_cuemu_kernels, ended by {0, 0}, that
+ * runtime/cuda/rt_cuemu.c looks kernels up in. */
 struct NnrtCuEmuKernel {
   const char *name;
   void (*call)(const void *args);
 };
-#define NNRT_CUEMU_KERNEL(k) {#k, [](const void *a_) { k(*(const NnrtCuArgs *)a_); }}
+#define NNRT_EMU_KERNELS_BEGIN extern "C" const NnrtCuEmuKernel nnrt_cuemu_kernels[] = {
+#define NNRT_EMU_KERNEL(k) {#k, [](const void *a_) { k(*(const NnrtCuArgs *)a_); }},
+#define NNRT_EMU_KERNELS_END {nullptr, nullptr}};
 
 /* Runs kernel `call` (named `name` in messages) over grid x block threads;
  * returns when every block finished. A kernel bug the emulation detects

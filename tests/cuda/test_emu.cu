@@ -110,6 +110,17 @@ extern "C" __global__ void __launch_bounds__(32) k_half_warp(NnrtCuArgs a) {
   ((float *)a.b[0])[threadIdx.x] = v;
 }
 
+/* The kernel list as generated source ends (codegen/cuda/host.c). */
+NNRT_EMU_KERNELS_BEGIN
+NNRT_EMU_KERNEL(k_rowsum)
+NNRT_EMU_KERNEL(k_ew)
+NNRT_EMU_KERNEL(k_shared_private)
+NNRT_EMU_KERNEL(k_atomics)
+NNRT_EMU_KERNEL(k_collectives)
+NNRT_EMU_KERNEL(k_skips_barrier)
+NNRT_EMU_KERNEL(k_half_warp)
+NNRT_EMU_KERNELS_END
+
 /* ---- the checks ---- */
 
 static int failures;
@@ -123,10 +134,14 @@ static int failures;
     }                                                                                                                \
   } while (0)
 
-static void launch(const char *name, void (*k)(NnrtCuArgs), NnrtCuArgs *a, unsigned grid, unsigned block) {
-  static void (*kern)(NnrtCuArgs);
-  kern = k;
-  nnrt_cuemu_run(name, [](const void *p) { kern(*(const NnrtCuArgs *)p); }, a, grid, block);
+/* Launches kernel `name` found in nnrt_cuemu_kernels, as rt_cuemu.c does. */
+static void launch(const char *name, NnrtCuArgs *a, unsigned grid, unsigned block) {
+  for (const NnrtCuEmuKernel *k = nnrt_cuemu_kernels; k->name; k++)
+    if (!strcmp(k->name, name)) {
+      nnrt_cuemu_run(name, k->call, a, grid, block);
+      return;
+    }
+  CHECK(0, "kernel %s is not in nnrt_cuemu_kernels", name);
 }
 
 static float frand(unsigned *s) {
@@ -143,7 +158,7 @@ static void check_rowsum(unsigned grid, long long rows, long long n) {
   a.b[1] = y;
   a.s[0] = n;
   a.work = rows;
-  launch("k_rowsum", k_rowsum, &a, grid, 256);
+  launch("k_rowsum", &a, grid, 256);
   for (long long r = 0; r < rows; r++) {
     double ref = 0;
     for (long long i = 0; i < n; i++) ref += x[r * n + i];
@@ -161,7 +176,7 @@ static void check_ew(unsigned grid, long long n) {
   a.b[0] = x;
   a.b[1] = y;
   a.work = n;
-  launch("k_ew", k_ew, &a, grid, 128);
+  launch("k_ew", &a, grid, 128);
   for (long long i = 0; i < n; i++)
     if (y[i] != expf(x[i]) * 2.0f + 1.0f) {
       CHECK(0, "ew grid %u element %lld: %g", grid, i, y[i]);
@@ -175,7 +190,7 @@ static void check_shared_private(void) {
   int bad = 0;
   NnrtCuArgs a = {};
   a.b[0] = &bad;
-  launch("k_shared_private", k_shared_private, &a, 97, 64);
+  launch("k_shared_private", &a, 97, 64);
   CHECK(bad == 0, "shared memory leaked between blocks: %d threads read another block's value", bad);
 }
 
@@ -196,7 +211,7 @@ static void check_atomics(void) {
   a.b[3] = &casc;
   a.b[4] = x;
   a.work = n;
-  launch("k_atomics", k_atomics, &a, 64, 256);
+  launch("k_atomics", &a, 64, 256);
   for (int j = 0; j < 8; j++) CHECK(hist[j] == (float)ref[j], "atomicAdd float bin %d: %g vs %g", j, hist[j], ref[j]);
   CHECK(count == n, "atomicAdd int: %d vs %lld", count, n);
   CHECK(mx == 1000, "atomicMax: %d", mx);
@@ -208,7 +223,7 @@ static void check_collectives(void) {
   int out[3 * 4 * 64];
   NnrtCuArgs a = {};
   a.b[0] = out;
-  launch("k_collectives", k_collectives, &a, 4, 64);
+  launch("k_collectives", &a, 4, 64);
   for (unsigned t = 0; t < 4 * 64; t++) {
     unsigned lane = t % 32, base = t - lane;
     CHECK(out[t * 3] == (int)((base + 5) * 3 + 1), "__shfl_sync thread %u: %d", t, out[t * 3]);
@@ -219,7 +234,7 @@ static void check_collectives(void) {
 
 /* A buggy kernel must stop the process with "cuemu: kernel <name>" and exit
  * status 70, not hang or pass. */
-static void check_detects(const char *name, void (*k)(NnrtCuArgs), unsigned block, const char *what) {
+static void check_detects(const char *name, unsigned block, const char *what) {
   fflush(stdout);
   fflush(stderr);
   pid_t pid = fork();
@@ -227,7 +242,7 @@ static void check_detects(const char *name, void (*k)(NnrtCuArgs), unsigned bloc
     static int buf[1024];
     NnrtCuArgs a = {};
     a.b[0] = buf;
-    launch(name, k, &a, 2, block);
+    launch(name, &a, 2, block);
     _exit(0);
   }
   int st = 0;
@@ -245,8 +260,8 @@ int main(void) {
   check_shared_private();
   check_atomics();
   check_collectives();
-  check_detects("k_skips_barrier", k_skips_barrier, 64, "a thread leaves before __syncthreads");
-  check_detects("k_half_warp", k_half_warp, 32, "half a warp shuffles");
+  check_detects("k_skips_barrier", 64, "a thread leaves before __syncthreads");
+  check_detects("k_half_warp", 32, "half a warp shuffles");
   if (failures) {
     fprintf(stderr, "%d check(s) failed\n", failures);
     return 1;
