@@ -1,7 +1,7 @@
 #!/bin/sh
 # A model's emulated CUDA kernels against its CPU build (cuda_compare).
-# usage: compare.sh NNC BUILD_DIR SOURCE_DIR MODEL.nn [nnc build flags --] [cuda_compare options]
-# Builds MODEL twice with the same flags: the CPU object (--emit=obj) as a
+# usage: compare.sh NNC BUILD_DIR SOURCE_DIR MODEL.nn [cuda_compare options]
+# Builds MODEL twice with the same nnc flags (CUEMU_NNC_FLAGS, e.g. --no-fuse): the CPU object (--emit=obj) as a
 # shared object, and the CUDA host object (--target=cuda --emit=obj) with
 # its kernel source (--emit=cuda) compiled for the host through emu.h
 # (-DNNRT_CUDA_EMU: the kernel table) and libnnrt_cuemu.a as another; then
@@ -12,14 +12,7 @@
 set -e
 nnc=$1 build=$2 src=$3 model=$4
 shift 4
-flags=
-if [ "$#" -gt 0 ] && [ "$1" != "${1#-}" ]; then
-  for a in "$@"; do
-    shift
-    [ "$a" = -- ] && break
-    flags="$flags $a"
-  done
-fi
+flags=${CUEMU_NNC_FLAGS:-}
 cxx=${CXX:-g++}
 if ! command -v "$cxx" >/dev/null 2>&1; then
   echo "skipped: no C++ compiler ($cxx) for the CUDA emulation"
@@ -43,3 +36,10 @@ cc -shared -o "$tmp/cpu.so" "$tmp/cpu.o"
   -o "$tmp/kernels.o" || { echo "FAIL: $name's kernel source does not compile for the emulation"; exit 1; }
 "$cxx" -shared -o "$tmp/cuda.so" "$tmp/cuda.o" "$tmp/kernels.o" "$build/libnnrt_cuemu.a" -lpthread
 "$build/cuda_compare" "$@" "$tmp/cpu.so" "$tmp/cuda.so"
+# Again with grids of at most 3 blocks, so every grid- and block-stride loop
+# goes round (the real runtime's grids cover small tensors in one pass).
+echo "--- grids capped at 3 blocks"
+status=0
+NNRT_CUEMU_GRID_CAP=3 "$build/cuda_compare" "$@" "$tmp/cpu.so" "$tmp/cuda.so" >"$tmp/capped.txt" || status=$?
+grep -v '^ok ' "$tmp/capped.txt" || true
+exit $status
