@@ -200,6 +200,118 @@ static const Input *input_for(Input *ins, int *nin, const NnrtTensor *t, const O
   return in;
 }
 
+/* ---- the first kernel that differs ----
+ *
+ * Both builds' step functions call nnrt_prof_hook(fn, k, 1) after planned
+ * kernel k (nnrt_abi.h), and both lay out the workspace by the same memory
+ * plan. While the CPU side runs, the hook snapshots the memory the function
+ * sees (globals, outputs, workspace) after every kernel; while the CUDA side
+ * runs the same call, it compares the same memory after the same kernel
+ * with that snapshot and remembers the first kernel after which a 4-byte
+ * element differs by more than 1e-3 relative (a wrong result, not
+ * rounding). The emulated device memory is host memory, so the hook reads
+ * it in place. */
+enum { TRACE_MAX_BYTES = 256 << 20 }; /* all snapshots of one call */
+
+typedef struct Region {
+  const void *p;
+  size_t n;
+} Region;
+
+static struct {
+  Region *r;
+  int nr;
+  size_t bytes;   /* of one snapshot: the regions' sizes */
+  char **snap;    /* nsnap + 1 slots (trace_hook), or NULL */
+  int nsnap;
+  bool recording; /* CPU side: record; CUDA side: compare */
+  bool off;       /* too big to snapshot */
+  int first_bad;  /* kernel, -1: none, -2: differed before the first */
+  int64_t bad_at; /* its element (4-byte units into the snapshot) */
+} tr;
+
+static bool differs(uint32_t x, uint32_t y, double scale) {
+  if (x == y) return false;
+  float a, b;
+  memcpy(&a, &x, 4);
+  memcpy(&b, &y, 4);
+  if (!isfinite(a) || !isfinite(b)) return true;
+  return fabs((double)a - b) > 1e-3 * fmax(fabs(a), fabs(b)) + 1e-4 * scale;
+}
+
+/* Snapshot slot 0 is the memory before kernel 0, slot k + 1 after kernel k. */
+static void trace_hook(int32_t fn, int32_t k, int32_t end) {
+  (void)fn;
+  if (tr.off || k < 0 || k >= tr.nsnap || (!end && k != 0)) return;
+  int slot = end ? k + 1 : 0;
+  if (tr.recording) {
+    if (!tr.snap[slot] && !(tr.snap[slot] = malloc(tr.bytes ? tr.bytes : 1))) die("out of memory%s%s", "", "");
+    size_t at = 0;
+    for (int i = 0; i < tr.nr; i++) memcpy(tr.snap[slot] + at, tr.r[i].p, tr.r[i].n), at += tr.r[i].n;
+    return;
+  }
+  if (tr.first_bad != -1 || !tr.snap[slot]) return;
+  size_t at = 0;
+  for (int i = 0; i < tr.nr && tr.first_bad == -1; i++) {
+    const char *ref = tr.snap[slot] + at;
+    size_t n4 = tr.r[i].n / 4;
+    double scale = 0;
+    for (size_t j = 0; j < n4; j++) {
+      float v;
+      memcpy(&v, ref + 4 * j, 4);
+      if (isfinite(v) && fabs(v) > scale) scale = fabs(v);
+    }
+    for (size_t j = 0; j < n4; j++) {
+      uint32_t x, y;
+      memcpy(&x, ref + 4 * j, 4);
+      memcpy(&y, (const char *)tr.r[i].p + 4 * j, 4);
+      if (differs(x, y, scale)) {
+        tr.first_bad = slot - 1; /* -2 (below): the call started from memory that differs */
+        if (slot == 0) tr.first_bad = -2;
+        tr.bad_at = (int64_t)((at + 4 * j) / 4);
+        break;
+      }
+    }
+    at += tr.r[i].n;
+  }
+}
+
+/* Points side s's nnrt_prof_hook at the tracer (or NULL) and sets the
+ * regions of the coming call. */
+static void trace_arm(Side *s, const NnrtFunc *f, void **args, int nargs, void *ws, size_t wsb, const Opts *o,
+                      bool recording) {
+  NnrtProfHook *hook = dlsym(s->dl, "nnrt_prof_hook");
+  if (!hook) return;
+  *hook = trace_hook;
+  int ng = s->m->n_globals;
+  tr.nr = 0;
+  tr.r = realloc(tr.r, sizeof *tr.r * (size_t)(nargs + 1));
+  tr.bytes = 0;
+  for (int i = 0; i < nargs; i++) {
+    if (i >= ng && i < ng + f->n_inputs) continue; /* inputs are read only */
+    size_t n = i < ng ? (size_t)rt_tensor_numel(&s->m->globals[i]) * rt_dtype_size(s->m->globals[i].dtype)
+                      : bytes_of(&f->outputs[i - ng - f->n_inputs], o->syms);
+    tr.r[tr.nr++] = (Region){args[i], n};
+    tr.bytes += n;
+  }
+  tr.r[tr.nr++] = (Region){ws, wsb};
+  tr.bytes += wsb;
+  tr.recording = recording;
+  if (recording) {
+    for (int k = 0; tr.snap && k <= tr.nsnap; k++) free(tr.snap[k]);
+    free(tr.snap);
+    tr.nsnap = f->n_kernels;
+    tr.snap = calloc((size_t)tr.nsnap + 1, sizeof *tr.snap);
+    tr.off = (double)tr.bytes * (tr.nsnap + 1) > TRACE_MAX_BYTES;
+  }
+  tr.first_bad = -1;
+}
+
+static void trace_disarm(Side *s) {
+  NnrtProfHook *hook = dlsym(s->dl, "nnrt_prof_hook");
+  if (hook) *hook = NULL;
+}
+
 /* Runs f on one side: globals as they are, the inputs, fresh outputs and
  * workspace; returns the outputs' host copies. */
 static void **run_side(Side *s, const NnrtFunc *f, int fn_id, Input *ins, int *nin, const Opts *o, int64_t step) {
@@ -214,12 +326,14 @@ static void **run_side(Side *s, const NnrtFunc *f, int fn_id, Input *ins, int *n
   for (int i = 0; i < f->n_outputs; i++) args[ng + f->n_inputs + i] = to_side(s, NULL, bytes_of(&f->outputs[i], o->syms));
   int64_t wsb = f->workspace_size(o->syms);
   void *ws = to_side(s, NULL, (size_t)wsb);
+  trace_arm(s, f, args, nargs, ws, (size_t)wsb, o, !s->dev);
   if (s->dev) {
     RtError e = {0};
     if (s->dev->run(f, fn_id, args, o->syms, ws, step, &e)) die("%s: %s", s->path, e.msg);
   } else {
     f->fn(args, o->syms, ws);
   }
+  trace_disarm(s);
   for (int i = 0; i < f->n_outputs; i++) {
     size_t n = bytes_of(&f->outputs[i], o->syms);
     outs[i] = xalloc(n);
@@ -238,6 +352,16 @@ static void run_both(Side *cpu, Side *cu, const NnrtFunc *fc, const NnrtFunc *fu
     die("%s: the two builds' %s differ in signature", label, "");
   void **a = run_side(cpu, fc, fn_id, ins, nin, o, step);
   void **b = run_side(cu, fu, fn_id, ins, nin, o, step);
+  if (tr.first_bad >= 0) {
+    const NnrtKernel *k = &fc->kernels[tr.first_bad];
+    printf("note %s: the first kernel after which the memory differs (> 1e-3 relative) is nnc_%s_%s (%s), at "
+           "4-byte element %lld of [globals, outputs, workspace]\n",
+           label, fc->name, k->name, k->ops, (long long)tr.bad_at);
+  } else if (tr.first_bad == -2) {
+    printf("note %s: not located: the call started from globals that already differ\n", label);
+  } else if (tr.off) {
+    printf("note %s: too big to locate kernels\n", label);
+  }
   char what[256];
   for (int i = 0; i < fc->n_outputs; i++) {
     snprintf(what, sizeof what, "%s output %s", label, fc->outputs[i].name);
