@@ -188,6 +188,22 @@ static int64_t train_ws(const int64_t *syms) {
   return ALIGN64(syms[0] * 4) + ALIGN64(syms[0] * OUT * 4) + ALIGN64(IN * OUT * 4) + ALIGN64(OUT * 4);
 }
 
+#ifdef FAKE_CUDA
+/* Built as a CUDA binary's model (NnrtModel.cuda set), for the session's
+ * device mirror: with tests/runtime/device_double.c the step functions above
+ * run on the double's "device" memory; linked with libnnrt_cuda.a, the real
+ * runtime opens the GPU (and, without one, must say so). The kernel and the
+ * image are never launched or loaded by those tests. */
+static const NnrtCuKernel fake_kernels[] = {{"nnc_train_step_k0_ew", 256, 0}};
+static const char fake_ptx[] = "// no code: tests never load it\n";
+static const NnrtCuImage fake_images[] = {{90, 1, fake_ptx, sizeof fake_ptx - 1}};
+static const NnrtCuda fake_cuda = {1, fake_kernels, 1, fake_images, 0};
+#ifdef FAKE_CUDA_REAL
+/* What a generated step function calls, so the linker takes rt_cuda.o. */
+__attribute__((used)) void (*const fake_cuda_launch)(int32_t, const NnrtCuArgs *) = nnrt_cu_launch;
+#endif
+#endif
+
 const NnrtModel nnrt_model = {
     .abi_version = NNRT_ABI_VERSION,
     .name = "fake_softmax",
@@ -208,4 +224,7 @@ const NnrtModel nnrt_model = {
     .epochs = 2,
     .dataset = "fashion_mnist",
     .seed = 42,
+#ifdef FAKE_CUDA
+    .cuda = &fake_cuda,
+#endif
 };
