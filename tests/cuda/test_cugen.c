@@ -87,7 +87,8 @@ static bool nvrtc_check(const char *src, const char *arch, const char *name) {
 /* ---- the generators ---- */
 
 static bool mine(const CgKernel *k) {
-  return k->kind == CK_EW || (k->kind == CK_MATMUL && k->nmem > 1);
+  return k->kind == CK_EW || k->kind == CK_ONEHOT || k->kind == CK_RANGE || k->kind == CK_GATHER ||
+         (k->kind == CK_MATMUL && k->nmem > 1);
 }
 
 static int counts[CK_QGEMM + 2];
@@ -98,6 +99,9 @@ static bool gen_kernel(CuGen *g, const CgPlan *p, const CgKernel *k, int i) {
   switch (k->kind) {
   case CK_EW: ok = cu_kernel_ew(g, p, k, i, &l); break;
   case CK_MATMUL: ok = cu_kernel_epilogue(g, p, k, i, &l); break;
+  case CK_ONEHOT: ok = cu_kernel_onehot(g, p, k, i, &l); break;
+  case CK_RANGE: ok = cu_kernel_range(g, p, k, i, &l); break;
+  case CK_GATHER: ok = cu_kernel_gather(g, p, k, i, &l); break;
   default: return true;
   }
   counts[k->kind]++;
