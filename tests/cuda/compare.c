@@ -5,7 +5,7 @@
  * CPU.so is a model's CPU object (nnc build --emit=obj) as a shared object;
  * CUDA.so the same model's CUDA host object (--target=cuda --emit=obj), its
  * kernel source compiled for the host with tests/cuda/emu.h, and
- * libnnrt_cuemu.a (build_emu.sh makes both). This program dlopens the two,
+ * libnnrt_cuemu.a (compare.sh makes both). This program dlopens the two,
  * gives them the same globals (the model's initialisers, one seed) and the
  * same random inputs, and runs forward, eval_step and then --steps
  * train_steps on each (globals carry over, each side its own copy; the CUDA
@@ -345,6 +345,9 @@ static void **run_side(Side *s, const NnrtFunc *f, int fn_id, Input *ins, int *n
   return outs;
 }
 
+/* What the tracer found in the last call, printed when it had a mismatch. */
+static char located[512];
+
 static void run_both(Side *cpu, Side *cu, const NnrtFunc *fc, const NnrtFunc *fu, int fn_id, const char *label,
                      Input *ins, int *nin, const Opts *o, int64_t step) {
   if (!fc->name && !fu->name) return;
@@ -352,15 +355,18 @@ static void run_both(Side *cpu, Side *cu, const NnrtFunc *fc, const NnrtFunc *fu
     die("%s: the two builds' %s differ in signature", label, "");
   void **a = run_side(cpu, fc, fn_id, ins, nin, o, step);
   void **b = run_side(cu, fu, fn_id, ins, nin, o, step);
+  located[0] = 0;
   if (tr.first_bad >= 0) {
     const NnrtKernel *k = &fc->kernels[tr.first_bad];
-    printf("note %s: the first kernel after which the memory differs (> 1e-3 relative) is nnc_%s_%s (%s), at "
-           "4-byte element %lld of [globals, outputs, workspace]\n",
-           label, fc->name, k->name, k->ops, (long long)tr.bad_at);
+    snprintf(located, sizeof located,
+             "note %s: the first kernel after which the memory differs (> 1e-3 relative) is nnc_%s_%s (%s), at "
+             "4-byte element %lld of [globals, outputs, workspace]\n",
+             label, fc->name, k->name, k->ops, (long long)tr.bad_at);
   } else if (tr.first_bad == -2) {
-    printf("note %s: not located: the call started from globals that already differ\n", label);
+    snprintf(located, sizeof located, "note %s: not located: the call started from globals that already differ\n",
+             label);
   } else if (tr.off) {
-    printf("note %s: too big to locate kernels\n", label);
+    snprintf(located, sizeof located, "note %s: too big to locate kernels\n", label);
   }
   char what[256];
   for (int i = 0; i < fc->n_outputs; i++) {
@@ -444,15 +450,23 @@ int main(int argc, char **argv) {
 
   Input ins[64];
   int nin = 0;
+  int before = failures;
   run_both(&cpu, &cu, &m->forward, &cu.m->forward, NNRT_FN_FORWARD, "forward", ins, &nin, &o, -1);
+  if (failures > before) fputs(located, stdout);
+  before = failures;
   run_both(&cpu, &cu, &m->eval_step, &cu.m->eval_step, NNRT_FN_EVAL, "eval_step", ins, &nin, &o, -1);
+  if (failures > before) fputs(located, stdout);
   for (int step = 0; step < o.steps && m->train_step.name; step++) {
     char label[64];
     snprintf(label, sizeof label, "train_step[%d]", step);
+    before = failures;
     run_both(&cpu, &cu, &m->train_step, &cu.m->train_step, NNRT_FN_TRAIN, label, ins, &nin, &o, step);
     compare_globals(&cpu, &cu, label, &o);
+    if (failures > before) fputs(located, stdout);
   }
+  before = failures;
   if (m->train_step.name) run_both(&cpu, &cu, &m->eval_step, &cu.m->eval_step, NNRT_FN_EVAL, "eval_step (trained)", ins, &nin, &o, -1);
+  if (failures > before) fputs(located, stdout);
   if (cu.dev) cu.dev->close();
   printf("%s: %d of %d tensors match (tol %g)\n", m->name, checks - failures, checks, o.tol);
   return failures ? 1 : 0;

@@ -35,11 +35,19 @@ cc -shared -o "$tmp/cpu.so" "$tmp/cpu.o"
 "$cxx" -std=c++17 -O1 -fPIC -w -DNNRT_CUDA_EMU -include "$src/tests/cuda/emu.h" -x c++ -c "$tmp/$name.cu" \
   -o "$tmp/kernels.o" || { echo "FAIL: $name's kernel source does not compile for the emulation"; exit 1; }
 "$cxx" -shared -o "$tmp/cuda.so" "$tmp/cuda.o" "$tmp/kernels.o" "$build/libnnrt_cuemu.a" -lpthread
-"$build/cuda_compare" "$@" "$tmp/cpu.so" "$tmp/cuda.so"
+status=0
+"$build/cuda_compare" "$@" "$tmp/cpu.so" "$tmp/cuda.so" || status=$?
 # Again with grids of at most 3 blocks, so every grid- and block-stride loop
 # goes round (the real runtime's grids cover small tensors in one pass).
 echo "--- grids capped at 3 blocks"
-status=0
 NNRT_CUEMU_GRID_CAP=3 "$build/cuda_compare" "$@" "$tmp/cpu.so" "$tmp/cuda.so" >"$tmp/capped.txt" || status=$?
 grep -v '^ok ' "$tmp/capped.txt" || true
+# CUEMU_TRAIN: options of a third comparison appended to the others, e.g.
+# real training steps ("--lr 1e-3 --tol 1e-3") after gradients at --lr 0.
+if [ -n "$CUEMU_TRAIN" ]; then
+  echo "--- with $CUEMU_TRAIN"
+  # shellcheck disable=SC2086
+  "$build/cuda_compare" "$@" $CUEMU_TRAIN "$tmp/cpu.so" "$tmp/cuda.so" >"$tmp/train.txt" || status=$?
+  grep -v '^ok ' "$tmp/train.txt" || true
+fi
 exit $status
