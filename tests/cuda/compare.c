@@ -23,8 +23,10 @@
  * Options: --steps N (default 3), --tol T (default 1e-5), --sym NAME=V
  * (default 3 for every symbolic dim), --int-max K (integer inputs are drawn
  * from [0, K); default 2: valid class labels and token ids for any model),
- * --seed S, --lr X (train_step's learning rate, default 1e-3). */
+ * --seed S, --lr X (train_step's learning rate, default 1e-3), --skip GLOB
+ * (globals whose names match are not compared; repeatable). */
 #include <dlfcn.h>
+#include <fnmatch.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -58,6 +60,8 @@ typedef struct Opts {
   uint64_t seed;
   double lr;
   int64_t syms[NNRT_MAX_SYMS];
+  const char *skip[8]; /* --skip: globals not compared (fnmatch patterns) */
+  int nskip;
 } Opts;
 
 static int failures, checks;
@@ -383,6 +387,12 @@ static void compare_globals(Side *cpu, Side *cu, const char *label, const Opts *
   char what[256];
   for (int i = 0; i < cpu->m->n_globals; i++) {
     const NnrtTensor *t = &cpu->m->globals[i];
+    bool skip = false;
+    for (int k = 0; k < o->nskip; k++) skip |= fnmatch(o->skip[k], t->name, 0) == 0;
+    if (skip) {
+      printf("skip %s global %s\n", label, t->name);
+      continue;
+    }
     size_t n = (size_t)cpu->g.numel[i] * rt_dtype_size(t->dtype);
     void *b = xalloc(n);
     from_side(cu, b, cu->dglob[i], n);
@@ -406,6 +416,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--int-max") && i + 1 < argc) o.int_max = atoi(argv[++i]);
     else if (!strcmp(a, "--seed") && i + 1 < argc) o.seed = strtoull(argv[++i], NULL, 10);
     else if (!strcmp(a, "--lr") && i + 1 < argc) o.lr = atof(argv[++i]);
+    else if (!strcmp(a, "--skip") && i + 1 < argc && o.nskip < 8) o.skip[o.nskip++] = argv[++i];
     else if (!strcmp(a, "--sym") && i + 1 < argc && nsym < NNRT_MAX_SYMS) {
       char *eq = strchr(argv[++i], '=');
       if (!eq) die("--sym wants NAME=VALUE, not '%s'%s", argv[i], "");
@@ -413,7 +424,7 @@ int main(int argc, char **argv) {
       sym_names[nsym] = argv[i];
       sym_vals[nsym++] = atoll(eq + 1);
     } else if (a[0] != '-' && np < 2) paths[np++] = a;
-    else die("usage: cuda_compare [--steps N] [--tol T] [--sym NAME=V] [--int-max K] [--seed S] [--lr X] "
+    else die("usage: cuda_compare [--steps N] [--tol T] [--sym NAME=V] [--int-max K] [--seed S] [--lr X] [--skip GLOB] "
              "CPU.so CUDA.so (at '%s')%s", a, "");
   }
   if (np != 2) die("usage: cuda_compare [options] CPU.so CUDA.so%s%s", "", "");
