@@ -68,13 +68,19 @@ int rt_path_join(char *buf, size_t size, const char *dir, const char *name);
 int rt_file_exists(const char *path);
 /* Writes the chunks, in order, to `path` atomically: a temp file beside it,
  * fsync, rename, fsync of the directory, so a reader (or a crash) sees the
- * old file or the new one, never a mix (rt_util.c; checkpoints, vocabularies). */
+ * old file or the new one, never a mix (rt_util.c; checkpoints, vocabularies).
+ * It first removes the temp files of `path` a killed writer left
+ * (rt_clean_temps). A failure (a full disk, the file size limit: SIGXFSZ is
+ * ignored so that it is an error) names `path` and leaves it as it was. */
 typedef struct RtChunk {
   const void *data;
   size_t n;
 } RtChunk;
 int rt_write_atomic_chunks(const char *path, const RtChunk *chunks, int nchunks, RtError *e);
 int rt_write_atomic(const char *path, const void *data, size_t n, RtError *e);
+/* Removes `path`.tmp.XXXXXX files (rt_write_atomic's temp names); returns
+ * how many. */
+int rt_clean_temps(const char *path);
 int rt_dir_exists(const char *path);
 
 /*
