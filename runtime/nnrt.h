@@ -528,14 +528,6 @@ void rt_session_globals_changed(RtSession *s);
 /* --device N: the CUDA device a CUDA binary's sessions open (rt_main.c; 0
  * unless given). */
 void rt_device_select(int ordinal);
-/* rt_mirror.c, for rt_session.c: opens the device for s (a CUDA binary),
- * allocates a buffer where f's arguments live (pinned host or device
- * memory), and runs f on the device with the batch staged in s->x, s->y. */
-int rt_mirror_open(RtSession *s, RtError *e);
-void rt_mirror_close(RtSession *s);
-int rt_mirror_alloc(RtSession *s, size_t x_bytes, size_t y_bytes, size_t out_bytes, RtError *e);
-int rt_mirror_ws(RtSession *s, int64_t need, RtError *e);
-int rt_mirror_run(RtSession *s, const NnrtFunc *f, int64_t bs, int scored, RtError *e);
 /* Runs f on samples idx[0..bs) of d (forward: labels unused, but for an
  * inference binary's forward given labels in d: scored, loss NaN); adds loss and
  * accuracy to m, and true x predicted counts to confusion (classes^2;

@@ -96,7 +96,7 @@ static int fn_id(const RtSession *s, const NnrtFunc *f) {
   return f == &s->m->train_step ? NNRT_FN_TRAIN : f == &s->m->eval_step ? NNRT_FN_EVAL : NNRT_FN_FORWARD;
 }
 
-int rt_mirror_run(RtSession *s, const NnrtFunc *f, int64_t bs, int scored, RtError *e) {
+int rt_mirror_run(RtSession *s, const NnrtFunc *f, int64_t bs, RtError *e) {
   const RtDevice *dev = s->dev;
   int id = fn_id(s, f);
   if (s->globals_newer == RT_HOST_NEWER) {
@@ -104,7 +104,9 @@ int rt_mirror_run(RtSession *s, const NnrtFunc *f, int64_t bs, int scored, RtErr
     s->globals_newer = RT_SYNCED;
   }
   size_t xb = (size_t)(bs * s->x_per) * rt_dtype_size(s->x_t->dtype);
-  size_t yb = scored ? (size_t)(bs * s->y_per) * rt_dtype_size(s->y_t->dtype) : 0;
+  /* Labels go up for the functions that take them (an inference binary's
+   * eval scores forward's output against its labels on the host). */
+  size_t yb = id != NNRT_FN_FORWARD ? (size_t)(bs * s->y_per) * rt_dtype_size(s->y_t->dtype) : 0;
   size_t ob = (size_t)(bs * s->out_per) * rt_dtype_size(s->out_t->dtype);
   char *scalars = s->d_scalars;
   if (dev->upload(s->d_x, s->x, xb, e) || (yb && dev->upload(s->d_y, s->y, yb, e)) ||

@@ -8,6 +8,7 @@
  * dim named "B" if there is one, else sym 0, and must be the first dim of
  * those tensors so a batch is a contiguous run of samples. */
 #include "nnrt.h"
+#include "rt_device.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -360,7 +361,7 @@ int rt_run_batch(RtSession *s, const NnrtFunc *f, const RtDataset *d, const int3
   if (ensure_ws(s, ws_need(s, f), e)) return -1;
   g_batch.d = d, g_batch.idx = idx, g_batch.bs = bs, g_batch.x_per = s->x_per;
   if (s->dev) { /* a CUDA binary: the batch goes up, the loss and output come down */
-    int rc = rt_mirror_run(s, f, bs, scored, e);
+    int rc = rt_mirror_run(s, f, bs, e);
     g_batch.d = NULL;
     if (rc) return -1;
   } else {

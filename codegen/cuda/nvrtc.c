@@ -8,10 +8,11 @@
  * and on the loader's path (LD_LIBRARY_PATH, ldconfig). The functions are
  * declared here, not taken from <nvrtc.h>, for the same reason.
  *
- * One NVRTC program per arch, compiled with -arch=sm_XX: its cubin is that
- * arch's image and, for the newest arch, its PTX (.target sm_XX, which the
- * driver JIT-compiles for any newer GPU) is the forward-compatible fallback.
- * The PTX comes out of the same compile, so the fallback costs nothing.
+ * One NVRTC program per arch, compiled with -arch=sm_XX (each on a thread
+ * of its own): its cubin is that arch's image and, for the newest arch, its
+ * PTX (.target sm_XX, which the driver JIT-compiles for any newer GPU) is
+ * the forward-compatible fallback. The PTX comes out of the same compile,
+ * so the fallback costs nothing.
  * With a report stream, --ptxas-options=-v makes ptxas log each kernel's
  * registers, barriers, shared memory, stack and spills; that log is cut into
  * one line per kernel (report_ptxas). A compile error is a bug in the
@@ -21,6 +22,7 @@
 #include "nvrtc.h"
 
 #include <dlfcn.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,17 +42,20 @@ bool cu_parse_archs(const char *list, CuArchs *out, char *err, size_t errlen) {
       sm = sm * 10 + (*q - '0');
     }
     if (!ok)
-      return snprintf(err, errlen, "--gpu-arch takes SM versions such as sm_80 or sm_80,sm_90, not '%.*s'", (int)len, p),
+      return snprintf(err, errlen, "--gpu-arch takes SM versions such as sm_80 or sm_80,sm_90, not '%.*s'", (int)len,
+                      p),
              false;
     if (sm < CU_MIN_SM)
       return snprintf(err, errlen, "--gpu-arch: sm_%d is older than CUDA 13 supports (sm_%d and newer)", sm, CU_MIN_SM),
              false;
     for (int i = 0; i < out->n; i++)
       if (out->sm[i] == sm) return snprintf(err, errlen, "--gpu-arch names sm_%d twice", sm), false;
-    if (out->n == CU_MAX_ARCHS) return snprintf(err, errlen, "--gpu-arch names more than %d archs", CU_MAX_ARCHS), false;
+    if (out->n == CU_MAX_ARCHS)
+      return snprintf(err, errlen, "--gpu-arch names more than %d archs", CU_MAX_ARCHS), false;
     /* Insertion keeps the list ascending: NnrtCuda's images are. */
     int i = out->n++;
-    for (; i > 0 && out->sm[i - 1] > sm; i--) out->sm[i] = out->sm[i - 1];
+    for (; i > 0 && out->sm[i - 1] > sm; i--)
+      out->sm[i] = out->sm[i - 1];
     out->sm[i] = sm;
     if (!p[len]) return true;
     p += len + 1;
@@ -63,19 +68,19 @@ typedef int NvResult; /* nvrtcResult; 0 is NVRTC_SUCCESS */
 typedef struct NvProgram *NvProgram;
 
 /* The NVRTC entry points nnc calls: name, return type, parameters. */
-#define NVRTC_FUNCS(X)                                                                                          \
-  X(GetErrorString, const char *, (NvResult))                                                                   \
-  X(Version, NvResult, (int *, int *))                                                                          \
-  X(GetNumSupportedArchs, NvResult, (int *))                                                                    \
-  X(GetSupportedArchs, NvResult, (int *))                                                                       \
+#define NVRTC_FUNCS(X)                                                                                                 \
+  X(GetErrorString, const char *, (NvResult))                                                                          \
+  X(Version, NvResult, (int *, int *))                                                                                 \
+  X(GetNumSupportedArchs, NvResult, (int *))                                                                           \
+  X(GetSupportedArchs, NvResult, (int *))                                                                              \
   X(CreateProgram, NvResult, (NvProgram *, const char *, const char *, int, const char *const *, const char *const *)) \
-  X(DestroyProgram, NvResult, (NvProgram *))                                                                    \
-  X(CompileProgram, NvResult, (NvProgram, int, const char *const *))                                            \
-  X(GetPTXSize, NvResult, (NvProgram, size_t *))                                                                \
-  X(GetPTX, NvResult, (NvProgram, char *))                                                                      \
-  X(GetCUBINSize, NvResult, (NvProgram, size_t *))                                                              \
-  X(GetCUBIN, NvResult, (NvProgram, char *))                                                                    \
-  X(GetProgramLogSize, NvResult, (NvProgram, size_t *))                                                         \
+  X(DestroyProgram, NvResult, (NvProgram *))                                                                           \
+  X(CompileProgram, NvResult, (NvProgram, int, const char *const *))                                                   \
+  X(GetPTXSize, NvResult, (NvProgram, size_t *))                                                                       \
+  X(GetPTX, NvResult, (NvProgram, char *))                                                                             \
+  X(GetCUBINSize, NvResult, (NvProgram, size_t *))                                                                     \
+  X(GetCUBIN, NvResult, (NvProgram, char *))                                                                           \
+  X(GetProgramLogSize, NvResult, (NvProgram, size_t *))                                                                \
   X(GetProgramLog, NvResult, (NvProgram, char *))
 
 typedef struct Nvrtc {
@@ -98,15 +103,15 @@ static bool try_open(Nvrtc *nv, const char *path, char *why, size_t whylen) {
   Nvrtc t = {.lib = lib};
   /* ISO C has no object-to-function pointer conversion; POSIX guarantees
    * dlsym's result has the function's representation, so copy its bytes. */
-#define LOAD(name, ret, params)                                                           \
-  {                                                                                       \
-    void *sym = dlsym(lib, "nvrtc" #name);                                                \
-    if (!sym) {                                                                           \
-      snprintf(why, whylen, "%s has no nvrtc%s: not NVRTC, or too old", path, #name);     \
-      dlclose(lib);                                                                       \
-      return false;                                                                       \
-    }                                                                                     \
-    memcpy(&t.name, &sym, sizeof t.name);                                                 \
+#define LOAD(name, ret, params)                                                                                        \
+  {                                                                                                                    \
+    void *sym = dlsym(lib, "nvrtc" #name);                                                                             \
+    if (!sym) {                                                                                                        \
+      snprintf(why, whylen, "%s has no nvrtc%s: not NVRTC, or too old", path, #name);                                  \
+      dlclose(lib);                                                                                                    \
+      return false;                                                                                                    \
+    }                                                                                                                  \
+    memcpy(&t.name, &sym, sizeof t.name);                                                                              \
   }
   NVRTC_FUNCS(LOAD)
 #undef LOAD
@@ -139,8 +144,10 @@ static const Nvrtc *nvrtc(Diag *d) {
       const char *dirs[] = {home && *home ? home : NULL, "/usr/local/cuda", ""};
       for (int di = 0; di < 3 && !nv.lib; di++)
         for (int ni = 0; ni < 2 && !nv.lib && dirs[di]; ni++) {
-          if (*dirs[di]) snprintf(path, sizeof path, "%s/lib64/%s", dirs[di], names[ni]);
-          else snprintf(path, sizeof path, "%s", names[ni]);
+          if (*dirs[di])
+            snprintf(path, sizeof path, "%s/lib64/%s", dirs[di], names[ni]);
+          else
+            snprintf(path, sizeof path, "%s", names[ni]);
           char e[600];
           /* The first reason is the telling one (usually: no such file). */
           if (!try_open(&nv, path, e, sizeof e) && !why[0]) snprintf(why, sizeof why, "%s", e);
@@ -150,8 +157,8 @@ static const Nvrtc *nvrtc(Diag *d) {
   if (nv.lib) return &nv;
   const char *forced = getenv("NNC_NVRTC");
   if (forced && *forced)
-    diag_fatal(d, "--target=cuda needs NVRTC, the CUDA toolkit's runtime compiler: cannot load NNC_NVRTC='%s': %s", forced,
-               why);
+    diag_fatal(d, "--target=cuda needs NVRTC, the CUDA toolkit's runtime compiler: cannot load NNC_NVRTC='%s': %s",
+               forced, why);
   else
     diag_fatal(d,
                "--target=cuda needs NVRTC, the CUDA toolkit's runtime compiler, to build: no libnvrtc.so.13 or "
@@ -169,7 +176,8 @@ static bool check_archs(const Nvrtc *nv, const CuArchs *archs, Diag *d) {
   if (nv->GetSupportedArchs(sup) != 0) return true;
   for (int i = 0; i < archs->n; i++) {
     bool found = false;
-    for (int k = 0; k < n; k++) found |= sup[k] == archs->sm[i];
+    for (int k = 0; k < n; k++)
+      found |= sup[k] == archs->sm[i];
     if (found) continue;
     char list[1200];
     size_t len = 0;
@@ -201,7 +209,8 @@ static const char *kernel_at(const char *src, long line, char *name, size_t name
    * __launch_bounds__(...). */
   for (const char *open = strchr(found, '('); open; open = strchr(open + 1, '(')) {
     const char *e = open;
-    while (e > found && e[-1] == ' ') e--;
+    while (e > found && e[-1] == ' ')
+      e--;
     const char *s = e;
     while (s > found && (s[-1] == '_' || (s[-1] >= 'a' && s[-1] <= 'z') || (s[-1] >= 'A' && s[-1] <= 'Z') ||
                          (s[-1] >= '0' && s[-1] <= '9')))
@@ -239,7 +248,8 @@ static char *annotate_errors(const char *log, const char *src, const char *name)
                             k ? ")" : "");
     p += n + (eol != NULL);
   }
-  while (len && out[len - 1] == '\n') out[--len] = 0;
+  while (len && out[len - 1] == '\n')
+    out[--len] = 0;
   return out;
 }
 
@@ -278,7 +288,8 @@ static void report_ptxas(FILE *out, const char *log, const char *src, int sm) {
       snprintf(kernel, sizeof kernel, "%.*s", (int)len, s);
       frame[0] = 0;
     } else if ((s = strstr(p, "bytes stack frame")) && s < p + strcspn(p, "\n")) {
-      while (*p == ' ' || *p == '.' || (*p >= 'a' && *p <= 'z')) p++; /* "ptxas         .     " */
+      while (*p == ' ' || *p == '.' || (*p >= 'a' && *p <= 'z'))
+        p++; /* "ptxas         .     " */
       rest_of_line(p, frame, sizeof frame);
     } else if (!strncmp(p, "ptxas info    : Used ", 21) && kernel[0]) {
       if (n == cap) {
@@ -298,7 +309,8 @@ static void report_ptxas(FILE *out, const char *log, const char *src, int sm) {
     p += *p == '\n';
   }
   qsort(lines, n, sizeof *lines, by_source_position);
-  for (size_t i = 0; i < n; i++) fputs(lines[i].text, out);
+  for (size_t i = 0; i < n; i++)
+    fputs(lines[i].text, out);
   free(lines);
 }
 
@@ -322,58 +334,110 @@ static bool take_output(const Nvrtc *nv, NvProgram prog, bool ptx, int sm, CuIma
   return true;
 }
 
+/* One arch's compile: run on a thread of its own, so that a build for
+ * several archs takes about as long as one where there are cores to spare
+ * (NVRTC allows concurrent calls on different programs). */
+typedef struct ArchJob {
+  const Nvrtc *nv;
+  const char *src, *name;
+  int sm;
+  bool verbose, want_cubin, want_ptx;
+  /* results */
+  NvResult created, compiled;
+  char *log;
+  CuImage cubin, ptx;
+  bool have_cubin, have_ptx;
+} ArchJob;
+
+static void *compile_arch(void *arg) {
+  ArchJob *j = arg;
+  const Nvrtc *nv = j->nv;
+  char arch[32];
+  snprintf(arch, sizeof arch, "-arch=sm_%d", j->sm);
+  const char *opts[] = {arch, "--ptxas-options=-v"};
+  NvProgram prog = NULL;
+  if ((j->created = nv->CreateProgram(&prog, j->src, j->name, 0, NULL, NULL)) != 0) return NULL;
+  j->compiled = nv->CompileProgram(prog, j->verbose ? 2 : 1, opts);
+  j->log = program_log(nv, prog);
+  if (j->compiled == 0) {
+    j->have_cubin = j->want_cubin && take_output(nv, prog, false, j->sm, &j->cubin);
+    j->have_ptx = j->want_ptx && take_output(nv, prog, true, j->sm, &j->ptx);
+  }
+  nv->DestroyProgram(&prog);
+  return NULL;
+}
+
+/* The job's outcome into out (its images moved there); false after
+ * reporting its error. */
+static bool finish_arch(ArchJob *j, const char *src, const char *name, FILE *report, CuImages *out, Diag *d) {
+  const Nvrtc *nv = j->nv;
+  if (j->created != 0) {
+    diag_fatal(d, "NVRTC cannot create a program: %s", nv->GetErrorString(j->created));
+    return false;
+  }
+  if (j->compiled != 0) {
+    char *shown = j->log ? annotate_errors(j->log, src, name) : NULL;
+    diag_fatal(d, "internal error: NVRTC %d.%d rejected the generated CUDA C for sm_%d (%s):\n%s", nv->major, nv->minor,
+               j->sm, nv->GetErrorString(j->compiled),
+               shown    ? shown
+               : j->log ? j->log
+                        : "");
+    free(shown);
+    return false;
+  }
+  if (report && j->log) report_ptxas(report, j->log, src, j->sm);
+  bool ok = true;
+  if (j->want_cubin && !j->have_cubin)
+    ok = false, diag_fatal(d, "internal error: NVRTC made no cubin for sm_%d", j->sm);
+  if (j->want_ptx && !j->have_ptx) ok = false, diag_fatal(d, "internal error: NVRTC made no PTX for sm_%d", j->sm);
+  if (ok && j->have_cubin) out->img[out->n++] = j->cubin, j->have_cubin = false;
+  return ok;
+}
+
 bool cu_compile(const char *src, const char *name, const CuArchs *archs, CuCompileWhat what, FILE *report,
                 CuImages *out, Diag *d) {
   out->n = 0;
   const Nvrtc *nv = nvrtc(d);
   if (!nv || !check_archs(nv, archs, d)) return false;
-  /* The PTX is the last image: its arch's program is compiled last. */
-  int first = what == CU_COMPILE_PTX ? archs->n - 1 : 0;
-  CuImage ptx = {0};
-  for (int i = first; i < archs->n; i++) {
-    int sm = archs->sm[i];
-    char arch[32];
-    snprintf(arch, sizeof arch, "-arch=sm_%d", sm);
-    const char *opts[] = {arch, "--ptxas-options=-v"};
-    NvProgram prog = NULL;
-    NvResult r = nv->CreateProgram(&prog, src, name, 0, NULL, NULL);
-    if (r != 0) {
-      diag_fatal(d, "NVRTC cannot create a program: %s", nv->GetErrorString(r));
-      cu_images_free(out);
-      return false;
-    }
-    r = nv->CompileProgram(prog, report ? 2 : 1, opts);
-    char *log = program_log(nv, prog);
-    bool ok = r == 0;
-    if (!ok) {
-      char *shown = log ? annotate_errors(log, src, name) : NULL;
-      diag_fatal(d, "internal error: NVRTC %d.%d rejected the generated CUDA C for sm_%d (%s):\n%s", nv->major,
-                 nv->minor, sm, nv->GetErrorString(r), shown ? shown : log ? log : "");
-      free(shown);
-    } else {
-      if (report && log) report_ptxas(report, log, src, sm);
-      if (what == CU_COMPILE_ALL && !take_output(nv, prog, false, sm, &out->img[out->n++])) {
-        out->n--;
-        ok = false;
-        diag_fatal(d, "internal error: NVRTC made no cubin for sm_%d", sm);
-      }
-      if (ok && i == archs->n - 1 && !take_output(nv, prog, true, sm, &ptx)) {
-        ok = false;
-        diag_fatal(d, "internal error: NVRTC made no PTX for sm_%d", sm);
-      }
-    }
-    free(log);
-    nv->DestroyProgram(&prog);
-    if (!ok) {
-      cu_images_free(out);
-      return false;
-    }
+  /* --emit=ptx compiles only the newest arch, whose program also gives the
+   * PTX; every other arch gives its cubin. */
+  int first = what == CU_COMPILE_PTX ? archs->n - 1 : 0, njobs = archs->n - first;
+  ArchJob jobs[CU_MAX_ARCHS];
+  pthread_t threads[CU_MAX_ARCHS];
+  bool threaded[CU_MAX_ARCHS];
+  for (int k = 0; k < njobs; k++) {
+    int i = first + k;
+    jobs[k] = (ArchJob){.nv = nv,
+                        .src = src,
+                        .name = name,
+                        .sm = archs->sm[i],
+                        .verbose = report != NULL,
+                        .want_cubin = what == CU_COMPILE_ALL,
+                        .want_ptx = i == archs->n - 1};
+    /* The last job runs here; so does any a thread cannot be made for. */
+    threaded[k] = k < njobs - 1 && pthread_create(&threads[k], NULL, compile_arch, &jobs[k]) == 0;
+    if (!threaded[k] && k < njobs - 1) compile_arch(&jobs[k]);
   }
-  out->img[out->n++] = ptx;
-  return true;
+  compile_arch(&jobs[njobs - 1]);
+  for (int k = 0; k < njobs; k++)
+    if (threaded[k]) pthread_join(threads[k], NULL);
+  bool ok = true;
+  /* In ascending arch: cubins, then the PTX, and the report, in order. */
+  for (int k = 0; k < njobs && ok; k++) {
+    ok = finish_arch(&jobs[k], src, name, report, out, d);
+    if (ok && k == njobs - 1) out->img[out->n++] = jobs[k].ptx, jobs[k].have_ptx = false;
+  }
+  for (int k = 0; k < njobs; k++) {
+    free(jobs[k].log);
+    if (jobs[k].have_cubin) free((void *)jobs[k].cubin.data);
+    if (jobs[k].have_ptx) free((void *)jobs[k].ptx.data);
+  }
+  if (!ok) cu_images_free(out);
+  return ok;
 }
 
 void cu_images_free(CuImages *im) {
-  for (int i = 0; i < im->n; i++) free((void *)im->img[i].data);
+  for (int i = 0; i < im->n; i++)
+    free((void *)im->img[i].data);
   im->n = 0;
 }

@@ -11,8 +11,13 @@
  * CPU backend within f32 rounding; TF32 tensor cores (fewer mantissa bits)
  * only when the binary was built with --tf32 (NnrtCuda.tf32).
  *
- * A product's descriptors and algorithm depend only on its shape, so they
- * are made once per shape and kept (PLANS of them, the oldest replaced):
+ * cuBLASLt's heuristic assumes 256-byte aligned matrices unless told
+ * otherwise, and the runtime's buffers are 64-byte aligned slices (views
+ * and batch strides less), so each product tells it the alignment its
+ * pointers and strides have.
+ *
+ * A product's descriptors and algorithm depend only on its shape and
+ * those alignments, so they are made once per shape and kept (PLANS of them, the oldest replaced):
  * a step's products then cost one cublasLtMatmul each, and none of the
  * host-side setup happens while a CUDA Graph is being captured, since the
  * first run of a step is never captured (rt_cuda_graph.c). */
@@ -27,7 +32,15 @@ enum { PLANS = 64 };
 typedef struct Shape {
   int32_t ta, tb;
   int64_t m, n, k, lda, ldb, ldc, sa, sb, sc, count;
+  uint32_t align_a, align_b, align_c, pad; /* bytes, powers of two up to 256 */
 } Shape;
+
+/* The alignment of a matrix at p whose batch members are stride elements
+ * apart: the largest power of two up to 256 dividing both. */
+static uint32_t alignment(const void *p, int64_t stride) {
+  uint64_t bits = (uint64_t)(uintptr_t)p | (uint64_t)stride * sizeof(float) | 256;
+  return (uint32_t)(bits & (~bits + 1));
+}
 
 typedef struct Plan {
   Shape key;
@@ -125,6 +138,11 @@ static const Plan *plan_for(const Shape *s) {
   uint64_t ws = rt_cu.lt_ws_bytes;
   if (!st)
     st = rt_cu.lt.MatmulPreferenceSetAttribute(pref, RT_CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws);
+  /* cuBLASLt's A is our B, its B our A; C and D are our C. */
+  const uint32_t align[4] = {s->align_b, s->align_a, s->align_c, s->align_c};
+  for (int i = 0; i < 4 && !st; i++)
+    st = rt_cu.lt.MatmulPreferenceSetAttribute(pref, RT_CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES + i, &align[i],
+                                               sizeof align[i]);
   if (!st && (step = "cublasLtMatmulAlgoGetHeuristic", 1))
     st = rt_cu.lt.MatmulAlgoGetHeuristic(rt_cu.lt_handle, p->desc, p->a, p->b, p->c, p->c, pref, 1, &res, &found);
   if (pref) rt_cu.lt.MatmulPreferenceDestroy(pref);
@@ -141,8 +159,9 @@ static const Plan *plan_for(const Shape *s) {
   return p;
 }
 
-static void gemm(const Shape *s, float alpha, const float *a, const float *b, float beta, float *c) {
+static void gemm(Shape *s, float alpha, const float *a, const float *b, float beta, float *c) {
   if (rt_cu.failed || s->m <= 0 || s->n <= 0 || s->count <= 0) return;
+  s->align_a = alignment(a, s->sa), s->align_b = alignment(b, s->sb), s->align_c = alignment(c, s->sc);
   if (s->k <= 0) {
     rt_cu_record("the matrix product %lld x %lld x 0 has no terms (a compiler bug: the plan should not call it)",
                  (long long)s->m, (long long)s->n);
@@ -161,7 +180,7 @@ static void gemm(const Shape *s, float alpha, const float *a, const float *b, fl
 
 void nnrt_cu_sgemm(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
                    const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
-  Shape s = {ta, tb, m, n, k, lda, ldb, ldc, 0, 0, 0, 1};
+  Shape s = {ta, tb, m, n, k, lda, ldb, ldc, 0, 0, 0, 1, 0, 0, 0, 0};
   gemm(&s, alpha, a, b, beta, c);
 }
 
@@ -172,6 +191,6 @@ void nnrt_cu_sgemm_batch(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k
     rt_cu_record("a batch of %lld matrix products is more than cuBLASLt takes", (long long)count);
     return;
   }
-  Shape s = {ta, tb, m, n, k, lda, ldb, ldc, stride_a, stride_b, stride_c, count};
+  Shape s = {ta, tb, m, n, k, lda, ldb, ldc, stride_a, stride_b, stride_c, count, 0, 0, 0, 0};
   gemm(&s, alpha, a, b, beta, c);
 }

@@ -10,12 +10,12 @@
 #include "codegen/cuda/nvrtc.h"
 
 static int failures;
-#define CHECK(c)                                                          \
-  do {                                                                    \
-    if (!(c)) {                                                           \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #c); \
-      failures++;                                                         \
-    }                                                                     \
+#define CHECK(c)                                                                                                       \
+  do {                                                                                                                 \
+    if (!(c)) {                                                                                                        \
+      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #c);                                            \
+      failures++;                                                                                                      \
+    }                                                                                                                  \
   } while (0)
 
 static void test_parse(void) {
@@ -27,10 +27,18 @@ static void test_parse(void) {
   static const struct {
     const char *arg, *msg;
   } bad[] = {
-      {"", "empty entry"},           {"sm_80,", "empty entry"},      {",sm_80", "empty entry"},
-      {"sm_80,,sm_90", "empty entry"}, {"sm80", "not 'sm80'"},      {"compute_90", "not 'compute_90'"},
-      {"sm_", "not 'sm_'"},          {"sm_9x", "not 'sm_9x'"},       {"sm_90a", "not 'sm_90a'"},
-      {"sm_70", "sm_70 is older"},   {"sm_90,sm_90", "sm_90 twice"}, {"sm_99999999", "not 'sm_99999999'"},
+      {"", "empty entry"},
+      {"sm_80,", "empty entry"},
+      {",sm_80", "empty entry"},
+      {"sm_80,,sm_90", "empty entry"},
+      {"sm80", "not 'sm80'"},
+      {"compute_90", "not 'compute_90'"},
+      {"sm_", "not 'sm_'"},
+      {"sm_9x", "not 'sm_9x'"},
+      {"sm_90a", "not 'sm_90a'"},
+      {"sm_70", "sm_70 is older"},
+      {"sm_90,sm_90", "sm_90 twice"},
+      {"sm_99999999", "not 'sm_99999999'"},
       {"sm_75,sm_80,sm_86,sm_87,sm_88,sm_89,sm_90,sm_100,sm_120", "more than 8"},
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -164,7 +172,9 @@ int main(void) {
   if (failures) fprintf(stderr, "messages were:\n%s\n", msgs);
   free(msgs);
 
-  if (failures) fprintf(stderr, "%d checks failed\n", failures);
-  else printf("ok\n");
+  if (failures)
+    fprintf(stderr, "%d checks failed\n", failures);
+  else
+    printf("ok\n");
   return failures ? 1 : 0;
 }

@@ -91,4 +91,14 @@ expect 0 "$nnc" build --target=cuda --tf32 --emit=llvm -o "$tmp/tf32.ll" "$ex"
 row=$(cuda_row "$tmp/tf32.ll")
 echo "$row" | grep -q "i32 2, ptr @nnrt.cu_images, i32 1$" || bad "--tf32: nnrt_cuda is { $row }, want 2 images, tf32 1"
 
+# --quantize=int8 inference binaries: qmatmul as __dp4a kernels, the binary
+# linked (weights: a few CPU training steps).
+expect 0 "$nnc" build "$ex" -o "$tmp/mlp_cpu"
+expect 0 "$tmp/mlp_cpu" train --steps 3 --threads 1 --quiet --checkpoint "$tmp/w.safetensors"
+q="--infer --quantize=int8 --checkpoint $tmp/w.safetensors --calibrate 64"
+expect 0 "$nnc" build "$ex" --target=cuda $q --emit=cuda -o "$tmp/q.cu"
+grep -q '__global__ .* nnc_forward_k[0-9]*_qmatmul(NnrtCuArgs a)' "$tmp/q.cu" && grep -q "__dp4a" "$tmp/q.cu" ||
+  bad "--quantize=int8 --target=cuda: no qmatmul kernel with __dp4a"
+expect 0 "$nnc" build "$ex" --target=cuda $q --gpu-arch=sm_80,sm_90 -o "$tmp/q_gpu"
+
 [ "$fails" = 0 ] && echo "ok" || { echo "$fails failures"; exit 1; }

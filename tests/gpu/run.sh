@@ -27,10 +27,12 @@
 #            Results go to RESULTS.md (default DIR/gpu-results.md) as they
 #            come, with the date, the device and the commands; copy it to
 #            docs/gpu-results.md here.
-# Models: examples/{fashion_mlp,fashion_cnn,fashion_rows_lstm,char_gpt}.nn,
-# the parity models that read Fashion-MNIST (tests/parity), and any
-# tests/gpu/models/*.nn (Fashion-MNIST shaped: x f32 [B, 784] or reshaped,
-# y i32 [B]).
+# Models: examples/{fashion_mlp,fashion_cnn,fashion_rows_lstm,char_gpt}.nn
+# and the parity models that read Fashion-MNIST (tests/parity), on real
+# data; the op-coverage models of the CUDA emulation tests
+# (tests/cuda/ops/*.nn, as op_NAME) and any tests/gpu/models/*.nn on
+# synthetic data written at pack time from their `input` lines (floats in
+# [0, 1), ints 0 or 1: valid ids, classes and binary labels for any).
 set -u
 
 EXAMPLES="fashion_mlp fashion_cnn fashion_rows_lstm char_gpt"
@@ -48,8 +50,30 @@ die() {
 data_of() {
   case $1 in
   char_gpt) echo "fortunes-chars:computers?dir=$2/data/fortunes" ;;
+  op_*) echo "$2/data/$1" ;; # synthetic (synth_data)
   *) echo "$2/data/fashion-mnist" ;;
   esac
+}
+
+# Synthetic .npy data for model file $1 in directory $2: its first input as
+# the samples, its last as the labels (the runtime's binding), other
+# symbolic dims 8; 512 training and 128 test samples, seeded.
+synth_data() {
+  /usr/bin/python3 - "$1" "$2" <<'EOF'
+import os, re, sys
+import numpy as np
+src, out = sys.argv[1], sys.argv[2]
+inputs = re.findall(r"^\s*input\s+\w+\s*:\s*(\w+)\[([^\]]*)\]", open(src).read(), re.M)
+if len(inputs) < 2:
+    sys.exit("%s: needs a samples input and a labels input" % src)
+os.makedirs(out, exist_ok=True)
+rng = np.random.default_rng(0)
+for split, n in (("train", 512), ("test", 128)):
+    for role, (dt, dims) in (("x", inputs[0]), ("y", inputs[-1])):
+        shape = [n] + [int(d) if d.strip().isdigit() else 8 for d in dims.split(",")[1:]]
+        a = rng.random(shape, dtype=np.float32) if dt == "f32" else rng.integers(0, 2, shape, dtype=np.int32)
+        np.save(os.path.join(out, "%s_%s.npy" % (split, role)), a)
+EOF
 }
 
 # ---- here: build, run the CPU references, pack ----
@@ -88,10 +112,12 @@ pack() {
   local m f list=""
   for m in $EXAMPLES; do cp "$src/examples/$m.nn" "$dir/models/"; list="$list $m"; done
   for m in $PARITY; do cp "$src/tests/parity/$m.nn" "$dir/models/"; list="$list $m"; done
-  for f in "$src"/tests/gpu/models/*.nn; do
+  for f in "$src"/tests/cuda/ops/*.nn "$src"/tests/gpu/models/*.nn; do
     [ -f "$f" ] || continue
-    cp "$f" "$dir/models/"
-    list="$list $(basename "$f" .nn)"
+    m=op_$(basename "$f" .nn)
+    cp "$f" "$dir/models/$m.nn"
+    synth_data "$f" "$dir/data/$m" || continue
+    list="$list $m"
   done
   git -C "$src" log --oneline -1 >"$dir/COMMIT" 2>/dev/null
   local packed=""
@@ -235,7 +261,8 @@ run() {
   local dir out
   dir=$(cd "$1" && pwd) || exit 1
   out=${2:-$dir/gpu-results.md}
-  local t0=$SECONDS tmp
+  local t0=$SECONDS
+  # global: the EXIT trap reads it after run returns
   tmp=$(mktemp -d) || exit 1
   trap 'rm -rf "$tmp"' EXIT
   command -v nvidia-smi >/dev/null || die "no nvidia-smi: is this the GPU machine?"
@@ -322,7 +349,7 @@ run() {
     echo "| $m | ${fused:-failed} | ${unfused:-failed} | $2 | $3 | $4 | $frac | $te | $tc |" >>"$out"
   done
   if [ -s "$tmp/err" ] || [ -s "$tmp/torch.err" ]; then
-    { echo; echo "Errors during (d):"; echo '```'; tail -20 "$tmp/err" "$tmp/torch.err"; echo '```'; } >>"$out"
+    { echo; echo "Errors during (d):"; echo '```'; tail -n 20 "$tmp/err" "$tmp/torch.err"; echo '```'; } >>"$out"
   fi
   echo "(d) done at $((SECONDS - t0)) s" >&2
 

@@ -1,13 +1,15 @@
 #!/bin/sh
 # device_test.sh — a CUDA binary's session without a GPU.
 #
-#   device_test.sh mirror CPU_BIN DOUBLE_BIN DATA_DIR
+#   device_test.sh mirror CPU_BIN DOUBLE_BIN DATA_DIR CPU_PRUNE DOUBLE_PRUNE
 #     CPU_BIN: fake_model.c + libnnrt.a; DOUBLE_BIN: the same model built as
 #     a CUDA binary (FAKE_CUDA) with the test-double device
 #     (device_double.c), whose memory is apart from the host's. Train,
 #     checkpoint, --resume, --init, eval, predict, bench and the NaN guard
 #     must give byte-identical files and the same output on both; the
-#     globals must cross only when the host needs them.
+#     globals must cross only when the host needs them. CPU_PRUNE and
+#     DOUBLE_PRUNE: the model with a pruning mask on a schedule (FAKE_PRUNE):
+#     the masks, the pruned weights and the sparsity reports must agree too.
 #   device_test.sh nodevice CUDA_BIN DATA_DIR
 #     CUDA_BIN: the same model linked with libnnrt_cuda.a (the real
 #     runtime). On this GPU-less machine every command that needs the device
@@ -24,7 +26,7 @@ trap 'rm -rf "$T"' EXIT
 
 # same NAME ARGS...: runs both binaries with ARGS ("@" stands for a
 # per-binary directory), each exit code and stdout must match, and stderr
-# too but for the device double's log lines.
+# too but for the device double's log lines and the epoch lines' timings.
 same() {
   name=$1
   shift
@@ -39,7 +41,8 @@ same() {
     eval "NNRT_TEST_DEVICE_LOG=1 \"$bin\" $args" >"$T/$b/$name.out" 2>"$T/$b/$name.err"
     echo $? >"$T/$b/$name.rc"
     grep '^device double:' "$T/$b/$name.err" >"$T/$b/$name.log"
-    grep -v '^device double:' "$T/$b/$name.err" | sed "s|$T/$b|DIR|g; s|$(basename "$bin")|PROG|g" >"$T/$b/$name.msg"
+    grep -v '^device double:' "$T/$b/$name.err" | sed "s|$T/$b|DIR|g; s|$(basename "$bin")|PROG|g; s| - [0-9][0-9hms.]* ([0-9]* samples/s)\$||" \
+      >"$T/$b/$name.msg"
   done
   for f in rc out msg; do
     if ! cmp -s "$T/cpu/$name.$f" "$T/dev/$name.$f"; then
@@ -107,6 +110,17 @@ mirror)
   expect 2 "option '--device' chooses a GPU, but this binary runs on the CPU" "$CPU" train --device 0
   expect 2 "--device: expected a device number from 0 to 1023, got 'x'" "$DEV" eval --device x --checkpoint c
   expect 0 "--device N" "$DEV" train --help
+  # pruning: masks recomputed from the device's weights at steps 0, 5, ...,
+  # 20, the sparsity reported after the epoch and by eval
+  CPU=$5
+  DEV=$6
+  same prune train --epochs 1 --steps 40 --batch 128 --data "$DATA" --checkpoint @/p.st
+  files_same p.st
+  for b in cpu dev; do grep '^sparsity:' "$T/$b/prune.err" >"$T/$b/sparsity.txt"; done
+  files_same sparsity.txt
+  grep -q "sparsity: w 0.500" "$T/dev/sparsity.txt" || fail "prune: no 'sparsity: w 0.500' line"
+  same prune_eval eval --checkpoint @/p.st --data "$DATA" --batch 1000
+  grep -q "sparsity: w 0.500" "$T/dev/prune_eval.out" || fail "prune_eval: no 'sparsity: w 0.500' line"
   if "$CPU" train --help | grep -q -- "--device"; then fail "the CPU binary's help mentions --device"; fi
   ;;
 nodevice)
