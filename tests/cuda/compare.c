@@ -449,6 +449,10 @@ int main(int argc, char **argv) {
   /* The same initial globals on both sides. */
   RtError e = {0};
   if (rt_globals_alloc(&cpu.g, m, &e) || rt_globals_init(&cpu.g, m, o.seed, &e)) die("globals: %s%s", e.msg, "");
+  /* An inference binary's trained weights (int8 builds: with their scales). */
+  for (int i = 0; m->embedded && i < m->n_globals; i++)
+    if (m->embedded[i])
+      memcpy(cpu.g.ptr[i], m->embedded[i], (size_t)cpu.g.numel[i] * rt_dtype_size(m->globals[i].dtype));
   cpu.dglob = cpu.g.ptr;
   cu.dglob = calloc((size_t)m->n_globals, sizeof *cu.dglob);
   for (int i = 0; i < m->n_globals; i++) {
