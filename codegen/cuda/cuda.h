@@ -175,6 +175,10 @@ typedef struct CuEw {
    * without roots. */
   bool (*root_value)(struct CuEw *E, CuSrc *s, int node, void *ctx);
   void *root_ctx;
+  /* Set (".x", ".y", ".z", ".w"): a leaf in memory is not loaded but read
+   * from the caller's vector "L<access>" (a 16-byte load of four
+   * consecutive elements, k_elem.c); NULL: loads. */
+  const char *lane;
 } CuEw;
 
 /* Sets up E over k->domain for the values of targets (nodes): which nodes

@@ -289,6 +289,10 @@ static bool emit_leaf(CuEw *E, CuSrc *s, int x, const CgVal *v) {
     cu_mono(s, cg_mono_dim(E->p->f->nodes[v->dim_of].ty.sh.d[v->axis]));
     return true;
   case CV_BUF:
+    if (E->lane) {
+      cu_printf(s, "L%d%s", E->acc[x], E->lane);
+      return true;
+    }
     if (!cu_buf_ptr(E->g, E->p, E->l, s, v->v.buf, dt)) return false;
     cu_printf(s, "[");
     if (!cg_mono_is(v->v.off, 0)) cu_mono(s, v->v.off), cu_printf(s, " + "); /* a slice */

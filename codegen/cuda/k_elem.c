@@ -38,6 +38,92 @@ static bool hoist_uniform(CuEw *E, CuSrc *s) {
   return true;
 }
 
+/* ---- 16-byte access ----
+ *
+ * When the whole domain is one run for every access (one index variable,
+ * every varying access unit-stride) of 4-byte elements, each thread first
+ * takes four consecutive elements at a time: one 16-byte load per operand
+ * (float4, int4), the members evaluated lane by lane, one 16-byte store
+ * per export. Pointers are checked at run time (a slice may start
+ * anywhere); unaligned ones, and the last n % 4 elements, take the scalar
+ * loop. */
+
+static const char *vec4(DType dt) { return dt == DT_F32 ? "float4" : dt == DT_I32 ? "int4" : NULL; }
+
+static bool vectorizable(const CuEw *E, const CgKernel *k) {
+  const IrFunc *f = E->p->f;
+  if (E->nv != 1) return false;
+  for (int a = 0; a < E->nacc; a++) {
+    CgMono st = E->dst[a][E->v[0].hi];
+    if (st.c != 0 && !cg_mono_is(st, 1)) return false;
+  }
+  for (int x = 0; x < f->n; x++)
+    if (E->acc[x] >= 0 && E->vary[x] && (!vec4(f->nodes[x].ty.dt) || E->p->val[x].v.off.c % 4)) return false;
+  for (int x = 0; x < f->n; x++) /* a materialising member reads its source */
+    if (E->acc[x] >= 0 && E->vary[x] && E->member[x] && E->p->src[x].v.off.c % 4) return false;
+  for (int e = 0; e < k->nexp; e++)
+    if (!vec4(f->nodes[k->exp[e].node].ty.dt)) return false;
+  return true;
+}
+
+/* Where leaf x's elements start: "(ptr + off)". */
+static bool leaf_base(CuEw *E, CuSrc *s, int x) {
+  const CgVal *v = E->member[x] ? &E->p->src[x] : &E->p->val[x];
+  cu_printf(s, "(");
+  if (!cu_buf_ptr(E->g, E->p, E->l, s, v->v.buf, E->p->f->nodes[x].ty.dt)) return false;
+  cu_printf(s, " + ");
+  cu_mono(s, v->v.off);
+  cu_printf(s, ")");
+  return true;
+}
+
+/* The vector loop; leaves "long long nv4" (vectors done) for the tail. */
+static bool ew_vector_loop(CuEw *E, CuSrc *s, const CgKernel *k) {
+  const IrFunc *f = E->p->f;
+  static const char *const lanes[4] = {".x", ".y", ".z", ".w"};
+  cu_printf(s, "long long nv4 = 0;\nif (((0ULL");
+  for (int x = 0; x < f->n; x++)
+    if (E->acc[x] >= 0 && E->vary[x]) {
+      cu_printf(s, " | (unsigned long long)");
+      if (!leaf_base(E, s, x)) return false;
+    }
+  for (int e = 0; e < k->nexp; e++) {
+    cu_printf(s, " | (unsigned long long)");
+    if (!cu_buf_ptr(E->g, E->p, E->l, s, k->exp[e].buf, f->nodes[k->exp[e].node].ty.dt)) return false;
+  }
+  cu_printf(s, ") & 15) == 0) nv4 = a.work / 4;\n");
+  cu_printf(s, "for (long long q = (long long)blockIdx.x * blockDim.x + threadIdx.x; q < nv4; "
+               "q += (long long)gridDim.x * blockDim.x) {\n");
+  for (int x = 0; x < f->n; x++)
+    if (E->acc[x] >= 0 && E->vary[x]) {
+      const char *vt = vec4(f->nodes[x].ty.dt);
+      cu_printf(s, "%s L%d = ((const %s *)", vt, E->acc[x], vt);
+      if (!leaf_base(E, s, x)) return false;
+      cu_printf(s, ")[q];\n");
+    }
+  for (int e = 0; e < k->nexp; e++)
+    cu_printf(s, "%s S%d;\n", vec4(f->nodes[k->exp[e].node].ty.dt), e);
+  for (int j = 0; j < 4; j++) {
+    E->lane = lanes[j];
+    cu_printf(s, "{\n");
+    for (int e = 0; e < k->nexp; e++) {
+      if (!cu_ew_emit(E, s, k->exp[e].node)) return false;
+      cu_printf(s, "S%d%s = v%d;\n", e, lanes[j], k->exp[e].node);
+    }
+    cu_printf(s, "}\n");
+    cu_ew_forget(E, 1u);
+  }
+  E->lane = NULL;
+  for (int e = 0; e < k->nexp; e++) {
+    const char *vt = vec4(f->nodes[k->exp[e].node].ty.dt);
+    cu_printf(s, "((%s *)", vt);
+    if (!cu_buf_ptr(E->g, E->p, E->l, s, k->exp[e].buf, f->nodes[k->exp[e].node].ty.dt)) return false;
+    cu_printf(s, ")[q] = S%d;\n", e);
+  }
+  cu_printf(s, "}\n");
+  return true;
+}
+
 bool cu_kernel_ew(CuGen *g, const CgPlan *p, const CgKernel *k, int index, CuLaunch *l) {
   CuSrc *s = &g->src;
   int *targets = arena_alloc(g->arena, sizeof(int) * (size_t)(k->nexp + 1));
@@ -51,8 +137,18 @@ bool cu_kernel_ew(CuGen *g, const CgPlan *p, const CgKernel *k, int index, CuLau
   CuEw E;
   cu_ew_init(&E, g, p, k, l, "i", targets, k->nexp, NULL, extra, k->nexp);
   if (!hoist_uniform(&E, s)) return false;
-  cu_for_elems(s, "t");
+  bool vec = vectorizable(&E, k);
+  if (vec && !ew_vector_loop(&E, s, k)) return false;
+  /* The scalar loop: every element, or those the vectors left. */
+  cu_printf(s, "for (long long t = %s(long long)blockIdx.x * blockDim.x + threadIdx.x; t < a.work; "
+               "t += (long long)gridDim.x * blockDim.x) {\n",
+            vec ? "4 * nv4 + " : "");
   cu_ew_unflatten(&E, s, "t", all_vars(&E));
+  /* Every value first, then the stores: an export may reuse the memory of
+   * a buffer a later member reads at the same index (the memory plan's
+   * in-place reuse), which a store before that load would overwrite. */
+  for (int e = 0; e < k->nexp; e++)
+    if (!cu_ew_emit(&E, s, k->exp[e].node)) return false;
   for (int e = 0; e < k->nexp; e++)
     if (!cu_ew_store(&E, s, k->exp[e].node, k->exp[e].buf, E.first_extra + e)) return false;
   cu_printf(s, "}\n");
@@ -108,6 +204,8 @@ bool cu_kernel_epilogue(CuGen *g, const CgPlan *p, const CgKernel *k, int index,
     if (!hoist_uniform(&E, s)) return false;
     cu_for_elems(s, "t");
     cu_ew_unflatten(&E, s, "t", all_vars(&E));
+    for (int e = 0; e < ep.nexp; e++) /* values before stores, as in cu_kernel_ew */
+      if (!cu_ew_emit(&E, s, ep.exp[e].node)) return false;
     for (int e = 0; e < ep.nexp; e++)
       if (!cu_ew_store(&E, s, ep.exp[e].node, ep.exp[e].buf, E.first_extra + e)) return false;
     cu_printf(s, "}\n}\n");

@@ -11,13 +11,13 @@
  * arithmetic, which wraps as the interpreter's i32 result does. Bytes past
  * K are zeros on both sides, which add nothing.
  *
- * One thread per output element (grid-stride):
- *   qmatmul  C[m, n] = A[m, :] . W[:, n] (W stored [N,K] when tb): the
- *            threads of a warp share A's row (one broadcast load) and read
- *            neighbouring columns of W; a row of A (or of W^T) with K a
- *            multiple of 4 is read as words, else byte by byte;
- *   qconv2d  y[n, f, oh, ow] = the filter's C*K*K bytes . the window's
- *            (the zero point, at.value, for padding taps).
+ *   qmatmul  C[m, n] = A[m, :] . W[:, n] (W stored [N,K] when tb): tiles
+ *            of 64 x 64 outputs per block through shared memory (below);
+ *            rows of A (or of W^T) with K a multiple of 4 read as words,
+ *            else byte by byte;
+ *   qconv2d  one thread per output element (grid-stride): y[n, f, oh, ow]
+ *            = the filter's C*K*K bytes . the window's (the zero point,
+ *            at.value, for padding taps).
  * qmatmul's epilogue (the members of its group besides the root: dequantize,
  * bias, activation, the next quantize) runs on the element right after its
  * sum, in the same thread, through expr.c's evaluator with the product as
@@ -75,36 +75,43 @@ static void k_loop(Q *q, GroupFn body, void *ctx) {
   }
 }
 
-/* ---- qmatmul ---- */
+/* ---- qmatmul ----
+ *
+ * Tiles of BM x BN outputs per block (256 threads, 4 x 4 outputs each: rows
+ * ty + 16 i, columns tx + 16 j, so a warp's loads of the W tile are
+ * consecutive words), K in steps of 16 bytes: the block stages the A tile
+ * (BM rows x 4 words, flipped) and the W tile (4 words x BN columns, each
+ * word a column's 4 bytes along K) in shared memory, zeros past M, N and K,
+ * then every thread makes 4 x 4 __dp4a per word. Each output's sum is
+ * exact, so the tiling changes no bit. */
 
-typedef struct QMat {
-  bool tb;
-  int64_t N;
-} QMat;
+#define BM 64
+#define BN 64
 
-static void qmatmul_group(Q *q, bool tail, void *ctx) {
-  const QMat *m = ctx;
-  gather4(q, "aw", "ar", "%s", q->K % 4 == 0, tail);
-  if (m->tb) {
-    gather4(q, "ww", "wr", "%s", q->K % 4 == 0, tail);
-  } else {
-    char fmt[64];
-    snprintf(fmt, sizeof fmt, "%%s * %lldLL", (long long)m->N);
-    gather4(q, "ww", "wc", fmt, false, tail);
+/* Declares "unsigned w" = the 4 bytes [k, k + 4) of a row or column of an
+ * operand (byte (k + b) at `at` with kk = k + b), zeros past K; whole words
+ * when the row is contiguous and K a multiple of 4. */
+static void word(Q *q, const char *row, const char *at, bool contiguous) {
+  CuSrc *s = q->s;
+  if (contiguous && q->K % 4 == 0) {
+    cu_printf(s, "      if (k < %lldLL) w = *(const unsigned *)(%s + k);\n", (long long)q->K, row);
+    return;
   }
+  cu_printf(s, "#pragma unroll\n      for (int b = 0; b < 4; b++) {\n");
+  cu_printf(s, "        const long long kk = k + b;\n");
+  cu_printf(s, "        if (kk < %lldLL) w |= (unsigned)(unsigned char)%s << (8 * b);\n      }\n", (long long)q->K, at);
 }
 
 /* The epilogue at element t: the group's members but the root, whose
  * value is v<root>, stored as every export is. */
-static bool qmatmul_epilogue(CuGen *g, const CgPlan *p, const CgKernel *k, CuLaunch *l, CuEw *E, int nt) {
-  CuSrc *s = &g->src;
+static bool qmatmul_epilogue(const CgKernel *k, CuEw *E, int nt) {
+  CuSrc *s = &E->g->src;
   cu_ew_unflatten(E, s, "t", (1u << E->nv) - 1);
   E->done[k->root] = true;
-  for (int e = 0; e < nt; e++) {
-    int node = E->k->exp[e].node;
-    if (!cu_ew_emit(E, s, node) || !cu_ew_store(E, s, node, E->k->exp[e].buf, E->first_extra + e)) return false;
-  }
-  (void)p, (void)l;
+  for (int e = 0; e < nt; e++)
+    if (!cu_ew_emit(E, s, E->k->exp[e].node)) return false;
+  for (int e = 0; e < nt; e++)
+    if (!cu_ew_store(E, s, E->k->exp[e].node, E->k->exp[e].buf, E->first_extra + e)) return false;
   cu_ew_forget(E, ~0u);
   return true;
 }
@@ -112,10 +119,17 @@ static bool qmatmul_epilogue(CuGen *g, const CgPlan *p, const CgKernel *k, CuLau
 static bool emit_qmatmul(CuGen *g, const CgPlan *p, const CgKernel *k, CuLaunch *l) {
   const IrFunc *f = p->f;
   const IrNode *nd = &f->nodes[k->root];
-  const Shape *ws = &f->nodes[nd->args[1]].ty.sh;
-  QMat m = {.tb = nd->at.tb, .N = ws->d[nd->at.tb ? 0 : 1]};
-  Q q = {.s = &g->src, .K = ws->d[nd->at.tb ? 1 : 0]};
+  const Shape *ws = &f->nodes[nd->args[1]].ty.sh, *as = &f->nodes[nd->args[0]].ty.sh;
+  bool tb = nd->at.tb;
+  int64_t N = ws->d[tb ? 0 : 1], ntn = (N + BN - 1) / BN;
+  Q q = {.s = &g->src, .K = ws->d[tb ? 1 : 0]};
   CuSrc *s = q.s;
+  CgMono M = cg_mono_numel(as, 0);
+  M.c /= q.K; /* rows: every axis but the last (static K) */
+  /* a.work: tiles when M's static part divides into them, else rows x
+   * column tiles (more than the tiles: the extra blocks find none). */
+  l->work = cg_mono_mul(M, cg_mono(ntn));
+  if (M.c % BM == 0) l->work.c = M.c / BM * ntn;
   /* The epilogue's evaluation: k without its root, whose exports but the
    * root's are stored at their domain index (k_epilogue.c's form). */
   CgKernel ep = *k;
@@ -142,24 +156,51 @@ static bool emit_qmatmul(CuGen *g, const CgPlan *p, const CgKernel *k, CuLaunch 
   for (int e = 0; e < k->nexp; e++)
     if (k->exp[e].node == k->root) root_out = k->exp[e].buf;
   if (root_out < 0) return cu_gen_fail(g, "%s: qmatmul's product is not exported", f->name);
+  cu_printf(s, "  __shared__ unsigned As[%d][5];\n  __shared__ unsigned Ws[4][%d];\n", BM, BN + 1);
   cu_printf(s, "  const unsigned char *A = ");
   if (!cu_buf_ptr(g, p, l, s, p->val[nd->args[0]].v.buf, DT_U8)) return false;
   cu_printf(s, ";\n  const signed char *W = ");
   if (!cu_buf_ptr(g, p, l, s, p->val[nd->args[1]].v.buf, DT_I8)) return false;
   cu_printf(s, ";\n  int *C = ");
   if (!cu_buf_ptr(g, p, l, s, root_out, DT_I32)) return false;
-  cu_printf(s, ";\n");
-  cu_for_elems(s, "t");
-  cu_printf(s, "    const long long m = t / %lldLL, n = t %% %lldLL;\n", (long long)m.N, (long long)m.N);
-  cu_printf(s, "    const unsigned char *ar = A + m * %lldLL;\n", (long long)q.K);
-  if (m.tb)
-    cu_printf(s, "    const signed char *wr = W + n * %lldLL;\n", (long long)q.K);
-  else
-    cu_printf(s, "    const signed char *wc = W + n;\n");
-  k_loop(&q, qmatmul_group, &m);
-  cu_printf(s, "    const int v%d = (int)(acc + 128u * wsum);\n    C[t] = v%d;\n", k->root, k->root);
-  if (nt && !qmatmul_epilogue(g, p, k, l, &E, nt)) return false;
-  cu_printf(s, "  }\n");
+  cu_printf(s, ";\n  const long long M = ");
+  cu_mono(s, M);
+  cu_printf(s, ", ntiles = (M + %d) / %d * %lldLL;\n", BM - 1, BM, (long long)ntn);
+  cu_printf(s, "  const int tx = threadIdx.x %% 16, ty = threadIdx.x / 16;\n");
+  /* Block-uniform, so every thread reaches the __syncthreads. */
+  cu_printf(s, "  for (long long u = blockIdx.x; u < ntiles; u += gridDim.x) {\n");
+  cu_printf(s, "    const long long m0 = u / %lldLL * %d, n0 = u %% %lldLL * %d;\n", (long long)ntn, BM, (long long)ntn, BN);
+  cu_printf(s, "    unsigned acc[4][4], wsum[4];\n");
+  cu_printf(s, "#pragma unroll\n    for (int j = 0; j < 4; j++) {\n      wsum[j] = 0u;\n");
+  cu_printf(s, "#pragma unroll\n      for (int i = 0; i < 4; i++) acc[i][j] = 0u;\n    }\n");
+  cu_printf(s, "    for (long long k0 = 0; k0 < %lldLL; k0 += 16) {\n", (long long)q.K);
+  /* The A tile: thread (r, qw) loads row m0 + r's word qw. */
+  cu_printf(s, "      {\n      const int r = threadIdx.x / 4;\n      const long long m = m0 + r, k = k0 + 4 * (threadIdx.x %% 4);\n");
+  cu_printf(s, "      unsigned w = 0u;\n      const unsigned char *ar = A + m * %lldLL;\n      if (m < M) {\n", (long long)q.K);
+  word(&q, "ar", "ar[kk]", true);
+  cu_printf(s, "      }\n      As[r][threadIdx.x %% 4] = w ^ 0x80808080u;\n      }\n");
+  /* The W tile: thread (qw, c) loads column n0 + c's word qw. */
+  cu_printf(s, "      {\n      const int c = threadIdx.x %% %d;\n      const long long n = n0 + c, k = k0 + 4 * (threadIdx.x / %d);\n", BN, BN);
+  cu_printf(s, "      unsigned w = 0u;\n      const signed char *wr = W + n * %lldLL;\n      if (n < %lldLL) {\n",
+            (long long)(tb ? q.K : 1), (long long)N);
+  char at[64];
+  snprintf(at, sizeof at, tb ? "wr[kk]" : "wr[kk * %lldLL]", (long long)N);
+  word(&q, "wr", at, tb);
+  cu_printf(s, "      }\n      Ws[threadIdx.x / %d][c] = w;\n      }\n      __syncthreads();\n", BN);
+  cu_printf(s, "#pragma unroll\n      for (int qw = 0; qw < 4; qw++) {\n");
+  cu_printf(s, "        unsigned a_[4], w_[4];\n");
+  cu_printf(s, "#pragma unroll\n        for (int i = 0; i < 4; i++) a_[i] = As[ty + 16 * i][qw];\n");
+  cu_printf(s, "#pragma unroll\n        for (int j = 0; j < 4; j++) {\n          w_[j] = Ws[qw][tx + 16 * j];\n");
+  cu_printf(s, "          wsum[j] += (unsigned)__dp4a(0x01010101, (int)w_[j], 0);\n        }\n");
+  cu_printf(s, "#pragma unroll\n        for (int i = 0; i < 4; i++)\n#pragma unroll\n          for (int j = 0; j < 4; j++)"
+               " acc[i][j] += (unsigned)__dp4a((int)a_[i], (int)w_[j], 0);\n      }\n      __syncthreads();\n    }\n");
+  cu_printf(s, "    for (int i = 0; i < 4; i++)\n      for (int j = 0; j < 4; j++) {\n");
+  cu_printf(s, "        const long long m = m0 + ty + 16 * i, n = n0 + tx + 16 * j;\n");
+  cu_printf(s, "        if (m >= M || n >= %lldLL) continue;\n", (long long)N);
+  cu_printf(s, "        const long long t = m * %lldLL + n;\n", (long long)N);
+  cu_printf(s, "        const int v%d = (int)(acc[i][j] + 128u * wsum[j]);\n        C[t] = v%d;\n", k->root, k->root);
+  if (nt && !qmatmul_epilogue(k, &E, nt)) return false;
+  cu_printf(s, "      }\n  }\n");
   return true;
 }
 
@@ -226,9 +267,10 @@ bool cu_kernel_qgemm(CuGen *g, const CgPlan *p, const CgKernel *k, int index, Cu
     if (v->kind != CV_BUF || !cg_mono_is(v->v.off, 0))
       return cu_gen_fail(g, "%s: an operand of %s is not contiguous (views.c)", p->f->name, ir_ops[nd->op].mnemonic);
   }
-  cu_kernel_open(g, p, index, ir_ops[nd->op].mnemonic, BLOCK, 0, l);
+  bool mm = nd->op == OP_QMATMUL;
+  cu_kernel_open(g, p, index, ir_ops[nd->op].mnemonic, BLOCK, mm, l);
   l->work = cg_mono_numel(&nd->ty.sh, 0);
-  bool ok = nd->op == OP_QMATMUL ? emit_qmatmul(g, p, k, l) : emit_qconv2d(g, p, k, l);
+  bool ok = mm ? emit_qmatmul(g, p, k, l) : emit_qconv2d(g, p, k, l);
   if (!ok) return false;
   cu_kernel_close(g);
   return true;

@@ -20,7 +20,8 @@
  *                           positions for all K*K taps at once (dy is read
  *                           once per tap set, consecutive threads read
  *                           consecutive positions), then a warp-shuffle and
- *                           shared-memory reduction per tap.
+ *                           shared-memory reduction per tap; with few pairs
+ *                           (or wide windows) one block per weight element.
  * Only the batch may be symbolic (the shape rules require static C, H, W),
  * so every other size is a literal in the source. */
 #include <math.h>
@@ -39,6 +40,7 @@ typedef struct Win {
 /* The largest window whose weight gradient keeps one accumulator per tap in
  * registers; wider ones take one block per weight element. */
 #define MAX_TAPS 49
+#define MIN_PAIRS 256
 
 /* ---- pieces of source ---- */
 
@@ -154,11 +156,18 @@ static void emit_dw_sum(Win *k, int taps) {
   cu_printf(s, "    }\n    __syncthreads();\n");
 }
 
+/* Whether the weight gradient takes a block per (filter, channel) pair,
+ * all taps at once (dy read once per tap set), or a block per weight
+ * element: the latter when the taps would not fit in registers, or when
+ * there are too few pairs to fill a GPU (a first convolution of one input
+ * channel: 32 pairs, 288 weights). */
+static bool per_pair(const Win *k) { return k->K * k->K <= MAX_TAPS && k->F * k->C >= MIN_PAIRS; }
+
 /* dw[f, c, kh, kw] = sum over n, oh, ow of dy[n, f, oh, ow] x[n, c, ih, iw]. */
 static void emit_conv_dw(Win *k) {
   CuSrc *s = k->s;
   int64_t KK = k->K * k->K;
-  int taps = KK <= MAX_TAPS ? (int)KK : 1;
+  int taps = per_pair(k) ? (int)KK : 1;
   cu_printf(s, "  __shared__ float red[32][%d];\n", taps);
   cu_printf(s, "  const long long npos = N * %lldLL;\n", (long long)(k->OH * k->OW));
   cu_for_rows(s, "u");
@@ -280,7 +289,7 @@ bool cu_kernel_window(CuGen *g, const CgPlan *p, const CgKernel *kn, int index, 
   CgMono N = cg_mono_dim(xs->d[0]);
   /* Work: output elements, or for the weight gradient its blocks. */
   if (dw)
-    l->work = cg_mono(k.K * k.K <= MAX_TAPS ? k.F * k.C : k.F * k.C * k.K * k.K);
+    l->work = cg_mono(per_pair(&k) ? k.F * k.C : k.F * k.C * k.K * k.K);
   else
     l->work = cg_mono_mul(N, cg_mono(fwd ? k.F * k.OH * k.OW : k.C * k.H * k.W));
   CuSrc *s = &g->src;
