@@ -4,7 +4,7 @@
 
 #include "backend.h"
 
-const Backend *const cg_backends[] = {&cg_cpu_backend};
+const Backend *const cg_backends[] = {&cg_cpu_backend, &cg_cuda_backend};
 const int cg_nbackends = (int)(sizeof cg_backends / sizeof cg_backends[0]);
 
 const Backend *cg_backend_find(const char *name) {

@@ -11,7 +11,8 @@
 #define NNC_BACKEND_H
 #include "../ir/ir.h"
 
-typedef enum { EMIT_LLVM, EMIT_ASM, EMIT_OBJ, EMIT_EXE } EmitKind;
+/* EMIT_CUDA and EMIT_PTX: the CUDA target's kernel source and PTX. */
+typedef enum { EMIT_LLVM, EMIT_ASM, EMIT_OBJ, EMIT_EXE, EMIT_CUDA, EMIT_PTX } EmitKind;
 
 typedef struct CgOptions {
   const char *out_path;    /* output file */
@@ -28,6 +29,10 @@ typedef struct CgOptions {
    * embedded in the object (NnrtModel.embedded). A training binary never
    * embeds: it loads weights with --init or --checkpoint. */
   bool infer;
+  /* cuda: --gpu-arch (NULL: the default, sm_90), checked by its set_option;
+   * --tf32: GEMMs may use TF32 tensor cores (NnrtCuda.tf32). */
+  const char *gpu_arch;
+  bool tf32;
   Diag *diag;
 } CgOptions;
 
@@ -54,6 +59,7 @@ extern const int cg_nbackends;
 const Backend *cg_backend_find(const char *name);
 
 extern const Backend cg_cpu_backend;
+extern const Backend cg_cuda_backend;
 
 /* Links object `obj` with backend be's runtime (o->runtime_lib), the extra
  * arguments and be's link libraries into executable `exe` with the system C

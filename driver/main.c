@@ -49,12 +49,14 @@ static const char *const usage_build =
     "\n"
     "Compiles the model's forward, eval_step and train_step functions and\n"
     "links them with the nnc runtime into a standalone training binary that\n"
-    "needs only libc, libm, pthreads, libopenblas and libz at run time.\n"
+    "needs only libc, libm, pthreads, libopenblas and libz at run time\n"
+    "(--target=cuda: no libopenblas, and an NVIDIA driver; docs/cuda.md).\n"
     "\n"
     "options:\n"
     "  -o <file>            output path (default: the model file's name without .nn)\n"
     "  --emit=<kind>        exe (default): a training binary; obj: an object file;\n"
-    "                       asm: assembly; llvm: LLVM IR text\n"
+    "                       asm: assembly; llvm: LLVM IR text; with --target=cuda\n"
+    "                       also cuda: the kernels' CUDA C; ptx: their PTX\n"
     "  -O0 -O1 -O2 -O3      LLVM optimisation level (default -O2)\n"
     "  --target=<name>      the code generator (default cpu; nnc --version lists\n"
     "                       the targets built in; each takes the options below)\n"
@@ -85,7 +87,8 @@ static const char *const usage_build =
     "  --calibrate-data <dir>  the calibration data (default: the model's data set)\n"
     "  --cc=<driver>        C compiler driver used to link (default: cc)\n"
     "  --runtime=<lib>      the runtime library (default: libnnrt.a beside nnc)\n"
-    "  -v, --verbose        print the link command\n";
+    "  -v, --verbose        print the link command (--target=cuda: and ptxas's\n"
+    "                       registers and spills per kernel)\n";
 
 static const char *const usage_check =
     "usage: nnc check <model.nn>\n"
@@ -254,7 +257,9 @@ static int parse_opts(int argc, char **argv, const char *usage, Opts *o, int *do
       else if (!strcmp(v, "obj")) o->emit = EMIT_OBJ;
       else if (!strcmp(v, "asm")) o->emit = EMIT_ASM;
       else if (!strcmp(v, "llvm")) o->emit = EMIT_LLVM;
-      else return usage_error(usage, "--emit must be exe, obj, asm or llvm, not '%s'", v);
+      else if (!strcmp(v, "cuda")) o->emit = EMIT_CUDA;
+      else if (!strcmp(v, "ptx")) o->emit = EMIT_PTX;
+      else return usage_error(usage, "--emit must be exe, obj, asm, llvm, cuda or ptx, not '%s'", v);
     } else if (a[0] == '-' && a[1] == 'O' && a[2] >= '0' && a[2] <= '3' && !a[3]) {
       o->opt_level = a[2] - '0';
     } else if (VAL("--target")) {
@@ -439,7 +444,8 @@ static const char *default_output(Arena *a, const char *input, EmitKind emit) {
   base = base ? base + 1 : input;
   size_t n = strlen(base);
   if (n > 3 && !strcmp(base + n - 3, ".nn")) n -= 3;
-  static const char *const ext[] = {[EMIT_LLVM] = ".ll", [EMIT_ASM] = ".s", [EMIT_OBJ] = ".o", [EMIT_EXE] = ""};
+  static const char *const ext[] = {[EMIT_LLVM] = ".ll", [EMIT_ASM] = ".s", [EMIT_OBJ] = ".o",
+                                    [EMIT_EXE] = "",     [EMIT_CUDA] = ".cu", [EMIT_PTX] = ".ptx"};
   return arena_printf(a, "%.*s%s", (int)n, base, ext[emit]);
 }
 
@@ -470,6 +476,9 @@ static bool same_file(const char *a, const char *b) {
 
 static int cmd_build(Arena *a, Diag *d, Opts *o) {
   const Backend *be = o->target ? cg_backend_find(o->target) : cg_backends[0];
+  if ((o->emit == EMIT_CUDA || o->emit == EMIT_PTX) && be != &cg_cuda_backend)
+    return usage_error(usage_build, "--emit=%s writes GPU kernels: it needs --target=cuda",
+                       o->emit == EMIT_CUDA ? "cuda" : "ptx");
   CgOptions cg = {.out_path = o->output ? o->output : default_output(a, o->input, o->emit),
                   .emit = o->emit, .opt_level = o->opt_level, .cpu_native = true,
                   .runtime_lib = o->runtime ? o->runtime : find_runtime(a, be->runtime_lib),

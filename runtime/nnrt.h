@@ -68,13 +68,19 @@ int rt_path_join(char *buf, size_t size, const char *dir, const char *name);
 int rt_file_exists(const char *path);
 /* Writes the chunks, in order, to `path` atomically: a temp file beside it,
  * fsync, rename, fsync of the directory, so a reader (or a crash) sees the
- * old file or the new one, never a mix (rt_util.c; checkpoints, vocabularies). */
+ * old file or the new one, never a mix (rt_util.c; checkpoints, vocabularies).
+ * It first removes the temp files of `path` a killed writer left
+ * (rt_clean_temps). A failure (a full disk, the file size limit: SIGXFSZ is
+ * ignored so that it is an error) names `path` and leaves it as it was. */
 typedef struct RtChunk {
   const void *data;
   size_t n;
 } RtChunk;
 int rt_write_atomic_chunks(const char *path, const RtChunk *chunks, int nchunks, RtError *e);
 int rt_write_atomic(const char *path, const void *data, size_t n, RtError *e);
+/* Removes `path`.tmp.XXXXXX files (rt_write_atomic's temp names); returns
+ * how many. */
+int rt_clean_temps(const char *path);
 int rt_dir_exists(const char *path);
 
 /*
@@ -424,6 +430,13 @@ int rt_online_cores(void);
  */
 int64_t rt_gemm_blocks(int64_t m, int64_t n, int64_t k, int *by_rows);
 const char *rt_blas_core(void); /* the OpenBLAS kernels in use, "Haswell"... */
+/* The matrix-product engine, defined by rt_blas.c in a CPU binary and by
+ * runtime/cuda/rt_cuda.c in a CUDA binary (libnnrt_cuda.a has no rt_blas.c,
+ * so a CUDA binary needs no OpenBLAS): rt_gemm_setup runs once before the
+ * pool starts; rt_gemm_engine says what computes the products, for --version
+ * and bench ("OpenBLAS Haswell kernels"). */
+void rt_gemm_setup(void);
+const char *rt_gemm_engine(void);
 
 /*
  * rt_session.c — a model bound to data: globals, syms, batch buffers, args.
@@ -446,6 +459,7 @@ typedef struct RtMetrics {
 /* Which functions a command needs from the model. */
 enum { RT_NEED_FORWARD = 1, RT_NEED_EVAL = 2, RT_NEED_TRAIN = 4 };
 
+struct RtDevice; /* rt_device.h */
 typedef struct RtSession {
   const NnrtModel *m;
   RtGlobals g;
@@ -463,7 +477,18 @@ typedef struct RtSession {
   void *ws;
   int64_t ws_size;
   void **args; /* globals, then up to 3 inputs and 2 outputs */
+  /* A CUDA binary's session (NnrtModel.cuda; rt_mirror.c): its step
+   * functions run on dev (NULL in a CPU binary: nothing below is used). The
+   * globals live in device memory at d_globals, laid out as g, which is then
+   * their host copy; globals_newer says which side changed since they last
+   * agreed. x, y and out are pinned host buffers staging d_x, d_y and d_out;
+   * ws is device memory; d_scalars holds train_step's lr and the loss. */
+  const struct RtDevice *dev;
+  void *d_globals, *d_x, *d_y, *d_out, *d_scalars;
+  int globals_newer; /* RT_SYNCED, RT_HOST_NEWER, RT_DEVICE_NEWER */
+  int64_t step;      /* the training step rt_run_batch runs, for device errors (-1: none) */
 } RtSession;
+enum { RT_SYNCED = 0, RT_HOST_NEWER = 1, RT_DEVICE_NEWER = 2 };
 
 /* ABI version, presence and arity of the functions in `need`. */
 int rt_model_check(const NnrtModel *m, unsigned need, RtError *e);
@@ -492,6 +517,17 @@ int rt_session_alloc(RtSession *s, int64_t max_batch, RtError *e);
 void rt_session_close(RtSession *s);
 /* Labels in range for the task (classification: 0 <= y < classes). */
 int rt_check_labels(const RtSession *s, const RtArray *y, RtError *e);
+/* A CUDA binary keeps the globals on the device: before the host reads
+ * s->g (checkpoints, the NaN guard's search, pruning, reports) it calls
+ * rt_session_globals_host, which downloads them if the device changed them;
+ * after it changes s->g (init, --init, --checkpoint, --resume, pruning) it
+ * calls rt_session_globals_changed, and the next run uploads them. Both are
+ * no-ops in a CPU binary. */
+int rt_session_globals_host(RtSession *s, RtError *e);
+void rt_session_globals_changed(RtSession *s);
+/* --device N: the CUDA device a CUDA binary's sessions open (rt_main.c; 0
+ * unless given). */
+void rt_device_select(int ordinal);
 /* Runs f on samples idx[0..bs) of d (forward: labels unused, but for an
  * inference binary's forward given labels in d: scored, loss NaN); adds loss and
  * accuracy to m, and true x predicted counts to confusion (classes^2;
@@ -665,6 +701,8 @@ double rt_prune_target(const RtPrune *p, int64_t t);
  * is on the schedule, zeroing the pruned weights and their state; 1 if it
  * did. */
 int rt_prune_step(RtPrune *p, RtGlobals *g, int64_t t);
+/* Whether rt_prune_step recomputes the masks before global step t. */
+int rt_prune_due(const RtPrune *p, int64_t t);
 /* One line "sparsity: <w> 0.900 - ... - all 0.900": the zeros of each
  * pruned weight times its mask (nothing for a model without masks). */
 void rt_prune_report(FILE *f, const NnrtModel *m, const RtGlobals *g);

@@ -27,6 +27,7 @@ int rt_bench_open(RtBench *b, const NnrtModel *m, const RtOptions *o, RtError *e
   if (b->batch > n) b->batch = n;
   if (rt_session_alloc(&b->s, b->batch, e) || rt_globals_init(&b->s.g, m, o->seed, e)) return -1;
   rt_globals_embedded(&b->s.g, m);
+  rt_session_globals_changed(&b->s);
   if (!(b->idx = rt_alloc((size_t)n * sizeof *b->idx, "sample order", e))) return -1;
   for (int64_t i = 0; i < n; i++)
     b->idx[i] = (int32_t)i;
@@ -61,9 +62,9 @@ int rt_bench(const NnrtModel *m, const RtOptions *o, RtError *e) {
   int rc = rt_bench_open(&b, m, o, e) || rt_bench_steps(&b, BENCH_WARMUP, &warm, e) ||
            rt_bench_steps(&b, steps, &secs, e);
   if (!rc) {
-    printf("model %s%s, batch %" PRId64 ", %d threads, OpenBLAS %s kernels, %" PRId64
+    printf("model %s%s, batch %" PRId64 ", %d threads, %s, %" PRId64
            " timed steps after %d warm-up steps\n",
-           m->name, m->inference ? " (inference: the forward pass)" : "", b.batch, rt_pool_threads(), rt_blas_core(),
+           m->name, m->inference ? " (inference: the forward pass)" : "", b.batch, rt_pool_threads(), rt_gemm_engine(),
            steps, BENCH_WARMUP);
     printf("ms_per_step %.4f\n", secs * 1e3 / (double)steps);
     printf("samples_per_s %.0f\n", (double)(steps * b.batch) / secs);

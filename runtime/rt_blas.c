@@ -49,6 +49,7 @@ enum { CBLAS_ROW_MAJOR = 101, CBLAS_NO_TRANS = 111, CBLAS_TRANS = 112 };
 void cblas_sgemm(int order, int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda, const float *b,
                  int ldb, float beta, float *c, int ldc);
 char *openblas_get_corename(void);
+void openblas_set_num_threads(int num_threads);
 
 #define GEMM_MAX_BLOCKS 8
 #define GEMM_MIN_SIDE 128
@@ -175,4 +176,15 @@ void nnrt_sgemm_batch(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, f
 const char *rt_blas_core(void) {
   const char *c = openblas_get_corename();
   return c ? c : "unknown";
+}
+
+/* Matrix products are split over the runtime's pool by nnrt_sgemm: OpenBLAS's
+ * own threads would make results depend on the thread count and spin on the
+ * same cores as ours. */
+void rt_gemm_setup(void) { openblas_set_num_threads(1); }
+
+const char *rt_gemm_engine(void) {
+  static char buf[96];
+  snprintf(buf, sizeof buf, "OpenBLAS %s kernels", rt_blas_core());
+  return buf;
 }

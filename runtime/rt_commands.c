@@ -127,6 +127,7 @@ int rt_eval(const NnrtModel *m, const RtOptions *o, RtError *e) {
            mt.samples);
   else
     printf("test_loss: %s (%" PRId64 " samples)\n", loss_str, mt.samples);
+  if (rt_session_globals_host(&s, e)) goto out;
   rt_prune_report(stdout, m, &s.g);
   if (cm) {
     char dirbuf[RT_PATH_MAX];

@@ -43,4 +43,14 @@ typedef struct RtDevice {
 /* Defined by the CUDA runtime a CUDA binary links; NULL in a CPU binary. */
 extern const RtDevice rt_cuda_device __attribute__((weak));
 
+/* The session's side of it (rt_mirror.c, for rt_session.c): opens the
+ * device for s (a CUDA binary), allocates the batch buffers (pinned host
+ * and device memory) and the workspace, and runs f on the device with the
+ * batch staged in s->x and s->y. */
+int rt_mirror_open(RtSession *s, RtError *e);
+void rt_mirror_close(RtSession *s);
+int rt_mirror_alloc(RtSession *s, size_t x_bytes, size_t y_bytes, size_t out_bytes, RtError *e);
+int rt_mirror_ws(RtSession *s, int64_t need, RtError *e);
+int rt_mirror_run(RtSession *s, const NnrtFunc *f, int64_t bs, RtError *e);
+
 #endif

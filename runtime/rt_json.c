@@ -260,6 +260,9 @@ static int32_t parse_value(Parser *p, int depth) {
         skip_ws(p);
         if (p->pos >= p->len || p->s[p->pos] != '"') return perr(p, "expected a string key"), -1;
         if (parse_string(p, &key, &klen)) return -1;
+        /* Keys are read as C strings everywhere: one with a NUL ("a\u0000b")
+         * would silently be another key. */
+        if (strlen(key) != klen) return perr(p, "object key contains a NUL character (\\u0000)"), -1;
         skip_ws(p);
         if (p->pos >= p->len || p->s[p->pos] != ':') return perr(p, "expected ':'"), -1;
         p->pos++;

@@ -107,6 +107,9 @@ enum {
   X(LENGTH, "length", "N", CMD_SAMPLE, "bytes to generate after the prompt")                                           \
   X(SAMPLE_SEED, "seed", "N", CMD_SAMPLE,                                                                              \
     "seeds the sampling: the same seed, checkpoint and prompt give the same text")                                     \
+  X(DEVICE, "device", "N", CMD_ALL | CMD_SAMPLE | CMD_PROFILE,                                                      \
+    "the GPU to run on, by its CUDA device number (0 is the first; nvidia-smi lists them in the same order "         \
+    "when CUDA_DEVICE_ORDER=PCI_BUS_ID)")                                                                             \
   X(JSON, "json", NULL, CMD_PROFILE, "print one JSON object instead of tables (docs/bench.md names its fields)")   \
   X(HELP, "help", NULL, CMD_ALL | CMD_DATA | CMD_SAMPLE | CMD_PROFILE, "show this help")
 
@@ -227,6 +230,9 @@ static void default_str(OptId id, const NnrtModel *m, char *buf, size_t size) {
   case OPT_INPUT:
     snprintf(buf, size, "required");
     break;
+  case OPT_DEVICE:
+    snprintf(buf, size, "0");
+    break;
   case OPT_TEMPERATURE:
     snprintf(buf, size, "1");
     break;
@@ -301,9 +307,10 @@ static void usage_main(FILE *f, const char *prog, const NnrtModel *m) {
 }
 
 /* Whether option id is one of command cmd's in m's binary: an inference
- * binary's bench runs no optimizer, so it takes no learning rate. */
+ * binary's bench runs no optimizer, so it takes no learning rate; only a
+ * CUDA binary has a device to choose. */
 static int opt_applies(int id, unsigned cmd, const NnrtModel *m) {
-  return (opts[id].cmds & cmd) && !(m->inference && id == OPT_LR);
+  return (opts[id].cmds & cmd) && !(m->inference && id == OPT_LR) && !(!m->cuda && id == OPT_DEVICE);
 }
 
 static void usage_cmd(FILE *f, const char *prog, const NnrtModel *m, unsigned cmd) {
@@ -365,6 +372,10 @@ static int parse(int argc, char **argv, const char *prog, const char *cmdname, u
       else
         other = k;
     }
+    if (id < 0 && other == OPT_DEVICE && (opts[other].cmds & cmd))
+      return usage_error(prog, cmdname,
+                         "option '--device' chooses a GPU, but this binary runs on the CPU (build the model with nnc "
+                         "build --target=cuda for a GPU)");
     if (id < 0 && other >= 0)
       return usage_error(prog, cmdname, "option '--%s' is not an option of %s", opts[other].name, cmdname);
     if (id < 0) return usage_error(prog, cmdname, "unknown option '%s'", a);
@@ -480,6 +491,11 @@ static int parse(int argc, char **argv, const char *prog, const char *cmdname, u
     case OPT_JSON:
       o->json = 1;
       break;
+    case OPT_DEVICE:
+      want = "a device number from 0 to 1023";
+      bad = rt_parse_i64(v, 0, 1023, &iv);
+      rt_device_select((int)iv);
+      break;
     case OPT_HELP:
       usage_cmd(stdout, prog, m, cmd);
       return RT_EXIT_OK;
@@ -532,8 +548,7 @@ int main(int argc, char **argv) {
     return RT_EXIT_OK;
   }
   if (strcmp(c, "--version") == 0) {
-    printf("%s: model %s, nnrt %s (ABI %d), OpenBLAS %s kernels\n", prog, m->name, NNRT_VERSION, NNRT_ABI_VERSION,
-           rt_blas_core());
+    printf("%s: model %s, nnrt %s (ABI %d), %s\n", prog, m->name, NNRT_VERSION, NNRT_ABI_VERSION, rt_gemm_engine());
     return RT_EXIT_OK;
   }
   unsigned cmd = 0;

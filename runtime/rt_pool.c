@@ -27,8 +27,6 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-/* Declared here rather than through <cblas.h>, whose location varies. */
-void openblas_set_num_threads(int num_threads);
 
 #define SPIN_PAUSES 2000    /* pure spinning: tens of microseconds */
 #define SPIN_SECONDS 100e-6 /* then yielding spins: about a small step's gap */
@@ -124,10 +122,7 @@ int rt_online_cores(void) {
 int rt_pool_start(int threads, RtError *e) {
   if (g_pool) rt_pool_stop();
   if (threads <= 0) threads = rt_online_cores();
-  /* Matrix products are split over this pool by nnrt_sgemm (rt_blas.c):
-   * OpenBLAS's own threads would make results depend on the thread count
-   * and spin on the same cores as ours. */
-  openblas_set_num_threads(1);
+  rt_gemm_setup(); /* before our threads: OpenBLAS's would spin beside them */
   Pool *p = calloc(1, sizeof *p);
   if (!p) return rt_fail(e, RT_EXIT_FAIL, "out of memory starting the thread pool");
   p->threads = threads;

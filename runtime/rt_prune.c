@@ -122,8 +122,12 @@ static void prune_layer(RtPrune *p, const RtPruneLayer *l, RtGlobals *g, double 
   }
 }
 
+int rt_prune_due(const RtPrune *p, int64_t t) {
+  return p->n && t >= p->start && t <= p->end && ((t - p->start) % p->every == 0 || t == p->end);
+}
+
 int rt_prune_step(RtPrune *p, RtGlobals *g, int64_t t) {
-  if (!p->n || t < p->start || t > p->end || ((t - p->start) % p->every != 0 && t != p->end)) return 0;
+  if (!rt_prune_due(p, t)) return 0;
   double s = rt_prune_target(p, t);
   for (int i = 0; i < p->n; i++)
     prune_layer(p, &p->layer[i], g, s);

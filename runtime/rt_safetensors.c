@@ -9,6 +9,17 @@
  * write the tensors contiguously in globals order: the reference reader
  * insists that the tensors exactly cover the data section.
  *
+ * Reading is as strict as the format's reference implementation: the
+ * header at most 100 MB, tensor names valid UTF-8 (the JSON reader refuses
+ * NUL in keys), data_offsets sorted, contiguous from 0 and ending exactly at
+ * the end of the file. nnc's own files also carry, in __metadata__, the
+ * model's name ("nnrt.model"), a hash of its parameter list ("nnrt.params":
+ * names, shapes, dtypes) and a CRC-32 of each tensor's bytes ("nnrt.crc32",
+ * in data order): a checkpoint of another model is refused by name even
+ * when every shape happens to match, and a flipped bit by its CRC. Files
+ * without them (PyTorch's) are checked by names, shapes and dtypes alone,
+ * and may hold only tensors the model has.
+ *
  * The runtime assumes a little-endian host (x86-64, AArch64), like the
  * generated code does. */
 #define _POSIX_C_SOURCE 200809L
@@ -18,6 +29,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "nnrt checkpoints assume a little-endian host"
@@ -43,6 +55,43 @@ const char *rt_meta_get(const RtMeta *m, const char *key) {
   for (int i = 0; i < m->n; i++)
     if (strcmp(m->key[i], key) == 0) return m->value[i];
   return NULL;
+}
+
+/* FNV-1a, 64 bits, over the model's parameters in globals order: name,
+ * safetensors dtype and shape of each (optimizer state, statistics and masks
+ * are left out: an inference binary, a QAT or a pruned build of one model
+ * all share its parameters). */
+static uint64_t params_hash(const NnrtModel *m) {
+  uint64_t h = 1469598103934665603ull;
+  char buf[64];
+  for (int32_t i = 0; i < m->n_globals; i++) {
+    const NnrtTensor *t = &m->globals[i];
+    if (t->kind != NNRT_PARAM) continue;
+    for (int part = 0; part < 2 + t->rank; part++) {
+      const char *s = part == 0 ? t->name : part == 1 ? rt_dtype_name(t->dtype) : buf;
+      if (part >= 2) snprintf(buf, sizeof buf, "%lld", (long long)t->dims[part - 2]);
+      for (const unsigned char *c = (const unsigned char *)s;; c++) {
+        h = (h ^ *c) * 1099511628211ull;
+        if (!*c) break; /* the NUL separates the parts */
+      }
+    }
+  }
+  return h;
+}
+
+static void params_hash_str(const NnrtModel *m, char out[17]) {
+  snprintf(out, 17, "%016llx", (unsigned long long)params_hash(m));
+}
+
+static uint32_t crc_bytes(const void *p, size_t n) {
+  uLong c = crc32(0L, Z_NULL, 0);
+  const Bytef *b = p;
+  while (n > 0) { /* crc32 takes a uInt length */
+    uInt k = n > (1u << 30) ? (1u << 30) : (uInt)n;
+    c = crc32(c, b, k);
+    b += k, n -= k;
+  }
+  return (uint32_t)c;
 }
 
 /* ---- writing ---- */
@@ -118,17 +167,29 @@ int rt_st_save(const char *path, const NnrtModel *m, const RtGlobals *g, const R
     buf_fmt(&h, ",%lld]}", (long long)(off + bytes));
     off += bytes;
   }
-  if (meta && meta->n > 0) {
-    buf_str(&h, m->n_globals ? ",\"__metadata__\":{" : "\"__metadata__\":{");
-    for (int i = 0; i < meta->n; i++) {
-      buf_str(&h, i ? "," : "");
-      buf_json_str(&h, meta->key[i]);
-      buf_str(&h, ":");
-      buf_json_str(&h, meta->value[i]);
-    }
-    buf_str(&h, "}");
+  /* __metadata__: the caller's entries, then the model's identity and the
+   * tensors' CRCs (in data order, which is globals order). */
+  buf_str(&h, m->n_globals ? ",\"__metadata__\":{" : "\"__metadata__\":{");
+  for (int i = 0; meta && i < meta->n; i++) {
+    buf_json_str(&h, meta->key[i]);
+    buf_str(&h, ":");
+    buf_json_str(&h, meta->value[i]);
+    buf_str(&h, ",");
   }
-  buf_str(&h, "}");
+  char hash[17];
+  params_hash_str(m, hash);
+  buf_str(&h, "\"nnrt.model\":");
+  buf_json_str(&h, m->name ? m->name : "");
+  buf_str(&h, ",\"nnrt.params\":\"");
+  buf_str(&h, hash);
+  buf_str(&h, "\",\"nnrt.crc32\":\"");
+  for (int32_t i = 0; i < m->n_globals; i++) {
+    char c[16];
+    snprintf(c, sizeof c, "%s%08x", i ? " " : "",
+             crc_bytes(g->ptr[i], (size_t)g->numel[i] * rt_dtype_size(m->globals[i].dtype)));
+    buf_str(&h, c);
+  }
+  buf_str(&h, "\"}}");
   while (h.n % 8)
     buf_str(&h, " "); /* data starts 8-aligned: readers may map it in place */
   if (h.oom) {
@@ -183,9 +244,28 @@ static int bad_entry(RtError *e, const char *path, const RtJson *j, const char *
   return rt_fail(e, RT_EXIT_USAGE, "%s: offset %zu: tensor '%s': %s", path, j->offset, name, what);
 }
 
+/* Whether s is valid UTF-8 (no overlong forms, surrogates or code points
+ * past U+10FFFF), as the reference reader's Rust strings must be. */
+static int valid_utf8(const char *s) {
+  const unsigned char *p = (const unsigned char *)s;
+  while (*p) {
+    unsigned c = *p++, n = c < 0x80 ? 0 : (c >> 5) == 6 ? 1 : (c >> 4) == 14 ? 2 : (c >> 3) == 30 ? 3 : 9;
+    if (n == 9) return 0;
+    uint32_t cp = n == 0 ? c : n == 1 ? c & 0x1f : n == 2 ? c & 0x0f : c & 0x07;
+    for (unsigned k = 0; k < n; k++, p++) {
+      if ((*p >> 6) != 2) return 0;
+      cp = cp << 6 | (*p & 0x3f);
+    }
+    static const uint32_t least[4] = {0, 0x80, 0x800, 0x10000};
+    if (cp < least[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
+  }
+  return 1;
+}
+
 static int parse_entry(const RtJsonDoc *doc, const RtJson *j, const char *path, uint64_t data_size, StEntry *out,
                        RtError *e) {
   const char *name = j->key;
+  if (!valid_utf8(name)) return bad_entry(e, path, j, "?", "the tensor name is not valid UTF-8");
   if (j->type != RT_JSON_OBJ) return bad_entry(e, path, j, name, "expected an object");
   const RtJson *dt = rt_json_get(doc, j, "dtype");
   const RtJson *shape = rt_json_get(doc, j, "shape");
@@ -229,12 +309,93 @@ static int parse_entry(const RtJsonDoc *doc, const RtJson *j, const char *path, 
   return 0;
 }
 
+static int by_begin(const void *a, const void *b) {
+  const StEntry *x = *(const StEntry *const *)a, *y = *(const StEntry *const *)b;
+  return x->begin < y->begin ? -1 : x->begin > y->begin ? 1 : x->end < y->end ? -1 : x->end > y->end;
+}
+
+/* The tensors' bytes must tile the data section: sorted by offset, each
+ * starting where the previous ends, from 0 to the end of the file. order
+ * receives the entries in data order. */
+static int check_layout(StEntry *ents, int n, StEntry **order, uint64_t data_size, uint64_t hlen, const char *path,
+                        RtError *e) {
+  for (int i = 0; i < n; i++)
+    order[i] = &ents[i];
+  qsort(order, (size_t)n, sizeof *order, by_begin);
+  int64_t at = 0;
+  for (int i = 0; i < n; i++) {
+    const StEntry *t = order[i];
+    if (t->begin != at)
+      return rt_fail(e, RT_EXIT_USAGE,
+                     "%s: offset %zu: tensor '%s': data_offsets begin at %lld, but %s %lld: the tensors must cover "
+                     "the data section in order, without gaps or overlaps",
+                     path, t->offset, t->name, (long long)t->begin,
+                     i ? "the previous tensor ends at" : "the data section starts at", (long long)at);
+    at = t->end;
+  }
+  if ((uint64_t)at != data_size)
+    return rt_fail(e, RT_EXIT_USAGE, "%s: offset %llu: %llu bytes after the last tensor's data (trailing garbage)", path,
+                   (unsigned long long)(8 + hlen + (uint64_t)at), (unsigned long long)(data_size - (uint64_t)at));
+  return 0;
+}
+
+/* A string of __metadata__, or NULL. */
+static const char *meta_str(const RtJsonDoc *doc, const RtJson *md, const char *key) {
+  const RtJson *v = md ? rt_json_get(doc, md, key) : NULL;
+  return v && v->type == RT_JSON_STR ? v->str : NULL;
+}
+
+/* Is the file one of model m's? nnc's files name their model and hash its
+ * parameter list: another list is refused even when the names and shapes
+ * that this load reads happen to match. *same is set when the hash matches
+ * (the file's other tensors are then the same model's training state). */
+static int check_identity(const RtJsonDoc *doc, const RtJson *md, const NnrtModel *m, const char *path, int *same,
+                          RtError *e) {
+  const char *name = meta_str(doc, md, "nnrt.model"), *hash = meta_str(doc, md, "nnrt.params");
+  const char *format = meta_str(doc, md, "format");
+  *same = format && strcmp(format, "nnrt") == 0; /* older nnc checkpoints, before the hash */
+  int32_t nparams = 0;
+  for (int32_t i = 0; i < m->n_globals; i++)
+    nparams += m->globals[i].kind == NNRT_PARAM;
+  /* A view without parameters (nnc reading a QAT checkpoint's observers
+   * alone) has no parameter list to compare: it reads tensors by name. */
+  if (!hash || !nparams) return 0;
+  char mine[17];
+  params_hash_str(m, mine);
+  if (strcmp(hash, mine) != 0)
+    return rt_fail(e, RT_EXIT_USAGE,
+                   "%s: a checkpoint of model '%s', whose parameters (names, shapes, dtypes: hash %s) are not those of "
+                   "model '%s' (hash %s); give a checkpoint of this model",
+                   path, name ? name : "?", hash, m->name, mine);
+  if (name && m->name && strcmp(name, m->name) != 0)
+    fprintf(stderr, "note: %s is a checkpoint of model '%s'; its parameters are those of '%s', so it loads\n", path,
+            name, m->name);
+  *same = 1;
+  return 0;
+}
+
+/* The stored CRC of the tensor at data position i, from "nnrt.crc32";
+ * -1 when the file has none (or too few). */
+static int64_t stored_crc(const char *list, int i) {
+  if (!list) return -1;
+  const char *p = list;
+  for (int k = 0; k < i; k++) {
+    p = strchr(p, ' ');
+    if (!p) return -1;
+    p++;
+  }
+  char *end;
+  unsigned long v = strtoul(p, &end, 16);
+  return end == p + 8 ? (int64_t)v : -1;
+}
+
 int rt_st_load(const char *path, const NnrtModel *m, RtGlobals *g, unsigned kinds, RtMeta *meta, RtError *e) {
   FILE *f = fopen(path, "rb");
   if (!f) return rt_fail(e, RT_EXIT_USAGE, "%s: cannot open: %s", path, strerror(errno));
   int rc = -1;
   char *text = NULL;
-  StEntry *ents = NULL;
+  StEntry *ents = NULL, **order = NULL;
+  unsigned char *staged = NULL;
   RtJsonDoc doc = {0};
   struct stat st;
   if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
@@ -285,14 +446,16 @@ int rt_st_load(const char *path, const NnrtModel *m, RtGlobals *g, unsigned kind
     goto out;
   }
   int n = 0;
+  const RtJson *md = NULL;
   for (const RtJson *j = rt_json_at(&doc, root->child); j; j = rt_json_at(&doc, j->next)) {
     if (strcmp(j->key, "__metadata__") == 0) {
       if (j->type != RT_JSON_OBJ) {
         rt_fail(e, RT_EXIT_USAGE, "%s: offset %zu: __metadata__ must be an object", path, j->offset);
         goto out;
       }
+      md = j;
       for (const RtJson *k = rt_json_at(&doc, j->child); meta && k; k = rt_json_at(&doc, k->next))
-        if (k->type == RT_JSON_STR) rt_meta_set(meta, k->key, k->str);
+        if (k->type == RT_JSON_STR && strcmp(k->key, "nnrt.crc32") != 0) rt_meta_set(meta, k->key, k->str);
       continue;
     }
     for (int i = 0; i < n; i++)
@@ -303,8 +466,14 @@ int rt_st_load(const char *path, const NnrtModel *m, RtGlobals *g, unsigned kind
     if (parse_entry(&doc, j, path, data_size, &ents[n], e)) goto out;
     n++;
   }
-  /* Check every wanted global before touching any, so a bad file leaves the
-   * model as it was. */
+  /* Check the layout, the identity and every wanted global before touching
+   * any, so a bad file leaves the model as it was. */
+  order = calloc((size_t)n + 1, sizeof *order);
+  if (!order) {
+    rt_fail(e, RT_EXIT_FAIL, "%s: out of memory", path);
+    goto out;
+  }
+  if (check_layout(ents, n, order, data_size, hlen, path, e)) goto out;
   StEntry **match = calloc((size_t)m->n_globals + 1, sizeof *match);
   if (!match) {
     rt_fail(e, RT_EXIT_FAIL, "%s: out of memory", path);
@@ -344,6 +513,64 @@ int rt_st_load(const char *path, const NnrtModel *m, RtGlobals *g, unsigned kind
       goto out;
     }
   }
+  /* The tensors this load reads match; is the file the model's? (After the
+   * per-tensor checks: their messages say exactly what differs.) */
+  int same_model;
+  if (check_identity(&doc, md, m, path, &same_model, e)) {
+    free(match);
+    goto out;
+  }
+  for (int i = 0; i < n && !same_model; i++) { /* a foreign file holds only tensors the model has */
+    int32_t k = 0;
+    while (k < m->n_globals && strcmp(m->globals[k].name, ents[i].name) != 0)
+      k++;
+    if (k == m->n_globals) {
+      rt_fail(e, RT_EXIT_USAGE,
+              "%s: offset %zu: tensor '%s' is not one of model '%s''s; is it a checkpoint of another model?", path,
+              ents[i].offset, ents[i].name, m->name);
+      free(match);
+      goto out;
+    }
+  }
+  /* Read and check every wanted tensor's bytes (CRC) into one buffer, then
+   * copy: a corrupt tensor leaves the model as it was too. */
+  const char *crcs = meta_str(&doc, md, "nnrt.crc32");
+  uint64_t total = 0;
+  for (int32_t k = 0; k < m->n_globals; k++)
+    if (match[k]) total += (uint64_t)(match[k]->end - match[k]->begin);
+  staged = malloc(total ? (size_t)total : 1);
+  if (!staged) {
+    rt_fail(e, RT_EXIT_FAIL, "%s: out of memory reading %llu bytes of tensors", path, (unsigned long long)total);
+    free(match);
+    goto out;
+  }
+  uint64_t at = 0;
+  for (int32_t k = 0; k < m->n_globals; k++) {
+    const StEntry *s = match[k];
+    if (!s) continue;
+    size_t bytes = (size_t)(s->end - s->begin);
+    if (fseeko(f, (off_t)(8 + hlen + (uint64_t)s->begin), SEEK_SET) != 0 || fread(staged + at, 1, bytes, f) != bytes) {
+      rt_fail(e, RT_EXIT_USAGE, "%s: offset %llu: cannot read tensor '%s' (%zu bytes)", path,
+              (unsigned long long)(8 + hlen + (uint64_t)s->begin), s->name, bytes);
+      free(match);
+      goto out;
+    }
+    int pos = 0;
+    while (order[pos] != s)
+      pos++;
+    int64_t want = stored_crc(crcs, pos);
+    uint32_t got = crc_bytes(staged + at, bytes);
+    if (want >= 0 && (uint32_t)want != got) {
+      rt_fail(e, RT_EXIT_USAGE,
+              "%s: offset %llu: tensor '%s': its bytes have CRC-32 %08x, but the file recorded %08x when it was "
+              "written: the file is corrupt",
+              path, (unsigned long long)(8 + hlen + (uint64_t)s->begin), s->name, got, (uint32_t)want);
+      free(match);
+      goto out;
+    }
+    at += bytes;
+  }
+  at = 0;
   for (int32_t k = 0; k < m->n_globals; k++) {
     const StEntry *s = match[k];
     if (!s && (kinds & (1u << NNRT_MASK)) && m->globals[k].kind == NNRT_MASK)
@@ -351,17 +578,15 @@ int rt_st_load(const char *path, const NnrtModel *m, RtGlobals *g, unsigned kind
         ((float *)g->ptr[k])[i] = 1.0f;
     if (!s) continue;
     size_t bytes = (size_t)(s->end - s->begin);
-    if (fseeko(f, (off_t)(8 + hlen + (uint64_t)s->begin), SEEK_SET) != 0 || fread(g->ptr[k], 1, bytes, f) != bytes) {
-      rt_fail(e, RT_EXIT_USAGE, "%s: offset %llu: cannot read tensor '%s' (%zu bytes)", path,
-              (unsigned long long)(8 + hlen + (uint64_t)s->begin), s->name, bytes);
-      free(match);
-      goto out;
-    }
+    memcpy(g->ptr[k], staged + at, bytes);
+    at += bytes;
   }
   free(match);
   rc = 0;
 out:
   rt_json_free(&doc);
+  free(staged);
+  free(order);
   free(ents);
   free(text);
   fclose(f);

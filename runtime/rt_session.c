@@ -8,6 +8,7 @@
  * dim named "B" if there is one, else sym 0, and must be the first dim of
  * those tensors so a batch is a contiguous run of samples. */
 #include "nnrt.h"
+#include "rt_device.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,7 +48,8 @@ int rt_session_open(RtSession *s, const NnrtModel *m, RtError *e) {
   memset(s, 0, sizeof *s);
   s->m = m;
   s->syms = rt_alloc((size_t)(m->n_syms > 0 ? m->n_syms : 1) * sizeof *s->syms, "syms", e);
-  if (!s->syms || rt_globals_alloc(&s->g, m, e)) {
+  s->step = -1;
+  if (!s->syms || rt_globals_alloc(&s->g, m, e) || (m->cuda && rt_mirror_open(s, e))) {
     rt_session_close(s);
     return -1;
   }
@@ -72,6 +74,7 @@ int rt_session_open(RtSession *s, const NnrtModel *m, RtError *e) {
 }
 
 void rt_session_close(RtSession *s) {
+  rt_mirror_close(s); /* a CUDA binary's device memory and pinned buffers */
   rt_globals_free(&s->g);
   rt_free(s->syms);
   rt_free(s->x);
@@ -203,6 +206,7 @@ int rt_globals_embedded(RtGlobals *g, const NnrtModel *m) {
 }
 
 int rt_session_weights(RtSession *s, const char *ckpt_path, RtError *e) {
+  rt_session_globals_changed(s);
   if (ckpt_path) return rt_st_load(ckpt_path, s->m, &s->g, RT_LOAD_PARAMS, NULL, e);
   if (rt_globals_embedded(&s->g, s->m)) return 0;
   return rt_fail(e, RT_EXIT_USAGE,
@@ -217,6 +221,7 @@ static int64_t ws_need(const RtSession *s, const NnrtFunc *f) {
 
 static int ensure_ws(RtSession *s, int64_t need, RtError *e) {
   if (need <= s->ws_size) return 0;
+  if (s->dev) return rt_mirror_ws(s, need, e);
   rt_free(s->ws);
   s->ws_size = 0;
   s->ws = rt_alloc((size_t)need, "workspace", e);
@@ -234,11 +239,16 @@ int rt_session_alloc(RtSession *s, int64_t max_batch, RtError *e) {
       rt_mul64(max_batch, s->out_per * (int64_t)rt_dtype_size(s->out_t->dtype), &ob))
     return rt_fail(e, RT_EXIT_USAGE, "batch size %lld is too large", (long long)max_batch);
   s->max_batch = max_batch;
-  s->x = rt_alloc((size_t)xb, "input batch", e);
-  s->y = rt_alloc((size_t)yb, "label batch", e);
-  s->out = rt_alloc((size_t)ob, "output batch", e);
   s->args = rt_alloc(((size_t)s->m->n_globals + 5) * sizeof *s->args, "arguments", e);
-  if (!s->x || !s->y || !s->out || !s->args) return -1;
+  if (!s->args) return -1;
+  if (s->dev) {
+    if (rt_mirror_alloc(s, (size_t)xb, (size_t)yb, (size_t)ob, e)) return -1;
+  } else {
+    s->x = rt_alloc((size_t)xb, "input batch", e);
+    s->y = rt_alloc((size_t)yb, "label batch", e);
+    s->out = rt_alloc((size_t)ob, "output batch", e);
+    if (!s->x || !s->y || !s->out) return -1;
+  }
   /* One workspace for the largest batch, sized for every function. */
   if (s->batch_sym >= 0) s->syms[s->batch_sym] = max_batch;
   int64_t need = ws_need(s, &s->m->forward);
@@ -348,18 +358,24 @@ int rt_run_batch(RtSession *s, const NnrtFunc *f, const RtDataset *d, const int3
     memcpy((char *)s->x + i * xs, (const char *)d->x.data + k * xs, xs);
     if (scored) memcpy((char *)s->y + i * ys, (const char *)d->y.data + k * ys, ys);
   }
-  int na = 0;
-  for (int32_t g = 0; g < s->m->n_globals; g++)
-    s->args[na++] = s->g.ptr[g];
-  s->args[na++] = s->x;
-  if (!is_fwd) s->args[na++] = s->y;
-  if (f == &s->m->train_step) s->args[na++] = &s->lr;
-  if (!is_fwd) s->args[na++] = &s->loss;
-  s->args[na++] = s->out;
   if (ensure_ws(s, ws_need(s, f), e)) return -1;
   g_batch.d = d, g_batch.idx = idx, g_batch.bs = bs, g_batch.x_per = s->x_per;
-  f->fn(s->args, s->syms, s->ws);
-  g_batch.d = NULL;
+  if (s->dev) { /* a CUDA binary: the batch goes up, the loss and output come down */
+    int rc = rt_mirror_run(s, f, bs, e);
+    g_batch.d = NULL;
+    if (rc) return -1;
+  } else {
+    int na = 0;
+    for (int32_t g = 0; g < s->m->n_globals; g++)
+      s->args[na++] = s->g.ptr[g];
+    s->args[na++] = s->x;
+    if (!is_fwd) s->args[na++] = s->y;
+    if (f == &s->m->train_step) s->args[na++] = &s->lr;
+    if (!is_fwd) s->args[na++] = &s->loss;
+    s->args[na++] = s->out;
+    f->fn(s->args, s->syms, s->ws);
+    g_batch.d = NULL;
+  }
   if (!is_fwd) m->loss_sum += (double)s->loss * (double)bs;
   else if (scored) /* forward computes no loss: the model says whether its output gives it */
     m->loss_sum += s->m->output_loss == NNRT_LOSS_CROSS_ENTROPY ? output_cross_entropy(s, bs) * (double)bs : NAN;

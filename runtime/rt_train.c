@@ -222,9 +222,10 @@ typedef struct Position {
 } Position;
 
 /* The checkpoint (--checkpoint) or the best weights (--checkpoint-best) at path. */
-static int save_checkpoint(const char *path, const RtSession *s, const RtOptions *o, const Position *pos,
+static int save_checkpoint(const char *path, RtSession *s, const RtOptions *o, const Position *pos,
                            const RtPlan *plan, RtError *e) {
   if (!path) return 0;
+  if (rt_session_globals_host(s, e)) return -1;
   /* The training loss is checked before each step's update, so the last
    * update before a save can blow the weights up unseen: a checkpoint is
    * never replaced by non-finite weights (every save passes here). */
@@ -325,6 +326,7 @@ typedef struct Run {
   RtPlan plan;
   RtHistory hist; /* for --plot */
   RtPrune prune;
+  int masks; /* the model has pruning masks: each epoch reports their sparsity */
 } Run;
 
 static void run_free(Run *r) {
@@ -409,6 +411,9 @@ static int setup(Run *r, const NnrtModel *m, const RtOptions *o, Position *pos, 
   if (rt_globals_init(&s->g, m, o->seed, e)) return -1;
   if (o->init_path && rt_st_load(o->init_path, m, &s->g, RT_LOAD_PARAMS | RT_LOAD_STATS_OPTIONAL, NULL, e)) return -1;
   if (o->resume && resume(s, o, pos, &r->plan, e)) return -1;
+  rt_session_globals_changed(s); /* a CUDA binary uploads them before the first step */
+  for (int32_t k = 0; k < m->n_globals; k++)
+    r->masks |= m->globals[k].kind == NNRT_MASK;
   /* The plot of a resumed run starts with the epochs the log recorded. */
   if (o->plot_path && o->resume && o->log_path && rt_history_load_csv(&r->hist, o->log_path, pos->epoch, e)) return -1;
   if (o->plot_path && o->resume && !o->log_path && pos->epoch > 0)
@@ -420,7 +425,8 @@ static int setup(Run *r, const NnrtModel *m, const RtOptions *o, Position *pos, 
 }
 
 /* Names the first non-finite global, if the step already spread the NaN. */
-static int nan_error(const Run *r, const RtOptions *o, int64_t epoch, int64_t step, int64_t global, RtError *e) {
+static int nan_error(Run *r, const RtOptions *o, int64_t epoch, int64_t step, int64_t global, RtError *e) {
+  if (rt_session_globals_host(&r->s, e)) return -1;
   int32_t k = rt_globals_find_nonfinite(&r->s.g, r->s.m);
   char where[192] = "";
   if (k >= 0) snprintf(where, sizeof where, "; '%s' now holds non-finite values", r->s.m->globals[k].name);
@@ -459,6 +465,7 @@ static int epoch_end(Run *r, const RtOptions *o, Position *pos, Progress *p, int
   if (reported) {
     progress_end(p, epoch, o->epochs, step, &r->tm, v, r->metrics, s->lr, train_secs);
     csv_row(r->log, "epoch", epoch + 1, pos->global_step, v, r->metrics, s->lr, rt_now() - p->t0);
+    if (!o->quiet && r->masks && rt_session_globals_host(s, e)) return -1;
     if (!o->quiet) rt_prune_report(stderr, s->m, &s->g);
   }
   unsigned d = 0;
@@ -523,8 +530,15 @@ static int train_loop(Run *r, const RtOptions *o, Position *pos, RtError *e) {
                       .truth = r->tm.truth ? r->tm.truth + r->tm.n_scores : NULL,
                       .cap = r->tm.cap - r->tm.n_scores};
       s->lr = (float)rt_plan_lr(&r->plan, epoch, pos->global_step);
-      rt_prune_step(&r->prune, &s->g, pos->global_step);
-      if (rt_run_batch(s, &m->train_step, &r->train, r->idx + at, bs, &bm, NULL, e)) return -1;
+      if (rt_prune_due(&r->prune, pos->global_step)) { /* on the host: a CUDA binary's weights come and go back */
+        if (rt_session_globals_host(s, e)) return -1;
+        rt_prune_step(&r->prune, &s->g, pos->global_step);
+        rt_session_globals_changed(s);
+      }
+      s->step = pos->global_step + 1; /* device errors name the step as the NaN guard does */
+      int bad = rt_run_batch(s, &m->train_step, &r->train, r->idx + at, bs, &bm, NULL, e);
+      s->step = -1;
+      if (bad) return -1;
       pos->global_step++;
       pos->epoch_step = step + 1;
       if (!isfinite(s->loss)) return nan_error(r, o, epoch, step, pos->global_step, e);

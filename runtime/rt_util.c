@@ -11,8 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <signal.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -147,6 +149,62 @@ static int write_all(int fd, const void *data, size_t n) {
   return 0;
 }
 
+/* Whether name is base + ".tmp." + six mkstemp characters. */
+static int is_temp_of(const char *name, const char *base) {
+  size_t bl = strlen(base);
+  if (strncmp(name, base, bl) != 0 || strncmp(name + bl, ".tmp.", 5) != 0) return 0;
+  const char *x = name + bl + 5;
+  if (strlen(x) != 6) return 0;
+  for (int i = 0; i < 6; i++)
+    if (!((x[i] >= 'a' && x[i] <= 'z') || (x[i] >= 'A' && x[i] <= 'Z') || (x[i] >= '0' && x[i] <= '9'))) return 0;
+  return 1;
+}
+
+int rt_clean_temps(const char *path) {
+  size_t plen = strlen(path);
+  char *dirbuf = malloc(plen + 1), *basebuf = malloc(plen + 1), *full = malloc(plen + 32);
+  int removed = 0;
+  if (dirbuf && basebuf && full) {
+    memcpy(dirbuf, path, plen + 1);
+    memcpy(basebuf, path, plen + 1);
+    const char *dir = dirname(dirbuf), *base = basename(basebuf);
+    DIR *d = opendir(dir);
+    for (struct dirent *ent; d && (ent = readdir(d));) {
+      if (!is_temp_of(ent->d_name, base)) continue;
+      snprintf(full, plen + 32, "%s/%s", dir, ent->d_name);
+      removed += unlink(full) == 0;
+    }
+    if (d) closedir(d);
+  }
+  free(dirbuf);
+  free(basebuf);
+  free(full);
+  return removed;
+}
+
+/* A write past the file size limit (ulimit -f) raises SIGXFSZ, which
+ * kills the process without a word; ignored, the write fails with EFBIG
+ * and the error below names the file. */
+static void ignore_sigxfsz(void) {
+  static int done;
+  if (done) return;
+  done = 1;
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = SIG_IGN;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGXFSZ, &sa, NULL);
+}
+
+static int write_failed(RtError *e, const char *path, int err) {
+  if (err == EFBIG)
+    return rt_fail(e, RT_EXIT_FAIL,
+                   "%s: cannot write it: the file size limit (ulimit -f) is smaller than the file; %s is unchanged",
+                   path, rt_file_exists(path) ? "the previous version" : "nothing was written, and it");
+  return rt_fail(e, RT_EXIT_FAIL, "%s: cannot write it: %s; %s", path, strerror(err),
+                 rt_file_exists(path) ? "the previous version is unchanged" : "nothing was written");
+}
+
 int rt_write_atomic_chunks(const char *path, const RtChunk *chunks, int nchunks, RtError *e) {
   size_t plen = strlen(path);
   char *tmp = malloc(plen + 16), *dirbuf = malloc(plen + 1);
@@ -155,6 +213,10 @@ int rt_write_atomic_chunks(const char *path, const RtChunk *chunks, int nchunks,
     rt_fail(e, RT_EXIT_FAIL, "out of memory writing %s", path);
     goto out;
   }
+  ignore_sigxfsz();
+  /* Temp files a killed writer left behind (between mkstemp and rename)
+   * are garbage: the file itself is always whole. */
+  rt_clean_temps(path);
   /* Beside the target so rename() stays within one file system. */
   snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
   memcpy(dirbuf, path, plen + 1);
@@ -168,14 +230,16 @@ int rt_write_atomic_chunks(const char *path, const RtChunk *chunks, int nchunks,
   for (int i = 0; i < nchunks && !werr; i++)
     werr = write_all(fd, chunks[i].data, chunks[i].n);
   if (werr || fsync(fd) != 0) {
-    rt_fail(e, RT_EXIT_FAIL, "%s: write failed: %s", tmp, strerror(errno));
+    int err = errno;
     close(fd);
     unlink(tmp);
+    write_failed(e, path, err);
     goto out;
   }
   if (close(fd) != 0) {
-    rt_fail(e, RT_EXIT_FAIL, "%s: write failed: %s", tmp, strerror(errno));
+    int err = errno;
     unlink(tmp);
+    write_failed(e, path, err);
     goto out;
   }
   /* mkstemp creates 0600; these are ordinary files. */

@@ -99,6 +99,10 @@ LLVMModuleRef cg_build_module_dev(const IrModule *m, LLVMContextRef llc, LLVMTar
                                   const CgDevice *dev);
 /* Runs the new pass manager's default<On> pipeline. */
 bool cg_optimize(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt_level, Diag *d);
+/* Optimizes mod and writes o->out_path as o->emit says: LLVM IR text,
+ * assembly, an object, or an executable linked with be's runtime (cg_link).
+ * Shared by the backends whose host code is an LLVM module. */
+bool cg_write_module(LLVMModuleRef mod, LLVMTargetMachineRef tm, const Backend *be, const CgOptions *o);
 void cg_error(Diag *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 LLVMValueRef cg_i64(CgCtx *cx, int64_t v);

@@ -247,6 +247,32 @@ static char *temp_object(void) {
   return path;
 }
 
+bool cg_write_module(LLVMModuleRef mod, LLVMTargetMachineRef tm, const Backend *be, const CgOptions *o) {
+  if (!cg_optimize(mod, tm, o->opt_level, o->diag)) return false;
+  char *err = NULL, *tmp = NULL;
+  bool ok = true;
+  if (o->emit == EMIT_LLVM) {
+    if (LLVMPrintModuleToFile(mod, o->out_path, &err)) ok = false;
+  } else {
+    const char *path = o->out_path;
+    if (o->emit == EMIT_EXE) {
+      tmp = temp_object();
+      if (!tmp) {
+        cg_error(o->diag, "cannot create a temporary object file");
+        return false;
+      }
+      path = tmp;
+    }
+    LLVMCodeGenFileType ft = o->emit == EMIT_ASM ? LLVMAssemblyFile : LLVMObjectFile;
+    if (LLVMTargetMachineEmitToFile(tm, mod, path, ft, &err)) ok = false;
+  }
+  if (!ok) cg_error(o->diag, "cannot write %s: %s", o->out_path, err ? err : "LLVM failed");
+  if (err) LLVMDisposeMessage(err);
+  if (ok && tmp) ok = cg_link(be, tmp, o->out_path, NNC_LINK_FLAGS, o);
+  if (tmp) unlink(tmp), free(tmp);
+  return ok;
+}
+
 static bool cpu_compile(const IrModule *m, const CgOptions *o) {
   char *err = NULL;
   LLVMTargetMachineRef tm = cg_target_machine(o, &err);
@@ -257,27 +283,7 @@ static bool cpu_compile(const IrModule *m, const CgOptions *o) {
   }
   LLVMContextRef llc = LLVMContextCreate();
   LLVMModuleRef mod = cg_build_module(m, llc, tm, o);
-  bool ok = mod && cg_optimize(mod, tm, o->opt_level, o->diag);
-  char *tmp = NULL;
-  if (ok && o->emit == EMIT_LLVM) {
-    if (LLVMPrintModuleToFile(mod, o->out_path, &err)) ok = false;
-  } else if (ok) {
-    const char *path = o->out_path;
-    if (o->emit == EMIT_EXE) {
-      tmp = temp_object();
-      if (!tmp) {
-        cg_error(o->diag, "cannot create a temporary object file");
-        ok = false;
-      }
-      path = tmp;
-    }
-    LLVMCodeGenFileType ft = o->emit == EMIT_ASM ? LLVMAssemblyFile : LLVMObjectFile;
-    if (ok && LLVMTargetMachineEmitToFile(tm, mod, path, ft, &err)) ok = false;
-  }
-  if (!ok && err) cg_error(o->diag, "cannot write %s: %s", o->out_path, err);
-  if (err) LLVMDisposeMessage(err);
-  if (ok && tmp) ok = cg_link(&cg_cpu_backend, tmp, o->out_path, NNC_LINK_FLAGS, o);
-  if (tmp) unlink(tmp), free(tmp);
+  bool ok = mod && cg_write_module(mod, tm, &cg_cpu_backend, o);
   if (mod) LLVMDisposeModule(mod);
   LLVMContextDispose(llc);
   LLVMDisposeTargetMachine(tm);

@@ -142,6 +142,11 @@ bool cu_kernel_ew(CuGen *g, const CgPlan *p, const CgKernel *k, int index, CuLau
                "t += (long long)gridDim.x * blockDim.x) {\n",
             vec ? "4 * nv4 + " : "");
   cu_ew_unflatten(&E, s, "t", cu_ew_all(&E));
+  /* Every value first, then the stores: an export may reuse the memory of
+   * a buffer a later member reads at the same index (the memory plan's
+   * in-place reuse), which a store before that load would overwrite. */
+  for (int e = 0; e < k->nexp; e++)
+    if (!cu_ew_emit(&E, s, k->exp[e].node)) return false;
   for (int e = 0; e < k->nexp; e++)
     if (!cu_ew_store(&E, s, k->exp[e].node, k->exp[e].buf, E.first_extra + e)) return false;
   cu_printf(s, "}\n");
@@ -197,6 +202,8 @@ bool cu_kernel_epilogue(CuGen *g, const CgPlan *p, const CgKernel *k, int index,
     if (!hoist_uniform(&E, s)) return false;
     cu_for_elems(s, "t");
     cu_ew_unflatten(&E, s, "t", cu_ew_all(&E));
+    for (int e = 0; e < ep.nexp; e++) /* values before stores, as in cu_kernel_ew */
+      if (!cu_ew_emit(&E, s, ep.exp[e].node)) return false;
     for (int e = 0; e < ep.nexp; e++)
       if (!cu_ew_store(&E, s, ep.exp[e].node, ep.exp[e].buf, E.first_extra + e)) return false;
     cu_printf(s, "}\n}\n");

@@ -1,7 +1,9 @@
 /* test_cugen.c — the CUDA backend's kernel generators on every example.
  *
- * For each example model (examples/), fused and unfused, every function's plan: the
- * kernels of the kinds under test get their CUDA C generated (one
+ * For each example model (examples/), the kernel coverage models of
+ * tests/cuda/models and the int8 IR module tests/ir/int8.nnir, fused and
+ * unfused, every function's plan: every kernel (but matmuls without an
+ * epilogue and scans, which are host code) gets its CUDA C generated (one
  * translation unit per model), and NVRTC compiles it for sm_80 and sm_90.
  * A generator failure or a compile error fails the test, printing the
  * compiler's log and leaving the source in the build directory. Without
@@ -34,6 +36,21 @@ static IrModule *compile_nn(Arena *a, const char *path, bool fused) {
       fm->mod->funcs[i]->nodes[j].group = -1;
   pass_plan_memory(fm->mod, &fc);
   return fm->mod;
+}
+
+/* An IR module (.nnir: the int8 ops, which no example has before
+ * quantization), fused and planned like a model. */
+static IrModule *compile_nnir(Arena *a, const char *path, bool fused) {
+  Diag d;
+  diag_init(&d, stdout);
+  size_t len;
+  char *text = fe_read_file(a, &d, path, &len);
+  IrModule *m = text ? ir_parse(a, &d, path, text, len) : NULL;
+  if (!m) return NULL;
+  PassCtx fc = {.diag = &d, .options = {{"fuse", "vertical,horizontal,epilogue,shared,qepilogue"}}, .noptions = 1};
+  if (fused) pass_fuse(m, &fc);
+  pass_plan_memory(m, &fc);
+  return m;
 }
 
 /* ---- NVRTC, loaded at run time ---- */
@@ -87,8 +104,7 @@ static bool nvrtc_check(const char *src, const char *arch, const char *name) {
 /* ---- the generators ---- */
 
 static bool mine(const CgKernel *k) {
-  return k->kind == CK_EW || k->kind == CK_ONEHOT || k->kind == CK_RANGE || k->kind == CK_GATHER ||
-         (k->kind == CK_MATMUL && k->nmem > 1);
+  return k->kind != CK_SCAN && (k->kind != CK_MATMUL || k->nmem > 1);
 }
 
 static int counts[CK_QGEMM + 2];
@@ -102,6 +118,10 @@ static bool gen_kernel(CuGen *g, const CgPlan *p, const CgKernel *k, int i) {
   case CK_ONEHOT: ok = cu_kernel_onehot(g, p, k, i, &l); break;
   case CK_RANGE: ok = cu_kernel_range(g, p, k, i, &l); break;
   case CK_GATHER: ok = cu_kernel_gather(g, p, k, i, &l); break;
+  case CK_REDUCE: ok = cu_kernel_reduce(g, p, k, i, &l); break;
+  case CK_ROW: ok = cu_kernel_row(g, p, k, i, &l); break;
+  case CK_WINDOW: ok = cu_kernel_window(g, p, k, i, &l); break;
+  case CK_QGEMM: ok = cu_kernel_qgemm(g, p, k, i, &l); break;
   default: return true;
   }
   counts[k->kind]++;
@@ -110,10 +130,12 @@ static bool gen_kernel(CuGen *g, const CgPlan *p, const CgKernel *k, int i) {
 
 static void check_model(const char *file, bool fused, bool have_nvrtc) {
   char path[512], name[256];
-  snprintf(path, sizeof path, "%s/examples/%s", NNC_SOURCE_DIR, file);
-  snprintf(name, sizeof name, "%s%s", file, fused ? "" : ".unfused");
+  snprintf(path, sizeof path, "%s/%s", NNC_SOURCE_DIR, file);
+  const char *base = strrchr(file, '/') ? strrchr(file, '/') + 1 : file;
+  snprintf(name, sizeof name, "%s%s", base, fused ? "" : ".unfused");
   Arena *a = arena_new();
-  IrModule *m = compile_nn(a, path, fused);
+  size_t n = strlen(file);
+  IrModule *m = n > 5 && !strcmp(file + n - 5, ".nnir") ? compile_nnir(a, path, fused) : compile_nn(a, path, fused);
   if (!m) {
     printf("FAIL %s: does not compile\n", name);
     failed++;
@@ -157,14 +179,20 @@ static void check_model(const char *file, bool fused, bool have_nvrtc) {
 }
 
 int main(void) {
-  static const char *const models[] = {"fashion_mlp.nn", "fashion_cnn.nn", "fashion_rows_lstm.nn",
-                                       "text_lstm.nn", "text_bilstm_dropout.nn", "char_gpt.nn"};
+  static const char *const models[] = {"examples/fashion_mlp.nn",     "examples/fashion_cnn.nn",
+                                       "examples/fashion_rows_lstm.nn", "examples/text_lstm.nn",
+                                       "examples/text_bilstm_dropout.nn", "examples/char_gpt.nn",
+                                       "tests/cuda/models/windows.nn",  "tests/ir/int8.nnir"};
   bool have = nvrtc_open();
+  /* NNC_CUGEN_ONLY=<substring>: only the models whose path contains it
+   * (while working on one generator). */
+  const char *only = getenv("NNC_CUGEN_ONLY");
   for (size_t i = 0; i < sizeof models / sizeof *models; i++)
-    for (int fused = 1; fused >= 0; fused--)
+    for (int fused = 1; fused >= 0 && (!only || strstr(models[i], only)); fused--)
       check_model(models[i], fused, have);
-  printf("kernels: ew %d, epilogue %d, onehot %d, range %d, gather %d\n", counts[CK_EW], counts[CK_MATMUL],
-         counts[CK_ONEHOT], counts[CK_RANGE], counts[CK_GATHER]);
+  printf("kernels: ew %d, epilogue %d, onehot %d, range %d, gather %d, reduce %d, row %d, window %d, qgemm %d\n",
+         counts[CK_EW], counts[CK_MATMUL], counts[CK_ONEHOT], counts[CK_RANGE], counts[CK_GATHER], counts[CK_REDUCE],
+         counts[CK_ROW], counts[CK_WINDOW], counts[CK_QGEMM]);
   printf("%d passed, %d failed\n", passed, failed);
   if (failed) return 1;
   if (!have) {

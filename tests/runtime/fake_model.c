@@ -12,7 +12,19 @@
 
 enum { IN = 784, OUT = 10 };
 /* Globals, in nnrt_model.globals order. */
-enum { G_W, G_B, G_WM, G_WV, G_BM, G_BV, G_STEP, N_GLOBALS };
+enum {
+  G_W,
+  G_B,
+  G_WM,
+  G_WV,
+  G_BM,
+  G_BV,
+  G_STEP,
+#ifdef FAKE_PRUNE
+  G_WMASK, /* a pruning mask the runtime recomputes; the model itself does not read it */
+#endif
+  N_GLOBALS
+};
 
 static const char *const sym_names[] = {"B"};
 #define SYM_B (-1) /* -(sym 0 + 1) */
@@ -25,6 +37,9 @@ static const NnrtTensor globals[N_GLOBALS] = {
     {"b.m", NNRT_STATE, NNRT_F32, 1, NNRT_INIT_ZEROS, {OUT}, 0, 0},
     {"b.v", NNRT_STATE, NNRT_F32, 1, NNRT_INIT_ZEROS, {OUT}, 0, 0},
     {"opt.step", NNRT_STATE, NNRT_F32, 0, NNRT_INIT_ZEROS, {0}, 0, 0},
+#ifdef FAKE_PRUNE
+    {"w.mask", NNRT_MASK, NNRT_F32, 2, NNRT_INIT_ONES, {IN, OUT}, 0, 0},
+#endif
 };
 
 /* Initialisers cannot copy const objects in C, hence macros. */
@@ -188,6 +203,25 @@ static int64_t train_ws(const int64_t *syms) {
   return ALIGN64(syms[0] * 4) + ALIGN64(syms[0] * OUT * 4) + ALIGN64(IN * OUT * 4) + ALIGN64(OUT * 4);
 }
 
+/* FAKE_PRUNE: with a pruning mask of w on a schedule (the masks are
+ * recomputed and the pruned weights zeroed by the runtime, between steps),
+ * for the device mirror's pruning path; the model's arithmetic ignores it. */
+#ifdef FAKE_CUDA
+/* Built as a CUDA binary's model (NnrtModel.cuda set), for the session's
+ * device mirror: with tests/runtime/device_double.c the step functions above
+ * run on the double's "device" memory; linked with libnnrt_cuda.a, the real
+ * runtime opens the GPU (and, without one, must say so). The kernel and the
+ * image are never launched or loaded by those tests. */
+static const NnrtCuKernel fake_kernels[] = {{"nnc_train_step_k0_ew", 256, 0}};
+static const char fake_ptx[] = "// no code: tests never load it\n";
+static const NnrtCuImage fake_images[] = {{90, 1, fake_ptx, sizeof fake_ptx - 1}};
+static const NnrtCuda fake_cuda = {1, fake_kernels, 1, fake_images, 0};
+#ifdef FAKE_CUDA_REAL
+/* What a generated step function calls, so the linker takes rt_cuda.o. */
+__attribute__((used)) void (*const fake_cuda_launch)(int32_t, const NnrtCuArgs *) = nnrt_cu_launch;
+#endif
+#endif
+
 const NnrtModel nnrt_model = {
     .abi_version = NNRT_ABI_VERSION,
     .name = "fake_softmax",
@@ -208,4 +242,10 @@ const NnrtModel nnrt_model = {
     .epochs = 2,
     .dataset = "fashion_mnist",
     .seed = 42,
+#ifdef FAKE_CUDA
+    .cuda = &fake_cuda,
+#endif
+#ifdef FAKE_PRUNE
+    .prune = "unstructured:0.5,start=0,end=20,every=5",
+#endif
 };

@@ -30,29 +30,7 @@ elif [ ! -f "$DATA/train-images-idx3-ubyte.gz" ]; then
 fi
 T=$(mktemp -d "${TMPDIR:-/tmp}/nnrt_e2e.XXXXXX")
 trap 'rm -rf "$T"' EXIT
-FAILED=0
-
-fail() {
-  echo "FAIL: $*"
-  FAILED=1
-}
-
-# expect CODE PATTERN CMD...: runs CMD, checks its exit code and that its
-# stderr+stdout contain PATTERN (a fixed string; empty: anything).
-expect() {
-  code=$1
-  pat=$2
-  shift 2
-  "$@" >"$T/out" 2>&1
-  rc=$?
-  if [ "$rc" -ne "$code" ]; then
-    fail "exit $rc (want $code): $*"
-    sed 's/^/    /' "$T/out" | head -5
-  elif [ -n "$pat" ] && ! grep -qF -- "$pat" "$T/out"; then
-    fail "output lacks '$pat': $*"
-    sed 's/^/    /' "$T/out" | head -5
-  fi
-}
+. "$(dirname "$0")/expect.sh"
 
 # A small uncompressed subset (2000 training, 500 test samples): runs that
 # check behaviour rather than accuracy load and evaluate in no time, and the
@@ -142,7 +120,7 @@ cli)
   expect 0 "[default: 2]" "$BIN" train --help
   expect 0 "--checkpoint FILE" "$BIN" eval --help
   expect 0 "--input FILE" "$BIN" help predict
-  expect 0 "ABI 8" "$BIN" --version
+  expect 0 "ABI 9" "$BIN" --version
   expect 0 "[default: none]" "$BIN" train --help
   expect 2 "--schedule: unknown schedule 'linear' (expected step, cosine, plateau or none)" "$BIN" train --schedule linear
   expect 2 "--schedule: gamma must be positive, got 0" "$BIN" train --schedule 'step(gamma: 0)'

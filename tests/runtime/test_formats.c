@@ -118,47 +118,71 @@ static void test_safetensors_errors(void) {
   CHECK_ERR(rt_st_load(p, &small, &g, RT_LOAD_PARAMS, NULL, &e), e, "offset 0: header length");
   CHECK_ERR(rt_st_load(tmp("nope.safetensors"), &small, &g, RT_LOAD_PARAMS, NULL, &e), e, "cannot open");
 
-  /* Hand-written headers, like another writer's (order, metadata first,
-   * extra tensors, no padding). */
+  /* Hand-written headers, like another writer's (order, metadata first, no
+   * padding), and every way a header can lie. dlen: bytes of data after the
+   * header (0: all 98). */
   struct {
     const char *json;
     const char *want; /* NULL: loads */
+    size_t dlen;
   } cases[] = {
-      {"{\"__metadata__\":{\"format\":\"pt\"},\"extra\":{\"dtype\":\"F16\",\"shape\":[1],\"data_offsets\":[0,2]},\"b\":"
-       "{\"dtype\":\"I32\",\"shape\":[5],\"data_offsets\":[2,22]},\"we\\\"ird\\\\name\\u00e9\":{\"dtype\":\"F32\","
-       "\"shape\":[7],\"data_offsets\":[22,50]},\"a\":{\"dtype\":\"F32\",\"shape\":[3,4],\"data_offsets\":[50,98]}}",
-       NULL},
+      {"{\"__metadata__\":{\"format\":\"pt\"},\"opt.step\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[0,2]},"
+       "\"b\":{\"dtype\":\"I32\",\"shape\":[5],\"data_offsets\":[2,22]},\"we\\\"ird\\\\name\\u00e9\":{\"dtype\":"
+       "\"F32\",\"shape\":[7],\"data_offsets\":[22,50]},\"a\":{\"dtype\":\"F32\",\"shape\":[3,4],\"data_offsets\":"
+       "[50,98]}}",
+       NULL, 0},
+      /* Extra tensors: not the model's (a foreign file holds only its tensors). */
+      {"{\"extra\":{\"dtype\":\"F16\",\"shape\":[1],\"data_offsets\":[0,2]},\"b\":{\"dtype\":\"I32\",\"shape\":[5],"
+       "\"data_offsets\":[2,22]},\"we\\\"ird\\\\name\\u00e9\":{\"dtype\":\"F32\",\"shape\":[7],\"data_offsets\":[22,50]},"
+       "\"a\":{\"dtype\":\"F32\",\"shape\":[3,4],\"data_offsets\":[50,98]}}",
+       "tensor 'extra' is not one of model 'small''s", 0},
       {"{\"a\":{\"dtype\":\"F32\",\"shape\":[4,3],\"data_offsets\":[0,48]}}",
-       "offset 13: tensor 'a': expected F32 [3, 4], found F32 [4, 3]; is it a checkpoint of another model?"},
+       "offset 13: tensor 'a': expected F32 [3, 4], found F32 [4, 3]; is it a checkpoint of another model?", 48},
       {"{\"a\":{\"dtype\":\"F64\",\"shape\":[3,4],\"data_offsets\":[0,96]}}",
-       "offset 13: tensor 'a': expected F32 [3, 4], found F64 [3, 4]"},
+       "offset 13: tensor 'a': expected F32 [3, 4], found F64 [3, 4]", 96},
       {"{\"a\":{\"dtype\":\"F32\",\"shape\":[3,4],\"data_offsets\":[60,108]}}",
-       "offset 57: tensor 'a': data_offsets end 108 is past the data section (98 bytes"},
+       "offset 57: tensor 'a': data_offsets end 108 is past the data section (98 bytes", 0},
       {"{\"a\":{\"dtype\":\"F32\",\"shape\":[3,4],\"data_offsets\":[0,52]}}",
-       "offset 57: tensor 'a': data_offsets [0, 52] hold 52 bytes, but F32 [3, 4] needs 48"},
-      {"{\"a\":{\"dtype\":\"F32\",\"shape\":[3,4],\"data_offsets\":[8,4]}}", "0 <= begin <= end"},
-      {"{\"a\":{\"dtype\":\"F32\",\"shape\":[3,-4],\"data_offsets\":[0,4]}}", "non-negative integers"},
-      {"{\"a\":{\"dtype\":\"F32\",\"shape\":[3,4]}}", "data_offsets"},
-      {"{\"a\":[]}", "expected an object"},
-      {"[1,2]", "must be a JSON object"},
+       "offset 57: tensor 'a': data_offsets [0, 52] hold 52 bytes, but F32 [3, 4] needs 48", 0},
+      /* The reference reader's layout: sorted, contiguous from 0, to the end. */
+      {"{\"a\":{\"dtype\":\"F32\",\"shape\":[3,4],\"data_offsets\":[0,48]}}",
+       "50 bytes after the last tensor's data (trailing garbage)", 0},
+      {"{\"a\":{\"dtype\":\"F32\",\"shape\":[3,4],\"data_offsets\":[2,50]},\"b\":{\"dtype\":\"I32\",\"shape\":[5],"
+       "\"data_offsets\":[50,70]}}",
+       "tensor 'a': data_offsets begin at 2, but the data section starts at 0", 70},
+      {"{\"a\":{\"dtype\":\"F32\",\"shape\":[3,4],\"data_offsets\":[0,48]},\"b\":{\"dtype\":\"I32\",\"shape\":[5],"
+       "\"data_offsets\":[40,60]}}",
+       "tensor 'b': data_offsets begin at 40, but the previous tensor ends at 48", 60},
+      {"{\"a\":{\"dtype\":\"F32\",\"shape\":[3,4],\"data_offsets\":[0,48]},\"b\":{\"dtype\":\"I32\",\"shape\":[5],"
+       "\"data_offsets\":[52,72]}}",
+       "tensor 'b': data_offsets begin at 52, but the previous tensor ends at 48", 72},
+      /* Names: valid UTF-8, no NUL. */
+      {"{\"a\\u0000b\":{\"dtype\":\"F32\",\"shape\":[3,4],\"data_offsets\":[0,48]}}", "contains a NUL character", 48},
+      {"{\"a\xff\":{\"dtype\":\"F32\",\"shape\":[3,4],\"data_offsets\":[0,48]}}", "not valid UTF-8", 48},
+      {"{\"a\xc0\x80\":{\"dtype\":\"F32\",\"shape\":[3,4],\"data_offsets\":[0,48]}}", "not valid UTF-8", 48},
+      {"{\"a\":{\"dtype\":\"F32\",\"shape\":[3,4],\"data_offsets\":[8,4]}}", "0 <= begin <= end", 0},
+      {"{\"a\":{\"dtype\":\"F32\",\"shape\":[3,-4],\"data_offsets\":[0,4]}}", "non-negative integers", 0},
+      {"{\"a\":{\"dtype\":\"F32\",\"shape\":[3,4]}}", "data_offsets", 0},
+      {"{\"a\":[]}", "expected an object", 0},
+      {"[1,2]", "must be a JSON object", 0},
       {"{\"a\":{\"dtype\":\"F32\",\"shape\":[3,4],\"data_offsets\":[0,48]},\"a\":{\"dtype\":\"F32\",\"shape\":[3,4],"
        "\"data_offsets\":[0,48]}}",
-       "appears twice"},
+       "appears twice", 0},
       {"{\"b\":{\"dtype\":\"I32\",\"shape\":[5],\"data_offsets\":[0,20]}}",
-       "offset 8: the header has no tensor 'a' (F32 [3, 4])"},
-      {"{\"a\":{\"dtype\":\"F32\",\"shape\":[3,4],\"data_offsets\":[0,48]}", "bad header: offset"},
+       "offset 8: the header has no tensor 'a' (F32 [3, 4])", 20},
+      {"{\"a\":{\"dtype\":\"F32\",\"shape\":[3,4],\"data_offsets\":[0,48]}", "bad header: offset", 0},
   };
   unsigned char data[98];
   for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
-    size_t hl = strlen(cases[c].json);
+    size_t hl = strlen(cases[c].json), dl = cases[c].dlen ? cases[c].dlen : sizeof data;
     unsigned char *buf = malloc(8 + hl + sizeof data);
     for (int i = 0; i < 8; i++)
       buf[i] = (unsigned char)((uint64_t)hl >> (8 * i));
     memcpy(buf + 8, cases[c].json, hl);
     for (size_t i = 0; i < sizeof data; i++)
       data[i] = (unsigned char)i;
-    memcpy(buf + 8 + hl, data, sizeof data);
-    write_file(p, buf, 8 + hl + sizeof data);
+    memcpy(buf + 8 + hl, data, dl);
+    write_file(p, buf, 8 + hl + dl);
     free(buf);
     int rc = rt_st_load(p, &small, &g, RT_LOAD_PARAMS, NULL, &e);
     if (cases[c].want)
@@ -169,6 +193,53 @@ static void test_safetensors_errors(void) {
       CHECK(memcmp(g.ptr[1], data + 2, 20) == 0);
   }
   rt_globals_free(&g);
+}
+
+/* nnc's own files name their model, hash its parameter list and carry a
+ * CRC of every tensor: another model's file is refused even when every
+ * tensor the load reads matches, and a flipped bit is found. */
+static void test_safetensors_identity(void) {
+  static const NnrtModel part = {/* small's first parameter alone: same name, shape, dtype */
+                                 .abi_version = NNRT_ABI_VERSION, .name = "part", .n_globals = 1,
+                                 .globals = small_globals};
+  static const NnrtModel twin = {/* small's parameters under another model name */
+                                 .abi_version = NNRT_ABI_VERSION, .name = "twin", .n_globals = 5,
+                                 .globals = small_globals};
+  RtError e = {0};
+  RtGlobals g, h, k;
+  rt_globals_alloc(&g, &small, &e);
+  rt_globals_alloc(&h, &part, &e);
+  rt_globals_alloc(&k, &small, &e);
+  fill_small(&g, 1.0f);
+  const char *p = tmp("id.safetensors");
+  CHECK(rt_st_save(p, &small, &g, NULL, &e) == 0);
+  CHECK_ERR(rt_st_load(p, &part, &h, RT_LOAD_PARAMS, NULL, &e), e,
+            "a checkpoint of model 'small', whose parameters (names, shapes, dtypes: hash ");
+  CHECK(strstr(e.msg, "are not those of model 'part'") != NULL);
+  CHECK(rt_st_load(p, &twin, &k, RT_LOAD_PARAMS | RT_LOAD_STATE, NULL, &e) == 0); /* a note, and it loads */
+  CHECK(memcmp(g.base, k.base, g.bytes) == 0);
+  /* One bit of tensor 'b' flipped: the CRC names it; the globals stay. */
+  size_t n;
+  unsigned char *f = read_file(p, &n);
+  uint64_t hl = 0;
+  for (int i = 0; i < 8; i++)
+    hl |= (uint64_t)f[i] << (8 * i);
+  f[8 + hl + 48 + 3] ^= 0x10; /* 'b' follows 'a' (48 bytes) */
+  write_file(p, f, n);
+  fill_small(&k, 7.0f);
+  CHECK_ERR(rt_st_load(p, &small, &k, RT_LOAD_PARAMS, NULL, &e), e, "tensor 'b': its bytes have CRC-32 ");
+  CHECK(strstr(e.msg, "the file is corrupt") != NULL);
+  RtGlobals want;
+  rt_globals_alloc(&want, &small, &e);
+  fill_small(&want, 7.0f);
+  CHECK(memcmp(k.base, want.base, k.bytes) == 0);
+  /* A tensor the load does not read is not checked: state alone loads. */
+  CHECK(rt_st_load(p, &small, &k, RT_LOAD_STATE, NULL, &e) == 0);
+  free(f);
+  rt_globals_free(&want);
+  rt_globals_free(&g);
+  rt_globals_free(&h);
+  rt_globals_free(&k);
 }
 
 /* Globals of the integer types: slices sized by nnrt_dtypes.def, ones for
@@ -676,6 +747,7 @@ int main(void) {
       {"safetensors_roundtrip", test_safetensors_roundtrip},
       {"safetensors_errors", test_safetensors_errors},
       {"safetensors_dtypes", test_safetensors_dtypes},
+      {"safetensors_identity", test_safetensors_identity},
       {"safetensors_int8", test_safetensors_int8},
       {"int_inputs", test_int_inputs},
       {"npy", test_npy},

@@ -1,0 +1,192 @@
+/* rt_cuemu.c — the emulated CUDA runtime, for tests without a GPU.
+ *
+ * It defines what a CUDA binary's host code calls (nnrt_cu_launch,
+ * nnrt_cu_sgemm, nnrt_cu_sgemm_batch, nnrt_cu_memcpy) and the device table
+ * rt_cuda_device (rt_device.h) on host memory: "device" buffers are host
+ * allocations, a launch runs the kernel's host-compiled CUDA C through
+ * tests/cuda/emu.h (nnrt_cuemu_run: blocks of fibers), and the GEMMs are the
+ * CPU runtime's own nnrt_sgemm / nnrt_sgemm_batch, so products match a CPU
+ * binary's bit for bit and only the generated kernels are under test.
+ *
+ * The kernel source, compiled with g++ -DNNRT_CUDA_EMU -include emu.h,
+ * exports nnrt_cuemu_kernels: {name, call} rows ended by {0, 0}
+ * (codegen/cuda/host.c writes it); a kernel number is resolved to its row by
+ * the name in nnrt_model.cuda->kernels, once. The grid is chosen as the real
+ * runtime chooses it (NNRT_CUEMU_GRID_CAP lowers the cap, so tests can make
+ * every stride loop go round).
+ *
+ * Test-only: linked into the test harness's emulated binaries
+ * (libnnrt_cuemu.a), never into a binary nnc ships. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../nnrt.h"
+#include "../rt_device.h"
+
+/* From the kernel source (tests/cuda/emu.h's NnrtCuEmuKernel). */
+typedef struct NnrtCuEmuKernel {
+  const char *name;
+  void (*call)(const void *args);
+} NnrtCuEmuKernel;
+extern const NnrtCuEmuKernel nnrt_cuemu_kernels[];
+void nnrt_cuemu_run(const char *name, void (*call)(const void *), const void *args, unsigned grid, unsigned block);
+
+/* The runtime's GEMMs (rt_blas.c). */
+void nnrt_sgemm(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
+void nnrt_sgemm_batch(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                      int64_t stride_a, const float *b, int64_t ldb, int64_t stride_b, float beta, float *c, int64_t ldc,
+                      int64_t stride_c, int64_t count);
+
+/* Blocks the real runtime launches at most per kernel: a few per SM of an
+ * H100 (132 SMs); stride loops cover the rest. */
+#define CUEMU_GRID_CAP (132 * 4)
+
+static struct {
+  const NnrtModel *model;
+  void (**calls)(const void *); /* per kernel number: resolved, or NULL */
+  int64_t step;
+  char error[512]; /* the first failure of the running step, or "" */
+  unsigned grid_cap;
+} emu;
+
+static void record(const char *fmt, ...) {
+  if (emu.error[0]) return;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(emu.error, sizeof emu.error, fmt, ap);
+  va_end(ap);
+}
+
+static const NnrtModel *model(void) { return emu.model ? emu.model : &nnrt_model; }
+
+static void (*resolve(int32_t kernel))(const void *) {
+  const NnrtCuda *cu = model()->cuda;
+  if (!cu || kernel < 0 || kernel >= cu->n_kernels) return NULL;
+  if (!emu.calls) {
+    emu.calls = calloc((size_t)cu->n_kernels, sizeof *emu.calls);
+    if (!emu.calls) return NULL;
+  }
+  if (!emu.calls[kernel])
+    for (const NnrtCuEmuKernel *k = nnrt_cuemu_kernels; k->name; k++)
+      if (!strcmp(k->name, cu->kernels[kernel].name)) emu.calls[kernel] = k->call;
+  return emu.calls[kernel];
+}
+
+static unsigned grid_cap(void) {
+  if (!emu.grid_cap) {
+    const char *s = getenv("NNRT_CUEMU_GRID_CAP");
+    long v = s && *s ? strtol(s, NULL, 10) : 0;
+    emu.grid_cap = v > 0 && v < CUEMU_GRID_CAP ? (unsigned)v : CUEMU_GRID_CAP;
+  }
+  return emu.grid_cap;
+}
+
+void nnrt_cu_launch(int32_t kernel, const NnrtCuArgs *args) {
+  const NnrtCuda *cu = model()->cuda;
+  void (*call)(const void *) = resolve(kernel);
+  if (!call) {
+    if (!cu || kernel < 0 || kernel >= cu->n_kernels)
+      record("kernel number %d is not in the model's kernel table", (int)kernel);
+    else
+      record("kernel %s is not in the emulated module (nnrt_cuemu_kernels)", cu->kernels[kernel].name);
+    return;
+  }
+  const NnrtCuKernel *k = &cu->kernels[kernel];
+  if (args->work < 0) {
+    record("kernel %s: negative work %lld", k->name, (long long)args->work);
+    return;
+  }
+  if (args->work == 0) return;
+  if (k->block < 32 || k->block > 1024 || k->block % 32) {
+    record("kernel %s: block of %d threads (a multiple of 32 up to 1024 expected)", k->name, (int)k->block);
+    return;
+  }
+  /* rows: one block per row; elements: one thread per element; both capped. */
+  int64_t want = k->rows ? args->work : (args->work + k->block - 1) / k->block;
+  unsigned grid = want < (int64_t)grid_cap() ? (unsigned)want : grid_cap();
+  nnrt_cuemu_run(k->name, call, args, grid, (unsigned)k->block);
+}
+
+void nnrt_cu_sgemm(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                   const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
+  nnrt_sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+void nnrt_cu_sgemm_batch(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+                         int64_t lda, int64_t stride_a, const float *b, int64_t ldb, int64_t stride_b, float beta,
+                         float *c, int64_t ldc, int64_t stride_c, int64_t count) {
+  nnrt_sgemm_batch(ta, tb, m, n, k, alpha, a, lda, stride_a, b, ldb, stride_b, beta, c, ldc, stride_c, count);
+}
+
+void nnrt_cu_memcpy(void *dst, const void *src, int64_t bytes) {
+  if (bytes < 0) {
+    record("nnrt_cu_memcpy of %lld bytes", (long long)bytes);
+    return;
+  }
+  memmove(dst, src, (size_t)bytes);
+}
+
+/* ---- the device table ---- */
+
+static int emu_open(const NnrtModel *m, int ordinal, RtError *e) {
+  if (!m->cuda) return rt_fail(e, RT_EXIT_FAIL, "no CUDA device: model %s is not a CUDA binary", m->name);
+  if (ordinal != 0)
+    return rt_fail(e, RT_EXIT_FAIL, "no CUDA device: device %d requested, the emulation has device 0 only", ordinal);
+  emu.model = m;
+  free(emu.calls);
+  emu.calls = NULL;
+  for (int32_t i = 0; i < m->cuda->n_kernels; i++)
+    if (!resolve(i))
+      return rt_fail(e, RT_EXIT_FAIL, "kernel %s is not in the emulated module (nnrt_cuemu_kernels)",
+                     m->cuda->kernels[i].name);
+  return 0;
+}
+
+static void emu_close(void) {
+  free(emu.calls);
+  emu.calls = NULL;
+  emu.model = NULL;
+}
+
+static void *emu_alloc(size_t bytes, const char *what, RtError *e) {
+  void *p = aligned_alloc(256, (bytes + 255) / 256 * 256 + 256);
+  if (!p) rt_fail(e, RT_EXIT_FAIL, "out of (emulated) device memory for %s (%zu bytes)", what, bytes);
+  return p;
+}
+
+static void emu_free(void *p) { free(p); }
+
+static int emu_copy(void *dst, const void *src, size_t bytes, RtError *e) {
+  (void)e;
+  memcpy(dst, src, bytes);
+  return 0;
+}
+
+static int emu_run(const NnrtFunc *f, int fn_id, void **args, const int64_t *syms, void *ws, int64_t step,
+                   RtError *e) {
+  (void)fn_id;
+  emu.error[0] = 0;
+  emu.step = step;
+  f->fn(args, syms, ws);
+  if (emu.error[0]) {
+    if (step >= 0) return rt_fail(e, RT_EXIT_FAIL, "%s: %s (step %lld)", f->name, emu.error, (long long)step);
+    return rt_fail(e, RT_EXIT_FAIL, "%s: %s", f->name, emu.error);
+  }
+  return 0;
+}
+
+const RtDevice rt_cuda_device = {
+    .name = "cuda (emulated)",
+    .open = emu_open,
+    .close = emu_close,
+    .alloc = emu_alloc,
+    .free = emu_free,
+    .host_alloc = emu_alloc,
+    .host_free = emu_free,
+    .upload = emu_copy,
+    .download = emu_copy,
+    .run = emu_run,
+};
