@@ -190,6 +190,8 @@ typedef struct CuEw {
  * (access first_extra + i). Arena-allocated (g->arena). */
 void cu_ew_init(CuEw *E, CuGen *g, const CgPlan *p, const CgKernel *k, CuLaunch *l, const char *ix, const int *targets,
                 int ntargets, const int *tags, CgMono (*extra)[IR_MAX_RANK], int nextra);
+/* The mask of every index variable. */
+unsigned cu_ew_all(const CuEw *E);
 /* The index variable covering domain dim d, or -1 (a static size-1 dim). */
 int cu_ew_var_of(const CuEw *E, int d);
 /* Declares index variables in mask (bit j: variable j) from the flat

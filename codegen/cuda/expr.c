@@ -234,6 +234,8 @@ void cu_ew_init(CuEw *E, CuGen *g, const CgPlan *p, const CgKernel *k, CuLaunch 
     }
 }
 
+unsigned cu_ew_all(const CuEw *E) { return E->nv >= 32 ? ~0u : (1u << E->nv) - 1; }
+
 int cu_ew_var_of(const CuEw *E, int d) {
   for (int j = 0; j < E->nv; j++)
     if (E->v[j].lo <= d && d <= E->v[j].hi) return E->k->domain.d[d] == 1 ? -1 : j;

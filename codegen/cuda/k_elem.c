@@ -29,8 +29,6 @@ static void contig(const Shape *dom, CgMono st[IR_MAX_RANK]) {
     st[d] = cg_mono_numel(dom, d + 1);
 }
 
-static unsigned all_vars(const CuEw *E) { return E->nv >= 32 ? ~0u : (1u << E->nv) - 1; }
-
 /* Values that vary with no index variable, before the loop. */
 static bool hoist_uniform(CuEw *E, CuSrc *s) {
   for (int x = 0; x < E->p->f->n; x++)
@@ -143,7 +141,7 @@ bool cu_kernel_ew(CuGen *g, const CgPlan *p, const CgKernel *k, int index, CuLau
   cu_printf(s, "for (long long t = %s(long long)blockIdx.x * blockDim.x + threadIdx.x; t < a.work; "
                "t += (long long)gridDim.x * blockDim.x) {\n",
             vec ? "4 * nv4 + " : "");
-  cu_ew_unflatten(&E, s, "t", all_vars(&E));
+  cu_ew_unflatten(&E, s, "t", cu_ew_all(&E));
   /* Every value first, then the stores: an export may reuse the memory of
    * a buffer a later member reads at the same index (the memory plan's
    * in-place reuse), which a store before that load would overwrite. */
@@ -203,7 +201,7 @@ bool cu_kernel_epilogue(CuGen *g, const CgPlan *p, const CgKernel *k, int index,
     cu_printf(s, "{\n");
     if (!hoist_uniform(&E, s)) return false;
     cu_for_elems(s, "t");
-    cu_ew_unflatten(&E, s, "t", all_vars(&E));
+    cu_ew_unflatten(&E, s, "t", cu_ew_all(&E));
     for (int e = 0; e < ep.nexp; e++) /* values before stores, as in cu_kernel_ew */
       if (!cu_ew_emit(&E, s, ep.exp[e].node)) return false;
     for (int e = 0; e < ep.nexp; e++)
@@ -217,7 +215,7 @@ bool cu_kernel_epilogue(CuGen *g, const CgPlan *p, const CgKernel *k, int index,
     /* The column variable (none for a static last dim of 1: one column),
      * and the row variables, all the others. */
     int cv = cu_ew_var_of(&E, r - 1);
-    unsigned rows = all_vars(&E) & ~(cv >= 0 ? 1u << cv : 0u);
+    unsigned rows = cu_ew_all(&E) & ~(cv >= 0 ? 1u << cv : 0u);
     Shape rs = k->domain; /* the product's rows: every dim but the last */
     rs.rank = r - 1;
     CgMono ncols = cg_mono_dim(k->domain.d[r - 1]), nrows = cg_mono_numel(&rs, 0);
@@ -237,7 +235,7 @@ bool cu_kernel_epilogue(CuGen *g, const CgPlan *p, const CgKernel *k, int index,
       cu_printf(s, "acc%d += v%d;\n", j, x);
     }
     cu_printf(s, "}\n");
-    cu_ew_forget(&E, all_vars(&E));
+    cu_ew_forget(&E, cu_ew_all(&E));
     for (int j = 0; j < nsums; j++) {
       if (!cu_buf_ptr(g, p, l, s, sums[j].buf, DT_F32)) return false;
       cu_printf(s, "[c] = acc%d;\n", j);

@@ -27,8 +27,6 @@ static void dim_index(CuSrc *s, const CuEw *E, int d) {
   else cu_printf(s, "%s%d", E->ix, v);
 }
 
-static unsigned all_vars(const CuEw *E) { return E->nv >= 32 ? ~0u : (1u << E->nv) - 1; }
-
 /* ---- onehot ---- */
 
 bool cu_kernel_onehot(CuGen *g, const CgPlan *p, const CgKernel *k, int index, CuLaunch *l) {
@@ -50,15 +48,15 @@ bool cu_kernel_onehot(CuGen *g, const CgPlan *p, const CgKernel *k, int index, C
   CuEw E;
   cu_ew_init(&E, g, p, k, l, "i", NULL, 0, tags, extra, 2);
   cu_for_elems(s, "t");
-  cu_ew_unflatten(&E, s, "t", all_vars(&E));
+  cu_ew_unflatten(&E, s, "t", cu_ew_all(&E));
   cu_printf(s, "long long lab = (long long)");
   if (!cu_buf_ptr(g, p, l, s, lv->v.buf, ldt)) return false;
   cu_printf(s, "[");
-  cu_ew_offset(&E, s, 1, all_vars(&E));
+  cu_ew_offset(&E, s, 1, cu_ew_all(&E));
   cu_printf(s, "];\n");
   if (!cu_buf_ptr(g, p, l, s, k->exp[0].buf, DT_F32)) return false;
   cu_printf(s, "[");
-  cu_ew_offset(&E, s, 0, all_vars(&E));
+  cu_ew_offset(&E, s, 0, cu_ew_all(&E));
   cu_printf(s, "] = lab == ");
   dim_index(s, &E, r - 1);
   cu_printf(s, " ? 1.f : 0.f;\n}\n");
@@ -94,7 +92,7 @@ bool cu_kernel_range(CuGen *g, const CgPlan *p, const CgKernel *k, int index, Cu
   l->work = cg_mono_numel(dom, 0);
   CuEw E;
   cu_ew_init(&E, g, p, k, l, "i", NULL, 0, tags, extra, 1 + nsrc);
-  unsigned all = all_vars(&E);
+  unsigned all = cu_ew_all(&E);
   cu_for_elems(s, "t");
   cu_ew_unflatten(&E, s, "t", all);
   if (!cu_buf_ptr(g, p, l, s, k->exp[0].buf, dt)) return false;
