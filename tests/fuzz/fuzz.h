@@ -38,6 +38,10 @@ void fuzz_out_open(FuzzOut *o);
 /* Flushes and returns the text written so far (NUL-terminated). */
 const char *fuzz_out_text(FuzzOut *o);
 void fuzz_out_close(FuzzOut *o);
+/* A failed loader's error (a runtime RtError) must say what and carry an
+ * exit code: fuzz_bug if not. */
+struct RtError;
+void fuzz_check_error(const struct RtError *e);
 /* A broken promise: prints what and aborts, so the input is a crash. */
 _Noreturn void fuzz_bug(const char *what, const char *detail);
 

@@ -7,17 +7,13 @@
 #include "fuzz.h"
 #include "nnrt.h"
 
-static void check_failed(const RtError *e) {
-  if (!e->msg[0] || e->code == 0) fuzz_bug("a loader failed without a message or an exit code", e->msg);
-}
-
 static void convert(RtArray *a) {
   RtError e = {0};
   char where[RT_PATH_MAX + 64];
   rt_array_where(a, a->numel - 1, where, sizeof where);
   rt_array_where(a, -1, where, sizeof where);
-  if (rt_array_convert(a, NNRT_I32, &e)) check_failed(&e);
-  if (rt_array_convert(a, NNRT_F32, &e)) check_failed(&e);
+  if (rt_array_convert(a, NNRT_I32, &e)) fuzz_check_error(&e);
+  if (rt_array_convert(a, NNRT_F32, &e)) fuzz_check_error(&e);
   rt_array_free(a);
 }
 
@@ -26,11 +22,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   RtArray a;
   RtError e = {0};
   if (rt_npy_load(path, &a, &e) == 0) convert(&a);
-  else check_failed(&e);
+  else fuzz_check_error(&e);
   for (int scale = 0; scale < 2; scale++) {
     e = (RtError){0};
     if (rt_idx_load(path, scale, &a, &e) == 0) convert(&a);
-    else check_failed(&e);
+    else fuzz_check_error(&e);
   }
   return 0;
 }

@@ -2,6 +2,7 @@
  * fuzz harnesses (fuzz.h). */
 #define _POSIX_C_SOURCE 200809L
 #include "fuzz.h"
+#include "runtime/nnrt.h"
 #include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,4 +76,8 @@ void fuzz_out_close(FuzzOut *o) {
 void fuzz_bug(const char *what, const char *detail) {
   fprintf(stderr, "fuzz: %s\n%s\n", what, detail ? detail : "");
   abort();
+}
+
+void fuzz_check_error(const RtError *e) {
+  if (!e->msg[0] || e->code == 0) fuzz_bug("a loader failed without a message or an exit code", e->msg);
 }

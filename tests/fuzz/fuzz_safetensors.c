@@ -26,7 +26,7 @@ static void load(const char *path, RtGlobals *g, unsigned kinds, RtMeta *meta) {
   if (rt_st_load(path, &model, g, kinds, meta, &e) == 0) return;
   for (size_t i = 0; i < g->bytes; i++)
     if (((unsigned char *)g->base)[i] != 0x5a) fuzz_bug("a failed rt_st_load changed the globals", e.msg);
-  if (!e.msg[0] || e.code == 0) fuzz_bug("rt_st_load failed without a message or an exit code", e.msg);
+  fuzz_check_error(&e);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

@@ -52,10 +52,6 @@ static void split(const char *s, size_t n, Part *parts) {
   }
 }
 
-static void check_failed(const RtError *e) {
-  if (!e->msg[0] || e->code == 0) fuzz_bug("a loader failed without a message or an exit code", e->msg);
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size > TEXT_MAX_INPUT) return 0;
   const char *s = (const char *)data, *nl = memchr(s, '\n', size);
@@ -101,19 +97,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   FuzzOut out;
   fuzz_out_open(&out);
   RtError e = {0};
-  if (rt_data_inspect(spec, 3, out.f, &e)) check_failed(&e);
+  if (rt_data_inspect(spec, 3, out.f, &e)) fuzz_check_error(&e);
   RtArray x;
   e = (RtError){0};
   if (text) {
     if (rt_text_read_lines(spec, lines, &x, &e) == 0) rt_array_free(&x);
-    else check_failed(&e);
+    else fuzz_check_error(&e);
   } else {
     RtNames names;
     if (rt_csv_read(lines, rt_csv_label_column(csv ? spec : NULL), RT_DTYPE_AS_STORED, &x, NULL, &names, &e) == 0) {
       rt_array_free(&x);
       rt_names_free(&names);
     } else {
-      check_failed(&e);
+      fuzz_check_error(&e);
     }
   }
   fuzz_out_close(&out);

@@ -52,7 +52,7 @@ static int replay(const char *path, int *count) {
     names[n++] = strdup(de->d_name);
   }
   closedir(d);
-  qsort(names, n, sizeof *names, cmp_name);
+  if (n) qsort(names, n, sizeof *names, cmp_name); /* names is NULL when n is 0 */
   int rc = 0;
   for (size_t i = 0; i < n; i++) {
     char p[8192];
