@@ -30,7 +30,7 @@ const char *fuzz_tmpdir(void) {
 }
 
 const char *fuzz_path(const char *name) {
-  static char buf[4][4200];
+  static char buf[4][sizeof g_dir + 256]; /* the directory, "/", a file name */
   static int slot;
   char *p = buf[slot++ & 3];
   snprintf(p, sizeof buf[0], "%s/%s", fuzz_tmpdir(), name);
