@@ -275,17 +275,19 @@ static void verify_func(Verifier *V, const IrFunc *f) {
   bool all_good = true;
   for (int i = 0; i < f->n; i++)
     all_good &= good[i] = verify_node(V, i, &ninputs, good);
-  /* Fusion groups are checked on well-typed IR only: their rule compares
-   * shapes. */
-  if (all_good && ir_groups_check(f, NULL, NULL, V->d) < 0) V->ok = false;
   for (int r = 0; r < f->nrets; r++) {
     int v = f->rets[r];
     char vn[80];
-    if (v < 0 || v >= f->n)
+    if (v < 0 || v >= f->n) {
       verr(V, "%s: return value %d (%s) is out of range", f->name, r, vname(f, v, vn, sizeof vn));
-    else if (f->nodes[v].op == OP_STORE)
+      all_good = false;
+    } else if (f->nodes[v].op == OP_STORE) {
       verr(V, "%s: return value %d (%s) is a store, which has no result", f->name, r, vname(f, v, vn, sizeof vn));
+    }
   }
+  /* Fusion groups are checked on well-typed IR with return values in range
+   * only: their rule compares shapes and marks the returned nodes. */
+  if (all_good && ir_groups_check(f, NULL, NULL, V->d) < 0) V->ok = false;
   free(good);
 }
 
