@@ -233,6 +233,19 @@ static bool step_workspace(CgCtx *cx, const CgPlan *p, const IrFunc *f, CgStep *
   return true;
 }
 
+/* Opens nnc_<fn> (out->fn) with every buffer bound to its memory; returns
+ * the scratch region after the workspace slots (scans', int8 products'). */
+static LLVMValueRef open_step(CgCtx *cx, CgFn *F, const CgPlan *p, const IrFunc *f, CgStep *out) {
+  char name[128];
+  snprintf(name, sizeof name, "nnc_%s", f->name);
+  out->fn = begin(cx, F, p, name, cx->t_void, 3, 1);
+  LLVMValueRef scale;
+  LLVMValueRef *off = slot_offsets(F, p, &scale);
+  bind_all(F, p, off, scale);
+  return LLVMBuildInBoundsGEP2(F->pre, LLVMInt8TypeInContext(cx->llc), LLVMGetParam(F->fn, 2), &off[p->nslots], 1,
+                               "scratch");
+}
+
 /* A kernel as a device runs it (CgDevice): its number, buffers and work. */
 typedef struct CgDevLaunch {
   int kid, nbufs;
@@ -296,15 +309,8 @@ bool cg_emit_step(CgCtx *cx, const IrFunc *f, int prof_fn, CgStep *out, int *nfu
   if (nfused) *nfused = p->nfused;
   cx->fname = f->name;
   if (cx->dev) {
-    char name[128];
     CgFn F;
-    snprintf(name, sizeof name, "nnc_%s", f->name);
-    out->fn = begin(cx, &F, p, name, cx->t_void, 3, 1);
-    LLVMValueRef scale;
-    LLVMValueRef *off = slot_offsets(&F, p, &scale);
-    bind_all(&F, p, off, scale);
-    LLVMValueRef region = LLVMBuildInBoundsGEP2(F.pre, LLVMInt8TypeInContext(cx->llc), LLVMGetParam(F.fn, 2),
-                                                &off[p->nslots], 1, "scratch");
+    LLVMValueRef region = open_step(cx, &F, p, f, out);
     if (!dev_body(&F, p, prof_fn, region)) return false;
     LLVMBuildRetVoid(cx->b);
     cg_fn_seal(&F);
@@ -349,17 +355,10 @@ bool cg_emit_step(CgCtx *cx, const IrFunc *f, int prof_fn, CgStep *out, int *nfu
     if (run[i] - i > maxtasks) maxtasks = run[i] - i;
   }
 
-  char name[128];
   CgFn F;
-  snprintf(name, sizeof name, "nnc_%s", f->name);
-  out->fn = begin(cx, &F, p, name, cx->t_void, 3, 1);
-  LLVMValueRef scale;
-  LLVMValueRef *off = slot_offsets(&F, p, &scale);
-  bind_all(&F, p, off, scale);
+  LLVMValueRef region = open_step(cx, &F, p, f, out);
   LLVMValueRef ctx = LLVMBuildArrayAlloca(F.pre, cx->t_ptr, cg_i64(cx, maxctx + 1), "ctx");
   LLVMValueRef tasks = LLVMBuildArrayAlloca(F.pre, cx->t_ptr, cg_i64(cx, 4 * maxtasks), "tasks");
-  LLVMValueRef region = LLVMBuildInBoundsGEP2(F.pre, LLVMInt8TypeInContext(cx->llc), LLVMGetParam(F.fn, 2),
-                                              &off[p->nslots], 1, "scratch");
   for (int i = 0; i < p->nks; i++) {
     /* The parts of one group are one dispatch, timed as its first kernel. */
     LLVMValueRef hook = prof_fn >= 0 ? prof_call(&F, NULL, prof_fn, i, 0) : NULL;
