@@ -1,5 +1,5 @@
-/* rt_cuda_blas.c — nnrt_cu_sgemm and nnrt_cu_sgemm_batch (nnrt_abi.h) on
- * cuBLASLt, loaded with dlopen (libcublasLt.so.13).
+/* rt_cuda_blas.c — nnrt_cu_sgemm, nnrt_cu_sgemm_batch and nnrt_cu_sgemm_ep
+ * (nnrt_abi.h) on cuBLASLt, loaded with dlopen (libcublasLt.so.13).
  *
  * The ABI's products are row-major; cuBLASLt's are column-major. A row-major
  * m x n matrix with row stride ld is the column-major n x m matrix with
@@ -16,8 +16,20 @@
  * and batch strides less), so each product tells it the alignment its
  * pointers and strides have.
  *
- * A product's descriptors and algorithm depend only on its shape and
- * those alignments, so they are made once per shape and kept (PLANS of them, the oldest replaced):
+ * nnrt_cu_sgemm_ep's epilogues (NNRT_CU_EP_*) are cuBLASLt's own
+ * (CUBLASLT_MATMUL_DESC_EPILOGUE, the same numbers): in the transposed view
+ * above, the ABI's bias per column of C is cuBLASLt's bias per row of D (its
+ * length is D's rows, n), the ABI's aux with row stride ldaux is cuBLASLt's
+ * column-major aux with leading dimension ldaux (bits for ReLU's mask,
+ * floats for GELU's input), and a bias gradient summed down C's columns is
+ * cuBLASLt's sum along D's rows: no data moves for them either. The bias
+ * and aux pointers change from call to call, so they are set on the kept
+ * descriptor before each cublasLtMatmul (a host-side write, fine while a
+ * graph is captured); the heuristic reads their alignment, which is part of
+ * the key.
+ *
+ * A product's descriptors and algorithm depend only on its shape,
+ * epilogue and those alignments, so they are made once per shape and kept (PLANS of them, the oldest replaced):
  * a step's products then cost one cublasLtMatmul each, and none of the
  * host-side setup happens while a CUDA Graph is being captured, since the
  * first run of a step is never captured (rt_cuda_graph.c). */
@@ -33,7 +45,34 @@ typedef struct Shape {
   int32_t ta, tb;
   int64_t m, n, k, lda, ldb, ldc, sa, sb, sc, count;
   uint32_t align_a, align_b, align_c, pad; /* bytes, powers of two up to 256 */
+  int32_t ep;                              /* NNRT_CU_EP_*, 0: none */
+  uint32_t align_bias, align_aux;          /* as align_a, of nnrt_cu_sgemm_ep's vectors */
+  int32_t pad2;
+  int64_t ldaux;
 } Shape;
+
+/* cublasLt.h's cublasLtMatmulDescAttributes_t values nnrt_cu_sgemm_ep sets. */
+enum {
+  LT_DESC_EPILOGUE = 7,     /* uint32_t: cublasLtEpilogue_t (= NNRT_CU_EP_*) */
+  LT_DESC_BIAS_POINTER = 8, /* const void * (bias) or void * (bias gradient) */
+  LT_DESC_AUX_POINTER = 11, /* void *: the ReLU bitmask or GELU's input */
+  LT_DESC_AUX_LD = 12       /* int64_t: aux's leading dimension (bits for the bitmask) */
+};
+
+static const char *ep_name(int32_t ep) {
+  switch (ep) {
+  case NNRT_CU_EP_BIAS: return "BIAS";
+  case NNRT_CU_EP_RELU_BIAS: return "RELU_BIAS";
+  case NNRT_CU_EP_RELU_AUX_BIAS: return "RELU_AUX_BIAS";
+  case NNRT_CU_EP_GELU_BIAS: return "GELU_BIAS";
+  case NNRT_CU_EP_GELU_AUX_BIAS: return "GELU_AUX_BIAS";
+  case NNRT_CU_EP_DRELU: return "DRELU";
+  case NNRT_CU_EP_DRELU_BGRAD: return "DRELU_BGRAD";
+  case NNRT_CU_EP_DGELU: return "DGELU";
+  case NNRT_CU_EP_DGELU_BGRAD: return "DGELU_BGRAD";
+  }
+  return NULL;
+}
 
 /* The alignment of a matrix at p whose batch members are stride elements
  * apart: the largest power of two up to 256 dividing both. */
@@ -130,6 +169,21 @@ static const Plan *plan_for(const Shape *s) {
     st = rt_cu.lt.MatmulDescSetAttribute(p->desc, RT_CUBLASLT_MATMUL_DESC_TRANSB, &op_second, sizeof op_second);
   /* Stored shapes (column-major): our B is n x k (k x n when tb), our A
    * k x m (m x k when ta), the result n x m. */
+  if (s->ep) {
+    uint32_t ep = (uint32_t)s->ep;
+    if (!st && (step = "setting EPILOGUE", 1))
+      st = rt_cu.lt.MatmulDescSetAttribute(p->desc, LT_DESC_EPILOGUE, &ep, sizeof ep);
+    if (!st && s->ldaux && (step = "setting EPILOGUE_AUX_LD", 1))
+      st = rt_cu.lt.MatmulDescSetAttribute(p->desc, LT_DESC_AUX_LD, &s->ldaux, sizeof s->ldaux);
+    /* The heuristic reads the pointers' alignment: the key's, 256-byte
+     * aligned addresses standing for the real ones (set per call). */
+    const void *bias = s->align_bias ? (const void *)(uintptr_t)s->align_bias : NULL;
+    const void *aux = s->align_aux ? (const void *)(uintptr_t)s->align_aux : NULL;
+    if (!st && bias && (step = "setting BIAS_POINTER", 1))
+      st = rt_cu.lt.MatmulDescSetAttribute(p->desc, LT_DESC_BIAS_POINTER, &bias, sizeof bias);
+    if (!st && aux && (step = "setting EPILOGUE_AUX_POINTER", 1))
+      st = rt_cu.lt.MatmulDescSetAttribute(p->desc, LT_DESC_AUX_POINTER, &aux, sizeof aux);
+  }
   if (!st && (step = "cublasLtMatrixLayoutCreate", 1))
     st = layout(&p->a, s->tb ? s->k : s->n, s->tb ? s->n : s->k, s->ldb, s->count, s->sb);
   if (!st) st = layout(&p->b, s->ta ? s->m : s->k, s->ta ? s->k : s->m, s->lda, s->count, s->sa);
@@ -148,10 +202,12 @@ static const Plan *plan_for(const Shape *s) {
   if (pref) rt_cu.lt.MatmulPreferenceDestroy(pref);
   if (!st && found < 1) step = "cublasLtMatmulAlgoGetHeuristic (no algorithm for this shape)";
   if (st || found < 1) {
-    rt_cu_record("the matrix product %lld x %lld x %lld (ta %d, tb %d, batch %lld) after kernel %s: %s: %s",
+    rt_cu_record("the matrix product %lld x %lld x %lld (ta %d, tb %d, batch %lld%s%s) after kernel %s: %s: %s%s",
                  (long long)s->m, (long long)s->n, (long long)s->k, s->ta, s->tb, (long long)s->count,
+                 s->ep ? ", cuBLASLt epilogue " : "", s->ep ? ep_name(s->ep) : "",
                  rt_cu.last_kernel >= 0 ? rt_cu.m->cuda->kernels[rt_cu.last_kernel].name : "(none)", step,
-                 st ? rt_cu.lt.GetStatusName(st) : "CUBLAS_STATUS_NOT_SUPPORTED");
+                 st ? rt_cu.lt.GetStatusName(st) : "CUBLAS_STATUS_NOT_SUPPORTED",
+                 s->ep ? " (nnc build --target=cuda --no-lt-epilogue runs epilogues as kernels)" : "");
     plan_free(p);
     return NULL;
   }
@@ -159,7 +215,7 @@ static const Plan *plan_for(const Shape *s) {
   return p;
 }
 
-static void gemm(Shape *s, float alpha, const float *a, const float *b, float beta, float *c) {
+static void gemm(Shape *s, float alpha, const float *a, const float *b, float beta, float *c, void *bias, void *aux) {
   if (rt_cu.failed || s->m <= 0 || s->n <= 0 || s->count <= 0) return;
   s->align_a = alignment(a, s->sa), s->align_b = alignment(b, s->sb), s->align_c = alignment(c, s->sc);
   if (s->k <= 0) {
@@ -167,21 +223,26 @@ static void gemm(Shape *s, float alpha, const float *a, const float *b, float be
                  (long long)s->m, (long long)s->n);
     return;
   }
+  s->align_bias = bias ? alignment(bias, 0) : 0, s->align_aux = aux ? alignment(aux, 0) : 0;
   const Plan *p = plan_for(s);
   if (!p) return;
-  RtBlasStatus st = rt_cu.lt.Matmul(rt_cu.lt_handle, p->desc, &alpha, b, p->a, a, p->b, &beta, c, p->c, c, p->c,
+  RtBlasStatus st = 0;
+  if (bias) st = rt_cu.lt.MatmulDescSetAttribute(p->desc, LT_DESC_BIAS_POINTER, &bias, sizeof bias);
+  if (!st && aux) st = rt_cu.lt.MatmulDescSetAttribute(p->desc, LT_DESC_AUX_POINTER, &aux, sizeof aux);
+  if (!st)
+    st = rt_cu.lt.Matmul(rt_cu.lt_handle, p->desc, &alpha, b, p->a, a, p->b, &beta, c, p->c, c, p->c,
                                     &p->algo, (void *)(uintptr_t)rt_cu.lt_ws, rt_cu.lt_ws_bytes, rt_cu.compute);
   if (st)
-    rt_cu_record("the matrix product %lld x %lld x %lld (ta %d, tb %d, batch %lld) after kernel %s: cublasLtMatmul: %s",
+    rt_cu_record("the matrix product %lld x %lld x %lld (ta %d, tb %d, batch %lld%s%s) after kernel %s: cublasLtMatmul: %s",
                  (long long)s->m, (long long)s->n, (long long)s->k, s->ta, s->tb, (long long)s->count,
-                 rt_cu.last_kernel >= 0 ? rt_cu.m->cuda->kernels[rt_cu.last_kernel].name : "(none)",
+                 s->ep ? ", cuBLASLt epilogue " : "", s->ep ? ep_name(s->ep) : "", rt_cu.last_kernel >= 0 ? rt_cu.m->cuda->kernels[rt_cu.last_kernel].name : "(none)",
                  rt_cu.lt.GetStatusName(st));
 }
 
 void nnrt_cu_sgemm(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
                    const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
-  Shape s = {ta, tb, m, n, k, lda, ldb, ldc, 0, 0, 0, 1, 0, 0, 0, 0};
-  gemm(&s, alpha, a, b, beta, c);
+  Shape s = {.ta = ta, .tb = tb, .m = m, .n = n, .k = k, .lda = lda, .ldb = ldb, .ldc = ldc, .count = 1};
+  gemm(&s, alpha, a, b, beta, c, NULL, NULL);
 }
 
 void nnrt_cu_sgemm_batch(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
@@ -191,6 +252,19 @@ void nnrt_cu_sgemm_batch(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k
     rt_cu_record("a batch of %lld matrix products is more than cuBLASLt takes", (long long)count);
     return;
   }
-  Shape s = {ta, tb, m, n, k, lda, ldb, ldc, stride_a, stride_b, stride_c, count, 0, 0, 0, 0};
-  gemm(&s, alpha, a, b, beta, c);
+  Shape s = {.ta = ta, .tb = tb, .m = m, .n = n, .k = k, .lda = lda, .ldb = ldb, .ldc = ldc, .sa = stride_a,
+             .sb = stride_b, .sc = stride_c, .count = count};
+  gemm(&s, alpha, a, b, beta, c, NULL, NULL);
+}
+
+void nnrt_cu_sgemm_ep(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+                      int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc, int32_t ep,
+                      float *bias, void *aux, int64_t ldaux) {
+  if (!ep_name(ep)) {
+    rt_cu_record("nnrt_cu_sgemm_ep: unknown epilogue %d (a compiler bug)", (int)ep);
+    return;
+  }
+  Shape s = {.ta = ta, .tb = tb, .m = m, .n = n, .k = k, .lda = lda, .ldb = ldb, .ldc = ldc, .count = 1, .ep = ep,
+             .ldaux = aux ? ldaux : 0};
+  gemm(&s, alpha, a, b, beta, c, bias, aux);
 }

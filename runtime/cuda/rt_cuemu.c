@@ -1,7 +1,7 @@
 /* rt_cuemu.c — the emulated CUDA runtime, for tests without a GPU.
  *
  * It defines what a CUDA binary's host code calls (nnrt_cu_launch,
- * nnrt_cu_sgemm, nnrt_cu_sgemm_batch, nnrt_cu_memcpy) and the device table
+ * nnrt_cu_sgemm, nnrt_cu_sgemm_batch, nnrt_cu_sgemm_ep, nnrt_cu_memcpy) and the device table
  * rt_cuda_device (rt_device.h) on host memory: "device" buffers are host
  * allocations, a launch runs the kernel's host-compiled CUDA C through
  * tests/cuda/emu.h (nnrt_cuemu_run: blocks of fibers), and the GEMMs are the
@@ -17,7 +17,9 @@
  *
  * Test-only: linked into the test harness's emulated binaries
  * (libnnrt_cuemu.a), never into a binary nnc ships. */
+#include <math.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,6 +121,91 @@ void nnrt_cu_sgemm_batch(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k
                          int64_t lda, int64_t stride_a, const float *b, int64_t ldb, int64_t stride_b, float beta,
                          float *c, int64_t ldc, int64_t stride_c, int64_t count) {
   nnrt_sgemm_batch(ta, tb, m, n, k, alpha, a, lda, stride_a, b, ldb, stride_b, beta, c, ldc, stride_c, count);
+}
+
+/* ---- cuBLASLt's epilogues, as cublasLt.h defines them ----
+ *
+ * The product first (nnrt_sgemm, the CPU's bits), then the epilogue on each
+ * element of it in row-major terms (nnrt_abi.h, NNRT_CU_EP_*): a bias per
+ * column, ReLU or GELU (tanh form, the constants of ir/ir.h), the ReLU
+ * bitmask (bit i*ldaux+j, little-endian within each byte) or GELU's input
+ * as aux, the gradients selecting by that bit or multiplying by gelu' of
+ * aux, and bias gradients summed down each column in row order (the CPU's
+ * order; cuBLASLt's may differ within f32 rounding). The arithmetic is
+ * f32's, operation by operation as codegen/cpu/k_elem.c and
+ * passes/vjp.c's rules compute the same values. */
+
+#define CUEMU_GELU_C 0.7978845608028654f /* ir.h's IR_GELU_C, IR_GELU_A */
+#define CUEMU_GELU_A 0.044715f
+
+static float gelu(float x) {
+  float u = x * ((1.f + x * x * CUEMU_GELU_A) * CUEMU_GELU_C);
+  return 0.5f * x * (1.f + tanhf(u));
+}
+
+/* passes/vjp.c's vjp_gelu: 0.5 (1 + t) + 0.5 x (1 - t^2) C (1 + 3 A x^2). */
+static float gelu_grad(float x) {
+  float x2 = x * x, t = tanhf(x * ((1.f + x2 * CUEMU_GELU_A) * CUEMU_GELU_C));
+  float du = CUEMU_GELU_C * (1.f + x2 * (3 * CUEMU_GELU_A));
+  return 0.5f * (1.f + t) + 0.5f * x * ((1.f - t * t) * du);
+}
+
+static bool ep_known(int32_t ep) {
+  switch (ep) {
+  case NNRT_CU_EP_BIAS: case NNRT_CU_EP_RELU_BIAS: case NNRT_CU_EP_RELU_AUX_BIAS: case NNRT_CU_EP_GELU_BIAS:
+  case NNRT_CU_EP_GELU_AUX_BIAS: case NNRT_CU_EP_DRELU: case NNRT_CU_EP_DRELU_BGRAD: case NNRT_CU_EP_DGELU:
+  case NNRT_CU_EP_DGELU_BGRAD: return true;
+  }
+  return false;
+}
+
+void nnrt_cu_sgemm_ep(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+                      int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc, int32_t ep,
+                      float *bias, void *aux, int64_t ldaux) {
+  bool has_bias = ep == NNRT_CU_EP_BIAS || ep == NNRT_CU_EP_RELU_BIAS || ep == NNRT_CU_EP_RELU_AUX_BIAS ||
+                  ep == NNRT_CU_EP_GELU_BIAS || ep == NNRT_CU_EP_GELU_AUX_BIAS;
+  bool bgrad = ep == NNRT_CU_EP_DRELU_BGRAD || ep == NNRT_CU_EP_DGELU_BGRAD;
+  bool relu_aux = ep == NNRT_CU_EP_RELU_AUX_BIAS || ep == NNRT_CU_EP_DRELU || ep == NNRT_CU_EP_DRELU_BGRAD;
+  bool gelu_aux = ep == NNRT_CU_EP_GELU_AUX_BIAS || ep == NNRT_CU_EP_DGELU || ep == NNRT_CU_EP_DGELU_BGRAD;
+  /* cuBLASLt's own requirements (cublasLt.h, EPILOGUE_AUX_LD), checked so
+   * that the emulation fails where the library would. */
+  const char *bad = !ep_known(ep)                        ? "an unknown epilogue"
+                    : (has_bias || bgrad) && !bias          ? "no bias vector"
+                    : (relu_aux || gelu_aux) && !aux        ? "no aux matrix"
+                    : relu_aux && (ldaux % 128 || ldaux < n) ? "a ReLU bitmask's row stride (bits) not a multiple of 128 >= n"
+                    : gelu_aux && (ldaux % 8 || ldaux < n)  ? "GELU's aux row stride not a multiple of 8 >= n"
+                                                            : NULL;
+  if (bad) {
+    record("nnrt_cu_sgemm_ep (epilogue %d, %lld x %lld, ldaux %lld): %s", (int)ep, (long long)m, (long long)n,
+           (long long)ldaux, bad);
+    return;
+  }
+  nnrt_sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  unsigned char *bits = aux;
+  float *fx = aux;
+  for (int64_t i = 0; i < m; i++)
+    for (int64_t j = 0; j < n; j++) {
+      float *d = &c[i * ldc + j], x = *d;
+      int64_t at = i * ldaux + j;
+      if (has_bias) x += bias[j];
+      if (ep == NNRT_CU_EP_RELU_AUX_BIAS) {
+        if (x > 0) bits[at / 8] |= (unsigned char)(1u << (at % 8));
+        else bits[at / 8] &= (unsigned char)~(1u << (at % 8));
+      }
+      if (ep == NNRT_CU_EP_GELU_AUX_BIAS) fx[at] = x;
+      if (ep == NNRT_CU_EP_RELU_BIAS || ep == NNRT_CU_EP_RELU_AUX_BIAS) x = x > 0 ? x : 0.f;
+      if (ep == NNRT_CU_EP_GELU_BIAS || ep == NNRT_CU_EP_GELU_AUX_BIAS) x = gelu(x);
+      if (ep == NNRT_CU_EP_DRELU || ep == NNRT_CU_EP_DRELU_BGRAD) x = bits[at / 8] >> (at % 8) & 1 ? x : 0.f;
+      if (ep == NNRT_CU_EP_DGELU || ep == NNRT_CU_EP_DGELU_BGRAD) x = x * gelu_grad(fx[at]);
+      *d = x;
+    }
+  if (bgrad)
+    for (int64_t j = 0; j < n; j++) {
+      float s = 0.f;
+      for (int64_t i = 0; i < m; i++)
+        s += c[i * ldc + j];
+      bias[j] = s;
+    }
 }
 
 void nnrt_cu_memcpy(void *dst, const void *src, int64_t bytes) {
