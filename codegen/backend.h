@@ -33,6 +33,7 @@ typedef struct CgOptions {
    * --tf32: GEMMs may use TF32 tensor cores (NnrtCuda.tf32). */
   const char *gpu_arch;
   bool tf32;
+  bool no_lt_epilogue; /* --no-lt-epilogue: GEMM epilogues as kernels, not cuBLASLt's (codegen/cuda/lt.c) */
   Diag *diag;
 } CgOptions;
 

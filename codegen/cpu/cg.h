@@ -31,6 +31,16 @@ typedef enum { CG_QDOT_PORTABLE, CG_QDOT_PORTABLE_512, CG_QDOT_VNNI256, CG_QDOT_
  * product, a scan's carries are copied with nnrt_cu_memcpy. Buffer
  * addresses (args, workspace slots, views) are computed exactly as for the
  * CPU: they are device addresses. */
+/* How a device runs a GEMM group's product (CgDevice.gemm): plain
+ * (ep 0: nnrt_cu_sgemm into the matmul's own buffer), or with a library
+ * epilogue (nnrt_cu_sgemm_ep: ep, its result into node d's memory, the
+ * bias read or bias gradient written at node bias's, aux at node aux's). */
+typedef struct CgDevGemm {
+  int ep;
+  int d, bias, aux; /* nodes, -1 for none */
+  int64_t ldaux;
+} CgDevGemm;
+
 typedef struct CgDevice {
   void *gen; /* the device code generator's state */
   /* Builds kernel k (index i in p->ks) for the device: its kernel number,
@@ -39,6 +49,9 @@ typedef struct CgDevice {
   bool (*kernel)(void *gen, const CgPlan *p, const CgKernel *k, int i, int *kid, int *bufs, int bufcap, int *nbufs,
                  CgMono *work);
   int max_bufs, max_syms; /* the launch parameter's capacity */
+  /* Kernel k's GEMM (a CK_MATMUL, index i): how the device computes it
+   * (NULL hook: plainly). */
+  void (*gemm)(void *gen, const CgPlan *p, const CgKernel *k, int i, CgDevGemm *out);
 } CgDevice;
 
 typedef struct CgCtx {
@@ -57,8 +70,8 @@ typedef struct CgCtx {
   int kcount;        /* kernels emitted so far, for names */
   bool infer;        /* CgOptions.infer: an inference binary, globals' data embedded */
   const CgDevice *dev;  /* NULL: CPU code; else a device target's hooks */
-  LLVMValueRef f_launch, f_memcpy; /* nnrt_cu_launch, nnrt_cu_memcpy (dev only) */
-  LLVMTypeRef ft_launch, ft_memcpy;
+  LLVMValueRef f_launch, f_memcpy, f_sgemm_lt; /* nnrt_cu_launch, nnrt_cu_memcpy, nnrt_cu_sgemm_ep (dev only) */
+  LLVMTypeRef ft_launch, ft_memcpy, ft_sgemm_lt;
 } CgCtx;
 
 /* One LLVM function under construction. */
@@ -236,7 +249,8 @@ void cg_kernel_gather(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf);
 /* Emits the sgemm call for a matmul kernel at F's insertion point; with
  * an epilogue (ep, an NnrtEpilogue, and its ctx; else both NULL), the call
  * is nnrt_sgemm_ep. */
-void cg_emit_matmul(CgFn *F, const CgKernel *k, LLVMValueRef ep, LLVMValueRef ctx);
+/* lt: on a device, the product's library epilogue (NULL or lt->ep 0: none). */
+void cg_emit_matmul(CgFn *F, const CgKernel *k, LLVMValueRef ep, LLVMValueRef ctx, const CgDevGemm *lt);
 /* k_epilogue.c: the epilogue of a matmul or qmatmul kernel with more
  * members than its root (a GEMM group), as a function of one block of the
  * product. */

@@ -56,7 +56,15 @@ static void operand(CgFn *F, const IrNode *mm, int i, LLVMValueRef *ptr, int *tr
   *ptr = view_ptr(F, &v->v);
 }
 
-void cg_emit_matmul(CgFn *F, const CgKernel *k, LLVMValueRef ep, LLVMValueRef ctx) {
+/* Where node x of kernel k is in memory: its export's buffer, or its view. */
+static LLVMValueRef node_ptr(CgFn *F, const CgKernel *k, int x) {
+  for (int e = 0; e < k->nexp; e++)
+    if (k->exp[e].node == x) return cg_buf_ptr(F, k->exp[e].buf);
+  if (F->p->val[x].kind != CV_BUF) unreachable("a GEMM epilogue's operand is not in memory (codegen/cuda/lt.c)");
+  return view_ptr(F, &F->p->val[x].v);
+}
+
+void cg_emit_matmul(CgFn *F, const CgKernel *k, LLVMValueRef ep, LLVMValueRef ctx, const CgDevGemm *lt) {
   CgCtx *cx = F->cx;
   const IrNode *mm = &F->p->f->nodes[k->root];
   const Shape *as = &F->p->f->nodes[mm->args[0]].ty.sh;
@@ -74,7 +82,7 @@ void cg_emit_matmul(CgFn *F, const CgKernel *k, LLVMValueRef ep, LLVMValueRef ct
   operand(F, mm, 1, &pb, &tb, &ldb);
   LLVMValueRef n = cg_mono_val(F, N), m = cg_mono_val(F, M), kk = cg_mono_val(F, K);
   LLVMValueRef one = cg_f32(cx, 1), zero = cg_f32(cx, 0), fta = cg_i32(cx, ta), ftb = cg_i32(cx, tb);
-  if (r && ep) unreachable("a batch of products has no epilogue (ir/groups.c)");
+  if (r && (ep || (lt && lt->ep))) unreachable("a batch of products has no epilogue (ir/groups.c)");
   if (r) { /* a batch: one call, the runtime runs the products side by side */
     LLVMValueRef sa = cg_mono_val(F, cg_mono_mul(M, K)), sb = cg_mono_val(F, cg_mono_mul(K, N));
     LLVMValueRef sc = cg_mono_val(F, cg_mono_mul(M, N)), count = cg_mono_val(F, G);
@@ -87,6 +95,14 @@ void cg_emit_matmul(CgFn *F, const CgKernel *k, LLVMValueRef ep, LLVMValueRef ct
   bool sums_rows = false;
   for (int i = 0; i < k->nmem; i++)
     sums_rows |= op_is(F->p->f->nodes[k->mem[i]].op, OPF_REDUCE);
+  if (lt && lt->ep) { /* the library's epilogue writes D into node d's memory */
+    LLVMValueRef null = LLVMConstNull(cx->t_ptr);
+    LLVMValueRef la[17] = {fta, ftb, m, n, kk, one, pa, lda, pb, ldb, zero, node_ptr(F, k, lt->d), n,
+                           cg_i32(cx, lt->ep), lt->bias >= 0 ? node_ptr(F, k, lt->bias) : null,
+                           lt->aux >= 0 ? node_ptr(F, k, lt->aux) : null, cg_i64(cx, lt->ldaux)};
+    LLVMBuildCall2(cx->b, cx->ft_sgemm_lt, cx->f_sgemm_lt, la, 17, "");
+    return;
+  }
   LLVMValueRef args[16] = {fta, ftb, m, n, kk, one, pa, lda, pb, ldb, zero, pc, n, ep, ctx, cg_i32(cx, sums_rows)};
   if (ep) LLVMBuildCall2(cx->b, cx->ft_sgemm_ep, cx->f_sgemm_ep, args, 16, "");
   else LLVMBuildCall2(cx->b, cx->ft_sgemm, cx->f_sgemm, args, 13, "");

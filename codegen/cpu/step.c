@@ -292,7 +292,11 @@ static bool dev_body(CgFn *F, const CgPlan *p, int prof_fn, LLVMValueRef region)
   LLVMSetAlignment(args, 16);
   for (int i = 0; i < p->nks; i++) {
     LLVMValueRef hook = prof_fn >= 0 ? prof_call(F, NULL, prof_fn, i, 0) : NULL;
-    if (p->ks[i].kind == CK_MATMUL) cg_emit_matmul(F, &p->ks[i], NULL, NULL);
+    if (p->ks[i].kind == CK_MATMUL) {
+      CgDevGemm lt = {0, -1, -1, -1, 0};
+      if (cx->dev->gemm && p->ks[i].nmem > 1) cx->dev->gemm(cx->dev->gen, p, &p->ks[i], i, &lt);
+      cg_emit_matmul(F, &p->ks[i], NULL, NULL, &lt);
+    }
     if (p->ks[i].kind == CK_SCAN) cg_emit_scan(F, &p->ks[i], region);
     else if (dl[i].kid >= 0) launch(F, &dl[i], args);
     if (hook) prof_call(F, hook, prof_fn, i, 1);
@@ -368,7 +372,7 @@ bool cg_emit_step(CgCtx *cx, const IrFunc *f, int prof_fn, CgStep *out, int *nfu
       i = run[i] - 1;
     } else if (p->ks[i].kind == CK_MATMUL) {
       if (kfs[i].body) fill_ctx(&F, &kfs[i], ctx);
-      cg_emit_matmul(&F, &p->ks[i], kfs[i].body, kfs[i].body ? ctx : NULL);
+      cg_emit_matmul(&F, &p->ks[i], kfs[i].body, kfs[i].body ? ctx : NULL, NULL);
     }
     else if (p->ks[i].kind == CK_SCAN)
       cg_emit_scan(&F, &p->ks[i], region);

@@ -106,6 +106,10 @@ static void declare_runtime(CgCtx *cx) {
     cx->f_launch = LLVMAddFunction(cx->mod, "nnrt_cu_launch", cx->ft_launch);
     cx->ft_memcpy = LLVMFunctionType(cx->t_void, mc, 3, 0);
     cx->f_memcpy = LLVMAddFunction(cx->mod, "nnrt_cu_memcpy", cx->ft_memcpy);
+    /* nnrt_cu_sgemm_ep(nnrt_cu_sgemm's..., int32 ep, bias, aux, int64 ldaux) */
+    LLVMTypeRef sl[17] = {i32, i32, i64, i64, i64, f, p, i64, p, i64, f, p, i64, i32, p, p, i64};
+    cx->ft_sgemm_lt = LLVMFunctionType(cx->t_void, sl, 17, 0);
+    cx->f_sgemm_lt = LLVMAddFunction(cx->mod, "nnrt_cu_sgemm_ep", cx->ft_sgemm_lt);
   }
   LLVMTypeRef pf[4] = {p, p, i64, i64};
   cx->ft_pfor = LLVMFunctionType(cx->t_void, pf, 4, 0);

@@ -62,6 +62,8 @@ static bool cuda_compile(const IrModule *m, const CgOptions *o) {
   Arena *arena = arena_new();
   CuGen g;
   cu_gen_init(&g, m, arena, o->diag);
+  g.lt_on = !o->no_lt_epilogue;
+  g.verbose = o->verbose ? stderr : NULL;
   LLVMModuleRef mod = cu_build_host(m, llc, tm, o, &g);
   bool ok = mod != NULL;
   CuImages im = {0};
@@ -97,6 +99,11 @@ static bool cuda_set_option(CgOptions *o, const char *name, const char *value, c
     o->gpu_arch = value;
     return true;
   }
+  if (!strcmp(name, "no-lt-epilogue")) {
+    if (value) return snprintf(err, errlen, "--no-lt-epilogue takes no value"), false;
+    o->no_lt_epilogue = true;
+    return true;
+  }
   if (!strcmp(name, "tf32")) {
     if (value) return snprintf(err, errlen, "--tf32 takes no value"), false;
     o->tf32 = true;
@@ -114,8 +121,11 @@ const Backend cg_cuda_backend = {
                "                       the driver compiles for newer GPUs (sm_75 and newer)\n"
                "  --tf32               GEMMs may use TF32 tensor cores (faster; products then\n"
                "                       round to 10-bit mantissas and differ from the CPU's)\n"
+               "  --no-lt-epilogue     GEMM epilogues always as kernels of their own, never\n"
+               "                       cuBLASLt's (bias, ReLU/GELU + bias, DRELU + bias gradient)\n"
                "  --emit=cuda|ptx      write the generated kernel source, or its PTX\n"
-               "  -v                   also print ptxas's registers and spills per kernel\n",
+               "  -v                   also print ptxas's registers and spills per kernel, and\n"
+               "                       which cuBLASLt epilogue each GEMM uses\n",
     .runtime_lib = "libnnrt_cuda.a",
     .link_libs = "-lz -lm -lpthread -ldl",
     .set_option = cuda_set_option,

@@ -37,6 +37,7 @@
 #ifndef NNC_CUDA_H
 #define NNC_CUDA_H
 #include <stdarg.h>
+#include <stdio.h>
 
 #include "../backend.h"
 #include "../plan.h"
@@ -53,6 +54,17 @@ void cu_free(CuSrc *s);
 
 /* ---- the module being generated (gen.c) ---- */
 
+/* A GEMM group's cuBLASLt epilogue (lt.c): what nnrt_cu_sgemm_ep computes
+ * in place of the epilogue kernel's first members. */
+typedef struct CuLt {
+  int ep;        /* NNRT_CU_EP_*, or 0: none (nnrt_cu_sgemm, then the epilogue kernel) */
+  int d;         /* the node whose memory receives cuBLASLt's D */
+  int bias;      /* the bias read, or the bias gradient (a sum) written; -1: none */
+  int aux;       /* the node whose memory holds aux (GELU's input, or the ReLU mask); -1 */
+  int64_t ldaux; /* aux's row stride: floats, or bits for the mask */
+  bool *covered; /* per node: computed by cuBLASLt */
+} CuLt;
+
 typedef struct CuGen {
   const IrModule *m;
   Arena *arena;
@@ -61,6 +73,10 @@ typedef struct CuGen {
   int nk, kcap;
   Diag *diag;
   const char *error;    /* the first error (arena string), or NULL */
+  bool lt_on;           /* cuBLASLt epilogues (off: --no-lt-epilogue) */
+  FILE *verbose;        /* -v: a line per GEMM saying its epilogue, or NULL */
+  const CgPlan *lt_plan; /* the plan lt was decided for (lt.c) */
+  CuLt *lt;              /* per kernel of lt_plan */
 } CuGen;
 
 /* What the host step needs to launch one planned kernel. */
@@ -221,7 +237,17 @@ bool cu_ew_store(CuEw *E, CuSrc *s, int node, int buf, int acc);
 bool cu_ew_op(CuGen *g, CuSrc *s, const IrNode *n, const IrNode *args, const char *const *a);
 
 bool cu_kernel_ew(CuGen *g, const CgPlan *p, const CgKernel *k, int index, CuLaunch *l);       /* k_elem.c */
-bool cu_kernel_epilogue(CuGen *g, const CgPlan *p, const CgKernel *k, int index, CuLaunch *l); /* k_elem.c */
+/* A GEMM group's epilogue kernel over the product, but for the members in
+ * covered (NULL: the matmul alone), which cuBLASLt computed (lt.c); none
+ * (l->kid -1) when nothing is left. */
+bool cu_kernel_epilogue(CuGen *g, const CgPlan *p, const CgKernel *k, int index, CuLaunch *l, const bool *covered);
+/* ---- lt.c: cuBLASLt epilogues ---- */
+/* Kernel `index` of plan p's cuBLASLt epilogue (decided once per plan). */
+const CuLt *cu_lt(CuGen *g, const CgPlan *p, int index);
+const char *cu_lt_name(int ep); /* "RELU_AUX_BIAS", ...; "none" for 0 */
+/* A CK_MATMUL kernel with an epilogue: its choice, as a comment in the
+ * source (and a -v line), then the epilogue kernel for what is left. */
+bool cu_kernel_gemm(CuGen *g, const CgPlan *p, const CgKernel *k, int index, CuLaunch *l);
 bool cu_kernel_onehot(CuGen *g, const CgPlan *p, const CgKernel *k, int index, CuLaunch *l);   /* k_misc.c */
 bool cu_kernel_range(CuGen *g, const CgPlan *p, const CgKernel *k, int index, CuLaunch *l);    /* k_misc.c */
 bool cu_kernel_gather(CuGen *g, const CgPlan *p, const CgKernel *k, int index, CuLaunch *l);   /* k_gather.c */

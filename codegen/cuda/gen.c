@@ -9,6 +9,7 @@
 void cu_gen_init(CuGen *g, const IrModule *m, Arena *a, Diag *d) {
   memset(g, 0, sizeof *g);
   g->m = m, g->arena = a, g->diag = d;
+  g->lt_on = true;
 }
 
 int cu_gen_kernel(CuGen *g, const char *name, int block, int rows) {
@@ -52,7 +53,7 @@ bool cu_kernel(CuGen *g, const CgPlan *p, const CgKernel *k, int index, CuLaunch
   const char *what = "?";
   switch (k->kind) {
   case CK_EW: fam = cu_kernel_ew, what = "elementwise"; break;
-  case CK_MATMUL: fam = cu_kernel_epilogue, what = "GEMM epilogue"; break;
+  case CK_MATMUL: fam = cu_kernel_gemm, what = "GEMM epilogue"; break;
   case CK_ONEHOT: fam = cu_kernel_onehot, what = "onehot"; break;
   case CK_RANGE: fam = cu_kernel_range, what = "concat/causal_mask"; break;
   case CK_GATHER: fam = cu_kernel_gather, what = "embedding/dropout"; break;
@@ -67,6 +68,8 @@ bool cu_kernel(CuGen *g, const CgPlan *p, const CgKernel *k, int index, CuLaunch
   if (!fam(g, p, k, index, l))
     return cu_gen_fail(g, "%s: kernel k%d (%s, %s): CUDA code generation failed", p->f->name, index,
                        ir_ops[p->f->nodes[k->root >= 0 ? k->root : k->mem[0]].op].mnemonic, what);
-  if (l->kid < 0 || l->kid >= g->nk || l->nbufs > NNRT_CU_MAX_BUFS) unreachable("a CUDA kernel family left a bad launch");
+  /* A GEMM whose epilogue cuBLASLt does whole launches no kernel. */
+  if ((l->kid < 0 && k->kind != CK_MATMUL) || l->kid >= g->nk || l->nbufs > NNRT_CU_MAX_BUFS)
+    unreachable("a CUDA kernel family left a bad launch");
   return true;
 }

@@ -156,9 +156,10 @@ bool cu_kernel_ew(CuGen *g, const CgPlan *p, const CgKernel *k, int index, CuLau
 
 /* ---- GEMM epilogues ---- */
 
-bool cu_kernel_epilogue(CuGen *g, const CgPlan *p, const CgKernel *k, int index, CuLaunch *l) {
+bool cu_kernel_epilogue(CuGen *g, const CgPlan *p, const CgKernel *k, int index, CuLaunch *l, const bool *covered) {
   const IrFunc *f = p->f;
   CuSrc *s = &g->src;
+#define COVERED(x) ((x) == k->root || (covered && covered[x]))
   /* The evaluation's kernel: the members and exports but the root and the
    * sums; its targets the exports, then the sums' operands, whose extra
    * accesses walk the sums' outputs (stride 0 over the rows). */
@@ -169,16 +170,19 @@ bool cu_kernel_epilogue(CuGen *g, const CgPlan *p, const CgKernel *k, int index,
   int nsums = 0;
   ep.nmem = ep.nexp = 0;
   for (int i = 0; i < k->nmem; i++)
-    if (k->mem[i] != k->root && !op_is(f->nodes[k->mem[i]].op, OPF_REDUCE)) ep.mem[ep.nmem++] = k->mem[i];
+    if (!COVERED(k->mem[i]) && !op_is(f->nodes[k->mem[i]].op, OPF_REDUCE)) ep.mem[ep.nmem++] = k->mem[i];
   for (int e = 0; e < k->nexp; e++) {
     const IrNode *nd = &f->nodes[k->exp[e].node];
+    if (COVERED(k->exp[e].node)) continue;
     if (op_is(nd->op, OPF_REDUCE)) {
       if (nd->op != OP_SUM) return cu_gen_fail(g, "%s: a GEMM epilogue reduces with %s", f->name, ir_ops[nd->op].mnemonic);
       sums[nsums++] = k->exp[e];
-    } else if (k->exp[e].node != k->root) {
+    } else {
       ep.exp[ep.nexp++] = k->exp[e];
     }
   }
+#undef COVERED
+  if (!ep.nexp && !nsums) return true; /* cuBLASLt did it all: no kernel */
   int r = k->domain.rank, tags[IR_MAX_RANK] = {0}, nt = ep.nexp + nsums;
   tags[r - 1] = 1;
   int *targets = arena_alloc(g->arena, sizeof(int) * (size_t)(nt + 1));

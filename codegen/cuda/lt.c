@@ -1,0 +1,271 @@
+/* lt.c — cuBLASLt epilogues: which GEMM groups cuBLASLt finishes itself.
+ *
+ * A GEMM group (a CK_MATMUL kernel with members besides its matmul) runs as
+ * nnrt_cu_sgemm and then its epilogue kernel (k_elem.c) over the product.
+ * Where the group's first members are one of cuBLASLt's epilogues, the GEMM
+ * is nnrt_cu_sgemm_ep instead (runtime/nnrt_abi.h, NNRT_CU_EP_*) and those
+ * members cost no pass of their own; any other members (the rest) still run
+ * as the epilogue kernel, reading what cuBLASLt wrote. Decided here, once
+ * per plan, from the plan alone (build time):
+ *
+ *   forward   z = matmul + b (b a vector along the product's last axis), and
+ *             maybe y = relu(z) or gelu(z):
+ *               y only read outside         RELU_BIAS / GELU_BIAS into y;
+ *               z and y read (training)     GELU_AUX_BIAS: y, and z as aux
+ *                                           (GELU's input, floats); ReLU:
+ *                                           RELU_AUX_BIAS, y and z's sign as
+ *                                           a bitmask written into z's own
+ *                                           memory, when every other reader
+ *                                           of z is the backward's step(z)
+ *                                           in a group DRELU takes (below);
+ *                                           else BIAS into z and relu in the
+ *                                           rest;
+ *               z alone                     BIAS into z;
+ *   backward  d = matmul * step(z), and maybe its bias gradient sum(d) over
+ *             every axis but the last: DRELU / DRELU_BGRAD into d (and the
+ *             sum), reading the forward's bitmask from z's memory.
+ * nnc's bias is one value per column of the row-major product, which is
+ * cuBLASLt's bias per row of its column-major D (rt_cuda_blas.c maps the
+ * layouts; the ABI speaks row-major). The bitmask needs ceil(n / 128) * 16
+ * bytes per row of z, so it fits in z's n floats when n >= 4.
+ *
+ * What stays today's path: a product read outside the group (cuBLASLt's D
+ * is the epilogue's result, the product itself is never in memory), a rest
+ * that reads a value cuBLASLt computed but did not store, a bias that is
+ * not a contiguous f32 vector, GELU's aux with a last axis not a multiple of
+ * 8 (cuBLASLt's requirement), and everything under --no-lt-epilogue. */
+#include <string.h>
+
+#include "cuda.h"
+
+static bool member(const CgPlan *p, const CgKernel *k, int x) { return p->kof[x] == (int)(k - p->ks); }
+
+/* Kernel k's export buffer of node x, or -1. */
+static int export_buf(const CgKernel *k, int x) {
+  for (int e = 0; e < k->nexp; e++)
+    if (k->exp[e].node == x) return k->exp[e].buf;
+  return -1;
+}
+
+/* Is x read outside kernel k (a dim reads only its shape), or returned? */
+static bool read_outside(const CgPlan *p, const CgKernel *k, int x) {
+  const IrFunc *f = p->f;
+  int own = p->own[x];
+  if (own >= 0 && p->bufs[own].kind != CB_WS) return true;
+  for (int y = 0; y < f->n; y++)
+    for (int j = 0; j < f->nodes[y].nargs; j++)
+      if (f->nodes[y].args[j] == x && !member(p, k, y) && f->nodes[y].op != OP_DIM) return true;
+  return false;
+}
+
+/* A bias the epilogue can read: n contiguous floats along the product's
+ * last axis (shape [.., 1, n]), in memory. */
+static bool bias_ok(const CgPlan *p, const CgKernel *k, int b, int64_t n) {
+  const IrNode *nd = &p->f->nodes[b];
+  const CgVal *v = &p->val[b];
+  if (member(p, k, b) || nd->ty.dt != DT_F32 || v->kind != CV_BUF || nd->ty.sh.rank < 1) return false;
+  int r = nd->ty.sh.rank;
+  for (int d = 0; d < r - 1; d++)
+    if (nd->ty.sh.d[d] != 1) return false;
+  return nd->ty.sh.d[r - 1] == n && (n == 1 || cg_mono_is(v->v.st[r - 1], 1));
+}
+
+/* The other operand of a binary member x when one is `of`, or -1. */
+static int other_arg(const IrNode *nd, int of) {
+  if (nd->nargs != 2) return -1;
+  return nd->args[0] == of ? nd->args[1] : nd->args[1] == of ? nd->args[0] : -1;
+}
+
+/* Do the members not covered read only covered values in memory (D, or
+ * GELU's floats in aux)? */
+static bool rest_ok(const CgPlan *p, const CgKernel *k, const CuLt *t) {
+  const IrFunc *f = p->f;
+  for (int i = 0; i < k->nmem; i++) {
+    const IrNode *nd = &f->nodes[k->mem[i]];
+    if (t->covered[k->mem[i]]) continue;
+    for (int j = 0; j < nd->nargs; j++) {
+      int a = nd->args[j];
+      if (t->covered[a] && a != t->d && !(a == t->aux && t->ep == NNRT_CU_EP_GELU_AUX_BIAS)) return false;
+    }
+  }
+  return true;
+}
+
+static void cover(CuLt *t, int ep, int d, int bias, int aux, int64_t ldaux, const int *nodes, int n) {
+  t->ep = ep, t->d = d, t->bias = bias, t->aux = aux, t->ldaux = ldaux;
+  for (int i = 0; i < n; i++)
+    if (nodes[i] >= 0) t->covered[nodes[i]] = true;
+}
+
+static void uncover(const CgPlan *p, CuLt *t) {
+  memset(t->covered, 0, sizeof(bool) * (size_t)p->f->n);
+  t->ep = 0, t->d = t->bias = t->aux = -1, t->ldaux = 0;
+}
+
+static int64_t mask_ld(int64_t n) { return (n + 127) / 128 * 128; }
+
+/* The forward forms (z = matmul + b, act(z)); t->ep stays 0 when none fits.
+ * A RELU_AUX_BIAS choice is tentative: lt_plan confirms it. */
+static void match_forward(const CgPlan *p, const CgKernel *k, CuLt *t) {
+  const IrFunc *f = p->f;
+  int root = k->root, r = k->domain.rank;
+  int64_t n = k->domain.d[r - 1];
+  int z = -1, b = -1, y = -1;
+  for (int i = 0; i < k->nmem && z < 0; i++) {
+    const IrNode *nd = &f->nodes[k->mem[i]];
+    int o = nd->op == OP_ADD ? other_arg(nd, root) : -1;
+    if (o >= 0 && o != root && ir_shape_eq(&nd->ty.sh, &k->domain) && bias_ok(p, k, o, n)) z = k->mem[i], b = o;
+  }
+  if (z < 0) return;
+  for (int i = 0; i < k->nmem && y < 0; i++) {
+    const IrNode *nd = &f->nodes[k->mem[i]];
+    if ((nd->op == OP_RELU || nd->op == OP_GELU) && nd->args[0] == z && export_buf(k, k->mem[i]) >= 0) y = k->mem[i];
+  }
+  bool z_out = export_buf(k, z) >= 0, n_static = !IR_IS_SYM(n);
+  if (y >= 0) {
+    bool relu = f->nodes[y].op == OP_RELU;
+    int nodes[3] = {root, z, y};
+    if (!z_out) cover(t, relu ? NNRT_CU_EP_RELU_BIAS : NNRT_CU_EP_GELU_BIAS, y, b, -1, 0, nodes, 3);
+    else if (!relu && n_static && n % 8 == 0) cover(t, NNRT_CU_EP_GELU_AUX_BIAS, y, b, z, n, nodes, 3);
+    else if (relu && n_static && n >= 4 && p->bufs[export_buf(k, z)].kind == CB_WS)
+      cover(t, NNRT_CU_EP_RELU_AUX_BIAS, y, b, z, mask_ld(n), nodes, 3);
+    if (t->ep && rest_ok(p, k, t)) return;
+    uncover(p, t);
+  }
+  int nodes[2] = {root, z};
+  if (z_out) cover(t, NNRT_CU_EP_BIAS, z, b, -1, 0, nodes, 2);
+  if (t->ep && !rest_ok(p, k, t)) uncover(p, t);
+}
+
+/* The backward forms (d = matmul * step(z) [, sum(d)]), tentative until
+ * lt_plan finds z's bitmask written by a forward RELU_AUX_BIAS. */
+static void match_backward(const CgPlan *p, const CgKernel *k, CuLt *t) {
+  const IrFunc *f = p->f;
+  int root = k->root, r = k->domain.rank;
+  int64_t n = k->domain.d[r - 1];
+  if (IR_IS_SYM(n) || n < 4) return;
+  for (int i = 0; i < k->nmem; i++) {
+    int d = k->mem[i], st = other_arg(&f->nodes[d], root);
+    if (f->nodes[d].op != OP_MUL || st < 0 || st == root || !member(p, k, st) || f->nodes[st].op != OP_STEP) continue;
+    int z = f->nodes[st].args[0];
+    if (member(p, k, z) || export_buf(k, d) < 0 || export_buf(k, st) >= 0 || p->val[z].kind != CV_BUF ||
+        !ir_shape_eq(&f->nodes[z].ty.sh, &k->domain) || !cg_view_rowmajor(&p->val[z].v, &k->domain) ||
+        !cg_mono_is(p->val[z].v.off, 0))
+      continue;
+    int sum = -1;
+    for (int j = 0; j < k->nmem && sum < 0; j++)
+      if (f->nodes[k->mem[j]].op == OP_SUM && f->nodes[k->mem[j]].args[0] == d) sum = k->mem[j];
+    int nodes[4] = {root, st, d, sum};
+    cover(t, sum >= 0 ? NNRT_CU_EP_DRELU_BGRAD : NNRT_CU_EP_DRELU, d, sum, z, mask_ld(n), nodes, 4);
+    if (rest_ok(p, k, t)) return;
+    uncover(p, t);
+  }
+}
+
+/* Is every reader of z outside kernel fk a step(z) that a tentative DRELU
+ * kernel takes? (A dim only reads z's shape.) */
+static bool mask_readers_ok(const CgPlan *p, const CuLt *lt, int fk, int z) {
+  const IrFunc *f = p->f;
+  for (int x = 0; x < f->n; x++) {
+    const IrNode *nd = &f->nodes[x];
+    for (int j = 0; j < nd->nargs; j++) {
+      if (nd->args[j] != z || p->kof[x] == fk || nd->op == OP_DIM) continue;
+      int bk = p->kof[x];
+      if (nd->op != OP_STEP || bk < 0 || lt[bk].aux != z || !lt[bk].covered[x] ||
+          (lt[bk].ep != NNRT_CU_EP_DRELU && lt[bk].ep != NNRT_CU_EP_DRELU_BGRAD))
+        return false;
+    }
+  }
+  return true;
+}
+
+static void lt_plan(CuGen *g, const CgPlan *p) {
+  CuLt *lt = arena_alloc(g->arena, sizeof(CuLt) * (size_t)(p->nks + 1));
+  g->lt_plan = p, g->lt = lt;
+  for (int i = 0; i < p->nks; i++) {
+    lt[i].covered = arena_alloc(g->arena, sizeof(bool) * (size_t)(p->f->n + 1));
+    uncover(p, &lt[i]);
+    const CgKernel *k = &p->ks[i];
+    const IrNode *root = k->root >= 0 ? &p->f->nodes[k->root] : NULL;
+    if (!g->lt_on || k->kind != CK_MATMUL || k->nmem < 2 || root->op != OP_MATMUL || root->ty.dt != DT_F32 ||
+        read_outside(p, k, k->root))
+      continue;
+    match_forward(p, k, &lt[i]);
+    if (!lt[i].ep) match_backward(p, k, &lt[i]);
+  }
+  /* The bitmask replaces z in memory: every reader must take it as one. */
+  bool *keep = arena_alloc(g->arena, sizeof(bool) * (size_t)(p->nks + 1));
+  for (int i = 0; i < p->nks; i++)
+    if (lt[i].ep == NNRT_CU_EP_RELU_AUX_BIAS && !mask_readers_ok(p, lt, i, lt[i].aux)) {
+      const CgKernel *k = &p->ks[i];
+      int z = lt[i].aux, nodes[2] = {k->root, z};
+      uncover(p, &lt[i]);
+      cover(&lt[i], NNRT_CU_EP_BIAS, z, -1, -1, 0, nodes, 2);
+      for (int j = 0; j < p->f->nodes[z].nargs; j++) /* the bias: z's operand that is not the product */
+        if (p->f->nodes[z].args[j] != k->root) lt[i].bias = p->f->nodes[z].args[j];
+      if (!rest_ok(p, k, &lt[i])) uncover(p, &lt[i]);
+    } else if (lt[i].ep == NNRT_CU_EP_RELU_AUX_BIAS) {
+      keep[i] = true;
+    }
+  /* A DRELU stands only on a kept forward's mask. */
+  for (int i = 0; i < p->nks; i++)
+    if (lt[i].ep == NNRT_CU_EP_DRELU || lt[i].ep == NNRT_CU_EP_DRELU_BGRAD) {
+      int fk = p->kof[lt[i].aux];
+      if (fk < 0 || !keep[fk] || lt[fk].aux != lt[i].aux) uncover(p, &lt[i]);
+    }
+}
+
+const CuLt *cu_lt(CuGen *g, const CgPlan *p, int index) {
+  if (g->lt_plan != p) lt_plan(g, p);
+  return &g->lt[index];
+}
+
+const char *cu_lt_name(int ep) {
+  switch (ep) {
+  case NNRT_CU_EP_BIAS: return "BIAS";
+  case NNRT_CU_EP_RELU_BIAS: return "RELU_BIAS";
+  case NNRT_CU_EP_RELU_AUX_BIAS: return "RELU_AUX_BIAS";
+  case NNRT_CU_EP_GELU_BIAS: return "GELU_BIAS";
+  case NNRT_CU_EP_GELU_AUX_BIAS: return "GELU_AUX_BIAS";
+  case NNRT_CU_EP_DRELU: return "DRELU";
+  case NNRT_CU_EP_DRELU_BGRAD: return "DRELU_BGRAD";
+  case NNRT_CU_EP_DGELU: return "DGELU";
+  case NNRT_CU_EP_DGELU_BGRAD: return "DGELU_BGRAD";
+  }
+  return "none";
+}
+
+/* "%name" or "%<id>", as the IR prints it. */
+static void node_ref(CuSrc *s, const IrFunc *f, int x) {
+  if (f->nodes[x].name) cu_printf(s, "%%%s", f->nodes[x].name);
+  else cu_printf(s, "%%%d", x);
+}
+
+bool cu_kernel_gemm(CuGen *g, const CgPlan *p, const CgKernel *k, int index, CuLaunch *l) {
+  const CuLt *t = cu_lt(g, p, index);
+  const IrFunc *f = p->f;
+  CuSrc line = {0};
+  cu_printf(&line, "nnc_%s_k%d_matmul: ", f->name, index);
+  if (!t->ep) {
+    cu_printf(&line, "nnrt_cu_sgemm, then its epilogue kernel");
+  } else {
+    cu_printf(&line, "cuBLASLt epilogue %s into ", cu_lt_name(t->ep));
+    node_ref(&line, f, t->d);
+    if (t->bias >= 0) {
+      cu_printf(&line, t->ep == NNRT_CU_EP_DRELU_BGRAD || t->ep == NNRT_CU_EP_DGELU_BGRAD ? ", bias gradient " : ", bias ");
+      node_ref(&line, f, t->bias);
+    }
+    if (t->aux >= 0) {
+      cu_printf(&line, t->ep == NNRT_CU_EP_GELU_AUX_BIAS ? ", aux " : ", ReLU mask in the memory of ");
+      node_ref(&line, f, t->aux);
+    }
+    bool rest = false;
+    for (int i = 0; i < k->nmem; i++)
+      rest |= !t->covered[k->mem[i]];
+    cu_printf(&line, rest ? "; the rest in its epilogue kernel" : "; no epilogue kernel");
+  }
+  cu_printf(&g->src, "/* %s */\n", line.s);
+  if (g->verbose) fprintf(g->verbose, "nnc: gemm %s\n", line.s);
+  cu_free(&line);
+  return cu_kernel_epilogue(g, p, k, index, l, t->ep ? t->covered : NULL);
+}
