@@ -23,7 +23,9 @@
  *               z alone                     BIAS into z;
  *   backward  d = matmul * step(z), and maybe its bias gradient sum(d) over
  *             every axis but the last: DRELU / DRELU_BGRAD into d (and the
- *             sum), reading the forward's bitmask from z's memory.
+ *             sum), reading the forward's bitmask from z's memory;
+ *             d = matmul * gelu'(z) [, sum(d)]: DGELU / DGELU_BGRAD, reading
+ *             z's floats (what GELU_AUX_BIAS, or any kernel, stored).
  * nnc's bias is one value per column of the row-major product, which is
  * cuBLASLt's bias per row of its column-major D (rt_cuda_blas.c maps the
  * layouts; the ABI speaks row-major). The bitmask needs ceil(n / 128) * 16
@@ -34,6 +36,7 @@
  * that reads a value cuBLASLt computed but did not store, a bias that is
  * not a contiguous f32 vector, GELU's aux with a last axis not a multiple of
  * 8 (cuBLASLt's requirement), and everything under --no-lt-epilogue. */
+#include <math.h>
 #include <string.h>
 
 #include "cuda.h"
@@ -82,7 +85,11 @@ static bool rest_ok(const CgPlan *p, const CgKernel *k, const CuLt *t) {
   const IrFunc *f = p->f;
   for (int i = 0; i < k->nmem; i++) {
     const IrNode *nd = &f->nodes[k->mem[i]];
-    if (t->covered[k->mem[i]]) continue;
+    int x = k->mem[i];
+    /* A covered value read outside must be one cuBLASLt writes. */
+    if (t->covered[x] && x != k->root && x != t->d && x != t->bias && x != t->aux && export_buf(k, x) >= 0)
+      return false;
+    if (t->covered[x]) continue;
     for (int j = 0; j < nd->nargs; j++) {
       int a = nd->args[j];
       if (t->covered[a] && a != t->d && !(a == t->aux && t->ep == NNRT_CU_EP_GELU_AUX_BIAS)) return false;
@@ -137,27 +144,109 @@ static void match_forward(const CgPlan *p, const CgKernel *k, CuLt *t) {
   if (t->ep && !rest_ok(p, k, t)) uncover(p, t);
 }
 
-/* The backward forms (d = matmul * step(z) [, sum(d)]), tentative until
- * lt_plan finds z's bitmask written by a forward RELU_AUX_BIAS. */
-static void match_backward(const CgPlan *p, const CgKernel *k, CuLt *t) {
+/* ---- recognising gelu'(z) ----
+ *
+ * passes/vjp.c writes gelu's derivative as a dozen plain ops on z, which
+ * simplify may reorder or fold. So the multiplier of a backward GEMM group
+ * is recognised by what it computes, not by its form: its members (never
+ * the product) must read only one value z and constants, through ops this
+ * evaluator knows, and agree with gelu'(z) (the tanh form's derivative,
+ * double precision) at points across GELU's range to 1e-6 relative (the
+ * constants are f32s). */
+
+enum { GELU_PTS = 10 };
+static const double gelu_pts[GELU_PTS] = {-4, -2.5, -1.3, -0.7, -0.2, 0, 0.1, 0.6, 1.5, 3};
+
+static double gelu_grad_ref(double x) {
+  double c = 0.7978845608028654, a = 0.044715, t = tanh(c * (x + a * x * x * x));
+  return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * c * (1 + 3 * a * x * x);
+}
+
+typedef struct GeluEval {
+  const CgPlan *p;
+  const CgKernel *k;
+  int z;         /* the one value read, or -1 so far */
+  double *val;   /* per node, at the current point */
+  int *seen;     /* per node: the point (1-based) val holds, 0: none */
+  int pt;
+  bool *sub;     /* per node: a member of the multiplier's expression */
+} GeluEval;
+
+static bool gelu_eval(GeluEval *G, int x, double *out) {
+  const IrFunc *f = G->p->f;
+  if (G->seen[x] == G->pt) return *out = G->val[x], true;
+  const IrNode *nd = &f->nodes[x];
+  double v, a = 0, b = 0;
+  if (!member(G->p, G->k, x)) {
+    const CgVal *cv = &G->p->val[x];
+    if (cv->kind == CV_CONST) v = cv->cval;
+    else if (G->z < 0 || G->z == x) G->z = x, v = gelu_pts[G->pt - 1];
+    else return false;
+  } else {
+    if (x == G->k->root || nd->ty.dt != DT_F32 || !op_is(nd->op, OPF_ELEMWISE) || nd->nargs < 1 || nd->nargs > 2)
+      return false;
+    G->sub[x] = true;
+    if (!gelu_eval(G, nd->args[0], &a) || (nd->nargs == 2 && !gelu_eval(G, nd->args[1], &b))) return false;
+    switch (nd->op) {
+    case OP_ADD: v = a + b; break;
+    case OP_SUB: v = a - b; break;
+    case OP_MUL: v = a * b; break;
+    case OP_DIV: v = a / b; break;
+    case OP_NEG: v = -a; break;
+    case OP_TANH: v = tanh(a); break;
+    default: return false;
+    }
+  }
+  G->seen[x] = G->pt, G->val[x] = v;
+  return *out = v, true;
+}
+
+/* Is member g gelu'(z) of one value z? Sets *z and marks g's expression
+ * in sub. */
+static bool is_gelu_grad(const CgPlan *p, const CgKernel *k, int g, int *z, bool *sub, Arena *arena) {
+  int n = p->f->n;
+  GeluEval G = {p, k, -1, arena_alloc(arena, sizeof(double) * (size_t)n), arena_alloc(arena, sizeof(int) * (size_t)n),
+                0, sub};
+  memset(G.seen, 0, sizeof(int) * (size_t)n);
+  for (G.pt = 1; G.pt <= GELU_PTS; G.pt++) {
+    double v, want = gelu_grad_ref(gelu_pts[G.pt - 1]);
+    if (!gelu_eval(&G, g, &v) || G.z < 0 || !(fabs(v - want) <= 1e-6 * fabs(want) + 1e-7)) return false;
+  }
+  *z = G.z;
+  return true;
+}
+
+/* Is z in memory as the backward reads an aux: the domain's shape,
+ * row-major from its buffer's start? */
+static bool aux_ok(const CgPlan *p, const CgKernel *k, int z) {
+  const CgVal *v = &p->val[z];
+  return !member(p, k, z) && v->kind == CV_BUF && p->f->nodes[z].ty.dt == DT_F32 &&
+         ir_shape_eq(&p->f->nodes[z].ty.sh, &k->domain) && cg_view_rowmajor(&v->v, &k->domain) &&
+         cg_mono_is(v->v.off, 0);
+}
+
+/* The backward forms: d = matmul * step(z) or matmul * gelu'(z), and maybe
+ * its bias gradient sum(d). A DRELU is tentative until lt_plan finds z's
+ * bitmask written by a forward RELU_AUX_BIAS; DGELU reads z's floats. */
+static void match_backward(CuGen *gen, const CgPlan *p, const CgKernel *k, CuLt *t) {
   const IrFunc *f = p->f;
   int root = k->root, r = k->domain.rank;
   int64_t n = k->domain.d[r - 1];
   if (IR_IS_SYM(n) || n < 4) return;
   for (int i = 0; i < k->nmem; i++) {
-    int d = k->mem[i], st = other_arg(&f->nodes[d], root);
-    if (f->nodes[d].op != OP_MUL || st < 0 || st == root || !member(p, k, st) || f->nodes[st].op != OP_STEP) continue;
-    int z = f->nodes[st].args[0];
-    if (member(p, k, z) || export_buf(k, d) < 0 || export_buf(k, st) >= 0 || p->val[z].kind != CV_BUF ||
-        !ir_shape_eq(&f->nodes[z].ty.sh, &k->domain) || !cg_view_rowmajor(&p->val[z].v, &k->domain) ||
-        !cg_mono_is(p->val[z].v.off, 0))
-      continue;
+    int d = k->mem[i], g = other_arg(&f->nodes[d], root), z = -1;
+    if (f->nodes[d].op != OP_MUL || g < 0 || g == root || !member(p, k, g) || export_buf(k, d) < 0) continue;
     int sum = -1;
     for (int j = 0; j < k->nmem && sum < 0; j++)
       if (f->nodes[k->mem[j]].op == OP_SUM && f->nodes[k->mem[j]].args[0] == d) sum = k->mem[j];
-    int nodes[4] = {root, st, d, sum};
-    cover(t, sum >= 0 ? NNRT_CU_EP_DRELU_BGRAD : NNRT_CU_EP_DRELU, d, sum, z, mask_ld(n), nodes, 4);
-    if (rest_ok(p, k, t)) return;
+    int nodes[4] = {root, g, d, sum};
+    if (f->nodes[g].op == OP_STEP) {
+      z = f->nodes[g].args[0];
+      if (aux_ok(p, k, z)) cover(t, sum >= 0 ? NNRT_CU_EP_DRELU_BGRAD : NNRT_CU_EP_DRELU, d, sum, z, mask_ld(n), nodes, 4);
+    } else if (n % 8 == 0 && is_gelu_grad(p, k, g, &z, t->covered, gen->arena) && aux_ok(p, k, z)) {
+      cover(t, sum >= 0 ? NNRT_CU_EP_DGELU_BGRAD : NNRT_CU_EP_DGELU, d, sum, z, n, nodes, 4);
+    }
+    if (t->ep && rest_ok(p, k, t)) return;
     uncover(p, t);
   }
 }
@@ -191,7 +280,7 @@ static void lt_plan(CuGen *g, const CgPlan *p) {
         read_outside(p, k, k->root))
       continue;
     match_forward(p, k, &lt[i]);
-    if (!lt[i].ep) match_backward(p, k, &lt[i]);
+    if (!lt[i].ep) match_backward(g, p, k, &lt[i]);
   }
   /* The bitmask replaces z in memory: every reader must take it as one. */
   bool *keep = arena_alloc(g->arena, sizeof(bool) * (size_t)(p->nks + 1));
@@ -256,7 +345,8 @@ bool cu_kernel_gemm(CuGen *g, const CgPlan *p, const CgKernel *k, int index, CuL
       node_ref(&line, f, t->bias);
     }
     if (t->aux >= 0) {
-      cu_printf(&line, t->ep == NNRT_CU_EP_GELU_AUX_BIAS ? ", aux " : ", ReLU mask in the memory of ");
+      bool mask = t->ep == NNRT_CU_EP_RELU_AUX_BIAS || t->ep == NNRT_CU_EP_DRELU || t->ep == NNRT_CU_EP_DRELU_BGRAD;
+      cu_printf(&line, mask ? ", ReLU mask in the memory of " : ", aux (GELU's input) ");
       node_ref(&line, f, t->aux);
     }
     bool rest = false;
