@@ -9,10 +9,12 @@
 # global. Exit 77 (skipped) without a C++ compiler. CUEMU_SED (a sed
 # script), when set, is applied to MODEL's text first: a small version of an
 # example (char_gpt with a context of 16, say) without a copy of it.
+# CUEMU_CUDA_FLAGS: further flags for the CUDA build alone (--no-lt-epilogue).
 set -e
 nnc=$1 build=$2 src=$3 model=$4
 shift 4
 flags=${CUEMU_NNC_FLAGS:-}
+cuflags=${CUEMU_CUDA_FLAGS:-}
 cxx=${CXX:-g++}
 if ! command -v "$cxx" >/dev/null 2>&1; then
   echo "skipped: no C++ compiler ($cxx) for the CUDA emulation"
@@ -29,9 +31,9 @@ fi
 "$nnc" build "$model" $flags --emit=obj -o "$tmp/cpu.o" >/dev/null
 cc -shared -o "$tmp/cpu.so" "$tmp/cpu.o"
 # shellcheck disable=SC2086
-"$nnc" build "$model" $flags --target=cuda --emit=cuda -o "$tmp/$name.cu" >/dev/null
+"$nnc" build "$model" $flags $cuflags --target=cuda --emit=cuda -o "$tmp/$name.cu" >/dev/null
 # shellcheck disable=SC2086
-"$nnc" build "$model" $flags --target=cuda --emit=obj -o "$tmp/cuda.o" >/dev/null
+"$nnc" build "$model" $flags $cuflags --target=cuda --emit=obj -o "$tmp/cuda.o" >/dev/null
 "$cxx" -std=c++17 -O1 -fPIC -w -DNNRT_CUDA_EMU -include "$src/tests/cuda/emu.h" -x c++ -c "$tmp/$name.cu" \
   -o "$tmp/kernels.o" || { echo "FAIL: $name's kernel source does not compile for the emulation"; exit 1; }
 "$cxx" -shared -o "$tmp/cuda.so" "$tmp/cuda.o" "$tmp/kernels.o" "$build/libnnrt_cuemu.a" -lpthread
