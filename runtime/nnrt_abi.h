@@ -251,6 +251,22 @@ enum {
   NNRT_CU_EP_DGELU = 192,        /* D = P * gelu'(aux) (aux: GELU's input, floats) */
   NNRT_CU_EP_DGELU_BGRAD = 208   /* the same, and bias[j] = sum over i of D (written) */
 };
+/* "RELU_AUX_BIAS" for NNRT_CU_EP_RELU_AUX_BIAS, ...; NULL for another
+ * number (messages of the compiler and the runtime). */
+static inline const char *nnrt_cu_ep_name(int32_t ep) {
+  switch (ep) {
+  case NNRT_CU_EP_BIAS: return "BIAS";
+  case NNRT_CU_EP_RELU_BIAS: return "RELU_BIAS";
+  case NNRT_CU_EP_RELU_AUX_BIAS: return "RELU_AUX_BIAS";
+  case NNRT_CU_EP_GELU_BIAS: return "GELU_BIAS";
+  case NNRT_CU_EP_GELU_AUX_BIAS: return "GELU_AUX_BIAS";
+  case NNRT_CU_EP_DRELU: return "DRELU";
+  case NNRT_CU_EP_DRELU_BGRAD: return "DRELU_BGRAD";
+  case NNRT_CU_EP_DGELU: return "DGELU";
+  case NNRT_CU_EP_DGELU_BGRAD: return "DGELU_BGRAD";
+  }
+  return (const char *)0;
+}
 /* nnrt_cu_sgemm, then the epilogue ep (NNRT_CU_EP_*) on the product, in
  * the same cuBLASLt call: no pass of its own over C. bias is read (BIAS
  * forms) or written (BGRAD forms), aux written (forward, _AUX forms) or

@@ -244,7 +244,6 @@ bool cu_kernel_epilogue(CuGen *g, const CgPlan *p, const CgKernel *k, int index,
 /* ---- lt.c: cuBLASLt epilogues ---- */
 /* Kernel `index` of plan p's cuBLASLt epilogue (decided once per plan). */
 const CuLt *cu_lt(CuGen *g, const CgPlan *p, int index);
-const char *cu_lt_name(int ep); /* "RELU_AUX_BIAS", ...; "none" for 0 */
 /* A CK_MATMUL kernel with an epilogue: its choice, as a comment in the
  * source (and a -v line), then the epilogue kernel for what is left. */
 bool cu_kernel_gemm(CuGen *g, const CgPlan *p, const CgKernel *k, int index, CuLaunch *l);

@@ -132,8 +132,10 @@ static void match_forward(const CgPlan *p, const CgKernel *k, CuLt *t) {
   if (y >= 0) {
     bool relu = f->nodes[y].op == OP_RELU;
     int nodes[3] = {root, z, y};
-    if (!z_out) cover(t, relu ? NNRT_CU_EP_RELU_BIAS : NNRT_CU_EP_GELU_BIAS, y, b, -1, 0, nodes, 3);
-    else if (!relu && n_static && n % 8 == 0) cover(t, NNRT_CU_EP_GELU_AUX_BIAS, y, b, z, n, nodes, 3);
+    if (!z_out)
+      cover(t, relu ? NNRT_CU_EP_RELU_BIAS : NNRT_CU_EP_GELU_BIAS, y, b, -1, 0, nodes, 3);
+    else if (!relu && n_static && n % 8 == 0)
+      cover(t, NNRT_CU_EP_GELU_AUX_BIAS, y, b, z, n, nodes, 3);
     else if (relu && n_static && n >= 4 && p->bufs[export_buf(k, z)].kind == CB_WS)
       cover(t, NNRT_CU_EP_RELU_AUX_BIAS, y, b, z, mask_ld(n), nodes, 3);
     if (t->ep && rest_ok(p, k, t)) return;
@@ -165,11 +167,11 @@ static double gelu_grad_ref(double x) {
 typedef struct GeluEval {
   const CgPlan *p;
   const CgKernel *k;
-  int z;         /* the one value read, or -1 so far */
-  double *val;   /* per node, at the current point */
-  int *seen;     /* per node: the point (1-based) val holds, 0: none */
+  int z;       /* the one value read, or -1 so far */
+  double *val; /* per node, at the current point */
+  int *seen;   /* per node: the point (1-based) val holds, 0: none */
   int pt;
-  bool *sub;     /* per node: a member of the multiplier's expression */
+  bool *sub; /* per node: a member of the multiplier's expression */
 } GeluEval;
 
 static bool gelu_eval(GeluEval *G, int x, double *out) {
@@ -179,22 +181,38 @@ static bool gelu_eval(GeluEval *G, int x, double *out) {
   double v, a = 0, b = 0;
   if (!member(G->p, G->k, x)) {
     const CgVal *cv = &G->p->val[x];
-    if (cv->kind == CV_CONST) v = cv->cval;
-    else if (G->z < 0 || G->z == x) G->z = x, v = gelu_pts[G->pt - 1];
-    else return false;
+    if (cv->kind == CV_CONST)
+      v = cv->cval;
+    else if (G->z < 0 || G->z == x)
+      G->z = x, v = gelu_pts[G->pt - 1];
+    else
+      return false;
   } else {
     if (x == G->k->root || nd->ty.dt != DT_F32 || !op_is(nd->op, OPF_ELEMWISE) || nd->nargs < 1 || nd->nargs > 2)
       return false;
     G->sub[x] = true;
     if (!gelu_eval(G, nd->args[0], &a) || (nd->nargs == 2 && !gelu_eval(G, nd->args[1], &b))) return false;
     switch (nd->op) {
-    case OP_ADD: v = a + b; break;
-    case OP_SUB: v = a - b; break;
-    case OP_MUL: v = a * b; break;
-    case OP_DIV: v = a / b; break;
-    case OP_NEG: v = -a; break;
-    case OP_TANH: v = tanh(a); break;
-    default: return false;
+    case OP_ADD:
+      v = a + b;
+      break;
+    case OP_SUB:
+      v = a - b;
+      break;
+    case OP_MUL:
+      v = a * b;
+      break;
+    case OP_DIV:
+      v = a / b;
+      break;
+    case OP_NEG:
+      v = -a;
+      break;
+    case OP_TANH:
+      v = tanh(a);
+      break;
+    default:
+      return false;
     }
   }
   G->seen[x] = G->pt, G->val[x] = v;
@@ -205,7 +223,7 @@ static bool gelu_eval(GeluEval *G, int x, double *out) {
  * in sub. */
 static bool is_gelu_grad(const CgPlan *p, const CgKernel *k, int g, int *z, bool *sub, Arena *arena) {
   int n = p->f->n;
-  GeluEval G = {p, k, -1, arena_alloc(arena, sizeof(double) * (size_t)n), arena_alloc(arena, sizeof(int) * (size_t)n),
+  GeluEval G = {p, k,  -1, arena_alloc(arena, sizeof(double) * (size_t)n), arena_alloc(arena, sizeof(int) * (size_t)n),
                 0, sub};
   memset(G.seen, 0, sizeof(int) * (size_t)n);
   for (G.pt = 1; G.pt <= GELU_PTS; G.pt++) {
@@ -242,7 +260,8 @@ static void match_backward(CuGen *gen, const CgPlan *p, const CgKernel *k, CuLt 
     int nodes[4] = {root, g, d, sum};
     if (f->nodes[g].op == OP_STEP) {
       z = f->nodes[g].args[0];
-      if (aux_ok(p, k, z)) cover(t, sum >= 0 ? NNRT_CU_EP_DRELU_BGRAD : NNRT_CU_EP_DRELU, d, sum, z, mask_ld(n), nodes, 4);
+      if (aux_ok(p, k, z))
+        cover(t, sum >= 0 ? NNRT_CU_EP_DRELU_BGRAD : NNRT_CU_EP_DRELU, d, sum, z, mask_ld(n), nodes, 4);
     } else if (n % 8 == 0 && is_gelu_grad(p, k, g, &z, t->covered, gen->arena) && aux_ok(p, k, z)) {
       cover(t, sum >= 0 ? NNRT_CU_EP_DGELU_BGRAD : NNRT_CU_EP_DGELU, d, sum, z, n, nodes, 4);
     }
@@ -309,25 +328,12 @@ const CuLt *cu_lt(CuGen *g, const CgPlan *p, int index) {
   return &g->lt[index];
 }
 
-const char *cu_lt_name(int ep) {
-  switch (ep) {
-  case NNRT_CU_EP_BIAS: return "BIAS";
-  case NNRT_CU_EP_RELU_BIAS: return "RELU_BIAS";
-  case NNRT_CU_EP_RELU_AUX_BIAS: return "RELU_AUX_BIAS";
-  case NNRT_CU_EP_GELU_BIAS: return "GELU_BIAS";
-  case NNRT_CU_EP_GELU_AUX_BIAS: return "GELU_AUX_BIAS";
-  case NNRT_CU_EP_DRELU: return "DRELU";
-  case NNRT_CU_EP_DRELU_BGRAD: return "DRELU_BGRAD";
-  case NNRT_CU_EP_DGELU: return "DGELU";
-  case NNRT_CU_EP_DGELU_BGRAD: return "DGELU_BGRAD";
-  }
-  return "none";
-}
-
 /* "%name" or "%<id>", as the IR prints it. */
 static void node_ref(CuSrc *s, const IrFunc *f, int x) {
-  if (f->nodes[x].name) cu_printf(s, "%%%s", f->nodes[x].name);
-  else cu_printf(s, "%%%d", x);
+  if (f->nodes[x].name)
+    cu_printf(s, "%%%s", f->nodes[x].name);
+  else
+    cu_printf(s, "%%%d", x);
 }
 
 bool cu_kernel_gemm(CuGen *g, const CgPlan *p, const CgKernel *k, int index, CuLaunch *l) {
@@ -338,10 +344,11 @@ bool cu_kernel_gemm(CuGen *g, const CgPlan *p, const CgKernel *k, int index, CuL
   if (!t->ep) {
     cu_printf(&line, "nnrt_cu_sgemm, then its epilogue kernel");
   } else {
-    cu_printf(&line, "cuBLASLt epilogue %s into ", cu_lt_name(t->ep));
+    cu_printf(&line, "cuBLASLt epilogue %s into ", nnrt_cu_ep_name(t->ep));
     node_ref(&line, f, t->d);
     if (t->bias >= 0) {
-      cu_printf(&line, t->ep == NNRT_CU_EP_DRELU_BGRAD || t->ep == NNRT_CU_EP_DGELU_BGRAD ? ", bias gradient " : ", bias ");
+      cu_printf(&line,
+                t->ep == NNRT_CU_EP_DRELU_BGRAD || t->ep == NNRT_CU_EP_DGELU_BGRAD ? ", bias gradient " : ", bias ");
       node_ref(&line, f, t->bias);
     }
     if (t->aux >= 0) {

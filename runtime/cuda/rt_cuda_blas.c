@@ -59,20 +59,6 @@ enum {
   LT_DESC_AUX_LD = 12       /* int64_t: aux's leading dimension (bits for the bitmask) */
 };
 
-static const char *ep_name(int32_t ep) {
-  switch (ep) {
-  case NNRT_CU_EP_BIAS: return "BIAS";
-  case NNRT_CU_EP_RELU_BIAS: return "RELU_BIAS";
-  case NNRT_CU_EP_RELU_AUX_BIAS: return "RELU_AUX_BIAS";
-  case NNRT_CU_EP_GELU_BIAS: return "GELU_BIAS";
-  case NNRT_CU_EP_GELU_AUX_BIAS: return "GELU_AUX_BIAS";
-  case NNRT_CU_EP_DRELU: return "DRELU";
-  case NNRT_CU_EP_DRELU_BGRAD: return "DRELU_BGRAD";
-  case NNRT_CU_EP_DGELU: return "DGELU";
-  case NNRT_CU_EP_DGELU_BGRAD: return "DGELU_BGRAD";
-  }
-  return NULL;
-}
 
 /* The alignment of a matrix at p whose batch members are stride elements
  * apart: the largest power of two up to 256 dividing both. */
@@ -204,7 +190,7 @@ static const Plan *plan_for(const Shape *s) {
   if (st || found < 1) {
     rt_cu_record("the matrix product %lld x %lld x %lld (ta %d, tb %d, batch %lld%s%s) after kernel %s: %s: %s%s",
                  (long long)s->m, (long long)s->n, (long long)s->k, s->ta, s->tb, (long long)s->count,
-                 s->ep ? ", cuBLASLt epilogue " : "", s->ep ? ep_name(s->ep) : "",
+                 s->ep ? ", cuBLASLt epilogue " : "", s->ep ? nnrt_cu_ep_name(s->ep) : "",
                  rt_cu.last_kernel >= 0 ? rt_cu.m->cuda->kernels[rt_cu.last_kernel].name : "(none)", step,
                  st ? rt_cu.lt.GetStatusName(st) : "CUBLAS_STATUS_NOT_SUPPORTED",
                  s->ep ? " (nnc build --target=cuda --no-lt-epilogue runs epilogues as kernels)" : "");
@@ -235,7 +221,7 @@ static void gemm(Shape *s, float alpha, const float *a, const float *b, float be
   if (st)
     rt_cu_record("the matrix product %lld x %lld x %lld (ta %d, tb %d, batch %lld%s%s) after kernel %s: cublasLtMatmul: %s",
                  (long long)s->m, (long long)s->n, (long long)s->k, s->ta, s->tb, (long long)s->count,
-                 s->ep ? ", cuBLASLt epilogue " : "", s->ep ? ep_name(s->ep) : "", rt_cu.last_kernel >= 0 ? rt_cu.m->cuda->kernels[rt_cu.last_kernel].name : "(none)",
+                 s->ep ? ", cuBLASLt epilogue " : "", s->ep ? nnrt_cu_ep_name(s->ep) : "", rt_cu.last_kernel >= 0 ? rt_cu.m->cuda->kernels[rt_cu.last_kernel].name : "(none)",
                  rt_cu.lt.GetStatusName(st));
 }
 
@@ -260,7 +246,7 @@ void nnrt_cu_sgemm_batch(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k
 void nnrt_cu_sgemm_ep(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
                       int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc, int32_t ep,
                       float *bias, void *aux, int64_t ldaux) {
-  if (!ep_name(ep)) {
+  if (!nnrt_cu_ep_name(ep)) {
     rt_cu_record("nnrt_cu_sgemm_ep: unknown epilogue %d (a compiler bug)", (int)ep);
     return;
   }

@@ -150,15 +150,6 @@ static float gelu_grad(float x) {
   return 0.5f * (1.f + t) + 0.5f * x * ((1.f - t * t) * du);
 }
 
-static bool ep_known(int32_t ep) {
-  switch (ep) {
-  case NNRT_CU_EP_BIAS: case NNRT_CU_EP_RELU_BIAS: case NNRT_CU_EP_RELU_AUX_BIAS: case NNRT_CU_EP_GELU_BIAS:
-  case NNRT_CU_EP_GELU_AUX_BIAS: case NNRT_CU_EP_DRELU: case NNRT_CU_EP_DRELU_BGRAD: case NNRT_CU_EP_DGELU:
-  case NNRT_CU_EP_DGELU_BGRAD: return true;
-  }
-  return false;
-}
-
 void nnrt_cu_sgemm_ep(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
                       int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc, int32_t ep,
                       float *bias, void *aux, int64_t ldaux) {
@@ -169,7 +160,7 @@ void nnrt_cu_sgemm_ep(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, f
   bool gelu_aux = ep == NNRT_CU_EP_GELU_AUX_BIAS || ep == NNRT_CU_EP_DGELU || ep == NNRT_CU_EP_DGELU_BGRAD;
   /* cuBLASLt's own requirements (cublasLt.h, EPILOGUE_AUX_LD), checked so
    * that the emulation fails where the library would. */
-  const char *bad = !ep_known(ep)                        ? "an unknown epilogue"
+  const char *bad = !nnrt_cu_ep_name(ep)                        ? "an unknown epilogue"
                     : (has_bias || bgrad) && !bias          ? "no bias vector"
                     : (relu_aux || gelu_aux) && !aux        ? "no aux matrix"
                     : relu_aux && (ldaux % 128 || ldaux < n) ? "a ReLU bitmask's row stride (bits) not a multiple of 128 >= n"

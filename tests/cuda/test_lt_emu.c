@@ -50,9 +50,7 @@ static void check(int ok, const char *what, int ep, int ta, int tb, long at, dou
 
 static int close_to(double got, double want) { return fabs(got - want) <= 1e-5 * fabs(want) + 1e-6; }
 
-static double gelu(double x) {
-  return 0.5 * x * (1 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)));
-}
+static double gelu(double x) { return 0.5 * x * (1 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x))); }
 static double gelu_grad(double x) {
   double c = 0.7978845608028654, a = 0.044715, t = tanh(c * (x + a * x * x * x));
   return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * c * (1 + 3 * a * x * x);
@@ -83,7 +81,10 @@ static void one(int ep, int ta, int tb) {
   memcpy(mask_in, mask, sizeof mask);
   float x_in[M * LDF];
   memcpy(x_in, X, sizeof X);
-  nnrt_cu_sgemm_ep(ta, tb, M, N, K, 1.f, A, ta ? M : K, B, tb ? K : N, 0.f, C, N, ep, fwd ? bias : bgrad ? grad : NULL,
+  nnrt_cu_sgemm_ep(ta, tb, M, N, K, 1.f, A, ta ? M : K, B, tb ? K : N, 0.f, C, N, ep,
+                   fwd     ? bias
+                   : bgrad ? grad
+                           : NULL,
                    ep == NNRT_CU_EP_BIAS || ep == NNRT_CU_EP_RELU_BIAS || ep == NNRT_CU_EP_GELU_BIAS ? NULL : aux,
                    ldaux);
   for (int j = 0; j < N; j++) {
@@ -92,23 +93,34 @@ static void one(int ep, int ta, int tb) {
       double p = product(ta, tb, i, j), z = fwd ? p + bias[j] : p, want = z;
       long at = (long)i * ldaux + j;
       switch (ep) {
-      case NNRT_CU_EP_RELU_BIAS: want = z > 0 ? z : 0; break;
+      case NNRT_CU_EP_RELU_BIAS:
+        want = z > 0 ? z : 0;
+        break;
       case NNRT_CU_EP_RELU_AUX_BIAS:
         want = z > 0 ? z : 0;
         check(bit(mask, at) == (z > 0), "ReLU mask bit", ep, ta, tb, at, bit(mask, at), z > 0);
         break;
-      case NNRT_CU_EP_GELU_BIAS: want = gelu(z); break;
+      case NNRT_CU_EP_GELU_BIAS:
+        want = gelu(z);
+        break;
       case NNRT_CU_EP_GELU_AUX_BIAS:
         want = gelu(z);
         check(close_to(X[at], z), "GELU aux", ep, ta, tb, at, X[at], z);
         break;
-      case NNRT_CU_EP_DRELU: case NNRT_CU_EP_DRELU_BGRAD: want = bit(mask_in, at) ? p : 0; break;
-      case NNRT_CU_EP_DGELU: case NNRT_CU_EP_DGELU_BGRAD: want = p * gelu_grad(x_in[at]); break;
+      case NNRT_CU_EP_DRELU:
+      case NNRT_CU_EP_DRELU_BGRAD:
+        want = bit(mask_in, at) ? p : 0;
+        break;
+      case NNRT_CU_EP_DGELU:
+      case NNRT_CU_EP_DGELU_BGRAD:
+        want = p * gelu_grad(x_in[at]);
+        break;
       }
       check(close_to(C[i * N + j], want), "D", ep, ta, tb, i * N + j, C[i * N + j], want);
       col += want;
     }
-    if (bgrad) check(close_to(grad[j], col) || fabs(grad[j] - col) < 1e-5, "bias gradient", ep, ta, tb, j, grad[j], col);
+    if (bgrad)
+      check(close_to(grad[j], col) || fabs(grad[j] - col) < 1e-5, "bias gradient", ep, ta, tb, j, grad[j], col);
   }
 }
 
@@ -118,8 +130,8 @@ static int64_t bad_ld;
 static int32_t bad_ep;
 static void bad_step(void **args, const int64_t *syms, void *ws) {
   (void)args, (void)syms, (void)ws;
-  nnrt_cu_sgemm_ep(0, 0, M, N, K, 1.f, A, K, B, N, 0.f, C, N, bad_ep, bias, bad_ep == NNRT_CU_EP_DGELU ? (void *)X : mask,
-                   bad_ld);
+  nnrt_cu_sgemm_ep(0, 0, M, N, K, 1.f, A, K, B, N, 0.f, C, N, bad_ep, bias,
+                   bad_ep == NNRT_CU_EP_DGELU ? (void *)X : mask, bad_ld);
 }
 
 static void bad(int32_t ep, int64_t ld, const char *want) {
@@ -128,7 +140,8 @@ static void bad(int32_t ep, int64_t ld, const char *want) {
   bad_ep = ep, bad_ld = ld;
   int rc = rt_cuda_device.run(&f, 0, NULL, NULL, NULL, 3, &e);
   if (rc == 0 || !strstr(e.msg, want)) {
-    printf("FAIL epilogue %d with ldaux %lld: rc %d, message '%s' (want '%s')\n", (int)ep, (long long)ld, rc, e.msg, want);
+    printf("FAIL epilogue %d with ldaux %lld: rc %d, message '%s' (want '%s')\n", (int)ep, (long long)ld, rc, e.msg,
+           want);
     failed++;
   } else {
     printf("ok   epilogue %d with ldaux %lld: %s\n", (int)ep, (long long)ld, e.msg);
@@ -137,18 +150,22 @@ static void bad(int32_t ep, int64_t ld, const char *want) {
 
 int main(void) {
   srand(11);
-  for (int i = 0; i < M * K; i++) A[i] = (float)rand() / RAND_MAX * 2 - 1;
-  for (int i = 0; i < K * N; i++) B[i] = (float)rand() / RAND_MAX * 2 - 1;
-  for (int i = 0; i < N; i++) bias[i] = (float)rand() / RAND_MAX - 0.5f;
-  for (int i = 0; i < M * LDF; i++) X[i] = (float)rand() / RAND_MAX * 6 - 3;
+  for (int i = 0; i < M * K; i++)
+    A[i] = (float)rand() / RAND_MAX * 2 - 1;
+  for (int i = 0; i < K * N; i++)
+    B[i] = (float)rand() / RAND_MAX * 2 - 1;
+  for (int i = 0; i < N; i++)
+    bias[i] = (float)rand() / RAND_MAX - 0.5f;
+  for (int i = 0; i < M * LDF; i++)
+    X[i] = (float)rand() / RAND_MAX * 6 - 3;
   RtError e = {0};
   if (rt_cuda_device.open(&nnrt_model, 0, &e)) {
     printf("FAIL: the emulated device does not open: %s\n", e.msg);
     return 1;
   }
-  static const int eps[] = {NNRT_CU_EP_BIAS,       NNRT_CU_EP_RELU_BIAS, NNRT_CU_EP_RELU_AUX_BIAS,
-                            NNRT_CU_EP_GELU_BIAS,  NNRT_CU_EP_GELU_AUX_BIAS, NNRT_CU_EP_DRELU,
-                            NNRT_CU_EP_DRELU_BGRAD, NNRT_CU_EP_DGELU,   NNRT_CU_EP_DGELU_BGRAD};
+  static const int eps[] = {NNRT_CU_EP_BIAS,        NNRT_CU_EP_RELU_BIAS,     NNRT_CU_EP_RELU_AUX_BIAS,
+                            NNRT_CU_EP_GELU_BIAS,   NNRT_CU_EP_GELU_AUX_BIAS, NNRT_CU_EP_DRELU,
+                            NNRT_CU_EP_DRELU_BGRAD, NNRT_CU_EP_DGELU,         NNRT_CU_EP_DGELU_BGRAD};
   /* RELU_AUX_BIAS first writes the mask the DRELU forms then read. */
   for (int t = 0; t < 4; t++)
     for (size_t i = 0; i < sizeof eps / sizeof *eps; i++)
