@@ -12,15 +12,16 @@
 #define NNRT_ABI_H
 #include <stdint.h>
 
-#define NNRT_ABI_VERSION 10 /* 2: matmuls call nnrt_sgemm; 3: NNRT_INIT_SEED, _ORTHOGONAL, _UNIT_FORGET, nnrt_fail_id; \
-                              4: kernel tables (NnrtKernel), nnrt_prof_hook, nnrt_parallel_multi, nnrt_sgemm_ep; \
-                              5: nnrt_sgemm_ep's whole_columns, NNRT_STATS globals, NnrtModel.schedule and \
-                                 .early_stop; \
-                              6: nnrt_sgemm_batch; \
-                              7: NnrtModel.inference, .output_loss and .embedded (nnc build --infer); \
-                              8: NNRT_MASK globals, NnrtModel.prune; \
-                              9: NnrtModel.cuda (a CUDA binary: nnrt_cu_* calls, NnrtCuda); \
-                              10: nnrt_cu_sgemm_ep (cuBLASLt epilogues, NNRT_CU_EP_*) */
+#define NNRT_ABI_VERSION                                                                                               \
+  10 /* 2: matmuls call nnrt_sgemm; 3: NNRT_INIT_SEED, _ORTHOGONAL, _UNIT_FORGET, nnrt_fail_id;                        \
+       4: kernel tables (NnrtKernel), nnrt_prof_hook, nnrt_parallel_multi, nnrt_sgemm_ep;                              \
+       5: nnrt_sgemm_ep's whole_columns, NNRT_STATS globals, NnrtModel.schedule and                                    \
+          .early_stop;                                                                                                 \
+       6: nnrt_sgemm_batch;                                                                                            \
+       7: NnrtModel.inference, .output_loss and .embedded (nnc build --infer);                                         \
+       8: NNRT_MASK globals, NnrtModel.prune;                                                                          \
+       9: NnrtModel.cuda (a CUDA binary: nnrt_cu_* calls, NnrtCuda);                                                   \
+       10: nnrt_cu_sgemm_ep (cuBLASLt epilogues, NNRT_CU_EP_*) */
 #define NNRT_MAX_RANK 6
 #define NNRT_MAX_SYMS 16 /* symbolic dims of a model: the exponents of a cost term */
 
@@ -241,29 +242,38 @@ void nnrt_cu_sgemm_batch(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k
  * cublasLtEpilogue_t ones (its column-major D is our C transposed, its
  * rows our columns: bias along its rows is bias per column here). */
 enum {
-  NNRT_CU_EP_BIAS = 4,           /* D = P + bias[j] */
-  NNRT_CU_EP_RELU_BIAS = 6,      /* D = relu(P + bias[j]) */
+  NNRT_CU_EP_BIAS = 4,            /* D = P + bias[j] */
+  NNRT_CU_EP_RELU_BIAS = 6,       /* D = relu(P + bias[j]) */
   NNRT_CU_EP_RELU_AUX_BIAS = 134, /* the same, and aux's bits: P + bias[j] > 0 */
-  NNRT_CU_EP_GELU_BIAS = 36,     /* D = gelu(P + bias[j]), gelu's tanh form (ir.h) */
+  NNRT_CU_EP_GELU_BIAS = 36,      /* D = gelu(P + bias[j]), gelu's tanh form (ir.h) */
   NNRT_CU_EP_GELU_AUX_BIAS = 164, /* the same, and aux = P + bias[j] (floats) */
-  NNRT_CU_EP_DRELU = 136,        /* D = aux's bit ? P : 0 (ReLU's gradient) */
-  NNRT_CU_EP_DRELU_BGRAD = 152,  /* the same, and bias[j] = sum over i of D (written) */
-  NNRT_CU_EP_DGELU = 192,        /* D = P * gelu'(aux) (aux: GELU's input, floats) */
-  NNRT_CU_EP_DGELU_BGRAD = 208   /* the same, and bias[j] = sum over i of D (written) */
+  NNRT_CU_EP_DRELU = 136,         /* D = aux's bit ? P : 0 (ReLU's gradient) */
+  NNRT_CU_EP_DRELU_BGRAD = 152,   /* the same, and bias[j] = sum over i of D (written) */
+  NNRT_CU_EP_DGELU = 192,         /* D = P * gelu'(aux) (aux: GELU's input, floats) */
+  NNRT_CU_EP_DGELU_BGRAD = 208    /* the same, and bias[j] = sum over i of D (written) */
 };
 /* "RELU_AUX_BIAS" for NNRT_CU_EP_RELU_AUX_BIAS, ...; NULL for another
  * number (messages of the compiler and the runtime). */
 static inline const char *nnrt_cu_ep_name(int32_t ep) {
   switch (ep) {
-  case NNRT_CU_EP_BIAS: return "BIAS";
-  case NNRT_CU_EP_RELU_BIAS: return "RELU_BIAS";
-  case NNRT_CU_EP_RELU_AUX_BIAS: return "RELU_AUX_BIAS";
-  case NNRT_CU_EP_GELU_BIAS: return "GELU_BIAS";
-  case NNRT_CU_EP_GELU_AUX_BIAS: return "GELU_AUX_BIAS";
-  case NNRT_CU_EP_DRELU: return "DRELU";
-  case NNRT_CU_EP_DRELU_BGRAD: return "DRELU_BGRAD";
-  case NNRT_CU_EP_DGELU: return "DGELU";
-  case NNRT_CU_EP_DGELU_BGRAD: return "DGELU_BGRAD";
+  case NNRT_CU_EP_BIAS:
+    return "BIAS";
+  case NNRT_CU_EP_RELU_BIAS:
+    return "RELU_BIAS";
+  case NNRT_CU_EP_RELU_AUX_BIAS:
+    return "RELU_AUX_BIAS";
+  case NNRT_CU_EP_GELU_BIAS:
+    return "GELU_BIAS";
+  case NNRT_CU_EP_GELU_AUX_BIAS:
+    return "GELU_AUX_BIAS";
+  case NNRT_CU_EP_DRELU:
+    return "DRELU";
+  case NNRT_CU_EP_DRELU_BGRAD:
+    return "DRELU_BGRAD";
+  case NNRT_CU_EP_DGELU:
+    return "DGELU";
+  case NNRT_CU_EP_DGELU_BGRAD:
+    return "DGELU_BGRAD";
   }
   return (const char *)0;
 }
@@ -271,9 +281,9 @@ static inline const char *nnrt_cu_ep_name(int32_t ep) {
  * the same cuBLASLt call: no pass of its own over C. bias is read (BIAS
  * forms) or written (BGRAD forms), aux written (forward, _AUX forms) or
  * read (backward); either is NULL when the epilogue has none. */
-void nnrt_cu_sgemm_ep(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
-                      int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc, int32_t ep,
-                      float *bias, void *aux, int64_t ldaux);
+void nnrt_cu_sgemm_ep(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                      const float *b, int64_t ldb, float beta, float *c, int64_t ldc, int32_t ep, float *bias,
+                      void *aux, int64_t ldaux);
 /* A device-to-device copy (a scan's carries). */
 void nnrt_cu_memcpy(void *dst, const void *src, int64_t bytes);
 

@@ -99,7 +99,8 @@ void cg_emit_matmul(CgFn *F, const CgKernel *k, LLVMValueRef ep, LLVMValueRef ct
     LLVMValueRef null = LLVMConstNull(cx->t_ptr);
     LLVMValueRef pd = node_ptr(F, k, lt->d), pbias = lt->bias >= 0 ? node_ptr(F, k, lt->bias) : null;
     LLVMValueRef paux = lt->aux >= 0 ? node_ptr(F, k, lt->aux) : null, ep_id = cg_i32(cx, lt->ep);
-    LLVMValueRef la[17] = {fta, ftb, m, n, kk, one, pa, lda, pb, ldb, zero, pd, n, ep_id, pbias, paux, cg_i64(cx, lt->ldaux)};
+    LLVMValueRef la[17] = {
+        fta, ftb, m, n, kk, one, pa, lda, pb, ldb, zero, pd, n, ep_id, pbias, paux, cg_i64(cx, lt->ldaux)};
     LLVMBuildCall2(cx->b, cx->ft_sgemm_lt, cx->f_sgemm_lt, la, 17, "");
     return;
   }

@@ -26,11 +26,8 @@ static void device_gemm(void *gen, const CgPlan *p, const CgKernel *k, int i, Cg
 LLVMModuleRef cu_build_host(const IrModule *m, LLVMContextRef llc, LLVMTargetMachineRef tm, const CgOptions *o,
                             CuGen *g) {
   cu_prelude(&g->src);
-  CgDevice dev = {.gen = g,
-                  .kernel = device_kernel,
-                  .max_bufs = NNRT_CU_MAX_BUFS,
-                  .max_syms = NNRT_MAX_SYMS,
-                  .gemm = device_gemm};
+  CgDevice dev = {
+      .gen = g, .kernel = device_kernel, .max_bufs = NNRT_CU_MAX_BUFS, .max_syms = NNRT_MAX_SYMS, .gemm = device_gemm};
   LLVMModuleRef mod = cg_build_module_dev(m, llc, tm, o, &dev);
   if (g->error) {
     cg_error(o->diag, "%s", g->error);

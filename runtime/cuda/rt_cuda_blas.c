@@ -59,7 +59,6 @@ enum {
   LT_DESC_AUX_LD = 12       /* int64_t: aux's leading dimension (bits for the bitmask) */
 };
 
-
 /* The alignment of a matrix at p whose batch members are stride elements
  * apart: the largest power of two up to 256 dividing both. */
 static uint32_t alignment(const void *p, int64_t stride) {
@@ -216,13 +215,14 @@ static void gemm(Shape *s, float alpha, const float *a, const float *b, float be
   if (bias) st = rt_cu.lt.MatmulDescSetAttribute(p->desc, LT_DESC_BIAS_POINTER, &bias, sizeof bias);
   if (!st && aux) st = rt_cu.lt.MatmulDescSetAttribute(p->desc, LT_DESC_AUX_POINTER, &aux, sizeof aux);
   if (!st)
-    st = rt_cu.lt.Matmul(rt_cu.lt_handle, p->desc, &alpha, b, p->a, a, p->b, &beta, c, p->c, c, p->c,
-                                    &p->algo, (void *)(uintptr_t)rt_cu.lt_ws, rt_cu.lt_ws_bytes, rt_cu.compute);
+    st = rt_cu.lt.Matmul(rt_cu.lt_handle, p->desc, &alpha, b, p->a, a, p->b, &beta, c, p->c, c, p->c, &p->algo,
+                         (void *)(uintptr_t)rt_cu.lt_ws, rt_cu.lt_ws_bytes, rt_cu.compute);
   if (st)
-    rt_cu_record("the matrix product %lld x %lld x %lld (ta %d, tb %d, batch %lld%s%s) after kernel %s: cublasLtMatmul: %s",
-                 (long long)s->m, (long long)s->n, (long long)s->k, s->ta, s->tb, (long long)s->count,
-                 s->ep ? ", cuBLASLt epilogue " : "", s->ep ? nnrt_cu_ep_name(s->ep) : "", rt_cu.last_kernel >= 0 ? rt_cu.m->cuda->kernels[rt_cu.last_kernel].name : "(none)",
-                 rt_cu.lt.GetStatusName(st));
+    rt_cu_record(
+        "the matrix product %lld x %lld x %lld (ta %d, tb %d, batch %lld%s%s) after kernel %s: cublasLtMatmul: %s",
+        (long long)s->m, (long long)s->n, (long long)s->k, s->ta, s->tb, (long long)s->count,
+        s->ep ? ", cuBLASLt epilogue " : "", s->ep ? nnrt_cu_ep_name(s->ep) : "",
+        rt_cu.last_kernel >= 0 ? rt_cu.m->cuda->kernels[rt_cu.last_kernel].name : "(none)", rt_cu.lt.GetStatusName(st));
 }
 
 void nnrt_cu_sgemm(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
@@ -238,19 +238,38 @@ void nnrt_cu_sgemm_batch(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k
     rt_cu_record("a batch of %lld matrix products is more than cuBLASLt takes", (long long)count);
     return;
   }
-  Shape s = {.ta = ta, .tb = tb, .m = m, .n = n, .k = k, .lda = lda, .ldb = ldb, .ldc = ldc, .sa = stride_a,
-             .sb = stride_b, .sc = stride_c, .count = count};
+  Shape s = {.ta = ta,
+             .tb = tb,
+             .m = m,
+             .n = n,
+             .k = k,
+             .lda = lda,
+             .ldb = ldb,
+             .ldc = ldc,
+             .sa = stride_a,
+             .sb = stride_b,
+             .sc = stride_c,
+             .count = count};
   gemm(&s, alpha, a, b, beta, c, NULL, NULL);
 }
 
-void nnrt_cu_sgemm_ep(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
-                      int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc, int32_t ep,
-                      float *bias, void *aux, int64_t ldaux) {
+void nnrt_cu_sgemm_ep(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                      const float *b, int64_t ldb, float beta, float *c, int64_t ldc, int32_t ep, float *bias,
+                      void *aux, int64_t ldaux) {
   if (!nnrt_cu_ep_name(ep)) {
     rt_cu_record("nnrt_cu_sgemm_ep: unknown epilogue %d (a compiler bug)", (int)ep);
     return;
   }
-  Shape s = {.ta = ta, .tb = tb, .m = m, .n = n, .k = k, .lda = lda, .ldb = ldb, .ldc = ldc, .count = 1, .ep = ep,
+  Shape s = {.ta = ta,
+             .tb = tb,
+             .m = m,
+             .n = n,
+             .k = k,
+             .lda = lda,
+             .ldb = ldb,
+             .ldc = ldc,
+             .count = 1,
+             .ep = ep,
              .ldaux = aux ? ldaux : 0};
   gemm(&s, alpha, a, b, beta, c, bias, aux);
 }

@@ -150,9 +150,9 @@ static float gelu_grad(float x) {
   return 0.5f * (1.f + t) + 0.5f * x * ((1.f - t * t) * du);
 }
 
-void nnrt_cu_sgemm_ep(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
-                      int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc, int32_t ep,
-                      float *bias, void *aux, int64_t ldaux) {
+void nnrt_cu_sgemm_ep(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                      const float *b, int64_t ldb, float beta, float *c, int64_t ldc, int32_t ep, float *bias,
+                      void *aux, int64_t ldaux) {
   bool has_bias = ep == NNRT_CU_EP_BIAS || ep == NNRT_CU_EP_RELU_BIAS || ep == NNRT_CU_EP_RELU_AUX_BIAS ||
                   ep == NNRT_CU_EP_GELU_BIAS || ep == NNRT_CU_EP_GELU_AUX_BIAS;
   bool bgrad = ep == NNRT_CU_EP_DRELU_BGRAD || ep == NNRT_CU_EP_DGELU_BGRAD;
@@ -160,12 +160,13 @@ void nnrt_cu_sgemm_ep(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, f
   bool gelu_aux = ep == NNRT_CU_EP_GELU_AUX_BIAS || ep == NNRT_CU_EP_DGELU || ep == NNRT_CU_EP_DGELU_BGRAD;
   /* cuBLASLt's own requirements (cublasLt.h, EPILOGUE_AUX_LD), checked so
    * that the emulation fails where the library would. */
-  const char *bad = !nnrt_cu_ep_name(ep)                        ? "an unknown epilogue"
-                    : (has_bias || bgrad) && !bias          ? "no bias vector"
-                    : (relu_aux || gelu_aux) && !aux        ? "no aux matrix"
-                    : relu_aux && (ldaux % 128 || ldaux < n) ? "a ReLU bitmask's row stride (bits) not a multiple of 128 >= n"
-                    : gelu_aux && (ldaux % 8 || ldaux < n)  ? "GELU's aux row stride not a multiple of 8 >= n"
-                                                            : NULL;
+  const char *bad = !nnrt_cu_ep_name(ep)             ? "an unknown epilogue"
+                    : (has_bias || bgrad) && !bias   ? "no bias vector"
+                    : (relu_aux || gelu_aux) && !aux ? "no aux matrix"
+                    : relu_aux && (ldaux % 128 || ldaux < n)
+                        ? "a ReLU bitmask's row stride (bits) not a multiple of 128 >= n"
+                    : gelu_aux && (ldaux % 8 || ldaux < n) ? "GELU's aux row stride not a multiple of 8 >= n"
+                                                           : NULL;
   if (bad) {
     record("nnrt_cu_sgemm_ep (epilogue %d, %lld x %lld, ldaux %lld): %s", (int)ep, (long long)m, (long long)n,
            (long long)ldaux, bad);
@@ -180,8 +181,10 @@ void nnrt_cu_sgemm_ep(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, f
       int64_t at = i * ldaux + j;
       if (has_bias) x += bias[j];
       if (ep == NNRT_CU_EP_RELU_AUX_BIAS) {
-        if (x > 0) bits[at / 8] |= (unsigned char)(1u << (at % 8));
-        else bits[at / 8] &= (unsigned char)~(1u << (at % 8));
+        if (x > 0)
+          bits[at / 8] |= (unsigned char)(1u << (at % 8));
+        else
+          bits[at / 8] &= (unsigned char)~(1u << (at % 8));
       }
       if (ep == NNRT_CU_EP_GELU_AUX_BIAS) fx[at] = x;
       if (ep == NNRT_CU_EP_RELU_BIAS || ep == NNRT_CU_EP_RELU_AUX_BIAS) x = x > 0 ? x : 0.f;
