@@ -406,6 +406,11 @@ static PassCtx pass_ctx(Diag *d, const Opts *o, CalibHook *hook) {
   c.verify |= o->verify_each;
   for (int i = 0; i < o->ndisabled; i++) c.disabled[c.ndisabled++] = o->disabled[i];
   for (int i = 0; i < o->npass_opts; i++) c.options[c.noptions++] = o->pass_opts[i];
+  /* On a GPU a GEMM group's epilogue is cuBLASLt's own (codegen/cuda/lt.c):
+   * it saves a pass over the product, so --target=cuda forms GEMM groups
+   * unless --fuse says which fusions to do. */
+  if (o->target && !strcmp(o->target, "cuda") && !opt_of_pass(o, "fuse") && c.noptions < PASS_MAX_OPTIONS)
+    c.options[c.noptions++] = (PassOption){"fuse", "vertical,horizontal,epilogue,shared,qepilogue"};
   if (o->no_fuse) c.disabled[c.ndisabled++] = "fuse";
   c.infer = o->infer;
   return c;
