@@ -17,6 +17,11 @@
 #                gradient), and the step's loss, within 1e-4 relative;
 #            (b) 20 steps of the MLP, CNN, row LSTM and char_gpt from the
 #                same weights against the CPU's (reported; 1e-3 relative);
+#                (a) and (b) again with the binaries built --no-lt-epilogue
+#                (GEMM epilogues as kernels, not cuBLASLt's) where packed:
+#                the examples and op_lt_epilogues (every cuBLASLt epilogue
+#                nnc uses: tests/cuda/models/lt_epilogues.nn);
+#            (e) ms per step with and without cuBLASLt's epilogues;
 #            (d) fused against --no-fuse (`profile`: ms per step, the
 #                memory-bound kernels' GB/s against the device-to-device copy
 #                bandwidth measured with PyTorch), and each example's training
@@ -86,6 +91,9 @@ pack_model() {
   "$nnc" build "$nn" -O2 -o "$dir/bin/${m}_cpu" || return 1
   "$nnc" build "$nn" -O2 --target=cuda -o "$dir/bin/${m}_cuda" || return 1
   "$nnc" build "$nn" -O2 --target=cuda --no-fuse -o "$dir/bin/${m}_cuda_unfused" || return 1
+  case " $EXAMPLES op_lt_epilogues " in
+  *" $m "*) "$nnc" build "$nn" -O2 --target=cuda --no-lt-epilogue -o "$dir/bin/${m}_cuda_nolt" || return 1 ;;
+  esac
   # The initial weights both sides start from: the CPU binary's after one
   # step (its seeded init, then one update: nothing is zero).
   "$dir/bin/${m}_cpu" train --steps 1 --val-split 0 --quiet --data "$data" --checkpoint "$dir/ref/${m}_init.st" \
@@ -112,7 +120,7 @@ pack() {
   local m f list=""
   for m in $EXAMPLES; do cp "$src/examples/$m.nn" "$dir/models/"; list="$list $m"; done
   for m in $PARITY; do cp "$src/tests/parity/$m.nn" "$dir/models/"; list="$list $m"; done
-  for f in "$src"/tests/cuda/ops/*.nn "$src"/tests/gpu/models/*.nn; do
+  for f in "$src"/tests/cuda/ops/*.nn "$src"/tests/cuda/models/lt_epilogues.nn "$src"/tests/gpu/models/*.nn; do
     [ -f "$f" ] || continue
     m=op_$(basename "$f" .nn)
     cp "$f" "$dir/models/$m.nn"
@@ -289,23 +297,28 @@ run() {
     echo "| model | steps | parameters, state | Adam first moments (gradient) | step losses | within $TOL_ONE (1 step), $TOL_MANY (20) |"
     echo "|---|---|---|---|---|---|"
   } >"$out"
-  local m steps data bin tol
+  local m steps data bin tol variant label
   for m in $list; do
     data=$(data_of "$m" "$dir")
-    for steps in 1 20; do
-      [ -f "$dir/ref/${m}_$steps.st" ] || continue
-      tol=$TOL_ONE
-      [ $steps = 20 ] && tol=$TOL_MANY
-      bin=$dir/bin/${m}_cuda
-      if ! "$bin" train --init "$dir/ref/${m}_init.st" --steps $steps --val-split 0 --quiet --data "$data" \
-        --checkpoint "$tmp/$m.st" --log "$tmp/$m.csv" >"$tmp/$m.out" 2>"$tmp/$m.err"; then
-        echo "| $m | $steps | **the CUDA binary failed**: $(tail -1 "$tmp/$m.err") | | | |" >>"$out"
-        continue
-      fi
-      printf '| %s | %s ' "$m" "$steps" >>"$out"
-      "$py" "$tmp/compare.py" "$dir/ref/${m}_$steps.st" "$tmp/$m.st" $tol "$dir/ref/${m}_$steps.csv" "$tmp/$m.csv" \
-        >>"$out" 2>&1
-      rm -f "$tmp/$m.csv" "$tmp/$m.st"
+    for variant in cuda cuda_nolt; do
+      bin=$dir/bin/${m}_$variant
+      [ -x "$bin" ] || continue
+      label=$m
+      [ $variant = cuda_nolt ] && label="$m --no-lt-epilogue"
+      for steps in 1 20; do
+        [ -f "$dir/ref/${m}_$steps.st" ] || continue
+        tol=$TOL_ONE
+        [ $steps = 20 ] && tol=$TOL_MANY
+        if ! "$bin" train --init "$dir/ref/${m}_init.st" --steps $steps --val-split 0 --quiet --data "$data" \
+          --checkpoint "$tmp/$m.st" --log "$tmp/$m.csv" >"$tmp/$m.out" 2>"$tmp/$m.err"; then
+          echo "| $label | $steps | **the CUDA binary failed**: $(tail -1 "$tmp/$m.err") | | | |" >>"$out"
+          continue
+        fi
+        printf '| %s | %s ' "$label" "$steps" >>"$out"
+        "$py" "$tmp/compare.py" "$dir/ref/${m}_$steps.st" "$tmp/$m.st" $tol "$dir/ref/${m}_$steps.csv" "$tmp/$m.csv" \
+          >>"$out" 2>&1
+        rm -f "$tmp/$m.csv" "$tmp/$m.st"
+      done
     done
   done
   echo "(a)+(b) done at $((SECONDS - t0)) s" >&2
@@ -352,6 +365,29 @@ run() {
     { echo; echo "Errors during (d):"; echo '```'; tail -n 20 "$tmp/err" "$tmp/torch.err"; echo '```'; } >>"$out"
   fi
   echo "(d) done at $((SECONDS - t0)) s" >&2
+
+  # (e) cuBLASLt's epilogues against the same GEMM groups' epilogues as kernels
+  {
+    echo
+    echo "## (e) cuBLASLt epilogues against --no-lt-epilogue (batch 256)"
+    echo
+    echo "\`MODEL_cuda bench --batch 256 --steps 200\` for the default build and the one built --no-lt-epilogue."
+    echo
+    echo "| model | cuBLASLt epilogues ms/step | --no-lt-epilogue ms/step |"
+    echo "|---|---|---|"
+  } >>"$out"
+  for m in $EXAMPLES; do
+    data=$(data_of "$m" "$dir")
+    local with without
+    with=$("$dir/bin/${m}_cuda" bench --batch 256 --steps 200 --data "$data" 2>>"$tmp/lt.err" | awk '/ms_per_step/ {print $2}')
+    without=$("$dir/bin/${m}_cuda_nolt" bench --batch 256 --steps 200 --data "$data" 2>>"$tmp/lt.err" |
+      awk '/ms_per_step/ {print $2}')
+    echo "| $m | ${with:-failed} | ${without:-failed} |" >>"$out"
+  done
+  if [ -s "$tmp/lt.err" ]; then
+    { echo; echo "Errors during (e):"; echo '```'; tail -n 10 "$tmp/lt.err"; echo '```'; } >>"$out"
+  fi
+  echo "(e) done at $((SECONDS - t0)) s" >&2
 
   # (c) compute-sanitizer, in the time left
   local cs
