@@ -225,9 +225,15 @@ static void gemm(Shape *s, float alpha, const float *a, const float *b, float be
         rt_cu.last_kernel >= 0 ? rt_cu.m->cuda->kernels[rt_cu.last_kernel].name : "(none)", rt_cu.lt.GetStatusName(st));
 }
 
+/* One product's key before the pointers' alignments (gemm sets those). */
+static Shape shape_of(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, int64_t lda, int64_t ldb, int64_t ldc) {
+  Shape s = {.ta = ta, .tb = tb, .m = m, .n = n, .k = k, .lda = lda, .ldb = ldb, .ldc = ldc, .count = 1};
+  return s;
+}
+
 void nnrt_cu_sgemm(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
                    const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
-  Shape s = {.ta = ta, .tb = tb, .m = m, .n = n, .k = k, .lda = lda, .ldb = ldb, .ldc = ldc, .count = 1};
+  Shape s = shape_of(ta, tb, m, n, k, lda, ldb, ldc);
   gemm(&s, alpha, a, b, beta, c, NULL, NULL);
 }
 
@@ -238,18 +244,8 @@ void nnrt_cu_sgemm_batch(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k
     rt_cu_record("a batch of %lld matrix products is more than cuBLASLt takes", (long long)count);
     return;
   }
-  Shape s = {.ta = ta,
-             .tb = tb,
-             .m = m,
-             .n = n,
-             .k = k,
-             .lda = lda,
-             .ldb = ldb,
-             .ldc = ldc,
-             .sa = stride_a,
-             .sb = stride_b,
-             .sc = stride_c,
-             .count = count};
+  Shape s = shape_of(ta, tb, m, n, k, lda, ldb, ldc);
+  s.sa = stride_a, s.sb = stride_b, s.sc = stride_c, s.count = count;
   gemm(&s, alpha, a, b, beta, c, NULL, NULL);
 }
 
@@ -260,16 +256,7 @@ void nnrt_cu_sgemm_ep(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, f
     rt_cu_record("nnrt_cu_sgemm_ep: unknown epilogue %d (a compiler bug)", (int)ep);
     return;
   }
-  Shape s = {.ta = ta,
-             .tb = tb,
-             .m = m,
-             .n = n,
-             .k = k,
-             .lda = lda,
-             .ldb = ldb,
-             .ldc = ldc,
-             .count = 1,
-             .ep = ep,
-             .ldaux = aux ? ldaux : 0};
+  Shape s = shape_of(ta, tb, m, n, k, lda, ldb, ldc);
+  s.ep = ep, s.ldaux = aux ? ldaux : 0;
   gemm(&s, alpha, a, b, beta, c, bias, aux);
 }

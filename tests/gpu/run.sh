@@ -144,6 +144,12 @@ pack() {
 
 # ---- on the GPU ----
 
+# ms per training step of binary $1 on data $2 at batch 256 (CUDA Graphs),
+# its errors appended to $3; empty when it fails.
+ms_per_step() {
+  "$1" bench --batch 256 --steps 200 --data "$2" 2>>"$3" | awk '/ms_per_step/ {print $2}'
+}
+
 # compare.py REF OUT TOL: every tensor of two checkpoints and the loss
 # column of their logs; prints one markdown row cell list, exits 1 if over.
 write_compare() {
@@ -341,9 +347,8 @@ run() {
   for m in $EXAMPLES; do
     data=$(data_of "$m" "$dir")
     local fused="failed" unfused="failed" prof="- - - -" torch_r="- -" frac="-"
-    fused=$("$dir/bin/${m}_cuda" bench --batch 256 --steps 200 --data "$data" 2>"$tmp/err" | awk '/ms_per_step/ {print $2}')
-    unfused=$("$dir/bin/${m}_cuda_unfused" bench --batch 256 --steps 200 --data "$data" 2>>"$tmp/err" |
-      awk '/ms_per_step/ {print $2}')
+    fused=$(ms_per_step "$dir/bin/${m}_cuda" "$data" "$tmp/err")
+    unfused=$(ms_per_step "$dir/bin/${m}_cuda_unfused" "$data" "$tmp/err")
     if "$dir/bin/${m}_cuda" profile --json --batch 256 --steps 30 --data "$data" >"$tmp/prof.json" 2>>"$tmp/err"; then
       prof=$("$py" "$tmp/profile.py" "$tmp/prof.json")
     fi
@@ -379,9 +384,8 @@ run() {
   for m in $EXAMPLES; do
     data=$(data_of "$m" "$dir")
     local with without
-    with=$("$dir/bin/${m}_cuda" bench --batch 256 --steps 200 --data "$data" 2>>"$tmp/lt.err" | awk '/ms_per_step/ {print $2}')
-    without=$("$dir/bin/${m}_cuda_nolt" bench --batch 256 --steps 200 --data "$data" 2>>"$tmp/lt.err" |
-      awk '/ms_per_step/ {print $2}')
+    with=$(ms_per_step "$dir/bin/${m}_cuda" "$data" "$tmp/lt.err")
+    without=$(ms_per_step "$dir/bin/${m}_cuda_nolt" "$data" "$tmp/lt.err")
     echo "| $m | ${with:-failed} | ${without:-failed} |" >>"$out"
   done
   if [ -s "$tmp/lt.err" ]; then
