@@ -21,8 +21,8 @@
 #                (GEMM epilogues as kernels, not cuBLASLt's) where packed:
 #                the examples and op_lt_epilogues (every cuBLASLt epilogue
 #                nnc uses: tests/cuda/models/lt_epilogues.nn);
-#            (e) ms per step with and without cuBLASLt's epilogues;
-#            (d) fused against --no-fuse (`profile`: ms per step, the
+#            (d) fused against --no-fuse and against --no-lt-epilogue (GEMM
+#                epilogues as kernels, not cuBLASLt's) (`profile`: ms per step, the
 #                memory-bound kernels' GB/s against the device-to-device copy
 #                bandwidth measured with PyTorch), and each example's training
 #                step at batch 256 against PyTorch eager and torch.compile on
@@ -334,21 +334,22 @@ run() {
   bw=$("$py" "$tmp/torch_bench.py" "$dir/scripts" copy 2>"$tmp/torch.err") || bw=""
   {
     echo
-    echo "## (d) fused against --no-fuse, and against PyTorch (batch 256, f32, TF32 off)"
+    echo "## (d) fused against --no-fuse and --no-lt-epilogue, and against PyTorch (batch 256, f32, TF32 off)"
     echo
     echo "Device-to-device copy bandwidth (PyTorch, 1 GiB, read + write): ${bw:-failed} GB/s."
     echo "Memory-bound kernels of at least 1 MB per call, from \`MODEL_cuda profile --json --batch 256 --steps 30\`"
     echo "(kernel times are synchronized around each kernel, so they include its launch);"
     echo "step times from \`MODEL_cuda bench --batch 256 --steps 200\` (CUDA Graphs)."
     echo
-    echo "| model | fused ms/step | unfused ms/step | mem-bound kernels | median GB/s | best GB/s | best / copy | PyTorch eager ms | torch.compile ms |"
-    echo "|---|---|---|---|---|---|---|---|---|"
+    echo "| model | fused ms/step | unfused ms/step | --no-lt-epilogue ms/step | mem-bound kernels | median GB/s | best GB/s | best / copy | PyTorch eager ms | torch.compile ms |"
+    echo "|---|---|---|---|---|---|---|---|---|---|"
   } >>"$out"
   for m in $EXAMPLES; do
     data=$(data_of "$m" "$dir")
-    local fused="failed" unfused="failed" prof="- - - -" torch_r="- -" frac="-"
+    local fused unfused nolt prof="- - - -" torch_r="- -" frac="-"
     fused=$(ms_per_step "$dir/bin/${m}_cuda" "$data" "$tmp/err")
     unfused=$(ms_per_step "$dir/bin/${m}_cuda_unfused" "$data" "$tmp/err")
+    nolt=$(ms_per_step "$dir/bin/${m}_cuda_nolt" "$data" "$tmp/err")
     if "$dir/bin/${m}_cuda" profile --json --batch 256 --steps 30 --data "$data" >"$tmp/prof.json" 2>>"$tmp/err"; then
       prof=$("$py" "$tmp/profile.py" "$tmp/prof.json")
     fi
@@ -364,34 +365,13 @@ run() {
     local te tc
     te=$(echo "$torch_r" | cut -d' ' -f1)
     tc=$(echo "$torch_r" | cut -d' ' -f2-3)
-    echo "| $m | ${fused:-failed} | ${unfused:-failed} | $2 | $3 | $4 | $frac | $te | $tc |" >>"$out"
+    echo "| $m | ${fused:-failed} | ${unfused:-failed} | ${nolt:-failed} | $2 | $3 | $4 | $frac | $te | $tc |" >>"$out"
   done
   if [ -s "$tmp/err" ] || [ -s "$tmp/torch.err" ]; then
     { echo; echo "Errors during (d):"; echo '```'; tail -n 20 "$tmp/err" "$tmp/torch.err"; echo '```'; } >>"$out"
   fi
   echo "(d) done at $((SECONDS - t0)) s" >&2
 
-  # (e) cuBLASLt's epilogues against the same GEMM groups' epilogues as kernels
-  {
-    echo
-    echo "## (e) cuBLASLt epilogues against --no-lt-epilogue (batch 256)"
-    echo
-    echo "\`MODEL_cuda bench --batch 256 --steps 200\` for the default build and the one built --no-lt-epilogue."
-    echo
-    echo "| model | cuBLASLt epilogues ms/step | --no-lt-epilogue ms/step |"
-    echo "|---|---|---|"
-  } >>"$out"
-  for m in $EXAMPLES; do
-    data=$(data_of "$m" "$dir")
-    local with without
-    with=$(ms_per_step "$dir/bin/${m}_cuda" "$data" "$tmp/lt.err")
-    without=$(ms_per_step "$dir/bin/${m}_cuda_nolt" "$data" "$tmp/lt.err")
-    echo "| $m | ${with:-failed} | ${without:-failed} |" >>"$out"
-  done
-  if [ -s "$tmp/lt.err" ]; then
-    { echo; echo "Errors during (e):"; echo '```'; tail -n 10 "$tmp/lt.err"; echo '```'; } >>"$out"
-  fi
-  echo "(e) done at $((SECONDS - t0)) s" >&2
 
   # (c) compute-sanitizer, in the time left
   local cs
