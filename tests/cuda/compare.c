@@ -226,6 +226,8 @@ static struct {
   Region *r;
   int nr;
   size_t bytes;   /* of one snapshot: the regions' sizes */
+  size_t rec_bytes; /* the recorded (CPU) side's */
+  bool other_plan;  /* the compared side's plan is not the recorded one's */
   char **snap;    /* nsnap + 1 slots (trace_hook), or NULL */
   int nsnap;
   bool recording; /* CPU side: record; CUDA side: compare */
@@ -246,7 +248,7 @@ static bool differs(uint32_t x, uint32_t y, double scale) {
 /* Snapshot slot 0 is the memory before kernel 0, slot k + 1 after kernel k. */
 static void trace_hook(int32_t fn, int32_t k, int32_t end) {
   (void)fn;
-  if (tr.off || k < 0 || k >= tr.nsnap || (!end && k != 0)) return;
+  if (tr.off || (!tr.recording && tr.other_plan) || k < 0 || k >= tr.nsnap || (!end && k != 0)) return;
   int slot = end ? k + 1 : 0;
   if (tr.recording) {
     if (!tr.snap[slot] && !(tr.snap[slot] = malloc(tr.bytes ? tr.bytes : 1))) die("out of memory%s%s", "", "");
@@ -307,6 +309,12 @@ static void trace_arm(Side *s, const NnrtFunc *f, void **args, int nargs, void *
     tr.nsnap = f->n_kernels;
     tr.snap = calloc((size_t)tr.nsnap + 1, sizeof *tr.snap);
     tr.off = (double)tr.bytes * (tr.nsnap + 1) > TRACE_MAX_BYTES;
+    tr.rec_bytes = tr.bytes;
+    tr.other_plan = false;
+  } else {
+    /* Not the same plan (builds with different fusions, e.g. a CPU build
+     * without the GEMM groups --target=cuda forms): no kernel to blame. */
+    tr.other_plan = tr.bytes != tr.rec_bytes || f->n_kernels != tr.nsnap;
   }
   tr.first_bad = -1;
 }
@@ -371,6 +379,8 @@ static void run_both(Side *cpu, Side *cu, const NnrtFunc *fc, const NnrtFunc *fu
              label);
   } else if (tr.off) {
     snprintf(located, sizeof located, "note %s: too big to locate kernels\n", label);
+  } else if (tr.other_plan) {
+    snprintf(located, sizeof located, "note %s: not located: the two builds' kernel plans differ\n", label);
   }
   char what[256];
   for (int i = 0; i < fc->n_outputs; i++) {

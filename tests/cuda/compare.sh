@@ -1,7 +1,8 @@
 #!/bin/sh
 # A model's emulated CUDA kernels against its CPU build (cuda_compare).
 # usage: compare.sh NNC BUILD_DIR SOURCE_DIR MODEL.nn [cuda_compare options]
-# Builds MODEL twice with the same nnc flags (CUEMU_NNC_FLAGS, e.g. --no-fuse): the CPU object (--emit=obj) as a
+# Builds MODEL twice with the same nnc flags (CUEMU_NNC_FLAGS, e.g. --no-fuse; the CPU build also the
+# fusions --target=cuda does by default): the CPU object (--emit=obj) as a
 # shared object, and the CUDA host object (--target=cuda --emit=obj) with
 # its kernel source (--emit=cuda) compiled for the host through emu.h
 # (-DNNRT_CUDA_EMU: the kernel table) and libnnrt_cuemu.a as another; then
@@ -15,6 +16,13 @@ nnc=$1 build=$2 src=$3 model=$4
 shift 4
 flags=${CUEMU_NNC_FLAGS:-}
 cuflags=${CUEMU_CUDA_FLAGS:-}
+# --target=cuda forms GEMM groups unless told which fusions to do
+# (driver/main.c); the CPU build then forms them too, so that both builds
+# run one kernel plan (cuda_compare locates the first kernel that differs).
+case " $flags " in
+*" --fuse="* | *" --no-fuse "*) cpuflags=$flags ;;
+*) cpuflags="$flags --fuse=vertical,horizontal,epilogue,shared,qepilogue" ;;
+esac
 cxx=${CXX:-g++}
 if ! command -v "$cxx" >/dev/null 2>&1; then
   echo "skipped: no C++ compiler ($cxx) for the CUDA emulation"
@@ -28,7 +36,7 @@ if [ -n "$CUEMU_SED" ]; then
   model=$tmp/$name.nn
 fi
 # shellcheck disable=SC2086
-"$nnc" build "$model" $flags --emit=obj -o "$tmp/cpu.o" >/dev/null
+"$nnc" build "$model" $cpuflags --emit=obj -o "$tmp/cpu.o" >/dev/null
 cc -shared -o "$tmp/cpu.so" "$tmp/cpu.o"
 # shellcheck disable=SC2086
 "$nnc" build "$model" $flags $cuflags --target=cuda --emit=cuda -o "$tmp/$name.cu" >/dev/null

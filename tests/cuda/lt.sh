@@ -1,6 +1,7 @@
 #!/bin/sh
 # Which cuBLASLt epilogue each GEMM of tests/cuda/models/lt_epilogues.nn
-# takes (codegen/cuda/lt.c), as `nnc build -v --target=cuda` reports it:
+# takes (codegen/cuda/lt.c), as `nnc build -v --target=cuda` reports it (by
+# default: --target=cuda forms the GEMM groups itself):
 # the lines must be lt_epilogues.expected's, the emitted source must say
 # the same in its comments, and --no-lt-epilogue must leave every GEMM to
 # nnrt_cu_sgemm and its epilogue kernel. (The numbers the choices compute
@@ -8,11 +9,10 @@
 # usage: lt.sh NNC SOURCE_DIR
 set -e
 nnc=$1 src=$2
-fuse=--fuse=vertical,horizontal,epilogue,shared,qepilogue
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 model=$src/tests/cuda/models/lt_epilogues.nn
-"$nnc" build "$model" $fuse --target=cuda --emit=cuda -v -o "$tmp/lt.cu" 2>"$tmp/v.txt"
+"$nnc" build "$model" --target=cuda --emit=cuda -v -o "$tmp/lt.cu" 2>"$tmp/v.txt"
 grep '^nnc: gemm ' "$tmp/v.txt" >"$tmp/got.txt" || true
 if ! diff -u "$src/tests/cuda/lt_epilogues.expected" "$tmp/got.txt"; then
   echo "FAIL: the GEMMs' epilogues differ from lt_epilogues.expected (above: - expected, + got)"
@@ -24,7 +24,7 @@ if ! cmp -s "$tmp/want_comments.txt" "$tmp/comments.txt"; then
   echo "FAIL: the emitted source's comments do not say what -v says"
   exit 1
 fi
-"$nnc" build "$model" $fuse --target=cuda --no-lt-epilogue --emit=cuda -v -o "$tmp/off.cu" 2>"$tmp/off.txt"
+"$nnc" build "$model" --target=cuda --no-lt-epilogue --emit=cuda -v -o "$tmp/off.cu" 2>"$tmp/off.txt"
 if grep 'cuBLASLt epilogue' "$tmp/off.txt" "$tmp/off.cu"; then
   echo "FAIL: --no-lt-epilogue still uses cuBLASLt epilogues"
   exit 1
