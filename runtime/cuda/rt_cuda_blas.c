@@ -51,14 +51,6 @@ typedef struct Shape {
   int64_t ldaux;
 } Shape;
 
-/* cublasLt.h's cublasLtMatmulDescAttributes_t values nnrt_cu_sgemm_ep sets. */
-enum {
-  LT_DESC_EPILOGUE = 7,     /* uint32_t: cublasLtEpilogue_t (= NNRT_CU_EP_*) */
-  LT_DESC_BIAS_POINTER = 8, /* const void * (bias) or void * (bias gradient) */
-  LT_DESC_AUX_POINTER = 11, /* void *: the ReLU bitmask or GELU's input */
-  LT_DESC_AUX_LD = 12       /* int64_t: aux's leading dimension (bits for the bitmask) */
-};
-
 /* The alignment of a matrix at p whose batch members are stride elements
  * apart: the largest power of two up to 256 dividing both. */
 static uint32_t alignment(const void *p, int64_t stride) {
@@ -157,17 +149,17 @@ static const Plan *plan_for(const Shape *s) {
   if (s->ep) {
     uint32_t ep = (uint32_t)s->ep;
     if (!st && (step = "setting EPILOGUE", 1))
-      st = rt_cu.lt.MatmulDescSetAttribute(p->desc, LT_DESC_EPILOGUE, &ep, sizeof ep);
+      st = rt_cu.lt.MatmulDescSetAttribute(p->desc, RT_CUBLASLT_MATMUL_DESC_EPILOGUE, &ep, sizeof ep);
     if (!st && s->ldaux && (step = "setting EPILOGUE_AUX_LD", 1))
-      st = rt_cu.lt.MatmulDescSetAttribute(p->desc, LT_DESC_AUX_LD, &s->ldaux, sizeof s->ldaux);
+      st = rt_cu.lt.MatmulDescSetAttribute(p->desc, RT_CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, &s->ldaux, sizeof s->ldaux);
     /* The heuristic reads the pointers' alignment: the key's, 256-byte
      * aligned addresses standing for the real ones (set per call). */
     const void *bias = s->align_bias ? (const void *)(uintptr_t)s->align_bias : NULL;
     const void *aux = s->align_aux ? (const void *)(uintptr_t)s->align_aux : NULL;
     if (!st && bias && (step = "setting BIAS_POINTER", 1))
-      st = rt_cu.lt.MatmulDescSetAttribute(p->desc, LT_DESC_BIAS_POINTER, &bias, sizeof bias);
+      st = rt_cu.lt.MatmulDescSetAttribute(p->desc, RT_CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias);
     if (!st && aux && (step = "setting EPILOGUE_AUX_POINTER", 1))
-      st = rt_cu.lt.MatmulDescSetAttribute(p->desc, LT_DESC_AUX_POINTER, &aux, sizeof aux);
+      st = rt_cu.lt.MatmulDescSetAttribute(p->desc, RT_CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, &aux, sizeof aux);
   }
   if (!st && (step = "cublasLtMatrixLayoutCreate", 1))
     st = layout(&p->a, s->tb ? s->k : s->n, s->tb ? s->n : s->k, s->ldb, s->count, s->sb);
@@ -212,8 +204,8 @@ static void gemm(Shape *s, float alpha, const float *a, const float *b, float be
   const Plan *p = plan_for(s);
   if (!p) return;
   RtBlasStatus st = 0;
-  if (bias) st = rt_cu.lt.MatmulDescSetAttribute(p->desc, LT_DESC_BIAS_POINTER, &bias, sizeof bias);
-  if (!st && aux) st = rt_cu.lt.MatmulDescSetAttribute(p->desc, LT_DESC_AUX_POINTER, &aux, sizeof aux);
+  if (bias) st = rt_cu.lt.MatmulDescSetAttribute(p->desc, RT_CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias);
+  if (!st && aux) st = rt_cu.lt.MatmulDescSetAttribute(p->desc, RT_CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, &aux, sizeof aux);
   if (!st)
     st = rt_cu.lt.Matmul(rt_cu.lt_handle, p->desc, &alpha, b, p->a, a, p->b, &beta, c, p->c, c, p->c, &p->algo,
                          (void *)(uintptr_t)rt_cu.lt_ws, rt_cu.lt_ws_bytes, rt_cu.compute);
