@@ -109,8 +109,8 @@ enum {
   RT_CUBLAS_OP_T = 1,
   RT_CUBLASLT_MATMUL_DESC_TRANSA = 3,
   RT_CUBLASLT_MATMUL_DESC_TRANSB = 4,
-  RT_CUBLASLT_MATMUL_DESC_EPILOGUE = 7,      /* uint32_t: cublasLtEpilogue_t (= NNRT_CU_EP_*) */
-  RT_CUBLASLT_MATMUL_DESC_BIAS_POINTER = 8,  /* the bias, or the bias gradient written */
+  RT_CUBLASLT_MATMUL_DESC_EPILOGUE = 7,              /* uint32_t: cublasLtEpilogue_t (= NNRT_CU_EP_*) */
+  RT_CUBLASLT_MATMUL_DESC_BIAS_POINTER = 8,          /* the bias, or the bias gradient written */
   RT_CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER = 11, /* the ReLU mask or GELU's input */
   RT_CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD = 12,      /* int64_t: bits for the mask, else elements */
   RT_CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT = 5,

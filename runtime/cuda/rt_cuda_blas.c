@@ -151,7 +151,8 @@ static const Plan *plan_for(const Shape *s) {
     if (!st && (step = "setting EPILOGUE", 1))
       st = rt_cu.lt.MatmulDescSetAttribute(p->desc, RT_CUBLASLT_MATMUL_DESC_EPILOGUE, &ep, sizeof ep);
     if (!st && s->ldaux && (step = "setting EPILOGUE_AUX_LD", 1))
-      st = rt_cu.lt.MatmulDescSetAttribute(p->desc, RT_CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, &s->ldaux, sizeof s->ldaux);
+      st =
+          rt_cu.lt.MatmulDescSetAttribute(p->desc, RT_CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, &s->ldaux, sizeof s->ldaux);
     /* The heuristic reads the pointers' alignment: the key's, 256-byte
      * aligned addresses standing for the real ones (set per call). */
     const void *bias = s->align_bias ? (const void *)(uintptr_t)s->align_bias : NULL;
@@ -205,7 +206,8 @@ static void gemm(Shape *s, float alpha, const float *a, const float *b, float be
   if (!p) return;
   RtBlasStatus st = 0;
   if (bias) st = rt_cu.lt.MatmulDescSetAttribute(p->desc, RT_CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias);
-  if (!st && aux) st = rt_cu.lt.MatmulDescSetAttribute(p->desc, RT_CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, &aux, sizeof aux);
+  if (!st && aux)
+    st = rt_cu.lt.MatmulDescSetAttribute(p->desc, RT_CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, &aux, sizeof aux);
   if (!st)
     st = rt_cu.lt.Matmul(rt_cu.lt_handle, p->desc, &alpha, b, p->a, a, p->b, &beta, c, p->c, c, p->c, &p->algo,
                          (void *)(uintptr_t)rt_cu.lt_ws, rt_cu.lt_ws_bytes, rt_cu.compute);
