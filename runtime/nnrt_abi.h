@@ -234,7 +234,8 @@ void nnrt_cu_sgemm_batch(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k
 /* A GEMM group's epilogue done by cuBLASLt itself (nnrt_cu_sgemm_ep), in
  * the ABI's row-major terms: P = alpha op(A) op(B) + beta C is the m x n
  * product, i its row, j its column; C receives the epilogue's result D.
- * bias is n floats (bias[j], one per column of C); aux is an m x n matrix
+ * bias is n floats (bias[j], one per column of C; BGRADB's: m, one per
+ * row); aux is an m x n matrix
  * with row stride ldaux, of floats (GELU) or of bits (RELU: bit i*ldaux+j
  * is bit (i*ldaux+j) % 8 of byte (i*ldaux+j) / 8, set iff the value ReLU
  * was applied to is > 0; ldaux is then a multiple of 128 bits, so rows
@@ -250,7 +251,11 @@ enum {
   NNRT_CU_EP_DRELU = 136,         /* D = aux's bit ? P : 0 (ReLU's gradient) */
   NNRT_CU_EP_DRELU_BGRAD = 152,   /* the same, and bias[j] = sum over i of D (written) */
   NNRT_CU_EP_DGELU = 192,         /* D = P * gelu'(aux) (aux: GELU's input, floats) */
-  NNRT_CU_EP_DGELU_BGRAD = 208    /* the same, and bias[j] = sum over i of D (written) */
+  NNRT_CU_EP_DGELU_BGRAD = 208,   /* the same, and bias[j] = sum over i of D (written) */
+  /* D = P, and the bias gradient of an operand, summed over the product's
+   * k (written): cuBLASLt's A is the ABI's B (the transposed view), so */
+  NNRT_CU_EP_BGRADA = 256, /* bias[j] = sum over q of op(B)[q][j] (n values) */
+  NNRT_CU_EP_BGRADB = 512  /* bias[i] = sum over q of op(A)[i][q] (m values) */
 };
 /* "RELU_AUX_BIAS" for NNRT_CU_EP_RELU_AUX_BIAS, ...; NULL for another
  * number (messages of the compiler and the runtime). */
@@ -274,6 +279,10 @@ static inline const char *nnrt_cu_ep_name(int32_t ep) {
     return "DGELU";
   case NNRT_CU_EP_DGELU_BGRAD:
     return "DGELU_BGRAD";
+  case NNRT_CU_EP_BGRADA:
+    return "BGRADA";
+  case NNRT_CU_EP_BGRADB:
+    return "BGRADB";
   }
   return (const char *)0;
 }

@@ -130,8 +130,10 @@ void nnrt_cu_sgemm_batch(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k
  * column, ReLU or GELU (tanh form, the constants of ir/ir.h), the ReLU
  * bitmask (bit i*ldaux+j, little-endian within each byte) or GELU's input
  * as aux, the gradients selecting by that bit or multiplying by gelu' of
- * aux, and bias gradients summed down each column in row order (the CPU's
- * order; cuBLASLt's may differ within f32 rounding). The arithmetic is
+ * aux, bias gradients summed down each column in row order (the CPU's
+ * order; cuBLASLt's may differ within f32 rounding), and an operand's bias
+ * gradient (BGRADA: op(B)'s, BGRADB: op(A)'s) summed over k in order. The
+ * arithmetic is
  * f32's, operation by operation as codegen/cpu/k_elem.c and
  * passes/vjp.c's rules compute the same values. */
 
@@ -155,7 +157,8 @@ void nnrt_cu_sgemm_ep(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, f
                       void *aux, int64_t ldaux) {
   bool has_bias = ep == NNRT_CU_EP_BIAS || ep == NNRT_CU_EP_RELU_BIAS || ep == NNRT_CU_EP_RELU_AUX_BIAS ||
                   ep == NNRT_CU_EP_GELU_BIAS || ep == NNRT_CU_EP_GELU_AUX_BIAS;
-  bool bgrad = ep == NNRT_CU_EP_DRELU_BGRAD || ep == NNRT_CU_EP_DGELU_BGRAD;
+  bool bgrad = ep == NNRT_CU_EP_DRELU_BGRAD || ep == NNRT_CU_EP_DGELU_BGRAD || ep == NNRT_CU_EP_BGRADA ||
+               ep == NNRT_CU_EP_BGRADB;
   bool relu_aux = ep == NNRT_CU_EP_RELU_AUX_BIAS || ep == NNRT_CU_EP_DRELU || ep == NNRT_CU_EP_DRELU_BGRAD;
   bool gelu_aux = ep == NNRT_CU_EP_GELU_AUX_BIAS || ep == NNRT_CU_EP_DGELU || ep == NNRT_CU_EP_DGELU_BGRAD;
   /* cuBLASLt's own requirements (cublasLt.h, EPILOGUE_AUX_LD), checked so
@@ -193,7 +196,20 @@ void nnrt_cu_sgemm_ep(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, f
       if (ep == NNRT_CU_EP_DGELU || ep == NNRT_CU_EP_DGELU_BGRAD) x = x * gelu_grad(fx[at]);
       *d = x;
     }
-  if (bgrad)
+  /* An operand's bias gradient: its sum over k, in k order. */
+  for (int64_t j = 0; ep == NNRT_CU_EP_BGRADA && j < n; j++) {
+    float s = 0.f;
+    for (int64_t q = 0; q < k; q++)
+      s += tb ? b[j * ldb + q] : b[q * ldb + j];
+    bias[j] = s;
+  }
+  for (int64_t i = 0; ep == NNRT_CU_EP_BGRADB && i < m; i++) {
+    float s = 0.f;
+    for (int64_t q = 0; q < k; q++)
+      s += ta ? a[q * lda + i] : a[i * lda + q];
+    bias[i] = s;
+  }
+  if (ep == NNRT_CU_EP_DRELU_BGRAD || ep == NNRT_CU_EP_DGELU_BGRAD)
     for (int64_t j = 0; j < n; j++) {
       float s = 0.f;
       for (int64_t i = 0; i < m; i++)

@@ -25,6 +25,8 @@ _Static_assert((int)NNRT_CU_EP_DRELU == (int)CUBLASLT_EPILOGUE_DRELU, "DRELU");
 _Static_assert((int)NNRT_CU_EP_DRELU_BGRAD == (int)CUBLASLT_EPILOGUE_DRELU_BGRAD, "DRELU_BGRAD");
 _Static_assert((int)NNRT_CU_EP_DGELU == (int)CUBLASLT_EPILOGUE_DGELU, "DGELU");
 _Static_assert((int)NNRT_CU_EP_DGELU_BGRAD == (int)CUBLASLT_EPILOGUE_DGELU_BGRAD, "DGELU_BGRAD");
+_Static_assert((int)NNRT_CU_EP_BGRADA == (int)CUBLASLT_EPILOGUE_BGRADA, "BGRADA");
+_Static_assert((int)NNRT_CU_EP_BGRADB == (int)CUBLASLT_EPILOGUE_BGRADB, "BGRADB");
 #endif
 
 /* What rt_cuemu.c expects from a model's kernel object: no kernels here. */
@@ -74,6 +76,7 @@ static void one(int ep, int ta, int tb) {
             ep == NNRT_CU_EP_GELU_BIAS || ep == NNRT_CU_EP_GELU_AUX_BIAS;
   int relu_mask = ep == NNRT_CU_EP_RELU_AUX_BIAS || ep == NNRT_CU_EP_DRELU || ep == NNRT_CU_EP_DRELU_BGRAD;
   int bgrad = ep == NNRT_CU_EP_DRELU_BGRAD || ep == NNRT_CU_EP_DGELU_BGRAD;
+  int operand_bgrad = ep == NNRT_CU_EP_BGRADA || ep == NNRT_CU_EP_BGRADB;
   void *aux = relu_mask ? (void *)mask : (void *)X;
   int64_t ldaux = relu_mask ? LDMASK : LDF;
   if (ep == NNRT_CU_EP_RELU_AUX_BIAS) memset(mask, 0xa5, sizeof mask); /* every bit must be written */
@@ -81,12 +84,16 @@ static void one(int ep, int ta, int tb) {
   memcpy(mask_in, mask, sizeof mask);
   float x_in[M * LDF];
   memcpy(x_in, X, sizeof X);
-  nnrt_cu_sgemm_ep(ta, tb, M, N, K, 1.f, A, ta ? M : K, B, tb ? K : N, 0.f, C, N, ep,
-                   fwd     ? bias
-                   : bgrad ? grad
-                           : NULL,
-                   ep == NNRT_CU_EP_BIAS || ep == NNRT_CU_EP_RELU_BIAS || ep == NNRT_CU_EP_GELU_BIAS ? NULL : aux,
-                   ldaux);
+  int no_aux = ep == NNRT_CU_EP_BIAS || ep == NNRT_CU_EP_RELU_BIAS || ep == NNRT_CU_EP_GELU_BIAS || operand_bgrad;
+  float *vec = fwd ? bias : bgrad || operand_bgrad ? grad : NULL;
+  nnrt_cu_sgemm_ep(ta, tb, M, N, K, 1.f, A, ta ? M : K, B, tb ? K : N, 0.f, C, N, ep, vec, no_aux ? NULL : aux, ldaux);
+  /* BGRADA: op(B)'s sum over k per column j; BGRADB: op(A)'s per row i. */
+  for (int x = 0; operand_bgrad && x < (ep == NNRT_CU_EP_BGRADA ? N : M); x++) {
+    double want = 0;
+    for (int q = 0; q < K; q++)
+      want += ep == NNRT_CU_EP_BGRADA ? (tb ? B[x * K + q] : B[q * N + x]) : (ta ? A[q * M + x] : A[x * K + q]);
+    check(close_to(grad[x], want), "operand bias gradient", ep, ta, tb, x, grad[x], want);
+  }
   for (int j = 0; j < N; j++) {
     double col = 0;
     for (int i = 0; i < M; i++) {
@@ -165,7 +172,8 @@ int main(void) {
   }
   static const int eps[] = {NNRT_CU_EP_BIAS,        NNRT_CU_EP_RELU_BIAS,     NNRT_CU_EP_RELU_AUX_BIAS,
                             NNRT_CU_EP_GELU_BIAS,   NNRT_CU_EP_GELU_AUX_BIAS, NNRT_CU_EP_DRELU,
-                            NNRT_CU_EP_DRELU_BGRAD, NNRT_CU_EP_DGELU,         NNRT_CU_EP_DGELU_BGRAD};
+                            NNRT_CU_EP_DRELU_BGRAD, NNRT_CU_EP_DGELU,         NNRT_CU_EP_DGELU_BGRAD,
+                            NNRT_CU_EP_BGRADA,      NNRT_CU_EP_BGRADB};
   /* RELU_AUX_BIAS first writes the mask the DRELU forms then read. */
   for (int t = 0; t < 4; t++)
     for (size_t i = 0; i < sizeof eps / sizeof *eps; i++)
