@@ -294,7 +294,7 @@ static bool dev_body(CgFn *F, const CgPlan *p, int prof_fn, LLVMValueRef region)
     LLVMValueRef hook = prof_fn >= 0 ? prof_call(F, NULL, prof_fn, i, 0) : NULL;
     if (p->ks[i].kind == CK_MATMUL) {
       CgDevGemm lt = {0, -1, -1, -1, 0};
-      if (cx->dev->gemm && p->ks[i].nmem > 1) cx->dev->gemm(cx->dev->gen, p, &p->ks[i], i, &lt);
+      if (cx->dev->gemm) cx->dev->gemm(cx->dev->gen, p, &p->ks[i], i, &lt);
       cg_emit_matmul(F, &p->ks[i], NULL, NULL, &lt);
     }
     if (p->ks[i].kind == CK_SCAN) cg_emit_scan(F, &p->ks[i], region);

@@ -63,6 +63,7 @@ typedef struct CuLt {
   int aux;       /* the node whose memory holds aux (GELU's input, or the ReLU mask); -1 */
   int64_t ldaux; /* aux's row stride: floats, or bits for the mask */
   bool *covered; /* per node: computed by cuBLASLt */
+  int done_by;   /* a reduction's kernel: the later GEMM whose BGRADA/BGRADB computes it (not launched); else -1 */
 } CuLt;
 
 typedef struct CuGen {
@@ -247,6 +248,9 @@ const CuLt *cu_lt(CuGen *g, const CgPlan *p, int index);
 /* A CK_MATMUL kernel with an epilogue: its choice, as a comment in the
  * source (and a -v line), then the epilogue kernel for what is left. */
 bool cu_kernel_gemm(CuGen *g, const CgPlan *p, const CgKernel *k, int index, CuLaunch *l);
+/* A reduction a later GEMM's BGRADA/BGRADB computes (CuLt.done_by): no
+ * kernel (l->kid -1), the choice as a comment and a -v line. */
+bool cu_kernel_lt_sum(CuGen *g, const CgPlan *p, const CgKernel *k, int index, CuLaunch *l);
 bool cu_kernel_onehot(CuGen *g, const CgPlan *p, const CgKernel *k, int index, CuLaunch *l);   /* k_misc.c */
 bool cu_kernel_range(CuGen *g, const CgPlan *p, const CgKernel *k, int index, CuLaunch *l);    /* k_misc.c */
 bool cu_kernel_gather(CuGen *g, const CgPlan *p, const CgKernel *k, int index, CuLaunch *l);   /* k_gather.c */

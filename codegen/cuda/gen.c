@@ -57,7 +57,9 @@ bool cu_kernel(CuGen *g, const CgPlan *p, const CgKernel *k, int index, CuLaunch
   case CK_ONEHOT: fam = cu_kernel_onehot, what = "onehot"; break;
   case CK_RANGE: fam = cu_kernel_range, what = "concat/causal_mask"; break;
   case CK_GATHER: fam = cu_kernel_gather, what = "embedding/dropout"; break;
-  case CK_REDUCE: fam = cu_kernel_reduce, what = "reduction"; break;
+  case CK_REDUCE:
+    fam = cu_lt(g, p, index)->done_by >= 0 ? cu_kernel_lt_sum : cu_kernel_reduce, what = "reduction";
+    break;
   case CK_ROW: fam = cu_kernel_row, what = "row (softmax, layernorm, ...)"; break;
   case CK_WINDOW: fam = cu_kernel_window, what = "convolution/pooling"; break;
   case CK_QGEMM: fam = cu_kernel_qgemm, what = "int8 product"; break;
@@ -68,8 +70,10 @@ bool cu_kernel(CuGen *g, const CgPlan *p, const CgKernel *k, int index, CuLaunch
   if (!fam(g, p, k, index, l))
     return cu_gen_fail(g, "%s: kernel k%d (%s, %s): CUDA code generation failed", p->f->name, index,
                        ir_ops[p->f->nodes[k->root >= 0 ? k->root : k->mem[0]].op].mnemonic, what);
-  /* A GEMM whose epilogue cuBLASLt does whole launches no kernel. */
-  if ((l->kid < 0 && k->kind != CK_MATMUL) || l->kid >= g->nk || l->nbufs > NNRT_CU_MAX_BUFS)
+  /* A GEMM whose epilogue cuBLASLt does whole launches no kernel, nor a
+   * sum a GEMM's BGRADA/BGRADB computes. */
+  if ((l->kid < 0 && k->kind != CK_MATMUL && fam != cu_kernel_lt_sum) || l->kid >= g->nk ||
+      l->nbufs > NNRT_CU_MAX_BUFS)
     unreachable("a CUDA kernel family left a bad launch");
   return true;
 }

@@ -106,7 +106,7 @@ static void cover(CuLt *t, int ep, int d, int bias, int aux, int64_t ldaux, cons
 
 static void uncover(const CgPlan *p, CuLt *t) {
   memset(t->covered, 0, sizeof(bool) * (size_t)p->f->n);
-  t->ep = 0, t->d = t->bias = t->aux = -1, t->ldaux = 0;
+  t->ep = 0, t->d = t->bias = t->aux = -1, t->ldaux = 0, t->done_by = -1;
 }
 
 static int64_t mask_ld(int64_t n) { return (n + 127) / 128 * 128; }
@@ -287,6 +287,61 @@ static bool mask_readers_ok(const CgPlan *p, const CuLt *lt, int fk, int z) {
   return true;
 }
 
+/* ---- an operand's bias gradient (BGRADA, BGRADB) ----
+ *
+ * A linear layer's bias gradient is the sum of dy over the batch, and its
+ * weight gradient x^T dy a GEMM whose k is the batch: the sum is a
+ * reduction kernel of its own, which the GEMM can compute instead (its
+ * operand's sum over k, BGRADA for the ABI's B, BGRADB for its A). Only
+ * for a later GEMM with no epilogue of its own, with nothing in between
+ * (nor the GEMM) reading the sum: the sum's memory is live from the
+ * reduction on, so writing it later is safe, and its readers come after. */
+
+/* Does plain GEMM kernel m sum operand x over k, as reduction s does? Sets
+ * *ep. */
+static bool sums_operand(const CgPlan *p, const CgKernel *m, int x, int *ep) {
+  const IrNode *mm = &p->f->nodes[m->root];
+  if (mm->op != OP_MATMUL || mm->ty.dt != DT_F32 || mm->ty.sh.rank != 2 || p->f->nodes[mm->args[0]].ty.sh.rank != 2 ||
+      p->f->nodes[mm->args[1]].ty.sh.rank != 2 || mm->args[0] == mm->args[1])
+    return false;
+  /* x stored [k, n] as B (not transposed), or [k, m] as A transposed. */
+  if (mm->args[1] == x && !mm->at.tb) *ep = NNRT_CU_EP_BGRADA;
+  else if (mm->args[0] == x && mm->at.ta) *ep = NNRT_CU_EP_BGRADB;
+  else return false;
+  return true;
+}
+
+static void match_operand_sums(const CgPlan *p, CuLt *lt) {
+  const IrFunc *f = p->f;
+  for (int r = 0; r < p->nks; r++) {
+    const CgKernel *k = &p->ks[r];
+    int s = k->nmem == 1 ? k->mem[0] : -1, ep = 0;
+    const IrNode *nd = s >= 0 ? &f->nodes[s] : NULL;
+    if (k->kind != CK_REDUCE || !nd || nd->op != OP_SUM || nd->ty.dt != DT_F32 || nd->at.naxes != 1 || nd->at.axes[0] ||
+        export_buf(k, s) < 0 || f->nodes[nd->args[0]].ty.sh.rank != 2)
+      continue;
+    int x = nd->args[0];
+    /* x in memory row-major, and not a global (an update might write it). */
+    if (p->val[x].kind != CV_BUF || !cg_view_rowmajor(&p->val[x].v, &f->nodes[x].ty.sh) ||
+        p->bufs[p->val[x].v.buf].kind == CB_GLOBAL)
+      continue;
+    /* The first reader of the sum bounds the GEMMs that may compute it. */
+    int first = p->nks;
+    for (int y = 0; y < f->n; y++)
+      for (int j = 0; j < f->nodes[y].nargs; j++)
+        if (f->nodes[y].args[j] == s && f->nodes[y].op != OP_DIM)
+          first = p->kof[y] < 0 ? -1 : p->kof[y] < first ? p->kof[y] : first;
+    for (int m = r + 1; m < first; m++) {
+      const CgKernel *g = &p->ks[m];
+      if (g->kind == CK_MATMUL && g->nmem == 1 && !lt[m].ep && sums_operand(p, g, x, &ep)) {
+        lt[m].ep = ep, lt[m].d = g->root, lt[m].bias = s;
+        lt[r].done_by = m;
+        break;
+      }
+    }
+  }
+}
+
 static void lt_plan(CuGen *g, const CgPlan *p) {
   CuLt *lt = arena_alloc(g->arena, sizeof(CuLt) * (size_t)(p->nks + 1));
   g->lt_plan = p, g->lt = lt;
@@ -315,6 +370,7 @@ static void lt_plan(CuGen *g, const CgPlan *p) {
     } else if (lt[i].ep == NNRT_CU_EP_RELU_AUX_BIAS) {
       keep[i] = true;
     }
+  if (g->lt_on) match_operand_sums(p, lt);
   /* A DRELU stands only on a kept forward's mask. */
   for (int i = 0; i < p->nks; i++)
     if (lt[i].ep == NNRT_CU_EP_DRELU || lt[i].ep == NNRT_CU_EP_DRELU_BGRAD) {
@@ -334,6 +390,21 @@ static void node_ref(CuSrc *s, const IrFunc *f, int x) {
     cu_printf(s, "%%%s", f->nodes[x].name);
   else
     cu_printf(s, "%%%d", x);
+}
+
+bool cu_kernel_lt_sum(CuGen *g, const CgPlan *p, const CgKernel *k, int index, CuLaunch *l) {
+  const CuLt *t = cu_lt(g, p, index);
+  const IrFunc *f = p->f;
+  CuSrc line = {0};
+  cu_printf(&line, "nnc_%s_k%d_matmul: cuBLASLt epilogue %s, bias gradient ", f->name, t->done_by,
+            nnrt_cu_ep_name(g->lt[t->done_by].ep));
+  node_ref(&line, f, k->mem[0]);
+  cu_printf(&line, " (kernel k%d's sum, not launched)", index);
+  cu_printf(&g->src, "/* %s */\n", line.s);
+  if (g->verbose) fprintf(g->verbose, "nnc: gemm %s\n", line.s);
+  cu_free(&line);
+  l->kid = -1;
+  return true;
 }
 
 bool cu_kernel_gemm(CuGen *g, const CgPlan *p, const CgKernel *k, int index, CuLaunch *l) {
