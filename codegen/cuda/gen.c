@@ -72,8 +72,7 @@ bool cu_kernel(CuGen *g, const CgPlan *p, const CgKernel *k, int index, CuLaunch
                        ir_ops[p->f->nodes[k->root >= 0 ? k->root : k->mem[0]].op].mnemonic, what);
   /* A GEMM whose epilogue cuBLASLt does whole launches no kernel, nor a
    * sum a GEMM's BGRADA/BGRADB computes. */
-  if ((l->kid < 0 && k->kind != CK_MATMUL && fam != cu_kernel_lt_sum) || l->kid >= g->nk ||
-      l->nbufs > NNRT_CU_MAX_BUFS)
+  if ((l->kid < 0 && k->kind != CK_MATMUL && fam != cu_kernel_lt_sum) || l->kid >= g->nk || l->nbufs > NNRT_CU_MAX_BUFS)
     unreachable("a CUDA kernel family left a bad launch");
   return true;
 }

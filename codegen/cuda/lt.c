@@ -305,9 +305,12 @@ static bool sums_operand(const CgPlan *p, const CgKernel *m, int x, int *ep) {
       p->f->nodes[mm->args[1]].ty.sh.rank != 2 || mm->args[0] == mm->args[1])
     return false;
   /* x stored [k, n] as B (not transposed), or [k, m] as A transposed. */
-  if (mm->args[1] == x && !mm->at.tb) *ep = NNRT_CU_EP_BGRADA;
-  else if (mm->args[0] == x && mm->at.ta) *ep = NNRT_CU_EP_BGRADB;
-  else return false;
+  if (mm->args[1] == x && !mm->at.tb)
+    *ep = NNRT_CU_EP_BGRADA;
+  else if (mm->args[0] == x && mm->at.ta)
+    *ep = NNRT_CU_EP_BGRADB;
+  else
+    return false;
   return true;
 }
 
