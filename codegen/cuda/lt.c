@@ -25,7 +25,10 @@
  *             every axis but the last: DRELU / DRELU_BGRAD into d (and the
  *             sum), reading the forward's bitmask from z's memory;
  *             d = matmul * gelu'(z) [, sum(d)]: DGELU / DGELU_BGRAD, reading
- *             z's floats (what GELU_AUX_BIAS, or any kernel, stored).
+ *             z's floats (what GELU_AUX_BIAS, or any kernel, stored);
+ *             a bias gradient sum(dy) over the batch, a reduction kernel,
+ *             and a later plain GEMM x^T dy whose k is the batch: BGRADA
+ *             (BGRADB) of that GEMM, and the reduction is not launched.
  * nnc's bias is one value per column of the row-major product, which is
  * cuBLASLt's bias per row of its column-major D (rt_cuda_blas.c maps the
  * layouts; the ABI speaks row-major). The bitmask needs ceil(n / 128) * 16
