@@ -138,6 +138,8 @@ static void buf_json_str(Buf *b, const char *s) {
     if (c == '"' || c == '\\') {
       char esc[2] = {'\\', (char)c};
       buf_put(b, esc, 2);
+    } else if (c == '\n') { /* a vocabulary's line ends: readable and short */
+      buf_put(b, "\\n", 2);
     } else if (c < 0x20) {
       char esc[8];
       snprintf(esc, sizeof esc, "\\u%04x", c);
