@@ -31,16 +31,7 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/nnrt_ckpt.XXXXXX")
 trap 'rm -rf "$T"' EXIT
 . "$(dirname "$0")/expect.sh"
 
-S=$T/small
-mkdir "$S"
-{ printf '\000\000\010\003\000\000\007\320\000\000\000\034\000\000\000\034'
-  gzip -dc "$DATA/train-images-idx3-ubyte.gz" | tail -c +17 | head -c 1568000; } >"$S/train-images-idx3-ubyte"
-{ printf '\000\000\010\001\000\000\007\320'
-  gzip -dc "$DATA/train-labels-idx1-ubyte.gz" | tail -c +9 | head -c 2000; } >"$S/train-labels-idx1-ubyte"
-{ printf '\000\000\010\003\000\000\001\364\000\000\000\034\000\000\000\034'
-  gzip -dc "$DATA/t10k-images-idx3-ubyte.gz" | tail -c +17 | head -c 392000; } >"$S/t10k-images-idx3-ubyte"
-{ printf '\000\000\010\001\000\000\001\364'
-  gzip -dc "$DATA/t10k-labels-idx1-ubyte.gz" | tail -c +9 | head -c 500; } >"$S/t10k-labels-idx1-ubyte"
+small_copy
 
 # step_of F: the checkpoint's global step, from its metadata
 step_of() { LC_ALL=C grep -ao '"global_step":"[0-9]*"' "$1" | tr -dc 0-9; }

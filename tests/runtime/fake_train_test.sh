@@ -33,27 +33,6 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/nnrt_e2e.XXXXXX")
 trap 'rm -rf "$T"' EXIT
 . "$(dirname "$0")/expect.sh"
 
-# A small uncompressed subset (2000 training, 500 test samples): runs that
-# check behaviour rather than accuracy load and evaluate in no time, and the
-# loader's plain-file path is exercised too. IDX headers: magic, counts
-# (2000 = 0x7d0, 500 = 0x1f4), 28, 28.
-small_copy() {
-  S=$T/small
-  mkdir "$S"
-  { printf '\000\000\010\003\000\000\007\320\000\000\000\034\000\000\000\034'
-    gzip -dc "$DATA/train-images-idx3-ubyte.gz" | tail -c +17 | head -c 1568000; } \
-    >"$S/train-images-idx3-ubyte"
-  { printf '\000\000\010\001\000\000\007\320'
-    gzip -dc "$DATA/train-labels-idx1-ubyte.gz" | tail -c +9 | head -c 2000; } \
-    >"$S/train-labels-idx1-ubyte"
-  { printf '\000\000\010\003\000\000\001\364\000\000\000\034\000\000\000\034'
-    gzip -dc "$DATA/t10k-images-idx3-ubyte.gz" | tail -c +17 | head -c 392000; } \
-    >"$S/t10k-images-idx3-ubyte"
-  { printf '\000\000\010\001\000\000\001\364'
-    gzip -dc "$DATA/t10k-labels-idx1-ubyte.gz" | tail -c +9 | head -c 500; } \
-    >"$S/t10k-labels-idx1-ubyte"
-}
-
 case $MODE in
 steps)
   expect 0 "test_acc" "$BIN" train --steps 200 --quiet --data "$DATA" --log "$T/log.csv"
