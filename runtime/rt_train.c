@@ -344,6 +344,28 @@ static int check_writable_dir(const char *flag, const char *path, RtError *e) {
   return 0;
 }
 
+/* --init F of a text model: F's embedding rows belong to the words of F's
+ * vocabulary; the ids this run's data gets must be the same words. */
+static int check_init_vocab(const char *path, RtError *e) {
+  const char *mine = rt_text_vocab();
+  char *theirs = NULL;
+  if (!mine || rt_st_meta_text(path, "nnrt.vocab", &theirs, e)) return mine ? -1 : 0;
+  int rc = 0;
+  if (theirs && strcmp(theirs, mine) != 0) {
+    int64_t a = 0, b = 0;
+    for (const char *c = theirs; *c; c++)
+      a += *c == '\n';
+    for (const char *c = mine; *c; c++)
+      b += *c == '\n';
+    rc = rt_fail(e, RT_EXIT_USAGE,
+                 "--init %s was trained with another vocabulary (%" PRId64 " ids) than this data set's (%" PRId64
+                 " ids): its embedding rows would be read as other words; train on the data %s was trained on",
+                 path, a, b, path);
+  }
+  free(theirs);
+  return rc;
+}
+
 /* ---- the loop ---- */
 
 typedef struct Run {
@@ -360,6 +382,7 @@ typedef struct Run {
   RtHistory hist; /* for --plot */
   RtPrune prune;
   int masks; /* the model has pruning masks: each epoch reports their sparsity */
+  int64_t saved_step; /* global step of the last --checkpoint-every save, -1: none */
 } Run;
 
 static void run_free(Run *r) {
@@ -449,7 +472,9 @@ static int setup(Run *r, const NnrtModel *m, const RtOptions *o, Position *pos, 
     return -1;
   if (rt_plan_init(&r->plan, m, o, r->metrics, r->n_val > 0, e)) return -1;
   if (rt_globals_init(&s->g, m, o->seed, e)) return -1;
-  if (o->init_path && rt_st_load(o->init_path, m, &s->g, RT_LOAD_PARAMS | RT_LOAD_STATS_OPTIONAL, NULL, e)) return -1;
+  if (o->init_path && (rt_st_load(o->init_path, m, &s->g, RT_LOAD_PARAMS | RT_LOAD_STATS_OPTIONAL, NULL, e) ||
+                       check_init_vocab(o->init_path, e)))
+    return -1;
   if (o->resume && resume(s, o, pos, &r->plan, e)) return -1;
   if (o->resume && o->log_path && csv_truncate(o->log_path, pos->global_step, e)) return -1;
   rt_session_globals_changed(s); /* a CUDA binary uploads them before the first step */
@@ -566,10 +591,11 @@ static int epoch_end(Run *r, const RtOptions *o, Position *pos, Progress *p, int
                    : rt_file_exists(o->ckpt_path) ? " was not written (it keeps its previous contents)"
                                                    : " was not written");
   int best = (d & RT_PLAN_BEST) && r->plan.keep_best && o->best_path;
-  if (((reported && o->ckpt_path) || best) &&
-      check_saveable(r, o, reported && o->ckpt_path ? o->ckpt_path : o->best_path, pos, validated, e))
-    return -1;
-  if (reported && save_checkpoint(o->ckpt_path, s, o, pos, &r->plan, o->ckpt_keep, e)) return -1;
+  /* Stopped (--steps, a signal) right after a --checkpoint-every save: the
+   * same position is saved already (again would rotate a copy of it). */
+  int save = reported && o->ckpt_path && !(!finished && r->saved_step == pos->global_step);
+  if ((save || best) && check_saveable(r, o, save ? o->ckpt_path : o->best_path, pos, validated, e)) return -1;
+  if (save && save_checkpoint(o->ckpt_path, s, o, pos, &r->plan, o->ckpt_keep, e)) return -1;
   if (best && save_checkpoint(o->best_path, s, o, pos, &r->plan, 0, e)) return -1;
   tell_decisions(r, o, d, epoch + 1);
   return 0;
@@ -650,6 +676,7 @@ static int train_loop(Run *r, const RtOptions *o, Position *pos, RtError *e) {
         if (check_saveable(r, o, o->ckpt_path, pos, 0, e) ||
             save_checkpoint(o->ckpt_path, s, o, pos, &r->plan, o->ckpt_keep, e))
           return -1;
+        r->saved_step = pos->global_step;
       }
     }
     int finished = step == steps;
@@ -663,6 +690,7 @@ int rt_train(const NnrtModel *m, const RtOptions *o, RtError *e) {
   if (rt_model_check(m, RT_NEED_EVAL | RT_NEED_TRAIN, e)) return e->code;
   Run r;
   memset(&r, 0, sizeof r);
+  r.saved_step = -1;
   Position pos;
   struct sigaction old_int, old_term;
   int rc = RT_EXIT_OK;

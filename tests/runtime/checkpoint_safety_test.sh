@@ -109,6 +109,10 @@ every)
   expect 0 "" "$BIN" train "$@" --checkpoint "$T/r.st" --resume
   cmp -s "$T/full.st" "$T/r.st" || fail "resumed from the step-60 checkpoint: differs from an uninterrupted run"
   expect 0 "test_acc" "$BIN" eval --checkpoint "$T/c.st.2" --data "$S"
+  # --steps on a multiple of N: saved once there, not twice (c.st.1 is step 40's)
+  expect 0 "" "$BIN" train "$@" --checkpoint "$T/e.st" --steps 40 --checkpoint-every 20 --checkpoint-keep 2
+  [ "$(step_of "$T/e.st")" = 40 ] && [ "$(step_of "$T/e.st.1")" = 20 ] ||
+    fail "steps of e.st, e.st.1: $(step_of "$T/e.st") $(step_of "$T/e.st.1")"
   # without --checkpoint-keep only F: one file
   expect 0 "" "$BIN" train "$@" --checkpoint "$T/d.st" --steps 30 --checkpoint-every 7
   [ "$(step_of "$T/d.st")" = 30 ] && [ ! -e "$T/d.st.1" ] || fail "--checkpoint-every without --checkpoint-keep"

@@ -266,6 +266,11 @@ text)
   LC_ALL=C grep -ao '"nnrt.vocab":"[^"]*"' "$T/before.st" >"$T/v1"
   LC_ALL=C grep -ao '"nnrt.vocab":"[^"]*"' "$T/c.st" >"$T/v2"
   cmp -s "$T/v1" "$T/v2" || fail "--resume changed the vocabulary"
+  # --init from it on data with another vocabulary: refused, nothing written
+  expect 2 "--init $T/c.st was trained with another vocabulary (50 ids) than this data set's (40 ids)" "$BIN" train \
+    --data "fortunes:computers,linux?len=784&vocab=40&dir=$DATA" --steps 1 --init "$T/c.st" --checkpoint "$T/i.st"
+  [ ! -e "$T/i.st" ] || fail "a refused --init run wrote its checkpoint"
+  expect 0 "" "$BIN" train --data "$SPEC" --steps 1 --quiet --init "$T/c.st" --checkpoint "$T/i.st"
   # a vocabulary file beside it (an older nnc's) that does not match is refused
   printf '<pad>\n<unk>\nthe\n' >"$T/c.st.vocab.txt"
   expect 2 "c.st.vocab.txt does not match the vocabulary saved in $T/c.st" "$BIN" eval --data "$SPEC" --checkpoint "$T/c.st"
