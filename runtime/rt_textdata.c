@@ -213,11 +213,12 @@ static int saved_vocab(const RtTextSpec *sp, const char *spec, RtVocab *v, RtErr
   } else {
     return 0;
   }
+  int inside = text != NULL;
   free(text);
   if (rc) return -1;
   if (v->n > sp->vocab) {
     rt_fail(e, RT_EXIT_USAGE, "%s: %d ids, but '%s' allows vocab=%lld; give the vocab the model was trained with",
-            text ? g_vocab_ckpt : file, v->n, spec, (long long)sp->vocab);
+            inside ? g_vocab_ckpt : file, v->n, spec, (long long)sp->vocab);
     rt_vocab_free(v);
     return -1;
   }
