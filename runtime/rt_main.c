@@ -316,7 +316,7 @@ static void usage_main(FILE *f, const char *prog, const NnrtModel *m) {
   fprintf(
       f,
       "\nexit status: 0 success, 1 failure (I/O, memory, model/runtime mismatch),\n2 bad command line or input file, 3 "
-      "the loss became NaN or Inf (early stopping is a success),\n130 interrupted by Ctrl-C (143 by SIGTERM) after saving the checkpoint.\n");
+      "the loss (training, validation or test)\nor the weights to save became NaN or Inf (early stopping is a success),\n130 interrupted by Ctrl-C (143 by SIGTERM) after saving the checkpoint.\n");
 }
 
 /* Whether option id is one of command cmd's in m's binary: an inference

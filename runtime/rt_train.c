@@ -19,9 +19,15 @@
  * built with --prune has its masks recomputed before the steps its
  * schedule names (rt_prune.c), and reports its sparsity after each epoch.
  *
- * Exit codes: 3 when the loss stops being finite, 130/143 after SIGINT/
- * SIGTERM (the current step finishes and the checkpoint is saved first);
- * early stopping is a normal end (0). */
+ * Checkpoints are never lost or clobbered (docs/hardening.md): an
+ * existing --checkpoint needs --resume or --overwrite; every save first
+ * checks the weights and what they compute (check_saveable); --resume cuts
+ * the --log back to the checkpoint's step.
+ *
+ * Exit codes: 3 when the loss, the validation or test loss, or the weights
+ * about to be saved stop being finite, 130/143 after SIGINT/SIGTERM (the
+ * current step finishes and the checkpoint is saved first); early stopping
+ * is a normal end (0). */
 #define _POSIX_C_SOURCE 200809L
 #include "nnrt.h"
 #include <errno.h>
