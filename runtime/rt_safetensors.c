@@ -402,7 +402,8 @@ static int64_t stored_crc(const char *list, int i) {
 static int read_header(FILE *f, const char *path, uint64_t *fsize, uint64_t *hlen, char **text, RtJsonDoc *doc,
                        RtError *e) {
   struct stat st;
-  if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) return rt_fail(e, RT_EXIT_USAGE, "%s: not a regular file", path);
+  if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode))
+    return rt_fail(e, RT_EXIT_USAGE, "%s: not a regular file", path);
   *fsize = (uint64_t)st.st_size;
   uint8_t len8[8];
   if (fread(len8, 1, 8, f) != 8)

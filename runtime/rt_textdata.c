@@ -539,8 +539,7 @@ int rt_data_inspect(const char *src, int samples, FILE *out, RtError *e) {
     fprintf(out,
             "vocabulary: %d ids (%d words)%s%s; train: %.2f%% of kept words unknown, %.1f%% of samples fill len=%lld "
             "(longer ones are cut)\n",
-            v.n, v.n - 2,
-            g_vocab_from ? " from " : "", g_vocab_from ? g_vocab_from : "",
+            v.n, v.n - 2, g_vocab_from ? " from " : "", g_vocab_from ? g_vocab_from : "",
             words ? 100.0 * (double)unk / (double)words : 0.0, 100.0 * (double)full / (double)tr.x.dims[0],
             (long long)sp.len);
   }

@@ -269,8 +269,8 @@ typedef struct Position {
  * path, after check_saveable. A text data set's vocabulary rides inside
  * (__metadata__ "nnrt.vocab"): one rename replaces weights and words
  * together. keep > 1 (--checkpoint-keep) first shifts the older ones. */
-static int save_checkpoint(const char *path, RtSession *s, const RtOptions *o, const Position *pos,
-                           const RtPlan *plan, int64_t keep, RtError *e) {
+static int save_checkpoint(const char *path, RtSession *s, const RtOptions *o, const Position *pos, const RtPlan *plan,
+                           int64_t keep, RtError *e) {
   if (!path) return 0;
   RtMeta meta = {0};
   char v[64];
@@ -387,7 +387,7 @@ typedef struct Run {
   RtPlan plan;
   RtHistory hist; /* for --plot */
   RtPrune prune;
-  int masks; /* the model has pruning masks: each epoch reports their sparsity */
+  int masks;          /* the model has pruning masks: each epoch reports their sparsity */
   int64_t saved_step; /* global step of the last --checkpoint-every save, -1: none */
 } Run;
 
@@ -524,7 +524,8 @@ static int check_saveable(Run *r, const RtOptions *o, const char *path, const Po
   int32_t bad = rt_globals_find_nonfinite(&s->g, s->m);
   if (bad >= 0)
     return rt_fail(e, RT_EXIT_NAN,
-                   "'%s' holds non-finite values after global step %" PRId64 "; %s was not written%s; try a smaller --lr",
+                   "'%s' holds non-finite values after global step %" PRId64
+                   "; %s was not written%s; try a smaller --lr",
                    s->m->globals[bad].name, pos->global_step, path, kept);
   if (validated) return 0;
   int val = r->n_val > 0;
@@ -534,11 +535,11 @@ static int check_saveable(Run *r, const RtOptions *o, const char *path, const Po
     return -1;
   double loss = rt_metrics_loss(&pm);
   if (pm.samples > 0 && !isfinite(loss))
-    return rt_fail(e, RT_EXIT_NAN,
-                   "the loss on a probe batch of %" PRId64 " %s samples is %s with the weights after global step %" PRId64
-                   " (they are finite but unusable); %s was not written%s; try a smaller --lr",
-                   pm.samples, val ? "validation" : "training", isnan(loss) ? "NaN" : "infinite", pos->global_step, path,
-                   kept);
+    return rt_fail(
+        e, RT_EXIT_NAN,
+        "the loss on a probe batch of %" PRId64 " %s samples is %s with the weights after global step %" PRId64
+        " (they are finite but unusable); %s was not written%s; try a smaller --lr",
+        pm.samples, val ? "validation" : "training", isnan(loss) ? "NaN" : "infinite", pos->global_step, path, kept);
   return 0;
 }
 
@@ -591,11 +592,11 @@ static int epoch_end(Run *r, const RtOptions *o, Position *pos, Progress *p, int
     return rt_fail(e, RT_EXIT_NAN,
                    "val_loss is %s after epoch %" PRId64 " (global step %" PRId64 "): the weights no longer compute "
                    "finite values%s%s%s; try a smaller --lr",
-                   isnan(val_loss) ? "NaN" : "infinite", epoch + 1, pos->global_step,
-                   o->ckpt_path ? "; " : "", o->ckpt_path ? o->ckpt_path : "",
-                   !o->ckpt_path                   ? ""
+                   isnan(val_loss) ? "NaN" : "infinite", epoch + 1, pos->global_step, o->ckpt_path ? "; " : "",
+                   o->ckpt_path ? o->ckpt_path : "",
+                   !o->ckpt_path                  ? ""
                    : rt_file_exists(o->ckpt_path) ? " was not written (it keeps its previous contents)"
-                                                   : " was not written");
+                                                  : " was not written");
   int best = (d & RT_PLAN_BEST) && r->plan.keep_best && o->best_path;
   /* Stopped (--steps, a signal) right after a --checkpoint-every save: the
    * same position is saved already (again would rotate a copy of it). */
@@ -731,8 +732,8 @@ int rt_train(const NnrtModel *m, const RtOptions *o, RtError *e) {
     rt_fail(e, RT_EXIT_NAN,
             "test_loss is %s after global step %" PRId64 ": the trained weights do not compute finite values%s%s; "
             "try a smaller --lr",
-            isnan(v[RT_MET_LOSS]) ? "NaN" : "infinite", pos.global_step,
-            o->ckpt_path ? "; they were saved to " : "", o->ckpt_path ? o->ckpt_path : "");
+            isnan(v[RT_MET_LOSS]) ? "NaN" : "infinite", pos.global_step, o->ckpt_path ? "; they were saved to " : "",
+            o->ckpt_path ? o->ckpt_path : "");
     csv_row(r.log, "test", pos.epoch, pos.global_step, v, r.metrics, NAN, 0);
     rc = RT_EXIT_NAN;
     goto out;

@@ -278,7 +278,8 @@ static void test_vocab_file(void) {
   rt_data_free(&te2);
   /* A vocabulary file beside it that differs is refused; one that matches is fine. */
   write_str(vp, "<pad>\n<unk>\nzzz\n");
-  CHECK_ERR(rt_text_load(spec, RT_SPLIT_TEST, &te2, &e), e, "ck.safetensors.vocab.txt does not match the vocabulary saved in");
+  CHECK_ERR(rt_text_load(spec, RT_SPLIT_TEST, &te2, &e), e,
+            "ck.safetensors.vocab.txt does not match the vocabulary saved in");
   write_str(vp, meta.vocab);
   CHECK(rt_text_load(spec, RT_SPLIT_TEST, &te2, &e) == 0);
   rt_data_free(&te2);
@@ -288,7 +289,8 @@ static void test_vocab_file(void) {
   CHECK_ERR(rt_text_load(spec, RT_SPLIT_TEST, &te2, &e), e, "6 ids, but");
   meta.vocab = "<pad>\n<unk>\nAb\n";
   CHECK(rt_st_save(ck, &m, &g, &meta, &e) == 0);
-  CHECK_ERR(rt_text_load(spec, RT_SPLIT_TEST, &te2, &e), e, "ck.safetensors (its vocabulary, nnrt.vocab):3: 'Ab' is not a word");
+  CHECK_ERR(rt_text_load(spec, RT_SPLIT_TEST, &te2, &e), e,
+            "ck.safetensors (its vocabulary, nnrt.vocab):3: 'Ab' is not a word");
   /* An older checkpoint, without it: the file beside it. */
   meta.vocab = NULL;
   CHECK(rt_st_save(ck, &m, &g, &meta, &e) == 0);
