@@ -515,7 +515,24 @@ int rt_session_load(RtSession *s, const NnrtModel *m, const char *data_dir, int 
 /* Batch buffers and workspace for batches up to max_batch. */
 int rt_session_alloc(RtSession *s, int64_t max_batch, RtError *e);
 void rt_session_close(RtSession *s);
-/* Labels in range for the task (classification: 0 <= y < classes). */
+/*
+ * rt_datacheck.c — a data set checked whole when it is loaded, before the
+ * first step; each error names the file, the sample and the position (exit 2).
+ */
+/* --allow-nonfinite: rt_check_features accepts NaN and infinities. */
+void rt_data_allow_nonfinite(int allow);
+int rt_data_nonfinite_allowed(void);
+/* The first non-finite element of x in [from, from + n), or -1 (and -1 for
+ * an integer array). */
+int64_t rt_first_nonfinite(const RtArray *x, int64_t from, int64_t n);
+/* Every feature finite, unless --allow-nonfinite (rt_data_load's and
+ * predict's input). */
+int rt_check_features(const RtArray *x, RtError *e);
+/* Integer features within the bound the model reads them with (an
+ * embedding's rows, onehot's classes: the input's init_b). */
+int rt_check_ids(const RtSession *s, const RtArray *x, RtError *e);
+/* Labels in range for the task (classification: 0 <= y < classes; binary:
+ * 0 or 1). */
 int rt_check_labels(const RtSession *s, const RtArray *y, RtError *e);
 /* A CUDA binary keeps the globals on the device: before the host reads
  * s->g (checkpoints, the NaN guard's search, pruning, reports) it calls
@@ -750,6 +767,7 @@ typedef struct RtOptions {
   double temperature;       /* sample: 0 = argmax */
   int64_t length;           /* sample: bytes to generate */
   int json;                 /* profile: JSON instead of a table */
+  int allow_nonfinite;      /* --allow-nonfinite: NaN and infinite features accepted */
 } RtOptions;
 
 /* Each returns the process exit code; e holds the message when it is not 0. */

@@ -111,6 +111,9 @@ enum {
     "the GPU to run on, by its CUDA device number (0 is the first; nvidia-smi lists them in the same order "         \
     "when CUDA_DEVICE_ORDER=PCI_BUS_ID)")                                                                             \
   X(JSON, "json", NULL, CMD_PROFILE, "print one JSON object instead of tables (docs/bench.md names its fields)")   \
+  X(ALLOW_NONFINITE, "allow-nonfinite", NULL, CMD_TRAIN | CMD_EVAL | CMD_PREDICT | CMD_DATA,                          \
+    "accept NaN and infinite features (by default a data set holding one is refused, naming the file, sample and "   \
+    "position); predict then prints 'nan' and the reason for such a row instead of a prediction")                  \
   X(HELP, "help", NULL, CMD_ALL | CMD_DATA | CMD_SAMPLE | CMD_PROFILE, "show this help")
 
 typedef enum {
@@ -452,6 +455,9 @@ static int parse(int argc, char **argv, const char *prog, const char *cmdname, u
     case OPT_PROBA:
       o->proba = 1;
       break;
+    case OPT_ALLOW_NONFINITE:
+      o->allow_nonfinite = 1;
+      break;
     case OPT_INIT:
       o->init_path = v;
       break;
@@ -590,6 +596,7 @@ int main(int argc, char **argv) {
   if (o.ckpt_path && snprintf(vocab, sizeof vocab, "%s.vocab.txt", o.ckpt_path) < (int)sizeof vocab)
     rt_text_set_vocab_file(vocab, cmd != CMD_TRAIN || o.resume, cmd == CMD_TRAIN);
   rt_csv_set_label_column(o.label_column);
+  rt_data_allow_nonfinite(o.allow_nonfinite);
   if (cmd == CMD_DATA) {
     RtError e = {0};
     char dir[RT_PATH_MAX];
