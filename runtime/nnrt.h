@@ -519,15 +519,15 @@ void rt_session_close(RtSession *s);
  * rt_datacheck.c — a data set checked whole when it is loaded, before the
  * first step; each error names the file, the sample and the position (exit 2).
  */
-/* --allow-nonfinite: rt_check_features accepts NaN and infinities. */
+/* --allow-nonfinite: rt_check_finite accepts NaN and infinities. */
 void rt_data_allow_nonfinite(int allow);
 int rt_data_nonfinite_allowed(void);
 /* The first non-finite element of x in [from, from + n), or -1 (and -1 for
  * an integer array). */
 int64_t rt_first_nonfinite(const RtArray *x, int64_t from, int64_t n);
-/* Every feature finite, unless --allow-nonfinite (rt_data_load's and
- * predict's input). */
-int rt_check_features(const RtArray *x, RtError *e);
+/* Every value of a finite, unless --allow-nonfinite (rt_data_load's
+ * features and labels, predict's input); `what` names a value ("feature"). */
+int rt_check_finite(const RtArray *a, const char *what, RtError *e);
 /* Integer features within the bound the model reads them with (an
  * embedding's rows, onehot's classes: the input's init_b). */
 int rt_check_ids(const RtSession *s, const RtArray *x, RtError *e);

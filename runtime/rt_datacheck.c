@@ -5,7 +5,8 @@
  * that relu used to hide, a binary label of 2 that trains with exit 0)
  * stops the run at once, exit 2, with the file, the sample and the
  * position:
- *   - features: every float must be finite, unless --allow-nonfinite;
+ *   - features (and float labels): every value must be finite, unless
+ *     --allow-nonfinite;
  *   - integer features: in [0, bound) where the model reads them as rows
  *     of an embedding table or onehot classes (the bound the compiler put
  *     in the input's descriptor, nnrt_abi.h);
@@ -39,15 +40,14 @@ static const char *place(const RtArray *x, int64_t i, char *buf, size_t size) {
   return buf;
 }
 
-int rt_check_features(const RtArray *x, RtError *e) {
+int rt_check_finite(const RtArray *a, const char *what, RtError *e) {
   if (g_allow_nonfinite) return 0;
-  int64_t i = rt_first_nonfinite(x, 0, x->numel);
+  int64_t i = rt_first_nonfinite(a, 0, a->numel);
   if (i < 0) return 0;
   char at[RT_PATH_MAX + 96];
   return rt_fail(e, RT_EXIT_USAGE,
-                 "%s: feature is %g; features must be finite (clean the data, or give --allow-nonfinite to use it as "
-                 "it is)",
-                 place(x, i, at, sizeof at), rt_dtype_get(x->dtype, x->data, i));
+                 "%s: %s is %g; %ss must be finite (clean the data, or give --allow-nonfinite to use it as it is)",
+                 place(a, i, at, sizeof at), what, rt_dtype_get(a->dtype, a->data, i), what);
 }
 
 int rt_check_ids(const RtSession *s, const RtArray *x, RtError *e) {

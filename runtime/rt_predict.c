@@ -116,7 +116,7 @@ int rt_predict(const NnrtModel *m, const RtOptions *o, RtError *e) {
   char dirbuf[RT_PATH_MAX];
   const char *src = o->data_dir ? o->data_dir : rt_data_default_dir(m->dataset, dirbuf, sizeof dirbuf);
   if (load_input(o->input_path, src, &in.x, e) || rt_array_convert(&in.x, s.x_t->dtype, e) ||
-      rt_check_features(&in.x, e))
+      rt_check_finite(&in.x, "feature", e))
     goto out;
   if (in.x.rank < 1) {
     rt_fail(e, RT_EXIT_USAGE, "%s: expected rows of samples, found a scalar", in.x.path);
