@@ -111,7 +111,7 @@ enum {
     "the GPU to run on, by its CUDA device number (0 is the first; nvidia-smi lists them in the same order "         \
     "when CUDA_DEVICE_ORDER=PCI_BUS_ID)")                                                                             \
   X(JSON, "json", NULL, CMD_PROFILE, "print one JSON object instead of tables (docs/bench.md names its fields)")   \
-  X(ALLOW_NONFINITE, "allow-nonfinite", NULL, CMD_TRAIN | CMD_EVAL | CMD_PREDICT | CMD_DATA,                          \
+  X(ALLOW_NONFINITE, "allow-nonfinite", NULL, CMD_TRAIN | CMD_EVAL | CMD_PREDICT | CMD_DATA | CMD_TIMED,              \
     "accept NaN and infinite features (by default a data set holding one is refused, naming the file, sample and "   \
     "position); predict then prints 'nan' and the reason for such a row instead of a prediction")                  \
   X(HELP, "help", NULL, CMD_ALL | CMD_DATA | CMD_SAMPLE | CMD_PROFILE, "show this help")
