@@ -74,10 +74,12 @@ int rt_check_labels(const RtSession *s, const RtArray *y, RtError *e) {
     if (binary && !(v == 0 || v == 1))
       return rt_fail(e, RT_EXIT_USAGE, "%s: label is %.17g, but model '%s' is a binary classifier (labels must be 0 or 1)",
                      place(y, i, at, sizeof at), v, s->m->name);
+    char where[RT_PATH_MAX + 32]; /* the message tests and users know: label i is the sample's */
     if (!binary && !(v >= 0 && v < (double)s->classes))
       return rt_fail(e, RT_EXIT_USAGE,
                      "%s: label %lld is %.17g, but the model has %lld classes (labels must be in [0, %lld))",
-                     place(y, i, at, sizeof at), (long long)i, v, (long long)s->classes, (long long)s->classes);
+                     rt_array_where(y, i, where, sizeof where), (long long)i, v, (long long)s->classes,
+                     (long long)s->classes);
   }
   return 0;
 }
