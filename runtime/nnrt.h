@@ -540,7 +540,24 @@ int rt_session_load(RtSession *s, const NnrtModel *m, const char *data_dir, int 
 /* Batch buffers and workspace for batches up to max_batch. */
 int rt_session_alloc(RtSession *s, int64_t max_batch, RtError *e);
 void rt_session_close(RtSession *s);
-/* Labels in range for the task (classification: 0 <= y < classes). */
+/*
+ * rt_datacheck.c — a data set checked whole when it is loaded, before the
+ * first step; each error names the file, the sample and the position (exit 2).
+ */
+/* --allow-nonfinite: rt_check_finite accepts NaN and infinities. */
+void rt_data_allow_nonfinite(int allow);
+int rt_data_nonfinite_allowed(void);
+/* The first non-finite element of x in [from, from + n), or -1 (and -1 for
+ * an integer array). */
+int64_t rt_first_nonfinite(const RtArray *x, int64_t from, int64_t n);
+/* Every value of a finite, unless --allow-nonfinite (rt_data_load's
+ * features and labels, predict's input); `what` names a value ("feature"). */
+int rt_check_finite(const RtArray *a, const char *what, RtError *e);
+/* Integer features within the bound the model reads them with (an
+ * embedding's rows, onehot's classes: the input's init_b). */
+int rt_check_ids(const RtSession *s, const RtArray *x, RtError *e);
+/* Labels in range for the task (classification: 0 <= y < classes; binary:
+ * 0 or 1). */
 int rt_check_labels(const RtSession *s, const RtArray *y, RtError *e);
 /* A CUDA binary keeps the globals on the device: before the host reads
  * s->g (checkpoints, the NaN guard's search, pruning, reports) it calls
@@ -778,6 +795,7 @@ typedef struct RtOptions {
   int overwrite;            /* train: --overwrite, replace an existing --checkpoint with a new run */
   int64_t ckpt_every;       /* train: --checkpoint-every, save every N global steps too (0: per epoch only) */
   int64_t ckpt_keep;        /* train: --checkpoint-keep, checkpoints kept (F, F.1 .. F.(K-1)); 0: unset (1) */
+  int allow_nonfinite;      /* --allow-nonfinite: NaN and infinite features accepted */
 } RtOptions;
 
 /* Each returns the process exit code; e holds the message when it is not 0. */

@@ -122,6 +122,9 @@ enum {
   X(CHECKPOINT_KEEP, "checkpoint-keep", "K", CMD_TRAIN,                                                                \
     "keep the K most recent checkpoints: before each save, FILE becomes FILE.1, FILE.1 FILE.2, ..., up to "          \
     "FILE.(K-1); FILE is always the newest and whole")                                                                 \
+  X(ALLOW_NONFINITE, "allow-nonfinite", NULL, CMD_TRAIN | CMD_EVAL | CMD_PREDICT | CMD_DATA | CMD_TIMED,              \
+    "accept NaN and infinite features (by default a data set holding one is refused, naming the file, sample and "   \
+    "position); predict then prints 'nan' and the reason for such a row instead of a prediction")                  \
   X(HELP, "help", NULL, CMD_ALL | CMD_DATA | CMD_SAMPLE | CMD_PROFILE, "show this help")
 
 typedef enum {
@@ -465,6 +468,9 @@ static int parse(int argc, char **argv, const char *prog, const char *cmdname, u
     case OPT_PROBA:
       o->proba = 1;
       break;
+    case OPT_ALLOW_NONFINITE:
+      o->allow_nonfinite = 1;
+      break;
     case OPT_INIT:
       o->init_path = v;
       break;
@@ -616,6 +622,7 @@ int main(int argc, char **argv) {
    * data read it. */
   if (o.ckpt_path && (cmd != CMD_TRAIN || o.resume)) rt_text_set_vocab_checkpoint(o.ckpt_path);
   rt_csv_set_label_column(o.label_column);
+  rt_data_allow_nonfinite(o.allow_nonfinite);
   if (cmd == CMD_DATA) {
     RtError e = {0};
     char dir[RT_PATH_MAX];
