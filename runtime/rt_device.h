@@ -32,9 +32,9 @@ typedef struct RtDevice {
   void (*host_free)(void *p);
   /* Host to device, on the copy stream: returns at once, and the copy is
    * ordered before the next launch but not before work launched already
-   * (so the next batch goes up while the current step runs). src is
-   * pinned host memory and must stay unchanged until that launch's wait
-   * returns. */
+   * (so the next batch goes up while the current step runs). src (pinned
+   * host memory for a batch, so that the copy is asynchronous) must stay
+   * unchanged until that launch's wait returns. */
   int (*upload)(void *dst, const void *src, size_t bytes, RtError *e);
   /* Device to host, after the launched work; complete on return. Not
    * ordered after uploads issued since the last launch. */

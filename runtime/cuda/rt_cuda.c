@@ -219,6 +219,7 @@ static int cuda_open(const NnrtModel *m, int ordinal, RtError *e) {
 static void cuda_close(void) {
   if (!rt_cu.m) return;
   rt_cu_graph_reset();
+  if (rt_cu.copy) rt_cu.cu.StreamSynchronize(rt_cu.copy);
   if (rt_cu.compute) rt_cu.cu.StreamSynchronize(rt_cu.compute);
   rt_cu_blas_close();
   if (rt_cu.uploaded) rt_cu.cu.EventDestroy(rt_cu.uploaded);
@@ -255,8 +256,17 @@ static void *cuda_alloc(size_t bytes, const char *what, RtError *e) {
   return (void *)(uintptr_t)p;
 }
 
+/* Both streams drained: an upload of a batch that never ran (a run cut
+ * short) may still be copying from or to what is freed. */
+static void drain(void) {
+  if (rt_cu.copy) rt_cu.cu.StreamSynchronize(rt_cu.copy);
+  if (rt_cu.compute) rt_cu.cu.StreamSynchronize(rt_cu.compute);
+}
+
 static void cuda_free(void *p) {
-  if (p) rt_cu.cu.MemFree((RtCUdeviceptr)(uintptr_t)p);
+  if (!p) return;
+  drain();
+  rt_cu.cu.MemFree((RtCUdeviceptr)(uintptr_t)p);
 }
 
 static void *cuda_host_alloc(size_t bytes, const char *what, RtError *e) {
@@ -268,7 +278,9 @@ static void *cuda_host_alloc(size_t bytes, const char *what, RtError *e) {
 }
 
 static void cuda_host_free(void *p) {
-  if (p) rt_cu.cu.MemFreeHost(p);
+  if (!p) return;
+  drain();
+  rt_cu.cu.MemFreeHost(p);
 }
 
 /* " at step 12", or "" outside training: the step launched last. */
@@ -318,8 +330,6 @@ static void synced_hook(int32_t fn, int32_t kernel, int32_t end) {
   }
   g_user_hook(fn, kernel, end);
 }
-
-static int cuda_wait(RtError *e);
 
 static int cuda_launch(const NnrtFunc *f, int fn_id, void **args, const int64_t *syms, void *ws, int64_t step,
                        RtError *e) {

@@ -35,10 +35,14 @@ fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
+# be32 N: N as 4 big-endian bytes.
+be32() {
+  # shellcheck disable=SC2059 # the format is the octal escapes of the bytes
+  printf "\\$(printf %03o $(($1 >> 24 & 255)))\\$(printf %03o $(($1 >> 16 & 255)))\\$(printf %03o $(($1 >> 8 & 255)))\\$(printf %03o $(($1 & 255)))"
+}
 # idx NAME N FILE: the first N samples of IDX file FILE (images: 28x28).
 idx() {
   out=$tmp/data/$1 n=$2 f=$3
-  be32() { printf "\\$(printf %03o $(($1 >> 24 & 255)))\\$(printf %03o $(($1 >> 16 & 255)))\\$(printf %03o $(($1 >> 8 & 255)))\\$(printf %03o $(($1 & 255)))"; }
   case $1 in
   *images*) { be32 2051; be32 "$n"; be32 28; be32 28; gzip -dc "$f" | tail -c +17 | head -c $((n * 784)); } >"$out" ;;
   *) { be32 2049; be32 "$n"; gzip -dc "$f" | tail -c +9 | head -c "$n"; } >"$out" ;;
