@@ -460,6 +460,13 @@ typedef struct RtMetrics {
 enum { RT_NEED_FORWARD = 1, RT_NEED_EVAL = 2, RT_NEED_TRAIN = 4 };
 
 struct RtDevice; /* rt_device.h */
+/* A batch as the session runs it: f on samples idx[0..bs) of d. */
+typedef struct RtBatchRef {
+  const NnrtFunc *f;
+  const RtDataset *d;
+  const int32_t *idx;
+  int64_t bs;
+} RtBatchRef;
 typedef struct RtSession {
   const NnrtModel *m;
   RtGlobals g;
@@ -490,12 +497,7 @@ typedef struct RtSession {
   /* The batch the next rt_run_batch call runs, when the caller knows it
    * (rt_session_next): a CUDA binary uploads it while the current one runs.
    * Cleared by each run. */
-  struct {
-    const NnrtFunc *f;
-    const RtDataset *d;
-    const int32_t *idx;
-    int64_t bs;
-  } next;
+  RtBatchRef next;
 } RtSession;
 enum { RT_SYNCED = 0, RT_HOST_NEWER = 1, RT_DEVICE_NEWER = 2 };
 

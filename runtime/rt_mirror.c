@@ -57,12 +57,7 @@ typedef struct RtMirror {
   int overlap; /* NNRT_CUDA_PREFETCH is not 0 */
   /* What slot `slot` holds, uploaded by the previous run (bs 0: nothing):
    * only the very next run may use it. */
-  struct {
-    const NnrtFunc *f;
-    const RtDataset *d;
-    const int32_t *idx;
-    int64_t bs;
-  } staged;
+  RtBatchRef staged;
 } RtMirror;
 
 static int g_ordinal; /* --device */
@@ -221,7 +216,7 @@ int rt_mirror_run(RtSession *s, const NnrtFunc *f, const RtDataset *d, const int
     int n = 1 - k;
     rc = stage(s, n, s->next.f, s->next.d, s->next.idx, s->next.bs, e);
     if (!rc) {
-      mi->staged.f = s->next.f, mi->staged.d = s->next.d, mi->staged.idx = s->next.idx, mi->staged.bs = s->next.bs;
+      mi->staged = s->next;
       mi->slot = n;
     } else {
       RtError ignored; /* the upload's error is the one to report; the step is abandoned */

@@ -361,7 +361,7 @@ int rt_stage_batch(const RtSession *s, const NnrtFunc *f, const RtDataset *d, co
 
 void rt_session_next(RtSession *s, const NnrtFunc *f, const RtDataset *d, const int32_t *idx, int64_t bs) {
   if (!s->dev) return; /* the CPU has nothing to overlap */
-  s->next.f = f, s->next.d = d, s->next.idx = idx, s->next.bs = bs;
+  s->next = (RtBatchRef){f, d, idx, bs};
 }
 
 int rt_run_batch(RtSession *s, const NnrtFunc *f, const RtDataset *d, const int32_t *idx, int64_t bs, RtMetrics *m,

@@ -191,14 +191,26 @@ static void *emu_alloc(size_t bytes, const char *what, RtError *e) {
   return p;
 }
 
-static void emu_free(void *p) { free(p); }
-
 /* The launched function, run now (its errors wait in emu.error). */
 static void run_launched(void) {
   if (!streams.f) return;
   const NnrtFunc *f = streams.f;
   streams.f = NULL;
   f->fn(streams.args, streams.syms, streams.ws);
+}
+
+/* The uploads issued so far, copied now (in their order). */
+static void run_uploads(void) {
+  for (int i = 0; i < streams.n_up; i++)
+    memcpy(streams.up[i].dst, streams.up[i].src, streams.up[i].bytes);
+  streams.n_up = 0;
+}
+
+/* Freeing waits for both streams, as the real runtime's does. */
+static void emu_free(void *p) {
+  run_launched();
+  run_uploads();
+  free(p);
 }
 
 static int emu_wait(RtError *e) {
@@ -231,9 +243,7 @@ static int emu_launch(const NnrtFunc *f, int fn_id, void **args, const int64_t *
                       RtError *e) {
   (void)fn_id;
   if (streams.f) return rt_fail(e, RT_EXIT_FAIL, "internal: %s launched while %s runs", f->name, streams.f->name);
-  for (int i = 0; i < streams.n_up; i++) /* the step waits for every upload so far */
-    memcpy(streams.up[i].dst, streams.up[i].src, streams.up[i].bytes);
-  streams.n_up = 0;
+  run_uploads(); /* the step waits for every upload so far */
   /* What a launch takes: the argument pointers and syms as they are now. */
   int nargs = model()->n_globals + f->n_inputs + f->n_outputs;
   void **a = realloc(streams.args, (size_t)(nargs > 0 ? nargs : 1) * sizeof *a);
