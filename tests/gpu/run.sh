@@ -299,7 +299,7 @@ overlap_section() {
         fi
       else
         ms="$ms | failed: $(tail -1 "$tmp/$m.err" | cut -c1-100)"
-        same="- ($way failed)"
+        [ "$same" != yes ] || same="- ($way failed)"
       fi
     done
     echo "| $m$ms | $same |" >>"$out"
