@@ -72,8 +72,8 @@ static void dd_close(void) {
     fprintf(stderr, "device double: %d device allocations\n", g.n);
     for (int i = 0; i < g.n_places; i++) {
       struct Place *pl = &g.place[i];
-      fprintf(stderr, "device double: %s+%zu: %lld up, %lld down\n", g.b[pl->block].what, pl->offset,
-              (long long)pl->up, (long long)pl->down);
+      fprintf(stderr, "device double: %s+%zu: %lld up, %lld down\n", g.b[pl->block].what, pl->offset, (long long)pl->up,
+              (long long)pl->down);
     }
   }
   for (int i = 0; i < g.n; i++)

@@ -108,8 +108,8 @@ static int failures;
 int main(void) {
   static const NnrtTensor inputs[2], outputs[1];
   NnrtModel m = {.n_syms = 1};
-  NnrtFunc f = {.name = "train_step", .fn = step_fn, .n_inputs = 2, .n_outputs = 1, .inputs = inputs,
-                .outputs = outputs};
+  NnrtFunc f = {
+      .name = "train_step", .fn = step_fn, .n_inputs = 2, .n_outputs = 1, .inputs = inputs, .outputs = outputs};
   rt_cu.m = &m;
   rt_cu.cu.StreamBeginCapture = begin_capture;
   rt_cu.cu.StreamEndCapture = end_capture;
