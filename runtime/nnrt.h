@@ -494,9 +494,9 @@ typedef struct RtSession {
   struct RtMirror *mirror;
   int globals_newer; /* RT_SYNCED, RT_HOST_NEWER, RT_DEVICE_NEWER */
   int64_t step;      /* the training step rt_run_batch runs, for device errors (-1: none) */
-  /* The batch the next rt_run_batch call runs, when the caller knows it
-   * (rt_session_next): a CUDA binary uploads it while the current one runs.
-   * Cleared by each run. */
+  /* The batch of the rt_run_batch call after the coming one, when the
+   * caller knows it (rt_session_next): a CUDA binary uploads it while the
+   * coming one runs. Cleared by each run. */
   RtBatchRef next;
 } RtSession;
 enum { RT_SYNCED = 0, RT_HOST_NEWER = 1, RT_DEVICE_NEWER = 2 };
@@ -539,10 +539,11 @@ void rt_session_globals_changed(RtSession *s);
 /* --device N: the CUDA device a CUDA binary's sessions open (rt_main.c; 0
  * unless given). */
 void rt_device_select(int ordinal);
-/* Says that the rt_run_batch call after the next one runs f on samples
- * idx[0..bs) of d, so a CUDA binary stages and uploads that batch while the
- * next one runs (on the CPU it changes nothing). The results are those of
- * running them one after the other without it. */
+/* Called before rt_run_batch: says that the rt_run_batch call after it
+ * will run f on samples idx[0..bs) of d, so a CUDA binary stages and
+ * uploads that batch while this one runs (the CPU does nothing with it).
+ * idx[0..bs) must stay unchanged until then. The results are those of
+ * running the two without it. */
 void rt_session_next(RtSession *s, const NnrtFunc *f, const RtDataset *d, const int32_t *idx, int64_t bs);
 /* Runs f on samples idx[0..bs) of d (forward: labels unused, but for an
  * inference binary's forward given labels in d: scored, loss NaN); adds loss and
