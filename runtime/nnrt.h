@@ -485,6 +485,13 @@ typedef struct RtMetrics {
 enum { RT_NEED_FORWARD = 1, RT_NEED_EVAL = 2, RT_NEED_TRAIN = 4 };
 
 struct RtDevice; /* rt_device.h */
+/* A batch as the session runs it: f on samples idx[0..bs) of d. */
+typedef struct RtBatchRef {
+  const NnrtFunc *f;
+  const RtDataset *d;
+  const int32_t *idx;
+  int64_t bs;
+} RtBatchRef;
 typedef struct RtSession {
   const NnrtModel *m;
   RtGlobals g;
@@ -504,14 +511,18 @@ typedef struct RtSession {
   void **args; /* globals, then up to 3 inputs and 2 outputs */
   /* A CUDA binary's session (NnrtModel.cuda; rt_mirror.c): its step
    * functions run on dev (NULL in a CPU binary: nothing below is used). The
-   * globals live in device memory at d_globals, laid out as g, which is then
-   * their host copy; globals_newer says which side changed since they last
-   * agreed. x, y and out are pinned host buffers staging d_x, d_y and d_out;
-   * ws is device memory; d_scalars holds train_step's lr and the loss. */
+   * globals live in device memory, at the start of mirror's arena, laid out
+   * as g, which is then their host copy; globals_newer says which side
+   * changed since they last agreed. x and y point to the pinned host
+   * buffers of the batch slot last run, out is pinned, ws is in the arena. */
   const struct RtDevice *dev;
-  void *d_globals, *d_x, *d_y, *d_out, *d_scalars;
+  struct RtMirror *mirror;
   int globals_newer; /* RT_SYNCED, RT_HOST_NEWER, RT_DEVICE_NEWER */
   int64_t step;      /* the training step rt_run_batch runs, for device errors (-1: none) */
+  /* The batch of the rt_run_batch call after the coming one, when the
+   * caller knows it (rt_session_next): a CUDA binary uploads it while the
+   * coming one runs. Cleared by each run. */
+  RtBatchRef next;
 } RtSession;
 enum { RT_SYNCED = 0, RT_HOST_NEWER = 1, RT_DEVICE_NEWER = 2 };
 
@@ -570,6 +581,12 @@ void rt_session_globals_changed(RtSession *s);
 /* --device N: the CUDA device a CUDA binary's sessions open (rt_main.c; 0
  * unless given). */
 void rt_device_select(int ordinal);
+/* Called before rt_run_batch: says that the rt_run_batch call after it
+ * will run f on samples idx[0..bs) of d, so a CUDA binary stages and
+ * uploads that batch while this one runs (the CPU does nothing with it).
+ * idx[0..bs) must stay unchanged until then. The results are those of
+ * running the two without it. */
+void rt_session_next(RtSession *s, const NnrtFunc *f, const RtDataset *d, const int32_t *idx, int64_t bs);
 /* Runs f on samples idx[0..bs) of d (forward: labels unused, but for an
  * inference binary's forward given labels in d: scored, loss NaN); adds loss and
  * accuracy to m, and true x predicted counts to confusion (classes^2;

@@ -660,6 +660,9 @@ static int train_loop(Run *r, const RtOptions *o, Position *pos, RtError *e) {
         rt_prune_step(&r->prune, &s->g, pos->global_step);
         rt_session_globals_changed(s);
       }
+      if (step + 1 < steps) /* a CUDA binary uploads the next batch while this one runs */
+        rt_session_next(s, &m->train_step, &r->train, r->idx + at + bs,
+                        r->n_train - (at + bs) < batch ? r->n_train - (at + bs) : batch);
       s->step = pos->global_step + 1; /* device errors name the step as the NaN guard does */
       int bad = rt_run_batch(s, &m->train_step, &r->train, r->idx + at, bs, &bm, NULL, e);
       s->step = -1;

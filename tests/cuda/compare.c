@@ -337,7 +337,7 @@ static void **run_side(Side *s, const NnrtFunc *f, int fn_id, Input *ins, int *n
   trace_arm(s, f, args, nargs, ws, (size_t)wsb, o, !s->dev);
   if (s->dev) {
     RtError e = {0};
-    if (s->dev->run(f, fn_id, args, o->syms, ws, step, &e)) die("%s: %s", s->path, e.msg);
+    if (rt_device_run(s->dev, f, fn_id, args, o->syms, ws, step, &e)) die("%s: %s", s->path, e.msg);
   } else {
     f->fn(args, o->syms, ws);
   }
