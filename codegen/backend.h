@@ -10,6 +10,7 @@
 #ifndef NNC_BACKEND_H
 #define NNC_BACKEND_H
 #include "../ir/ir.h"
+#include "../ir/timing.h"
 
 /* EMIT_CUDA and EMIT_PTX: the CUDA target's kernel source and PTX. */
 typedef enum { EMIT_LLVM, EMIT_ASM, EMIT_OBJ, EMIT_EXE, EMIT_CUDA, EMIT_PTX } EmitKind;
@@ -35,6 +36,7 @@ typedef struct CgOptions {
   bool tf32;
   bool no_lt_epilogue; /* --no-lt-epilogue: GEMM epilogues as kernels, not cuBLASLt's (codegen/cuda/lt.c) */
   Diag *diag;
+  Timings *times; /* --time-passes: the backend adds a row per phase (NULL: not timed) */
 } CgOptions;
 
 typedef struct Backend {
@@ -62,9 +64,10 @@ const Backend *cg_backend_find(const char *name);
 extern const Backend cg_cpu_backend;
 extern const Backend cg_cuda_backend;
 
-/* Links object `obj` with backend be's runtime (o->runtime_lib), the extra
- * arguments and be's link libraries into executable `exe` with the system C
- * compiler driver (codegen/link.c; shared by every target). */
-bool cg_link(const Backend *be, const char *obj, const char *exe, const char *extra_libs, const CgOptions *o);
+/* Links objects objs[0..nobjs) with backend be's runtime (o->runtime_lib),
+ * the extra arguments and be's link libraries into executable `exe` with
+ * the system C compiler driver (codegen/link.c; shared by every target). */
+bool cg_link(const Backend *be, const char *const *objs, int nobjs, const char *exe, const char *extra_libs,
+             const CgOptions *o);
 
 #endif

@@ -78,6 +78,11 @@ typedef struct RtChunk {
 } RtChunk;
 int rt_write_atomic_chunks(const char *path, const RtChunk *chunks, int nchunks, RtError *e);
 int rt_write_atomic(const char *path, const void *data, size_t n, RtError *e);
+/* --checkpoint-keep K (K >= 2) before a new checkpoint is written to path:
+ * path.(K-2) becomes path.(K-1), ..., path.1 becomes path.2 (the oldest one
+ * goes), and path.1 a hard link to path's current file, which the write's
+ * rename then replaces: every name always holds a whole checkpoint. */
+int rt_rotate_keep(const char *path, int64_t keep, RtError *e);
 /* Removes `path`.tmp.XXXXXX files (rt_write_atomic's temp names); returns
  * how many. */
 int rt_clean_temps(const char *path);
@@ -198,6 +203,10 @@ typedef struct RtMeta {
   int n;
   char key[RT_META_MAX][32];
   char value[RT_META_MAX][256];
+  /* rt_st_save writes it as "nnrt.vocab" when not NULL: a text data set's
+   * vocabulary (rt_vocab_text), too long for value[]; rt_st_load leaves it
+   * alone (rt_st_meta_text reads it). */
+  const char *vocab;
 } RtMeta;
 
 void rt_meta_set(RtMeta *m, const char *key, const char *value);
@@ -220,6 +229,10 @@ int rt_st_save(const char *path, const NnrtModel *m, const RtGlobals *g, const R
  * shape; validates the whole header first so a bad file changes nothing.
  * meta (may be NULL) receives __metadata__'s string entries. */
 int rt_st_load(const char *path, const NnrtModel *m, RtGlobals *g, unsigned kinds, RtMeta *meta, RtError *e);
+/* The string __metadata__[key] of the safetensors file at path, read from
+ * its header alone: *out is a malloc'd copy, or NULL when the file has no
+ * such string. */
+int rt_st_meta_text(const char *path, const char *key, char **out, RtError *e);
 
 /*
  * rt_npy.c and rt_data.c — arrays and data sets.
@@ -368,7 +381,13 @@ int rt_vocab_build(RtVocab *v, const RtQuotes *q, const int32_t *idx, int64_t n,
 int32_t rt_vocab_id(const RtVocab *v, const char *word); /* RT_ID_UNK if absent */
 /* The first len word ids of s[0..n), then RT_ID_PAD; returns the words kept. */
 int64_t rt_text_encode(const RtVocab *v, const char *s, size_t n, int64_t len, int32_t *out);
-/* One word per line in id order, written atomically. */
+/* The vocabulary as text: one word per line (each ended by '\n') in id
+ * order; malloc'd, *n its length. */
+char *rt_vocab_text(const RtVocab *v, size_t *n, RtError *e);
+/* Reads that text back, strictly (<pad>, <unk>, then distinct words);
+ * messages say "where:LINE: ...". */
+int rt_vocab_parse(RtVocab *v, const char *text, size_t n, const char *where, RtError *e);
+/* The same text as a file, written atomically / read. */
 int rt_vocab_save(const RtVocab *v, const char *path, RtError *e);
 int rt_vocab_load(RtVocab *v, const char *path, RtError *e);
 void rt_vocab_free(RtVocab *v);
@@ -396,12 +415,18 @@ typedef struct RtTextSpec {
 
 int rt_text_is_spec(const char *s); /* "fortunes:" or "fortunes-chars:" */
 int rt_text_parse_spec(const char *s, RtTextSpec *sp, RtError *e);
-/* Where the vocabulary lives: path (NULL: nowhere) is read if it exists and
- * `reuse`, else the vocabulary is built from the training split and, with
- * `write`, saved there when the training split is loaded. Process-wide
- * because rt_data_load has no room for it; rt_main.c sets it from
- * --checkpoint (path + ".vocab.txt"). */
-void rt_text_set_vocab_file(const char *path, int reuse, int write);
+/* Where a word data set's vocabulary comes from: the checkpoint at path
+ * (eval, predict, data and --resume; NULL: none), which holds it in its
+ * __metadata__ as "nnrt.vocab" (rt_vocab_text's text), or, for checkpoints
+ * written before that, in a file path + ".vocab.txt" beside it. When the
+ * checkpoint does not exist or holds none, the vocabulary is built from the
+ * training split. Loading data never writes anything: train saves the
+ * vocabulary in each checkpoint (rt_text_vocab). Process-wide because
+ * rt_data_load has no room for it; rt_main.c sets it from --checkpoint. */
+void rt_text_set_vocab_checkpoint(const char *path);
+/* The vocabulary the last load of a word data set used (rt_vocab_text's
+ * text), NULL when none was loaded (no text data, or characters). */
+const char *rt_text_vocab(void);
 /* Loads split RT_SPLIT_* of a spec: x i32 [N, len], y i32 [N] (words) or
  * [N, len] (chars: y[t] = the byte after x[t]). */
 int rt_text_load(const char *spec, int split, RtDataset *d, RtError *e);
@@ -460,6 +485,13 @@ typedef struct RtMetrics {
 enum { RT_NEED_FORWARD = 1, RT_NEED_EVAL = 2, RT_NEED_TRAIN = 4 };
 
 struct RtDevice; /* rt_device.h */
+/* A batch as the session runs it: f on samples idx[0..bs) of d. */
+typedef struct RtBatchRef {
+  const NnrtFunc *f;
+  const RtDataset *d;
+  const int32_t *idx;
+  int64_t bs;
+} RtBatchRef;
 typedef struct RtSession {
   const NnrtModel *m;
   RtGlobals g;
@@ -479,14 +511,18 @@ typedef struct RtSession {
   void **args; /* globals, then up to 3 inputs and 2 outputs */
   /* A CUDA binary's session (NnrtModel.cuda; rt_mirror.c): its step
    * functions run on dev (NULL in a CPU binary: nothing below is used). The
-   * globals live in device memory at d_globals, laid out as g, which is then
-   * their host copy; globals_newer says which side changed since they last
-   * agreed. x, y and out are pinned host buffers staging d_x, d_y and d_out;
-   * ws is device memory; d_scalars holds train_step's lr and the loss. */
+   * globals live in device memory, at the start of mirror's arena, laid out
+   * as g, which is then their host copy; globals_newer says which side
+   * changed since they last agreed. x and y point to the pinned host
+   * buffers of the batch slot last run, out is pinned, ws is in the arena. */
   const struct RtDevice *dev;
-  void *d_globals, *d_x, *d_y, *d_out, *d_scalars;
+  struct RtMirror *mirror;
   int globals_newer; /* RT_SYNCED, RT_HOST_NEWER, RT_DEVICE_NEWER */
   int64_t step;      /* the training step rt_run_batch runs, for device errors (-1: none) */
+  /* The batch of the rt_run_batch call after the coming one, when the
+   * caller knows it (rt_session_next): a CUDA binary uploads it while the
+   * coming one runs. Cleared by each run. */
+  RtBatchRef next;
 } RtSession;
 enum { RT_SYNCED = 0, RT_HOST_NEWER = 1, RT_DEVICE_NEWER = 2 };
 
@@ -515,7 +551,24 @@ int rt_session_load(RtSession *s, const NnrtModel *m, const char *data_dir, int 
 /* Batch buffers and workspace for batches up to max_batch. */
 int rt_session_alloc(RtSession *s, int64_t max_batch, RtError *e);
 void rt_session_close(RtSession *s);
-/* Labels in range for the task (classification: 0 <= y < classes). */
+/*
+ * rt_datacheck.c — a data set checked whole when it is loaded, before the
+ * first step; each error names the file, the sample and the position (exit 2).
+ */
+/* --allow-nonfinite: rt_check_finite accepts NaN and infinities. */
+void rt_data_allow_nonfinite(int allow);
+int rt_data_nonfinite_allowed(void);
+/* The first non-finite element of x in [from, from + n), or -1 (and -1 for
+ * an integer array). */
+int64_t rt_first_nonfinite(const RtArray *x, int64_t from, int64_t n);
+/* Every value of a finite, unless --allow-nonfinite (rt_data_load's
+ * features and labels, predict's input); `what` names a value ("feature"). */
+int rt_check_finite(const RtArray *a, const char *what, RtError *e);
+/* Integer features within the bound the model reads them with (an
+ * embedding's rows, onehot's classes: the input's init_b). */
+int rt_check_ids(const RtSession *s, const RtArray *x, RtError *e);
+/* Labels in range for the task (classification: 0 <= y < classes; binary:
+ * 0 or 1). */
 int rt_check_labels(const RtSession *s, const RtArray *y, RtError *e);
 /* A CUDA binary keeps the globals on the device: before the host reads
  * s->g (checkpoints, the NaN guard's search, pruning, reports) it calls
@@ -528,6 +581,12 @@ void rt_session_globals_changed(RtSession *s);
 /* --device N: the CUDA device a CUDA binary's sessions open (rt_main.c; 0
  * unless given). */
 void rt_device_select(int ordinal);
+/* Called before rt_run_batch: says that the rt_run_batch call after it
+ * will run f on samples idx[0..bs) of d, so a CUDA binary stages and
+ * uploads that batch while this one runs (the CPU does nothing with it).
+ * idx[0..bs) must stay unchanged until then. The results are those of
+ * running the two without it. */
+void rt_session_next(RtSession *s, const NnrtFunc *f, const RtDataset *d, const int32_t *idx, int64_t bs);
 /* Runs f on samples idx[0..bs) of d (forward: labels unused, but for an
  * inference binary's forward given labels in d: scored, loss NaN); adds loss and
  * accuracy to m, and true x predicted counts to confusion (classes^2;
@@ -750,6 +809,10 @@ typedef struct RtOptions {
   double temperature;       /* sample: 0 = argmax */
   int64_t length;           /* sample: bytes to generate */
   int json;                 /* profile: JSON instead of a table */
+  int overwrite;            /* train: --overwrite, replace an existing --checkpoint with a new run */
+  int64_t ckpt_every;       /* train: --checkpoint-every, save every N global steps too (0: per epoch only) */
+  int64_t ckpt_keep;        /* train: --checkpoint-keep, checkpoints kept (F, F.1 .. F.(K-1)); 0: unset (1) */
+  int allow_nonfinite;      /* --allow-nonfinite: NaN and infinite features accepted */
 } RtOptions;
 
 /* Each returns the process exit code; e holds the message when it is not 0. */

@@ -12,16 +12,15 @@
 #define NNRT_ABI_H
 #include <stdint.h>
 
-#define NNRT_ABI_VERSION                                                                                               \
-  10 /* 2: matmuls call nnrt_sgemm; 3: NNRT_INIT_SEED, _ORTHOGONAL, _UNIT_FORGET, nnrt_fail_id;                        \
-       4: kernel tables (NnrtKernel), nnrt_prof_hook, nnrt_parallel_multi, nnrt_sgemm_ep;                              \
-       5: nnrt_sgemm_ep's whole_columns, NNRT_STATS globals, NnrtModel.schedule and                                    \
-          .early_stop;                                                                                                 \
-       6: nnrt_sgemm_batch;                                                                                            \
-       7: NnrtModel.inference, .output_loss and .embedded (nnc build --infer);                                         \
-       8: NNRT_MASK globals, NnrtModel.prune;                                                                          \
-       9: NnrtModel.cuda (a CUDA binary: nnrt_cu_* calls, NnrtCuda);                                                   \
-       10: nnrt_cu_sgemm_ep (cuBLASLt epilogues, NNRT_CU_EP_*) */
+#define NNRT_ABI_VERSION 10 /* 2: matmuls call nnrt_sgemm; 3: NNRT_INIT_SEED, _ORTHOGONAL, _UNIT_FORGET, nnrt_fail_id; \
+                               4: kernel tables (NnrtKernel), nnrt_prof_hook, nnrt_parallel_multi, nnrt_sgemm_ep; \
+                               5: nnrt_sgemm_ep's whole_columns, NNRT_STATS globals, NnrtModel.schedule and \
+                                  .early_stop; \
+                               6: nnrt_sgemm_batch; \
+                               7: NnrtModel.inference, .output_loss and .embedded (nnc build --infer); \
+                               8: NNRT_MASK globals, NnrtModel.prune; \
+                               9: NnrtModel.cuda (a CUDA binary: nnrt_cu_* calls, NnrtCuda); \
+                               10: nnrt_cu_sgemm_ep (cuBLASLt epilogues, NNRT_CU_EP_*) */
 #define NNRT_MAX_RANK 6
 #define NNRT_MAX_SYMS 16 /* symbolic dims of a model: the exponents of a cost term */
 
@@ -83,6 +82,11 @@ typedef struct {
   /* Static sizes; a symbolic dim (the batch, say) is stored as -(sym + 1),
    * sym indexing NnrtModel.sym_names. Globals are always static. */
   int64_t dims[NNRT_MAX_RANK];
+  /* Globals: the initialiser's arguments. An integer function input: init_b
+   * > 0 is the bound its values must stay below ([0, init_b): the rows of
+   * the embedding table or onehot's classes it feeds), which the runtime
+   * checks when it loads the data; 0: none known (and in binaries built
+   * before it was set). */
   double init_a, init_b;
 } NnrtTensor;
 

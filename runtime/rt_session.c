@@ -148,7 +148,7 @@ static int bind_tensor(RtSession *s, const NnrtTensor *t, const RtArray *a, cons
 
 int rt_session_bind(RtSession *s, const RtArray *x, const RtArray *y, RtError *e) {
   int with_y = y && s->y_t;
-  if (bind_tensor(s, s->x_t, x, "samples", e)) return -1;
+  if (bind_tensor(s, s->x_t, x, "samples", e) || rt_check_ids(s, x, e)) return -1;
   if (with_y && bind_tensor(s, s->y_t, y, "labels", e)) return -1;
   s->x_per = per_sample(s, s->x_t);
   if (with_y) s->y_per = per_sample(s, s->y_t);
@@ -169,19 +169,6 @@ int rt_session_bind(RtSession *s, const RtArray *x, const RtArray *y, RtError *e
   } else if (rt_task_binary(s->m->task) && with_y && s->out_per != s->y_per) {
     return rt_fail(e, RT_EXIT_FAIL, "binary model output '%s' %s does not give one probability per label", o->name,
                    tensor_shape(s, o, shape, sizeof shape));
-  }
-  return 0;
-}
-
-int rt_check_labels(const RtSession *s, const RtArray *y, RtError *e) {
-  if (s->m->task != NNRT_TASK_CLASSIFY) return 0;
-  for (int64_t i = 0; i < y->numel; i++) {
-    double v = rt_dtype_get(y->dtype, y->data, i);
-    char where[RT_PATH_MAX + 32];
-    if (!(v >= 0 && v < (double)s->classes))
-      return rt_fail(
-          e, RT_EXIT_USAGE, "%s: label %lld is %.17g, but the model has %lld classes (labels must be in [0, %lld))",
-          rt_array_where(y, i, where, sizeof where), (long long)i, v, (long long)s->classes, (long long)s->classes);
   }
   return 0;
 }
@@ -241,19 +228,16 @@ int rt_session_alloc(RtSession *s, int64_t max_batch, RtError *e) {
   s->max_batch = max_batch;
   s->args = rt_alloc(((size_t)s->m->n_globals + 5) * sizeof *s->args, "arguments", e);
   if (!s->args) return -1;
-  if (s->dev) {
-    if (rt_mirror_alloc(s, (size_t)xb, (size_t)yb, (size_t)ob, e)) return -1;
-  } else {
-    s->x = rt_alloc((size_t)xb, "input batch", e);
-    s->y = rt_alloc((size_t)yb, "label batch", e);
-    s->out = rt_alloc((size_t)ob, "output batch", e);
-    if (!s->x || !s->y || !s->out) return -1;
-  }
   /* One workspace for the largest batch, sized for every function. */
   if (s->batch_sym >= 0) s->syms[s->batch_sym] = max_batch;
   int64_t need = ws_need(s, &s->m->forward);
   if (ws_need(s, &s->m->eval_step) > need) need = ws_need(s, &s->m->eval_step);
   if (ws_need(s, &s->m->train_step) > need) need = ws_need(s, &s->m->train_step);
+  if (s->dev) return rt_mirror_alloc(s, (size_t)xb, (size_t)yb, (size_t)ob, need, e); /* one device arena */
+  s->x = rt_alloc((size_t)xb, "input batch", e);
+  s->y = rt_alloc((size_t)yb, "label batch", e);
+  s->out = rt_alloc((size_t)ob, "output batch", e);
+  if (!s->x || !s->y || !s->out) return -1;
   return ensure_ws(s, need, e);
 }
 
@@ -342,29 +326,49 @@ int64_t rt_batch_sample(int64_t row, int64_t pos, const char **path, int64_t *of
   return k;
 }
 
-int rt_run_batch(RtSession *s, const NnrtFunc *f, const RtDataset *d, const int32_t *idx, int64_t bs, RtMetrics *m,
-                 int64_t *confusion, RtError *e) {
-  if (bs < 1 || bs > s->max_batch)
-    return rt_fail(e, RT_EXIT_FAIL, "internal: batch %lld outside [1, %lld]", (long long)bs, (long long)s->max_batch);
-  if (s->batch_sym >= 0) s->syms[s->batch_sym] = bs;
-  int is_fwd = f == &s->m->forward;
-  /* Labels: eval_step's and train_step's input; forward's output is scored
-   * against them only in an inference binary's eval (it has no eval_step). */
-  int scored = !is_fwd || (s->m->inference && d->y.data);
+/* Whether f's batch from d is scored: eval_step's and train_step's labels
+ * are their input; forward's output is scored against them only in an
+ * inference binary's eval (it has no eval_step). */
+static int batch_scored(const RtSession *s, const NnrtFunc *f, const RtDataset *d) {
+  return f != &s->m->forward || (s->m->inference && d->y.data);
+}
+
+int rt_stage_batch(const RtSession *s, const NnrtFunc *f, const RtDataset *d, const int32_t *idx, int64_t bs, void *x,
+                   void *y) {
+  int scored = batch_scored(s, f, d);
   size_t xs = (size_t)s->x_per * rt_dtype_size(s->x_t->dtype);
   size_t ys = scored ? (size_t)s->y_per * rt_dtype_size(s->y_t->dtype) : 0;
   for (int64_t i = 0; i < bs; i++) {
     int64_t k = idx[i];
-    memcpy((char *)s->x + i * xs, (const char *)d->x.data + k * xs, xs);
-    if (scored) memcpy((char *)s->y + i * ys, (const char *)d->y.data + k * ys, ys);
+    memcpy((char *)x + i * xs, (const char *)d->x.data + k * xs, xs);
+    if (scored) memcpy((char *)y + i * ys, (const char *)d->y.data + k * ys, ys);
   }
+  return scored;
+}
+
+void rt_session_next(RtSession *s, const NnrtFunc *f, const RtDataset *d, const int32_t *idx, int64_t bs) {
+  if (!s->dev) return; /* the CPU has nothing to overlap */
+  s->next = (RtBatchRef){f, d, idx, bs};
+}
+
+int rt_run_batch(RtSession *s, const NnrtFunc *f, const RtDataset *d, const int32_t *idx, int64_t bs, RtMetrics *m,
+                 int64_t *confusion, RtError *e) {
+  if (bs < 1 || bs > s->max_batch)
+    return rt_fail(e, RT_EXIT_FAIL, "internal: batch %lld outside [1, %lld]", (long long)bs, (long long)s->max_batch);
+  if (s->next.bs && (s->next.bs < 1 || s->next.bs > s->max_batch))
+    return rt_fail(e, RT_EXIT_FAIL, "internal: next batch %lld outside [1, %lld]", (long long)s->next.bs,
+                   (long long)s->max_batch);
+  if (s->batch_sym >= 0) s->syms[s->batch_sym] = bs;
+  int is_fwd = f == &s->m->forward;
+  int scored = batch_scored(s, f, d);
   if (ensure_ws(s, ws_need(s, f), e)) return -1;
   g_batch.d = d, g_batch.idx = idx, g_batch.bs = bs, g_batch.x_per = s->x_per;
-  if (s->dev) { /* a CUDA binary: the batch goes up, the loss and output come down */
-    int rc = rt_mirror_run(s, f, bs, e);
+  if (s->dev) { /* a CUDA binary: the batch goes up (unless it went up already), the loss and output come down */
+    int rc = rt_mirror_run(s, f, d, idx, bs, e);
     g_batch.d = NULL;
     if (rc) return -1;
   } else {
+    rt_stage_batch(s, f, d, idx, bs, s->x, s->y);
     int na = 0;
     for (int32_t g = 0; g < s->m->n_globals; g++)
       s->args[na++] = s->g.ptr[g];
@@ -394,16 +398,25 @@ int rt_evaluate_add(RtSession *s, const RtDataset *d, const int32_t *idx, int64_
                     int64_t *confusion, RtError *e) {
   if (s->batch_sym < 0) batch = s->static_batch;
   if (batch > s->max_batch) batch = s->max_batch;
-  int32_t *seq = NULL; /* idx NULL: samples in order */
-  if (!idx && !(seq = rt_alloc((size_t)batch * sizeof *seq, "batch indices", e))) return -1;
+  /* idx NULL: samples in order, from two index buffers, this batch's and
+   * the next's (a CUDA binary uploads the next while this one runs). */
+  int32_t *seq = NULL;
+  if (!idx && !(seq = rt_alloc(2 * (size_t)batch * sizeof *seq, "batch indices", e))) return -1;
+  const NnrtFunc *f = s->m->eval_step.fn ? &s->m->eval_step : &s->m->forward;
   int rc = 0;
-  for (int64_t at = 0; at < n && rc == 0; at += batch) {
-    int64_t bs = n - at < batch ? n - at : batch;
+  for (int64_t at = 0, b = 0; at < n && rc == 0; at += batch, b++) {
+    int64_t bs = n - at < batch ? n - at : batch, next_at = at + bs;
+    int64_t next_bs = n - next_at < batch ? n - next_at : batch;
     if (s->batch_sym < 0 && bs < batch) break; /* a static-batch model cannot run a partial batch */
-    for (int64_t i = 0; seq && i < bs; i++)
-      seq[i] = (int32_t)(at + i);
-    rc = rt_run_batch(s, s->m->eval_step.fn ? &s->m->eval_step : &s->m->forward, d, idx ? idx + at : seq, bs, out,
-                      confusion, e);
+    int32_t *cur = seq ? seq + (b % 2) * batch : NULL, *nxt = seq ? seq + (1 - b % 2) * batch : NULL;
+    for (int64_t i = 0; b == 0 && seq && i < bs; i++)
+      cur[i] = (int32_t)(at + i);
+    if (next_bs > 0 && !(s->batch_sym < 0 && next_bs < batch)) {
+      for (int64_t i = 0; seq && i < next_bs; i++)
+        nxt[i] = (int32_t)(next_at + i);
+      rt_session_next(s, f, d, idx ? idx + next_at : nxt, next_bs);
+    }
+    rc = rt_run_batch(s, f, d, idx ? idx + at : cur, bs, out, confusion, e);
   }
   rt_free(seq);
   return rc;

@@ -72,6 +72,7 @@ typedef struct CgCtx {
   const CgDevice *dev;  /* NULL: CPU code; else a device target's hooks */
   LLVMValueRef f_launch, f_memcpy, f_sgemm_lt; /* nnrt_cu_launch, nnrt_cu_memcpy, nnrt_cu_sgemm_ep (dev only) */
   LLVMTypeRef ft_launch, ft_memcpy, ft_sgemm_lt;
+  struct CgTwins *twins; /* dedup.c: the kernel functions built so far */
 } CgCtx;
 
 /* One LLVM function under construction. */
@@ -95,6 +96,7 @@ typedef struct CgKFn {
   bool ranged;  /* takes lo, hi over its outer loop: may run in parallel */
   CgMono outer; /* the outer loop's extent */
   CgMono inner; /* elements per outer iteration */
+  struct CgTwin *twin; /* dedup.c's record of fn (NULL: not deduplicated) */
 } CgKFn;
 
 /* ---- module setup, helpers (target.c) ---- */
@@ -112,6 +114,15 @@ LLVMModuleRef cg_build_module_dev(const IrModule *m, LLVMContextRef llc, LLVMTar
                                   const CgDevice *dev);
 /* Runs the new pass manager's default<On> pipeline. */
 bool cg_optimize(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt_level, Diag *d);
+/* Sets LLVM's process-wide options cg_optimize relies on (once). */
+void cg_optimize_init(void);
+/* split.c: how many parts an executable's module is compiled in
+ * (NNC_BUILD_THREADS, else the online CPUs; at most 8), and the compile
+ * itself: objs[0..*nobjs) are the parts' objects (temp()'s malloc'd paths,
+ * for the caller to link, unlink and free). */
+int cg_split_parts(void);
+bool cg_split_compile(LLVMModuleRef mod, const CgOptions *o, int nparts, char *(*temp)(void), char **objs,
+                      int *nobjs);
 /* Optimizes mod and writes o->out_path as o->emit says: LLVM IR text,
  * assembly, an object, or an executable linked with be's runtime (cg_link).
  * Shared by the backends whose host code is an LLVM module. */
@@ -223,6 +234,12 @@ void cg_kernel_begin_block(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn 
 /* Wraps a kernel in a function of (ctx, its bounds): void body(ctx, lo, hi)
  * for nnrt_parallel_for, or an NnrtEpilogue (ctx, r0, r1, c0, c1). */
 void cg_make_body(CgCtx *cx, CgKFn *kf, const char *name);
+/* dedup.c: replaces kf->fn, just built and not yet called, by an identical
+ * kernel function built earlier in the module, if there is one (taking its
+ * wrapper too); then cg_kernel_body makes kf's wrapper unless the twin had
+ * one, and shares it with the twin's later copies. */
+void cg_dedup_kernel(CgCtx *cx, CgKFn *kf);
+void cg_kernel_body(CgCtx *cx, CgKFn *kf, const char *name);
 
 /* ---- kernels (k_elem.c, k_reduce.c, k_misc.c, k_window.c, k_gather.c) ---- */
 

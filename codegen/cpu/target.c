@@ -209,7 +209,7 @@ LLVMModuleRef cg_build_module_dev(const IrModule *m, LLVMContextRef llc, LLVMTar
  * LLVM's process-wide option, set once. test_binary checks the case built
  * for x86-64-v4 on any host (in LLVM's interpreter): it must pass before
  * SLP is turned back on with a newer LLVM. */
-static void no_slp(void) {
+void cg_optimize_init(void) {
   static bool done;
   if (done) return;
   done = true;
@@ -218,7 +218,7 @@ static void no_slp(void) {
 }
 
 bool cg_optimize(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt_level, Diag *d) {
-  no_slp();
+  cg_optimize_init();
   char pipeline[32];
   snprintf(pipeline, sizeof pipeline, "default<O%d>", opt_level < 0 ? 0 : opt_level > 3 ? 3 : opt_level);
   LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
@@ -251,8 +251,28 @@ static char *temp_object(void) {
   return path;
 }
 
+/* An executable from parts compiled side by side (split.c), when this
+ * machine has more than one core and the module more than one unit. */
+static bool write_split(LLVMModuleRef mod, const Backend *be, const CgOptions *o, int nparts) {
+  char *objs[16] = {0};
+  int nobjs = 0;
+  double t0 = timing_now();
+  bool ok = cg_split_compile(mod, o, nparts, temp_object, objs, &nobjs);
+  timing_add(o->times, "codegen: LLVM optimisation and machine code, threads side by side", timing_now() - t0);
+  t0 = timing_now();
+  if (ok) ok = cg_link(be, (const char *const *)objs, nobjs, o->out_path, NNC_LINK_FLAGS, o);
+  timing_add(o->times, "link", timing_now() - t0);
+  for (int i = 0; i < nobjs; i++) unlink(objs[i]), free(objs[i]);
+  return ok;
+}
+
 bool cg_write_module(LLVMModuleRef mod, LLVMTargetMachineRef tm, const Backend *be, const CgOptions *o) {
+  int nparts = o->emit == EMIT_EXE ? cg_split_parts() : 1;
+  if (nparts > 1) return write_split(mod, be, o, nparts);
+  double t0 = timing_now();
   if (!cg_optimize(mod, tm, o->opt_level, o->diag)) return false;
+  timing_add(o->times, "codegen: LLVM optimisation", timing_now() - t0);
+  t0 = timing_now();
   char *err = NULL, *tmp = NULL;
   bool ok = true;
   if (o->emit == EMIT_LLVM) {
@@ -272,7 +292,10 @@ bool cg_write_module(LLVMModuleRef mod, LLVMTargetMachineRef tm, const Backend *
   }
   if (!ok) cg_error(o->diag, "cannot write %s: %s", o->out_path, err ? err : "LLVM failed");
   if (err) LLVMDisposeMessage(err);
-  if (ok && tmp) ok = cg_link(be, tmp, o->out_path, NNC_LINK_FLAGS, o);
+  timing_add(o->times, o->emit == EMIT_LLVM ? "codegen: LLVM IR text" : "codegen: machine code", timing_now() - t0);
+  t0 = timing_now();
+  if (ok && tmp) ok = cg_link(be, (const char *[]){tmp}, 1, o->out_path, NNC_LINK_FLAGS, o);
+  if (tmp) timing_add(o->times, "link", timing_now() - t0);
   if (tmp) unlink(tmp), free(tmp);
   return ok;
 }
@@ -286,7 +309,9 @@ static bool cpu_compile(const IrModule *m, const CgOptions *o) {
     return false;
   }
   LLVMContextRef llc = LLVMContextCreate();
+  double t0 = timing_now();
   LLVMModuleRef mod = cg_build_module(m, llc, tm, o);
+  timing_add(o->times, "codegen: LLVM IR", timing_now() - t0);
   bool ok = mod && cg_write_module(mod, tm, &cg_cpu_backend, o);
   if (mod) LLVMDisposeModule(mod);
   LLVMContextDispose(llc);

@@ -16,9 +16,10 @@
  * (nnrt_abi.h) needs no more blocks than that, so grids are capped there.
  *
  * Streams: work runs on `compute`; uploads go on `copy` from pinned
- * buffers, and compute waits for them through an event, so a batch's copy
- * is ordered before the step that reads it without blocking the host.
- * Downloads wait for compute. Every call is checked; an error names the
+ * buffers and record the event `uploaded`; the next launch makes compute
+ * wait for it, so a batch's copy is ordered before the step that reads it
+ * without blocking the host, and the next batch's copy, issued after a
+ * launch, runs beside that step (rt_mirror.c). Downloads wait for compute. Every call is checked; an error names the
  * call, and, for work the step functions enqueue, the kernel, the function
  * and the training step. */
 #define _POSIX_C_SOURCE 200809L
@@ -218,6 +219,7 @@ static int cuda_open(const NnrtModel *m, int ordinal, RtError *e) {
 static void cuda_close(void) {
   if (!rt_cu.m) return;
   rt_cu_graph_reset();
+  if (rt_cu.copy) rt_cu.cu.StreamSynchronize(rt_cu.copy);
   if (rt_cu.compute) rt_cu.cu.StreamSynchronize(rt_cu.compute);
   rt_cu_blas_close();
   if (rt_cu.uploaded) rt_cu.cu.EventDestroy(rt_cu.uploaded);
@@ -254,8 +256,17 @@ static void *cuda_alloc(size_t bytes, const char *what, RtError *e) {
   return (void *)(uintptr_t)p;
 }
 
+/* Both streams drained: an upload of a batch that never ran (a run cut
+ * short) may still be copying from or to what is freed. */
+static void drain(void) {
+  if (rt_cu.copy) rt_cu.cu.StreamSynchronize(rt_cu.copy);
+  if (rt_cu.compute) rt_cu.cu.StreamSynchronize(rt_cu.compute);
+}
+
 static void cuda_free(void *p) {
-  if (p) rt_cu.cu.MemFree((RtCUdeviceptr)(uintptr_t)p);
+  if (!p) return;
+  drain();
+  rt_cu.cu.MemFree((RtCUdeviceptr)(uintptr_t)p);
 }
 
 static void *cuda_host_alloc(size_t bytes, const char *what, RtError *e) {
@@ -267,21 +278,42 @@ static void *cuda_host_alloc(size_t bytes, const char *what, RtError *e) {
 }
 
 static void cuda_host_free(void *p) {
-  if (p) rt_cu.cu.MemFreeHost(p);
+  if (!p) return;
+  drain();
+  rt_cu.cu.MemFreeHost(p);
+}
+
+/* " at step 12", or "" outside training: the step launched last. */
+static const char *at_step(char *buf, size_t size) {
+  buf[0] = '\0';
+  if (rt_cu.step >= 0) snprintf(buf, size, " at step %lld", (long long)rt_cu.step);
+  return buf;
+}
+
+/* "CUDA error at step 12: copying 401408 bytes to the device:
+ * cuMemcpyHtoDAsync: CUDA_ERROR_...". */
+static int copy_fail(RtError *e, RtCUresult r, const char *dir, size_t bytes, const char *call) {
+  char buf[256], where[64];
+  return rt_fail(e, RT_EXIT_FAIL, "CUDA error%s: copying %zu bytes %s: %s: %s", at_step(where, sizeof where), bytes,
+                 dir, call, rt_cu_strerror(r, buf, sizeof buf));
 }
 
 static int cuda_upload(void *dst, const void *src, size_t bytes, RtError *e) {
   if (!bytes) return 0;
-  CU_CHECK(rt_cu.cu.MemcpyHtoDAsync((RtCUdeviceptr)(uintptr_t)dst, src, bytes, rt_cu.copy), "cuMemcpyHtoDAsync");
-  CU_CHECK(rt_cu.cu.EventRecord(rt_cu.uploaded, rt_cu.copy), "cuEventRecord");
-  CU_CHECK(rt_cu.cu.StreamWaitEvent(rt_cu.compute, rt_cu.uploaded, 0), "cuStreamWaitEvent");
+  RtCUresult r = rt_cu.cu.MemcpyHtoDAsync((RtCUdeviceptr)(uintptr_t)dst, src, bytes, rt_cu.copy);
+  if (r) return copy_fail(e, r, "to the device", bytes, "cuMemcpyHtoDAsync");
+  if ((r = rt_cu.cu.EventRecord(rt_cu.uploaded, rt_cu.copy)))
+    return copy_fail(e, r, "to the device", bytes, "cuEventRecord");
+  rt_cu.upload_pending = 1; /* the next launch makes compute wait for it */
   return 0;
 }
 
 static int cuda_download(void *dst, const void *src, size_t bytes, RtError *e) {
   if (!bytes) return 0;
-  CU_CHECK(rt_cu.cu.MemcpyDtoHAsync(dst, (RtCUdeviceptr)(uintptr_t)src, bytes, rt_cu.compute), "cuMemcpyDtoHAsync");
-  CU_CHECK(rt_cu.cu.StreamSynchronize(rt_cu.compute), "cuStreamSynchronize after a download");
+  RtCUresult r = rt_cu.cu.MemcpyDtoHAsync(dst, (RtCUdeviceptr)(uintptr_t)src, bytes, rt_cu.compute);
+  if (r) return copy_fail(e, r, "from the device", bytes, "cuMemcpyDtoHAsync");
+  if ((r = rt_cu.cu.StreamSynchronize(rt_cu.compute)))
+    return copy_fail(e, r, "from the device", bytes, "cuStreamSynchronize");
   return 0;
 }
 
@@ -299,13 +331,23 @@ static void synced_hook(int32_t fn, int32_t kernel, int32_t end) {
   g_user_hook(fn, kernel, end);
 }
 
-static int cuda_run(const NnrtFunc *f, int fn_id, void **args, const int64_t *syms, void *ws, int64_t step,
-                    RtError *e) {
+static int cuda_launch(const NnrtFunc *f, int fn_id, void **args, const int64_t *syms, void *ws, int64_t step,
+                       RtError *e) {
   rt_cu.fn_name = f->name;
   rt_cu.step = step;
   rt_cu.failed = 0;
   rt_cu.err[0] = '\0';
   rt_cu.last_kernel = -1;
+  char where[64];
+  if (rt_cu.upload_pending) { /* after every upload so far, before any of f's work (and outside a capture) */
+    RtCUresult r = rt_cu.cu.StreamWaitEvent(rt_cu.compute, rt_cu.uploaded, 0);
+    if (r) {
+      char buf[256];
+      return rt_fail(e, RT_EXIT_FAIL, "CUDA error in %s%s: cuStreamWaitEvent (the batch's upload): %s", f->name,
+                     at_step(where, sizeof where), rt_cu_strerror(r, buf, sizeof buf));
+    }
+    rt_cu.upload_pending = 0;
+  }
   int nargs = rt_cu.m->n_globals + f->n_inputs + f->n_outputs;
   int rc = 0;
   if (nnrt_prof_hook) { /* kernel by kernel, no graph: each kernel's time is its own */
@@ -316,22 +358,26 @@ static int cuda_run(const NnrtFunc *f, int fn_id, void **args, const int64_t *sy
   } else {
     rc = rt_cu_graph_run(f, fn_id, args, nargs, syms, ws);
   }
-  RtCUresult r = rt_cu.cu.StreamSynchronize(rt_cu.compute);
-  char where[64] = "";
-  if (step >= 0) snprintf(where, sizeof where, " at step %lld", (long long)step);
-  if (rt_cu.failed || rc) return rt_fail(e, RT_EXIT_FAIL, "CUDA error in %s%s: %s", f->name, where, rt_cu.err);
-  if (r) {
-    char buf[256], last[300] = "";
-    const NnrtCuda *c = rt_cu.m->cuda;
-    if (rt_cu.last_kernel >= 0)
-      snprintf(last, sizeof last,
-               " (the last kernel enqueued was %s; kernels run asynchronously, so "
-               "CUDA_LAUNCH_BLOCKING=1 names the one that failed)",
-               c->kernels[rt_cu.last_kernel].name);
-    return rt_fail(e, RT_EXIT_FAIL, "CUDA error in %s%s: cuStreamSynchronize: %s%s", f->name, where,
-                   rt_cu_strerror(r, buf, sizeof buf), last);
+  if (rt_cu.failed || rc) { /* enqueuing failed: let what was enqueued end, then say what failed */
+    rt_cu.cu.StreamSynchronize(rt_cu.compute);
+    return rt_fail(e, RT_EXIT_FAIL, "CUDA error in %s%s: %s", f->name, at_step(where, sizeof where), rt_cu.err);
   }
   return 0;
+}
+
+static int cuda_wait(RtError *e) {
+  RtCUresult r = rt_cu.cu.StreamSynchronize(rt_cu.compute);
+  if (!r) return 0;
+  char buf[256], last[300] = "", where[64];
+  const NnrtCuda *c = rt_cu.m->cuda;
+  if (rt_cu.last_kernel >= 0)
+    snprintf(last, sizeof last,
+             " (the last kernel enqueued was %s; kernels run asynchronously, so "
+             "CUDA_LAUNCH_BLOCKING=1 names the one that failed)",
+             c->kernels[rt_cu.last_kernel].name);
+  return rt_fail(e, RT_EXIT_FAIL, "CUDA error in %s%s: cuStreamSynchronize: %s%s",
+                 rt_cu.fn_name ? rt_cu.fn_name : "the device", at_step(where, sizeof where),
+                 rt_cu_strerror(r, buf, sizeof buf), last);
 }
 
 const RtDevice rt_cuda_device = {
@@ -344,7 +390,8 @@ const RtDevice rt_cuda_device = {
     .host_free = cuda_host_free,
     .upload = cuda_upload,
     .download = cuda_download,
-    .run = cuda_run,
+    .launch = cuda_launch,
+    .wait = cuda_wait,
 };
 
 /* ---- called by the step functions ---- */

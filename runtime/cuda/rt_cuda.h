@@ -181,7 +181,8 @@ typedef struct RtCuda {
   RtCUfunction *fn; /* per kernel of m->cuda */
   int *max_blocks;  /* per kernel: a full wave of resident blocks */
   RtCUstream compute, copy;
-  RtCUevent uploaded; /* recorded on copy after an upload; compute waits for it */
+  RtCUevent uploaded; /* recorded on copy after an upload; the next launch makes compute wait for it */
+  int upload_pending; /* an upload since the last launch */
   RtLtHandle lt_handle;
   RtCUdeviceptr lt_ws; /* cuBLASLt's workspace */
   size_t lt_ws_bytes;

@@ -5,10 +5,14 @@
  *
  * What a capture bakes in: the step function's pointers (the args, the
  * workspace), the syms (grid sizes, a scan's step count) and every
- * kernel's NnrtCuArgs. The session keeps its buffers for its whole life,
- * so a graph is keyed by (function, syms, args, workspace) and a new key
- * captures anew. Values in device memory (the batch, lr) are read when the
- * graph runs, so one graph serves every step of a batch shape.
+ * kernel's NnrtCuArgs. So a graph is keyed by (function, syms, args,
+ * workspace) and a new key captures anew. Values in device memory (the
+ * batch, lr) are read when the graph runs, so one graph serves every step
+ * of a batch shape in one batch slot. The session's arena (rt_mirror.c)
+ * has two slots, the next batch going up to one while the step reads the
+ * other: a training run captures one graph per slot and shape (a key
+ * differs in its input pointers), rather than copying each batch into a
+ * fixed buffer on the device first. A grown arena gives new keys.
  *
  * The first run of a key is enqueued eagerly and only the second captured:
  * a one-off (the last partial batch of an eval) costs no capture, errors of

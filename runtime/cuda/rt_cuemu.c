@@ -50,9 +50,37 @@ static struct {
   const NnrtModel *model;
   void (**calls)(const void *); /* per kernel number: resolved, or NULL */
   int64_t step;
-  char error[512]; /* the first failure of the running step, or "" */
+  const char *fn_name; /* the function launched last */
+  char error[512];     /* the first failure of the running step, or "" */
   unsigned grid_cap;
 } emu;
+
+/* The two streams, emulated with rt_device.h's ordering taken to its
+ * edges, so that a session that relies on more than it promises shows as
+ * results that differ from the serial path's:
+ *   - by default an upload is copied at once and a launched function runs
+ *     only when something waits for it (wait, a download, the next launch):
+ *     a copy into memory the step reads, issued while it "runs", changes
+ *     what it reads;
+ *   - NNRT_CUEMU_COPY_LATE=1: the function runs at launch, and uploads are
+ *     copied only at the next launch, from their pinned source as it is
+ *     then: a step launched before its batch's upload, or a source
+ *     rewritten before the launch that waits for its copy, reads the wrong
+ *     batch. */
+static struct {
+  int late; /* NNRT_CUEMU_COPY_LATE */
+  struct Upload {
+    void *dst;
+    const void *src;
+    size_t bytes;
+  } *up;
+  int n_up, cap_up;
+  /* The launched function, until it runs. */
+  const NnrtFunc *f;
+  void **args;
+  int64_t *syms;
+  void *ws;
+} streams;
 
 static void record(const char *fmt, ...) {
   if (emu.error[0]) return;
@@ -233,6 +261,8 @@ static int emu_open(const NnrtModel *m, int ordinal, RtError *e) {
   if (ordinal != 0)
     return rt_fail(e, RT_EXIT_FAIL, "no CUDA device: device %d requested, the emulation has device 0 only", ordinal);
   emu.model = m;
+  const char *late = getenv("NNRT_CUEMU_COPY_LATE");
+  streams.late = late && strcmp(late, "0") != 0;
   free(emu.calls);
   emu.calls = NULL;
   for (int32_t i = 0; i < m->cuda->n_kernels; i++)
@@ -246,6 +276,10 @@ static void emu_close(void) {
   free(emu.calls);
   emu.calls = NULL;
   emu.model = NULL;
+  free(streams.up);
+  free(streams.args);
+  free(streams.syms);
+  memset(&streams, 0, sizeof streams);
 }
 
 static void *emu_alloc(size_t bytes, const char *what, RtError *e) {
@@ -254,24 +288,76 @@ static void *emu_alloc(size_t bytes, const char *what, RtError *e) {
   return p;
 }
 
-static void emu_free(void *p) { free(p); }
+/* The launched function, run now (its errors wait in emu.error). */
+static void run_launched(void) {
+  if (!streams.f) return;
+  const NnrtFunc *f = streams.f;
+  streams.f = NULL;
+  f->fn(streams.args, streams.syms, streams.ws);
+}
 
-static int emu_copy(void *dst, const void *src, size_t bytes, RtError *e) {
-  (void)e;
+/* The uploads issued so far, copied now (in their order). */
+static void run_uploads(void) {
+  for (int i = 0; i < streams.n_up; i++)
+    memcpy(streams.up[i].dst, streams.up[i].src, streams.up[i].bytes);
+  streams.n_up = 0;
+}
+
+/* Freeing waits for both streams, as the real runtime's does. */
+static void emu_free(void *p) {
+  run_launched();
+  run_uploads();
+  free(p);
+}
+
+static int emu_wait(RtError *e) {
+  const char *name = streams.f ? streams.f->name : emu.fn_name;
+  run_launched();
+  if (!emu.error[0]) return 0;
+  if (emu.step >= 0) return rt_fail(e, RT_EXIT_FAIL, "%s: %s (step %lld)", name, emu.error, (long long)emu.step);
+  return rt_fail(e, RT_EXIT_FAIL, "%s: %s", name, emu.error);
+}
+
+static int emu_upload(void *dst, const void *src, size_t bytes, RtError *e) {
+  if (!streams.late) return memcpy(dst, src, bytes), 0;
+  if (streams.n_up == streams.cap_up) {
+    int cap = streams.cap_up ? 2 * streams.cap_up : 16;
+    struct Upload *up = realloc(streams.up, (size_t)cap * sizeof *up);
+    if (!up) return rt_fail(e, RT_EXIT_FAIL, "out of memory queueing an (emulated) upload");
+    streams.up = up, streams.cap_up = cap;
+  }
+  streams.up[streams.n_up++] = (struct Upload){dst, src, bytes};
+  return 0;
+}
+
+static int emu_download(void *dst, const void *src, size_t bytes, RtError *e) {
+  if (emu_wait(e)) return -1;
   memcpy(dst, src, bytes);
   return 0;
 }
 
-static int emu_run(const NnrtFunc *f, int fn_id, void **args, const int64_t *syms, void *ws, int64_t step,
-                   RtError *e) {
+static int emu_launch(const NnrtFunc *f, int fn_id, void **args, const int64_t *syms, void *ws, int64_t step,
+                      RtError *e) {
   (void)fn_id;
+  if (streams.f) return rt_fail(e, RT_EXIT_FAIL, "internal: %s launched while %s runs", f->name, streams.f->name);
+  run_uploads(); /* the step waits for every upload so far */
+  /* What a launch takes: the argument pointers and syms as they are now. */
+  int nargs = model()->n_globals + f->n_inputs + f->n_outputs;
+  void **a = realloc(streams.args, (size_t)(nargs > 0 ? nargs : 1) * sizeof *a);
+  if (!a) return rt_fail(e, RT_EXIT_FAIL, "out of memory launching %s", f->name);
+  streams.args = a;
+  memcpy(a, args, (size_t)nargs * sizeof *a);
+  int nsyms = model()->n_syms;
+  int64_t *sy = realloc(streams.syms, (size_t)(nsyms > 0 ? nsyms : 1) * sizeof *sy);
+  if (!sy) return rt_fail(e, RT_EXIT_FAIL, "out of memory launching %s", f->name);
+  streams.syms = sy;
+  memcpy(sy, syms, (size_t)nsyms * sizeof *sy);
+  streams.ws = ws;
+  streams.f = f;
+  emu.fn_name = f->name;
   emu.error[0] = 0;
   emu.step = step;
-  f->fn(args, syms, ws);
-  if (emu.error[0]) {
-    if (step >= 0) return rt_fail(e, RT_EXIT_FAIL, "%s: %s (step %lld)", f->name, emu.error, (long long)step);
-    return rt_fail(e, RT_EXIT_FAIL, "%s: %s", f->name, emu.error);
-  }
+  if (streams.late) run_launched();
   return 0;
 }
 
@@ -283,7 +369,8 @@ const RtDevice rt_cuda_device = {
     .free = emu_free,
     .host_alloc = emu_alloc,
     .host_free = emu_free,
-    .upload = emu_copy,
-    .download = emu_copy,
-    .run = emu_run,
+    .upload = emu_upload,
+    .download = emu_download,
+    .launch = emu_launch,
+    .wait = emu_wait,
 };

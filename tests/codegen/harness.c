@@ -417,6 +417,22 @@ bool cg_check(IrModule *m, const CheckOpts *o0, const char *name) {
     buf_alloc(&bufs[ng + ni + r], f->nodes[f->rets[r]].ty.dt, ir_numel(&f->nodes[f->rets[r]].ty.sh, o.syms));
   for (int b = 0; b < ng + ni; b++)
     buf_fill(&bufs[b], &o);
+  /* Optimizer state as an optimizer leaves it: Adam's and RMSprop's second
+   * moments are never negative (sqrt of a negative one would make half of
+   * every parameter NaN after the first step, and the steps after it would
+   * compare NaN with NaN), and not near 0 either, where Adam divides f32
+   * rounding by sqrt(v) and the interpreter (f64) parts from the code. */
+  for (int g = 0; g < ng; g++)
+    if (m->globals[g].kind == GLOBAL_STATE && ir_dtype_is_float(bufs[g].dt))
+      for (int64_t k = 0; k < bufs[g].n; k++) {
+        double v = 0.1 + fabs(bufs[g].ref[k]);
+        rt_dtype_set(bufs[g].dt, bufs[g].gen, k, v);
+        bufs[g].ref[k] = rt_dtype_get(bufs[g].dt, bufs[g].gen, k);
+      }
+  for (int i = 0; o.values && i < ni; i++)
+    for (int64_t k = 0; o.values[i] && k < bufs[ng + i].n; k++)
+      rt_dtype_set(bufs[ng + i].dt, bufs[ng + i].gen, k, o.values[i][k]),
+          bufs[ng + i].ref[k] = rt_dtype_get(bufs[ng + i].dt, bufs[ng + i].gen, k);
   if (o.bad_label >= 0)
     for (int b = ng; b < ng + ni; b++)
       if (bufs[b].dt == DT_I32 && o.bad_label < bufs[b].n)
@@ -441,6 +457,11 @@ bool cg_check(IrModule *m, const CheckOpts *o0, const char *name) {
     }
     for (int r = 0; r < nr; r++)
       ok &= compare(&bufs[ng + ni + r], o.tol, "output", r);
+    for (int r = 0; o.print && r < nr; r++) {
+      printf("%s %d", o.print, r);
+      for (int64_t k = 0; k < bufs[ng + ni + r].n; k++) printf(" %.9g", gen_at(&bufs[ng + ni + r], k));
+      printf("\n");
+    }
     for (int g = 0; g < ng; g++)
       ok &= compare(&bufs[g], o.tol, "global", g);
   }

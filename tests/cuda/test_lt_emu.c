@@ -132,7 +132,7 @@ static void one(int ep, int ta, int tb) {
 }
 
 /* An emulated step function that calls nnrt_cu_sgemm_ep with a bad ldaux:
- * run must fail naming cuBLASLt's rule. */
+ * the step (launch, wait) must fail naming cuBLASLt's rule. */
 static int64_t bad_ld;
 static int32_t bad_ep;
 static void bad_step(void **args, const int64_t *syms, void *ws) {
@@ -145,7 +145,8 @@ static void bad(int32_t ep, int64_t ld, const char *want) {
   RtError e = {0};
   NnrtFunc f = {.name = "train_step", .fn = bad_step};
   bad_ep = ep, bad_ld = ld;
-  int rc = rt_cuda_device.run(&f, 0, NULL, NULL, NULL, 3, &e);
+  int rc = rt_cuda_device.launch(&f, 0, NULL, NULL, NULL, 3, &e);
+  if (rc == 0) rc = rt_cuda_device.wait(&e);
   if (rc == 0 || !strstr(e.msg, want)) {
     printf("FAIL epilogue %d with ldaux %lld: rc %d, message '%s' (want '%s')\n", (int)ep, (long long)ld, rc, e.msg,
            want);

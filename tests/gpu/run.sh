@@ -29,6 +29,11 @@
 #                the same GPU (f32, TF32 off);
 #            (c) compute-sanitizer memcheck and racecheck on a few steps of
 #                each example, in the time left (each run capped).
+#            (e) (before (d)) the next batch uploaded while the step runs
+#                (the default) against the serial path (NNRT_CUDA_PREFETCH=0,
+#                and with CUDA Graphs off too): 300 steps of the MLP, CNN and
+#                row LSTM from the same weights must give byte-identical
+#                checkpoints; ms per step of each (from the training logs).
 #            Results go to RESULTS.md (default DIR/gpu-results.md) as they
 #            come, with the date, the device and the commands; copy it to
 #            docs/gpu-results.md here.
@@ -271,6 +276,51 @@ print("%.4f %d %.0f %.0f" % (r["ms_per_step"], len(g), statistics.median(g) if g
 EOF
 }
 
+# (e): overlapped uploads against the serial path, appended to $out (run's
+# locals dir, out, tmp and t0).
+overlap_section() {
+  {
+    echo
+    echo "## (e) the next batch's upload overlapping the step, against the serial path"
+    echo
+    echo "\`MODEL_cuda train --init init.st --steps 300 --batch 256 --val-split 0 --checkpoint out.st --log log.csv\`:"
+    echo "overlapped (the default: the next batch goes up on the copy stream while the step runs, one CUDA Graph"
+    echo "per batch slot), serial (\`NNRT_CUDA_PREFETCH=0\`), and serial without graphs (also"
+    echo "\`NNRT_CUDA_GRAPHS=0\`). Step times from the logs' seconds column (steps 20 to 300)."
+    echo
+    echo "| model | overlapped ms/step | serial ms/step | serial, no graphs, ms/step | checkpoints identical |"
+    echo "|---|---|---|---|---|"
+  } >>"$out"
+  local m data way env ms same
+  for m in fashion_mlp fashion_cnn fashion_rows_lstm; do
+    [ $((SECONDS - t0)) -lt $((BUDGET - 90)) ] || { echo "| $m | skipped (time) | | | |" >>"$out"; continue; }
+    data=$(data_of "$m" "$dir")
+    ms="" same="yes"
+    for way in overlap serial nographs; do
+      case $way in
+      overlap) env="NNRT_CUDA_PREFETCH=1" ;;
+      serial) env="NNRT_CUDA_PREFETCH=0" ;;
+      nographs) env="NNRT_CUDA_PREFETCH=0 NNRT_CUDA_GRAPHS=0" ;;
+      esac
+      # shellcheck disable=SC2086
+      if env $env "$dir/bin/${m}_cuda" train --init "$dir/ref/${m}_init.st" --steps 300 --batch 256 --val-split 0 \
+        --quiet --data "$data" --checkpoint "$tmp/$m.$way.st" --log "$tmp/$m.$way.csv" >/dev/null 2>"$tmp/$m.err"; then
+        ms="$ms | $(awk -F, 'NR == 1 {for (i = 1; i <= NF; i++) if ($i == "seconds") c = i}
+          $1 == "step" && $3 == 20 {a = $c} $1 == "step" && $3 == 300 {b = $c}
+          END {printf "%.3f", (b - a) * 1000 / 280}' "$tmp/$m.$way.csv")"
+        if [ $way != overlap ] && [ "$same" = yes ] && ! cmp -s "$tmp/$m.overlap.st" "$tmp/$m.$way.st"; then
+          same="**no** ($way differs)"
+        fi
+      else
+        ms="$ms | failed: $(tail -1 "$tmp/$m.err" | cut -c1-100)"
+        [ "$same" != yes ] || same="- ($way failed)"
+      fi
+    done
+    echo "| $m$ms | $same |" >>"$out"
+  done
+  echo "(e) done at $((SECONDS - t0)) s" >&2
+}
+
 run() {
   local dir out
   dir=$(cd "$1" && pwd) || exit 1
@@ -328,6 +378,8 @@ run() {
     done
   done
   echo "(a)+(b) done at $((SECONDS - t0)) s" >&2
+
+  overlap_section
 
   # (d) performance
   local bw

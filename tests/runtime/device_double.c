@@ -7,10 +7,16 @@
  *   - run checks that every argument and the workspace lie in device blocks;
  *   - every transfer must stay inside one block;
  *   - pinned host buffers are filled with NaN when allocated, so reading one
- *     before anything was downloaded into it shows.
- * NNRT_TEST_DEVICE_LOG=1 prints, when the device closes, the transfers of
- * each block by its name ("model parameters: 1 up, 1 down"), so tests can
- * check that the globals travel only when the host needs them.
+ *     before anything was downloaded into it shows;
+ *   - a launched function runs only when it is waited for (or a download
+ *     waits for it), and uploads copy at once: an upload into memory the
+ *     step reads, issued while the step "runs" (the next batch's, say),
+ *     changes its result.
+ * NNRT_TEST_DEVICE_LOG=1 prints, when the device closes, how many device
+ * allocations there were and the transfers at each place by its block's
+ * name and offset ("the device arena+0: 1 up, 1 down": the globals lead
+ * the arena), so tests can check that the session allocates once and that
+ * the globals travel only when the host needs them.
  * --device 0 is the only device; another says "no CUDA device". */
 #include "rt_device.h"
 #include <math.h>
@@ -19,7 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { MAX_BLOCKS = 64 };
+enum { MAX_BLOCKS = 64, MAX_PLACES = 64, MAX_ARGS = 1024 };
 
 static struct {
   int open;
@@ -27,10 +33,20 @@ static struct {
     char *p;
     size_t bytes;
     char what[64];
-    int64_t up, down;
   } b[MAX_BLOCKS];
   int n;
+  struct Place { /* transfers to or from one address */
+    int block;
+    size_t offset;
+    int64_t up, down;
+  } place[MAX_PLACES];
+  int n_places;
   int64_t runs;
+  /* The launched function, until it is waited for. */
+  const NnrtFunc *f;
+  void *args[MAX_ARGS];
+  int64_t syms[NNRT_MAX_SYMS];
+  void *ws;
 } g;
 
 static struct Block *block_of(const void *p, size_t bytes) {
@@ -51,11 +67,15 @@ static int dd_open(const NnrtModel *m, int ordinal, RtError *e) {
 }
 
 static void dd_close(void) {
-  if (getenv("NNRT_TEST_DEVICE_LOG"))
-    for (int i = 0; i < g.n; i++)
-      if (g.b[i].up || g.b[i].down)
-        fprintf(stderr, "device double: %s: %lld up, %lld down\n", g.b[i].what, (long long)g.b[i].up,
-                (long long)g.b[i].down);
+  if (g.f) fprintf(stderr, "device double: closed while %s runs\n", g.f->name), abort();
+  if (getenv("NNRT_TEST_DEVICE_LOG")) {
+    fprintf(stderr, "device double: %d device allocations\n", g.n);
+    for (int i = 0; i < g.n_places; i++) {
+      struct Place *pl = &g.place[i];
+      fprintf(stderr, "device double: %s+%zu: %lld up, %lld down\n", g.b[pl->block].what, pl->offset, (long long)pl->up,
+              (long long)pl->down);
+    }
+  }
   for (int i = 0; i < g.n; i++)
     if (g.b[i].p) fprintf(stderr, "device double: %s was not freed\n", g.b[i].what), abort();
   g.open = 0;
@@ -67,7 +87,10 @@ static void *dd_alloc(size_t bytes, const char *what, RtError *e) {
   if (!(b->p = malloc(bytes ? bytes : 1))) return rt_fail(e, RT_EXIT_FAIL, "device double: out of memory"), NULL;
   memset(b->p, 0xff, bytes); /* NaN-filled: uninitialised device memory must not look like zeros */
   b->bytes = bytes;
-  snprintf(b->what, sizeof b->what, "%s", what);
+  snprintf(b->what, sizeof b->what, "%.*s", (int)strcspn(what, "("), what); /* "the device arena (...)": its name */
+  size_t n = strlen(b->what);
+  while (n && b->what[n - 1] == ' ')
+    b->what[--n] = '\0';
   return b->p;
 }
 
@@ -97,25 +120,48 @@ static int dd_copy(void *dst, const void *src, size_t bytes, int up, RtError *e)
   if (block_of(up ? src : dst, 1))
     return rt_fail(e, RT_EXIT_FAIL, "device double: %s from device memory to device memory",
                    up ? "upload" : "download");
-  *(up ? &b->up : &b->down) += 1;
+  size_t offset = (size_t)((const char *)(up ? dst : src) - b->p);
+  struct Place *pl = NULL;
+  for (int i = 0; i < g.n_places && !pl; i++)
+    if (g.place[i].block == b - g.b && g.place[i].offset == offset) pl = &g.place[i];
+  if (!pl && g.n_places < MAX_PLACES) pl = &g.place[g.n_places++], *pl = (struct Place){(int)(b - g.b), offset, 0, 0};
+  if (pl) *(up ? &pl->up : &pl->down) += 1;
   memcpy(dst, src, bytes);
   return 0;
 }
 
-static int dd_upload(void *dst, const void *src, size_t bytes, RtError *e) { return dd_copy(dst, src, bytes, 1, e); }
-static int dd_download(void *dst, const void *src, size_t bytes, RtError *e) { return dd_copy(dst, src, bytes, 0, e); }
+static int dd_wait(RtError *e) {
+  (void)e;
+  if (!g.f) return 0;
+  const NnrtFunc *f = g.f;
+  g.f = NULL;
+  f->fn(g.args, g.syms, g.ws);
+  g.runs++;
+  return 0;
+}
 
-static int dd_run(const NnrtFunc *f, int fn_id, void **args, const int64_t *syms, void *ws, int64_t step, RtError *e) {
+static int dd_upload(void *dst, const void *src, size_t bytes, RtError *e) { return dd_copy(dst, src, bytes, 1, e); }
+static int dd_download(void *dst, const void *src, size_t bytes, RtError *e) {
+  return dd_wait(e) || dd_copy(dst, src, bytes, 0, e) ? -1 : 0;
+}
+
+static int dd_launch(const NnrtFunc *f, int fn_id, void **args, const int64_t *syms, void *ws, int64_t step,
+                     RtError *e) {
   (void)fn_id, (void)step;
   extern const NnrtModel nnrt_model;
   int nargs = nnrt_model.n_globals + f->n_inputs + f->n_outputs;
+  if (g.f) return rt_fail(e, RT_EXIT_FAIL, "device double: %s launched while %s runs", f->name, g.f->name);
+  if (nargs > MAX_ARGS || nnrt_model.n_syms > NNRT_MAX_SYMS)
+    return rt_fail(e, RT_EXIT_FAIL, "device double: too many arguments or syms");
   for (int i = 0; i < nargs; i++)
     if (!block_of(args[i], 1))
       return rt_fail(e, RT_EXIT_FAIL, "device double: %s's argument %d (%p) is not device memory", f->name, i, args[i]);
   if (ws && !block_of(ws, 1))
     return rt_fail(e, RT_EXIT_FAIL, "device double: %s's workspace is not device memory", f->name);
-  f->fn(args, syms, ws);
-  g.runs++;
+  memcpy(g.args, args, (size_t)nargs * sizeof *args); /* as they are at launch */
+  memcpy(g.syms, syms, (size_t)nnrt_model.n_syms * sizeof *syms);
+  g.ws = ws;
+  g.f = f;
   return 0;
 }
 
@@ -129,5 +175,6 @@ const RtDevice rt_cuda_device = {
     .host_free = dd_host_free,
     .upload = dd_upload,
     .download = dd_download,
-    .run = dd_run,
+    .launch = dd_launch,
+    .wait = dd_wait,
 };

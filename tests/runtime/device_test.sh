@@ -84,7 +84,20 @@ mirror)
   files_same c.st
   for b in cpu dev; do cut -d, -f1-7,9- "$T/$b/log.csv" >"$T/$b/log.txt"; done # all but the seconds
   files_same log.txt
-  log_has train "model parameters: 1 up, 1 down" # up once before step 1, down once for the save
+  log_has train "the device arena+0: 1 up, 1 down" # up once before step 1, down once for the save
+  log_has train "1 device allocations"         # one arena for everything, sized once
+  # the serial path (NNRT_CUDA_PREFETCH=0: no batch goes up while a step
+  # runs) gives the same files; it uploads its batches to one slot, the
+  # overlapped run to two
+  NNRT_CUDA_PREFETCH=0 NNRT_TEST_DEVICE_LOG=1 "$DEV" train --steps 40 --batch 128 --quiet --data "$DATA" \
+    --checkpoint "$T/dev/serial.st" 2>"$T/dev/serial.err" || fail "serial: exit $?"
+  files_same_as() { cmp -s "$T/dev/$1" "$T/dev/$2" || fail "$2 differs from $1"; }
+  files_same_as c.st serial.st
+  upload_places() { grep -c '^device double: .*: [1-9][0-9]* up, 0 down$' "$1"; }
+  if [ "$(upload_places "$T/dev/train.log")" -ne $(($(upload_places "$T/dev/serial.err") + 2)) ]; then
+    fail "the overlapped run does not upload its batches to a second slot"
+    grep '^device double' "$T/dev/train.log" "$T/dev/serial.err" | sed 's/^/    /'
+  fi
   # --steps 20 then --resume to 40: the same file as the uninterrupted run
   same half train --steps 20 --batch 128 --quiet --data "$DATA" --checkpoint @/r.st
   same resume train --steps 40 --batch 128 --quiet --data "$DATA" --checkpoint @/r.st --resume
@@ -95,7 +108,7 @@ mirror)
     --checkpoint @/i.st
   files_same i.st
   same eval eval --checkpoint @/c.st --data "$DATA" --batch 1000
-  log_has eval "model parameters: 1 up, 0 down"
+  log_has eval "the device arena+0: 1 up, 0 down"
   same predict predict --checkpoint @/c.st --data "$DATA" --input "$DATA/t10k-images-idx3-ubyte.gz" --proba
   expect 0 "ms_per_step" "$DEV" bench --steps 3 --batch 64 --data "$DATA"
   # the NaN guard: the same exit 3 and message, the checkpoint untouched
