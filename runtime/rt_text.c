@@ -11,6 +11,7 @@
  * "%" line at all, no quote at all. */
 #define _POSIX_C_SOURCE 200809L
 #include "nnrt.h"
+#include "rt_fault.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -324,7 +325,7 @@ int rt_vocab_save(const RtVocab *v, const char *path, RtError *e) {
   size_t n = 0;
   for (int32_t i = 0; i < v->n; i++)
     n += strlen(v->word[i]) + 1;
-  char *b = malloc(n + 1), *p = b;
+  char *b = rt_fault_malloc(n + 1), *p = b;
   if (!b) return rt_fail(e, RT_EXIT_FAIL, "out of memory writing %s", path);
   for (int32_t i = 0; i < v->n; i++) {
     size_t l = strlen(v->word[i]);
@@ -339,7 +340,7 @@ int rt_vocab_save(const RtVocab *v, const char *path, RtError *e) {
 
 int rt_vocab_load(RtVocab *v, const char *path, RtError *e) {
   memset(v, 0, sizeof *v);
-  FILE *f = fopen(path, "rb");
+  FILE *f = rt_fault_fopen(path, "rb");
   if (!f) return rt_fail(e, RT_EXIT_USAGE, "%s: cannot open: %s", path, strerror(errno));
   char line[RT_WORD_MAX + 2];
   int64_t lineno = 0;

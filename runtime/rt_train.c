@@ -24,6 +24,7 @@
  * early stopping is a normal end (0). */
 #define _POSIX_C_SOURCE 200809L
 #include "nnrt.h"
+#include "rt_fault.h"
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -189,7 +190,7 @@ static void csv_row(FILE *f, const char *kind, int64_t epoch, int64_t step, cons
 }
 
 static FILE *csv_open(const char *path, int append, unsigned bits, RtError *e) {
-  FILE *f = fopen(path, append ? "a" : "w");
+  FILE *f = rt_fault_fopen(path, append ? "a" : "w");
   if (!f) {
     rt_fail(e, RT_EXIT_USAGE, "%s: cannot open the log: %s", path, strerror(errno));
     return NULL;
@@ -476,7 +477,9 @@ static int epoch_end(Run *r, const RtOptions *o, Position *pos, Progress *p, int
     pos->epoch++;
     pos->epoch_step = 0;
   }
-  if (r->log) fflush(r->log);
+  /* A full disk is found at the epoch's end, not after the last one. */
+  if (r->log && fflush(r->log) != 0)
+    return rt_fail(e, RT_EXIT_FAIL, "%s: cannot write the log: %s", o->log_path, strerror(errno));
   if (reported && save_checkpoint(o->ckpt_path, s, o, pos, &r->plan, e)) return -1;
   if ((d & RT_PLAN_BEST) && r->plan.keep_best && save_checkpoint(o->best_path, s, o, pos, &r->plan, e)) return -1;
   tell_decisions(r, o, d, epoch + 1);
@@ -603,11 +606,12 @@ int rt_train(const NnrtModel *m, const RtOptions *o, RtError *e) {
   csv_row(r.log, "test", pos.epoch, pos.global_step, v, r.metrics, NAN, 0);
 out:
   if (r.log) {
-    int bad = ferror(r.log);
-    bad |= fclose(r.log);
+    int bad = fflush(r.log) != 0 || ferror(r.log);
+    int err = errno;
+    bad |= fclose(r.log) != 0;
     r.log = NULL;
     if (bad && rc == RT_EXIT_OK) {
-      rt_fail(e, RT_EXIT_FAIL, "%s: write failed", o->log_path);
+      rt_fail(e, RT_EXIT_FAIL, "%s: cannot write the log: %s", o->log_path, strerror(err ? err : EIO));
       rc = RT_EXIT_FAIL;
     }
   }
