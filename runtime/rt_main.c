@@ -111,6 +111,9 @@ enum {
     "the GPU to run on, by its CUDA device number (0 is the first; nvidia-smi lists them in the same order "         \
     "when CUDA_DEVICE_ORDER=PCI_BUS_ID)")                                                                             \
   X(JSON, "json", NULL, CMD_PROFILE, "print one JSON object instead of tables (docs/bench.md names its fields)")   \
+  X(CHECK_NUMERICS, "check-numerics", NULL, CMD_TRAIN | CMD_EVAL,                                                     \
+    "after each kernel of every step, check each value it wrote for NaN and Inf; the first one found ends the run "  \
+    "(exit 3) naming the value, its op and its .nn source line (slower; nnc build --no-fuse names every op's value)") \
   X(HELP, "help", NULL, CMD_ALL | CMD_DATA | CMD_SAMPLE | CMD_PROFILE, "show this help")
 
 typedef enum {
@@ -491,6 +494,9 @@ static int parse(int argc, char **argv, const char *prog, const char *cmdname, u
     case OPT_JSON:
       o->json = 1;
       break;
+    case OPT_CHECK_NUMERICS:
+      o->check_numerics = 1;
+      break;
     case OPT_DEVICE:
       want = "a device number from 0 to 1023";
       bad = rt_parse_i64(v, 0, 1023, &iv);
@@ -601,6 +607,7 @@ int main(int argc, char **argv) {
     return RT_EXIT_OK;
   }
 
+  if (o.check_numerics) rt_numerics_request(prog);
   RtError e = {0};
   if (rt_pool_start(o.threads, &e)) {
     fprintf(stderr, "%s: error: %s\n", prog, e.msg);

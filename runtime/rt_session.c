@@ -70,6 +70,7 @@ int rt_session_open(RtSession *s, const NnrtModel *m, RtError *e) {
     s->y_t = &s->y_own;
   }
   s->static_batch = s->x_t->rank > 0 && s->x_t->dims[0] >= 0 ? s->x_t->dims[0] : 0;
+  rt_numerics_attach(s); /* --check-numerics: nothing otherwise */
   return 0;
 }
 
