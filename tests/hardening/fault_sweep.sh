@@ -9,7 +9,9 @@
 #   - the checkpoint is absent (a fresh run failing before its first save)
 #     or byte-identical to an uninterrupted run's checkpoint after some epoch
 #     (for --resume: the one it started from or a later one), and it loads;
-#   - no temporary file is left beside it.
+#   - no temporary file is left beside it;
+#   - the word model's vocabulary file is there when its checkpoint is, and
+#     is the uninterrupted run's.
 # usage: fault_sweep.sh NNC SOURCE_DIR
 set -eu
 nnc=$1 src=$2
@@ -17,8 +19,11 @@ nnc=$1 src=$2
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 cd "$tmp"
 "$nnc" build "$src/tests/hardening/tiny_mlp.nn" -o tiny 2> /dev/null
+"$nnc" build "$src/tests/hardening/tiny_text.nn" -o text 2> /dev/null
 subset_fashion data 256 64
-run() { ./tiny train --data "$tmp/data" --quiet "$@"; }
+# The model under test: its binary and data option.
+bin=tiny data="--data $tmp/data"
+run() { ./$bin train $data --quiet "$@"; }
 
 # Reference checkpoints after epochs 1, 2 and 3 of an uninterrupted run.
 mkdir ref
@@ -34,13 +39,16 @@ check() {
   grep -q "^NNRT_FAULT: failing" s/err || fail "the fault did not fire"
   case $rc in 1 | 2 | 3) ;; 124) fail "hung (killed after 60 s)" ;; *) fail "exit $rc" ;; esac
   ! grep -q "Sanitizer\|runtime error:" s/err || fail "sanitizer report"
-  grep -q "^tiny: error: .*\(c\.st\|log\.csv\|out of memory\|cannot\)" s/err ||
+  grep -q "^$bin: error: .*\(c\.st\|log\.csv\|out of memory\|cannot\)" s/err ||
     fail "no error naming the file or operation"
   if [ -f s/c.st ]; then
     same=
     for e in $refs; do cmp -s s/c.st "$e" && same=$e; done
     [ -n "$same" ] || fail "c.st is none of the uninterrupted run's checkpoints $refs"
-    ./tiny eval --data "$tmp/data" --checkpoint s/c.st > /dev/null 2>&1 || fail "c.st does not load"
+    ./$bin eval $data --checkpoint s/c.st > /dev/null 2>&1 || fail "c.st does not load"
+    if [ -f ref/c.st.vocab.txt ]; then
+      cmp -s s/c.st.vocab.txt ref/c.st.vocab.txt || fail "the vocabulary beside c.st is missing or differs"
+    fi
   elif [ "$must" = must ]; then
     fail "c.st is gone"
   fi
@@ -52,7 +60,7 @@ sweep() { # sweep NAME SETUP_FILES ALLOWED_REFS MUST_EXIST ARGS...
   name=$1 setup=$2 refs=$3 must=$4
   shift 4
   rm -rf s && mkdir s && { [ -z "$setup" ] || cp $setup s/; }
-  (cd s && NNRT_FAULT=count "$tmp/tiny" train --data "$tmp/data" --quiet "$@" > /dev/null 2> err) ||
+  (cd s && NNRT_FAULT=count "$tmp/$bin" train $data --quiet "$@" > /dev/null 2> err) ||
     { echo "FAIL: the $name run without faults failed"; cat s/err; exit 1; }
   counts=$(sed -n 's/^NNRT_FAULT count: //p' s/err)
   echo "$name: $counts"
@@ -61,7 +69,7 @@ sweep() { # sweep NAME SETUP_FILES ALLOWED_REFS MUST_EXIST ARGS...
     while [ "$i" -le "$n" ]; do
       rm -rf s && mkdir s && { [ -z "$setup" ] || cp $setup s/; }
       rc=0
-      (cd s && NNRT_FAULT=$op:$i timeout 60 "$tmp/tiny" train --data "$tmp/data" --quiet "$@" > /dev/null 2> err) || rc=$?
+      (cd s && NNRT_FAULT=$op:$i timeout 60 "$tmp/$bin" train $data --quiet "$@" > /dev/null 2> err) || rc=$?
       check "$rc" "$refs" "$must" "$name, NNRT_FAULT=$op:$i"
       total=$((total + 1)) i=$((i + 1))
     done
@@ -74,4 +82,15 @@ sweep fresh "" "$tmp/e1.st $tmp/e2.st $tmp/e3.st" may --epochs 3 --checkpoint c.
 run --epochs 1 --checkpoint ref/r.st --log ref/log.csv > /dev/null
 cp ref/r.st c.st && cp ref/log.csv log.csv
 sweep resume "$tmp/c.st $tmp/log.csv" "$tmp/e1.st $tmp/e2.st $tmp/e3.st" must --epochs 3 --checkpoint c.st --log log.csv --resume
+
+# The word model: a fresh run writes the vocabulary and two checkpoints; a
+# resumed one reads the vocabulary.
+bin=text data=
+rm -rf ref e1.st e2.st e3.st c.st* log.csv && mkdir ref
+run --epochs 1 --checkpoint ref/c.st > /dev/null && cp ref/c.st e1.st
+run --epochs 2 --checkpoint ref/c.st --resume > /dev/null && cp ref/c.st e2.st
+sweep text-fresh "" "$tmp/e1.st $tmp/e2.st" may --epochs 2 --checkpoint c.st
+run --epochs 1 --checkpoint r.st > /dev/null
+cp r.st c.st && cp r.st.vocab.txt c.st.vocab.txt
+sweep text-resume "$tmp/c.st $tmp/c.st.vocab.txt" "$tmp/e1.st $tmp/e2.st" must --epochs 2 --checkpoint c.st --resume
 echo "ok: $total injected faults, each a clear error with the checkpoint whole"
