@@ -10,6 +10,7 @@
 #ifndef NNC_BACKEND_H
 #define NNC_BACKEND_H
 #include "../ir/ir.h"
+#include "../ir/timing.h"
 
 /* EMIT_CUDA and EMIT_PTX: the CUDA target's kernel source and PTX. */
 typedef enum { EMIT_LLVM, EMIT_ASM, EMIT_OBJ, EMIT_EXE, EMIT_CUDA, EMIT_PTX } EmitKind;
@@ -34,6 +35,7 @@ typedef struct CgOptions {
   const char *gpu_arch;
   bool tf32;
   Diag *diag;
+  Timings *times; /* --time-passes: the backend adds a row per phase (NULL: not timed) */
 } CgOptions;
 
 typedef struct Backend {

@@ -66,7 +66,8 @@ static const char *const usage_build =
     "  --disable-pass=<p>   skip pass p (repeatable)\n"
     "  --print-after=<p>    print the IR after pass p to stdout\n"
     "  --print-after-all    print the IR after every pass\n"
-    "  --time-passes        print the time each pass took to stderr\n"
+    "  --time-passes        print the time each pass and each build phase (front end,\n"
+    "                       LLVM IR, optimisation, machine code, NVRTC, link) took, to stderr\n"
     "  --verify-each        run the IR verifier after every pass\n"
     "  --checkpoint <file>  start from a trained model: its parameters (a\n"
     "                       .safetensors file of this model) are the globals'\n"
@@ -174,6 +175,7 @@ typedef struct Opts {
   int opt_level;
   bool print_kernels, no_fuse, print_after_all, time_passes, verify_each, dot, verbose;
   bool infer; /* --infer: an inference build (PassCtx.infer, CgOptions.infer) */
+  Timings times; /* --time-passes: every phase's row, printed by main */
 } Opts;
 
 static int usage_error(const char *usage, const char *fmt, const char *arg) {
@@ -393,8 +395,8 @@ static bool run_calibration(IrModule *m, void *arg) {
 
 /* hook: where PassCtx.calibrate's argument lives (--quantize=int8 of a
  * .nn model; NULL: no calibration, as for IR text). */
-static PassCtx pass_ctx(Diag *d, const Opts *o, CalibHook *hook) {
-  PassCtx c = {.diag = d, .dump = stdout, .dump_dot = o->dot, .time_passes = o->time_passes,
+static PassCtx pass_ctx(Diag *d, Opts *o, CalibHook *hook) {
+  PassCtx c = {.diag = d, .dump = stdout, .dump_dot = o->dot, .times = o->time_passes ? &o->times : NULL,
                .print_after_all = o->print_after_all, .print_after = o->print_after};
   if (hook && quantize_int8(o)) {
     *hook = (CalibHook){o, d};
@@ -475,6 +477,14 @@ static bool same_file(const char *a, const char *b) {
   return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
+/* The front end (parse, check, lower to IR), timed for --time-passes. */
+static FeModel *front_end(Arena *a, Diag *d, Opts *o) {
+  double t0 = timing_now();
+  FeModel *fm = fe_compile(a, d, o->input, NULL, 0);
+  if (o->time_passes) timing_add(&o->times, "front end: parse, check, lower", timing_now() - t0);
+  return fm;
+}
+
 static int cmd_build(Arena *a, Diag *d, Opts *o) {
   const Backend *be = o->target ? cg_backend_find(o->target) : cg_backends[0];
   if ((o->emit == EMIT_CUDA || o->emit == EMIT_PTX) && be != &cg_cuda_backend)
@@ -483,7 +493,8 @@ static int cmd_build(Arena *a, Diag *d, Opts *o) {
   CgOptions cg = {.out_path = o->output ? o->output : default_output(a, o->input, o->emit),
                   .emit = o->emit, .opt_level = o->opt_level, .cpu_native = true,
                   .runtime_lib = o->runtime ? o->runtime : find_runtime(a, be->runtime_lib),
-                  .cc = o->cc ? o->cc : "cc", .verbose = o->verbose, .infer = o->infer, .diag = d};
+                  .cc = o->cc ? o->cc : "cc", .verbose = o->verbose, .infer = o->infer, .diag = d,
+                  .times = o->time_passes ? &o->times : NULL};
   for (int i = 0; i < o->ntarget_opts; i++) {
     const char *arg = o->target_opts[i], *eq = strchr(arg, '=');
     const char *name = eq ? arena_strndup(a, arg, (size_t)(eq - arg)) : arg;
@@ -493,7 +504,7 @@ static int cmd_build(Arena *a, Diag *d, Opts *o) {
       return 2;
     }
   }
-  FeModel *fm = fe_compile(a, d, o->input, NULL, 0);
+  FeModel *fm = front_end(a, d, o);
   if (!fm) return 1;
   int rc = o->checkpoint ? ckpt_load(fm->mod, o->checkpoint, d) : 0;
   if (rc) return rc;
@@ -516,7 +527,7 @@ static int cmd_build(Arena *a, Diag *d, Opts *o) {
 }
 
 static int cmd_dump(Arena *a, Diag *d, Opts *o) {
-  FeModel *fm = fe_compile(a, d, o->input, NULL, 0);
+  FeModel *fm = front_end(a, d, o);
   if (!fm) return 1;
   int rc = o->checkpoint ? ckpt_load(fm->mod, o->checkpoint, d) : 0;
   if (rc) return rc;
@@ -629,6 +640,7 @@ int main(int argc, char **argv) {
   d.color = isatty(2);
   rc = c->run(a, &d, &o);
   if (d.nerrors && !rc) rc = 1;
+  if (o.time_passes && o.times.n) timing_print(stderr, &o.times);
   arena_free(a);
   return rc;
 }

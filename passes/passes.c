@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 const PassInfo pass_table[] = {
     {"prune",
@@ -63,22 +62,6 @@ static bool disabled(const PassCtx *ctx, const char *name) {
   return false;
 }
 
-static double now_s(void) {
-  struct timespec ts;
-  timespec_get(&ts, TIME_UTC);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static void print_times(const char *const *names, const double *secs, const bool *ran, int n) {
-  double total = 0;
-  for (int i = 0; i < n; i++) total += secs[i];
-  fprintf(stderr, "===-- pass timing (wall) --===\n%12s %7s  %s\n", "seconds", "%", "pass");
-  for (int i = 0; i < n; i++)
-    if (ran[i])
-      fprintf(stderr, "%12.6f %6.1f%%  %s\n", secs[i], total > 0 ? 100 * secs[i] / total : 0.0, names[i]);
-  fprintf(stderr, "%12.6f %6.1f%%  total\n", total, 100.0);
-}
-
 bool pass_run_pipeline(IrModule *m, const char *const *names, int n, PassCtx *ctx) {
   /* Every name to run is checked before anything runs: a typo in the last
    * pass should not cost the time of the first ones. Disabled names are not:
@@ -96,17 +79,12 @@ bool pass_run_pipeline(IrModule *m, const char *const *names, int n, PassCtx *ct
   if (!ok) return false;
 
   FILE *out = ctx->dump ? ctx->dump : stdout;
-  double secs[64] = {0};
-  bool ran[64] = {0};
   for (int i = 0; i < n && ok; i++) {
     if (disabled(ctx, names[i])) continue;
     const PassInfo *p = pass_find(names[i]);
-    double t0 = now_s();
+    double t0 = timing_now();
     ok = p->run(m, ctx);
-    if (i < 64) {
-      secs[i] = now_s() - t0;
-      ran[i] = true;
-    }
+    timing_add(ctx->times, p->name, timing_now() - t0);
     if (ok && ctx->verify && !ir_verify(m, ctx->diag)) {
       diag_fatal(ctx->diag, "the IR is invalid after pass '%s' (a compiler bug)", p->name);
       ok = false;
@@ -117,6 +95,5 @@ bool pass_run_pipeline(IrModule *m, const char *const *names, int n, PassCtx *ct
       else ir_print_module(out, m);
     }
   }
-  if (ctx->time_passes) print_times(names, secs, ran, n < 64 ? n : 64);
   return ok;
 }

@@ -7,6 +7,7 @@
 #ifndef NNC_PASSES_H
 #define NNC_PASSES_H
 #include "../ir/ir.h"
+#include "../ir/timing.h"
 
 #define PASS_MAX_DISABLED 16
 #define PASS_MAX_OPTIONS 16
@@ -21,7 +22,7 @@ typedef struct PassOption {
 typedef struct PassCtx {
   Diag *diag;
   bool verify;            /* run ir_verify after every pass (debug builds, tests) */
-  bool time_passes;       /* print a timing table to stderr at the end */
+  Timings *times;         /* --time-passes: each pass adds its row (NULL: not timed) */
   bool print_after_all;   /* print the module after every pass */
   const char *print_after; /* print the module after this pass (NULL: none) */
   const char *disabled[PASS_MAX_DISABLED]; /* passes to skip */

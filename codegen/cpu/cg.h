@@ -59,6 +59,7 @@ typedef struct CgCtx {
   const CgDevice *dev;  /* NULL: CPU code; else a device target's hooks */
   LLVMValueRef f_launch, f_memcpy; /* nnrt_cu_launch, nnrt_cu_memcpy (dev only) */
   LLVMTypeRef ft_launch, ft_memcpy;
+  struct CgTwins *twins; /* dedup.c: the kernel functions built so far */
 } CgCtx;
 
 /* One LLVM function under construction. */
@@ -82,6 +83,7 @@ typedef struct CgKFn {
   bool ranged;  /* takes lo, hi over its outer loop: may run in parallel */
   CgMono outer; /* the outer loop's extent */
   CgMono inner; /* elements per outer iteration */
+  struct CgTwin *twin; /* dedup.c's record of fn (NULL: not deduplicated) */
 } CgKFn;
 
 /* ---- module setup, helpers (target.c) ---- */
@@ -210,6 +212,12 @@ void cg_kernel_begin_block(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn 
 /* Wraps a kernel in a function of (ctx, its bounds): void body(ctx, lo, hi)
  * for nnrt_parallel_for, or an NnrtEpilogue (ctx, r0, r1, c0, c1). */
 void cg_make_body(CgCtx *cx, CgKFn *kf, const char *name);
+/* dedup.c: replaces kf->fn, just built and not yet called, by an identical
+ * kernel function built earlier in the module, if there is one (taking its
+ * wrapper too); then cg_kernel_body makes kf's wrapper unless the twin had
+ * one, and shares it with the twin's later copies. */
+void cg_dedup_kernel(CgCtx *cx, CgKFn *kf);
+void cg_kernel_body(CgCtx *cx, CgKFn *kf, const char *name);
 
 /* ---- kernels (k_elem.c, k_reduce.c, k_misc.c, k_window.c, k_gather.c) ---- */
 

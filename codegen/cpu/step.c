@@ -379,17 +379,19 @@ bool cg_emit_step(CgCtx *cx, const IrFunc *f, int prof_fn, CgStep *out, int *nfu
       if ((p->ks[k].kind == CK_MATMUL || p->ks[k].kind == CK_QGEMM) && p->ks[k].nmem > 1) {
         /* its epilogue, called by nnrt_sgemm_ep or after each of qmatmul's row blocks */
         cg_kernel_epilogue(cx, p, &p->ks[k], &kfs[k]);
+        cg_dedup_kernel(cx, &kfs[k]);
         snprintf(name, sizeof name, "%s_ep", LLVMGetValueName(kfs[k].fn));
-        cg_make_body(cx, &kfs[k], name);
+        cg_kernel_body(cx, &kfs[k], name);
       } else if (p->ks[k].kind == CK_MATMUL || p->ks[k].kind == CK_SCAN || p->ks[k].kind == CK_QGEMM) {
         continue;
       } else {
         cg_kernel(cx, p, &p->ks[k], &kfs[k]);
+        cg_dedup_kernel(cx, &kfs[k]);
         /* A part of a multi-dispatch runs on the pool whatever its size: the
          * job is the sum of its parts. */
         if (kfs[k].ranged && (maybe_large(&kfs[k]) || run[i] - i > 1)) {
           snprintf(name, sizeof name, "%s_par", LLVMGetValueName(kfs[k].fn));
-          cg_make_body(cx, &kfs[k], name);
+          cg_kernel_body(cx, &kfs[k], name);
         }
       }
       ctxn += kfs[k].nbufs + 1;

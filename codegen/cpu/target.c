@@ -248,7 +248,10 @@ static char *temp_object(void) {
 }
 
 bool cg_write_module(LLVMModuleRef mod, LLVMTargetMachineRef tm, const Backend *be, const CgOptions *o) {
+  double t0 = timing_now();
   if (!cg_optimize(mod, tm, o->opt_level, o->diag)) return false;
+  timing_add(o->times, "codegen: LLVM optimisation", timing_now() - t0);
+  t0 = timing_now();
   char *err = NULL, *tmp = NULL;
   bool ok = true;
   if (o->emit == EMIT_LLVM) {
@@ -268,7 +271,10 @@ bool cg_write_module(LLVMModuleRef mod, LLVMTargetMachineRef tm, const Backend *
   }
   if (!ok) cg_error(o->diag, "cannot write %s: %s", o->out_path, err ? err : "LLVM failed");
   if (err) LLVMDisposeMessage(err);
+  timing_add(o->times, o->emit == EMIT_LLVM ? "codegen: LLVM IR text" : "codegen: machine code", timing_now() - t0);
+  t0 = timing_now();
   if (ok && tmp) ok = cg_link(be, tmp, o->out_path, NNC_LINK_FLAGS, o);
+  if (tmp) timing_add(o->times, "link", timing_now() - t0);
   if (tmp) unlink(tmp), free(tmp);
   return ok;
 }
@@ -282,7 +288,9 @@ static bool cpu_compile(const IrModule *m, const CgOptions *o) {
     return false;
   }
   LLVMContextRef llc = LLVMContextCreate();
+  double t0 = timing_now();
   LLVMModuleRef mod = cg_build_module(m, llc, tm, o);
+  timing_add(o->times, "codegen: LLVM IR", timing_now() - t0);
   bool ok = mod && cg_write_module(mod, tm, &cg_cpu_backend, o);
   if (mod) LLVMDisposeModule(mod);
   LLVMContextDispose(llc);

@@ -62,7 +62,9 @@ static bool cuda_compile(const IrModule *m, const CgOptions *o) {
   Arena *arena = arena_new();
   CuGen g;
   cu_gen_init(&g, m, arena, o->diag);
+  double t0 = timing_now();
   LLVMModuleRef mod = cu_build_host(m, llc, tm, o, &g);
+  timing_add(o->times, "codegen: CUDA C and host LLVM IR", timing_now() - t0);
   bool ok = mod != NULL;
   CuImages im = {0};
   if (ok && o->emit == EMIT_CUDA) {
@@ -70,8 +72,10 @@ static bool cuda_compile(const IrModule *m, const CgOptions *o) {
   } else if (ok) {
     /* The translation unit's name in NVRTC's messages: the model's. */
     const char *name = arena_printf(arena, "%s.cu", m->name ? m->name : "nnc");
+    t0 = timing_now();
     ok = cu_compile(g.src.s, name, &archs, o->emit == EMIT_PTX ? CU_COMPILE_PTX : CU_COMPILE_ALL,
                     o->verbose ? stderr : NULL, &im, o->diag);
+    timing_add(o->times, "codegen: NVRTC", timing_now() - t0);
     const CuImage *ptx = ok ? &im.img[im.n - 1] : NULL;
     if (ok && o->emit == EMIT_PTX) {
       ok = write_file(o->out_path, ptx->data, ptx->size, o->diag);
