@@ -12,15 +12,15 @@
  * every op a kernel of its own). Before the first step the globals are
  * checked as loaded (a checkpoint or --init file with NaN in it).
  *
- * A CUDA binary's hook gets device memory: each value is downloaded (the
- * download waits for the compute stream), and the step runs kernel by
- * kernel instead of as a CUDA Graph (rt_cuda.c), slow but exact.
+ * A CUDA binary refuses the flag (rt_main.c): its step functions call the
+ * hook too, with device memory, but the runtime replays the step as a CUDA
+ * Graph and the values would have to be downloaded kernel by kernel; not
+ * done yet.
  *
  * The first non-finite value ends the process with exit 3 (RT_EXIT_NAN),
  * before anything later in the step runs, so no checkpoint is written with
  * it. Only f32 values are checked (the integer types cannot hold NaN). */
 #include "nnrt.h"
-#include "rt_device.h"
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -34,8 +34,6 @@ static struct {
   int globals_checked;
   int32_t last_fn, last_kernel;
   int64_t calls[3]; /* step function calls seen, per NNRT_FN_* */
-  float *host;      /* a CUDA binary's download buffer */
-  int64_t host_cap;
 } g_num = {.last_fn = -1};
 
 static const NnrtFunc *func_of(const NnrtModel *m, int32_t fn) {
@@ -97,17 +95,6 @@ static void hook(int32_t fn, int32_t kernel, int32_t w, const void *data, int64_
   const NnrtWrite *v = &k->writes[w];
   if (v->dtype != NNRT_F32 || numel <= 0) return;
   const float *p = data;
-  if (s->dev) {
-    if (numel > g_num.host_cap) {
-      free(g_num.host);
-      g_num.host = malloc((size_t)numel * sizeof(float));
-      g_num.host_cap = g_num.host ? numel : 0;
-      if (!g_num.host) die("out of memory: downloading %" PRId64 " values of '%s'", numel, v->name);
-    }
-    RtError e = {0};
-    if (s->dev->download(g_num.host, data, (size_t)numel * sizeof(float), &e)) die("%s", e.msg);
-    p = g_num.host;
-  }
   int64_t i = first_nonfinite(p, numel);
   if (i < 0) return;
   char at[96], src[320] = "no .nn source line (a value the compiler added, such as the optimizer's)";

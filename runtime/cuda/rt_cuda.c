@@ -308,10 +308,9 @@ static int cuda_run(const NnrtFunc *f, int fn_id, void **args, const int64_t *sy
   rt_cu.last_kernel = -1;
   int nargs = rt_cu.m->n_globals + f->n_inputs + f->n_outputs;
   int rc = 0;
-  if (nnrt_prof_hook || nnrt_check_hook) { /* kernel by kernel, no graph: each kernel's time is its own, and
-                                             * --check-numerics downloads each value as it is written */
+  if (nnrt_prof_hook) { /* kernel by kernel, no graph: each kernel's time is its own */
     g_user_hook = nnrt_prof_hook;
-    if (g_user_hook) nnrt_prof_hook = synced_hook;
+    nnrt_prof_hook = synced_hook;
     f->fn(args, syms, ws);
     nnrt_prof_hook = g_user_hook;
   } else {
