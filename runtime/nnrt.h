@@ -490,13 +490,6 @@ typedef struct RtSession {
 } RtSession;
 enum { RT_SYNCED = 0, RT_HOST_NEWER = 1, RT_DEVICE_NEWER = 2 };
 
-/* rt_numerics.c: --check-numerics. rt_numerics_request (main) turns it on
- * for the process; rt_numerics_attach (rt_session_open) points the step
- * functions' nnrt_check_hook at a check of every value they write, which
- * names the first NaN or Inf with its op and source line and exits 3. */
-void rt_numerics_request(const char *prog);
-void rt_numerics_attach(const RtSession *s);
-
 /* ABI version, presence and arity of the functions in `need`. */
 int rt_model_check(const NnrtModel *m, unsigned need, RtError *e);
 /* Allocates the globals (zeroed: then rt_globals_init and/or rt_st_load).

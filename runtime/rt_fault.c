@@ -21,7 +21,7 @@ static const struct {
   const char *name;
   int err; /* what the system says most often when this op fails */
 } ops[RT_FAULT_NOPS] = {
-    [RT_FAULT_OPEN] = {"open", EMFILE},   [RT_FAULT_WRITE] = {"write", ENOSPC}, [RT_FAULT_FSYNC] = {"fsync", EIO},
+    [RT_FAULT_OPEN] = {"open", EMFILE},    [RT_FAULT_WRITE] = {"write", ENOSPC},   [RT_FAULT_FSYNC] = {"fsync", EIO},
     [RT_FAULT_RENAME] = {"rename", EROFS}, [RT_FAULT_MALLOC] = {"malloc", ENOMEM},
 };
 
@@ -31,7 +31,7 @@ static const struct {
 } errnos[] = {{"ENOSPC", ENOSPC}, {"EIO", EIO},       {"EDQUOT", EDQUOT}, {"EROFS", EROFS}, {"EACCES", EACCES},
               {"EMFILE", EMFILE}, {"ENOMEM", ENOMEM}, {"EFBIG", EFBIG},   {"EINTR", EINTR}, {"EXDEV", EXDEV}};
 
-static int64_t calls[RT_FAULT_NOPS];  /* calls so far */
+static int64_t calls[RT_FAULT_NOPS];   /* calls so far */
 static int64_t fail_at[RT_FAULT_NOPS]; /* the call to fail, 0: none */
 static int fail_errno[RT_FAULT_NOPS];
 static int counting;
@@ -52,8 +52,10 @@ static void print_counts(void) {
 /* A wrong NNRT_FAULT is a broken test: say so and stop, rather than run a
  * sweep that injects nothing. */
 static void bad_spec(const char *spec, const char *why) {
-  fprintf(stderr, "NNRT_FAULT=%s: %s; expected OP:N[:ERRNO][,...] with OP open, write, fsync, rename or malloc, "
-                  "or 'count'\n", spec, why);
+  fprintf(stderr,
+          "NNRT_FAULT=%s: %s; expected OP:N[:ERRNO][,...] with OP open, write, fsync, rename or malloc, "
+          "or 'count'\n",
+          spec, why);
   exit(2);
 }
 
@@ -109,7 +111,9 @@ int rt_fault_slow(RtFaultOp op) {
   return 1;
 }
 
-ssize_t rt_fault_write(int fd, const void *data, size_t n) { return rt_fault(RT_FAULT_WRITE) ? -1 : write(fd, data, n); }
+ssize_t rt_fault_write(int fd, const void *data, size_t n) {
+  return rt_fault(RT_FAULT_WRITE) ? -1 : write(fd, data, n);
+}
 
 int rt_fault_fsync(int fd) { return rt_fault(RT_FAULT_FSYNC) ? -1 : fsync(fd); }
 

@@ -28,7 +28,14 @@
 #include <stdio.h>
 #include <sys/types.h>
 
-typedef enum { RT_FAULT_OPEN, RT_FAULT_WRITE, RT_FAULT_FSYNC, RT_FAULT_RENAME, RT_FAULT_MALLOC, RT_FAULT_NOPS } RtFaultOp;
+typedef enum {
+  RT_FAULT_OPEN,
+  RT_FAULT_WRITE,
+  RT_FAULT_FSYNC,
+  RT_FAULT_RENAME,
+  RT_FAULT_MALLOC,
+  RT_FAULT_NOPS
+} RtFaultOp;
 
 /* 0 when NNRT_FAULT is unset (read once, at the first call); else whether
  * this call of op is the one to fail (errno is then set). */

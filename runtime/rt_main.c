@@ -13,6 +13,7 @@
  * that names nnrt_model. */
 #define _POSIX_C_SOURCE 200809L
 #include "nnrt.h"
+#include "rt_numerics.h"
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdlib.h>

@@ -20,6 +20,7 @@
  * The first non-finite value ends the process with exit 3 (RT_EXIT_NAN),
  * before anything later in the step runs, so no checkpoint is written with
  * it. Only f32 values are checked (the integer types cannot hold NaN). */
+#include "rt_numerics.h"
 #include "nnrt.h"
 #include <inttypes.h>
 #include <stdarg.h>
@@ -107,7 +108,11 @@ static void hook(int32_t fn, int32_t kernel, int32_t w, const void *data, int64_
     snprintf(what, sizeof what, "'%s' = %s", v->name, v->op);
   die("%s at %s is the first non-finite value of %s: element %" PRId64 " of %" PRId64 " is %s (kernel %s, which "
       "computes %s)",
-      what, src, at, i, numel, p[i] != p[i] ? "NaN" : p[i] > 0 ? "+Inf" : "-Inf", k->name, k->ops);
+      what, src, at, i, numel,
+      p[i] != p[i] ? "NaN"
+      : p[i] > 0   ? "+Inf"
+                   : "-Inf",
+      k->name, k->ops);
 }
 
 void rt_numerics_request(const char *prog) { g_num.prog = prog; }

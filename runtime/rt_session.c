@@ -8,6 +8,7 @@
  * dim named "B" if there is one, else sym 0, and must be the first dim of
  * those tensors so a batch is a contiguous run of samples. */
 #include "nnrt.h"
+#include "rt_numerics.h"
 #include "rt_device.h"
 #include <math.h>
 #include <stdio.h>

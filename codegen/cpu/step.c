@@ -197,11 +197,12 @@ static bool maybe_large(const CgKFn *kf) {
   return t.c >= CG_PAR_MIN;
 }
 
-/* The profiling hook: a weak NULL here, the runtime's when it is linked. */
-static LLVMValueRef prof_hook(CgCtx *cx) {
-  LLVMValueRef g = LLVMGetNamedGlobal(cx->mod, "nnrt_prof_hook");
+/* A hook the runtime may set (nnrt_prof_hook, nnrt_check_hook): a weak
+ * NULL here, the runtime's definition when it is linked. */
+static LLVMValueRef hook_global(CgCtx *cx, const char *name) {
+  LLVMValueRef g = LLVMGetNamedGlobal(cx->mod, name);
   if (g) return g;
-  g = LLVMAddGlobal(cx->mod, cx->t_ptr, "nnrt_prof_hook");
+  g = LLVMAddGlobal(cx->mod, cx->t_ptr, name);
   LLVMSetInitializer(g, LLVMConstNull(cx->t_ptr));
   LLVMSetLinkage(g, LLVMWeakAnyLinkage);
   return g;
@@ -212,7 +213,7 @@ static LLVMValueRef prof_hook(CgCtx *cx) {
 static LLVMValueRef prof_call(CgFn *F, LLVMValueRef hook, int fn, int k, int end) {
   CgCtx *cx = F->cx;
   LLVMBuilderRef b = cx->b;
-  if (!hook) hook = LLVMBuildLoad2(b, cx->t_ptr, prof_hook(cx), "prof");
+  if (!hook) hook = LLVMBuildLoad2(b, cx->t_ptr, hook_global(cx, "nnrt_prof_hook"), "prof");
   LLVMBasicBlockRef on = LLVMAppendBasicBlockInContext(cx->llc, F->fn, "prof_on");
   LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(cx->llc, F->fn, "prof_next");
   LLVMBuildCondBr(b, LLVMBuildIsNotNull(b, hook, ""), on, next);
@@ -225,16 +226,6 @@ static LLVMValueRef prof_call(CgFn *F, LLVMValueRef hook, int fn, int k, int end
   return hook;
 }
 
-/* The numerics hook (--check-numerics): a weak NULL, as nnrt_prof_hook. */
-static LLVMValueRef check_hook(CgCtx *cx) {
-  LLVMValueRef g = LLVMGetNamedGlobal(cx->mod, "nnrt_check_hook");
-  if (g) return g;
-  g = LLVMAddGlobal(cx->mod, cx->t_ptr, "nnrt_check_hook");
-  LLVMSetInitializer(g, LLVMConstNull(cx->t_ptr));
-  LLVMSetLinkage(g, LLVMWeakAnyLinkage);
-  return g;
-}
-
 /* if (nnrt_check_hook) hook(fn, k, e, data, numel) for each value e kernel
  * k wrote (its exports, in the order of NnrtKernel.writes). Each export
  * holds its node's value contiguously from the start of its buffer. */
@@ -243,7 +234,7 @@ static void check_call(CgFn *F, const CgPlan *p, int fn, int k) {
   LLVMBuilderRef b = cx->b;
   const CgKernel *K = &p->ks[k];
   if (K->nexp == 0) return;
-  LLVMValueRef hook = LLVMBuildLoad2(b, cx->t_ptr, check_hook(cx), "check");
+  LLVMValueRef hook = LLVMBuildLoad2(b, cx->t_ptr, hook_global(cx, "nnrt_check_hook"), "check");
   LLVMBasicBlockRef on = LLVMAppendBasicBlockInContext(cx->llc, F->fn, "check_on");
   LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(cx->llc, F->fn, "check_next");
   LLVMBuildCondBr(b, LLVMBuildIsNotNull(b, hook, ""), on, next);
