@@ -41,7 +41,7 @@ done
 cmp -s ref/e$epochs.st ref/final.st || { echo "FAIL: the reference runs disagree"; exit 1; }
 
 fail() { echo "FAIL (trial $trial, seed $seed, kill after ${delay}s): $1"; exit 1; }
-kills=0 chains=0 trial=0 prev=0 leftovers=0 fresh_kills=0
+kills=0 chains=0 trial=0 prev=0 leftovers=0 fresh_kills=0 chain_kills=0 clean=0
 seed0=${KILL_LOOP_SEED:-0}
 while [ $kills -lt "$trials" ]; do
   trial=$((trial + 1))
@@ -61,12 +61,13 @@ while [ $kills -lt "$trials" ]; do
     cmp -s c.st ref/final.st || fail "the resumed run's final checkpoint differs from the uninterrupted run's"
     cmp -s out ref/out || fail "the resumed run's test result differs: $(cat out) vs $(cat ref/out)"
     no_temps c.st || fail "temporary files after the run finished"
-    chains=$((chains + 1)) prev=0
+    if [ $chain_kills -gt 0 ]; then chains=$((chains + 1)); else clean=$((clean + 1)); fi
+    prev=0 chain_kills=0
     rm -f c.st
     continue
   fi
   [ $rc = 137 ] || { cat err; fail "exit $rc, not the kill's 137"; }
-  kills=$((kills + 1))
+  kills=$((kills + 1)) chain_kills=$((chain_kills + 1))
   n=$(ls c.st.tmp.* 2> /dev/null | wc -l)
   [ "$n" -le 1 ] || fail "$n temporary files beside the checkpoint"
   leftovers=$((leftovers + n))
@@ -93,5 +94,6 @@ if [ -f c.st ]; then
   no_temps c.st || fail "temporary files after the last run"
   chains=$((chains + 1))
 fi
-echo "ok: $kills SIGKILLs ($fresh_kills before the first save), $chains resumed runs finished bit-identical to" \
-  "the uninterrupted run, 0 corrupt checkpoints, $leftovers temporary files left by a kill (each removed by the next save), 0 leaked"
+echo "ok: $kills SIGKILLs ($fresh_kills before the first save), $chains killed and resumed runs finished" \
+  "bit-identical to the uninterrupted run ($clean more finished before their kill), 0 corrupt checkpoints," \
+  "$leftovers temporary files left by a kill (each removed by the next save), 0 leaked"
