@@ -63,9 +63,10 @@ const Backend *cg_backend_find(const char *name);
 extern const Backend cg_cpu_backend;
 extern const Backend cg_cuda_backend;
 
-/* Links object `obj` with backend be's runtime (o->runtime_lib), the extra
- * arguments and be's link libraries into executable `exe` with the system C
- * compiler driver (codegen/link.c; shared by every target). */
-bool cg_link(const Backend *be, const char *obj, const char *exe, const char *extra_libs, const CgOptions *o);
+/* Links objects objs[0..nobjs) with backend be's runtime (o->runtime_lib),
+ * the extra arguments and be's link libraries into executable `exe` with
+ * the system C compiler driver (codegen/link.c; shared by every target). */
+bool cg_link(const Backend *be, const char *const *objs, int nobjs, const char *exe, const char *extra_libs,
+             const CgOptions *o);
 
 #endif

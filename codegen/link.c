@@ -1,7 +1,7 @@
 /* link.c — turns a model object into a standalone binary with the system C
  * compiler driver:
  *
- *   cc OBJ [runtime] [extra...] [the backend's link libraries] -o EXE
+ *   cc OBJ... [runtime] [extra...] [the backend's link libraries] -o EXE
  *
  * The driver is run with posix_spawnp (no shell: paths with spaces or
  * quotes pass through untouched). extra_libs is split on blanks into more
@@ -36,15 +36,16 @@ static bool link_error(const CgOptions *o, const char *fmt, ...) {
   return false;
 }
 
-bool cg_link(const Backend *be, const char *obj, const char *exe, const char *extra_libs, const CgOptions *o) {
+bool cg_link(const Backend *be, const char *const *objs, int nobjs, const char *exe, const char *extra_libs,
+             const CgOptions *o) {
   /* The extra arguments, then the backend's libraries: one string split on
    * blanks below. */
   size_t elen = extra_libs ? strlen(extra_libs) : 0, llen = be->link_libs ? strlen(be->link_libs) : 0;
   char *extra = malloc(elen + llen + 2);
   if (extra) snprintf(extra, elen + llen + 2, "%s %s", extra_libs ? extra_libs : "", be->link_libs ? be->link_libs : "");
-  /* driver, obj, runtime, the tokens (fewer than their characters), -o,
-   * exe, NULL */
-  size_t cap = 6 + (extra ? strlen(extra) : 0);
+  /* driver, the objects, runtime, the tokens (fewer than their
+   * characters), -o, exe, NULL */
+  size_t cap = 5 + (size_t)nobjs + (extra ? strlen(extra) : 0);
   const char **argv = malloc(sizeof *argv * cap);
   if (!extra || !argv) {
     free(extra), free(argv);
@@ -52,7 +53,7 @@ bool cg_link(const Backend *be, const char *obj, const char *exe, const char *ex
   }
   size_t n = 0;
   argv[n++] = o->cc && *o->cc ? o->cc : "cc";
-  argv[n++] = obj;
+  for (int i = 0; i < nobjs; i++) argv[n++] = objs[i];
   if (o->runtime_lib && *o->runtime_lib) argv[n++] = o->runtime_lib;
   for (char *save = NULL, *t = strtok_r(extra, " \t", &save); t; t = strtok_r(NULL, " \t", &save))
     argv[n++] = t;

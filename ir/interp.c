@@ -78,11 +78,18 @@ static int64_t bcast_index(int64_t k, const Val *out, const int64_t *st) {
   return off;
 }
 
+/* The larger of acc and x where a NaN wins (and stays): torch.maximum's
+ * and max's rule, and llvm.maximum's, which the CPU kernels use. */
+static double max_nan(double acc, double x) { return isnan(x) || x > acc ? x : acc; }
+
+/* relu and step compare with `x <= 0` so that a NaN is not sent to 0:
+ * relu(NaN) is NaN, and step, relu's derivative, is 1 at NaN, as PyTorch's
+ * threshold_backward (`x <= 0 ? 0 : dy`) passes the gradient there. */
 static double unary(OpKind op, double x, double p) {
   switch (op) {
   case OP_NEG: return -x;
-  case OP_RELU: return x > 0 ? x : 0;
-  case OP_STEP: return x > 0 ? 1 : 0;
+  case OP_RELU: return x <= 0 ? 0 : x;
+  case OP_STEP: return x <= 0 ? 0 : 1;
   case OP_SIGMOID: return 1 / (1 + exp(-x));
   case OP_TANH: return tanh(x);
   case OP_GELU:
@@ -215,7 +222,7 @@ static void run_reduce(Interp *in, const IrNode *n, Val *o) {
     int64_t c[IR_MAX_RANK], off = 0;
     coords(k, x->d, x->rank, c);
     for (int i = 0; i < x->rank; i++) off += c[i] * ost[i];
-    if (n->op == OP_MAX) o->v[off] = x->v[k] > o->v[off] ? x->v[k] : o->v[off];
+    if (n->op == OP_MAX) o->v[off] = max_nan(o->v[off], x->v[k]);
     else o->v[off] += x->v[k];
   }
   if (n->op == OP_MEAN)
@@ -235,7 +242,7 @@ static void run_rowwise(Interp *in, const IrNode *n, Val *o) {
       const double *xr = x->v + a * len * inner + b;
       double *yr = o->v + a * len * inner + b;
       double mx = -INFINITY, sum = 0;
-      for (int64_t k = 0; k < len; k++) mx = xr[k * inner] > mx ? xr[k * inner] : mx;
+      for (int64_t k = 0; k < len; k++) mx = max_nan(mx, xr[k * inner]);
       for (int64_t k = 0; k < len; k++) sum += exp(xr[k * inner] - mx);
       for (int64_t k = 0; k < len; k++)
         yr[k * inner] = n->op == OP_SOFTMAX ? exp(xr[k * inner] - mx) / sum : xr[k * inner] - mx - log(sum);
@@ -371,8 +378,10 @@ static void run_conv(Interp *in, const IrNode *n, Val *o) {
         }
 }
 
-/* Pools: the max takes the first maximum of a window (the gradient goes to
- * that tap only); the average divides by the full window, K * K. */
+/* Pools: the max takes the first maximum of a window, or its last NaN if
+ * it holds one (PyTorch's `v > max || isnan(v)`), and the gradient goes to
+ * that tap only; a window of -inf picks tap (0, 0), always inside (pools
+ * have no padding). The average divides by the full window, K * K. */
 static void run_pool(Interp *in, const IrNode *n, Val *o) {
   const Val *x = &in->vals[n->args[0]];
   bool fwd = n->op == OP_MAXPOOL2D || n->op == OP_AVGPOOL2D;
@@ -385,18 +394,18 @@ static void run_pool(Interp *in, const IrNode *n, Val *o) {
     for (int64_t c = 0; c < w.C; c++)
       for (int64_t oh = 0; oh < w.OH; oh++)
         for (int64_t ow = 0; ow < w.OW; ow++) {
-          int64_t yi = ((b * w.C + c) * w.OH + oh) * w.OW + ow, best = -1;
+          int64_t yi = ((b * w.C + c) * w.OH + oh) * w.OW + ow, best = win_at(&w, b, c, oh, ow, 0, 0);
           double acc = mx ? -INFINITY : 0;
           for (int64_t kh = 0; kh < w.K; kh++)
             for (int64_t kw = 0; kw < w.K; kw++) {
               int64_t xi = win_at(&w, b, c, oh, ow, kh, kw);
               if (xi < 0) continue;
-              if (mx && x->v[xi] > acc) acc = x->v[xi], best = xi;
+              if (mx && (isnan(x->v[xi]) || x->v[xi] > acc)) acc = x->v[xi], best = xi;
               else if (!mx) acc += x->v[xi];
               if (!mx && !fwd) o->v[xi] += y->v[yi] / area;
             }
           if (fwd) o->v[yi] = mx ? acc : acc / area;
-          else if (mx && best >= 0) o->v[best] += y->v[yi];
+          else if (mx) o->v[best] += y->v[yi];
         }
 }
 

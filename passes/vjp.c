@@ -80,7 +80,9 @@ void vjp_neg(AdCtx *c, const IrNode *n, int dy, int *grads) {
   grads[0] = ad_op1(c, OP_NEG, dy);
 }
 
-/* The derivative at 0 is taken as 0 (step(0) = 0), as PyTorch does. */
+/* The derivative at 0 is taken as 0 (step(0) = 0), as PyTorch does; at a
+ * NaN it is 1 (step(NaN) = 1): PyTorch's threshold_backward passes dy
+ * where x <= 0 is false. */
 void vjp_relu(AdCtx *c, const IrNode *n, int dy, int *grads) {
   grads[0] = ad_op2(c, OP_MUL, dy, ad_op1(c, OP_STEP, n->args[0]));
 }
@@ -118,20 +120,23 @@ void vjp_gelu(AdCtx *c, const IrNode *n, int dy, int *grads) {
   grads[0] = ad_op2(c, OP_MUL, dy, ad_op2(c, OP_ADD, left, right));
 }
 
-/* y' = 1 for x > 0, else alpha: alpha + (1 - alpha) step(x) (the slope at
- * 0 is alpha, as PyTorch's). */
+/* y' = 1 for x > 0, else alpha: alpha + (1 - alpha) (x > 0) (the slope at
+ * 0 and at a NaN is alpha, as PyTorch's `x > 0 ? dy : dy * alpha`; step
+ * would give 1 at a NaN). */
 void vjp_leaky_relu(AdCtx *c, const IrNode *n, int dy, int *grads) {
   double alpha = n->at.value;
-  int s = ad_op2(c, OP_MUL, ad_op1(c, OP_STEP, n->args[0]), ad_scalar(c, 1 - alpha));
+  int pos = ad_op2(c, OP_GT, n->args[0], ad_scalar(c, 0));
+  int s = ad_op2(c, OP_MUL, pos, ad_scalar(c, 1 - alpha));
   grads[0] = ad_op2(c, OP_MUL, dy, ad_op2(c, OP_ADD, s, ad_scalar(c, alpha)));
 }
 
-/* y = alpha (e^x - 1) for x <= 0, so there y' = y + alpha; 1 for x > 0:
- * y' = y + alpha + step(x) (1 - y - alpha). At 0 it is alpha, as PyTorch's. */
+/* y = alpha (e^x - 1) for x <= 0, so there y' = y + alpha; 1 otherwise:
+ * y' = where(step(x), 1, y + alpha). At 0 it is alpha, at a NaN 1 (y + alpha
+ * is NaN there, so a select, not a blend by multiplication), as PyTorch's
+ * `x <= 0 ? ... : dy`. */
 void vjp_elu(AdCtx *c, const IrNode *n, int dy, int *grads) {
   int neg = ad_op2(c, OP_ADD, c->self, ad_scalar(c, n->at.value));
-  int s = ad_op1(c, OP_STEP, n->args[0]);
-  int d = ad_op2(c, OP_ADD, neg, ad_op2(c, OP_MUL, s, ad_op2(c, OP_SUB, ad_scalar(c, 1), neg)));
+  int d = ad_opn(c, OP_WHERE, (int[]){ad_op1(c, OP_STEP, n->args[0]), ad_scalar(c, 1), neg}, 3, NULL);
   grads[0] = ad_op2(c, OP_MUL, dy, d);
 }
 

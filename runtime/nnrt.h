@@ -78,6 +78,11 @@ typedef struct RtChunk {
 } RtChunk;
 int rt_write_atomic_chunks(const char *path, const RtChunk *chunks, int nchunks, RtError *e);
 int rt_write_atomic(const char *path, const void *data, size_t n, RtError *e);
+/* --checkpoint-keep K (K >= 2) before a new checkpoint is written to path:
+ * path.(K-2) becomes path.(K-1), ..., path.1 becomes path.2 (the oldest one
+ * goes), and path.1 a hard link to path's current file, which the write's
+ * rename then replaces: every name always holds a whole checkpoint. */
+int rt_rotate_keep(const char *path, int64_t keep, RtError *e);
 /* Removes `path`.tmp.XXXXXX files (rt_write_atomic's temp names); returns
  * how many. */
 int rt_clean_temps(const char *path);
@@ -198,6 +203,10 @@ typedef struct RtMeta {
   int n;
   char key[RT_META_MAX][32];
   char value[RT_META_MAX][256];
+  /* rt_st_save writes it as "nnrt.vocab" when not NULL: a text data set's
+   * vocabulary (rt_vocab_text), too long for value[]; rt_st_load leaves it
+   * alone (rt_st_meta_text reads it). */
+  const char *vocab;
 } RtMeta;
 
 void rt_meta_set(RtMeta *m, const char *key, const char *value);
@@ -220,6 +229,10 @@ int rt_st_save(const char *path, const NnrtModel *m, const RtGlobals *g, const R
  * shape; validates the whole header first so a bad file changes nothing.
  * meta (may be NULL) receives __metadata__'s string entries. */
 int rt_st_load(const char *path, const NnrtModel *m, RtGlobals *g, unsigned kinds, RtMeta *meta, RtError *e);
+/* The string __metadata__[key] of the safetensors file at path, read from
+ * its header alone: *out is a malloc'd copy, or NULL when the file has no
+ * such string. */
+int rt_st_meta_text(const char *path, const char *key, char **out, RtError *e);
 
 /*
  * rt_npy.c and rt_data.c — arrays and data sets.
@@ -368,7 +381,13 @@ int rt_vocab_build(RtVocab *v, const RtQuotes *q, const int32_t *idx, int64_t n,
 int32_t rt_vocab_id(const RtVocab *v, const char *word); /* RT_ID_UNK if absent */
 /* The first len word ids of s[0..n), then RT_ID_PAD; returns the words kept. */
 int64_t rt_text_encode(const RtVocab *v, const char *s, size_t n, int64_t len, int32_t *out);
-/* One word per line in id order, written atomically. */
+/* The vocabulary as text: one word per line (each ended by '\n') in id
+ * order; malloc'd, *n its length. */
+char *rt_vocab_text(const RtVocab *v, size_t *n, RtError *e);
+/* Reads that text back, strictly (<pad>, <unk>, then distinct words);
+ * messages say "where:LINE: ...". */
+int rt_vocab_parse(RtVocab *v, const char *text, size_t n, const char *where, RtError *e);
+/* The same text as a file, written atomically / read. */
 int rt_vocab_save(const RtVocab *v, const char *path, RtError *e);
 int rt_vocab_load(RtVocab *v, const char *path, RtError *e);
 void rt_vocab_free(RtVocab *v);
@@ -396,12 +415,18 @@ typedef struct RtTextSpec {
 
 int rt_text_is_spec(const char *s); /* "fortunes:" or "fortunes-chars:" */
 int rt_text_parse_spec(const char *s, RtTextSpec *sp, RtError *e);
-/* Where the vocabulary lives: path (NULL: nowhere) is read if it exists and
- * `reuse`, else the vocabulary is built from the training split and, with
- * `write`, saved there when the training split is loaded. Process-wide
- * because rt_data_load has no room for it; rt_main.c sets it from
- * --checkpoint (path + ".vocab.txt"). */
-void rt_text_set_vocab_file(const char *path, int reuse, int write);
+/* Where a word data set's vocabulary comes from: the checkpoint at path
+ * (eval, predict, data and --resume; NULL: none), which holds it in its
+ * __metadata__ as "nnrt.vocab" (rt_vocab_text's text), or, for checkpoints
+ * written before that, in a file path + ".vocab.txt" beside it. When the
+ * checkpoint does not exist or holds none, the vocabulary is built from the
+ * training split. Loading data never writes anything: train saves the
+ * vocabulary in each checkpoint (rt_text_vocab). Process-wide because
+ * rt_data_load has no room for it; rt_main.c sets it from --checkpoint. */
+void rt_text_set_vocab_checkpoint(const char *path);
+/* The vocabulary the last load of a word data set used (rt_vocab_text's
+ * text), NULL when none was loaded (no text data, or characters). */
+const char *rt_text_vocab(void);
 /* Loads split RT_SPLIT_* of a spec: x i32 [N, len], y i32 [N] (words) or
  * [N, len] (chars: y[t] = the byte after x[t]). */
 int rt_text_load(const char *spec, int split, RtDataset *d, RtError *e);
@@ -515,7 +540,24 @@ int rt_session_load(RtSession *s, const NnrtModel *m, const char *data_dir, int 
 /* Batch buffers and workspace for batches up to max_batch. */
 int rt_session_alloc(RtSession *s, int64_t max_batch, RtError *e);
 void rt_session_close(RtSession *s);
-/* Labels in range for the task (classification: 0 <= y < classes). */
+/*
+ * rt_datacheck.c — a data set checked whole when it is loaded, before the
+ * first step; each error names the file, the sample and the position (exit 2).
+ */
+/* --allow-nonfinite: rt_check_finite accepts NaN and infinities. */
+void rt_data_allow_nonfinite(int allow);
+int rt_data_nonfinite_allowed(void);
+/* The first non-finite element of x in [from, from + n), or -1 (and -1 for
+ * an integer array). */
+int64_t rt_first_nonfinite(const RtArray *x, int64_t from, int64_t n);
+/* Every value of a finite, unless --allow-nonfinite (rt_data_load's
+ * features and labels, predict's input); `what` names a value ("feature"). */
+int rt_check_finite(const RtArray *a, const char *what, RtError *e);
+/* Integer features within the bound the model reads them with (an
+ * embedding's rows, onehot's classes: the input's init_b). */
+int rt_check_ids(const RtSession *s, const RtArray *x, RtError *e);
+/* Labels in range for the task (classification: 0 <= y < classes; binary:
+ * 0 or 1). */
 int rt_check_labels(const RtSession *s, const RtArray *y, RtError *e);
 /* A CUDA binary keeps the globals on the device: before the host reads
  * s->g (checkpoints, the NaN guard's search, pruning, reports) it calls
@@ -750,6 +792,10 @@ typedef struct RtOptions {
   double temperature;       /* sample: 0 = argmax */
   int64_t length;           /* sample: bytes to generate */
   int json;                 /* profile: JSON instead of a table */
+  int overwrite;            /* train: --overwrite, replace an existing --checkpoint with a new run */
+  int64_t ckpt_every;       /* train: --checkpoint-every, save every N global steps too (0: per epoch only) */
+  int64_t ckpt_keep;        /* train: --checkpoint-keep, checkpoints kept (F, F.1 .. F.(K-1)); 0: unset (1) */
+  int allow_nonfinite;      /* --allow-nonfinite: NaN and infinite features accepted */
   int check_numerics;       /* train, eval: --check-numerics (rt_numerics.c) */
 } RtOptions;
 

@@ -82,6 +82,11 @@ typedef struct {
   /* Static sizes; a symbolic dim (the batch, say) is stored as -(sym + 1),
    * sym indexing NnrtModel.sym_names. Globals are always static. */
   int64_t dims[NNRT_MAX_RANK];
+  /* Globals: the initialiser's arguments. An integer function input: init_b
+   * > 0 is the bound its values must stay below ([0, init_b): the rows of
+   * the embedding table or onehot's classes it feeds), which the runtime
+   * checks when it loads the data; 0: none known (and in binaries built
+   * before it was set). */
   double init_a, init_b;
 } NnrtTensor;
 

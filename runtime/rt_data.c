@@ -254,7 +254,8 @@ int rt_data_load(const char *dir, int split, int32_t x_dtype, int32_t y_dtype, R
             INT32_MAX);
     goto fail;
   }
-  if (convert(d, x_dtype, y_dtype, e)) goto fail;
+  if (convert(d, x_dtype, y_dtype, e) || rt_check_finite(&d->x, "feature", e) || rt_check_finite(&d->y, "label", e))
+    goto fail;
   return 0;
 fail:
   rt_data_free(d);

@@ -68,12 +68,14 @@ enum {
   X(INIT, "init", "FILE", CMD_TRAIN, "start from the parameters in this .safetensors file")                            \
   X(CHECKPOINT, "checkpoint", "FILE", CMD_TRAIN,                                                                       \
     "save parameters and optimizer state here (safetensors, written atomically) after each "                           \
-    "epoch, at --steps and on Ctrl-C; never with non-finite weights: that save stops the run (exit 3) and "       \
-    "the file keeps its previous contents")                                                                                 \
+    "epoch, at --steps and on Ctrl-C; never with non-finite weights or a non-finite validation loss (or, "      \
+    "between epochs, loss on one probe batch): that save stops the run (exit 3) and the file keeps its previous "    \
+    "contents. A text data set's vocabulary is saved inside it (metadata nnrt.vocab)")                                                                                 \
   X(CHECKPOINT_IN, "checkpoint", "FILE", CMD_EVAL | CMD_PREDICT | CMD_SAMPLE,                                          \
     "the .safetensors file with the parameters to use")                                                                \
   X(CHECKPOINT_VOCAB, "checkpoint", "FILE", CMD_DATA,                                                                  \
-    "encode text with the vocabulary FILE.vocab.txt saved beside this checkpoint, if present")                         \
+    "encode text with the vocabulary saved in this checkpoint (or, for older checkpoints, FILE.vocab.txt "        \
+    "beside it), if present")                         \
   X(SAMPLES, "samples", "N", CMD_DATA, "decoded test samples to print (text data sets)")                               \
   X(CHECKPOINT_BEST, "checkpoint-best", "FILE", CMD_TRAIN,                                                             \
     "also save the checkpoint here (atomically) after each epoch that improves the metric early stopping "            \
@@ -87,8 +89,8 @@ enum {
     "write a CSV log: kind,epoch,step,loss,acc,val_loss,val_acc,seconds,lr, then for binary tasks "                  \
     "precision,recall,auc,val_precision,val_recall,val_auc, for regression mae,val_mae; kind 'step' per "           \
     "batch (step counts from 1 across epochs, seconds since start), 'epoch' per epoch (mean "                          \
-    "train metrics, validation metrics, epoch seconds), 'test' at the end; appended to on "                            \
-    "--resume")                                                                                                        \
+    "train metrics, validation metrics, epoch seconds), 'test' at the end; on --resume the rows after the "         \
+    "checkpoint's step (a killed run's) are dropped, atomically, and the run appends to the rest")                                                                                                        \
   X(STEPS, "steps", "N", CMD_TRAIN | CMD_TIMED,                                                                        \
     "train: stop after N steps in total (counting resumed ones; a cosine schedule still spans --epochs); bench: "    \
     "timed steps (default 200); profile: "                                                                             \
@@ -112,6 +114,18 @@ enum {
     "the GPU to run on, by its CUDA device number (0 is the first; nvidia-smi lists them in the same order "         \
     "when CUDA_DEVICE_ORDER=PCI_BUS_ID)")                                                                             \
   X(JSON, "json", NULL, CMD_PROFILE, "print one JSON object instead of tables (docs/bench.md names its fields)")   \
+  X(OVERWRITE, "overwrite", NULL, CMD_TRAIN,                                                                           \
+    "start a new run even though the --checkpoint file exists, replacing it at the first save (without "            \
+    "--resume or --overwrite an existing checkpoint is refused, exit 2, before anything is written)")                 \
+  X(CHECKPOINT_EVERY, "checkpoint-every", "N", CMD_TRAIN,                                                              \
+    "also save the checkpoint every N global steps (atomically, checked as every save is), not only after each "    \
+    "epoch")                                                                                                           \
+  X(CHECKPOINT_KEEP, "checkpoint-keep", "K", CMD_TRAIN,                                                                \
+    "keep the K most recent checkpoints: before each save, FILE becomes FILE.1, FILE.1 FILE.2, ..., up to "          \
+    "FILE.(K-1); FILE is always the newest and whole")                                                                 \
+  X(ALLOW_NONFINITE, "allow-nonfinite", NULL, CMD_TRAIN | CMD_EVAL | CMD_PREDICT | CMD_DATA | CMD_TIMED,              \
+    "accept NaN and infinite features (by default a data set holding one is refused, naming the file, sample and "   \
+    "position); predict then prints 'nan' and the reason for such a row instead of a prediction")                  \
   X(CHECK_NUMERICS, "check-numerics", NULL, CMD_TRAIN | CMD_EVAL,                                                     \
     "after each kernel of every step, check each value it wrote for NaN and Inf; the first one found ends the run "  \
     "(exit 3) naming the value, its op and its .nn source line (slower; nnc build --no-fuse names every op's value)") \
@@ -182,8 +196,10 @@ static const char text_spec_help[] =
     "      seed    seed of that split (not --seed, so eval sees the same split) [0]\n"
     "      dir     where the category files are [/usr/share/games/fortunes]\n\n"
     "Words are runs of ASCII letters, digits and apostrophes, lowercased. train\n"
-    "--checkpoint F saves the vocabulary to F.vocab.txt (one word per line, in id\n"
-    "order); eval, --resume and data --checkpoint F use it when it exists.\n"
+    "--checkpoint F saves the vocabulary inside F (metadata nnrt.vocab: one word\n"
+    "per line, in id order), written with the weights in one atomic rename; eval,\n"
+    "predict, --resume and data --checkpoint F use it (an older checkpoint's\n"
+    "F.vocab.txt beside it when F has none; one that differs from F's is refused).\n"
     "Example: data --data 'fortunes:computers,science?len=50&vocab=5000'\n";
 
 static const char *task_name(int32_t task) {
@@ -307,7 +323,7 @@ static void usage_main(FILE *f, const char *prog, const NnrtModel *m) {
   fprintf(
       f,
       "\nexit status: 0 success, 1 failure (I/O, memory, model/runtime mismatch),\n2 bad command line or input file, 3 "
-      "the loss became NaN or Inf (early stopping is a success),\n130 interrupted by Ctrl-C (143 by SIGTERM) after saving the checkpoint.\n");
+      "the loss (training, validation or test)\nor the weights to save became NaN or Inf (early stopping is a success),\n130 interrupted by Ctrl-C (143 by SIGTERM) after saving the checkpoint.\n");
 }
 
 /* Whether option id is one of command cmd's in m's binary: an inference
@@ -456,6 +472,9 @@ static int parse(int argc, char **argv, const char *prog, const char *cmdname, u
     case OPT_PROBA:
       o->proba = 1;
       break;
+    case OPT_ALLOW_NONFINITE:
+      o->allow_nonfinite = 1;
+      break;
     case OPT_INIT:
       o->init_path = v;
       break;
@@ -488,6 +507,16 @@ static int parse(int argc, char **argv, const char *prog, const char *cmdname, u
       break;
     case OPT_RESUME:
       o->resume = 1;
+      break;
+    case OPT_OVERWRITE:
+      o->overwrite = 1;
+      break;
+    case OPT_CHECKPOINT_EVERY:
+      bad = rt_parse_i64(v, 1, INT64_MAX, &o->ckpt_every);
+      break;
+    case OPT_CHECKPOINT_KEEP:
+      want = "an integer from 1 to 1000";
+      bad = rt_parse_i64(v, 1, 1000, &o->ckpt_keep);
       break;
     case OPT_QUIET:
       o->quiet = 1;
@@ -527,6 +556,10 @@ static int parse(int argc, char **argv, const char *prog, const char *cmdname, u
                        "--check-numerics is not available in a CUDA binary yet; build the model for the CPU (nnc build "
                        "without --target=cuda) and run it there to find the first NaN or Inf");
   if (o->resume && !o->ckpt_path) return usage_error(prog, cmdname, "--resume needs --checkpoint FILE to resume from");
+  if (o->resume && o->overwrite)
+    return usage_error(prog, cmdname, "--resume continues the checkpoint and --overwrite replaces it; use one");
+  if ((o->ckpt_every || o->ckpt_keep) && !o->ckpt_path)
+    return usage_error(prog, cmdname, "--%s needs --checkpoint FILE", o->ckpt_every ? "checkpoint-every" : "checkpoint-keep");
   if (o->resume && o->init_path)
     return usage_error(prog, cmdname, "--resume and --init both set the parameters; use one");
   if (o->resume && !rt_file_exists(o->ckpt_path)) {
@@ -595,12 +628,12 @@ int main(int argc, char **argv) {
   int rc = parse(argc, argv, prog, c, cmd, m, &o);
   if (rc >= 0) return rc;
 
-  /* A text data set's vocabulary lives beside the checkpoint: a fresh train
-   * writes it, --resume keeps it, eval and data read it. */
-  static char vocab[RT_PATH_MAX + 16];
-  if (o.ckpt_path && snprintf(vocab, sizeof vocab, "%s.vocab.txt", o.ckpt_path) < (int)sizeof vocab)
-    rt_text_set_vocab_file(vocab, cmd != CMD_TRAIN || o.resume, cmd == CMD_TRAIN);
+  /* A text data set's vocabulary lives in the checkpoint: a fresh train
+   * builds it (and saves it with the weights), --resume, eval, predict and
+   * data read it. */
+  if (o.ckpt_path && (cmd != CMD_TRAIN || o.resume)) rt_text_set_vocab_checkpoint(o.ckpt_path);
   rt_csv_set_label_column(o.label_column);
+  rt_data_allow_nonfinite(o.allow_nonfinite);
   if (cmd == CMD_DATA) {
     RtError e = {0};
     char dir[RT_PATH_MAX];

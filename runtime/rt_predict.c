@@ -37,15 +37,38 @@ static int load_input(const char *path, const char *src, RtArray *x, RtError *e)
 
 typedef struct Printer {
   const RtSession *s;
+  const RtArray *x;         /* the input, whose rows are checked for NaN (--allow-nonfinite) */
   int64_t classes;          /* classifier: classes per prediction (binary: 2); 0: regression */
   int64_t per_sample;       /* predictions per sample */
   const char *const *names; /* NULL, or classes entries (some may be NULL) */
   int proba;
 } Printer;
 
-static void print_prediction(const Printer *p, int64_t row) {
+/* A row that cannot be predicted (--allow-nonfinite let a non-finite
+ * feature in, or the model computed a non-finite class score) gets "nan"
+ * and the reason where a prediction would be, never a class argmax made up
+ * from NaN. */
+static int print_nonfinite(const Printer *p, int64_t row, int64_t sample) {
+  const RtSession *s = p->s;
+  int64_t in = rt_first_nonfinite(p->x, sample * s->x_per, s->x_per);
+  if (in >= 0) {
+    printf("nan\tnon-finite input: feature %" PRId64 " of sample %" PRId64 " is %g\n", in - sample * s->x_per, sample,
+           rt_dtype_get(p->x->dtype, p->x->data, in));
+    return 1;
+  }
+  const float *out = s->out + row * s->out_per;
+  for (int64_t k = 0; p->classes && k < s->out_per; k++)
+    if (!isfinite(out[k])) {
+      printf("nan\tnon-finite output: the model computed %g for sample %" PRId64 "\n", (double)out[k], sample);
+      return 1;
+    }
+  return 0;
+}
+
+static void print_prediction(const Printer *p, int64_t row, int64_t sample) {
   const RtSession *s = p->s;
   const float *out = s->out + row * s->out_per;
+  if (print_nonfinite(p, row, sample)) return;
   if (!p->classes) {
     for (int64_t r = 0; r < s->out_per; r++)
       printf(r ? " %.6g" : "%.6g", (double)out[r]);
@@ -92,7 +115,9 @@ int rt_predict(const NnrtModel *m, const RtOptions *o, RtError *e) {
   if (rt_session_open(&s, m, e)) return e->code;
   char dirbuf[RT_PATH_MAX];
   const char *src = o->data_dir ? o->data_dir : rt_data_default_dir(m->dataset, dirbuf, sizeof dirbuf);
-  if (load_input(o->input_path, src, &in.x, e) || rt_array_convert(&in.x, s.x_t->dtype, e)) goto out;
+  if (load_input(o->input_path, src, &in.x, e) || rt_array_convert(&in.x, s.x_t->dtype, e) ||
+      rt_check_finite(&in.x, "feature", e))
+    goto out;
   if (in.x.rank < 1) {
     rt_fail(e, RT_EXIT_USAGE, "%s: expected rows of samples, found a scalar", in.x.path);
     goto out;
@@ -103,7 +128,7 @@ int rt_predict(const NnrtModel *m, const RtOptions *o, RtError *e) {
       snprintf(e->msg + at, sizeof e->msg - at, " (if the file holds the label column, name it with --label-column)");
     goto out;
   }
-  Printer pr = {.s = &s, .proba = o->proba};
+  Printer pr = {.s = &s, .x = &in.x, .proba = o->proba};
   if (m->task == NNRT_TASK_CLASSIFY) {
     pr.classes = s.classes;
     pr.per_sample = s.out_per / s.classes;
@@ -139,7 +164,7 @@ int rt_predict(const NnrtModel *m, const RtOptions *o, RtError *e) {
       idx[i] = (int32_t)(i < bs ? at + i : 0);
     if (rt_run_batch(&s, &m->forward, &in, idx, pad, &unused, NULL, e)) goto out;
     for (int64_t i = 0; i < bs; i++)
-      print_prediction(&pr, i);
+      print_prediction(&pr, i, at + i);
   }
   if (fflush(stdout) != 0) {
     rt_fail(e, RT_EXIT_FAIL, "cannot write the predictions");

@@ -139,6 +139,8 @@ static void buf_json_str(Buf *b, const char *s) {
     if (c == '"' || c == '\\') {
       char esc[2] = {'\\', (char)c};
       buf_put(b, esc, 2);
+    } else if (c == '\n') { /* a vocabulary's line ends: readable and short */
+      buf_put(b, "\\n", 2);
     } else if (c < 0x20) {
       char esc[8];
       snprintf(esc, sizeof esc, "\\u%04x", c);
@@ -175,6 +177,11 @@ int rt_st_save(const char *path, const NnrtModel *m, const RtGlobals *g, const R
     buf_json_str(&h, meta->key[i]);
     buf_str(&h, ":");
     buf_json_str(&h, meta->value[i]);
+    buf_str(&h, ",");
+  }
+  if (meta && meta->vocab) { /* long: not an RtMeta value */
+    buf_str(&h, "\"nnrt.vocab\":");
+    buf_json_str(&h, meta->vocab);
     buf_str(&h, ",");
   }
   char hash[17];
@@ -392,6 +399,57 @@ static int64_t stored_crc(const char *list, int i) {
   return end == p + 8 ? (int64_t)v : -1;
 }
 
+/* Reads and parses the header of the open file f: *fsize the file's size,
+ * *hlen the header's length, *text its bytes (the caller frees them and the
+ * document). The root is a JSON object. */
+static int read_header(FILE *f, const char *path, uint64_t *fsize, uint64_t *hlen, char **text, RtJsonDoc *doc,
+                       RtError *e) {
+  struct stat st;
+  if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode))
+    return rt_fail(e, RT_EXIT_USAGE, "%s: not a regular file", path);
+  *fsize = (uint64_t)st.st_size;
+  uint8_t len8[8];
+  if (fread(len8, 1, 8, f) != 8)
+    return rt_fail(e, RT_EXIT_USAGE, "%s: offset 0: expected an 8-byte header length, file has %llu bytes", path,
+                   (unsigned long long)*fsize);
+  *hlen = 0;
+  for (int i = 0; i < 8; i++)
+    *hlen |= (uint64_t)len8[i] << (8 * i);
+  if (*hlen < 2 || *hlen > ST_MAX_HEADER || *hlen > *fsize - 8)
+    return rt_fail(e, RT_EXIT_USAGE,
+                   "%s: offset 0: header length %llu is impossible (file has %llu bytes after it, limit %u); not a "
+                   "safetensors file?",
+                   path, (unsigned long long)*hlen, (unsigned long long)(*fsize - 8), ST_MAX_HEADER);
+  *text = rt_fault_malloc(*hlen);
+  if (!*text) return rt_fail(e, RT_EXIT_FAIL, "%s: out of memory reading the header", path);
+  if (fread(*text, 1, *hlen, f) != *hlen) return rt_fail(e, RT_EXIT_USAGE, "%s: offset 8: header truncated", path);
+  if (rt_json_parse(doc, *text, *hlen, 8, e)) {
+    char msg[sizeof e->msg];
+    snprintf(msg, sizeof msg, "%s", e->msg);
+    return rt_fail(e, RT_EXIT_USAGE, "%s: bad header: %s", path, msg);
+  }
+  if (rt_json_at(doc, 0)->type != RT_JSON_OBJ)
+    return rt_fail(e, RT_EXIT_USAGE, "%s: offset 8: header must be a JSON object", path);
+  return 0;
+}
+
+int rt_st_meta_text(const char *path, const char *key, char **out, RtError *e) {
+  *out = NULL;
+  FILE *f = rt_fault_fopen(path, "rb");
+  if (!f) return rt_fail(e, RT_EXIT_USAGE, "%s: cannot open: %s", path, strerror(errno));
+  uint64_t fsize, hlen;
+  char *text = NULL;
+  RtJsonDoc doc = {0};
+  int rc = read_header(f, path, &fsize, &hlen, &text, &doc, e);
+  const RtJson *md = rc ? NULL : rt_json_get(&doc, rt_json_at(&doc, 0), "__metadata__");
+  const char *v = md && md->type == RT_JSON_OBJ ? meta_str(&doc, md, key) : NULL;
+  if (v && !(*out = strdup(v))) rc = rt_fail(e, RT_EXIT_FAIL, "%s: out of memory reading the header", path);
+  rt_json_free(&doc);
+  free(text);
+  fclose(f);
+  return rc;
+}
+
 int rt_st_load(const char *path, const NnrtModel *m, RtGlobals *g, unsigned kinds, RtMeta *meta, RtError *e) {
   FILE *f = rt_fault_fopen(path, "rb");
   if (!f) return rt_fail(e, RT_EXIT_USAGE, "%s: cannot open: %s", path, strerror(errno));
@@ -400,48 +458,9 @@ int rt_st_load(const char *path, const NnrtModel *m, RtGlobals *g, unsigned kind
   StEntry *ents = NULL, **order = NULL;
   unsigned char *staged = NULL;
   RtJsonDoc doc = {0};
-  struct stat st;
-  if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-    rt_fail(e, RT_EXIT_USAGE, "%s: not a regular file", path);
-    goto out;
-  }
-  uint64_t fsize = (uint64_t)st.st_size;
-  uint8_t len8[8];
-  if (fread(len8, 1, 8, f) != 8) {
-    rt_fail(e, RT_EXIT_USAGE, "%s: offset 0: expected an 8-byte header length, file has %llu bytes", path,
-            (unsigned long long)fsize);
-    goto out;
-  }
-  uint64_t hlen = 0;
-  for (int i = 0; i < 8; i++)
-    hlen |= (uint64_t)len8[i] << (8 * i);
-  if (hlen < 2 || hlen > ST_MAX_HEADER || hlen > fsize - 8) {
-    rt_fail(e, RT_EXIT_USAGE,
-            "%s: offset 0: header length %llu is impossible (file has %llu bytes after it, limit %u); not a "
-            "safetensors file?",
-            path, (unsigned long long)hlen, (unsigned long long)(fsize - 8), ST_MAX_HEADER);
-    goto out;
-  }
-  text = rt_fault_malloc(hlen);
-  if (!text) {
-    rt_fail(e, RT_EXIT_FAIL, "%s: out of memory reading the header", path);
-    goto out;
-  }
-  if (fread(text, 1, hlen, f) != hlen) {
-    rt_fail(e, RT_EXIT_USAGE, "%s: offset 8: header truncated", path);
-    goto out;
-  }
-  if (rt_json_parse(&doc, text, hlen, 8, e)) {
-    char msg[sizeof e->msg];
-    snprintf(msg, sizeof msg, "%s", e->msg);
-    rt_fail(e, RT_EXIT_USAGE, "%s: bad header: %s", path, msg);
-    goto out;
-  }
+  uint64_t fsize, hlen;
+  if (read_header(f, path, &fsize, &hlen, &text, &doc, e)) goto out;
   const RtJson *root = rt_json_at(&doc, 0);
-  if (root->type != RT_JSON_OBJ) {
-    rt_fail(e, RT_EXIT_USAGE, "%s: offset 8: header must be a JSON object", path);
-    goto out;
-  }
   uint64_t data_size = fsize - 8 - hlen;
   ents = rt_fault_calloc(root->len + 1, sizeof *ents);
   if (!ents) {
@@ -458,7 +477,8 @@ int rt_st_load(const char *path, const NnrtModel *m, RtGlobals *g, unsigned kind
       }
       md = j;
       for (const RtJson *k = rt_json_at(&doc, j->child); meta && k; k = rt_json_at(&doc, k->next))
-        if (k->type == RT_JSON_STR && strcmp(k->key, "nnrt.crc32") != 0) rt_meta_set(meta, k->key, k->str);
+        if (k->type == RT_JSON_STR && strcmp(k->key, "nnrt.crc32") != 0 && strcmp(k->key, "nnrt.vocab") != 0)
+          rt_meta_set(meta, k->key, k->str);
       continue;
     }
     for (int i = 0; i < n; i++)

@@ -150,7 +150,7 @@ static int bind_tensor(RtSession *s, const NnrtTensor *t, const RtArray *a, cons
 
 int rt_session_bind(RtSession *s, const RtArray *x, const RtArray *y, RtError *e) {
   int with_y = y && s->y_t;
-  if (bind_tensor(s, s->x_t, x, "samples", e)) return -1;
+  if (bind_tensor(s, s->x_t, x, "samples", e) || rt_check_ids(s, x, e)) return -1;
   if (with_y && bind_tensor(s, s->y_t, y, "labels", e)) return -1;
   s->x_per = per_sample(s, s->x_t);
   if (with_y) s->y_per = per_sample(s, s->y_t);
@@ -171,19 +171,6 @@ int rt_session_bind(RtSession *s, const RtArray *x, const RtArray *y, RtError *e
   } else if (rt_task_binary(s->m->task) && with_y && s->out_per != s->y_per) {
     return rt_fail(e, RT_EXIT_FAIL, "binary model output '%s' %s does not give one probability per label", o->name,
                    tensor_shape(s, o, shape, sizeof shape));
-  }
-  return 0;
-}
-
-int rt_check_labels(const RtSession *s, const RtArray *y, RtError *e) {
-  if (s->m->task != NNRT_TASK_CLASSIFY) return 0;
-  for (int64_t i = 0; i < y->numel; i++) {
-    double v = rt_dtype_get(y->dtype, y->data, i);
-    char where[RT_PATH_MAX + 32];
-    if (!(v >= 0 && v < (double)s->classes))
-      return rt_fail(
-          e, RT_EXIT_USAGE, "%s: label %lld is %.17g, but the model has %lld classes (labels must be in [0, %lld))",
-          rt_array_where(y, i, where, sizeof where), (long long)i, v, (long long)s->classes, (long long)s->classes);
   }
   return 0;
 }

@@ -321,68 +321,86 @@ int64_t rt_text_encode(const RtVocab *v, const char *s, size_t n, int64_t len, i
   return k;
 }
 
-int rt_vocab_save(const RtVocab *v, const char *path, RtError *e) {
-  size_t n = 0;
+char *rt_vocab_text(const RtVocab *v, size_t *n, RtError *e) {
+  size_t len = 0;
   for (int32_t i = 0; i < v->n; i++)
-    n += strlen(v->word[i]) + 1;
-  char *b = rt_fault_malloc(n + 1), *p = b;
-  if (!b) return rt_fail(e, RT_EXIT_FAIL, "out of memory writing %s", path);
+    len += strlen(v->word[i]) + 1;
+  char *b = rt_fault_malloc(len + 1), *p = b;
+  if (!b) {
+    rt_fail(e, RT_EXIT_FAIL, "out of memory saving the vocabulary");
+    return NULL;
+  }
   for (int32_t i = 0; i < v->n; i++) {
     size_t l = strlen(v->word[i]);
     memcpy(p, v->word[i], l);
     p[l] = '\n';
     p += l + 1;
   }
+  *p = '\0';
+  *n = len;
+  return b;
+}
+
+int rt_vocab_save(const RtVocab *v, const char *path, RtError *e) {
+  size_t n;
+  char *b = rt_vocab_text(v, &n, e);
+  if (!b) return -1;
   int rc = rt_write_atomic(path, b, n, e);
   free(b);
   return rc;
 }
 
-int rt_vocab_load(RtVocab *v, const char *path, RtError *e) {
+int rt_vocab_parse(RtVocab *v, const char *text, size_t n, const char *where, RtError *e) {
   memset(v, 0, sizeof *v);
-  FILE *f = rt_fault_fopen(path, "rb");
-  if (!f) return rt_fail(e, RT_EXIT_USAGE, "%s: cannot open: %s", path, strerror(errno));
-  char line[RT_WORD_MAX + 2];
+  char line[RT_WORD_MAX + 1];
   int64_t lineno = 0;
   int rc = -1;
-  while (fgets(line, sizeof line, f)) {
+  for (size_t at = 0; at < n;) {
     lineno++;
-    size_t l = strlen(line);
-    if (l == 0 || line[l - 1] != '\n') {
-      rt_fail(e, RT_EXIT_USAGE, "%s:%lld: line too long or not ended by a newline", path, (long long)lineno);
+    const char *nl = memchr(text + at, '\n', n - at);
+    size_t l = nl ? (size_t)(nl - (text + at)) : n - at;
+    if (!nl || l > RT_WORD_MAX) {
+      rt_fail(e, RT_EXIT_USAGE, "%s:%lld: line too long or not ended by a newline", where, (long long)lineno);
       goto out;
     }
-    line[--l] = '\0';
+    memcpy(line, text + at, l);
+    line[l] = '\0';
+    at += l + 1;
     const char *want = lineno == 1 ? RT_VOCAB_PAD : lineno == 2 ? RT_VOCAB_UNK : NULL;
     if (want && strcmp(line, want) != 0) {
-      rt_fail(e, RT_EXIT_USAGE, "%s:%lld: expected '%s', found '%s'", path, (long long)lineno, want, line);
+      rt_fail(e, RT_EXIT_USAGE, "%s:%lld: expected '%s', found '%s'", where, (long long)lineno, want, line);
       goto out;
     }
-    int ok = l > 0;
+    int ok = l > 0 && strlen(line) == l; /* no NUL inside */
     for (size_t i = 0; !want && i < l; i++)
       ok &= rt_text_is_word_char((unsigned char)line[i]) && !(line[i] >= 'A' && line[i] <= 'Z');
     if (!ok) {
-      rt_fail(e, RT_EXIT_USAGE, "%s:%lld: '%s' is not a word (lowercase letters, digits, apostrophes)", path,
+      rt_fail(e, RT_EXIT_USAGE, "%s:%lld: '%s' is not a word (lowercase letters, digits, apostrophes)", where,
               (long long)lineno, line);
       goto out;
     }
     if (vocab_find(v, line) >= 0) {
-      rt_fail(e, RT_EXIT_USAGE, "%s:%lld: '%s' appears twice", path, (long long)lineno, line);
+      rt_fail(e, RT_EXIT_USAGE, "%s:%lld: '%s' appears twice", where, (long long)lineno, line);
       goto out;
     }
     if (vocab_add(v, line, e) < 0) goto out;
   }
-  if (ferror(f)) {
-    rt_fail(e, RT_EXIT_USAGE, "%s: read error: %s", path, strerror(errno));
-    goto out;
-  }
   if (v->n < 2) {
-    rt_fail(e, RT_EXIT_USAGE, "%s: expected at least the lines '%s' and '%s'", path, RT_VOCAB_PAD, RT_VOCAB_UNK);
+    rt_fail(e, RT_EXIT_USAGE, "%s: expected at least the lines '%s' and '%s'", where, RT_VOCAB_PAD, RT_VOCAB_UNK);
     goto out;
   }
   rc = 0;
 out:
-  fclose(f);
   if (rc) rt_vocab_free(v);
+  return rc;
+}
+
+int rt_vocab_load(RtVocab *v, const char *path, RtError *e) {
+  memset(v, 0, sizeof *v);
+  char *buf;
+  int64_t size;
+  if (rt_read_whole(path, &buf, &size, e)) return -1;
+  int rc = rt_vocab_parse(v, buf, (size_t)size, path, e);
+  free(buf);
   return rc;
 }

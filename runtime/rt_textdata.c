@@ -28,14 +28,13 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static const char *g_vocab_path;
-static int g_vocab_reuse, g_vocab_write;
+static const char *g_vocab_ckpt; /* the checkpoint whose vocabulary to use, or NULL */
+static char *g_vocab_text;       /* rt_text_vocab() */
+static const char *g_vocab_from; /* where the last saved vocabulary came from, for the data command */
 
-void rt_text_set_vocab_file(const char *path, int reuse, int write) {
-  g_vocab_path = path;
-  g_vocab_reuse = reuse;
-  g_vocab_write = write;
-}
+void rt_text_set_vocab_checkpoint(const char *path) { g_vocab_ckpt = path; }
+
+const char *rt_text_vocab(void) { return g_vocab_text; }
 
 int rt_text_is_spec(const char *s) {
   return s && (strncmp(s, "fortunes:", 9) == 0 || strncmp(s, "fortunes-chars:", 15) == 0);
@@ -180,33 +179,80 @@ static int64_t split_indices(const RtQuotes *q, const RtTextSpec *sp, int split,
   return out;
 }
 
-static int have_saved_vocab(void) { return g_vocab_path && g_vocab_reuse && rt_file_exists(g_vocab_path); }
-
-/* The vocabulary file beside the checkpoint (have_saved_vocab()). */
-static int load_saved_vocab(const RtTextSpec *sp, const char *spec, RtVocab *v, RtError *e) {
-  if (rt_vocab_load(v, g_vocab_path, e)) return -1;
+/* The vocabulary a checkpoint was trained with (rt_text_set_vocab_checkpoint):
+ * 1 with v loaded, 0 when there is none (no checkpoint, or one without a
+ * vocabulary), -1 on error. Its __metadata__ "nnrt.vocab" is the one its
+ * weights were trained with; a checkpoint written before nnc saved it there
+ * has it in F.vocab.txt beside it, and a F.vocab.txt that differs from the
+ * checkpoint's own is refused rather than silently ignored or used. */
+static int saved_vocab(const RtTextSpec *sp, const char *spec, RtVocab *v, RtError *e) {
+  if (!g_vocab_ckpt) return 0;
+  char file[RT_PATH_MAX + 16], where[RT_PATH_MAX + 32];
+  snprintf(file, sizeof file, "%s.vocab.txt", g_vocab_ckpt);
+  char *text = NULL;
+  if (rt_file_exists(g_vocab_ckpt) && rt_st_meta_text(g_vocab_ckpt, "nnrt.vocab", &text, e)) return -1;
+  int rc;
+  if (text) {
+    snprintf(where, sizeof where, "%s (its vocabulary, nnrt.vocab)", g_vocab_ckpt);
+    rc = rt_vocab_parse(v, text, strlen(text), where, e);
+    char *old = NULL;
+    int64_t n = 0;
+    if (rc == 0 && rt_file_exists(file) && rt_read_whole(file, &old, &n, e) == 0 && strcmp(old, text) != 0) {
+      rt_fail(e, RT_EXIT_USAGE,
+              "%s does not match the vocabulary saved in %s, which its weights were trained with; remove %s (left "
+              "by an older nnc: checkpoints now carry their vocabulary)",
+              file, g_vocab_ckpt, file);
+      rt_vocab_free(v);
+      rc = -1;
+    }
+    free(old);
+    g_vocab_from = "the checkpoint";
+  } else if (rt_file_exists(file)) {
+    rc = rt_vocab_load(v, file, e);
+    g_vocab_from = "the vocabulary file";
+  } else {
+    return 0;
+  }
+  int inside = text != NULL;
+  free(text);
+  if (rc) return -1;
   if (v->n > sp->vocab) {
     rt_fail(e, RT_EXIT_USAGE, "%s: %d ids, but '%s' allows vocab=%lld; give the vocab the model was trained with",
-            g_vocab_path, v->n, spec, (long long)sp->vocab);
+            inside ? g_vocab_ckpt : file, v->n, spec, (long long)sp->vocab);
+    rt_vocab_free(v);
+    return -1;
+  }
+  return 1;
+}
+
+/* Remembers v as rt_text_vocab(). */
+static int keep_vocab_text(const RtVocab *v, RtError *e) {
+  size_t n;
+  char *t = rt_vocab_text(v, &n, e);
+  if (!t) return -1;
+  free(g_vocab_text);
+  g_vocab_text = t;
+  return 0;
+}
+
+static int get_vocab(const RtQuotes *q, const RtTextSpec *sp, const char *spec, RtVocab *v, RtError *e) {
+  g_vocab_from = NULL;
+  int saved = saved_vocab(sp, spec, v, e);
+  if (saved < 0) return -1;
+  if (!saved) {
+    /* Without a saved vocabulary the training split rebuilds the same one:
+     * the split and the build are deterministic. */
+    int32_t *idx;
+    int64_t n = split_indices(q, sp, RT_SPLIT_TRAIN, &idx, e);
+    int rc = n < 0 ? -1 : rt_vocab_build(v, q, idx, n, sp->vocab, e);
+    free(idx);
+    if (rc) return -1;
+  }
+  if (keep_vocab_text(v, e)) {
     rt_vocab_free(v);
     return -1;
   }
   return 0;
-}
-
-static int get_vocab(const RtQuotes *q, const RtTextSpec *sp, const char *spec, int split, RtVocab *v, RtError *e) {
-  if (have_saved_vocab()) return load_saved_vocab(sp, spec, v, e);
-  /* Without a saved vocabulary the training split rebuilds the same one:
-   * the split and the build are deterministic. */
-  int32_t *idx;
-  int64_t n = split_indices(q, sp, RT_SPLIT_TRAIN, &idx, e);
-  int rc = n < 0 ? -1 : rt_vocab_build(v, q, idx, n, sp->vocab, e);
-  free(idx);
-  if (rc == 0 && g_vocab_path && g_vocab_write && split == RT_SPLIT_TRAIN && rt_vocab_save(v, g_vocab_path, e)) {
-    rt_vocab_free(v);
-    return -1;
-  }
-  return rc;
 }
 
 /* Chars: the split's quotes joined with "%\n" as in the file, CR dropped. */
@@ -297,7 +343,7 @@ static int text_load(const char *spec, int split, RtDataset *d, RtVocab *keep, R
   if (sp->chars) {
     if (load_chars(&q, sp, spec, idx, n, d, e)) goto out;
   } else {
-    if (get_vocab(&q, sp, spec, split, &v, e) || rt_array_alloc(&d->x, spec, NNRT_I32, 2, n, sp->len, 0, e) ||
+    if (get_vocab(&q, sp, spec, &v, e) || rt_array_alloc(&d->x, spec, NNRT_I32, 2, n, sp->len, 0, e) ||
         rt_array_alloc(&d->y, spec, NNRT_I32, 1, n, 0, 0, e))
       goto out;
     int32_t *x = d->x.data, *y = d->y.data;
@@ -336,9 +382,9 @@ int rt_text_read_lines(const char *spec, const char *path, RtArray *x, RtError *
                    "'%s' is a character data set: predict reads text for word models (fortunes:); continue text with "
                    "the sample command",
                    spec);
-  if (have_saved_vocab()) {
-    if (load_saved_vocab(&sp, spec, &v, e)) return -1;
-  } else { /* the training split rebuilds the vocabulary training saw */
+  int saved = saved_vocab(&sp, spec, &v, e);
+  if (saved < 0) return -1;
+  if (!saved) { /* the training split rebuilds the vocabulary training saw */
     RtDataset d;
     RtTextSpec again;
     if (text_load(spec, RT_SPLIT_TRAIN, &d, &v, &again, e)) return -1;
@@ -491,10 +537,9 @@ int rt_data_inspect(const char *src, int samples, FILE *out, RtError *e) {
     for (int64_t i = 0; i < tr.x.dims[0]; i++)
       full += x[i * sp.len + (sp.pad_pre ? 0 : sp.len - 1)] != RT_ID_PAD;
     fprintf(out,
-            "vocabulary: %d ids (%d words)%s; train: %.2f%% of kept words unknown, %.1f%% of samples fill len=%lld "
+            "vocabulary: %d ids (%d words)%s%s; train: %.2f%% of kept words unknown, %.1f%% of samples fill len=%lld "
             "(longer ones are cut)\n",
-            v.n, v.n - 2,
-            g_vocab_path && g_vocab_reuse && rt_file_exists(g_vocab_path) ? " from the vocabulary file" : "",
+            v.n, v.n - 2, g_vocab_from ? " from " : "", g_vocab_from ? g_vocab_from : "",
             words ? 100.0 * (double)unk / (double)words : 0.0, 100.0 * (double)full / (double)tr.x.dims[0],
             (long long)sp.len);
   }

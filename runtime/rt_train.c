@@ -19,9 +19,15 @@
  * built with --prune has its masks recomputed before the steps its
  * schedule names (rt_prune.c), and reports its sparsity after each epoch.
  *
- * Exit codes: 3 when the loss stops being finite, 130/143 after SIGINT/
- * SIGTERM (the current step finishes and the checkpoint is saved first);
- * early stopping is a normal end (0). */
+ * Checkpoints are never lost or clobbered (docs/hardening.md): an
+ * existing --checkpoint needs --resume or --overwrite; every save first
+ * checks the weights and what they compute (check_saveable); --resume cuts
+ * the --log back to the checkpoint's step.
+ *
+ * Exit codes: 3 when the loss, the validation or test loss, or the weights
+ * about to be saved stop being finite, 130/143 after SIGINT/SIGTERM (the
+ * current step finishes and the checkpoint is saved first); early stopping
+ * is a normal end (0). */
 #define _POSIX_C_SOURCE 200809L
 #include "nnrt.h"
 #include "rt_fault.h"
@@ -29,6 +35,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -205,6 +212,43 @@ static FILE *csv_open(const char *path, int append, unsigned bits, RtError *e) {
   return f;
 }
 
+/* On --resume: the log keeps its header and its rows up to the
+ * checkpoint's global step (the third column); the rows after it, and a
+ * last row a kill cut short, are a killed run's, which the resumed run
+ * writes again. Rewritten atomically, and only when a row goes. */
+static int csv_truncate(const char *path, int64_t step, RtError *e) {
+  if (!rt_file_exists(path)) return 0;
+  char *buf, *out = NULL;
+  int64_t n;
+  if (rt_read_whole(path, &buf, &n, e)) return -1;
+  int rc = 0;
+  if (!(out = rt_fault_malloc((size_t)n + 1))) {
+    rc = rt_fail(e, RT_EXIT_FAIL, "out of memory reading %s", path);
+    goto done;
+  }
+  size_t kept = 0;
+  int dropped = 0;
+  for (const char *p = buf, *end = buf + n; p < end;) {
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    size_t len = nl ? (size_t)(nl - p) + 1 : (size_t)(end - p);
+    const char *c1 = memchr(p, ',', len), *c2 = c1 ? memchr(c1 + 1, ',', len - (size_t)(c1 + 1 - p)) : NULL;
+    char *after;
+    long long row_step = c2 ? strtoll(c2 + 1, &after, 10) : 0;
+    int keep = nl && !(p != buf && c2 && after > c2 + 1 && *after == ',' && row_step > step);
+    if (keep) {
+      memcpy(out + kept, p, len);
+      kept += len;
+    }
+    dropped += !keep;
+    p += len;
+  }
+  if (dropped) rc = rt_write_atomic(path, out, kept, e);
+done:
+  free(buf);
+  free(out);
+  return rc;
+}
+
 /* The 2 x RT_MET_N values of training metrics tm and validation ones vm
  * (NULL or empty: NaN). */
 static void epoch_values(const RtMetrics *tm, const RtMetrics *vm, unsigned bits, double *v) {
@@ -222,20 +266,13 @@ typedef struct Position {
   int64_t global_step;
 } Position;
 
-/* The checkpoint (--checkpoint) or the best weights (--checkpoint-best) at path. */
-static int save_checkpoint(const char *path, RtSession *s, const RtOptions *o, const Position *pos,
-                           const RtPlan *plan, RtError *e) {
+/* The checkpoint (--checkpoint) or the best weights (--checkpoint-best) at
+ * path, after check_saveable. A text data set's vocabulary rides inside
+ * (__metadata__ "nnrt.vocab"): one rename replaces weights and words
+ * together. keep > 1 (--checkpoint-keep) first shifts the older ones. */
+static int save_checkpoint(const char *path, RtSession *s, const RtOptions *o, const Position *pos, const RtPlan *plan,
+                           int64_t keep, RtError *e) {
   if (!path) return 0;
-  if (rt_session_globals_host(s, e)) return -1;
-  /* The training loss is checked before each step's update, so the last
-   * update before a save can blow the weights up unseen: a checkpoint is
-   * never replaced by non-finite weights (every save passes here). */
-  int32_t bad = rt_globals_find_nonfinite(&s->g, s->m);
-  if (bad >= 0)
-    return rt_fail(e, RT_EXIT_NAN,
-                   "'%s' holds non-finite values after global step %" PRId64 "; %s was not written%s; try a smaller --lr",
-                   s->m->globals[bad].name, pos->global_step, path,
-                   rt_file_exists(path) ? " (it keeps its previous contents)" : "");
   RtMeta meta = {0};
   char v[64];
   rt_meta_set(&meta, "format", "nnrt");
@@ -253,6 +290,8 @@ static int save_checkpoint(const char *path, RtSession *s, const RtOptions *o, c
   snprintf(v, sizeof v, "%.17g", o->val_split);
   rt_meta_set(&meta, "val_split", v);
   rt_plan_save(plan, &meta);
+  meta.vocab = rt_text_vocab();
+  if (keep > 1 && rt_rotate_keep(path, keep, e)) return -1;
   return rt_st_save(path, s->m, &s->g, &meta, e);
 }
 
@@ -312,6 +351,28 @@ static int check_writable_dir(const char *flag, const char *path, RtError *e) {
   return 0;
 }
 
+/* --init F of a text model: F's embedding rows belong to the words of F's
+ * vocabulary; the ids this run's data gets must be the same words. */
+static int check_init_vocab(const char *path, RtError *e) {
+  const char *mine = rt_text_vocab();
+  char *theirs = NULL;
+  if (!mine || rt_st_meta_text(path, "nnrt.vocab", &theirs, e)) return mine ? -1 : 0;
+  int rc = 0;
+  if (theirs && strcmp(theirs, mine) != 0) {
+    int64_t a = 0, b = 0;
+    for (const char *c = theirs; *c; c++)
+      a += *c == '\n';
+    for (const char *c = mine; *c; c++)
+      b += *c == '\n';
+    rc = rt_fail(e, RT_EXIT_USAGE,
+                 "--init %s was trained with another vocabulary (%" PRId64 " ids) than this data set's (%" PRId64
+                 " ids): its embedding rows would be read as other words; train on the data %s was trained on",
+                 path, a, b, path);
+  }
+  free(theirs);
+  return rc;
+}
+
 /* ---- the loop ---- */
 
 typedef struct Run {
@@ -327,7 +388,8 @@ typedef struct Run {
   RtPlan plan;
   RtHistory hist; /* for --plot */
   RtPrune prune;
-  int masks; /* the model has pruning masks: each epoch reports their sparsity */
+  int masks;          /* the model has pruning masks: each epoch reports their sparsity */
+  int64_t saved_step; /* global step of the last --checkpoint-every save, -1: none */
 } Run;
 
 static void run_free(Run *r) {
@@ -351,6 +413,13 @@ static const int32_t *val_idx(const Run *r) { return r->val.x.data ? NULL : r->o
 
 /* Paths train writes besides --checkpoint: checked before the first step. */
 static int check_outputs(const RtOptions *o, RtError *e) {
+  /* A new run would replace a checkpoint someone trained for hours at its
+   * first save: only when asked to. */
+  if (o->ckpt_path && !o->resume && !o->overwrite && rt_file_exists(o->ckpt_path))
+    return rt_fail(e, RT_EXIT_USAGE,
+                   "--checkpoint %s already exists; add --resume to continue training it, or --overwrite to replace "
+                   "it with a new run (nothing was written)",
+                   o->ckpt_path);
   if (o->ckpt_path && check_writable_dir("--checkpoint", o->ckpt_path, e)) return -1;
   if (o->best_path && check_writable_dir("--checkpoint-best", o->best_path, e)) return -1;
   if (o->plot_path && check_writable_dir("--plot", o->plot_path, e)) return -1;
@@ -410,8 +479,11 @@ static int setup(Run *r, const NnrtModel *m, const RtOptions *o, Position *pos, 
     return -1;
   if (rt_plan_init(&r->plan, m, o, r->metrics, r->n_val > 0, e)) return -1;
   if (rt_globals_init(&s->g, m, o->seed, e)) return -1;
-  if (o->init_path && rt_st_load(o->init_path, m, &s->g, RT_LOAD_PARAMS | RT_LOAD_STATS_OPTIONAL, NULL, e)) return -1;
+  if (o->init_path && (rt_st_load(o->init_path, m, &s->g, RT_LOAD_PARAMS | RT_LOAD_STATS_OPTIONAL, NULL, e) ||
+                       check_init_vocab(o->init_path, e)))
+    return -1;
   if (o->resume && resume(s, o, pos, &r->plan, e)) return -1;
+  if (o->resume && o->log_path && csv_truncate(o->log_path, pos->global_step, e)) return -1;
   rt_session_globals_changed(s); /* a CUDA binary uploads them before the first step */
   for (int32_t k = 0; k < m->n_globals; k++)
     r->masks |= m->globals[k].kind == NNRT_MASK;
@@ -435,6 +507,41 @@ static int nan_error(Run *r, const RtOptions *o, int64_t epoch, int64_t step, in
                  "loss is %s at epoch %" PRId64 ", step %" PRId64 " (global step %" PRId64 ")%s; try a smaller --lr%s",
                  isnan(r->s.loss) ? "NaN" : "infinite", epoch + 1, step + 1, global, where,
                  o->ckpt_path ? " (the checkpoint was not updated)" : "");
+}
+
+/* Before a save: the weights after the step's update, and what they
+ * compute, are finite. The training loss is checked before each step's
+ * update, so the last update before a save can blow the weights up unseen:
+ * a checkpoint is never replaced by such weights (every save passes here).
+ * The validation loss of a finished epoch is checked by the caller
+ * (validated); otherwise one batch (of the validation set, else of the
+ * training set) is evaluated: weights that are finite but huge give an
+ * infinite or NaN loss there. */
+static int check_saveable(Run *r, const RtOptions *o, const char *path, const Position *pos, int validated,
+                          RtError *e) {
+  RtSession *s = &r->s;
+  if (rt_session_globals_host(s, e)) return -1;
+  const char *kept = rt_file_exists(path) ? " (it keeps its previous contents)" : "";
+  int32_t bad = rt_globals_find_nonfinite(&s->g, s->m);
+  if (bad >= 0)
+    return rt_fail(e, RT_EXIT_NAN,
+                   "'%s' holds non-finite values after global step %" PRId64
+                   "; %s was not written%s; try a smaller --lr",
+                   s->m->globals[bad].name, pos->global_step, path, kept);
+  if (validated) return 0;
+  int val = r->n_val > 0;
+  int64_t have = val ? r->n_val : r->n_train, n = have < o->batch ? have : o->batch;
+  RtMetrics pm = {0};
+  if (rt_evaluate_add(s, val ? val_set(r) : &r->train, val ? val_idx(r) : r->order, n, o->batch, &pm, NULL, e))
+    return -1;
+  double loss = rt_metrics_loss(&pm);
+  if (pm.samples > 0 && !isfinite(loss))
+    return rt_fail(
+        e, RT_EXIT_NAN,
+        "the loss on a probe batch of %" PRId64 " %s samples is %s with the weights after global step %" PRId64
+        " (they are finite but unusable); %s was not written%s; try a smaller --lr",
+        pm.samples, val ? "validation" : "training", isnan(loss) ? "NaN" : "infinite", pos->global_step, path, kept);
+  return 0;
 }
 
 /* What rt_plan decided after epoch `epoch` (1-based), said on stderr. */
@@ -480,8 +587,26 @@ static int epoch_end(Run *r, const RtOptions *o, Position *pos, Progress *p, int
   /* A full disk is found at the epoch's end, not after the last one. */
   if (r->log && fflush(r->log) != 0)
     return rt_fail(e, RT_EXIT_FAIL, "%s: cannot write the log: %s", o->log_path, strerror(errno));
-  if (reported && save_checkpoint(o->ckpt_path, s, o, pos, &r->plan, e)) return -1;
-  if ((d & RT_PLAN_BEST) && r->plan.keep_best && save_checkpoint(o->best_path, s, o, pos, &r->plan, e)) return -1;
+  /* A finished epoch's validation loss: a NaN one means the weights are
+   * broken, whether or not they are saved. */
+  int validated = finished && r->n_val > 0;
+  double val_loss = v[RT_MET_N + RT_MET_LOSS];
+  if (validated && !isfinite(val_loss))
+    return rt_fail(e, RT_EXIT_NAN,
+                   "val_loss is %s after epoch %" PRId64 " (global step %" PRId64 "): the weights no longer compute "
+                   "finite values%s%s%s; try a smaller --lr",
+                   isnan(val_loss) ? "NaN" : "infinite", epoch + 1, pos->global_step, o->ckpt_path ? "; " : "",
+                   o->ckpt_path ? o->ckpt_path : "",
+                   !o->ckpt_path                  ? ""
+                   : rt_file_exists(o->ckpt_path) ? " was not written (it keeps its previous contents)"
+                                                  : " was not written");
+  int best = (d & RT_PLAN_BEST) && r->plan.keep_best && o->best_path;
+  /* Stopped (--steps, a signal) right after a --checkpoint-every save: the
+   * same position is saved already (again would rotate a copy of it). */
+  int save = reported && o->ckpt_path && !(!finished && r->saved_step == pos->global_step);
+  if ((save || best) && check_saveable(r, o, save ? o->ckpt_path : o->best_path, pos, validated, e)) return -1;
+  if (save && save_checkpoint(o->ckpt_path, s, o, pos, &r->plan, o->ckpt_keep, e)) return -1;
+  if (best && save_checkpoint(o->best_path, s, o, pos, &r->plan, 0, e)) return -1;
   tell_decisions(r, o, d, epoch + 1);
   return 0;
 }
@@ -554,6 +679,15 @@ static int train_loop(Run *r, const RtOptions *o, Position *pos, RtError *e) {
       v[RT_MET_ACC] = rt_metrics_acc(&bm);
       csv_row(r->log, "step", epoch + 1, pos->global_step, v, r->metrics, s->lr, rt_now() - t_run);
       progress_step(&p, step + 1, &r->tm);
+      /* --checkpoint-every: mid-epoch saves (the epoch's last step saves at
+       * its end anyway); the log's rows up to here are on disk first. */
+      if (o->ckpt_every && pos->global_step % o->ckpt_every == 0 && step + 1 < steps) {
+        if (r->log) fflush(r->log);
+        if (check_saveable(r, o, o->ckpt_path, pos, 0, e) ||
+            save_checkpoint(o->ckpt_path, s, o, pos, &r->plan, o->ckpt_keep, e))
+          return -1;
+        r->saved_step = pos->global_step;
+      }
     }
     int finished = step == steps;
     if (epoch_end(r, o, pos, &p, step, finished, rt_now() - p.t0, e)) return -1;
@@ -566,6 +700,7 @@ int rt_train(const NnrtModel *m, const RtOptions *o, RtError *e) {
   if (rt_model_check(m, RT_NEED_EVAL | RT_NEED_TRAIN, e)) return e->code;
   Run r;
   memset(&r, 0, sizeof r);
+  r.saved_step = -1;
   Position pos;
   struct sigaction old_int, old_term;
   int rc = RT_EXIT_OK;
@@ -596,6 +731,16 @@ int rt_train(const NnrtModel *m, const RtOptions *o, RtError *e) {
   }
   double v[2 * RT_MET_N];
   epoch_values(&r.tm, NULL, r.metrics, v);
+  if (r.tm.samples > 0 && !isfinite(v[RT_MET_LOSS])) { /* never "test_loss: nan" and exit 0 */
+    rt_fail(e, RT_EXIT_NAN,
+            "test_loss is %s after global step %" PRId64 ": the trained weights do not compute finite values%s%s; "
+            "try a smaller --lr",
+            isnan(v[RT_MET_LOSS]) ? "NaN" : "infinite", pos.global_step, o->ckpt_path ? "; they were saved to " : "",
+            o->ckpt_path ? o->ckpt_path : "");
+    csv_row(r.log, "test", pos.epoch, pos.global_step, v, r.metrics, NAN, 0);
+    rc = RT_EXIT_NAN;
+    goto out;
+  }
   char line[512] = "", name[32];
   for (int k = 0, at = 0; k < RT_MET_N && at < (int)sizeof line; k++)
     if ((r.metrics & (1u << k)) && !isnan(v[k]))

@@ -273,3 +273,33 @@ int rt_write_atomic(const char *path, const void *data, size_t n, RtError *e) {
   RtChunk c = {data, n};
   return rt_write_atomic_chunks(path, &c, 1, e);
 }
+
+int rt_rotate_keep(const char *path, int64_t keep, RtError *e) {
+  size_t plen = strlen(path);
+  char *from = rt_fault_malloc(plen + 24), *to = rt_fault_malloc(plen + 24);
+  int rc = 0;
+  if (!from || !to) {
+    rc = rt_fail(e, RT_EXIT_FAIL, "out of memory rotating %s", path);
+    goto out;
+  }
+  if (!rt_file_exists(path)) goto out;
+  /* Oldest first: F.(K-2) -> F.(K-1), ..., F.1 -> F.2; each rename replaces
+   * one whole file with another. */
+  for (int64_t i = keep - 2; i >= 1; i--) {
+    snprintf(from, plen + 24, "%s.%lld", path, (long long)i);
+    snprintf(to, plen + 24, "%s.%lld", path, (long long)(i + 1));
+    if (rt_file_exists(from) && rt_fault_rename(from, to) != 0) {
+      rc = rt_fail(e, RT_EXIT_FAIL, "--checkpoint-keep: cannot rename %s to %s: %s", from, to, strerror(errno));
+      goto out;
+    }
+  }
+  /* F.1 becomes a second name of F's file: F itself stays whole until the
+   * new checkpoint's rename replaces it. */
+  snprintf(to, plen + 24, "%s.1", path);
+  if ((unlink(to) != 0 && errno != ENOENT) || link(path, to) != 0)
+    rc = rt_fail(e, RT_EXIT_FAIL, "--checkpoint-keep: cannot link %s to %s: %s", path, to, strerror(errno));
+out:
+  free(from);
+  free(to);
+  return rc;
+}

@@ -101,6 +101,15 @@ LLVMModuleRef cg_build_module_dev(const IrModule *m, LLVMContextRef llc, LLVMTar
                                   const CgDevice *dev);
 /* Runs the new pass manager's default<On> pipeline. */
 bool cg_optimize(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt_level, Diag *d);
+/* Sets LLVM's process-wide options cg_optimize relies on (once). */
+void cg_optimize_init(void);
+/* split.c: how many parts an executable's module is compiled in
+ * (NNC_BUILD_THREADS, else the online CPUs; at most 8), and the compile
+ * itself: objs[0..*nobjs) are the parts' objects (temp()'s malloc'd paths,
+ * for the caller to link, unlink and free). */
+int cg_split_parts(void);
+bool cg_split_compile(LLVMModuleRef mod, const CgOptions *o, int nparts, char *(*temp)(void), char **objs,
+                      int *nobjs);
 /* Optimizes mod and writes o->out_path as o->emit says: LLVM IR text,
  * assembly, an object, or an executable linked with be's runtime (cg_link).
  * Shared by the backends whose host code is an LLVM module. */

@@ -40,17 +40,19 @@ static LLVMValueRef ew_where(CgCtx *cx, const IrNode *n, LLVMValueRef *a) {
   return LLVMBuildSelect(cx->b, LLVMBuildFCmp(cx->b, LLVMRealUNE, a[0], cg_f32(cx, 0), ""), a[1], a[2], "");
 }
 
-/* relu is x > 0 ? x : 0 and step its derivative, written as selects so
+/* relu is x <= 0 ? 0 : x and step, its derivative, x <= 0 ? 0 : 1: an
+ * ordered compare is false with a NaN, so relu(NaN) is NaN and step(NaN) 1
+ * (PyTorch's threshold_backward passes the gradient at a NaN). Selects, so
  * that they vectorize to a compare and a blend. */
 static LLVMValueRef ew_relu(CgCtx *cx, const IrNode *n, LLVMValueRef *a) {
   (void)n;
-  LLVMValueRef c = LLVMBuildFCmp(cx->b, LLVMRealOGT, a[0], cg_f32(cx, 0), "");
-  return LLVMBuildSelect(cx->b, c, a[0], cg_f32(cx, 0), "");
+  LLVMValueRef c = LLVMBuildFCmp(cx->b, LLVMRealOLE, a[0], cg_f32(cx, 0), "");
+  return LLVMBuildSelect(cx->b, c, cg_f32(cx, 0), a[0], "");
 }
 
 static LLVMValueRef ew_step(CgCtx *cx, const IrNode *n, LLVMValueRef *a) {
   (void)n;
-  return sel01(cx, LLVMBuildFCmp(cx->b, LLVMRealOGT, a[0], cg_f32(cx, 0), ""));
+  return sel01(cx, LLVMBuildFCmp(cx->b, LLVMRealUGT, a[0], cg_f32(cx, 0), ""));
 }
 
 static LLVMValueRef ew_exp(CgCtx *cx, const IrNode *n, LLVMValueRef *a) {

@@ -233,11 +233,14 @@ static void conv_dw(Wk *k, LLVMValueRef f, LLVMValueRef N) {
 /* ---- pooling ----
  * ctx: [0] y index */
 
-/* The first maximum wins: only a strictly greater tap replaces it. */
+/* The first maximum wins: only a strictly greater tap replaces it, or a
+ * NaN, which then propagates (the last NaN is the argmax), as PyTorch's
+ * `v > max || isnan(v)`. */
 static void tap_max(Wk *k, LLVMValueRef kh, LLVMValueRef kw, LLVMValueRef xi, LLVMValueRef *ctx) {
   (void)kh, (void)kw, (void)ctx;
   LLVMValueRef v = ld(k, k->x, xi), a = LLVMBuildLoad2(k->b, k->cx->t_f32, k->acc, "");
-  LLVMValueRef gt = LLVMBuildFCmp(k->b, LLVMRealOGT, v, a, "");
+  LLVMValueRef gt = LLVMBuildOr(k->b, LLVMBuildFCmp(k->b, LLVMRealOGT, v, a, ""),
+                                LLVMBuildFCmp(k->b, LLVMRealUNO, v, v, ""), "");
   LLVMBuildStore(k->b, LLVMBuildSelect(k->b, gt, v, a, ""), k->acc);
   LLVMValueRef bi = LLVMBuildLoad2(k->b, k->cx->t_i64, k->best, "");
   LLVMBuildStore(k->b, LLVMBuildSelect(k->b, gt, xi, bi, ""), k->best);

@@ -214,6 +214,25 @@ static LLVMValueRef kernel_table(CgCtx *cx, const CgStep *s, const char *fname) 
   return array(cx, kt, rows, s->nk, name);
 }
 
+/* The values an integer input may take, [0, bound), from the ops that read
+ * it as row or class numbers (an embedding table's rows, onehot's classes),
+ * through layout ops; 0 when none does. It goes into the input's init_b
+ * (nnrt_abi.h), and the runtime checks the data against it when it loads
+ * them (rt_datacheck.c), before the first step. */
+static double id_bound(const IrFunc *f, int v) {
+  double bound = 0;
+  for (int i = v + 1; i < f->n; i++) {
+    const IrNode *n = &f->nodes[i];
+    if (n->nargs < 1 || n->args[0] != v) continue;
+    double b = 0;
+    if (n->op == OP_EMBEDDING || n->op == OP_EMBEDDING_GRAD) b = (double)f->nodes[n->args[1]].ty.sh.d[0];
+    else if (n->op == OP_ONEHOT) b = (double)n->ty.sh.d[n->ty.sh.rank - 1];
+    else if (op_is(n->op, OPF_LAYOUT)) b = id_bound(f, i);
+    if (b > 0 && (bound == 0 || b < bound)) bound = b;
+  }
+  return bound;
+}
+
 /* Input and output descriptors and the kernel table of function f; names
  * come from the IR (an unnamed output is "out<r>"). */
 static LLVMValueRef func(CgCtx *cx, LLVMTypeRef tt, LLVMTypeRef ft, const IrFunc *f, const CgStep *s) {
@@ -226,7 +245,8 @@ static LLVMValueRef func(CgCtx *cx, LLVMTypeRef tt, LLVMTypeRef ft, const IrFunc
   for (int i = 0; i < f->n; i++) {
     const IrNode *nd = &f->nodes[i];
     if (nd->op == OP_INPUT && nd->at.index < nin)
-      ins[nd->at.index] = tensor(cx, tt, nd->name ? nd->name : "input", 0, &nd->ty, 0, 0, 0);
+      ins[nd->at.index] = tensor(cx, tt, nd->name ? nd->name : "input", 0, &nd->ty, 0, 0,
+                                 ir_dtype_is_float(nd->ty.dt) ? 0 : id_bound(f, i));
   }
   for (int r = 0; r < f->nrets; r++) {
     const IrNode *nd = &f->nodes[f->rets[r]];

@@ -205,7 +205,7 @@ LLVMModuleRef cg_build_module_dev(const IrModule *m, LLVMContextRef llc, LLVMTar
  * LLVM's process-wide option, set once. test_binary checks the case built
  * for x86-64-v4 on any host (in LLVM's interpreter): it must pass before
  * SLP is turned back on with a newer LLVM. */
-static void no_slp(void) {
+void cg_optimize_init(void) {
   static bool done;
   if (done) return;
   done = true;
@@ -214,7 +214,7 @@ static void no_slp(void) {
 }
 
 bool cg_optimize(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt_level, Diag *d) {
-  no_slp();
+  cg_optimize_init();
   char pipeline[32];
   snprintf(pipeline, sizeof pipeline, "default<O%d>", opt_level < 0 ? 0 : opt_level > 3 ? 3 : opt_level);
   LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
@@ -247,7 +247,24 @@ static char *temp_object(void) {
   return path;
 }
 
+/* An executable from parts compiled side by side (split.c), when this
+ * machine has more than one core and the module more than one unit. */
+static bool write_split(LLVMModuleRef mod, const Backend *be, const CgOptions *o, int nparts) {
+  char *objs[16] = {0};
+  int nobjs = 0;
+  double t0 = timing_now();
+  bool ok = cg_split_compile(mod, o, nparts, temp_object, objs, &nobjs);
+  timing_add(o->times, "codegen: LLVM optimisation and machine code, threads side by side", timing_now() - t0);
+  t0 = timing_now();
+  if (ok) ok = cg_link(be, (const char *const *)objs, nobjs, o->out_path, NNC_LINK_FLAGS, o);
+  timing_add(o->times, "link", timing_now() - t0);
+  for (int i = 0; i < nobjs; i++) unlink(objs[i]), free(objs[i]);
+  return ok;
+}
+
 bool cg_write_module(LLVMModuleRef mod, LLVMTargetMachineRef tm, const Backend *be, const CgOptions *o) {
+  int nparts = o->emit == EMIT_EXE ? cg_split_parts() : 1;
+  if (nparts > 1) return write_split(mod, be, o, nparts);
   double t0 = timing_now();
   if (!cg_optimize(mod, tm, o->opt_level, o->diag)) return false;
   timing_add(o->times, "codegen: LLVM optimisation", timing_now() - t0);
@@ -273,7 +290,7 @@ bool cg_write_module(LLVMModuleRef mod, LLVMTargetMachineRef tm, const Backend *
   if (err) LLVMDisposeMessage(err);
   timing_add(o->times, o->emit == EMIT_LLVM ? "codegen: LLVM IR text" : "codegen: machine code", timing_now() - t0);
   t0 = timing_now();
-  if (ok && tmp) ok = cg_link(be, tmp, o->out_path, NNC_LINK_FLAGS, o);
+  if (ok && tmp) ok = cg_link(be, (const char *[]){tmp}, 1, o->out_path, NNC_LINK_FLAGS, o);
   if (tmp) timing_add(o->times, "link", timing_now() - t0);
   if (tmp) unlink(tmp), free(tmp);
   return ok;

@@ -516,8 +516,9 @@ static const struct {
     [OP_GE] = {"$0 >= $1 ? 1.f : 0.f"},
     [OP_WHERE] = {"$0 != 0.f ? $1 : $2"}, /* a NaN condition picks a */
     [OP_NEG] = {"-$0"},
-    [OP_RELU] = {"$0 > 0.f ? $0 : 0.f"},
-    [OP_STEP] = {"$0 > 0.f ? 1.f : 0.f"},
+    /* x <= 0 is false with a NaN: relu(NaN) is NaN, step(NaN) 1 (k_elem.c) */
+    [OP_RELU] = {"$0 <= 0.f ? 0.f : $0"},
+    [OP_STEP] = {"$0 <= 0.f ? 0.f : 1.f"},
     [OP_SIGMOID] = {"1.f / (1.f + expf(-$0))"},
     [OP_TANH] = {"tanhf($0)"},
     [OP_GELU] = {NULL, ew_gelu},

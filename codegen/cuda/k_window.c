@@ -12,7 +12,8 @@
  *                           CPU's scatter adds them (kh, kw descending);
  *   maxpool2d_grad          one thread per input element: the windows that
  *                           hold it and whose argmax (the first strict
- *                           maximum, from tap (0, 0) as on the CPU) it is;
+ *                           maximum or the last NaN, from tap (0, 0) as on
+ *                           the CPU) it is;
  *   avgpool2d_grad          one thread per input element: its windows' dy
  *                           times 1/(K*K);
  *   conv2d_grad_weight      one block per (filter, channel) pair (rows = 1):
@@ -183,9 +184,10 @@ static void emit_conv_dw(Win *k) {
   cu_printf(s, "  }\n");
 }
 
-/* Pools: the max keeps the first strict maximum of the window, starting
- * from tap (0, 0) with -inf as the CPU does (so its argmax names a real
- * element even when every tap is NaN or -inf); the average sums the taps
+/* Pools: the max keeps the first strict maximum of the window, or its last
+ * NaN (PyTorch's `v > max || isnan(v)`, as the CPU), starting from tap
+ * (0, 0) with -inf (so its argmax names a real element even when every tap
+ * is -inf); the average sums the taps
  * inside the input and multiplies by 1/(K*K). `best` is set for maxpool
  * gradients. Emitted inside a loop that has set n, c, oh, ow. */
 static void emit_window_max(Win *k, const char *indent, bool want_best) {
@@ -203,7 +205,7 @@ static void emit_window_max(Win *k, const char *indent, bool want_best) {
   cu_printf(s, "%s    const long long xi = ((n * %lldLL + c) * %lldLL + ih) * %lldLL + iw;\n", indent,
             (long long)k->C, (long long)k->H, (long long)k->W);
   cu_printf(s, "%s    const float v = x[xi];\n", indent);
-  cu_printf(s, "%s    if (v > m) { m = v;%s }\n", indent, want_best ? " best = xi;" : "");
+  cu_printf(s, "%s    if (v > m || v != v) { m = v;%s }\n", indent, want_best ? " best = xi;" : "");
   cu_printf(s, "%s  }\n", indent);
 }
 

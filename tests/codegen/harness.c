@@ -417,6 +417,10 @@ bool cg_check(IrModule *m, const CheckOpts *o0, const char *name) {
     buf_alloc(&bufs[ng + ni + r], f->nodes[f->rets[r]].ty.dt, ir_numel(&f->nodes[f->rets[r]].ty.sh, o.syms));
   for (int b = 0; b < ng + ni; b++)
     buf_fill(&bufs[b], &o);
+  for (int i = 0; o.values && i < ni; i++)
+    for (int64_t k = 0; o.values[i] && k < bufs[ng + i].n; k++)
+      rt_dtype_set(bufs[ng + i].dt, bufs[ng + i].gen, k, o.values[i][k]),
+          bufs[ng + i].ref[k] = rt_dtype_get(bufs[ng + i].dt, bufs[ng + i].gen, k);
   if (o.bad_label >= 0)
     for (int b = ng; b < ng + ni; b++)
       if (bufs[b].dt == DT_I32 && o.bad_label < bufs[b].n)
@@ -441,6 +445,11 @@ bool cg_check(IrModule *m, const CheckOpts *o0, const char *name) {
     }
     for (int r = 0; r < nr; r++)
       ok &= compare(&bufs[ng + ni + r], o.tol, "output", r);
+    for (int r = 0; o.print && r < nr; r++) {
+      printf("%s %d", o.print, r);
+      for (int64_t k = 0; k < bufs[ng + ni + r].n; k++) printf(" %.9g", gen_at(&bufs[ng + ni + r], k));
+      printf("\n");
+    }
     for (int g = 0; g < ng; g++)
       ok &= compare(&bufs[g], o.tol, "global", g);
   }

@@ -37,6 +37,12 @@ typedef struct CheckOpts {
   bool full_ints;
   bool no_vnni;
   bool generic;
+  /* Set: input i's elements are values[i] when that is not NULL (fixed
+   * data: NaNs, ties) instead of random ones. */
+  const double *const *values;
+  /* Set: every result of the generated code is printed after each call, a
+   * line "<print> <result index> <values...>" (read by a script). */
+  const char *print;
 } CheckOpts;
 
 /* Counters the test runtime hooks keep (reset by each check). */

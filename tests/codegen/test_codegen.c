@@ -462,6 +462,7 @@ static void test_onehot(void) {
 void test_models(void); /* test_models.c */
 void test_scan(void);   /* test_scan.c */
 void test_gather(void); /* test_gather.c */
+void test_nan(void);    /* test_nan.c */
 
 /* ---- sliding windows ----
  * Each forward and its gradient ops (dy given as an input, so the scatters
@@ -538,6 +539,7 @@ int main(int argc, char **argv) {
       {"onehot", test_onehot},
       {"ranges", test_ranges},
       {"window", test_window},
+      {"nan", test_nan},
       {"gather", test_gather},
       {"models", test_models},
       {"scan", test_scan},

@@ -199,7 +199,7 @@ static void read_back(const IrModule *m, const CgOptions *o, const char *exe, co
                       const char *want) {
   char cmd[512];
   EXPECT(cg_cpu_backend.compile(m, o), "emit object");
-  EXPECT(cg_link(&cg_cpu_backend, o->out_path, exe, extra, o), "link with meta_main.c");
+  EXPECT(cg_link(&cg_cpu_backend, &o->out_path, 1, exe, extra, o), "link with meta_main.c");
   snprintf(cmd, sizeof cmd, "%s > %s", exe, outp);
   EXPECT(system(cmd) == 0, "run %s", exe);
   FILE *f = fopen(want, "w");
@@ -241,7 +241,7 @@ static void test_object_roundtrip(void) {
   diag_init(&bd, tmpfile());
   bad.cc = "false";
   bad.diag = &bd;
-  EXPECT(!cg_link(&cg_cpu_backend, obj, exe, NULL, &bad) && bd.nerrors == 1, "a failing linker must be reported");
+  EXPECT(!cg_link(&cg_cpu_backend, (const char *[]){obj}, 1, exe, NULL, &bad) && bd.nerrors == 1, "a failing linker must be reported");
   rewind(bd.out);
   char msg[512] = "";
   size_t nr = fread(msg, 1, sizeof msg - 1, bd.out);
@@ -251,7 +251,7 @@ static void test_object_roundtrip(void) {
   /* So does a linker that does not exist. */
   diag_init(&bd, tmpfile());
   bad.cc = "nnc-no-such-linker";
-  EXPECT(!cg_link(&cg_cpu_backend, obj, exe, NULL, &bad) && bd.nerrors == 1, "a missing linker must be reported");
+  EXPECT(!cg_link(&cg_cpu_backend, (const char *[]){obj}, 1, exe, NULL, &bad) && bd.nerrors == 1, "a missing linker must be reported");
   rewind(bd.out);
   nr = fread(msg, 1, sizeof msg - 1, bd.out);
   msg[nr] = 0;

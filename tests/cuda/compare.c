@@ -24,7 +24,9 @@
  * (default 3 for every symbolic dim), --int-max K (integer inputs are drawn
  * from [0, K); default 2: valid class labels and token ids for any model),
  * --seed S, --lr X (train_step's learning rate, default 1e-3), --skip GLOB
- * (globals whose names match are not compared; repeatable). */
+ * (globals whose names match are not compared; repeatable), --nan-every K
+ * (every K-th element of each float input, but lr, is NaN: the kernels'
+ * NaN rules against the CPU's). */
 #include <dlfcn.h>
 #include <fnmatch.h>
 #include <math.h>
@@ -57,6 +59,7 @@ typedef struct Opts {
   int steps;
   double tol;
   int int_max;
+  int nan_every; /* > 0: every nan_every-th float input element is NaN */
   uint64_t seed;
   double lr;
   int64_t syms[NNRT_MAX_SYMS];
@@ -196,6 +199,7 @@ static const Input *input_for(Input *ins, int *nin, const NnrtTensor *t, const O
     } else if (t->dtype == NNRT_F32) {
       double u1 = urand() + 1e-12, u2 = urand(); /* N(0, 1) */
       ((float *)in->host)[i] = (float)(sqrt(-2 * log(u1)) * cos(6.283185307179586 * u2));
+      if (o->nan_every > 0 && i % o->nan_every == o->nan_every - 1) ((float *)in->host)[i] = NAN;
     } else {
       int64_t v = (int64_t)(urand() * o->int_max);
       rt_dtype_set(t->dtype, in->host, i, (double)v);
@@ -414,6 +418,7 @@ int main(int argc, char **argv) {
     if (!strcmp(a, "--steps") && i + 1 < argc) o.steps = atoi(argv[++i]);
     else if (!strcmp(a, "--tol") && i + 1 < argc) o.tol = atof(argv[++i]);
     else if (!strcmp(a, "--int-max") && i + 1 < argc) o.int_max = atoi(argv[++i]);
+    else if (!strcmp(a, "--nan-every") && i + 1 < argc) o.nan_every = atoi(argv[++i]);
     else if (!strcmp(a, "--seed") && i + 1 < argc) o.seed = strtoull(argv[++i], NULL, 10);
     else if (!strcmp(a, "--lr") && i + 1 < argc) o.lr = atof(argv[++i]);
     else if (!strcmp(a, "--skip") && i + 1 < argc && o.nskip < 8) o.skip[o.nskip++] = argv[++i];
@@ -424,7 +429,7 @@ int main(int argc, char **argv) {
       sym_names[nsym] = argv[i];
       sym_vals[nsym++] = atoll(eq + 1);
     } else if (a[0] != '-' && np < 2) paths[np++] = a;
-    else die("usage: cuda_compare [--steps N] [--tol T] [--sym NAME=V] [--int-max K] [--seed S] [--lr X] [--skip GLOB] "
+    else die("usage: cuda_compare [--steps N] [--tol T] [--sym NAME=V] [--int-max K] [--nan-every K] [--seed S] [--lr X] [--skip GLOB] "
              "CPU.so CUDA.so (at '%s')%s", a, "");
   }
   if (np != 2) die("usage: cuda_compare [options] CPU.so CUDA.so%s%s", "", "");

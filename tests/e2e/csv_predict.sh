@@ -167,7 +167,10 @@ py=/usr/bin/python3
 if [ -x "$py" ] && "$py" -c "import numpy" 2>/dev/null; then
   "$py" - <<'PY'
 import re, numpy as np
-ids = {w: i for i, w in enumerate(open("t.st.vocab.txt").read().split("\n"))}
+import json, struct
+b = open("t.st", "rb").read()  # the vocabulary is in the checkpoint's metadata, one word per line
+header = json.loads(b[8:8 + struct.unpack("<Q", b[:8])[0]])
+ids = {w: i for i, w in enumerate(header["__metadata__"]["nnrt.vocab"].split("\n"))}
 rows = []
 for line in open("lines.txt"):
     words = [w.strip("'").lower()[:63] for w in re.findall(r"[A-Za-z0-9']+", line)]

@@ -158,8 +158,8 @@ grep -q "is also the --checkpoint file" same.out || fail "same-file message: $(c
 # 6. --resume is bit-exact with a stateful schedule and early stopping (stopped mid-epoch 2).
 for sched in 'plateau(patience: 0, factor: 0.5, min_delta: 0.01)' 'cosine(warmup: 30)'; do
   set -- --data fm --epochs 3 --threads 2 --quiet --schedule "$sched" --early-stop 'val_acc(patience: 2)'
-  ./cls train "$@" --checkpoint full.st >/dev/null || fail "full run ($sched)"
-  ./cls train "$@" --checkpoint part.st --steps 40 >/dev/null || fail "part run ($sched)"
+  ./cls train "$@" --checkpoint full.st --overwrite >/dev/null || fail "full run ($sched)"
+  ./cls train "$@" --checkpoint part.st --overwrite --steps 40 >/dev/null || fail "part run ($sched)"
   ./cls train "$@" --checkpoint part.st --resume >/dev/null || fail "resumed run ($sched)"
   cmp -s full.st part.st || fail "resume with $sched is not bit-exact"
 done

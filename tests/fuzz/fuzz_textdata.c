@@ -10,8 +10,8 @@
  * The files land in the harness's temporary directory as a, b, c (fortune
  * categories; a spec's dir= is replaced by that directory), a.csv (csv: the
  * file the spec names), train.csv and test.csv (csvdir: a directory of
- * both), ckpt.vocab.txt (the vocabulary beside a checkpoint; absent: built
- * and saved there) and lines.txt (predict's --input). Then the `data`
+ * both), ckpt.vocab.txt (the vocabulary beside a checkpoint ckpt, which does
+ * not exist: how older checkpoints kept it; absent: built) and lines.txt (predict's --input). Then the `data`
  * command's inspection (both splits, class names, samples) and predict's
  * reading of its input run on them. */
 #include "fuzz.h"
@@ -64,9 +64,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   split(nl ? nl + 1 : s + size, nl ? size - speclen - 1 : 0, parts);
   fuzz_clean();
   rt_csv_set_label_column(NULL);
-  static char vocab_path[4200];
-  snprintf(vocab_path, sizeof vocab_path, "%s", fuzz_path("ckpt.vocab.txt"));
-  rt_text_set_vocab_file(vocab_path, 1, 1);
+  static char ckpt_path[4200];
+  snprintf(ckpt_path, sizeof ckpt_path, "%s", fuzz_path("ckpt"));
+  rt_text_set_vocab_checkpoint(ckpt_path); /* no file ckpt: its older-style ckpt.vocab.txt */
   if (parts[P_VOCAB].present) fuzz_write("ckpt.vocab.txt", parts[P_VOCAB].s, parts[P_VOCAB].n);
   const char *lines = fuzz_write("lines.txt", parts[P_LINES].s, parts[P_LINES].n);
   const char *q = strchr(raw, '?');

@@ -1,5 +1,6 @@
 # expect.sh — helpers the runtime's shell tests source (fake_train_test.sh,
-# device_test.sh): fail and expect, writing into the test's directory $T.
+# device_test.sh, checkpoint_safety_test.sh): fail, expect and small_copy,
+# writing into the test's directory $T.
 FAILED=0
 
 fail() {
@@ -22,4 +23,26 @@ expect() {
     fail "output lacks '$pat': $*"
     sed 's/^/    /' "$T/out" | head -5
   fi
+}
+
+# small_copy: into $S=$T/small, from Fashion-MNIST in $DATA, a small
+# uncompressed subset (2000 training, 500 test samples): runs that
+# check behaviour rather than accuracy load and evaluate in no time, and the
+# loader's plain-file path is exercised too. IDX headers: magic, counts
+# (2000 = 0x7d0, 500 = 0x1f4), 28, 28.
+small_copy() {
+  S=$T/small
+  mkdir "$S"
+  { printf '\000\000\010\003\000\000\007\320\000\000\000\034\000\000\000\034'
+    gzip -dc "$DATA/train-images-idx3-ubyte.gz" | tail -c +17 | head -c 1568000; } \
+    >"$S/train-images-idx3-ubyte"
+  { printf '\000\000\010\001\000\000\007\320'
+    gzip -dc "$DATA/train-labels-idx1-ubyte.gz" | tail -c +9 | head -c 2000; } \
+    >"$S/train-labels-idx1-ubyte"
+  { printf '\000\000\010\003\000\000\001\364\000\000\000\034\000\000\000\034'
+    gzip -dc "$DATA/t10k-images-idx3-ubyte.gz" | tail -c +17 | head -c 392000; } \
+    >"$S/t10k-images-idx3-ubyte"
+  { printf '\000\000\010\001\000\000\001\364'
+    gzip -dc "$DATA/t10k-labels-idx1-ubyte.gz" | tail -c +9 | head -c 500; } \
+    >"$S/t10k-labels-idx1-ubyte"
 }

@@ -11,8 +11,9 @@
 #         cli     exit codes and messages for bad options and bad files;
 #                 predict agrees with eval; Python can read the checkpoint
 #         text    (DATA_DIR: Debian's fortunes) the data command, a text data
-#                 set through train and eval, the vocabulary file beside the
-#                 checkpoint
+#                 set through train and eval, the vocabulary inside the
+#                 checkpoint (never rewritten by a new run's data loading),
+#                 an older checkpoint's vocabulary file beside it
 # Exits 77 (skipped) when the data set is not installed.
 set -u
 BIN=$1
@@ -31,27 +32,6 @@ fi
 T=$(mktemp -d "${TMPDIR:-/tmp}/nnrt_e2e.XXXXXX")
 trap 'rm -rf "$T"' EXIT
 . "$(dirname "$0")/expect.sh"
-
-# A small uncompressed subset (2000 training, 500 test samples): runs that
-# check behaviour rather than accuracy load and evaluate in no time, and the
-# loader's plain-file path is exercised too. IDX headers: magic, counts
-# (2000 = 0x7d0, 500 = 0x1f4), 28, 28.
-small_copy() {
-  S=$T/small
-  mkdir "$S"
-  { printf '\000\000\010\003\000\000\007\320\000\000\000\034\000\000\000\034'
-    gzip -dc "$DATA/train-images-idx3-ubyte.gz" | tail -c +17 | head -c 1568000; } \
-    >"$S/train-images-idx3-ubyte"
-  { printf '\000\000\010\001\000\000\007\320'
-    gzip -dc "$DATA/train-labels-idx1-ubyte.gz" | tail -c +9 | head -c 2000; } \
-    >"$S/train-labels-idx1-ubyte"
-  { printf '\000\000\010\003\000\000\001\364\000\000\000\034\000\000\000\034'
-    gzip -dc "$DATA/t10k-images-idx3-ubyte.gz" | tail -c +17 | head -c 392000; } \
-    >"$S/t10k-images-idx3-ubyte"
-  { printf '\000\000\010\001\000\000\001\364'
-    gzip -dc "$DATA/t10k-labels-idx1-ubyte.gz" | tail -c +9 | head -c 500; } \
-    >"$S/t10k-labels-idx1-ubyte"
-}
 
 case $MODE in
 steps)
@@ -174,7 +154,7 @@ cli)
 
   # a diverging run stops with exit 3 and leaves the checkpoint alone
   cp "$T/c.st" "$T/c2.st"
-  expect 3 "loss is NaN at epoch 1, step" "$BIN" train --lr 3e38 --data "$S" --checkpoint "$T/c2.st"
+  expect 3 "loss is NaN at epoch 1, step" "$BIN" train --lr 3e38 --data "$S" --checkpoint "$T/c2.st" --overwrite
   cmp -s "$T/c.st" "$T/c2.st" || fail "a NaN run changed the checkpoint"
 
   # eval and predict agree: predict's classes vs the test labels
@@ -258,17 +238,48 @@ text)
   expect 2 "--samples: expected an integer from 0 to 1000" "$BIN" data --samples x
   expect 2 "no such fortune category" "$BIN" train --data "fortunes:computers,nosuch?dir=$DATA" --steps 1
   expect 0 "" "$BIN" train --data "$SPEC" --steps 5 --quiet --checkpoint "$T/c.st"
-  [ "$(head -n 2 "$T/c.st.vocab.txt" | tr '\n' ' ')" = "<pad> <unk> " ] || fail "vocabulary file $T/c.st.vocab.txt"
-  [ "$(wc -l <"$T/c.st.vocab.txt")" -eq 50 ] || fail "vocabulary file has $(wc -l <"$T/c.st.vocab.txt") lines, not 50"
+  # the vocabulary is inside the checkpoint (issue 12, item 3): 50 lines
+  [ ! -e "$T/c.st.vocab.txt" ] || fail "a vocabulary file beside the checkpoint"
+  words=$(LC_ALL=C grep -ao '"nnrt.vocab":"[^"]*"' "$T/c.st" | sed 's/^"nnrt.vocab":"//; s/"$//; s/\\n/\n/g')
+  [ "$(printf '%s' "$words" | head -n 2 | tr '\n' ' ')" = "<pad> <unk> " ] || fail "vocabulary in $T/c.st: $words"
+  [ "$(printf '%s\n' "$words" | wc -l)" -eq 50 ] || fail "the vocabulary has $(printf '%s\n' "$words" | wc -l) lines, not 50"
   expect 0 "" "$BIN" eval --data "$SPEC" --checkpoint "$T/c.st"
   # the report names the categories
   grep -q '^   computers  *[01]\.[0-9][0-9] ' "$T/out" && grep -q '^     science  *[01]\.[0-9][0-9] ' "$T/out" &&
     grep -q '^0 computers  *[0-9]' "$T/out" || fail "eval report lacks the category names: $(cat "$T/out")"
-  expect 0 "vocabulary: 50 ids (48 words) from the vocabulary file" "$BIN" data --data "$SPEC" --checkpoint "$T/c.st"
+  expect 0 "vocabulary: 50 ids (48 words) from the checkpoint" "$BIN" data --data "$SPEC" --checkpoint "$T/c.st"
+  cp "$T/c.st" "$T/before.st"
+  expect 0 "" "$BIN" eval --data "$SPEC" --checkpoint "$T/c.st"
+  cp "$T/out" "$T/eval_before"
+  # a new run on other data that fails: before, it had already replaced
+  # c.st.vocab.txt while loading its data; now it writes nothing at all,
+  # with --overwrite too, and the checkpoint still evaluates as before
+  expect 3 "loss is NaN" "$BIN" train --data "fortunes:computers,linux?len=784&vocab=40&dir=$DATA" --steps 5 \
+    --lr 3e38 --checkpoint "$T/c.st" --overwrite
+  cmp -s "$T/c.st" "$T/before.st" || fail "a failed run changed the checkpoint"
+  [ ! -e "$T/c.st.vocab.txt" ] || fail "a failed run wrote a vocabulary file"
+  expect 0 "" "$BIN" eval --data "$SPEC" --checkpoint "$T/c.st"
+  cmp -s "$T/out" "$T/eval_before" || fail "eval changed after a failed run: $(cat "$T/out")"
+  # --resume keeps the checkpoint's vocabulary, whatever the data would build
+  expect 0 "" "$BIN" train --data "fortunes:computers,science?len=784&vocab=60&dir=$DATA" --steps 6 --quiet \
+    --checkpoint "$T/c.st" --resume
+  LC_ALL=C grep -ao '"nnrt.vocab":"[^"]*"' "$T/before.st" >"$T/v1"
+  LC_ALL=C grep -ao '"nnrt.vocab":"[^"]*"' "$T/c.st" >"$T/v2"
+  cmp -s "$T/v1" "$T/v2" || fail "--resume changed the vocabulary"
+  # --init from it on data with another vocabulary: refused, nothing written
+  expect 2 "--init $T/c.st was trained with another vocabulary (50 ids) than this data set's (40 ids)" "$BIN" train \
+    --data "fortunes:computers,linux?len=784&vocab=40&dir=$DATA" --steps 1 --init "$T/c.st" --checkpoint "$T/i.st"
+  [ ! -e "$T/i.st" ] || fail "a refused --init run wrote its checkpoint"
+  expect 0 "" "$BIN" train --data "$SPEC" --steps 1 --quiet --init "$T/c.st" --checkpoint "$T/i.st"
+  # a vocabulary file beside it (an older nnc's) that does not match is refused
   printf '<pad>\n<unk>\nthe\n' >"$T/c.st.vocab.txt"
-  expect 0 "vocabulary: 3 ids (1 words) from the vocabulary file" "$BIN" data --data "$SPEC" --checkpoint "$T/c.st"
-  printf 'bad\n' >"$T/c.st.vocab.txt"
-  expect 2 "c.st.vocab.txt:1: expected '<pad>', found 'bad'" "$BIN" eval --data "$SPEC" --checkpoint "$T/c.st"
+  expect 2 "c.st.vocab.txt does not match the vocabulary saved in $T/c.st" "$BIN" eval --data "$SPEC" --checkpoint "$T/c.st"
+  # an older checkpoint (no nnrt.vocab: the key renamed in place) uses the file beside it
+  LC_ALL=C sed 's/"nnrt.vocab":/"nnrt.vocaX":/' "$T/before.st" >"$T/old.st"
+  printf '<pad>\n<unk>\nthe\n' >"$T/old.st.vocab.txt"
+  expect 0 "vocabulary: 3 ids (1 words) from the vocabulary file" "$BIN" data --data "$SPEC" --checkpoint "$T/old.st"
+  printf 'bad\n' >"$T/old.st.vocab.txt"
+  expect 2 "old.st.vocab.txt:1: expected '<pad>', found 'bad'" "$BIN" eval --data "$SPEC" --checkpoint "$T/old.st"
   ;;
 
 *)

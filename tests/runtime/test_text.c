@@ -192,7 +192,7 @@ static void test_split(void) {
   snprintf(spec2, sizeof spec2, "fortunes:a,b?len=3&seed=1&dir=%s", tmp("cats"));
   RtDataset tr, te, tr2, other;
   RtError e = {0};
-  rt_text_set_vocab_file(NULL, 0, 0);
+  rt_text_set_vocab_checkpoint(NULL);
   CHECK(rt_text_load(spec, RT_SPLIT_TRAIN, &tr, &e) == 0);
   CHECK(rt_text_load(spec, RT_SPLIT_TEST, &te, &e) == 0);
   CHECK(rt_text_load(spec, RT_SPLIT_TRAIN, &tr2, &e) == 0);
@@ -243,32 +243,68 @@ static void test_split(void) {
 static void test_vocab_file(void) {
   char spec[600];
   snprintf(spec, sizeof spec, "fortunes:a,b?len=2&vocab=5&dir=%s", tmp("cats"));
-  const char *vp = tmp("ck.safetensors.vocab.txt");
+  const char *ck = tmp("ck.safetensors"), *vp = tmp("ck.safetensors.vocab.txt");
+  unlink(ck);
   unlink(vp);
   RtDataset tr, te, te2;
   RtError e = {0};
-  /* Training writes it: common (15), then the 2 first alphabetically of the
-   * words seen once in training. */
-  rt_text_set_vocab_file(vp, 0, 1);
+  /* Training builds it (common (15), then the 2 first alphabetically of the
+   * words seen once in training), keeps it for the checkpoint and writes
+   * nothing: not even with a checkpoint named. */
+  rt_text_set_vocab_checkpoint(ck);
   CHECK(rt_text_load(spec, RT_SPLIT_TRAIN, &tr, &e) == 0);
+  CHECK(!rt_file_exists(vp) && !rt_file_exists(ck));
   RtVocab v;
-  CHECK(rt_file_exists(vp) && rt_vocab_load(&v, vp, &e) == 0);
+  const char *text = rt_text_vocab();
+  CHECK(text && rt_vocab_parse(&v, text, strlen(text), "kept", &e) == 0);
   CHECK(v.n == 5 && strcmp(v.word[2], "common") == 0 && strncmp(v.word[3], "alpha", 5) == 0);
   rt_vocab_free(&v);
-  /* Eval reads it back and encodes alike. */
   CHECK(rt_text_load(spec, RT_SPLIT_TEST, &te, &e) == 0);
-  rt_text_set_vocab_file(vp, 1, 0);
+  /* A checkpoint carries it in its metadata (a model without tensors will
+   * do): eval reads it back and encodes alike. */
+  NnrtModel m = {0};
+  m.name = "t";
+  RtGlobals g = {0};
+  RtMeta meta = {0};
+  meta.vocab = "<pad>\n<unk>\nzzz\ncommon\n";
+  CHECK(rt_st_save(ck, &m, &g, &meta, &e) == 0);
+  char *got = NULL;
+  CHECK(rt_st_meta_text(ck, "nnrt.vocab", &got, &e) == 0 && got && strcmp(got, meta.vocab) == 0);
+  free(got);
+  CHECK(rt_st_meta_text(ck, "nnrt.none", &got, &e) == 0 && got == NULL);
+  /* The checkpoint's vocabulary wins over what the data would build. */
   CHECK(rt_text_load(spec, RT_SPLIT_TEST, &te2, &e) == 0);
-  CHECK(te.x.numel == te2.x.numel && memcmp(te.x.data, te2.x.data, (size_t)te.x.numel * 4) == 0);
+  CHECK(((int32_t *)te2.x.data)[1] == 3);
   rt_data_free(&te2);
-  /* A different saved vocabulary changes the ids: the file wins. */
+  /* A vocabulary file beside it that differs is refused; one that matches is fine. */
+  write_str(vp, "<pad>\n<unk>\nzzz\n");
+  CHECK_ERR(rt_text_load(spec, RT_SPLIT_TEST, &te2, &e), e,
+            "ck.safetensors.vocab.txt does not match the vocabulary saved in");
+  write_str(vp, meta.vocab);
+  CHECK(rt_text_load(spec, RT_SPLIT_TEST, &te2, &e) == 0);
+  rt_data_free(&te2);
+  meta.vocab = "<pad>\n<unk>\na\nb\nc\nd\n";
+  CHECK(rt_st_save(ck, &m, &g, &meta, &e) == 0);
+  unlink(vp);
+  CHECK_ERR(rt_text_load(spec, RT_SPLIT_TEST, &te2, &e), e, "6 ids, but");
+  meta.vocab = "<pad>\n<unk>\nAb\n";
+  CHECK(rt_st_save(ck, &m, &g, &meta, &e) == 0);
+  CHECK_ERR(rt_text_load(spec, RT_SPLIT_TEST, &te2, &e), e,
+            "ck.safetensors (its vocabulary, nnrt.vocab):3: 'Ab' is not a word");
+  /* An older checkpoint, without it: the file beside it. */
+  meta.vocab = NULL;
+  CHECK(rt_st_save(ck, &m, &g, &meta, &e) == 0);
   write_str(vp, "<pad>\n<unk>\nzzz\ncommon\n");
   CHECK(rt_text_load(spec, RT_SPLIT_TEST, &te2, &e) == 0);
   CHECK(((int32_t *)te2.x.data)[1] == 3);
   rt_data_free(&te2);
-  write_str(vp, "<pad>\n<unk>\na\nb\nc\nd\n");
-  CHECK_ERR(rt_text_load(spec, RT_SPLIT_TEST, &te2, &e), e, "6 ids, but");
-  rt_text_set_vocab_file(NULL, 0, 0);
+  /* No checkpoint: built again, the same as training's. */
+  unlink(ck);
+  unlink(vp);
+  CHECK(rt_text_load(spec, RT_SPLIT_TEST, &te2, &e) == 0);
+  CHECK(te.x.numel == te2.x.numel && memcmp(te.x.data, te2.x.data, (size_t)te.x.numel * 4) == 0);
+  rt_data_free(&te2);
+  rt_text_set_vocab_checkpoint(NULL);
   rt_data_free(&tr);
   rt_data_free(&te);
 }
@@ -310,7 +346,7 @@ static void test_real_computers(void) {
   CHECK(q.n > 100);
   printf("  computers: %lld quotes\n", (long long)q.n);
   rt_quotes_free(&q);
-  rt_text_set_vocab_file(NULL, 0, 0);
+  rt_text_set_vocab_checkpoint(NULL);
   CHECK(rt_data_inspect("fortunes:computers,science?len=40&vocab=2000", 2, stdout, &e) == 0);
   CHECK(rt_data_inspect("fortunes-chars:computers?len=64", 1, stdout, &e) == 0);
 }

@@ -1,0 +1,106 @@
+/* test_nan.c — NaN, infinities and ties through the ops whose PyTorch
+ * definitions say what happens to them (docs/hardening.md, "NaN"):
+ * relu and the activations, the max reduction, max pooling and its
+ * gradient's argmax, softmax, the comparisons and where. Each case is a
+ * function y = op(x) with fixed inputs and, for a differentiable op, the
+ * gradient of sum(y * w) (autodiff's VJP, so the rules of passes/vjp.c are
+ * what is tested). The generated code must agree with the interpreter
+ * (unfused, fused at -O0 and -O2, NaN for NaN), and it prints its results,
+ * "nan <case> out <result> <values>", with the inputs, "nan <case> in
+ * <input> <values>": tests/codegen/nan_torch.py runs this group and compares
+ * every printed value with PyTorch's. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "harness.h"
+#include "passes/autodiff.h"
+
+/* A case: its op, attributes, input shapes and values (at most 3 inputs);
+ * grad: the gradient of sum(op(x) * w) with respect to input 0 is returned
+ * too, w the last input (values 1, 1.5, 2, ...). */
+typedef struct NanCase {
+  const char *name;
+  OpKind op;
+  Attrs at;
+  int nin;
+  Type in[3];
+  const double *val[3];
+  bool grad;
+} NanCase;
+
+static const double V12[] = {NAN, 1, -1, 0, -INFINITY, INFINITY, 2.5, -3, NAN, 0.5, -0.5, 30};
+
+/* Rows: a NaN among numbers, two NaNs, a tie, all -inf. */
+static const double ROWS[] = {1, NAN, 5, NAN, NAN, 2, 2, 2, 0, -INFINITY, -INFINITY, -INFINITY};
+
+/* 4x6 for a 2x2 pool of stride 2: windows with one NaN, two NaNs (the
+ * last one wins), a tie, all -inf, NaN after the maximum, and a plain one. */
+static const double POOL[] = {1,    NAN, NAN, 0, 2,     2,     /**/
+                              2,    3,    1,    NAN, 2,  2,     /**/
+                              -INFINITY, -INFINITY, 4,  9, 0,     NAN,  /**/
+                              -INFINITY, -INFINITY, 3,  1, -1,    7};
+
+static const double CMP_A[] = {NAN, 1, NAN, 2, INFINITY, -INFINITY};
+static const double CMP_B[] = {1, NAN, NAN, 2, INFINITY, 0};
+static const double WHERE_X[] = {10, 11, 12, 13, 14, 15};
+static const double WHERE_Y[] = {-10, -11, -12, -13, -14, -15};
+
+static void run_case(const NanCase *c) {
+  IrModule *m = t_module("nan");
+  IrFunc *f = ir_func_new(m, IR_FN_FORWARD);
+  int x[3];
+  for (int i = 0; i < c->nin; i++) x[i] = ir_input(f, (const char *[]){"a", "b", "c"}[i], c->in[i], (Loc){0});
+  int y = ir_emit(f, c->op, x, c->nin, &c->at, NULL, (Loc){0}, NULL);
+  if (y < 0) unreachable("test IR does not type-check");
+  ir_ret(f, y);
+  double w[64];
+  const double *vals[4] = {c->val[0], c->val[1], c->val[2]};
+  vals[c->nin] = w; /* the input after x's */
+  if (c->grad) {
+    int wi = ir_input(f, "w", f->nodes[y].ty, (Loc){0});
+    for (int k = 0; k < 64; k++) w[k] = 1 + 0.5 * k;
+    Attrs all = {.naxes = f->nodes[y].ty.sh.rank};
+    for (int i = 0; i < all.naxes; i++) all.axes[i] = i;
+    int prod = ir_op2(f, OP_MUL, y, wi, (Loc){0});
+    int loss = ir_emit(f, OP_SUM, &prod, 1, &all, NULL, (Loc){0}, NULL), g;
+    ad_grad(f, loss, &x[0], 1, &g);
+    ir_ret(f, g);
+  }
+  for (int i = 0; i < c->nin; i++) {
+    printf("nan %s in %d", c->name, i);
+    for (int64_t k = 0; k < ir_numel(&c->in[i].sh, NULL); k++) printf(" %.9g", c->val[i][k]);
+    printf("\n");
+  }
+  CheckOpts o = {.values = vals, .tol = 1e-6};
+  t_check3(m, o, c->name);
+  char prefix[64];
+  snprintf(prefix, sizeof prefix, "nan %s out", c->name);
+  o.print = prefix;
+  EXPECT(cg_check(m, &o, c->name), "%s (printed)", c->name);
+}
+
+void test_nan(void) {
+  const Type v12 = T(DT_F32, 2, 6), rows = T(DT_F32, 4, 3), pool = T(DT_F32, 1, 1, 4, 6), v6 = T(DT_F32, 6);
+  const NanCase cases[] = {
+      {"relu", OP_RELU, {0}, 1, {v12}, {V12}, true},
+      {"step", OP_STEP, {0}, 1, {v12}, {V12}, false},
+      {"leaky_relu", OP_LEAKY_RELU, {.value = 0.1}, 1, {v12}, {V12}, true},
+      {"elu", OP_ELU, {.value = 1}, 1, {v12}, {V12}, true},
+      {"sigmoid", OP_SIGMOID, {0}, 1, {v12}, {V12}, false},
+      {"tanh", OP_TANH, {0}, 1, {v12}, {V12}, false},
+      {"softplus", OP_SOFTPLUS, {0}, 1, {v12}, {V12}, false},
+      {"max", OP_MAX, {.naxes = 1, .axes = {1}}, 1, {rows}, {ROWS}, true},
+      {"softmax", OP_SOFTMAX, {.axis = 1}, 1, {rows}, {ROWS}, true},
+      {"maxpool2d", OP_MAXPOOL2D, {.kernel = 2, .stride = 2}, 1, {pool}, {POOL}, true},
+      {"maxpool2d_overlap", OP_MAXPOOL2D, {.kernel = 3, .stride = 1}, 1, {pool}, {POOL}, true},
+      {"eq", OP_EQ, {0}, 2, {v6, v6}, {CMP_A, CMP_B}, false},
+      {"ne", OP_NE, {0}, 2, {v6, v6}, {CMP_A, CMP_B}, false},
+      {"lt", OP_LT, {0}, 2, {v6, v6}, {CMP_A, CMP_B}, false},
+      {"le", OP_LE, {0}, 2, {v6, v6}, {CMP_A, CMP_B}, false},
+      {"gt", OP_GT, {0}, 2, {v6, v6}, {CMP_A, CMP_B}, false},
+      {"ge", OP_GE, {0}, 2, {v6, v6}, {CMP_A, CMP_B}, false},
+      {"where", OP_WHERE, {0}, 3, {v6, v6, v6}, {CMP_A, WHERE_X, WHERE_Y}, false},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(&cases[i]);
+}
