@@ -10,8 +10,8 @@
 #     or byte-identical to an uninterrupted run's checkpoint after some epoch
 #     (for --resume: the one it started from or a later one), and it loads;
 #   - no temporary file is left beside it;
-#   - the word model's vocabulary file is there when its checkpoint is, and
-#     is the uninterrupted run's.
+#   - a vocabulary file beside the word model's checkpoint, where nnc
+#     writes one, is the uninterrupted run's.
 # usage: fault_sweep.sh NNC SOURCE_DIR
 set -eu
 nnc=$1 src=$2
@@ -83,14 +83,16 @@ run --epochs 1 --checkpoint ref/r.st --log ref/log.csv > /dev/null
 cp ref/r.st c.st && cp ref/log.csv log.csv
 sweep resume "$tmp/c.st $tmp/log.csv" "$tmp/e1.st $tmp/e2.st $tmp/e3.st" must --epochs 3 --checkpoint c.st --log log.csv --resume
 
-# The word model: a fresh run writes the vocabulary and two checkpoints; a
-# resumed one reads the vocabulary.
+# The word model: a fresh run saves the vocabulary with two checkpoints; a
+# resumed one reads it back.
 bin=text data=
 rm -rf ref e1.st e2.st e3.st c.st* log.csv && mkdir ref
 run --epochs 1 --checkpoint ref/c.st > /dev/null && cp ref/c.st e1.st
 run --epochs 2 --checkpoint ref/c.st --resume > /dev/null && cp ref/c.st e2.st
 sweep text-fresh "" "$tmp/e1.st $tmp/e2.st" may --epochs 2 --checkpoint c.st
 run --epochs 1 --checkpoint r.st > /dev/null
-cp r.st c.st && cp r.st.vocab.txt c.st.vocab.txt
-sweep text-resume "$tmp/c.st $tmp/c.st.vocab.txt" "$tmp/e1.st $tmp/e2.st" must --epochs 2 --checkpoint c.st --resume
+cp r.st c.st && setup="$tmp/c.st"
+# (the vocabulary is inside the checkpoint; a file beside it is older nnc's)
+if [ -f r.st.vocab.txt ]; then cp r.st.vocab.txt c.st.vocab.txt && setup="$setup $tmp/c.st.vocab.txt"; fi
+sweep text-resume "$setup" "$tmp/e1.st $tmp/e2.st" must --epochs 2 --checkpoint c.st --resume
 echo "ok: $total injected faults, each a clear error with the checkpoint whole"
