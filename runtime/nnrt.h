@@ -813,6 +813,7 @@ typedef struct RtOptions {
   int64_t ckpt_every;       /* train: --checkpoint-every, save every N global steps too (0: per epoch only) */
   int64_t ckpt_keep;        /* train: --checkpoint-keep, checkpoints kept (F, F.1 .. F.(K-1)); 0: unset (1) */
   int allow_nonfinite;      /* --allow-nonfinite: NaN and infinite features accepted */
+  int check_numerics;       /* train, eval: --check-numerics (rt_numerics.c) */
 } RtOptions;
 
 /* Each returns the process exit code; e holds the message when it is not 0. */

@@ -12,7 +12,7 @@
 #define NNRT_ABI_H
 #include <stdint.h>
 
-#define NNRT_ABI_VERSION 10 /* 2: matmuls call nnrt_sgemm; 3: NNRT_INIT_SEED, _ORTHOGONAL, _UNIT_FORGET, nnrt_fail_id; \
+#define NNRT_ABI_VERSION 11 /* 2: matmuls call nnrt_sgemm; 3: NNRT_INIT_SEED, _ORTHOGONAL, _UNIT_FORGET, nnrt_fail_id; \
                                4: kernel tables (NnrtKernel), nnrt_prof_hook, nnrt_parallel_multi, nnrt_sgemm_ep; \
                                5: nnrt_sgemm_ep's whole_columns, NNRT_STATS globals, NnrtModel.schedule and \
                                   .early_stop; \
@@ -20,7 +20,8 @@
                                7: NnrtModel.inference, .output_loss and .embedded (nnc build --infer); \
                                8: NNRT_MASK globals, NnrtModel.prune; \
                                9: NnrtModel.cuda (a CUDA binary: nnrt_cu_* calls, NnrtCuda); \
-                               10: nnrt_cu_sgemm_ep (cuBLASLt epilogues, NNRT_CU_EP_*) */
+                               10: nnrt_cu_sgemm_ep (cuBLASLt epilogues, NNRT_CU_EP_*); \
+                               11: NnrtKernel.writes (NnrtWrite), nnrt_check_hook (--check-numerics) */
 #define NNRT_MAX_RANK 6
 #define NNRT_MAX_SYMS 16 /* symbolic dims of a model: the exponents of a cost term */
 
@@ -111,11 +112,27 @@ typedef struct {
  * then n_flops terms of its floating-point operations, then n_calls terms
  * of the kernel calls it makes (1, or a scan's steps times its body's
  * calls). The compiler's counting rules are docs/bench.md's. */
+/* A value a kernel writes to memory (one of its exports: a workspace
+ * tensor, an output, or a global it updates), for --check-numerics: what
+ * it is and where in the .nn source it comes from. Values inside a fused
+ * kernel that never reach memory have no row (nnc build --no-fuse gives
+ * every op's value one). */
+typedef struct {
+  const char *name; /* the IR value's name ("h", "%12"), a global's name */
+  const char *op;   /* the mnemonic of the op that computes it: "log" */
+  const char *file; /* its .nn source location; NULL when it has none */
+  int32_t line, col;
+  int32_t dtype;   /* NNRT_F32, ... */
+  int32_t global;  /* the global it updates in place, or -1 */
+} NnrtWrite;
+
 typedef struct {
   const char *name; /* "k12_ew": its index in call order and its kind */
   const char *ops;  /* the mnemonics of the ops it computes: "sub,mul,exp" */
   int32_t n_bytes, n_flops, n_calls;
   const NnrtTerm *terms;
+  int32_t n_writes; /* the values it writes to memory, in export order */
+  const NnrtWrite *writes;
 } NnrtKernel;
 
 typedef struct {
@@ -376,5 +393,15 @@ void nnrt_fail_id(int64_t index, int64_t per_row, int64_t value, int64_t rows);
 enum { NNRT_FN_FORWARD = 0, NNRT_FN_EVAL = 1, NNRT_FN_TRAIN = 2 };
 typedef void (*NnrtProfHook)(int32_t fn, int32_t kernel, int32_t end);
 extern NnrtProfHook nnrt_prof_hook;
+
+/* Numerics checks (`train --check-numerics`, `eval --check-numerics`).
+ * When the hook is not NULL, the step functions call it after kernel k
+ * has run, once per value w it wrote (NnrtKernel.writes[w]), with the
+ * value's memory (device memory in a CUDA binary) and its element count at
+ * the call's syms; the runtime scans it for NaN and Inf. Off, that is one
+ * load and one branch per kernel. Like nnrt_prof_hook, the generated
+ * object holds a weak NULL definition. */
+typedef void (*NnrtCheckHook)(int32_t fn, int32_t kernel, int32_t write, const void *data, int64_t numel);
+extern NnrtCheckHook nnrt_check_hook;
 
 #endif

@@ -7,6 +7,7 @@
  * more bytes than it spells), so parsing makes O(log n) allocations. Depth is
  * limited so hostile nesting cannot exhaust the stack. */
 #include "nnrt.h"
+#include "rt_fault.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,7 +47,7 @@ static int32_t new_node(Parser *p, int type) {
       rt_fail(p->e, RT_EXIT_USAGE, "offset %zu: too many JSON values", p->base + p->pos);
       return -1;
     }
-    RtJson *nodes = realloc(d->nodes, (size_t)cap * sizeof *nodes);
+    RtJson *nodes = rt_fault_realloc(d->nodes, (size_t)cap * sizeof *nodes);
     if (!nodes) {
       rt_fail(p->e, RT_EXIT_FAIL, "out of memory parsing a JSON header");
       return -1;
@@ -317,7 +318,7 @@ static int32_t parse_value(Parser *p, int depth) {
 
 int rt_json_parse(RtJsonDoc *doc, const char *text, size_t len, size_t base_offset, RtError *e) {
   memset(doc, 0, sizeof *doc);
-  doc->strings = malloc(len + 1);
+  doc->strings = rt_fault_malloc(len + 1);
   if (!doc->strings) return rt_fail(e, RT_EXIT_FAIL, "out of memory parsing a JSON header");
   Parser p = {doc, text, len, 0, base_offset, doc->strings, e};
   if (parse_value(&p, 0) < 0) {

@@ -13,6 +13,7 @@
  * that names nnrt_model. */
 #define _POSIX_C_SOURCE 200809L
 #include "nnrt.h"
+#include "rt_numerics.h"
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -125,6 +126,9 @@ enum {
   X(ALLOW_NONFINITE, "allow-nonfinite", NULL, CMD_TRAIN | CMD_EVAL | CMD_PREDICT | CMD_DATA | CMD_TIMED,              \
     "accept NaN and infinite features (by default a data set holding one is refused, naming the file, sample and "   \
     "position); predict then prints 'nan' and the reason for such a row instead of a prediction")                  \
+  X(CHECK_NUMERICS, "check-numerics", NULL, CMD_TRAIN | CMD_EVAL,                                                     \
+    "after each kernel of every step, check each value it wrote for NaN and Inf; the first one found ends the run "  \
+    "(exit 3) naming the value, its op and its .nn source line (slower; nnc build --no-fuse names every op's value)") \
   X(HELP, "help", NULL, CMD_ALL | CMD_DATA | CMD_SAMPLE | CMD_PROFILE, "show this help")
 
 typedef enum {
@@ -520,6 +524,9 @@ static int parse(int argc, char **argv, const char *prog, const char *cmdname, u
     case OPT_JSON:
       o->json = 1;
       break;
+    case OPT_CHECK_NUMERICS:
+      o->check_numerics = 1;
+      break;
     case OPT_DEVICE:
       want = "a device number from 0 to 1023";
       bad = rt_parse_i64(v, 0, 1023, &iv);
@@ -544,6 +551,10 @@ static int parse(int argc, char **argv, const char *prog, const char *cmdname, u
                                     : "%s needs --checkpoint FILE",
                        cmdname);
   if (cmd == CMD_PREDICT && !o->input_path) return usage_error(prog, cmdname, "predict needs --input FILE");
+  if (o->check_numerics && m->cuda)
+    return usage_error(prog, cmdname,
+                       "--check-numerics is not available in a CUDA binary yet; build the model for the CPU (nnc build "
+                       "without --target=cuda) and run it there to find the first NaN or Inf");
   if (o->resume && !o->ckpt_path) return usage_error(prog, cmdname, "--resume needs --checkpoint FILE to resume from");
   if (o->resume && o->overwrite)
     return usage_error(prog, cmdname, "--resume continues the checkpoint and --overwrite replaces it; use one");
@@ -634,6 +645,7 @@ int main(int argc, char **argv) {
     return RT_EXIT_OK;
   }
 
+  if (o.check_numerics) rt_numerics_request(prog);
   RtError e = {0};
   if (rt_pool_start(o.threads, &e)) {
     fprintf(stderr, "%s: error: %s\n", prog, e.msg);

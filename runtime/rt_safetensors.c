@@ -24,6 +24,7 @@
  * generated code does. */
 #define _POSIX_C_SOURCE 200809L
 #include "nnrt.h"
+#include "rt_fault.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,7 +109,7 @@ static void buf_put(Buf *b, const char *s, size_t n) {
     size_t cap = b->cap ? b->cap : 1024;
     while (cap < b->n + n + 1)
       cap *= 2;
-    char *p = realloc(b->p, cap);
+    char *p = rt_fault_realloc(b->p, cap);
     if (!p) {
       b->oom = 1;
       return;
@@ -197,8 +198,10 @@ int rt_st_save(const char *path, const NnrtModel *m, const RtGlobals *g, const R
     buf_str(&h, c);
   }
   buf_str(&h, "\"}}");
-  while (h.n % 8)
-    buf_str(&h, " "); /* data starts 8-aligned: readers may map it in place */
+  /* Data starts 8-aligned: readers may map it in place. (Not while out of
+   * memory: the buffer no longer grows; found by NNRT_FAULT=malloc:N.) */
+  while (h.n % 8 && !h.oom)
+    buf_str(&h, " ");
   if (h.oom) {
     free(h.p);
     return rt_fail(e, RT_EXIT_FAIL, "out of memory writing %s", path);
@@ -208,7 +211,7 @@ int rt_st_save(const char *path, const NnrtModel *m, const RtGlobals *g, const R
   for (int i = 0; i < 8; i++)
     len8[i] = (uint8_t)((uint64_t)h.n >> (8 * i));
   /* The length, the header, then each global's data straight from its slice. */
-  RtChunk *chunks = malloc((size_t)(m->n_globals + 2) * sizeof *chunks);
+  RtChunk *chunks = rt_fault_malloc((size_t)(m->n_globals + 2) * sizeof *chunks);
   int rc = -1;
   if (!chunks) {
     rt_fail(e, RT_EXIT_FAIL, "out of memory writing %s", path);
@@ -417,7 +420,7 @@ static int read_header(FILE *f, const char *path, uint64_t *fsize, uint64_t *hle
                    "%s: offset 0: header length %llu is impossible (file has %llu bytes after it, limit %u); not a "
                    "safetensors file?",
                    path, (unsigned long long)*hlen, (unsigned long long)(*fsize - 8), ST_MAX_HEADER);
-  *text = malloc(*hlen);
+  *text = rt_fault_malloc(*hlen);
   if (!*text) return rt_fail(e, RT_EXIT_FAIL, "%s: out of memory reading the header", path);
   if (fread(*text, 1, *hlen, f) != *hlen) return rt_fail(e, RT_EXIT_USAGE, "%s: offset 8: header truncated", path);
   if (rt_json_parse(doc, *text, *hlen, 8, e)) {
@@ -432,7 +435,7 @@ static int read_header(FILE *f, const char *path, uint64_t *fsize, uint64_t *hle
 
 int rt_st_meta_text(const char *path, const char *key, char **out, RtError *e) {
   *out = NULL;
-  FILE *f = fopen(path, "rb");
+  FILE *f = rt_fault_fopen(path, "rb");
   if (!f) return rt_fail(e, RT_EXIT_USAGE, "%s: cannot open: %s", path, strerror(errno));
   uint64_t fsize, hlen;
   char *text = NULL;
@@ -448,7 +451,7 @@ int rt_st_meta_text(const char *path, const char *key, char **out, RtError *e) {
 }
 
 int rt_st_load(const char *path, const NnrtModel *m, RtGlobals *g, unsigned kinds, RtMeta *meta, RtError *e) {
-  FILE *f = fopen(path, "rb");
+  FILE *f = rt_fault_fopen(path, "rb");
   if (!f) return rt_fail(e, RT_EXIT_USAGE, "%s: cannot open: %s", path, strerror(errno));
   int rc = -1;
   char *text = NULL;
@@ -459,7 +462,7 @@ int rt_st_load(const char *path, const NnrtModel *m, RtGlobals *g, unsigned kind
   if (read_header(f, path, &fsize, &hlen, &text, &doc, e)) goto out;
   const RtJson *root = rt_json_at(&doc, 0);
   uint64_t data_size = fsize - 8 - hlen;
-  ents = calloc(root->len + 1, sizeof *ents);
+  ents = rt_fault_calloc(root->len + 1, sizeof *ents);
   if (!ents) {
     rt_fail(e, RT_EXIT_FAIL, "%s: out of memory reading the header", path);
     goto out;
@@ -488,13 +491,13 @@ int rt_st_load(const char *path, const NnrtModel *m, RtGlobals *g, unsigned kind
   }
   /* Check the layout, the identity and every wanted global before touching
    * any, so a bad file leaves the model as it was. */
-  order = calloc((size_t)n + 1, sizeof *order);
+  order = rt_fault_calloc((size_t)n + 1, sizeof *order);
   if (!order) {
     rt_fail(e, RT_EXIT_FAIL, "%s: out of memory", path);
     goto out;
   }
   if (check_layout(ents, n, order, data_size, hlen, path, e)) goto out;
-  StEntry **match = calloc((size_t)m->n_globals + 1, sizeof *match);
+  StEntry **match = rt_fault_calloc((size_t)m->n_globals + 1, sizeof *match);
   if (!match) {
     rt_fail(e, RT_EXIT_FAIL, "%s: out of memory", path);
     goto out;
@@ -558,7 +561,7 @@ int rt_st_load(const char *path, const NnrtModel *m, RtGlobals *g, unsigned kind
   uint64_t total = 0;
   for (int32_t k = 0; k < m->n_globals; k++)
     if (match[k]) total += (uint64_t)(match[k]->end - match[k]->begin);
-  staged = malloc(total ? (size_t)total : 1);
+  staged = rt_fault_malloc(total ? (size_t)total : 1);
   if (!staged) {
     rt_fail(e, RT_EXIT_FAIL, "%s: out of memory reading %llu bytes of tensors", path, (unsigned long long)total);
     free(match);

@@ -8,6 +8,7 @@
  * dim named "B" if there is one, else sym 0, and must be the first dim of
  * those tensors so a batch is a contiguous run of samples. */
 #include "nnrt.h"
+#include "rt_numerics.h"
 #include "rt_device.h"
 #include <math.h>
 #include <stdio.h>
@@ -70,6 +71,7 @@ int rt_session_open(RtSession *s, const NnrtModel *m, RtError *e) {
     s->y_t = &s->y_own;
   }
   s->static_batch = s->x_t->rank > 0 && s->x_t->dims[0] >= 0 ? s->x_t->dims[0] : 0;
+  rt_numerics_attach(s); /* --check-numerics: nothing otherwise */
   return 0;
 }
 

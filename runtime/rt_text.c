@@ -11,6 +11,7 @@
  * "%" line at all, no quote at all. */
 #define _POSIX_C_SOURCE 200809L
 #include "nnrt.h"
+#include "rt_fault.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -324,7 +325,7 @@ char *rt_vocab_text(const RtVocab *v, size_t *n, RtError *e) {
   size_t len = 0;
   for (int32_t i = 0; i < v->n; i++)
     len += strlen(v->word[i]) + 1;
-  char *b = malloc(len + 1), *p = b;
+  char *b = rt_fault_malloc(len + 1), *p = b;
   if (!b) {
     rt_fail(e, RT_EXIT_FAIL, "out of memory saving the vocabulary");
     return NULL;

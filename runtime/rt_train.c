@@ -30,6 +30,7 @@
  * is a normal end (0). */
 #define _POSIX_C_SOURCE 200809L
 #include "nnrt.h"
+#include "rt_fault.h"
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -196,7 +197,7 @@ static void csv_row(FILE *f, const char *kind, int64_t epoch, int64_t step, cons
 }
 
 static FILE *csv_open(const char *path, int append, unsigned bits, RtError *e) {
-  FILE *f = fopen(path, append ? "a" : "w");
+  FILE *f = rt_fault_fopen(path, append ? "a" : "w");
   if (!f) {
     rt_fail(e, RT_EXIT_USAGE, "%s: cannot open the log: %s", path, strerror(errno));
     return NULL;
@@ -221,7 +222,7 @@ static int csv_truncate(const char *path, int64_t step, RtError *e) {
   int64_t n;
   if (rt_read_whole(path, &buf, &n, e)) return -1;
   int rc = 0;
-  if (!(out = malloc((size_t)n + 1))) {
+  if (!(out = rt_fault_malloc((size_t)n + 1))) {
     rc = rt_fail(e, RT_EXIT_FAIL, "out of memory reading %s", path);
     goto done;
   }
@@ -583,7 +584,9 @@ static int epoch_end(Run *r, const RtOptions *o, Position *pos, Progress *p, int
     pos->epoch++;
     pos->epoch_step = 0;
   }
-  if (r->log) fflush(r->log);
+  /* A full disk is found at the epoch's end, not after the last one. */
+  if (r->log && fflush(r->log) != 0)
+    return rt_fail(e, RT_EXIT_FAIL, "%s: cannot write the log: %s", o->log_path, strerror(errno));
   /* A finished epoch's validation loss: a NaN one means the weights are
    * broken, whether or not they are saved. */
   int validated = finished && r->n_val > 0;
@@ -751,11 +754,12 @@ int rt_train(const NnrtModel *m, const RtOptions *o, RtError *e) {
   csv_row(r.log, "test", pos.epoch, pos.global_step, v, r.metrics, NAN, 0);
 out:
   if (r.log) {
-    int bad = ferror(r.log);
-    bad |= fclose(r.log);
+    int bad = fflush(r.log) != 0 || ferror(r.log);
+    int err = errno;
+    bad |= fclose(r.log) != 0;
     r.log = NULL;
     if (bad && rc == RT_EXIT_OK) {
-      rt_fail(e, RT_EXIT_FAIL, "%s: write failed", o->log_path);
+      rt_fail(e, RT_EXIT_FAIL, "%s: cannot write the log: %s", o->log_path, strerror(err ? err : EIO));
       rc = RT_EXIT_FAIL;
     }
   }

@@ -6,6 +6,7 @@
 #include <sys/mman.h>
 #endif
 #include "nnrt.h"
+#include "rt_fault.h"
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -35,7 +36,7 @@ void *rt_alloc(size_t size, const char *what, RtError *e) {
     return NULL;
   }
   if (rounded == 0) rounded = align;
-  void *p = aligned_alloc(align, rounded);
+  void *p = rt_fault_aligned_alloc(align, rounded);
   if (!p) {
     rt_fail(e, RT_EXIT_FAIL, "out of memory: %s needs %zu bytes", what, size);
     return NULL;
@@ -138,7 +139,7 @@ int rt_dir_exists(const char *path) {
 static int write_all(int fd, const void *data, size_t n) {
   const char *p = data;
   while (n > 0) {
-    ssize_t w = write(fd, p, n);
+    ssize_t w = rt_fault_write(fd, p, n);
     if (w < 0) {
       if (errno == EINTR) continue;
       return -1;
@@ -196,18 +197,19 @@ static void ignore_sigxfsz(void) {
   sigaction(SIGXFSZ, &sa, NULL);
 }
 
-static int write_failed(RtError *e, const char *path, int err) {
+/* op: the call that failed ("write", "fsync", "close"). */
+static int write_failed(RtError *e, const char *path, const char *op, int err) {
   if (err == EFBIG)
     return rt_fail(e, RT_EXIT_FAIL,
                    "%s: cannot write it: the file size limit (ulimit -f) is smaller than the file; %s is unchanged",
                    path, rt_file_exists(path) ? "the previous version" : "nothing was written, and it");
-  return rt_fail(e, RT_EXIT_FAIL, "%s: cannot write it: %s; %s", path, strerror(err),
+  return rt_fail(e, RT_EXIT_FAIL, "%s: cannot write it (%s: %s); %s", path, op, strerror(err),
                  rt_file_exists(path) ? "the previous version is unchanged" : "nothing was written");
 }
 
 int rt_write_atomic_chunks(const char *path, const RtChunk *chunks, int nchunks, RtError *e) {
   size_t plen = strlen(path);
-  char *tmp = malloc(plen + 16), *dirbuf = malloc(plen + 1);
+  char *tmp = rt_fault_malloc(plen + 16), *dirbuf = rt_fault_malloc(plen + 1);
   int rc = -1;
   if (!tmp || !dirbuf) {
     rt_fail(e, RT_EXIT_FAIL, "out of memory writing %s", path);
@@ -221,7 +223,7 @@ int rt_write_atomic_chunks(const char *path, const RtChunk *chunks, int nchunks,
   snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
   memcpy(dirbuf, path, plen + 1);
   const char *dir = dirname(dirbuf);
-  int fd = mkstemp(tmp);
+  int fd = rt_fault_mkstemp(tmp);
   if (fd < 0) {
     rt_fail(e, RT_EXIT_FAIL, "%s: cannot create a temporary file in %s: %s", path, dir, strerror(errno));
     goto out;
@@ -229,26 +231,29 @@ int rt_write_atomic_chunks(const char *path, const RtChunk *chunks, int nchunks,
   int werr = 0;
   for (int i = 0; i < nchunks && !werr; i++)
     werr = write_all(fd, chunks[i].data, chunks[i].n);
-  if (werr || fsync(fd) != 0) {
+  int serr = werr ? 0 : rt_fault_fsync(fd);
+  if (werr || serr) {
     int err = errno;
     close(fd);
     unlink(tmp);
-    write_failed(e, path, err);
+    write_failed(e, path, werr ? "write" : "fsync", err);
     goto out;
   }
   if (close(fd) != 0) {
     int err = errno;
     unlink(tmp);
-    write_failed(e, path, err);
+    write_failed(e, path, "close", err);
     goto out;
   }
   /* mkstemp creates 0600; these are ordinary files. */
   mode_t mask = umask(0);
   umask(mask);
   chmod(tmp, 0666 & ~mask);
-  if (rename(tmp, path) != 0) {
-    rt_fail(e, RT_EXIT_FAIL, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
+  if (rt_fault_rename(tmp, path) != 0) {
+    int err = errno;
     unlink(tmp);
+    rt_fail(e, RT_EXIT_FAIL, "%s: cannot write it (rename from %s: %s); %s", path, tmp, strerror(err),
+            rt_file_exists(path) ? "the previous version is unchanged" : "nothing was written");
     goto out;
   }
   /* The rename is durable only once the directory entry is. */
@@ -271,7 +276,7 @@ int rt_write_atomic(const char *path, const void *data, size_t n, RtError *e) {
 
 int rt_rotate_keep(const char *path, int64_t keep, RtError *e) {
   size_t plen = strlen(path);
-  char *from = malloc(plen + 24), *to = malloc(plen + 24);
+  char *from = rt_fault_malloc(plen + 24), *to = rt_fault_malloc(plen + 24);
   int rc = 0;
   if (!from || !to) {
     rc = rt_fail(e, RT_EXIT_FAIL, "out of memory rotating %s", path);
@@ -283,7 +288,7 @@ int rt_rotate_keep(const char *path, int64_t keep, RtError *e) {
   for (int64_t i = keep - 2; i >= 1; i--) {
     snprintf(from, plen + 24, "%s.%lld", path, (long long)i);
     snprintf(to, plen + 24, "%s.%lld", path, (long long)(i + 1));
-    if (rt_file_exists(from) && rename(from, to) != 0) {
+    if (rt_file_exists(from) && rt_fault_rename(from, to) != 0) {
       rc = rt_fail(e, RT_EXIT_FAIL, "--checkpoint-keep: cannot rename %s to %s: %s", from, to, strerror(errno));
       goto out;
     }

@@ -299,6 +299,7 @@ typedef struct CgStep {
   LLVMValueRef fn, ws; /* nnc_<fn>, nnc_<fn>_workspace; NULL when absent */
   const CgKInfo *k;    /* its kernels in call order (../kinfo.c) */
   int nk;
+  const CgPlan *plan;  /* its plan: the kernels' exports (NnrtKernel.writes) */
 } CgStep;
 
 /* Emits nnc_<fn> and nnc_<fn>_workspace into *out; returns false on error.
@@ -313,6 +314,8 @@ void cg_emit_meta(CgCtx *cx, const CgStep steps[3]);
 LLVMTypeRef cg_meta_types(CgCtx *cx, LLVMTypeRef *tensor, LLVMTypeRef *func);
 /* The types mirroring NnrtKernel (returned) and NnrtTerm. */
 LLVMTypeRef cg_meta_kernel_types(CgCtx *cx, LLVMTypeRef *term);
+/* The type mirroring NnrtWrite. */
+LLVMTypeRef cg_meta_write_type(CgCtx *cx);
 /* The types mirroring NnrtCuda (returned), NnrtCuKernel and NnrtCuImage. */
 LLVMTypeRef cg_meta_cuda_types(LLVMContextRef llc, LLVMTypeRef *kernel, LLVMTypeRef *image);
 /* A NUL-terminated private constant string in mod; NULL gives a null

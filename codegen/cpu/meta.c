@@ -46,12 +46,23 @@ LLVMTypeRef cg_meta_kernel_types(CgCtx *cx, LLVMTypeRef *term) {
   }
   LLVMTypeRef kt = LLVMGetTypeByName2(cx->llc, "nnrt.kernel");
   if (!kt) {
-    LLVMTypeRef ft[] = {p, p, i32, i32, i32, p};
+    LLVMTypeRef ft[] = {p, p, i32, i32, i32, p, i32, p};
     kt = LLVMStructCreateNamed(cx->llc, "nnrt.kernel");
     LLVMStructSetBody(kt, ft, sizeof ft / sizeof *ft, 0);
   }
   if (term) *term = tt;
   return kt;
+}
+
+LLVMTypeRef cg_meta_write_type(CgCtx *cx) {
+  LLVMTypeRef p = cx->t_ptr, i32 = cx->t_i32;
+  LLVMTypeRef wt = LLVMGetTypeByName2(cx->llc, "nnrt.write");
+  if (!wt) {
+    LLVMTypeRef ft[] = {p, p, p, i32, i32, i32, i32};
+    wt = LLVMStructCreateNamed(cx->llc, "nnrt.write");
+    LLVMStructSetBody(wt, ft, sizeof ft / sizeof *ft, 0);
+  }
+  return wt;
 }
 
 LLVMTypeRef cg_meta_cuda_types(LLVMContextRef llc, LLVMTypeRef *kernel, LLVMTypeRef *image) {
@@ -139,7 +150,23 @@ static void cost_terms(CgCtx *cx, LLVMTypeRef term_t, const CgPoly *q, LLVMValue
   }
 }
 
-/* The kernel table of step s (NnrtKernel[s->nk]), all terms in one array. */
+/* The NnrtWrite of export e of kernel k: the exported node, named as the
+ * IR prints it, or the global it updates in place. */
+static LLVMValueRef write_row(CgCtx *cx, LLVMTypeRef wt, const CgPlan *p, const CgExport *x) {
+  const IrNode *nd = &p->f->nodes[x->node];
+  const CgBuf *b = &p->bufs[x->buf];
+  char id[32];
+  snprintf(id, sizeof id, "%%%d", x->node);
+  const char *name = b->kind == CB_GLOBAL ? cx->m->globals[b->index].name : nd->name ? nd->name : id;
+  LLVMValueRef f[] = {str(cx, name),           str(cx, ir_ops[nd->op].mnemonic),
+                      str(cx, nd->loc.line > 0 ? nd->loc.file : NULL),
+                      i32c(cx, nd->loc.line),  i32c(cx, nd->loc.col),
+                      i32c(cx, nd->ty.dt),     i32c(cx, b->kind == CB_GLOBAL ? b->index : -1)};
+  return LLVMConstNamedStruct(wt, f, sizeof f / sizeof *f);
+}
+
+/* The kernel table of step s (NnrtKernel[s->nk]), all terms in one array,
+ * all writes in another. */
 static LLVMValueRef kernel_table(CgCtx *cx, const CgStep *s, const char *fname) {
   LLVMTypeRef term_t, kt = cg_meta_kernel_types(cx, &term_t);
   int nterms = 0;
@@ -158,12 +185,29 @@ static LLVMValueRef kernel_table(CgCtx *cx, const CgStep *s, const char *fname) 
   char name[96];
   snprintf(name, sizeof name, "nnrt.%s.terms", fname);
   LLVMValueRef all = array(cx, term_t, terms, n, name);
+  LLVMTypeRef wt = cg_meta_write_type(cx);
+  int nw = 0;
+  for (int i = 0; i < s->nk; i++)
+    nw += s->plan->ks[i].nexp;
+  LLVMValueRef *writes = arena_alloc(cx->arena, sizeof(LLVMValueRef) * (size_t)(nw + 1));
+  int *wfirst = arena_alloc(cx->arena, sizeof(int) * (size_t)(s->nk + 1));
+  nw = 0;
+  for (int i = 0; i < s->nk; i++) {
+    wfirst[i] = nw;
+    for (int e = 0; e < s->plan->ks[i].nexp; e++)
+      writes[nw++] = write_row(cx, wt, s->plan, &s->plan->ks[i].exp[e]);
+  }
+  snprintf(name, sizeof name, "nnrt.%s.writes", fname);
+  LLVMValueRef wall = array(cx, wt, writes, nw, name);
   for (int i = 0; i < s->nk; i++) {
     const CgKInfo *k = &s->k[i];
     LLVMValueRef at = cg_i64(cx, first[i]);
     LLVMValueRef t = n ? LLVMConstInBoundsGEP2(term_t, all, &at, 1) : LLVMConstNull(cx->t_ptr);
-    LLVMValueRef f[] = {str(cx, k->name),          str(cx, k->ops),           i32c(cx, k->bytes.n),
-                        i32c(cx, k->flops.n),      i32c(cx, k->calls.n),      t};
+    LLVMValueRef wat = cg_i64(cx, wfirst[i]);
+    int nwi = s->plan->ks[i].nexp;
+    LLVMValueRef w = nwi ? LLVMConstInBoundsGEP2(wt, wall, &wat, 1) : LLVMConstNull(cx->t_ptr);
+    LLVMValueRef f[] = {str(cx, k->name),     str(cx, k->ops),      i32c(cx, k->bytes.n), i32c(cx, k->flops.n),
+                        i32c(cx, k->calls.n), t,                    i32c(cx, nwi),        w};
     rows[i] = LLVMConstNamedStruct(kt, f, sizeof f / sizeof *f);
   }
   snprintf(name, sizeof name, "nnrt.%s.kernels", fname);

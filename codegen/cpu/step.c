@@ -18,7 +18,14 @@
  * test nnrt_prof_hook (nnrt_abi.h) and, when it is set, call it with the
  * kernel's index in the plan, which is its row in the model's kernel table
  * and the k<i> in its function's name (nnc_<fn>_k<i>_<kind>). Off, that is
- * one load and one branch per kernel. */
+ * one load and one branch per kernel.
+ *
+ * Numerics checks: after each kernel the step functions test
+ * nnrt_check_hook and, when it is set, call it once per value the kernel
+ * wrote, with its memory and element count (the runtime's --check-numerics
+ * scans it). Each value is checked right after the kernel that writes it,
+ * before the memory plan hands its workspace slot to another value. Off,
+ * one load and one branch per kernel that writes memory. */
 #include <string.h>
 
 #include "cg.h"
@@ -190,11 +197,12 @@ static bool maybe_large(const CgKFn *kf) {
   return t.c >= CG_PAR_MIN;
 }
 
-/* The profiling hook: a weak NULL here, the runtime's when it is linked. */
-static LLVMValueRef prof_hook(CgCtx *cx) {
-  LLVMValueRef g = LLVMGetNamedGlobal(cx->mod, "nnrt_prof_hook");
+/* A hook the runtime may set (nnrt_prof_hook, nnrt_check_hook): a weak
+ * NULL here, the runtime's definition when it is linked. */
+static LLVMValueRef hook_global(CgCtx *cx, const char *name) {
+  LLVMValueRef g = LLVMGetNamedGlobal(cx->mod, name);
   if (g) return g;
-  g = LLVMAddGlobal(cx->mod, cx->t_ptr, "nnrt_prof_hook");
+  g = LLVMAddGlobal(cx->mod, cx->t_ptr, name);
   LLVMSetInitializer(g, LLVMConstNull(cx->t_ptr));
   LLVMSetLinkage(g, LLVMWeakAnyLinkage);
   return g;
@@ -205,7 +213,7 @@ static LLVMValueRef prof_hook(CgCtx *cx) {
 static LLVMValueRef prof_call(CgFn *F, LLVMValueRef hook, int fn, int k, int end) {
   CgCtx *cx = F->cx;
   LLVMBuilderRef b = cx->b;
-  if (!hook) hook = LLVMBuildLoad2(b, cx->t_ptr, prof_hook(cx), "prof");
+  if (!hook) hook = LLVMBuildLoad2(b, cx->t_ptr, hook_global(cx, "nnrt_prof_hook"), "prof");
   LLVMBasicBlockRef on = LLVMAppendBasicBlockInContext(cx->llc, F->fn, "prof_on");
   LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(cx->llc, F->fn, "prof_next");
   LLVMBuildCondBr(b, LLVMBuildIsNotNull(b, hook, ""), on, next);
@@ -216,6 +224,31 @@ static LLVMValueRef prof_call(CgFn *F, LLVMValueRef hook, int fn, int k, int end
   LLVMBuildBr(b, next);
   LLVMPositionBuilderAtEnd(b, next);
   return hook;
+}
+
+/* if (nnrt_check_hook) hook(fn, k, e, data, numel) for each value e kernel
+ * k wrote (its exports, in the order of NnrtKernel.writes). Each export
+ * holds its node's value contiguously from the start of its buffer. */
+static void check_call(CgFn *F, const CgPlan *p, int fn, int k) {
+  CgCtx *cx = F->cx;
+  LLVMBuilderRef b = cx->b;
+  const CgKernel *K = &p->ks[k];
+  if (K->nexp == 0) return;
+  LLVMValueRef hook = LLVMBuildLoad2(b, cx->t_ptr, hook_global(cx, "nnrt_check_hook"), "check");
+  LLVMBasicBlockRef on = LLVMAppendBasicBlockInContext(cx->llc, F->fn, "check_on");
+  LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(cx->llc, F->fn, "check_next");
+  LLVMBuildCondBr(b, LLVMBuildIsNotNull(b, hook, ""), on, next);
+  LLVMPositionBuilderAtEnd(b, on);
+  LLVMTypeRef pt[5] = {cx->t_i32, cx->t_i32, cx->t_i32, cx->t_ptr, cx->t_i64};
+  LLVMTypeRef ft = LLVMFunctionType(cx->t_void, pt, 5, 0);
+  for (int e = 0; e < K->nexp; e++) {
+    const IrNode *nd = &p->f->nodes[K->exp[e].node];
+    LLVMValueRef args[5] = {cg_i32(cx, fn), cg_i32(cx, k), cg_i32(cx, e), cg_buf_ptr(F, K->exp[e].buf),
+                            cg_mono_val(F, cg_mono_numel(&nd->ty.sh, 0))};
+    LLVMBuildCall2(b, ft, hook, args, 5, "");
+  }
+  LLVMBuildBr(b, next);
+  LLVMPositionBuilderAtEnd(b, next);
 }
 
 /* nnc_<fn>_workspace, and the kernel table of the step. */
@@ -230,6 +263,7 @@ static bool step_workspace(CgCtx *cx, const CgPlan *p, const IrFunc *f, CgStep *
   cg_fn_seal(&F);
   out->k = cg_kinfo(cx->arena, cx->m, p);
   out->nk = p->nks;
+  out->plan = p;
   return true;
 }
 
@@ -300,6 +334,7 @@ static bool dev_body(CgFn *F, const CgPlan *p, int prof_fn, LLVMValueRef region)
     if (p->ks[i].kind == CK_SCAN) cg_emit_scan(F, &p->ks[i], region);
     else if (dl[i].kid >= 0) launch(F, &dl[i], args);
     if (hook) prof_call(F, hook, prof_fn, i, 1);
+    if (prof_fn >= 0) check_call(F, p, prof_fn, i);
   }
   return true;
 }
@@ -385,6 +420,8 @@ bool cg_emit_step(CgCtx *cx, const IrFunc *f, int prof_fn, CgStep *out, int *nfu
     else
       call_kernel(&F, &kfs[i], ctx);
     if (hook) prof_call(&F, hook, prof_fn, first, 1);
+    for (int k = first; prof_fn >= 0 && k <= i; k++)
+      check_call(&F, p, prof_fn, k);
   }
   LLVMBuildRetVoid(cx->b);
   cg_fn_seal(&F);

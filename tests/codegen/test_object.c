@@ -36,7 +36,10 @@ static void test_layout_static(void) {
                                 OFF(NnrtFunc, n_inputs), OFF(NnrtFunc, n_outputs), OFF(NnrtFunc, inputs),
                                 OFF(NnrtFunc, outputs),  OFF(NnrtFunc, n_kernels), OFF(NnrtFunc, kernels)};
   static const size_t koff[] = {OFF(NnrtKernel, name),    OFF(NnrtKernel, ops),     OFF(NnrtKernel, n_bytes),
-                                OFF(NnrtKernel, n_flops), OFF(NnrtKernel, n_calls), OFF(NnrtKernel, terms)};
+                                OFF(NnrtKernel, n_flops), OFF(NnrtKernel, n_calls), OFF(NnrtKernel, terms),
+                                OFF(NnrtKernel, n_writes), OFF(NnrtKernel, writes)};
+  static const size_t woff[] = {OFF(NnrtWrite, name), OFF(NnrtWrite, op),    OFF(NnrtWrite, file),  OFF(NnrtWrite, line),
+                                OFF(NnrtWrite, col),  OFF(NnrtWrite, dtype), OFF(NnrtWrite, global)};
   static const size_t eoff[] = {OFF(NnrtTerm, c), OFF(NnrtTerm, e)};
   static const size_t moff[] = {OFF(NnrtModel, abi_version),  OFF(NnrtModel, name),      OFF(NnrtModel, n_syms),
                                 OFF(NnrtModel, sym_names),    OFF(NnrtModel, n_globals), OFF(NnrtModel, globals),
@@ -54,12 +57,13 @@ static void test_layout_static(void) {
     unsigned n;
     size_t size;
     const char *name;
-  } ts[5] = {{tt, toff, 8, sizeof(NnrtTensor), "NnrtTensor"},
+  } ts[6] = {{tt, toff, 8, sizeof(NnrtTensor), "NnrtTensor"},
              {ft, foff, 9, sizeof(NnrtFunc), "NnrtFunc"},
              {mt, moff, 28, sizeof(NnrtModel), "NnrtModel"},
-             {kt, koff, 6, sizeof(NnrtKernel), "NnrtKernel"},
-             {termt, eoff, 2, sizeof(NnrtTerm), "NnrtTerm"}};
-  for (int s = 0; s < 5; s++) {
+             {kt, koff, 8, sizeof(NnrtKernel), "NnrtKernel"},
+             {termt, eoff, 2, sizeof(NnrtTerm), "NnrtTerm"},
+             {cg_meta_write_type(&cx), woff, 7, sizeof(NnrtWrite), "NnrtWrite"}};
+  for (int s = 0; s < 6; s++) {
     EXPECT(LLVMCountStructElementTypes(ts[s].t) == ts[s].n, "%s: field count", ts[s].name);
     EXPECT(LLVMABISizeOfType(td, ts[s].t) == ts[s].size, "%s: size %llu vs %zu", ts[s].name,
            (unsigned long long)LLVMABISizeOfType(td, ts[s].t), ts[s].size);

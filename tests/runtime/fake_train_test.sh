@@ -100,7 +100,7 @@ cli)
   expect 0 "[default: 2]" "$BIN" train --help
   expect 0 "--checkpoint FILE" "$BIN" eval --help
   expect 0 "--input FILE" "$BIN" help predict
-  expect 0 "ABI 10" "$BIN" --version
+  expect 0 "ABI 11" "$BIN" --version
   expect 0 "[default: none]" "$BIN" train --help
   expect 2 "--schedule: unknown schedule 'linear' (expected step, cosine, plateau or none)" "$BIN" train --schedule linear
   expect 2 "--schedule: gamma must be positive, got 0" "$BIN" train --schedule 'step(gamma: 0)'
