@@ -5,7 +5,8 @@
 #     CPU_BIN: fake_model.c + libnnrt.a; DOUBLE_BIN: the same model built as
 #     a CUDA binary (FAKE_CUDA) with the test-double device
 #     (device_double.c), whose memory is apart from the host's. Train,
-#     checkpoint, --resume, --init, eval, predict, bench and the NaN guard
+#     checkpoint, --resume (also from the other target's checkpoint), --init,
+#     eval, predict, bench and the NaN guard
 #     must give byte-identical files and the same output on both; the
 #     globals must cross only when the host needs them. CPU_PRUNE and
 #     DOUBLE_PRUNE: the model with a pruning mask on a schedule (FAKE_PRUNE):
@@ -103,6 +104,17 @@ mirror)
   same resume train --steps 40 --batch 128 --quiet --data "$DATA" --checkpoint @/r.st --resume
   files_same r.st
   if ! cmp -s "$T/dev/c.st" "$T/dev/r.st"; then fail "resumed CUDA session's checkpoint differs from the uninterrupted one"; fi
+  # --resume across targets: 20 steps on one, resumed to 40 on the other,
+  # both ways; each ends as the uninterrupted run
+  for from in cpu dev; do
+    to=dev first=$CPU second=$DEV
+    [ $from = dev ] && to=cpu first=$DEV second=$CPU
+    "$first" train --steps 20 --batch 128 --quiet --data "$DATA" --checkpoint "$T/$from/x.st" 2>/dev/null ||
+      fail "cross: the $from binary's 20 steps failed"
+    "$second" train --steps 40 --batch 128 --quiet --data "$DATA" --checkpoint "$T/$from/x.st" --resume 2>/dev/null ||
+      fail "cross: the $to binary could not resume the $from binary's checkpoint"
+    cmp -s "$T/cpu/c.st" "$T/$from/x.st" || fail "cross: $from 20 steps + $to 20 steps differs from 40 steps on one target"
+  done
   # --init, a full epoch with validation (the checkpoint saved at its end)
   same init train --epochs 1 --steps 60 --batch 256 --val-split 0.5 --quiet --data "$DATA" --init @/c.st \
     --checkpoint @/i.st
