@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "codegen/backend.h"
 #include "runtime/nnrt.h"
 
 extern char **environ;
@@ -47,12 +48,37 @@ const char nnc_bench_usage[] =
     "  --top N         kernels listed per binary, by time; the rest are one\n"
     "                  line (default 15; 0: all, in call order)\n"
     "  --json          print one JSON object instead of tables\n"
-    "  --svg FILE      also write a chart of the kernels' times (SVG)\n";
+    "  --svg FILE      also write a chart of the kernels' times (SVG)\n"
+    "  --target=<t>    the code generator, as for nnc build (default cpu);\n"
+    "                  its options (--gpu-arch=, --tf32, --no-lt-epilogue,\n"
+    "                  --cpu=, ...) go to both builds. --target=cuda times\n"
+    "                  the CUDA binaries on this machine's GPU\n";
+
+#define BENCH_MAX_TARGET_OPTS 8
 
 typedef struct BenchOpts {
   const char *input, *batch, *steps, *threads, *data, *svg;
   int top, json, rounds;
+  const char *target;                             /* --target=<t> (NULL: the default backend) */
+  const char *target_opts[BENCH_MAX_TARGET_OPTS]; /* its options, as given */
+  int ntarget_opts;
 } BenchOpts;
+
+/* Whether arg ("--name[=value]") is an option of o's target: its backend's
+ * set_option takes it (checked here, so that a typo fails before two
+ * builds). */
+static bool target_option(const BenchOpts *o, const char *arg, char *err, size_t errlen) {
+  const Backend *be = o->target ? cg_backend_find(o->target) : cg_backends[0];
+  if (!be || strncmp(arg, "--", 2)) return false;
+  char name[64];
+  const char *eq = strchr(arg, '=');
+  size_t n = eq ? (size_t)(eq - arg - 2) : strlen(arg + 2);
+  if (n >= sizeof name) return false;
+  memcpy(name, arg + 2, n);
+  name[n] = 0;
+  CgOptions scratch = {0};
+  return be->set_option(&scratch, name, eq ? eq + 1 : NULL, err, errlen);
+}
 
 /* A binary's report (rt_profile.c's JSON), read back. */
 typedef struct Profile {
@@ -100,8 +126,15 @@ static bool positive(const char *s, long max) {
 /* Returns -1 to go on, or an exit code. */
 static int parse(int argc, char **argv, BenchOpts *o) {
   const char *top = NULL;
+  /* The target first: its options may come before it. */
+  for (int i = 0; i < argc; i++)
+    if (!strncmp(argv[i], "--target=", 9)) o->target = argv[i] + 9;
+    else if (!strcmp(argv[i], "--target") && i + 1 < argc) o->target = argv[i + 1];
+  if (o->target && !cg_backend_find(o->target))
+    return usage_fail("unknown target '%s' (nnc --version lists them)", o->target);
   for (int i = 0; i < argc; i++) {
     const char *a = argv[i], *v = NULL;
+    char err[256] = "";
     if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
       fputs(nnc_bench_usage, stdout);
       return 0;
@@ -123,6 +156,12 @@ static int parse(int argc, char **argv, BenchOpts *o) {
       o->data = v;
     } else if (opt_value(argc, argv, &i, "--svg", &v)) {
       o->svg = v;
+    } else if (!strncmp(a, "--target=", 9) || (!strcmp(a, "--target") && i + 1 < argc)) {
+      i += a[8] != '='; /* taken above */
+    } else if (a[0] == '-' && a[1] && o->ntarget_opts < BENCH_MAX_TARGET_OPTS && target_option(o, a, err, sizeof err)) {
+      o->target_opts[o->ntarget_opts++] = a;
+    } else if (a[0] == '-' && a[1] && *err && strncmp(err, "unknown option", 14)) {
+      return usage_fail("%s", err); /* the target's option, with a bad value */
     } else if (a[0] == '-' && a[1]) {
       return usage_fail("unknown option or missing value '%s'", a);
     } else if (o->input) {
@@ -202,7 +241,13 @@ static char *self_path(void) {
 static int build(const BenchOpts *o, const char *exe, bool no_fuse) {
   char *self = self_path();
   if (!self) return fail("cannot find the nnc executable (/proc/self/exe)%s", "");
-  char *argv[] = {self, "build", (char *)o->input, "-o", (char *)exe, no_fuse ? "--no-fuse" : NULL, NULL};
+  char *argv[8 + BENCH_MAX_TARGET_OPTS] = {self, "build", (char *)o->input, "-o", (char *)exe};
+  int n = 5;
+  char target[128];
+  if (o->target) snprintf(target, sizeof target, "--target=%s", o->target), argv[n++] = target;
+  for (int i = 0; i < o->ntarget_opts; i++) argv[n++] = (char *)o->target_opts[i];
+  if (no_fuse) argv[n++] = "--no-fuse";
+  argv[n] = NULL;
   int rc = run(argv, NULL, NULL);
   if (rc) return fail("nnc build %s failed", no_fuse ? "--no-fuse" : "(fused)");
   return 0;

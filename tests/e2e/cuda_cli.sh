@@ -3,7 +3,7 @@
 # (bad ones are usage errors, exit 2), --tf32, --emit=cuda|ptx (only for
 # --target=cuda), -v's ptxas report, what the host object embeds (one cubin
 # per arch, then the PTX; NnrtCuda.tf32), and a clear error when NVRTC is
-# missing or cannot compile for an arch (exit 1).
+# missing or cannot compile for an arch (exit 1); nnc bench --target=cuda.
 # usage: cuda_cli.sh NNC SOURCE_DIR
 set -u
 nnc=$1 src=$2
@@ -100,5 +100,17 @@ expect 0 "$nnc" build "$ex" --target=cuda $q --emit=cuda -o "$tmp/q.cu"
 grep -q '__global__ .* nnc_forward_k[0-9]*_qmatmul(NnrtCuArgs a)' "$tmp/q.cu" && grep -q "__dp4a" "$tmp/q.cu" ||
   bad "--quantize=int8 --target=cuda: no qmatmul kernel with __dp4a"
 expect 0 "$nnc" build "$ex" --target=cuda $q --gpu-arch=sm_80,sm_90 -o "$tmp/q_gpu"
+
+# nnc bench --target=cuda: the target's options checked before any build
+# (exit 2); here, with no GPU, the fused binary's profile says so (exit 1).
+expect 2 "$nnc" bench --target=bogus "$ex"
+says "unknown target 'bogus'"
+expect 2 "$nnc" bench --gpu-arch=sm_70 --target=cuda "$ex"
+says "sm_70"
+expect 2 "$nnc" bench --gpu-arch=sm_90 "$ex"
+says "unknown option or missing value '--gpu-arch=sm_90'"
+"$nnc" bench --help | grep -q -- "--target=<t>" || bad "bench --help lacks --target"
+expect 1 "$nnc" bench --target cuda --gpu-arch=sm_80 --tf32 --steps 1 --rounds 1 "$ex"
+says "fused: error: no CUDA device: "
 
 [ "$fails" = 0 ] && echo "ok" || { echo "$fails failures"; exit 1; }
