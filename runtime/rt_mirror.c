@@ -93,11 +93,13 @@ void rt_mirror_close(RtSession *s) {
     if (mi && mi->arena) s->dev->free(mi->arena);
     if (mi && mi->pinned) s->dev->host_free(mi->pinned);
     s->dev->close();
+    /* They pointed into the arena and the pinned buffers; a CPU session's
+     * are its own, freed by rt_session_close. */
+    s->x = s->y = s->out = s->ws = NULL;
+    s->ws_size = 0;
   }
   rt_free(mi);
   s->mirror = NULL;
-  s->x = s->y = s->out = s->ws = NULL; /* they pointed into the arena and the pinned buffers */
-  s->ws_size = 0;
   s->dev = NULL;
 }
 
