@@ -532,6 +532,16 @@ static void parse_func(Parser *P) {
 /* train   = "train" "{" (setting ("," setting)*)? "}"
  * setting = key "=" (number | ident | string)
  * Settings left out keep ir_module_new's defaults (the printer writes all). */
+/* A train attribute's text value: a quoted string, or a bare word where the
+ * text is one (the printer's print_word writes it so: schedule=cos). */
+static const char *word_value(Parser *P, const char *what) {
+  IrTok vt = P->lx.tok;
+  if (vt.kind != TK_STR && vt.kind != TK_IDENT) irt_expected(&P->lx, what);
+  const char *v = vt.kind == TK_STR ? irt_string(&P->lx, &vt) : irt_tok_str(&P->lx, &vt);
+  irt_lex(&P->lx);
+  return v;
+}
+
 static void parse_train(Parser *P) {
   static const char *const keys[] = {"lr",       "beta1",     "beta2",  "eps",       "weight_decay",
                                      "momentum", "rho",       "clip_norm", "batch", "epochs",
@@ -557,7 +567,6 @@ static void parse_train(Parser *P) {
     if (seen[k]) irt_error(&P->lx, kt.loc, "train setting '%s' is given twice", keys[k]);
     seen[k] = true;
     irt_expect(&P->lx, "=");
-    IrTok vt = P->lx.tok;
     if (k < NREALS) {
       *reals[k] = irt_number(&P->lx);
     } else if (k < NREALS + 2) {
@@ -567,18 +576,14 @@ static void parse_train(Parser *P) {
     } else if (k == NREALS + 3) {
       t->task = irt_keyword(&P->lx, ir_text_task_names, NELEM(ir_text_task_names), "task");
     } else if (k == NREALS + 4) {
-      if (vt.kind != TK_STR && vt.kind != TK_IDENT) irt_expected(&P->lx, "a dataset name");
-      t->data = vt.kind == TK_STR ? irt_string(&P->lx, &vt) : irt_tok_str(&P->lx, &vt);
-      irt_lex(&P->lx);
+      t->data = word_value(P, "a dataset name");
     } else if (k == NREALS + 8) {
       t->output_loss =
           irt_keyword(&P->lx, ir_text_output_loss_names, NELEM(ir_text_output_loss_names), "output_loss");
     } else if (k == NREALS + 5) { /* seed: a uint64, beyond irt_int's range */
       t->seed = irt_uint64(&P->lx, "seed");
     } else { /* schedule, early_stop, prune: text the runtime parses (nnrt_sched.def, nnrt_prune.h) */
-      if (vt.kind != TK_STR) irt_expected(&P->lx, "a string");
-      *(k == NREALS + 6 ? &t->schedule : k == NREALS + 7 ? &t->early_stop : &t->prune) = irt_string(&P->lx, &vt);
-      irt_lex(&P->lx);
+      *(k == NREALS + 6 ? &t->schedule : k == NREALS + 7 ? &t->early_stop : &t->prune) = word_value(P, "a string");
     }
   }
   irt_lex(&P->lx);
