@@ -69,6 +69,7 @@ typedef struct CgCtx {
   const char *fname; /* IR function being compiled */
   int kcount;        /* kernels emitted so far, for names */
   bool infer;        /* CgOptions.infer: an inference binary, globals' data embedded */
+  bool no_scan_blocks; /* CgOptions.no_scan_blocks */
   const CgDevice *dev;  /* NULL: CPU code; else a device target's hooks */
   LLVMValueRef f_launch, f_memcpy, f_sgemm_lt; /* nnrt_cu_launch, nnrt_cu_memcpy, nnrt_cu_sgemm_ep (dev only) */
   LLVMTypeRef ft_launch, ft_memcpy, ft_sgemm_lt;
