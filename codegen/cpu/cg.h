@@ -134,6 +134,8 @@ LLVMValueRef cg_i64(CgCtx *cx, int64_t v);
 LLVMValueRef cg_i32(CgCtx *cx, int64_t v);
 LLVMValueRef cg_f32(CgCtx *cx, double v);
 LLVMValueRef cg_intrinsic(CgCtx *cx, const char *name, LLVMValueRef *args, int nargs);
+/* e^x in vector-friendly arithmetic, no libm call (k_elem.c). */
+LLVMValueRef cg_exp(CgCtx *cx, LLVMValueRef x);
 
 /* ---- functions and loops (nest.c) ---- */
 
