@@ -19,7 +19,10 @@
  * reduction or a softmax over axis 0, `dim` of axis 0, dropout (its mask
  * follows the element's flat index, so a block would draw other bits),
  * embedding_grad (adds rows into one table), windows, nested scans,
- * globals — makes the scan unsplittable. Every body result must be ROW. */
+ * globals — makes the scan unsplittable. So do embedding and onehot,
+ * though they keep rows apart: an id out of range reports its row to the
+ * runtime (nnrt_fail_id), and in a block that row would be the block's,
+ * not the batch's. Every body result must be ROW. */
 #include <stdlib.h>
 
 #include "ir.h"
@@ -49,6 +52,7 @@ static int classify(const IrFunc *f, const IrNode *n, const int *cls, int64_t B)
     any_row |= cls[n->args[a]] == ROW;
   }
   if (self == NONE) return NONE;
+  if (n->op == OP_CONST) return self; /* every row the same value */
   if (!any_row) { /* SHARED operands: SHARED, if the op is a pure function of them */
     if (n->op == OP_DROPOUT || n->op == OP_GLOBAL || n->op == OP_SCAN || n->op == OP_SCAN_OUT || op_is(n->op, OPF_EFFECT))
       return NONE;
@@ -60,7 +64,7 @@ static int classify(const IrFunc *f, const IrNode *n, const int *cls, int64_t B)
   /* A ROW operand must line its rows up with the result's: the same rank. */
   for (int a = 0; a < n->nargs; a++)
     if (cls[n->args[a]] == ROW && f->nodes[n->args[a]].ty.sh.rank != rank && !op_is(n->op, OPF_REDUCE) &&
-        n->op != OP_RESHAPE && n->op != OP_EMBEDDING && n->op != OP_ONEHOT && n->op != OP_MATMUL)
+        n->op != OP_RESHAPE && n->op != OP_MATMUL)
       return NONE;
   if (op_is(n->op, OPF_ELEMWISE)) return ROW;
   switch (n->op) {
@@ -93,10 +97,6 @@ static int classify(const IrFunc *f, const IrNode *n, const int *cls, int64_t B)
     if (ca == ROW && sa->rank == rank && (cb == SHARED ? sb->rank == 2 : sb->rank == rank)) return ROW;
     return NONE;
   }
-  case OP_EMBEDDING: /* embedding(ids, table): ROW ids, a SHARED table */
-    return cls[n->args[0]] == ROW && cls[n->args[1]] == SHARED ? ROW : NONE;
-  case OP_ONEHOT:
-    return x->ty.sh.rank > 0 && x->ty.sh.d[0] == B ? ROW : NONE;
   default:
     return NONE;
   }

@@ -79,6 +79,16 @@ void test_scan_rows(void) {
                  LSTMISH "  %k = const {value=0} : i32[2]\n  %t = const {value=0} : f32[]\n"
                          "  %n = dropout %a, %k, %t {value=0.5, salt=1} : f32[B,4]\n  return %n, %n\n",
                  &r));
+  /* A zero state of the batch's shape made inside the body: the same in
+   * every row. */
+  CHECK(rows_of("f32[4,4]", "f32[B,4]",
+                LSTMISH "  %z = const {value=0} : f32[B,4]\n  %n = add %a, %z : f32[B,4]\n  return %n, %n\n", &r));
+  /* An embedding inside the body keeps rows apart, but an id out of range
+   * names its row in the error: a block's row would be the wrong one. */
+  CHECK(!rows_of("f32[4,4]", "i32[B,1]",
+                 "  %e = embedding %x, %u : f32[B,1,4]\n  %r = reshape %e : f32[B,4]\n"
+                 "  %n = add %r, %h : f32[B,4]\n  return %n, %n\n",
+                 &r));
   /* A sequence without the batch axis is read whole by every block. */
   CHECK(rows_of("f32[4,4]", "f32[1,4]", LSTMISH "  %n = tanh %a : f32[B,4]\n  return %n, %n\n", &r));
   CHECK(r.row[0] && !r.row[1] && !r.row[2]);
