@@ -16,17 +16,17 @@ static bool rows_of(const char *u_ty, const char *x_ty, const char *body, IrScan
   snprintf(text, sizeof text,
            "module m\nsym B\nparam @u : %s = zeros\n"
            "func cell(%%h: f32[B,4], %%x: %s, %%u: %s) -> (f32[B,4], f32[B,4]) {\n%s}\n"
-           "func eval_step(%%xs: f32[5,%s) -> (f32[], f32[B,4]) {\n"
+           "func eval_step(%%xs: %.3s[5,%s) -> (f32[], f32[B,4]) {\n"
            "  %%u = global @u : %s\n  %%h0 = const {value=0} : f32[B,4]\n"
            "  %%s = scan %%h0, %%xs, %%u {body=@cell, carries=1, seqs=1, reverse=0}\n"
            "  %%hT = scan_out %%s {result=0} : f32[B,4]\n  %%l = sum %%hT {axes=[0,1], keepdims=0} : f32[]\n"
            "  return %%l, %%hT\n}\n",
-           u_ty, x_ty, u_ty, body, x_ty + 4, u_ty);
+           u_ty, x_ty, u_ty, body, x_ty, x_ty + 4, u_ty);
   Arena *a = arena_new();
   char *errs = NULL;
   IrModule *m = parse_str(a, text, &errs);
   bool ok = false;
-  if (!m) {
+  if (!CHECK(m != NULL)) {
     printf("  does not parse:\n%s%s\n", text, errs ? errs : "");
   } else {
     const IrFunc *f = ir_func_find(m, "eval_step");
