@@ -182,16 +182,23 @@ static void rewrite_caller(IrFunc *f, const char *body, const Hoist *h, const Ir
   IrFunc out = {.name = f->name, .mod = f->mod};
   int *map = malloc(sizeof(int) * ((size_t)f->n + 1));
   int *hoisted = malloc(sizeof(int) * ((size_t)f->n + 1)); /* old scan -> its hoisted value */
-  if (!map || !hoisted) unreachable("out of memory");
+  int(*outs)[2] = malloc(sizeof(int[2]) * ((size_t)f->n + 1)); /* old scan -> the scan_outs made for A, B */
+  if (!map || !hoisted || !outs) unreachable("out of memory");
   for (int i = 0; i < f->n; i++) {
     IrNode n = f->nodes[i];
-    hoisted[i] = -1;
+    hoisted[i] = outs[i][0] = outs[i][1] = -1;
     if (n.op == OP_SCAN_OUT && hoisted[n.args[0]] >= 0) {
       if (n.at.index == h->carry) {
         map[i] = hoisted[n.args[0]];
         continue;
       }
       n.at.index -= n.at.index > h->carry;
+      int q = 0; /* the same output as one made for the product: that one */
+      while (q < 2 && !(h->kind[q] == HOIST_OUT && h->index[q] == n.at.index)) q++;
+      if (q < 2) {
+        map[i] = outs[n.args[0]][q];
+        continue;
+      }
     }
     int init = n.op == OP_SCAN && !strcmp(n.at.body, body) ? map[n.args[h->carry]] : -1;
     for (int a = 0; a < n.nargs; a++) n.args[a] = map[n.args[a]];
@@ -202,10 +209,12 @@ static void rewrite_caller(IrFunc *f, const char *body, const Hoist *h, const Ir
     memmove(n.args + h->carry, n.args + h->carry + 1, sizeof(int) * (size_t)(n.nargs - h->carry - 1));
     n.nargs--, n.at.ncarry--;
     int s = map[i] = ir_append(&out, &n);
-    int stacked[2];
+    int *stacked = outs[i];
     for (int q = 0; q < 2; q++)
       stacked[q] = h->kind[q] == HOIST_SEQ ? n.args[h->index[q]]
-                                           : emit(&out, OP_SCAN_OUT, &s, 1, &(Attrs){.index = h->index[q]}, mm->loc);
+                   : q && h->kind[0] == HOIST_OUT && h->index[0] == h->index[1]
+                       ? stacked[0]
+                       : emit(&out, OP_SCAN_OUT, &s, 1, &(Attrs){.index = h->index[q]}, mm->loc);
     int prod = emit(&out, OP_MATMUL, stacked, 2, &(Attrs){.ta = mm->at.ta, .tb = mm->at.tb}, mm->loc);
     int sum = emit(&out, OP_SUM, &prod, 1, &(Attrs){.naxes = 1, .axes = {0}}, mm->loc);
     const IrNode *z = &out.nodes[init];
@@ -216,6 +225,7 @@ static void rewrite_caller(IrFunc *f, const char *body, const Hoist *h, const Ir
   f->nodes = out.nodes, f->n = out.n, f->cap = out.cap;
   free(map);
   free(hoisted);
+  free(outs);
   pass_dce_func(f);
 }
 
