@@ -110,7 +110,7 @@ static bool find_hoist(const IrFunc *F, int ncarry, int nseq, int k, Hoist *h, s
   memset(memo, 0, (size_t)F->n);
   for (int s = 0; s < 2; s++) {
     int v = p->args[s];
-    if (v == c || !varies(F, v, ncarry + nseq, memo)) return false;
+    if (!varies(F, v, ncarry + nseq, memo)) return false; /* c itself has the add as its one reader */
     const IrNode *o = &F->nodes[v];
     h->kind[s] = HOIST_NEW;
     if (o->op == OP_INPUT && o->at.index >= ncarry) {
@@ -195,8 +195,9 @@ static void rewrite_caller(IrFunc *f, const char *body, const Hoist *h, const Ir
       n.at.index -= n.at.index > h->carry;
       int q = 0; /* the same output as one made for the product: that one */
       while (q < 2 && !(h->kind[q] == HOIST_OUT && h->index[q] == n.at.index)) q++;
-      if (q < 2) {
+      if (q < 2) { /* it keeps its name */
         map[i] = outs[n.args[0]][q];
+        if (!out.nodes[map[i]].name) out.nodes[map[i]].name = n.name;
         continue;
       }
     }
