@@ -52,9 +52,9 @@
 typedef enum { HOIST_SEQ, HOIST_OUT, HOIST_NEW } HoistKind;
 
 typedef struct Hoist {
-  int carry;   /* k: the carry whose sum moves out */
-  int add;     /* the body's add c + p */
-  int mm;      /* the body's matmul p */
+  int carry; /* k: the carry whose sum moves out */
+  int add;   /* the body's add c + p */
+  int mm;    /* the body's matmul p */
   HoistKind kind[2];
   int index[2]; /* HOIST_SEQ: the body input; HOIST_OUT: the body result */
 } Hoist;
@@ -69,13 +69,15 @@ static int input_node(const IrFunc *f, int k) {
 static int readers(const IrFunc *f, int v) {
   int n = 0;
   for (int i = v + 1; i < f->n; i++)
-    for (int a = 0; a < f->nodes[i].nargs; a++) n += f->nodes[i].args[a] == v;
+    for (int a = 0; a < f->nodes[i].nargs; a++)
+      n += f->nodes[i].args[a] == v;
   return n;
 }
 
 static int returned(const IrFunc *f, int v) {
   int n = 0;
-  for (int r = 0; r < f->nrets; r++) n += f->rets[r] == v;
+  for (int r = 0; r < f->nrets; r++)
+    n += f->rets[r] == v;
   return n;
 }
 
@@ -85,7 +87,8 @@ static bool varies(const IrFunc *F, int v, int nvary, signed char *memo) {
   if (memo[v]) return memo[v] > 0;
   const IrNode *n = &F->nodes[v];
   bool y = n->op == OP_INPUT && n->at.index < nvary;
-  for (int a = 0; a < n->nargs && !y; a++) y = varies(F, n->args[a], nvary, memo);
+  for (int a = 0; a < n->nargs && !y; a++)
+    y = varies(F, n->args[a], nvary, memo);
   memo[v] = y ? 1 : -1;
   return y;
 }
@@ -181,7 +184,7 @@ static int emit(IrFunc *f, OpKind op, const int *args, int nargs, const Attrs *a
 static void rewrite_caller(IrFunc *f, const char *body, const Hoist *h, const IrNode *mm) {
   IrFunc out = {.name = f->name, .mod = f->mod};
   int *map = malloc(sizeof(int) * ((size_t)f->n + 1));
-  int *hoisted = malloc(sizeof(int) * ((size_t)f->n + 1)); /* old scan -> its hoisted value */
+  int *hoisted = malloc(sizeof(int) * ((size_t)f->n + 1));     /* old scan -> its hoisted value */
   int(*outs)[2] = malloc(sizeof(int[2]) * ((size_t)f->n + 1)); /* old scan -> the scan_outs made for A, B */
   if (!map || !hoisted || !outs) unreachable("out of memory");
   for (int i = 0; i < f->n; i++) {
@@ -194,7 +197,8 @@ static void rewrite_caller(IrFunc *f, const char *body, const Hoist *h, const Ir
       }
       n.at.index -= n.at.index > h->carry;
       int q = 0; /* the same output as one made for the product: that one */
-      while (q < 2 && !(h->kind[q] == HOIST_OUT && h->index[q] == n.at.index)) q++;
+      while (q < 2 && !(h->kind[q] == HOIST_OUT && h->index[q] == n.at.index))
+        q++;
       if (q < 2) { /* it keeps its name */
         map[i] = outs[n.args[0]][q];
         if (!out.nodes[map[i]].name) out.nodes[map[i]].name = n.name;
@@ -202,7 +206,8 @@ static void rewrite_caller(IrFunc *f, const char *body, const Hoist *h, const Ir
       }
     }
     int init = n.op == OP_SCAN && !strcmp(n.at.body, body) ? map[n.args[h->carry]] : -1;
-    for (int a = 0; a < n.nargs; a++) n.args[a] = map[n.args[a]];
+    for (int a = 0; a < n.nargs; a++)
+      n.args[a] = map[n.args[a]];
     if (init < 0) {
       map[i] = ir_append(&out, &n);
       continue;
@@ -222,7 +227,8 @@ static void rewrite_caller(IrFunc *f, const char *body, const Hoist *h, const Ir
     bool zero = z->op == OP_CONST && z->at.value == 0 && ir_type_eq(&z->ty, &out.nodes[sum].ty);
     hoisted[i] = zero ? sum : emit(&out, OP_ADD, (int[]){init, sum}, 2, NULL, mm->loc);
   }
-  for (int r = 0; r < f->nrets; r++) f->rets[r] = map[f->rets[r]];
+  for (int r = 0; r < f->nrets; r++)
+    f->rets[r] = map[f->rets[r]];
   f->nodes = out.nodes, f->n = out.n, f->cap = out.cap;
   free(map);
   free(hoisted);
@@ -263,13 +269,15 @@ static bool hoist_one(IrModule *m) {
       if (!memo) unreachable("out of memory");
       Hoist h;
       bool found = false;
-      for (int k = 0; k < S->at.ncarry && !found; k++) found = find_hoist(F, S->at.ncarry, S->at.nseq, k, &h, memo);
+      for (int k = 0; k < S->at.ncarry && !found; k++)
+        found = find_hoist(F, S->at.ncarry, S->at.nseq, k, &h, memo);
       free(memo);
       if (!found) continue;
       IrNode mm = F->nodes[h.mm];
       const char *body = F->name;
       rewrite_body(F, &h);
-      for (int g = 0; g < m->nfuncs; g++) rewrite_caller(m->funcs[g], body, &h, &mm);
+      for (int g = 0; g < m->nfuncs; g++)
+        rewrite_caller(m->funcs[g], body, &h, &mm);
       return true;
     }
   }
