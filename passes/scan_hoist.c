@@ -236,6 +236,12 @@ static void rewrite_caller(IrFunc *f, const char *body, const Hoist *h, const Ir
   pass_dce_func(f);
 }
 
+static bool scans_body(const IrFunc *f, const char *body) {
+  for (int i = 0; i < f->n; i++)
+    if (f->nodes[i].op == OP_SCAN && !strcmp(f->nodes[i].at.body, body)) return true;
+  return false;
+}
+
 static bool untouchable(const IrFunc *f) {
   if (f->mem_planned) return true;
   for (int i = 0; i < f->n; i++)
@@ -276,8 +282,8 @@ static bool hoist_one(IrModule *m) {
       IrNode mm = F->nodes[h.mm];
       const char *body = F->name;
       rewrite_body(F, &h);
-      for (int g = 0; g < m->nfuncs; g++)
-        rewrite_caller(m->funcs[g], body, &h, &mm);
+      for (int g = 0; g < m->nfuncs; g++) /* only where it runs: others keep their numbering */
+        if (scans_body(m->funcs[g], body)) rewrite_caller(m->funcs[g], body, &h, &mm);
       return true;
     }
   }
