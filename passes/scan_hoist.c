@@ -25,7 +25,8 @@
  *     `matmul` result of c's exact type, and that add is returned as c's
  *     next value and read by nothing else (so no step sees a partial sum:
  *     "a carry read elsewhere" does not apply);
- *   - the matmul's operands have one rank and vary per step: each is a
+ *   - the matmul's operands have one rank (below IR_MAX_RANK: stacked,
+ *     they get the step axis) and vary per step: each is a
  *     sequence input (S stacks it already), or a body value computed from
  *     the carries or sequences (then F returns it as one more per-step
  *     output, stacked by S), but never c itself (through the add, c would
@@ -41,8 +42,9 @@
  * the same values up to the rounding of the moved sums; rewritten bodies
  * lose the carry's input (inputs renumbered) and result, and their scans
  * the operand; every scan_out of the carry reads the hoisted value. Runs
- * after autodiff and simplify (which fold the zero inits it drops) and
- * before fuse, in the default pipeline; --disable-pass=scan-hoist skips it. */
+ * after autodiff and simplify (whose output it matches: the backward body
+ * adds the product to the carry with no zero terms in between) and before
+ * fuse, in the default pipeline; --disable-pass=scan-hoist skips it. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -108,7 +110,8 @@ static bool find_hoist(const IrFunc *F, int ncarry, int nseq, int k, Hoist *h, s
   int mm = n->args[0] == c ? n->args[1] : n->args[0];
   const IrNode *p = &F->nodes[mm];
   if (p->op != OP_MATMUL || !ir_type_eq(&p->ty, &n->ty)) return false;
-  if (F->nodes[p->args[0]].ty.sh.rank != F->nodes[p->args[1]].ty.sh.rank) return false;
+  int rank = F->nodes[p->args[0]].ty.sh.rank; /* stacked: one batch axis more, room for it */
+  if (F->nodes[p->args[1]].ty.sh.rank != rank || rank >= IR_MAX_RANK) return false;
   *h = (Hoist){.carry = k, .add = add, .mm = mm};
   memset(memo, 0, (size_t)F->n);
   for (int s = 0; s < 2; s++) {
