@@ -95,8 +95,8 @@ static bool varies(const IrFunc *F, int v, int nvary, signed char *memo) {
   return y;
 }
 
-/* Whether carry k of body F (k carries, sq sequences) is a summed product
- * that can move out; fills h. */
+/* Whether carry k of body F (scanned with ncarry carries and nseq
+ * sequences) is a summed product that can move out; fills h. */
 static bool find_hoist(const IrFunc *F, int ncarry, int nseq, int k, Hoist *h, signed char *memo) {
   int c = input_node(F, k);
   if (c < 0 || readers(F, c) != 1 || returned(F, c)) return false;
@@ -132,8 +132,8 @@ static bool find_hoist(const IrFunc *F, int ncarry, int nseq, int k, Hoist *h, s
 /* ---- the rewrite ---- */
 
 /* Body F without carry input h->carry and its result, and with the
- * product's other operands as per-step outputs (h->index set for them, as
- * results of the new F). */
+ * product's operands that are no output yet as per-step outputs; h->index
+ * then numbers the inputs and results of the new F. */
 static void rewrite_body(IrFunc *F, Hoist *h) {
   int c = input_node(F, h->carry);
   for (int s = 0; s < 2; s++)
