@@ -30,6 +30,10 @@ const PassInfo pass_table[] = {
      quantize_check_option},
     {"autodiff", "build train_step: eval_step (loss_step if any) + backward pass + optimizer update", pass_autodiff, NULL, NULL},
     {"simplify", "fold constants, algebraic identities, CSE, DCE", pass_simplify, NULL, NULL},
+    {"scan-hoist",
+     "a scan carry that only sums a product per step (a weight's gradient in a backward scan) becomes one batch of "
+     "products and a sum after the loop (scan_hoist.c)",
+     pass_scan_hoist, NULL, NULL},
     {"dce", "remove nodes no result or store needs; renumber compactly", pass_dce, NULL, NULL},
     {"fuse", "group elementwise chains, reductions and GEMM epilogues into kernels (fuse.c)", pass_fuse,
      "<kinds>: which fusions, a comma list of vertical (chains into loop nests), horizontal (independent update "
@@ -41,7 +45,7 @@ const PassInfo pass_table[] = {
 };
 const int pass_count = (int)(sizeof pass_table / sizeof pass_table[0]);
 
-const char *const pass_default_pipeline[] = {"prune", "quantize", "autodiff", "simplify", "fuse", "plan-memory"};
+const char *const pass_default_pipeline[] = {"prune", "quantize", "autodiff", "simplify", "scan-hoist", "fuse", "plan-memory"};
 const int pass_default_pipeline_len = (int)(sizeof pass_default_pipeline / sizeof pass_default_pipeline[0]);
 
 const PassInfo *pass_find(const char *name) {

@@ -1,7 +1,8 @@
 /* test_scan.c — scans in the CPU backend against the interpreter: a plain
  * RNN forward and reverse, a two-carry LSTM-like cell with an unread output,
  * their train_step (the autodiff pass's forward body and reverse backward
- * scan, through the optimizer), fused and unfused, and the claim that the
+ * scan, through the optimizer; also with scan-hoist's weight gradients
+ * summed after the backward scan), fused and unfused, and the claim that the
  * IR does not grow with the sequence length (tests/e2e/scan_length.sh
  * checks the binary). */
 #include <string.h>
@@ -53,18 +54,29 @@ static const char *lstmish =
     "  %p = mul %ls, %oh : f32[B,2]\n  %sp = sum %p {axes=[0,1], keepdims=0} : f32[]\n"
     "  %l = neg %sp : f32[]\n  return %l, %hT\n}\n";
 
-static IrModule *with_train(const char *text) {
+/* m with train_step, built by autodiff, simplify and fuse; with hoist,
+ * scan-hoist before fuse too (the weight gradient's sum after the backward
+ * scan, a batch of products and a sum), which must then apply. */
+static IrModule *with_train_hoisted(const char *text, bool hoist) {
   IrModule *m = t_parse(text);
   if (!m) return NULL;
   PassCtx ctx = {.diag = NULL, .verify = true};
   Diag d;
   diag_init(&d, stderr);
   ctx.diag = &d;
-  const char *passes[] = {"autodiff", "simplify", "fuse"};
-  bool ok = pass_run_pipeline(m, passes, 3, &ctx);
-  EXPECT(ok, "autodiff, simplify and fuse run on %s", m->name);
+  const char *passes[] = {"autodiff", "simplify", hoist ? "scan-hoist" : "dce", "fuse"};
+  bool ok = pass_run_pipeline(m, passes, 4, &ctx);
+  EXPECT(ok, "autodiff, simplify, %s and fuse run on %s", passes[2], m->name);
+  const IrFunc *t = ir_func_find(m, IR_FN_TRAIN);
+  int hoisted = 0; /* the product batches over the steps: rank-3 matmuls summed */
+  for (int i = 0; ok && t && i < t->n; i++)
+    hoisted += t->nodes[i].op == OP_SUM && t->nodes[t->nodes[i].args[0]].op == OP_MATMUL &&
+               t->nodes[t->nodes[i].args[0]].ty.sh.rank == 3;
+  if (hoist) EXPECT(hoisted > 0, "scan-hoist moves %s's weight gradient out of the backward scan", m->name);
   return ok ? m : NULL;
 }
+
+static IrModule *with_train(const char *text) { return with_train_hoisted(text, false); }
 
 static void check_module(IrModule *m, const char *what) {
   char name[128];
@@ -103,6 +115,14 @@ void test_scan(void) {
   if (m1) check_module(m1, "rnn of one step");
   IrModule *m = with_train(lstmish);
   if (m) check_module(m, "lstm-like cell");
+  for (int rev = 0; rev < 2; rev++) {
+    IrModule *h = with_train_hoisted(rnn_text(5, rev, buf, sizeof buf), true);
+    if (h) check_module(h, rev ? "rnn reverse, scan-hoist" : "rnn, scan-hoist");
+  }
+  IrModule *h1 = with_train_hoisted(rnn_text(1, 0, buf, sizeof buf), true);
+  if (h1) check_module(h1, "rnn of one step, scan-hoist");
+  IrModule *hl = with_train_hoisted(lstmish, true);
+  if (hl) check_module(hl, "lstm-like cell, scan-hoist");
   /* The sequence length is a number in a type, not a count of nodes. */
   IrModule *a = with_train(rnn_text(50, 0, buf, sizeof buf));
   IrModule *b = with_train(rnn_text(500, 0, buf, sizeof buf));

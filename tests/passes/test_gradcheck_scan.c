@@ -3,12 +3,14 @@
  * initial state and sequence are parameters too, so every kind of scan
  * operand is checked, and LSTMs, GRUs and simple RNNs as the frontend lowers
  * them (single, bidirectional returning sequences, stacked, reversed);
- * conv1d (valid; stride 2, same) with the global poolings; conv2d over
+ * the recurrent ones also after scan-hoist (their weight gradients summed
+ * after the backward scan); conv1d (valid; stride 2, same) with the global poolings; conv2d over
  * channels-last images; batch norms in training and evaluation mode; one
  * Transformer block with causal self-attention written per head, and the
  * multihead_attention layer with and without its masks. */
 #include "frontend/frontend.h"
 #include "gradcheck.h"
+#include "passes/passes.h"
 
 /* xs: f32[4,2,3] and h0: f32[2,3] are parameters (a static batch of 2). */
 static const char *rnn_text(int reverse, char *buf, size_t len) {
@@ -28,17 +30,38 @@ static const char *rnn_text(int reverse, char *buf, size_t len) {
   return buf;
 }
 
+/* Scan carries in all of m's functions. */
+static int scan_carries(const IrModule *m) {
+  int n = 0;
+  for (int i = 0; i < m->nfuncs; i++)
+    for (int j = 0; j < m->funcs[i]->n; j++)
+      if (m->funcs[i]->nodes[j].op == OP_SCAN) n += m->funcs[i]->nodes[j].at.ncarry;
+  return n;
+}
+
 /* Checks d loss / d every parameter of m's function fn (eval_step, or
  * loss_step: training mode) at random parameters and inputs (f32 in [-1,
  * 1], i32 labels in {0, 1}; layer statistics, variances among them, in
- * [0.5, 1.5]). */
-static void check_params_of(IrModule *m, const char *fn, const char *what) {
+ * [0.5, 1.5]). With hoist, the gradient function is checked after
+ * simplify and scan-hoist (as the pipeline runs them), which must move some weight gradient's sum out of a
+ * backward scan. */
+static void check_params_hoisted(IrModule *m, const char *fn, const char *what, bool hoist) {
   const IrFunc *e = ir_func_find(m, fn);
   if (!e) {
     result(false, "%s: the model has no %s", what, fn);
     return;
   }
   IrFunc *g = ad_build_grad_func(m, e, "grad");
+  if (hoist) {
+    int before = scan_carries(m);
+    Diag d;
+    diag_init(&d, stdout);
+    PassCtx ctx = {.diag = &d, .verify = true};
+    bool moved = pass_run_pipeline(m, (const char *[]){"simplify", "scan-hoist"}, 2, &ctx) && scan_carries(m) < before;
+    result(moved, "%s: scan-hoist moves a carry out of a backward scan (%d carries before, %d after)", what, before,
+           scan_carries(m));
+    e = ir_func_find(m, fn);
+  }
   int np = g->nrets - 1;
   double **gl = calloc((size_t)m->nglobals + 1, sizeof *gl), *in[8] = {0}, loss = 0;
   for (int i = 0; i < m->nglobals; i++) {
@@ -88,6 +111,7 @@ static void check_params_of(IrModule *m, const char *fn, const char *what) {
   free(gl);
 }
 
+static void check_params_of(IrModule *m, const char *fn, const char *what) { check_params_hoisted(m, fn, what, false); }
 static void check_params(IrModule *m, const char *what) { check_params_of(m, IR_FN_EVAL, what); }
 
 static IrModule *from_nn(Arena *a, const char *src) {
@@ -131,16 +155,21 @@ void scan_checks(void) {
       {"conv2d over channels-last images", "h = conv2d(reshape(x, [B, 3, 2, 1]), 2, 2, channels_last: true) |> flatten\n"
                                           " logits = dense(h, 2)"},
   };
-  for (size_t i = 0; i < sizeof models / sizeof *models; i++) {
+  /* The recurrent ones (the first six) again with their weight gradients'
+   * sums moved out of the backward scans (passes/scan_hoist.c). */
+  for (size_t i = 0; i < sizeof models / sizeof *models + 6; i++) {
+    size_t k = i % (sizeof models / sizeof *models);
+    bool hoist = i >= sizeof models / sizeof *models;
     Arena *a = arena_new();
-    char src[1024];
+    char src[1024], what[256];
     snprintf(src, sizeof src,
              "model m {\n input x: f32[B, 3, 2]\n input y: i32[B]\n %s\n output logits\n"
              " minimize cross_entropy(logits, y)\n}\n",
-             models[i].body);
+             models[k].body);
+    snprintf(what, sizeof what, "%s%s", models[k].what, hoist ? ", scan-hoist" : "");
     IrModule *m = from_nn(a, src);
-    if (m) check_params(m, models[i].what);
-    else result(false, "%s: compiles", models[i].what);
+    if (m) check_params_hoisted(m, IR_FN_EVAL, what, hoist);
+    else result(false, "%s: compiles", what);
     arena_free(a);
   }
 
