@@ -1,22 +1,25 @@
 /* gemm_libs.c — nnc's matrix products on each GEMM library, side by side.
  *
  *   build/bench_gemm_libs [--rounds N] [--ms T] [--model NAME]
- *   (bench/gemm_libs.sh builds and runs it; docs/bench.md has its table)
+ *   (bench/gemm_libs.sh runs it; docs/bench.md, "GEMM libraries", has its
+ *   tables)
  *
  * Times, in one run, every product shape the examples' training steps call
  * (logged from nnrt_sgemm / nnrt_sgemm_batch at each example's default batch,
  * and the MLP's at batch 256) on OpenBLAS (the runtime's default engine,
  * rt_gemm_openblas.c, with whatever OPENBLAS_CORETYPE the environment sets),
  * libxsmm (JIT small-GEMM kernels), BLIS and oneDNN (dnnl_sgemm, through
- * the runtime's --gemm=onednn engine, rt_gemm_onednn.c), on 1 and 2 threads. Every library runs single-threaded inside the runtime's own cut
+ * the runtime's --gemm=onednn engine, rt_gemm_onednn.c), on 1 and 2
+ * threads. Every library runs single-threaded inside the runtime's own cut
  * of a product into blocks over its pool (rt_sgemm_batch_with, rt_blas.c):
  * what a training binary linked with that library would run. Each round
- * times every library on a shape in turn (alternating, so a noisy neighbour
- * hits all of them alike), each sample a run of calls lasting about --ms
- * milliseconds; the table is the median over --rounds rounds, in GFLOP/s
- * (2*M*N*K*count per call), and a per-model sum of calls/step x median time:
- * the milliseconds per training step each library would spend in GEMMs.
- * Before timing, each library's result is checked against OpenBLAS's.
+ * times every library on a shape in turn (in a rotating order, so a noisy
+ * neighbour hits all of them alike), each sample a run of calls lasting
+ * about --ms milliseconds; the table is the median over --rounds rounds, in
+ * GFLOP/s (2*M*N*K*count per call), and a per-model sum of calls/step x
+ * median time: the milliseconds per training step each library would spend
+ * in GEMMs. Before timing, each library's result is checked against
+ * OpenBLAS's.
  * Also measured: this core's FMA peak with AVX2 (ymm) and AVX-512 (zmm). */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -52,9 +55,11 @@ typedef struct Shape {
   int per_step;           /* calls per training step */
 } Shape;
 
-/* The products of each example's train_step, with their calls per step
- * (NNRT_GEMM_LOG-style logging of nnrt_sgemm at the default batch; tiny
- * products under 50k multiply-adds left out). */
+/* The products of each example's train_step, with their calls per step:
+ * (ta, tb, M, N, K, count) printed by nnrt_sgemm and nnrt_sgemm_batch
+ * (instrumented for the purpose) while each example's binary ran `bench`
+ * at its default batch, the MLP's also at 256; products under 50k
+ * multiply-adds left out. */
 static const Shape shapes[] = {
     {"fashion_mlp (64)", "x@W1", 0, 0, 64, 256, 784, 1, 1},
     {"fashion_mlp (64)", "x^T@dz1", 1, 0, 784, 256, 64, 1, 1},
@@ -117,7 +122,7 @@ enum { NSHAPES = sizeof shapes / sizeof shapes[0] };
 /* ---- the libraries, each as one block's row-major product ---- */
 
 #ifdef HAVE_LIBXSMM
-static atomic_long xsmm_fallbacks; /* products libxsmm could not JIT */
+static atomic_long xsmm_fallbacks;                      /* products libxsmm could not JIT */
 static int xsmm_fell[sizeof shapes / sizeof shapes[0]]; /* shapes where it did not */
 
 /* libxsmm is column-major: C^T = op(B)^T op(A)^T. Shapes its JIT refuses
@@ -147,7 +152,6 @@ static void blis_kernel(int ta, int tb, int64_t m, int64_t n, int64_t k, float a
             (float *)a, lda, 1, (float *)b, ldb, 1, &beta, c, ldc, 1);
 }
 #endif
-
 
 typedef struct Lib {
   const char *name;
@@ -305,8 +309,10 @@ int main(int argc, char **argv) {
     } else if (!strcmp(argv[i], "--ms") && i + 1 < argc) {
       ms = strtod(argv[++i], &end);
       if (*end || !(ms > 0 && ms <= 10000)) usage();
-    } else if (!strcmp(argv[i], "--model") && i + 1 < argc) only = argv[++i];
-    else usage();
+    } else if (!strcmp(argv[i], "--model") && i + 1 < argc)
+      only = argv[++i];
+    else
+      usage();
   }
   RtError e = {0};
 #ifdef HAVE_LIBXSMM
@@ -326,7 +332,8 @@ int main(int argc, char **argv) {
     for (int i = 0; i < 3; i++)
       if (sz[i] * shapes[s].count > big) big = sz[i] * shapes[s].count;
   }
-  Operands o = {aligned_alloc(64, (size_t)big * 4), aligned_alloc(64, (size_t)big * 4), aligned_alloc(64, (size_t)big * 4)};
+  Operands o = {aligned_alloc(64, (size_t)big * 4), aligned_alloc(64, (size_t)big * 4),
+                aligned_alloc(64, (size_t)big * 4)};
   float *ref = aligned_alloc(64, (size_t)big * 4);
   srand(1);
   for (int64_t i = 0; i < big; i++)
@@ -358,7 +365,7 @@ int main(int argc, char **argv) {
   if (bad) return 1;
 
   bool zmm = __builtin_cpu_supports("avx512f");
-  double peak[2][2] = {{0}}; /* [ymm, zmm][threads - 1] */
+  double peak[2][2] = {{0}};            /* [ymm, zmm][threads - 1] */
   static double t[2][NSHAPES][8][1000]; /* [threads - 1][shape][lib][round] */
   for (int threads = 1; threads <= 2; threads++) {
     if (rt_pool_start(threads, &e) < 0) return 1;

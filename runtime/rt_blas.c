@@ -9,9 +9,10 @@
  *     (2 cores, 3 busy threads), and it does not split the weight-gradient
  *     shape [784,64]x[64,256] at all: with 2 threads the MLP step was slower
  *     than with 1.
- * So OpenBLAS runs single-threaded (rt_pool_start) and a product is cut here
- * into blocks of C that depend only on (M, N, K) — never on the thread
- * count — each computed by its own cblas_sgemm call on the runtime's pool.
+ * So OpenBLAS (or another engine) runs single-threaded (rt_gemm_setup) and
+ * a product is cut here into blocks of C that depend only on (M, N, K) —
+ * never on the thread count — each computed by its own engine call
+ * (rt_gemm_kernel: cblas_sgemm by default) on the runtime's pool.
  * Every element of C is then computed by the same kernel call with the same
  * operands whatever the thread count: bitwise the same result.
  *
@@ -111,13 +112,13 @@ void nnrt_sgemm(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, float a
 
 /* The product's shape, checked against the engines' 32-bit sizes, and its
  * cut into blocks. */
-static Gemm plan(RtGemmKernel kernel, int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
-                 const float *b, int64_t ldb, float beta, float *c, int64_t ldc, NnrtEpilogue ep, void *ctx,
-                 int32_t whole_columns) {
+static Gemm plan(RtGemmKernel kernel, int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, float alpha,
+                 const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc,
+                 NnrtEpilogue ep, void *ctx, int32_t whole_columns) {
   const int64_t dims[6] = {m, n, k, lda, ldb, ldc};
   for (int i = 0; i < 6; i++)
     if (dims[i] < 0 || dims[i] > INT32_MAX) {
-      /* OpenBLAS and libxsmm take 32-bit ints; this is far past any shape nnc plans. */
+      /* OpenBLAS takes 32-bit ints; this is far past any shape nnc plans. */
       fprintf(stderr, "error: matrix product %lld x %lld x %lld is too large for the GEMM engine's 32-bit sizes\n",
               (long long)m, (long long)n, (long long)k);
       fflush(stderr);
@@ -167,8 +168,8 @@ void rt_sgemm_batch_with(RtGemmKernel kernel, int32_t ta, int32_t tb, int64_t m,
 }
 
 void nnrt_sgemm_batch(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
-                      int64_t stride_a, const float *b, int64_t ldb, int64_t stride_b, float beta, float *c, int64_t ldc,
-                      int64_t stride_c, int64_t count) {
+                      int64_t stride_a, const float *b, int64_t ldb, int64_t stride_b, float beta, float *c,
+                      int64_t ldc, int64_t stride_c, int64_t count) {
   rt_sgemm_batch_with(rt_gemm_kernel, ta, tb, m, n, k, alpha, a, lda, stride_a, b, ldb, stride_b, beta, c, ldc,
                       stride_c, count);
 }
