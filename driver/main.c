@@ -50,7 +50,8 @@ static const char *const usage_build =
     "Compiles the model's forward, eval_step and train_step functions and\n"
     "links them with the nnc runtime into a standalone training binary that\n"
     "needs only libc, libm, pthreads, libopenblas and libz at run time\n"
-    "(--target=cuda: no libopenblas, and an NVIDIA driver; docs/cuda.md).\n"
+    "(--target=cuda: no libopenblas, and an NVIDIA driver; docs/cuda.md;\n"
+    "--gemm=onednn: libdnnl instead of libopenblas).\n"
     "\n"
     "options:\n"
     "  -o <file>            output path (default: the model file's name without .nn)\n"
@@ -89,6 +90,11 @@ static const char *const usage_build =
     "  --cc=<driver>        C compiler driver used to link (default: cc)\n"
     "  --runtime=<lib>      the runtime library (default: the target's beside nnc:\n"
     "                       libnnrt.a; --target=cuda: libnnrt_cuda.a)\n"
+    "  --gemm=<engine>      what computes the CPU binary's matrix products:\n"
+    "                       openblas (default: OpenBLAS, linked), or onednn:\n"
+    "                       oneDNN's sgemm, JIT-compiled for the CPU it runs on\n"
+    "                       (libnnrt_onednn.a; the binary loads libdnnl.so.2 or .3\n"
+    "                       when it starts; docs/bench.md, \"GEMM libraries\")\n"
     "  -v, --verbose        print the link command (--target=cuda: and ptxas's\n"
     "                       registers and spills per kernel)\n";
 
@@ -161,6 +167,7 @@ typedef struct Opts {
   const char *input, *output;
   const char *after, *passes, *print_after;
   const char *cc, *runtime;
+  const char *gemm; /* --gemm: the CPU binary's GEMM engine (NULL: the runtime's own, OpenBLAS) */
   const char *checkpoint; /* --checkpoint: trained weights as the globals' data */
   CalibOptions calib;     /* --calibrate*: for --quantize=int8 */
   bool calib_given;
@@ -321,6 +328,10 @@ static int parse_opts(int argc, char **argv, const char *usage, Opts *o, int *do
       o->cc = v;
     } else if (VAL("--runtime")) {
       o->runtime = v;
+    } else if (VAL("--gemm") && usage == usage_build) {
+      if (strcmp(v, "openblas") && strcmp(v, "onednn"))
+        return usage_error(usage, "--gemm must be openblas or onednn, not '%s'", v);
+      o->gemm = v;
     } else if (IS("-v") || IS("--verbose")) {
       o->verbose = true;
     } else if ((a[0] == '-' && a[1] == '-' && pass_option_of(a + 2)) || IS("--qat")) {
@@ -459,9 +470,9 @@ static const char *default_output(Arena *a, const char *input, EmitKind emit) {
 
 /* A backend's runtime library (libnnrt.a for the CPU) lives beside the nnc
  * executable (build tree), or in ../lib/nnc/ (installed). NNC_RUNTIME
- * overrides both. */
-static const char *find_runtime(Arena *a, const char *lib) {
-  const char *env = getenv("NNC_RUNTIME");
+ * overrides both (env_overrides). */
+static const char *find_runtime(Arena *a, const char *lib, bool env_overrides) {
+  const char *env = env_overrides ? getenv("NNC_RUNTIME") : NULL;
   if (env && *env) return env;
   char self[PATH_MAX];
   ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
@@ -474,6 +485,15 @@ static const char *find_runtime(Arena *a, const char *lib) {
   const char *installed = arena_printf(a, "%s/../lib/nnc/%s", self, lib);
   if (access(installed, R_OK) == 0) return installed;
   return beside;
+}
+
+/* The runtime library of a CPU binary whose matrix products run on --gemm's
+ * engine: libnnrt.a (OpenBLAS) or libnnrt_<engine>.a, never NNC_RUNTIME for
+ * another engine (it overrides the default runtime; it must not silently
+ * undo --gemm). */
+static const char *gemm_runtime(Arena *a, const Backend *be, const char *gemm) {
+  if (!strcmp(gemm, "openblas")) return find_runtime(a, be->runtime_lib, true);
+  return find_runtime(a, arena_printf(a, "libnnrt_%s.a", gemm), false);
 }
 
 /* Whether paths a and b name one existing file. */
@@ -495,9 +515,16 @@ static int cmd_build(Arena *a, Diag *d, Opts *o) {
   if ((o->emit == EMIT_CUDA || o->emit == EMIT_PTX) && be != &cg_cuda_backend)
     return usage_error(usage_build, "--emit=%s writes GPU kernels: it needs --target=cuda",
                        o->emit == EMIT_CUDA ? "cuda" : "ptx");
+  if (o->gemm && be != &cg_cpu_backend)
+    return usage_error(usage_build, "--gemm picks the CPU binary's matrix-product engine; --target=%s has its own",
+                       be->name);
+  if (o->gemm && o->runtime)
+    return usage_error(usage_build, "--gemm=%s and --runtime both choose the runtime library: give one", o->gemm);
   CgOptions cg = {.out_path = o->output ? o->output : default_output(a, o->input, o->emit),
                   .emit = o->emit, .opt_level = o->opt_level, .cpu_native = true,
-                  .runtime_lib = o->runtime ? o->runtime : find_runtime(a, be->runtime_lib),
+                  .runtime_lib = o->runtime ? o->runtime
+                                 : o->gemm  ? gemm_runtime(a, be, o->gemm)
+                                            : find_runtime(a, be->runtime_lib, true),
                   .cc = o->cc ? o->cc : "cc", .verbose = o->verbose, .infer = o->infer, .diag = d,
                   .times = o->time_passes ? &o->times : NULL};
   for (int i = 0; i < o->ntarget_opts; i++) {

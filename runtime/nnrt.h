@@ -465,14 +465,27 @@ int rt_online_cores(void);
  * of rows (else of columns), for tests.
  */
 int64_t rt_gemm_blocks(int64_t m, int64_t n, int64_t k, int *by_rows);
-const char *rt_blas_core(void); /* the OpenBLAS kernels in use, "Haswell"... */
-/* The matrix-product engine, defined by rt_blas.c in a CPU binary and by
+/* One block's product on the calling thread, row-major:
+ * C = alpha op(A) op(B) + beta C — what a GEMM engine computes. */
+typedef void (*RtGemmKernel)(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+                             int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
+/* nnrt_sgemm_batch with another engine's kernel: bench/gemm_libs.c times
+ * each library through the runtime's own cut and pool. */
+void rt_sgemm_batch_with(RtGemmKernel kernel, int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, float alpha,
+                         const float *a, int64_t lda, int64_t stride_a, const float *b, int64_t ldb, int64_t stride_b,
+                         float beta, float *c, int64_t ldc, int64_t stride_c, int64_t count);
+/* The matrix-product engine, one runtime/rt_gemm_<engine>.c linked into a CPU
+ * binary (rt_gemm_openblas.c unless nnc build --gemm says another) and
  * runtime/cuda/rt_cuda.c in a CUDA binary (libnnrt_cuda.a has no rt_blas.c,
- * so a CUDA binary needs no OpenBLAS): rt_gemm_setup runs once before the
- * pool starts; rt_gemm_engine says what computes the products, for --version
- * and bench ("OpenBLAS Haswell kernels"). */
+ * so a CUDA binary needs no OpenBLAS): rt_gemm_kernel computes one block;
+ * rt_gemm_setup runs once before the pool starts; rt_gemm_engine says what
+ * computes the products, for --version and bench ("OpenBLAS Haswell
+ * kernels"). */
+void rt_gemm_kernel(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                    const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
 void rt_gemm_setup(void);
 const char *rt_gemm_engine(void);
+const char *rt_blas_core(void); /* rt_gemm_openblas.c: the OpenBLAS kernels in use, "Haswell"... */
 
 /*
  * rt_session.c — a model bound to data: globals, syms, batch buffers, args.

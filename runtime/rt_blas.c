@@ -9,9 +9,10 @@
  *     (2 cores, 3 busy threads), and it does not split the weight-gradient
  *     shape [784,64]x[64,256] at all: with 2 threads the MLP step was slower
  *     than with 1.
- * So OpenBLAS runs single-threaded (rt_pool_start) and a product is cut here
- * into blocks of C that depend only on (M, N, K) — never on the thread
- * count — each computed by its own cblas_sgemm call on the runtime's pool.
+ * So OpenBLAS (or another engine) runs single-threaded (rt_gemm_setup) and
+ * a product is cut here into blocks of C that depend only on (M, N, K) —
+ * never on the thread count — each computed by its own engine call
+ * (rt_gemm_kernel: cblas_sgemm by default) on the runtime's pool.
  * Every element of C is then computed by the same kernel call with the same
  * operands whatever the thread count: bitwise the same result.
  *
@@ -35,21 +36,13 @@
  * to one column sum. The cut still depends only on the shape and on the
  * kind of epilogue.
  *
- * Kernels: OpenBLAS picks them by CPU model when it loads, or as
- * OPENBLAS_CORETYPE says; `bench` and `--version` print which (on an
- * AVX-512 machine its "SkylakeX" kernels ran [64,784]x[784,256] in 157 us
- * against 257 us for "Haswell", the choice this machine's environment
- * pins). */
+ * Kernels: each block is one call of rt_gemm_kernel, the engine the binary
+ * links (rt_gemm_openblas.c by default; nnc build --gemm=<engine> picks
+ * another, rt_gemm_<engine>.c); bench/gemm_libs.c times every engine
+ * through this same cut with rt_sgemm_batch_with. */
 #include "nnrt.h"
 #include <stdio.h>
 #include <stdlib.h>
-
-/* From OpenBLAS's cblas.h, declared here because its location varies. */
-enum { CBLAS_ROW_MAJOR = 101, CBLAS_NO_TRANS = 111, CBLAS_TRANS = 112 };
-void cblas_sgemm(int order, int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda, const float *b,
-                 int ldb, float beta, float *c, int ldc);
-char *openblas_get_corename(void);
-void openblas_set_num_threads(int num_threads);
 
 #define GEMM_MAX_BLOCKS 8
 #define GEMM_MIN_SIDE 128
@@ -57,6 +50,7 @@ void openblas_set_num_threads(int num_threads);
 #define GEMM_EP_K 32
 
 typedef struct Gemm {
+  RtGemmKernel kernel;
   int ta, tb;
   int64_t m, n, k, lda, ldb, ldc;
   float alpha, beta;
@@ -100,8 +94,7 @@ static void block(const Gemm *g, int64_t i) {
     n = hi - lo;
   }
   float *c = g->c + (g->by_rows ? lo * g->ldc : lo);
-  cblas_sgemm(CBLAS_ROW_MAJOR, g->ta ? CBLAS_TRANS : CBLAS_NO_TRANS, g->tb ? CBLAS_TRANS : CBLAS_NO_TRANS, (int)m,
-              (int)n, (int)g->k, g->alpha, a, (int)g->lda, b, (int)g->ldb, g->beta, c, (int)g->ldc);
+  g->kernel(g->ta, g->tb, m, n, g->k, g->alpha, a, g->lda, b, g->ldb, g->beta, c, g->ldc);
   if (!g->ep) return;
   if (g->by_rows) g->ep(g->ep_ctx, lo, hi, 0, g->n);
   else g->ep(g->ep_ctx, 0, g->m, lo, hi);
@@ -117,21 +110,21 @@ void nnrt_sgemm(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, float a
   nnrt_sgemm_ep(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL, NULL, 0);
 }
 
-/* The product's shape, checked against OpenBLAS's 32-bit sizes, and its cut
- * into blocks. */
-static Gemm plan(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
-                 const float *b, int64_t ldb, float beta, float *c, int64_t ldc, NnrtEpilogue ep, void *ctx,
-                 int32_t whole_columns) {
+/* The product's shape, checked against the engines' 32-bit sizes, and its
+ * cut into blocks. */
+static Gemm plan(RtGemmKernel kernel, int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, float alpha,
+                 const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc,
+                 NnrtEpilogue ep, void *ctx, int32_t whole_columns) {
   const int64_t dims[6] = {m, n, k, lda, ldb, ldc};
   for (int i = 0; i < 6; i++)
     if (dims[i] < 0 || dims[i] > INT32_MAX) {
       /* OpenBLAS takes 32-bit ints; this is far past any shape nnc plans. */
-      fprintf(stderr, "error: matrix product %lld x %lld x %lld is too large for OpenBLAS's 32-bit sizes\n",
+      fprintf(stderr, "error: matrix product %lld x %lld x %lld is too large for the GEMM engine's 32-bit sizes\n",
               (long long)m, (long long)n, (long long)k);
       fflush(stderr);
       _Exit(RT_EXIT_FAIL);
     }
-  Gemm g = {ta != 0, tb != 0, m, n, k, lda, ldb, ldc, alpha, beta, a, b, c, 0, 0, 0, ep, ctx};
+  Gemm g = {kernel, ta != 0, tb != 0, m, n, k, lda, ldb, ldc, alpha, beta, a, b, c, 0, 0, 0, ep, ctx};
   int64_t kk = ep ? k + GEMM_EP_K : k;
   if (ep && whole_columns) g.by_rows = 0, g.nblocks = blocks_along(n, m, n, kk);
   else g.nblocks = rt_gemm_blocks(m, n, kk, &g.by_rows);
@@ -142,7 +135,7 @@ static Gemm plan(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, float 
 void nnrt_sgemm_ep(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
                    const float *b, int64_t ldb, float beta, float *c, int64_t ldc, NnrtEpilogue ep, void *ctx,
                    int32_t whole_columns) {
-  Gemm g = plan(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ep, ctx, whole_columns);
+  Gemm g = plan(rt_gemm_kernel, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ep, ctx, whole_columns);
   if (m == 0 || n == 0) return;
   nnrt_parallel_for(blocks, &g, g.nblocks, 1);
 }
@@ -163,28 +156,20 @@ static void batch_blocks(void *ctx, int64_t lo, int64_t hi) {
   }
 }
 
-void nnrt_sgemm_batch(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
-                      int64_t stride_a, const float *b, int64_t ldb, int64_t stride_b, float beta, float *c, int64_t ldc,
-                      int64_t stride_c, int64_t count) {
-  Batch bt = {plan(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL, NULL, 0), stride_a, stride_b, stride_c};
+void rt_sgemm_batch_with(RtGemmKernel kernel, int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, float alpha,
+                         const float *a, int64_t lda, int64_t stride_a, const float *b, int64_t ldb, int64_t stride_b,
+                         float beta, float *c, int64_t ldc, int64_t stride_c, int64_t count) {
+  Batch bt = {plan(kernel, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL, NULL, 0), stride_a, stride_b,
+              stride_c};
   int64_t tasks;
   if (m == 0 || n == 0 || count <= 0) return;
   if (rt_mul64(count, bt.g.nblocks, &tasks)) tasks = INT64_MAX; /* unreachable: count is a tensor's matrices */
   nnrt_parallel_for(batch_blocks, &bt, tasks, 1);
 }
 
-const char *rt_blas_core(void) {
-  const char *c = openblas_get_corename();
-  return c ? c : "unknown";
-}
-
-/* Matrix products are split over the runtime's pool by nnrt_sgemm: OpenBLAS's
- * own threads would make results depend on the thread count and spin on the
- * same cores as ours. */
-void rt_gemm_setup(void) { openblas_set_num_threads(1); }
-
-const char *rt_gemm_engine(void) {
-  static char buf[96];
-  snprintf(buf, sizeof buf, "OpenBLAS %s kernels", rt_blas_core());
-  return buf;
+void nnrt_sgemm_batch(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                      int64_t stride_a, const float *b, int64_t ldb, int64_t stride_b, float beta, float *c,
+                      int64_t ldc, int64_t stride_c, int64_t count) {
+  rt_sgemm_batch_with(rt_gemm_kernel, ta, tb, m, n, k, alpha, a, lda, stride_a, b, ldb, stride_b, beta, c, ldc,
+                      stride_c, count);
 }
