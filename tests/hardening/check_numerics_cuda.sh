@@ -30,7 +30,8 @@ emulated() {
   "$nnc" build "$1.nn" --target=cuda --emit=cuda -o "$1.cu" > /dev/null 2>&1
   "$nnc" build "$1.nn" --target=cuda --emit=obj -o "$1.o" > /dev/null 2>&1
   "$cxx" -std=c++17 -O1 -w -DNNRT_CUDA_EMU -include "$src/tests/cuda/emu.h" -x c++ -c "$1.cu" -o "$1.k.o"
-  "$cxx" -o "$1_cu" "$1.o" "$1.k.o" "$cuemu" "$nnrt" "$openblas" -lz -lm -lpthread -ldl
+  # shellcheck disable=SC2086 # CUEMU_LDFLAGS: the sanitizers of an ASan build's libnnrt.a (CMakeLists.txt)
+  "$cxx" -o "$1_cu" "$1.o" "$1.k.o" "$cuemu" "$nnrt" "$openblas" -lz -lm -lpthread -ldl ${CUEMU_LDFLAGS:-}
 }
 for m in nan_op tiny_mlp; do
   emulated $m
