@@ -22,6 +22,7 @@ typedef struct CgOptions {
   bool cpu_native;         /* host CPU and features; else a portable x86-64 */
   bool no_vnni;            /* cpu: int8 products in portable vector code even
                             * where the CPU has AVX-512 VNNI or AVX-VNNI */
+  bool no_scan_blocks;     /* cpu: no scan runs in blocks of batch rows (k_scan.c) */
   const char *runtime_lib; /* path of libnnrt.a, for EMIT_EXE */
   const char *cc;          /* C compiler driver used to link (default "cc") */
   bool verbose;            /* print the link command */

@@ -422,6 +422,15 @@ int ir_scan_nresults(const IrModule *m, const IrNode *scan);
 /* The type of result `result` of scan node `scan` in f: what scan_out
  * reads. False with a message in err when there is no such result. */
 bool ir_scan_result_type(const IrFunc *f, int scan, int result, Type *out, char *err, size_t errlen);
+/* Whether scan node S can run on any block of its batch rows on its own
+ * (scan_rows.c): then sym is the batch dim's sym index and row[a] says
+ * whether operand a has the batch axis (a carry, a sequence step or a
+ * constant with it leading; else every block reads the operand whole). */
+typedef struct IrScanRows {
+  int sym;
+  bool row[IR_MAX_ARGS];
+} IrScanRows;
+bool ir_scan_rows(const IrModule *m, const IrNode *S, IrScanRows *out);
 /* Whether some scan of the module runs f as its body. */
 bool ir_func_is_scan_body(const IrModule *m, const IrFunc *f);
 

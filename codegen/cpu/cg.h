@@ -69,6 +69,7 @@ typedef struct CgCtx {
   const char *fname; /* IR function being compiled */
   int kcount;        /* kernels emitted so far, for names */
   bool infer;        /* CgOptions.infer: an inference binary, globals' data embedded */
+  bool no_scan_blocks; /* CgOptions.no_scan_blocks */
   const CgDevice *dev;  /* NULL: CPU code; else a device target's hooks */
   LLVMValueRef f_launch, f_memcpy, f_sgemm_lt; /* nnrt_cu_launch, nnrt_cu_memcpy, nnrt_cu_sgemm_ep (dev only) */
   LLVMTypeRef ft_launch, ft_memcpy, ft_sgemm_lt;
@@ -133,6 +134,8 @@ LLVMValueRef cg_i64(CgCtx *cx, int64_t v);
 LLVMValueRef cg_i32(CgCtx *cx, int64_t v);
 LLVMValueRef cg_f32(CgCtx *cx, double v);
 LLVMValueRef cg_intrinsic(CgCtx *cx, const char *name, LLVMValueRef *args, int nargs);
+/* e^x in vector-friendly arithmetic, no libm call (k_elem.c). */
+LLVMValueRef cg_exp(CgCtx *cx, LLVMValueRef x);
 
 /* ---- functions and loops (nest.c) ---- */
 

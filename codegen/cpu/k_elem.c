@@ -55,10 +55,46 @@ static LLVMValueRef ew_step(CgCtx *cx, const IrNode *n, LLVMValueRef *a) {
   return sel01(cx, LLVMBuildFCmp(cx->b, LLVMRealUGT, a[0], cg_f32(cx, 0), ""));
 }
 
+/* e^x as Cephes's expf (Eigen's pexp): x = m ln2 + r with |r| <= ln2/2, a
+ * polynomial for e^r, times 2^m in two halves so that results down to the
+ * subnormals come out right (one 2^m leaves the exponent range below
+ * m = -126). Within 2 ulp of expf; unlike a libm call (what the llvm.exp
+ * intrinsic becomes) it vectorizes, and the vector and scalar loops compute
+ * it with the same instructions, so a value does not depend on where a
+ * loop's vector part ends (on --threads). The clamps are ordered compares:
+ * NaN passes through them and is returned as is (the float-to-int of NaN
+ * is poison, but the final select does not pick it). */
+LLVMValueRef cg_exp(CgCtx *cx, LLVMValueRef x) {
+  static const double p[] = {1.9875691500E-4, 1.3981999507E-3, 8.3334519073E-3,
+                             4.1665795894E-2, 1.6666665459E-1, 5.0000001201E-1};
+  LLVMBuilderRef b = cx->b;
+  LLVMValueRef hi = cg_f32(cx, 89.0), lo = cg_f32(cx, -104.0);
+  LLVMValueRef c = LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOGT, x, hi, ""), hi, x, "");
+  c = LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOLT, c, lo, ""), lo, c, "");
+  LLVMValueRef t = LLVMBuildFAdd(b, LLVMBuildFMul(b, c, cg_f32(cx, 1.44269504088896341), ""), cg_f32(cx, 0.5), "");
+  LLVMValueRef m = cg_intrinsic(cx, "llvm.floor", &t, 1);
+  LLVMValueRef r = LLVMBuildFSub(b, c, LLVMBuildFMul(b, m, cg_f32(cx, 0.693359375), ""), "");
+  r = LLVMBuildFSub(b, r, LLVMBuildFMul(b, m, cg_f32(cx, -2.12194440e-4), ""), "");
+  LLVMValueRef y = cg_f32(cx, p[0]);
+  for (int i = 1; i < 6; i++)
+    y = LLVMBuildFAdd(b, LLVMBuildFMul(b, y, r, ""), cg_f32(cx, p[i]), "");
+  y = LLVMBuildFAdd(b, LLVMBuildFMul(b, y, LLVMBuildFMul(b, r, r, ""), ""), r, "");
+  y = LLVMBuildFAdd(b, y, cg_f32(cx, 1), "");
+  /* 2^m = 2^e1 2^e2 with e1 = m >> 1: both in [-75, 65], normal floats */
+  LLVMValueRef mi = LLVMBuildFPToSI(b, m, cx->t_i32, "");
+  LLVMValueRef e1 = LLVMBuildAShr(b, mi, cg_i32(cx, 1), ""), e2 = LLVMBuildSub(b, mi, e1, "");
+  LLVMValueRef s1 = LLVMBuildShl(b, LLVMBuildAdd(b, e1, cg_i32(cx, 127), ""), cg_i32(cx, 23), "");
+  LLVMValueRef s2 = LLVMBuildShl(b, LLVMBuildAdd(b, e2, cg_i32(cx, 127), ""), cg_i32(cx, 23), "");
+  y = LLVMBuildFMul(b, LLVMBuildFMul(b, y, LLVMBuildBitCast(b, s1, cx->t_f32, ""), ""),
+                    LLVMBuildBitCast(b, s2, cx->t_f32, ""), "");
+  return LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealUNO, x, x, ""), x, y, "");
+}
+
 static LLVMValueRef ew_exp(CgCtx *cx, const IrNode *n, LLVMValueRef *a) {
   (void)n;
-  return cg_intrinsic(cx, "llvm.exp", a, 1);
+  return cg_exp(cx, a[0]);
 }
+
 static LLVMValueRef ew_log(CgCtx *cx, const IrNode *n, LLVMValueRef *a) {
   (void)n;
   return cg_intrinsic(cx, "llvm.log", a, 1);
@@ -71,7 +107,7 @@ static LLVMValueRef ew_sqrt(CgCtx *cx, const IrNode *n, LLVMValueRef *a) {
 static LLVMValueRef ew_sigmoid(CgCtx *cx, const IrNode *n, LLVMValueRef *a) {
   (void)n;
   LLVMValueRef nx = LLVMBuildFNeg(cx->b, a[0], "");
-  LLVMValueRef e = cg_intrinsic(cx, "llvm.exp", &nx, 1);
+  LLVMValueRef e = cg_exp(cx, nx);
   return LLVMBuildFDiv(cx->b, cg_f32(cx, 1), LLVMBuildFAdd(cx->b, cg_f32(cx, 1), e, ""), "");
 }
 
@@ -123,7 +159,7 @@ static LLVMValueRef ew_leaky_relu(CgCtx *cx, const IrNode *n, LLVMValueRef *a) {
 
 static LLVMValueRef ew_elu(CgCtx *cx, const IrNode *n, LLVMValueRef *a) {
   LLVMBuilderRef b = cx->b;
-  LLVMValueRef em1 = LLVMBuildFSub(b, cg_intrinsic(cx, "llvm.exp", a, 1), cg_f32(cx, 1), "");
+  LLVMValueRef em1 = LLVMBuildFSub(b, cg_exp(cx, a[0]), cg_f32(cx, 1), "");
   LLVMValueRef c = LLVMBuildFCmp(b, LLVMRealOGT, a[0], cg_f32(cx, 0), "");
   return LLVMBuildSelect(b, c, a[0], LLVMBuildFMul(b, em1, cg_f32(cx, n->at.value), ""), "");
 }
@@ -139,7 +175,7 @@ static LLVMValueRef ew_silu(CgCtx *cx, const IrNode *n, LLVMValueRef *a) {
 static LLVMValueRef ew_softplus(CgCtx *cx, const IrNode *n, LLVMValueRef *a) {
   (void)n;
   LLVMBuilderRef b = cx->b;
-  LLVMValueRef u = cg_intrinsic(cx, "llvm.exp", a, 1), w = LLVMBuildFAdd(b, cg_f32(cx, 1), u, "");
+  LLVMValueRef u = cg_exp(cx, a[0]), w = LLVMBuildFAdd(b, cg_f32(cx, 1), u, "");
   LLVMValueRef lw = cg_intrinsic(cx, "llvm.log", &w, 1);
   LLVMValueRef r = LLVMBuildFDiv(b, LLVMBuildFMul(b, lw, u, ""), LLVMBuildFSub(b, w, cg_f32(cx, 1), ""), "");
   r = LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOEQ, w, cg_f32(cx, 1), ""), u, r, "");

@@ -188,7 +188,7 @@ static LLVMValueRef row_root_value(CgNest *N, int x, void *ctx) {
   LLVMValueRef d = LLVMBuildFSub(b, cg_nest_get(N, nd->args[0]), ld(cx, r->acc), "");
   LLVMValueRef sum = ld(cx, r->sum);
   if (nd->op == OP_LOG_SOFTMAX) return LLVMBuildFSub(b, d, cg_intrinsic(cx, "llvm.log", &sum, 1), "");
-  return LLVMBuildFDiv(b, cg_intrinsic(cx, "llvm.exp", &d, 1), sum, "");
+  return LLVMBuildFDiv(b, cg_exp(cx, d), sum, "");
 }
 
 typedef struct RowPlan {
@@ -235,7 +235,7 @@ static void row_passes(RowPlan *R) {
         st(cx, combine(cx, r->r, ld(cx, r->acc), x), r->acc);
       } else if (r->sum && pass == r->pass + 1) {
         LLVMValueRef d = LLVMBuildFSub(cx->b, cg_nest_get(N, nd->args[0]), ld(cx, r->acc), "");
-        st(cx, combine(cx, R_SUM, ld(cx, r->sum), cg_intrinsic(cx, "llvm.exp", &d, 1)), r->sum);
+        st(cx, combine(cx, R_SUM, ld(cx, r->sum), cg_exp(cx, d)), r->sum);
       }
     }
     for (int e = 0; e < R->k->nexp; e++)

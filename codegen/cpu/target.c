@@ -162,6 +162,7 @@ LLVMModuleRef cg_build_module_dev(const IrModule *m, LLVMContextRef llc, LLVMTar
   cx.attr_noalias = LLVMGetEnumAttributeKindForName("noalias", 7);
   cx.attr_nounwind = LLVMGetEnumAttributeKindForName("nounwind", 8);
   cx.qdot = o->no_vnni ? cg_qdot_portable(tm) : cg_qdot_of(tm);
+  cx.no_scan_blocks = o->no_scan_blocks;
   declare_runtime(&cx);
 
   static const char *const names[3] = {IR_FN_FORWARD, IR_FN_EVAL, IR_FN_TRAIN};
@@ -325,6 +326,11 @@ static bool cpu_set_option(CgOptions *o, const char *name, const char *value, ch
     o->no_vnni = true;
     return true;
   }
+  if (!strcmp(name, "no-scan-blocks")) {
+    if (value) return snprintf(err, errlen, "--no-scan-blocks takes no value"), false;
+    o->no_scan_blocks = true;
+    return true;
+  }
   if (!strcmp(name, "cpu")) {
     if (value && !strcmp(value, "native")) o->cpu_native = true;
     else if (value && !strcmp(value, "generic")) o->cpu_native = false;
@@ -342,7 +348,11 @@ const Backend cg_cpu_backend = {
                "                       all its instruction set extensions; generic: portable\n"
                "                       x86-64 code that runs on any 64-bit x86 machine\n"
                "  --no-vnni            int8 products (qmatmul, qconv2d) in portable vector\n"
-               "                       code, not AVX-512 VNNI / AVX-VNNI vpdpbusd\n",
+               "                       code, not AVX-512 VNNI / AVX-VNNI vpdpbusd\n"
+               "  --no-scan-blocks     run every scan's time loop over the whole batch, its\n"
+               "                       kernels dispatched one by one, even where the body\n"
+               "                       keeps batch rows apart (default: blocks of rows on\n"
+               "                       the thread pool, docs/optimize.md)\n",
     .runtime_lib = "libnnrt.a",
     .link_libs = "-lopenblas -lz -lm -lpthread",
     .set_option = cpu_set_option,

@@ -38,6 +38,7 @@ OPS = {
     "step": step,
     "leaky_relu": lambda x: F.leaky_relu(x, 0.1),
     "elu": lambda x: F.elu(x, 1.0),
+    "exp": torch.exp,
     "sigmoid": torch.sigmoid,
     "tanh": torch.tanh,
     "softplus": F.softplus,

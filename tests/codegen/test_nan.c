@@ -1,6 +1,6 @@
 /* test_nan.c — NaN, infinities and ties through the ops whose PyTorch
  * definitions say what happens to them (docs/hardening.md, "NaN"):
- * relu and the activations, the max reduction, max pooling and its
+ * exp over its whole range, relu and the activations, the max reduction, max pooling and its
  * gradient's argmax, softmax, the comparisons and where. Each case is a
  * function y = op(x) with fixed inputs and, for a differentiable op, the
  * gradient of sum(y * w) (autodiff's VJP, so the rules of passes/vjp.c are
@@ -40,6 +40,12 @@ static const double POOL[] = {1,    NAN, NAN, 0, 2,     2,     /**/
                               2,    3,    1,    NAN, 2,  2,     /**/
                               -INFINITY, -INFINITY, 4,  9, 0,     NAN,  /**/
                               -INFINITY, -INFINITY, 3,  1, -1,    7};
+
+/* exp's whole range: subnormal results (below -87.3), the underflow to 0
+ * (below -103.97), the largest finite results (88.72: the interpreter's
+ * doubles overflow f32 only past it), the infinities. */
+static const double EXP_X[] = {-200, -104, -103.5, -100, -95, -90, -87.5, -87, -50,  -10,  -1,        -1e-3,     0,  1e-3,
+                               0.5,  1,    3.25,   10,   50,  87,  88,    88.5, 88.7, 88.72, INFINITY, -INFINITY, NAN, 2};
 
 static const double CMP_A[] = {NAN, 1, NAN, 2, INFINITY, -INFINITY};
 static const double CMP_B[] = {1, NAN, NAN, 2, INFINITY, 0};
@@ -81,12 +87,13 @@ static void run_case(const NanCase *c) {
 }
 
 void test_nan(void) {
-  const Type v12 = T(DT_F32, 2, 6), rows = T(DT_F32, 4, 3), pool = T(DT_F32, 1, 1, 4, 6), v6 = T(DT_F32, 6);
+  const Type v28 = T(DT_F32, 1, 28), v12 = T(DT_F32, 2, 6), rows = T(DT_F32, 4, 3), pool = T(DT_F32, 1, 1, 4, 6), v6 = T(DT_F32, 6);
   const NanCase cases[] = {
       {"relu", OP_RELU, {0}, 1, {v12}, {V12}, true},
       {"step", OP_STEP, {0}, 1, {v12}, {V12}, false},
       {"leaky_relu", OP_LEAKY_RELU, {.value = 0.1}, 1, {v12}, {V12}, true},
       {"elu", OP_ELU, {.value = 1}, 1, {v12}, {V12}, true},
+      {"exp", OP_EXP, {0}, 1, {v28}, {EXP_X}, false},
       {"sigmoid", OP_SIGMOID, {0}, 1, {v12}, {V12}, false},
       {"tanh", OP_TANH, {0}, 1, {v12}, {V12}, false},
       {"softplus", OP_SOFTPLUS, {0}, 1, {v12}, {V12}, false},

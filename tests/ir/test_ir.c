@@ -535,6 +535,7 @@ int main(void) {
   test_parse_errors();
   test_fuzz();
   test_dot();
+  test_scan_rows();
   printf("%d passed, %d failed\n", npass, nfail);
   return nfail ? 1 : 0;
 }

@@ -35,6 +35,9 @@ int reduce(IrFunc *f, OpKind op, int x, int axis, int keepdims);
 IrModule *build_mlp(Arena *a);
 IrModule *build_every_op(Arena *a);
 
+/* test_scan_rows.c: ir_scan_rows. */
+void test_scan_rows(void);
+
 /* test_ir_random.c: random modules round-trip; fuzzed text never crashes
  * the parser, and what it accepts verifies and round-trips. */
 void test_ir_seed(uint64_t seed);
