@@ -55,11 +55,11 @@ same() {
     rc=0
     # shellcheck disable=SC2086 # args are words without blanks
     ${CUEMU_ENV:-} ./$b $args > /dev/null 2> $b.err || rc=$?
-    [ $rc = 3 ] || { cat $b.err; fail "$b$args: exit $rc, expected 3"; }
-    sed "s/^$b: //; s/ (kernel .*//" $b.err > $b.msg
+    [ $rc = 3 ] || { cat "$b.err"; fail "$b$args: exit $rc, expected 3"; }
+    sed "s/^$b: //; s/ (kernel .*//" "$b.err" > "$b.msg"
   done
-  cmp -s $name.msg ${name}_cu.msg || { cat $name.err ${name}_cu.err; fail "$name$*: the CUDA binary's message differs"; }
-  grep -qF -- "$want" $name.msg || { cat $name.msg; fail "$name$*: the message lacks: $want"; }
+  cmp -s "$name.msg" "${name}_cu.msg" || { cat "$name.err" "${name}_cu.err"; fail "$name $*: the CUDA binary's message differs"; }
+  grep -qF -- "$want" "$name.msg" || { cat "$name.msg"; fail "$name $*: the message lacks: $want"; }
 }
 
 same "error: --check-numerics: 'z' = log at nan_op.nn:8:7 is the first non-finite value of train_step at global step 1: element 0 of 512 is NaN" \
