@@ -29,7 +29,9 @@
  *     reshape(reduce(keepdims=1)) = reduce(keepdims=0), a reshape of a
  *     broadcast single element = its broadcast, and op(broadcast(s)) =
  *     broadcast(op(s)) for unary ops (the op then runs on the small tensor),
- *     and a sum of concats split at the same place is the concat of sums.
+ *     and a sum of concats split at the same place is the concat of sums;
+ *     causal_mask over batched scores = where(a [T,S] mask, x, -inf), so
+ *     that the masking fuses into softmax (masked_select).
  *     x*0 stays: it is NaN, not 0, for x = inf or NaN. Nothing is
  *     reassociated, which would change rounding;
  *   - CSE over (op, operands, attributes, type). Effects are never merged,
@@ -253,6 +255,35 @@ static int add_of_concats(Rw *r, const IrNode *n) {
 }
 
 /* Replacement value for n by an identity, or -1. */
+/* A constant of type ty made by an identity. */
+static int make_const(Rw *r, const IrNode *from, double value, const Type *ty) {
+  int before = r->out.n;
+  if (ir_emit(&r->out, OP_CONST, NULL, 0, &(Attrs){.value = value}, ty, from->loc, NULL) < 0) return -1;
+  IrNode n = r->out.nodes[before];
+  r->out.n = before;
+  return add_node(r, n);
+}
+
+/* causal_mask(x) over a batch of [T, S] score matrices (rank >= 3, T and S
+ * static) = where(m, x, value), m = causal_mask(1 [T, S], value 0): 1 on
+ * and below the diagonal, 0 above. Exact: where picks x or the value as
+ * causal_mask does (a NaN above the diagonal is masked, as PyTorch's
+ * masked_fill masks it). But where is elementwise, so it runs inside the
+ * softmax kernel that reads the scores (and the mask of the gradient
+ * inside softmax's gradient), where causal_mask was a kernel of its own
+ * writing all B*H*T*S scores once more; m is one [T, S] kernel, shared by
+ * every layer through CSE. */
+static int masked_select(Rw *r, const IrNode *n) {
+  const Shape *s = &n->ty.sh;
+  if (s->rank < 3 || s->d[s->rank - 2] < 0 || s->d[s->rank - 1] < 0) return -1;
+  Type mt = {.dt = n->ty.dt, .sh = {.rank = 2, .d = {s->d[s->rank - 2], s->d[s->rank - 1]}}};
+  Type st = {.dt = n->ty.dt, .sh = {.rank = 0}};
+  int one = make_const(r, n, 1, &mt);
+  int m = one >= 0 ? make(r, n, OP_CAUSAL_MASK, one, &(Attrs){.value = 0}, NULL) : -1;
+  int v = make_const(r, n, n->at.value, &st);
+  return m >= 0 && v >= 0 ? make_n(r, n, OP_WHERE, (int[]){m, n->args[0], v}, 3, NULL) : -1;
+}
+
 static int identity(Rw *r, const IrNode *n) {
   int a = n->args[0], b = n->nargs > 1 ? n->args[1] : -1;
   bool same_a = ir_type_eq(&N(r, a)->ty, &n->ty), same_b = b >= 0 && ir_type_eq(&N(r, b)->ty, &n->ty);
@@ -306,6 +337,7 @@ static int identity(Rw *r, const IrNode *n) {
   case OP_SUM:
   case OP_MEAN:
   case OP_MAX: return n->at.naxes == 0 && same_a ? a : -1;
+  case OP_CAUSAL_MASK: return masked_select(r, n);
   default: return -1;
   }
 }

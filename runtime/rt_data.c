@@ -46,7 +46,7 @@ static int64_t gz_read(gzFile gz, void *buf, int64_t n) {
   return done;
 }
 
-int rt_idx_load(const char *path, int scale, RtArray *out, RtError *e) {
+int rt_idx_load(const char *path, int as, RtArray *out, RtError *e) {
   memset(out, 0, sizeof *out);
   snprintf(out->path, sizeof out->path, "%s", path);
   gzFile gz = rt_fault(RT_FAULT_OPEN) ? NULL : gzopen(path, "rb"); /* a fault point as rt_fault_fopen is */
@@ -128,13 +128,19 @@ int rt_idx_load(const char *path, int scale, RtArray *out, RtError *e) {
     goto out;
   }
   out->numel = numel;
-  out->dtype = scale ? NNRT_F32 : NNRT_I32;
+  out->dtype = as == RT_IDX_F32 ? NNRT_F32 : as == RT_IDX_PIXELS ? NNRT_U8 : NNRT_I32;
+  if (as == RT_IDX_PIXELS) { /* the bytes are the data: keep them */
+    out->data = raw, raw = NULL;
+    out->scale = 1.0f / 255.0f;
+    rc = 0;
+    goto out;
+  }
   out->data = rt_alloc((size_t)numel * rt_dtype_size(out->dtype), path, e);
   if (!out->data) goto out;
-  if (scale) {
+  if (as == RT_IDX_F32) {
     float *f = out->data;
     for (int64_t i = 0; i < numel; i++)
-      f[i] = (float)raw[i] * (1.0f / 255.0f);
+      f[i] = (float)raw[i] * (1.0f / 255.0f); /* rt_array_convert widens pixels so too */
   } else {
     int32_t *v = out->data;
     for (int64_t i = 0; i < numel; i++)
@@ -196,6 +202,7 @@ static int idx_path(char *buf, size_t size, const char *dir, const char *name) {
 static int too_long(RtError *e, const char *dir) { return rt_fail(e, RT_EXIT_USAGE, "%s: path too long", dir); }
 
 static int convert(RtDataset *d, int32_t x_dtype, int32_t y_dtype, RtError *e) {
+  if (x_dtype == RT_DTYPE_F32_COMPACT) x_dtype = d->x.scale > 0 ? RT_DTYPE_AS_STORED : NNRT_F32;
   return (x_dtype != RT_DTYPE_AS_STORED && rt_array_convert(&d->x, x_dtype, e)) ||
                  (y_dtype != RT_DTYPE_AS_STORED && rt_array_convert(&d->y, y_dtype, e))
              ? -1
@@ -233,7 +240,8 @@ int rt_data_load(const char *dir, int split, int32_t x_dtype, int32_t y_dtype, R
       return rt_fail(e, RT_EXIT_USAGE,
                      "%s: no data: expected %s_x.npy and %s_y.npy, %s.csv, or %s.gz and %s.gz (IDX files)", dir, pre,
                      pre, pre, xi, yi);
-    if (rt_idx_load(xp, 1, &d->x, e) || rt_idx_load(yp, 0, &d->y, e)) goto fail;
+    int as = x_dtype == RT_DTYPE_F32_COMPACT ? RT_IDX_PIXELS : RT_IDX_F32;
+    if (rt_idx_load(xp, as, &d->x, e) || rt_idx_load(yp, RT_IDX_INT, &d->y, e)) goto fail;
   }
   if (d->x.rank < 1 || d->y.rank < 1) {
     const RtArray *a = d->x.rank < 1 ? &d->x : &d->y;

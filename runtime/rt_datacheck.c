@@ -52,7 +52,7 @@ int rt_check_finite(const RtArray *a, const char *what, RtError *e) {
 
 int rt_check_ids(const RtSession *s, const RtArray *x, RtError *e) {
   double bound = s->x_t->init_b;
-  if (bound <= 0 || rt_dtype_is_float(x->dtype)) return 0;
+  if (bound <= 0 || rt_dtype_is_float(x->dtype) || x->scale > 0) return 0;
   for (int64_t i = 0; i < x->numel; i++) {
     double v = rt_dtype_get(x->dtype, x->data, i);
     if (v >= 0 && v < bound) continue;

@@ -61,6 +61,15 @@ const char *rt_array_where(const RtArray *a, int64_t i, char *buf, size_t size) 
 /* Any type to any: every element is checked before any is written (an
  * integer type must hold it exactly), so a failure leaves a as it was. */
 int rt_array_convert(RtArray *a, int32_t dtype, RtError *e) {
+  if (a->scale > 0) { /* pixels: F32 first, as rt_idx_load makes them */
+    float *f = rt_alloc((size_t)(a->numel > 0 ? a->numel : 1) * sizeof(float), a->path, e);
+    if (!f) return -1;
+    const uint8_t *u = a->data;
+    for (int64_t i = 0; i < a->numel; i++)
+      f[i] = (float)u[i] * a->scale;
+    rt_free(a->data);
+    a->data = f, a->dtype = NNRT_F32, a->scale = 0;
+  }
   if (a->dtype == dtype) return 0;
   size_t from = rt_dtype_size(a->dtype), to = rt_dtype_size(dtype);
   if (!from || !to)

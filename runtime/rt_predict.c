@@ -32,7 +32,7 @@ static int load_input(const char *path, const char *src, RtArray *x, RtError *e)
     return rt_text_read_lines(src, path, x, e);
   if (ends_with(path, ".csv") || ends_with(path, ".CSV") || strcmp(path, "-") == 0)
     return rt_csv_read(path, rt_csv_label_column(src), RT_DTYPE_AS_STORED, x, NULL, NULL, e);
-  return rt_idx_load(path, 1, x, e);
+  return rt_idx_load(path, RT_IDX_F32, x, e);
 }
 
 typedef struct Printer {

@@ -181,7 +181,7 @@ int rt_session_load(RtSession *s, const NnrtModel *m, const char *data_dir, int 
   char dirbuf[RT_PATH_MAX];
   const char *dir = rt_data_dir(data_dir, m->dataset, dirbuf, sizeof dirbuf, e);
   if (!dir || rt_session_open(s, m, e)) return -1;
-  if (rt_data_load(dir, split, s->x_t->dtype, s->y_t->dtype, d, e) || rt_session_bind(s, &d->x, &d->y, e) ||
+  if (rt_data_load(dir, split, rt_session_x_dtype(s), s->y_t->dtype, d, e) || rt_session_bind(s, &d->x, &d->y, e) ||
       rt_check_labels(s, &d->y, e))
     return -1;
   return 0;
@@ -335,14 +335,29 @@ static int batch_scored(const RtSession *s, const NnrtFunc *f, const RtDataset *
   return f != &s->m->forward || (s->m->inference && d->y.data);
 }
 
+int32_t rt_session_x_dtype(const RtSession *s) {
+  return s->x_t->dtype == NNRT_F32 ? RT_DTYPE_F32_COMPACT : s->x_t->dtype;
+}
+
 int rt_stage_batch(const RtSession *s, const NnrtFunc *f, const RtDataset *d, const int32_t *idx, int64_t bs, void *x,
                    void *y) {
   int scored = batch_scored(s, f, d);
   size_t xs = (size_t)s->x_per * rt_dtype_size(s->x_t->dtype);
   size_t ys = scored ? (size_t)s->y_per * rt_dtype_size(s->y_t->dtype) : 0;
+  float widen[256]; /* pixels: each byte's F32, as rt_array_convert computes it */
+  if (d->x.scale > 0)
+    for (int v = 0; v < 256; v++)
+      widen[v] = (float)v * d->x.scale;
   for (int64_t i = 0; i < bs; i++) {
     int64_t k = idx[i];
-    memcpy((char *)x + i * xs, (const char *)d->x.data + k * xs, xs);
+    if (d->x.scale > 0) {
+      const uint8_t *src = (const uint8_t *)d->x.data + k * s->x_per;
+      float *dst = (float *)x + i * s->x_per;
+      for (int64_t j = 0; j < s->x_per; j++)
+        dst[j] = widen[src[j]];
+    } else {
+      memcpy((char *)x + i * xs, (const char *)d->x.data + k * xs, xs);
+    }
     if (scored) memcpy((char *)y + i * ys, (const char *)d->y.data + k * ys, ys);
   }
   return scored;

@@ -437,7 +437,7 @@ static int setup(Run *r, const NnrtModel *m, const RtOptions *o, Position *pos, 
   const char *dir = rt_data_dir(o->data_dir, m->dataset, dirbuf, sizeof dirbuf, e);
   if (!dir || rt_session_open(&r->s, m, e)) return -1;
   RtSession *s = &r->s;
-  int32_t xd = s->x_t->dtype, yd = s->y_t->dtype;
+  int32_t xd = rt_session_x_dtype(s), yd = s->y_t->dtype;
   if (rt_data_load(dir, RT_SPLIT_TRAIN, xd, yd, &r->train, e) || rt_data_load(dir, RT_SPLIT_TEST, xd, yd, &r->test, e))
     return -1;
   if (rt_session_bind(s, &r->train.x, &r->train.y, e) || rt_session_bind(s, &r->test.x, &r->test.y, e) ||
