@@ -21,6 +21,7 @@
  * each split keeps file order. */
 #define _POSIX_C_SOURCE 200809L
 #include "nnrt.h"
+#include "rt_fault.h"
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -84,16 +85,17 @@ int rt_read_whole(const char *path, char **buf, int64_t *size, RtError *e) {
   *buf = NULL;
   *size = 0;
   int is_stdin = strcmp(path, "-") == 0;
-  FILE *f = is_stdin ? stdin : fopen(path, "rb");
+  FILE *f = is_stdin ? stdin : rt_fault_fopen(path, "rb");
   if (!f) return rt_fail(e, RT_EXIT_USAGE, "%s: cannot open: %s", path, strerror(errno));
   int64_t cap = 1 << 16, n = 0;
-  char *b = malloc((size_t)cap + 1);
+  char *b = rt_fault_malloc((size_t)cap + 1);
   int rc = 0;
   while (b) {
-    if (n == cap) {
-      char *nb = cap > INT64_MAX / 4 ? NULL : realloc(b, (size_t)(cap *= 2) + 1);
+    if (n == cap) { /* full: a failed growth leaves n == cap, which is out of memory below */
+      char *nb = cap > INT64_MAX / 4 ? NULL : rt_fault_realloc(b, (size_t)cap * 2 + 1);
       if (!nb) break;
       b = nb;
+      cap *= 2;
     }
     size_t r = fread(b + n, 1, (size_t)(cap - n), f);
     n += (int64_t)r;
@@ -143,7 +145,7 @@ static int fail_at(Cursor *c, int64_t line, int64_t col, const char *fmt, ...) {
 static int push(Cursor *c, char ch) {
   if (c->len + 1 >= c->cap) {
     size_t cap = c->cap ? c->cap * 2 : 256;
-    char *p = realloc(c->cell, cap);
+    char *p = rt_fault_realloc(c->cell, cap);
     if (!p) return rt_fail(c->e, RT_EXIT_FAIL, "out of memory reading %s", c->path);
     c->cell = p;
     c->cap = cap;
@@ -269,18 +271,18 @@ static int labels_push(Labels *l, const Cursor *c) {
     int64_t cap = l->cap ? l->cap * 2 : 4096;
     while (cap < l->used + (int64_t)len)
       cap *= 2;
-    char *t = realloc(l->text, (size_t)cap);
+    char *t = rt_fault_realloc(l->text, (size_t)cap);
     if (!t) return rt_fail(c->e, RT_EXIT_FAIL, "out of memory reading %s", c->path);
     l->text = t;
     l->cap = cap;
   }
   if (l->n == l->ncap) {
     int64_t cap = l->ncap ? l->ncap * 2 : 1024;
-    int64_t *o = realloc(l->off, (size_t)cap * sizeof *o);
+    int64_t *o = rt_fault_realloc(l->off, (size_t)cap * sizeof *o);
     if (o) l->off = o;
-    int64_t *li = o ? realloc(l->line, (size_t)cap * sizeof *li) : NULL;
+    int64_t *li = o ? rt_fault_realloc(l->line, (size_t)cap * sizeof *li) : NULL;
     if (li) l->line = li;
-    int64_t *co = li ? realloc(l->col, (size_t)cap * sizeof *co) : NULL;
+    int64_t *co = li ? rt_fault_realloc(l->col, (size_t)cap * sizeof *co) : NULL;
     if (!co) return rt_fail(c->e, RT_EXIT_FAIL, "out of memory reading %s", c->path);
     l->col = co;
     l->ncap = cap;
@@ -313,7 +315,7 @@ static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *
 /* Class names: the distinct cells in strcmp order (sklearn's LabelEncoder
  * order), so a file gives the same ids whatever the order of its rows. */
 static int name_classes(const Labels *l, RtNames *out, int32_t *ids, const char *path, RtError *e) {
-  char **all = malloc((size_t)(l->n > 0 ? l->n : 1) * sizeof *all);
+  char **all = rt_fault_malloc((size_t)(l->n > 0 ? l->n : 1) * sizeof *all);
   if (!all) return rt_fail(e, RT_EXIT_FAIL, "out of memory reading %s", path);
   for (int64_t i = 0; i < l->n; i++)
     all[i] = l->text + l->off[i];
@@ -322,7 +324,7 @@ static int name_classes(const Labels *l, RtNames *out, int32_t *ids, const char 
   for (int64_t i = 0; i < l->n; i++)
     if (k == 0 || strcmp(all[k - 1], all[i]) != 0) all[k++] = all[i];
   out->n = 0;
-  out->name = calloc((size_t)(k > 0 ? k : 1), sizeof *out->name);
+  out->name = rt_fault_calloc((size_t)(k > 0 ? k : 1), sizeof *out->name);
   int rc = out->name ? 0 : rt_fail(e, RT_EXIT_FAIL, "out of memory reading %s", path);
   for (int64_t i = 0; i < k && rc == 0; i++) {
     if (!(out->name[i] = strdup(all[i]))) rc = rt_fail(e, RT_EXIT_FAIL, "out of memory reading %s", path);
@@ -391,7 +393,7 @@ typedef struct Grow {
 static int grow_push(Grow *g, float v, const char *path, RtError *e) {
   if (g->n == g->cap) {
     int64_t cap = g->cap ? g->cap * 2 : 4096;
-    float *p = realloc(g->v, (size_t)cap * sizeof *p);
+    float *p = rt_fault_realloc(g->v, (size_t)cap * sizeof *p);
     if (!p) return rt_fail(e, RT_EXIT_FAIL, "out of memory reading %s", path);
     g->v = p;
     g->cap = cap;
@@ -439,7 +441,7 @@ int rt_csv_read(const char *path, const char *label, int32_t y_dtype, RtArray *x
   int64_t header_line = c.line;
   while (more) {
     if (read_cell(&c, &more)) goto out;
-    char **p = realloc(names, (size_t)(ncol + 1) * sizeof *names);
+    char **p = rt_fault_realloc(names, (size_t)(ncol + 1) * sizeof *names);
     if (!p || !(p[ncol] = strdup(c.cell))) {
       if (p) names = p;
       rt_fail(e, RT_EXIT_FAIL, "out of memory reading %s", path);
@@ -511,7 +513,7 @@ int rt_csv_read(const char *path, const char *label, int32_t y_dtype, RtArray *x
     }
     if (rows == lines_cap) {
       lines_cap = lines_cap ? lines_cap * 2 : 1024;
-      int64_t *p = realloc(lines, (size_t)lines_cap * sizeof *lines);
+      int64_t *p = rt_fault_realloc(lines, (size_t)lines_cap * sizeof *lines);
       if (!p) {
         rt_fail(e, RT_EXIT_FAIL, "out of memory reading %s", path);
         goto out;
@@ -660,7 +662,7 @@ int rt_csv_load(const char *src, int split, int32_t y_dtype, RtDataset *d, RtErr
                    "test.csv)",
                    sp.path);
   }
-  int32_t *idx = malloc((size_t)n * sizeof *idx);
+  int32_t *idx = rt_fault_malloc((size_t)n * sizeof *idx);
   if (!idx) {
     rt_data_free(d);
     return rt_fail(e, RT_EXIT_FAIL, "out of memory splitting %s", sp.path);

@@ -14,6 +14,7 @@
  * test.csv) to rt_csv.c. */
 #define _POSIX_C_SOURCE 200809L
 #include "nnrt.h"
+#include "rt_fault.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,7 +49,7 @@ static int64_t gz_read(gzFile gz, void *buf, int64_t n) {
 int rt_idx_load(const char *path, int as, RtArray *out, RtError *e) {
   memset(out, 0, sizeof *out);
   snprintf(out->path, sizeof out->path, "%s", path);
-  gzFile gz = gzopen(path, "rb");
+  gzFile gz = rt_fault(RT_FAULT_OPEN) ? NULL : gzopen(path, "rb"); /* a fault point as rt_fault_fopen is */
   if (!gz) return rt_fail(e, RT_EXIT_USAGE, "%s: cannot open: %s", path, errno ? strerror(errno) : "out of memory");
   gzbuffer(gz, 1 << 17);
   int rc = -1;
@@ -93,7 +94,7 @@ int rt_idx_load(const char *path, int as, RtArray *out, RtError *e) {
     if (have == cap) {
       int64_t next = cap ? cap * 2 : (1 << 20);
       if (next > numel) next = numel;
-      unsigned char *p = realloc(raw, (size_t)next);
+      unsigned char *p = rt_fault_realloc(raw, (size_t)next);
       if (!p) {
         rt_fail(e, RT_EXIT_FAIL, "out of memory reading %s", path);
         goto out;

@@ -6,13 +6,16 @@
  * from the start of the process) of OP fail as the system would: the
  * wrapper returns its failure value with errno set (ERRNO by name, else
  * the op's usual one below). OP is one of
- *   open    creating or opening a file the runtime writes or a checkpoint or
- *           vocabulary it reads (fopen, mkstemp): EMFILE
+ *   open    creating or opening a file the runtime writes, or a checkpoint,
+ *           vocabulary or data file it reads (fopen, mkstemp, the IDX
+ *           loader's gzopen): EMFILE
  *   write   write(2) of a checkpoint, vocabulary or CSV log: ENOSPC
  *   fsync   fsync(2) of a file before its rename: EIO
  *   rename  the atomic rename of a written file onto its name: EROFS
  *   malloc  the runtime's allocations (rt_alloc: data, parameters,
- *           workspace; the checkpoint writer's and reader's buffers): ENOMEM
+ *           workspace; the checkpoint writer's and reader's buffers; the
+ *           data loaders' own: IDX, npy, CSV, fortunes, the vocabulary):
+ *           ENOMEM
  * NNRT_FAULT=count counts the calls instead and prints the counts on
  * stderr at exit ("NNRT_FAULT count: open=3 write=41 ..."), so a test can
  * sweep N over every fault point of a run. An injected fault prints
@@ -21,7 +24,8 @@
  * Unset, every wrapper costs one load and one branch before the real call.
  * The directory fsync after a rename is best effort (some file systems
  * refuse it) and not a fault point; nor are the allocations of best-effort
- * work (cleaning stale temporary files). */
+ * work (cleaning stale temporary files, the `data` command's class counts),
+ * nor what zlib allocates inside gzopen and gzread. */
 #ifndef RT_FAULT_H
 #define RT_FAULT_H
 #include <stddef.h>

@@ -551,10 +551,6 @@ static int parse(int argc, char **argv, const char *prog, const char *cmdname, u
                                     : "%s needs --checkpoint FILE",
                        cmdname);
   if (cmd == CMD_PREDICT && !o->input_path) return usage_error(prog, cmdname, "predict needs --input FILE");
-  if (o->check_numerics && m->cuda)
-    return usage_error(prog, cmdname,
-                       "--check-numerics is not available in a CUDA binary yet; build the model for the CPU (nnc build "
-                       "without --target=cuda) and run it there to find the first NaN or Inf");
   if (o->resume && !o->ckpt_path) return usage_error(prog, cmdname, "--resume needs --checkpoint FILE to resume from");
   if (o->resume && o->overwrite)
     return usage_error(prog, cmdname, "--resume continues the checkpoint and --overwrite replaces it; use one");

@@ -8,6 +8,7 @@
  * the file holds all of it, so a lying header cannot make us allocate. */
 #define _POSIX_C_SOURCE 200809L
 #include "nnrt.h"
+#include "rt_fault.h"
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -213,7 +214,7 @@ static int npy_kind(const char *d, NpyKind *k, int *size) {
 int rt_npy_load(const char *path, RtArray *out, RtError *e) {
   memset(out, 0, sizeof *out);
   snprintf(out->path, sizeof out->path, "%s", path);
-  FILE *f = fopen(path, "rb");
+  FILE *f = rt_fault_fopen(path, "rb");
   if (!f) return rt_fail(e, RT_EXIT_USAGE, "%s: cannot open: %s", path, strerror(errno));
   int rc = -1;
   char *hdr = NULL;
@@ -253,8 +254,11 @@ int rt_npy_load(const char *path, RtArray *out, RtError *e) {
             (unsigned long long)fsize);
     goto out;
   }
-  hdr = malloc(hlen + 1);
-  if (!hdr || fread(hdr, 1, hlen, f) != hlen) {
+  if (!(hdr = rt_fault_malloc(hlen + 1))) {
+    rt_fail(e, RT_EXIT_FAIL, "out of memory reading the header of %s", path);
+    goto out;
+  }
+  if (fread(hdr, 1, hlen, f) != hlen) {
     rt_fail(e, RT_EXIT_USAGE, "%s: offset %zu: cannot read the header", path, hstart);
     goto out;
   }
@@ -306,7 +310,7 @@ int rt_npy_load(const char *path, RtArray *out, RtError *e) {
    * those read straight into place, other storage via a bounce buffer. */
   size_t size = rt_dtype_size(out->dtype);
   out->data = rt_alloc((size_t)numel * size, path, e);
-  raw = (size_t)esize == size ? out->data : malloc((size_t)bytes + 1);
+  raw = (size_t)esize == size ? out->data : rt_fault_malloc((size_t)bytes + 1);
   if (!out->data || !raw) {
     rt_fail(e, RT_EXIT_FAIL, "out of memory reading %s (%lld bytes)", path, (long long)bytes);
     goto out;

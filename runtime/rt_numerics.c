@@ -12,16 +12,22 @@
  * every op a kernel of its own). Before the first step the globals are
  * checked as loaded (a checkpoint or --init file with NaN in it).
  *
- * A CUDA binary refuses the flag (rt_main.c): its step functions call the
- * hook too, with device memory, but the runtime replays the step as a CUDA
- * Graph and the values would have to be downloaded kernel by kernel; not
- * done yet.
+ * A CUDA binary's step functions call the hook too, with device memory,
+ * right after enqueuing the kernel: the hook downloads the value through the
+ * session's device (RtDevice.download waits for the work enqueued so far,
+ * so the kernel has run) and checks the host copy, with the same message.
+ * While the hook is set the CUDA runtime runs each step eagerly, never as a
+ * CUDA Graph replay, so that the hook runs after each kernel (rt_cuda.c);
+ * the emulated device (rt_cuemu.c) runs a step only when it is waited for,
+ * and then kernel by kernel, so the hook sees each value as it is written
+ * there too.
  *
  * The first non-finite value ends the process with exit 3 (RT_EXIT_NAN),
  * before anything later in the step runs, so no checkpoint is written with
  * it. Only f32 values are checked (the integer types cannot hold NaN). */
 #include "rt_numerics.h"
 #include "nnrt.h"
+#include "rt_device.h"
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -33,8 +39,10 @@ static struct {
   const char *prog; /* set by rt_numerics_request: --check-numerics was given */
   const RtSession *s;
   int globals_checked;
-  int32_t last_fn, last_kernel;
+  int32_t last_fn, last_kernel, last_write; /* the hook's previous call */
   int64_t calls[3]; /* step function calls seen, per NNRT_FN_* */
+  float *host;      /* a CUDA session: the value being checked, downloaded */
+  size_t host_cap;  /* elements */
 } g_num = {.last_fn = -1};
 
 static const NnrtFunc *func_of(const NnrtModel *m, int32_t fn) {
@@ -72,6 +80,28 @@ static int64_t first_nonfinite(const float *p, int64_t n) {
   return -1;
 }
 
+/* The n floats at data, on the host: data itself in a CPU session; a CUDA
+ * session's device value downloaded, which waits for the kernels enqueued
+ * before (the one that wrote it). A device error met there (a kernel that
+ * failed) is the run's error, reported as the session would. */
+static const float *on_host(const void *data, int64_t n) {
+  const RtSession *s = g_num.s;
+  if (!s->dev) return data;
+  RtError e = {0};
+  if ((size_t)n > g_num.host_cap) {
+    float *p = realloc(g_num.host, (size_t)n * sizeof *p);
+    if (!p)
+      rt_fail(&e, RT_EXIT_FAIL, "out of memory: --check-numerics needs %lld bytes to download a value",
+              (long long)n * (long long)sizeof *p);
+    else
+      g_num.host = p, g_num.host_cap = (size_t)n;
+  }
+  if (!e.code && !s->dev->download(g_num.host, data, (size_t)n * sizeof *g_num.host, &e)) return g_num.host;
+  fflush(stdout);
+  fprintf(stderr, "%s: error: %s\n", g_num.prog, e.msg);
+  exit(e.code);
+}
+
 static void check_globals(int32_t fn) {
   const RtSession *s = g_num.s;
   int32_t k = rt_globals_find_nonfinite(&s->g, s->m);
@@ -85,9 +115,12 @@ static void check_globals(int32_t fn) {
 
 static void hook(int32_t fn, int32_t kernel, int32_t w, const void *data, int64_t numel) {
   const RtSession *s = g_num.s;
-  if (fn != g_num.last_fn || kernel <= g_num.last_kernel) g_num.calls[fn]++; /* a new call of the step */
+  /* A new call of the step: back to an earlier value (a kernel may write several) */
+  if (fn != g_num.last_fn || kernel < g_num.last_kernel || (kernel == g_num.last_kernel && w <= g_num.last_write))
+    g_num.calls[fn]++;
   g_num.last_fn = fn;
   g_num.last_kernel = kernel;
+  g_num.last_write = w;
   if (!g_num.globals_checked) {
     g_num.globals_checked = 1;
     check_globals(fn);
@@ -95,7 +128,7 @@ static void hook(int32_t fn, int32_t kernel, int32_t w, const void *data, int64_
   const NnrtKernel *k = &func_of(s->m, fn)->kernels[kernel];
   const NnrtWrite *v = &k->writes[w];
   if (v->dtype != NNRT_F32 || numel <= 0) return;
-  const float *p = data;
+  const float *p = on_host(data, numel);
   int64_t i = first_nonfinite(p, numel);
   if (i < 0) return;
   char at[96], src[320] = "no .nn source line (a value the compiler added, such as the optimizer's)";

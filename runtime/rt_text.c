@@ -33,11 +33,11 @@ void rt_quotes_free(RtQuotes *q) {
 static int quotes_push(RtQuotes *q, int64_t start, int64_t len, int32_t label, RtError *e) {
   if (q->n == q->cap) {
     int64_t cap = q->cap ? q->cap * 2 : 256;
-    int64_t *s = realloc(q->start, (size_t)cap * sizeof *s);
+    int64_t *s = rt_fault_realloc(q->start, (size_t)cap * sizeof *s);
     if (s) q->start = s;
-    int64_t *l = realloc(q->len, (size_t)cap * sizeof *l);
+    int64_t *l = rt_fault_realloc(q->len, (size_t)cap * sizeof *l);
     if (l) q->len = l;
-    int32_t *b = realloc(q->label, (size_t)cap * sizeof *b);
+    int32_t *b = rt_fault_realloc(q->label, (size_t)cap * sizeof *b);
     if (b) q->label = b;
     if (!s || !l || !b) return rt_fail(e, RT_EXIT_FAIL, "out of memory reading quotes");
     q->cap = cap;
@@ -61,7 +61,7 @@ static int blank(const char *p, int64_t n) {
 }
 
 int rt_fortune_read(const char *path, int32_t label, RtQuotes *q, RtError *e) {
-  FILE *f = fopen(path, "rb");
+  FILE *f = rt_fault_fopen(path, "rb");
   if (!f) return rt_fail(e, RT_EXIT_USAGE, "%s: cannot open: %s", path, strerror(errno));
   /* Appended to q->buf: the quotes of several files share one buffer, and
    * quotes hold offsets, not pointers, so the realloc cannot dangle them. */
@@ -72,7 +72,7 @@ int rt_fortune_read(const char *path, int32_t label, RtQuotes *q, RtError *e) {
       int64_t cap = q->bufcap ? q->bufcap * 2 : 1 << 20;
       while (cap < q->size + 65536)
         cap *= 2;
-      char *b = realloc(q->buf, (size_t)cap + 1);
+      char *b = rt_fault_realloc(q->buf, (size_t)cap + 1);
       if (!b) {
         rt_fail(e, RT_EXIT_FAIL, "out of memory reading %s", path);
         goto out;
@@ -197,7 +197,7 @@ void rt_vocab_free(RtVocab *v) {
 
 static int rehash(RtVocab *v, RtError *e) {
   int64_t cap = v->tcap ? v->tcap * 2 : 1024;
-  int32_t *t = malloc((size_t)cap * sizeof *t);
+  int32_t *t = rt_fault_malloc((size_t)cap * sizeof *t);
   if (!t) return rt_fail(e, RT_EXIT_FAIL, "out of memory building the vocabulary");
   for (int64_t i = 0; i < cap; i++)
     t[i] = -1;
@@ -231,15 +231,15 @@ static int32_t vocab_add(RtVocab *v, const char *w, RtError *e) {
   if ((int64_t)(v->n + 1) * 2 > v->tcap && rehash(v, e)) return -1;
   if (v->n == v->cap) {
     int32_t cap = v->cap ? v->cap * 2 : 1024;
-    char **wd = realloc(v->word, (size_t)cap * sizeof *wd);
+    char **wd = rt_fault_realloc(v->word, (size_t)cap * sizeof *wd);
     if (wd) v->word = wd;
-    int64_t *c = realloc(v->count, (size_t)cap * sizeof *c);
+    int64_t *c = rt_fault_realloc(v->count, (size_t)cap * sizeof *c);
     if (c) v->count = c;
     if (!wd || !c) return rt_fail(e, RT_EXIT_FAIL, "out of memory building the vocabulary");
     v->cap = cap;
   }
   size_t len = strlen(w);
-  char *copy = malloc(len + 1);
+  char *copy = rt_fault_malloc(len + 1);
   if (!copy) return rt_fail(e, RT_EXIT_FAIL, "out of memory building the vocabulary");
   memcpy(copy, w, len + 1);
   v->word[v->n] = copy;
@@ -278,7 +278,7 @@ int rt_vocab_build(RtVocab *v, const RtQuotes *q, const int32_t *idx, int64_t n,
   /* Ids 0 and 1 are fixed; the words follow by descending count, ties in
    * strcmp order, so the same corpus gives the same ids on any machine. */
   int32_t nw = all.n - 2;
-  int32_t *order = malloc((size_t)(nw > 0 ? nw : 1) * sizeof *order);
+  int32_t *order = rt_fault_malloc((size_t)(nw > 0 ? nw : 1) * sizeof *order);
   if (!order) {
     rt_fail(e, RT_EXIT_FAIL, "out of memory building the vocabulary");
     goto fail;

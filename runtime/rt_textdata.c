@@ -22,6 +22,7 @@
  * split never saw are unknown, as they would be in deployment. */
 #define _POSIX_C_SOURCE 200809L
 #include "nnrt.h"
+#include "rt_fault.h"
 #include <dirent.h>
 #include <math.h>
 #include <stdlib.h>
@@ -152,7 +153,7 @@ int rt_text_parse_spec(const char *s, RtTextSpec *sp, RtError *e) {
  * the first round(n * test) (at least 1, at most n - 1) are the test set.
  * Returns the count; *idx is malloc'd. */
 static int64_t split_indices(const RtQuotes *q, const RtTextSpec *sp, int split, int32_t **idx, RtError *e) {
-  *idx = malloc((size_t)(q->n > 0 ? q->n : 1) * sizeof **idx);
+  *idx = rt_fault_malloc((size_t)(q->n > 0 ? q->n : 1) * sizeof **idx);
   if (!*idx) return rt_fail(e, RT_EXIT_FAIL, "out of memory splitting the data set");
   int64_t out = 0, b = 0;
   for (int c = 0; c < sp->ncat; c++) {
@@ -161,7 +162,7 @@ static int64_t split_indices(const RtQuotes *q, const RtTextSpec *sp, int split,
       end++;
     int64_t n = end - b;
     int32_t *local = *idx + out; /* shuffled in place, then the wanted part kept */
-    int32_t *tmp = malloc((size_t)(n > 0 ? n : 1) * sizeof *tmp);
+    int32_t *tmp = rt_fault_malloc((size_t)(n > 0 ? n : 1) * sizeof *tmp);
     if (!tmp) return rt_fail(e, RT_EXIT_FAIL, "out of memory splitting the data set");
     for (int64_t i = 0; i < n; i++)
       tmp[i] = (int32_t)(b + i);
@@ -197,13 +198,14 @@ static int saved_vocab(const RtTextSpec *sp, const char *spec, RtVocab *v, RtErr
     rc = rt_vocab_parse(v, text, strlen(text), where, e);
     char *old = NULL;
     int64_t n = 0;
-    if (rc == 0 && rt_file_exists(file) && rt_read_whole(file, &old, &n, e) == 0 && strcmp(old, text) != 0) {
-      rt_fail(e, RT_EXIT_USAGE,
-              "%s does not match the vocabulary saved in %s, which its weights were trained with; remove %s (left "
-              "by an older nnc: checkpoints now carry their vocabulary)",
-              file, g_vocab_ckpt, file);
-      rt_vocab_free(v);
-      rc = -1;
+    if (rc == 0 && rt_file_exists(file)) {
+      if (rt_read_whole(file, &old, &n, e)) rc = -1; /* unreadable: say why, not pass it by */
+      else if (strcmp(old, text) != 0)
+        rc = rt_fail(e, RT_EXIT_USAGE,
+                     "%s does not match the vocabulary saved in %s, which its weights were trained with; remove %s "
+                     "(left by an older nnc: checkpoints now carry their vocabulary)",
+                     file, g_vocab_ckpt, file);
+      if (rc) rt_vocab_free(v);
     }
     free(old);
     g_vocab_from = "the checkpoint";
@@ -261,7 +263,7 @@ static int load_chars(const RtQuotes *q, const RtTextSpec *sp, const char *spec,
   int64_t total = 0;
   for (int64_t k = 0; k < n; k++)
     total += q->len[idx[k]] + 2;
-  unsigned char *s = malloc((size_t)total + 1);
+  unsigned char *s = rt_fault_malloc((size_t)total + 1);
   if (!s) return rt_fail(e, RT_EXIT_FAIL, "out of memory loading '%s'", spec);
   int64_t m = 0;
   for (int64_t k = 0; k < n; k++) {
@@ -474,7 +476,7 @@ static void print_split(FILE *out, const char *name, const RtDataset *d, const c
     if (y[i] < 0 || y[i] > 65535) return; /* not class labels */
     if (y[i] > max) max = y[i];
   }
-  int64_t *count = calloc((size_t)max + 1, sizeof *count);
+  int64_t *count = calloc((size_t)max + 1, sizeof *count); /* best effort, not a fault point: counts only */
   if (!count) return;
   for (int64_t i = 0; i < d->y.numel; i++)
     count[y[i]]++;

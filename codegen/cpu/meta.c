@@ -216,19 +216,32 @@ static LLVMValueRef kernel_table(CgCtx *cx, const CgStep *s, const char *fname) 
 
 /* The values an integer input may take, [0, bound), from the ops that read
  * it as row or class numbers (an embedding table's rows, onehot's classes),
- * through layout ops; 0 when none does. It goes into the input's init_b
- * (nnrt_abi.h), and the runtime checks the data against it when it loads
- * them (rt_datacheck.c), before the first step. */
-static double id_bound(const IrFunc *f, int v) {
+ * through layout ops and into scan bodies (a sequence's step t, or a
+ * constant, is the body's input of the same position, holding the same
+ * values); 0 when none does. It goes into the input's init_b (nnrt_abi.h),
+ * and the runtime checks the data against it when it loads them
+ * (rt_datacheck.c), before the first step. A carry is not followed: the
+ * body computes the next one. */
+static double id_bound(const IrModule *m, const IrFunc *f, int v) {
   double bound = 0;
   for (int i = v + 1; i < f->n; i++) {
     const IrNode *n = &f->nodes[i];
-    if (n->nargs < 1 || n->args[0] != v) continue;
-    double b = 0;
-    if (n->op == OP_EMBEDDING || n->op == OP_EMBEDDING_GRAD) b = (double)f->nodes[n->args[1]].ty.sh.d[0];
-    else if (n->op == OP_ONEHOT) b = (double)n->ty.sh.d[n->ty.sh.rank - 1];
-    else if (op_is(n->op, OPF_LAYOUT)) b = id_bound(f, i);
-    if (b > 0 && (bound == 0 || b < bound)) bound = b;
+    for (int a = 0; a < n->nargs; a++) {
+      if (n->args[a] != v) continue;
+      double b = 0;
+      if (a == 0 && (n->op == OP_EMBEDDING || n->op == OP_EMBEDDING_GRAD))
+        b = (double)f->nodes[n->args[1]].ty.sh.d[0];
+      else if (a == 0 && n->op == OP_ONEHOT)
+        b = (double)n->ty.sh.d[n->ty.sh.rank - 1];
+      else if (a == 0 && op_is(n->op, OPF_LAYOUT))
+        b = id_bound(m, f, i);
+      else if (n->op == OP_SCAN && a >= n->at.ncarry) {
+        const IrFunc *body = ir_scan_body(m, &n->at);
+        for (int j = 0; body && j < body->n; j++)
+          if (body->nodes[j].op == OP_INPUT && body->nodes[j].at.index == a) b = id_bound(m, body, j);
+      }
+      if (b > 0 && (bound == 0 || b < bound)) bound = b;
+    }
   }
   return bound;
 }
@@ -246,7 +259,7 @@ static LLVMValueRef func(CgCtx *cx, LLVMTypeRef tt, LLVMTypeRef ft, const IrFunc
     const IrNode *nd = &f->nodes[i];
     if (nd->op == OP_INPUT && nd->at.index < nin)
       ins[nd->at.index] = tensor(cx, tt, nd->name ? nd->name : "input", 0, &nd->ty, 0, 0,
-                                 ir_dtype_is_float(nd->ty.dt) ? 0 : id_bound(f, i));
+                                 ir_dtype_is_float(nd->ty.dt) ? 0 : id_bound(cx->m, f, i));
   }
   for (int r = 0; r < f->nrets; r++) {
     const IrNode *nd = &f->nodes[f->rets[r]];

@@ -331,6 +331,16 @@ static void synced_hook(int32_t fn, int32_t kernel, int32_t end) {
   g_user_hook(fn, kernel, end);
 }
 
+/* --check-numerics (rt_numerics.c): the step function calls nnrt_check_hook
+ * after enqueuing each kernel, and the hook downloads the kernel's values
+ * (which waits for it). A kernel that could not be enqueued wrote nothing:
+ * its values are not checked, and the launch reports why it failed. */
+static NnrtCheckHook g_user_check;
+
+static void enqueued_check(int32_t fn, int32_t kernel, int32_t w, const void *data, int64_t numel) {
+  if (!rt_cu.failed) g_user_check(fn, kernel, w, data, numel);
+}
+
 static int cuda_launch(const NnrtFunc *f, int fn_id, void **args, const int64_t *syms, void *ws, int64_t step,
                        RtError *e) {
   rt_cu.fn_name = f->name;
@@ -350,11 +360,15 @@ static int cuda_launch(const NnrtFunc *f, int fn_id, void **args, const int64_t 
   }
   int nargs = rt_cu.m->n_globals + f->n_inputs + f->n_outputs;
   int rc = 0;
-  if (nnrt_prof_hook) { /* kernel by kernel, no graph: each kernel's time is its own */
-    g_user_hook = nnrt_prof_hook;
-    nnrt_prof_hook = synced_hook;
+  if (nnrt_prof_hook || nnrt_check_hook) {
+    /* Kernel by kernel, no graph: each kernel's time is its own, and each
+     * value is checked after the kernel that writes it, before the memory
+     * plan gives its workspace to the next value. */
+    g_user_hook = nnrt_prof_hook, g_user_check = nnrt_check_hook;
+    if (g_user_hook) nnrt_prof_hook = synced_hook;
+    if (g_user_check) nnrt_check_hook = enqueued_check;
     f->fn(args, syms, ws);
-    nnrt_prof_hook = g_user_hook;
+    nnrt_prof_hook = g_user_hook, nnrt_check_hook = g_user_check;
   } else {
     rc = rt_cu_graph_run(f, fn_id, args, nargs, syms, ws);
   }

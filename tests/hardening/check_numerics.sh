@@ -10,8 +10,7 @@
 #     non-finite value (a value without a source line);
 #   - on a finite model the flag changes nothing: the same output and the
 #     same checkpoint bytes;
-#   - a CUDA binary refuses the flag with a clear error (exit 2), where NVRTC
-#     can build one.
+#   (check_numerics_cuda.sh: the same in a CUDA binary.)
 # usage: check_numerics.sh NNC SOURCE_DIR
 set -eu
 nnc=$1 src=$2
@@ -57,14 +56,4 @@ grep -q "no .nn source line" err || fail "the optimizer's value has a source lin
 cmp -s a.out b.out || fail "--check-numerics changed the output"
 cmp -s a.st b.st || fail "--check-numerics changed the checkpoint"
 ./tiny eval --data data --checkpoint a.st --check-numerics > /dev/null || fail "eval --check-numerics on finite weights"
-rc=0
-"$nnc" build --target=cuda tiny_mlp.nn -o tiny_cuda > /dev/null 2> err || rc=$?
-if [ $rc = 0 ]; then
-  expect 2 "tiny_cuda: error: --check-numerics is not available in a CUDA binary yet; build the model for the CPU" \
-    ./tiny_cuda train --data data --check-numerics
-elif grep -q "needs NVRTC" err; then
-  echo "(no NVRTC: the CUDA binary's refusal is not checked)"
-else
-  fail "nnc build --target=cuda"
-fi
 echo ok

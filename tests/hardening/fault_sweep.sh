@@ -20,7 +20,9 @@ tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 cd "$tmp"
 "$nnc" build "$src/tests/hardening/tiny_mlp.nn" -o tiny 2> /dev/null
 "$nnc" build "$src/tests/hardening/tiny_text.nn" -o text 2> /dev/null
+"$nnc" build "$src/tests/hardening/tiny_tab.nn" -o tab 2> /dev/null
 subset_fashion data 256 64
+gzip data/t10k-* # the test split through gzip, the training split plain
 # The model under test: its binary and data option.
 bin=tiny data="--data $tmp/data"
 run() { ./$bin train $data --quiet "$@"; }
@@ -55,6 +57,18 @@ check() {
   no_temps s/c.st || fail "temporary files"
 }
 
+# calls N: the calls of an op to fail, of the N a run makes: every one up to
+# 120; beyond (the word model allocates each vocabulary word: about 20000
+# mallocs) the first 60, the last 30 and 30 evenly spaced between, so that
+# every allocation site before, after and among the repeated ones fails.
+calls() {
+  awk -v n="$1" 'BEGIN {
+    if (n <= 120) { for (i = 1; i <= n; i++) print i; exit }
+    for (i = 1; i <= 60; i++) print i
+    for (k = 1; k <= 30; k++) print 60 + int(k * (n - 90) / 31)
+    for (i = n - 29; i <= n; i++) print i }'
+}
+
 total=0
 sweep() { # sweep NAME SETUP_FILES ALLOWED_REFS MUST_EXIST ARGS...
   name=$1 setup=$2 refs=$3 must=$4
@@ -65,13 +79,13 @@ sweep() { # sweep NAME SETUP_FILES ALLOWED_REFS MUST_EXIST ARGS...
   counts=$(sed -n 's/^NNRT_FAULT count: //p' s/err)
   echo "$name: $counts"
   for kv in $counts; do
-    op=${kv%=*} n=${kv#*=} i=1
-    while [ "$i" -le "$n" ]; do
+    op=${kv%=*} n=${kv#*=}
+    for i in $(calls "$n"); do
       rm -rf s && mkdir s && { [ -z "$setup" ] || cp $setup s/; }
       rc=0
       (cd s && NNRT_FAULT=$op:$i timeout 60 "$tmp/$bin" train $data --quiet "$@" > /dev/null 2> err) || rc=$?
       check "$rc" "$refs" "$must" "$name, NNRT_FAULT=$op:$i"
-      total=$((total + 1)) i=$((i + 1))
+      total=$((total + 1))
     done
   done
 }
@@ -95,4 +109,33 @@ cp r.st c.st && setup="$tmp/c.st"
 # (the vocabulary is inside the checkpoint; a file beside it is older nnc's)
 if [ -f r.st.vocab.txt ]; then cp r.st.vocab.txt c.st.vocab.txt && setup="$setup $tmp/c.st.vocab.txt"; fi
 sweep text-resume "$setup" "$tmp/e1.st $tmp/e2.st" must --epochs 2 --checkpoint c.st --resume
+# The tabular model on a CSV file (class names in the label column) and on
+# .npy files (f8 features and i8 labels: converted through a buffer), fresh
+# runs: the CSV and .npy loaders' opens and allocations.
+bin=tab
+awk 'BEGIN { srand(7); print "a,b,c,d,kind"
+  for (i = 0; i < 160; i++) { k = i % 3; printf "%.4f,%.4f,%.4f,%.4f,%s\n", rand() + k, rand() - k, rand(), rand() * k,
+    k == 0 ? "setosa" : k == 1 ? "versicolor" : "virginica" } }' > t.csv
+for form in csv npy; do
+  if [ $form = csv ]; then
+    data="--data $tmp/t.csv?label=kind"
+  else
+    # the CSV's rows as .npy files: train the first 120, test the other 40
+    /usr/bin/python3 -c "import numpy" 2> /dev/null || { echo "(no numpy: the .npy loader is not swept)"; continue; }
+    mkdir npy && /usr/bin/python3 - <<'PY'
+import numpy as np
+names = ["setosa", "versicolor", "virginica"]
+rows = [l.strip().split(",") for l in open("t.csv").read().splitlines()[1:]]
+x = np.array([[float(v) for v in r[:4]] for r in rows], dtype="<f8")
+y = np.array([names.index(r[4]) for r in rows], dtype="<i8")
+for split, sl in (("train", slice(0, 120)), ("test", slice(120, None))):
+    np.save(f"npy/{split}_x.npy", x[sl]); np.save(f"npy/{split}_y.npy", y[sl])
+PY
+    data="--data $tmp/npy"
+  fi
+  rm -rf ref e1.st e2.st c.st* && mkdir ref
+  run --epochs 1 --checkpoint ref/c.st > /dev/null && cp ref/c.st e1.st
+  run --epochs 2 --checkpoint ref/c.st --resume > /dev/null && cp ref/c.st e2.st
+  sweep "tab-$form" "" "$tmp/e1.st $tmp/e2.st" may --epochs 2 --checkpoint c.st
+done
 echo "ok: $total injected faults, each a clear error with the checkpoint whole"
