@@ -184,7 +184,7 @@ def render(res):
 
 def chart(res, path):
     """Bars of PyTorch/nnc per model (each side at its best thread count),
-    one per batch, with lines at 1x and 2x."""
+    one per batch, with lines at 1x and at the goals (1.5x, 2x)."""
     bars = [(m["name"], i, b, summary(m, b)["ratio"]) for m in res["models"] for i, b in enumerate(m["batches"])]
     top = max([2.5] + [r for _, _, _, r in bars]) * 1.1
     W, H, left, right, tp, bottom = 760, 400, 60, 150, 40, 80
@@ -195,8 +195,9 @@ def chart(res, path):
 
     step = 0.5 if top <= 4 else 1.0
     svg.grid_y([k * step for k in range(int(top / step) + 1)], y, lambda t: "%g×" % t)
-    for v, label in ((1.0, "1× (as fast)"), (2.0, "2× (the goal)")):
-        svg.line(left, W - right, "%.1f" % y(v), "%.1f" % y(v), "#333", ' stroke-dasharray="5,4"')
+    for v, label in ((1.0, "1× (as fast)"), (1.5, "1.5× (goal at 256)"), (2.0, "2× (goal at 64/32)")):
+        svg.line(left, W - right, "%.1f" % y(v), "%.1f" % y(v), "#333", ' stroke-dasharray="%s"'
+                 % ("2,3" if v == 1.5 else "5,4"))
         svg.text(W - right + 4, "%.1f" % (y(v) + 4), label, ' font-size="10"')
     colours = ["#1f77b4", "#ff7f0e"]
     models = [m["name"] for m in res["models"]]
@@ -210,12 +211,12 @@ def chart(res, path):
         svg.text("%.1f" % (left + (k + 0.5) * group), H - bottom + 16, name.replace("fashion_", "fashion "),
                  ' text-anchor="middle" font-size="10"')
     svg.text_rotated(18, (tp + H - bottom) / 2, "PyTorch ms/step / nnc ms/step")
-    svg.text("%.1f" % ((left + W - right) / 2), H - 40,
+    svg.text("%.1f" % ((left + W - right) / 2), H - 44,
              "each side at its best thread count (1 or 2); %s" % res["machine"]["date"], ' text-anchor="middle"')
     for i, label in enumerate(("batch 64 (text: 32)", "batch 256")):
-        ly = tp + 80 + 22 * i
-        svg.rect(W - right + 8, ly - 9, 12, 12, colours[i])
-        svg.text(W - right + 26, ly + 1, label, ' font-size="11"')
+        lx = left + 180 * i
+        svg.rect(lx, H - 29, 12, 12, colours[i])
+        svg.text(lx + 18, H - 19, label, ' font-size="11"')
     svg.save(path)
 
 
