@@ -15,9 +15,10 @@ to the end of the first training step against PyTorch's interpreter start,
 `import torch`, data, model and first step; and the machine's FMA peak
 (bench/fma_peak.c) for the GEMM-bound steps' share of it.
 
-Steps per process follow the step's cost: as many as take about
---target-ms (1 to 200), estimated from a one-step calibration and then from
-the runs before. The whole run keeps to --budget-min: each configuration
+Steps per process follow the step's cost: as many as take the slower side
+about --target-ms (1 to 200, the same on both sides), estimated from a
+one-step calibration and then from the runs before; PyTorch warms up for
+about --torch-warm-ms (at least nnc's warm-up steps, at most 300). The whole run keeps to --budget-min: each configuration
 gets an equal share of the time left, and runs fewer rounds than --repeats
 where they would not fit in it (a batch-256 char_gpt step takes seconds on a
 busy machine), never fewer than one.
@@ -187,14 +188,17 @@ def bench_model(name, small, args, nnc, tmp, log, share_s):
         % (name, build_s, rec["binary_bytes"], build_s + first_run_s, torch_first_s))
     est = {}  # batch -> ms/step estimate from nnc's runs
     est[small] = nnc_measure(binary, small, max(THREADS), 1)["ms_per_step"]
-    torch_slower = 1.5  # PyTorch's ms/step over nnc's, until measured
+    # PyTorch's ms/step over nnc's per thread count, until measured: on a busy
+    # machine PyTorch at 2 threads can be 20x slower than at 1
+    torch_slower = {t: 1.5 for t in THREADS}
     for batch in (small, LARGE_BATCH):
         for threads in THREADS:
             ms = est.get(batch, est[small] * batch / small)
-            steps = int(clamp(round(args.target_ms / ms), 1, 200))
-            warm = int(clamp(math.ceil(args.torch_warm_ms / ms), min(steps, 10), 300))
+            torch_ms = ms * torch_slower[threads]
+            steps = int(clamp(round(args.target_ms / max(ms, torch_ms)), 1, 200))  # the same on both sides
+            warm = int(clamp(math.ceil(args.torch_warm_ms / torch_ms), min(steps, 10), 300))
             # nnc: warm-up, steps without and with timers, ~2 s of start and triad; PyTorch: ~4 s of start
-            round_s = ((min(steps, 10) + 2 * steps) * ms + torch_slower * (steps + warm) * ms) / 1e3 + 6
+            round_s = ((min(steps, 10) + 2 * steps) * ms + (steps + warm) * torch_ms) / 1e3 + 6
             rounds = int(clamp(share_s() // round_s, 1, args.repeats))
             run_rec = {"batch": batch, "threads": threads, "steps": steps, "torch_warmup": warm, "nnc": [], "torch": []}
             for _ in range(rounds):
@@ -204,7 +208,7 @@ def bench_model(name, small, args, nnc, tmp, log, share_s):
             nm = sorted(r["ms_per_step"] for r in run_rec["nnc"])[len(run_rec["nnc"]) // 2]
             tm = sorted(r["ms_per_step"] for r in run_rec["torch"])[len(run_rec["torch"]) // 2]
             est[batch] = nm
-            torch_slower = max(1.0, tm / nm)
+            torch_slower[threads] = tm / nm
             log("  batch %d, %d threads, %d steps x %d rounds: nnc %.3f ms, torch %.3f ms (%.2fx)"
                 % (batch, threads, steps, rounds, nm, tm, tm / nm))
     return rec
