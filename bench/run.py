@@ -166,6 +166,19 @@ def machine(nnc_binary):
             "load_avg_start": os.getloadavg()[0]}
 
 
+def save_json(result, path, t_start):
+    """Writes the measurements so far, with the figures of the run as a whole
+    (PyTorch's version, the load average now, the wall time) as of now."""
+    torch_versions = {r["torch"] for m in result["models"] for c in m["runs"] for r in c["torch"]}
+    result["machine"]["torch"] = ", ".join(sorted(torch_versions))
+    result["machine"]["load_avg_end"] = os.getloadavg()[0]
+    result["wall_s"] = time.perf_counter() - t_start
+    with open(path + ".tmp", "w") as f:
+        json.dump(result, f, indent=1)
+        f.write("\n")
+    os.replace(path + ".tmp", path)
+
+
 def clamp(x, lo, hi):
     return max(lo, min(hi, x))
 
@@ -261,25 +274,20 @@ def main():
             configs_left[0] -= 1
             return max(0.0, args.budget_min * 60 - (time.perf_counter() - t_start)) / (configs_left[0] + 1)
 
+        os.makedirs(args.out_dir, exist_ok=True)
+        js = os.path.join(args.out_dir, "results.json")
         for name, small, _ in MODELS:
             if name in names:
                 result["models"].append(bench_model(name, small, args, nnc, tmp, log, share_s))
+                save_json(result, js, t_start)  # a run cut short keeps what it measured (results.py renders it)
         # again at the end, keeping the better figure: a busy neighbour only ever lowers it
         for isa, by_threads in fma_peak(tmp, max(THREADS)).items():
             for t, g in by_threads.items():
                 peak[isa][t] = max(peak[isa][t], g)
         log("FMA peak, best of the start and the end (GFLOP/s): %s" % peak)
-        torch_versions = {r["torch"] for m in result["models"] for c in m["runs"] for r in c["torch"]}
-        result["machine"]["torch"] = ", ".join(sorted(torch_versions))
-        result["machine"]["load_avg_end"] = os.getloadavg()[0]
-        result["wall_s"] = time.perf_counter() - t_start
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    os.makedirs(args.out_dir, exist_ok=True)
-    js = os.path.join(args.out_dir, "results.json")
-    with open(js, "w") as f:
-        json.dump(result, f, indent=1)
-        f.write("\n")
+    save_json(result, js, t_start)
     import results
     results.write(result, os.path.join(args.out_dir, "results.md"), args.svg)
     log("wrote %s, %s and %s" % (js, os.path.join(args.out_dir, "results.md"), args.svg))
