@@ -54,7 +54,7 @@ def unigram_nats(text):
     return -sum(c / n * math.log(c / n) for c in counts if c)
 
 
-def torch_gpt(torch, batch, threads):
+def torch_gpt(torch, batch, threads, **trainer_args):
     """The same model as examples/char_gpt.nn, trained the same way."""
     nn, F = torch.nn, torch.nn.functional
 
@@ -86,14 +86,16 @@ def torch_gpt(torch, batch, threads):
         def forward(self, x):
             return self.head(self.ln(self.blocks(self.tok(x) + self.pos)))
 
-    return CharTrainer(torch, Gpt(), batch)
+    return CharTrainer(torch, Gpt(), batch, **trainer_args)
 
 
 class CharTrainer(common.TorchTrainer):
     """common.TorchTrainer's timing on consecutive windows of the fortunes:
     x = 128 bytes, y = the bytes after them."""
 
-    def __init__(self, torch, model, batch):
+    WARMUP = 20  # fewer than the MLP's 300: a step here is ~1000x longer
+
+    def __init__(self, torch, model, batch, warmup=None):
         import numpy as np
         self.torch, self.model = torch, model
         self.opt = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -103,8 +105,7 @@ class CharTrainer(common.TorchTrainer):
         x = torch.from_numpy(text[:n * batch * T].reshape(n, batch, T).copy())
         y = torch.from_numpy(text[1:n * batch * T + 1].reshape(n, batch, T).copy())
         self.xs, self.ys = list(x), list(y)
-        for i in range(20):  # fewer than the MLP's 300: a step here is ~1000x longer
-            self._step(i)
+        self.warm(self.WARMUP if warmup is None else warmup)
 
     def _step(self, i):
         x, y = self.xs[i % len(self.xs)], self.ys[i % len(self.ys)]

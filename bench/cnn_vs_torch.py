@@ -22,12 +22,12 @@ import tempfile
 import common
 
 
-def torch_cnn(torch, batch, threads):
+def torch_cnn(torch, batch, threads, **trainer_args):
     """The same model as examples/fashion_cnn.nn, trained the same way."""
     nn = torch.nn
     model = nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(5408, 64),
                           nn.ReLU(), nn.Linear(64, 10))
-    return common.TorchTrainer(torch, model, batch, threads, input_shape=(1, 28, 28))
+    return common.TorchTrainer(torch, model, batch, threads, input_shape=(1, 28, 28), **trainer_args)
 
 
 def main():

@@ -1,5 +1,5 @@
-"""Shared pieces of the nnc-vs-PyTorch training benchmarks (mlp_vs_torch.py,
-cnn_vs_torch.py): timing an nnc binary's `bench`, the same training step in
+"""Shared pieces of the nnc-vs-PyTorch training benchmarks (the
+*_vs_torch.py scripts and run.py, which runs them all): timing an nnc binary's `bench`, the same training step in
 PyTorch in fresh processes (as installed and with glibc's malloc tuned), the
 alternating side-by-side table, and the one-epoch timing.
 
@@ -52,7 +52,10 @@ class TorchTrainer:
     cross-entropy, consecutive batches of the real training set (pixels in
     [0, 1], each image reshaped to input_shape)."""
 
-    def __init__(self, torch, model, batch, threads, input_shape=(784,)):
+    WARMUP = 300  # steps in the constructor (see below)
+    STEP_WARMUP = 20  # steps step_ms runs before its timer, as nnc's bench warms up
+
+    def __init__(self, torch, model, batch, threads, input_shape=(784,), warmup=None):
         self.torch = torch
         self.model = model
         self.opt = torch.optim.Adam(self.model.parameters(), lr=1e-3)
@@ -64,13 +67,16 @@ class TorchTrainer:
         self.ys = [torch.from_numpy(y[i * batch:(i + 1) * batch]) for i in range(nb)]
         # PyTorch needs a few hundred steps before its allocator and thread
         # pool settle (the first steps are 2-5x slower); nnc's bench warms up
-        # too, so neither side is timed cold.
-        for i in range(300):
+        # too, so neither side is timed cold. bench/run.py passes its own
+        # count (fewer where one step takes seconds).
+        self.warm(self.WARMUP if warmup is None else warmup)
+
+    def warm(self, steps):
+        for i in range(steps):
             self._step(i)
 
-    def step_ms(self, steps):
-        for i in range(20):  # warm up, as nnc's bench does
-            self._step(i)
+    def step_ms(self, steps, warmup=None):
+        self.warm(self.STEP_WARMUP if warmup is None else warmup)
         t0 = time.perf_counter()
         for i in range(steps):
             self._step(i)

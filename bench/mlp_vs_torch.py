@@ -18,10 +18,10 @@ import tempfile
 import common
 
 
-def torch_mlp(torch, batch, threads):
+def torch_mlp(torch, batch, threads, **trainer_args):
     """The same model as examples/fashion_mlp.nn, trained the same way."""
     model = torch.nn.Sequential(torch.nn.Linear(784, 256), torch.nn.ReLU(), torch.nn.Linear(256, 10))
-    return common.TorchTrainer(torch, model, batch, threads)
+    return common.TorchTrainer(torch, model, batch, threads, **trainer_args)
 
 
 def main():

@@ -20,7 +20,7 @@ import tempfile
 import common
 
 
-def torch_lstm(torch, batch, threads):
+def torch_lstm(torch, batch, threads, **trainer_args):
     nn = torch.nn
 
     class RowLSTM(nn.Module):
@@ -33,7 +33,7 @@ def torch_lstm(torch, batch, threads):
             out, _ = self.lstm(x)
             return self.head(out[:, -1])
 
-    return common.TorchTrainer(torch, RowLSTM(), batch, threads, input_shape=(28, 28))
+    return common.TorchTrainer(torch, RowLSTM(), batch, threads, input_shape=(28, 28), **trainer_args)
 
 
 def main():

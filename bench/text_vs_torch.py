@@ -34,8 +34,12 @@ MODELS = {
 }
 
 
-class TextTrainer:
-    def __init__(self, torch, name, batch, threads):
+class TextTrainer(common.TorchTrainer):
+    """common.TorchTrainer's timing on batches of random word ids."""
+    WARMUP = 30
+    STEP_WARMUP = 5
+
+    def __init__(self, torch, name, batch, threads, warmup=None):
         T, C, E, layers, drop = MODELS[name]
         nn = torch.nn
         self.torch = torch
@@ -69,8 +73,7 @@ class TextTrainer:
         g = torch.Generator().manual_seed(0)
         self.xs = [torch.randint(0, 10000, (batch, T), generator=g) for _ in range(16)]
         self.ys = [torch.randint(0, C, (batch,), generator=g) for _ in range(16)]
-        for i in range(30):
-            self._step(i)
+        self.warm(self.WARMUP if warmup is None else warmup)
 
     def _step(self, i):
         x, y = self.xs[i % 16], self.ys[i % 16]
@@ -82,14 +85,6 @@ class TextTrainer:
             loss = self.torch.nn.functional.cross_entropy(out, y)
         loss.backward()
         self.opt.step()
-
-    def step_ms(self, steps):
-        for i in range(5):
-            self._step(i)
-        t0 = time.perf_counter()
-        for i in range(steps):
-            self._step(i)
-        return (time.perf_counter() - t0) * 1e3 / steps
 
 
 def main():
