@@ -188,7 +188,7 @@ def bench_model(name, small, args, nnc, tmp, log, share_s):
     may take."""
     example = os.path.join(common.ROOT, "examples", name + ".nn")
     binary = os.path.join(tmp, name)
-    build_s = timed([nnc, "build", example, "-o", binary])
+    build_s = timed([nnc, "build", example] + args.nnc_flags.split() + ["-o", binary])
     libs = [l.split()[0] for l in run(["ldd", binary]).splitlines() if "=>" in l or l.strip().startswith("/")]
     first_run_s = timed([binary, "train", "--steps", "1", "--val-split", "0", "--quiet", "--data",
                          tiny_test_data(example, tmp)])
@@ -239,6 +239,8 @@ def main():
                     help="PyTorch's warm-up per process, at least nnc's warm-up steps (default 1000)")
     ap.add_argument("--budget-min", type=float, default=25,
                     help="minutes the whole run should take: configurations run fewer rounds to fit (default 25)")
+    ap.add_argument("--nnc-flags", default="",
+                    help="nnc build options for every example, e.g. --nnc-flags=--gemm=onednn (default: none)")
     ap.add_argument("--quick", action="store_true", help="1 round, 300 ms per process: a smoke test (minutes)")
     ap.add_argument("--out-dir", default=os.path.join(common.ROOT, "bench"))
     ap.add_argument("--svg", default=os.path.join(common.ROOT, "docs", "bench_results.svg"))
@@ -262,11 +264,12 @@ def main():
         peak = fma_peak(tmp, max(THREADS))
         log("FMA peak (GFLOP/s): %s" % peak)
         mlp = os.path.join(tmp, "probe_mlp")
-        run([nnc, "build", os.path.join(common.ROOT, "examples", "fashion_mlp.nn"), "-o", mlp])
+        run([nnc, "build", os.path.join(common.ROOT, "examples", "fashion_mlp.nn")] + args.nnc_flags.split() + ["-o", mlp])
         result = {"machine": machine(mlp), "fma_peak": peak,
                   "settings": {"repeats": args.repeats, "target_ms": args.target_ms,
                                "torch_warm_ms": args.torch_warm_ms, "budget_min": args.budget_min,
-                               "quick": args.quick, "torch_malloc_env": common.TORCH_TUNED_ENV},
+                               "quick": args.quick, "torch_malloc_env": common.TORCH_TUNED_ENV,
+                               "nnc_flags": args.nnc_flags},
                   "models": []}
         configs_left = [len(names) * 2 * len(THREADS)]
 
