@@ -212,16 +212,20 @@ static void emit_loop(CgFn *F, const CgKernel *k, LLVMValueRef region, const Row
 /* ---- blocks of rows on the pool ----
  *
  * A scan whose body keeps batch rows apart (ir_scan_rows) runs as
- * nnrt_parallel_for over blocks of ROWS_BLOCK(B) rows: each block runs the
+ * nnrt_parallel_for over blocks of rows (block_rows): each block runs the
  * whole time loop on its rows, with its own scratch region and the body's
  * kernels inline on its thread (nested dispatches run inline, rt_pool.c),
  * so a time step costs no barrier. The blocks depend only on B, never on
  * the thread count, and every row is computed by the same kernels
- * whatever the block: the result does not depend on --threads. At most 4
- * blocks (of at least 16 rows, a multiple of 8): smaller blocks would cut
- * the step's GEMMs thinner than OpenBLAS's register tiles repay. */
+ * whatever the block: the result does not depend on --threads. At most 2
+ * blocks, of at least 16 rows (a multiple of 8): the cores of the machines
+ * nnc is measured on, and each block's GEMMs are as thick as that allows.
+ * Every block repacks the step's weight and runs thinner products, so on
+ * one thread blocks cost time (the row LSTM with OpenBLAS's SSE3 kernels:
+ * 4 blocks of 16 rows ran its step 35% slower than the whole batch; 2 of
+ * 32 less so), while on two they save the per-step barriers. */
 #define ROWS_MIN 16
-#define ROWS_BLOCKS 4
+#define ROWS_BLOCKS 2
 
 /* Whether k runs in blocks of rows: CPU only (a device runs each kernel
  * over the whole batch), and not when one output has two scan_outs. */

@@ -3,7 +3,7 @@
 # block's whole time loop on one thread (codegen/cpu/k_scan.c, ir/scan_rows.c).
 # That may not change a result: binaries built with and without
 # --no-scan-blocks train to byte-identical checkpoints, on 1 and on 2
-# threads, at a batch that leaves a short last block (40 = 16 + 16 + 8).
+# threads, at a batch that leaves a short last block (40 = 24 + 16).
 # The split must also really happen: the forward scans' blocks function is
 # in the LLVM IR, and --no-scan-blocks removes it.
 # usage: scan_blocks.sh NNC SOURCE_DIR
