@@ -6,10 +6,10 @@
  *
  * Times, in one run, every product shape the examples' training steps call
  * (logged from nnrt_sgemm / nnrt_sgemm_batch at each example's default batch,
- * and the MLP's at batch 256) on OpenBLAS (the runtime's default engine,
+ * and the MLP's at batch 256) on OpenBLAS (the runtime's fallback engine,
  * rt_gemm_openblas.c, with whatever OPENBLAS_CORETYPE the environment sets),
  * libxsmm (JIT small-GEMM kernels), BLIS and oneDNN (dnnl_sgemm, through
- * the runtime's --gemm=onednn engine, rt_gemm_onednn.c), on 1 and 2
+ * the runtime's oneDNN engine, rt_gemm_onednn.c), on 1 and 2
  * threads. Every library runs single-threaded inside the runtime's own cut
  * of a product into blocks over its pool (rt_sgemm_batch_with, rt_blas.c):
  * what a training binary linked with that library would run. Each round
@@ -40,13 +40,9 @@
 #ifdef HAVE_BLIS
 #include <blis.h>
 #endif
-/* runtime/rt_gemm_onednn.c, the --gemm=onednn engine, compiled into this
- * program with its engine functions renamed (gemm_libs.cmake): the oneDNN
- * column times the runtime's own engine. */
-void rt_onednn_kernel(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
-                      const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
-void rt_onednn_setup(void);
-const char *rt_onednn_engine(void);
+/* The runtime's two engines under their own names (libnnrt.a has both):
+ * the OpenBLAS and oneDNN columns time what the binaries run. */
+#include "../runtime/rt_gemm.h"
 
 typedef struct Shape {
   const char *model, *what;
@@ -159,7 +155,7 @@ typedef struct Lib {
 } Lib;
 
 static const Lib libs[] = {
-    {"OpenBLAS", rt_gemm_kernel},
+    {"OpenBLAS", rt_openblas_kernel},
 #ifdef HAVE_LIBXSMM
     {"libxsmm", xsmm_kernel},
 #endif
@@ -281,7 +277,7 @@ static void print_versions(void) {
          __builtin_cpu_supports("avx2") ? "yes" : "no", __builtin_cpu_supports("avx512f") ? "yes" : "no");
   Dl_info where = {0};
   dladdr((void *)(uintptr_t)dlsym(RTLD_DEFAULT, "cblas_sgemm"), &where);
-  printf("OpenBLAS: %s (OPENBLAS_CORETYPE %s); cblas_sgemm from %s\n", rt_gemm_engine(),
+  printf("OpenBLAS: %s (OPENBLAS_CORETYPE %s); cblas_sgemm from %s\n", rt_openblas_engine(),
          coretype ? coretype : "not set", where.dli_fname ? where.dli_fname : "?");
 #ifdef HAVE_LIBXSMM
   printf("libxsmm: %s, JIT target %s\n", LIBXSMM_VERSION, libxsmm_get_target_arch());
@@ -321,7 +317,11 @@ int main(int argc, char **argv) {
 #ifdef HAVE_BLIS
   bli_thread_set_num_threads(1);
 #endif
-  rt_onednn_setup(); /* exits, saying why, without libdnnl */
+  rt_openblas_setup();
+  if (!rt_onednn_load()) {
+    fprintf(stderr, "bench_gemm_libs: %s; install libdnnl (Debian: apt-get install libdnnl2)\n", rt_onednn_engine());
+    return 1;
+  }
   if (rt_pool_start(1, &e) < 0) return 1;
   print_versions();
 

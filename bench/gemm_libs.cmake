@@ -1,17 +1,13 @@
 # bench/gemm_libs.c: nnc's GEMM shapes on OpenBLAS, libxsmm, BLIS and oneDNN
 # (built, not run by ctest: `build/bench_gemm_libs`, or bench/gemm_libs.sh).
 # OpenBLAS and oneDNN are the runtime's engines (rt_gemm_openblas.c,
-# rt_gemm_onednn.c, which loads libdnnl when it runs); libxsmm and BLIS are
+# rt_gemm_onednn.c, which loads libdnnl when it runs; libnnrt.a has both); libxsmm and BLIS are
 # timed when their Debian packages (libxsmm-dev, libblis-dev) are installed.
 find_path(GEMM_LIBXSMM_INCLUDE libxsmm.h)
 find_library(GEMM_LIBXSMM NAMES xsmm)
 find_path(GEMM_BLIS_INCLUDE blis.h PATH_SUFFIXES blis x86_64-linux-gnu/blis-openmp x86_64-linux-gnu/blis-pthread)
 find_library(GEMM_BLIS NAMES blis)
-add_executable(bench_gemm_libs ${CMAKE_SOURCE_DIR}/bench/gemm_libs.c ${CMAKE_SOURCE_DIR}/runtime/rt_gemm_onednn.c)
-# The oneDNN engine's functions under names of their own, beside libnnrt.a's
-# OpenBLAS engine.
-set_source_files_properties(${CMAKE_SOURCE_DIR}/runtime/rt_gemm_onednn.c PROPERTIES COMPILE_DEFINITIONS
-  "rt_gemm_kernel=rt_onednn_kernel;rt_gemm_setup=rt_onednn_setup;rt_gemm_engine=rt_onednn_engine")
+add_executable(bench_gemm_libs ${CMAKE_SOURCE_DIR}/bench/gemm_libs.c)
 # nnrt (OpenBLAS) before BLIS: BLIS also exports cblas_sgemm and sgemm_, and
 # the first library loaded supplies them to the OpenBLAS engine and to
 # libxsmm's fallback (the bench prints which library that was).

@@ -1,11 +1,12 @@
 #!/bin/sh
 # GEMM libraries on nnc's products, then the examples' training steps on
-# the default engine (OpenBLAS) against nnc build --gemm=onednn
+# nnc build --gemm=openblas against --gemm=onednn (the default, auto,
+# runs on oneDNN where libdnnl loads)
 # (docs/bench.md, "GEMM libraries"):
 #  1. build/bench_gemm_libs: every product shape of the examples' steps on
 #     OpenBLAS, libxsmm, BLIS and oneDNN, 1 and 2 threads (GFLOP/s, the FMA
 #     peak, GEMM milliseconds per step);
-#  2. each example built twice, default and --gemm=onednn; `bench --steps S
+#  2. each example built twice, --gemm=openblas and --gemm=onednn; `bench --steps S
 #     --threads T` of the two binaries in alternating runs, --rounds times:
 #     the median ms/step of each and their ratio.
 # usage: bench/gemm_libs.sh [--build-dir build] [--rounds 3] [--steps 5] [--no-shapes] [--models "a b"]
@@ -38,10 +39,10 @@ median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END { print v[in
 cd "$tmp"
 echo "Training step, ms (median of $rounds alternating runs of 'bench --steps $steps' after its 20 warm-up steps)"
 echo
-echo "| model | threads | OpenBLAS (default) | --gemm=onednn | speedup |"
+echo "| model | threads | --gemm=openblas | --gemm=onednn | speedup |"
 echo "|---|---|---|---|---|"
 for model in $models; do
-  "$build/nnc" build "$src/examples/$model.nn" -o blas 2> /dev/null
+  "$build/nnc" build "$src/examples/$model.nn" --gemm=openblas -o blas 2> /dev/null
   "$build/nnc" build "$src/examples/$model.nn" --gemm=onednn -o dnnl 2> /dev/null
   for threads in 1 2; do
     a= b= r=0

@@ -49,9 +49,9 @@ static const char *const usage_build =
     "\n"
     "Compiles the model's forward, eval_step and train_step functions and\n"
     "links them with the nnc runtime into a standalone training binary that\n"
-    "needs only libc, libm, pthreads, libopenblas and libz at run time\n"
-    "(--target=cuda: no libopenblas, and an NVIDIA driver; docs/cuda.md;\n"
-    "--gemm=onednn: libdnnl instead of libopenblas).\n"
+    "needs only libc, libm, pthreads, libopenblas and libz at run time, and\n"
+    "uses libdnnl (oneDNN) where it is installed (--gemm; --target=cuda: no\n"
+    "libopenblas, and an NVIDIA driver; docs/cuda.md).\n"
     "\n"
     "options:\n"
     "  -o <file>            output path (default: the model file's name without .nn)\n"
@@ -91,10 +91,12 @@ static const char *const usage_build =
     "  --runtime=<lib>      the runtime library (default: the target's beside nnc:\n"
     "                       libnnrt.a; --target=cuda: libnnrt_cuda.a)\n"
     "  --gemm=<engine>      what computes the CPU binary's matrix products:\n"
-    "                       openblas (default: OpenBLAS, linked), or onednn:\n"
-    "                       oneDNN's sgemm, JIT-compiled for the CPU it runs on\n"
-    "                       (libnnrt_onednn.a; the binary loads libdnnl.so.2 or .3\n"
-    "                       when it starts; docs/bench.md, \"GEMM libraries\")\n"
+    "                       auto (default): oneDNN's sgemm, JIT-compiled for the\n"
+    "                       CPU it runs on, when the binary finds libdnnl.so.3\n"
+    "                       or .2 as it starts, else OpenBLAS (always linked);\n"
+    "                       openblas: OpenBLAS only; onednn: oneDNN only, an\n"
+    "                       error without libdnnl. `./model --version` says which\n"
+    "                       (docs/bench.md, \"GEMM libraries\")\n"
     "  -v, --verbose        print the link command (--target=cuda: and ptxas's\n"
     "                       registers and spills per kernel)\n";
 
@@ -167,7 +169,7 @@ typedef struct Opts {
   const char *input, *output;
   const char *after, *passes, *print_after;
   const char *cc, *runtime;
-  const char *gemm; /* --gemm: the CPU binary's GEMM engine (NULL: the runtime's own, OpenBLAS) */
+  const char *gemm; /* --gemm: the CPU binary's GEMM engine (NULL: the default runtime's, auto) */
   const char *checkpoint; /* --checkpoint: trained weights as the globals' data */
   CalibOptions calib;     /* --calibrate*: for --quantize=int8 */
   bool calib_given;
@@ -329,8 +331,8 @@ static int parse_opts(int argc, char **argv, const char *usage, Opts *o, int *do
     } else if (VAL("--runtime")) {
       o->runtime = v;
     } else if (VAL("--gemm") && usage == usage_build) {
-      if (strcmp(v, "openblas") && strcmp(v, "onednn"))
-        return usage_error(usage, "--gemm must be openblas or onednn, not '%s'", v);
+      if (strcmp(v, "auto") && strcmp(v, "openblas") && strcmp(v, "onednn"))
+        return usage_error(usage, "--gemm must be auto, openblas or onednn, not '%s'", v);
       o->gemm = v;
     } else if (IS("-v") || IS("--verbose")) {
       o->verbose = true;
@@ -488,11 +490,11 @@ static const char *find_runtime(Arena *a, const char *lib, bool env_overrides) {
 }
 
 /* The runtime library of a CPU binary whose matrix products run on --gemm's
- * engine: libnnrt.a (OpenBLAS) or libnnrt_<engine>.a, never NNC_RUNTIME for
- * another engine (it overrides the default runtime; it must not silently
- * undo --gemm). */
+ * engine: libnnrt.a (auto: oneDNN when it loads, else OpenBLAS) or
+ * libnnrt_<engine>.a, never NNC_RUNTIME for another engine (it overrides
+ * the default runtime; it must not silently undo --gemm). */
 static const char *gemm_runtime(Arena *a, const Backend *be, const char *gemm) {
-  if (!strcmp(gemm, "openblas")) return find_runtime(a, be->runtime_lib, true);
+  if (!strcmp(gemm, "auto")) return find_runtime(a, be->runtime_lib, true);
   return find_runtime(a, arena_printf(a, "libnnrt_%s.a", gemm), false);
 }
 

@@ -1,5 +1,7 @@
-/* rt_gemm_openblas.c — the default GEMM engine: each block of nnrt_sgemm's
- * cut (rt_blas.c) is one single-threaded cblas_sgemm call.
+/* rt_gemm_openblas.c — the OpenBLAS GEMM engine (rt_gemm.h): each block of
+ * nnrt_sgemm's cut (rt_blas.c) is one single-threaded cblas_sgemm call. It
+ * is the fallback of nnc build's default engine (--gemm=auto) and the only
+ * one of --gemm=openblas.
  *
  * OpenBLAS picks its kernels by CPU model when it loads, or as
  * OPENBLAS_CORETYPE says; `bench` and `--version` print which (on an
@@ -7,6 +9,7 @@
  * against 257 us for "Haswell", the choice some machines' environment
  * pins). */
 #include "nnrt.h"
+#include "rt_gemm.h"
 #include <stdio.h>
 
 /* From OpenBLAS's cblas.h, declared here because its location varies. */
@@ -16,8 +19,8 @@ void cblas_sgemm(int order, int ta, int tb, int m, int n, int k, float alpha, co
 char *openblas_get_corename(void);
 void openblas_set_num_threads(int num_threads);
 
-void rt_gemm_kernel(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
-                    const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
+void rt_openblas_kernel(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                        const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
   cblas_sgemm(CBLAS_ROW_MAJOR, ta ? CBLAS_TRANS : CBLAS_NO_TRANS, tb ? CBLAS_TRANS : CBLAS_NO_TRANS, (int)m, (int)n,
               (int)k, alpha, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
 }
@@ -30,9 +33,9 @@ const char *rt_blas_core(void) {
 /* Matrix products are split over the runtime's pool by nnrt_sgemm: OpenBLAS's
  * own threads would make results depend on the thread count and spin on the
  * same cores as ours. */
-void rt_gemm_setup(void) { openblas_set_num_threads(1); }
+void rt_openblas_setup(void) { openblas_set_num_threads(1); }
 
-const char *rt_gemm_engine(void) {
+const char *rt_openblas_engine(void) {
   static char buf[96];
   snprintf(buf, sizeof buf, "OpenBLAS %s kernels", rt_blas_core());
   return buf;
