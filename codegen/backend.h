@@ -23,6 +23,7 @@ typedef struct CgOptions {
   bool no_vnni;            /* cpu: int8 products in portable vector code even
                             * where the CPU has AVX-512 VNNI or AVX-VNNI */
   bool no_scan_blocks;     /* cpu: no scan runs in blocks of batch rows (k_scan.c) */
+  bool no_summed_gemm;     /* cpu: a batch of products summed over the batch stays T GEMMs and a sum (k_misc.c) */
   const char *runtime_lib; /* path of libnnrt.a, for EMIT_EXE */
   const char *cc;          /* C compiler driver used to link (default "cc") */
   bool verbose;            /* print the link command */

@@ -365,12 +365,22 @@ bool cg_emit_step(CgCtx *cx, const IrFunc *f, int prof_fn, CgStep *out, int *nfu
     run[i] = j;
     i = j;
   }
+  /* summed_by[j]: the matmul kernel that computes sum kernel j as one GEMM
+   * (k_misc.c), or -1; summed[i]: matmul kernel i is one. */
+  int *summed_by = arena_alloc(cx->arena, sizeof(int) * (size_t)(p->nks + 1));
+  bool *summed = arena_alloc(cx->arena, sizeof(bool) * (size_t)(p->nks + 1));
+  for (int i = 0; i < p->nks; i++) summed_by[i] = -1, summed[i] = false;
+  for (int i = 0; i < p->nks; i++) {
+    int j = cg_summed_matmul(cx, p, i);
+    if (j >= 0) summed_by[j] = i, summed[i] = true;
+  }
   int maxctx = 0, maxtasks = 1;
   for (int i = 0; i < p->nks; i = run[i]) {
     int ctxn = 0;
     for (int k = i; k < run[i]; k++) {
       char name[128];
       cx->kcount = k; /* names it k<k>, as the kernel table does */
+      if (summed_by[k] >= 0) continue; /* a copy, emitted inline */
       if ((p->ks[k].kind == CK_MATMUL || p->ks[k].kind == CK_QGEMM) && p->ks[k].nmem > 1) {
         /* its epilogue, called by nnrt_sgemm_ep or after each of qmatmul's row blocks */
         cg_kernel_epilogue(cx, p, &p->ks[k], &kfs[k]);
@@ -407,6 +417,10 @@ bool cg_emit_step(CgCtx *cx, const IrFunc *f, int prof_fn, CgStep *out, int *nfu
     if (run[i] - i > 1) {
       call_parts(&F, kfs, i, run[i], ctx, tasks);
       i = run[i] - 1;
+    } else if (summed[i]) {
+      cg_emit_summed_matmul(&F, &p->ks[i]);
+    } else if (summed_by[i] >= 0) {
+      cg_emit_summed_copy(&F, &p->ks[summed_by[i]], &p->ks[i]);
     } else if (p->ks[i].kind == CK_MATMUL) {
       if (kfs[i].body) fill_ctx(&F, &kfs[i], ctx);
       cg_emit_matmul(&F, &p->ks[i], kfs[i].body, kfs[i].body ? ctx : NULL, NULL);

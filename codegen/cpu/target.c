@@ -163,6 +163,7 @@ LLVMModuleRef cg_build_module_dev(const IrModule *m, LLVMContextRef llc, LLVMTar
   cx.attr_nounwind = LLVMGetEnumAttributeKindForName("nounwind", 8);
   cx.qdot = o->no_vnni ? cg_qdot_portable(tm) : cg_qdot_of(tm);
   cx.no_scan_blocks = o->no_scan_blocks;
+  cx.no_summed_gemm = o->no_summed_gemm;
   declare_runtime(&cx);
 
   static const char *const names[3] = {IR_FN_FORWARD, IR_FN_EVAL, IR_FN_TRAIN};
@@ -331,6 +332,11 @@ static bool cpu_set_option(CgOptions *o, const char *name, const char *value, ch
     o->no_scan_blocks = true;
     return true;
   }
+  if (!strcmp(name, "no-summed-gemm")) {
+    if (value) return snprintf(err, errlen, "--no-summed-gemm takes no value"), false;
+    o->no_summed_gemm = true;
+    return true;
+  }
   if (!strcmp(name, "cpu")) {
     if (value && !strcmp(value, "native")) o->cpu_native = true;
     else if (value && !strcmp(value, "generic")) o->cpu_native = false;
@@ -343,7 +349,7 @@ static bool cpu_set_option(CgOptions *o, const char *name, const char *value, ch
 
 const Backend cg_cpu_backend = {
     .name = "cpu",
-    .summary = "LLVM 19 code for this machine's CPU; GEMMs on OpenBLAS",
+    .summary = "LLVM 19 code for this machine's CPU; GEMMs on oneDNN or OpenBLAS (--gemm)",
     .options = "  --cpu=<cpu>          native (default): tune for this machine's CPU and use\n"
                "                       all its instruction set extensions; generic: portable\n"
                "                       x86-64 code that runs on any 64-bit x86 machine\n"
@@ -352,7 +358,10 @@ const Backend cg_cpu_backend = {
                "  --no-scan-blocks     run every scan's time loop over the whole batch, its\n"
                "                       kernels dispatched one by one, even where the body\n"
                "                       keeps batch rows apart (default: blocks of rows on\n"
-               "                       the thread pool, docs/optimize.md)\n",
+               "                       the thread pool, docs/optimize.md)\n"
+               "  --no-summed-gemm     a sum over a batch of products (a weight's gradient\n"
+               "                       over a sequence) as the batch's GEMMs and a sum\n"
+               "                       (default: one GEMM over the batch's stacked rows)\n",
     .runtime_lib = "libnnrt.a",
     .link_libs = "-lopenblas -lz -lm -lpthread",
     .set_option = cpu_set_option,

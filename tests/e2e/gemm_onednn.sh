@@ -51,30 +51,9 @@ for model in fashion_mlp fashion_rows_lstm; do
   fi
   grep -q "^error: this binary computes matrix products with oneDNN .*lacks dnnl_sgemm.*apt-get install libdnnl2" err.txt ||
     fail "$model: --gemm=onednn without libdnnl: $(cat err.txt)"
-  /usr/bin/python3 - "$src/tests" blas.safetensors dnnl1.safetensors blas.csv dnnl1.csv "$model" << 'EOF'
-import csv, sys
-sys.path.insert(0, sys.argv[1])
-import numpy as np
-import safetensors_np
-a, b = safetensors_np.load(sys.argv[2]), safetensors_np.load(sys.argv[3])
-assert a.keys() == b.keys(), (a.keys(), b.keys())
-worst = 0.0
-for name in a:
-    x, y = a[name].astype(np.float64), b[name].astype(np.float64)
-    # relative to the tensor's scale: f32 rounding, amplified by 6 steps
-    err = np.abs(x - y).max() / max(np.abs(x).max(), 1e-30)
-    worst = max(worst, err)
-    assert err < 2e-3, f"{name}: OpenBLAS and oneDNN weights differ by {err:.2e} of their scale"
-def losses(path):
-    with open(path) as f:
-        rows = list(csv.DictReader(f))
-    return np.array([float(r["loss"]) for r in rows if r.get("loss")])
-la, lb = losses(sys.argv[4]), losses(sys.argv[5])
-assert len(la) > 0 and len(la) == len(lb), (la, lb)
-dl = np.abs(la - lb).max() / np.abs(la).max()
-assert dl < 1e-4, f"losses differ by {dl:.2e}: {la} vs {lb}"
-print(f"{sys.argv[6]}: oneDNN against OpenBLAS after 6 steps: weights within {worst:.1e}, losses within {dl:.1e}")
-EOF
+  # f32 rounding, amplified by 6 steps
+  /usr/bin/python3 "$src/tests/e2e/agree.py" "$src/tests" "$model: oneDNN against OpenBLAS after 6 steps" \
+    dnnl1.safetensors blas.safetensors 2e-3 dnnl1.csv blas.csv 1e-4
 done
 
 # Misuse: an unknown engine, a GPU target, and --runtime beside --gemm.
