@@ -213,6 +213,60 @@ static void attach_row_sums(Fuse *F, int *ngroups) {
   }
 }
 
+/* Siblings: elementwise groups of one domain joined by an operand edge
+ * (one reads a value the other computes) become one group, when the merged
+ * group can still be ordered (ir_group_schedule: no path leaves it and
+ * comes back). The backward step of a recurrent cell is the case: its
+ * gate gradients all read the cell state's gradient and each other's
+ * gates, so the walk above splits them into a group per gate (a value read
+ * by several groups joins at most the first, under `shared`, and only when
+ * no other reader starts before that group ends), five kernels and their
+ * values in memory where one loop over [B, H] computes them all. The
+ * merged group exports what was read outside either part; its exports all
+ * have the domain's shape (both parts' did), so it follows ir/groups.c's
+ * rule for an elementwise group, with one part (the edge joins them).
+ * Groups that store (the optimizer's updates: horizontal fusion's sinks)
+ * stay as they are. Merging into the earlier group, repeated while one
+ * merge enables another. */
+static void merge_siblings(Fuse *F, int ngroups) {
+  IrFunc *f = F->f;
+  bool *ew = malloc((size_t)ngroups + 1);
+  int *saved = malloc(sizeof(int) * ((size_t)f->n + 1));
+  if (!ew || !saved) unreachable("out of memory");
+  for (int g = 0; g < ngroups; g++)
+    ew[g] = F->grp[g].nmem > 0 && F->grp[g].kind == IR_GK_EW && !F->gstores[g];
+  for (bool changed = true; changed;) {
+    changed = false;
+    /* Each operand edge between two candidate groups of one domain. */
+    for (int v = 0; v < f->n; v++) {
+      int b = f->nodes[v].group;
+      if (b < 0 || !ew[b] || f->nodes[v].op == OP_STORE) continue;
+      for (int j = 0; j < f->nodes[v].nargs; j++) {
+        int a = f->nodes[f->nodes[v].args[j]].group;
+        if (a < 0 || a == b || !ew[a] || !ir_shape_eq(&F->grp[a].domain, &F->grp[b].domain)) continue;
+        int into = F->gmin[a] < F->gmin[b] ? a : b, from = into == a ? b : a;
+        for (int i = 0; i < f->n; i++) {
+          saved[i] = f->nodes[i].group;
+          if (saved[i] == from) f->nodes[i].group = into;
+        }
+        if (!ir_group_schedule(f, NULL, NULL)) { /* a path would leave the merged group and come back */
+          for (int i = 0; i < f->n; i++) f->nodes[i].group = saved[i];
+          continue;
+        }
+        F->grp[into].nmem += F->grp[from].nmem;
+        F->grp[from].nmem = 0;
+        ew[from] = false;
+        if (F->gmin[from] < F->gmin[into]) F->gmin[into] = F->gmin[from];
+        if (F->gmax[from] > F->gmax[into]) F->gmax[into] = F->gmax[from];
+        changed = true;
+        b = f->nodes[v].group;
+      }
+    }
+  }
+  free(ew);
+  free(saved);
+}
+
 /* Horizontal fusion: every elementwise group whose values nothing but
  * stores read (each parameter's optimizer update) joins the first such
  * group, as one more part; the parts run as one dispatch. They are
@@ -244,7 +298,8 @@ static void merge_sinks(Fuse *F, int ngroups) {
   free(sink);
 }
 
-static void fuse_func(IrFunc *f, bool vertical, bool horizontal, bool epilogue, bool shared, bool qepilogue) {
+static void fuse_func(IrFunc *f, bool vertical, bool horizontal, bool epilogue, bool shared, bool qepilogue,
+                      bool siblings) {
   ir_func_forget_memory(f); /* the kernels change, and with them what lives where */
   int n = f->n;
   Fuse F = {.f = f};
@@ -298,6 +353,7 @@ static void fuse_func(IrFunc *f, bool vertical, bool horizontal, bool epilogue, 
       F.gstores[g] |= f->nodes[F.use[v][i]].op == OP_STORE;
   }
   if (epilogue) attach_row_sums(&F, &ngroups);
+  if (siblings) merge_siblings(&F, ngroups);
   if (horizontal) merge_sinks(&F, ngroups);
   /* Stores ride with the elementwise group that computes their value (which
    * admitted it with the domain's shape). */
@@ -340,8 +396,8 @@ static void fuse_func(IrFunc *f, bool vertical, bool horizontal, bool epilogue, 
  * same bits, and it measured no slower (docs/optimize.md, "Post-training
  * int8"). */
 bool pass_fuse(IrModule *m, PassCtx *ctx) {
-  static const char *const kinds[] = {"vertical", "horizontal", "epilogue", "shared", "qepilogue"};
-  static const bool by_default[] = {true, true, false, true, true};
+  static const char *const kinds[] = {"vertical", "horizontal", "epilogue", "shared", "qepilogue", "siblings"};
+  static const bool by_default[] = {true, true, false, true, true, true};
   enum { NKINDS = sizeof kinds / sizeof *kinds };
   const char *opt = pass_option(ctx, "fuse");
   bool on[NKINDS];
@@ -356,13 +412,13 @@ bool pass_fuse(IrModule *m, PassCtx *ctx) {
     else if (len) {
       diag_fatal(ctx->diag,
                  "--fuse: unknown fusion '%.*s' (expected some of vertical, horizontal, epilogue, shared, "
-                 "qepilogue, comma-separated)",
+                 "qepilogue, siblings, comma-separated)",
                  (int)len, p);
       return false;
     }
     p += len + (p[len] == ',');
   }
   for (int i = 0; i < m->nfuncs; i++)
-    fuse_func(m->funcs[i], on[0], on[1], on[2], on[3], on[4]);
+    fuse_func(m->funcs[i], on[0], on[1], on[2], on[3], on[4], on[5]);
   return true;
 }

@@ -38,8 +38,9 @@ const PassInfo pass_table[] = {
     {"fuse", "group elementwise chains, reductions and GEMM epilogues into kernels (fuse.c)", pass_fuse,
      "<kinds>: which fusions, a comma list of vertical (chains into loop nests), horizontal (independent update "
      "groups into one dispatch), epilogue (a matmul's elementwise users on each block of its product), shared "
-     "(a value several groups read joins the first) and qepilogue (epilogue for int8 qmatmul); default "
-     "vertical,horizontal,shared,qepilogue", NULL},
+     "(a value several groups read joins the first), qepilogue (epilogue for int8 qmatmul) and siblings "
+     "(elementwise groups of one domain that read each other's values into one); default "
+     "vertical,horizontal,shared,qepilogue,siblings", NULL},
     {"plan-memory", "workspace slots by liveness, in place where legal; reports arena vs lower bound",
      pass_plan_memory, NULL, NULL},
 };

@@ -481,7 +481,7 @@ bool cg_check(IrModule *m, const CheckOpts *o0, const char *name) {
 void t_set_fused(IrModule *m, bool on) {
   Diag d;
   diag_init(&d, stdout);
-  PassCtx pc = {.diag = &d, .options = {{"fuse", "vertical,horizontal,epilogue,shared,qepilogue"}}, .noptions = 1};
+  PassCtx pc = {.diag = &d, .options = {{"fuse", "vertical,horizontal,epilogue,shared,qepilogue,siblings"}}, .noptions = 1};
   if (on) pass_fuse(m, &pc);
   for (int i = 0; i < m->nfuncs && !on; i++)
     for (int j = 0; j < m->funcs[i]->n; j++)
