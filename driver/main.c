@@ -425,7 +425,7 @@ static PassCtx pass_ctx(Diag *d, Opts *o, CalibHook *hook) {
    * it saves a pass over the product, so --target=cuda forms GEMM groups
    * unless --fuse says which fusions to do. */
   if (o->target && !strcmp(o->target, "cuda") && !opt_of_pass(o, "fuse") && c.noptions < PASS_MAX_OPTIONS)
-    c.options[c.noptions++] = (PassOption){"fuse", "vertical,horizontal,epilogue,shared,qepilogue"};
+    c.options[c.noptions++] = (PassOption){"fuse", "vertical,horizontal,epilogue,shared,qepilogue,siblings"};
   if (o->no_fuse) c.disabled[c.ndisabled++] = "fuse";
   c.infer = o->infer;
   return c;

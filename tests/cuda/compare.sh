@@ -21,7 +21,7 @@ cuflags=${CUEMU_CUDA_FLAGS:-}
 # run one kernel plan (cuda_compare locates the first kernel that differs).
 case " $flags " in
 *" --fuse="* | *" --no-fuse "*) cpuflags=$flags ;;
-*) cpuflags="$flags --fuse=vertical,horizontal,epilogue,shared,qepilogue" ;;
+*) cpuflags="$flags --fuse=vertical,horizontal,epilogue,shared,qepilogue,siblings" ;;
 esac
 cxx=${CXX:-g++}
 if ! command -v "$cxx" >/dev/null 2>&1; then
