@@ -84,7 +84,15 @@ const char *rt_gemm_engine(void) {
 
 void rt_gemm_kernel(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
                     const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
-  dnnl.omp_set_num_threads(1);
+  /* OpenMP's thread count is per calling thread and nothing else here sets
+   * it, so each thread that runs blocks (the pool's workers and the main
+   * thread) asks once for one thread: every block runs single-threaded,
+   * without a call into libgomp per block. */
+  static _Thread_local int single_threaded;
+  if (!single_threaded) {
+    dnnl.omp_set_num_threads(1);
+    single_threaded = 1;
+  }
   int status = dnnl.sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
   if (status != 0) { /* dnnl_success; only bad arguments fail, and rt_blas.c checked them */
     fprintf(stderr, "error: oneDNN's dnnl_sgemm failed (status %d) on a %lld x %lld x %lld product\n", status,
