@@ -123,11 +123,7 @@ signal)
     env --default-signal=INT "$BIN" train --epochs 100000 --data "$S" --checkpoint "$T/s.st" --log "$T/s.csv" \
       >"$T/sig.out" 2>&1 &
     pid=$!
-    i=0
-    while [ $i -lt 200 ] && ! grep -q '^epoch,1,' "$T/s.csv" 2>/dev/null; do
-      sleep 0.05
-      i=$((i + 1))
-    done
+    wait_for '^epoch,1,' "$T/s.csv"
     kill -$sig $pid
     wait $pid
     rc=$?

@@ -1,8 +1,8 @@
 # expect.sh — helpers the runtime's shell tests source (fake_train_test.sh,
 # device_test.sh, checkpoint_safety_test.sh, checkpoint_io_test.sh): the
 # test's directory $T (test_dir), the skip without Fashion-MNIST
-# (need_fashion), fail, expect and small_copy, and the verdict (finish,
-# unknown_mode).
+# (need_fashion), fail, expect, wait_for and small_copy, and the verdict
+# (finish, unknown_mode).
 FAILED=0
 
 # test_dir NAME: $T, a new directory NAME.XXXXXX, removed when the test exits.
@@ -39,6 +39,17 @@ expect() {
     fail "output lacks '$pat': $*"
     sed 's/^/    /' "$T/out" | head -5
   fi
+}
+
+# wait_for PATTERN FILE: until FILE (a log being written) has a line
+# matching PATTERN (grep's), 10 s at the most; 1 if it never came.
+wait_for() {
+  waited=0
+  while ! grep -q "$1" "$2" 2>/dev/null; do
+    [ $waited -lt 200 ] || return 1
+    sleep 0.05
+    waited=$((waited + 1))
+  done
 }
 
 # small_copy: into $S=$T/small, from Fashion-MNIST in $DATA, a small

@@ -79,11 +79,7 @@ resume)
   "$BIN" train --epochs 100000 --data "$S" --checkpoint "$T/sig.st" --log "$T/sig.csv" \
     >"$T/sig.out" 2>&1 &
   pid=$!
-  i=0
-  while [ $i -lt 100 ] && ! grep -q '^epoch,2,' "$T/sig.csv" 2>/dev/null; do
-    sleep 0.1
-    i=$((i + 1))
-  done
+  wait_for '^epoch,2,' "$T/sig.csv"
   kill -TERM $pid
   wait $pid
   rc=$?
