@@ -288,7 +288,7 @@ int main(int argc, char **argv) {
   float *ref = aligned_alloc(64, (size_t)big * 4);
   srand(1);
   for (int64_t i = 0; i < big; i++)
-    o.a[i] = (float)rand() / RAND_MAX * 2 - 1, o.b[i] = (float)rand() / RAND_MAX * 2 - 1;
+    o.a[i] = (float)rand() / (float)RAND_MAX * 2 - 1, o.b[i] = (float)rand() / (float)RAND_MAX * 2 - 1;
 
   /* Each library's result against OpenBLAS's (libs[0]). */
   int bad = 0;
