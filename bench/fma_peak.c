@@ -15,6 +15,8 @@
  *   cc -O2 -pthread bench/fma_peak.c -o fma_peak && ./fma_peak [max_threads]
  *
  * prints one line per ISA and thread count: `fma_peak <isa> <threads> <GFLOP/s>`.
+ * Compiled with FMA_PEAK_NO_MAIN it is the measurement alone (fma_peak.h),
+ * which build/bench_gemm_libs links (bench/gemm_libs.cmake).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <immintrin.h>
@@ -22,6 +24,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+
+#include "fma_peak.h"
 
 enum { CHAINS = 12, REPEATS = 5 };
 
@@ -117,7 +121,21 @@ static double timed(float (*fn)(long), long iters, int threads) {
   return secs;
 }
 
-static void measure(const char *isa, float (*fn)(long), int lanes, int threads) {
+int fma_peak_supported(FmaIsa isa) {
+  __builtin_cpu_init();
+  if (isa == FMA_AVX512) return __builtin_cpu_supports("avx512f");
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+
+const char *fma_peak_isa_name(FmaIsa isa) { return isa == FMA_AVX512 ? "avx512" : "avx2"; }
+
+double fma_peak_gflops(FmaIsa isa, int threads) {
+  if (threads < 1 || threads > 64) { /* timed()'s arrays */
+    fprintf(stderr, "fma_peak: %d threads, not 1..64\n", threads);
+    exit(2);
+  }
+  float (*fn)(long) = isa == FMA_AVX512 ? chains_avx512 : chains_avx2;
+  int lanes = isa == FMA_AVX512 ? 16 : 8;
   long iters = 1 << 16;
   while (timed(fn, iters, 1) < 0.05 && iters < (1L << 40))
     iters *= 2; /* about 0.1 s a run */
@@ -127,24 +145,26 @@ static void measure(const char *isa, float (*fn)(long), int lanes, int threads) 
     double gflops = 2.0 * lanes * CHAINS * (double)iters * threads / secs * 1e-9;
     if (gflops > best) best = gflops;
   }
-  printf("fma_peak %s %d %.1f\n", isa, threads, best);
-  fflush(stdout);
+  return best;
 }
 
+#ifndef FMA_PEAK_NO_MAIN
 int main(int argc, char **argv) {
   int max_threads = argc > 1 ? atoi(argv[1]) : 2;
   if (argc > 2 || max_threads < 1 || max_threads > 64) {
     fprintf(stderr, "usage: fma_peak [max_threads (1..64, default 2)]\n");
     return 2;
   }
-  __builtin_cpu_init();
-  if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) {
+  if (!fma_peak_supported(FMA_AVX2)) {
     fprintf(stderr, "fma_peak: this CPU has no AVX2 with FMA\n");
     return 1;
   }
-  for (int t = 1; t <= max_threads; t++) {
-    measure("avx2", chains_avx2, 8, t);
-    if (__builtin_cpu_supports("avx512f")) measure("avx512", chains_avx512, 16, t);
-  }
+  for (int t = 1; t <= max_threads; t++)
+    for (FmaIsa isa = FMA_AVX2; isa <= FMA_AVX512; isa++)
+      if (fma_peak_supported(isa)) {
+        printf("fma_peak %s %d %.1f\n", fma_peak_isa_name(isa), t, fma_peak_gflops(isa, t));
+        fflush(stdout);
+      }
   return 0;
 }
+#endif

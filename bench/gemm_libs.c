@@ -20,10 +20,10 @@
  * median time: the milliseconds per training step each library would spend
  * in GEMMs. Before timing, each library's result is checked against
  * OpenBLAS's.
- * Also measured: this core's FMA peak with AVX2 (ymm) and AVX-512 (zmm). */
+ * Also measured: this core's FMA peak with AVX2 (ymm) and AVX-512 (zmm),
+ * by bench/fma_peak.c, the yardstick of bench/run.sh too. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
-#include <immintrin.h>
 #include <math.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -33,6 +33,7 @@
 #include <time.h>
 
 #include "../runtime/nnrt.h"
+#include "fma_peak.h"
 
 #ifdef HAVE_LIBXSMM
 #include <libxsmm.h>
@@ -210,56 +211,6 @@ static double rel_error(const float *x, const float *ref, int64_t n) {
   return err / big;
 }
 
-/* ---- the FMA peak: independent chains of vfmadd, 2 flops x lanes each ---- */
-
-enum { PEAK_ITERS = 1000000, PEAK_TRIES = 30 };
-
-__attribute__((target("avx2,fma"))) static float peak_ymm(void) {
-  __m256 acc[12], x = _mm256_set1_ps(0.9999999f), y = _mm256_set1_ps(1e-7f);
-  for (int j = 0; j < 12; j++)
-    acc[j] = _mm256_set1_ps((float)j);
-  for (long i = 0; i < PEAK_ITERS; i++)
-    for (int j = 0; j < 12; j++)
-      acc[j] = _mm256_fmadd_ps(acc[j], x, y);
-  float sum = 0;
-  for (int j = 0; j < 12; j++)
-    sum += _mm256_cvtss_f32(acc[j]);
-  return sum;
-}
-
-__attribute__((target("avx512f"))) static float peak_zmm(void) {
-  __m512 acc[12], x = _mm512_set1_ps(0.9999999f), y = _mm512_set1_ps(1e-7f);
-  for (int j = 0; j < 12; j++)
-    acc[j] = _mm512_set1_ps((float)j);
-  for (long i = 0; i < PEAK_ITERS; i++)
-    for (int j = 0; j < 12; j++)
-      acc[j] = _mm512_fmadd_ps(acc[j], x, y);
-  float sum = 0;
-  for (int j = 0; j < 12; j++)
-    sum += _mm512_cvtss_f32(acc[j]);
-  return sum;
-}
-
-static volatile float peak_sink;
-
-static void peak_tasks(void *ctx, int64_t lo, int64_t hi) {
-  for (int64_t i = lo; i < hi; i++)
-    peak_sink += *(int *)ctx == 16 ? peak_zmm() : peak_ymm();
-}
-
-/* GFLOP/s of `threads` threads each running the chains of `lanes` lanes:
- * the best of PEAK_TRIES short runs (a peak: the runs that no other
- * process interrupted). */
-static double peak_gflops(int lanes, int threads) {
-  double best = 0;
-  for (int i = 0; i < PEAK_TRIES; i++) {
-    double t0 = now_s();
-    nnrt_parallel_for(peak_tasks, &lanes, threads, 1);
-    best = fmax(best, (double)threads * PEAK_ITERS * 12 * lanes * 2 / (now_s() - t0) / 1e9);
-  }
-  return best;
-}
-
 /* ---- the run ---- */
 
 static void print_versions(void) {
@@ -337,7 +288,7 @@ int main(int argc, char **argv) {
   float *ref = aligned_alloc(64, (size_t)big * 4);
   srand(1);
   for (int64_t i = 0; i < big; i++)
-    o.a[i] = (float)rand() / RAND_MAX * 2 - 1, o.b[i] = (float)rand() / RAND_MAX * 2 - 1;
+    o.a[i] = (float)rand() / (float)RAND_MAX * 2 - 1, o.b[i] = (float)rand() / (float)RAND_MAX * 2 - 1;
 
   /* Each library's result against OpenBLAS's (libs[0]). */
   int bad = 0;
@@ -364,13 +315,15 @@ int main(int argc, char **argv) {
   }
   if (bad) return 1;
 
-  bool zmm = __builtin_cpu_supports("avx512f");
-  double peak[2][2] = {{0}};            /* [ymm, zmm][threads - 1] */
+  /* The peak while the pool has no workers (1 thread): nothing else runs. */
+  bool zmm = fma_peak_supported(FMA_AVX512);
+  double peak[2][2] = {{0}}; /* [FMA_AVX2, FMA_AVX512][threads - 1] */
+  for (int threads = 1; threads <= 2; threads++)
+    for (FmaIsa isa = FMA_AVX2; isa <= FMA_AVX512; isa++)
+      if (fma_peak_supported(isa)) peak[isa][threads - 1] = fma_peak_gflops(isa, threads);
   static double t[2][NSHAPES][8][1000]; /* [threads - 1][shape][lib][round] */
   for (int threads = 1; threads <= 2; threads++) {
     if (rt_pool_start(threads, &e) < 0) return 1;
-    peak[0][threads - 1] = peak_gflops(8, threads);
-    if (zmm) peak[1][threads - 1] = peak_gflops(16, threads);
     for (int r = 0; r < rounds; r++)
       for (int s = 0; s < NSHAPES; s++) {
         if (only && strncmp(shapes[s].model, only, strlen(only))) continue;

@@ -77,6 +77,18 @@ def gemm_rows(res):
     return rows
 
 
+def gemm_engine_note(engine):
+    """What the GEMM-peak paragraph says about the engine the run's GEMMs
+    ran on (results.json's machine.gemm, as the binaries' bench named it)."""
+    if engine.startswith("OpenBLAS"):
+        return ("its GEMMs run on %s, precompiled kernels that may use a narrower ISA, hence the AVX2 column"
+                % engine)
+    if engine.startswith("oneDNN"):
+        return ("its GEMMs run on %s, whose kernels are generated for the ISA the CPU reports when the binary "
+                "runs; the AVX2 column compares with OpenBLAS's AVX2 kernels" % engine)
+    return "its GEMMs run on %s, which may use a narrower ISA, hence the AVX2 column" % engine
+
+
 def render(res):
     mc, st = res["machine"], res["settings"]
     L = ["# nnc against PyTorch: every example, side by side", "",
@@ -156,8 +168,9 @@ def render(res):
     L += ["", "GEMM-bound steps at nnc's best thread count: the step's FLOPs (`profile --json`, summed over its "
           "kernels) over its ms/step, and the matmul kernels' FLOPs over their time (steps with kernel timers), "
           "as a share of the %s peak at that thread count (goal: the step ≥ %.0f %%). nnc's own kernels are "
-          "compiled for this CPU (AVX-512 here); its GEMMs run in OpenBLAS, whose kernels (named above) may use "
-          "a narrower ISA, hence the AVX2 column." % (gemm[0]["isa"] if gemm else "", PEAK_GOAL * 100), "",
+          "compiled for this CPU%s; %s." % (gemm[0]["isa"] if gemm else "", PEAK_GOAL * 100,
+                                            " (AVX-512 here)" if mc["avx512"] else "", gemm_engine_note(mc["gemm"])),
+          "",
           "| model | batch | threads | GFLOP/step | ms/step | step GFLOP/s | matmul GFLOP/s | peak | step % of peak "
           "| matmul % of peak | step % of AVX2 peak | goal |",
           "|---|---|---|---|---|---|---|---|---|---|---|---|"]

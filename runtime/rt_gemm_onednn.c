@@ -15,8 +15,8 @@
  * libdnnl-dev, and a machine without libdnnl falls back to OpenBLAS
  * (--gemm=auto) or gets a clear error (--gemm=onednn) instead of a loader
  * failure. oneDNN threads with OpenMP; its thread count is per calling
- * thread, so every block asks for one thread: the runtime's pool is the
- * only parallelism, and a block's result depends only on its shape,
+ * thread, so every thread that runs blocks asks once for one thread: the
+ * runtime's pool is the only parallelism, and a block's result depends only on its shape,
  * whatever --threads says (rt_blas.c). */
 #define _POSIX_C_SOURCE 200809L
 #include <dlfcn.h>
@@ -80,7 +80,15 @@ const char *rt_onednn_engine(void) {
 
 void rt_onednn_kernel(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
                       const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
-  dnnl.omp_set_num_threads(1);
+  /* OpenMP's thread count is per calling thread and nothing else here sets
+   * it, so each thread that runs blocks (the pool's workers and the main
+   * thread) asks once for one thread: every block runs single-threaded,
+   * without a call into libgomp per block. */
+  static _Thread_local int single_threaded;
+  if (!single_threaded) {
+    dnnl.omp_set_num_threads(1);
+    single_threaded = 1;
+  }
   int status = dnnl.sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
   if (status != 0) { /* dnnl_success; only bad arguments fail, and rt_blas.c checked them */
     fprintf(stderr, "error: oneDNN's dnnl_sgemm failed (status %d) on a %lld x %lld x %lld product\n", status,

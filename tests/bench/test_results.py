@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """bench/results.py on a fixture of bench/run.py's measurements: each goal
 judged from the figures (a ratio on either side of its line), the medians,
-best thread counts and goal count; the chart's bars; and run.py's cut test
+best thread counts and goal count; the GEMM engine the run used named
+where the peak is discussed; the chart's bars; and run.py's cut test
 split for the first-step run. Exits non-zero on the first mismatch."""
 import copy
 import gzip
@@ -100,6 +101,28 @@ check(r[5] == "66.7" and r[8] == "33.3 %" and r[10] == "66.7 %" and r[11] == "**
 r = row(md, "| text_lstm | 0.50 |")
 check(r[2:5] == ["2.00", "4.00", "2.00×"] and r[5] == "123456", "first-step row: %s" % r)
 check("![PyTorch/nnc ratio per model and batch](../docs/bench_results.svg)" in md, "the chart's image line")
+
+# the GEMM-peak paragraph names the engine the run used (machine.gemm), not always OpenBLAS
+def peak_paragraph(res):
+    paras = [l for l in results.render(res).splitlines() if l.startswith("GEMM-bound steps at nnc's best thread")]
+    check(len(paras) == 1, "one GEMM-peak paragraph, got %d" % len(paras))
+    return paras[0] if paras else ""
+
+
+p = peak_paragraph(FIXTURE)
+check("(AVX-512 here); its GEMMs run on OpenBLAS Haswell kernels, precompiled kernels that may use a narrower ISA, "
+      "hence the AVX2 column." in p, "OpenBLAS run's GEMM-peak paragraph: " + p)
+onednn = copy.deepcopy(FIXTURE)
+onednn["machine"]["gemm"] = "oneDNN 2.6.3 sgemm"
+onednn["machine"]["avx512"] = False
+p = peak_paragraph(onednn)
+check("compiled for this CPU; its GEMMs run on oneDNN 2.6.3 sgemm, whose kernels are generated for the ISA" in p
+      and "OpenBLAS's AVX2" in p and "run on OpenBLAS" not in p, "oneDNN run's GEMM-peak paragraph: " + p)
+other = copy.deepcopy(FIXTURE)
+other["machine"]["gemm"] = "BLIS 0.9.0"
+p = peak_paragraph(other)
+check("its GEMMs run on BLIS 0.9.0, which may use a narrower ISA" in p and "OpenBLAS" not in p,
+      "another engine's GEMM-peak paragraph: " + p)
 
 fast = copy.deepcopy(FIXTURE)
 fast["fma_peak"]["avx512"]["2"] = 80.0  # now 66.7 / 80 = 83 %: met

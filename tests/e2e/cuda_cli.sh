@@ -8,16 +8,7 @@
 set -u
 nnc=$1 src=$2
 ex=$src/examples/fashion_mlp.nn
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-fails=0
-bad() { echo "FAIL: $*"; fails=$((fails + 1)); }
-# expect CODE CMD...: runs CMD, checks its exit code
-expect() {
-  want=$1; shift
-  "$@" >"$tmp/out" 2>"$tmp/err"; got=$?
-  [ "$got" = "$want" ] || { bad "$* exited $got, expected $want"; cat "$tmp/err"; }
-}
-says() { grep -q -- "$1" "$tmp/err" || { bad "stderr lacks '$1'"; cat "$tmp/err"; }; }
+. "$(dirname "$0")/lib.sh"
 
 "$nnc" --version | grep -q "^  cuda " || bad "--version lists the cuda target"
 "$nnc" build --help > "$tmp/help"
@@ -113,4 +104,4 @@ says "unknown option or missing value '--gpu-arch=sm_90'"
 expect 1 "$nnc" bench --target cuda --gpu-arch=sm_80 --tf32 --steps 1 --rounds 1 "$ex"
 says "fused: error: no CUDA device: "
 
-[ "$fails" = 0 ] && echo "ok" || { echo "$fails failures"; exit 1; }
+finish

@@ -19,16 +19,8 @@ set -u
 nnc=$(cd "$(dirname "$1")" && pwd)/$(basename "$1") src=$(cd "$2" && pwd)
 mlp=$src/examples/fashion_mlp.nn cnn=$src/examples/fashion_cnn.nn
 py=/usr/bin/python3
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-cd "$tmp" || exit 1
-fails=0
-bad() { echo "FAIL: $*"; fails=$((fails + 1)); }
-# expect CODE CMD...: runs CMD, checks its exit code (output in out, err)
-expect() {
-  want=$1; shift
-  "$@" > out 2> err; got=$?
-  [ "$got" = "$want" ] || { bad "$* exited $got, expected $want"; cat err; }
-}
+. "$(dirname "$0")/lib.sh"
+cd "$tmp" || exit 1 # expect's output: out, err
 # acc BINARY [EVAL OPTIONS]: its test accuracy
 acc() { b=$1; shift; ./"$b" eval "$@" | awk '/test_acc:/ { for (i = 1; i <= NF; i++) if ($i == "test_acc:") print $(i + 1) }'; }
 # within A B: |A - B| <= 0.02
@@ -137,5 +129,4 @@ awk -v a="$q" -v b="$b" 'BEGIN { d = a - b; exit !(a > 0.5 && d <= 0.0002 && d >
 [ "$(wc -l < int8_classes.txt)" = 10000 ] && [ "$ndiff" -le 2 ] ||
   bad "$ndiff test classes of the QAT CNN's int8 binary differ from the QAT model's"
 
-[ "$fails" = 0 ] && echo ok
-exit "$fails"
+finish

@@ -11,15 +11,7 @@
 set -u
 nnc=$1 src=$(cd "$2" && pwd)
 ex=$src/examples/fashion_mlp.nn
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-fails=0
-bad() { echo "FAIL: $*"; fails=$((fails + 1)); }
-# expect CODE CMD...: runs CMD, checks its exit code
-expect() {
-  want=$1; shift
-  "$@" >"$tmp/out" 2>"$tmp/err"; got=$?
-  [ "$got" = "$want" ] || { bad "$* exited $got, expected $want"; cat "$tmp/err"; }
-}
+. "$(dirname "$0")/lib.sh"
 
 expect 2 "$nnc" build "$ex" --quantize=int3 -o "$tmp/x"
 grep -q "nnc: error: --quantize must be int8 (post-training int8 quantization) or qat (quantization-aware training), not 'int3'" \
@@ -72,5 +64,4 @@ grep -q "note: f32.safetensors has no statistic 'dense_1.w.act_scale'; it starts
   bad "--init note about the observers"
 first=$(awk -F, '$1 == "step" && $3 == 1 { print $4 }' ft.csv)
 awk -v l="$first" 'BEGIN { exit !(l > 0 && l < 1.0) }' || bad "fine-tuning's first loss $first: the f32 weights were not loaded"
-[ "$fails" = 0 ] && echo ok
-exit "$fails"
+finish

@@ -12,16 +12,9 @@
 set -u
 BIN=$1
 DATA=$2
-if [ ! -f "$DATA/train-images-idx3-ubyte.gz" ]; then
-  echo "SKIP: $DATA has no Fashion-MNIST"
-  exit 77
-fi
-T=$(mktemp -d "${TMPDIR:-/tmp}/nnrt_ckio.XXXXXX")
-trap 'rm -rf "$T"' EXIT
-fail() {
-  echo "FAIL: $*"
-  exit 1
-}
+. "$(dirname "$0")/expect.sh"
+need_fashion "$DATA"
+test_dir nnrt_ckio
 
 "$BIN" train --steps 3 --quiet --data "$DATA" --checkpoint "$T/c.st" > /dev/null 2>&1 || fail "first run"
 for x in AbC123 zz9Zz0 000000; do echo litter > "$T/c.st.tmp.$x"; done
@@ -45,4 +38,4 @@ grep -q "tmp\." "$T/err.txt" && { cat "$T/err.txt"; fail "the message names the 
 cmp -s "$T/c.st" "$T/before.st" || fail "the previous checkpoint changed"
 left=$(ls "$T" | grep -c '^c\.st\.tmp\.......$')
 [ "$left" = 0 ] || fail "the failed write left a temp file"
-echo ok
+finish checkpoint_io

@@ -23,13 +23,9 @@ set -u
 BIN=$1
 DATA=$2
 MODE=$3
-if [ ! -f "$DATA/train-images-idx3-ubyte.gz" ]; then
-  echo "SKIP: $DATA has no Fashion-MNIST"
-  exit 77
-fi
-T=$(mktemp -d "${TMPDIR:-/tmp}/nnrt_ckpt.XXXXXX")
-trap 'rm -rf "$T"' EXIT
 . "$(dirname "$0")/expect.sh"
+need_fashion "$DATA"
+test_dir nnrt_ckpt
 
 small_copy
 
@@ -127,11 +123,7 @@ signal)
     env --default-signal=INT "$BIN" train --epochs 100000 --data "$S" --checkpoint "$T/s.st" --log "$T/s.csv" \
       >"$T/sig.out" 2>&1 &
     pid=$!
-    i=0
-    while [ $i -lt 200 ] && ! grep -q '^epoch,1,' "$T/s.csv" 2>/dev/null; do
-      sleep 0.05
-      i=$((i + 1))
-    done
+    wait_for '^epoch,1,' "$T/s.csv"
     kill -$sig $pid
     wait $pid
     rc=$?
@@ -154,13 +146,8 @@ signal)
   ;;
 
 *)
-  echo "unknown mode $MODE"
-  exit 2
+  unknown_mode
   ;;
 esac
 
-if [ $FAILED -ne 0 ]; then
-  echo "$MODE: FAILED"
-  exit 1
-fi
-echo "$MODE: ok"
+finish "$MODE"

@@ -21,9 +21,8 @@
 # Exits 77 (skipped) without Fashion-MNIST (mirror) or with a GPU (nodevice).
 set -u
 MODE=$1
-T=$(mktemp -d "${TMPDIR:-/tmp}/nnrt_dev.XXXXXX")
-trap 'rm -rf "$T"' EXIT
 . "$(dirname "$0")/expect.sh"
+test_dir nnrt_dev
 
 # same NAME ARGS...: runs both binaries with ARGS ("@" stands for a
 # per-binary directory), each exit code and stdout must match, and stderr
@@ -75,10 +74,7 @@ mirror)
   CPU=$2
   DEV=$3
   DATA=$4
-  if [ ! -f "$DATA/train-images-idx3-ubyte.gz" ]; then
-    echo "SKIP: $DATA has no Fashion-MNIST"
-    exit 77
-  fi
+  need_fashion "$DATA"
   # 40 steps with a checkpoint and a log; the partial last batch of the
   # test set (10000 = 78 x 128 + 16) runs a second shape.
   same train train --steps 40 --batch 128 --quiet --data "$DATA" --checkpoint @/c.st --log @/log.csv
@@ -175,12 +171,8 @@ nodevice)
   fi
   ;;
 *)
-  echo "device_test.sh: unknown mode $MODE"
-  exit 2
+  unknown_mode
   ;;
 esac
-if [ $FAILED -ne 0 ]; then
-  echo "$MODE: FAILED"
-  exit 1
-fi
-echo "$MODE: ok"
+
+finish "$MODE"

@@ -20,18 +20,16 @@ BIN=$1
 DATA=$2
 MODE=$3
 HERE=$(dirname "$0")
+. "$HERE/expect.sh"
 if [ "$MODE" = text ]; then
   if [ ! -f "$DATA/computers" ]; then
     echo "SKIP: $DATA has no fortunes (apt-get install fortunes)"
     exit 77
   fi
-elif [ ! -f "$DATA/train-images-idx3-ubyte.gz" ]; then
-  echo "SKIP: $DATA has no Fashion-MNIST"
-  exit 77
+else
+  need_fashion "$DATA"
 fi
-T=$(mktemp -d "${TMPDIR:-/tmp}/nnrt_e2e.XXXXXX")
-trap 'rm -rf "$T"' EXIT
-. "$(dirname "$0")/expect.sh"
+test_dir nnrt_e2e
 
 case $MODE in
 steps)
@@ -81,11 +79,7 @@ resume)
   "$BIN" train --epochs 100000 --data "$S" --checkpoint "$T/sig.st" --log "$T/sig.csv" \
     >"$T/sig.out" 2>&1 &
   pid=$!
-  i=0
-  while [ $i -lt 100 ] && ! grep -q '^epoch,2,' "$T/sig.csv" 2>/dev/null; do
-    sleep 0.1
-    i=$((i + 1))
-  done
+  wait_for '^epoch,2,' "$T/sig.csv"
   kill -TERM $pid
   wait $pid
   rc=$?
@@ -283,13 +277,8 @@ text)
   ;;
 
 *)
-  echo "unknown mode $MODE"
-  exit 2
+  unknown_mode
   ;;
 esac
 
-if [ $FAILED -ne 0 ]; then
-  echo "$MODE: FAILED"
-  exit 1
-fi
-echo "$MODE: ok"
+finish "$MODE"
