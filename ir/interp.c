@@ -567,11 +567,6 @@ static bool run_node(Interp *in, int id, double *const *globals, double *const *
   }
 }
 
-static IrInterpHook g_hook;
-static void *g_hook_ctx;
-
-void ir_interp_set_hook(IrInterpHook hook, void *ctx) { g_hook = hook, g_hook_ctx = ctx; }
-
 bool ir_interp(const IrFunc *f, const int64_t *syms, double *const *globals, double *const *inputs,
                double *const *outputs, char *err, size_t errlen) {
   Interp in = {.f = f, .syms = syms, .err = err, .errlen = errlen};
@@ -593,7 +588,6 @@ bool ir_interp(const IrFunc *f, const int64_t *syms, double *const *globals, dou
     o->v = calloc((size_t)o->n + 1, sizeof *o->v);
     if (!o->v) ok = fail(&in, "interp: out of memory");
     else ok = run_node(&in, i, globals, inputs);
-    if (ok && g_hook) g_hook(g_hook_ctx, f, i, o->v, o->n);
   }
   if (ok) {
     for (int r = 0; r < f->nrets; r++) {

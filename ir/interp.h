@@ -19,10 +19,4 @@
 bool ir_interp(const IrFunc *f, const int64_t *syms, double *const *globals, double *const *inputs,
                double *const *outputs, char *err, size_t errlen);
 
-/* Set (tests only; NULL by default): called after each node of ir_interp
- * has run, with its values, which it may change (round them to f32, say)
- * before the nodes that read them run. */
-typedef void (*IrInterpHook)(void *ctx, const IrFunc *f, int node, double *v, int64_t n);
-void ir_interp_set_hook(IrInterpHook hook, void *ctx);
-
 #endif

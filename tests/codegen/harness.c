@@ -385,35 +385,6 @@ static bool compare(const Buf *b, double tol, const char *what, int index) {
 
 static void buf_free(Buf *b) { free(b->ref), guarded_free(&b->mem); }
 
-static double *g_rec[4096];
-static int64_t g_recn[4096];
-static void record_hook(void *ctx, const IrFunc *f, int node, double *v, int64_t n) {
-  (void)ctx, (void)f;
-  free(g_rec[node]);
-  g_rec[node] = malloc(sizeof(double) * (size_t)(n + 1));
-  memcpy(g_rec[node], v, sizeof(double) * (size_t)n);
-  g_recn[node] = n;
-}
-static int g_step;
-static void round_f32_hook(void *ctx, const IrFunc *f, int node, double *v, int64_t n) {
-  (void)ctx;
-  if (!(getenv("KEEP_SCALARS") && n == 1))
-    for (int64_t k = 0; k < n; k++) v[k] = (float)v[k];
-  if (getenv("NODES") && g_rec[node] && g_step == atoi(getenv("NODES"))) {
-    double mx = 0, md = 0, mr = 0;
-    int64_t at = -1;
-    for (int64_t k = 0; k < n; k++) {
-      double e = g_rec[node][k], d = fabs(v[k] - e);
-      if (fabs(e) > mx) mx = fabs(e);
-      if (d > md) md = d, at = k;
-    }
-    mr = md / (mx + 1e-30);
-    const IrNode *nd = &f->nodes[node];
-    printf("NODE %4d %-16s n=%-5lld max|v| %-10.3g maxdiff %-10.3g diff/max %-10.3g at %lld (v=%.6g)\n", node,
-           ir_ops[nd->op].mnemonic, (long long)n, mx, md, mr, (long long)at, at >= 0 ? g_rec[node][at] : 0.0);
-  }
-}
-
 bool cg_check(IrModule *m, const CheckOpts *o0, const char *name) {
   CheckOpts o = *o0;
   if (!o.fn) o.fn = "forward";
@@ -476,49 +447,14 @@ bool cg_check(IrModule *m, const CheckOpts *o0, const char *name) {
   void *ws = wsm.p;
   memset(ws, 0xff, (size_t)(wsz > 0 ? wsz : 0));
   bool ok = wsz >= 0;
-  bool probe = getenv("PROBE") != NULL, resync = getenv("RESYNC") != NULL, twin = getenv("TWIN") != NULL;
-  /* TWIN: a second f64 interpreter whose globals are rounded to f32 after each step. */
-  double **ref2 = calloc((size_t)(ng + ni + nr + 1), sizeof *ref2);
-  for (int b = 0; b < ng + ni + nr; b++) {
-    ref2[b] = calloc((size_t)bufs[b].n + 1, sizeof(double));
-    memcpy(ref2[b], bufs[b].ref, sizeof(double) * (size_t)bufs[b].n);
-  }
-  for (int s = 0; s < o.steps && (ok || probe); s++) {
+  for (int s = 0; s < o.steps && ok; s++) {
     char err[256];
-    if (resync && s > 0)
+    if (o.resync && s > 0)
       for (int g = 0; g < ng; g++)
-        for (int64_t k = 0; k < bufs[g].n; k++) bufs[g].ref[k] = gen_at(&bufs[g], k);
-    g_step = s + 1;
-    if (twin) ir_interp_set_hook(record_hook, NULL);
+        for (int64_t k = 0; k < bufs[g].n; k++)
+          bufs[g].ref[k] = gen_at(&bufs[g], k);
     bool iok = ir_interp(f, o.syms, ref, ref + ng, ref + ng + ni, err, sizeof err);
-    ir_interp_set_hook(NULL, NULL);
     exec_step(&x, args, o.syms, ws);
-    if (twin) {
-      char err2[256];
-      if (atoi(getenv("TWIN")) == 2) ir_interp_set_hook(round_f32_hook, NULL);
-      ir_interp(f, o.syms, ref2, ref2 + ng, ref2 + ng + ni, err2, sizeof err2);
-      ir_interp_set_hook(NULL, NULL);
-      for (int b = ng + ni; b < ng + ni + nr; b++) {
-        double worst = 0, wa = 0; int64_t wi = -1;
-        for (int64_t k = 0; k < bufs[b].n; k++) {
-          double e = ref2[b][k], d = fabs(gen_at(&bufs[b], k) - e) / (fabs(e) + 1e-3);
-          if (d > worst) worst = d, wi = k, wa = fabs(gen_at(&bufs[b], k) - e);
-        }
-        printf("TWINvsGEN step %d output %d worst rel %.3g abs %.3g at [%lld]\n", s + 1, b - ng - ni, worst, wa, (long long)wi);
-      }
-      for (int b = 0; b < ng + ni + nr; b++) {
-        if (b >= ng && b < ng + ni) continue;
-        double worst = 0, wa = 0; int64_t wi = -1;
-        for (int64_t k = 0; k < bufs[b].n; k++) {
-          double e = bufs[b].ref[k], d = fabs(ref2[b][k] - e) / (fabs(e) + 1e-3);
-          if (d > worst) worst = d, wi = k, wa = fabs(ref2[b][k] - e);
-        }
-        printf("TWIN step %d %s %d (%s) worst rel %.3g abs %.3g at [%lld]\n", s + 1, b < ng ? "global" : "output",
-               b < ng ? b : b - ng - ni, b < ng ? m->globals[b].name : "", worst, wa, (long long)wi);
-      }
-      for (int g = 0; g < ng; g++)
-        for (int64_t k = 0; k < bufs[g].n; k++) ref2[g][k] = (float)ref2[g][k];
-    }
     if (!iok) {
       if (o.bad_label < 0) printf("  %s: interpreter: %s\n", name, err), ok = false;
       break;
@@ -532,18 +468,7 @@ bool cg_check(IrModule *m, const CheckOpts *o0, const char *name) {
     }
     for (int g = 0; g < ng; g++)
       ok &= compare(&bufs[g], o.tol, "global", g);
-    if (probe) {
-      for (int b = 0; b < ng + ni + nr; b++) {
-        if (b >= ng && b < ng + ni) continue;
-        double worst = 0, wa = 0; int64_t wi = -1;
-        for (int64_t k = 0; k < bufs[b].n; k++) {
-          double e = bufs[b].ref[k], d = fabs(gen_at(&bufs[b], k) - e) / (1e-30 + fabs(e) + 1e-3);
-          if (d > worst) worst = d, wi = k, wa = fabs(gen_at(&bufs[b], k) - e);
-        }
-        printf("PROBE step %d %s %d (%s) n=%lld worst rel %.3g abs %.3g at [%lld]\n", s + 1, b < ng ? "global" : "output",
-               b < ng ? b : b - ng - ni, b < ng ? m->globals[b].name : "", (long long)bufs[b].n, worst, wa, (long long)wi);
-      }
-    }
+    if (!ok && o.steps > 1) printf("    (call %d of %d)\n", s + 1, o.steps);
   }
   if (!ok) printf("  %s: results differ from the interpreter\n", name);
   guarded_free(&wsm), free(ref), free(args);
