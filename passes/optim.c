@@ -13,11 +13,11 @@
  * With clip_norm c > 0, every gradient is first scaled by
  * min(1, c / (||g|| + 1e-6)), ||g|| the L2 norm over all of them, as
  * torch.nn.utils.clip_grad_norm_ before the step (the L2 term comes after).
- * b^t is exp(t log b): `pow` only takes a constant exponent and t is the
- * step counter, a run-time value; 1 - b^t is computed through tanh, which
- * does not cancel in f32 (bias_correction). The state lives in GLOBAL_STATE globals
- * (`<param>.m`, `<param>.v`, `<param>.momentum`, `<param>.square_avg`,
- * and the shared f32[]
+ * b^t is e^(t log b) (`pow` only takes a constant exponent and t is the
+ * step counter, a run-time value), and 1 - b^t is computed from
+ * tanh(t log(b) / 2), which does not cancel in f32 (bias_correction). The
+ * state lives in GLOBAL_STATE globals (`<param>.m`, `<param>.v`,
+ * `<param>.momentum`, `<param>.square_avg`, and the shared f32[]
  * `opt.step`, counted for every optimizer so the runtime can report and
  * resume it), zero-initialised. Every read comes before the stores, which
  * are emitted last. One emitting call per argument list, as in vjp.c: the
