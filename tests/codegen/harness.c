@@ -449,6 +449,10 @@ bool cg_check(IrModule *m, const CheckOpts *o0, const char *name) {
   bool ok = wsz >= 0;
   for (int s = 0; s < o.steps && ok; s++) {
     char err[256];
+    if (o.resync && s > 0)
+      for (int g = 0; g < ng; g++)
+        for (int64_t k = 0; k < bufs[g].n; k++)
+          bufs[g].ref[k] = gen_at(&bufs[g], k);
     bool iok = ir_interp(f, o.syms, ref, ref + ng, ref + ng + ni, err, sizeof err);
     exec_step(&x, args, o.syms, ws);
     if (!iok) {
@@ -464,6 +468,7 @@ bool cg_check(IrModule *m, const CheckOpts *o0, const char *name) {
     }
     for (int g = 0; g < ng; g++)
       ok &= compare(&bufs[g], o.tol, "global", g);
+    if (!ok && o.steps > 1) printf("    (call %d of %d)\n", s + 1, o.steps);
   }
   if (!ok) printf("  %s: results differ from the interpreter\n", name);
   guarded_free(&wsm), free(ref), free(args);

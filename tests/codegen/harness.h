@@ -26,6 +26,13 @@ typedef struct CheckOpts {
   int opt;       /* -O level; default 2 (set opt_set to use 0) */
   bool opt_set;
   int steps; /* calls in a row (globals carry over); default 1 */
+  /* Set: from the second call on, the interpreter starts each call from
+   * the generated code's globals (its f32 values, read back exactly)
+   * instead of its own f64 ones, so that every call is compared from the
+   * same state: each step of a model whose steps amplify f32 rounding
+   * (mha.nn in test_models.c) is checked to that step's own precision,
+   * however far the two trajectories would part over the steps. */
+  bool resync;
   uint64_t seed;
   /* Set: compile for this CPU (an LLVM name, e.g. "x86-64-v4") and run the
    * optimized code in LLVM's interpreter, on any host; small cases only. */
