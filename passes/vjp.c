@@ -261,18 +261,20 @@ void vjp_log_softmax(AdCtx *c, const IrNode *n, int dy, int *grads) {
 void vjp_matmul(AdCtx *c, const IrNode *n, int dy, int *grads) {
   int a = n->args[0], b = n->args[1], ta = n->at.ta, tb = n->at.tb;
   grads[0] = grads[1] = -1;
-  if (c->need[0]) grads[0] = ta ? ad_matmul(c, b, dy, tb, 1) : ad_matmul(c, dy, b, 0, !tb);
-  if (!c->need[1]) return;
   int r = ad_type(c, a)->sh.rank;
-  if (r >= 3 && ad_type(c, b)->sh.rank == 2) {
-    /* b is shared by the batch: the sum over it of each product's gradient. */
+  if (c->need[1] && r >= 3 && ad_type(c, b)->sh.rank == 2) {
+    /* b is shared by the batch: the sum over it of each product's gradient.
+     * Emitted first (node order is the schedule): the batch of products is
+     * as large as a's gradient and dies in the sum, so it should not be
+     * alive at the same time as a's gradient, which lives on. */
     int per = tb ? ad_matmul(c, dy, a, 1, 0) : ad_matmul(c, a, dy, 1, 0);
     int axes[IR_MAX_RANK];
     for (int i = 0; i < r - 2; i++) axes[i] = i;
     grads[1] = ad_reduce(c, OP_SUM, per, axes, r - 2, 0);
-    return;
+  } else if (c->need[1]) {
+    grads[1] = tb ? ad_matmul(c, dy, a, 1, ta) : ad_matmul(c, a, dy, !ta, 0);
   }
-  grads[1] = tb ? ad_matmul(c, dy, a, 1, ta) : ad_matmul(c, a, dy, !ta, 0);
+  if (c->need[0]) grads[0] = ta ? ad_matmul(c, b, dy, tb, 1) : ad_matmul(c, dy, b, 0, !tb);
 }
 
 /* ---- layout ---- */
