@@ -74,12 +74,14 @@ void plan_memory_report(FILE *out, const IrModule *m, const IrFunc *f, const int
   for (int i = 0; i < n; i++) {
     const CgBuf *b = &p->bufs[live[i].buf];
     const IrNode *nd = &f->nodes[b->owner];
-    char ty[96], by[96];
+    char ty[96], by[96], name[64];
     ir_type_str(m, &nd->ty, ty, sizeof ty);
+    if (nd->name) snprintf(name, sizeof name, "%%%s", nd->name);
+    else snprintf(name, sizeof name, "%%%d", b->owner);
     int writer = p->kof[b->owner] >= 0 ? p->kof[b->owner] : b->def;
     snprintf(by, sizeof by, "%s (%s)", ki[writer].name, ir_ops[nd->op].mnemonic);
-    fprintf(out, "  %-11" PRId64 " %5.1f%%  %%%-6d %-22s %-26s %s\n", live[i].bytes,
-            100.0 * (double)live[i].bytes / (double)st.lower, b->owner, ty, by,
+    fprintf(out, "  %-11" PRId64 " %5.1f%%  %-7s %-22s %-26s %s\n", live[i].bytes,
+            100.0 * (double)live[i].bytes / (double)st.lower, name, ty, by,
             ki[last_reader(p, live[i].buf, b->last, rd, nodes)].name);
   }
   arena_free(a);
