@@ -29,9 +29,11 @@
  * gap: V keeps its first readers, so the pass never adds a kernel to a
  * stretch where V was short-lived.
  *
- * The copy is the same op on the same (or bit-identical recomputed)
- * operands, so the results are bit for bit those without the pass; only
- * the fusion groups and the memory plan differ.
+ * The copy is the same op on the same (or identically recomputed)
+ * operands, so it holds the same bits; the kernels that read it may be
+ * grouped differently (a reduction fused with the copy), so the step's
+ * results agree with those without the pass up to f32 rounding
+ * (tests/passes/remat_agree.sh).
  *
  * Requires: a valid module before fusion (a function with groups or a
  * memory plan is left alone). Guarantees: a valid module computing the same
