@@ -17,7 +17,7 @@
  *            %g2 = gelu %a         (new, just before 900, which reads it)
  *
  * Rule, for each elementwise node V in order: sort its readers by position
- * (a return counts as the end of the function); find the widest gap between
+ * (a return counts as the end of the function, for operands); find the widest gap between
  * two consecutive readers that is at least min-gap nodes and where V can be
  * recomputed at the later reader L: every operand is a source (input,
  * global, const, or a layout view of them) or is read at L or later anyway
@@ -27,7 +27,9 @@
  * L on then read the new copy. An earlier copy of an operand that is alive
  * at L serves as that operand. Nothing is recomputed at a reader before the
  * gap: V keeps its first readers, so the pass never adds a kernel to a
- * stretch where V was short-lived.
+ * stretch where V was short-lived. A value that is stored or returned lives
+ * to the end anyway: it is left alone (an optimizer's update stays in
+ * place).
  *
  * The copy is the same op on the same (or identically recomputed)
  * operands, so it holds the same bits; the kernels that read it may be
@@ -148,6 +150,10 @@ static int cmp_int(const void *x, const void *y) { return (*(const int *)x > *(c
 static void remat_node(Remat *r, int v, int min_gap) {
   Val *x = &r->v[v];
   if (x->nusers < 2 || !op_is(r->f->nodes[v].op, OPF_ELEMWISE)) return;
+  /* A value stored or returned lives to the end anyway (and a store of the
+   * value itself can update its global in place). */
+  for (int i = 0; i < x->nusers; i++)
+    if (x->users[i] < 0 || op_is(r->f->nodes[r->v[x->users[i]].orig].op, OPF_EFFECT)) return;
   int *pos = xrealloc(NULL, sizeof(int) * (size_t)x->nusers);
   for (int i = 0; i < x->nusers; i++)
     pos[i] = user_pos(r, x->users[i]);
