@@ -340,6 +340,19 @@ int64_t cg_mem_scale(const CgPlan *p, const int64_t *syms) {
 
 static int64_t align64(int64_t v) { return (v + 63) / 64 * 64; }
 
+int64_t cg_mem_live_bytes(const CgPlan *p, int b, int i, const int64_t *syms) {
+  const CgBuf *x = &p->bufs[b];
+  if (x->kind != CB_WS || x->def < 0 || x->def > i || x->last < i) return 0;
+  /* An in-place write shares its input's bytes in the kernel where one
+   * dies and the other is born: count the pair once there. */
+  if (x->def == i)
+    for (int o = 0; o < p->nbufs; o++)
+      if (o != b && p->bufs[o].kind == CB_WS && p->bufs[o].index == x->index && p->bufs[o].at == x->at &&
+          p->bufs[o].last == i && p->bufs[o].def < i)
+        return 0;
+  return mono_at(buf_bytes(p->f, x), syms);
+}
+
 CgMemStats cg_memstats(const CgPlan *p, const int64_t *syms) {
   CgMemStats st = {0};
   int64_t scale = cg_mem_scale(p, syms);
@@ -348,19 +361,9 @@ CgMemStats cg_memstats(const CgPlan *p, const int64_t *syms) {
   /* The lower bound: the most bytes live at once over the kernel order. */
   for (int i = 0; i < p->nks; i++) {
     int64_t live = 0;
-    for (int b = 0; b < p->nbufs; b++) {
-      const CgBuf *x = &p->bufs[b];
-      if (x->kind != CB_WS || x->def < 0 || x->def > i || x->last < i) continue;
-      /* An in-place write shares its input's bytes in the kernel where one
-       * dies and the other is born: count the pair once there. */
-      bool shared = false;
-      if (x->def == i)
-        for (int o = 0; o < p->nbufs && !shared; o++)
-          shared = o != b && p->bufs[o].kind == CB_WS && p->bufs[o].index == x->index && p->bufs[o].at == x->at &&
-                   p->bufs[o].last == i && p->bufs[o].def < i;
-      if (!shared) live += mono_at(buf_bytes(p->f, x), syms);
-    }
-    if (live > st.lower) st.lower = live;
+    for (int b = 0; b < p->nbufs; b++)
+      live += cg_mem_live_bytes(p, b, i, syms);
+    if (live > st.lower) st.lower = live, st.peak = i;
   }
   return st;
 }

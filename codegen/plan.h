@@ -171,11 +171,16 @@ int cg_buf_new(Arena *a, CgPlan *p, CgBufKind kind, int index, int owner);
 void cg_memplan(Arena *a, CgPlan *p);
 
 /* The workspace a plan needs for given sym values: the arena (the slots,
- * each 64-byte aligned) and its lower bound, the most bytes live at once. */
+ * each 64-byte aligned) and its lower bound, the most bytes live at once,
+ * first reached in kernel `peak`. */
 typedef struct CgMemStats {
   int64_t arena, lower;
+  int peak;
 } CgMemStats;
 CgMemStats cg_memstats(const CgPlan *p, const int64_t *syms);
+/* The bytes buffer b takes while kernel i runs at syms: 0 when it is not a
+ * live workspace buffer then, or shares the bytes of one dying in place. */
+int64_t cg_mem_live_bytes(const CgPlan *p, int b, int i, const int64_t *syms);
 /* The sym values a module's memory is planned at: the batch sym (named B,
  * else the first) at the train block's batch (64 without one), the others
  * 1, as the runtime binds them (rt_session.c). */

@@ -426,6 +426,11 @@ static PassCtx pass_ctx(Diag *d, Opts *o, CalibHook *hook) {
    * unless --fuse says which fusions to do. */
   if (o->target && !strcmp(o->target, "cuda") && !opt_of_pass(o, "fuse") && c.noptions < PASS_MAX_OPTIONS)
     c.options[c.noptions++] = (PassOption){"fuse", "vertical,horizontal,epilogue,shared,qepilogue,siblings"};
+  /* Those epilogues pair an activation kept from the forward pass with its
+   * GEMMs (RELU_AUX_BIAS, DRELU_BGRAD): recomputing it would undo that, so
+   * --target=cuda skips remat unless --remat is given. */
+  if (o->target && !strcmp(o->target, "cuda") && !opt_of_pass(o, "remat") && c.ndisabled < PASS_MAX_DISABLED)
+    c.disabled[c.ndisabled++] = "remat";
   if (o->no_fuse) c.disabled[c.ndisabled++] = "fuse";
   c.infer = o->infer;
   return c;

@@ -34,6 +34,12 @@ const PassInfo pass_table[] = {
      "a scan carry that only sums a product per step (a weight's gradient in a backward scan) becomes one batch of "
      "products and a sum after the loop (scan_hoist.c)",
      pass_scan_hoist, NULL, NULL},
+    {"remat",
+     "recompute an elementwise value just before a late reader when its operands are alive there anyway, instead "
+     "of keeping it alive from its early readers (a forward value the backward pass reads) (remat.c)",
+     pass_remat,
+     "min-gap:N: recompute only across a gap of at least N nodes between two readers (default 16)",
+     remat_check_option},
     {"dce", "remove nodes no result or store needs; renumber compactly", pass_dce, NULL, NULL},
     {"fuse", "group elementwise chains, reductions and GEMM epilogues into kernels (fuse.c)", pass_fuse,
      "<kinds>: which fusions, a comma list of vertical (chains into loop nests), horizontal (independent update "
@@ -42,11 +48,15 @@ const PassInfo pass_table[] = {
      "(elementwise groups of one domain that read each other's values into one); default "
      "vertical,horizontal,shared,qepilogue,siblings", NULL},
     {"plan-memory", "workspace slots by liveness, in place where legal; reports arena vs lower bound",
-     pass_plan_memory, NULL, NULL},
+     pass_plan_memory,
+     "report[:BATCH]: after the one-line report, list the values live at the memory peak of the largest "
+     "function (size, type, the kernel that writes it, the last that reads it), at BATCH (default: the planned "
+     "batch)",
+     plan_memory_check_option},
 };
 const int pass_count = (int)(sizeof pass_table / sizeof pass_table[0]);
 
-const char *const pass_default_pipeline[] = {"prune", "quantize", "autodiff", "simplify", "scan-hoist", "fuse", "plan-memory"};
+const char *const pass_default_pipeline[] = {"prune", "quantize", "autodiff", "simplify", "scan-hoist", "remat", "fuse", "plan-memory"};
 const int pass_default_pipeline_len = (int)(sizeof pass_default_pipeline / sizeof pass_default_pipeline[0]);
 
 const PassInfo *pass_find(const char *name) {

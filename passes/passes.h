@@ -60,7 +60,7 @@ const PassInfo *pass_find(const char *name);
 const char *pass_option(const PassCtx *ctx, const char *name);
 
 /* The default pipeline of `nnc build` and `nnc dump --after=...`:
- * prune, quantize, autodiff, simplify, scan-hoist, fuse, plan-memory (prune and quantize
+ * prune, quantize, autodiff, simplify, scan-hoist, remat, fuse, plan-memory (prune and quantize
  * do nothing without their options, but prune's graph pruning with --infer). */
 extern const char *const pass_default_pipeline[];
 extern const int pass_default_pipeline_len;
@@ -79,8 +79,14 @@ bool pass_simplify(IrModule *m, PassCtx *ctx);
 bool pass_dce(IrModule *m, PassCtx *ctx);
 bool pass_fuse(IrModule *m, PassCtx *ctx);
 bool pass_plan_memory(IrModule *m, PassCtx *ctx);
+/* plan_memory_report.c: --plan-memory=report[:BATCH], the values live at
+ * f's memory peak at syms (printed as at `batch`). */
+bool plan_memory_check_option(const char *value, char *err, size_t errsize);
+void plan_memory_report(FILE *out, const IrModule *m, const IrFunc *f, const int64_t *syms, int64_t batch);
 bool pass_quantize(IrModule *m, PassCtx *ctx); /* quantize.c */
 bool pass_scan_hoist(IrModule *m, PassCtx *ctx); /* scan_hoist.c */
+bool pass_remat(IrModule *m, PassCtx *ctx);      /* remat.c */
+bool remat_check_option(const char *value, char *err, size_t errsize);
 
 /* Graph pruning for inference (prune_graph.c; the prune pass runs it when
  * ctx->infer): keeps forward and the scan bodies it runs, drops every other

@@ -16,8 +16,11 @@
  * one workspace, sized for the largest):
  *   memory: arena <N> bytes, lower bound <M> bytes (<N/M>x)
  * at the batch size of the train block (64 without one), where the lower
- * bound is the most bytes live at once in that function. */
+ * bound is the most bytes live at once in that function. With the option
+ * report[:BATCH] it then lists the values live at that function's peak
+ * (plan_memory_report.c). */
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../codegen/plan.h"
@@ -32,7 +35,7 @@ bool pass_plan_memory(IrModule *m, PassCtx *ctx) {
   int64_t batch = m->train.batch > 0 ? m->train.batch : 64;
   cg_plan_point(m, syms); /* the planned syms: the report's figures are the plan's own */
   CgMemStats worst = {0}; /* the largest arena, and the largest lower bound */
-  const char *worst_fn = "";
+  const IrFunc *worst_fn = NULL;
   for (int i = 0; i < m->nfuncs; i++) {
     IrFunc *f = m->funcs[i];
     ir_func_forget_memory(f);
@@ -49,7 +52,7 @@ bool pass_plan_memory(IrModule *m, PassCtx *ctx) {
       }
     f->mem_planned = fits;
     CgMemStats st = cg_memstats(p, syms);
-    if (st.arena > worst.arena) worst.arena = st.arena, worst_fn = f->name;
+    if (st.arena > worst.arena) worst.arena = st.arena, worst_fn = f;
     if (st.lower > worst.lower) worst.lower = st.lower;
     arena_free(a);
   }
@@ -57,6 +60,20 @@ bool pass_plan_memory(IrModule *m, PassCtx *ctx) {
     fprintf(ctx->report,
             "memory: arena %" PRId64 " bytes, lower bound %" PRId64 " bytes (%.2fx) at batch %" PRId64 "%s%s\n",
             worst.arena, worst.lower, worst.lower ? (double)worst.arena / (double)worst.lower : 1.0, batch,
-            *worst_fn ? ", largest in " : "", worst_fn);
+            worst_fn ? ", largest in " : "", worst_fn ? worst_fn->name : "");
+  const char *opt = pass_option(ctx, "plan-memory");
+  if (opt) {
+    char err[160];
+    if (!plan_memory_check_option(opt, err, sizeof err)) {
+      diag_fatal(ctx->diag, "%s", err);
+      return false;
+    }
+    /* The peak's live set at the batch asked for (else the planned one). */
+    int64_t at[CG_MAX_SYMS], planned = m->train.batch;
+    if (opt[6] == ':') batch = m->train.batch = strtoll(opt + 7, NULL, 10);
+    cg_plan_point(m, at); /* the plan's sym binding, at that batch */
+    m->train.batch = planned;
+    if (worst_fn) plan_memory_report(ctx->report ? ctx->report : stderr, m, worst_fn, at, batch);
+  }
   return true;
 }

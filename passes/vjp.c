@@ -258,21 +258,30 @@ void vjp_log_softmax(AdCtx *c, const IrNode *n, int dy, int *grads) {
  * transposed operand takes the transpose of that, which folds into the
  * flags instead of a transpose node:
  *   dA = ta ? op(B) dY^T : dY op(B)^T       dB = tb ? dY^T op(A) : op(A)^T dY */
+/* The gradient of a matmul's first operand. */
+static int matmul_grad_a(AdCtx *c, int b, int dy, int ta, int tb) {
+  return ta ? ad_matmul(c, b, dy, tb, 1) : ad_matmul(c, dy, b, 0, !tb);
+}
+
 void vjp_matmul(AdCtx *c, const IrNode *n, int dy, int *grads) {
   int a = n->args[0], b = n->args[1], ta = n->at.ta, tb = n->at.tb;
   grads[0] = grads[1] = -1;
-  if (c->need[0]) grads[0] = ta ? ad_matmul(c, b, dy, tb, 1) : ad_matmul(c, dy, b, 0, !tb);
-  if (!c->need[1]) return;
   int r = ad_type(c, a)->sh.rank;
-  if (r >= 3 && ad_type(c, b)->sh.rank == 2) {
-    /* b is shared by the batch: the sum over it of each product's gradient. */
+  bool shared = r >= 3 && ad_type(c, b)->sh.rank == 2;
+  if (c->need[0] && !shared) grads[0] = matmul_grad_a(c, b, dy, ta, tb);
+  if (c->need[1] && shared) {
+    /* b is shared by the batch: the sum over it of each product's gradient.
+     * Emitted first (node order is the schedule): the batch of products is
+     * as large as a's gradient and dies in the sum, so it should not be
+     * alive at the same time as a's gradient, which lives on. */
     int per = tb ? ad_matmul(c, dy, a, 1, 0) : ad_matmul(c, a, dy, 1, 0);
     int axes[IR_MAX_RANK];
     for (int i = 0; i < r - 2; i++) axes[i] = i;
     grads[1] = ad_reduce(c, OP_SUM, per, axes, r - 2, 0);
-    return;
+  } else if (c->need[1]) {
+    grads[1] = tb ? ad_matmul(c, dy, a, 1, ta) : ad_matmul(c, a, dy, !ta, 0);
   }
-  grads[1] = tb ? ad_matmul(c, dy, a, 1, ta) : ad_matmul(c, a, dy, !ta, 0);
+  if (c->need[0] && shared) grads[0] = matmul_grad_a(c, b, dy, ta, tb);
 }
 
 /* ---- layout ---- */

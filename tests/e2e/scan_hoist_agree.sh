@@ -16,9 +16,4 @@ grep -q 'matmul .* {ta=1, tb=0} : f32\[28,128,512\]' "$tmp/ir.txt" || { echo "FA
 "$nnc" build "$model" -o "$tmp/hoisted"
 "$nnc" build "$model" --disable-pass=scan-hoist -o "$tmp/looped"
 cd "$tmp"
-for m in hoisted looped; do
-  ./$m train --steps 30 --threads 1 --log $m.csv --checkpoint $m.safetensors --quiet > /dev/null
-done
-
-/usr/bin/python3 "$src/tests/e2e/agree.py" "$src/tests" "hoisted against looped, 30 steps" \
-  hoisted.safetensors looped.safetensors 1e-5 hoisted.csv looped.csv 1e-5
+sh "$src/tests/train_agree.sh" hoisted looped 30 "$src/tests"

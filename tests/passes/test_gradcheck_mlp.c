@@ -314,7 +314,7 @@ static void pipeline_checks(void) {
   FILE *devnull = fopen("/dev/null", "w");
   Diag quiet;
   diag_init(&quiet, devnull);
-  PassCtx c2 = {.diag = &quiet, .verify = true, .disabled = {"simplify", "fuse"}, .ndisabled = 2, .dump = devnull};
+  PassCtx c2 = {.diag = &quiet, .verify = true, .disabled = {"simplify", "remat", "fuse"}, .ndisabled = 3, .dump = devnull};
   ok = pass_run_pipeline(m2, pass_default_pipeline, pass_default_pipeline_len, &c2) &&
        ir_func_find(m2, IR_FN_TRAIN)->n == before;
   result(ok && quiet.nerrors == 0, "pipeline: default passes with simplify (and a pass not in it) disabled");
