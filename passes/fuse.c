@@ -225,9 +225,32 @@ static void attach_row_sums(Fuse *F, int *ngroups) {
  * merged group exports what was read outside either part; its exports all
  * have the domain's shape (both parts' did), so it follows ir/groups.c's
  * rule for an elementwise group, with one part (the edge joins them).
+ * Only groups side by side merge: nothing else computes between their
+ * first and last members (adjacent), so no work moves across another
+ * kernel and no value lives longer.
  * Groups that store (the optimizer's updates: horizontal fusion's sinks)
  * stay as they are. Merging into the earlier group, repeated while one
  * merge enables another. */
+/* Do groups a and b span a stretch of nodes where nothing else computes
+ * but elementwise candidates of their domain (free nodes, dim and stores
+ * aside)? Merged, a group runs where its last member's inputs are ready, so
+ * merging across another kernel (a product, a reduction, a copy) would move
+ * the earlier group's work, and with it the lives of its operands and
+ * results, to the later one: remat's late copy of a value would join the
+ * group of the value itself, undoing it (char_gpt's arena grew 24 %). A
+ * cell's gate gradients are groups of one domain interleaved in one
+ * stretch of the IR. */
+static bool adjacent(const Fuse *F, const bool *ew, int a, int b) {
+  int lo = F->gmin[a] < F->gmin[b] ? F->gmin[a] : F->gmin[b], hi = F->gmax[a] > F->gmax[b] ? F->gmax[a] : F->gmax[b];
+  for (int i = lo; i <= hi; i++) {
+    const IrNode *nd = &F->f->nodes[i];
+    int g = nd->group;
+    if (g == a || g == b || nd->op == OP_DIM || nd->op == OP_STORE || op_is(nd->op, OPF_SOURCE | OPF_LAYOUT)) continue;
+    if (g < 0 || !ew[g] || !ir_shape_eq(&F->grp[g].domain, &F->grp[a].domain)) return false;
+  }
+  return true;
+}
+
 static void merge_siblings(Fuse *F, int ngroups) {
   IrFunc *f = F->f;
   bool *ew = malloc((size_t)ngroups + 1);
@@ -245,6 +268,7 @@ static void merge_siblings(Fuse *F, int ngroups) {
         int a = f->nodes[f->nodes[v].args[j]].group;
         if (a < 0 || a == b || !ew[a] || !ir_shape_eq(&F->grp[a].domain, &F->grp[b].domain)) continue;
         int into = F->gmin[a] < F->gmin[b] ? a : b, from = into == a ? b : a;
+        if (!adjacent(F, ew, into, from)) continue;
         for (int i = 0; i < f->n; i++) {
           saved[i] = f->nodes[i].group;
           if (saved[i] == from) f->nodes[i].group = into;
