@@ -62,6 +62,9 @@ extern const Backend *const cg_backends[];
 extern const int cg_nbackends;
 /* NULL when no backend has that name. */
 const Backend *cg_backend_find(const char *name);
+/* A backend's on/off option (--no-vnni, --tf32): -1 when name is not flag;
+ * else 1 with *dst set, or 0 with err saying it takes no value. */
+int cg_flag_option(const char *name, const char *value, const char *flag, bool *dst, char *err, size_t errlen);
 
 extern const Backend cg_cpu_backend;
 extern const Backend cg_cuda_backend;

@@ -322,20 +322,13 @@ static bool cpu_compile(const IrModule *m, const CgOptions *o) {
 }
 
 static bool cpu_set_option(CgOptions *o, const char *name, const char *value, char *err, size_t errlen) {
-  if (!strcmp(name, "no-vnni")) {
-    if (value) return snprintf(err, errlen, "--no-vnni takes no value"), false;
-    o->no_vnni = true;
-    return true;
-  }
-  if (!strcmp(name, "no-scan-blocks")) {
-    if (value) return snprintf(err, errlen, "--no-scan-blocks takes no value"), false;
-    o->no_scan_blocks = true;
-    return true;
-  }
-  if (!strcmp(name, "no-summed-gemm")) {
-    if (value) return snprintf(err, errlen, "--no-summed-gemm takes no value"), false;
-    o->no_summed_gemm = true;
-    return true;
+  const struct {
+    const char *flag;
+    bool *dst;
+  } flags[] = {{"no-vnni", &o->no_vnni}, {"no-scan-blocks", &o->no_scan_blocks}, {"no-summed-gemm", &o->no_summed_gemm}};
+  for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
+    int r = cg_flag_option(name, value, flags[i].flag, flags[i].dst, err, errlen);
+    if (r >= 0) return r;
   }
   if (!strcmp(name, "cpu")) {
     if (value && !strcmp(value, "native")) o->cpu_native = true;

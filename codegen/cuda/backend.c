@@ -103,16 +103,9 @@ static bool cuda_set_option(CgOptions *o, const char *name, const char *value, c
     o->gpu_arch = value;
     return true;
   }
-  if (!strcmp(name, "no-lt-epilogue")) {
-    if (value) return snprintf(err, errlen, "--no-lt-epilogue takes no value"), false;
-    o->no_lt_epilogue = true;
-    return true;
-  }
-  if (!strcmp(name, "tf32")) {
-    if (value) return snprintf(err, errlen, "--tf32 takes no value"), false;
-    o->tf32 = true;
-    return true;
-  }
+  int r = cg_flag_option(name, value, "no-lt-epilogue", &o->no_lt_epilogue, err, errlen);
+  if (r < 0) r = cg_flag_option(name, value, "tf32", &o->tf32, err, errlen);
+  if (r >= 0) return r;
   snprintf(err, errlen, "unknown option '--%s' for target cuda", name);
   return false;
 }
