@@ -17,7 +17,10 @@
  * at larger sym values every offset and the arena are multiplied by the
  * integer s = cg_mem_scale(), the least s >= 1 with m(syms) <= s *
  * m(plan) for each size monomial m, which keeps the intervals disjoint and
- * aligned. (An earlier plan kept one slot per symbolic size class, valid
+ * aligned. Scaling the fixed-size values too wastes their bytes times s-1,
+ * so such a plan also has a split layout (split_layout()), fixed-size values
+ * first and the batch-sized ones scaled after them, and the step function
+ * takes whichever is smaller at its syms (cg_mem_split). (An earlier plan kept one slot per symbolic size class, valid
  * for every batch at once, but then a static gradient and the B-sized
  * activations could never share bytes: the MLP's arena was 1.15x its lower
  * bound, text_lstm's 1.30x.) A function with a size that depends on a sym
@@ -49,6 +52,14 @@ static int64_t footprint(int64_t c) {
 
 static CgMono buf_bytes(const IrFunc *f, const CgBuf *b) {
   return cg_mono_bytes(&f->nodes[b->owner].ty, 0);
+}
+
+/* Does b's size depend on a sym (in a scaled plan: grow with the batch)? */
+static bool buf_batch_sized(const CgPlan *p, const CgBuf *b) {
+  CgMono m = buf_bytes(p->f, b);
+  for (int k = 0; k < CG_MAX_SYMS; k++)
+    if (m.e[k]) return true;
+  return false;
 }
 
 /* May kernel ki write its export into the memory of buffer `dying` (read
@@ -175,12 +186,12 @@ static bool same_slot(const CgPlan *p, const CgBuf *a, const CgBuf *b) {
  * for Deep Neural Net Inference", 2020): largest first, each at the lowest
  * offset where it clashes with nothing placed (an in-place partner's own
  * offset counts as free). */
-static void assign(Arena *a, CgPlan *p, const int *order, int n, const bool *ip) {
+static int assign(Arena *a, const CgPlan *p, const int *order, int n, const bool *ip, int *slot_of, int64_t *at_of) {
   Placed *all = arena_alloc(a, sizeof(Placed) * (size_t)(n + 1));
   bool *done = arena_alloc(a, (size_t)n + 1);
   int64_t *cand = arena_alloc(a, sizeof(int64_t) * (size_t)(n + 2));
   int *near = arena_alloc(a, sizeof(int) * (size_t)(n + 1));
-  p->nslots = 0;
+  int nslots = 0;
   for (int first = 0; first < n; first++) {
     if (done[first]) continue;
     /* This slot: every buffer that shares first's (same_slot). */
@@ -191,7 +202,7 @@ static void assign(Arena *a, CgPlan *p, const int *order, int n, const bool *ip)
       all[m++] = (Placed){order[i], 0, planned_bytes(p, &p->bufs[order[i]])};
     }
     qsort(all, (size_t)m, sizeof *all, cmp_size_desc);
-    int slot = p->nslots++;
+    int slot = nslots++;
     for (int i = 0; i < m; i++) {
       const CgBuf *b = &p->bufs[all[i].buf];
       int64_t size = all[i].hi;
@@ -218,10 +229,42 @@ static void assign(Arena *a, CgPlan *p, const int *order, int n, const bool *ip)
         if (fits_at(p, all[i].buf, cand[c], cand[c] + size, all, near, nnear, ip)) best = cand[c];
       if (best < 0) unreachable("memplan: no offset fits (the end of every buffer is a candidate)");
       all[i].lo = best, all[i].hi = best + size;
-      p->bufs[all[i].buf].index = slot;
-      p->bufs[all[i].buf].at = best;
+      slot_of[all[i].buf] = slot;
+      at_of[all[i].buf] = best;
     }
   }
+  return nslots;
+}
+
+/* The split layout of a scaled plan, for sym values past the planned
+ * ones: the fixed-size values (weight gradients, the embedding's among
+ * them) planned among themselves in the arena's first split_fixed bytes,
+ * and the batch-sized ones among themselves after them, at offsets
+ * multiplied by the scale. The one-arena plan multiplies every offset,
+ * a fixed value's too: at 8x the train batch, text_bilstm_dropout's 10 MB
+ * embedding gradient took 80. Each layout is valid at every scale (the
+ * intervals of values alive at once stay disjoint), so the step function
+ * takes whichever needs fewer bytes at the syms it is called with
+ * (cg_mem_split). A value and its in-place partner have one shape, so they
+ * land in one region, where assign() keeps them together. */
+static void split_layout(Arena *a, CgPlan *p, const int *order, int n, const bool *ip) {
+  int *sub = arena_alloc(a, sizeof(int) * (size_t)(n + 1));
+  int *slot_of = arena_alloc(a, sizeof(int) * (size_t)(p->nbufs + 1));
+  int64_t *at_of = arena_alloc(a, sizeof(int64_t) * (size_t)(p->nbufs + 1));
+  int64_t top[2] = {0, 0};
+  for (int batch = 0; batch < 2; batch++) {
+    int m = 0;
+    for (int i = 0; i < n; i++)
+      if (buf_batch_sized(p, &p->bufs[order[i]]) == batch) sub[m++] = order[i];
+    assign(a, p, sub, m, ip, slot_of, at_of);
+    for (int i = 0; i < m; i++) {
+      CgBuf *b = &p->bufs[sub[i]];
+      b->split_at = at_of[sub[i]], b->split_scaled = batch;
+      if (b->split_at + planned_bytes(p, b) > top[batch]) top[batch] = b->split_at + planned_bytes(p, b);
+    }
+  }
+  p->split_fixed = (top[0] + 63) / 64 * 64;
+  p->split_batch = top[1];
 }
 
 /* Slots as the IR records them: each buffer's from its owner's IrNode.slot.
@@ -291,7 +334,14 @@ void cg_memplan(Arena *a, CgPlan *p) {
         p->bufs[order[i]].last > p->bufs[order[i]].def && in_place_ok(p, p->bufs[order[i]].last, order[i], rd, nodes);
   /* A record that breaks the rule (hand-written IR) is reported by the
    * plan's users (p->bad_memory); the plan stays usable, placed here. */
-  if (!f->mem_planned || !take_recorded(p, order, n, ip)) assign(a, p, order, n, ip);
+  if (!f->mem_planned || !take_recorded(p, order, n, ip)) {
+    int *slot_of = arena_alloc(a, sizeof(int) * (size_t)(p->nbufs + 1));
+    int64_t *at_of = arena_alloc(a, sizeof(int64_t) * (size_t)(p->nbufs + 1));
+    p->nslots = assign(a, p, order, n, ip, slot_of, at_of);
+    for (int i = 0; i < n; i++)
+      p->bufs[order[i]].index = slot_of[order[i]], p->bufs[order[i]].at = at_of[order[i]];
+  }
+  if (p->scaled) split_layout(a, p, order, n, ip);
   /* A slot is as large as its highest end; scaled, the scale looks at each
    * distinct size monomial once. */
   p->slot_size = arena_alloc(a, sizeof(CgMono) * (size_t)(p->nslots + 1));
@@ -336,6 +386,10 @@ int64_t cg_mem_scale(const CgPlan *p, const int64_t *syms) {
   return s;
 }
 
+bool cg_mem_split(const CgPlan *p, int64_t scale) {
+  return p->scaled && p->nslots == 1 && p->split_fixed + p->split_batch * scale < p->arena0 * scale;
+}
+
 /* ---- what it costs ---- */
 
 static int64_t align64(int64_t v) { return (v + 63) / 64 * 64; }
@@ -358,6 +412,7 @@ CgMemStats cg_memstats(const CgPlan *p, const int64_t *syms) {
   int64_t scale = cg_mem_scale(p, syms);
   for (int s = 0; s < p->nslots; s++)
     st.arena += align64(mono_at(p->slot_size[s], syms) * scale);
+  if (cg_mem_split(p, scale)) st.arena = align64(p->split_fixed + p->split_batch * scale), st.split = true;
   /* The lower bound: the most bytes live at once over the kernel order. */
   for (int i = 0; i < p->nks; i++) {
     int64_t live = 0;

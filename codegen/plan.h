@@ -59,6 +59,9 @@ typedef struct CgBuf {
                   * symbolic size (x B for a slot of B-sized values) */
   int owner;     /* node whose value the buffer holds (-1 for arguments) */
   int def, last; /* live range in kernel order (inclusive), CB_WS only */
+  int64_t split_at;  /* CB_WS of a scaled plan: offset in the split layout,
+                      * in bytes at the planned syms, in its region (memplan.c) */
+  bool split_scaled; /* ... in the batch-sized region, scaled */
 } CgBuf;
 
 /* How consumers outside a node's kernel see its value. */
@@ -135,6 +138,12 @@ typedef struct CgPlan {
   bool scaled;
   int64_t plan_syms[CG_MAX_SYMS];
   int64_t arena0;
+  /* Scaled, the split layout, which the step function takes instead when
+   * it needs fewer bytes at the call's scale (cg_mem_split): fixed-size
+   * values in the first split_fixed bytes (64-byte aligned), at split_at,
+   * and batch-sized ones after them at split_fixed + scale * split_at,
+   * split_batch bytes at the planned syms. */
+  int64_t split_fixed, split_batch;
   CgMono *units; /* scaled: the distinct size monomials (coefficient 1) */
   int nunits;
   CgMono *slot_size; /* per slot, bytes before alignment (times the scale) */
@@ -176,6 +185,7 @@ void cg_memplan(Arena *a, CgPlan *p);
 typedef struct CgMemStats {
   int64_t arena, lower;
   int peak;
+  bool split; /* the arena is the split layout's (cg_mem_split) */
 } CgMemStats;
 CgMemStats cg_memstats(const CgPlan *p, const int64_t *syms);
 /* The bytes buffer b takes while kernel i runs at syms: 0 when it is not a
@@ -189,6 +199,10 @@ void cg_plan_point(const IrModule *m, int64_t *syms);
  * integer >= 1 with size(syms) <= factor * size(plan_syms) for every
  * workspace buffer's size monomial. */
 int64_t cg_mem_scale(const CgPlan *p, const int64_t *syms);
+/* Does the step function lay the workspace out split at this scale: fixed-
+ * size values first, batch-sized ones scaled after them (fewer bytes than
+ * the one arena scaled whole)? */
+bool cg_mem_split(const CgPlan *p, int64_t scale);
 
 /* ---- kernel facts (kinfo.c) ---- */
 

@@ -59,18 +59,31 @@ static LLVMValueRef mem_scale(CgFn *F, const CgPlan *p) {
   return s;
 }
 
-/* Slot offsets off[0..nslots] (off[nslots] is the total), each slot's
- * size times the scale, and the scale, built in the entry block. */
-static LLVMValueRef *slot_offsets(CgFn *F, const CgPlan *p, LLVMValueRef *scale) {
+/* The workspace's layout at the call's syms, built in the entry block. */
+typedef struct WsLayout {
+  LLVMValueRef *off;  /* slot offsets off[0..nslots]; off[nslots] is the total */
+  LLVMValueRef scale; /* mem_scale */
+  LLVMValueRef split; /* i1: the split layout (memplan.c, cg_mem_split), or NULL */
+} WsLayout;
+
+/* Each slot's size times the scale; a scaled plan's one slot laid out split
+ * instead when that needs fewer bytes (the test cg_mem_split makes). */
+static WsLayout ws_layout(CgFn *F, const CgPlan *p) {
   CgCtx *cx = F->cx;
-  LLVMValueRef *off = arena_alloc(cx->arena, sizeof(LLVMValueRef) * (size_t)(p->nslots + 1));
-  *scale = mem_scale(F, p);
-  off[0] = cg_i64(cx, 0);
+  LLVMBuilderRef b = F->pre;
+  WsLayout L = {arena_alloc(cx->arena, sizeof(LLVMValueRef) * (size_t)(p->nslots + 1)), mem_scale(F, p), NULL};
+  L.off[0] = cg_i64(cx, 0);
   for (int s = 0; s < p->nslots; s++) {
-    LLVMValueRef size = LLVMBuildMul(F->pre, cg_mono_val(F, p->slot_size[s]), *scale, "");
-    off[s + 1] = align64(cx, F->pre, LLVMBuildAdd(F->pre, off[s], size, ""));
+    LLVMValueRef size = LLVMBuildMul(b, cg_mono_val(F, p->slot_size[s]), L.scale, "");
+    L.off[s + 1] = align64(cx, b, LLVMBuildAdd(b, L.off[s], size, ""));
   }
-  return off;
+  if (p->scaled && p->nslots == 1) {
+    LLVMValueRef whole = LLVMBuildMul(b, cg_i64(cx, p->arena0), L.scale, "");
+    LLVMValueRef split = LLVMBuildAdd(b, cg_i64(cx, p->split_fixed), LLVMBuildMul(b, cg_i64(cx, p->split_batch), L.scale, ""), "");
+    L.split = LLVMBuildICmp(b, LLVMIntSLT, split, whole, "split");
+    L.off[1] = LLVMBuildSelect(b, L.split, align64(cx, b, split), L.off[1], "");
+  }
+  return L;
 }
 
 /* An external function (ptr x nparams) -> ret, its syms in parameter
@@ -90,7 +103,7 @@ static LLVMValueRef arg_ptr(CgFn *F, int index) {
   return LLVMBuildLoad2(F->pre, cx->t_ptr, slot, "");
 }
 
-static void bind_all(CgFn *F, const CgPlan *p, const LLVMValueRef *off, LLVMValueRef scale) {
+static void bind_all(CgFn *F, const CgPlan *p, const WsLayout *L) {
   CgCtx *cx = F->cx;
   LLVMValueRef *args =
       arena_alloc(cx->arena, sizeof(LLVMValueRef) * (size_t)(p->nglobals + p->ninputs + p->noutputs + 1));
@@ -98,10 +111,16 @@ static void bind_all(CgFn *F, const CgPlan *p, const LLVMValueRef *off, LLVMValu
     const CgBuf *B = &p->bufs[b];
     if (B->kind == CB_WS) {
       if (B->def < 0) continue; /* never written: nothing reads it */
-      LLVMValueRef o = off[B->index];
+      LLVMValueRef o = L->off[B->index];
       if (B->at) {
-        LLVMValueRef unit = LLVMBuildMul(F->pre, cg_mono_val(F, p->slot_unit[B->index]), scale, "");
+        LLVMValueRef unit = LLVMBuildMul(F->pre, cg_mono_val(F, p->slot_unit[B->index]), L->scale, "");
         o = LLVMBuildAdd(F->pre, o, LLVMBuildMul(F->pre, cg_i64(cx, B->at), unit, ""), "");
+      }
+      if (L->split) {
+        /* A fixed-size value keeps its bytes; a batch-sized one scales. */
+        LLVMValueRef so = cg_i64(cx, B->split_at);
+        if (B->split_scaled) so = LLVMBuildAdd(F->pre, cg_i64(cx, p->split_fixed), LLVMBuildMul(F->pre, so, L->scale, ""), "");
+        o = LLVMBuildSelect(F->pre, L->split, so, o, "");
       }
       F->bufp[b] = LLVMBuildInBoundsGEP2(F->pre, LLVMInt8TypeInContext(cx->llc), LLVMGetParam(F->fn, 2), &o, 1, "");
       continue;
@@ -255,11 +274,10 @@ static void check_call(CgFn *F, const CgPlan *p, int fn, int k) {
 static bool step_workspace(CgCtx *cx, const CgPlan *p, const IrFunc *f, CgStep *out) {
   char name[128];
   CgFn F;
-  LLVMValueRef scale;
   snprintf(name, sizeof name, "nnc_%s_workspace", f->name);
   out->ws = begin(cx, &F, p, name, cx->t_i64, 1, 0);
-  LLVMValueRef *off = slot_offsets(&F, p, &scale);
-  LLVMBuildRet(cx->b, LLVMBuildAdd(cx->b, off[p->nslots], scratch_bytes(&F, p), ""));
+  WsLayout L = ws_layout(&F, p);
+  LLVMBuildRet(cx->b, LLVMBuildAdd(cx->b, L.off[p->nslots], scratch_bytes(&F, p), ""));
   cg_fn_seal(&F);
   out->k = cg_kinfo(cx->arena, cx->m, p);
   out->nk = p->nks;
@@ -273,10 +291,9 @@ static LLVMValueRef open_step(CgCtx *cx, CgFn *F, const CgPlan *p, const IrFunc 
   char name[128];
   snprintf(name, sizeof name, "nnc_%s", f->name);
   out->fn = begin(cx, F, p, name, cx->t_void, 3, 1);
-  LLVMValueRef scale;
-  LLVMValueRef *off = slot_offsets(F, p, &scale);
-  bind_all(F, p, off, scale);
-  return LLVMBuildInBoundsGEP2(F->pre, LLVMInt8TypeInContext(cx->llc), LLVMGetParam(F->fn, 2), &off[p->nslots], 1,
+  WsLayout L = ws_layout(F, p);
+  bind_all(F, p, &L);
+  return LLVMBuildInBoundsGEP2(F->pre, LLVMInt8TypeInContext(cx->llc), LLVMGetParam(F->fn, 2), &L.off[p->nslots], 1,
                                "scratch");
 }
 
