@@ -185,7 +185,7 @@ static const char *ops_list(Arena *a, const CgPlan *p, const CgKernel *k) {
 static void scan_info(Arena *a, const IrModule *m, const CgPlan *p, const CgKernel *k, CgKInfo *ki) {
   const IrNode *S = &p->f->nodes[k->root];
   const IrFunc *body = ir_scan_body(m, &S->at);
-  CgPlan *bp = cg_plan(a, m, body);
+  CgPlan *bp = cg_plan(a, m, body, &(CgPlanOptions){.no_summed_gemm = p->no_summed_gemm});
   CgKInfo *inner = cg_kinfo(a, m, bp);
   /* Its steps: axis 0 of the first sequence, as k_scan.c runs it. */
   CgMono steps = S->at.ncarry < S->nargs ? cg_mono_dim(shape_of(p->f, S->args[S->at.ncarry])->d[0]) : cg_mono(1);
@@ -208,6 +208,10 @@ CgKInfo *cg_kinfo(Arena *a, const IrModule *m, const CgPlan *p) {
       continue;
     }
     ki->ops = ops_list(a, p, k);
+    if (k->done_in >= 0) { /* the matmul's GEMM computes it: no cost, no call */
+      ki->ops = arena_printf(a, "%s (in k%d)", ki->ops, k->done_in);
+      continue;
+    }
     kernel_bytes(a, p, k, &ki->bytes);
     for (int j = 0; j < k->nmem; j++)
       poly_add(a, &ki->flops, node_flops(p, k->mem[j]));

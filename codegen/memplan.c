@@ -114,18 +114,29 @@ static int def_order(const CgPlan *p, int *order) {
   return n;
 }
 
+/* Which buffers may take a value in place: may[b], whether b's memory may
+ * take a value written by the kernel where b dies (in_place_ok); and, for
+ * the split layout, partner[y], the one buffer whose memory y took in the
+ * one-arena plan (-1: none), which y must take again there and no other. */
+typedef struct InPlace {
+  const bool *may;
+  const int *partner; /* NULL: any */
+} InPlace;
+
 /* Do buffers x and y (live ranges [def, last]) need memory of their own
  * at the same time? Not when one dies in the kernel that writes the other
  * and that write can be in place (then only at the very same offset). */
-static bool clash(const CgPlan *p, int x, int y, bool *inplace, const bool *ip) {
+static bool clash(const CgPlan *p, int x, int y, bool *inplace, const InPlace *ip) {
   const CgBuf *a = &p->bufs[x], *b = &p->bufs[y];
   *inplace = false;
   if (a->last < b->def || b->last < a->def) return false;
   /* In place only element for element: with other element sizes a parallel
    * chunk would write bytes another chunk has yet to read. */
   if (ir_dtype_size(p->f->nodes[a->owner].ty.dt) != ir_dtype_size(p->f->nodes[b->owner].ty.dt)) return true;
-  if (a->last == b->def && ip[x] && a->def < b->def) return *inplace = true, false;
-  if (b->last == a->def && ip[y] && b->def < a->def) return *inplace = true, false;
+  if (a->last == b->def && ip->may[x] && a->def < b->def && (!ip->partner || ip->partner[y] == x))
+    return *inplace = true, false;
+  if (b->last == a->def && ip->may[y] && b->def < a->def && (!ip->partner || ip->partner[x] == y))
+    return *inplace = true, false;
   return true;
 }
 
@@ -137,7 +148,7 @@ typedef struct Placed {
 /* Does [lo, hi) avoid every placed buffer near[] that clashes with b, and
  * meet every in-place partner either not at all or exactly at its offset? */
 static bool fits_at(const CgPlan *p, int b, int64_t lo, int64_t hi, const Placed *pl, const int *near, int nnear,
-                    const bool *ip) {
+                    const InPlace *ip) {
   for (int k = 0; k < nnear; k++) {
     const Placed *x = &pl[near[k]];
     if (x->hi <= lo || hi <= x->lo) continue;
@@ -186,7 +197,8 @@ static bool same_slot(const CgPlan *p, const CgBuf *a, const CgBuf *b) {
  * for Deep Neural Net Inference", 2020): largest first, each at the lowest
  * offset where it clashes with nothing placed (an in-place partner's own
  * offset counts as free). */
-static int assign(Arena *a, const CgPlan *p, const int *order, int n, const bool *ip, int *slot_of, int64_t *at_of) {
+static int assign(Arena *a, const CgPlan *p, const int *order, int n, const InPlace *ip, int *slot_of,
+                  int64_t *at_of) {
   Placed *all = arena_alloc(a, sizeof(Placed) * (size_t)(n + 1));
   bool *done = arena_alloc(a, (size_t)n + 1);
   int64_t *cand = arena_alloc(a, sizeof(int64_t) * (size_t)(n + 2));
@@ -241,22 +253,36 @@ static int assign(Arena *a, const CgPlan *p, const int *order, int n, const bool
  * them) planned among themselves in the arena's first split_fixed bytes,
  * and the batch-sized ones among themselves after them, at offsets
  * multiplied by the scale. The one-arena plan multiplies every offset,
- * a fixed value's too: at 8x the train batch, text_bilstm_dropout's 10 MB
- * embedding gradient took 80. Each layout is valid at every scale (the
- * intervals of values alive at once stay disjoint), so the step function
- * takes whichever needs fewer bytes at the syms it is called with
- * (cg_mem_split). A value and its in-place partner have one shape, so they
- * land in one region, where assign() keeps them together. */
-static void split_layout(Arena *a, CgPlan *p, const int *order, int n, const bool *ip) {
+ * a fixed value's too: at 8x the train batch, text_lstm's 2.6 MB embedding
+ * gradient took 21. Each layout is valid at every scale (the intervals of
+ * values alive at once stay disjoint), so the step function takes
+ * whichever needs fewer bytes at the syms it is called with
+ * (cg_mem_split). But kernels are built once for both: a kernel passes
+ * two buffers at one offset as one pointer (nest.c, same_mem), and two
+ * others as noalias pointers. So a value written in place of another in
+ * the one-arena plan must be in place here too, and no other pair may be:
+ * in place only with that partner (InPlace.partner), and where the greedy
+ * cannot put a value on its partner, there is no split layout. A value and
+ * its partner have one shape, so they land in one region. */
+static void split_layout(Arena *a, CgPlan *p, const int *order, int n, const bool *may) {
   int *sub = arena_alloc(a, sizeof(int) * (size_t)(n + 1));
   int *slot_of = arena_alloc(a, sizeof(int) * (size_t)(p->nbufs + 1));
   int64_t *at_of = arena_alloc(a, sizeof(int64_t) * (size_t)(p->nbufs + 1));
+  int *partner = arena_alloc(a, sizeof(int) * (size_t)(p->nbufs + 1));
+  for (int b = 0; b < p->nbufs; b++) partner[b] = -1;
+  for (int i = 0; i < n; i++)
+    for (int j = 0; j < n; j++) {
+      const CgBuf *x = &p->bufs[order[j]], *y = &p->bufs[order[i]];
+      if (i != j && may[order[j]] && x->last == y->def && x->def < y->def && x->index == y->index && x->at == y->at)
+        partner[order[i]] = order[j];
+    }
+  InPlace ip = {may, partner};
   int64_t top[2] = {0, 0};
   for (int batch = 0; batch < 2; batch++) {
     int m = 0;
     for (int i = 0; i < n; i++)
       if (buf_batch_sized(p, &p->bufs[order[i]]) == batch) sub[m++] = order[i];
-    assign(a, p, sub, m, ip, slot_of, at_of);
+    assign(a, p, sub, m, &ip, slot_of, at_of);
     for (int i = 0; i < m; i++) {
       CgBuf *b = &p->bufs[sub[i]];
       b->split_at = at_of[sub[i]], b->split_scaled = batch;
@@ -265,13 +291,20 @@ static void split_layout(Arena *a, CgPlan *p, const int *order, int n, const boo
   }
   p->split_fixed = (top[0] + 63) / 64 * 64;
   p->split_batch = top[1];
+  p->has_split = true;
+  for (int i = 0; i < n; i++) {
+    const CgBuf *y = &p->bufs[order[i]];
+    if (partner[order[i]] < 0) continue;
+    const CgBuf *x = &p->bufs[partner[order[i]]];
+    if (x->split_scaled != y->split_scaled || x->split_at != y->split_at) p->has_split = false;
+  }
 }
 
 /* Slots as the IR records them: each buffer's from its owner's IrNode.slot.
  * The record must be one this file could have made: one that puts two live
  * values in the same bytes (hand-written IR) sets p->bad_memory, which every
  * user of the plan reports as an error. */
-static bool take_recorded(CgPlan *p, const int *order, int n, const bool *ip) {
+static bool take_recorded(CgPlan *p, const int *order, int n, const InPlace *ip) {
   const IrFunc *f = p->f;
   int ns = 0;
   for (int i = 0; i < n; i++) {
@@ -328,20 +361,22 @@ void cg_memplan(Arena *a, CgPlan *p) {
   }
   /* Whether each buffer's memory may take, in place, a value written by the
    * kernel where it dies (in_place_ok, asked once per buffer). */
-  bool *ip = arena_alloc(a, (size_t)p->nbufs + 1);
+  bool *may = arena_alloc(a, (size_t)p->nbufs + 1);
   for (int i = 0; i < n; i++)
-    ip[order[i]] =
+    may[order[i]] =
         p->bufs[order[i]].last > p->bufs[order[i]].def && in_place_ok(p, p->bufs[order[i]].last, order[i], rd, nodes);
+  InPlace ip = {may, NULL};
   /* A record that breaks the rule (hand-written IR) is reported by the
    * plan's users (p->bad_memory); the plan stays usable, placed here. */
-  if (!f->mem_planned || !take_recorded(p, order, n, ip)) {
+  /* The pass records the default options' plan (CgPlanOptions). */
+  if (!f->mem_planned || p->no_summed_gemm || !take_recorded(p, order, n, &ip)) {
     int *slot_of = arena_alloc(a, sizeof(int) * (size_t)(p->nbufs + 1));
     int64_t *at_of = arena_alloc(a, sizeof(int64_t) * (size_t)(p->nbufs + 1));
-    p->nslots = assign(a, p, order, n, ip, slot_of, at_of);
+    p->nslots = assign(a, p, order, n, &ip, slot_of, at_of);
     for (int i = 0; i < n; i++)
       p->bufs[order[i]].index = slot_of[order[i]], p->bufs[order[i]].at = at_of[order[i]];
   }
-  if (p->scaled) split_layout(a, p, order, n, ip);
+  if (p->scaled) split_layout(a, p, order, n, may);
   /* A slot is as large as its highest end; scaled, the scale looks at each
    * distinct size monomial once. */
   p->slot_size = arena_alloc(a, sizeof(CgMono) * (size_t)(p->nslots + 1));
@@ -387,7 +422,7 @@ int64_t cg_mem_scale(const CgPlan *p, const int64_t *syms) {
 }
 
 bool cg_mem_split(const CgPlan *p, int64_t scale) {
-  return p->scaled && p->nslots == 1 && p->split_fixed + p->split_batch * scale < p->arena0 * scale;
+  return p->scaled && p->has_split && p->nslots == 1 && p->split_fixed + p->split_batch * scale < p->arena0 * scale;
 }
 
 /* ---- what it costs ---- */

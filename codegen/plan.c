@@ -340,8 +340,55 @@ static void place(CgPlan *p, const IrModule *m, const Uses *U, const CgVal **rd,
     if (f->nodes[s].op == OP_STORE && !store_done[s]) end_copy(p, f->nodes[s].args[0], store_global(m, &f->nodes[s]));
 }
 
-CgPlan *cg_plan(Arena *a, const IrModule *m, const IrFunc *f) {
+/* ---- a batch of products summed over the batch ---- */
+
+/* sum(matmul(A, B, ta=1), axes=[0]) with A [T,K,M] and B [T,K,N]: the
+ * gradient of every weight shared over a sequence (vjp_matmul's batch and
+ * sum, and scan-hoist's hoisted carry) is sum_t A_t^T B_t, which is one
+ * GEMM over T*K rows, since a contiguous A (batched operands are, views.c)
+ * is the [T*K, M] matrix of the A_t stacked (B likewise). The IR cannot
+ * write that GEMM (a [T*B, K] reshape needs a dim that is a product with
+ * the symbolic batch), so the plan does: the matmul's kernel writes the
+ * sum's value, the sum's kernel runs nothing, and the [T,M,N] batch of
+ * products never exists (at batch 256, 64 MB of char_gpt's peak). One
+ * GEMM with K*T deep dot products instead of T products written out and
+ * summed: the same FLOPs, T*M*N fewer floats written and read, and longer
+ * products for the library. The sum's order changes (the library's over
+ * T*K, not T products' then T partial sums): within f32 rounding. Only
+ * into workspace: an output or a global written this early could be read
+ * between the two kernels. */
+static void summed_gemms(CgPlan *p, const Uses *U) {
+  const IrFunc *f = p->f;
+  for (int i = 0; i < p->nks; i++) p->ks[i].done_in = -1;
+  if (p->no_summed_gemm) return;
+  for (int i = 0; i < p->nks; i++) {
+    CgKernel *k = &p->ks[i];
+    if (k->kind != CK_MATMUL || k->nmem != 1 || k->hgroup >= 0 || k->nexp != 1) continue;
+    int x = k->root;
+    const IrNode *mm = &f->nodes[x];
+    if (mm->op != OP_MATMUL || mm->ty.dt != DT_F32 || !mm->at.ta || mm->at.tb || mm->ty.sh.rank != 3 ||
+        f->nodes[mm->args[0]].ty.sh.rank != 3 || f->nodes[mm->args[1]].ty.sh.rank != 3 || U->n[x] != 1 ||
+        U->nret[x] || U->nstore[x])
+      continue;
+    int s = U->u[x][0];
+    const IrNode *sn = &f->nodes[s];
+    if (sn->op != OP_SUM || sn->ty.dt != DT_F32 || sn->at.naxes != 1 || sn->at.axes[0] != 0 || sn->at.keepdims ||
+        p->own[s] < 0 || p->bufs[p->own[s]].kind != CB_WS)
+      continue;
+    int j = p->kof[s];
+    CgKernel *ks = &p->ks[j];
+    if (j <= i || ks->kind != CK_REDUCE || ks->nmem != 1 || ks->hgroup >= 0 || ks->nexp != 1 || ks->exp[0].node != s)
+      continue;
+    k->sums_batch = true;
+    k->exp[0] = ks->exp[0];
+    ks->nexp = 0, ks->done_in = i;
+    p->exported[x] = false;
+  }
+}
+
+CgPlan *cg_plan(Arena *a, const IrModule *m, const IrFunc *f, const CgPlanOptions *o) {
   CgPlan *p = arena_alloc(a, sizeof *p);
+  p->no_summed_gemm = o && o->no_summed_gemm;
   size_t n = (size_t)f->n + 1;
   p->f = f;
   p->arena = a;
@@ -376,6 +423,7 @@ CgPlan *cg_plan(Arena *a, const IrModule *m, const IrFunc *f) {
   for (int i = 0; i < p->nks; i++)
     p->nfused += p->ks[i].nmem > 1;
   place(p, m, &U, rd, nodes);
+  summed_gemms(p, &U);
   cg_memplan(a, p);
   return p;
 }

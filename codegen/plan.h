@@ -110,6 +110,13 @@ typedef struct CgKernel {
   CgExport *exp;
   int nexp;
   Shape domain; /* the iteration space: exports' shape, or the root's operand's */
+  /* A batch of products summed over the batch (plan.c, summed_gemms):
+   * the CK_MATMUL of sum(matmul(A[T,K,M], B[T,K,N], ta=1), axes=[0]) is
+   * one GEMM over T*K rows that writes the sum's value (its export), and
+   * the sum's kernel has nothing left to run (done_in: that matmul's
+   * kernel; -1 everywhere else). */
+  bool sums_batch;
+  int done_in;
   bool sink;    /* its values are only stored: it may run last */
   bool end;     /* an end-of-step copy (a return or a deferred store) */
 } CgKernel;
@@ -144,6 +151,8 @@ typedef struct CgPlan {
    * and batch-sized ones after them at split_fixed + scale * split_at,
    * split_batch bytes at the planned syms. */
   int64_t split_fixed, split_batch;
+  bool has_split; /* false: the split layout could not keep every in-place
+                   * pair of the one-arena plan (memplan.c) */
   CgMono *units; /* scaled: the distinct size monomials (coefficient 1) */
   int nunits;
   CgMono *slot_size; /* per slot, bytes before alignment (times the scale) */
@@ -151,10 +160,19 @@ typedef struct CgPlan {
   int nslots;
   int nfused; /* kernels with more than one member */
   const char *bad_memory; /* why the IR's memory record is wrong, or NULL */
+  bool no_summed_gemm;    /* CgPlanOptions.no_summed_gemm */
 } CgPlan;
 
-/* Builds the plan of one function; arena-allocated. */
-CgPlan *cg_plan(Arena *a, const IrModule *m, const IrFunc *f);
+/* What a backend may ask of the plan. The plan-memory pass records the
+ * defaults' memory plan in the IR; a plan with other options makes its own. */
+typedef struct CgPlanOptions {
+  bool no_summed_gemm; /* a batch of products summed over the batch stays T
+                        * products and a sum (CgKernel.sums_batch) */
+} CgPlanOptions;
+
+/* Builds the plan of one function; arena-allocated. o may be NULL (the
+ * defaults). */
+CgPlan *cg_plan(Arena *a, const IrModule *m, const IrFunc *f, const CgPlanOptions *o);
 
 bool cg_is_kernel_op(OpKind op);
 /* The values kernel k reads (its leaves), with the node each belongs to;

@@ -442,7 +442,7 @@ static PassCtx pass_ctx(Diag *d, Opts *o, CalibHook *hook) {
 static bool print_kernels(FILE *out, const IrModule *m, Diag *d) {
   for (int i = 0; i < m->nfuncs; i++) {
     Arena *a = arena_new();
-    const CgPlan *p = cg_plan(a, m, m->funcs[i]);
+    const CgPlan *p = cg_plan(a, m, m->funcs[i], NULL);
     if (p->bad_memory) {
       diag_fatal(d, "the IR's memory plan is wrong: %s", p->bad_memory);
       arena_free(a);
@@ -556,6 +556,7 @@ static int cmd_build(Arena *a, Diag *d, Opts *o) {
   CalibHook hook;
   PassCtx pc = pass_ctx(d, o, &hook);
   pc.report = stderr;
+  pc.plan.no_summed_gemm = cg.no_summed_gemm;
   if (!pass_run_pipeline(fm->mod, pass_default_pipeline, pass_default_pipeline_len, &pc)) return 1;
   if (o->emit == EMIT_EXE && access(cg.runtime_lib, R_OK) != 0) {
     diag_fatal(d, "cannot find the runtime library '%s' (set --runtime= or NNC_RUNTIME)", cg.runtime_lib);

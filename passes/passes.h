@@ -8,6 +8,7 @@
 #define NNC_PASSES_H
 #include "../ir/ir.h"
 #include "../ir/timing.h"
+#include "../codegen/plan.h"
 
 #define PASS_MAX_DISABLED 16
 #define PASS_MAX_OPTIONS 16
@@ -32,6 +33,7 @@ typedef struct PassCtx {
   PassOption options[PASS_MAX_OPTIONS];
   int noptions;
   FILE *report;           /* where plan-memory prints its one-line report (NULL: nowhere) */
+  CgPlanOptions plan;     /* the backend's: plan-memory plans and reports as it will build */
   bool infer;             /* nnc build/dump/opt --infer: an inference build (forward only; prune_graph) */
   /* Sets the activation scales --quantize=int8 reads (driver/calibrate.c),
    * called by the quantize pass before its rewrite, after graph pruning;
@@ -82,7 +84,8 @@ bool pass_plan_memory(IrModule *m, PassCtx *ctx);
 /* plan_memory_report.c: --plan-memory=report[:BATCH], the values live at
  * f's memory peak at syms (printed as at `batch`). */
 bool plan_memory_check_option(const char *value, char *err, size_t errsize);
-void plan_memory_report(FILE *out, const IrModule *m, const IrFunc *f, const int64_t *syms, int64_t batch);
+void plan_memory_report(FILE *out, const IrModule *m, const IrFunc *f, const int64_t *syms, int64_t batch,
+                        const CgPlanOptions *o);
 bool pass_quantize(IrModule *m, PassCtx *ctx); /* quantize.c */
 bool pass_scan_hoist(IrModule *m, PassCtx *ctx); /* scan_hoist.c */
 bool pass_remat(IrModule *m, PassCtx *ctx);      /* remat.c */

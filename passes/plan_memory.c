@@ -40,7 +40,7 @@ bool pass_plan_memory(IrModule *m, PassCtx *ctx) {
     IrFunc *f = m->funcs[i];
     ir_func_forget_memory(f);
     Arena *a = arena_new();
-    CgPlan *p = cg_plan(a, m, f);
+    CgPlan *p = cg_plan(a, m, f, &ctx->plan);
     /* An arena past 2 GiB at the planned batch has offsets the IR's int
      * attribute cannot hold: the function then carries no record, and
      * codegen makes the same plan itself (its offsets are 64-bit). */
@@ -73,7 +73,7 @@ bool pass_plan_memory(IrModule *m, PassCtx *ctx) {
     if (opt[6] == ':') batch = m->train.batch = strtoll(opt + 7, NULL, 10);
     cg_plan_point(m, at); /* the plan's sym binding, at that batch */
     m->train.batch = planned;
-    if (worst_fn) plan_memory_report(ctx->report ? ctx->report : stderr, m, worst_fn, at, batch);
+    if (worst_fn) plan_memory_report(ctx->report ? ctx->report : stderr, m, worst_fn, at, batch, &ctx->plan);
   }
   return true;
 }

@@ -53,9 +53,10 @@ static int last_reader(const CgPlan *p, int b, int t, const CgVal **rd, int *nod
   return found;
 }
 
-void plan_memory_report(FILE *out, const IrModule *m, const IrFunc *f, const int64_t *syms, int64_t batch) {
+void plan_memory_report(FILE *out, const IrModule *m, const IrFunc *f, const int64_t *syms, int64_t batch,
+                        const CgPlanOptions *o) {
   Arena *a = arena_new();
-  CgPlan *p = cg_plan(a, m, f);
+  CgPlan *p = cg_plan(a, m, f, o);
   CgMemStats st = cg_memstats(p, syms);
   const CgKInfo *ki = cg_kinfo(a, m, p);
   LiveBuf *live = arena_alloc(a, sizeof(LiveBuf) * (size_t)(p->nbufs + 1));

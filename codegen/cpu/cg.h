@@ -272,14 +272,9 @@ void cg_kernel_gather(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf);
  * is nnrt_sgemm_ep. */
 /* lt: on a device, the product's library epilogue (NULL or lt->ep 0: none). */
 void cg_emit_matmul(CgFn *F, const CgKernel *k, LLVMValueRef ep, LLVMValueRef ctx, const CgDevGemm *lt);
-/* k_misc.c: a batch of products summed over the batch as one GEMM.
- * cg_summed_matmul: the kernel of sum(matmul kernel i's product, axes=[0])
- * when it is one (a lone sum of a lone ta=1 matmul of rank 3; not on a
- * device, nor with --no-summed-gemm), else -1;
- * then cg_emit_summed_matmul emits i and cg_emit_summed_copy that kernel. */
-int cg_summed_matmul(const CgCtx *cx, const CgPlan *p, int i);
+/* k_misc.c: a CK_MATMUL the plan marks sums_batch, as one GEMM into the
+ * sum's buffer (plan.c, summed_gemms). */
 void cg_emit_summed_matmul(CgFn *F, const CgKernel *k);
-void cg_emit_summed_copy(CgFn *F, const CgKernel *mmk, const CgKernel *sum);
 /* k_epilogue.c: the epilogue of a matmul or qmatmul kernel with more
  * members than its root (a GEMM group), as a function of one block of the
  * product. */

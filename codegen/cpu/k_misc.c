@@ -112,64 +112,16 @@ void cg_emit_matmul(CgFn *F, const CgKernel *k, LLVMValueRef ep, LLVMValueRef ct
 
 /* ---- a batch of products summed over the batch ---- */
 
-/* sum(matmul(A, B, ta=1), axes=[0]) with A [T,K,M] and B [T,K,N]: the
- * gradient of every weight shared over a sequence (vjp_matmul's batch and
- * sum, and scan-hoist's hoisted carry) is sum_t A_t^T B_t, which is one
- * GEMM over T*K rows, since a contiguous A is the [T*K, M] matrix of the
- * A_t stacked (B likewise). The IR cannot write that GEMM (a [T*B, K]
- * reshape needs a dim that is a product with the symbolic batch), so the
- * backend does: kernel i computes the one product into the first M*N
- * floats of the batch's own buffer, and the sum's kernel becomes a copy of
- * them to the sum's buffer. The batch's buffer is the matmul's, live from
- * i to the sum as the memory plan says, so nothing else moves; the copy,
- * not the product, writes the sum's buffer, whose memory the plan may give
- * to an operand of the product until the sum runs. One GEMM with K*T deep
- * dot products instead of T products written out and summed: the same
- * FLOPs, T*M*N fewer floats written and read, and longer products for the
- * library. The sum's order changes (the library's over T*K, not T
- * products' then T partial sums): within f32 rounding. */
-
-/* The user of node x when it has exactly one (no return, no store), else -1. */
-static int only_user(const IrFunc *f, int x) {
-  for (int r = 0; r < f->nrets; r++)
-    if (f->rets[r] == x) return -1;
-  int user = -1;
-  for (int y = x + 1; y < f->n; y++)
-    for (int a = 0; a < f->nodes[y].nargs; a++)
-      if (f->nodes[y].args[a] == x) {
-        if (user >= 0 || f->nodes[y].op == OP_STORE) return -1;
-        user = y;
-      }
-  return user;
-}
-
-int cg_summed_matmul(const CgCtx *cx, const CgPlan *p, int i) {
-  const CgKernel *k = &p->ks[i];
-  if (cx->dev || cx->no_summed_gemm) return -1;
-  if (k->kind != CK_MATMUL || k->nmem != 1 || k->hgroup >= 0) return -1;
-  const IrFunc *f = p->f;
-  const IrNode *mm = &f->nodes[k->root];
-  if (mm->op != OP_MATMUL || mm->ty.dt != DT_F32 || !mm->at.ta || mm->at.tb || mm->ty.sh.rank != 3 ||
-      f->nodes[mm->args[0]].ty.sh.rank != 3 || f->nodes[mm->args[1]].ty.sh.rank != 3 || p->own[k->root] < 0)
-    return -1;
-  int s = only_user(f, k->root);
-  if (s < 0) return -1;
-  const IrNode *sn = &f->nodes[s];
-  if (sn->op != OP_SUM || sn->ty.dt != DT_F32 || sn->at.naxes != 1 || sn->at.axes[0] != 0 || sn->at.keepdims)
-    return -1;
-  int j = p->kof[s];
-  if (j <= i || p->ks[j].kind != CK_REDUCE || p->ks[j].nmem != 1 || p->ks[j].hgroup >= 0 || p->ks[j].nexp != 1 ||
-      p->ks[j].exp[0].node != s)
-    return -1;
-  return j;
-}
-
+/* The plan's summed GEMM (plan.c, summed_gemms): sum_t A_t^T B_t as one
+ * product of the [T*K, M] and [T*K, N] matrices the contiguous batches
+ * are, written to the sum's buffer. nnrt_cu_sgemm takes the same
+ * arguments on a device. */
 void cg_emit_summed_matmul(CgFn *F, const CgKernel *k) {
   CgCtx *cx = F->cx;
   const IrNode *mm = &F->p->f->nodes[k->root];
   const Shape *as = &F->p->f->nodes[mm->args[0]].ty.sh, *bs = &F->p->f->nodes[mm->args[1]].ty.sh;
   CgMono T = cg_mono_dim(as->d[0]), K = cg_mono_dim(as->d[1]), M = cg_mono_dim(as->d[2]), N = cg_mono_dim(bs->d[2]);
-  LLVMValueRef pa, pb, lda, ldb, pc = cg_buf_ptr(F, F->p->own[k->root]);
+  LLVMValueRef pa, pb, lda, ldb, pc = cg_buf_ptr(F, k->exp[0].buf);
   int ta, tb;
   operand(F, mm, 0, &pa, &ta, &lda); /* contiguous (batched operands are): ld = M, N */
   operand(F, mm, 1, &pb, &tb, &ldb);
@@ -177,13 +129,6 @@ void cg_emit_summed_matmul(CgFn *F, const CgKernel *k) {
   LLVMValueRef args[13] = {cg_i32(cx, ta), cg_i32(cx, tb), cg_mono_val(F, M), n, cg_mono_val(F, cg_mono_mul(T, K)),
                            cg_f32(cx, 1), pa, lda, pb, ldb, cg_f32(cx, 0), pc, n};
   LLVMBuildCall2(cx->b, cx->ft_sgemm, cx->f_sgemm, args, 13, "");
-}
-
-void cg_emit_summed_copy(CgFn *F, const CgKernel *mmk, const CgKernel *sum) {
-  const IrNode *mm = &F->p->f->nodes[mmk->root];
-  CgMono MN = cg_mono_mul(cg_mono_dim(mm->ty.sh.d[1]), cg_mono_dim(mm->ty.sh.d[2]));
-  LLVMValueRef bytes = cg_mono_val(F, cg_mono_mul(MN, cg_mono(4)));
-  LLVMBuildMemCpy(F->cx->b, cg_buf_ptr(F, sum->exp[0].buf), 4, cg_buf_ptr(F, F->p->own[mmk->root]), 4, bytes);
 }
 
 /* ---- onehot ---- */

@@ -77,7 +77,7 @@ static WsLayout ws_layout(CgFn *F, const CgPlan *p) {
     LLVMValueRef size = LLVMBuildMul(b, cg_mono_val(F, p->slot_size[s]), L.scale, "");
     L.off[s + 1] = align64(cx, b, LLVMBuildAdd(b, L.off[s], size, ""));
   }
-  if (p->scaled && p->nslots == 1) {
+  if (p->scaled && p->has_split && p->nslots == 1) {
     LLVMValueRef whole = LLVMBuildMul(b, cg_i64(cx, p->arena0), L.scale, "");
     LLVMValueRef split = LLVMBuildAdd(b, cg_i64(cx, p->split_fixed), LLVMBuildMul(b, cg_i64(cx, p->split_batch), L.scale, ""), "");
     L.split = LLVMBuildICmp(b, LLVMIntSLT, split, whole, "split");
@@ -323,11 +323,11 @@ static void launch(CgFn *F, const CgDevLaunch *l, LLVMValueRef args) {
 }
 
 /* Builds kernel k's device kernel into *l (a matmul's only when it has an
- * epilogue, a scan's never: l->kid stays -1). */
+ * epilogue; a scan's and a summed GEMM's sum's never: l->kid stays -1). */
 static bool dev_kernel(CgCtx *cx, const CgPlan *p, int k, CgDevLaunch *l) {
   const CgKernel *K = &p->ks[k];
   l->kid = -1;
-  if (K->kind == CK_SCAN || (K->kind == CK_MATMUL && K->nmem == 1)) return true;
+  if (K->kind == CK_SCAN || (K->kind == CK_MATMUL && K->nmem == 1) || K->done_in >= 0) return true;
   l->bufs = arena_alloc(cx->arena, sizeof(int) * (size_t)cx->dev->max_bufs);
   return cx->dev->kernel(cx->dev->gen, p, K, k, &l->kid, l->bufs, cx->dev->max_bufs, &l->nbufs, &l->work);
 }
@@ -343,7 +343,8 @@ static bool dev_body(CgFn *F, const CgPlan *p, int prof_fn, LLVMValueRef region)
   LLVMSetAlignment(args, 16);
   for (int i = 0; i < p->nks; i++) {
     LLVMValueRef hook = prof_fn >= 0 ? prof_call(F, NULL, prof_fn, i, 0) : NULL;
-    if (p->ks[i].kind == CK_MATMUL) {
+    if (p->ks[i].sums_batch) cg_emit_summed_matmul(F, &p->ks[i]);
+    else if (p->ks[i].kind == CK_MATMUL) {
       CgDevGemm lt = {0, -1, -1, -1, 0};
       if (cx->dev->gemm) cx->dev->gemm(cx->dev->gen, p, &p->ks[i], i, &lt);
       cg_emit_matmul(F, &p->ks[i], NULL, NULL, &lt);
@@ -357,7 +358,7 @@ static bool dev_body(CgFn *F, const CgPlan *p, int prof_fn, LLVMValueRef region)
 }
 
 bool cg_emit_step(CgCtx *cx, const IrFunc *f, int prof_fn, CgStep *out, int *nfused) {
-  CgPlan *p = cg_plan(cx->arena, cx->m, f);
+  CgPlan *p = cg_plan(cx->arena, cx->m, f, &(CgPlanOptions){.no_summed_gemm = cx->no_summed_gemm});
   if (p->bad_memory) {
     cg_error(NULL, "the IR's memory plan is wrong: %s", p->bad_memory);
     return false;
@@ -382,22 +383,13 @@ bool cg_emit_step(CgCtx *cx, const IrFunc *f, int prof_fn, CgStep *out, int *nfu
     run[i] = j;
     i = j;
   }
-  /* summed_by[j]: the matmul kernel that computes sum kernel j as one GEMM
-   * (k_misc.c), or -1; summed[i]: matmul kernel i is one. */
-  int *summed_by = arena_alloc(cx->arena, sizeof(int) * (size_t)(p->nks + 1));
-  bool *summed = arena_alloc(cx->arena, sizeof(bool) * (size_t)(p->nks + 1));
-  for (int i = 0; i < p->nks; i++) summed_by[i] = -1, summed[i] = false;
-  for (int i = 0; i < p->nks; i++) {
-    int j = cg_summed_matmul(cx, p, i);
-    if (j >= 0) summed_by[j] = i, summed[i] = true;
-  }
   int maxctx = 0, maxtasks = 1;
   for (int i = 0; i < p->nks; i = run[i]) {
     int ctxn = 0;
     for (int k = i; k < run[i]; k++) {
       char name[128];
       cx->kcount = k; /* names it k<k>, as the kernel table does */
-      if (summed_by[k] >= 0) continue; /* a copy, emitted inline */
+      if (p->ks[k].done_in >= 0) continue; /* its matmul's GEMM computes it */
       if ((p->ks[k].kind == CK_MATMUL || p->ks[k].kind == CK_QGEMM) && p->ks[k].nmem > 1) {
         /* its epilogue, called by nnrt_sgemm_ep or after each of qmatmul's row blocks */
         cg_kernel_epilogue(cx, p, &p->ks[k], &kfs[k]);
@@ -434,10 +426,10 @@ bool cg_emit_step(CgCtx *cx, const IrFunc *f, int prof_fn, CgStep *out, int *nfu
     if (run[i] - i > 1) {
       call_parts(&F, kfs, i, run[i], ctx, tasks);
       i = run[i] - 1;
-    } else if (summed[i]) {
+    } else if (p->ks[i].sums_batch) {
       cg_emit_summed_matmul(&F, &p->ks[i]);
-    } else if (summed_by[i] >= 0) {
-      cg_emit_summed_copy(&F, &p->ks[summed_by[i]], &p->ks[i]);
+    } else if (p->ks[i].done_in >= 0) {
+      /* nothing left to run */
     } else if (p->ks[i].kind == CK_MATMUL) {
       if (kfs[i].body) fill_ctx(&F, &kfs[i], ctx);
       cg_emit_matmul(&F, &p->ks[i], kfs[i].body, kfs[i].body ? ctx : NULL, NULL);

@@ -496,11 +496,29 @@ void t_set_fused(IrModule *m, bool on) {
 
 int t_kernels(const IrModule *m, const char *fn, int *nfused) {
   Arena *a = arena_new();
-  CgPlan *p = cg_plan(a, m, ir_func_find(m, fn));
+  CgPlan *p = cg_plan(a, m, ir_func_find(m, fn), NULL);
   int n = p->nks;
   if (nfused) *nfused = p->nfused;
   arena_free(a);
   return n;
+}
+
+bool t_split_layout(const IrModule *m, const char *fn, const int64_t *syms) {
+  Arena *a = arena_new();
+  CgPlan *p = cg_plan(a, m, ir_func_find(m, fn), NULL);
+  for (int x = 0; x < p->nbufs && p->has_split; x++)
+    for (int y = x + 1; y < p->nbufs; y++) {
+      const CgBuf *u = &p->bufs[x], *v = &p->bufs[y];
+      if (u->kind != CB_WS || v->kind != CB_WS || u->def < 0 || v->def < 0 || u->last < v->def || v->last < u->def)
+        continue;
+      bool one = u->index == v->index && u->at == v->at;
+      bool split = u->split_scaled == v->split_scaled && u->split_at == v->split_at;
+      EXPECT(one == split, "%s: %%%d and %%%d, alive at once, share an offset in the %s layout only", fn, u->owner,
+             v->owner, one ? "one-arena" : "split");
+    }
+  bool taken = cg_memstats(p, syms).split;
+  arena_free(a);
+  return taken;
 }
 
 /* ---- building ---- */

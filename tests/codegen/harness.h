@@ -102,6 +102,12 @@ void t_set_fused(IrModule *m, bool on);
 /* Kernels the backend plans for function fn, and how many of them are
  * fused (nfused may be NULL). */
 int t_kernels(const IrModule *m, const char *fn, int *nfused);
+/* Function fn's plan at syms: whether its workspace takes the split layout
+ * (codegen/memplan.c). Checks (EXPECT) that the split layout, where the
+ * plan has one, puts two values alive at once at one offset exactly when
+ * the one-arena plan does: kernels pass such values as one pointer, others
+ * as noalias ones, built once for both layouts. */
+bool t_split_layout(const IrModule *m, const char *fn, const int64_t *syms);
 
 /* IR building shortcuts for tests. Modules live in arenas that t_free_all
  * frees (with the JIT) at the end. */

@@ -196,7 +196,7 @@ static void test_memplan(void) {
   ir_ret(f, t_op(f, OP_ADD, y, t_attr(f, OP_RESHAPE, z, NULL, &r)));
   ir_ret(f, t_op(f, OP_MUL, z, z));
   Arena *a = arena_new();
-  CgPlan *p = cg_plan(a, m, f);
+  CgPlan *p = cg_plan(a, m, f, NULL);
   int64_t P = p->plan_syms[0];
   int64_t small[CG_MAX_SYMS] = {3}, atp[CG_MAX_SYMS] = {P}, big[CG_MAX_SYMS] = {P + 1}, huge[CG_MAX_SYMS] = {3 * P + 1};
   EXPECT(P >= 4 && p->nslots == 1 && p->arena0 == (200 * P + 63) / 64 * 64, "memplan: %d slots, an arena of %lld B",
@@ -219,7 +219,7 @@ static void test_memplan(void) {
   int rs = t_attr(f2, OP_SUM, h, &(Attrs){.naxes = 1, .axes = {1}, .keepdims = 1}, NULL); /* [B,1,8] */
   ir_ret(f2, t_op(f2, OP_MUL, t_op(f2, OP_EXP, h, 0), rs));
   a = arena_new();
-  p = cg_plan(a, m2, f2);
+  p = cg_plan(a, m2, f2, NULL);
   EXPECT(!p->scaled && p->nslots == 2, "memplan with T: scaled %d, %d slots", p->scaled, p->nslots);
   arena_free(a);
   t_check3(m2, (CheckOpts){.syms = {3, 5}}, "memplan, slots by size class (B, T)");

@@ -156,12 +156,20 @@ static const char train_nn[] = "model seq {\n"
 
 /* train_step (autodiff through loss_step, simplify, fuse) against the
  * interpreter for three steps: forward masks, their regenerated copies in
- * the backward pass, the scatter-add into the table and the step counter. */
+ * the backward pass, the scatter-add into the table and the step counter.
+ * Planned at batch 2 (the train block appended) and run at 16, the
+ * workspace takes the split layout (codegen/memplan.c): the table's
+ * gradient and the weights' once, the batch-sized values 8 times, every
+ * in-place pair of the one-arena plan kept. */
 static void test_train_step(void) {
-  for (int fused = 0; fused < 2; fused++) {
+  for (int variant = 0; variant < 4; variant++) {
+    int fused = variant & 1;
+    bool split = variant >= 2;
     Diag d;
     diag_init(&d, stdout);
-    FeModel *fm = fe_compile(t_arena(), &d, "seq.nn", train_nn, strlen(train_nn));
+    const char *text = split ? arena_printf(t_arena(), "%strain {\n  optimizer adam(lr: 1e-3)\n  batch 2\n}\n", train_nn)
+                             : train_nn;
+    FeModel *fm = fe_compile(t_arena(), &d, "seq.nn", text, strlen(text));
     PassCtx pc = {.diag = &d, .verify = true};
     bool ok = fm && pass_run_pipeline(fm->mod, pass_default_pipeline, pass_default_pipeline_len, &pc);
     EXPECT(ok, "seq.nn does not compile");
@@ -169,8 +177,13 @@ static void test_train_step(void) {
     t_set_fused(fm->mod, fused);
     /* Labels and ids share label_max: ids in [0, 4) of 50 rows, labels of 4
      * classes. The seed words are the same draws. */
-    CheckOpts o = {.fn = IR_FN_TRAIN, .syms = {9}, .label_max = 4, .steps = 3, .tol = 1e-3};
-    EXPECT(cg_check(fm->mod, &o, fused ? "seq train_step (fused)" : "seq train_step"), "seq train_step");
+    CheckOpts o = {.fn = IR_FN_TRAIN, .syms = {split ? 16 : 9}, .label_max = 4, .steps = 3, .tol = 1e-3};
+    char name[64];
+    snprintf(name, sizeof name, "seq train_step%s%s", fused ? " (fused)" : "", split ? ", split workspace" : "");
+    EXPECT(cg_check(fm->mod, &o, name), "%s", name);
+    int64_t syms[CG_MAX_SYMS] = {o.syms[0]};
+    EXPECT(t_split_layout(fm->mod, IR_FN_TRAIN, syms) == split, "%s: the split layout is %staken", name,
+           split ? "not " : "");
   }
 }
 

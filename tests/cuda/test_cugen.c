@@ -122,7 +122,7 @@ static void check_model(const char *file, bool fused, bool have_nvrtc) {
   for (int fi = 0; fi < m->nfuncs && !g.error; fi++) {
     const IrFunc *f = m->funcs[fi];
     if (!strcmp(f->name, IR_FN_LOSS)) continue;
-    CgPlan *p = cg_plan(a, m, f);
+    CgPlan *p = cg_plan(a, m, f, NULL);
     for (int i = 0; i < p->nks && !g.error; i++)
       if (mine(&p->ks[i])) {
         if (!gen_kernel(&g, p, &p->ks[i], i) && !g.error) cu_gen_fail(&g, "generator failed silently");

@@ -1,13 +1,14 @@
 #!/bin/sh
 # A batch of products summed over the batch, sum(matmul(A[T,K,M],
 # B[T,K,N], ta=1), axes=[0]) -- every weight's gradient over a sequence --
-# runs as one GEMM over the T*K stacked rows (codegen/cpu/k_misc.c). That
-# changes only the order of the sum: each recurrent example built with and
-# without --no-summed-gemm trains 20 steps to the same losses and
-# checkpoint up to f32 rounding (tests/e2e/agree.py), on 2 threads as on 1
-# (byte-identical). The rewrite must also happen: the default build's
-# train_step has fewer reduction kernels (a sum became a copy) and copies
-# with llvm.memcpy.
+# runs as one GEMM over the T*K stacked rows into the sum's buffer
+# (codegen/plan.c, summed_gemms). That changes only the order of the sum:
+# each recurrent example built with and without --no-summed-gemm trains 20
+# steps to the same losses and checkpoint up to f32 rounding
+# (tests/e2e/agree.py), on 2 threads as on 1 (byte-identical). The rewrite
+# must also happen: the default build's train_step has fewer reduction
+# kernels (the sum has nothing left to run), and its workspace at batch 32
+# is smaller (the batch of products is never written).
 # usage: summed_gemm.sh NNC SOURCE_DIR
 set -eu
 nnc=$1 src=$2
@@ -20,6 +21,11 @@ for model in fashion_rows_lstm text_lstm; do
   "$nnc" build "$src/examples/$model.nn" -O0 --emit=llvm --no-summed-gemm -o batch.ll 2> /dev/null
   [ "$(sums one.ll)" -lt "$(sums batch.ll)" ] ||
     fail "$model: no batch of products became one GEMM ($(sums one.ll) sum kernels, $(sums batch.ll) without)"
+  "$nnc" build "$src/examples/$model.nn" --emit=llvm --plan-memory=report:32 -o /dev/null 2> one.txt
+  "$nnc" build "$src/examples/$model.nn" --emit=llvm --no-summed-gemm --plan-memory=report:32 -o /dev/null 2> batch.txt
+  ws() { sed -n 's/^workspace: \([0-9]*\) bytes at batch 32.*/\1/p' "$1"; }
+  [ -n "$(ws one.txt)" ] && [ "$(ws one.txt)" -lt "$(ws batch.txt)" ] ||
+    fail "$model: the summed GEMM's workspace is not smaller ($(ws one.txt) bytes, $(ws batch.txt) without)"
   "$nnc" build "$src/examples/$model.nn" -o one 2> /dev/null
   "$nnc" build "$src/examples/$model.nn" --no-summed-gemm -o batch 2> /dev/null
   for bin in one batch; do
