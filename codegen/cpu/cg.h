@@ -104,6 +104,11 @@ typedef struct CgKFn {
 /* ---- module setup, helpers (target.c) ---- */
 
 LLVMTargetMachineRef cg_target_machine(const CgOptions *o, char **err);
+/* A new LLVM context whose diagnostics go to stderr as nnc's: errors and
+ * warnings always, optimisation remarks (a loop the vectorizer was asked to
+ * vectorize and could not) only with verbose. LLVM's default handler
+ * printed every remark: "remark: <unknown>:0:0: loop not vectorized". */
+LLVMContextRef cg_context(bool verbose);
 /* Builds the whole module (kernels, step functions, nnrt_model) in llc.
  * Returns NULL after reporting through o->diag. */
 LLVMModuleRef cg_build_module(const IrModule *m, LLVMContextRef llc, LLVMTargetMachineRef tm, const CgOptions *o);

@@ -122,7 +122,7 @@ static bool kept(const Part *p, const char *name) {
 
 static void *compile_part(void *arg) {
   Part *p = arg;
-  LLVMContextRef llc = LLVMContextCreate();
+  LLVMContextRef llc = cg_context(p->o->verbose);
   LLVMModuleRef mod = NULL;
   char *tmerr = NULL, *emerr = NULL;
   LLVMTargetMachineRef tm = NULL;

@@ -56,6 +56,22 @@ static void init_llvm(void) {
   LLVMInitializeNativeAsmPrinter();
 }
 
+static void diagnostic(LLVMDiagnosticInfoRef info, void *verbose) {
+  LLVMDiagnosticSeverity sev = LLVMGetDiagInfoSeverity(info);
+  if ((sev == LLVMDSRemark || sev == LLVMDSNote) && !verbose) return;
+  char *text = LLVMGetDiagInfoDescription(info);
+  fprintf(stderr, "nnc: %s (LLVM): %s\n",
+          sev == LLVMDSError ? "error" : sev == LLVMDSWarning ? "warning" : sev == LLVMDSRemark ? "remark" : "note",
+          text);
+  LLVMDisposeMessage(text);
+}
+
+LLVMContextRef cg_context(bool verbose) {
+  LLVMContextRef llc = LLVMContextCreate();
+  LLVMContextSetDiagnosticHandler(llc, diagnostic, verbose ? (void *)1 : NULL);
+  return llc;
+}
+
 LLVMTargetMachineRef cg_target_machine(const CgOptions *o, char **err) {
   init_llvm();
   char *triple = LLVMGetDefaultTargetTriple();
@@ -310,7 +326,7 @@ static bool cpu_compile(const IrModule *m, const CgOptions *o) {
     if (err) LLVMDisposeMessage(err);
     return false;
   }
-  LLVMContextRef llc = LLVMContextCreate();
+  LLVMContextRef llc = cg_context(o->verbose);
   double t0 = timing_now();
   LLVMModuleRef mod = cg_build_module(m, llc, tm, o);
   timing_add(o->times, "codegen: LLVM IR", timing_now() - t0);

@@ -58,7 +58,7 @@ static bool cuda_compile(const IrModule *m, const CgOptions *o) {
     if (tmerr) LLVMDisposeMessage(tmerr);
     return false;
   }
-  LLVMContextRef llc = LLVMContextCreate();
+  LLVMContextRef llc = cg_context(o->verbose);
   Arena *arena = arena_new();
   CuGen g;
   cu_gen_init(&g, m, arena, o->diag);
