@@ -17,18 +17,7 @@ grep -q "^embedding_1 (embedding) *(B, 20, 16) *160,000$" "$tmp/summary.txt" &&
   grep -q "^dropout_2 (dropout) *(B, 32) *0$" "$tmp/summary.txt" || { echo "FAIL: summary"; cat "$tmp/summary.txt"; exit 1; }
 cd "$tmp"
 mkdir data bad
-"$py" - <<'PY'
-import numpy as np
-r = np.random.default_rng(0)
-for split, n in (("train", 2400), ("test", 400)):
-    y = r.integers(0, 3, n).astype(np.int32)
-    x = r.integers(0, 10000, (n, 20)).astype(np.int32)
-    x[:, 0] = y * 100 + 5
-    np.save(f"data/{split}_x.npy", x); np.save(f"data/{split}_y.npy", y)
-    if split == "test":
-        x[3, 5] = 10003
-        np.save("bad/test_x.npy", x); np.save("bad/test_y.npy", y)
-PY
+"$py" "$src/tests/e2e/embed_data.py" data 0 2400 400 bad
 
 ./m train --data data --epochs 3 --threads 2 --log log.csv --checkpoint m.safetensors --quiet
 awk -F, -f "$src/tests/e2e/loss_fell.awk" log.csv

@@ -21,15 +21,7 @@ expect 0 "$nnc" build at256.nn -o at256 --plan-memory=report
 grep -q "^workspace: [0-9]* bytes at batch 256: the planned arena x 1$" "$tmp/err" ||
   bad "the report does not show the planned arena at the planned batch: $(grep workspace "$tmp/err")"
 mkdir data
-"$py" - <<'PY'
-import numpy as np
-r = np.random.default_rng(1)
-for split, n in (("train", 1024), ("test", 256)):
-    y = r.integers(0, 3, n).astype(np.int32)
-    x = r.integers(0, 10000, (n, 20)).astype(np.int32)
-    x[:, 0] = y * 100 + 5
-    np.save(f"data/{split}_x.npy", x); np.save(f"data/{split}_y.npy", y)
-PY
+"$py" "$src/tests/e2e/embed_data.py" data 1 1024 256
 for t in 1 2; do
   for m in at32 at256; do
     ./$m train --data data --steps 6 --batch 256 --threads $t --seed 3 --quiet \
