@@ -17,10 +17,11 @@
  * at larger sym values every offset and the arena are multiplied by the
  * integer s = cg_mem_scale(), the least s >= 1 with m(syms) <= s *
  * m(plan) for each size monomial m, which keeps the intervals disjoint and
- * aligned. Scaling the fixed-size values too wastes their bytes times s-1,
- * so such a plan also has a split layout (split_layout()), fixed-size values
- * first and the batch-sized ones scaled after them, and the step function
- * takes whichever is smaller at its syms (cg_mem_split). (An earlier plan kept one slot per symbolic size class, valid
+ * aligned. Scaling the fixed-size values too wastes their bytes times
+ * s-1, so such a plan also has a split layout (split_layout()): fixed-size
+ * values first and the batch-sized ones scaled after them; the step
+ * function takes whichever is smaller at its syms (cg_mem_split). (An
+ * earlier plan kept one slot per symbolic size class, valid
  * for every batch at once, but then a static gradient and the B-sized
  * activations could never share bytes: the MLP's arena was 1.15x its lower
  * bound, text_lstm's 1.30x.) A function with a size that depends on a sym
@@ -254,7 +255,7 @@ static int assign(Arena *a, const CgPlan *p, const int *order, int n, const InPl
  * and the batch-sized ones among themselves after them, at offsets
  * multiplied by the scale. The one-arena plan multiplies every offset,
  * a fixed value's too: at 8x the train batch, text_lstm's 2.6 MB embedding
- * gradient took 21. Each layout is valid at every scale (the intervals of
+ * gradient took 21 MB. Each layout is valid at every scale (the intervals of
  * values alive at once stay disjoint), so the step function takes
  * whichever needs fewer bytes at the syms it is called with
  * (cg_mem_split). But kernels are built once for both: a kernel passes

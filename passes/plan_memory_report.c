@@ -71,17 +71,18 @@ void plan_memory_report(FILE *out, const IrModule *m, const IrFunc *f, const int
   int *nodes = arena_alloc(a, sizeof(int) * cap);
   fprintf(out, "memory peak: %s at batch %" PRId64 ": %" PRId64 " bytes live in kernel %s (of %d), %d values\n",
           f->name, batch, st.lower, p->nks ? ki[st.peak].name : "-", p->nks, n);
-  /* What the step function allocates at this batch, and how it lays the
-   * workspace out there (codegen/memplan.c): the scaled plans take the
-   * split layout where it needs fewer bytes. */
+  /* The arena the step function lays out at this batch (a scan's or an
+   * int8 product's scratch comes on top), and how (codegen/memplan.c): a
+   * scaled plan takes the split layout where it needs fewer bytes. */
   int64_t scale = cg_mem_scale(p, syms);
+  fprintf(out, "workspace: %" PRId64 " bytes at batch %" PRId64 ": ", st.arena, batch);
   if (st.split)
-    fprintf(out, "workspace: %" PRId64 " bytes at batch %" PRId64 ": %" PRId64 " fixed-size, then the batch-sized %" PRId64 " x %" PRId64 "\n",
-            st.arena, batch, p->split_fixed, p->split_batch, scale);
+    fprintf(out, "%" PRId64 " fixed-size, then the batch-sized %" PRId64 " x %" PRId64 "\n", p->split_fixed,
+            p->split_batch, scale);
   else if (p->scaled)
-    fprintf(out, "workspace: %" PRId64 " bytes at batch %" PRId64 ": the planned arena x %" PRId64 "\n", st.arena, batch, scale);
+    fprintf(out, "the planned arena x %" PRId64 "\n", scale);
   else
-    fprintf(out, "workspace: %" PRId64 " bytes at batch %" PRId64 ": one slot per size class\n", st.arena, batch);
+    fprintf(out, "one slot per size class\n");
   fprintf(out, "  %-11s %6s  %-7s %-22s %-26s %s\n", "bytes", "share", "value", "type", "written by", "last read by");
   for (int i = 0; i < n; i++) {
     const CgBuf *b = &p->bufs[live[i].buf];

@@ -79,7 +79,8 @@ static WsLayout ws_layout(CgFn *F, const CgPlan *p) {
   }
   if (p->scaled && p->has_split && p->nslots == 1) {
     LLVMValueRef whole = LLVMBuildMul(b, cg_i64(cx, p->arena0), L.scale, "");
-    LLVMValueRef split = LLVMBuildAdd(b, cg_i64(cx, p->split_fixed), LLVMBuildMul(b, cg_i64(cx, p->split_batch), L.scale, ""), "");
+    LLVMValueRef batch = LLVMBuildMul(b, cg_i64(cx, p->split_batch), L.scale, "");
+    LLVMValueRef split = LLVMBuildAdd(b, cg_i64(cx, p->split_fixed), batch, "");
     L.split = LLVMBuildICmp(b, LLVMIntSLT, split, whole, "split");
     L.off[1] = LLVMBuildSelect(b, L.split, align64(cx, b, split), L.off[1], "");
   }
@@ -119,7 +120,8 @@ static void bind_all(CgFn *F, const CgPlan *p, const WsLayout *L) {
       if (L->split) {
         /* A fixed-size value keeps its bytes; a batch-sized one scales. */
         LLVMValueRef so = cg_i64(cx, B->split_at);
-        if (B->split_scaled) so = LLVMBuildAdd(F->pre, cg_i64(cx, p->split_fixed), LLVMBuildMul(F->pre, so, L->scale, ""), "");
+        if (B->split_scaled)
+          so = LLVMBuildAdd(F->pre, cg_i64(cx, p->split_fixed), LLVMBuildMul(F->pre, so, L->scale, ""), "");
         o = LLVMBuildSelect(F->pre, L->split, so, o, "");
       }
       F->bufp[b] = LLVMBuildInBoundsGEP2(F->pre, LLVMInt8TypeInContext(cx->llc), LLVMGetParam(F->fn, 2), &o, 1, "");

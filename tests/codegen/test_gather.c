@@ -167,8 +167,8 @@ static void test_train_step(void) {
     bool split = variant >= 2;
     Diag d;
     diag_init(&d, stdout);
-    const char *text = split ? arena_printf(t_arena(), "%strain {\n  optimizer adam(lr: 1e-3)\n  batch 2\n}\n", train_nn)
-                             : train_nn;
+    const char *planned_at_2 = "train {\n  optimizer adam(lr: 1e-3)\n  batch 2\n}\n";
+    const char *text = split ? arena_printf(t_arena(), "%s%s", train_nn, planned_at_2) : train_nn;
     FeModel *fm = fe_compile(t_arena(), &d, "seq.nn", text, strlen(text));
     PassCtx pc = {.diag = &d, .verify = true};
     bool ok = fm && pass_run_pipeline(fm->mod, pass_default_pipeline, pass_default_pipeline_len, &pc);
