@@ -51,6 +51,15 @@ static int64_t footprint(int64_t c) {
   return (c + g - 1) / g * g;
 }
 
+/* The batch sym, as the runtime binds it (rt_session.c): the one named B,
+ * else the first; -1 without syms. */
+static int batch_sym(const IrModule *m) {
+  int b = m->nsyms > 0 ? 0 : -1;
+  for (int k = 0; k < m->nsyms && k < CG_MAX_SYMS; k++)
+    if (!strcmp(m->syms[k], "B")) b = k;
+  return b < CG_MAX_SYMS ? b : -1;
+}
+
 static CgMono buf_bytes(const IrFunc *f, const CgBuf *b) {
   return cg_mono_bytes(&f->nodes[b->owner].ty, 0);
 }
@@ -352,13 +361,15 @@ void cg_memplan(Arena *a, CgPlan *p) {
   int *order = arena_alloc(a, sizeof(int) * (size_t)(p->nbufs + 1));
   int n = def_order(p, order);
   /* Scaled when no size depends on a sym the plan cannot know (one other
-   * than the batch: a sequence length bound from the data), whose scale
-   * would multiply every other buffer's bytes too. */
+   * than the batch, which cg_plan_point binds to 1: a sequence length bound
+   * from the data), whose scale would multiply every other buffer's bytes
+   * too. The batch is known even where the train block says batch 1. */
+  int batch = batch_sym(f->mod);
   p->scaled = true;
   for (int i = 0; i < n && p->scaled; i++) {
     CgMono m = buf_bytes(f, &p->bufs[order[i]]);
     for (int k = 0; k < CG_MAX_SYMS; k++)
-      if (m.e[k] && p->plan_syms[k] == 1) p->scaled = false;
+      if (m.e[k] && k != batch && p->plan_syms[k] == 1) p->scaled = false;
   }
   /* Whether each buffer's memory may take, in place, a value written by the
    * kernel where it dies (in_place_ok, asked once per buffer). */
@@ -404,12 +415,10 @@ void cg_memplan(Arena *a, CgPlan *p) {
 }
 
 void cg_plan_point(const IrModule *m, int64_t *syms) {
-  int b = m->nsyms > 0 ? 0 : -1;
+  int b = batch_sym(m);
   for (int k = 0; k < CG_MAX_SYMS; k++)
     syms[k] = 1;
-  for (int k = 0; k < m->nsyms && k < CG_MAX_SYMS; k++)
-    if (!strcmp(m->syms[k], "B")) b = k;
-  if (b >= 0 && b < CG_MAX_SYMS) syms[b] = m->train.batch > 0 ? m->train.batch : 64;
+  if (b >= 0) syms[b] = m->train.batch > 0 ? m->train.batch : 64;
 }
 
 int64_t cg_mem_scale(const CgPlan *p, const int64_t *syms) {
