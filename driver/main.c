@@ -97,8 +97,9 @@ static const char *const usage_build =
     "                       openblas: OpenBLAS only; onednn: oneDNN only, an\n"
     "                       error without libdnnl. `./model --version` says which\n"
     "                       (docs/bench.md, \"GEMM libraries\")\n"
-    "  -v, --verbose        print the link command (--target=cuda: and ptxas's\n"
-    "                       registers and spills per kernel)\n";
+    "  -v, --verbose        print the link command, and LLVM's optimisation\n"
+    "                       remarks (--target=cuda: and ptxas's registers and\n"
+    "                       spills per kernel)\n";
 
 static const char *const usage_check =
     "usage: nnc check <model.nn>\n"
