@@ -180,6 +180,26 @@ static const char cnn_nn[] = "model cnn {\n"
                              "  epochs 1\n"
                              "}\n";
 
+/* 2x2 pools that tile their input (k_window.c's vector path): rows of 18
+ * and 17 outputs take two chunks, the second masked; the ReLU's zeros tie
+ * in max windows, so the gradient's routing to the first maximum counts. */
+static const char pool2_nn[] = "model pools {\n"
+                               "  input x: f32[B, 2, 6, 36]\n"
+                               "  input y: i32[B]\n"
+                               "  m = maxpool(x, 2)\n"
+                               "  a = avgpool(x |> tanh, 2)\n"
+                               "  p = maxpool(conv2d(x, filters: 3, kernel: 3, activation: relu), 2)\n"
+                               "  h = dense(flatten(m), 6) + dense(flatten(a), 6) + dense(flatten(p), 6)\n"
+                               "  logits = dense(h |> relu, 5)\n"
+                               "  output logits\n"
+                               "  minimize cross_entropy(logits, y)\n"
+                               "}\n"
+                               "train {\n"
+                               "  optimizer adam(lr: 1e-2)\n"
+                               "  batch 4\n"
+                               "  epochs 1\n"
+                               "}\n";
+
 /* gelu and layer normalisation (a transformer block's MLP): the
  * normalisation is reductions and elementwise ops that must fuse and train
  * like the interpreter. */
@@ -334,6 +354,7 @@ void test_models(void) {
   test_adam_update();
   test_mlp();
   check_model("cnn.nn", cnn_nn);
+  check_model("pools.nn", pool2_nn);
   check_model("norm.nn", norm_nn);
   check_model("ranges.nn", range_nn);
   check_model("attn.nn", attn_nn);
