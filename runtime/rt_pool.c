@@ -6,16 +6,34 @@
  * job and only then sleep on a condition variable. The calling thread works
  * too, so `threads` counts it: threads - 1 workers.
  *
- * Protocol. One 64-bit word `state` = generation << 32 | chunks remaining.
- * The caller fills the job fields, then publishes a new generation with all
- * chunks remaining. Anyone claims a chunk by a CAS that decrements the count
- * within the same generation; the job fields are read only after a
- * successful claim, and the caller rewrites them only once every chunk is
- * done, so a claimed job's fields are never being rewritten. Chunk
- * boundaries depend on the thread count, so a body must compute the same
- * values however [0, n) is cut: generated kernels never split a reduction
- * across chunks, and nnrt_sgemm's chunks are whole blocks of a fixed cut
- * (rt_blas.c); that is what makes a run independent of --threads.
+ * Protocol. One 64-bit word `state` = generation << 48 | a mask of the
+ * chunks not yet claimed (at most MAX_CHUNKS). The caller fills the job
+ * fields, then publishes a new generation with every chunk's bit set. Anyone
+ * claims a chunk by a CAS that clears its bit within the same generation;
+ * the job fields are read only after a successful claim, and the caller
+ * rewrites them only once every chunk is done, so a claimed job's fields are
+ * never being rewritten. Chunk boundaries depend on the thread count, so a
+ * body must compute the same values however [0, n) is cut: generated
+ * kernels never split a reduction across chunks, and nnrt_sgemm's chunks
+ * are whole blocks of a fixed cut (rt_blas.c); that is what makes a run
+ * independent of --threads.
+ *
+ * Affinity. Thread t (the caller is 0, workers 1..threads-1) owns the t-th
+ * contiguous share of the chunks and claims its own first, lowest first;
+ * only then does it steal, from the far end of what is left. A step calls
+ * the same loops with the same n every time, and one kernel's output is
+ * the next one's input, cut the same way; so each thread meets the data it
+ * wrote itself and finds it in its own caches. Where the two cores share
+ * no cache that matters: on an AMD EPYC VM whose cores pass a cache line
+ * in ~220 ns, claiming whichever chunk came next (the protocol before this
+ * one) made the CNN's step at batch 64 on 2 threads 3.0 ms, slower than
+ * its 2.6 ms on 1; with affinity it is 2.35. Stealing keeps a late worker
+ * from stalling a loop. Which chunk a thread prefers never affects which
+ * claims succeed (the CAS on `state` decides), so `own` may be computed
+ * from a job that has since been replaced: it then merely prefers wrongly.
+ *
+ * The generation has 16 bits: a worker that sleeps through exactly 65536
+ * jobs sees no new one, and the caller runs that job's chunks alone.
  *
  * The pool is process-wide state because the ABI's nnrt_parallel_for names
  * no pool; it is started and stopped by main. */
@@ -31,9 +49,20 @@
 #define SPIN_PAUSES 2000    /* pure spinning: tens of microseconds */
 #define SPIN_SECONDS 100e-6 /* then yielding spins: about a small step's gap */
 #define CHUNKS_PER_THREAD 4 /* slack for workers that wake late */
+#define MAX_CHUNKS 48      /* bits of `state` below the generation */
+#define GEN_SHIFT 48
+#define CHUNK_MASK ((UINT64_C(1) << GEN_SHIFT) - 1)
 
-typedef struct Pool {
+typedef struct Pool Pool;
+
+typedef struct Worker {
+  Pool *pool;
+  int index; /* 1..threads-1; the caller is 0 */
+} Worker;
+
+struct Pool {
   int threads; /* including the caller */
+  Worker *workers;
   pthread_t *tid;
   _Atomic uint64_t state;
   atomic_int done;
@@ -46,7 +75,10 @@ typedef struct Pool {
   NnrtBody body;
   void *ctx;
   int64_t n, nchunks;
-} Pool;
+  /* nchunks again, for the claim preference of threads that have claimed
+   * nothing yet: they may read it while the caller writes the next job's. */
+  _Atomic int64_t nchunks_published;
+};
 
 static Pool *g_pool;
 static _Thread_local int t_in_pool; /* this thread is running a chunk */
@@ -59,14 +91,24 @@ static inline void cpu_relax(void) {
 #endif
 }
 
-/* Claims and runs chunks of generation gen until none is left. */
-static void run_chunks(Pool *p, uint32_t gen) {
+/* The chunks thread `self` owns: its contiguous share of nchunks. */
+static uint64_t own_chunks(int64_t nchunks, int threads, int self) {
+  int64_t lo = nchunks * self / threads, hi = nchunks * (self + 1) / threads;
+  return ((UINT64_C(1) << hi) - 1) & ~((UINT64_C(1) << lo) - 1);
+}
+
+/* Claims and runs chunks of generation gen until none is left: its own
+ * first, then the others' from the far end. */
+static void run_chunks(Pool *p, uint32_t gen, int self) {
+  uint64_t own = own_chunks(atomic_load_explicit(&p->nchunks_published, memory_order_relaxed), p->threads, self);
   for (;;) {
     uint64_t s = atomic_load_explicit(&p->state, memory_order_acquire);
-    if ((uint32_t)(s >> 32) != gen || (uint32_t)s == 0) return;
-    if (!atomic_compare_exchange_weak_explicit(&p->state, &s, s - 1, memory_order_acq_rel, memory_order_relaxed))
+    uint64_t left = s & CHUNK_MASK;
+    if ((uint32_t)(s >> GEN_SHIFT) != gen || left == 0) return;
+    int k = (left & own) ? __builtin_ctzll(left & own) : 63 - __builtin_clzll(left);
+    if (!atomic_compare_exchange_weak_explicit(&p->state, &s, s & ~(UINT64_C(1) << k), memory_order_acq_rel,
+                                               memory_order_relaxed))
       continue;
-    int64_t k = p->nchunks - (int64_t)(uint32_t)s;
     int64_t lo = p->n * k / p->nchunks, hi = p->n * (k + 1) / p->nchunks;
     t_in_pool = 1;
     p->body(p->ctx, lo, hi);
@@ -76,15 +118,16 @@ static void run_chunks(Pool *p, uint32_t gen) {
 }
 
 static void *worker(void *arg) {
-  Pool *p = arg;
-  uint32_t seen = (uint32_t)(atomic_load(&p->state) >> 32);
+  const Worker *w = arg;
+  Pool *p = w->pool;
+  uint32_t seen = (uint32_t)(atomic_load(&p->state) >> GEN_SHIFT);
   for (;;) {
     uint32_t gen = seen;
     double until = 0;
     /* Spin with pause first; then yield, so that other work on a shared
      * machine can have the core; then sleep. */
     for (int i = 0;; i++) {
-      gen = (uint32_t)(atomic_load_explicit(&p->state, memory_order_acquire) >> 32);
+      gen = (uint32_t)(atomic_load_explicit(&p->state, memory_order_acquire) >> GEN_SHIFT);
       if (gen != seen || atomic_load_explicit(&p->stop, memory_order_relaxed)) break;
       if (i < SPIN_PAUSES) {
         cpu_relax();
@@ -102,15 +145,15 @@ static void *worker(void *arg) {
        * before reading sleepers (both seq_cst): one of us sees the other. */
       pthread_mutex_lock(&p->mu);
       atomic_fetch_add(&p->sleepers, 1);
-      while ((uint32_t)(atomic_load(&p->state) >> 32) == seen && !atomic_load(&p->stop))
+      while ((uint32_t)(atomic_load(&p->state) >> GEN_SHIFT) == seen && !atomic_load(&p->stop))
         pthread_cond_wait(&p->cv, &p->mu);
       atomic_fetch_sub(&p->sleepers, 1);
       pthread_mutex_unlock(&p->mu);
-      gen = (uint32_t)(atomic_load(&p->state) >> 32);
+      gen = (uint32_t)(atomic_load(&p->state) >> GEN_SHIFT);
     }
     if (atomic_load(&p->stop)) return NULL;
     seen = gen;
-    run_chunks(p, gen);
+    run_chunks(p, gen, w->index);
   }
 }
 
@@ -134,15 +177,20 @@ int rt_pool_start(int threads, RtError *e) {
   pthread_mutex_init(&p->mu, NULL);
   pthread_cond_init(&p->cv, NULL);
   p->tid = calloc((size_t)threads, sizeof *p->tid);
-  if (!p->tid) {
+  p->workers = calloc((size_t)threads, sizeof *p->workers);
+  if (!p->tid || !p->workers) {
+    free(p->tid);
+    free(p->workers);
     free(p);
     return rt_fail(e, RT_EXIT_FAIL, "out of memory starting the thread pool");
   }
-  for (int i = 0; i < threads - 1; i++)
-    if (pthread_create(&p->tid[i], NULL, worker, p) != 0) {
+  for (int i = 0; i < threads - 1; i++) {
+    p->workers[i] = (Worker){p, i + 1};
+    if (pthread_create(&p->tid[i], NULL, worker, &p->workers[i]) != 0) {
       p->threads = i + 1; /* run with what we got */
       break;
     }
+  }
   g_pool = p;
   return 0;
 }
@@ -160,6 +208,7 @@ void rt_pool_stop(void) {
   pthread_mutex_destroy(&p->mu);
   pthread_cond_destroy(&p->cv);
   free(p->tid);
+  free(p->workers);
   free(p);
 }
 
@@ -176,19 +225,21 @@ void nnrt_parallel_for(NnrtBody body, void *ctx, int64_t n, int64_t grain) {
   }
   int64_t nchunks = n / grain;
   if (nchunks > (int64_t)p->threads * CHUNKS_PER_THREAD) nchunks = (int64_t)p->threads * CHUNKS_PER_THREAD;
+  if (nchunks > MAX_CHUNKS) nchunks = MAX_CHUNKS;
   p->body = body;
   p->ctx = ctx;
   p->n = n;
   p->nchunks = nchunks;
   atomic_store_explicit(&p->done, 0, memory_order_relaxed);
-  uint32_t gen = (uint32_t)(atomic_load(&p->state) >> 32) + 1;
-  atomic_store(&p->state, (uint64_t)gen << 32 | (uint64_t)nchunks);
+  atomic_store_explicit(&p->nchunks_published, nchunks, memory_order_relaxed);
+  uint32_t gen = (uint32_t)((atomic_load(&p->state) >> GEN_SHIFT) + 1) & 0xffff;
+  atomic_store(&p->state, (uint64_t)gen << GEN_SHIFT | ((UINT64_C(1) << nchunks) - 1));
   if (atomic_load(&p->sleepers) > 0) {
     pthread_mutex_lock(&p->mu);
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
   }
-  run_chunks(p, gen);
+  run_chunks(p, gen, 0);
   /* Wait for chunks still running elsewhere; yield after a while in case
    * their thread is waiting for this core. */
   for (int i = 0; atomic_load_explicit(&p->done, memory_order_acquire) < nchunks; i++)

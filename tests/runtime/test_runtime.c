@@ -232,7 +232,10 @@ static void test_pool(void) {
   static unsigned char hits[100003];
   static const int64_t ns[] = {0, 1, 2, 7, 100, 1000, 100003};
   static const int64_t grains[] = {1, 7, 64, 1000};
-  for (int threads = 1; threads <= 4; threads++) {
+  /* 13 threads: more chunks than a job's mask holds (MAX_CHUNKS), capped */
+  static const int thread_counts[] = {1, 2, 3, 4, 13};
+  for (size_t tc = 0; tc < sizeof thread_counts / sizeof thread_counts[0]; tc++) {
+    int threads = thread_counts[tc];
     CHECK(rt_pool_start(threads, &e) == 0 && rt_pool_threads() == threads);
     for (size_t a = 0; a < sizeof ns / sizeof ns[0]; a++)
       for (size_t b = 0; b < sizeof grains / sizeof grains[0]; b++)
