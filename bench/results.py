@@ -89,6 +89,20 @@ def gemm_engine_note(engine):
     return "its GEMMs run on %s, which may use a narrower ISA, hence the AVX2 column" % engine
 
 
+def core_latency_note(mc):
+    """What bench/core_latency.c measured, if this run measured it (older
+    results.json files have no such figure)."""
+    ns = mc.get("core_round_trip_ns")
+    if ns is None:
+        return []
+    shared = ns < 150
+    return ["Two cores pass a cache line there and back in %.0f ns (`bench/core_latency.c`): %s" % (
+        ns, "they share a cache, so a kernel finds the data the other core just wrote nearby." if shared else
+        "they share no cache (cores on two chiplets, or a VM's vCPUs placed so), so every line one core reads "
+        "that the other wrote costs that much, and the memory-bound kernels of the small steps (batch 64) gain "
+        "little from a second thread (docs/bench.md, \"Two threads\")."), ""]
+
+
 def render(res):
     mc, st = res["machine"], res["settings"]
     L = ["# nnc against PyTorch: every example, side by side", "",
@@ -105,6 +119,7 @@ def render(res):
          "processes, so a burst of load hits both sides of a ratio alike; the spread (min..max over rounds) shows "
          "how steady a figure is." % (mc["load_avg_start"], mc["load_avg_end"], mc["cores"]),
          "",
+         ] + core_latency_note(mc) + [
          "Both sides train the same model on the same data with Adam 1e-3 and the same batch and thread count: "
          "nnc's `./model profile --json` (ms/step of the steps without kernel timers), PyTorch 1.13 with glibc "
          "malloc keeping freed memory (%s; bench/common.py says why: it is the faster PyTorch). Steps per "

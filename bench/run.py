@@ -155,6 +155,18 @@ def fma_peak(tmp, threads):
     return peak
 
 
+def core_round_trip_ns(tmp):
+    """bench/core_latency.c's figure, or None where it cannot run (one CPU)."""
+    exe = os.path.join(tmp, "core_latency")
+    run(["cc", "-O2", "-pthread", os.path.join(common.ROOT, "bench", "core_latency.c"), "-o", exe])
+    try:
+        out = subprocess.run([exe], capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        return None
+    m = re.match(r"core_round_trip_ns (\d+)", out.stdout)
+    return float(m.group(1)) if out.returncode == 0 and m else None
+
+
 def machine(nnc_binary):
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
     flags = next((l for l in open("/proc/cpuinfo") if l.startswith("flags")), "")
@@ -271,6 +283,8 @@ def main():
                                "quick": args.quick, "torch_malloc_env": common.TORCH_TUNED_ENV,
                                "nnc_flags": args.nnc_flags},
                   "models": []}
+        result["machine"]["core_round_trip_ns"] = core_round_trip_ns(tmp)
+        log("core-to-core round trip: %s ns" % result["machine"]["core_round_trip_ns"])
         configs_left = [len(names) * 2 * len(THREADS)]
 
         def share_s():

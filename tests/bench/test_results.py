@@ -128,6 +128,16 @@ fast = copy.deepcopy(FIXTURE)
 fast["fma_peak"]["avx512"]["2"] = 80.0  # now 66.7 / 80 = 83 %: met
 check(row(results.render(fast), "| fashion_mlp | 256 | 2 | 0.20")[11] == "met", "GEMM goal met above 70 %")
 
+# bench/core_latency.c's figure: no sentence without it (older results.json),
+# "share no cache" above 150 ns, "share a cache" below.
+check("pass a cache line" not in md, "no core-latency sentence without the figure")
+for ns, says in ((437.0, "they share no cache"), (60.0, "they share a cache")):
+    with_ns = copy.deepcopy(FIXTURE)
+    with_ns["machine"]["core_round_trip_ns"] = ns
+    text = results.render(with_ns)
+    check("Two cores pass a cache line there and back in %.0f ns" % ns in text and says in text,
+          "core-latency sentence at %.0f ns" % ns)
+
 with tempfile.TemporaryDirectory() as tmp:
     svg = os.path.join(tmp, "c.svg")
     results.chart(FIXTURE, svg)
