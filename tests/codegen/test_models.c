@@ -160,6 +160,9 @@ static void test_mlp(void) {
   EXPECT(ip == ns, "mlp: %d of %d stores in place", ip, ns);
 }
 
+/* The train block of the models below: Adam, a planned batch of 4. */
+#define TRAIN_ADAM_BATCH4 "train {\n  optimizer adam(lr: 1e-2)\n  batch 4\n  epochs 1\n}\n"
+
 /* A small CNN through the frontend: convolutions with "same" padding and a
  * stride, both pools, biases broadcast over the image, then dense layers. */
 static const char cnn_nn[] = "model cnn {\n"
@@ -174,15 +177,11 @@ static const char cnn_nn[] = "model cnn {\n"
                              "  output logits\n"
                              "  minimize cross_entropy(logits, y)\n"
                              "}\n"
-                             "train {\n"
-                             "  optimizer adam(lr: 1e-2)\n"
-                             "  batch 4\n"
-                             "  epochs 1\n"
-                             "}\n";
+                             TRAIN_ADAM_BATCH4;
 
 /* 2x2 pools that tile their input (k_window.c's vector path): rows of 18
- * and 17 outputs take two chunks, the second masked; the ReLU's zeros tie
- * in max windows, so the gradient's routing to the first maximum counts. */
+ * and 17 outputs take two chunks, the second masked (ties and NaNs in the
+ * windows: test_nan.c's maxpool2d case). */
 static const char pool2_nn[] = "model pools {\n"
                                "  input x: f32[B, 2, 6, 36]\n"
                                "  input y: i32[B]\n"
@@ -194,11 +193,7 @@ static const char pool2_nn[] = "model pools {\n"
                                "  output logits\n"
                                "  minimize cross_entropy(logits, y)\n"
                                "}\n"
-                               "train {\n"
-                               "  optimizer adam(lr: 1e-2)\n"
-                               "  batch 4\n"
-                               "  epochs 1\n"
-                               "}\n";
+                               TRAIN_ADAM_BATCH4;
 
 /* gelu and layer normalisation (a transformer block's MLP): the
  * normalisation is reductions and elementwise ops that must fuse and train
@@ -212,11 +207,7 @@ static const char norm_nn[] = "model norm {\n"
                               "  output logits\n"
                               "  minimize cross_entropy(logits, y)\n"
                               "}\n"
-                              "train {\n"
-                              "  optimizer adam(lr: 1e-2)\n"
-                              "  batch 4\n"
-                              "  epochs 1\n"
-                              "}\n";
+                              TRAIN_ADAM_BATCH4;
 
 /* concat and slice in a trained model: their gradients are slices and
  * concats with zeros. */
@@ -231,11 +222,7 @@ static const char range_nn[] =
     "  output logits\n"
     "  minimize cross_entropy(logits, y)\n"
     "}\n"
-    "train {\n"
-    "  optimizer adam(lr: 1e-2)\n"
-    "  batch 4\n"
-    "  epochs 1\n"
-    "}\n";
+    TRAIN_ADAM_BATCH4;
 
 /* One causal self-attention head: batched products over the batch, the
  * mask, softmax, a residual, layer norm and gelu. */
@@ -250,11 +237,7 @@ static const char attn_nn[] = "model attn {\n"
                               "  output logits\n"
                               "  minimize cross_entropy(logits, y)\n"
                               "}\n"
-                              "train {\n"
-                              "  optimizer adam(lr: 1e-2)\n"
-                              "  batch 4\n"
-                              "  epochs 1\n"
-                              "}\n";
+                              TRAIN_ADAM_BATCH4;
 
 /* A character LM in the form of examples/char_gpt.nn: ids through onehot,
  * dense on [B, T, F] (w broadcast over the batch), a position table, two
@@ -276,11 +259,7 @@ static const char charlm_nn[] = "model charlm {\n"
                                 "  output logits\n"
                                 "  minimize cross_entropy(logits, y)\n"
                                 "}\n"
-                                "train {\n"
-                                "  optimizer adam(lr: 1e-2)\n"
-                                "  batch 4\n"
-                                "  epochs 1\n"
-                                "}\n";
+                                TRAIN_ADAM_BATCH4;
 
 /* The multihead_attention layer (4-d batched products over [B, H]) with
  * a key-padding mask and the causal one, then masked mean pooling: ids in
@@ -295,11 +274,7 @@ static const char mha_nn[] = "model mha {\n"
                              "  output logits\n"
                              "  minimize cross_entropy(logits, y)\n"
                              "}\n"
-                             "train {\n"
-                             "  optimizer adam(lr: 1e-2)\n"
-                             "  batch 4\n"
-                             "  epochs 1\n"
-                             "}\n";
+                             TRAIN_ADAM_BATCH4;
 
 /* A model from .nn source with 5 classes: every function, fused and
  * unfused, against the interpreter; train_step 3 times in a row (each step
