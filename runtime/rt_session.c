@@ -339,27 +339,52 @@ int32_t rt_session_x_dtype(const RtSession *s) {
   return s->x_t->dtype == NNRT_F32 ? RT_DTYPE_F32_COMPACT : s->x_t->dtype;
 }
 
+/* One chunk of rows of rt_stage_batch. */
+typedef struct StageRows {
+  const RtSession *s;
+  const RtDataset *d;
+  const int32_t *idx;
+  void *x, *y;
+  size_t xs, ys; /* bytes per row as stored; ys 0: labels not staged */
+  const float *widen;
+} StageRows;
+
+static void stage_rows(void *vctx, int64_t lo, int64_t hi) {
+  const StageRows *c = vctx;
+  const RtDataset *d = c->d;
+  int64_t per = c->s->x_per;
+  for (int64_t i = lo; i < hi; i++) {
+    int64_t k = c->idx[i];
+    if (c->widen) {
+      const uint8_t *src = (const uint8_t *)d->x.data + k * per;
+      float *dst = (float *)c->x + i * per;
+      for (int64_t j = 0; j < per; j++)
+        dst[j] = c->widen[src[j]];
+    } else {
+      memcpy((char *)c->x + i * c->xs, (const char *)d->x.data + k * c->xs, c->xs);
+    }
+    if (c->ys) memcpy((char *)c->y + i * c->ys, (const char *)d->y.data + k * c->ys, c->ys);
+  }
+}
+
+/* Rows per chunk of the staging loop: about 64 KiB of input, so a batch of
+ * a few small rows (a text model's word ids) is staged inline. */
+#define STAGE_CHUNK_BYTES (64 << 10)
+
 int rt_stage_batch(const RtSession *s, const NnrtFunc *f, const RtDataset *d, const int32_t *idx, int64_t bs, void *x,
                    void *y) {
   int scored = batch_scored(s, f, d);
-  size_t xs = (size_t)s->x_per * rt_dtype_size(s->x_t->dtype);
-  size_t ys = scored ? (size_t)s->y_per * rt_dtype_size(s->y_t->dtype) : 0;
   float widen[256]; /* pixels: each byte's F32, as rt_array_convert computes it */
   if (d->x.scale > 0)
     for (int v = 0; v < 256; v++)
       widen[v] = (float)v * d->x.scale;
-  for (int64_t i = 0; i < bs; i++) {
-    int64_t k = idx[i];
-    if (d->x.scale > 0) {
-      const uint8_t *src = (const uint8_t *)d->x.data + k * s->x_per;
-      float *dst = (float *)x + i * s->x_per;
-      for (int64_t j = 0; j < s->x_per; j++)
-        dst[j] = widen[src[j]];
-    } else {
-      memcpy((char *)x + i * xs, (const char *)d->x.data + k * xs, xs);
-    }
-    if (scored) memcpy((char *)y + i * ys, (const char *)d->y.data + k * ys, ys);
-  }
+  StageRows c = {s, d, idx, x, y, (size_t)s->x_per * rt_dtype_size(s->x_t->dtype),
+                 scored ? (size_t)s->y_per * rt_dtype_size(s->y_t->dtype) : 0, d->x.scale > 0 ? widen : NULL};
+  /* On the pool: each thread stages the rows it then computes first (the
+   * pool's affinity, rt_pool.c), and a batch of 256 images took 0.08 ms of
+   * the MLP's 1 ms step on one thread. */
+  int64_t grain = STAGE_CHUNK_BYTES / (int64_t)(c.xs ? c.xs : 1);
+  nnrt_parallel_for(stage_rows, &c, bs, grain < 1 ? 1 : grain);
   return scored;
 }
 
