@@ -245,11 +245,14 @@ int rt_pool_threads(void);
 int rt_online_cores(void);
 
 /*
- * rt_blas.c — nnrt_sgemm (nnrt_abi.h) cuts a product into blocks of C that
- * depend only on its shape; this says how many, and whether they are blocks
- * of rows (else of columns), for tests.
+ * rt_blas.c — nnrt_sgemm (nnrt_abi.h) cuts a product into blocks that
+ * depend only on its shape (and whether A and B are stored transposed):
+ * blocks of C's rows, of its columns, or of K (partial products summed in
+ * block order). This says how many and which, for tests and benchmarks;
+ * extra_k is the epilogue's weight in multiply-adds per element of C.
  */
-int64_t rt_gemm_blocks(int64_t m, int64_t n, int64_t k, int *by_rows);
+typedef enum RtGemmCut { RT_CUT_M, RT_CUT_N, RT_CUT_K } RtGemmCut;
+int64_t rt_gemm_cut(int ta, int tb, int64_t m, int64_t n, int64_t k, int64_t extra_k, RtGemmCut *cut);
 /* One block's product on the calling thread, row-major:
  * C = alpha op(A) op(B) + beta C — what a GEMM engine computes. */
 typedef void (*RtGemmKernel)(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,

@@ -16,10 +16,27 @@
  * Every element of C is then computed by the same kernel call with the same
  * operands whatever the thread count: bitwise the same result.
  *
- * The cut: along the larger of M and N (a block repacks the whole of the
- * other operand, so cutting the larger side repacks the least), into at most
- * GEMM_MAX_BLOCKS blocks of at least GEMM_MIN_SIDE rows/columns and
- * GEMM_MIN_MACS multiply-adds, boundaries on multiples of 16 (OpenBLAS's
+ * The cut slices the largest of A, B and C along its stored rows: C's rows
+ * (M), A's (M, or K when A is stored transposed) or B's (K, or N when B is
+ * stored transposed). Those are the contiguous stretches an elementwise
+ * kernel's chunks and the optimizer's update cover (rt_pool.c cuts every
+ * loop into the threads' contiguous shares), so each thread reads and
+ * writes the same share of a weight in its forward product, its gradient's
+ * product and its update. On a machine whose cores share no cache that
+ * matters more than anything else: the MLP's forward product
+ * [64,784]x[784,256] cut along N (the rule before this one) had each core
+ * read half of every row of the weight that the other core had just
+ * updated, and the update then pulled the lines back; the step on 2
+ * threads was no faster than on 1. Slicing B's rows is a cut along K: each
+ * block is a partial product, block 0 into C and the others into scratch,
+ * added to C in block order by a second loop over C's rows (which also
+ * runs the epilogue), so the result still depends only on the shape.
+ * Where the largest matrix's rows give one block, the cut falls back to
+ * the larger of M and N (a block repacks the whole of the other operand,
+ * so cutting the larger side repacks the least).
+ *
+ * Blocks: at most GEMM_MAX_BLOCKS of at least GEMM_MIN_SIDE rows/columns
+ * and GEMM_MIN_MACS multiply-adds, boundaries on multiples of 16 (OpenBLAS's
  * widest register tile). The constants trade parallelism for repacking:
  * on 2 cores, the MLP's two large products ([64,784]x[784,256] and its
  * weight gradient) ran 5-20% faster in 2 and 6 blocks than in 8.
@@ -41,6 +58,7 @@
  * another, rt_gemm_<engine>.c); bench/gemm_libs.c times every engine
  * through this same cut with rt_sgemm_batch_with. */
 #include "nnrt.h"
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -48,6 +66,7 @@
 #define GEMM_MIN_SIDE 128
 #define GEMM_MIN_MACS ((int64_t)1 << 20)
 #define GEMM_EP_K 32
+#define GEMM_SUM_GRAIN 4096 /* elements of C per chunk of the K cut's sum */
 
 typedef struct Gemm {
   RtGemmKernel kernel;
@@ -56,8 +75,9 @@ typedef struct Gemm {
   float alpha, beta;
   const float *a, *b;
   float *c;
-  int by_rows; /* blocks of C's rows (else of its columns) */
+  RtGemmCut cut;
   int64_t side, nblocks;
+  float *part; /* the K cut: block i > 0's partial product at part + (i - 1) * m * n */
   NnrtEpilogue ep; /* or NULL */
   void *ep_ctx;
 } Gemm;
@@ -69,12 +89,33 @@ static int64_t blocks_along(int64_t side, int64_t m, int64_t n, int64_t k) {
   int64_t nb = side / GEMM_MIN_SIDE;
   if (nb > macs / GEMM_MIN_MACS) nb = macs / GEMM_MIN_MACS;
   if (nb > GEMM_MAX_BLOCKS) nb = GEMM_MAX_BLOCKS;
+  /* A power of two, so that 2, 4 or 8 threads get equal shares (3 blocks
+   * on 2 threads: one thread computes two, then the other steals back the
+   * rows it owns); a K cut also adds each block's partial product. */
+  while (nb & (nb - 1)) nb &= nb - 1;
   return nb < 1 ? 1 : nb;
 }
 
-int64_t rt_gemm_blocks(int64_t m, int64_t n, int64_t k, int *by_rows) {
-  if (by_rows) *by_rows = m >= n;
-  return blocks_along(m >= n ? m : n, m, n, k);
+/* The cut that slices the largest matrix along its stored rows. */
+static RtGemmCut stored_rows_cut(int ta, int tb, int64_t m, int64_t n, int64_t k) {
+  double sa = (double)m * (double)k, sb = (double)k * (double)n, sc = (double)m * (double)n;
+  if (sc >= sa && sc >= sb) return RT_CUT_M;
+  if (sb >= sa) return tb ? RT_CUT_N : RT_CUT_K;
+  return ta ? RT_CUT_K : RT_CUT_M;
+}
+
+/* The cut along the larger of M and N. */
+static int64_t mn_cut(int64_t m, int64_t n, int64_t kk, RtGemmCut *cut) {
+  *cut = m >= n ? RT_CUT_M : RT_CUT_N;
+  return blocks_along(m >= n ? m : n, m, n, kk);
+}
+
+int64_t rt_gemm_cut(int ta, int tb, int64_t m, int64_t n, int64_t k, int64_t extra_k, RtGemmCut *cut) {
+  RtGemmCut c = stored_rows_cut(ta, tb, m, n, k);
+  int64_t nb = blocks_along(c == RT_CUT_M ? m : c == RT_CUT_N ? n : k, m, n, k + extra_k);
+  if (nb < 2) return mn_cut(m, n, k + extra_k, cut);
+  *cut = c;
+  return nb;
 }
 
 /* Block i covers [start(i), start(i + 1)) of the cut side. */
@@ -85,19 +126,97 @@ static int64_t block_start(const Gemm *g, int64_t i) {
 static void block(const Gemm *g, int64_t i) {
   int64_t lo = block_start(g, i), hi = block_start(g, i + 1);
   const float *a = g->a, *b = g->b;
-  int64_t m = g->m, n = g->n;
-  if (g->by_rows) { /* rows lo..hi of op(A) and of C */
+  float *c = g->c;
+  int64_t m = g->m, n = g->n, k = g->k, ldc = g->ldc;
+  float beta = g->beta;
+  switch (g->cut) {
+  case RT_CUT_M: /* rows lo..hi of op(A) and of C */
     a += g->ta ? lo : lo * g->lda;
+    c += lo * ldc;
     m = hi - lo;
-  } else { /* columns lo..hi of op(B) and of C */
+    break;
+  case RT_CUT_N: /* columns lo..hi of op(B) and of C */
     b += g->tb ? lo * g->ldb : lo;
+    c += lo;
     n = hi - lo;
+    break;
+  case RT_CUT_K: /* columns lo..hi of op(A), rows of op(B): a partial product */
+    a += g->ta ? lo * g->lda : lo;
+    b += g->tb ? lo : lo * g->ldb;
+    k = hi - lo;
+    if (i > 0) c = g->part + (i - 1) * m * n, ldc = n, beta = 0;
+    break;
   }
-  float *c = g->c + (g->by_rows ? lo * g->ldc : lo);
-  g->kernel(g->ta, g->tb, m, n, g->k, g->alpha, a, g->lda, b, g->ldb, g->beta, c, g->ldc);
-  if (!g->ep) return;
-  if (g->by_rows) g->ep(g->ep_ctx, lo, hi, 0, g->n);
+  g->kernel(g->ta, g->tb, m, n, k, g->alpha, a, g->lda, b, g->ldb, beta, c, ldc);
+  if (!g->ep || g->cut == RT_CUT_K) return;
+  if (g->cut == RT_CUT_M) g->ep(g->ep_ctx, lo, hi, 0, g->n);
   else g->ep(g->ep_ctx, 0, g->m, lo, hi);
+}
+
+/* The K cut's second loop, over the rows of every product of a batch
+ * (count * m; one product: m): C's row plus its partial products, in block
+ * order, then the epilogue on those rows. */
+typedef struct SumParts {
+  const Gemm *g;
+  int64_t stride_c; /* between the products' Cs */
+} SumParts;
+
+static void sum_parts(void *ctx, int64_t lo, int64_t hi) {
+  const SumParts *s = ctx;
+  const Gemm *g = s->g;
+  int64_t mn = g->m * g->n, per = (g->nblocks - 1) * mn; /* one product's partials */
+  for (int64_t row = lo; row < hi; row++) {
+    int64_t prod = row / g->m, r = row % g->m;
+    float *c = g->c + prod * s->stride_c + r * g->ldc;
+    for (int64_t i = 1; i < g->nblocks; i++) {
+      const float *q = g->part + prod * per + (i - 1) * mn + r * g->n;
+      for (int64_t j = 0; j < g->n; j++)
+        c[j] += q[j];
+    }
+  }
+  if (g->ep) g->ep(g->ep_ctx, lo, hi, 0, g->n); /* only a single product has one */
+}
+
+/* The K cut's partial products: a buffer per thread that grows to the
+ * largest product it has held (freed when the thread exits). */
+static pthread_key_t g_part_key;
+static pthread_once_t g_part_once = PTHREAD_ONCE_INIT;
+
+typedef struct PartBuf {
+  float *p;
+  int64_t n;
+} PartBuf;
+
+static void part_free(void *v) {
+  PartBuf *b = v;
+  free(b->p);
+  free(b);
+}
+
+static void part_key(void) {
+  if (pthread_key_create(&g_part_key, part_free) != 0) {
+    fprintf(stderr, "error: cannot create the GEMM scratch key\n");
+    _Exit(RT_EXIT_FAIL);
+  }
+}
+
+static float *part_scratch(int64_t n) {
+  pthread_once(&g_part_once, part_key);
+  PartBuf *b = pthread_getspecific(g_part_key);
+  if (!b) {
+    b = calloc(1, sizeof *b);
+    if (!b || pthread_setspecific(g_part_key, b) != 0) goto oom;
+  }
+  if (b->n < n) {
+    float *p = realloc(b->p, sizeof(float) * (size_t)n);
+    if (!p) goto oom;
+    b->p = p, b->n = n;
+  }
+  return b->p;
+oom:
+  fprintf(stderr, "error: out of memory for a matrix product's %lld partial sums\n", (long long)n);
+  fflush(stderr);
+  _Exit(RT_EXIT_FAIL);
 }
 
 static void blocks(void *ctx, int64_t lo, int64_t hi) {
@@ -124,12 +243,26 @@ static Gemm plan(RtGemmKernel kernel, int32_t ta, int32_t tb, int64_t m, int64_t
       fflush(stderr);
       _Exit(RT_EXIT_FAIL);
     }
-  Gemm g = {kernel, ta != 0, tb != 0, m, n, k, lda, ldb, ldc, alpha, beta, a, b, c, 0, 0, 0, ep, ctx};
-  int64_t kk = ep ? k + GEMM_EP_K : k;
-  if (ep && whole_columns) g.by_rows = 0, g.nblocks = blocks_along(n, m, n, kk);
-  else g.nblocks = rt_gemm_blocks(m, n, kk, &g.by_rows);
-  g.side = g.by_rows ? m : n;
+  Gemm g = {kernel, ta != 0, tb != 0, m, n, k, lda, ldb, ldc, alpha, beta, a, b, c, RT_CUT_M, 0, 0, NULL, ep, ctx};
+  int64_t extra_k = ep ? GEMM_EP_K : 0;
+  if (ep && whole_columns) g.cut = RT_CUT_N, g.nblocks = blocks_along(n, m, n, k + extra_k);
+  else g.nblocks = rt_gemm_cut(ta, tb, m, n, k, extra_k, &g.cut);
+  g.side = g.cut == RT_CUT_M ? m : g.cut == RT_CUT_N ? n : k;
   return g;
+}
+
+/* Sums a K cut's partial products into the count products' Cs. */
+static void sum_all_parts(const Gemm *g, int64_t count, int64_t stride_c) {
+  SumParts s = {g, stride_c};
+  nnrt_parallel_for(sum_parts, &s, count * g->m, (GEMM_SUM_GRAIN + g->n - 1) / g->n);
+}
+
+/* Scratch for count products' partials, when the cut is along K. */
+static void take_parts(Gemm *g, int64_t count) {
+  if (g->cut != RT_CUT_K) return;
+  int64_t n;
+  if (rt_mul64(g->m, g->n, &n) || rt_mul64(n, g->nblocks - 1, &n) || rt_mul64(n, count, &n)) n = INT64_MAX;
+  g->part = part_scratch(n);
 }
 
 void nnrt_sgemm_ep(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
@@ -137,7 +270,9 @@ void nnrt_sgemm_ep(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, floa
                    int32_t whole_columns) {
   Gemm g = plan(rt_gemm_kernel, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ep, ctx, whole_columns);
   if (m == 0 || n == 0) return;
+  take_parts(&g, 1);
   nnrt_parallel_for(blocks, &g, g.nblocks, 1);
+  if (g.cut == RT_CUT_K) sum_all_parts(&g, 1, 0);
 }
 
 /* A batch: task t is block t % nblocks of product t / nblocks. */
@@ -152,6 +287,7 @@ static void batch_blocks(void *ctx, int64_t lo, int64_t hi) {
     Gemm g = bt->g;
     int64_t i = t / g.nblocks;
     g.a += i * bt->sa, g.b += i * bt->sb, g.c += i * bt->sc;
+    if (g.part) g.part += i * (g.nblocks - 1) * g.m * g.n;
     block(&g, t % g.nblocks);
   }
 }
@@ -159,12 +295,14 @@ static void batch_blocks(void *ctx, int64_t lo, int64_t hi) {
 void rt_sgemm_batch_with(RtGemmKernel kernel, int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, float alpha,
                          const float *a, int64_t lda, int64_t stride_a, const float *b, int64_t ldb, int64_t stride_b,
                          float beta, float *c, int64_t ldc, int64_t stride_c, int64_t count) {
-  Batch bt = {plan(kernel, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL, NULL, 0), stride_a, stride_b,
-              stride_c};
+  Batch bt = {plan(kernel, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL, NULL, 0), stride_a,
+              stride_b, stride_c};
   int64_t tasks;
   if (m == 0 || n == 0 || count <= 0) return;
   if (rt_mul64(count, bt.g.nblocks, &tasks)) tasks = INT64_MAX; /* unreachable: count is a tensor's matrices */
+  take_parts(&bt.g, count);
   nnrt_parallel_for(batch_blocks, &bt, tasks, 1);
+  if (bt.g.cut == RT_CUT_K) sum_all_parts(&bt.g, count, stride_c);
 }
 
 void nnrt_sgemm_batch(int32_t ta, int32_t tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,

@@ -300,20 +300,22 @@ static void test_pool_multi(void) {
 /* ---- nnrt_sgemm ---- */
 
 /* C = op(A) op(B) against a double-precision reference, for every ta/tb,
- * shapes that are cut by rows, by columns, or not at all, row strides wider
- * than the rows, and C's padding left alone; then bitwise the same C for
- * every thread count (OpenBLAS's own threading changed results with it). */
+ * shapes that are cut by rows, by columns, along K (partial products) or
+ * not at all, row strides wider than the rows, and C's padding left alone;
+ * then bitwise the same C for every thread count (OpenBLAS's own threading
+ * changed results with it); then C = 2 op(A) op(B) + 0.5 C over that C
+ * (a K cut's first block takes beta, the others add to it). */
 static void test_sgemm(void) {
   RtError e = {0};
-  static const int64_t shapes[][3] = {{5, 3, 7}, {300, 70, 200}, {64, 700, 50}, {1000, 1000, 3}, {784, 256, 64}};
-  int cut_rows = 0, cut_cols = 0;
+  static const int64_t shapes[][3] = {{5, 3, 7},       {300, 70, 200}, {64, 700, 50},
+                                      {1000, 1000, 3}, {784, 256, 64}, {64, 256, 784}};
+  int cuts[3] = {0};
   for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
     for (int ta = 0; ta < 2; ta++)
       for (int tb = 0; tb < 2; tb++) {
         int64_t m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
-        int by_rows;
-        int64_t nb = rt_gemm_blocks(m, n, k, &by_rows);
-        cut_rows += nb > 1 && by_rows, cut_cols += nb > 1 && !by_rows;
+        RtGemmCut cut;
+        if (rt_gemm_cut(ta, tb, m, n, k, 0, &cut) > 1) cuts[cut]++;
         int64_t lda = (ta ? m : k) + 3, ldb = (tb ? k : n) + 5, ldc = n + 2;
         float *a = malloc(sizeof(float) * (size_t)((ta ? k : m) * lda));
         float *b = malloc(sizeof(float) * (size_t)((tb ? n : k) * ldb));
@@ -349,13 +351,19 @@ static void test_sgemm(void) {
               same &= memcmp(c1 + i * ldc, c + i * ldc, sizeof(float) * (size_t)n) == 0;
           }
         }
+        CHECK(rt_pool_start(2, &e) == 0);
+        nnrt_sgemm(ta, tb, m, n, k, 2.0f, a, lda, b, ldb, 0.5f, c, ldc);
+        rt_pool_stop();
+        for (int64_t i = 0; i < m && ok; i++)
+          for (int64_t j = 0; j < n && ok; j++)
+            ok = fabs(c[i * ldc + j] - 2.5 * c1[i * ldc + j]) <= 1e-4 * (1 + sqrt((double)k));
         if (!ok || !same)
           fprintf(stderr, "sgemm %lldx%lldx%lld ta=%d tb=%d: %s\n", (long long)m, (long long)n, (long long)k, ta, tb,
                   !ok ? "wrong" : "depends on the thread count");
         CHECK(ok && same);
         free(a), free(b), free(c), free(c1);
       }
-  CHECK(cut_rows > 0 && cut_cols > 0); /* both cuts were exercised */
+  CHECK(cuts[RT_CUT_M] > 0 && cuts[RT_CUT_N] > 0 && cuts[RT_CUT_K] > 0); /* every cut was exercised */
 }
 
 /* nnrt_sgemm_batch: each product bitwise the one nnrt_sgemm computes (the
@@ -402,16 +410,18 @@ static void test_sgemm_batch(void) {
         CHECK(same);
         free(a), free(b), free(c), free(want);
       }
-  int by_rows;
-  CHECK(rt_gemm_blocks(300, 70, 200, &by_rows) > 1 && rt_gemm_blocks(16, 16, 8, &by_rows) == 1); /* both kinds ran */
+  RtGemmCut cut;
+  CHECK(rt_gemm_cut(0, 0, 300, 70, 200, 0, &cut) > 1 && rt_gemm_cut(0, 0, 16, 16, 8, 0, &cut) == 1); /* both kinds ran */
 }
 
 /* nnrt_sgemm_ep: the epilogue gets every element of C exactly once, each
  * block right after it is computed (it sees the product's final values),
- * and the blocks are the same for every thread count. A product with a
+ * and the blocks are the same for every thread count (but a K cut's, whose
+ * epilogue runs after the partial products are summed). A product with a
  * short K (the ReLU gradient's dz2 @ w^T) is cut once there is an epilogue
  * to share, not without. With whole_columns (an epilogue that sums over
- * C's rows) every block is rows [0, m), tall products included. */
+ * C's rows) every block is rows [0, m), tall products included, and never
+ * a K cut ([64,784]x[784,256], cut along K without it). */
 typedef struct EpCheck {
   const float *c;
   int64_t ldc;
@@ -434,7 +444,7 @@ static int cmp_block(const void *a, const void *b) { return memcmp(a, b, 4 * siz
 
 static void test_sgemm_ep(void) {
   RtError e = {0};
-  static const int64_t shapes[][3] = {{5, 3, 7}, {256, 256, 10}, {64, 700, 50}, {1000, 300, 3}};
+  static const int64_t shapes[][3] = {{5, 3, 7}, {256, 256, 10}, {64, 700, 50}, {1000, 300, 3}, {64, 256, 784}};
   int64_t first[64][4];
   for (size_t s = 0; s < 2 * sizeof shapes / sizeof shapes[0]; s++) {
     int whole = s % 2;
@@ -448,6 +458,9 @@ static void test_sgemm_ep(void) {
     for (int64_t i = 0; i < k * n; i++)
       b[i] = (float)((i * 5) % 11) - 5;
     int nfirst = 0;
+    RtGemmCut cut;
+    rt_gemm_cut(0, 0, m, n, k, 32, &cut);
+    if (k == 784) CHECK(cut == RT_CUT_K);
     for (int threads = 1; threads <= 3; threads++) {
       CHECK(rt_pool_start(threads, &e) == 0);
       memset(seen, 0, sizeof(int) * (size_t)(m * ldc));
@@ -463,14 +476,16 @@ static void test_sgemm_ep(void) {
       qsort(x.blocks, (size_t)nb, sizeof x.blocks[0], cmp_block);
       if (threads == 1) {
         nfirst = nb, memcpy(first, x.blocks, sizeof first), memcpy(out1, out, sizeof(float) * (size_t)(m * ldc));
-        int by_rows;
-        if (!whole) CHECK(nb == rt_gemm_blocks(m, n, k + 32, &by_rows)); /* 32: rt_blas.c's GEMM_EP_K */
-        if (k == 10) CHECK(nb > 1 && rt_gemm_blocks(m, n, k, &by_rows) == 1);
+        if (!whole && cut != RT_CUT_K) CHECK(nb == rt_gemm_cut(0, 0, m, n, k, 32, &cut)); /* 32: GEMM_EP_K */
+        RtGemmCut bare;
+        if (k == 10) CHECK(nb > 1 && rt_gemm_cut(0, 0, m, n, k, 0, &bare) == 1);
         for (int i = 0; whole && i < nb; i++)
           CHECK(x.blocks[i][0] == 0 && x.blocks[i][1] == m);
         if (whole && m == 1000) CHECK(nb > 1); /* tall, yet cut along its 300 columns */
       } else {
-        CHECK(nb == nfirst && !memcmp(first, x.blocks, sizeof first[0] * (size_t)nb));
+        /* A K cut's epilogue runs on the rows of the loop that sums the
+         * partial products, cut as any loop; only the values must agree. */
+        if (whole || cut != RT_CUT_K) CHECK(nb == nfirst && !memcmp(first, x.blocks, sizeof first[0] * (size_t)nb));
         for (int64_t i = 0; i < m; i++)
           CHECK(!memcmp(out1 + i * ldc, out + i * ldc, sizeof(float) * (size_t)n));
       }
