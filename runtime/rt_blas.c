@@ -27,13 +27,18 @@
  * [64,784]x[784,256] cut along N (the rule before this one) had each core
  * read half of every row of the weight that the other core had just
  * updated, and the update then pulled the lines back; the step on 2
- * threads was no faster than on 1. Slicing B's rows is a cut along K: each
- * block is a partial product, block 0 into C and the others into scratch,
- * added to C in block order by a second loop over C's rows (which also
- * runs the epilogue), so the result still depends only on the shape.
- * Where the largest matrix's rows give one block, the cut falls back to
- * the larger of M and N (a block repacks the whole of the other operand,
- * so cutting the larger side repacks the least).
+ * threads was no faster than on 1. Slicing B's rows is a cut along K, in
+ * two halves (exactly at K / 2, where the update's shares meet), each
+ * cut further along the larger of M and N: the first half's blocks write
+ * C, the second's a partial product in scratch, added to C by a second
+ * loop over C's rows (which also runs the epilogue), so the result still
+ * depends only on the shape. It is taken only while C, the partial
+ * product's size, is at most half the matrix it keeps in place; at batch
+ * 256 the MLP's forward product still gains (its weight's update 0.082 ->
+ * ms on 2 threads). Where the largest matrix's rows give one block (or a
+ * K cut too many partials), the next largest is sliced; where none can
+ * be, the cut is along the larger of M and N (a block repacks the whole
+ * of the other operand, so cutting the larger side repacks the least).
  *
  * Blocks: at most GEMM_MAX_BLOCKS of at least GEMM_MIN_SIDE rows/columns
  * and GEMM_MIN_MACS multiply-adds, boundaries on multiples of 16 (OpenBLAS's
@@ -77,7 +82,9 @@ typedef struct Gemm {
   float *c;
   RtGemmCut cut;
   int64_t side, nblocks;
-  float *part; /* the K cut: block i > 0's partial product at part + (i - 1) * m * n */
+  int64_t sub;     /* the K cut: blocks per half of K, along the larger of M and N */
+  int sub_rows;    /* ... of C's rows (else of its columns) */
+  float *part;     /* the K cut: the second half's partial product, m x n */
   NnrtEpilogue ep; /* or NULL */
   void *ep_ctx;
 } Gemm;
@@ -96,66 +103,89 @@ static int64_t blocks_along(int64_t side, int64_t m, int64_t n, int64_t k) {
   return nb < 1 ? 1 : nb;
 }
 
-/* The cut that slices the largest matrix along its stored rows. */
-static RtGemmCut stored_rows_cut(int ta, int tb, int64_t m, int64_t n, int64_t k) {
-  double sa = (double)m * (double)k, sb = (double)k * (double)n, sc = (double)m * (double)n;
-  if (sc >= sa && sc >= sb) return RT_CUT_M;
-  if (sb >= sa) return tb ? RT_CUT_N : RT_CUT_K;
-  return ta ? RT_CUT_K : RT_CUT_M;
-}
-
 /* The cut along the larger of M and N. */
 static int64_t mn_cut(int64_t m, int64_t n, int64_t kk, RtGemmCut *cut) {
   *cut = m >= n ? RT_CUT_M : RT_CUT_N;
   return blocks_along(m >= n ? m : n, m, n, kk);
 }
 
+/* A matrix of the product and the cut along its stored rows. */
+typedef struct Operand {
+  double size;
+  RtGemmCut cut;
+} Operand;
+
 int64_t rt_gemm_cut(int ta, int tb, int64_t m, int64_t n, int64_t k, int64_t extra_k, RtGemmCut *cut) {
-  RtGemmCut c = stored_rows_cut(ta, tb, m, n, k);
-  int64_t nb = blocks_along(c == RT_CUT_M ? m : c == RT_CUT_N ? n : k, m, n, k + extra_k);
-  if (nb < 2) return mn_cut(m, n, k + extra_k, cut);
-  *cut = c;
-  return nb;
+  /* C, A, B, then sorted largest first (C first among equals). */
+  Operand mat[3] = {{(double)m * (double)n, RT_CUT_M},
+                    {(double)m * (double)k, ta ? RT_CUT_K : RT_CUT_M},
+                    {(double)k * (double)n, tb ? RT_CUT_N : RT_CUT_K}};
+  for (int i = 1; i < 3; i++)
+    for (int j = i; j > 0 && mat[j].size > mat[j - 1].size; j--) {
+      Operand t = mat[j];
+      mat[j] = mat[j - 1], mat[j - 1] = t;
+    }
+  for (int i = 0; i < 3; i++) {
+    RtGemmCut c = mat[i].cut;
+    int64_t nb = blocks_along(c == RT_CUT_M ? m : c == RT_CUT_N ? n : k, m, n, k + extra_k);
+    if (nb < 2) continue;
+    /* A K cut writes and sums a partial product the size of C: worth it
+     * only while C is small beside the matrix it keeps in place. */
+    if (c == RT_CUT_K && (double)m * (double)n > mat[i].size / 2) continue;
+    if (c == RT_CUT_K) { /* two halves of K, each in nb / 2 blocks of at least 16 rows or columns */
+      int64_t side = m >= n ? m : n;
+      while (nb > 2 && side / (nb / 2) < 16) nb /= 2;
+    }
+    *cut = c;
+    return nb;
+  }
+  return mn_cut(m, n, k + extra_k, cut);
 }
 
-/* Block i covers [start(i), start(i + 1)) of the cut side. */
-static int64_t block_start(const Gemm *g, int64_t i) {
-  return i >= g->nblocks ? g->side : g->side * i / g->nblocks / 16 * 16;
+/* Part i of parts along a side of `side`: [part_start(i), part_start(i + 1)),
+ * boundaries on multiples of 16 (OpenBLAS's widest register tile). */
+static int64_t part_start(int64_t side, int64_t parts, int64_t i) {
+  return i >= parts ? side : side * i / parts / 16 * 16;
 }
 
 static void block(const Gemm *g, int64_t i) {
-  int64_t lo = block_start(g, i), hi = block_start(g, i + 1);
   const float *a = g->a, *b = g->b;
   float *c = g->c;
-  int64_t m = g->m, n = g->n, k = g->k, ldc = g->ldc;
+  int64_t m = g->m, n = g->n, k = g->k, ldc = g->ldc, lo = 0, hi = 0;
   float beta = g->beta;
-  switch (g->cut) {
-  case RT_CUT_M: /* rows lo..hi of op(A) and of C */
+  RtGemmCut cut = g->cut;
+  if (cut == RT_CUT_K) {
+    /* Half i / sub of K (exactly: the halves of a weight's rows are the
+     * threads' shares of its update), block i % sub of it along M or N. */
+    int64_t h = i / g->sub, k0 = h ? g->k / 2 : 0, k1 = h ? g->k : g->k / 2;
+    a += g->ta ? k0 * g->lda : k0;
+    b += g->tb ? k0 : k0 * g->ldb;
+    k = k1 - k0;
+    if (h) c = g->part, ldc = n, beta = 0;
+    i %= g->sub;
+    cut = g->sub_rows ? RT_CUT_M : RT_CUT_N;
+    lo = part_start(g->sub_rows ? m : n, g->sub, i), hi = part_start(g->sub_rows ? m : n, g->sub, i + 1);
+  } else {
+    lo = part_start(g->side, g->nblocks, i), hi = part_start(g->side, g->nblocks, i + 1);
+  }
+  if (cut == RT_CUT_M) { /* rows lo..hi of op(A) and of C */
     a += g->ta ? lo : lo * g->lda;
     c += lo * ldc;
     m = hi - lo;
-    break;
-  case RT_CUT_N: /* columns lo..hi of op(B) and of C */
+  } else { /* columns lo..hi of op(B) and of C */
     b += g->tb ? lo * g->ldb : lo;
     c += lo;
     n = hi - lo;
-    break;
-  case RT_CUT_K: /* columns lo..hi of op(A), rows of op(B): a partial product */
-    a += g->ta ? lo * g->lda : lo;
-    b += g->tb ? lo : lo * g->ldb;
-    k = hi - lo;
-    if (i > 0) c = g->part + (i - 1) * m * n, ldc = n, beta = 0;
-    break;
   }
   g->kernel(g->ta, g->tb, m, n, k, g->alpha, a, g->lda, b, g->ldb, beta, c, ldc);
   if (!g->ep || g->cut == RT_CUT_K) return;
-  if (g->cut == RT_CUT_M) g->ep(g->ep_ctx, lo, hi, 0, g->n);
+  if (cut == RT_CUT_M) g->ep(g->ep_ctx, lo, hi, 0, g->n);
   else g->ep(g->ep_ctx, 0, g->m, lo, hi);
 }
 
 /* The K cut's second loop, over the rows of every product of a batch
- * (count * m; one product: m): C's row plus its partial products, in block
- * order, then the epilogue on those rows. */
+ * (count * m; one product: m): C's row plus the partial product's, then
+ * the epilogue on those rows. */
 typedef struct SumParts {
   const Gemm *g;
   int64_t stride_c; /* between the products' Cs */
@@ -164,15 +194,12 @@ typedef struct SumParts {
 static void sum_parts(void *ctx, int64_t lo, int64_t hi) {
   const SumParts *s = ctx;
   const Gemm *g = s->g;
-  int64_t mn = g->m * g->n, per = (g->nblocks - 1) * mn; /* one product's partials */
   for (int64_t row = lo; row < hi; row++) {
     int64_t prod = row / g->m, r = row % g->m;
     float *c = g->c + prod * s->stride_c + r * g->ldc;
-    for (int64_t i = 1; i < g->nblocks; i++) {
-      const float *q = g->part + prod * per + (i - 1) * mn + r * g->n;
-      for (int64_t j = 0; j < g->n; j++)
-        c[j] += q[j];
-    }
+    const float *q = g->part + (prod * g->m + r) * g->n;
+    for (int64_t j = 0; j < g->n; j++)
+      c[j] += q[j];
   }
   if (g->ep) g->ep(g->ep_ctx, lo, hi, 0, g->n); /* only a single product has one */
 }
@@ -243,11 +270,12 @@ static Gemm plan(RtGemmKernel kernel, int32_t ta, int32_t tb, int64_t m, int64_t
       fflush(stderr);
       _Exit(RT_EXIT_FAIL);
     }
-  Gemm g = {kernel, ta != 0, tb != 0, m, n, k, lda, ldb, ldc, alpha, beta, a, b, c, RT_CUT_M, 0, 0, NULL, ep, ctx};
+  Gemm g = {kernel, ta != 0, tb != 0, m, n, k, lda, ldb, ldc, alpha, beta, a, b, c, RT_CUT_M, 0, 0, 0, 0, NULL, ep, ctx};
   int64_t extra_k = ep ? GEMM_EP_K : 0;
   if (ep && whole_columns) g.cut = RT_CUT_N, g.nblocks = blocks_along(n, m, n, k + extra_k);
   else g.nblocks = rt_gemm_cut(ta, tb, m, n, k, extra_k, &g.cut);
   g.side = g.cut == RT_CUT_M ? m : g.cut == RT_CUT_N ? n : k;
+  g.sub = g.nblocks / 2, g.sub_rows = m >= n;
   return g;
 }
 
@@ -261,7 +289,7 @@ static void sum_all_parts(const Gemm *g, int64_t count, int64_t stride_c) {
 static void take_parts(Gemm *g, int64_t count) {
   if (g->cut != RT_CUT_K) return;
   int64_t n;
-  if (rt_mul64(g->m, g->n, &n) || rt_mul64(n, g->nblocks - 1, &n) || rt_mul64(n, count, &n)) n = INT64_MAX;
+  if (rt_mul64(g->m, g->n, &n) || rt_mul64(n, count, &n)) n = INT64_MAX;
   g->part = part_scratch(n);
 }
 
@@ -287,7 +315,7 @@ static void batch_blocks(void *ctx, int64_t lo, int64_t hi) {
     Gemm g = bt->g;
     int64_t i = t / g.nblocks;
     g.a += i * bt->sa, g.b += i * bt->sb, g.c += i * bt->sc;
-    if (g.part) g.part += i * (g.nblocks - 1) * g.m * g.n;
+    if (g.part) g.part += i * g.m * g.n;
     block(&g, t % g.nblocks);
   }
 }
