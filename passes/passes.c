@@ -34,6 +34,10 @@ const PassInfo pass_table[] = {
      "a scan carry that only sums a product per step (a weight's gradient in a backward scan) becomes one batch of "
      "products and a sum after the loop (scan_hoist.c)",
      pass_scan_hoist, NULL, NULL},
+    {"batch-sum",
+     "a sum over the batch axis and others becomes a sum over the others, then one over the batch: a loop cut by "
+     "samples like the kernels around it (a bias gradient) (batch_sum.c)",
+     pass_batch_sum, NULL, NULL},
     {"remat",
      "recompute an elementwise value just before a late reader when its operands are alive there anyway, instead "
      "of keeping it alive from its early readers (a forward value the backward pass reads) (remat.c)",
@@ -56,7 +60,7 @@ const PassInfo pass_table[] = {
 };
 const int pass_count = (int)(sizeof pass_table / sizeof pass_table[0]);
 
-const char *const pass_default_pipeline[] = {"prune", "quantize", "autodiff", "simplify", "scan-hoist", "remat", "fuse", "plan-memory"};
+const char *const pass_default_pipeline[] = {"prune", "quantize", "autodiff", "simplify", "scan-hoist", "batch-sum", "remat", "fuse", "plan-memory"};
 const int pass_default_pipeline_len = (int)(sizeof pass_default_pipeline / sizeof pass_default_pipeline[0]);
 
 const PassInfo *pass_find(const char *name) {

@@ -88,6 +88,7 @@ void plan_memory_report(FILE *out, const IrModule *m, const IrFunc *f, const int
                         const CgPlanOptions *o);
 bool pass_quantize(IrModule *m, PassCtx *ctx); /* quantize.c */
 bool pass_scan_hoist(IrModule *m, PassCtx *ctx); /* scan_hoist.c */
+bool pass_batch_sum(IrModule *m, PassCtx *ctx);  /* batch_sum.c */
 bool pass_remat(IrModule *m, PassCtx *ctx);      /* remat.c */
 bool remat_check_option(const char *value, char *err, size_t errsize);
 
