@@ -10,11 +10,12 @@
  *     shape [784,64]x[64,256] at all: with 2 threads the MLP step was slower
  *     than with 1.
  * So OpenBLAS (or another engine) runs single-threaded (rt_gemm_setup) and
- * a product is cut here into blocks of C that depend only on (M, N, K) —
- * never on the thread count — each computed by its own engine call
- * (rt_gemm_kernel: cblas_sgemm by default) on the runtime's pool.
- * Every element of C is then computed by the same kernel call with the same
- * operands whatever the thread count: bitwise the same result.
+ * a product is cut here into blocks (of C, or of K) that depend only on
+ * (M, N, K) and the operands' layout — never on the thread count — each
+ * computed by its own engine call (rt_gemm_kernel: cblas_sgemm by
+ * default) on the runtime's pool. Every element of C is then computed by
+ * the same kernel calls with the same operands, added in the same order,
+ * whatever the thread count: bitwise the same result.
  *
  * The cut slices the largest of A, B and C along its stored rows: C's rows
  * (M), A's (M, or K when A is stored transposed) or B's (K, or N when B is

@@ -266,11 +266,10 @@ void nnrt_parallel_for(NnrtBody body, void *ctx, int64_t n, int64_t grain) {
  * step's forward product) cut the weight the same way, so each core finds
  * its share of the weight, its gradient and the moments in its own caches.
  * Cutting the tasks one after another instead (the protocol before this
- * one) left thread 0 with most of the largest weight and the other thread
- * with the small ones, and the update of the MLP's 784x256 weight took
- * 2.7x longer on 2 threads than on 1 (0.088 ms against 0.033, AMD EPYC VM
- * whose cores share no cache). A small task runs whole, in the chunk with
- * the least work so far. */
+ * one) gave thread 0 rows 0-511 of the MLP's 784x256 weight and thread 1
+ * the rest and the small tasks, where the products around the update cut
+ * that weight at row 392 (rt_blas.c). A small task runs whole, in the
+ * chunk with the least work so far. */
 typedef struct Multi {
   const NnrtTask *t;
   int64_t ntasks, nchunks;
