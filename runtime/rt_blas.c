@@ -34,18 +34,21 @@
  * C, the second's a partial product in scratch, added to C by a second
  * loop over C's rows (which also runs the epilogue), so the result still
  * depends only on the shape. It is taken only while C, the partial
- * product's size, is at most half the matrix it keeps in place; at batch
- * 256 the MLP's forward product still gains (its weight's update 0.082 ->
- * ms on 2 threads). Where the largest matrix's rows give one block (or a
- * K cut too many partials), the next largest is sliced; where none can
- * be, the cut is along the larger of M and N (a block repacks the whole
- * of the other operand, so cutting the larger side repacks the least).
+ * product's size, is at most half the matrix it keeps in place (at batch
+ * 256 the MLP's forward product cut along K took 0.03 ms longer and its
+ * weight's update 0.02 less; there x, as large as the weight and listed
+ * first among equals, gets the cut along M). Where the largest matrix's
+ * rows give one block (or its K cut too large a partial product), the
+ * next largest is sliced; where none can be, the cut is along the larger
+ * of M and N (a block repacks the whole of the other operand, so cutting
+ * the larger side repacks the least).
  *
  * Blocks: at most GEMM_MAX_BLOCKS of at least GEMM_MIN_SIDE rows/columns
  * and GEMM_MIN_MACS multiply-adds, boundaries on multiples of 16 (OpenBLAS's
  * widest register tile). The constants trade parallelism for repacking:
  * on 2 cores, the MLP's two large products ([64,784]x[784,256] and its
- * weight gradient) ran 5-20% faster in 2 and 6 blocks than in 8.
+ * weight gradient) ran 5-20% faster in 2 and 6 blocks than in 8 (6 is
+ * now 4: block counts are powers of two).
  *
  * Epilogues (nnrt_sgemm_ep): each block's task calls the epilogue on the
  * block right after its cblas_sgemm, so a fused bias + activation reads the
@@ -98,8 +101,8 @@ static int64_t blocks_along(int64_t side, int64_t m, int64_t n, int64_t k) {
   if (nb > macs / GEMM_MIN_MACS) nb = macs / GEMM_MIN_MACS;
   if (nb > GEMM_MAX_BLOCKS) nb = GEMM_MAX_BLOCKS;
   /* A power of two, so that 2, 4 or 8 threads get equal shares (3 blocks
-   * on 2 threads: one thread computes two, then the other steals back the
-   * rows it owns); a K cut also adds each block's partial product. */
+   * on 2 threads: one thread computes two, and a block of the rows the
+   * other one owns). */
   while (nb & (nb - 1)) nb &= nb - 1;
   return nb < 1 ? 1 : nb;
 }
