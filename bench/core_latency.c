@@ -10,8 +10,8 @@
  * whose two vCPUs the host placed so) take 200 ns and more, and then every
  * line a kernel reads that the other core wrote costs that much: nnc's
  * pool gives each thread the same share of consecutive loops for that
- * reason (runtime/rt_pool.c, "Affinity"), and the GEMMs' cuts still differ
- * from the elementwise loops' (runtime/rt_blas.c).
+ * reason (runtime/rt_pool.c, "Affinity"), and the GEMMs are cut along the
+ * same rows (runtime/rt_blas.c).
  *
  *   cc -O2 -pthread bench/core_latency.c -o core_latency && ./core_latency
  *

@@ -29,29 +29,19 @@
 
 #include "passes.h"
 
-static bool splits(const IrFunc *f, const IrNode *n) {
-  if (n->op != OP_SUM || n->at.naxes < 2 || n->at.axes[0] != 0) return false;
-  return f->nodes[n->args[0]].ty.dt == DT_F32;
-}
-
-static bool untouchable(const IrFunc *f) {
-  if (f->mem_planned) return true;
-  for (int i = 0; i < f->n; i++)
-    if (f->nodes[i].group >= 0) return true;
-  return false;
-}
+static bool splits(const IrNode *n) { return n->op == OP_SUM && n->at.naxes >= 2 && n->at.axes[0] == 0; }
 
 static void split_func(IrFunc *f) {
   int count = 0;
   for (int i = 0; i < f->n; i++)
-    count += splits(f, &f->nodes[i]);
-  if (!count || untouchable(f)) return;
+    count += splits(&f->nodes[i]);
+  if (!count || !pass_func_unfused(f)) return;
   IrFunc out = {.name = f->name, .mod = f->mod};
   int *map = malloc(sizeof(int) * ((size_t)f->n + 1));
   if (!map) unreachable("out of memory");
   for (int i = 0; i < f->n; i++) {
     IrNode n = f->nodes[i];
-    bool split = splits(f, &n);
+    bool split = splits(&n);
     for (int a = 0; a < n.nargs; a++)
       n.args[a] = map[n.args[a]];
     if (!split) {

@@ -69,6 +69,13 @@ const PassInfo *pass_find(const char *name) {
   return NULL;
 }
 
+bool pass_func_unfused(const IrFunc *f) {
+  if (f->mem_planned) return false;
+  for (int i = 0; i < f->n; i++)
+    if (f->nodes[i].group >= 0) return false;
+  return true;
+}
+
 const char *pass_option(const PassCtx *ctx, const char *name) {
   for (int i = 0; i < ctx->noptions; i++)
     if (!strcmp(ctx->options[i].pass, name)) return ctx->options[i].value;

@@ -89,6 +89,10 @@ void plan_memory_report(FILE *out, const IrModule *m, const IrFunc *f, const int
 bool pass_quantize(IrModule *m, PassCtx *ctx); /* quantize.c */
 bool pass_scan_hoist(IrModule *m, PassCtx *ctx); /* scan_hoist.c */
 bool pass_batch_sum(IrModule *m, PassCtx *ctx);  /* batch_sum.c */
+/* Whether f is still as the rewrites before fusion may change it: no node
+ * in a fusion group, no memory plan (scan-hoist, batch-sum and remat leave
+ * any other function alone). */
+bool pass_func_unfused(const IrFunc *f);
 bool pass_remat(IrModule *m, PassCtx *ctx);      /* remat.c */
 bool remat_check_option(const char *value, char *err, size_t errsize);
 

@@ -224,9 +224,7 @@ static void rebuild(Remat *r, IrFunc *f, int *ret_val) {
 }
 
 static int remat_func(IrFunc *f, int min_gap) {
-  for (int i = 0; i < f->n; i++)
-    if (f->nodes[i].group >= 0) return 0;
-  if (f->mem_planned || f->n == 0) return 0;
+  if (!pass_func_unfused(f) || f->n == 0) return 0;
   Remat r = {.f = f, .n = f->n, .cap = 2 * f->n + 8};
   r.v = xrealloc(NULL, sizeof(Val) * (size_t)r.cap);
   r.first_copy = xrealloc(NULL, sizeof(int) * (size_t)f->n);

@@ -245,13 +245,6 @@ static bool scans_body(const IrFunc *f, const char *body) {
   return false;
 }
 
-static bool untouchable(const IrFunc *f) {
-  if (f->mem_planned) return true;
-  for (int i = 0; i < f->n; i++)
-    if (f->nodes[i].group >= 0) return true;
-  return false;
-}
-
 /* Whether every scan of body F in m splits its operands like S and sits in
  * a function this pass may rewrite (so F can change in place). */
 static bool scanned_alike(const IrModule *m, const IrFunc *F, const IrNode *S) {
@@ -260,9 +253,9 @@ static bool scanned_alike(const IrModule *m, const IrFunc *F, const IrNode *S) {
       const IrNode *n = &m->funcs[i]->nodes[j];
       if (n->op != OP_SCAN || !n->at.body || strcmp(n->at.body, F->name)) continue;
       if (n->at.ncarry != S->at.ncarry || n->at.nseq != S->at.nseq || n->nargs != S->nargs) return false;
-      if (untouchable(m->funcs[i])) return false;
+      if (!pass_func_unfused(m->funcs[i])) return false;
     }
-  return !untouchable(F);
+  return pass_func_unfused(F);
 }
 
 /* Finds one carry to move out of some scan and moves it; false when none
