@@ -238,16 +238,36 @@ static void conv_dw(Wk *k, LLVMValueRef f, LLVMValueRef N) {
  * So each row of taps is one pass of L = (OH - 1) * Wp + OW products with
  * K accumulators, long enough to vectorize well, where conv_dw's rows of
  * OW = 26 left a horizontal sum and a scalar remainder per row (7 GFLOP/s,
- * a third of the CNN's step at batch 256; now 32). The scratch planes live
- * on the stack (FLAT_DW_MAX_BYTES); their zero borders are written once
- * per call. */
+ * a third of the CNN's step at batch 256; then 32).
+ *
+ * One pass serves a block of DB filters: each x load feeds DB products, so
+ * a pass loads K inputs and DB gradients for DB * K products, where one
+ * filter's pass loaded K + 1 for K (two of them unaligned, split across
+ * cache lines) and was bound by its loads: the CNN's first layer at batch
+ * 64 went from 59 to ... GFLOP/s on one thread. DB * K accumulators stay
+ * within FLAT_DW_MAX_ACC vector registers. The pool's chunks are blocks of
+ * filters, each summed by one chunk in a fixed order, so the result still
+ * does not depend on the thread count. The scratch planes live on the
+ * stack (FLAT_DW_MAX_BYTES); their zero borders are written once per
+ * call. */
 #define FLAT_DW_MAX_BYTES (128 << 10)
 #define FLAT_DW_MAX_K 7
+#define FLAT_DW_MAX_ACC 24
 
-static bool conv_dw_flat_fits(const Wk *k) {
+static int64_t conv_dw_flat_bytes(const Wk *k, int db) {
   int64_t Wp = k->W + 2 * k->pad, Hp = k->H + 2 * k->pad;
-  int64_t bytes = 4 * (k->OH * Wp + (k->pad ? Hp * Wp : 0));
-  return k->stride == 1 && k->K <= FLAT_DW_MAX_K && bytes <= FLAT_DW_MAX_BYTES;
+  return 4 * (db * k->OH * Wp + (k->pad ? Hp * Wp : 0));
+}
+
+/* Filters per pass: the largest power of two that divides the filters and
+ * keeps the accumulators in registers and the planes within the stack
+ * budget; 0 if not even one filter's planes fit (conv_dw then). */
+static int conv_dw_flat_block(const Wk *k) {
+  if (k->stride != 1 || k->K > FLAT_DW_MAX_K) return 0;
+  int db = 1;
+  while (k->Fo % (2 * db) == 0 && 2 * db * k->K <= FLAT_DW_MAX_ACC && conv_dw_flat_bytes(k, 2 * db) <= FLAT_DW_MAX_BYTES)
+    db *= 2;
+  return conv_dw_flat_bytes(k, db) <= FLAT_DW_MAX_BYTES ? db : 0;
 }
 
 static void fill_zero(Wk *k, LLVMValueRef buf, int64_t n) {
@@ -258,51 +278,62 @@ static void fill_zero(Wk *k, LLVMValueRef buf, int64_t n) {
 }
 
 /* dst[r * dst_w + col0 + j] = src[src0 + r * src_w + j] for r < rows, j < cols */
-static void copy_plane(Wk *k, LLVMValueRef dst, int64_t dst_w, int64_t col0, LLVMValueRef src, LLVMValueRef src0,
-                       int64_t src_w, int64_t rows, int64_t cols) {
+static void copy_plane(Wk *k, LLVMValueRef dst, LLVMValueRef dst0, int64_t dst_w, LLVMValueRef src,
+                       LLVMValueRef src0, int64_t src_w, int64_t rows, int64_t cols) {
   CgFor lr, lj;
   cg_for_begin(k->F, &lr, K64(k, 0), K64(k, rows), "r");
   cg_for_begin(k->F, &lj, K64(k, 0), K64(k, cols), "j");
   LLVMValueRef v = ld(k, src, add(k, add(k, src0, mul(k, lr.iv, src_w)), lj.iv));
-  st(k, dst, add(k, add(k, mul(k, lr.iv, dst_w), K64(k, col0)), lj.iv), v);
+  st(k, dst, add(k, add(k, mul(k, lr.iv, dst_w), dst0), lj.iv), v);
   cg_for_end(k->F, &lj);
   cg_for_end(k->F, &lr);
 }
 
-static void conv_dw_flat(Wk *k, LLVMValueRef f, LLVMValueRef N) {
+/* Filters [blk * db, blk * db + db) of dw (zeroed), over all N samples. */
+static void conv_dw_flat(Wk *k, LLVMValueRef blk, LLVMValueRef N, int db) {
   CgCtx *cx = k->cx;
-  int64_t p = k->pad, Wp = k->W + 2 * p, Hp = k->H + 2 * p, L = (k->OH - 1) * Wp + k->OW;
-  LLVMValueRef dyp = cg_alloca(k->F, LLVMArrayType2(cx->t_f32, (uint64_t)(k->OH * Wp)), "dy_rows");
+  int64_t p = k->pad, Wp = k->W + 2 * p, Hp = k->H + 2 * p, L = (k->OH - 1) * Wp + k->OW, plane_n = k->OH * Wp;
+  LLVMValueRef dyp = cg_alloca(k->F, LLVMArrayType2(cx->t_f32, (uint64_t)(db * plane_n)), "dy_rows");
+  LLVMSetAlignment(dyp, 64);
   LLVMValueRef xp = p ? cg_alloca(k->F, LLVMArrayType2(cx->t_f32, (uint64_t)(Hp * Wp)), "x_padded") : NULL;
-  LLVMValueRef acc[FLAT_DW_MAX_K];
-  for (int kw = 0; kw < k->K; kw++) acc[kw] = cg_alloca(k->F, cx->t_f32, "acc");
-  fill_zero(k, dyp, k->OH * Wp);
+  LLVMValueRef acc[FLAT_DW_MAX_ACC]; /* acc[j * K + kw] */
+  for (int a = 0; a < db * k->K; a++) acc[a] = cg_alloca(k->F, cx->t_f32, "acc");
+  LLVMValueRef f0 = mul(k, blk, db);
+  fill_zero(k, dyp, db * plane_n);
   if (p) fill_zero(k, xp, Hp * Wp);
   CgFor ln, lc, lkh, lq;
   cg_for_begin(k->F, &ln, K64(k, 0), N, "n");
-  copy_plane(k, dyp, Wp, 0, k->dy, idx4(k, ln.iv, k->Fo, f, k->OH, K64(k, 0), k->OW, K64(k, 0)), k->OW, k->OH, k->OW);
+  for (int j = 0; j < db; j++)
+    copy_plane(k, dyp, K64(k, j * plane_n), Wp, k->dy,
+               idx4(k, ln.iv, k->Fo, add(k, f0, K64(k, j)), k->OH, K64(k, 0), k->OW, K64(k, 0)), k->OW, k->OH, k->OW);
   cg_for_begin(k->F, &lc, K64(k, 0), K64(k, k->C), "c");
   LLVMValueRef plane = idx4(k, ln.iv, k->C, lc.iv, k->H, K64(k, 0), k->W, K64(k, 0)), src = k->x;
   if (p) {
-    copy_plane(k, xp, Wp, p * Wp + p, k->x, plane, k->W, k->H, k->W);
+    copy_plane(k, xp, K64(k, p * Wp + p), Wp, k->x, plane, k->W, k->H, k->W);
     src = xp, plane = K64(k, 0);
   }
   cg_for_begin(k->F, &lkh, K64(k, 0), K64(k, k->K), "kh");
-  for (int kw = 0; kw < k->K; kw++) LLVMBuildStore(k->b, cg_f32(cx, 0), acc[kw]);
+  for (int a = 0; a < db * k->K; a++) LLVMBuildStore(k->b, cg_f32(cx, 0), acc[a]);
   cg_for_begin(k->F, &lq, K64(k, 0), K64(k, L), "q");
-  LLVMValueRef d = ld(k, dyp, lq.iv);
-  LLVMValueRef at = add(k, add(k, plane, mul(k, lkh.iv, Wp)), lq.iv);
-  for (int kw = 0; kw < k->K; kw++) {
-    LLVMValueRef prod = LLVMBuildFMul(k->b, d, ld(k, src, add(k, at, K64(k, kw))), "");
-    LLVMValueRef sum = LLVMBuildFAdd(k->b, LLVMBuildLoad2(k->b, cx->t_f32, acc[kw], ""), prod, "");
-    LLVMSetFastMathFlags(sum, LLVMFastMathAllowReassoc);
-    LLVMBuildStore(k->b, sum, acc[kw]);
+  LLVMValueRef at = add(k, add(k, plane, mul(k, lkh.iv, Wp)), lq.iv), xv[FLAT_DW_MAX_K];
+  for (int kw = 0; kw < k->K; kw++) xv[kw] = ld(k, src, add(k, at, K64(k, kw)));
+  for (int j = 0; j < db; j++) {
+    LLVMValueRef d = ld(k, dyp, add(k, lq.iv, K64(k, j * plane_n)));
+    for (int kw = 0; kw < k->K; kw++) {
+      LLVMValueRef *a = &acc[j * k->K + kw];
+      LLVMValueRef prod = LLVMBuildFMul(k->b, d, xv[kw], "");
+      LLVMValueRef sum = LLVMBuildFAdd(k->b, LLVMBuildLoad2(k->b, cx->t_f32, *a, ""), prod, "");
+      LLVMSetFastMathFlags(sum, LLVMFastMathAllowReassoc);
+      LLVMBuildStore(k->b, sum, *a);
+    }
   }
   cg_for_end(k->F, &lq);
-  for (int kw = 0; kw < k->K; kw++) {
-    LLVMValueRef wi = idx4(k, f, k->C, lc.iv, k->K, lkh.iv, k->K, K64(k, kw));
-    st(k, k->out, wi, LLVMBuildFAdd(k->b, ld(k, k->out, wi), LLVMBuildLoad2(k->b, cx->t_f32, acc[kw], ""), ""));
-  }
+  for (int j = 0; j < db; j++)
+    for (int kw = 0; kw < k->K; kw++) {
+      LLVMValueRef wi = idx4(k, add(k, f0, K64(k, j)), k->C, lc.iv, k->K, lkh.iv, k->K, K64(k, kw));
+      LLVMValueRef v = LLVMBuildLoad2(k->b, cx->t_f32, acc[j * k->K + kw], "");
+      st(k, k->out, wi, LLVMBuildFAdd(k->b, ld(k, k->out, wi), v, ""));
+    }
   cg_for_end(k->F, &lkh);
   cg_for_end(k->F, &lc);
   cg_for_end(k->F, &ln);
@@ -527,6 +558,97 @@ static void pool_2x2_vec(Wk *k, LLVMValueRef n) {
   cg_for_end(k->F, &lc);
 }
 
+/* ---- conv2d at stride 1 in explicit vectors ----
+ * The per-output walk (conv) keeps one output's sum in a scalar register:
+ * LLVM vectorizes it across the window's taps, not the outputs, and the
+ * CNN's first layer (one channel, 3x3) ran at 59 GFLOP/s on one thread, a
+ * sixth of the step at batch 64. Here a chunk of PV outputs of one output
+ * row is computed for CB filters at once: each tap is one (masked) load of
+ * PV inputs of one input row, multiplied by CB filters' weights (scalars
+ * broadcast from memory) into CB vector accumulators, so a load feeds CB
+ * products. Every output still sums its taps in conv's order (c, kh, kw)
+ * from 0, with a separate multiply and add, and skips the taps outside the
+ * input (a lane's sum is kept, not added to), so the results are conv's
+ * bit for bit. */
+#define CONV_CB_MAX 8     /* filters per chunk: 8 accumulators and a load */
+#define CONV_VEC_MAX_K 11 /* taps per row unrolled (one mask each) */
+
+static bool conv_vec_fits(const Wk *k) { return k->op == OP_CONV2D && k->stride == 1 && k->K <= CONV_VEC_MAX_K; }
+
+/* The largest power of two up to CONV_CB_MAX that divides the filters. */
+static int conv_vec_block(const Wk *k) {
+  int cb = CONV_CB_MAX;
+  while (k->Fo % cb) cb /= 2;
+  return cb;
+}
+
+/* Lanes l with lo <= l < hi (i64 bounds). */
+static LLVMValueRef pv_range(Wk *k, LLVMValueRef lo, LLVMValueRef hi) {
+  LLVMValueRef iota[PV];
+  for (int i = 0; i < PV; i++) iota[i] = cg_i64(k->cx, i);
+  LLVMValueRef lanes = LLVMConstVector(iota, PV);
+  return LLVMBuildAnd(k->b, LLVMBuildICmp(k->b, LLVMIntSGE, lanes, pv_splat(k, lo), ""),
+                      LLVMBuildICmp(k->b, LLVMIntSLT, lanes, pv_splat(k, hi), ""), "");
+}
+
+static void conv_vec(Wk *k, LLVMValueRef n) {
+  CgCtx *cx = k->cx;
+  LLVMBuilderRef b = k->b;
+  int cb = conv_vec_block(k);
+  /* Without padding every tap of every window is inside the input (as in
+   * window()): no lane needs a mask beyond the chunk's end. */
+  bool inside = k->pad == 0 && k->OH - 1 + k->K <= k->H && k->OW - 1 + k->K <= k->W;
+  LLVMTypeRef vt = pv_type(cx->t_f32);
+  LLVMValueRef acc[CONV_CB_MAX], m_tap[CONV_VEC_MAX_K];
+  for (int j = 0; j < cb; j++) acc[j] = cg_alloca(k->F, vt, "acc");
+  CgFor lf, lh, lj, lc, lkh;
+  cg_for_begin(k->F, &lf, K64(k, 0), K64(k, k->Fo / cb), "fblock");
+  LLVMValueRef f0 = mul(k, lf.iv, cb);
+  cg_for_begin(k->F, &lh, K64(k, 0), K64(k, k->OH), "oh");
+  LLVMValueRef bh, hlo, hhi;
+  taps(k, lh.iv, k->H, &bh, &hlo, &hhi);
+  if (inside) hlo = K64(k, 0), hhi = K64(k, k->K);
+  cg_for_begin(k->F, &lj, K64(k, 0), K64(k, (k->OW + PV - 1) / PV), "chunk");
+  LLVMValueRef o0 = mul(k, lj.iv, PV); /* the chunk's first output column */
+  LLVMValueRef m_out = pv_mask(k, LLVMBuildNSWSub(b, K64(k, k->OW), o0, ""));
+  /* Tap kw of lane l reads input column o0 + l - pad + kw. */
+  LLVMValueRef col0 = LLVMBuildNSWSub(b, o0, K64(k, k->pad), "");
+  for (int kw = 0; kw < k->K; kw++) {
+    LLVMValueRef first = LLVMBuildNSWNeg(b, add(k, col0, K64(k, kw)), "");
+    m_tap[kw] = inside ? m_out
+                       : LLVMBuildAnd(b, m_out, pv_range(k, first, add(k, first, K64(k, k->W))), "");
+  }
+  for (int j = 0; j < cb; j++) LLVMBuildStore(b, LLVMConstNull(vt), acc[j]);
+  cg_for_begin(k->F, &lc, K64(k, 0), K64(k, k->C), "c");
+  cg_for_begin(k->F, &lkh, hlo, hhi, "kh");
+  LLVMValueRef row = idx4(k, n, k->C, lc.iv, k->H, add(k, bh, lkh.iv), k->W, col0);
+  for (int kw = 0; kw < k->K; kw++) {
+    /* Not inbounds: with padding the first lanes' columns may lie before
+     * the row (and the buffer); those lanes are masked off. */
+    LLVMValueRef at = add(k, row, K64(k, kw));
+    LLVMValueRef args[4] = {LLVMBuildGEP2(b, cx->t_f32, k->x, &at, 1, ""), cg_i32(cx, 4), m_tap[kw],
+                            LLVMConstNull(vt)};
+    LLVMValueRef xv = pv_masked(k, "llvm.masked.load", args, 4);
+    for (int j = 0; j < cb; j++) {
+      LLVMValueRef ctx[2] = {add(k, f0, K64(k, j)), lc.iv};
+      LLVMValueRef wv = pv_splat(k, ld(k, k->w, widx(k, ctx, lkh.iv, K64(k, kw))));
+      LLVMValueRef a = LLVMBuildLoad2(b, vt, acc[j], "");
+      LLVMValueRef s = LLVMBuildFAdd(b, a, LLVMBuildFMul(b, xv, wv, ""), "");
+      if (!inside) s = LLVMBuildSelect(b, m_tap[kw], s, a, "");
+      LLVMBuildStore(b, s, acc[j]);
+    }
+  }
+  cg_for_end(k->F, &lkh);
+  cg_for_end(k->F, &lc);
+  for (int j = 0; j < cb; j++) {
+    LLVMValueRef yi = add(k, idx4(k, n, k->Fo, add(k, f0, K64(k, j)), k->OH, lh.iv, k->OW, K64(k, 0)), o0);
+    pv_store(k, k->out, yi, LLVMBuildLoad2(b, vt, acc[j], ""), m_out);
+  }
+  cg_for_end(k->F, &lj);
+  cg_for_end(k->F, &lh);
+  cg_for_end(k->F, &lf);
+}
+
 void cg_kernel_window(CgCtx *cx, const CgPlan *p, const CgKernel *kn, CgKFn *kf) {
   const IrNode *nd = &p->f->nodes[kn->root];
   const Shape *xs = &p->f->nodes[nd->args[0]].ty.sh;
@@ -557,16 +679,22 @@ void cg_kernel_window(CgCtx *cx, const CgPlan *p, const CgKernel *kn, CgKFn *kf)
   LLVMValueRef lo = cg_fn_param(&F, kf->nbufs + 1), hi = cg_fn_param(&F, kf->nbufs + 2);
   CgMono N = cg_mono_dim(xs->d[0]);
   bool dw = nd->op == OP_CONV2D_GRAD_WEIGHT;
+  /* The weight gradient's outer loop runs over blocks of db filters (one
+   * filter where the flat form does not fit). */
+  int db = dw ? conv_dw_flat_block(&k) : 0, per = db ? db : 1;
   CgFor lo_l;
-  cg_for_begin(&F, &lo_l, lo, hi, dw ? "f" : "n");
+  cg_for_begin(&F, &lo_l, lo, hi, dw ? "fblock" : "n");
   /* Each scatter zeroes the slice its chunk owns: a sample of dx, or a
    * filter of dw. */
   bool vec = !conv_op && pool_2x2(&k);
-  if (!fwd && !vec && !(nd->op == OP_MAXPOOL2D_GRAD && tiles(&k))) zero(&k, lo_l.iv, dw ? k.C * k.K * k.K : k.C * k.H * k.W);
-  if (dw && conv_dw_flat_fits(&k))
-    conv_dw_flat(&k, lo_l.iv, cg_mono_val(&F, N));
+  if (!fwd && !vec && !(nd->op == OP_MAXPOOL2D_GRAD && tiles(&k)))
+    zero(&k, lo_l.iv, dw ? per * k.C * k.K * k.K : k.C * k.H * k.W);
+  if (db)
+    conv_dw_flat(&k, lo_l.iv, cg_mono_val(&F, N), db);
   else if (dw)
     conv_dw(&k, lo_l.iv, cg_mono_val(&F, N));
+  else if (conv_vec_fits(&k))
+    conv_vec(&k, lo_l.iv);
   else if (conv_op)
     conv(&k, lo_l.iv);
   else if (vec)
@@ -575,9 +703,9 @@ void cg_kernel_window(CgCtx *cx, const CgPlan *p, const CgKernel *kn, CgKFn *kf)
     pool(&k, lo_l.iv);
   cg_for_end(&F, &lo_l);
   /* Work per outer iteration (window taps visited), for the pool's grain:
-   * a sample's or a filter's. */
-  kf->outer = dw ? cg_mono(k.Fo) : N;
+   * a sample's or a block of filters'. */
+  kf->outer = dw ? cg_mono(k.Fo / per) : N;
   kf->inner = cg_mono(k.C * k.K * k.K * k.OH * k.OW);
-  if (conv_op) kf->inner = cg_mono_mul(kf->inner, dw ? N : cg_mono(k.Fo));
+  if (conv_op) kf->inner = cg_mono_mul(kf->inner, dw ? cg_mono_mul(N, cg_mono(per)) : cg_mono(k.Fo));
   cg_kernel_end(kf, NULL, &F);
 }
