@@ -28,6 +28,10 @@ const PassInfo pass_table[] = {
      "<mode>: int8 (post-training int8 of a trained checkpoint) or qat (fake_quant on the weights and activations "
      "of dense and conv2d layers, trained with a straight-through gradient; the same as --qat); default: off",
      quantize_check_option},
+    {"pool-relu",
+     "a max pool of a relu becomes a relu of the max pool: the relu and its gradient run on the pooled values, "
+     "and the pool's gradient needs no relu (pool_relu.c)",
+     pass_pool_relu, NULL, NULL},
     {"autodiff", "build train_step: eval_step (loss_step if any) + backward pass + optimizer update", pass_autodiff, NULL, NULL},
     {"simplify", "fold constants, algebraic identities, CSE, DCE", pass_simplify, NULL, NULL},
     {"scan-hoist",
@@ -60,7 +64,7 @@ const PassInfo pass_table[] = {
 };
 const int pass_count = (int)(sizeof pass_table / sizeof pass_table[0]);
 
-const char *const pass_default_pipeline[] = {"prune", "quantize", "autodiff", "simplify", "scan-hoist", "batch-sum", "remat", "fuse", "plan-memory"};
+const char *const pass_default_pipeline[] = {"prune", "quantize", "pool-relu", "autodiff", "simplify", "scan-hoist", "batch-sum", "remat", "fuse", "plan-memory"};
 const int pass_default_pipeline_len = (int)(sizeof pass_default_pipeline / sizeof pass_default_pipeline[0]);
 
 const PassInfo *pass_find(const char *name) {
