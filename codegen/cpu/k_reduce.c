@@ -161,18 +161,22 @@ void cg_kernel_reduce(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf) 
  * row is in cache, so a pass costs arithmetic, not memory traffic.
  * A softmax alone (log_softmax x) is the same kernel with one root. */
 
+#define SOFTMAX_KEEP_MAX 8192 /* floats of a row's exps kept on the stack */
+
 typedef struct RowRoot {
   int node;
   RKind r;                  /* what acc accumulates (a softmax: its max) */
   int pass;                 /* its first (reduction: only) pass */
   LLVMValueRef acc, sum;    /* accumulator (softmax: the max) and a softmax's sum */
   LLVMValueRef count;       /* a mean's */
+  LLVMValueRef exps;        /* a softmax's exp(x - max) over the row, or NULL */
 } RowRoot;
 
 typedef struct RowK {
   RowRoot *roots;
   int nroots;
   int *root_of; /* per node: index in roots, or -1 */
+  int rl;       /* the row loop's index in the nest, or -1 */
 } RowK;
 
 static LLVMValueRef row_root_value(CgNest *N, int x, void *ctx) {
@@ -188,7 +192,8 @@ static LLVMValueRef row_root_value(CgNest *N, int x, void *ctx) {
   LLVMValueRef d = LLVMBuildFSub(b, cg_nest_get(N, nd->args[0]), ld(cx, r->acc), "");
   LLVMValueRef sum = ld(cx, r->sum);
   if (nd->op == OP_LOG_SOFTMAX) return LLVMBuildFSub(b, d, cg_intrinsic(cx, "llvm.log", &sum, 1), "");
-  return LLVMBuildFDiv(b, cg_exp(cx, d), sum, "");
+  LLVMValueRef e = r->exps ? ld(cx, cg_gep(N->F, cx->t_f32, r->exps, N->iv[K->rl])) : cg_exp(cx, d);
+  return LLVMBuildFDiv(b, e, sum, "");
 }
 
 typedef struct RowPlan {
@@ -235,7 +240,9 @@ static void row_passes(RowPlan *R) {
         st(cx, combine(cx, r->r, ld(cx, r->acc), x), r->acc);
       } else if (r->sum && pass == r->pass + 1) {
         LLVMValueRef d = LLVMBuildFSub(cx->b, cg_nest_get(N, nd->args[0]), ld(cx, r->acc), "");
-        st(cx, combine(cx, R_SUM, ld(cx, r->sum), cg_exp(cx, d)), r->sum);
+        LLVMValueRef e = cg_exp(cx, d);
+        if (r->exps) st(cx, e, cg_gep(N->F, cx->t_f32, r->exps, N->iv[K->rl]));
+        st(cx, combine(cx, R_SUM, ld(cx, r->sum), e), r->sum);
       }
     }
     for (int e = 0; e < R->k->nexp; e++)
@@ -284,6 +291,7 @@ void cg_kernel_row(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf) {
   cg_nest_init(&N, p, k, order, tags, targets, ne, extra, ne);
   RowPlan R = {.N = &N, .K = &K, .k = k, .rl = -1, .full = full};
   if (N.nloops && N.loops[N.nloops - 1].tag == T_ROW) R.rl = N.nloops - 1;
+  K.rl = R.rl;
   R.nouter = R.rl >= 0 ? R.rl : N.nloops;
 
   /* Roots, passes (avail) and levels: a reduction's value is per row, known
@@ -324,6 +332,12 @@ void cg_kernel_row(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf) {
     const IrNode *nd = &f->nodes[r->node];
     r->acc = cg_alloca(&F, cx->t_f32, "acc");
     if (op_is(nd->op, OPF_ROWWISE)) r->sum = cg_alloca(&F, cx->t_f32, "sum");
+    /* A softmax keeps the exps of its sum's pass for its value's, which
+     * then divides instead of taking exp again: half of the exps, a third
+     * of a causal attention's softmax time (char_gpt). A static row that
+     * fits the stack only; the same values either way. */
+    if (nd->op == OP_SOFTMAX && R.rl >= 0 && dom->d[a] > 0 && dom->d[a] <= SOFTMAX_KEEP_MAX)
+      r->exps = cg_alloca(&F, LLVMArrayType2(cx->t_f32, (uint64_t)dom->d[a]), "exps");
     if (nd->op == OP_MEAN)
       r->count = LLVMBuildSIToFP(F.pre, cg_mono_val(&F, cg_mono_dim(dom->d[a])), cx->t_f32, "count");
   }
