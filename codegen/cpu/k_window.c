@@ -29,6 +29,8 @@
 
 #include "cg.h"
 
+#define PV 16 /* lanes of the explicit vectors: one AVX-512 register of f32 */
+
 typedef struct Wk {
   CgFn *F;
   CgCtx *cx;
@@ -39,6 +41,8 @@ typedef struct Wk {
   LLVMValueRef x, w, dy, out; /* w: conv filters; dy: the gradients' seed */
   LLVMValueRef acc, best;     /* allocas: running sum or max, argmax */
   bool flip;                  /* conv_vec computing an input gradient (conv_vec_dx) */
+  LLVMValueRef xp;            /* conv_vec's zero-padded copy of a sample, or NULL */
+  int64_t xp_w, xp_plane;     /* its row and plane lengths */
 } Wk;
 
 static LLVMValueRef K64(Wk *k, int64_t v) { return cg_i64(k->cx, v); }
@@ -236,28 +240,55 @@ static void conv_dw(Wk *k, LLVMValueRef f, LLVMValueRef N) {
  * tap (kh, kw)'s sum over the output positions is one dot product over the
  * flattened planes: q = oh * Wp + ow pairs dy[q] with x[q + kh * Wp + kw],
  * and the widening's zeros cancel the pairs that wrap into the next row.
- * So each row of taps is one pass of L = (OH - 1) * Wp + OW products with
- * K accumulators, long enough to vectorize well, where conv_dw's rows of
- * OW = 26 left a horizontal sum and a scalar remainder per row (7 GFLOP/s,
- * a third of the CNN's step at batch 256; then 32).
+ * So each row of taps is one pass of L = (OH - 1) * Wp + OW products,
+ * long enough to vectorize, where conv_dw's rows of OW = 26 left a
+ * horizontal sum and a scalar remainder per row (7 GFLOP/s, a third of the
+ * CNN's step at batch 256; then 32).
  *
- * One pass serves a block of DB filters: each x load feeds DB products, so
+ * The pass runs in explicit vectors of PV, over L rounded up to whole
+ * vectors (the planes' zero tails make the extra products +0), with one
+ * vector accumulator per (filter, kw) and a horizontal sum of each at the
+ * end. It serves a block of DB filters: each x load feeds DB products, so
  * a pass loads K inputs and DB gradients for DB * K products, where one
- * filter's pass loaded K + 1 for K (two of them unaligned, split across
- * cache lines) and was bound by its loads: the CNN's first layer at batch
- * 64 went from 59 to ... GFLOP/s on one thread. DB * K accumulators stay
- * within FLAT_DW_MAX_ACC vector registers. The pool's chunks are blocks of
- * filters, each summed by one chunk in a fixed order, so the result still
- * does not depend on the thread count. The scratch planes live on the
- * stack (FLAT_DW_MAX_BYTES); their zero borders are written once per
- * call. */
+ * filter's pass loaded K + 1 for K (two of them unaligned) and was bound
+ * by its loads. examples/fashion_cnn.nn at batch 64 on one thread (a 3x3
+ * conv of one channel on 28x28): 59 GFLOP/s one filter at a time, 79-89 in
+ * blocks of 8 with LLVM's vectorizer, 90-96 in explicit vectors; a second
+ * layer of 32 -> 64 channels on 14x14 planes with padding 1: 62 in blocks
+ * with LLVM's vectorizer (which left L's remainder, as many products again
+ * as its vector part there, to a scalar loop), 90-113 in explicit vectors
+ * (`profile`, alternating builds). DB * K accumulators stay within
+ * FLAT_DW_MAX_ACC vector registers. The pool's chunks are blocks of
+ * filters, each summed by one chunk in an order fixed at compile time, so
+ * the result does not depend on the thread count. The scratch planes live
+ * on the stack (FLAT_DW_MAX_BYTES); their zero borders and tails are
+ * written once per call. */
 #define FLAT_DW_MAX_BYTES (128 << 10)
 #define FLAT_DW_MAX_K 7
 #define FLAT_DW_MAX_ACC 24
 
+typedef struct FlatDw {
+  int64_t Wp, L, Lr; /* padded row, products per pass, L in whole vectors */
+  int64_t dy_plane;  /* floats per widened dy plane (whole vectors) */
+  int64_t x_len;     /* floats of the padded x plane and its tail */
+} FlatDw;
+
+static FlatDw flat_dw(const Wk *k) {
+  FlatDw d;
+  int64_t Hp = k->H + 2 * k->pad;
+  d.Wp = k->W + 2 * k->pad;
+  d.L = (k->OH - 1) * d.Wp + k->OW;
+  d.Lr = (d.L + PV - 1) / PV * PV;
+  int64_t dy = k->OH * d.Wp > d.Lr ? k->OH * d.Wp : d.Lr;
+  d.dy_plane = (dy + PV - 1) / PV * PV;
+  /* the last pass reads up to (Lr - 1) + (K - 1) * Wp + K - 1 = Hp * Wp - 1 + Lr - L */
+  d.x_len = Hp * d.Wp + d.Lr - d.L;
+  return d;
+}
+
 static int64_t conv_dw_flat_bytes(const Wk *k, int db) {
-  int64_t Wp = k->W + 2 * k->pad, Hp = k->H + 2 * k->pad;
-  return 4 * (db * k->OH * Wp + (k->pad ? Hp * Wp : 0));
+  FlatDw d = flat_dw(k);
+  return 4 * (db * d.dy_plane + d.x_len);
 }
 
 /* Filters per pass: the largest power of two that divides the filters and
@@ -290,50 +321,71 @@ static void copy_plane(Wk *k, LLVMValueRef dst, LLVMValueRef dst0, int64_t dst_w
   cg_for_end(k->F, &lr);
 }
 
+static LLVMTypeRef vec_f32(Wk *k) { return LLVMVectorType(k->cx->t_f32, PV); }
+
+/* A vector of PV floats at base[i], aligned to `align` bytes. */
+static LLVMValueRef ld_vec(Wk *k, LLVMValueRef base, LLVMValueRef i, unsigned align) {
+  LLVMValueRef v = LLVMBuildLoad2(k->b, vec_f32(k), cg_gep(k->F, k->cx->t_f32, base, i), "");
+  LLVMSetAlignment(v, align);
+  return v;
+}
+
+/* The sum of v's lanes in a tree (reassociated: an order fixed at compile
+ * time). */
+static LLVMValueRef hsum(Wk *k, LLVMValueRef v) {
+  LLVMTypeRef vt = vec_f32(k);
+  const char *name = "llvm.vector.reduce.fadd";
+  unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+  LLVMValueRef args[2] = {cg_f32(k->cx, -0.0), v};
+  LLVMValueRef r = LLVMBuildCall2(k->b, LLVMIntrinsicGetType(k->cx->llc, id, &vt, 1),
+                                  LLVMGetIntrinsicDeclaration(k->cx->mod, id, &vt, 1), args, 2, "");
+  LLVMSetFastMathFlags(r, LLVMFastMathAllowReassoc);
+  return r;
+}
+
 /* Filters [blk * db, blk * db + db) of dw (zeroed), over all N samples. */
 static void conv_dw_flat(Wk *k, LLVMValueRef blk, LLVMValueRef N, int db) {
   CgCtx *cx = k->cx;
-  int64_t p = k->pad, Wp = k->W + 2 * p, Hp = k->H + 2 * p, L = (k->OH - 1) * Wp + k->OW, plane_n = k->OH * Wp;
-  LLVMValueRef dyp = cg_alloca(k->F, LLVMArrayType2(cx->t_f32, (uint64_t)(db * plane_n)), "dy_rows");
+  LLVMBuilderRef b = k->b;
+  FlatDw d = flat_dw(k);
+  int64_t p = k->pad, Wp = d.Wp;
+  LLVMValueRef dyp = cg_alloca(k->F, LLVMArrayType2(cx->t_f32, (uint64_t)(db * d.dy_plane)), "dy_rows");
+  LLVMValueRef xp = cg_alloca(k->F, LLVMArrayType2(cx->t_f32, (uint64_t)d.x_len), "x_padded");
   LLVMSetAlignment(dyp, 64);
-  LLVMValueRef xp = p ? cg_alloca(k->F, LLVMArrayType2(cx->t_f32, (uint64_t)(Hp * Wp)), "x_padded") : NULL;
+  LLVMSetAlignment(xp, 64);
+  LLVMTypeRef vt = vec_f32(k);
   LLVMValueRef acc[FLAT_DW_MAX_ACC]; /* acc[j * K + kw] */
-  for (int a = 0; a < db * k->K; a++) acc[a] = cg_alloca(k->F, cx->t_f32, "acc");
+  for (int a = 0; a < db * k->K; a++) acc[a] = cg_alloca(k->F, vt, "acc");
   LLVMValueRef f0 = mul(k, blk, db);
-  fill_zero(k, dyp, db * plane_n);
-  if (p) fill_zero(k, xp, Hp * Wp);
+  fill_zero(k, dyp, db * d.dy_plane);
+  fill_zero(k, xp, d.x_len);
   CgFor ln, lc, lkh, lq;
   cg_for_begin(k->F, &ln, K64(k, 0), N, "n");
   for (int j = 0; j < db; j++)
-    copy_plane(k, dyp, K64(k, j * plane_n), Wp, k->dy,
+    copy_plane(k, dyp, K64(k, j * d.dy_plane), Wp, k->dy,
                idx4(k, ln.iv, k->Fo, add(k, f0, K64(k, j)), k->OH, K64(k, 0), k->OW, K64(k, 0)), k->OW, k->OH, k->OW);
   cg_for_begin(k->F, &lc, K64(k, 0), K64(k, k->C), "c");
-  LLVMValueRef plane = idx4(k, ln.iv, k->C, lc.iv, k->H, K64(k, 0), k->W, K64(k, 0)), src = k->x;
-  if (p) {
-    copy_plane(k, xp, K64(k, p * Wp + p), Wp, k->x, plane, k->W, k->H, k->W);
-    src = xp, plane = K64(k, 0);
-  }
+  copy_plane(k, xp, K64(k, p * Wp + p), Wp, k->x, idx4(k, ln.iv, k->C, lc.iv, k->H, K64(k, 0), k->W, K64(k, 0)), k->W,
+             k->H, k->W);
   cg_for_begin(k->F, &lkh, K64(k, 0), K64(k, k->K), "kh");
-  for (int a = 0; a < db * k->K; a++) LLVMBuildStore(k->b, cg_f32(cx, 0), acc[a]);
-  cg_for_begin(k->F, &lq, K64(k, 0), K64(k, L), "q");
-  LLVMValueRef at = add(k, add(k, plane, mul(k, lkh.iv, Wp)), lq.iv), xv[FLAT_DW_MAX_K];
-  for (int kw = 0; kw < k->K; kw++) xv[kw] = ld(k, src, add(k, at, K64(k, kw)));
+  for (int a = 0; a < db * k->K; a++) LLVMBuildStore(b, LLVMConstNull(vt), acc[a]);
+  cg_for_begin(k->F, &lq, K64(k, 0), K64(k, d.Lr / PV), "q");
+  LLVMValueRef q0 = mul(k, lq.iv, PV), at = add(k, mul(k, lkh.iv, Wp), q0), xv[FLAT_DW_MAX_K];
+  for (int kw = 0; kw < k->K; kw++) xv[kw] = ld_vec(k, xp, add(k, at, K64(k, kw)), 4);
   for (int j = 0; j < db; j++) {
-    LLVMValueRef d = ld(k, dyp, add(k, lq.iv, K64(k, j * plane_n)));
+    LLVMValueRef dv = ld_vec(k, dyp, add(k, q0, K64(k, j * d.dy_plane)), 64);
     for (int kw = 0; kw < k->K; kw++) {
       LLVMValueRef *a = &acc[j * k->K + kw];
-      LLVMValueRef prod = LLVMBuildFMul(k->b, d, xv[kw], "");
-      LLVMValueRef sum = LLVMBuildFAdd(k->b, LLVMBuildLoad2(k->b, cx->t_f32, *a, ""), prod, "");
-      LLVMSetFastMathFlags(sum, LLVMFastMathAllowReassoc);
-      LLVMBuildStore(k->b, sum, *a);
+      LLVMValueRef sum = LLVMBuildFAdd(b, LLVMBuildLoad2(b, vt, *a, ""), LLVMBuildFMul(b, dv, xv[kw], ""), "");
+      LLVMBuildStore(b, sum, *a);
     }
   }
   cg_for_end(k->F, &lq);
   for (int j = 0; j < db; j++)
     for (int kw = 0; kw < k->K; kw++) {
       LLVMValueRef wi = idx4(k, add(k, f0, K64(k, j)), k->C, lc.iv, k->K, lkh.iv, k->K, K64(k, kw));
-      LLVMValueRef v = LLVMBuildLoad2(k->b, cx->t_f32, acc[j * k->K + kw], "");
-      st(k, k->out, wi, LLVMBuildFAdd(k->b, ld(k, k->out, wi), v, ""));
+      LLVMValueRef v = hsum(k, LLVMBuildLoad2(b, vt, acc[j * k->K + kw], ""));
+      st(k, k->out, wi, LLVMBuildFAdd(b, ld(k, k->out, wi), v, ""));
     }
   cg_for_end(k->F, &lkh);
   cg_for_end(k->F, &lc);
@@ -424,7 +476,6 @@ static void pool(Wk *k, LLVMValueRef n) {
  * (1,1), combined exactly as tap_max/tap_sum do, so the results are the
  * same bit for bit. The gradients store both input rows whole. */
 
-#define PV 16 /* outputs per chunk: one AVX-512 register of f32 */
 
 static LLVMTypeRef pv_type(LLVMTypeRef elem) { return LLVMVectorType(elem, PV); }
 
@@ -603,17 +654,40 @@ static LLVMValueRef pv_range(Wk *k, LLVMValueRef lo, LLVMValueRef hi) {
                       LLVMBuildICmp(k->b, LLVMIntSLT, lanes, pv_splat(k, hi), ""), "");
 }
 
+/* The zero-padded copy of a sample conv_vec reads with padding, where it
+ * fits the stack: allocated and zeroed once per call (each sample's copy
+ * then rewrites only the interior), PV floats of slack at the end for the
+ * last row's loads, whose lanes past the row are never stored. */
+#define CONV_PAD_MAX_BYTES (128 << 10)
+
+static void conv_vec_pad_setup(Wk *k) {
+  int64_t wp = k->W + 2 * k->pad, plane = (k->H + 2 * k->pad) * wp, n = k->C * plane + PV;
+  if (k->pad <= 0 || 4 * n > CONV_PAD_MAX_BYTES) return;
+  k->xp = cg_alloca(k->F, LLVMArrayType2(k->cx->t_f32, (uint64_t)n), "x_padded");
+  LLVMSetAlignment(k->xp, 64);
+  k->xp_w = wp, k->xp_plane = plane;
+  fill_zero(k, k->xp, n);
+}
+
 static void conv_vec(Wk *k, LLVMValueRef n) {
   CgCtx *cx = k->cx;
   LLVMBuilderRef b = k->b;
   int cb = conv_vec_block(k);
   /* Without padding every tap of every window is inside the input (as in
-   * window()): no lane needs a mask beyond the chunk's end. */
-  bool inside = k->pad == 0 && k->OH - 1 + k->K <= k->H && k->OW - 1 + k->K <= k->W;
+   * window()): no lane needs a mask beyond the chunk's end. With the padded
+   * copy, every tap is inside the copy. */
+  bool inside = k->xp || (k->pad == 0 && k->OH - 1 + k->K <= k->H && k->OW - 1 + k->K <= k->W);
   LLVMTypeRef vt = pv_type(cx->t_f32);
   LLVMValueRef acc[CONV_CB_MAX], m_tap[CONV_VEC_MAX_K];
   for (int j = 0; j < cb; j++) acc[j] = cg_alloca(k->F, vt, "acc");
   CgFor lf, lh, lj, lc, lkh;
+  if (k->xp) {
+    CgFor lp;
+    cg_for_begin(k->F, &lp, K64(k, 0), K64(k, k->C), "copy");
+    copy_plane(k, k->xp, add(k, mul(k, lp.iv, k->xp_plane), K64(k, k->pad * k->xp_w + k->pad)), k->xp_w, k->x,
+               idx4(k, n, k->C, lp.iv, k->H, K64(k, 0), k->W, K64(k, 0)), k->W, k->H, k->W);
+    cg_for_end(k->F, &lp);
+  }
   cg_for_begin(k->F, &lf, K64(k, 0), K64(k, k->Fo / cb), "fblock");
   LLVMValueRef f0 = mul(k, lf.iv, cb);
   cg_for_begin(k->F, &lh, K64(k, 0), K64(k, k->OH), "oh");
@@ -633,14 +707,21 @@ static void conv_vec(Wk *k, LLVMValueRef n) {
   for (int j = 0; j < cb; j++) LLVMBuildStore(b, LLVMConstNull(vt), acc[j]);
   cg_for_begin(k->F, &lc, K64(k, 0), K64(k, k->C), "c");
   cg_for_begin(k->F, &lkh, hlo, hhi, "kh");
-  LLVMValueRef row = idx4(k, n, k->C, lc.iv, k->H, add(k, bh, lkh.iv), k->W, col0);
+  /* In the copy, output (oh, o0) reads row oh + kh, column o0 + kw. */
+  LLVMValueRef row = k->xp ? add(k, add(k, mul(k, lc.iv, k->xp_plane), mul(k, add(k, lh.iv, lkh.iv), k->xp_w)), o0)
+                           : idx4(k, n, k->C, lc.iv, k->H, add(k, bh, lkh.iv), k->W, col0);
   for (int kw = 0; kw < k->K; kw++) {
     /* Not inbounds: with padding the first lanes' columns may lie before
      * the row (and the buffer); those lanes are masked off. */
-    LLVMValueRef at = add(k, row, K64(k, kw));
-    LLVMValueRef args[4] = {LLVMBuildGEP2(b, cx->t_f32, k->x, &at, 1, ""), cg_i32(cx, 4), m_tap[kw],
-                            LLVMConstNull(vt)};
-    LLVMValueRef xv = pv_masked(k, "llvm.masked.load", args, 4);
+    LLVMValueRef at = add(k, row, K64(k, kw)), xv;
+    if (k->xp) {
+      xv = LLVMBuildLoad2(b, vt, cg_gep(k->F, cx->t_f32, k->xp, at), "");
+      LLVMSetAlignment(xv, 4);
+    } else {
+      LLVMValueRef args[4] = {LLVMBuildGEP2(b, cx->t_f32, k->x, &at, 1, ""), cg_i32(cx, 4), m_tap[kw],
+                              LLVMConstNull(vt)};
+      xv = pv_masked(k, "llvm.masked.load", args, 4);
+    }
     for (int j = 0; j < cb; j++) {
       LLVMValueRef ctx[2] = {add(k, f0, K64(k, j)), lc.iv}, wi;
       if (k->flip) /* w is [C, Fo, K, K] in this loop's names */
@@ -670,14 +751,16 @@ static void conv_vec(Wk *k, LLVMValueRef n) {
   cg_for_end(k->F, &lf);
 }
 
-/* conv2d_grad_input of sample n as conv_vec over dy: the roles of x and
- * dy, of C and Fo, of (H, W) and (OH, OW) swapped, the filters flipped. */
-static void conv_vec_dx(const Wk *k, LLVMValueRef n) {
+/* The loop conv_vec runs for k: k itself for conv2d; for
+ * conv2d_grad_input the convolution over dy, the roles of x and dy, of C
+ * and Fo, of (H, W) and (OH, OW) swapped, the filters flipped. */
+static Wk conv_vec_role(const Wk *k) {
   Wk g = *k;
+  if (k->op != OP_CONV2D_GRAD_INPUT) return g;
   g.x = k->dy, g.C = k->Fo, g.H = k->OH, g.W = k->OW;
   g.Fo = k->C, g.OH = k->H, g.OW = k->W;
   g.pad = k->K - 1 - k->pad, g.flip = true;
-  conv_vec(&g, n);
+  return g;
 }
 
 void cg_kernel_window(CgCtx *cx, const CgPlan *p, const CgKernel *kn, CgKFn *kf) {
@@ -713,6 +796,9 @@ void cg_kernel_window(CgCtx *cx, const CgPlan *p, const CgKernel *kn, CgKFn *kf)
   /* The weight gradient's outer loop runs over blocks of db filters (one
    * filter where the flat form does not fit). */
   int db = dw ? conv_dw_flat_block(&k) : 0, per = db ? db : 1;
+  /* conv_vec's loop, its padded copy zeroed before the samples' loop */
+  Wk cv = conv_vec_role(&k);
+  if (conv_vec_fits(&k)) conv_vec_pad_setup(&cv);
   CgFor lo_l;
   cg_for_begin(&F, &lo_l, lo, hi, dw ? "fblock" : "n");
   /* Each scatter zeroes the slice its chunk owns: a sample of dx, or a
@@ -725,10 +811,8 @@ void cg_kernel_window(CgCtx *cx, const CgPlan *p, const CgKernel *kn, CgKFn *kf)
     conv_dw_flat(&k, lo_l.iv, cg_mono_val(&F, N), db);
   else if (dw)
     conv_dw(&k, lo_l.iv, cg_mono_val(&F, N));
-  else if (conv_vec_fits(&k) && fwd)
-    conv_vec(&k, lo_l.iv);
   else if (conv_vec_fits(&k))
-    conv_vec_dx(&k, lo_l.iv);
+    conv_vec(&cv, lo_l.iv);
   else if (conv_op)
     conv(&k, lo_l.iv);
   else if (vec)
