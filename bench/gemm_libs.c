@@ -113,6 +113,18 @@ static const Shape shapes[] = {
     {"char_gpt (32)", "attn P@V x128", 0, 0, 128, 32, 128, 128, 8},
     {"char_gpt (32)", "attn Q@K^T x128", 0, 1, 128, 128, 32, 128, 8},
     {"char_gpt (32)", "attn P^T@dO x128", 1, 0, 128, 32, 128, 128, 8},
+    /* Not called by any example: the products an im2col + GEMM convolution
+     * would run per sample (count = the batch), to compare with the direct
+     * kernels (codegen/cpu/k_window.c; docs/bench.md, "Convolutions").
+     * fashion_cnn's conv (1 -> 32 channels, 3x3, 26x26 out) and a second
+     * layer of 32 -> 64 channels, 3x3, padding 1, on 14x14
+     * (bench/cnn2.nn): forward W@col, weight gradient
+     * dy@col^T, input gradient W^T@dy (then a col2im). */
+    {"im2col conv1 (64)", "fwd W@col", 0, 0, 32, 676, 9, 64, 1},
+    {"im2col conv1 (64)", "dw dy@col^T", 0, 1, 32, 9, 676, 64, 1},
+    {"im2col conv2 (64)", "fwd W@col", 0, 0, 64, 196, 288, 64, 1},
+    {"im2col conv2 (64)", "dw dy@col^T", 0, 1, 64, 288, 196, 64, 1},
+    {"im2col conv2 (64)", "dx W^T@dy", 1, 0, 288, 196, 64, 64, 1},
 };
 enum { NSHAPES = sizeof shapes / sizeof shapes[0] };
 
