@@ -59,9 +59,7 @@ static void split_func(IrFunc *f) {
     out.nodes[g].name = n.name;
     map[i] = g;
   }
-  for (int r = 0; r < f->nrets; r++)
-    f->rets[r] = map[f->rets[r]];
-  f->nodes = out.nodes, f->n = out.n, f->cap = out.cap;
+  pass_func_adopt(f, &out, map);
   free(map);
 }
 

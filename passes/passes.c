@@ -80,6 +80,12 @@ bool pass_func_unfused(const IrFunc *f) {
   return true;
 }
 
+void pass_func_adopt(IrFunc *f, const IrFunc *out, const int *map) {
+  for (int r = 0; r < f->nrets; r++)
+    f->rets[r] = map[f->rets[r]];
+  f->nodes = out->nodes, f->n = out->n, f->cap = out->cap;
+}
+
 const char *pass_option(const PassCtx *ctx, const char *name) {
   for (int i = 0; i < ctx->noptions; i++)
     if (!strcmp(ctx->options[i].pass, name)) return ctx->options[i].value;

@@ -94,6 +94,9 @@ bool pass_pool_relu(IrModule *m, PassCtx *ctx);  /* pool_relu.c */
  * in a fusion group, no memory plan (scan-hoist, batch-sum and remat leave
  * any other function alone). */
 bool pass_func_unfused(const IrFunc *f);
+/* A rewrite that copied f into `out` (map: f's node ids to out's) makes
+ * out f's body: f takes its nodes, and its returns are renumbered. */
+void pass_func_adopt(IrFunc *f, const IrFunc *out, const int *map);
 bool pass_remat(IrModule *m, PassCtx *ctx);      /* remat.c */
 bool remat_check_option(const char *value, char *err, size_t errsize);
 

@@ -89,9 +89,7 @@ static void rewrite_func(IrFunc *f) {
     out.nodes[relu].name = n.name;
     map[i] = relu;
   }
-  for (int r = 0; r < f->nrets; r++)
-    f->rets[r] = map[f->rets[r]];
-  f->nodes = out.nodes, f->n = out.n, f->cap = out.cap;
+  pass_func_adopt(f, &out, map);
   free(map);
   free(dropped);
 }

@@ -230,9 +230,7 @@ static void rewrite_caller(IrFunc *f, const char *body, const Hoist *h, const Ir
     bool zero = z->op == OP_CONST && z->at.value == 0 && ir_type_eq(&z->ty, &out.nodes[sum].ty);
     hoisted[i] = zero ? sum : emit(&out, OP_ADD, (int[]){init, sum}, 2, NULL, mm->loc);
   }
-  for (int r = 0; r < f->nrets; r++)
-    f->rets[r] = map[f->rets[r]];
-  f->nodes = out.nodes, f->n = out.n, f->cap = out.cap;
+  pass_func_adopt(f, &out, map);
   free(map);
   free(hoisted);
   free(outs);

@@ -480,9 +480,14 @@ static void test_window(void) {
                 * input gradient (conv_vec_dx) 16 channels (two blocks of 8)
                 * and the widest padding (K - 1: dy's windows all inside);
                 * samples too large for the padded copy (masked loads) in
-                * the forward and in the input gradient */
+                * the forward and in the input gradient; strides over the
+                * phased copy (two chunks of outputs, odd sizes), and
+                * samples too large for it at stride 2 (the scalar walk,
+                * forward and input gradient) */
                {1, 28, 28, 8, 3, 1, 0}, {2, 19, 19, 6, 3, 1, 1}, {3, 9, 21, 12, 5, 1, 2},
-               {16, 10, 12, 4, 3, 1, 1}, {2, 6, 6, 3, 3, 1, 2}, {8, 64, 64, 2, 3, 1, 1}, {2, 64, 64, 8, 3, 1, 1}};
+               {16, 10, 12, 4, 3, 1, 1}, {2, 6, 6, 3, 3, 1, 2}, {8, 64, 64, 2, 3, 1, 1}, {2, 64, 64, 8, 3, 1, 1},
+               {4, 40, 40, 8, 3, 2, 1}, {3, 21, 23, 4, 3, 2, 0}, {2, 17, 20, 4, 4, 3, 1},
+               {16, 96, 96, 2, 3, 2, 1}, {2, 96, 96, 16, 3, 2, 1}};
   for (size_t i = 0; i < sizeof convs / sizeof convs[0]; i++)
     for (int sym = 0; sym < 2; sym++) {
       IrModule *m = t_module("conv");
