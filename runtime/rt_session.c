@@ -346,8 +346,22 @@ typedef struct StageRows {
   const int32_t *idx;
   void *x, *y;
   size_t xs, ys; /* bytes per row as stored; ys 0: labels not staged */
-  const float *widen;
+  float scale; /* > 0: the rows are pixels stored as bytes, widened by it */
 } StageRows;
+
+/* dst[j] = src[j] * scale, as rt_array_convert widens pixels. In blocks of
+ * a fixed 16, which the compiler's cheapest vectorization takes at -O2
+ * (a loop of unknown count it leaves scalar): a table lookup per pixel,
+ * the way before this one, was 0.08 ms of the MLP's 1.2 ms step at batch
+ * 256 on one thread. */
+static void widen_row(float *restrict dst, const uint8_t *restrict src, int64_t n, float scale) {
+  int64_t j = 0;
+  for (; j + 16 <= n; j += 16)
+    for (int t = 0; t < 16; t++)
+      dst[j + t] = (float)src[j + t] * scale;
+  for (; j < n; j++)
+    dst[j] = (float)src[j] * scale;
+}
 
 static void stage_rows(void *vctx, int64_t lo, int64_t hi) {
   const StageRows *c = vctx;
@@ -355,11 +369,8 @@ static void stage_rows(void *vctx, int64_t lo, int64_t hi) {
   int64_t per = c->s->x_per;
   for (int64_t i = lo; i < hi; i++) {
     int64_t k = c->idx[i];
-    if (c->widen) {
-      const uint8_t *src = (const uint8_t *)d->x.data + k * per;
-      float *dst = (float *)c->x + i * per;
-      for (int64_t j = 0; j < per; j++)
-        dst[j] = c->widen[src[j]];
+    if (c->scale > 0) {
+      widen_row((float *)c->x + i * per, (const uint8_t *)d->x.data + k * per, per, c->scale);
     } else {
       memcpy((char *)c->x + i * c->xs, (const char *)d->x.data + k * c->xs, c->xs);
     }
@@ -374,12 +385,8 @@ static void stage_rows(void *vctx, int64_t lo, int64_t hi) {
 int rt_stage_batch(const RtSession *s, const NnrtFunc *f, const RtDataset *d, const int32_t *idx, int64_t bs, void *x,
                    void *y) {
   int scored = batch_scored(s, f, d);
-  float widen[256]; /* pixels: each byte's F32, as rt_array_convert computes it */
-  if (d->x.scale > 0)
-    for (int v = 0; v < 256; v++)
-      widen[v] = (float)v * d->x.scale;
   StageRows c = {s, d, idx, x, y, (size_t)s->x_per * rt_dtype_size(s->x_t->dtype),
-                 scored ? (size_t)s->y_per * rt_dtype_size(s->y_t->dtype) : 0, d->x.scale > 0 ? widen : NULL};
+                 scored ? (size_t)s->y_per * rt_dtype_size(s->y_t->dtype) : 0, d->x.scale};
   /* On the pool: each thread stages the rows it then computes first (the
    * pool's affinity, rt_pool.c), and a batch of 256 images took 0.08 ms of
    * the MLP's 1 ms step on one thread. */
