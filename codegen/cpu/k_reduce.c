@@ -39,6 +39,20 @@ static LLVMValueRef combine(CgCtx *cx, RKind r, LLVMValueRef acc, LLVMValueRef x
   return s;
 }
 
+/* The running max of a softmax's (log_softmax's) row, which needs no NaN
+ * propagation: a NaN in the row reaches every output anyway, through the
+ * sum of exp(x - max) that each output divides by (or takes the log of).
+ * So it is maxnum, and `nnan` lets it be one vmaxps per vector, where
+ * llvm.maximum takes five more instructions per vector and a scalar
+ * horizontal step per row: char_gpt's causal softmax [32, 4, 128, 128]
+ * 1.8-2.1 -> 1.2-1.6 ms on one thread. */
+static LLVMValueRef softmax_max(CgCtx *cx, LLVMValueRef acc, LLVMValueRef x) {
+  LLVMValueRef a[2] = {acc, x};
+  LLVMValueRef m = cg_intrinsic(cx, "llvm.maxnum", a, 2);
+  LLVMSetFastMathFlags(m, LLVMFastMathNoNaNs | LLVMFastMathNoSignedZeros);
+  return m;
+}
+
 static LLVMValueRef ld(CgCtx *cx, LLVMValueRef ptr) {
   LLVMValueRef v = LLVMBuildLoad2(cx->b, cx->t_f32, ptr, "");
   LLVMSetAlignment(v, 4);
@@ -193,7 +207,11 @@ static LLVMValueRef row_root_value(CgNest *N, int x, void *ctx) {
   LLVMValueRef sum = ld(cx, r->sum);
   if (nd->op == OP_LOG_SOFTMAX) return LLVMBuildFSub(b, d, cg_intrinsic(cx, "llvm.log", &sum, 1), "");
   LLVMValueRef e = r->exps ? ld(cx, cg_gep(N->F, cx->t_f32, r->exps, N->iv[K->rl])) : cg_exp(cx, d);
-  return LLVMBuildFDiv(b, e, sum, "");
+  /* one reciprocal of the row's sum and a multiply per element, as
+   * PyTorch's softmax does (a vector division costs ten multiplies) */
+  LLVMValueRef q = LLVMBuildFDiv(b, e, sum, "");
+  if (LLVMIsAInstruction(q)) LLVMSetFastMathFlags(q, LLVMFastMathAllowReciprocal);
+  return q;
 }
 
 typedef struct RowPlan {
@@ -237,7 +255,8 @@ static void row_passes(RowPlan *R) {
       const IrNode *nd = &N->p->f->nodes[r->node];
       if (pass == r->pass) {
         LLVMValueRef x = cg_nest_get(N, nd->args[0]);
-        st(cx, combine(cx, r->r, ld(cx, r->acc), x), r->acc);
+        LLVMValueRef a = ld(cx, r->acc);
+        st(cx, r->sum ? softmax_max(cx, a, x) : combine(cx, r->r, a, x), r->acc);
       } else if (r->sum && pass == r->pass + 1) {
         LLVMValueRef d = LLVMBuildFSub(cx->b, cg_nest_get(N, nd->args[0]), ld(cx, r->acc), "");
         LLVMValueRef e = cg_exp(cx, d);

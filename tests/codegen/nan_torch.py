@@ -17,12 +17,14 @@ import sys
 import torch
 import torch.nn.functional as F
 
-SHAPES = {"rows": (4, 3), "pool": (1, 1, 4, 6)}
+SHAPES = {"rows": (4, 3), "pool": (1, 1, 4, 6), "wide": (2, 32)}
 
 
 def shape_of(case, n):
     if case in ("max", "softmax"):
         return SHAPES["rows"]
+    if case.endswith("_wide"):
+        return SHAPES["wide"]
     if case.startswith("maxpool2d"):
         return SHAPES["pool"]
     return (2, 6) if n == 12 else (n,)
@@ -44,6 +46,8 @@ OPS = {
     "softplus": F.softplus,
     "max": lambda x: torch.amax(x, 1),
     "softmax": lambda x: torch.softmax(x, 1),
+    "softmax_wide": lambda x: torch.softmax(x, 1),
+    "log_softmax_wide": lambda x: F.log_softmax(x, 1),
     "maxpool2d": lambda x: F.max_pool2d(x, 2, 2),
     "maxpool2d_overlap": lambda x: F.max_pool2d(x, 3, 1),
     "eq": lambda a, b: torch.eq(a, b).float(),

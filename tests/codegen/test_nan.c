@@ -34,6 +34,19 @@ static const double V12[] = {NAN, 1, -1, 0, -INFINITY, INFINITY, 2.5, -3, NAN, 0
 /* Rows: a NaN among numbers, two NaNs, a tie, all -inf. */
 static const double ROWS[] = {1, NAN, 5, NAN, NAN, 2, 2, 2, 0, -INFINITY, -INFINITY, -INFINITY};
 
+/* Rows of 32, long enough for the vector loops (softmax's max is a
+ * vector maxnum that may skip a NaN: the sum of exps must still carry it):
+ * a NaN in the middle of the row; a causal mask's row, its second half
+ * -inf. */
+static double WIDE[64];
+
+static void wide_rows(void) {
+  for (int k = 0; k < 32; k++) {
+    WIDE[k] = k == 20 ? NAN : 0.25 * k - 3;
+    WIDE[32 + k] = k < 16 ? 0.5 * k - 2 : -INFINITY;
+  }
+}
+
 /* 4x6 for a 2x2 pool of stride 2: windows with one NaN, two NaNs (the
  * last one wins), a tie, all -inf, NaN after the maximum, and a plain one. */
 static const double POOL[] = {1,    NAN, NAN, 0, 2,     2,     /**/
@@ -87,7 +100,9 @@ static void run_case(const NanCase *c) {
 }
 
 void test_nan(void) {
-  const Type v28 = T(DT_F32, 1, 28), v12 = T(DT_F32, 2, 6), rows = T(DT_F32, 4, 3), pool = T(DT_F32, 1, 1, 4, 6), v6 = T(DT_F32, 6);
+  const Type v28 = T(DT_F32, 1, 28), v12 = T(DT_F32, 2, 6), rows = T(DT_F32, 4, 3), pool = T(DT_F32, 1, 1, 4, 6), v6 = T(DT_F32, 6),
+             wide = T(DT_F32, 2, 32);
+  wide_rows();
   const NanCase cases[] = {
       {"relu", OP_RELU, {0}, 1, {v12}, {V12}, true},
       {"step", OP_STEP, {0}, 1, {v12}, {V12}, false},
@@ -99,6 +114,8 @@ void test_nan(void) {
       {"softplus", OP_SOFTPLUS, {0}, 1, {v12}, {V12}, false},
       {"max", OP_MAX, {.naxes = 1, .axes = {1}}, 1, {rows}, {ROWS}, true},
       {"softmax", OP_SOFTMAX, {.axis = 1}, 1, {rows}, {ROWS}, true},
+      {"softmax_wide", OP_SOFTMAX, {.axis = 1}, 1, {wide}, {WIDE}, true},
+      {"log_softmax_wide", OP_LOG_SOFTMAX, {.axis = 1}, 1, {wide}, {WIDE}, true},
       {"maxpool2d", OP_MAXPOOL2D, {.kernel = 2, .stride = 2}, 1, {pool}, {POOL}, true},
       {"maxpool2d_overlap", OP_MAXPOOL2D, {.kernel = 3, .stride = 1}, 1, {pool}, {POOL}, true},
       {"eq", OP_EQ, {0}, 2, {v6, v6}, {CMP_A, CMP_B}, false},
