@@ -43,6 +43,7 @@ OPS = {
     "exp": torch.exp,
     "sigmoid": torch.sigmoid,
     "tanh": torch.tanh,
+    "tanh_saturated": torch.tanh,
     "softplus": F.softplus,
     "max": lambda x: torch.amax(x, 1),
     "softmax": lambda x: torch.softmax(x, 1),

@@ -27,6 +27,7 @@ typedef struct NanCase {
   Type in[3];
   const double *val[3];
   bool grad;
+  double tol; /* against the interpreter; 0: 1e-6 */
 } NanCase;
 
 static const double V12[] = {NAN, 1, -1, 0, -INFINITY, INFINITY, 2.5, -3, NAN, 0.5, -0.5, 30};
@@ -60,6 +61,15 @@ static const double POOL[] = {1,    NAN, NAN, 0, 2,     2,     /**/
 static const double EXP_X[] = {-200, -104, -103.5, -100, -95, -90, -87.5, -87, -50,  -10,  -1,        -1e-3,     0,  1e-3,
                                0.5,  1,    3.25,   10,   50,  87,  88,    88.5, 88.7, 88.72, INFINITY, -INFINITY, NAN, 2};
 
+/* tanh where it rounds to +-1 in f32 (past 9.0109; from 10 on, where the
+ * interpreter's double is within 4.1e-9 of 1, so that 1e-8 tells 1 from
+ * 1 - 1 ulp = 1 - 6e-8): a
+ * saturated tanh must be exactly +-1, as tanhf and the interpreter's
+ * double tanh rounded to f32 give, so that its gradient 1 - y^2 is exactly
+ * 0 as PyTorch's is (the interpreter's gradient, from the double, is not:
+ * the values are what is checked). */
+static const double TANH_SAT[] = {10, 10.5, 12, 30, 1e30, INFINITY, -10, -10.5, -12, -30, -1e30, -INFINITY};
+
 static const double CMP_A[] = {NAN, 1, NAN, 2, INFINITY, -INFINITY};
 static const double CMP_B[] = {1, NAN, NAN, 2, INFINITY, 0};
 static const double WHERE_X[] = {10, 11, 12, 13, 14, 15};
@@ -91,7 +101,7 @@ static void run_case(const NanCase *c) {
     for (int64_t k = 0; k < ir_numel(&c->in[i].sh, NULL); k++) printf(" %.9g", c->val[i][k]);
     printf("\n");
   }
-  CheckOpts o = {.values = vals, .tol = 1e-6};
+  CheckOpts o = {.values = vals, .tol = c->tol > 0 ? c->tol : 1e-6};
   t_check3(m, o, c->name);
   char prefix[64];
   snprintf(prefix, sizeof prefix, "nan %s out", c->name);
@@ -104,27 +114,28 @@ void test_nan(void) {
              wide = T(DT_F32, 2, 32);
   wide_rows();
   const NanCase cases[] = {
-      {"relu", OP_RELU, {0}, 1, {v12}, {V12}, true},
-      {"step", OP_STEP, {0}, 1, {v12}, {V12}, false},
-      {"leaky_relu", OP_LEAKY_RELU, {.value = 0.1}, 1, {v12}, {V12}, true},
-      {"elu", OP_ELU, {.value = 1}, 1, {v12}, {V12}, true},
-      {"exp", OP_EXP, {0}, 1, {v28}, {EXP_X}, false},
-      {"sigmoid", OP_SIGMOID, {0}, 1, {v12}, {V12}, false},
-      {"tanh", OP_TANH, {0}, 1, {v12}, {V12}, false},
-      {"softplus", OP_SOFTPLUS, {0}, 1, {v12}, {V12}, false},
-      {"max", OP_MAX, {.naxes = 1, .axes = {1}}, 1, {rows}, {ROWS}, true},
-      {"softmax", OP_SOFTMAX, {.axis = 1}, 1, {rows}, {ROWS}, true},
-      {"softmax_wide", OP_SOFTMAX, {.axis = 1}, 1, {wide}, {WIDE}, true},
-      {"log_softmax_wide", OP_LOG_SOFTMAX, {.axis = 1}, 1, {wide}, {WIDE}, true},
-      {"maxpool2d", OP_MAXPOOL2D, {.kernel = 2, .stride = 2}, 1, {pool}, {POOL}, true},
-      {"maxpool2d_overlap", OP_MAXPOOL2D, {.kernel = 3, .stride = 1}, 1, {pool}, {POOL}, true},
-      {"eq", OP_EQ, {0}, 2, {v6, v6}, {CMP_A, CMP_B}, false},
-      {"ne", OP_NE, {0}, 2, {v6, v6}, {CMP_A, CMP_B}, false},
-      {"lt", OP_LT, {0}, 2, {v6, v6}, {CMP_A, CMP_B}, false},
-      {"le", OP_LE, {0}, 2, {v6, v6}, {CMP_A, CMP_B}, false},
-      {"gt", OP_GT, {0}, 2, {v6, v6}, {CMP_A, CMP_B}, false},
-      {"ge", OP_GE, {0}, 2, {v6, v6}, {CMP_A, CMP_B}, false},
-      {"where", OP_WHERE, {0}, 3, {v6, v6, v6}, {CMP_A, WHERE_X, WHERE_Y}, false},
+      {"relu", OP_RELU, {0}, 1, {v12}, {V12}, true, 0},
+      {"step", OP_STEP, {0}, 1, {v12}, {V12}, false, 0},
+      {"leaky_relu", OP_LEAKY_RELU, {.value = 0.1}, 1, {v12}, {V12}, true, 0},
+      {"elu", OP_ELU, {.value = 1}, 1, {v12}, {V12}, true, 0},
+      {"exp", OP_EXP, {0}, 1, {v28}, {EXP_X}, false, 0},
+      {"sigmoid", OP_SIGMOID, {0}, 1, {v12}, {V12}, false, 0},
+      {"tanh", OP_TANH, {0}, 1, {v12}, {V12}, false, 0},
+      {"tanh_saturated", OP_TANH, {0}, 1, {v12}, {TANH_SAT}, false, 1e-8},
+      {"softplus", OP_SOFTPLUS, {0}, 1, {v12}, {V12}, false, 0},
+      {"max", OP_MAX, {.naxes = 1, .axes = {1}}, 1, {rows}, {ROWS}, true, 0},
+      {"softmax", OP_SOFTMAX, {.axis = 1}, 1, {rows}, {ROWS}, true, 0},
+      {"softmax_wide", OP_SOFTMAX, {.axis = 1}, 1, {wide}, {WIDE}, true, 0},
+      {"log_softmax_wide", OP_LOG_SOFTMAX, {.axis = 1}, 1, {wide}, {WIDE}, true, 0},
+      {"maxpool2d", OP_MAXPOOL2D, {.kernel = 2, .stride = 2}, 1, {pool}, {POOL}, true, 0},
+      {"maxpool2d_overlap", OP_MAXPOOL2D, {.kernel = 3, .stride = 1}, 1, {pool}, {POOL}, true, 0},
+      {"eq", OP_EQ, {0}, 2, {v6, v6}, {CMP_A, CMP_B}, false, 0},
+      {"ne", OP_NE, {0}, 2, {v6, v6}, {CMP_A, CMP_B}, false, 0},
+      {"lt", OP_LT, {0}, 2, {v6, v6}, {CMP_A, CMP_B}, false, 0},
+      {"le", OP_LE, {0}, 2, {v6, v6}, {CMP_A, CMP_B}, false, 0},
+      {"gt", OP_GT, {0}, 2, {v6, v6}, {CMP_A, CMP_B}, false, 0},
+      {"ge", OP_GE, {0}, 2, {v6, v6}, {CMP_A, CMP_B}, false, 0},
+      {"where", OP_WHERE, {0}, 3, {v6, v6, v6}, {CMP_A, WHERE_X, WHERE_Y}, false, 0},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(&cases[i]);
 }
