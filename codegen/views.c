@@ -8,7 +8,8 @@
  * dim are uniform values, inlined wherever they are read. A free node is
  * materialised (copied into a buffer of its own by a small kernel) only when
  * a consumer cannot take its view: sgemm needs a unit stride on one axis,
- * reshape needs row-major order, onehot reads labels from memory, the
+ * reshape needs the axes it merges contiguous with each other
+ * (reshape_view), onehot reads labels from memory, the
  * window and gather kernels (convolution, embedding, dropout) index their
  * operands as contiguous arrays, and a store must not read a global
  * another store overwrites. */
@@ -85,6 +86,63 @@ bool cg_view_rowmajor(const CgView *v, const Shape *s) {
   return true;
 }
 
+/* The view of `in` (shape `from`) reshaped to `to`, without a copy: false
+ * when there is none. Row-major input: the contiguous view. Else the dims
+ * of size above 1 are matched in groups of equal products (from's axes
+ * i0..i1 against to's j0..j1: a split, a merge, or one axis alone); a group
+ * is a view when from's axes in it are contiguous with each other (each
+ * stride the next one's times its size), and then to's axes in it take the
+ * strides of a row-major block that ends at from's innermost stride. A
+ * group with a symbolic size must be that one axis alone on both sides.
+ * The slices of a fused projection (char_gpt's q, k and v: [B, T, 3 D]
+ * sliced along the last axis, then split into heads [B, T, H, D/H]) read
+ * this way instead of through a copy each. */
+static bool reshape_view(const CgView *in, const Shape *from, const Shape *to, CgView *out) {
+  *out = *in;
+  if (cg_view_rowmajor(in, from)) {
+    cg_view_contig(out, in->buf, to);
+    out->off = in->off;
+    return true;
+  }
+  int fi[IR_MAX_RANK], ti[IR_MAX_RANK], nf = 0, nt = 0;
+  for (int i = 0; i < from->rank; i++)
+    if (from->d[i] != 1) fi[nf++] = i;
+  for (int j = 0; j < to->rank; j++)
+    if (to->d[j] != 1) ti[nt++] = j;
+  CgMono st[IR_MAX_RANK];
+  int a = 0, b = 0;
+  while (a < nf && b < nt) {
+    int a1 = a, b1 = b;
+    CgMono pf = cg_mono_dim(from->d[fi[a]]), pt = cg_mono_dim(to->d[ti[b]]);
+    while (!cg_mono_eq(pf, pt)) {
+      /* growing the smaller side needs both sizes known */
+      if (!cg_mono_same_syms(pf, cg_mono(1)) || !cg_mono_same_syms(pt, cg_mono(1))) return false;
+      if (pf.c < pt.c) {
+        if (++a1 == nf) return false;
+        pf = cg_mono_mul(pf, cg_mono_dim(from->d[fi[a1]]));
+      } else {
+        if (++b1 == nt) return false;
+        pt = cg_mono_mul(pt, cg_mono_dim(to->d[ti[b1]]));
+      }
+    }
+    for (int k = a; k < a1; k++)
+      if (!cg_mono_eq(in->st[fi[k]], cg_mono_mul(in->st[fi[k + 1]], cg_mono_dim(from->d[fi[k + 1]])))) return false;
+    st[ti[b1]] = in->st[fi[a1]];
+    for (int k = b1 - 1; k >= b; k--)
+      st[ti[k]] = cg_mono_mul(st[ti[k + 1]], cg_mono_dim(to->d[ti[k + 1]]));
+    a = a1 + 1, b = b1 + 1;
+  }
+  if (a < nf || b < nt) return false;
+  /* size-1 axes: the stride a row-major layout would give them */
+  CgMono next = cg_mono(1);
+  for (int j = to->rank - 1; j >= 0; j--) {
+    if (to->d[j] == 1) st[j] = next;
+    else next = cg_mono_mul(st[j], cg_mono_dim(to->d[j]));
+    out->st[j] = st[j];
+  }
+  return true;
+}
+
 int cg_buf_new(Arena *a, CgPlan *p, CgBufKind kind, int index, int owner) {
   if (p->nbufs == p->bufcap) {
     int nc = p->bufcap ? 2 * p->bufcap : 32;
@@ -123,9 +181,9 @@ static CgVal derive(const CgPlan *p, const IrModule *m, int n, int input_buf0) {
     break;
   case OP_RESHAPE:
     r = *a;
-    /* Not row-major: the operand gets materialised (cg_mark_mat), after
-     * which this reads its contiguous copy. */
-    if (r.kind == CV_BUF) cg_view_contig(&r.v, a->v.buf, s), r.v.off = a->v.off;
+    /* No view of it (reshape_view): the operand gets materialised
+     * (cg_mark_mat), after which this reads its contiguous copy. */
+    if (r.kind == CV_BUF && !reshape_view(&a->v, as, s, &r.v)) cg_view_contig(&r.v, a->v.buf, s), r.v.off = a->v.off;
     break;
   case OP_SLICE: /* the same strides, from the start index on */
     r = *a;
@@ -187,8 +245,10 @@ bool cg_mark_mat(CgPlan *p) {
         CgMono more = cg_mono_mul(v->v.st[nd->at.axis], cg_mono(nd->at.start));
         bad = more.c && !cg_mono_same_syms(v->v.off, more);
       }
-      else if (nd->op == OP_RESHAPE)
-        bad = v->kind == CV_BUF && !cg_view_rowmajor(&v->v, as);
+      else if (nd->op == OP_RESHAPE) {
+        CgView rv;
+        bad = v->kind == CV_BUF && !reshape_view(&v->v, as, &nd->ty.sh, &rv);
+      }
       else if (nd->op == OP_STORE && v->kind == CV_BUF && v->v.buf < p->nglobals) {
         /* A store reading a global that some store overwrites: the end-of-step
          * copies would race, so take a copy while the value is still old. */

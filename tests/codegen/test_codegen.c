@@ -406,6 +406,28 @@ static void test_layout(void) {
   ir_ret(f, twice);
   ir_ret(f, twice);
   t_check3(m, (CheckOpts){.syms = {3}}, "layout");
+
+  /* Reshapes of strided views (codegen/views.c, reshape_view): a view
+   * where the axes merged are contiguous with each other, a copy where not. */
+  IrModule *mr = t_module("reshape_views");
+  IrFunc *g = fwd(mr);
+  int64_t Bg = symB(mr);
+  int y = ir_input(g, "y", T(DT_F32, Bg, 6, 12), (Loc){0});
+  Type s1 = T(DT_F32, Bg, 6, 2, 3), s2 = T(DT_F32, Bg, 48), s3 = T(DT_F32, Bg, 36), s4 = T(DT_F32, Bg, 12, 2, 3),
+       s5 = T(DT_F32, Bg, 1, 6, 6, 1);
+  int heads = t_attr(g, OP_RESHAPE, t_attr(g, OP_SLICE, y, &(Attrs){.axis = 2, .start = 4, .end = 10}, NULL), NULL, &s1);
+  ir_ret(g, t_op(g, OP_MUL, t_attr(g, OP_TRANSPOSE, heads, &(Attrs){.naxes = 4, .axes = {0, 2, 1, 3}}, NULL),
+                 ir_const(g, 2, &s, (Loc){0}))); /* split a sliced axis: a view */
+  int rows = t_attr(g, OP_SLICE, y, &(Attrs){.axis = 1, .start = 1, .end = 5}, NULL);
+  ir_ret(g, t_op(g, OP_NEG, t_attr(g, OP_RESHAPE, rows, NULL, &s2), 0)); /* merge whole rows: a view */
+  int cols = t_attr(g, OP_SLICE, y, &(Attrs){.axis = 2, .start = 2, .end = 8}, NULL);
+  ir_ret(g, t_op(g, OP_NEG, t_attr(g, OP_RESHAPE, cols, NULL, &s3), 0)); /* merge part rows: a copy */
+  int yt = t_attr(g, OP_TRANSPOSE, y, &(Attrs){.naxes = 3, .axes = {0, 2, 1}}, NULL);
+  ir_ret(g, t_op(g, OP_NEG, t_attr(g, OP_RESHAPE, yt, NULL, &s4), 0)); /* split a strided axis: a view */
+  int ones = t_attr(g, OP_SLICE, y, &(Attrs){.axis = 2, .start = 3, .end = 9}, NULL);
+  ir_ret(g, t_op(g, OP_NEG, t_attr(g, OP_RESHAPE, ones, NULL, &s5), 0)); /* size-1 axes around: a view */
+  ir_ret(g, t_attr(g, OP_RESHAPE, cols, NULL, &s3));                    /* returned: a copy */
+  t_check3(mr, (CheckOpts){.syms = {3}}, "reshape views");
 }
 
 /* concat and slice: along each axis, of strided views (a transpose), of a
