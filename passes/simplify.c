@@ -30,6 +30,8 @@
  *     broadcast single element = its broadcast, and op(broadcast(s)) =
  *     broadcast(op(s)) for unary ops (the op then runs on the small tensor),
  *     and a sum of concats split at the same place is the concat of sums;
+ *     a concat of reshapes that merge axes into the concat's axis is the
+ *     reshape of their operands' concat;
  *     causal_mask over batched scores = where(a [T,S] mask, x, -inf), so
  *     that the masking fuses into softmax (masked_select).
  *     x*0 stays: it is NaN, not 0, for x = inf or NaN. Nothing is
@@ -254,6 +256,32 @@ static int add_of_concats(Rw *r, const IrNode *n) {
   return -1;
 }
 
+/* concat(reshape(p), reshape(q)) along axis k = reshape(concat(p, q))
+ * along k when both reshapes merge axes k..k+m-1 of p and q into axis k and
+ * p and q agree on every axis but k: element (.., i, j, ..) of the merged
+ * axis is (.., i * inner + j, ..) either way. The gradient of heads merged
+ * back into a layer (attention's q, k and v: [B, T, H, Dh] -> [B, T, H Dh],
+ * concatenated into the fused projection's [B, T, 3 H Dh]) then
+ * concatenates the heads' transposed views straight away, where the
+ * reshapes made a copy of each first (a merge of transposed axes is no
+ * view). The same elements in the same places: nothing changes but the
+ * copies. */
+static int concat_of_reshapes(Rw *r, const IrNode *n) {
+  const IrNode *a = N(r, n->args[0]), *b = N(r, n->args[1]);
+  if (a->op != OP_RESHAPE || b->op != OP_RESHAPE) return -1;
+  const Shape *ps = &N(r, a->args[0])->ty.sh, *qs = &N(r, b->args[0])->ty.sh, *as = &a->ty.sh;
+  int k = n->at.axis, m = ps->rank - as->rank + 1;
+  if (qs->rank != ps->rank || m < 2) return -1;
+  for (int i = 0; i < ps->rank; i++) {
+    bool merged = i >= k && i < k + m;
+    int at = i < k ? i : i - m + 1; /* the result axis it lands on */
+    if (i != k && ps->d[i] != qs->d[i]) return -1;
+    if (!merged && (ps->d[i] != as->d[at] || qs->d[i] != b->ty.sh.d[at])) return -1;
+  }
+  int c = make_n(r, n, OP_CONCAT, (int[]){a->args[0], b->args[0]}, 2, &(Attrs){.axis = k});
+  return c < 0 ? -1 : make(r, n, OP_RESHAPE, c, NULL, &n->ty);
+}
+
 /* Replacement value for n by an identity, or -1. */
 /* A constant of type ty made by an identity. */
 static int make_const(Rw *r, const IrNode *from, double value, const Type *ty) {
@@ -338,6 +366,7 @@ static int identity(Rw *r, const IrNode *n) {
   case OP_MEAN:
   case OP_MAX: return n->at.naxes == 0 && same_a ? a : -1;
   case OP_CAUSAL_MASK: return masked_select(r, n);
+  case OP_CONCAT: return concat_of_reshapes(r, n);
   default: return -1;
   }
 }
