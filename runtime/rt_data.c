@@ -138,9 +138,7 @@ int rt_idx_load(const char *path, int as, RtArray *out, RtError *e) {
   out->data = rt_alloc((size_t)numel * rt_dtype_size(out->dtype), path, e);
   if (!out->data) goto out;
   if (as == RT_IDX_F32) {
-    float *f = out->data;
-    for (int64_t i = 0; i < numel; i++)
-      f[i] = (float)raw[i] * (1.0f / 255.0f); /* rt_array_convert widens pixels so too */
+    rt_widen_pixels(out->data, raw, numel, 1.0f / 255.0f);
   } else {
     int32_t *v = out->data;
     for (int64_t i = 0; i < numel; i++)

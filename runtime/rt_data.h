@@ -47,6 +47,10 @@ void rt_array_free(RtArray *a);
 /* Converts in place: I32 -> F32 exactly; F32 -> I32 only for integral values
  * (else an error naming the file and element). */
 int rt_array_convert(RtArray *a, int32_t dtype, RtError *e);
+/* Pixels stored as bytes widened to F32: dst[i] = src[i] * scale (IDX
+ * images: scale 1/255), the one definition every loader and the batch
+ * staging use, so that a pixel is the same float however it is read. */
+void rt_widen_pixels(float *dst, const uint8_t *src, int64_t n, float scale);
 
 /* .npy v1/v2/v3, C order; '<f4' '<f8' -> F32, '<i4' '<i8' '|u1' '|i1' -> I32. */
 int rt_npy_load(const char *path, RtArray *out, RtError *e);
