@@ -296,12 +296,16 @@ int rt_npy_load(const char *path, RtArray *out, RtError *e) {
       goto out;
     }
   uint64_t dstart = hstart + hlen;
-  if (rt_mul64(numel, esize, &bytes) || (uint64_t)bytes > fsize - dstart) {
+  if (rt_mul64(numel, esize, &bytes)) { /* more bytes than an int64 holds: no file has them */
+    rt_fail(e, RT_EXIT_USAGE, "%s: shape too large (%lld elements of '%s')", path, (long long)numel, h.descr);
+    goto out;
+  }
+  if ((uint64_t)bytes > fsize - dstart) {
     char sh[160];
     rt_shape_str(sh, sizeof sh, h.rank, h.dims);
     rt_fail(e, RT_EXIT_USAGE,
             "%s: offset %llu: expected %lld elements of '%s' for shape %s (%lld bytes), file ends after %llu", path,
-            (unsigned long long)dstart, (long long)numel, h.descr, sh, (long long)numel * esize,
+            (unsigned long long)dstart, (long long)numel, h.descr, sh, (long long)bytes,
             (unsigned long long)(fsize - dstart));
     goto out;
   }
