@@ -228,6 +228,33 @@ int cg_kernel_reads(const CgPlan *p, const CgKernel *k, const CgVal **out, int *
   return n;
 }
 
+int cg_row_passes(const CgPlan *p, const CgKernel *k, const bool *need, int *avail) {
+  const IrFunc *f = p->f;
+  int last = 0;
+  memset(avail, 0, sizeof(int) * (size_t)f->n);
+  for (int i = 0; i < k->nmem; i++) { /* ascending: operands first */
+    int x = k->mem[i];
+    if ((need && !need[x]) || p->mat[x]) continue;
+    const IrNode *nd = &f->nodes[x];
+    int in = 0;
+    for (int j = 0; j < nd->nargs; j++)
+      if (avail[nd->args[j]] > in) in = avail[nd->args[j]];
+    if (op_is(nd->op, OPF_ELEMWISE)) {
+      avail[x] = in;
+      continue;
+    }
+    /* a reduction reduces in pass `in`; a softmax takes its max there and
+     * its sum of exps in the next */
+    bool soft = op_is(nd->op, OPF_ROWWISE);
+    avail[x] = in + (soft ? 2 : 1);
+    if (in + (soft ? 1 : 0) > last) last = in + (soft ? 1 : 0);
+  }
+  for (int e = 0; e < k->nexp; e++)
+    if (ir_shape_eq(&f->nodes[k->exp[e].node].ty.sh, &k->domain) && avail[k->exp[e].node] > last)
+      last = avail[k->exp[e].node];
+  return last;
+}
+
 /* The kernel (index) that wrote buffer b, or -1 for arguments. */
 static int producer(const CgPlan *p, int b) {
   int o = p->bufs[b].owner;

@@ -178,6 +178,12 @@ bool cg_is_kernel_op(OpKind op);
 /* The values kernel k reads (its leaves), with the node each belongs to;
  * returns their number. */
 int cg_kernel_reads(const CgPlan *p, const CgKernel *k, const CgVal **out, int *nodes);
+/* A row kernel's passes over each row (CK_ROW; codegen/cpu/k_reduce.c says
+ * why): avail[x], the first pass that knows node x, for every member need
+ * marks (NULL: every member), 0 for the rest (values read from memory);
+ * returns the kernel's last pass. Both backends' row kernels count their
+ * passes with it. */
+int cg_row_passes(const CgPlan *p, const CgKernel *k, const bool *need, int *avail);
 
 /* views.c: fills p->src and p->val of every node from the mat flags. */
 void cg_views(CgPlan *p, const IrModule *m);

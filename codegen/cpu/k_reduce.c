@@ -317,28 +317,23 @@ void cg_kernel_row(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf) {
    * outside the row loop; a softmax's is per element, like its operand's. */
   int *avail = calloc((size_t)f->n + 1, sizeof(int));
   if (!avail) unreachable("out of memory");
+  R.last = cg_row_passes(p, k, N.need, avail);
   for (int x = 0; x < f->n; x++) {
     K.root_of[x] = -1;
     if (!N.need[x] || !N.member[x] || p->mat[x]) continue;
     const IrNode *nd = &f->nodes[x];
-    int in = 0, lv = 0;
-    for (int j = 0; j < nd->nargs; j++) {
-      if (avail[nd->args[j]] > in) in = avail[nd->args[j]];
+    int lv = 0;
+    for (int j = 0; j < nd->nargs; j++)
       if (N.level[nd->args[j]] > lv) lv = N.level[nd->args[j]];
-    }
     if (op_is(nd->op, OPF_ELEMWISE)) {
-      avail[x] = in, N.level[x] = lv;
+      N.level[x] = lv;
       continue;
     }
     RowRoot *r = &K.roots[K.root_of[x] = K.nroots++];
     bool soft = op_is(nd->op, OPF_ROWWISE);
-    *r = (RowRoot){.node = x, .r = soft || nd->op == OP_MAX ? R_MAX : R_SUM, .pass = in};
-    avail[x] = in + (soft ? 2 : 1);
+    *r = (RowRoot){.node = x, .r = soft || nd->op == OP_MAX ? R_MAX : R_SUM, .pass = avail[x] - (soft ? 2 : 1)};
     N.level[x] = soft ? N.level[nd->args[0]] : R.nouter;
-    R.last = in + (soft ? 1 : 0) > R.last ? in + (soft ? 1 : 0) : R.last;
   }
-  for (int e = 0; e < ne; e++)
-    if (full[e] && avail[k->exp[e].node] > R.last) R.last = avail[k->exp[e].node];
   N.avail = avail;
   N.root_value = row_root_value;
   N.root_ctx = &K;

@@ -299,31 +299,21 @@ static bool row_passes(RowK *K, const CgKernel *k, const bool *full, int last) {
 }
 
 /* The passes' bookkeeping (see the header): roots, avail, the last pass. */
-static int row_plan(RowK *K, const CgPlan *p, const CgKernel *k, const bool *full) {
+static int row_plan(RowK *K, const CgPlan *p, const CgKernel *k) {
   const IrFunc *f = p->f;
-  int last = 0;
+  int last = cg_row_passes(p, k, K->E.need, K->avail);
   for (int x = 0; x < f->n; x++) {
     K->root_of[x] = -1;
-    K->avail[x] = 0;
     if (!K->E.need[x] || !K->E.member[x] || p->mat[x]) continue;
     const IrNode *nd = &f->nodes[x];
-    int in = 0;
-    for (int j = 0; j < nd->nargs; j++)
-      if (K->avail[nd->args[j]] > in) in = K->avail[nd->args[j]];
-    if (op_is(nd->op, OPF_ELEMWISE)) {
-      K->avail[x] = in;
-      continue;
-    }
+    if (op_is(nd->op, OPF_ELEMWISE)) continue;
     bool soft = op_is(nd->op, OPF_ROWWISE);
     RowRoot *r = &K->roots[K->root_of[x] = K->nroots++];
-    *r = (RowRoot){.node = x, .r = soft || nd->op == OP_MAX ? R_MAX : R_SUM, .pass = in, .soft = soft};
-    K->avail[x] = in + (soft ? 2 : 1);
-    if (in + (soft ? 1 : 0) > last) last = in + (soft ? 1 : 0);
+    *r = (RowRoot){.node = x, .r = soft || nd->op == OP_MAX ? R_MAX : R_SUM, .pass = K->avail[x] - (soft ? 2 : 1),
+                   .soft = soft};
     /* A reduction's value is one per row: constant along the row axis. */
     if (!soft) cu_ew_set_vary(&K->E, x, K->outer);
   }
-  for (int e = 0; e < k->nexp; e++)
-    if (full[e] && K->avail[k->exp[e].node] > last) last = K->avail[k->exp[e].node];
   return last;
 }
 
@@ -362,7 +352,7 @@ bool cu_kernel_row(CuGen *g, const CgPlan *p, const CgKernel *k, int index, CuLa
   K.rowvar = cu_ew_var_of(&K.E, a);
   for (int v = 0; v < K.E.nv; v++)
     if (v != K.rowvar) K.outer |= 1u << v;
-  int last = row_plan(&K, p, k, full);
+  int last = row_plan(&K, p, k);
   if (K.nroots == 1) what = ir_ops[f->nodes[K.roots[0].node].op].mnemonic;
   K.E.root_value = row_root_value;
   K.E.root_ctx = &K;
