@@ -32,6 +32,10 @@ const PassInfo pass_table[] = {
      "a max pool of a relu becomes a relu of the max pool: the relu and its gradient run on the pooled values, "
      "and the pool's gradient needs no relu (pool_relu.c)",
      pass_pool_relu, NULL, NULL},
+    {"pool-bias",
+     "a max pool of a per-channel bias add becomes the bias add of the max pool: the add and the bias gradient's "
+     "sum run on the pooled values (pool_bias.c)",
+     pass_pool_bias, NULL, NULL},
     {"autodiff", "build train_step: eval_step (loss_step if any) + backward pass + optimizer update", pass_autodiff, NULL, NULL},
     {"simplify", "fold constants, algebraic identities, CSE, DCE", pass_simplify, NULL, NULL},
     {"scan-hoist",
@@ -64,7 +68,7 @@ const PassInfo pass_table[] = {
 };
 const int pass_count = (int)(sizeof pass_table / sizeof pass_table[0]);
 
-const char *const pass_default_pipeline[] = {"prune", "quantize", "pool-relu", "autodiff", "simplify", "scan-hoist", "batch-sum", "remat", "fuse", "plan-memory"};
+const char *const pass_default_pipeline[] = {"prune", "quantize", "pool-relu", "pool-bias", "autodiff", "simplify", "scan-hoist", "batch-sum", "remat", "fuse", "plan-memory"};
 const int pass_default_pipeline_len = (int)(sizeof pass_default_pipeline / sizeof pass_default_pipeline[0]);
 
 const PassInfo *pass_find(const char *name) {

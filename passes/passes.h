@@ -62,7 +62,7 @@ const PassInfo *pass_find(const char *name);
 const char *pass_option(const PassCtx *ctx, const char *name);
 
 /* The default pipeline of `nnc build` and `nnc dump --after=...`:
- * prune, quantize, pool-relu, autodiff, simplify, scan-hoist, batch-sum, remat, fuse, plan-memory (prune and quantize
+ * prune, quantize, pool-relu, pool-bias, autodiff, simplify, scan-hoist, batch-sum, remat, fuse, plan-memory (prune and quantize
  * do nothing without their options, but prune's graph pruning with --infer). */
 extern const char *const pass_default_pipeline[];
 extern const int pass_default_pipeline_len;
@@ -90,6 +90,7 @@ bool pass_quantize(IrModule *m, PassCtx *ctx); /* quantize.c */
 bool pass_scan_hoist(IrModule *m, PassCtx *ctx); /* scan_hoist.c */
 bool pass_batch_sum(IrModule *m, PassCtx *ctx);  /* batch_sum.c */
 bool pass_pool_relu(IrModule *m, PassCtx *ctx);  /* pool_relu.c */
+bool pass_pool_bias(IrModule *m, PassCtx *ctx);  /* pool_bias.c */
 /* Whether f is still as the rewrites before fusion may change it: no node
  * in a fusion group, no memory plan (scan-hoist, batch-sum and remat leave
  * any other function alone). */
