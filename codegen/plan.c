@@ -285,6 +285,61 @@ static void sinks_last(CgPlan *p, const CgVal **rd, int *nodes) {
       p->kof[p->ks[i].mem[j]] = i;
 }
 
+/* The latest kernel whose values kernel j reads, or -1. */
+static int last_producer(const CgPlan *p, int j, const CgVal **rd, int *nodes) {
+  int dep = -1, n = cg_kernel_reads(p, &p->ks[j], rd, nodes);
+  for (int r = 0; r < n; r++)
+    if (rd[r]->kind == CV_BUF && producer(p, rd[r]->v.buf) > dep) dep = producer(p, rd[r]->v.buf);
+  return dep;
+}
+
+/* Moves kernel `from` to position `to`, the kernels between shifting by one. */
+static void move_kernel(CgPlan *p, int from, int to) {
+  CgKernel k = p->ks[from];
+  if (to < from) memmove(&p->ks[to + 1], &p->ks[to], sizeof(CgKernel) * (size_t)(from - to));
+  else memmove(&p->ks[from], &p->ks[from + 1], sizeof(CgKernel) * (size_t)(to - from));
+  p->ks[to] = k;
+  for (int i = to < from ? to : from; i <= (to < from ? from : to); i++)
+    for (int m = 0; m < p->ks[i].nmem; m++)
+      p->kof[p->ks[i].mem[m]] = i;
+}
+
+static bool pairable(const CgPlan *p, int i) {
+  IrScanRows rows;
+  return p->ks[i].kind == CK_SCAN && !p->ks[i].with_prev && !(i + 1 < p->nks && p->ks[i + 1].with_prev) &&
+         ir_scan_rows(p->f->mod, &p->f->nodes[p->ks[i].root], &rows);
+}
+
+/* Independent scans side by side: the two directions of a bidirectional
+ * layer, forward and backward. Scans i < j pair when j reads nothing that
+ * i or a kernel between them writes (j moves up beside i: the backward
+ * pass's two directions), or else when no kernel between them reads what
+ * i writes (i moves down beside j: the forward pass, where each
+ * direction's input product comes before its scan). The two are then one
+ * step (CgKernel.with_prev): they may run at once, and the memory plan
+ * keeps the values of both alive across it. A CPU binary runs such a pair
+ * as two tasks, each scan's whole batch on one thread
+ * (codegen/cpu/k_scan.c); another backend runs them one after the other.
+ * Only scans that run in blocks of batch rows (ir_scan_rows) pair. */
+static void pair_scans(CgPlan *p, const CgVal **rd, int *nodes) {
+  for (int j = 1; j < p->nks; j++) {
+    if (!pairable(p, j)) continue;
+    int i = j - 1;
+    while (i >= 0 && p->ks[i].kind != CK_SCAN) i--;
+    if (i < 0 || !pairable(p, i)) continue;
+    bool up = last_producer(p, j, rd, nodes) < i, down = !up;
+    for (int m = i + 1; m <= j && down; m++) { /* nothing from i up to j reads i */
+      int n = cg_kernel_reads(p, &p->ks[m], rd, nodes);
+      for (int r = 0; r < n; r++)
+        down &= !(rd[r]->kind == CV_BUF && producer(p, rd[r]->v.buf) == i);
+    }
+    if (!up && !down) continue;
+    if (up) move_kernel(p, j, i + 1);
+    else move_kernel(p, i, j - 1);
+    p->ks[up ? i + 1 : j].with_prev = true;
+  }
+}
+
 /* ---- storage ---- */
 
 static int store_global(const IrModule *m, const IrNode *s) { return ir_global_find(m, s->at.name); }
@@ -444,9 +499,13 @@ CgPlan *cg_plan(Arena *a, const IrModule *m, const IrFunc *f, const CgPlanOption
   int *nodes = arena_alloc(a, sizeof(int) * (size_t)(IR_MAX_ARGS * n + f->nrets + 1));
   form_kernels(p, &U);
   sinks_last(p, rd, nodes);
-  /* Steps: a run of kernels of one group (its parts) is one dispatch. */
+  pair_scans(p, rd, nodes);
+  /* Steps: a run of kernels of one group (its parts) is one dispatch, and
+   * so is a pair of scans. */
   for (int i = 0; i < p->nks; i++)
-    p->ks[i].step = i > 0 && p->ks[i].hgroup >= 0 && p->ks[i].hgroup == p->ks[i - 1].hgroup ? p->ks[i - 1].step : i;
+    p->ks[i].step = i > 0 && ((p->ks[i].hgroup >= 0 && p->ks[i].hgroup == p->ks[i - 1].hgroup) || p->ks[i].with_prev)
+                        ? p->ks[i - 1].step
+                        : i;
   for (int i = 0; i < p->nks; i++)
     p->nfused += p->ks[i].nmem > 1;
   place(p, m, &U, rd, nodes);

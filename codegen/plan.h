@@ -118,6 +118,8 @@ typedef struct CgKernel {
   bool sums_batch;
   int done_in;
   bool sink;    /* its values are only stored: it may run last */
+  bool with_prev; /* a scan in one step with the scan before it (plan.c,
+                   * pair_scans): a CPU binary runs the two at once */
   bool end;     /* an end-of-step copy (a return or a deferred store) */
 } CgKernel;
 

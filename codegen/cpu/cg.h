@@ -288,6 +288,11 @@ void cg_kernel_epilogue(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf
  * inline at F's insertion point, its scratch at `region`; and how many bytes
  * that region needs (built in F's entry block). */
 void cg_emit_scan(CgFn *F, const CgKernel *k, LLVMValueRef region);
+/* A scan and the one after it (CgKernel.with_prev) as one job of two tasks,
+ * where both run in blocks of rows; cg_scan_region_bytes of the first is the
+ * pair's region. */
+bool cg_scan_pair(CgFn *F, const CgKernel *k);
+void cg_emit_scan_pair(CgFn *F, const CgKernel *k, LLVMValueRef region);
 LLVMValueRef cg_scan_region_bytes(CgFn *F, const CgKernel *k);
 /* Builds the kernel function for k (any kind but CK_MATMUL and CK_SCAN). */
 void cg_kernel(CgCtx *cx, const CgPlan *p, const CgKernel *k, CgKFn *kf);

@@ -19,7 +19,8 @@
  * operand a contiguous buffer, so step tt of a sequence is one pointer.
  *
  * The scratch and the body's workspace live in a region after the
- * caller's slots (scans run one at a time, so one region serves all);
+ * caller's slots (scans run one at a time, or a pair at once with the
+ * second's region after the first's, so one region serves all);
  * cg_scan_region_bytes says how big it must be. */
 #include <string.h>
 
@@ -273,8 +274,11 @@ static LLVMValueRef block_region_bytes(CgFn *F, const CgKernel *k, int sym, LLVM
   return align_up(F->cx, F->pre, LLVMBuildAdd(F->pre, scratch_layout(&T, k, NULL), align_up(F->cx, F->pre, ws), ""));
 }
 
+static LLVMValueRef pair_region_bytes(CgFn *F, const CgKernel *k);
+
 LLVMValueRef cg_scan_region_bytes(CgFn *F, const CgKernel *k) {
   IrScanRows rows;
+  if (cg_scan_pair(F, k)) return pair_region_bytes(F, k);
   if (split_rows(F, k, &rows)) {
     LLVMValueRef nblocks, rb = block_rows(F, cg_sym(F, rows.sym), &nblocks);
     return LLVMBuildMul(F->pre, nblocks, block_region_bytes(F, k, rows.sym, rb), "scan_region");
@@ -355,7 +359,15 @@ static LLVMValueRef blocks_body(CgCtx *cx, LLVMValueRef block, int nb, int sym, 
   return fn;
 }
 
-static void emit_blocks(CgFn *F, const CgKernel *k, LLVMValueRef region, const IrScanRows *rows) {
+/* The task of a scan in blocks of rows: its blocks' NnrtBody and the ctx
+ * it takes (in F's entry block), and how many blocks; whole: one block of
+ * the whole batch (a scan of a pair, cg_emit_scan_pair), else blocks of
+ * block_rows. */
+typedef struct ScanTask {
+  LLVMValueRef body, ctx, nblocks, bytes; /* bytes: the region it needs */
+} ScanTask;
+
+static ScanTask scan_task(CgFn *F, const CgKernel *k, LLVMValueRef region, const IrScanRows *rows, bool whole) {
   CgCtx *cx = F->cx;
   const CgPlan *p = F->p;
   int *bufs = arena_alloc(cx->arena, sizeof(int) * (size_t)(IR_MAX_ARGS + k->nexp + 1));
@@ -365,21 +377,78 @@ static void emit_blocks(CgFn *F, const CgKernel *k, LLVMValueRef region, const I
   snprintf(name, sizeof name, "%s_k%d_scan_block", LLVMGetValueName(F->fn), (int)(k - p->ks));
   LLVMValueRef block = block_fn(cx, p, k, rows, bufs, nb, name);
   snprintf(name, sizeof name, "%s_k%d_scan_rows", LLVMGetValueName(F->fn), (int)(k - p->ks));
-  LLVMValueRef body = blocks_body(cx, block, nb, rows->sym, name);
+  ScanTask t = {.body = blocks_body(cx, block, nb, rows->sym, name)};
   LLVMPositionBuilderAtEnd(cx->b, caller);
 
   LLVMBuilderRef b = cx->b;
-  LLVMValueRef Bv = cg_sym(F, rows->sym), nblocks, rb = block_rows(F, Bv, &nblocks);
+  LLVMValueRef Bv = cg_sym(F, rows->sym), rb = Bv;
+  if (whole) t.nblocks = cg_i64(cx, 1);
+  else rb = block_rows(F, Bv, &t.nblocks);
   LLVMValueRef bytes = block_region_bytes(F, k, rows->sym, rb);
-  LLVMValueRef ctx = LLVMBuildArrayAlloca(F->pre, cx->t_ptr, cg_i64(cx, nb + 5), "scan_ctx");
+  t.bytes = LLVMBuildMul(F->pre, t.nblocks, bytes, "");
+  t.ctx = LLVMBuildArrayAlloca(F->pre, cx->t_ptr, cg_i64(cx, nb + 5), "scan_ctx");
   LLVMValueRef *v = arena_alloc(cx->arena, sizeof(LLVMValueRef) * (size_t)(nb + 5));
   for (int i = 0; i < nb; i++)
     v[i] = cg_buf_ptr(F, bufs[i]);
   v[nb] = region, v[nb + 1] = F->syms, v[nb + 2] = rb, v[nb + 3] = bytes, v[nb + 4] = Bv;
   for (int i = 0; i < nb + 5; i++)
-    LLVMBuildStore(b, v[i], LLVMBuildInBoundsGEP2(b, cx->t_ptr, ctx, (LLVMValueRef[]){cg_i64(cx, i)}, 1, ""));
-  LLVMValueRef pargs[4] = {body, ctx, nblocks, cg_i64(cx, 1)};
-  LLVMBuildCall2(b, cx->ft_pfor, cx->f_pfor, pargs, 4, "");
+    LLVMBuildStore(b, v[i], LLVMBuildInBoundsGEP2(b, cx->t_ptr, t.ctx, (LLVMValueRef[]){cg_i64(cx, i)}, 1, ""));
+  return t;
+}
+
+static void emit_blocks(CgFn *F, const CgKernel *k, LLVMValueRef region, const IrScanRows *rows) {
+  ScanTask t = scan_task(F, k, region, rows, false);
+  LLVMValueRef pargs[4] = {t.body, t.ctx, t.nblocks, cg_i64(F->cx, 1)};
+  LLVMBuildCall2(F->cx->b, F->cx->ft_pfor, F->cx->f_pfor, pargs, 4, "");
+}
+
+/* ---- two scans at once ----
+ *
+ * A pair (plan.c, pair_scans: k and the scan after it, independent) runs
+ * as one nnrt_parallel_multi job of two tasks, each scan's whole batch as
+ * one block: on two threads each scan runs on a core of its own, with the
+ * whole batch in its products (thicker than a block's half) and no barrier
+ * between the two; on one, one after the other. Each scan's rows are
+ * computed by the same kernels as in blocks, so the result does not depend
+ * on the thread count. The second scan's region follows the first's. */
+bool cg_scan_pair(CgFn *F, const CgKernel *k) {
+  IrScanRows rows;
+  const CgPlan *p = F->p;
+  int i = (int)(k - p->ks);
+  return k->kind == CK_SCAN && i + 1 < p->nks && p->ks[i + 1].with_prev && split_rows(F, k, &rows) &&
+         split_rows(F, &p->ks[i + 1], &rows);
+}
+
+/* The region a pair needs, in F's entry block. */
+static LLVMValueRef pair_region_bytes(CgFn *F, const CgKernel *k) {
+  LLVMValueRef total = cg_i64(F->cx, 0);
+  for (int s = 0; s < 2; s++) {
+    IrScanRows rows;
+    split_rows(F, &k[s], &rows);
+    LLVMValueRef bytes = block_region_bytes(F, &k[s], rows.sym, cg_sym(F, rows.sym));
+    total = LLVMBuildAdd(F->pre, total, bytes, "pair_region");
+  }
+  return total;
+}
+
+void cg_emit_scan_pair(CgFn *F, const CgKernel *k, LLVMValueRef region) {
+  CgCtx *cx = F->cx;
+  LLVMBuilderRef b = cx->b;
+  LLVMTypeRef i8 = LLVMInt8TypeInContext(cx->llc);
+  /* NnrtTask {body, ctx, n, grain}: four 8-byte fields. */
+  LLVMValueRef tasks = LLVMBuildArrayAlloca(F->pre, cx->t_ptr, cg_i64(cx, 8), "pair_tasks");
+  LLVMValueRef at = region;
+  for (int s = 0; s < 2; s++) {
+    IrScanRows rows;
+    split_rows(F, &k[s], &rows);
+    ScanTask t = scan_task(F, &k[s], at, &rows, true);
+    at = byte_ptr(cx, b, at, t.bytes);
+    LLVMValueRef f[4] = {t.body, t.ctx, t.nblocks, cg_i64(cx, 1)};
+    for (int q = 0; q < 4; q++)
+      LLVMBuildStore(b, f[q], LLVMBuildInBoundsGEP2(b, i8, tasks, (LLVMValueRef[]){cg_i64(cx, 32 * s + 8 * q)}, 1, ""));
+  }
+  LLVMValueRef args[2] = {tasks, cg_i64(cx, 2)};
+  LLVMBuildCall2(b, cx->ft_pmulti, cx->f_pmulti, args, 2, "");
 }
 
 void cg_emit_scan(CgFn *F, const CgKernel *k, LLVMValueRef region) {

@@ -133,8 +133,9 @@ static void bind_all(CgFn *F, const CgPlan *p, const WsLayout *L) {
   }
 }
 
-/* The largest scratch region a scan or an int8 product needs (they run one
- * at a time, so they share it), after the slots; 0 without them. */
+/* The largest scratch region a scan (or a pair of scans at once) or an int8
+ * product needs (they run one at a time, so they share it), after the slots;
+ * 0 without them. */
 static LLVMValueRef scratch_bytes(CgFn *F, const CgPlan *p) {
   LLVMValueRef most = cg_i64(F->cx, 0);
   for (int i = 0; i < p->nks; i++)
@@ -436,6 +437,8 @@ bool cg_emit_step(CgCtx *cx, const IrFunc *f, int prof_fn, CgStep *out, int *nfu
       if (kfs[i].body) fill_ctx(&F, &kfs[i], ctx);
       cg_emit_matmul(&F, &p->ks[i], kfs[i].body, kfs[i].body ? ctx : NULL, NULL);
     }
+    else if (p->ks[i].kind == CK_SCAN && cg_scan_pair(&F, &p->ks[i]))
+      cg_emit_scan_pair(&F, &p->ks[i++], region);
     else if (p->ks[i].kind == CK_SCAN)
       cg_emit_scan(&F, &p->ks[i], region);
     else if (p->ks[i].kind == CK_QGEMM) {
