@@ -90,6 +90,66 @@ void pass_func_adopt(IrFunc *f, const IrFunc *out, const int *map) {
   f->nodes = out->nodes, f->n = out->n, f->cap = out->cap;
 }
 
+void pass_pool_commute(IrFunc *f, int (*through)(const IrFunc *f, const IrNode *x)) {
+  if (!pass_func_unfused(f)) return;
+  /* readers[v]: nodes reading v, plus one per return of it */
+  int *readers = calloc((size_t)f->n + 1, sizeof(int));
+  if (!readers) unreachable("out of memory");
+  for (int i = 0; i < f->n; i++)
+    for (int a = 0; a < f->nodes[i].nargs; a++)
+      readers[f->nodes[i].args[a]]++;
+  for (int r = 0; r < f->nrets; r++)
+    readers[f->rets[r]]++;
+  /* side[x]: for an x only a max pool reads, which that pool's rewrite
+   * reads through (so x is not copied), the operand the pool moves onto;
+   * else -1. */
+  int *side = malloc(sizeof(int) * ((size_t)f->n + 1));
+  if (!side) unreachable("out of memory");
+  int count = 0;
+  for (int i = 0; i < f->n; i++)
+    side[i] = -1;
+  for (int i = 0; i < f->n; i++) {
+    const IrNode *n = &f->nodes[i];
+    if (n->op != OP_MAXPOOL2D || readers[n->args[0]] != 1) continue;
+    int s = through(f, &f->nodes[n->args[0]]);
+    if (s >= 0) side[n->args[0]] = s, count++;
+  }
+  free(readers);
+  if (!count) {
+    free(side);
+    return;
+  }
+  IrFunc out = {.name = f->name, .mod = f->mod};
+  int *map = malloc(sizeof(int) * ((size_t)f->n + 1));
+  if (!map) unreachable("out of memory");
+  for (int i = 0; i < f->n; i++) {
+    IrNode n = f->nodes[i];
+    int x = n.op == OP_MAXPOOL2D && side[n.args[0]] >= 0 ? n.args[0] : -1;
+    if (side[i] >= 0) {
+      map[i] = -1;
+      continue;
+    }
+    if (x < 0) {
+      for (int a = 0; a < n.nargs; a++)
+        n.args[a] = map[n.args[a]];
+      map[i] = ir_append(&out, &n);
+      continue;
+    }
+    IrNode m = f->nodes[x];
+    for (int a = 0; a < m.nargs; a++)
+      m.args[a] = map[m.args[a]];
+    int pool = ir_emit(&out, OP_MAXPOOL2D, &m.args[side[x]], 1, &n.at, &n.ty, n.loc, NULL);
+    m.args[side[x]] = pool;
+    int moved = pool < 0 ? -1 : ir_emit(&out, m.op, m.args, m.nargs, &m.at, &n.ty, n.loc, NULL);
+    if (moved < 0 || !ir_type_eq(&out.nodes[moved].ty, &n.ty)) unreachable("pool-relu/pool-bias: the op moved after the pool does not type");
+    out.nodes[moved].name = n.name;
+    map[i] = moved;
+  }
+  pass_func_adopt(f, &out, map);
+  free(map);
+  free(side);
+}
+
 const char *pass_option(const PassCtx *ctx, const char *name) {
   for (int i = 0; i < ctx->noptions; i++)
     if (!strcmp(ctx->options[i].pass, name)) return ctx->options[i].value;

@@ -98,6 +98,11 @@ bool pass_func_unfused(const IrFunc *f);
 /* A rewrite that copied f into `out` (map: f's node ids to out's) makes
  * out f's body: f takes its nodes, and its returns are renumbered. */
 void pass_func_adopt(IrFunc *f, const IrFunc *out, const int *map);
+/* pool-relu's and pool-bias's rewrite: every maxpool2d whose operand x is
+ * read by nothing else (nor returned) and for which through(f, x) names an
+ * operand index s >= 0 becomes x's op over the max pool of x's operand s
+ * (the other operands as they were), named as the pool was; x goes. */
+void pass_pool_commute(IrFunc *f, int (*through)(const IrFunc *f, const IrNode *x));
 bool pass_remat(IrModule *m, PassCtx *ctx);      /* remat.c */
 bool remat_check_option(const char *value, char *err, size_t errsize);
 

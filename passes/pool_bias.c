@@ -38,8 +38,6 @@
  * exceptions; the add takes the pool's node name. Runs after pool-relu and
  * before autodiff in the default pipeline; --disable-pass=pool-bias skips
  * it. */
-#include <stdlib.h>
-
 #include "passes.h"
 
 /* Is a value of shape c, broadcast to [N,C,H,W], the same along H and W? */
@@ -49,7 +47,7 @@ static bool constant_over_hw(const Shape *c) {
   return true;
 }
 
-/* The operand of add node a that the pool reads through (the one of a's
+/* The operand of add node a that the pool moves onto (the one of a's
  * shape, whose other operand is constant along H and W), or -1. */
 static int pooled_operand(const IrFunc *f, const IrNode *a) {
   if (a->op != OP_ADD || a->ty.sh.rank != 4) return -1;
@@ -60,67 +58,9 @@ static int pooled_operand(const IrFunc *f, const IrNode *a) {
   return -1;
 }
 
-static void rewrite_func(IrFunc *f) {
-  if (!pass_func_unfused(f)) return;
-  /* readers[v]: nodes reading v, plus one per return of it */
-  int *readers = calloc((size_t)f->n + 1, sizeof(int));
-  if (!readers) unreachable("out of memory");
-  for (int i = 0; i < f->n; i++)
-    for (int a = 0; a < f->nodes[i].nargs; a++)
-      readers[f->nodes[i].args[a]]++;
-  for (int r = 0; r < f->nrets; r++)
-    readers[f->rets[r]]++;
-  /* side[v]: for an add only a max pool reads, which the pool's rewrite
-   * reads through (so it is not copied), the index of its pooled operand;
-   * else -1. */
-  int *side = malloc(sizeof(int) * ((size_t)f->n + 1));
-  if (!side) unreachable("out of memory");
-  int count = 0;
-  for (int i = 0; i < f->n; i++) side[i] = -1;
-  for (int i = 0; i < f->n; i++) {
-    const IrNode *n = &f->nodes[i];
-    if (n->op != OP_MAXPOOL2D || readers[n->args[0]] != 1) continue;
-    int s = pooled_operand(f, &f->nodes[n->args[0]]);
-    if (s >= 0) side[n->args[0]] = s, count++;
-  }
-  free(readers);
-  if (!count) {
-    free(side);
-    return;
-  }
-  IrFunc out = {.name = f->name, .mod = f->mod};
-  int *map = malloc(sizeof(int) * ((size_t)f->n + 1));
-  if (!map) unreachable("out of memory");
-  for (int i = 0; i < f->n; i++) {
-    IrNode n = f->nodes[i];
-    if (side[i] >= 0) {
-      map[i] = -1;
-      continue;
-    }
-    int add = n.op == OP_MAXPOOL2D && side[n.args[0]] >= 0 ? n.args[0] : -1;
-    if (add < 0) {
-      for (int a = 0; a < n.nargs; a++)
-        n.args[a] = map[n.args[a]];
-      map[i] = ir_append(&out, &n);
-      continue;
-    }
-    const IrNode *a = &f->nodes[add];
-    int z = map[a->args[side[add]]], c = map[a->args[1 - side[add]]];
-    int pool = ir_emit(&out, OP_MAXPOOL2D, &z, 1, &n.at, &n.ty, n.loc, NULL);
-    int args[2] = {pool, c};
-    int sum = pool < 0 ? -1 : ir_emit(&out, OP_ADD, args, 2, NULL, &n.ty, n.loc, NULL);
-    if (sum < 0 || !ir_type_eq(&out.nodes[sum].ty, &n.ty)) unreachable("pool-bias: the moved add does not type");
-    out.nodes[sum].name = n.name;
-    map[i] = sum;
-  }
-  pass_func_adopt(f, &out, map);
-  free(map);
-  free(side);
-}
-
 bool pass_pool_bias(IrModule *m, PassCtx *ctx) {
   (void)ctx;
   for (int i = 0; i < m->nfuncs; i++)
-    rewrite_func(m->funcs[i]);
+    pass_pool_commute(m->funcs[i], pooled_operand);
   return true;
 }

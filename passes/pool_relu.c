@@ -37,66 +37,17 @@
  * the pool's node name. Runs before autodiff in the default pipeline, so
  * forward, eval_step and the training step's backward pass all see the
  * rewritten form; --disable-pass=pool-relu skips it. */
-#include <stdlib.h>
-
 #include "passes.h"
 
-static void rewrite_func(IrFunc *f) {
-  if (!pass_func_unfused(f)) return;
-  /* readers[v]: nodes reading v, plus one per return of it */
-  int *readers = calloc((size_t)f->n + 1, sizeof(int));
-  if (!readers) unreachable("out of memory");
-  for (int i = 0; i < f->n; i++)
-    for (int a = 0; a < f->nodes[i].nargs; a++)
-      readers[f->nodes[i].args[a]]++;
-  for (int r = 0; r < f->nrets; r++)
-    readers[f->rets[r]]++;
-  /* dropped[v]: v is a relu only a max pool reads, which the pool's
-   * rewrite reads through, so it is not copied. */
-  bool *dropped = calloc((size_t)f->n + 1, sizeof(bool));
-  if (!dropped) unreachable("out of memory");
-  int count = 0;
-  for (int i = 0; i < f->n; i++) {
-    const IrNode *n = &f->nodes[i];
-    if (n->op == OP_MAXPOOL2D && f->nodes[n->args[0]].op == OP_RELU && readers[n->args[0]] == 1)
-      dropped[n->args[0]] = true, count++;
-  }
-  free(readers);
-  if (!count) {
-    free(dropped);
-    return;
-  }
-  IrFunc out = {.name = f->name, .mod = f->mod};
-  int *map = malloc(sizeof(int) * ((size_t)f->n + 1));
-  if (!map) unreachable("out of memory");
-  for (int i = 0; i < f->n; i++) {
-    IrNode n = f->nodes[i];
-    if (dropped[i]) {
-      map[i] = -1;
-      continue;
-    }
-    bool swap = n.op == OP_MAXPOOL2D && dropped[n.args[0]];
-    int relu_in = swap ? f->nodes[n.args[0]].args[0] : -1;
-    for (int a = 0; a < n.nargs; a++)
-      n.args[a] = swap ? map[relu_in] : map[n.args[a]];
-    if (!swap) {
-      map[i] = ir_append(&out, &n);
-      continue;
-    }
-    int pool = ir_emit(&out, OP_MAXPOOL2D, n.args, 1, &n.at, &n.ty, n.loc, NULL);
-    int relu = pool < 0 ? -1 : ir_emit(&out, OP_RELU, &pool, 1, NULL, &n.ty, n.loc, NULL);
-    if (relu < 0 || !ir_type_eq(&out.nodes[relu].ty, &n.ty)) unreachable("pool-relu: the swapped pool does not type");
-    out.nodes[relu].name = n.name;
-    map[i] = relu;
-  }
-  pass_func_adopt(f, &out, map);
-  free(map);
-  free(dropped);
+/* A relu x: the pool moves onto its operand. */
+static int through_relu(const IrFunc *f, const IrNode *x) {
+  (void)f;
+  return x->op == OP_RELU ? 0 : -1;
 }
 
 bool pass_pool_relu(IrModule *m, PassCtx *ctx) {
   (void)ctx;
   for (int i = 0; i < m->nfuncs; i++)
-    rewrite_func(m->funcs[i]);
+    pass_pool_commute(m->funcs[i], through_relu);
   return true;
 }
